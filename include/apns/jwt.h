@@ -1,0 +1,109 @@
+/*
+ * apns/jwt.h - provider authentication tokens (ES256 JWT) for token auth.
+ *
+ * An apns_signing_key is a team's .p8 key with its key id and team id. An
+ * apns_token_cache holds the one current token of that key and is shared by
+ * every connection of the team (thread-safe): it mints a new token when the
+ * current one reaches the refresh age (default 50 min; clamped to 20..60 min,
+ * Apple's window) and never more often than every 20 minutes, so APNs never
+ * answers TooManyProviderTokenUpdates.
+ */
+#ifndef APNS_JWT_H
+#define APNS_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define APNS_KEY_ID_LEN              10
+#define APNS_TEAM_ID_LEN             10
+#define APNS_JWT_MAX                 512 /* ES256 APNs tokens are ~190 bytes */
+#define APNS_TOKEN_MIN_AGE_S         (20 * 60)
+#define APNS_TOKEN_MAX_AGE_S         (60 * 60)
+#define APNS_TOKEN_DEFAULT_REFRESH_S (50 * 60)
+
+typedef struct apns_signing_key apns_signing_key;
+
+/*
+ * Loads a .p8 file (PEM "PRIVATE KEY", unencrypted PKCS#8, EC P-256) with its
+ * 10-character key id and team id. On success *out is the caller's; free it
+ * with apns_signing_key_free(). Returns 0, APNS_EKEYID, APNS_ETEAMID,
+ * APNS_EIO (file unreadable), APNS_EKEY (not a P-256 PKCS#8 key), APNS_ENOMEM.
+ * `detail` (may be NULL) receives a sentence naming the file and the problem.
+ */
+int apns_signing_key_load_file(apns_signing_key **out, const char *path, const char *key_id,
+                               const char *team_id, char *detail, size_t detail_len);
+
+/* Same as apns_signing_key_load_file() from PEM text in memory. */
+int apns_signing_key_load_pem(apns_signing_key **out, const char *pem, size_t pem_len,
+                              const char *key_id, const char *team_id, char *detail,
+                              size_t detail_len);
+
+void apns_signing_key_free(apns_signing_key *k);
+
+/* Borrowed, valid while k lives. */
+const char *apns_signing_key_id(const apns_signing_key *k);
+const char *apns_signing_key_team(const apns_signing_key *k);
+
+/*
+ * Mints one token: header {"alg":"ES256","kid":KEY_ID}, claims
+ * {"iss":TEAM_ID,"iat":iat}, signature raw 64-byte r||s, all base64url
+ * without padding. Writes the NUL-terminated JWT into out (out_len >=
+ * APNS_JWT_MAX is always enough). Returns 0, APNS_EINVAL (buffer too small),
+ * APNS_ECRYPTO.
+ */
+int apns_jwt_sign(const apns_signing_key *k, int64_t iat, char *out, size_t out_len);
+
+/* A token as a connection holds it. */
+typedef struct apns_token {
+    char jwt[APNS_JWT_MAX];
+    uint64_t generation; /* 0 = none yet; increases by one per minted token */
+    int64_t issued_at;   /* iat, UNIX seconds */
+} apns_token;
+
+typedef struct apns_token_cache apns_token_cache;
+
+/* refresh_age_s: 0 = default (50 min); else clamped into [20 min, 60 min].
+ * The cache borrows k (k must outlive it). Returns 0 or APNS_ENOMEM. */
+int apns_token_cache_new(apns_token_cache **out, const apns_signing_key *k, int64_t refresh_age_s);
+void apns_token_cache_free(apns_token_cache *c);
+
+/*
+ * Brings *tok up to date at time `now` (UNIX seconds): mints a token when
+ * there is none or the current one has reached the refresh age, and copies
+ * the current token into *tok only when tok->generation differs (so a
+ * connection can call it before every request). Returns 0, or APNS_ECRYPTO /
+ * APNS_ENOMEM (then *tok is unchanged).
+ */
+int apns_token_cache_get(apns_token_cache *c, int64_t now, apns_token *tok);
+
+/*
+ * APNs answered ExpiredProviderToken for a request that carried token
+ * `generation`. If that is still the current token and it is at least 20
+ * minutes old, the next get mints a new one. Returns 1 if a refresh was
+ * scheduled, 0 if not (the token was already replaced, or it is younger than
+ * 20 minutes: then the clock is wrong, and minting would only earn
+ * TooManyProviderTokenUpdates).
+ */
+int apns_token_cache_expired(apns_token_cache *c, uint64_t generation, int64_t now);
+
+/* Number of tokens minted so far (for metrics). */
+uint64_t apns_token_cache_refreshes(const apns_token_cache *c);
+
+/* base64url without padding of in[0..len) into out (NUL-terminated).
+ * Returns the length written, or APNS_EINVAL if out_len is too small
+ * (needs 4*ceil(len/3)+1). */
+int apns_base64url_encode(const uint8_t *in, size_t len, char *out, size_t out_len);
+
+/* Decodes base64url (no padding; '=' padding tolerated at the end). Returns
+ * the number of bytes written, or APNS_EFORMAT (bad character or length) /
+ * APNS_EINVAL (out too small). */
+int apns_base64url_decode(const char *in, size_t len, uint8_t *out, size_t out_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,109 @@
+/*
+ * apns/notification.h - one notification to one device token, and the rules
+ * APNs applies to it, checked before anything is sent.
+ *
+ * An apns_notification only borrows its strings: the caller keeps token,
+ * topic, collapse_id and payload alive until the call that takes the
+ * notification returns (apns_client_submit() copies what it keeps).
+ */
+#ifndef APNS_NOTIFICATION_H
+#define APNS_NOTIFICATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define APNS_TOKEN_HEX_MIN    16 /* Apple: don't assume 64; the frame format allowed 100 bytes */
+#define APNS_TOKEN_HEX_MAX    200
+#define APNS_TOPIC_MAX        255
+#define APNS_COLLAPSE_ID_MAX  64   /* bytes */
+#define APNS_PAYLOAD_MAX      4096 /* bytes of JSON, every push type but voip */
+#define APNS_PAYLOAD_MAX_VOIP 5120
+#define APNS_UUID_LEN         36   /* 8-4-4-4-12, lower-case hex */
+#define APNS_EXPIRATION_NONE  (-1) /* omit apns-expiration: Apple's default storage */
+
+/* The eleven apns-push-type values, in the order of Apple's table. */
+#define APNS_PUSH_TYPE_MAP(XX)                                                                     \
+    XX(ALERT, "alert", "")                                                                         \
+    XX(BACKGROUND, "background", "")                                                               \
+    XX(LOCATION, "location", ".location-query")                                                    \
+    XX(VOIP, "voip", ".voip")                                                                      \
+    XX(COMPLICATION, "complication", ".complication")                                              \
+    XX(FILEPROVIDER, "fileprovider", ".pushkit.fileprovider")                                      \
+    XX(MDM, "mdm", "")                                                                             \
+    XX(LIVEACTIVITY, "liveactivity", ".push-type.liveactivity")                                    \
+    XX(PUSHTOTALK, "pushtotalk", ".voip-ptt")                                                      \
+    XX(CONTROLS, "controls", ".push-type.controls")                                                \
+    XX(WIDGETS, "widgets", ".push-type.widgets")
+
+typedef enum apns_push_type {
+#define APNS_PUSH_TYPE_ENUM(name, str, suffix) APNS_PUSH_##name,
+    APNS_PUSH_TYPE_MAP(APNS_PUSH_TYPE_ENUM)
+#undef APNS_PUSH_TYPE_ENUM
+        APNS_PUSH_TYPE_COUNT
+} apns_push_type;
+
+/* Header value ("alert"), or NULL for a value out of range. Static string. */
+const char *apns_push_type_name(apns_push_type t);
+
+/* Topic suffix APNs expects for t (".voip"; "" when the bundle id is used as
+ * is, and for mdm whose topic comes from the certificate). Static string;
+ * NULL for a value out of range. */
+const char *apns_push_type_topic_suffix(apns_push_type t);
+
+/* Parses a header value (exact, lower-case). Returns 0, or APNS_EPUSHTYPE. */
+int apns_push_type_parse(const char *s, apns_push_type *out);
+
+typedef struct apns_notification {
+    const char *token; /* device token, hex (either case; sent lower-case). Required. */
+    const char *topic; /* apns-topic; NULL only with a single-topic certificate */
+    apns_push_type push_type;
+    int priority;                    /* 0 = header omitted (APNs default 10); else 10, 5 or 1 */
+    int64_t expiration;              /* APNS_EXPIRATION_NONE, 0 (no storage), or UNIX seconds */
+    const char *collapse_id;         /* NULL = none; at most 64 bytes */
+    char apns_id[APNS_UUID_LEN + 1]; /* "" = generated at submit; else a canonical UUID */
+    const char *payload;             /* raw JSON object, not NUL-terminated necessarily */
+    size_t payload_len;
+    void *user_data; /* handed back untouched in the result callback */
+} apns_notification;
+
+/* Sets every field to its default: push type alert, priority 0 (omitted),
+ * expiration APNS_EXPIRATION_NONE, everything else empty. */
+void apns_notification_init(apns_notification *n);
+
+/*
+ * Checks n against APNs' rules without sending anything. `require_topic` is
+ * non-zero for token auth and multi-topic certificates (APNs answers
+ * MissingTopic otherwise).
+ *
+ * Returns 0, or the first problem found: APNS_EBADTOKEN, APNS_ENOTOPIC,
+ * APNS_ETOPIC, APNS_EPUSHTYPE, APNS_EPRIORITY, APNS_EBGPRIORITY,
+ * APNS_ECOLLAPSEID, APNS_EAPNSID, APNS_EEXPIRATION, APNS_EPAYLOADEMPTY,
+ * APNS_ENOTOBJECT, APNS_ETOOBIG. When `detail` is not NULL a sentence naming
+ * the field and the value's problem is written there (always NUL-terminated).
+ */
+int apns_notification_validate(const apns_notification *n, int require_topic, char *detail,
+                               size_t detail_len);
+
+/* Maximum payload bytes for a push type (5120 for voip, else 4096). */
+size_t apns_payload_limit(apns_push_type t);
+
+/* Returns 1 if s[0..len) is one well-formed JSON object (RFC 8259, strict:
+ * no trailing garbage, valid UTF-8 in strings, nesting at most 64), else 0.
+ * Allocates nothing; linear time. */
+int apns_json_is_object(const char *s, size_t len);
+
+/* Writes a random (v4) UUID in canonical lower-case form plus NUL into out.
+ * Returns 0, or APNS_ECRYPTO if the system has no randomness. */
+int apns_uuid_generate(char out[APNS_UUID_LEN + 1]);
+
+/* Returns 1 if s is a canonical UUID (8-4-4-4-12 hex, either case), else 0. */
+int apns_uuid_is_valid(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,105 @@
+/*
+ * apns/reason.h - every reason string APNs answers with, its HTTP status, and
+ * what a provider must do about it. One table (APNS_REASON_MAP), stated once;
+ * the gateway and both transports take their retry decisions from it.
+ */
+#ifndef APNS_REASON_H
+#define APNS_REASON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What to do with a notification after an answer. */
+typedef enum apns_action {
+    APNS_ACTION_NONE = 0,      /* accepted: nothing to do */
+    APNS_ACTION_DROP,          /* never retry as is: the request itself is wrong */
+    APNS_ACTION_DEAD_TOKEN,    /* never retry: the device token is dead; record it */
+    APNS_ACTION_RETRY,         /* retry after a backoff with jitter (429, 5xx) */
+    APNS_ACTION_RECONNECT,     /* resend at once on a new connection (Shutdown, IdleTimeout) */
+    APNS_ACTION_REFRESH_TOKEN, /* mint a new provider token, then resend */
+    APNS_ACTION_PAUSE,         /* credentials are wrong: pause the app until fixed */
+} apns_action;
+
+/* XX(ID, "ReasonString", http_status, action) */
+#define APNS_REASON_MAP(XX)                                                                        \
+    XX(BAD_COLLAPSE_ID, "BadCollapseId", 400, APNS_ACTION_DROP)                                    \
+    XX(BAD_DEVICE_TOKEN, "BadDeviceToken", 400, APNS_ACTION_DEAD_TOKEN)                            \
+    XX(BAD_EXPIRATION_DATE, "BadExpirationDate", 400, APNS_ACTION_DROP)                            \
+    XX(BAD_MESSAGE_ID, "BadMessageId", 400, APNS_ACTION_DROP)                                      \
+    XX(BAD_PRIORITY, "BadPriority", 400, APNS_ACTION_DROP)                                         \
+    XX(BAD_TOPIC, "BadTopic", 400, APNS_ACTION_DROP)                                               \
+    XX(DEVICE_TOKEN_NOT_FOR_TOPIC, "DeviceTokenNotForTopic", 400, APNS_ACTION_DEAD_TOKEN)          \
+    XX(DUPLICATE_HEADERS, "DuplicateHeaders", 400, APNS_ACTION_DROP)                               \
+    XX(IDLE_TIMEOUT, "IdleTimeout", 400, APNS_ACTION_RECONNECT)                                    \
+    XX(INVALID_PUSH_TYPE, "InvalidPushType", 400, APNS_ACTION_DROP)                                \
+    XX(MISSING_DEVICE_TOKEN, "MissingDeviceToken", 400, APNS_ACTION_DROP)                          \
+    XX(MISSING_TOPIC, "MissingTopic", 400, APNS_ACTION_DROP)                                       \
+    XX(PAYLOAD_EMPTY, "PayloadEmpty", 400, APNS_ACTION_DROP)                                       \
+    XX(TOPIC_DISALLOWED, "TopicDisallowed", 400, APNS_ACTION_DROP)                                 \
+    XX(BAD_CERTIFICATE, "BadCertificate", 403, APNS_ACTION_PAUSE)                                  \
+    XX(BAD_CERTIFICATE_ENVIRONMENT, "BadCertificateEnvironment", 403, APNS_ACTION_PAUSE)           \
+    XX(EXPIRED_PROVIDER_TOKEN, "ExpiredProviderToken", 403, APNS_ACTION_REFRESH_TOKEN)             \
+    XX(FORBIDDEN, "Forbidden", 403, APNS_ACTION_DROP)                                              \
+    XX(INVALID_PROVIDER_TOKEN, "InvalidProviderToken", 403, APNS_ACTION_PAUSE)                     \
+    XX(MISSING_PROVIDER_TOKEN, "MissingProviderToken", 403, APNS_ACTION_PAUSE)                     \
+    XX(UNRELATED_KEY_ID_IN_TOKEN, "UnrelatedKeyIdInToken", 403, APNS_ACTION_RECONNECT)             \
+    XX(BAD_ENVIRONMENT_KEY_ID_IN_TOKEN, "BadEnvironmentKeyIdInToken", 403, APNS_ACTION_PAUSE)      \
+    XX(BAD_PATH, "BadPath", 404, APNS_ACTION_DROP)                                                 \
+    XX(METHOD_NOT_ALLOWED, "MethodNotAllowed", 405, APNS_ACTION_DROP)                              \
+    XX(EXPIRED_TOKEN, "ExpiredToken", 410, APNS_ACTION_DEAD_TOKEN)                                 \
+    XX(UNREGISTERED, "Unregistered", 410, APNS_ACTION_DEAD_TOKEN)                                  \
+    XX(PAYLOAD_TOO_LARGE, "PayloadTooLarge", 413, APNS_ACTION_DROP)                                \
+    XX(TOO_MANY_PROVIDER_TOKEN_UPDATES, "TooManyProviderTokenUpdates", 429, APNS_ACTION_RETRY)     \
+    XX(TOO_MANY_REQUESTS, "TooManyRequests", 429, APNS_ACTION_RETRY)                               \
+    XX(INTERNAL_SERVER_ERROR, "InternalServerError", 500, APNS_ACTION_RETRY)                       \
+    XX(SERVICE_UNAVAILABLE, "ServiceUnavailable", 503, APNS_ACTION_RETRY)                          \
+    XX(SHUTDOWN, "Shutdown", 503, APNS_ACTION_RECONNECT)
+
+typedef enum apns_reason {
+    APNS_REASON_NONE = 0, /* accepted, or no reason given */
+#define APNS_REASON_ENUM(id, str, status, action) APNS_REASON_##id,
+    APNS_REASON_MAP(APNS_REASON_ENUM)
+#undef APNS_REASON_ENUM
+        APNS_REASON_UNKNOWN, /* a reason string not in the table */
+    APNS_REASON_COUNT
+} apns_reason;
+
+/* The reason string ("BadDeviceToken"); "" for NONE, "Unknown" for UNKNOWN.
+ * Static string; never NULL. */
+const char *apns_reason_name(apns_reason r);
+
+/* HTTP status the reason comes with (0 for NONE and UNKNOWN). */
+int apns_reason_status(apns_reason r);
+
+/* Looks a reason string up (exact, case-sensitive). Returns
+ * APNS_REASON_UNKNOWN when s is not in the table, APNS_REASON_NONE for len 0. */
+apns_reason apns_reason_lookup(const char *s, size_t len);
+
+/* The action for an answer: from the reason when known, else from the HTTP
+ * status alone (2xx none; 410 dead token; 403 pause; 429 and 5xx retry;
+ * other 4xx drop). */
+apns_action apns_action_for(int status, apns_reason r);
+
+/* Static name of an action ("retry"); never NULL. */
+const char *apns_action_name(apns_action a);
+
+/* Backoff for APNS_ACTION_RETRY. */
+typedef struct apns_retry_policy {
+    int max_attempts; /* total sends, including the first; 0 = library default (5) */
+    int64_t base_ms;  /* first backoff; 0 = default (1000) */
+    int64_t max_ms;   /* cap; 0 = default (900000: Apple's 15 minutes) */
+} apns_retry_policy;
+
+/* Delay before attempt number `attempt` (1 = the first retry): exponential
+ * from base_ms, capped at max_ms, with full jitter in [delay/2, delay].
+ * `rng` is caller state (any non-zero seed), advanced on every call. */
+int64_t apns_retry_backoff_ms(const apns_retry_policy *p, int attempt, uint64_t *rng);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

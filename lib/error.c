@@ -1,0 +1,32 @@
+/* error.c - apns_strerror() and apns_err_name(), generated from APNS_ERRNO_MAP. */
+#include "apns/error.h"
+
+const char *apns_strerror(int err)
+{
+    switch (err) {
+    case APNS_OK:
+        return "success";
+#define XX(name, val, msg)                                                                         \
+    case APNS_##name:                                                                              \
+        return msg;
+        APNS_ERRNO_MAP(XX)
+#undef XX
+    default:
+        return "unknown error";
+    }
+}
+
+const char *apns_err_name(int err)
+{
+    switch (err) {
+    case APNS_OK:
+        return "APNS_OK";
+#define XX(name, val, msg)                                                                         \
+    case APNS_##name:                                                                              \
+        return "APNS_" #name;
+        APNS_ERRNO_MAP(XX)
+#undef XX
+    default:
+        return "APNS_E?";
+    }
+}

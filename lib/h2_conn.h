@@ -1,0 +1,118 @@
+/*
+ * h2_conn.h - one HTTP/2 connection to APNs, sans I/O (internal).
+ *
+ * The core takes bytes read from the server and the current time, and gives
+ * bytes to write and events. It never touches a socket, a clock or TLS; the
+ * client (client.c) wraps it with those. That is why every protocol rule
+ * below is unit-tested and fuzzed without a network.
+ *
+ * The in-flight book: a job submitted here sits on the connection's in-flight
+ * list from the moment its stream is opened until exactly one of these:
+ *   - on_result: the server answered the stream (any :status);
+ *   - on_handback: the server never answered it, so it may be sent again
+ *     elsewhere: stream id above GOAWAY's last-stream-id, RST_STREAM
+ *     (REFUSED_STREAM or any other code before a response), the stream
+ *     deadline passed, the connection was lost or closed.
+ * Nothing leaves the book any other way, so nothing is lost.
+ */
+#ifndef APNS_H2_CONN_H
+#define APNS_H2_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apns/client.h"
+#include "apns/jwt.h"
+#include "buf.h"
+#include "job.h"
+
+typedef struct apns__h2_conn apns__h2_conn;
+
+/* Why a job is handed back without an answer. */
+typedef enum apns__handback {
+    APNS__HB_GOAWAY = 1, /* stream id > last-stream-id */
+    APNS__HB_REFUSED,    /* RST_STREAM REFUSED_STREAM */
+    APNS__HB_RESET,      /* RST_STREAM with another code, before a response */
+    APNS__HB_TIMEOUT,    /* stream deadline passed (the server may have seen it) */
+    APNS__HB_CLOSED,     /* connection lost or closed */
+} apns__handback;
+
+typedef struct apns__h2_callbacks {
+    /* The server answered. r->apns_id etc. filled; r->attempts is job->attempts.
+     * The core has already removed job from its book. */
+    void (*on_result)(void *ud, apns__job *job, const apns_result *r);
+    /* The server did not answer; resend elsewhere. Removed from the book. */
+    void (*on_handback)(void *ud, apns__job *job, apns__handback why);
+    /* GOAWAY received (reason is the "reason" of the debug JSON, or "" ;
+     * borrowed for the call). No new streams after this. */
+    void (*on_goaway)(void *ud, uint32_t error_code, uint32_t last_stream_id, const char *reason);
+    /* Optional log line (borrowed for the call). */
+    void (*on_log)(void *ud, apns_log_level level, const char *msg);
+} apns__h2_callbacks;
+
+typedef struct apns__h2_conn_opts {
+    const char *authority;     /* :authority, e.g. "api.push.apple.com" (copied) */
+    uint32_t max_streams;      /* client-side cap on concurrent streams (0 = 1000) */
+    int64_t stream_timeout_ms; /* 0 = 30000 */
+    int64_t ping_idle_ms;      /* 0 = 60000 */
+    int64_t ping_timeout_ms;   /* 0 = 10000 */
+} apns__h2_conn_opts;
+
+/* Creates the core and queues the connection preface and SETTINGS for
+ * output. Returns 0, APNS_ENOMEM. */
+int apns__h2_conn_new(apns__h2_conn **out, const apns__h2_conn_opts *o,
+                      const apns__h2_callbacks *cb, void *ud, int64_t now_ms);
+
+/* Frees the core. Jobs still in the book are NOT handed back: call
+ * apns__h2_conn_close() first. */
+void apns__h2_conn_free(apns__h2_conn *c);
+
+/* Feeds bytes read from the server. Fires callbacks. Returns 0, or
+ * APNS_EPROTO / APNS_ENOMEM: then the connection is dead (call close). */
+int apns__h2_conn_recv(apns__h2_conn *c, const uint8_t *data, size_t len, int64_t now_ms);
+
+/* Appends every byte the core wants to write to out. Returns 0, APNS_EPROTO,
+ * APNS_ENOMEM. */
+int apns__h2_conn_flush(apns__h2_conn *c, apns__buf *out);
+
+/* How many more streams may be opened now: min(server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS, cap) - in flight; 0 after GOAWAY, while
+ * waiting for the server's first SETTINGS, or when dead. With token auth the
+ * server allows only one stream until a token was accepted. */
+uint32_t apns__h2_conn_capacity(const apns__h2_conn *c);
+
+/* Opens a stream for job (job->attempts is incremented; job->conn set;
+ * job->token_generation = tok->generation). `tok` is the provider token to
+ * send as "authorization: bearer <jwt>" (token auth; the client keeps it
+ * fresh with apns_token_cache_get), or NULL for certificate auth. The core
+ * copies what it needs. Returns 0, APNS_EAGAIN (no capacity), APNS_ENOMEM,
+ * APNS_EPROTO. On error the job is not in the book. */
+int apns__h2_conn_submit(apns__h2_conn *c, apns__job *job, const apns_token *tok, int64_t now_ms);
+
+/* Earliest time tick() has work (a stream deadline, PING due, PING timeout),
+ * or INT64_MAX. */
+int64_t apns__h2_conn_next_deadline(const apns__h2_conn *c);
+
+/* Expires stream deadlines (RST_STREAM CANCEL + handback TIMEOUT), sends a
+ * PING when idle, declares the connection dead on a PING timeout. Returns 0,
+ * or APNS_ETIMEOUT when the connection is dead. */
+int apns__h2_conn_tick(apns__h2_conn *c, int64_t now_ms);
+
+/* Hands back every job in the book (APNS__HB_CLOSED) and marks the core
+ * dead. Idempotent. */
+void apns__h2_conn_close(apns__h2_conn *c);
+
+/* Starts a graceful close: GOAWAY to the server, no new streams. */
+void apns__h2_conn_shutdown(apns__h2_conn *c);
+
+/* Jobs in the book. */
+size_t apns__h2_conn_in_flight(const apns__h2_conn *c);
+
+/* 1 once the server's SETTINGS arrived and no GOAWAY was received or sent,
+ * and the connection is not dead. */
+int apns__h2_conn_is_open(const apns__h2_conn *c);
+
+/* 1 when the core has ended (GOAWAY and book empty, or dead): close it. */
+int apns__h2_conn_is_finished(const apns__h2_conn *c);
+
+#endif
