@@ -96,6 +96,12 @@ size_t apns_payload_limit(apns_push_type t);
  * Allocates nothing; linear time. */
 int apns_json_is_object(const char *s, size_t len);
 
+/* The same check, telling why it failed: returns 1 if s[0..len) is a valid
+ * object, else 0 and, for each out-pointer that is not NULL, the byte offset
+ * where the problem was found and a static English phrase ("leading zero in
+ * number", "nesting deeper than 64", ...). A NULL s counts as empty input. */
+int apns_json_check_object(const char *s, size_t len, size_t *err_offset, const char **why);
+
 /* Writes a random (v4) UUID in canonical lower-case form plus NUL into out.
  * Returns 0, or APNS_ECRYPTO if the system has no randomness. */
 int apns_uuid_generate(char out[APNS_UUID_LEN + 1]);

@@ -1,0 +1,299 @@
+/*
+ * notification.c - defaults, APNs' header and payload rules, push-type
+ * names, and apns-id UUIDs.
+ *
+ * apns_notification_validate() checks in a fixed order (token, topic, push
+ * type, priority, background priority, collapse id, apns-id, expiration,
+ * payload: empty, object, size) and reports only the first problem, so a
+ * caller sees the same error for the same notification every time. Values
+ * quoted into the detail sentence are cut to a short prefix and escaped, so
+ * binary junk in a field cannot produce an unreadable or unbounded message.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "apns/error.h"
+#include "apns/notification.h"
+
+#define QUOTE_MAX 40 /* characters of a bad value quoted in a detail sentence */
+
+static const char *const push_names[] = {
+#define XX(name, str, suffix) str,
+    APNS_PUSH_TYPE_MAP(XX)
+#undef XX
+};
+
+static const char *const push_suffixes[] = {
+#define XX(name, str, suffix) suffix,
+    APNS_PUSH_TYPE_MAP(XX)
+#undef XX
+};
+
+const char *apns_push_type_name(apns_push_type t)
+{
+    if ((int)t < 0 || (int)t >= APNS_PUSH_TYPE_COUNT)
+        return NULL;
+    return push_names[t];
+}
+
+const char *apns_push_type_topic_suffix(apns_push_type t)
+{
+    if ((int)t < 0 || (int)t >= APNS_PUSH_TYPE_COUNT)
+        return NULL;
+    return push_suffixes[t];
+}
+
+int apns_push_type_parse(const char *s, apns_push_type *out)
+{
+    if (s == NULL)
+        return APNS_EPUSHTYPE;
+    for (int i = 0; i < APNS_PUSH_TYPE_COUNT; i++) {
+        if (strcmp(s, push_names[i]) == 0) {
+            if (out)
+                *out = (apns_push_type)i;
+            return 0;
+        }
+    }
+    return APNS_EPUSHTYPE;
+}
+
+size_t apns_payload_limit(apns_push_type t)
+{
+    return t == APNS_PUSH_VOIP ? APNS_PAYLOAD_MAX_VOIP : APNS_PAYLOAD_MAX;
+}
+
+void apns_notification_init(apns_notification *n)
+{
+    memset(n, 0, sizeof *n);
+    n->push_type = APNS_PUSH_ALERT;
+    n->priority = 0;
+    n->expiration = APNS_EXPIRATION_NONE;
+}
+
+/* ---- apns-id ------------------------------------------------------------ */
+
+static int is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int apns_uuid_is_valid(const char *s)
+{
+    if (s == NULL)
+        return 0;
+    for (int i = 0; i < APNS_UUID_LEN; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!is_hex(c)) {
+            return 0; /* also stops at an early NUL */
+        }
+    }
+    return s[APNS_UUID_LEN] == '\0';
+}
+
+int apns_uuid_generate(char out[APNS_UUID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+
+    if (RAND_bytes(b, sizeof b) != 1) {
+        out[0] = '\0';
+        return APNS_ECRYPTO;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
+    return 0;
+}
+
+/* ---- validation --------------------------------------------------------- */
+
+/* Writes at most QUOTE_MAX characters of s[0..len) into q (size >= 4 *
+ * QUOTE_MAX + 4), escaping '"', '\\' and non-printable bytes, with "..."
+ * when cut. */
+static void quote(char *q, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, o = 0;
+    for (i = 0; i < len && i < QUOTE_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            q[o++] = '\\';
+            q[o++] = (char)c;
+        } else if (c < 0x20 || c > 0x7e) {
+            q[o++] = '\\';
+            q[o++] = 'x';
+            q[o++] = hex[c >> 4];
+            q[o++] = hex[c & 15];
+        } else {
+            q[o++] = (char)c;
+        }
+    }
+    if (i < len) {
+        memcpy(q + o, "...", 3);
+        o += 3;
+    }
+    q[o] = '\0';
+}
+
+#define QBUF (4 * QUOTE_MAX + 4)
+
+__attribute__((format(printf, 4, 5))) static int report(int err, char *detail, size_t detail_len,
+                                                        const char *fmt, ...)
+{
+    if (detail != NULL && detail_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(detail, detail_len, fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}
+
+static int check_token(const char *tok, char *d, size_t dl)
+{
+    char q[QBUF];
+    if (tok == NULL || tok[0] == '\0')
+        return report(APNS_EBADTOKEN, d, dl, "device token is missing");
+    size_t len = strlen(tok);
+    for (size_t i = 0; i < len; i++) {
+        if (!is_hex((unsigned char)tok[i])) {
+            quote(q, tok, len);
+            return report(APNS_EBADTOKEN, d, dl,
+                          "device token \"%s\" is not hexadecimal (byte %zu is not 0-9a-fA-F)", q,
+                          i);
+        }
+    }
+    if (len < APNS_TOKEN_HEX_MIN || len > APNS_TOKEN_HEX_MAX) {
+        quote(q, tok, len);
+        return report(APNS_EBADTOKEN, d, dl,
+                      "device token \"%s\" has %zu hex characters; it must have %d to %d", q, len,
+                      APNS_TOKEN_HEX_MIN, APNS_TOKEN_HEX_MAX);
+    }
+    if (len % 2 != 0) {
+        quote(q, tok, len);
+        return report(APNS_EBADTOKEN, d, dl,
+                      "device token \"%s\" has an odd number of hex characters (%zu)", q, len);
+    }
+    return 0;
+}
+
+static int check_topic(const char *topic, int require_topic, char *d, size_t dl)
+{
+    char q[QBUF];
+    if (topic == NULL || topic[0] == '\0') {
+        if (require_topic)
+            return report(APNS_ENOTOPIC, d, dl,
+                          "apns-topic is missing; token auth and multi-topic certificates "
+                          "require it");
+        if (topic == NULL)
+            return 0; /* single-topic certificate: APNs uses its subject */
+        return report(APNS_ETOPIC, d, dl, "apns-topic \"\" is empty; leave it NULL to omit it");
+    }
+    size_t len = strlen(topic);
+    if (len > APNS_TOPIC_MAX) {
+        quote(q, topic, len);
+        return report(APNS_ETOPIC, d, dl, "apns-topic \"%s\" is %zu bytes; at most %d are allowed",
+                      q, len, APNS_TOPIC_MAX);
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)topic[i];
+        if (c <= 0x20 || c > 0x7e) {
+            quote(q, topic, len);
+            return report(APNS_ETOPIC, d, dl,
+                          "apns-topic \"%s\" has %s at byte %zu; only printable ASCII without "
+                          "spaces is allowed",
+                          q, c == ' ' ? "a space" : "a non-printable byte", i);
+        }
+    }
+    return 0;
+}
+
+static int check_payload(const apns_notification *n, char *d, size_t dl)
+{
+    if (n->payload == NULL || n->payload_len == 0)
+        return report(APNS_EPAYLOADEMPTY, d, dl, "payload is empty");
+    size_t off = 0;
+    const char *why = NULL;
+    if (!apns_json_check_object(n->payload, n->payload_len, &off, &why))
+        return report(APNS_ENOTOBJECT, d, dl, "payload is not a JSON object: %s at byte %zu", why,
+                      off);
+    size_t limit = apns_payload_limit(n->push_type);
+    if (n->payload_len > limit)
+        return report(APNS_ETOOBIG, d, dl, "payload is %zu bytes; push type %s allows at most %zu",
+                      n->payload_len, push_names[n->push_type], limit);
+    return 0;
+}
+
+int apns_notification_validate(const apns_notification *n, int require_topic, char *detail,
+                               size_t detail_len)
+{
+    char q[QBUF];
+    int rc;
+
+    if (detail != NULL && detail_len > 0)
+        detail[0] = '\0';
+    if (n == NULL)
+        return report(APNS_EINVAL, detail, detail_len, "notification is NULL");
+
+    if ((rc = check_token(n->token, detail, detail_len)) != 0)
+        return rc;
+    if ((rc = check_topic(n->topic, require_topic, detail, detail_len)) != 0)
+        return rc;
+
+    if ((int)n->push_type < 0 || (int)n->push_type >= APNS_PUSH_TYPE_COUNT)
+        return report(APNS_EPUSHTYPE, detail, detail_len,
+                      "apns-push-type %d is not one of the %d known push types", (int)n->push_type,
+                      APNS_PUSH_TYPE_COUNT);
+
+    if (n->priority != 0 && n->priority != 10 && n->priority != 5 && n->priority != 1)
+        return report(APNS_EPRIORITY, detail, detail_len,
+                      "apns-priority %d is not 10, 5 or 1 (or 0 to omit it)", n->priority);
+
+    if (n->push_type == APNS_PUSH_BACKGROUND && (n->priority == 10 || n->priority == 0))
+        return report(APNS_EBGPRIORITY, detail, detail_len,
+                      n->priority == 10
+                          ? "apns-priority 10 is not allowed for push type background; use 5 or 1"
+                          : "apns-priority is omitted (APNs default 10) for push type background; "
+                            "set 5 or 1");
+
+    if (n->collapse_id != NULL) {
+        size_t len = strlen(n->collapse_id);
+        if (len > APNS_COLLAPSE_ID_MAX) {
+            quote(q, n->collapse_id, len);
+            return report(APNS_ECOLLAPSEID, detail, detail_len,
+                          "apns-collapse-id \"%s\" is %zu bytes; at most %d are allowed", q, len,
+                          APNS_COLLAPSE_ID_MAX);
+        }
+    }
+
+    if (n->apns_id[0] != '\0') {
+        size_t len = strnlen(n->apns_id, sizeof n->apns_id);
+        if (len == sizeof n->apns_id || !apns_uuid_is_valid(n->apns_id)) {
+            quote(q, n->apns_id, len);
+            return report(APNS_EAPNSID, detail, detail_len,
+                          "apns-id \"%s\" is not a canonical UUID (8-4-4-4-12 hex digits)", q);
+        }
+    }
+
+    if (n->expiration < 0 && n->expiration != APNS_EXPIRATION_NONE)
+        return report(APNS_EEXPIRATION, detail, detail_len,
+                      "apns-expiration %" PRId64
+                      " is negative; use 0 for no storage or APNS_EXPIRATION_NONE to omit it",
+                      n->expiration);
+
+    return check_payload(n, detail, detail_len);
+}
