@@ -31,13 +31,19 @@ typedef struct apns_signing_key apns_signing_key;
  * Loads a .p8 file (PEM "PRIVATE KEY", unencrypted PKCS#8, EC P-256) with its
  * 10-character key id and team id. On success *out is the caller's; free it
  * with apns_signing_key_free(). Returns 0, APNS_EKEYID, APNS_ETEAMID,
- * APNS_EIO (file unreadable), APNS_EKEY (not a P-256 PKCS#8 key), APNS_ENOMEM.
- * `detail` (may be NULL) receives a sentence naming the file and the problem.
+ * APNS_EIO (file unreadable), APNS_EKEY (not a P-256 PKCS#8 key), APNS_ENOMEM,
+ * APNS_EINVAL (out or path NULL). The ids are checked first, before the file
+ * is opened. A SEC1 "EC PRIVATE KEY" PEM on P-256 is accepted as well;
+ * encrypted keys are refused (never prompts for a password). On failure *out
+ * is NULL.
+ * `detail` (may be NULL) receives a sentence naming the file and the problem,
+ * e.g. "AuthKey.p8: not an EC P-256 key (found RSA)"; "" on success.
  */
 int apns_signing_key_load_file(apns_signing_key **out, const char *path, const char *key_id,
                                const char *team_id, char *detail, size_t detail_len);
 
-/* Same as apns_signing_key_load_file() from PEM text in memory. */
+/* Same as apns_signing_key_load_file() from PEM text in memory (need not be
+ * NUL-terminated); `detail` names it "PEM key". */
 int apns_signing_key_load_pem(apns_signing_key **out, const char *pem, size_t pem_len,
                               const char *key_id, const char *team_id, char *detail,
                               size_t detail_len);
@@ -52,8 +58,9 @@ const char *apns_signing_key_team(const apns_signing_key *k);
  * Mints one token: header {"alg":"ES256","kid":KEY_ID}, claims
  * {"iss":TEAM_ID,"iat":iat}, signature raw 64-byte r||s, all base64url
  * without padding. Writes the NUL-terminated JWT into out (out_len >=
- * APNS_JWT_MAX is always enough). Returns 0, APNS_EINVAL (buffer too small),
- * APNS_ECRYPTO.
+ * APNS_JWT_MAX is always enough). Returns 0, APNS_EINVAL (buffer too small,
+ * NULL argument or iat < 0), APNS_ECRYPTO. Thread-safe: many threads may sign
+ * with one key at once.
  */
 int apns_jwt_sign(const apns_signing_key *k, int64_t iat, char *out, size_t out_len);
 
@@ -67,16 +74,22 @@ typedef struct apns_token {
 typedef struct apns_token_cache apns_token_cache;
 
 /* refresh_age_s: 0 = default (50 min); else clamped into [20 min, 60 min].
- * The cache borrows k (k must outlive it). Returns 0 or APNS_ENOMEM. */
+ * The cache borrows k (k must outlive it). Returns 0, APNS_EINVAL (out or k
+ * NULL) or APNS_ENOMEM. Free with apns_token_cache_free(). */
 int apns_token_cache_new(apns_token_cache **out, const apns_signing_key *k, int64_t refresh_age_s);
 void apns_token_cache_free(apns_token_cache *c);
+
+/* The effective (clamped) refresh age in seconds. */
+int64_t apns_token_cache_refresh_age(const apns_token_cache *c);
 
 /*
  * Brings *tok up to date at time `now` (UNIX seconds): mints a token when
  * there is none or the current one has reached the refresh age, and copies
  * the current token into *tok only when tok->generation differs (so a
- * connection can call it before every request). Returns 0, or APNS_ECRYPTO /
- * APNS_ENOMEM (then *tok is unchanged).
+ * connection can call it before every request). *tok must start zeroed
+ * (generation 0). Returns 0, or APNS_ECRYPTO / APNS_ENOMEM (then *tok is
+ * unchanged), APNS_EINVAL (NULL argument). If `now` is earlier than the
+ * current token's iat (clock ran backwards) the current token is kept.
  */
 int apns_token_cache_get(apns_token_cache *c, int64_t now, apns_token *tok);
 
@@ -98,9 +111,12 @@ uint64_t apns_token_cache_refreshes(const apns_token_cache *c);
  * (needs 4*ceil(len/3)+1). */
 int apns_base64url_encode(const uint8_t *in, size_t len, char *out, size_t out_len);
 
-/* Decodes base64url (no padding; '=' padding tolerated at the end). Returns
- * the number of bytes written, or APNS_EFORMAT (bad character or length) /
- * APNS_EINVAL (out too small). */
+/* Decodes base64url (no padding; '=' padding tolerated at the end, at most
+ * two and only making the length a multiple of 4). Strict: '+', '/',
+ * whitespace, a length of 1 mod 4 and non-zero unused bits in the last
+ * character are APNS_EFORMAT. Returns the number of bytes written, or
+ * APNS_EFORMAT (bad character or length) / APNS_EINVAL (out too small;
+ * len*3/4 bytes always suffice). */
 int apns_base64url_decode(const char *in, size_t len, uint8_t *out, size_t out_len);
 
 #ifdef __cplusplus

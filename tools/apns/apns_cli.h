@@ -1,0 +1,15 @@
+/* apns_cli.h - the subcommands of the `apns` tool. */
+#ifndef APNS_TOOLS_APNS_CLI_H
+#define APNS_TOOLS_APNS_CLI_H
+
+#include <stdio.h>
+
+/* Each takes the arguments after the subcommand name and returns the
+ * process exit code (CLI_EXIT_*). */
+int apns_cmd_push(int argc, char **argv);
+int apns_cmd_jwt(int argc, char **argv);
+
+void apns_cmd_push_usage(FILE *f);
+void apns_cmd_jwt_usage(FILE *f);
+
+#endif

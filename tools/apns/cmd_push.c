@@ -1,0 +1,960 @@
+/*
+ * cmd_push.c - `apns push`: one notification to many device tokens.
+ *
+ * Everything the user gave is checked before connecting (flags, files,
+ * credentials files, payload, every device token), so a typo never sends a
+ * partial batch. Then the tokens are fed to an apns_client on a libevent
+ * loop: submit until APNS_EAGAIN, resume in on_credit. Each answer is printed
+ * as one JSON line on stdout as it arrives; every token gets exactly one line
+ * (tokens that never got an answer, after --timeout or Ctrl-C, are printed
+ * as failed). A summary goes to stderr.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "apns/client.h"
+#include "apns/error.h"
+#include "apns/jwt.h"
+#include "apns/notification.h"
+#include "apns/payload.h"
+#include "apns/reason.h"
+#include "apns_cli.h"
+#include "cli.h"
+
+#define PROG             "apns push"
+#define PAYLOAD_FILE_MAX (1024 * 1024) /* read limit; APNs' own limit is checked after */
+
+void apns_cmd_push_usage(FILE *f)
+{
+    fputs(
+        "usage: apns push [connection] [auth] --topic BUNDLE_ID [notification] [payload] [tokens]\n"
+        "\n"
+        "Sends one notification to every device token given and prints one JSON line per\n"
+        "token on stdout as APNs answers, e.g.\n"
+        "  {\"token\":\"a1b2..\",\"apns_id\":\"..\",\"status\":200,\"outcome\":\"accepted\"}\n"
+        "  {\"token\":\"c3d4..\",\"apns_id\":\"..\",\"status\":410,\"outcome\":\"rejected\","
+        "\"reason\":\"Unregistered\",\n"
+        "   \"timestamp\":1700000000000,\"action\":\"dead_token\"}\n"
+        "  {\"token\":\"e5f6..\",\"status\":0,\"outcome\":\"failed\",\"error\":\"APNS_ECONNECT\"}\n"
+        "and a summary on stderr. All input is checked before connecting.\n"
+        "\n"
+        "Connection:\n"
+        "  --env production|sandbox  APNs environment (default production)\n"
+        "  --host HOST               another server instead (e.g. apns-sim); not with --env\n"
+        "  --port PORT               server port (default 443; APNs also listens on 2197)\n"
+        "  --ca-file FILE            trust these CA certificates (default: system store)\n"
+        "  --insecure                do NOT verify the server certificate (tests only)\n"
+        "  --h2c                     plaintext HTTP/2 without TLS (profiling only)\n"
+        "  --proxy HOST:PORT         connect through an HTTP CONNECT proxy\n"
+        "  --connections N           connections to open (default 1)\n"
+        "  --concurrency N           notifications held at once (default 1000 per connection)\n"
+        "  --max-attempts N          sends per notification, retries included (default 5)\n"
+        "  --timeout SECONDS         give up on unanswered tokens after this long (default: wait)\n"
+        "  --connect-timeout SECONDS give up when no connection could be made for this long\n"
+        "                            (default 30; 0 = keep trying)\n"
+        "  --verbose                 also print the client's informational log on stderr\n"
+        "\n"
+        "Authentication (one of):\n"
+        "  --key-file FILE --key-id KEYID --team-id TEAMID\n"
+        "                            token auth with a .p8 signing key (--topic required)\n"
+        "  --cert FILE [--key FILE]  certificate auth, PEM (key defaults to inside FILE)\n"
+        "  --p12 FILE [--p12-password PW]\n"
+        "                            certificate auth, PKCS#12; the password may also come\n"
+        "                            from the environment variable APNS_P12_PASSWORD\n"
+        "\n"
+        "Notification:\n"
+        "  --topic TOPIC             apns-topic, usually the bundle id (plus the push type's\n"
+        "                            suffix, e.g. .voip)\n"
+        "  --push-type TYPE          alert (default), background, location, voip, complication,\n"
+        "                            fileprovider, mdm, liveactivity, pushtotalk, controls, "
+        "widgets\n"
+        "  --priority 10|5|1         apns-priority (default: omitted, i.e. 10; 5 for background)\n"
+        "  --expiration SECONDS      apns-expiration, UNIX seconds; 0 = try once, don't store\n"
+        "  --collapse-id ID          apns-collapse-id (at most 64 bytes)\n"
+        "  --apns-id UUID            apns-id (default: a new random UUID per notification)\n"
+        "\n"
+        "Payload (one of):\n"
+        "  --payload JSON            the body as given (a JSON object)\n"
+        "  --payload-file FILE       the body from a file\n"
+        "  built from: --title T --subtitle S --body B --badge N --sound NAME --category C\n"
+        "              --thread-id ID --content-available --mutable-content\n"
+        "\n"
+        "Device tokens (hex, 16..200 characters):\n"
+        "  --token HEX               a device token; may be repeated\n"
+        "  --tokens-file FILE        one token per line; blank lines and #comments skipped\n"
+        "                            (FILE '-' is stdin)\n"
+        "  (neither)                 read tokens from stdin, one per line\n"
+        "  A token that is not valid stops the command before anything is sent.\n"
+        "\n"
+        "Exit status:\n"
+        "  0  every notification accepted\n"
+        "  1  some notifications rejected by APNs or failed (see the JSON lines)\n"
+        "  2  usage error or bad input: bad flag value, unreadable file, invalid device\n"
+        "     token (with its line number), bad payload JSON; nothing was sent\n"
+        "  3  connection or credential problem: cannot connect, TLS or certificate failure,\n"
+        "     an unusable key or certificate, credentials refused by APNs, or --timeout /\n"
+        "     --connect-timeout reached with answers missing\n",
+        f);
+}
+
+/* ---------------------------------------------------------------------- */
+/* run state                                                              */
+
+enum { ANS_NONE = 0, ANS_DONE = 1 };
+
+typedef struct push_run {
+    struct event_base *base;
+    apns_client *client;
+    apns_notification tmpl;
+    cli_tokens tokens;
+    unsigned char *answered; /* per token: ANS_* */
+    size_t next;             /* next token to submit */
+    size_t n_answered, accepted, rejected, failed;
+    int conn_problem; /* a connection or credential failure was seen */
+    int stopping;     /* no more submits (interrupted) */
+    int timed_out;
+    int finishing;
+    int in_pump, repump;
+    int verbose;
+    int gave_up;               /* no connection for connect_timeout_s */
+    int64_t connect_timeout_s; /* 0 = never give up */
+    struct timespec last_up;   /* last time a connection was up (or the start) */
+    char last_log[512];        /* last warning/error from the client, for repeats */
+    unsigned last_log_repeats;
+    struct event *ev_sigint, *ev_sigterm, *ev_timeout, *ev_finish, *ev_watch;
+} push_run;
+
+static int is_conn_error(int err)
+{
+    switch (err) {
+    case APNS_ETLS:
+    case APNS_EVERIFY:
+    case APNS_EALPN:
+    case APNS_ERESOLVE:
+    case APNS_ECONNECT:
+    case APNS_EPROXY:
+    case APNS_ECLOSED:
+    case APNS_ETIMEOUT:
+    case APNS_EPROTO:
+    case APNS_EGOAWAY:
+    case APNS_ECERT:
+    case APNS_EKEY:
+    case APNS_ECRYPTO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void print_line(const char *token, const char *apns_id, int status, const char *outcome,
+                       const char *reason, int64_t timestamp_ms, const char *action,
+                       const char *error, const char *unique_id)
+{
+    FILE *o = stdout;
+
+    fputs("{\"token\":", o);
+    cli_json_string(o, token);
+    if (apns_id && *apns_id) {
+        fputs(",\"apns_id\":", o);
+        cli_json_string(o, apns_id);
+    }
+    fprintf(o, ",\"status\":%d,\"outcome\":\"%s\"", status, outcome);
+    if (reason && *reason) {
+        fputs(",\"reason\":", o);
+        cli_json_string(o, reason);
+    }
+    if (timestamp_ms)
+        fprintf(o, ",\"timestamp\":%" PRId64, timestamp_ms);
+    if (action && *action) {
+        fputs(",\"action\":", o);
+        cli_json_string(o, action);
+    }
+    if (error && *error)
+        fprintf(o, ",\"error\":\"%s\"", error);
+    if (unique_id && *unique_id) {
+        fputs(",\"apns_unique_id\":", o);
+        cli_json_string(o, unique_id);
+    }
+    fputs("}\n", o);
+}
+
+/* A token that gets no answer from APNs (submit refused, timeout,
+ * interrupted). */
+static void mark_failed(push_run *p, size_t idx, int err)
+{
+    if (p->answered[idx] != ANS_NONE)
+        return;
+    p->answered[idx] = ANS_DONE;
+    p->n_answered++;
+    p->failed++;
+    print_line(p->tokens.v[idx], p->tmpl.apns_id, 0, "failed", NULL, 0, NULL, apns_err_name(err),
+               NULL);
+}
+
+static void schedule_finish(push_run *p)
+{
+    static const struct timeval now = {0, 0};
+
+    if (p->finishing)
+        return;
+    p->finishing = 1;
+    event_add(p->ev_finish, &now);
+}
+
+/* Done when every submitted token is answered and nothing more will be
+ * submitted. */
+static void maybe_finish(push_run *p)
+{
+    if (p->n_answered == p->tokens.n ||
+        (p->stopping && p->n_answered >= p->next && apns_client_pending(p->client) == 0))
+        schedule_finish(p);
+}
+
+static void pump(push_run *p)
+{
+    if (p->in_pump) { /* called back from inside submit */
+        p->repump = 1;
+        return;
+    }
+    p->in_pump = 1;
+    do {
+        p->repump = 0;
+        while (!p->stopping && p->next < p->tokens.n) {
+            apns_notification n = p->tmpl;
+            size_t idx = p->next;
+            int rc;
+
+            n.token = p->tokens.v[idx];
+            n.user_data = (void *)(uintptr_t)idx;
+            rc = apns_client_submit(p->client, &n);
+            if (rc == APNS_EAGAIN)
+                break; /* resume in on_credit */
+            p->next++;
+            if (rc != 0) {
+                /* No callback will come for it. */
+                mark_failed(p, idx, rc);
+                if (rc == APNS_ESHUTDOWN)
+                    p->stopping = 1;
+            }
+        }
+    } while (p->repump);
+    p->in_pump = 0;
+    maybe_finish(p);
+}
+
+static void on_credit(apns_client *c, size_t credit, void *ud)
+{
+    (void)c;
+    (void)credit;
+    pump(ud);
+}
+
+static void on_result(apns_client *c, const apns_notification *n, const apns_result *r, void *ud)
+{
+    push_run *p = ud;
+    size_t idx = (size_t)(uintptr_t)n->user_data;
+    const char *outcome, *action = NULL, *error = NULL;
+
+    (void)c;
+    if (idx >= p->tokens.n || p->answered[idx] != ANS_NONE)
+        return; /* not ours, or a second answer: ignore */
+    p->answered[idx] = ANS_DONE;
+    p->n_answered++;
+
+    switch (r->outcome) {
+    case APNS_OUTCOME_ACCEPTED:
+        outcome = "accepted";
+        p->accepted++;
+        break;
+    case APNS_OUTCOME_REJECTED:
+        outcome = "rejected";
+        p->rejected++;
+        if (r->action == APNS_ACTION_PAUSE)
+            p->conn_problem = 1; /* credentials refused */
+        break;
+    default:
+        outcome = "failed";
+        p->failed++;
+        error = apns_err_name(r->error);
+        if (is_conn_error(r->error) || r->action == APNS_ACTION_PAUSE)
+            p->conn_problem = 1;
+        break;
+    }
+    if (r->outcome != APNS_OUTCOME_ACCEPTED && r->action != APNS_ACTION_NONE)
+        action = apns_action_name(r->action);
+    print_line(p->tokens.v[idx], r->apns_id[0] ? r->apns_id : n->apns_id, r->status, outcome,
+               r->reason_str, r->timestamp_ms, action, error, r->apns_unique_id);
+    maybe_finish(p);
+}
+
+static void flush_log_repeats(push_run *p)
+{
+    if (p->last_log_repeats > 0)
+        fprintf(stderr, "%s: (last message repeated %u more time%s)\n", PROG, p->last_log_repeats,
+                p->last_log_repeats == 1 ? "" : "s");
+    p->last_log_repeats = 0;
+}
+
+/* The client's log on stderr: warnings and errors always, the rest with
+ * --verbose. A message identical to the previous one (a reconnect loop) is
+ * counted instead of printed again. */
+static void on_log(apns_log_level level, const char *msg, void *ud)
+{
+    push_run *p = ud;
+    static const char *names[] = {"error", "warning", "info", "debug"};
+
+    if (level > APNS_LOG_WARN && !p->verbose)
+        return;
+    if (level <= APNS_LOG_WARN) {
+        if (strcmp(msg, p->last_log) == 0) {
+            p->last_log_repeats++;
+            return;
+        }
+        flush_log_repeats(p);
+        snprintf(p->last_log, sizeof(p->last_log), "%s", msg);
+    }
+    fprintf(stderr, "%s: %s: %s\n", PROG, level <= APNS_LOG_DEBUG ? names[level] : "log", msg);
+}
+
+/* The APNS_E* code named at the end of the last client log message, as in
+ * "... (APNS_EVERIFY)"; APNS_ECONNECT when there is none. */
+static int last_log_error(const push_run *p)
+{
+    const char *s = strrchr(p->last_log, '(');
+    size_t n;
+
+    if (s != NULL && strncmp(s + 1, "APNS_E", 6) == 0) {
+        s++;
+        n = strcspn(s, ")");
+        for (int e = -1; e >= -100; e--) {
+            const char *name = apns_err_name(e);
+            if (strlen(name) == n && strncmp(name, s, n) == 0)
+                return e;
+        }
+    }
+    return APNS_ECONNECT;
+}
+
+static void on_drained(apns_client *c, void *ud)
+{
+    push_run *p = ud;
+    (void)c;
+    event_base_loopbreak(p->base);
+}
+
+static void finish_cb(evutil_socket_t fd, short what, void *ud)
+{
+    push_run *p = ud;
+    static const struct timeval grace = {5, 0};
+
+    (void)fd;
+    if (what & EV_TIMEOUT && p->finishing == 2) {
+        event_base_loopbreak(p->base); /* drain did not complete in time */
+        return;
+    }
+    p->finishing = 2;
+    event_add(p->ev_finish, &grace); /* fallback if on_drained never comes */
+    apns_client_drain(p->client, on_drained);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Once a second: give up when no connection has been up for
+ * --connect-timeout seconds (the client itself keeps reconnecting). */
+static void watch_cb(evutil_socket_t fd, short what, void *ud)
+{
+    push_run *p = ud;
+    apns_client_stats st;
+
+    (void)fd;
+    (void)what;
+    apns_client_stats_get(p->client, &st);
+    if (st.connections_up > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &p->last_up);
+        return;
+    }
+    if (p->connect_timeout_s > 0 && seconds_since(&p->last_up) >= (double)p->connect_timeout_s) {
+        flush_log_repeats(p);
+        cli_error(PROG, "no connection to the server for %" PRId64 " s; giving up%s%s%s",
+                  p->connect_timeout_s, p->last_log[0] ? " (last: " : "", p->last_log,
+                  p->last_log[0] ? ")" : "");
+        p->gave_up = 1;
+        p->conn_problem = 1;
+        event_base_loopbreak(p->base);
+    }
+}
+
+static void timeout_cb(evutil_socket_t fd, short what, void *ud)
+{
+    push_run *p = ud;
+
+    (void)fd;
+    (void)what;
+    cli_error(PROG, "--timeout reached with %zu of %zu tokens unanswered",
+              p->tokens.n - p->n_answered, p->tokens.n);
+    p->timed_out = 1;
+    p->conn_problem = 1;
+    event_base_loopbreak(p->base);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *ud)
+{
+    push_run *p = ud;
+
+    (void)what;
+    if (p->stopping) {
+        cli_error(PROG, "interrupted again; quitting without waiting");
+        event_base_loopbreak(p->base);
+        return;
+    }
+    p->stopping = 1;
+    cli_error(PROG, "%s: sending no more; waiting for %zu answers (again to quit now)",
+              sig == SIGINT ? "interrupted" : "terminated", p->next - p->n_answered);
+    maybe_finish(p);
+}
+
+/* ---------------------------------------------------------------------- */
+/* input                                                                  */
+
+typedef struct push_args {
+    const char *env, *host, *port, *ca_file, *proxy;
+    int insecure, h2c, verbose;
+    const char *key_file, *key_id, *team_id, *cert, *key, *p12, *p12_password;
+    const char *topic, *push_type, *priority, *expiration, *collapse_id, *apns_id;
+    const char *payload, *payload_file;
+    const char *title, *subtitle, *body, *badge, *sound, *category, *thread_id;
+    int content_available, mutable_content;
+    cli_strlist token;
+    const char *tokens_file;
+    const char *connections, *concurrency, *max_attempts, *timeout, *connect_timeout;
+} push_args;
+
+static int readable(const char *flag, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL) {
+        cli_error(PROG, "--%s %s: %s", flag, path, strerror(errno));
+        return 0;
+    }
+    fclose(f);
+    return 1;
+}
+
+/* Builds the payload from --payload, --payload-file or the builder flags.
+ * Returns 0 and a heap *out, or -1 after printing. */
+static int make_payload(const push_args *a, apns_push_type type, char **out, size_t *len)
+{
+    int builder = a->title || a->subtitle || a->body || a->badge || a->sound || a->category ||
+                  a->thread_id || a->content_available || a->mutable_content;
+    int sources = (a->payload != NULL) + (a->payload_file != NULL) + (builder != 0);
+    size_t off = 0;
+    const char *why = NULL;
+
+    *out = NULL;
+    *len = 0;
+    if (sources == 0) {
+        cli_error(PROG, "no payload: give --payload JSON, --payload-file FILE, or "
+                        "--title/--body/--badge/... (see --help)");
+        return -1;
+    }
+    if (sources > 1) {
+        cli_error(PROG, "give only one of --payload, --payload-file, or the payload builder "
+                        "options (--title, --body, ...)");
+        return -1;
+    }
+    if (a->payload != NULL || a->payload_file != NULL) {
+        const char *what = a->payload ? "--payload" : "--payload-file";
+        if (a->payload) {
+            *len = strlen(a->payload);
+            *out = strdup(a->payload);
+            if (*out == NULL) {
+                cli_error(PROG, "out of memory");
+                return -1;
+            }
+        } else if (cli_read_file(PROG, "--payload-file", a->payload_file, PAYLOAD_FILE_MAX, out,
+                                 len) != 0) {
+            return -1;
+        }
+        /* A trailing newline from an editor is not part of the JSON. */
+        while (*len > 0 && ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r'))
+            (*out)[--*len] = '\0';
+        if (!apns_json_check_object(*out, *len, &off, &why)) {
+            cli_error(PROG, "%s%s%s: not a valid JSON object: %s at byte %zu", what,
+                      a->payload_file ? " " : "", a->payload_file ? a->payload_file : "",
+                      why ? why : "invalid JSON", off);
+            free(*out);
+            *out = NULL;
+            return -1;
+        }
+        return 0;
+    }
+
+    apns_payload *pl;
+    char detail[256];
+    int rc = apns_payload_new(&pl);
+    if (rc != 0) {
+        cli_error(PROG, "cannot build the payload: %s", apns_strerror(rc));
+        return -1;
+    }
+    if (a->title)
+        apns_payload_set_alert_title(pl, a->title);
+    if (a->subtitle)
+        apns_payload_set_alert_subtitle(pl, a->subtitle);
+    if (a->body)
+        apns_payload_set_alert_body(pl, a->body);
+    if (a->badge) {
+        int64_t b;
+        if (cli_parse_i64(PROG, "badge", a->badge, 0, INT32_MAX, &b) != 0) {
+            apns_payload_free(pl);
+            return -1;
+        }
+        apns_payload_set_badge(pl, b);
+    }
+    if (a->sound)
+        apns_payload_set_sound(pl, a->sound);
+    if (a->category)
+        apns_payload_set_category(pl, a->category);
+    if (a->thread_id)
+        apns_payload_set_thread_id(pl, a->thread_id);
+    if (a->content_available)
+        apns_payload_set_content_available(pl, 1);
+    if (a->mutable_content)
+        apns_payload_set_mutable_content(pl, 1);
+    /* Setter errors are kept on the builder and returned by render. */
+    rc = apns_payload_render(pl, apns_payload_limit(type), out, len, detail, sizeof(detail));
+    apns_payload_free(pl);
+    if (rc != 0) {
+        cli_error(PROG, "payload: %s", detail[0] ? detail : apns_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_proxy(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    int64_t port;
+
+    if (colon == NULL || colon == s) {
+        cli_error(PROG, "--proxy: expected HOST:PORT, got '%s'", s);
+        return -1;
+    }
+    return cli_parse_i64(PROG, "proxy port", colon + 1, 1, 65535, &port);
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void push_run_cleanup(push_run *p)
+{
+    if (p->client)
+        apns_client_free(p->client);
+    if (p->ev_sigint)
+        event_free(p->ev_sigint);
+    if (p->ev_sigterm)
+        event_free(p->ev_sigterm);
+    if (p->ev_timeout)
+        event_free(p->ev_timeout);
+    if (p->ev_finish)
+        event_free(p->ev_finish);
+    if (p->ev_watch)
+        event_free(p->ev_watch);
+    if (p->base)
+        event_base_free(p->base);
+    free(p->answered);
+    cli_tokens_free(&p->tokens);
+}
+
+int apns_cmd_push(int argc, char **argv)
+{
+    push_args a;
+    memset(&a, 0, sizeof(a));
+    cli_opt opts[] = {
+        {"env", CLI_STRING, &a.env, 0},
+        {"host", CLI_STRING, &a.host, 0},
+        {"port", CLI_STRING, &a.port, 0},
+        {"ca-file", CLI_STRING, &a.ca_file, 0},
+        {"insecure", CLI_FLAG, &a.insecure, 0},
+        {"h2c", CLI_FLAG, &a.h2c, 0},
+        {"proxy", CLI_STRING, &a.proxy, 0},
+        {"key-file", CLI_STRING, &a.key_file, 0},
+        {"key-id", CLI_STRING, &a.key_id, 0},
+        {"team-id", CLI_STRING, &a.team_id, 0},
+        {"cert", CLI_STRING, &a.cert, 0},
+        {"key", CLI_STRING, &a.key, 0},
+        {"p12", CLI_STRING, &a.p12, 0},
+        {"p12-password", CLI_STRING, &a.p12_password, 0},
+        {"topic", CLI_STRING, &a.topic, 0},
+        {"push-type", CLI_STRING, &a.push_type, 0},
+        {"priority", CLI_STRING, &a.priority, 0},
+        {"expiration", CLI_STRING, &a.expiration, 0},
+        {"collapse-id", CLI_STRING, &a.collapse_id, 0},
+        {"apns-id", CLI_STRING, &a.apns_id, 0},
+        {"payload", CLI_STRING, &a.payload, 0},
+        {"payload-file", CLI_STRING, &a.payload_file, 0},
+        {"title", CLI_STRING, &a.title, 0},
+        {"subtitle", CLI_STRING, &a.subtitle, 0},
+        {"body", CLI_STRING, &a.body, 0},
+        {"badge", CLI_STRING, &a.badge, 0},
+        {"sound", CLI_STRING, &a.sound, 0},
+        {"category", CLI_STRING, &a.category, 0},
+        {"thread-id", CLI_STRING, &a.thread_id, 0},
+        {"content-available", CLI_FLAG, &a.content_available, 0},
+        {"mutable-content", CLI_FLAG, &a.mutable_content, 0},
+        {"token", CLI_LIST, &a.token, 0},
+        {"tokens-file", CLI_STRING, &a.tokens_file, 0},
+        {"connections", CLI_STRING, &a.connections, 0},
+        {"concurrency", CLI_STRING, &a.concurrency, 0},
+        {"max-attempts", CLI_STRING, &a.max_attempts, 0},
+        {"timeout", CLI_STRING, &a.timeout, 0},
+        {"connect-timeout", CLI_STRING, &a.connect_timeout, 0},
+        {"verbose", CLI_FLAG, &a.verbose, 0},
+        {NULL, CLI_FLAG, NULL, 0},
+    };
+    push_run p;
+    apns_client_opts o;
+    apns_signing_key *key = NULL;
+    apns_token_cache *cache = NULL;
+    char *payload = NULL;
+    size_t payload_len = 0;
+    char detail[512];
+    int help = 0, rc, code = CLI_EXIT_USAGE, token_auth, cert_auth, p12_auth;
+    int64_t v, timeout_s = 0;
+    struct timespec t0;
+
+    memset(&p, 0, sizeof(p));
+    apns_client_opts_init(&o);
+    apns_notification_init(&p.tmpl);
+
+    if (cli_parse(PROG, opts, argc, argv, &help) != 0)
+        goto out;
+    if (help) {
+        apns_cmd_push_usage(stdout);
+        code = CLI_EXIT_OK;
+        goto out;
+    }
+
+    /* --- where to connect ---------------------------------------------- */
+    if (a.host && a.env) {
+        cli_error(PROG, "give --env or --host, not both");
+        goto out;
+    }
+    if (a.host) {
+        if (*a.host == '\0') {
+            cli_error(PROG, "--host is empty");
+            goto out;
+        }
+        o.env = APNS_ENV_CUSTOM;
+        o.host = a.host;
+    } else if (a.env == NULL || strcmp(a.env, "production") == 0) {
+        o.env = APNS_ENV_PRODUCTION;
+    } else if (strcmp(a.env, "sandbox") == 0 || strcmp(a.env, "development") == 0) {
+        o.env = APNS_ENV_SANDBOX;
+    } else {
+        cli_error(PROG, "--env: expected production or sandbox, got '%s'", a.env);
+        goto out;
+    }
+    if (a.port) {
+        if (cli_parse_i64(PROG, "port", a.port, 1, 65535, &v) != 0)
+            goto out;
+        o.port = (uint16_t)v;
+    }
+    if (a.proxy && parse_proxy(a.proxy) != 0)
+        goto out;
+    o.proxy = a.proxy;
+    if (a.h2c && (a.ca_file || a.insecure)) {
+        cli_error(PROG, "--h2c is plaintext; --ca-file and --insecure do not apply");
+        goto out;
+    }
+    if (a.ca_file && !readable("ca-file", a.ca_file))
+        goto out;
+    o.ca_file = a.ca_file;
+    o.insecure_skip_verify = a.insecure;
+    o.h2c = a.h2c;
+    if (a.connections) {
+        if (cli_parse_i64(PROG, "connections", a.connections, 1, 1000, &v) != 0)
+            goto out;
+        o.connections = (unsigned)v;
+    }
+    if (a.concurrency) {
+        if (cli_parse_i64(PROG, "concurrency", a.concurrency, 1, 10000000, &v) != 0)
+            goto out;
+        o.max_pending = (unsigned)v;
+    }
+    if (a.max_attempts) {
+        if (cli_parse_i64(PROG, "max-attempts", a.max_attempts, 1, 100, &v) != 0)
+            goto out;
+        o.retry.max_attempts = (int)v;
+    }
+    if (a.timeout && cli_parse_i64(PROG, "timeout", a.timeout, 1, 86400 * 7, &timeout_s) != 0)
+        goto out;
+    p.connect_timeout_s = 30;
+    if (a.connect_timeout && cli_parse_i64(PROG, "connect-timeout", a.connect_timeout, 0, 86400 * 7,
+                                           &p.connect_timeout_s) != 0)
+        goto out;
+
+    /* --- credentials (files checked here, loaded below) ----------------- */
+    token_auth = a.key_file || a.key_id || a.team_id;
+    cert_auth = a.cert || a.key;
+    p12_auth = a.p12 || a.p12_password;
+    if (token_auth + cert_auth + p12_auth == 0) {
+        cli_error(PROG, "no credentials: give --key-file/--key-id/--team-id (token auth), "
+                        "--cert [--key] or --p12 (certificate auth)");
+        goto out;
+    }
+    if (token_auth + cert_auth + p12_auth > 1) {
+        cli_error(PROG, "give one kind of credentials: --key-file/--key-id/--team-id, "
+                        "--cert/--key, or --p12/--p12-password");
+        goto out;
+    }
+    if (token_auth && (!a.key_file || !a.key_id || !a.team_id)) {
+        cli_error(PROG, "token auth needs all of --key-file, --key-id and --team-id");
+        goto out;
+    }
+    if (cert_auth && !a.cert) {
+        cli_error(PROG, "--key needs --cert (the certificate it belongs to)");
+        goto out;
+    }
+    if (p12_auth && !a.p12) {
+        cli_error(PROG, "--p12-password needs --p12");
+        goto out;
+    }
+    if (a.h2c && !token_auth) {
+        cli_error(PROG, "--h2c has no TLS, so certificate auth cannot work; use token auth");
+        goto out;
+    }
+    if (token_auth && !readable("key-file", a.key_file))
+        goto out;
+    if (a.cert && !readable("cert", a.cert))
+        goto out;
+    if (a.key && !readable("key", a.key))
+        goto out;
+    if (a.p12 && !readable("p12", a.p12))
+        goto out;
+    o.cert_file = a.cert;
+    o.key_file = a.key;
+    o.p12_file = a.p12;
+    o.p12_password = a.p12_password;
+    if (a.p12 && !a.p12_password)
+        o.p12_password = getenv("APNS_P12_PASSWORD");
+
+    /* --- the notification ---------------------------------------------- */
+    if (token_auth && !a.topic) {
+        cli_error(PROG, "--topic is required with token auth (your app's bundle id)");
+        goto out;
+    }
+    p.tmpl.topic = a.topic;
+    if (a.push_type && apns_push_type_parse(a.push_type, &p.tmpl.push_type) != 0) {
+        cli_error(PROG,
+                  "--push-type: unknown type '%s' (alert, background, location, voip, "
+                  "complication, fileprovider, mdm, liveactivity, pushtotalk, controls, widgets)",
+                  a.push_type);
+        goto out;
+    }
+    if (a.priority) {
+        if (cli_parse_i64(PROG, "priority", a.priority, 1, 10, &v) != 0)
+            goto out;
+        if (v != 10 && v != 5 && v != 1) {
+            cli_error(PROG, "--priority: expected 10, 5 or 1, got %s", a.priority);
+            goto out;
+        }
+        p.tmpl.priority = (int)v;
+    } else if (p.tmpl.push_type == APNS_PUSH_BACKGROUND) {
+        p.tmpl.priority = 5; /* APNs' default 10 is an error for background */
+    }
+    if (a.expiration) {
+        if (cli_parse_i64(PROG, "expiration", a.expiration, 0, INT64_MAX, &v) != 0)
+            goto out;
+        p.tmpl.expiration = v;
+    }
+    p.tmpl.collapse_id = a.collapse_id;
+    if (a.apns_id) {
+        if (!apns_uuid_is_valid(a.apns_id)) {
+            cli_error(PROG,
+                      "--apns-id: '%s' is not a UUID (8-4-4-4-12 hex digits, e.g. "
+                      "123e4567-e89b-12d3-a456-4266554400a0)",
+                      a.apns_id);
+            goto out;
+        }
+        for (size_t i = 0; i < APNS_UUID_LEN; i++) {
+            char c = a.apns_id[i];
+            p.tmpl.apns_id[i] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
+        }
+        p.tmpl.apns_id[APNS_UUID_LEN] = '\0';
+    }
+    if (make_payload(&a, p.tmpl.push_type, &payload, &payload_len) != 0)
+        goto out;
+    p.tmpl.payload = payload;
+    p.tmpl.payload_len = payload_len;
+
+    /* Everything but the token, checked with a stand-in token. */
+    p.tmpl.token = "00000000000000000000000000000000";
+    rc = apns_notification_validate(&p.tmpl, token_auth, detail, sizeof(detail));
+    if (rc != 0) {
+        cli_error(PROG, "%s", detail[0] ? detail : apns_strerror(rc));
+        goto out;
+    }
+    p.tmpl.token = NULL;
+
+    /* --- device tokens --------------------------------------------------- */
+    for (size_t i = 0; i < a.token.n; i++)
+        if (cli_tokens_add(PROG, &p.tokens, a.token.v[i], strlen(a.token.v[i]), "--token") != 0)
+            goto out;
+    if (a.tokens_file || a.token.n == 0) {
+        const char *name = a.tokens_file && strcmp(a.tokens_file, "-") != 0 ? a.tokens_file : NULL;
+        FILE *f = stdin;
+        if (name) {
+            f = fopen(name, "r");
+            if (f == NULL) {
+                cli_error(PROG, "--tokens-file %s: %s", name, strerror(errno));
+                goto out;
+            }
+        } else if (isatty(STDIN_FILENO)) {
+            cli_error(PROG, "reading device tokens from stdin, one per line "
+                            "(end with Ctrl-D; or use --token / --tokens-file)");
+        }
+        rc = cli_tokens_read(PROG, &p.tokens, f, name ? name : "<stdin>");
+        if (name)
+            fclose(f);
+        if (rc != 0)
+            goto out;
+    }
+    if (p.tokens.n == 0) {
+        cli_error(PROG, "no device tokens given (--token, --tokens-file, or stdin)");
+        goto out;
+    }
+    p.answered = calloc(p.tokens.n, 1);
+    if (p.answered == NULL) {
+        cli_error(PROG, "out of memory");
+        goto out;
+    }
+
+    /* --- credentials loaded ---------------------------------------------- */
+    if (token_auth) {
+        rc = apns_signing_key_load_file(&key, a.key_file, a.key_id, a.team_id, detail,
+                                        sizeof(detail));
+        if (rc != 0) {
+            cli_error(PROG, "%s", detail[0] ? detail : apns_strerror(rc));
+            code = rc == APNS_EKEY ? CLI_EXIT_CONNECTION : CLI_EXIT_USAGE;
+            goto out;
+        }
+        rc = apns_token_cache_new(&cache, key, 0);
+        if (rc != 0) {
+            cli_error(PROG, "%s", apns_strerror(rc));
+            code = CLI_EXIT_CONNECTION;
+            goto out;
+        }
+        o.tokens = cache;
+    }
+
+    /* --- connect and send ------------------------------------------------ */
+    if (a.insecure)
+        fprintf(stderr,
+                "%s: WARNING: --insecure: the server certificate is NOT verified. Anyone on the\n"
+                "%s: WARNING: network path can impersonate the server and read the notifications\n"
+                "%s: WARNING: and credentials. Use this only against a test server.\n",
+                PROG, PROG, PROG);
+    signal(SIGPIPE, SIG_IGN);
+    p.verbose = a.verbose;
+    p.base = event_base_new();
+    if (p.base == NULL) {
+        cli_error(PROG, "cannot create the event loop");
+        code = CLI_EXIT_CONNECTION;
+        goto out;
+    }
+    p.ev_finish = evtimer_new(p.base, finish_cb, &p);
+    p.ev_watch = event_new(p.base, -1, EV_PERSIST, watch_cb, &p);
+    p.ev_sigint = evsignal_new(p.base, SIGINT, signal_cb, &p);
+    p.ev_sigterm = evsignal_new(p.base, SIGTERM, signal_cb, &p);
+    if (!p.ev_finish || !p.ev_watch || !p.ev_sigint || !p.ev_sigterm) {
+        cli_error(PROG, "out of memory");
+        code = CLI_EXIT_CONNECTION;
+        goto out;
+    }
+    event_add(p.ev_sigint, NULL);
+    event_add(p.ev_sigterm, NULL);
+    if (timeout_s > 0) {
+        struct timeval tv = {(time_t)timeout_s, 0};
+        p.ev_timeout = evtimer_new(p.base, timeout_cb, &p);
+        if (p.ev_timeout == NULL) {
+            cli_error(PROG, "out of memory");
+            code = CLI_EXIT_CONNECTION;
+            goto out;
+        }
+        event_add(p.ev_timeout, &tv);
+    }
+
+    o.on_result = on_result;
+    o.on_credit = on_credit;
+    o.on_log = on_log;
+    o.ud = &p;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    detail[0] = '\0';
+    rc = apns_client_new(&p.client, p.base, &o, detail, sizeof(detail));
+    if (rc != 0) {
+        cli_error(PROG, "%s", detail[0] ? detail : apns_strerror(rc));
+        code = (rc == APNS_EINVAL || rc == APNS_ECONFIG) ? CLI_EXIT_USAGE : CLI_EXIT_CONNECTION;
+        p.client = NULL;
+        goto out;
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &p.last_up);
+    {
+        static const struct timeval second = {1, 0};
+        event_add(p.ev_watch, &second);
+    }
+    pump(&p);
+    event_base_dispatch(p.base);
+    flush_log_repeats(&p);
+
+    /* Every token gets a line, answered or not. */
+    {
+        int err = p.gave_up ? last_log_error(&p) : p.timed_out ? APNS_ETIMEOUT : APNS_ESHUTDOWN;
+        for (size_t i = 0; i < p.tokens.n; i++)
+            if (p.answered[i] == ANS_NONE)
+                mark_failed(&p, i, err);
+    }
+    fflush(stdout);
+
+    {
+        apns_client_stats st;
+        double secs = seconds_since(&t0);
+        apns_client_stats_get(p.client, &st);
+        if (st.connects == 0 && p.n_answered > p.accepted + p.rejected)
+            p.conn_problem = 1; /* never connected: failures are connection failures */
+        fprintf(stderr,
+                "%s: %zu token%s: %zu accepted, %zu rejected, %zu failed in %.2f s "
+                "(%.0f/s; %" PRIu64 " connects, %" PRIu64 " resent, %" PRIu64 " retried)\n",
+                PROG, p.tokens.n, p.tokens.n == 1 ? "" : "s", p.accepted, p.rejected, p.failed,
+                secs, secs > 0 ? (double)p.n_answered / secs : 0.0, st.connects, st.resent,
+                st.retried);
+    }
+    if (p.conn_problem)
+        code = CLI_EXIT_CONNECTION;
+    else if (p.rejected || p.failed)
+        code = CLI_EXIT_REJECTED;
+    else
+        code = CLI_EXIT_OK;
+
+out:
+    push_run_cleanup(&p); /* frees the client before the token cache it borrows */
+    apns_token_cache_free(cache);
+    apns_signing_key_free(key);
+    free(payload);
+    cli_strlist_free(&a.token);
+    return code;
+}

@@ -1,0 +1,116 @@
+/* cli_tokens.c - device-token lists for the tools: one token per line. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apns/notification.h"
+
+void cli_tokens_free(cli_tokens *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i]);
+    free(t->v);
+    t->v = NULL;
+    t->n = t->cap = 0;
+}
+
+static int is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int cli_token_check(const char *s, size_t len, char *why, size_t why_len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!is_hex(c)) {
+            if (c > 0x20 && c < 0x7f)
+                snprintf(why, why_len, "character '%c' at column %zu is not hexadecimal", c, i + 1);
+            else
+                snprintf(why, why_len, "byte 0x%02x at column %zu is not hexadecimal", c, i + 1);
+            return 0;
+        }
+    }
+    if (len < APNS_TOKEN_HEX_MIN || len > APNS_TOKEN_HEX_MAX) {
+        snprintf(why, why_len, "%zu hex characters; a device token has %d to %d", len,
+                 APNS_TOKEN_HEX_MIN, APNS_TOKEN_HEX_MAX);
+        return 0;
+    }
+    if (len % 2 != 0) {
+        snprintf(why, why_len, "odd number of hex characters (%zu)", len);
+        return 0;
+    }
+    return 1;
+}
+
+int cli_tokens_add(const char *prog, cli_tokens *t, const char *s, size_t len, const char *where)
+{
+    char why[96];
+    char *copy;
+
+    if (!cli_token_check(s, len, why, sizeof(why))) {
+        /* Quote at most 80 characters of what was given. */
+        cli_error(prog, "%s: invalid device token \"%.*s%s\": %s", where, len > 80 ? 80 : (int)len,
+                  s, len > 80 ? "..." : "", why);
+        return -1;
+    }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        char **v = realloc(t->v, cap * sizeof(*v));
+        if (v == NULL) {
+            cli_error(prog, "out of memory");
+            return -1;
+        }
+        t->v = v;
+        t->cap = cap;
+    }
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        cli_error(prog, "out of memory");
+        return -1;
+    }
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    t->v[t->n++] = copy;
+    return 0;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+int cli_tokens_read(const char *prog, cli_tokens *t, FILE *f, const char *name)
+{
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t got;
+    int rc = 0;
+
+    errno = 0;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        char *s = line, *e = line + got;
+        char where[512];
+
+        lineno++;
+        while (s < e && is_space(*s))
+            s++;
+        while (e > s && is_space(e[-1]))
+            e--;
+        if (s == e || *s == '#')
+            continue;
+        snprintf(where, sizeof(where), "%s:%zu", name, lineno);
+        if (cli_tokens_add(prog, t, s, (size_t)(e - s), where) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        cli_error(prog, "%s: read error: %s", name, strerror(errno ? errno : EIO));
+        rc = -1;
+    }
+    free(line);
+    return rc;
+}
