@@ -14,6 +14,13 @@
  *     (REFUSED_STREAM or any other code before a response), the stream
  *     deadline passed, the connection was lost or closed.
  * Nothing leaves the book any other way, so nothing is lost.
+ *
+ * Callbacks run inside recv(), flush(), tick() and close() (never inside
+ * submit()). Inside a callback the callee may call capacity(), submit(),
+ * in_flight(), the state queries, shutdown() and close(); it must NOT call
+ * free(). Callers should flush() after every recv(), submit(), tick() and
+ * shutdown(), and re-check capacity() after every call that can fire
+ * callbacks.
  */
 #ifndef APNS_H2_CONN_H
 #define APNS_H2_CONN_H
@@ -39,7 +46,9 @@ typedef enum apns__handback {
 
 typedef struct apns__h2_callbacks {
     /* The server answered. r->apns_id etc. filled; r->attempts is job->attempts.
-     * The core has already removed job from its book. */
+     * r and r->reason_str are borrowed for the call. The core has already
+     * removed job from its book (job->conn = NULL, job->stream_id = 0) and
+     * its stream slot is free again (capacity() counts it). */
     void (*on_result)(void *ud, apns__job *job, const apns_result *r);
     /* The server did not answer; resend elsewhere. Removed from the book. */
     void (*on_handback)(void *ud, apns__job *job, apns__handback why);
@@ -64,45 +73,71 @@ int apns__h2_conn_new(apns__h2_conn **out, const apns__h2_conn_opts *o,
                       const apns__h2_callbacks *cb, void *ud, int64_t now_ms);
 
 /* Frees the core. Jobs still in the book are NOT handed back: call
- * apns__h2_conn_close() first. */
+ * apns__h2_conn_close() first. Never from inside one of its callbacks. */
 void apns__h2_conn_free(apns__h2_conn *c);
 
 /* Feeds bytes read from the server. Fires callbacks. Returns 0, or
- * APNS_EPROTO / APNS_ENOMEM: then the connection is dead (call close). */
+ * APNS_EPROTO / APNS_ENOMEM: then the connection is dead (call close).
+ * On a connection that is already dead it does nothing and returns the
+ * error that ended it (APNS_ECLOSED after close(), also when close() was
+ * called from a callback during this very call; APNS_ETIMEOUT after a PING
+ * timeout). */
 int apns__h2_conn_recv(apns__h2_conn *c, const uint8_t *data, size_t len, int64_t now_ms);
 
-/* Appends every byte the core wants to write to out. Returns 0, APNS_EPROTO,
- * APNS_ENOMEM. */
+/* Appends every byte the core wants to write to out. May fire callbacks
+ * (streams closed by the RST_STREAMs it writes). After a protocol error it
+ * still writes nghttp2's GOAWAY; after close() it writes nothing and
+ * returns 0. Returns 0, APNS_EPROTO, APNS_ENOMEM, or APNS_ECLOSED when a
+ * callback closed the connection during this call (each only when the
+ * connection died during this call). */
 int apns__h2_conn_flush(apns__h2_conn *c, apns__buf *out);
 
 /* How many more streams may be opened now: min(server's
- * SETTINGS_MAX_CONCURRENT_STREAMS, cap) - in flight; 0 after GOAWAY, while
- * waiting for the server's first SETTINGS, or when dead. With token auth the
- * server allows only one stream until a token was accepted. */
+ * SETTINGS_MAX_CONCURRENT_STREAMS, cap) - open streams; 0 after GOAWAY (sent
+ * or received), while waiting for the server's first SETTINGS, or when dead.
+ * Open streams are the book plus streams whose job already left but which
+ * nghttp2 still holds (a RST_STREAM not yet flushed), so it can be briefly
+ * lower than limit - in_flight(). With token auth the server allows only one
+ * stream until a token was accepted. */
 uint32_t apns__h2_conn_capacity(const apns__h2_conn *c);
 
-/* Opens a stream for job (job->attempts is incremented; job->conn set;
- * job->token_generation = tok->generation). `tok` is the provider token to
- * send as "authorization: bearer <jwt>" (token auth; the client keeps it
- * fresh with apns_token_cache_get), or NULL for certificate auth. The core
- * copies what it needs. Returns 0, APNS_EAGAIN (no capacity), APNS_ENOMEM,
- * APNS_EPROTO. On error the job is not in the book. */
+/* Opens a stream for job (job->attempts is incremented; job->conn and
+ * job->stream_id set; job->token_generation = tok ? tok->generation : 0;
+ * job->deadline_ms = now_ms + stream timeout; job->body_sent = 0). When
+ * job->n.apns_id is "" a UUID is generated into it first, so the id is known
+ * before anything is sent. `tok` is the provider token to send as
+ * "authorization: bearer <jwt>" (token auth; the client keeps it fresh with
+ * apns_token_cache_get), or NULL for certificate auth. Header values are
+ * copied by nghttp2; the payload is read from job->n.payload until the
+ * job's callback, so it must stay put while the job is in flight.
+ * Fires no callback. Returns 0, APNS_EAGAIN (no capacity), APNS_EINVAL
+ * (no token, token longer than APNS_TOKEN_HEX_MAX, unknown push type,
+ * unusable tok->jwt), APNS_ECRYPTO (no randomness for the apns-id),
+ * APNS_ENOMEM, APNS_EPROTO, or the error that ended a dead connection. On
+ * error the job is not in the book. */
 int apns__h2_conn_submit(apns__h2_conn *c, apns__job *job, const apns_token *tok, int64_t now_ms);
 
 /* Earliest time tick() has work (a stream deadline, PING due, PING timeout),
- * or INT64_MAX. */
+ * or INT64_MAX when dead. O(1). */
 int64_t apns__h2_conn_next_deadline(const apns__h2_conn *c);
 
 /* Expires stream deadlines (RST_STREAM CANCEL + handback TIMEOUT), sends a
- * PING when idle, declares the connection dead on a PING timeout. Returns 0,
- * or APNS_ETIMEOUT when the connection is dead. */
+ * PING after ping_idle_ms without received bytes, declares the connection
+ * dead when that PING's ACK is not back within ping_timeout_ms. Costs
+ * O(expired streams): the book is in deadline order. Returns 0, APNS_ETIMEOUT
+ * (PING timeout: the connection is now dead), or, on a connection already
+ * dead, the error that ended it (APNS_EPROTO, APNS_ECLOSED, ...). */
 int apns__h2_conn_tick(apns__h2_conn *c, int64_t now_ms);
 
 /* Hands back every job in the book (APNS__HB_CLOSED) and marks the core
- * dead. Idempotent. */
+ * dead. Idempotent. Safe from inside a callback (the core stops processing
+ * the rest of the input; recv() then returns APNS_ECLOSED), though the
+ * client is expected to call it from its I/O layer. Call free() afterwards,
+ * outside the callbacks. */
 void apns__h2_conn_close(apns__h2_conn *c);
 
-/* Starts a graceful close: GOAWAY to the server, no new streams. */
+/* Starts a graceful close: GOAWAY to the server, no new streams (capacity
+ * 0); the book drains normally, then is_finished() turns 1. */
 void apns__h2_conn_shutdown(apns__h2_conn *c);
 
 /* Jobs in the book. */

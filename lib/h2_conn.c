@@ -1,0 +1,1273 @@
+/*
+ * h2_conn.c - one HTTP/2 client connection to APNs on nghttp2, sans I/O.
+ *
+ * Design note: the in-flight book and the exactly-once guarantee
+ * ----------------------------------------------------------------
+ * Every submitted job gets a stream record (struct h2s). A record is in
+ * exactly one of three lists:
+ *
+ *   book   the job is in flight: rec->job != NULL. Records are appended at
+ *          submit, so the book is in submit order. nghttp2 hands out stream
+ *          ids in submit order and every stream gets the same timeout, so the
+ *          book is at the same time sorted by stream id and by deadline:
+ *            - tick() looks only at the head (O(expired), not O(in flight));
+ *            - GOAWAY's "ids above last-stream-id" is a suffix of the book.
+ *   limbo  the job already got its one callback, but nghttp2 still knows the
+ *          stream: a RST_STREAM not yet written, or a request still queued
+ *          inside nghttp2 (it is dropped, or sent and reset at once). The
+ *          record stays alive because nghttp2 holds it as stream user data;
+ *          it is released when nghttp2 closes the stream (on_stream_close)
+ *          or drops the request (on_frame_not_send). Limbo records count
+ *          against capacity: nghttp2 still counts their streams.
+ *   free   reusable. Records are allocated on demand and kept until free(),
+ *          so the steady state allocates nothing here (nghttp2 itself still
+ *          allocates per stream).
+ *
+ * The only way a job leaves the book is detach(), which moves the record to
+ * limbo, clears rec->job and returns the job exactly once; every user
+ * callback (on_result, on_handback) is called with a job returned by
+ * detach(). Any later event on the same stream (nghttp2 closing streams above
+ * last-stream-id with REFUSED_STREAM after we already handed them back on
+ * GOAWAY, the server's answer racing our RST_STREAM after a timeout, close()
+ * after anything) finds rec->job == NULL and calls nothing. Hence: one job,
+ * one callback, whatever the order of events.
+ *
+ * Which event wins:
+ *   stream closed with a :status seen       -> on_result
+ *   stream closed without one               -> handback REFUSED / RESET
+ *                                              (GOAWAY if above last-stream-id)
+ *   GOAWAY received                         -> handback GOAWAY (ids above)
+ *   deadline passed (tick)                  -> handback TIMEOUT + RST_STREAM
+ *   request dropped by nghttp2 before send  -> handback GOAWAY / CLOSED
+ *   close()                                 -> handback CLOSED (the rest)
+ *
+ * Re-entrancy: callbacks run inside recv(), flush(), tick() and close().
+ * Inside them the callee may call capacity(), submit(), in_flight(), the
+ * state queries and close(); it must not call free(). After a callback every
+ * loop here re-reads the lists (or stops when the connection died), so a
+ * close() from inside a callback is safe.
+ *
+ * Response bodies (JSON on error answers only) are collected into 2 KB
+ * blocks taken from a per-connection pool, so a 410 answer allocates nothing
+ * once the pool is warm, and parsed by a tiny JSON reader that extracts just
+ * "reason" and "timestamp".
+ */
+#include "h2_conn.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "apns/error.h"
+#include "apns/notification.h"
+#include "apns/reason.h"
+
+#define DEFAULT_MAX_STREAMS    1000u
+#define DEFAULT_STREAM_TIMEOUT 30000
+#define DEFAULT_PING_IDLE      60000
+#define DEFAULT_PING_TIMEOUT   10000
+#define LOCAL_STREAM_WINDOW    (1 << 20)  /* SETTINGS_INITIAL_WINDOW_SIZE */
+#define LOCAL_CONN_WINDOW      (16 << 20) /* connection WINDOW_UPDATE target */
+#define BODY_CAP               2048       /* response body bytes kept */
+#define REASON_CAP             128        /* reason string bytes kept */
+#define PATH_PREFIX            "/3/device/"
+#define PATH_PREFIX_LEN        (sizeof(PATH_PREFIX) - 1)
+#define BEARER_PREFIX          "bearer "
+#define BEARER_PREFIX_LEN      (sizeof(BEARER_PREFIX) - 1)
+
+/* ------------------------------------------------------------------ */
+/* records and lists                                                   */
+
+typedef struct body_block {
+    struct body_block *next; /* free pool */
+    size_t len;
+    char data[BODY_CAP];
+} body_block;
+
+enum { REC_FREE, REC_BOOK, REC_LIMBO };
+
+typedef struct h2s {
+    struct h2s *prev, *next;
+    apns__job *job; /* non-NULL exactly while in the book */
+    int32_t stream_id;
+    int where;  /* REC_* */
+    int opened; /* its HEADERS were sent */
+    int status; /* final :status, 0 until seen */
+    char apns_id[APNS_UUID_LEN + 1];
+    char apns_unique_id[APNS_UUID_LEN + 1];
+    body_block *body;
+} h2s;
+
+typedef struct h2s_list {
+    h2s *head, *tail;
+    size_t len;
+} h2s_list;
+
+static void list_push(h2s_list *l, h2s *r)
+{
+    r->next = NULL;
+    r->prev = l->tail;
+    if (l->tail)
+        l->tail->next = r;
+    else
+        l->head = r;
+    l->tail = r;
+    l->len++;
+}
+
+static void list_remove(h2s_list *l, h2s *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        l->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        l->tail = r->prev;
+    r->prev = r->next = NULL;
+    l->len--;
+}
+
+/* Header slots of the prebuilt name/value array. */
+enum {
+    NV_METHOD,
+    NV_SCHEME,
+    NV_AUTHORITY,
+    NV_PATH,
+    NV_MAX_FIXED /* the rest are appended per request */
+};
+
+struct apns__h2_conn {
+    nghttp2_session *s;
+    apns__h2_callbacks cb;
+    void *ud;
+
+    h2s_list book, limbo, free;
+    body_block *bodies; /* free pool */
+
+    char *authority;
+    uint32_t cap;
+    int64_t stream_timeout_ms, ping_idle_ms, ping_timeout_ms;
+
+    int dead;         /* 0, or the APNS_E* that ended the connection */
+    int closed;       /* close() ran */
+    int fatal;        /* nghttp2 returned a fatal error: don't touch it again */
+    int got_settings; /* the server's first SETTINGS arrived */
+    int goaway_recv;
+    int goaway_sent;
+    int ids_exhausted;
+    uint32_t goaway_last; /* last-stream-id of the latest GOAWAY received */
+
+    int64_t last_recv_ms; /* last time bytes arrived */
+    int64_t ping_sent_ms; /* outstanding PING, or -1 */
+
+    /* prebuilt request headers */
+    nghttp2_nv nv[16];
+    char path[PATH_PREFIX_LEN + APNS_TOKEN_HEX_MAX + 1];
+    char expiration[24];
+    char priority[16];
+    char auth[BEARER_PREFIX_LEN + APNS_JWT_MAX];
+    size_t auth_len;
+    uint64_t auth_gen; /* token generation auth[] holds; 0 = none */
+
+    char reason[REASON_CAP]; /* scratch for the result being delivered */
+};
+
+/* ------------------------------------------------------------------ */
+/* logging                                                             */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+logf_(apns__h2_conn *c, apns_log_level lvl, const char *fmt, ...)
+{
+    if (!c->cb.on_log)
+        return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->cb.on_log(c->ud, lvl, msg);
+}
+
+static void set_dead(apns__h2_conn *c, int err)
+{
+    if (!c->dead)
+        c->dead = err;
+}
+
+static int map_ng_error(int rv)
+{
+    return rv == NGHTTP2_ERR_NOMEM ? APNS_ENOMEM : APNS_EPROTO;
+}
+
+/* ------------------------------------------------------------------ */
+/* the tiny JSON reader: "reason" (string) and "timestamp" (number) of one
+ * object; everything else is skipped. Keeps what it read before an error. */
+
+typedef struct jcur {
+    const char *p, *end;
+} jcur;
+
+static void j_ws(jcur *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static int j_hex4(jcur *j, unsigned *out)
+{
+    if (j->end - j->p < 4)
+        return -1;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char ch = j->p[i];
+        v <<= 4;
+        if (ch >= '0' && ch <= '9')
+            v |= (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            v |= (unsigned)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F')
+            v |= (unsigned)(ch - 'A' + 10);
+        else
+            return -1;
+    }
+    j->p += 4;
+    *out = v;
+    return 0;
+}
+
+/* Appends one byte, or marks overflow. */
+static void j_put(char *out, size_t cap, size_t *n, int *over, char ch)
+{
+    if (!out)
+        return;
+    if (*n + 1 < cap)
+        out[(*n)++] = ch;
+    else
+        *over = 1;
+}
+
+static void j_put_utf8(char *out, size_t cap, size_t *n, int *over, unsigned cp)
+{
+    if (cp < 0x80) {
+        j_put(out, cap, n, over, (char)cp);
+    } else if (cp < 0x800) {
+        j_put(out, cap, n, over, (char)(0xC0 | (cp >> 6)));
+        j_put(out, cap, n, over, (char)(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+        j_put(out, cap, n, over, (char)(0xE0 | (cp >> 12)));
+        j_put(out, cap, n, over, (char)(0x80 | ((cp >> 6) & 0x3F)));
+        j_put(out, cap, n, over, (char)(0x80 | (cp & 0x3F)));
+    } else {
+        j_put(out, cap, n, over, (char)(0xF0 | (cp >> 18)));
+        j_put(out, cap, n, over, (char)(0x80 | ((cp >> 12) & 0x3F)));
+        j_put(out, cap, n, over, (char)(0x80 | ((cp >> 6) & 0x3F)));
+        j_put(out, cap, n, over, (char)(0x80 | (cp & 0x3F)));
+    }
+}
+
+/* Reads a string at j->p (which is '"'), decoding it into out (NUL-
+ * terminated, cap bytes; NULL to skip). *over is set when it did not fit. */
+static int j_string(jcur *j, char *out, size_t cap, int *over)
+{
+    size_t n = 0;
+    int ovf = 0;
+    if (j->p >= j->end || *j->p != '"')
+        return -1;
+    j->p++;
+    for (;;) {
+        if (j->p >= j->end)
+            return -1;
+        unsigned char ch = (unsigned char)*j->p++;
+        if (ch == '"')
+            break;
+        if (ch < 0x20)
+            return -1;
+        if (ch != '\\') {
+            j_put(out, cap, &n, &ovf, (char)ch);
+            continue;
+        }
+        if (j->p >= j->end)
+            return -1;
+        ch = (unsigned char)*j->p++;
+        switch (ch) {
+        case '"':
+        case '\\':
+        case '/':
+            j_put(out, cap, &n, &ovf, (char)ch);
+            break;
+        case 'b':
+            j_put(out, cap, &n, &ovf, '\b');
+            break;
+        case 'f':
+            j_put(out, cap, &n, &ovf, '\f');
+            break;
+        case 'n':
+            j_put(out, cap, &n, &ovf, '\n');
+            break;
+        case 'r':
+            j_put(out, cap, &n, &ovf, '\r');
+            break;
+        case 't':
+            j_put(out, cap, &n, &ovf, '\t');
+            break;
+        case 'u': {
+            unsigned cp, lo;
+            if (j_hex4(j, &cp) != 0)
+                return -1;
+            if (cp >= 0xD800 && cp < 0xDC00 && j->end - j->p >= 6 && j->p[0] == '\\' &&
+                j->p[1] == 'u') {
+                jcur save = *j;
+                j->p += 2;
+                if (j_hex4(j, &lo) == 0 && lo >= 0xDC00 && lo < 0xE000)
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                else
+                    *j = save;
+            }
+            if (cp >= 0xD800 && cp < 0xE000)
+                cp = 0xFFFD; /* lone surrogate */
+            j_put_utf8(out, cap, &n, &ovf, cp);
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    if (out && cap)
+        out[n] = '\0';
+    if (over)
+        *over = ovf;
+    return 0;
+}
+
+/* Reads a number; *out gets its value truncated to an integer (saturated). */
+static int j_number(jcur *j, int64_t *out)
+{
+    const char *start = j->p;
+    if (j->p < j->end && *j->p == '-')
+        j->p++;
+    const char *digits = j->p;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+        j->p++;
+    if (j->p == digits)
+        return -1;
+    int simple = 1;
+    if (j->p < j->end && *j->p == '.') {
+        simple = 0;
+        j->p++;
+        const char *f = j->p;
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+            j->p++;
+        if (j->p == f)
+            return -1;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        simple = 0;
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+            j->p++;
+        const char *e = j->p;
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+            j->p++;
+        if (j->p == e)
+            return -1;
+    }
+    if (!out)
+        return 0;
+    if (simple) {
+        int neg = *start == '-';
+        uint64_t v = 0;
+        for (const char *q = digits; q < j->p; q++) {
+            if (v > (uint64_t)INT64_MAX / 10) {
+                v = (uint64_t)INT64_MAX;
+                break;
+            }
+            v = v * 10 + (uint64_t)(*q - '0');
+            if (v > (uint64_t)INT64_MAX)
+                v = (uint64_t)INT64_MAX;
+        }
+        *out = neg ? -(int64_t)v : (int64_t)v;
+    } else {
+        char tmp[64];
+        size_t n = (size_t)(j->p - start);
+        if (n >= sizeof tmp) {
+            *out = 0;
+            return 0;
+        }
+        memcpy(tmp, start, n);
+        tmp[n] = '\0';
+        double d = strtod(tmp, NULL);
+        if (d >= 9.2e18)
+            *out = INT64_MAX;
+        else if (d <= -9.2e18)
+            *out = INT64_MIN;
+        else
+            *out = (int64_t)d;
+    }
+    return 0;
+}
+
+static int j_literal(jcur *j, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
+        return -1;
+    j->p += n;
+    return 0;
+}
+
+static int j_skip(jcur *j, int depth)
+{
+    if (depth > 32)
+        return -1;
+    j_ws(j);
+    if (j->p >= j->end)
+        return -1;
+    switch (*j->p) {
+    case '"':
+        return j_string(j, NULL, 0, NULL);
+    case '{':
+    case '[': {
+        char close = *j->p == '{' ? '}' : ']';
+        int obj = close == '}';
+        j->p++;
+        j_ws(j);
+        if (j->p < j->end && *j->p == close) {
+            j->p++;
+            return 0;
+        }
+        for (;;) {
+            if (obj) {
+                j_ws(j);
+                if (j_string(j, NULL, 0, NULL) != 0)
+                    return -1;
+                j_ws(j);
+                if (j->p >= j->end || *j->p != ':')
+                    return -1;
+                j->p++;
+            }
+            if (j_skip(j, depth + 1) != 0)
+                return -1;
+            j_ws(j);
+            if (j->p >= j->end)
+                return -1;
+            if (*j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (*j->p == close) {
+                j->p++;
+                return 0;
+            }
+            return -1;
+        }
+    }
+    case 't':
+        return j_literal(j, "true");
+    case 'f':
+        return j_literal(j, "false");
+    case 'n':
+        return j_literal(j, "null");
+    default:
+        return j_number(j, NULL);
+    }
+}
+
+/* Extracts "reason" into reason (cap bytes, "" when absent or too long) and
+ * "timestamp" into *ts (0 when absent) from a JSON object. Returns 0 when
+ * the object parsed completely, -1 otherwise (what was read is kept). */
+static int parse_answer(const char *s, size_t len, char *reason, size_t cap, int64_t *ts)
+{
+    jcur j = {s, s + len};
+    reason[0] = '\0';
+    if (ts)
+        *ts = 0;
+    j_ws(&j);
+    if (j.p >= j.end || *j.p != '{')
+        return -1;
+    j.p++;
+    j_ws(&j);
+    if (j.p < j.end && *j.p == '}')
+        return 0;
+    for (;;) {
+        char key[16];
+        int over = 0;
+        j_ws(&j);
+        if (j_string(&j, key, sizeof key, &over) != 0)
+            return -1;
+        j_ws(&j);
+        if (j.p >= j.end || *j.p != ':')
+            return -1;
+        j.p++;
+        j_ws(&j);
+        if (j.p >= j.end)
+            return -1;
+        if (!over && strcmp(key, "reason") == 0 && *j.p == '"') {
+            int rover = 0;
+            if (j_string(&j, reason, cap, &rover) != 0) {
+                reason[0] = '\0';
+                return -1;
+            }
+            if (rover)
+                reason[0] = '\0'; /* no reason is that long */
+        } else if (!over && ts && strcmp(key, "timestamp") == 0 &&
+                   (*j.p == '-' || (*j.p >= '0' && *j.p <= '9'))) {
+            if (j_number(&j, ts) != 0)
+                return -1;
+        } else if (j_skip(&j, 1) != 0) {
+            return -1;
+        }
+        j_ws(&j);
+        if (j.p >= j.end)
+            return -1;
+        if (*j.p == ',') {
+            j.p++;
+            continue;
+        }
+        if (*j.p == '}')
+            return 0;
+        return -1;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* records                                                             */
+
+static h2s *rec_get(apns__h2_conn *c)
+{
+    h2s *r = c->free.head;
+    if (r) {
+        list_remove(&c->free, r);
+    } else {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return NULL;
+    }
+    r->job = NULL;
+    r->stream_id = 0;
+    r->opened = 0;
+    r->status = 0;
+    r->apns_id[0] = '\0';
+    r->apns_unique_id[0] = '\0';
+    r->body = NULL;
+    return r;
+}
+
+static void body_put(apns__h2_conn *c, h2s *r)
+{
+    if (r->body) {
+        r->body->next = c->bodies;
+        c->bodies = r->body;
+        r->body = NULL;
+    }
+}
+
+/* Takes the job off the book, exactly once: returns NULL the second time. */
+static apns__job *detach(apns__h2_conn *c, h2s *r)
+{
+    apns__job *job = r->job;
+    if (!job)
+        return NULL;
+    list_remove(&c->book, r);
+    r->job = NULL;
+    r->where = REC_LIMBO;
+    list_push(&c->limbo, r);
+    job->conn = NULL;
+    job->stream_id = 0;
+    return job;
+}
+
+/* nghttp2 is done with the stream: recycle the record. The job (if still
+ * attached) must have been detached by the caller. */
+static void rec_release(apns__h2_conn *c, h2s *r)
+{
+    if (r->where == REC_BOOK)
+        detach(c, r);
+    if (r->where == REC_LIMBO)
+        list_remove(&c->limbo, r);
+    body_put(c, r);
+    r->where = REC_FREE;
+    r->stream_id = 0;
+    list_push(&c->free, r);
+}
+
+static h2s *rec_find(apns__h2_conn *c, int32_t sid)
+{
+    for (h2s *r = c->book.tail; r; r = r->prev)
+        if (r->stream_id == sid)
+            return r;
+    for (h2s *r = c->limbo.tail; r; r = r->prev)
+        if (r->stream_id == sid)
+            return r;
+    return NULL;
+}
+
+static void handback(apns__h2_conn *c, apns__job *job, apns__handback why)
+{
+    if (job && c->cb.on_handback)
+        c->cb.on_handback(c->ud, job, why);
+}
+
+/* Builds the result from the record; reason_str points into c->reason. */
+static void build_result(apns__h2_conn *c, h2s *r, apns__job *job, apns_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->status = r->status;
+    res->attempts = job->attempts;
+    c->reason[0] = '\0';
+    if (r->body && r->body->len > 0)
+        parse_answer(r->body->data, r->body->len, c->reason, sizeof c->reason, &res->timestamp_ms);
+    if (r->status == 200) {
+        res->outcome = APNS_OUTCOME_ACCEPTED;
+        res->reason = APNS_REASON_NONE;
+        res->timestamp_ms = 0;
+    } else {
+        res->outcome = APNS_OUTCOME_REJECTED;
+        res->reason = apns_reason_lookup(c->reason, strlen(c->reason));
+        if (r->status != 410)
+            res->timestamp_ms = 0;
+    }
+    res->reason_str = c->reason;
+    res->action = apns_action_for(r->status, res->reason);
+    memcpy(res->apns_id, r->apns_id[0] ? r->apns_id : job->n.apns_id, APNS_UUID_LEN + 1);
+    res->apns_id[APNS_UUID_LEN] = '\0';
+    memcpy(res->apns_unique_id, r->apns_unique_id, sizeof res->apns_unique_id);
+}
+
+/* ------------------------------------------------------------------ */
+/* nghttp2 callbacks                                                   */
+
+static ssize_t read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    (void)sid;
+    (void)ud;
+    h2s *r = src->ptr;
+    apns__job *job = r->job;
+    if (!job) {
+        /* The job already left (answered early, handed back): end the
+         * request cleanly; the stream is being torn down anyway. */
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return 0;
+    }
+    size_t left = job->n.payload_len - job->body_sent;
+    size_t n = left < len ? left : len;
+    if (n)
+        memcpy(buf, job->n.payload + job->body_sent, n);
+    job->body_sent += n;
+    if (job->body_sent >= job->n.payload_len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
+{
+    (void)flags;
+    apns__h2_conn *c = ud;
+    if (c->dead)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    h2s *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!r || !r->job)
+        return 0;
+    if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
+        if (valuelen == 3 && value[0] >= '1' && value[0] <= '9' && value[1] >= '0' &&
+            value[1] <= '9' && value[2] >= '0' && value[2] <= '9') {
+            int st = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
+            if (st >= 200 && st <= 999)
+                r->status = st;
+        }
+    } else if (namelen == 7 && memcmp(name, "apns-id", 7) == 0) {
+        if (valuelen <= APNS_UUID_LEN) {
+            memcpy(r->apns_id, value, valuelen);
+            r->apns_id[valuelen] = '\0';
+        }
+    } else if (namelen == 14 && memcmp(name, "apns-unique-id", 14) == 0) {
+        if (valuelen <= APNS_UUID_LEN) {
+            memcpy(r->apns_unique_id, value, valuelen);
+            r->apns_unique_id[valuelen] = '\0';
+        }
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t *data,
+                         size_t len, void *ud)
+{
+    (void)flags;
+    apns__h2_conn *c = ud;
+    if (c->dead)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    h2s *r = nghttp2_session_get_stream_user_data(s, sid);
+    if (!r || !r->job)
+        return 0;
+    if (!r->body) {
+        body_block *b = c->bodies;
+        if (b) {
+            c->bodies = b->next;
+        } else {
+            b = malloc(sizeof *b);
+            if (!b)
+                return 0; /* lose the body, keep the answer */
+        }
+        b->len = 0;
+        b->next = NULL;
+        r->body = b;
+    }
+    size_t room = BODY_CAP - r->body->len;
+    size_t n = len < room ? len : room;
+    memcpy(r->body->data + r->body->len, data, n);
+    r->body->len += n;
+    return 0;
+}
+
+static void on_goaway_frame(apns__h2_conn *c, const nghttp2_goaway *g)
+{
+    uint32_t last = (uint32_t)g->last_stream_id;
+    c->goaway_recv = 1;
+    c->goaway_last = last;
+    c->reason[0] = '\0';
+    if (g->opaque_data_len > 0)
+        parse_answer((const char *)g->opaque_data, g->opaque_data_len, c->reason, sizeof c->reason,
+                     NULL);
+    logf_(c, APNS_LOG_INFO, "GOAWAY error_code=%" PRIu32 " last_stream_id=%" PRIu32 " debug=%.*s",
+          g->error_code, last, (int)(g->opaque_data_len > 200 ? 200 : g->opaque_data_len),
+          g->opaque_data_len ? (const char *)g->opaque_data : "");
+    if (c->cb.on_goaway)
+        c->cb.on_goaway(c->ud, g->error_code, last, c->reason);
+    /* Streams above last were never processed: the suffix of the book. Walk
+     * back to the first one, then hand them back in submit order. */
+    h2s *first = NULL;
+    for (h2s *r = c->book.tail; r && (uint32_t)r->stream_id > last; r = r->prev)
+        first = r;
+    while (first && !c->closed) {
+        h2s *next = first->next; /* still in the book: callbacks can only
+                                    append (capacity is 0) or close() */
+        handback(c, detach(c, first), APNS__HB_GOAWAY);
+        first = c->closed ? NULL : next;
+    }
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    (void)s;
+    apns__h2_conn *c = ud;
+    if (c->dead)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    switch (f->hd.type) {
+    case NGHTTP2_SETTINGS:
+        if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+            if (!c->got_settings)
+                logf_(c, APNS_LOG_DEBUG, "server SETTINGS: max_concurrent_streams=%" PRIu32,
+                      nghttp2_session_get_remote_settings(s,
+                                                          NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS));
+            c->got_settings = 1;
+        }
+        break;
+    case NGHTTP2_PING:
+        if (f->hd.flags & NGHTTP2_FLAG_ACK)
+            c->ping_sent_ms = -1;
+        break;
+    case NGHTTP2_GOAWAY:
+        on_goaway_frame(c, &f->goaway);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t error_code, void *ud)
+{
+    apns__h2_conn *c = ud;
+    h2s *r = nghttp2_session_get_stream_user_data(s, sid);
+    if (!r || r->where == REC_FREE)
+        return 0;
+    apns__job *job = detach(c, r);
+    if (!job) {
+        rec_release(c, r);
+        return 0;
+    }
+    if (r->status >= 200) {
+        apns_result res;
+        build_result(c, r, job, &res);
+        rec_release(c, r); /* capacity is back before the callback runs */
+        if (c->cb.on_result)
+            c->cb.on_result(c->ud, job, &res);
+        return 0;
+    }
+    apns__handback why;
+    if (c->goaway_recv && (uint32_t)sid > c->goaway_last)
+        why = APNS__HB_GOAWAY;
+    else if (error_code == NGHTTP2_REFUSED_STREAM)
+        why = APNS__HB_REFUSED;
+    else
+        why = APNS__HB_RESET;
+    logf_(c, APNS_LOG_DEBUG, "stream %d closed without answer, error_code=%" PRIu32, sid,
+          error_code);
+    rec_release(c, r);
+    handback(c, job, why);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    apns__h2_conn *c = ud;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        h2s *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+        if (r) {
+            r->opened = 1;
+            /* Its deadline passed (or it was handed back) while it waited in
+             * nghttp2's queue. Cancelling it there is not possible (nghttp2
+             * forbids frames on a stream before its HEADERS leave, and
+             * refusing it in before_frame_send desyncs HPACK), so reset it
+             * now that it left. */
+            if (!r->job)
+                nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_CANCEL);
+        }
+        return 0;
+    }
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR) {
+        /* nghttp2 tore the connection down (protocol error from the server). */
+        logf_(c, APNS_LOG_WARN, "sent GOAWAY error_code=%" PRIu32, f->goaway.error_code);
+        set_dead(c, APNS_EPROTO);
+    }
+    return 0;
+}
+
+static int on_frame_not_send(nghttp2_session *s, const nghttp2_frame *f, int err, void *ud)
+{
+    apns__h2_conn *c = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    int32_t sid = f->hd.stream_id;
+    /* An opened stream is closed right after this callback: on_stream_close
+     * takes care of it. */
+    if (nghttp2_session_get_stream_user_data(s, sid))
+        return 0;
+    h2s *r = rec_find(c, sid);
+    if (!r)
+        return 0;
+    apns__job *job = detach(c, r);
+    rec_release(c, r);
+    if (job) {
+        logf_(c, APNS_LOG_DEBUG, "request on stream %d not sent: %s", sid, nghttp2_strerror(err));
+        handback(c, job, c->goaway_recv ? APNS__HB_GOAWAY : APNS__HB_CLOSED);
+    }
+    return 0;
+}
+
+static int on_error(nghttp2_session *s, int lib_error, const char *msg, size_t len, void *ud)
+{
+    (void)s;
+    (void)lib_error;
+    apns__h2_conn *c = ud;
+    logf_(c, APNS_LOG_DEBUG, "nghttp2: %.*s", (int)(len > 200 ? 200 : len), msg);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* public                                                              */
+
+static void nv_set(nghttp2_nv *nv, const char *name, size_t namelen, const char *value,
+                   size_t valuelen, uint8_t flags)
+{
+    nv->name = (uint8_t *)(uintptr_t)name;
+    nv->namelen = namelen;
+    nv->value = (uint8_t *)(uintptr_t)value;
+    nv->valuelen = valuelen;
+    nv->flags = flags;
+}
+
+#define NV_STATIC (NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
+#define NV_NAME   NGHTTP2_NV_FLAG_NO_COPY_NAME
+#define LIT(s)    s, (sizeof(s) - 1)
+
+int apns__h2_conn_new(apns__h2_conn **out, const apns__h2_conn_opts *o,
+                      const apns__h2_callbacks *cb, void *ud, int64_t now_ms)
+{
+    *out = NULL;
+    apns__h2_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return APNS_ENOMEM;
+    if (cb)
+        c->cb = *cb;
+    c->ud = ud;
+    c->cap = o && o->max_streams ? o->max_streams : DEFAULT_MAX_STREAMS;
+    c->stream_timeout_ms =
+        o && o->stream_timeout_ms > 0 ? o->stream_timeout_ms : DEFAULT_STREAM_TIMEOUT;
+    c->ping_idle_ms = o && o->ping_idle_ms > 0 ? o->ping_idle_ms : DEFAULT_PING_IDLE;
+    c->ping_timeout_ms = o && o->ping_timeout_ms > 0 ? o->ping_timeout_ms : DEFAULT_PING_TIMEOUT;
+    c->last_recv_ms = now_ms;
+    c->ping_sent_ms = -1;
+    c->authority = strdup(o && o->authority ? o->authority : "api.push.apple.com");
+    if (!c->authority) {
+        free(c);
+        return APNS_ENOMEM;
+    }
+
+    nv_set(&c->nv[NV_METHOD], LIT(":method"), LIT("POST"), NV_STATIC);
+    nv_set(&c->nv[NV_SCHEME], LIT(":scheme"), LIT("https"), NV_STATIC);
+    nv_set(&c->nv[NV_AUTHORITY], LIT(":authority"), c->authority, strlen(c->authority), NV_STATIC);
+    memcpy(c->path, PATH_PREFIX, PATH_PREFIX_LEN);
+    nv_set(&c->nv[NV_PATH], LIT(":path"), c->path, 0, NV_NAME | NGHTTP2_NV_FLAG_NO_INDEX);
+    memcpy(c->auth, BEARER_PREFIX, BEARER_PREFIX_LEN);
+
+    nghttp2_session_callbacks *cbs = NULL;
+    nghttp2_option *opt = NULL;
+    int rv = nghttp2_session_callbacks_new(&cbs);
+    if (rv == 0)
+        rv = nghttp2_option_new(&opt);
+    if (rv != 0)
+        goto fail;
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_frame_not_send);
+    nghttp2_session_callbacks_set_error_callback2(cbs, on_error);
+    /* Until the server's SETTINGS arrive we open nothing anyway (capacity 0);
+     * assume the APNs token-auth minimum. */
+    nghttp2_option_set_peer_max_concurrent_streams(opt, 1);
+    rv = nghttp2_session_client_new2(&c->s, cbs, c, opt);
+    if (rv != 0)
+        goto fail;
+
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, LOCAL_STREAM_WINDOW},
+    };
+    rv = nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+    if (rv == 0)
+        rv = nghttp2_session_set_local_window_size(c->s, NGHTTP2_FLAG_NONE, 0, LOCAL_CONN_WINDOW);
+    if (rv != 0)
+        goto fail;
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
+    *out = c;
+    return 0;
+
+fail:
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
+    if (c->s)
+        nghttp2_session_del(c->s);
+    free(c->authority);
+    free(c);
+    return APNS_ENOMEM;
+}
+
+static void free_list(h2s_list *l)
+{
+    h2s *r = l->head;
+    while (r) {
+        h2s *next = r->next;
+        free(r->body);
+        free(r);
+        r = next;
+    }
+    l->head = l->tail = NULL;
+    l->len = 0;
+}
+
+void apns__h2_conn_free(apns__h2_conn *c)
+{
+    if (!c)
+        return;
+    nghttp2_session_del(c->s);
+    free_list(&c->book);
+    free_list(&c->limbo);
+    free_list(&c->free);
+    while (c->bodies) {
+        body_block *b = c->bodies;
+        c->bodies = b->next;
+        free(b);
+    }
+    free(c->authority);
+    free(c);
+}
+
+/* nghttp2 may end the session itself from inside mem_recv (a connection
+ * error: it queues GOAWAY and ignores further input) and still return
+ * success. It then no longer allows requests although no GOAWAY arrived. */
+static void check_terminated(apns__h2_conn *c)
+{
+    if (!c->dead && !c->goaway_recv && !c->goaway_sent && !c->ids_exhausted &&
+        !nghttp2_session_check_request_allowed(c->s))
+        set_dead(c, APNS_EPROTO);
+}
+
+int apns__h2_conn_recv(apns__h2_conn *c, const uint8_t *data, size_t len, int64_t now_ms)
+{
+    if (c->dead)
+        return c->dead;
+    if (len == 0)
+        return 0;
+    c->last_recv_ms = now_ms;
+    ssize_t n = nghttp2_session_mem_recv(c->s, data, len);
+    if (n < 0) {
+        if (nghttp2_is_fatal((int)n))
+            c->fatal = 1;
+        logf_(c, APNS_LOG_WARN, "HTTP/2 receive failed: %s", nghttp2_strerror((int)n));
+        set_dead(c, map_ng_error((int)n));
+        return c->dead;
+    }
+    check_terminated(c);
+    if (c->dead)
+        logf_(c, APNS_LOG_WARN, "HTTP/2 connection error from the server");
+    return c->dead;
+}
+
+int apns__h2_conn_flush(apns__h2_conn *c, apns__buf *out)
+{
+    if (c->closed || c->fatal)
+        return 0;
+    int was_dead = c->dead;
+    for (;;) {
+        const uint8_t *p;
+        ssize_t n = nghttp2_session_mem_send(c->s, &p);
+        if (n < 0) {
+            c->fatal = nghttp2_is_fatal((int)n);
+            set_dead(c, map_ng_error((int)n));
+            return c->dead;
+        }
+        if (n == 0)
+            break;
+        if (apns__buf_append(out, p, (size_t)n) != 0) {
+            /* nghttp2 considers those bytes sent: the stream state is now
+             * out of step with the peer. */
+            c->fatal = 1;
+            set_dead(c, APNS_ENOMEM);
+            return APNS_ENOMEM;
+        }
+        if (c->closed)
+            break;
+    }
+    /* Died while writing (nghttp2's own GOAWAY for a connection error, or
+     * close() from a callback): say so, rather than look finished. */
+    return !was_dead && c->dead ? c->dead : 0;
+}
+
+static uint32_t limit(const apns__h2_conn *c)
+{
+    uint32_t remote =
+        nghttp2_session_get_remote_settings(c->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    return remote < c->cap ? remote : c->cap;
+}
+
+uint32_t apns__h2_conn_capacity(const apns__h2_conn *c)
+{
+    if (c->dead || !c->got_settings || c->goaway_recv || c->goaway_sent || c->ids_exhausted)
+        return 0;
+    size_t used = c->book.len + c->limbo.len;
+    uint32_t lim = limit(c);
+    return used >= lim ? 0 : (uint32_t)(lim - used);
+}
+
+int apns__h2_conn_submit(apns__h2_conn *c, apns__job *job, const apns_token *tok, int64_t now_ms)
+{
+    if (apns__h2_conn_capacity(c) == 0)
+        return c->dead ? c->dead : APNS_EAGAIN;
+    const apns_notification *n = &job->n;
+    const char *ptype = apns_push_type_name(n->push_type);
+    if (!ptype || !n->token)
+        return APNS_EINVAL;
+    size_t toklen = strnlen(n->token, APNS_TOKEN_HEX_MAX + 1);
+    if (toklen == 0 || toklen > APNS_TOKEN_HEX_MAX)
+        return APNS_EINVAL;
+    if (n->payload_len > 0 && !n->payload)
+        return APNS_EINVAL;
+    if (job->n.apns_id[0] == '\0') {
+        int rv = apns_uuid_generate(job->n.apns_id);
+        if (rv != 0)
+            return rv;
+    }
+
+    /* :path: the only per-request formatting besides the optional numbers */
+    for (size_t i = 0; i < toklen; i++) {
+        char ch = n->token[i];
+        c->path[PATH_PREFIX_LEN + i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    c->nv[NV_PATH].valuelen = PATH_PREFIX_LEN + toklen;
+
+    size_t nvlen = NV_MAX_FIXED;
+    nghttp2_nv *nv = c->nv;
+    if (tok) {
+        if (tok->generation != c->auth_gen || c->auth_len == 0) {
+            size_t jl = strnlen(tok->jwt, APNS_JWT_MAX);
+            if (jl == 0 || jl >= APNS_JWT_MAX)
+                return APNS_EINVAL;
+            memcpy(c->auth + BEARER_PREFIX_LEN, tok->jwt, jl);
+            c->auth_len = BEARER_PREFIX_LEN + jl;
+            c->auth_gen = tok->generation;
+        }
+        /* copied by nghttp2: a queued request keeps the token it was built with */
+        nv_set(&nv[nvlen++], LIT("authorization"), c->auth, c->auth_len, NV_NAME);
+    }
+    nv_set(&nv[nvlen++], LIT("apns-push-type"), ptype, strlen(ptype), NV_STATIC);
+    if (n->topic && n->topic[0])
+        nv_set(&nv[nvlen++], LIT("apns-topic"), n->topic, strnlen(n->topic, APNS_TOPIC_MAX),
+               NV_NAME);
+    nv_set(&nv[nvlen++], LIT("apns-id"), job->n.apns_id, strnlen(job->n.apns_id, APNS_UUID_LEN),
+           NV_NAME | NGHTTP2_NV_FLAG_NO_INDEX);
+    if (n->expiration != APNS_EXPIRATION_NONE) {
+        int l = snprintf(c->expiration, sizeof c->expiration, "%" PRId64, n->expiration);
+        nv_set(&nv[nvlen++], LIT("apns-expiration"), c->expiration, (size_t)l,
+               NV_NAME | NGHTTP2_NV_FLAG_NO_INDEX);
+    }
+    if (n->priority != 0) {
+        switch (n->priority) {
+        case 10:
+            nv_set(&nv[nvlen++], LIT("apns-priority"), LIT("10"), NV_STATIC);
+            break;
+        case 5:
+            nv_set(&nv[nvlen++], LIT("apns-priority"), LIT("5"), NV_STATIC);
+            break;
+        case 1:
+            nv_set(&nv[nvlen++], LIT("apns-priority"), LIT("1"), NV_STATIC);
+            break;
+        default: {
+            int l = snprintf(c->priority, sizeof c->priority, "%d", n->priority);
+            nv_set(&nv[nvlen++], LIT("apns-priority"), c->priority, (size_t)l, NV_NAME);
+        }
+        }
+    }
+    if (n->collapse_id && n->collapse_id[0])
+        nv_set(&nv[nvlen++], LIT("apns-collapse-id"), n->collapse_id,
+               strnlen(n->collapse_id, APNS_COLLAPSE_ID_MAX), NV_NAME | NGHTTP2_NV_FLAG_NO_INDEX);
+
+    h2s *r = rec_get(c);
+    if (!r)
+        return APNS_ENOMEM;
+    r->job = job;
+    job->body_sent = 0;
+    nghttp2_data_provider prd;
+    prd.source.ptr = r;
+    prd.read_callback = read_body;
+    int32_t sid = nghttp2_submit_request(c->s, NULL, nv, nvlen, n->payload_len ? &prd : NULL, r);
+    if (sid < 0) {
+        r->job = NULL;
+        r->where = REC_FREE;
+        list_push(&c->free, r);
+        if (sid == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) {
+            c->ids_exhausted = 1;
+            return APNS_EAGAIN;
+        }
+        return map_ng_error(sid);
+    }
+    r->stream_id = sid;
+    r->where = REC_BOOK;
+    list_push(&c->book, r);
+    job->stream_id = sid;
+    job->conn = c;
+    job->attempts++;
+    job->token_generation = tok ? tok->generation : 0;
+    job->deadline_ms = now_ms + c->stream_timeout_ms;
+    return 0;
+}
+
+int64_t apns__h2_conn_next_deadline(const apns__h2_conn *c)
+{
+    if (c->dead)
+        return INT64_MAX;
+    int64_t d = c->ping_sent_ms >= 0 ? c->ping_sent_ms + c->ping_timeout_ms
+                                     : c->last_recv_ms + c->ping_idle_ms;
+    if (c->book.head && c->book.head->job->deadline_ms < d)
+        d = c->book.head->job->deadline_ms;
+    return d;
+}
+
+int apns__h2_conn_tick(apns__h2_conn *c, int64_t now_ms)
+{
+    if (c->dead)
+        return c->dead;
+    /* The book is in deadline order: only its head can be due. */
+    h2s *r;
+    while (!c->closed && (r = c->book.head) != NULL && r->job->deadline_ms <= now_ms) {
+        int32_t sid = r->stream_id;
+        int opened = r->opened;
+        apns__job *job = detach(c, r);
+        /* A request not sent yet is reset by on_frame_send once its
+         * HEADERS leave (nghttp2 forbids frames on it before that). */
+        if (opened) {
+            int rv = nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE, sid, NGHTTP2_CANCEL);
+            if (rv != 0)
+                logf_(c, APNS_LOG_WARN, "RST_STREAM %d: %s", sid, nghttp2_strerror(rv));
+        }
+        logf_(c, APNS_LOG_DEBUG, "stream %d timed out", sid);
+        handback(c, job, APNS__HB_TIMEOUT);
+    }
+    if (c->dead)
+        return c->dead;
+    if (c->ping_sent_ms >= 0) {
+        if (now_ms - c->ping_sent_ms >= c->ping_timeout_ms) {
+            logf_(c, APNS_LOG_WARN, "PING unanswered for %" PRId64 " ms", now_ms - c->ping_sent_ms);
+            set_dead(c, APNS_ETIMEOUT);
+            return c->dead;
+        }
+    } else if (now_ms - c->last_recv_ms >= c->ping_idle_ms) {
+        uint8_t opaque[8];
+        uint64_t t = (uint64_t)now_ms;
+        for (int i = 0; i < 8; i++)
+            opaque[i] = (uint8_t)(t >> (56 - 8 * i));
+        int rv = nghttp2_submit_ping(c->s, NGHTTP2_FLAG_NONE, opaque);
+        if (rv != 0) {
+            set_dead(c, map_ng_error(rv));
+            return c->dead;
+        }
+        c->ping_sent_ms = now_ms;
+    }
+    return 0;
+}
+
+void apns__h2_conn_close(apns__h2_conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = 1;
+    set_dead(c, APNS_ECLOSED);
+    h2s *r;
+    while ((r = c->book.head) != NULL)
+        handback(c, detach(c, r), APNS__HB_CLOSED);
+}
+
+void apns__h2_conn_shutdown(apns__h2_conn *c)
+{
+    if (c->dead || c->goaway_sent)
+        return;
+    c->goaway_sent = 1;
+    int rv = nghttp2_submit_goaway(c->s, NGHTTP2_FLAG_NONE,
+                                   nghttp2_session_get_last_proc_stream_id(c->s), NGHTTP2_NO_ERROR,
+                                   NULL, 0);
+    if (rv != 0)
+        set_dead(c, map_ng_error(rv));
+}
+
+size_t apns__h2_conn_in_flight(const apns__h2_conn *c)
+{
+    return c->book.len;
+}
+
+int apns__h2_conn_is_open(const apns__h2_conn *c)
+{
+    return !c->dead && c->got_settings && !c->goaway_recv && !c->goaway_sent && !c->ids_exhausted;
+}
+
+int apns__h2_conn_is_finished(const apns__h2_conn *c)
+{
+    if (c->dead)
+        return 1;
+    return (c->goaway_recv || c->goaway_sent || c->ids_exhausted) && c->book.len == 0;
+}
