@@ -13,7 +13,18 @@
  * never answered (GOAWAY above last-stream-id, REFUSED_STREAM, a reset, a
  * stream deadline, a lost connection) goes back to the pool's queue and is
  * sent on another connection. Every submitted notification gets exactly one
- * on_result call, unless apns_client_free() is called first.
+ * on_result call, unless apns_client_free() is called first. Two limits keep
+ * a notification from waiting forever: one handed back unanswered more than
+ * 10 times FAILS with APNS_ERETRIES (a poison notification must not take down
+ * connection after connection), and when connections are refused 3 times in
+ * a row at the TLS or proxy level (APNS_EVERIFY, APNS_EALPN, APNS_ETLS,
+ * APNS_EPROXY: revoked certificate, untrusted server, no HTTP/2, proxy says
+ * no) with none up, the queued notifications FAIL with that error. Network
+ * trouble (DNS, TCP connect, timeouts) does not fail anything: the client
+ * keeps reconnecting with a jittered backoff (100 ms doubling to 30 s).
+ *
+ * Callbacks fire only from the event loop, never from inside
+ * apns_client_submit().
  *
  * Threading: one client belongs to one event loop thread. Only
  * apns_token_cache may be shared across threads.
@@ -56,9 +67,16 @@ typedef struct apns_result {
     int64_t timestamp_ms;                   /* 410: when the token became invalid; else 0 */
     apns_action action;                     /* from the reason table */
     int attempts;                           /* sends, including the last one */
-    int error;                              /* APNS_E* for FAILED; else 0 */
+    int error;                              /* for FAILED: APNS_ERETRIES (handed back
+                                               unanswered too often), APNS_EVERIFY /
+                                               EALPN / ETLS / EPROXY (connections
+                                               refused), APNS_ECRYPTO (no provider
+                                               token), APNS_EINVAL; else 0 */
     char apns_id[APNS_UUID_LEN + 1];        /* the id of the request (sent or APNs') */
     char apns_unique_id[APNS_UUID_LEN + 1]; /* sandbox only; "" when absent */
+    int binary_status; /* legacy binary interface: the error-response status
+                          (apns/binary.h) for REJECTED; 0 when accepted by
+                          silence, and always 0 for HTTP/2 */
 } apns_result;
 
 typedef struct apns_client apns_client;
@@ -93,8 +111,10 @@ typedef struct apns_client_opts {
     /* Server trust. */
     const char *ca_file;      /* NULL = system trust store */
     int insecure_skip_verify; /* tests only: logs a warning on every connect */
-    int h2c;                  /* plaintext HTTP/2 (prior knowledge); profiling only */
-    const char *proxy;        /* "host:port" of an HTTP CONNECT proxy, or NULL */
+    int h2c;                  /* plaintext HTTP/2 (prior knowledge); profiling only;
+                                 token auth only */
+    const char *proxy;        /* "host:port" ("[v6]:port", "http://host:port")
+                                 of an HTTP CONNECT proxy, or NULL */
 
     unsigned connections;       /* 0 = 1 */
     unsigned max_pending;       /* slots; 0 = 1000 * connections */
@@ -123,9 +143,12 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
                     char *detail, size_t detail_len);
 
 /*
- * Validates n (apns_notification_validate) and copies it into a free slot.
- * Returns 0, APNS_EAGAIN (no slot: wait for on_credit), APNS_ESHUTDOWN, or a
- * validation error (then no callback fires for n).
+ * Validates n (apns_notification_validate; a topic is required with token
+ * auth) and copies it into a free slot (the token lower-cased; an apns-id is
+ * generated when n->apns_id is ""). Returns 0, APNS_EAGAIN (no slot: wait for
+ * on_credit), APNS_ESHUTDOWN (after drain), APNS_ENOMEM (a slot's payload
+ * buffer could not grow), or a validation error (then no callback fires for
+ * n; the detail goes to on_log at DEBUG).
  */
 int apns_client_submit(apns_client *c, const apns_notification *n);
 
@@ -139,7 +162,9 @@ typedef struct apns_client_stats {
     uint64_t submitted, accepted, rejected, failed;
     uint64_t resent;  /* handed back by a connection and sent again */
     uint64_t retried; /* re-sent after a retryable answer */
-    uint64_t goaways, refused_streams, stream_timeouts, connects, disconnects;
+    uint64_t goaways, refused_streams, stream_timeouts;
+    uint64_t connects;    /* connections that completed TLS (TCP for h2c) */
+    uint64_t disconnects; /* ... and that closed again */
     unsigned connections_up;
     size_t in_flight;
 } apns_client_stats;
@@ -147,10 +172,13 @@ typedef struct apns_client_stats {
 void apns_client_stats_get(const apns_client *c, apns_client_stats *s);
 
 /* Stops accepting submits; what is pending is still sent. When nothing is
- * pending the connections are closed and on_drained fires once. */
+ * pending the connections are closed (GOAWAY) and on_drained fires once,
+ * from the loop; on_drained may call apns_client_free(). */
 void apns_client_drain(apns_client *c, void (*on_drained)(apns_client *c, void *ud));
 
-/* Closes everything at once. Pending notifications get no callback. */
+/* Closes everything at once. Pending notifications get no callback. Call it
+ * from outside the client's callbacks, or from on_credit / on_drained; not
+ * from on_result or on_log (the client is in the middle of an answer). */
 void apns_client_free(apns_client *c);
 
 #ifdef __cplusplus

@@ -1,0 +1,1046 @@
+/*
+ * client.c - a pool of APNs HTTP/2 connections with bounded memory.
+ *
+ * Design notes
+ *
+ * Slots. max_pending jobs are allocated once. A job is always in exactly one
+ * place: the free list, the send queue (FIFO), the retry heap (waiting for
+ * its backoff), or one connection's in-flight book (inside the core). Its
+ * payload buffer grows to the largest payload it has carried and is then
+ * reused, so steady state allocates nothing per notification. The retry heap
+ * is an array of max_pending pointers with one timer for its earliest entry.
+ *
+ * What happens to an answer (the action comes from the reason table):
+ *   NONE, DROP, DEAD_TOKEN, PAUSE  -> the caller's on_result, slot freed
+ *   RETRY          -> retry heap after apns_retry_backoff_ms(), until
+ *                     retry.max_attempts answered sends; then final
+ *   RECONNECT      -> front of the queue at once; the connection is retired
+ *                     (GOAWAY, finishes its streams) and replaced
+ *   REFRESH_TOKEN  -> apns_token_cache_expired(), then front of the queue
+ *                     (after a backoff if the token cache refused to mint)
+ * A job the server never answered (handback: GOAWAY, REFUSED_STREAM, reset,
+ * stream deadline, lost connection) goes to the front of the queue at once
+ * and does not count against max_attempts; at most MAX_HANDBACKS times, so a
+ * notification that kills every connection it touches cannot loop forever.
+ *
+ * Connections. `connections` slots each keep one connection up. A closed
+ * one is replaced after a jittered exponential backoff (100 ms doubling to
+ * 30 s, reset when the closed connection was healthy: it got an answer or
+ * lived a minute), so a server that refuses us never sees a tight loop. A
+ * connection that gets GOAWAY or a RECONNECT answer leaves its slot
+ * (retiring: it finishes its answered streams, then closes) and the slot
+ * opens a replacement.
+ *
+ * Callbacks. on_result fires from the loop only (never inside submit).
+ * Submits only queue and activate a deferred dispatch; dispatch also runs
+ * right after a connection read bytes (capacity may have grown), before that
+ * connection writes, so replies and new requests share one write. on_credit
+ * and on_drained fire from their own deferred events, as the last thing
+ * those events do, so apns_client_free() may be called from them.
+ */
+#include "apns/client.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "job.h"
+#include "tls.h"
+#include "transport.h"
+
+#define MAX_HANDBACKS        10
+#define RECONNECT_BASE_MS    100
+#define RECONNECT_MAX_MS     30000
+#define HEALTHY_AFTER_MS     60000
+#define DEFAULT_MAX_ATTEMPTS 5
+#define TLS_FAILS_TO_GIVE_UP 3 /* refused setups in a row before queued jobs fail */
+
+struct conn;
+
+struct slot {
+    apns_client *c;
+    struct conn *active;
+    struct event *timer;
+    int64_t backoff_ms;
+};
+
+struct conn {
+    apns_client *c;
+    apns__transport *t;
+    struct conn *prev, *next;
+    int slot; /* index into c->slots, -1 once retiring */
+    int healthy;
+    int h2_open; /* the server's SETTINGS arrived: TLS and HTTP/2 work */
+    int up;
+    int64_t up_at;
+};
+
+struct apns_client {
+    struct event_base *base;
+    struct evdns_base *dns;
+    SSL_CTX *ssl_ctx;
+
+    char *host;
+    uint16_t port;
+    char *authority;
+    char *proxy_host;
+    uint16_t proxy_port;
+    int insecure;
+    int64_t connect_timeout_ms;
+    apns__h2_conn_opts h2o;
+    apns_retry_policy retry;
+    int max_attempts;
+
+    apns_token_cache *tokens;
+    apns_token tok;
+
+    apns_result_cb on_result;
+    apns_credit_cb on_credit;
+    apns_log_cb on_log;
+    void *ud;
+
+    apns__job *jobs;
+    size_t njobs;
+    uint8_t *handbacks; /* per job: times handed back unanswered */
+    apns__job_list free_list, queue;
+    apns__job **heap; /* retry waits, min-heap on deadline_ms */
+    size_t heap_len;
+    struct event *retry_timer;
+
+    struct slot *slots;
+    unsigned nslots;
+    unsigned rr;        /* round-robin start for dispatch */
+    struct conn *conns; /* every live connection, active and retiring */
+
+    struct event *ev_dispatch, *ev_credit, *ev_drain;
+    int dispatch_scheduled, credit_wanted, credit_scheduled;
+    int draining, drained;
+    void (*on_drained)(apns_client *c, void *ud);
+    int freeing;
+
+    apns_client_stats stats;
+    uint64_t rng;
+    int tls_fails; /* connections in a row that failed TLS before any answer */
+};
+
+/* --- small helpers ------------------------------------------------------- */
+
+static void clog_(apns_client *c, apns_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void clog_(apns_client *c, apns_log_level lvl, const char *fmt, ...)
+{
+    if (!c->on_log)
+        return;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->on_log(lvl, msg, c->ud);
+}
+
+static void set_detail(char *d, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_detail(char *d, size_t n, const char *fmt, ...)
+{
+    if (!d || !n)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d, n, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* xorshift64* */
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void make_uuid(apns_client *c, char out[APNS_UUID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t b[16];
+    uint64_t a = rng_next(&c->rng), z = rng_next(&c->rng);
+    memcpy(b, &a, 8);
+    memcpy(b + 8, &z, 8);
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[b[i] >> 4];
+        *p++ = hex[b[i] & 15];
+    }
+    *p = '\0';
+}
+
+static size_t job_index(const apns_client *c, const apns__job *j)
+{
+    return (size_t)(j - c->jobs);
+}
+
+static void schedule_dispatch(apns_client *c)
+{
+    if (!c->dispatch_scheduled && !c->freeing) {
+        c->dispatch_scheduled = 1;
+        event_active(c->ev_dispatch, 0, 0);
+    }
+}
+
+static size_t pending(const apns_client *c)
+{
+    return c->njobs - c->free_list.len;
+}
+
+static void check_drained(apns_client *c)
+{
+    if (c->draining && !c->drained && pending(c) == 0)
+        event_active(c->ev_drain, 0, 0);
+}
+
+static void release_job(apns_client *c, apns__job *j)
+{
+    c->handbacks[job_index(c, j)] = 0;
+    j->stream_id = 0;
+    j->body_sent = 0;
+    j->conn = NULL;
+    j->attempts = 0;
+    j->n.user_data = NULL;
+    apns__job_list_push(&c->free_list, j);
+    if (c->credit_wanted && !c->credit_scheduled && c->on_credit) {
+        c->credit_scheduled = 1;
+        event_active(c->ev_credit, 0, 0);
+    }
+    check_drained(c);
+}
+
+/* Delivers the final result for j and frees its slot. */
+static void finish(apns_client *c, apns__job *j, const apns_result *r)
+{
+    apns_result res = *r;
+    res.attempts = j->attempts;
+    if (!res.reason_str)
+        res.reason_str = "";
+    if (!res.apns_id[0])
+        memcpy(res.apns_id, j->n.apns_id, sizeof res.apns_id);
+    if (res.outcome != APNS_OUTCOME_FAILED)
+        res.outcome =
+            (res.status >= 200 && res.status < 300) ? APNS_OUTCOME_ACCEPTED : APNS_OUTCOME_REJECTED;
+    switch (res.outcome) {
+    case APNS_OUTCOME_ACCEPTED:
+        c->stats.accepted++;
+        break;
+    case APNS_OUTCOME_REJECTED:
+        c->stats.rejected++;
+        break;
+    default:
+        c->stats.failed++;
+        break;
+    }
+    c->on_result(c, &j->n, &res, c->ud);
+    release_job(c, j);
+}
+
+static void fail_job(apns_client *c, apns__job *j, int err)
+{
+    apns_result r;
+    memset(&r, 0, sizeof r);
+    r.outcome = APNS_OUTCOME_FAILED;
+    r.reason = APNS_REASON_NONE;
+    r.reason_str = "";
+    r.action = APNS_ACTION_NONE;
+    r.error = err;
+    finish(c, j, &r);
+}
+
+/* --- retry heap ---------------------------------------------------------- */
+
+static void arm_retry(apns_client *c)
+{
+    if (!c->heap_len) {
+        evtimer_del(c->retry_timer);
+        return;
+    }
+    int64_t d = c->heap[0]->deadline_ms - apns__transport_now_ms();
+    if (d < 0)
+        d = 0;
+    struct timeval tv = {.tv_sec = (time_t)(d / 1000), .tv_usec = (suseconds_t)(d % 1000) * 1000};
+    evtimer_add(c->retry_timer, &tv);
+}
+
+static void heap_push(apns_client *c, apns__job *j)
+{
+    size_t i = c->heap_len++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (c->heap[p]->deadline_ms <= j->deadline_ms)
+            break;
+        c->heap[i] = c->heap[p];
+        i = p;
+    }
+    c->heap[i] = j;
+    j->prev = j->next = NULL;
+    if (i == 0)
+        arm_retry(c);
+}
+
+static apns__job *heap_pop(apns_client *c)
+{
+    apns__job *top = c->heap[0];
+    apns__job *last = c->heap[--c->heap_len];
+    size_t i = 0, n = c->heap_len;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        int64_t md = last->deadline_ms;
+        if (l < n && c->heap[l]->deadline_ms < md) {
+            m = l;
+            md = c->heap[l]->deadline_ms;
+        }
+        if (r < n && c->heap[r]->deadline_ms < md)
+            m = r;
+        if (m == i)
+            break;
+        c->heap[i] = c->heap[m];
+        i = m;
+    }
+    if (n)
+        c->heap[i] = last;
+    return top;
+}
+
+static void wait_retry(apns_client *c, apns__job *j, int answered)
+{
+    j->deadline_ms = apns__transport_now_ms() + apns_retry_backoff_ms(&c->retry, answered, &c->rng);
+    heap_push(c, j);
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    apns_client *c = arg;
+    int64_t now = apns__transport_now_ms();
+    while (c->heap_len && c->heap[0]->deadline_ms <= now)
+        apns__job_list_push(&c->queue, heap_pop(c));
+    arm_retry(c);
+    schedule_dispatch(c);
+}
+
+/* --- dispatch ------------------------------------------------------------ */
+
+static void dispatch(apns_client *c)
+{
+    if (!c->queue.len || c->freeing)
+        return;
+    if (c->tokens) {
+        int rc = apns_token_cache_get(c->tokens, (int64_t)time(NULL), &c->tok);
+        if (rc) {
+            clog_(c, APNS_LOG_ERROR, "cannot mint a provider token: %s; failing %zu queued",
+                  apns_strerror(rc), c->queue.len);
+            apns__job *j;
+            while ((j = apns__job_list_pop(&c->queue)))
+                fail_job(c, j, rc);
+            return;
+        }
+    }
+    const apns_token *tok = c->tokens ? &c->tok : NULL;
+    /* Round-robin over open connections with capacity: one job to each per
+     * pass, which fills the least-loaded ones first when capacities differ
+     * only by what is in flight. */
+    unsigned start = c->rr++ % c->nslots; /* no connection is always first */
+    for (;;) {
+        int progress = 0;
+        for (unsigned n = 0; n < c->nslots && c->queue.len; n++) {
+            struct conn *k = c->slots[(start + n) % c->nslots].active;
+            if (!k || !apns__transport_capacity(k->t))
+                continue;
+            apns__job *j = apns__job_list_pop(&c->queue);
+            int before = j->attempts;
+            int rc = apns__transport_submit(k->t, j, tok);
+            if (rc == APNS_EINVAL) {
+                j->attempts = before;
+                fail_job(c, j, rc);
+                progress = 1;
+                continue;
+            }
+            if (rc) {
+                j->attempts = before;
+                apns__job_list_push_front(&c->queue, j);
+                if (rc != APNS_EAGAIN)
+                    clog_(c, APNS_LOG_WARN, "cannot open a stream on %s: %s",
+                          apns__transport_peer(k->t), apns_strerror(rc));
+                continue;
+            }
+            progress = 1;
+        }
+        if (!progress || !c->queue.len)
+            break;
+    }
+}
+
+static void on_dispatch(evutil_socket_t fd, short what, void *arg)
+{
+    apns_client *c = arg;
+    c->dispatch_scheduled = 0;
+    dispatch(c);
+}
+
+static void on_credit_ev(evutil_socket_t fd, short what, void *arg)
+{
+    apns_client *c = arg;
+    c->credit_scheduled = 0;
+    if (!c->credit_wanted || !c->free_list.len || c->draining || !c->on_credit)
+        return;
+    c->credit_wanted = 0;
+    c->on_credit(c, c->free_list.len, c->ud); /* last: may free c */
+}
+
+/* --- connections --------------------------------------------------------- */
+
+static void conn_on_result(void *ud, apns__job *job, const apns_result *r);
+static void conn_on_handback(void *ud, apns__job *job, apns__handback why);
+static void conn_on_goaway(void *ud, uint32_t code, uint32_t last, const char *reason);
+static void conn_on_log(void *ud, apns_log_level level, const char *msg);
+static void conn_on_up(void *ud, apns__transport *t);
+static void conn_on_ready(void *ud, apns__transport *t);
+static void conn_on_closed(void *ud, apns__transport *t, int err, const char *detail);
+
+static void schedule_reconnect(struct slot *s);
+
+static void open_conn(struct slot *s)
+{
+    apns_client *c = s->c;
+    if (c->drained || c->freeing)
+        return;
+    struct conn *k = calloc(1, sizeof *k);
+    if (!k) {
+        clog_(c, APNS_LOG_ERROR, "out of memory opening a connection");
+        schedule_reconnect(s);
+        return;
+    }
+    k->c = c;
+    k->slot = (int)(s - c->slots);
+    apns__transport_opts o = {
+        .base = c->base,
+        .dns = c->dns,
+        .host = c->host,
+        .port = c->port,
+        .proxy_host = c->proxy_host,
+        .proxy_port = c->proxy_port,
+        .ssl_ctx = c->ssl_ctx,
+        .insecure_skip_verify = c->insecure,
+        .connect_timeout_ms = c->connect_timeout_ms,
+        .h2 = c->h2o,
+    };
+    apns__transport_callbacks cb = {
+        .h2 = {.on_result = conn_on_result,
+               .on_handback = conn_on_handback,
+               .on_goaway = conn_on_goaway,
+               .on_log = conn_on_log},
+        .on_up = conn_on_up,
+        .on_ready = conn_on_ready,
+        .on_closed = conn_on_closed,
+    };
+    int rc = apns__transport_new(&k->t, &o, &cb, k);
+    if (rc) {
+        free(k);
+        clog_(c, APNS_LOG_ERROR, "cannot start a connection: %s", apns_strerror(rc));
+        schedule_reconnect(s);
+        return;
+    }
+    k->next = c->conns;
+    if (c->conns)
+        c->conns->prev = k;
+    c->conns = k;
+    s->active = k;
+}
+
+static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
+{
+    open_conn(arg);
+}
+
+static void schedule_reconnect(struct slot *s)
+{
+    apns_client *c = s->c;
+    if (c->drained || c->freeing)
+        return;
+    int64_t b = s->backoff_ms;
+    int64_t d = b / 2 + (int64_t)(rng_next(&c->rng) % (uint64_t)(b / 2 + 1));
+    s->backoff_ms = b * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : b * 2;
+    struct timeval tv = {.tv_sec = (time_t)(d / 1000), .tv_usec = (suseconds_t)(d % 1000) * 1000};
+    clog_(c, APNS_LOG_DEBUG, "connection slot %d: reconnecting in %lld ms", (int)(s - c->slots),
+          (long long)d);
+    evtimer_add(s->timer, &tv);
+}
+
+static int conn_healthy(const struct conn *k)
+{
+    return k->healthy || (k->up && apns__transport_now_ms() - k->up_at >= HEALTHY_AFTER_MS);
+}
+
+/* Takes k out of its slot (it keeps running until it finishes) and lets the
+ * slot open a replacement. */
+static void conn_detach(struct conn *k)
+{
+    if (k->slot < 0)
+        return;
+    apns_client *c = k->c;
+    struct slot *s = &c->slots[k->slot];
+    k->slot = -1;
+    s->active = NULL;
+    if (conn_healthy(k))
+        s->backoff_ms = RECONNECT_BASE_MS;
+    schedule_reconnect(s);
+}
+
+static void conn_retire(struct conn *k)
+{
+    conn_detach(k);
+    apns__transport_shutdown(k->t);
+}
+
+static void conn_on_up(void *ud, apns__transport *t)
+{
+    struct conn *k = ud;
+    apns_client *c = k->c;
+    k->up = 1;
+    k->up_at = apns__transport_now_ms();
+    c->stats.connects++;
+    c->stats.connections_up++;
+}
+
+static void conn_on_ready(void *ud, apns__transport *t)
+{
+    struct conn *k = ud;
+    if (!k->h2_open && apns__transport_is_open(t)) {
+        k->h2_open = 1;
+        k->c->tls_fails = 0;
+    }
+    if (k->c->queue.len)
+        dispatch(k->c);
+}
+
+static void conn_on_closed(void *ud, apns__transport *t, int err, const char *detail)
+{
+    struct conn *k = ud;
+    apns_client *c = k->c;
+    if (k->up) {
+        c->stats.connections_up--;
+        c->stats.disconnects++;
+    }
+    if (err) {
+        apns_log_level lvl = APNS_LOG_WARN;
+        if (err == APNS_EVERIFY || err == APNS_EALPN || err == APNS_ECERT)
+            lvl = APNS_LOG_ERROR;
+        clog_(c, lvl, "connection to %s:%u closed: %s (%s)", c->host, c->port, detail,
+              apns_err_name(err));
+    } else {
+        clog_(c, APNS_LOG_INFO, "connection to %s:%u closed: %s", c->host, c->port, detail);
+    }
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        c->conns = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    int healthy = conn_healthy(k) || k->h2_open;
+    conn_detach(k);
+    apns__transport_free(t);
+    free(k);
+    if (healthy) {
+        c->tls_fails = 0;
+    } else if (err == APNS_EVERIFY || err == APNS_EALPN || err == APNS_ETLS || err == APNS_EPROXY) {
+        /* APNs (or whoever answers) refuses us at the TLS level: revoked or
+         * wrong certificate, untrusted server, no HTTP/2; or the proxy
+         * refuses CONNECT. Waiting will not help, so after a few attempts
+         * in a row the queued notifications fail with that error instead of
+         * waiting forever; later submits still get their chance on the next
+         * attempts. Network trouble (DNS, connect, timeouts) keeps waiting. */
+        if (++c->tls_fails >= TLS_FAILS_TO_GIVE_UP && c->stats.connections_up == 0 &&
+            c->queue.len) {
+            clog_(c, APNS_LOG_ERROR,
+                  "connection refused %d times in a row: failing %zu queued "
+                  "notification(s) with %s",
+                  c->tls_fails, c->queue.len, apns_err_name(err));
+            apns__job *j;
+            while ((j = apns__job_list_pop(&c->queue)))
+                fail_job(c, j, err);
+            return;
+        }
+    }
+    if (c->queue.len)
+        schedule_dispatch(c);
+}
+
+static void conn_on_log(void *ud, apns_log_level level, const char *msg)
+{
+    struct conn *k = ud;
+    if (k->c->on_log)
+        k->c->on_log(level, msg, k->c->ud);
+}
+
+static void conn_on_goaway(void *ud, uint32_t code, uint32_t last, const char *reason)
+{
+    struct conn *k = ud;
+    apns_client *c = k->c;
+    if (c->freeing)
+        return;
+    c->stats.goaways++;
+    clog_(c, code ? APNS_LOG_WARN : APNS_LOG_INFO,
+          "GOAWAY from %s (error %u, last stream %u%s%s): replacing the connection",
+          apns__transport_peer(k->t), code, last, reason && *reason ? ", " : "",
+          reason ? reason : "");
+    conn_detach(k);
+}
+
+static void conn_on_handback(void *ud, apns__job *job, apns__handback why)
+{
+    struct conn *k = ud;
+    apns_client *c = k->c;
+    if (c->freeing)
+        return;
+    switch (why) {
+    case APNS__HB_REFUSED:
+        c->stats.refused_streams++;
+        break;
+    case APNS__HB_TIMEOUT:
+        c->stats.stream_timeouts++;
+        break;
+    default:
+        break;
+    }
+    job->conn = NULL;
+    job->stream_id = 0;
+    size_t i = job_index(c, job);
+    if (c->handbacks[i] >= MAX_HANDBACKS) {
+        clog_(c, APNS_LOG_WARN,
+              "notification %s to %.16s... was sent %d times without an answer: giving up",
+              job->n.apns_id, job->token, job->attempts);
+        fail_job(c, job, APNS_ERETRIES);
+        return;
+    }
+    c->handbacks[i]++;
+    c->stats.resent++;
+    apns__job_list_push_front(&c->queue, job);
+    schedule_dispatch(c);
+}
+
+static void conn_on_result(void *ud, apns__job *job, const apns_result *r)
+{
+    struct conn *k = ud;
+    apns_client *c = k->c;
+    if (c->freeing)
+        return;
+    k->healthy = 1;
+    job->conn = NULL;
+    job->stream_id = 0;
+    apns_action a = apns_action_for(r->status, r->reason);
+    apns_result res = *r;
+    res.action = a;
+    int answered = job->attempts - c->handbacks[job_index(c, job)];
+    int again = answered < c->max_attempts;
+
+    switch (a) {
+    case APNS_ACTION_RETRY:
+        if (!again)
+            break;
+        c->stats.retried++;
+        wait_retry(c, job, answered);
+        return;
+    case APNS_ACTION_RECONNECT:
+        conn_retire(k);
+        if (!again)
+            break;
+        c->stats.retried++;
+        apns__job_list_push_front(&c->queue, job);
+        schedule_dispatch(c);
+        return;
+    case APNS_ACTION_REFRESH_TOKEN:
+        if (!c->tokens || !again)
+            break;
+        c->stats.retried++;
+        if (apns_token_cache_expired(c->tokens, job->token_generation, (int64_t)time(NULL))) {
+            clog_(c, APNS_LOG_INFO, "ExpiredProviderToken: minting a new provider token");
+            apns__job_list_push_front(&c->queue, job);
+            schedule_dispatch(c);
+        } else {
+            /* Already replaced, or too young to replace (clock skew?). */
+            wait_retry(c, job, answered);
+        }
+        return;
+    case APNS_ACTION_PAUSE:
+        clog_(c, APNS_LOG_ERROR, "APNs refused the credentials: %d %s", r->status,
+              r->reason_str ? r->reason_str : "");
+        break;
+    default:
+        break;
+    }
+    finish(c, job, &res);
+}
+
+/* --- public API ---------------------------------------------------------- */
+
+void apns_client_opts_init(apns_client_opts *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
+static char *dup_host(const char *h, size_t len)
+{
+    if (len >= 2 && h[0] == '[' && h[len - 1] == ']') {
+        h++;
+        len -= 2;
+    }
+    return strndup(h, len);
+}
+
+/* "host:port", "[v6]:port", optionally "http://" in front and "/" after. */
+static int parse_proxy(const char *s, char **host, uint16_t *port)
+{
+    if (strncmp(s, "http://", 7) == 0)
+        s += 7;
+    size_t len = strlen(s);
+    while (len && s[len - 1] == '/')
+        len--;
+    const char *colon = NULL;
+    if (s[0] == '[') {
+        const char *rb = memchr(s, ']', len);
+        if (!rb || rb + 1 >= s + len || rb[1] != ':')
+            return APNS_EINVAL;
+        colon = rb + 1;
+    } else {
+        colon = memrchr(s, ':', len);
+    }
+    if (!colon || colon == s)
+        return APNS_EINVAL;
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (end != s + len || p == 0 || p > 65535)
+        return APNS_EINVAL;
+    *host = dup_host(s, (size_t)(colon - s));
+    if (!*host)
+        return APNS_ENOMEM;
+    *port = (uint16_t)p;
+    return 0;
+}
+
+static void client_destroy(apns_client *c)
+{
+    c->freeing = 1;
+    while (c->conns) {
+        struct conn *k = c->conns;
+        c->conns = k->next;
+        apns__transport_free(k->t);
+        free(k);
+    }
+    for (unsigned i = 0; c->slots && i < c->nslots; i++)
+        if (c->slots[i].timer)
+            event_free(c->slots[i].timer);
+    if (c->ev_dispatch)
+        event_free(c->ev_dispatch);
+    if (c->ev_credit)
+        event_free(c->ev_credit);
+    if (c->ev_drain)
+        event_free(c->ev_drain);
+    if (c->retry_timer)
+        event_free(c->retry_timer);
+    if (c->dns)
+        evdns_base_free(c->dns, 1);
+    if (c->ssl_ctx)
+        SSL_CTX_free(c->ssl_ctx);
+    for (size_t i = 0; c->jobs && i < c->njobs; i++)
+        free(c->jobs[i].payload);
+    free(c->jobs);
+    free(c->handbacks);
+    free(c->heap);
+    free(c->slots);
+    free(c->host);
+    free(c->authority);
+    free(c->proxy_host);
+    free(c);
+}
+
+static void on_drain_ev(evutil_socket_t fd, short what, void *arg);
+
+int apns_client_new(apns_client **out, struct event_base *base, const apns_client_opts *o,
+                    char *detail, size_t detail_len)
+{
+    *out = NULL;
+    if (detail && detail_len)
+        detail[0] = '\0';
+    if (!base || !o || !o->on_result) {
+        set_detail(detail, detail_len, "on_result is required");
+        return APNS_EINVAL;
+    }
+    int cert_auth = o->cert_file || o->p12_file;
+    if (!!o->tokens == !!cert_auth) {
+        set_detail(detail, detail_len,
+                   o->tokens ? "give either a token cache or a client certificate, not both"
+                             : "no credentials: give a token cache or a client certificate");
+        return APNS_EINVAL;
+    }
+    if (o->h2c && cert_auth) {
+        set_detail(detail, detail_len, "h2c (plaintext) cannot carry a client certificate");
+        return APNS_EINVAL;
+    }
+    const char *host;
+    switch (o->env) {
+    case APNS_ENV_PRODUCTION:
+        host = "api.push.apple.com";
+        break;
+    case APNS_ENV_SANDBOX:
+        host = "api.sandbox.push.apple.com";
+        break;
+    case APNS_ENV_CUSTOM:
+        host = o->host;
+        if (!host || !*host) {
+            set_detail(detail, detail_len, "APNS_ENV_CUSTOM needs a host");
+            return APNS_EINVAL;
+        }
+        break;
+    default:
+        set_detail(detail, detail_len, "unknown environment %d", (int)o->env);
+        return APNS_EINVAL;
+    }
+
+    apns_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return APNS_ENOMEM;
+    c->base = base;
+    c->port = o->port ? o->port : 443;
+    c->host = dup_host(host, strlen(host));
+    int rc = APNS_ENOMEM;
+    if (!c->host)
+        goto fail;
+    {
+        size_t alen = strlen(c->host) + 16;
+        c->authority = malloc(alen);
+        if (!c->authority)
+            goto fail;
+        int v6 = strchr(c->host, ':') != NULL;
+        if (c->port == 443)
+            snprintf(c->authority, alen, v6 ? "[%s]" : "%s", c->host);
+        else
+            snprintf(c->authority, alen, v6 ? "[%s]:%u" : "%s:%u", c->host, c->port);
+    }
+    if (o->proxy && *o->proxy) {
+        rc = parse_proxy(o->proxy, &c->proxy_host, &c->proxy_port);
+        if (rc) {
+            set_detail(detail, detail_len, "proxy \"%s\": expected host:port", o->proxy);
+            goto fail;
+        }
+    }
+    c->insecure = o->insecure_skip_verify;
+    c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
+    c->h2o.authority = c->authority;
+    c->h2o.max_streams = o->max_streams ? o->max_streams : 1000;
+    c->h2o.stream_timeout_ms = o->stream_timeout_ms > 0 ? o->stream_timeout_ms : 30000;
+    c->h2o.ping_idle_ms = o->ping_idle_ms > 0 ? o->ping_idle_ms : 60000;
+    c->h2o.ping_timeout_ms = o->ping_timeout_ms > 0 ? o->ping_timeout_ms : 10000;
+    c->retry = o->retry;
+    c->max_attempts = o->retry.max_attempts > 0 ? o->retry.max_attempts : DEFAULT_MAX_ATTEMPTS;
+    c->tokens = o->tokens;
+    c->on_result = o->on_result;
+    c->on_credit = o->on_credit;
+    c->on_log = o->on_log;
+    c->ud = o->ud;
+    if (getrandom(&c->rng, sizeof c->rng, 0) != (ssize_t)sizeof c->rng)
+        c->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c;
+    c->rng |= 1;
+
+    if (!o->h2c) {
+        apns__tls_opts to = {
+            .cert_file = o->cert_file,
+            .key_file = o->key_file,
+            .p12_file = o->p12_file,
+            .p12_password = o->p12_password,
+            .ca_file = o->ca_file,
+            .insecure_skip_verify = o->insecure_skip_verify,
+        };
+        rc = apns__tls_ctx_new(&c->ssl_ctx, &to, detail, detail_len);
+        if (rc)
+            goto fail;
+    }
+    rc = APNS_ENOMEM;
+    c->dns =
+        evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (!c->dns) /* no resolv.conf: IP literals and /etc/hosts still work */
+        c->dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (!c->dns) {
+        set_detail(detail, detail_len, "cannot create the DNS resolver");
+        goto fail;
+    }
+
+    c->nslots = o->connections ? o->connections : 1;
+    c->njobs = o->max_pending ? o->max_pending : (size_t)1000 * c->nslots;
+    c->jobs = calloc(c->njobs, sizeof *c->jobs);
+    c->handbacks = calloc(c->njobs, 1);
+    c->heap = calloc(c->njobs, sizeof *c->heap);
+    c->slots = calloc(c->nslots, sizeof *c->slots);
+    c->ev_dispatch = event_new(base, -1, 0, on_dispatch, c);
+    c->ev_credit = event_new(base, -1, 0, on_credit_ev, c);
+    c->ev_drain = event_new(base, -1, 0, on_drain_ev, c);
+    c->retry_timer = evtimer_new(base, on_retry_timer, c);
+    if (!c->jobs || !c->handbacks || !c->heap || !c->slots || !c->ev_dispatch || !c->ev_credit ||
+        !c->ev_drain || !c->retry_timer)
+        goto fail;
+    for (size_t i = 0; i < c->njobs; i++)
+        apns__job_list_push(&c->free_list, &c->jobs[i]);
+    for (unsigned i = 0; i < c->nslots; i++) {
+        struct slot *s = &c->slots[i];
+        s->c = c;
+        s->backoff_ms = RECONNECT_BASE_MS;
+        s->timer = evtimer_new(base, on_reconnect_timer, s);
+        if (!s->timer)
+            goto fail;
+    }
+    for (unsigned i = 0; i < c->nslots; i++)
+        open_conn(&c->slots[i]);
+    clog_(c, APNS_LOG_INFO, "client for %s:%u%s%s: %u connection(s), %zu slots, %s auth", c->host,
+          c->port, c->proxy_host ? " via proxy " : "", c->proxy_host ? c->proxy_host : "",
+          c->nslots, c->njobs, c->tokens ? "token" : "certificate");
+    *out = c;
+    return 0;
+fail:
+    if (rc == APNS_ENOMEM && detail && detail_len && !detail[0])
+        set_detail(detail, detail_len, "out of memory");
+    client_destroy(c);
+    return rc;
+}
+
+int apns_client_submit(apns_client *c, const apns_notification *n)
+{
+    if (c->draining || c->freeing)
+        return APNS_ESHUTDOWN;
+    char detail[256];
+    int rc =
+        apns_notification_validate(n, c->tokens != NULL, c->on_log ? detail : NULL, sizeof detail);
+    if (rc) {
+        if (c->on_log)
+            clog_(c, APNS_LOG_DEBUG, "submit refused: %s", detail);
+        return rc;
+    }
+    size_t tlen = strlen(n->token);
+    size_t plen = n->topic ? strlen(n->topic) : 0;
+    size_t clen = n->collapse_id ? strlen(n->collapse_id) : 0;
+    if (tlen > APNS_TOKEN_HEX_MAX || plen > APNS_TOPIC_MAX || clen > APNS_COLLAPSE_ID_MAX)
+        return APNS_EINVAL; /* validate() already refuses these */
+    apns__job *j = apns__job_list_pop(&c->free_list);
+    if (!j) {
+        c->credit_wanted = 1;
+        return APNS_EAGAIN;
+    }
+    if (j->payload_cap < n->payload_len) {
+        size_t cap = (n->payload_len + 511) & ~(size_t)511;
+        char *p = realloc(j->payload, cap);
+        if (!p) {
+            apns__job_list_push_front(&c->free_list, j);
+            return APNS_ENOMEM;
+        }
+        j->payload = p;
+        j->payload_cap = cap;
+    }
+    j->n = *n;
+    for (size_t i = 0; i < tlen; i++)
+        j->token[i] = (char)tolower((unsigned char)n->token[i]);
+    j->token[tlen] = '\0';
+    j->n.token = j->token;
+    if (n->topic) {
+        memcpy(j->topic, n->topic, plen + 1);
+        j->n.topic = j->topic;
+    }
+    if (n->collapse_id) {
+        memcpy(j->collapse_id, n->collapse_id, clen + 1);
+        j->n.collapse_id = j->collapse_id;
+    }
+    memcpy(j->payload, n->payload, n->payload_len);
+    j->n.payload = j->payload;
+    if (!n->apns_id[0])
+        make_uuid(c, j->n.apns_id);
+    j->attempts = 0;
+    j->token_generation = 0;
+    j->stream_id = 0;
+    j->body_sent = 0;
+    j->deadline_ms = 0;
+    j->conn = NULL;
+    c->handbacks[job_index(c, j)] = 0;
+    apns__job_list_push(&c->queue, j);
+    c->stats.submitted++;
+    schedule_dispatch(c);
+    return 0;
+}
+
+size_t apns_client_credit(const apns_client *c)
+{
+    return (c->draining || c->freeing) ? 0 : c->free_list.len;
+}
+
+size_t apns_client_pending(const apns_client *c)
+{
+    return pending(c);
+}
+
+void apns_client_stats_get(const apns_client *c, apns_client_stats *s)
+{
+    *s = c->stats;
+    s->in_flight = 0;
+    for (const struct conn *k = c->conns; k; k = k->next)
+        s->in_flight += apns__transport_in_flight(k->t);
+}
+
+static void on_drain_ev(evutil_socket_t fd, short what, void *arg)
+{
+    apns_client *c = arg;
+    if (c->drained || pending(c) != 0)
+        return;
+    c->drained = 1;
+    clog_(c, APNS_LOG_INFO, "drained: closing %u connection(s)", c->stats.connections_up);
+    while (c->conns) {
+        struct conn *k = c->conns;
+        c->conns = k->next;
+        if (k->up) {
+            c->stats.connections_up--;
+            c->stats.disconnects++;
+        }
+        apns__transport_free(k->t);
+        free(k);
+    }
+    for (unsigned i = 0; i < c->nslots; i++) {
+        c->slots[i].active = NULL;
+        evtimer_del(c->slots[i].timer);
+    }
+    evtimer_del(c->retry_timer);
+    if (c->on_drained)
+        c->on_drained(c, c->ud); /* last: may free c */
+}
+
+void apns_client_drain(apns_client *c, void (*on_drained)(apns_client *c, void *ud))
+{
+    if (c->draining)
+        return;
+    c->draining = 1;
+    c->on_drained = on_drained;
+    clog_(c, APNS_LOG_INFO, "draining: %zu notification(s) pending", pending(c));
+    check_drained(c);
+}
+
+void apns_client_free(apns_client *c)
+{
+    if (c)
+        client_destroy(c);
+}

@@ -1,0 +1,110 @@
+/*
+ * auth.c - per-connection provider-token rules.
+ *
+ * Rule for TooManyProviderTokenUpdates: installing the first token is not a
+ * change; the first change is always allowed; every later change must come
+ * at least min_interval after the previous change. A client that refreshes
+ * on Apple's schedule (20..60 min) never trips it, whatever the token's age
+ * when the connection opened; a client minting per request trips it on its
+ * third token.
+ *
+ * The verification cache keeps the exact strings (not hashes), so a forged
+ * token can never ride on a cached verdict. Invalid tokens are cached too,
+ * so a client hammering a bad token costs one verification.
+ */
+#include "auth.h"
+
+#include <string.h>
+
+#define FUTURE_SLACK_S 60
+
+void sim_auth_init(sim_auth *a, const sim_keys *keys, int64_t max_age_s, int64_t min_interval_s)
+{
+    memset(a, 0, sizeof *a);
+    a->keys = keys;
+    a->max_age_s = max_age_s;
+    a->min_interval_s = min_interval_s;
+    a->current = -1;
+}
+
+static int lookup(const sim_auth *a, const char *jwt, size_t len)
+{
+    /* The current token first: it is the one on nearly every request. */
+    if (a->current >= 0) {
+        const sim_auth_entry *e = &a->cache[a->current];
+        if (e->len == len && memcmp(e->str, jwt, len) == 0)
+            return a->current;
+    }
+    for (int i = 0; i < SIM_AUTH_CACHE; i++) {
+        const sim_auth_entry *e = &a->cache[i];
+        if (e->len == len && len > 0 && memcmp(e->str, jwt, len) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static int insert(sim_auth *a, const char *jwt, size_t len)
+{
+    int slot = (int)(a->next_slot++ % SIM_AUTH_CACHE);
+    if (slot == a->current)
+        slot = (int)(a->next_slot++ % SIM_AUTH_CACHE);
+    sim_auth_entry *e = &a->cache[slot];
+    e->len = (uint16_t)len;
+    memcpy(e->str, jwt, len);
+    e->result = sim_jwt_verify(a->keys, jwt, len, &e->jwt);
+    a->verifications++;
+    return slot;
+}
+
+/* "bearer <jwt>" (scheme case-insensitive, as RFC 7235 has it). */
+static const char *bearer_token(const char *v, size_t len, size_t *jlen)
+{
+    static const char scheme[] = "bearer ";
+    if (len <= sizeof scheme - 1)
+        return NULL;
+    for (size_t i = 0; i < sizeof scheme - 1; i++) {
+        char c = v[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != scheme[i])
+            return NULL;
+    }
+    *jlen = len - (sizeof scheme - 1);
+    return v + sizeof scheme - 1;
+}
+
+apns_reason sim_auth_check(sim_auth *a, const char *value, size_t len, int64_t now_s)
+{
+    if (!value || len == 0)
+        return APNS_REASON_MISSING_PROVIDER_TOKEN;
+    size_t jlen = 0;
+    const char *jwt = bearer_token(value, len, &jlen);
+    if (!jwt || jlen > SIM_JWT_MAX)
+        return APNS_REASON_INVALID_PROVIDER_TOKEN;
+
+    int slot = lookup(a, jwt, jlen);
+    if (slot < 0)
+        slot = insert(a, jwt, jlen);
+    const sim_auth_entry *e = &a->cache[slot];
+    if (e->result != APNS_REASON_NONE)
+        return e->result;
+
+    if (e->jwt.iat < now_s - a->max_age_s || e->jwt.iat > now_s + FUTURE_SLACK_S)
+        return APNS_REASON_EXPIRED_PROVIDER_TOKEN;
+    if (a->bound && e->jwt.key != a->bound)
+        return APNS_REASON_UNRELATED_KEY_ID_IN_TOKEN;
+
+    if (a->current < 0) {
+        a->bound = e->jwt.key;
+        a->current = slot;
+        return APNS_REASON_NONE;
+    }
+    if (slot == a->current)
+        return APNS_REASON_NONE;
+    if (a->changed && now_s - a->last_change_s < a->min_interval_s)
+        return APNS_REASON_TOO_MANY_PROVIDER_TOKEN_UPDATES;
+    a->current = slot;
+    a->changed = 1;
+    a->last_change_s = now_s;
+    return APNS_REASON_NONE;
+}

@@ -1,0 +1,107 @@
+/*
+ * conn.h - one client connection: the socket and TLS layer (conn.c) and
+ * the HTTP/2 session with its streams (session.c).
+ *
+ * Lifecycle:  HANDSHAKE -> OPEN -> (LINGER | ABORT) -> freed
+ *   OPEN     nghttp2 session; requests are read, answered, written in batches
+ *   LINGER   graceful end: everything flushed, close_notify + FIN sent, the
+ *            peer's remaining bytes are discarded until it closes (or 2 s)
+ *   ABORT    --reset-every: answers flushed and drained from the kernel send
+ *            queue, then close with SO_LINGER 0 (TCP RST)
+ * The session never frees the connection from inside an nghttp2 callback:
+ * it sets flags, and conn.c acts on them once control is back in the I/O
+ * layer (sim_conn_progress).
+ */
+#ifndef SIM_CONN_H
+#define SIM_CONN_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+
+#include "auth.h"
+#include "request.h"
+#include "rng.h"
+#include "validate.h"
+#include "worker.h"
+
+typedef enum sim_stream_state {
+    SIM_ST_RECV,     /* request arriving */
+    SIM_ST_DELAYED,  /* verdict made, waiting for --latency-ms */
+    SIM_ST_ANSWERED, /* response submitted */
+    SIM_ST_NOANSWER, /* --no-answer-rate: never answered */
+    SIM_ST_IGNORED,  /* beyond a GOAWAY / reset point: never answered */
+} sim_stream_state;
+
+typedef struct sim_stream {
+    struct sim_stream *next, *prev; /* delay queue, or free list (next only) */
+    struct sim_stream *all_next;    /* every stream object of the connection */
+    struct sim_conn *c;
+    int32_t id;
+    uint8_t state;
+    uint8_t owed;     /* counted in c->pending: an answer is owed before closing */
+    uint8_t early;    /* answered before the request ended (oversize body) */
+    uint8_t injected; /* status from --fail-rate */
+    int64_t due_ms;
+    sim_verdict v;
+    char apns_id[40];
+    char unique_id[40];
+    char resp[128]; /* error body */
+    uint16_t resp_len, resp_off;
+    sim_request req;
+} sim_stream;
+
+typedef enum sim_conn_state {
+    SIM_C_HANDSHAKE,
+    SIM_C_OPEN,
+    SIM_C_LINGER,
+    SIM_C_ABORT,
+} sim_conn_state;
+
+typedef struct sim_conn {
+    sim_worker *w;
+    struct sim_conn *prev, *next; /* worker's list */
+    int fd;
+    SSL *ssl;
+    sim_conn_state state;
+    struct event *rev, *wev;
+    struct event *aux;   /* handshake timeout, linger timeout, abort polling */
+    struct event *delay; /* --latency-ms queue */
+    int wev_added;
+    int read_wants_write;
+    int aux_tries;
+
+    uint8_t *out; /* bytes from nghttp2 not yet written */
+    size_t out_off, out_len, out_cap;
+
+    nghttp2_session *h2;
+    sim_policy policy; /* the shared policy plus this connection's cert topic */
+    char cert_topic[260];
+    sim_auth *auth; /* token auth only */
+    sim_rng rng;
+    uint32_t nstreams;   /* streams begun */
+    int32_t goaway_last; /* 0 = no GOAWAY sent */
+    uint32_t pending;    /* answers owed (see sim_stream.owed) */
+    uint32_t max_streams_now;
+    unsigned draining : 1;  /* GOAWAY sent: close once pending reaches 0 */
+    unsigned resetting : 1; /* abort once pending reaches 0 */
+    unsigned raised : 1;    /* token auth: max streams raised */
+    unsigned shrunk : 1;
+    unsigned dead : 1; /* fatal error: free at the next chance */
+    sim_stream *free_streams, *all_streams;
+    sim_stream *delay_head, *delay_tail;
+} sim_conn;
+
+/* conn.c */
+void sim_conn_accept(sim_worker *w, int fd);
+void sim_conn_progress(sim_conn *c); /* flush, then act on close conditions */
+void sim_conn_free(sim_conn *c);
+
+/* session.c */
+int sim_session_start(sim_conn *c); /* nghttp2 session + SETTINGS; 0 or -1 */
+void sim_session_free(sim_conn *c);
+int64_t sim_now_ms(sim_conn *c);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * main.c - apns-sim: loads keys, token lists and TLS, opens the listening
+ * sockets, runs one event loop per thread, and handles SIGUSR1 (print
+ * counters), SIGINT/SIGTERM (flush the delivery log, print counters, exit 0).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/thread.h>
+#include <openssl/rand.h>
+
+#include "options.h"
+#include "tls.h"
+#include "worker.h"
+
+typedef struct sim_app {
+    sim_options opt;
+    sim_shared sh;
+    sim_worker *workers;
+    int nworkers;
+    struct event *sig_int, *sig_term, *sig_usr1;
+} sim_app;
+
+static void print_stats(sim_app *app)
+{
+    sim_stats *all[256];
+    int n = app->nworkers < 256 ? app->nworkers : 256;
+    for (int i = 0; i < n; i++)
+        all[i] = &app->workers[i].stats;
+    sim_stats_print(stderr, all, (size_t)n);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    sim_app *app = arg;
+    if (sig == SIGUSR1) {
+        print_stats(app);
+        return;
+    }
+    for (int i = 0; i < app->nworkers; i++)
+        sim_worker_stop(&app->workers[i]);
+}
+
+static void *thread_main(void *arg)
+{
+    sim_worker_run(arg);
+    return NULL;
+}
+
+static int load_tokens(sim_tokenset **out, const char *path, int64_t now_ms)
+{
+    char err[512];
+    if (!path)
+        return 0;
+    if (sim_tokenset_load(out, path, now_ms, err, sizeof err) != 0) {
+        fprintf(stderr, "apns-sim: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_shared(sim_app *app)
+{
+    sim_shared *sh = &app->sh;
+    const sim_options *o = &app->opt;
+    char err[512];
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    int64_t now_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+
+    sh->opt = o;
+    sh->dlog_fd = -1;
+    sh->policy.auth = o->auth_keys ? SIM_AUTH_TOKEN : o->client_ca ? SIM_AUTH_CERT : SIM_AUTH_OPEN;
+    sh->policy.topics = o->topics;
+    sh->policy.ntopics = o->ntopics;
+    if (o->have_seed)
+        sh->seed = o->seed;
+    else if (RAND_bytes((unsigned char *)&sh->seed, sizeof sh->seed) != 1)
+        sh->seed = (uint64_t)now_ms ^ (uint64_t)getpid();
+
+    if (o->auth_keys && sim_keys_load_dir(&sh->keys, o->auth_keys, err, sizeof err) != 0) {
+        fprintf(stderr, "apns-sim: %s\n", err);
+        return -1;
+    }
+    if (load_tokens(&sh->unregistered, o->unregistered_file, now_ms) != 0 ||
+        load_tokens(&sh->other_topic, o->other_topic_file, now_ms) != 0 ||
+        load_tokens(&sh->other_env, o->other_env_file, now_ms) != 0)
+        return -1;
+    sh->policy.unregistered = sh->unregistered;
+    sh->policy.other_topic = sh->other_topic;
+    sh->policy.other_env = sh->other_env;
+
+    if (!o->h2c && !(sh->ssl_ctx = sim_tls_ctx_new(o, err, sizeof err))) {
+        fprintf(stderr, "apns-sim: %s\n", err);
+        return -1;
+    }
+    if (o->delivery_log && (sh->dlog_fd = sim_dlog_open(o->delivery_log)) < 0) {
+        fprintf(stderr, "apns-sim: cannot open --delivery-log %s: %s\n", o->delivery_log,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void cleanup_shared(sim_app *app)
+{
+    sim_shared *sh = &app->sh;
+    sim_keys_cleanup(&sh->keys);
+    sim_tokenset_free(sh->unregistered);
+    sim_tokenset_free(sh->other_topic);
+    sim_tokenset_free(sh->other_env);
+    if (sh->ssl_ctx)
+        SSL_CTX_free(sh->ssl_ctx);
+    if (sh->dlog_fd >= 0)
+        close(sh->dlog_fd);
+}
+
+static int start_workers(sim_app *app)
+{
+    const sim_options *o = &app->opt;
+    int fds[256];
+    char bound[300], err[512];
+    if (sim_listen(o->listen_host, o->listen_port, o->threads, fds, bound, sizeof bound, err,
+                   sizeof err) != 0) {
+        fprintf(stderr, "apns-sim: %s\n", err);
+        return -1;
+    }
+    app->workers = calloc((size_t)o->threads, sizeof *app->workers);
+    if (!app->workers)
+        return -1;
+    for (int i = 0; i < o->threads; i++) {
+        if (sim_worker_init(&app->workers[i], i, &app->sh, fds[i]) != 0) {
+            fprintf(stderr, "apns-sim: cannot set up event loop %d\n", i);
+            for (int j = i + 1; j < o->threads; j++)
+                close(fds[j]);
+            app->nworkers = i + 1;
+            return -1;
+        }
+        app->nworkers = i + 1;
+    }
+    printf("apns-sim listening on %s\n", bound);
+    fflush(stdout);
+    return 0;
+}
+
+static int run(sim_app *app)
+{
+    struct event_base *base = app->workers[0].base;
+    app->sig_int = evsignal_new(base, SIGINT, on_signal, app);
+    app->sig_term = evsignal_new(base, SIGTERM, on_signal, app);
+    app->sig_usr1 = evsignal_new(base, SIGUSR1, on_signal, app);
+    if (!app->sig_int || !app->sig_term || !app->sig_usr1 || evsignal_add(app->sig_int, NULL) ||
+        evsignal_add(app->sig_term, NULL) || evsignal_add(app->sig_usr1, NULL))
+        return -1;
+
+    /* Other loops run with the signals blocked: they all land on loop 0. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int started = 1;
+    for (int i = 1; i < app->nworkers; i++) {
+        if (pthread_create(&app->workers[i].thread, NULL, thread_main, &app->workers[i]) != 0)
+            break;
+        started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    if (started == app->nworkers)
+        sim_worker_run(&app->workers[0]);
+    for (int i = 1; i < started; i++) {
+        sim_worker_stop(&app->workers[i]);
+        pthread_join(app->workers[i].thread, NULL);
+    }
+    return started == app->nworkers ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    static sim_app app;
+    int rc = sim_options_parse(&app.opt, argc, argv);
+    if (rc != 0) {
+        sim_options_cleanup(&app.opt);
+        return rc > 0 ? 0 : 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (app.opt.threads > 1 && evthread_use_pthreads() != 0) {
+        fprintf(stderr, "apns-sim: libevent has no pthreads support\n");
+        return 1;
+    }
+
+    int status = 1;
+    if (setup_shared(&app) == 0 && start_workers(&app) == 0 && run(&app) == 0)
+        status = 0;
+
+    if (app.sig_int)
+        event_free(app.sig_int);
+    if (app.sig_term)
+        event_free(app.sig_term);
+    if (app.sig_usr1)
+        event_free(app.sig_usr1);
+    for (int i = 0; i < app.nworkers; i++)
+        sim_worker_cleanup(&app.workers[i]); /* flushes each delivery log */
+    if (app.nworkers > 0)
+        print_stats(&app);
+    free(app.workers);
+    cleanup_shared(&app);
+    sim_options_cleanup(&app.opt);
+    return status;
+}

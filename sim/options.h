@@ -1,0 +1,64 @@
+/*
+ * options.h - apns-sim's command line: one struct, filled once by
+ * sim_options_parse() and read-only afterwards (shared by every thread).
+ */
+#ifndef SIM_OPTIONS_H
+#define SIM_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apns/reason.h"
+
+#define SIM_FAIL_MAX 3 /* --fail-rate for 429, 500 and 503 */
+
+typedef struct sim_fail_rule {
+    int status;         /* 429, 500 or 503 */
+    apns_reason reason; /* TooManyRequests, InternalServerError, ServiceUnavailable */
+    double rate;        /* probability per otherwise accepted request, 0..1 */
+} sim_fail_rule;
+
+typedef struct sim_options {
+    char listen_host[256]; /* as given, without brackets */
+    int listen_port;       /* 0 = ephemeral */
+    const char *tls_cert;
+    const char *tls_key;
+    const char *client_ca; /* certificate auth when set */
+    int h2c;               /* plaintext HTTP/2 with prior knowledge */
+    int threads;
+
+    const char *auth_keys; /* token auth when set */
+    int64_t token_max_age_s;
+    int64_t token_min_interval_s;
+    uint32_t max_streams;
+
+    char **topics; /* allowed bundle ids; NULL = any */
+    size_t ntopics;
+
+    const char *unregistered_file;
+    const char *other_topic_file;
+    const char *other_env_file;
+    int sandbox; /* --environment sandbox */
+
+    uint64_t seed;
+    int have_seed;
+    uint32_t goaway_every;
+    uint32_t reset_every;
+    sim_fail_rule fail[SIM_FAIL_MAX];
+    int nfail;
+    int latency_ms;
+    double no_answer_rate;
+    uint32_t shrink_after;
+    uint32_t shrink_to;
+
+    const char *delivery_log;
+} sim_options;
+
+/* Parses argv into *o. Returns 0 to run, 1 when --help/--version was printed
+ * (exit 0), -1 after printing a usage error to stderr (exit 2). */
+int sim_options_parse(sim_options *o, int argc, char **argv);
+
+/* Frees what parsing allocated (the topic list). */
+void sim_options_cleanup(sim_options *o);
+
+#endif

@@ -1,0 +1,70 @@
+"""test_misc.py - apns-sim self-test (see run.sh)."""
+import os, sys, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from simclient import *
+
+CLIENT = (f"{CERTS}/client.pem", f"{CERTS}/client.key")
+# --- certificate auth
+sim = Sim("--client-ca", f"{CERTS}/ca.pem", "--topics", "com.extra")
+c = Client(sim.port, cert=CLIENT)
+print("cert max streams:", c.max_streams())
+check("cert no topic -> subject", c.req(), (200, None))
+check("cert topic", c.req(headers=[("apns-topic", "com.example.app")]), (200, None))
+check("cert voip", c.req(headers=[("apns-topic", "com.example.app.voip"), ("apns-push-type", "voip")]), (200, None))
+check("cert extra", c.req(headers=[("apns-topic", "com.extra")]), (200, None))
+check("cert other", c.req(headers=[("apns-topic", "com.nope")]), (400, "TopicDisallowed"))
+check("cert auth header ignored", c.req(headers=[("authorization", "bearer junk")]), (200, None))
+c.close()
+try:
+    c = Client(sim.port)  # no client cert
+    r = c.req()
+    truth("no client cert refused", r is None, str(r))
+except Exception as e:
+    truth("no client cert refused", True, type(e).__name__)
+print(sim.stop())
+
+# --- ALPN
+sim = Sim()
+try:
+    c = Client(sim.port, alpn=("http/1.1",))
+    truth("alpn http/1.1 refused", False)
+except Exception as e:
+    truth("alpn http/1.1 refused", True, type(e).__name__)
+try:
+    c = Client(sim.port, alpn=None)
+    r = c.req()
+    truth("no alpn refused", r is None, str(c.closed))
+except Exception as e:
+    truth("no alpn refused", True, type(e).__name__)
+st = sim.stop()
+truth("tls_failures counted", st["tls_failures"] == 2, str(st["tls_failures"]))
+
+# --- token files, sandbox, delivery log
+open(os.path.join(WORK, "unreg.txt"), "w").write("# comment\n" + "b" * 64 + " 1600000000123\n" + "C" * 64 + "\n")
+open(os.path.join(WORK, "othertopic.txt"), "w").write("d" * 64 + "\n")
+open(os.path.join(WORK, "otherenv.txt"), "w").write("e" * 64 + "\n")
+if os.path.exists(os.path.join(WORK, "dl.log")):
+    os.unlink(os.path.join(WORK, "dl.log"))
+t0 = int(time.time() * 1000)
+sim = Sim("--unregistered", os.path.join(WORK, "unreg.txt"), "--other-topic", os.path.join(WORK, "othertopic.txt"),
+          "--other-env", os.path.join(WORK, "otherenv.txt"), "--environment", "sandbox",
+          "--delivery-log", os.path.join(WORK, "dl.log"), tls=False)
+c = Client(sim.port, tls=False)
+r = c.req(token="b" * 64)
+check("unregistered", r, (410, "Unregistered")); truth("timestamp", r[3].get("timestamp") == 1600000000123, str(r[3]))
+r = c.req(token="c" * 64)
+check("unregistered default ts", r, (410, "Unregistered")); truth("default ts ~ load time", abs(r[3]["timestamp"] - t0) < 5000, str(r[3]))
+check("other topic", c.req(token="d" * 64), (400, "DeviceTokenNotForTopic"))
+check("other env", c.req(token="E" * 64), (400, "BadDeviceToken"))
+r = c.req(headers=[("apns-id", "123e4567-e89b-12d3-a456-4266554400a0"), ("apns-topic", "com.x")])
+check("sandbox ok", r, (200, None)); truth("unique id", "apns-unique-id" in r[2], str(r[2]))
+truth("echo id", r[2]["apns-id"] == "123e4567-e89b-12d3-a456-4266554400a0")
+r2 = c.req()
+truth("generated id", len(r2[2]["apns-id"]) == 36 and r2[2]["apns-id"] != r[2]["apns-id"], r2[2]["apns-id"])
+time.sleep(0.3)
+log = open(os.path.join(WORK, "dl.log")).read()
+print("log:", log)
+truth("log lines", log.count("\n") == 2 and "123e4567-e89b-12d3-a456-4266554400a0 " + "a" * 64 + " com.x 22\n" in log and (r2[2]["apns-id"] + " " + "a" * 64 + " - 22") in log)
+c.close()
+print(sim.stop())
+done()

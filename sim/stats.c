@@ -1,0 +1,47 @@
+/* stats.c - sums the per-loop counters and prints them as one JSON line. */
+#include "stats.h"
+
+#include <inttypes.h>
+
+#define LOAD(p) atomic_load_explicit(&(p), memory_order_relaxed)
+
+void sim_stats_print(FILE *f, sim_stats *const *all, size_t n)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } fields[] = {
+        {"connections", offsetof(sim_stats, connections)},
+        {"tls_failures", offsetof(sim_stats, tls_failures)},
+        {"requests", offsetof(sim_stats, requests)},
+        {"accepted", offsetof(sim_stats, accepted)},
+        {"rejected", offsetof(sim_stats, rejected)},
+        {"injected_failures", offsetof(sim_stats, injected)},
+        {"no_answer", offsetof(sim_stats, no_answer)},
+        {"ignored_streams", offsetof(sim_stats, ignored)},
+        {"refused_streams", offsetof(sim_stats, refused)},
+        {"goaways", offsetof(sim_stats, goaways)},
+        {"resets", offsetof(sim_stats, resets)},
+        {"jwt_verifications", offsetof(sim_stats, verifications)},
+    };
+    fputc('{', f);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        uint64_t sum = 0;
+        for (size_t j = 0; j < n; j++)
+            sum += LOAD(*(_Atomic uint64_t *)((char *)all[j] + fields[i].off));
+        fprintf(f, "%s\"%s\":%" PRIu64, i ? "," : "", fields[i].name, sum);
+    }
+    fputs(",\"rejected_by_reason\":{", f);
+    int first = 1;
+    for (int r = 0; r < APNS_REASON_COUNT; r++) {
+        uint64_t sum = 0;
+        for (size_t j = 0; j < n; j++)
+            sum += LOAD(all[j]->by_reason[r]);
+        if (sum == 0)
+            continue;
+        fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",", apns_reason_name((apns_reason)r), sum);
+        first = 0;
+    }
+    fputs("}}\n", f);
+    fflush(f);
+}

@@ -1,0 +1,42 @@
+/*
+ * stats.h - counters of one event loop. Each loop writes only its own
+ * counters (relaxed atomic stores, no locked instructions); the main thread
+ * sums them when it prints.
+ */
+#ifndef SIM_STATS_H
+#define SIM_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "apns/reason.h"
+
+typedef struct sim_stats {
+    _Atomic uint64_t connections;   /* accepted TCP connections */
+    _Atomic uint64_t tls_failures;  /* handshakes failed or without ALPN h2 */
+    _Atomic uint64_t requests;      /* complete requests (answered or not) */
+    _Atomic uint64_t accepted;      /* 200s sent (= delivery log lines) */
+    _Atomic uint64_t rejected;      /* non-200 answers sent */
+    _Atomic uint64_t injected;      /* of those, from --fail-rate */
+    _Atomic uint64_t no_answer;     /* streams left unanswered (--no-answer-rate) */
+    _Atomic uint64_t ignored;       /* streams past a GOAWAY or reset point */
+    _Atomic uint64_t refused;       /* RST_STREAM REFUSED_STREAM sent */
+    _Atomic uint64_t goaways;       /* injected GOAWAYs */
+    _Atomic uint64_t resets;        /* injected connection aborts */
+    _Atomic uint64_t verifications; /* JWT signature verifications */
+    _Atomic uint64_t by_reason[APNS_REASON_COUNT];
+} sim_stats;
+
+/* Single-writer increment: plain load + store, never a locked RMW. */
+#define SIM_STAT_ADD(st, field, n)                                                                 \
+    atomic_store_explicit(&(st)->field,                                                            \
+                          atomic_load_explicit(&(st)->field, memory_order_relaxed) + (n),          \
+                          memory_order_relaxed)
+#define SIM_STAT_INC(st, field) SIM_STAT_ADD(st, field, 1)
+
+/* Prints the sum of n counter sets as one JSON object and a newline. */
+void sim_stats_print(FILE *f, sim_stats *const *all, size_t n);
+
+#endif

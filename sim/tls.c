@@ -1,0 +1,119 @@
+/* tls.c - SSL_CTX for apns-sim: certificates, ALPN, client CA. */
+#include "tls.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+static const unsigned char alpn_h2[] = "\x02h2";
+
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    unsigned char *sel = NULL;
+    if (SSL_select_next_proto(&sel, outlen, alpn_h2, sizeof alpn_h2 - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static void openssl_reason(char *err, size_t errlen, const char *what, const char *file)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    snprintf(err, errlen, "%s %s: %s", what, file, e ? buf : "failed");
+    ERR_clear_error();
+}
+
+SSL_CTX *sim_tls_ctx_new(const sim_options *o, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        snprintf(err, errlen, "cannot create a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+
+    if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1) {
+        openssl_reason(err, errlen, "cannot load --tls-cert", o->tls_cert);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1) {
+        openssl_reason(err, errlen, "cannot load --tls-key", o->tls_key);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        openssl_reason(err, errlen, "--tls-key does not match", o->tls_cert);
+        goto fail;
+    }
+    if (o->client_ca) {
+        if (SSL_CTX_load_verify_locations(ctx, o->client_ca, NULL) != 1) {
+            openssl_reason(err, errlen, "cannot load --client-ca", o->client_ca);
+            goto fail;
+        }
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->client_ca);
+        if (names)
+            SSL_CTX_set_client_CA_list(ctx, names);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        static const unsigned char sid_ctx[] = "apns-sim";
+        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+int sim_tls_is_h2(SSL *ssl)
+{
+    const unsigned char *p = NULL;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(ssl, &p, &len);
+    return len == 2 && memcmp(p, "h2", 2) == 0;
+}
+
+static int name_entry(X509_NAME *name, int nid, char *out, size_t outlen)
+{
+    int i = X509_NAME_get_index_by_NID(name, nid, -1);
+    if (i < 0)
+        return -1;
+    ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, s);
+    if (n <= 0 || (size_t)n >= outlen || memchr(utf8, '\0', (size_t)n)) {
+        OPENSSL_free(utf8);
+        return -1;
+    }
+    memcpy(out, utf8, (size_t)n);
+    out[n] = '\0';
+    OPENSSL_free(utf8);
+    return 0;
+}
+
+int sim_tls_peer_topic(SSL *ssl, char *out, size_t outlen)
+{
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    if (!cert)
+        return -1;
+    X509_NAME *name = X509_get_subject_name(cert);
+    int rc = name_entry(name, NID_userId, out, outlen);
+    if (rc != 0 && name_entry(name, NID_commonName, out, outlen) == 0) {
+        static const char prefix[] = "Apple Push Services: ";
+        size_t plen = sizeof prefix - 1;
+        if (strncmp(out, prefix, plen) == 0)
+            memmove(out, out + plen, strlen(out + plen) + 1);
+        rc = 0;
+    }
+    X509_free(cert);
+    return rc;
+}

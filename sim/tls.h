@@ -1,0 +1,27 @@
+/*
+ * tls.h - the simulator's TLS server context: TLS 1.2+, ALPN "h2" only
+ * (a client that offers ALPN without h2 gets a no_application_protocol
+ * alert; one that offers no ALPN is closed after the handshake), optional
+ * client certificates for certificate auth.
+ */
+#ifndef SIM_TLS_H
+#define SIM_TLS_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include "options.h"
+
+/* Returns a context, or NULL with a sentence in err. */
+SSL_CTX *sim_tls_ctx_new(const sim_options *o, char *err, size_t errlen);
+
+/* 1 if the handshake negotiated ALPN h2. */
+int sim_tls_is_h2(SSL *ssl);
+
+/* The APNs topic of the peer certificate: its subject UID, else its CN
+ * (after "Apple Push Services: " if present). Returns 0 and writes out, or
+ * -1 when there is no certificate or neither attribute. */
+int sim_tls_peer_topic(SSL *ssl, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * worker.h - one event loop of apns-sim with its listening socket, its
+ * connections, counters and delivery-log buffer. --threads N runs N workers,
+ * each on its own SO_REUSEPORT socket, sharing only read-only state.
+ */
+#ifndef SIM_WORKER_H
+#define SIM_WORKER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "dlog.h"
+#include "idgen.h"
+#include "keys.h"
+#include "options.h"
+#include "stats.h"
+#include "tokenset.h"
+#include "validate.h"
+
+#define SIM_READ_BUF (64 * 1024)
+
+/* Read-only after start-up; shared by every worker. */
+typedef struct sim_shared {
+    const sim_options *opt;
+    SSL_CTX *ssl_ctx;  /* NULL with --h2c */
+    sim_keys keys;     /* token auth */
+    sim_policy policy; /* cert_topic is filled per connection */
+    sim_tokenset *unregistered, *other_topic, *other_env;
+    int dlog_fd;   /* -1 without --delivery-log */
+    uint64_t seed; /* --seed, or random */
+} sim_shared;
+
+struct sim_conn;
+
+typedef struct sim_worker {
+    int index;
+    const sim_shared *sh;
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct event *tick; /* every 100 ms: flush the delivery log */
+    sim_stats stats;
+    sim_dlog dlog;
+    sim_idgen ids; /* generated apns-id / apns-unique-id values */
+    uint64_t conn_seq;
+    struct sim_conn *conns; /* every open connection (for shutdown) */
+    pthread_t thread;
+    uint8_t rbuf[SIM_READ_BUF]; /* shared read buffer of this loop's connections */
+} sim_worker;
+
+/* Creates the loop and listener on an already listening fd. Returns 0/-1. */
+int sim_worker_init(sim_worker *w, int index, const sim_shared *sh, int listen_fd);
+
+/* Runs the loop until sim_worker_stop(). */
+void sim_worker_run(sim_worker *w);
+
+/* Makes run() return; safe from another thread (with evthread pthreads). */
+void sim_worker_stop(sim_worker *w);
+
+/* Closes every connection, flushes the log, frees the loop. */
+void sim_worker_cleanup(sim_worker *w);
+
+/*
+ * Opens n listening sockets on host:port (SO_REUSEPORT when n > 1; port 0
+ * = one ephemeral port for all). Writes the fds and the bound address as
+ * "ADDR:PORT" (IPv6 in brackets). Returns 0 or -1 with a sentence in err.
+ */
+int sim_listen(const char *host, int port, int n, int *fds, char *bound, size_t boundlen, char *err,
+               size_t errlen);
+
+#endif

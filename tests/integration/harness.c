@@ -1,0 +1,229 @@
+/* harness.c - see harness.h. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PROCS 16
+static pid_t procs[MAX_PROCS];
+static int nprocs;
+
+void th_fail(void)
+{
+    for (int i = 0; i < nprocs; i++)
+        if (procs[i] > 0)
+            kill(procs[i], SIGKILL);
+    exit(1);
+}
+
+int64_t th_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void th_spawn_server(th_proc *p, char *const argv[])
+{
+    int fds[2];
+    memset(p, 0, sizeof *p);
+    if (pipe(fds) != 0) {
+        perror("pipe");
+        th_fail();
+    }
+    fprintf(stderr, "spawn:");
+    for (int i = 0; argv[i]; i++)
+        fprintf(stderr, " %s", argv[i]);
+    fprintf(stderr, "\n");
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        th_fail();
+    }
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execv(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    p->pid = pid;
+    p->out_fd = fds[0];
+    if (nprocs < MAX_PROCS)
+        procs[nprocs++] = pid;
+
+    /* Read stdout until the "listening on HOST:PORT" line. */
+    char line[512];
+    size_t used = 0;
+    int64_t deadline = th_now_ms() + 15000;
+    for (;;) {
+        int64_t left = deadline - th_now_ms();
+        if (left <= 0) {
+            fprintf(stderr, "FAIL: %s did not report its port within 15 s\n", argv[0]);
+            th_fail();
+        }
+        struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
+        if (poll(&pfd, 1, (int)left) <= 0)
+            continue;
+        ssize_t n = read(p->out_fd, line + used, sizeof line - 1 - used);
+        if (n <= 0) {
+            fprintf(stderr, "FAIL: %s exited before listening\n", argv[0]);
+            th_fail();
+        }
+        used += (size_t)n;
+        line[used] = 0;
+        char *nl = strchr(line, '\n');
+        if (!nl) {
+            if (used == sizeof line - 1)
+                used = 0;
+            continue;
+        }
+        *nl = 0;
+        char *at = strstr(line, "listening on ");
+        if (at) {
+            at += strlen("listening on ");
+            char *colon = strrchr(at, ':');
+            if (colon) {
+                size_t hl = (size_t)(colon - at);
+                if (hl >= sizeof p->host)
+                    hl = sizeof p->host - 1;
+                memcpy(p->host, at, hl);
+                p->host[hl] = 0;
+                if (p->host[0] == '[') { /* [::1] */
+                    memmove(p->host, p->host + 1, strlen(p->host));
+                    char *rb = strchr(p->host, ']');
+                    if (rb)
+                        *rb = 0;
+                }
+                p->port = atoi(colon + 1);
+                fprintf(stderr, "spawned pid %d on %s:%d\n", (int)pid, p->host, p->port);
+                return;
+            }
+        }
+        size_t rest = used - (size_t)(nl + 1 - line);
+        memmove(line, nl + 1, rest);
+        used = rest;
+    }
+}
+
+int th_stop(th_proc *p)
+{
+    int status = 0;
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, SIGTERM);
+    int64_t deadline = th_now_ms() + 10000;
+    for (;;) {
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid)
+            break;
+        if (th_now_ms() > deadline) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &status, 0);
+            break;
+        }
+        usleep(10000);
+    }
+    for (int i = 0; i < nprocs; i++)
+        if (procs[i] == p->pid)
+            procs[i] = 0;
+    close(p->out_fd);
+    p->pid = 0;
+    return status;
+}
+
+const char *th_certs(void)
+{
+    const char *d = getenv("APNS_TEST_CERTS");
+    if (!d || !*d) {
+        fprintf(stderr, "FAIL: APNS_TEST_CERTS is not set (ctest sets it)\n");
+        exit(1);
+    }
+    return d;
+}
+
+const char *th_bin(const char *name, char *buf, size_t len)
+{
+    const char *d = getenv("APNS_BIN_DIR");
+    snprintf(buf, len, "%s/%s", d && *d ? d : ".", name);
+    return buf;
+}
+
+const char *th_tmpdir(const char *tag)
+{
+    static char path[512];
+    const char *t = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/apns-%s-XXXXXX", t && *t ? t : "/tmp", tag);
+    if (!mkdtemp(path)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    return path;
+}
+
+char *th_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n - 1 == 0) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+    }
+    fclose(f);
+    if (!buf)
+        return NULL;
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+void th_token(uint32_t i, char out[65])
+{
+    uint64_t a = mix(i * 4ull + 1), b = mix(i * 4ull + 2), c = mix(i * 4ull + 3),
+             d = mix(i * 4ull + 4);
+    snprintf(out, 65, "%016llx%016llx%016llx%016llx", (unsigned long long)a,
+             (unsigned long long)b, (unsigned long long)c, (unsigned long long)d);
+}
+
+void th_apns_id(uint32_t i, char out[37])
+{
+    snprintf(out, 37, "00000000-0000-4000-8000-%012x", i);
+}
+
+long th_apns_id_index(const char *id)
+{
+    if (strncasecmp(id, "00000000-0000-4000-8000-", 24) != 0 || strlen(id) < 36)
+        return -1;
+    char *end;
+    long v = strtol(id + 24, &end, 16);
+    return end == id + 36 ? v : -1;
+}
