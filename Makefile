@@ -4,6 +4,7 @@
 #   make test-sanitize   the same suite under AddressSanitizer + UBSan (CI runs both)
 #   make fuzz       build libFuzzer targets with clang (build-fuzz/)
 #   make format     clang-format every C file
+MAKEFLAGS += --no-print-directory
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=

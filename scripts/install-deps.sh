@@ -14,7 +14,8 @@ PKGS=(
   libinih-dev         # INI config
   libcmocka-dev       # unit tests
   nghttp2-server      # nghttpd: independent HTTP/2 server for tests
-  nghttp2-client      # h2load: independent HTTP/2 client for tests/bench
+  nghttp2-client      # h2load, nghttp: independent HTTP/2 clients for tests/bench
+  python3 python3-h2  # hyper-h2: a third independent HTTP/2 client (apns-sim self-test)
   clang libclang-rt-14-dev  # libFuzzer + sanitizer runtimes
   openssl ca-certificates curl
 )

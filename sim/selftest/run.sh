@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # run.sh - apns-sim's behavioural self-test with an independent HTTP/2 client
 # (python3-h2): validation, token and certificate auth, token lists, the
-# delivery log and every fault injection. Not part of ctest (python3-h2 is
-# not a project dependency); run it by hand after changing sim/:
-#   apt-get install python3-h2
+# delivery log and every fault injection. ctest runs it as it_sim_selftest
+# (scripts/install-deps.sh installs python3-h2); by hand:
 #   sim/selftest/run.sh BUILD/apns-sim
 # Prints each check and ends with "N passed, N failed"; exit 1 on a failure.
 set -uo pipefail

@@ -34,3 +34,10 @@ foreach(t h2load_sim cli)
   set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                        ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
 endforeach()
+
+# apns-sim's behavioural self-test through a third independent HTTP/2 client
+# (hyper-h2, Debian python3-h2): 109 checks of validation, auth, token lists,
+# the delivery log and every fault flag.
+add_test(NAME it_sim_selftest
+         COMMAND bash ${PROJECT_SOURCE_DIR}/sim/selftest/run.sh ${CMAKE_BINARY_DIR}/apns-sim)
+set_tests_properties(it_sim_selftest PROPERTIES TIMEOUT 300)

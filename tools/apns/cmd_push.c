@@ -43,7 +43,7 @@ void apns_cmd_push_usage(FILE *f)
         "  {\"token\":\"a1b2..\",\"apns_id\":\"..\",\"status\":200,\"outcome\":\"accepted\"}\n"
         "  {\"token\":\"c3d4..\",\"apns_id\":\"..\",\"status\":410,\"outcome\":\"rejected\","
         "\"reason\":\"Unregistered\",\n"
-        "   \"timestamp\":1700000000000,\"action\":\"dead_token\"}\n"
+        "   \"timestamp\":1700000000000,\"action\":\"dead-token\"}\n"
         "  {\"token\":\"e5f6..\",\"status\":0,\"outcome\":\"failed\",\"error\":\"APNS_ECONNECT\"}\n"
         "and a summary on stderr. All input is checked before connecting.\n"
         "\n"
