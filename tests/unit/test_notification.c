@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "apns/error.h"
 #include "apns/notification.h"
@@ -535,6 +537,32 @@ static void test_uuid_generate(void **state)
     }
 }
 
+/* Ids come from a per-thread random buffer: a forked child must not replay
+ * the ids its parent is about to mint from the same buffer. */
+static void test_uuid_generate_after_fork(void **state)
+{
+    (void)state;
+    char parent[APNS_UUID_LEN + 1], child[APNS_UUID_LEN + 1] = "";
+    assert_int_equal(apns_uuid_generate(parent), 0); /* the buffer is now filled */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char id[APNS_UUID_LEN + 1];
+        _exit(apns_uuid_generate(id) == 0 && write(fds[1], id, sizeof id) == sizeof id ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(apns_uuid_generate(parent), 0); /* the parent's next id */
+    assert_true(apns_uuid_is_valid(child));
+    assert_string_not_equal(parent, child);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_push_types),
         cmocka_unit_test(test_uuid_is_valid),
         cmocka_unit_test(test_uuid_generate),
+        cmocka_unit_test(test_uuid_generate_after_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
