@@ -1,0 +1,132 @@
+/*
+ * queue_token.c - device tokens as the queue stores them (binary, packed
+ * [len][bytes] records), chunk accessors, and the per-token apns-id.
+ */
+#include "queue.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void gw_token_list_init(gw_token_list *l)
+{
+    memset(l, 0, sizeof(*l));
+}
+
+void gw_token_list_cleanup(gw_token_list *l)
+{
+    free(l->buf);
+    memset(l, 0, sizeof(*l));
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int gw_token_list_add_hex(gw_token_list *l, const char *hex, size_t len)
+{
+    size_t need;
+    uint8_t *p;
+
+    if (hex == NULL || len < APNS_TOKEN_HEX_MIN || len > APNS_TOKEN_HEX_MAX || len % 2 != 0)
+        return APNS_EBADTOKEN;
+    if (l->count >= GW_JOB_TOKENS_MAX)
+        return APNS_EINVAL;
+    need = l->len + 1 + len / 2;
+    if (need > l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4096;
+        while (cap < need)
+            cap *= 2;
+        p = realloc(l->buf, cap);
+        if (p == NULL)
+            return APNS_ENOMEM;
+        l->buf = p;
+        l->cap = cap;
+    }
+    p = l->buf + l->len;
+    for (size_t i = 0; i < len; i += 2) {
+        int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
+        if (hi < 0 || lo < 0)
+            return APNS_EBADTOKEN; /* nothing committed to the list yet */
+        p[1 + i / 2] = (uint8_t)(hi << 4 | lo);
+    }
+    p[0] = (uint8_t)(len / 2);
+    l->len = need;
+    l->count++;
+    return 0;
+}
+
+void gw_token_to_hex(const uint8_t *bin, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[bin[i] >> 4];
+        out[2 * i + 1] = digits[bin[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+size_t gw_chunk_token(const gw_chunk *c, uint32_t i, const uint8_t **bin)
+{
+    const uint8_t *rec;
+
+    if (c == NULL || i >= c->n_tokens)
+        return 0;
+    rec = c->priv.tokens + c->priv.offset[i];
+    if (bin != NULL)
+        *bin = rec + 1;
+    return rec[0];
+}
+
+int gw_chunk_token_hex(const gw_chunk *c, uint32_t i, char out[APNS_TOKEN_HEX_MAX + 1])
+{
+    const uint8_t *bin;
+    size_t len = gw_chunk_token(c, i, &bin);
+
+    if (len == 0)
+        return APNS_EINVAL;
+    gw_token_to_hex(bin, len, out);
+    return 0;
+}
+
+int gw_chunk_token_due(const gw_chunk *c, uint32_t i, int64_t now_ms)
+{
+    if (c == NULL || i >= c->n_tokens)
+        return 0;
+    if (c->state[i] == GW_TOKEN_PENDING)
+        return 1;
+    return c->state[i] == GW_TOKEN_RETRY && c->retry_at_ms[i] <= now_ms;
+}
+
+void gw_apns_id_derive(const char base[GW_JOB_ID_LEN + 1], uint64_t index,
+                       char out[GW_JOB_ID_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    uint64_t node = 0;
+
+    for (int i = 0; i < GW_JOB_ID_LEN; i++)
+        out[i] = (char)(base[i] >= 'A' && base[i] <= 'F' ? base[i] - 'A' + 'a' : base[i]);
+    out[GW_JOB_ID_LEN] = '\0';
+    if (index == 0)
+        return;
+    /* The last group is 12 hex digits: 48 bits. */
+    for (int i = 24; i < 36; i++)
+        node = node << 4 | (uint64_t)hexval(out[i]);
+    node = (node + index) & 0xffffffffffffull;
+    for (int i = 35; i >= 24; i--) {
+        out[i] = digits[node & 15];
+        node >>= 4;
+    }
+}
+
+void gw_chunk_apns_id(const gw_chunk *c, uint32_t i, char out[GW_JOB_ID_LEN + 1])
+{
+    gw_apns_id_derive(c->apns_id_base, (uint64_t)c->first + i, out);
+}

@@ -1,0 +1,253 @@
+/*
+ * store_worker.c - the storage thread and its two lists (store_worker.h).
+ *
+ * Design note. Two singly linked FIFO lists under one mutex: `todo` (posted,
+ * not yet taken) and `done` (ran, not yet delivered). The worker swaps the
+ * whole todo list out in O(1), so a burst of submits that arrives while an
+ * fsync is in progress becomes the next batch: that is the group commit.
+ * The loop is woken by one byte on a non-blocking pipe, written only when
+ * the done list goes from empty to non-empty, so a busy queue costs one
+ * write and one read per batch, not per request. The pipe works with any
+ * event_base (no evthread setup needed by the daemon).
+ */
+#include "store_worker.h"
+
+#include "queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+struct gw_worker {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    gw_req *todo_head, *todo_tail;
+    gw_req *done_head, *done_tail;
+    size_t bounded, max_bounded;
+    atomic_size_t outstanding;
+    int stop;
+
+    gw_worker_batch_fn batch;
+    gw_worker_idle_fn idle;
+    int64_t idle_due; /* monotonic ms; < 0 never */
+    void *ud;
+
+    pthread_t thread;
+    int fds[2];
+    struct event *ev;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void wake_loop(gw_worker *w)
+{
+    char b = 1;
+    ssize_t n;
+
+    do
+        n = write(w->fds[1], &b, 1);
+    while (n < 0 && errno == EINTR);
+    /* EAGAIN: the pipe is full, so the loop is already due to wake. */
+}
+
+static void finish_batch(gw_worker *w, gw_req *head)
+{
+    gw_req *tail = head;
+    size_t bounded = 0;
+    int was_empty;
+
+    for (gw_req *r = head; r != NULL; r = r->next) {
+        tail = r;
+        bounded += r->bounded != 0;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->bounded -= bounded;
+    was_empty = w->done_head == NULL;
+    if (w->done_tail != NULL)
+        w->done_tail->next = head;
+    else
+        w->done_head = head;
+    w->done_tail = tail;
+    pthread_mutex_unlock(&w->mu);
+    if (was_empty)
+        wake_loop(w);
+}
+
+static void *worker_main(void *arg)
+{
+    gw_worker *w = arg;
+
+    for (;;) {
+        gw_req *head;
+        int run_idle = 0;
+
+        pthread_mutex_lock(&w->mu);
+        for (;;) {
+            if (w->todo_head != NULL || w->stop)
+                break;
+            if (w->idle != NULL && w->idle_due >= 0) {
+                int64_t now = mono_ms(), wait = w->idle_due - now;
+                struct timespec ts;
+
+                if (wait <= 0) {
+                    run_idle = 1;
+                    break;
+                }
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += wait / 1000;
+                ts.tv_nsec += (wait % 1000) * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+            } else {
+                pthread_cond_wait(&w->cv, &w->mu);
+            }
+        }
+        head = w->todo_head;
+        w->todo_head = w->todo_tail = NULL;
+        if (head == NULL && w->stop) {
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        pthread_mutex_unlock(&w->mu);
+
+        if (head != NULL) {
+            w->batch(head, w->ud);
+            finish_batch(w, head);
+            /* Idle work that is overdue runs between batches too, so a
+             * steady stream of requests cannot starve it. */
+            run_idle = w->idle != NULL && w->idle_due >= 0 && mono_ms() >= w->idle_due;
+        }
+        if (run_idle) {
+            int64_t next = w->idle(w->ud);
+            w->idle_due = next < 0 ? -1 : mono_ms() + next;
+        }
+    }
+    return NULL;
+}
+
+static void deliver(gw_worker *w, int deliver_cbs)
+{
+    gw_req *r;
+
+    pthread_mutex_lock(&w->mu);
+    r = w->done_head;
+    w->done_head = w->done_tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (r != NULL) {
+        gw_req *next = r->next;
+        atomic_fetch_sub(&w->outstanding, 1);
+        r->complete(r, deliver_cbs);
+        r = next;
+    }
+}
+
+static void on_pipe(evutil_socket_t fd, short what, void *arg)
+{
+    gw_worker *w = arg;
+    char buf[64];
+
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    deliver(w, 1);
+}
+
+int gw_worker_new(gw_worker **out, struct event_base *base, size_t max_bounded,
+                  gw_worker_batch_fn batch, gw_worker_idle_fn idle, int64_t first_idle_ms, void *ud)
+{
+    gw_worker *w;
+
+    *out = NULL;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return APNS_ENOMEM;
+    w->max_bounded = max_bounded;
+    w->batch = batch;
+    w->idle = idle;
+    w->idle_due = first_idle_ms < 0 ? -1 : mono_ms() + first_idle_ms;
+    w->ud = ud;
+    atomic_init(&w->outstanding, 0);
+    if (pipe2(w->fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        free(w);
+        return APNS_EIO;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->ev = event_new(base, w->fds[0], EV_READ | EV_PERSIST, on_pipe, w);
+    if (w->ev == NULL || event_add(w->ev, NULL) != 0)
+        goto fail;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+        goto fail;
+    *out = w;
+    return 0;
+fail:
+    if (w->ev != NULL)
+        event_free(w->ev);
+    close(w->fds[0]);
+    close(w->fds[1]);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+    return APNS_EIO;
+}
+
+int gw_worker_post(gw_worker *w, gw_req *r)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->stop) {
+        pthread_mutex_unlock(&w->mu);
+        return GW_QUEUE_ECLOSED;
+    }
+    if (r->bounded && w->bounded >= w->max_bounded) {
+        pthread_mutex_unlock(&w->mu);
+        return GW_QUEUE_EBACKLOG;
+    }
+    w->bounded += r->bounded != 0;
+    r->next = NULL;
+    if (w->todo_tail != NULL)
+        w->todo_tail->next = r;
+    else
+        w->todo_head = r;
+    w->todo_tail = r;
+    atomic_fetch_add(&w->outstanding, 1);
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+size_t gw_worker_outstanding(gw_worker *w)
+{
+    return atomic_load(&w->outstanding);
+}
+
+void gw_worker_free(gw_worker *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    deliver(w, 0);
+    event_free(w->ev);
+    close(w->fds[0]);
+    close(w->fds[1]);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}

@@ -1,0 +1,62 @@
+/*
+ * store_worker.h - one storage thread fed by a request queue, with
+ * completions delivered back on a libevent loop (internal to the queue
+ * backends).
+ *
+ * The loop thread posts requests; the worker thread takes EVERY request
+ * waiting at that moment as one batch and hands it to the backend's batch
+ * function (which runs it as one transaction: group commit). Finished
+ * requests go onto a completion list and a byte on a pipe wakes the loop,
+ * which calls each request's complete() in posting order. The mutex is held
+ * only to link and unlink lists, never during storage work, so posting never
+ * blocks the loop on I/O.
+ *
+ * Between batches the worker calls the backend's idle function when it is
+ * due (retention passes), so periodic work runs in its own short
+ * transactions and never delays requests for long.
+ */
+#ifndef GW_STORE_WORKER_H
+#define GW_STORE_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+typedef struct gw_req gw_req;
+struct gw_req {
+    gw_req *next;
+    int bounded; /* counts against max_bounded (API requests) */
+    /* On the loop thread after the batch ran: deliver (deliver = 1) or only
+     * free (deliver = 0, at shutdown). Must free the request. */
+    void (*complete)(gw_req *r, int deliver);
+};
+
+/* Runs a batch (a list in posting order, linked by next) on the worker
+ * thread. Must not unlink requests. */
+typedef void (*gw_worker_batch_fn)(gw_req *head, void *ud);
+/* Periodic work on the worker thread; returns ms until it is due again
+ * (0 = as soon as no request is waiting). */
+typedef int64_t (*gw_worker_idle_fn)(void *ud);
+
+typedef struct gw_worker gw_worker;
+
+/* Starts the thread. idle may be NULL; first_idle_ms: delay before the first
+ * idle call (< 0 = never). Returns 0, APNS_ENOMEM, APNS_EIO (pipe/thread). */
+int gw_worker_new(gw_worker **out, struct event_base *base, size_t max_bounded,
+                  gw_worker_batch_fn batch, gw_worker_idle_fn idle, int64_t first_idle_ms,
+                  void *ud);
+
+/* Queues r. Returns 0, GW_QUEUE_EBACKLOG (bounded and max_bounded are
+ * waiting), GW_QUEUE_ECLOSED (stopping). On error r is untouched (the
+ * caller frees it). */
+int gw_worker_post(gw_worker *w, gw_req *r);
+
+/* Requests posted and not yet completed on the loop. Any thread. */
+size_t gw_worker_outstanding(gw_worker *w);
+
+/* Runs every posted request, joins the thread, frees requests without
+ * delivering them, frees w. Loop thread, outside callbacks. */
+void gw_worker_free(gw_worker *w);
+
+#endif

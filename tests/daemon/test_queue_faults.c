@@ -1,0 +1,292 @@
+/*
+ * test_queue_faults.c - I/O errors under the queue. A VFS shim wraps the
+ * default unix VFS and, while armed, fails every write or every fsync with
+ * SQLITE_IOERR. The queue must answer the affected requests with
+ * GW_QUEUE_EIO and a detail naming the file, keep what was committed, and
+ * serve again once the fault is gone.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+
+#include "test_queue_util.h"
+
+/* ---- the shim ----------------------------------------------------------- */
+
+typedef struct ff_file {
+    sqlite3_file base;
+    sqlite3_file *real;
+} ff_file;
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs ff_vfs;
+static atomic_int fail_writes, fail_syncs;
+
+#define REAL(f) (((ff_file *)(f))->real)
+
+static int ff_close(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xClose(REAL(f));
+}
+static int ff_read(sqlite3_file *f, void *b, int n, sqlite3_int64 off)
+{
+    return REAL(f)->pMethods->xRead(REAL(f), b, n, off);
+}
+static int ff_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 off)
+{
+    if (atomic_load(&fail_writes))
+        return SQLITE_IOERR_WRITE;
+    return REAL(f)->pMethods->xWrite(REAL(f), b, n, off);
+}
+static int ff_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+static int ff_sync(sqlite3_file *f, int flags)
+{
+    if (atomic_load(&fail_syncs))
+        return SQLITE_IOERR_FSYNC;
+    return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int ff_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+static int ff_lock(sqlite3_file *f, int l)
+{
+    return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+static int ff_unlock(sqlite3_file *f, int l)
+{
+    return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+static int ff_check(sqlite3_file *f, int *out)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int ff_control(sqlite3_file *f, int op, void *arg)
+{
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int ff_sector(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int ff_caps(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int ff_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, pp);
+}
+static int ff_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+    return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+static void ff_shm_barrier(sqlite3_file *f)
+{
+    REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int ff_shm_unmap(sqlite3_file *f, int del)
+{
+    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+static int ff_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
+{
+    return REAL(f)->pMethods->xFetch(REAL(f), off, n, pp);
+}
+static int ff_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+    return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+static const sqlite3_io_methods ff_io = {
+    3,           ff_close,       ff_read,      ff_write,   ff_truncate, ff_sync, ff_size,
+    ff_lock,     ff_unlock,      ff_check,     ff_control, ff_sector,   ff_caps, ff_shm_map,
+    ff_shm_lock, ff_shm_barrier, ff_shm_unmap, ff_fetch,   ff_unfetch,
+};
+
+static int ff_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags,
+                   int *out_flags)
+{
+    ff_file *f = (ff_file *)file;
+    int rc;
+
+    f->real = (sqlite3_file *)(f + 1);
+    rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
+    f->base.pMethods = rc == SQLITE_OK && f->real->pMethods != NULL ? &ff_io : NULL;
+    return rc;
+}
+
+static void ff_install(void)
+{
+    if (real_vfs != NULL)
+        return;
+    real_vfs = sqlite3_vfs_find(NULL);
+    ff_vfs = *real_vfs;
+    ff_vfs.zName = "faulty";
+    ff_vfs.szOsFile = (int)sizeof(ff_file) + real_vfs->szOsFile;
+    ff_vfs.xOpen = ff_open;
+    ff_vfs.pAppData = NULL;
+    assert_int_equal(sqlite3_vfs_register(&ff_vfs, 1), SQLITE_OK);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+typedef struct fx {
+    char *dir;
+    char path[512];
+    struct event_base *base;
+    gw_queue_opts o;
+    gw_queue *q;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    ff_install();
+    atomic_store(&fail_writes, 0);
+    atomic_store(&fail_syncs, 0);
+    f->dir = tq_tmpdir();
+    tq_db_path(f->dir, f->path, sizeof(f->path));
+    f->base = event_base_new();
+    tq_opts(&f->o, f->base, 0);
+    f->o.chunk_tokens = 100;
+    f->q = tq_open(&f->o, f->path);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    atomic_store(&fail_writes, 0);
+    atomic_store(&fail_syncs, 0);
+    gw_queue_free(f->q);
+    event_base_free(f->base);
+    tq_rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void check_io_error(const tq_res *r, const char *path)
+{
+    assert_int_equal(r->err, GW_QUEUE_EIO);
+    assert_true(gw_queue_err_unavailable(r->err));
+    assert_non_null(strstr(r->detail, path));
+    assert_non_null(strstr(r->detail, "SQLITE_IOERR"));
+}
+
+static void io_error_on_submit_then_recovery(void **state)
+{
+    fx *f = *state;
+    tq_res a, b, r;
+    gw_job j;
+
+    tq_job(&j, "demo", 1, 250);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
+
+    for (int which = 0; which < 2; which++) {
+        atomic_store(which == 0 ? &fail_writes : &fail_syncs, 1);
+        tq_job(&j, "demo", 2, 5000);
+        tq_submit(f->base, f->q, &j, &b);
+        check_io_error(&b, f->path);
+        assert_int_equal(gw_queue_depth(f->q), 250);
+        atomic_store(which == 0 ? &fail_writes : &fail_syncs, 0);
+        /* Committed work is readable and intact. */
+        assert_int_equal(tq_status(f->base, f->q, a.id, &r), 0);
+        assert_int_equal(r.st.tokens, 250);
+    }
+
+    /* The fault is gone: the same request works, on the same connection. */
+    tq_job(&j, "demo", 2, 5000);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &b), 0);
+    gw_queue_free(f->q);
+    f->q = tq_open(&f->o, f->path);
+    assert_int_equal(gw_queue_depth(f->q), 5250);
+    assert_int_equal(tq_status(f->base, f->q, a.id, &r), 0);
+    assert_int_equal(r.st.tokens, 250);
+    assert_int_equal(tq_status(f->base, f->q, b.id, &r), 0);
+    assert_int_equal(r.st.tokens, 5000);
+}
+
+static void io_error_on_outcomes_resends(void **state)
+{
+    fx *f = *state;
+    tq_res a, l, r;
+    gw_job j;
+    gw_outcome v[100];
+    tq_res done = {0};
+
+    tq_job(&j, "demo", 3, 100);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
+    assert_int_equal(tq_lease(f->base, f->q, 1, &l), 0);
+    gw_chunk *c = l.chunks[0];
+    for (uint32_t i = 0; i < 100; i++) {
+        memset(&v[i], 0, sizeof(v[i]));
+        v[i].chunk = c;
+        v[i].token = i;
+        v[i].state = GW_TOKEN_ACCEPTED;
+    }
+    atomic_store(&fail_writes, 1);
+    assert_int_equal(gw_queue_record(f->q, v, 100, tq_on_done, &done), 0);
+    tq_run_until(f->base, &done.done);
+    check_io_error(&done, f->path);
+    assert_int_equal(gw_queue_depth(f->q), 100); /* nothing finished durably */
+    atomic_store(&fail_writes, 0);
+    assert_int_equal(tq_release(f->base, f->q, c, 0), 0);
+
+    /* The tokens whose answers were lost are pending again: resent. */
+    assert_int_equal(tq_lease(f->base, f->q, 1, &l), 0);
+    assert_int_equal(l.n, 1);
+    c = l.chunks[0];
+    for (uint32_t i = 0; i < 100; i++) {
+        assert_int_equal(c->state[i], GW_TOKEN_PENDING);
+        v[i].chunk = c;
+    }
+    assert_int_equal(tq_record(f->base, f->q, v, 100), 0);
+    assert_int_equal(tq_release(f->base, f->q, c, 0), 0);
+    assert_int_equal(tq_status(f->base, f->q, a.id, &r), 0);
+    assert_int_equal(r.st.state, GW_JOB_DONE);
+    assert_int_equal(gw_queue_depth(f->q), 0);
+}
+
+/* In one batch, a request that fails does not fail its neighbours. */
+static void batch_neighbours_are_independent(void **state)
+{
+    fx *f = *state;
+    tq_res a, big, st, lim;
+    gw_job j;
+
+    tq_job(&j, "demo", 4, 10);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
+    memset(&lim, 0, sizeof(lim));
+    assert_int_equal(gw_queue_sqlite_set_max_bytes(f->q, 1, tq_on_done, &lim), 0);
+    tq_run_until(f->base, &lim.done);
+
+    memset(&big, 0, sizeof(big));
+    memset(&st, 0, sizeof(st));
+    tq_job(&j, "demo", 5, 30000);
+    assert_int_equal(gw_queue_submit(f->q, &j, NULL, tq_on_submit, &big), 0);
+    assert_int_equal(gw_queue_status(f->q, a.id, tq_on_status, &st), 0);
+    tq_run_until(f->base, &big.done);
+    tq_run_until(f->base, &st.done);
+    assert_int_equal(big.err, GW_QUEUE_EFULL);
+    assert_int_equal(st.err, 0);
+    assert_int_equal(st.st.tokens, 10);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(io_error_on_submit_then_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(io_error_on_outcomes_resends, setup, teardown),
+        cmocka_unit_test_setup_teardown(batch_neighbours_are_independent, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
