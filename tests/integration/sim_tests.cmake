@@ -41,3 +41,13 @@ endforeach()
 add_test(NAME it_sim_selftest
          COMMAND bash ${PROJECT_SOURCE_DIR}/sim/selftest/run.sh ${CMAKE_BINARY_DIR}/apns-sim)
 set_tests_properties(it_sim_selftest PROPERTIES TIMEOUT 300)
+
+# Every reason string a request can earn: produced by apns-sim and surfaced by
+# libapns (sim_reasons), and the ones libapns refuses to send, through an
+# independent client, nghttp (reasons_raw.sh).
+add_executable(sim_reasons ${CMAKE_CURRENT_SOURCE_DIR}/sim_reasons.c)
+target_link_libraries(sim_reasons PRIVATE apns apns_test_harness)
+add_test(NAME it_sim_reasons COMMAND sim_reasons)
+add_test(NAME it_reasons_raw COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/reasons_raw.sh)
+set_tests_properties(it_sim_reasons it_reasons_raw PROPERTIES FIXTURES_REQUIRED certs
+                     ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
