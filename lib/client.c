@@ -1,5 +1,6 @@
 /*
- * client.c - a pool of APNs HTTP/2 connections with bounded memory.
+ * client.c - a pool of APNs connections (HTTP/2 or the legacy binary
+ * interface) with bounded memory.
  *
  * Design notes
  *
@@ -23,13 +24,33 @@
  * and does not count against max_attempts; at most MAX_HANDBACKS times, so a
  * notification that kills every connection it touches cannot loop forever.
  *
+ * Hand-backs keep their order. A core hands back in send order (a binary
+ * rewind after an error packet: hundreds of notifications, oldest first).
+ * They are appended to c->handed and the whole run is spliced in front of
+ * the queue before the queue is next read (requeue_handed(), O(1)), so they
+ * are resent in their original order, ahead of anything newer. Pushing each
+ * one to the front as it came would reverse them.
+ *
+ * Binary connections share all of this: the transport drives the binary
+ * core through the same callbacks, and the core's results carry their own
+ * outcome and action (status 0; binary_status and the reason table's
+ * action). One difference: a binary hand-back after an error packet
+ * (APNS__HB_GOAWAY: APNs discarded it unread, it did nothing wrong) does not
+ * count towards MAX_HANDBACKS. With many bad tokens an innocent notification
+ * can be rewound many times, and every error packet finalises the one it
+ * names, so these rewinds always make progress. Such sends are counted in
+ * `discarded` so that max_attempts still counts only answered sends.
+ *
  * Connections. `connections` slots each keep one connection up. A closed
  * one is replaced after a jittered exponential backoff (100 ms doubling to
  * 30 s, reset when the closed connection was healthy: it got an answer or
  * lived a minute), so a server that refuses us never sees a tight loop. A
  * connection that gets GOAWAY or a RECONNECT answer leaves its slot
  * (retiring: it finishes its answered streams, then closes) and the slot
- * opens a replacement.
+ * opens a replacement. A binary connection that ended with an error packet
+ * (err 0, and it settled something) is replaced at once, without the
+ * backoff: that is how the binary interface routinely ends a connection,
+ * and the rewound tail is waiting for the new one.
  *
  * Callbacks. on_result fires from the loop only (never inside submit).
  * Submits only queue and activate a deferred dispatch; dispatch also runs
@@ -60,7 +81,8 @@
 #define RECONNECT_MAX_MS     30000
 #define HEALTHY_AFTER_MS     60000
 #define DEFAULT_MAX_ATTEMPTS 5
-#define TLS_FAILS_TO_GIVE_UP 3 /* refused setups in a row before queued jobs fail */
+#define TLS_FAILS_TO_GIVE_UP 3     /* refused setups in a row before queued jobs fail */
+#define DEFAULT_BINARY_SLOTS 20000 /* per connection: 10000/s with the 2 s window */
 
 struct conn;
 
@@ -95,6 +117,8 @@ struct apns_client {
     int insecure;
     int64_t connect_timeout_ms;
     apns__h2_conn_opts h2o;
+    apns_transport transport;
+    apns__bin_conn_opts bino;
     apns_retry_policy retry;
     int max_attempts;
 
@@ -108,9 +132,11 @@ struct apns_client {
 
     apns__job *jobs;
     size_t njobs;
-    uint8_t *handbacks; /* per job: times handed back unanswered */
+    uint8_t *handbacks;  /* per job: times handed back unanswered (poison limit) */
+    uint32_t *discarded; /* per job: binary sends APNs discarded (after an error packet) */
     apns__job_list free_list, queue;
-    apns__job **heap; /* retry waits, min-heap on deadline_ms */
+    apns__job_list handed; /* handed back, in order, not yet in front of the queue */
+    apns__job **heap;      /* retry waits, min-heap on deadline_ms */
     size_t heap_len;
     struct event *retry_timer;
 
@@ -214,9 +240,28 @@ static void check_drained(apns_client *c)
         event_active(c->ev_drain, 0, 0);
 }
 
+/* Puts the jobs handed back since the queue was last read in front of it,
+ * in the order they came. */
+static void requeue_handed(apns_client *c)
+{
+    apns__job_list *h = &c->handed, *q = &c->queue;
+    if (!h->len)
+        return;
+    h->tail->next = q->head;
+    if (q->head)
+        q->head->prev = h->tail;
+    else
+        q->tail = h->tail;
+    q->head = h->head;
+    q->len += h->len;
+    h->head = h->tail = NULL;
+    h->len = 0;
+}
+
 static void release_job(apns_client *c, apns__job *j)
 {
     c->handbacks[job_index(c, j)] = 0;
+    c->discarded[job_index(c, j)] = 0;
     j->stream_id = 0;
     j->body_sent = 0;
     j->conn = NULL;
@@ -239,7 +284,7 @@ static void finish(apns_client *c, apns__job *j, const apns_result *r)
         res.reason_str = "";
     if (!res.apns_id[0])
         memcpy(res.apns_id, j->n.apns_id, sizeof res.apns_id);
-    if (res.outcome != APNS_OUTCOME_FAILED)
+    if (res.outcome != APNS_OUTCOME_FAILED && c->transport == APNS_TRANSPORT_HTTP2)
         res.outcome =
             (res.status >= 200 && res.status < 300) ? APNS_OUTCOME_ACCEPTED : APNS_OUTCOME_REJECTED;
     switch (res.outcome) {
@@ -344,6 +389,7 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 
 static void dispatch(apns_client *c)
 {
+    requeue_handed(c);
     if (!c->queue.len || c->freeing)
         return;
     if (c->tokens) {
@@ -371,7 +417,7 @@ static void dispatch(apns_client *c)
             apns__job *j = apns__job_list_pop(&c->queue);
             int before = j->attempts;
             int rc = apns__transport_submit(k->t, j, tok);
-            if (rc == APNS_EINVAL) {
+            if (apns__transport_job_error(rc)) {
                 j->attempts = before;
                 fail_job(c, j, rc);
                 progress = 1;
@@ -414,6 +460,7 @@ static void on_credit_ev(evutil_socket_t fd, short what, void *arg)
 static void conn_on_result(void *ud, apns__job *job, const apns_result *r);
 static void conn_on_handback(void *ud, apns__job *job, apns__handback why);
 static void conn_on_goaway(void *ud, uint32_t code, uint32_t last, const char *reason);
+static void conn_on_error_packet(void *ud, apns__transport *t, uint8_t status, uint32_t id);
 static void conn_on_log(void *ud, apns_log_level level, const char *msg);
 static void conn_on_up(void *ud, apns__transport *t);
 static void conn_on_ready(void *ud, apns__transport *t);
@@ -444,13 +491,16 @@ static void open_conn(struct slot *s)
         .ssl_ctx = c->ssl_ctx,
         .insecure_skip_verify = c->insecure,
         .connect_timeout_ms = c->connect_timeout_ms,
+        .proto = c->transport == APNS_TRANSPORT_BINARY ? APNS__PROTO_BINARY : APNS__PROTO_H2,
         .h2 = c->h2o,
+        .bin = c->bino,
     };
     apns__transport_callbacks cb = {
         .h2 = {.on_result = conn_on_result,
                .on_handback = conn_on_handback,
                .on_goaway = conn_on_goaway,
                .on_log = conn_on_log},
+        .on_error_packet = conn_on_error_packet,
         .on_up = conn_on_up,
         .on_ready = conn_on_ready,
         .on_closed = conn_on_closed,
@@ -522,16 +572,20 @@ static void conn_on_up(void *ud, apns__transport *t)
     k->up_at = apns__transport_now_ms();
     c->stats.connects++;
     c->stats.connections_up++;
+    /* A binary connection takes notifications as soon as TLS is up (there
+     * is no SETTINGS exchange to wait for); the transport writes after. */
+    if (c->transport == APNS_TRANSPORT_BINARY && (c->queue.len || c->handed.len))
+        dispatch(c);
 }
 
 static void conn_on_ready(void *ud, apns__transport *t)
 {
     struct conn *k = ud;
-    if (!k->h2_open && apns__transport_is_open(t)) {
+    if (!k->h2_open && k->c->transport == APNS_TRANSPORT_HTTP2 && apns__transport_is_open(t)) {
         k->h2_open = 1;
         k->c->tls_fails = 0;
     }
-    if (k->c->queue.len)
+    if (k->c->queue.len || k->c->handed.len)
         dispatch(k->c);
 }
 
@@ -559,9 +613,18 @@ static void conn_on_closed(void *ud, apns__transport *t, int err, const char *de
     if (k->next)
         k->next->prev = k->prev;
     int healthy = conn_healthy(k) || k->h2_open;
+    int slot = k->slot;
     conn_detach(k);
     apns__transport_free(t);
     free(k);
+    if (healthy && err == 0 && c->transport == APNS_TRANSPORT_BINARY && slot >= 0 &&
+        !c->slots[slot].active) {
+        /* An error packet is the binary interface's routine way to end a
+         * connection (each one settles the notification it names, so this
+         * cannot spin): replace it at once, the rewound tail is waiting. */
+        evtimer_del(c->slots[slot].timer);
+        open_conn(&c->slots[slot]);
+    }
     if (healthy) {
         c->tls_fails = 0;
     } else if (err == APNS_EVERIFY || err == APNS_EALPN || err == APNS_ETLS || err == APNS_EPROXY) {
@@ -571,6 +634,7 @@ static void conn_on_closed(void *ud, apns__transport *t, int err, const char *de
          * in a row the queued notifications fail with that error instead of
          * waiting forever; later submits still get their chance on the next
          * attempts. Network trouble (DNS, connect, timeouts) keeps waiting. */
+        requeue_handed(c);
         if (++c->tls_fails >= TLS_FAILS_TO_GIVE_UP && c->stats.connections_up == 0 &&
             c->queue.len) {
             clog_(c, APNS_LOG_ERROR,
@@ -583,7 +647,7 @@ static void conn_on_closed(void *ud, apns__transport *t, int err, const char *de
             return;
         }
     }
-    if (c->queue.len)
+    if (c->queue.len || c->handed.len)
         schedule_dispatch(c);
 }
 
@@ -608,6 +672,22 @@ static void conn_on_goaway(void *ud, uint32_t code, uint32_t last, const char *r
     conn_detach(k);
 }
 
+static void conn_on_error_packet(void *ud, apns__transport *t, uint8_t status, uint32_t id)
+{
+    struct conn *k = ud;
+    apns_client *c = k->c;
+    if (c->freeing)
+        return;
+    c->stats.error_packets++;
+    clog_(c, status == APNS_BINARY_STATUS_SHUTDOWN ? APNS_LOG_INFO : APNS_LOG_DEBUG,
+          "error packet from %s: status %u (%s), identifier %u; %zu in its sent list: "
+          "replacing the connection",
+          apns__transport_peer(t), status, apns_binary_status_name(status), id,
+          apns__transport_in_flight(t));
+    /* The transport closes it right after the rewind; on_closed then lets
+     * the slot open the replacement. */
+}
+
 static void conn_on_handback(void *ud, apns__job *job, apns__handback why)
 {
     struct conn *k = ud;
@@ -627,16 +707,21 @@ static void conn_on_handback(void *ud, apns__job *job, apns__handback why)
     job->conn = NULL;
     job->stream_id = 0;
     size_t i = job_index(c, job);
-    if (c->handbacks[i] >= MAX_HANDBACKS) {
-        clog_(c, APNS_LOG_WARN,
-              "notification %s to %.16s... was sent %d times without an answer: giving up",
-              job->n.apns_id, job->token, job->attempts);
-        fail_job(c, job, APNS_ERETRIES);
-        return;
+    if (c->transport == APNS_TRANSPORT_BINARY && why == APNS__HB_GOAWAY) {
+        /* After an error packet: discarded unread, not this job's fault. */
+        c->discarded[i]++;
+    } else {
+        if (c->handbacks[i] >= MAX_HANDBACKS) {
+            clog_(c, APNS_LOG_WARN,
+                  "notification %s to %.16s... was sent %d times without an answer: giving up",
+                  job->n.apns_id, job->token, job->attempts);
+            fail_job(c, job, APNS_ERETRIES);
+            return;
+        }
+        c->handbacks[i]++;
     }
-    c->handbacks[i]++;
     c->stats.resent++;
-    apns__job_list_push_front(&c->queue, job);
+    apns__job_list_push(&c->handed, job);
     schedule_dispatch(c);
 }
 
@@ -649,10 +734,14 @@ static void conn_on_result(void *ud, apns__job *job, const apns_result *r)
     k->healthy = 1;
     job->conn = NULL;
     job->stream_id = 0;
-    apns_action a = apns_action_for(r->status, r->reason);
+    /* HTTP/2 answers carry a status; binary results come with their outcome
+     * and action (from the same reason table) already decided. */
+    apns_action a =
+        c->transport == APNS_TRANSPORT_BINARY ? r->action : apns_action_for(r->status, r->reason);
     apns_result res = *r;
     res.action = a;
-    int answered = job->attempts - c->handbacks[job_index(c, job)];
+    size_t ji = job_index(c, job);
+    int answered = job->attempts - c->handbacks[ji] - (int)c->discarded[ji];
     int again = answered < c->max_attempts;
 
     switch (a) {
@@ -767,6 +856,7 @@ static void client_destroy(apns_client *c)
         free(c->jobs[i].payload);
     free(c->jobs);
     free(c->handbacks);
+    free(c->discarded);
     free(c->heap);
     free(c->slots);
     free(c->host);
@@ -798,13 +888,36 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
         set_detail(detail, detail_len, "h2c (plaintext) cannot carry a client certificate");
         return APNS_EINVAL;
     }
+    int binary = o->transport == APNS_TRANSPORT_BINARY;
+    apns_binary_format bfmt = APNS_BINARY_FRAME;
+    if (o->transport != APNS_TRANSPORT_HTTP2 && !binary) {
+        set_detail(detail, detail_len, "unknown transport %d", (int)o->transport);
+        return APNS_EINVAL;
+    }
+    if (binary) {
+        if (!cert_auth || o->h2c) {
+            set_detail(detail, detail_len,
+                       "the binary interface authenticates with a client certificate over TLS "
+                       "only: give cert_file or p12_file%s%s",
+                       o->tokens ? ", not a token cache" : "", o->h2c ? ", and no h2c" : "");
+            return APNS_EINVAL;
+        }
+        if (o->binary_simple)
+            bfmt = APNS_BINARY_SIMPLE;
+        else if (o->binary_format == APNS_BINARY_ENHANCED)
+            bfmt = APNS_BINARY_ENHANCED;
+        else if (o->binary_format != APNS_BINARY_FRAME && o->binary_format != APNS_BINARY_SIMPLE) {
+            set_detail(detail, detail_len, "unknown binary format %d", (int)o->binary_format);
+            return APNS_EINVAL;
+        }
+    }
     const char *host;
     switch (o->env) {
     case APNS_ENV_PRODUCTION:
-        host = "api.push.apple.com";
+        host = binary ? "gateway.push.apple.com" : "api.push.apple.com";
         break;
     case APNS_ENV_SANDBOX:
-        host = "api.sandbox.push.apple.com";
+        host = binary ? "gateway.sandbox.push.apple.com" : "api.sandbox.push.apple.com";
         break;
     case APNS_ENV_CUSTOM:
         host = o->host;
@@ -822,7 +935,8 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     if (!c)
         return APNS_ENOMEM;
     c->base = base;
-    c->port = o->port ? o->port : 443;
+    c->transport = binary ? APNS_TRANSPORT_BINARY : APNS_TRANSPORT_HTTP2;
+    c->port = o->port ? o->port : binary ? 2195 : 443;
     c->host = dup_host(host, strlen(host));
     int rc = APNS_ENOMEM;
     if (!c->host)
@@ -871,6 +985,7 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
             .p12_password = o->p12_password,
             .ca_file = o->ca_file,
             .insecure_skip_verify = o->insecure_skip_verify,
+            .no_alpn = binary,
         };
         rc = apns__tls_ctx_new(&c->ssl_ctx, &to, detail, detail_len);
         if (rc)
@@ -887,17 +1002,28 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     }
 
     c->nslots = o->connections ? o->connections : 1;
-    c->njobs = o->max_pending ? o->max_pending : (size_t)1000 * c->nslots;
+    c->njobs = o->max_pending ? o->max_pending
+                              : (size_t)(binary ? DEFAULT_BINARY_SLOTS : 1000) * c->nslots;
+    if (binary) {
+        /* One connection may hold every slot in its sent list (16 bytes an
+         * entry), so the pool, not the core, is the bound. */
+        c->bino.format = bfmt;
+        c->bino.max_sent = c->njobs > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)c->njobs;
+        c->bino.accept_window_ms = o->binary_accept_window_ms;
+        c->bino.close_policy = o->binary_assume_delivered ? APNS__BIN_CLOSE_ASSUME_DELIVERED
+                                                          : APNS__BIN_CLOSE_RESEND_WINDOW;
+    }
     c->jobs = calloc(c->njobs, sizeof *c->jobs);
     c->handbacks = calloc(c->njobs, 1);
+    c->discarded = calloc(c->njobs, sizeof *c->discarded);
     c->heap = calloc(c->njobs, sizeof *c->heap);
     c->slots = calloc(c->nslots, sizeof *c->slots);
     c->ev_dispatch = event_new(base, -1, 0, on_dispatch, c);
     c->ev_credit = event_new(base, -1, 0, on_credit_ev, c);
     c->ev_drain = event_new(base, -1, 0, on_drain_ev, c);
     c->retry_timer = evtimer_new(base, on_retry_timer, c);
-    if (!c->jobs || !c->handbacks || !c->heap || !c->slots || !c->ev_dispatch || !c->ev_credit ||
-        !c->ev_drain || !c->retry_timer)
+    if (!c->jobs || !c->handbacks || !c->discarded || !c->heap || !c->slots || !c->ev_dispatch ||
+        !c->ev_credit || !c->ev_drain || !c->retry_timer)
         goto fail;
     for (size_t i = 0; i < c->njobs; i++)
         apns__job_list_push(&c->free_list, &c->jobs[i]);
@@ -911,9 +1037,14 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     }
     for (unsigned i = 0; i < c->nslots; i++)
         open_conn(&c->slots[i]);
-    clog_(c, APNS_LOG_INFO, "client for %s:%u%s%s: %u connection(s), %zu slots, %s auth", c->host,
-          c->port, c->proxy_host ? " via proxy " : "", c->proxy_host ? c->proxy_host : "",
-          c->nslots, c->njobs, c->tokens ? "token" : "certificate");
+    clog_(c, APNS_LOG_INFO, "client for %s:%u%s%s: %u connection(s), %zu slots, %s auth%s%s",
+          c->host, c->port, c->proxy_host ? " via proxy " : "", c->proxy_host ? c->proxy_host : "",
+          c->nslots, c->njobs, c->tokens ? "token" : "certificate",
+          binary ? ", legacy binary interface, " : "",
+          !binary                        ? ""
+          : bfmt == APNS_BINARY_SIMPLE   ? "simple format"
+          : bfmt == APNS_BINARY_ENHANCED ? "enhanced format"
+                                         : "frame format");
     *out = c;
     return 0;
 fail:
@@ -921,6 +1052,32 @@ fail:
         set_detail(detail, detail_len, "out of memory");
     client_destroy(c);
     return rc;
+}
+
+/* What the binary codecs would refuse, refused at submit with their codes
+ * (the HTTP/2 limits were checked already). */
+static int binary_check(apns_client *c, const apns_notification *n, size_t token_hex_len)
+{
+    int legacy = c->bino.format != APNS_BINARY_FRAME;
+    size_t max = legacy ? APNS_BINARY_PAYLOAD_MAX_LEGACY : APNS_BINARY_PAYLOAD_MAX_FRAME;
+    if (legacy && token_hex_len != 2 * APNS_BINARY_TOKEN_LEGACY) {
+        clog_(c, APNS_LOG_DEBUG,
+              "submit refused: the %s format needs a 32-byte device token (64 hex digits), "
+              "not %zu digits",
+              c->bino.format == APNS_BINARY_SIMPLE ? "simple" : "enhanced", token_hex_len);
+        return APNS_EBADTOKEN;
+    }
+    if (n->payload_len > max) {
+        clog_(c, APNS_LOG_DEBUG,
+              "submit refused: payload of %zu bytes is over the %s format's %zu-byte limit",
+              n->payload_len,
+              c->bino.format == APNS_BINARY_FRAME    ? "frame"
+              : c->bino.format == APNS_BINARY_SIMPLE ? "simple"
+                                                     : "enhanced",
+              max);
+        return APNS_ETOOBIG;
+    }
+    return 0;
 }
 
 int apns_client_submit(apns_client *c, const apns_notification *n)
@@ -936,6 +1093,11 @@ int apns_client_submit(apns_client *c, const apns_notification *n)
         return rc;
     }
     size_t tlen = strlen(n->token);
+    if (c->transport == APNS_TRANSPORT_BINARY) {
+        rc = binary_check(c, n, tlen);
+        if (rc)
+            return rc;
+    }
     size_t plen = n->topic ? strlen(n->topic) : 0;
     size_t clen = n->collapse_id ? strlen(n->collapse_id) : 0;
     if (tlen > APNS_TOKEN_HEX_MAX || plen > APNS_TOPIC_MAX || clen > APNS_COLLAPSE_ID_MAX)
@@ -979,6 +1141,7 @@ int apns_client_submit(apns_client *c, const apns_notification *n)
     j->deadline_ms = 0;
     j->conn = NULL;
     c->handbacks[job_index(c, j)] = 0;
+    c->discarded[job_index(c, j)] = 0;
     apns__job_list_push(&c->queue, j);
     c->stats.submitted++;
     schedule_dispatch(c);

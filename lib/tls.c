@@ -263,7 +263,7 @@ int apns__tls_ctx_new(SSL_CTX **out, const apns__tls_opts *o, char *detail, size
         return APNS_ETLS;
     }
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn) != 0) {
+        (!o->no_alpn && SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn) != 0)) {
         set_detail(detail, detail_len, "TLS setup: %s", apns__tls_err_reason(why, sizeof why));
         rc = APNS_ETLS;
         goto fail;
@@ -364,6 +364,11 @@ int apns__tls_ssl_new(SSL **out, SSL_CTX *ctx, int fd, const char *host, char *d
 
 int apns__tls_handshake(SSL *ssl, char *detail, size_t detail_len)
 {
+    return apns__tls_handshake_ex(ssl, 1, detail, detail_len);
+}
+
+int apns__tls_handshake_ex(SSL *ssl, int need_h2, char *detail, size_t detail_len)
+{
     char why[256];
     ERR_clear_error();
     errno = 0;
@@ -372,7 +377,7 @@ int apns__tls_handshake(SSL *ssl, char *detail, size_t detail_len)
         const unsigned char *proto = NULL;
         unsigned int plen = 0;
         SSL_get0_alpn_selected(ssl, &proto, &plen);
-        if (plen != 2 || memcmp(proto, "h2", 2) != 0) {
+        if (need_h2 && (plen != 2 || memcmp(proto, "h2", 2) != 0)) {
             if (plen)
                 set_detail(detail, detail_len, "server selected ALPN \"%.*s\", not \"h2\"",
                            (int)plen, (const char *)proto);

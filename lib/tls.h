@@ -1,9 +1,11 @@
 /*
  * tls.h - TLS client setup for APNs connections (internal).
  *
- * One SSL_CTX per client (per credential): TLS 1.2 or newer, ALPN "h2" only,
- * the server verified against the system trust store or a CA file, and the
- * APNs client certificate when certificate auth is used. One SSL per
+ * One SSL_CTX per client (per credential): TLS 1.2 or newer, ALPN "h2" only
+ * (or no ALPN at all for the legacy binary interface and the feedback
+ * service, which are plain TLS), the server verified against the system
+ * trust store or a CA file, and the APNs client certificate when
+ * certificate auth is used. One SSL per
  * connection, bound to a non-blocking socket through a small BIO that writes
  * with MSG_NOSIGNAL (a closed peer must not kill the process with SIGPIPE).
  */
@@ -21,6 +23,7 @@ typedef struct apns__tls_opts {
     const char *p12_password; /* also used for an encrypted PEM key; NULL = "" */
     const char *ca_file;      /* NULL = system trust store */
     int insecure_skip_verify; /* do not verify the server at all (tests only) */
+    int no_alpn;              /* offer no ALPN (legacy binary interface, feedback) */
 } apns__tls_opts;
 
 /*
@@ -52,6 +55,11 @@ int apns__tls_ssl_new(SSL **out, SSL_CTX *ctx, int fd, const char *host, char *d
  * else; detail has OpenSSL's reason or the socket error).
  */
 int apns__tls_handshake(SSL *ssl, char *detail, size_t detail_len);
+
+/* The same, for a context made with no_alpn when need_h2 is 0: ALPN is not
+ * checked (never APNS_EALPN). apns__tls_handshake(s, d, n) is
+ * apns__tls_handshake_ex(s, 1, d, n). */
+int apns__tls_handshake_ex(SSL *ssl, int need_h2, char *detail, size_t detail_len);
 
 /* 1 if s is an IPv4 or IPv6 address literal (without brackets). */
 int apns__tls_is_ip(const char *s);

@@ -3,6 +3,24 @@
  *
  * Design notes
  *
+ * The core vtable. The transport knows sockets, TLS and time; what the bytes
+ * mean is a sans-I/O core's business, reached only through apns__core_ops:
+ * recv / flush / submit / tick / close and a few state queries. Three
+ * tables exist: HTTP/2 (apns__h2_conn), the legacy binary gateway
+ * (apns__bin_conn), and one a caller brings (the feedback reader in
+ * feedback.c). The HTTP/2 and binary cores fire the same on_result /
+ * on_handback callbacks, so client.c's pool, queue, retries and hand-backs
+ * are shared, and the gateway above sees one result shape for both. The
+ * differences stay here and are small: TLS without ALPN for binary; the
+ * binary core gets unix_offset_ms (wall minus monotonic clock, for
+ * expiries) when it is created; its error packet ends the connection
+ * normally (recv returns APNS_ECLOSED after the rewind: on_closed(0)); and
+ * when a write fails on a binary connection the socket is read once more
+ * before giving up, because APNs writes its error packet and closes, and a
+ * write that races the close (EPIPE, reset) must not hide the packet that
+ * says exactly what to resend. The per-call cost of the vtable is one
+ * indirect call.
+ *
  * Stages: START -> RESOLVING -> CONNECTING -> PROXY (optional) -> TLS
  * (skipped for h2c) -> OPEN -> CLOSED. One timer covers the whole setup
  * (connect_timeout_ms); once OPEN the same timer follows the core's next
@@ -47,9 +65,14 @@
 #include "apns/error.h"
 #include "tls.h"
 
-#define READ_BUF_SIZE  (64 * 1024)
-#define OUT_HIGH_WATER (512 * 1024) /* stop pulling frames from the core above this */
-#define PROXY_BUF_SIZE 4096
+#define READ_BUF_SIZE      (64 * 1024)
+#define OUT_HIGH_WATER     (512 * 1024) /* stop pulling frames from the core above this */
+/* Binary: no new notifications while this much is waiting for the socket.
+ * A notification's accept window starts when it is submitted, so what sits
+ * unwritten in our buffer must stay small (about 2500 frames). */
+#define BIN_OUT_HIGH_WATER (256 * 1024)
+#define BIN_REFILL_ROUNDS  16 /* buffer refills per event before yielding */
+#define PROXY_BUF_SIZE     4096
 
 enum stage { T_START, T_RESOLVING, T_CONNECTING, T_PROXY, T_TLS, T_OPEN, T_CLOSED };
 
@@ -73,14 +96,19 @@ struct apns__transport {
     SSL_CTX *ssl_ctx;
     int insecure;
     int64_t connect_timeout_ms;
+    apns__proto proto;
     apns__h2_conn_opts h2o;
+    apns__bin_conn_opts bino;
     apns__transport_callbacks cb;
     void *ud;
 
     enum stage stage;
     int fd;
     SSL *ssl;
-    apns__h2_conn *h2;
+    const apns__core_ops *vt;
+    void *core; /* created when TLS is up (custom: given) */
+    int errpkt; /* binary: an error packet arrived */
+    char errpkt_detail[160];
     struct event *ev_read, *ev_write, *ev_timer, *ev_defer;
     int read_added, write_added;
     int64_t armed; /* deadline the timer is armed for, INT64_MAX = none */
@@ -98,6 +126,7 @@ struct apns__transport {
     int read_wants_write, write_wants_read;
     int pending_close, pending_err;
     int shutdown_pending;
+    int bin_full; /* binary: a submit filled the buffer; refill via on_ready */
     char pending_detail[256];
 
     char peer[64];
@@ -130,6 +159,178 @@ static void tlog(apns__transport *t, apns_log_level lvl, const char *fmt, ...)
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void on_defer(evutil_socket_t fd, short what, void *arg);
+
+int64_t apns__transport_unix_offset_ms(void)
+{
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    int64_t wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    return wall_ms - apns__transport_now_ms();
+}
+
+/* --- the cores behind apns__core_ops -------------------------------------- */
+
+static int h2_recv(void *c, const uint8_t *d, size_t n, int64_t now)
+{
+    return apns__h2_conn_recv(c, d, n, now);
+}
+static int h2_flush(void *c, apns__buf *out)
+{
+    return apns__h2_conn_flush(c, out);
+}
+static int h2_submit(void *c, apns__job *job, const apns_token *tok, int64_t now)
+{
+    return apns__h2_conn_submit(c, job, tok, now);
+}
+static uint32_t h2_capacity(const void *c)
+{
+    return apns__h2_conn_capacity(c);
+}
+static size_t h2_in_flight(const void *c)
+{
+    return apns__h2_conn_in_flight(c);
+}
+static int h2_is_open(const void *c)
+{
+    return apns__h2_conn_is_open(c);
+}
+static int h2_is_finished(const void *c)
+{
+    return apns__h2_conn_is_finished(c);
+}
+static int64_t h2_next_deadline(const void *c)
+{
+    return apns__h2_conn_next_deadline(c);
+}
+static int h2_tick(void *c, int64_t now)
+{
+    return apns__h2_conn_tick(c, now);
+}
+static void h2_close(void *c, int64_t now)
+{
+    apns__h2_conn_close(c);
+}
+static void h2_shutdown(void *c)
+{
+    apns__h2_conn_shutdown(c);
+}
+static void h2_free(void *c)
+{
+    apns__h2_conn_free(c);
+}
+
+static const apns__core_ops h2_ops = {
+    .name = "HTTP/2",
+    .recv = h2_recv,
+    .flush = h2_flush,
+    .submit = h2_submit,
+    .capacity = h2_capacity,
+    .in_flight = h2_in_flight,
+    .is_open = h2_is_open,
+    .is_finished = h2_is_finished,
+    .next_deadline = h2_next_deadline,
+    .tick = h2_tick,
+    .close = h2_close,
+    .shutdown = h2_shutdown,
+    .free = h2_free,
+};
+
+static int bin_recv(void *c, const uint8_t *d, size_t n, int64_t now)
+{
+    return apns__bin_conn_recv(c, d, n, now);
+}
+static int bin_flush(void *c, apns__buf *out)
+{
+    return apns__bin_conn_flush(c, out);
+}
+static int bin_submit(void *c, apns__job *job, const apns_token *tok, int64_t now)
+{
+    return apns__bin_conn_submit(c, job, now);
+}
+static uint32_t bin_capacity(const void *c)
+{
+    return apns__bin_conn_capacity(c);
+}
+static size_t bin_in_flight(const void *c)
+{
+    return apns__bin_conn_in_flight(c);
+}
+static int bin_is_open(const void *c)
+{
+    return apns__bin_conn_is_open(c);
+}
+static int bin_is_finished(const void *c)
+{
+    return apns__bin_conn_is_finished(c);
+}
+static int64_t bin_next_deadline(const void *c)
+{
+    return apns__bin_conn_next_deadline(c);
+}
+static int bin_tick(void *c, int64_t now)
+{
+    return apns__bin_conn_tick(c, now);
+}
+static void bin_close(void *c, int64_t now)
+{
+    apns__bin_conn_close(c, now);
+}
+static void bin_shutdown(void *c)
+{
+    apns__bin_conn_shutdown(c);
+}
+static void bin_free(void *c)
+{
+    apns__bin_conn_free(c);
+}
+
+static const apns__core_ops bin_ops = {
+    .name = "binary",
+    .recv = bin_recv,
+    .flush = bin_flush,
+    .submit = bin_submit,
+    .capacity = bin_capacity,
+    .in_flight = bin_in_flight,
+    .is_open = bin_is_open,
+    .is_finished = bin_is_finished,
+    .next_deadline = bin_next_deadline,
+    .tick = bin_tick,
+    .close = bin_close,
+    .shutdown = bin_shutdown,
+    .free = bin_free,
+};
+
+/* The binary core's ud is the transport: it passes results on with the
+ * client's ud and keeps the error packet for the close detail. */
+static void bin_on_result(void *ud, apns__job *job, const apns_result *r)
+{
+    apns__transport *t = ud;
+    t->cb.h2.on_result(t->ud, job, r);
+}
+
+static void bin_on_handback(void *ud, apns__job *job, apns__handback why)
+{
+    apns__transport *t = ud;
+    t->cb.h2.on_handback(t->ud, job, why);
+}
+
+static void bin_on_error_packet(void *ud, uint8_t status, uint32_t id)
+{
+    apns__transport *t = ud;
+    t->errpkt = 1;
+    snprintf(t->errpkt_detail, sizeof t->errpkt_detail,
+             "error-response packet from %s: status %u (%s), identifier %u", t->peer, status,
+             apns_binary_status_name(status), id);
+    if (t->cb.on_error_packet)
+        t->cb.on_error_packet(t->ud, t, status, id);
+}
+
+static void bin_on_log(void *ud, apns_log_level level, const char *msg)
+{
+    apns__transport *t = ud;
+    if (t->cb.h2.on_log)
+        t->cb.h2.on_log(t->ud, level, msg);
+}
 
 /* --- small helpers ------------------------------------------------------- */
 
@@ -209,8 +410,8 @@ static void fail(apns__transport *t, int err, const char *detail)
     if (err && was < T_OPEN)
         tlog(t, APNS_LOG_DEBUG, "connection to %s:%u failed during %s", t->host, t->port,
              stage_name[was]);
-    if (t->h2)
-        apns__h2_conn_close(t->h2);
+    if (t->core)
+        t->vt->close(t->core, apns__transport_now_ms());
     t->cb.on_closed(t->ud, t, err, detail ? detail : "");
 }
 
@@ -243,12 +444,15 @@ static void park_close(apns__transport *t, int err, const char *detail)
  * error code with detail filled. */
 static int flush_out(apns__transport *t, char *detail, size_t dlen)
 {
+    int pulled = 0;
+again:
     if (t->out.len < OUT_HIGH_WATER) {
-        int rc = apns__h2_conn_flush(t->h2, &t->out);
+        int rc = t->vt->flush(t->core, &t->out);
         if (rc) {
-            snprintf(detail, dlen, "HTTP/2 output: %s", apns_strerror(rc));
+            snprintf(detail, dlen, "%s output: %s", t->vt->name, apns_strerror(rc));
             return rc;
         }
+        pulled = 1;
     }
     t->write_wants_read = 0;
     while (t->out.len) {
@@ -274,6 +478,13 @@ static int flush_out(apns__transport *t, char *detail, size_t dlen)
             char why[256];
             int saved = errno;
             apns__tls_err_reason(why, sizeof why);
+            if (t->proto == APNS__PROTO_BINARY) {
+                /* after_io() reads what the server sent (an error packet,
+                 * an alert) before reporting this. */
+                snprintf(detail, dlen, "TLS write to %s: %s", t->peer,
+                         why[0] ? why : (saved ? strerror(saved) : "connection closed"));
+                return e == SSL_ERROR_SSL ? APNS_ETLS : APNS_ECLOSED;
+            }
             if (!why[0]) {
                 /* The server may have said why in an alert before closing
                  * (TLS 1.3 refuses a client certificate after the
@@ -311,8 +522,69 @@ static int flush_out(apns__transport *t, char *detail, size_t dlen)
             return APNS_ECLOSED;
         }
     }
+    /* Everything written. If the core was not asked for its bytes because
+     * the buffer was full, ask now: no later event may come to do it (a
+     * binary connection reads nothing while all is well). */
+    if (!pulled)
+        goto again;
     if (!t->read_wants_write)
         want_write(t, 0);
+    return 0;
+}
+
+/* The core's recv failed with rc: close, telling an error packet (a normal
+ * end, with its detail) from anything else. */
+static void recv_failed(apns__transport *t, int rc)
+{
+    if (rc == APNS_ECLOSED && t->errpkt) {
+        fail(t, 0, t->errpkt_detail);
+        return;
+    }
+    if (rc == APNS_EPROTO && t->proto == APNS__PROTO_BINARY) {
+        failf(t, rc, "binary from %s: the server sent bytes that are not an error-response packet",
+              t->peer);
+        return;
+    }
+    failf(t, rc, "%s from %s: %s", t->vt->name, t->peer, apns_strerror(rc));
+}
+
+/* A write failed on a binary connection. APNs writes its error packet and
+ * closes; our next write can fail (EPIPE, reset) before the read event
+ * shows us the packet. Read what the socket still holds: when the packet is
+ * there the core rewinds exactly (and t is closed, returns 1); otherwise the
+ * caller reports the write error and the core hands everything back. */
+static int salvage_error_packet(apns__transport *t)
+{
+    int64_t now = apns__transport_now_ms();
+    for (int i = 0; i < 16; i++) {
+        int n;
+        if (t->ssl) {
+            ERR_clear_error();
+            n = SSL_read(t->ssl, t->rbuf, READ_BUF_SIZE);
+        } else {
+            ssize_t r = recv(t->fd, t->rbuf, READ_BUF_SIZE, 0);
+            n = r > 0 ? (int)r : -1;
+        }
+        if (n <= 0) {
+            unsigned long ae = ERR_peek_last_error();
+            if (t->ssl && SSL_get_error(t->ssl, n) == SSL_ERROR_SSL &&
+                ERR_GET_LIB(ae) == ERR_LIB_SSL && ERR_GET_REASON(ae) >= SSL_AD_REASON_OFFSET) {
+                char why[256];
+                apns__tls_err_reason(why, sizeof why); /* an alert says why */
+                failf(t, APNS_ETLS, "TLS from %s: %s", t->peer, why);
+                return 1;
+            }
+            break;
+        }
+        int rc = t->vt->recv(t->core, t->rbuf, (size_t)n, now);
+        if (rc) {
+            ERR_clear_error();
+            tlog(t, APNS_LOG_DEBUG, "%s: a write failed; read what the server sent first", t->peer);
+            recv_failed(t, rc);
+            return 1;
+        }
+    }
+    ERR_clear_error();
     return 0;
 }
 
@@ -329,18 +601,45 @@ static void after_io(apns__transport *t)
         /* From here, not from apns__transport_shutdown(): that may run
          * inside one of the core's callbacks. */
         t->shutdown_pending = 0;
-        apns__h2_conn_shutdown(t->h2);
+        t->vt->shutdown(t->core);
     }
     int rc = flush_out(t, detail, sizeof detail);
+    /* Binary: submits stop while the buffer is above BIN_OUT_HIGH_WATER
+     * (capacity 0); once the socket took it, let the client refill it, and
+     * write again, until the socket pushes back or the queue is empty. */
+    for (int round = 0; !rc && t->bin_full && t->out.len < BIN_OUT_HIGH_WATER; round++) {
+        if (round == BIN_REFILL_ROUNDS) {
+            t->want_flush = 1; /* let timers and other connections run */
+            event_active(t->ev_defer, 0, 0);
+            break;
+        }
+        t->bin_full = 0;
+        if (t->cb.on_ready) {
+            int was = t->in_io;
+            t->in_io = 1;
+            t->cb.on_ready(t->ud, t);
+            t->in_io = was;
+        }
+        if (t->pending_close) {
+            t->pending_close = 0;
+            fail(t, t->pending_err, t->pending_detail);
+            return;
+        }
+        rc = flush_out(t, detail, sizeof detail);
+    }
     if (rc) {
+        if (t->proto == APNS__PROTO_BINARY && salvage_error_packet(t))
+            return;
         fail(t, rc, detail);
         return;
     }
-    if (apns__h2_conn_is_finished(t->h2)) {
-        fail(t, 0, "connection finished (GOAWAY, every stream answered)");
+    if (t->vt->is_finished(t->core)) {
+        fail(t, 0,
+             t->proto == APNS__PROTO_H2 ? "connection finished (GOAWAY, every stream answered)"
+                                        : "connection finished");
         return;
     }
-    arm_at(t, apns__h2_conn_next_deadline(t->h2));
+    arm_at(t, t->vt->next_deadline(t->core));
 }
 
 static void do_read(apns__transport *t)
@@ -375,12 +674,17 @@ static void do_read(apns__transport *t)
                 } else {
                     int saved = errno;
                     char why[256];
+                    unsigned long le = ERR_peek_last_error();
+                    int bare_eof = ERR_GET_LIB(le) == ERR_LIB_SSL &&
+                                   ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
                     apns__tls_err_reason(why, sizeof why);
                     eof = 1;
                     /* A TLS alert (e.g. TLS 1.3 refusing the client
                      * certificate after the handshake) is a TLS failure,
-                     * not a mere disconnect. */
-                    if (e == SSL_ERROR_SSL)
+                     * not a mere disconnect. The binary gateway and the
+                     * feedback service end by closing the socket, with or
+                     * without close_notify: a disconnect there. */
+                    if (e == SSL_ERROR_SSL && !(bare_eof && t->proto != APNS__PROTO_H2))
                         eof_err = APNS_ETLS;
                     snprintf(detail, sizeof detail, "TLS read from %s: %s", t->peer,
                              why[0] ? why
@@ -406,10 +710,10 @@ static void do_read(apns__transport *t)
             }
         }
         if (got) {
-            int rc = apns__h2_conn_recv(t->h2, t->rbuf, got, now);
+            int rc = t->vt->recv(t->core, t->rbuf, got, now);
             if (rc) {
                 t->in_io = 0;
-                failf(t, rc, "HTTP/2 from %s: %s", t->peer, apns_strerror(rc));
+                recv_failed(t, rc);
                 return;
             }
         }
@@ -429,18 +733,54 @@ static void do_read(apns__transport *t)
 
 /* --- setup stages -------------------------------------------------------- */
 
+static const char *format_name(apns_binary_format f)
+{
+    switch (f) {
+    case APNS_BINARY_SIMPLE:
+        return "simple";
+    case APNS_BINARY_ENHANCED:
+        return "enhanced";
+    default:
+        return "frame";
+    }
+}
+
 static void became_up(apns__transport *t)
 {
-    int rc = apns__h2_conn_new(&t->h2, &t->h2o, &t->cb.h2, t->ud, apns__transport_now_ms());
+    int rc = 0;
+    int64_t now = apns__transport_now_ms();
+    switch (t->proto) {
+    case APNS__PROTO_H2:
+        rc = apns__h2_conn_new((apns__h2_conn **)&t->core, &t->h2o, &t->cb.h2, t->ud, now);
+        break;
+    case APNS__PROTO_BINARY: {
+        apns__bin_conn_opts o = t->bino;
+        o.unix_offset_ms = apns__transport_unix_offset_ms();
+        apns__bin_callbacks bcb = {
+            .on_result = bin_on_result,
+            .on_handback = bin_on_handback,
+            .on_error_packet = bin_on_error_packet,
+            .on_log = bin_on_log,
+        };
+        rc = apns__bin_conn_new((apns__bin_conn **)&t->core, &o, &bcb, t);
+        break;
+    }
+    case APNS__PROTO_CUSTOM:
+        break; /* the caller's core exists already */
+    }
     if (rc) {
-        failf(t, rc, "HTTP/2 session: %s", apns_strerror(rc));
+        failf(t, rc, "%s session: %s", t->vt->name, apns_strerror(rc));
         return;
     }
     t->stage = T_OPEN;
     t->armed = -1; /* force re-arm */
     want_write(t, 0);
     want_read(t, 1);
-    if (t->ssl)
+    if (t->ssl && t->proto == APNS__PROTO_BINARY)
+        tlog(t, APNS_LOG_INFO, "connected to %s (%s) with %s, %s: legacy binary, %s format",
+             t->host, t->peer, SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl),
+             format_name(t->bino.format));
+    else if (t->ssl)
         tlog(t, APNS_LOG_INFO, "connected to %s (%s) with %s, %s", t->host, t->peer,
              SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl));
     else
@@ -457,7 +797,7 @@ static void became_up(apns__transport *t)
 static void tls_step(apns__transport *t)
 {
     char detail[512];
-    int rc = apns__tls_handshake(t->ssl, detail, sizeof detail);
+    int rc = apns__tls_handshake_ex(t->ssl, t->proto == APNS__PROTO_H2, detail, sizeof detail);
     if (rc == APNS__TLS_WANT_READ) {
         want_write(t, 0);
         want_read(t, 1);
@@ -777,9 +1117,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
     if (t->stage != T_OPEN)
         return;
-    int rc = apns__h2_conn_tick(t->h2, apns__transport_now_ms());
+    int rc = t->vt->tick(t->core, apns__transport_now_ms());
     if (rc) {
-        failf(t, rc, "%s (%s): no answer to PING", t->host, t->peer);
+        failf(t, rc, "%s (%s): %s", t->host, t->peer,
+              t->proto == APNS__PROTO_H2 ? "no answer to PING" : apns_strerror(rc));
         return;
     }
     after_io(t);
@@ -828,7 +1169,25 @@ int apns__transport_new(apns__transport **out, const apns__transport_opts *o,
     t->ssl_ctx = o->ssl_ctx;
     t->insecure = o->insecure_skip_verify;
     t->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
+    t->proto = o->proto;
     t->h2o = o->h2;
+    t->bino = o->bin;
+    switch (o->proto) {
+    case APNS__PROTO_H2:
+        t->vt = &h2_ops;
+        break;
+    case APNS__PROTO_BINARY:
+        t->vt = &bin_ops;
+        break;
+    case APNS__PROTO_CUSTOM:
+        t->vt = o->custom_ops;
+        t->core = o->custom_core;
+        break;
+    }
+    if (!t->vt || (o->proto == APNS__PROTO_CUSTOM && !t->core)) {
+        free(t);
+        return APNS_EINVAL;
+    }
     t->cb = *cb;
     t->ud = ud;
     t->armed = INT64_MAX;
@@ -862,11 +1221,11 @@ void apns__transport_free(apns__transport *t)
         else
             free(q); /* never started */
     }
-    if (t->stage == T_OPEN && t->h2 && t->fd >= 0) {
+    if (t->stage == T_OPEN && t->core && t->fd >= 0) {
         /* Best effort: tell the server we are going (GOAWAY), one write. */
-        if (apns__h2_conn_in_flight(t->h2) == 0) {
-            apns__h2_conn_shutdown(t->h2);
-            if (apns__h2_conn_flush(t->h2, &t->out) == 0 && t->out.len) {
+        if (t->vt->in_flight(t->core) == 0) {
+            t->vt->shutdown(t->core);
+            if (t->vt->flush(t->core, &t->out) == 0 && t->out.len) {
                 if (t->ssl)
                     SSL_write(t->ssl, apns__buf_head(&t->out),
                               t->out.len > INT32_MAX ? INT32_MAX : (int)t->out.len);
@@ -883,8 +1242,8 @@ void apns__transport_free(apns__transport *t)
         event_free(t->ev_timer);
     if (t->ev_defer)
         event_free(t->ev_defer);
-    if (t->h2)
-        apns__h2_conn_free(t->h2);
+    if (t->core && t->vt->free)
+        t->vt->free(t->core);
     if (t->ai)
         evutil_freeaddrinfo(t->ai);
     apns__buf_free(&t->out);
@@ -897,7 +1256,7 @@ void apns__transport_free(apns__transport *t)
 int apns__transport_is_open(const apns__transport *t)
 {
     return t->stage == T_OPEN && !t->pending_close && !t->shutdown_pending &&
-           apns__h2_conn_is_open(t->h2);
+           t->vt->is_open(t->core);
 }
 
 int apns__transport_is_up(const apns__transport *t)
@@ -909,33 +1268,51 @@ uint32_t apns__transport_capacity(const apns__transport *t)
 {
     if (t->stage != T_OPEN || t->pending_close || t->shutdown_pending)
         return 0;
-    return apns__h2_conn_capacity(t->h2);
+    if (t->proto == APNS__PROTO_BINARY && t->out.len >= BIN_OUT_HIGH_WATER)
+        return 0;
+    return t->vt->capacity(t->core);
 }
 
 size_t apns__transport_in_flight(const apns__transport *t)
 {
-    return t->h2 ? apns__h2_conn_in_flight(t->h2) : 0;
+    return t->core ? t->vt->in_flight(t->core) : 0;
 }
 
 int apns__transport_submit(apns__transport *t, apns__job *job, const apns_token *tok)
 {
     if (t->stage != T_OPEN || t->pending_close || t->shutdown_pending)
         return APNS_ECLOSED;
-    int rc = apns__h2_conn_submit(t->h2, job, tok, apns__transport_now_ms());
+    int rc = t->vt->submit(t->core, job, tok, apns__transport_now_ms());
     if (rc == 0) {
+        if (t->proto == APNS__PROTO_BINARY) {
+            /* Into our buffer at once, so that capacity() sees how much is
+             * waiting for the socket. */
+            if (t->vt->flush(t->core, &t->out) != 0)
+                park_close(t, APNS_ENOMEM, "out of memory buffering a notification");
+            else if (t->out.len >= BIN_OUT_HIGH_WATER)
+                t->bin_full = 1;
+        }
         if (!t->in_io && !t->want_flush) {
             t->want_flush = 1;
             event_active(t->ev_defer, 0, 0);
         }
         return 0;
     }
-    /* EAGAIN: no capacity; EINVAL: this job cannot be sent (the caller's
-     * problem, not the connection's). Anything else ends the connection. */
-    if (rc != APNS_EAGAIN && rc != APNS_EINVAL)
+    /* EAGAIN: no capacity; a job error: this job cannot be sent (the
+     * caller's problem, not the connection's). Anything else ends the
+     * connection. */
+    if (rc != APNS_EAGAIN && !apns__transport_job_error(rc))
         park_close(t, rc,
-                   rc == APNS_ENOMEM ? "out of memory opening a stream"
-                                     : "HTTP/2 error opening a stream");
+                   rc == APNS_ENOMEM                ? "out of memory opening a stream"
+                   : t->proto == APNS__PROTO_BINARY ? "binary connection refused a notification"
+                                                    : "HTTP/2 error opening a stream");
     return rc;
+}
+
+int apns__transport_job_error(int err)
+{
+    return err == APNS_EINVAL || err == APNS_EBADTOKEN || err == APNS_ETOOBIG ||
+           err == APNS_EPAYLOADEMPTY || err == APNS_EPRIORITY;
 }
 
 void apns__transport_shutdown(apns__transport *t)

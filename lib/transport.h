@@ -1,12 +1,16 @@
 /*
- * transport.h - the I/O around one apns__h2_conn (internal).
+ * transport.h - the I/O around one sans-I/O protocol core (internal).
  *
  * A transport is one connection to APNs on the caller's libevent loop:
  * a fresh DNS lookup (evdns), a non-blocking TCP connect (every resolved
  * address in turn), an optional HTTP CONNECT proxy, TLS (or plaintext h2c),
- * then bytes between the socket and the sans-I/O HTTP/2 core. It reads until
- * the socket is empty, lets the client submit more, then writes everything
- * the core produced in as few SSL_write calls as possible.
+ * then bytes between the socket and a sans-I/O core: the HTTP/2 core
+ * (apns__h2_conn), the legacy binary core (apns__bin_conn), or a core the
+ * caller brings (the feedback reader). The transport reaches the core only
+ * through apns__core_ops (a small vtable), so the pool in client.c drives
+ * both APNs transports with the same code. It reads until the socket is
+ * empty, lets the client submit more, then writes everything the core
+ * produced in as few SSL_write calls as possible.
  *
  * Callbacks never fire from inside a transport function the client called
  * (submit, shutdown, new): only from libevent callbacks. The one exception
@@ -24,6 +28,8 @@
 #include <openssl/ssl.h>
 
 #include "apns/jwt.h"
+#include "binary_conn.h"
+#include "buf.h"
 #include "h2_conn.h"
 #include "job.h"
 
@@ -31,6 +37,37 @@ struct event_base;
 struct evdns_base;
 
 typedef struct apns__transport apns__transport;
+
+/* Which core runs on the connection. */
+typedef enum apns__proto {
+    APNS__PROTO_H2 = 0, /* apns__h2_conn; TLS must negotiate ALPN "h2" (or h2c) */
+    APNS__PROTO_BINARY, /* apns__bin_conn, the legacy binary gateway; plain TLS */
+    APNS__PROTO_CUSTOM, /* opts.custom_ops / custom_core (the feedback reader) */
+} apns__proto;
+
+/*
+ * What the transport needs from a core; the semantics are those of the
+ * apns__h2_conn_* functions of the same names (h2_conn.h). recv returns 0 or
+ * an APNS_E* code after which the connection is closed (a binary core
+ * returns APNS_ECLOSED after its error packet: a normal end). `close` hands
+ * back what is in flight and marks the core dead. `free` is NULL for a core
+ * the transport does not own.
+ */
+typedef struct apns__core_ops {
+    const char *name; /* for log lines: "HTTP/2", "binary", "feedback" */
+    int (*recv)(void *core, const uint8_t *data, size_t len, int64_t now_ms);
+    int (*flush)(void *core, apns__buf *out);
+    int (*submit)(void *core, apns__job *job, const apns_token *tok, int64_t now_ms);
+    uint32_t (*capacity)(const void *core);
+    size_t (*in_flight)(const void *core);
+    int (*is_open)(const void *core);
+    int (*is_finished)(const void *core);
+    int64_t (*next_deadline)(const void *core);
+    int (*tick)(void *core, int64_t now_ms);
+    void (*close)(void *core, int64_t now_ms);
+    void (*shutdown)(void *core);
+    void (*free)(void *core);
+} apns__core_ops;
 
 typedef struct apns__transport_opts {
     struct event_base *base; /* borrowed */
@@ -42,21 +79,34 @@ typedef struct apns__transport_opts {
     SSL_CTX *ssl_ctx;           /* borrowed; NULL = plaintext h2c */
     int insecure_skip_verify;   /* only for the warning logged on every connect */
     int64_t connect_timeout_ms; /* DNS + TCP + proxy + TLS; 0 = 10000 */
-    apns__h2_conn_opts h2;      /* for the core (authority is copied by the core) */
+    apns__proto proto;
+    apns__h2_conn_opts h2;            /* APNS__PROTO_H2 (authority is copied by the core) */
+    apns__bin_conn_opts bin;          /* APNS__PROTO_BINARY; the transport sets unix_offset_ms */
+    const apns__core_ops *custom_ops; /* APNS__PROTO_CUSTOM: borrowed ... */
+    void *custom_core;                /* ... and the core, owned by the caller */
 } apns__transport_opts;
 
 typedef struct apns__transport_callbacks {
-    /* Passed to the core as is, with the transport's ud. on_log also gets
-     * the transport's own log lines. */
+    /* Passed to the core as is, with the transport's ud (for a binary core:
+     * on_result, on_handback and on_log, whose signatures are the same;
+     * on_goaway is not used). on_log also gets the transport's own log
+     * lines. Unused for a custom core but on_log. */
     apns__h2_callbacks h2;
-    /* TLS (or TCP for h2c) is up and the HTTP/2 preface is on its way.
-     * Optional. */
+    /* Binary core: an error-response packet arrived (before the per-job
+     * callbacks it causes); the transport closes right after them with
+     * on_closed(0). Optional. */
+    void (*on_error_packet)(void *ud, apns__transport *t, uint8_t status, uint32_t id);
+    /* TLS (or TCP for h2c) is up and the core exists (the HTTP/2 preface is
+     * on its way; a binary core takes submits at once). Optional; the
+     * client may submit from here. */
     void (*on_up)(void *ud, apns__transport *t);
-    /* Bytes were received and handed to the core: capacity may have grown.
-     * The client may submit now; the transport writes right after. */
+    /* Bytes were received and handed to the core, or (binary) the socket
+     * took the buffered notifications: capacity may have grown. The client
+     * may submit now; the transport writes right after. */
     void (*on_ready)(void *ud, apns__transport *t);
     /* The connection ended: err is 0 after a graceful end (GOAWAY and every
-     * stream answered), else APNS_E*; detail is borrowed for the call.
+     * stream answered; a binary error packet), else APNS_E* (APNS_ECLOSED:
+     * the peer closed); detail is borrowed for the call.
      * Everything in flight was handed back before this. The transport does
      * nothing after calling it; the client frees it. */
     void (*on_closed)(void *ud, apns__transport *t, int err, const char *detail);
@@ -74,24 +124,29 @@ int apns__transport_new(apns__transport **out, const apns__transport_opts *o,
  * best-effort GOAWAY when the connection is up. NULL is fine. */
 void apns__transport_free(apns__transport *t);
 
-/* 1 when TLS is up and the core is open (server SETTINGS seen, no GOAWAY). */
+/* 1 when TLS is up and the core is open (HTTP/2: server SETTINGS seen, no
+ * GOAWAY; binary: no error packet, not shut down). */
 int apns__transport_is_open(const apns__transport *t);
 
 /* 1 once TLS (or TCP for h2c) is up, until closed. */
 int apns__transport_is_up(const apns__transport *t);
 
-/* Streams that may be opened now (0 unless open). */
+/* Streams that may be opened now, or (binary) room in the sent list, 0
+ * while 256 KB or more wait for the socket (on_ready says when that
+ * changes). 0 unless open. */
 uint32_t apns__transport_capacity(const apns__transport *t);
 
 /* Jobs in the core's book. */
 size_t apns__transport_in_flight(const apns__transport *t);
 
-/* Opens a stream for job (see apns__h2_conn_submit). The bytes are written
- * later in the same loop iteration, batched with other submits. Returns 0,
- * APNS_EAGAIN (no capacity), APNS_EINVAL (the job cannot be sent),
- * APNS_ENOMEM, APNS_EPROTO, APNS_ECLOSED; on an error the job stays the
- * caller's, and on anything but EAGAIN/EINVAL the transport closes itself
- * soon (on_closed). */
+/* Opens a stream for job (see apns__h2_conn_submit), or puts it on the
+ * binary sent list (apns__bin_conn_submit; tok is ignored). The bytes are
+ * written later in the same loop iteration, batched with other submits.
+ * Returns 0, APNS_EAGAIN (no capacity), a job error (the job cannot be sent
+ * as it is: APNS_EINVAL; binary also APNS_EBADTOKEN, APNS_ETOOBIG,
+ * APNS_EPAYLOADEMPTY, APNS_EPRIORITY), APNS_ENOMEM, APNS_EPROTO,
+ * APNS_ECLOSED; on an error the job stays the caller's, and on anything but
+ * EAGAIN or a job error the transport closes itself soon (on_closed). */
 int apns__transport_submit(apns__transport *t, apns__job *job, const apns_token *tok);
 
 /* Graceful end: GOAWAY to the server, no new streams; on_closed(0) fires
@@ -105,7 +160,14 @@ void apns__transport_abort(apns__transport *t, int err, const char *detail);
 /* "host:port" or "[v6]:port" of the peer connected to, "" before connect. */
 const char *apns__transport_peer(const apns__transport *t);
 
+/* 1 for the errors apns__transport_submit() returns when the job (not the
+ * connection) is at fault. */
+int apns__transport_job_error(int err);
+
 /* Monotonic milliseconds (the clock the core runs on). */
 int64_t apns__transport_now_ms(void);
+
+/* Wall clock minus monotonic clock, in ms (apns__bin_conn_opts.unix_offset_ms). */
+int64_t apns__transport_unix_offset_ms(void);
 
 #endif

@@ -75,7 +75,13 @@ void sim_dlog_add(sim_dlog *d, const char *apns_id, const char *token, size_t to
     p = topic ? put(p, topic, topic_len) : put(p, "-", 1);
     *p++ = ' ';
     char num[24];
-    int n = snprintf(num, sizeof num, "%zu\n", payload_bytes);
-    p = put(p, num, (size_t)n);
+    int n = 0;
+    do {
+        num[n++] = (char)('0' + payload_bytes % 10);
+        payload_bytes /= 10;
+    } while (payload_bytes);
+    while (n > 0)
+        *p++ = num[--n];
+    *p++ = '\n';
     d->len = (size_t)(p - d->buf);
 }

@@ -1,6 +1,7 @@
 /*
  * main.c - apns-sim: loads keys, token lists and TLS, opens the listening
- * sockets, runs one event loop per thread, and handles SIGUSR1 (print
+ * sockets (HTTP/2, and the legacy binary gateway and feedback service when
+ * asked), runs one event loop per thread, and handles SIGUSR1 (print
  * counters), SIGINT/SIGTERM (flush the delivery log, print counters, exit 0).
  */
 #include <errno.h>
@@ -15,6 +16,8 @@
 #include <event2/thread.h>
 #include <openssl/rand.h>
 
+#include "apns/binary.h"
+#include "bconn.h"
 #include "options.h"
 #include "tls.h"
 #include "worker.h"
@@ -65,6 +68,28 @@ static int load_tokens(sim_tokenset **out, const char *path, int64_t now_ms)
     return 0;
 }
 
+static int add_bin(const char *hex, size_t len, int64_t ts_ms, void *ud)
+{
+    uint8_t bin[APNS_BINARY_TOKEN_MAX];
+    int n = apns_token_hex_to_bin(hex, len, bin, sizeof bin);
+    if (n <= 0)
+        return 0; /* not hex, or longer than any binary token: can never match */
+    return sim_binset_add(ud, bin, (size_t)n) < 0;
+}
+
+/* Every token list, as binary tokens: the gateway's status-8 check. */
+static int build_bin_invalid(sim_shared *sh)
+{
+    if (!(sh->bin_invalid = sim_binset_new()))
+        return -1;
+    const sim_tokenset *lists[] = {sh->invalid_tokens, sh->unregistered, sh->other_topic,
+                                   sh->other_env};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (sim_tokenset_foreach(lists[i], add_bin, sh->bin_invalid) != 0)
+            return -1;
+    return 0;
+}
+
 static int setup_shared(sim_app *app)
 {
     sim_shared *sh = &app->sh;
@@ -92,11 +117,30 @@ static int setup_shared(sim_app *app)
         load_tokens(&sh->other_topic, o->other_topic_file, now_ms) != 0 ||
         load_tokens(&sh->other_env, o->other_env_file, now_ms) != 0)
         return -1;
+    if (load_tokens(&sh->invalid_tokens, o->invalid_tokens_file, now_ms) != 0)
+        return -1;
+    if (o->binary_host[0] && build_bin_invalid(sh) != 0) {
+        fprintf(stderr, "apns-sim: out of memory\n");
+        return -1;
+    }
+    if (o->feedback_host[0]) {
+        static sim_feedback feedback;
+        if (sim_feedback_init(&feedback, sh->unregistered) != 0) {
+            fprintf(stderr, "apns-sim: out of memory\n");
+            return -1;
+        }
+        sh->feedback = &feedback;
+    }
     sh->policy.unregistered = sh->unregistered;
     sh->policy.other_topic = sh->other_topic;
     sh->policy.other_env = sh->other_env;
 
     if (!o->h2c && !(sh->ssl_ctx = sim_tls_ctx_new(o, err, sizeof err))) {
+        fprintf(stderr, "apns-sim: %s\n", err);
+        return -1;
+    }
+    if (!o->h2c && (o->binary_host[0] || o->feedback_host[0]) &&
+        !(sh->bin_ssl_ctx = sim_tls_ctx_new_binary(o, err, sizeof err))) {
         fprintf(stderr, "apns-sim: %s\n", err);
         return -1;
     }
@@ -115,10 +159,40 @@ static void cleanup_shared(sim_app *app)
     sim_tokenset_free(sh->unregistered);
     sim_tokenset_free(sh->other_topic);
     sim_tokenset_free(sh->other_env);
+    sim_tokenset_free(sh->invalid_tokens);
+    sim_binset_free(sh->bin_invalid);
+    if (sh->feedback)
+        sim_feedback_cleanup(sh->feedback);
     if (sh->ssl_ctx)
         SSL_CTX_free(sh->ssl_ctx);
+    if (sh->bin_ssl_ctx)
+        SSL_CTX_free(sh->bin_ssl_ctx);
     if (sh->dlog_fd >= 0)
         close(sh->dlog_fd);
+}
+
+static int listen_binary(sim_app *app, int kind, const char *host, int port, char *bound,
+                         size_t boundlen)
+{
+    int fds[256];
+    char err[512];
+    if (!host[0])
+        return 0;
+    if (sim_listen(host, port, app->nworkers, fds, bound, boundlen, err, sizeof err) != 0) {
+        fprintf(stderr, "apns-sim: %s: %s\n",
+                kind == SIM_BK_GATEWAY ? "--binary-listen" : "--feedback-listen", err);
+        return -1;
+    }
+    for (int i = 0; i < app->nworkers; i++) {
+        if (sim_worker_listen_binary(&app->workers[i], kind, fds[i]) != 0) {
+            fprintf(stderr, "apns-sim: cannot set up the %s listener\n",
+                    kind == SIM_BK_GATEWAY ? "binary" : "feedback");
+            for (int j = i + 1; j < app->nworkers; j++)
+                close(fds[j]);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int start_workers(sim_app *app)
@@ -144,7 +218,19 @@ static int start_workers(sim_app *app)
         }
         app->nworkers = i + 1;
     }
+    /* The binary listeners are opened once every loop exists; their lines
+     * come after the HTTP/2 one, which scripts parse first. */
+    char bin_bound[300] = "", fb_bound[300] = "";
+    if (listen_binary(app, SIM_BK_GATEWAY, o->binary_host, o->binary_port, bin_bound,
+                      sizeof bin_bound) != 0 ||
+        listen_binary(app, SIM_BK_FEEDBACK, o->feedback_host, o->feedback_port, fb_bound,
+                      sizeof fb_bound) != 0)
+        return -1;
     printf("apns-sim listening on %s\n", bound);
+    if (bin_bound[0])
+        printf("apns-sim binary listening on %s\n", bin_bound);
+    if (fb_bound[0])
+        printf("apns-sim feedback listening on %s\n", fb_bound);
     fflush(stdout);
     return 0;
 }

@@ -10,8 +10,9 @@
 
 static const char usage_text[] =
     "Usage: apns-sim [OPTIONS]\n"
-    "An Apple Push Notification service (HTTP/2 provider API) stand-in for tests,\n"
-    "demos and benchmarks. See docs/apns-sim.md.\n"
+    "An Apple Push Notification service stand-in for tests, demos and benchmarks: the\n"
+    "HTTP/2 provider API, and optionally the legacy binary gateway and feedback\n"
+    "service. See docs/apns-sim.md.\n"
     "\n"
     "Listening:\n"
     "  --listen ADDR:PORT        address to listen on (default 127.0.0.1:2197; port 0 picks\n"
@@ -59,6 +60,21 @@ static const char usage_text[] =
     "                            SETTINGS_MAX_CONCURRENT_STREAMS to M (excess new streams\n"
     "                            get RST_STREAM REFUSED_STREAM)\n"
     "\n"
+    "Legacy binary interface (see docs/apns-sim.md):\n"
+    "  --binary-listen ADDR:PORT gateway for the simple (0), enhanced (1) and frame (2)\n"
+    "                            formats, TLS with --tls-cert/--tls-key (client certificate\n"
+    "                            required with --client-ca). Prints 'apns-sim binary\n"
+    "                            listening on ADDR:PORT' after the HTTP/2 line\n"
+    "  --feedback-listen ADDR:PORT  feedback service: serves the --unregistered tokens and\n"
+    "                            those rejected with status 8 as tuples, once, then closes.\n"
+    "                            Prints 'apns-sim feedback listening on ADDR:PORT'\n"
+    "  --invalid-tokens FILE     one token a line: status 8 (Invalid token) on the binary\n"
+    "                            gateway (so are --unregistered, --other-topic, --other-env)\n"
+    "  --binary-error-delay-ms N after a bad notification, read and discard for N ms, then\n"
+    "                            send the error packet and close (default 500)\n"
+    "  --binary-shutdown-every N after N notifications on a binary connection send status\n"
+    "                            10 (Shutdown) naming the last one, then close\n"
+    "\n"
     "Output:\n"
     "  --delivery-log FILE       append '<apns-id> <token> <topic> <payload-bytes>' for\n"
     "                            every accepted notification (flushed every 100 ms)\n"
@@ -92,6 +108,11 @@ enum {
     OPT_NO_ANSWER_RATE,
     OPT_SHRINK,
     OPT_DELIVERY_LOG,
+    OPT_BINARY_LISTEN,
+    OPT_FEEDBACK_LISTEN,
+    OPT_INVALID_TOKENS,
+    OPT_BINARY_ERROR_DELAY,
+    OPT_BINARY_SHUTDOWN_EVERY,
     OPT_VERSION,
 };
 
@@ -119,6 +140,11 @@ static const struct option long_options[] = {
     {"no-answer-rate", required_argument, NULL, OPT_NO_ANSWER_RATE},
     {"shrink-streams-after", required_argument, NULL, OPT_SHRINK},
     {"delivery-log", required_argument, NULL, OPT_DELIVERY_LOG},
+    {"binary-listen", required_argument, NULL, OPT_BINARY_LISTEN},
+    {"feedback-listen", required_argument, NULL, OPT_FEEDBACK_LISTEN},
+    {"invalid-tokens", required_argument, NULL, OPT_INVALID_TOKENS},
+    {"binary-error-delay-ms", required_argument, NULL, OPT_BINARY_ERROR_DELAY},
+    {"binary-shutdown-every", required_argument, NULL, OPT_BINARY_SHUTDOWN_EVERY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -163,7 +189,7 @@ static int parse_rate(const char *s, double *out)
     return 0;
 }
 
-static int parse_listen(sim_options *o, const char *s)
+static int parse_addr(const char *s, char *out_host, size_t host_size, int *out_port)
 {
     const char *colon;
     const char *host = s;
@@ -182,11 +208,11 @@ static int parse_listen(sim_options *o, const char *s)
         hlen = (size_t)(colon - s);
     }
     uint64_t port;
-    if (hlen == 0 || hlen >= sizeof o->listen_host || parse_u64(colon + 1, 0, 65535, &port) != 0)
+    if (hlen == 0 || hlen >= host_size || parse_u64(colon + 1, 0, 65535, &port) != 0)
         return -1;
-    memcpy(o->listen_host, host, hlen);
-    o->listen_host[hlen] = '\0';
-    o->listen_port = (int)port;
+    memcpy(out_host, host, hlen);
+    out_host[hlen] = '\0';
+    *out_port = (int)port;
     return 0;
 }
 
@@ -272,6 +298,7 @@ static void set_defaults(sim_options *o)
     o->token_max_age_s = 3600;
     o->token_min_interval_s = 1200;
     o->max_streams = 1000;
+    o->binary_error_delay_ms = 500;
 }
 
 static int check_combination(const sim_options *o)
@@ -311,7 +338,7 @@ int sim_options_parse(sim_options *o, int argc, char **argv)
         name = option_name(c);
         switch (c) {
         case OPT_LISTEN:
-            if (parse_listen(o, optarg) != 0)
+            if (parse_addr(optarg, o->listen_host, sizeof o->listen_host, &o->listen_port) != 0)
                 return bad(name, optarg, "expected ADDR:PORT");
             break;
         case OPT_TLS_CERT:
@@ -405,6 +432,28 @@ int sim_options_parse(sim_options *o, int argc, char **argv)
             break;
         case OPT_DELIVERY_LOG:
             o->delivery_log = optarg;
+            break;
+        case OPT_BINARY_LISTEN:
+            if (parse_addr(optarg, o->binary_host, sizeof o->binary_host, &o->binary_port) != 0)
+                return bad(name, optarg, "expected ADDR:PORT");
+            break;
+        case OPT_FEEDBACK_LISTEN:
+            if (parse_addr(optarg, o->feedback_host, sizeof o->feedback_host, &o->feedback_port) !=
+                0)
+                return bad(name, optarg, "expected ADDR:PORT");
+            break;
+        case OPT_INVALID_TOKENS:
+            o->invalid_tokens_file = optarg;
+            break;
+        case OPT_BINARY_ERROR_DELAY:
+            if (parse_u64(optarg, 0, 3600 * 1000, &v) != 0)
+                return bad(name, optarg, "expected milliseconds");
+            o->binary_error_delay_ms = (int)v;
+            break;
+        case OPT_BINARY_SHUTDOWN_EVERY:
+            if (parse_u64(optarg, 1, UINT32_MAX, &v) != 0)
+                return bad(name, optarg, "expected a notification count > 0");
+            o->binary_shutdown_every = (uint32_t)v;
             break;
         case 'h':
             fputs(usage_text, stdout);

@@ -52,6 +52,15 @@ typedef struct sim_options {
     uint32_t shrink_to;
 
     const char *delivery_log;
+
+    /* Legacy binary interface (sim/bconn.c, sim/feedback.c). */
+    char binary_host[256]; /* "" = no binary gateway listener */
+    int binary_port;
+    char feedback_host[256]; /* "" = no feedback listener */
+    int feedback_port;
+    const char *invalid_tokens_file; /* binary gateway: status 8 */
+    int binary_error_delay_ms;       /* discard time before the error packet */
+    uint32_t binary_shutdown_every;  /* 0 = off */
 } sim_options;
 
 /* Parses argv into *o. Returns 0 to run, 1 when --help/--version was printed

@@ -23,6 +23,16 @@ void sim_stats_print(FILE *f, sim_stats *const *all, size_t n)
         {"goaways", offsetof(sim_stats, goaways)},
         {"resets", offsetof(sim_stats, resets)},
         {"jwt_verifications", offsetof(sim_stats, verifications)},
+        {"binary_connections", offsetof(sim_stats, bin_connections)},
+        {"binary_accepted", offsetof(sim_stats, bin_accepted)},
+        {"binary_rejected", offsetof(sim_stats, bin_rejected)},
+        {"binary_invalid_tokens", offsetof(sim_stats, bin_invalid_tokens)},
+        {"binary_error_packets", offsetof(sim_stats, bin_error_packets)},
+        {"binary_silent_closes", offsetof(sim_stats, bin_silent_closes)},
+        {"binary_shutdowns", offsetof(sim_stats, bin_shutdowns)},
+        {"binary_discarded_bytes", offsetof(sim_stats, bin_discarded)},
+        {"feedback_connections", offsetof(sim_stats, fb_connections)},
+        {"feedback_tuples", offsetof(sim_stats, fb_tuples)},
     };
     fputc('{', f);
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {

@@ -15,7 +15,7 @@
 
 typedef struct sim_stats {
     _Atomic uint64_t connections;   /* accepted TCP connections */
-    _Atomic uint64_t tls_failures;  /* handshakes failed or without ALPN h2 */
+    _Atomic uint64_t tls_failures;  /* handshakes failed or without ALPN h2 (any listener) */
     _Atomic uint64_t requests;      /* complete requests (answered or not) */
     _Atomic uint64_t accepted;      /* 200s sent (= delivery log lines) */
     _Atomic uint64_t rejected;      /* non-200 answers sent */
@@ -26,6 +26,17 @@ typedef struct sim_stats {
     _Atomic uint64_t goaways;       /* injected GOAWAYs */
     _Atomic uint64_t resets;        /* injected connection aborts */
     _Atomic uint64_t verifications; /* JWT signature verifications */
+    /* Legacy binary gateway and feedback service. */
+    _Atomic uint64_t bin_connections;    /* accepted binary gateway connections */
+    _Atomic uint64_t bin_accepted;       /* notifications delivered (= their log lines) */
+    _Atomic uint64_t bin_rejected;       /* bad notifications (invalid token or malformed) */
+    _Atomic uint64_t bin_invalid_tokens; /* of those, status 8 */
+    _Atomic uint64_t bin_error_packets;  /* 6-byte error packets written (status 10 too) */
+    _Atomic uint64_t bin_silent_closes;  /* simple format: closed without a packet */
+    _Atomic uint64_t bin_shutdowns;      /* --binary-shutdown-every closes */
+    _Atomic uint64_t bin_discarded;      /* bytes read and dropped after a bad one */
+    _Atomic uint64_t fb_connections;     /* feedback connections served */
+    _Atomic uint64_t fb_tuples;          /* feedback tuples written */
     _Atomic uint64_t by_reason[APNS_REASON_COUNT];
 } sim_stats;
 

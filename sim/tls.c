@@ -29,7 +29,7 @@ static void openssl_reason(char *err, size_t errlen, const char *what, const cha
     ERR_clear_error();
 }
 
-SSL_CTX *sim_tls_ctx_new(const sim_options *o, char *err, size_t errlen)
+static SSL_CTX *ctx_new(const sim_options *o, int alpn, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
@@ -42,7 +42,8 @@ SSL_CTX *sim_tls_ctx_new(const sim_options *o, char *err, size_t errlen)
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
-    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+    if (alpn)
+        SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
 
     if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1) {
         openssl_reason(err, errlen, "cannot load --tls-cert", o->tls_cert);
@@ -72,6 +73,16 @@ SSL_CTX *sim_tls_ctx_new(const sim_options *o, char *err, size_t errlen)
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+SSL_CTX *sim_tls_ctx_new(const sim_options *o, char *err, size_t errlen)
+{
+    return ctx_new(o, 1, err, errlen);
+}
+
+SSL_CTX *sim_tls_ctx_new_binary(const sim_options *o, char *err, size_t errlen)
+{
+    return ctx_new(o, 0, err, errlen);
 }
 
 int sim_tls_is_h2(SSL *ssl)

@@ -2,7 +2,8 @@
  * tls.h - the simulator's TLS server context: TLS 1.2+, ALPN "h2" only
  * (a client that offers ALPN without h2 gets a no_application_protocol
  * alert; one that offers no ALPN is closed after the handshake), optional
- * client certificates for certificate auth.
+ * client certificates for certificate auth. The binary gateway and the
+ * feedback service get a second context without ALPN.
  */
 #ifndef SIM_TLS_H
 #define SIM_TLS_H
@@ -15,6 +16,11 @@
 
 /* Returns a context, or NULL with a sentence in err. */
 SSL_CTX *sim_tls_ctx_new(const sim_options *o, char *err, size_t errlen);
+
+/* The same for the legacy binary gateway and the feedback service: no ALPN
+ * (Apple's binary interface predates it; whatever a client offers is
+ * ignored), same certificates and client CA. */
+SSL_CTX *sim_tls_ctx_new_binary(const sim_options *o, char *err, size_t errlen);
 
 /* 1 if the handshake negotiated ALPN h2. */
 int sim_tls_is_h2(SSL *ssl);

@@ -222,3 +222,20 @@ size_t sim_tokenset_size(const sim_tokenset *s)
 {
     return s ? s->count : 0;
 }
+
+int sim_tokenset_foreach(const sim_tokenset *s,
+                         int (*fn)(const char *token, size_t len, int64_t ts_ms, void *ud),
+                         void *ud)
+{
+    if (!s || !s->table)
+        return 0;
+    for (size_t i = 0; i <= s->mask; i++) {
+        const entry *e = &s->table[i];
+        if (!e->hash)
+            continue;
+        int rc = fn(s->arena + e->off, e->len, e->ts_ms, ud);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}

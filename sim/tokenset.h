@@ -31,4 +31,11 @@ int sim_tokenset_find(const sim_tokenset *s, const char *token, size_t len, int6
 
 size_t sim_tokenset_size(const sim_tokenset *s);
 
+/* Calls fn for every token (lower-case hex, not NUL-terminated, borrowed for
+ * the call) in table order; stops early and returns fn's value when it is
+ * not 0. Returns 0 otherwise. s may be NULL. */
+int sim_tokenset_foreach(const sim_tokenset *s,
+                         int (*fn)(const char *token, size_t len, int64_t ts_ms, void *ud),
+                         void *ud);
+
 #endif

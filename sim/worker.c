@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bconn.h"
 #include "conn.h"
 
 #define LISTEN_BACKLOG 1024
@@ -18,6 +19,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
                       int socklen, void *arg)
 {
     sim_conn_accept(arg, fd);
+}
+
+static void on_accept_gateway(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                              int socklen, void *arg)
+{
+    sim_bconn_accept(arg, fd, SIM_BK_GATEWAY);
+}
+
+static void on_accept_feedback(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                               int socklen, void *arg)
+{
+    sim_bconn_accept(arg, fd, SIM_BK_FEEDBACK);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -46,6 +59,19 @@ int sim_worker_init(sim_worker *w, int index, const sim_shared *sh, int listen_f
     return 0;
 }
 
+int sim_worker_listen_binary(sim_worker *w, int kind, int listen_fd)
+{
+    struct evconnlistener **slot = kind == SIM_BK_GATEWAY ? &w->bin_listener : &w->fb_listener;
+    *slot =
+        evconnlistener_new(w->base, kind == SIM_BK_GATEWAY ? on_accept_gateway : on_accept_feedback,
+                           w, LEV_OPT_CLOSE_ON_FREE, 0, listen_fd);
+    if (!*slot) {
+        close(listen_fd);
+        return -1;
+    }
+    return 0;
+}
+
 void sim_worker_run(sim_worker *w)
 {
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
@@ -61,6 +87,13 @@ void sim_worker_cleanup(sim_worker *w)
 {
     while (w->conns)
         sim_conn_free(w->conns);
+    while (w->bconns)
+        sim_bconn_free(w->bconns);
+    if (w->bin_listener)
+        evconnlistener_free(w->bin_listener);
+    if (w->fb_listener)
+        evconnlistener_free(w->fb_listener);
+    w->bin_listener = w->fb_listener = NULL;
     sim_dlog_cleanup(&w->dlog);
     if (w->tick)
         event_free(w->tick);

@@ -13,7 +13,9 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
+#include "binset.h"
 #include "dlog.h"
+#include "feedback.h"
 #include "idgen.h"
 #include "keys.h"
 #include "options.h"
@@ -32,9 +34,16 @@ typedef struct sim_shared {
     sim_tokenset *unregistered, *other_topic, *other_env;
     int dlog_fd;   /* -1 without --delivery-log */
     uint64_t seed; /* --seed, or random */
+
+    /* Legacy binary interface. */
+    SSL_CTX *bin_ssl_ctx;         /* no ALPN; NULL with --h2c (plaintext) */
+    sim_tokenset *invalid_tokens; /* --invalid-tokens */
+    sim_binset *bin_invalid;      /* status 8: every token list, as binary tokens */
+    sim_feedback *feedback;       /* NULL without --feedback-listen */
 } sim_shared;
 
 struct sim_conn;
+struct sim_bconn;
 
 typedef struct sim_worker {
     int index;
@@ -47,12 +56,19 @@ typedef struct sim_worker {
     sim_idgen ids; /* generated apns-id / apns-unique-id values */
     uint64_t conn_seq;
     struct sim_conn *conns; /* every open connection (for shutdown) */
+    struct evconnlistener *bin_listener, *fb_listener;
+    struct sim_bconn *bconns; /* open binary gateway and feedback connections */
+    uint64_t bconn_seq;
     pthread_t thread;
     uint8_t rbuf[SIM_READ_BUF]; /* shared read buffer of this loop's connections */
 } sim_worker;
 
 /* Creates the loop and listener on an already listening fd. Returns 0/-1. */
 int sim_worker_init(sim_worker *w, int index, const sim_shared *sh, int listen_fd);
+
+/* Adds the binary gateway (kind 0) or feedback (kind 1) listener on an
+ * already listening fd. Returns 0/-1 (the fd is closed on failure). */
+int sim_worker_listen_binary(sim_worker *w, int kind, int listen_fd);
 
 /* Runs the loop until sim_worker_stop(). */
 void sim_worker_run(sim_worker *w);

@@ -1,6 +1,9 @@
 /*
- * apns/client.h - an APNs HTTP/2 client: a pool of connections to one APNs
+ * apns/client.h - an APNs client: a pool of connections to one APNs
  * environment with one credential, driven by the caller's libevent loop.
+ * The connections speak HTTP/2 (the provider API), or the legacy binary
+ * interface (APNS_TRANSPORT_BINARY, see below); results, retries and
+ * backpressure are the same for both.
  *
  * Credit-based backpressure: the client holds at most `max_pending`
  * notifications (queued, in flight, or waiting for a retry). Each one is
@@ -23,6 +26,21 @@
  * trouble (DNS, TCP connect, timeouts) does not fail anything: the client
  * keeps reconnecting with a jittered backoff (100 ms doubling to 30 s).
  *
+ * The legacy binary interface (retired by Apple in March 2021; for
+ * apns-sim, tests and the story this project grew from) never says
+ * "accepted": each connection keeps a sent list in send order, a
+ * notification is ACCEPTED when no error packet named it or an earlier one
+ * within binary_accept_window_ms, REJECTED when an error packet names it
+ * (apns_result.binary_status; reason and action from the same reason table
+ * as HTTP/2, e.g. status 8 -> BadDeviceToken, APNS_ACTION_DEAD_TOKEN), and
+ * everything sent after the named one goes back to the front of the queue
+ * in its original order and is resent on a new connection. A connection
+ * that closes without an error packet hands back what it sent within the
+ * window (at-least-once: those may be delivered twice). Hand-backs after an
+ * error packet (APNs discarded them unread) do not count towards the
+ * 10-hand-back limit; silent closes do. The slots bound throughput: at most
+ * max_pending notifications per accept window.
+ *
  * Callbacks fire only from the event loop, never from inside
  * apns_client_submit().
  *
@@ -35,6 +53,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apns/binary.h"
 #include "apns/error.h"
 #include "apns/jwt.h"
 #include "apns/notification.h"
@@ -47,10 +66,18 @@ extern "C" {
 struct event_base;
 
 typedef enum apns_environment {
-    APNS_ENV_PRODUCTION = 0, /* api.push.apple.com:443 */
-    APNS_ENV_SANDBOX,        /* api.sandbox.push.apple.com:443 */
+    APNS_ENV_PRODUCTION = 0, /* api.push.apple.com:443 (binary: gateway.push.apple.com:2195) */
+    APNS_ENV_SANDBOX,        /* api.sandbox.push.apple.com:443
+                                (binary: gateway.sandbox.push.apple.com:2195) */
     APNS_ENV_CUSTOM,         /* host and port from the options (apns-sim, tests) */
 } apns_environment;
+
+/* What the connections speak. */
+typedef enum apns_transport {
+    APNS_TRANSPORT_HTTP2 = 0, /* the HTTP/2 provider API (TLS with ALPN h2, or h2c) */
+    APNS_TRANSPORT_BINARY,    /* the legacy binary interface: plain TLS, certificate
+                                 auth only (see the top of this file) */
+} apns_transport;
 
 typedef enum apns_outcome {
     APNS_OUTCOME_ACCEPTED = 0, /* 200 from APNs */
@@ -61,7 +88,8 @@ typedef enum apns_outcome {
 
 typedef struct apns_result {
     apns_outcome outcome;
-    int status;                             /* HTTP status; 0 when APNs never answered */
+    int status;                             /* HTTP status; 0 when APNs never answered,
+                                               and always 0 on the binary interface */
     apns_reason reason;                     /* APNS_REASON_NONE when accepted */
     const char *reason_str;                 /* borrowed for the callback; "" if none */
     int64_t timestamp_ms;                   /* 410: when the token became invalid; else 0 */
@@ -74,9 +102,9 @@ typedef struct apns_result {
                                                token), APNS_EINVAL; else 0 */
     char apns_id[APNS_UUID_LEN + 1];        /* the id of the request (sent or APNs') */
     char apns_unique_id[APNS_UUID_LEN + 1]; /* sandbox only; "" when absent */
-    int binary_status; /* legacy binary interface: the error-response status
-                          (apns/binary.h) for REJECTED; 0 when accepted by
-                          silence, and always 0 for HTTP/2 */
+    int binary_status;                      /* legacy binary interface: the error-response status
+                                               (apns/binary.h) for REJECTED; 0 when accepted by
+                                               silence, and always 0 for HTTP/2 */
 } apns_result;
 
 typedef struct apns_client apns_client;
@@ -125,6 +153,26 @@ typedef struct apns_client_opts {
     int64_t ping_timeout_ms;    /* no PONG by then -> connection dead; 0 = 10000 */
     apns_retry_policy retry;    /* for APNS_ACTION_RETRY / RECONNECT answers */
 
+    /* Transport; the zero value is HTTP/2. APNS_TRANSPORT_BINARY needs a
+     * client certificate (APNS_EINVAL with tokens or h2c); port 0 = 2195;
+     * max_pending 0 = 20000 * connections; max_streams, stream_timeout_ms
+     * and the PING options do not apply. */
+    apns_transport transport;
+    /* Binary: APNS_BINARY_FRAME or APNS_BINARY_ENHANCED. The zero value
+     * (APNS_BINARY_SIMPLE) means FRAME here, so that zeroed options get the
+     * frame format; the simple format needs binary_simple as well. */
+    apns_binary_format binary_format;
+    int binary_simple;               /* 1: the simple format (command 0). It has no identifier,
+                                        so a bad notification silently drops the connection and
+                                        the whole window is resent; for demonstrations */
+    int64_t binary_accept_window_ms; /* binary: silence this long after a send means
+                                        accepted; 0 = 2000. Must cover APNs' error
+                                        delay plus the round trip */
+    int binary_assume_delivered;     /* binary, benchmarks only: on a close without an
+                                        error packet report what is unanswered as
+                                        ACCEPTED (the naive provider, which loses
+                                        notifications) instead of resending it */
+
     apns_result_cb on_result; /* required */
     apns_credit_cb on_credit; /* optional */
     apns_log_cb on_log;       /* optional; no logging when NULL */
@@ -137,7 +185,8 @@ void apns_client_opts_init(apns_client_opts *o);
 /*
  * Creates a client on `base` and starts connecting. The client borrows base
  * and opts->tokens. Returns 0, APNS_EINVAL (no on_result, both or neither
- * auth), APNS_ECERT, APNS_ETLS, APNS_ENOMEM; `detail` names the problem.
+ * auth, binary without a certificate, unknown transport or binary format),
+ * APNS_ECERT, APNS_ETLS, APNS_ENOMEM; `detail` names the problem.
  */
 int apns_client_new(apns_client **out, struct event_base *base, const apns_client_opts *opts,
                     char *detail, size_t detail_len);
@@ -145,10 +194,13 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
 /*
  * Validates n (apns_notification_validate; a topic is required with token
  * auth) and copies it into a free slot (the token lower-cased; an apns-id is
- * generated when n->apns_id is ""). Returns 0, APNS_EAGAIN (no slot: wait for
- * on_credit), APNS_ESHUTDOWN (after drain), APNS_ENOMEM (a slot's payload
- * buffer could not grow), or a validation error (then no callback fires for
- * n; the detail goes to on_log at DEBUG).
+ * generated when n->apns_id is ""). Binary transport: also APNS_EBADTOKEN for
+ * a token that is not 32 bytes (64 hex digits) in the simple and enhanced
+ * formats, APNS_ETOOBIG for a payload over 256 bytes (simple, enhanced) or
+ * 2048 (frame); topic, push type and collapse id are not sent. Returns 0,
+ * APNS_EAGAIN (no slot: wait for on_credit), APNS_ESHUTDOWN (after drain),
+ * APNS_ENOMEM (a slot's payload buffer could not grow), or a validation
+ * error (then no callback fires for n; the detail goes to on_log at DEBUG).
  */
 int apns_client_submit(apns_client *c, const apns_notification *n);
 
@@ -166,7 +218,8 @@ typedef struct apns_client_stats {
     uint64_t connects;    /* connections that completed TLS (TCP for h2c) */
     uint64_t disconnects; /* ... and that closed again */
     unsigned connections_up;
-    size_t in_flight;
+    size_t in_flight;       /* in streams (HTTP/2) or sent lists (binary) */
+    uint64_t error_packets; /* binary: error-response packets received */
 } apns_client_stats;
 
 void apns_client_stats_get(const apns_client *c, apns_client_stats *s);

@@ -1,0 +1,77 @@
+/* feedback.c - the feedback service's dead-token list (see feedback.h). */
+#include "feedback.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int push(sim_feedback *f, const uint8_t *token, size_t len, uint32_t ts)
+{
+    if (len == 0 || len > APNS_BINARY_TOKEN_MAX)
+        return 0;
+    int added = sim_binset_add(f->pending, token, len);
+    if (added <= 0)
+        return added; /* already waiting, or out of memory */
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 64;
+        sim_fb_entry *v = realloc(f->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        f->v = v;
+        f->cap = cap;
+    }
+    sim_fb_entry *e = &f->v[f->n++];
+    e->timestamp = ts;
+    e->len = (uint8_t)len;
+    memcpy(e->token, token, len);
+    return 0;
+}
+
+static int add_hex(const char *hex, size_t len, int64_t ts_ms, void *ud)
+{
+    uint8_t bin[APNS_BINARY_TOKEN_MAX];
+    int n = apns_token_hex_to_bin(hex, len, bin, sizeof bin);
+    if (n <= 0)
+        return 0; /* not representable as a binary token: skipped */
+    int64_t s = ts_ms / 1000;
+    return push(ud, bin, (size_t)n, s < 0 ? 0 : s > UINT32_MAX ? UINT32_MAX : (uint32_t)s) < 0;
+}
+
+int sim_feedback_init(sim_feedback *f, const sim_tokenset *unregistered)
+{
+    memset(f, 0, sizeof *f);
+    if (pthread_mutex_init(&f->mu, NULL) != 0)
+        return -1;
+    f->pending = sim_binset_new();
+    if (!f->pending || sim_tokenset_foreach(unregistered, add_hex, f) != 0) {
+        sim_feedback_cleanup(f);
+        return -1;
+    }
+    return 0;
+}
+
+void sim_feedback_cleanup(sim_feedback *f)
+{
+    sim_binset_free(f->pending);
+    free(f->v);
+    pthread_mutex_destroy(&f->mu);
+    memset(f, 0, sizeof *f);
+}
+
+void sim_feedback_add(sim_feedback *f, const uint8_t *token, size_t len, uint32_t timestamp)
+{
+    pthread_mutex_lock(&f->mu);
+    (void)push(f, token, len, timestamp); /* out of memory: the token is not listed */
+    pthread_mutex_unlock(&f->mu);
+}
+
+size_t sim_feedback_take(sim_feedback *f, sim_fb_entry **out)
+{
+    pthread_mutex_lock(&f->mu);
+    size_t n = f->n;
+    *out = f->v;
+    f->v = NULL;
+    f->n = f->cap = 0;
+    sim_binset_clear(f->pending);
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
