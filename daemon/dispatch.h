@@ -1,0 +1,109 @@
+/*
+ * dispatch.h - the dispatcher: leases chunks from the queue, sends their due
+ * tokens through one libapns client per (app credential, environment),
+ * records every answer back into the queue, and reports final per-token
+ * results to hooks (API ?wait, webhooks).
+ *
+ * Grouping: apps of one token-auth team identity (gw_team_identity) share one
+ * apns_token_cache (one JWT per team); each app gets its own apns_client
+ * (transport http2 or binary) so apps never block each other. Backpressure
+ * is the client's credit: a chunk is leased only when the app's client has
+ * room, so memory is bounded by max_in_flight per app, never by the queue.
+ *
+ * Per answer (the reason table's action): accepted -> ACCEPTED; drop ->
+ * REJECTED; dead-token -> REJECTED + dead-token registry (410 timestamp,
+ * BadDeviceToken, DeviceTokenNotForTopic); retry -> RETRY with a durable
+ * retry-at (per-token backoff with jitter, libapns's policy) until the app's
+ * retry budget is spent, then FAILED; pause -> the app is paused (log line,
+ * apnsd_app_paused gauge), its tokens stay pending (their retry budget
+ * untouched), and after a probe interval one token goes out as a probe: the
+ * app resumes on any answer but another credential error (or at once on
+ * reload). An expired notification (expiration < now) is never sent:
+ * EXPIRED. send_at is honoured by the queue (a chunk is not leasable before
+ * it). The design note at the top of dispatch.c has the whole table and
+ * the list of places a duplicate can come from.
+ *
+ * All calls on the loop thread.
+ */
+#ifndef GW_DISPATCH_H
+#define GW_DISPATCH_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "queue.h"
+
+struct event_base;
+
+/* One final answer for one token (after its outcome is durable). */
+typedef struct gw_token_result {
+    const char *app;
+    const char *job_id;
+    uint64_t index;       /* job-wide token index */
+    const char *token;    /* lower-case hex */
+    const char *apns_id;  /* the apns-id sent */
+    gw_token_state state; /* ACCEPTED, REJECTED, EXPIRED, FAILED */
+    int status;           /* HTTP status (REJECTED; FAILED: of the last answer, 0 if none) */
+    const char *reason;   /* APNs reason (REJECTED; FAILED: of the last answer, or the
+                             libapns error name), "" otherwise */
+    int64_t apns_ts_ms;   /* 410 timestamp, 0 if none */
+    gw_dead_source dead;  /* NONE unless the token entered the registry */
+} gw_token_result;
+
+typedef void (*gw_result_hook)(void *ud, const gw_token_result *r);
+
+typedef struct gw_dispatch_opts {
+    struct event_base *base;
+    gw_queue *q;
+    gw_metrics *m;            /* optional (NULL: no metrics) */
+    gw_result_hook on_result; /* optional; borrowed pointers valid for the call; fires
+                                 once per final answer, after it is durable */
+    void *ud;
+    int64_t probe_interval_ms; /* a paused app probes after this; 0 = 60000 */
+} gw_dispatch_opts;
+
+typedef struct gw_dispatch gw_dispatch;
+
+/* Loads every app's credentials (keys, certificates) through libapns and
+ * starts the clients. Returns 0, APNS_ECONFIG (a key or certificate cannot be
+ * used: detail names the app and file), APNS_ENOMEM. */
+int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_config *cfg,
+                    char *detail, size_t detail_len);
+
+/* New work may be leasable (the queue's on_work). */
+void gw_dispatch_kick(gw_dispatch *d);
+
+/* Applies a reloaded config: unchanged apps keep their clients and
+ * connections, updated ones take the new live settings, replaced/added apps
+ * get new clients, removed apps drain. On error nothing changes. */
+int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_diff *diff,
+                       char *detail, size_t detail_len);
+
+/* 1 when every app has a connection up or is paused (for /readyz). */
+int gw_dispatch_ready(const gw_dispatch *d);
+
+/* 1 if the app is paused on a credential error. */
+int gw_dispatch_app_paused(const gw_dispatch *d, const char *app);
+
+typedef struct gw_dispatch_stats {
+    size_t apps, paused, retiring; /* retiring: removed/replaced by a reload, finishing */
+    size_t leased;                 /* chunks held */
+    size_t in_flight;              /* tokens handed to clients, not yet answered */
+} gw_dispatch_stats;
+
+void gw_dispatch_stats_get(const gw_dispatch *d, gw_dispatch_stats *s);
+
+/* Stops leasing; in-flight notifications are answered, their outcomes
+ * recorded, leased chunks released, then every client closes its
+ * connections; then `done` fires from the loop (or after timeout_ms, with
+ * the chunks handed back at once and whatever is left unrecorded resent
+ * after restart). A reload is refused (APNS_ESHUTDOWN) once draining. */
+void gw_dispatch_drain(gw_dispatch *d, int64_t timeout_ms, void (*done)(void *ud), void *ud);
+
+/* Frees everything at once: clients without callbacks, held chunks handed
+ * back to the queue. Call it before gw_queue_free() (the queue frees
+ * chunks still leased). Normally after a drain. NULL is a no-op. */
+void gw_dispatch_free(gw_dispatch *d);
+
+#endif

@@ -1,0 +1,510 @@
+/*
+ * metrics.c - the metric table, label-set interning and the Prometheus text
+ * exposition (format 0.0.4). See metrics.h for the contract.
+ *
+ * Design note
+ * -----------
+ * Each metric (a "family") keeps its series two ways: a small open-addressed
+ * hash (FNV-1a over the label values) for O(1) recording, and an array kept
+ * sorted by label values for rendering in a deterministic order. A series is
+ * one allocation: the struct, the histogram's bucket counters, then the
+ * label values. Creating a series is the only allocation on the recording
+ * path; the first GW_METRICS_MAX_SERIES label sets are interned, later new
+ * ones share the overflow series ("_other" for every label), which itself
+ * does not count against the cap. Nothing is ever removed: a label set that
+ * once existed stays (Prometheus counters must not go back).
+ *
+ * Histograms keep non-cumulative per-bucket counts (recording touches one
+ * counter) and are summed into Prometheus' cumulative buckets at render.
+ *
+ * Loop thread only: no locks.
+ */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "apns/error.h"
+#include "log.h"
+
+/* ---------------------------------------------------------------------- */
+/* the table                                                              */
+
+typedef enum mtype { MT_COUNTER, MT_GAUGE, MT_HISTOGRAM } mtype;
+
+static const char *const type_names[] = {"counter", "gauge", "histogram"};
+
+/* Seconds, log-spaced 1ms..60s (1-2.5-5 steps); +Inf is implied. */
+static const double latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                         0.5,   1,      2.5,   5,    10,    30,   60};
+#define N_LATENCY (sizeof(latency_buckets) / sizeof(latency_buckets[0]))
+
+typedef struct mdef {
+    const char *name;
+    mtype type;
+    const char *labels[2]; /* NULL-terminated when fewer */
+    const double *buckets; /* histograms: upper bounds, ascending */
+    unsigned n_buckets;
+    const char *help;
+} mdef;
+
+#define L0                                                                                         \
+    {                                                                                              \
+        NULL, NULL                                                                                 \
+    }
+#define L1(a)                                                                                      \
+    {                                                                                              \
+        a, NULL                                                                                    \
+    }
+#define L2(a, b)                                                                                   \
+    {                                                                                              \
+        a, b                                                                                       \
+    }
+#define LATENCY   latency_buckets, N_LATENCY
+#define NOBUCKETS NULL, 0
+
+static const mdef defs[GW_M_COUNT] = {
+    [GW_M_NOTIFICATIONS] = {"apnsd_notifications_total", MT_COUNTER, L2("app", "outcome"),
+                            NOBUCKETS,
+                            "Device tokens with a final outcome (accepted, rejected, failed, "
+                            "expired)."},
+    [GW_M_REJECTIONS] = {"apnsd_rejections_total", MT_COUNTER, L2("app", "reason"), NOBUCKETS,
+                         "Tokens rejected by APNs, by APNs reason."},
+    [GW_M_RETRIES] = {"apnsd_retries_total", MT_COUNTER, L1("app"), NOBUCKETS,
+                      "Sends scheduled again after 429, 5xx or a lost connection."},
+    [GW_M_LATENCY] = {"apnsd_delivery_latency_seconds", MT_HISTOGRAM, L1("app"), LATENCY,
+                      "Time from a notification being queued to the APNs answer."},
+    [GW_M_API_REQUESTS] = {"apnsd_api_requests_total", MT_COUNTER, L2("route", "status"), NOBUCKETS,
+                           "HTTP API requests answered, by route and status."},
+    [GW_M_API_LATENCY] = {"apnsd_api_request_latency_seconds", MT_HISTOGRAM, L1("route"), LATENCY,
+                          "Time to answer an HTTP API request."},
+    [GW_M_QUEUE_DEPTH] = {"apnsd_queue_depth", MT_GAUGE, L0, NOBUCKETS,
+                          "Device tokens in the queue without a final outcome."},
+    [GW_M_IN_FLIGHT] = {"apnsd_in_flight", MT_GAUGE, L1("app"), NOBUCKETS,
+                        "Notifications sent to APNs and not yet answered."},
+    [GW_M_CONNECTIONS] = {"apnsd_connections", MT_GAUGE, L2("app", "state"), NOBUCKETS,
+                          "Connections to APNs by state (up, connecting)."},
+    [GW_M_JWT_REFRESHES] = {"apnsd_jwt_refreshes_total", MT_COUNTER, L1("team"), NOBUCKETS,
+                            "Provider tokens (JWT) signed."},
+    [GW_M_GOAWAYS] = {"apnsd_goaways_total", MT_COUNTER, L1("app"), NOBUCKETS,
+                      "HTTP/2 GOAWAY frames received from APNs."},
+    [GW_M_APP_PAUSED] = {"apnsd_app_paused", MT_GAUGE, L1("app"), NOBUCKETS,
+                         "1 while an app is paused on a credential error."},
+    [GW_M_DEAD_TOKENS] = {"apnsd_dead_tokens_total", MT_COUNTER, L2("app", "source"), NOBUCKETS,
+                          "Device tokens entered into the dead-token registry."},
+    [GW_M_WEBHOOK] = {"apnsd_webhook_deliveries_total", MT_COUNTER, L2("app", "result"), NOBUCKETS,
+                      "Webhook results: ok (delivered), retry (in a failed attempt), dropped."},
+    [GW_M_WEBHOOK_PENDING] = {"apnsd_webhook_pending", MT_GAUGE, L1("app"), NOBUCKETS,
+                              "Webhook results waiting or in flight."},
+    [GW_M_STORAGE_ERRORS] = {"apnsd_storage_errors_total", MT_COUNTER, L1("kind"), NOBUCKETS,
+                             "Queue storage errors, by kind."},
+};
+
+static unsigned def_nlabels(const mdef *d)
+{
+    return d->labels[0] == NULL ? 0 : d->labels[1] == NULL ? 1 : 2;
+}
+
+/* ---------------------------------------------------------------------- */
+/* series and families                                                    */
+
+typedef struct series {
+    uint32_t hash;
+    const char *lv[2]; /* point into the same allocation; "" when unused */
+    union {
+        uint64_t u; /* counter */
+        double d;   /* gauge */
+    } v;
+    double sum;     /* histogram */
+    uint64_t count; /* histogram */
+    uint64_t b[];   /* histogram: n_buckets + 1 (+Inf) non-cumulative counts */
+} series;
+
+typedef struct family {
+    series **sorted; /* n series sorted by label values */
+    uint32_t n, cap;
+    series **slots; /* hash: nslots (power of two) entries, NULL = empty */
+    uint32_t nslots;
+    uint32_t interned; /* series counted against the cap (all but the overflow one) */
+    int warned;
+} family;
+
+struct gw_metrics {
+    family f[GW_M_COUNT];
+};
+
+static uint32_t hash_labels(const char *a, const char *b)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    h = (h ^ 0xffu) * 16777619u; /* separator: ("ab","") != ("a","b") */
+    for (const unsigned char *p = (const unsigned char *)b; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static int series_cmp(const series *s, const char *a, const char *b)
+{
+    int c = strcmp(s->lv[0], a);
+    return c != 0 ? c : strcmp(s->lv[1], b);
+}
+
+static series *find(const family *f, uint32_t h, const char *a, const char *b)
+{
+    if (f->nslots == 0)
+        return NULL;
+    uint32_t mask = f->nslots - 1;
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+        series *s = f->slots[i];
+        if (s == NULL)
+            return NULL;
+        if (s->hash == h && strcmp(s->lv[0], a) == 0 && strcmp(s->lv[1], b) == 0)
+            return s;
+    }
+}
+
+static void slot_put(series **slots, uint32_t nslots, series *s)
+{
+    uint32_t mask = nslots - 1;
+    uint32_t i = s->hash & mask;
+    while (slots[i] != NULL)
+        i = (i + 1) & mask;
+    slots[i] = s;
+}
+
+/* Makes room for one more series (hash at most half full). 0 or -1. */
+static int reserve(family *f)
+{
+    if (f->n == f->cap) {
+        uint32_t cap = f->cap ? f->cap * 2 : 8;
+        series **v = realloc(f->sorted, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        f->sorted = v;
+        f->cap = cap;
+    }
+    if ((f->n + 1) * 2 > f->nslots) {
+        uint32_t nslots = f->nslots ? f->nslots * 2 : 16;
+        series **slots = calloc(nslots, sizeof(*slots));
+        if (slots == NULL)
+            return -1;
+        for (uint32_t i = 0; i < f->nslots; i++)
+            if (f->slots[i] != NULL)
+                slot_put(slots, nslots, f->slots[i]);
+        free(f->slots);
+        f->slots = slots;
+        f->nslots = nslots;
+    }
+    return 0;
+}
+
+static series *create(family *f, const mdef *d, uint32_t h, const char *a, const char *b)
+{
+    if (reserve(f) != 0)
+        return NULL;
+    size_t nb = d->type == MT_HISTOGRAM ? d->n_buckets + 1 : 0;
+    size_t la = strlen(a) + 1, lb = strlen(b) + 1;
+    size_t head = sizeof(series) + nb * sizeof(uint64_t);
+    series *s = calloc(1, head + la + lb);
+    if (s == NULL)
+        return NULL;
+    char *p = (char *)s + head;
+    memcpy(p, a, la);
+    memcpy(p + la, b, lb);
+    s->lv[0] = p;
+    s->lv[1] = p + la;
+    s->hash = h;
+    slot_put(f->slots, f->nslots, s);
+    /* binary search for the sorted position */
+    uint32_t lo = 0, hi = f->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (series_cmp(f->sorted[mid], a, b) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(f->sorted + lo + 1, f->sorted + lo, (f->n - lo) * sizeof(series *));
+    f->sorted[lo] = s;
+    f->n++;
+    return s;
+}
+
+/* The series for a label set, created (or the overflow one) as needed. */
+static series *get(gw_metrics *m, gw_metric id, const char *l1, const char *l2)
+{
+    const mdef *d = &defs[id];
+    family *f = &m->f[id];
+    unsigned nl = def_nlabels(d);
+    const char *a = nl >= 1 && l1 != NULL ? l1 : "";
+    const char *b = nl >= 2 && l2 != NULL ? l2 : "";
+    uint32_t h = hash_labels(a, b);
+    series *s = find(f, h, a, b);
+    if (s != NULL)
+        return s;
+    if (f->interned >= GW_METRICS_MAX_SERIES) {
+        if (!f->warned) {
+            f->warned = 1;
+            char lim[16];
+            snprintf(lim, sizeof(lim), "%d", GW_METRICS_MAX_SERIES);
+            gw_log(GW_LOG_WARN, "metrics",
+                   "label set limit reached; new label sets go to the "
+                   "overflow series",
+                   "metric", d->name, "limit", lim, "label_value", GW_METRICS_OTHER, NULL);
+        }
+        a = nl >= 1 ? GW_METRICS_OTHER : "";
+        b = nl >= 2 ? GW_METRICS_OTHER : "";
+        h = hash_labels(a, b);
+        s = find(f, h, a, b);
+        if (s != NULL)
+            return s;
+        return create(f, d, h, a, b);
+    }
+    s = create(f, d, h, a, b);
+    if (s != NULL)
+        f->interned++;
+    return s;
+}
+
+int gw_metrics_new(gw_metrics **out)
+{
+    *out = NULL;
+    gw_metrics *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return APNS_ENOMEM;
+    for (int i = 0; i < GW_M_COUNT; i++) {
+        if (defs[i].name == NULL) { /* a GW_M_* id without a table entry */
+            gw_metrics_free(m);
+            return APNS_EINVAL;
+        }
+        /* A metric without labels always has its one series. */
+        if (def_nlabels(&defs[i]) == 0 && get(m, (gw_metric)i, NULL, NULL) == NULL) {
+            gw_metrics_free(m);
+            return APNS_ENOMEM;
+        }
+    }
+    *out = m;
+    return 0;
+}
+
+void gw_metrics_free(gw_metrics *m)
+{
+    if (m == NULL)
+        return;
+    for (int i = 0; i < GW_M_COUNT; i++) {
+        family *f = &m->f[i];
+        for (uint32_t j = 0; j < f->n; j++)
+            free(f->sorted[j]);
+        free(f->sorted);
+        free(f->slots);
+    }
+    free(m);
+}
+
+/* ---------------------------------------------------------------------- */
+/* recording                                                              */
+
+static int valid(const gw_metrics *m, gw_metric id)
+{
+    return m != NULL && (unsigned)id < GW_M_COUNT;
+}
+
+void gw_metrics_add(gw_metrics *m, gw_metric id, const char *l1, const char *l2, uint64_t n)
+{
+    if (!valid(m, id) || defs[id].type == MT_HISTOGRAM)
+        return;
+    series *s = get(m, id, l1, l2);
+    if (s == NULL)
+        return;
+    if (defs[id].type == MT_COUNTER)
+        s->v.u += n;
+    else
+        s->v.d += (double)n;
+}
+
+void gw_metrics_set(gw_metrics *m, gw_metric id, const char *l1, const char *l2, double v)
+{
+    if (!valid(m, id) || defs[id].type != MT_GAUGE)
+        return;
+    series *s = get(m, id, l1, l2);
+    if (s != NULL)
+        s->v.d = v;
+}
+
+void gw_metrics_gauge_add(gw_metrics *m, gw_metric id, const char *l1, const char *l2, double delta)
+{
+    if (!valid(m, id) || defs[id].type != MT_GAUGE)
+        return;
+    series *s = get(m, id, l1, l2);
+    if (s != NULL)
+        s->v.d += delta;
+}
+
+void gw_metrics_observe(gw_metrics *m, gw_metric id, const char *l1, double seconds)
+{
+    if (!valid(m, id) || defs[id].type != MT_HISTOGRAM || isnan(seconds))
+        return;
+    series *s = get(m, id, l1, NULL);
+    if (s == NULL)
+        return;
+    const mdef *d = &defs[id];
+    unsigned i = 0;
+    while (i < d->n_buckets && seconds > d->buckets[i])
+        i++;
+    s->b[i]++; /* i == n_buckets: only +Inf */
+    s->sum += seconds;
+    s->count++;
+}
+
+double gw_metrics_get(const gw_metrics *m, gw_metric id, const char *l1, const char *l2)
+{
+    if (!valid(m, id))
+        return 0;
+    const mdef *d = &defs[id];
+    unsigned nl = def_nlabels(d);
+    const char *a = nl >= 1 && l1 != NULL ? l1 : "";
+    const char *b = nl >= 2 && l2 != NULL ? l2 : "";
+    const series *s = find(&m->f[id], hash_labels(a, b), a, b);
+    if (s == NULL)
+        return 0;
+    switch (d->type) {
+    case MT_COUNTER:
+        return (double)s->v.u;
+    case MT_GAUGE:
+        return s->v.d;
+    default:
+        return (double)s->count;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* rendering                                                              */
+
+/* Shortest "%g" text that reads back as the same double; Prometheus'
+ * spellings for the special values. */
+static void fmt_double(char *buf, size_t len, double v)
+{
+    if (isnan(v)) {
+        snprintf(buf, len, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+/* Escaping for label values (backslash, quote, newline) or, with quote=0,
+ * for HELP text (backslash, newline). */
+static int add_escaped(struct evbuffer *out, const char *s, int quote)
+{
+    const char *run = s;
+    for (const char *p = s;; p++) {
+        const char *rep = NULL;
+        if (*p == '\\')
+            rep = "\\\\";
+        else if (*p == '\n')
+            rep = "\\n";
+        else if (*p == '"' && quote)
+            rep = "\\\"";
+        else if (*p != '\0')
+            continue;
+        if (p > run && evbuffer_add(out, run, (size_t)(p - run)) != 0)
+            return -1;
+        if (rep == NULL)
+            return 0;
+        if (evbuffer_add(out, rep, 2) != 0)
+            return -1;
+        run = p + 1;
+    }
+}
+
+/* {a="x",b="y"[,le="..."]} or nothing when there are no labels at all. */
+static int add_labels(struct evbuffer *out, const mdef *d, const series *s, const char *le)
+{
+    unsigned nl = def_nlabels(d);
+    if (nl == 0 && le == NULL)
+        return 0;
+    if (evbuffer_add(out, "{", 1) != 0)
+        return -1;
+    for (unsigned i = 0; i < nl; i++) {
+        if (evbuffer_add_printf(out, "%s%s=\"", i ? "," : "", d->labels[i]) < 0 ||
+            add_escaped(out, s->lv[i], 1) != 0 || evbuffer_add(out, "\"", 1) != 0)
+            return -1;
+    }
+    if (le != NULL && evbuffer_add_printf(out, "%sle=\"%s\"", nl ? "," : "", le) < 0)
+        return -1;
+    return evbuffer_add(out, "}", 1);
+}
+
+static int render_series(struct evbuffer *out, const mdef *d, const series *s)
+{
+    char num[40];
+    switch (d->type) {
+    case MT_COUNTER:
+        if (evbuffer_add_printf(out, "%s", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
+            evbuffer_add_printf(out, " %" PRIu64 "\n", s->v.u) < 0)
+            return -1;
+        return 0;
+    case MT_GAUGE:
+        fmt_double(num, sizeof(num), s->v.d);
+        if (evbuffer_add_printf(out, "%s", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
+            evbuffer_add_printf(out, " %s\n", num) < 0)
+            return -1;
+        return 0;
+    case MT_HISTOGRAM: {
+        uint64_t cum = 0;
+        for (unsigned i = 0; i <= d->n_buckets; i++) {
+            cum += s->b[i];
+            if (i < d->n_buckets)
+                fmt_double(num, sizeof(num), d->buckets[i]);
+            else
+                snprintf(num, sizeof(num), "+Inf");
+            if (evbuffer_add_printf(out, "%s_bucket", d->name) < 0 ||
+                add_labels(out, d, s, num) != 0 ||
+                evbuffer_add_printf(out, " %" PRIu64 "\n", cum) < 0)
+                return -1;
+        }
+        fmt_double(num, sizeof(num), s->sum);
+        if (evbuffer_add_printf(out, "%s_sum", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
+            evbuffer_add_printf(out, " %s\n", num) < 0)
+            return -1;
+        if (evbuffer_add_printf(out, "%s_count", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
+            evbuffer_add_printf(out, " %" PRIu64 "\n", s->count) < 0)
+            return -1;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+int gw_metrics_render(gw_metrics *m, struct evbuffer *out)
+{
+    if (m == NULL || out == NULL)
+        return APNS_EINVAL;
+    for (int i = 0; i < GW_M_COUNT; i++) {
+        const mdef *d = &defs[i];
+        const family *f = &m->f[i];
+        if (f->n == 0)
+            continue;
+        if (evbuffer_add_printf(out, "# HELP %s ", d->name) < 0 ||
+            add_escaped(out, d->help, 0) != 0 ||
+            evbuffer_add_printf(out, "\n# TYPE %s %s\n", d->name, type_names[d->type]) < 0)
+            return APNS_ENOMEM;
+        for (uint32_t j = 0; j < f->n; j++)
+            if (render_series(out, d, f->sorted[j]) != 0)
+                return APNS_ENOMEM;
+    }
+    return 0;
+}

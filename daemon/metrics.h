@@ -1,0 +1,112 @@
+/*
+ * metrics.h - apnsd's Prometheus metrics: counters, gauges and latency
+ * histograms, rendered as the Prometheus text format (version 0.0.4) for
+ * GET /metrics.
+ *
+ * Metrics are declared once in a table in metrics.c (name, type, help,
+ * label names, histogram buckets); callers use the GW_M_* ids below.
+ *
+ * Threading: every call on the loop thread (no locks). Code on other threads
+ * (the queue's storage thread) reports through the loop first.
+ *
+ * Cost and memory: recording is O(1) and allocates nothing once a label set
+ * exists (label sets are interned in a small hash per metric: apps and
+ * reasons are few). A metric holds at most GW_METRICS_MAX_SERIES distinct
+ * label sets; further new label sets are all counted in one overflow series
+ * whose every label value is GW_METRICS_OTHER ("_other"), and a warning is
+ * logged once per metric. Memory is thus bounded by the table, never by
+ * notifications.
+ *
+ * Names (all prefixed apnsd_):
+ *   notifications_total{app,outcome}            accepted|rejected|failed|expired
+ *   rejections_total{app,reason}                APNs reason strings
+ *   retries_total{app}
+ *   delivery_latency_seconds{app}               histogram: queued -> APNs answer
+ *   api_requests_total{route,status}
+ *   api_request_latency_seconds{route}          histogram
+ *   queue_depth                                 gauge: unfinished tokens
+ *   in_flight{app}                              gauge
+ *   connections{app,state}                      gauge: up|connecting
+ *   jwt_refreshes_total{team}
+ *   goaways_total{app}
+ *   app_paused{app}                             gauge 0/1 (credential errors)
+ *   dead_tokens_total{app,source}
+ *   webhook_deliveries_total{app,result}        results: ok (delivered), retry (in a
+ *                                               failed attempt; sent again), dropped
+ *   webhook_pending{app}                        gauge: results waiting or in flight
+ *   storage_errors_total{kind}
+ *
+ * Histograms (both latency metrics) have the buckets 1ms, 2.5ms, 5ms, 10ms,
+ * 25ms, 50ms, 100ms, 250ms, 500ms, 1s, 2.5s, 5s, 10s, 30s, 60s and +Inf,
+ * rendered cumulatively with _bucket{le=...}, _sum and _count.
+ *
+ * Rendering order is deterministic: metrics in table order (the enum order
+ * below), series sorted by their label values (byte order). A labelled
+ * metric without any series yet is left out; a metric without labels is
+ * always present (0 until set).
+ */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include <stdint.h>
+
+struct evbuffer;
+
+typedef enum gw_metric {
+    GW_M_NOTIFICATIONS,   /* counter {app,outcome} */
+    GW_M_REJECTIONS,      /* counter {app,reason} */
+    GW_M_RETRIES,         /* counter {app} */
+    GW_M_LATENCY,         /* histogram {app} */
+    GW_M_API_REQUESTS,    /* counter {route,status} */
+    GW_M_API_LATENCY,     /* histogram {route} */
+    GW_M_QUEUE_DEPTH,     /* gauge {} */
+    GW_M_IN_FLIGHT,       /* gauge {app} */
+    GW_M_CONNECTIONS,     /* gauge {app,state} */
+    GW_M_JWT_REFRESHES,   /* counter {team} */
+    GW_M_GOAWAYS,         /* counter {app} */
+    GW_M_APP_PAUSED,      /* gauge {app} */
+    GW_M_DEAD_TOKENS,     /* counter {app,source} */
+    GW_M_WEBHOOK,         /* counter {app,result} */
+    GW_M_WEBHOOK_PENDING, /* gauge {app} */
+    GW_M_STORAGE_ERRORS,  /* counter {kind} */
+    GW_M_COUNT
+} gw_metric;
+
+#define GW_METRICS_MAX_SERIES 1024     /* distinct label sets per metric */
+#define GW_METRICS_OTHER      "_other" /* label value of the overflow series */
+
+typedef struct gw_metrics gw_metrics;
+
+/* Returns 0 or APNS_ENOMEM. Free with gw_metrics_free (NULL is fine). */
+int gw_metrics_new(gw_metrics **out);
+void gw_metrics_free(gw_metrics *m);
+
+/*
+ * Label values in the order the metric declares them (l2 NULL for one
+ * label, both NULL for none; a NULL where a label is declared counts as "").
+ * Strings are copied on first use of a label set. m may be NULL (no-op), so
+ * components can run without metrics in tests.
+ *
+ * add: counters (on a gauge it adds n). set / gauge_add: gauges only.
+ * observe: histograms only (seconds; NaN ignored). A call on the wrong kind
+ * of metric, or when memory for a new label set runs out, is ignored.
+ */
+void gw_metrics_add(gw_metrics *m, gw_metric id, const char *l1, const char *l2, uint64_t n);
+void gw_metrics_set(gw_metrics *m, gw_metric id, const char *l1, const char *l2, double v);
+void gw_metrics_gauge_add(gw_metrics *m, gw_metric id, const char *l1, const char *l2,
+                          double delta);
+void gw_metrics_observe(gw_metrics *m, gw_metric id, const char *l1, double seconds);
+
+/* The current value of one series: a counter's count, a gauge's value, a
+ * histogram's _count; 0 when the series does not exist. Never creates a
+ * series. For tests and for /readyz-style checks. */
+double gw_metrics_get(const gw_metrics *m, gw_metric id, const char *l1, const char *l2);
+
+/* Appends the whole exposition. Returns 0 or APNS_ENOMEM (out may then hold
+ * part of it). */
+int gw_metrics_render(gw_metrics *m, struct evbuffer *out);
+
+/* The exposition's Content-Type header value. */
+#define GW_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+#endif

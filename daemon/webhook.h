@@ -1,0 +1,122 @@
+/*
+ * webhook.h - per-app webhooks: final per-token results and dead tokens are
+ * POSTed to the app's webhook_url in JSON batches (up to webhook_batch
+ * entries, or when the oldest waiting result is webhook_interval_ms old),
+ * signed with HMAC-SHA256 using webhook_secret:
+ *
+ *   POST <url>   Content-Type: application/json
+ *   X-Apnsd-Signature: sha256=<hex>      X-Apnsd-Timestamp: <unix seconds>
+ *   X-Apnsd-Delivery: <32 hex>           (same for every attempt of one batch)
+ *   {"app":"shop","results":[{"job_id":..,"index":3,"token":..,"apns_id":..,
+ *     "state":"rejected","status":410,"reason":"Unregistered",
+ *     "timestamp":1700000000123,"dead":true,"dead_source":"410"}, ...]}
+ *
+ * Per result: job_id, index, token, apns_id, state (accepted, rejected,
+ * expired, failed) and dead are always present; status when not 0, reason
+ * when not empty, timestamp (APNs' 410 time, ms) when not 0, dead_source
+ * (gw_dead_source_name) when dead.
+ *
+ * The signature covers "<timestamp>.<body>" so a replayed body with a new
+ * timestamp fails; a retry is signed again with its own timestamp and carries
+ * the same body and X-Apnsd-Delivery id, so a receiver can drop a batch it
+ * has already processed (a batch whose 2xx answer was lost is sent again).
+ * User info in the URL (https://user:pass@host/) is sent as HTTP Basic auth.
+ *
+ * Delivery: one request in flight per app. A failed attempt (connection or
+ * TLS error, timeout, non-2xx answer) is retried with the same batch after a
+ * jittered exponential backoff (1s doubling to 5min, each delay x0.75..1.25).
+ * Memory is bounded: at most max_pending results wait per app (plus the one
+ * batch in flight); beyond that the oldest waiting ones are dropped and
+ * counted (apnsd_webhook_deliveries_total{result="dropped"}), with one log
+ * line per episode — the durable record stays in the queue's job status and
+ * dead-token registry.
+ *
+ * https:// is verified (certificate chain and host name or IP address)
+ * against the system store plus the app's ca_file when it has one (the
+ * app's ca_file usually names a private CA such as apns-sim's; trusting both
+ * keeps a public webhook endpoint working). http:// is allowed.
+ *
+ * Metrics (gw_metrics, may be NULL): webhook_deliveries_total{app,result}
+ * counts results (ok, retry, dropped); webhook_pending{app} is the number
+ * waiting or in flight.
+ *
+ * All calls on the loop thread. The only callback the caller sees is the
+ * flush's `done`, which may call anything here, gw_webhooks_free included.
+ * The daemon must ignore SIGPIPE (a webhook server may close a connection
+ * while a request is being written).
+ */
+#ifndef GW_WEBHOOK_H
+#define GW_WEBHOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "metrics.h"
+
+struct event_base;
+
+typedef struct gw_webhooks gw_webhooks;
+
+/* Tunables; gw_webhooks_new starts with the defaults below. */
+typedef struct gw_webhook_limits {
+    size_t max_pending;         /* results waiting per app (default 10000) */
+    int64_t backoff_min_ms;     /* first retry delay (default 1000) */
+    int64_t backoff_max_ms;     /* retry delay cap (default 300000) */
+    int64_t request_timeout_ms; /* connect + TLS + request + answer (default 10000) */
+} gw_webhook_limits;
+
+#define GW_WEBHOOK_MAX_PENDING 10000
+
+/*
+ * Creates the webhook sender for every app of cfg with a webhook_url. The
+ * config is read now (URLs parsed, CA files loaded) and not kept. m is
+ * borrowed (may be NULL) and must outlive w.
+ * Returns 0, APNS_ECONFIG (bad URL or unusable ca_file: detail names the
+ * app), APNS_ENOMEM, APNS_EINVAL.
+ */
+int gw_webhooks_new(gw_webhooks **out, struct event_base *base, const gw_config *cfg, gw_metrics *m,
+                    char *detail, size_t detail_len);
+
+/* Replaces the tunables (for later deliveries, backoffs and drops); a 0 in a
+ * field keeps that field's current value. For tests and tuning. */
+void gw_webhooks_set_limits(gw_webhooks *w, const gw_webhook_limits *l);
+
+/* Queues a result for its app's webhook (no-op when the app has none). The
+ * strings are copied; r is borrowed for the call. */
+void gw_webhooks_result(gw_webhooks *w, const gw_token_result *r);
+
+/* Results of one app waiting or in flight (0 for unknown apps). */
+size_t gw_webhooks_pending(const gw_webhooks *w, const char *app);
+
+/*
+ * After a reload: apps whose webhook settings changed take the new ones
+ * (a changed URL or ca_file: the batch in flight is sent again to the new
+ * URL; waiting results are kept), apps added get one, apps that lost their
+ * webhook_url (or were removed) drop what they hold (counted). On error
+ * (APNS_ECONFIG with detail, APNS_ENOMEM) nothing changes.
+ */
+int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, size_t detail_len);
+
+/*
+ * Drain: sends everything batched now (no interval wait; a batch waiting
+ * for a retry is tried at once) and keeps sending, retrying with backoff,
+ * until nothing is left or timeout_ms passes; then whatever is left is
+ * dropped (counted, logged) and `done` fires — always later, from the loop,
+ * never from inside this call. Results queued during the drain are sent at
+ * once too. Calling it again replaces the deadline and the callback.
+ */
+void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud), void *ud);
+
+/* Cancels requests in flight (their results are lost, counted nowhere) and
+ * frees everything. NULL is fine. */
+void gw_webhooks_free(gw_webhooks *w);
+
+/* HMAC-SHA256 of "<timestamp>.<body>" as lower-case hex (65 bytes incl.
+ * NUL). Exposed for tests and for apps verifying in C. Returns 0 or
+ * APNS_ECRYPTO. */
+int gw_webhook_sign(const char *secret, long long timestamp, const char *body, size_t len,
+                    char out[65]);
+
+#endif

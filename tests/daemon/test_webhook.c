@@ -1,0 +1,1008 @@
+/*
+ * test_webhook.c - daemon/webhook.c against an in-test evhttp server on
+ * 127.0.0.1:0 sharing the test's event loop: batching by size and by
+ * interval, the body and its fields, the signature (recomputed here with
+ * OpenSSL's one-shot HMAC), retries after 500s and timeouts without loss or
+ * duplicates, bounded drops while the endpoint is down and the recovery
+ * after it, https with the test CA, failures with the wrong CA and the wrong
+ * address, flush on drain (delivered, deadline, backoff cut short), reload,
+ * Basic auth from the URL, and bad URLs reported with the app name.
+ *
+ * https cases need APNS_TEST_CERTS (ca.pem, server.pem, server.key,
+ * other-ca.pem; ctest sets it) and are skipped without it.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/ssl.h>
+
+#include "apns/error.h"
+#include "log.h"
+#include "metrics.h"
+#include "webhook.h"
+
+#define SECRET "0123456789abcdef-secret"
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the in-test server                                                     */
+
+#define MAXREQ   2048
+#define NOANSWER (-1)
+
+typedef struct rec {
+    char *body;
+    size_t len;
+    char ts[32], sig[96], id[48], host[128], ctype[64], auth[128], uri[256];
+    int status; /* what the server answered */
+    int64_t at_ms;
+} rec;
+
+typedef struct srv {
+    struct evhttp *http;
+    int port;
+    SSL_CTX *ssl;
+    int script[32]; /* statuses for the first requests; then 200 */
+    int n_script, next;
+    rec r[MAXREQ];
+    int n;
+} srv;
+
+static void handler(struct evhttp_request *req, void *arg)
+{
+    srv *s = arg;
+    int status = s->next < s->n_script ? s->script[s->next++] : 200;
+    if (s->n < MAXREQ) {
+        rec *r = &s->r[s->n++];
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        r->len = evbuffer_get_length(in);
+        r->body = malloc(r->len + 1);
+        assert_non_null(r->body);
+        evbuffer_remove(in, r->body, r->len);
+        r->body[r->len] = '\0';
+        struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+        const char *v;
+#define HDR(field, name)                                                                           \
+    v = evhttp_find_header(h, name);                                                               \
+    snprintf(r->field, sizeof(r->field), "%s", v ? v : "")
+        HDR(ts, "X-Apnsd-Timestamp");
+        HDR(sig, "X-Apnsd-Signature");
+        HDR(id, "X-Apnsd-Delivery");
+        HDR(host, "Host");
+        HDR(ctype, "Content-Type");
+        HDR(auth, "Authorization");
+#undef HDR
+        snprintf(r->uri, sizeof(r->uri), "%s", evhttp_request_get_uri(req));
+        r->status = status;
+        r->at_ms = now_ms();
+    }
+    if (status == NOANSWER)
+        return; /* the client gives up; evhttp frees the request then */
+    evhttp_send_reply(req, status, status < 300 ? "OK" : "Nope", NULL);
+}
+
+static struct bufferevent *ssl_bevcb(struct event_base *base, void *arg)
+{
+    return bufferevent_openssl_socket_new(base, -1, SSL_new(arg), BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+static const char *certs(void)
+{
+    const char *d = getenv("APNS_TEST_CERTS");
+    return d && d[0] ? d : NULL;
+}
+
+static char *cert_path(const char *file)
+{
+    static char buf[4][512];
+    static int i;
+    char *p = buf[i++ % 4];
+    snprintf(p, 512, "%s/%s", certs(), file);
+    return p;
+}
+
+/* Starts s on ip:port (port 0 = any). */
+static void srv_start(srv *s, struct event_base *base, const char *ip, int port, int https)
+{
+    memset(s, 0, sizeof(*s));
+    s->http = evhttp_new(base);
+    assert_non_null(s->http);
+    evhttp_set_gencb(s->http, handler, s);
+    evhttp_set_timeout(s->http, 30);
+    if (https) {
+        s->ssl = SSL_CTX_new(TLS_server_method());
+        assert_non_null(s->ssl);
+        assert_int_equal(SSL_CTX_use_certificate_chain_file(s->ssl, cert_path("server.pem")), 1);
+        assert_int_equal(
+            SSL_CTX_use_PrivateKey_file(s->ssl, cert_path("server.key"), SSL_FILETYPE_PEM), 1);
+        evhttp_set_bevcb(s->http, ssl_bevcb, s->ssl);
+    }
+    struct evhttp_bound_socket *b = evhttp_bind_socket_with_handle(s->http, ip, (uint16_t)port);
+    assert_non_null(b);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(getsockname(evhttp_bound_socket_get_fd(b), (struct sockaddr *)&sa, &sl), 0);
+    s->port = ntohs(sa.sin_port);
+}
+
+static void srv_stop(srv *s)
+{
+    if (s->http)
+        evhttp_free(s->http);
+    if (s->ssl)
+        SSL_CTX_free(s->ssl);
+    for (int i = 0; i < s->n; i++)
+        free(s->r[i].body);
+    memset(s, 0, sizeof(*s));
+}
+
+/* A port nothing listens on (bound, then closed). */
+static int dead_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* ---------------------------------------------------------------------- */
+/* fixture: loop, metrics, config, log capture                            */
+
+typedef struct fx {
+    struct event_base *base;
+    gw_metrics *m;
+    gw_config cfg;
+    gw_app_config apps[3];
+    char urls[3][256];
+    gw_webhooks *w;
+    int log_fd;
+    int done_calls;
+    int64_t done_at;
+} fx;
+
+static int fx_setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->base = event_base_new();
+    assert_non_null(f->base);
+    assert_int_equal(gw_metrics_new(&f->m), 0);
+    f->cfg.apps = f->apps;
+    char path[] = "/tmp/test_webhook_log_XXXXXX";
+    f->log_fd = mkstemp(path);
+    assert_true(f->log_fd >= 0);
+    unlink(path);
+    gw_log_set_fd(f->log_fd);
+    gw_log_setup(0, GW_LOG_DEBUG);
+    *state = f;
+    return 0;
+}
+
+static const char *fx_log(fx *f);
+
+static int fx_teardown(void **state)
+{
+    fx *f = *state;
+    if (getenv("TEST_SHOW_LOG") != NULL) /* what the module logged, for humans */
+        fprintf(stderr, "%s", fx_log(f));
+    gw_webhooks_free(f->w);
+    gw_metrics_free(f->m);
+    event_base_free(f->base);
+    gw_log_set_fd(2);
+    close(f->log_fd);
+    free(f);
+    return 0;
+}
+
+/* The whole log so far (static buffer). */
+static const char *fx_log(fx *f)
+{
+    static char buf[1 << 18];
+    ssize_t n = pread(f->log_fd, buf, sizeof(buf) - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+static void fx_app(fx *f, int i, const char *name, const char *url, uint32_t batch,
+                   int64_t interval_ms, const char *ca_file)
+{
+    gw_app_config *a = &f->apps[i];
+    memset(a, 0, sizeof(*a));
+    a->name = (char *)name;
+    if (url != NULL) {
+        snprintf(f->urls[i], sizeof(f->urls[i]), "%s", url);
+        a->webhook_url = f->urls[i];
+    }
+    a->webhook_secret = (char *)SECRET;
+    a->webhook_batch = batch;
+    a->webhook_interval_ms = interval_ms;
+    a->ca_file = (char *)ca_file;
+    if ((size_t)i + 1 > f->cfg.n_apps)
+        f->cfg.n_apps = (size_t)i + 1;
+}
+
+static void fx_new(fx *f)
+{
+    char detail[256];
+    int rc = gw_webhooks_new(&f->w, f->base, &f->cfg, f->m, detail, sizeof(detail));
+    if (rc != 0)
+        fail_msg("gw_webhooks_new: %d %s", rc, detail);
+}
+
+static void fast_limits(fx *f, size_t max_pending, int64_t bmin, int64_t bmax, int64_t timeout)
+{
+    gw_webhook_limits l = {.max_pending = max_pending,
+                           .backoff_min_ms = bmin,
+                           .backoff_max_ms = bmax,
+                           .request_timeout_ms = timeout};
+    gw_webhooks_set_limits(f->w, &l);
+}
+
+static void tick(evutil_socket_t fd, short what, void *arg) {}
+
+/* Runs the loop until pred(ud) or timeout_ms; returns pred's last value. */
+static int run_until(fx *f, int (*pred)(void *), void *ud, int timeout_ms)
+{
+    struct event *t = event_new(f->base, -1, EV_PERSIST, tick, NULL);
+    struct timeval tv = {0, 2000};
+    event_add(t, &tv);
+    int64_t end = now_ms() + timeout_ms;
+    int ok = 0;
+    while (!(ok = pred != NULL && pred(ud)) && now_ms() < end)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    event_free(t);
+    return ok;
+}
+
+static void run_for(fx *f, int ms)
+{
+    run_until(f, NULL, NULL, ms);
+}
+
+typedef struct nwait {
+    srv *s;
+    int n;
+} nwait;
+
+static int got_n(void *ud)
+{
+    nwait *x = ud;
+    return x->s->n >= x->n;
+}
+
+static int wait_requests(fx *f, srv *s, int n, int timeout_ms)
+{
+    nwait x = {s, n};
+    return run_until(f, got_n, &x, timeout_ms);
+}
+
+typedef struct pwait {
+    fx *f;
+    const char *app;
+} pwait;
+
+static int none_pending(void *ud)
+{
+    pwait *x = ud;
+    return gw_webhooks_pending(x->f->w, x->app) == 0;
+}
+
+/* Runs until the app holds nothing (its last 2xx answer was read). */
+static int wait_idle(fx *f, const char *app, int timeout_ms)
+{
+    pwait x = {f, app};
+    return run_until(f, none_pending, &x, timeout_ms);
+}
+
+static int is_done(void *ud)
+{
+    return ((fx *)ud)->done_calls > 0;
+}
+
+static void on_done(void *ud)
+{
+    fx *f = ud;
+    f->done_calls++;
+    f->done_at = now_ms();
+}
+
+static double metric(fx *f, const char *app, const char *result)
+{
+    return gw_metrics_get(f->m, GW_M_WEBHOOK, app, result);
+}
+
+/* Result i of a test stream: every 4th is a dead token (410). */
+static void push(fx *f, const char *app, int i)
+{
+    char job[48], tok[80], id[48];
+    snprintf(job, sizeof(job), "00000000-0000-4000-8000-%012d", i / 10);
+    snprintf(tok, sizeof(tok), "%064x", i);
+    snprintf(id, sizeof(id), "11111111-2222-4333-8444-%012d", i);
+    gw_token_result r = {.app = app,
+                         .job_id = job,
+                         .index = (uint64_t)i,
+                         .token = tok,
+                         .apns_id = id,
+                         .state = GW_TOKEN_ACCEPTED,
+                         .reason = "",
+                         .dead = GW_DEAD_NONE};
+    if (i % 4 == 3) {
+        r.state = GW_TOKEN_REJECTED;
+        r.status = 410;
+        r.reason = "Unregistered";
+        r.apns_ts_ms = 1700000000123LL + i;
+        r.dead = GW_DEAD_UNREGISTERED;
+    }
+    gw_webhooks_result(f->w, &r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* checks on received requests                                            */
+
+static void check_signature(const rec *r)
+{
+    char *msg = malloc(strlen(r->ts) + 1 + r->len + 1);
+    assert_non_null(msg);
+    int n = sprintf(msg, "%s.", r->ts);
+    memcpy(msg + n, r->body, r->len);
+    unsigned char mac[32];
+    unsigned int ml = 0;
+    assert_non_null(HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (unsigned char *)msg,
+                         (size_t)n + r->len, mac, &ml));
+    free(msg);
+    char want[7 + 65] = "sha256=";
+    for (int i = 0; i < 32; i++)
+        sprintf(want + 7 + 2 * i, "%02x", mac[i]);
+    assert_string_equal(r->sig, want);
+    /* and the module's own helper agrees */
+    char hex[65];
+    assert_int_equal(gw_webhook_sign(SECRET, atoll(r->ts), r->body, r->len, hex), 0);
+    assert_string_equal(r->sig + 7, hex);
+    long long ts = atoll(r->ts);
+    long long now = (long long)time(NULL);
+    assert_true(ts > now - 60 && ts <= now + 1);
+}
+
+/* Appends the indexes of r's results to idx (n updated); checks the body's
+ * shape and each result's fields. */
+static void collect(const rec *r, const char *app, int *idx, int *n)
+{
+    json_error_t err;
+    json_t *j = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &err);
+    if (j == NULL)
+        fail_msg("body does not parse: %s", err.text);
+    assert_string_equal(json_string_value(json_object_get(j, "app")), app);
+    json_t *a = json_object_get(j, "results");
+    assert_true(json_is_array(a));
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e)
+    {
+        int k = (int)json_integer_value(json_object_get(e, "index"));
+        char tok[80];
+        snprintf(tok, sizeof(tok), "%064x", k);
+        assert_string_equal(json_string_value(json_object_get(e, "token")), tok);
+        assert_non_null(json_string_value(json_object_get(e, "job_id")));
+        assert_non_null(json_string_value(json_object_get(e, "apns_id")));
+        if (k % 4 == 3) {
+            assert_string_equal(json_string_value(json_object_get(e, "state")), "rejected");
+            assert_int_equal(json_integer_value(json_object_get(e, "status")), 410);
+            assert_string_equal(json_string_value(json_object_get(e, "reason")), "Unregistered");
+            assert_int_equal(json_integer_value(json_object_get(e, "timestamp")),
+                             1700000000123LL + k);
+            assert_true(json_is_true(json_object_get(e, "dead")));
+            assert_string_equal(json_string_value(json_object_get(e, "dead_source")),
+                                gw_dead_source_name(GW_DEAD_UNREGISTERED));
+        } else {
+            assert_string_equal(json_string_value(json_object_get(e, "state")), "accepted");
+            assert_null(json_object_get(e, "status"));
+            assert_null(json_object_get(e, "reason"));
+            assert_null(json_object_get(e, "timestamp"));
+            assert_true(json_is_false(json_object_get(e, "dead")));
+            assert_null(json_object_get(e, "dead_source"));
+        }
+        idx[(*n)++] = k;
+    }
+    json_decref(j);
+}
+
+/* The results acknowledged with 2xx, in order: each index once, increasing. */
+static int delivered(const srv *s, const char *app, int *idx)
+{
+    int n = 0;
+    for (int i = 0; i < s->n; i++)
+        if (s->r[i].status >= 200 && s->r[i].status < 300)
+            collect(&s->r[i], app, idx, &n);
+    for (int i = 1; i < n; i++)
+        assert_true(idx[i] > idx[i - 1]);
+    return n;
+}
+
+/* ---------------------------------------------------------------------- */
+/* tests                                                                  */
+
+static void test_sign_vector(void **state)
+{
+    /* printf '1700000000.{"app":"shop"}' | openssl dgst -sha256 -hmac SECRET */
+    char out[65];
+    assert_int_equal(gw_webhook_sign(SECRET, 1700000000, "{\"app\":\"shop\"}", 14, out), 0);
+    assert_string_equal(out, "fbe6a6e9c0dfcfb28d63c6772aa6040004e0996fb4bb965a39e51f03d8016919");
+}
+
+static void test_bad_config(void **state)
+{
+    fx *f = *state;
+    static const char *const bad[] = {"ftp://example.com/hook", "http://example.com:0/x",
+                                      "not a url", "http:///nohost", "https://[zz::1]/"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fx_app(f, 0, "news", "http://127.0.0.1:1/ok", 10, 1000, NULL);
+        fx_app(f, 1, "shop", bad[i], 10, 1000, NULL);
+        char detail[256] = "";
+        gw_webhooks *w = NULL;
+        assert_int_equal(gw_webhooks_new(&w, f->base, &f->cfg, f->m, detail, sizeof(detail)),
+                         APNS_ECONFIG);
+        assert_null(w);
+        if (strstr(detail, "[app shop] webhook_url") == NULL)
+            fail_msg("%s: detail \"%s\"", bad[i], detail);
+    }
+    /* An unreadable CA file for an https webhook. */
+    fx_app(f, 1, "shop", "https://127.0.0.1:1/", 10, 1000, "/nonexistent/ca.pem");
+    char detail[256] = "";
+    gw_webhooks *w = NULL;
+    assert_int_equal(gw_webhooks_new(&w, f->base, &f->cfg, f->m, detail, sizeof(detail)),
+                     APNS_ECONFIG);
+    assert_non_null(strstr(detail, "[app shop] ca_file /nonexistent/ca.pem"));
+    /* An app without a webhook: results for it are ignored. */
+    fx_app(f, 1, "shop", NULL, 10, 1000, NULL);
+    fx_new(f);
+    push(f, "shop", 0);
+    push(f, "unknown", 0);
+    assert_int_equal(gw_webhooks_pending(f->w, "shop"), 0);
+    assert_int_equal(gw_webhooks_pending(f->w, "news"), 0);
+    push(f, "news", 0);
+    assert_int_equal(gw_webhooks_pending(f->w, "news"), 1);
+}
+
+static void test_batch_by_size(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, f->base, "127.0.0.1", 0, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook?x=1", s.port);
+    fx_app(f, 0, "shop", url, 3, 60000, NULL);
+    fx_new(f);
+    for (int i = 0; i < 7; i++)
+        push(f, "shop", i);
+    assert_true(wait_requests(f, &s, 2, 3000));
+    run_for(f, 300);
+    assert_int_equal(s.n, 2); /* the 7th waits for the interval */
+    assert_int_equal(gw_webhooks_pending(f->w, "shop"), 1);
+    assert_true(gw_metrics_get(f->m, GW_M_WEBHOOK_PENDING, "shop", NULL) == 1);
+
+    char host[64];
+    snprintf(host, sizeof(host), "127.0.0.1:%d", s.port);
+    for (int i = 0; i < s.n; i++) {
+        check_signature(&s.r[i]);
+        assert_string_equal(s.r[i].ctype, "application/json");
+        assert_string_equal(s.r[i].host, host);
+        assert_string_equal(s.r[i].uri, "/hook?x=1");
+        assert_string_equal(s.r[i].auth, "");
+        assert_int_equal(strlen(s.r[i].id), 32);
+    }
+    assert_string_not_equal(s.r[0].id, s.r[1].id);
+    int idx[16];
+    assert_int_equal(delivered(&s, "shop", idx), 6);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(idx[i], i);
+
+    gw_webhooks_flush(f->w, 3000, on_done, f);
+    assert_int_equal(f->done_calls, 0); /* never from inside the call */
+    assert_true(run_until(f, is_done, f, 3000));
+    assert_int_equal(s.n, 3);
+    assert_int_equal(delivered(&s, "shop", idx), 7);
+    assert_int_equal(idx[6], 6);
+    assert_true(metric(f, "shop", "ok") == 7);
+    assert_true(metric(f, "shop", "retry") == 0);
+    assert_true(metric(f, "shop", "dropped") == 0);
+    assert_true(gw_metrics_get(f->m, GW_M_WEBHOOK_PENDING, "shop", NULL) == 0);
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+}
+
+static void test_batch_by_interval(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, f->base, "127.0.0.1", 0, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
+    fx_app(f, 0, "shop", url, 100, 200, NULL);
+    fx_new(f);
+    int64_t t0 = now_ms();
+    push(f, "shop", 0);
+    run_for(f, 50);
+    push(f, "shop", 1);
+    assert_true(wait_requests(f, &s, 1, 3000));
+    int64_t waited = s.r[0].at_ms - t0;
+    assert_true(waited >= 190 && waited < 1500);
+    int idx[8];
+    assert_int_equal(delivered(&s, "shop", idx), 2); /* both in one batch */
+
+    /* The interval counts from the oldest waiting result. */
+    t0 = now_ms();
+    push(f, "shop", 2);
+    assert_true(wait_requests(f, &s, 2, 3000));
+    waited = s.r[1].at_ms - t0;
+    assert_true(waited >= 190 && waited < 1500);
+    assert_true(wait_idle(f, "shop", 3000));
+    run_for(f, 300);
+    assert_int_equal(s.n, 2);
+    assert_true(metric(f, "shop", "ok") == 3);
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+}
+
+static void test_retry_500_then_200(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, f->base, "127.0.0.1", 0, 0);
+    s.script[0] = 500;
+    s.script[1] = 200;
+    s.n_script = 2;
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
+    fx_app(f, 0, "shop", url, 5, 60000, NULL);
+    fx_new(f);
+    fast_limits(f, 0, 50, 200, 0);
+    for (int i = 0; i < 5; i++)
+        push(f, "shop", i);
+    assert_true(wait_requests(f, &s, 2, 3000));
+    assert_true(wait_idle(f, "shop", 3000));
+    run_for(f, 200);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.r[0].status, 500);
+    assert_int_equal(s.r[1].status, 200);
+    /* The same batch: same body, same delivery id, each signed. */
+    assert_int_equal(s.r[0].len, s.r[1].len);
+    assert_memory_equal(s.r[0].body, s.r[1].body, s.r[0].len);
+    assert_string_equal(s.r[0].id, s.r[1].id);
+    check_signature(&s.r[0]);
+    check_signature(&s.r[1]);
+    assert_true(s.r[1].at_ms - s.r[0].at_ms >= 30); /* backed off (50ms x0.75..1.25) */
+    int idx[8];
+    assert_int_equal(delivered(&s, "shop", idx), 5);
+    assert_true(metric(f, "shop", "ok") == 5);
+    assert_true(metric(f, "shop", "retry") == 5);
+    assert_true(metric(f, "shop", "dropped") == 0);
+    assert_int_equal(gw_webhooks_pending(f->w, "shop"), 0);
+    assert_non_null(strstr(fx_log(f), "error=\"HTTP 500\""));
+    assert_non_null(strstr(fx_log(f), "msg=\"delivery recovered\""));
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+}
+
+/* Many results arriving while the server fails now and then (and one
+ * request is never answered): every result delivered exactly once, in
+ * order. */
+static void test_retry_stream(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, f->base, "127.0.0.1", 0, 0);
+    int script[] = {500, 200, 503, 502, 200, NOANSWER, 200, 429, 200, 500};
+    memcpy(s.script, script, sizeof(script));
+    s.n_script = (int)(sizeof(script) / sizeof(script[0]));
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
+    fx_app(f, 0, "shop", url, 7, 20, NULL);
+    fx_new(f);
+    fast_limits(f, 0, 10, 40, 200);
+    for (int i = 0; i < 200; i++) {
+        push(f, "shop", i);
+        if (i % 10 == 9)
+            run_for(f, 5);
+    }
+    assert_true(wait_idle(f, "shop", 10000));
+    static int idx[400];
+    assert_int_equal(delivered(&s, "shop", idx), 200);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(idx[i], i);
+    assert_true(metric(f, "shop", "ok") == 200);
+    assert_true(metric(f, "shop", "dropped") == 0);
+    assert_true(metric(f, "shop", "retry") > 0);
+    assert_non_null(strstr(fx_log(f), "timeout"));
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+}
+
+/* The endpoint is down and results keep coming: memory stays bounded (the
+ * oldest are dropped and counted); when it comes back, the rest arrive. */
+static void test_down_bounded(void **state)
+{
+    fx *f = *state;
+    int port = dead_port();
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+    fx_app(f, 0, "shop", url, 10, 20, NULL);
+    fx_new(f);
+    fast_limits(f, 50, 10, 40, 500);
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < 50; i++)
+            push(f, "shop", round * 50 + i);
+        assert_true(gw_webhooks_pending(f->w, "shop") <= 50 + 10);
+        run_for(f, 10);
+        assert_true(gw_webhooks_pending(f->w, "shop") <= 50 + 10);
+    }
+    size_t pending = gw_webhooks_pending(f->w, "shop");
+    double dropped = metric(f, "shop", "dropped");
+    assert_true(dropped >= 2000 - 60);
+    assert_true(dropped + (double)pending == 2000);
+    assert_true(metric(f, "shop", "ok") == 0);
+    assert_true(metric(f, "shop", "retry") > 0);
+    assert_true(gw_metrics_get(f->m, GW_M_WEBHOOK_PENDING, "shop", NULL) == (double)pending);
+    const char *log = fx_log(f);
+    assert_non_null(strstr(log, "connection"));
+    /* one warning per drop episode, not one per result */
+    const char *first = strstr(log, "dropping the oldest");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "dropping the oldest"));
+
+    /* The endpoint comes back on the same port. */
+    srv s;
+    srv_start(&s, f->base, "127.0.0.1", port, 0);
+    assert_true(wait_idle(f, "shop", 5000));
+    static int idx[2000];
+    int n = delivered(&s, "shop", idx);
+    assert_int_equal(n, (int)pending);
+    assert_int_equal(idx[n - 1], 1999); /* the newest are the ones kept */
+    assert_true(metric(f, "shop", "ok") == (double)pending);
+    assert_non_null(strstr(fx_log(f), "msg=\"delivery recovered\""));
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+}
+
+static void test_https(void **state)
+{
+    fx *f = *state;
+    if (certs() == NULL)
+        skip();
+    srv s;
+    srv_start(&s, f->base, "127.0.0.1", 0, 1);
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/tls", s.port);
+    fx_app(f, 0, "shop", url, 3, 60000, cert_path("ca.pem"));
+    fx_new(f);
+    for (int i = 0; i < 6; i++)
+        push(f, "shop", i);
+    assert_true(wait_requests(f, &s, 2, 5000));
+    assert_true(wait_idle(f, "shop", 5000));
+    check_signature(&s.r[0]);
+    check_signature(&s.r[1]);
+    int idx[8];
+    assert_int_equal(delivered(&s, "shop", idx), 6);
+    assert_string_equal(s.r[0].uri, "/tls");
+    assert_true(metric(f, "shop", "ok") == 6);
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+}
+
+/* A host name: resolved without blocking (evdns), sent as SNI and checked
+ * against the certificate's DNS names. localhost may resolve to ::1 or
+ * 127.0.0.1, so the server listens on both when it can. */
+static void test_https_hostname(void **state)
+{
+    fx *f = *state;
+    if (certs() == NULL)
+        skip();
+    srv s;
+    srv_start(&s, f->base, "127.0.0.1", 0, 1);
+    (void)evhttp_bind_socket_with_handle(s.http, "::1", (uint16_t)s.port);
+    char url[128];
+    snprintf(url, sizeof(url), "https://localhost:%d/name", s.port);
+    fx_app(f, 0, "shop", url, 1, 60000, cert_path("ca.pem"));
+    fx_new(f);
+    push(f, "shop", 0);
+    if (!wait_requests(f, &s, 1, 5000))
+        fail_msg("nothing delivered; log:\n%s", fx_log(f));
+    assert_true(wait_idle(f, "shop", 5000));
+    char host[64];
+    snprintf(host, sizeof(host), "localhost:%d", s.port);
+    assert_string_equal(s.r[0].host, host);
+    assert_true(metric(f, "shop", "ok") == 1);
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+}
+
+/* A name that does not resolve: reported as such (or as a timeout where no
+ * name server answers), retried, and the loop is never blocked. */
+static void test_unresolvable(void **state)
+{
+    fx *f = *state;
+    fx_app(f, 0, "shop", "http://no-such-host.invalid/hook", 1, 60000, NULL);
+    fx_new(f);
+    fast_limits(f, 0, 50, 100, 300);
+    push(f, "shop", 0);
+    int64_t t0 = now_ms();
+    run_for(f, 1200);
+    assert_true(now_ms() - t0 < 2500);
+    assert_true(metric(f, "shop", "retry") >= 1);
+    assert_int_equal(gw_webhooks_pending(f->w, "shop"), 1);
+    const char *log = fx_log(f);
+    if (strstr(log, "cannot resolve no-such-host.invalid") == NULL &&
+        strstr(log, "timeout") == NULL)
+        fail_msg("log:\n%s", log);
+}
+
+/* A server certificate the app's CA did not sign, or one for another
+ * address: nothing is delivered, every attempt fails and is retried. */
+static void tls_failure(fx *f, const char *ip, const char *ca, const char *want_log)
+{
+    srv s;
+    srv_start(&s, f->base, ip, 0, 1);
+    char url[128];
+    snprintf(url, sizeof(url), "https://%s:%d/", ip, s.port);
+    fx_app(f, 0, "shop", url, 2, 60000, cert_path(ca));
+    fx_new(f);
+    fast_limits(f, 0, 20, 50, 1000);
+    push(f, "shop", 0);
+    push(f, "shop", 1);
+    run_for(f, 400);
+    assert_int_equal(s.n, 0);
+    assert_true(metric(f, "shop", "ok") == 0);
+    assert_true(metric(f, "shop", "retry") >= 4); /* two attempts or more */
+    assert_int_equal(gw_webhooks_pending(f->w, "shop"), 2);
+    if (strstr(fx_log(f), want_log) == NULL)
+        fail_msg("log lacks \"%s\":\n%s", want_log, fx_log(f));
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+}
+
+static void test_https_wrong_ca(void **state)
+{
+    if (certs() == NULL)
+        skip();
+    tls_failure(*state, "127.0.0.1", "other-ca.pem", "TLS certificate verification failed");
+}
+
+static void test_https_wrong_address(void **state)
+{
+    if (certs() == NULL)
+        skip();
+    /* server.pem names localhost, 127.0.0.1 and ::1, not 127.0.0.2 */
+    tls_failure(*state, "127.0.0.2", "ca.pem", "IP address mismatch");
+}
+
+static void test_flush(void **state)
+{
+    fx *f = *state;
+    /* Nothing pending: done fires from the loop, not from the call. */
+    srv s;
+    srv_start(&s, f->base, "127.0.0.1", 0, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
+    int port = dead_port();
+    char down[128];
+    snprintf(down, sizeof(down), "http://127.0.0.1:%d/", port);
+    fx_app(f, 0, "shop", url, 100, 60000, NULL);
+    fx_app(f, 1, "news", down, 100, 60000, NULL);
+    fx_new(f);
+    fast_limits(f, 0, 20, 50, 1000);
+    gw_webhooks_flush(f->w, 1000, on_done, f);
+    assert_int_equal(f->done_calls, 0);
+    assert_true(run_until(f, is_done, f, 1000));
+    assert_int_equal(s.n, 0);
+
+    /* Results waiting for their interval go out at once; the app whose
+     * endpoint is down keeps retrying until the deadline, then drops. */
+    f->done_calls = 0;
+    for (int i = 0; i < 5; i++) {
+        push(f, "shop", i);
+        push(f, "news", i);
+    }
+    int64_t t0 = now_ms();
+    gw_webhooks_flush(f->w, 400, on_done, f);
+    assert_true(run_until(f, is_done, f, 3000));
+    int64_t took = f->done_at - t0;
+    assert_true(took >= 390 && took < 1500);
+    assert_int_equal(f->done_calls, 1);
+    int idx[8];
+    assert_int_equal(delivered(&s, "shop", idx), 5);
+    assert_true(metric(f, "news", "dropped") == 5);
+    assert_int_equal(gw_webhooks_pending(f->w, "news"), 0);
+    assert_non_null(strstr(fx_log(f), "drain deadline reached"));
+    run_for(f, 100);
+    assert_int_equal(f->done_calls, 1); /* once */
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+}
+
+/* A batch waiting out a long backoff is retried at once by a flush. */
+static void test_flush_cuts_backoff(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, f->base, "127.0.0.1", 0, 0);
+    s.script[0] = 503;
+    s.n_script = 1;
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
+    fx_app(f, 0, "shop", url, 2, 60000, NULL);
+    fx_new(f);
+    fast_limits(f, 0, 60000, 60000, 1000);
+    push(f, "shop", 0);
+    push(f, "shop", 1);
+    assert_true(wait_requests(f, &s, 1, 2000));
+    run_for(f, 100);
+    assert_int_equal(s.n, 1); /* backing off for ~a minute */
+    gw_webhooks_flush(f->w, 2000, on_done, f);
+    assert_true(run_until(f, is_done, f, 2000));
+    assert_int_equal(s.n, 2);
+    int idx[4];
+    assert_int_equal(delivered(&s, "shop", idx), 2);
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+}
+
+/* done may free the webhooks. */
+static void free_in_done(void *ud)
+{
+    fx *f = ud;
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    f->done_calls++;
+}
+
+static void test_free_in_done(void **state)
+{
+    fx *f = *state;
+    fx_app(f, 0, "shop", "http://127.0.0.1:1/", 10, 60000, NULL);
+    fx_new(f);
+    push(f, "shop", 1);
+    gw_webhooks_flush(f->w, 50, free_in_done, f);
+    assert_true(run_until(f, is_done, f, 2000));
+    assert_null(f->w);
+    run_for(f, 50);
+}
+
+static void test_reload(void **state)
+{
+    fx *f = *state;
+    srv a, b;
+    srv_start(&a, f->base, "127.0.0.1", 0, 0);
+    srv_start(&b, f->base, "127.0.0.1", 0, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/a", a.port);
+    fx_app(f, 0, "shop", url, 2, 60000, NULL);
+    fx_app(f, 1, "news", url, 2, 60000, NULL);
+    fx_new(f);
+    push(f, "shop", 0);
+    push(f, "shop", 1);
+    assert_true(wait_requests(f, &a, 1, 2000));
+
+    /* A bad URL in a reload changes nothing. */
+    snprintf(url, sizeof(url), "gopher://127.0.0.1:%d/b", b.port);
+    fx_app(f, 0, "shop", url, 2, 60000, NULL);
+    char detail[256];
+    assert_int_equal(gw_webhooks_set_config(f->w, &f->cfg, detail, sizeof(detail)), APNS_ECONFIG);
+    assert_non_null(strstr(detail, "[app shop]"));
+    push(f, "shop", 2);
+    push(f, "shop", 3);
+    assert_true(wait_requests(f, &a, 2, 2000));
+    assert_true(wait_idle(f, "shop", 2000));
+
+    /* New URL: later batches go to b; batch size changes in place. A result
+     * for news waits (interval); news is then removed and drops it. */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/b", b.port);
+    fx_app(f, 0, "shop", url, 3, 60000, NULL);
+    push(f, "news", 0);
+    assert_int_equal(gw_webhooks_pending(f->w, "news"), 1);
+    f->cfg.n_apps = 1;
+    assert_int_equal(gw_webhooks_set_config(f->w, &f->cfg, detail, sizeof(detail)), 0);
+    assert_true(metric(f, "news", "dropped") == 1);
+    assert_int_equal(gw_webhooks_pending(f->w, "news"), 0);
+    push(f, "news", 1); /* no webhook any more: ignored */
+    for (int i = 4; i < 7; i++)
+        push(f, "shop", i);
+    assert_true(wait_requests(f, &b, 1, 2000));
+    run_for(f, 100);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(b.n, 1);
+    int idx[8];
+    assert_int_equal(delivered(&b, "shop", idx), 3);
+    assert_string_equal(b.r[0].uri, "/b");
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&a);
+    srv_stop(&b);
+}
+
+static void test_basic_auth(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, f->base, "127.0.0.1", 0, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "http://user:pa%%40ss@127.0.0.1:%d/", s.port);
+    fx_app(f, 0, "shop", url, 1, 60000, NULL);
+    fx_new(f);
+    push(f, "shop", 0);
+    assert_true(wait_requests(f, &s, 1, 2000));
+    assert_string_equal(s.r[0].auth, "Basic dXNlcjpwYUBzcw==");
+    /* the password never reaches the log */
+    assert_null(strstr(fx_log(f), "pa%40ss"));
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+#define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sign_vector),
+        T(test_bad_config),
+        T(test_batch_by_size),
+        T(test_batch_by_interval),
+        T(test_retry_500_then_200),
+        T(test_retry_stream),
+        T(test_down_bounded),
+        T(test_https),
+        T(test_https_hostname),
+        T(test_unresolvable),
+        T(test_https_wrong_ca),
+        T(test_https_wrong_address),
+        T(test_flush),
+        T(test_flush_cuts_backoff),
+        T(test_free_in_done),
+        T(test_reload),
+        T(test_basic_auth),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
