@@ -18,6 +18,7 @@ PKGS=(
   python3 python3-h2  # hyper-h2: a third independent HTTP/2 client (apns-sim self-test)
   clang libclang-rt-14-dev  # libFuzzer + sanitizer runtimes
   openssl ca-certificates curl
+  time                # GNU time: CPU and peak RSS of each client in bench/compare
 )
 
 missing=()

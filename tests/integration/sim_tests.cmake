@@ -29,7 +29,7 @@ set_tests_properties(it_zero_loss_100k_goaway_503 it_zero_loss_resets
   PROPERTIES FIXTURES_REQUIRED certs ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 600)
 
 # Shell-driven tests: an independent client against the sim, and the CLI.
-foreach(t h2load_sim cli)
+foreach(t h2load_sim cli bench_smoke)
   add_test(NAME it_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
   set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                        ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
