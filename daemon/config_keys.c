@@ -122,7 +122,7 @@ int gw__split_hostport(const char *s, char *host, size_t host_len, uint16_t *por
         return -1;
     errno = 0;
     p = strtoul(colon + 1, &end, 10);
-    if (errno != 0 || *end != '\0' || p < 1 || p > 65535)
+    if (errno != 0 || *end != '\0' || p > 65535)
         return -1;
     *port = (uint16_t)p;
     return 0;
@@ -132,9 +132,21 @@ static int check_hostport(const char *v, char *why, size_t len)
 {
     char host[256];
     uint16_t port;
-    if (gw__split_hostport(v, host, sizeof host, &port) == 0)
+    if (gw__split_hostport(v, host, sizeof host, &port) == 0 && port != 0)
         return 0;
     whyf(why, len, "must be host:port or [v6]:port with a port in 1..65535");
+    return -1;
+}
+
+/* Listen addresses may use port 0: the kernel picks a free port and apnsd
+ * prints the real one ("apnsd listening on HOST:PORT"), for tests and demos. */
+static int check_listen(const char *v, char *why, size_t len)
+{
+    char host[256];
+    uint16_t port;
+    if (gw__split_hostport(v, host, sizeof host, &port) == 0)
+        return 0;
+    whyf(why, len, "must be host:port or [v6]:port with a port in 0..65535 (0 = any free port)");
     return -1;
 }
 
@@ -204,10 +216,11 @@ static const gw__key server_keys[] = {
      .type = GW__T_LIST,
      .def = "127.0.0.1:8080",
      .off = SRV(listen),
-     .check = check_hostport,
+     .check = check_listen,
      .aka = "bind address listen_address addr",
      .doc = "Addresses the HTTP API listens on: `host:port` or `[v6]:port`, comma-separated. "
-            "Use `0.0.0.0:8080` or `[::]:8080` for every interface."},
+            "Use `0.0.0.0:8080` or `[::]:8080` for every interface; port 0 picks a free port "
+            "(printed as `apnsd listening on HOST:PORT`)."},
     {.name = "max_body",
      .type = GW__T_SIZE,
      .def = "128MiB",
@@ -548,8 +561,8 @@ static const gw__key app_keys[] = {
      .min = 1,
      .max = 100,
      .aka = "conns pool_size",
-     .doc = "Connections to APNs. Token-auth apps of one team identity share a pool sized by "
-            "the largest value among them."},
+     .doc = "Connections to APNs for this app (apps of one team share the provider token, "
+            "not the connections)."},
     {.name = "max_in_flight",
      .type = GW__T_COUNT,
      .def = "0",

@@ -4,11 +4,13 @@
  * records every answer back into the queue, and reports final per-token
  * results to hooks (API ?wait, webhooks).
  *
- * Grouping: apps of one token-auth team identity (gw_team_identity) share one
- * apns_token_cache (one JWT per team); each app gets its own apns_client
- * (transport http2 or binary) so apps never block each other. Backpressure
- * is the client's credit: a chunk is leased only when the app's client has
- * room, so memory is bounded by max_in_flight per app, never by the queue.
+ * Grouping: token-auth apps that sign with the same team id + key id share
+ * one apns_signing_key and apns_token_cache (one JWT per key, in every
+ * environment: see gw_team_identity.same_key_as); each app gets its own
+ * apns_client (transport http2 or binary) so apps never block each other.
+ * Backpressure is the client's credit: a chunk is leased only when the
+ * app's client has room, so memory is bounded by max_in_flight per app,
+ * never by the queue.
  *
  * Per answer (the reason table's action): accepted -> ACCEPTED; drop ->
  * REJECTED; dead-token -> REJECTED + dead-token registry (410 timestamp,
@@ -61,6 +63,8 @@ typedef struct gw_dispatch_opts {
                                  once per final answer, after it is durable */
     void *ud;
     int64_t probe_interval_ms; /* a paused app probes after this; 0 = 60000 */
+    int64_t unknown_app_ms;    /* work of an app not (or no longer) in the config is
+                                  looked at again after this; 0 = 60000 */
 } gw_dispatch_opts;
 
 typedef struct gw_dispatch gw_dispatch;

@@ -403,10 +403,10 @@ static const struct bad_case BAD[] = {
      "apnsd.ini:3: [server] max_tokens: set twice (first on line 2)"},
     /* [server] values */
     {"[server]\nlisten = localhost\n" TOKEN_APP("a"),
-     "apnsd.ini:2: [server] listen: must be host:port or [v6]:port with a port in 1..65535 "
-     "(element \"localhost\")"},
-    {"[server]\nlisten = 127.0.0.1:8080, 127.0.0.1:0\n" TOKEN_APP("a"),
-     "(element \"127.0.0.1:0\")"},
+     "apnsd.ini:2: [server] listen: must be host:port or [v6]:port with a port in 0..65535 "
+     "(0 = any free port) (element \"localhost\")"},
+    {"[server]\nlisten = 127.0.0.1:8080, 127.0.0.1:65536\n" TOKEN_APP("a"),
+     "(element \"127.0.0.1:65536\")"},
     {"[server]\nlisten = ::1:80\n" TOKEN_APP("a"), "(element \"::1:80\")"},
     {"[server]\nlisten = 127.0.0.1:80,,127.0.0.1:81\n" TOKEN_APP("a"),
      "apnsd.ini:2: [server] listen: has an empty element (elements are comma-separated)"},
@@ -476,6 +476,8 @@ static const struct bad_case BAD[] = {
                                    "\"70000\""},
     {"[app shop]\nhost = [::1]\n", "[app shop] host: must be a host name or an IP address"},
     {"[app shop]\nproxy = proxy.local\n", "[app shop] proxy: must be host:port"},
+    /* port 0 is only for listening (an ephemeral port), never for a peer */
+    {"[app shop]\nproxy = proxy.local:0\n", "[app shop] proxy: must be host:port or [v6]:port with a port in 1..65535"},
     {"[app shop]\ntoken_refresh = 10m\n",
      "apnsd.ini:2: [app shop] token_refresh: must be between 20m and 1h, got \"10m\""},
     {"[app shop]\nconnections = 0\n", "[app shop] connections: must be between 1 and 100"},

@@ -1,0 +1,577 @@
+/*
+ * dispatch.c - the dispatcher: the lease loop, lifecycle and reload.
+ *
+ * Design note
+ * -----------
+ * Shape. One gw_app per [app] section: its own apns_client (HTTP/2 or the
+ * binary interface), its own credit, rate limit and pause state. Token-auth
+ * apps that sign with the same team id + key id share one apns_signing_key
+ * and one apns_token_cache (gw_dteam), so a team mints one JWT however many
+ * apps and environments it serves. (dispatch_app.c)
+ *
+ * Leasing. gw_queue_lease() hands out due chunks of any app, oldest first.
+ * The dispatcher leases only while some app is HUNGRY (its client has more
+ * free slots than the tokens it already holds beyond its cursors) and holds
+ * at most `cap` chunks in all (twice the in-flight window of every app, in
+ * chunks, plus slack), so memory is bounded by the config, never by the
+ * queue. A lease is started by a kick (the queue's on_work: a submit or a
+ * release made work due now), by the wake timer (the earliest next_at the
+ * queue or our own releases announced), or when a lease was cut at its
+ * maximum. Each leased chunk is routed by its app name: to its app, or back
+ * to the queue at once (app paused: at its probe time; app not in the
+ * config: in a minute, with a warning).
+ *
+ * Feeding. An app walks its chunks in lease order with a cursor: a token
+ * that is not due (final, or retry-at still ahead) is skipped; an EXPIRED
+ * one (expiration < now) is recorded EXPIRED and never sent; the others go
+ * to apns_client_submit() with the apns-id derived from the job's base and
+ * the token's index, within the rate limit (a token bucket) and the client's
+ * credit (APNS_EAGAIN -> wait for on_credit). (dispatch_send.c)
+ *
+ * What happens to a token at each answer (the reason table's action):
+ *   200                          -> ACCEPTED
+ *   DROP (BadTopic, 413, ...)    -> REJECTED with status and reason
+ *   DEAD_TOKEN                   -> REJECTED + dead-token registry: 410 with
+ *                                   Apple's timestamp, BadDeviceToken,
+ *                                   DeviceTokenNotForTopic (binary status 8)
+ *   RETRY (429, 500, 503)        -> RETRY with a durable retry-at = now +
+ *                                   apns_retry_backoff_ms(app policy, n);
+ *                                   FAILED once retry_attempts sends got one
+ *   RECONNECT (Shutdown, Idle-   -> resent at once from memory (the client
+ *   Timeout), REFRESH_TOKEN         has retired that connection / the token
+ *   (ExpiredProviderToken)          cache is told to mint), up to 3 times;
+ *                                   then treated as RETRY
+ *   PAUSE (InvalidProviderToken, -> the APP is paused (error log line,
+ *   BadCertificate, ...; also       apnsd_app_paused{app} = 1); the token is
+ *   connections refused at TLS)     left pending: it did nothing wrong and
+ *                                   its retry budget is untouched
+ *   no answer: handed back       -> the client resends on another
+ *   (GOAWAY, reset, timeout)        connection by itself
+ *   no answer 10 times (FAILED   -> RETRY with backoff, like a 5xx
+ *   APNS_ERETRIES)
+ *   not sendable (binary token   -> REJECTED, status 0, reason = the libapns
+ *   length, payload > 2 KB)         error name; never sent
+ *
+ * The retry split. The client runs with retry.max_attempts = 1: every
+ * answered send comes back to the dispatcher, which makes 429/5xx waits
+ * DURABLE (a retry-at in the queue survives a restart and holds no client
+ * slot while it waits: a 15-minute backoff must not pin memory or credit).
+ * What stays inside libapns is what has nothing to do with the token and
+ * must be immediate: hand-backs of unanswered streams (GOAWAY, reset,
+ * stream timeout, lost connection) and reconnecting. RECONNECT and
+ * REFRESH_TOKEN answers would also be the client's with a larger
+ * max_attempts, but its one counter covers RETRY as well, so the dispatcher
+ * resends those from memory instead (and tells the token cache to mint,
+ * which the client skips when it will not retry).
+ *
+ * Pause and probe. After a PAUSE answer the app sends nothing until
+ * probe_at (now + probe interval, 60 s by default); its held chunks go back
+ * to the queue as they go idle, with not_before = probe_at. At probe_at
+ * ONE token goes out (from a held or freshly leased chunk). Any answer that
+ * is not PAUSE resumes the app (a 410 or a 503 also proves the credentials);
+ * PAUSE again (or no answer) waits another interval. A reload probes a
+ * paused app at once; a replaced app starts fresh.
+ *
+ * Outcomes are batched: every outcome of one loop turn (or 1024) goes into
+ * one gw_queue_record(). When the record callback says 0, on_result fires
+ * for each FINAL outcome (accepted, rejected, expired, failed), exactly
+ * once per answer. A chunk is released when its cursor has passed every
+ * token (or its app stopped), nothing of it is in flight and all its
+ * outcomes are durable; pending tokens then come back at max(now,
+ * not_before), retry tokens at their retry-at. (dispatch_record.c)
+ *
+ * Where duplicates come from (the same apns-id every time, so the app can
+ * drop them):
+ *  1. the crash window: APNs answered, the outcome batch had not committed
+ *     (milliseconds; docs/queue.md);
+ *  2. a drain that timed out, or a second SIGTERM: what was in flight is
+ *     pending in the database and is sent again after the restart;
+ *  3. a connection lost after APNs processed a request but before its answer
+ *     was read: the client resends it (at-least-once, like any provider);
+ *     on the binary interface, a close without an error packet resends the
+ *     whole accept window;
+ *  4. an outcome batch that failed to commit (disk full, I/O error): its
+ *     chunk is released and its tokens are re-leased after 5 s.
+ *
+ * Drain (dispatch_drain.c): stop leasing and feeding; answers still
+ * arriving are recorded; each chunk is released once idle; then every
+ * client drains (GOAWAY) and `done` fires. At the timeout the held chunks
+ * are handed back at once and `done` fires anyway.
+ */
+#include "dispatch_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+int64_t gw__d_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void gw__d_metric_add(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, uint64_t n)
+{
+    if (d->o.m != NULL && n > 0)
+        gw_metrics_add(d->o.m, id, l1, l2, n);
+}
+
+void gw__d_metric_set(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, double v)
+{
+    if (d->o.m != NULL)
+        gw_metrics_set(d->o.m, id, l1, l2, v);
+}
+
+gw_app *gw__d_find_app(gw_dispatch *d, const char *name)
+{
+    for (gw_app *a = d->apps; a != NULL; a = a->next)
+        if (strcmp(a->name, name) == 0)
+            return a;
+    return NULL;
+}
+
+static void count_apps(gw_dispatch *d)
+{
+    size_t cap = 0;
+    uint32_t ct = d->chunk_tokens;
+
+    for (gw_app *a = d->apps; a != NULL; a = a->next)
+        cap += 2 * ((a->n_flights / 2 + ct - 1) / ct) + 2;
+    d->cap = cap < 8 ? 8 : cap > 4096 ? 4096 : cap;
+}
+
+/* ---- the wake timer ------------------------------------------------------ */
+
+void gw__d_wake_at(gw_dispatch *d, int64_t at_ms)
+{
+    int64_t now = gw__d_now(), delay;
+    struct timeval tv;
+
+    if (at_ms >= d->wake_at && event_pending(d->wake_ev, EV_TIMEOUT, NULL))
+        return;
+    d->wake_at = at_ms;
+    delay = at_ms - now;
+    if (delay < 0)
+        delay = 0;
+    tv.tv_sec = (time_t)(delay / 1000);
+    tv.tv_usec = (suseconds_t)((delay % 1000) * 1000);
+    evtimer_add(d->wake_ev, &tv);
+}
+
+static void wake_cb(int fd, short what, void *ud)
+{
+    gw_dispatch *d = ud;
+
+    d->wake_at = INT64_MAX;
+    d->more = 1;
+    gw__d_maybe_lease(d);
+}
+
+/* ---- leasing ------------------------------------------------------------- */
+
+static int any_hungry(gw_dispatch *d)
+{
+    for (gw_app *a = d->apps; a != NULL; a = a->next)
+        if (gw__d_app_hungry(a))
+            return 1;
+    return 0;
+}
+
+static void on_lease(int err, const char *detail, gw_chunk **chunks, size_t n, int64_t next_at,
+                     void *ud)
+{
+    gw_dlease *l = ud;
+    gw_dispatch *d = l->d;
+    int64_t now = gw__d_now();
+
+    if (d == NULL) { /* the dispatcher was freed meanwhile */
+        for (size_t i = 0; i < n; i++)
+            gw_queue_release(l->q, chunks[i], 0, NULL, NULL);
+        free(l);
+        return;
+    }
+    d->lease = NULL;
+    if (err != 0) {
+        gw_log(GW_LOG_ERROR, "dispatch", "lease failed", "error", gw_queue_err_name(err), "detail",
+               detail, NULL);
+        gw__d_wake_at(d, now + GW_D_LEASE_ERROR_MS);
+        free(l);
+        gw__d_check_drain(d);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        gw_chunk *c = chunks[i];
+        gw_app *a = d->draining ? NULL : gw__d_find_app(d, c->app);
+
+        d->leased++;
+        if (d->draining) {
+            gw__d_release_raw(d, c, 0);
+        } else if (a == NULL) {
+            /* Once a minute per app name, not per chunk. */
+            if (now - d->unknown_warned_at >= d->unknown_ms ||
+                strcmp(d->unknown_warned, c->app) != 0) {
+                gw_log(GW_LOG_WARN, "dispatch", "work for an app that is not configured: held back",
+                       "app", c->app, "job", c->job_id, NULL);
+                d->unknown_warned_at = now;
+                snprintf(d->unknown_warned, sizeof(d->unknown_warned), "%s", c->app);
+            }
+            gw__d_release_raw(d, c, now + d->unknown_ms);
+        } else if (a->paused && !a->probing) {
+            gw__d_release_raw(d, c, a->probe_at);
+        } else {
+            gw__d_app_take(a, c);
+        }
+    }
+    if (n >= l->max || d->kick_gen != l->kick_gen)
+        d->more = 1;
+    else /* the queue announces only work due now: look again by then */
+        gw__d_wake_at(d, next_at < now + GW_D_IDLE_POLL_MS ? next_at : now + GW_D_IDLE_POLL_MS);
+    free(l);
+    gw__d_maybe_lease(d);
+    gw__d_check_drain(d);
+}
+
+void gw__d_maybe_lease(gw_dispatch *d)
+{
+    size_t max;
+    gw_dlease *l;
+    int rc;
+
+    if (d->lease != NULL || d->draining || !d->more || d->leased >= d->cap || !any_hungry(d))
+        return;
+    max = d->cap - d->leased;
+    if (max > GW_D_LEASE_MAX)
+        max = GW_D_LEASE_MAX;
+    l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        gw__d_wake_at(d, gw__d_now() + GW_D_LEASE_ERROR_MS);
+        return;
+    }
+    l->d = d;
+    l->q = d->o.q;
+    l->max = max;
+    l->kick_gen = d->kick_gen;
+    rc = gw_queue_lease(d->o.q, max, on_lease, l);
+    if (rc != 0) {
+        free(l);
+        gw_log(GW_LOG_ERROR, "dispatch", "lease refused", "error", gw_queue_err_name(rc), NULL);
+        gw__d_wake_at(d, gw__d_now() + GW_D_LEASE_ERROR_MS);
+        return;
+    }
+    d->lease = l;
+    d->more = 0;
+}
+
+void gw_dispatch_kick(gw_dispatch *d)
+{
+    if (d == NULL)
+        return;
+    d->kick_gen++;
+    d->more = 1;
+    gw__d_maybe_lease(d);
+}
+
+/* ---- gauges ---------------------------------------------------------------- */
+
+static void stats_cb(int fd, short what, void *ud)
+{
+    gw_dispatch *d = ud;
+
+    for (gw_app *a = d->apps; a != NULL; a = a->next)
+        gw__d_app_stats(a);
+    gw__d_teams_stats(d);
+}
+
+/* ---- retiring apps --------------------------------------------------------- */
+
+static void reap_cb(int fd, short what, void *ud)
+{
+    gw_dispatch *d = ud;
+    gw_app **pp = &d->retiring;
+
+    while (*pp != NULL) {
+        gw_app *a = *pp;
+        if (gw__d_app_done(a)) {
+            *pp = a->next;
+            gw_log(GW_LOG_INFO, "dispatch", "app connections closed", "app", a->name, NULL);
+            gw__d_app_free(a);
+        } else {
+            pp = &a->next;
+        }
+    }
+}
+
+void gw__d_reap_soon(gw_dispatch *d)
+{
+    event_active(d->reap_ev, EV_TIMEOUT, 0);
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+static void build_fail(gw_dispatch *d, gw_app *list)
+{
+    while (list != NULL) {
+        gw_app *n = list->next;
+        gw__d_app_free(list);
+        list = n;
+    }
+}
+
+int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_config *cfg,
+                    char *detail, size_t detail_len)
+{
+    gw_dispatch *d;
+    gw_app **tail;
+    struct timeval tv = {GW_D_STATS_MS / 1000, (GW_D_STATS_MS % 1000) * 1000};
+
+    if (detail != NULL && detail_len > 0)
+        detail[0] = '\0';
+    if (out == NULL || o == NULL || o->base == NULL || o->q == NULL || cfg == NULL)
+        return APNS_EINVAL;
+    *out = NULL;
+    d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return APNS_ENOMEM;
+    d->o = *o;
+    d->probe_ms = o->probe_interval_ms > 0 ? o->probe_interval_ms : GW_D_PROBE_MS;
+    d->unknown_ms = o->unknown_app_ms > 0 ? o->unknown_app_ms : GW_D_UNKNOWN_APP_MS;
+    d->chunk_tokens = cfg->queue.chunk_tokens > 0 ? cfg->queue.chunk_tokens : 1000;
+    d->wake_at = INT64_MAX;
+    d->more = 1;
+    d->wake_ev = evtimer_new(o->base, wake_cb, d);
+    d->flush_ev = event_new(o->base, -1, 0, gw__d_flush_cb, d);
+    d->reap_ev = event_new(o->base, -1, 0, reap_cb, d);
+    d->stats_ev = event_new(o->base, -1, EV_PERSIST, stats_cb, d);
+    if (d->wake_ev == NULL || d->flush_ev == NULL || d->reap_ev == NULL || d->stats_ev == NULL) {
+        gw_dispatch_free(d);
+        return APNS_ENOMEM;
+    }
+    tail = &d->apps;
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        gw_app *a;
+        int rc = gw__d_app_new(d, cfg, &cfg->apps[i], 0, &a, detail, detail_len);
+        if (rc != 0) {
+            build_fail(d, d->apps);
+            d->apps = NULL;
+            gw_dispatch_free(d);
+            return rc;
+        }
+        *tail = a;
+        tail = &a->next;
+    }
+    count_apps(d);
+    for (gw_app *a = d->apps; a != NULL; a = a->next) {
+        gw__d_metric_set(d, GW_M_APP_PAUSED, a->name, NULL, 0);
+        gw__d_feedback_start(a);
+    }
+    event_add(d->stats_ev, &tv);
+    *out = d;
+    gw__d_maybe_lease(d);
+    return 0;
+}
+
+void gw_dispatch_free(gw_dispatch *d)
+{
+    if (d == NULL)
+        return;
+    /* Apps first: their clients go without callbacks, their chunks back to
+     * the queue (pending tokens are leasable again). */
+    while (d->apps != NULL) {
+        gw_app *a = d->apps;
+        d->apps = a->next;
+        gw__d_app_free(a);
+    }
+    while (d->retiring != NULL) {
+        gw_app *a = d->retiring;
+        d->retiring = a->next;
+        gw__d_app_free(a);
+    }
+    if (d->lease != NULL)
+        d->lease->d = NULL; /* its callback hands the chunks back */
+    /* Outcomes posted but not yet confirmed: the callback frees the batch. */
+    for (gw_dbatch *b = d->outstanding; b != NULL; b = b->next)
+        b->d = NULL;
+    if (d->cur != NULL) { /* never posted: those tokens are simply pending */
+        free(d->cur->v);
+        free(d->cur->e);
+        free(d->cur);
+    }
+    while (d->teams != NULL) {
+        gw_dteam *t = d->teams;
+        d->teams = t->next;
+        apns_token_cache_free(t->cache);
+        apns_signing_key_free(t->key);
+        free(t->label);
+        free(t->team_id);
+        free(t->key_id);
+        free(t->key_file);
+        free(t);
+    }
+    if (d->wake_ev != NULL)
+        event_free(d->wake_ev);
+    if (d->flush_ev != NULL)
+        event_free(d->flush_ev);
+    if (d->reap_ev != NULL)
+        event_free(d->reap_ev);
+    if (d->stats_ev != NULL)
+        event_free(d->stats_ev);
+    if (d->drain_timer != NULL)
+        event_free(d->drain_timer);
+    if (d->done_ev != NULL)
+        event_free(d->done_ev);
+    free(d);
+}
+
+/* ---- queries --------------------------------------------------------------- */
+
+int gw_dispatch_ready(const gw_dispatch *d)
+{
+    if (d == NULL)
+        return 0;
+    for (const gw_app *a = d->apps; a != NULL; a = a->next) {
+        apns_client_stats s;
+        if (a->paused)
+            continue;
+        apns_client_stats_get(a->client, &s);
+        if (s.connections_up == 0)
+            return 0;
+    }
+    return 1;
+}
+
+int gw_dispatch_app_paused(const gw_dispatch *d, const char *app)
+{
+    if (d == NULL || app == NULL)
+        return 0;
+    for (const gw_app *a = d->apps; a != NULL; a = a->next)
+        if (strcmp(a->name, app) == 0)
+            return a->paused;
+    return 0;
+}
+
+void gw_dispatch_stats_get(const gw_dispatch *d, gw_dispatch_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (d == NULL)
+        return;
+    s->leased = d->leased;
+    for (const gw_app *a = d->apps; a != NULL; a = a->next) {
+        s->apps++;
+        s->paused += a->paused != 0;
+        s->in_flight += a->in_flight;
+    }
+    for (const gw_app *a = d->retiring; a != NULL; a = a->next) {
+        s->retiring++;
+        s->in_flight += a->in_flight;
+    }
+}
+
+/* ---- reload ---------------------------------------------------------------- */
+
+static gw_app *unlink_app(gw_dispatch *d, const char *name)
+{
+    for (gw_app **pp = &d->apps; *pp != NULL; pp = &(*pp)->next)
+        if (strcmp((*pp)->name, name) == 0) {
+            gw_app *a = *pp;
+            *pp = a->next;
+            a->next = NULL;
+            return a;
+        }
+    return NULL;
+}
+
+static void retire(gw_dispatch *d, gw_app *a)
+{
+    a->next = d->retiring;
+    d->retiring = a;
+    gw__d_app_retire(a);
+}
+
+int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_diff *diff,
+                       char *detail, size_t detail_len)
+{
+    gw_app *fresh = NULL, **ftail = &fresh;
+    gw_app *list = NULL, **ltail = &list;
+
+    if (detail != NULL && detail_len > 0)
+        detail[0] = '\0';
+    if (d == NULL || cfg == NULL || diff == NULL)
+        return APNS_EINVAL;
+    if (d->draining)
+        return APNS_ESHUTDOWN;
+    d->reload_gen++;
+
+    /* 1. Build everything new; on any failure nothing changes. */
+    for (size_t i = 0; i < diff->n; i++) {
+        const gw_app_diff *x = &diff->apps[i];
+        int fresh_key;
+        gw_app *a;
+        int rc;
+
+        if (x->change != GW_CHANGE_ADDED && x->change != GW_CHANGE_REPLACED)
+            continue;
+        fresh_key =
+            x->change == GW_CHANGE_REPLACED && x->key != NULL && strcmp(x->key, "key_file") == 0;
+        rc = gw__d_app_new(d, cfg, x->new_app, fresh_key, &a, detail, detail_len);
+        if (rc != 0) {
+            build_fail(d, fresh);
+            return rc;
+        }
+        *ftail = a;
+        ftail = &a->next;
+    }
+
+    /* 2. Retire removed and replaced apps (they finish what they hold). */
+    for (size_t i = 0; i < diff->n; i++) {
+        const gw_app_diff *x = &diff->apps[i];
+        if (x->change == GW_CHANGE_REMOVED || x->change == GW_CHANGE_REPLACED) {
+            gw_app *a = unlink_app(d, x->name);
+            if (a != NULL)
+                retire(d, a);
+        }
+    }
+
+    /* 3. The new list in the new config's order. */
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        const gw_app_config *ac = &cfg->apps[i];
+        gw_app *a = NULL;
+
+        for (gw_app **pp = &fresh; *pp != NULL; pp = &(*pp)->next)
+            if (strcmp((*pp)->name, ac->name) == 0) {
+                a = *pp;
+                *pp = a->next;
+                break;
+            }
+        if (a == NULL) {
+            a = unlink_app(d, ac->name);
+            if (a == NULL)
+                continue; /* cannot happen: the diff lists every app */
+            gw__d_app_update(a, ac);
+            if (a->paused)
+                gw__d_probe_now(a);
+        } else {
+            gw__d_metric_set(d, GW_M_APP_PAUSED, a->name, NULL, 0);
+            gw__d_feedback_start(a);
+        }
+        a->next = NULL;
+        *ltail = a;
+        ltail = &a->next;
+    }
+    /* Anything left in the old list was not in the diff: retire it too. */
+    while (d->apps != NULL) {
+        gw_app *a = d->apps;
+        d->apps = a->next;
+        retire(d, a);
+    }
+    build_fail(d, fresh); /* only if the diff and cfg disagree */
+    d->apps = list;
+    count_apps(d);
+    d->more = 1;
+    gw__d_maybe_lease(d);
+    return 0;
+}

@@ -1,0 +1,254 @@
+/*
+ * dispatch_int.h - the dispatcher's internals, shared by dispatch.c (lease
+ * loop, lifecycle, reload), dispatch_app.c (an app's client and credentials
+ * from its config), dispatch_send.c (feeding tokens to a client and judging
+ * its answers), dispatch_record.c (outcome batches, results, chunk release),
+ * dispatch_drain.c (stopping) and dispatch_feedback.c (binary apps' feedback
+ * service).
+ * Not an API: nothing outside daemon/dispatch*.c includes it.
+ */
+#ifndef GW_DISPATCH_INT_H
+#define GW_DISPATCH_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apns/client.h"
+#include "apns/feedback.h"
+#include "apns/jwt.h"
+#include "dispatch.h"
+#include "log.h"
+
+struct event;
+
+#define GW_D_PROBE_MS        60000 /* default pause before a probe */
+#define GW_D_UNKNOWN_APP_MS  60000 /* chunks of an app not in the config come back after */
+#define GW_D_RECORD_RETRY_MS 5000  /* a chunk whose outcomes failed to record: re-lease after */
+#define GW_D_LEASE_ERROR_MS  1000  /* a failed lease is tried again after */
+#define GW_D_IDLE_POLL_MS    500   /* idle: look for newly submitted future work (send_at) */
+#define GW_D_BATCH_MAX       1024  /* outcomes per record() */
+#define GW_D_LEASE_MAX       16    /* chunks per lease() */
+#define GW_D_RESENDS_MAX     3     /* in-memory resends after RECONNECT / REFRESH_TOKEN */
+#define GW_D_FEED_MAX        4096  /* tokens examined per feed turn before yielding */
+#define GW_D_STATS_MS        1000  /* gauges (connections, in flight) refresh */
+#define GW_D_RETIRE_MS       60000 /* a retiring app's last answers are waited for this long */
+
+typedef struct gw_app gw_app;
+
+/* One signing key and its token cache, shared by every app that signs with
+ * this team id + key id (the config enforces one file per team+key). */
+typedef struct gw_dteam {
+    char *label; /* "TEAMID/KEYID": the jwt_refreshes_total label */
+    char *team_id, *key_id, *key_file;
+    int64_t refresh_ms;
+    apns_signing_key *key;
+    apns_token_cache *cache;
+    int refs;
+    uint64_t gen;            /* gw_dispatch.reload_gen when it was loaded */
+    uint64_t refreshes_seen; /* for the counter's deltas */
+    struct gw_dteam *next;
+} gw_dteam;
+
+/* A leased chunk as the dispatcher holds it. Freed when it is released and
+ * nothing refers to it any more. */
+typedef struct gw_dchunk {
+    gw_chunk *c; /* NULL once handed back (forced release at a drain timeout) */
+    gw_app *app;
+    uint32_t cursor;               /* next token to look at */
+    uint32_t in_flight;            /* tokens held by the client or waiting for a resend */
+    uint32_t recording;            /* outcomes handed to gw_queue_record, not yet durable */
+    int64_t not_before;            /* release hint: pending tokens not before this */
+    uint64_t mark;                 /* dispatch_record.c: seen in this batch */
+    struct gw_dchunk *prev, *next; /* the app's list, lease order */
+} gw_dchunk;
+
+/* One token handed to a client (n->user_data). Preallocated per app. */
+typedef struct gw_flight {
+    gw_dchunk *dc;
+    uint32_t idx;
+    uint8_t resends;        /* in-memory resends so far */
+    uint8_t probe;          /* sent as the probe of a paused app */
+    struct gw_flight *next; /* free list or resend list */
+} gw_flight;
+
+/* An app's runtime: what it needs of its config is copied here, so a
+ * retiring app outlives the config it was built from. */
+struct gw_app {
+    gw_dispatch *d;
+    char *name;
+    char *topic; /* default apns-topic when a job names none */
+    uint32_t connections;
+    uint32_t rate_limit;
+    apns_retry_policy retry; /* the dispatcher's durable retries */
+    gw_dteam *team;          /* token auth; NULL for certificates */
+    apns_client *client;
+
+    gw_dchunk *head, *tail;
+    size_t n_chunks;
+    uint64_t unsent; /* tokens beyond the cursors of held chunks */
+
+    gw_flight *flights;
+    size_t n_flights;
+    gw_flight *free_flights;
+    gw_flight *resend_head, *resend_tail;
+    size_t in_flight;
+    int starved; /* feed stopped for want of a flight or credit */
+
+    double bucket; /* rate limit: token bucket */
+    int64_t bucket_ms;
+    struct event *rate_ev;
+
+    int paused;          /* APNs refused the credentials */
+    int probing;         /* probe time came: one token may go */
+    int probe_in_flight; /* ... and it went */
+    char pause_reason[64];
+    int64_t probe_at;
+    struct event *probe_ev; /* retiring: the retire deadline */
+
+    int retiring;       /* removed or replaced by a reload: finishing, then freed */
+    int drain_called;   /* apns_client_drain() called */
+    int drained;        /* ... and on_drained fired */
+    int retire_expired; /* the retire deadline passed: freed without waiting */
+
+    struct event *feed_ev;
+    uint64_t goaways_seen;
+    uint64_t log_last, log_repeats; /* libapns log lines: repeats are counted */
+    int64_t log_at;
+    int log_level;
+    uint64_t rng;
+
+    /* binary transport: the feedback service */
+    apns_feedback_opts fb;
+    char *fb_own[7]; /* owns fb's strings */
+    int64_t fb_interval_ms;
+    apns_feedback *fb_fetch;
+    struct event *fb_ev;
+
+    gw_app *next;
+};
+
+typedef struct gw_dentry {
+    gw_dchunk *dc;
+    char reason[48]; /* copy of the reason string */
+    int64_t answered_ms;
+} gw_dentry;
+
+/* One gw_queue_record() call: its outcomes and what the callback needs. */
+typedef struct gw_dbatch {
+    gw_dispatch *d; /* NULL: the dispatcher was freed first (orphan) */
+    int err;        /* record() refused it at once: reported from the loop */
+    size_t n, cap;
+    gw_outcome *v;
+    gw_dentry *e;
+    struct gw_dbatch *prev, *next;
+} gw_dbatch;
+
+/* A lease in progress (survives the dispatcher, see gw_dispatch_free). */
+typedef struct gw_dlease {
+    gw_dispatch *d;
+    gw_queue *q;
+    size_t max;
+    uint64_t kick_gen;
+} gw_dlease;
+
+struct gw_dispatch {
+    gw_dispatch_opts o;
+    int64_t probe_ms;
+    int64_t unknown_ms;
+    uint32_t chunk_tokens;
+    gw_app *apps;     /* active, config order */
+    gw_app *retiring; /* removed / replaced, finishing */
+    gw_dteam *teams;
+    uint64_t reload_gen; /* counts reloads */
+
+    /* leasing */
+    gw_dlease *lease; /* in progress, or NULL */
+    int more;         /* the queue may have due work */
+    uint64_t kick_gen;
+    size_t leased, cap;
+    struct event *wake_ev;
+    int64_t wake_at; /* armed for; INT64_MAX when not */
+
+    /* outcome batches */
+    gw_dbatch *cur;
+    gw_dbatch *outstanding;
+    uint64_t batch_serial;
+    struct event *flush_ev;
+
+    /* drain */
+    int draining;
+    int drain_phase; /* 1: finishing chunks; 2: closing clients; 3: done */
+    size_t drains_pending;
+    void (*drain_done)(void *ud);
+    void *drain_ud;
+    struct event *drain_timer, *done_ev, *reap_ev;
+
+    struct event *stats_ev;
+    char unknown_warned[128]; /* rate limit of the "not configured" warning */
+    int64_t unknown_warned_at;
+};
+
+/* ---- dispatch.c, dispatch_drain.c ---- */
+int64_t gw__d_now(void);
+gw_app *gw__d_find_app(gw_dispatch *d, const char *name);
+void gw__d_maybe_lease(gw_dispatch *d);
+void gw__d_wake_at(gw_dispatch *d, int64_t at_ms);
+void gw__d_check_drain(gw_dispatch *d);
+void gw__d_reap_soon(gw_dispatch *d);
+void gw__d_on_drained(apns_client *c, void *ud);
+void gw__d_metric_add(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, uint64_t n);
+void gw__d_metric_set(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, double v);
+
+/* ---- dispatch_app.c ---- */
+/* Builds an app's runtime (credentials, client) from its config; `fresh_key`
+ * forces a new token cache even when one for the same team+key exists (the
+ * key file's contents changed). Not yet linked into d's lists. */
+int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_app_config *ac, int fresh_key,
+                  gw_app **out, char *detail, size_t detail_len);
+/* Live settings of an UPDATED app. */
+void gw__d_app_update(gw_app *a, const gw_app_config *ac);
+/* Stops feeding, hands its chunks back as they go idle, drains its client;
+ * freed by the reaper once drained and empty. */
+void gw__d_app_retire(gw_app *a);
+/* 1 when a retiring app can be freed. */
+int gw__d_app_done(const gw_app *a);
+void gw__d_app_free(gw_app *a);
+void gw__d_app_stats(gw_app *a);
+void gw__d_teams_stats(gw_dispatch *d);
+
+/* ---- dispatch_send.c ---- */
+void gw__d_on_result(apns_client *c, const apns_notification *n, const apns_result *r, void *ud);
+void gw__d_on_credit(apns_client *c, size_t credit, void *ud);
+void gw__d_feed_cb(int fd, short what, void *ud);
+void gw__d_rate_cb(int fd, short what, void *ud);
+void gw__d_probe_cb(int fd, short what, void *ud);
+void gw__d_feed_soon(gw_app *a);
+/* Whether the app would take more tokens than it holds. */
+int gw__d_app_hungry(gw_app *a);
+/* Adds a leased chunk to its app and feeds it. */
+void gw__d_app_take(gw_app *a, gw_chunk *c);
+/* Drops the resend list (tokens stay pending). */
+void gw__d_drop_resends(gw_app *a);
+/* Probe at once (a reload of a paused app). */
+void gw__d_probe_now(gw_app *a);
+
+/* ---- dispatch_record.c ---- */
+/* Queues one outcome for token idx of dc (dc->recording++). */
+void gw__d_emit(gw_dispatch *d, gw_dchunk *dc, uint32_t idx, gw_token_state st, int status,
+                apns_reason reason, const char *reason_str, int64_t apns_ts_ms, int64_t retry_at_ms,
+                gw_dead_source dead);
+void gw__d_flush(gw_dispatch *d);
+void gw__d_flush_cb(int fd, short what, void *ud);
+/* Releases dc if nothing refers to it and its app is done with it. */
+void gw__d_chunk_check(gw_dchunk *dc);
+/* Every chunk of the app (after a pause, a retire, a drain). */
+void gw__d_app_check_chunks(gw_app *a);
+/* Hands a chunk that is not (or no longer) routed to an app back. */
+void gw__d_release_raw(gw_dispatch *d, gw_chunk *c, int64_t not_before);
+/* Drain timeout: hands every held chunk back at once. */
+void gw__d_force_release(gw_app *a);
+/* ---- dispatch_feedback.c ---- */
+void gw__d_feedback_start(gw_app *a);
+void gw__d_feedback_stop(gw_app *a);
+
+#endif

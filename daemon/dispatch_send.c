@@ -1,0 +1,550 @@
+/*
+ * dispatch_send.c - feeding an app's client and judging its answers.
+ *
+ * Feed: resends first (tokens answered RECONNECT / REFRESH_TOKEN), then the
+ * held chunks in lease order, each from its cursor: not due -> skip;
+ * expired -> EXPIRED, never sent; else submit within the rate limit (token
+ * bucket, burst of a tenth of a second) and the client's credit
+ * (APNS_EAGAIN -> on_credit). A paused app sends nothing, except one probe
+ * token once its probe time has come.
+ *
+ * Answers: see the table in dispatch.c. Every outcome is queued for the
+ * next record batch before the flight ends, so a chunk is never released
+ * with an answer not yet on its way to the queue.
+ */
+#include "dispatch_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+static void ms_to_tv(int64_t ms, struct timeval *tv)
+{
+    if (ms < 0)
+        ms = 0;
+    tv->tv_sec = (time_t)(ms / 1000);
+    tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+void gw__d_feed_soon(gw_app *a)
+{
+    event_active(a->feed_ev, EV_TIMEOUT, 0);
+}
+
+int gw__d_app_hungry(gw_app *a)
+{
+    if (a->retiring || a->d->draining)
+        return 0;
+    if (a->paused)
+        return a->probing && !a->probe_in_flight && a->n_chunks == 0;
+    return a->unsent < apns_client_credit(a->client);
+}
+
+void gw__d_app_take(gw_app *a, gw_chunk *c)
+{
+    gw_dchunk *dc = calloc(1, sizeof(*dc));
+
+    if (dc == NULL) {
+        gw__d_release_raw(a->d, c, gw__d_now() + GW_D_LEASE_ERROR_MS);
+        return;
+    }
+    dc->c = c;
+    dc->app = a;
+    dc->prev = a->tail;
+    if (a->tail != NULL)
+        a->tail->next = dc;
+    else
+        a->head = dc;
+    a->tail = dc;
+    a->n_chunks++;
+    a->unsent += c->n_tokens;
+    gw__d_feed_soon(a);
+}
+
+/* ---- flights ------------------------------------------------------------- */
+
+static void end_flight(gw_app *a, gw_flight *f)
+{
+    gw_dchunk *dc = f->dc;
+
+    f->dc = NULL;
+    f->next = a->free_flights;
+    a->free_flights = f;
+    dc->in_flight--;
+    a->in_flight--;
+    if (a->starved)
+        gw__d_feed_soon(a);
+    gw__d_chunk_check(dc);
+}
+
+void gw__d_drop_resends(gw_app *a)
+{
+    while (a->resend_head != NULL) {
+        gw_flight *f = a->resend_head;
+        a->resend_head = f->next;
+        if (a->resend_head == NULL)
+            a->resend_tail = NULL;
+        end_flight(a, f);
+    }
+}
+
+static void push_resend(gw_app *a, gw_flight *f)
+{
+    f->next = NULL;
+    if (a->resend_tail != NULL)
+        a->resend_tail->next = f;
+    else
+        a->resend_head = f;
+    a->resend_tail = f;
+    gw__d_feed_soon(a);
+}
+
+static int submit(gw_app *a, gw_flight *f)
+{
+    const gw_chunk *c = f->dc->c;
+    char tok[APNS_TOKEN_HEX_MAX + 1];
+    apns_notification n;
+
+    if (gw_chunk_token_hex(c, f->idx, tok) != 0)
+        return APNS_EBADTOKEN;
+    apns_notification_init(&n);
+    n.token = tok;
+    n.topic = c->topic != NULL ? c->topic : a->topic;
+    n.push_type = c->push_type;
+    n.priority = c->priority;
+    n.expiration = c->expiration;
+    n.collapse_id = c->collapse_id;
+    gw_chunk_apns_id(c, f->idx, n.apns_id);
+    n.payload = c->payload;
+    n.payload_len = c->payload_len;
+    n.user_data = f;
+    return apns_client_submit(a->client, &n);
+}
+
+/* ---- rate limit ------------------------------------------------------------ */
+
+static int rate_ok(gw_app *a, int64_t now)
+{
+    double burst, need;
+    struct timeval tv;
+
+    if (a->rate_limit == 0)
+        return 1;
+    burst = a->rate_limit / 10.0;
+    if (burst < 1)
+        burst = 1;
+    if (now > a->bucket_ms)
+        a->bucket += (double)(now - a->bucket_ms) * a->rate_limit / 1000.0;
+    a->bucket_ms = now;
+    if (a->bucket > burst)
+        a->bucket = burst;
+    if (a->bucket >= 1)
+        return 1;
+    need = ceil((1 - a->bucket) * 1000.0 / a->rate_limit);
+    if (!evtimer_pending(a->rate_ev, NULL)) {
+        ms_to_tv(need < 1 ? 1 : (int64_t)need, &tv);
+        evtimer_add(a->rate_ev, &tv);
+    }
+    return 0;
+}
+
+void gw__d_rate_cb(int fd, short what, void *ud)
+{
+    gw__d_feed_soon(ud);
+}
+
+/* ---- feeding ----------------------------------------------------------------- */
+
+static int expired(const gw_chunk *c, int64_t now)
+{
+    return c->expiration > 0 && now > c->expiration * 1000;
+}
+
+static void advance(gw_dchunk *dc)
+{
+    dc->cursor++;
+    dc->app->unsent--;
+}
+
+static void feed(gw_app *a)
+{
+    gw_dispatch *d = a->d;
+    int64_t now = gw__d_now();
+    int budget = GW_D_FEED_MAX;
+    struct timeval tv;
+    gw_dchunk *dc;
+
+    a->starved = 0;
+    while (a->resend_head != NULL) {
+        gw_flight *f = a->resend_head;
+        int rc = submit(a, f);
+
+        if (rc == APNS_EAGAIN) {
+            a->starved = 1;
+            return;
+        }
+        a->resend_head = f->next;
+        if (a->resend_head == NULL)
+            a->resend_tail = NULL;
+        if (rc != 0)
+            end_flight(a, f); /* the client is closing: the token stays pending */
+    }
+    if (a->retiring || d->draining || (a->paused && (!a->probing || a->probe_in_flight)))
+        return;
+
+    for (dc = a->head; dc != NULL && budget > 0;) {
+        gw_chunk *c = dc->c;
+        uint32_t i;
+        gw_flight *f;
+        int rc;
+
+        if (c == NULL || dc->cursor >= c->n_tokens) {
+            dc = dc->next;
+            continue;
+        }
+        i = dc->cursor;
+        if (!gw_chunk_token_due(c, i, now)) {
+            advance(dc);
+            continue;
+        }
+        budget--;
+        if (expired(c, now)) {
+            gw__d_emit(d, dc, i, GW_TOKEN_EXPIRED, 0, APNS_REASON_NONE, NULL, 0, 0, GW_DEAD_NONE);
+            advance(dc);
+            continue;
+        }
+        if (!rate_ok(a, now))
+            break;
+        f = a->free_flights;
+        if (f == NULL) {
+            a->starved = 1;
+            break;
+        }
+        f->dc = dc;
+        f->idx = i;
+        f->resends = 0;
+        f->probe = a->paused != 0;
+        rc = submit(a, f);
+        if (rc == APNS_EAGAIN) {
+            a->starved = 1;
+            break;
+        }
+        if (rc == APNS_ENOMEM) { /* a slot's buffer could not grow: try again soon */
+            ms_to_tv(100, &tv);
+            evtimer_add(a->rate_ev, &tv);
+            break;
+        }
+        advance(dc);
+        if (rc != 0) { /* cannot be sent as it is (binary limits...): never sent */
+            gw__d_emit(d, dc, i, GW_TOKEN_REJECTED, 0, APNS_REASON_NONE, apns_err_name(rc), 0, 0,
+                       GW_DEAD_NONE);
+            continue;
+        }
+        a->free_flights = f->next;
+        f->next = NULL;
+        dc->in_flight++;
+        a->in_flight++;
+        if (a->rate_limit > 0)
+            a->bucket -= 1;
+        if (a->paused) {
+            a->probe_in_flight = 1;
+            gw_log(GW_LOG_INFO, "dispatch", "probing a paused app with one notification", "app",
+                   a->name, NULL);
+            break;
+        }
+    }
+    if (budget == 0)
+        gw__d_feed_soon(a); /* yield to the loop, then go on */
+
+    /* Chunks the cursor went through may be done. */
+    for (dc = a->head; dc != NULL;) {
+        gw_dchunk *next = dc->next;
+        if (dc->c != NULL && dc->cursor >= dc->c->n_tokens)
+            gw__d_chunk_check(dc);
+        dc = next;
+    }
+    gw__d_maybe_lease(d);
+}
+
+void gw__d_feed_cb(int fd, short what, void *ud)
+{
+    feed(ud);
+}
+
+void gw__d_on_credit(apns_client *c, size_t credit, void *ud)
+{
+    gw_app *a = ud;
+
+    gw__d_feed_soon(a);
+    gw__d_maybe_lease(a->d);
+}
+
+/* ---- pause and probe --------------------------------------------------------- */
+
+static void arm_probe(gw_app *a, int64_t now)
+{
+    struct timeval tv;
+
+    a->probe_at = now + a->d->probe_ms;
+    ms_to_tv(a->d->probe_ms, &tv);
+    evtimer_add(a->probe_ev, &tv);
+}
+
+static void resume(gw_app *a)
+{
+    gw_dispatch *d = a->d;
+
+    if (a->retiring)
+        return; /* probe_ev is its retire deadline now */
+    a->paused = 0;
+    a->probing = 0;
+    a->probe_in_flight = 0;
+    evtimer_del(a->probe_ev);
+    gw_log(GW_LOG_INFO, "dispatch", "app resumed: APNs accepts its credentials again", "app",
+           a->name, NULL);
+    gw__d_metric_set(d, GW_M_APP_PAUSED, a->name, NULL, 0);
+    gw__d_feed_soon(a);
+    d->more = 1;
+    gw__d_maybe_lease(d);
+}
+
+/* A credential error (f: the flight it came with, or NULL). */
+static void pause_app(gw_app *a, const gw_flight *f, const char *reason)
+{
+    gw_dispatch *d = a->d;
+    int64_t now = gw__d_now();
+    char secs[32];
+
+    if (a->retiring)
+        return; /* it is going away; the token stays pending for its successor */
+    if (d->probe_ms % 1000 == 0)
+        snprintf(secs, sizeof(secs), "%llds", (long long)(d->probe_ms / 1000));
+    else
+        snprintf(secs, sizeof(secs), "%lldms", (long long)d->probe_ms);
+    if (a->paused) {
+        if (f == NULL || !f->probe)
+            return; /* an answer to a send from before the pause */
+        a->probing = 0;
+        a->probe_in_flight = 0;
+        snprintf(a->pause_reason, sizeof(a->pause_reason), "%s", reason);
+        arm_probe(a, now);
+        gw_log(GW_LOG_WARN, "dispatch", "probe refused: app stays paused", "app", a->name, "reason",
+               reason, "next_probe_in", secs, NULL);
+        gw__d_app_check_chunks(a);
+        return;
+    }
+    a->paused = 1;
+    a->probing = 0;
+    a->probe_in_flight = 0;
+    snprintf(a->pause_reason, sizeof(a->pause_reason), "%s", reason);
+    arm_probe(a, now);
+    gw_log(GW_LOG_ERROR, "dispatch",
+           "app paused: APNs refused its credentials; its notifications wait (not failed) until "
+           "a probe succeeds or the config is reloaded",
+           "app", a->name, "reason", reason, "next_probe_in", secs, NULL);
+    gw__d_metric_set(d, GW_M_APP_PAUSED, a->name, NULL, 1);
+    gw__d_drop_resends(a);
+    gw__d_app_check_chunks(a);
+}
+
+/* The probe came back with no verdict on the credentials (no answer). */
+static void probe_inconclusive(gw_app *a, const gw_flight *f)
+{
+    if (f->probe && a->paused)
+        pause_app(a, f, a->pause_reason);
+}
+
+static void probe_passed(gw_app *a, const gw_flight *f)
+{
+    if (f->probe && a->paused)
+        resume(a);
+}
+
+void gw__d_probe_cb(int fd, short what, void *ud)
+{
+    gw_app *a = ud;
+    gw_dispatch *d = a->d;
+
+    if (a->retiring) { /* the retire deadline */
+        if (a->in_flight > 0 || a->n_chunks > 0)
+            gw_log(GW_LOG_WARN, "dispatch",
+                   "removed app did not finish in time: its unanswered notifications are sent "
+                   "again",
+                   "app", a->name, NULL);
+        gw__d_force_release(a);
+        a->retire_expired = 1;
+        gw__d_reap_soon(d);
+        return;
+    }
+    if (!a->paused || d->draining)
+        return;
+    a->probing = 1;
+    if (a->n_chunks > 0) {
+        gw__d_feed_soon(a);
+    } else {
+        d->more = 1;
+        gw__d_maybe_lease(d);
+    }
+}
+
+void gw__d_probe_now(gw_app *a)
+{
+    if (!a->paused || a->probe_in_flight)
+        return;
+    evtimer_del(a->probe_ev);
+    a->probe_at = gw__d_now();
+    gw__d_probe_cb(-1, EV_TIMEOUT, a);
+}
+
+/* ---- answers ----------------------------------------------------------------- */
+
+static gw_dead_source dead_source(const apns_result *r)
+{
+    switch (r->reason) {
+    case APNS_REASON_UNREGISTERED:
+    case APNS_REASON_EXPIRED_TOKEN:
+        return GW_DEAD_UNREGISTERED;
+    case APNS_REASON_BAD_DEVICE_TOKEN:
+        return GW_DEAD_BAD_DEVICE_TOKEN;
+    case APNS_REASON_DEVICE_TOKEN_NOT_FOR_TOPIC:
+        return GW_DEAD_NOT_FOR_TOPIC;
+    default:
+        return r->status == 410 ? GW_DEAD_UNREGISTERED : GW_DEAD_NONE;
+    }
+}
+
+/* 429 / 5xx / no answer: a durable retry-at, or FAILED once the app's
+ * retry_attempts sends got a retryable answer. */
+static void retry_or_fail(gw_app *a, gw_flight *f, int status, apns_reason reason,
+                          const char *reason_str, int64_t now)
+{
+    gw_chunk *c = f->dc->c;
+    int n = c->attempts[f->idx] + 1; /* retryable answers, this one included */
+
+    if (n >= a->retry.max_attempts) {
+        gw__d_emit(a->d, f->dc, f->idx, GW_TOKEN_FAILED, status, reason, reason_str, 0, 0,
+                   GW_DEAD_NONE);
+    } else {
+        int64_t at = now + apns_retry_backoff_ms(&a->retry, n, &a->rng);
+        gw__d_emit(a->d, f->dc, f->idx, GW_TOKEN_RETRY, status, reason, reason_str, 0, at,
+                   GW_DEAD_NONE);
+    }
+}
+
+static void refresh_token(gw_app *a)
+{
+    apns_token tok;
+    int64_t now_s = gw__d_now() / 1000;
+
+    if (a->team == NULL)
+        return;
+    memset(&tok, 0, sizeof(tok));
+    if (apns_token_cache_get(a->team->cache, now_s, &tok) == 0 &&
+        apns_token_cache_expired(a->team->cache, tok.generation, now_s))
+        gw_log(GW_LOG_INFO, "dispatch", "ExpiredProviderToken: minting a new provider token", "app",
+               a->name, "team", a->team->label, NULL);
+}
+
+/* Returns 1 when the flight goes on (resent from memory). */
+static int on_rejected(gw_app *a, gw_flight *f, const apns_result *r, int64_t now)
+{
+    gw_dispatch *d = a->d;
+    const char *rs = r->reason_str != NULL && r->reason_str[0] ? r->reason_str : NULL;
+
+    switch (r->action) {
+    case APNS_ACTION_DEAD_TOKEN:
+        gw__d_emit(d, f->dc, f->idx, GW_TOKEN_REJECTED, r->status, r->reason, rs, r->timestamp_ms,
+                   0, dead_source(r));
+        probe_passed(a, f);
+        return 0;
+    case APNS_ACTION_RETRY:
+        retry_or_fail(a, f, r->status, r->reason, rs, now);
+        probe_passed(a, f);
+        return 0;
+    case APNS_ACTION_RECONNECT:
+    case APNS_ACTION_REFRESH_TOKEN:
+        if (r->action == APNS_ACTION_REFRESH_TOKEN)
+            refresh_token(a);
+        if (f->resends < GW_D_RESENDS_MAX && !a->retiring) {
+            f->resends++;
+            gw__d_metric_add(d, GW_M_RETRIES, a->name, NULL, 1);
+            push_resend(a, f);
+            return 1;
+        }
+        retry_or_fail(a, f, r->status, r->reason, rs, now);
+        probe_inconclusive(a, f);
+        return 0;
+    case APNS_ACTION_PAUSE:
+        pause_app(a, f, rs != NULL ? rs : apns_reason_name(r->reason));
+        return 0; /* the token stays pending */
+    default:      /* DROP (and NONE, which an error answer never has) */
+        gw__d_emit(d, f->dc, f->idx, GW_TOKEN_REJECTED, r->status, r->reason, rs, 0, 0,
+                   GW_DEAD_NONE);
+        probe_passed(a, f);
+        return 0;
+    }
+}
+
+static void on_failed(gw_app *a, gw_flight *f, const apns_result *r, int64_t now)
+{
+    switch (r->error) {
+    case APNS_ESHUTDOWN: /* the client is closing: the token stays pending */
+        return;
+    case APNS_EVERIFY:
+    case APNS_EALPN:
+    case APNS_ETLS:
+    case APNS_EPROXY:
+    case APNS_ECRYPTO:
+    case APNS_ECERT:
+        /* Connections refused at the TLS or proxy level, or no provider
+         * token: the app's credentials or trust settings, not the token. */
+        pause_app(a, f, apns_err_name(r->error));
+        return;
+    case APNS_EINVAL:
+        gw__d_emit(a->d, f->dc, f->idx, GW_TOKEN_FAILED, 0, APNS_REASON_NONE,
+                   apns_err_name(r->error), 0, 0, GW_DEAD_NONE);
+        probe_inconclusive(a, f);
+        return;
+    default: /* APNS_ERETRIES: handed back unanswered too often */
+        retry_or_fail(a, f, r->status, r->reason, apns_err_name(r->error), now);
+        probe_inconclusive(a, f);
+        return;
+    }
+}
+
+void gw__d_on_result(apns_client *client, const apns_notification *n, const apns_result *r,
+                     void *ud)
+{
+    gw_app *a = ud;
+    gw_flight *f = n->user_data;
+    gw_chunk *c = f->dc->c;
+    int64_t now = gw__d_now();
+
+    if (c == NULL) { /* handed back at a drain timeout */
+        end_flight(a, f);
+        return;
+    }
+    if (r->outcome != APNS_OUTCOME_FAILED && a->d->o.m != NULL) {
+        int64_t from = c->send_at_ms > c->created_ms ? c->send_at_ms : c->created_ms;
+        gw_metrics_observe(a->d->o.m, GW_M_LATENCY, a->name,
+                           now > from ? (double)(now - from) / 1000.0 : 0.0);
+    }
+    switch (r->outcome) {
+    case APNS_OUTCOME_ACCEPTED:
+        gw__d_emit(a->d, f->dc, f->idx, GW_TOKEN_ACCEPTED, r->status, APNS_REASON_NONE, NULL, 0, 0,
+                   GW_DEAD_NONE);
+        probe_passed(a, f);
+        break;
+    case APNS_OUTCOME_REJECTED:
+        if (on_rejected(a, f, r, now))
+            return;
+        break;
+    default:
+        on_failed(a, f, r, now);
+        break;
+    }
+    end_flight(a, f);
+}
