@@ -1,0 +1,251 @@
+/*
+ * api_dead.c - the dead-token registry over HTTP:
+ *
+ *   GET    /v1/apps/{app}/dead-tokens?since=&cursor=&limit=   one page, oldest first
+ *   DELETE /v1/apps/{app}/dead-tokens/{token}                 204, or 404 when absent
+ *
+ * `since` is UNIX milliseconds or an RFC 3339 time ("2026-11-25T17:45:01Z",
+ * fraction and offset allowed); `cursor` is next_cursor of the previous page
+ * (opaque); `limit` 1..1000 (default 100). An unknown app is 404, another
+ * app's key 403.
+ */
+#include "api_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+/* ---- since= ------------------------------------------------------------- */
+
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return -1;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+/* RFC 3339 date-time to UNIX ms. Returns 0 or -1. */
+static int parse_rfc3339(const char *s, int64_t *out)
+{
+    struct tm tm = {0};
+    int y, mo, d, h, mi, sec, ms = 0, oh = 0, om = 0, sign = 0;
+    const char *p = s;
+    time_t t;
+
+    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+        digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' ') || !*p++ || digits(&p, 2, &h) ||
+        *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' || digits(&p, 2, &sec))
+        return -1;
+    if (*p == '.') {
+        int scale = 100;
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        for (; isdigit((unsigned char)*p); p++, scale /= 10)
+            ms += (*p - '0') * scale;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p++ == '-' ? -1 : 1;
+        if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om) || oh > 23 || om > 59)
+            return -1;
+    } else {
+        return -1;
+    }
+    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    t = timegm(&tm);
+    *out = ((int64_t)t - sign * (oh * 3600 + om * 60)) * 1000 + ms;
+    return 0;
+}
+
+static int parse_since(const char *v, int64_t *out)
+{
+    char *end;
+    long long n;
+
+    if (v[0] >= '0' && v[0] <= '9' && strchr(v, '-') == NULL) {
+        n = strtoll(v, &end, 10);
+        if (*end != '\0' || n < 0)
+            return -1;
+        *out = n;
+        return 0;
+    }
+    return parse_rfc3339(v, out);
+}
+
+/* ---- shared ------------------------------------------------------------- */
+
+/* The app of the path, checked against the key: NULL after answering. */
+static const gw_app_config *path_app(gw_api_req *r)
+{
+    const gw_app_config *app = gw_config_find_app(r->api->cfg, r->arg[0]);
+
+    if (app == NULL) {
+        gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, "app", "no app \"%.64s\" is configured",
+                             r->arg[0]);
+        return NULL;
+    }
+    if (!gw__api_app_allows(app, r->key)) {
+        gw__api_reply_errorf(r, GW_API_E_FORBIDDEN, "app",
+                             "the API key does not belong to app \"%s\"", app->name);
+        return NULL;
+    }
+    return app;
+}
+
+static void reply_queue_error(gw_api_req *r, int err, const char *detail, const char *what)
+{
+    gw_api_error e;
+    gw__api_queue_error(&e, err, detail, what);
+    if (e.status == 429)
+        gw__api_header(r, "Retry-After", "1");
+    gw__api_reply_error(r, &e);
+}
+
+/* ---- GET ---------------------------------------------------------------- */
+
+static void on_list(int err, const char *detail, const gw_dead_token *v, size_t n,
+                    const char *next_cursor, void *ud)
+{
+    gw_api_req *r = ud;
+    json_t *list;
+
+    if (!gw__api_req_resume(r))
+        return;
+    if (err == APNS_EINVAL) {
+        gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "cursor",
+                             "not a cursor from a previous page");
+        return;
+    }
+    if (err != 0) {
+        reply_queue_error(r, err, detail, "reading dead tokens");
+        return;
+    }
+    list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s, s:s, s:I}", "token", v[i].token, "source",
+                              gw_dead_source_name(v[i].source), "recorded_ms",
+                              (json_int_t)v[i].recorded_ms);
+        if (o == NULL)
+            continue;
+        if (v[i].reason[0] != '\0')
+            json_object_set_new(o, "reason", json_string(v[i].reason));
+        if (v[i].apns_ts_ms != 0)
+            json_object_set_new(o, "timestamp_ms", json_integer(v[i].apns_ts_ms));
+        json_array_append_new(list, o);
+    }
+    gw__api_reply_json(r, 200,
+                       json_pack("{s:o, s:o}", "dead_tokens", list, "next_cursor",
+                                 next_cursor ? json_string(next_cursor) : json_null()));
+}
+
+void gw__api_h_dead_list(gw_api_req *r)
+{
+    static const char *const allowed[] = {"since", "cursor", "limit", NULL};
+    const gw_app_config *app = path_app(r);
+    struct evkeyvalq q;
+    const char *since, *cursor, *limit;
+    int64_t since_ms = 0;
+    long long lim = 100;
+    int rc;
+
+    if (app == NULL || gw__api_query(r, &q) != 0)
+        return;
+    if (gw__api_query_only(r, &q, allowed) != 0)
+        goto out;
+    since = evhttp_find_header(&q, "since");
+    cursor = evhttp_find_header(&q, "cursor");
+    limit = evhttp_find_header(&q, "limit");
+    if (since != NULL && parse_since(since, &since_ms) != 0) {
+        gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "since",
+                             "must be UNIX milliseconds or an RFC 3339 time "
+                             "(2026-11-25T17:45:01Z)");
+        goto out;
+    }
+    if (limit != NULL) {
+        char *end;
+        lim = strtoll(limit, &end, 10);
+        if (limit[0] < '0' || limit[0] > '9' || *end != '\0' || lim < 1 || lim > 1000) {
+            gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "limit", "must be 1..1000");
+            goto out;
+        }
+    }
+    if (cursor != NULL && (cursor[0] == '\0' || strlen(cursor) >= GW_DEAD_CURSOR_MAX)) {
+        gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "cursor",
+                             "not a cursor from a previous page");
+        goto out;
+    }
+    gw__api_req_hold(r);
+    rc = gw_queue_dead_list(r->api->q, app->name, since_ms, cursor, (size_t)lim, on_list, r);
+    if (rc != 0) {
+        gw__api_req_unhold(r);
+        if (rc == APNS_EINVAL && cursor != NULL)
+            gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "cursor",
+                                 "not a cursor from a previous page");
+        else
+            reply_queue_error(r, rc, NULL, "reading dead tokens");
+    }
+out:
+    evhttp_clear_headers(&q);
+}
+
+/* ---- DELETE ------------------------------------------------------------- */
+
+static void on_delete(int err, const char *detail, uint64_t count, void *ud)
+{
+    gw_api_req *r = ud;
+
+    if (!gw__api_req_resume(r))
+        return;
+    if (err != 0)
+        reply_queue_error(r, err, detail, "deleting the dead token");
+    else if (count == 0)
+        gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, "token",
+                             "the token is not in the dead-token registry of app \"%s\"",
+                             r->arg[0]);
+    else
+        gw__api_reply_json(r, 204, NULL);
+}
+
+void gw__api_h_dead_delete(gw_api_req *r)
+{
+    const gw_app_config *app = path_app(r);
+    gw_token_list l;
+    gw_api_error e;
+    int rc;
+
+    if (app == NULL)
+        return;
+    gw_token_list_init(&l); /* the same rule as a push's tokens */
+    rc = gw__token_add(&l, r->arg[1], strlen(r->arg[1]), 0, "token", &e);
+    gw_token_list_cleanup(&l);
+    if (rc != 0) {
+        gw__api_reply_error(r, &e);
+        return;
+    }
+    gw__api_req_hold(r);
+    rc = gw_queue_dead_delete(r->api->q, app->name, r->arg[1], on_delete, r);
+    if (rc != 0) {
+        gw__api_req_unhold(r);
+        reply_queue_error(r, rc, NULL, "deleting the dead token");
+    }
+}

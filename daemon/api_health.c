@@ -1,0 +1,93 @@
+/*
+ * api_health.c - GET /healthz (the process serves), GET /readyz (it can do
+ * its work: storage answering, every app connected or paused, not
+ * draining), GET /metrics (Prometheus text, 0.0.4).
+ */
+#include "api_int.h"
+
+#include <stdio.h>
+
+#include <event2/buffer.h>
+
+void gw__api_h_healthz(gw_api_req *r)
+{
+    gw__api_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void gw__api_h_readyz(gw_api_req *r)
+{
+    gw_api *a = r->api;
+    gw_queue_stats st;
+    json_t *reasons = json_array(), *paused = json_array(), *body;
+    char line[256];
+
+    if (a->draining)
+        json_array_append_new(reasons, json_string("draining: the gateway is shutting down"));
+    gw_queue_stats_get(a->q, &st);
+    if (st.last_err != 0) {
+        snprintf(line, sizeof line, "queue: %s (%s)", gw_queue_strerror(st.last_err),
+                 gw_queue_err_name(st.last_err));
+        json_array_append_new(reasons, json_string(line));
+    }
+    if (a->d != NULL) {
+        if (!gw_dispatch_ready(a->d))
+            json_array_append_new(reasons,
+                                  json_string("dispatch: not every app has a connection up"));
+        for (size_t i = 0; i < a->cfg->n_apps; i++)
+            if (gw_dispatch_app_paused(a->d, a->cfg->apps[i].name))
+                json_array_append_new(paused, json_string(a->cfg->apps[i].name));
+    }
+    if (json_array_size(reasons) == 0) {
+        json_decref(reasons);
+        body = json_pack("{s:s, s:o, s:I}", "status", "ready", "paused_apps", paused, "queue_depth",
+                         (json_int_t)gw_queue_depth(a->q));
+        gw__api_reply_json(r, 200, body);
+        return;
+    }
+    {
+        gw_api_error e;
+        size_t i, o = 0;
+        json_t *v;
+        char msg[sizeof e.message] = "";
+        json_array_foreach(reasons, i, v)
+        {
+            int w = snprintf(msg + o, sizeof msg - o, "%s%s", i ? "; " : "", json_string_value(v));
+            if (w < 0 || (size_t)w >= sizeof msg - o)
+                break;
+            o += (size_t)w;
+        }
+        gw_api_error_set(&e, GW_API_E_NOT_READY, NULL, "%s", msg);
+        body = gw__api_error_json(&e, r->id);
+        json_object_set_new(body, "status", json_string("not_ready"));
+        json_object_set_new(body, "reasons", reasons);
+        json_object_set_new(body, "paused_apps", paused);
+        gw__api_reply_json(r, 503, body);
+    }
+}
+
+void gw__api_h_metrics(gw_api_req *r)
+{
+    gw_api *a = r->api;
+    struct evbuffer *b;
+
+    if (a->m == NULL || !a->cfg->server.metrics) {
+        gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, NULL,
+                             "metrics are turned off ([server] metrics = no)");
+        return;
+    }
+    b = evbuffer_new();
+    if (b == NULL) {
+        gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    /* The depth gauge is read when scraped: always current, costs nothing
+     * between scrapes. */
+    gw_metrics_set(a->m, GW_M_QUEUE_DEPTH, NULL, NULL, (double)gw_queue_depth(a->q));
+    if (gw_metrics_render(a->m, b) != 0) {
+        evbuffer_free(b);
+        gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    gw__api_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b);
+    evbuffer_free(b);
+}

@@ -1,0 +1,222 @@
+/*
+ * api_int.h - what the api_*.c files share: the server object, the
+ * per-request context, reply helpers, auth, the route handlers and the raw
+ * token scanner. Not an API: only daemon/api*.c include it.
+ */
+#ifndef GW_API_INT_H
+#define GW_API_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "api.h"
+
+struct evhttp;
+struct evhttp_request;
+struct evhttp_bound_socket;
+struct event;
+
+#define GW__API_REQ_ID_MAX 128 /* X-Request-Id echoed up to this length */
+#define GW__API_ARG_MAX    256 /* one {capture} of a route path */
+#define GW__API_ARGS       2
+#define GW__API_DIGEST     32 /* SHA-256 of an API key */
+
+typedef struct gw_api_req gw_api_req;
+typedef struct gw__push gw__push;
+
+/* ---- the ?wait registry (api_wait.c) ---------------------------------- */
+
+typedef struct gw__wait_job gw__wait_job;
+typedef struct gw__waits {
+    gw__wait_job **bucket; /* chained hash on the job id */
+    size_t n_buckets, n;
+} gw__waits;
+
+/* ---- the server -------------------------------------------------------- */
+
+struct gw_api {
+    struct event_base *base;
+    struct evhttp *http;
+    const gw_config *cfg;
+    gw_queue *q;
+    gw_metrics *m;
+    gw_dispatch *d;
+    int draining;
+    size_t n_bound;
+    struct evhttp_bound_socket **bound;
+    gw_api_req *open;   /* every request context not yet freed */
+    size_t n_push_open; /* push requests not yet answered */
+    gw__waits waits;
+};
+
+/* One request from the moment evhttp hands it over until it is answered AND
+ * no queue callback that carries it is outstanding. */
+struct gw_api_req {
+    gw_api *api;
+    struct evhttp_request *req; /* NULL once answered */
+    const struct gw__route *route;
+    char id[GW__API_REQ_ID_MAX + 1];
+    double t0; /* monotonic seconds at arrival */
+    uint8_t key[GW__API_DIGEST];
+    int has_key;
+    char key_text[260]; /* the bearer key (for gw_push_parse); wiped on free */
+    char arg[GW__API_ARGS][GW__API_ARG_MAX];
+    int pending;    /* queue callbacks outstanding */
+    gw__push *push; /* POST /v1/push state */
+    gw_api_req *prev, *next;
+};
+
+typedef void (*gw__handler)(gw_api_req *r);
+
+typedef struct gw__route {
+    int method;          /* enum evhttp_cmd_type */
+    const char *pattern; /* "/v1/apps/{app}/dead-tokens/{token}" */
+    int auth;            /* 1: a valid bearer key is required */
+    gw__handler fn;
+    const char *name; /* the metrics' route label */
+} gw__route;
+
+/* ---- replies (api.c) ----------------------------------------------------- */
+
+/* Sends status with body (stolen; NULL = none) as application/json, adds
+ * X-Request-Id, records metrics, marks r answered and frees it when no
+ * callback is outstanding. */
+void gw__api_reply_json(gw_api_req *r, int status, json_t *body);
+void gw__api_reply_raw(gw_api_req *r, int status, const char *content_type, struct evbuffer *body);
+void gw__api_reply_error(gw_api_req *r, const gw_api_error *e);
+void gw__api_reply_errorf(gw_api_req *r, gw_api_errcode c, const char *field, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+/* Adds a response header (before the reply). */
+void gw__api_header(gw_api_req *r, const char *name, const char *value);
+
+/* A queue callback carrying r arrived: returns 1 when r is still to be
+ * answered; 0 when it was answered meanwhile (r may have been freed). */
+int gw__api_req_resume(gw_api_req *r);
+/* Before posting a queue call with r as ud. */
+void gw__api_req_hold(gw_api_req *r);
+/* The posting call failed: undo gw__api_req_hold. */
+void gw__api_req_unhold(gw_api_req *r);
+
+/* The query string as key/value pairs; 0 or -1 (bad encoding: 400 sent). */
+struct evkeyvalq;
+int gw__api_query(gw_api_req *r, struct evkeyvalq *q);
+/* 400 invalid_query naming the first parameter not in `allowed` (NULL-
+ * terminated); returns -1 after answering, 0 when all are known. */
+int gw__api_query_only(gw_api_req *r, struct evkeyvalq *q, const char *const *allowed);
+
+/* ---- auth (api.c) ------------------------------------------------------ */
+
+void gw__api_key_digest(const char *key, size_t len, uint8_t out[GW__API_DIGEST]);
+/* 1 when the key (by digest) is one of the app's keys; every key of the app
+ * is compared, in constant time. */
+int gw__api_app_allows(const gw_app_config *app, const uint8_t digest[GW__API_DIGEST]);
+
+/* ---- errors (api_json.c) -------------------------------------------------- */
+
+/* Maps a queue error (code + detail) to an API error: 429, 503, 404, 500. */
+void gw__api_queue_error(gw_api_error *e, int err, const char *detail, const char *what);
+/* The error body {"error":{...}}. */
+json_t *gw__api_error_json(const gw_api_error *e, const char *request_id);
+/* Retry-After seconds for an overloaded answer. */
+int gw__api_retry_after(int err);
+#define GW__API_RETRY_AFTER_DEPTH   5
+#define GW__API_RETRY_AFTER_BACKLOG 1
+
+/* ---- handlers ---------------------------------------------------------- */
+
+void gw__api_h_push(gw_api_req *r);        /* api_submit.c */
+void gw__api_h_status(gw_api_req *r);      /* api_status.c */
+void gw__api_h_dead_list(gw_api_req *r);   /* api_dead.c */
+void gw__api_h_dead_delete(gw_api_req *r); /* api_dead.c */
+void gw__api_h_metrics(gw_api_req *r);     /* api_health.c */
+void gw__api_h_healthz(gw_api_req *r);
+void gw__api_h_readyz(gw_api_req *r);
+
+/* The push state of a request is freed with the request. */
+void gw__api_push_free(gw__push *p);
+/* Drain: answer every ?wait request now. */
+void gw__api_push_drain(gw_api *a);
+
+/* ---- ?wait (api_wait.c) ------------------------------------------------ */
+
+struct gw__wait_job {
+    char id[GW_JOB_ID_LEN + 1];
+    char apns_id[GW_JOB_ID_LEN + 1]; /* base, lower-case */
+    size_t n;                        /* tokens */
+    size_t n_final;
+    char *hexbuf;             /* the n tokens as hex, NUL-separated */
+    size_t *hexoff;           /* n offsets into hexbuf */
+    struct gw__wait_res *res; /* n results */
+    gw__push *owner;
+    gw__wait_job *hnext;
+    int registered;
+};
+
+typedef struct gw__wait_res {
+    uint8_t state; /* gw_token_state */
+    uint8_t dead;  /* gw_dead_source */
+    int16_t status;
+    char reason[48];
+    int64_t apns_ts_ms;
+} gw__wait_res;
+
+int gw__waits_add(gw__waits *w, gw__wait_job *j);
+void gw__waits_remove(gw__waits *w, gw__wait_job *j);
+gw__wait_job *gw__waits_find(const gw__waits *w, const char *job_id);
+void gw__waits_free(gw__waits *w);
+/* Results and pending tokens of a job as JSON ({"results":[...]}). */
+json_t *gw__wait_job_json(const gw__wait_job *j);
+/* A job's result arrived (api_submit.c): answers the request when complete. */
+void gw__api_push_result(gw__push *p);
+
+/* ---- the raw token scanner (api_tokens.c) -------------------------------- */
+
+/* Token arrays lifted out of a body before jansson sees it: a 1,000,000
+ * token broadcast becomes one binary gw_token_list, never a million jansson
+ * strings. `copy` is the body with each lifted array written as [] (NULL
+ * when nothing was lifted). */
+#define GW__TOKENS_TOP ((size_t)-1) /* the top-level "tokens" of a single notification */
+
+typedef struct gw__lifted {
+    size_t notification; /* index in "notifications", or GW__TOKENS_TOP */
+    gw_token_list list;
+    int taken; /* moved into an item */
+} gw__lifted;
+
+typedef struct gw__scan {
+    gw__lifted *v;
+    size_t n, cap;
+    char *copy;
+    size_t copy_len;
+    struct gw__span {
+        size_t copy_off, orig_off;
+    } * map; /* copy offset -> body offset, one entry per lifted array + (0,0) */
+    size_t n_map;
+    size_t total; /* tokens lifted */
+} gw__scan;
+
+/* Scans a body that apns_json_check_object() accepted. Returns 0 or -1 with
+ * err (a token that is not a hex string, too many tokens in all, a
+ * duplicate "tokens" / "notifications" key). */
+int gw__scan_tokens(const char *body, size_t len, size_t max_tokens, gw__scan *s,
+                    gw_api_error *err);
+void gw__scan_free(gw__scan *s);
+/* The lifted list of notification i (or GW__TOKENS_TOP), or NULL. */
+gw__lifted *gw__scan_find(gw__scan *s, size_t notification);
+/* Offset in the copy -> offset in the body. */
+size_t gw__scan_orig_offset(const gw__scan *s, size_t copy_off);
+/* The field path ("notifications[1].alert.title") of the value or key at byte
+ * `off` of a valid JSON body; "" for the top level. */
+void gw__json_path_at(const char *body, size_t len, size_t off, char *out, size_t out_len);
+
+/* Adds one token given as JSON string content (raw, possibly with escapes).
+ * Returns 0 or -1 with err naming `field` (APNs' sentence from libapns). */
+int gw__token_add(gw_token_list *l, const char *s, size_t len, int escaped, const char *field,
+                  gw_api_error *err);
+
+#endif

@@ -1,0 +1,866 @@
+/*
+ * api_push.c - gw_push_parse(): a POST /v1/push body to validated jobs.
+ *
+ * Design note
+ * -----------
+ * Three steps, each with its own kind of error:
+ *   1. apns_json_check_object(): is this one well-formed JSON object?
+ *      (malformed_json, with the byte offset and libapns's reason)
+ *   2. gw__scan_tokens() (api_tokens.c): lift every "tokens" array out of
+ *      the body as binary token lists (bad_token, too_many_tokens), so that
+ *      jansson only ever sees a small document.
+ *   3. jansson (duplicate keys rejected) and the field table below: every
+ *      key a notification may hold, with its JSON types and its handler,
+ *      stated once. Handlers run in table order whatever the key order in
+ *      the body, so the same body always gives the same first error.
+ *
+ * Rules come from libapns, never re-stated here: apns_notification_validate()
+ * checks the finished notification once (topic, push type, priority,
+ * collapse id, apns-id, expiration, payload object and size), each token
+ * goes through gw_token_list_add_hex() (libapns's token rule; its sentence
+ * comes from apns_notification_validate() when a token is bad), and builder
+ * fields go through apns_payload_*. Checking the notification once instead
+ * of once per token keeps a 1,000,000-token broadcast linear in its bytes.
+ *
+ * A key holding null is treated as absent.
+ */
+#define GW_CONFIG_INTERNAL /* gw__suggest: did-you-mean for unknown keys */
+#include "api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apns/notification.h"
+#include "apns/payload.h"
+
+#define SEND_AT_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
+
+enum { T_STR = 1, T_INT = 2, T_BOOL = 4, T_OBJ = 8, T_ARR = 16, T_NUM = 32 };
+
+typedef struct pctx pctx;
+typedef int (*field_fn)(pctx *c, json_t *v);
+
+typedef struct field {
+    const char *name;
+    unsigned types;
+    int builder; /* a payload builder field (exclusive with "payload") */
+    field_fn fn;
+} field;
+
+#define N_FIELDS 21
+
+struct pctx {
+    const gw_config *cfg;
+    const uint8_t *key; /* digest, or NULL: any app */
+    gw_api_error *err;
+    gw__scan *scan;
+    size_t idx; /* notification index, GW__TOKENS_TOP for a single one */
+    size_t *extra_tokens;
+    json_t *slot[N_FIELDS];
+
+    const gw_app_config *app;
+    apns_push_type push_type;
+    int priority, priority_set;
+    int64_t expiration, send_at_ms;
+    const char *topic, *collapse_id, *apns_id;
+    gw_token_list tokens;
+    apns_payload *builder;
+    char *payload;
+    size_t payload_len;
+};
+
+/* "notifications[3].alert.title" / "alert.title" */
+static const char *fld(pctx *c, const char *name, char *buf, size_t len)
+{
+    if (c->idx == GW__TOKENS_TOP)
+        snprintf(buf, len, "%.80s", name);
+    else
+        snprintf(buf, len, "notifications[%zu].%.56s", c->idx, name);
+    return buf;
+}
+
+static int fail(pctx *c, gw_api_errcode code, const char *name, const char *fmt, const char *a)
+{
+    char f[96];
+    return gw_api_error_set(c->err, code, fld(c, name, f, sizeof f), fmt, a);
+}
+
+static int oom(pctx *c)
+{
+    return gw_api_error_set(c->err, GW_API_E_INTERNAL, NULL, "out of memory");
+}
+
+static int is_bool(json_t *v)
+{
+    return json_is_boolean(v) ||
+           (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1));
+}
+
+static int bool_value(json_t *v)
+{
+    return json_is_true(v) || (json_is_integer(v) && json_integer_value(v) == 1);
+}
+
+static int type_ok(json_t *v, unsigned types)
+{
+    return ((types & T_STR) && json_is_string(v)) || ((types & T_INT) && json_is_integer(v)) ||
+           ((types & T_BOOL) && is_bool(v)) || ((types & T_OBJ) && json_is_object(v)) ||
+           ((types & T_ARR) && json_is_array(v)) || ((types & T_NUM) && json_is_number(v));
+}
+
+static const char *type_words(unsigned types)
+{
+    switch (types) {
+    case T_STR:
+        return "must be a string";
+    case T_INT:
+        return "must be an integer";
+    case T_BOOL:
+        return "must be true or false";
+    case T_OBJ:
+        return "must be an object";
+    case T_ARR:
+        return "must be an array";
+    case T_NUM:
+        return "must be a number";
+    case T_STR | T_OBJ:
+        return "must be a string or an object";
+    default:
+        return "has the wrong type";
+    }
+}
+
+/* ---- push fields --------------------------------------------------------- */
+
+static int f_app(pctx *c, json_t *v)
+{
+    const char *name;
+
+    if (v == NULL)
+        return fail(c, GW_API_E_MISSING_FIELD, "app", "%s",
+                    "required: the name of the app ([app NAME] in the configuration)");
+    name = json_string_value(v);
+    c->app = gw_config_find_app(c->cfg, name);
+    if (c->app == NULL) {
+        char q[80];
+        snprintf(q, sizeof q, "%.64s", name);
+        return fail(c, GW_API_E_UNKNOWN_APP, "app", "no app \"%s\" is configured", q);
+    }
+    if (c->key != NULL && !gw__api_app_allows(c->app, c->key))
+        return fail(c, GW_API_E_FORBIDDEN, "app", "the API key does not belong to app \"%s\"",
+                    c->app->name);
+    return 0;
+}
+
+static int f_tokens(pctx *c, json_t *v)
+{
+    json_t *one = c->slot[1]; /* "token" */
+    gw__lifted *lf = gw__scan_find(c->scan, c->idx);
+    char f[96];
+
+    if (v != NULL && one != NULL)
+        return fail(c, GW_API_E_INVALID_FIELD, "token", "%s",
+                    "give \"token\" or \"tokens\", not both");
+    if (lf != NULL) {
+        c->tokens = lf->list; /* moved */
+        lf->taken = 1;
+    } else if (v != NULL) {
+        size_t i;
+        json_t *t;
+        json_array_foreach(v, i, t)
+        {
+            char sub[48];
+            snprintf(sub, sizeof sub, "tokens[%zu]", i);
+            if (!json_is_string(t))
+                return fail(c, GW_API_E_INVALID_FIELD, sub, "%s", "must be a string of hex digits");
+            if (c->scan->total + *c->extra_tokens >= c->cfg->server.max_tokens) {
+                gw_api_error_set(c->err, GW_API_E_TOO_MANY_TOKENS, fld(c, "tokens", f, sizeof f),
+                                 "the request names more than %u device tokens ([server] "
+                                 "max_tokens)",
+                                 c->cfg->server.max_tokens);
+                return -1;
+            }
+            if (gw__token_add(&c->tokens, json_string_value(t), json_string_length(t), 0,
+                              fld(c, sub, f, sizeof f), c->err) != 0)
+                return -1;
+            (*c->extra_tokens)++;
+        }
+    } else if (one != NULL) {
+        if (c->scan->total + *c->extra_tokens >= c->cfg->server.max_tokens)
+            return fail(c, GW_API_E_TOO_MANY_TOKENS, "token", "%s",
+                        "the request names more device tokens than [server] max_tokens");
+        if (gw__token_add(&c->tokens, json_string_value(one), json_string_length(one), 0,
+                          fld(c, "token", f, sizeof f), c->err) != 0)
+            return -1;
+        (*c->extra_tokens)++;
+    } else {
+        return fail(c, GW_API_E_MISSING_FIELD, "tokens", "%s",
+                    "required: \"tokens\": [hex, ...] or \"token\": hex");
+    }
+    if (c->tokens.count == 0)
+        return fail(c, GW_API_E_INVALID_FIELD, "tokens", "%s",
+                    "must name at least one device token");
+    return 0;
+}
+
+static int f_token(pctx *c, json_t *v)
+{
+    (void)c;
+    (void)v; /* handled with "tokens" */
+    return 0;
+}
+
+static int f_push_type(pctx *c, json_t *v)
+{
+    char names[200] = "";
+
+    c->push_type = APNS_PUSH_ALERT;
+    if (v == NULL || apns_push_type_parse(json_string_value(v), &c->push_type) == 0)
+        return 0;
+    for (int t = 0; t < APNS_PUSH_TYPE_COUNT; t++) {
+        size_t o = strlen(names);
+        snprintf(names + o, sizeof names - o, "%s%s", t ? ", " : "",
+                 apns_push_type_name((apns_push_type)t));
+    }
+    return fail(c, GW_API_E_INVALID_FIELD, "push_type", "must be one of %s", names);
+}
+
+static int f_priority(pctx *c, json_t *v)
+{
+    json_int_t p;
+
+    if (v == NULL)
+        return 0;
+    p = json_integer_value(v);
+    if (p != 10 && p != 5 && p != 1)
+        return fail(c, GW_API_E_INVALID_FIELD, "priority", "%s", "must be 10, 5 or 1");
+    c->priority = (int)p;
+    c->priority_set = 1;
+    return 0;
+}
+
+static int f_expiration(pctx *c, json_t *v)
+{
+    c->expiration = APNS_EXPIRATION_NONE;
+    if (v == NULL)
+        return 0;
+    if (json_integer_value(v) < 0)
+        return fail(c, GW_API_E_INVALID_FIELD, "expiration", "%s",
+                    "must be 0 (do not store) or a UNIX time in seconds");
+    c->expiration = json_integer_value(v);
+    return 0;
+}
+
+static int f_collapse_id(pctx *c, json_t *v)
+{
+    if (v != NULL && json_string_length(v) > 0)
+        c->collapse_id = json_string_value(v);
+    return 0;
+}
+
+static int f_apns_id(pctx *c, json_t *v)
+{
+    if (v == NULL)
+        return 0;
+    if (!apns_uuid_is_valid(json_string_value(v)))
+        return fail(c, GW_API_E_INVALID_FIELD, "apns_id", "%s",
+                    "must be a canonical UUID (8-4-4-4-12 hex digits)");
+    c->apns_id = json_string_value(v);
+    return 0;
+}
+
+static int topic_allowed(const gw_app_config *a, const char *t)
+{
+    if (strcmp(a->topic, t) == 0)
+        return 1;
+    for (size_t i = 0; i < a->topics.n; i++)
+        if (strcmp(a->topics.v[i], t) == 0)
+            return 1;
+    return 0;
+}
+
+static int f_topic(pctx *c, json_t *v)
+{
+    const gw_app_config *a = c->app;
+
+    if (v == NULL) {
+        /* The bundle id; with the push type's suffix (".voip", ...) when the
+         * app lists that topic. */
+        const char *suffix = apns_push_type_topic_suffix(c->push_type);
+        c->topic = a->topic;
+        if (suffix != NULL && suffix[0] != '\0') {
+            size_t n = strlen(a->topic);
+            for (size_t i = 0; i < a->topics.n; i++) {
+                const char *t = a->topics.v[i];
+                if (strncmp(t, a->topic, n) == 0 && strcmp(t + n, suffix) == 0)
+                    c->topic = t;
+            }
+        }
+        return 0;
+    }
+    if (!topic_allowed(a, json_string_value(v))) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "is not a topic of app \"%s\" (topic and topics in [app %s])",
+                 a->name, a->name);
+        return fail(c, GW_API_E_INVALID_FIELD, "topic", "%s", msg);
+    }
+    c->topic = json_string_value(v);
+    return 0;
+}
+
+static int f_send_at(pctx *c, json_t *v)
+{
+    json_int_t s;
+
+    if (v == NULL)
+        return 0;
+    s = json_integer_value(v);
+    if (s < 0 || s > SEND_AT_MAX)
+        return fail(c, GW_API_E_INVALID_FIELD, "send_at", "%s",
+                    "must be a UNIX time in seconds (0 = now)");
+    c->send_at_ms = (int64_t)s * 1000;
+    return 0;
+}
+
+static int f_payload(pctx *c, json_t *v)
+{
+    if (v == NULL)
+        return 0;
+    c->payload = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    if (c->payload == NULL)
+        return oom(c);
+    c->payload_len = strlen(c->payload);
+    return 0;
+}
+
+/* ---- builder fields ---------------------------------------------------- */
+
+static apns_payload *builder(pctx *c)
+{
+    if (c->builder == NULL && apns_payload_new(&c->builder) != 0)
+        c->builder = NULL;
+    return c->builder;
+}
+
+/* A setter's result: 0, or bad_payload naming the field with libapns's
+ * sentence. */
+static int set_rc(pctx *c, int rc, const char *name)
+{
+    if (rc == 0)
+        return 0;
+    if (rc == APNS_ENOMEM)
+        return oom(c);
+    return fail(c, GW_API_E_BAD_PAYLOAD, name, "%s",
+                apns_payload_detail(c->builder)[0] ? apns_payload_detail(c->builder)
+                                                   : apns_strerror(rc));
+}
+
+typedef int (*str_setter)(apns_payload *, const char *);
+
+static int set_str(pctx *c, json_t *v, const char *name, str_setter fn)
+{
+    apns_payload *p;
+    if (v == NULL)
+        return 0;
+    if ((p = builder(c)) == NULL)
+        return oom(c);
+    return set_rc(c, fn(p, json_string_value(v)), name);
+}
+
+static int b_alert(pctx *c, json_t *v)
+{
+    static const struct {
+        const char *key;
+        str_setter fn;
+    } keys[] = {
+        {"title", apns_payload_set_alert_title},
+        {"subtitle", apns_payload_set_alert_subtitle},
+        {"body", apns_payload_set_alert_body},
+        {"launch_image", apns_payload_set_alert_launch_image},
+    };
+    const char *k;
+    json_t *x;
+    char sub[80];
+
+    if (v == NULL)
+        return 0;
+    if (json_is_string(v))
+        return set_str(c, v, "alert", apns_payload_set_alert_text);
+    if (builder(c) == NULL)
+        return oom(c);
+    json_object_foreach(v, k, x)
+    {
+        size_t i = 0;
+        snprintf(sub, sizeof sub, "alert.%.60s", k);
+        for (; i < sizeof keys / sizeof keys[0]; i++)
+            if (strcmp(k, keys[i].key) == 0)
+                break;
+        if (i == sizeof keys / sizeof keys[0])
+            return fail(c, GW_API_E_UNKNOWN_FIELD, sub, "%s",
+                        "unknown alert key (title, subtitle, body, launch_image)");
+        if (json_is_null(x))
+            continue;
+        if (!json_is_string(x))
+            return fail(c, GW_API_E_INVALID_FIELD, sub, "%s", "must be a string");
+        if (set_str(c, x, sub, keys[i].fn) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int b_badge(pctx *c, json_t *v)
+{
+    if (v == NULL)
+        return 0;
+    if (json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
+        return fail(c, GW_API_E_INVALID_FIELD, "badge", "%s", "must be 0..2147483647");
+    if (builder(c) == NULL)
+        return oom(c);
+    return set_rc(c, apns_payload_set_badge(c->builder, json_integer_value(v)), "badge");
+}
+
+static int b_sound(pctx *c, json_t *v)
+{
+    json_t *crit, *name, *vol;
+    const char *k;
+    json_t *x;
+
+    if (v == NULL)
+        return 0;
+    if (json_is_string(v))
+        return set_str(c, v, "sound", apns_payload_set_sound);
+    /* The critical-alert dictionary {"critical":1,"name":"x.caf","volume":0.8}. */
+    json_object_foreach(v, k, x)
+    {
+        if (strcmp(k, "critical") != 0 && strcmp(k, "name") != 0 && strcmp(k, "volume") != 0) {
+            char sub[80];
+            snprintf(sub, sizeof sub, "sound.%.60s", k);
+            return fail(c, GW_API_E_UNKNOWN_FIELD, sub, "%s",
+                        "unknown sound key (critical, name, volume)");
+        }
+    }
+    crit = json_object_get(v, "critical");
+    name = json_object_get(v, "name");
+    vol = json_object_get(v, "volume");
+    if (!json_is_string(name))
+        return fail(c, GW_API_E_INVALID_FIELD, "sound.name", "%s",
+                    "required: the sound file name as a string");
+    if (crit != NULL && !is_bool(crit))
+        return fail(c, GW_API_E_INVALID_FIELD, "sound.critical", "%s", "must be true or false");
+    if (vol != NULL && !json_is_number(vol))
+        return fail(c, GW_API_E_INVALID_FIELD, "sound.volume", "%s", "must be a number 0..1");
+    if (builder(c) == NULL)
+        return oom(c);
+    return set_rc(c,
+                  apns_payload_set_sound_dict(c->builder, crit ? bool_value(crit) : 0,
+                                              json_string_value(name),
+                                              vol ? json_number_value(vol) : 1.0),
+                  "sound");
+}
+
+static int b_category(pctx *c, json_t *v)
+{
+    return set_str(c, v, "category", apns_payload_set_category);
+}
+
+static int b_thread_id(pctx *c, json_t *v)
+{
+    return set_str(c, v, "thread_id", apns_payload_set_thread_id);
+}
+
+static int b_interruption_level(pctx *c, json_t *v)
+{
+    return set_str(c, v, "interruption_level", apns_payload_set_interruption_level);
+}
+
+static int b_content_available(pctx *c, json_t *v)
+{
+    if (v == NULL)
+        return 0;
+    if (builder(c) == NULL)
+        return oom(c);
+    return set_rc(c, apns_payload_set_content_available(c->builder, bool_value(v)),
+                  "content_available");
+}
+
+static int b_mutable_content(pctx *c, json_t *v)
+{
+    if (v == NULL)
+        return 0;
+    if (builder(c) == NULL)
+        return oom(c);
+    return set_rc(c, apns_payload_set_mutable_content(c->builder, bool_value(v)),
+                  "mutable_content");
+}
+
+static int b_relevance_score(pctx *c, json_t *v)
+{
+    if (v == NULL)
+        return 0;
+    if (builder(c) == NULL)
+        return oom(c);
+    return set_rc(c, apns_payload_set_relevance_score(c->builder, json_number_value(v)),
+                  "relevance_score");
+}
+
+static int b_custom(pctx *c, json_t *v)
+{
+    const char *k;
+    json_t *x;
+
+    if (v == NULL)
+        return 0;
+    if (builder(c) == NULL)
+        return oom(c);
+    json_object_foreach(v, k, x)
+    {
+        char sub[80];
+        char *s = json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+        int rc;
+        if (s == NULL)
+            return oom(c);
+        snprintf(sub, sizeof sub, "custom.%.60s", k);
+        rc = apns_payload_set_custom(c->builder, k, s, strlen(s));
+        free(s);
+        if (set_rc(c, rc, sub) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The table: every key a notification may hold, handled in this order
+ * (app first: topic and auth need it; push_type before topic). */
+static const field fields[N_FIELDS] = {
+    {"app", T_STR, 0, f_app},
+    {"token", T_STR, 0, f_token}, /* index 1: read by f_tokens */
+    {"tokens", T_ARR, 0, f_tokens},
+    {"push_type", T_STR, 0, f_push_type},
+    {"priority", T_INT, 0, f_priority},
+    {"expiration", T_INT, 0, f_expiration},
+    {"collapse_id", T_STR, 0, f_collapse_id},
+    {"apns_id", T_STR, 0, f_apns_id},
+    {"topic", T_STR, 0, f_topic},
+    {"send_at", T_INT, 0, f_send_at},
+    {"payload", T_OBJ, 0, f_payload},
+    {"alert", T_STR | T_OBJ, 1, b_alert},
+    {"badge", T_INT, 1, b_badge},
+    {"sound", T_STR | T_OBJ, 1, b_sound},
+    {"category", T_STR, 1, b_category},
+    {"thread_id", T_STR, 1, b_thread_id},
+    {"content_available", T_BOOL, 1, b_content_available},
+    {"mutable_content", T_BOOL, 1, b_mutable_content},
+    {"interruption_level", T_STR, 1, b_interruption_level},
+    {"relevance_score", T_NUM, 1, b_relevance_score},
+    {"custom", T_OBJ, 1, b_custom},
+};
+#define F_PAYLOAD 10
+
+static int unknown_key(pctx *c, const char *k)
+{
+    const char *names[N_FIELDS];
+    const char *s;
+    char sub[80], msg[160];
+
+    for (size_t i = 0; i < N_FIELDS; i++)
+        names[i] = fields[i].name;
+    s = strlen(k) <= 64 ? gw__suggest(k, names, N_FIELDS) : NULL;
+    snprintf(sub, sizeof sub, "%.60s", k);
+    if (s != NULL)
+        snprintf(msg, sizeof msg, "unknown key (did you mean \"%s\"?)", s);
+    else
+        snprintf(msg, sizeof msg, "unknown key (docs/api.md lists the notification fields)");
+    return fail(c, GW_API_E_UNKNOWN_FIELD, sub, "%s", msg);
+}
+
+/* ---- one notification -------------------------------------------------- */
+
+static const struct {
+    int rc;
+    const char *field;
+    gw_api_errcode code;
+} validate_map[] = {
+    {APNS_EBADTOKEN, "tokens[0]", GW_API_E_BAD_TOKEN},
+    {APNS_ENOTOPIC, "topic", GW_API_E_INVALID_FIELD},
+    {APNS_ETOPIC, "topic", GW_API_E_INVALID_FIELD},
+    {APNS_EPUSHTYPE, "push_type", GW_API_E_INVALID_FIELD},
+    {APNS_EPRIORITY, "priority", GW_API_E_INVALID_FIELD},
+    {APNS_EBGPRIORITY, "priority", GW_API_E_INVALID_FIELD},
+    {APNS_ECOLLAPSEID, "collapse_id", GW_API_E_INVALID_FIELD},
+    {APNS_EAPNSID, "apns_id", GW_API_E_INVALID_FIELD},
+    {APNS_EEXPIRATION, "expiration", GW_API_E_INVALID_FIELD},
+    {APNS_EPAYLOADEMPTY, "payload", GW_API_E_BAD_PAYLOAD},
+    {APNS_ENOTOBJECT, "payload", GW_API_E_BAD_PAYLOAD},
+    {APNS_ETOOBIG, "payload", GW_API_E_PAYLOAD_TOO_LARGE},
+};
+
+static int validate(pctx *c)
+{
+    apns_notification n;
+    const uint8_t *rec = c->tokens.buf;
+    char hex[APNS_TOKEN_HEX_MAX + 1], detail[256];
+    int rc;
+
+    gw_token_to_hex(rec + 1, rec[0], hex);
+    apns_notification_init(&n);
+    n.token = hex;
+    n.topic = c->topic;
+    n.push_type = c->push_type;
+    n.priority = c->priority;
+    n.expiration = c->expiration;
+    n.collapse_id = c->collapse_id;
+    if (c->apns_id != NULL)
+        snprintf(n.apns_id, sizeof n.apns_id, "%s", c->apns_id);
+    n.payload = c->payload;
+    n.payload_len = c->payload_len;
+    rc = apns_notification_validate(&n, 1, detail, sizeof detail);
+    if (rc == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof validate_map / sizeof validate_map[0]; i++)
+        if (validate_map[i].rc == rc)
+            return fail(c, validate_map[i].code, validate_map[i].field, "%s", detail);
+    return fail(c, GW_API_E_INVALID_FIELD, "payload", "%s", detail);
+}
+
+static int render(pctx *c)
+{
+    char detail[256];
+    int any_builder = 0, rc;
+
+    for (size_t i = 0; i < N_FIELDS; i++)
+        any_builder |= fields[i].builder && c->slot[i] != NULL;
+    if (c->slot[F_PAYLOAD] != NULL && any_builder)
+        return fail(c, GW_API_E_INVALID_FIELD, "payload", "%s",
+                    "give either \"payload\" or builder fields (alert, badge, sound, ...), not "
+                    "both");
+    if (c->slot[F_PAYLOAD] != NULL)
+        return 0;
+    if (!any_builder)
+        return fail(c, GW_API_E_MISSING_FIELD, "payload", "%s",
+                    "required: \"payload\" (the whole APNs JSON) or builder fields (alert, "
+                    "badge, sound, content_available, custom, ...)");
+    rc = apns_payload_render(c->builder, apns_payload_limit(c->push_type), &c->payload,
+                             &c->payload_len, detail, sizeof detail);
+    if (rc == APNS_ETOOBIG)
+        return fail(c, GW_API_E_PAYLOAD_TOO_LARGE, "payload", "%s", detail);
+    if (rc == APNS_ENOMEM)
+        return oom(c);
+    if (rc != 0)
+        return fail(c, GW_API_E_BAD_PAYLOAD, "payload", "%s", detail);
+    return 0;
+}
+
+/* Copies the strings the job keeps into one allocation owned by the item. */
+static int fill_item(pctx *c, gw_push_item *it)
+{
+    const char *src[4] = {c->app->name, c->topic, c->collapse_id, c->apns_id};
+    const char **dst[4] = {&it->job.app, &it->job.topic, &it->job.collapse_id, &it->job.apns_id};
+    size_t need = 0, o = 0;
+
+    for (int i = 0; i < 4; i++)
+        need += src[i] ? strlen(src[i]) + 1 : 0;
+    it->strings = malloc(need ? need : 1);
+    if (it->strings == NULL)
+        return oom(c);
+    gw_job_init(&it->job);
+    for (int i = 0; i < 4; i++) {
+        if (src[i] == NULL) {
+            *dst[i] = NULL;
+            continue;
+        }
+        size_t n = strlen(src[i]) + 1;
+        memcpy(it->strings + o, src[i], n);
+        *dst[i] = it->strings + o;
+        o += n;
+    }
+    it->job.push_type = c->push_type;
+    it->job.priority = c->priority;
+    it->job.expiration = c->expiration;
+    it->job.send_at_ms = c->send_at_ms;
+    it->payload_buf = c->payload;
+    it->job.payload = c->payload;
+    it->job.payload_len = c->payload_len;
+    c->payload = NULL;
+    it->job.tokens = c->tokens;
+    it->n_tokens = c->tokens.count;
+    gw_token_list_init(&c->tokens);
+    return 0;
+}
+
+static int notification(pctx *c, json_t *obj, gw_push_item *it)
+{
+    const char *k;
+    json_t *v;
+    int rc = -1;
+
+    json_object_foreach(obj, k, v)
+    {
+        size_t i = 0;
+        for (; i < N_FIELDS; i++)
+            if (strcmp(k, fields[i].name) == 0)
+                break;
+        if (i == N_FIELDS)
+            return unknown_key(c, k);
+        if (json_is_null(v))
+            continue;
+        if (!type_ok(v, fields[i].types))
+            return fail(c, GW_API_E_INVALID_FIELD, k, "%s", type_words(fields[i].types));
+        c->slot[i] = v;
+    }
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if (fields[i].fn(c, c->slot[i]) != 0)
+            goto out;
+    /* APNs wants 5 or 1 for background pushes; omitted means 10 there. */
+    if (!c->priority_set && c->push_type == APNS_PUSH_BACKGROUND)
+        c->priority = 5;
+    if (render(c) != 0 || validate(c) != 0 || fill_item(c, it) != 0)
+        goto out;
+    rc = 0;
+out:
+    apns_payload_free(c->builder);
+    c->builder = NULL;
+    free(c->payload);
+    c->payload = NULL;
+    gw_token_list_cleanup(&c->tokens);
+    return rc;
+}
+
+/* ---- the request --------------------------------------------------------- */
+
+static int parse_root(json_t *root, const gw_config *cfg, const uint8_t *key, gw__scan *scan,
+                      gw_push_request *out, gw_api_error *err)
+{
+    json_t *list = json_object_get(root, "notifications");
+    size_t extra = 0, n;
+    const char *k;
+    json_t *v;
+
+    if (list == NULL) {
+        pctx c = {.cfg = cfg,
+                  .key = key,
+                  .err = err,
+                  .scan = scan,
+                  .idx = GW__TOKENS_TOP,
+                  .extra_tokens = &extra};
+        out->items = calloc(1, sizeof(*out->items));
+        if (out->items == NULL)
+            return gw_api_error_set(err, GW_API_E_INTERNAL, NULL, "out of memory");
+        if (notification(&c, root, &out->items[0]) != 0)
+            return -1;
+        out->n = 1;
+        return 0;
+    }
+
+    out->batch = 1;
+    json_object_foreach(root, k, v)
+    {
+        if (strcmp(k, "notifications") != 0) {
+            char f[80];
+            snprintf(f, sizeof f, "%.60s", k);
+            return gw_api_error_set(err, GW_API_E_UNKNOWN_FIELD, f,
+                                    "beside \"notifications\" the body holds nothing: each "
+                                    "notification carries its own fields");
+        }
+    }
+    if (!json_is_array(list))
+        return gw_api_error_set(err, GW_API_E_INVALID_FIELD, "notifications",
+                                "must be an array of notification objects");
+    n = json_array_size(list);
+    if (n == 0)
+        return gw_api_error_set(err, GW_API_E_INVALID_FIELD, "notifications",
+                                "must hold at least one notification");
+    if (n > GW_PUSH_MAX_NOTIFICATIONS)
+        return gw_api_error_set(err, GW_API_E_TOO_MANY_NOTIFICATIONS, "notifications",
+                                "%zu notifications; one request takes at most %d (put the "
+                                "tokens of one payload into one notification's \"tokens\")",
+                                n, GW_PUSH_MAX_NOTIFICATIONS);
+    out->items = calloc(n, sizeof(*out->items));
+    if (out->items == NULL)
+        return gw_api_error_set(err, GW_API_E_INTERNAL, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        pctx c = {
+            .cfg = cfg, .key = key, .err = err, .scan = scan, .idx = i, .extra_tokens = &extra};
+        json_t *o = json_array_get(list, i);
+        if (!json_is_object(o)) {
+            char f[48];
+            snprintf(f, sizeof f, "notifications[%zu]", i);
+            return gw_api_error_set(err, GW_API_E_INVALID_FIELD, f, "must be an object");
+        }
+        if (notification(&c, o, &out->items[i]) != 0)
+            return -1;
+        out->n = i + 1;
+    }
+    return 0;
+}
+
+int gw_push_parse(const char *body, size_t len, const gw_config *cfg, const char *api_key,
+                  gw_push_request *out, gw_api_error *err)
+{
+    uint8_t digest[GW__API_DIGEST];
+    gw__scan scan;
+    json_error_t je;
+    json_t *root;
+    size_t off = 0;
+    const char *why = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(err, 0, sizeof(*err));
+    if (body == NULL)
+        len = 0;
+    if (cfg == NULL)
+        return gw_api_error_set(err, GW_API_E_INTERNAL, NULL, "no configuration");
+    if (len == 0)
+        return gw_api_error_set(err, GW_API_E_MALFORMED_JSON, NULL,
+                                "the body is empty: send one notification object or "
+                                "{\"notifications\":[...]}");
+    if (!apns_json_check_object(body, len, &off, &why))
+        return gw_api_error_set(err, GW_API_E_MALFORMED_JSON, NULL,
+                                "the body is not one JSON object: %s at byte %zu",
+                                why ? why : "invalid JSON", off);
+    if (gw__scan_tokens(body, len, cfg->server.max_tokens, &scan, err) != 0)
+        return -1;
+
+    root = json_loadb(scan.copy ? scan.copy : body, scan.copy ? scan.copy_len : len,
+                      JSON_REJECT_DUPLICATES, &je);
+    if (root == NULL) {
+        char path[96];
+        size_t at = je.position > 0 ? (size_t)je.position - 1 : 0;
+        enum json_error_code code = json_error_code(&je);
+        if (scan.copy != NULL)
+            at = gw__scan_orig_offset(&scan, at);
+        gw__json_path_at(body, len, at, path, sizeof path);
+        gw__scan_free(&scan);
+        if (code == json_error_duplicate_key)
+            return gw_api_error_set(err, GW_API_E_DUPLICATE_KEY, path,
+                                    "this key appears twice in its object");
+        if (code == json_error_null_character)
+            return gw_api_error_set(err, GW_API_E_MALFORMED_JSON, path,
+                                    "strings must not contain \\u0000");
+        if (code == json_error_numeric_overflow)
+            return gw_api_error_set(err, GW_API_E_MALFORMED_JSON, path,
+                                    "number out of range (integers must fit in 64 bits)");
+        return gw_api_error_set(err, GW_API_E_MALFORMED_JSON, path, "invalid JSON: %s", je.text);
+    }
+    if (api_key != NULL)
+        gw__api_key_digest(api_key, strlen(api_key), digest);
+    rc = parse_root(root, cfg, api_key ? digest : NULL, &scan, out, err);
+    json_decref(root);
+    gw__scan_free(&scan);
+    if (rc != 0)
+        gw_push_request_free(out);
+    return rc;
+}
+
+void gw_push_request_free(gw_push_request *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        gw_token_list_cleanup(&r->items[i].job.tokens);
+        free(r->items[i].payload_buf);
+        free(r->items[i].strings);
+    }
+    free(r->items);
+    memset(r, 0, sizeof(*r));
+}

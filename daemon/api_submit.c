@@ -1,0 +1,415 @@
+/*
+ * api_submit.c - POST /v1/push: parse, submit one job per notification,
+ * answer 202 once every job is durable, or hold the request for ?wait.
+ *
+ * Design note
+ * -----------
+ * All jobs of a request are posted to the queue at once; the answer waits
+ * for every submit callback. When all said 0 the answer is 202 with the job
+ * ids (or, with ?wait, the request waits for the per-token results). When
+ * one failed (storage unavailable, over depth) the answer is that error, and
+ * the body also lists each notification with "accepted": true (durable: it
+ * WILL be sent; its id and apns-id are given so the client does not submit
+ * it again) or false (not stored: submit it again). A failure while posting
+ * (the queue refused at once) stops posting the rest: they are listed as not
+ * accepted.
+ *
+ * ?wait=SECONDS (capped by [server] max_wait) is only for notifications of
+ * at most [queue] small_job_tokens tokens, because the request keeps every
+ * token and its result in memory. Each job is registered with the wait
+ * registry (api_wait.c) as soon as gw_queue_submit() returned its id, so no
+ * result can arrive unseen. The answer is 200 with per-token results when
+ * every token is final, or when the wait ends (tokens still open say
+ * "pending"), or at once on drain.
+ */
+#include "api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "log.h"
+
+#define WAIT_MAX_SECONDS 86400
+
+enum { PJ_NEW = 0, PJ_POSTED, PJ_DURABLE, PJ_FAILED };
+
+typedef struct pjob {
+    gw__push *p;
+    char id[GW_JOB_ID_LEN + 1];
+    char apns_id[GW_JOB_ID_LEN + 1];
+    size_t tokens;
+    int state;
+    gw__wait_job *w; /* ?wait only */
+} pjob;
+
+struct gw__push {
+    gw_api_req *r;
+    size_t n;
+    pjob *jobs;
+    size_t posted, answered;
+    int err; /* first failure */
+    char detail[256];
+    int64_t wait_ms; /* 0: no ?wait */
+    struct event *timer;
+    int waiting; /* every job durable, waiting for results */
+};
+
+static void wait_job_free(gw__waits *w, gw__wait_job *j)
+{
+    if (j == NULL)
+        return;
+    if (j->registered)
+        gw__waits_remove(w, j);
+    free(j->hexbuf);
+    free(j->hexoff);
+    free(j->res);
+    free(j);
+}
+
+void gw__api_push_free(gw__push *p)
+{
+    gw_api *a;
+
+    if (p == NULL)
+        return;
+    a = p->r->api;
+    for (size_t i = 0; i < p->n; i++)
+        wait_job_free(&a->waits, p->jobs[i].w);
+    if (p->timer != NULL)
+        event_free(p->timer);
+    free(p->jobs);
+    free(p);
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+static json_t *job_json(const pjob *j)
+{
+    return json_pack("{s:s, s:s, s:I}", "id", j->id, "apns_id", j->apns_id, "tokens",
+                     (json_int_t)j->tokens);
+}
+
+static void answer_accepted(gw__push *p)
+{
+    json_t *list = json_array();
+
+    for (size_t i = 0; i < p->n; i++)
+        json_array_append_new(list, job_json(&p->jobs[i]));
+    gw__api_reply_json(p->r, 202, json_pack("{s:o}", "notifications", list));
+}
+
+static void unregister_waits(gw__push *p)
+{
+    gw_api *a = p->r->api;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->jobs[i].w != NULL && p->jobs[i].w->registered)
+            gw__waits_remove(&a->waits, p->jobs[i].w);
+    if (p->timer != NULL)
+        event_del(p->timer);
+}
+
+static void answer_failed(gw__push *p)
+{
+    gw_api_error e;
+    json_t *body, *list = json_array();
+    char ra[16];
+
+    unregister_waits(p);
+    gw__api_queue_error(&e, p->err, p->detail, "storing the notifications");
+    for (size_t i = 0; i < p->n; i++) {
+        const pjob *j = &p->jobs[i];
+        json_t *o;
+        if (j->state == PJ_DURABLE) {
+            o = job_json(j);
+            json_object_set_new(o, "accepted", json_true());
+        } else {
+            o = json_pack("{s:I, s:b}", "tokens", (json_int_t)j->tokens, "accepted", 0);
+        }
+        json_object_set_new(o, "index", json_integer((json_int_t)i));
+        json_array_append_new(list, o);
+    }
+    body = gw__api_error_json(&e, p->r->id);
+    json_object_set_new(body, "notifications", list);
+    if (e.status == 429) {
+        snprintf(ra, sizeof ra, "%d", gw__api_retry_after(p->err));
+        gw__api_header(p->r, "Retry-After", ra);
+    }
+    if (e.status >= 500)
+        gw_log(GW_LOG_WARN, "api", "push not stored", "request_id", p->r->id, "error", e.message,
+               NULL);
+    gw__api_reply_json(p->r, e.status, body);
+}
+
+static void answer_wait(gw__push *p)
+{
+    json_t *list = json_array();
+
+    unregister_waits(p);
+    for (size_t i = 0; i < p->n; i++) {
+        const pjob *j = &p->jobs[i];
+        json_t *o = job_json(j), *res = gw__wait_job_json(j->w);
+        json_object_set_new(o, "complete", json_boolean(j->w->n_final == j->w->n));
+        json_object_set_new(o, "results", res);
+        json_array_append_new(list, o);
+    }
+    gw__api_reply_json(p->r, 200, json_pack("{s:o}", "notifications", list));
+}
+
+static int all_final(const gw__push *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->jobs[i].w->n_final < p->jobs[i].w->n)
+            return 0;
+    return 1;
+}
+
+void gw__api_push_result(gw__push *p)
+{
+    if (p->waiting && p->r->req != NULL && all_final(p))
+        answer_wait(p);
+}
+
+void gw__api_push_drain(gw_api *a)
+{
+    gw_api_req *r, *next;
+
+    for (r = a->open; r != NULL; r = next) {
+        next = r->next;
+        if (r->push != NULL && r->push->waiting && r->req != NULL)
+            answer_wait(r->push);
+    }
+}
+
+static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    gw__push *p = arg;
+    (void)fd;
+    (void)what;
+    if (p->r->req != NULL)
+        answer_wait(p);
+}
+
+/* Every submit callback is in: answer, or start waiting. */
+static void finish(gw__push *p)
+{
+    if (p->err != 0) {
+        answer_failed(p);
+    } else if (p->wait_ms <= 0) {
+        answer_accepted(p);
+    } else {
+        struct timeval tv = {.tv_sec = p->wait_ms / 1000, .tv_usec = (p->wait_ms % 1000) * 1000};
+        p->waiting = 1;
+        if (all_final(p) || p->r->api->draining) {
+            answer_wait(p);
+            return;
+        }
+        p->timer = evtimer_new(p->r->api->base, on_wait_timeout, p);
+        if (p->timer == NULL || evtimer_add(p->timer, &tv) != 0)
+            answer_wait(p);
+    }
+}
+
+static void on_submit(int err, const char *detail, const char *job_id, void *ud)
+{
+    pjob *j = ud;
+    gw__push *p = j->p;
+
+    (void)job_id;
+    if (!gw__api_req_resume(p->r))
+        return;
+    j->state = err == 0 ? PJ_DURABLE : PJ_FAILED;
+    if (err != 0 && p->err == 0) {
+        p->err = err;
+        snprintf(p->detail, sizeof p->detail, "%s", detail ? detail : "");
+    }
+    if (++p->answered == p->posted)
+        finish(p);
+}
+
+/* ---- ?wait bookkeeping for one job ---------------------------------------- */
+
+static gw__wait_job *wait_job_new(const gw_push_item *it)
+{
+    gw__wait_job *w = calloc(1, sizeof(*w));
+    const gw_token_list *l = &it->job.tokens;
+    size_t o = 0, rec = 0;
+
+    if (w == NULL)
+        return NULL;
+    w->n = it->n_tokens;
+    w->hexbuf = malloc(l->len * 2 + l->count + 1);
+    w->hexoff = calloc(w->n ? w->n : 1, sizeof(*w->hexoff));
+    w->res = calloc(w->n ? w->n : 1, sizeof(*w->res));
+    if (w->hexbuf == NULL || w->hexoff == NULL || w->res == NULL) {
+        free(w->hexbuf);
+        free(w->hexoff);
+        free(w->res);
+        free(w);
+        return NULL;
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        size_t len = l->buf[rec];
+        w->hexoff[i] = o;
+        gw_token_to_hex(l->buf + rec + 1, len, w->hexbuf + o);
+        o += 2 * len + 1;
+        rec += 1 + len;
+    }
+    return w;
+}
+
+/* ---- the handler -------------------------------------------------------- */
+
+static int parse_wait(gw_api_req *r, int64_t *wait_ms)
+{
+    static const char *const allowed[] = {"wait", NULL};
+    const gw_config *cfg = r->api->cfg;
+    struct evkeyvalq q;
+    const char *v;
+    char *end;
+    long long s;
+
+    *wait_ms = 0;
+    if (gw__api_query(r, &q) != 0)
+        return -1;
+    if (gw__api_query_only(r, &q, allowed) != 0) {
+        evhttp_clear_headers(&q);
+        return -1;
+    }
+    v = evhttp_find_header(&q, "wait");
+    if (v == NULL) {
+        evhttp_clear_headers(&q);
+        return 0;
+    }
+    s = strtoll(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || *end != '\0' || s > WAIT_MAX_SECONDS) {
+        evhttp_clear_headers(&q);
+        gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "wait",
+                             "must be a whole number of seconds (0..%d)", WAIT_MAX_SECONDS);
+        return -1;
+    }
+    evhttp_clear_headers(&q);
+    if (s > 0 && cfg->server.max_wait_ms == 0) {
+        gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "wait",
+                             "?wait is turned off on this gateway ([server] max_wait = 0)");
+        return -1;
+    }
+    *wait_ms = s * 1000 > cfg->server.max_wait_ms ? cfg->server.max_wait_ms : s * 1000;
+    return 0;
+}
+
+void gw__api_h_push(gw_api_req *r)
+{
+    gw_api *a = r->api;
+    const gw_config *cfg = a->cfg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t len = evbuffer_get_length(in);
+    gw_push_request pr;
+    gw_api_error e;
+    gw__push *p;
+    int64_t wait_ms;
+    uint64_t depth;
+    const char *body;
+
+    if (a->draining) {
+        gw__api_reply_errorf(r, GW_API_E_DRAINING, NULL,
+                             "the gateway is shutting down; send to another instance or retry");
+        return;
+    }
+    if (parse_wait(r, &wait_ms) != 0)
+        return;
+    if (len > cfg->server.max_body) {
+        gw__api_reply_errorf(r, GW_API_E_BODY_TOO_LARGE, "body",
+                             "the body has %zu bytes; [server] max_body is %llu", len,
+                             (unsigned long long)cfg->server.max_body);
+        return;
+    }
+    depth = gw_queue_depth(a->q);
+    if (cfg->queue.max_depth > 0 && depth > cfg->queue.max_depth) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", GW__API_RETRY_AFTER_DEPTH);
+        gw__api_header(r, "Retry-After", ra);
+        gw__api_reply_errorf(r, GW_API_E_OVERLOADED, NULL,
+                             "the queue holds %llu unfinished notifications, over [queue] "
+                             "max_depth %llu; retry later",
+                             (unsigned long long)depth, (unsigned long long)cfg->queue.max_depth);
+        return;
+    }
+    body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
+    if (gw_push_parse(body, len, cfg, r->key_text, &pr, &e) != 0) {
+        gw__api_reply_error(r, &e);
+        return;
+    }
+    evbuffer_drain(in, len); /* the body is not needed any more */
+    if (wait_ms > 0) {
+        for (size_t i = 0; i < pr.n; i++) {
+            if (pr.items[i].n_tokens > cfg->queue.small_job_tokens) {
+                char msg[200];
+                snprintf(msg, sizeof msg,
+                         "?wait takes notifications of at most %u tokens ([queue] "
+                         "small_job_tokens); notification %zu has %zu",
+                         cfg->queue.small_job_tokens, i, pr.items[i].n_tokens);
+                gw_push_request_free(&pr);
+                gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "wait", "%s", msg);
+                return;
+            }
+        }
+    }
+
+    p = calloc(1, sizeof(*p));
+    if (p != NULL)
+        p->jobs = calloc(pr.n, sizeof(*p->jobs));
+    if (p == NULL || p->jobs == NULL) {
+        free(p);
+        gw_push_request_free(&pr);
+        gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    p->r = r;
+    p->n = pr.n;
+    p->wait_ms = wait_ms;
+    r->push = p;
+
+    for (size_t i = 0; i < pr.n; i++) {
+        gw_push_item *it = &pr.items[i];
+        pjob *j = &p->jobs[i];
+        int rc;
+
+        j->p = p;
+        j->tokens = it->n_tokens;
+        if (wait_ms > 0 && (j->w = wait_job_new(it)) == NULL) {
+            rc = APNS_ENOMEM;
+        } else {
+            gw__api_req_hold(r);
+            rc = gw_queue_submit(a->q, &it->job, j->id, on_submit, j);
+            if (rc != 0)
+                gw__api_req_unhold(r);
+        }
+        if (rc != 0) {
+            j->state = PJ_FAILED;
+            p->err = rc;
+            snprintf(p->detail, sizeof p->detail, "%s", gw_queue_strerror(rc));
+            break;
+        }
+        j->state = PJ_POSTED;
+        p->posted++;
+        gw_apns_id_derive(it->job.apns_id != NULL && it->job.apns_id[0] ? it->job.apns_id : j->id,
+                          0, j->apns_id);
+        if (j->w != NULL) {
+            memcpy(j->w->id, j->id, sizeof j->id);
+            memcpy(j->w->apns_id, j->apns_id, sizeof j->apns_id);
+            j->w->owner = p;
+            if (gw__waits_add(&a->waits, j->w) == 0)
+                j->w->registered = 1;
+        }
+    }
+    gw_push_request_free(&pr); /* the queue copied what it keeps */
+    if (p->posted == 0)
+        finish(p);
+    /* else: the last on_submit calls finish() */
+}

@@ -1,0 +1,503 @@
+/*
+ * main.c - the apnsd binary: configuration, start-up in dependency order,
+ * signals (drain on SIGTERM/SIGINT, reload on SIGHUP) and shutdown.
+ *
+ * Start: config -> log -> queue (its on_work kicks the dispatcher) ->
+ * metrics -> dispatcher -> webhooks -> HTTP API; the dispatcher's final
+ * results go to the API (?wait) and the webhooks. Then one stdout line
+ * "apnsd listening on HOST:PORT" (the bound port, also after port 0) for
+ * scripts, and the log line "apnsd ready".
+ *
+ * Stop (SIGTERM, SIGINT): the API answers new pushes 503, the dispatcher
+ * drains (answers in flight are recorded, chunks handed back, connections
+ * closed), the API's open requests finish, webhooks flush, all within
+ * [server] drain_timeout; exit 0. A second signal exits at once with 3:
+ * nothing durable is lost, the queue sends the rest after the restart.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "api.h"
+#include "config.h"
+#include "dispatch.h"
+#include "log.h"
+#include "metrics.h"
+#include "queue.h"
+#include "webhook.h"
+
+#define APNSD_VERSION "0.1.0"
+
+enum {
+    EXIT_OK = 0,     /* stopped after a drain; --check-config: valid */
+    EXIT_START = 1,  /* start-up failed (database, listen address, credentials) */
+    EXIT_CONFIG = 2, /* usage error or invalid configuration */
+    EXIT_CUT = 3,    /* a second SIGTERM/SIGINT cut the drain short */
+};
+
+#define DEPTH_MS   1000 /* queue_depth gauge */
+#define PENDING_MS 50   /* drain: polling the API's open requests */
+
+static const char usage[] =
+    "usage: apnsd [--config FILE] [--check-config | --dump-config]\n"
+    "\n"
+    "apnsd is a push gateway for Apple Push Notification service: an HTTP API\n"
+    "that stores notifications durably (SQLite) and sends them to APNs.\n"
+    "\n"
+    "  -c, --config FILE   the configuration file (default: $APNSD_CONFIG)\n"
+    "      --check-config  load and validate the configuration, print every\n"
+    "                      problem, and exit (0 valid, 2 invalid)\n"
+    "      --dump-config   print the effective configuration (defaults and\n"
+    "                      environment overrides applied, secrets masked)\n"
+    "  -V, --version       print the version\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Runs in the foreground and logs to stderr ([log] format = logfmt|json).\n"
+    "On start it prints one line to stdout: 'apnsd listening on HOST:PORT'.\n"
+    "\n"
+    "Signals:\n"
+    "  SIGTERM, SIGINT  drain: refuse new pushes, finish what is in flight, close\n"
+    "                   connections, flush webhooks (within [server] drain_timeout),\n"
+    "                   exit 0. A second signal exits at once (3); unsent work stays\n"
+    "                   queued and is sent after the restart.\n"
+    "  SIGHUP           reload the configuration file; on any error keep the running\n"
+    "                   one. Unchanged apps keep their connections.\n"
+    "\n"
+    "Exit status:\n"
+    "  0  stopped after a drain, or --check-config found no error\n"
+    "  1  start-up failed (queue database, listen address, key or certificate)\n"
+    "  2  usage error or invalid configuration\n"
+    "  3  a second SIGTERM/SIGINT cut the drain short\n"
+    "\n"
+    "Documentation: docs/operations.md, docs/configuration.md, docs/queue.md\n";
+
+typedef struct apnsd {
+    struct event_base *base;
+    const char *path;
+    gw_config *cfg;
+    gw_metrics *m;
+    gw_queue *q;
+    gw_dispatch *d;
+    gw_webhooks *wh;
+    gw_api *api;
+    struct event *sig_term, *sig_int, *sig_hup, *depth_ev, *pending_ev;
+    int draining;
+    uint64_t failures_seen; /* queue transactions that failed, counted */
+    int64_t drain_deadline; /* monotonic ms */
+    int exit_code;
+} apnsd;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t left_ms(const apnsd *s)
+{
+    int64_t left = s->drain_deadline - mono_ms();
+    return left > 0 ? left : 0;
+}
+
+/* ---- wiring ----------------------------------------------------------------- */
+
+static void on_work(void *ud)
+{
+    apnsd *s = ud;
+    if (s->d != NULL)
+        gw_dispatch_kick(s->d);
+}
+
+static void on_result(void *ud, const gw_token_result *r)
+{
+    apnsd *s = ud;
+    if (s->api != NULL)
+        gw_api_on_result(s->api, r);
+    if (s->wh != NULL)
+        gw_webhooks_result(s->wh, r);
+}
+
+/* "GW_QUEUE_EFULL" -> "full", "APNS_ENOMEM" -> "nomem": the kind label. */
+static const char *err_kind(int err, char *buf, size_t len)
+{
+    const char *n = gw_queue_err_name(err);
+    const char *e = strstr(n, "_E");
+    size_t i;
+
+    n = e != NULL ? e + 2 : n;
+    for (i = 0; n[i] != '\0' && i + 1 < len; i++)
+        buf[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] - 'A' + 'a' : n[i]);
+    buf[i] = '\0';
+    return buf;
+}
+
+/* Every second: the queue depth gauge and failed storage transactions. */
+static void depth_cb(int fd, short what, void *ud)
+{
+    apnsd *s = ud;
+    gw_queue_stats st;
+    char kind[32];
+
+    gw_queue_stats_get(s->q, &st);
+    gw_metrics_set(s->m, GW_M_QUEUE_DEPTH, NULL, NULL, (double)st.depth);
+    if (st.failures > s->failures_seen)
+        gw_metrics_add(
+            s->m, GW_M_STORAGE_ERRORS,
+            err_kind(st.last_err != 0 ? st.last_err : GW_QUEUE_ESTORE, kind, sizeof(kind)), NULL,
+            st.failures - s->failures_seen);
+    s->failures_seen = st.failures;
+}
+
+/* ---- drain --------------------------------------------------------------------- */
+
+static void on_flushed(void *ud)
+{
+    apnsd *s = ud;
+    gw_log(GW_LOG_INFO, "apnsd", "stopped", NULL);
+    event_base_loopbreak(s->base);
+}
+
+static void pending_cb(int fd, short what, void *ud)
+{
+    apnsd *s = ud;
+    struct timeval tv = {0, PENDING_MS * 1000};
+
+    if (gw_api_pending(s->api) > 0 && left_ms(s) > 0) {
+        evtimer_add(s->pending_ev, &tv);
+        return;
+    }
+    gw_webhooks_flush(s->wh, left_ms(s) > 1000 ? left_ms(s) : 1000, on_flushed, s);
+}
+
+static void on_drained(void *ud)
+{
+    apnsd *s = ud;
+    gw_log(GW_LOG_INFO, "apnsd", "dispatcher drained", NULL);
+    pending_cb(-1, EV_TIMEOUT, s);
+}
+
+static void stop_cb(int sig, short what, void *ud)
+{
+    apnsd *s = ud;
+    char t[32];
+
+    if (s->draining) {
+        gw_log(GW_LOG_WARN, "apnsd",
+               "second signal: exiting now; unsent notifications stay queued for the restart",
+               "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+        _exit(EXIT_CUT);
+    }
+    s->draining = 1;
+    s->drain_deadline = mono_ms() + s->cfg->server.drain_timeout_ms;
+    snprintf(t, sizeof(t), "%lldms", (long long)s->cfg->server.drain_timeout_ms);
+    gw_log(GW_LOG_INFO, "apnsd", "draining: new pushes are refused, in-flight work finishes",
+           "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "timeout", t, NULL);
+    gw_api_stop_accepting(s->api);
+    gw_dispatch_drain(s->d, s->cfg->server.drain_timeout_ms, on_drained, s);
+}
+
+/* ---- reload ---------------------------------------------------------------------- */
+
+static void log_config_errors(const gw_config_errors *e, gw_log_level level, const char *msg)
+{
+    for (unsigned i = 0; i < e->n; i++)
+        if (level != GW_LOG_WARN || e->diag[i].warning)
+            gw_log(e->diag[i].warning ? GW_LOG_WARN : level, "config", msg, "error",
+                   e->diag[i].text, NULL);
+}
+
+static void reload_cb(int sig, short what, void *ud)
+{
+    apnsd *s = ud;
+    gw_config *cfg = NULL;
+    gw_config_errors errs;
+    gw_config_diff diff;
+    char detail[512] = "";
+    int rc;
+
+    if (s->draining)
+        return;
+    gw_log(GW_LOG_INFO, "apnsd", "SIGHUP: reloading the configuration", "file", s->path, NULL);
+    rc = gw_config_load_file(s->path, &cfg, &errs);
+    if (rc != 0) {
+        log_config_errors(&errs, GW_LOG_ERROR, "reload refused: the running configuration stays");
+        if (errs.n < errs.errors + errs.warnings) {
+            char more[32];
+            snprintf(more, sizeof(more), "%u", errs.errors + errs.warnings - errs.n);
+            gw_log(GW_LOG_ERROR, "config", "more errors not shown", "count", more, NULL);
+        }
+        return;
+    }
+    log_config_errors(&errs, GW_LOG_WARN, "configuration warning");
+    if (gw_config_diff_new(s->cfg, cfg, &diff) != 0) {
+        gw_log(GW_LOG_ERROR, "apnsd", "reload failed: out of memory", NULL);
+        gw_config_free(cfg);
+        return;
+    }
+    /* The dispatcher loads keys and certificates: the step that can refuse
+     * a valid-looking file. If it refuses, nothing has changed anywhere. */
+    rc = gw_dispatch_reload(s->d, cfg, &diff, detail, sizeof(detail));
+    if (rc != 0) {
+        gw_log(GW_LOG_ERROR, "apnsd", "reload refused: the running configuration stays", "error",
+               apns_err_name(rc), "detail", detail, NULL);
+        gw_config_diff_free(&diff);
+        gw_config_free(cfg);
+        return;
+    }
+    gw_api_set_config(s->api, cfg);
+    if (gw_webhooks_set_config(s->wh, cfg, detail, sizeof(detail)) != 0)
+        gw_log(GW_LOG_ERROR, "apnsd", "webhook settings not reloaded: the previous ones stay",
+               "detail", detail, NULL);
+    if (diff.log_changed)
+        gw_log_setup(cfg->log.format, (gw_log_level)cfg->log.level);
+    for (size_t i = 0; i < diff.n; i++)
+        if (diff.apps[i].change != GW_CHANGE_SAME)
+            gw_log(GW_LOG_INFO, "apnsd", "app reloaded", "app", diff.apps[i].name, "change",
+                   gw_app_change_name(diff.apps[i].change), "key",
+                   diff.apps[i].key != NULL ? diff.apps[i].key : "", NULL);
+    if (diff.restart_section != NULL)
+        gw_log(GW_LOG_WARN, "apnsd",
+               "a [server] or [queue] key changed: it takes effect after a restart", "section",
+               diff.restart_section, "key", diff.restart_key, NULL);
+    gw_config_diff_free(&diff);
+    gw_config_free(s->cfg);
+    s->cfg = cfg;
+    gw_log(GW_LOG_INFO, "apnsd", "configuration reloaded", NULL);
+}
+
+/* ---- start ---------------------------------------------------------------------- */
+
+static int fail(const char *what, int rc, const char *detail)
+{
+    gw_log(GW_LOG_ERROR, "apnsd", what, "error", gw_queue_err_name(rc), "detail",
+           detail != NULL && detail[0] ? detail : gw_queue_strerror(rc), NULL);
+    return EXIT_START;
+}
+
+/* on_log's ud is the component name; the queue's opts share one ud with
+ * on_work, so its log lines go through this adaptor. */
+static void queue_log(apns_log_level level, const char *msg, void *ud)
+{
+    gw_log_apns(level, msg, (void *)"queue");
+}
+
+static int open_queue(apnsd *s)
+{
+    gw_queue_opts o;
+    gw_queue_sqlite_opts so = {0};
+    char detail[512] = "";
+    int rc;
+
+    gw_queue_opts_init(&o);
+    o.base = s->base;
+    o.chunk_tokens = s->cfg->queue.chunk_tokens;
+    o.small_job_tokens = s->cfg->queue.small_job_tokens;
+    o.max_depth = s->cfg->queue.max_depth;
+    o.max_requests = s->cfg->queue.max_requests;
+    o.retention_ms = s->cfg->queue.retention_ms;
+    /* The backend runs the retention pass by itself on this interval. */
+    o.purge_interval_ms = s->cfg->queue.purge_interval_ms;
+    o.on_work = on_work;
+    o.on_log = queue_log;
+    o.ud = s;
+    so.path = s->cfg->queue.path;
+    so.max_db_bytes = (int64_t)s->cfg->queue.max_db_bytes;
+    so.outcome_sync_full = s->cfg->queue.sync == GW_SYNC_FULL;
+    rc = gw_queue_sqlite_open(&s->q, &o, &so, detail, sizeof(detail));
+    return rc == 0 ? 0 : fail("cannot open the queue database", rc, detail);
+}
+
+static int start(apnsd *s)
+{
+    gw_dispatch_opts dopt = {0};
+    gw_api_opts aopt = {0};
+    char detail[512] = "";
+    int rc;
+
+    if (gw_metrics_new(&s->m) != 0)
+        return fail("out of memory", APNS_ENOMEM, NULL);
+    if (open_queue(s) != 0)
+        return EXIT_START;
+    dopt.base = s->base;
+    dopt.q = s->q;
+    dopt.m = s->m;
+    dopt.on_result = on_result;
+    dopt.ud = s;
+    rc = gw_dispatch_new(&s->d, &dopt, s->cfg, detail, sizeof(detail));
+    if (rc != 0)
+        return fail("cannot start the dispatcher", rc, detail);
+    rc = gw_webhooks_new(&s->wh, s->base, s->cfg, s->m, detail, sizeof(detail));
+    if (rc != 0)
+        return fail("cannot start the webhooks", rc, detail);
+    aopt.base = s->base;
+    aopt.cfg = s->cfg;
+    aopt.q = s->q;
+    aopt.m = s->m;
+    aopt.d = s->d;
+    rc = gw_api_new(&s->api, &aopt, detail, sizeof(detail));
+    if (rc != 0)
+        return fail("cannot start the HTTP API", rc, detail);
+    return 0;
+}
+
+static void announce(apnsd *s)
+{
+    const gw_server_config *sv = &s->cfg->server;
+    char addrs[1024] = "", one[300];
+    size_t used = 0;
+
+    for (size_t i = 0; i < sv->listen.n; i++) {
+        const char *h = sv->listen_addrs[i].host;
+        int v6 = strchr(h, ':') != NULL;
+        snprintf(one, sizeof(one), "%s%s%s:%u", v6 ? "[" : "", h, v6 ? "]" : "",
+                 (unsigned)gw_api_port(s->api, i));
+        if (i == 0) {
+            printf("apnsd listening on %s\n", one);
+            fflush(stdout);
+        }
+        used += (size_t)snprintf(addrs + used, sizeof(addrs) - used, "%s%s", i ? "," : "", one);
+        if (used >= sizeof(addrs))
+            used = sizeof(addrs) - 1;
+    }
+    {
+        char apps[16];
+        snprintf(apps, sizeof(apps), "%zu", s->cfg->n_apps);
+        gw_log(GW_LOG_INFO, "apnsd", "apnsd ready", "listen", addrs, "apps", apps, "queue",
+               s->cfg->queue.path, "version", APNSD_VERSION, NULL);
+    }
+}
+
+static void shutdown_all(apnsd *s)
+{
+    /* Dispatcher first (its chunks go back to the queue, no more results),
+     * then webhooks and the API; the queue last, with no loop turn between
+     * (gw_api_free's contract). */
+    gw_dispatch_free(s->d);
+    gw_webhooks_free(s->wh);
+    gw_api_free(s->api);
+    gw_queue_free(s->q);
+    gw_metrics_free(s->m);
+    gw_config_free(s->cfg);
+    if (s->sig_term != NULL)
+        event_free(s->sig_term);
+    if (s->sig_int != NULL)
+        event_free(s->sig_int);
+    if (s->sig_hup != NULL)
+        event_free(s->sig_hup);
+    if (s->depth_ev != NULL)
+        event_free(s->depth_ev);
+    if (s->pending_ev != NULL)
+        event_free(s->pending_ev);
+    if (s->base != NULL)
+        event_base_free(s->base);
+}
+
+/* ---- main -------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
+        {"dump-config", no_argument, NULL, 'd'},  {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    apnsd s;
+    gw_config_errors errs;
+    int check = 0, dump = 0, c, rc;
+    struct timeval depth_tv = {DEPTH_MS / 1000, 0};
+
+    memset(&s, 0, sizeof(s));
+    s.path = getenv("APNSD_CONFIG");
+    while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            s.path = optarg;
+            break;
+        case 'k':
+            check = 1;
+            break;
+        case 'd':
+            dump = 1;
+            break;
+        case 'V':
+            printf("apnsd %s\n", APNSD_VERSION);
+            return EXIT_OK;
+        case 'h':
+            fputs(usage, stdout);
+            return EXIT_OK;
+        default:
+            fputs("Try 'apnsd --help'.\n", stderr);
+            return EXIT_CONFIG;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "apnsd: unexpected argument '%s'\nTry 'apnsd --help'.\n", argv[optind]);
+        return EXIT_CONFIG;
+    }
+    if (s.path == NULL || s.path[0] == '\0') {
+        fprintf(stderr, "apnsd: no configuration: use --config FILE or set APNSD_CONFIG\n");
+        return EXIT_CONFIG;
+    }
+
+    rc = gw_config_load_file(s.path, &s.cfg, &errs);
+    if (rc != 0 || errs.n > 0)
+        gw_config_errors_print(&errs, stderr);
+    if (rc != 0) {
+        if (rc == APNS_ENOMEM)
+            fprintf(stderr, "apnsd: out of memory loading %s\n", s.path);
+        return EXIT_CONFIG;
+    }
+    if (check) {
+        printf("%s: configuration OK (%zu app%s)\n", s.path, s.cfg->n_apps,
+               s.cfg->n_apps == 1 ? "" : "s");
+        gw_config_free(s.cfg);
+        return EXIT_OK;
+    }
+    if (dump) {
+        rc = gw_config_dump(s.cfg, stdout);
+        gw_config_free(s.cfg);
+        return rc == 0 ? EXIT_OK : EXIT_START;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    gw_log_setup(s.cfg->log.format, (gw_log_level)s.cfg->log.level);
+    s.base = event_base_new();
+    if (s.base == NULL) {
+        gw_log(GW_LOG_ERROR, "apnsd", "cannot create the event loop", NULL);
+        return EXIT_START;
+    }
+    rc = start(&s);
+    if (rc != 0) {
+        shutdown_all(&s);
+        return rc;
+    }
+    s.sig_term = evsignal_new(s.base, SIGTERM, stop_cb, &s);
+    s.sig_int = evsignal_new(s.base, SIGINT, stop_cb, &s);
+    s.sig_hup = evsignal_new(s.base, SIGHUP, reload_cb, &s);
+    s.depth_ev = event_new(s.base, -1, EV_PERSIST, depth_cb, &s);
+    s.pending_ev = evtimer_new(s.base, pending_cb, &s);
+    if (s.sig_term == NULL || s.sig_int == NULL || s.sig_hup == NULL || s.depth_ev == NULL ||
+        s.pending_ev == NULL || evsignal_add(s.sig_term, NULL) != 0 ||
+        evsignal_add(s.sig_int, NULL) != 0 || evsignal_add(s.sig_hup, NULL) != 0) {
+        gw_log(GW_LOG_ERROR, "apnsd", "cannot install signal handlers", NULL);
+        shutdown_all(&s);
+        return EXIT_START;
+    }
+    event_add(s.depth_ev, &depth_tv);
+    depth_cb(-1, EV_TIMEOUT, &s);
+    announce(&s);
+
+    event_base_dispatch(s.base);
+
+    rc = s.exit_code;
+    shutdown_all(&s);
+    return rc;
+}

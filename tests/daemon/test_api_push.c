@@ -1,0 +1,630 @@
+/*
+ * test_api_push.c - gw_push_parse(): every accepted shape of a POST /v1/push
+ * body, every rejection as one table row (body -> status, code, field), the
+ * token scanner agreeing with jansson's slow path, and the cost of parsing a
+ * 1,000,000-token broadcast (printed, never asserted).
+ *
+ * "@T1@" .. in a table body stand for valid 64-hex tokens.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "api.h"
+
+#define SHOP_KEY  "shop-key-0123456789abcdef"
+#define SHOP_KEY2 "shop-key-second-000000000"
+#define NEWS_KEY  "news-key-0123456789abcdef"
+
+#define T1 "0000000000000000000000000000000000000000000000000000000000000001"
+#define T2 "00000000000000000000000000000000000000000000000000000000000000a2"
+#define T3 "ABCDEF0000000000000000000000000000000000000000000000000000000003"
+
+static char dir[64];
+static gw_config *cfg;     /* max_tokens = 5 */
+static gw_config *big_cfg; /* max_tokens = 1000000 */
+
+static gw_config *load(const char *server)
+{
+    char text[2048];
+    gw_config_errors e;
+    gw_config *c = NULL;
+
+    snprintf(text, sizeof text,
+             "[server]\n%s"
+             "[app shop]\n"
+             "topic = com.example.shop\n"
+             "topics = com.example.shop.voip, com.example.shop.alt\n"
+             "environment = sandbox\n"
+             "key_file = %s/AuthKey.p8\n"
+             "key_id = ABC123DEFG\n"
+             "team_id = DEF123GHIJ\n"
+             "api_keys = " SHOP_KEY ", " SHOP_KEY2 "\n"
+             "[app news]\n"
+             "topic = com.example.news\n"
+             "environment = sandbox\n"
+             "key_file = %s/AuthKey.p8\n"
+             "key_id = ABC123DEFG\n"
+             "team_id = DEF123GHIJ\n"
+             "api_keys = " NEWS_KEY "\n",
+             server, dir, dir);
+    if (gw_config_load_string(text, "apnsd.ini", &c, &e) != 0) {
+        gw_config_errors_print(&e, stderr);
+        fail_msg("config does not load");
+    }
+    return c;
+}
+
+static int group_setup(void **state)
+{
+    char path[128];
+    FILE *f;
+
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/apnsd-api-push-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/AuthKey.p8", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("not parsed by the config loader\n", f);
+    fclose(f);
+    cfg = load("max_tokens = 5\n");
+    big_cfg = load("max_tokens = 1000000\n");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    char path[128];
+
+    (void)state;
+    gw_config_free(cfg);
+    gw_config_free(big_cfg);
+    snprintf(path, sizeof path, "%s/AuthKey.p8", dir);
+    unlink(path);
+    rmdir(dir);
+    return 0;
+}
+
+/* Replaces @T1@ @T2@ @T3@ with the tokens. Caller frees. */
+static char *expand(const char *s)
+{
+    size_t n = strlen(s), o = 0;
+    char *out = malloc(n * 20 + 1);
+
+    assert_non_null(out);
+    for (size_t i = 0; i < n;) {
+        if (strncmp(s + i, "@T", 2) == 0 && s[i + 2] >= '1' && s[i + 2] <= '3' && s[i + 3] == '@') {
+            const char *t = s[i + 2] == '1' ? T1 : s[i + 2] == '2' ? T2 : T3;
+            memcpy(out + o, t, 64);
+            o += 64;
+            i += 4;
+        } else {
+            out[o++] = s[i++];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int parse(const char *text, const char *key, gw_push_request *r, gw_api_error *e)
+{
+    char *b = expand(text);
+    int rc = gw_push_parse(b, strlen(b), cfg, key, r, e);
+    free(b);
+    return rc;
+}
+
+static void ok(const char *text, gw_push_request *r)
+{
+    gw_api_error e;
+    if (parse(text, SHOP_KEY, r, &e) != 0)
+        fail_msg("rejected %s: %d %s %s: %s", text, e.status, e.code, e.field, e.message);
+}
+
+static void token_hex(const gw_token_list *l, size_t i, char out[APNS_TOKEN_HEX_MAX + 1])
+{
+    size_t rec = 0;
+    for (size_t k = 0; k < i; k++)
+        rec += 1 + l->buf[rec];
+    gw_token_to_hex(l->buf + rec + 1, l->buf[rec], out);
+}
+
+static void payload_is(const gw_push_item *it, const char *want)
+{
+    assert_int_equal(it->job.payload_len, strlen(want));
+    assert_memory_equal(it->job.payload, want, strlen(want));
+}
+
+/* ---- accepted bodies ------------------------------------------------------ */
+
+static void single_minimal(void **state)
+{
+    gw_push_request r;
+    char hex[APNS_TOKEN_HEX_MAX + 1];
+
+    (void)state;
+    ok("{\"app\":\"shop\",\"token\":\"@T1@\",\"alert\":\"hi\"}", &r);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.batch, 0);
+    assert_string_equal(r.items[0].job.app, "shop");
+    assert_string_equal(r.items[0].job.topic, "com.example.shop");
+    assert_int_equal(r.items[0].job.push_type, APNS_PUSH_ALERT);
+    assert_int_equal(r.items[0].job.priority, 0);
+    assert_int_equal(r.items[0].job.expiration, APNS_EXPIRATION_NONE);
+    assert_null(r.items[0].job.collapse_id);
+    assert_null(r.items[0].job.apns_id);
+    assert_int_equal(r.items[0].job.send_at_ms, 0);
+    assert_int_equal(r.items[0].n_tokens, 1);
+    assert_int_equal(r.items[0].job.tokens.count, 1);
+    token_hex(&r.items[0].job.tokens, 0, hex);
+    assert_string_equal(hex, T1);
+    payload_is(&r.items[0], "{\"aps\":{\"alert\":\"hi\"}}");
+    gw_push_request_free(&r);
+}
+
+static void single_every_field(void **state)
+{
+    gw_push_request r;
+    char hex[APNS_TOKEN_HEX_MAX + 1];
+
+    (void)state;
+    ok("{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T3@\"],\"push_type\":\"alert\",\"priority\":5,"
+       "\"expiration\":1700000000,\"collapse_id\":\"c-1\","
+       "\"apns_id\":\"0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0\",\"topic\":\"com.example.shop.alt\","
+       "\"send_at\":1800000000,"
+       "\"alert\":{\"title\":\"T\",\"subtitle\":\"S\",\"body\":\"B\"},\"badge\":3,"
+       "\"sound\":\"default\",\"category\":\"cat\",\"thread_id\":\"th\","
+       "\"content_available\":true,\"mutable_content\":1,\"interruption_level\":\"active\","
+       "\"relevance_score\":0.5,\"custom\":{\"order\":{\"id\":42},\"tags\":[1,\"x\"]}}",
+       &r);
+    assert_int_equal(r.n, 1);
+    const gw_job *j = &r.items[0].job;
+    assert_int_equal(j->priority, 5);
+    assert_int_equal(j->expiration, 1700000000);
+    assert_string_equal(j->collapse_id, "c-1");
+    assert_string_equal(j->apns_id, "0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0");
+    assert_string_equal(j->topic, "com.example.shop.alt");
+    assert_int_equal(j->send_at_ms, 1800000000000LL);
+    assert_int_equal(j->tokens.count, 2);
+    token_hex(&j->tokens, 1, hex);
+    assert_string_equal(hex, "abcdef0000000000000000000000000000000000000000000000000000000003");
+    payload_is(&r.items[0],
+               "{\"aps\":{\"alert\":{\"title\":\"T\",\"subtitle\":\"S\",\"body\":\"B\"},"
+               "\"badge\":3,\"sound\":\"default\",\"category\":\"cat\",\"thread-id\":\"th\","
+               "\"content-available\":1,\"mutable-content\":1,\"interruption-level\":\"active\","
+               "\"relevance-score\":0.5},\"order\":{\"id\":42},\"tags\":[1,\"x\"]}");
+    gw_push_request_free(&r);
+}
+
+static void raw_payload_and_defaults(void **state)
+{
+    gw_push_request r;
+
+    (void)state;
+    /* The raw payload is re-serialised compactly, keys in their order. */
+    ok("{ \"payload\" : { \"aps\" : { \"content-available\" : 1 }, \"k\" : [ 1 , 2 ] },"
+       "  \"push_type\":\"background\", \"tokens\":[\"@T2@\"], \"app\":\"shop\" }",
+       &r);
+    payload_is(&r.items[0], "{\"aps\":{\"content-available\":1},\"k\":[1,2]}");
+    assert_int_equal(r.items[0].job.push_type, APNS_PUSH_BACKGROUND);
+    assert_int_equal(r.items[0].job.priority, 5); /* APNs requires 5 or 1 for background */
+    gw_push_request_free(&r);
+
+    /* voip: the default topic gets the push type's suffix when the app lists it. */
+    ok("{\"app\":\"shop\",\"token\":\"@T1@\",\"push_type\":\"voip\",\"payload\":{\"x\":1}}", &r);
+    assert_string_equal(r.items[0].job.topic, "com.example.shop.voip");
+    gw_push_request_free(&r);
+
+    /* null is absent. */
+    ok("{\"app\":\"shop\",\"token\":\"@T1@\",\"alert\":\"x\",\"topic\":null,\"badge\":null}", &r);
+    assert_string_equal(r.items[0].job.topic, "com.example.shop");
+    payload_is(&r.items[0], "{\"aps\":{\"alert\":\"x\"}}");
+    gw_push_request_free(&r);
+
+    /* sound as the critical-alert dictionary. */
+    ok("{\"app\":\"shop\",\"token\":\"@T1@\",\"sound\":{\"critical\":true,\"name\":\"a.caf\","
+       "\"volume\":0.25}}",
+       &r);
+    payload_is(&r.items[0],
+               "{\"aps\":{\"sound\":{\"critical\":1,\"name\":\"a.caf\",\"volume\":0.25}}}");
+    gw_push_request_free(&r);
+}
+
+static void batch(void **state)
+{
+    gw_push_request r;
+    char hex[APNS_TOKEN_HEX_MAX + 1];
+
+    (void)state;
+    ok("{\"notifications\":[{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T2@\"],\"alert\":\"a\"},"
+       "{\"app\":\"shop\",\"token\":\"@T3@\",\"badge\":0}]}",
+       &r);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.batch, 1);
+    assert_int_equal(r.items[0].n_tokens, 2);
+    assert_int_equal(r.items[1].n_tokens, 1);
+    token_hex(&r.items[0].job.tokens, 1, hex);
+    assert_string_equal(hex, T2);
+    payload_is(&r.items[1], "{\"aps\":{\"badge\":0}}");
+    gw_push_request_free(&r);
+
+    /* Any of the app's keys; NULL key = every app. */
+    gw_api_error e;
+    char *b = expand("{\"app\":\"shop\",\"token\":\"@T1@\",\"alert\":\"x\"}");
+    assert_int_equal(gw_push_parse(b, strlen(b), cfg, SHOP_KEY2, &r, &e), 0);
+    gw_push_request_free(&r);
+    free(b);
+    b = expand("{\"app\":\"news\",\"token\":\"@T1@\",\"alert\":\"x\"}");
+    assert_int_equal(gw_push_parse(b, strlen(b), cfg, NULL, &r, &e), 0);
+    assert_string_equal(r.items[0].job.topic, "com.example.news");
+    gw_push_request_free(&r);
+    free(b);
+}
+
+/* The scanner lifts plain "tokens" arrays; a key written with escapes goes
+ * through jansson instead. Both must give the same job. */
+static void scanner_matches_slow_path(void **state)
+{
+    gw_push_request a, b;
+
+    (void)state;
+    ok("{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T3@\"],\"alert\":\"x\"}", &a);
+    ok("{\"app\":\"shop\",\"tok\\u0065ns\":[\"@T1@\",\"@T3@\"],\"alert\":\"x\"}", &b);
+    assert_int_equal(a.items[0].job.tokens.len, b.items[0].job.tokens.len);
+    assert_memory_equal(a.items[0].job.tokens.buf, b.items[0].job.tokens.buf,
+                        a.items[0].job.tokens.len);
+    gw_push_request_free(&a);
+    gw_push_request_free(&b);
+
+    /* A token written with escapes is decoded, then checked like any other. */
+    ok("{\"app\":\"shop\",\"tokens\":["
+       "\"\\u0030\\u003100000000000000000000000000000000000000000000000000000000000000\"],"
+       "\"alert\":\"x\"}",
+       &a);
+    ok("{\"app\":\"shop\",\"tokens\":["
+       "\"0100000000000000000000000000000000000000000000000000000000000000\"],\"alert\":\"x\"}",
+       &b);
+    assert_memory_equal(a.items[0].job.tokens.buf, b.items[0].job.tokens.buf,
+                        a.items[0].job.tokens.len);
+    gw_push_request_free(&a);
+    gw_push_request_free(&b);
+}
+
+/* gw_token_list_add_hex (the fast path) and apns_notification_validate
+ * (libapns's rule) agree on every edge of the token rule. */
+static void token_rule_agrees_with_libapns(void **state)
+{
+    static const char *const toks[] = {
+        "0123456789abcdef",
+        "0123456789abcde",
+        "0123456789abcdeF0",
+        "0123456789abcdeg",
+        "0123456789ABCDEF",
+        "",
+        "00",
+        T1,
+        "0000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        "000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        "00000000000000000000000000000000000000",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof toks / sizeof toks[0]; i++) {
+        gw_token_list l;
+        apns_notification n;
+        int fast, lib;
+        gw_token_list_init(&l);
+        fast = gw_token_list_add_hex(&l, toks[i], strlen(toks[i]));
+        gw_token_list_cleanup(&l);
+        apns_notification_init(&n);
+        n.token = toks[i];
+        n.topic = "t";
+        n.payload = "{}";
+        n.payload_len = 2;
+        lib = apns_notification_validate(&n, 0, NULL, 0);
+        if ((fast == 0) != (lib == 0))
+            fail_msg("token %zu (%zu chars): list says %d, libapns says %d", i, strlen(toks[i]),
+                     fast, lib);
+    }
+}
+
+/* ---- rejected bodies ------------------------------------------------------ */
+
+typedef struct bad_case {
+    const char *body;
+    int status;
+    const char *code;
+    const char *field;
+    const char *key; /* NULL = SHOP_KEY */
+    const char *message_has;
+} bad_case;
+
+#define OKP ",\"alert\":\"x\""
+#define TOK "\"token\":\"@T1@\""
+
+static const bad_case bad[] = {
+    /* JSON */
+    {"", 400, "malformed_json", "", NULL, "empty"},
+    {"[]", 400, "malformed_json", "", NULL, "byte 0"},
+    {"{\"app\":\"shop\",", 400, "malformed_json", "", NULL, NULL},
+    {"{\"app\":\"shop\"} x", 400, "malformed_json", "", NULL, NULL},
+    {"{\"app\":\"sh\xffop\"}", 400, "malformed_json", "", NULL, NULL},
+    {"{\"app\":\"shop\",\"app\":\"shop\"," TOK OKP "}", 400, "duplicate_key", "app", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"payload\":{\"aps\":{\"a\":1,\"a\":2}}}", 400, "duplicate_key",
+     "payload.aps.a", NULL, NULL},
+    {"{\"app\":\"shop\",\"tokens\":[\"@T1@\"],\"tokens\":[\"@T2@\"]" OKP "}", 400, "duplicate_key",
+     "tokens", NULL, NULL},
+    {"{\"notifications\":[],\"notifications\":[]}", 400, "duplicate_key", "notifications", NULL,
+     NULL},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":\"a\\u0000b\"}", 400, "malformed_json", "alert", NULL,
+     NULL},
+    {"{\"app\":\"shop\"," TOK ",\"custom\":{\"n\":123456789012345678901234}}", 400,
+     "malformed_json", "custom.n", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"custom\":{\"d\":"
+     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]"
+     "]]"
+     "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}",
+     400, "malformed_json", "", NULL, "nesting"},
+    /* app and auth */
+    {"{" TOK OKP "}", 400, "missing_field", "app", NULL, NULL},
+    {"{\"app\":\"nope\"," TOK OKP "}", 400, "unknown_app", "app", NULL, "nope"},
+    {"{\"app\":\"news\"," TOK OKP "}", 403, "forbidden", "app", NULL, "news"},
+    {"{\"app\":\"shop\"," TOK OKP "}", 403, "forbidden", "app", NEWS_KEY, NULL},
+    {"{\"app\":7," TOK OKP "}", 400, "invalid_field", "app", NULL, "string"},
+    /* tokens */
+    {"{\"app\":\"shop\"" OKP "}", 400, "missing_field", "tokens", NULL, NULL},
+    {"{\"app\":\"shop\",\"tokens\":[]" OKP "}", 400, "invalid_field", "tokens", NULL, NULL},
+    {"{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"xyz\"]" OKP "}", 400, "bad_token", "tokens[1]", NULL,
+     "hexadecimal"},
+    {"{\"app\":\"shop\",\"tokens\":[\"@T1@\",17]" OKP "}", 400, "invalid_field", "tokens[1]", NULL,
+     NULL},
+    {"{\"app\":\"shop\",\"tokens\":[\"0123456789abcde\"]" OKP "}", 400, "bad_token", "tokens[0]",
+     NULL, "15"},
+    {"{\"app\":\"shop\",\"tokens\":[\"0123456789abcdef0\"]" OKP "}", 400, "bad_token", "tokens[0]",
+     NULL, "odd"},
+    {"{\"app\":\"shop\",\"token\":\"12\"" OKP "}", 400, "bad_token", "token", NULL, NULL},
+    {"{\"app\":\"shop\",\"tokens\":\"@T1@\"" OKP "}", 400, "invalid_field", "tokens", NULL,
+     "array"},
+    {"{\"app\":\"shop\",\"tok\\u0065ns\":[\"@T1@\",\"zz\"]" OKP "}", 400, "bad_token", "tokens[1]",
+     NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"tokens\":[\"@T2@\"]" OKP "}", 400, "invalid_field", "token", NULL,
+     "not both"},
+    {"{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T1@\",\"@T1@\",\"@T1@\",\"@T1@\",\"@T1@\"]" OKP "}",
+     400, "too_many_tokens", "tokens", NULL, "max_tokens"},
+    {"{\"notifications\":[{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T1@\",\"@T1@\"]" OKP "},"
+     "{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T1@\",\"@T2@\"]" OKP "}]}",
+     400, "too_many_tokens", "notifications[1].tokens", NULL, NULL},
+    {"{\"notifications\":[{\"app\":\"shop\"," TOK OKP "},{\"app\":\"shop\",\"tokens\":"
+     "[\"@T1@\",\"@T2@\",\"nothex\"]" OKP "}]}",
+     400, "bad_token", "notifications[1].tokens[2]", NULL, NULL},
+    /* fields */
+    {"{\"app\":\"shop\"," TOK ",\"alertt\":\"x\"}", 400, "unknown_field", "alertt", NULL,
+     "did you mean \"alert\""},
+    {"{\"app\":\"shop\"," TOK ",\"priority\":\"10\"" OKP "}", 400, "invalid_field", "priority",
+     NULL, "integer"},
+    {"{\"app\":\"shop\"," TOK ",\"priority\":7" OKP "}", 400, "invalid_field", "priority", NULL,
+     NULL},
+    {"{\"app\":\"shop\"," TOK ",\"priority\":0" OKP "}", 400, "invalid_field", "priority", NULL,
+     NULL},
+    {"{\"app\":\"shop\"," TOK ",\"push_type\":\"nope\"" OKP "}", 400, "invalid_field", "push_type",
+     NULL, "background"},
+    {"{\"app\":\"shop\"," TOK ",\"push_type\":\"background\",\"priority\":10" OKP "}", 400,
+     "invalid_field", "priority", NULL, "background"},
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\"0123456789012345678901234567890123456789012345"
+     "6789012345678901234\"" OKP "}",
+     400, "invalid_field", "collapse_id", NULL, "64"},
+    {"{\"app\":\"shop\"," TOK ",\"apns_id\":\"not-a-uuid\"" OKP "}", 400, "invalid_field",
+     "apns_id", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"expiration\":-1" OKP "}", 400, "invalid_field", "expiration",
+     NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"send_at\":-5" OKP "}", 400, "invalid_field", "send_at", NULL,
+     NULL},
+    {"{\"app\":\"shop\"," TOK ",\"topic\":\"com.example.news\"" OKP "}", 400, "invalid_field",
+     "topic", NULL, "shop"},
+    {"{\"app\":\"shop\"," TOK ",\"content_available\":2" OKP "}", 400, "invalid_field",
+     "content_available", NULL, NULL},
+    /* payload */
+    {"{\"app\":\"shop\"," TOK "}", 400, "missing_field", "payload", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"payload\":{\"aps\":{}}" OKP "}", 400, "invalid_field", "payload",
+     NULL, "not both"},
+    {"{\"app\":\"shop\"," TOK ",\"payload\":\"{}\"}", 400, "invalid_field", "payload", NULL,
+     "object"},
+    {"{\"app\":\"shop\"," TOK ",\"custom\":{\"aps\":1}}", 400, "bad_payload", "custom.aps", NULL,
+     NULL},
+    {"{\"app\":\"shop\"," TOK ",\"badge\":-1}", 400, "invalid_field", "badge", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"interruption_level\":\"loud\"}", 400, "bad_payload",
+     "interruption_level", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"titel\":\"x\"}}", 400, "unknown_field", "alert.titel",
+     NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"title\":5}}", 400, "invalid_field", "alert.title",
+     NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"sound\":{\"name\":5}}", 400, "invalid_field", "sound.name", NULL,
+     NULL},
+    /* batches */
+    {"{\"notifications\":[]}", 400, "invalid_field", "notifications", NULL, NULL},
+    {"{\"notifications\":{}}", 400, "invalid_field", "notifications", NULL, NULL},
+    {"{\"notifications\":[1]}", 400, "invalid_field", "notifications[0]", NULL, NULL},
+    {"{\"notifications\":[{\"app\":\"shop\"," TOK OKP "}],\"app\":\"shop\"}", 400, "unknown_field",
+     "app", NULL, NULL},
+    {"{\"notifications\":[{\"app\":\"shop\"," TOK OKP "},{\"app\":\"shop\"," TOK
+     ",\"badge\":\"1\"}]}",
+     400, "invalid_field", "notifications[1].badge", NULL, NULL},
+    {"{\"notifications\":[{\"app\":\"shop\"," TOK OKP "},{\"app\":\"news\"," TOK OKP "}]}", 403,
+     "forbidden", "notifications[1].app", NULL, NULL},
+};
+
+static void rejections(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const bad_case *c = &bad[i];
+        gw_push_request r;
+        gw_api_error e;
+        int rc = parse(c->body, c->key ? c->key : SHOP_KEY, &r, &e);
+        if (rc == 0) {
+            gw_push_request_free(&r);
+            fail_msg("case %zu accepted: %s", i, c->body);
+        }
+        assert_int_equal(r.n, 0);
+        assert_null(r.items);
+        if (e.status != c->status || strcmp(e.code, c->code) != 0 ||
+            strcmp(e.field, c->field) != 0 ||
+            (c->message_has != NULL && strstr(e.message, c->message_has) == NULL))
+            fail_msg("case %zu: %s\n  got  %d %s field=\"%s\": %s\n  want %d %s field=\"%s\" "
+                     "(message with \"%s\")",
+                     i, c->body, e.status, e.code, e.field, e.message, c->status, c->code, c->field,
+                     c->message_has ? c->message_has : "");
+        assert_true(e.message[0] != '\0');
+    }
+}
+
+static void payload_limits(void **state)
+{
+    char *body = malloc(8000), *big = malloc(5200);
+    gw_push_request r;
+    gw_api_error e;
+
+    (void)state;
+    memset(big, 'a', 5000);
+    big[5000] = '\0';
+    /* Builder fields rendering over 4096 bytes. */
+    snprintf(body, 8000, "{\"app\":\"shop\",\"token\":\"" T1 "\",\"alert\":\"%s\"}", big);
+    assert_int_equal(gw_push_parse(body, strlen(body), cfg, SHOP_KEY, &r, &e), -1);
+    assert_string_equal(e.code, "payload_too_large");
+    assert_string_equal(e.field, "payload");
+    /* A raw payload over 4096 bytes; voip allows 5120. */
+    big[4100] = '\0';
+    snprintf(body, 8000, "{\"app\":\"shop\",\"token\":\"" T1 "\",\"payload\":{\"x\":\"%s\"}}", big);
+    assert_int_equal(gw_push_parse(body, strlen(body), cfg, SHOP_KEY, &r, &e), -1);
+    assert_string_equal(e.code, "payload_too_large");
+    snprintf(body, 8000,
+             "{\"app\":\"shop\",\"token\":\"" T1 "\",\"push_type\":\"voip\",\"payload\":{\"x\":"
+             "\"%s\"}}",
+             big);
+    assert_int_equal(gw_push_parse(body, strlen(body), cfg, SHOP_KEY, &r, &e), 0);
+    gw_push_request_free(&r);
+    free(body);
+    free(big);
+}
+
+static void too_many_notifications(void **state)
+{
+    size_t n = GW_PUSH_MAX_NOTIFICATIONS + 1, o = 0;
+    char *body = malloc(n * 8 + 64);
+    gw_push_request r;
+    gw_api_error e;
+
+    (void)state;
+    o += (size_t)sprintf(body + o, "{\"notifications\":[");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(body + o, "%s{}", i ? "," : "");
+    o += (size_t)sprintf(body + o, "]}");
+    assert_int_equal(gw_push_parse(body, o, cfg, NULL, &r, &e), -1);
+    assert_string_equal(e.code, "too_many_notifications");
+    assert_string_equal(e.field, "notifications");
+    free(body);
+}
+
+/* Arbitrary bytes never crash and always answer something. */
+static void garbage(void **state)
+{
+    static const char *const junk[] = {
+        "\0\0\0",       "{\"\\",   "{\"app\":",       "nul\0l",
+        "{}",           "{\"a\"}", "{\"tokens\":[\"", "{\"tokens\":[\"aa\",",
+        "{\"tokens\":["};
+    (void)state;
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        gw_push_request r;
+        gw_api_error e;
+        size_t len = strlen(junk[i]) ? strlen(junk[i]) : 3;
+        assert_int_equal(gw_push_parse(junk[i], len, cfg, NULL, &r, &e), -1);
+        assert_int_equal(e.status, 400);
+    }
+}
+
+/* ---- the broadcast ------------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void broadcast_1m(void **state)
+{
+    size_t n = getenv("APNSD_TEST_SMALL") ? 100000 : 1000000, o = 0;
+    char *body = malloc(n * 67 + 256);
+    gw_push_request r;
+    gw_api_error e;
+    struct rusage ru0, ru1;
+    double t0, t1;
+    char hex[APNS_TOKEN_HEX_MAX + 1];
+
+    (void)state;
+    assert_non_null(body);
+    o += (size_t)sprintf(body + o, "{\"app\":\"shop\",\"alert\":\"hello\",\"tokens\":[");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(body + o, "%s\"%064zx\"", i ? "," : "", i * 2654435761u);
+    o += (size_t)sprintf(body + o, "]}");
+
+    getrusage(RUSAGE_SELF, &ru0);
+    t0 = now_s();
+    if (gw_push_parse(body, o, big_cfg, SHOP_KEY, &r, &e) != 0)
+        fail_msg("%s %s", e.field, e.message);
+    t1 = now_s();
+    getrusage(RUSAGE_SELF, &ru1);
+    print_message("[ measure  ] gw_push_parse: %zu tokens, %.1f MB body: %.3f s "
+                  "(peak RSS %ld MB)\n",
+                  n, o / 1e6, t1 - t0, ru1.ru_maxrss / 1024);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.items[0].n_tokens, n);
+    assert_int_equal(r.items[0].job.tokens.len, n * 33);
+    gw_token_to_hex(r.items[0].job.tokens.buf + (n - 1) * 33 + 1, 32, hex);
+    {
+        char want[65];
+        snprintf(want, sizeof want, "%064zx", (n - 1) * 2654435761u);
+        assert_string_equal(hex, want);
+    }
+    gw_push_request_free(&r);
+
+    /* One bad token at the very end names its index. */
+    body[o - 4] = 'x';
+    assert_int_equal(gw_push_parse(body, o, big_cfg, SHOP_KEY, &r, &e), -1);
+    {
+        char want[40];
+        snprintf(want, sizeof want, "tokens[%zu]", n - 1);
+        assert_string_equal(e.field, want);
+        assert_string_equal(e.code, "bad_token");
+    }
+    free(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(single_minimal),
+        cmocka_unit_test(single_every_field),
+        cmocka_unit_test(raw_payload_and_defaults),
+        cmocka_unit_test(batch),
+        cmocka_unit_test(scanner_matches_slow_path),
+        cmocka_unit_test(token_rule_agrees_with_libapns),
+        cmocka_unit_test(rejections),
+        cmocka_unit_test(payload_limits),
+        cmocka_unit_test(too_many_notifications),
+        cmocka_unit_test(garbage),
+        cmocka_unit_test(broadcast_1m),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
