@@ -78,6 +78,12 @@ static void usage(FILE *f)
           "  --connect-timeout S    give up when no connection is up after S seconds\n"
           "                         (default 10)\n"
           "  --stall-timeout S      give up when no answer came for S seconds (default 30)\n"
+          "  --binary FORMAT        the legacy binary interface instead of HTTP/2:\n"
+          "                         simple, enhanced or frame (certificate auth only;\n"
+          "                         apns-sim --binary-listen). --streams does not apply\n"
+          "  --binary-window MS     binary: silence this long after a send means accepted\n"
+          "                         (default 2000); with --max-pending it bounds the rate:\n"
+          "                         at most max_pending / window notifications per second\n"
           "\n"
           "Authentication (one of):\n"
           "  --key-file FILE --key-id KEYID --team-id TEAMID   token auth (.p8)\n"
@@ -480,6 +486,11 @@ static void print_json(const bench *b, const report *r, const apns_client_opts *
     fputs("{\"tool\":\"apns-bench\",\"host\":", f);
     cli_json_string(f, o->host);
     fprintf(f, ",\"port\":%u,\"tls\":%s,\"auth\":\"%s\"", o->port, o->h2c ? "false" : "true", auth);
+    fprintf(f, ",\"transport\":\"%s\"",
+            o->transport != APNS_TRANSPORT_BINARY      ? "http2"
+            : o->binary_simple                         ? "binary-simple"
+            : o->binary_format == APNS_BINARY_ENHANCED ? "binary-enhanced"
+                                                       : "binary-frame");
     fprintf(f, ",\"connections\":%u,\"streams\":%u,\"max_pending\":%u", o->connections,
             o->max_streams, o->max_pending);
     fprintf(f, ",\"payload_bytes\":%zu,\"push_type\":\"%s\",\"topic\":", payload_len,
@@ -537,7 +548,20 @@ static void print_table(const bench *b, const report *r, const apns_client_opts 
     double el = r->elapsed_s > 0 ? r->elapsed_s : 1e-9;
     uint64_t sent = r->st.submitted + r->st.resent + r->st.retried;
 
-    fprintf(f, "apns-bench: %s:%u over %s, %s auth, %u connection%s x %u streams, max_pending %u\n",
+    if (o->transport == APNS_TRANSPORT_BINARY)
+        fprintf(f,
+                "apns-bench: %s:%u over TLS, binary %s format, %s auth, %u connection%s, "
+                "window %lld ms, max_pending %u\n",
+                o->host, o->port,
+                o->binary_simple                           ? "simple"
+                : o->binary_format == APNS_BINARY_ENHANCED ? "enhanced"
+                                                           : "frame",
+                auth, o->connections, o->connections == 1 ? "" : "s",
+                (long long)(o->binary_accept_window_ms ? o->binary_accept_window_ms : 2000),
+                o->max_pending);
+    else
+        fprintf(
+            f, "apns-bench: %s:%u over %s, %s auth, %u connection%s x %u streams, max_pending %u\n",
             o->host, o->port, o->h2c ? "h2c (plaintext)" : "TLS", auth, o->connections,
             o->connections == 1 ? "" : "s", o->max_streams, o->max_pending);
     fprintf(f, "            payload %zu bytes, push type %s, topic %s, %zu distinct tokens\n\n",
@@ -582,6 +606,7 @@ typedef struct bench_args {
     const char *count, *duration, *tokens, *seed, *tokens_file, *payload_size, *payload_file;
     const char *topic, *push_type, *priority;
     const char *write_tokens, *write_payload;
+    const char *binary, *binary_window;
 } bench_args;
 
 static int parse_u(const char *flag, const char *s, int64_t min, int64_t max, int64_t *v)
@@ -627,6 +652,8 @@ int main(int argc, char **argv)
         {"verbose", CLI_FLAG, &a.verbose, 0},
         {"write-tokens", CLI_STRING, &a.write_tokens, 0},
         {"write-payload", CLI_STRING, &a.write_payload, 0},
+        {"binary", CLI_STRING, &a.binary, 0},
+        {"binary-window", CLI_STRING, &a.binary_window, 0},
         {NULL, CLI_FLAG, NULL, 0},
     };
     static bench b; /* large (histogram): not on the stack */
@@ -800,6 +827,34 @@ int main(int argc, char **argv)
         if (parse_u("max-pending", a.max_pending, 1, 10000000, &v) != 0)
             goto out;
         o.max_pending = (unsigned)v;
+    }
+    if (a.binary) {
+        o.transport = APNS_TRANSPORT_BINARY;
+        if (strcmp(a.binary, "frame") == 0) {
+            o.binary_format = APNS_BINARY_FRAME;
+        } else if (strcmp(a.binary, "enhanced") == 0) {
+            o.binary_format = APNS_BINARY_ENHANCED;
+        } else if (strcmp(a.binary, "simple") == 0) {
+            o.binary_format = APNS_BINARY_SIMPLE;
+            o.binary_simple = 1;
+        } else {
+            cli_error(PROG, "--binary: unknown format '%s' (simple, enhanced or frame)", a.binary);
+            goto out;
+        }
+        if (a.h2c || a.streams) {
+            cli_error(PROG, "--binary is TLS without HTTP/2: --h2c and --streams do not apply");
+            goto out;
+        }
+        if (!a.max_pending)
+            o.max_pending = 0; /* the client's binary default */
+    } else if (a.binary_window) {
+        cli_error(PROG, "--binary-window needs --binary");
+        goto out;
+    }
+    if (a.binary_window) {
+        if (parse_u("binary-window", a.binary_window, 1, 600000, &v) != 0)
+            goto out;
+        o.binary_accept_window_ms = v;
     }
     v = DEFAULT_CONNECT_S;
     if (a.connect_timeout && parse_u("connect-timeout", a.connect_timeout, 0, 86400, &v) != 0)
