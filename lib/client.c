@@ -69,11 +69,11 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include <event2/dns.h>
 #include <event2/event.h>
 
+#include "detail.h"
+#include "endpoint.h"
 #include "job.h"
-#include "tls.h"
 #include "transport.h"
 
 #define MAX_HANDBACKS        10
@@ -106,16 +106,11 @@ struct conn {
 
 struct apns_client {
     struct event_base *base;
-    struct evdns_base *dns;
-    SSL_CTX *ssl_ctx;
+    apns__endpoint ep; /* host, port, TLS context, resolver, connect timeout */
 
-    char *host;
-    uint16_t port;
     char *authority;
     char *proxy_host;
     uint16_t proxy_port;
-    int insecure;
-    int64_t connect_timeout_ms;
     apns__h2_conn_opts h2o;
     apns_transport transport;
     apns__bin_conn_opts bino;
@@ -171,19 +166,6 @@ static void clog_(apns_client *c, apns_log_level lvl, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     c->on_log(lvl, msg, c->ud);
-}
-
-static void set_detail(char *d, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_detail(char *d, size_t n, const char *fmt, ...)
-{
-    if (!d || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(d, n, fmt, ap);
-    va_end(ap);
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -482,15 +464,9 @@ static void open_conn(struct slot *s)
     k->c = c;
     k->slot = (int)(s - c->slots);
     apns__transport_opts o = {
-        .base = c->base,
-        .dns = c->dns,
-        .host = c->host,
-        .port = c->port,
+        .ep = &c->ep,
         .proxy_host = c->proxy_host,
         .proxy_port = c->proxy_port,
-        .ssl_ctx = c->ssl_ctx,
-        .insecure_skip_verify = c->insecure,
-        .connect_timeout_ms = c->connect_timeout_ms,
         .proto = c->transport == APNS_TRANSPORT_BINARY ? APNS__PROTO_BINARY : APNS__PROTO_H2,
         .h2 = c->h2o,
         .bin = c->bino,
@@ -601,10 +577,10 @@ static void conn_on_closed(void *ud, apns__transport *t, int err, const char *de
         apns_log_level lvl = APNS_LOG_WARN;
         if (err == APNS_EVERIFY || err == APNS_EALPN || err == APNS_ECERT)
             lvl = APNS_LOG_ERROR;
-        clog_(c, lvl, "connection to %s:%u closed: %s (%s)", c->host, c->port, detail,
+        clog_(c, lvl, "connection to %s:%u closed: %s (%s)", c->ep.host, c->ep.port, detail,
               apns_err_name(err));
     } else {
-        clog_(c, APNS_LOG_INFO, "connection to %s:%u closed: %s", c->host, c->port, detail);
+        clog_(c, APNS_LOG_INFO, "connection to %s:%u closed: %s", c->ep.host, c->ep.port, detail);
     }
     if (k->prev)
         k->prev->next = k->next;
@@ -789,15 +765,6 @@ void apns_client_opts_init(apns_client_opts *o)
     memset(o, 0, sizeof *o);
 }
 
-static char *dup_host(const char *h, size_t len)
-{
-    if (len >= 2 && h[0] == '[' && h[len - 1] == ']') {
-        h++;
-        len -= 2;
-    }
-    return strndup(h, len);
-}
-
 /* "host:port", "[v6]:port", optionally "http://" in front and "/" after. */
 static int parse_proxy(const char *s, char **host, uint16_t *port)
 {
@@ -821,7 +788,7 @@ static int parse_proxy(const char *s, char **host, uint16_t *port)
     unsigned long p = strtoul(colon + 1, &end, 10);
     if (end != s + len || p == 0 || p > 65535)
         return APNS_EINVAL;
-    *host = dup_host(s, (size_t)(colon - s));
+    *host = apns__endpoint_host_dup(s, (size_t)(colon - s));
     if (!*host)
         return APNS_ENOMEM;
     *port = (uint16_t)p;
@@ -848,10 +815,7 @@ static void client_destroy(apns_client *c)
         event_free(c->ev_drain);
     if (c->retry_timer)
         event_free(c->retry_timer);
-    if (c->dns)
-        evdns_base_free(c->dns, 1);
-    if (c->ssl_ctx)
-        SSL_CTX_free(c->ssl_ctx);
+    apns__endpoint_cleanup(&c->ep);
     for (size_t i = 0; c->jobs && i < c->njobs; i++)
         free(c->jobs[i].payload);
     free(c->jobs);
@@ -859,7 +823,6 @@ static void client_destroy(apns_client *c)
     free(c->discarded);
     free(c->heap);
     free(c->slots);
-    free(c->host);
     free(c->authority);
     free(c->proxy_host);
     free(c);
@@ -874,32 +837,33 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     if (detail && detail_len)
         detail[0] = '\0';
     if (!base || !o || !o->on_result) {
-        set_detail(detail, detail_len, "on_result is required");
+        apns__set_detail(detail, detail_len, "on_result is required");
         return APNS_EINVAL;
     }
     int cert_auth = o->cert_file || o->p12_file;
     if (!!o->tokens == !!cert_auth) {
-        set_detail(detail, detail_len,
-                   o->tokens ? "give either a token cache or a client certificate, not both"
-                             : "no credentials: give a token cache or a client certificate");
+        apns__set_detail(detail, detail_len,
+                         o->tokens ? "give either a token cache or a client certificate, not both"
+                                   : "no credentials: give a token cache or a client certificate");
         return APNS_EINVAL;
     }
     if (o->h2c && cert_auth) {
-        set_detail(detail, detail_len, "h2c (plaintext) cannot carry a client certificate");
+        apns__set_detail(detail, detail_len, "h2c (plaintext) cannot carry a client certificate");
         return APNS_EINVAL;
     }
     int binary = o->transport == APNS_TRANSPORT_BINARY;
     apns_binary_format bfmt = APNS_BINARY_FRAME;
     if (o->transport != APNS_TRANSPORT_HTTP2 && !binary) {
-        set_detail(detail, detail_len, "unknown transport %d", (int)o->transport);
+        apns__set_detail(detail, detail_len, "unknown transport %d", (int)o->transport);
         return APNS_EINVAL;
     }
     if (binary) {
         if (!cert_auth || o->h2c) {
-            set_detail(detail, detail_len,
-                       "the binary interface authenticates with a client certificate over TLS "
-                       "only: give cert_file or p12_file%s%s",
-                       o->tokens ? ", not a token cache" : "", o->h2c ? ", and no h2c" : "");
+            apns__set_detail(
+                detail, detail_len,
+                "the binary interface authenticates with a client certificate over TLS "
+                "only: give cert_file or p12_file%s%s",
+                o->tokens ? ", not a token cache" : "", o->h2c ? ", and no h2c" : "");
             return APNS_EINVAL;
         }
         if (o->binary_simple)
@@ -907,60 +871,47 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
         else if (o->binary_format == APNS_BINARY_ENHANCED)
             bfmt = APNS_BINARY_ENHANCED;
         else if (o->binary_format != APNS_BINARY_FRAME && o->binary_format != APNS_BINARY_SIMPLE) {
-            set_detail(detail, detail_len, "unknown binary format %d", (int)o->binary_format);
+            apns__set_detail(detail, detail_len, "unknown binary format %d", (int)o->binary_format);
             return APNS_EINVAL;
         }
     }
-    const char *host;
-    switch (o->env) {
-    case APNS_ENV_PRODUCTION:
-        host = binary ? "gateway.push.apple.com" : "api.push.apple.com";
-        break;
-    case APNS_ENV_SANDBOX:
-        host = binary ? "gateway.sandbox.push.apple.com" : "api.sandbox.push.apple.com";
-        break;
-    case APNS_ENV_CUSTOM:
-        host = o->host;
-        if (!host || !*host) {
-            set_detail(detail, detail_len, "APNS_ENV_CUSTOM needs a host");
-            return APNS_EINVAL;
-        }
-        break;
-    default:
-        set_detail(detail, detail_len, "unknown environment %d", (int)o->env);
+    const char *host = apns__endpoint_host(
+        o->env, o->host, binary ? "gateway.push.apple.com" : "api.push.apple.com",
+        binary ? "gateway.sandbox.push.apple.com" : "api.sandbox.push.apple.com", detail,
+        detail_len);
+    if (!host)
         return APNS_EINVAL;
-    }
 
     apns_client *c = calloc(1, sizeof *c);
     if (!c)
         return APNS_ENOMEM;
     c->base = base;
     c->transport = binary ? APNS_TRANSPORT_BINARY : APNS_TRANSPORT_HTTP2;
-    c->port = o->port ? o->port : binary ? 2195 : 443;
-    c->host = dup_host(host, strlen(host));
-    int rc = APNS_ENOMEM;
-    if (!c->host)
+    int rc = apns__endpoint_init(&c->ep, base, host, o->port ? o->port : binary ? 2195 : 443);
+    if (rc)
         goto fail;
+    rc = APNS_ENOMEM;
     {
-        size_t alen = strlen(c->host) + 16;
+        const char *h = c->ep.host;
+        size_t alen = strlen(h) + 16;
         c->authority = malloc(alen);
         if (!c->authority)
             goto fail;
-        int v6 = strchr(c->host, ':') != NULL;
-        if (c->port == 443)
-            snprintf(c->authority, alen, v6 ? "[%s]" : "%s", c->host);
+        int v6 = strchr(h, ':') != NULL;
+        if (c->ep.port == 443)
+            snprintf(c->authority, alen, v6 ? "[%s]" : "%s", h);
         else
-            snprintf(c->authority, alen, v6 ? "[%s]:%u" : "%s:%u", c->host, c->port);
+            snprintf(c->authority, alen, v6 ? "[%s]:%u" : "%s:%u", h, c->ep.port);
     }
     if (o->proxy && *o->proxy) {
         rc = parse_proxy(o->proxy, &c->proxy_host, &c->proxy_port);
         if (rc) {
-            set_detail(detail, detail_len, "proxy \"%s\": expected host:port", o->proxy);
+            apns__set_detail(detail, detail_len, "proxy \"%s\": expected host:port", o->proxy);
             goto fail;
         }
     }
-    c->insecure = o->insecure_skip_verify;
-    c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
+    c->ep.insecure_skip_verify = o->insecure_skip_verify;
+    c->ep.connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
     c->h2o.authority = c->authority;
     c->h2o.max_streams = o->max_streams ? o->max_streams : 1000;
     c->h2o.stream_timeout_ms = o->stream_timeout_ms > 0 ? o->stream_timeout_ms : 30000;
@@ -977,29 +928,11 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
         c->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c;
     c->rng |= 1;
 
-    if (!o->h2c) {
-        apns__tls_opts to = {
-            .cert_file = o->cert_file,
-            .key_file = o->key_file,
-            .p12_file = o->p12_file,
-            .p12_password = o->p12_password,
-            .ca_file = o->ca_file,
-            .insecure_skip_verify = o->insecure_skip_verify,
-            .no_alpn = binary,
-        };
-        rc = apns__tls_ctx_new(&c->ssl_ctx, &to, detail, detail_len);
-        if (rc)
-            goto fail;
-    }
-    rc = APNS_ENOMEM;
-    c->dns =
-        evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-    if (!c->dns) /* no resolv.conf: IP literals and /etc/hosts still work */
-        c->dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-    if (!c->dns) {
-        set_detail(detail, detail_len, "cannot create the DNS resolver");
+    apns__tls_opts tls = APNS__TLS_OPTS_OF(o, binary);
+    rc = apns__endpoint_setup(&c->ep, o->h2c ? NULL : &tls, detail, detail_len);
+    if (rc)
         goto fail;
-    }
+    rc = APNS_ENOMEM;
 
     c->nslots = o->connections ? o->connections : 1;
     c->njobs = o->max_pending ? o->max_pending
@@ -1038,9 +971,9 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     for (unsigned i = 0; i < c->nslots; i++)
         open_conn(&c->slots[i]);
     clog_(c, APNS_LOG_INFO, "client for %s:%u%s%s: %u connection(s), %zu slots, %s auth%s%s",
-          c->host, c->port, c->proxy_host ? " via proxy " : "", c->proxy_host ? c->proxy_host : "",
-          c->nslots, c->njobs, c->tokens ? "token" : "certificate",
-          binary ? ", legacy binary interface, " : "",
+          c->ep.host, c->ep.port, c->proxy_host ? " via proxy " : "",
+          c->proxy_host ? c->proxy_host : "", c->nslots, c->njobs,
+          c->tokens ? "token" : "certificate", binary ? ", legacy binary interface, " : "",
           !binary                        ? ""
           : bfmt == APNS_BINARY_SIMPLE   ? "simple format"
           : bfmt == APNS_BINARY_ENHANCED ? "enhanced format"
@@ -1049,7 +982,7 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     return 0;
 fail:
     if (rc == APNS_ENOMEM && detail && detail_len && !detail[0])
-        set_detail(detail, detail_len, "out of memory");
+        apns__set_detail(detail, detail_len, "out of memory");
     client_destroy(c);
     return rc;
 }

@@ -1,5 +1,11 @@
-/* error.c - apns_strerror() and apns_err_name(), generated from APNS_ERRNO_MAP. */
+/* error.c - apns_strerror() and apns_err_name(), generated from APNS_ERRNO_MAP,
+ * and the detail strings that go with the codes (detail.h). */
 #include "apns/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "detail.h"
 
 const char *apns_strerror(int err)
 {
@@ -29,4 +35,14 @@ const char *apns_err_name(int err)
     default:
         return "APNS_E?";
     }
+}
+
+void apns__set_detail(char *d, size_t n, const char *fmt, ...)
+{
+    if (!d || !n)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d, n, fmt, ap);
+    va_end(ap);
 }

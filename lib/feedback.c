@@ -15,8 +15,8 @@
  * one (the tuples before the cut were still reported: they are true).
  *
  * The fetch. The connection is an apns__transport (DNS, TCP, TLS without
- * ALPN, timeouts) around a custom core: this file's apns__core_ops, whose
- * recv feeds the decoder. The core never writes and never finishes by
+ * ALPN, timeouts) around a receive-only core: this file's apns__reader,
+ * whose recv feeds the decoder. It never writes and never finishes by
  * itself; the service closing the connection is the normal end (the
  * transport reports APNS_ECLOSED, which becomes 0 when the decoder ended
  * between tuples). The idle timeout is the core's deadline: last byte
@@ -25,15 +25,14 @@
  */
 #include "apns/feedback.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/dns.h>
 #include <event2/event.h>
 
-#include "tls.h"
+#include "detail.h"
+#include "endpoint.h"
 #include "transport.h"
 
 #define FEEDBACK_PORT           2196
@@ -131,12 +130,8 @@ size_t apns_feedback_reader_count(const apns_feedback_reader *r)
 /* ---- one fetch ------------------------------------------------------------- */
 
 struct apns_feedback {
-    struct event_base *base;
-    struct evdns_base *dns;
-    SSL_CTX *ssl_ctx;
+    apns__endpoint ep; /* host, port, TLS context, resolver, connect timeout */
     apns__transport *t;
-    char *host;
-    uint16_t port;
 
     apns_feedback_reader rd;
     int up;
@@ -148,80 +143,29 @@ struct apns_feedback {
     void *ud;
 };
 
-static void set_detail(char *d, size_t n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_detail(char *d, size_t n, const char *fmt, ...)
-{
-    if (!d || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(d, n, fmt, ap);
-    va_end(ap);
-}
-
 static void item_cb(const apns_feedback_item *it, void *ud)
 {
     apns_feedback *f = ud;
     f->on_item(f, it, f->ud);
 }
 
-/* The custom core: f itself. */
-static int core_recv(void *core, const uint8_t *d, size_t n, int64_t now)
+/* The transport's reader (a receive-only core): f itself. */
+static int reader_recv(void *ud, const uint8_t *d, size_t n, int64_t now)
 {
-    apns_feedback *f = core;
+    apns_feedback *f = ud;
     f->last_rx_ms = now;
     return apns_feedback_reader_feed(&f->rd, d, n, item_cb, f);
 }
-static int core_flush(void *core, apns__buf *out)
+static int64_t reader_next_deadline(const void *ud)
 {
-    return 0;
-}
-static int core_submit(void *core, apns__job *job, const apns_token *tok, int64_t now)
-{
-    return APNS_EINVAL;
-}
-static uint32_t core_zero_u32(const void *core)
-{
-    return 0;
-}
-static size_t core_in_flight(const void *core)
-{
-    return 0;
-}
-static int core_zero(const void *core)
-{
-    return 0;
-}
-static int64_t core_next_deadline(const void *core)
-{
-    const apns_feedback *f = core;
+    const apns_feedback *f = ud;
     return f->up ? f->last_rx_ms + f->idle_ms : INT64_MAX;
 }
-static int core_tick(void *core, int64_t now)
+static int reader_tick(void *ud, int64_t now)
 {
-    apns_feedback *f = core;
+    apns_feedback *f = ud;
     return f->up && now >= f->last_rx_ms + f->idle_ms ? APNS_ETIMEOUT : 0;
 }
-static void core_close(void *core, int64_t now) {}
-static void core_shutdown(void *core) {}
-
-static const apns__core_ops feedback_ops = {
-    .name = "feedback",
-    .recv = core_recv,
-    .flush = core_flush,
-    .submit = core_submit,
-    .capacity = core_zero_u32,
-    .in_flight = core_in_flight,
-    .is_open = core_zero,
-    .is_finished = core_zero,
-    .next_deadline = core_next_deadline,
-    .tick = core_tick,
-    .close = core_close,
-    .shutdown = core_shutdown,
-    .free = NULL, /* the core is f */
-};
 
 static void t_on_log(void *ud, apns_log_level level, const char *msg)
 {
@@ -250,19 +194,19 @@ static void t_on_closed(void *ud, apns__transport *t, int err, const char *detai
             snprintf(d, sizeof d,
                      "feedback from %s:%u ended inside a tuple (%zu byte(s) of it) after %zu "
                      "whole tuple(s)",
-                     f->host, f->port, f->rd.part_len, f->rd.count);
+                     f->ep.host, f->ep.port, f->rd.part_len, f->rd.count);
         else
-            snprintf(d, sizeof d, "feedback from %s:%u: %zu tuple(s)", f->host, f->port,
+            snprintf(d, sizeof d, "feedback from %s:%u: %zu tuple(s)", f->ep.host, f->ep.port,
                      f->rd.count);
     } else if (f->up && err == APNS_ETIMEOUT) {
         snprintf(d, sizeof d,
-                 "feedback from %s:%u: nothing received for %lld ms after %zu tuple(s)", f->host,
-                 f->port, (long long)f->idle_ms, f->rd.count);
+                 "feedback from %s:%u: nothing received for %lld ms after %zu tuple(s)", f->ep.host,
+                 f->ep.port, (long long)f->idle_ms, f->rd.count);
     } else if (err == APNS_EFORMAT) {
         snprintf(d, sizeof d,
                  "feedback from %s:%u: malformed tuple (token length 0 or over %d) after %zu "
                  "whole tuple(s)",
-                 f->host, f->port, APNS_BINARY_TOKEN_MAX, f->rd.count);
+                 f->ep.host, f->ep.port, APNS_BINARY_TOKEN_MAX, f->rd.count);
     }
     apns__transport_free(f->t);
     f->t = NULL;
@@ -281,11 +225,7 @@ void apns_feedback_free(apns_feedback *f)
     if (!f)
         return;
     apns__transport_free(f->t);
-    if (f->dns)
-        evdns_base_free(f->dns, 1);
-    if (f->ssl_ctx)
-        SSL_CTX_free(f->ssl_ctx);
-    free(f->host);
+    apns__endpoint_cleanup(&f->ep);
     free(f);
 }
 
@@ -295,48 +235,28 @@ int apns_feedback_new(apns_feedback **out, struct event_base *base, const apns_f
     if (detail && detail_len)
         detail[0] = '\0';
     if (!out || !base || !o || !o->on_item || !o->on_done) {
-        set_detail(detail, detail_len, "on_item and on_done are required");
+        apns__set_detail(detail, detail_len, "on_item and on_done are required");
         return APNS_EINVAL;
     }
     *out = NULL;
     if (!o->cert_file && !o->p12_file) {
-        set_detail(detail, detail_len,
-                   "the feedback service needs the provider certificate: give cert_file or "
-                   "p12_file");
+        apns__set_detail(detail, detail_len,
+                         "the feedback service needs the provider certificate: give cert_file or "
+                         "p12_file");
         return APNS_EINVAL;
     }
-    const char *host;
-    switch (o->env) {
-    case APNS_ENV_PRODUCTION:
-        host = "feedback.push.apple.com";
-        break;
-    case APNS_ENV_SANDBOX:
-        host = "feedback.sandbox.push.apple.com";
-        break;
-    case APNS_ENV_CUSTOM:
-        host = o->host;
-        if (!host || !*host) {
-            set_detail(detail, detail_len, "APNS_ENV_CUSTOM needs a host");
-            return APNS_EINVAL;
-        }
-        break;
-    default:
-        set_detail(detail, detail_len, "unknown environment %d", (int)o->env);
+    const char *host = apns__endpoint_host(o->env, o->host, "feedback.push.apple.com",
+                                           "feedback.sandbox.push.apple.com", detail, detail_len);
+    if (!host)
         return APNS_EINVAL;
-    }
 
     apns_feedback *f = calloc(1, sizeof *f);
     if (!f)
         goto nomem;
-    f->base = base;
-    f->port = o->port ? o->port : FEEDBACK_PORT;
-    size_t hl = strlen(host);
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']')
-        f->host = strndup(host + 1, hl - 2);
-    else
-        f->host = strdup(host);
-    if (!f->host)
+    if (apns__endpoint_init(&f->ep, base, host, o->port ? o->port : FEEDBACK_PORT) != 0)
         goto nomem;
+    f->ep.insecure_skip_verify = o->insecure_skip_verify;
+    f->ep.connect_timeout_ms = o->connect_timeout_ms;
     f->idle_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
     f->on_item = o->on_item;
     f->on_done = o->on_done;
@@ -344,40 +264,20 @@ int apns_feedback_new(apns_feedback **out, struct event_base *base, const apns_f
     f->ud = o->ud;
     apns_feedback_reader_init(&f->rd);
 
-    apns__tls_opts to = {
-        .cert_file = o->cert_file,
-        .key_file = o->key_file,
-        .p12_file = o->p12_file,
-        .p12_password = o->p12_password,
-        .ca_file = o->ca_file,
-        .insecure_skip_verify = o->insecure_skip_verify,
-        .no_alpn = 1,
-    };
-    int rc = apns__tls_ctx_new(&f->ssl_ctx, &to, detail, detail_len);
+    apns__tls_opts tls = APNS__TLS_OPTS_OF(o, 1);
+    int rc = apns__endpoint_setup(&f->ep, &tls, detail, detail_len);
     if (rc) {
         apns_feedback_free(f);
         return rc;
     }
-    f->dns =
-        evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-    if (!f->dns) /* no resolv.conf: IP literals and /etc/hosts still work */
-        f->dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-    if (!f->dns) {
-        set_detail(detail, detail_len, "cannot create the DNS resolver");
-        apns_feedback_free(f);
-        return APNS_ENOMEM;
-    }
     apns__transport_opts topts = {
-        .base = base,
-        .dns = f->dns,
-        .host = f->host,
-        .port = f->port,
-        .ssl_ctx = f->ssl_ctx,
-        .insecure_skip_verify = o->insecure_skip_verify,
-        .connect_timeout_ms = o->connect_timeout_ms,
-        .proto = APNS__PROTO_CUSTOM,
-        .custom_ops = &feedback_ops,
-        .custom_core = f,
+        .ep = &f->ep,
+        .proto = APNS__PROTO_READER,
+        .reader = {.name = "feedback",
+                   .recv = reader_recv,
+                   .next_deadline = reader_next_deadline,
+                   .tick = reader_tick,
+                   .ud = f},
     };
     apns__transport_callbacks cb = {
         .h2 = {.on_log = t_on_log},
@@ -387,7 +287,7 @@ int apns_feedback_new(apns_feedback **out, struct event_base *base, const apns_f
     rc = apns__transport_new(&f->t, &topts, &cb, f);
     if (rc) {
         apns_feedback_free(f);
-        set_detail(detail, detail_len, "cannot start the connection: %s", apns_strerror(rc));
+        apns__set_detail(detail, detail_len, "cannot start the connection: %s", apns_strerror(rc));
         return rc;
     }
     *out = f;
@@ -395,6 +295,6 @@ int apns_feedback_new(apns_feedback **out, struct event_base *base, const apns_f
 nomem:
     if (f)
         apns_feedback_free(f);
-    set_detail(detail, detail_len, "out of memory");
+    apns__set_detail(detail, detail_len, "out of memory");
     return APNS_ENOMEM;
 }

@@ -16,7 +16,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,19 +27,7 @@
 #include <openssl/x509v3.h>
 
 #include "apns/error.h"
-
-static void set_detail(char *detail, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_detail(char *detail, size_t len, const char *fmt, ...)
-{
-    if (!detail || !len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, len, fmt, ap);
-    va_end(ap);
-}
+#include "detail.h"
 
 const char *apns__tls_err_reason(char *buf, size_t len)
 {
@@ -145,7 +132,7 @@ static int readable(const char *path, const char *what, char *detail, size_t dle
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_detail(detail, dlen, "%s %s: %s", what, path, strerror(errno));
+        apns__set_detail(detail, dlen, "%s %s: %s", what, path, strerror(errno));
         return 0;
     }
     fclose(f);
@@ -161,22 +148,22 @@ static int load_pem(SSL_CTX *ctx, const apns__tls_opts *o, char *detail, size_t 
     if (key != o->cert_file && !readable(key, "client key", detail, dlen))
         return APNS_ECERT;
     if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
-        set_detail(detail, dlen, "client certificate %s: %s", o->cert_file,
-                   apns__tls_err_reason(why, sizeof why));
+        apns__set_detail(detail, dlen, "client certificate %s: %s", o->cert_file,
+                         apns__tls_err_reason(why, sizeof why));
         return APNS_ECERT;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
         apns__tls_err_reason(why, sizeof why);
-        set_detail(detail, dlen, "client key %s%s: %s", key,
-                   key == o->cert_file ? " (no key_file given, so the key must be in the "
-                                         "certificate file)"
-                                       : "",
-                   why);
+        apns__set_detail(detail, dlen, "client key %s%s: %s", key,
+                         key == o->cert_file ? " (no key_file given, so the key must be in the "
+                                               "certificate file)"
+                                             : "",
+                         why);
         return APNS_ECERT;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        set_detail(detail, dlen, "client key %s does not match certificate %s: %s", key,
-                   o->cert_file, apns__tls_err_reason(why, sizeof why));
+        apns__set_detail(detail, dlen, "client key %s does not match certificate %s: %s", key,
+                         o->cert_file, apns__tls_err_reason(why, sizeof why));
         return APNS_ECERT;
     }
     return 0;
@@ -197,36 +184,36 @@ static int load_p12(SSL_CTX *ctx, const apns__tls_opts *o, char *detail, size_t 
     PKCS12 *p12 = bio ? d2i_PKCS12_bio(bio, NULL) : NULL;
     BIO_free(bio);
     if (!p12) {
-        set_detail(detail, dlen, "PKCS#12 file %s: not PKCS#12 (DER): %s", o->p12_file,
-                   apns__tls_err_reason(why, sizeof why));
+        apns__set_detail(detail, dlen, "PKCS#12 file %s: not PKCS#12 (DER): %s", o->p12_file,
+                         apns__tls_err_reason(why, sizeof why));
         return APNS_ECERT;
     }
     if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, pw, -1)) {
         apns__tls_err_reason(why, sizeof why);
-        set_detail(detail, dlen, "PKCS#12 file %s: wrong password (MAC verification failed)",
-                   o->p12_file);
+        apns__set_detail(detail, dlen, "PKCS#12 file %s: wrong password (MAC verification failed)",
+                         o->p12_file);
         goto out;
     }
     if (!PKCS12_parse(p12, pw, &pkey, &cert, &chain)) {
-        set_detail(detail, dlen, "PKCS#12 file %s: %s", o->p12_file,
-                   apns__tls_err_reason(why, sizeof why));
+        apns__set_detail(detail, dlen, "PKCS#12 file %s: %s", o->p12_file,
+                         apns__tls_err_reason(why, sizeof why));
         goto out;
     }
     if (!cert || !pkey) {
-        set_detail(detail, dlen, "PKCS#12 file %s: no %s inside", o->p12_file,
-                   !cert ? "certificate" : "private key");
+        apns__set_detail(detail, dlen, "PKCS#12 file %s: no %s inside", o->p12_file,
+                         !cert ? "certificate" : "private key");
         goto out;
     }
     if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, pkey) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
-        set_detail(detail, dlen, "PKCS#12 file %s: key does not match certificate: %s", o->p12_file,
-                   apns__tls_err_reason(why, sizeof why));
+        apns__set_detail(detail, dlen, "PKCS#12 file %s: key does not match certificate: %s",
+                         o->p12_file, apns__tls_err_reason(why, sizeof why));
         goto out;
     }
     for (int i = 0; chain && i < sk_X509_num(chain); i++) {
         if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1) {
-            set_detail(detail, dlen, "PKCS#12 file %s: chain certificate %d: %s", o->p12_file, i,
-                       apns__tls_err_reason(why, sizeof why));
+            apns__set_detail(detail, dlen, "PKCS#12 file %s: chain certificate %d: %s", o->p12_file,
+                             i, apns__tls_err_reason(why, sizeof why));
             goto out;
         }
     }
@@ -249,22 +236,25 @@ int apns__tls_ctx_new(SSL_CTX **out, const apns__tls_opts *o, char *detail, size
     if (detail && detail_len)
         detail[0] = '\0';
     if (o->p12_file && (o->cert_file || o->key_file)) {
-        set_detail(detail, detail_len, "give either a PKCS#12 file or a PEM certificate, not both");
+        apns__set_detail(detail, detail_len,
+                         "give either a PKCS#12 file or a PEM certificate, not both");
         return APNS_EINVAL;
     }
     if (o->key_file && !o->cert_file) {
-        set_detail(detail, detail_len, "key_file given without cert_file");
+        apns__set_detail(detail, detail_len, "key_file given without cert_file");
         return APNS_EINVAL;
     }
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
-        set_detail(detail, detail_len, "SSL_CTX_new: %s", apns__tls_err_reason(why, sizeof why));
+        apns__set_detail(detail, detail_len, "SSL_CTX_new: %s",
+                         apns__tls_err_reason(why, sizeof why));
         return APNS_ETLS;
     }
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
         (!o->no_alpn && SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn) != 0)) {
-        set_detail(detail, detail_len, "TLS setup: %s", apns__tls_err_reason(why, sizeof why));
+        apns__set_detail(detail, detail_len, "TLS setup: %s",
+                         apns__tls_err_reason(why, sizeof why));
         rc = APNS_ETLS;
         goto fail;
     }
@@ -285,14 +275,14 @@ int apns__tls_ctx_new(SSL_CTX **out, const apns__tls_opts *o, char *detail, size
                 goto fail;
             }
             if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
-                set_detail(detail, detail_len, "CA file %s: %s", o->ca_file,
-                           apns__tls_err_reason(why, sizeof why));
+                apns__set_detail(detail, detail_len, "CA file %s: %s", o->ca_file,
+                                 apns__tls_err_reason(why, sizeof why));
                 rc = APNS_ETLS;
                 goto fail;
             }
         } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-            set_detail(detail, detail_len, "system trust store: %s",
-                       apns__tls_err_reason(why, sizeof why));
+            apns__set_detail(detail, detail_len, "system trust store: %s",
+                             apns__tls_err_reason(why, sizeof why));
             rc = APNS_ETLS;
             goto fail;
         }
@@ -326,14 +316,14 @@ int apns__tls_ssl_new(SSL **out, SSL_CTX *ctx, int fd, const char *host, char *d
     *out = NULL;
     pthread_once(&sock_once, make_sock_method);
     if (!sock_method) {
-        set_detail(detail, detail_len, "cannot create the socket BIO method");
+        apns__set_detail(detail, detail_len, "cannot create the socket BIO method");
         return APNS_ENOMEM;
     }
     ERR_clear_error();
     SSL *ssl = SSL_new(ctx);
     BIO *bio = ssl ? BIO_new(sock_method) : NULL;
     if (!bio) {
-        set_detail(detail, detail_len, "SSL_new: %s", apns__tls_err_reason(why, sizeof why));
+        apns__set_detail(detail, detail_len, "SSL_new: %s", apns__tls_err_reason(why, sizeof why));
         SSL_free(ssl);
         return APNS_ENOMEM;
     }
@@ -352,8 +342,8 @@ int apns__tls_ssl_new(SSL **out, SSL_CTX *ctx, int fd, const char *host, char *d
         }
     }
     if (!ok) {
-        set_detail(detail, detail_len, "TLS host %s: %s", host,
-                   apns__tls_err_reason(why, sizeof why));
+        apns__set_detail(detail, detail_len, "TLS host %s: %s", host,
+                         apns__tls_err_reason(why, sizeof why));
         SSL_free(ssl);
         return APNS_ETLS;
     }
@@ -379,18 +369,18 @@ int apns__tls_handshake_ex(SSL *ssl, int need_h2, char *detail, size_t detail_le
         SSL_get0_alpn_selected(ssl, &proto, &plen);
         if (need_h2 && (plen != 2 || memcmp(proto, "h2", 2) != 0)) {
             if (plen)
-                set_detail(detail, detail_len, "server selected ALPN \"%.*s\", not \"h2\"",
-                           (int)plen, (const char *)proto);
+                apns__set_detail(detail, detail_len, "server selected ALPN \"%.*s\", not \"h2\"",
+                                 (int)plen, (const char *)proto);
             else
-                set_detail(detail, detail_len,
-                           "server did not negotiate ALPN (HTTP/2 over TLS needs \"h2\")");
+                apns__set_detail(detail, detail_len,
+                                 "server did not negotiate ALPN (HTTP/2 over TLS needs \"h2\")");
             return APNS_EALPN;
         }
         if ((SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) &&
             SSL_get_verify_result(ssl) != X509_V_OK) {
             long v = SSL_get_verify_result(ssl);
-            set_detail(detail, detail_len, "server certificate: %s",
-                       X509_verify_cert_error_string(v));
+            apns__set_detail(detail, detail_len, "server certificate: %s",
+                             X509_verify_cert_error_string(v));
             return APNS_EVERIFY;
         }
         return 0;
@@ -405,28 +395,31 @@ int apns__tls_handshake_ex(SSL *ssl, int need_h2, char *detail, size_t detail_le
     long v = SSL_get_verify_result(ssl);
     if ((SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) && v != X509_V_OK) {
         ERR_clear_error();
-        set_detail(detail, detail_len, "server certificate: %s", X509_verify_cert_error_string(v));
+        apns__set_detail(detail, detail_len, "server certificate: %s",
+                         X509_verify_cert_error_string(v));
         return APNS_EVERIFY;
     }
     if (err && ERR_GET_LIB(err) == ERR_LIB_SSL &&
         ERR_GET_REASON(err) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL) {
         ERR_clear_error();
-        set_detail(detail, detail_len, "server refused ALPN \"h2\" (no_application_protocol)");
+        apns__set_detail(detail, detail_len,
+                         "server refused ALPN \"h2\" (no_application_protocol)");
         return APNS_EALPN;
     }
     if (e == SSL_ERROR_SYSCALL && !err) {
         if (saved)
-            set_detail(detail, detail_len, "TLS handshake: %s", strerror(saved));
+            apns__set_detail(detail, detail_len, "TLS handshake: %s", strerror(saved));
         else
-            set_detail(detail, detail_len, "TLS handshake: connection closed by the server");
+            apns__set_detail(detail, detail_len, "TLS handshake: connection closed by the server");
         return APNS_ETLS;
     }
     if (e == SSL_ERROR_ZERO_RETURN) {
-        set_detail(detail, detail_len, "TLS handshake: connection closed by the server");
+        apns__set_detail(detail, detail_len, "TLS handshake: connection closed by the server");
         return APNS_ETLS;
     }
-    set_detail(detail, detail_len, "TLS handshake: %s", apns__tls_err_reason(why, sizeof why));
+    apns__set_detail(detail, detail_len, "TLS handshake: %s",
+                     apns__tls_err_reason(why, sizeof why));
     if (detail && detail_len && !why[0])
-        set_detail(detail, detail_len, "TLS handshake failed (SSL error %d)", e);
+        apns__set_detail(detail, detail_len, "TLS handshake failed (SSL error %d)", e);
     return APNS_ETLS;
 }

@@ -4,22 +4,23 @@
  * Design notes
  *
  * The core vtable. The transport knows sockets, TLS and time; what the bytes
- * mean is a sans-I/O core's business, reached only through apns__core_ops:
+ * mean is a sans-I/O core's business, reached only through core_ops:
  * recv / flush / submit / tick / close and a few state queries. Three
  * tables exist: HTTP/2 (apns__h2_conn), the legacy binary gateway
- * (apns__bin_conn), and one a caller brings (the feedback reader in
- * feedback.c). The HTTP/2 and binary cores fire the same on_result /
- * on_handback callbacks, so client.c's pool, queue, retries and hand-backs
- * are shared, and the gateway above sees one result shape for both. The
- * differences stay here and are small: TLS without ALPN for binary; the
- * binary core gets unix_offset_ms (wall minus monotonic clock, for
- * expiries) when it is created; its error packet ends the connection
- * normally (recv returns APNS_ECLOSED after the rewind: on_closed(0)); and
- * when a write fails on a binary connection the socket is read once more
- * before giving up, because APNs writes its error packet and closes, and a
- * write that races the close (EPIPE, reset) must not hide the packet that
- * says exactly what to resend. The per-call cost of the vtable is one
- * indirect call.
+ * (apns__bin_conn), and a receive-only reader the caller brings
+ * (apns__reader: the feedback reader in feedback.c; the table fills in
+ * what a reader has no use for). The HTTP/2
+ * and binary cores fire the same on_result / on_handback callbacks, so
+ * client.c's pool, queue, retries and hand-backs are shared, and the
+ * gateway above sees one result shape for both. The differences stay here
+ * and are small: TLS without ALPN for binary; the binary core gets
+ * unix_offset_ms (wall minus monotonic clock, for expiries) when it is
+ * created; its error packet ends the connection normally (recv returns
+ * APNS_ECLOSED after the rewind: on_closed(0)); and when a write fails on a
+ * binary connection the socket is read once more before giving up, because
+ * APNs writes its error packet and closes, and a write that races the close
+ * (EPIPE, reset) must not hide the packet that says exactly what to resend.
+ * The per-call cost of the vtable is one indirect call.
  *
  * Stages: START -> RESOLVING -> CONNECTING -> PROXY (optional) -> TLS
  * (skipped for h2c) -> OPEN -> CLOSED. One timer covers the whole setup
@@ -74,6 +75,30 @@
 #define BIN_REFILL_ROUNDS  16 /* buffer refills per event before yielding */
 #define PROXY_BUF_SIZE     4096
 
+/*
+ * What the transport needs from a core; the semantics are those of the
+ * apns__h2_conn_* functions of the same names (h2_conn.h). recv returns 0 or
+ * an APNS_E* code after which the connection is closed (a binary core
+ * returns APNS_ECLOSED after its error packet: a normal end). `close` hands
+ * back what is in flight and marks the core dead. `free` is NULL for a core
+ * the transport does not own.
+ */
+typedef struct core_ops {
+    const char *name; /* for log lines: "HTTP/2", "binary", the reader's */
+    int (*recv)(void *core, const uint8_t *data, size_t len, int64_t now_ms);
+    int (*flush)(void *core, apns__buf *out);
+    int (*submit)(void *core, apns__job *job, const apns_token *tok, int64_t now_ms);
+    uint32_t (*capacity)(const void *core);
+    size_t (*in_flight)(const void *core);
+    int (*is_open)(const void *core);
+    int (*is_finished)(const void *core);
+    int64_t (*next_deadline)(const void *core);
+    int (*tick)(void *core, int64_t now_ms);
+    void (*close)(void *core, int64_t now_ms);
+    void (*shutdown)(void *core);
+    void (*free)(void *core);
+} core_ops;
+
 enum stage { T_START, T_RESOLVING, T_CONNECTING, T_PROXY, T_TLS, T_OPEN, T_CLOSED };
 
 static const char *stage_name[] = {"start",         "DNS lookup", "TCP connect", "proxy CONNECT",
@@ -105,9 +130,10 @@ struct apns__transport {
     enum stage stage;
     int fd;
     SSL *ssl;
-    const apns__core_ops *vt;
-    void *core; /* created when TLS is up (custom: given) */
-    int errpkt; /* binary: an error packet arrived */
+    const core_ops *vt;
+    void *core;          /* created when TLS is up (reader: given) */
+    core_ops reader_ops; /* APNS__PROTO_READER: reader_ops + the apns__reader */
+    int errpkt;          /* binary: an error packet arrived */
     char errpkt_detail[160];
     struct event *ev_read, *ev_write, *ev_timer, *ev_defer;
     int read_added, write_added;
@@ -168,7 +194,7 @@ int64_t apns__transport_unix_offset_ms(void)
     return wall_ms - apns__transport_now_ms();
 }
 
-/* --- the cores behind apns__core_ops -------------------------------------- */
+/* --- the cores behind core_ops ------------------------------------------- */
 
 static int h2_recv(void *c, const uint8_t *d, size_t n, int64_t now)
 {
@@ -219,7 +245,7 @@ static void h2_free(void *c)
     apns__h2_conn_free(c);
 }
 
-static const apns__core_ops h2_ops = {
+static const core_ops h2_ops = {
     .name = "HTTP/2",
     .recv = h2_recv,
     .flush = h2_flush,
@@ -284,7 +310,7 @@ static void bin_free(void *c)
     apns__bin_conn_free(c);
 }
 
-static const apns__core_ops bin_ops = {
+static const core_ops bin_ops = {
     .name = "binary",
     .recv = bin_recv,
     .flush = bin_flush,
@@ -298,6 +324,44 @@ static const apns__core_ops bin_ops = {
     .close = bin_close,
     .shutdown = bin_shutdown,
     .free = bin_free,
+};
+
+/* A reader (apns__reader): its ud is the core, and its name, recv,
+ * next_deadline and tick fill in these; it writes nothing, takes no jobs,
+ * and is neither open for submits nor ever finished by itself. */
+static int reader_flush(void *c, apns__buf *out)
+{
+    return 0;
+}
+static int reader_submit(void *c, apns__job *job, const apns_token *tok, int64_t now)
+{
+    return APNS_EINVAL;
+}
+static uint32_t reader_capacity(const void *c)
+{
+    return 0;
+}
+static size_t reader_in_flight(const void *c)
+{
+    return 0;
+}
+static int reader_no(const void *c)
+{
+    return 0;
+}
+static void reader_close(void *c, int64_t now) {}
+static void reader_shutdown(void *c) {}
+
+static const core_ops reader_ops = {
+    .flush = reader_flush,
+    .submit = reader_submit,
+    .capacity = reader_capacity,
+    .in_flight = reader_in_flight,
+    .is_open = reader_no,
+    .is_finished = reader_no,
+    .close = reader_close,
+    .shutdown = reader_shutdown,
+    .free = NULL, /* the core is the caller's */
 };
 
 /* The binary core's ud is the transport: it passes results on with the
@@ -765,7 +829,7 @@ static void became_up(apns__transport *t)
         rc = apns__bin_conn_new((apns__bin_conn **)&t->core, &o, &bcb, t);
         break;
     }
-    case APNS__PROTO_CUSTOM:
+    case APNS__PROTO_READER:
         break; /* the caller's core exists already */
     }
     if (rc) {
@@ -1162,13 +1226,13 @@ int apns__transport_new(apns__transport **out, const apns__transport_opts *o,
     if (!t)
         return APNS_ENOMEM;
     t->fd = -1;
-    t->base = o->base;
-    t->dns = o->dns;
-    t->port = o->port;
+    t->base = o->ep->base;
+    t->dns = o->ep->dns;
+    t->port = o->ep->port;
     t->proxy_port = o->proxy_port;
-    t->ssl_ctx = o->ssl_ctx;
-    t->insecure = o->insecure_skip_verify;
-    t->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
+    t->ssl_ctx = o->ep->ssl_ctx;
+    t->insecure = o->ep->insecure_skip_verify;
+    t->connect_timeout_ms = o->ep->connect_timeout_ms > 0 ? o->ep->connect_timeout_ms : 10000;
     t->proto = o->proto;
     t->h2o = o->h2;
     t->bino = o->bin;
@@ -1179,12 +1243,18 @@ int apns__transport_new(apns__transport **out, const apns__transport_opts *o,
     case APNS__PROTO_BINARY:
         t->vt = &bin_ops;
         break;
-    case APNS__PROTO_CUSTOM:
-        t->vt = o->custom_ops;
-        t->core = o->custom_core;
+    case APNS__PROTO_READER:
+        t->reader_ops = reader_ops;
+        t->reader_ops.name = o->reader.name;
+        t->reader_ops.recv = o->reader.recv;
+        t->reader_ops.next_deadline = o->reader.next_deadline;
+        t->reader_ops.tick = o->reader.tick;
+        t->vt = &t->reader_ops;
+        t->core = o->reader.ud;
         break;
     }
-    if (!t->vt || (o->proto == APNS__PROTO_CUSTOM && !t->core)) {
+    if (!t->vt || (o->proto == APNS__PROTO_READER &&
+                   (!t->core || !o->reader.recv || !o->reader.next_deadline || !o->reader.tick))) {
         free(t);
         return APNS_EINVAL;
     }
@@ -1192,7 +1262,7 @@ int apns__transport_new(apns__transport **out, const apns__transport_opts *o,
     t->ud = ud;
     t->armed = INT64_MAX;
     t->stage = T_START;
-    t->host = strdup(o->host ? o->host : "");
+    t->host = strdup(o->ep->host ? o->ep->host : "");
     t->proxy_host = o->proxy_host ? strdup(o->proxy_host) : NULL;
     t->rbuf = malloc(READ_BUF_SIZE);
     t->ev_timer = evtimer_new(t->base, on_timer, t);

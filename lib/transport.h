@@ -5,12 +5,13 @@
  * a fresh DNS lookup (evdns), a non-blocking TCP connect (every resolved
  * address in turn), an optional HTTP CONNECT proxy, TLS (or plaintext h2c),
  * then bytes between the socket and a sans-I/O core: the HTTP/2 core
- * (apns__h2_conn), the legacy binary core (apns__bin_conn), or a core the
- * caller brings (the feedback reader). The transport reaches the core only
- * through apns__core_ops (a small vtable), so the pool in client.c drives
- * both APNs transports with the same code. It reads until the socket is
- * empty, lets the client submit more, then writes everything the core
- * produced in as few SSL_write calls as possible.
+ * (apns__h2_conn), the legacy binary core (apns__bin_conn), or a
+ * receive-only reader the caller brings (apns__reader: the feedback
+ * service). The transport reaches the core only through a small vtable
+ * (transport.c), so the pool in client.c drives both APNs transports with
+ * the same code. It reads until the socket is empty, lets the client submit
+ * more, then writes everything the core produced in as few SSL_write calls
+ * as possible.
  *
  * Callbacks never fire from inside a transport function the client called
  * (submit, shutdown, new): only from libevent callbacks. The one exception
@@ -30,11 +31,9 @@
 #include "apns/jwt.h"
 #include "binary_conn.h"
 #include "buf.h"
+#include "endpoint.h"
 #include "h2_conn.h"
 #include "job.h"
-
-struct event_base;
-struct evdns_base;
 
 typedef struct apns__transport apns__transport;
 
@@ -42,55 +41,45 @@ typedef struct apns__transport apns__transport;
 typedef enum apns__proto {
     APNS__PROTO_H2 = 0, /* apns__h2_conn; TLS must negotiate ALPN "h2" (or h2c) */
     APNS__PROTO_BINARY, /* apns__bin_conn, the legacy binary gateway; plain TLS */
-    APNS__PROTO_CUSTOM, /* opts.custom_ops / custom_core (the feedback reader) */
+    APNS__PROTO_READER, /* opts.reader: receive-only (the feedback service); plain TLS */
 } apns__proto;
 
 /*
- * What the transport needs from a core; the semantics are those of the
- * apns__h2_conn_* functions of the same names (h2_conn.h). recv returns 0 or
- * an APNS_E* code after which the connection is closed (a binary core
- * returns APNS_ECLOSED after its error packet: a normal end). `close` hands
- * back what is in flight and marks the core dead. `free` is NULL for a core
- * the transport does not own.
+ * A core that only receives (APNS__PROTO_READER). The transport hands it
+ * what arrives and follows its deadline; it never writes for it or submits
+ * to it, and the reader never finishes by itself: the peer closing (on_closed
+ * with APNS_ECLOSED), or an error from recv or tick, ends the connection.
+ * recv returns 0 or an APNS_E* code after which the connection is closed;
+ * next_deadline is a monotonic time in ms (INT64_MAX = none); tick runs when
+ * it has passed and returns 0 or an APNS_E* code that closes the connection.
  */
-typedef struct apns__core_ops {
-    const char *name; /* for log lines: "HTTP/2", "binary", "feedback" */
-    int (*recv)(void *core, const uint8_t *data, size_t len, int64_t now_ms);
-    int (*flush)(void *core, apns__buf *out);
-    int (*submit)(void *core, apns__job *job, const apns_token *tok, int64_t now_ms);
-    uint32_t (*capacity)(const void *core);
-    size_t (*in_flight)(const void *core);
-    int (*is_open)(const void *core);
-    int (*is_finished)(const void *core);
-    int64_t (*next_deadline)(const void *core);
-    int (*tick)(void *core, int64_t now_ms);
-    void (*close)(void *core, int64_t now_ms);
-    void (*shutdown)(void *core);
-    void (*free)(void *core);
-} apns__core_ops;
+typedef struct apns__reader {
+    const char *name; /* for log lines, e.g. "feedback" */
+    int (*recv)(void *ud, const uint8_t *data, size_t len, int64_t now_ms);
+    int64_t (*next_deadline)(const void *ud);
+    int (*tick)(void *ud, int64_t now_ms);
+    void *ud; /* the caller's (not NULL); passed to the three */
+} apns__reader;
 
 typedef struct apns__transport_opts {
-    struct event_base *base; /* borrowed */
-    struct evdns_base *dns;  /* borrowed */
-    const char *host;        /* APNs host (name or IP literal, no brackets); copied */
-    uint16_t port;
+    /* Where to and with what (endpoint.h): its loop, resolver and TLS
+     * context (NULL = plaintext h2c) are borrowed and must outlive the
+     * transport; its host is copied. insecure_skip_verify is only for the
+     * warning logged on every connect. */
+    const apns__endpoint *ep;
     const char *proxy_host; /* HTTP CONNECT proxy, or NULL; copied */
     uint16_t proxy_port;
-    SSL_CTX *ssl_ctx;           /* borrowed; NULL = plaintext h2c */
-    int insecure_skip_verify;   /* only for the warning logged on every connect */
-    int64_t connect_timeout_ms; /* DNS + TCP + proxy + TLS; 0 = 10000 */
     apns__proto proto;
-    apns__h2_conn_opts h2;            /* APNS__PROTO_H2 (authority is copied by the core) */
-    apns__bin_conn_opts bin;          /* APNS__PROTO_BINARY; the transport sets unix_offset_ms */
-    const apns__core_ops *custom_ops; /* APNS__PROTO_CUSTOM: borrowed ... */
-    void *custom_core;                /* ... and the core, owned by the caller */
+    apns__h2_conn_opts h2;   /* APNS__PROTO_H2 (authority is copied by the core) */
+    apns__bin_conn_opts bin; /* APNS__PROTO_BINARY; the transport sets unix_offset_ms */
+    apns__reader reader;     /* APNS__PROTO_READER; copied */
 } apns__transport_opts;
 
 typedef struct apns__transport_callbacks {
     /* Passed to the core as is, with the transport's ud (for a binary core:
      * on_result, on_handback and on_log, whose signatures are the same;
      * on_goaway is not used). on_log also gets the transport's own log
-     * lines. Unused for a custom core but on_log. */
+     * lines. Unused for a reader but on_log. */
     apns__h2_callbacks h2;
     /* Binary core: an error-response packet arrived (before the per-job
      * callbacks it causes); the transport closes right after them with

@@ -47,7 +47,7 @@
  * notifications a second over TLS. A read event fills the loop's shared
  * 64 KB buffer with as many SSL_read calls as it takes (read-ahead keeps
  * them cheap), then decodes in place: apns_binary_decode returns pointers
- * into the buffer, the token check is one binset lookup (eight bytes per
+ * into the buffer, the token check is one tokenset lookup (eight bytes per
  * hash step), and the delivery-log line goes into the loop's buffered log.
  * Nothing is allocated per notification. A notification split across two
  * reads leaves at most APNS_BINARY_ENCODED_MAX - 1 bytes, carried in the
@@ -70,24 +70,15 @@
  */
 #include "bconn.h"
 
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <openssl/err.h>
 
 #include "apns/error.h"
 #include "tls.h"
 
-#define HANDSHAKE_TIMEOUT_S 10
-#define LINGER_TIMEOUT_S    2
-#define ROUNDS_PER_EVENT    16 /* buffers of SIM_READ_BUF per read event (fairness) */
-#define WRITE_CHUNK         (1 << 20)
+#define ROUNDS_PER_EVENT 16 /* buffers of SIM_READ_BUF per read event (fairness) */
 
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
@@ -96,29 +87,12 @@ static void progress(sim_bconn *c);
 
 /* ---- plumbing ---------------------------------------------------------- */
 
-static void want_write(sim_bconn *c, int on)
-{
-    if (on && !c->wev_added) {
-        event_add(c->wev, NULL);
-        c->wev_added = 1;
-    } else if (!on && c->wev_added) {
-        event_del(c->wev);
-        c->wev_added = 0;
-    }
-}
-
 static void stop_reading(sim_bconn *c)
 {
     if (c->reading) {
-        event_del(c->rev);
+        event_del(c->s.rev);
         c->reading = 0;
     }
-}
-
-static void arm_timer_ms(sim_bconn *c, long ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
 }
 
 void sim_bconn_free(sim_bconn *c)
@@ -130,112 +104,34 @@ void sim_bconn_free(sim_bconn *c)
         w->bconns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    if (c->rev)
-        event_free(c->rev);
-    if (c->wev)
-        event_free(c->wev);
-    if (c->timer)
-        event_free(c->timer);
-    if (c->ssl)
-        SSL_free(c->ssl);
-    if (c->fd >= 0)
-        close(c->fd);
-    ERR_clear_error();
+    sim_sock_cleanup(&c->s);
     free(c->out);
     free(c);
-}
-
-/* > 0 bytes read; 0 would block; -1 end of stream or error. */
-static ssize_t b_recv(sim_bconn *c, uint8_t *buf, size_t len)
-{
-    if (!c->ssl) {
-        ssize_t n = recv(c->fd, buf, len, 0);
-        if (n > 0)
-            return n;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return 0;
-        return -1;
-    }
-    int n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-    if (n > 0)
-        return n;
-    switch (SSL_get_error(c->ssl, n)) {
-    case SSL_ERROR_WANT_READ:
-        return 0;
-    case SSL_ERROR_WANT_WRITE:
-        c->read_wants_write = 1;
-        want_write(c, 1);
-        return 0;
-    default:
-        ERR_clear_error();
-        return -1;
-    }
-}
-
-/* > 0 bytes written; 0 would block; -1 error. */
-static ssize_t b_send(sim_bconn *c, const uint8_t *buf, size_t len)
-{
-    if (len > WRITE_CHUNK)
-        len = WRITE_CHUNK;
-    if (!c->ssl) {
-        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-        if (n >= 0)
-            return n;
-        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
-    }
-    int n = SSL_write(c->ssl, buf, (int)len);
-    if (n > 0)
-        return n;
-    switch (SSL_get_error(c->ssl, n)) {
-    case SSL_ERROR_WANT_WRITE:
-    case SSL_ERROR_WANT_READ: /* retried after the next read event, too */
-        return 0;
-    default:
-        ERR_clear_error();
-        return -1;
-    }
 }
 
 /* Writes c->out. 1 = all written, 0 = blocked (wev armed), -1 = error. */
 static int flush_out(sim_bconn *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t n = b_send(c, c->out + c->out_off, c->out_len - c->out_off);
-        if (n < 0)
-            return -1;
-        if (n == 0) {
-            want_write(c, 1);
-            return 0;
-        }
-        c->out_off += (size_t)n;
-    }
-    want_write(c, c->read_wants_write);
-    return 1;
+    int rc = sim_sock_write(&c->s, c->out, c->out_len, &c->out_off);
+    if (rc > 0)
+        sim_sock_want_write(&c->s, c->s.read_wants_write);
+    return rc;
 }
 
 /* May free c (when the peer has closed already). */
 static void start_linger(sim_bconn *c)
 {
     c->state = SIM_B_LINGER;
-    want_write(c, 0);
-    if (c->ssl) {
-        SSL_shutdown(c->ssl); /* close_notify, best effort */
-        ERR_clear_error();
-    }
-    shutdown(c->fd, SHUT_WR);
-    if (!c->reading) {
+    sim_sock_linger(&c->s);
+    if (!c->reading)
         sim_bconn_free(c); /* the peer's end is closed: nothing to wait for */
-        return;
-    }
-    event_del(c->timer);
-    arm_timer_ms(c, LINGER_TIMEOUT_S * 1000L);
 }
 
 /* CLOSING with c->out holding what is left to say. */
 static void start_closing(sim_bconn *c)
 {
     c->state = SIM_B_CLOSING;
-    event_del(c->timer);
+    event_del(c->s.timer);
     progress(c);
 }
 
@@ -304,8 +200,8 @@ static void reject(sim_bconn *c, apns_binary_format f, uint8_t status, uint32_t 
     c->err_id = id;
     c->packet = f != APNS_BINARY_SIMPLE;
     c->state = SIM_B_DISCARD;
-    event_del(c->timer);
-    arm_timer_ms(c, w->sh->opt->binary_error_delay_ms);
+    event_del(c->s.timer);
+    sim_sock_arm(&c->s, w->sh->opt->binary_error_delay_ms);
 }
 
 /* Decodes and delivers what buf holds. Returns the bytes consumed: up to
@@ -328,7 +224,7 @@ static size_t process(sim_bconn *c, const uint8_t *buf, size_t len)
             reject(c, f, status ? status : APNS_BINARY_STATUS_PROCESSING_ERROR, n.id, NULL, 0);
             return off;
         }
-        if (sim_binset_has(sh->bin_invalid, n.token, n.token_len)) {
+        if (sim_tokenset_find(sh->bin_invalid, n.token, n.token_len, NULL)) {
             reject(c, f, APNS_BINARY_STATUS_INVALID_TOKEN, n.id, n.token, n.token_len);
             return off;
         }
@@ -340,7 +236,7 @@ static size_t process(sim_bconn *c, const uint8_t *buf, size_t len)
             c->err_id = c->last_id;
             c->packet = f != APNS_BINARY_SIMPLE;
             c->state = SIM_B_DISCARD; /* start_closing() follows in gateway_read() */
-            event_del(c->timer);
+            event_del(c->s.timer);
             return off;
         }
     }
@@ -381,7 +277,7 @@ static void gateway_read(sim_bconn *c)
             c->carry_len = 0;
         }
         while (len < SIM_READ_BUF) {
-            ssize_t n = b_recv(c, buf + len, SIM_READ_BUF - len);
+            ssize_t n = sim_sock_recv(&c->s, buf + len, SIM_READ_BUF - len);
             if (n < 0)
                 eof = 1;
             if (n <= 0)
@@ -411,10 +307,10 @@ static void gateway_read(sim_bconn *c)
         if (len < SIM_READ_BUF)
             break; /* drained (or blocked) */
         if (round == ROUNDS_PER_EVENT - 1)
-            event_active(c->rev, EV_READ, 0); /* more may be waiting: come back */
+            event_active(c->s.rev, EV_READ, 0); /* more may be waiting: come back */
     }
-    if (!eof && c->ssl && SSL_has_pending(c->ssl) && c->reading)
-        event_active(c->rev, EV_READ, 0);
+    if (!eof && c->s.ssl && SSL_has_pending(c->s.ssl) && c->reading)
+        event_active(c->s.rev, EV_READ, 0);
     if (eof) {
         if (c->state == SIM_B_OPEN) {
             sim_bconn_free(c); /* the client is done */
@@ -457,7 +353,7 @@ static void drain_read(sim_bconn *c)
 {
     uint8_t *buf = c->w->rbuf;
     for (;;) {
-        ssize_t n = b_recv(c, buf, SIM_READ_BUF);
+        ssize_t n = sim_sock_recv(&c->s, buf, SIM_READ_BUF);
         if (n == 0)
             break;
         if (n < 0) {
@@ -482,42 +378,27 @@ static void opened(sim_bconn *c)
 
 static void handshake(sim_bconn *c)
 {
-    int r = SSL_accept(c->ssl);
-    if (r != 1) {
-        int e = SSL_get_error(c->ssl, r);
-        if (e == SSL_ERROR_WANT_READ) {
-            want_write(c, 0);
-            return;
-        }
-        if (e == SSL_ERROR_WANT_WRITE) {
-            want_write(c, 1);
-            return;
-        }
+    int r = sim_sock_handshake(&c->s);
+    if (r == 0)
+        return;
+    if (r < 0) {
         SIM_STAT_INC(&c->w->stats, tls_failures);
         sim_bconn_free(c);
         return;
     }
-    want_write(c, 0);
-    event_del(c->timer);
-    if (c->w->sh->opt->client_ca && sim_tls_peer_topic(c->ssl, c->topic, sizeof c->topic) == 0)
+    if (c->w->sh->opt->client_ca && sim_tls_peer_topic(c->s.ssl, c->topic, sizeof c->topic) == 0)
         c->topic_len = strlen(c->topic);
     opened(c);
 }
 
 static void linger_read(sim_bconn *c)
 {
-    for (;;) {
-        ssize_t n = recv(c->fd, c->w->rbuf, SIM_READ_BUF, 0);
-        if (n > 0) {
-            if (c->kind == SIM_BK_GATEWAY)
-                SIM_STAT_ADD(&c->w->stats, bin_discarded, (uint64_t)n);
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;
+    uint64_t dropped = 0;
+    int rc = sim_sock_drop_input(&c->s, c->w->rbuf, SIM_READ_BUF, &dropped);
+    if (c->kind == SIM_BK_GATEWAY && dropped)
+        SIM_STAT_ADD(&c->w->stats, bin_discarded, dropped);
+    if (rc < 0)
         sim_bconn_free(c);
-        return;
-    }
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
@@ -548,15 +429,15 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
         handshake(c);
         return;
     }
-    if (c->read_wants_write) {
-        c->read_wants_write = 0;
+    if (c->s.read_wants_write) {
+        c->s.read_wants_write = 0;
         on_readable(fd, EV_READ, c); /* ends with progress() */
         return;
     }
     if (c->state == SIM_B_CLOSING)
         progress(c);
     else
-        want_write(c, 0);
+        sim_sock_want_write(&c->s, 0);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -579,18 +460,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 void sim_bconn_accept(sim_worker *w, int fd, sim_bkind kind)
 {
     const sim_shared *sh = w->sh;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    evutil_make_socket_nonblocking(fd);
-
     sim_bconn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
         return;
     }
     c->w = w;
-    c->fd = fd;
     c->kind = kind;
+    int rc =
+        sim_sock_init(&c->s, w->base, fd, sh->bin_ssl_ctx, on_readable, on_writable, on_timer, c);
     c->next = w->bconns;
     if (w->bconns)
         w->bconns->prev = c;
@@ -601,23 +479,13 @@ void sim_bconn_accept(sim_worker *w, int fd, sim_bkind kind)
     if (kind == SIM_BK_GATEWAY)
         SIM_STAT_INC(&w->stats, bin_connections);
 
-    c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
-    c->timer = evtimer_new(w->base, on_timer, c);
-    if (!c->rev || !c->wev || !c->timer) {
+    if (rc != 0) {
         sim_bconn_free(c);
         return;
     }
-    event_add(c->rev, NULL);
     c->reading = 1;
-    if (sh->bin_ssl_ctx) {
-        c->ssl = SSL_new(sh->bin_ssl_ctx);
-        if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
-            sim_bconn_free(c);
-            return;
-        }
+    if (c->s.ssl) {
         c->state = SIM_B_HANDSHAKE;
-        arm_timer_ms(c, HANDSHAKE_TIMEOUT_S * 1000L);
         return; /* the ClientHello wakes on_readable */
     }
     opened(c);

@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "apns/binary.h"
+#include "sock.h"
 #include "worker.h"
 
 typedef enum sim_bkind {
@@ -41,13 +42,8 @@ typedef struct sim_bconn {
     struct sim_bconn *prev, *next; /* worker's list */
     sim_bkind kind;
     sim_bstate state;
-    int fd;
-    SSL *ssl; /* NULL with --h2c (plaintext) */
-    struct event *rev, *wev;
-    struct event *timer; /* handshake timeout, error delay, linger timeout */
-    unsigned wev_added : 1;
-    unsigned read_wants_write : 1;
-    unsigned reading : 1; /* rev is added */
+    sim_sock s;           /* s.timer: handshake timeout, error delay, linger timeout */
+    unsigned reading : 1; /* s.rev is added */
 
     /* gateway */
     uint32_t count;   /* notifications delivered on this connection */

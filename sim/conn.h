@@ -1,6 +1,7 @@
 /*
- * conn.h - one client connection: the socket and TLS layer (conn.c) and
- * the HTTP/2 session with its streams (session.c).
+ * conn.h - one client connection: its I/O and its end (conn.c, over the
+ * socket and TLS layer in sock.c) and the HTTP/2 session with its streams
+ * (session.c).
  *
  * Lifecycle:  HANDSHAKE -> OPEN -> (LINGER | ABORT) -> freed
  *   OPEN     nghttp2 session; requests are read, answered, written in batches
@@ -24,6 +25,7 @@
 #include "auth.h"
 #include "request.h"
 #include "rng.h"
+#include "sock.h"
 #include "validate.h"
 #include "worker.h"
 
@@ -63,14 +65,9 @@ typedef enum sim_conn_state {
 typedef struct sim_conn {
     sim_worker *w;
     struct sim_conn *prev, *next; /* worker's list */
-    int fd;
-    SSL *ssl;
+    sim_sock s;                   /* s.timer: handshake timeout, linger timeout, abort polling */
     sim_conn_state state;
-    struct event *rev, *wev;
-    struct event *aux;   /* handshake timeout, linger timeout, abort polling */
     struct event *delay; /* --latency-ms queue */
-    int wev_added;
-    int read_wants_write;
     int aux_tries;
 
     uint8_t *out; /* bytes from nghttp2 not yet written */

@@ -8,7 +8,7 @@ static int push(sim_feedback *f, const uint8_t *token, size_t len, uint32_t ts)
 {
     if (len == 0 || len > APNS_BINARY_TOKEN_MAX)
         return 0;
-    int added = sim_binset_add(f->pending, token, len);
+    int added = sim_tokenset_add(f->pending, token, len, 0);
     if (added <= 0)
         return added; /* already waiting, or out of memory */
     if (f->n == f->cap) {
@@ -41,7 +41,7 @@ int sim_feedback_init(sim_feedback *f, const sim_tokenset *unregistered)
     memset(f, 0, sizeof *f);
     if (pthread_mutex_init(&f->mu, NULL) != 0)
         return -1;
-    f->pending = sim_binset_new();
+    f->pending = sim_tokenset_new(SIM_TOKENS_BINARY);
     if (!f->pending || sim_tokenset_foreach(unregistered, add_hex, f) != 0) {
         sim_feedback_cleanup(f);
         return -1;
@@ -51,7 +51,7 @@ int sim_feedback_init(sim_feedback *f, const sim_tokenset *unregistered)
 
 void sim_feedback_cleanup(sim_feedback *f)
 {
-    sim_binset_free(f->pending);
+    sim_tokenset_free(f->pending);
     free(f->v);
     pthread_mutex_destroy(&f->mu);
     memset(f, 0, sizeof *f);
@@ -71,7 +71,7 @@ size_t sim_feedback_take(sim_feedback *f, sim_fb_entry **out)
     *out = f->v;
     f->v = NULL;
     f->n = f->cap = 0;
-    sim_binset_clear(f->pending);
+    sim_tokenset_clear(f->pending);
     pthread_mutex_unlock(&f->mu);
     return n;
 }

@@ -19,7 +19,6 @@
 #include <stdint.h>
 
 #include "apns/binary.h"
-#include "binset.h"
 #include "tokenset.h"
 
 typedef struct sim_fb_entry {
@@ -32,7 +31,7 @@ typedef struct sim_feedback {
     pthread_mutex_t mu;
     sim_fb_entry *v;
     size_t n, cap;
-    sim_binset *pending; /* the tokens in v */
+    sim_tokenset *pending; /* the tokens in v (binary) */
 } sim_feedback;
 
 /* Starts the list with the tokens of `unregistered` (may be NULL); tokens

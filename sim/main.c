@@ -74,13 +74,13 @@ static int add_bin(const char *hex, size_t len, int64_t ts_ms, void *ud)
     int n = apns_token_hex_to_bin(hex, len, bin, sizeof bin);
     if (n <= 0)
         return 0; /* not hex, or longer than any binary token: can never match */
-    return sim_binset_add(ud, bin, (size_t)n) < 0;
+    return sim_tokenset_add(ud, bin, (size_t)n, 0) < 0;
 }
 
 /* Every token list, as binary tokens: the gateway's status-8 check. */
 static int build_bin_invalid(sim_shared *sh)
 {
-    if (!(sh->bin_invalid = sim_binset_new()))
+    if (!(sh->bin_invalid = sim_tokenset_new(SIM_TOKENS_BINARY)))
         return -1;
     const sim_tokenset *lists[] = {sh->invalid_tokens, sh->unregistered, sh->other_topic,
                                    sh->other_env};
@@ -160,7 +160,7 @@ static void cleanup_shared(sim_app *app)
     sim_tokenset_free(sh->other_topic);
     sim_tokenset_free(sh->other_env);
     sim_tokenset_free(sh->invalid_tokens);
-    sim_binset_free(sh->bin_invalid);
+    sim_tokenset_free(sh->bin_invalid);
     if (sh->feedback)
         sim_feedback_cleanup(sh->feedback);
     if (sh->ssl_ctx)

@@ -13,7 +13,6 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
-#include "binset.h"
 #include "dlog.h"
 #include "feedback.h"
 #include "idgen.h"
@@ -38,7 +37,7 @@ typedef struct sim_shared {
     /* Legacy binary interface. */
     SSL_CTX *bin_ssl_ctx;         /* no ALPN; NULL with --h2c (plaintext) */
     sim_tokenset *invalid_tokens; /* --invalid-tokens */
-    sim_binset *bin_invalid;      /* status 8: every token list, as binary tokens */
+    sim_tokenset *bin_invalid;    /* status 8: every token list, as binary tokens */
     sim_feedback *feedback;       /* NULL without --feedback-listen */
 } sim_shared;
 

@@ -42,21 +42,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "apns/client.h"
 #include "binary_util.h"
 #include "harness.h"
+#include "push_run.h"
 
 typedef struct run {
-    uint32_t count, next, answered;
+    pr_run pr;
     const uint8_t *invalid; /* per notification: token on the invalid list */
     uint8_t *outcome;       /* per notification: 0 none, 1 accepted, 2 rejected, 3 failed */
     uint32_t accepted, rejected, failed, rejected_wrong, callbacks_extra;
-    apns_client *client;
-    struct event_base *base;
-    struct event *deadline;
 } run;
 
 typedef struct row {
@@ -74,40 +70,12 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static void pump(run *r)
+static int on_result(pr_run *pr, uint32_t i, const apns_result *res)
 {
-    while (r->next < r->count) {
-        char token[65], payload[64];
-        th_token(r->next, token);
-        apns_notification n;
-        apns_notification_init(&n);
-        n.token = token;
-        n.priority = 10;
-        int len = snprintf(payload, sizeof payload, "{\"aps\":{\"alert\":\"n %u\"}}", r->next);
-        n.payload = payload;
-        n.payload_len = (size_t)len;
-        n.user_data = (void *)(uintptr_t)r->next;
-        int rc = apns_client_submit(r->client, &n);
-        if (rc == APNS_EAGAIN)
-            return; /* on_credit resumes */
-        TH_CHECK(rc == 0, "submit %u: %s", r->next, apns_strerror(rc));
-        r->next++;
-    }
-}
-
-static void on_credit(apns_client *c, size_t credit, void *ud)
-{
-    pump(ud);
-}
-
-static void on_result(apns_client *c, const apns_notification *n, const apns_result *res, void *ud)
-{
-    run *r = ud;
-    uint32_t i = (uint32_t)(uintptr_t)n->user_data;
-    TH_CHECK(i < r->count, "result for unknown notification %u", i);
+    run *r = pr->ud;
     if (r->outcome[i]) {
         r->callbacks_extra++;
-        return;
+        return 0;
     }
     switch (res->outcome) {
     case APNS_OUTCOME_ACCEPTED:
@@ -127,21 +95,7 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
             fprintf(stderr, "notification %u failed: %s\n", i, apns_err_name(res->error));
         break;
     }
-    if (++r->answered == r->count)
-        event_base_loopbreak(r->base);
-}
-
-static void on_log(apns_log_level level, const char *msg, void *ud)
-{
-    if (level <= APNS_LOG_ERROR || getenv("APNS_TEST_VERBOSE"))
-        fprintf(stderr, "libapns[%d]: %s\n", level, msg);
-}
-
-static void on_deadline(evutil_socket_t fd, short what, void *ud)
-{
-    run *r = ud;
-    fprintf(stderr, "FAIL: deadline passed with %u of %u answered\n", r->answered, r->count);
-    th_fail();
+    return 1;
 }
 
 typedef struct tuning {
@@ -191,10 +145,13 @@ static void run_format(row *out, const char *name, uint32_t count, const uint8_t
     bu_spawn_sim(&s, argv, err);
 
     run r = {0};
-    r.count = count;
+    r.pr.count = count;
+    r.pr.log_level = APNS_LOG_ERROR;
+    r.pr.on_result = on_result;
+    r.pr.ud = &r;
     r.invalid = invalid;
     r.outcome = calloc(count, 1);
-    r.base = event_base_new();
+    r.pr.base = event_base_new();
     apns_client_opts o;
     apns_client_opts_init(&o);
     o.env = APNS_ENV_CUSTOM;
@@ -213,12 +170,9 @@ static void run_format(row *out, const char *name, uint32_t count, const uint8_t
     } else {
         o.binary_format = strcmp(name, "enhanced") == 0 ? APNS_BINARY_ENHANCED : APNS_BINARY_FRAME;
     }
-    o.on_result = on_result;
-    o.on_credit = on_credit;
-    o.on_log = on_log;
-    o.ud = &r;
+    pr_client_opts(&r.pr, &o);
     char detail[256] = "";
-    int rc = apns_client_new(&r.client, r.base, &o, detail, sizeof detail);
+    int rc = apns_client_new(&r.pr.client, r.pr.base, &o, detail, sizeof detail);
     TH_CHECK(rc == 0, "apns_client_new: %s: %s", apns_strerror(rc), detail);
 
     /* Generous: each bad token costs one delay on one connection. */
@@ -226,20 +180,11 @@ static void run_format(row *out, const char *name, uint32_t count, const uint8_t
     for (uint32_t i = 0; i < count; i++)
         ninvalid += invalid[i];
     int64_t limit_ms = 120000 + (int64_t)ninvalid * (delay_ms + 200) * 2 / connections;
-    r.deadline = evtimer_new(r.base, on_deadline, &r);
-    struct timeval tv = {(time_t)(limit_ms / 1000), 0};
-    evtimer_add(r.deadline, &tv);
-
-    int64_t t0 = th_now_ms();
-    pump(&r);
-    if (r.answered < r.count)
-        event_base_dispatch(r.base);
-    double secs = (double)(th_now_ms() - t0) / 1000.0;
+    double secs = (double)pr_run_all(&r.pr, limit_ms) / 1000.0;
     apns_client_stats st;
-    apns_client_stats_get(r.client, &st);
-    apns_client_free(r.client);
-    event_free(r.deadline);
-    event_base_free(r.base);
+    apns_client_stats_get(r.pr.client, &st);
+    apns_client_free(r.pr.client);
+    event_base_free(r.pr.base);
     int status = bu_stop_sim(&s);
     TH_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: apns-sim did not exit cleanly",
              name);

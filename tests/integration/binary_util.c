@@ -2,17 +2,14 @@
 #include "binary_util.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -21,18 +18,6 @@
 #include "harness.h"
 
 /* ---- the simulator --------------------------------------------------------- */
-
-#define MAX_SIMS 8
-static pid_t sims[MAX_SIMS];
-static int nsims;
-static int atexit_done;
-
-static void kill_sims(void)
-{
-    for (int i = 0; i < nsims; i++)
-        if (sims[i] > 0)
-            kill(sims[i], SIGKILL);
-}
 
 static int has_arg(char *const argv[], const char *name)
 {
@@ -50,112 +35,50 @@ static int port_after(const char *line, const char *prefix)
     return colon ? atoi(colon + 1) : 0;
 }
 
+typedef struct wanted {
+    bu_sim *s;
+    int bin, fb; /* the listeners argv asks for */
+} wanted;
+
+/* One line of the sim's stdout; 1 once every wanted port is known. */
+static int port_line(char *line, void *ud)
+{
+    wanted *w = ud;
+    bu_sim *s = w->s;
+    int p;
+    if ((p = port_after(line, "apns-sim listening on ")))
+        s->h2_port = p;
+    else if ((p = port_after(line, "apns-sim binary listening on ")))
+        s->bin_port = p;
+    else if ((p = port_after(line, "apns-sim feedback listening on ")))
+        s->fb_port = p;
+    return s->h2_port && (!w->bin || s->bin_port) && (!w->fb || s->fb_port);
+}
+
 void bu_spawn_sim(bu_sim *s, char *const argv[], const char *err_path)
 {
     memset(s, 0, sizeof *s);
     snprintf(s->err_path, sizeof s->err_path, "%s", err_path);
-    if (!atexit_done) {
-        atexit(kill_sims); /* th_fail() exits: no sim outlives the test */
-        atexit_done = 1;
-    }
-    int want_bin = has_arg(argv, "--binary-listen"), want_fb = has_arg(argv, "--feedback-listen");
-    int fds[2];
-    if (pipe(fds) != 0) {
-        perror("pipe");
+    wanted w = {s, has_arg(argv, "--binary-listen"), has_arg(argv, "--feedback-listen")};
+    th_spawn(&s->proc, argv, err_path);
+    int rc = th_read_lines(&s->proc, 15000, port_line, &w);
+    if (rc == -1) {
+        fprintf(stderr, "FAIL: apns-sim did not report its ports within 15 s\n");
         th_fail();
     }
-    fprintf(stderr, "spawn:");
-    for (int i = 0; argv[i]; i++)
-        fprintf(stderr, " %s", argv[i]);
-    fprintf(stderr, "\n");
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("fork");
+    if (rc != 0) {
+        char *err = th_read_file(err_path, NULL);
+        fprintf(stderr, "FAIL: apns-sim exited before listening:\n%s\n", err ? err : "");
+        free(err);
         th_fail();
     }
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        int efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (efd >= 0)
-            dup2(efd, 2);
-        close(fds[0]);
-        close(fds[1]);
-        execv(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(fds[1]);
-    s->pid = pid;
-    s->out_fd = fds[0];
-    if (nsims < MAX_SIMS)
-        sims[nsims++] = pid;
-
-    char buf[2048];
-    size_t used = 0;
-    int64_t deadline = th_now_ms() + 15000;
-    while (!s->h2_port || (want_bin && !s->bin_port) || (want_fb && !s->fb_port)) {
-        int64_t left = deadline - th_now_ms();
-        struct pollfd pfd = {.fd = s->out_fd, .events = POLLIN};
-        if (left <= 0 || poll(&pfd, 1, (int)left) < 0) {
-            fprintf(stderr, "FAIL: apns-sim did not report its ports within 15 s\n");
-            th_fail();
-        }
-        if (!(pfd.revents & (POLLIN | POLLHUP)))
-            continue;
-        ssize_t n = read(s->out_fd, buf + used, sizeof buf - 1 - used);
-        if (n <= 0) {
-            char *err = th_read_file(err_path, NULL);
-            fprintf(stderr, "FAIL: apns-sim exited before listening:\n%s\n", err ? err : "");
-            free(err);
-            th_fail();
-        }
-        used += (size_t)n;
-        buf[used] = '\0';
-        char *nl;
-        while ((nl = strchr(buf, '\n')) != NULL) {
-            *nl = '\0';
-            int p;
-            if ((p = port_after(buf, "apns-sim listening on ")))
-                s->h2_port = p;
-            else if ((p = port_after(buf, "apns-sim binary listening on ")))
-                s->bin_port = p;
-            else if ((p = port_after(buf, "apns-sim feedback listening on ")))
-                s->fb_port = p;
-            size_t rest = used - (size_t)(nl + 1 - buf);
-            memmove(buf, nl + 1, rest + 1);
-            used = rest;
-        }
-        if (used == sizeof buf - 1)
-            used = 0;
-    }
-    fprintf(stderr, "apns-sim pid %d: http/2 %d, binary %d, feedback %d\n", (int)pid, s->h2_port,
-            s->bin_port, s->fb_port);
+    fprintf(stderr, "apns-sim pid %d: http/2 %d, binary %d, feedback %d\n", (int)s->proc.pid,
+            s->h2_port, s->bin_port, s->fb_port);
 }
 
 int bu_stop_sim(bu_sim *s)
 {
-    int status = 0;
-    if (s->pid <= 0)
-        return -1;
-    kill(s->pid, SIGTERM);
-    int64_t deadline = th_now_ms() + 10000;
-    for (;;) {
-        pid_t r = waitpid(s->pid, &status, WNOHANG);
-        if (r == s->pid)
-            break;
-        if (th_now_ms() > deadline) {
-            kill(s->pid, SIGKILL);
-            waitpid(s->pid, &status, 0);
-            break;
-        }
-        usleep(10000);
-    }
-    for (int i = 0; i < nsims; i++)
-        if (sims[i] == s->pid)
-            sims[i] = 0;
-    close(s->out_fd);
-    s->pid = 0;
-    return status;
+    return th_stop(&s->proc);
 }
 
 long long bu_sim_counter(const bu_sim *s, const char *name)

@@ -15,16 +15,17 @@
 
 #include <openssl/ssl.h>
 
+#include "harness.h"
+
 typedef struct bu_sim {
-    pid_t pid;
-    int out_fd;
+    th_proc proc;
     int h2_port, bin_port, fb_port; /* 0 when that listener was not asked for */
     char err_path[600];             /* the sim's stderr (counters at exit) */
 } bu_sim;
 
-/* Starts apns-sim (argv[0] = its path) with stderr to err_path; waits up to
- * 15 s for the HTTP/2 "listening on" line and, when argv asks for them, the
- * "binary listening on" and "feedback listening on" lines. */
+/* Starts apns-sim (argv[0] = its path) with stderr to err_path (th_spawn);
+ * waits up to 15 s for the HTTP/2 "listening on" line and, when argv asks
+ * for them, the "binary listening on" and "feedback listening on" lines. */
 void bu_spawn_sim(bu_sim *s, char *const argv[], const char *err_path);
 
 /* SIGTERM and wait (SIGKILL after 10 s). Returns the waitpid status. */

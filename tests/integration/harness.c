@@ -17,11 +17,16 @@
 static pid_t procs[MAX_PROCS];
 static int nprocs;
 
-void th_fail(void)
+static void kill_procs(void)
 {
     for (int i = 0; i < nprocs; i++)
         if (procs[i] > 0)
             kill(procs[i], SIGKILL);
+}
+
+void th_fail(void)
+{
+    kill_procs();
     exit(1);
 }
 
@@ -32,8 +37,13 @@ int64_t th_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void th_spawn_server(th_proc *p, char *const argv[])
+void th_spawn(th_proc *p, char *const argv[], const char *err_path)
 {
+    static int atexit_done;
+    if (!atexit_done) {
+        atexit(kill_procs); /* a test that exits early leaves no server behind */
+        atexit_done = 1;
+    }
     int fds[2];
     memset(p, 0, sizeof *p);
     if (pipe(fds) != 0) {
@@ -51,6 +61,13 @@ void th_spawn_server(th_proc *p, char *const argv[])
     }
     if (pid == 0) {
         dup2(fds[1], 1);
+        if (err_path) {
+            int efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (efd >= 0 && efd != 2) {
+                dup2(efd, 2);
+                close(efd);
+            }
+        }
         close(fds[0]);
         close(fds[1]);
         execv(argv[0], argv);
@@ -62,59 +79,81 @@ void th_spawn_server(th_proc *p, char *const argv[])
     p->out_fd = fds[0];
     if (nprocs < MAX_PROCS)
         procs[nprocs++] = pid;
+}
 
-    /* Read stdout until the "listening on HOST:PORT" line. */
-    char line[512];
+int th_read_lines(th_proc *p, int timeout_ms, int (*fn)(char *line, void *ud), void *ud)
+{
+    char buf[2048];
     size_t used = 0;
-    int64_t deadline = th_now_ms() + 15000;
+    int64_t deadline = th_now_ms() + timeout_ms;
     for (;;) {
         int64_t left = deadline - th_now_ms();
-        if (left <= 0) {
-            fprintf(stderr, "FAIL: %s did not report its port within 15 s\n", argv[0]);
-            th_fail();
-        }
+        if (left <= 0)
+            return -1;
         struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
-        if (poll(&pfd, 1, (int)left) <= 0)
+        int r = poll(&pfd, 1, (int)left);
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (r <= 0)
             continue;
-        ssize_t n = read(p->out_fd, line + used, sizeof line - 1 - used);
-        if (n <= 0) {
-            fprintf(stderr, "FAIL: %s exited before listening\n", argv[0]);
-            th_fail();
-        }
+        ssize_t n = read(p->out_fd, buf + used, sizeof buf - 1 - used);
+        if (n <= 0)
+            return -2;
         used += (size_t)n;
-        line[used] = 0;
-        char *nl = strchr(line, '\n');
-        if (!nl) {
-            if (used == sizeof line - 1)
-                used = 0;
-            continue;
+        buf[used] = '\0';
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = '\0';
+            if (fn(line, ud))
+                return 0;
+            line = nl + 1;
         }
-        *nl = 0;
-        char *at = strstr(line, "listening on ");
-        if (at) {
-            at += strlen("listening on ");
-            char *colon = strrchr(at, ':');
-            if (colon) {
-                size_t hl = (size_t)(colon - at);
-                if (hl >= sizeof p->host)
-                    hl = sizeof p->host - 1;
-                memcpy(p->host, at, hl);
-                p->host[hl] = 0;
-                if (p->host[0] == '[') { /* [::1] */
-                    memmove(p->host, p->host + 1, strlen(p->host));
-                    char *rb = strchr(p->host, ']');
-                    if (rb)
-                        *rb = 0;
-                }
-                p->port = atoi(colon + 1);
-                fprintf(stderr, "spawned pid %d on %s:%d\n", (int)pid, p->host, p->port);
-                return;
-            }
-        }
-        size_t rest = used - (size_t)(nl + 1 - line);
-        memmove(line, nl + 1, rest);
-        used = rest;
+        used -= (size_t)(line - buf);
+        memmove(buf, line, used + 1);
+        if (used == sizeof buf - 1)
+            used = 0; /* a line longer than the buffer: dropped */
     }
+}
+
+/* "... listening on HOST:PORT" ("[v6]:PORT") -> p->host, p->port. */
+static int listening_line(char *line, void *ud)
+{
+    th_proc *p = ud;
+    char *at = strstr(line, "listening on ");
+    if (!at)
+        return 0;
+    at += strlen("listening on ");
+    char *colon = strrchr(at, ':');
+    if (!colon)
+        return 0;
+    size_t hl = (size_t)(colon - at);
+    if (hl >= sizeof p->host)
+        hl = sizeof p->host - 1;
+    memcpy(p->host, at, hl);
+    p->host[hl] = 0;
+    if (p->host[0] == '[') { /* [::1] */
+        memmove(p->host, p->host + 1, strlen(p->host));
+        char *rb = strchr(p->host, ']');
+        if (rb)
+            *rb = 0;
+    }
+    p->port = atoi(colon + 1);
+    return 1;
+}
+
+void th_spawn_server(th_proc *p, char *const argv[])
+{
+    th_spawn(p, argv, NULL);
+    int rc = th_read_lines(p, 15000, listening_line, p);
+    if (rc == -1) {
+        fprintf(stderr, "FAIL: %s did not report its port within 15 s\n", argv[0]);
+        th_fail();
+    }
+    if (rc != 0) {
+        fprintf(stderr, "FAIL: %s exited before listening\n", argv[0]);
+        th_fail();
+    }
+    fprintf(stderr, "spawned pid %d on %s:%d\n", (int)p->pid, p->host, p->port);
 }
 
 int th_stop(th_proc *p)
@@ -210,8 +249,8 @@ void th_token(uint32_t i, char out[65])
 {
     uint64_t a = mix(i * 4ull + 1), b = mix(i * 4ull + 2), c = mix(i * 4ull + 3),
              d = mix(i * 4ull + 4);
-    snprintf(out, 65, "%016llx%016llx%016llx%016llx", (unsigned long long)a,
-             (unsigned long long)b, (unsigned long long)c, (unsigned long long)d);
+    snprintf(out, 65, "%016llx%016llx%016llx%016llx", (unsigned long long)a, (unsigned long long)b,
+             (unsigned long long)c, (unsigned long long)d);
 }
 
 void th_apns_id(uint32_t i, char out[37])

@@ -18,13 +18,26 @@ typedef struct th_proc {
     int port;
 } th_proc;
 
-/* Starts argv[0] (a path) with argv; waits up to 15 s for a stdout line
- * "... listening on HOST:PORT" and fills host/port. Exits the test on
+/* Starts argv[0] (a path) with argv, its stdout on a pipe (p->out_fd), its
+ * stderr into err_path (created or truncated; NULL: the test's stderr).
+ * Until th_stop(), th_fail() and the test's exit kill it. Exits the test on
+ * failure. */
+void th_spawn(th_proc *p, char *const argv[], const char *err_path);
+
+/* Reads the child's stdout for up to timeout_ms, handing each line (without
+ * the newline; fn may modify it) to fn until fn returns non-zero. Returns
+ * 0 then, -1 when the time ran out, -2 when the child closed its stdout
+ * (exited). A line longer than 2 KB is dropped. */
+int th_read_lines(th_proc *p, int timeout_ms, int (*fn)(char *line, void *ud), void *ud);
+
+/* th_spawn() with the test's stderr, then waits up to 15 s for a stdout
+ * line "... listening on HOST:PORT" and fills host/port. Exits the test on
  * failure. */
 void th_spawn_server(th_proc *p, char *const argv[]);
 
 /* SIGTERM, then waits up to 10 s (SIGKILL after). Returns the exit status
- * (as from waitpid), so tests can check a clean exit. */
+ * (as from waitpid), so tests can check a clean exit; -1 if p is not
+ * running. */
 int th_stop(th_proc *p);
 
 /* Directory with test credentials (env APNS_TEST_CERTS). Exits if unset. */

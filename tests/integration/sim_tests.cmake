@@ -5,7 +5,8 @@ target_include_directories(apns_test_harness PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 
 set(APNS_IT_ENV "APNS_TEST_CERTS=${APNS_TEST_CERTS};APNS_BIN_DIR=${CMAKE_BINARY_DIR}")
 
-add_executable(sim_zero_loss ${CMAKE_CURRENT_SOURCE_DIR}/sim_zero_loss.c)
+add_executable(sim_zero_loss ${CMAKE_CURRENT_SOURCE_DIR}/sim_zero_loss.c
+                             ${CMAKE_CURRENT_SOURCE_DIR}/push_run.c)
 target_link_libraries(sim_zero_loss PRIVATE apns apns_test_harness)
 
 # The foundation's acceptance test: 100k notifications, 1% unregistered,
@@ -73,7 +74,8 @@ set_tests_properties(it_binary_sim PROPERTIES FIXTURES_REQUIRED certs
 # notification exactly once and report every invalid one, and the naive
 # simple-format provider really loses notifications. The README's founding
 # example is the 100k version: binary_formats --check (default flags).
-add_executable(binary_formats ${CMAKE_CURRENT_SOURCE_DIR}/binary_formats.c)
+add_executable(binary_formats ${CMAKE_CURRENT_SOURCE_DIR}/binary_formats.c
+                              ${CMAKE_CURRENT_SOURCE_DIR}/push_run.c)
 target_link_libraries(binary_formats PRIVATE apns_binary_test_util)
 add_test(NAME it_binary_formats
          COMMAND binary_formats --count 20000 --invalid-pct 1 --delay-ms 20 --connections 2 --check)
@@ -102,3 +104,4 @@ set_tests_properties(it_binary_reject8_frame it_binary_reject8_enhanced it_binar
                      it_binary_busy_reject it_binary_many_rejects it_binary_refused
                      it_binary_validate it_feedback_client
                      PROPERTIES FIXTURES_REQUIRED certs ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
+

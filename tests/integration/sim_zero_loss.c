@@ -25,24 +25,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "apns/client.h"
 #include "apns/jwt.h"
 #include "harness.h"
+#include "push_run.h"
 
 #define UNREG_TS_MS 1700000000123LL
 
 typedef struct run {
-    uint32_t count, unreg_every, next;
-    uint32_t answered;
-    uint8_t *calls;        /* result callbacks per notification */
+    pr_run pr;
+    uint32_t unreg_every;
+    uint8_t *calls; /* result callbacks per notification */
     uint8_t *accepted;
-    apns_client *client;
-    struct event_base *base;
-    char payload[128];
     int failures;
-    int64_t deadline_ms;
 } run;
 
 static int is_unreg(const run *r, uint32_t i)
@@ -50,45 +46,19 @@ static int is_unreg(const run *r, uint32_t i)
     return r->unreg_every && i % r->unreg_every == r->unreg_every - 1;
 }
 
-static void pump(run *r)
+static void fill(pr_run *pr, uint32_t i, apns_notification *n)
 {
-    while (r->next < r->count) {
-        char token[65], id[37];
-        th_token(r->next, token);
-        th_apns_id(r->next, id);
-        apns_notification n;
-        apns_notification_init(&n);
-        n.token = token;
-        n.topic = "com.example.app";
-        n.push_type = APNS_PUSH_ALERT;
-        n.priority = 10;
-        memcpy(n.apns_id, id, sizeof id);
-        int len = snprintf(r->payload, sizeof r->payload, "{\"aps\":{\"alert\":\"n %u\"}}",
-                           r->next);
-        n.payload = r->payload;
-        n.payload_len = (size_t)len;
-        n.user_data = (void *)(uintptr_t)r->next;
-        int rc = apns_client_submit(r->client, &n);
-        if (rc == APNS_EAGAIN)
-            return; /* on_credit resumes */
-        TH_CHECK(rc == 0, "submit %u: %s", r->next, apns_strerror(rc));
-        r->next++;
-    }
+    char id[37];
+    th_apns_id(i, id);
+    n->topic = "com.example.app";
+    n->push_type = APNS_PUSH_ALERT;
+    memcpy(n->apns_id, id, sizeof id);
 }
 
-static void on_credit(apns_client *c, size_t credit, void *ud)
+static int on_result(pr_run *pr, uint32_t i, const apns_result *res)
 {
-    pump(ud);
-}
-
-static void on_result(apns_client *c, const apns_notification *n, const apns_result *res,
-                      void *ud)
-{
-    run *r = ud;
-    uint32_t i = (uint32_t)(uintptr_t)n->user_data;
-    TH_CHECK(i < r->count, "result for unknown notification %u", i);
+    run *r = pr->ud;
     r->calls[i]++;
-    r->answered++;
     char id[37];
     th_apns_id(i, id);
     if (strcmp(res->apns_id, id) != 0) {
@@ -99,8 +69,9 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
         if (res->outcome != APNS_OUTCOME_REJECTED || res->status != 410 ||
             res->reason != APNS_REASON_UNREGISTERED || res->timestamp_ms != UNREG_TS_MS ||
             res->action != APNS_ACTION_DEAD_TOKEN) {
-            fprintf(stderr, "notification %u (unregistered): outcome %d status %d reason %s ts %lld\n",
-                    i, res->outcome, res->status, res->reason_str, (long long)res->timestamp_ms);
+            fprintf(stderr,
+                    "notification %u (unregistered): outcome %d status %d reason %s ts %lld\n", i,
+                    res->outcome, res->status, res->reason_str, (long long)res->timestamp_ms);
             r->failures++;
         }
     } else if (res->outcome != APNS_OUTCOME_ACCEPTED || res->status != 200) {
@@ -111,21 +82,7 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
     } else {
         r->accepted[i] = 1;
     }
-    if (r->answered == r->count)
-        event_base_loopbreak(r->base);
-}
-
-static void on_log(apns_log_level level, const char *msg, void *ud)
-{
-    if (level <= APNS_LOG_WARN || getenv("APNS_TEST_VERBOSE"))
-        fprintf(stderr, "libapns[%d]: %s\n", level, msg);
-}
-
-static void on_deadline(evutil_socket_t fd, short what, void *ud)
-{
-    run *r = ud;
-    fprintf(stderr, "FAIL: deadline passed with %u of %u answered\n", r->answered, r->count);
-    th_fail();
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -136,7 +93,11 @@ int main(int argc, char **argv)
         return 2;
     }
     run r = {0};
-    r.count = (uint32_t)strtoul(argv[1], NULL, 10);
+    r.pr.count = (uint32_t)strtoul(argv[1], NULL, 10);
+    r.pr.log_level = APNS_LOG_WARN;
+    r.pr.fill = fill;
+    r.pr.on_result = on_result;
+    r.pr.ud = &r;
     r.unreg_every = (uint32_t)strtoul(argv[2], NULL, 10);
     unsigned conns = (unsigned)strtoul(argv[3], NULL, 10);
     int expect_goaways = 0, expect_retries = 0, expect_resent = 0, allow_dups = 0;
@@ -171,7 +132,7 @@ int main(int argc, char **argv)
 
     FILE *uf = fopen(unreg_path, "w");
     TH_CHECK(uf != NULL, "cannot write %s", unreg_path);
-    for (uint32_t i = 0; i < r.count; i++) {
+    for (uint32_t i = 0; i < r.pr.count; i++) {
         if (is_unreg(&r, i)) {
             char t[65];
             th_token(i, t);
@@ -210,9 +171,9 @@ int main(int argc, char **argv)
     apns_token_cache *tc = NULL;
     TH_CHECK(apns_token_cache_new(&tc, sk, 0) == 0, "token cache");
 
-    r.calls = calloc(r.count, 1);
-    r.accepted = calloc(r.count, 1);
-    r.base = event_base_new();
+    r.calls = calloc(r.pr.count, 1);
+    r.accepted = calloc(r.pr.count, 1);
+    r.pr.base = event_base_new();
     apns_client_opts o;
     apns_client_opts_init(&o);
     o.env = APNS_ENV_CUSTOM;
@@ -225,41 +186,30 @@ int main(int argc, char **argv)
     o.retry.max_attempts = 12;
     o.retry.base_ms = 5;
     o.retry.max_ms = 100;
-    o.on_result = on_result;
-    o.on_credit = on_credit;
-    o.on_log = on_log;
-    o.ud = &r;
-    rc = apns_client_new(&r.client, r.base, &o, detail, sizeof detail);
+    pr_client_opts(&r.pr, &o);
+    rc = apns_client_new(&r.pr.client, r.pr.base, &o, detail, sizeof detail);
     TH_CHECK(rc == 0, "client: %s (%s)", apns_strerror(rc), detail);
 
     /* A generous bound so a hang fails instead of eating the CI budget. */
-    struct event *dl = evtimer_new(r.base, on_deadline, &r);
-    struct timeval tv = {240, 0};
-    evtimer_add(dl, &tv);
-
-    int64_t t0 = th_now_ms();
-    pump(&r);
-    event_base_dispatch(r.base);
-    int64_t ms = th_now_ms() - t0;
+    int64_t ms = pr_run_all(&r.pr, 240000);
 
     apns_client_stats st;
-    apns_client_stats_get(r.client, &st);
+    apns_client_stats_get(r.pr.client, &st);
     fprintf(stderr,
             "answered %u/%u in %lld ms: accepted %llu rejected %llu failed %llu resent %llu "
             "retried %llu goaways %llu refused %llu timeouts %llu connects %llu\n",
-            r.answered, r.count, (long long)ms, (unsigned long long)st.accepted,
+            r.pr.answered, r.pr.count, (long long)ms, (unsigned long long)st.accepted,
             (unsigned long long)st.rejected, (unsigned long long)st.failed,
             (unsigned long long)st.resent, (unsigned long long)st.retried,
             (unsigned long long)st.goaways, (unsigned long long)st.refused_streams,
             (unsigned long long)st.stream_timeouts, (unsigned long long)st.connects);
-    apns_client_free(r.client);
-    event_free(dl);
-    event_base_free(r.base);
+    apns_client_free(r.pr.client);
+    event_base_free(r.pr.base);
 
     int status = th_stop(&sim);
     TH_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "apns-sim exit status %d", status);
 
-    for (uint32_t i = 0; i < r.count; i++)
+    for (uint32_t i = 0; i < r.pr.count; i++)
         if (r.calls[i] != 1) {
             fprintf(stderr, "notification %u got %u result callbacks\n", i, r.calls[i]);
             r.failures++;
@@ -269,7 +219,7 @@ int main(int argc, char **argv)
     size_t len = 0;
     char *logtxt = th_read_file(log_path, &len);
     TH_CHECK(logtxt != NULL, "no delivery log at %s", log_path);
-    uint8_t *seen = calloc(r.count, 1);
+    uint8_t *seen = calloc(r.pr.count, 1);
     uint32_t lines = 0, dups = 0, strays = 0;
     for (char *line = logtxt; line && *line;) {
         char *nl = strchr(line, '\n');
@@ -280,7 +230,7 @@ int main(int argc, char **argv)
             lines++;
             long i = th_apns_id_index(id);
             char want[65];
-            if (i < 0 || (uint32_t)i >= r.count) {
+            if (i < 0 || (uint32_t)i >= r.pr.count) {
                 strays++;
             } else {
                 th_token((uint32_t)i, want);
@@ -293,21 +243,22 @@ int main(int argc, char **argv)
         line = nl ? nl + 1 : NULL;
     }
     uint32_t valid = 0, missing = 0;
-    for (uint32_t i = 0; i < r.count; i++) {
+    for (uint32_t i = 0; i < r.pr.count; i++) {
         if (is_unreg(&r, i))
             continue;
         valid++;
         if (!seen[i])
             missing++;
     }
-    fprintf(stderr, "delivery log: %u lines, %u valid expected, %u missing, %u duplicated, %u stray\n",
+    fprintf(stderr,
+            "delivery log: %u lines, %u valid expected, %u missing, %u duplicated, %u stray\n",
             lines, valid, missing, dups, strays);
     TH_CHECK(missing == 0, "%u valid notifications never reached the sim", missing);
     if (!allow_dups)
         TH_CHECK(dups == 0, "%u notifications delivered more than once", dups);
     TH_CHECK(strays == 0, "%u unexpected deliveries", strays);
     TH_CHECK(r.failures == 0, "%d notifications had the wrong result", r.failures);
-    TH_CHECK(r.answered == r.count, "answered %u of %u", r.answered, r.count);
+    TH_CHECK(r.pr.answered == r.pr.count, "answered %u of %u", r.pr.answered, r.pr.count);
     if (expect_goaways)
         TH_CHECK(st.goaways > 0 && st.resent > 0, "no GOAWAY hand-backs: fault not exercised");
     if (expect_retries)
@@ -321,6 +272,6 @@ int main(int argc, char **argv)
     free(logtxt);
     free(r.calls);
     free(r.accepted);
-    printf("sim_zero_loss: %u notifications, zero lost, zero duplicated\n", r.count);
+    printf("sim_zero_loss: %u notifications, zero lost, zero duplicated\n", r.pr.count);
     return 0;
 }
