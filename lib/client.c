@@ -74,6 +74,7 @@
 #include "detail.h"
 #include "endpoint.h"
 #include "job.h"
+#include "notification_int.h"
 #include "transport.h"
 
 #define MAX_HANDBACKS        10
@@ -119,6 +120,10 @@ struct apns_client {
 
     apns_token_cache *tokens;
     apns_token tok;
+
+    /* The last payload that passed the JSON check (see apns_client_submit). */
+    char checked_payload[APNS_PAYLOAD_MAX_VOIP];
+    size_t checked_payload_len;
 
     apns_result_cb on_result;
     apns_credit_cb on_credit;
@@ -1018,8 +1023,17 @@ int apns_client_submit(apns_client *c, const apns_notification *n)
     if (c->draining || c->freeing)
         return APNS_ESHUTDOWN;
     char detail[256];
-    int rc =
-        apns_notification_validate(n, c->tokens != NULL, c->on_log ? detail : NULL, sizeof detail);
+    /* A broadcast submits the same payload bytes for every token: the JSON
+     * check (a fifth of the submit path's instructions) runs once per
+     * distinct payload, a memcmp decides whether it is the same one. */
+    int same_payload = n->payload != NULL && n->payload_len == c->checked_payload_len &&
+                       memcmp(n->payload, c->checked_payload, n->payload_len) == 0;
+    int rc = apns__notification_validate(n, c->tokens != NULL, same_payload,
+                                         c->on_log ? detail : NULL, sizeof detail);
+    if (rc == 0 && !same_payload && n->payload_len <= sizeof c->checked_payload) {
+        memcpy(c->checked_payload, n->payload, n->payload_len);
+        c->checked_payload_len = n->payload_len;
+    }
     if (rc) {
         if (c->on_log)
             clog_(c, APNS_LOG_DEBUG, "submit refused: %s", detail);

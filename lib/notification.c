@@ -20,6 +20,7 @@
 
 #include "apns/error.h"
 #include "apns/notification.h"
+#include "notification_int.h"
 
 #define QUOTE_MAX 40 /* characters of a bad value quoted in a detail sentence */
 
@@ -262,13 +263,13 @@ static int check_topic(const char *topic, int require_topic, char *d, size_t dl)
     return 0;
 }
 
-static int check_payload(const apns_notification *n, char *d, size_t dl)
+static int check_payload(const apns_notification *n, int json_known_good, char *d, size_t dl)
 {
     if (n->payload == NULL || n->payload_len == 0)
         return report(APNS_EPAYLOADEMPTY, d, dl, "payload is empty");
     size_t off = 0;
     const char *why = NULL;
-    if (!apns_json_check_object(n->payload, n->payload_len, &off, &why))
+    if (!json_known_good && !apns_json_check_object(n->payload, n->payload_len, &off, &why))
         return report(APNS_ENOTOBJECT, d, dl, "payload is not a JSON object: %s at byte %zu", why,
                       off);
     size_t limit = apns_payload_limit(n->push_type);
@@ -280,6 +281,12 @@ static int check_payload(const apns_notification *n, char *d, size_t dl)
 
 int apns_notification_validate(const apns_notification *n, int require_topic, char *detail,
                                size_t detail_len)
+{
+    return apns__notification_validate(n, require_topic, 0, detail, detail_len);
+}
+
+int apns__notification_validate(const apns_notification *n, int require_topic, int json_known_good,
+                                char *detail, size_t detail_len)
 {
     char q[QBUF];
     int rc;
@@ -335,5 +342,5 @@ int apns_notification_validate(const apns_notification *n, int require_topic, ch
                       " is negative; use 0 for no storage or APNS_EXPIRATION_NONE to omit it",
                       n->expiration);
 
-    return check_payload(n, detail, detail_len);
+    return check_payload(n, json_known_good, detail, detail_len);
 }
