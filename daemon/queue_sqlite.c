@@ -52,6 +52,8 @@
  */
 #include "store_sqlite.h"
 
+#include <event2/event.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +176,55 @@ static void deliver_result(sq_req *r)
     }
 }
 
+/* A refused release would leave its chunk leased until a restart (leases
+ * are not durable, but they are not re-leased while the process lives): the
+ * release is kept and posted again every second until the storage takes it. */
+static void release_retry_cb(evutil_socket_t fd, short what, void *arg);
+
+static void release_retry_add(gw_sq *sq, int64_t chunk, int64_t not_before)
+{
+    if (sq->n_release_retry == sq->cap_release_retry) {
+        size_t cap = sq->cap_release_retry ? 2 * sq->cap_release_retry : 16;
+        struct sq_release_retry *v = realloc(sq->release_retry, cap * sizeof *v);
+        if (v == NULL) {
+            sq_log(sq, APNS_LOG_ERROR,
+                   "queue database %s: out of memory keeping a refused release; chunk %lld "
+                   "stays leased until restart",
+                   sq->path, (long long)chunk);
+            return;
+        }
+        sq->release_retry = v;
+        sq->cap_release_retry = cap;
+    }
+    sq->release_retry[sq->n_release_retry].chunk = chunk;
+    sq->release_retry[sq->n_release_retry].not_before = not_before;
+    sq->n_release_retry++;
+    if (sq->release_retry_ev == NULL)
+        sq->release_retry_ev = evtimer_new(sq->o.base, release_retry_cb, sq);
+    if (sq->release_retry_ev != NULL && !evtimer_pending(sq->release_retry_ev, NULL)) {
+        struct timeval one_s = {1, 0};
+        evtimer_add(sq->release_retry_ev, &one_s);
+    }
+}
+
+static void release_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_sq *sq = arg;
+    size_t n = sq->n_release_retry;
+
+    sq->n_release_retry = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct sq_release_retry rr = sq->release_retry[i];
+        sq_req *r = req_new(sq, SQ_RELEASE, 0, NULL, NULL);
+        if (r != NULL) {
+            r->u.release.chunk = rr.chunk;
+            r->u.release.not_before = rr.not_before;
+        }
+        if (r == NULL || post(sq, r) != 0)
+            release_retry_add(sq, rr.chunk, rr.not_before); /* try again next second */
+    }
+}
+
 static void complete(gw_req *g, int deliver)
 {
     sq_req *r = (sq_req *)g;
@@ -183,6 +234,8 @@ static void complete(gw_req *g, int deliver)
         deliver_result(r);
         if (r->err == 0 && r->work && sq->o.on_work != NULL)
             sq->o.on_work(sq->o.ud);
+        if (r->kind == SQ_RELEASE && r->err != 0 && gw_queue_err_unavailable(r->err))
+            release_retry_add(sq, r->u.release.chunk, r->u.release.not_before);
     }
     req_free(r);
 }
@@ -488,6 +541,9 @@ static void sq_destroy(gw_sq *sq)
 {
     if (sq->w != NULL)
         gw_worker_free(sq->w);
+    if (sq->release_retry_ev != NULL)
+        event_free(sq->release_retry_ev);
+    free(sq->release_retry); /* a restart clears the leases they hold */
     while (sq->leased_head != NULL) {
         gw_chunk *c = sq->leased_head;
         unlink_leased(sq, c);

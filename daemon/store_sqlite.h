@@ -105,6 +105,15 @@ typedef struct gw_sq {
     /* Loop thread only: chunks leased and not yet released. */
     gw_chunk *leased_head;
     size_t n_leased;
+
+    /* Loop thread only: releases the storage refused (disk full, I/O
+     * error). A lease lasts until released, so each is re-applied every
+     * second until it succeeds; bounded by the chunks ever leased at once. */
+    struct sq_release_retry {
+        int64_t chunk, not_before;
+    } * release_retry;
+    size_t n_release_retry, cap_release_retry;
+    struct event *release_retry_ev;
 } gw_sq;
 
 typedef enum sq_kind {

@@ -233,6 +233,35 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
     return TXN_COMMITTED;
 }
 
+/* Reads (job status, dead-token lists) do not need a COMMIT that failed:
+ * their answers come from what is already committed. So when a batch's
+ * COMMIT fails (disk full, I/O error), each read that shared it runs again on
+ * its own, and a full disk never fails a status query (docs/queue.md). */
+static int is_read(const sq_req *r)
+{
+    return r->kind == SQ_STATUS || r->kind == SQ_DEAD_LIST;
+}
+
+static void rerun_reads(gw_sq *sq, gw_req *from, gw_req *end)
+{
+    for (gw_req *g = from; g != end; g = g->next) {
+        sq_req *r = (sq_req *)g;
+        int rc;
+
+        if (!is_read(r) || !gw_queue_err_unavailable(r->err))
+            continue;
+        reset_for_retry(r);
+        rc = sqlite3_exec(sq->db, "BEGIN", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            continue; /* keeps the commit's error */
+        r->err = run_op(sq, r);
+        if (r->err == 0)
+            r->detail[0] = '\0';
+        if (sqlite3_exec(sq->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+}
+
 /* Runs [from, end) (no option requests) as one transaction. When SQLite
  * rolls the whole transaction back because of one request (it may for
  * FULL, IOERR, BUSY, NOMEM), that request keeps its error and the others
@@ -254,6 +283,8 @@ static void run_txn(gw_sq *sq, gw_req *from, gw_req *end)
         if (i == MAX_ATTEMPTS - 1)
             fail_all(sq, from, end, storage_err, ((sq_req *)culprit)->detail, 1);
     }
+    if (outcome != TXN_COMMITTED)
+        rerun_reads(sq, from, end);
     for (gw_req *g = from; g != end; g = g->next) {
         int e = ((sq_req *)g)->err;
         if (gw_queue_err_unavailable(e))

@@ -1,0 +1,435 @@
+/* gw_work.c - see gw_work.h. */
+#include "gw_work.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void gw_work_init(gw_work *w, gw_ledger *l)
+{
+    memset(w, 0, sizeof *w);
+    w->l = l;
+    w->small_job_tokens = 100;
+}
+
+void gw_work_free(gw_work *w)
+{
+    free(w->jobs);
+    memset(w, 0, sizeof *w);
+}
+
+static gw_jobrec *add_job(gw_work *w, const char *id, const char *apns_id, uint32_t first,
+                          uint32_t n)
+{
+    if (w->njobs == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 1024;
+        w->jobs = realloc(w->jobs, w->cap * sizeof *w->jobs);
+        GW_CHECK(w->jobs != NULL, "out of memory");
+    }
+    gw_jobrec *j = &w->jobs[w->njobs++];
+    memset(j, 0, sizeof *j);
+    GW_CHECK(strlen(id) == 36 && strlen(apns_id) == 36, "bad ids %s %s", id, apns_id);
+    memcpy(j->id, id, 37);
+    memcpy(j->apns_id, apns_id, 37);
+    j->first = first;
+    j->n = n;
+    for (uint32_t k = 0; k < n; k++) {
+        GW_CHECK(w->l->want_id[first + k][0] == 0, "token %u submitted twice by the test",
+                 first + k);
+        gw_derive_apns_id(apns_id, k, w->l->want_id[first + k]);
+    }
+    return j;
+}
+
+/* ---- submitting ------------------------------------------------------------ */
+
+static const uint32_t sizes[] = {1, 2, 5, 10, 50, 100, 132, 200};
+#define NSIZES (sizeof sizes / sizeof sizes[0])
+
+typedef struct breq {
+    gw_work *w;
+    uint32_t nnotes;
+    uint32_t first[512], n[512];
+} breq;
+
+static void on_batch(const gw_resp *r, void *ud)
+{
+    breq *b = ud;
+    gw_work *w = b->w;
+    w->requests++;
+    GW_CHECK(r->status == 202, "POST /v1/push (batch of %u notifications): %d %.1000s", b->nnotes,
+             r->status, r->body);
+    json_t *j = gw_json(r);
+    json_t *arr = json_object_get(j, "notifications");
+    GW_CHECK(json_is_array(arr) && json_array_size(arr) == b->nnotes,
+             "202 lists %zu notifications, want %u: %.500s", json_array_size(arr), b->nnotes,
+             r->body);
+    for (uint32_t k = 0; k < b->nnotes; k++) {
+        json_t *e = json_array_get(arr, k);
+        const char *id = json_string_value(json_object_get(e, "id"));
+        const char *aid = json_string_value(json_object_get(e, "apns_id"));
+        json_int_t nt = json_integer_value(json_object_get(e, "tokens"));
+        GW_CHECK(id && aid && nt == (json_int_t)b->n[k], "202 entry %u: %.300s", k, r->body);
+        add_job(w, id, aid, b->first[k], b->n[k]);
+    }
+    json_decref(j);
+    free(b);
+}
+
+void gw_work_submit_batches(gw_work *w, gw_http *h, uint32_t first, uint32_t count,
+                            uint32_t per_request)
+{
+    uint32_t next = first, end = first + count, size_k = 0, note = 0;
+    gw_buf body = {0};
+    while (next < end) {
+        breq *b = calloc(1, sizeof *b);
+        b->w = w;
+        gw_buf_free(&body);
+        gw_buf_printf(&body, "{\"notifications\":[");
+        uint32_t left = per_request;
+        while (left > 0 && next < end && b->nnotes < 512) {
+            uint32_t n = sizes[size_k++ % NSIZES];
+            if (n > left)
+                n = left;
+            if (n > end - next)
+                n = end - next;
+            b->first[b->nnotes] = next;
+            b->n[b->nnotes] = n;
+            gw_buf_printf(&body,
+                          "%s{\"app\":\"" GW_APP "\",\"alert\":{\"title\":\"Order %u\",\"body\":"
+                          "\"shipped\"},\"badge\":%u,\"custom\":{\"n\":%u},\"tokens\":[",
+                          b->nnotes ? "," : "", note, note % 10, note);
+            for (uint32_t k = 0; k < n; k++) {
+                char t[65];
+                gw_token(next + k, t);
+                gw_buf_printf(&body, "%s\"%s\"", k ? "," : "", t);
+            }
+            gw_buf_add(&body, "]}", 2);
+            b->nnotes++;
+            note++;
+            next += n;
+            left -= n;
+        }
+        gw_buf_add(&body, "]}", 2);
+        gw_http_async(h, "POST", "/v1/push", GW_KEY, body.p, body.len, on_batch, b);
+    }
+    gw_buf_free(&body);
+    gw_http_run(h);
+}
+
+typedef struct bcast {
+    gw_work *w;
+    uint32_t first, n;
+} bcast;
+
+static void on_bcast(const gw_resp *r, void *ud)
+{
+    bcast *b = ud;
+    b->w->requests++;
+    GW_CHECK(r->status == 202, "POST /v1/push (broadcast to %u tokens): %d %.1000s", b->n,
+             r->status, r->body);
+    json_t *j = gw_json(r);
+    json_t *e = json_array_get(json_object_get(j, "notifications"), 0);
+    const char *id = json_string_value(json_object_get(e, "id"));
+    const char *aid = json_string_value(json_object_get(e, "apns_id"));
+    GW_CHECK(id && aid && json_integer_value(json_object_get(e, "tokens")) == (json_int_t)b->n,
+             "202 of the broadcast: %.300s", r->body);
+    add_job(b->w, id, aid, b->first, b->n);
+    json_decref(j);
+}
+
+void gw_work_submit_broadcast(gw_work *w, gw_http *h, uint32_t first, uint32_t count,
+                              const char *apns_id)
+{
+    gw_buf body = {0};
+    gw_buf_printf(&body, "{\"app\":\"" GW_APP "\",\"payload\":{\"aps\":{\"alert\":\"Sale starts "
+                         "now\",\"sound\":\"default\"},\"campaign\":\"e2e\"}");
+    if (apns_id)
+        gw_buf_printf(&body, ",\"apns_id\":\"%s\"", apns_id);
+    gw_buf_printf(&body, ",\"tokens\":[");
+    for (uint32_t k = 0; k < count; k++) {
+        char t[65];
+        gw_token(first + k, t);
+        gw_buf_printf(&body, "%s\"%s\"", k ? "," : "", t);
+    }
+    gw_buf_add(&body, "]}", 2);
+    bcast b = {w, first, count};
+    int64_t t0 = gw_now_ms();
+    gw_http_async(h, "POST", "/v1/push", GW_KEY, body.p, body.len, on_bcast, &b);
+    gw_http_run(h);
+    fprintf(stderr, "broadcast to %u tokens (%zu bytes of JSON) accepted in %lld ms\n", count,
+            body.len, (long long)(gw_now_ms() - t0));
+    if (apns_id) {
+        GW_CHECK(strcasecmp(w->jobs[w->njobs - 1].apns_id, apns_id) == 0,
+                 "the broadcast's apns_id is %s, want %s", w->jobs[w->njobs - 1].apns_id, apns_id);
+    }
+    gw_buf_free(&body);
+}
+
+int gw_work_try_push(gw_work *w, gw_http *h, uint32_t first, uint32_t count, gw_resp *r)
+{
+    gw_buf body = {0};
+    gw_buf_printf(&body, "{\"app\":\"" GW_APP "\",\"alert\":\"try %u\",\"tokens\":[", first);
+    for (uint32_t k = 0; k < count; k++) {
+        char t[65];
+        gw_token(first + k, t);
+        gw_buf_printf(&body, "%s\"%s\"", k ? "," : "", t);
+    }
+    gw_buf_add(&body, "]}", 2);
+    gw_http_do(h, "POST", "/v1/push", GW_KEY, body.p, body.len, r);
+    gw_buf_free(&body);
+    w->requests++;
+    if (r->status == 202) {
+        json_t *j = gw_json(r);
+        json_t *e = json_array_get(json_object_get(j, "notifications"), 0);
+        const char *id = json_string_value(json_object_get(e, "id"));
+        const char *aid = json_string_value(json_object_get(e, "apns_id"));
+        GW_CHECK(id && aid && json_integer_value(json_object_get(e, "tokens")) == (json_int_t)count,
+                 "202: %.300s", r->body);
+        add_job(w, id, aid, first, count);
+        json_decref(j);
+    }
+    return r->status;
+}
+
+/* ---- waiting and checking --------------------------------------------------------- */
+
+int64_t gw_work_wait_depth(gw_http *h, int timeout_ms)
+{
+    int64_t t0 = gw_now_ms(), last_print = t0;
+    double depth = -1;
+    for (;;) {
+        depth = gw_metric(h, "apnsd_queue_depth");
+        int64_t now = gw_now_ms();
+        if (depth == 0)
+            return now - t0;
+        GW_CHECK(now - t0 < timeout_ms, "queue depth still %.0f after %d ms", depth, timeout_ms);
+        if (now - last_print >= 2000) {
+            fprintf(stderr, "  queue depth %.0f\n", depth);
+            last_print = now;
+        }
+        gw_sleep_ms(50);
+    }
+}
+
+static int final_state(const char *s)
+{
+    return !strcmp(s, "done") || !strcmp(s, "partially_failed") || !strcmp(s, "failed") ||
+           !strcmp(s, "expired");
+}
+
+typedef struct jreq {
+    gw_work *w;
+    gw_jobrec *j;
+} jreq;
+
+static json_int_t count_of(json_t *counts, const char *k)
+{
+    return json_integer_value(json_object_get(counts, k));
+}
+
+static void check_job(gw_work *w, gw_jobrec *j, json_t *doc, const char *raw)
+{
+    gw_ledger *l = w->l;
+    uint32_t acc = 0, rej = 0;
+    for (uint32_t k = 0; k < j->n; k++) {
+        if (l->unreg[j->first + k])
+            rej++;
+        else
+            acc++;
+    }
+    const char *want = rej == 0 ? "done" : acc == 0 ? "failed" : "partially_failed";
+    GW_CHECK(strcmp(j->state, want) == 0, "job %s: state %s, want %s: %.600s", j->id, j->state,
+             want, raw);
+    GW_CHECK(json_integer_value(json_object_get(doc, "tokens")) == (json_int_t)j->n,
+             "job %s: tokens: %.300s", j->id, raw);
+    const char *aid = json_string_value(json_object_get(doc, "apns_id"));
+    GW_CHECK(aid && strcasecmp(aid, j->apns_id) == 0, "job %s: apns_id: %.300s", j->id, raw);
+    GW_CHECK(json_string_value(json_object_get(doc, "app")) &&
+                 !strcmp(json_string_value(json_object_get(doc, "app")), GW_APP),
+             "job %s: app: %.300s", j->id, raw);
+    GW_CHECK(json_integer_value(json_object_get(doc, "finished_ms")) > 0,
+             "job %s: no finished_ms: %.300s", j->id, raw);
+    json_t *c = json_object_get(doc, "counts");
+    GW_CHECK(count_of(c, "accepted") == acc && count_of(c, "rejected") == rej &&
+                 count_of(c, "pending") == 0 && count_of(c, "expired") == 0 &&
+                 count_of(c, "failed") == 0 && count_of(c, "retrying") == 0,
+             "job %s: counts, want accepted %u rejected %u, others 0: %.400s", j->id, acc, rej,
+             raw);
+    json_t *out = json_object_get(doc, "outcomes");
+    if (j->n > w->small_job_tokens) {
+        GW_CHECK(out == NULL || json_is_null(out), "job %s of %u tokens lists outcomes", j->id,
+                 j->n);
+        return;
+    }
+    GW_CHECK(json_is_array(out) && json_array_size(out) == j->n,
+             "job %s: %zu outcomes for %u tokens: %.600s", j->id, json_array_size(out), j->n, raw);
+    for (uint32_t k = 0; k < j->n; k++) {
+        json_t *o = json_array_get(out, k);
+        uint32_t i = j->first + k;
+        char t[65];
+        gw_token(i, t);
+        const char *tok = json_string_value(json_object_get(o, "token"));
+        const char *oid = json_string_value(json_object_get(o, "apns_id"));
+        const char *st = json_string_value(json_object_get(o, "state"));
+        GW_CHECK(tok && strcasecmp(tok, t) == 0, "job %s outcome %u: token %s, want %s", j->id, k,
+                 tok ? tok : "(none)", t);
+        GW_CHECK(oid && strcasecmp(oid, l->want_id[i]) == 0,
+                 "job %s outcome %u: apns_id %s, want %s", j->id, k, oid ? oid : "(none)",
+                 l->want_id[i]);
+        if (l->unreg[i]) {
+            GW_CHECK(st && !strcmp(st, "rejected") &&
+                         json_integer_value(json_object_get(o, "status")) == 410 &&
+                         json_string_value(json_object_get(o, "reason")) &&
+                         !strcmp(json_string_value(json_object_get(o, "reason")), "Unregistered") &&
+                         json_integer_value(json_object_get(o, "timestamp_ms")) == l->unreg_ts[i],
+                     "job %s outcome %u (unregistered, timestamp %lld): %.400s", j->id, k,
+                     (long long)l->unreg_ts[i], raw);
+        } else {
+            GW_CHECK(st && !strcmp(st, "accepted"), "job %s outcome %u: state %s, want accepted",
+                     j->id, k, st ? st : "(none)");
+        }
+    }
+}
+
+static void on_job(const gw_resp *r, void *ud)
+{
+    jreq *q = ud;
+    gw_jobrec *j = q->j;
+    GW_CHECK(r->status == 200, "GET /v1/notifications/%s: %d %.500s", j->id, r->status, r->body);
+    json_t *doc = gw_json(r);
+    const char *st = json_string_value(json_object_get(doc, "state"));
+    GW_CHECK(st != NULL, "job %s: no state: %.300s", j->id, r->body);
+    snprintf(j->state, sizeof j->state, "%s", st);
+    if (final_state(st)) {
+        j->final = 1;
+        check_job(q->w, j, doc, r->body);
+    }
+    json_decref(doc);
+    free(q);
+}
+
+void gw_work_check_jobs(gw_work *w, gw_http *h, int timeout_ms)
+{
+    int64_t t0 = gw_now_ms();
+    char path[128];
+    for (int round = 0;; round++) {
+        size_t open = 0;
+        for (size_t k = 0; k < w->njobs; k++) {
+            gw_jobrec *j = &w->jobs[k];
+            if (j->final)
+                continue;
+            jreq *q = calloc(1, sizeof *q);
+            q->w = w;
+            q->j = j;
+            snprintf(path, sizeof path, "/v1/notifications/%s", j->id);
+            gw_http_async(h, "GET", path, GW_KEY, NULL, 0, on_job, q);
+            open++;
+        }
+        gw_http_run(h);
+        size_t left = 0;
+        for (size_t k = 0; k < w->njobs; k++)
+            left += !w->jobs[k].final;
+        if (left == 0) {
+            fprintf(stderr, "status: %zu jobs finished and checked (%d rounds)\n", w->njobs,
+                    round + 1);
+            return;
+        }
+        if (gw_now_ms() - t0 > timeout_ms) {
+            fprintf(stderr, "FAIL: %zu of %zu jobs not finished after %d ms; states seen:\n", left,
+                    w->njobs, timeout_ms);
+            size_t shown = 0;
+            for (size_t k = 0; k < w->njobs && shown < 20; k++)
+                if (!w->jobs[k].final) {
+                    fprintf(stderr, "  job %s (%u tokens): %s\n", w->jobs[k].id, w->jobs[k].n,
+                            w->jobs[k].state);
+                    shown++;
+                }
+            gw_fail();
+        }
+        gw_sleep_ms(200);
+    }
+}
+
+uint32_t gw_work_check_dead_tokens(gw_work *w, gw_http *h, const char *app, const char *key)
+{
+    gw_ledger *l = w->l;
+    uint8_t *listed = calloc(l->n, 1);
+    char path[512], cursor[128] = "";
+    uint32_t entries = 0, pages = 0;
+    for (;;) {
+        if (cursor[0])
+            snprintf(path, sizeof path, "/v1/apps/%s/dead-tokens?limit=1000&cursor=%s", app,
+                     cursor);
+        else
+            snprintf(path, sizeof path, "/v1/apps/%s/dead-tokens?limit=1000", app);
+        gw_resp r;
+        gw_http_do(h, "GET", path, key, NULL, 0, &r);
+        GW_CHECK(r.status == 200, "GET %s: %d %.500s", path, r.status, r.body);
+        json_t *doc = gw_json(&r);
+        json_t *arr = json_object_get(doc, "dead_tokens");
+        GW_CHECK(json_is_array(arr) && json_array_size(arr) <= 1000, "GET %s: %.300s", path,
+                 r.body);
+        pages++;
+        for (size_t k = 0; k < json_array_size(arr); k++) {
+            json_t *e = json_array_get(arr, k);
+            const char *tok = json_string_value(json_object_get(e, "token"));
+            long i = tok ? gw_tokmap_find(l->map, tok) : -1;
+            GW_CHECK(i >= 0 && l->unreg[i] && l->want_id[i][0],
+                     "dead-token entry for a token that is not unregistered: %s",
+                     tok ? tok : "(none)");
+            GW_CHECK(!listed[i], "token %s listed twice", tok);
+            listed[i] = 1;
+            const char *src = json_string_value(json_object_get(e, "source"));
+            const char *reason = json_string_value(json_object_get(e, "reason"));
+            json_int_t ts = json_integer_value(json_object_get(e, "timestamp_ms"));
+            GW_CHECK(src && !strcmp(src, "410") && reason && !strcmp(reason, "Unregistered") &&
+                         ts == l->unreg_ts[i] &&
+                         json_integer_value(json_object_get(e, "recorded_ms")) > 0,
+                     "dead token %s: source %s reason %s timestamp %lld, want 410 Unregistered "
+                     "%lld",
+                     tok, src ? src : "-", reason ? reason : "-", (long long)ts,
+                     (long long)l->unreg_ts[i]);
+            entries++;
+        }
+        json_t *next = json_object_get(doc, "next_cursor");
+        if (next == NULL || json_is_null(next)) {
+            json_decref(doc);
+            gw_resp_clear(&r);
+            break;
+        }
+        GW_CHECK(json_is_string(next) && strlen(json_string_value(next)) < sizeof cursor,
+                 "next_cursor: %.200s", r.body);
+        snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
+        json_decref(doc);
+        gw_resp_clear(&r);
+        GW_CHECK(pages < 100000, "dead-token paging does not end");
+    }
+    uint32_t missing = 0;
+    for (uint32_t i = 0; i < l->n; i++)
+        if (l->unreg[i] && l->want_id[i][0] && !listed[i]) {
+            if (missing++ < 5)
+                fprintf(stderr, "unregistered token %u missing from the dead-token registry\n", i);
+        }
+    GW_CHECK(missing == 0, "%u unregistered tokens missing from the dead-token registry", missing);
+    fprintf(stderr, "dead tokens: %u entries in %u pages, all with the sim's 410 timestamp\n",
+            entries, pages);
+    free(listed);
+    return entries;
+}
+
+uint32_t gw_work_valid(const gw_work *w)
+{
+    uint32_t v = 0;
+    for (uint32_t i = 0; i < w->l->n; i++)
+        v += w->l->want_id[i][0] && !w->l->unreg[i];
+    return v;
+}
+
+uint32_t gw_work_unreg(const gw_work *w)
+{
+    uint32_t v = 0;
+    for (uint32_t i = 0; i < w->l->n; i++)
+        v += w->l->want_id[i][0] && w->l->unreg[i];
+    return v;
+}
