@@ -32,14 +32,34 @@
  * gets a fresh one (with TLS, a fresh SSL object: bufferevent_openssl cannot
  * reconnect an SSL object).
  *
- * Host names are resolved with an evdns_base (created on first need), so
- * DNS never blocks the loop; numeric addresses need none.
+ * Host names are resolved here, not by evhttp: a connection is always made
+ * to a numeric address (evhttp_connection_base_bufferevent_new with no
+ * evdns_base, so libevent does no lookup of its own), while the Host header,
+ * SNI and the certificate's host name check use the URL's host. A name is
+ * looked up in /etc/hosts, else with plain A and AAAA requests on an
+ * evdns_base (created on first need; DNS never blocks the loop), once per
+ * new connection; IPv4 first, as libevent's getaddrinfo would order them.
+ *
+ * Why not evhttp's own lookup or evdns_getaddrinfo: in libevent 2.1 a lookup
+ * that is cancelled, or failed by evdns_base_free(.., 1), is only released by
+ * deferred callbacks, i.e. on a later loop turn (evhttp's even keeps its
+ * bufferevent alive until then). The daemon frees the loop right after
+ * gw_webhooks_free, with no turn in between, so every lookup pending at that
+ * moment leaked. A plain A/AAAA request still in flight is released at once,
+ * with no callback, by evdns_base_free(dns, 0); so lookups are never
+ * cancelled: a lookup no longer wanted (reload, drain deadline, timeout,
+ * free) is only abandoned, and gw_webhooks_free releases whatever is still
+ * in flight that way. The requests' callback argument is an id, not a
+ * pointer: an answer that was read just before the free (its deferred
+ * callback queued) finds no lookup for its id and touches nothing.
  */
 #include "webhook.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +91,9 @@
 #define MAX_RESPONSE_BODY  (1u << 20)
 #define MAX_RESPONSE_HEADS (64u << 10)
 #define SAFETY_SLACK_MS    2000 /* our own timer behind libevent's timeouts */
+#ifndef _PATH_HOSTS
+#define _PATH_HOSTS "/etc/hosts"
+#endif
 
 /* ---------------------------------------------------------------------- */
 /* types                                                                  */
@@ -96,7 +119,10 @@ typedef struct target {
     SSL_CTX *ssl_ctx; /* https only */
 } target;
 
-enum { ST_IDLE, ST_SENDING, ST_BACKOFF };
+/* RESOLVING: the fly batch waits for its host name's address (a->lk). */
+enum { ST_IDLE, ST_RESOLVING, ST_SENDING, ST_BACKOFF };
+
+typedef struct lookup lookup;
 
 typedef struct app {
     gw_webhooks *w;
@@ -115,6 +141,9 @@ typedef struct app {
     unsigned attempt; /* failed attempts of the fly batch */
 
     int state;
+    lookup *lk;                  /* the lookup this app waits for, or NULL */
+    char addr[INET6_ADDRSTRLEN]; /* for the next connection, when have_addr */
+    int have_addr;
     struct evhttp_connection *conn;
     int conn_dead;
     int req_error;       /* enum evhttp_request_error + 1 from the error callback, 0 = none */
@@ -565,15 +594,252 @@ static int ensure_dns(gw_webhooks *w)
     return w->dns != NULL ? 0 : -1;
 }
 
+/* ---------------------------------------------------------------------- */
+/* host name lookups (see the design note)                                */
+
+static void attempt_failed(app *a, const char *why);
+
+/* One lookup: an A and an AAAA request. Registered (process-wide: webhooks
+ * of several loops may exist) from its start until its last request's
+ * callback, or until gw_webhooks_free released the requests still in
+ * flight. */
+struct lookup {
+    uintptr_t id; /* the requests' callback argument is id << 1 | is_aaaa */
+    lookup *next; /* registry */
+    gw_webhooks *w;
+    app *a;          /* the app waiting for it; NULL once abandoned */
+    int outstanding; /* requests whose callback has not come */
+    int done4, done6;
+    int err4, err6; /* DNS_ERR_*, -1 for an answer without addresses */
+    char addr4[INET_ADDRSTRLEN];
+    char addr6[INET6_ADDRSTRLEN];
+};
+
+static pthread_mutex_t g_lk_mu = PTHREAD_MUTEX_INITIALIZER;
+static lookup *g_lookups;
+static uintptr_t g_lk_next_id = 1;
+
+static void lookup_register(lookup *lk)
+{
+    pthread_mutex_lock(&g_lk_mu);
+    lk->id = g_lk_next_id++;
+    lk->next = g_lookups;
+    g_lookups = lk;
+    pthread_mutex_unlock(&g_lk_mu);
+}
+
+/* The lookup with this id, or NULL. A lookup is freed only on its loop's
+ * thread, where its callbacks run too, so it stays valid after the unlock. */
+static lookup *lookup_find(uintptr_t id)
+{
+    pthread_mutex_lock(&g_lk_mu);
+    lookup *lk = g_lookups;
+    while (lk != NULL && lk->id != id)
+        lk = lk->next;
+    pthread_mutex_unlock(&g_lk_mu);
+    return lk;
+}
+
+static void lookup_release(lookup *lk)
+{
+    pthread_mutex_lock(&g_lk_mu);
+    for (lookup **p = &g_lookups; *p != NULL; p = &(*p)->next) {
+        if (*p == lk) {
+            *p = lk->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_lk_mu);
+    free(lk);
+}
+
+/* After evdns_base_free(w->dns, 0): no callback comes for w's lookups any
+ * more (one whose answer was already queued finds no id). */
+static void lookups_release_all(gw_webhooks *w)
+{
+    pthread_mutex_lock(&g_lk_mu);
+    for (lookup **p = &g_lookups; *p != NULL;) {
+        lookup *lk = *p;
+        if (lk->w == w) {
+            *p = lk->next;
+            free(lk);
+        } else {
+            p = &lk->next;
+        }
+    }
+    pthread_mutex_unlock(&g_lk_mu);
+}
+
+/* The app stops waiting; the requests run on and their callbacks only
+ * count down (nothing is cancelled: see the design note). */
+static void lookup_abandon(app *a)
+{
+    if (a->lk != NULL) {
+        a->lk->a = NULL;
+        a->lk = NULL;
+    }
+}
+
+/* The app has an address for its next connection: send from the kick. */
+static void use_address(app *a, const char *addr)
+{
+    snprintf(a->addr, sizeof(a->addr), "%s", addr);
+    a->have_addr = 1;
+    evtimer_del(a->timer);
+    a->state = ST_IDLE;
+    event_active(a->kick, 0, 0);
+}
+
+static const char *lookup_error(const lookup *lk)
+{
+    int e = lk->err4 > 0 ? lk->err4 : lk->err6;
+    return e > 0 ? evdns_err_to_string(e) : "no address for the name";
+}
+
+/* Hands the outcome to the waiting app once it is known: an IPv4 address
+ * as soon as there is one, else an IPv6 one once A has failed. */
+static void lookup_decide(lookup *lk)
+{
+    app *a = lk->a;
+    const char *addr = NULL;
+    if (lk->addr4[0] != '\0')
+        addr = lk->addr4;
+    else if (!lk->done4)
+        return;
+    else if (lk->addr6[0] != '\0')
+        addr = lk->addr6;
+    else if (!lk->done6)
+        return;
+    lookup_abandon(a);
+    if (addr != NULL) {
+        use_address(a, addr);
+        return;
+    }
+    char why[200];
+    snprintf(why, sizeof(why), "cannot resolve %s: %s", a->t.host, lookup_error(lk));
+    attempt_failed(a, why);
+}
+
+/* evdns' callback (from the loop, never from inside a request call). */
+static void on_resolved(int result, char type, int count, int ttl, void *addresses, void *arg)
+{
+    uintptr_t key = (uintptr_t)arg;
+    lookup *lk = lookup_find(key >> 1);
+    if (lk == NULL)
+        return; /* its webhooks were freed */
+    int v6 = (int)(key & 1);
+    if (result == DNS_ERR_NONE && type != (v6 ? DNS_IPv6_AAAA : DNS_IPv4_A))
+        return; /* not the answer (newer libevent adds a CNAME callback) */
+    int err = result != DNS_ERR_NONE ? result : count > 0 && addresses != NULL ? 0 : -1;
+    if (v6) {
+        lk->done6 = 1;
+        lk->err6 = err;
+        if (err == 0)
+            inet_ntop(AF_INET6, addresses, lk->addr6, sizeof(lk->addr6));
+    } else {
+        lk->done4 = 1;
+        lk->err4 = err;
+        if (err == 0)
+            inet_ntop(AF_INET, addresses, lk->addr4, sizeof(lk->addr4));
+    }
+    lk->outstanding--;
+    if (lk->a != NULL)
+        lookup_decide(lk);
+    if (lk->outstanding == 0)
+        lookup_release(lk);
+}
+
+/* The first address for name in the hosts file, IPv4 first. 1 found, 0 not. */
+static int hosts_lookup(const char *name, char *out, size_t len)
+{
+    FILE *f = fopen(_PATH_HOSTS, "re");
+    if (f == NULL)
+        return 0;
+    char line[1024], v6[INET6_ADDRSTRLEN] = "";
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "#")] = '\0';
+        char *save = NULL;
+        const char *addr = strtok_r(line, " \t\r\n", &save);
+        unsigned char bin[16];
+        int fam = addr == NULL                          ? 0
+                  : inet_pton(AF_INET, addr, bin) == 1  ? AF_INET
+                  : inet_pton(AF_INET6, addr, bin) == 1 ? AF_INET6
+                                                        : 0;
+        if (fam == 0)
+            continue;
+        for (const char *n; (n = strtok_r(NULL, " \t\r\n", &save)) != NULL;) {
+            if (strcasecmp(n, name) != 0)
+                continue;
+            if (fam == AF_INET) {
+                snprintf(out, len, "%s", addr);
+                found = 1;
+            } else if (v6[0] == '\0') {
+                snprintf(v6, sizeof(v6), "%s", addr);
+            }
+            break;
+        }
+    }
+    fclose(f);
+    if (!found && v6[0] != '\0') {
+        snprintf(out, len, "%s", v6);
+        found = 1;
+    }
+    return found;
+}
+
+/* Finds the address for the app's next connection. 0: a->addr is set (from
+ * the hosts file); 1: a lookup is under way (state RESOLVING; it ends in
+ * use_address or attempt_failed); -1: failed, why says why. */
+static int resolve(app *a, char *why, size_t len)
+{
+    gw_webhooks *w = a->w;
+    if (hosts_lookup(a->t.host, a->addr, sizeof(a->addr))) {
+        a->have_addr = 1;
+        return 0;
+    }
+    lookup *lk = ensure_dns(w) == 0 ? calloc(1, sizeof(*lk)) : NULL;
+    if (lk == NULL) {
+        snprintf(why, len, "cannot resolve %s: no DNS resolver (out of memory)", a->t.host);
+        return -1;
+    }
+    lk->w = w;
+    lk->a = a;
+    lookup_register(lk);
+    void *k4 = (void *)(lk->id << 1), *k6 = (void *)(lk->id << 1 | 1);
+    /* Neither calls back from inside the call. */
+    if (evdns_base_resolve_ipv4(w->dns, a->t.host, 0, on_resolved, k4) != NULL)
+        lk->outstanding++;
+    else
+        lk->done4 = 1, lk->err4 = DNS_ERR_UNKNOWN;
+    if (evdns_base_resolve_ipv6(w->dns, a->t.host, 0, on_resolved, k6) != NULL)
+        lk->outstanding++;
+    else
+        lk->done6 = 1, lk->err6 = DNS_ERR_UNKNOWN;
+    if (lk->outstanding == 0) {
+        lookup_release(lk);
+        snprintf(why, len, "cannot resolve %s: cannot start the lookup", a->t.host);
+        return -1;
+    }
+    a->lk = lk;
+    a->state = ST_RESOLVING;
+    a->req_error = 0;
+    arm(a->timer, w->lim.request_timeout_ms);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* connections                                                            */
+
+/* A connection to the numeric address (the URL's, or the one just
+ * resolved); TLS is set up for the URL's host. */
 static int conn_open(app *a)
 {
     gw_webhooks *w = a->w;
+    const char *addr = a->t.host_is_ip ? a->t.host : a->addr;
+    if (!a->t.host_is_ip && !a->have_addr)
+        return -1;
     struct bufferevent *bev = NULL;
-    struct evdns_base *dns = NULL;
-    if (!a->t.host_is_ip) {
-        if (ensure_dns(w) == 0)
-            dns = w->dns; /* else blocking getaddrinfo: better than no webhook */
-    }
     if (a->t.https) {
         SSL *ssl = SSL_new(a->t.ssl_ctx);
         if (ssl == NULL)
@@ -595,12 +861,14 @@ static int conn_open(app *a)
             return -1;
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     }
-    a->conn = evhttp_connection_base_bufferevent_new(w->base, dns, bev, a->t.host, a->t.port);
+    /* No evdns_base: the address is numeric, libevent resolves nothing. */
+    a->conn = evhttp_connection_base_bufferevent_new(w->base, NULL, bev, addr, a->t.port);
     if (a->conn == NULL) {
         if (bev != NULL)
             bufferevent_free(bev);
         return -1;
     }
+    a->have_addr = 0; /* the next connection looks the name up again */
     struct timeval tv = tv_ms(w->lim.request_timeout_ms);
     evhttp_connection_set_timeout_tv(a->conn, &tv);
     evhttp_connection_set_retries(a->conn, 0);
@@ -697,11 +965,6 @@ static void describe_failure(app *a, char *buf, size_t len)
 {
     const char *what = a->req_error ? req_error_name(a->req_error - 1) : "connection failed";
     struct bufferevent *cbev = a->conn ? evhttp_connection_get_bufferevent(a->conn) : NULL;
-    int dns_err = cbev ? bufferevent_socket_get_dns_error(cbev) : 0;
-    if (dns_err != 0) {
-        snprintf(buf, len, "cannot resolve %s: %s", a->t.host, evutil_gai_strerror(dns_err));
-        return;
-    }
     if (a->t.https && a->conn != NULL) {
         struct bufferevent *bev = cbev;
         SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
@@ -809,12 +1072,24 @@ static int take_batch(app *a)
     return 0;
 }
 
-/* Sends the fly batch (state IDLE -> SENDING, or straight to BACKOFF). */
+/* Sends the fly batch (state IDLE -> SENDING, or straight to BACKOFF; or
+ * RESOLVING first when a new connection needs the host name's address). */
 static void send_batch(app *a)
 {
     gw_webhooks *w = a->w;
     if (a->conn != NULL && a->conn_dead)
         conn_free(a);
+    if (a->conn == NULL && !a->t.host_is_ip && !a->have_addr) {
+        char why[200];
+        int rc = resolve(a, why, sizeof(why));
+        if (rc > 0)
+            return; /* continued by use_address (from the kick) or attempt_failed */
+        if (rc < 0) {
+            a->state = ST_SENDING;
+            attempt_failed(a, why);
+            return;
+        }
+    }
     if (a->conn == NULL && conn_open(a) != 0) {
         a->state = ST_SENDING;
         attempt_failed(a, "cannot open a connection (out of memory or TLS setup)");
@@ -903,6 +1178,21 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     app *a = arg;
     switch (a->state) {
+    case ST_RESOLVING: {
+        /* No A answer in time: an AAAA one already in is good enough. */
+        if (a->lk != NULL && a->lk->addr6[0] != '\0') {
+            char addr[INET6_ADDRSTRLEN];
+            snprintf(addr, sizeof(addr), "%s", a->lk->addr6);
+            lookup_abandon(a);
+            use_address(a, addr);
+            break;
+        }
+        char why[200];
+        snprintf(why, sizeof(why), "cannot resolve %s: timeout (no answer)", a->t.host);
+        lookup_abandon(a);
+        attempt_failed(a, why);
+        break;
+    }
     case ST_SENDING:
         /* libevent did not finish the request in time: cancel it. */
         conn_free(a);
@@ -925,6 +1215,7 @@ static void app_free(app *a)
 {
     if (a == NULL)
         return;
+    lookup_abandon(a);
     conn_free(a);
     if (a->timer)
         event_free(a->timer);
@@ -1057,6 +1348,8 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         apps[i] = a;
         if (x->retarget) {
             conn_free(a); /* cancels a request in flight: the batch goes to the new URL */
+            lookup_abandon(a);
+            a->have_addr = 0;
             target_clear(&a->t);
             a->t = x->t;
             memset(&x->t, 0, sizeof(x->t));
@@ -1198,7 +1491,7 @@ static int all_idle(const gw_webhooks *w)
 {
     for (size_t i = 0; i < w->n_apps; i++) {
         const app *a = w->apps[i];
-        if (a->n > 0 || a->fly_n > 0 || a->state == ST_SENDING)
+        if (a->n > 0 || a->fly_n > 0 || a->state == ST_SENDING || a->state == ST_RESOLVING)
             return 0;
     }
     return 1;
@@ -1214,6 +1507,7 @@ static void fire_done(gw_webhooks *w)
 {
     w->done_pending = 0;
     evtimer_del(w->deadline_ev);
+    event_del(w->done_ev);
     void (*done)(void *) = w->done;
     void *ud = w->done_ud;
     w->done = NULL;
@@ -1225,7 +1519,7 @@ static void fire_done(gw_webhooks *w)
 static void done_cb(evutil_socket_t fd, short what, void *arg)
 {
     gw_webhooks *w = arg;
-    if (w->done_pending && all_idle(w))
+    if (w->done_pending && (w->deadline_passed || all_idle(w)))
         fire_done(w);
 }
 
@@ -1237,6 +1531,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
         app *a = w->apps[i];
         if (a->state == ST_SENDING)
             conn_free(a);
+        lookup_abandon(a);
         evtimer_del(a->timer);
         a->state = ST_IDLE;
         size_t n = drop_all(a);
@@ -1247,8 +1542,14 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
                    "app", a->name, "url", a->t.log_url, "results", cnt, NULL);
         }
     }
-    if (w->done_pending)
-        fire_done(w);
+    /* done on the next loop turn, after the callbacks libevent queued while
+     * the connections above were freed (a bufferevent with a deferred
+     * callback queued is only released by it): the daemon frees the loop
+     * right after done, with no turn in between. */
+    if (w->done_pending) {
+        struct timeval now = {0, 0};
+        event_add(w->done_ev, &now);
+    }
 }
 
 void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud), void *ud)
@@ -1284,11 +1585,12 @@ void gw_webhooks_free(gw_webhooks *w)
         event_free(w->deadline_ev);
     if (w->done_ev)
         event_free(w->done_ev);
-    /* fail_requests = 1: a lookup still pending holds a reference on its
-     * (already freed) connection's bufferevent inside libevent; only failing
-     * it runs libevent's callback that drops that reference. With 0 the
-     * bufferevent leaks (seen by LeakSanitizer under load). */
+    /* fail_requests = 0: requests still in flight (abandoned lookups) are
+     * freed now, without callbacks; failing them (1) would only queue
+     * callbacks for a loop turn that may never come (see the design note).
+     * Then no callback can reach w's lookups any more. */
     if (w->dns)
-        evdns_base_free(w->dns, 1);
+        evdns_base_free(w->dns, 0);
+    lookups_release_all(w);
     free(w);
 }

@@ -109,8 +109,11 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
  */
 void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud), void *ud);
 
-/* Cancels requests in flight (their results are lost, counted nowhere) and
- * frees everything. NULL is fine. */
+/* Cancels requests and host name lookups in flight (their results are
+ * lost, counted nowhere) and frees everything, leaving nothing to a later
+ * loop turn: the loop may be freed right after (only a DNS answer libevent
+ * read in the same loop pass as this call is released by libevent on the
+ * next turn). NULL is fine. */
 void gw_webhooks_free(gw_webhooks *w);
 
 /* HMAC-SHA256 of "<timestamp>.<body>" as lower-case hex (65 bytes incl.

@@ -6,7 +6,11 @@
  * duplicates, bounded drops while the endpoint is down and the recovery
  * after it, https with the test CA, failures with the wrong CA and the wrong
  * address, flush on drain (delivered, deadline, backoff cut short), reload,
- * Basic auth from the URL, and bad URLs reported with the app name.
+ * Basic auth from the URL, and bad URLs reported with the app name; and
+ * freeing, reloading or hitting the drain deadline while a host name is
+ * being resolved leaves nothing of libevent's behind (checked with
+ * LeakSanitizer right after the loop is freed, as the daemon frees it: with
+ * no loop turn after gw_webhooks_free).
  *
  * https cases need APNS_TEST_CERTS (ca.pem, server.pem, server.key,
  * other-ca.pem; ctest sets it) and are skipped without it.
@@ -41,6 +45,17 @@
 #include "log.h"
 #include "metrics.h"
 #include "webhook.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_LSAN 1
+#endif
+#endif
+#ifdef HAVE_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #define SECRET "0123456789abcdef-secret"
 
@@ -290,6 +305,30 @@ static int run_until(fx *f, int (*pred)(void *), void *ud, int timeout_ms)
 static void run_for(fx *f, int ms)
 {
     run_until(f, NULL, NULL, ms);
+}
+
+/* One pass over what is active now (the kick events): a delivery to a host
+ * name then has its lookup started and not answered (the answer could only
+ * be read by a later pass). */
+static void run_once(fx *f)
+{
+    event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+}
+
+/* After gw_webhooks_free: frees the loop the way the daemon does (no loop
+ * turn in between, so libevent drops whatever it still has queued), starts
+ * a fresh one for the teardown and, under LeakSanitizer, checks that
+ * nothing was left behind (the report names what leaked). */
+static void free_loop_and_check_leaks(fx *f)
+{
+    assert_null(f->w);
+    event_base_free(f->base);
+    f->base = event_base_new();
+    assert_non_null(f->base);
+#ifdef HAVE_LSAN
+    if (__lsan_do_recoverable_leak_check() != 0)
+        fail_msg("LeakSanitizer: leaks after gw_webhooks_free (report above)");
+#endif
 }
 
 typedef struct nwait {
@@ -909,6 +948,128 @@ static void test_free_in_done(void **state)
     run_for(f, 50);
 }
 
+/* Freed while host names are being resolved (http and https): no lookup,
+ * connection or bufferevent of libevent's is left behind. */
+static void test_free_while_resolving(void **state)
+{
+    fx *f = *state;
+    fx_app(f, 0, "shop", "http://no-such-host.invalid:8080/hook", 1, 60000, NULL);
+    fx_app(f, 1, "news", "https://no-such-host.invalid/hook", 1, 60000, NULL);
+    fx_new(f);
+    push(f, "shop", 0);
+    push(f, "news", 0);
+    run_once(f);
+    assert_int_equal(gw_webhooks_pending(f->w, "shop"), 1);
+    assert_int_equal(gw_webhooks_pending(f->w, "news"), 1);
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    free_loop_and_check_leaks(f);
+}
+
+/* A reload while lookups are pending: the app whose URL changed sends its
+ * batch to the new URL, the removed app drops its result; the abandoned
+ * lookups' answers arrive later and touch nothing that was freed. */
+static void test_reload_while_resolving(void **state)
+{
+    fx *f = *state;
+    fx_app(f, 0, "shop", "http://no-such-host.invalid/hook", 1, 60000, NULL);
+    fx_app(f, 1, "news", "http://no-such-host.invalid/hook", 1, 60000, NULL);
+    fx_new(f);
+    push(f, "shop", 0);
+    push(f, "news", 0);
+    run_once(f);
+    srv s;
+    srv_start(&s, f->base, "127.0.0.1", 0, 0);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/new", s.port);
+    fx_app(f, 0, "shop", url, 1, 60000, NULL);
+    f->cfg.n_apps = 1;
+    char detail[256];
+    assert_int_equal(gw_webhooks_set_config(f->w, &f->cfg, detail, sizeof(detail)), 0);
+    assert_true(metric(f, "news", "dropped") == 1);
+    assert_true(wait_requests(f, &s, 1, 3000));
+    assert_true(wait_idle(f, "shop", 3000));
+    run_for(f, 300); /* the old lookups' answers (if any) come in */
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.r[0].uri, "/new");
+    int idx[4];
+    assert_int_equal(delivered(&s, "shop", idx), 1);
+    assert_true(metric(f, "shop", "ok") == 1);
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    srv_stop(&s);
+    free_loop_and_check_leaks(f);
+}
+
+/* The drain deadline passes while a lookup is pending, and done frees the
+ * webhooks: the result is dropped (counted) and nothing leaks. */
+static void test_deadline_while_resolving(void **state)
+{
+    fx *f = *state;
+    fx_app(f, 0, "shop", "https://no-such-host.invalid/hook", 1, 60000, NULL);
+    fx_new(f);
+    push(f, "shop", 0);
+    run_once(f);
+    gw_webhooks_flush(f->w, 0, free_in_done, f);
+    assert_true(run_until(f, is_done, f, 2000));
+    assert_null(f->w);
+    assert_true(metric(f, "shop", "dropped") == 1);
+    assert_true(metric(f, "shop", "ok") == 0);
+    free_loop_and_check_leaks(f);
+}
+
+/* A lookup cut short by the request timeout: the loop is held past the
+ * (1ms) timeout, so on the next pass the timer runs while the answer, if
+ * one came, is only queued: the lookup is abandoned, and its answer then
+ * comes in and is ignored. Then many quick retries, and a free at an
+ * arbitrary point of one of them. */
+static void test_resolve_timeouts(void **state)
+{
+    fx *f = *state;
+    fx_app(f, 0, "shop", "http://no-such-host.invalid/hook", 1, 60000, NULL);
+    fx_new(f);
+    fast_limits(f, 0, 2, 5, 1);
+    push(f, "shop", 0);
+    run_once(f);
+    usleep(20000);
+    run_for(f, 300);
+    if (strstr(fx_log(f), "cannot resolve no-such-host.invalid: timeout (no answer)") == NULL)
+        fail_msg("log:\n%s", fx_log(f));
+    assert_true(metric(f, "shop", "retry") >= 2);
+    assert_int_equal(gw_webhooks_pending(f->w, "shop"), 1);
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+    free_loop_and_check_leaks(f);
+}
+
+static void free_now(evutil_socket_t fd, short what, void *arg)
+{
+    fx *f = arg;
+    gw_webhooks_free(f->w);
+    f->w = NULL;
+}
+
+/* The lookup's answer is read in the same loop pass that frees the webhooks
+ * (held back, the answer and a 0ms timer that frees are both ready; the
+ * socket is read first and only queues the callback): the callback runs on
+ * the next pass and must touch nothing that was freed (ASan). */
+static void test_free_with_answer_queued(void **state)
+{
+    fx *f = *state;
+    fx_app(f, 0, "shop", "http://no-such-host.invalid/hook", 1, 60000, NULL);
+    fx_new(f);
+    push(f, "shop", 0);
+    run_once(f);
+    usleep(50000);
+    struct event *ev = evtimer_new(f->base, free_now, f);
+    assert_non_null(ev);
+    struct timeval tv = {0, 0};
+    evtimer_add(ev, &tv);
+    run_for(f, 100);
+    event_free(ev);
+    assert_null(f->w);
+}
+
 static void test_reload(void **state)
 {
     fx *f = *state;
@@ -1002,6 +1163,11 @@ int main(void)
         T(test_free_in_done),
         T(test_reload),
         T(test_basic_auth),
+        T(test_free_while_resolving),
+        T(test_reload_while_resolving),
+        T(test_deadline_while_resolving),
+        T(test_resolve_timeouts),
+        T(test_free_with_answer_queued),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
