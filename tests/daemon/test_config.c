@@ -477,7 +477,8 @@ static const struct bad_case BAD[] = {
     {"[app shop]\nhost = [::1]\n", "[app shop] host: must be a host name or an IP address"},
     {"[app shop]\nproxy = proxy.local\n", "[app shop] proxy: must be host:port"},
     /* port 0 is only for listening (an ephemeral port), never for a peer */
-    {"[app shop]\nproxy = proxy.local:0\n", "[app shop] proxy: must be host:port or [v6]:port with a port in 1..65535"},
+    {"[app shop]\nproxy = proxy.local:0\n",
+     "[app shop] proxy: must be host:port or [v6]:port with a port in 1..65535"},
     {"[app shop]\ntoken_refresh = 10m\n",
      "apnsd.ini:2: [app shop] token_refresh: must be between 20m and 1h, got \"10m\""},
     {"[app shop]\nconnections = 0\n", "[app shop] connections: must be between 1 and 100"},
