@@ -39,6 +39,7 @@
 #include "apns/notification.h"
 #include "apns/reason.h"
 #include "cli.h"
+#include "cli_log.h"
 #include "histo.h"
 
 #define PROG              "apns-bench"
@@ -137,7 +138,7 @@ typedef struct bench {
     int stopping;        /* no more submits */
     int finishing;
     int in_pump;
-    int verbose, progress;
+    int progress;
     int64_t connect_timeout_ns, stall_timeout_ns;
 
     uint64_t submitted, answered, accepted, rejected, failed;
@@ -150,9 +151,8 @@ typedef struct bench {
     int64_t last_answer_ns; /* for the stall check */
     uint64_t last_tick_answered;
     int64_t last_tick_ns;
-    int gave_up; /* CLI_EXIT_CONNECTION */
-    char last_log[512];
-    unsigned last_log_repeats; /* identical messages not printed again */
+    int gave_up;    /* CLI_EXIT_CONNECTION */
+    cli_logger log; /* the client's log on stderr, repeats counted */
 
     struct event *ev_tick, *ev_finish, *ev_sigint, *ev_sigterm, *ev_deadline;
 } bench;
@@ -252,32 +252,11 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
     }
 }
 
-static void flush_log_repeats(bench *b)
-{
-    if (b->last_log_repeats)
-        fprintf(stderr, "%s: (last message repeated %u more time%s)\n", PROG, b->last_log_repeats,
-                b->last_log_repeats == 1 ? "" : "s");
-    b->last_log_repeats = 0;
-}
-
-/* Warnings and errors on stderr (the rest with --verbose); a message equal
- * to the previous one (a million identical refusals) is only counted. */
+/* The client's log on stderr (tools/common/cli_log.c). */
 static void on_log(apns_log_level level, const char *msg, void *ud)
 {
     bench *b = ud;
-    static const char *names[] = {"error", "warning", "info", "debug"};
-
-    if (level > APNS_LOG_WARN && !b->verbose)
-        return;
-    if (level <= APNS_LOG_WARN) {
-        if (strcmp(msg, b->last_log) == 0) {
-            b->last_log_repeats++;
-            return;
-        }
-        flush_log_repeats(b);
-        snprintf(b->last_log, sizeof b->last_log, "%s", msg);
-    }
-    fprintf(stderr, "%s: %s: %s\n", PROG, names[level <= APNS_LOG_DEBUG ? level : 0], msg);
+    cli_log_line(&b->log, level, msg);
 }
 
 static void on_drained(apns_client *c, void *ud)
@@ -340,8 +319,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *ud)
     b->last_tick_ns = t;
     if (st.connects == 0 && b->connect_timeout_ns && t >= b->connect_timeout_ns) {
         cli_error(PROG, "no connection after %.0f s; giving up%s%s%s",
-                  (double)b->connect_timeout_ns / 1e9, b->last_log[0] ? " (last: " : "",
-                  b->last_log, b->last_log[0] ? ")" : "");
+                  (double)b->connect_timeout_ns / 1e9, b->log.last[0] ? " (last: " : "",
+                  b->log.last, b->log.last[0] ? ")" : "");
         b->gave_up = CLI_EXIT_CONNECTION;
         event_base_loopbreak(b->base);
         return;
@@ -351,7 +330,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *ud)
             b->stall_timeout_ns) {
         cli_error(PROG, "no answer for %.0f s with %" PRIu64 " pending; giving up%s%s%s",
                   (double)b->stall_timeout_ns / 1e9, b->submitted - b->answered,
-                  b->last_log[0] ? " (last: " : "", b->last_log, b->last_log[0] ? ")" : "");
+                  b->log.last[0] ? " (last: " : "", b->log.last, b->log.last[0] ? ")" : "");
         b->gave_up = CLI_EXIT_CONNECTION;
         event_base_loopbreak(b->base);
     }
@@ -910,7 +889,8 @@ int main(int argc, char **argv)
         goto out;
     }
     o.tokens = cache;
-    b.verbose = a.verbose;
+    b.log.prog = PROG;
+    b.log.verbose = a.verbose;
     b.progress = a.progress;
     o.on_result = on_result;
     o.on_credit = on_credit;
@@ -955,7 +935,7 @@ int main(int argc, char **argv)
     event_base_dispatch(b.base);
     if (!b.t_end_ns)
         b.t_end_ns = now_ns(&b);
-    flush_log_repeats(&b);
+    cli_log_flush(&b.log);
 
     /* --- report ---------------------------------------------------------- */
     report r;

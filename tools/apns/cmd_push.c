@@ -29,6 +29,7 @@
 #include "apns/reason.h"
 #include "apns_cli.h"
 #include "cli.h"
+#include "cli_log.h"
 
 #define PROG             "apns push"
 #define PAYLOAD_FILE_MAX (1024 * 1024) /* read limit; APNs' own limit is checked after */
@@ -124,12 +125,10 @@ typedef struct push_run {
     int timed_out;
     int finishing;
     int in_pump, repump;
-    int verbose;
     int gave_up;               /* no connection for connect_timeout_s */
     int64_t connect_timeout_s; /* 0 = never give up */
     struct timespec last_up;   /* last time a connection was up (or the start) */
-    char last_log[512];        /* last warning/error from the client, for repeats */
-    unsigned last_log_repeats;
+    cli_logger log;            /* the client's log on stderr, repeats counted */
     struct event *ev_sigint, *ev_sigterm, *ev_timeout, *ev_finish, *ev_watch;
 } push_run;
 
@@ -296,40 +295,18 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
     maybe_finish(p);
 }
 
-static void flush_log_repeats(push_run *p)
-{
-    if (p->last_log_repeats > 0)
-        fprintf(stderr, "%s: (last message repeated %u more time%s)\n", PROG, p->last_log_repeats,
-                p->last_log_repeats == 1 ? "" : "s");
-    p->last_log_repeats = 0;
-}
-
-/* The client's log on stderr: warnings and errors always, the rest with
- * --verbose. A message identical to the previous one (a reconnect loop) is
- * counted instead of printed again. */
+/* The client's log on stderr (tools/common/cli_log.c). */
 static void on_log(apns_log_level level, const char *msg, void *ud)
 {
     push_run *p = ud;
-    static const char *names[] = {"error", "warning", "info", "debug"};
-
-    if (level > APNS_LOG_WARN && !p->verbose)
-        return;
-    if (level <= APNS_LOG_WARN) {
-        if (strcmp(msg, p->last_log) == 0) {
-            p->last_log_repeats++;
-            return;
-        }
-        flush_log_repeats(p);
-        snprintf(p->last_log, sizeof(p->last_log), "%s", msg);
-    }
-    fprintf(stderr, "%s: %s: %s\n", PROG, level <= APNS_LOG_DEBUG ? names[level] : "log", msg);
+    cli_log_line(&p->log, level, msg);
 }
 
 /* The APNS_E* code named at the end of the last client log message, as in
  * "... (APNS_EVERIFY)"; APNS_ECONNECT when there is none. */
 static int last_log_error(const push_run *p)
 {
-    const char *s = strrchr(p->last_log, '(');
+    const char *s = strrchr(p->log.last, '(');
     size_t n;
 
     if (s != NULL && strncmp(s + 1, "APNS_E", 6) == 0) {
@@ -388,10 +365,10 @@ static void watch_cb(evutil_socket_t fd, short what, void *ud)
         return;
     }
     if (p->connect_timeout_s > 0 && seconds_since(&p->last_up) >= (double)p->connect_timeout_s) {
-        flush_log_repeats(p);
+        cli_log_flush(&p->log);
         cli_error(PROG, "no connection to the server for %" PRId64 " s; giving up%s%s%s",
-                  p->connect_timeout_s, p->last_log[0] ? " (last: " : "", p->last_log,
-                  p->last_log[0] ? ")" : "");
+                  p->connect_timeout_s, p->log.last[0] ? " (last: " : "", p->log.last,
+                  p->log.last[0] ? ")" : "");
         p->gave_up = 1;
         p->conn_problem = 1;
         event_base_loopbreak(p->base);
@@ -869,7 +846,8 @@ int apns_cmd_push(int argc, char **argv)
                 "%s: WARNING: and credentials. Use this only against a test server.\n",
                 PROG, PROG, PROG);
     signal(SIGPIPE, SIG_IGN);
-    p.verbose = a.verbose;
+    p.log.prog = PROG;
+    p.log.verbose = a.verbose;
     p.base = event_base_new();
     if (p.base == NULL) {
         cli_error(PROG, "cannot create the event loop");
@@ -919,7 +897,7 @@ int apns_cmd_push(int argc, char **argv)
     }
     pump(&p);
     event_base_dispatch(p.base);
-    flush_log_repeats(&p);
+    cli_log_flush(&p.log);
 
     /* Every token gets a line, answered or not. */
     {
