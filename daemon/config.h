@@ -52,7 +52,7 @@ typedef struct gw_listen_addr {
 
 typedef enum gw_backend {
     GW_BACKEND_SQLITE = 0,
-    GW_BACKEND_JETSTREAM, /* reserved: refused at load until the backend exists */
+    GW_BACKEND_JETSTREAM, /* NATS JetStream (daemon/queue_jetstream.h) */
 } gw_backend;
 
 typedef enum gw_sync {
@@ -101,6 +101,16 @@ typedef struct gw_queue_config {
     int64_t purge_interval_ms;
     uint64_t max_db_bytes; /* 0 = no limit */
     int sync;              /* gw_sync: GW_SYNC_FULL = outcome_sync_full */
+    /* backend = jetstream: gw_queue_jetstream_opts (daemon/queue_jetstream.h) */
+    gw_strv servers; /* "nats://host:4222", "tls://host:4222" */
+    char *creds_file;
+    char *tls_ca_file, *tls_cert_file, *tls_key_file;
+    char *prefix; /* stream and bucket names: <prefix>_CHUNKS, ... */
+    uint32_t replicas;
+    int64_t ack_wait_ms;
+    int64_t lease_ttl_ms; /* gw_queue_opts.lease_ttl_ms */
+    uint32_t max_deliveries;
+    int64_t op_timeout_ms;
 } gw_queue_config;
 
 typedef struct gw_log_config {

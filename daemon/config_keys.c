@@ -166,6 +166,33 @@ static int check_url(const char *v, char *why, size_t len)
     return ok ? 0 : -1;
 }
 
+static int check_nats_url(const char *v, char *why, size_t len)
+{
+    const char *rest = NULL;
+    size_t n = strlen(v);
+    if (strncasecmp(v, "nats://", 7) == 0)
+        rest = v + 7;
+    else if (strncasecmp(v, "tls://", 6) == 0)
+        rest = v + 6;
+    int ok = rest != NULL && *rest != '\0' && *rest != '/' && *rest != ':' && n <= 512;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)v[i] > 0x20 && (unsigned char)v[i] < 0x7f && v[i] != ',';
+    if (!ok)
+        whyf(why, len, "must be a nats:// or tls:// URL with a host, like nats://10.0.0.1:4222");
+    return ok ? 0 : -1;
+}
+
+static int check_nats_prefix(const char *v, char *why, size_t len)
+{
+    size_t n = strlen(v);
+    int ok = n > 0 && n <= 32;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)v[i]) || v[i] == '_' || v[i] == '-';
+    if (!ok)
+        whyf(why, len, "must be 1..32 of A-Z a-z 0-9 _ -");
+    return ok ? 0 : -1;
+}
+
 static int check_api_key(const char *v, char *why, size_t len)
 {
     size_t n = strlen(v);
@@ -277,8 +304,9 @@ static const gw__key queue_keys[] = {
      .off = QUE(backend),
      .choices = "sqlite|jetstream",
      .aka = "type driver",
-     .doc = "Where jobs are stored. `sqlite`: one embedded database (WAL). `jetstream` "
-            "(NATS, for fleets of gateways) is reserved and refused until it ships."},
+     .doc = "Where jobs are stored. `sqlite`: one embedded database (WAL), one gateway. "
+            "`jetstream`: a NATS JetStream cluster shared by a fleet of gateways "
+            "(docs/scaling.md)."},
     {.name = "path",
      .type = GW__T_PATH,
      .def = "apnsd.db",
@@ -353,62 +381,98 @@ static const gw__key queue_keys[] = {
      .doc = "Jobs are always committed with SQLite `synchronous=FULL` before the API answers "
             "(they survive power loss). This sets outcome batches: `normal` (a power loss may "
             "lose the last outcomes: those tokens are sent again) or `full`."},
-    /* Reserved for the JetStream backend (issue 6): documented, refused. */
+    /* backend = jetstream (issue 6; daemon/queue_jetstream.h) */
     {.name = "servers",
      .type = GW__T_LIST,
-     .def_doc = "reserved",
-     .off = NOFIELD,
-     .flags = GW__K_RESERVED,
-     .aka = "urls nats url",
-     .doc = "Reserved (`backend = jetstream`): NATS server URLs."},
+     .def_doc = "none",
+     .off = QUE(servers),
+     .check = check_nats_url,
+     .aka = "urls nats url nats_url nats_servers",
+     .doc = "`backend = jetstream`: NATS server URLs (`nats://host:4222`, `tls://host:4222`), "
+            "comma-separated; list several members of the cluster, the client fails over "
+            "between them and reconnects by itself."},
     {.name = "creds_file",
      .type = GW__T_PATH,
-     .def_doc = "reserved",
-     .off = NOFIELD,
-     .flags = GW__K_RESERVED,
-     .doc = "Reserved (`backend = jetstream`): NATS credentials file."},
+     .off = QUE(creds_file),
+     .flags = GW__K_FILE,
+     .aka = "credentials nats_creds",
+     .doc = "`backend = jetstream`: NATS user credentials file (JWT and NKey seed)."},
     {.name = "tls_ca_file",
      .type = GW__T_PATH,
-     .def_doc = "reserved",
-     .off = NOFIELD,
-     .flags = GW__K_RESERVED,
-     .doc = "Reserved (`backend = jetstream`): CA for the NATS servers."},
+     .off = QUE(tls_ca_file),
+     .flags = GW__K_FILE,
+     .aka = "ca_file nats_ca",
+     .doc = "`backend = jetstream`: CA certificates (PEM) that sign the NATS servers' "
+            "certificates; setting it turns TLS on."},
     {.name = "tls_cert_file",
      .type = GW__T_PATH,
-     .def_doc = "reserved",
-     .off = NOFIELD,
-     .flags = GW__K_RESERVED,
-     .doc = "Reserved (`backend = jetstream`): client certificate for NATS."},
+     .off = QUE(tls_cert_file),
+     .flags = GW__K_FILE,
+     .doc = "`backend = jetstream`: client certificate (PEM) for NATS servers that verify "
+            "clients; needs `tls_key_file`."},
     {.name = "tls_key_file",
      .type = GW__T_PATH,
-     .def_doc = "reserved",
-     .off = NOFIELD,
-     .flags = GW__K_RESERVED,
-     .doc = "Reserved (`backend = jetstream`): client key for NATS."},
+     .off = QUE(tls_key_file),
+     .flags = GW__K_FILE,
+     .doc = "`backend = jetstream`: the client certificate's private key (PEM)."},
+    {.name = "prefix",
+     .type = GW__T_STR,
+     .def = "apnsd",
+     .off = QUE(prefix),
+     .check = check_nats_prefix,
+     .aka = "stream stream_prefix bucket_prefix",
+     .doc = "`backend = jetstream`: names of the stream (`PREFIX_CHUNKS`), its consumer and the "
+            "KV buckets (`PREFIX_JOBS`, `PREFIX_OUT`, `PREFIX_DEAD`, `PREFIX_TOKENS`). Every "
+            "node of one fleet uses the same prefix; another prefix is another queue."},
     {.name = "replicas",
      .type = GW__T_COUNT,
-     .def_doc = "reserved (3)",
-     .off = NOFIELD,
-     .flags = GW__K_RESERVED,
-     .doc = "Reserved (`backend = jetstream`): stream replicas."},
+     .def = "3",
+     .off = QUE(replicas),
+     .min = 1,
+     .max = 5,
+     .aka = "replication num_replicas",
+     .doc = "`backend = jetstream`: copies of the stream and buckets (RAFT). 3 survives one "
+            "server down; needs that many JetStream servers in the cluster."},
     {.name = "ack_wait",
      .type = GW__T_DURATION,
-     .def_doc = "reserved",
-     .off = NOFIELD,
-     .flags = GW__K_RESERVED,
-     .doc = "Reserved (`backend = jetstream`): redelivery after this long without an ack."},
+     .def = "30s",
+     .off = QUE(ack_wait_ms),
+     .min = 1 * SEC,
+     .max = 1 * HOUR,
+     .aka = "ack_timeout",
+     .doc = "`backend = jetstream`: a chunk held by a node that stopped answering (killed, hung, "
+            "cut off) goes to another node after this long. Live nodes keep theirs with "
+            "in-progress acks every third of it."},
     {.name = "lease_ttl",
      .type = GW__T_DURATION,
-     .def_doc = "reserved",
-     .off = NOFIELD,
-     .flags = GW__K_RESERVED,
-     .doc = "Reserved (`backend = jetstream`): a node's lease on a chunk expires after this."},
+     .def = "5m",
+     .off = QUE(lease_ttl_ms),
+     .min = 1 * SEC,
+     .max = 1 * DAY,
+     .aka = "lease_timeout",
+     .doc = "`backend = jetstream`: a node keeps a chunk alive only while its dispatcher "
+            "records answers for it at least this often; a chunk stuck longer goes back to "
+            "the fleet (after `ack_wait`)."},
     {.name = "max_deliveries",
      .type = GW__T_COUNT,
-     .def_doc = "reserved",
-     .off = NOFIELD,
-     .flags = GW__K_RESERVED,
-     .doc = "Reserved (`backend = jetstream`): deliveries of one chunk before it is parked."},
+     .def = "20",
+     .off = QUE(max_deliveries),
+     .min = 0,
+     .max = 100000,
+     .aka = "max_deliver max_redeliveries",
+     .doc = "`backend = jetstream`: a chunk taken this many times by nodes that never handed it "
+            "back (they died or hung with it) is parked: its open tokens are recorded failed "
+            "and an error is logged. Hand-backs for retries and pauses do not count. `0` = "
+            "never park."},
+    {.name = "op_timeout",
+     .type = GW__T_DURATION,
+     .def = "5s",
+     .off = QUE(op_timeout_ms),
+     .min = 100,
+     .max = 1 * MIN,
+     .aka = "nats_timeout request_timeout",
+     .doc = "`backend = jetstream`: how long one NATS request or batch of publishes may take "
+            "before the request fails with 503 (while disconnected, requests fail at once)."},
 };
 
 static const gw__key log_keys[] = {
@@ -698,8 +762,9 @@ const gw__section gw__sections[GW__SEC_COUNT] = {
     {"server", server_keys, N(server_keys),
      "The HTTP API and process-wide limits. Changes need a restart."},
     {"queue", queue_keys, N(queue_keys),
-     "The durable queue. Changes need a restart. The JetStream keys are reserved: "
-     "documented so that configs can be written ahead, refused until the backend exists."},
+     "The durable queue. Changes need a restart. `path`, `max_size` and `sync` are the "
+     "SQLite backend's; the keys from `servers` on are the JetStream backend's "
+     "(docs/scaling.md)."},
     {"log", log_keys, N(log_keys), "Structured logs on stderr. Applied on SIGHUP."},
     {"app", app_keys, N(app_keys),
      "One section per app, `[app NAME]` (NAME: 1..64 of `A-Z a-z 0-9 . _ -`). SIGHUP "

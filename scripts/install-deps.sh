@@ -12,6 +12,8 @@ PKGS=(
   libjansson-dev      # JSON
   libsqlite3-dev      # embedded durable queue
   libinih-dev         # INI config
+  libnats-dev         # NATS C client: the JetStream queue backend (issue 6)
+  nats-server         # NATS with JetStream: the fleet's queue; tests start real clusters
   libcmocka-dev       # unit tests
   nghttp2-server      # nghttpd: independent HTTP/2 server for tests
   nghttp2-client      # h2load, nghttp: independent HTTP/2 clients for tests/bench

@@ -435,9 +435,12 @@ static const struct bad_case BAD[] = {
      "apnsd.ini:2: [queue] backend: jetstream is not supported yet; use sqlite"},
     {"[queue]\nbackend = redis\n" TOKEN_APP("a"),
      "[queue] backend: must be one of sqlite, jetstream, got \"redis\""},
-    {"[queue]\nservers = nats://a:4222\n" TOKEN_APP("a"),
-     "apnsd.ini:2: [queue] servers: reserved for backend = jetstream, which is not supported yet"},
-    {"[queue]\nreplicas = 3\n" TOKEN_APP("a"), "apnsd.ini:2: [queue] replicas: reserved"},
+    {"[queue]\nservers = http://a:4222\n" TOKEN_APP("a"),
+     "apnsd.ini:2: [queue] servers: must be a nats:// or tls:// URL with a host"},
+    {"[queue]\nreplicas = 7\n" TOKEN_APP("a"),
+     "apnsd.ini:2: [queue] replicas: must be between 1 and 5"},
+    {"[queue]\nprefix = a.b\n" TOKEN_APP("a"),
+     "apnsd.ini:2: [queue] prefix: must be 1..32 of A-Z a-z 0-9 _ -"},
     {"[queue]\npath = /nonexistent-gw-dir/q.db\n" TOKEN_APP("a"),
      "apnsd.ini:2: [queue] path: directory \"/nonexistent-gw-dir\" does not exist"},
     {"[queue]\npath = @D@/adir\n" TOKEN_APP("a"), "[queue] path: \"@D@/adir\" exists and is not a "
@@ -874,7 +877,7 @@ static void test_env_override(void **state)
                    "APNSD_SERVER_LISTN=1.2.3.4:5",
                    "APNSD_APP_NOPE_TOPIC=com.x",
                    "APNSD_APP_A_KEY_ID=abc",
-                   "APNSD_QUEUE_SERVERS=nats://x",
+                   "APNSD_QUEUE_SERVERS=redis://x",
                    "APNSD_APP_A_API_KEYS=short",
                    NULL};
     gw_config_errors e;
@@ -889,7 +892,7 @@ static void test_env_override(void **state)
                              "named in the file; their names here: A)"));
     assert_true(has_diag(&e, "env APNSD_APP_A_KEY_ID: [app a] key_id: must be 10 characters "
                              "[A-Z0-9], got \"abc\""));
-    assert_true(has_diag(&e, "env APNSD_QUEUE_SERVERS: [queue] servers: reserved"));
+    assert_true(has_diag(&e, "env APNSD_QUEUE_SERVERS: [queue] servers: must be a nats://"));
     assert_true(has_diag(&e, "env APNSD_APP_A_API_KEYS: [app a] api_keys: every key must be"));
     for (unsigned i = 0; i < e.n; i++)
         assert_int_equal(e.diag[i].line, 0);
