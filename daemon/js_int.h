@@ -196,8 +196,7 @@ typedef struct gw_js {
     int64_t depth_due, hb_due; /* mono ms */
 
     /* loop thread only */
-    gw_chunk *leased_head;
-    size_t n_leased;
+    gw__leased leased;
 } gw_js;
 
 typedef enum js_kind {

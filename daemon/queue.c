@@ -256,3 +256,35 @@ void gw_queue_free(gw_queue *q)
     if (q != NULL)
         q->ops->free(q->be); /* the backend owns q */
 }
+
+/* ---- the leased-chunk list shared by the backends ----------------------- */
+
+void gw__leased_add(gw__leased *l, gw_chunk *c)
+{
+    c->priv.prev = NULL;
+    c->priv.next = l->head;
+    if (l->head != NULL)
+        l->head->priv.prev = c;
+    l->head = c;
+    l->n++;
+}
+
+void gw__leased_remove(gw__leased *l, gw_chunk *c)
+{
+    if (c->priv.prev != NULL)
+        c->priv.prev->priv.next = c->priv.next;
+    else
+        l->head = c->priv.next;
+    if (c->priv.next != NULL)
+        c->priv.next->priv.prev = c->priv.prev;
+    l->n--;
+}
+
+void gw__leased_free_all(gw__leased *l)
+{
+    while (l->head != NULL) {
+        gw_chunk *c = l->head;
+        gw__leased_remove(l, c);
+        free(c);
+    }
+}

@@ -369,6 +369,19 @@ typedef struct gw_queue gw_queue;
 
 /* The vtable a backend provides; `be` is the backend's opaque pointer. The
  * gw_queue_* wrappers below check arguments and forward. */
+/* For backends (loop thread): the chunks a queue has leased out and not
+ * yet got back through release, so a backend can count them and free the
+ * ones still out when it is freed. Uses gw_chunk.priv.prev/next. */
+typedef struct gw__leased {
+    gw_chunk *head;
+    size_t n;
+} gw__leased;
+
+void gw__leased_add(gw__leased *l, gw_chunk *c);
+void gw__leased_remove(gw__leased *l, gw_chunk *c);
+/* Frees every chunk still leased out (the backend is going away). */
+void gw__leased_free_all(gw__leased *l);
+
 typedef struct gw_queue_ops {
     const char *name; /* "sqlite", "jetstream" */
     int (*submit)(void *be, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw_submit_cb cb, void *ud);

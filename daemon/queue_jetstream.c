@@ -229,27 +229,6 @@ static int post(gw_js *js, js_req *r)
     return rc;
 }
 
-static void link_leased(gw_js *js, gw_chunk *c)
-{
-    c->priv.prev = NULL;
-    c->priv.next = js->leased_head;
-    if (js->leased_head != NULL)
-        js->leased_head->priv.prev = c;
-    js->leased_head = c;
-    js->n_leased++;
-}
-
-static void unlink_leased(gw_js *js, gw_chunk *c)
-{
-    if (c->priv.prev != NULL)
-        c->priv.prev->priv.next = c->priv.next;
-    else
-        js->leased_head = c->priv.next;
-    if (c->priv.next != NULL)
-        c->priv.next->priv.prev = c->priv.prev;
-    js->n_leased--;
-}
-
 static void deliver_result(js_req *r)
 {
     const char *d = r->err != 0 ? r->detail : "";
@@ -260,7 +239,7 @@ static void deliver_result(js_req *r)
         break;
     case JS_LEASE:
         for (size_t i = 0; i < r->u.lease.n; i++)
-            link_leased(r->js, r->u.lease.chunks[i]);
+            gw__leased_add(&r->js->leased, r->u.lease.chunks[i]);
         ((gw_lease_cb)r->cb)(r->err, d, r->u.lease.chunks, r->u.lease.n, r->u.lease.next_at, r->ud);
         r->u.lease.n = 0; /* handed over */
         break;
@@ -585,7 +564,7 @@ static int jsb_release(void *be, gw_chunk *c, int64_t not_before_ms, gw_done_cb 
     gw_js *js = be;
     js_req *r;
 
-    unlink_leased(js, c);
+    gw__leased_remove(&js->leased, c);
     r = req_new(js, JS_RELEASE, 0, (void (*)(void))cb, ud);
     if (r != NULL) {
         r->u.release.handle = c->priv.handle;
@@ -716,7 +695,7 @@ static void jsb_stats(void *be, gw_queue_stats *s)
     s->requests = gw_worker_outstanding(js->w) + gw_worker_outstanding(js->lw);
     s->commits = atomic_load(&js->commits);
     s->failures = atomic_load(&js->failures);
-    s->leased = js->n_leased;
+    s->leased = js->leased.n;
     s->last_err = atomic_load(&js->last_err);
 }
 
@@ -735,11 +714,7 @@ static void js_destroy(gw_js *js)
      * ack, as if this node had died: their chunks come back after
      * ack_wait (the dispatcher releases every chunk before a clean stop). */
     js_forget_leases(js);
-    while (js->leased_head != NULL) {
-        gw_chunk *c = js->leased_head;
-        unlink_leased(js, c);
-        free(c);
-    }
+    gw__leased_free_all(&js->leased);
     js_disconnect(js);
     for (size_t i = 0; js->servers != NULL && i < js->jo.n_servers; i++)
         free(js->servers[i]);

@@ -119,27 +119,6 @@ static int post(gw_sq *sq, sq_req *r)
     return rc;
 }
 
-static void link_leased(gw_sq *sq, gw_chunk *c)
-{
-    c->priv.prev = NULL;
-    c->priv.next = sq->leased_head;
-    if (sq->leased_head != NULL)
-        sq->leased_head->priv.prev = c;
-    sq->leased_head = c;
-    sq->n_leased++;
-}
-
-static void unlink_leased(gw_sq *sq, gw_chunk *c)
-{
-    if (c->priv.prev != NULL)
-        c->priv.prev->priv.next = c->priv.next;
-    else
-        sq->leased_head = c->priv.next;
-    if (c->priv.next != NULL)
-        c->priv.next->priv.prev = c->priv.prev;
-    sq->n_leased--;
-}
-
 static void deliver_result(sq_req *r)
 {
     const char *d = r->err != 0 ? r->detail : "";
@@ -150,7 +129,7 @@ static void deliver_result(sq_req *r)
         break;
     case SQ_LEASE:
         for (size_t i = 0; i < r->u.lease.n; i++)
-            link_leased(r->sq, r->u.lease.chunks[i]);
+            gw__leased_add(&r->sq->leased, r->u.lease.chunks[i]);
         ((gw_lease_cb)r->cb)(r->err, d, r->u.lease.chunks, r->u.lease.n, r->u.lease.next_at, r->ud);
         r->u.lease.n = 0; /* handed over */
         break;
@@ -393,7 +372,7 @@ static int sqb_release(void *be, gw_chunk *c, int64_t not_before_ms, gw_done_cb 
     gw_sq *sq = be;
     sq_req *r;
 
-    unlink_leased(sq, c);
+    gw__leased_remove(&sq->leased, c);
     r = req_new(sq, SQ_RELEASE, 0, (void (*)(void))cb, ud);
     if (r != NULL) {
         r->u.release.chunk = (int64_t)c->priv.handle;
@@ -533,7 +512,7 @@ static void sqb_stats(void *be, gw_queue_stats *s)
     s->requests = gw_worker_outstanding(sq->w);
     s->commits = atomic_load(&sq->commits);
     s->failures = atomic_load(&sq->failures);
-    s->leased = sq->n_leased;
+    s->leased = sq->leased.n;
     s->last_err = atomic_load(&sq->last_err);
 }
 
@@ -544,11 +523,7 @@ static void sq_destroy(gw_sq *sq)
     if (sq->release_retry_ev != NULL)
         event_free(sq->release_retry_ev);
     free(sq->release_retry); /* a restart clears the leases they hold */
-    while (sq->leased_head != NULL) {
-        gw_chunk *c = sq->leased_head;
-        unlink_leased(sq, c);
-        free(c);
-    }
+    gw__leased_free_all(&sq->leased);
     sq_db_close(sq);
     free(sq->path);
     free(sq);

@@ -103,8 +103,7 @@ typedef struct gw_sq {
     atomic_int last_err;
 
     /* Loop thread only: chunks leased and not yet released. */
-    gw_chunk *leased_head;
-    size_t n_leased;
+    gw__leased leased;
 
     /* Loop thread only: releases the storage refused (disk full, I/O
      * error). A lease lasts until released, so each is re-applied every
