@@ -1195,6 +1195,31 @@ static void validate_server(loader *L)
     }
 }
 
+/* backend = jetstream: the cluster's addresses and the client's TLS pair;
+ * the SQLite file keys do not apply. (The servers are not contacted here:
+ * apnsd --check-config must work where the cluster is not reachable.) */
+static void validate_jetstream(ctx *x, const gw_queue_config *q)
+{
+    static const char *const sqlite_only[] = {"path", "max_size", "sync", "purge_interval"};
+
+    if (q->servers.n == 0 && !bad(x, "servers"))
+        fail(x, 0, "servers",
+             "required with backend = jetstream: the NATS URLs of the cluster, e.g. "
+             "nats://10.0.0.1:4222, nats://10.0.0.2:4222, nats://10.0.0.3:4222");
+    if ((q->tls_cert_file == NULL) != (q->tls_key_file == NULL) && !bad(x, "tls_cert_file") &&
+        !bad(x, "tls_key_file"))
+        fail(x, 0, q->tls_cert_file ? "tls_cert_file" : "tls_key_file",
+             "tls_cert_file and tls_key_file go together (the client certificate and its key)");
+    if (q->servers.n > 0 && (int64_t)q->replicas > (int64_t)q->servers.n && !bad(x, "replicas"))
+        fail(x, 1, "replicas",
+             "%u replicas but only %zu server URL(s) listed: fine if the others are found by "
+             "the cluster's gossip, otherwise the stream cannot be created",
+             (unsigned)q->replicas, q->servers.n);
+    for (size_t i = 0; i < sizeof(sqlite_only) / sizeof(sqlite_only[0]); i++)
+        if (has(x, sqlite_only[i]) && !bad(x, sqlite_only[i]))
+            fail(x, 1, sqlite_only[i], "ignored with backend = jetstream (a SQLite setting)");
+}
+
 static void validate_queue(loader *L)
 {
     gw_queue_config *q = &L->cfg->queue;
@@ -1204,9 +1229,15 @@ static void validate_queue(loader *L)
     if (bad(&x, "backend"))
         return;
     if (q->backend == GW_BACKEND_JETSTREAM) {
-        fail(&x, 0, "backend", "jetstream is not supported yet; use sqlite");
+        validate_jetstream(&x, q);
         return;
     }
+    static const char *const js_only[] = {
+        "servers",  "creds_file", "tls_ca_file", "tls_cert_file",  "tls_key_file", "prefix",
+        "replicas", "ack_wait",   "lease_ttl",   "max_deliveries", "op_timeout"};
+    for (size_t i = 0; i < sizeof(js_only) / sizeof(js_only[0]); i++)
+        if (has(&x, js_only[i]) && !bad(&x, js_only[i]))
+            fail(&x, 1, js_only[i], "ignored: only backend = jetstream uses it");
     if (q->path == NULL) {
         if (!bad(&x, "path"))
             fail(&x, 0, "path", "required with backend = sqlite");

@@ -9,6 +9,7 @@
  * durable itself (see the design note in dispatch.c).
  */
 #include "dispatch_int.h"
+#include "queue_jetstream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,11 @@ static int team_get(gw_dispatch *d, const gw_app_config *ac, int fresh_key, gw_d
         free(t);
         return rc == APNS_ENOMEM ? rc : APNS_ECONFIG;
     }
-    rc = apns_token_cache_new(&t->cache, t->key, ac->token_refresh_ms / 1000);
+    /* JetStream: the fleet's one token per team (dispatch_fleet.c). */
+    if (gw_queue_is_jetstream(d->o.q))
+        rc = apns_token_cache_new_external(&t->cache);
+    else
+        rc = apns_token_cache_new(&t->cache, t->key, ac->token_refresh_ms / 1000);
     snprintf(label, sizeof(label), "%s/%s", ac->team_id, ac->key_id);
     t->label = strdup(label);
     t->team_id = strdup(ac->team_id);
@@ -71,6 +76,17 @@ static int team_get(gw_dispatch *d, const gw_app_config *ac, int fresh_key, gw_d
     }
     t->refs = 1;
     t->gen = d->reload_gen;
+    if (gw_queue_is_jetstream(d->o.q) && gw__d_fleet_start(d, t) != 0) {
+        gw__d_fleet_stop(t);
+        apns_token_cache_free(t->cache);
+        apns_signing_key_free(t->key);
+        free(t->label);
+        free(t->team_id);
+        free(t->key_id);
+        free(t->key_file);
+        free(t);
+        return APNS_ENOMEM;
+    }
     t->next = d->teams;
     d->teams = t;
     *out = t;
@@ -86,6 +102,7 @@ static void team_put(gw_dispatch *d, gw_dteam *t)
             *pp = t->next;
             break;
         }
+    gw__d_fleet_stop(t); /* may hand the key to a request in progress */
     apns_token_cache_free(t->cache);
     apns_signing_key_free(t->key);
     free(t->label);

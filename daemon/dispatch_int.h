@@ -47,7 +47,19 @@ typedef struct gw_dteam {
     uint64_t gen;            /* gw_dispatch.reload_gen when it was loaded */
     uint64_t refreshes_seen; /* for the counter's deltas */
     struct gw_dteam *next;
+
+    /* backend = jetstream: the fleet's token (dispatch_fleet.c); the cache
+     * is external then */
+    int fleet;
+    gw_dispatch *d;
+    struct gw_dfetch *fleet_fetch; /* a request in progress, or NULL */
+    struct event *fleet_ev;        /* the next look */
+    int fleet_fails;
+    int64_t fleet_issued_ms; /* of the token in the cache; 0 = none yet */
+    uint64_t fleet_rng;
 } gw_dteam;
+
+typedef struct gw_dfetch gw_dfetch;
 
 /* A leased chunk as the dispatcher holds it. Freed when it is released and
  * nothing refers to it any more. */
@@ -215,6 +227,17 @@ int gw__d_app_done(const gw_app *a);
 void gw__d_app_free(gw_app *a);
 void gw__d_app_stats(gw_app *a);
 void gw__d_teams_stats(gw_dispatch *d);
+
+/* ---- dispatch_fleet.c ---- */
+/* Makes t take the fleet's token (its cache must be external) and asks for
+ * it. Returns 0 or APNS_ENOMEM. */
+int gw__d_fleet_start(gw_dispatch *d, gw_dteam *t);
+/* Before t is freed (no-op for a team that is not the fleet's). */
+void gw__d_fleet_stop(gw_dteam *t);
+/* 1 when t can sign requests (always, unless waiting for the fleet). */
+int gw__d_fleet_ready(const gw_dteam *t);
+/* APNs answered ExpiredProviderToken. */
+void gw__d_fleet_expired(gw_dteam *t);
 
 /* ---- dispatch_send.c ---- */
 void gw__d_on_result(apns_client *c, const apns_notification *n, const apns_result *r, void *ud);

@@ -38,6 +38,8 @@ int gw__d_app_hungry(gw_app *a)
 {
     if (a->retiring || a->d->draining)
         return 0;
+    if (a->team != NULL && !gw__d_fleet_ready(a->team))
+        return 0; /* no provider token from the fleet yet */
     if (a->paused)
         return a->probing && !a->probe_in_flight && a->n_chunks == 0;
     return a->unsent < apns_client_credit(a->client);
@@ -441,6 +443,10 @@ static void refresh_token(gw_app *a)
 
     if (a->team == NULL)
         return;
+    if (a->team->fleet) {
+        gw__d_fleet_expired(a->team);
+        return;
+    }
     memset(&tok, 0, sizeof(tok));
     if (apns_token_cache_get(a->team->cache, now_s, &tok) == 0 &&
         apns_token_cache_expired(a->team->cache, tok.generation, now_s))

@@ -21,9 +21,10 @@
  * second look.
  *
  * The mint runs on the queue's thread (signing is a few hundred
- * microseconds), the answer on the loop thread. The dispatcher's token
- * cache (libapns) still signs locally today; wiring it to this store is the
- * next step (issue 6).
+ * microseconds), the answer on the loop thread. The dispatcher keeps the
+ * fleet's token in an external libapns token cache and asks here again
+ * when the token reaches its refresh age or APNs calls it expired
+ * (dispatch_fleet.c).
  */
 #include "js_int.h"
 

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
+#include "queue_jetstream.h"
 #include "webhook.h"
 
 #define APNSD_VERSION "0.1.0"
@@ -289,6 +290,31 @@ static void queue_log(apns_log_level level, const char *msg, void *ud)
     gw_log_apns(level, msg, (void *)"queue");
 }
 
+/* backend = jetstream: the fleet's shared queue on a NATS cluster. */
+static int open_jetstream(apnsd *s, gw_queue_opts *o)
+{
+    const gw_queue_config *qc = &s->cfg->queue;
+    gw_queue_jetstream_opts jo;
+    char detail[512] = "";
+    int rc;
+
+    gw_queue_jetstream_opts_init(&jo);
+    jo.servers = (const char *const *)qc->servers.v;
+    jo.n_servers = qc->servers.n;
+    jo.creds_file = qc->creds_file;
+    jo.tls_ca_file = qc->tls_ca_file;
+    jo.tls_cert_file = qc->tls_cert_file;
+    jo.tls_key_file = qc->tls_key_file;
+    jo.prefix = qc->prefix;
+    jo.replicas = (int)qc->replicas;
+    jo.ack_wait_ms = qc->ack_wait_ms;
+    jo.max_deliveries = qc->max_deliveries;
+    jo.op_timeout_ms = qc->op_timeout_ms;
+    o->lease_ttl_ms = qc->lease_ttl_ms;
+    rc = gw_queue_jetstream_open(&s->q, o, &jo, detail, sizeof(detail));
+    return rc == 0 ? 0 : fail("cannot open the JetStream queue", rc, detail);
+}
+
 static int open_queue(apnsd *s)
 {
     gw_queue_opts o;
@@ -308,6 +334,8 @@ static int open_queue(apnsd *s)
     o.on_work = on_work;
     o.on_log = queue_log;
     o.ud = s;
+    if (s->cfg->queue.backend == GW_BACKEND_JETSTREAM)
+        return open_jetstream(s, &o);
     so.path = s->cfg->queue.path;
     so.max_db_bytes = (int64_t)s->cfg->queue.max_db_bytes;
     so.outcome_sync_full = s->cfg->queue.sync == GW_SYNC_FULL;
@@ -370,8 +398,12 @@ static void announce(apnsd *s)
     {
         char apps[16];
         snprintf(apps, sizeof(apps), "%zu", s->cfg->n_apps);
-        gw_log(GW_LOG_INFO, "apnsd", "apnsd ready", "listen", addrs, "apps", apps, "queue",
-               s->cfg->queue.path, "version", APNSD_VERSION, NULL);
+        const char *queue = s->cfg->queue.path;
+        if (s->cfg->queue.backend == GW_BACKEND_JETSTREAM)
+            queue = s->cfg->queue.prefix ? s->cfg->queue.prefix : "apnsd";
+        gw_log(GW_LOG_INFO, "apnsd", "apnsd ready", "listen", addrs, "apps", apps, "queue", queue,
+               "backend", s->cfg->queue.backend == GW_BACKEND_JETSTREAM ? "jetstream" : "sqlite",
+               "version", APNSD_VERSION, NULL);
     }
 }
 

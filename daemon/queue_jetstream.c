@@ -284,7 +284,11 @@ static void complete(gw_req *g, int deliver)
         free(r);
         return;
     }
-    if (deliver) {
+    if (!deliver && r->kind == JS_TOKEN) {
+        /* Closing: the token's caller still gets its one callback, so it
+         * can free what it passed as ud (queue_jetstream.h). */
+        ((gw_js_token_cb)r->cb)(GW_QUEUE_ECLOSED, "the queue is closing", NULL, 0, 0, r->ud);
+    } else if (deliver) {
         deliver_result(r);
         if (r->err == 0 && r->work && js->o.on_work != NULL)
             js->o.on_work(js->o.ud);

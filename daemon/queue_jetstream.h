@@ -103,7 +103,9 @@ typedef void (*gw_js_token_cb)(int err, const char *detail, const char *jwt, int
  * mints one and stores it with a compare-and-set on the entry's revision.
  * When another node stored one first, its token is used and ours is thrown
  * away, so the fleet presents exactly one token per refresh window.
- * cb runs on the loop thread. Returns 0, APNS_EINVAL, GW_QUEUE_EBACKLOG,
+ * cb runs on the loop thread, exactly once when this returns 0: also from
+ * gw_queue_free() (GW_QUEUE_ECLOSED) for a call still in progress, so ud
+ * can always be freed by it. Returns 0, APNS_EINVAL, GW_QUEUE_EBACKLOG,
  * GW_QUEUE_ECLOSED, APNS_ENOMEM; callback errors: the mint's code, or the
  * storage codes (GW_QUEUE_EIO when the cluster is unreachable).
  */

@@ -381,6 +381,19 @@ static void dispatch(apns_client *c)
         return;
     if (c->tokens) {
         int rc = apns_token_cache_get(c->tokens, (int64_t)time(NULL), &c->tok);
+        if (rc == APNS_EAGAIN) {
+            /* An external cache without its first token: keep everything
+             * queued and look again soon (the retry timer re-arms itself
+             * for the heap when it fires). */
+            int64_t d = c->heap_len ? c->heap[0]->deadline_ms - apns__transport_now_ms() : 100;
+            if (d > 100)
+                d = 100;
+            if (d < 0)
+                d = 0;
+            struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)d * 1000};
+            evtimer_add(c->retry_timer, &tv);
+            return;
+        }
         if (rc) {
             clog_(c, APNS_LOG_ERROR, "cannot mint a provider token: %s; failing %zu queued",
                   apns_strerror(rc), c->queue.len);

@@ -16,6 +16,9 @@
  * generations, so an unchanged token costs one mutex round-trip and no copy.
  * Minting happens under the mutex: at most one thread signs, the others wait
  * ~50 us once per refresh age and then see the new token.
+ *
+ * An external cache (no key) never mints: a fleet's shared token is put
+ * into it by its owner (apnsd's JetStream backend), and get() only copies.
  */
 #include "apns/error.h"
 #include "apns/jwt.h"
@@ -26,7 +29,7 @@
 
 struct apns_token_cache {
     pthread_mutex_t mu;
-    const apns_signing_key *key;
+    const apns_signing_key *key; /* NULL: external (tokens come from put()) */
     int64_t refresh_age_s;
     apns_token cur;  /* cur.generation == 0: none yet */
     int refresh_due; /* set by expired(): mint at the next get */
@@ -58,6 +61,45 @@ int apns_token_cache_new(apns_token_cache **out, const apns_signing_key *k, int6
     c->key = k;
     c->refresh_age_s = refresh_age_s;
     *out = c;
+    return 0;
+}
+
+int apns_token_cache_new_external(apns_token_cache **out)
+{
+    apns_token_cache *c;
+
+    if (out == NULL)
+        return APNS_EINVAL;
+    *out = NULL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return APNS_ENOMEM;
+    if (pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        return APNS_ENOMEM;
+    }
+    c->refresh_age_s = APNS_TOKEN_DEFAULT_REFRESH_S;
+    *out = c;
+    return 0;
+}
+
+int apns_token_cache_put(apns_token_cache *c, const char *jwt, int64_t issued_at)
+{
+    size_t n;
+
+    if (c == NULL || jwt == NULL || c->key != NULL)
+        return APNS_EINVAL;
+    n = strlen(jwt);
+    if (n == 0 || n >= APNS_JWT_MAX)
+        return APNS_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    if (c->cur.generation == 0 || strcmp(c->cur.jwt, jwt) != 0) {
+        memcpy(c->cur.jwt, jwt, n + 1);
+        c->cur.issued_at = issued_at;
+        c->cur.generation++;
+        c->refreshes++;
+    }
+    pthread_mutex_unlock(&c->mu);
     return 0;
 }
 
@@ -94,7 +136,9 @@ int apns_token_cache_get(apns_token_cache *c, int64_t now, apns_token *tok)
     if (c == NULL || tok == NULL)
         return APNS_EINVAL;
     pthread_mutex_lock(&c->mu);
-    if (needs_mint(c, now)) {
+    if (c->key == NULL) {
+        rc = c->cur.generation == 0 ? APNS_EAGAIN : 0;
+    } else if (needs_mint(c, now)) {
         char jwt[APNS_JWT_MAX];
         rc = apns_jwt_sign(c->key, now, jwt, sizeof(jwt));
         if (rc == 0) {
@@ -120,7 +164,7 @@ int apns_token_cache_expired(apns_token_cache *c, uint64_t generation, int64_t n
     if (c == NULL)
         return 0;
     pthread_mutex_lock(&c->mu);
-    if (generation != 0 && generation == c->cur.generation &&
+    if (c->key != NULL && generation != 0 && generation == c->cur.generation &&
         now - c->cur.issued_at >= APNS_TOKEN_MIN_AGE_S) {
         c->refresh_due = 1;
         scheduled = 1;

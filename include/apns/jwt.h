@@ -79,6 +79,29 @@ typedef struct apns_token_cache apns_token_cache;
 int apns_token_cache_new(apns_token_cache **out, const apns_signing_key *k, int64_t refresh_age_s);
 void apns_token_cache_free(apns_token_cache *c);
 
+/*
+ * A cache that never mints: its tokens are installed from outside with
+ * apns_token_cache_put(). For a fleet of processes that must present ONE
+ * token per team (APNs answers TooManyProviderTokenUpdates when a team's
+ * token changes more often than every 20 minutes, however many processes
+ * send): one process mints, all of them put the shared token. get() answers
+ * APNS_EAGAIN until the first put (an apns_client keeps its notifications
+ * queued meanwhile and looks again every 100 ms); expired() never schedules
+ * anything: the owner of the shared token replaces it. Returns 0,
+ * APNS_EINVAL (out NULL), APNS_ENOMEM. Free with apns_token_cache_free().
+ */
+int apns_token_cache_new_external(apns_token_cache **out);
+
+/*
+ * Installs `jwt` (NUL-terminated, shorter than APNS_JWT_MAX) issued at
+ * `issued_at` (UNIX seconds, its iat) as the current token of an external
+ * cache. The same JWT again changes nothing; a different one becomes the
+ * next generation (connections switch at their next request) and counts as
+ * a refresh. Thread-safe. Returns 0, APNS_EINVAL (NULL argument, empty or
+ * too long JWT, or c is not external).
+ */
+int apns_token_cache_put(apns_token_cache *c, const char *jwt, int64_t issued_at);
+
 /* The effective (clamped) refresh age in seconds. */
 int64_t apns_token_cache_refresh_age(const apns_token_cache *c);
 
@@ -88,8 +111,9 @@ int64_t apns_token_cache_refresh_age(const apns_token_cache *c);
  * the current token into *tok only when tok->generation differs (so a
  * connection can call it before every request). *tok must start zeroed
  * (generation 0). Returns 0, or APNS_ECRYPTO / APNS_ENOMEM (then *tok is
- * unchanged), APNS_EINVAL (NULL argument). If `now` is earlier than the
- * current token's iat (clock ran backwards) the current token is kept.
+ * unchanged), APNS_EINVAL (NULL argument), APNS_EAGAIN (an external cache
+ * that has no token yet). If `now` is earlier than the current token's iat
+ * (clock ran backwards) the current token is kept.
  */
 int apns_token_cache_get(apns_token_cache *c, int64_t now, apns_token *tok);
 

@@ -432,7 +432,11 @@ static const struct bad_case BAD[] = {
      "\"maybe\""},
     /* [queue] */
     {"[queue]\nbackend = jetstream\n" TOKEN_APP("a"),
-     "apnsd.ini:2: [queue] backend: jetstream is not supported yet; use sqlite"},
+     "apnsd.ini:1: [queue] servers: required with backend = jetstream: the NATS URLs of the "
+     "cluster"},
+    {"[queue]\nbackend = jetstream\nservers = nats://a:4222\ntls_cert_file = "
+     "@D@/cert.pem\n" TOKEN_APP("a"),
+     "apnsd.ini:4: [queue] tls_cert_file: tls_cert_file and tls_key_file go together"},
     {"[queue]\nbackend = redis\n" TOKEN_APP("a"),
      "[queue] backend: must be one of sqlite, jetstream, got \"redis\""},
     {"[queue]\nservers = http://a:4222\n" TOKEN_APP("a"),
@@ -1024,6 +1028,57 @@ static void test_diff_live_keys(void **state)
 /* ---------------------------------------------------------------------- */
 /* team identities                                                        */
 
+/* backend = jetstream: the fleet's keys reach the config; SQLite-only keys
+ * and, with sqlite, JetStream-only keys are warned about, not fatal. */
+static void test_jetstream_queue(void **state)
+{
+    gw_config *c = NULL;
+    gw_config_errors e;
+    (void)state;
+
+    c = load_ok("[queue]\nbackend = jetstream\nservers = nats://10.0.0.1:4222, "
+                "tls://10.0.0.2:4222\nprefix = fleet1\nreplicas = 1\nack_wait = 3s\n"
+                "lease_ttl = 10s\nmax_deliveries = 5\nop_timeout = 2s\n" TOKEN_APP("a"),
+                NOENV);
+    assert_int_equal(c->queue.backend, GW_BACKEND_JETSTREAM);
+    assert_int_equal(c->queue.servers.n, 2);
+    assert_string_equal(c->queue.servers.v[0], "nats://10.0.0.1:4222");
+    assert_string_equal(c->queue.servers.v[1], "tls://10.0.0.2:4222");
+    assert_string_equal(c->queue.prefix, "fleet1");
+    assert_int_equal(c->queue.replicas, 1);
+    assert_int_equal(c->queue.ack_wait_ms, 3000);
+    assert_int_equal(c->queue.lease_ttl_ms, 10000);
+    assert_int_equal(c->queue.max_deliveries, 5);
+    assert_int_equal(c->queue.op_timeout_ms, 2000);
+    gw_config_free(c);
+
+    /* A SQLite key with jetstream: a warning naming it. */
+    c = NULL;
+    assert_int_equal(load("[queue]\nbackend = jetstream\nservers = nats://a:4222\nreplicas = "
+                          "1\npath = /tmp/x.db\n" TOKEN_APP("a"),
+                          &c, &e),
+                     0);
+    assert_int_equal(e.errors, 0);
+    assert_true(has_diag(&e, "apnsd.ini:5: warning: [queue] path: ignored with backend = "
+                             "jetstream (a SQLite setting)"));
+    gw_config_free(c);
+
+    /* Three replicas, one URL: a warning (the others may come by gossip). */
+    c = NULL;
+    assert_int_equal(
+        load("[queue]\nbackend = jetstream\nservers = nats://a:4222\n" TOKEN_APP("a"), &c, &e), 0);
+    assert_true(has_diag(&e, "[queue] replicas: 3 replicas but only 1 server URL(s) listed"));
+    gw_config_free(c);
+
+    /* A JetStream key with sqlite: a warning. */
+    c = NULL;
+    assert_int_equal(load("[queue]\npath = @D@/q.db\nack_wait = 3s\n" TOKEN_APP("a"), &c, &e), 0);
+    assert_int_equal(e.errors, 0);
+    assert_true(has_diag(&e, "apnsd.ini:3: warning: [queue] ack_wait: ignored: only backend = "
+                             "jetstream uses it"));
+    gw_config_free(c);
+}
+
 static void test_teams(void **state)
 {
     (void)state;
@@ -1367,6 +1422,7 @@ int main(void)
         cmocka_unit_test(test_env_override),
         cmocka_unit_test(test_diff),
         cmocka_unit_test(test_diff_live_keys),
+        cmocka_unit_test(test_jetstream_queue),
         cmocka_unit_test(test_teams),
         cmocka_unit_test(test_secrets_masked),
         cmocka_unit_test(test_load_file),

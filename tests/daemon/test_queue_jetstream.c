@@ -989,6 +989,17 @@ static void one_provider_token_per_window(void **state)
     assert_string_equal(a.jwt, b.jwt);
     assert_string_not_equal(a.jwt, second);
     assert_int_equal(a.minted + b.minted, 1);
+
+    /* Closed with a request in progress: its one callback still comes
+     * (GW_QUEUE_ECLOSED), so the caller can free its context. */
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(
+        gw_js_token_get(f->q2, "TEAM123456", "KEY1234567", 60000, NULL, mint, NULL, on_token, &a),
+        0);
+    gw_queue_free(f->q2);
+    f->q2 = NULL;
+    assert_int_equal(a.done, 1);
+    assert_int_equal(a.err, GW_QUEUE_ECLOSED);
 }
 
 /* ---- servers failing --------------------------------------------------------------- */

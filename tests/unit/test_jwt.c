@@ -665,6 +665,64 @@ static void cache_clamps_refresh_age(void **state)
     (void)state;
 }
 
+/* An external cache never mints: it answers EAGAIN until a token is put,
+ * then hands out exactly what was put; the same JWT again is not a new
+ * generation; expired() schedules nothing (the owner replaces the token). */
+static void cache_external(void **state)
+{
+    apns_token_cache *c;
+    apns_token tok = {0};
+    char jwt1[APNS_JWT_MAX], jwt2[APNS_JWT_MAX], big[APNS_JWT_MAX + 1];
+
+    (void)state;
+    assert_int_equal(apns_token_cache_new_external(NULL), APNS_EINVAL);
+    assert_int_equal(apns_token_cache_new_external(&c), 0);
+    assert_int_equal(apns_token_cache_get(c, T0, &tok), APNS_EAGAIN);
+    assert_int_equal(tok.generation, 0);
+    assert_int_equal(apns_token_cache_refreshes(c), 0);
+
+    assert_int_equal(apns_jwt_sign(K.key, T0 - 600, jwt1, sizeof(jwt1)), 0);
+    assert_int_equal(apns_jwt_sign(K.key, T0 + 1800, jwt2, sizeof(jwt2)), 0);
+    assert_int_equal(apns_token_cache_put(c, jwt1, T0 - 600), 0);
+    assert_int_equal(apns_token_cache_get(c, T0, &tok), 0);
+    assert_int_equal(tok.generation, 1);
+    assert_string_equal(tok.jwt, jwt1);
+    assert_int_equal(tok.issued_at, T0 - 600);
+
+    /* Never minted by age: an hour later it is still the one put. */
+    assert_int_equal(apns_token_cache_get(c, T0 + 3 * 3600, &tok), 0);
+    assert_int_equal(tok.generation, 1);
+    /* expired() leaves it to the owner. */
+    assert_int_equal(apns_token_cache_expired(c, 1, T0 + 3 * 3600), 0);
+    assert_int_equal(apns_token_cache_get(c, T0 + 3 * 3600, &tok), 0);
+    assert_int_equal(tok.generation, 1);
+
+    /* The same JWT again: nothing changes; another one: next generation. */
+    assert_int_equal(apns_token_cache_put(c, jwt1, T0 - 600), 0);
+    assert_int_equal(apns_token_cache_refreshes(c), 1);
+    assert_int_equal(apns_token_cache_put(c, jwt2, T0 + 1800), 0);
+    assert_int_equal(apns_token_cache_get(c, T0 + 1800, &tok), 0);
+    assert_int_equal(tok.generation, 2);
+    assert_string_equal(tok.jwt, jwt2);
+    assert_int_equal(apns_token_cache_refreshes(c), 2);
+
+    /* Bad input. */
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(apns_token_cache_put(c, big, T0), APNS_EINVAL);
+    assert_int_equal(apns_token_cache_put(c, "", T0), APNS_EINVAL);
+    assert_int_equal(apns_token_cache_put(c, NULL, T0), APNS_EINVAL);
+    assert_int_equal(apns_token_cache_put(NULL, jwt1, T0), APNS_EINVAL);
+    assert_int_equal(apns_token_cache_get(c, T0 + 1800, &tok), 0);
+    assert_string_equal(tok.jwt, jwt2);
+    apns_token_cache_free(c);
+
+    /* A minting cache refuses put(): two sources of truth would race. */
+    assert_int_equal(apns_token_cache_new(&c, K.key, 0), 0);
+    assert_int_equal(apns_token_cache_put(c, jwt1, T0), APNS_EINVAL);
+    apns_token_cache_free(c);
+}
+
 static void cache_expired_rules(void **state)
 {
     apns_token_cache *c;
@@ -790,6 +848,7 @@ int main(void)
         cmocka_unit_test(cache_reuses_within_window),
         cmocka_unit_test(cache_clamps_refresh_age),
         cmocka_unit_test(cache_expired_rules),
+        cmocka_unit_test(cache_external),
         cmocka_unit_test(cache_clock_backwards),
         cmocka_unit_test(cache_threads_share_one_token),
     };
