@@ -91,6 +91,7 @@ typedef struct apnsd {
     struct event *sig_term, *sig_int, *sig_hup, *depth_ev, *pending_ev;
     int draining;
     uint64_t failures_seen; /* queue transactions that failed, counted */
+    gw_js_op_stats js_seen; /* JetStream operations, counted */
     int64_t drain_deadline; /* monotonic ms */
     int exit_code;
 } apnsd;
@@ -155,6 +156,15 @@ static void depth_cb(int fd, short what, void *ud)
             err_kind(st.last_err != 0 ? st.last_err : GW_QUEUE_ESTORE, kind, sizeof(kind)), NULL,
             st.failures - s->failures_seen);
     s->failures_seen = st.failures;
+    if (gw_queue_is_jetstream(s->q)) {
+        gw_js_op_stats js;
+        gw_queue_jetstream_op_stats(s->q, &js);
+        gw_metrics_add(s->m, GW_M_JS_OPS, "publish", NULL, js.publishes - s->js_seen.publishes);
+        gw_metrics_add(s->m, GW_M_JS_OPS, "ack", NULL, js.acks - s->js_seen.acks);
+        gw_metrics_add(s->m, GW_M_JS_OPS, "read", NULL, js.reads - s->js_seen.reads);
+        gw_metrics_add(s->m, GW_M_JS_OPS, "fetch", NULL, js.fetches - s->js_seen.fetches);
+        s->js_seen = js;
+    }
 }
 
 /* ---- drain --------------------------------------------------------------------- */

@@ -103,6 +103,9 @@ static const mdef defs[GW_M_COUNT] = {
                               "Webhook results waiting or in flight."},
     [GW_M_STORAGE_ERRORS] = {"apnsd_storage_errors_total", MT_COUNTER, L1("kind"), NOBUCKETS,
                              "Queue storage errors, by kind."},
+    [GW_M_JS_OPS] = {"apnsd_jetstream_ops_total", MT_COUNTER, L1("kind"), NOBUCKETS,
+                     "JetStream operations issued by this node (backend = jetstream): publish "
+                     "(chunks and KV writes), ack, read, fetch."},
 };
 
 static unsigned def_nlabels(const mdef *d)

@@ -69,6 +69,7 @@ typedef enum gw_metric {
     GW_M_WEBHOOK,         /* counter {app,result} */
     GW_M_WEBHOOK_PENDING, /* gauge {app} */
     GW_M_STORAGE_ERRORS,  /* counter {kind} */
+    GW_M_JS_OPS,          /* counter {kind}: JetStream operations (backend = jetstream) */
     GW_M_COUNT
 } gw_metric;
 
