@@ -586,7 +586,8 @@ static const gw__key app_keys[] = {
      .min = 20 * MIN,
      .max = 60 * MIN,
      .doc = "Token auth: age at which the provider token is replaced (Apple: 20..60 minutes). "
-            "One token per team+key, shared by its apps."},
+            "One token per team+key, shared by its apps (with `backend = jetstream`, by every "
+            "node of the fleet)."},
     {.name = "cert_file",
      .def_doc = "this or `p12_file` for `certificate`",
      .type = GW__T_PATH,
