@@ -11,6 +11,15 @@
  * The verification cache keeps the exact strings (not hashes), so a forged
  * token can never ride on a cached verdict. Invalid tokens are cached too,
  * so a client hammering a bad token costs one verification.
+ *
+ * The fleet view (teamtokens.c): a valid, unexpired token that is not the
+ * connection's current one is shown to the process-wide team registry once
+ * (the verdict is kept in its cache entry) before the per-connection rule
+ * runs, so every distinct token a team presents is counted whatever this
+ * connection then makes of it. A fleet refusal is 429
+ * TooManyProviderTokenUpdates like the per-connection one; it is cached
+ * until the team's window has passed, then the registry is asked again.
+ * The current token's fast path never reaches the registry.
  */
 #include "auth.h"
 
@@ -25,6 +34,12 @@ void sim_auth_init(sim_auth *a, const sim_keys *keys, int64_t max_age_s, int64_t
     a->max_age_s = max_age_s;
     a->min_interval_s = min_interval_s;
     a->current = -1;
+}
+
+void sim_auth_set_fleet(sim_auth *a, sim_auth_fleet_fn fn, void *fleet)
+{
+    a->fleet_fn = fn;
+    a->fleet = fleet;
 }
 
 static int lookup(const sim_auth *a, const char *jwt, size_t len)
@@ -50,10 +65,29 @@ static int insert(sim_auth *a, const char *jwt, size_t len)
         slot = (int)(a->next_slot++ % SIM_AUTH_CACHE);
     sim_auth_entry *e = &a->cache[slot];
     e->len = (uint16_t)len;
+    e->fleet = SIM_FLEET_UNASKED;
     memcpy(e->str, jwt, len);
     e->result = sim_jwt_verify(a->keys, jwt, len, &e->jwt);
     a->verifications++;
     return slot;
+}
+
+/* The team registry's verdict on a verified token, asked once per entry. */
+static apns_reason fleet_check(sim_auth *a, sim_auth_entry *e, int64_t now_s)
+{
+    if (!a->fleet_fn || e->fleet == SIM_FLEET_ACCEPTED)
+        return APNS_REASON_NONE;
+    if (e->fleet == SIM_FLEET_UNASKED || now_s >= e->fleet_retry_s) {
+        int64_t retry_s = 0;
+        if (a->fleet_fn(a->fleet, e->jwt.key->team, e->str, e->len, now_s, &retry_s) == 0) {
+            e->fleet = SIM_FLEET_ACCEPTED;
+            return APNS_REASON_NONE;
+        }
+        e->fleet = SIM_FLEET_REFUSED;
+        e->fleet_retry_s = retry_s;
+    }
+    a->team_refusals++;
+    return APNS_REASON_TOO_MANY_PROVIDER_TOKEN_UPDATES;
 }
 
 /* "bearer <jwt>" (scheme case-insensitive, as RFC 7235 has it). */
@@ -85,7 +119,7 @@ apns_reason sim_auth_check(sim_auth *a, const char *value, size_t len, int64_t n
     int slot = lookup(a, jwt, jlen);
     if (slot < 0)
         slot = insert(a, jwt, jlen);
-    const sim_auth_entry *e = &a->cache[slot];
+    sim_auth_entry *e = &a->cache[slot];
     if (e->result != APNS_REASON_NONE)
         return e->result;
 
@@ -94,13 +128,16 @@ apns_reason sim_auth_check(sim_auth *a, const char *value, size_t len, int64_t n
     if (a->bound && e->jwt.key != a->bound)
         return APNS_REASON_UNRELATED_KEY_ID_IN_TOKEN;
 
+    if (slot == a->current)
+        return APNS_REASON_NONE;
+    apns_reason why = fleet_check(a, e, now_s);
+    if (why != APNS_REASON_NONE)
+        return why;
     if (a->current < 0) {
         a->bound = e->jwt.key;
         a->current = slot;
         return APNS_REASON_NONE;
     }
-    if (slot == a->current)
-        return APNS_REASON_NONE;
     if (a->changed && now_s - a->last_change_s < a->min_interval_s)
         return APNS_REASON_TOO_MANY_PROVIDER_TOKEN_UPDATES;
     a->current = slot;

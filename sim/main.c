@@ -36,7 +36,7 @@ static void print_stats(sim_app *app)
     int n = app->nworkers < 256 ? app->nworkers : 256;
     for (int i = 0; i < n; i++)
         all[i] = &app->workers[i].stats;
-    sim_stats_print(stderr, all, (size_t)n);
+    sim_stats_print(stderr, all, (size_t)n, app->sh.teamtokens);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -113,6 +113,10 @@ static int setup_shared(sim_app *app)
         fprintf(stderr, "apns-sim: %s\n", err);
         return -1;
     }
+    if (o->auth_keys && !(sh->teamtokens = sim_teamtokens_new(o->team_token_interval_s))) {
+        fprintf(stderr, "apns-sim: out of memory\n");
+        return -1;
+    }
     if (load_tokens(&sh->unregistered, o->unregistered_file, now_ms) != 0 ||
         load_tokens(&sh->other_topic, o->other_topic_file, now_ms) != 0 ||
         load_tokens(&sh->other_env, o->other_env_file, now_ms) != 0)
@@ -156,6 +160,7 @@ static void cleanup_shared(sim_app *app)
 {
     sim_shared *sh = &app->sh;
     sim_keys_cleanup(&sh->keys);
+    sim_teamtokens_free(sh->teamtokens);
     sim_tokenset_free(sh->unregistered);
     sim_tokenset_free(sh->other_topic);
     sim_tokenset_free(sh->other_env);

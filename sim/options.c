@@ -30,6 +30,11 @@ static const char usage_text[] =
     "  --token-max-age SECS      oldest accepted JWT iat (default 3600)\n"
     "  --token-min-interval SECS least time between two token changes on one connection\n"
     "                            (default 1200); faster gives 429 TooManyProviderTokenUpdates\n"
+    "  --team-token-interval SECS  fleet-wide: a token new to the whole process (every\n"
+    "                            connection, every thread) within SECS of its team's\n"
+    "                            current token gets 429 TooManyProviderTokenUpdates; tokens\n"
+    "                            already seen stay accepted (default 0 = off; distinct\n"
+    "                            tokens per team are counted either way)\n"
     "  --max-streams N           SETTINGS_MAX_CONCURRENT_STREAMS (default 1000; with token\n"
     "                            auth 1 until the first request with a valid token)\n"
     "  --client-ca FILE          certificate auth: require a client certificate signed by\n"
@@ -93,6 +98,7 @@ enum {
     OPT_AUTH_KEYS,
     OPT_TOKEN_MAX_AGE,
     OPT_TOKEN_MIN_INTERVAL,
+    OPT_TEAM_TOKEN_INTERVAL,
     OPT_MAX_STREAMS,
     OPT_CLIENT_CA,
     OPT_TOPICS,
@@ -125,6 +131,7 @@ static const struct option long_options[] = {
     {"auth-keys", required_argument, NULL, OPT_AUTH_KEYS},
     {"token-max-age", required_argument, NULL, OPT_TOKEN_MAX_AGE},
     {"token-min-interval", required_argument, NULL, OPT_TOKEN_MIN_INTERVAL},
+    {"team-token-interval", required_argument, NULL, OPT_TEAM_TOKEN_INTERVAL},
     {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
     {"client-ca", required_argument, NULL, OPT_CLIENT_CA},
     {"topics", required_argument, NULL, OPT_TOPICS},
@@ -311,6 +318,10 @@ static int check_combination(const sim_options *o)
         fprintf(stderr, "apns-sim: --client-ca needs TLS; it cannot be used with --h2c\n");
         return -1;
     }
+    if (o->team_token_interval_s > 0 && !o->auth_keys) {
+        fprintf(stderr, "apns-sim: --team-token-interval needs token auth (--auth-keys)\n");
+        return -1;
+    }
     if (o->client_ca && o->auth_keys) {
         fprintf(stderr, "apns-sim: choose one of --client-ca (certificate auth) and "
                         "--auth-keys (token auth)\n");
@@ -367,6 +378,11 @@ int sim_options_parse(sim_options *o, int argc, char **argv)
             if (parse_u64(optarg, 0, INT32_MAX, &v) != 0)
                 return bad(name, optarg, "expected seconds >= 0");
             o->token_min_interval_s = (int64_t)v;
+            break;
+        case OPT_TEAM_TOKEN_INTERVAL:
+            if (parse_u64(optarg, 0, INT32_MAX, &v) != 0)
+                return bad(name, optarg, "expected seconds >= 0 (0 = off)");
+            o->team_token_interval_s = (int64_t)v;
             break;
         case OPT_MAX_STREAMS:
             if (parse_u64(optarg, 1, INT32_MAX, &v) != 0)

@@ -30,6 +30,7 @@ typedef struct sim_options {
     const char *auth_keys; /* token auth when set */
     int64_t token_max_age_s;
     int64_t token_min_interval_s;
+    int64_t team_token_interval_s; /* fleet-wide: least time between a team's new tokens; 0 = off */
     uint32_t max_streams;
 
     char **topics; /* allowed bundle ids; NULL = any */

@@ -259,10 +259,12 @@ static apns_reason auth_hook(void *ctx, const sim_request *r)
     const char *v = sim_request_value(r, SIM_HDR_AUTHORIZATION, &len);
     if (v && !sim_request_complete(r, SIM_HDR_AUTHORIZATION))
         return APNS_REASON_INVALID_PROVIDER_TOKEN;
-    uint64_t before = c->auth->verifications;
+    uint64_t before = c->auth->verifications, refusals = c->auth->team_refusals;
     apns_reason why = sim_auth_check(c->auth, v, len, sim_now_ms(c) / 1000);
     if (c->auth->verifications != before)
         SIM_STAT_INC(&c->w->stats, verifications);
+    if (c->auth->team_refusals != refusals)
+        SIM_STAT_INC(&c->w->stats, team_refusals);
     if (why == APNS_REASON_NONE && !c->raised) {
         /* APNs: one stream until a request with a valid token came in. */
         const sim_options *o = c->w->sh->opt;
@@ -449,6 +451,13 @@ static void make_callbacks(void)
     callbacks = cb;
 }
 
+/* auth.c's view of the process-wide team registry. */
+static int fleet_see(void *fleet, const char *team, const char *jwt, size_t len, int64_t now_s,
+                     int64_t *retry_s)
+{
+    return sim_teamtokens_see(fleet, team, jwt, len, now_s, retry_s);
+}
+
 int sim_session_start(sim_conn *c)
 {
     const sim_shared *sh = c->w->sh;
@@ -461,6 +470,8 @@ int sim_session_start(sim_conn *c)
         if (!c->auth)
             return -1;
         sim_auth_init(c->auth, &sh->keys, o->token_max_age_s, o->token_min_interval_s);
+        if (sh->teamtokens)
+            sim_auth_set_fleet(c->auth, fleet_see, sh->teamtokens);
     }
     if (o->latency_ms > 0 && !(c->delay = evtimer_new(c->w->base, on_delay, c)))
         return -1;

@@ -5,7 +5,7 @@
 
 #define LOAD(p) atomic_load_explicit(&(p), memory_order_relaxed)
 
-void sim_stats_print(FILE *f, sim_stats *const *all, size_t n)
+void sim_stats_print(FILE *f, sim_stats *const *all, size_t n, sim_teamtokens *tt)
 {
     static const struct {
         const char *name;
@@ -33,6 +33,7 @@ void sim_stats_print(FILE *f, sim_stats *const *all, size_t n)
         {"binary_discarded_bytes", offsetof(sim_stats, bin_discarded)},
         {"feedback_connections", offsetof(sim_stats, fb_connections)},
         {"feedback_tuples", offsetof(sim_stats, fb_tuples)},
+        {"team_token_refusals", offsetof(sim_stats, team_refusals)},
     };
     fputc('{', f);
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
@@ -41,6 +42,7 @@ void sim_stats_print(FILE *f, sim_stats *const *all, size_t n)
             sum += LOAD(*(_Atomic uint64_t *)((char *)all[j] + fields[i].off));
         fprintf(f, "%s\"%s\":%" PRIu64, i ? "," : "", fields[i].name, sum);
     }
+    fprintf(f, ",\"team_tokens_untracked\":%" PRIu64, sim_teamtokens_untracked(tt));
     fputs(",\"rejected_by_reason\":{", f);
     int first = 1;
     for (int r = 0; r < APNS_REASON_COUNT; r++) {
@@ -52,6 +54,8 @@ void sim_stats_print(FILE *f, sim_stats *const *all, size_t n)
         fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",", apns_reason_name((apns_reason)r), sum);
         first = 0;
     }
-    fputs("}}\n", f);
+    fputs("},\"provider_tokens_by_team\":", f);
+    sim_teamtokens_print_json(tt, f);
+    fputs("}\n", f);
     fflush(f);
 }

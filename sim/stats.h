@@ -1,7 +1,8 @@
 /*
  * stats.h - counters of one event loop. Each loop writes only its own
  * counters (relaxed atomic stores, no locked instructions); the main thread
- * sums them when it prints.
+ * sums them when it prints. The process-wide team-token registry
+ * (teamtokens.h) keeps its own numbers and is printed with them.
  */
 #ifndef SIM_STATS_H
 #define SIM_STATS_H
@@ -12,6 +13,7 @@
 #include <stdio.h>
 
 #include "apns/reason.h"
+#include "teamtokens.h"
 
 typedef struct sim_stats {
     _Atomic uint64_t connections;   /* accepted TCP connections */
@@ -37,6 +39,7 @@ typedef struct sim_stats {
     _Atomic uint64_t bin_discarded;      /* bytes read and dropped after a bad one */
     _Atomic uint64_t fb_connections;     /* feedback connections served */
     _Atomic uint64_t fb_tuples;          /* feedback tuples written */
+    _Atomic uint64_t team_refusals;      /* 429s by --team-token-interval */
     _Atomic uint64_t by_reason[APNS_REASON_COUNT];
 } sim_stats;
 
@@ -47,7 +50,8 @@ typedef struct sim_stats {
                           memory_order_relaxed)
 #define SIM_STAT_INC(st, field) SIM_STAT_ADD(st, field, 1)
 
-/* Prints the sum of n counter sets as one JSON object and a newline. */
-void sim_stats_print(FILE *f, sim_stats *const *all, size_t n);
+/* Prints the sum of n counter sets, with the team registry's numbers (tt may
+ * be NULL: none), as one JSON object and a newline. */
+void sim_stats_print(FILE *f, sim_stats *const *all, size_t n, sim_teamtokens *tt);
 
 #endif

@@ -19,6 +19,7 @@
 #include "keys.h"
 #include "options.h"
 #include "stats.h"
+#include "teamtokens.h"
 #include "tokenset.h"
 #include "validate.h"
 
@@ -39,6 +40,10 @@ typedef struct sim_shared {
     sim_tokenset *invalid_tokens; /* --invalid-tokens */
     sim_tokenset *bin_invalid;    /* status 8: every token list, as binary tokens */
     sim_feedback *feedback;       /* NULL without --feedback-listen */
+
+    /* Token auth: distinct provider tokens per team across every loop;
+     * mutable, locked inside (teamtokens.h). */
+    sim_teamtokens *teamtokens;
 } sim_shared;
 
 struct sim_conn;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh - apns-sim's behavioural self-test with an independent HTTP/2 client
-# (python3-h2): validation, token and certificate auth, token lists, the
-# delivery log and every fault injection. ctest runs it as it_sim_selftest
+# (python3-h2): validation, token and certificate auth, the fleet view of
+# provider tokens (test_fleet.py), token lists, the delivery log and every
+# fault injection. ctest runs it as it_sim_selftest
 # (scripts/install-deps.sh installs python3-h2); by hand:
 #   sim/selftest/run.sh BUILD/apns-sim
 # Prints each check and ends with "N passed, N failed"; exit 1 on a failure.

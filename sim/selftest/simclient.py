@@ -2,7 +2,7 @@
 apns-sim's self-test: an independent client no one here wrote the protocol
 stack of. Environment: APNS_SIM (binary), APNS_TEST_CERTS (tests/certs/gen.sh
 output), SELFTEST_WORK (scratch directory)."""
-import socket, ssl, subprocess, time, json, os, re, signal
+import socket, ssl, subprocess, time, json, os, re, signal, select, base64
 import h2.connection, h2.config, h2.events, h2.settings
 
 CERTS = os.environ["APNS_TEST_CERTS"]
@@ -39,6 +39,50 @@ class Sim:
 
     def usr1(self):
         self.p.send_signal(signal.SIGUSR1)
+
+    def counters(self, timeout=5.0):
+        """SIGUSR1, then the JSON counters line the sim prints on stderr."""
+        self.usr1()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r, _, _ = select.select([self.p.stderr], [], [], max(0.0, deadline - time.time()))
+            if not r:
+                break
+            line = self.p.stderr.readline()
+            if not line:
+                break
+            if line.startswith("{"):
+                return json.loads(line)
+        return None
+
+
+# Provider tokens (ES256 JWT) signed with the tests/certs/gen.sh keys, through
+# the openssl command line: a signer independent of libapns.
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+def der_to_raw(der):
+    # SEQUENCE { INTEGER r, INTEGER s }
+    assert der[0] == 0x30
+    i = 2
+    out = b""
+    for _ in range(2):
+        assert der[i] == 0x02
+        n = der[i + 1]
+        v = der[i + 2:i + 2 + n]
+        out += v.lstrip(b"\0").rjust(32, b"\0")
+        i += 2 + n
+    return out
+
+def jwt(kid="ABC123DEFG", team="DEF123GHIJ", iat=None, key=None, alg="ES256", raw=True, std=False, hdr=None):
+    key = key or f"{CERTS}/AuthKey_{kid}.p8"
+    h = b64u(json.dumps(hdr or {"alg": alg, "kid": kid}, separators=(",", ":")).encode())
+    p = b64u(json.dumps({"iss": team, "iat": int(time.time()) if iat is None else iat}, separators=(",", ":")).encode())
+    si = f"{h}.{p}".encode()
+    der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=si, capture_output=True).stdout
+    sig = der_to_raw(der) if raw else der
+    s = base64.b64encode(sig).decode().rstrip("=") if std else b64u(sig)
+    return f"{h}.{p}.{s}"
 
 
 class Client:

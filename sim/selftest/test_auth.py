@@ -3,32 +3,6 @@ import os, sys, base64, subprocess, json, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from simclient import *
 
-def b64u(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-def der_to_raw(der):
-    # SEQUENCE { INTEGER r, INTEGER s }
-    assert der[0] == 0x30
-    i = 2
-    out = b""
-    for _ in range(2):
-        assert der[i] == 0x02
-        n = der[i + 1]
-        v = der[i + 2:i + 2 + n]
-        out += v.lstrip(b"\0").rjust(32, b"\0")
-        i += 2 + n
-    return out
-
-def jwt(kid="ABC123DEFG", team="DEF123GHIJ", iat=None, key=None, alg="ES256", raw=True, std=False, hdr=None):
-    key = key or f"{CERTS}/AuthKey_{kid}.p8"
-    h = b64u(json.dumps(hdr or {"alg": alg, "kid": kid}, separators=(",", ":")).encode())
-    p = b64u(json.dumps({"iss": team, "iat": int(time.time()) if iat is None else iat}, separators=(",", ":")).encode())
-    si = f"{h}.{p}".encode()
-    der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=si, capture_output=True).stdout
-    sig = der_to_raw(der) if raw else der
-    s = base64.b64encode(sig).decode().rstrip("=") if std else b64u(sig)
-    return f"{h}.{p}.{s}"
-
 T = [("apns-topic", "com.example.app")]
 def A(tok):
     return T + [("authorization", "bearer " + tok)]
