@@ -556,20 +556,26 @@ int js_op_lease(gw_js *js, js_req *r)
         if (mono - l->wpi_ms >= hb && msg_wpi(js, l->msg) == NATS_OK)
             l->wpi_ms = mono;
     recheck_waiting(js, r);
-    /* The first fetch may wait up to poll_ms for a message (a long poll:
-     * libnats asks for what is there, then waits); more rounds only while
-     * full batches come back. */
+    /* The first fetch may wait up to poll_ms for a message (a long poll).
+     * It asks for ONE chunk: a pull request for more than the stream has
+     * holds what it got until it expires (nats-server 2.9 + libnats 3.4),
+     * which stalled a node for a whole poll_ms at the end of every burst
+     * (bench/fleet). The rest comes with no-wait fetches, more rounds only
+     * while full batches come back. (libnats zeroes a list's Count when it
+     * destroys it: read it first.) */
     for (int round = 0; round < 8 && r->u.lease.n < r->u.lease.max; round++) {
         natsMsgList list = {0};
         jsFetchRequest fr;
         natsStatus s;
         int want = (int)(r->u.lease.max - r->u.lease.n);
+        int long_poll = round == 0 && r->u.lease.n == 0 && js->waiting == NULL;
 
         jsFetchRequest_Init(&fr);
-        fr.Batch = want;
-        fr.Expires = (round == 0 && r->u.lease.n == 0 && js->waiting == NULL ? js->jo.poll_ms : 1) *
-                     1000000LL;
-        if (round > 0 || r->u.lease.n > 0)
+        fr.Batch = long_poll ? 1 : want;
+        /* A no-wait request is answered at once (the chunks there are, then
+         * 404), but libnats still gives up on it at Expires: not 1 ms. */
+        fr.Expires = (long_poll ? js->jo.poll_ms : js->jo.op_timeout_ms) * 1000000LL;
+        if (!long_poll)
             fr.NoWait = true;
         atomic_fetch_add(&js->op_fetch, 1);
         s = natsSubscription_FetchRequest(&list, js->pull, &fr);
@@ -598,8 +604,9 @@ int js_op_lease(gw_js *js, js_req *r)
             if (c != NULL)
                 r->u.lease.chunks[r->u.lease.n++] = c;
         }
+        int got = list.Count;
         natsMsgList_Destroy(&list);
-        if (list.Count < want)
+        if (got < fr.Batch)
             break;
     }
     r->detail[0] = '\0';
