@@ -16,6 +16,16 @@
  * from the cursor on; `since` without a cursor starts at the stream time
  * since - 10 minutes (clock skew between nodes and servers) and skips older
  * entries, so a poller that keeps its cursor reads only what is new.
+ *
+ * When the consumer fails (cannot be created, or stops delivering), the page
+ * is read again with direct gets ("next message for the filter at or after
+ * sequence N", one request per entry), which any live replica of the bucket
+ * answers. An ephemeral consumer is one server's: nats-server 2.9 places it
+ * on any peer of the stream it does not know to be offline, and it takes
+ * minutes to notice a server that was killed, so with one of three servers
+ * killed about one consumer in three lands on the dead one and never
+ * answers (tests/integration/gw_fleet.c kill_nats). js_status.c falls back
+ * from its watch to direct reads the same way.
  */
 #include "js_int.h"
 
@@ -150,29 +160,75 @@ int js_op_dead_delete(gw_js *js, js_req *r)
     return 0;
 }
 
-int js_op_dead_list(gw_js *js, js_req *r)
+/* One entry of the page: 1 = the page is full (has_next set), 0 = go on. */
+static int page_add(js_req *r, natsMsg *m, uint64_t seq)
 {
-    char filter[256], stream[96], app[160];
+    const char *op = NULL;
+    gw_dead_token d;
+
+    if ((natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op != NULL) ||
+        decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &d) != 0 ||
+        d.recorded_ms < r->u.dead.since)
+        return 0; /* a delete marker, something else, or older than since */
+    if (r->u.dead.n == r->u.dead.limit) {
+        r->u.dead.has_next = 1;
+        return 1;
+    }
+    r->u.dead.v[r->u.dead.n++] = d;
+    snprintf(r->u.dead.next, sizeof(r->u.dead.next), "%llu", (unsigned long long)seq);
+    return 0;
+}
+
+/* The page with direct gets: no consumer, any live replica answers (a
+ * follower may lag by the last few writes: the page then ends early). */
+static int list_direct(gw_js *js, js_req *r, const char *stream, const char *filter)
+{
+    uint64_t seq = r->u.dead.after + 1;
+
+    for (;;) {
+        jsDirectGetMsgOptions o;
+        natsMsg *m = NULL;
+        const char *sq = NULL;
+        uint64_t got;
+        natsStatus s;
+        int full;
+
+        jsDirectGetMsgOptions_Init(&o);
+        o.Sequence = seq;
+        o.NextBySubject = filter;
+        atomic_fetch_add(&js->op_read, 1);
+        s = js_DirectGetMsg(&m, js->js, stream, NULL, &o);
+        if (s == NATS_NOT_FOUND)
+            return 0; /* no more */
+        if (s != NATS_OK)
+            return js_error(js, s, 0, nats_GetLastError(NULL), "dead-token list", r->detail,
+                            sizeof(r->detail));
+        if (natsMsgHeader_Get(m, "Nats-Sequence", &sq) != NATS_OK || sq == NULL ||
+            (got = strtoull(sq, NULL, 10)) < seq) {
+            natsMsg_Destroy(m);
+            snprintf(r->detail, sizeof(r->detail),
+                     "dead-token list: a direct get from %s answered without a usable sequence",
+                     stream);
+            return GW_QUEUE_EIO;
+        }
+        full = page_add(r, m, got);
+        natsMsg_Destroy(m);
+        if (full)
+            return 0;
+        seq = got + 1;
+    }
+}
+
+static int list_consumer(gw_js *js, js_req *r, const char *stream, const char *filter)
+{
     natsSubscription *sub = NULL;
     jsSubOptions so;
     jsConsumerInfo *ci = NULL;
     jsErrCode code = 0;
-    size_t limit = r->u.dead.limit;
     uint64_t last_seq = 0, left;
     natsStatus s;
     int rc;
 
-    rc = js_check_conn(js, "dead-token list", r->detail, sizeof(r->detail));
-    if (rc != 0)
-        return rc;
-    r->u.dead.v = calloc(limit, sizeof(gw_dead_token));
-    if (r->u.dead.v == NULL) {
-        snprintf(r->detail, sizeof(r->detail), "out of memory for dead-token page");
-        return APNS_ENOMEM;
-    }
-    app_token(r->u.dead.app, app, sizeof(app));
-    snprintf(filter, sizeof(filter), "$KV.%s.%s.>", js->b_dead, app);
-    snprintf(stream, sizeof(stream), "KV_%s", js->b_dead);
     jsSubOptions_Init(&so);
     so.Stream = stream;
     so.Ordered = true;
@@ -198,8 +254,7 @@ int js_op_dead_list(gw_js *js, js_req *r)
     while (left > 0) {
         natsMsg *m = NULL;
         jsMsgMetaData *meta = NULL;
-        const char *op = NULL;
-        gw_dead_token d;
+        int full;
 
         s = natsSubscription_NextMsg(&m, sub, js->jo.op_timeout_ms);
         if (s != NATS_OK) {
@@ -214,20 +269,10 @@ int js_op_dead_list(gw_js *js, js_req *r)
         } else {
             left--;
         }
-        if ((natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op != NULL) ||
-            decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &d) !=
-                0 ||
-            d.recorded_ms < r->u.dead.since) {
-            natsMsg_Destroy(m);
-            continue; /* a delete marker, something else, or older than since */
-        }
+        full = page_add(r, m, last_seq);
         natsMsg_Destroy(m);
-        if (r->u.dead.n == limit) {
-            r->u.dead.has_next = 1;
+        if (full)
             break;
-        }
-        r->u.dead.v[r->u.dead.n++] = d;
-        snprintf(r->u.dead.next, sizeof(r->u.dead.next), "%llu", (unsigned long long)last_seq);
     }
     rc = 0;
 out:
@@ -236,7 +281,37 @@ out:
         natsSubscription_Unsubscribe(sub);
         natsSubscription_Destroy(sub);
     }
-    if (!r->u.dead.has_next)
+    return rc;
+}
+
+int js_op_dead_list(gw_js *js, js_req *r)
+{
+    char filter[256], stream[96], app[160];
+    int rc;
+
+    rc = js_check_conn(js, "dead-token list", r->detail, sizeof(r->detail));
+    if (rc != 0)
+        return rc;
+    r->u.dead.v = calloc(r->u.dead.limit, sizeof(gw_dead_token));
+    if (r->u.dead.v == NULL) {
+        snprintf(r->detail, sizeof(r->detail), "out of memory for dead-token page");
+        return APNS_ENOMEM;
+    }
+    app_token(r->u.dead.app, app, sizeof(app));
+    snprintf(filter, sizeof(filter), "$KV.%s.%s.>", js->b_dead, app);
+    snprintf(stream, sizeof(stream), "KV_%s", js->b_dead);
+    rc = list_consumer(js, r, stream, filter);
+    if (rc != 0 && rc != APNS_ENOMEM && js_check_conn(js, "dead-token list", NULL, 0) == 0) {
+        /* The consumer may sit on a server that died (see the top): read
+         * the page again with direct gets. */
+        js_log(js, APNS_LOG_WARN, "%s; reading the page with direct gets", r->detail);
+        r->detail[0] = '\0';
+        r->u.dead.n = 0;
+        r->u.dead.has_next = 0;
+        r->u.dead.next[0] = '\0';
+        rc = list_direct(js, r, stream, filter);
+    }
+    if (rc != 0 || !r->u.dead.has_next)
         r->u.dead.next[0] = '\0';
     return rc;
 }

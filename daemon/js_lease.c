@@ -685,11 +685,17 @@ void js_op_outcomes(gw_js *js, js_req **v, size_t n)
     char cdetail[384];
 
     conn = js_check_conn(js, "record outcomes", cdetail, sizeof(cdetail));
-    /* Apply, in posting order. */
+    /* Apply, in posting order. Not while disconnected: those records fail
+     * (the tokens are sent again), and an outcome applied to the copy here
+     * would be stored by the lease's next record or release anyway, a
+     * rejection then without its dead-token registry entry (store_dead
+     * never ran for it). */
     for (size_t k = 0; k < n; k++) {
         js_req *r = v[k];
 
         if (r->kind == JS_RECORD) {
+            if (conn != 0)
+                continue;
             for (size_t i = 0; i < r->u.record.n; i++) {
                 js_outcome *o = &r->u.record.v[i];
                 js_lease *l = by_handle(o->handle);

@@ -488,9 +488,10 @@ void gw_write_config(const char *path, int sim_port, const char *db_path, const 
     fprintf(f,
             "; written by %s\n"
             "[server]\nlisten = 127.0.0.1:0\n%s\n"
-            "[queue]\npath = %s\n%s\n"
+            "[queue]\n%s%s%s%s\n"
             "[log]\nlevel = warn\n\n",
-            __FILE__, server_extra ? server_extra : "", db_path, queue_extra ? queue_extra : "");
+            __FILE__, server_extra ? server_extra : "", db_path ? "path = " : "",
+            db_path ? db_path : "", db_path ? "\n" : "", queue_extra ? queue_extra : "");
     const char *names[2] = {GW_APP, GW_APP2}, *keys[2] = {GW_KEY, GW_KEY2};
     for (int i = 0; i < 2; i++)
         fprintf(f,

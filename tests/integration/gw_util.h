@@ -101,7 +101,8 @@ void gw_start_sim(gw_proc *p, const char *dir, const char *log_path, const char 
 #define GW_TOPIC "com.example.app"
 
 /* Writes an apnsd INI (mode 0600) to `path`: [server] listen on port 0,
- * [queue] path = db_path, [log] level warn, and two token-auth apps pointing
+ * [queue] path = db_path (no `path` line when db_path is NULL: the JetStream
+ * backend's nodes have none), [log] level warn, and two token-auth apps pointing
  * at the sim (port sim_port, the test CA): GW_APP with key GW_KEY and
  * GW_APP2 with key GW_KEY2. Each *_extra is appended verbatim to its section
  * (lines "key = value\n"; NULL for none). */

@@ -37,7 +37,7 @@ foreach(t h2load_sim cli bench_smoke)
 endforeach()
 
 # apns-sim's behavioural self-test through a third independent HTTP/2 client
-# (hyper-h2, Debian python3-h2): 109 checks of validation, auth, token lists,
+# (hyper-h2, Debian python3-h2): 146 checks of validation, auth, token lists,
 # the delivery log and every fault flag.
 add_test(NAME it_sim_selftest
          COMMAND bash ${PROJECT_SOURCE_DIR}/sim/selftest/run.sh ${CMAKE_BINARY_DIR}/apns-sim)
@@ -143,6 +143,27 @@ if(TARGET apnsd)
   set_tests_properties(it_gw_e2e_100k_broadcast_100k it_gw_crash_kill9
                        it_gw_storage_full_readonly PROPERTIES
                        FIXTURES_REQUIRED certs ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)
+  # The fleet (docs/scaling.md): a real 3-node nats-server cluster (R3), three
+  # apnsd processes with the same [queue] backend = jetstream config, one
+  # apns-sim; pushes through every node's API, status and the dead-token
+  # registry read through the others; the sim must see one provider token for
+  # the team across the fleet. kill_apnsd: 100k in batches + a 100k broadcast,
+  # one node kill -9'd mid-run -> nothing lost, duplicates within the killed
+  # node's leased chunks. kill_nats: the chunk stream's leader server killed
+  # mid-run -> nothing lost, pushes and delivery go on. nats_down: every
+  # server killed -> 503 from every node, the nodes recover by themselves when
+  # the servers return. One at a time (each runs 7 processes).
+  find_package(Threads REQUIRED)
+  add_executable(gw_fleet ${CMAKE_CURRENT_SOURCE_DIR}/gw_fleet.c
+                          ${PROJECT_SOURCE_DIR}/tests/daemon/nats_cluster.c)
+  target_include_directories(gw_fleet PRIVATE ${PROJECT_SOURCE_DIR}/tests/daemon)
+  target_link_libraries(gw_fleet PRIVATE gw_test_util PkgConfig::LIBNATS Threads::Threads)
+  add_dependencies(gw_fleet apnsd apns-sim)
+  foreach(c kill_apnsd kill_nats nats_down)
+    add_test(NAME it_gw_fleet_${c} COMMAND gw_fleet ${c})
+    set_tests_properties(it_gw_fleet_${c} PROPERTIES FIXTURES_REQUIRED certs
+                         ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300 RESOURCE_LOCK nats_fleet)
+  endforeach()
   # Through curl + jq (gw_lib.sh): bad requests -> the documented 4xx with a
   # JSON error naming the field, nothing queued, still serving; ?wait with
   # per-token results (Unregistered + timestamp, pending when time runs out);
