@@ -93,6 +93,15 @@
  *  4. an outcome batch that failed to commit (disk full, I/O error): its
  *     chunk is released and its tokens are re-leased after 5 s.
  *
+ * Hold. When recording answers fails (disk full, I/O error, a JetStream
+ * cluster electing new leaders), every answer that arrives now is lost and
+ * its token will be sent again: sending more would only multiply
+ * duplicates. So the dispatcher holds: no leasing, no feeding for 1 s,
+ * doubling up to 8 s while records keep failing; in-flight answers are
+ * still recorded (or fail). After a hold each app sends at most 64 at a
+ * time from the chunks it holds, until a record succeeds: that ends it.
+ * (dispatch_record.c)
+ *
  * Drain (dispatch_drain.c): stop leasing and feeding; answers still
  * arriving are recorded; each chunk is released once idle; then every
  * client drains (GOAWAY) and `done` fires. At the timeout the held chunks
@@ -347,7 +356,9 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
     d->flush_ev = event_new(o->base, -1, 0, gw__d_flush_cb, d);
     d->reap_ev = event_new(o->base, -1, 0, reap_cb, d);
     d->stats_ev = event_new(o->base, -1, EV_PERSIST, stats_cb, d);
-    if (d->wake_ev == NULL || d->flush_ev == NULL || d->reap_ev == NULL || d->stats_ev == NULL) {
+    d->hold_ev = evtimer_new(o->base, gw__d_hold_cb, d);
+    if (d->wake_ev == NULL || d->flush_ev == NULL || d->reap_ev == NULL || d->stats_ev == NULL ||
+        d->hold_ev == NULL) {
         gw_dispatch_free(d);
         return APNS_ENOMEM;
     }
@@ -420,6 +431,8 @@ void gw_dispatch_free(gw_dispatch *d)
         event_free(d->reap_ev);
     if (d->stats_ev != NULL)
         event_free(d->stats_ev);
+    if (d->hold_ev != NULL)
+        event_free(d->hold_ev);
     if (d->drain_timer != NULL)
         event_free(d->drain_timer);
     if (d->done_ev != NULL)

@@ -25,6 +25,9 @@ struct event;
 #define GW_D_UNKNOWN_APP_MS  60000 /* chunks of an app not in the config come back after */
 #define GW_D_RECORD_RETRY_MS 5000  /* a chunk whose outcomes failed to record: re-lease after */
 #define GW_D_LEASE_ERROR_MS  1000  /* a failed lease is tried again after */
+#define GW_D_HOLD_MS         1000  /* recording failed: send nothing for this long, */
+#define GW_D_HOLD_MAX_MS     8000  /* doubling while it keeps failing, up to this; */
+#define GW_D_HOLD_PROBE      64    /* then this many in flight per app until one is stored */
 #define GW_D_IDLE_POLL_MS    500   /* idle: look for newly submitted future work (send_at) */
 #define GW_D_BATCH_MAX       1024  /* outcomes per record() */
 #define GW_D_LEASE_MAX       16    /* chunks per lease() */
@@ -195,6 +198,12 @@ struct gw_dispatch {
     void *drain_ud;
     struct event *drain_timer, *done_ev, *reap_ev;
 
+    /* hold: answers cannot be stored (disk full, cluster failing over), so
+     * sending more would only make duplicates (dispatch_record.c) */
+    int64_t hold_until; /* 0 or the end of the current hold */
+    int64_t hold_ms;    /* the last hold's length; 0 once recording works */
+    struct event *hold_ev;
+
     struct event *stats_ev;
     char unknown_warned[128]; /* rate limit of the "not configured" warning */
     int64_t unknown_warned_at;
@@ -210,6 +219,10 @@ void gw__d_reap_soon(gw_dispatch *d);
 void gw__d_on_drained(apns_client *c, void *ud);
 void gw__d_metric_add(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, uint64_t n);
 void gw__d_metric_set(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, double v);
+
+/* 1 while sends are held because recording answers fails. */
+int gw__d_held(const gw_dispatch *d);
+void gw__d_hold_cb(int fd, short what, void *ud);
 
 /* ---- dispatch_app.c ---- */
 /* Builds an app's runtime (credentials, client) from its config; `fresh_key`

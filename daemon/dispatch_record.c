@@ -249,6 +249,47 @@ static void report(gw_dispatch *d, const gw_chunk *c, const gw_outcome *o, const
     d->o.on_result(d->o.ud, &r);
 }
 
+/* ---- hold: answers cannot be stored ---------------------------------------- */
+
+int gw__d_held(const gw_dispatch *d)
+{
+    return d->hold_until != 0;
+}
+
+void gw__d_hold_cb(int fd, short what, void *ud)
+{
+    gw_dispatch *d = ud;
+
+    (void)fd, (void)what;
+    d->hold_until = 0;
+    for (gw_app *a = d->apps; a != NULL; a = a->next)
+        gw__d_feed_soon(a);
+    d->more = 1;
+    gw__d_maybe_lease(d);
+}
+
+/* A record failed: hold (or keep holding) sends. One hold per episode of
+ * failures: batches failing during a hold do not extend it. */
+static void hold(gw_dispatch *d)
+{
+    struct timeval tv;
+    char ms[32];
+
+    if (d->hold_until != 0)
+        return;
+    d->hold_ms = d->hold_ms == 0 ? GW_D_HOLD_MS : d->hold_ms * 2;
+    if (d->hold_ms > GW_D_HOLD_MAX_MS)
+        d->hold_ms = GW_D_HOLD_MAX_MS;
+    d->hold_until = gw__d_now() + d->hold_ms;
+    tv.tv_sec = (time_t)(d->hold_ms / 1000);
+    tv.tv_usec = (suseconds_t)((d->hold_ms % 1000) * 1000);
+    evtimer_add(d->hold_ev, &tv);
+    snprintf(ms, sizeof(ms), "%lld", (long long)d->hold_ms);
+    gw_log(GW_LOG_WARN, "dispatch",
+           "answers cannot be recorded: holding sends (no new notifications go out)", "hold_ms", ms,
+           NULL);
+}
+
 static void recorded(gw_dbatch *b, int err, const char *detail)
 {
     gw_dispatch *d = b->d;
@@ -261,6 +302,14 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
         gw_log(GW_LOG_ERROR, "dispatch",
                "recording answers failed: those notifications are sent again (same apns-id)",
                "outcomes", n, "error", gw_queue_err_name(err), "detail", detail, NULL);
+        hold(d);
+    } else if (d->hold_ms != 0 && d->hold_until == 0) {
+        d->hold_ms = 0;
+        gw_log(GW_LOG_INFO, "dispatch", "answers are recorded again: sending", NULL);
+        for (gw_app *a = d->apps; a != NULL; a = a->next)
+            gw__d_feed_soon(a);
+        d->more = 1;
+        gw__d_maybe_lease(d);
     }
     for (size_t k = 0; k < b->n; k++) {
         gw_dentry *e = &b->e[k];

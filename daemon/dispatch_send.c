@@ -36,8 +36,10 @@ void gw__d_feed_soon(gw_app *a)
 
 int gw__d_app_hungry(gw_app *a)
 {
-    if (a->retiring || a->d->draining)
+    if (a->retiring || a->d->draining || gw__d_held(a->d))
         return 0;
+    if (a->d->hold_ms != 0 && a->n_chunks > 0)
+        return 0; /* after a hold: the chunks held are enough to probe with */
     if (a->team != NULL && !gw__d_fleet_ready(a->team))
         return 0; /* no provider token from the fleet yet */
     if (a->paused)
@@ -180,6 +182,8 @@ static void feed(gw_app *a)
     gw_dchunk *dc;
 
     a->starved = 0;
+    if (gw__d_held(d))
+        return; /* answers cannot be stored now: the hold's end feeds again */
     while (a->resend_head != NULL) {
         gw_flight *f = a->resend_head;
         int rc = submit(a, f);
@@ -220,6 +224,10 @@ static void feed(gw_app *a)
         }
         if (!rate_ok(a, now))
             break;
+        if (d->hold_ms != 0 && a->in_flight >= GW_D_HOLD_PROBE) {
+            /* After a hold: a few notifications until an answer is stored. */
+            break;
+        }
         f = a->free_flights;
         if (f == NULL) {
             a->starved = 1;
