@@ -543,6 +543,8 @@ static void recheck_waiting(gw_js *js, js_req *r)
     }
 }
 
+#define JS_NOWAIT_MS 20 /* no-wait fetches: see js_op_lease */
+
 int js_op_lease(gw_js *js, js_req *r)
 {
     int64_t mono = js_mono(), hb = js->jo.ack_wait_ms / 3;
@@ -572,9 +574,12 @@ int js_op_lease(gw_js *js, js_req *r)
 
         jsFetchRequest_Init(&fr);
         fr.Batch = long_poll ? 1 : want;
-        /* A no-wait request is answered at once (the chunks there are, then
-         * 404), but libnats still gives up on it at Expires: not 1 ms. */
-        fr.Expires = (long_poll ? js->jo.poll_ms : js->jo.op_timeout_ms) * 1000000LL;
+        /* A no-wait request with an expiry is answered with the chunks
+         * there are, but when there are none the server (2.9) holds it until
+         * it expires instead of answering 404; without an expiry libnats
+         * does not wait for the answer at all. So: a short expiry, long
+         * enough for a loaded server's round trip (1 ms was not). */
+        fr.Expires = (long_poll ? js->jo.poll_ms : JS_NOWAIT_MS) * 1000000LL;
         if (!long_poll)
             fr.NoWait = true;
         atomic_fetch_add(&js->op_fetch, 1);
