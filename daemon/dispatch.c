@@ -473,6 +473,7 @@ void gw_dispatch_stats_get(const gw_dispatch *d, gw_dispatch_stats *s)
     if (d == NULL)
         return;
     s->leased = d->leased;
+    s->held = gw__d_held(d);
     for (const gw_app *a = d->apps; a != NULL; a = a->next) {
         s->apps++;
         s->paused += a->paused != 0;

@@ -94,6 +94,7 @@ typedef struct gw_dispatch_stats {
     size_t apps, paused, retiring; /* retiring: removed/replaced by a reload, finishing */
     size_t leased;                 /* chunks held */
     size_t in_flight;              /* tokens handed to clients, not yet answered */
+    int held;                      /* sends held: answers cannot be recorded now */
 } gw_dispatch_stats;
 
 void gw_dispatch_stats_get(const gw_dispatch *d, gw_dispatch_stats *s);

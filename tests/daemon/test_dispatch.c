@@ -755,6 +755,74 @@ static void retries_after_503(void **state)
     free(log.ids);
 }
 
+static void set_read_only(fx *f, int on)
+{
+    tq_res r = {0};
+
+    assert_int_equal(gw_queue_sqlite_set_read_only(f->q, on, tq_on_done, &r), 0);
+    tq_run_until(f->base, &r.done);
+    assert_int_equal(r.err, 0);
+}
+
+/* Answers that cannot be recorded are lost (their tokens go out again), so
+ * while recording fails the dispatcher holds: nothing new is sent, then
+ * at most GW_D_HOLD_PROBE (64) at a time until a record succeeds. Without
+ * the hold it would keep its whole window (max_in_flight) busy sending
+ * notifications whose answers are thrown away. */
+static void hold_while_records_fail(void **state)
+{
+    fx *f = *state;
+    gw_dispatch_stats ds;
+    gw_job_status st;
+    tjob *j;
+    int64_t deadline;
+    size_t max_in_flight = 0, samples = 0;
+
+    start(f, NULL, NULL);
+    j = submit(f, "demo", 11, 40000, NULL);
+    /* Sending: then the database refuses writes. */
+    deadline = now_ms() + 30000;
+    do {
+        run_for(f, 20);
+        gw_dispatch_stats_get(f->d, &ds);
+    } while (ds.in_flight == 0 && now_ms() < deadline);
+    assert_true(ds.in_flight > 0);
+    set_read_only(f, 1);
+    /* The first failed record starts the hold ... */
+    deadline = now_ms() + 30000;
+    do {
+        run_for(f, 10);
+        gw_dispatch_stats_get(f->d, &ds);
+    } while (!ds.held && now_ms() < deadline);
+    assert_true(ds.held);
+    /* ... the answers already on their way come back ... */
+    deadline = now_ms() + 30000;
+    do {
+        run_for(f, 10);
+        gw_dispatch_stats_get(f->d, &ds);
+    } while (ds.in_flight > 0 && now_ms() < deadline);
+    assert_int_equal(ds.in_flight, 0);
+    /* ... and from then on, through holds and probes, never more than 64. */
+    for (deadline = now_ms() + 4000; now_ms() < deadline; samples++) {
+        run_for(f, 5);
+        gw_dispatch_stats_get(f->d, &ds);
+        if (ds.in_flight > max_in_flight)
+            max_in_flight = ds.in_flight;
+    }
+    print_message("hold: max %zu in flight over %zu samples while records failed\n", max_in_flight,
+                  samples);
+    assert_true(max_in_flight <= 64);
+    /* Writable again: the first stored record ends it, everything goes. */
+    set_read_only(f, 0);
+    run_until_done(f, 120000);
+    status(f, j, &st);
+    assert_int_equal(st.accepted, 40000);
+    assert_int_equal(st.state, GW_JOB_DONE);
+    gw_dispatch_stats_get(f->d, &ds);
+    assert_false(ds.held);
+    stop_dispatch(f);
+}
+
 /* An expired notification is reported expired and never sent; a later
  * send_at is not sent before its time. */
 static void expiration_and_send_at(void **state)
@@ -1089,6 +1157,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(broadcast_and_dead_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(retries_after_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(hold_while_records_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(expiration_and_send_at, setup, teardown),
         cmocka_unit_test_setup_teardown(invalid_provider_token_pauses, setup, teardown),
         cmocka_unit_test_setup_teardown(drain_with_work_in_flight, setup, teardown),
