@@ -764,6 +764,37 @@ static void set_read_only(fx *f, int on)
     assert_int_equal(r.err, 0);
 }
 
+static int sending(const gw_dispatch_stats *s)
+{
+    return s->in_flight > 0;
+}
+
+static int held(const gw_dispatch_stats *s)
+{
+    return s->held;
+}
+
+static int idle(const gw_dispatch_stats *s)
+{
+    return s->in_flight == 0;
+}
+
+/* Runs the loop until ok(stats) (fails after 30 s). */
+static void wait_stats(fx *f, int (*ok)(const gw_dispatch_stats *), const char *what)
+{
+    gw_dispatch_stats ds;
+    int64_t deadline = now_ms() + 30000;
+
+    for (;;) {
+        gw_dispatch_stats_get(f->d, &ds);
+        if (ok(&ds))
+            return;
+        if (now_ms() > deadline)
+            fail_msg("the dispatcher never got %s", what);
+        run_for(f, 10);
+    }
+}
+
 /* Answers that cannot be recorded are lost (their tokens go out again), so
  * while recording fails the dispatcher holds: nothing new is sent, then
  * at most GW_D_HOLD_PROBE (64) at a time until a record succeeds. Without
@@ -775,35 +806,16 @@ static void hold_while_records_fail(void **state)
     gw_dispatch_stats ds;
     gw_job_status st;
     tjob *j;
-    int64_t deadline;
     size_t max_in_flight = 0, samples = 0;
 
     start(f, NULL, NULL);
     j = submit(f, "demo", 11, 40000, NULL);
-    /* Sending: then the database refuses writes. */
-    deadline = now_ms() + 30000;
-    do {
-        run_for(f, 20);
-        gw_dispatch_stats_get(f->d, &ds);
-    } while (ds.in_flight == 0 && now_ms() < deadline);
-    assert_true(ds.in_flight > 0);
-    set_read_only(f, 1);
-    /* The first failed record starts the hold ... */
-    deadline = now_ms() + 30000;
-    do {
-        run_for(f, 10);
-        gw_dispatch_stats_get(f->d, &ds);
-    } while (!ds.held && now_ms() < deadline);
-    assert_true(ds.held);
-    /* ... the answers already on their way come back ... */
-    deadline = now_ms() + 30000;
-    do {
-        run_for(f, 10);
-        gw_dispatch_stats_get(f->d, &ds);
-    } while (ds.in_flight > 0 && now_ms() < deadline);
-    assert_int_equal(ds.in_flight, 0);
-    /* ... and from then on, through holds and probes, never more than 64. */
-    for (deadline = now_ms() + 4000; now_ms() < deadline; samples++) {
+    wait_stats(f, sending, "to send");
+    set_read_only(f, 1);         /* the database refuses writes */
+    wait_stats(f, held, "held"); /* the first failed record starts the hold */
+    wait_stats(f, idle, "idle"); /* the answers on their way came back */
+    /* From then on, through holds and probes, never more than 64. */
+    for (int64_t end = now_ms() + 4000; now_ms() < end; samples++) {
         run_for(f, 5);
         gw_dispatch_stats_get(f->d, &ds);
         if (ds.in_flight > max_in_flight)
