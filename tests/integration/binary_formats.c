@@ -331,5 +331,7 @@ int main(int argc, char **argv)
                    "and reported every invalid one; simple lost some\n");
     }
     free(invalid);
+    if (!bad)
+        th_rmtree(dir);
     return bad;
 }

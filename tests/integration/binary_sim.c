@@ -597,5 +597,6 @@ int main(int argc, char **argv)
     run_shutdown();
     run_client_cert();
     printf("all binary gateway and feedback checks passed\n");
+    th_rmtree(work);
     return 0;
 }

@@ -48,6 +48,9 @@ const char *th_bin(const char *name, char *buf, size_t len);
 
 /* A fresh temporary directory for this test (under TMPDIR). */
 const char *th_tmpdir(const char *tag);
+/* Removes a test's temp dir and everything in it (after a successful run;
+ * a failed run keeps it for inspection). */
+void th_rmtree(const char *dir);
 
 /* Reads a whole file (NUL-terminated); caller frees. NULL if unreadable. */
 char *th_read_file(const char *path, size_t *len);

@@ -7,10 +7,13 @@ CERTS=$APNS_TEST_CERTS
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/apns-it-XXXXXX")
 PIDS=()
 cleanup() {
+  local rc=$?
   for p in "${PIDS[@]:-}"; do
     if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
   done
   wait 2>/dev/null || true
+  # A failed run keeps its files for inspection.
+  if [ "$rc" -eq 0 ]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -879,5 +879,6 @@ int main(void)
     skip("ExpiredToken, IdleTimeout, Forbidden, BadCertificate*, BadEnvironmentKeyIdInToken",
          "not modelled by apns-sim (docs/apns-sim.md)");
     printf("sim_reasons: all scenarios passed\n");
+    th_rmtree(work_dir);
     return 0;
 }

@@ -273,5 +273,6 @@ int main(int argc, char **argv)
     free(r.calls);
     free(r.accepted);
     printf("sim_zero_loss: %u notifications, zero lost, zero duplicated\n", r.pr.count);
+    th_rmtree(dir);
     return 0;
 }
