@@ -124,6 +124,17 @@ int64_t gw__d_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void gw__d_timer_in(struct event *ev, int64_t ms)
+{
+    struct timeval tv;
+
+    if (ms < 0)
+        ms = 0;
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+    evtimer_add(ev, &tv);
+}
+
 void gw__d_metric_add(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, uint64_t n)
 {
     if (d->o.m != NULL && n > 0)
@@ -158,18 +169,10 @@ static void count_apps(gw_dispatch *d)
 
 void gw__d_wake_at(gw_dispatch *d, int64_t at_ms)
 {
-    int64_t now = gw__d_now(), delay;
-    struct timeval tv;
-
     if (at_ms >= d->wake_at && event_pending(d->wake_ev, EV_TIMEOUT, NULL))
         return;
     d->wake_at = at_ms;
-    delay = at_ms - now;
-    if (delay < 0)
-        delay = 0;
-    tv.tv_sec = (time_t)(delay / 1000);
-    tv.tv_usec = (suseconds_t)((delay % 1000) * 1000);
-    evtimer_add(d->wake_ev, &tv);
+    gw__d_timer_in(d->wake_ev, at_ms - gw__d_now());
 }
 
 static void wake_cb(int fd, short what, void *ud)

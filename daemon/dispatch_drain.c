@@ -98,7 +98,6 @@ static void drain_timeout_cb(int fd, short what, void *ud)
 
 void gw_dispatch_drain(gw_dispatch *d, int64_t timeout_ms, void (*done)(void *ud), void *ud)
 {
-    struct timeval tv;
 
     if (d == NULL)
         return;
@@ -115,11 +114,7 @@ void gw_dispatch_drain(gw_dispatch *d, int64_t timeout_ms, void (*done)(void *ud
     }
     d->draining = 1;
     d->drain_phase = 1;
-    if (timeout_ms < 0)
-        timeout_ms = 0;
-    tv.tv_sec = (time_t)(timeout_ms / 1000);
-    tv.tv_usec = (suseconds_t)((timeout_ms % 1000) * 1000);
-    evtimer_add(d->drain_timer, &tv);
+    gw__d_timer_in(d->drain_timer, timeout_ms);
     evtimer_del(d->wake_ev);
     for (gw_app *a = d->apps; a != NULL; a = a->next) {
         if (a->probe_ev != NULL)

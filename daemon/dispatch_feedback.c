@@ -18,8 +18,7 @@
 
 static void schedule(gw_app *a, int64_t ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    evtimer_add(a->fb_ev, &tv);
+    gw__d_timer_in(a->fb_ev, ms);
 }
 
 static void dead_added(int err, const char *detail, void *ud)

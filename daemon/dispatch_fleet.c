@@ -61,14 +61,7 @@ static int mint(void *ud, char *jwt, size_t jwt_len)
 
 static void arm(gw_dteam *t, int64_t at_ms)
 {
-    int64_t delay = at_ms - gw__d_now();
-    struct timeval tv;
-
-    if (delay < 0)
-        delay = 0;
-    tv.tv_sec = (time_t)(delay / 1000);
-    tv.tv_usec = (suseconds_t)((delay % 1000) * 1000);
-    evtimer_add(t->fleet_ev, &tv);
+    gw__d_timer_in(t->fleet_ev, at_ms - gw__d_now());
 }
 
 static uint64_t next_rand(gw_dteam *t)

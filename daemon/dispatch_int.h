@@ -211,6 +211,8 @@ struct gw_dispatch {
 
 /* ---- dispatch.c, dispatch_drain.c ---- */
 int64_t gw__d_now(void);
+/* evtimer_add(ev) after ms milliseconds (negative: at once). */
+void gw__d_timer_in(struct event *ev, int64_t ms);
 gw_app *gw__d_find_app(gw_dispatch *d, const char *name);
 void gw__d_maybe_lease(gw_dispatch *d);
 void gw__d_wake_at(gw_dispatch *d, int64_t at_ms);

@@ -272,7 +272,6 @@ void gw__d_hold_cb(int fd, short what, void *ud)
  * failures: batches failing during a hold do not extend it. */
 static void hold(gw_dispatch *d)
 {
-    struct timeval tv;
     char ms[32];
 
     if (d->hold_until != 0)
@@ -281,9 +280,7 @@ static void hold(gw_dispatch *d)
     if (d->hold_ms > GW_D_HOLD_MAX_MS)
         d->hold_ms = GW_D_HOLD_MAX_MS;
     d->hold_until = gw__d_now() + d->hold_ms;
-    tv.tv_sec = (time_t)(d->hold_ms / 1000);
-    tv.tv_usec = (suseconds_t)((d->hold_ms % 1000) * 1000);
-    evtimer_add(d->hold_ev, &tv);
+    gw__d_timer_in(d->hold_ev, d->hold_ms);
     snprintf(ms, sizeof(ms), "%lld", (long long)d->hold_ms);
     gw_log(GW_LOG_WARN, "dispatch",
            "answers cannot be recorded: holding sends (no new notifications go out)", "hold_ms", ms,

@@ -21,14 +21,6 @@
 
 #include <event2/event.h>
 
-static void ms_to_tv(int64_t ms, struct timeval *tv)
-{
-    if (ms < 0)
-        ms = 0;
-    tv->tv_sec = (time_t)(ms / 1000);
-    tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
-}
-
 void gw__d_feed_soon(gw_app *a)
 {
     event_active(a->feed_ev, EV_TIMEOUT, 0);
@@ -133,7 +125,6 @@ static int submit(gw_app *a, gw_flight *f)
 static int rate_ok(gw_app *a, int64_t now)
 {
     double burst, need;
-    struct timeval tv;
 
     if (a->rate_limit == 0)
         return 1;
@@ -149,8 +140,7 @@ static int rate_ok(gw_app *a, int64_t now)
         return 1;
     need = ceil((1 - a->bucket) * 1000.0 / a->rate_limit);
     if (!evtimer_pending(a->rate_ev, NULL)) {
-        ms_to_tv(need < 1 ? 1 : (int64_t)need, &tv);
-        evtimer_add(a->rate_ev, &tv);
+        gw__d_timer_in(a->rate_ev, need < 1 ? 1 : (int64_t)need);
     }
     return 0;
 }
@@ -178,7 +168,6 @@ static void feed(gw_app *a)
     gw_dispatch *d = a->d;
     int64_t now = gw__d_now();
     int budget = GW_D_FEED_MAX;
-    struct timeval tv;
     gw_dchunk *dc;
 
     a->starved = 0;
@@ -243,8 +232,7 @@ static void feed(gw_app *a)
             break;
         }
         if (rc == APNS_ENOMEM) { /* a slot's buffer could not grow: try again soon */
-            ms_to_tv(100, &tv);
-            evtimer_add(a->rate_ev, &tv);
+            gw__d_timer_in(a->rate_ev, 100);
             break;
         }
         advance(dc);
@@ -296,11 +284,8 @@ void gw__d_on_credit(apns_client *c, size_t credit, void *ud)
 
 static void arm_probe(gw_app *a, int64_t now)
 {
-    struct timeval tv;
-
     a->probe_at = now + a->d->probe_ms;
-    ms_to_tv(a->d->probe_ms, &tv);
-    evtimer_add(a->probe_ev, &tv);
+    gw__d_timer_in(a->probe_ev, a->d->probe_ms);
 }
 
 static void resume(gw_app *a)
