@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "queue_jetstream.h"
+#include "queue_sqlite.h"
 #include "webhook.h"
 
 #define APNSD_VERSION "0.1.0"
@@ -90,9 +91,9 @@ typedef struct apnsd {
     gw_api *api;
     struct event *sig_term, *sig_int, *sig_hup, *depth_ev, *pending_ev;
     int draining;
-    uint64_t failures_seen; /* queue transactions that failed, counted */
-    gw_js_op_stats js_seen; /* JetStream operations, counted */
-    int64_t drain_deadline; /* monotonic ms */
+    uint64_t failures_seen;                   /* queue transactions that failed, counted */
+    uint64_t ops_seen[GW_QUEUE_OP_KINDS_MAX]; /* backend operations, counted */
+    int64_t drain_deadline;                   /* monotonic ms */
     int exit_code;
 } apnsd;
 
@@ -156,14 +157,13 @@ static void depth_cb(int fd, short what, void *ud)
             err_kind(st.last_err != 0 ? st.last_err : GW_QUEUE_ESTORE, kind, sizeof(kind)), NULL,
             st.failures - s->failures_seen);
     s->failures_seen = st.failures;
-    if (gw_queue_is_jetstream(s->q)) {
-        gw_js_op_stats js;
-        gw_queue_jetstream_op_stats(s->q, &js);
-        gw_metrics_add(s->m, GW_M_JS_OPS, "publish", NULL, js.publishes - s->js_seen.publishes);
-        gw_metrics_add(s->m, GW_M_JS_OPS, "ack", NULL, js.acks - s->js_seen.acks);
-        gw_metrics_add(s->m, GW_M_JS_OPS, "read", NULL, js.reads - s->js_seen.reads);
-        gw_metrics_add(s->m, GW_M_JS_OPS, "fetch", NULL, js.fetches - s->js_seen.fetches);
-        s->js_seen = js;
+    /* The backend's own operation counters (JetStream: publish, ack, read,
+     * fetch; SQLite keeps none). */
+    gw_queue_op_count ops[GW_QUEUE_OP_KINDS_MAX];
+    size_t n_ops = gw_queue_op_counts(s->q, ops, GW_QUEUE_OP_KINDS_MAX);
+    for (size_t i = 0; i < n_ops; i++) {
+        gw_metrics_add(s->m, GW_M_JS_OPS, ops[i].kind, NULL, ops[i].n - s->ops_seen[i]);
+        s->ops_seen[i] = ops[i].n;
     }
 }
 

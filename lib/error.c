@@ -46,3 +46,8 @@ void apns__set_detail(char *d, size_t n, const char *fmt, ...)
     vsnprintf(d, n, fmt, ap);
     va_end(ap);
 }
+
+const char *apns_version(void)
+{
+    return APNS_VERSION;
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs exactly the Debian 12 packages apnsd needs to build, test and run.
 # Idempotent: checks each package first; runs `apt-get update` only when
-# something is missing. Listed (with the reason for each) in docs/design.md.
+# something is missing. The reason for each is beside it.
 set -euo pipefail
 
 PKGS=(

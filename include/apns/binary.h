@@ -15,6 +15,8 @@
 #ifndef APNS_BINARY_H
 #define APNS_BINARY_H
 
+#include "apns/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,7 +65,7 @@ typedef enum apns_binary_status {
 
 /* Meaning of a status ("Invalid token"); "Unknown status" for other values.
  * Static string; never NULL. */
-const char *apns_binary_status_name(int status);
+APNS_EXTERN const char *apns_binary_status_name(int status);
 
 /* apns_binary_notification.omit: frame items left out. */
 #define APNS_BINARY_OMIT_ID     0x01 /* no item 3 (identifier) */
@@ -85,7 +87,7 @@ typedef struct apns_binary_notification {
 
 /* Bytes apns_binary_encode() writes for n in format f (0 for an unknown
  * format). Does not validate n. */
-size_t apns_binary_encoded_len(apns_binary_format f, const apns_binary_notification *n);
+APNS_EXTERN size_t apns_binary_encoded_len(apns_binary_format f, const apns_binary_notification *n);
 
 /*
  * Encodes n into out; frame items are written in the order 1, 2, 3, 4, 5.
@@ -96,8 +98,8 @@ size_t apns_binary_encoded_len(apns_binary_format f, const apns_binary_notificat
  * (unknown format, out_len too small, or a NULL argument). Nothing is
  * written on error.
  */
-int apns_binary_encode(apns_binary_format f, const apns_binary_notification *n, uint8_t *out,
-                       size_t out_len);
+APNS_EXTERN int apns_binary_encode(apns_binary_format f, const apns_binary_notification *n,
+                                   uint8_t *out, size_t out_len);
 
 /*
  * Server side (apns-sim): decodes one notification of any format at buf.
@@ -122,16 +124,17 @@ int apns_binary_encode(apns_binary_format f, const apns_binary_notification *n, 
  * split. *format is set whenever the command byte is known. Returns
  * APNS_EINVAL for NULL arguments.
  */
-int apns_binary_decode(const uint8_t *buf, size_t len, apns_binary_format *format,
-                       apns_binary_notification *out, uint8_t *status);
+APNS_EXTERN int apns_binary_decode(const uint8_t *buf, size_t len, apns_binary_format *format,
+                                   apns_binary_notification *out, uint8_t *status);
 
 /* Writes the 6-byte error-response packet. Returns 6, or APNS_EINVAL. */
-int apns_binary_error_encode(uint8_t status, uint32_t id, uint8_t *out, size_t out_len);
+APNS_EXTERN int apns_binary_error_encode(uint8_t status, uint32_t id, uint8_t *out, size_t out_len);
 
 /* Decodes an error-response packet: returns 6, 0 (need more), or
  * APNS_EFORMAT (first byte is not command 8). Any status value is passed
  * through. */
-int apns_binary_error_decode(const uint8_t *buf, size_t len, uint8_t *status, uint32_t *id);
+APNS_EXTERN int apns_binary_error_decode(const uint8_t *buf, size_t len, uint8_t *status,
+                                         uint32_t *id);
 
 /* One feedback-service tuple. */
 typedef struct apns_feedback_tuple {
@@ -142,21 +145,22 @@ typedef struct apns_feedback_tuple {
 
 /* Writes a tuple. Returns bytes written (6 + token_len), APNS_EBADTOKEN
  * (token empty or over 100 bytes), APNS_EINVAL. */
-int apns_feedback_encode(uint32_t timestamp, const uint8_t *token, size_t token_len, uint8_t *out,
-                         size_t out_len);
+APNS_EXTERN int apns_feedback_encode(uint32_t timestamp, const uint8_t *token, size_t token_len,
+                                     uint8_t *out, size_t out_len);
 
 /* Decodes one tuple: returns bytes consumed, 0 (need more), or APNS_EFORMAT
  * (token length 0 or over 100, decided from the first 6 bytes). Parsed by
  * its length field, never by assuming 38 bytes. */
-int apns_feedback_decode(const uint8_t *buf, size_t len, apns_feedback_tuple *out);
+APNS_EXTERN int apns_feedback_decode(const uint8_t *buf, size_t len, apns_feedback_tuple *out);
 
 /* Hex <-> binary device tokens. hex_to_bin accepts either case and returns
  * the byte count (hex_len / 2), APNS_EBADTOKEN (empty, odd length or a
  * non-hex character) or APNS_EINVAL (NULL, or out_len < hex_len / 2).
  * bin_to_hex writes 2*len lower-case hex plus NUL and returns 0 or
  * APNS_EINVAL (NULL, or out_len < 2*len + 1). */
-int apns_token_hex_to_bin(const char *hex, size_t hex_len, uint8_t *out, size_t out_len);
-int apns_token_bin_to_hex(const uint8_t *bin, size_t len, char *out, size_t out_len);
+APNS_EXTERN int apns_token_hex_to_bin(const char *hex, size_t hex_len, uint8_t *out,
+                                      size_t out_len);
+APNS_EXTERN int apns_token_bin_to_hex(const uint8_t *bin, size_t len, char *out, size_t out_len);
 
 #ifdef __cplusplus
 }

@@ -50,6 +50,8 @@
 #ifndef APNS_CLIENT_H
 #define APNS_CLIENT_H
 
+#include "apns/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -180,7 +182,7 @@ typedef struct apns_client_opts {
 } apns_client_opts;
 
 /* Zeroes opts (every default). */
-void apns_client_opts_init(apns_client_opts *o);
+APNS_EXTERN void apns_client_opts_init(apns_client_opts *o);
 
 /*
  * Creates a client on `base` and starts connecting. The client borrows base
@@ -188,8 +190,8 @@ void apns_client_opts_init(apns_client_opts *o);
  * auth, binary without a certificate, unknown transport or binary format),
  * APNS_ECERT, APNS_ETLS, APNS_ENOMEM; `detail` names the problem.
  */
-int apns_client_new(apns_client **out, struct event_base *base, const apns_client_opts *opts,
-                    char *detail, size_t detail_len);
+APNS_EXTERN int apns_client_new(apns_client **out, struct event_base *base,
+                                const apns_client_opts *opts, char *detail, size_t detail_len);
 
 /*
  * Validates n (apns_notification_validate; a topic is required with token
@@ -202,13 +204,13 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
  * APNS_ENOMEM (a slot's payload buffer could not grow), or a validation
  * error (then no callback fires for n; the detail goes to on_log at DEBUG).
  */
-int apns_client_submit(apns_client *c, const apns_notification *n);
+APNS_EXTERN int apns_client_submit(apns_client *c, const apns_notification *n);
 
 /* Free slots right now. */
-size_t apns_client_credit(const apns_client *c);
+APNS_EXTERN size_t apns_client_credit(const apns_client *c);
 
 /* Notifications held (queued + in flight + waiting to retry). */
-size_t apns_client_pending(const apns_client *c);
+APNS_EXTERN size_t apns_client_pending(const apns_client *c);
 
 typedef struct apns_client_stats {
     uint64_t submitted, accepted, rejected, failed;
@@ -222,17 +224,17 @@ typedef struct apns_client_stats {
     uint64_t error_packets; /* binary: error-response packets received */
 } apns_client_stats;
 
-void apns_client_stats_get(const apns_client *c, apns_client_stats *s);
+APNS_EXTERN void apns_client_stats_get(const apns_client *c, apns_client_stats *s);
 
 /* Stops accepting submits; what is pending is still sent. When nothing is
  * pending the connections are closed (GOAWAY) and on_drained fires once,
  * from the loop; on_drained may call apns_client_free(). */
-void apns_client_drain(apns_client *c, void (*on_drained)(apns_client *c, void *ud));
+APNS_EXTERN void apns_client_drain(apns_client *c, void (*on_drained)(apns_client *c, void *ud));
 
 /* Closes everything at once. Pending notifications get no callback. Call it
  * from outside the client's callbacks, or from on_credit / on_drained; not
  * from on_result or on_log (the client is in the middle of an answer). */
-void apns_client_free(apns_client *c);
+APNS_EXTERN void apns_client_free(apns_client *c);
 
 #ifdef __cplusplus
 }

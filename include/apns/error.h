@@ -11,6 +11,8 @@
 #ifndef APNS_ERROR_H
 #define APNS_ERROR_H
 
+#include "apns/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -63,11 +65,11 @@ enum apns_errno {
 
 /* Message for an error code ("unknown error" for an unknown code). Static
  * string; never NULL. */
-const char *apns_strerror(int err);
+APNS_EXTERN const char *apns_strerror(int err);
 
 /* Symbolic name ("APNS_EBADTOKEN"; "APNS_OK" for 0; "APNS_E?" if unknown).
  * Static string; never NULL. */
-const char *apns_err_name(int err);
+APNS_EXTERN const char *apns_err_name(int err);
 
 #ifdef __cplusplus
 }

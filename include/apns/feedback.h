@@ -22,6 +22,8 @@
 #ifndef APNS_FEEDBACK_H
 #define APNS_FEEDBACK_H
 
+#include "apns/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,7 +57,7 @@ typedef struct apns_feedback_reader {
     int err;      /* sticky error */
 } apns_feedback_reader;
 
-void apns_feedback_reader_init(apns_feedback_reader *r);
+APNS_EXTERN void apns_feedback_reader_init(apns_feedback_reader *r);
 
 /*
  * Decodes the tuples in data (any split: a tuple may begin in one call and
@@ -64,15 +66,15 @@ void apns_feedback_reader_init(apns_feedback_reader *r);
  * 100: nothing after it can be trusted; the tuples before it were reported;
  * sticky), or APNS_EINVAL (NULL r or cb, or NULL data with len > 0).
  */
-int apns_feedback_reader_feed(apns_feedback_reader *r, const uint8_t *data, size_t len,
-                              apns_feedback_item_cb cb, void *ud);
+APNS_EXTERN int apns_feedback_reader_feed(apns_feedback_reader *r, const uint8_t *data, size_t len,
+                                          apns_feedback_item_cb cb, void *ud);
 
 /* At the end of the input: 0 when it ended between tuples, APNS_EFORMAT when
  * it ended inside one (bytes left over) or after a malformed one. */
-int apns_feedback_reader_end(const apns_feedback_reader *r);
+APNS_EXTERN int apns_feedback_reader_end(const apns_feedback_reader *r);
 
 /* Tuples decoded so far. */
-size_t apns_feedback_reader_count(const apns_feedback_reader *r);
+APNS_EXTERN size_t apns_feedback_reader_count(const apns_feedback_reader *r);
 
 /* ---- one fetch over TLS ---------------------------------------------------- */
 
@@ -122,7 +124,7 @@ typedef struct apns_feedback_opts {
 } apns_feedback_opts;
 
 /* Zeroes o (every default). */
-void apns_feedback_opts_init(apns_feedback_opts *o);
+APNS_EXTERN void apns_feedback_opts_init(apns_feedback_opts *o);
 
 /*
  * Starts one fetch on `base` (the DNS lookup begins from the loop; no
@@ -133,12 +135,12 @@ void apns_feedback_opts_init(apns_feedback_opts *o);
  * error no callback fires. Free the fetch with apns_feedback_free(), from
  * on_done or later.
  */
-int apns_feedback_new(apns_feedback **out, struct event_base *base, const apns_feedback_opts *o,
-                      char *detail, size_t detail_len);
+APNS_EXTERN int apns_feedback_new(apns_feedback **out, struct event_base *base,
+                                  const apns_feedback_opts *o, char *detail, size_t detail_len);
 
 /* Stops a fetch that is still running (no further callback) or frees a
  * finished one. NULL is fine. Not from on_item. */
-void apns_feedback_free(apns_feedback *f);
+APNS_EXTERN void apns_feedback_free(apns_feedback *f);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,8 @@
 #ifndef APNS_JWT_H
 #define APNS_JWT_H
 
+#include "apns/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,20 +41,21 @@ typedef struct apns_signing_key apns_signing_key;
  * `detail` (may be NULL) receives a sentence naming the file and the problem,
  * e.g. "AuthKey.p8: not an EC P-256 key (found RSA)"; "" on success.
  */
-int apns_signing_key_load_file(apns_signing_key **out, const char *path, const char *key_id,
-                               const char *team_id, char *detail, size_t detail_len);
+APNS_EXTERN int apns_signing_key_load_file(apns_signing_key **out, const char *path,
+                                           const char *key_id, const char *team_id, char *detail,
+                                           size_t detail_len);
 
 /* Same as apns_signing_key_load_file() from PEM text in memory (need not be
  * NUL-terminated); `detail` names it "PEM key". */
-int apns_signing_key_load_pem(apns_signing_key **out, const char *pem, size_t pem_len,
-                              const char *key_id, const char *team_id, char *detail,
-                              size_t detail_len);
+APNS_EXTERN int apns_signing_key_load_pem(apns_signing_key **out, const char *pem, size_t pem_len,
+                                          const char *key_id, const char *team_id, char *detail,
+                                          size_t detail_len);
 
-void apns_signing_key_free(apns_signing_key *k);
+APNS_EXTERN void apns_signing_key_free(apns_signing_key *k);
 
 /* Borrowed, valid while k lives. */
-const char *apns_signing_key_id(const apns_signing_key *k);
-const char *apns_signing_key_team(const apns_signing_key *k);
+APNS_EXTERN const char *apns_signing_key_id(const apns_signing_key *k);
+APNS_EXTERN const char *apns_signing_key_team(const apns_signing_key *k);
 
 /*
  * Mints one token: header {"alg":"ES256","kid":KEY_ID}, claims
@@ -62,7 +65,7 @@ const char *apns_signing_key_team(const apns_signing_key *k);
  * NULL argument or iat < 0), APNS_ECRYPTO. Thread-safe: many threads may sign
  * with one key at once.
  */
-int apns_jwt_sign(const apns_signing_key *k, int64_t iat, char *out, size_t out_len);
+APNS_EXTERN int apns_jwt_sign(const apns_signing_key *k, int64_t iat, char *out, size_t out_len);
 
 /* A token as a connection holds it. */
 typedef struct apns_token {
@@ -76,8 +79,9 @@ typedef struct apns_token_cache apns_token_cache;
 /* refresh_age_s: 0 = default (50 min); else clamped into [20 min, 60 min].
  * The cache borrows k (k must outlive it). Returns 0, APNS_EINVAL (out or k
  * NULL) or APNS_ENOMEM. Free with apns_token_cache_free(). */
-int apns_token_cache_new(apns_token_cache **out, const apns_signing_key *k, int64_t refresh_age_s);
-void apns_token_cache_free(apns_token_cache *c);
+APNS_EXTERN int apns_token_cache_new(apns_token_cache **out, const apns_signing_key *k,
+                                     int64_t refresh_age_s);
+APNS_EXTERN void apns_token_cache_free(apns_token_cache *c);
 
 /*
  * A cache that never mints: its tokens are installed from outside with
@@ -90,7 +94,7 @@ void apns_token_cache_free(apns_token_cache *c);
  * anything: the owner of the shared token replaces it. Returns 0,
  * APNS_EINVAL (out NULL), APNS_ENOMEM. Free with apns_token_cache_free().
  */
-int apns_token_cache_new_external(apns_token_cache **out);
+APNS_EXTERN int apns_token_cache_new_external(apns_token_cache **out);
 
 /*
  * Installs `jwt` (NUL-terminated, shorter than APNS_JWT_MAX) issued at
@@ -100,10 +104,10 @@ int apns_token_cache_new_external(apns_token_cache **out);
  * a refresh. Thread-safe. Returns 0, APNS_EINVAL (NULL argument, empty or
  * too long JWT, or c is not external).
  */
-int apns_token_cache_put(apns_token_cache *c, const char *jwt, int64_t issued_at);
+APNS_EXTERN int apns_token_cache_put(apns_token_cache *c, const char *jwt, int64_t issued_at);
 
 /* The effective (clamped) refresh age in seconds. */
-int64_t apns_token_cache_refresh_age(const apns_token_cache *c);
+APNS_EXTERN int64_t apns_token_cache_refresh_age(const apns_token_cache *c);
 
 /*
  * Brings *tok up to date at time `now` (UNIX seconds): mints a token when
@@ -115,7 +119,7 @@ int64_t apns_token_cache_refresh_age(const apns_token_cache *c);
  * that has no token yet). If `now` is earlier than the current token's iat
  * (clock ran backwards) the current token is kept.
  */
-int apns_token_cache_get(apns_token_cache *c, int64_t now, apns_token *tok);
+APNS_EXTERN int apns_token_cache_get(apns_token_cache *c, int64_t now, apns_token *tok);
 
 /*
  * APNs answered ExpiredProviderToken for a request that carried token
@@ -125,15 +129,15 @@ int apns_token_cache_get(apns_token_cache *c, int64_t now, apns_token *tok);
  * 20 minutes: then the clock is wrong, and minting would only earn
  * TooManyProviderTokenUpdates).
  */
-int apns_token_cache_expired(apns_token_cache *c, uint64_t generation, int64_t now);
+APNS_EXTERN int apns_token_cache_expired(apns_token_cache *c, uint64_t generation, int64_t now);
 
 /* Number of tokens minted so far (for metrics). */
-uint64_t apns_token_cache_refreshes(const apns_token_cache *c);
+APNS_EXTERN uint64_t apns_token_cache_refreshes(const apns_token_cache *c);
 
 /* base64url without padding of in[0..len) into out (NUL-terminated).
  * Returns the length written, or APNS_EINVAL if out_len is too small
  * (needs 4*ceil(len/3)+1). */
-int apns_base64url_encode(const uint8_t *in, size_t len, char *out, size_t out_len);
+APNS_EXTERN int apns_base64url_encode(const uint8_t *in, size_t len, char *out, size_t out_len);
 
 /* Decodes base64url (no padding; '=' padding tolerated at the end, at most
  * two and only making the length a multiple of 4). Strict: '+', '/',
@@ -141,7 +145,7 @@ int apns_base64url_encode(const uint8_t *in, size_t len, char *out, size_t out_l
  * character are APNS_EFORMAT. Returns the number of bytes written, or
  * APNS_EFORMAT (bad character or length) / APNS_EINVAL (out too small;
  * len*3/4 bytes always suffice). */
-int apns_base64url_decode(const char *in, size_t len, uint8_t *out, size_t out_len);
+APNS_EXTERN int apns_base64url_decode(const char *in, size_t len, uint8_t *out, size_t out_len);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,8 @@
 #ifndef APNS_NOTIFICATION_H
 #define APNS_NOTIFICATION_H
 
+#include "apns/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,15 +49,15 @@ typedef enum apns_push_type {
 } apns_push_type;
 
 /* Header value ("alert"), or NULL for a value out of range. Static string. */
-const char *apns_push_type_name(apns_push_type t);
+APNS_EXTERN const char *apns_push_type_name(apns_push_type t);
 
 /* Topic suffix APNs expects for t (".voip"; "" when the bundle id is used as
  * is, and for mdm whose topic comes from the certificate). Static string;
  * NULL for a value out of range. */
-const char *apns_push_type_topic_suffix(apns_push_type t);
+APNS_EXTERN const char *apns_push_type_topic_suffix(apns_push_type t);
 
 /* Parses a header value (exact, lower-case). Returns 0, or APNS_EPUSHTYPE. */
-int apns_push_type_parse(const char *s, apns_push_type *out);
+APNS_EXTERN int apns_push_type_parse(const char *s, apns_push_type *out);
 
 typedef struct apns_notification {
     const char *token; /* device token, hex (either case; sent lower-case). Required. */
@@ -72,7 +74,7 @@ typedef struct apns_notification {
 
 /* Sets every field to its default: push type alert, priority 0 (omitted),
  * expiration APNS_EXPIRATION_NONE, everything else empty. */
-void apns_notification_init(apns_notification *n);
+APNS_EXTERN void apns_notification_init(apns_notification *n);
 
 /*
  * Checks n against APNs' rules without sending anything. `require_topic` is
@@ -85,29 +87,30 @@ void apns_notification_init(apns_notification *n);
  * APNS_ENOTOBJECT, APNS_ETOOBIG. When `detail` is not NULL a sentence naming
  * the field and the value's problem is written there (always NUL-terminated).
  */
-int apns_notification_validate(const apns_notification *n, int require_topic, char *detail,
-                               size_t detail_len);
+APNS_EXTERN int apns_notification_validate(const apns_notification *n, int require_topic,
+                                           char *detail, size_t detail_len);
 
 /* Maximum payload bytes for a push type (5120 for voip, else 4096). */
-size_t apns_payload_limit(apns_push_type t);
+APNS_EXTERN size_t apns_payload_limit(apns_push_type t);
 
 /* Returns 1 if s[0..len) is one well-formed JSON object (RFC 8259, strict:
  * no trailing garbage, valid UTF-8 in strings, nesting at most 64), else 0.
  * Allocates nothing; linear time. */
-int apns_json_is_object(const char *s, size_t len);
+APNS_EXTERN int apns_json_is_object(const char *s, size_t len);
 
 /* The same check, telling why it failed: returns 1 if s[0..len) is a valid
  * object, else 0 and, for each out-pointer that is not NULL, the byte offset
  * where the problem was found and a static English phrase ("leading zero in
  * number", "nesting deeper than 64", ...). A NULL s counts as empty input. */
-int apns_json_check_object(const char *s, size_t len, size_t *err_offset, const char **why);
+APNS_EXTERN int apns_json_check_object(const char *s, size_t len, size_t *err_offset,
+                                       const char **why);
 
 /* Writes a random (v4) UUID in canonical lower-case form plus NUL into out.
  * Returns 0, or APNS_ECRYPTO if the system has no randomness. */
-int apns_uuid_generate(char out[APNS_UUID_LEN + 1]);
+APNS_EXTERN int apns_uuid_generate(char out[APNS_UUID_LEN + 1]);
 
 /* Returns 1 if s is a canonical UUID (8-4-4-4-12 hex, either case), else 0. */
-int apns_uuid_is_valid(const char *s);
+APNS_EXTERN int apns_uuid_is_valid(const char *s);
 
 #ifdef __cplusplus
 }

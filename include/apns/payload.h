@@ -38,6 +38,8 @@
 #ifndef APNS_PAYLOAD_H
 #define APNS_PAYLOAD_H
 
+#include "apns/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,86 +51,88 @@ typedef struct apns_payload apns_payload;
 
 /* Creates an empty builder (renders as "{}"). Returns 0 and *out (free with
  * apns_payload_free), or APNS_EINVAL (out NULL) / APNS_ENOMEM. */
-int apns_payload_new(apns_payload **out);
+APNS_EXTERN int apns_payload_new(apns_payload **out);
 
 /* Frees the builder and everything it holds. NULL is a no-op. */
-void apns_payload_free(apns_payload *p);
+APNS_EXTERN void apns_payload_free(apns_payload *p);
 
 /* The sentence describing the first failed setter or render, or "" when none
  * failed. Borrowed; valid until the next call on p or apns_payload_free(). */
-const char *apns_payload_detail(const apns_payload *p);
+APNS_EXTERN const char *apns_payload_detail(const apns_payload *p);
 
 /* ---- alert (§3.2). NULL removes the key. --------------------------------- */
 
 /* "alert" as a plain string (shown as the body). Replaces an alert
  * dictionary. */
-int apns_payload_set_alert_text(apns_payload *p, const char *text);
+APNS_EXTERN int apns_payload_set_alert_text(apns_payload *p, const char *text);
 /* Keys of the alert dictionary. If "alert" is a plain string, it first becomes
  * {"body": text}. */
-int apns_payload_set_alert_title(apns_payload *p, const char *title);
-int apns_payload_set_alert_subtitle(apns_payload *p, const char *subtitle);
-int apns_payload_set_alert_body(apns_payload *p, const char *body);
-int apns_payload_set_alert_launch_image(apns_payload *p, const char *launch_image);
+APNS_EXTERN int apns_payload_set_alert_title(apns_payload *p, const char *title);
+APNS_EXTERN int apns_payload_set_alert_subtitle(apns_payload *p, const char *subtitle);
+APNS_EXTERN int apns_payload_set_alert_body(apns_payload *p, const char *body);
+APNS_EXTERN int apns_payload_set_alert_launch_image(apns_payload *p, const char *launch_image);
 /* Localized title/subtitle/body: "<x>loc-key" and, when nargs > 0,
  * "<x>loc-args" as an array of nargs strings (args[i] must not be NULL:
  * APNS_EINVAL). key NULL removes both keys. */
-int apns_payload_set_alert_title_loc(apns_payload *p, const char *key, const char *const *args,
-                                     size_t nargs);
-int apns_payload_set_alert_subtitle_loc(apns_payload *p, const char *key, const char *const *args,
-                                        size_t nargs);
-int apns_payload_set_alert_loc(apns_payload *p, const char *key, const char *const *args,
-                               size_t nargs);
+APNS_EXTERN int apns_payload_set_alert_title_loc(apns_payload *p, const char *key,
+                                                 const char *const *args, size_t nargs);
+APNS_EXTERN int apns_payload_set_alert_subtitle_loc(apns_payload *p, const char *key,
+                                                    const char *const *args, size_t nargs);
+APNS_EXTERN int apns_payload_set_alert_loc(apns_payload *p, const char *key,
+                                           const char *const *args, size_t nargs);
 
 /* ---- aps keys (§3.1, §3.3) ------------------------------------------------ */
 
 /* "badge": 0 clears the badge. Negative: APNS_EPAYLOADKEY. */
-int apns_payload_set_badge(apns_payload *p, int64_t badge);
+APNS_EXTERN int apns_payload_set_badge(apns_payload *p, int64_t badge);
 /* "sound" as a file name or "default". NULL removes it. */
-int apns_payload_set_sound(apns_payload *p, const char *name);
+APNS_EXTERN int apns_payload_set_sound(apns_payload *p, const char *name);
 /* "sound" as the critical-alert dictionary {"critical":c,"name":..,"volume":..}.
  * critical must be 0 or 1, volume within 0.0..1.0, name not NULL (APNS_EINVAL);
  * otherwise APNS_EPAYLOADKEY. */
-int apns_payload_set_sound_dict(apns_payload *p, int critical, const char *name, double volume);
+APNS_EXTERN int apns_payload_set_sound_dict(apns_payload *p, int critical, const char *name,
+                                            double volume);
 /* String keys. NULL removes the key. */
-int apns_payload_set_thread_id(apns_payload *p, const char *thread_id);
-int apns_payload_set_category(apns_payload *p, const char *category);
-int apns_payload_set_target_content_id(apns_payload *p, const char *id);
-int apns_payload_set_filter_criteria(apns_payload *p, const char *criteria);
+APNS_EXTERN int apns_payload_set_thread_id(apns_payload *p, const char *thread_id);
+APNS_EXTERN int apns_payload_set_category(apns_payload *p, const char *category);
+APNS_EXTERN int apns_payload_set_target_content_id(apns_payload *p, const char *id);
+APNS_EXTERN int apns_payload_set_filter_criteria(apns_payload *p, const char *criteria);
 /* "passive", "active", "time-sensitive" or "critical"; anything else is
  * APNS_EPAYLOADKEY. NULL removes the key. */
-int apns_payload_set_interruption_level(apns_payload *p, const char *level);
+APNS_EXTERN int apns_payload_set_interruption_level(apns_payload *p, const char *level);
 /* Flags: non-zero writes 1, zero removes the key. */
-int apns_payload_set_content_available(apns_payload *p, int on);
-int apns_payload_set_mutable_content(apns_payload *p, int on);
+APNS_EXTERN int apns_payload_set_content_available(apns_payload *p, int on);
+APNS_EXTERN int apns_payload_set_mutable_content(apns_payload *p, int on);
 /* "relevance-score": any finite number (0..1 for notifications; Live
  * Activities use larger values). NaN or infinity: APNS_EPAYLOADKEY. */
-int apns_payload_set_relevance_score(apns_payload *p, double score);
+APNS_EXTERN int apns_payload_set_relevance_score(apns_payload *p, double score);
 
 /* ---- Live Activity keys (§3.1, §3.4) -------------------------------------- */
 
 /* UNIX seconds; negative: APNS_EPAYLOADKEY. */
-int apns_payload_set_stale_date(apns_payload *p, int64_t unix_seconds);
-int apns_payload_set_timestamp(apns_payload *p, int64_t unix_seconds);
-int apns_payload_set_dismissal_date(apns_payload *p, int64_t unix_seconds);
+APNS_EXTERN int apns_payload_set_stale_date(apns_payload *p, int64_t unix_seconds);
+APNS_EXTERN int apns_payload_set_timestamp(apns_payload *p, int64_t unix_seconds);
+APNS_EXTERN int apns_payload_set_dismissal_date(apns_payload *p, int64_t unix_seconds);
 /* "start", "update" or "end"; else APNS_EPAYLOADKEY. NULL removes the key. */
-int apns_payload_set_event(apns_payload *p, const char *event);
+APNS_EXTERN int apns_payload_set_event(apns_payload *p, const char *event);
 /* JSON text of an object (len bytes; need not be NUL-terminated). Not an
  * object, or not valid JSON: APNS_EPAYLOADKEY. NULL removes the key. */
-int apns_payload_set_content_state(apns_payload *p, const char *json, size_t len);
-int apns_payload_set_attributes(apns_payload *p, const char *json, size_t len);
+APNS_EXTERN int apns_payload_set_content_state(apns_payload *p, const char *json, size_t len);
+APNS_EXTERN int apns_payload_set_attributes(apns_payload *p, const char *json, size_t len);
 /* Name of the ActivityAttributes type. NULL removes the key. */
-int apns_payload_set_attributes_type(apns_payload *p, const char *type);
+APNS_EXTERN int apns_payload_set_attributes_type(apns_payload *p, const char *type);
 /* iOS 18+ push-to-start: base64 channel id; NULL removes the key. */
-int apns_payload_set_input_push_channel(apns_payload *p, const char *channel_id);
+APNS_EXTERN int apns_payload_set_input_push_channel(apns_payload *p, const char *channel_id);
 /* iOS 18+ push-to-start: non-zero writes "input-push-token":1, zero removes. */
-int apns_payload_set_input_push_token(apns_payload *p, int on);
+APNS_EXTERN int apns_payload_set_input_push_token(apns_payload *p, int on);
 
 /* ---- app keys beside "aps" ------------------------------------------------ */
 
 /* Sets top-level `key` to the JSON value in json[0..len) (any JSON type).
  * key "aps": APNS_EPAYLOADKEY (use the aps setters). key NULL: APNS_EINVAL.
  * json NULL removes the key. Invalid JSON or key not UTF-8: APNS_EPAYLOADKEY. */
-int apns_payload_set_custom(apns_payload *p, const char *key, const char *json, size_t len);
+APNS_EXTERN int apns_payload_set_custom(apns_payload *p, const char *key, const char *json,
+                                        size_t len);
 
 /* ---- output --------------------------------------------------------------- */
 
@@ -144,8 +148,8 @@ int apns_payload_set_custom(apns_payload *p, const char *key, const char *json, 
  * is not NULL a sentence is written there (always NUL-terminated; "" on
  * success).
  */
-int apns_payload_render(apns_payload *p, size_t limit, char **out, size_t *len, char *detail,
-                        size_t detail_len);
+APNS_EXTERN int apns_payload_render(apns_payload *p, size_t limit, char **out, size_t *len,
+                                    char *detail, size_t detail_len);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef APNS_REASON_H
 #define APNS_REASON_H
 
+#include "apns/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,22 +72,22 @@ typedef enum apns_reason {
 
 /* The reason string ("BadDeviceToken"); "" for NONE, "Unknown" for UNKNOWN.
  * Static string; never NULL. */
-const char *apns_reason_name(apns_reason r);
+APNS_EXTERN const char *apns_reason_name(apns_reason r);
 
 /* HTTP status the reason comes with (0 for NONE and UNKNOWN). */
-int apns_reason_status(apns_reason r);
+APNS_EXTERN int apns_reason_status(apns_reason r);
 
 /* Looks a reason string up (exact, case-sensitive). Returns
  * APNS_REASON_UNKNOWN when s is not in the table, APNS_REASON_NONE for len 0. */
-apns_reason apns_reason_lookup(const char *s, size_t len);
+APNS_EXTERN apns_reason apns_reason_lookup(const char *s, size_t len);
 
 /* The action for an answer: from the reason when known, else from the HTTP
  * status alone (2xx none; 410 dead token; 403 pause; 429 and 5xx retry;
  * other 4xx drop). */
-apns_action apns_action_for(int status, apns_reason r);
+APNS_EXTERN apns_action apns_action_for(int status, apns_reason r);
 
 /* Static name of an action ("retry"); never NULL. */
-const char *apns_action_name(apns_action a);
+APNS_EXTERN const char *apns_action_name(apns_action a);
 
 /* Backoff for APNS_ACTION_RETRY. */
 typedef struct apns_retry_policy {
@@ -97,7 +99,7 @@ typedef struct apns_retry_policy {
 /* Delay before attempt number `attempt` (1 = the first retry): exponential
  * from base_ms, capped at max_ms, with full jitter in [delay/2, delay].
  * `rng` is caller state (any non-zero seed), advanced on every call. */
-int64_t apns_retry_backoff_ms(const apns_retry_policy *p, int attempt, uint64_t *rng);
+APNS_EXTERN int64_t apns_retry_backoff_ms(const apns_retry_policy *p, int attempt, uint64_t *rng);
 
 #ifdef __cplusplus
 }

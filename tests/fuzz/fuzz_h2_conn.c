@@ -20,7 +20,7 @@
  * submitted job got exactly one callback per submit. Violations abort().
  *
  * The checked-in corpus (corpus/h2_conn/) is captured from a real nghttp2
- * server by tests/unit/test_h2_conn.c, which includes this file and runs the
+ * server by tests/lib/test_h2_conn.c, which includes this file and runs the
  * same driver: APNS_H2_WRITE_CORPUS=dir ./test_h2_conn
  */
 #include <stdint.h>

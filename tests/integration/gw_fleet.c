@@ -1,6 +1,6 @@
 /*
  * gw_fleet.c - a fleet of apnsd nodes on one NATS JetStream queue, end to
- * end: a real 3-node nats-server cluster (tests/daemon/nats_cluster.c), one
+ * end: a real 3-node nats-server cluster (tests/support/nats_cluster.c), one
  * apns-sim (TLS, token auth, delivery log, 1% of the tokens unregistered,
  * each with its own 410 timestamp) and three apnsd processes started from
  * the SAME configuration file:

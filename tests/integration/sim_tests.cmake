@@ -7,7 +7,7 @@ set(APNS_IT_ENV "APNS_TEST_CERTS=${APNS_TEST_CERTS};APNS_BIN_DIR=${CMAKE_BINARY_
 
 add_executable(sim_zero_loss ${CMAKE_CURRENT_SOURCE_DIR}/sim_zero_loss.c
                              ${CMAKE_CURRENT_SOURCE_DIR}/push_run.c)
-target_link_libraries(sim_zero_loss PRIVATE apns apns_test_harness)
+target_link_libraries(sim_zero_loss PRIVATE apns_internal apns_test_harness)
 
 # The foundation's acceptance test: 100k notifications, 1% unregistered,
 # GOAWAY every 1000 streams, 2% 503s -> every valid one delivered exactly once.
@@ -47,7 +47,7 @@ set_tests_properties(it_sim_selftest PROPERTIES TIMEOUT 300)
 # libapns (sim_reasons), and the ones libapns refuses to send, through an
 # independent client, nghttp (reasons_raw.sh).
 add_executable(sim_reasons ${CMAKE_CURRENT_SOURCE_DIR}/sim_reasons.c)
-target_link_libraries(sim_reasons PRIVATE apns apns_test_harness)
+target_link_libraries(sim_reasons PRIVATE apns_internal apns_test_harness)
 add_test(NAME it_sim_reasons COMMAND sim_reasons)
 add_test(NAME it_reasons_raw COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/reasons_raw.sh)
 set_tests_properties(it_sim_reasons it_reasons_raw PROPERTIES FIXTURES_REQUIRED certs
@@ -61,7 +61,7 @@ set_tests_properties(it_sim_reasons it_reasons_raw PROPERTIES FIXTURES_REQUIRED 
 # certificate auth. `binary_sim --bench N [CONNS [THREADS]]` measures the
 # gateway's throughput.
 add_library(apns_binary_test_util STATIC ${CMAKE_CURRENT_SOURCE_DIR}/binary_util.c)
-target_link_libraries(apns_binary_test_util PUBLIC apns apns_test_harness)
+target_link_libraries(apns_binary_test_util PUBLIC apns_internal apns_test_harness)
 add_executable(binary_sim ${CMAKE_CURRENT_SOURCE_DIR}/binary_sim.c)
 target_link_libraries(binary_sim PRIVATE apns_binary_test_util)
 add_test(NAME it_binary_sim COMMAND binary_sim)
@@ -88,10 +88,10 @@ set_tests_properties(it_binary_formats PROPERTIES FIXTURES_REQUIRED certs
 # feedback client reading tuples cut across TLS reads.
 add_executable(binary_client_test ${CMAKE_CURRENT_SOURCE_DIR}/binary_client_test.c
                                   ${CMAKE_CURRENT_SOURCE_DIR}/binary_test_server.c)
-target_link_libraries(binary_client_test PRIVATE apns apns_test_harness)
+target_link_libraries(binary_client_test PRIVATE apns_internal apns_test_harness)
 add_executable(feedback_client_test ${CMAKE_CURRENT_SOURCE_DIR}/feedback_client_test.c
                                     ${CMAKE_CURRENT_SOURCE_DIR}/binary_test_server.c)
-target_link_libraries(feedback_client_test PRIVATE apns apns_test_harness)
+target_link_libraries(feedback_client_test PRIVATE apns_internal apns_test_harness)
 add_test(NAME it_binary_reject8_frame COMMAND binary_client_test reject8 frame abrupt)
 add_test(NAME it_binary_reject8_enhanced COMMAND binary_client_test reject8 enhanced graceful)
 add_test(NAME it_binary_shutdown10 COMMAND binary_client_test shutdown10)
@@ -155,8 +155,8 @@ if(TARGET apnsd)
   # the servers return. One at a time (each runs 7 processes).
   find_package(Threads REQUIRED)
   add_executable(gw_fleet ${CMAKE_CURRENT_SOURCE_DIR}/gw_fleet.c
-                          ${PROJECT_SOURCE_DIR}/tests/daemon/nats_cluster.c)
-  target_include_directories(gw_fleet PRIVATE ${PROJECT_SOURCE_DIR}/tests/daemon)
+                          ${PROJECT_SOURCE_DIR}/tests/support/nats_cluster.c)
+  target_include_directories(gw_fleet PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
   target_link_libraries(gw_fleet PRIVATE gw_test_util PkgConfig::LIBNATS Threads::Threads)
   add_dependencies(gw_fleet apnsd apns-sim)
   foreach(c kill_apnsd kill_nats nats_down)

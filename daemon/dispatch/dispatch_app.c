@@ -1,0 +1,384 @@
+/*
+ * dispatch_app.c - an app's runtime from its [app] section: credentials
+ * through libapns (one signing key and token cache per team+key, shared;
+ * certificates per app), the apns_client, and its end (retire, free).
+ *
+ * The client's options: environment, host, port, CA file, proxy,
+ * connections, max_in_flight (its slots), connect and stream timeouts, and
+ * retry.max_attempts = 1, because the dispatcher makes 429/5xx retries
+ * durable itself (see the design note in dispatch.c).
+ */
+#include "dispatch_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+/* ---- teams ----------------------------------------------------------------- */
+
+static int streq(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* The newest team of this team+key+file (teams are kept newest first, so a
+ * key re-read by a reload serves every app built after it). */
+static int team_get(gw_dispatch *d, const gw_app_config *ac, int fresh_key, gw_dteam **out,
+                    char *detail, size_t detail_len)
+{
+    gw_dteam *t;
+    char kd[256], label[32];
+    int rc;
+
+    /* fresh_key: the file changed, so only a key read by this very reload
+     * (another app of the same key, replaced too) may be shared. */
+    for (t = d->teams; t != NULL; t = t->next)
+        if (streq(t->team_id, ac->team_id) && streq(t->key_id, ac->key_id) &&
+            streq(t->key_file, ac->key_file) && t->refresh_ms == ac->token_refresh_ms &&
+            (!fresh_key || t->gen == d->reload_gen)) {
+            t->refs++;
+            *out = t;
+            return 0;
+        }
+    t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return APNS_ENOMEM;
+    rc = apns_signing_key_load_file(&t->key, ac->key_file, ac->key_id, ac->team_id, kd, sizeof(kd));
+    if (rc != 0) {
+        snprintf(detail, detail_len, "[app %s] key_file: %s", ac->name, kd);
+        free(t);
+        return rc == APNS_ENOMEM ? rc : APNS_ECONFIG;
+    }
+    /* JetStream: the fleet's one token per team (dispatch_fleet.c). */
+    if (gw_queue_has_token_store(d->o.q))
+        rc = apns_token_cache_new_external(&t->cache);
+    else
+        rc = apns_token_cache_new(&t->cache, t->key, ac->token_refresh_ms / 1000);
+    snprintf(label, sizeof(label), "%s/%s", ac->team_id, ac->key_id);
+    t->label = strdup(label);
+    t->team_id = strdup(ac->team_id);
+    t->key_id = strdup(ac->key_id);
+    t->key_file = strdup(ac->key_file);
+    t->refresh_ms = ac->token_refresh_ms;
+    if (rc != 0 || t->label == NULL || t->team_id == NULL || t->key_id == NULL ||
+        t->key_file == NULL) {
+        apns_token_cache_free(t->cache);
+        apns_signing_key_free(t->key);
+        free(t->label);
+        free(t->team_id);
+        free(t->key_id);
+        free(t->key_file);
+        free(t);
+        return APNS_ENOMEM;
+    }
+    t->refs = 1;
+    t->gen = d->reload_gen;
+    if (gw_queue_has_token_store(d->o.q) && gw__d_fleet_start(d, t) != 0) {
+        gw__d_fleet_stop(t);
+        apns_token_cache_free(t->cache);
+        apns_signing_key_free(t->key);
+        free(t->label);
+        free(t->team_id);
+        free(t->key_id);
+        free(t->key_file);
+        free(t);
+        return APNS_ENOMEM;
+    }
+    t->next = d->teams;
+    d->teams = t;
+    *out = t;
+    return 0;
+}
+
+static void team_put(gw_dispatch *d, gw_dteam *t)
+{
+    if (t == NULL || --t->refs > 0)
+        return;
+    for (gw_dteam **pp = &d->teams; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    gw__d_fleet_stop(t); /* may hand the key to a request in progress */
+    apns_token_cache_free(t->cache);
+    apns_signing_key_free(t->key);
+    free(t->label);
+    free(t->team_id);
+    free(t->key_id);
+    free(t->key_file);
+    free(t);
+}
+
+void gw__d_teams_stats(gw_dispatch *d)
+{
+    for (gw_dteam *t = d->teams; t != NULL; t = t->next) {
+        uint64_t r = apns_token_cache_refreshes(t->cache);
+        if (r > t->refreshes_seen)
+            gw__d_metric_add(d, GW_M_JWT_REFRESHES, t->label, NULL, r - t->refreshes_seen);
+        t->refreshes_seen = r;
+    }
+}
+
+/* ---- the app --------------------------------------------------------------- */
+
+/* libapns logs per event (a refused credential: once per notification);
+ * the same line again within LOG_REPEAT_MS is counted, not written. */
+#define LOG_REPEAT_MS 10000
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+static void app_log(apns_log_level level, const char *msg, void *ud)
+{
+    gw_app *a = ud;
+    uint64_t h = hash(msg) ^ (uint64_t)level;
+    int64_t now = gw__d_now();
+    char n[32];
+
+    if (!gw_log_enabled((gw_log_level)level))
+        return;
+    if (h == a->log_last && now - a->log_at < LOG_REPEAT_MS) {
+        a->log_repeats++;
+        return;
+    }
+    if (a->log_repeats > 0) {
+        snprintf(n, sizeof(n), "%llu", (unsigned long long)a->log_repeats);
+        gw_log((gw_log_level)a->log_level, "apns", "previous message repeated", "app", a->name,
+               "times", n, NULL);
+    }
+    a->log_last = h;
+    a->log_at = now;
+    a->log_level = (int)level;
+    a->log_repeats = 0;
+    gw_log((gw_log_level)level, "apns", msg, "app", a->name, NULL);
+}
+
+static char *own(gw_app *a, int i, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    a->fb_own[i] = strdup(s);
+    return a->fb_own[i];
+}
+
+/* The feedback service of a binary app: same certificate, its own host. */
+static void feedback_opts(gw_app *a, const gw_app_config *ac)
+{
+    apns_feedback_opts *o = &a->fb;
+
+    apns_feedback_opts_init(o);
+    a->fb_interval_ms = ac->feedback_interval_ms;
+    o->env = (apns_environment)ac->environment;
+    o->host = own(a, 0, ac->feedback_host != NULL ? ac->feedback_host : ac->host);
+    o->port = ac->feedback_port;
+    o->cert_file = own(a, 1, ac->cert_file);
+    o->key_file = own(a, 2, ac->key_file);
+    o->p12_file = own(a, 3, ac->p12_file);
+    o->p12_password = own(a, 4, ac->p12_password);
+    o->ca_file = own(a, 5, ac->ca_file);
+    o->connect_timeout_ms = ac->connect_timeout_ms;
+}
+
+static int client_new(gw_app *a, const gw_app_config *ac, char *detail, size_t detail_len)
+{
+    apns_client_opts co;
+    char cd[256] = "";
+    int rc;
+
+    apns_client_opts_init(&co);
+    co.env = (apns_environment)ac->environment;
+    co.host = ac->host;
+    co.port = ac->port;
+    if (a->team != NULL) {
+        co.tokens = a->team->cache;
+    } else {
+        co.cert_file = ac->cert_file;
+        co.key_file = ac->key_file;
+        co.p12_file = ac->p12_file;
+        co.p12_password = ac->p12_password;
+    }
+    co.ca_file = ac->ca_file;
+    co.proxy = ac->proxy;
+    co.connections = ac->connections;
+    co.max_pending = ac->max_in_flight;
+    co.connect_timeout_ms = ac->connect_timeout_ms;
+    co.stream_timeout_ms = ac->stream_timeout_ms;
+    co.retry.max_attempts = 1; /* answered sends come back: retries are durable */
+    co.retry.base_ms = ac->retry_backoff_ms;
+    co.retry.max_ms = ac->retry_backoff_max_ms;
+    co.transport =
+        ac->transport == GW_TRANSPORT_BINARY ? APNS_TRANSPORT_BINARY : APNS_TRANSPORT_HTTP2;
+    co.on_result = gw__d_on_result;
+    co.on_credit = gw__d_on_credit;
+    co.on_log = app_log;
+    co.ud = a;
+    rc = apns_client_new(&a->client, a->d->o.base, &co, cd, sizeof(cd));
+    if (rc != 0) {
+        snprintf(detail, detail_len, "[app %s] %s", ac->name, cd[0] ? cd : apns_strerror(rc));
+        return rc == APNS_ENOMEM ? rc : APNS_ECONFIG;
+    }
+    return 0;
+}
+
+int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_app_config *ac, int fresh_key,
+                  gw_app **out, char *detail, size_t detail_len)
+{
+    gw_app *a = calloc(1, sizeof(*a));
+    size_t slots;
+    int rc;
+
+    (void)cfg;
+    *out = NULL;
+    if (a == NULL)
+        return APNS_ENOMEM;
+    a->d = d;
+    a->name = strdup(ac->name);
+    a->topic = ac->topic != NULL ? strdup(ac->topic) : NULL;
+    a->connections = ac->connections;
+    a->rate_limit = ac->rate_limit;
+    a->retry.max_attempts = (int)ac->retry_attempts;
+    a->retry.base_ms = ac->retry_backoff_ms;
+    a->retry.max_ms = ac->retry_backoff_max_ms;
+    a->rng = ((uint64_t)gw__d_now() * 0x9e3779b97f4a7c15ull) ^ (uint64_t)(uintptr_t)a;
+    a->rng |= 1;
+    a->bucket_ms = gw__d_now();
+    slots = ac->max_in_flight > 0 ? ac->max_in_flight
+                                  : (ac->transport == GW_TRANSPORT_BINARY ? 20000u : 1000u) *
+                                        (ac->connections > 0 ? ac->connections : 1);
+    /* Twice the client's slots: flights waiting for an in-memory resend
+     * hold no slot. */
+    a->n_flights = 2 * slots;
+    a->flights = calloc(a->n_flights, sizeof(*a->flights));
+    a->feed_ev = event_new(d->o.base, -1, 0, gw__d_feed_cb, a);
+    a->rate_ev = evtimer_new(d->o.base, gw__d_rate_cb, a);
+    a->probe_ev = evtimer_new(d->o.base, gw__d_probe_cb, a);
+    if (a->name == NULL || (ac->topic != NULL && a->topic == NULL) || a->flights == NULL ||
+        a->feed_ev == NULL || a->rate_ev == NULL || a->probe_ev == NULL) {
+        gw__d_app_free(a);
+        return APNS_ENOMEM;
+    }
+    for (size_t i = a->n_flights; i-- > 0;) {
+        a->flights[i].next = a->free_flights;
+        a->free_flights = &a->flights[i];
+    }
+    if (ac->auth == GW_AUTH_TOKEN) {
+        rc = team_get(d, ac, fresh_key, &a->team, detail, detail_len);
+        if (rc != 0) {
+            gw__d_app_free(a);
+            return rc;
+        }
+    }
+    rc = client_new(a, ac, detail, detail_len);
+    if (rc != 0) {
+        gw__d_app_free(a);
+        return rc;
+    }
+    if (ac->transport == GW_TRANSPORT_BINARY)
+        feedback_opts(a, ac);
+    *out = a;
+    return 0;
+}
+
+void gw__d_app_update(gw_app *a, const gw_app_config *ac)
+{
+    char *topic = ac->topic != NULL ? strdup(ac->topic) : NULL;
+
+    if (ac->topic == NULL || topic != NULL) {
+        free(a->topic);
+        a->topic = topic;
+    }
+    if (a->rate_limit != ac->rate_limit) {
+        a->rate_limit = ac->rate_limit;
+        a->bucket = 0;
+        a->bucket_ms = gw__d_now();
+        gw__d_feed_soon(a);
+    }
+}
+
+void gw__d_app_retire(gw_app *a)
+{
+    struct timeval tv = {GW_D_RETIRE_MS / 1000, 0};
+
+    a->retiring = 1;
+    evtimer_del(a->rate_ev);
+    gw__d_feedback_stop(a);
+    gw__d_drop_resends(a);
+    /* Its gauges go to 0 (a replacement of the same name sets them again). */
+    gw__d_metric_set(a->d, GW_M_APP_PAUSED, a->name, NULL, 0);
+    gw__d_metric_set(a->d, GW_M_CONNECTIONS, a->name, "up", 0);
+    gw__d_metric_set(a->d, GW_M_CONNECTIONS, a->name, "connecting", 0);
+    gw__d_metric_set(a->d, GW_M_IN_FLIGHT, a->name, NULL, 0);
+    evtimer_del(a->probe_ev);
+    evtimer_add(a->probe_ev, &tv); /* the retire deadline */
+    gw__d_app_check_chunks(a);
+    a->drain_called = 1;
+    apns_client_drain(a->client, gw__d_on_drained);
+}
+
+int gw__d_app_done(const gw_app *a)
+{
+    if (!a->drained && !a->retire_expired)
+        return 0;
+    for (const gw_dchunk *dc = a->head; dc != NULL; dc = dc->next)
+        if (dc->recording > 0)
+            return 0; /* a record callback still refers to it */
+    return a->retire_expired || (a->n_chunks == 0 && a->in_flight == 0);
+}
+
+void gw__d_app_free(gw_app *a)
+{
+    if (a == NULL)
+        return;
+    if (a->log_repeats > 0) {
+        char n[32];
+        snprintf(n, sizeof(n), "%llu", (unsigned long long)a->log_repeats);
+        gw_log((gw_log_level)a->log_level, "apns", "previous message repeated", "app", a->name,
+               "times", n, NULL);
+    }
+    gw__d_feedback_stop(a);
+    if (a->client != NULL)
+        apns_client_free(a->client); /* no callbacks from here on */
+    while (a->head != NULL) {
+        gw_dchunk *dc = a->head;
+        a->head = dc->next;
+        if (dc->c != NULL)
+            gw__d_release_raw(a->d, dc->c, 0);
+        free(dc);
+    }
+    team_put(a->d, a->team);
+    if (a->feed_ev != NULL)
+        event_free(a->feed_ev);
+    if (a->rate_ev != NULL)
+        event_free(a->rate_ev);
+    if (a->probe_ev != NULL)
+        event_free(a->probe_ev);
+    for (size_t i = 0; i < sizeof(a->fb_own) / sizeof(a->fb_own[0]); i++)
+        free(a->fb_own[i]);
+    free(a->flights);
+    free(a->name);
+    free(a->topic);
+    free(a);
+}
+
+void gw__d_app_stats(gw_app *a)
+{
+    gw_dispatch *d = a->d;
+    apns_client_stats s;
+
+    apns_client_stats_get(a->client, &s);
+    gw__d_metric_set(d, GW_M_CONNECTIONS, a->name, "up", (double)s.connections_up);
+    gw__d_metric_set(
+        d, GW_M_CONNECTIONS, a->name, "connecting",
+        s.connections_up >= a->connections ? 0.0 : (double)(a->connections - s.connections_up));
+    gw__d_metric_set(d, GW_M_IN_FLIGHT, a->name, NULL, (double)a->in_flight);
+    if (s.goaways > a->goaways_seen)
+        gw__d_metric_add(d, GW_M_GOAWAYS, a->name, NULL, s.goaways - a->goaways_seen);
+    a->goaways_seen = s.goaways;
+}

@@ -1,0 +1,519 @@
+/*
+ * js_codec.c - the JetStream backend's binary records: the per-chunk
+ * outcome record (KV <P>_OUT), the job header (KV <P>_JOBS), the chunk
+ * message (stream <P>_CHUNKS), and the rules that merge two writers' views
+ * of one chunk.
+ *
+ * All integers are little-endian; every record starts with a 4-byte magic
+ * that names its version, so a later apnsd can read what an earlier one
+ * wrote. Decoders check every length against the buffer: a record written
+ * by something else is APNS_EINVAL, never a crash.
+ */
+#include "js_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- byte helpers ----------------------------------------------------------- */
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t len, cap;
+    int oom;
+} wbuf;
+
+static void w_need(wbuf *b, size_t n)
+{
+    if (b->oom || b->len + n <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap * 2 : 256;
+    while (cap < b->len + n)
+        cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (p == NULL) {
+        b->oom = 1;
+        return;
+    }
+    b->p = p;
+    b->cap = cap;
+}
+
+static void w_bytes(wbuf *b, const void *v, size_t n)
+{
+    w_need(b, n);
+    if (b->oom)
+        return;
+    if (n > 0)
+        memcpy(b->p + b->len, v, n);
+    b->len += n;
+}
+
+static void w_u8(wbuf *b, uint8_t v)
+{
+    w_bytes(b, &v, 1);
+}
+
+static void w_u16(wbuf *b, uint16_t v)
+{
+    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    w_bytes(b, x, 2);
+}
+
+static void w_u32(wbuf *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    w_bytes(b, x, 4);
+}
+
+static void w_u64(wbuf *b, uint64_t v)
+{
+    w_u32(b, (uint32_t)v);
+    w_u32(b, (uint32_t)(v >> 32));
+}
+
+typedef struct rbuf {
+    const uint8_t *p;
+    size_t len, pos;
+    int bad;
+} rbuf;
+
+static const uint8_t *r_bytes(rbuf *b, size_t n)
+{
+    const uint8_t *p;
+
+    if (b->bad || b->len - b->pos < n) {
+        b->bad = 1;
+        return NULL;
+    }
+    p = b->p + b->pos;
+    b->pos += n;
+    return p;
+}
+
+static uint8_t r_u8(rbuf *b)
+{
+    const uint8_t *p = r_bytes(b, 1);
+    return p ? p[0] : 0;
+}
+
+static uint16_t r_u16(rbuf *b)
+{
+    const uint8_t *p = r_bytes(b, 2);
+    return p ? (uint16_t)(p[0] | p[1] << 8) : 0;
+}
+
+static uint32_t r_u32(rbuf *b)
+{
+    const uint8_t *p = r_bytes(b, 4);
+    return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+             : 0;
+}
+
+static uint64_t r_u64(rbuf *b)
+{
+    uint64_t lo = r_u32(b);
+    return lo | (uint64_t)r_u32(b) << 32;
+}
+
+static int finish(wbuf *b, uint8_t **out, size_t *len)
+{
+    if (b->oom) {
+        free(b->p);
+        return APNS_ENOMEM;
+    }
+    *out = b->p;
+    *len = b->len;
+    return 0;
+}
+
+/* ---- the outcome record ------------------------------------------------------- */
+
+int gw_js_rec_init(gw_js_rec *r, uint32_t n)
+{
+    memset(r, 0, sizeof(*r));
+    r->n = n;
+    r->state = calloc(n ? n : 1, 1);
+    r->attempts = calloc(n ? n : 1, 1);
+    r->retry_at = calloc(n ? n : 1, sizeof(int64_t));
+    if (r->state == NULL || r->attempts == NULL || r->retry_at == NULL) {
+        gw_js_rec_cleanup(r);
+        return APNS_ENOMEM;
+    }
+    return 0;
+}
+
+void gw_js_rec_cleanup(gw_js_rec *r)
+{
+    free(r->state);
+    free(r->attempts);
+    free(r->retry_at);
+    free(r->rej);
+    memset(r, 0, sizeof(*r));
+}
+
+int gw_js_rec_copy(gw_js_rec *dst, const gw_js_rec *src)
+{
+    if (gw_js_rec_init(dst, src->n) != 0)
+        return APNS_ENOMEM;
+    dst->rel = src->rel;
+    dst->held_at = src->held_at;
+    dst->done_ms = src->done_ms;
+    memcpy(dst->state, src->state, src->n);
+    memcpy(dst->attempts, src->attempts, src->n);
+    memcpy(dst->retry_at, src->retry_at, src->n * sizeof(int64_t));
+    if (src->n_rej > 0) {
+        dst->rej = malloc(src->n_rej * sizeof(gw_js_rej));
+        if (dst->rej == NULL) {
+            gw_js_rec_cleanup(dst);
+            return APNS_ENOMEM;
+        }
+        memcpy(dst->rej, src->rej, src->n_rej * sizeof(gw_js_rej));
+        dst->n_rej = dst->cap_rej = src->n_rej;
+    }
+    return 0;
+}
+
+const gw_js_rej *gw_js_rec_rej(const gw_js_rec *r, uint32_t idx)
+{
+    for (size_t i = 0; i < r->n_rej; i++)
+        if (r->rej[i].idx == idx)
+            return &r->rej[i];
+    return NULL;
+}
+
+static int add_rej(gw_js_rec *r, const gw_js_rej *x)
+{
+    if (gw_js_rec_rej(r, x->idx) != NULL)
+        return 0;
+    if (r->n_rej == r->cap_rej) {
+        size_t cap = r->cap_rej ? r->cap_rej * 2 : 8;
+        gw_js_rej *p = realloc(r->rej, cap * sizeof(*p));
+        if (p == NULL)
+            return APNS_ENOMEM;
+        r->rej = p;
+        r->cap_rej = cap;
+    }
+    r->rej[r->n_rej++] = *x;
+    return 0;
+}
+
+int gw_js_rec_encode(const gw_js_rec *r, uint8_t **out, size_t *len)
+{
+    wbuf b = {0};
+    uint32_t n_retry = 0;
+
+    w_bytes(&b, "AJR1", 4);
+    w_u32(&b, r->n);
+    w_u32(&b, r->rel);
+    w_u64(&b, (uint64_t)r->held_at);
+    w_u64(&b, (uint64_t)r->done_ms);
+    w_bytes(&b, r->state, r->n);
+    w_bytes(&b, r->attempts, r->n);
+    for (uint32_t i = 0; i < r->n; i++)
+        n_retry += r->state[i] == GW_TOKEN_RETRY;
+    w_u32(&b, n_retry);
+    for (uint32_t i = 0; i < r->n; i++)
+        if (r->state[i] == GW_TOKEN_RETRY) {
+            w_u32(&b, i);
+            w_u64(&b, (uint64_t)r->retry_at[i]);
+        }
+    w_u32(&b, (uint32_t)r->n_rej);
+    for (size_t i = 0; i < r->n_rej; i++) {
+        size_t rl = strlen(r->rej[i].reason);
+        w_u32(&b, r->rej[i].idx);
+        w_u16(&b, (uint16_t)r->rej[i].status);
+        w_u64(&b, (uint64_t)r->rej[i].apns_ts);
+        w_u8(&b, (uint8_t)rl);
+        w_bytes(&b, r->rej[i].reason, rl);
+    }
+    return finish(&b, out, len);
+}
+
+int gw_js_rec_decode(gw_js_rec *r, const uint8_t *p, size_t len)
+{
+    rbuf b = {p, len, 0, 0};
+    const uint8_t *magic = r_bytes(&b, 4), *st, *at;
+    uint32_t n, k;
+
+    memset(r, 0, sizeof(*r));
+    if (magic == NULL || memcmp(magic, "AJR1", 4) != 0)
+        return APNS_EINVAL;
+    n = r_u32(&b);
+    if (b.bad || n > GW_JOB_TOKENS_MAX || (size_t)n * 2 > len)
+        return APNS_EINVAL;
+    if (gw_js_rec_init(r, n) != 0)
+        return APNS_ENOMEM;
+    r->rel = r_u32(&b);
+    r->held_at = (int64_t)r_u64(&b);
+    r->done_ms = (int64_t)r_u64(&b);
+    st = r_bytes(&b, n);
+    at = r_bytes(&b, n);
+    if (st == NULL || at == NULL)
+        goto bad;
+    memcpy(r->state, st, n);
+    memcpy(r->attempts, at, n);
+    for (uint32_t i = 0; i < n; i++)
+        if (r->state[i] >= GW_TOKEN_STATE_COUNT)
+            goto bad;
+    k = r_u32(&b);
+    for (uint32_t i = 0; i < k && !b.bad; i++) {
+        uint32_t idx = r_u32(&b);
+        int64_t at_ms = (int64_t)r_u64(&b);
+        if (idx < n)
+            r->retry_at[idx] = at_ms;
+    }
+    k = r_u32(&b);
+    for (uint32_t i = 0; i < k && !b.bad; i++) {
+        gw_js_rej x;
+        const uint8_t *s;
+        uint8_t rl;
+
+        memset(&x, 0, sizeof(x));
+        x.idx = r_u32(&b);
+        x.status = (int16_t)r_u16(&b);
+        x.apns_ts = (int64_t)r_u64(&b);
+        rl = r_u8(&b);
+        s = r_bytes(&b, rl);
+        if (s == NULL)
+            break;
+        memcpy(x.reason, s, rl > JS_REASON_MAX ? JS_REASON_MAX : rl);
+        if (x.idx < n && add_rej(r, &x) != 0) {
+            gw_js_rec_cleanup(r);
+            return APNS_ENOMEM;
+        }
+    }
+    if (b.bad)
+        goto bad;
+    return 0;
+bad:
+    gw_js_rec_cleanup(r);
+    return APNS_EINVAL;
+}
+
+void gw_js_rec_counts(const gw_js_rec *r, uint64_t c[4], uint64_t *retry, uint64_t *open,
+                      int64_t *min_retry)
+{
+    memset(c, 0, 4 * sizeof(uint64_t));
+    *retry = *open = 0;
+    *min_retry = 0;
+    for (uint32_t i = 0; i < r->n; i++) {
+        uint8_t s = r->state[i];
+        if (s >= GW_TOKEN_ACCEPTED && s <= GW_TOKEN_FAILED) {
+            c[s - GW_TOKEN_ACCEPTED]++;
+            continue;
+        }
+        (*open)++;
+        if (s == GW_TOKEN_RETRY) {
+            (*retry)++;
+            if (*min_retry == 0 || r->retry_at[i] < *min_retry)
+                *min_retry = r->retry_at[i];
+        }
+    }
+}
+
+void gw_js_rec_merge(gw_js_rec *ours, const gw_js_rec *theirs)
+{
+    uint32_t n = ours->n < theirs->n ? ours->n : theirs->n;
+
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t a = ours->state[i], b = theirs->state[i];
+        int fa = gw_token_state_final((gw_token_state)a);
+        int fb = gw_token_state_final((gw_token_state)b);
+
+        if (fb && (!fa || a != b)) {
+            /* Their final answer was stored first: it stays. */
+            ours->state[i] = b;
+            ours->retry_at[i] = 0;
+        } else if (!fa && !fb && theirs->attempts[i] > ours->attempts[i]) {
+            ours->state[i] = b;
+            ours->retry_at[i] = theirs->retry_at[i];
+        }
+        if (theirs->attempts[i] > ours->attempts[i])
+            ours->attempts[i] = theirs->attempts[i];
+    }
+    for (size_t i = 0; i < theirs->n_rej; i++)
+        if (ours->state[theirs->rej[i].idx] == GW_TOKEN_REJECTED) {
+            /* Theirs describes the rejection that stayed. */
+            for (size_t k = 0; k < ours->n_rej; k++)
+                if (ours->rej[k].idx == theirs->rej[i].idx)
+                    ours->rej[k] = theirs->rej[i];
+            add_rej(ours, &theirs->rej[i]);
+        }
+    if (theirs->rel > ours->rel)
+        ours->rel = theirs->rel;
+    if (theirs->done_ms > 0 && (ours->done_ms == 0 || theirs->done_ms < ours->done_ms))
+        ours->done_ms = theirs->done_ms;
+}
+
+int gw_js_rec_apply(gw_js_rec *r, uint32_t idx, int state, int status, const char *reason,
+                    int64_t apns_ts, int64_t retry_at)
+{
+    if (idx >= r->n || gw_token_state_final((gw_token_state)r->state[idx]))
+        return 0;
+    r->state[idx] = (uint8_t)state;
+    if (state == GW_TOKEN_RETRY) {
+        if (r->attempts[idx] < 255)
+            r->attempts[idx]++;
+        r->retry_at[idx] = retry_at;
+        return 0;
+    }
+    r->retry_at[idx] = 0;
+    if (state == GW_TOKEN_REJECTED) {
+        gw_js_rej x;
+        memset(&x, 0, sizeof(x));
+        x.idx = idx;
+        x.status = (int16_t)status;
+        x.apns_ts = apns_ts;
+        snprintf(x.reason, sizeof(x.reason), "%s", reason != NULL ? reason : "");
+        add_rej(r, &x); /* on ENOMEM only the details are missing */
+    }
+    return 1;
+}
+
+/* ---- the job header -------------------------------------------------------------- */
+
+int gw_js_job_encode(const gw_js_job *j, uint8_t **out, size_t *len)
+{
+    wbuf b = {0};
+    size_t al = strlen(j->app);
+
+    w_bytes(&b, "AJJ1", 4);
+    w_u8(&b, (uint8_t)j->state);
+    w_bytes(&b, j->id, GW_JOB_ID_LEN);
+    w_bytes(&b, j->apns_id, GW_JOB_ID_LEN);
+    w_u16(&b, (uint16_t)al);
+    w_bytes(&b, j->app, al);
+    w_u32(&b, j->n);
+    w_u32(&b, j->n_chunks);
+    w_u32(&b, j->per);
+    w_u64(&b, (uint64_t)j->created);
+    w_u64(&b, (uint64_t)j->send_at);
+    w_u32(&b, (uint32_t)j->tokens_len);
+    w_bytes(&b, j->tokens, j->tokens_len);
+    return finish(&b, out, len);
+}
+
+int gw_js_job_decode(gw_js_job *j, const uint8_t *p, size_t len)
+{
+    rbuf b = {p, len, 0, 0};
+    const uint8_t *magic = r_bytes(&b, 4), *id, *aid, *app, *tok;
+    uint16_t al;
+    uint32_t tl;
+
+    memset(j, 0, sizeof(*j));
+    if (magic == NULL || memcmp(magic, "AJJ1", 4) != 0)
+        return APNS_EINVAL;
+    j->state = r_u8(&b);
+    id = r_bytes(&b, GW_JOB_ID_LEN);
+    aid = r_bytes(&b, GW_JOB_ID_LEN);
+    al = r_u16(&b);
+    app = r_bytes(&b, al);
+    j->n = r_u32(&b);
+    j->n_chunks = r_u32(&b);
+    j->per = r_u32(&b);
+    j->created = (int64_t)r_u64(&b);
+    j->send_at = (int64_t)r_u64(&b);
+    tl = r_u32(&b);
+    tok = r_bytes(&b, tl);
+    if (b.bad || al >= sizeof(j->app))
+        return APNS_EINVAL;
+    memcpy(j->id, id, GW_JOB_ID_LEN);
+    memcpy(j->apns_id, aid, GW_JOB_ID_LEN);
+    memcpy(j->app, app, al);
+    if (tl > 0) {
+        j->tokens = malloc(tl);
+        if (j->tokens == NULL)
+            return APNS_ENOMEM;
+        memcpy(j->tokens, tok, tl);
+        j->tokens_len = tl;
+    }
+    return 0;
+}
+
+void gw_js_job_cleanup(gw_js_job *j)
+{
+    free(j->tokens);
+    j->tokens = NULL;
+    j->tokens_len = 0;
+}
+
+/* ---- the chunk message ------------------------------------------------------------- */
+
+#define NONE16 0xffffu
+
+int gw_js_chunk_encode(const gw_js_chunk_msg *c, uint8_t **out, size_t *len)
+{
+    wbuf b = {0};
+
+    w_bytes(&b, "AJC1", 4);
+    w_bytes(&b, c->job_id, GW_JOB_ID_LEN);
+    w_bytes(&b, c->apns_id, GW_JOB_ID_LEN);
+    w_u8(&b, (uint8_t)c->push_type);
+    w_u8(&b, (uint8_t)c->priority);
+    w_u64(&b, (uint64_t)c->expiration);
+    w_u64(&b, (uint64_t)c->send_at);
+    w_u64(&b, (uint64_t)c->created);
+    w_u32(&b, c->seq);
+    w_u32(&b, c->first);
+    w_u32(&b, c->n);
+    w_u32(&b, c->job_tokens);
+    w_u32(&b, c->n_chunks);
+    w_u16(&b, (uint16_t)c->app_len);
+    w_bytes(&b, c->app, c->app_len);
+    w_u16(&b, c->topic ? (uint16_t)c->topic_len : NONE16);
+    w_bytes(&b, c->topic, c->topic ? c->topic_len : 0);
+    w_u16(&b, c->collapse_id ? (uint16_t)c->collapse_len : NONE16);
+    w_bytes(&b, c->collapse_id, c->collapse_id ? c->collapse_len : 0);
+    w_u32(&b, (uint32_t)c->payload_len);
+    w_bytes(&b, c->payload, c->payload_len);
+    w_u32(&b, (uint32_t)c->tokens_len);
+    w_bytes(&b, c->tokens, c->tokens_len);
+    return finish(&b, out, len);
+}
+
+static const char *r_str16(rbuf *b, size_t *len, int nullable)
+{
+    uint16_t n = r_u16(b);
+    if (nullable && n == NONE16) {
+        *len = 0;
+        return NULL;
+    }
+    *len = n;
+    return (const char *)r_bytes(b, n);
+}
+
+int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len)
+{
+    rbuf b = {p, len, 0, 0};
+    const uint8_t *magic = r_bytes(&b, 4), *id, *aid;
+
+    memset(c, 0, sizeof(*c));
+    if (magic == NULL || memcmp(magic, "AJC1", 4) != 0)
+        return APNS_EINVAL;
+    id = r_bytes(&b, GW_JOB_ID_LEN);
+    aid = r_bytes(&b, GW_JOB_ID_LEN);
+    c->push_type = r_u8(&b);
+    c->priority = r_u8(&b);
+    c->expiration = (int64_t)r_u64(&b);
+    c->send_at = (int64_t)r_u64(&b);
+    c->created = (int64_t)r_u64(&b);
+    c->seq = r_u32(&b);
+    c->first = r_u32(&b);
+    c->n = r_u32(&b);
+    c->job_tokens = r_u32(&b);
+    c->n_chunks = r_u32(&b);
+    c->app = r_str16(&b, &c->app_len, 0);
+    c->topic = r_str16(&b, &c->topic_len, 1);
+    c->collapse_id = r_str16(&b, &c->collapse_len, 1);
+    c->payload_len = r_u32(&b);
+    c->payload = (const char *)r_bytes(&b, c->payload_len);
+    c->tokens_len = r_u32(&b);
+    c->tokens = r_bytes(&b, c->tokens_len);
+    if (b.bad || c->n == 0 || c->n > GW_JOB_TOKENS_MAX || c->app_len == 0 || c->app_len >= 128)
+        return APNS_EINVAL;
+    memcpy(c->job_id, id, GW_JOB_ID_LEN);
+    memcpy(c->apns_id, aid, GW_JOB_ID_LEN);
+    c->job_id[GW_JOB_ID_LEN] = c->apns_id[GW_JOB_ID_LEN] = '\0';
+    return 0;
+}

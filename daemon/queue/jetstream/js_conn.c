@@ -1,0 +1,777 @@
+/*
+ * js_conn.c - the NATS side of the JetStream backend: connecting, creating
+ * or binding the stream, the shared consumer and the KV buckets, mapping
+ * NATS failures to queue errors, and publish groups.
+ *
+ * Publish groups. The worker publishes many messages at once (the chunks of
+ * every job in a batch, then their commit records; the outcome records of
+ * every chunk a batch touched) with js_PublishMsgAsync, each with its own
+ * deadline (MaxWait), and waits for all their acknowledgments together: a
+ * batch costs about one round trip to the stream leader per phase however
+ * many messages it holds. Each message carries an "Apnsd-Ref: GEN.SLOT"
+ * header so the acknowledgment handler (a libnats thread) can file the
+ * result; results of an earlier generation (a group that gave up waiting)
+ * are ignored.
+ *
+ * Errors. Every failure becomes a GW_QUEUE_* code with a sentence naming the
+ * servers, the NATS status (and the JetStream error when there is one) and
+ * what was being done. Lost connections, timeouts, no responders and a
+ * cluster without quorum are GW_QUEUE_EIO (503: gw_queue_err_unavailable);
+ * JetStream storage limits are GW_QUEUE_EFULL; permission errors are
+ * GW_QUEUE_EREADONLY. The client library reconnects by itself, forever;
+ * while it is disconnected each request fails at once (gw_js_check_conn)
+ * instead of waiting for its timeout.
+ */
+#include "js_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- clock, log ---------------------------------------------------------- */
+
+int64_t gw_js_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t gw_js_now(gw_js *js)
+{
+    struct timespec ts;
+
+    if (js->o.clock_ms != NULL)
+        return js->o.clock_ms(js->o.ud);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void gw_js_log(gw_js *js, apns_log_level lvl, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (js->o.on_log == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    js->o.on_log(lvl, msg, js->o.ud);
+}
+
+/* ---- errors ---------------------------------------------------------------- */
+
+static const char *status_name(natsStatus s)
+{
+    switch (s) {
+    case NATS_OK:
+        return "NATS_OK";
+    case NATS_ERR:
+        return "NATS_ERR";
+    case NATS_IO_ERROR:
+        return "NATS_IO_ERROR";
+    case NATS_CONNECTION_CLOSED:
+        return "NATS_CONNECTION_CLOSED";
+    case NATS_NO_SERVER:
+        return "NATS_NO_SERVER";
+    case NATS_STALE_CONNECTION:
+        return "NATS_STALE_CONNECTION";
+    case NATS_CONNECTION_DISCONNECTED:
+        return "NATS_CONNECTION_DISCONNECTED";
+    case NATS_CONNECTION_AUTH_FAILED:
+        return "NATS_CONNECTION_AUTH_FAILED";
+    case NATS_NOT_PERMITTED:
+        return "NATS_NOT_PERMITTED";
+    case NATS_NOT_FOUND:
+        return "NATS_NOT_FOUND";
+    case NATS_TIMEOUT:
+        return "NATS_TIMEOUT";
+    case NATS_NO_MEMORY:
+        return "NATS_NO_MEMORY";
+    case NATS_SSL_ERROR:
+        return "NATS_SSL_ERROR";
+    case NATS_NOT_YET_CONNECTED:
+        return "NATS_NOT_YET_CONNECTED";
+    case NATS_NO_RESPONDERS:
+        return "NATS_NO_RESPONDERS";
+    case NATS_MAX_PAYLOAD:
+        return "NATS_MAX_PAYLOAD";
+    case NATS_INSUFFICIENT_BUFFER:
+        return "NATS_INSUFFICIENT_BUFFER";
+    case NATS_SECURE_CONNECTION_REQUIRED:
+        return "NATS_SECURE_CONNECTION_REQUIRED";
+    case NATS_SECURE_CONNECTION_WANTED:
+        return "NATS_SECURE_CONNECTION_WANTED";
+    case NATS_INVALID_ARG:
+        return "NATS_INVALID_ARG";
+    default:
+        return "NATS_STATUS";
+    }
+}
+
+static int map_error(natsStatus s, jsErrCode code)
+{
+    switch ((int)code) {
+    case JSAccountResourcesExceededErr:
+    case JSInsufficientResourcesErr:
+    case JSMemoryResourcesExceededErr:
+    case JSStorageResourcesExceededErr:
+    case JSStreamLimitsErr:
+        return GW_QUEUE_EFULL;
+    case JSClusterNoPeersErr:
+    case JSClusterNotAvailErr:
+    case JSClusterNotLeaderErr:
+    case JSStreamOfflineErr:
+    case JSConsumerOfflineErr:
+    case JSNotEnabledErr:
+    case JSNotEnabledForAccountErr:
+        return GW_QUEUE_EIO;
+    default:
+        break;
+    }
+    switch (s) {
+    case NATS_NO_MEMORY:
+        return APNS_ENOMEM;
+    case NATS_NOT_PERMITTED:
+    case NATS_CONNECTION_AUTH_FAILED:
+        return GW_QUEUE_EREADONLY;
+    case NATS_TIMEOUT:
+    case NATS_IO_ERROR:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_NO_SERVER:
+    case NATS_STALE_CONNECTION:
+    case NATS_NOT_YET_CONNECTED:
+    case NATS_NO_RESPONDERS:
+    case NATS_SSL_ERROR:
+    case NATS_INSUFFICIENT_BUFFER:
+    case NATS_SECURE_CONNECTION_REQUIRED:
+    case NATS_SECURE_CONNECTION_WANTED:
+        return GW_QUEUE_EIO;
+    default:
+        return GW_QUEUE_ESTORE;
+    }
+}
+
+int gw_js_error(gw_js *js, natsStatus s, jsErrCode code, const char *text, const char *what,
+                char *detail, size_t detail_len)
+{
+    char jerr[160] = "";
+
+    if (code != 0)
+        snprintf(jerr, sizeof(jerr), ", jetstream error %d%s%s", (int)code,
+                 text != NULL && text[0] != '\0' ? ": " : "", text != NULL ? text : "");
+    snprintf(detail, detail_len, "queue jetstream %s: %s (%s%s) during %s", js->servers_text,
+             natsStatus_GetText(s), status_name(s), jerr, what);
+    return map_error(s, code);
+}
+
+int gw_js_check_conn(gw_js *js, const char *what, char *detail, size_t detail_len)
+{
+    const char *last = NULL;
+    natsStatus s;
+
+    if (js->nc != NULL && natsConnection_Status(js->nc) == NATS_CONN_STATUS_CONNECTED)
+        return 0;
+    s = js->nc != NULL ? natsConnection_GetLastError(js->nc, &last) : NATS_NOT_YET_CONNECTED;
+    snprintf(detail, detail_len,
+             "queue jetstream %s: not connected to any NATS server (%s%s%s) during %s",
+             js->servers_text, status_name(s == NATS_OK ? NATS_CONNECTION_DISCONNECTED : s),
+             last != NULL && last[0] != '\0' ? ": " : "", last != NULL ? last : "", what);
+    return GW_QUEUE_EIO;
+}
+
+/* ---- publish groups ---------------------------------------------------------- */
+
+static void on_puback(jsCtx *jsx, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    gw_js *js = closure;
+    const char *ref = NULL;
+    unsigned long long gen = 0, slot = 0;
+
+    (void)jsx;
+    if (msg != NULL && natsMsgHeader_Get(msg, "Apnsd-Ref", &ref) == NATS_OK && ref != NULL &&
+        sscanf(ref, "%llu.%llu", &gen, &slot) == 2) {
+        pthread_mutex_lock(&js->pg_mu);
+        if (gen == js->pg_gen && slot < js->pg_n && !js->pg[slot].done) {
+            gw_js_pub *p = &js->pg[slot];
+            if (pa != NULL) {
+                p->st = NATS_OK;
+                p->seq = pa->Sequence;
+            } else {
+                p->st = pae != NULL ? pae->Err : NATS_ERR;
+                if (p->st == NATS_OK)
+                    p->st = NATS_ERR;
+                p->code = pae != NULL ? pae->ErrCode : 0;
+                snprintf(p->text, sizeof(p->text), "%s",
+                         pae != NULL && pae->ErrText != NULL ? pae->ErrText : "");
+            }
+            p->done = 1;
+            js->pg_done++;
+            if (js->pg_done == js->pg_n)
+                pthread_cond_broadcast(&js->pg_cv);
+        }
+        pthread_mutex_unlock(&js->pg_mu);
+    }
+    natsMsg_Destroy(msg);
+}
+
+void gw_js_pg_begin(gw_js *js)
+{
+    pthread_mutex_lock(&js->pg_mu);
+    js->pg_gen++;
+    js->pg_n = 0;
+    js->pg_done = 0;
+    pthread_mutex_unlock(&js->pg_mu);
+}
+
+long gw_js_pg_add(gw_js *js, const char *subj, const void *data, size_t len, const char *msg_id,
+                  uint64_t expect)
+{
+    natsMsg *m = NULL;
+    jsPubOptions po;
+    char ref[48];
+    size_t slot;
+    natsStatus s;
+
+    pthread_mutex_lock(&js->pg_mu);
+    if (js->pg_n == js->pg_cap) {
+        size_t cap = js->pg_cap ? js->pg_cap * 2 : 256;
+        gw_js_pub *p = realloc(js->pg, cap * sizeof(*p));
+        if (p == NULL) {
+            pthread_mutex_unlock(&js->pg_mu);
+            return APNS_ENOMEM;
+        }
+        js->pg = p;
+        js->pg_cap = cap;
+    }
+    slot = js->pg_n++;
+    memset(&js->pg[slot], 0, sizeof(js->pg[slot]));
+    snprintf(ref, sizeof(ref), "%llu.%zu", (unsigned long long)js->pg_gen, slot);
+    pthread_mutex_unlock(&js->pg_mu);
+
+    s = natsMsg_Create(&m, subj, NULL, data, (int)len);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, "Apnsd-Ref", ref);
+    if (s == NATS_OK) {
+        jsPubOptions_Init(&po);
+        po.MaxWait = js->jo.op_timeout_ms;
+        po.MsgId = msg_id;
+        if (expect == JS_EXPECT_NONE)
+            po.ExpectNoMessage = true;
+        else if (expect != 0)
+            po.ExpectLastSubjectSeq = expect;
+        s = js_PublishMsgAsync(js->js, &m, &po);
+    }
+    natsMsg_Destroy(m); /* no-op when the library took it */
+    atomic_fetch_add(&js->op_pub, 1);
+    if (s != NATS_OK) {
+        pthread_mutex_lock(&js->pg_mu);
+        js->pg[slot].st = s;
+        js->pg[slot].done = 1;
+        js->pg_done++;
+        pthread_mutex_unlock(&js->pg_mu);
+        return map_error(s, 0);
+    }
+    return (long)slot;
+}
+
+void gw_js_pg_wait(gw_js *js)
+{
+    /* Each publish has its own MaxWait; allow the library a margin to
+     * report the timeouts, then give up on the stragglers. */
+    int64_t deadline_ms = gw_js_mono() + js->jo.op_timeout_ms + 2000;
+    struct timespec ts;
+
+    pthread_mutex_lock(&js->pg_mu);
+    while (js->pg_done < js->pg_n) {
+        int64_t left = deadline_ms - gw_js_mono();
+        if (left <= 0)
+            break;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&js->pg_cv, &js->pg_mu, &ts);
+    }
+    for (size_t i = 0; i < js->pg_n; i++)
+        if (!js->pg[i].done) {
+            js->pg[i].st = NATS_TIMEOUT;
+            js->pg[i].done = 1;
+        }
+    js->pg_done = js->pg_n;
+    js->pg_gen++; /* late acknowledgments are ignored */
+    pthread_mutex_unlock(&js->pg_mu);
+}
+
+const gw_js_pub *gw_js_pg_get(gw_js *js, size_t slot)
+{
+    /* Only after gw_js_pg_wait: no writer is left for this generation. */
+    return &js->pg[slot];
+}
+
+/* ---- KV helpers ---------------------------------------------------------------- */
+
+int gw_js_kv_get(gw_js *js, kvStore *kv, const char *key, uint8_t **val, size_t *len, uint64_t *rev,
+                 int *found, const char *what, char *detail, size_t dlen)
+{
+    kvEntry *e = NULL;
+    natsStatus s;
+
+    *found = 0;
+    if (val != NULL)
+        *val = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (rev != NULL)
+        *rev = 0;
+    atomic_fetch_add(&js->op_read, 1);
+    s = kvStore_Get(&e, kv, key);
+    if (s == NATS_NOT_FOUND)
+        return 0;
+    if (s != NATS_OK) {
+        const char *txt = nats_GetLastError(NULL);
+        return gw_js_error(js, s, 0, txt, what, detail, dlen);
+    }
+    if (kvEntry_Operation(e) != kvOp_Put) {
+        kvEntry_Destroy(e);
+        return 0;
+    }
+    *found = 1;
+    if (rev != NULL)
+        *rev = kvEntry_Revision(e);
+    if (val != NULL) {
+        int n = kvEntry_ValueLen(e);
+        *val = malloc(n > 0 ? (size_t)n : 1);
+        if (*val == NULL) {
+            kvEntry_Destroy(e);
+            snprintf(detail, dlen, "out of memory during %s", what);
+            return APNS_ENOMEM;
+        }
+        if (n > 0)
+            memcpy(*val, kvEntry_Value(e), (size_t)n);
+        if (len != NULL)
+            *len = (size_t)n;
+    }
+    kvEntry_Destroy(e);
+    return 0;
+}
+
+int gw_js_kv_cas(gw_js *js, const char *bucket, const char *key, const void *val, size_t len,
+                 uint64_t rev, uint64_t *new_rev, int *conflict, const char *what, char *detail,
+                 size_t dlen)
+{
+    char subj[256];
+    jsPubOptions po;
+    jsPubAck *pa = NULL;
+    jsErrCode code = 0;
+    natsStatus s;
+
+    *conflict = 0;
+    snprintf(subj, sizeof(subj), "$KV.%s.%s", bucket, key);
+    jsPubOptions_Init(&po);
+    po.MaxWait = js->jo.op_timeout_ms;
+    if (rev == 0)
+        po.ExpectNoMessage = true;
+    else
+        po.ExpectLastSubjectSeq = rev;
+    atomic_fetch_add(&js->op_pub, 1);
+    s = js_Publish(&pa, js->js, subj, val, (int)len, &po, &code);
+    if (s == NATS_OK) {
+        if (new_rev != NULL)
+            *new_rev = pa->Sequence;
+        jsPubAck_Destroy(pa);
+        return 0;
+    }
+    if (code == JSStreamWrongLastSequenceErr) {
+        *conflict = 1;
+        return 0;
+    }
+    return gw_js_error(js, s, code, nats_GetLastError(NULL), what, detail, dlen);
+}
+
+/* ---- connect and set up ---------------------------------------------------------- */
+
+static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *ud)
+{
+    gw_js *js = ud;
+
+    (void)nc;
+    (void)sub;
+    gw_js_log(js, APNS_LOG_WARN, "queue jetstream %s: asynchronous error: %s (%s)",
+              js->servers_text, natsStatus_GetText(err), status_name(err));
+}
+
+static void on_disconnected(natsConnection *nc, void *ud)
+{
+    gw_js *js = ud;
+    const char *last = NULL;
+
+    if (atomic_load(&js->closing))
+        return;
+    natsConnection_GetLastError(nc, &last);
+    gw_js_log(js, APNS_LOG_WARN, "queue jetstream %s: disconnected%s%s; reconnecting",
+              js->servers_text, last != NULL && last[0] ? ": " : "", last != NULL ? last : "");
+}
+
+static void on_reconnected(natsConnection *nc, void *ud)
+{
+    gw_js *js = ud;
+    char url[256] = "";
+
+    natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+    gw_js_log(js, APNS_LOG_INFO, "queue jetstream: reconnected to %s", url);
+}
+
+/* The last callback libnats makes for a connection: after it, no
+ * disconnected / reconnected / error callback can run, so the backend may
+ * be freed. */
+static void on_closed(natsConnection *nc, void *ud)
+{
+    gw_js *js = ud;
+
+    (void)nc;
+    pthread_mutex_lock(&js->pg_mu);
+    js->nc_closed = 1;
+    pthread_cond_broadcast(&js->pg_cv);
+    pthread_mutex_unlock(&js->pg_mu);
+}
+
+static void on_work_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    gw_js_notice_box *box = closure;
+    unsigned long long from = 0;
+    const char *d = natsMsg_GetData(msg);
+    int n = natsMsg_GetDataLength(msg);
+    char buf[32];
+
+    (void)nc;
+    (void)sub;
+    if (n > 0 && n < (int)sizeof(buf)) {
+        memcpy(buf, d, (size_t)n);
+        buf[n] = '\0';
+        from = strtoull(buf, NULL, 16);
+    }
+    natsMsg_Destroy(msg);
+    pthread_mutex_lock(&box->mu);
+    if (box->w != NULL && from != box->node && !atomic_exchange(&box->js->notice_pending, 1)) {
+        gw_js_req *r = calloc(1, sizeof(*r));
+        if (r != NULL) {
+            gw_js__notice_init(r, box->js);
+            if (gw_worker_post(box->w, &r->base) != 0) {
+                free(r);
+                atomic_store(&box->js->notice_pending, 0);
+            }
+        } else {
+            atomic_store(&box->js->notice_pending, 0);
+        }
+    }
+    pthread_mutex_unlock(&box->mu);
+}
+
+static void on_box_done(void *closure)
+{
+    gw_js_notice_box *box = closure;
+
+    pthread_mutex_destroy(&box->mu);
+    free(box);
+}
+
+static int set_options(gw_js *js, char *detail, size_t dlen)
+{
+    natsOptions *o = NULL;
+    natsStatus s = natsOptions_Create(&o);
+    int64_t per = js->jo.connect_timeout_ms < 2000 ? js->jo.connect_timeout_ms : 2000;
+
+    if (s == NATS_OK)
+        s = natsOptions_SetServers(o, (const char **)js->servers, (int)js->jo.n_servers);
+    if (s == NATS_OK)
+        s = natsOptions_SetName(o, js->jo.node_name);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(o, per);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(o, -1);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(o, 250);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectJitter(o, 100, 1000);
+    if (s == NATS_OK)
+        s = natsOptions_SetFailRequestsOnDisconnect(o, true);
+    if (s == NATS_OK)
+        s = natsOptions_SetPingInterval(o, 2000);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxPingsOut(o, 2);
+    if (s == NATS_OK)
+        s = natsOptions_SetErrorHandler(o, on_async_error, js);
+    if (s == NATS_OK)
+        s = natsOptions_SetDisconnectedCB(o, on_disconnected, js);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectedCB(o, on_reconnected, js);
+    if (s == NATS_OK)
+        s = natsOptions_SetClosedCB(o, on_closed, js);
+    if (s == NATS_OK && js->jo.creds_file != NULL)
+        s = natsOptions_SetUserCredentialsFromFiles(o, js->jo.creds_file, NULL);
+    if (s == NATS_OK && (js->jo.tls_ca_file != NULL || js->jo.tls_cert_file != NULL))
+        s = natsOptions_SetSecure(o, true);
+    if (s == NATS_OK && js->jo.tls_ca_file != NULL)
+        s = natsOptions_LoadCATrustedCertificates(o, js->jo.tls_ca_file);
+    if (s == NATS_OK && js->jo.tls_cert_file != NULL)
+        s = natsOptions_LoadCertificatesChain(o, js->jo.tls_cert_file, js->jo.tls_key_file);
+    if (s != NATS_OK) {
+        natsOptions_Destroy(o);
+        return gw_js_error(js, s, 0, nats_GetLastError(NULL), "client options (credentials, TLS)",
+                           detail, dlen);
+    }
+    js->nopts = o;
+    return 0;
+}
+
+static int add_stream(gw_js *js, char *detail, size_t dlen)
+{
+    jsStreamConfig sc;
+    jsStreamInfo *si = NULL;
+    jsErrCode code = 0;
+    char subj[80];
+    const char *subjects[1] = {subj};
+    natsStatus s;
+
+    snprintf(subj, sizeof(subj), "%s.*", js->subj_chunk);
+    jsStreamConfig_Init(&sc);
+    sc.Name = js->stream;
+    sc.Description = "apnsd work queue: one message per chunk of device tokens";
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Retention = js_WorkQueuePolicy;
+    sc.Storage = js_FileStorage;
+    sc.Replicas = js->jo.replicas;
+    sc.Duplicates = 120LL * 1000000000LL; /* msg-id dedup: idempotent resends */
+    atomic_fetch_add(&js->op_read, 1);
+    s = js_AddStream(&si, js->js, &sc, NULL, &code);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return 0;
+    }
+    if (code != JSStreamNameExistErr)
+        return gw_js_error(js, s, code, nats_GetLastError(NULL), "stream setup", detail, dlen);
+    /* It exists with another configuration: bind if it is a work queue on
+     * our subjects (replicas may differ: an operator's choice). */
+    s = js_GetStreamInfo(&si, js->js, js->stream, NULL, &code);
+    if (s != NATS_OK)
+        return gw_js_error(js, s, code, nats_GetLastError(NULL), "stream setup", detail, dlen);
+    if (si->Config->Retention != js_WorkQueuePolicy || si->Config->SubjectsLen != 1 ||
+        strcmp(si->Config->Subjects[0], subj) != 0) {
+        snprintf(detail, dlen,
+                 "queue jetstream %s: stream %s exists but is not a work queue on %s; delete it or "
+                 "choose another prefix",
+                 js->servers_text, js->stream, subj);
+        jsStreamInfo_Destroy(si);
+        return GW_QUEUE_ESTORE;
+    }
+    if (si->Config->Replicas != js->jo.replicas)
+        gw_js_log(js, APNS_LOG_WARN, "queue jetstream: stream %s has %lld replicas, not %d (kept)",
+                  js->stream, (long long)si->Config->Replicas, js->jo.replicas);
+    jsStreamInfo_Destroy(si);
+    return 0;
+}
+
+static int add_consumer(gw_js *js, char *detail, size_t dlen)
+{
+    jsConsumerConfig cc;
+    jsConsumerInfo *ci = NULL;
+    jsSubOptions so;
+    jsErrCode code = 0;
+    char filter[80];
+    natsStatus s;
+
+    snprintf(filter, sizeof(filter), "%s.*", js->subj_chunk);
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = js->consumer;
+    cc.Description = "apnsd nodes: the shared pull consumer";
+    cc.AckPolicy = js_AckExplicit;
+    cc.AckWait = js->jo.ack_wait_ms * 1000000LL;
+    cc.MaxDeliver = -1;         /* parking is ours (max_deliveries), never the server's */
+    cc.MaxAckPending = 1000000; /* delayed chunks (naks with a delay) wait in ack-pending */
+    cc.FilterSubject = filter;
+    cc.DeliverPolicy = js_DeliverAll;
+    cc.MaxWaiting = 4096;
+    atomic_fetch_add(&js->op_read, 1);
+    s = js_AddConsumer(&ci, js->js, js->stream, &cc, NULL, &code);
+    if (s != NATS_OK) {
+        jsConsumerInfo_Destroy(ci);
+        ci = NULL;
+        s = js_UpdateConsumer(&ci, js->js, js->stream, &cc, NULL, &code);
+    }
+    jsConsumerInfo_Destroy(ci);
+    if (s != NATS_OK)
+        return gw_js_error(js, s, code, nats_GetLastError(NULL), "consumer setup", detail, dlen);
+    jsSubOptions_Init(&so);
+    so.Stream = js->stream;
+    so.Consumer = js->consumer;
+    s = js_PullSubscribe(&js->pull, js->js, filter, js->consumer, NULL, &so, &code);
+    if (s != NATS_OK)
+        return gw_js_error(js, s, code, nats_GetLastError(NULL), "consumer bind", detail, dlen);
+    return 0;
+}
+
+static int add_bucket(gw_js *js, kvStore **kv, const char *name, int64_t ttl_ms, char *detail,
+                      size_t dlen)
+{
+    kvConfig c;
+    natsStatus s;
+
+    kvConfig_Init(&c);
+    c.Bucket = name;
+    c.History = 1;
+    c.TTL = ttl_ms > 0 ? ttl_ms * 1000000LL : 0; /* nanoseconds (stream max_age) */
+    c.Replicas = js->jo.replicas;
+    c.StorageType = js_FileStorage;
+    atomic_fetch_add(&js->op_read, 1);
+    s = js_CreateKeyValue(kv, js->js, &c);
+    if (s != NATS_OK) {
+        /* Exists with another configuration (another TTL): bind to it. */
+        s = js_KeyValue(kv, js->js, name);
+        if (s == NATS_OK)
+            gw_js_log(js, APNS_LOG_WARN,
+                      "queue jetstream: bucket %s exists with another "
+                      "configuration; using it as it is",
+                      name);
+    }
+    if (s != NATS_OK)
+        return gw_js_error(js, s, 0, nats_GetLastError(NULL), "bucket setup", detail, dlen);
+    return 0;
+}
+
+int gw_js_connect(gw_js *js, char *detail, size_t dlen)
+{
+    int64_t deadline = gw_js_mono() + js->jo.connect_timeout_ms;
+    jsOptions jo;
+    natsStatus s;
+    int rc;
+    char subj[80];
+
+    rc = set_options(js, detail, dlen);
+    if (rc != 0)
+        return rc;
+    for (;;) {
+        s = natsConnection_Connect(&js->nc, js->nopts);
+        if (s == NATS_OK || gw_js_mono() >= deadline)
+            break;
+        usleep(200000);
+    }
+    if (s != NATS_OK)
+        return gw_js_error(js, s, 0, nats_GetLastError(NULL), "connect", detail, dlen);
+    jsOptions_Init(&jo);
+    jo.Wait = js->jo.op_timeout_ms;
+    jo.PublishAsync.AckHandler = on_puback;
+    jo.PublishAsync.AckHandlerClosure = js;
+    jo.PublishAsync.MaxPending = 1 << 20;
+    jo.PublishAsync.StallWait = js->jo.op_timeout_ms;
+    s = natsConnection_JetStream(&js->js, js->nc, &jo);
+    if (s != NATS_OK)
+        return gw_js_error(js, s, 0, nats_GetLastError(NULL), "jetstream context", detail, dlen);
+
+    /* A fresh cluster may still be electing its meta leader: retry setup
+     * until the deadline. */
+    for (;;) {
+        int64_t ttl = js->o.retention_ms > 0 ? js->o.retention_ms : 0;
+
+        rc = add_stream(js, detail, dlen);
+        if (rc == 0)
+            rc = add_consumer(js, detail, dlen);
+        if (rc == 0 && js->kv_jobs == NULL)
+            rc = add_bucket(js, &js->kv_jobs, js->b_jobs, ttl, detail, dlen);
+        if (rc == 0 && js->kv_out == NULL)
+            rc = add_bucket(js, &js->kv_out, js->b_out, ttl, detail, dlen);
+        if (rc == 0 && js->kv_dead == NULL)
+            rc = add_bucket(js, &js->kv_dead, js->b_dead, 0, detail, dlen);
+        if (rc == 0 && js->kv_tok == NULL)
+            rc = add_bucket(js, &js->kv_tok, js->b_tok, 0, detail, dlen);
+        if (rc != GW_QUEUE_EIO || gw_js_mono() >= deadline)
+            break;
+        if (js->pull != NULL) {
+            natsSubscription_Destroy(js->pull);
+            js->pull = NULL;
+        }
+        usleep(250000);
+    }
+    if (rc != 0)
+        return rc;
+
+    js->box = calloc(1, sizeof(*js->box));
+    if (js->box == NULL)
+        return APNS_ENOMEM;
+    pthread_mutex_init(&js->box->mu, NULL);
+    js->box->js = js;
+    js->box->node = js->node;
+    snprintf(subj, sizeof(subj), "%s", js->subj_work);
+    s = natsConnection_Subscribe(&js->work_sub, js->nc, subj, on_work_msg, js->box);
+    if (s == NATS_OK)
+        s = natsSubscription_SetOnCompleteCB(js->work_sub, on_box_done, js->box);
+    if (s != NATS_OK) {
+        if (js->work_sub == NULL) {
+            pthread_mutex_destroy(&js->box->mu);
+            free(js->box);
+        }
+        js->box = NULL;
+        return gw_js_error(js, s, 0, nats_GetLastError(NULL), "work subscription", detail, dlen);
+    }
+    return 0;
+}
+
+void gw_js_disconnect(gw_js *js)
+{
+    if (js->box != NULL) {
+        pthread_mutex_lock(&js->box->mu);
+        js->box->w = NULL;
+        js->box->js = NULL;
+        pthread_mutex_unlock(&js->box->mu);
+    }
+    if (js->work_sub != NULL) {
+        natsSubscription_Unsubscribe(js->work_sub);
+        natsSubscription_Destroy(js->work_sub);
+        js->work_sub = NULL;
+    }
+    if (js->pull != NULL) {
+        natsSubscription_Destroy(js->pull); /* keeps the durable consumer */
+        js->pull = NULL;
+    }
+    kvStore_Destroy(js->kv_jobs);
+    kvStore_Destroy(js->kv_out);
+    kvStore_Destroy(js->kv_dead);
+    kvStore_Destroy(js->kv_tok);
+    js->kv_jobs = js->kv_out = js->kv_dead = js->kv_tok = NULL;
+    jsCtx_Destroy(js->js);
+    js->js = NULL;
+    atomic_store(&js->closing, 1);
+    if (js->nc != NULL) {
+        int64_t deadline = gw_js_mono() + 5000;
+
+        natsConnection_Close(js->nc);
+        /* Wait for the closed callback: the callbacks before it (a
+         * disconnected one) have run, none comes after. */
+        pthread_mutex_lock(&js->pg_mu);
+        while (!js->nc_closed && gw_js_mono() < deadline) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&js->pg_cv, &js->pg_mu, &ts);
+        }
+        pthread_mutex_unlock(&js->pg_mu);
+        natsConnection_Destroy(js->nc);
+        js->nc = NULL;
+    }
+    natsOptions_Destroy(js->nopts);
+    js->nopts = NULL;
+}

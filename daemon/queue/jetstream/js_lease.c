@@ -1,0 +1,967 @@
+/*
+ * js_lease.c - leasing chunks (pull fetch), recording outcomes (outcome
+ * records with compare-and-set), handing chunks back (ack / nak with a
+ * delay), keeping leases alive (in-progress acks), and the depth estimate.
+ * Leasing runs on the lease thread, the rest on the queue thread; the
+ * design note is in queue_jetstream.c.
+ *
+ * Lease, per fetched message:
+ *   1. decode the chunk; garbage is terminated (never redelivered);
+ *   2. is its job committed? (cache, else a KV read); not yet: held on the
+ *      waiting list with in-progress acks and looked at again by the next
+ *      lease; aborted (or never committed within the grace time, which
+ *      this node then settles with a compare-and-set): acked and dropped;
+ *   3. a redelivery reads the outcome record; all final: acked;
+ *   4. unclean deliveries >= max_deliveries: parked (open tokens FAILED);
+ *   5. not due (future send_at, or only retry tokens still waiting):
+ *      deferred with a nak delay (hand-back count + 1 stored first);
+ *   6. otherwise handed to the dispatcher as a gw_chunk.
+ */
+#include "js_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t real_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void lease_link(gw_js_lease **head, gw_js_lease *l)
+{
+    l->prev = NULL;
+    l->next = *head;
+    if (*head != NULL)
+        (*head)->prev = l;
+    *head = l;
+}
+
+static void lease_unlink(gw_js_lease **head, gw_js_lease *l)
+{
+    if (l->prev != NULL)
+        l->prev->next = l->next;
+    else
+        *head = l->next;
+    if (l->next != NULL)
+        l->next->prev = l->prev;
+    l->prev = l->next = NULL;
+}
+
+static void lease_free(gw_js_lease *l)
+{
+    natsMsg_Destroy(l->msg);
+    gw_js_rec_cleanup(&l->rec);
+    free(l);
+}
+
+static void msg_ack(gw_js *js, natsMsg *m)
+{
+    atomic_fetch_add(&js->op_ack, 1);
+    natsMsg_Ack(m, NULL);
+}
+
+static void msg_term(gw_js *js, natsMsg *m)
+{
+    atomic_fetch_add(&js->op_ack, 1);
+    natsMsg_Term(m, NULL);
+}
+
+static natsStatus msg_nak(gw_js *js, natsMsg *m, int64_t delay_ms)
+{
+    atomic_fetch_add(&js->op_ack, 1);
+    if (delay_ms <= 0)
+        return natsMsg_Nak(m, NULL);
+    return natsMsg_NakWithDelay(m, delay_ms, NULL);
+}
+
+static natsStatus msg_wpi(gw_js *js, natsMsg *m)
+{
+    atomic_fetch_add(&js->op_ack, 1);
+    return natsMsg_InProgress(m, NULL);
+}
+
+/* ---- committed jobs ------------------------------------------------------ */
+
+static int cache_has(gw_js *js, const char *id)
+{
+    for (size_t i = 0; i < js->n_committed; i++)
+        if (js->committed[i][0] != '\0' && memcmp(js->committed[i], id, GW_JOB_ID_LEN) == 0)
+            return 1;
+    return 0;
+}
+
+static void cache_add(gw_js *js, const char *id)
+{
+    memcpy(js->committed[js->committed_pos], id, GW_JOB_ID_LEN + 1);
+    js->committed_pos = (js->committed_pos + 1) % js->n_committed;
+}
+
+/* 1 committed, 0 not yet (wait), -1 aborted, or a negative error code
+ * below -1 (detail written). */
+static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms, char *detail,
+                         size_t dlen)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        uint8_t *val = NULL, *enc = NULL;
+        size_t len = 0, elen = 0;
+        int found = 0, conflict = 0, rc;
+        gw_js_job j;
+
+        if (cache_has(js, c->job_id))
+            return 1;
+        rc = gw_js_kv_get(js, js->kv_jobs, c->job_id, &val, &len, NULL, &found, "lease (job)",
+                          detail, dlen);
+        if (rc != 0)
+            return rc;
+        if (found) {
+            int state = gw_js_job_decode(&j, val, len) == 0 ? j.state : JS_JOB_COMMITTED;
+            gw_js_job_cleanup(&j);
+            free(val);
+            if (state == JS_JOB_ABORTED)
+                return -1;
+            cache_add(js, c->job_id);
+            return 1;
+        }
+        /* No header: the submit is still running, or it failed. */
+        if (real_ms() - stored_ms < 2 * js->jo.op_timeout_ms + 5000)
+            return 0;
+        memset(&j, 0, sizeof(j));
+        j.state = JS_JOB_ABORTED;
+        memcpy(j.id, c->job_id, GW_JOB_ID_LEN + 1);
+        memcpy(j.apns_id, c->apns_id, GW_JOB_ID_LEN + 1);
+        snprintf(j.app, sizeof(j.app), "%.*s", (int)c->app_len, c->app);
+        j.n = c->job_tokens;
+        j.n_chunks = c->n_chunks;
+        j.created = c->created;
+        if (gw_js_job_encode(&j, &enc, &elen) != 0)
+            return APNS_ENOMEM;
+        rc = gw_js_kv_cas(js, js->b_jobs, c->job_id, enc, elen, 0, NULL, &conflict, "lease (abort)",
+                          detail, dlen);
+        free(enc);
+        if (rc != 0)
+            return rc;
+        if (!conflict) {
+            gw_js_log(js, APNS_LOG_WARN,
+                      "queue jetstream: job %s was never committed (its submit failed); its chunks "
+                      "are dropped",
+                      c->job_id);
+            return -1;
+        }
+        /* The submitter committed (or someone aborted) meanwhile: read again. */
+    }
+    return 0;
+}
+
+/* ---- building a chunk -------------------------------------------------------- */
+
+static size_t align8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+static gw_chunk *build_chunk(gw_js *js, const gw_js_chunk_msg *m, const gw_js_rec *rec)
+{
+    uint32_t n = m->n;
+    size_t size, off_retry, off_offset, off_state, off_att, off_tok, off_str;
+    gw_chunk *ch;
+    uint32_t *offset;
+    char *p;
+    size_t pos = 0;
+
+    off_retry = align8(sizeof(gw_chunk));
+    off_offset = off_retry + (size_t)n * sizeof(int64_t);
+    off_state = off_offset + (size_t)n * sizeof(uint32_t);
+    off_att = off_state + n;
+    off_tok = off_att + n;
+    off_str = off_tok + m->tokens_len;
+    size = off_str + m->app_len + 1 + (m->topic ? m->topic_len + 1 : 0) +
+           (m->collapse_id ? m->collapse_len + 1 : 0) + m->payload_len + 1;
+    ch = calloc(1, size);
+    if (ch == NULL)
+        return NULL;
+    p = (char *)ch;
+    ch->retry_at_ms = (int64_t *)(p + off_retry);
+    offset = (uint32_t *)(p + off_offset);
+    ch->state = (uint8_t *)(p + off_state);
+    ch->attempts = (uint8_t *)(p + off_att);
+    memcpy(p + off_tok, m->tokens, m->tokens_len);
+    memcpy(ch->state, rec->state, n);
+    memcpy(ch->attempts, rec->attempts, n);
+    memcpy(ch->retry_at_ms, rec->retry_at, n * sizeof(int64_t));
+    for (uint32_t i = 0; i < n; i++) {
+        offset[i] = (uint32_t)pos;
+        if (pos < m->tokens_len)
+            pos += 1 + ((const uint8_t *)p)[off_tok + pos];
+        else
+            offset[i] = 0;
+    }
+    ch->priv.tokens = (const uint8_t *)(p + off_tok);
+    ch->priv.offset = offset;
+    ch->priv.owner = js;
+    memcpy(ch->job_id, m->job_id, sizeof(ch->job_id));
+    memcpy(ch->apns_id_base, m->apns_id, sizeof(ch->apns_id_base));
+    ch->seq = m->seq;
+    ch->first = m->first;
+    ch->n_tokens = n;
+    ch->job_tokens = m->job_tokens;
+    ch->push_type = (apns_push_type)m->push_type;
+    ch->priority = m->priority;
+    ch->expiration = m->expiration;
+    ch->send_at_ms = m->send_at;
+    ch->created_ms = m->created;
+    p += off_str;
+    memcpy(p, m->app, m->app_len);
+    ch->app = p;
+    p += m->app_len + 1;
+    if (m->topic != NULL) {
+        memcpy(p, m->topic, m->topic_len);
+        ch->topic = p;
+        p += m->topic_len + 1;
+    }
+    if (m->collapse_id != NULL) {
+        memcpy(p, m->collapse_id, m->collapse_len);
+        ch->collapse_id = p;
+        p += m->collapse_len + 1;
+    }
+    memcpy(p, m->payload, m->payload_len);
+    ch->payload = p;
+    ch->payload_len = m->payload_len;
+    return ch;
+}
+
+/* ---- storing records ------------------------------------------------------------ */
+
+static int rec_store_sync(gw_js *js, gw_js_lease *l, char *detail, size_t dlen);
+
+/* Writes the records of leases[0..n) (pipelined) and settles conflicts.
+ * errs[i] / details: per lease. */
+static void store_records(gw_js *js, gw_js_lease **v, size_t n, int *errs, char (*details)[384])
+{
+    long *slot = calloc(n ? n : 1, sizeof(long));
+
+    if (slot == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            errs[i] = APNS_ENOMEM;
+            snprintf(details[i], 384, "out of memory while recording outcomes");
+        }
+        return;
+    }
+    gw_js_pg_begin(js);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        char subj[160];
+
+        errs[i] = 0;
+        slot[i] = -1;
+        if (gw_js_rec_encode(&v[i]->rec, &buf, &len) != 0) {
+            errs[i] = APNS_ENOMEM;
+            snprintf(details[i], 384, "out of memory while recording outcomes");
+            continue;
+        }
+        snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_out, v[i]->key);
+        slot[i] = gw_js_pg_add(js, subj, buf, len, NULL, v[i]->rev ? v[i]->rev : JS_EXPECT_NONE);
+        free(buf);
+    }
+    gw_js_pg_wait(js);
+    for (size_t i = 0; i < n; i++) {
+        const gw_js_pub *p;
+
+        if (errs[i] != 0)
+            continue;
+        if (slot[i] < 0) {
+            errs[i] = (int)slot[i];
+            gw_js_error(js, NATS_ERR, 0, NULL, "record outcomes", details[i], 384);
+            continue;
+        }
+        p = gw_js_pg_get(js, (size_t)slot[i]);
+        if (p->st == NATS_OK) {
+            v[i]->rev = p->seq;
+            v[i]->dirty = 0;
+        } else if (p->code == JSStreamWrongLastSequenceErr) {
+            errs[i] = rec_store_sync(js, v[i], details[i], 384);
+        } else {
+            errs[i] = gw_js_error(js, p->st, p->code, p->text, "record outcomes", details[i], 384);
+        }
+    }
+    free(slot);
+}
+
+/* Read-merge-write until the compare-and-set holds (another writer holds
+ * the chunk too: a lease that outlived ack_wait). */
+static int rec_store_sync(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint8_t *val = NULL, *buf = NULL;
+        size_t len = 0, blen = 0;
+        uint64_t rev = 0, new_rev = 0;
+        int found = 0, conflict = 0, rc;
+
+        rc = gw_js_kv_get(js, js->kv_out, l->key, &val, &len, &rev, &found, "record outcomes",
+                          detail, dlen);
+        if (rc != 0)
+            return rc;
+        if (found) {
+            gw_js_rec theirs;
+            if (gw_js_rec_decode(&theirs, val, len) == 0) {
+                gw_js_rec_merge(&l->rec, &theirs);
+                gw_js_rec_cleanup(&theirs);
+            }
+            free(val);
+        }
+        l->rev = rev;
+        if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0)
+            return APNS_ENOMEM;
+        rc = gw_js_kv_cas(js, js->b_out, l->key, buf, blen, rev, &new_rev, &conflict,
+                          "record outcomes", detail, dlen);
+        free(buf);
+        if (rc != 0)
+            return rc;
+        if (!conflict) {
+            l->rev = new_rev;
+            l->dirty = 0;
+            return 0;
+        }
+    }
+    snprintf(detail, dlen, "queue jetstream %s: outcome record %s keeps changing under us",
+             js->servers_text, l->key);
+    return GW_QUEUE_ESTORE;
+}
+
+/* ---- lease ------------------------------------------------------------------------ */
+
+static uint64_t rec_open(const gw_js_rec *r, int64_t *min_retry, uint64_t *pending)
+{
+    uint64_t c[4], retry, open;
+    int64_t mr;
+
+    gw_js_rec_counts(r, c, &retry, &open, &mr);
+    if (min_retry != NULL)
+        *min_retry = mr;
+    if (pending != NULL)
+        *pending = open - retry;
+    return open;
+}
+
+/* One record, synchronously (the lease thread has no publish group):
+ * compare-and-set on the revision read, merging on a conflict. */
+static int rec_store_one(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint64_t rev = 0;
+    int conflict = 0, rc;
+
+    if (gw_js_rec_encode(&l->rec, &buf, &len) != 0)
+        return APNS_ENOMEM;
+    rc = gw_js_kv_cas(js, js->b_out, l->key, buf, len, l->rev, &rev, &conflict, "lease (record)",
+                      detail, dlen);
+    free(buf);
+    if (rc != 0)
+        return rc;
+    if (conflict)
+        return rec_store_sync(js, l, detail, dlen);
+    l->rev = rev;
+    l->dirty = 0;
+    return 0;
+}
+
+/* Stores rec with one more hand-back and naks the message with a delay. */
+static int defer(gw_js *js, gw_js_lease *l, int64_t delay_ms, char *detail, size_t dlen)
+{
+    int err;
+
+    l->rec.rel++;
+    l->rec.held_at = 0;
+    err = rec_store_one(js, l, detail, dlen);
+    msg_nak(js, l->msg, delay_ms);
+    return err;
+}
+
+static void park(gw_js *js, gw_js_lease *l, uint64_t unclean)
+{
+    char d[1][384] = {""};
+    int err;
+    uint32_t parked = 0;
+    int64_t now = gw_js_now(js);
+
+    for (uint32_t i = 0; i < l->rec.n; i++)
+        if (gw_js_rec_apply(&l->rec, i, GW_TOKEN_FAILED, 0, NULL, 0, 0))
+            parked++;
+    l->rec.done_ms = now;
+    err = rec_store_one(js, l, d[0], sizeof(d[0]));
+    msg_term(js, l->msg);
+    atomic_fetch_sub(&js->depth_local, parked);
+    gw_js_log(js, APNS_LOG_ERROR,
+              "queue jetstream: chunk %s was delivered %llu times without being handed back "
+              "(max_deliveries %u): parked, %u open tokens recorded failed%s%s",
+              l->key, (unsigned long long)unclean, js->jo.max_deliveries, parked, err ? ": " : "",
+              err ? d[0] : "");
+}
+
+/* Handles one fetched message (takes msg). Returns 0 (handed out, dropped
+ * or deferred: *out set only when handed out) or an error code. */
+static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dlen)
+{
+    jsMsgMetaData *meta = NULL;
+    gw_js_chunk_msg m;
+    gw_js_lease *l;
+    uint64_t delivered = 1;
+    int64_t stored_ms = real_ms(), now = gw_js_now(js), min_retry = 0;
+    uint64_t pending = 0;
+    int rc, committed;
+
+    *out = NULL;
+    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+        delivered = meta->NumDelivered;
+        stored_ms = meta->Timestamp / 1000000;
+    }
+    if (gw_js_chunk_decode(&m, (const uint8_t *)natsMsg_GetData(msg),
+                           (size_t)natsMsg_GetDataLength(msg)) != 0) {
+        gw_js_log(js, APNS_LOG_ERROR,
+                  "queue jetstream: message %llu of %s is not a chunk: terminated",
+                  meta ? (unsigned long long)meta->Sequence.Stream : 0ULL, js->stream);
+        msg_term(js, msg);
+        jsMsgMetaData_Destroy(meta);
+        natsMsg_Destroy(msg);
+        return 0;
+    }
+    l = calloc(1, sizeof(*l));
+    if (l == NULL) {
+        jsMsgMetaData_Destroy(meta);
+        natsMsg_Destroy(msg); /* redelivered after ack_wait */
+        snprintf(detail, dlen, "out of memory while leasing");
+        return APNS_ENOMEM;
+    }
+    l->msg = msg;
+    l->sseq = meta ? meta->Sequence.Stream : 0;
+    jsMsgMetaData_Destroy(meta);
+    snprintf(l->key, sizeof(l->key), "%s.%u", m.job_id, m.seq);
+    snprintf(l->app, sizeof(l->app), "%.*s", (int)m.app_len, m.app);
+    l->first = m.first;
+    l->send_at = m.send_at;
+    l->progress_ms = l->wpi_ms = gw_js_mono();
+
+    committed = job_committed(js, &m, stored_ms, detail, dlen);
+    if (committed < -1 || committed == 0) {
+        /* Error: leave it to ack_wait. Not yet committed: hold it. */
+        msg_wpi(js, msg);
+        lease_link(&js->waiting, l);
+        return committed < -1 ? committed : 0;
+    }
+    if (committed == -1) {
+        msg_ack(js, msg);
+        lease_free(l);
+        return 0;
+    }
+    if (delivered > 1) {
+        uint8_t *val = NULL;
+        size_t len = 0;
+        int found = 0;
+
+        rc = gw_js_kv_get(js, js->kv_out, l->key, &val, &len, &l->rev, &found, "lease (record)",
+                          detail, dlen);
+        if (rc != 0) {
+            lease_free(l); /* not acked: comes back after ack_wait */
+            return rc;
+        }
+        if (found && gw_js_rec_decode(&l->rec, val, len) == 0 && l->rec.n == m.n) {
+            free(val);
+        } else {
+            free(val);
+            gw_js_rec_cleanup(&l->rec);
+            if (found)
+                gw_js_log(js, APNS_LOG_WARN, "queue jetstream: record %s unreadable: rewritten",
+                          l->key);
+            if (gw_js_rec_init(&l->rec, m.n) != 0) {
+                lease_free(l);
+                return APNS_ENOMEM;
+            }
+        }
+    } else if (gw_js_rec_init(&l->rec, m.n) != 0) {
+        lease_free(l);
+        return APNS_ENOMEM;
+    }
+
+    if (rec_open(&l->rec, &min_retry, &pending) == 0) {
+        msg_ack(js, msg); /* a holder finished it and died before its ack */
+        lease_free(l);
+        return 0;
+    }
+    if (js->jo.max_deliveries > 0 && delivered > 1 + (uint64_t)l->rec.rel &&
+        delivered - 1 - l->rec.rel >= js->jo.max_deliveries) {
+        park(js, l, delivered - 1 - l->rec.rel);
+        lease_free(l);
+        return 0;
+    }
+    if (m.send_at > now || (pending == 0 && min_retry > now)) {
+        int64_t due = m.send_at > now ? m.send_at : min_retry;
+        rc = defer(js, l, due - now, detail, dlen);
+        lease_free(l);
+        return rc == 0 ? 0 : 0; /* the nak stands even if the count was not stored */
+    }
+    *out = build_chunk(js, &m, &l->rec);
+    if (*out == NULL) {
+        lease_free(l);
+        snprintf(detail, dlen, "out of memory while leasing");
+        return APNS_ENOMEM;
+    }
+    (*out)->priv.handle = (uint64_t)(uintptr_t)l;
+    pthread_mutex_lock(&js->lease_mu);
+    lease_link(&js->leases, l);
+    js->n_leases++;
+    pthread_mutex_unlock(&js->lease_mu);
+    return 0;
+}
+
+/* Looks at held chunks of uncommitted jobs again. */
+static void recheck_waiting(gw_js *js, gw_js_req *r)
+{
+    gw_js_lease *l = js->waiting, *next;
+
+    js->waiting = NULL;
+    for (; l != NULL; l = next) {
+        natsMsg *msg = l->msg;
+        gw_chunk *c = NULL;
+
+        next = l->next;
+        l->msg = NULL;
+        lease_free(l);
+        if (r->u.lease.n >= r->u.lease.max) {
+            /* No room: hand it back to the stream at once. */
+            msg_nak(js, msg, 0);
+            natsMsg_Destroy(msg);
+            continue;
+        }
+        take(js, msg, &c, r->detail, sizeof(r->detail));
+        if (c != NULL)
+            r->u.lease.chunks[r->u.lease.n++] = c;
+    }
+}
+
+#define JS_NOWAIT_MS 20 /* no-wait fetches: see gw_js_op_lease */
+
+int gw_js_op_lease(gw_js *js, gw_js_req *r)
+{
+    int64_t mono = gw_js_mono(), hb = js->jo.ack_wait_ms / 3;
+    int err;
+
+    err = gw_js_check_conn(js, "lease", r->detail, sizeof(r->detail));
+    if (err != 0)
+        return err;
+    /* Held chunks of uncommitted jobs: keep them alive, look again. */
+    for (gw_js_lease *l = js->waiting; l != NULL; l = l->next)
+        if (mono - l->wpi_ms >= hb && msg_wpi(js, l->msg) == NATS_OK)
+            l->wpi_ms = mono;
+    recheck_waiting(js, r);
+    /* The first fetch may wait up to poll_ms for a message (a long poll).
+     * It asks for ONE chunk: a pull request for more than the stream has
+     * holds what it got until it expires (nats-server 2.9 + libnats 3.4),
+     * which stalled a node for a whole poll_ms at the end of every burst
+     * (bench/fleet). The rest comes with no-wait fetches, more rounds only
+     * while full batches come back. (libnats zeroes a list's Count when it
+     * destroys it: read it first.) */
+    for (int round = 0; round < 8 && r->u.lease.n < r->u.lease.max; round++) {
+        natsMsgList list = {0};
+        jsFetchRequest fr;
+        natsStatus s;
+        int want = (int)(r->u.lease.max - r->u.lease.n);
+        int long_poll = round == 0 && r->u.lease.n == 0 && js->waiting == NULL;
+
+        jsFetchRequest_Init(&fr);
+        fr.Batch = long_poll ? 1 : want;
+        /* A no-wait request with an expiry is answered with the chunks
+         * there are, but when there are none the server (2.9) holds it until
+         * it expires instead of answering 404; without an expiry libnats
+         * does not wait for the answer at all. So: a short expiry, long
+         * enough for a loaded server's round trip (1 ms was not). */
+        fr.Expires = (long_poll ? js->jo.poll_ms : JS_NOWAIT_MS) * 1000000LL;
+        if (!long_poll)
+            fr.NoWait = true;
+        atomic_fetch_add(&js->op_fetch, 1);
+        s = natsSubscription_FetchRequest(&list, js->pull, &fr);
+        if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) {
+            natsMsgList_Destroy(&list);
+            break; /* nothing available */
+        }
+        if (s != NATS_OK) {
+            natsMsgList_Destroy(&list);
+            if (r->u.lease.n > 0)
+                break; /* hand out what we have; the next lease reports it */
+            return gw_js_error(js, s, 0, nats_GetLastError(NULL), "lease", r->detail,
+                               sizeof(r->detail));
+        }
+        for (int i = 0; i < list.Count; i++) {
+            gw_chunk *c = NULL;
+            natsMsg *msg = list.Msgs[i];
+
+            list.Msgs[i] = NULL;
+            if (r->u.lease.n >= r->u.lease.max) {
+                msg_nak(js, msg, 0);
+                natsMsg_Destroy(msg);
+                continue;
+            }
+            take(js, msg, &c, r->detail, sizeof(r->detail));
+            if (c != NULL)
+                r->u.lease.chunks[r->u.lease.n++] = c;
+        }
+        int got = list.Count;
+        natsMsgList_Destroy(&list);
+        if (got < fr.Batch)
+            break;
+    }
+    r->detail[0] = '\0';
+    /* Cut at max, or chunks held for their commit: more now. Otherwise we
+     * already waited poll_ms: the caller may ask again at once (a
+     * continuous long poll costs one request per poll_ms). */
+    r->u.lease.next_at = gw_js_now(js);
+    return 0;
+}
+
+/* ---- record and release ------------------------------------------------------------- */
+
+static gw_js_lease *by_handle(uint64_t h)
+{
+    return (gw_js_lease *)(uintptr_t)h;
+}
+
+static void store_dead(gw_js *js, gw_js_req **v, size_t n)
+{
+    size_t n_dead = 0;
+
+    gw_js_pg_begin(js);
+    for (size_t k = 0; k < n; k++) {
+        gw_js_req *r = v[k];
+        if (r->kind != JS_RECORD)
+            continue;
+        for (size_t i = 0; i < r->u.record.n; i++) {
+            gw_js_outcome *o = &r->u.record.v[i];
+
+            o->dead_slot = -1;
+            if (o->dead == GW_DEAD_NONE || !o->applied)
+                continue;
+            o->dead_slot =
+                gw_js_dead_put(js, by_handle(o->handle)->app, r->u.record.extra + o->hex_off,
+                               o->dead, o->reason, o->apns_ts, 1, NULL, 0);
+            n_dead++;
+        }
+    }
+    if (n_dead == 0)
+        return;
+    gw_js_pg_wait(js);
+    for (size_t k = 0; k < n; k++) {
+        gw_js_req *r = v[k];
+        if (r->kind != JS_RECORD)
+            continue;
+        for (size_t i = 0; i < r->u.record.n; i++) {
+            gw_js_outcome *o = &r->u.record.v[i];
+            const gw_js_pub *p;
+            gw_js_lease *l;
+
+            if (o->dead == GW_DEAD_NONE || !o->applied)
+                continue;
+            p = o->dead_slot >= 0 ? gw_js_pg_get(js, (size_t)o->dead_slot) : NULL;
+            if (p != NULL && p->st == NATS_OK)
+                continue;
+            /* Undo: the token stays open and is sent again. */
+            l = by_handle(o->handle);
+            l->rec.state[o->idx] = o->prev;
+            l->new_finals--;
+            l->rec.done_ms = 0;
+            if (r->err == 0)
+                r->err = gw_js_error(js, p ? p->st : NATS_ERR, p ? p->code : 0, p ? p->text : NULL,
+                                     "dead-token registry", r->detail, sizeof(r->detail));
+        }
+    }
+}
+
+void gw_js_op_outcomes(gw_js *js, gw_js_req **v, size_t n)
+{
+    gw_js_lease **dirty = NULL;
+    int *errs = NULL;
+    char(*details)[384] = NULL;
+    size_t n_dirty = 0, cap = 0;
+    int64_t now = gw_js_now(js), mono = gw_js_mono();
+    int conn;
+    char cdetail[384];
+
+    conn = gw_js_check_conn(js, "record outcomes", cdetail, sizeof(cdetail));
+    /* Apply, in posting order. Not while disconnected: those records fail
+     * (the tokens are sent again), and an outcome applied to the copy here
+     * would be stored by the lease's next record or release anyway, a
+     * rejection then without its dead-token registry entry (store_dead
+     * never ran for it). */
+    for (size_t k = 0; k < n; k++) {
+        gw_js_req *r = v[k];
+
+        if (r->kind == JS_RECORD) {
+            if (conn != 0)
+                continue;
+            for (size_t i = 0; i < r->u.record.n; i++) {
+                gw_js_outcome *o = &r->u.record.v[i];
+                gw_js_lease *l = by_handle(o->handle);
+
+                o->prev = o->idx < l->rec.n ? l->rec.state[o->idx] : 0;
+                o->applied = (uint8_t)gw_js_rec_apply(&l->rec, o->idx, o->state, o->status,
+                                                      o->reason, o->apns_ts, o->retry_at);
+                if (o->applied)
+                    l->new_finals++;
+                l->dirty = 1;
+                l->rec.held_at = now;
+                l->progress_ms = mono;
+                if (rec_open(&l->rec, NULL, NULL) == 0 && l->rec.done_ms == 0)
+                    l->rec.done_ms = now;
+            }
+        } else {
+            gw_js_lease *l = by_handle(r->u.release.handle);
+            l->releasing = 1;
+            l->not_before = r->u.release.not_before;
+            if (conn == 0 && rec_open(&l->rec, NULL, NULL) > 0) {
+                /* A clean hand-back: counted, so it is not taken for a
+                 * crash (max_deliveries); no longer held (status). */
+                l->rec.rel++;
+                l->rec.held_at = 0;
+                l->dirty = 1;
+            }
+        }
+    }
+    /* Collect the leases to store. */
+    for (size_t k = 0; k < n; k++) {
+        gw_js_req *r = v[k];
+        size_t m = r->kind == JS_RECORD ? r->u.record.n : 1;
+
+        for (size_t i = 0; i < m; i++) {
+            gw_js_lease *l =
+                by_handle(r->kind == JS_RECORD ? r->u.record.v[i].handle : r->u.release.handle);
+            int seen = 0;
+
+            if (!l->dirty)
+                continue;
+            for (size_t j = 0; j < n_dirty && !seen; j++)
+                seen = dirty[j] == l;
+            if (seen)
+                continue;
+            if (n_dirty == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                gw_js_lease **p = realloc(dirty, nc * sizeof(*p));
+                if (p == NULL)
+                    break;
+                dirty = p;
+                cap = nc;
+            }
+            dirty[n_dirty++] = l;
+        }
+    }
+    /* Dead tokens first: a rejection whose registry entry could not be
+     * stored is not stored either (it stays open and is sent again), so the
+     * registry never misses a token the records call rejected. */
+    if (conn == 0)
+        store_dead(js, v, n);
+    errs = calloc(n_dirty ? n_dirty : 1, sizeof(int));
+    details = calloc(n_dirty ? n_dirty : 1, sizeof(*details));
+    if (conn == 0 && errs != NULL && details != NULL && n_dirty > 0) {
+        store_records(js, dirty, n_dirty, errs, details);
+        /* Depth: tokens whose final state is now stored. */
+        for (size_t j = 0; j < n_dirty; j++)
+            if (errs[j] == 0 && dirty[j]->new_finals > 0) {
+                atomic_fetch_sub(&js->depth_local, (long long)dirty[j]->new_finals);
+                dirty[j]->new_finals = 0;
+            }
+    }
+    /* Answer the records. */
+    for (size_t k = 0; k < n; k++) {
+        gw_js_req *r = v[k];
+
+        if (r->kind != JS_RECORD)
+            continue;
+        if (conn != 0) {
+            r->err = conn;
+            snprintf(r->detail, sizeof(r->detail), "%s", cdetail);
+            continue;
+        }
+        for (size_t i = 0; i < r->u.record.n && r->err == 0; i++) {
+            gw_js_lease *l = by_handle(r->u.record.v[i].handle);
+            for (size_t j = 0; j < n_dirty; j++)
+                if (dirty[j] == l && errs != NULL && errs[j] != 0) {
+                    r->err = errs[j];
+                    snprintf(r->detail, sizeof(r->detail), "%s", details[j]);
+                    break;
+                }
+            if (errs == NULL) {
+                r->err = APNS_ENOMEM;
+                snprintf(r->detail, sizeof(r->detail), "out of memory while recording outcomes");
+            }
+        }
+    }
+    /* Hand back. */
+    for (size_t k = 0; k < n; k++) {
+        gw_js_req *r = v[k];
+        gw_js_lease *l;
+        int64_t min_retry = 0, delay;
+        uint64_t pending = 0, open;
+
+        if (r->kind != JS_RELEASE)
+            continue;
+        l = by_handle(r->u.release.handle);
+        pthread_mutex_lock(&js->lease_mu);
+        lease_unlink(&js->leases, l);
+        js->n_leases--;
+        pthread_mutex_unlock(&js->lease_mu);
+        if (conn != 0) {
+            /* Not acked: the chunk comes back after ack_wait with what was
+             * stored. */
+            r->err = conn;
+            snprintf(r->detail, sizeof(r->detail), "%s", cdetail);
+            lease_free(l);
+            continue;
+        }
+        open = rec_open(&l->rec, &min_retry, &pending);
+        if (l->dirty) {
+            /* Its record could not be stored: resend what is not stored. */
+            for (size_t j = 0; j < n_dirty; j++)
+                if (dirty[j] == l && errs != NULL && errs[j] != 0) {
+                    r->err = errs[j];
+                    snprintf(r->detail, sizeof(r->detail), "%s", details[j]);
+                }
+            msg_nak(js, l->msg, 5000);
+            lease_free(l);
+            continue;
+        }
+        if (open == 0) {
+            msg_ack(js, l->msg);
+        } else {
+            int64_t nb = l->not_before > now ? l->not_before : now;
+            int64_t due = pending > 0 ? nb : (min_retry > nb ? min_retry : nb);
+            delay = due - now;
+            msg_nak(js, l->msg, delay);
+            r->work = delay <= 0;
+        }
+        lease_free(l);
+    }
+    if (conn == 0) {
+        int any_work = 0;
+        for (size_t k = 0; k < n; k++)
+            any_work |= v[k]->kind == JS_RELEASE && v[k]->work;
+        if (any_work) {
+            char node[24];
+            snprintf(node, sizeof(node), "%llx", (unsigned long long)js->node);
+            natsConnection_PublishString(js->nc, js->subj_work, node);
+        }
+    }
+    free(dirty);
+    free(errs);
+    free(details);
+}
+
+/* ---- touch, heartbeats, forgetting ------------------------------------------------------ */
+
+int gw_js_op_touch(gw_js *js, gw_js_req *r)
+{
+    gw_js_lease *l = by_handle(r->u.release.handle);
+
+    /* A touch posted before a release in the same batch: the release ran
+     * first only if it was posted first, which cannot be (the chunk is
+     * freed by release on the loop thread). */
+    l->progress_ms = gw_js_mono();
+    if (msg_wpi(js, l->msg) == NATS_OK)
+        l->wpi_ms = l->progress_ms;
+    return 0;
+}
+
+void gw_js_forget_leases(gw_js *js)
+{
+    while (js->leases != NULL) {
+        gw_js_lease *l = js->leases;
+        lease_unlink(&js->leases, l);
+        lease_free(l);
+    }
+    js->n_leases = 0;
+    while (js->waiting != NULL) {
+        gw_js_lease *l = js->waiting;
+        lease_unlink(&js->waiting, l);
+        lease_free(l);
+    }
+}
+
+void gw_js_refresh_depth(gw_js *js)
+{
+    jsStreamInfo *si = NULL;
+    jsOptions o;
+    jsErrCode code = 0;
+    char filter[80];
+    long long total = 0, held = 0, local;
+
+    if (js->nc == NULL || natsConnection_Status(js->nc) != NATS_CONN_STATUS_CONNECTED)
+        return;
+    jsOptions_Init(&o);
+    snprintf(filter, sizeof(filter), "%s.*", js->subj_chunk);
+    o.Stream.Info.SubjectsFilter = filter;
+    o.Wait = js->jo.op_timeout_ms;
+    atomic_fetch_add(&js->op_read, 1);
+    if (js_GetStreamInfo(&si, js->js, js->stream, &o, &code) != NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return;
+    }
+    local = atomic_exchange(&js->depth_local, 0);
+    (void)local;
+    if (si->State.Subjects != NULL) {
+        size_t pl = strlen(js->subj_chunk) + 1;
+        for (int i = 0; i < si->State.Subjects->Count; i++) {
+            const jsStreamStateSubject *s = &si->State.Subjects->List[i];
+            if (strlen(s->Subject) > pl)
+                total += (long long)s->Msgs * atoll(s->Subject + pl);
+        }
+    } else {
+        total = (long long)si->State.Msgs * js->o.chunk_tokens;
+    }
+    jsStreamInfo_Destroy(si);
+    pthread_mutex_lock(&js->lease_mu);
+    for (gw_js_lease *l = js->leases; l != NULL; l = l->next) {
+        uint64_t c[4], retry, open;
+        int64_t mr;
+        gw_js_rec_counts(&l->rec, c, &retry, &open, &mr);
+        held += (long long)(l->rec.n - open);
+    }
+    pthread_mutex_unlock(&js->lease_mu);
+    atomic_store(&js->depth_base, total - held);
+}
+
+int64_t gw_js_idle(void *ud)
+{
+    gw_js *js = ud;
+    int64_t mono = gw_js_mono(), hb = js->jo.ack_wait_ms / 3;
+
+    if (hb < 100)
+        hb = 100;
+    if (mono >= js->hb_due) {
+        pthread_mutex_lock(&js->lease_mu);
+        for (gw_js_lease *l = js->leases; l != NULL; l = l->next) {
+            if (mono - l->progress_ms > js->o.lease_ttl_ms)
+                continue; /* the dispatcher forgot it: let it come back */
+            if (mono - l->wpi_ms >= hb) {
+                if (msg_wpi(js, l->msg) == NATS_OK) {
+                    l->wpi_ms = mono;
+                    l->lost = 0;
+                } else if (!l->lost) {
+                    l->lost = 1;
+                    gw_js_log(js, APNS_LOG_WARN,
+                              "queue jetstream: in-progress ack for chunk %s failed: another node "
+                              "may take it after ack_wait",
+                              l->key);
+                }
+            }
+        }
+        pthread_mutex_unlock(&js->lease_mu);
+        js->hb_due = mono + hb / 2;
+    }
+    if (mono >= js->depth_due) {
+        gw_js_refresh_depth(js);
+        js->depth_due = mono + 1000;
+    }
+    return (js->hb_due < js->depth_due ? js->hb_due : js->depth_due) - mono;
+}

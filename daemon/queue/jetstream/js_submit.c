@@ -1,0 +1,214 @@
+/*
+ * js_submit.c - storing the jobs of one worker batch: every chunk message
+ * of every job (pipelined, one wait), then every job header (the commit,
+ * a create-if-absent on P_JOBS, pipelined, one wait). A job whose chunks
+ * were not all stored gets no header: the nodes that fetch its stored
+ * chunks wait for the header, and after the grace time settle it as
+ * ABORTED and drop them (js_lease.c). See the design note in
+ * queue_jetstream.c.
+ */
+#include "js_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fail(gw_js_req *r, int err, const char *detail)
+{
+    if (r->err != 0)
+        return;
+    r->err = err;
+    snprintf(r->detail, sizeof(r->detail), "%s", detail);
+}
+
+static int publish_chunks(gw_js *js, gw_js_req *r, int64_t now, size_t max_payload)
+{
+    const gw_token_list *l = &r->u.submit.tokens;
+    uint32_t per = js->o.chunk_tokens;
+    size_t pos = 0, done = 0, n = l->count;
+    uint32_t n_chunks = (uint32_t)((n + per - 1) / per);
+    gw_js_chunk_msg m;
+
+    memset(&m, 0, sizeof(m));
+    memcpy(m.job_id, r->u.submit.id, sizeof(m.job_id));
+    memcpy(m.apns_id, r->u.submit.apns_id, sizeof(m.apns_id));
+    m.push_type = r->u.submit.push_type;
+    m.priority = r->u.submit.priority;
+    m.expiration = r->u.submit.expiration;
+    m.send_at = r->u.submit.send_at > 0 ? r->u.submit.send_at : now;
+    m.created = now;
+    m.job_tokens = (uint32_t)n;
+    m.n_chunks = n_chunks;
+    m.app = r->u.submit.app;
+    m.app_len = strlen(m.app);
+    m.topic = r->u.submit.topic;
+    m.topic_len = m.topic ? strlen(m.topic) : 0;
+    m.collapse_id = r->u.submit.collapse_id;
+    m.collapse_len = m.collapse_id ? strlen(m.collapse_id) : 0;
+    m.payload = r->u.submit.payload;
+    m.payload_len = r->u.submit.payload_len;
+    r->u.submit.n_pubs = 0;
+    for (uint32_t seq = 0; done < n; seq++) {
+        size_t start = pos, cnt = n - done < per ? n - done : per, len = 0;
+        uint8_t *buf = NULL;
+        char subj[96], id[GW_JOB_ID_LEN + 16];
+        long slot;
+
+        for (size_t k = 0; k < cnt; k++)
+            pos += 1 + (size_t)l->buf[pos];
+        m.seq = seq;
+        m.first = (uint32_t)done;
+        m.n = (uint32_t)cnt;
+        m.tokens = l->buf + start;
+        m.tokens_len = pos - start;
+        if (gw_js_chunk_encode(&m, &buf, &len) != 0) {
+            snprintf(r->detail, sizeof(r->detail), "out of memory while storing a job");
+            return APNS_ENOMEM;
+        }
+        if (max_payload > 0 && len + 256 > max_payload) {
+            free(buf);
+            snprintf(r->detail, sizeof(r->detail),
+                     "queue jetstream %s: a chunk of %zu tokens is %zu bytes, more than the "
+                     "servers' max_payload (%zu): lower [queue] chunk_tokens",
+                     js->servers_text, cnt, len, max_payload);
+            return APNS_EINVAL;
+        }
+        snprintf(subj, sizeof(subj), "%s.%zu", js->subj_chunk, cnt);
+        snprintf(id, sizeof(id), "%s.%u", r->u.submit.id, seq);
+        slot = gw_js_pg_add(js, subj, buf, len, id, 0);
+        free(buf);
+        if (seq == 0)
+            r->u.submit.first_pub = slot >= 0 ? (size_t)slot : 0;
+        if (slot < 0) {
+            gw_js_error(js, NATS_ERR, 0, NULL, "submit (chunks)", r->detail, sizeof(r->detail));
+            return (int)slot;
+        }
+        r->u.submit.n_pubs++;
+        done += cnt;
+    }
+    return 0;
+}
+
+static int publish_header(gw_js *js, gw_js_req *r, int64_t now, long *slot)
+{
+    const gw_token_list *l = &r->u.submit.tokens;
+    uint32_t per = js->o.chunk_tokens;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char subj[160];
+    gw_js_job j;
+
+    memset(&j, 0, sizeof(j));
+    j.state = JS_JOB_COMMITTED;
+    memcpy(j.id, r->u.submit.id, sizeof(j.id));
+    memcpy(j.apns_id, r->u.submit.apns_id, sizeof(j.apns_id));
+    snprintf(j.app, sizeof(j.app), "%s", r->u.submit.app);
+    j.n = (uint32_t)l->count;
+    j.n_chunks = (uint32_t)((l->count + per - 1) / per);
+    j.per = per;
+    j.created = now;
+    j.send_at = r->u.submit.send_at > 0 ? r->u.submit.send_at : now;
+    if (l->count <= js->o.small_job_tokens) {
+        j.tokens = l->buf;
+        j.tokens_len = l->len;
+    }
+    if (gw_js_job_encode(&j, &buf, &len) != 0) {
+        snprintf(r->detail, sizeof(r->detail), "out of memory while storing a job");
+        return APNS_ENOMEM;
+    }
+    snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_jobs, r->u.submit.id);
+    *slot = gw_js_pg_add(js, subj, buf, len, NULL, JS_EXPECT_NONE);
+    free(buf);
+    if (*slot < 0) {
+        gw_js_error(js, NATS_ERR, 0, NULL, "submit (commit)", r->detail, sizeof(r->detail));
+        return (int)*slot;
+    }
+    return 0;
+}
+
+void gw_js_op_submit_batch(gw_js *js, gw_js_req **v, size_t n)
+{
+    int64_t now = gw_js_now(js);
+    size_t max_payload = 0;
+    long *hslot = calloc(n, sizeof(long));
+    char detail[384];
+    int err, any_work = 0;
+
+    err = gw_js_check_conn(js, "submit", detail, sizeof(detail));
+    if (err == 0 && hslot == NULL) {
+        err = APNS_ENOMEM;
+        snprintf(detail, sizeof(detail), "out of memory while storing jobs");
+    }
+    if (err != 0) {
+        for (size_t i = 0; i < n; i++)
+            fail(v[i], err, detail);
+        goto out;
+    }
+    max_payload = (size_t)natsConnection_GetMaxPayload(js->nc);
+
+    /* Phase 1: every chunk of every job. */
+    gw_js_pg_begin(js);
+    for (size_t i = 0; i < n; i++) {
+        int rc = publish_chunks(js, v[i], now, max_payload);
+        if (rc != 0)
+            v[i]->err = rc;
+    }
+    gw_js_pg_wait(js);
+    for (size_t i = 0; i < n; i++) {
+        gw_js_req *r = v[i];
+        for (size_t k = 0; k < r->u.submit.n_pubs && r->err == 0; k++) {
+            const gw_js_pub *p = gw_js_pg_get(js, r->u.submit.first_pub + k);
+            if (p->st != NATS_OK)
+                r->err = gw_js_error(js, p->st, p->code, p->text, "submit (chunks)", r->detail,
+                                     sizeof(r->detail));
+        }
+    }
+
+    /* Phase 2: the commit records of the jobs whose chunks are all stored. */
+    gw_js_pg_begin(js);
+    for (size_t i = 0; i < n; i++) {
+        hslot[i] = -1;
+        if (v[i]->err == 0) {
+            int rc = publish_header(js, v[i], now, &hslot[i]);
+            if (rc != 0)
+                v[i]->err = rc;
+        }
+    }
+    gw_js_pg_wait(js);
+    for (size_t i = 0; i < n; i++) {
+        gw_js_req *r = v[i];
+        const gw_js_pub *p;
+
+        if (r->err != 0 || hslot[i] < 0)
+            continue;
+        p = gw_js_pg_get(js, (size_t)hslot[i]);
+        if (p->st == NATS_OK) {
+            r->work = (r->u.submit.send_at > 0 ? r->u.submit.send_at : now) <= now;
+            any_work |= r->work;
+        } else if (p->code == JSStreamWrongLastSequenceErr) {
+            r->err = GW_QUEUE_EIO;
+            snprintf(r->detail, sizeof(r->detail),
+                     "queue jetstream %s: job %s took longer than the commit grace time and was "
+                     "given up by another node during submit",
+                     js->servers_text, r->u.submit.id);
+        } else {
+            r->err = gw_js_error(js, p->st, p->code, p->text, "submit (commit)", r->detail,
+                                 sizeof(r->detail));
+        }
+    }
+    if (any_work) {
+        char node[24];
+        snprintf(node, sizeof(node), "%llx", (unsigned long long)js->node);
+        natsConnection_PublishString(js->nc, js->subj_work, node);
+    }
+out:
+    for (size_t i = 0; i < n; i++) {
+        long long cnt = (long long)v[i]->u.submit.tokens.count;
+        if (v[i]->err == 0)
+            atomic_fetch_add(&js->depth_local, cnt);
+        else if (v[i]->err != GW_QUEUE_ENOTFOUND && v[i]->err != APNS_EINVAL)
+            gw_js_log(js, APNS_LOG_ERROR, "%s", v[i]->detail);
+        atomic_fetch_sub(&js->depth_reserved, cnt);
+    }
+    free(hslot);
+}

@@ -1,0 +1,210 @@
+/*
+ * js_token.c - one provider token (JWT) per team for the whole fleet.
+ *
+ * APNs answers TooManyProviderTokenUpdates when a team's token changes more
+ * often than about every 20 minutes, and every process that mints its own
+ * token changes it (two pods are enough: pushy#811, PyAPNs2#85). So the
+ * fleet keeps ONE token per (team id, key id) in KV bucket P_TOKENS:
+ *
+ *   key "<team>.<key id>" -> issued (ms) + the JWT
+ *
+ * A node that needs the token reads the entry. Fresh (younger than
+ * refresh_ms, and not the token APNs just called expired): use it. Else the
+ * node mints one and stores it with a compare-and-set on the bucket
+ * stream's last sequence (read before the entry): the write passes only if
+ * nothing at all was written to the bucket since. Exactly one node's write
+ * wins; a loser reads the winner's token and uses it, throwing its own away
+ * (never sent). So APNs sees one token per window for the whole fleet
+ * however many nodes race at the window's edge. (Why the stream's sequence
+ * and not the key's revision: see store().) Token writes are rare (one per
+ * team per window), so a conflict with another team's write only costs a
+ * second look.
+ *
+ * The mint runs on the queue's thread (signing is a few hundred
+ * microseconds), the answer on the loop thread. The dispatcher keeps the
+ * fleet's token in an external libapns token cache and asks here again
+ * when the token reaches its refresh age or APNs calls it expired
+ * (dispatch_fleet.c).
+ */
+#include "js_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int id_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0 || n >= 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+int gw_js__token_get(void *be, const char *team_id, const char *key_id, int64_t refresh_ms,
+                     const char *stale_jwt, gw_queue_mint_fn mint, void *mint_ud,
+                     gw_queue_token_cb cb, void *ud)
+{
+    gw_js_req *r = NULL;
+    int rc;
+
+    if (!id_ok(team_id) || !id_ok(key_id))
+        return APNS_EINVAL;
+    rc = gw_js__post_token(be, &r, cb, ud);
+    if (rc != 0)
+        return rc;
+    snprintf(r->u.token.team, sizeof(r->u.token.team), "%s", team_id);
+    snprintf(r->u.token.key_id, sizeof(r->u.token.key_id), "%s", key_id);
+    snprintf(r->u.token.stale, sizeof(r->u.token.stale), "%s", stale_jwt ? stale_jwt : "");
+    r->u.token.refresh_ms = refresh_ms;
+    r->u.token.mint = mint;
+    r->u.token.mint_ud = mint_ud;
+    return gw_js__post(be, r);
+}
+
+static int decode(const uint8_t *p, size_t len, int64_t *issued, char *jwt, size_t jwt_len)
+{
+    uint64_t t = 0;
+    size_t n;
+
+    if (len < 4 + 8 || memcmp(p, "AJT1", 4) != 0)
+        return -1;
+    for (int i = 0; i < 8; i++)
+        t |= (uint64_t)p[4 + i] << (8 * i);
+    n = len - 12;
+    if (n >= jwt_len)
+        return -1;
+    memcpy(jwt, p + 12, n);
+    jwt[n] = '\0';
+    *issued = (int64_t)t;
+    return 0;
+}
+
+/* The bucket stream's last sequence (0 when empty). */
+static int last_seq(gw_js *js, uint64_t *seq, char *detail, size_t dlen)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode code = 0;
+    char stream[96];
+    natsStatus s;
+
+    snprintf(stream, sizeof(stream), "KV_%s", js->b_tok);
+    atomic_fetch_add(&js->op_read, 1);
+    s = js_GetStreamInfo(&si, js->js, stream, NULL, &code);
+    if (s != NATS_OK)
+        return gw_js_error(js, s, code, nats_GetLastError(NULL), "provider token", detail, dlen);
+    *seq = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    return 0;
+}
+
+/* Stores the token if nothing was written to the bucket after `last`:
+ * a compare-and-set on the STREAM's last sequence, which the servers check
+ * against every write already proposed. (The per-key check, "expected last
+ * subject sequence", is checked only against applied writes by nats-server
+ * 2.9 in a cluster: two concurrent updates of one key can both pass.) */
+static int store(gw_js *js, const char *key, const uint8_t *val, size_t len, uint64_t last,
+                 int *conflict, char *detail, size_t dlen)
+{
+    char subj[256];
+    jsPubOptions po;
+    jsPubAck *pa = NULL;
+    jsErrCode code = 0;
+    natsStatus s;
+
+    *conflict = 0;
+    snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_tok, key);
+    jsPubOptions_Init(&po);
+    po.MaxWait = js->jo.op_timeout_ms;
+    if (last == 0)
+        po.ExpectNoMessage = true; /* an empty bucket: create */
+    else
+        po.ExpectLastSeq = last;
+    atomic_fetch_add(&js->op_pub, 1);
+    s = js_Publish(&pa, js->js, subj, val, (int)len, &po, &code);
+    jsPubAck_Destroy(pa);
+    if (s == NATS_OK)
+        return 0;
+    if (code == JSStreamWrongLastSequenceErr) {
+        *conflict = 1;
+        return 0;
+    }
+    return gw_js_error(js, s, code, nats_GetLastError(NULL), "provider token", detail, dlen);
+}
+
+int gw_js_op_token(gw_js *js, gw_js_req *r)
+{
+    char key[140], mine[GW_QUEUE_JWT_MAX] = "";
+    int64_t mine_at = 0;
+    int rc;
+
+    rc = gw_js_check_conn(js, "provider token", r->detail, sizeof(r->detail));
+    if (rc != 0)
+        return rc;
+    snprintf(key, sizeof(key), "%s.%s", r->u.token.team, r->u.token.key_id);
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint8_t *val = NULL, buf[12 + GW_QUEUE_JWT_MAX];
+        size_t len = 0, jl;
+        uint64_t rev = 0, last = 0;
+        int found = 0, conflict = 0;
+        int64_t issued = 0, now = gw_js_now(js);
+        char cur[GW_QUEUE_JWT_MAX] = "";
+
+        /* The stream's last sequence first, then the entry: if the entry
+         * is newer than `last`, a write came in between: look again. */
+        rc = last_seq(js, &last, r->detail, sizeof(r->detail));
+        if (rc == 0)
+            rc = gw_js_kv_get(js, js->kv_tok, key, &val, &len, &rev, &found, "provider token",
+                              r->detail, sizeof(r->detail));
+        if (rc != 0)
+            return rc;
+        if (found && decode(val, len, &issued, cur, sizeof(cur)) != 0)
+            issued = 0; /* unreadable: replace it */
+        free(val);
+        if (found && issued > 0 && now - issued < r->u.token.refresh_ms &&
+            strcmp(cur, r->u.token.stale) != 0) {
+            snprintf(r->u.token.jwt, sizeof(r->u.token.jwt), "%s", cur);
+            r->u.token.issued = issued;
+            r->u.token.minted = strcmp(cur, mine) == 0;
+            return 0;
+        }
+        if (rev > last)
+            continue;
+        if (mine[0] == '\0' || now - mine_at >= r->u.token.refresh_ms) {
+            rc = r->u.token.mint(r->u.token.mint_ud, mine, sizeof(mine));
+            if (rc != 0 || mine[0] == '\0') {
+                snprintf(r->detail, sizeof(r->detail),
+                         "provider token for team %s key %s: minting failed (%s)", r->u.token.team,
+                         r->u.token.key_id, apns_strerror(rc ? rc : APNS_EINVAL));
+                return rc ? rc : APNS_EINVAL;
+            }
+            mine_at = now;
+        }
+        jl = strlen(mine);
+        memcpy(buf, "AJT1", 4);
+        for (int i = 0; i < 8; i++)
+            buf[4 + i] = (uint8_t)((uint64_t)mine_at >> (8 * i));
+        memcpy(buf + 12, mine, jl);
+        rc = store(js, key, buf, 12 + jl, last, &conflict, r->detail, sizeof(r->detail));
+        if (rc != 0)
+            return rc;
+        if (!conflict) {
+            snprintf(r->u.token.jwt, sizeof(r->u.token.jwt), "%s", mine);
+            r->u.token.issued = mine_at;
+            r->u.token.minted = 1;
+            gw_js_log(js, APNS_LOG_INFO,
+                      "queue jetstream: new provider token for team %s key %s stored for the fleet",
+                      r->u.token.team, r->u.token.key_id);
+            return 0;
+        }
+        /* Another node stored one first (or wrote another team's): read again. */
+    }
+    snprintf(r->detail, sizeof(r->detail),
+             "provider token for team %s key %s: the bucket keeps changing", r->u.token.team,
+             r->u.token.key_id);
+    return GW_QUEUE_ESTORE;
+}

@@ -1,0 +1,550 @@
+/*
+ * queue.h - the gateway's durable queue: jobs, chunks, per-token outcomes,
+ * job status, the dead-token registry and the depth counter, behind one small
+ * vtable so the SQLite backend (queue_sqlite.c) and a NATS JetStream backend
+ * (queue_jetstream.c, issue 6) are interchangeable for the API and the
+ * dispatcher.
+ *
+ * Daemon naming: everything in daemon/ uses the prefix `gw_` (types
+ * gw_<object>, functions gw_<object>_<verb>, constants GW_*), the way libapns
+ * uses apns_.
+ *
+ * Design note
+ * -----------
+ * The unit of storage is a JOB: one app, the push fields (push type,
+ * priority, expiration, collapse id, topic, apns-id base, payload, send_at)
+ * and 1..N device tokens (N up to 1,000,000 for a broadcast). A job's tokens
+ * are packed into CHUNKS of `chunk_tokens` (default 1000) binary tokens, so a
+ * 1M-token broadcast is one job and ~1000 chunk records written in one
+ * transaction, not a million rows. The chunk is also the unit of work: the
+ * dispatcher LEASES chunks, sends their due tokens, RECORDS per-token
+ * outcomes, and RELEASES the chunk. JetStream will use exactly this chunk as
+ * its work-queue message (lease = delivery, release = ack, touch = in-progress
+ * ack). The dispatcher therefore only talks in jobs, chunks and outcomes.
+ *
+ * Every token of a chunk has a state: pending, accepted, rejected, expired,
+ * failed (no answer after the retry budget), or retry (with a durable
+ * retry-at time and an attempt count). The first four after pending are
+ * final. A chunk is leasable when it is not leased and its `next_at` has
+ * come: send_at for a new chunk, now for a chunk with pending tokens, the
+ * earliest retry-at when only retry tokens are left.
+ *
+ * What a crash does (the promise, also in docs/queue.md):
+ *  - A job is ACKNOWLEDGED (the submit callback says 0) only after the COMMIT
+ *    that stored it returned with synchronous=FULL: it survives kill -9 and
+ *    power loss.
+ *  - Outcomes are durable once the record callback says 0. On restart every
+ *    token without a durable final outcome is pending again (or waits for its
+ *    durable retry-at) and is sent again: AT-LEAST-ONCE.
+ *  - The one duplicate window: APNs accepted (or rejected) a token and the
+ *    process died before the outcome batch holding that answer committed. The
+ *    token is then sent again after restart. Each token's apns-id is derived
+ *    from the job's apns-id base and the token's index (gw_apns_id_derive),
+ *    so the resend carries the SAME apns-id and an app can drop the
+ *    duplicate by apns-id.
+ *  - Leases are not durable: after a restart no chunk is leased.
+ *
+ * Threading. Every function here is called on the thread of the event_base
+ * given at open (the "loop thread"); storage work runs on the backend's own
+ * thread and never blocks the loop. Each call that takes a callback posts a
+ * request and returns at once; the callback runs later on the loop thread
+ * (never from inside the posting call). A call that fails returns a negative
+ * code and never calls its callback. Callbacks may call gw_queue_* again but
+ * must not call gw_queue_free().
+ *
+ * Errors. 0 or a negative code: APNS_E* from apns/error.h, or one of the
+ * GW_QUEUE_E* codes below (their values do not overlap). Storage failures
+ * arrive in the callback as a code plus a detail sentence naming the database
+ * and the storage engine's message, e.g. "queue database /var/lib/apnsd/q.db:
+ * database or disk is full (SQLITE_FULL) during submit". The API answers 503
+ * for every code gw_queue_err_unavailable() accepts. Nothing committed is
+ * lost by a failure, and the queue serves again once the condition clears.
+ */
+#ifndef GW_QUEUE_H
+#define GW_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apns/client.h"
+#include "apns/error.h"
+#include "apns/notification.h"
+#include "apns/reason.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct event_base;
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+
+/* XX(NAME, value, message); values below every APNS_E* code. */
+#define GW_QUEUE_ERRNO_MAP(XX)                                                                     \
+    XX(EFULL, -1001, "queue storage is full (disk full or size limit)")                            \
+    XX(EIO, -1002, "queue storage I/O error")                                                      \
+    XX(ECORRUPT, -1003, "queue database is corrupt")                                               \
+    XX(EREADONLY, -1004, "queue database is read-only")                                            \
+    XX(EBUSY, -1005, "queue database is locked by another process")                                \
+    XX(ESTORE, -1006, "queue storage error")                                                       \
+    XX(EBACKLOG, -1007, "too many storage requests waiting")                                       \
+    XX(EDEPTH, -1008, "queue depth limit reached")                                                 \
+    XX(ECLOSED, -1009, "queue is closed")                                                          \
+    XX(ENOTFOUND, -1010, "no such job")                                                            \
+    XX(ELEASE, -1011, "chunk is not leased by this queue")
+
+enum gw_queue_errno {
+#define GW_QUEUE_ERRNO_ENUM(name, val, msg) GW_QUEUE_##name = (val),
+    GW_QUEUE_ERRNO_MAP(GW_QUEUE_ERRNO_ENUM)
+#undef GW_QUEUE_ERRNO_ENUM
+};
+
+/* Message for a GW_QUEUE_E* or APNS_E* code. Static; never NULL. */
+const char *gw_queue_strerror(int err);
+/* "GW_QUEUE_EFULL", or apns_err_name() for other codes. Static; never NULL. */
+const char *gw_queue_err_name(int err);
+/* 1 when the API should answer 503 (storage unavailable: EFULL, EIO,
+ * ECORRUPT, EREADONLY, EBUSY, ESTORE, ECLOSED, APNS_ENOMEM), else 0. */
+int gw_queue_err_unavailable(int err);
+/* 1 when the API should answer 429 (EDEPTH, EBACKLOG), else 0. */
+int gw_queue_err_overloaded(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Token lists, token states, apns-ids                                       */
+
+#define GW_JOB_ID_LEN     APNS_UUID_LEN /* a job id is a UUID string */
+#define GW_TOKEN_BIN_MAX  (APNS_TOKEN_HEX_MAX / 2)
+#define GW_JOB_TOKENS_MAX 1000000u /* tokens in one job */
+
+/*
+ * A growable list of device tokens packed as [len:1][bytes] records, filled
+ * by the API while it parses a request and handed to gw_queue_submit(),
+ * which takes the buffer over. Embedded: _init / _cleanup.
+ */
+typedef struct gw_token_list {
+    uint8_t *buf;
+    size_t len, cap;
+    size_t count;
+} gw_token_list;
+
+void gw_token_list_init(gw_token_list *l);
+void gw_token_list_cleanup(gw_token_list *l);
+/* Appends a hex token (16..200 hex digits, even length, either case).
+ * Returns 0, APNS_EBADTOKEN, APNS_EINVAL (list already holds
+ * GW_JOB_TOKENS_MAX), APNS_ENOMEM. */
+int gw_token_list_add_hex(gw_token_list *l, const char *hex, size_t len);
+
+/* Writes 2*len lower-case hex digits and a NUL into out. */
+void gw_token_to_hex(const uint8_t *bin, size_t len, char *out);
+
+typedef enum gw_token_state {
+    GW_TOKEN_PENDING = 0, /* not yet answered by APNs */
+    GW_TOKEN_ACCEPTED,    /* final: APNs said 200 */
+    GW_TOKEN_REJECTED,    /* final: APNs answered an error that is not retried */
+    GW_TOKEN_EXPIRED,     /* final: expiration passed before it could be sent */
+    GW_TOKEN_FAILED,      /* final: no usable answer within the retry budget */
+    GW_TOKEN_RETRY,       /* waiting for its durable retry-at (429 / 5xx backoff) */
+    GW_TOKEN_STATE_COUNT
+} gw_token_state;
+
+/* "pending", "accepted", ...; "?" when out of range. Static. */
+const char *gw_token_state_name(gw_token_state s);
+/* 1 for accepted, rejected, expired, failed. */
+int gw_token_state_final(gw_token_state s);
+
+/* The apns-id of token number `index` (0-based, job-wide) of a job whose
+ * apns-id base is `base`: index 0 is the base itself, index i adds i to the
+ * last 48 bits. The same (base, index) always gives the same id, so a resend
+ * after a crash carries the id of the first send. */
+void gw_apns_id_derive(const char base[GW_JOB_ID_LEN + 1], uint64_t index,
+                       char out[GW_JOB_ID_LEN + 1]);
+
+/* ------------------------------------------------------------------------ */
+/* Jobs                                                                      */
+
+/* What the API submits. Strings are borrowed for the duration of
+ * gw_queue_submit() (copied); `tokens` is taken over (left empty). */
+typedef struct gw_job {
+    const char *app;   /* required: the app section name */
+    const char *topic; /* NULL = none */
+    apns_push_type push_type;
+    int priority;            /* 0, 10, 5 or 1 */
+    int64_t expiration;      /* APNS_EXPIRATION_NONE, 0, or UNIX seconds */
+    const char *collapse_id; /* NULL = none */
+    const char *apns_id;     /* NULL or "" = the job id; else a canonical UUID */
+    const char *payload;     /* required: raw JSON */
+    size_t payload_len;
+    int64_t send_at_ms;   /* 0 = now; else UNIX ms */
+    gw_token_list tokens; /* 1..GW_JOB_TOKENS_MAX tokens */
+} gw_job;
+
+/* Defaults: push type alert, priority 0, expiration none, everything else
+ * empty; tokens initialised. */
+void gw_job_init(gw_job *j);
+
+typedef enum gw_job_state {
+    GW_JOB_QUEUED = 0, /* nothing sent yet */
+    GW_JOB_IN_FLIGHT,  /* leased, or partly answered with tokens still pending */
+    GW_JOB_RETRYING,   /* only tokens waiting for a retry-at are left */
+    GW_JOB_DONE,       /* finished: every token accepted */
+    GW_JOB_PARTIAL,    /* finished: some accepted, some not */
+    GW_JOB_FAILED,     /* finished: none accepted (rejected / failed / some expired) */
+    GW_JOB_EXPIRED,    /* finished: every token expired */
+    GW_JOB_STATE_COUNT
+} gw_job_state;
+
+/* "queued", "in_flight", "retrying", "done", "partially_failed", "failed",
+ * "expired"; "?" out of range. Static. */
+const char *gw_job_state_name(gw_job_state s);
+
+/* One token's outcome in a status answer (small jobs only). */
+typedef struct gw_token_outcome {
+    char token[APNS_TOKEN_HEX_MAX + 1]; /* lower-case hex */
+    gw_token_state state;
+    int status;          /* HTTP status of a rejection; 0 otherwise */
+    char reason[48];     /* APNs reason string of a rejection; "" otherwise */
+    int64_t apns_ts_ms;  /* 410: when APNs says the token became invalid */
+    int64_t retry_at_ms; /* RETRY: when it is sent again */
+    int attempts;        /* retryable answers so far */
+} gw_token_outcome;
+
+typedef struct gw_job_status {
+    char job_id[GW_JOB_ID_LEN + 1];
+    char apns_id[GW_JOB_ID_LEN + 1]; /* the base; token i: gw_apns_id_derive() */
+    char app[128];
+    gw_job_state state;
+    uint64_t tokens; /* total */
+    uint64_t pending, accepted, rejected, expired, failed, retrying;
+    int64_t next_retry_ms;                       /* earliest retry-at; 0 when none */
+    int64_t created_ms, send_at_ms, finished_ms; /* finished_ms 0 while open */
+    /* Per-token outcomes when tokens <= small_job_tokens; else NULL / 0. */
+    const gw_token_outcome *outcomes;
+    size_t n_outcomes;
+} gw_job_status;
+
+/* ------------------------------------------------------------------------ */
+/* Chunks and outcomes (the dispatcher's side)                               */
+
+/*
+ * A leased chunk. Owned by the dispatcher from the lease callback until it
+ * hands it back with gw_queue_release() (which frees it). Strings and arrays
+ * stay valid until then. `state`, `attempts` and `retry_at_ms` are the
+ * dispatcher's view: gw_queue_record() updates them at once (the durable
+ * copy follows when the record callback says 0).
+ */
+typedef struct gw_chunk {
+    char job_id[GW_JOB_ID_LEN + 1];
+    char apns_id_base[GW_JOB_ID_LEN + 1];
+    uint32_t seq;      /* chunk number within the job, from 0 */
+    uint32_t first;    /* job-wide index of token 0 of this chunk */
+    uint32_t n_tokens; /* tokens in this chunk */
+    uint32_t job_tokens;
+
+    const char *app;
+    const char *topic;       /* NULL = none */
+    const char *collapse_id; /* NULL = none */
+    const char *payload;
+    size_t payload_len;
+    apns_push_type push_type;
+    int priority;
+    int64_t expiration;
+    int64_t send_at_ms, created_ms;
+
+    uint8_t *state;       /* n_tokens gw_token_state values */
+    uint8_t *attempts;    /* n_tokens: retryable answers so far */
+    int64_t *retry_at_ms; /* n_tokens: retry time for RETRY tokens, else 0 */
+
+    struct gw_chunk_priv {            /* backend-owned; do not touch */
+        const uint8_t *tokens;        /* packed [len][bytes] records */
+        const uint32_t *offset;       /* n_tokens offsets into tokens */
+        uint64_t handle;              /* backend's id for the chunk */
+        const void *owner;            /* the backend that leased it */
+        struct gw_chunk *prev, *next; /* the backend's list of leased chunks */
+    } priv;
+} gw_chunk;
+
+/* Binary token i of c: sets *bin (borrowed, lifetime of c) and returns its
+ * length; 0 when i is out of range. */
+size_t gw_chunk_token(const gw_chunk *c, uint32_t i, const uint8_t **bin);
+/* Hex of token i into out (APNS_TOKEN_HEX_MAX + 1 bytes). Returns 0 or
+ * APNS_EINVAL. */
+int gw_chunk_token_hex(const gw_chunk *c, uint32_t i, char out[APNS_TOKEN_HEX_MAX + 1]);
+/* 1 when token i should be sent at now_ms: pending, or retry with
+ * retry_at_ms <= now_ms. */
+int gw_chunk_token_due(const gw_chunk *c, uint32_t i, int64_t now_ms);
+/* apns-id of token i (gw_apns_id_derive of the base and first + i). */
+void gw_chunk_apns_id(const gw_chunk *c, uint32_t i, char out[GW_JOB_ID_LEN + 1]);
+
+typedef enum gw_dead_source {
+    GW_DEAD_NONE = 0,         /* not a dead token */
+    GW_DEAD_UNREGISTERED,     /* 410 Unregistered / ExpiredToken, with Apple's timestamp */
+    GW_DEAD_BAD_DEVICE_TOKEN, /* 400 BadDeviceToken */
+    GW_DEAD_NOT_FOR_TOPIC,    /* 400 DeviceTokenNotForTopic */
+    GW_DEAD_FEEDBACK,         /* legacy feedback service */
+    GW_DEAD_SOURCE_COUNT
+} gw_dead_source;
+
+/* "410", "BadDeviceToken", "DeviceTokenNotForTopic", "feedback"; "" for
+ * NONE; "?" out of range. Static. */
+const char *gw_dead_source_name(gw_dead_source s);
+
+/* One answer for one token of a leased chunk. */
+typedef struct gw_outcome {
+    gw_chunk *chunk;        /* leased, not yet released */
+    uint32_t token;         /* index within the chunk */
+    gw_token_state state;   /* ACCEPTED, REJECTED, EXPIRED, FAILED or RETRY */
+    int status;             /* HTTP status (REJECTED) */
+    apns_reason reason;     /* REJECTED */
+    const char *reason_str; /* NULL = apns_reason_name(reason); copied */
+    int64_t apns_ts_ms;     /* 410 timestamp; 0 if none */
+    int64_t retry_at_ms;    /* RETRY: when to send again (UNIX ms) */
+    gw_dead_source dead;    /* REJECTED: also enter the dead-token registry */
+} gw_outcome;
+
+/* ------------------------------------------------------------------------ */
+/* Dead-token registry                                                       */
+
+#define GW_DEAD_CURSOR_MAX 64
+
+typedef struct gw_dead_token {
+    char token[APNS_TOKEN_HEX_MAX + 1];
+    gw_dead_source source;
+    char reason[48];     /* APNs reason string ("Unregistered"); "" for feedback */
+    int64_t apns_ts_ms;  /* Apple's timestamp (410, feedback); 0 if none */
+    int64_t recorded_ms; /* when the gateway recorded it */
+} gw_dead_token;
+
+/* ------------------------------------------------------------------------ */
+/* Callbacks (all on the loop thread; `detail` is "" on success and borrowed
+ * for the call, like every pointer argument)                                */
+
+typedef void (*gw_done_cb)(int err, const char *detail, void *ud);
+typedef void (*gw_count_cb)(int err, const char *detail, uint64_t count, void *ud);
+typedef void (*gw_submit_cb)(int err, const char *detail, const char *job_id, void *ud);
+/* chunks[0..n) are handed over: release each with gw_queue_release(). On
+ * error n is 0. next_at_ms: when more work becomes due (now when the lease
+ * was cut at max_chunks; INT64_MAX when nothing is waiting). */
+typedef void (*gw_lease_cb)(int err, const char *detail, gw_chunk **chunks, size_t n,
+                            int64_t next_at_ms, void *ud);
+typedef void (*gw_status_cb)(int err, const char *detail, const gw_job_status *st, void *ud);
+/* v[0..n); next_cursor is NULL on the last page, else the cursor for the
+ * next call. */
+typedef void (*gw_dead_list_cb)(int err, const char *detail, const gw_dead_token *v, size_t n,
+                                const char *next_cursor, void *ud);
+
+/* ------------------------------------------------------------------------ */
+/* The queue                                                                 */
+
+typedef struct gw_queue_opts {
+    struct event_base *base;   /* required: callbacks run on its thread */
+    uint32_t chunk_tokens;     /* tokens per chunk; 0 = 1000 */
+    uint32_t small_job_tokens; /* per-token status up to this many; 0 = 100 */
+    uint64_t max_depth;        /* unfinished tokens before EDEPTH; 0 = no limit */
+    size_t max_requests;       /* API requests waiting for storage; 0 = 10000 */
+    int64_t retention_ms;      /* keep finished jobs this long; 0 = 7 days; <0 forever */
+    int64_t purge_interval_ms; /* background retention pass; 0 = 60000; <0 never */
+    int64_t lease_ttl_ms;      /* lease expiry for multi-node backends; 0 = 300000 */
+    /* New work became leasable now (a submit or a release committed). */
+    void (*on_work)(void *ud);
+    /* Clock in UNIX ms; NULL = the system clock. Called on any thread. */
+    int64_t (*clock_ms)(void *ud);
+    apns_log_cb on_log; /* optional; called on the storage thread too: must be
+                           thread-safe (one line per call) */
+    void *ud;           /* for on_work, clock_ms, on_log */
+} gw_queue_opts;
+
+void gw_queue_opts_init(gw_queue_opts *o);
+
+typedef struct gw_queue_stats {
+    uint64_t depth;    /* unfinished tokens, including submits not yet committed */
+    uint64_t requests; /* requests waiting for or in storage */
+    uint64_t commits;  /* transactions committed */
+    uint64_t failures; /* transactions that failed */
+    uint64_t leased;   /* chunks leased right now */
+    int last_err;      /* code of the last failure; 0 after a later success */
+} gw_queue_stats;
+
+typedef struct gw_queue gw_queue;
+
+/* The vtable a backend provides; `be` is the backend's opaque pointer. The
+ * gw_queue_* wrappers below check arguments and forward. */
+/* For backends (loop thread): the chunks a queue has leased out and not
+ * yet got back through release, so a backend can count them and free the
+ * ones still out when it is freed. Uses gw_chunk.priv.prev/next. */
+typedef struct gw__leased {
+    gw_chunk *head;
+    size_t n;
+} gw__leased;
+
+void gw__leased_add(gw__leased *l, gw_chunk *c);
+void gw__leased_remove(gw__leased *l, gw_chunk *c);
+/* Frees every chunk still leased out (the backend is going away). */
+void gw__leased_free_all(gw__leased *l);
+
+/* ------------------------------------------------------------------------ */
+/* Optional abilities. A backend declares them by filling the matching
+ * gw_queue_ops member; callers ask gw_queue_has_*(), never the backend's
+ * type.                                                                     */
+
+/*
+ * Token store: one provider token per team shared by every process that
+ * opens the same queue (a fleet). The mint function runs on the backend's
+ * thread: it must be thread-safe and not touch the event loop. It writes a
+ * NUL-terminated JWT into jwt (jwt_len bytes) and returns 0 or an APNS_E*
+ * code.
+ */
+typedef int (*gw_queue_mint_fn)(void *mint_ud, char *jwt, size_t jwt_len);
+/* jwt: borrowed for the call. issued_ms: when the shared token was stored.
+ * minted: 1 when this call's mint is the one the fleet uses. */
+typedef void (*gw_queue_token_cb)(int err, const char *detail, const char *jwt, int64_t issued_ms,
+                                  int minted, void *ud);
+
+#define GW_QUEUE_JWT_MAX 1024
+
+/* Operation counters a backend may keep (e.g. JetStream publishes, acks,
+ * reads, fetches), for metrics. kind is static. */
+typedef struct gw_queue_op_count {
+    const char *kind;
+    uint64_t n;
+} gw_queue_op_count;
+
+#define GW_QUEUE_OP_KINDS_MAX 8
+
+typedef struct gw_queue_ops {
+    const char *name; /* "sqlite", "jetstream" */
+    int (*submit)(void *be, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw_submit_cb cb, void *ud);
+    int (*lease)(void *be, size_t max_chunks, gw_lease_cb cb, void *ud);
+    int (*record)(void *be, const gw_outcome *v, size_t n, gw_done_cb cb, void *ud);
+    int (*touch)(void *be, gw_chunk *c);
+    int (*release)(void *be, gw_chunk *c, int64_t not_before_ms, gw_done_cb cb, void *ud);
+    int (*status)(void *be, const char *job_id, gw_status_cb cb, void *ud);
+    int (*dead_add)(void *be, const char *app, const char *token_hex, gw_dead_source src,
+                    const char *reason, int64_t apns_ts_ms, gw_done_cb cb, void *ud);
+    int (*dead_list)(void *be, const char *app, int64_t since_ms, const char *cursor, size_t limit,
+                     gw_dead_list_cb cb, void *ud);
+    int (*dead_delete)(void *be, const char *app, const char *token_hex, gw_count_cb cb, void *ud);
+    int (*purge)(void *be, size_t max_jobs, gw_count_cb cb, void *ud);
+    void (*stats)(void *be, gw_queue_stats *s);
+    void (*free)(void *be);
+    /* Optional (NULL = the backend has no such ability). */
+    int (*token_get)(void *be, const char *team_id, const char *key_id, int64_t refresh_ms,
+                     const char *stale_jwt, gw_queue_mint_fn mint, void *mint_ud,
+                     gw_queue_token_cb cb, void *ud);
+    size_t (*op_counts)(void *be, gw_queue_op_count *v, size_t max); /* any thread */
+} gw_queue_ops;
+
+struct gw_queue {
+    const gw_queue_ops *ops;
+    void *be;
+};
+
+/*
+ * Stores a job. Takes over job->tokens (left empty, also on failure); copies
+ * the rest. The job id is generated now and written to job_id (may be NULL).
+ * cb(0, "", id) fires once the job is durable; only then may the API answer
+ * 202. Returns 0, APNS_EINVAL (no app / payload / tokens, more than
+ * GW_JOB_TOKENS_MAX, bad apns_id), GW_QUEUE_EDEPTH (max_depth would be
+ * exceeded: answer 429), GW_QUEUE_EBACKLOG (too many requests waiting:
+ * 429), GW_QUEUE_ECLOSED, APNS_ENOMEM. Callback errors: the storage codes.
+ */
+int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw_submit_cb cb,
+                    void *ud);
+
+/* Leases up to max_chunks (>= 1) due chunks, oldest next_at first. The
+ * queue does not judge expiration: the dispatcher compares
+ * chunk->expiration with the clock and records GW_TOKEN_EXPIRED. Returns 0,
+ * APNS_EINVAL, GW_QUEUE_ECLOSED, APNS_ENOMEM. Lease, record and release are
+ * not bounded by max_requests (their volume is bounded by what is leased). */
+int gw_queue_lease(gw_queue *q, size_t max_chunks, gw_lease_cb cb, void *ud);
+
+/* Records answers for tokens of leased chunks (any mix of chunks). Updates
+ * the chunks' state arrays at once; cb (may be NULL) says when they are
+ * durable. A final state is never changed again (a later answer for the
+ * same token is ignored). Returns 0, APNS_EINVAL (a state that is not an
+ * outcome, index out of range), GW_QUEUE_ELEASE, GW_QUEUE_ECLOSED,
+ * APNS_ENOMEM; on error nothing of the batch is applied. */
+int gw_queue_record(gw_queue *q, const gw_outcome *v, size_t n, gw_done_cb cb, void *ud);
+
+/* Extends a lease (JetStream: in-progress ack). Returns 0 or
+ * GW_QUEUE_ELEASE. No callback. */
+int gw_queue_touch(gw_queue *q, gw_chunk *c);
+
+/* Hands a leased chunk back and frees it (also when an error other than
+ * GW_QUEUE_ELEASE is returned).
+ * Tokens still pending become leasable at max(now, not_before_ms) (0 = now;
+ * a later time pauses them, e.g. an app with bad credentials); retry tokens
+ * at their retry-at. Ordered after every earlier record(). cb may be NULL.
+ * Returns 0, GW_QUEUE_ELEASE, GW_QUEUE_ECLOSED, APNS_ENOMEM. */
+int gw_queue_release(gw_queue *q, gw_chunk *c, int64_t not_before_ms, gw_done_cb cb, void *ud);
+
+/* Status of a job. Callback errors: GW_QUEUE_ENOTFOUND, storage codes.
+ * Returns 0, APNS_EINVAL, GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED, APNS_ENOMEM. */
+int gw_queue_status(gw_queue *q, const char *job_id, gw_status_cb cb, void *ud);
+
+/* Enters a dead token (feedback service, or an operator). An existing entry
+ * for (app, token) is replaced. Returns 0, APNS_EINVAL, APNS_EBADTOKEN,
+ * GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED, APNS_ENOMEM. */
+int gw_queue_dead_add(gw_queue *q, const char *app, const char *token_hex, gw_dead_source src,
+                      const char *reason, int64_t apns_ts_ms, gw_done_cb cb, void *ud);
+
+/* One page of an app's dead tokens recorded at or after since_ms, oldest
+ * first (keyset paging: a page never repeats or skips entries that did not
+ * change). cursor: NULL for the first page, else next_cursor of the previous
+ * page. limit 1..1000 (0 = 100). Returns 0, APNS_EINVAL (bad cursor),
+ * GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED, APNS_ENOMEM. */
+int gw_queue_dead_list(gw_queue *q, const char *app, int64_t since_ms, const char *cursor,
+                       size_t limit, gw_dead_list_cb cb, void *ud);
+
+/* Deletes one entry (an app re-registered the token); count is 1 or 0. */
+int gw_queue_dead_delete(gw_queue *q, const char *app, const char *token_hex, gw_count_cb cb,
+                         void *ud);
+
+/* One bounded retention pass: deletes up to max_jobs (0 = 100) finished jobs
+ * older than retention_ms; count = jobs deleted. The backend also runs this
+ * by itself every purge_interval_ms, in small transactions. */
+int gw_queue_purge(gw_queue *q, size_t max_jobs, gw_count_cb cb, void *ud);
+
+/* Unfinished tokens (pending + retry + submits not yet committed). Cheap;
+ * any thread. The API compares it with its limit for 429. */
+uint64_t gw_queue_depth(gw_queue *q);
+
+/* Counters for metrics and /readyz (last_err != 0: storage is failing).
+ * Loop thread. */
+void gw_queue_stats_get(gw_queue *q, gw_queue_stats *s);
+
+/* 1 when the backend shares one provider token per team (gw_queue_token_get). */
+int gw_queue_has_token_store(const gw_queue *q);
+
+/*
+ * The shared provider token for (team_id, key_id): the stored one while it
+ * is younger than refresh_ms and is not stale_jwt (the token APNs just
+ * answered ExpiredProviderToken for; NULL = none); otherwise this process
+ * mints one and stores it unless another process stored one first (then
+ * that one is used and ours is thrown away), so the fleet presents exactly
+ * one token per refresh window. cb runs on the loop thread exactly once when
+ * this returns 0, also from gw_queue_free() (GW_QUEUE_ECLOSED) for a call
+ * still in progress, so ud can always be freed by it. Returns 0, APNS_EINVAL
+ * (no token store, bad ids, refresh_ms <= 0, stale_jwt too long),
+ * GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED, APNS_ENOMEM; callback errors: the
+ * mint's code, or the storage codes.
+ */
+int gw_queue_token_get(gw_queue *q, const char *team_id, const char *key_id, int64_t refresh_ms,
+                       const char *stale_jwt, gw_queue_mint_fn mint, void *mint_ud,
+                       gw_queue_token_cb cb, void *ud);
+
+/* The backend's operation counters into v[0..max); returns how many (0 when
+ * it keeps none). Any thread. */
+size_t gw_queue_op_counts(gw_queue *q, gw_queue_op_count *v, size_t max);
+
+/* Finishes every posted request (their work is committed), stops the
+ * storage thread and frees the queue. No callback runs after (or during)
+ * this call. Chunks still leased are freed too (their leases end; the
+ * dispatcher must drop its pointers). NULL is a no-op. Call it from the loop
+ * thread, outside callbacks. */
+void gw_queue_free(gw_queue *q);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,255 @@
+/*
+ * store_sqlite.h - internals of the SQLite queue backend, shared by
+ * queue_sqlite.c (the vtable, requests, open/free) and the store_sqlite_*.c
+ * files (one per kind of storage work, run on the storage thread).
+ *
+ * Ownership. A request (gw_sq_req) is allocated on the loop thread, posted to
+ * the worker, filled in by a store_sqlite_*.c operation on the storage
+ * thread inside a batch transaction, and completed (callback + free) back on
+ * the loop thread. Results that carry memory (leased chunks, status
+ * outcomes, dead-token pages) belong to the request until its callback has
+ * run, except leased chunks, which pass to the dispatcher.
+ */
+#ifndef GW_STORE_SQLITE_H
+#define GW_STORE_SQLITE_H
+
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "queue_sqlite.h"
+#include "store_worker.h"
+
+/* XX(ID, sql). Prepared once at open (SQLITE_PREPARE_PERSISTENT). */
+#define SQ_STMT_MAP(XX)                                                                            \
+    XX(JOB_INSERT, "INSERT INTO job(uid,app,topic,push_type,priority,expiration,collapse_id,"      \
+                   "apns_id,payload,send_at,created,n,n_chunks) "                                  \
+                   "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)")                           \
+    XX(CHUNK_INSERT, "INSERT INTO chunk(job,seq,first,n,tokens,st,n_open,next_at) "                \
+                     "VALUES(?1,?2,?3,?4,?5,zeroblob(?4),?4,?6)")                                  \
+    XX(LEASE_SELECT, "SELECT id,job,seq,first,n,tokens,st FROM chunk "                             \
+                     "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND next_at<=?1 "          \
+                     "ORDER BY next_at LIMIT ?2")                                                  \
+    XX(LEASE_NEXT, "SELECT min(next_at) FROM chunk "                                               \
+                   "WHERE next_at IS NOT NULL AND lease_owner IS NULL")                            \
+    XX(CHUNK_LEASE, "UPDATE chunk SET lease_owner=?2,lease_until=?3 WHERE id=?1")                  \
+    XX(JOB_FIELDS, "SELECT uid,app,topic,push_type,priority,expiration,collapse_id,apns_id,"       \
+                   "payload,send_at,created,n FROM job WHERE id=?1")                               \
+    XX(RETRY_BY_CHUNK, "SELECT idx,at,attempts FROM retry WHERE chunk=?1")                         \
+    XX(CHUNK_ST, "SELECT job,n,st,n_open,first FROM chunk WHERE id=?1")                            \
+    XX(CHUNK_SET_ST, "UPDATE chunk SET st=?2,n_open=?3,"                                           \
+                     "next_at=CASE WHEN ?3=0 THEN NULL ELSE next_at END WHERE id=?1")              \
+    XX(RETRY_UPSERT, "INSERT INTO retry(chunk,idx,at,attempts) VALUES(?1,?2,?3,1) "                \
+                     "ON CONFLICT(chunk,idx) DO UPDATE SET at=excluded.at,"                        \
+                     "attempts=min(attempts+1,255)")                                               \
+    XX(RETRY_DELETE, "DELETE FROM retry WHERE chunk=?1 AND idx=?2")                                \
+    XX(REJECT_INSERT, "INSERT OR REPLACE INTO rejection(job,idx,token,status,reason,apns_ts,"      \
+                      "recorded) VALUES(?1,?2,?3,?4,?5,?6,?7)")                                    \
+    XX(JOB_APP, "SELECT app FROM job WHERE id=?1")                                                 \
+    XX(JOB_ADD_COUNTS, "UPDATE job SET n_accepted=n_accepted+?2,n_rejected=n_rejected+?3,"         \
+                       "n_expired=n_expired+?4,n_failed=n_failed+?5,n_retry=n_retry+?6 "           \
+                       "WHERE id=?1")                                                              \
+    XX(JOB_FINISH, "UPDATE job SET finished=?2 WHERE id=?1 AND finished IS NULL AND "              \
+                   "n_accepted+n_rejected+n_expired+n_failed>=n")                                  \
+    XX(CHUNK_RELEASE_INFO, "SELECT n_open,(SELECT count(*) FROM retry WHERE chunk=?1),"            \
+                           "(SELECT min(at) FROM retry WHERE chunk=?1) FROM chunk WHERE id=?1")    \
+    XX(CHUNK_RELEASE, "UPDATE chunk SET lease_owner=NULL,lease_until=NULL,next_at=?2 WHERE id=?1") \
+    XX(JOB_BY_UID, "SELECT id,uid,app,apns_id,n,n_accepted,n_rejected,n_expired,n_failed,"         \
+                   "n_retry,created,send_at,finished FROM job WHERE uid=?1")                       \
+    XX(JOB_LEASED, "SELECT EXISTS(SELECT 1 FROM chunk WHERE job=?1 AND lease_owner IS NOT NULL)")  \
+    XX(JOB_RETRIES, "SELECT c.first+r.idx,r.at,r.attempts FROM chunk c JOIN retry r "              \
+                    "ON r.chunk=c.id WHERE c.job=?1")                                              \
+    XX(JOB_NEXT_RETRY, "SELECT min(r.at) FROM chunk c JOIN retry r ON r.chunk=c.id "               \
+                       "WHERE c.job=?1")                                                           \
+    XX(JOB_CHUNKS, "SELECT first,n,tokens,st FROM chunk WHERE job=?1 ORDER BY seq")                \
+    XX(JOB_REJECTIONS, "SELECT idx,status,reason,apns_ts FROM rejection WHERE job=?1")             \
+    XX(DEAD_UPSERT, "INSERT INTO dead_token(app,token,source,reason,apns_ts,recorded) "            \
+                    "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(app,token) DO UPDATE SET "              \
+                    "source=excluded.source,reason=excluded.reason,apns_ts=excluded.apns_ts,"      \
+                    "recorded=excluded.recorded")                                                  \
+    XX(DEAD_LIST, "SELECT id,token,source,reason,apns_ts,recorded FROM dead_token "                \
+                  "WHERE app=?1 AND recorded>=?2 AND (recorded,id)>(?3,?4) "                       \
+                  "ORDER BY recorded,id LIMIT ?5")                                                 \
+    XX(DEAD_DELETE, "DELETE FROM dead_token WHERE app=?1 AND token=?2")                            \
+    XX(PURGE_PICK, "SELECT id FROM job WHERE finished IS NOT NULL AND finished<?1 "                \
+                   "ORDER BY finished LIMIT ?2")                                                   \
+    XX(PURGE_CHUNKS, "DELETE FROM chunk WHERE id IN (SELECT id FROM chunk WHERE job=?1 LIMIT ?2)") \
+    XX(PURGE_REJECTIONS, "DELETE FROM rejection WHERE job=?1 AND idx IN "                          \
+                         "(SELECT idx FROM rejection WHERE job=?1 LIMIT ?2)")                      \
+    XX(PURGE_JOB, "DELETE FROM job WHERE id=?1")
+
+enum gw_sq_stmt {
+#define SQ_STMT_ENUM(id, sql) SQS_##id,
+    SQ_STMT_MAP(SQ_STMT_ENUM)
+#undef SQ_STMT_ENUM
+        SQS_COUNT
+};
+
+typedef struct gw_sq {
+    gw_queue q; /* the handle given out; q.be == this */
+    gw_queue_opts o;
+    gw_queue_sqlite_opts so;
+    char *path;
+    sqlite3 *db;
+    sqlite3_stmt *st[SQS_COUNT];
+    gw_worker *w;
+    int lock_fd;
+    int read_only;
+    int sync_full;  /* the connection's synchronous setting right now */
+    uint64_t owner; /* lease owner id of this process */
+
+    atomic_uint_least64_t depth;
+    atomic_uint_least64_t commits, failures;
+    atomic_int last_err;
+
+    /* Loop thread only: chunks leased and not yet released. */
+    gw__leased leased;
+
+    /* Loop thread only: releases the storage refused (disk full, I/O
+     * error). A lease lasts until released, so each is re-applied every
+     * second until it succeeds; bounded by the chunks ever leased at once. */
+    struct gw_sq_release_retry {
+        int64_t chunk, not_before;
+    } * release_retry;
+    size_t n_release_retry, cap_release_retry;
+    struct event *release_retry_ev;
+} gw_sq;
+
+typedef enum gw_sq_kind {
+    SQ_SUBMIT,
+    SQ_LEASE,
+    SQ_RECORD,
+    SQ_RELEASE,
+    SQ_STATUS,
+    SQ_DEAD_ADD,
+    SQ_DEAD_LIST,
+    SQ_DEAD_DELETE,
+    SQ_PURGE,
+    SQ_SET_MAX_BYTES,
+    SQ_SET_READ_ONLY,
+} gw_sq_kind;
+
+/* One recorded answer as it travels to the storage thread (compact: 1M of
+ * them is 40 MB). Rejections carry their token and reason in `extra`. */
+typedef struct gw_sq_outcome {
+    int64_t chunk;
+    int64_t apns_ts;
+    int64_t retry_at;
+    uint32_t idx;
+    uint32_t extra; /* offset into gw_sq_req.u.record.extra: [len][token][len][reason] */
+    int16_t status;
+    uint8_t state;
+    uint8_t dead;
+} gw_sq_outcome;
+
+typedef struct gw_sq_req {
+    gw_req base;
+    gw_sq *sq;
+    gw_sq_kind kind;
+    int err;
+    char detail[384];
+    void (*cb)(void);
+    void *ud;
+    int work;            /* post-commit: new work is leasable now (on_work) */
+    int64_t depth_delta; /* post-commit: added to depth (negative: finished) */
+    union {
+        struct {
+            char *strings; /* app, topic, collapse_id, payload in one allocation */
+            const char *app, *topic, *collapse_id, *payload;
+            size_t payload_len;
+            int push_type, priority;
+            int64_t expiration, send_at;
+            gw_token_list tokens;
+            char id[GW_JOB_ID_LEN + 1];
+            char apns_id[GW_JOB_ID_LEN + 1];
+        } submit;
+        struct {
+            size_t max;
+            gw_chunk **chunks;
+            size_t n;
+            int64_t next_at;
+        } lease;
+        struct {
+            gw_sq_outcome *v;
+            size_t n;
+            uint8_t *extra;
+        } record;
+        struct {
+            int64_t chunk;
+            int64_t not_before;
+        } release;
+        struct {
+            char id[GW_JOB_ID_LEN + 1];
+            gw_job_status st;
+            gw_token_outcome *outcomes;
+        } status;
+        struct {
+            char *app;
+            uint8_t tok[GW_TOKEN_BIN_MAX];
+            size_t tok_len;
+            int source;
+            char reason[48];
+            int64_t apns_ts;
+            int64_t since;
+            int64_t after_recorded, after_id;
+            size_t limit;
+            gw_dead_token *v;
+            size_t n;
+            char next[GW_DEAD_CURSOR_MAX];
+            int has_next;
+            uint64_t count;
+        } dead;
+        struct {
+            size_t max_jobs;
+            uint64_t count;
+        } purge;
+        struct {
+            int64_t value;
+        } set;
+    } u;
+} gw_sq_req;
+
+/* ---- store_sqlite_db.c: schema, statements, errors, clock ---- */
+
+/* Opens the database per sq->so, creates the schema, clears stale leases,
+ * prepares statements, reads the depth. Returns 0 or a GW_QUEUE_E* / APNS_E*
+ * code with detail written. */
+int gw_sq_db_open(gw_sq *sq, char *detail, size_t detail_len);
+void gw_sq_db_close(gw_sq *sq);
+/* Maps a SQLite result code to GW_QUEUE_E* / APNS_ENOMEM and writes
+ * "queue database PATH: MESSAGE (SQLITE_X) during WHAT" to detail. */
+int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail_len);
+/* Resets, clears bindings and returns the statement. */
+sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id);
+int64_t gw_sq_now(gw_sq *sq);
+void gw_sq_log(gw_sq *sq, apns_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- store_sqlite_batch.c: group commit on the storage thread ---- */
+void gw_sq_batch(gw_req *head, void *ud);
+int64_t gw_sq_idle(void *ud);
+
+/* ---- operations: run inside the batch transaction; return 0 or an error
+ * code (storage errors through gw_sq_error into r->detail) ---- */
+int gw_sq_op_submit(gw_sq *sq, gw_sq_req *r);      /* store_sqlite_job.c */
+int gw_sq_op_lease(gw_sq *sq, gw_sq_req *r);       /* store_sqlite_lease.c */
+int gw_sq_op_release(gw_sq *sq, gw_sq_req *r);     /* store_sqlite_lease.c */
+int gw_sq_op_record(gw_sq *sq, gw_sq_req *r);      /* store_sqlite_outcome.c */
+int gw_sq_op_status(gw_sq *sq, gw_sq_req *r);      /* store_sqlite_status.c */
+int gw_sq_op_dead_add(gw_sq *sq, gw_sq_req *r);    /* store_sqlite_dead.c */
+int gw_sq_op_dead_list(gw_sq *sq, gw_sq_req *r);   /* store_sqlite_dead.c */
+int gw_sq_op_dead_delete(gw_sq *sq, gw_sq_req *r); /* store_sqlite_dead.c */
+int gw_sq_op_purge(gw_sq *sq, gw_sq_req *r);       /* store_sqlite_purge.c */
+/* One bounded retention step in the current transaction: deletes up to
+ * max_jobs expired jobs; *jobs = jobs deleted, *more = work left. */
+int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char *detail,
+                     size_t detail_len);
+/* Undo for a lease whose transaction did not commit. */
+void gw_sq_lease_discard(gw_sq_req *r);
+
+/* Dead-token upsert shared by record (rejections) and dead_add. */
+int gw_sq_dead_upsert(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok_len, int source,
+                      const char *reason, int64_t apns_ts, int64_t recorded, char *detail,
+                      size_t detail_len);
+
+#endif

@@ -1,0 +1,344 @@
+/*
+ * store_sqlite_db.c - the SQLite file: open, schema, pragmas, prepared
+ * statements, and the mapping of SQLite failures to queue errors.
+ *
+ * Schema (user_version 1):
+ *   job        one row per job: push fields, payload, counts per outcome,
+ *              finished (ms, NULL while tokens are open)
+ *   chunk      up to chunk_tokens tokens of a job: tokens (packed binary),
+ *              st (one state byte per token), n_open (tokens not final),
+ *              next_at (when leasable; NULL when nothing is open), lease
+ *   retry      sparse: (chunk, idx) -> retry-at, attempts, for RETRY tokens
+ *   rejection  (job, idx) -> token, status, reason, APNs timestamp
+ *   dead_token (app, token) -> source, reason, APNs timestamp, recorded
+ *
+ * WAL journal. synchronous is switched per batch by store_sqlite_batch.c
+ * (FULL when the batch stores jobs or registry changes, NORMAL for outcome-
+ * only batches). Only one process may use a file: besides SQLite's own
+ * locks, open takes an exclusive flock on "<path>-lock", so two gateways can
+ * never lease the same chunks.
+ */
+#include "store_sqlite.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SCHEMA_VERSION 1
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS job("
+    " id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, app TEXT NOT NULL, topic TEXT,"
+    " push_type INTEGER NOT NULL, priority INTEGER NOT NULL, expiration INTEGER NOT NULL,"
+    " collapse_id TEXT, apns_id TEXT NOT NULL, payload BLOB NOT NULL,"
+    " send_at INTEGER NOT NULL, created INTEGER NOT NULL, n INTEGER NOT NULL,"
+    " n_chunks INTEGER NOT NULL, n_accepted INTEGER NOT NULL DEFAULT 0,"
+    " n_rejected INTEGER NOT NULL DEFAULT 0, n_expired INTEGER NOT NULL DEFAULT 0,"
+    " n_failed INTEGER NOT NULL DEFAULT 0, n_retry INTEGER NOT NULL DEFAULT 0,"
+    " finished INTEGER);"
+    "CREATE INDEX IF NOT EXISTS job_finished ON job(finished) WHERE finished IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS chunk("
+    " id INTEGER PRIMARY KEY, job INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " first INTEGER NOT NULL, n INTEGER NOT NULL, tokens BLOB NOT NULL, st BLOB NOT NULL,"
+    " n_open INTEGER NOT NULL, next_at INTEGER, lease_owner INTEGER, lease_until INTEGER,"
+    " UNIQUE(job, seq));"
+    "CREATE INDEX IF NOT EXISTS chunk_due ON chunk(next_at)"
+    " WHERE next_at IS NOT NULL AND lease_owner IS NULL;"
+    "CREATE TABLE IF NOT EXISTS retry("
+    " chunk INTEGER NOT NULL, idx INTEGER NOT NULL, at INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL, PRIMARY KEY(chunk, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS rejection("
+    " job INTEGER NOT NULL, idx INTEGER NOT NULL, token BLOB NOT NULL, status INTEGER,"
+    " reason TEXT, apns_ts INTEGER, recorded INTEGER, PRIMARY KEY(job, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS dead_token("
+    " id INTEGER PRIMARY KEY, app TEXT NOT NULL, token BLOB NOT NULL, source INTEGER NOT NULL,"
+    " reason TEXT, apns_ts INTEGER, recorded INTEGER NOT NULL, UNIQUE(app, token));"
+    "CREATE INDEX IF NOT EXISTS dead_token_page ON dead_token(app, recorded, id);"
+    "PRAGMA user_version=1;";
+
+static const char *const stmt_sql[SQS_COUNT] = {
+#define SQ_STMT_SQL(id, sql) sql,
+    SQ_STMT_MAP(SQ_STMT_SQL)
+#undef SQ_STMT_SQL
+};
+
+void gw_sq_log(gw_sq *sq, apns_log_level lvl, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (sq->o.on_log == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sq->o.on_log(lvl, msg, sq->o.ud);
+}
+
+int64_t gw_sq_now(gw_sq *sq)
+{
+    struct timespec ts;
+
+    if (sq->o.clock_ms != NULL)
+        return sq->o.clock_ms(sq->o.ud);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *primary_name(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_ERROR:
+        return "SQLITE_ERROR";
+    case SQLITE_PERM:
+        return "SQLITE_PERM";
+    case SQLITE_BUSY:
+        return "SQLITE_BUSY";
+    case SQLITE_LOCKED:
+        return "SQLITE_LOCKED";
+    case SQLITE_NOMEM:
+        return "SQLITE_NOMEM";
+    case SQLITE_READONLY:
+        return "SQLITE_READONLY";
+    case SQLITE_IOERR:
+        return "SQLITE_IOERR";
+    case SQLITE_CORRUPT:
+        return "SQLITE_CORRUPT";
+    case SQLITE_FULL:
+        return "SQLITE_FULL";
+    case SQLITE_CANTOPEN:
+        return "SQLITE_CANTOPEN";
+    case SQLITE_PROTOCOL:
+        return "SQLITE_PROTOCOL";
+    case SQLITE_CONSTRAINT:
+        return "SQLITE_CONSTRAINT";
+    case SQLITE_NOTADB:
+        return "SQLITE_NOTADB";
+    default:
+        return "SQLITE_?";
+    }
+}
+
+int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail_len)
+{
+    int err;
+    const char *msg = sq->db != NULL ? sqlite3_errmsg(sq->db) : sqlite3_errstr(rc);
+
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+        err = GW_QUEUE_EFULL;
+        break;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+        err = GW_QUEUE_EIO;
+        break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        err = GW_QUEUE_ECORRUPT;
+        break;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        err = GW_QUEUE_EREADONLY;
+        break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        err = GW_QUEUE_EBUSY;
+        break;
+    case SQLITE_NOMEM:
+        err = APNS_ENOMEM;
+        break;
+    default:
+        err = GW_QUEUE_ESTORE;
+        break;
+    }
+    if (detail != NULL && detail_len > 0)
+        snprintf(detail, detail_len, "queue database %s: %s (%s, code %d) during %s", sq->path, msg,
+                 primary_name(rc), rc, what);
+    return err;
+}
+
+sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id)
+{
+    sqlite3_stmt *s = sq->st[id];
+
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return s;
+}
+
+static int exec(gw_sq *sq, const char *sql, const char *what, char *detail, size_t len)
+{
+    int rc = sqlite3_exec(sq->db, sql, NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? 0 : gw_sq_error(sq, rc, what, detail, len);
+}
+
+static int take_lock(gw_sq *sq, char *detail, size_t len)
+{
+    size_t n = strlen(sq->path) + 6;
+    char *lock_path = malloc(n);
+
+    if (lock_path == NULL)
+        return APNS_ENOMEM;
+    snprintf(lock_path, n, "%s-lock", sq->path);
+    sq->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (sq->lock_fd < 0) {
+        int e = errno;
+        snprintf(detail, len, "queue database %s: cannot open lock file %s: %s", sq->path,
+                 lock_path, strerror(e));
+        free(lock_path);
+        return e == EROFS || e == EACCES ? GW_QUEUE_EREADONLY : GW_QUEUE_EIO;
+    }
+    if (flock(sq->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(detail, len, "queue database %s is in use by another process (lock file %s)",
+                 sq->path, lock_path);
+        free(lock_path);
+        return GW_QUEUE_EBUSY;
+    }
+    free(lock_path);
+    return 0;
+}
+
+static int read_depth(gw_sq *sq, char *detail, size_t len)
+{
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(sq->db,
+                                "SELECT COALESCE(SUM(n-n_accepted-n_rejected-n_expired-n_failed),0)"
+                                " FROM job WHERE finished IS NULL",
+                                -1, &s, NULL);
+
+    if (rc != SQLITE_OK)
+        return gw_sq_error(sq, rc, "open (depth)", detail, len);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        atomic_store(&sq->depth, (uint64_t)sqlite3_column_int64(s, 0));
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : gw_sq_error(sq, rc, "open (depth)", detail, len);
+}
+
+static int schema_version(gw_sq *sq, int *v, char *detail, size_t len)
+{
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(sq->db, "PRAGMA user_version", -1, &s, NULL);
+
+    if (rc != SQLITE_OK)
+        return gw_sq_error(sq, rc, "open (schema)", detail, len);
+    rc = sqlite3_step(s);
+    *v = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : gw_sq_error(sq, rc, "open (schema)", detail, len);
+}
+
+static int set_pragmas(gw_sq *sq, char *detail, size_t len)
+{
+    char sql[128];
+    int rc;
+
+    sqlite3_busy_timeout(sq->db, 5000);
+    if (!sq->read_only) {
+        rc = exec(sq, "PRAGMA journal_mode=WAL", "open (journal_mode=WAL)", detail, len);
+        if (rc != 0)
+            return rc;
+    }
+    rc = exec(sq,
+              "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
+              "PRAGMA cache_size=-16384; PRAGMA journal_size_limit=67108864;",
+              "open (pragmas)", detail, len);
+    if (rc != 0)
+        return rc;
+    sq->sync_full = 1;
+    if (sq->so.max_db_bytes > 0) {
+        snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%lld",
+                 (long long)(sq->so.max_db_bytes / 4096 + 1));
+        rc = exec(sq, sql, "open (max_page_count)", detail, len);
+    }
+    return rc;
+}
+
+int gw_sq_db_open(gw_sq *sq, char *detail, size_t len)
+{
+    int flags, rc, version = 0;
+
+    sq->lock_fd = -1;
+    sq->read_only = sq->so.read_only != 0;
+    if (!sq->read_only) {
+        rc = take_lock(sq, detail, len);
+        if (rc != 0)
+            return rc;
+    }
+    flags = (sq->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+            SQLITE_OPEN_NOMUTEX;
+    rc = sqlite3_open_v2(sq->path, &sq->db, flags, NULL);
+    if (rc != SQLITE_OK)
+        return gw_sq_error(sq, rc, "open", detail, len);
+    sqlite3_extended_result_codes(sq->db, 1);
+    if (!sq->read_only && sqlite3_db_readonly(sq->db, "main") == 1) {
+        gw_sq_log(sq, APNS_LOG_WARN, "queue database %s is not writable: serving read-only",
+                  sq->path);
+        sq->read_only = 1;
+    }
+    rc = set_pragmas(sq, detail, len);
+    if (rc != 0)
+        return rc;
+    rc = schema_version(sq, &version, detail, len);
+    if (rc != 0)
+        return rc;
+    if (version == 0 && sq->read_only) {
+        snprintf(detail, len, "queue database %s is read-only and has no queue schema", sq->path);
+        return GW_QUEUE_EREADONLY;
+    }
+    if (version > SCHEMA_VERSION) {
+        snprintf(detail, len, "queue database %s has schema version %d; this apnsd knows %d",
+                 sq->path, version, SCHEMA_VERSION);
+        return GW_QUEUE_ESTORE;
+    }
+    if (!sq->read_only) {
+        rc = exec(sq, "BEGIN", "open (schema)", detail, len);
+        if (rc == 0)
+            rc = exec(sq, schema_sql, "open (schema)", detail, len);
+        /* Leases are not durable: whoever held them is gone. */
+        if (rc == 0)
+            rc = exec(sq,
+                      "UPDATE chunk SET lease_owner=NULL,lease_until=NULL "
+                      "WHERE lease_owner IS NOT NULL",
+                      "open (clear leases)", detail, len);
+        if (rc == 0)
+            rc = exec(sq, "COMMIT", "open (schema)", detail, len);
+        if (rc != 0) {
+            sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+    }
+    for (int i = 0; i < SQS_COUNT; i++) {
+        rc = sqlite3_prepare_v3(sq->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &sq->st[i],
+                                NULL);
+        if (rc != SQLITE_OK)
+            return gw_sq_error(sq, rc, "open (prepare)", detail, len);
+    }
+    return read_depth(sq, detail, len);
+}
+
+void gw_sq_db_close(gw_sq *sq)
+{
+    for (int i = 0; i < SQS_COUNT; i++) {
+        sqlite3_finalize(sq->st[i]);
+        sq->st[i] = NULL;
+    }
+    if (sq->db != NULL) {
+        if (sqlite3_close(sq->db) != SQLITE_OK)
+            gw_sq_log(sq, APNS_LOG_WARN, "queue database %s: close: %s", sq->path,
+                      sqlite3_errmsg(sq->db));
+        sq->db = NULL;
+    }
+    if (sq->lock_fd >= 0) {
+        close(sq->lock_fd);
+        sq->lock_fd = -1;
+    }
+}

@@ -1,0 +1,104 @@
+/*
+ * store_sqlite_dead.c - the dead-token registry: (app, token) -> source,
+ * reason, Apple's timestamp, when the gateway recorded it.
+ *
+ * Paging is keyset paging on (recorded, id) with the index
+ * dead_token_page(app, recorded, id): a page costs O(limit) whatever the
+ * registry's size, and the cursor "<recorded>.<id>" of the last entry makes
+ * the next page start strictly after it. An entry recorded again moves to
+ * the end (its recorded time changes, its id does not), so a client polling
+ * with `since` sees it again, which is what it wants to know.
+ */
+#include "store_sqlite.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int gw_sq_dead_upsert(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok_len, int source,
+                      const char *reason, int64_t apns_ts, int64_t recorded, char *detail,
+                      size_t detail_len)
+{
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_DEAD_UPSERT);
+    int rc;
+
+    sqlite3_bind_text(s, 1, app, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, tok, (int)tok_len, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, source);
+    sqlite3_bind_text(s, 4, reason != NULL ? reason : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, apns_ts);
+    sqlite3_bind_int64(s, 6, recorded);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, "dead-token registry", detail, detail_len);
+}
+
+int gw_sq_op_dead_add(gw_sq *sq, gw_sq_req *r)
+{
+    return gw_sq_dead_upsert(sq, r->u.dead.app, r->u.dead.tok, r->u.dead.tok_len, r->u.dead.source,
+                             r->u.dead.reason, r->u.dead.apns_ts, gw_sq_now(sq), r->detail,
+                             sizeof(r->detail));
+}
+
+int gw_sq_op_dead_list(gw_sq *sq, gw_sq_req *r)
+{
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_DEAD_LIST);
+    size_t limit = r->u.dead.limit;
+    int64_t last_recorded = 0, last_id = 0;
+    int rc;
+
+    r->u.dead.v = calloc(limit, sizeof(gw_dead_token));
+    if (r->u.dead.v == NULL) {
+        snprintf(r->detail, sizeof(r->detail), "out of memory for dead-token page");
+        return APNS_ENOMEM;
+    }
+    sqlite3_bind_text(s, 1, r->u.dead.app, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, r->u.dead.since);
+    sqlite3_bind_int64(s, 3, r->u.dead.after_recorded);
+    sqlite3_bind_int64(s, 4, r->u.dead.after_id);
+    sqlite3_bind_int64(s, 5, (int64_t)limit + 1); /* one more: is there a next page? */
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        gw_dead_token *d;
+        int len;
+
+        if (r->u.dead.n == limit) {
+            r->u.dead.has_next = 1;
+            break;
+        }
+        d = &r->u.dead.v[r->u.dead.n++];
+        last_id = sqlite3_column_int64(s, 0);
+        len = sqlite3_column_bytes(s, 1);
+        if (len > GW_TOKEN_BIN_MAX)
+            len = GW_TOKEN_BIN_MAX;
+        gw_token_to_hex(sqlite3_column_blob(s, 1), (size_t)len, d->token);
+        d->source = (gw_dead_source)sqlite3_column_int(s, 2);
+        snprintf(d->reason, sizeof(d->reason), "%s",
+                 sqlite3_column_type(s, 3) == SQLITE_NULL
+                     ? ""
+                     : (const char *)sqlite3_column_text(s, 3));
+        d->apns_ts_ms = sqlite3_column_int64(s, 4);
+        d->recorded_ms = last_recorded = sqlite3_column_int64(s, 5);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return gw_sq_error(sq, rc, "dead-token list", r->detail, sizeof(r->detail));
+    if (r->u.dead.has_next)
+        snprintf(r->u.dead.next, sizeof(r->u.dead.next), "%lld.%lld", (long long)last_recorded,
+                 (long long)last_id);
+    return 0;
+}
+
+int gw_sq_op_dead_delete(gw_sq *sq, gw_sq_req *r)
+{
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_DEAD_DELETE);
+    int rc;
+
+    sqlite3_bind_text(s, 1, r->u.dead.app, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, r->u.dead.tok, (int)r->u.dead.tok_len, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return gw_sq_error(sq, rc, "dead-token delete", r->detail, sizeof(r->detail));
+    r->u.dead.count = (uint64_t)sqlite3_changes(sq->db);
+    return 0;
+}

@@ -1,0 +1,256 @@
+/*
+ * store_sqlite_outcome.c - recording per-token answers in batches.
+ *
+ * Design note. Outcomes are grouped by chunk (sorted, keeping the order of
+ * answers for the same token): each touched chunk has its state blob read,
+ * changed in memory and written back once per batch, so 1,000 answers for
+ * one chunk cost one row update, and a group commit carries many of those.
+ * Transition rules, the same as queue.c applies to the dispatcher's copy:
+ *  - a final state (accepted, rejected, expired, failed) never changes: a
+ *    second answer for the token (a duplicate send) is ignored;
+ *  - RETRY upserts the sparse retry row (retry-at, attempts + 1);
+ *  - leaving RETRY deletes that row;
+ *  - REJECTED adds a rejection row (token, status, reason, APNs timestamp)
+ *    and, for dead tokens, upserts the dead-token registry in the same
+ *    transaction.
+ * Job counters (per outcome, retrying) move by the deltas; when every token
+ * of a job is final, job.finished is set. The depth goes down by the tokens
+ * that became final, after COMMIT.
+ */
+#include "store_sqlite.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct job_delta {
+    int64_t job;
+    int64_t counts[4]; /* accepted, rejected, expired, failed */
+    int64_t retry;
+    int used;
+} job_delta;
+
+static int by_chunk(const void *a, const void *b, void *arg)
+{
+    const gw_sq_outcome *v = arg;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int64_t cx = v[x].chunk, cy = v[y].chunk;
+
+    if (cx != cy)
+        return cx < cy ? -1 : 1;
+    return x < y ? -1 : (x > y);
+}
+
+static int flush_job(gw_sq *sq, job_delta *d, int64_t now, gw_sq_req *r)
+{
+    sqlite3_stmt *s;
+    int rc;
+
+    if (!d->used)
+        return 0;
+    d->used = 0;
+    s = gw_sq_stmt(sq, SQS_JOB_ADD_COUNTS);
+    sqlite3_bind_int64(s, 1, d->job);
+    for (int i = 0; i < 4; i++)
+        sqlite3_bind_int64(s, 2 + i, d->counts[i]);
+    sqlite3_bind_int64(s, 6, d->retry);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return gw_sq_error(sq, rc, "record outcomes (job)", r->detail, sizeof(r->detail));
+    s = gw_sq_stmt(sq, SQS_JOB_FINISH);
+    sqlite3_bind_int64(s, 1, d->job);
+    sqlite3_bind_int64(s, 2, now);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return gw_sq_error(sq, rc, "record outcomes (finish)", r->detail, sizeof(r->detail));
+    return 0;
+}
+
+static int step_done(gw_sq *sq, sqlite3_stmt *s, const char *what, gw_sq_req *r)
+{
+    int rc = sqlite3_step(s);
+
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, what, r->detail, sizeof(r->detail));
+}
+
+/* The rejection's token and reason, stored in r->u.record.extra. */
+static void extra_fields(const gw_sq_req *r, const gw_sq_outcome *o, const uint8_t **tok,
+                         size_t *tok_len, const char **reason, size_t *reason_len)
+{
+    const uint8_t *p = r->u.record.extra + o->extra;
+
+    *tok_len = p[0];
+    *tok = p + 1;
+    p += 1 + p[0];
+    *reason_len = p[0];
+    *reason = (const char *)p + 1;
+}
+
+static int reject(gw_sq *sq, gw_sq_req *r, const gw_sq_outcome *o, int64_t job, int64_t first,
+                  int64_t now)
+{
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_REJECT_INSERT);
+    const uint8_t *tok;
+    const char *reason;
+    size_t tok_len, reason_len;
+    char why[48];
+    int err;
+
+    extra_fields(r, o, &tok, &tok_len, &reason, &reason_len);
+    sqlite3_bind_int64(s, 1, job);
+    sqlite3_bind_int64(s, 2, first + o->idx);
+    sqlite3_bind_blob(s, 3, tok, (int)tok_len, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, o->status);
+    sqlite3_bind_text(s, 5, reason, (int)reason_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, o->apns_ts);
+    sqlite3_bind_int64(s, 7, now);
+    err = step_done(sq, s, "record outcomes (rejection)", r);
+    if (err != 0 || o->dead == GW_DEAD_NONE)
+        return err;
+
+    s = gw_sq_stmt(sq, SQS_JOB_APP);
+    sqlite3_bind_int64(s, 1, job);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_reset(s);
+        return 0; /* no job (cannot happen within one transaction) */
+    }
+    snprintf(why, sizeof(why), "%.*s", (int)reason_len, reason);
+    err = gw_sq_dead_upsert(sq, (const char *)sqlite3_column_text(s, 0), tok, tok_len, o->dead, why,
+                            o->apns_ts, now, r->detail, sizeof(r->detail));
+    sqlite3_reset(s);
+    return err;
+}
+
+static int apply_one(gw_sq *sq, gw_sq_req *r, const gw_sq_outcome *o, uint8_t *st, int64_t job,
+                     int64_t first, int64_t now, job_delta *d, int64_t *n_open)
+{
+    uint8_t old = st[o->idx];
+    sqlite3_stmt *s;
+    int err;
+
+    if (gw_token_state_final((gw_token_state)old))
+        return 0;
+    if (old == GW_TOKEN_RETRY && o->state != GW_TOKEN_RETRY) {
+        s = gw_sq_stmt(sq, SQS_RETRY_DELETE);
+        sqlite3_bind_int64(s, 1, o->chunk);
+        sqlite3_bind_int64(s, 2, o->idx);
+        if ((err = step_done(sq, s, "record outcomes (retry)", r)) != 0)
+            return err;
+        d->retry--;
+    }
+    if (o->state == GW_TOKEN_RETRY) {
+        s = gw_sq_stmt(sq, SQS_RETRY_UPSERT);
+        sqlite3_bind_int64(s, 1, o->chunk);
+        sqlite3_bind_int64(s, 2, o->idx);
+        sqlite3_bind_int64(s, 3, o->retry_at);
+        if ((err = step_done(sq, s, "record outcomes (retry)", r)) != 0)
+            return err;
+        if (old != GW_TOKEN_RETRY)
+            d->retry++;
+    } else {
+        d->counts[o->state - GW_TOKEN_ACCEPTED]++;
+        (*n_open)--;
+        r->depth_delta--;
+        if (o->state == GW_TOKEN_REJECTED && (err = reject(sq, r, o, job, first, now)) != 0)
+            return err;
+    }
+    st[o->idx] = o->state;
+    return 0;
+}
+
+/* Applies the outcomes order[from..to) (all for one chunk). */
+static int apply_chunk(gw_sq *sq, gw_sq_req *r, const uint32_t *order, size_t from, size_t to,
+                       int64_t now, job_delta *d, uint8_t **buf, size_t *cap)
+{
+    const gw_sq_outcome *v = r->u.record.v;
+    int64_t chunk = v[order[from]].chunk, job, first, n_open;
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_CHUNK_ST);
+    size_t n, st_len;
+    int rc, err;
+
+    sqlite3_bind_int64(s, 1, chunk);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(s);
+        return rc == SQLITE_DONE
+                   ? 0
+                   : gw_sq_error(sq, rc, "record outcomes", r->detail, sizeof(r->detail));
+    }
+    job = sqlite3_column_int64(s, 0);
+    n = (size_t)sqlite3_column_int64(s, 1);
+    st_len = (size_t)sqlite3_column_bytes(s, 2);
+    n_open = sqlite3_column_int64(s, 3);
+    first = sqlite3_column_int64(s, 4);
+    if (n > *cap) {
+        uint8_t *p = realloc(*buf, n);
+        if (p == NULL) {
+            sqlite3_reset(s);
+            return APNS_ENOMEM;
+        }
+        *buf = p;
+        *cap = n;
+    }
+    memset(*buf, 0, n);
+    memcpy(*buf, sqlite3_column_blob(s, 2), st_len < n ? st_len : n);
+    sqlite3_reset(s);
+
+    if (d->used && d->job != job && (err = flush_job(sq, d, now, r)) != 0)
+        return err;
+    if (!d->used) {
+        memset(d, 0, sizeof(*d));
+        d->job = job;
+        d->used = 1;
+    }
+    for (size_t k = from; k < to; k++) {
+        const gw_sq_outcome *o = &v[order[k]];
+        if (o->idx >= n)
+            continue;
+        err = apply_one(sq, r, o, *buf, job, first, now, d, &n_open);
+        if (err != 0)
+            return err;
+    }
+    s = gw_sq_stmt(sq, SQS_CHUNK_SET_ST);
+    sqlite3_bind_int64(s, 1, chunk);
+    sqlite3_bind_blob(s, 2, *buf, (int)n, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, n_open);
+    return step_done(sq, s, "record outcomes (chunk)", r);
+}
+
+int gw_sq_op_record(gw_sq *sq, gw_sq_req *r)
+{
+    size_t n = r->u.record.n, from = 0, cap = 0;
+    uint32_t *order;
+    uint8_t *buf = NULL;
+    job_delta d = {0};
+    int64_t now = gw_sq_now(sq);
+    int err = 0;
+
+    r->depth_delta = 0;
+    if (n == 0)
+        return 0;
+    order = malloc(n * sizeof(*order));
+    if (order == NULL)
+        return APNS_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        order[i] = (uint32_t)i;
+    qsort_r(order, n, sizeof(*order), by_chunk, r->u.record.v);
+    while (err == 0 && from < n) {
+        size_t to = from + 1;
+        while (to < n && r->u.record.v[order[to]].chunk == r->u.record.v[order[from]].chunk)
+            to++;
+        err = apply_chunk(sq, r, order, from, to, now, &d, &buf, &cap);
+        from = to;
+    }
+    if (err == 0)
+        err = flush_job(sq, &d, now, r);
+    if (err == APNS_ENOMEM)
+        snprintf(r->detail, sizeof(r->detail), "out of memory while recording outcomes");
+    free(order);
+    free(buf);
+    if (err != 0)
+        r->depth_delta = 0;
+    return err;
+}

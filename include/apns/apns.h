@@ -1,0 +1,27 @@
+/*
+ * apns/apns.h - libapns, the whole public API in one include.
+ *
+ *   #include <apns/apns.h>      cc prog.c $(pkg-config --cflags --libs libapns)
+ *
+ * version.h  version macros, apns_version(), APNS_EXTERN
+ * error.h    the one error space (APNS_E*, apns_strerror)
+ * notification.h, payload.h   what to send, validated before it is sent
+ * jwt.h      ES256 provider tokens and the per-team token cache
+ * reason.h   every APNs answer with the action it calls for
+ * client.h   connections, the in-flight book, credit-based backpressure
+ * binary.h, feedback.h   the legacy binary interface and feedback service
+ */
+#ifndef APNS_APNS_H
+#define APNS_APNS_H
+
+#include "apns/version.h"
+#include "apns/error.h"
+#include "apns/notification.h"
+#include "apns/payload.h"
+#include "apns/jwt.h"
+#include "apns/reason.h"
+#include "apns/client.h"
+#include "apns/binary.h"
+#include "apns/feedback.h"
+
+#endif
