@@ -11,7 +11,6 @@ PKGS=(
   libevent-dev        # event loop, timers, signals, evhttp
   libjansson-dev      # JSON
   libsqlite3-dev      # embedded durable queue
-  libinih-dev         # INI config
   libnats-dev         # NATS C client: the JetStream queue backend (issue 6)
   nats-server         # NATS with JetStream: the fleet's queue; tests start real clusters
   libcmocka-dev       # unit tests

@@ -3,16 +3,15 @@
  *
  * Design note.
  *
- * inih tokenises "key = value" lines (inline "; comments", trimming), but it
- * hands the callback neither a line number nor empty sections, truncates
- * section names at 50 bytes, treats indented lines as continuations and
- * reports only the first syntax error. So the text reaches inih through our
- * own line reader (ini_parse_stream): the reader counts lines, strips leading
- * whitespace (no continuation lines: an indented file means what it looks
- * like), parses section headers itself (so an empty or misspelt section is
- * still seen, with its line), reports every malformed line, and hands inih
- * only well-formed "key = value" lines. The key callback therefore always
- * knows the current line and section.
+ * The reader is our own (about 100 lines; libinih was dropped: its callback
+ * gets no line number, it truncates section names, treats indented lines as
+ * continuations and reports only the first syntax error, so it needed a
+ * second parser in front of it). The grammar is the usual INI: "[section]",
+ * "name = value" or "name: value", full-line comments starting with ';' or
+ * '#', inline comments starting with ';' after white space, names and values
+ * trimmed, a UTF-8 BOM ignored. Every line stands alone (an indented line is
+ * not a continuation). Every malformed line is reported with its number, and
+ * an empty or misspelt section is still seen, with its line.
  *
  * Every problem is collected (up to GW_CONFIG_DIAG_MAX kept, all counted)
  * so that an operator fixes the file in one pass. A refused value marks its
@@ -37,14 +36,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <ini.h>
-
 extern char **environ;
 
 #define FILE_MAX          (1024 * 1024) /* the config file, api_keys_file */
 #define PASSWORD_FILE_MAX 4096
 #define APPS_MAX          1000
 #define APP_NAME_MAX      64
+#define CONF_LINE_MAX     198 /* characters of one line, trimmed (as with inih before) */
 
 #define CUR_NONE (-1) /* before the first section header */
 #define CUR_SKIP (-2) /* inside a refused section header: its keys are ignored */
@@ -558,27 +556,51 @@ static void section_line(loader *L, const char *s, size_t n)
     begin_section(L, buf);
 }
 
-static char *reader(char *buf, int num, void *stream)
+/* A "name = value" line (the separator is s[sep], '=' or ':'): the name is
+ * the text before it, the value the text after it up to an inline comment
+ * (';' after white space), both trimmed. */
+static void key_line(loader *L, const char *s, size_t n, size_t sep)
 {
-    loader *L = stream;
-    const char *s, *nl;
-    size_t n, i;
+    char name[CONF_LINE_MAX + 1], value[CONF_LINE_MAX + 1];
+    size_t ne = sep, vb = sep + 1, ve;
 
-    if (L->pos >= L->len || num < 4)
-        return NULL;
-    s = L->text + L->pos;
-    nl = memchr(s, '\n', L->len - L->pos);
-    n = nl ? (size_t)(nl - s) : L->len - L->pos;
-    L->pos += n + (nl != NULL);
-    L->lineno++;
-    buf[0] = '\0';
+    while (ne > 0 && is_ws(s[ne - 1]))
+        ne--;
+    for (ve = vb; ve < n; ve++)
+        if (s[ve] == ';' && ve > vb && is_ws(s[ve - 1]))
+            break;
+    while (vb < ve && is_ws(s[vb]))
+        vb++;
+    while (ve > vb && is_ws(s[ve - 1]))
+        ve--;
+    memcpy(name, s, ne);
+    name[ne] = '\0';
+    memcpy(value, s + vb, ve - vb);
+    value[ve - vb] = '\0';
+    if (L->sec == CUR_SKIP)
+        return;
+    if (L->sec == CUR_NONE) {
+        char q[96];
+        diag(L, 0, L->lineno, NULL, NULL, NULL,
+             "key %s outside any section (start with [server], [queue], [log] or [app NAME])",
+             quote(name, q, sizeof q));
+        return;
+    }
+    apply_key(L, L->sec, L->app, name, value, L->lineno, NULL);
+}
+
+/* One line of the file, without its newline. */
+static void parse_line(loader *L, const char *s, size_t n)
+{
+    size_t i;
+
     if (L->lineno == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
         s += 3;
         n -= 3;
     }
     if (memchr(s, '\0', n)) {
         diag(L, 0, L->lineno, NULL, NULL, NULL, "line contains a NUL byte");
-        return buf;
+        return;
     }
     while (n > 0 && is_ws(*s)) {
         s++;
@@ -587,17 +609,17 @@ static char *reader(char *buf, int num, void *stream)
     while (n > 0 && is_ws(s[n - 1]))
         n--;
     if (n == 0 || *s == ';' || *s == '#')
-        return buf;
+        return;
     if (*s == '[') {
         section_line(L, s, n);
-        return buf;
+        return;
     }
-    if (n > (size_t)num - 2) {
+    if (n > CONF_LINE_MAX) {
         diag(L, 0, L->lineno, NULL, NULL, NULL,
              "line is too long (%zu characters, at most %d): split a list over several "
              "lines with the same key, or use a file (api_keys_file)",
-             n, num - 2);
-        return buf;
+             n, CONF_LINE_MAX);
+        return;
     }
     for (i = 0; i < n; i++) {
         if (s[i] == '=' || s[i] == ':')
@@ -610,32 +632,26 @@ static char *reader(char *buf, int num, void *stream)
     if (i == n) {
         diag(L, 0, L->lineno, NULL, NULL, NULL,
              "expected \"key = value\", \"[section]\" or a comment");
-        return buf;
+        return;
     }
     if (i == 0) {
         diag(L, 0, L->lineno, NULL, NULL, NULL, "missing key name before '%c'", s[0]);
-        return buf;
+        return;
     }
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return buf;
+    key_line(L, s, n, i);
 }
 
-static int on_key(void *user, const char *section, const char *name, const char *value)
+static void parse(loader *L)
 {
-    loader *L = user;
-    (void)section; /* ours, from the reader, is exact */
-    if (L->sec == CUR_SKIP)
-        return 1;
-    if (L->sec == CUR_NONE) {
-        char q[96];
-        diag(L, 0, L->lineno, NULL, NULL, NULL,
-             "key %s outside any section (start with [server], [queue], [log] or [app NAME])",
-             quote(name, q, sizeof q));
-        return 1;
+    while (L->pos < L->len && !L->oom) {
+        const char *s = L->text + L->pos;
+        const char *nl = memchr(s, '\n', L->len - L->pos);
+        size_t n = nl ? (size_t)(nl - s) : L->len - L->pos;
+
+        L->pos += n + (nl != NULL);
+        L->lineno++;
+        parse_line(L, s, n);
     }
-    apply_key(L, L->sec, L->app, name, value, L->lineno, NULL);
-    return 1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1403,7 +1419,6 @@ static int load(const char *text, size_t len, const char *name, char *const *env
 {
     gw_config *c;
     loader L;
-    int rc;
 
     c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -1429,9 +1444,7 @@ static int load(const char *text, size_t len, const char *name, char *const *env
     L.len = len;
     L.sec = CUR_NONE;
 
-    rc = ini_parse_stream(reader, &L, on_key, &L);
-    if (rc == -2)
-        L.oom = 1;
+    parse(&L);
     if (!L.oom)
         apply_env(&L);
     for (int s = 0; s < GW__SEC_APP && !L.oom; s++)

@@ -5,4 +5,3 @@ target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/daemon/config/config.c
                                ${PROJECT_SOURCE_DIR}/daemon/obs/log.c)
 target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/daemon/config
                                            ${PROJECT_SOURCE_DIR}/daemon/obs)
-target_link_libraries(${name} PRIVATE PkgConfig::INIH)
