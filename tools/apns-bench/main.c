@@ -40,6 +40,7 @@
 #include "apns/reason.h"
 #include "cli.h"
 #include "cli_log.h"
+#include "pump.h"
 #include "histo.h"
 
 #define PROG              "apns-bench"
@@ -136,8 +137,8 @@ typedef struct bench {
     uint64_t count;      /* 0: duration mode */
     int64_t duration_ns; /* duration mode */
     int stopping;        /* no more submits */
-    int finishing;
-    int in_pump;
+    cli_pump pump;       /* submit loop and finish sequence (tools/common/pump.c) */
+    int64_t batch_ns;    /* when the current pump run started: its notifications' submit time */
     int progress;
     int64_t connect_timeout_ns, stall_timeout_ns;
 
@@ -154,7 +155,7 @@ typedef struct bench {
     int gave_up;    /* CLI_EXIT_CONNECTION */
     cli_logger log; /* the client's log on stderr, repeats counted */
 
-    struct event *ev_tick, *ev_finish, *ev_sigint, *ev_sigterm, *ev_deadline;
+    struct event *ev_tick, *ev_sigint, *ev_sigterm, *ev_deadline;
 } bench;
 
 static int64_t now_ns(const bench *b)
@@ -164,56 +165,52 @@ static int64_t now_ns(const bench *b)
     return (int64_t)(t.tv_sec - b->t0.tv_sec) * 1000000000 + (t.tv_nsec - b->t0.tv_nsec);
 }
 
-static void schedule_finish(bench *b)
-{
-    static const struct timeval now = {0, 0};
-    if (b->finishing)
-        return;
-    b->finishing = 1;
-    event_add(b->ev_finish, &now);
-}
-
 static void maybe_finish(bench *b)
 {
     if (b->stopping && b->answered == b->submitted) {
         if (!b->t_end_ns)
             b->t_end_ns = now_ns(b);
-        schedule_finish(b);
+        cli_pump_finish(&b->pump);
     }
 }
 
-/* Submits until the client has no credit, the count is reached or the run
- * is stopping. One clock read per batch: the whole batch is queued now. */
+/* The token pool is used round-robin until the count is reached or the run
+ * is stopping. */
+static int next_notification(void *ud, apns_notification *n)
+{
+    bench *b = ud;
+
+    if (b->stopping || (b->count && b->submitted >= b->count))
+        return 0;
+    *n = b->tmpl;
+    n->token = b->tok[b->tok_next];
+    n->user_data = (void *)(uintptr_t)b->batch_ns;
+    return 1;
+}
+
+static void sent(void *ud, const apns_notification *n, int rc)
+{
+    bench *b = ud;
+
+    (void)n;
+    if (rc != 0) {
+        cli_error(PROG, "submit refused: %s (%s)", apns_strerror(rc), apns_err_name(rc));
+        b->gave_up = CLI_EXIT_USAGE;
+        b->stopping = 1;
+        return;
+    }
+    b->submitted++;
+    if (++b->tok_next == b->ntok)
+        b->tok_next = 0;
+}
+
+/* One clock read per run: the whole batch is queued now. */
 static void pump(bench *b)
 {
-    if (b->in_pump || b->stopping)
-        return;
-    b->in_pump = 1;
-    apns_notification n = b->tmpl;
-    n.user_data = (void *)(uintptr_t)now_ns(b);
-    const char **tok = b->tok;
-    size_t i = b->tok_next, ntok = b->ntok;
-    uint64_t limit = b->count ? b->count : UINT64_MAX;
-
-    while (b->submitted < limit) {
-        n.token = tok[i];
-        int rc = apns_client_submit(b->client, &n);
-        if (rc == APNS_EAGAIN)
-            break; /* resume in on_credit */
-        if (rc != 0) {
-            cli_error(PROG, "submit refused: %s (%s)", apns_strerror(rc), apns_err_name(rc));
-            b->gave_up = CLI_EXIT_USAGE;
-            b->stopping = 1;
-            break;
-        }
-        b->submitted++;
-        if (++i == ntok)
-            i = 0;
-    }
-    b->tok_next = i;
+    b->batch_ns = now_ns(b);
+    cli_pump_run(&b->pump);
     if (b->count && b->submitted >= b->count)
         b->stopping = 1;
-    b->in_pump = 0;
     maybe_finish(b);
 }
 
@@ -248,7 +245,7 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
     }
     if (b->stopping && b->answered == b->submitted) {
         b->t_end_ns = t;
-        schedule_finish(b);
+        cli_pump_finish(&b->pump);
     }
 }
 
@@ -257,28 +254,6 @@ static void on_log(apns_log_level level, const char *msg, void *ud)
 {
     bench *b = ud;
     cli_log_line(&b->log, level, msg);
-}
-
-static void on_drained(apns_client *c, void *ud)
-{
-    bench *b = ud;
-    (void)c;
-    event_base_loopbreak(b->base);
-}
-
-static void finish_cb(evutil_socket_t fd, short what, void *ud)
-{
-    bench *b = ud;
-    static const struct timeval grace = {5, 0};
-    (void)fd;
-
-    if ((what & EV_TIMEOUT) && b->finishing == 2) {
-        event_base_loopbreak(b->base); /* the drain did not complete in time */
-        return;
-    }
-    b->finishing = 2;
-    event_add(b->ev_finish, &grace);
-    apns_client_drain(b->client, on_drained);
 }
 
 static long rss_kb_now(void)
@@ -906,6 +881,11 @@ int main(int argc, char **argv)
         goto out;
     }
     clock_gettime(CLOCK_MONOTONIC, &b.t0);
+    if (cli_pump_init(&b.pump, b.base, next_notification, sent, &b) != 0) {
+        cli_error(PROG, "out of memory");
+        code = CLI_EXIT_CONNECTION;
+        goto out;
+    }
     rc = apns_client_new(&b.client, b.base, &o, detail, sizeof detail);
     if (rc != 0) {
         cli_error(PROG, "%s%s%s", apns_strerror(rc), detail[0] ? ": " : "", detail);
@@ -913,11 +893,11 @@ int main(int argc, char **argv)
         goto out;
     }
     b.ev_tick = event_new(b.base, -1, EV_PERSIST, tick_cb, &b);
-    b.ev_finish = event_new(b.base, -1, 0, finish_cb, &b);
+    b.pump.client = b.client;
     b.ev_sigint = evsignal_new(b.base, SIGINT, signal_cb, &b);
     b.ev_sigterm = evsignal_new(b.base, SIGTERM, signal_cb, &b);
     b.ev_deadline = evtimer_new(b.base, deadline_cb, &b);
-    if (!b.ev_tick || !b.ev_finish || !b.ev_sigint || !b.ev_sigterm || !b.ev_deadline) {
+    if (!b.ev_tick || !b.pump.ev_finish || !b.ev_sigint || !b.ev_sigterm || !b.ev_deadline) {
         cli_error(PROG, "out of memory");
         code = CLI_EXIT_CONNECTION;
         goto out;
@@ -967,8 +947,7 @@ out:
         apns_client_free(b.client);
     if (b.ev_tick)
         event_free(b.ev_tick);
-    if (b.ev_finish)
-        event_free(b.ev_finish);
+    cli_pump_cleanup(&b.pump);
     if (b.ev_sigint)
         event_free(b.ev_sigint);
     if (b.ev_sigterm)

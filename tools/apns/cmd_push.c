@@ -30,6 +30,7 @@
 #include "apns_cli.h"
 #include "cli.h"
 #include "cli_log.h"
+#include "pump.h"
 
 #define PROG             "apns push"
 #define PAYLOAD_FILE_MAX (1024 * 1024) /* read limit; APNs' own limit is checked after */
@@ -123,13 +124,12 @@ typedef struct push_run {
     int conn_problem; /* a connection or credential failure was seen */
     int stopping;     /* no more submits (interrupted) */
     int timed_out;
-    int finishing;
-    int in_pump, repump;
+    cli_pump pump;             /* submit loop and finish sequence (tools/common/pump.c) */
     int gave_up;               /* no connection for connect_timeout_s */
     int64_t connect_timeout_s; /* 0 = never give up */
     struct timespec last_up;   /* last time a connection was up (or the start) */
     cli_logger log;            /* the client's log on stderr, repeats counted */
-    struct event *ev_sigint, *ev_sigterm, *ev_timeout, *ev_finish, *ev_watch;
+    struct event *ev_sigint, *ev_sigterm, *ev_timeout, *ev_watch;
 } push_run;
 
 static int is_conn_error(int err)
@@ -199,54 +199,44 @@ static void mark_failed(push_run *p, size_t idx, int err)
                NULL);
 }
 
-static void schedule_finish(push_run *p)
-{
-    static const struct timeval now = {0, 0};
-
-    if (p->finishing)
-        return;
-    p->finishing = 1;
-    event_add(p->ev_finish, &now);
-}
-
 /* Done when every submitted token is answered and nothing more will be
  * submitted. */
 static void maybe_finish(push_run *p)
 {
     if (p->n_answered == p->tokens.n ||
         (p->stopping && p->n_answered >= p->next && apns_client_pending(p->client) == 0))
-        schedule_finish(p);
+        cli_pump_finish(&p->pump);
+}
+
+static int next_token(void *ud, apns_notification *n)
+{
+    push_run *p = ud;
+
+    if (p->stopping || p->next >= p->tokens.n)
+        return 0;
+    *n = p->tmpl;
+    n->token = p->tokens.v[p->next];
+    n->user_data = (void *)(uintptr_t)p->next;
+    return 1;
+}
+
+static void sent(void *ud, const apns_notification *n, int rc)
+{
+    push_run *p = ud;
+    size_t idx = p->next++;
+
+    (void)n;
+    if (rc != 0) {
+        /* No callback will come for it. */
+        mark_failed(p, idx, rc);
+        if (rc == APNS_ESHUTDOWN)
+            p->stopping = 1;
+    }
 }
 
 static void pump(push_run *p)
 {
-    if (p->in_pump) { /* called back from inside submit */
-        p->repump = 1;
-        return;
-    }
-    p->in_pump = 1;
-    do {
-        p->repump = 0;
-        while (!p->stopping && p->next < p->tokens.n) {
-            apns_notification n = p->tmpl;
-            size_t idx = p->next;
-            int rc;
-
-            n.token = p->tokens.v[idx];
-            n.user_data = (void *)(uintptr_t)idx;
-            rc = apns_client_submit(p->client, &n);
-            if (rc == APNS_EAGAIN)
-                break; /* resume in on_credit */
-            p->next++;
-            if (rc != 0) {
-                /* No callback will come for it. */
-                mark_failed(p, idx, rc);
-                if (rc == APNS_ESHUTDOWN)
-                    p->stopping = 1;
-            }
-        }
-    } while (p->repump);
-    p->in_pump = 0;
+    cli_pump_run(&p->pump);
     maybe_finish(p);
 }
 
@@ -319,28 +309,6 @@ static int last_log_error(const push_run *p)
         }
     }
     return APNS_ECONNECT;
-}
-
-static void on_drained(apns_client *c, void *ud)
-{
-    push_run *p = ud;
-    (void)c;
-    event_base_loopbreak(p->base);
-}
-
-static void finish_cb(evutil_socket_t fd, short what, void *ud)
-{
-    push_run *p = ud;
-    static const struct timeval grace = {5, 0};
-
-    (void)fd;
-    if (what & EV_TIMEOUT && p->finishing == 2) {
-        event_base_loopbreak(p->base); /* drain did not complete in time */
-        return;
-    }
-    p->finishing = 2;
-    event_add(p->ev_finish, &grace); /* fallback if on_drained never comes */
-    apns_client_drain(p->client, on_drained);
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -546,8 +514,7 @@ static void push_run_cleanup(push_run *p)
         event_free(p->ev_sigterm);
     if (p->ev_timeout)
         event_free(p->ev_timeout);
-    if (p->ev_finish)
-        event_free(p->ev_finish);
+    cli_pump_cleanup(&p->pump);
     if (p->ev_watch)
         event_free(p->ev_watch);
     if (p->base)
@@ -854,11 +821,12 @@ int apns_cmd_push(int argc, char **argv)
         code = CLI_EXIT_CONNECTION;
         goto out;
     }
-    p.ev_finish = evtimer_new(p.base, finish_cb, &p);
+    if (p.base != NULL && cli_pump_init(&p.pump, p.base, next_token, sent, &p) != 0)
+        p.pump.ev_finish = NULL;
     p.ev_watch = event_new(p.base, -1, EV_PERSIST, watch_cb, &p);
     p.ev_sigint = evsignal_new(p.base, SIGINT, signal_cb, &p);
     p.ev_sigterm = evsignal_new(p.base, SIGTERM, signal_cb, &p);
-    if (!p.ev_finish || !p.ev_watch || !p.ev_sigint || !p.ev_sigterm) {
+    if (!p.pump.ev_finish || !p.ev_watch || !p.ev_sigint || !p.ev_sigterm) {
         cli_error(PROG, "out of memory");
         code = CLI_EXIT_CONNECTION;
         goto out;
@@ -883,6 +851,7 @@ int apns_cmd_push(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     detail[0] = '\0';
     rc = apns_client_new(&p.client, p.base, &o, detail, sizeof(detail));
+    p.pump.client = p.client;
     if (rc != 0) {
         cli_error(PROG, "%s", detail[0] ? detail : apns_strerror(rc));
         code = (rc == APNS_EINVAL || rc == APNS_ECONFIG) ? CLI_EXIT_USAGE : CLI_EXIT_CONNECTION;
