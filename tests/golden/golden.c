@@ -1,6 +1,7 @@
 /* golden.c - the TSV reader of tests/golden (see golden.h). */
 #include "golden.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,4 +157,108 @@ int golden_reason_status(const char *reason)
         return -1;
     }
     return atoi(golden_cell(&reasons, (size_t)r, "status"));
+}
+
+void golden_need(golden_table *t, const char *file)
+{
+    char err[512];
+    if (golden_load(t, file, err, sizeof err) != 0) {
+        printf("FAIL %s\n", err);
+        exit(1);
+    }
+}
+
+const char *golden_col(const golden_table *t, size_t row, const char *col)
+{
+    const char *v = golden_cell(t, row, col);
+    if (!v) {
+        printf("FAIL %s has no column %s\n", t->name, col);
+        exit(1);
+    }
+    return v;
+}
+
+const char *golden_opt(const char *v)
+{
+    return strcmp(v, "-") == 0 ? NULL : v;
+}
+
+const char *golden_rule(const golden_table *headers, const char *field, const char *rule,
+                        const char *col)
+{
+    for (size_t i = 0; i < headers->nrows; i++)
+        if (strcmp(golden_col(headers, i, "field"), field) == 0 &&
+            strcmp(golden_col(headers, i, "rule"), rule) == 0)
+            return golden_col(headers, i, col);
+    printf("FAIL %s has no row %s %s\n", headers->name, field, rule);
+    exit(1);
+}
+
+static int failures;
+
+static void say(const char *tag, const char *fmt, va_list ap)
+{
+    fputs(tag, stdout);
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+}
+
+void golden_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    say("FAIL ", fmt, ap);
+    va_end(ap);
+    failures++;
+}
+
+int golden_failures(void)
+{
+    return failures;
+}
+
+void golden_ok(int since, const char *fmt, ...)
+{
+    if (failures != since)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    say("ok   ", fmt, ap);
+    va_end(ap);
+}
+
+void golden_need_all(golden_set *g)
+{
+    golden_need(&g->reasons, "reasons.tsv");
+    golden_need(&g->push_types, "push-types.tsv");
+    golden_need(&g->headers, "headers.tsv");
+    golden_need(&g->bin_status, "binary-status.tsv");
+    golden_need(&g->bin_formats, "binary-formats.tsv");
+    golden_need(&g->bin_items, "binary-items.tsv");
+}
+
+void golden_free_all(golden_set *g)
+{
+    golden_free(&g->reasons);
+    golden_free(&g->push_types);
+    golden_free(&g->headers);
+    golden_free(&g->bin_status);
+    golden_free(&g->bin_formats);
+    golden_free(&g->bin_items);
+}
+
+int golden_verdict(const char *name, const char *subject)
+{
+    if (failures) {
+        printf("%s: %d mismatch(es) between %s and tests/golden/\n", name, failures, subject);
+        return 1;
+    }
+    printf("%s: %s agrees with tests/golden/\n", name, subject);
+    return 0;
+}
+
+int golden_binary_status(const golden_set *g, const char *meaning)
+{
+    long r = golden_find(&g->bin_status, "meaning", meaning);
+    return r < 0 ? -1 : atoi(golden_col(&g->bin_status, (size_t)r, "status"));
 }

@@ -18,7 +18,6 @@
  *      binary-status.tsv and binary-formats.tsv.
  * Prints one line per table and a FAIL line per mismatch; exits 1 if any.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,91 +28,32 @@
 #include "apns/reason.h"
 #include "golden.h"
 
-static int failures;
-static golden_table reasons, push_types, headers, bin_status, bin_formats;
-
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("FAIL ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-    failures++;
-}
-
-/* Ends a check: "ok" with its summary when it found no mismatch. */
-static void done(int failures_before, const char *fmt, ...)
-{
-    if (failures != failures_before)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("ok   ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-}
-
-static void load(golden_table *t, const char *file)
-{
-    char err[512];
-    if (golden_load(t, file, err, sizeof err) != 0) {
-        printf("FAIL %s\n", err);
-        exit(1);
-    }
-}
-
-static const char *cell(const golden_table *t, size_t row, const char *col)
-{
-    const char *v = golden_cell(t, row, col);
-    if (!v) {
-        printf("FAIL %s has no column %s\n", t->name, col);
-        exit(1);
-    }
-    return v;
-}
-
-static const char *opt(const char *v)
-{
-    return strcmp(v, "-") == 0 ? NULL : v;
-}
-
-static const char *rule_value(const char *field, const char *rule)
-{
-    for (size_t i = 0; i < headers.nrows; i++)
-        if (strcmp(cell(&headers, i, "field"), field) == 0 &&
-            strcmp(cell(&headers, i, "rule"), rule) == 0)
-            return cell(&headers, i, "value");
-    printf("FAIL headers.tsv has no row %s %s\n", field, rule);
-    exit(1);
-}
+static golden_set g;
 
 /* ---- 1. reasons ---------------------------------------------------------- */
 
 static void check_reasons(void)
 {
-    int before = failures;
-    for (size_t i = 0; i < reasons.nrows; i++) {
-        const char *name = cell(&reasons, i, "reason");
-        int status = atoi(cell(&reasons, i, "status"));
+    int before = golden_failures();
+    for (size_t i = 0; i < g.reasons.nrows; i++) {
+        const char *name = golden_col(&g.reasons, i, "reason");
+        int status = atoi(golden_col(&g.reasons, i, "status"));
         apns_reason r = apns_reason_lookup(name, strlen(name));
         if (r == APNS_REASON_UNKNOWN || r == APNS_REASON_NONE)
-            fail("reasons.tsv: %d %s is not in APNS_REASON_MAP", status, name);
+            golden_fail("reasons.tsv: %d %s is not in APNS_REASON_MAP", status, name);
         else if (strcmp(apns_reason_name(r), name) != 0 || apns_reason_status(r) != status)
-            fail("reasons.tsv: %d %s, libapns %d %s", status, name, apns_reason_status(r),
-                 apns_reason_name(r));
+            golden_fail("reasons.tsv: %d %s, libapns %d %s", status, name, apns_reason_status(r),
+                        apns_reason_name(r));
     }
     for (int r = APNS_REASON_NONE + 1; r < APNS_REASON_UNKNOWN; r++) {
         const char *name = apns_reason_name((apns_reason)r);
-        long row = golden_find(&reasons, "reason", name);
+        long row = golden_find(&g.reasons, "reason", name);
         if (row < 0)
-            fail("APNS_REASON_MAP: %d %s is not in reasons.tsv", apns_reason_status((apns_reason)r),
-                 name);
+            golden_fail("APNS_REASON_MAP: %d %s is not in reasons.tsv",
+                        apns_reason_status((apns_reason)r), name);
     }
-    done(before, "reasons: %zu rows of reasons.tsv against %d of APNS_REASON_MAP", reasons.nrows,
-         APNS_REASON_UNKNOWN - 1);
+    golden_ok(before, "reasons: %zu rows of reasons.tsv against %d of APNS_REASON_MAP",
+              g.reasons.nrows, APNS_REASON_UNKNOWN - 1);
 }
 
 /* ---- 2. push types ------------------------------------------------------- */
@@ -129,36 +69,34 @@ static int validate(apns_notification *n)
     return apns_notification_validate(n, 1, detail, sizeof detail);
 }
 
+/* A good notification of push type t to topic. */
 static void note(apns_notification *n, apns_push_type t, const char *topic)
 {
     apns_notification_init(n);
-    n->token = TOKEN;
-    n->topic = topic;
-    n->push_type = t;
-    n->payload = ALERT;
-    n->payload_len = strlen(ALERT);
+    n->token = TOKEN, n->topic = topic, n->push_type = t;
+    n->payload = ALERT, n->payload_len = sizeof ALERT - 1;
 }
 
 static void check_push_type(size_t i)
 {
-    const char *name = cell(&push_types, i, "push_type");
-    const char *gsuffix = opt(cell(&push_types, i, "topic_suffix"));
-    size_t gmax = (size_t)atol(cell(&push_types, i, "max_payload_bytes"));
-    const char *gforbid = opt(cell(&push_types, i, "forbidden_priority"));
+    const char *name = golden_col(&g.push_types, i, "push_type");
+    const char *gsuffix = golden_opt(golden_col(&g.push_types, i, "topic_suffix"));
+    size_t gmax = (size_t)atol(golden_col(&g.push_types, i, "max_payload_bytes"));
+    const char *gforbid = golden_opt(golden_col(&g.push_types, i, "forbidden_priority"));
     apns_push_type t;
     if (apns_push_type_parse(name, &t) != 0) {
-        fail("push-types.tsv: %s is not a libapns push type", name);
+        golden_fail("push-types.tsv: %s is not a libapns push type", name);
         return;
     }
     const char *suffix = apns_push_type_topic_suffix(t);
     if (strcmp(apns_push_type_name(t), name) != 0)
-        fail("push-types.tsv: %s is named \"%s\" by libapns", name, apns_push_type_name(t));
+        golden_fail("push-types.tsv: %s is named \"%s\" by libapns", name, apns_push_type_name(t));
     if (!suffix || strcmp(suffix, gsuffix ? gsuffix : "") != 0)
-        fail("push-types.tsv: %s topic suffix \"%s\", libapns \"%s\"", name, gsuffix ? gsuffix : "",
-             suffix ? suffix : "(null)");
+        golden_fail("push-types.tsv: %s topic suffix \"%s\", libapns \"%s\"", name,
+                    gsuffix ? gsuffix : "", suffix ? suffix : "(null)");
     if (apns_payload_limit(t) != gmax)
-        fail("push-types.tsv: %s payload limit %zu, libapns %zu", name, gmax,
-             apns_payload_limit(t));
+        golden_fail("push-types.tsv: %s payload limit %zu, libapns %zu", name, gmax,
+                    apns_payload_limit(t));
 
     char topic[300];
     snprintf(topic, sizeof topic, "com.example.app%s", gsuffix ? gsuffix : "");
@@ -166,35 +104,36 @@ static void check_push_type(size_t i)
     note(&n, t, topic);
     n.priority = 5;
     if (validate(&n) != 0)
-        fail("push-types.tsv: %s to %s refused by apns_notification_validate (%s)", name, topic,
-             apns_err_name(validate(&n)));
+        golden_fail("push-types.tsv: %s to %s refused by apns_notification_validate (%s)", name,
+                    topic, apns_err_name(validate(&n)));
     /* The forbidden priority is refused, sent or implied by its absence. */
-    int dflt = atoi(rule_value("apns-priority", "default"));
+    int dflt = atoi(golden_rule(&g.headers, "apns-priority", "default", "value"));
     if (gforbid) {
         n.priority = atoi(gforbid);
         if (validate(&n) == 0)
-            fail("push-types.tsv: %s with apns-priority %s accepted by libapns", name, gforbid);
+            golden_fail("push-types.tsv: %s with apns-priority %s accepted by libapns", name,
+                        gforbid);
     }
     n.priority = 0; /* omitted */
     int omitted_ok = validate(&n) == 0;
     if (omitted_ok != !(gforbid && atoi(gforbid) == dflt))
-        fail("push-types.tsv: %s without apns-priority (default %d) %s by libapns", name, dflt,
-             omitted_ok ? "accepted" : "refused");
+        golden_fail("push-types.tsv: %s without apns-priority (default %d) %s by libapns", name,
+                    dflt, omitted_ok ? "accepted" : "refused");
 }
 
 static void check_push_types(void)
 {
-    int before = failures;
-    for (size_t i = 0; i < push_types.nrows; i++)
+    int before = golden_failures();
+    for (size_t i = 0; i < g.push_types.nrows; i++)
         check_push_type(i);
     for (int t = 0; t < APNS_PUSH_TYPE_COUNT; t++)
-        if (golden_find(&push_types, "push_type", apns_push_type_name((apns_push_type)t)) < 0)
-            fail("libapns push type %s is not in push-types.tsv",
-                 apns_push_type_name((apns_push_type)t));
+        if (golden_find(&g.push_types, "push_type", apns_push_type_name((apns_push_type)t)) < 0)
+            golden_fail("libapns push type %s is not in push-types.tsv",
+                        apns_push_type_name((apns_push_type)t));
     /* token_auth_only: libapns does not model which push types a
      * certificate connection may send. */
-    done(before, "push types: %zu rows of push-types.tsv against %d of libapns", push_types.nrows,
-         APNS_PUSH_TYPE_COUNT);
+    golden_ok(before, "push types: %zu rows of push-types.tsv against %d of libapns",
+              g.push_types.nrows, APNS_PUSH_TYPE_COUNT);
 }
 
 /* ---- 3. header limits ------------------------------------------------------ */
@@ -217,71 +156,70 @@ static int uuid_len(const char *shape)
 
 static void check_headers(void)
 {
-    int before = failures;
+    int before = golden_failures();
     apns_notification n;
     char buf[512];
-    int collapse = atoi(rule_value("apns-collapse-id", "max-bytes"));
+    int collapse = atoi(golden_rule(&g.headers, "apns-collapse-id", "max-bytes", "value"));
     if (APNS_COLLAPSE_ID_MAX != collapse)
-        fail("headers.tsv: apns-collapse-id at most %d bytes, APNS_COLLAPSE_ID_MAX %d", collapse,
-             APNS_COLLAPSE_ID_MAX);
+        golden_fail("headers.tsv: apns-collapse-id at most %d bytes, APNS_COLLAPSE_ID_MAX %d",
+                    collapse, APNS_COLLAPSE_ID_MAX);
     note(&n, APNS_PUSH_ALERT, "com.example.app");
     memset(buf, 'c', (size_t)collapse + 1);
     buf[collapse] = '\0';
     n.collapse_id = buf;
     if (validate(&n) != 0)
-        fail("headers.tsv: a %d-byte apns-collapse-id refused by libapns", collapse);
+        golden_fail("headers.tsv: a %d-byte apns-collapse-id refused by libapns", collapse);
     buf[collapse] = 'c';
     buf[collapse + 1] = '\0';
     if (validate(&n) != APNS_ECOLLAPSEID)
-        fail("headers.tsv: a %d-byte apns-collapse-id not refused by libapns", collapse + 1);
+        golden_fail("headers.tsv: a %d-byte apns-collapse-id not refused by libapns", collapse + 1);
 
-    int token_bytes = atoi(rule_value("device-token", "max-bytes"));
+    int token_bytes = atoi(golden_rule(&g.headers, "device-token", "max-bytes", "value"));
     if (APNS_TOKEN_HEX_MAX != 2 * token_bytes)
-        fail("headers.tsv: device tokens of at most %d bytes, APNS_TOKEN_HEX_MAX %d hex digits",
-             token_bytes, APNS_TOKEN_HEX_MAX);
+        golden_fail(
+            "headers.tsv: device tokens of at most %d bytes, APNS_TOKEN_HEX_MAX %d hex digits",
+            token_bytes, APNS_TOKEN_HEX_MAX);
 
-    const char *shape = rule_value("apns-id", "uuid");
+    const char *shape = golden_rule(&g.headers, "apns-id", "uuid", "value");
     int len = uuid_len(shape);
     if (APNS_UUID_LEN != len)
-        fail("headers.tsv: apns-id is a %s UUID (%d characters), APNS_UUID_LEN %d", shape, len,
-             APNS_UUID_LEN);
+        golden_fail("headers.tsv: apns-id is a %s UUID (%d characters), APNS_UUID_LEN %d", shape,
+                    len, APNS_UUID_LEN);
     note(&n, APNS_PUSH_ALERT, "com.example.app");
     snprintf(n.apns_id, sizeof n.apns_id, "123e4567-e89b-12d3-a456-4266554400a0");
     if (validate(&n) != 0)
-        fail("headers.tsv: Apple's example apns-id refused by libapns");
+        golden_fail("headers.tsv: Apple's example apns-id refused by libapns");
 
     note(&n, APNS_PUSH_ALERT, "com.example.app");
-    snprintf(buf, sizeof buf, "%s", rule_value("apns-priority", "one-of"));
+    snprintf(buf, sizeof buf, "%s", golden_rule(&g.headers, "apns-priority", "one-of", "value"));
     for (char *save = NULL, *v = strtok_r(buf, " ", &save); v; v = strtok_r(NULL, " ", &save)) {
         n.priority = atoi(v);
         if (validate(&n) != 0)
-            fail("headers.tsv: apns-priority %s refused by libapns", v);
+            golden_fail("headers.tsv: apns-priority %s refused by libapns", v);
     }
     n.priority = 7;
     if (validate(&n) != APNS_EPRIORITY)
-        fail("headers.tsv: apns-priority 7 not refused by libapns");
-    done(before, "header limits: headers.tsv against libapns' constants and validation");
+        golden_fail("headers.tsv: apns-priority 7 not refused by libapns");
+    golden_ok(before, "header limits: headers.tsv against libapns' constants and validation");
 }
 
 /* ---- 4. the legacy binary interface ------------------------------------------ */
 
 static void check_binary(void)
 {
-    int before = failures;
-    for (size_t i = 0; i < bin_status.nrows; i++) {
-        int status = atoi(cell(&bin_status, i, "status"));
-        const char *meaning = cell(&bin_status, i, "meaning");
+    int before = golden_failures();
+    for (size_t i = 0; i < g.bin_status.nrows; i++) {
+        int status = atoi(golden_col(&g.bin_status, i, "status"));
+        const char *meaning = golden_col(&g.bin_status, i, "meaning");
         if (strcmp(apns_binary_status_name(status), meaning) != 0)
-            fail("binary-status.tsv: %d \"%s\", libapns \"%s\"", status, meaning,
-                 apns_binary_status_name(status));
+            golden_fail("binary-status.tsv: %d \"%s\", libapns \"%s\"", status, meaning,
+                        apns_binary_status_name(status));
     }
     int n = 0;
 #define XX(id, value, msg)                                                                         \
     n++;                                                                                           \
-    if (golden_find(&bin_status, "meaning", msg) < 0 ||                                            \
-        atoi(cell(&bin_status, (size_t)golden_find(&bin_status, "meaning", msg), "status")) !=     \
-            (value))                                                                               \
-        fail("APNS_BINARY_STATUS_MAP: %d \"%s\" is not in binary-status.tsv", value, msg);
+    if (golden_binary_status(&g, msg) != (value))                                                  \
+        golden_fail("APNS_BINARY_STATUS_MAP: %d \"%s\" is not in binary-status.tsv", value, msg);
     APNS_BINARY_STATUS_MAP(XX)
 #undef XX
     static const struct {
@@ -293,45 +231,32 @@ static void check_binary(void)
         {"frame", APNS_BINARY_TOKEN_MAX, APNS_BINARY_PAYLOAD_MAX_FRAME},
     };
     for (size_t i = 0; i < sizeof lib / sizeof lib[0]; i++) {
-        long r = golden_find(&bin_formats, "format", lib[i].format);
+        long r = golden_find(&g.bin_formats, "format", lib[i].format);
         if (r < 0) {
-            fail("binary-formats.tsv has no format %s", lib[i].format);
+            golden_fail("binary-formats.tsv has no format %s", lib[i].format);
             continue;
         }
-        const char *tok = cell(&bin_formats, (size_t)r, "token_bytes");
+        const char *tok = golden_col(&g.bin_formats, (size_t)r, "token_bytes");
         int tmax = atoi(strchr(tok, '-') ? strchr(tok, '-') + 1 : tok);
-        int pmax = atoi(cell(&bin_formats, (size_t)r, "max_payload_bytes"));
+        int pmax = atoi(golden_col(&g.bin_formats, (size_t)r, "max_payload_bytes"));
         if (tmax != lib[i].token_max || pmax != lib[i].payload_max)
-            fail("binary-formats.tsv: %s token %d payload %d bytes, libapns %d and %d",
-                 lib[i].format, tmax, pmax, lib[i].token_max, lib[i].payload_max);
+            golden_fail("binary-formats.tsv: %s token %d payload %d bytes, libapns %d and %d",
+                        lib[i].format, tmax, pmax, lib[i].token_max, lib[i].payload_max);
     }
-    done(before,
-         "binary: %zu statuses of binary-status.tsv against %d of APNS_BINARY_STATUS_MAP, "
-         "%zu formats",
-         bin_status.nrows, n, bin_formats.nrows);
+    golden_ok(before,
+              "binary: %zu statuses of binary-status.tsv against %d of APNS_BINARY_STATUS_MAP, "
+              "%zu formats",
+              g.bin_status.nrows, n, g.bin_formats.nrows);
 }
 
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    load(&reasons, "reasons.tsv");
-    load(&push_types, "push-types.tsv");
-    load(&headers, "headers.tsv");
-    load(&bin_status, "binary-status.tsv");
-    load(&bin_formats, "binary-formats.tsv");
+    golden_need_all(&g);
     check_reasons();
     check_push_types();
     check_headers();
     check_binary();
-    golden_free(&reasons);
-    golden_free(&push_types);
-    golden_free(&headers);
-    golden_free(&bin_status);
-    golden_free(&bin_formats);
-    if (failures) {
-        printf("golden_lib_reasons: %d mismatch(es) between libapns and tests/golden/\n", failures);
-        return 1;
-    }
-    printf("golden_lib_reasons: libapns agrees with tests/golden/\n");
-    return 0;
+    golden_free_all(&g);
+    return golden_verdict("golden_lib_reasons", "libapns");
 }

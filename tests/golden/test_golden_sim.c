@@ -15,7 +15,6 @@
  * so a wrong row on either side fails here. Prints one line per check and a
  * FAIL line per mismatch; exits 1 if there was any.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,57 +28,7 @@
 #define BUNDLE "com.example.app"
 #define ALERT  "{\"aps\":{\"alert\":\"golden\"}}"
 
-static int failures;
-static golden_table reasons, push_types, headers, bin_status, bin_formats, bin_items;
-
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("FAIL ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-    failures++;
-}
-
-/* Ends a check: "ok" with its summary when it found no mismatch. */
-static void done(int failures_before, const char *fmt, ...)
-{
-    if (failures != failures_before)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("ok   ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-}
-
-static void load(golden_table *t, const char *file)
-{
-    char err[512];
-    if (golden_load(t, file, err, sizeof err) != 0) {
-        printf("FAIL %s\n", err);
-        exit(1);
-    }
-}
-
-static const char *cell(const golden_table *t, size_t row, const char *col)
-{
-    const char *v = golden_cell(t, row, col);
-    if (!v) {
-        printf("FAIL %s has no column %s\n", t->name, col);
-        exit(1);
-    }
-    return v;
-}
-
-/* "-" in a golden cell: none. */
-static const char *opt(const char *v)
-{
-    return strcmp(v, "-") == 0 ? NULL : v;
-}
+static golden_set g;
 
 /* ---- 1. reasons ---------------------------------------------------------- */
 
@@ -93,25 +42,26 @@ static sim_reason sim_reason_named(const char *name)
 
 static void check_reasons(void)
 {
-    int before = failures;
-    for (size_t i = 0; i < reasons.nrows; i++) {
-        const char *name = cell(&reasons, i, "reason");
-        int status = atoi(cell(&reasons, i, "status"));
+    int before = golden_failures();
+    for (size_t i = 0; i < g.reasons.nrows; i++) {
+        const char *name = golden_col(&g.reasons, i, "reason");
+        int status = atoi(golden_col(&g.reasons, i, "status"));
         sim_reason r = sim_reason_named(name);
         if (r == SIM_REASON_NONE)
-            fail("reasons.tsv: %d %s is not in sim/apple.h", status, name);
+            golden_fail("reasons.tsv: %d %s is not in sim/apple.h", status, name);
         else if (sim_reasons[r].status != status || atoi(sim_reasons[r].status_text) != status)
-            fail("reasons.tsv: %s is %d, sim/apple.h says %d (\"%s\")", name, status,
-                 sim_reasons[r].status, sim_reasons[r].status_text);
+            golden_fail("reasons.tsv: %s is %d, sim/apple.h says %d (\"%s\")", name, status,
+                        sim_reasons[r].status, sim_reasons[r].status_text);
     }
     for (int r = SIM_REASON_NONE + 1; r < SIM_REASON_COUNT; r++)
-        if (golden_find(&reasons, "reason", sim_reasons[r].name) < 0)
-            fail("sim/apple.h: reason %s (%d) is not in reasons.tsv", sim_reasons[r].name,
-                 sim_reasons[r].status);
+        if (golden_find(&g.reasons, "reason", sim_reasons[r].name) < 0)
+            golden_fail("sim/apple.h: reason %s (%d) is not in reasons.tsv", sim_reasons[r].name,
+                        sim_reasons[r].status);
     if (sim_reasons[SIM_REASON_NONE].status != 200)
-        fail("sim/apple.h: SIM_REASON_NONE is %d, not 200", sim_reasons[SIM_REASON_NONE].status);
-    done(before, "reasons: %zu rows of reasons.tsv against %d of sim/apple.h", reasons.nrows,
-         SIM_REASON_COUNT - 1);
+        golden_fail("sim/apple.h: SIM_REASON_NONE is %d, not 200",
+                    sim_reasons[SIM_REASON_NONE].status);
+    golden_ok(before, "reasons: %zu rows of reasons.tsv against %d of sim/apple.h", g.reasons.nrows,
+              SIM_REASON_COUNT - 1);
 }
 
 /* ---- requests through the validator ------------------------------------------ */
@@ -129,22 +79,12 @@ typedef struct probe {
     sim_auth_mode auth;
 } probe;
 
-static const char *golden_rule(const char *field, const char *rule, const char *col)
-{
-    for (size_t i = 0; i < headers.nrows; i++)
-        if (strcmp(cell(&headers, i, "field"), field) == 0 &&
-            strcmp(cell(&headers, i, "rule"), rule) == 0)
-            return cell(&headers, i, col);
-    printf("FAIL headers.tsv has no row %s %s\n", field, rule);
-    exit(1);
-}
-
 static void run(const probe *p, sim_verdict *v)
 {
     static sim_request r;
     char path[1024];
     sim_request_reset(&r);
-    const char *m = p->method ? p->method : golden_rule(":method", "equals", "value");
+    const char *m = p->method ? p->method : golden_rule(&g.headers, ":method", "equals", "value");
     sim_request_add_header(&r, (const uint8_t *)":method", 7, (const uint8_t *)m, strlen(m));
     if (!p->path)
         snprintf(path, sizeof path, "%s%s", path_prefix, token);
@@ -169,8 +109,8 @@ static void expect(const char *label, const probe *p, const char *want)
     int status = want ? golden_reason_status(want) : 200;
     const char *got = v.reason == SIM_REASON_NONE ? NULL : sim_reasons[v.reason].name;
     if (v.status != status || (want ? !got || strcmp(got, want) != 0 : got != NULL))
-        fail("%s: apns-sim answers %d %s, golden says %d %s", label, v.status, got ? got : "-",
-             status, want ? want : "-");
+        golden_fail("%s: apns-sim answers %d %s, golden says %d %s", label, v.status,
+                    got ? got : "-", status, want ? want : "-");
 }
 
 /* A JSON object of exactly n bytes (n >= 20). */
@@ -190,26 +130,26 @@ static char *body_of(size_t n)
 
 static void check_push_type(size_t i, const char *too_large, const char *bad_priority)
 {
-    const char *name = cell(&push_types, i, "push_type");
-    const char *gsuffix = opt(cell(&push_types, i, "topic_suffix"));
-    size_t gmax = (size_t)atol(cell(&push_types, i, "max_payload_bytes"));
-    const char *gforbid = opt(cell(&push_types, i, "forbidden_priority"));
+    const char *name = golden_col(&g.push_types, i, "push_type");
+    const char *gsuffix = golden_opt(golden_col(&g.push_types, i, "topic_suffix"));
+    size_t gmax = (size_t)atol(golden_col(&g.push_types, i, "max_payload_bytes"));
+    const char *gforbid = golden_opt(golden_col(&g.push_types, i, "forbidden_priority"));
     sim_push_type t;
     if (sim_push_type_parse(name, strlen(name), &t) != 0) {
-        fail("push-types.tsv: %s is not in sim/apple.h", name);
+        golden_fail("push-types.tsv: %s is not in sim/apple.h", name);
         return;
     }
     const sim_push_rule *rule = &sim_push_rules[t];
     if (strcmp(rule->suffix, gsuffix ? gsuffix : "") != 0)
-        fail("push-types.tsv: %s topic suffix \"%s\", sim/apple.h \"%s\"", name,
-             gsuffix ? gsuffix : "", rule->suffix);
+        golden_fail("push-types.tsv: %s topic suffix \"%s\", sim/apple.h \"%s\"", name,
+                    gsuffix ? gsuffix : "", rule->suffix);
     if (rule->payload_max != gmax)
-        fail("push-types.tsv: %s payload limit %zu, sim/apple.h %zu", name, gmax,
-             rule->payload_max);
+        golden_fail("push-types.tsv: %s payload limit %zu, sim/apple.h %zu", name, gmax,
+                    rule->payload_max);
     if ((gforbid == NULL) != (rule->bad_priority == NULL) ||
         (gforbid && strcmp(gforbid, rule->bad_priority) != 0))
-        fail("push-types.tsv: %s forbidden priority %s, sim/apple.h %s", name,
-             gforbid ? gforbid : "-", rule->bad_priority ? rule->bad_priority : "-");
+        golden_fail("push-types.tsv: %s forbidden priority %s, sim/apple.h %s", name,
+                    gforbid ? gforbid : "-", rule->bad_priority ? rule->bad_priority : "-");
 
     /* The validator, by the golden row: the right topic and a body of the
      * limit pass; one byte more is too large; the forbidden priority is
@@ -243,28 +183,30 @@ static void check_push_type(size_t i, const char *too_large, const char *bad_pri
 
 static void check_push_types(void)
 {
-    int before = failures;
-    const char *too_large = golden_rule("body", "max-bytes", "reason");
-    const char *bad_priority = golden_rule("apns-priority", "one-of", "reason");
+    int before = golden_failures();
+    const char *too_large = golden_rule(&g.headers, "body", "max-bytes", "reason");
+    const char *bad_priority = golden_rule(&g.headers, "apns-priority", "one-of", "reason");
     size_t lo = (size_t)-1, hi = 0;
-    for (size_t i = 0; i < push_types.nrows; i++) {
+    for (size_t i = 0; i < g.push_types.nrows; i++) {
         check_push_type(i, too_large, bad_priority);
-        size_t max = (size_t)atol(cell(&push_types, i, "max_payload_bytes"));
+        size_t max = (size_t)atol(golden_col(&g.push_types, i, "max_payload_bytes"));
         lo = max < lo ? max : lo;
         hi = max > hi ? max : hi;
     }
     for (int t = 0; t < SIM_PUSH_TYPE_COUNT; t++)
-        if (golden_find(&push_types, "push_type", sim_push_rules[t].name) < 0)
-            fail("sim/apple.h: push type %s is not in push-types.tsv", sim_push_rules[t].name);
+        if (golden_find(&g.push_types, "push_type", sim_push_rules[t].name) < 0)
+            golden_fail("sim/apple.h: push type %s is not in push-types.tsv",
+                        sim_push_rules[t].name);
     if (SIM_PAYLOAD_LIMIT_MIN != lo || SIM_PAYLOAD_LIMIT_MAX != hi || SIM_BODY_CAP < hi)
-        fail("sim/apple.h: SIM_PAYLOAD_LIMIT_MIN/MAX %d/%d (body cap %d), push-types.tsv %zu/%zu",
-             SIM_PAYLOAD_LIMIT_MIN, SIM_PAYLOAD_LIMIT_MAX, SIM_BODY_CAP, lo, hi);
+        golden_fail(
+            "sim/apple.h: SIM_PAYLOAD_LIMIT_MIN/MAX %d/%d (body cap %d), push-types.tsv %zu/%zu",
+            SIM_PAYLOAD_LIMIT_MIN, SIM_PAYLOAD_LIMIT_MAX, SIM_BODY_CAP, lo, hi);
     /* token_auth_only: neither apns-sim nor libapns models which push types
      * a certificate connection may send (Apple names no reason for it). */
-    done(before,
-         "push types: %zu rows of push-types.tsv against %d of sim/apple.h, each sent "
-         "through the validator",
-         push_types.nrows, SIM_PUSH_TYPE_COUNT);
+    golden_ok(before,
+              "push types: %zu rows of push-types.tsv against %d of sim/apple.h, each sent "
+              "through the validator",
+              g.push_types.nrows, SIM_PUSH_TYPE_COUNT);
 }
 
 /* ---- 3. request rules ------------------------------------------------------ */
@@ -353,9 +295,9 @@ static void probe_row(const char *field, const char *rule, const char *value, co
     } else if (strcmp(field, "apns-priority") == 0 && strcmp(rule, "default") == 0) {
         /* Omitting the header is answered as sending the default, for every
          * push type (background: both refused). */
-        for (size_t i = 0; i < push_types.nrows; i++) {
-            const char *name = cell(&push_types, i, "push_type");
-            const char *sfx = opt(cell(&push_types, i, "topic_suffix"));
+        for (size_t i = 0; i < g.push_types.nrows; i++) {
+            const char *name = golden_col(&g.push_types, i, "push_type");
+            const char *sfx = golden_opt(golden_col(&g.push_types, i, "topic_suffix"));
             snprintf(buf, sizeof buf, "%s%s", BUNDLE, sfx ? sfx : "");
             probe q = {.hdr = {{"apns-push-type", name}, {"apns-topic", buf}}};
             sim_verdict omitted, given;
@@ -364,8 +306,8 @@ static void probe_row(const char *field, const char *rule, const char *value, co
             q.hdr[2][1] = value;
             run(&q, &given);
             if (omitted.status != given.status || omitted.reason != given.reason)
-                fail("%s: %s without apns-priority is %d, with %s %d", label, name, omitted.status,
-                     value, given.status);
+                golden_fail("%s: %s without apns-priority is %d, with %s %d", label, name,
+                            omitted.status, value, given.status);
         }
     } else if (strcmp(field, "apns-id") == 0 && strcmp(rule, "uuid") == 0) {
         char id[64];
@@ -378,7 +320,7 @@ static void probe_row(const char *field, const char *rule, const char *value, co
         sim_verdict v;
         run(&p, &v);
         if (!v.apns_id || strcmp(v.apns_id, id) != 0)
-            fail("%s: apns-id %s is not echoed", label, id);
+            golden_fail("%s: apns-id %s is not echoed", label, id);
         uuid_of(value, 1, id, sizeof id);
         expect(label, &p, reason);
         uuid_of(value, 0, id, sizeof id);
@@ -429,18 +371,18 @@ static void probe_row(const char *field, const char *rule, const char *value, co
     } else if (strcmp(field, "body") == 0 && strcmp(rule, "max-bytes") == 0) {
         /* per push type: check_push_types() */
     } else {
-        fail("%s: no probe for this rule; teach test_golden_sim.c", label);
+        golden_fail("%s: no probe for this rule; teach test_golden_sim.c", label);
     }
 }
 
 static void check_headers(void)
 {
-    int before = failures;
-    for (size_t i = 0; i < headers.nrows; i++)
-        probe_row(cell(&headers, i, "field"), cell(&headers, i, "rule"), cell(&headers, i, "value"),
-                  cell(&headers, i, "reason"));
-    done(before, "request rules: %zu rows of headers.tsv probed through the validator",
-         headers.nrows);
+    int before = golden_failures();
+    for (size_t i = 0; i < g.headers.nrows; i++)
+        probe_row(golden_col(&g.headers, i, "field"), golden_col(&g.headers, i, "rule"),
+                  golden_col(&g.headers, i, "value"), golden_col(&g.headers, i, "reason"));
+    golden_ok(before, "request rules: %zu rows of headers.tsv probed through the validator",
+              g.headers.nrows);
 }
 
 /* ---- 4. the legacy binary interface ------------------------------------------ */
@@ -457,39 +399,38 @@ static const char *sim_bin_meaning(int status)
 
 static void check_bin_status(void)
 {
-    int before = failures;
-    for (size_t i = 0; i < bin_status.nrows; i++) {
-        int status = atoi(cell(&bin_status, i, "status"));
-        const char *meaning = cell(&bin_status, i, "meaning");
+    int before = golden_failures();
+    for (size_t i = 0; i < g.bin_status.nrows; i++) {
+        int status = atoi(golden_col(&g.bin_status, i, "status"));
+        const char *meaning = golden_col(&g.bin_status, i, "meaning");
         const char *sim = sim_bin_meaning(status);
         if (!sim || strcmp(sim, meaning) != 0)
-            fail("binary-status.tsv: %d \"%s\", sim/legacy/frames.h \"%s\"", status, meaning,
-                 sim ? sim : "(none)");
+            golden_fail("binary-status.tsv: %d \"%s\", sim/legacy/frames.h \"%s\"", status, meaning,
+                        sim ? sim : "(none)");
     }
     int n = 0;
 #define XX(id, value, meaning)                                                                     \
     n++;                                                                                           \
-    if (golden_find(&bin_status, "meaning", meaning) < 0 ||                                        \
-        atoi(cell(&bin_status, (size_t)golden_find(&bin_status, "meaning", meaning), "status")) != \
-            (value))                                                                               \
-        fail("sim/legacy/frames.h: status %d \"%s\" is not in binary-status.tsv", value, meaning);
+    if (golden_binary_status(&g, meaning) != (value))                                              \
+        golden_fail("sim/legacy/frames.h: status %d \"%s\" is not in binary-status.tsv", value,    \
+                    meaning);
     SIM_BIN_STATUS_MAP(XX)
 #undef XX
-    done(before,
-         "binary statuses: %zu rows of binary-status.tsv against %d of "
-         "sim/legacy/frames.h",
-         bin_status.nrows, n);
+    golden_ok(before,
+              "binary statuses: %zu rows of binary-status.tsv against %d of "
+              "sim/legacy/frames.h",
+              g.bin_status.nrows, n);
 }
 
 /* The status binary-status.tsv gives a meaning ("Invalid token size"). */
 static int bin_status_of(const char *meaning)
 {
-    long r = golden_find(&bin_status, "meaning", meaning);
-    if (r < 0) {
+    int status = golden_binary_status(&g, meaning);
+    if (status < 0) {
         printf("FAIL binary-status.tsv has no status \"%s\"\n", meaning);
         exit(1);
     }
-    return atoi(cell(&bin_status, (size_t)r, "status"));
+    return status;
 }
 
 static uint8_t *put16(uint8_t *p, size_t v)
@@ -544,26 +485,26 @@ static void expect_bin(const char *label, const uint8_t *buf, size_t len, const 
     uint8_t status;
     int rc = sim_bin_decode(buf, len, &n, &status);
     if (!want && rc != (int)len)
-        fail("%s: the decoder returns %d (status %d), want the whole %zu bytes", label, rc, status,
-             len);
+        golden_fail("%s: the decoder returns %d (status %d), want the whole %zu bytes", label, rc,
+                    status, len);
     if (want && (rc >= 0 || status != bin_status_of(want)))
-        fail("%s: the decoder returns %d status %d, want status %d (%s)", label, rc, status,
-             bin_status_of(want), want);
+        golden_fail("%s: the decoder returns %d status %d, want status %d (%s)", label, rc, status,
+                    bin_status_of(want), want);
 }
 
 static void check_bin_formats(void)
 {
-    int before = failures;
+    int before = golden_failures();
     static uint8_t buf[8192];
     char label[200];
-    for (size_t i = 0; i < bin_formats.nrows; i++) {
-        int command = atoi(cell(&bin_formats, i, "command"));
-        const char *fmt = cell(&bin_formats, i, "format");
-        const char *tok = cell(&bin_formats, i, "token_bytes");
+    for (size_t i = 0; i < g.bin_formats.nrows; i++) {
+        int command = atoi(golden_col(&g.bin_formats, i, "command"));
+        const char *fmt = golden_col(&g.bin_formats, i, "format");
+        const char *tok = golden_col(&g.bin_formats, i, "token_bytes");
         size_t tmin = (size_t)atol(tok),
                tmax = strchr(tok, '-') ? (size_t)atol(strchr(tok, '-') + 1) : tmin;
-        size_t pmax = (size_t)atol(cell(&bin_formats, i, "max_payload_bytes"));
-        int packet = strcmp(cell(&bin_formats, i, "error_packet"), "yes") == 0;
+        size_t pmax = (size_t)atol(golden_col(&g.bin_formats, i, "max_payload_bytes"));
+        int packet = strcmp(golden_col(&g.bin_formats, i, "error_packet"), "yes") == 0;
         snprintf(label, sizeof label, "binary-formats.tsv %s", fmt);
         expect_bin(label, buf, encode(buf, command, tmax, pmax, 0, 0, 10), NULL);
         expect_bin(label, buf, encode(buf, command, tmin, 1, 0, 0, 10), NULL);
@@ -578,17 +519,18 @@ static void check_bin_formats(void)
                    "Invalid payload size");
         expect_bin(label, buf, encode(buf, command, tmin, 0, 0, 0, 10), "Missing payload");
         if (sim_bin_error_packet((uint8_t)command) != packet)
-            fail("%s: error packet %s, apns-sim %s", label, packet ? "yes" : "no",
-                 packet ? "none" : "sends one");
+            golden_fail("%s: error packet %s, apns-sim %s", label, packet ? "yes" : "no",
+                        packet ? "none" : "sends one");
     }
     /* Frame items: each at its documented length passes (above); the fixed
      * ones one byte off, a priority outside the list and an unknown item
      * are protocol errors. */
-    for (size_t i = 0; i < bin_items.nrows; i++) {
-        int item = atoi(cell(&bin_items, i, "item"));
-        const char *len = cell(&bin_items, i, "length");
-        const char *values = opt(cell(&bin_items, i, "values"));
-        snprintf(label, sizeof label, "binary-items.tsv %d %s", item, cell(&bin_items, i, "name"));
+    for (size_t i = 0; i < g.bin_items.nrows; i++) {
+        int item = atoi(golden_col(&g.bin_items, i, "item"));
+        const char *len = golden_col(&g.bin_items, i, "length");
+        const char *values = golden_opt(golden_col(&g.bin_items, i, "values"));
+        snprintf(label, sizeof label, "binary-items.tsv %d %s", item,
+                 golden_col(&g.bin_items, i, "name"));
         if (!strchr(len, '-')) {
             size_t l = (size_t)atol(len);
             expect_bin(label, buf, encode(buf, 2, 32, 8, item, l + 1, 10), "Protocol error");
@@ -609,23 +551,19 @@ static void check_bin_formats(void)
     buf[0] = 9;
     expect_bin("unknown command", buf, n, "Protocol error");
     if (!sim_bin_error_packet(9))
-        fail("an unknown command gets no error packet");
-    done(before,
-         "binary formats: %zu formats and %zu frame items decoded by "
-         "sim/legacy/frames.c",
-         bin_formats.nrows, bin_items.nrows);
+        golden_fail("an unknown command gets no error packet");
+    golden_ok(before,
+              "binary formats: %zu formats and %zu frame items decoded by "
+              "sim/legacy/frames.c",
+              g.bin_formats.nrows, g.bin_items.nrows);
 }
 
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    load(&reasons, "reasons.tsv");
-    load(&push_types, "push-types.tsv");
-    load(&headers, "headers.tsv");
-    load(&bin_status, "binary-status.tsv");
-    load(&bin_formats, "binary-formats.tsv");
-    load(&bin_items, "binary-items.tsv");
-    snprintf(path_prefix, sizeof path_prefix, "%s", golden_rule(":path", "prefix", "value"));
+    golden_need_all(&g);
+    snprintf(path_prefix, sizeof path_prefix, "%s",
+             golden_rule(&g.headers, ":path", "prefix", "value"));
     for (int i = 0; i < 64; i++)
         token[i] = "0123456789abcdef"[i % 16];
     check_reasons();
@@ -633,16 +571,6 @@ int main(void)
     check_headers();
     check_bin_status();
     check_bin_formats();
-    golden_free(&reasons);
-    golden_free(&push_types);
-    golden_free(&headers);
-    golden_free(&bin_status);
-    golden_free(&bin_formats);
-    golden_free(&bin_items);
-    if (failures) {
-        printf("golden_sim: %d mismatch(es) between apns-sim and tests/golden/\n", failures);
-        return 1;
-    }
-    printf("golden_sim: apns-sim agrees with tests/golden/\n");
-    return 0;
+    golden_free_all(&g);
+    return golden_verdict("golden_sim", "apns-sim");
 }
