@@ -73,21 +73,21 @@ static int insert(sim_auth *a, const char *jwt, size_t len)
 }
 
 /* The team registry's verdict on a verified token, asked once per entry. */
-static apns_reason fleet_check(sim_auth *a, sim_auth_entry *e, int64_t now_s)
+static sim_reason fleet_check(sim_auth *a, sim_auth_entry *e, int64_t now_s)
 {
     if (!a->fleet_fn || e->fleet == SIM_FLEET_ACCEPTED)
-        return APNS_REASON_NONE;
+        return SIM_REASON_NONE;
     if (e->fleet == SIM_FLEET_UNASKED || now_s >= e->fleet_retry_s) {
         int64_t retry_s = 0;
         if (a->fleet_fn(a->fleet, e->jwt.key->team, e->str, e->len, now_s, &retry_s) == 0) {
             e->fleet = SIM_FLEET_ACCEPTED;
-            return APNS_REASON_NONE;
+            return SIM_REASON_NONE;
         }
         e->fleet = SIM_FLEET_REFUSED;
         e->fleet_retry_s = retry_s;
     }
     a->team_refusals++;
-    return APNS_REASON_TOO_MANY_PROVIDER_TOKEN_UPDATES;
+    return SIM_REASON_TOO_MANY_PROVIDER_TOKEN_UPDATES;
 }
 
 /* "bearer <jwt>" (scheme case-insensitive, as RFC 7235 has it). */
@@ -107,41 +107,41 @@ static const char *bearer_token(const char *v, size_t len, size_t *jlen)
     return v + sizeof scheme - 1;
 }
 
-apns_reason sim_auth_check(sim_auth *a, const char *value, size_t len, int64_t now_s)
+sim_reason sim_auth_check(sim_auth *a, const char *value, size_t len, int64_t now_s)
 {
     if (!value || len == 0)
-        return APNS_REASON_MISSING_PROVIDER_TOKEN;
+        return SIM_REASON_MISSING_PROVIDER_TOKEN;
     size_t jlen = 0;
     const char *jwt = bearer_token(value, len, &jlen);
     if (!jwt || jlen > SIM_JWT_MAX)
-        return APNS_REASON_INVALID_PROVIDER_TOKEN;
+        return SIM_REASON_INVALID_PROVIDER_TOKEN;
 
     int slot = lookup(a, jwt, jlen);
     if (slot < 0)
         slot = insert(a, jwt, jlen);
     sim_auth_entry *e = &a->cache[slot];
-    if (e->result != APNS_REASON_NONE)
+    if (e->result != SIM_REASON_NONE)
         return e->result;
 
     if (e->jwt.iat < now_s - a->max_age_s || e->jwt.iat > now_s + FUTURE_SLACK_S)
-        return APNS_REASON_EXPIRED_PROVIDER_TOKEN;
+        return SIM_REASON_EXPIRED_PROVIDER_TOKEN;
     if (a->bound && e->jwt.key != a->bound)
-        return APNS_REASON_UNRELATED_KEY_ID_IN_TOKEN;
+        return SIM_REASON_UNRELATED_KEY_ID_IN_TOKEN;
 
     if (slot == a->current)
-        return APNS_REASON_NONE;
-    apns_reason why = fleet_check(a, e, now_s);
-    if (why != APNS_REASON_NONE)
+        return SIM_REASON_NONE;
+    sim_reason why = fleet_check(a, e, now_s);
+    if (why != SIM_REASON_NONE)
         return why;
     if (a->current < 0) {
         a->bound = e->jwt.key;
         a->current = slot;
-        return APNS_REASON_NONE;
+        return SIM_REASON_NONE;
     }
     if (a->changed && now_s - a->last_change_s < a->min_interval_s)
-        return APNS_REASON_TOO_MANY_PROVIDER_TOKEN_UPDATES;
+        return SIM_REASON_TOO_MANY_PROVIDER_TOKEN_UPDATES;
     a->current = slot;
     a->changed = 1;
     a->last_change_s = now_s;
-    return APNS_REASON_NONE;
+    return SIM_REASON_NONE;
 }

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apns/reason.h"
+#include "apple.h"
 #include "jwt_verify.h"
 #include "keys.h"
 
@@ -35,9 +35,9 @@ typedef int (*sim_auth_fleet_fn)(void *fleet, const char *team, const char *jwt,
                                  int64_t now_s, int64_t *retry_s);
 
 typedef struct sim_auth_entry {
-    uint16_t len;       /* 0 = empty slot */
-    apns_reason result; /* NONE or INVALID_PROVIDER_TOKEN */
-    uint8_t fleet;      /* SIM_FLEET_* */
+    uint16_t len;      /* 0 = empty slot */
+    sim_reason result; /* NONE or INVALID_PROVIDER_TOKEN */
+    uint8_t fleet;     /* SIM_FLEET_* */
     int64_t fleet_retry_s;
     sim_jwt jwt;
     char str[SIM_JWT_MAX];
@@ -67,7 +67,7 @@ void sim_auth_set_fleet(sim_auth *a, sim_auth_fleet_fn fn, void *fleet);
 
 /*
  * Checks an authorization header value (NULL when absent) at time now_s.
- * Returns APNS_REASON_NONE, or MISSING_PROVIDER_TOKEN, INVALID_PROVIDER_TOKEN,
+ * Returns SIM_REASON_NONE, or MISSING_PROVIDER_TOKEN, INVALID_PROVIDER_TOKEN,
  * EXPIRED_PROVIDER_TOKEN (iat older than max age, or more than 60 s ahead),
  * UNRELATED_KEY_ID_IN_TOKEN (kid differs from the connection's first key),
  * TOO_MANY_PROVIDER_TOKEN_UPDATES (a second change within min interval of
@@ -76,6 +76,6 @@ void sim_auth_set_fleet(sim_auth *a, sim_auth_fleet_fn fn, void *fleet);
  * process within that interval of the team's current one: team_refusals
  * counts those).
  */
-apns_reason sim_auth_check(sim_auth *a, const char *value, size_t len, int64_t now_s);
+sim_reason sim_auth_check(sim_auth *a, const char *value, size_t len, int64_t now_s);
 
 #endif

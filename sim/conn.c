@@ -11,7 +11,7 @@
  * keeps the rest queued and stops reading when its own limits are hit.
  */
 #include "conn.h"
-#include "tls.h"
+#include "tlsctx.h"
 
 #include <linux/sockios.h>
 #include <stdlib.h>

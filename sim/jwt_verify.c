@@ -123,9 +123,9 @@ static int check_claims(const sim_key *k, const char *seg, size_t len, int64_t *
     return ok ? 0 : -1;
 }
 
-apns_reason sim_jwt_verify(const sim_keys *ks, const char *jwt, size_t len, sim_jwt *out)
+sim_reason sim_jwt_verify(const sim_keys *ks, const char *jwt, size_t len, sim_jwt *out)
 {
-    const apns_reason bad = APNS_REASON_INVALID_PROVIDER_TOKEN;
+    const sim_reason bad = SIM_REASON_INVALID_PROVIDER_TOKEN;
     if (!ks || len == 0 || len > SIM_JWT_MAX)
         return bad;
     const char *d1 = memchr(jwt, '.', len);
@@ -147,5 +147,5 @@ apns_reason sim_jwt_verify(const sim_keys *ks, const char *jwt, size_t len, sim_
         return bad;
     out->key = k;
     out->iat = iat;
-    return APNS_REASON_NONE;
+    return SIM_REASON_NONE;
 }

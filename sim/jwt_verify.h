@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apns/reason.h"
+#include "apple.h"
 #include "keys.h"
 
 #define SIM_JWT_MAX 1024 /* longer tokens are InvalidProviderToken without parsing */
@@ -25,9 +25,9 @@ typedef struct sim_jwt {
  * either raw 64-byte r||s (RFC 7518) or ASN.1 DER (as APNs tolerates), in
  * base64url or standard base64, padding optional. Other header fields and
  * claims are ignored. Time is not checked here.
- * Returns APNS_REASON_NONE and fills *out, else
- * APNS_REASON_INVALID_PROVIDER_TOKEN.
+ * Returns SIM_REASON_NONE and fills *out, else
+ * SIM_REASON_INVALID_PROVIDER_TOKEN.
  */
-apns_reason sim_jwt_verify(const sim_keys *ks, const char *jwt, size_t len, sim_jwt *out);
+sim_reason sim_jwt_verify(const sim_keys *ks, const char *jwt, size_t len, sim_jwt *out);
 
 #endif

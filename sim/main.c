@@ -16,10 +16,10 @@
 #include <event2/thread.h>
 #include <openssl/rand.h>
 
-#include "apns/binary.h"
-#include "bconn.h"
+#include "legacy/bconn.h"
+#include "legacy/feedback.h"
 #include "options.h"
-#include "tls.h"
+#include "tlsctx.h"
 #include "worker.h"
 
 typedef struct sim_app {
@@ -68,28 +68,6 @@ static int load_tokens(sim_tokenset **out, const char *path, int64_t now_ms)
     return 0;
 }
 
-static int add_bin(const char *hex, size_t len, int64_t ts_ms, void *ud)
-{
-    uint8_t bin[APNS_BINARY_TOKEN_MAX];
-    int n = apns_token_hex_to_bin(hex, len, bin, sizeof bin);
-    if (n <= 0)
-        return 0; /* not hex, or longer than any binary token: can never match */
-    return sim_tokenset_add(ud, bin, (size_t)n, 0) < 0;
-}
-
-/* Every token list, as binary tokens: the gateway's status-8 check. */
-static int build_bin_invalid(sim_shared *sh)
-{
-    if (!(sh->bin_invalid = sim_tokenset_new(SIM_TOKENS_BINARY)))
-        return -1;
-    const sim_tokenset *lists[] = {sh->invalid_tokens, sh->unregistered, sh->other_topic,
-                                   sh->other_env};
-    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
-        if (sim_tokenset_foreach(lists[i], add_bin, sh->bin_invalid) != 0)
-            return -1;
-    return 0;
-}
-
 static int setup_shared(sim_app *app)
 {
     sim_shared *sh = &app->sh;
@@ -123,7 +101,7 @@ static int setup_shared(sim_app *app)
         return -1;
     if (load_tokens(&sh->invalid_tokens, o->invalid_tokens_file, now_ms) != 0)
         return -1;
-    if (o->binary_host[0] && build_bin_invalid(sh) != 0) {
+    if (o->binary_host[0] && sim_bconn_build_invalid(sh) != 0) {
         fprintf(stderr, "apns-sim: out of memory\n");
         return -1;
     }

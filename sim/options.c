@@ -250,13 +250,11 @@ static int parse_topics(sim_options *o, const char *s)
 
 static int parse_fail_rate(sim_options *o, const char *s)
 {
-    static const struct {
-        int status;
-        apns_reason reason;
-    } kinds[] = {
-        {429, APNS_REASON_TOO_MANY_REQUESTS},
-        {500, APNS_REASON_INTERNAL_SERVER_ERROR},
-        {503, APNS_REASON_SERVICE_UNAVAILABLE},
+    /* STATUS names the reason: the one of these with that status. */
+    static const sim_reason kinds[] = {
+        SIM_REASON_TOO_MANY_REQUESTS,
+        SIM_REASON_INTERNAL_SERVER_ERROR,
+        SIM_REASON_SERVICE_UNAVAILABLE,
     };
     const char *colon = strchr(s, ':');
     if (!colon || colon - s != 3)
@@ -266,7 +264,7 @@ static int parse_fail_rate(sim_options *o, const char *s)
     if (parse_rate(colon + 1, &rate) != 0)
         return -1;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        if (kinds[i].status != status)
+        if (sim_reasons[kinds[i]].status != status)
             continue;
         for (int j = 0; j < o->nfail; j++) {
             if (o->fail[j].status == status) {
@@ -274,7 +272,7 @@ static int parse_fail_rate(sim_options *o, const char *s)
                 return 0;
             }
         }
-        o->fail[o->nfail++] = (sim_fail_rule){status, kinds[i].reason, rate};
+        o->fail[o->nfail++] = (sim_fail_rule){status, kinds[i], rate};
         return 0;
     }
     return -1;

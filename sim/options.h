@@ -8,14 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apns/reason.h"
+#include "apple.h"
 
 #define SIM_FAIL_MAX 3 /* --fail-rate for 429, 500 and 503 */
 
 typedef struct sim_fail_rule {
-    int status;         /* 429, 500 or 503 */
-    apns_reason reason; /* TooManyRequests, InternalServerError, ServiceUnavailable */
-    double rate;        /* probability per otherwise accepted request, 0..1 */
+    int status;        /* 429, 500 or 503: the reason's status */
+    sim_reason reason; /* TooManyRequests, InternalServerError, ServiceUnavailable */
+    double rate;       /* probability per otherwise accepted request, 0..1 */
 } sim_fail_rule;
 
 typedef struct sim_options {
@@ -54,7 +54,7 @@ typedef struct sim_options {
 
     const char *delivery_log;
 
-    /* Legacy binary interface (sim/bconn.c, sim/feedback.c). */
+    /* Legacy binary interface (sim/legacy/). */
     char binary_host[256]; /* "" = no binary gateway listener */
     int binary_port;
     char feedback_host[256]; /* "" = no feedback listener */

@@ -18,12 +18,13 @@ static const struct {
     [SIM_HDR_ID] = {"apns-id", 7, 1344, 48},
     [SIM_HDR_EXPIRATION] = {"apns-expiration", 15, 1392, 32},
     [SIM_HDR_PRIORITY] = {"apns-priority", 13, 1424, 16},
-    [SIM_HDR_TOPIC] = {"apns-topic", 10, 1440, 260},           /* APNS_TOPIC_MAX + 5 */
+    [SIM_HDR_TOPIC] = {"apns-topic", 10, 1440, 260},           /* SIM_TOPIC_MAX + 5 */
     [SIM_HDR_COLLAPSE_ID] = {"apns-collapse-id", 16, 1700, 0}, /* only its length matters */
 };
 
 _Static_assert(1040 > 7 + 1024, "authorization slot holds 'bearer ' + a long JWT");
-_Static_assert(260 > APNS_TOPIC_MAX + 1, "topic slot");
+_Static_assert(260 > SIM_TOPIC_MAX + 1, "topic slot");
+_Static_assert(256 > sizeof SIM_PATH_PREFIX - 1 + 2 * SIM_TOKEN_BYTES_MAX, "path slot");
 _Static_assert(1700 == SIM_VALUES_BYTES, "slot offsets add up");
 
 void sim_request_reset(sim_request *r)

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apns/notification.h"
+#include "apple.h"
 
 typedef enum sim_hdr {
     SIM_HDR_METHOD,
@@ -30,7 +30,7 @@ typedef enum sim_hdr {
     SIM_HDR_COUNT
 } sim_hdr;
 
-#define SIM_BODY_CAP     APNS_PAYLOAD_MAX_VOIP /* largest payload any push type allows */
+#define SIM_BODY_CAP     SIM_PAYLOAD_LIMIT_MAX /* largest payload any push type allows */
 #define SIM_VALUES_BYTES 1700                  /* sum of the per-header capacities */
 
 typedef struct sim_request {

@@ -53,34 +53,6 @@ int64_t sim_now_ms(sim_conn *c)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static const char *status_str(int status)
-{
-    switch (status) {
-    case 200:
-        return "200";
-    case 400:
-        return "400";
-    case 403:
-        return "403";
-    case 404:
-        return "404";
-    case 405:
-        return "405";
-    case 410:
-        return "410";
-    case 413:
-        return "413";
-    case 429:
-        return "429";
-    case 500:
-        return "500";
-    case 503:
-        return "503";
-    default:
-        return "500";
-    }
-}
-
 /* Streams --------------------------------------------------------------- */
 
 static sim_stream *stream_get(sim_conn *c)
@@ -153,7 +125,7 @@ static void answer(sim_conn *c, sim_stream *s)
     int rv;
 
     s->state = SIM_ST_ANSWERED;
-    nva[n++] = NV(":status", status_str(s->v.status), 0);
+    nva[n++] = NV(":status", sim_reasons[s->v.reason].status_text, 0);
     nva[n++] = NV("apns-id", s->apns_id, NGHTTP2_NV_FLAG_NO_INDEX);
     if (s->v.status == 200) {
         if (o->sandbox) {
@@ -163,9 +135,9 @@ static void answer(sim_conn *c, sim_stream *s)
         rv = nghttp2_submit_response(c->h2, s->id, nva, n, NULL);
     } else {
         nva[n++] = NV("content-type", "application/json", 0);
-        const char *reason = apns_reason_name(s->v.reason);
+        const char *reason = sim_reasons[s->v.reason].name;
         int len;
-        if (s->v.reason == APNS_REASON_UNREGISTERED)
+        if (s->v.reason == SIM_REASON_UNREGISTERED)
             len = snprintf(s->resp, sizeof s->resp, "{\"reason\":\"%s\",\"timestamp\":%lld}",
                            reason, (long long)s->v.timestamp_ms);
         else
@@ -243,29 +215,31 @@ static void submit_max_streams(sim_conn *c, uint32_t n)
 
 static void send_goaway(sim_conn *c, int32_t last)
 {
-    static const char debug[] = "{\"reason\":\"Shutdown\"}";
+    char debug[64]; /* copied by nghttp2 */
+    int len =
+        snprintf(debug, sizeof debug, "{\"reason\":\"%s\"}", sim_reasons[SIM_REASON_SHUTDOWN].name);
     if (nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR,
-                              (const uint8_t *)debug, sizeof debug - 1) != 0)
+                              (const uint8_t *)debug, (size_t)len) != 0)
         return;
     c->goaway_last = last;
     c->draining = 1;
     SIM_STAT_INC(&c->w->stats, goaways);
 }
 
-static apns_reason auth_hook(void *ctx, const sim_request *r)
+static sim_reason auth_hook(void *ctx, const sim_request *r)
 {
     sim_conn *c = ctx;
     size_t len = 0;
     const char *v = sim_request_value(r, SIM_HDR_AUTHORIZATION, &len);
     if (v && !sim_request_complete(r, SIM_HDR_AUTHORIZATION))
-        return APNS_REASON_INVALID_PROVIDER_TOKEN;
+        return SIM_REASON_INVALID_PROVIDER_TOKEN;
     uint64_t before = c->auth->verifications, refusals = c->auth->team_refusals;
-    apns_reason why = sim_auth_check(c->auth, v, len, sim_now_ms(c) / 1000);
+    sim_reason why = sim_auth_check(c->auth, v, len, sim_now_ms(c) / 1000);
     if (c->auth->verifications != before)
         SIM_STAT_INC(&c->w->stats, verifications);
     if (c->auth->team_refusals != refusals)
         SIM_STAT_INC(&c->w->stats, team_refusals);
-    if (why == APNS_REASON_NONE && !c->raised) {
+    if (why == SIM_REASON_NONE && !c->raised) {
         /* APNs: one stream until a request with a valid token came in. */
         const sim_options *o = c->w->sh->opt;
         c->raised = 1;
@@ -304,8 +278,8 @@ static void finish(sim_conn *c, sim_stream *s)
     if (s->v.status == 200 && o->nfail > 0)
         inject_failure(c, s);
     if (s->v.apns_id) {
-        memcpy(s->apns_id, s->v.apns_id, APNS_UUID_LEN);
-        s->apns_id[APNS_UUID_LEN] = '\0';
+        memcpy(s->apns_id, s->v.apns_id, SIM_UUID_LEN);
+        s->apns_id[SIM_UUID_LEN] = '\0';
     } else {
         sim_idgen_next(&c->w->ids, s->apns_id);
     }
@@ -374,7 +348,8 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
     if (!s || s->state != SIM_ST_RECV)
         return 0;
     sim_request_add_body(&s->req, data, len);
-    if (s->req.body_len > APNS_PAYLOAD_MAX && s->req.body_len > sim_validate_body_limit(&s->req)) {
+    if (s->req.body_len > SIM_PAYLOAD_LIMIT_MIN &&
+        s->req.body_len > sim_validate_body_limit(&s->req)) {
         s->early = 1;
         finish(ud, s); /* 413 now; the rest of the body is never kept */
     }

@@ -1,7 +1,7 @@
 /*
  * sock.h - the socket and TLS layer under one accepted connection: the
  * HTTP/2 connection (conn.c) and the legacy binary gateway and feedback
- * connection (bconn.c) each embed one.
+ * connection (legacy/bconn.c) each embed one.
  *
  * It owns the socket, the SSL (none with --h2c), the persistent read and
  * write events and one timer, and does what both protocols do the same

@@ -45,13 +45,13 @@ void sim_stats_print(FILE *f, sim_stats *const *all, size_t n, sim_teamtokens *t
     fprintf(f, ",\"team_tokens_untracked\":%" PRIu64, sim_teamtokens_untracked(tt));
     fputs(",\"rejected_by_reason\":{", f);
     int first = 1;
-    for (int r = 0; r < APNS_REASON_COUNT; r++) {
+    for (int r = 0; r < SIM_REASON_COUNT; r++) {
         uint64_t sum = 0;
         for (size_t j = 0; j < n; j++)
             sum += LOAD(all[j]->by_reason[r]);
         if (sum == 0)
             continue;
-        fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",", apns_reason_name((apns_reason)r), sum);
+        fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",", sim_reasons[r].name, sum);
         first = 0;
     }
     fputs("},\"provider_tokens_by_team\":", f);

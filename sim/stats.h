@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "apns/reason.h"
+#include "apple.h"
 #include "teamtokens.h"
 
 typedef struct sim_stats {
@@ -40,7 +40,7 @@ typedef struct sim_stats {
     _Atomic uint64_t fb_connections;     /* feedback connections served */
     _Atomic uint64_t fb_tuples;          /* feedback tuples written */
     _Atomic uint64_t team_refusals;      /* 429s by --team-token-interval */
-    _Atomic uint64_t by_reason[APNS_REASON_COUNT];
+    _Atomic uint64_t by_reason[SIM_REASON_COUNT];
 } sim_stats;
 
 /* Single-writer increment: plain load + store, never a locked RMW. */

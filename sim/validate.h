@@ -29,8 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apns/notification.h"
-#include "apns/reason.h"
+#include "apple.h"
 #include "request.h"
 #include "tokenset.h"
 
@@ -50,15 +49,15 @@ typedef struct sim_policy {
     const sim_tokenset *other_env;
 } sim_policy;
 
-/* Checks the request's credentials; returns APNS_REASON_NONE when they are
+/* Checks the request's credentials; returns SIM_REASON_NONE when they are
  * good, else the reason to answer with. Called only for SIM_AUTH_TOKEN. */
-typedef apns_reason (*sim_auth_fn)(void *ctx, const sim_request *r);
+typedef sim_reason (*sim_auth_fn)(void *ctx, const sim_request *r);
 
 typedef struct sim_verdict {
-    int status;           /* 200, or the reason's status */
-    apns_reason reason;   /* APNS_REASON_NONE on 200 */
+    int status;           /* 200, or the reason's status (apple.h) */
+    sim_reason reason;    /* SIM_REASON_NONE on 200 */
     int64_t timestamp_ms; /* for 410 Unregistered */
-    apns_push_type push_type;
+    sim_push_type push_type;
     const char *token; /* borrowed from the request; NULL if there was none */
     size_t token_len;
     const char *topic; /* borrowed from the request or the policy; NULL if none */

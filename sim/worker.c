@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bconn.h"
+#include "legacy/bconn.h"
 #include "conn.h"
 
 #define LISTEN_BACKLOG 1024

@@ -14,7 +14,6 @@
 #include <openssl/ssl.h>
 
 #include "dlog.h"
-#include "feedback.h"
 #include "idgen.h"
 #include "keys.h"
 #include "options.h"
@@ -36,10 +35,10 @@ typedef struct sim_shared {
     uint64_t seed; /* --seed, or random */
 
     /* Legacy binary interface. */
-    SSL_CTX *bin_ssl_ctx;         /* no ALPN; NULL with --h2c (plaintext) */
-    sim_tokenset *invalid_tokens; /* --invalid-tokens */
-    sim_tokenset *bin_invalid;    /* status 8: every token list, as binary tokens */
-    sim_feedback *feedback;       /* NULL without --feedback-listen */
+    SSL_CTX *bin_ssl_ctx;          /* no ALPN; NULL with --h2c (plaintext) */
+    sim_tokenset *invalid_tokens;  /* --invalid-tokens */
+    sim_tokenset *bin_invalid;     /* status 8: every token list, as binary tokens */
+    struct sim_feedback *feedback; /* legacy/feedback.h; NULL without --feedback-listen */
 
     /* Token auth: distinct provider tokens per team across every loop;
      * mutable, locked inside (teamtokens.h). */

@@ -13,13 +13,15 @@
  * team FUZZTEAM01) at the fixed time 1700000000.
  *
  * Invariants checked (abort on violation): status and reason agree with
- * the reason table; a 200 has a well-formed token, a payload within the
- * push type's limit that is a JSON object; an echoed apns-id is a UUID.
+ * the simulator's own reason table (sim/apple.h); a 200 has a well-formed
+ * token, a payload within the push type's limit that is a JSON object; an
+ * echoed apns-id is a UUID.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "apns/notification.h"
 #include "auth.h"
 #include "keys.h"
 #include "request.h"
@@ -60,18 +62,18 @@ static void setup(void)
         abort();
 }
 
-static apns_reason auth_hook(void *ctx, const sim_request *r)
+static sim_reason auth_hook(void *ctx, const sim_request *r)
 {
     size_t len = 0;
     const char *v = sim_request_value(r, SIM_HDR_AUTHORIZATION, &len);
     if (v && !sim_request_complete(r, SIM_HDR_AUTHORIZATION))
-        return APNS_REASON_INVALID_PROVIDER_TOKEN;
+        return SIM_REASON_INVALID_PROVIDER_TOKEN;
     return sim_auth_check(ctx, v, len, FUZZ_NOW);
 }
 
 static int is_token(const char *t, size_t len)
 {
-    if (len < APNS_TOKEN_HEX_MIN || len > APNS_TOKEN_HEX_MAX || len % 2)
+    if (len < SIM_TOKEN_HEX_MIN || len > 2 * SIM_TOKEN_BYTES_MAX || len % 2)
         return 0;
     for (size_t i = 0; i < len; i++)
         if (!strchr("0123456789abcdefABCDEF", t[i]) || t[i] == '\0')
@@ -81,18 +83,20 @@ static int is_token(const char *t, size_t len)
 
 static void check(const sim_request *r, const sim_verdict *v)
 {
-    if (v->reason == APNS_REASON_NONE) {
+    if ((unsigned)v->reason >= SIM_REASON_COUNT || (unsigned)v->push_type >= SIM_PUSH_TYPE_COUNT)
+        abort();
+    if (v->reason == SIM_REASON_NONE) {
         if (v->status != 200 || !v->token || !is_token(v->token, v->token_len))
             abort();
-        if (r->body_len == 0 || r->body_len > apns_payload_limit(v->push_type) ||
+        if (r->body_len == 0 || r->body_len > sim_push_rules[v->push_type].payload_max ||
             !apns_json_is_object(r->body, r->body_len))
             abort();
-    } else if (v->status != apns_reason_status(v->reason) || v->status < 400) {
+    } else if (v->status != sim_reasons[v->reason].status || v->status < 400) {
         abort();
     }
     if (v->apns_id && !apns_uuid_is_valid(v->apns_id))
         abort();
-    if (v->topic && (v->topic_len == 0 || v->topic_len > APNS_TOPIC_MAX))
+    if (v->topic && (v->topic_len == 0 || v->topic_len > SIM_TOPIC_MAX))
         abort();
 }
 

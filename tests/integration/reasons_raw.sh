@@ -10,6 +10,10 @@
 # store and only warns when that fails. SSL_CERT_FILE points the store at the
 # test CA and the URL names localhost (a SAN of the sim's certificate), so a
 # verification warning in the output fails the test.
+#
+# Each expected status is written out below and must also be the one Apple's
+# table gives the reason (tests/golden/reasons.tsv, never libapns' table): a
+# line that disagrees with the golden table is a test bug and fails.
 . "$(dirname "$0")/lib.sh"
 command -v nghttp >/dev/null || fail "nghttp missing (scripts/install-deps.sh installs nghttp2-client)"
 export SSL_CERT_FILE="$CERTS/ca.pem"
@@ -41,12 +45,23 @@ payload 5121 "$WORK/5121.json"
 C64=$(head -c 64 /dev/zero | tr '\0' c)
 C65=$(head -c 65 /dev/zero | tr '\0' c)
 
+GOLDEN_REASONS=$(dirname "$0")/../golden/reasons.tsv
+[ -r "$GOLDEN_REASONS" ] || fail "cannot read $GOLDEN_REASONS"
+# golden_status REASON: its status in the golden table ("" if none).
+golden_status() {
+  awk -F'\t' -v r="$1" '/^#/ { next } !h { h = 1; for (i = 1; i <= NF; i++) c[$i] = i; next }
+    $c["reason"] == r { print $c["status"] }' "$GOLDEN_REASONS"
+}
+
 N=0
 # req LABEL STATUS REASON PATH NGHTTP_ARGS... : one request on a new connection;
 # REASON "-" means no body. Leaves the verbose output in $LAST.
 req() {
   local label=$1 want_status=$2 want_reason=$3 path=$4
   shift 4
+  if [ "$want_reason" != - ] && [ "$(golden_status "$want_reason")" != "$want_status" ]; then
+    fail "$label: test bug: want $want_status $want_reason, tests/golden/reasons.tsv says ${want_reason} is $(golden_status "$want_reason")"
+  fi
   N=$((N + 1))
   LAST=$WORK/req-$N.out
   set +e

@@ -6,7 +6,11 @@
  * the test CA, token or certificate auth) at an apns-sim configured to answer
  * it, and checks the whole apns_result: outcome, HTTP status, reason enum,
  * reason_str, action (the reason table's), timestamp, apns-id echo,
- * apns-unique-id and attempts. After each simulator stops, its counters
+ * apns-unique-id and attempts. A scenario names its reason both ways: the
+ * string the sim must send and the enum libapns must turn it into; the HTTP
+ * status comes from tests/golden/reasons.tsv (Apple's table), never from
+ * libapns' apns_reason_status(), so a wrong row in libapns or in the sim
+ * fails here. After each simulator stops, its counters
  * (JSON on stderr) and delivery log are checked against what was sent.
  *
  * The reasons libapns refuses to produce (it validates first) are covered by
@@ -26,6 +30,7 @@
 
 #include "apns/client.h"
 #include "apns/jwt.h"
+#include "golden.h"
 #include "harness.h"
 
 #define TOPIC       "com.example.app"
@@ -331,7 +336,8 @@ static char *payload_of(size_t size)
 typedef struct want {
     apns_outcome outcome;
     int status;
-    apns_reason reason; /* NONE when accepted */
+    apns_reason reason;     /* NONE when accepted */
+    const char *reason_str; /* Apple's string; "" when accepted */
     apns_action action;
     int attempts;
     int64_t timestamp_ms; /* 0: none */
@@ -365,9 +371,9 @@ static void expect(const char *scenario, const apns_result *r, const want *w, co
     SCEN_CHECK(r->status == w->status, "HTTP status %d, want %d", r->status, w->status);
     SCEN_CHECK(r->reason == w->reason, "reason enum %d (%s), want %d (%s)", (int)r->reason,
                apns_reason_name(r->reason), (int)w->reason, apns_reason_name(w->reason));
-    SCEN_CHECK(r->reason_str && strcmp(r->reason_str, apns_reason_name(w->reason)) == 0,
+    SCEN_CHECK(r->reason_str && strcmp(r->reason_str, w->reason_str) == 0,
                "reason_str \"%s\", want \"%s\"", r->reason_str ? r->reason_str : "(null)",
-               apns_reason_name(w->reason));
+               w->reason_str);
     /* The expected action is stated by the scenario and must also be the
      * reason table's, so a table edit cannot silently change both. */
     SCEN_CHECK(w->action == apns_action_for(w->status, w->reason),
@@ -408,12 +414,25 @@ static void skip(const char *scenario, const char *why)
     fflush(stdout);
 }
 
-static const want ACCEPTED = {
-    APNS_OUTCOME_ACCEPTED, 200, APNS_REASON_NONE, APNS_ACTION_NONE, 1, 0, 0};
+static const want ACCEPTED = {.outcome = APNS_OUTCOME_ACCEPTED,
+                              .status = 200,
+                              .reason = APNS_REASON_NONE,
+                              .reason_str = "",
+                              .action = APNS_ACTION_NONE,
+                              .attempts = 1};
 
-static want rejected(apns_reason reason, apns_action action, int attempts)
+/* A rejection with Apple's reason `name` (libapns' enum `reason`) and the
+ * status tests/golden/reasons.tsv gives it. */
+static want rejected(apns_reason reason, const char *name, apns_action action, int attempts)
 {
-    want w = {APNS_OUTCOME_REJECTED, apns_reason_status(reason), reason, action, attempts, 0, 0};
+    int status = golden_reason_status(name);
+    TH_CHECK(status > 0, "test bug: %s has no status in tests/golden/reasons.tsv", name);
+    want w = {.outcome = APNS_OUTCOME_REJECTED,
+              .status = status,
+              .reason = reason,
+              .reason_str = name,
+              .action = action,
+              .attempts = attempts};
     return w;
 }
 
@@ -582,32 +601,33 @@ static void token_auth_reasons(void)
     r = send_one(&k, "accepted (voip, 5120 B)", &n);
     expect("accepted (voip, 5120 B)", r, &ACCEPTED, id);
 
-    want w = rejected(APNS_REASON_UNREGISTERED, APNS_ACTION_DEAD_TOKEN, 1);
+    want w = rejected(APNS_REASON_UNREGISTERED, "Unregistered", APNS_ACTION_DEAD_TOKEN, 1);
     w.timestamp_ms = UNREG_TS_MS;
     th_apns_id(3, id);
     note(&n, tok(1), TOPIC, APNS_PUSH_ALERT, ALERT, id);
     r = send_one(&k, "Unregistered (--unregistered)", &n);
     expect("Unregistered (--unregistered)", r, &w, id);
 
-    w = rejected(APNS_REASON_DEVICE_TOKEN_NOT_FOR_TOPIC, APNS_ACTION_DEAD_TOKEN, 1);
+    w = rejected(APNS_REASON_DEVICE_TOKEN_NOT_FOR_TOPIC, "DeviceTokenNotForTopic",
+                 APNS_ACTION_DEAD_TOKEN, 1);
     th_apns_id(4, id);
     note(&n, tok(2), TOPIC, APNS_PUSH_ALERT, ALERT, id);
     r = send_one(&k, "DeviceTokenNotForTopic (--other-topic)", &n);
     expect("DeviceTokenNotForTopic (--other-topic)", r, &w, id);
 
-    w = rejected(APNS_REASON_BAD_DEVICE_TOKEN, APNS_ACTION_DEAD_TOKEN, 1);
+    w = rejected(APNS_REASON_BAD_DEVICE_TOKEN, "BadDeviceToken", APNS_ACTION_DEAD_TOKEN, 1);
     th_apns_id(5, id);
     note(&n, tok(3), TOPIC, APNS_PUSH_ALERT, ALERT, id);
     r = send_one(&k, "BadDeviceToken (--other-env)", &n);
     expect("BadDeviceToken (--other-env)", r, &w, id);
 
-    w = rejected(APNS_REASON_TOPIC_DISALLOWED, APNS_ACTION_DROP, 1);
+    w = rejected(APNS_REASON_TOPIC_DISALLOWED, "TopicDisallowed", APNS_ACTION_DROP, 1);
     th_apns_id(6, id);
     note(&n, tok(0), "com.other.app", APNS_PUSH_ALERT, ALERT, id);
     r = send_one(&k, "TopicDisallowed (not in --topics)", &n);
     expect("TopicDisallowed (not in --topics)", r, &w, id);
 
-    w = rejected(APNS_REASON_BAD_TOPIC, APNS_ACTION_DROP, 1);
+    w = rejected(APNS_REASON_BAD_TOPIC, "BadTopic", APNS_ACTION_DROP, 1);
     th_apns_id(7, id);
     note(&n, tok(0), TOPIC, APNS_PUSH_VOIP, ALERT, id);
     r = send_one(&k, "BadTopic (voip to the bare bundle id)", &n);
@@ -623,7 +643,7 @@ static void token_auth_reasons(void)
     cred unknown = {
         path_in(certs_dir, "AuthKey_UNKNOWN000.p8"), "UNKNOWN000", "DEF123GHIJ", NULL, NULL, 0};
     cli_new(&k, &s, &unknown);
-    w = rejected(APNS_REASON_INVALID_PROVIDER_TOKEN, APNS_ACTION_PAUSE, 1);
+    w = rejected(APNS_REASON_INVALID_PROVIDER_TOKEN, "InvalidProviderToken", APNS_ACTION_PAUSE, 1);
     th_apns_id(9, id);
     note(&n, tok(0), TOPIC, APNS_PUSH_ALERT, ALERT, id);
     r = send_one(&k, "InvalidProviderToken (unknown key)", &n);
@@ -635,7 +655,7 @@ static void token_auth_reasons(void)
     cred certc = {
         NULL, NULL, NULL, path_in(certs_dir, "client.pem"), path_in(certs_dir, "client.key"), 0};
     cli_new(&k, &s, &certc);
-    w = rejected(APNS_REASON_MISSING_PROVIDER_TOKEN, APNS_ACTION_PAUSE, 1);
+    w = rejected(APNS_REASON_MISSING_PROVIDER_TOKEN, "MissingProviderToken", APNS_ACTION_PAUSE, 1);
     th_apns_id(10, id);
     note(&n, tok(0), TOPIC, APNS_PUSH_ALERT, ALERT, id);
     r = send_one(&k, "MissingProviderToken (certificate client)", &n);
@@ -688,7 +708,8 @@ static void expired_provider_token(void)
     th_apns_id(20, id);
     note(&n, tok(0), TOPIC, APNS_PUSH_ALERT, ALERT, id);
     const apns_result *r = send_one(&k, "ExpiredProviderToken (--token-max-age 1)", &n);
-    want w = rejected(APNS_REASON_EXPIRED_PROVIDER_TOKEN, APNS_ACTION_REFRESH_TOKEN, 3);
+    want w = rejected(APNS_REASON_EXPIRED_PROVIDER_TOKEN, "ExpiredProviderToken",
+                      APNS_ACTION_REFRESH_TOKEN, 3);
     expect("ExpiredProviderToken (--token-max-age 1)", r, &w, id);
     /* The REFRESH_TOKEN path ran, and the cache refused to re-mint a token
      * younger than 20 minutes: still the one token. */
@@ -712,7 +733,7 @@ static void expired_provider_token(void)
 }
 
 /* 4. 429 / 500 / 503 on every request; two attempts, then the reason. */
-static void injected_failure(const char *spec, apns_reason reason)
+static void injected_failure(const char *spec, apns_reason reason, const char *name)
 {
     const char *flags[] = {
         "--auth-keys", path_in(certs_dir, "keys"), "--fail-rate", spec, "--seed", "1", NULL};
@@ -725,9 +746,9 @@ static void injected_failure(const char *spec, apns_reason reason)
     char id[37], scenario[80];
     th_apns_id(30, id);
     note(&n, tok(0), TOPIC, APNS_PUSH_ALERT, ALERT, id);
-    snprintf(scenario, sizeof scenario, "%s (--fail-rate %s)", apns_reason_name(reason), spec);
+    snprintf(scenario, sizeof scenario, "%s (--fail-rate %s)", name, spec);
     const apns_result *r = send_one(&k, scenario, &n);
-    want w = rejected(reason, APNS_ACTION_RETRY, 2);
+    want w = rejected(reason, name, APNS_ACTION_RETRY, 2);
     expect(scenario, r, &w, id);
     apns_client_stats st;
     apns_client_stats_get(k.c, &st);
@@ -738,7 +759,7 @@ static void injected_failure(const char *spec, apns_reason reason)
     expect_counter(&s, "requests", 2);
     expect_counter(&s, "injected_failures", 2);
     expect_counter(&s, "accepted", 0);
-    expect_by_reason(&s, apns_reason_name(reason), 2);
+    expect_by_reason(&s, name, 2);
     TH_CHECK(s.log_lines == 0, "%s: delivered %zu", scenario, s.log_lines);
     sim_free(&s);
 }
@@ -772,7 +793,7 @@ static void sandbox_unique_id(void)
              unique1);
     th_apns_id(42, id);
     note(&n, tok(0), "com.other.app", APNS_PUSH_ALERT, ALERT, id);
-    w = rejected(APNS_REASON_TOPIC_DISALLOWED, APNS_ACTION_DROP, 1);
+    w = rejected(APNS_REASON_TOPIC_DISALLOWED, "TopicDisallowed", APNS_ACTION_DROP, 1);
     r = send_one(&k, "TopicDisallowed (sandbox: no unique id)", &n);
     expect("TopicDisallowed (sandbox: no unique id)", r, &w, id);
     cli_free(&k);
@@ -804,7 +825,7 @@ static void certificate_auth(void)
     expect("accepted (cert, <cert topic>.voip)", r, &ACCEPTED, id);
     th_apns_id(52, id);
     note(&n, tok(0), "com.other.app", APNS_PUSH_ALERT, ALERT, id);
-    want w = rejected(APNS_REASON_TOPIC_DISALLOWED, APNS_ACTION_DROP, 1);
+    want w = rejected(APNS_REASON_TOPIC_DISALLOWED, "TopicDisallowed", APNS_ACTION_DROP, 1);
     r = send_one(&k, "TopicDisallowed (cert, another bundle id)", &n);
     expect("TopicDisallowed (cert, another bundle id)", r, &w, id);
     cli_free(&k);
@@ -866,9 +887,9 @@ int main(void)
     local_validation();
     token_auth_reasons();
     expired_provider_token();
-    injected_failure("429:1.0", APNS_REASON_TOO_MANY_REQUESTS);
-    injected_failure("500:1.0", APNS_REASON_INTERNAL_SERVER_ERROR);
-    injected_failure("503:1.0", APNS_REASON_SERVICE_UNAVAILABLE);
+    injected_failure("429:1.0", APNS_REASON_TOO_MANY_REQUESTS, "TooManyRequests");
+    injected_failure("500:1.0", APNS_REASON_INTERNAL_SERVER_ERROR, "InternalServerError");
+    injected_failure("503:1.0", APNS_REASON_SERVICE_UNAVAILABLE, "ServiceUnavailable");
     sandbox_unique_id();
     certificate_auth();
     shutdown_goaway();

@@ -1,5 +1,9 @@
 # Integration tests that drive the real binaries against apns-sim on loopback.
 # Included from tests/integration/CMakeLists.txt.
+
+# Apple's documentation as literal tables, and the tests holding libapns and
+# apns-sim to them (golden_sim, golden_lib_reasons).
+include(${PROJECT_SOURCE_DIR}/tests/golden/golden.cmake)
 add_library(apns_test_harness STATIC ${CMAKE_CURRENT_SOURCE_DIR}/harness.c)
 target_include_directories(apns_test_harness PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 
@@ -46,8 +50,10 @@ set_tests_properties(it_sim_selftest PROPERTIES TIMEOUT 300)
 # Every reason string a request can earn: produced by apns-sim and surfaced by
 # libapns (sim_reasons), and the ones libapns refuses to send, through an
 # independent client, nghttp (reasons_raw.sh).
+# Both take the expected HTTP status of a reason from tests/golden/reasons.tsv,
+# never from libapns' table.
 add_executable(sim_reasons ${CMAKE_CURRENT_SOURCE_DIR}/sim_reasons.c)
-target_link_libraries(sim_reasons PRIVATE apns_internal apns_test_harness)
+target_link_libraries(sim_reasons PRIVATE apns_internal apns_test_harness apns_golden)
 add_test(NAME it_sim_reasons COMMAND sim_reasons)
 add_test(NAME it_reasons_raw COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/reasons_raw.sh)
 set_tests_properties(it_sim_reasons it_reasons_raw PROPERTIES FIXTURES_REQUIRED certs

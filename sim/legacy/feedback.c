@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apns/binary.h" /* apns_token_hex_to_bin */
+
 static int push(sim_feedback *f, const uint8_t *token, size_t len, uint32_t ts)
 {
-    if (len == 0 || len > APNS_BINARY_TOKEN_MAX)
+    if (len == 0 || len > SIM_BIN_TOKEN_MAX)
         return 0;
     int added = sim_tokenset_add(f->pending, token, len, 0);
     if (added <= 0)
@@ -28,7 +30,7 @@ static int push(sim_feedback *f, const uint8_t *token, size_t len, uint32_t ts)
 
 static int add_hex(const char *hex, size_t len, int64_t ts_ms, void *ud)
 {
-    uint8_t bin[APNS_BINARY_TOKEN_MAX];
+    uint8_t bin[SIM_BIN_TOKEN_MAX];
     int n = apns_token_hex_to_bin(hex, len, bin, sizeof bin);
     if (n <= 0)
         return 0; /* not representable as a binary token: skipped */

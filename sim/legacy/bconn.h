@@ -20,7 +20,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
-#include "apns/binary.h"
+#include "frames.h"
 #include "sock.h"
 #include "worker.h"
 
@@ -60,12 +60,19 @@ typedef struct sim_bconn {
     size_t out_off, out_len;
 
     size_t carry_len; /* the start of a notification split across reads */
-    uint8_t carry[APNS_BINARY_ENCODED_MAX];
+    uint8_t carry[SIM_BIN_NOTE_MAX];
 } sim_bconn;
 
 /* Takes an accepted socket of the gateway or feedback listener. */
 void sim_bconn_accept(sim_worker *w, int fd, sim_bkind kind);
 
 void sim_bconn_free(sim_bconn *c);
+
+/* Builds sh->bin_invalid: every token of sh's token lists (--invalid-tokens,
+ * --unregistered, --other-topic, --other-env) as a binary token, the
+ * gateway's status-8 set. Tokens that are not hex or longer than
+ * SIM_BIN_TOKEN_MAX bytes can never match and are left out. Returns 0, or -1
+ * when out of memory. */
+int sim_bconn_build_invalid(sim_shared *sh);
 
 #endif

@@ -17,8 +17,9 @@
  * has written many more notifications, and learns nothing about those: the
  * whole point of the sent list on the client side.
  *
- *   OPEN: every read is decoded with libapns' apns_binary_decode (fuzzed;
- *   this file parses nothing itself). A valid notification whose token is
+ *   OPEN: every read is decoded with the simulator's own decoder
+ *   (frames.c: Apple's formats, sizes and statuses as the simulator states
+ *   them, fuzzed; this file parses nothing itself). A valid notification whose token is
  *   in no token list is delivered: one delivery-log line, one counter.
  *   A token in --invalid-tokens, --unregistered, --other-topic or
  *   --other-env is status 8 (and the token joins the feedback list); a
@@ -46,11 +47,11 @@
  * Speed. The gateway must stay well ahead of a client pushing a million
  * notifications a second over TLS. A read event fills the loop's shared
  * 64 KB buffer with as many SSL_read calls as it takes (read-ahead keeps
- * them cheap), then decodes in place: apns_binary_decode returns pointers
+ * them cheap), then decodes in place: sim_bin_decode returns pointers
  * into the buffer, the token check is one tokenset lookup (eight bytes per
  * hash step), and the delivery-log line goes into the loop's buffered log.
  * Nothing is allocated per notification. A notification split across two
- * reads leaves at most APNS_BINARY_ENCODED_MAX - 1 bytes, carried in the
+ * reads leaves at most SIM_BIN_NOTE_MAX - 1 bytes, carried in the
  * connection (no allocation either) and copied to the front of the next
  * buffer. Writes happen only at the end (6 bytes, or the feedback tuples).
  *
@@ -75,8 +76,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apns/error.h"
-#include "tls.h"
+#include "apns/binary.h" /* byte layouts: apns_binary_error_encode, apns_feedback_encode */
+#include "feedback.h"
+#include "tlsctx.h"
 
 #define ROUNDS_PER_EVENT 16 /* buffers of SIM_READ_BUF per read event (fairness) */
 
@@ -148,19 +150,18 @@ static void progress(sim_bconn *c)
 
 /* ---- gateway ----------------------------------------------------------- */
 
-static void deliver(sim_bconn *c, apns_binary_format f, const apns_binary_notification *n)
+static void deliver(sim_bconn *c, const sim_bin_note *n)
 {
     sim_worker *w = c->w;
     c->count++;
-    int has_id =
-        f == APNS_BINARY_ENHANCED || (f == APNS_BINARY_FRAME && !(n->omit & APNS_BINARY_OMIT_ID));
+    int has_id = n->has_id;
     c->last_id = has_id ? n->id : 0;
     SIM_STAT_INC(&w->stats, bin_accepted);
     if (w->dlog.fd < 0)
         return;
 
     static const char hexd[] = "0123456789abcdef";
-    char hex[2 * APNS_BINARY_TOKEN_MAX];
+    char hex[2 * SIM_BIN_TOKEN_MAX];
     for (size_t i = 0; i < n->token_len; i++) {
         hex[2 * i] = hexd[n->token[i] >> 4];
         hex[2 * i + 1] = hexd[n->token[i] & 15];
@@ -185,20 +186,21 @@ static void deliver(sim_bconn *c, apns_binary_format f, const apns_binary_notifi
                  n->payload_len);
 }
 
-/* The bad notification: record the packet to send and start discarding. */
-static void reject(sim_bconn *c, apns_binary_format f, uint8_t status, uint32_t id,
-                   const uint8_t *token, size_t token_len)
+/* The bad notification (command byte `command`): record the packet to send
+ * and start discarding. */
+static void reject(sim_bconn *c, uint8_t command, uint8_t status, uint32_t id, const uint8_t *token,
+                   size_t token_len)
 {
     sim_worker *w = c->w;
     SIM_STAT_INC(&w->stats, bin_rejected);
-    if (status == APNS_BINARY_STATUS_INVALID_TOKEN) {
+    if (status == SIM_BIN_STATUS_INVALID_TOKEN) {
         SIM_STAT_INC(&w->stats, bin_invalid_tokens);
         if (w->sh->feedback)
             sim_feedback_add(w->sh->feedback, token, token_len, (uint32_t)time(NULL));
     }
     c->status = status;
     c->err_id = id;
-    c->packet = f != APNS_BINARY_SIMPLE;
+    c->packet = (uint8_t)sim_bin_error_packet(command);
     c->state = SIM_B_DISCARD;
     event_del(c->s.timer);
     sim_sock_arm(&c->s, w->sh->opt->binary_error_delay_ms);
@@ -213,28 +215,26 @@ static size_t process(sim_bconn *c, const uint8_t *buf, size_t len)
     uint32_t shutdown_every = sh->opt->binary_shutdown_every;
     size_t off = 0;
     while (off < len) {
-        /* Unknown command bytes leave f alone: they get a packet. */
-        apns_binary_format f = APNS_BINARY_ENHANCED;
-        apns_binary_notification n;
+        sim_bin_note n;
         uint8_t status;
-        int rc = apns_binary_decode(buf + off, len - off, &f, &n, &status);
+        int rc = sim_bin_decode(buf + off, len - off, &n, &status);
         if (rc == 0)
             break;
         if (rc < 0) {
-            reject(c, f, status ? status : APNS_BINARY_STATUS_PROCESSING_ERROR, n.id, NULL, 0);
+            reject(c, n.command, status, n.id, NULL, 0);
             return off;
         }
         if (sim_tokenset_find(sh->bin_invalid, n.token, n.token_len, NULL)) {
-            reject(c, f, APNS_BINARY_STATUS_INVALID_TOKEN, n.id, n.token, n.token_len);
+            reject(c, n.command, SIM_BIN_STATUS_INVALID_TOKEN, n.id, n.token, n.token_len);
             return off;
         }
-        deliver(c, f, &n);
+        deliver(c, &n);
         off += (size_t)rc;
         if (shutdown_every && c->count >= shutdown_every) {
             SIM_STAT_INC(&c->w->stats, bin_shutdowns);
-            c->status = APNS_BINARY_STATUS_SHUTDOWN;
+            c->status = SIM_BIN_STATUS_SHUTDOWN;
             c->err_id = c->last_id;
-            c->packet = f != APNS_BINARY_SIMPLE;
+            c->packet = (uint8_t)sim_bin_error_packet(n.command);
             c->state = SIM_B_DISCARD; /* start_closing() follows in gateway_read() */
             event_del(c->s.timer);
             return off;
@@ -248,13 +248,13 @@ static void send_error(sim_bconn *c)
 {
     sim_stats *st = &c->w->stats;
     if (c->packet) {
-        c->out = malloc(APNS_BINARY_ERROR_LEN);
+        c->out = malloc(SIM_BIN_ERROR_LEN);
         if (!c->out) {
             sim_bconn_free(c);
             return;
         }
         c->out_len =
-            (size_t)apns_binary_error_encode(c->status, c->err_id, c->out, APNS_BINARY_ERROR_LEN);
+            (size_t)apns_binary_error_encode(c->status, c->err_id, c->out, SIM_BIN_ERROR_LEN);
         c->out_off = 0;
         SIM_STAT_INC(st, bin_error_packets);
     } else {
@@ -288,15 +288,15 @@ static void gateway_read(sim_bconn *c)
             size_t used = process(c, buf, len);
             if (c->state == SIM_B_OPEN && len - used > sizeof c->carry) {
                 /* Cannot happen: the decoder never waits for more than
-                 * APNS_BINARY_ENCODED_MAX bytes (binary.h). */
-                reject(c, APNS_BINARY_ENHANCED, APNS_BINARY_STATUS_PROCESSING_ERROR, 0, NULL, 0);
+                 * SIM_BIN_NOTE_MAX bytes (frames.h). */
+                reject(c, SIM_BIN_ENHANCED, SIM_BIN_STATUS_PROCESSING_ERROR, 0, NULL, 0);
             }
             if (c->state == SIM_B_OPEN) {
                 c->carry_len = len - used;
                 memcpy(c->carry, buf + used, c->carry_len);
             } else {
                 SIM_STAT_ADD(st, bin_discarded, len - used);
-                if (c->status == APNS_BINARY_STATUS_SHUTDOWN) {
+                if (c->status == SIM_BIN_STATUS_SHUTDOWN) {
                     send_error(c); /* may free c */
                     return;
                 }
@@ -329,7 +329,7 @@ static void feedback_serve(sim_bconn *c)
     sim_fb_entry *v = NULL;
     size_t n = w->sh->feedback ? sim_feedback_take(w->sh->feedback, &v) : 0;
     if (n > 0) {
-        c->out = malloc(n * (6 + APNS_BINARY_TOKEN_MAX));
+        c->out = malloc(n * (6 + SIM_BIN_TOKEN_MAX));
         if (!c->out) {
             free(v);
             sim_bconn_free(c);
@@ -337,7 +337,7 @@ static void feedback_serve(sim_bconn *c)
         }
         for (size_t i = 0; i < n; i++) {
             int rc = apns_feedback_encode(v[i].timestamp, v[i].token, v[i].len, c->out + c->out_len,
-                                          6 + APNS_BINARY_TOKEN_MAX);
+                                          6 + SIM_BIN_TOKEN_MAX);
             if (rc > 0)
                 c->out_len += (size_t)rc;
         }
@@ -489,4 +489,27 @@ void sim_bconn_accept(sim_worker *w, int fd, sim_bkind kind)
         return; /* the ClientHello wakes on_readable */
     }
     opened(c);
+}
+
+/* ---- the status-8 set ---------------------------------------------------- */
+
+static int add_bin(const char *hex, size_t len, int64_t ts_ms, void *ud)
+{
+    uint8_t bin[SIM_BIN_TOKEN_MAX];
+    int n = apns_token_hex_to_bin(hex, len, bin, sizeof bin);
+    if (n <= 0)
+        return 0; /* not hex, or longer than any binary token: can never match */
+    return sim_tokenset_add(ud, bin, (size_t)n, 0) < 0;
+}
+
+int sim_bconn_build_invalid(sim_shared *sh)
+{
+    if (!(sh->bin_invalid = sim_tokenset_new(SIM_TOKENS_BINARY)))
+        return -1;
+    const sim_tokenset *lists[] = {sh->invalid_tokens, sh->unregistered, sh->other_topic,
+                                   sh->other_env};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (sim_tokenset_foreach(lists[i], add_bin, sh->bin_invalid) != 0)
+            return -1;
+    return 0;
 }

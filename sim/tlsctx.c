@@ -1,5 +1,5 @@
-/* tls.c - SSL_CTX for apns-sim: certificates, ALPN, client CA. */
-#include "tls.h"
+/* tlsctx.c - SSL_CTX for apns-sim: certificates, ALPN, client CA. */
+#include "tlsctx.h"
 
 #include <stdio.h>
 #include <string.h>

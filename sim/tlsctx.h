@@ -1,12 +1,12 @@
 /*
- * tls.h - the simulator's TLS server context: TLS 1.2+, ALPN "h2" only
+ * tlsctx.h - the simulator's TLS server context: TLS 1.2+, ALPN "h2" only
  * (a client that offers ALPN without h2 gets a no_application_protocol
  * alert; one that offers no ALPN is closed after the handshake), optional
  * client certificates for certificate auth. The binary gateway and the
  * feedback service get a second context without ALPN.
  */
-#ifndef SIM_TLS_H
-#define SIM_TLS_H
+#ifndef SIM_TLSCTX_H
+#define SIM_TLSCTX_H
 
 #include <stddef.h>
 

@@ -18,13 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apns/binary.h"
+#include "frames.h"
 #include "tokenset.h"
 
 typedef struct sim_fb_entry {
     uint32_t timestamp; /* UNIX seconds */
     uint8_t len;
-    uint8_t token[APNS_BINARY_TOKEN_MAX];
+    uint8_t token[SIM_BIN_TOKEN_MAX];
 } sim_fb_entry;
 
 typedef struct sim_feedback {

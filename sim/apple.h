@@ -1,0 +1,133 @@
+/*
+ * apple.h - what APNs answers, as the simulator states it: the reason
+ * strings with their HTTP status, the push types with their topic suffix,
+ * payload limit and forbidden priority, and the request limits the
+ * validator (validate.c) enforces.
+ *
+ * These are apns-sim's own tables, written from Apple's documentation
+ * (shared/docs/apns-protocol.md §1.3-§1.5, §1.8, §1.9). Nothing here is
+ * taken from libapns (APNS_REASON_MAP, apns_reason_status(),
+ * apns_payload_limit(), apns_push_type_topic_suffix() ...): the simulator
+ * judges the client, so it may share primitives with it (hex, a JSON syntax
+ * check, crypto) but never a verdict. ctest golden_sim compares every row
+ * with the literal tables in tests/golden/, and golden_lib_reasons compares
+ * libapns' rows with the same files, so one wrong row fails a test instead of
+ * passing client, simulator and test together.
+ */
+#ifndef SIM_APPLE_H
+#define SIM_APPLE_H
+
+#include <stddef.h>
+
+/* Reasons: XX(ID, "Reason", status), Apple's device-push table (§1.8). */
+#define SIM_REASON_MAP(XX)                                                                         \
+    XX(BAD_COLLAPSE_ID, "BadCollapseId", 400)                                                      \
+    XX(BAD_DEVICE_TOKEN, "BadDeviceToken", 400)                                                    \
+    XX(BAD_EXPIRATION_DATE, "BadExpirationDate", 400)                                              \
+    XX(BAD_MESSAGE_ID, "BadMessageId", 400)                                                        \
+    XX(BAD_PRIORITY, "BadPriority", 400)                                                           \
+    XX(BAD_TOPIC, "BadTopic", 400)                                                                 \
+    XX(DEVICE_TOKEN_NOT_FOR_TOPIC, "DeviceTokenNotForTopic", 400)                                  \
+    XX(DUPLICATE_HEADERS, "DuplicateHeaders", 400)                                                 \
+    XX(IDLE_TIMEOUT, "IdleTimeout", 400)                                                           \
+    XX(INVALID_PUSH_TYPE, "InvalidPushType", 400)                                                  \
+    XX(MISSING_DEVICE_TOKEN, "MissingDeviceToken", 400)                                            \
+    XX(MISSING_TOPIC, "MissingTopic", 400)                                                         \
+    XX(PAYLOAD_EMPTY, "PayloadEmpty", 400)                                                         \
+    XX(TOPIC_DISALLOWED, "TopicDisallowed", 400)                                                   \
+    XX(BAD_CERTIFICATE, "BadCertificate", 403)                                                     \
+    XX(BAD_CERTIFICATE_ENVIRONMENT, "BadCertificateEnvironment", 403)                              \
+    XX(EXPIRED_PROVIDER_TOKEN, "ExpiredProviderToken", 403)                                        \
+    XX(FORBIDDEN, "Forbidden", 403)                                                                \
+    XX(INVALID_PROVIDER_TOKEN, "InvalidProviderToken", 403)                                        \
+    XX(MISSING_PROVIDER_TOKEN, "MissingProviderToken", 403)                                        \
+    XX(UNRELATED_KEY_ID_IN_TOKEN, "UnrelatedKeyIdInToken", 403)                                    \
+    XX(BAD_ENVIRONMENT_KEY_ID_IN_TOKEN, "BadEnvironmentKeyIdInToken", 403)                         \
+    XX(BAD_PATH, "BadPath", 404)                                                                   \
+    XX(METHOD_NOT_ALLOWED, "MethodNotAllowed", 405)                                                \
+    XX(EXPIRED_TOKEN, "ExpiredToken", 410)                                                         \
+    XX(UNREGISTERED, "Unregistered", 410)                                                          \
+    XX(PAYLOAD_TOO_LARGE, "PayloadTooLarge", 413)                                                  \
+    XX(TOO_MANY_PROVIDER_TOKEN_UPDATES, "TooManyProviderTokenUpdates", 429)                        \
+    XX(TOO_MANY_REQUESTS, "TooManyRequests", 429)                                                  \
+    XX(INTERNAL_SERVER_ERROR, "InternalServerError", 500)                                          \
+    XX(SERVICE_UNAVAILABLE, "ServiceUnavailable", 503)                                             \
+    XX(SHUTDOWN, "Shutdown", 503)
+
+typedef enum sim_reason {
+    SIM_REASON_NONE = 0, /* accepted: 200, no reason */
+#define SIM_REASON_ENUM(id, name, status) SIM_REASON_##id,
+    SIM_REASON_MAP(SIM_REASON_ENUM)
+#undef SIM_REASON_ENUM
+        SIM_REASON_COUNT
+} sim_reason;
+
+typedef struct sim_reason_row {
+    const char *name;        /* "BadTopic"; "" for NONE */
+    int status;              /* 200 for NONE */
+    const char *status_text; /* the same number as :status text ("400") */
+} sim_reason_row;
+
+/* Indexed by sim_reason; every value below SIM_REASON_COUNT has a row. */
+extern const sim_reason_row sim_reasons[SIM_REASON_COUNT];
+
+/* Push types: XX(ID, "name", "topic suffix", payload limit in bytes,
+ * "apns-priority value that is an error" or NULL), in the order of Apple's
+ * table (§1.5, limits §1.9). "" suffix: the bare bundle id (alert,
+ * background, and mdm, whose topic comes from its certificate). */
+#define SIM_PUSH_TYPE_MAP(XX)                                                                      \
+    XX(ALERT, "alert", "", 4096, NULL)                                                             \
+    XX(BACKGROUND, "background", "", 4096, "10")                                                   \
+    XX(LOCATION, "location", ".location-query", 4096, NULL)                                        \
+    XX(VOIP, "voip", ".voip", 5120, NULL)                                                          \
+    XX(COMPLICATION, "complication", ".complication", 4096, NULL)                                  \
+    XX(FILEPROVIDER, "fileprovider", ".pushkit.fileprovider", 4096, NULL)                          \
+    XX(MDM, "mdm", "", 4096, NULL)                                                                 \
+    XX(LIVEACTIVITY, "liveactivity", ".push-type.liveactivity", 4096, NULL)                        \
+    XX(PUSHTOTALK, "pushtotalk", ".voip-ptt", 4096, NULL)                                          \
+    XX(CONTROLS, "controls", ".push-type.controls", 4096, NULL)                                    \
+    XX(WIDGETS, "widgets", ".push-type.widgets", 4096, NULL)
+
+typedef enum sim_push_type {
+#define SIM_PUSH_TYPE_ENUM(id, name, suffix, limit, bad_priority) SIM_PUSH_##id,
+    SIM_PUSH_TYPE_MAP(SIM_PUSH_TYPE_ENUM)
+#undef SIM_PUSH_TYPE_ENUM
+        SIM_PUSH_TYPE_COUNT
+} sim_push_type;
+
+typedef struct sim_push_rule {
+    const char *name;         /* the apns-push-type value */
+    const char *suffix;       /* appended to the bundle id in apns-topic; "" = none */
+    size_t payload_max;       /* bytes of body */
+    const char *bad_priority; /* an apns-priority that is an error for it, or NULL */
+} sim_push_rule;
+
+/* Indexed by sim_push_type. */
+extern const sim_push_rule sim_push_rules[SIM_PUSH_TYPE_COUNT];
+
+/* The push type named s[0..len) (exact, case-sensitive). Returns 0, or -1
+ * when no type has that name. */
+int sim_push_type_parse(const char *s, size_t len, sim_push_type *out);
+
+/* Smallest and largest payload_max of the table (golden_sim checks both):
+ * bodies up to the first never need their push type looked up; a stream
+ * keeps at most the second. */
+#define SIM_PAYLOAD_LIMIT_MIN 4096
+#define SIM_PAYLOAD_LIMIT_MAX 5120
+
+/* Request rules (§1.3, §1.4). */
+#define SIM_METHOD           "POST"
+#define SIM_PATH_PREFIX      "/3/device/"
+#define SIM_COLLAPSE_ID_MAX  64   /* bytes */
+#define SIM_UUID_LEN         36   /* apns-id: 8-4-4-4-12 hex */
+#define SIM_TOKEN_BYTES_MAX  100  /* the only bound Apple states (binary frame item 1) */
+#define SIM_PRIORITY_DEFAULT "10" /* what an absent apns-priority means */
+
+/* The apns-priority values APNs accepts, NULL-terminated. */
+extern const char *const sim_priorities[];
+
+/* The simulator's own choices where Apple states no limit (docs/apns-sim.md). */
+#define SIM_TOKEN_HEX_MIN 16  /* shortest device token, in hex digits */
+#define SIM_TOPIC_MAX     255 /* longest apns-topic, in bytes */
+
+#endif

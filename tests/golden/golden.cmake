@@ -1,0 +1,23 @@
+# tests/golden: Apple's documentation as literal tables (*.tsv), and the tests
+# that hold libapns and apns-sim to them. Included from
+# tests/integration/sim_tests.cmake. Product code never reads these tables.
+set(APNS_GOLDEN_DIR ${PROJECT_SOURCE_DIR}/tests/golden)
+add_library(apns_golden STATIC ${APNS_GOLDEN_DIR}/golden.c)
+target_include_directories(apns_golden PUBLIC ${APNS_GOLDEN_DIR})
+target_compile_definitions(apns_golden PRIVATE APNS_GOLDEN_DIR="${APNS_GOLDEN_DIR}")
+
+# apns-sim's own tables and verdicts (sim/apple.h, sim/legacy/frames.h, the
+# validator), compiled from the simulator's sources.
+add_executable(test_golden_sim ${APNS_GOLDEN_DIR}/test_golden_sim.c
+               ${PROJECT_SOURCE_DIR}/sim/apple.c ${PROJECT_SOURCE_DIR}/sim/validate.c
+               ${PROJECT_SOURCE_DIR}/sim/request.c ${PROJECT_SOURCE_DIR}/sim/tokenset.c
+               ${PROJECT_SOURCE_DIR}/sim/legacy/frames.c)
+target_include_directories(test_golden_sim PRIVATE ${PROJECT_SOURCE_DIR}/sim)
+target_link_libraries(test_golden_sim PRIVATE apns_golden apns_internal)
+add_test(NAME golden_sim COMMAND test_golden_sim)
+
+# libapns' tables (APNS_REASON_MAP, push types, payload limits, header limits,
+# APNS_BINARY_STATUS_MAP).
+add_executable(test_golden_lib ${APNS_GOLDEN_DIR}/test_golden_lib.c)
+target_link_libraries(test_golden_lib PRIVATE apns_golden apns_internal)
+add_test(NAME golden_lib_reasons COMMAND test_golden_lib)
