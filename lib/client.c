@@ -155,7 +155,7 @@ struct apns_client {
     int freeing;
 
     apns_client_stats stats;
-    uint64_t handbacks[APNS__HB_END];  /* by reason (stats: refused, timeouts) */
+    uint64_t handbacks[APNS__HB_END];    /* by reason (stats: refused, timeouts) */
     uint64_t peer_ends[APNS__END_KINDS]; /* by kind (stats: goaways, error packets) */
     uint64_t rng;
     int tls_fails; /* connections in a row that failed TLS before any answer */
@@ -653,8 +653,7 @@ static void conn_on_peer_end(void *ud, const apns__peer_end *e)
     if (c->freeing)
         return;
     c->peer_ends[e->kind]++;
-    clog_(c, e->level, "%s from %s: replacing the connection", e->text,
-          apns__transport_peer(k->t));
+    clog_(c, e->level, "%s from %s: replacing the connection", e->text, apns__transport_peer(k->t));
     /* A finishing connection answers what the notice spares, then closes:
      * the slot opens a replacement now. Otherwise the transport closes it
      * right after the per-job callbacks, and on_closed replaces it. */
@@ -862,8 +861,8 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     rc = cls->config_new(&cfg, o, njobs, detail, detail_len);
     if (rc)
         return rc;
-    const char *host = apns__endpoint_host(o->env, o->host, cls->host_production,
-                                           cls->host_sandbox, detail, detail_len);
+    const char *host = apns__endpoint_host(o->env, o->host, cls->host_production, cls->host_sandbox,
+                                           detail, detail_len);
     apns_client *c = host ? calloc(1, sizeof *c) : NULL;
     if (!c) {
         cls->config_free(cfg);

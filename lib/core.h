@@ -143,10 +143,10 @@ typedef struct apns__core_class {
 
     /* --- what the client needs (NULL config_new: not a push protocol) --- */
     const char *host_production, *host_sandbox;
-    uint16_t port;      /* when the options say 0 */
-    unsigned slots;     /* max_pending per connection when the options say 0 */
-    int handshake;      /* 1: is_open() turning 1 proves the server accepted the connection
-                           (HTTP/2 SETTINGS); 0: only an answer proves it */
+    uint16_t port;  /* when the options say 0 */
+    unsigned slots; /* max_pending per connection when the options say 0 */
+    int handshake;  /* 1: is_open() turning 1 proves the server accepted the connection
+                       (HTTP/2 SETTINGS); 0: only an answer proves it */
     /* Checks the apns_client_opts this protocol reads and keeps its settings
      * in *cfg (the client's `slots` bound the core's book). Returns 0,
      * APNS_EINVAL (detail says which option), APNS_ENOMEM. */

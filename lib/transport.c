@@ -64,10 +64,10 @@
 #include "apns/error.h"
 #include "tls.h"
 
-#define READ_BUF_SIZE      (64 * 1024)
-#define OUT_HIGH_WATER     (512 * 1024) /* stop pulling frames from the core above this */
-#define REFILL_ROUNDS      16 /* out_limit: buffer refills per event before yielding */
-#define PROXY_BUF_SIZE     4096
+#define READ_BUF_SIZE  (64 * 1024)
+#define OUT_HIGH_WATER (512 * 1024) /* stop pulling frames from the core above this */
+#define REFILL_ROUNDS  16           /* out_limit: buffer refills per event before yielding */
+#define PROXY_BUF_SIZE 4096
 
 enum stage { T_START, T_RESOLVING, T_CONNECTING, T_PROXY, T_TLS, T_OPEN, T_CLOSED };
 
@@ -595,7 +595,8 @@ static void became_up(apns__transport *t)
 {
     int rc = 0;
     if (!t->core) {
-        apns__core_peer peer = {.host = t->host, .port = t->port, .unix_offset_ms = unix_offset_ms()};
+        apns__core_peer peer = {
+            .host = t->host, .port = t->port, .unix_offset_ms = unix_offset_ms()};
         apns__core_callbacks ccb = {
             .on_result = core_on_result,
             .on_handback = core_on_handback,

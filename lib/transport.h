@@ -124,5 +124,4 @@ int apns__transport_job_error(int err);
 /* Monotonic milliseconds (the clock the core runs on). */
 int64_t apns__transport_now_ms(void);
 
-
 #endif

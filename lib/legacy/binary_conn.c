@@ -517,8 +517,9 @@ int apns__bin_conn_recv(apns__bin_conn *c, const uint8_t *data, size_t len, int6
                                     .last_id = id,
                                     .reason = apns_binary_status_name(status),
                                     .text = text,
-                                    .level = status == APNS_BINARY_STATUS_SHUTDOWN ? APNS_LOG_INFO
-                                                                                   : APNS_LOG_DEBUG};
+                                    .level = status == APNS_BINARY_STATUS_SHUTDOWN
+                                                 ? APNS_LOG_INFO
+                                                 : APNS_LOG_DEBUG};
                 c->cb.on_peer_end(c->ud, &e);
             }
             rewind_list(c, status, id);
@@ -618,8 +619,8 @@ static int cls_config_new(void **cfg, const apns_client_opts *o, size_t slots, c
      * entry), so the pool, not the core, is the bound. */
     b->max_sent = slots > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)slots;
     b->accept_window_ms = o->binary_accept_window_ms;
-    b->close_policy =
-        o->binary_assume_delivered ? APNS__BIN_CLOSE_ASSUME_DELIVERED : APNS__BIN_CLOSE_RESEND_WINDOW;
+    b->close_policy = o->binary_assume_delivered ? APNS__BIN_CLOSE_ASSUME_DELIVERED
+                                                 : APNS__BIN_CLOSE_RESEND_WINDOW;
     *cfg = b;
     return 0;
 }

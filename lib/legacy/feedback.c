@@ -16,12 +16,11 @@
  *
  * The fetch. The connection is an apns__transport (DNS, TCP, TLS without
  * ALPN, timeouts) around a receive-only core: the fetch itself, driven
- * through this file's core class (core.h), whose recv feeds the decoder. It never writes and never finishes by
- * itself; the service closing the connection is the normal end (the
- * transport reports APNS_ECLOSED, which becomes 0 when the decoder ended
- * between tuples). The idle timeout is the core's deadline: last byte
- * received + idle_timeout_ms, so a service that stalls mid-list fails with
- * APNS_ETIMEOUT instead of hanging.
+ * through this file's core class (core.h), whose recv feeds the decoder. It never writes and never
+ * finishes by itself; the service closing the connection is the normal end (the transport reports
+ * APNS_ECLOSED, which becomes 0 when the decoder ended between tuples). The idle timeout is the
+ * core's deadline: last byte received + idle_timeout_ms, so a service that stalls mid-list fails
+ * with APNS_ETIMEOUT instead of hanging.
  */
 #include "apns/feedback.h"
 
