@@ -245,14 +245,9 @@ static void requeue_handed(apns_client *c)
     h->len = 0;
 }
 
+/* Frees j's slot; submit clears the rest of it for the next notification. */
 static void release_job(apns_client *c, apns__job *j)
 {
-    j->resends = 0;
-    j->retries = 0;
-    j->stream_id = 0;
-    j->body_sent = 0;
-    j->conn = NULL;
-    j->attempts = 0;
     j->n.user_data = NULL;
     apns__job_list_push(&c->free_list, j);
     if (c->credit_wanted && !c->credit_scheduled && c->on_credit) {
