@@ -47,10 +47,12 @@
  *     the retry budget (retry.max_attempts): that counts only answers that
  *     ask to wait (action RETRY: 429, 5xx; and a REFRESH_TOKEN for which
  *     the cache would not mint, which can only wait). A loop guard of 10
- *     connection-level resends fails a notification that kills every
- *     connection it touches (APNS_ERETRIES). DISCARDED hand-backs are exempt
- *     from it (apns__handback_guarded): every error packet settles the
- *     notification it names, so those rewinds always make progress;
+ *     connection-level resends stops a notification that kills every
+ *     connection it touches: its next hand-back fails it (APNS_ERETRIES),
+ *     its next RECONNECT or REFRESH_TOKEN answer is final. DISCARDED
+ *     hand-backs are exempt from it (apns__handback_guarded): every error
+ *     packet settles the notification it names, so those rewinds always
+ *     make progress;
  *   - the client's caller owns retries that must outlive the client (the
  *     daemon's durable retry-at for 429/5xx).
  *
