@@ -1,6 +1,6 @@
 /*
- * client.c - a pool of APNs connections (HTTP/2 or the legacy binary
- * interface) with bounded memory.
+ * client.c - a pool of APNs connections with bounded memory, over any
+ * protocol core (core.h): HTTP/2, or the legacy binary interface.
  *
  * Design notes
  *
@@ -11,18 +11,34 @@
  * reused, so steady state allocates nothing per notification. The retry heap
  * is an array of max_pending pointers with one timer for its earliest entry.
  *
+ * One protocol, as data. The client picks the core class for the
+ * transport the options name (apns__core_class_find) and from then on
+ * knows only what the class declares: default host, port and slots, the
+ * option checks, whether a handshake proves a connection. The cores decide
+ * the outcome and action of every answer, so HTTP/2 and binary results
+ * take the same path below.
+ *
  * What happens to an answer (the action comes from the reason table):
  *   NONE, DROP, DEAD_TOKEN, PAUSE  -> the caller's on_result, slot freed
- *   RETRY          -> retry heap after apns_retry_backoff_ms(), until
- *                     retry.max_attempts answered sends; then final
+ *   RETRY          -> retry heap after apns_retry_backoff_ms(); the answer
+ *                     counts against retry.max_attempts (job->retries), and
+ *                     the one that reaches it is final
  *   RECONNECT      -> front of the queue at once; the connection is retired
  *                     (GOAWAY, finishes its streams) and replaced
- *   REFRESH_TOKEN  -> apns_token_cache_expired(), then front of the queue
- *                     (after a backoff if the token cache refused to mint)
- * A job the server never answered (handback: GOAWAY, REFUSED_STREAM, reset,
- * stream deadline, lost connection) goes to the front of the queue at once
- * and does not count against max_attempts; at most MAX_HANDBACKS times, so a
- * notification that kills every connection it touches cannot loop forever.
+ *   REFRESH_TOKEN  -> apns_token_cache_expired(): when a new token will be
+ *                     minted, front of the queue at once; when the cache
+ *                     will not mint (already replaced, or too young: clock
+ *                     skew), only waiting is left: like RETRY, counted
+ * A job the server never answered (hand-back: GOAWAY, REFUSED_STREAM,
+ * reset, stream deadline, lost connection, binary rewind) goes to the front
+ * of the queue at once. Hand-backs and the RECONNECT / minted REFRESH_TOKEN
+ * resends are connection-level (core.h, "Who resends what"): they never
+ * count against max_attempts. A loop guard of MAX_RESENDS of them
+ * (job->resends) keeps a notification that kills every connection it
+ * touches from looping forever; binary DISCARDED hand-backs are exempt
+ * (apns__handback_guarded: every error packet settles the one it names, so
+ * with many bad tokens an innocent notification can be rewound many times,
+ * and always with progress).
  *
  * Hand-backs keep their order. A core hands back in send order (a binary
  * rewind after an error packet: hundreds of notifications, oldest first).
@@ -31,26 +47,17 @@
  * are resent in their original order, ahead of anything newer. Pushing each
  * one to the front as it came would reverse them.
  *
- * Binary connections share all of this: the transport drives the binary
- * core through the same callbacks, and the core's results carry their own
- * outcome and action (status 0; binary_status and the reason table's
- * action). One difference: a binary hand-back after an error packet
- * (APNS__HB_GOAWAY: APNs discarded it unread, it did nothing wrong) does not
- * count towards MAX_HANDBACKS. With many bad tokens an innocent notification
- * can be rewound many times, and every error packet finalises the one it
- * names, so these rewinds always make progress. Such sends are counted in
- * `discarded` so that max_attempts still counts only answered sends.
- *
  * Connections. `connections` slots each keep one connection up. A closed
  * one is replaced after a jittered exponential backoff (100 ms doubling to
  * 30 s, reset when the closed connection was healthy: it got an answer or
  * lived a minute), so a server that refuses us never sees a tight loop. A
  * connection that gets GOAWAY or a RECONNECT answer leaves its slot
  * (retiring: it finishes its answered streams, then closes) and the slot
- * opens a replacement. A binary connection that ended with an error packet
- * (err 0, and it settled something) is replaced at once, without the
- * backoff: that is how the binary interface routinely ends a connection,
- * and the rewound tail is waiting for the new one.
+ * opens a replacement. A healthy connection that ended gracefully while
+ * still in its slot (err 0: the server ended it the protocol's normal way,
+ * a binary error packet that settled something) is replaced at once,
+ * without the backoff: that is how the binary interface routinely ends a
+ * connection, and the rewound tail is waiting for the new one.
  *
  * Callbacks. on_result fires from the loop only (never inside submit).
  * Submits only queue and activate a deferred dispatch; dispatch also runs
@@ -71,19 +78,19 @@
 
 #include <event2/event.h>
 
+#include "core.h"
 #include "detail.h"
 #include "endpoint.h"
 #include "job.h"
 #include "notification_int.h"
 #include "transport.h"
 
-#define MAX_HANDBACKS        10
+#define MAX_RESENDS          10 /* the loop guard: connection-level resends of one job */
 #define RECONNECT_BASE_MS    100
 #define RECONNECT_MAX_MS     30000
 #define HEALTHY_AFTER_MS     60000
 #define DEFAULT_MAX_ATTEMPTS 5
-#define TLS_FAILS_TO_GIVE_UP 3     /* refused setups in a row before queued jobs fail */
-#define DEFAULT_BINARY_SLOTS 20000 /* per connection: 10000/s with the 2 s window */
+#define TLS_FAILS_TO_GIVE_UP 3 /* refused setups in a row before queued jobs fail */
 
 struct conn;
 
@@ -100,7 +107,7 @@ struct conn {
     struct conn *prev, *next;
     int slot; /* index into c->slots, -1 once retiring */
     int healthy;
-    int h2_open; /* the server's SETTINGS arrived: TLS and HTTP/2 work */
+    int proven; /* the protocol's handshake completed (HTTP/2 SETTINGS): TLS works */
     int up;
     int64_t up_at;
 };
@@ -109,12 +116,10 @@ struct apns_client {
     struct event_base *base;
     apns__endpoint ep; /* host, port, TLS context, resolver, connect timeout */
 
-    char *authority;
+    const apns__core_class *cls; /* the protocol (core.h) */
+    void *cfg;                   /* its settings (cls->config_new) */
     char *proxy_host;
     uint16_t proxy_port;
-    apns__h2_conn_opts h2o;
-    apns_transport transport;
-    apns__bin_conn_opts bino;
     apns_retry_policy retry;
     int max_attempts;
 
@@ -132,8 +137,6 @@ struct apns_client {
 
     apns__job *jobs;
     size_t njobs;
-    uint8_t *handbacks;  /* per job: times handed back unanswered (poison limit) */
-    uint32_t *discarded; /* per job: binary sends APNs discarded (after an error packet) */
     apns__job_list free_list, queue;
     apns__job_list handed; /* handed back, in order, not yet in front of the queue */
     apns__job **heap;      /* retry waits, min-heap on deadline_ms */
@@ -152,6 +155,8 @@ struct apns_client {
     int freeing;
 
     apns_client_stats stats;
+    uint64_t handbacks[APNS__HB_END];    /* by reason (stats: refused, timeouts) */
+    uint64_t peer_ends[APNS__END_KINDS]; /* by kind (stats: goaways, error packets) */
     uint64_t rng;
     int tls_fails; /* connections in a row that failed TLS before any answer */
 };
@@ -203,11 +208,6 @@ static void make_uuid(apns_client *c, char out[APNS_UUID_LEN + 1])
     *p = '\0';
 }
 
-static size_t job_index(const apns_client *c, const apns__job *j)
-{
-    return (size_t)(j - c->jobs);
-}
-
 static void schedule_dispatch(apns_client *c)
 {
     if (!c->dispatch_scheduled && !c->freeing) {
@@ -245,14 +245,9 @@ static void requeue_handed(apns_client *c)
     h->len = 0;
 }
 
+/* Frees j's slot; submit clears the rest of it for the next notification. */
 static void release_job(apns_client *c, apns__job *j)
 {
-    c->handbacks[job_index(c, j)] = 0;
-    c->discarded[job_index(c, j)] = 0;
-    j->stream_id = 0;
-    j->body_sent = 0;
-    j->conn = NULL;
-    j->attempts = 0;
     j->n.user_data = NULL;
     apns__job_list_push(&c->free_list, j);
     if (c->credit_wanted && !c->credit_scheduled && c->on_credit) {
@@ -271,9 +266,6 @@ static void finish(apns_client *c, apns__job *j, const apns_result *r)
         res.reason_str = "";
     if (!res.apns_id[0])
         memcpy(res.apns_id, j->n.apns_id, sizeof res.apns_id);
-    if (res.outcome != APNS_OUTCOME_FAILED && c->transport == APNS_TRANSPORT_HTTP2)
-        res.outcome =
-            (res.status >= 200 && res.status < 300) ? APNS_OUTCOME_ACCEPTED : APNS_OUTCOME_REJECTED;
     switch (res.outcome) {
     case APNS_OUTCOME_ACCEPTED:
         c->stats.accepted++;
@@ -356,9 +348,9 @@ static apns__job *heap_pop(apns_client *c)
     return top;
 }
 
-static void wait_retry(apns_client *c, apns__job *j, int answered)
+static void wait_retry(apns_client *c, apns__job *j, int retries)
 {
-    j->deadline_ms = apns__transport_now_ms() + apns_retry_backoff_ms(&c->retry, answered, &c->rng);
+    j->deadline_ms = apns__transport_now_ms() + apns_retry_backoff_ms(&c->retry, retries, &c->rng);
     heap_push(c, j);
 }
 
@@ -459,8 +451,7 @@ static void on_credit_ev(evutil_socket_t fd, short what, void *arg)
 
 static void conn_on_result(void *ud, apns__job *job, const apns_result *r);
 static void conn_on_handback(void *ud, apns__job *job, apns__handback why);
-static void conn_on_goaway(void *ud, uint32_t code, uint32_t last, const char *reason);
-static void conn_on_error_packet(void *ud, apns__transport *t, uint8_t status, uint32_t id);
+static void conn_on_peer_end(void *ud, const apns__peer_end *e);
 static void conn_on_log(void *ud, apns_log_level level, const char *msg);
 static void conn_on_up(void *ud, apns__transport *t);
 static void conn_on_ready(void *ud, apns__transport *t);
@@ -485,16 +476,14 @@ static void open_conn(struct slot *s)
         .ep = &c->ep,
         .proxy_host = c->proxy_host,
         .proxy_port = c->proxy_port,
-        .proto = c->transport == APNS_TRANSPORT_BINARY ? APNS__PROTO_BINARY : APNS__PROTO_H2,
-        .h2 = c->h2o,
-        .bin = c->bino,
+        .cls = c->cls,
+        .cfg = c->cfg,
     };
     apns__transport_callbacks cb = {
-        .h2 = {.on_result = conn_on_result,
-               .on_handback = conn_on_handback,
-               .on_goaway = conn_on_goaway,
-               .on_log = conn_on_log},
-        .on_error_packet = conn_on_error_packet,
+        .core = {.on_result = conn_on_result,
+                 .on_handback = conn_on_handback,
+                 .on_peer_end = conn_on_peer_end,
+                 .on_log = conn_on_log},
         .on_up = conn_on_up,
         .on_ready = conn_on_ready,
         .on_closed = conn_on_closed,
@@ -566,17 +555,17 @@ static void conn_on_up(void *ud, apns__transport *t)
     k->up_at = apns__transport_now_ms();
     c->stats.connects++;
     c->stats.connections_up++;
-    /* A binary connection takes notifications as soon as TLS is up (there
-     * is no SETTINGS exchange to wait for); the transport writes after. */
-    if (c->transport == APNS_TRANSPORT_BINARY && (c->queue.len || c->handed.len))
+    /* A core without a handshake (binary) takes notifications as soon as
+     * TLS is up; the transport writes after. */
+    if ((c->queue.len || c->handed.len) && apns__transport_capacity(t))
         dispatch(c);
 }
 
 static void conn_on_ready(void *ud, apns__transport *t)
 {
     struct conn *k = ud;
-    if (!k->h2_open && k->c->transport == APNS_TRANSPORT_HTTP2 && apns__transport_is_open(t)) {
-        k->h2_open = 1;
+    if (!k->proven && k->c->cls->handshake && apns__transport_is_open(t)) {
+        k->proven = 1;
         k->c->tls_fails = 0;
     }
     if (k->c->queue.len || k->c->handed.len)
@@ -606,16 +595,16 @@ static void conn_on_closed(void *ud, apns__transport *t, int err, const char *de
         c->conns = k->next;
     if (k->next)
         k->next->prev = k->prev;
-    int healthy = conn_healthy(k) || k->h2_open;
+    int healthy = conn_healthy(k) || k->proven;
     int slot = k->slot;
     conn_detach(k);
     apns__transport_free(t);
     free(k);
-    if (healthy && err == 0 && c->transport == APNS_TRANSPORT_BINARY && slot >= 0 &&
-        !c->slots[slot].active) {
-        /* An error packet is the binary interface's routine way to end a
-         * connection (each one settles the notification it names, so this
-         * cannot spin): replace it at once, the rewound tail is waiting. */
+    if (healthy && err == 0 && slot >= 0 && !c->slots[slot].active) {
+        /* The server ended a healthy connection the protocol's normal way
+         * while it was still in its slot: a binary error packet, which
+         * settles the notification it names (so this cannot spin). Replace
+         * it at once: the rewound tail is waiting. */
         evtimer_del(c->slots[slot].timer);
         open_conn(&c->slots[slot]);
     }
@@ -652,34 +641,53 @@ static void conn_on_log(void *ud, apns_log_level level, const char *msg)
         k->c->on_log(level, msg, k->c->ud);
 }
 
-static void conn_on_goaway(void *ud, uint32_t code, uint32_t last, const char *reason)
+static void conn_on_peer_end(void *ud, const apns__peer_end *e)
 {
     struct conn *k = ud;
     apns_client *c = k->c;
     if (c->freeing)
         return;
-    c->stats.goaways++;
-    clog_(c, code ? APNS_LOG_WARN : APNS_LOG_INFO,
-          "GOAWAY from %s (error %u, last stream %u%s%s): replacing the connection",
-          apns__transport_peer(k->t), code, last, reason && *reason ? ", " : "",
-          reason ? reason : "");
-    conn_detach(k);
+    c->peer_ends[e->kind]++;
+    clog_(c, e->level, "%s from %s: replacing the connection", e->text, apns__transport_peer(k->t));
+    /* A finishing connection answers what the notice spares, then closes:
+     * the slot opens a replacement now. Otherwise the transport closes it
+     * right after the per-job callbacks, and on_closed replaces it. */
+    if (e->finishing)
+        conn_detach(k);
 }
 
-static void conn_on_error_packet(void *ud, apns__transport *t, uint8_t status, uint32_t id)
+/* The loop guard: 1 when job may be resent once more for a
+ * connection-level reason (and counts it), 0 when it has used MAX_RESENDS. */
+static int may_resend(apns__job *job)
 {
-    struct conn *k = ud;
-    apns_client *c = k->c;
-    if (c->freeing)
-        return;
-    c->stats.error_packets++;
-    clog_(c, status == APNS_BINARY_STATUS_SHUTDOWN ? APNS_LOG_INFO : APNS_LOG_DEBUG,
-          "error packet from %s: status %u (%s), identifier %u; %zu in its sent list: "
-          "replacing the connection",
-          apns__transport_peer(t), status, apns_binary_status_name(status), id,
-          apns__transport_in_flight(t));
-    /* The transport closes it right after the rewind; on_closed then lets
-     * the slot open the replacement. */
+    if (job->resends >= MAX_RESENDS)
+        return 0;
+    job->resends++;
+    return 1;
+}
+
+/* An answer that blames the connection or the credential: 1 when job goes
+ * to the front of the queue (loop guard permitting), 0 when it is final. */
+static int resend_now(apns_client *c, apns__job *job)
+{
+    if (!may_resend(job))
+        return 0;
+    c->stats.retried++;
+    apns__job_list_push_front(&c->queue, job);
+    schedule_dispatch(c);
+    return 1;
+}
+
+/* A retryable answer (RETRY, or a REFRESH_TOKEN that can only wait): 1 when
+ * the job waits for another try (counted), 0 when it used retry.max_attempts
+ * and the answer is final. */
+static int may_retry(apns_client *c, apns__job *job)
+{
+    if (++job->retries >= c->max_attempts)
+        return 0;
+    c->stats.retried++;
+    wait_retry(c, job, job->retries);
+    return 1;
 }
 
 static void conn_on_handback(void *ud, apns__job *job, apns__handback why)
@@ -688,31 +696,15 @@ static void conn_on_handback(void *ud, apns__job *job, apns__handback why)
     apns_client *c = k->c;
     if (c->freeing)
         return;
-    switch (why) {
-    case APNS__HB_REFUSED:
-        c->stats.refused_streams++;
-        break;
-    case APNS__HB_TIMEOUT:
-        c->stats.stream_timeouts++;
-        break;
-    default:
-        break;
-    }
+    c->handbacks[why]++;
     job->conn = NULL;
     job->stream_id = 0;
-    size_t i = job_index(c, job);
-    if (c->transport == APNS_TRANSPORT_BINARY && why == APNS__HB_GOAWAY) {
-        /* After an error packet: discarded unread, not this job's fault. */
-        c->discarded[i]++;
-    } else {
-        if (c->handbacks[i] >= MAX_HANDBACKS) {
-            clog_(c, APNS_LOG_WARN,
-                  "notification %s to %.16s... was sent %d times without an answer: giving up",
-                  job->n.apns_id, job->token, job->attempts);
-            fail_job(c, job, APNS_ERETRIES);
-            return;
-        }
-        c->handbacks[i]++;
+    if (apns__handback_guarded(why) && !may_resend(job)) {
+        clog_(c, APNS_LOG_WARN,
+              "notification %s to %.16s... was sent %d times without an answer: giving up",
+              job->n.apns_id, job->token, job->attempts);
+        fail_job(c, job, APNS_ERETRIES);
+        return;
     }
     c->stats.resent++;
     apns__job_list_push(&c->handed, job);
@@ -728,44 +720,30 @@ static void conn_on_result(void *ud, apns__job *job, const apns_result *r)
     k->healthy = 1;
     job->conn = NULL;
     job->stream_id = 0;
-    /* HTTP/2 answers carry a status; binary results come with their outcome
-     * and action (from the same reason table) already decided. */
-    apns_action a =
-        c->transport == APNS_TRANSPORT_BINARY ? r->action : apns_action_for(r->status, r->reason);
-    apns_result res = *r;
-    res.action = a;
-    size_t ji = job_index(c, job);
-    int answered = job->attempts - c->handbacks[ji] - (int)c->discarded[ji];
-    int again = answered < c->max_attempts;
-
-    switch (a) {
+    switch (r->action) {
     case APNS_ACTION_RETRY:
-        if (!again)
-            break;
-        c->stats.retried++;
-        wait_retry(c, job, answered);
-        return;
+        if (may_retry(c, job))
+            return;
+        break;
     case APNS_ACTION_RECONNECT:
         conn_retire(k);
-        if (!again)
-            break;
-        c->stats.retried++;
-        apns__job_list_push_front(&c->queue, job);
-        schedule_dispatch(c);
-        return;
+        if (resend_now(c, job))
+            return;
+        break;
     case APNS_ACTION_REFRESH_TOKEN:
-        if (!c->tokens || !again)
+        if (!c->tokens)
             break;
-        c->stats.retried++;
         if (apns_token_cache_expired(c->tokens, job->token_generation, (int64_t)time(NULL))) {
             clog_(c, APNS_LOG_INFO, "ExpiredProviderToken: minting a new provider token");
-            apns__job_list_push_front(&c->queue, job);
-            schedule_dispatch(c);
-        } else {
-            /* Already replaced, or too young to replace (clock skew?). */
-            wait_retry(c, job, answered);
+            if (resend_now(c, job))
+                return;
+            break;
         }
-        return;
+        /* Already replaced, or too young to replace (clock skew?): only
+         * waiting is left. */
+        if (may_retry(c, job))
+            return;
+        break;
     case APNS_ACTION_PAUSE:
         clog_(c, APNS_LOG_ERROR, "APNs refused the credentials: %d %s", r->status,
               r->reason_str ? r->reason_str : "");
@@ -773,7 +751,7 @@ static void conn_on_result(void *ud, apns__job *job, const apns_result *r)
     default:
         break;
     }
-    finish(c, job, &res);
+    finish(c, job, r);
 }
 
 /* --- public API ---------------------------------------------------------- */
@@ -837,11 +815,10 @@ static void client_destroy(apns_client *c)
     for (size_t i = 0; c->jobs && i < c->njobs; i++)
         free(c->jobs[i].payload);
     free(c->jobs);
-    free(c->handbacks);
-    free(c->discarded);
     free(c->heap);
     free(c->slots);
-    free(c->authority);
+    if (c->cfg)
+        c->cls->config_free(c->cfg);
     free(c->proxy_host);
     free(c);
 }
@@ -869,58 +846,32 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
         apns__set_detail(detail, detail_len, "h2c (plaintext) cannot carry a client certificate");
         return APNS_EINVAL;
     }
-    int binary = o->transport == APNS_TRANSPORT_BINARY;
-    apns_binary_format bfmt = APNS_BINARY_FRAME;
-    if (o->transport != APNS_TRANSPORT_HTTP2 && !binary) {
-        apns__set_detail(detail, detail_len, "unknown transport %d", (int)o->transport);
-        return APNS_EINVAL;
+    const apns__core_class *cls;
+    int rc = apns__core_class_find(o->transport, &cls, detail, detail_len);
+    if (rc)
+        return rc;
+    unsigned nslots = o->connections ? o->connections : 1;
+    size_t njobs = o->max_pending ? o->max_pending : (size_t)cls->slots * nslots;
+    void *cfg = NULL;
+    rc = cls->config_new(&cfg, o, njobs, detail, detail_len);
+    if (rc)
+        return rc;
+    const char *host = apns__endpoint_host(o->env, o->host, cls->host_production, cls->host_sandbox,
+                                           detail, detail_len);
+    apns_client *c = host ? calloc(1, sizeof *c) : NULL;
+    if (!c) {
+        cls->config_free(cfg);
+        return host ? APNS_ENOMEM : APNS_EINVAL;
     }
-    if (binary) {
-        if (!cert_auth || o->h2c) {
-            apns__set_detail(
-                detail, detail_len,
-                "the binary interface authenticates with a client certificate over TLS "
-                "only: give cert_file or p12_file%s%s",
-                o->tokens ? ", not a token cache" : "", o->h2c ? ", and no h2c" : "");
-            return APNS_EINVAL;
-        }
-        if (o->binary_simple)
-            bfmt = APNS_BINARY_SIMPLE;
-        else if (o->binary_format == APNS_BINARY_ENHANCED)
-            bfmt = APNS_BINARY_ENHANCED;
-        else if (o->binary_format != APNS_BINARY_FRAME && o->binary_format != APNS_BINARY_SIMPLE) {
-            apns__set_detail(detail, detail_len, "unknown binary format %d", (int)o->binary_format);
-            return APNS_EINVAL;
-        }
-    }
-    const char *host = apns__endpoint_host(
-        o->env, o->host, binary ? "gateway.push.apple.com" : "api.push.apple.com",
-        binary ? "gateway.sandbox.push.apple.com" : "api.sandbox.push.apple.com", detail,
-        detail_len);
-    if (!host)
-        return APNS_EINVAL;
-
-    apns_client *c = calloc(1, sizeof *c);
-    if (!c)
-        return APNS_ENOMEM;
     c->base = base;
-    c->transport = binary ? APNS_TRANSPORT_BINARY : APNS_TRANSPORT_HTTP2;
-    int rc = apns__endpoint_init(&c->ep, base, host, o->port ? o->port : binary ? 2195 : 443);
+    c->cls = cls;
+    c->cfg = cfg;
+    c->nslots = nslots;
+    c->njobs = njobs;
+    rc = apns__endpoint_init(&c->ep, base, host, o->port ? o->port : cls->port);
     if (rc)
         goto fail;
     rc = APNS_ENOMEM;
-    {
-        const char *h = c->ep.host;
-        size_t alen = strlen(h) + 16;
-        c->authority = malloc(alen);
-        if (!c->authority)
-            goto fail;
-        int v6 = strchr(h, ':') != NULL;
-        if (c->ep.port == 443)
-            snprintf(c->authority, alen, v6 ? "[%s]" : "%s", h);
-        else
-            snprintf(c->authority, alen, v6 ? "[%s]:%u" : "%s:%u", h, c->ep.port);
-    }
     if (o->proxy && *o->proxy) {
         rc = parse_proxy(o->proxy, &c->proxy_host, &c->proxy_port);
         if (rc) {
@@ -930,11 +881,6 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     }
     c->ep.insecure_skip_verify = o->insecure_skip_verify;
     c->ep.connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
-    c->h2o.authority = c->authority;
-    c->h2o.max_streams = o->max_streams ? o->max_streams : 1000;
-    c->h2o.stream_timeout_ms = o->stream_timeout_ms > 0 ? o->stream_timeout_ms : 30000;
-    c->h2o.ping_idle_ms = o->ping_idle_ms > 0 ? o->ping_idle_ms : 60000;
-    c->h2o.ping_timeout_ms = o->ping_timeout_ms > 0 ? o->ping_timeout_ms : 10000;
     c->retry = o->retry;
     c->max_attempts = o->retry.max_attempts > 0 ? o->retry.max_attempts : DEFAULT_MAX_ATTEMPTS;
     c->tokens = o->tokens;
@@ -946,35 +892,21 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
         c->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c;
     c->rng |= 1;
 
-    apns__tls_opts tls = APNS__TLS_OPTS_OF(o, binary);
+    apns__tls_opts tls = APNS__TLS_OPTS_OF(o, !cls->alpn_h2);
     rc = apns__endpoint_setup(&c->ep, o->h2c ? NULL : &tls, detail, detail_len);
     if (rc)
         goto fail;
     rc = APNS_ENOMEM;
 
-    c->nslots = o->connections ? o->connections : 1;
-    c->njobs = o->max_pending ? o->max_pending
-                              : (size_t)(binary ? DEFAULT_BINARY_SLOTS : 1000) * c->nslots;
-    if (binary) {
-        /* One connection may hold every slot in its sent list (16 bytes an
-         * entry), so the pool, not the core, is the bound. */
-        c->bino.format = bfmt;
-        c->bino.max_sent = c->njobs > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)c->njobs;
-        c->bino.accept_window_ms = o->binary_accept_window_ms;
-        c->bino.close_policy = o->binary_assume_delivered ? APNS__BIN_CLOSE_ASSUME_DELIVERED
-                                                          : APNS__BIN_CLOSE_RESEND_WINDOW;
-    }
     c->jobs = calloc(c->njobs, sizeof *c->jobs);
-    c->handbacks = calloc(c->njobs, 1);
-    c->discarded = calloc(c->njobs, sizeof *c->discarded);
     c->heap = calloc(c->njobs, sizeof *c->heap);
     c->slots = calloc(c->nslots, sizeof *c->slots);
     c->ev_dispatch = event_new(base, -1, 0, on_dispatch, c);
     c->ev_credit = event_new(base, -1, 0, on_credit_ev, c);
     c->ev_drain = event_new(base, -1, 0, on_drain_ev, c);
     c->retry_timer = evtimer_new(base, on_retry_timer, c);
-    if (!c->jobs || !c->handbacks || !c->discarded || !c->heap || !c->slots || !c->ev_dispatch ||
-        !c->ev_credit || !c->ev_drain || !c->retry_timer)
+    if (!c->jobs || !c->heap || !c->slots || !c->ev_dispatch || !c->ev_credit || !c->ev_drain ||
+        !c->retry_timer)
         goto fail;
     for (size_t i = 0; i < c->njobs; i++)
         apns__job_list_push(&c->free_list, &c->jobs[i]);
@@ -991,11 +923,8 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     clog_(c, APNS_LOG_INFO, "client for %s:%u%s%s: %u connection(s), %zu slots, %s auth%s%s",
           c->ep.host, c->ep.port, c->proxy_host ? " via proxy " : "",
           c->proxy_host ? c->proxy_host : "", c->nslots, c->njobs,
-          c->tokens ? "token" : "certificate", binary ? ", legacy binary interface, " : "",
-          !binary                        ? ""
-          : bfmt == APNS_BINARY_SIMPLE   ? "simple format"
-          : bfmt == APNS_BINARY_ENHANCED ? "enhanced format"
-                                         : "frame format");
+          c->tokens ? "token" : "certificate", cls->label ? ", " : "",
+          cls->label ? cls->label(cfg) : "");
     *out = c;
     return 0;
 fail:
@@ -1003,32 +932,6 @@ fail:
         apns__set_detail(detail, detail_len, "out of memory");
     client_destroy(c);
     return rc;
-}
-
-/* What the binary codecs would refuse, refused at submit with their codes
- * (the HTTP/2 limits were checked already). */
-static int binary_check(apns_client *c, const apns_notification *n, size_t token_hex_len)
-{
-    int legacy = c->bino.format != APNS_BINARY_FRAME;
-    size_t max = legacy ? APNS_BINARY_PAYLOAD_MAX_LEGACY : APNS_BINARY_PAYLOAD_MAX_FRAME;
-    if (legacy && token_hex_len != 2 * APNS_BINARY_TOKEN_LEGACY) {
-        clog_(c, APNS_LOG_DEBUG,
-              "submit refused: the %s format needs a 32-byte device token (64 hex digits), "
-              "not %zu digits",
-              c->bino.format == APNS_BINARY_SIMPLE ? "simple" : "enhanced", token_hex_len);
-        return APNS_EBADTOKEN;
-    }
-    if (n->payload_len > max) {
-        clog_(c, APNS_LOG_DEBUG,
-              "submit refused: payload of %zu bytes is over the %s format's %zu-byte limit",
-              n->payload_len,
-              c->bino.format == APNS_BINARY_FRAME    ? "frame"
-              : c->bino.format == APNS_BINARY_SIMPLE ? "simple"
-                                                     : "enhanced",
-              max);
-        return APNS_ETOOBIG;
-    }
-    return 0;
 }
 
 int apns_client_submit(apns_client *c, const apns_notification *n)
@@ -1052,12 +955,14 @@ int apns_client_submit(apns_client *c, const apns_notification *n)
             clog_(c, APNS_LOG_DEBUG, "submit refused: %s", detail);
         return rc;
     }
-    size_t tlen = strlen(n->token);
-    if (c->transport == APNS_TRANSPORT_BINARY) {
-        rc = binary_check(c, n, tlen);
-        if (rc)
+    if (c->cls->check) {
+        rc = c->cls->check(c->cfg, n, c->on_log ? detail : NULL, sizeof detail);
+        if (rc) {
+            clog_(c, APNS_LOG_DEBUG, "submit refused: %s", detail);
             return rc;
+        }
     }
+    size_t tlen = strlen(n->token);
     size_t plen = n->topic ? strlen(n->topic) : 0;
     size_t clen = n->collapse_id ? strlen(n->collapse_id) : 0;
     if (tlen > APNS_TOKEN_HEX_MAX || plen > APNS_TOPIC_MAX || clen > APNS_COLLAPSE_ID_MAX)
@@ -1100,8 +1005,8 @@ int apns_client_submit(apns_client *c, const apns_notification *n)
     j->body_sent = 0;
     j->deadline_ms = 0;
     j->conn = NULL;
-    c->handbacks[job_index(c, j)] = 0;
-    c->discarded[job_index(c, j)] = 0;
+    j->resends = 0;
+    j->retries = 0;
     apns__job_list_push(&c->queue, j);
     c->stats.submitted++;
     schedule_dispatch(c);
@@ -1121,6 +1026,10 @@ size_t apns_client_pending(const apns_client *c)
 void apns_client_stats_get(const apns_client *c, apns_client_stats *s)
 {
     *s = c->stats;
+    s->refused_streams = c->handbacks[APNS__HB_REFUSED];
+    s->stream_timeouts = c->handbacks[APNS__HB_TIMEOUT];
+    s->goaways = c->peer_ends[APNS__END_GOAWAY];
+    s->error_packets = c->peer_ends[APNS__END_ERROR_PACKET];
     s->in_flight = 0;
     for (const struct conn *k = c->conns; k; k = k->next)
         s->in_flight += apns__transport_in_flight(k->t);

@@ -5,7 +5,7 @@
  * port (from the environment, or the caller's for APNS_ENV_CUSTOM), one TLS
  * client context made from the caller's credentials, one DNS resolver, and
  * the connect timeout. The push client (client.c: HTTP/2 and the binary
- * gateway) and the feedback client (feedback.c) each own one and open their
+ * gateway) and the feedback client (legacy/feedback.c) each own one and open their
  * apns__transport connections to it (apns__transport_opts.ep).
  *
  * Set up in two steps, so that a caller's argument checks keep their order:

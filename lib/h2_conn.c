@@ -144,7 +144,7 @@ enum {
 
 struct apns__h2_conn {
     nghttp2_session *s;
-    apns__h2_callbacks cb;
+    apns__core_callbacks cb;
     void *ud;
 
     h2s_list book, limbo, free;
@@ -626,15 +626,15 @@ static void build_result(apns__h2_conn *c, h2s *r, apns__job *job, apns_result *
     if (r->body && r->body->len > 0)
         parse_answer(r->body->data, r->body->len, c->reason, sizeof c->reason, &res->timestamp_ms);
     if (r->status == 200) {
-        res->outcome = APNS_OUTCOME_ACCEPTED;
         res->reason = APNS_REASON_NONE;
         res->timestamp_ms = 0;
     } else {
-        res->outcome = APNS_OUTCOME_REJECTED;
         res->reason = apns_reason_lookup(c->reason, strlen(c->reason));
         if (r->status != 410)
             res->timestamp_ms = 0;
     }
+    res->outcome =
+        r->status >= 200 && r->status < 300 ? APNS_OUTCOME_ACCEPTED : APNS_OUTCOME_REJECTED;
     res->reason_str = c->reason;
     res->action = apns_action_for(r->status, res->reason);
     memcpy(res->apns_id, r->apns_id[0] ? r->apns_id : job->n.apns_id, APNS_UUID_LEN + 1);
@@ -744,8 +744,19 @@ static void on_goaway_frame(apns__h2_conn *c, const nghttp2_goaway *g)
     logf_(c, APNS_LOG_INFO, "GOAWAY error_code=%" PRIu32 " last_stream_id=%" PRIu32 " debug=%.*s",
           g->error_code, last, (int)(g->opaque_data_len > 200 ? 200 : g->opaque_data_len),
           g->opaque_data_len ? (const char *)g->opaque_data : "");
-    if (c->cb.on_goaway)
-        c->cb.on_goaway(c->ud, g->error_code, last, c->reason);
+    if (c->cb.on_peer_end) {
+        char text[REASON_CAP + 64];
+        snprintf(text, sizeof text, "GOAWAY (error %" PRIu32 ", last stream %" PRIu32 "%s%s)",
+                 g->error_code, last, c->reason[0] ? ", " : "", c->reason);
+        apns__peer_end e = {.kind = APNS__END_GOAWAY,
+                            .finishing = 1,
+                            .code = g->error_code,
+                            .last_id = last,
+                            .reason = c->reason,
+                            .text = text,
+                            .level = g->error_code ? APNS_LOG_WARN : APNS_LOG_INFO};
+        c->cb.on_peer_end(c->ud, &e);
+    }
     /* Streams above last were never processed: the suffix of the book. Walk
      * back to the first one, then hand them back in submit order. */
     h2s *first = NULL;
@@ -895,7 +906,7 @@ static void nv_set(nghttp2_nv *nv, const char *name, size_t namelen, const char 
 #define LIT(s)    s, (sizeof(s) - 1)
 
 int apns__h2_conn_new(apns__h2_conn **out, const apns__h2_conn_opts *o,
-                      const apns__h2_callbacks *cb, void *ud, int64_t now_ms)
+                      const apns__core_callbacks *cb, void *ud, int64_t now_ms)
 {
     *out = NULL;
     apns__h2_conn *c = calloc(1, sizeof *c);
@@ -1271,3 +1282,125 @@ int apns__h2_conn_is_finished(const apns__h2_conn *c)
         return 1;
     return (c->goaway_recv || c->goaway_sent || c->ids_exhausted) && c->book.len == 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* the class (core.h)                                                  */
+
+static int cls_config_new(void **cfg, const apns_client_opts *o, size_t slots, char *detail,
+                          size_t detail_len)
+{
+    (void)slots;
+    (void)detail;
+    (void)detail_len;
+    apns__h2_conn_opts *h = calloc(1, sizeof *h);
+    if (!h)
+        return APNS_ENOMEM;
+    /* apns__h2_conn_new() applies the defaults (the same as the client's). */
+    h->max_streams = o->max_streams;
+    h->stream_timeout_ms = o->stream_timeout_ms;
+    h->ping_idle_ms = o->ping_idle_ms;
+    h->ping_timeout_ms = o->ping_timeout_ms;
+    *cfg = h;
+    return 0;
+}
+
+static void cls_config_free(void *cfg)
+{
+    free(cfg);
+}
+
+/* :authority is the host, "[v6]" for an IPv6 literal, ":port" unless 443. */
+static int cls_create(void **core, const void *cfg, const apns__core_peer *peer,
+                      const apns__core_callbacks *cb, void *ud, int64_t now_ms)
+{
+    size_t alen = strlen(peer->host) + 16;
+    char *authority = malloc(alen);
+    if (!authority)
+        return APNS_ENOMEM;
+    int v6 = strchr(peer->host, ':') != NULL;
+    if (peer->port == 443)
+        snprintf(authority, alen, v6 ? "[%s]" : "%s", peer->host);
+    else
+        snprintf(authority, alen, v6 ? "[%s]:%u" : "%s:%u", peer->host, peer->port);
+    apns__h2_conn_opts o = *(const apns__h2_conn_opts *)cfg;
+    o.authority = authority; /* copied */
+    int rc = apns__h2_conn_new((apns__h2_conn **)core, &o, cb, ud, now_ms);
+    free(authority);
+    return rc;
+}
+static void cls_free(void *c)
+{
+    apns__h2_conn_free(c);
+}
+static int cls_submit(void *c, apns__job *job, const apns_token *tok, int64_t now)
+{
+    return apns__h2_conn_submit(c, job, tok, now);
+}
+static int cls_recv(void *c, const uint8_t *d, size_t n, int64_t now)
+{
+    return apns__h2_conn_recv(c, d, n, now);
+}
+static int cls_flush(void *c, apns__buf *out)
+{
+    return apns__h2_conn_flush(c, out);
+}
+static int64_t cls_next_deadline(const void *c)
+{
+    return apns__h2_conn_next_deadline(c);
+}
+static int cls_tick(void *c, int64_t now)
+{
+    return apns__h2_conn_tick(c, now);
+}
+static uint32_t cls_capacity(const void *c)
+{
+    return apns__h2_conn_capacity(c);
+}
+static size_t cls_in_flight(const void *c)
+{
+    return apns__h2_conn_in_flight(c);
+}
+static void cls_shutdown(void *c)
+{
+    apns__h2_conn_shutdown(c);
+}
+static void cls_close(void *c, int64_t now)
+{
+    (void)now;
+    apns__h2_conn_close(c);
+}
+static int cls_is_open(const void *c)
+{
+    return apns__h2_conn_is_open(c);
+}
+static int cls_is_finished(const void *c)
+{
+    return apns__h2_conn_is_finished(c);
+}
+
+const apns__core_class apns__h2_class = {
+    .name = "HTTP/2",
+    .host_production = "api.push.apple.com",
+    .host_sandbox = "api.sandbox.push.apple.com",
+    .port = 443,
+    .slots = 1000,
+    .handshake = 1,
+    .config_new = cls_config_new,
+    .config_free = cls_config_free,
+    .alpn_h2 = 1,
+    .finished = "connection finished (GOAWAY, every stream answered)",
+    .tick_failed = "no answer to PING",
+    .create = cls_create,
+    .free = cls_free,
+    .submit = cls_submit,
+    .recv = cls_recv,
+    .flush = cls_flush,
+    .next_deadline = cls_next_deadline,
+    .tick = cls_tick,
+    .capacity = cls_capacity,
+    .in_flight = cls_in_flight,
+    .shutdown = cls_shutdown,
+    .close = cls_close,
+    .is_open = cls_is_open,
+    .is_finished = cls_is_finished,
+};

@@ -6,21 +6,15 @@
  * client (client.c) wraps it with those. That is why every protocol rule
  * below is unit-tested and fuzzed without a network.
  *
- * The in-flight book: a job submitted here sits on the connection's in-flight
- * list from the moment its stream is opened until exactly one of these:
- *   - on_result: the server answered the stream (any :status);
- *   - on_handback: the server never answered it, so it may be sent again
- *     elsewhere: stream id above GOAWAY's last-stream-id, RST_STREAM
- *     (REFUSED_STREAM or any other code before a response), the stream
- *     deadline passed, the connection was lost or closed.
- * Nothing leaves the book any other way, so nothing is lost.
- *
- * Callbacks run inside recv(), flush(), tick() and close() (never inside
- * submit()). Inside a callback the callee may call capacity(), submit(),
- * in_flight(), the state queries, shutdown() and close(); it must NOT call
- * free(). Callers should flush() after every recv(), submit(), tick() and
- * shutdown(), and re-check capacity() after every call that can fire
- * callbacks.
+ * The core implements the in-flight book contract of core.h (on_result,
+ * on_handback, on_peer_end; re-entrancy) as apns__h2_class; the functions
+ * below are the same operations with their types, for tests. Its
+ * hand-backs: GOAWAY (stream id above GOAWAY's last-stream-id), REFUSED,
+ * RESET (any other RST_STREAM code before a response), TIMEOUT (stream
+ * deadline), CLOSED (connection lost or closed). Its answers carry the
+ * outcome (2xx: ACCEPTED) and the reason table's action. on_peer_end
+ * reports a GOAWAY received (kind APNS__END_GOAWAY, finishing: the streams
+ * at or below last-stream-id still get their answers).
  */
 #ifndef APNS_H2_CONN_H
 #define APNS_H2_CONN_H
@@ -31,36 +25,14 @@
 #include "apns/client.h"
 #include "apns/jwt.h"
 #include "buf.h"
+#include "core.h"
 #include "job.h"
 
 typedef struct apns__h2_conn apns__h2_conn;
 
-/* Why a job is handed back without an answer. */
-typedef enum apns__handback {
-    APNS__HB_GOAWAY = 1, /* stream id > last-stream-id */
-    APNS__HB_REFUSED,    /* RST_STREAM REFUSED_STREAM */
-    APNS__HB_RESET,      /* RST_STREAM with another code, before a response */
-    APNS__HB_TIMEOUT,    /* stream deadline passed (the server may have seen it) */
-    APNS__HB_CLOSED,     /* connection lost or closed */
-} apns__handback;
-
-typedef struct apns__h2_callbacks {
-    /* The server answered. r->apns_id etc. filled; r->attempts is job->attempts.
-     * r and r->reason_str are borrowed for the call. The core has already
-     * removed job from its book (job->conn = NULL, job->stream_id = 0) and
-     * its stream slot is free again (capacity() counts it). */
-    void (*on_result)(void *ud, apns__job *job, const apns_result *r);
-    /* The server did not answer; resend elsewhere. Removed from the book. */
-    void (*on_handback)(void *ud, apns__job *job, apns__handback why);
-    /* GOAWAY received (reason is the "reason" of the debug JSON, or "" ;
-     * borrowed for the call). No new streams after this. */
-    void (*on_goaway)(void *ud, uint32_t error_code, uint32_t last_stream_id, const char *reason);
-    /* Optional log line (borrowed for the call). */
-    void (*on_log)(void *ud, apns_log_level level, const char *msg);
-} apns__h2_callbacks;
-
 typedef struct apns__h2_conn_opts {
-    const char *authority;     /* :authority, e.g. "api.push.apple.com" (copied) */
+    const char *authority;     /* :authority, e.g. "api.push.apple.com" (copied); the class
+                                  makes it from the peer's host and port */
     uint32_t max_streams;      /* client-side cap on concurrent streams (0 = 1000) */
     int64_t stream_timeout_ms; /* 0 = 30000 */
     int64_t ping_idle_ms;      /* 0 = 60000 */
@@ -70,7 +42,7 @@ typedef struct apns__h2_conn_opts {
 /* Creates the core and queues the connection preface and SETTINGS for
  * output. Returns 0, APNS_ENOMEM. */
 int apns__h2_conn_new(apns__h2_conn **out, const apns__h2_conn_opts *o,
-                      const apns__h2_callbacks *cb, void *ud, int64_t now_ms);
+                      const apns__core_callbacks *cb, void *ud, int64_t now_ms);
 
 /* Frees the core. Jobs still in the book are NOT handed back: call
  * apns__h2_conn_close() first. Never from inside one of its callbacks. */
@@ -149,5 +121,8 @@ int apns__h2_conn_is_open(const apns__h2_conn *c);
 
 /* 1 when the core has ended (GOAWAY and book empty, or dead): close it. */
 int apns__h2_conn_is_finished(const apns__h2_conn *c);
+
+/* The HTTP/2 protocol for the client and the transport (core.h). */
+extern const apns__core_class apns__h2_class;
 
 #endif

@@ -29,6 +29,8 @@ struct apns__job {
     size_t body_sent;          /* DATA bytes handed to nghttp2 */
     int64_t deadline_ms;       /* stream deadline (in flight) or retry time (waiting) */
     int attempts;              /* sends so far */
+    int resends;               /* connection-level resends (the client's loop guard) */
+    int retries;               /* answers that counted against retry.max_attempts */
     uint64_t token_generation; /* provider token the last send carried */
     void *conn;                /* the connection it is in flight on, or NULL */
 };

@@ -3,24 +3,22 @@
  *
  * Design notes
  *
- * The core vtable. The transport knows sockets, TLS and time; what the bytes
- * mean is a sans-I/O core's business, reached only through core_ops:
- * recv / flush / submit / tick / close and a few state queries. Three
- * tables exist: HTTP/2 (apns__h2_conn), the legacy binary gateway
- * (apns__bin_conn), and a receive-only reader the caller brings
- * (apns__reader: the feedback reader in feedback.c; the table fills in
- * what a reader has no use for). The HTTP/2
- * and binary cores fire the same on_result / on_handback callbacks, so
- * client.c's pool, queue, retries and hand-backs are shared, and the
- * gateway above sees one result shape for both. The differences stay here
- * and are small: TLS without ALPN for binary; the binary core gets
- * unix_offset_ms (wall minus monotonic clock, for expiries) when it is
- * created; its error packet ends the connection normally (recv returns
- * APNS_ECLOSED after the rewind: on_closed(0)); and when a write fails on a
- * binary connection the socket is read once more before giving up, because
- * APNs writes its error packet and closes, and a write that races the close
- * (EPIPE, reset) must not hide the packet that says exactly what to resend.
- * The per-call cost of the vtable is one indirect call.
+ * The core's class. The transport knows sockets, TLS and time; what the
+ * bytes mean is a sans-I/O core's business, reached only through its class
+ * (core.h): recv / flush / submit / tick / close and a few state queries.
+ * Where the protocols differ, the class says so as data and this file
+ * follows it, without knowing the protocol: ALPN h2 or none (alpn_h2);
+ * whether a TLS EOF without close_notify is a plain disconnect
+ * (eof_is_close); output that goes to our buffer at submit, with no
+ * capacity while out_limit bytes wait for the socket (out_limit: the
+ * binary accept window starts at submit); and servers that write why and
+ * close (verdict_then_close: when a write fails the socket is read once
+ * more before giving up, because APNs writes its error packet and closes,
+ * and a write that races the close (EPIPE, reset) must not hide the packet
+ * that says exactly what to resend). A core that ends the connection the
+ * protocol's normal way (on_peer_end with finishing = 0, then recv returns
+ * APNS_ECLOSED: a binary error packet) closes with on_closed(0). The
+ * per-call cost of the class is one indirect call.
  *
  * Stages: START -> RESOLVING -> CONNECTING -> PROXY (optional) -> TLS
  * (skipped for h2c) -> OPEN -> CLOSED. One timer covers the whole setup
@@ -66,38 +64,10 @@
 #include "apns/error.h"
 #include "tls.h"
 
-#define READ_BUF_SIZE      (64 * 1024)
-#define OUT_HIGH_WATER     (512 * 1024) /* stop pulling frames from the core above this */
-/* Binary: no new notifications while this much is waiting for the socket.
- * A notification's accept window starts when it is submitted, so what sits
- * unwritten in our buffer must stay small (about 2500 frames). */
-#define BIN_OUT_HIGH_WATER (256 * 1024)
-#define BIN_REFILL_ROUNDS  16 /* buffer refills per event before yielding */
-#define PROXY_BUF_SIZE     4096
-
-/*
- * What the transport needs from a core; the semantics are those of the
- * apns__h2_conn_* functions of the same names (h2_conn.h). recv returns 0 or
- * an APNS_E* code after which the connection is closed (a binary core
- * returns APNS_ECLOSED after its error packet: a normal end). `close` hands
- * back what is in flight and marks the core dead. `free` is NULL for a core
- * the transport does not own.
- */
-typedef struct core_ops {
-    const char *name; /* for log lines: "HTTP/2", "binary", the reader's */
-    int (*recv)(void *core, const uint8_t *data, size_t len, int64_t now_ms);
-    int (*flush)(void *core, apns__buf *out);
-    int (*submit)(void *core, apns__job *job, const apns_token *tok, int64_t now_ms);
-    uint32_t (*capacity)(const void *core);
-    size_t (*in_flight)(const void *core);
-    int (*is_open)(const void *core);
-    int (*is_finished)(const void *core);
-    int64_t (*next_deadline)(const void *core);
-    int (*tick)(void *core, int64_t now_ms);
-    void (*close)(void *core, int64_t now_ms);
-    void (*shutdown)(void *core);
-    void (*free)(void *core);
-} core_ops;
+#define READ_BUF_SIZE  (64 * 1024)
+#define OUT_HIGH_WATER (512 * 1024) /* stop pulling frames from the core above this */
+#define REFILL_ROUNDS  16           /* out_limit: buffer refills per event before yielding */
+#define PROXY_BUF_SIZE 4096
 
 enum stage { T_START, T_RESOLVING, T_CONNECTING, T_PROXY, T_TLS, T_OPEN, T_CLOSED };
 
@@ -121,20 +91,17 @@ struct apns__transport {
     SSL_CTX *ssl_ctx;
     int insecure;
     int64_t connect_timeout_ms;
-    apns__proto proto;
-    apns__h2_conn_opts h2o;
-    apns__bin_conn_opts bino;
+    const apns__core_class *vt;
+    const void *cfg;
     apns__transport_callbacks cb;
     void *ud;
 
     enum stage stage;
     int fd;
     SSL *ssl;
-    const core_ops *vt;
-    void *core;          /* created when TLS is up (reader: given) */
-    core_ops reader_ops; /* APNS__PROTO_READER: reader_ops + the apns__reader */
-    int errpkt;          /* binary: an error packet arrived */
-    char errpkt_detail[160];
+    void *core;   /* created when TLS is up (or the caller's) */
+    int peer_end; /* the server ended the connection (on_peer_end, not finishing) */
+    char peer_end_detail[256];
     struct event *ev_read, *ev_write, *ev_timer, *ev_defer;
     int read_added, write_added;
     int64_t armed; /* deadline the timer is armed for, INT64_MAX = none */
@@ -152,7 +119,7 @@ struct apns__transport {
     int read_wants_write, write_wants_read;
     int pending_close, pending_err;
     int shutdown_pending;
-    int bin_full; /* binary: a submit filled the buffer; refill via on_ready */
+    int out_full; /* out_limit: a submit filled the buffer; refill via on_ready */
     char pending_detail[256];
 
     char peer[64];
@@ -172,21 +139,21 @@ static void tlog(apns__transport *t, apns_log_level lvl, const char *fmt, ...)
 
 static void tlog(apns__transport *t, apns_log_level lvl, const char *fmt, ...)
 {
-    if (!t->cb.h2.on_log)
+    if (!t->cb.core.on_log)
         return;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    t->cb.h2.on_log(t->ud, lvl, msg);
+    t->cb.core.on_log(t->ud, lvl, msg);
 }
 
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void on_defer(evutil_socket_t fd, short what, void *arg);
 
-int64_t apns__transport_unix_offset_ms(void)
+static int64_t unix_offset_ms(void)
 {
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
@@ -194,206 +161,37 @@ int64_t apns__transport_unix_offset_ms(void)
     return wall_ms - apns__transport_now_ms();
 }
 
-/* --- the cores behind core_ops ------------------------------------------- */
+/* --- the core's callbacks: the client's, with its ud ------------------------ */
 
-static int h2_recv(void *c, const uint8_t *d, size_t n, int64_t now)
-{
-    return apns__h2_conn_recv(c, d, n, now);
-}
-static int h2_flush(void *c, apns__buf *out)
-{
-    return apns__h2_conn_flush(c, out);
-}
-static int h2_submit(void *c, apns__job *job, const apns_token *tok, int64_t now)
-{
-    return apns__h2_conn_submit(c, job, tok, now);
-}
-static uint32_t h2_capacity(const void *c)
-{
-    return apns__h2_conn_capacity(c);
-}
-static size_t h2_in_flight(const void *c)
-{
-    return apns__h2_conn_in_flight(c);
-}
-static int h2_is_open(const void *c)
-{
-    return apns__h2_conn_is_open(c);
-}
-static int h2_is_finished(const void *c)
-{
-    return apns__h2_conn_is_finished(c);
-}
-static int64_t h2_next_deadline(const void *c)
-{
-    return apns__h2_conn_next_deadline(c);
-}
-static int h2_tick(void *c, int64_t now)
-{
-    return apns__h2_conn_tick(c, now);
-}
-static void h2_close(void *c, int64_t now)
-{
-    apns__h2_conn_close(c);
-}
-static void h2_shutdown(void *c)
-{
-    apns__h2_conn_shutdown(c);
-}
-static void h2_free(void *c)
-{
-    apns__h2_conn_free(c);
-}
-
-static const core_ops h2_ops = {
-    .name = "HTTP/2",
-    .recv = h2_recv,
-    .flush = h2_flush,
-    .submit = h2_submit,
-    .capacity = h2_capacity,
-    .in_flight = h2_in_flight,
-    .is_open = h2_is_open,
-    .is_finished = h2_is_finished,
-    .next_deadline = h2_next_deadline,
-    .tick = h2_tick,
-    .close = h2_close,
-    .shutdown = h2_shutdown,
-    .free = h2_free,
-};
-
-static int bin_recv(void *c, const uint8_t *d, size_t n, int64_t now)
-{
-    return apns__bin_conn_recv(c, d, n, now);
-}
-static int bin_flush(void *c, apns__buf *out)
-{
-    return apns__bin_conn_flush(c, out);
-}
-static int bin_submit(void *c, apns__job *job, const apns_token *tok, int64_t now)
-{
-    return apns__bin_conn_submit(c, job, now);
-}
-static uint32_t bin_capacity(const void *c)
-{
-    return apns__bin_conn_capacity(c);
-}
-static size_t bin_in_flight(const void *c)
-{
-    return apns__bin_conn_in_flight(c);
-}
-static int bin_is_open(const void *c)
-{
-    return apns__bin_conn_is_open(c);
-}
-static int bin_is_finished(const void *c)
-{
-    return apns__bin_conn_is_finished(c);
-}
-static int64_t bin_next_deadline(const void *c)
-{
-    return apns__bin_conn_next_deadline(c);
-}
-static int bin_tick(void *c, int64_t now)
-{
-    return apns__bin_conn_tick(c, now);
-}
-static void bin_close(void *c, int64_t now)
-{
-    apns__bin_conn_close(c, now);
-}
-static void bin_shutdown(void *c)
-{
-    apns__bin_conn_shutdown(c);
-}
-static void bin_free(void *c)
-{
-    apns__bin_conn_free(c);
-}
-
-static const core_ops bin_ops = {
-    .name = "binary",
-    .recv = bin_recv,
-    .flush = bin_flush,
-    .submit = bin_submit,
-    .capacity = bin_capacity,
-    .in_flight = bin_in_flight,
-    .is_open = bin_is_open,
-    .is_finished = bin_is_finished,
-    .next_deadline = bin_next_deadline,
-    .tick = bin_tick,
-    .close = bin_close,
-    .shutdown = bin_shutdown,
-    .free = bin_free,
-};
-
-/* A reader (apns__reader): its ud is the core, and its name, recv,
- * next_deadline and tick fill in these; it writes nothing, takes no jobs,
- * and is neither open for submits nor ever finished by itself. */
-static int reader_flush(void *c, apns__buf *out)
-{
-    return 0;
-}
-static int reader_submit(void *c, apns__job *job, const apns_token *tok, int64_t now)
-{
-    return APNS_EINVAL;
-}
-static uint32_t reader_capacity(const void *c)
-{
-    return 0;
-}
-static size_t reader_in_flight(const void *c)
-{
-    return 0;
-}
-static int reader_no(const void *c)
-{
-    return 0;
-}
-static void reader_close(void *c, int64_t now) {}
-static void reader_shutdown(void *c) {}
-
-static const core_ops reader_ops = {
-    .flush = reader_flush,
-    .submit = reader_submit,
-    .capacity = reader_capacity,
-    .in_flight = reader_in_flight,
-    .is_open = reader_no,
-    .is_finished = reader_no,
-    .close = reader_close,
-    .shutdown = reader_shutdown,
-    .free = NULL, /* the core is the caller's */
-};
-
-/* The binary core's ud is the transport: it passes results on with the
- * client's ud and keeps the error packet for the close detail. */
-static void bin_on_result(void *ud, apns__job *job, const apns_result *r)
+static void core_on_result(void *ud, apns__job *job, const apns_result *r)
 {
     apns__transport *t = ud;
-    t->cb.h2.on_result(t->ud, job, r);
+    t->cb.core.on_result(t->ud, job, r);
 }
 
-static void bin_on_handback(void *ud, apns__job *job, apns__handback why)
+static void core_on_handback(void *ud, apns__job *job, apns__handback why)
 {
     apns__transport *t = ud;
-    t->cb.h2.on_handback(t->ud, job, why);
+    t->cb.core.on_handback(t->ud, job, why);
 }
 
-static void bin_on_error_packet(void *ud, uint8_t status, uint32_t id)
+/* Keeps the end the server announced for the close detail. */
+static void core_on_peer_end(void *ud, const apns__peer_end *e)
 {
     apns__transport *t = ud;
-    t->errpkt = 1;
-    snprintf(t->errpkt_detail, sizeof t->errpkt_detail,
-             "error-response packet from %s: status %u (%s), identifier %u", t->peer, status,
-             apns_binary_status_name(status), id);
-    if (t->cb.on_error_packet)
-        t->cb.on_error_packet(t->ud, t, status, id);
+    if (!e->finishing) {
+        t->peer_end = 1;
+        snprintf(t->peer_end_detail, sizeof t->peer_end_detail, "%s from %s", e->text, t->peer);
+    }
+    if (t->cb.core.on_peer_end)
+        t->cb.core.on_peer_end(t->ud, e);
 }
 
-static void bin_on_log(void *ud, apns_log_level level, const char *msg)
+static void core_on_log(void *ud, apns_log_level level, const char *msg)
 {
     apns__transport *t = ud;
-    if (t->cb.h2.on_log)
-        t->cb.h2.on_log(t->ud, level, msg);
+    if (t->cb.core.on_log)
+        t->cb.core.on_log(t->ud, level, msg);
 }
 
 /* --- small helpers ------------------------------------------------------- */
@@ -542,7 +340,7 @@ again:
             char why[256];
             int saved = errno;
             apns__tls_err_reason(why, sizeof why);
-            if (t->proto == APNS__PROTO_BINARY) {
+            if (t->vt->verdict_then_close) {
                 /* after_io() reads what the server sent (an error packet,
                  * an alert) before reporting this. */
                 snprintf(detail, dlen, "TLS write to %s: %s", t->peer,
@@ -596,28 +394,25 @@ again:
     return 0;
 }
 
-/* The core's recv failed with rc: close, telling an error packet (a normal
- * end, with its detail) from anything else. */
+/* The core's recv failed with rc: close, telling the server's normal end of
+ * the connection (a binary error packet, with its detail) from anything
+ * else. */
 static void recv_failed(apns__transport *t, int rc)
 {
-    if (rc == APNS_ECLOSED && t->errpkt) {
-        fail(t, 0, t->errpkt_detail);
-        return;
-    }
-    if (rc == APNS_EPROTO && t->proto == APNS__PROTO_BINARY) {
-        failf(t, rc, "binary from %s: the server sent bytes that are not an error-response packet",
-              t->peer);
+    if (rc == APNS_ECLOSED && t->peer_end) {
+        fail(t, 0, t->peer_end_detail);
         return;
     }
     failf(t, rc, "%s from %s: %s", t->vt->name, t->peer, apns_strerror(rc));
 }
 
-/* A write failed on a binary connection. APNs writes its error packet and
- * closes; our next write can fail (EPIPE, reset) before the read event
- * shows us the packet. Read what the socket still holds: when the packet is
- * there the core rewinds exactly (and t is closed, returns 1); otherwise the
- * caller reports the write error and the core hands everything back. */
-static int salvage_error_packet(apns__transport *t)
+/* A write failed on a connection whose server writes why and closes
+ * (verdict_then_close: APNs' error packet); our next write can fail (EPIPE,
+ * reset) before the read event shows us the packet. Read what the socket
+ * still holds: when the packet is there the core rewinds exactly (and t is
+ * closed, returns 1); otherwise the caller reports the write error and the
+ * core hands everything back. */
+static int salvage_verdict(apns__transport *t)
 {
     int64_t now = apns__transport_now_ms();
     for (int i = 0; i < 16; i++) {
@@ -668,16 +463,16 @@ static void after_io(apns__transport *t)
         t->vt->shutdown(t->core);
     }
     int rc = flush_out(t, detail, sizeof detail);
-    /* Binary: submits stop while the buffer is above BIN_OUT_HIGH_WATER
-     * (capacity 0); once the socket took it, let the client refill it, and
-     * write again, until the socket pushes back or the queue is empty. */
-    for (int round = 0; !rc && t->bin_full && t->out.len < BIN_OUT_HIGH_WATER; round++) {
-        if (round == BIN_REFILL_ROUNDS) {
+    /* out_limit: submits stop while the buffer is above it (capacity 0);
+     * once the socket took it, let the client refill it, and write again,
+     * until the socket pushes back or the queue is empty. */
+    for (int round = 0; !rc && t->out_full && t->out.len < t->vt->out_limit; round++) {
+        if (round == REFILL_ROUNDS) {
             t->want_flush = 1; /* let timers and other connections run */
             event_active(t->ev_defer, 0, 0);
             break;
         }
-        t->bin_full = 0;
+        t->out_full = 0;
         if (t->cb.on_ready) {
             int was = t->in_io;
             t->in_io = 1;
@@ -692,15 +487,13 @@ static void after_io(apns__transport *t)
         rc = flush_out(t, detail, sizeof detail);
     }
     if (rc) {
-        if (t->proto == APNS__PROTO_BINARY && salvage_error_packet(t))
+        if (t->vt->verdict_then_close && salvage_verdict(t))
             return;
         fail(t, rc, detail);
         return;
     }
     if (t->vt->is_finished(t->core)) {
-        fail(t, 0,
-             t->proto == APNS__PROTO_H2 ? "connection finished (GOAWAY, every stream answered)"
-                                        : "connection finished");
+        fail(t, 0, t->vt->finished);
         return;
     }
     arm_at(t, t->vt->next_deadline(t->core));
@@ -745,10 +538,11 @@ static void do_read(apns__transport *t)
                     eof = 1;
                     /* A TLS alert (e.g. TLS 1.3 refusing the client
                      * certificate after the handshake) is a TLS failure,
-                     * not a mere disconnect. The binary gateway and the
-                     * feedback service end by closing the socket, with or
-                     * without close_notify: a disconnect there. */
-                    if (e == SSL_ERROR_SSL && !(bare_eof && t->proto != APNS__PROTO_H2))
+                     * not a mere disconnect. Servers that end by closing
+                     * the socket, with or without close_notify (the binary
+                     * gateway, the feedback service: eof_is_close), are
+                     * disconnects. */
+                    if (e == SSL_ERROR_SSL && !(bare_eof && t->vt->eof_is_close))
                         eof_err = APNS_ETLS;
                     snprintf(detail, sizeof detail, "TLS read from %s: %s", t->peer,
                              why[0] ? why
@@ -797,40 +591,19 @@ static void do_read(apns__transport *t)
 
 /* --- setup stages -------------------------------------------------------- */
 
-static const char *format_name(apns_binary_format f)
-{
-    switch (f) {
-    case APNS_BINARY_SIMPLE:
-        return "simple";
-    case APNS_BINARY_ENHANCED:
-        return "enhanced";
-    default:
-        return "frame";
-    }
-}
-
 static void became_up(apns__transport *t)
 {
     int rc = 0;
-    int64_t now = apns__transport_now_ms();
-    switch (t->proto) {
-    case APNS__PROTO_H2:
-        rc = apns__h2_conn_new((apns__h2_conn **)&t->core, &t->h2o, &t->cb.h2, t->ud, now);
-        break;
-    case APNS__PROTO_BINARY: {
-        apns__bin_conn_opts o = t->bino;
-        o.unix_offset_ms = apns__transport_unix_offset_ms();
-        apns__bin_callbacks bcb = {
-            .on_result = bin_on_result,
-            .on_handback = bin_on_handback,
-            .on_error_packet = bin_on_error_packet,
-            .on_log = bin_on_log,
+    if (!t->core) {
+        apns__core_peer peer = {
+            .host = t->host, .port = t->port, .unix_offset_ms = unix_offset_ms()};
+        apns__core_callbacks ccb = {
+            .on_result = core_on_result,
+            .on_handback = core_on_handback,
+            .on_peer_end = core_on_peer_end,
+            .on_log = core_on_log,
         };
-        rc = apns__bin_conn_new((apns__bin_conn **)&t->core, &o, &bcb, t);
-        break;
-    }
-    case APNS__PROTO_READER:
-        break; /* the caller's core exists already */
+        rc = t->vt->create(&t->core, t->cfg, &peer, &ccb, t, apns__transport_now_ms());
     }
     if (rc) {
         failf(t, rc, "%s session: %s", t->vt->name, apns_strerror(rc));
@@ -840,10 +613,10 @@ static void became_up(apns__transport *t)
     t->armed = -1; /* force re-arm */
     want_write(t, 0);
     want_read(t, 1);
-    if (t->ssl && t->proto == APNS__PROTO_BINARY)
-        tlog(t, APNS_LOG_INFO, "connected to %s (%s) with %s, %s: legacy binary, %s format",
-             t->host, t->peer, SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl),
-             format_name(t->bino.format));
+    const char *label = t->vt->label && t->cfg ? t->vt->label(t->cfg) : NULL;
+    if (t->ssl && label)
+        tlog(t, APNS_LOG_INFO, "connected to %s (%s) with %s, %s: %s", t->host, t->peer,
+             SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl), label);
     else if (t->ssl)
         tlog(t, APNS_LOG_INFO, "connected to %s (%s) with %s, %s", t->host, t->peer,
              SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl));
@@ -861,7 +634,7 @@ static void became_up(apns__transport *t)
 static void tls_step(apns__transport *t)
 {
     char detail[512];
-    int rc = apns__tls_handshake_ex(t->ssl, t->proto == APNS__PROTO_H2, detail, sizeof detail);
+    int rc = apns__tls_handshake_ex(t->ssl, t->vt->alpn_h2, detail, sizeof detail);
     if (rc == APNS__TLS_WANT_READ) {
         want_write(t, 0);
         want_read(t, 1);
@@ -1184,7 +957,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     int rc = t->vt->tick(t->core, apns__transport_now_ms());
     if (rc) {
         failf(t, rc, "%s (%s): %s", t->host, t->peer,
-              t->proto == APNS__PROTO_H2 ? "no answer to PING" : apns_strerror(rc));
+              t->vt->tick_failed ? t->vt->tick_failed : apns_strerror(rc));
         return;
     }
     after_io(t);
@@ -1233,28 +1006,10 @@ int apns__transport_new(apns__transport **out, const apns__transport_opts *o,
     t->ssl_ctx = o->ep->ssl_ctx;
     t->insecure = o->ep->insecure_skip_verify;
     t->connect_timeout_ms = o->ep->connect_timeout_ms > 0 ? o->ep->connect_timeout_ms : 10000;
-    t->proto = o->proto;
-    t->h2o = o->h2;
-    t->bino = o->bin;
-    switch (o->proto) {
-    case APNS__PROTO_H2:
-        t->vt = &h2_ops;
-        break;
-    case APNS__PROTO_BINARY:
-        t->vt = &bin_ops;
-        break;
-    case APNS__PROTO_READER:
-        t->reader_ops = reader_ops;
-        t->reader_ops.name = o->reader.name;
-        t->reader_ops.recv = o->reader.recv;
-        t->reader_ops.next_deadline = o->reader.next_deadline;
-        t->reader_ops.tick = o->reader.tick;
-        t->vt = &t->reader_ops;
-        t->core = o->reader.ud;
-        break;
-    }
-    if (!t->vt || (o->proto == APNS__PROTO_READER &&
-                   (!t->core || !o->reader.recv || !o->reader.next_deadline || !o->reader.tick))) {
+    t->vt = o->cls;
+    t->cfg = o->cfg;
+    t->core = o->core;
+    if (!t->vt || (!t->core && !t->vt->create)) {
         free(t);
         return APNS_EINVAL;
     }
@@ -1338,7 +1093,7 @@ uint32_t apns__transport_capacity(const apns__transport *t)
 {
     if (t->stage != T_OPEN || t->pending_close || t->shutdown_pending)
         return 0;
-    if (t->proto == APNS__PROTO_BINARY && t->out.len >= BIN_OUT_HIGH_WATER)
+    if (t->vt->out_limit && t->out.len >= t->vt->out_limit)
         return 0;
     return t->vt->capacity(t->core);
 }
@@ -1354,13 +1109,13 @@ int apns__transport_submit(apns__transport *t, apns__job *job, const apns_token 
         return APNS_ECLOSED;
     int rc = t->vt->submit(t->core, job, tok, apns__transport_now_ms());
     if (rc == 0) {
-        if (t->proto == APNS__PROTO_BINARY) {
+        if (t->vt->out_limit) {
             /* Into our buffer at once, so that capacity() sees how much is
              * waiting for the socket. */
             if (t->vt->flush(t->core, &t->out) != 0)
                 park_close(t, APNS_ENOMEM, "out of memory buffering a notification");
-            else if (t->out.len >= BIN_OUT_HIGH_WATER)
-                t->bin_full = 1;
+            else if (t->out.len >= t->vt->out_limit)
+                t->out_full = 1;
         }
         if (!t->in_io && !t->want_flush) {
             t->want_flush = 1;
@@ -1371,11 +1126,12 @@ int apns__transport_submit(apns__transport *t, apns__job *job, const apns_token 
     /* EAGAIN: no capacity; a job error: this job cannot be sent (the
      * caller's problem, not the connection's). Anything else ends the
      * connection. */
-    if (rc != APNS_EAGAIN && !apns__transport_job_error(rc))
-        park_close(t, rc,
-                   rc == APNS_ENOMEM                ? "out of memory opening a stream"
-                   : t->proto == APNS__PROTO_BINARY ? "binary connection refused a notification"
-                                                    : "HTTP/2 error opening a stream");
+    if (rc != APNS_EAGAIN && !apns__transport_job_error(rc)) {
+        char d[128];
+        snprintf(d, sizeof d, "%s connection refused a notification: %s", t->vt->name,
+                 apns_strerror(rc));
+        park_close(t, rc, d);
+    }
     return rc;
 }
 

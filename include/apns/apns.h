@@ -9,19 +9,23 @@
  * jwt.h      ES256 provider tokens and the per-team token cache
  * reason.h   every APNs answer with the action it calls for
  * client.h   connections, the in-flight book, credit-based backpressure
- * binary.h, feedback.h   the legacy binary interface and feedback service
+ * binary.h, feedback.h   the legacy binary interface and feedback service,
+ *            when libapns was built with them (APNS_HAVE_LEGACY, features.h)
  */
 #ifndef APNS_APNS_H
 #define APNS_APNS_H
 
 #include "apns/version.h"
+#include "apns/features.h"
 #include "apns/error.h"
 #include "apns/notification.h"
 #include "apns/payload.h"
 #include "apns/jwt.h"
 #include "apns/reason.h"
 #include "apns/client.h"
+#if APNS_HAVE_LEGACY
 #include "apns/binary.h"
 #include "apns/feedback.h"
+#endif
 
 #endif

@@ -11,6 +11,8 @@
  * become valid. A decoder never waits for more than APNS_BINARY_ENCODED_MAX
  * bytes (notifications) or 6 + APNS_BINARY_TOKEN_MAX bytes (feedback): a
  * length field that promises more is malformed at once.
+ *
+ * Installed and built only with the legacy interface (APNS_HAVE_LEGACY).
  */
 #ifndef APNS_BINARY_H
 #define APNS_BINARY_H
@@ -20,15 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apns/client.h" /* apns_binary_format */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef enum apns_binary_format {
-    APNS_BINARY_SIMPLE = 0,   /* command 0: no identifier; errors are silent */
-    APNS_BINARY_ENHANCED = 1, /* command 1: identifier + expiry; error packet */
-    APNS_BINARY_FRAME = 2,    /* command 2: items; identifier, expiry, priority */
-} apns_binary_format;
 
 #define APNS_BINARY_TOKEN_LEGACY       32   /* bytes: the only size simple/enhanced accept */
 #define APNS_BINARY_TOKEN_MAX          100  /* bytes, frame format item 1 */

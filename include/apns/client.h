@@ -12,19 +12,37 @@
  * once slots free up again. Memory is bounded by max_pending whatever the
  * caller offers.
  *
- * Nothing is lost on a broken connection: a notification whose stream APNs
- * never answered (GOAWAY above last-stream-id, REFUSED_STREAM, a reset, a
- * stream deadline, a lost connection) goes back to the pool's queue and is
- * sent on another connection. Every submitted notification gets exactly one
- * on_result call, unless apns_client_free() is called first. Two limits keep
- * a notification from waiting forever: one handed back unanswered more than
- * 10 times FAILS with APNS_ERETRIES (a poison notification must not take down
- * connection after connection), and when connections are refused 3 times in
- * a row at the TLS or proxy level (APNS_EVERIFY, APNS_EALPN, APNS_ETLS,
- * APNS_EPROXY: revoked certificate, untrusted server, no HTTP/2, proxy says
- * no) with none up, the queued notifications FAIL with that error. Network
- * trouble (DNS, TCP connect, timeouts) does not fail anything: the client
- * keeps reconnecting with a jittered backoff (100 ms doubling to 30 s).
+ * Nothing is lost on a broken connection, and who retries what is settled
+ * once:
+ *   - The client owns every connection-level resend. A notification whose
+ *     stream APNs never answered (GOAWAY above last-stream-id,
+ *     REFUSED_STREAM, a reset, a stream deadline, a lost connection; on the
+ *     binary interface, everything sent after the notification an error
+ *     packet named) goes back to the pool's queue and is sent on another
+ *     connection; so is one answered RECONNECT (Shutdown, IdleTimeout: the
+ *     connection is replaced) or REFRESH_TOKEN (ExpiredProviderToken, once
+ *     the token cache will mint a new token). These never count against
+ *     retry.max_attempts and never reach on_result on their way: a caller
+ *     must not resend them itself.
+ *   - retry.max_attempts counts only the answers that ask to wait: action
+ *     RETRY (429, 500, 503), and a REFRESH_TOKEN for which the cache would
+ *     not mint (the token was already replaced, or is younger than 20
+ *     minutes). Each waits apns_retry_backoff_ms(); the answer that reaches
+ *     max_attempts is final (REJECTED, with its action). A caller that keeps
+ *     durable retries of its own (a retry-at that survives a restart) sets
+ *     max_attempts = 1: it then gets every such answer at once, and only
+ *     those.
+ * Every submitted notification gets exactly one on_result call, unless
+ * apns_client_free() is called first. Two limits keep a notification from
+ * waiting forever: after 10 connection-level resends (a poison notification
+ * must not take down connection after connection) the next hand-back FAILS
+ * with APNS_ERETRIES and the next RECONNECT or REFRESH_TOKEN answer is
+ * final; and when connections are refused 3 times in a row at the TLS or
+ * proxy level (APNS_EVERIFY, APNS_EALPN, APNS_ETLS, APNS_EPROXY: revoked
+ * certificate, untrusted server, no HTTP/2, proxy says no) with none up,
+ * the queued notifications FAIL with that error. Network trouble (DNS, TCP
+ * connect, timeouts) does not fail anything: the client keeps reconnecting
+ * with a jittered backoff (100 ms doubling to 30 s).
  *
  * The legacy binary interface (retired by Apple in March 2021; for
  * apns-sim, tests and the story this project grew from) never says
@@ -37,9 +55,12 @@
  * in its original order and is resent on a new connection. A connection
  * that closes without an error packet hands back what it sent within the
  * window (at-least-once: those may be delivered twice). Hand-backs after an
- * error packet (APNs discarded them unread) do not count towards the
- * 10-hand-back limit; silent closes do. The slots bound throughput: at most
- * max_pending notifications per accept window.
+ * error packet (APNs discarded them unread) do not count towards the limit
+ * of 10 connection-level resends; silent closes do. The slots bound
+ * throughput: at most max_pending notifications per accept window. The
+ * binary interface is part of the library when it was built with it
+ * (APNS_HAVE_LEGACY, apns/features.h; CMake option APNS_LEGACY, default
+ * ON); otherwise apns_client_new() refuses it with APNS_EINVAL.
  *
  * Callbacks fire only from the event loop, never from inside
  * apns_client_submit().
@@ -55,8 +76,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "apns/binary.h"
 #include "apns/error.h"
+#include "apns/features.h"
 #include "apns/jwt.h"
 #include "apns/notification.h"
 #include "apns/reason.h"
@@ -78,8 +99,17 @@ typedef enum apns_environment {
 typedef enum apns_transport {
     APNS_TRANSPORT_HTTP2 = 0, /* the HTTP/2 provider API (TLS with ALPN h2, or h2c) */
     APNS_TRANSPORT_BINARY,    /* the legacy binary interface: plain TLS, certificate
-                                 auth only (see the top of this file) */
+                                 auth only (see the top of this file); only when
+                                 APNS_HAVE_LEGACY */
 } apns_transport;
+
+/* The legacy binary interface's notification formats (apns/binary.h has
+ * their codecs). */
+typedef enum apns_binary_format {
+    APNS_BINARY_SIMPLE = 0,   /* command 0: no identifier; errors are silent */
+    APNS_BINARY_ENHANCED = 1, /* command 1: identifier + expiry; error packet */
+    APNS_BINARY_FRAME = 2,    /* command 2: items; identifier, expiry, priority */
+} apns_binary_format;
 
 typedef enum apns_outcome {
     APNS_OUTCOME_ACCEPTED = 0, /* 200 from APNs */
@@ -153,7 +183,8 @@ typedef struct apns_client_opts {
     int64_t connect_timeout_ms; /* 0 = 10000 */
     int64_t ping_idle_ms;       /* PING after this much silence; 0 = 60000 */
     int64_t ping_timeout_ms;    /* no PONG by then -> connection dead; 0 = 10000 */
-    apns_retry_policy retry;    /* for APNS_ACTION_RETRY / RECONNECT answers */
+    apns_retry_policy retry;    /* for the answers that ask to wait (APNS_ACTION_RETRY;
+                                   see the top of this file: who retries what) */
 
     /* Transport; the zero value is HTTP/2. APNS_TRANSPORT_BINARY needs a
      * client certificate (APNS_EINVAL with tokens or h2c); port 0 = 2195;
@@ -187,8 +218,9 @@ APNS_EXTERN void apns_client_opts_init(apns_client_opts *o);
 /*
  * Creates a client on `base` and starts connecting. The client borrows base
  * and opts->tokens. Returns 0, APNS_EINVAL (no on_result, both or neither
- * auth, binary without a certificate, unknown transport or binary format),
- * APNS_ECERT, APNS_ETLS, APNS_ENOMEM; `detail` names the problem.
+ * auth, binary without a certificate, unknown transport or binary format,
+ * binary in a library built without it), APNS_ECERT, APNS_ETLS,
+ * APNS_ENOMEM; `detail` names the problem.
  */
 APNS_EXTERN int apns_client_new(apns_client **out, struct event_base *base,
                                 const apns_client_opts *opts, char *detail, size_t detail_len);
@@ -238,5 +270,9 @@ APNS_EXTERN void apns_client_free(apns_client *c);
 
 #ifdef __cplusplus
 }
+#endif
+
+#if APNS_HAVE_LEGACY
+#include "apns/binary.h" /* the binary codecs, as before the formats moved here */
 #endif
 #endif

@@ -18,6 +18,8 @@
  * I/O, for callers that bring their own bytes.
  *
  * Threading: a fetch belongs to its event loop's thread.
+ *
+ * Installed and built only with the legacy interface (APNS_HAVE_LEGACY).
  */
 #ifndef APNS_FEEDBACK_H
 #define APNS_FEEDBACK_H

@@ -72,14 +72,15 @@ static void on_handback(void *ud, apns__job *job, apns__handback why)
 {
     state *s = ud;
     called(s, job);
-    CHECK(why == APNS__HB_CLOSED || why == APNS__HB_GOAWAY);
-    if (why == APNS__HB_GOAWAY)
+    CHECK(why == APNS__HB_CLOSED || why == APNS__HB_DISCARDED);
+    if (why == APNS__HB_DISCARDED)
         CHECK(s->error_packets == 1);
 }
 
-static void on_error_packet(void *ud, uint8_t status, uint32_t id)
+static void on_error_packet(void *ud, const apns__peer_end *e)
 {
     state *s = ud;
+    CHECK(e->kind == APNS__END_ERROR_PACKET && !e->finishing);
     CHECK(++s->error_packets == 1);
 }
 
@@ -126,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.accept_window_ms = 1 + data[2] * 10;
     if (data[0] & 16)
         o.first_id = 0xffffffffu - data[1];
-    apns__bin_callbacks cb = {on_result, on_handback, on_error_packet, on_log};
+    apns__core_callbacks cb = {on_result, on_handback, on_error_packet, on_log};
     CHECK(apns__bin_conn_new(&s.c, &o, &cb, &s) == 0);
 
     apns__buf wire = {0};

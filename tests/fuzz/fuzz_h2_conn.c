@@ -80,12 +80,11 @@ static void fz_on_handback(void *ud, apns__job *job, apns__handback why)
     f->callbacks[i]++;
 }
 
-static void fz_on_goaway(void *ud, uint32_t code, uint32_t last, const char *reason)
+static void fz_on_goaway(void *ud, const apns__peer_end *e)
 {
     (void)ud;
-    (void)code;
-    (void)last;
-    fz_check(reason != NULL);
+    fz_check(e->kind == APNS__END_GOAWAY && e->finishing);
+    fz_check(e->reason != NULL && e->text != NULL);
 }
 
 static int fz_init(fz *f)
@@ -130,10 +129,10 @@ static int fz_init(fz *f)
         .ping_idle_ms = 20000,
         .ping_timeout_ms = 3000,
     };
-    apns__h2_callbacks cb = {
+    apns__core_callbacks cb = {
         .on_result = fz_on_result,
         .on_handback = fz_on_handback,
-        .on_goaway = fz_on_goaway,
+        .on_peer_end = fz_on_goaway,
     };
     return apns__h2_conn_new(&f->c, &o, &cb, f, f->now);
 }

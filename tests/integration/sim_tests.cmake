@@ -60,56 +60,59 @@ set_tests_properties(it_sim_reasons it_reasons_raw PROPERTIES FIXTURES_REQUIRED 
                      ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
 
 # --- the legacy binary interface: apns-sim's gateway and feedback service ---
-# binary_sim talks raw TLS (its own OpenSSL client, frames from
-# apns_binary_encode): error packets after the discard delay, nothing after
-# a bad notification delivered, silent close for the simple format, status
-# 10 shutdowns, split and mixed frames, feedback tuples served once,
-# certificate auth. `binary_sim --bench N [CONNS [THREADS]]` measures the
-# gateway's throughput.
-add_library(apns_binary_test_util STATIC ${CMAKE_CURRENT_SOURCE_DIR}/binary_util.c)
-target_link_libraries(apns_binary_test_util PUBLIC apns_internal apns_test_harness)
-add_executable(binary_sim ${CMAKE_CURRENT_SOURCE_DIR}/binary_sim.c)
-target_link_libraries(binary_sim PRIVATE apns_binary_test_util)
-add_test(NAME it_binary_sim COMMAND binary_sim)
-set_tests_properties(it_binary_sim PROPERTIES FIXTURES_REQUIRED certs
-                     ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
+# Built with the legacy interface only (APNS_LEGACY).
+if(APNS_LEGACY)
+  # binary_sim talks raw TLS (its own OpenSSL client, frames from
+  # apns_binary_encode): error packets after the discard delay, nothing after
+  # a bad notification delivered, silent close for the simple format, status
+  # 10 shutdowns, split and mixed frames, feedback tuples served once,
+  # certificate auth. `binary_sim --bench N [CONNS [THREADS]]` measures the
+  # gateway's throughput.
+  add_library(apns_binary_test_util STATIC ${CMAKE_CURRENT_SOURCE_DIR}/binary_util.c)
+  target_link_libraries(apns_binary_test_util PUBLIC apns_internal apns_test_harness)
+  add_executable(binary_sim ${CMAKE_CURRENT_SOURCE_DIR}/binary_sim.c)
+  target_link_libraries(binary_sim PRIVATE apns_binary_test_util)
+  add_test(NAME it_binary_sim COMMAND binary_sim)
+  set_tests_properties(it_binary_sim PROPERTIES FIXTURES_REQUIRED certs
+                       ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
 
-# Show the difference: the same workload (1% invalid tokens) through
-# apns_client over the simple, enhanced and frame formats against the sim's
-# binary gateway. Fails unless enhanced and frame deliver every valid
-# notification exactly once and report every invalid one, and the naive
-# simple-format provider really loses notifications. The README's founding
-# example is the 100k version: binary_formats --check (default flags).
-add_executable(binary_formats ${CMAKE_CURRENT_SOURCE_DIR}/binary_formats.c
-                              ${CMAKE_CURRENT_SOURCE_DIR}/push_run.c)
-target_link_libraries(binary_formats PRIVATE apns_binary_test_util)
-add_test(NAME it_binary_formats
-         COMMAND binary_formats --count 20000 --invalid-pct 1 --delay-ms 20 --connections 2 --check)
-set_tests_properties(it_binary_formats PROPERTIES FIXTURES_REQUIRED certs
-                     ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
+  # Show the difference: the same workload (1% invalid tokens) through
+  # apns_client over the simple, enhanced and frame formats against the sim's
+  # binary gateway. Fails unless enhanced and frame deliver every valid
+  # notification exactly once and report every invalid one, and the naive
+  # simple-format provider really loses notifications. The README's founding
+  # example is the 100k version: binary_formats --check (default flags).
+  add_executable(binary_formats ${CMAKE_CURRENT_SOURCE_DIR}/binary_formats.c
+                                ${CMAKE_CURRENT_SOURCE_DIR}/push_run.c)
+  target_link_libraries(binary_formats PRIVATE apns_binary_test_util)
+  add_test(NAME it_binary_formats
+           COMMAND binary_formats --count 20000 --invalid-pct 1 --delay-ms 20 --connections 2 --check)
+  set_tests_properties(it_binary_formats PROPERTIES FIXTURES_REQUIRED certs
+                       ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
 
-# The legacy binary interface, library side, against small TLS servers inside
-# the test programs (tests/integration/binary_test_server.c): the sent-list
-# rewind after an error packet (status 8 and 10) through apns_client, and the
-# feedback client reading tuples cut across TLS reads.
-add_executable(binary_client_test ${CMAKE_CURRENT_SOURCE_DIR}/binary_client_test.c
-                                  ${CMAKE_CURRENT_SOURCE_DIR}/binary_test_server.c)
-target_link_libraries(binary_client_test PRIVATE apns_internal apns_test_harness)
-add_executable(feedback_client_test ${CMAKE_CURRENT_SOURCE_DIR}/feedback_client_test.c
+  # The legacy binary interface, library side, against small TLS servers inside
+  # the test programs (tests/integration/binary_test_server.c): the sent-list
+  # rewind after an error packet (status 8 and 10) through apns_client, and the
+  # feedback client reading tuples cut across TLS reads.
+  add_executable(binary_client_test ${CMAKE_CURRENT_SOURCE_DIR}/binary_client_test.c
                                     ${CMAKE_CURRENT_SOURCE_DIR}/binary_test_server.c)
-target_link_libraries(feedback_client_test PRIVATE apns_internal apns_test_harness)
-add_test(NAME it_binary_reject8_frame COMMAND binary_client_test reject8 frame abrupt)
-add_test(NAME it_binary_reject8_enhanced COMMAND binary_client_test reject8 enhanced graceful)
-add_test(NAME it_binary_shutdown10 COMMAND binary_client_test shutdown10)
-add_test(NAME it_binary_busy_reject COMMAND binary_client_test busy)
-add_test(NAME it_binary_many_rejects COMMAND binary_client_test many)
-add_test(NAME it_binary_refused COMMAND binary_client_test refused)
-add_test(NAME it_binary_validate COMMAND binary_client_test validate)
-add_test(NAME it_feedback_client COMMAND feedback_client_test all)
-set_tests_properties(it_binary_reject8_frame it_binary_reject8_enhanced it_binary_shutdown10
-                     it_binary_busy_reject it_binary_many_rejects it_binary_refused
-                     it_binary_validate it_feedback_client
-                     PROPERTIES FIXTURES_REQUIRED certs ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
+  target_link_libraries(binary_client_test PRIVATE apns_internal apns_test_harness)
+  add_executable(feedback_client_test ${CMAKE_CURRENT_SOURCE_DIR}/feedback_client_test.c
+                                      ${CMAKE_CURRENT_SOURCE_DIR}/binary_test_server.c)
+  target_link_libraries(feedback_client_test PRIVATE apns_internal apns_test_harness)
+  add_test(NAME it_binary_reject8_frame COMMAND binary_client_test reject8 frame abrupt)
+  add_test(NAME it_binary_reject8_enhanced COMMAND binary_client_test reject8 enhanced graceful)
+  add_test(NAME it_binary_shutdown10 COMMAND binary_client_test shutdown10)
+  add_test(NAME it_binary_busy_reject COMMAND binary_client_test busy)
+  add_test(NAME it_binary_many_rejects COMMAND binary_client_test many)
+  add_test(NAME it_binary_refused COMMAND binary_client_test refused)
+  add_test(NAME it_binary_validate COMMAND binary_client_test validate)
+  add_test(NAME it_feedback_client COMMAND feedback_client_test all)
+  set_tests_properties(it_binary_reject8_frame it_binary_reject8_enhanced it_binary_shutdown10
+                       it_binary_busy_reject it_binary_many_rejects it_binary_refused
+                       it_binary_validate it_feedback_client
+                       PROPERTIES FIXTURES_REQUIRED certs ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
+endif()
 
 # --- apnsd end to end: the real daemon, its HTTP API and apns-sim ------------
 # tests/integration/gw_*.c drive the apnsd binary (a temp dir per test: config,

@@ -309,13 +309,15 @@ static void t_on_handback(void *ud, apns__job *job, apns__handback why)
     e->why = why;
 }
 
-static void t_on_goaway(void *ud, uint32_t code, uint32_t last, const char *reason)
+static void t_on_goaway(void *ud, const apns__peer_end *e)
 {
     T *t = ud;
+    assert_int_equal(e->kind, APNS__END_GOAWAY);
+    assert_true(e->finishing);
     t->goaways++;
-    t->ga_code = code;
-    t->ga_last = last;
-    snprintf(t->ga_reason, sizeof t->ga_reason, "%s", reason);
+    t->ga_code = e->code;
+    t->ga_last = e->last_id;
+    snprintf(t->ga_reason, sizeof t->ga_reason, "%s", e->reason);
 }
 
 static const char PAYLOAD[] = "{\"aps\":{\"alert\":\"hello\"}}";
@@ -342,8 +344,8 @@ static T *t_new(const apns__h2_conn_opts *o, const nghttp2_settings_entry *iv, s
     assert_non_null(t);
     t->deliver = 1;
     peer_init(&t->p, iv, niv, no_ping_ack);
-    apns__h2_callbacks cb = {
-        .on_result = t_on_result, .on_handback = t_on_handback, .on_goaway = t_on_goaway};
+    apns__core_callbacks cb = {
+        .on_result = t_on_result, .on_handback = t_on_handback, .on_peer_end = t_on_goaway};
     apns__h2_conn_opts def = {.authority = "api.push.apple.com"};
     assert_int_equal(apns__h2_conn_new(&t->c, o ? o : &def, &cb, t, t->now), 0);
     for (int i = 0; i < NJOBS; i++)

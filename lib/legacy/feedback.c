@@ -15,13 +15,12 @@
  * one (the tuples before the cut were still reported: they are true).
  *
  * The fetch. The connection is an apns__transport (DNS, TCP, TLS without
- * ALPN, timeouts) around a receive-only core: this file's apns__reader,
- * whose recv feeds the decoder. It never writes and never finishes by
- * itself; the service closing the connection is the normal end (the
- * transport reports APNS_ECLOSED, which becomes 0 when the decoder ended
- * between tuples). The idle timeout is the core's deadline: last byte
- * received + idle_timeout_ms, so a service that stalls mid-list fails with
- * APNS_ETIMEOUT instead of hanging.
+ * ALPN, timeouts) around a receive-only core: the fetch itself, driven
+ * through this file's core class (core.h), whose recv feeds the decoder. It never writes and never
+ * finishes by itself; the service closing the connection is the normal end (the transport reports
+ * APNS_ECLOSED, which becomes 0 when the decoder ended between tuples). The idle timeout is the
+ * core's deadline: last byte received + idle_timeout_ms, so a service that stalls mid-list fails
+ * with APNS_ETIMEOUT instead of hanging.
  */
 #include "apns/feedback.h"
 
@@ -149,23 +148,64 @@ static void item_cb(const apns_feedback_item *it, void *ud)
     f->on_item(f, it, f->ud);
 }
 
-/* The transport's reader (a receive-only core): f itself. */
-static int reader_recv(void *ud, const uint8_t *d, size_t n, int64_t now)
+/* The transport's core is f itself: it receives, never writes, takes no
+ * jobs, is never open for submits and never finishes by itself (the
+ * service closing the connection ends it). */
+static int core_recv(void *ud, const uint8_t *d, size_t n, int64_t now)
 {
     apns_feedback *f = ud;
     f->last_rx_ms = now;
     return apns_feedback_reader_feed(&f->rd, d, n, item_cb, f);
 }
-static int64_t reader_next_deadline(const void *ud)
+static int64_t core_next_deadline(const void *ud)
 {
     const apns_feedback *f = ud;
     return f->up ? f->last_rx_ms + f->idle_ms : INT64_MAX;
 }
-static int reader_tick(void *ud, int64_t now)
+static int core_tick(void *ud, int64_t now)
 {
     apns_feedback *f = ud;
     return f->up && now >= f->last_rx_ms + f->idle_ms ? APNS_ETIMEOUT : 0;
 }
+static int core_flush(void *ud, apns__buf *out)
+{
+    return 0;
+}
+static int core_submit(void *ud, apns__job *job, const apns_token *tok, int64_t now)
+{
+    return APNS_EINVAL;
+}
+static uint32_t core_capacity(const void *ud)
+{
+    return 0;
+}
+static size_t core_in_flight(const void *ud)
+{
+    return 0;
+}
+static int core_no(const void *ud)
+{
+    return 0;
+}
+static void core_close(void *ud, int64_t now) {}
+static void core_shutdown(void *ud) {}
+
+static const apns__core_class feedback_class = {
+    .name = "feedback",
+    .eof_is_close = 1, /* the service ends by closing, with or without close_notify */
+    .finished = "connection finished",
+    .submit = core_submit,
+    .recv = core_recv,
+    .flush = core_flush,
+    .next_deadline = core_next_deadline,
+    .tick = core_tick,
+    .capacity = core_capacity,
+    .in_flight = core_in_flight,
+    .shutdown = core_shutdown,
+    .close = core_close,
+    .is_open = core_no,
+    .is_finished = core_no,
+};
 
 static void t_on_log(void *ud, apns_log_level level, const char *msg)
 {
@@ -270,17 +310,9 @@ int apns_feedback_new(apns_feedback **out, struct event_base *base, const apns_f
         apns_feedback_free(f);
         return rc;
     }
-    apns__transport_opts topts = {
-        .ep = &f->ep,
-        .proto = APNS__PROTO_READER,
-        .reader = {.name = "feedback",
-                   .recv = reader_recv,
-                   .next_deadline = reader_next_deadline,
-                   .tick = reader_tick,
-                   .ud = f},
-    };
+    apns__transport_opts topts = {.ep = &f->ep, .cls = &feedback_class, .core = f};
     apns__transport_callbacks cb = {
-        .h2 = {.on_log = t_on_log},
+        .core = {.on_log = t_on_log},
         .on_up = t_on_up,
         .on_closed = t_on_closed,
     };

@@ -108,13 +108,15 @@ static void on_handback(void *ud, apns__job *job, apns__handback why)
     maybe_reenter(h);
 }
 
-static void on_error_packet(void *ud, uint8_t status, uint32_t id)
+static void on_error_packet(void *ud, const apns__peer_end *e)
 {
     harness *h = ud;
+    assert_int_equal(e->kind, APNS__END_ERROR_PACKET);
+    assert_false(e->finishing);
     h->error_packets++;
     h->error_packet_at = h->nev;
-    h->ep_status = status;
-    h->ep_id = id;
+    h->ep_status = (uint8_t)e->code;
+    h->ep_id = e->last_id;
 }
 
 static void on_log(void *ud, apns_log_level level, const char *msg)
@@ -140,7 +142,7 @@ static harness *h_new(const apns__bin_conn_opts *o)
         j->n.payload_len = strlen(payload);
         snprintf(j->n.apns_id, sizeof j->n.apns_id, "00000000-0000-4000-8000-%012d", i);
     }
-    apns__bin_callbacks cb = {on_result, on_handback, on_error_packet, on_log};
+    apns__core_callbacks cb = {on_result, on_handback, on_error_packet, on_log};
     apns__bin_conn_opts def = {0};
     def.format = APNS_BINARY_FRAME;
     assert_int_equal(apns__bin_conn_new(&h->c, o ? o : &def, &cb, h), 0);
@@ -262,7 +264,7 @@ static void bad_token_at_400_of_1000(apns_binary_format fmt)
     assert_int_equal(bad->attempts, 1);
     assert_string_equal(bad->reason_str, "BadDeviceToken");
     assert_string_equal(bad->apns_id, h->jobs[399].n.apns_id);
-    expect_run(h, 400, 400, 600, EV_HANDBACK, APNS__HB_GOAWAY);
+    expect_run(h, 400, 400, 600, EV_HANDBACK, APNS__HB_DISCARDED);
 
     /* The connection is over. */
     assert_int_equal(apns__bin_conn_in_flight(h->c), 0);
@@ -293,7 +295,7 @@ static void shutdown_status_10(void **state)
     assert_int_equal(send_error(h, APNS_BINARY_STATUS_SHUTDOWN, 400), APNS_ECLOSED);
     assert_int_equal(h->nev, 1000);
     expect_run(h, 0, 0, 400, EV_RESULT, APNS_OUTCOME_ACCEPTED); /* up to and including #400 */
-    expect_run(h, 400, 400, 600, EV_HANDBACK, APNS__HB_GOAWAY);
+    expect_run(h, 400, 400, 600, EV_HANDBACK, APNS__HB_DISCARDED);
     finish(h);
 }
 
@@ -308,7 +310,7 @@ static void shutdown_resends_id(void **state)
     assert_int_equal(send_error(h, APNS_BINARY_STATUS_SHUTDOWN, 400), APNS_ECLOSED);
     expect_run(h, 0, 0, 399, EV_RESULT, APNS_OUTCOME_ACCEPTED);
     expect_run(h, 399, 399, 1, EV_HANDBACK, APNS__HB_CLOSED); /* maybe processed */
-    expect_run(h, 400, 400, 600, EV_HANDBACK, APNS__HB_GOAWAY);
+    expect_run(h, 400, 400, 600, EV_HANDBACK, APNS__HB_DISCARDED);
     finish(h);
 }
 
@@ -319,7 +321,7 @@ static void status_0_names_no_failure(void **state)
     flush(h);
     assert_int_equal(send_error(h, 0, 3), APNS_ECLOSED);
     expect_run(h, 0, 0, 3, EV_RESULT, APNS_OUTCOME_ACCEPTED);
-    expect_run(h, 3, 3, 7, EV_HANDBACK, APNS__HB_GOAWAY);
+    expect_run(h, 3, 3, 7, EV_HANDBACK, APNS__HB_DISCARDED);
     finish(h);
 }
 
@@ -333,7 +335,7 @@ static void error_at_edges(void **state)
     assert_int_equal(h->evs[0].outcome, APNS_OUTCOME_REJECTED);
     assert_int_equal(h->evs[0].reason, APNS_REASON_PAYLOAD_TOO_LARGE);
     assert_int_equal(h->evs[0].action, APNS_ACTION_DROP);
-    expect_run(h, 1, 1, 49, EV_HANDBACK, APNS__HB_GOAWAY);
+    expect_run(h, 1, 1, 49, EV_HANDBACK, APNS__HB_DISCARDED);
     finish(h);
 
     /* The last one fails: all others accepted, nothing resent. */
@@ -372,7 +374,7 @@ static void split_error_packet(void **state)
         }
         expect_run(h, 0, 0, 6, EV_RESULT, APNS_OUTCOME_ACCEPTED);
         assert_int_equal(h->evs[6].outcome, APNS_OUTCOME_REJECTED);
-        expect_run(h, 7, 7, 13, EV_HANDBACK, APNS__HB_GOAWAY);
+        expect_run(h, 7, 7, 13, EV_HANDBACK, APNS__HB_DISCARDED);
         finish(h);
     }
 
@@ -611,7 +613,7 @@ static void unknown_id(void **state)
     flush(h);
     assert_int_equal(send_error(h, 8, 5), APNS_ECLOSED);
     expect_run(h, 0, 0, 10, EV_RESULT, APNS_OUTCOME_ACCEPTED);
-    expect_run(h, 10, 10, 10, EV_HANDBACK, APNS__HB_GOAWAY);
+    expect_run(h, 10, 10, 10, EV_HANDBACK, APNS__HB_DISCARDED);
     assert_int_equal(h->warns, 1);
     finish(h);
 
@@ -623,7 +625,7 @@ static void unknown_id(void **state)
     submit_range(h, 10, 4, 2000);
     flush(h);
     assert_int_equal(send_error(h, 10, 10), APNS_ECLOSED);
-    expect_run(h, 10, 10, 4, EV_HANDBACK, APNS__HB_GOAWAY);
+    expect_run(h, 10, 10, 4, EV_HANDBACK, APNS__HB_DISCARDED);
     assert_int_equal(h->warns, 0);
     finish(h);
 
@@ -673,7 +675,7 @@ static void credit_and_ring_wrap(void **state)
     expect_run(h, at, first, 1, EV_RESULT, APNS_OUTCOME_ACCEPTED);
     assert_int_equal(h->evs[at + 1].job, first + 1);
     assert_int_equal(h->evs[at + 1].outcome, APNS_OUTCOME_REJECTED);
-    expect_run(h, at + 2, first + 2, (int)in - 2, EV_HANDBACK, APNS__HB_GOAWAY);
+    expect_run(h, at + 2, first + 2, (int)in - 2, EV_HANDBACK, APNS__HB_DISCARDED);
     assert_int_equal(decode_wire(h, APNS_BINARY_FRAME, 1, NULL), (size_t)next);
     finish(h);
 }
@@ -838,7 +840,7 @@ static void submit_refusals(void **state)
 
     /* Bad options. */
     apns__bin_conn *c = NULL;
-    apns__bin_callbacks cb = {on_result, on_handback, NULL, NULL};
+    apns__core_callbacks cb = {on_result, on_handback, NULL, NULL};
     o.format = (apns_binary_format)5;
     assert_int_equal(apns__bin_conn_new(&c, &o, &cb, NULL), APNS_EINVAL);
     o.format = APNS_BINARY_FRAME;
@@ -990,7 +992,7 @@ static void status_reasons(void **state)
             assert_int_equal(h->evs[1].binary_status, s);
             assert_true(strlen(h->evs[1].reason_str) > 0);
         }
-        expect_run(h, 2, 2, 1, EV_HANDBACK, APNS__HB_GOAWAY);
+        expect_run(h, 2, 2, 1, EV_HANDBACK, APNS__HB_DISCARDED);
         finish(h);
     }
 }

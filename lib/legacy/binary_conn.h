@@ -7,18 +7,24 @@
  * socket, a clock or TLS. The design note (why the sent list works the way
  * it does, which duplicates it can cause) is at the top of binary_conn.c.
  *
- * The sent list: a job submitted here sits on the connection's sent list,
- * in send order, from submit until exactly one of these:
+ * It implements the in-flight book contract of core.h as apns__bin_class
+ * (the functions below are the same operations with their types, for
+ * tests). The book is the sent list: a job submitted here sits on the
+ * connection's sent list, in send order, from submit until exactly one of
+ * these:
  *   - on_result ACCEPTED: no error packet named it or an earlier
  *     notification within the accept window, or an error packet named a
  *     later one (status 10: this one or a later one);
  *   - on_result REJECTED: an error packet named it with a failure status;
  *   - on_handback: APNs discarded it or may not have seen it: it comes after
- *     the one an error packet named (APNS__HB_GOAWAY: certainly not
+ *     the one an error packet named (APNS__HB_DISCARDED: certainly not
  *     processed), or the connection ended without telling us
  *     (APNS__HB_CLOSED: maybe processed, see the design note).
  * Nothing leaves the list any other way, so nothing is lost, and every
  * submitted job gets exactly one callback once close() has been called.
+ * An error packet is reported through on_peer_end (APNS__END_ERROR_PACKET,
+ * not finishing: the connection is over) before the per-job callbacks it
+ * causes.
  *
  * Binary results (apns_result): status is 0 (there is no HTTP status);
  * binary_status is the error-response status (0 when accepted by silence);
@@ -34,7 +40,7 @@
 #include "apns/binary.h"
 #include "apns/client.h"
 #include "buf.h"
-#include "h2_conn.h" /* apns__handback */
+#include "core.h"
 #include "job.h"
 
 typedef struct apns__bin_conn apns__bin_conn;
@@ -48,23 +54,6 @@ typedef enum apns__bin_close_policy {
      * shows what the sent list saves; loses notifications. */
     APNS__BIN_CLOSE_ASSUME_DELIVERED,
 } apns__bin_close_policy;
-
-typedef struct apns__bin_callbacks {
-    /* Accepted (by silence or by an error packet naming a later one) or
-     * rejected. r->attempts is job->attempts. The core has already removed
-     * job from its list. Required. */
-    void (*on_result)(void *ud, apns__job *job, const apns_result *r);
-    /* Not known to be processed: resend elsewhere. Already removed.
-     * APNS__HB_GOAWAY: after the notification an error packet named (APNs
-     * discarded it); APNS__HB_CLOSED: the connection ended without saying.
-     * Required. */
-    void (*on_handback)(void *ud, apns__job *job, apns__handback why);
-    /* An error-response packet arrived (before the per-job callbacks it
-     * causes). The connection is dead from now on. Optional. */
-    void (*on_error_packet)(void *ud, uint8_t status, uint32_t id);
-    /* Optional log line (borrowed for the call). */
-    void (*on_log)(void *ud, apns_log_level level, const char *msg);
-} apns__bin_callbacks;
 
 typedef struct apns__bin_conn_opts {
     /* Zero is APNS_BINARY_SIMPLE, which cannot tell which notification
@@ -89,7 +78,7 @@ typedef struct apns__bin_conn_opts {
  * Copies o and cb. Returns 0, APNS_EINVAL (unknown format, no on_result or
  * on_handback), APNS_ENOMEM. */
 int apns__bin_conn_new(apns__bin_conn **out, const apns__bin_conn_opts *o,
-                       const apns__bin_callbacks *cb, void *ud);
+                       const apns__core_callbacks *cb, void *ud);
 
 /* Frees the core. Jobs still in the list are NOT handed back: call
  * apns__bin_conn_close() first. NULL is fine. Never from a callback. */
@@ -168,5 +157,8 @@ uint32_t apns__bin_conn_next_id(const apns__bin_conn *c);
  *   10 -> SHUTDOWN, reconnect                  0 -> NONE, none
  *   anything else -> UNKNOWN, retry. */
 apns_reason apns__bin_status_reason(int status, apns_action *action);
+
+/* The legacy binary protocol for the client and the transport (core.h). */
+extern const apns__core_class apns__bin_class;
 
 #endif

@@ -25,7 +25,7 @@
  *   - error packet (status S, id X): pops the X - head_id entries before X
  *     as ACCEPTED (APNs processes in order and stops at the first error),
  *     pops X as REJECTED with the reason S stands for, then pops the tail as
- *     handed back (APNS__HB_GOAWAY: APNs discarded them; in the original
+ *     handed back (APNS__HB_DISCARDED: APNs discarded them; in the original
  *     order, to be resent on a new connection). There is no search: the
  *     cost is one pop and one callback per entry, which each entry needs
  *     anyway, and the resent tail is never copied or re-ordered.
@@ -107,6 +107,7 @@
 #include <string.h>
 
 #include "apns/error.h"
+#include "detail.h"
 
 #define DEFAULT_MAX_SENT      10000u
 #define DEFAULT_WINDOW_MS     2000
@@ -119,7 +120,7 @@ typedef struct entry {
 
 struct apns__bin_conn {
     apns__bin_conn_opts o;
-    apns__bin_callbacks cb;
+    apns__core_callbacks cb;
     void *ud;
 
     entry *ring;
@@ -282,7 +283,7 @@ apns_reason apns__bin_status_reason(int status, apns_action *action)
 /* ---- lifecycle ------------------------------------------------------------- */
 
 int apns__bin_conn_new(apns__bin_conn **out, const apns__bin_conn_opts *o,
-                       const apns__bin_callbacks *cb, void *ud)
+                       const apns__core_callbacks *cb, void *ud)
 {
     if (out == NULL || o == NULL || cb == NULL || cb->on_result == NULL || cb->on_handback == NULL)
         return APNS_EINVAL;
@@ -442,7 +443,7 @@ static void rewind_list(apns__bin_conn *c, uint8_t status, uint32_t id)
     uint32_t released = head_id(c) - c->first_id;
     int no_failure = status == APNS_BINARY_STATUS_SHUTDOWN || status == APNS_BINARY_STATUS_NO_ERROR;
     int legacy = c->o.format == APNS_BINARY_SIMPLE; /* ids never went on the wire */
-    apns__handback why = APNS__HB_GOAWAY;
+    apns__handback why = APNS__HB_DISCARDED;
 
     c->rewinding = 1;
     if (!legacy && off < flushed(c)) {
@@ -506,8 +507,21 @@ int apns__bin_conn_recv(apns__bin_conn *c, const uint8_t *data, size_t len, int6
             logf_(c, status == APNS_BINARY_STATUS_SHUTDOWN ? APNS_LOG_INFO : APNS_LOG_DEBUG,
                   "binary: error packet status %u (%s) id %u; %u in the sent list", status,
                   apns_binary_status_name(status), id, c->len);
-            if (c->cb.on_error_packet)
-                c->cb.on_error_packet(c->ud, status, id);
+            if (c->cb.on_peer_end) {
+                char text[160];
+                snprintf(text, sizeof text,
+                         "error packet (status %u: %s, identifier %u, %u in the sent list)", status,
+                         apns_binary_status_name(status), id, c->len);
+                apns__peer_end e = {.kind = APNS__END_ERROR_PACKET,
+                                    .code = status,
+                                    .last_id = id,
+                                    .reason = apns_binary_status_name(status),
+                                    .text = text,
+                                    .level = status == APNS_BINARY_STATUS_SHUTDOWN
+                                                 ? APNS_LOG_INFO
+                                                 : APNS_LOG_DEBUG};
+                c->cb.on_peer_end(c->ud, &e);
+            }
             rewind_list(c, status, id);
             return APNS_ECLOSED;
         }
@@ -569,3 +583,176 @@ uint32_t apns__bin_conn_next_id(const apns__bin_conn *c)
 {
     return c == NULL || c->exhausted ? 0 : c->next_id;
 }
+
+/* ---- the class (core.h) ---------------------------------------------------- */
+
+static const char *format_name(apns_binary_format f)
+{
+    return f == APNS_BINARY_SIMPLE ? "simple" : f == APNS_BINARY_ENHANCED ? "enhanced" : "frame";
+}
+
+static int cls_config_new(void **cfg, const apns_client_opts *o, size_t slots, char *detail,
+                          size_t detail_len)
+{
+    if ((!o->cert_file && !o->p12_file) || o->h2c) {
+        apns__set_detail(detail, detail_len,
+                         "the binary interface authenticates with a client certificate over TLS "
+                         "only: give cert_file or p12_file%s%s",
+                         o->tokens ? ", not a token cache" : "", o->h2c ? ", and no h2c" : "");
+        return APNS_EINVAL;
+    }
+    /* The zero value (SIMPLE) means FRAME unless binary_simple says so. */
+    apns_binary_format f = APNS_BINARY_FRAME;
+    if (o->binary_simple)
+        f = APNS_BINARY_SIMPLE;
+    else if (o->binary_format == APNS_BINARY_ENHANCED)
+        f = APNS_BINARY_ENHANCED;
+    else if (o->binary_format != APNS_BINARY_FRAME && o->binary_format != APNS_BINARY_SIMPLE) {
+        apns__set_detail(detail, detail_len, "unknown binary format %d", (int)o->binary_format);
+        return APNS_EINVAL;
+    }
+    apns__bin_conn_opts *b = calloc(1, sizeof *b);
+    if (!b)
+        return APNS_ENOMEM;
+    b->format = f;
+    /* One connection may hold every slot in its sent list (16 bytes an
+     * entry), so the pool, not the core, is the bound. */
+    b->max_sent = slots > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)slots;
+    b->accept_window_ms = o->binary_accept_window_ms;
+    b->close_policy = o->binary_assume_delivered ? APNS__BIN_CLOSE_ASSUME_DELIVERED
+                                                 : APNS__BIN_CLOSE_RESEND_WINDOW;
+    *cfg = b;
+    return 0;
+}
+
+static void cls_config_free(void *cfg)
+{
+    free(cfg);
+}
+
+static const char *cls_label(const void *cfg)
+{
+    switch (((const apns__bin_conn_opts *)cfg)->format) {
+    case APNS_BINARY_SIMPLE:
+        return "legacy binary, simple format";
+    case APNS_BINARY_ENHANCED:
+        return "legacy binary, enhanced format";
+    default:
+        return "legacy binary, frame format";
+    }
+}
+
+/* What the codecs would refuse (the HTTP/2 limits were checked already). */
+static int cls_check(const void *cfg, const apns_notification *n, char *detail, size_t detail_len)
+{
+    apns_binary_format f = ((const apns__bin_conn_opts *)cfg)->format;
+    int legacy = f != APNS_BINARY_FRAME;
+    size_t max = legacy ? APNS_BINARY_PAYLOAD_MAX_LEGACY : APNS_BINARY_PAYLOAD_MAX_FRAME;
+    size_t token_hex_len = strlen(n->token);
+    if (legacy && token_hex_len != 2 * APNS_BINARY_TOKEN_LEGACY) {
+        apns__set_detail(detail, detail_len,
+                         "the %s format needs a 32-byte device token (64 hex digits), not %zu "
+                         "digits",
+                         format_name(f), token_hex_len);
+        return APNS_EBADTOKEN;
+    }
+    if (n->payload_len > max) {
+        apns__set_detail(detail, detail_len,
+                         "payload of %zu bytes is over the %s format's %zu-byte limit",
+                         n->payload_len, format_name(f), max);
+        return APNS_ETOOBIG;
+    }
+    return 0;
+}
+
+static int cls_create(void **core, const void *cfg, const apns__core_peer *peer,
+                      const apns__core_callbacks *cb, void *ud, int64_t now_ms)
+{
+    (void)now_ms;
+    apns__bin_conn_opts o = *(const apns__bin_conn_opts *)cfg;
+    o.unix_offset_ms = peer->unix_offset_ms;
+    return apns__bin_conn_new((apns__bin_conn **)core, &o, cb, ud);
+}
+static void cls_free(void *c)
+{
+    apns__bin_conn_free(c);
+}
+static int cls_submit(void *c, apns__job *job, const apns_token *tok, int64_t now)
+{
+    (void)tok;
+    return apns__bin_conn_submit(c, job, now);
+}
+static int cls_recv(void *c, const uint8_t *d, size_t n, int64_t now)
+{
+    return apns__bin_conn_recv(c, d, n, now);
+}
+static int cls_flush(void *c, apns__buf *out)
+{
+    return apns__bin_conn_flush(c, out);
+}
+static int64_t cls_next_deadline(const void *c)
+{
+    return apns__bin_conn_next_deadline(c);
+}
+static int cls_tick(void *c, int64_t now)
+{
+    return apns__bin_conn_tick(c, now);
+}
+static uint32_t cls_capacity(const void *c)
+{
+    return apns__bin_conn_capacity(c);
+}
+static size_t cls_in_flight(const void *c)
+{
+    return apns__bin_conn_in_flight(c);
+}
+static void cls_shutdown(void *c)
+{
+    apns__bin_conn_shutdown(c);
+}
+static void cls_close(void *c, int64_t now)
+{
+    apns__bin_conn_close(c, now);
+}
+static int cls_is_open(const void *c)
+{
+    return apns__bin_conn_is_open(c);
+}
+static int cls_is_finished(const void *c)
+{
+    return apns__bin_conn_is_finished(c);
+}
+
+const apns__core_class apns__bin_class = {
+    .name = "binary",
+    .host_production = "gateway.push.apple.com",
+    .host_sandbox = "gateway.sandbox.push.apple.com",
+    .port = 2195,
+    .slots = 20000, /* per connection: 10000/s with the 2 s window */
+    .config_new = cls_config_new,
+    .config_free = cls_config_free,
+    .label = cls_label,
+    .check = cls_check,
+    .eof_is_close = 1,
+    /* APNs writes its error packet and closes: a write that races the close
+     * (EPIPE, reset) must not hide the packet that says what to resend. */
+    .verdict_then_close = 1,
+    /* A notification's accept window starts at submit, so what waits
+     * unwritten in the transport's buffer must stay small (about 2500
+     * frames). */
+    .out_limit = 256 * 1024,
+    .finished = "connection finished",
+    .create = cls_create,
+    .free = cls_free,
+    .submit = cls_submit,
+    .recv = cls_recv,
+    .flush = cls_flush,
+    .next_deadline = cls_next_deadline,
+    .tick = cls_tick,
+    .capacity = cls_capacity,
+    .in_flight = cls_in_flight,
+    .shutdown = cls_shutdown,
+    .close = cls_close,
+    .is_open = cls_is_open,
+    .is_finished = cls_is_finished,
+};

@@ -1,0 +1,38 @@
+/*
+ * core.c - which protocol core speaks which apns_transport (core.h).
+ *
+ * The one place that lists the protocols: the client asks here and drives
+ * what it gets through the class, so a library built without the legacy
+ * interface (APNS_LEGACY=OFF) differs only in this table.
+ */
+#include "core.h"
+
+#include "apns/features.h"
+#include "detail.h"
+#include "h2_conn.h"
+#if APNS_HAVE_LEGACY
+#include "binary_conn.h"
+#endif
+
+int apns__core_class_find(apns_transport t, const apns__core_class **out, char *detail,
+                          size_t detail_len)
+{
+    *out = NULL;
+    switch (t) {
+    case APNS_TRANSPORT_HTTP2:
+        *out = &apns__h2_class;
+        return 0;
+    case APNS_TRANSPORT_BINARY:
+#if APNS_HAVE_LEGACY
+        *out = &apns__bin_class;
+        return 0;
+#else
+        apns__set_detail(detail, detail_len,
+                         "the legacy binary interface is not available: libapns was built "
+                         "without the legacy interface (APNS_LEGACY=OFF)");
+        return APNS_EINVAL;
+#endif
+    }
+    apns__set_detail(detail, detail_len, "unknown transport %d", (int)t);
+    return APNS_EINVAL;
+}
