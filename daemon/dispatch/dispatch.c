@@ -37,10 +37,12 @@
  *   RETRY (429, 500, 503)        -> RETRY with a durable retry-at = now +
  *                                   apns_retry_backoff_ms(app policy, n);
  *                                   FAILED once retry_attempts sends got one
- *   RECONNECT (Shutdown, Idle-   -> resent at once from memory (the client
- *   Timeout), REFRESH_TOKEN         has retired that connection / the token
- *   (ExpiredProviderToken)          cache is told to mint), up to 3 times;
- *                                   then treated as RETRY
+ *   RECONNECT (Shutdown, Idle-   -> resent by libapns on a new connection /
+ *   Timeout), REFRESH_TOKEN         with a new token, without touching any
+ *   (ExpiredProviderToken)          retry budget; only what libapns gives up
+ *                                   on (its loop guard, a fleet token that
+ *                                   cannot be minted here) comes back, and
+ *                                   is treated as RETRY
  *   PAUSE (InvalidProviderToken, -> the APP is paused (error log line,
  *   BadCertificate, ...; also       apnsd_app_paused{app} = 1); the token is
  *   connections refused at TLS)     left pending: it did nothing wrong and
@@ -52,17 +54,18 @@
  *   not sendable (binary token   -> REJECTED, status 0, reason = the libapns
  *   length, payload > 2 KB)         error name; never sent
  *
- * The retry split. The client runs with retry.max_attempts = 1: every
- * answered send comes back to the dispatcher, which makes 429/5xx waits
- * DURABLE (a retry-at in the queue survives a restart and holds no client
- * slot while it waits: a 15-minute backoff must not pin memory or credit).
- * What stays inside libapns is what has nothing to do with the token and
- * must be immediate: hand-backs of unanswered streams (GOAWAY, reset,
- * stream timeout, lost connection) and reconnecting. RECONNECT and
- * REFRESH_TOKEN answers would also be the client's with a larger
- * max_attempts, but its one counter covers RETRY as well, so the dispatcher
- * resends those from memory instead (and tells the token cache to mint,
- * which the client skips when it will not retry).
+ * The retry split: one owner for each resend (docs/architecture.md).
+ * libapns owns connection-level resends, which have nothing to do with the
+ * token and must be immediate: hand-backs of unanswered streams (GOAWAY,
+ * reset, stream timeout, lost connection) and RECONNECT / REFRESH_TOKEN
+ * answers; they never count against a retry budget. The dispatcher owns the
+ * DURABLE retries of 429/5xx answers: the client runs with
+ * retry.max_attempts = 1, so every such answer comes back here and gets a
+ * retry-at in the queue (it survives a restart and holds no client slot
+ * while it waits: a 15-minute backoff must not pin memory or credit). Only
+ * those answers, and a notification libapns gave up resending
+ * (APNS_ERETRIES: it broke every connection it touched), consume the app's
+ * retry_attempts.
  *
  * Pause and probe. After a PAUSE answer the app sends nothing until
  * probe_at (now + probe interval, 60 s by default); its held chunks go back

@@ -252,9 +252,7 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_app_config *ac,
     slots = ac->max_in_flight > 0 ? ac->max_in_flight
                                   : (ac->transport == GW_TRANSPORT_BINARY ? 20000u : 1000u) *
                                         (ac->connections > 0 ? ac->connections : 1);
-    /* Twice the client's slots: flights waiting for an in-memory resend
-     * hold no slot. */
-    a->n_flights = 2 * slots;
+    a->n_flights = slots;
     a->flights = calloc(a->n_flights, sizeof(*a->flights));
     a->feed_ev = event_new(d->o.base, -1, 0, gw__d_feed_cb, a);
     a->rate_ev = evtimer_new(d->o.base, gw__d_rate_cb, a);
@@ -309,7 +307,6 @@ void gw__d_app_retire(gw_app *a)
     a->retiring = 1;
     evtimer_del(a->rate_ev);
     gw__d_feedback_stop(a);
-    gw__d_drop_resends(a);
     /* Its gauges go to 0 (a replacement of the same name sets them again). */
     gw__d_metric_set(a->d, GW_M_APP_PAUSED, a->name, NULL, 0);
     gw__d_metric_set(a->d, GW_M_CONNECTIONS, a->name, "up", 0);

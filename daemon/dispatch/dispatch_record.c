@@ -126,7 +126,6 @@ void gw__d_app_check_chunks(gw_app *a)
 void gw__d_force_release(gw_app *a)
 {
     gw__d_flush(a->d); /* outcomes already decided go out with their chunks */
-    gw__d_drop_resends(a);
     for (gw_dchunk *dc = a->head; dc != NULL;) {
         gw_dchunk *next = dc->next;
         if (dc->c != NULL) {

@@ -1,8 +1,7 @@
 /*
  * dispatch_send.c - feeding an app's client and judging its answers.
  *
- * Feed: resends first (tokens answered RECONNECT / REFRESH_TOKEN), then the
- * held chunks in lease order, each from its cursor: not due -> skip;
+ * Feed: the held chunks in lease order, each from its cursor: not due -> skip;
  * expired -> EXPIRED, never sent; else submit within the rate limit (token
  * bucket, burst of a tenth of a second) and the client's credit
  * (APNS_EAGAIN -> on_credit). A paused app sends nothing, except one probe
@@ -74,28 +73,6 @@ static void end_flight(gw_app *a, gw_flight *f)
     if (a->starved)
         gw__d_feed_soon(a);
     gw__d_chunk_check(dc);
-}
-
-void gw__d_drop_resends(gw_app *a)
-{
-    while (a->resend_head != NULL) {
-        gw_flight *f = a->resend_head;
-        a->resend_head = f->next;
-        if (a->resend_head == NULL)
-            a->resend_tail = NULL;
-        end_flight(a, f);
-    }
-}
-
-static void push_resend(gw_app *a, gw_flight *f)
-{
-    f->next = NULL;
-    if (a->resend_tail != NULL)
-        a->resend_tail->next = f;
-    else
-        a->resend_head = f;
-    a->resend_tail = f;
-    gw__d_feed_soon(a);
 }
 
 static int submit(gw_app *a, gw_flight *f)
@@ -173,20 +150,6 @@ static void feed(gw_app *a)
     a->starved = 0;
     if (gw__d_held(d))
         return; /* answers cannot be stored now: the hold's end feeds again */
-    while (a->resend_head != NULL) {
-        gw_flight *f = a->resend_head;
-        int rc = submit(a, f);
-
-        if (rc == APNS_EAGAIN) {
-            a->starved = 1;
-            return;
-        }
-        a->resend_head = f->next;
-        if (a->resend_head == NULL)
-            a->resend_tail = NULL;
-        if (rc != 0)
-            end_flight(a, f); /* the client is closing: the token stays pending */
-    }
     if (a->retiring || d->draining || (a->paused && (!a->probing || a->probe_in_flight)))
         return;
 
@@ -224,7 +187,6 @@ static void feed(gw_app *a)
         }
         f->dc = dc;
         f->idx = i;
-        f->resends = 0;
         f->probe = a->paused != 0;
         rc = submit(a, f);
         if (rc == APNS_EAGAIN) {
@@ -341,7 +303,6 @@ static void pause_app(gw_app *a, const gw_flight *f, const char *reason)
            "a probe succeeds or the config is reloaded",
            "app", a->name, "reason", reason, "next_probe_in", secs, NULL);
     gw__d_metric_set(d, GW_M_APP_PAUSED, a->name, NULL, 1);
-    gw__d_drop_resends(a);
     gw__d_app_check_chunks(a);
 }
 
@@ -429,26 +390,7 @@ static void retry_or_fail(gw_app *a, gw_flight *f, int status, apns_reason reaso
     }
 }
 
-static void refresh_token(gw_app *a)
-{
-    apns_token tok;
-    int64_t now_s = gw__d_now() / 1000;
-
-    if (a->team == NULL)
-        return;
-    if (a->team->fleet) {
-        gw__d_fleet_expired(a->team);
-        return;
-    }
-    memset(&tok, 0, sizeof(tok));
-    if (apns_token_cache_get(a->team->cache, now_s, &tok) == 0 &&
-        apns_token_cache_expired(a->team->cache, tok.generation, now_s))
-        gw_log(GW_LOG_INFO, "dispatch", "ExpiredProviderToken: minting a new provider token", "app",
-               a->name, "team", a->team->label, NULL);
-}
-
-/* Returns 1 when the flight goes on (resent from memory). */
-static int on_rejected(gw_app *a, gw_flight *f, const apns_result *r, int64_t now)
+static void on_rejected(gw_app *a, gw_flight *f, const apns_result *r, int64_t now)
 {
     gw_dispatch *d = a->d;
     const char *rs = r->reason_str != NULL && r->reason_str[0] ? r->reason_str : NULL;
@@ -458,32 +400,30 @@ static int on_rejected(gw_app *a, gw_flight *f, const apns_result *r, int64_t no
         gw__d_emit(d, f->dc, f->idx, GW_TOKEN_REJECTED, r->status, r->reason, rs, r->timestamp_ms,
                    0, dead_source(r));
         probe_passed(a, f);
-        return 0;
+        return;
     case APNS_ACTION_RETRY:
         retry_or_fail(a, f, r->status, r->reason, rs, now);
         probe_passed(a, f);
-        return 0;
+        return;
     case APNS_ACTION_RECONNECT:
     case APNS_ACTION_REFRESH_TOKEN:
-        if (r->action == APNS_ACTION_REFRESH_TOKEN)
-            refresh_token(a);
-        if (f->resends < GW_D_RESENDS_MAX && !a->retiring) {
-            f->resends++;
-            gw__d_metric_add(d, GW_M_RETRIES, a->name, NULL, 1);
-            push_resend(a, f);
-            return 1;
-        }
+        /* libapns resent these itself (a new connection, a new token) and
+         * gave up: its loop guard, or a token cache that cannot mint. In a
+         * fleet the cache is the fleet's: ask for the next token. Then it is
+         * a retry like a 5xx. */
+        if (r->action == APNS_ACTION_REFRESH_TOKEN && a->team != NULL && a->team->fleet)
+            gw__d_fleet_expired(a->team);
         retry_or_fail(a, f, r->status, r->reason, rs, now);
         probe_inconclusive(a, f);
-        return 0;
+        return;
     case APNS_ACTION_PAUSE:
         pause_app(a, f, rs != NULL ? rs : apns_reason_name(r->reason));
-        return 0; /* the token stays pending */
-    default:      /* DROP (and NONE, which an error answer never has) */
+        return; /* the token stays pending */
+    default:    /* DROP (and NONE, which an error answer never has) */
         gw__d_emit(d, f->dc, f->idx, GW_TOKEN_REJECTED, r->status, r->reason, rs, 0, 0,
                    GW_DEAD_NONE);
         probe_passed(a, f);
-        return 0;
+        return;
     }
 }
 
@@ -538,8 +478,7 @@ void gw__d_on_result(apns_client *client, const apns_notification *n, const apns
         probe_passed(a, f);
         break;
     case APNS_OUTCOME_REJECTED:
-        if (on_rejected(a, f, r, now))
-            return;
+        on_rejected(a, f, r, now);
         break;
     default:
         on_failed(a, f, r, now);

@@ -31,7 +31,6 @@ struct event;
 #define GW_D_IDLE_POLL_MS    500   /* idle: look for newly submitted future work (send_at) */
 #define GW_D_BATCH_MAX       1024  /* outcomes per record() */
 #define GW_D_LEASE_MAX       16    /* chunks per lease() */
-#define GW_D_RESENDS_MAX     3     /* in-memory resends after RECONNECT / REFRESH_TOKEN */
 #define GW_D_FEED_MAX        4096  /* tokens examined per feed turn before yielding */
 #define GW_D_STATS_MS        1000  /* gauges (connections, in flight) refresh */
 #define GW_D_RETIRE_MS       60000 /* a retiring app's last answers are waited for this long */
@@ -70,7 +69,7 @@ typedef struct gw_dchunk {
     gw_chunk *c; /* NULL once handed back (forced release at a drain timeout) */
     gw_app *app;
     uint32_t cursor;               /* next token to look at */
-    uint32_t in_flight;            /* tokens held by the client or waiting for a resend */
+    uint32_t in_flight;            /* tokens held by the client */
     uint32_t recording;            /* outcomes handed to gw_queue_record, not yet durable */
     int64_t not_before;            /* release hint: pending tokens not before this */
     uint64_t mark;                 /* dispatch_record.c: seen in this batch */
@@ -81,9 +80,8 @@ typedef struct gw_dchunk {
 typedef struct gw_flight {
     gw_dchunk *dc;
     uint32_t idx;
-    uint8_t resends;        /* in-memory resends so far */
     uint8_t probe;          /* sent as the probe of a paused app */
-    struct gw_flight *next; /* free list or resend list */
+    struct gw_flight *next; /* free list */
 } gw_flight;
 
 /* An app's runtime: what it needs of its config is copied here, so a
@@ -105,7 +103,6 @@ struct gw_app {
     gw_flight *flights;
     size_t n_flights;
     gw_flight *free_flights;
-    gw_flight *resend_head, *resend_tail;
     size_t in_flight;
     int starved; /* feed stopped for want of a flight or credit */
 
@@ -265,8 +262,6 @@ void gw__d_feed_soon(gw_app *a);
 int gw__d_app_hungry(gw_app *a);
 /* Adds a leased chunk to its app and feeds it. */
 void gw__d_app_take(gw_app *a, gw_chunk *c);
-/* Drops the resend list (tokens stay pending). */
-void gw__d_drop_resends(gw_app *a);
 /* Probe at once (a reload of a paused app). */
 void gw__d_probe_now(gw_app *a);
 
