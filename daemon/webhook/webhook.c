@@ -136,9 +136,8 @@ typedef struct app {
 /* A socket libcurl asked the loop to watch. */
 typedef struct sock {
     gw_webhooks *w;
-    curl_socket_t fd;
     struct event *ev;
-    struct sock *prev, *next;
+    struct sock *next; /* w->socks */
 } sock;
 
 struct gw_webhooks {
@@ -530,13 +529,10 @@ static void reap(gw_webhooks *w);
 
 static void sock_free(sock *s)
 {
-    gw_webhooks *w = s->w;
-    if (s->prev != NULL)
-        s->prev->next = s->next;
-    else
-        w->socks = s->next;
-    if (s->next != NULL)
-        s->next->prev = s->prev;
+    sock **p = &s->w->socks; /* a few sockets per app at most */
+    while (*p != s)
+        p = &(*p)->next;
+    *p = s->next;
     event_free(s->ev);
     free(s);
 }
@@ -573,15 +569,12 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, voi
         if (s == NULL)
             return -1;
         s->w = w;
-        s->fd = fd;
         s->ev = event_new(w->base, fd, 0, on_sock_event, s);
         if (s->ev == NULL) {
             free(s);
             return -1;
         }
         s->next = w->socks;
-        if (w->socks != NULL)
-            w->socks->prev = s;
         w->socks = s;
         curl_multi_assign(w->multi, fd, s);
     }
