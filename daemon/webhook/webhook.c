@@ -32,10 +32,10 @@
  * libevent event per socket libcurl wants watched (made, changed, freed on
  * CURL_POLL_REMOVE), the timer callback keeps one libevent timer. Both
  * events call curl_multi_socket_action and then reap finished transfers.
- * libcurl's callbacks only touch those events; the state machine runs after
- * curl_multi_socket_action has returned, and it adds and removes transfers
- * only from its own events and the public calls (libcurl must not be called
- * from inside its callbacks).
+ * libcurl's callbacks only touch those events (and count answer bytes); the
+ * state machine runs after curl_multi_socket_action has returned, and it
+ * adds and removes transfers only from its own events and the public calls
+ * (libcurl must not be called from inside its callbacks).
  *
  * Cancelling a delivery (reload, drain deadline, free) is
  * curl_multi_remove_handle: the unfinished transfer's connection is closed
@@ -56,7 +56,6 @@
 #include "webhook.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -705,12 +704,10 @@ static void describe_failure(app *a, CURLcode rc, char *buf, size_t len)
     case CURLE_COULDNT_RESOLVE_HOST:
         snprintf(buf, len, "cannot resolve %s: no address for the name", a->t.host);
         return;
-    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_CONNECT: /* detail names the address: the receiver's or a proxy's */
         curl_easy_getinfo(a->t.easy, CURLINFO_OS_ERRNO, &os);
-        if (os != 0)
-            snprintf(buf, len, "connection failed: %s", strerror((int)os));
-        else
-            snprintf(buf, len, "connection failed: %s", detail);
+        snprintf(buf, len, "connection failed: %s (%s)", os ? strerror((int)os) : "no detail",
+                 detail);
         return;
     case CURLE_PEER_FAILED_VERIFICATION:
         curl_easy_getinfo(a->t.easy, CURLINFO_SSL_VERIFYRESULT, &vr);
@@ -724,16 +721,8 @@ static void describe_failure(app *a, CURLcode rc, char *buf, size_t len)
             snprintf(buf, len, "TLS certificate verification failed: %s mismatch (%s)",
                      a->t.host_is_ip ? "IP address" : "Hostname", detail);
         return;
-    case CURLE_WRITE_ERROR:
+    case CURLE_WRITE_ERROR: /* on_answer refused more */
         snprintf(buf, len, "answer too large");
-        return;
-    case CURLE_GOT_NOTHING:
-    case CURLE_RECV_ERROR:
-    case CURLE_PARTIAL_FILE:
-        snprintf(buf, len, "connection closed before the answer (%s)", detail);
-        return;
-    case CURLE_SSL_CONNECT_ERROR:
-        snprintf(buf, len, "TLS error: %s", detail);
         return;
     default:
         snprintf(buf, len, "request failed: %s", detail);
