@@ -74,7 +74,7 @@ typedef struct gw_webhook_limits {
     size_t max_pending;         /* results waiting per app (default 10000) */
     int64_t backoff_min_ms;     /* first retry delay (default 1000) */
     int64_t backoff_max_ms;     /* retry delay cap (default 300000) */
-    int64_t request_timeout_ms; /* connect + TLS + request + answer (default 10000) */
+    int64_t request_timeout_ms; /* lookup + connect + TLS + request + answer (default 10000) */
 } gw_webhook_limits;
 
 #define GW_WEBHOOK_MAX_PENDING 10000
