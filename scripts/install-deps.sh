@@ -12,6 +12,7 @@ PKGS=(
   libjansson-dev      # JSON
   libsqlite3-dev      # embedded durable queue
   libnats-dev         # NATS C client: the JetStream queue backend (issue 6)
+  libcurl4-openssl-dev  # libcurl: outbound HTTP(S) for webhooks (system resolver, proxies, TLS, keep-alive)
   nats-server         # NATS with JetStream: the fleet's queue; tests start real clusters
   libcmocka-dev       # unit tests
   nghttp2-server      # nghttpd: independent HTTP/2 server for tests

@@ -1,6 +1,7 @@
 /*
- * webhook.c - per-app webhook batching, signing and delivery over libevent's
- * evhttp client (http and https). See webhook.h for the contract.
+ * webhook.c - per-app webhook batching, signing and delivery over libcurl's
+ * multi interface, driven by the daemon's libevent loop. See webhook.h for
+ * the contract.
  *
  * Design note
  * -----------
@@ -19,81 +20,65 @@
  * a 2xx answer itself is lost). Memory per app is thus bounded by
  * max_pending + webhook_batch results.
  *
- * libevent rules this code keeps: an evhttp_connection is never freed from
- * inside one of its own callbacks (the request callback can even run inside
- * evhttp_make_request, when connect() fails at once). The request callback
- * only records the outcome, marks the connection dead when it failed, and
- * arms the app's timer or activates its "kick" event; connections are freed
- * and requests started only from those events or from the public calls.
- * Freeing a connection cancels its request without calling back, which is
- * how the request timeout safety net, the drain deadline and a reload cancel
- * a delivery. A connection is reused for the next batch while the server
- * keeps it open (keep-alive); once it closes or fails, the next delivery
- * gets a fresh one (with TLS, a fresh SSL object: bufferevent_openssl cannot
- * reconnect an SSL object).
+ * HTTP is libcurl's: one multi handle per gw_webhooks, one easy handle per
+ * app's target (URL + ca_file), at most one transfer per app. libcurl
+ * resolves names with the system resolver (getaddrinfo on a thread, so
+ * nsswitch and /etc/hosts apply and the loop never blocks), takes proxies
+ * from the environment, verifies TLS, and keeps connections in the multi
+ * handle's cache: consecutive batches to one receiver share a connection.
  *
- * Host names are resolved here, not by evhttp: a connection is always made
- * to a numeric address (evhttp_connection_base_bufferevent_new with no
- * evdns_base, so libevent does no lookup of its own), while the Host header,
- * SNI and the certificate's host name check use the URL's host. A name is
- * looked up in /etc/hosts, else with plain A and AAAA requests on an
- * evdns_base (created on first need; DNS never blocks the loop), once per
- * new connection; IPv4 first, as libevent's getaddrinfo would order them.
+ * The multi handle runs on the loop through two callbacks (the pattern of
+ * curl's docs/examples/multi-event.c): the socket callback keeps one
+ * libevent event per socket libcurl wants watched (made, changed, freed on
+ * CURL_POLL_REMOVE), the timer callback keeps one libevent timer. Both
+ * events call curl_multi_socket_action and then reap finished transfers.
+ * libcurl's callbacks only touch those events (and count answer bytes); the
+ * state machine runs after curl_multi_socket_action has returned, and it
+ * adds and removes transfers only from its own events and the public calls
+ * (libcurl must not be called from inside its callbacks).
  *
- * Why not evhttp's own lookup or evdns_getaddrinfo: in libevent 2.1 a lookup
- * that is cancelled, or failed by evdns_base_free(.., 1), is only released by
- * deferred callbacks, i.e. on a later loop turn (evhttp's even keeps its
- * bufferevent alive until then). The daemon frees the loop right after
- * gw_webhooks_free, with no turn in between, so every lookup pending at that
- * moment leaked. A plain A/AAAA request still in flight is released at once,
- * with no callback, by evdns_base_free(dns, 0); so lookups are never
- * cancelled: a lookup no longer wanted (reload, drain deadline, timeout,
- * free) is only abandoned, and gw_webhooks_free releases whatever is still
- * in flight that way. The requests' callback argument is an id, not a
- * pointer: an answer that was read just before the free (its deferred
- * callback queued) finds no lookup for its id and touches nothing.
+ * Cancelling a delivery (reload, drain deadline, free) is
+ * curl_multi_remove_handle: the unfinished transfer's connection is closed
+ * and nothing calls back. CURLOPT_QUICK_EXIT keeps that true while a name
+ * lookup is still running: libcurl then detaches the lookup thread, which
+ * frees its own state when getaddrinfo returns, instead of joining it on
+ * the loop thread. gw_webhooks_free removes the transfers, closes the cached
+ * connections (curl_multi_cleanup) and frees every event, so nothing is left
+ * for a later loop turn.
+ *
+ * curl_global_init runs once per process, from gw_webhooks_new under
+ * pthread_once. The daemon's other threads exist by then; that is safe
+ * because libcurl >= 7.84 built with CURL_VERSION_THREADSAFE (Debian 12's
+ * is) initialises under its own lock, and OpenSSL 3, the one library it
+ * shares with those threads, initialises itself thread-safely.
+ * curl_global_cleanup is never called: libcurl lives as long as the process.
  */
 #include "webhook.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/dns.h>
+#include <curl/curl.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
+#include <openssl/x509.h>
 
 #include "apns/error.h"
 #include "log.h"
 #include "queue.h"
 
-#define USER_AGENT         "apnsd/0.1"
-#define MAX_RESPONSE_BODY  (1u << 20)
-#define MAX_RESPONSE_HEADS (64u << 10)
-#define SAFETY_SLACK_MS    2000 /* our own timer behind libevent's timeouts */
-#ifndef _PATH_HOSTS
-#define _PATH_HOSTS "/etc/hosts"
-#endif
+#define USER_AGENT        "apnsd/0.1"
+#define MAX_RESPONSE_BODY (1u << 20)
 
 /* ---------------------------------------------------------------------- */
 /* types                                                                  */
@@ -104,25 +89,17 @@ typedef struct entry {
     int64_t at_ms; /* monotonic arrival time */
 } entry;
 
-/* A parsed webhook URL and its TLS context. */
+/* A checked webhook URL and the easy handle that sends to it. */
 typedef struct target {
     char *url;     /* as configured (compared on reload) */
     char *ca_file; /* as configured, NULL = none */
-    int https;
-    char *host;        /* for connect/verify: no brackets */
-    char *host_header; /* Host: value */
-    uint16_t port;
-    char *path;    /* path[?query], at least "/" */
-    char *auth;    /* "Basic ..." or NULL */
+    char *host;    /* for log lines: no brackets */
     char *log_url; /* scheme://host[:port]/path: no user info, no query */
     int host_is_ip;
-    SSL_CTX *ssl_ctx; /* https only */
+    CURL *easy; /* set up for url and ca_file; not in the multi handle */
 } target;
 
-/* RESOLVING: the fly batch waits for its host name's address (a->lk). */
-enum { ST_IDLE, ST_RESOLVING, ST_SENDING, ST_BACKOFF };
-
-typedef struct lookup lookup;
+enum { ST_IDLE, ST_SENDING, ST_BACKOFF };
 
 typedef struct app {
     gw_webhooks *w;
@@ -137,17 +114,17 @@ typedef struct app {
     size_t cap, head, n;
     entry *fly; /* the batch being delivered */
     size_t fly_n;
+    char *body; /* the fly batch's JSON, built at its first attempt */
+    size_t body_len;
     char delivery_id[33];
     unsigned attempt; /* failed attempts of the fly batch */
 
     int state;
-    lookup *lk;                  /* the lookup this app waits for, or NULL */
-    char addr[INET6_ADDRSTRLEN]; /* for the next connection, when have_addr */
-    int have_addr;
-    struct evhttp_connection *conn;
-    int conn_dead;
-    int req_error;       /* enum evhttp_request_error + 1 from the error callback, 0 = none */
-    struct event *timer; /* interval / backoff / request safety net */
+    int in_multi;               /* t.easy is in the multi handle (SENDING) */
+    struct curl_slist *headers; /* of the transfer in flight */
+    size_t answer_len;          /* response body bytes read */
+    char errbuf[CURL_ERROR_SIZE];
+    struct event *timer; /* interval / backoff */
     struct event *kick;  /* deferred step */
 
     int dropping; /* in a drop episode (logged once) */
@@ -155,10 +132,19 @@ typedef struct app {
     int failing; /* last attempt failed (for the recovery log line) */
 } app;
 
+/* A socket libcurl asked the loop to watch. */
+typedef struct sock {
+    gw_webhooks *w;
+    struct event *ev;
+    struct sock *next; /* w->socks */
+} sock;
+
 struct gw_webhooks {
     struct event_base *base;
     gw_metrics *m;
-    struct evdns_base *dns;
+    CURLM *multi;
+    struct event *curl_timer;
+    sock *socks;
     gw_webhook_limits lim;
     app **apps;
     size_t n_apps;
@@ -183,17 +169,11 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct timeval tv_ms(int64_t ms)
+static void arm(struct event *ev, int64_t ms)
 {
     if (ms < 0)
         ms = 0;
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    return tv;
-}
-
-static void arm(struct event *ev, int64_t ms)
-{
-    struct timeval tv = tv_ms(ms);
     evtimer_add(ev, &tv);
 }
 
@@ -252,35 +232,27 @@ static void hmac_fetch(void)
     g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 }
 
-/* A MAC context ready for "<timestamp>." followed by the body. */
-static EVP_MAC_CTX *sign_begin(const char *secret, long long timestamp)
+int gw_webhook_sign(const char *secret, long long timestamp, const char *body, size_t len,
+                    char out[65])
 {
+    out[0] = '\0';
     pthread_once(&g_hmac_once, hmac_fetch);
-    if (g_hmac == NULL)
-        return NULL;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(g_hmac);
+    EVP_MAC_CTX *ctx = g_hmac ? EVP_MAC_CTX_new(g_hmac) : NULL;
     if (ctx == NULL)
-        return NULL;
+        return APNS_ECRYPTO;
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                            OSSL_PARAM_construct_end()};
     const char *key = secret ? secret : "";
     char prefix[32];
     int n = snprintf(prefix, sizeof(prefix), "%lld.", timestamp);
-    /* An empty key is legal for HMAC; OpenSSL wants a non-NULL pointer. */
-    if (EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), params) != 1 ||
-        EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)n) != 1) {
-        EVP_MAC_CTX_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
-static int sign_end(EVP_MAC_CTX *ctx, char out[65])
-{
     unsigned char mac[32];
-    size_t len = 0;
-    int ok = EVP_MAC_final(ctx, mac, &len, sizeof(mac)) == 1 && len == sizeof(mac);
+    size_t ml = 0;
+    /* An empty key is legal for HMAC; OpenSSL wants a non-NULL pointer. */
+    int ok = EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), params) == 1 &&
+             EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)n) == 1 &&
+             (len == 0 || EVP_MAC_update(ctx, (const unsigned char *)body, len) == 1) &&
+             EVP_MAC_final(ctx, mac, &ml, sizeof(mac)) == 1 && ml == sizeof(mac);
     EVP_MAC_CTX_free(ctx);
     if (!ok)
         return APNS_ECRYPTO;
@@ -288,159 +260,142 @@ static int sign_end(EVP_MAC_CTX *ctx, char out[65])
     return 0;
 }
 
-int gw_webhook_sign(const char *secret, long long timestamp, const char *body, size_t len,
-                    char out[65])
-{
-    out[0] = '\0';
-    EVP_MAC_CTX *ctx = sign_begin(secret, timestamp);
-    if (ctx == NULL)
-        return APNS_ECRYPTO;
-    if (len > 0 && EVP_MAC_update(ctx, (const unsigned char *)body, len) != 1) {
-        EVP_MAC_CTX_free(ctx);
-        return APNS_ECRYPTO;
-    }
-    return sign_end(ctx, out);
-}
-
 /* ---------------------------------------------------------------------- */
-/* targets: URL parsing and TLS contexts                                  */
+/* targets: URL checks and easy handles                                   */
+
+static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode g_curl_init = CURLE_FAILED_INIT;
+
+static void curl_init_once(void)
+{
+    g_curl_init = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 static void target_clear(target *t)
 {
     free(t->url);
     free(t->ca_file);
     free(t->host);
-    free(t->host_header);
-    free(t->path);
-    free(t->auth);
     free(t->log_url);
-    if (t->ssl_ctx != NULL)
-        SSL_CTX_free(t->ssl_ctx);
+    if (t->easy != NULL)
+        curl_easy_cleanup(t->easy);
     memset(t, 0, sizeof(*t));
 }
 
-static void openssl_reason(char *buf, size_t len)
+static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg);
+
+/* Checks the webhook URL, the way libcurl will read it. 0 or APNS_ECONFIG
+ * (detail written); the parts are set in t. */
+static int target_url(target *t, const gw_app_config *ac, char *detail, size_t dlen)
 {
-    unsigned long e = ERR_peek_last_error();
-    if (e != 0)
-        ERR_error_string_n(e, buf, len);
-    else
-        snprintf(buf, len, "no detail");
-    ERR_clear_error();
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    int rc = APNS_ECONFIG;
+    CURLUcode uc = u ? curl_url_set(u, CURLUPART_URL, ac->webhook_url, 0) : CURLUE_OUT_OF_MEMORY;
+    if (uc == CURLUE_OUT_OF_MEMORY) {
+        rc = APNS_ENOMEM;
+        goto out;
+    }
+    if (uc != CURLUE_OK) {
+        snprintf(detail, dlen, "[app %s] webhook_url: not a valid URL (%s)", ac->name,
+                 curl_url_strerror(uc));
+        goto out;
+    }
+    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    if (scheme == NULL || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        snprintf(detail, dlen, "[app %s] webhook_url: must start with http:// or https://",
+                 ac->name);
+        goto out;
+    }
+    /* libcurl also reads "http:/x" and "http:///x" as host x; we do not. */
+    const char *colon = strchr(ac->webhook_url, ':');
+    if (colon == NULL || strncmp(colon, "://", 3) != 0 || colon[3] == '/' ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        snprintf(detail, dlen, "[app %s] webhook_url: has no host", ac->name);
+        goto out;
+    }
+    uc = curl_url_get(u, CURLUPART_PORT, &port, 0);
+    if (uc != CURLUE_NO_PORT && (uc != CURLUE_OK || atoi(port) < 1 || atoi(port) > 65535)) {
+        snprintf(detail, dlen, "[app %s] webhook_url: port must be 1..65535", ac->name);
+        goto out;
+    }
+    curl_url_get(u, CURLUPART_PATH, &path, 0);
+    rc = APNS_ENOMEM;
+    size_t hl = strlen(host);
+    int v6 = host[0] == '[' && hl >= 2;
+    t->host = v6 ? strndup(host + 1, hl - 2) : strdup(host);
+    if (t->host == NULL)
+        goto out;
+    unsigned char bin[4];
+    t->host_is_ip = v6 || inet_pton(AF_INET, t->host, bin) == 1;
+    size_t ll = strlen(scheme) + hl + (port ? strlen(port) : 0) + (path ? strlen(path) : 0) + 8;
+    t->log_url = malloc(ll);
+    if (t->log_url == NULL)
+        goto out;
+    snprintf(t->log_url, ll, "%s://%s%s%s%s", scheme, host, port ? ":" : "", port ? port : "",
+             path ? path : "/");
+    t->url = strdup(ac->webhook_url);
+    t->ca_file = dup0(ac->ca_file);
+    if (t->url != NULL && (ac->ca_file == NULL || t->ca_file != NULL))
+        rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
+    return rc;
 }
 
-/* Parses the app's webhook_url and, for https, builds its SSL_CTX. 0,
- * APNS_ECONFIG (detail written) or APNS_ENOMEM. */
+/* The app's ca_file must load, as libcurl will load it (X509_STORE_load_file).
+ * 0 or APNS_ECONFIG (detail written). */
+static int check_ca_file(const gw_app_config *ac, char *detail, size_t dlen)
+{
+    X509_STORE *st = X509_STORE_new();
+    ERR_clear_error();
+    int ok = st != NULL && X509_STORE_load_file(st, ac->ca_file) == 1;
+    X509_STORE_free(st);
+    if (ok)
+        return 0;
+    char why[160] = "no detail";
+    unsigned long e = ERR_peek_last_error();
+    if (e != 0)
+        ERR_error_string_n(e, why, sizeof(why));
+    ERR_clear_error();
+    snprintf(detail, dlen, "[app %s] ca_file %s: cannot load CA certificates for the webhook: %s",
+             ac->name, ac->ca_file, why);
+    return APNS_ECONFIG;
+}
+
+/* Checks the app's webhook_url (and ca_file for https) and sets up the easy
+ * handle that sends to it. 0, APNS_ECONFIG (detail written) or
+ * APNS_ENOMEM. */
 static int target_init(target *t, const gw_app_config *ac, char *detail, size_t dlen)
 {
     memset(t, 0, sizeof(*t));
-    const char *name = ac->name;
-    struct evhttp_uri *u = evhttp_uri_parse(ac->webhook_url);
-    int rc = APNS_ECONFIG;
-    if (u == NULL) {
-        snprintf(detail, dlen, "[app %s] webhook_url: not a valid URL", name);
-        return APNS_ECONFIG;
-    }
-    const char *scheme = evhttp_uri_get_scheme(u);
-    const char *host = evhttp_uri_get_host(u);
-    int port = evhttp_uri_get_port(u);
-    const char *path = evhttp_uri_get_path(u);
-    const char *query = evhttp_uri_get_query(u);
-    const char *userinfo = evhttp_uri_get_userinfo(u);
-    if (scheme == NULL || (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
-        snprintf(detail, dlen, "[app %s] webhook_url: must start with http:// or https://", name);
-        goto out;
-    }
-    if (host == NULL || host[0] == '\0' || strcmp(host, "[]") == 0) {
-        snprintf(detail, dlen, "[app %s] webhook_url: has no host", name);
-        goto out;
-    }
-    if (port == 0 || port > 65535) {
-        snprintf(detail, dlen, "[app %s] webhook_url: port must be 1..65535", name);
-        goto out;
-    }
-    t->https = strcasecmp(scheme, "https") == 0;
-    t->port = (uint16_t)(port < 0 ? (t->https ? 443 : 80) : port);
-
-    rc = APNS_ENOMEM;
-    size_t hl = strlen(host);
-    int bracketed = host[0] == '[' && hl >= 2 && host[hl - 1] == ']';
-    t->host = bracketed ? strndup(host + 1, hl - 2) : strdup(host);
-    if (t->host == NULL)
-        goto out;
-    unsigned char addr[16];
-    t->host_is_ip =
-        inet_pton(AF_INET, t->host, addr) == 1 || inet_pton(AF_INET6, t->host, addr) == 1;
-    if (bracketed && !t->host_is_ip) {
-        snprintf(detail, dlen, "[app %s] webhook_url: bad IPv6 address", name);
-        rc = APNS_ECONFIG;
-        goto out;
-    }
-
-    char buf[2300];
-    if (port < 0)
-        snprintf(buf, sizeof(buf), "%s", host);
-    else
-        snprintf(buf, sizeof(buf), "%s:%d", host, port);
-    t->host_header = strdup(buf);
-    const char *p = path && path[0] ? path : "/";
-    int n = snprintf(buf, sizeof(buf), "%s%s%s", p, query ? "?" : "", query ? query : "");
-    if (n < 0 || (size_t)n >= sizeof(buf)) {
-        snprintf(detail, dlen, "[app %s] webhook_url: too long", name);
-        rc = APNS_ECONFIG;
-        goto out;
-    }
-    t->path = strdup(buf);
-    snprintf(buf, sizeof(buf), "%s://%s%s", t->https ? "https" : "http", t->host_header, p);
-    t->log_url = strdup(buf);
-    t->url = strdup(ac->webhook_url);
-    t->ca_file = dup0(ac->ca_file);
-    if (t->host_header == NULL || t->path == NULL || t->log_url == NULL || t->url == NULL ||
-        (ac->ca_file != NULL && t->ca_file == NULL))
-        goto out;
-
-    if (userinfo != NULL && userinfo[0] != '\0') {
-        char *plain = evhttp_uridecode(userinfo, 0, NULL);
-        if (plain == NULL)
-            goto out;
-        size_t pl = strlen(plain);
-        size_t bl = 4 * ((pl + 2) / 3) + 1;
-        t->auth = malloc(6 + bl);
-        if (t->auth == NULL) {
-            free(plain);
-            goto out;
-        }
-        memcpy(t->auth, "Basic ", 6);
-        EVP_EncodeBlock((unsigned char *)t->auth + 6, (const unsigned char *)plain, (int)pl);
-        OPENSSL_cleanse(plain, pl);
-        free(plain);
-    }
-
-    if (t->https) {
-        t->ssl_ctx = SSL_CTX_new(TLS_client_method());
-        if (t->ssl_ctx == NULL)
-            goto out;
-        SSL_CTX_set_min_proto_version(t->ssl_ctx, TLS1_2_VERSION);
-        SSL_CTX_set_verify(t->ssl_ctx, SSL_VERIFY_PEER, NULL);
-        SSL_CTX_set_default_verify_paths(t->ssl_ctx); /* the system store; may be empty */
-        ERR_clear_error();
-        if (ac->ca_file != NULL &&
-            SSL_CTX_load_verify_locations(t->ssl_ctx, ac->ca_file, NULL) != 1) {
-            char why[160];
-            openssl_reason(why, sizeof(why));
-            snprintf(detail, dlen,
-                     "[app %s] ca_file %s: cannot load CA certificates for the "
-                     "webhook: %s",
-                     name, ac->ca_file, why);
-            rc = APNS_ECONFIG;
-            goto out;
-        }
-    }
-    rc = 0;
-out:
-    evhttp_uri_free(u);
+    int rc = target_url(t, ac, detail, dlen);
+    if (rc == 0 && ac->ca_file != NULL && strncmp(t->log_url, "https:", 6) == 0)
+        rc = check_ca_file(ac, detail, dlen);
+    if (rc == 0 && (t->easy = curl_easy_init()) == NULL)
+        rc = APNS_ENOMEM;
+    CURL *e = t->easy;
+    /* Verification stays on (libcurl's default, stated here): the system
+     * store, plus the app's ca_file: CAINFO names that file while CAPATH
+     * keeps libcurl's default directory (Debian's /etc/ssl/certs). */
+    if (rc == 0 &&
+        (curl_easy_setopt(e, CURLOPT_URL, t->url) != CURLE_OK ||
+         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+         curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK ||
+         (t->ca_file != NULL && curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file) != CURLE_OK) ||
+         curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT) != CURLE_OK ||
+         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+         curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L) != CURLE_OK ||
+         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_answer) != CURLE_OK))
+        rc = APNS_ENOMEM;
     if (rc == APNS_ENOMEM)
-        snprintf(detail, dlen, "[app %s] webhook: out of memory", name);
+        snprintf(detail, dlen, "[app %s] webhook: out of memory", ac->name);
     if (rc != 0)
         target_clear(t);
     return rc;
@@ -544,6 +499,9 @@ static void fly_clear(app *a)
     free(a->fly);
     a->fly = NULL;
     a->fly_n = 0;
+    free(a->body);
+    a->body = NULL;
+    a->body_len = 0;
     a->attempt = 0;
 }
 
@@ -564,320 +522,105 @@ static size_t drop_all(app *a)
 }
 
 /* ---------------------------------------------------------------------- */
+/* libcurl on the loop (see the design note)                              */
+
+static void reap(gw_webhooks *w);
+
+static void sock_free(sock *s)
+{
+    sock **p = &s->w->socks; /* a few sockets per app at most */
+    while (*p != s)
+        p = &(*p)->next;
+    *p = s->next;
+    event_free(s->ev);
+    free(s);
+}
+
+static void on_sock_event(evutil_socket_t fd, short what, void *arg)
+{
+    gw_webhooks *w = ((sock *)arg)->w; /* the call below may free the sock */
+    int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int running;
+    curl_multi_socket_action(w->multi, fd, flags, &running);
+    reap(w);
+}
+
+static void on_curl_timer(evutil_socket_t fd, short what, void *arg)
+{
+    gw_webhooks *w = arg;
+    int running;
+    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    reap(w);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch fd for what libcurl asks, or stop. */
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+    gw_webhooks *w = arg;
+    sock *s = sockp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s != NULL)
+            sock_free(s);
+        return 0;
+    }
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return -1;
+        s->w = w;
+        s->ev = event_new(w->base, fd, 0, on_sock_event, s);
+        if (s->ev == NULL) {
+            free(s);
+            return -1;
+        }
+        s->next = w->socks;
+        w->socks = s;
+        curl_multi_assign(w->multi, fd, s);
+    }
+    short ev =
+        EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    event_del(s->ev);
+    event_assign(s->ev, w->base, fd, ev, on_sock_event, s);
+    return event_add(s->ev, NULL) == 0 ? 0 : -1;
+}
+
+/* CURLMOPT_TIMERFUNCTION: one timer for the whole multi handle. */
+static int on_curl_timeout(CURLM *multi, long timeout_ms, void *arg)
+{
+    gw_webhooks *w = arg;
+    if (timeout_ms < 0)
+        evtimer_del(w->curl_timer);
+    else
+        arm(w->curl_timer, timeout_ms);
+    return 0;
+}
+
+/* The answer's body is not used; reading more than MAX_RESPONSE_BODY fails
+ * the transfer (CURLE_WRITE_ERROR). */
+static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg)
+{
+    app *a = arg;
+    a->answer_len += size * nmemb;
+    return a->answer_len <= MAX_RESPONSE_BODY ? size * nmemb : 0;
+}
+
+/* Takes the app's transfer out of the multi handle: a running one is
+ * cancelled, without callback. */
+static void transfer_end(app *a)
+{
+    if (a->in_multi) {
+        curl_multi_remove_handle(a->w->multi, a->t.easy);
+        a->in_multi = 0;
+    }
+    curl_slist_free_all(a->headers);
+    a->headers = NULL;
+}
+
+/* ---------------------------------------------------------------------- */
 /* delivery                                                               */
 
 static void step(app *a);
 static void check_done(gw_webhooks *w);
-
-static void conn_free(app *a)
-{
-    if (a->conn != NULL) {
-        struct evhttp_connection *c = a->conn;
-        a->conn = NULL;
-        evhttp_connection_free(c); /* cancels a request in progress, without callback */
-    }
-    a->conn_dead = 0;
-}
-
-static void on_close(struct evhttp_connection *c, void *arg)
-{
-    app *a = arg;
-    if (a->conn == c)
-        a->conn_dead = 1;
-}
-
-static int ensure_dns(gw_webhooks *w)
-{
-    if (w->dns == NULL)
-        w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                             EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-    return w->dns != NULL ? 0 : -1;
-}
-
-/* ---------------------------------------------------------------------- */
-/* host name lookups (see the design note)                                */
-
-static void attempt_failed(app *a, const char *why);
-
-/* One lookup: an A and an AAAA request. Registered (process-wide: webhooks
- * of several loops may exist) from its start until its last request's
- * callback, or until gw_webhooks_free released the requests still in
- * flight. */
-struct lookup {
-    uintptr_t id; /* the requests' callback argument is id << 1 | is_aaaa */
-    lookup *next; /* registry */
-    gw_webhooks *w;
-    app *a;          /* the app waiting for it; NULL once abandoned */
-    int outstanding; /* requests whose callback has not come */
-    int done4, done6;
-    int err4, err6; /* DNS_ERR_*, -1 for an answer without addresses */
-    char addr4[INET_ADDRSTRLEN];
-    char addr6[INET6_ADDRSTRLEN];
-};
-
-static pthread_mutex_t g_lk_mu = PTHREAD_MUTEX_INITIALIZER;
-static lookup *g_lookups;
-static uintptr_t g_lk_next_id = 1;
-
-static void lookup_register(lookup *lk)
-{
-    pthread_mutex_lock(&g_lk_mu);
-    lk->id = g_lk_next_id++;
-    lk->next = g_lookups;
-    g_lookups = lk;
-    pthread_mutex_unlock(&g_lk_mu);
-}
-
-/* The lookup with this id, or NULL. A lookup is freed only on its loop's
- * thread, where its callbacks run too, so it stays valid after the unlock. */
-static lookup *lookup_find(uintptr_t id)
-{
-    pthread_mutex_lock(&g_lk_mu);
-    lookup *lk = g_lookups;
-    while (lk != NULL && lk->id != id)
-        lk = lk->next;
-    pthread_mutex_unlock(&g_lk_mu);
-    return lk;
-}
-
-static void lookup_release(lookup *lk)
-{
-    pthread_mutex_lock(&g_lk_mu);
-    for (lookup **p = &g_lookups; *p != NULL; p = &(*p)->next) {
-        if (*p == lk) {
-            *p = lk->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&g_lk_mu);
-    free(lk);
-}
-
-/* After evdns_base_free(w->dns, 0): no callback comes for w's lookups any
- * more (one whose answer was already queued finds no id). */
-static void lookups_release_all(gw_webhooks *w)
-{
-    pthread_mutex_lock(&g_lk_mu);
-    for (lookup **p = &g_lookups; *p != NULL;) {
-        lookup *lk = *p;
-        if (lk->w == w) {
-            *p = lk->next;
-            free(lk);
-        } else {
-            p = &lk->next;
-        }
-    }
-    pthread_mutex_unlock(&g_lk_mu);
-}
-
-/* The app stops waiting; the requests run on and their callbacks only
- * count down (nothing is cancelled: see the design note). */
-static void lookup_abandon(app *a)
-{
-    if (a->lk != NULL) {
-        a->lk->a = NULL;
-        a->lk = NULL;
-    }
-}
-
-/* The app has an address for its next connection: send from the kick. */
-static void use_address(app *a, const char *addr)
-{
-    snprintf(a->addr, sizeof(a->addr), "%s", addr);
-    a->have_addr = 1;
-    evtimer_del(a->timer);
-    a->state = ST_IDLE;
-    event_active(a->kick, 0, 0);
-}
-
-static const char *lookup_error(const lookup *lk)
-{
-    int e = lk->err4 > 0 ? lk->err4 : lk->err6;
-    return e > 0 ? evdns_err_to_string(e) : "no address for the name";
-}
-
-/* Hands the outcome to the waiting app once it is known: an IPv4 address
- * as soon as there is one, else an IPv6 one once A has failed. */
-static void lookup_decide(lookup *lk)
-{
-    app *a = lk->a;
-    const char *addr = NULL;
-    if (lk->addr4[0] != '\0')
-        addr = lk->addr4;
-    else if (!lk->done4)
-        return;
-    else if (lk->addr6[0] != '\0')
-        addr = lk->addr6;
-    else if (!lk->done6)
-        return;
-    lookup_abandon(a);
-    if (addr != NULL) {
-        use_address(a, addr);
-        return;
-    }
-    char why[200];
-    snprintf(why, sizeof(why), "cannot resolve %s: %s", a->t.host, lookup_error(lk));
-    attempt_failed(a, why);
-}
-
-/* evdns' callback (from the loop, never from inside a request call). */
-static void on_resolved(int result, char type, int count, int ttl, void *addresses, void *arg)
-{
-    uintptr_t key = (uintptr_t)arg;
-    lookup *lk = lookup_find(key >> 1);
-    if (lk == NULL)
-        return; /* its webhooks were freed */
-    int v6 = (int)(key & 1);
-    if (result == DNS_ERR_NONE && type != (v6 ? DNS_IPv6_AAAA : DNS_IPv4_A))
-        return; /* not the answer (newer libevent adds a CNAME callback) */
-    int err = result != DNS_ERR_NONE ? result : count > 0 && addresses != NULL ? 0 : -1;
-    if (v6) {
-        lk->done6 = 1;
-        lk->err6 = err;
-        if (err == 0)
-            inet_ntop(AF_INET6, addresses, lk->addr6, sizeof(lk->addr6));
-    } else {
-        lk->done4 = 1;
-        lk->err4 = err;
-        if (err == 0)
-            inet_ntop(AF_INET, addresses, lk->addr4, sizeof(lk->addr4));
-    }
-    lk->outstanding--;
-    if (lk->a != NULL)
-        lookup_decide(lk);
-    if (lk->outstanding == 0)
-        lookup_release(lk);
-}
-
-/* The first address for name in the hosts file, IPv4 first. 1 found, 0 not. */
-static int hosts_lookup(const char *name, char *out, size_t len)
-{
-    FILE *f = fopen(_PATH_HOSTS, "re");
-    if (f == NULL)
-        return 0;
-    char line[1024], v6[INET6_ADDRSTRLEN] = "";
-    int found = 0;
-    while (!found && fgets(line, sizeof(line), f) != NULL) {
-        line[strcspn(line, "#")] = '\0';
-        char *save = NULL;
-        const char *addr = strtok_r(line, " \t\r\n", &save);
-        unsigned char bin[16];
-        int fam = addr == NULL                          ? 0
-                  : inet_pton(AF_INET, addr, bin) == 1  ? AF_INET
-                  : inet_pton(AF_INET6, addr, bin) == 1 ? AF_INET6
-                                                        : 0;
-        if (fam == 0)
-            continue;
-        for (const char *n; (n = strtok_r(NULL, " \t\r\n", &save)) != NULL;) {
-            if (strcasecmp(n, name) != 0)
-                continue;
-            if (fam == AF_INET) {
-                snprintf(out, len, "%s", addr);
-                found = 1;
-            } else if (v6[0] == '\0') {
-                snprintf(v6, sizeof(v6), "%s", addr);
-            }
-            break;
-        }
-    }
-    fclose(f);
-    if (!found && v6[0] != '\0') {
-        snprintf(out, len, "%s", v6);
-        found = 1;
-    }
-    return found;
-}
-
-/* Finds the address for the app's next connection. 0: a->addr is set (from
- * the hosts file); 1: a lookup is under way (state RESOLVING; it ends in
- * use_address or attempt_failed); -1: failed, why says why. */
-static int resolve(app *a, char *why, size_t len)
-{
-    gw_webhooks *w = a->w;
-    if (hosts_lookup(a->t.host, a->addr, sizeof(a->addr))) {
-        a->have_addr = 1;
-        return 0;
-    }
-    lookup *lk = ensure_dns(w) == 0 ? calloc(1, sizeof(*lk)) : NULL;
-    if (lk == NULL) {
-        snprintf(why, len, "cannot resolve %s: no DNS resolver (out of memory)", a->t.host);
-        return -1;
-    }
-    lk->w = w;
-    lk->a = a;
-    lookup_register(lk);
-    void *k4 = (void *)(lk->id << 1), *k6 = (void *)(lk->id << 1 | 1);
-    /* Neither calls back from inside the call. */
-    if (evdns_base_resolve_ipv4(w->dns, a->t.host, 0, on_resolved, k4) != NULL)
-        lk->outstanding++;
-    else
-        lk->done4 = 1, lk->err4 = DNS_ERR_UNKNOWN;
-    if (evdns_base_resolve_ipv6(w->dns, a->t.host, 0, on_resolved, k6) != NULL)
-        lk->outstanding++;
-    else
-        lk->done6 = 1, lk->err6 = DNS_ERR_UNKNOWN;
-    if (lk->outstanding == 0) {
-        lookup_release(lk);
-        snprintf(why, len, "cannot resolve %s: cannot start the lookup", a->t.host);
-        return -1;
-    }
-    a->lk = lk;
-    a->state = ST_RESOLVING;
-    a->req_error = 0;
-    arm(a->timer, w->lim.request_timeout_ms);
-    return 1;
-}
-
-/* ---------------------------------------------------------------------- */
-/* connections                                                            */
-
-/* A connection to the numeric address (the URL's, or the one just
- * resolved); TLS is set up for the URL's host. */
-static int conn_open(app *a)
-{
-    gw_webhooks *w = a->w;
-    const char *addr = a->t.host_is_ip ? a->t.host : a->addr;
-    if (!a->t.host_is_ip && !a->have_addr)
-        return -1;
-    struct bufferevent *bev = NULL;
-    if (a->t.https) {
-        SSL *ssl = SSL_new(a->t.ssl_ctx);
-        if (ssl == NULL)
-            return -1;
-        int ok = 1;
-        if (a->t.host_is_ip) {
-            ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), a->t.host) == 1;
-        } else {
-            ok =
-                SSL_set_tlsext_host_name(ssl, a->t.host) == 1 && SSL_set1_host(ssl, a->t.host) == 1;
-        }
-        if (!ok) {
-            SSL_free(ssl);
-            return -1;
-        }
-        bev = bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-        if (bev == NULL)
-            return -1;
-        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    }
-    /* No evdns_base: the address is numeric, libevent resolves nothing. */
-    a->conn = evhttp_connection_base_bufferevent_new(w->base, NULL, bev, addr, a->t.port);
-    if (a->conn == NULL) {
-        if (bev != NULL)
-            bufferevent_free(bev);
-        return -1;
-    }
-    a->have_addr = 0; /* the next connection looks the name up again */
-    struct timeval tv = tv_ms(w->lim.request_timeout_ms);
-    evhttp_connection_set_timeout_tv(a->conn, &tv);
-    evhttp_connection_set_retries(a->conn, 0);
-    evhttp_connection_set_max_body_size(a->conn, MAX_RESPONSE_BODY);
-    evhttp_connection_set_max_headers_size(a->conn, MAX_RESPONSE_HEADS);
-    evhttp_connection_set_closecb(a->conn, on_close, a);
-    a->conn_dead = 0;
-    return 0;
-}
 
 static int64_t backoff_ms(app *a)
 {
@@ -942,111 +685,108 @@ static void attempt_ok(app *a)
     event_active(a->kick, 0, 0);
 }
 
-static const char *req_error_name(int e)
+/* A sentence for a transfer that ended without an HTTP answer, in the words
+ * the log has always used (operators grep for them), with libcurl's detail
+ * where it adds something. */
+static void describe_failure(app *a, CURLcode rc, char *buf, size_t len)
 {
-    switch (e) {
-    case EVREQ_HTTP_TIMEOUT:
-        return "timeout";
-    case EVREQ_HTTP_EOF:
-        return "connection closed before the answer";
-    case EVREQ_HTTP_INVALID_HEADER:
-        return "invalid HTTP answer";
-    case EVREQ_HTTP_BUFFER_ERROR:
-        return "connection error";
-    case EVREQ_HTTP_DATA_TOO_LONG:
-        return "answer too large";
-    default:
-        return "request failed";
-    }
-}
-
-/* A sentence for a failed attempt without an HTTP status. */
-static void describe_failure(app *a, char *buf, size_t len)
-{
-    const char *what = a->req_error ? req_error_name(a->req_error - 1) : "connection failed";
-    struct bufferevent *cbev = a->conn ? evhttp_connection_get_bufferevent(a->conn) : NULL;
-    if (a->t.https && a->conn != NULL) {
-        struct bufferevent *bev = cbev;
-        SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-        long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-        if (vr != X509_V_OK) {
+    const char *detail = a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc);
+    long os = 0, vr = 0;
+    curl_off_t lookup_us = 0;
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        curl_easy_getinfo(a->t.easy, CURLINFO_NAMELOOKUP_TIME_T, &lookup_us);
+        if (lookup_us == 0 && !a->t.host_is_ip)
+            snprintf(buf, len, "cannot resolve %s: timeout (no answer)", a->t.host);
+        else
+            snprintf(buf, len, "timeout (no answer)");
+        return;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(buf, len, "cannot resolve %s: no address for the name", a->t.host);
+        return;
+    case CURLE_COULDNT_CONNECT: /* detail names the address: the receiver's or a proxy's */
+        curl_easy_getinfo(a->t.easy, CURLINFO_OS_ERRNO, &os);
+        snprintf(buf, len, "connection failed: %s (%s)", os ? strerror((int)os) : "no detail",
+                 detail);
+        return;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        curl_easy_getinfo(a->t.easy, CURLINFO_SSL_VERIFYRESULT, &vr);
+        /* libcurl records OpenSSL's verdict when it failed the handshake;
+         * after a good chain it checks the name itself and leaves the
+         * result at its initial value, X509_V_ERR_UNSPECIFIED. */
+        if (vr != X509_V_OK && vr != X509_V_ERR_UNSPECIFIED)
             snprintf(buf, len, "TLS certificate verification failed: %s",
                      X509_verify_cert_error_string(vr));
-            return;
-        }
-        unsigned long e = bev ? bufferevent_get_openssl_error(bev) : 0;
-        if (e != 0) {
-            char es[120];
-            ERR_error_string_n(e, es, sizeof(es));
-            snprintf(buf, len, "TLS error: %s", es);
-            while (bufferevent_get_openssl_error(bev) != 0)
-                ;
-            return;
-        }
+        else
+            snprintf(buf, len, "TLS certificate verification failed: %s mismatch (%s)",
+                     a->t.host_is_ip ? "IP address" : "Hostname", detail);
+        return;
+    case CURLE_WRITE_ERROR: /* on_answer refused more */
+        snprintf(buf, len, "answer too large");
+        return;
+    default:
+        snprintf(buf, len, "request failed: %s", detail);
+        return;
     }
-    int err = errno;
-    if (!a->req_error && (err == ECONNREFUSED || err == ETIMEDOUT || err == EHOSTUNREACH ||
-                          err == ENETUNREACH || err == ECONNRESET))
-        snprintf(buf, len, "%s: %s", what, strerror(err));
-    else
-        snprintf(buf, len, "%s", what);
 }
 
-static void on_req_error(enum evhttp_request_error e, void *arg)
+/* A transfer of the app's ended (from reap, after libcurl returned). */
+static void transfer_done(app *a, CURLcode rc)
 {
-    app *a = arg;
-    a->req_error = (int)e + 1;
-}
-
-/* evhttp's request callback; may run inside evhttp_make_request. Records
- * the outcome only (see the design note). */
-static void on_done(struct evhttp_request *req, void *arg)
-{
-    app *a = arg;
+    long code = 0;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(a->t.easy, CURLINFO_RESPONSE_CODE, &code);
+    transfer_end(a);
     if (a->state != ST_SENDING)
         return;
-    int code = req ? evhttp_request_get_response_code(req) : 0;
     if (code >= 200 && code < 300) {
         attempt_ok(a);
         return;
     }
-    char why[200];
-    if (code > 0)
-        snprintf(why, sizeof(why), "HTTP %d", code);
+    char why[CURL_ERROR_SIZE + 100];
+    if (rc == CURLE_OK)
+        snprintf(why, sizeof(why), "HTTP %ld", code);
     else
-        describe_failure(a, why, sizeof(why));
-    if (code == 0)
-        a->conn_dead = 1;
+        describe_failure(a, rc, why, sizeof(why));
     attempt_failed(a, why);
 }
 
-/* Builds the body into out and signs it. 0 or -1. */
-static int build_body(app *a, struct evbuffer *out, long long ts, char sig[65])
+/* Hands every finished transfer to its app. */
+static void reap(gw_webhooks *w)
 {
-    EVP_MAC_CTX *ctx = sign_begin(a->secret, ts);
-    if (ctx == NULL)
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(w->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        char *a = NULL;
+        CURLcode rc = msg->data.result; /* msg dies with the removal */
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &a);
+        if (a != NULL)
+            transfer_done((app *)a, rc);
+    }
+}
+
+/* The fly batch's body: {"app":<name>,"results":[<entry>,...]}. 0 or -1. */
+static int build_body(app *a)
+{
+    size_t nl = strlen(a->name_json), len = 7 + nl + 12 + 2;
+    for (size_t i = 0; i < a->fly_n; i++)
+        len += a->fly[i].len + (i > 0);
+    char *p = malloc(len + 1);
+    if (p == NULL)
         return -1;
-    int bad = 0;
-#define ADD(p, n)                                                                                  \
-    do {                                                                                           \
-        bad |= evbuffer_add(out, (p), (n)) != 0;                                                   \
-        bad |= EVP_MAC_update(ctx, (const unsigned char *)(p), (n)) != 1;                          \
-    } while (0)
-    ADD("{\"app\":", 7);
-    ADD(a->name_json, strlen(a->name_json));
-    ADD(",\"results\":[", 12);
-    for (size_t i = 0; i < a->fly_n && !bad; i++) {
+    a->body = p;
+    a->body_len = len;
+    p += sprintf(p, "{\"app\":%s,\"results\":[", a->name_json);
+    for (size_t i = 0; i < a->fly_n; i++) {
         if (i > 0)
-            ADD(",", 1);
-        ADD(a->fly[i].json, a->fly[i].len);
+            *p++ = ',';
+        memcpy(p, a->fly[i].json, a->fly[i].len);
+        p += a->fly[i].len;
     }
-    ADD("]}", 2);
-#undef ADD
-    if (bad) {
-        EVP_MAC_CTX_free(ctx);
-        return -1;
-    }
-    return sign_end(ctx, sig) == 0 ? 0 : -1;
+    memcpy(p, "]}", 3);
+    return 0;
 }
 
 /* Moves up to `batch` waiting results into the fly batch. */
@@ -1072,74 +812,70 @@ static int take_batch(app *a)
     return 0;
 }
 
-/* Sends the fly batch (state IDLE -> SENDING, or straight to BACKOFF; or
- * RESOLVING first when a new connection needs the host name's address). */
+/* The signed request headers of one attempt. NULL when memory ran out. */
+static struct curl_slist *request_headers(app *a, const char *sig, long long ts)
+{
+    char line[128];
+    const char *fixed[] = {"Content-Type: application/json",
+                           "Expect:", /* no 100-continue round trip for large batches */
+                           NULL};
+    struct curl_slist *h = NULL, *next;
+    for (size_t i = 0; fixed[i] != NULL; i++) {
+        if ((next = curl_slist_append(h, fixed[i])) == NULL)
+            goto oom;
+        h = next;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (i == 0)
+            snprintf(line, sizeof(line), "X-Apnsd-Timestamp: %lld", ts);
+        else if (i == 1)
+            snprintf(line, sizeof(line), "X-Apnsd-Signature: sha256=%s", sig);
+        else
+            snprintf(line, sizeof(line), "X-Apnsd-Delivery: %s", a->delivery_id);
+        if ((next = curl_slist_append(h, line)) == NULL)
+            goto oom;
+        h = next;
+    }
+    return h;
+oom:
+    curl_slist_free_all(h);
+    return NULL;
+}
+
+/* Sends the fly batch (state IDLE -> SENDING, or straight to BACKOFF). The
+ * answer comes through reap. */
 static void send_batch(app *a)
 {
     gw_webhooks *w = a->w;
-    if (a->conn != NULL && a->conn_dead)
-        conn_free(a);
-    if (a->conn == NULL && !a->t.host_is_ip && !a->have_addr) {
-        char why[200];
-        int rc = resolve(a, why, sizeof(why));
-        if (rc > 0)
-            return; /* continued by use_address (from the kick) or attempt_failed */
-        if (rc < 0) {
-            a->state = ST_SENDING;
-            attempt_failed(a, why);
-            return;
-        }
-    }
-    if (a->conn == NULL && conn_open(a) != 0) {
-        a->state = ST_SENDING;
-        attempt_failed(a, "cannot open a connection (out of memory or TLS setup)");
-        return;
-    }
-    struct evhttp_request *req = evhttp_request_new(on_done, a);
-    if (req == NULL) {
-        a->state = ST_SENDING;
-        attempt_failed(a, "out of memory");
-        return;
-    }
-    evhttp_request_set_error_cb(req, on_req_error);
+    a->state = ST_SENDING;
     long long ts = (long long)time(NULL);
-    char sig[65], sigh[72], tss[24];
-    if (build_body(a, evhttp_request_get_output_buffer(req), ts, sig) != 0) {
-        evhttp_request_free(req);
-        a->state = ST_SENDING;
+    char sig[65];
+    if ((a->body == NULL && build_body(a) != 0) ||
+        gw_webhook_sign(a->secret, ts, a->body, a->body_len, sig) != 0) {
         attempt_failed(a, "cannot build or sign the body");
         return;
     }
-    snprintf(sigh, sizeof(sigh), "sha256=%s", sig);
-    snprintf(tss, sizeof(tss), "%lld", ts);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    int bad = 0;
-    bad |= evhttp_add_header(h, "Host", a->t.host_header);
-    bad |= evhttp_add_header(h, "User-Agent", USER_AGENT);
-    bad |= evhttp_add_header(h, "Content-Type", "application/json");
-    bad |= evhttp_add_header(h, "X-Apnsd-Timestamp", tss);
-    bad |= evhttp_add_header(h, "X-Apnsd-Signature", sigh);
-    bad |= evhttp_add_header(h, "X-Apnsd-Delivery", a->delivery_id);
-    if (a->t.auth != NULL)
-        bad |= evhttp_add_header(h, "Authorization", a->t.auth);
-    if (bad) {
-        evhttp_request_free(req);
-        a->state = ST_SENDING;
+    a->headers = request_headers(a, sig, ts);
+    if (a->headers == NULL) {
         attempt_failed(a, "out of memory");
         return;
     }
-    a->state = ST_SENDING;
-    a->req_error = 0;
-    /* Safety net behind libevent's own timeouts (TLS handshakes, DNS). */
-    arm(a->timer, w->lim.request_timeout_ms + SAFETY_SLACK_MS);
-    errno = 0;
-    if (evhttp_make_request(a->conn, req, EVHTTP_REQ_POST, a->t.path) != 0) {
-        /* No callback ran; libevent owns (and frees) the request. */
-        a->conn_dead = 1;
-        if (a->state == ST_SENDING)
-            attempt_failed(a, "cannot start the request");
+    CURL *e = a->t.easy;
+    a->errbuf[0] = '\0';
+    a->answer_len = 0;
+    if (curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)a) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, a) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->errbuf) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->headers) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->body_len) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->body) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->lim.request_timeout_ms) != CURLE_OK ||
+        curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+        transfer_end(a);
+        attempt_failed(a, "cannot start the request");
+        return;
     }
-    /* on_done may already have run (immediate connect failure). */
+    a->in_multi = 1;
 }
 
 static void step(app *a)
@@ -1147,8 +883,6 @@ static void step(app *a)
     gw_webhooks *w = a->w;
     if (a->state != ST_IDLE)
         return;
-    if (a->conn != NULL && a->conn_dead)
-        conn_free(a);
     if (a->fly_n == 0) {
         if (a->n == 0) {
             evtimer_del(a->timer);
@@ -1177,35 +911,9 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     app *a = arg;
-    switch (a->state) {
-    case ST_RESOLVING: {
-        /* No A answer in time: an AAAA one already in is good enough. */
-        if (a->lk != NULL && a->lk->addr6[0] != '\0') {
-            char addr[INET6_ADDRSTRLEN];
-            snprintf(addr, sizeof(addr), "%s", a->lk->addr6);
-            lookup_abandon(a);
-            use_address(a, addr);
-            break;
-        }
-        char why[200];
-        snprintf(why, sizeof(why), "cannot resolve %s: timeout (no answer)", a->t.host);
-        lookup_abandon(a);
-        attempt_failed(a, why);
-        break;
-    }
-    case ST_SENDING:
-        /* libevent did not finish the request in time: cancel it. */
-        conn_free(a);
-        attempt_failed(a, "timeout (no answer)");
-        break;
-    case ST_BACKOFF:
+    if (a->state == ST_BACKOFF)
         a->state = ST_IDLE;
-        step(a);
-        break;
-    default:
-        step(a);
-        break;
-    }
+    step(a);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1215,8 +923,7 @@ static void app_free(app *a)
 {
     if (a == NULL)
         return;
-    lookup_abandon(a);
-    conn_free(a);
+    transfer_end(a);
     if (a->timer)
         event_free(a->timer);
     if (a->kick)
@@ -1347,9 +1054,7 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         app *a = x->old;
         apps[i] = a;
         if (x->retarget) {
-            conn_free(a); /* cancels a request in flight: the batch goes to the new URL */
-            lookup_abandon(a);
-            a->have_addr = 0;
+            transfer_end(a); /* cancels a request in flight: the batch goes to the new URL */
             target_clear(&a->t);
             a->t = x->t;
             memset(&x->t, 0, sizeof(x->t));
@@ -1388,6 +1093,9 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
     w->apps = apps;
     w->n_apps = np;
     free(p);
+    /* Room in the connection cache for one idle connection per app (libcurl's
+     * default counts only the transfers running). */
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)np + 4);
     check_done(w);
     return 0;
 fail:
@@ -1428,7 +1136,17 @@ int gw_webhooks_new(gw_webhooks **out, struct event_base *base, const gw_config 
         w->rng = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() ^ 1u;
     w->deadline_ev = evtimer_new(base, deadline_cb, w);
     w->done_ev = event_new(base, -1, 0, done_cb, w);
-    if (w->deadline_ev == NULL || w->done_ev == NULL) {
+    w->curl_timer = evtimer_new(base, on_curl_timer, w);
+    pthread_once(&g_curl_once, curl_init_once);
+    w->multi = g_curl_init == CURLE_OK ? curl_multi_init() : NULL;
+    if (w->deadline_ev == NULL || w->done_ev == NULL || w->curl_timer == NULL || w->multi == NULL ||
+        curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
+        curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w) != CURLM_OK ||
+        curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_curl_timeout) != CURLM_OK ||
+        curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w) != CURLM_OK) {
+        if (detail != NULL && detail_len > 0)
+            snprintf(detail, detail_len, "webhooks: cannot set up libcurl (%s)",
+                     g_curl_init == CURLE_OK ? "out of memory" : curl_easy_strerror(g_curl_init));
         gw_webhooks_free(w);
         return APNS_ENOMEM;
     }
@@ -1491,7 +1209,7 @@ static int all_idle(const gw_webhooks *w)
 {
     for (size_t i = 0; i < w->n_apps; i++) {
         const app *a = w->apps[i];
-        if (a->n > 0 || a->fly_n > 0 || a->state == ST_SENDING || a->state == ST_RESOLVING)
+        if (a->n > 0 || a->fly_n > 0 || a->state == ST_SENDING)
             return 0;
     }
     return 1;
@@ -1529,9 +1247,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     w->deadline_passed = 1;
     for (size_t i = 0; i < w->n_apps; i++) {
         app *a = w->apps[i];
-        if (a->state == ST_SENDING)
-            conn_free(a);
-        lookup_abandon(a);
+        transfer_end(a);
         evtimer_del(a->timer);
         a->state = ST_IDLE;
         size_t n = drop_all(a);
@@ -1542,14 +1258,8 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
                    "app", a->name, "url", a->t.log_url, "results", cnt, NULL);
         }
     }
-    /* done on the next loop turn, after the callbacks libevent queued while
-     * the connections above were freed (a bufferevent with a deferred
-     * callback queued is only released by it): the daemon frees the loop
-     * right after done, with no turn in between. */
-    if (w->done_pending) {
-        struct timeval now = {0, 0};
-        event_add(w->done_ev, &now);
-    }
+    if (w->done_pending)
+        event_active(w->done_ev, 0, 0);
 }
 
 void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud), void *ud)
@@ -1585,12 +1295,13 @@ void gw_webhooks_free(gw_webhooks *w)
         event_free(w->deadline_ev);
     if (w->done_ev)
         event_free(w->done_ev);
-    /* fail_requests = 0: requests still in flight (abandoned lookups) are
-     * freed now, without callbacks; failing them (1) would only queue
-     * callbacks for a loop turn that may never come (see the design note).
-     * Then no callback can reach w's lookups any more. */
-    if (w->dns)
-        evdns_base_free(w->dns, 0);
-    lookups_release_all(w);
+    /* Closes the cached connections; their sockets' events go with the
+     * CURL_POLL_REMOVE calls, and whatever libcurl did not remove here. */
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
+    while (w->socks != NULL)
+        sock_free(w->socks);
+    if (w->curl_timer)
+        event_free(w->curl_timer);
     free(w);
 }

@@ -22,9 +22,11 @@
  * has already processed (a batch whose 2xx answer was lost is sent again).
  * User info in the URL (https://user:pass@host/) is sent as HTTP Basic auth.
  *
- * Delivery: one request in flight per app. A failed attempt (connection or
- * TLS error, timeout, non-2xx answer) is retried with the same batch after a
- * jittered exponential backoff (1s doubling to 5min, each delay x0.75..1.25).
+ * Delivery: libcurl's multi interface on the caller's event loop, one
+ * request in flight per app, connections kept alive between batches. A
+ * failed attempt (name lookup, connection or TLS error, timeout, non-2xx
+ * answer) is retried with the same batch after a jittered exponential
+ * backoff (1s doubling to 5min, each delay x0.75..1.25).
  * Memory is bounded: at most max_pending results wait per app (plus the one
  * batch in flight); beyond that the oldest waiting ones are dropped and
  * counted (apnsd_webhook_deliveries_total{result="dropped"}), with one log
@@ -35,6 +37,14 @@
  * against the system store plus the app's ca_file when it has one (the
  * app's ca_file usually names a private CA such as apns-sim's; trusting both
  * keeps a public webhook endpoint working). http:// is allowed.
+ *
+ * Host names are resolved by the system resolver (getaddrinfo on a libcurl
+ * thread: nsswitch.conf, /etc/hosts, DNS), never blocking the loop.
+ * Proxies come from the environment, as libcurl reads it when a connection
+ * is made: http_proxy (lower case only) for http:// URLs, HTTPS_PROXY or
+ * https_proxy (a CONNECT tunnel; TLS still ends at the webhook server) for
+ * https://, ALL_PROXY as a fallback, and NO_PROXY (comma-separated host
+ * names, domains, addresses) for the receivers to reach directly.
  *
  * Metrics (gw_metrics, may be NULL): webhook_deliveries_total{app,result}
  * counts results (ok, retry, dropped); webhook_pending{app} is the number
@@ -64,17 +74,19 @@ typedef struct gw_webhook_limits {
     size_t max_pending;         /* results waiting per app (default 10000) */
     int64_t backoff_min_ms;     /* first retry delay (default 1000) */
     int64_t backoff_max_ms;     /* retry delay cap (default 300000) */
-    int64_t request_timeout_ms; /* connect + TLS + request + answer (default 10000) */
+    int64_t request_timeout_ms; /* lookup + connect + TLS + request + answer (default 10000) */
 } gw_webhook_limits;
 
 #define GW_WEBHOOK_MAX_PENDING 10000
 
 /*
  * Creates the webhook sender for every app of cfg with a webhook_url. The
- * config is read now (URLs parsed, CA files loaded) and not kept. m is
- * borrowed (may be NULL) and must outlive w.
+ * config is read now (URLs parsed, CA files checked) and not kept. m is
+ * borrowed (may be NULL) and must outlive w. The first call in the process
+ * initialises libcurl (curl_global_init, once, thread-safe: see webhook.c).
  * Returns 0, APNS_ECONFIG (bad URL or unusable ca_file: detail names the
- * app), APNS_ENOMEM, APNS_EINVAL.
+ * app), APNS_ENOMEM (also when libcurl cannot start: detail says so),
+ * APNS_EINVAL.
  */
 int gw_webhooks_new(gw_webhooks **out, struct event_base *base, const gw_config *cfg, gw_metrics *m,
                     char *detail, size_t detail_len);
@@ -109,11 +121,11 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
  */
 void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud), void *ud);
 
-/* Cancels requests and host name lookups in flight (their results are
- * lost, counted nowhere) and frees everything, leaving nothing to a later
- * loop turn: the loop may be freed right after (only a DNS answer libevent
- * read in the same loop pass as this call is released by libevent on the
- * next turn). NULL is fine. */
+/* Cancels requests in flight (their results are lost, counted nowhere),
+ * closes the kept-alive connections and frees everything, leaving nothing
+ * to a later loop turn: the loop may be freed right after. A host name
+ * lookup still running on a libcurl resolver thread is not waited for: the
+ * thread ends on its own and touches nothing of w's. NULL is fine. */
 void gw_webhooks_free(gw_webhooks *w);
 
 /* HMAC-SHA256 of "<timestamp>.<body>" as lower-case hex (65 bytes incl.
