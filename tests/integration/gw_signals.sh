@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # gw_signals.sh - apnsd's signals (docs/operations.md):
 #
-# SIGTERM drains. The sim answers after 1 s (--latency-ms 1000), so when
-# SIGTERM comes, about 2000 notifications are in flight. During the drain
-# POST /v1/push answers 503 "draining", reads still answer 200, /readyz 503.
+# SIGTERM drains. The sim answers after 3 s (--latency-ms 3000) and the app
+# holds at most 1500 in flight, so when SIGTERM comes, about 1500 are in
+# flight and the drain lasts up to 3 s: long enough to ask apnsd during it.
+# During the drain POST /v1/push answers 503 "draining", reads still answer 200, /readyz 503.
 # apnsd exits 0 within drain_timeout (10 s) and logs "stopped". Restarted on
 # the same database it sends the rest: every token in the delivery log
 # exactly once (a clean drain records every answer it got: no duplicates).
@@ -17,9 +18,12 @@
 . "$(dirname "$0")/gw_lib.sh"
 
 N=10000
-start_gw_sim sim --latency-ms 1000 --delivery-log "$WORK/delivery.log"
+start_gw_sim sim --latency-ms 3000 --delivery-log "$WORK/delivery.log"
 SIM_ERR=$WORK/sim.err
-gw_config "$WORK/apnsd.ini" "$SIM_PORT" "$WORK/apnsd.db" "drain_timeout = 10s" "" "connections = 2"
+# At most 1500 in flight: with the sim's 3 s latency the 10,000 take 20 s or
+# more, so SIGTERM finds work in flight however slow this machine is today.
+APP_X=$'connections = 2\nmax_in_flight = 1500'
+gw_config "$WORK/apnsd.ini" "$SIM_PORT" "$WORK/apnsd.db" "drain_timeout = 10s" "" "$APP_X"
 start_gw gw "$WORK/apnsd.ini"
 wait_ready
 
@@ -34,7 +38,7 @@ for r in 0 1 2 3 4; do
 done
 
 # --- SIGTERM with work in flight ------------------------------------------------
-for _ in $(seq 100); do [ "$(log_lines "$WORK/delivery.log")" -ge 1500 ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ "$(log_lines "$WORK/delivery.log")" -ge 1500 ] && break; sleep 0.05; done
 INFLIGHT=$(metric 'apnsd_in_flight{app="shop"}')
 T0=$(date +%s%N)
 kill -TERM "$GW_PID"
@@ -84,7 +88,7 @@ UP0=$(metric 'apnsd_connections{app="shop",state="up"}')
 UP0B=$(metric 'apnsd_connections{app="other",state="up"}')
 api POST /v1/push "$NEWKEY" -d "{\"app\":\"$GW_APP\",\"token\":\"$(gw_token 50000)\",\"alert\":\"x\"}"
 [ "$ST" = 401 ] || fail "the new key works before the reload: $ST"
-gw_config "$WORK/apnsd.ini" "$SIM_PORT" "$WORK/apnsd.db" "drain_timeout = 10s" "" "connections = 2" "$GW_KEY, $NEWKEY"
+gw_config "$WORK/apnsd.ini" "$SIM_PORT" "$WORK/apnsd.db" "drain_timeout = 10s" "" "$APP_X" "$GW_KEY, $NEWKEY"
 kill -HUP "$GW_PID"
 for _ in $(seq 50); do grep -q 'app reloaded' "$WORK/gw2.err" && break; sleep 0.1; done
 grep 'app reloaded' "$WORK/gw2.err" | grep -q 'app=shop' || fail "no 'app reloaded app=shop' line: $(tail -5 "$WORK/gw2.err")"
