@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "hex.h" /* common/ */
 #include "apns/notification.h"
 
 #define MAX_DEPTH 64
@@ -75,17 +76,6 @@ static void skip_ws(scan *s)
         s->p++;
 }
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads 4 hex digits at s->p into *out; advances past them. */
 static int hex4(scan *s, unsigned *out)
 {
@@ -93,7 +83,7 @@ static int hex4(scan *s, unsigned *out)
         return fail(s, "truncated \\u escape");
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(s->p[i]);
+        int h = common_hex_val(s->p[i]);
         if (h < 0) {
             s->p += i;
             return fail(s, "\\u escape needs 4 hex digits");

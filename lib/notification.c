@@ -20,7 +20,9 @@
 
 #include "apns/error.h"
 #include "apns/notification.h"
+#include "hex.h" /* common/ */
 #include "notification_int.h"
+#include "token.h" /* common/ */
 
 #define QUOTE_MAX 40 /* characters of a bad value quoted in a detail sentence */
 
@@ -79,11 +81,6 @@ void apns_notification_init(apns_notification *n)
 
 /* ---- apns-id ------------------------------------------------------------ */
 
-static int is_hex(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 int apns_uuid_is_valid(const char *s)
 {
     if (s == NULL)
@@ -93,7 +90,7 @@ int apns_uuid_is_valid(const char *s)
         if (i == 8 || i == 13 || i == 18 || i == 23) {
             if (c != '-')
                 return 0;
-        } else if (!is_hex(c)) {
+        } else if (common_hex_val(c) < 0) {
             return 0; /* also stops at an early NUL */
         }
     }
@@ -207,29 +204,27 @@ __attribute__((format(printf, 4, 5))) static int report(int err, char *detail, s
 static int check_token(const char *tok, char *d, size_t dl)
 {
     char q[QBUF];
-    if (tok == NULL || tok[0] == '\0')
+    size_t len = tok != NULL ? strlen(tok) : 0, at = 0;
+
+    switch (common_token_check(tok, len, &at)) {
+    case COMMON_TOKEN_OK:
+        return 0;
+    case COMMON_TOKEN_EMPTY:
         return report(APNS_EBADTOKEN, d, dl, "device token is missing");
-    size_t len = strlen(tok);
-    for (size_t i = 0; i < len; i++) {
-        if (!is_hex((unsigned char)tok[i])) {
-            quote(q, tok, len);
-            return report(APNS_EBADTOKEN, d, dl,
-                          "device token \"%s\" is not hexadecimal (byte %zu is not 0-9a-fA-F)", q,
-                          i);
-        }
-    }
-    if (len < APNS_TOKEN_HEX_MIN || len > APNS_TOKEN_HEX_MAX) {
+    case COMMON_TOKEN_NOT_HEX:
+        quote(q, tok, len);
+        return report(APNS_EBADTOKEN, d, dl,
+                      "device token \"%s\" is not hexadecimal (byte %zu is not 0-9a-fA-F)", q, at);
+    case COMMON_TOKEN_LENGTH:
         quote(q, tok, len);
         return report(APNS_EBADTOKEN, d, dl,
                       "device token \"%s\" has %zu hex characters; it must have %d to %d", q, len,
                       APNS_TOKEN_HEX_MIN, APNS_TOKEN_HEX_MAX);
-    }
-    if (len % 2 != 0) {
+    default:
         quote(q, tok, len);
         return report(APNS_EBADTOKEN, d, dl,
                       "device token \"%s\" has an odd number of hex characters (%zu)", q, len);
     }
-    return 0;
 }
 
 static int check_topic(const char *topic, int require_topic, char *d, size_t dl)

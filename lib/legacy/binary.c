@@ -7,6 +7,7 @@
  * announces. So a hostile length (0xFFFFFFFF) is rejected from the first 5
  * bytes and never makes the caller buffer anything.
  */
+#include "hex.h" /* common/ */
 #include "apns/binary.h"
 
 #include <string.h>
@@ -371,17 +372,6 @@ int apns_feedback_decode(const uint8_t *buf, size_t len, apns_feedback_tuple *ou
 
 /* ---- hex tokens ------------------------------------------------------------ */
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int apns_token_hex_to_bin(const char *hex, size_t hex_len, uint8_t *out, size_t out_len)
 {
     if (hex == NULL || out == NULL)
@@ -390,25 +380,14 @@ int apns_token_hex_to_bin(const char *hex, size_t hex_len, uint8_t *out, size_t 
         return APNS_EBADTOKEN;
     if (out_len < hex_len / 2)
         return APNS_EINVAL;
-    for (size_t i = 0; i < hex_len; i++)
-        if (hexval((unsigned char)hex[i]) < 0)
-            return APNS_EBADTOKEN;
-    for (size_t i = 0; i < hex_len / 2; i++)
-        out[i] = (uint8_t)((hexval((unsigned char)hex[2 * i]) << 4) |
-                           hexval((unsigned char)hex[2 * i + 1]));
-    return (int)(hex_len / 2);
+    return common_hex_to_bin(hex, hex_len, out, out_len) < 0 ? APNS_EBADTOKEN : (int)(hex_len / 2);
 }
 
 int apns_token_bin_to_hex(const uint8_t *bin, size_t len, char *out, size_t out_len)
 {
-    static const char digits[] = "0123456789abcdef";
     if ((bin == NULL && len > 0) || out == NULL || len > (SIZE_MAX - 1) / 2 ||
         out_len < 2 * len + 1)
         return APNS_EINVAL;
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[bin[i] >> 4];
-        out[2 * i + 1] = digits[bin[i] & 15];
-    }
-    out[2 * len] = '\0';
+    common_bin_to_hex(bin, len, out);
     return 0;
 }

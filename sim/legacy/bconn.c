@@ -65,7 +65,7 @@
  *
  * Feedback. On a feedback connection, once TLS is up, the sim takes the
  * whole dead-token list (sim_feedback_take: "cleared once read"), writes
- * one tuple per token with apns_feedback_encode, and closes. A client that
+ * one tuple per token (sim_feedback_tuple_encode), and closes. A client that
  * drops the connection before reading them all has lost them, as with
  * Apple.
  */
@@ -76,7 +76,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apns/binary.h" /* byte layouts: apns_binary_error_encode, apns_feedback_encode */
+#include "hex.h" /* common/ */
 #include "feedback.h"
 #include "tlsctx.h"
 
@@ -253,8 +253,8 @@ static void send_error(sim_bconn *c)
             sim_bconn_free(c);
             return;
         }
-        c->out_len =
-            (size_t)apns_binary_error_encode(c->status, c->err_id, c->out, SIM_BIN_ERROR_LEN);
+        sim_bin_error_encode(c->status, c->err_id, c->out);
+        c->out_len = SIM_BIN_ERROR_LEN;
         c->out_off = 0;
         SIM_STAT_INC(st, bin_error_packets);
     } else {
@@ -336,10 +336,8 @@ static void feedback_serve(sim_bconn *c)
             return;
         }
         for (size_t i = 0; i < n; i++) {
-            int rc = apns_feedback_encode(v[i].timestamp, v[i].token, v[i].len, c->out + c->out_len,
-                                          6 + SIM_BIN_TOKEN_MAX);
-            if (rc > 0)
-                c->out_len += (size_t)rc;
+            c->out_len += sim_feedback_tuple_encode(v[i].timestamp, v[i].token, v[i].len,
+                                                    c->out + c->out_len, 6 + SIM_BIN_TOKEN_MAX);
         }
         free(v);
     }
@@ -496,7 +494,7 @@ void sim_bconn_accept(sim_worker *w, int fd, sim_bkind kind)
 static int add_bin(const char *hex, size_t len, int64_t ts_ms, void *ud)
 {
     uint8_t bin[SIM_BIN_TOKEN_MAX];
-    int n = apns_token_hex_to_bin(hex, len, bin, sizeof bin);
+    int n = common_hex_to_bin(hex, len, bin, sizeof bin);
     if (n <= 0)
         return 0; /* not hex, or longer than any binary token: can never match */
     return sim_tokenset_add(ud, bin, (size_t)n, 0) < 0;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apns/binary.h" /* apns_token_hex_to_bin */
+#include "hex.h" /* common/ */
 
 static int push(sim_feedback *f, const uint8_t *token, size_t len, uint32_t ts)
 {
@@ -31,7 +31,7 @@ static int push(sim_feedback *f, const uint8_t *token, size_t len, uint32_t ts)
 static int add_hex(const char *hex, size_t len, int64_t ts_ms, void *ud)
 {
     uint8_t bin[SIM_BIN_TOKEN_MAX];
-    int n = apns_token_hex_to_bin(hex, len, bin, sizeof bin);
+    int n = common_hex_to_bin(hex, len, bin, sizeof bin);
     if (n <= 0)
         return 0; /* not representable as a binary token: skipped */
     int64_t s = ts_ms / 1000;

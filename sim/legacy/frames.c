@@ -150,3 +150,28 @@ int sim_bin_decode(const uint8_t *buf, size_t len, sim_bin_note *n, uint8_t *sta
         return refuse(status, SIM_BIN_STATUS_PROTOCOL_ERROR);
     }
 }
+
+void sim_bin_error_encode(uint8_t status, uint32_t id, uint8_t out[SIM_BIN_ERROR_LEN])
+{
+    out[0] = 8;
+    out[1] = status;
+    out[2] = (uint8_t)(id >> 24);
+    out[3] = (uint8_t)(id >> 16);
+    out[4] = (uint8_t)(id >> 8);
+    out[5] = (uint8_t)id;
+}
+
+size_t sim_feedback_tuple_encode(uint32_t timestamp, const uint8_t *token, size_t len, uint8_t *out,
+                                 size_t out_len)
+{
+    if (len == 0 || len > SIM_BIN_TOKEN_MAX || out_len < 6 + len)
+        return 0;
+    out[0] = (uint8_t)(timestamp >> 24);
+    out[1] = (uint8_t)(timestamp >> 16);
+    out[2] = (uint8_t)(timestamp >> 8);
+    out[3] = (uint8_t)timestamp;
+    out[4] = (uint8_t)(len >> 8);
+    out[5] = (uint8_t)len;
+    memcpy(out + 6, token, len);
+    return 6 + len;
+}

@@ -91,4 +91,14 @@ typedef struct sim_bin_note {
  */
 int sim_bin_decode(const uint8_t *buf, size_t len, sim_bin_note *n, uint8_t *status);
 
+/* The error packet (§5.5): command 8, status, identifier (big-endian), into
+ * out[0..SIM_BIN_ERROR_LEN). */
+void sim_bin_error_encode(uint8_t status, uint32_t id, uint8_t out[SIM_BIN_ERROR_LEN]);
+
+/* One feedback tuple (§5.6): timestamp (big-endian UNIX seconds), token
+ * length (big-endian 16 bits), token. Returns its length, or 0 when out_len
+ * is too small or len is 0 or above SIM_BIN_TOKEN_MAX. */
+size_t sim_feedback_tuple_encode(uint32_t timestamp, const uint8_t *token, size_t len, uint8_t *out,
+                                 size_t out_len);
+
 #endif

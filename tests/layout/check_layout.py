@@ -13,7 +13,8 @@
    contract the parent's front end offers its backends.
 2. No relative includes that climb ("../x.h") anywhere in the product.
 3. The library (lib/, include/apns/) includes nothing from daemon/, sim/ or
-   tools/; include/apns/ includes only include/apns/ and system headers.
+   tools/; include/apns/ includes only include/apns/ and system headers;
+   common/ (under everything) includes only itself and include/apns/.
    The programs (sim/, tools/) include libapns only through include/apns/.
 4. With LIBAPNS_SO: the shared library exports only apns_* symbols
    (nm -D --defined-only).
@@ -115,6 +116,9 @@ def main():
                 where = f"{os.path.relpath(path, src)}:{line}"
                 if ".." in inc.split("/"):
                     bad.append(f'{where}: relative include "{inc}" climbs out of its folder')
+                if top == "common" and not inc.startswith("apns/") \
+                        and not os.path.exists(os.path.join(base, inc)):
+                    bad.append(f'{where}: common/ includes "{inc}" (only common/ and apns/*.h allowed)')
                 if top == "include/apns" and not inc.startswith("apns/"):
                     bad.append(f'{where}: a public header includes "{inc}" (only apns/*.h allowed)')
                 if top in ("lib", "include/apns", "common") and os.path.basename(inc) in owner:

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "apns/notification.h"
+#include "token.h" /* common/ */
 
 void cli_tokens_free(cli_tokens *t)
 {
@@ -16,33 +17,29 @@ void cli_tokens_free(cli_tokens *t)
     t->n = t->cap = 0;
 }
 
-static int is_hex(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 int cli_token_check(const char *s, size_t len, char *why, size_t why_len)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!is_hex(c)) {
-            if (c > 0x20 && c < 0x7f)
-                snprintf(why, why_len, "character '%c' at column %zu is not hexadecimal", c, i + 1);
-            else
-                snprintf(why, why_len, "byte 0x%02x at column %zu is not hexadecimal", c, i + 1);
-            return 0;
-        }
-    }
-    if (len < APNS_TOKEN_HEX_MIN || len > APNS_TOKEN_HEX_MAX) {
+    size_t at = 0;
+    unsigned char c;
+
+    switch (common_token_check(s, len, &at)) {
+    case COMMON_TOKEN_OK:
+        return 1;
+    case COMMON_TOKEN_NOT_HEX:
+        c = (unsigned char)s[at];
+        if (c > 0x20 && c < 0x7f)
+            snprintf(why, why_len, "character '%c' at column %zu is not hexadecimal", c, at + 1);
+        else
+            snprintf(why, why_len, "byte 0x%02x at column %zu is not hexadecimal", c, at + 1);
+        return 0;
+    case COMMON_TOKEN_ODD:
+        snprintf(why, why_len, "odd number of hex characters (%zu)", len);
+        return 0;
+    default: /* empty, or too short or long */
         snprintf(why, why_len, "%zu hex characters; a device token has %d to %d", len,
                  APNS_TOKEN_HEX_MIN, APNS_TOKEN_HEX_MAX);
         return 0;
     }
-    if (len % 2 != 0) {
-        snprintf(why, why_len, "odd number of hex characters (%zu)", len);
-        return 0;
-    }
-    return 1;
 }
 
 int cli_tokens_add(const char *prog, cli_tokens *t, const char *s, size_t len, const char *where)
