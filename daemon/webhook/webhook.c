@@ -329,9 +329,26 @@ static void openssl_reason(char *buf, size_t len)
     ERR_clear_error();
 }
 
+/* What the webhooks read of one [app NAME]: its webhook keys
+ * (webhook_keys.h), its name, and its ca_file (dispatch_keys.h). */
+typedef struct app_conf {
+    const char *name, *ca_file, *webhook_url, *webhook_secret;
+    uint32_t webhook_batch;
+    int64_t webhook_interval_ms;
+} app_conf;
+
+static app_conf conf_of(const gw_config_app *ca)
+{
+    const gw_webhook_app_config *wc = gw_webhook_app_config_of(ca);
+    app_conf c = {ca->name,          gw_dispatch_app_config_of(ca)->ca_file,
+                  wc->webhook_url,   wc->webhook_secret,
+                  wc->webhook_batch, wc->webhook_interval_ms};
+    return c;
+}
+
 /* Parses the app's webhook_url and, for https, builds its SSL_CTX. 0,
  * APNS_ECONFIG (detail written) or APNS_ENOMEM. */
-static int target_init(target *t, const gw_app_config *ac, char *detail, size_t dlen)
+static int target_init(target *t, const app_conf *ac, char *detail, size_t dlen)
 {
     memset(t, 0, sizeof(*t));
     const char *name = ac->name;
@@ -1246,7 +1263,7 @@ static app *find_app(const gw_webhooks *w, const char *name)
     return NULL;
 }
 
-static int app_new(gw_webhooks *w, const gw_app_config *ac, app **out, char *detail, size_t dlen)
+static int app_new(gw_webhooks *w, const app_conf *ac, app **out, char *detail, size_t dlen)
 {
     *out = NULL;
     app *a = calloc(1, sizeof(*a));
@@ -1282,7 +1299,7 @@ oom:
 /* What a reload prepares for one app with a webhook, before anything
  * changes. */
 typedef struct prep {
-    const gw_app_config *ac;
+    app_conf ac;
     app *old;     /* existing app, or NULL */
     app *fresh;   /* new app (when old == NULL) */
     target t;     /* new target when the URL or ca_file changed */
@@ -1311,11 +1328,12 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
     }
     /* 1. Prepare everything that can fail. */
     for (size_t i = 0; i < cfg->n_apps; i++) {
-        const gw_app_config *ac = &cfg->apps[i];
+        app_conf c = conf_of(&cfg->apps[i]);
+        const app_conf *ac = &c;
         if (ac->webhook_url == NULL || ac->webhook_url[0] == '\0')
             continue;
         prep *x = &p[np++];
-        x->ac = ac;
+        x->ac = c;
         x->old = find_app(w, ac->name);
         if (x->old == NULL) {
             rc = app_new(w, ac, &x->fresh, detail, detail_len);
@@ -1363,8 +1381,8 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         free(a->secret);
         a->secret = x->secret;
         x->secret = NULL;
-        a->batch = x->ac->webhook_batch ? x->ac->webhook_batch : 100;
-        a->interval_ms = x->ac->webhook_interval_ms > 0 ? x->ac->webhook_interval_ms : 1000;
+        a->batch = x->ac.webhook_batch ? x->ac.webhook_batch : 100;
+        a->interval_ms = x->ac.webhook_interval_ms > 0 ? x->ac.webhook_interval_ms : 1000;
         if (a->state == ST_IDLE)
             event_active(a->kick, 0, 0);
     }
