@@ -1099,7 +1099,8 @@ static void rules_init(gw_config_rules *r, loader *L, unsigned sec, size_t app)
     r->L = L;
     r->sec = sec;
     r->s = &L->lay->secs[sec];
-    gw_config_select(r, app);
+    if (app < gw_config_count(r))
+        gw_config_select(r, app);
 }
 
 /* One instance: the parts' rules, the files, the parts' resolve hooks. */

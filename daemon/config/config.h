@@ -62,12 +62,13 @@ typedef enum gw_config_type {
     GW_CONFIG_T_LIST,     /* gw_strv: comma-separated; repeating the key appends */
 } gw_config_type;
 
+/* Key flags. FILE: when set (and not refused) the value names a readable,
+ * non-empty regular file, checked at load; a reload compares the file's
+ * identity too (same name, new contents: a change). */
 #define GW_CONFIG_K_REQUIRED 0x01u /* documented as required (the part's rules say so) */
 #define GW_CONFIG_K_SECRET   0x02u /* never printed: masked in dumps and messages */
-#define GW_CONFIG_K_LIVE     0x08u /* named section: a change applies without new connections */
-#define GW_CONFIG_K_FILE                                                                           \
-    0x10u /* checked at load (a readable, non-empty regular file) when set                         \
-             and not refused; its identity is compared on reload */
+#define GW_CONFIG_K_LIVE     0x04u /* named section: a change applies without new connections */
+#define GW_CONFIG_K_FILE     0x08u
 
 /* Extra single-field rule on the text of one value (one list element).
  * Returns 0, or writes what is wrong ("must be 10 characters [A-Z0-9]",
@@ -91,10 +92,11 @@ typedef struct gw_config_key {
 /* ---------------------------------------------------------------------- */
 /* sections and parts                                                     */
 
-#define GW_CONFIG_S_NAMED                                                                          \
-    0x01u /* one instance per "[name NAME]" header; at most one such section */
-#define GW_CONFIG_S_RESTART                                                                        \
-    0x02u /* a reload that changes it needs a restart (else applied at once) */
+/* Section flags. NAMED: one instance per "[name NAME]" header, at least one
+ * (at most one such section in a schema). RESTART: a reload that changes it
+ * needs a restart (else it is applied at once). */
+#define GW_CONFIG_S_NAMED   0x01u
+#define GW_CONFIG_S_RESTART 0x02u
 
 typedef struct gw_config_section {
     const char *name; /* "server" */
@@ -115,7 +117,8 @@ typedef struct gw_config_rules gw_config_rules;
  * environment, defaults), then calls, for every instance, each part's
  * `rules` in schema order, checks the GW_CONFIG_K_FILE keys, and calls each
  * part's `resolve`. When no error was found, each part's `rules_all` runs
- * once over every instance of its section. Every hook may be NULL.
+ * once for its section (gw_config_select() picks the instance it looks at
+ * and reports about). Every hook may be NULL.
  */
 typedef struct gw_config_part {
     const gw_config_section *section;

@@ -312,12 +312,16 @@ static int in_use(gw_config_rules *r, const char *key)
     return gw_config_has(r, key) && !gw_config_refused(r, key);
 }
 
+static int n_passwords(gw_config_rules *r)
+{
+    return gw_config_has(r, "password") + gw_config_has(r, "password_env") +
+           gw_config_has(r, "password_file");
+}
+
 /* The PKCS#12 password key, when exactly one of the three is set. */
 static const char *password_key(gw_config_rules *r)
 {
-    int n = gw_config_has(r, "password") + gw_config_has(r, "password_env") +
-            gw_config_has(r, "password_file");
-    return n != 1                             ? NULL
+    return n_passwords(r) != 1                ? NULL
            : gw_config_has(r, "password")     ? "password"
            : gw_config_has(r, "password_env") ? "password_env"
                                               : "password_file";
@@ -336,9 +340,7 @@ static void rules_certificate(gw_config_rules *r)
         gw_config_fail(r, "p12_file", "set cert_file or p12_file, not both");
     if (p12 && gw_config_has(r, "key_file"))
         gw_config_fail(r, "key_file", "not used with p12_file (the PKCS#12 file holds the key)");
-    if (gw_config_has(r, "password") + gw_config_has(r, "password_env") +
-            gw_config_has(r, "password_file") >
-        1)
+    if (n_passwords(r) > 1)
         gw_config_fail(r, gw_config_has(r, "password_file") ? "password_file" : "password_env",
                        "set only one of password, password_env and password_file");
     else if (password_key(r) && !p12 && cert)
@@ -386,15 +388,14 @@ static void app_rules(gw_config_rules *r, void *part)
                           "required: production, sandbox or custom (no default: a wrong one makes "
                           "APNs reject every token)");
 
-    /* credentials (none guessed when auth itself was refused) */
-    if (gw_config_refused(r, "auth")) {
-    } else if (a->auth == GW_DISPATCH_AUTH_TOKEN) {
+    /* credentials (no guesses about which keys belong when auth was refused) */
+    if (a->auth == GW_DISPATCH_AUTH_TOKEN && !gw_config_refused(r, "auth")) {
         static const char *const need[] = {"key_file", "key_id", "team_id"};
         for (int k = 0; k < 3; k++)
             if (!gw_config_has(r, need[k]))
                 gw_config_missing(r, need[k], "required with auth = token");
         gw_config_only_with(r, cert_keys, "auth = certificate");
-    } else {
+    } else if (!gw_config_refused(r, "auth")) {
         rules_certificate(r);
     }
 
