@@ -338,7 +338,7 @@ static void fmt_size(uint64_t v, char *buf, size_t len)
 }
 
 /* "a|b|c" -> index of word, or -1. Case-insensitive. */
-int gw__choice_index(const char *choices, const char *word)
+static int choice_index(const char *choices, const char *word)
 {
     int i = 0;
     size_t wn = strlen(word);
@@ -575,9 +575,9 @@ int gw_config_value_set(const gw_config_key *k, void *field, const char *text, c
         return 0;
     }
     case GW_CONFIG_T_BOOL:
-        if (gw__choice_index("yes|true|on|1", text) >= 0)
+        if (choice_index("yes|true|on|1", text) >= 0)
             *(int *)field = 1;
-        else if (gw__choice_index("no|false|off|0", text) >= 0)
+        else if (choice_index("no|false|off|0", text) >= 0)
             *(int *)field = 0;
         else {
             whyf(why, why_len, "must be yes or no (also true/false, on/off, 1/0)");
@@ -585,7 +585,7 @@ int gw_config_value_set(const gw_config_key *k, void *field, const char *text, c
         }
         return 0;
     case GW_CONFIG_T_ENUM:
-        i = gw__choice_index(k->choices, text);
+        i = choice_index(k->choices, text);
         if (i < 0) {
             enum_why(k->choices, text, why, why_len);
             return -1;

@@ -72,8 +72,7 @@ void *gw__field(const struct gw__inst *in, const gw__sec *s, size_t ki);
 
 /* k's range in file syntax ("1KiB", "1h", "5"). */
 void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len);
-/* "a|b|c" -> index of word (case-insensitive), or -1; the index'th word. */
-int gw__choice_index(const char *choices, const char *word);
+/* The index'th word of "a|b|c" into buf ("?" when there is none). */
 const char *gw__choice_name(const char *choices, int index, char *buf, size_t len);
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * test_config.c - daemon/config*.c: parsing, defaults, every validation
- * error (one table), error collection, environment overrides, reload diffs,
- * secrets never printed, and the key reference in docs/configuration.md
- * kept identical to the key tables.
+ * test_config.c - daemon/config/ (the machinery) with apnsd's schema (every
+ * module's keys and rules, daemon/apnsd_keys.c): parsing, defaults, every
+ * validation error (one table), error collection, environment overrides,
+ * reload diffs, secrets never printed, schemas, and the key reference in
+ * docs/configuration.md kept identical to the key tables.
  *
  * Files the configurations name live in a private temporary directory; "@D@"
  * in a test's text stands for it. Texts are loaded as "apnsd.ini" with an
@@ -1149,6 +1150,47 @@ static void test_teams(void **state)
 }
 
 /* ---------------------------------------------------------------------- */
+/* schemas                                                                */
+
+/* A program composes the parts it has: sections and keys come from them. */
+static void test_schema(void **state)
+{
+    (void)state;
+    static const gw_config_part *const apps_only[] = {
+        &gw_dispatch_app_part, &gw_api_app_part, &gw_webhook_app_part, &gw_dispatch_feedback_part};
+    static const gw_config_schema small = {apps_only, 4};
+    gw_config_errors e;
+    gw_config *c = NULL;
+    char *t = expand(TOKEN_APP("a"));
+
+    assert_int_equal(gw_config_load_buffer(&small, t, strlen(t), "x.ini", NOENV, &c, &e), 0);
+    assert_null(gw_queue_config_of(c)); /* not in this schema */
+    assert_non_null(gw_dispatch_app_config_of(&c->apps[0]));
+    gw_config_free(c);
+    free(t);
+    t = expand("[queue]\n" TOKEN_APP("a"));
+    assert_int_equal(gw_config_load_buffer(&small, t, strlen(t), "x.ini", NOENV, &c, &e),
+                     APNS_ECONFIG);
+    assert_true(has_diag(&e, "x.ini:1: unknown section \"queue\" (sections: [app NAME])"));
+    free(t);
+
+    /* Two parts declaring one key of a section, or two named sections: refused. */
+    static const gw_config_part *const twice[] = {&gw_queue_part, &gw_queue_part};
+    static const gw_config_schema bad = {twice, 2};
+    assert_int_equal(gw_config_load_buffer(&bad, "", 0, "x.ini", NOENV, &c, &e), APNS_EINVAL);
+    assert_null(c);
+    FILE *f = fopen("/dev/null", "w");
+    assert_non_null(f);
+    assert_int_equal(gw_config_write_reference(&bad, f), APNS_EINVAL);
+    fclose(f);
+    static const gw_config_section other_named = {"group", GW_CONFIG_S_NAMED, "Groups."};
+    static const gw_config_part group = {.section = &other_named};
+    static const gw_config_part *const two_named[] = {&gw_dispatch_app_part, &group};
+    static const gw_config_schema bad2 = {two_named, 2};
+    assert_int_equal(gw_config_load_buffer(&bad2, "", 0, "x.ini", NOENV, &c, &e), APNS_EINVAL);
+}
+
+/* ---------------------------------------------------------------------- */
 /* secrets                                                                */
 
 static void test_secrets_masked(void **state)
@@ -1456,6 +1498,7 @@ int main(void)
         cmocka_unit_test(test_diff_live_keys),
         cmocka_unit_test(test_jetstream_queue),
         cmocka_unit_test(test_teams),
+        cmocka_unit_test(test_schema),
         cmocka_unit_test(test_secrets_masked),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_docs_match_tables),
