@@ -140,15 +140,7 @@ static int is_zero(const gw_config_key *k, const void *field)
 
 static int is_default(const gw_config_key *k, const void *field)
 {
-    union {
-        char *s;
-        gw_strv v;
-        int i;
-        uint32_t u32;
-        uint16_t u16;
-        uint64_t u64;
-        int64_t i64;
-    } tmp;
+    gw__value tmp;
     char why[128];
     int eq;
     memset(&tmp, 0, sizeof tmp);

@@ -70,6 +70,17 @@ int gw__edit_distance(const char *a, const char *b);
 /* The field of key ki of section s in instance in. */
 void *gw__field(const struct gw__inst *in, const gw__sec *s, size_t ki);
 
+/* Room for one value of any key type (a default parsed for comparison). */
+typedef union gw__value {
+    char *s;
+    gw_strv v;
+    int i;
+    uint32_t u32;
+    uint16_t u16;
+    uint64_t u64;
+    int64_t i64;
+} gw__value;
+
 /* k's range in file syntax ("1KiB", "1h", "5"). */
 void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len);
 /* The index'th word of "a|b|c" into buf ("?" when there is none). */

@@ -353,15 +353,7 @@ static void test_defaults(void **state)
         for (size_t i = 0; i < part->n_keys; i++) {
             const gw_config_key *k = &part->keys[i];
             char why[256];
-            union {
-                char *s;
-                gw_strv v;
-                int i;
-                uint32_t u32;
-                uint16_t u16;
-                uint64_t u64;
-                int64_t i64;
-            } tmp;
+            gw__value tmp;
             if (k->def == NULL)
                 continue;
             memset(&tmp, 0, sizeof tmp);
