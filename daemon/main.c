@@ -26,12 +26,14 @@
 #include <event2/event.h>
 
 #include "api.h"
+#include "apnsd_keys.h"
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
 #include "queue_jetstream.h"
+#include "queue_keys.h"
 #include "queue_sqlite.h"
 #include "webhook.h"
 
@@ -207,15 +209,24 @@ static void stop_cb(int sig, short what, void *ud)
         _exit(EXIT_CUT);
     }
     s->draining = 1;
-    s->drain_deadline = mono_ms() + s->cfg->server.drain_timeout_ms;
-    snprintf(t, sizeof(t), "%lldms", (long long)s->cfg->server.drain_timeout_ms);
+    int64_t timeout_ms = gw_apnsd_server_config_of(s->cfg)->drain_timeout_ms;
+
+    s->drain_deadline = mono_ms() + timeout_ms;
+    snprintf(t, sizeof(t), "%lldms", (long long)timeout_ms);
     gw_log(GW_LOG_INFO, "apnsd", "draining: new pushes are refused, in-flight work finishes",
            "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "timeout", t, NULL);
     gw_api_stop_accepting(s->api);
-    gw_dispatch_drain(s->d, s->cfg->server.drain_timeout_ms, on_drained, s);
+    gw_dispatch_drain(s->d, timeout_ms, on_drained, s);
 }
 
 /* ---- reload ---------------------------------------------------------------------- */
+
+/* [log]: at start and on every reload that changes it. */
+static void log_setup(const gw_config *cfg)
+{
+    const gw_apnsd_log_config *l = gw_apnsd_log_config_of(cfg);
+    gw_log_setup(l->format, (gw_log_level)l->level);
+}
 
 static void log_config_errors(const gw_config_errors *e, gw_log_level level, const char *msg)
 {
@@ -237,7 +248,7 @@ static void reload_cb(int sig, short what, void *ud)
     if (s->draining)
         return;
     gw_log(GW_LOG_INFO, "apnsd", "SIGHUP: reloading the configuration", "file", s->path, NULL);
-    rc = gw_config_load_file(s->path, &cfg, &errs);
+    rc = gw_config_load_file(&gw_apnsd_schema, s->path, &cfg, &errs);
     if (rc != 0) {
         log_config_errors(&errs, GW_LOG_ERROR, "reload refused: the running configuration stays");
         if (errs.n < errs.errors + errs.warnings) {
@@ -268,7 +279,7 @@ static void reload_cb(int sig, short what, void *ud)
         gw_log(GW_LOG_ERROR, "apnsd", "webhook settings not reloaded: the previous ones stay",
                "detail", detail, NULL);
     if (diff.log_changed)
-        gw_log_setup(cfg->log.format, (gw_log_level)cfg->log.level);
+        log_setup(cfg);
     for (size_t i = 0; i < diff.n; i++)
         if (diff.apps[i].change != GW_CHANGE_SAME)
             gw_log(GW_LOG_INFO, "apnsd", "app reloaded", "app", diff.apps[i].name, "change",
@@ -303,7 +314,7 @@ static void queue_log(apns_log_level level, const char *msg, void *ud)
 /* backend = jetstream: the fleet's shared queue on a NATS cluster. */
 static int open_jetstream(apnsd *s, gw_queue_opts *o)
 {
-    const gw_queue_config *qc = &s->cfg->queue;
+    const gw_queue_config *qc = gw_queue_config_of(s->cfg);
     gw_queue_jetstream_opts jo;
     char detail[512] = "";
     int rc;
@@ -327,6 +338,7 @@ static int open_jetstream(apnsd *s, gw_queue_opts *o)
 
 static int open_queue(apnsd *s)
 {
+    const gw_queue_config *qc = gw_queue_config_of(s->cfg);
     gw_queue_opts o;
     gw_queue_sqlite_opts so = {0};
     char detail[512] = "";
@@ -334,21 +346,21 @@ static int open_queue(apnsd *s)
 
     gw_queue_opts_init(&o);
     o.base = s->base;
-    o.chunk_tokens = s->cfg->queue.chunk_tokens;
-    o.small_job_tokens = s->cfg->queue.small_job_tokens;
-    o.max_depth = s->cfg->queue.max_depth;
-    o.max_requests = s->cfg->queue.max_requests;
-    o.retention_ms = s->cfg->queue.retention_ms;
+    o.chunk_tokens = qc->chunk_tokens;
+    o.small_job_tokens = qc->small_job_tokens;
+    o.max_depth = qc->max_depth;
+    o.max_requests = qc->max_requests;
+    o.retention_ms = qc->retention_ms;
     /* The backend runs the retention pass by itself on this interval. */
-    o.purge_interval_ms = s->cfg->queue.purge_interval_ms;
+    o.purge_interval_ms = qc->purge_interval_ms;
     o.on_work = on_work;
     o.on_log = queue_log;
     o.ud = s;
-    if (s->cfg->queue.backend == GW_BACKEND_JETSTREAM)
+    if (qc->backend == GW_QUEUE_BACKEND_JETSTREAM)
         return open_jetstream(s, &o);
-    so.path = s->cfg->queue.path;
-    so.max_db_bytes = (int64_t)s->cfg->queue.max_db_bytes;
-    so.outcome_sync_full = s->cfg->queue.sync == GW_SYNC_FULL;
+    so.path = qc->path;
+    so.max_db_bytes = (int64_t)qc->max_db_bytes;
+    so.outcome_sync_full = qc->sync == GW_QUEUE_SYNC_FULL;
     rc = gw_queue_sqlite_open(&s->q, &o, &so, detail, sizeof(detail));
     return rc == 0 ? 0 : fail("cannot open the queue database", rc, detail);
 }
@@ -388,7 +400,8 @@ static int start(apnsd *s)
 
 static void announce(apnsd *s)
 {
-    const gw_server_config *sv = &s->cfg->server;
+    const gw_api_server_config *sv = gw_api_server_config_of(s->cfg);
+    const gw_queue_config *qc = gw_queue_config_of(s->cfg);
     char addrs[1024] = "", one[300];
     size_t used = 0;
 
@@ -408,11 +421,11 @@ static void announce(apnsd *s)
     {
         char apps[16];
         snprintf(apps, sizeof(apps), "%zu", s->cfg->n_apps);
-        const char *queue = s->cfg->queue.path;
-        if (s->cfg->queue.backend == GW_BACKEND_JETSTREAM)
-            queue = s->cfg->queue.prefix ? s->cfg->queue.prefix : "apnsd";
+        const char *queue = qc->path;
+        if (qc->backend == GW_QUEUE_BACKEND_JETSTREAM)
+            queue = qc->prefix ? qc->prefix : "apnsd";
         gw_log(GW_LOG_INFO, "apnsd", "apnsd ready", "listen", addrs, "apps", apps, "queue", queue,
-               "backend", s->cfg->queue.backend == GW_BACKEND_JETSTREAM ? "jetstream" : "sqlite",
+               "backend", qc->backend == GW_QUEUE_BACKEND_JETSTREAM ? "jetstream" : "sqlite",
                "version", APNSD_VERSION, NULL);
     }
 }
@@ -489,7 +502,7 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     }
 
-    rc = gw_config_load_file(s.path, &s.cfg, &errs);
+    rc = gw_config_load_file(&gw_apnsd_schema, s.path, &s.cfg, &errs);
     if (rc != 0 || errs.n > 0)
         gw_config_errors_print(&errs, stderr);
     if (rc != 0) {
@@ -510,7 +523,7 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
-    gw_log_setup(s.cfg->log.format, (gw_log_level)s.cfg->log.level);
+    log_setup(s.cfg);
     s.base = event_base_new();
     if (s.base == NULL) {
         gw_log(GW_LOG_ERROR, "apnsd", "cannot create the event loop", NULL);

@@ -359,16 +359,18 @@ void gw__api_key_digest(const char *key, size_t len, uint8_t out[GW__API_DIGEST]
         memset(out, 0, GW__API_DIGEST); /* matches no key: hashes are never all zero */
 }
 
-int gw__api_app_allows(const gw_app_config *app, const uint8_t digest[GW__API_DIGEST])
+int gw__api_app_allows(const gw_config_app *app, const uint8_t digest[GW__API_DIGEST])
 {
     static const uint8_t zero[GW__API_DIGEST];
+    const gw_strv *keys;
     int ok = 0;
 
     if (app == NULL || CRYPTO_memcmp(digest, zero, GW__API_DIGEST) == 0)
         return 0;
-    for (size_t i = 0; i < app->all_api_keys.n; i++) {
+    keys = &gw_api_app_config_of(app)->all_api_keys;
+    for (size_t i = 0; i < keys->n; i++) {
         uint8_t d[GW__API_DIGEST];
-        const char *k = app->all_api_keys.v[i];
+        const char *k = keys->v[i];
         gw__api_key_digest(k, strlen(k), d);
         ok |= CRYPTO_memcmp(d, digest, GW__API_DIGEST) == 0;
     }
@@ -473,7 +475,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 static void apply_limits(gw_api *a)
 {
-    const gw_server_config *s = &a->cfg->server;
+    const gw_api_server_config *s = gw_api_server_config_of(a->cfg);
     struct timeval tv = {.tv_sec = s->request_timeout_ms / 1000,
                          .tv_usec = (s->request_timeout_ms % 1000) * 1000};
 
@@ -485,7 +487,7 @@ static void apply_limits(gw_api *a)
 int gw_api_new(gw_api **out, const gw_api_opts *o, char *detail, size_t detail_len)
 {
     gw_api *a;
-    const gw_server_config *s;
+    const gw_api_server_config *s;
 
     if (detail != NULL && detail_len > 0)
         detail[0] = '\0';
@@ -500,7 +502,7 @@ int gw_api_new(gw_api **out, const gw_api_opts *o, char *detail, size_t detail_l
     a->q = o->q;
     a->m = o->m;
     a->d = o->d;
-    s = &a->cfg->server;
+    s = gw_api_server_config_of(a->cfg);
     a->http = evhttp_new(a->base);
     a->bound = calloc(s->listen.n ? s->listen.n : 1, sizeof(*a->bound));
     if (a->http == NULL || a->bound == NULL) {
@@ -513,7 +515,7 @@ int gw_api_new(gw_api **out, const gw_api_opts *o, char *detail, size_t detail_l
     evhttp_set_gencb(a->http, on_request, a);
     apply_limits(a);
     for (size_t i = 0; i < s->listen.n; i++) {
-        const gw_listen_addr *l = &s->listen_addrs[i];
+        const gw_api_listen_addr *l = &s->listen_addrs[i];
         a->bound[i] = evhttp_bind_socket_with_handle(a->http, l->host, l->port);
         if (a->bound[i] == NULL) {
             int e = errno;

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api_keys.h"
 #include "config.h"
 #include "dispatch.h"
 #include "metrics.h"
@@ -162,7 +163,7 @@ typedef struct gw_push_request {
  * notification object (docs/api.md lists the fields). `api_key` is the
  * bearer key of the request: a notification whose app does not list it is
  * 403 (NULL: every app allowed, for tools and tests). Device tokens go
- * straight into each job's binary token list; at most cfg->server.max_tokens
+ * straight into each job's binary token list; at most [server] max_tokens
  * in all. Returns 0 (out filled; free with gw_push_request_free) or -1 with
  * *err filled (out empty). Never aborts, whatever the bytes.
  */

@@ -70,7 +70,7 @@ void gw__api_h_metrics(gw_api_req *r)
     gw_api *a = r->api;
     struct evbuffer *b;
 
-    if (a->m == NULL || !a->cfg->server.metrics) {
+    if (a->m == NULL || !gw_api_server_config_of(a->cfg)->metrics) {
         gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, NULL,
                              "metrics are turned off ([server] metrics = no)");
         return;

@@ -24,7 +24,6 @@
  *
  * A key holding null is treated as absent.
  */
-#define GW_CONFIG_INTERNAL /* gw__suggest: did-you-mean for unknown keys */
 #include "api_int.h"
 
 #include <stdio.h>
@@ -59,7 +58,7 @@ struct pctx {
     size_t *extra_tokens;
     json_t *slot[N_FIELDS];
 
-    const gw_app_config *app;
+    const gw_config_app *app;
     apns_push_type push_type;
     int priority, priority_set;
     int64_t expiration, send_at_ms;
@@ -155,6 +154,7 @@ static int f_app(pctx *c, json_t *v)
 
 static int f_tokens(pctx *c, json_t *v)
 {
+    uint32_t max = gw_api_server_config_of(c->cfg)->max_tokens;
     json_t *one = c->slot[1]; /* "token" */
     gw__lifted *lf = gw__scan_find(c->scan, c->idx);
     char f[96];
@@ -174,11 +174,11 @@ static int f_tokens(pctx *c, json_t *v)
             snprintf(sub, sizeof sub, "tokens[%zu]", i);
             if (!json_is_string(t))
                 return fail(c, GW_API_E_INVALID_FIELD, sub, "%s", "must be a string of hex digits");
-            if (c->scan->total + *c->extra_tokens >= c->cfg->server.max_tokens) {
+            if (c->scan->total + *c->extra_tokens >= max) {
                 gw_api_error_set(c->err, GW_API_E_TOO_MANY_TOKENS, fld(c, "tokens", f, sizeof f),
                                  "the request names more than %u device tokens ([server] "
                                  "max_tokens)",
-                                 c->cfg->server.max_tokens);
+                                 max);
                 return -1;
             }
             if (gw__token_add(&c->tokens, json_string_value(t), json_string_length(t), 0,
@@ -187,7 +187,7 @@ static int f_tokens(pctx *c, json_t *v)
             (*c->extra_tokens)++;
         }
     } else if (one != NULL) {
-        if (c->scan->total + *c->extra_tokens >= c->cfg->server.max_tokens)
+        if (c->scan->total + *c->extra_tokens >= max)
             return fail(c, GW_API_E_TOO_MANY_TOKENS, "token", "%s",
                         "the request names more device tokens than [server] max_tokens");
         if (gw__token_add(&c->tokens, json_string_value(one), json_string_length(one), 0,
@@ -270,7 +270,7 @@ static int f_apns_id(pctx *c, json_t *v)
     return 0;
 }
 
-static int topic_allowed(const gw_app_config *a, const char *t)
+static int topic_allowed(const gw_dispatch_app_config *a, const char *t)
 {
     if (strcmp(a->topic, t) == 0)
         return 1;
@@ -282,7 +282,7 @@ static int topic_allowed(const gw_app_config *a, const char *t)
 
 static int f_topic(pctx *c, json_t *v)
 {
-    const gw_app_config *a = c->app;
+    const gw_dispatch_app_config *a = gw_dispatch_app_config_of(c->app);
 
     if (v == NULL) {
         /* The bundle id; with the push type's suffix (".voip", ...) when the
@@ -302,7 +302,7 @@ static int f_topic(pctx *c, json_t *v)
     if (!topic_allowed(a, json_string_value(v))) {
         char msg[160];
         snprintf(msg, sizeof msg, "is not a topic of app \"%s\" (topic and topics in [app %s])",
-                 a->name, a->name);
+                 c->app->name, c->app->name);
         return fail(c, GW_API_E_INVALID_FIELD, "topic", "%s", msg);
     }
     c->topic = json_string_value(v);
@@ -564,7 +564,7 @@ static int unknown_key(pctx *c, const char *k)
 
     for (size_t i = 0; i < N_FIELDS; i++)
         names[i] = fields[i].name;
-    s = strlen(k) <= 64 ? gw__suggest(k, names, N_FIELDS) : NULL;
+    s = strlen(k) <= 64 ? gw_config_suggest(k, names, N_FIELDS) : NULL;
     snprintf(sub, sizeof sub, "%.60s", k);
     if (s != NULL)
         snprintf(msg, sizeof msg, "unknown key (did you mean \"%s\"?)", s);
@@ -818,7 +818,7 @@ int gw_push_parse(const char *body, size_t len, const gw_config *cfg, const char
         return gw_api_error_set(err, GW_API_E_MALFORMED_JSON, NULL,
                                 "the body is not one JSON object: %s at byte %zu",
                                 why ? why : "invalid JSON", off);
-    if (gw__scan_tokens(body, len, cfg->server.max_tokens, &scan, err) != 0)
+    if (gw__scan_tokens(body, len, gw_api_server_config_of(cfg)->max_tokens, &scan, err) != 0)
         return -1;
 
     root = json_loadb(scan.copy ? scan.copy : body, scan.copy ? scan.copy_len : len,

@@ -71,7 +71,7 @@ static json_t *status_json(const gw_job_status *st)
 static void on_status(int err, const char *detail, const gw_job_status *st, void *ud)
 {
     gw_api_req *r = ud;
-    const gw_app_config *app;
+    const gw_config_app *app;
     gw_api_error e;
 
     if (!gw__api_req_resume(r))

@@ -268,7 +268,7 @@ static gw__wait_job *wait_job_new(const gw_push_item *it)
 static int parse_wait(gw_api_req *r, int64_t *wait_ms)
 {
     static const char *const allowed[] = {"wait", NULL};
-    const gw_config *cfg = r->api->cfg;
+    const gw_api_server_config *cfg = gw_api_server_config_of(r->api->cfg);
     struct evkeyvalq q;
     const char *v;
     char *end;
@@ -294,12 +294,12 @@ static int parse_wait(gw_api_req *r, int64_t *wait_ms)
         return -1;
     }
     evhttp_clear_headers(&q);
-    if (s > 0 && cfg->server.max_wait_ms == 0) {
+    if (s > 0 && cfg->max_wait_ms == 0) {
         gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "wait",
                              "?wait is turned off on this gateway ([server] max_wait = 0)");
         return -1;
     }
-    *wait_ms = s * 1000 > cfg->server.max_wait_ms ? cfg->server.max_wait_ms : s * 1000;
+    *wait_ms = s * 1000 > cfg->max_wait_ms ? cfg->max_wait_ms : s * 1000;
     return 0;
 }
 
@@ -307,6 +307,8 @@ void gw__api_h_push(gw_api_req *r)
 {
     gw_api *a = r->api;
     const gw_config *cfg = a->cfg;
+    const gw_api_server_config *sc = gw_api_server_config_of(cfg);
+    const gw_queue_config *qc = gw_queue_config_of(cfg);
     struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
     size_t len = evbuffer_get_length(in);
     gw_push_request pr;
@@ -323,21 +325,21 @@ void gw__api_h_push(gw_api_req *r)
     }
     if (parse_wait(r, &wait_ms) != 0)
         return;
-    if (len > cfg->server.max_body) {
+    if (len > sc->max_body) {
         gw__api_reply_errorf(r, GW_API_E_BODY_TOO_LARGE, "body",
                              "the body has %zu bytes; [server] max_body is %llu", len,
-                             (unsigned long long)cfg->server.max_body);
+                             (unsigned long long)sc->max_body);
         return;
     }
     depth = gw_queue_depth(a->q);
-    if (cfg->queue.max_depth > 0 && depth > cfg->queue.max_depth) {
+    if (qc->max_depth > 0 && depth > qc->max_depth) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", GW__API_RETRY_AFTER_DEPTH);
         gw__api_header(r, "Retry-After", ra);
         gw__api_reply_errorf(r, GW_API_E_OVERLOADED, NULL,
                              "the queue holds %llu unfinished notifications, over [queue] "
                              "max_depth %llu; retry later",
-                             (unsigned long long)depth, (unsigned long long)cfg->queue.max_depth);
+                             (unsigned long long)depth, (unsigned long long)qc->max_depth);
         return;
     }
     body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
@@ -348,12 +350,12 @@ void gw__api_h_push(gw_api_req *r)
     evbuffer_drain(in, len); /* the body is not needed any more */
     if (wait_ms > 0) {
         for (size_t i = 0; i < pr.n; i++) {
-            if (pr.items[i].n_tokens > cfg->queue.small_job_tokens) {
+            if (pr.items[i].n_tokens > qc->small_job_tokens) {
                 char msg[200];
                 snprintf(msg, sizeof msg,
                          "?wait takes notifications of at most %u tokens ([queue] "
                          "small_job_tokens); notification %zu has %zu",
-                         cfg->queue.small_job_tokens, i, pr.items[i].n_tokens);
+                         qc->small_job_tokens, i, pr.items[i].n_tokens);
                 gw_push_request_free(&pr);
                 gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "wait", "%s", msg);
                 return;

@@ -1,21 +1,26 @@
 /*
- * config.h - apnsd's configuration: an INI file, environment overrides,
- * validation that reports every problem at once, and reload diffs.
+ * config.h - the configuration machinery: an INI file, environment
+ * overrides, validation that reports every problem at once, the dump, reload
+ * diffs and the key reference. It knows no key of its own.
  *
- * One table of keys per section (daemon/config_keys.c) states each key once:
- * its name, type, default, single-field rule, reload class and doc line. The
- * parser, the defaults, the environment overrides, the dump and the key
- * reference in docs/configuration.md all come from it.
+ * Each module declares its keys and its cross-field rules in its own
+ * <module>_keys.c: a gw_config_part is one module's share of one section (a
+ * table of gw_config_key, the size of the module's struct, its rule hooks).
+ * An [app NAME] section holds the parts of several modules (dispatch, the
+ * API, the webhooks); each module reads its own typed struct through an
+ * accessor built on gw_config_app_part(). The program composes the parts
+ * into a gw_config_schema and hands it to the loader; the keys of a section
+ * are its parts' keys in that order (parsing, the dump, the reference).
  *
- * Precedence, lowest first: the table's default, the file, the environment
- * (APNSD_<SECTION>_<KEY>, APNSD_APP_<NAME>_<KEY>). An empty value means "not
- * set" (the default applies), so an environment variable set to "" clears a
- * file value.
+ * Precedence, lowest first: the key's default, the file, the environment
+ * (APNSD_<SECTION>_<KEY>, APNSD_<SECTION>_<NAME>_<KEY> for a named section).
+ * An empty value means "not set" (the default applies), so an environment
+ * variable set to "" clears a file value.
  *
- * A loaded gw_config is immutable and self-contained: every string is
- * owned by it; free it with gw_config_free(). Loading reads the files the
- * configuration names (password_file, api_keys_file) and checks that the key
- * and certificate files are readable regular files, but never parses keys or
+ * A loaded gw_config is immutable and self-contained: every string is owned
+ * by it; free it with gw_config_free(). Loading checks that the files named
+ * by GW_CONFIG_K_FILE keys are readable regular files and lets rules read
+ * small files (password_file, api_keys_file), but never parses keys or
  * certificates: the daemon does that through libapns.
  *
  * Thread-safety: loading is reentrant (no global state); a loaded config may
@@ -28,16 +33,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "apns/client.h"
 #include "apns/error.h"
-#include "log.h" /* gw_log_format */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* ---------------------------------------------------------------------- */
-/* values                                                                 */
+/* keys                                                                   */
 
 /* A list of strings (list-valued keys). Owned by the config. */
 typedef struct gw_strv {
@@ -45,161 +48,164 @@ typedef struct gw_strv {
     char **v;
 } gw_strv;
 
-/* One [server] listen address, parsed from "host:port" or "[v6]:port". */
-typedef struct gw_listen_addr {
-    char *host; /* "127.0.0.1", "::1", "0.0.0.0", "localhost" (no brackets) */
-    uint16_t port;
-} gw_listen_addr;
+/* Durations are milliseconds, sizes bytes. */
+typedef enum gw_config_type {
+    GW_CONFIG_T_STR,      /* char * */
+    GW_CONFIG_T_PATH,     /* char *; a file name */
+    GW_CONFIG_T_BOOL,     /* int */
+    GW_CONFIG_T_ENUM,     /* int: index into choices */
+    GW_CONFIG_T_COUNT,    /* uint32_t, plain decimal */
+    GW_CONFIG_T_COUNT64,  /* uint64_t, plain decimal */
+    GW_CONFIG_T_PORT,     /* uint16_t */
+    GW_CONFIG_T_SIZE,     /* uint64_t bytes: 4096, 4KiB, 16MiB, 1GB */
+    GW_CONFIG_T_DURATION, /* int64_t ms: 500ms, 30s, 5m, 1h30m, 7d; a bare number is seconds */
+    GW_CONFIG_T_LIST,     /* gw_strv: comma-separated; repeating the key appends */
+} gw_config_type;
 
-typedef enum gw_backend {
-    GW_BACKEND_SQLITE = 0,
-    GW_BACKEND_JETSTREAM, /* NATS JetStream (daemon/queue_jetstream.h) */
-} gw_backend;
+/* Key flags. FILE: when set (and not refused) the value names a readable,
+ * non-empty regular file, checked at load; a reload compares the file's
+ * identity too (same name, new contents: a change). */
+#define GW_CONFIG_K_REQUIRED 0x01u /* documented as required (the part's rules say so) */
+#define GW_CONFIG_K_SECRET   0x02u /* never printed: masked in dumps and messages */
+#define GW_CONFIG_K_LIVE     0x04u /* named section: a change applies without new connections */
+#define GW_CONFIG_K_FILE     0x08u
 
-typedef enum gw_sync {
-    GW_SYNC_NORMAL = 0, /* outcome batches with synchronous=NORMAL (jobs are always FULL) */
-    GW_SYNC_FULL,       /* outcome batches with synchronous=FULL too */
-} gw_sync;
+/* Extra single-field rule on the text of one value (one list element).
+ * Returns 0, or writes what is wrong ("must be 10 characters [A-Z0-9]",
+ * without the value) and returns -1. */
+typedef int (*gw_config_check_fn)(const char *v, char *why, size_t why_len);
 
-typedef enum gw_auth {
-    GW_AUTH_TOKEN = 0,   /* .p8 key, key id, team id: ES256 provider tokens */
-    GW_AUTH_CERTIFICATE, /* TLS client certificate (PEM or PKCS#12) */
-} gw_auth;
+typedef struct gw_config_key {
+    const char *name;
+    gw_config_type type;
+    const char *def;     /* default, in file syntax; NULL = unset */
+    const char *def_doc; /* the default as the docs show it when def is NULL */
+    size_t off;          /* offset of the field in the part's struct */
+    int64_t min, max;    /* numbers: range (ms, bytes); 0/0 = none */
+    const char *choices; /* ENUM: "a|b|c", index = stored value */
+    gw_config_check_fn check;
+    unsigned flags;  /* GW_CONFIG_K_* */
+    const char *aka; /* space-separated names people may mean ("bundle_id"): suggestions */
+    const char *doc; /* one line for the reference */
+} gw_config_key;
 
-typedef enum gw_transport {
-    GW_TRANSPORT_HTTP2 = 0,
-    GW_TRANSPORT_BINARY, /* legacy binary interface; certificate auth only */
-} gw_transport;
+/* ---------------------------------------------------------------------- */
+/* sections and parts                                                     */
 
-/* Durations are milliseconds, sizes bytes. Enumerations are stored as int so
- * the table can fill them generically; the comment names the enum type. */
+/* Section flags. NAMED: one instance per "[name NAME]" header, at least one
+ * (at most one such section in a schema). RESTART: a reload that changes it
+ * needs a restart (else it is applied at once). */
+#define GW_CONFIG_S_NAMED   0x01u
+#define GW_CONFIG_S_RESTART 0x02u
 
-typedef struct gw_server_config {
-    gw_strv listen;               /* as written: "127.0.0.1:8080" */
-    gw_listen_addr *listen_addrs; /* listen.n entries, parsed */
-    uint64_t max_body;            /* request body limit (413 above it) */
-    uint32_t max_tokens;          /* device tokens per request (400 above it) */
-    int64_t request_timeout_ms;   /* reading a request */
-    int64_t max_wait_ms;          /* cap on ?wait=SECONDS */
-    int64_t drain_timeout_ms;     /* SIGTERM: finish in-flight work within this */
-    int metrics;                  /* serve GET /metrics */
-} gw_server_config;
+typedef struct gw_config_section {
+    const char *name; /* "server" */
+    unsigned flags;   /* GW_CONFIG_S_* */
+    const char *doc;  /* first sentences of its reference */
+} gw_config_section;
 
-typedef struct gw_queue_config {
-    /* Field names follow gw_queue_opts / gw_queue_sqlite_opts (daemon/queue.h). */
-    int backend; /* gw_backend */
-    char *path;  /* sqlite database file */
-    uint32_t chunk_tokens;
-    uint32_t small_job_tokens;
-    uint64_t max_depth; /* unfinished tokens before 429; 0 = unlimited */
-    uint32_t max_requests;
-    int64_t retention_ms;
-    int64_t purge_interval_ms;
-    uint64_t max_db_bytes; /* 0 = no limit */
-    int sync;              /* gw_sync: GW_SYNC_FULL = outcome_sync_full */
-    /* backend = jetstream: gw_queue_jetstream_opts (daemon/queue_jetstream.h) */
-    gw_strv servers; /* "nats://host:4222", "tls://host:4222" */
-    char *creds_file;
-    char *tls_ca_file, *tls_cert_file, *tls_key_file;
-    char *prefix; /* stream and bucket names: <prefix>_CHUNKS, ... */
-    uint32_t replicas;
-    int64_t ack_wait_ms;
-    int64_t lease_ttl_ms; /* gw_queue_opts.lease_ttl_ms */
-    uint32_t max_deliveries;
-    int64_t op_timeout_ms;
-} gw_queue_config;
+/* The [app NAME] section: one instance per app; a reload compares apps key
+ * by key (live keys update in place, others replace the app). */
+extern const gw_config_section gw_config_app_section;
 
-typedef struct gw_log_config {
-    int format; /* gw_log_format */
-    int level;  /* apns_log_level */
-} gw_log_config;
-
-struct gw__meta;
-
-/* One [app NAME] section. */
-typedef struct gw_app_config {
-    char *name;     /* as written after "app " */
-    char *env_name; /* NAME for environment variables: upper-case, non-alnum -> '_' */
-    int line;       /* line of the section header; 0 if none */
-
-    char *topic;    /* bundle id: the default apns-topic */
-    gw_strv topics; /* further topics the app may send to (.voip, ...) */
-    int auth;       /* gw_auth */
-    char *key_file; /* token: the .p8; certificate: PEM private key (optional) */
-    char *key_id;   /* token auth */
-    char *team_id;  /* token auth */
-    int64_t token_refresh_ms;
-    char *cert_file;    /* certificate auth: PEM certificate (chain) ... */
-    char *p12_file;     /* ... or PKCS#12 */
-    char *password;     /* the [app] password key as written (secret) */
-    char *password_env; /* name of an environment variable holding it */
-    char *password_file;
-    int environment; /* apns_environment */
-    char *host;      /* custom environment */
-    uint16_t port;   /* resolved at load: unset = 443 (binary: 2195) */
-    char *ca_file;   /* NULL = system trust store */
-    char *proxy;     /* "host:port" of an HTTP CONNECT proxy */
-    int transport;   /* gw_transport */
-    uint32_t connections;
-    uint32_t max_in_flight; /* resolved at load: 0 in the file = 1000 per connection */
-    uint32_t rate_limit;    /* notifications per second; 0 = unlimited */
-    int64_t connect_timeout_ms;
-    int64_t stream_timeout_ms;
-    uint32_t retry_attempts;
-    int64_t retry_backoff_ms;
-    int64_t retry_backoff_max_ms;
-    gw_strv api_keys; /* the api_keys key as written (secrets) */
-    char *api_keys_file;
-    char *webhook_url;
-    char *webhook_secret; /* secret */
-    uint32_t webhook_batch;
-    int64_t webhook_interval_ms;
-    int64_t feedback_interval_ms; /* binary: 0 = never poll; resolved: unset = 1h */
-    char *feedback_host;          /* binary + custom; NULL = host */
-    uint16_t feedback_port;       /* binary; resolved: unset = 2196 */
-
-    /* Resolved at load (not keys of their own). */
-    const char *p12_password; /* from password, password_env or password_file; NULL if
-                                 none. Borrowed from the config. Secret. */
-    gw_strv all_api_keys;     /* api_keys + the keys read from api_keys_file */
-    int team;                 /* index into gw_config.teams; -1 for certificate auth */
-
-    struct gw__meta *meta_; /* internal: where each value came from */
-} gw_app_config;
+/* Where rules report: one section instance (opaque, valid during the hook). */
+typedef struct gw_config_rules gw_config_rules;
 
 /*
- * A team identity: the token-auth apps that share one provider-token cache
- * and one set of connections, i.e. the same (team_id, key_id, environment,
- * host, port). Apps of one team+key in different environments are different
- * identities but sign with the same key: they may share an apns_token_cache
- * (a JWT is valid in both environments); group them with same_key_as.
+ * One module's share of one section. The loader allocates `size` zeroed
+ * bytes per section instance, fills the fields named by the keys (file,
+ * environment, defaults), then calls, for every instance, each part's
+ * `rules` in schema order, checks the GW_CONFIG_K_FILE keys, and calls each
+ * part's `resolve`. When no error was found, each part's `rules_all` runs
+ * once for its section (gw_config_select() picks the instance it looks at
+ * and reports about). Every hook may be NULL.
  */
-typedef struct gw_team_identity {
-    char *id;             /* "DEF123GHIJ/ABC123DEFG@sandbox", "...@custom:127.0.0.1:8443" */
-    const char *team_id;  /* borrowed from the first app */
-    const char *key_id;   /* borrowed from the first app */
-    const char *key_file; /* the .p8 (one file per team+key, enforced) */
-    int64_t token_refresh_ms;
-    int environment;  /* apns_environment */
-    const char *host; /* custom: borrowed; else NULL */
-    uint16_t port;    /* 443, 2197 or the custom port */
-    size_t n_apps;
-    size_t *apps;    /* indices into gw_config.apps */
-    int same_key_as; /* index of the first team with this team_id+key_id (may be itself) */
-} gw_team_identity;
+typedef struct gw_config_part {
+    const gw_config_section *section;
+    const gw_config_key *keys;
+    size_t n_keys;
+    size_t size;
+    /* Cross-field rules and values derived from keys. */
+    void (*rules)(gw_config_rules *r, void *part);
+    /* After the file checks: values read from files or the environment. */
+    void (*resolve)(gw_config_rules *r, void *part);
+    /* Rules across instances, with `all_size` zeroed bytes of its own
+     * (gw_config_part_all). */
+    size_t all_size;
+    void (*rules_all)(gw_config_rules *r, void *all);
+    /* Reload: the key to name when derived values differ (live: those
+     * applied in place, else those needing new connections), or NULL. */
+    const char *(*differs)(const void *a, const void *b, int live);
+    /* Dump: comment lines ("; ...\n") about derived values. */
+    void (*notes)(FILE *f, const void *part, const void *all);
+    /* Frees what the hooks derived (the keys' fields are the loader's). */
+    void (*cleanup)(void *part);
+    void (*cleanup_all)(void *all);
+} gw_config_part;
 
-typedef struct gw_config {
-    char *source; /* file name as given to the loader, used in messages */
-    gw_server_config server;
-    gw_queue_config queue;
-    gw_log_config log;
-    size_t n_apps;
-    gw_app_config *apps; /* in file order */
-    size_t n_teams;
-    gw_team_identity *teams; /* in order of first appearance */
+/* The parts of a program's configuration, in order: sections come in the
+ * order their first part does. */
+typedef struct gw_config_schema {
+    const gw_config_part *const *parts;
+    size_t n_parts;
+} gw_config_schema;
 
-    struct gw__meta *meta_; /* internal: [server], [queue], [log] origins */
-} gw_config;
+/* ---------------------------------------------------------------------- */
+/* rules (for the parts' hooks)                                           */
+
+/* Explicitly set, or refused (then it was already reported). */
+int gw_config_has(gw_config_rules *r, const char *key);
+/* A value was refused (reported): no follow-up errors about it. */
+int gw_config_refused(gw_config_rules *r, const char *key);
+/* Set by a line of the file (not by the environment). */
+int gw_config_in_file(gw_config_rules *r, const char *key);
+/* An error (or with gw_config_warn a warning) about `key`, placed where the
+ * key was set, else at the section's header. */
+void gw_config_fail(gw_config_rules *r, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void gw_config_warn(gw_config_rules *r, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A missing key: reported at the section's header line. */
+void gw_config_missing(gw_config_rules *r, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Each of the NULL-terminated keys that is set: "only used with <what>",
+ * and it counts as refused. */
+void gw_config_only_with(gw_config_rules *r, const char *const *keys, const char *what);
+/* Reads a whole regular file of at most `max` bytes (NUL-terminated, *out
+ * malloc'ed) for `key`. Returns 0; -1 after reporting at key (unreadable,
+ * too large, contains a NUL byte); APNS_ENOMEM. */
+int gw_config_read_file(gw_config_rules *r, const char *key, const char *path, size_t max,
+                        char **out, size_t *len);
+/* A variable of the environment the config is loaded with, or NULL. */
+const char *gw_config_getenv(gw_config_rules *r, const char *name);
+/* Out of memory: the load fails with APNS_ENOMEM. */
+void gw_config_oom(gw_config_rules *r);
+/* Another part's struct for the same instance, or NULL if not in the schema. */
+void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p);
+/* rules_all: the instances of the section, and selecting one (reports go
+ * to it from then on; returns the running part's struct for it). */
+size_t gw_config_count(gw_config_rules *r);
+void *gw_config_select(gw_config_rules *r, size_t i);
+const char *gw_config_name(gw_config_rules *r, size_t i);
+
+/* Lists: appends a copy of len bytes of s (0 or APNS_ENOMEM); frees all. */
+int gw_config_strv_push(gw_strv *v, const char *s, size_t len);
+void gw_config_strv_clear(gw_strv *v);
+
+/* Value helpers for check functions. gw_config_quote writes v quoted for
+ * a message ("a\"b...": escaped, cut after 60 characters) into buf. */
+const char *gw_config_quote(const char *v, char *buf, size_t len);
+int gw_config_host_ok(const char *h); /* a host name or an IP address, no port */
+/* Splits "host:port" / "[v6]:port" into host (no brackets) and port. 0 or -1. */
+int gw_config_split_hostport(const char *s, char *host, size_t host_len, uint16_t *port);
+/* "scheme://host..." with a scheme of `schemes` ("http|https", case-insensitive),
+ * printable, at most max bytes, none of the characters in `forbid`. 1 or 0. */
+int gw_config_url_ok(const char *v, const char *schemes, size_t max, const char *forbid);
+int gw_config_parse_duration_ms(const char *s, int64_t *out); /* 0 or -1 */
+/* Did you mean: the closest of `n` words to `word` (case-insensitive edit
+ * distance, at most 1..3 edits by length), or NULL. */
+const char *gw_config_suggest(const char *word, const char *const *words, size_t n);
+int gw_config_parse_size(const char *s, uint64_t *out); /* 0 or -1 */
 
 /* ---------------------------------------------------------------------- */
 /* diagnostics                                                            */
@@ -232,33 +238,60 @@ typedef struct gw_config_errors {
 void gw_config_errors_print(const gw_config_errors *e, FILE *f);
 
 /* ---------------------------------------------------------------------- */
-/* loading                                                                */
+/* the loaded configuration                                               */
+
+struct gw__inst;
+struct gw__cfg;
+
+/* One instance of the named section ([app NAME]). Borrowed from its config. */
+typedef struct gw_config_app {
+    char *name;     /* as written after "app " */
+    char *env_name; /* NAME for environment variables: upper-case, non-alnum -> '_' */
+    int line;       /* line of the section header */
+    struct gw__inst *inst_;
+} gw_config_app;
+
+typedef struct gw_config {
+    char *source; /* file name as given to the loader, used in messages */
+    size_t n_apps;
+    gw_config_app *apps; /* in file order */
+    struct gw__cfg *priv_;
+} gw_config;
+
+/* A part's struct: of the single instance of its section, of an app, or
+ * the part's rules_all data. NULL if the part is not in the schema the
+ * config was loaded with (or, for gw_config_part_of, its section is named). */
+const void *gw_config_part_of(const gw_config *c, const gw_config_part *p);
+const void *gw_config_app_part(const gw_config_app *a, const gw_config_part *p);
+const void *gw_config_part_all(const gw_config *c, const gw_config_part *p);
 
 /*
- * Reads and validates the INI file at path, then applies the process
- * environment (APNSD_*). On success *out is the caller's (gw_config_free)
- * and errs may still hold warnings. On failure *out is NULL and errs holds
- * every error found (up to GW_CONFIG_DIAG_MAX kept). errs may be NULL.
- * Returns 0, APNS_ECONFIG (see errs), APNS_EIO (file unreadable; also in
- * errs), APNS_ENOMEM, APNS_EINVAL (NULL path or out).
+ * Reads and validates the INI file at path against schema s, then applies
+ * the process environment (APNSD_*). On success *out is the caller's
+ * (gw_config_free; s must outlive it) and errs may still hold warnings. On
+ * failure *out is NULL and errs holds every error found (up to
+ * GW_CONFIG_DIAG_MAX kept). errs may be NULL. Returns 0, APNS_ECONFIG (see
+ * errs), APNS_EIO (file unreadable; also in errs), APNS_ENOMEM, APNS_EINVAL
+ * (NULL s, path or out, or a schema with too many sections or parts).
  */
-int gw_config_load_file(const char *path, gw_config **out, gw_config_errors *errs);
+int gw_config_load_file(const gw_config_schema *s, const char *path, gw_config **out,
+                        gw_config_errors *errs);
 
 /* Same from NUL-terminated text; `name` stands for the file in messages
  * ("apnsd.ini"; NULL = "<string>"). Uses the process environment. */
-int gw_config_load_string(const char *text, const char *name, gw_config **out,
-                          gw_config_errors *errs);
+int gw_config_load_string(const gw_config_schema *s, const char *text, const char *name,
+                          gw_config **out, gw_config_errors *errs);
 
 /* The general form: `len` bytes of text (NUL bytes are reported as errors),
  * and an explicit environment `envp` ("NAME=value" strings, NULL-terminated;
  * NULL = the process environment). */
-int gw_config_load_buffer(const char *text, size_t len, const char *name, char *const *envp,
-                          gw_config **out, gw_config_errors *errs);
+int gw_config_load_buffer(const gw_config_schema *s, const char *text, size_t len, const char *name,
+                          char *const *envp, gw_config **out, gw_config_errors *errs);
 
 void gw_config_free(gw_config *c);
 
 /* The app called name, or NULL. Borrowed from c. */
-const gw_app_config *gw_config_find_app(const gw_config *c, const char *name);
+const gw_config_app *gw_config_find_app(const gw_config *c, const char *name);
 
 /* ---------------------------------------------------------------------- */
 /* reload                                                                 */
@@ -277,26 +310,26 @@ typedef enum gw_app_change {
 typedef struct gw_app_diff {
     const char *name; /* borrowed from old or new */
     gw_app_change change;
-    const gw_app_config *old_app; /* NULL when ADDED */
-    const gw_app_config *new_app; /* NULL when REMOVED */
+    const gw_config_app *old_app; /* NULL when ADDED */
+    const gw_config_app *new_app; /* NULL when REMOVED */
     const char *key;              /* UPDATED/REPLACED: the first key that differs (static) */
 } gw_app_diff;
 
 typedef struct gw_config_diff {
     size_t n;
     gw_app_diff *apps; /* new config's apps in order, then the removed ones */
-    /* The first [server] or [queue] key that differs (static strings), or
-     * NULL: these sections are applied at start only, so a reload that
-     * changes them needs a restart (log it, keep running the old values). */
+    /* The first key of a GW_CONFIG_S_RESTART section ([server], [queue])
+     * that differs (static strings), or NULL: a reload that changes it needs
+     * a restart (log it, keep running the old values). */
     const char *restart_section;
     const char *restart_key;
-    int log_changed; /* [log] differs: may be applied at once */
+    int log_changed; /* a section applied at once ([log]) differs */
 } gw_config_diff;
 
 /*
- * Compares two loaded configs for a SIGHUP reload. The diff borrows from old
- * and new: free it (gw_config_diff_free) before either. Returns 0,
- * APNS_ENOMEM, APNS_EINVAL.
+ * Compares two configs loaded with the same schema, for a SIGHUP reload.
+ * The diff borrows from old and new: free it (gw_config_diff_free) before
+ * either. Returns 0, APNS_ENOMEM, APNS_EINVAL.
  */
 int gw_config_diff_new(const gw_config *old_cfg, const gw_config *new_cfg, gw_config_diff *out);
 void gw_config_diff_free(gw_config_diff *d);
@@ -310,115 +343,30 @@ const char *gw_app_change_name(gw_app_change c);
 /*
  * Writes the effective configuration as INI (every key, defaults included),
  * each value followed by where it came from ("; default", "; line 12",
- * "; env APNSD_QUEUE_PATH"). Secrets are masked ("********"). Returns 0 or
- * APNS_EIO.
+ * "; env APNSD_QUEUE_PATH"). Secrets are masked ("********"). Returns 0,
+ * APNS_EINVAL or APNS_EIO.
  */
 int gw_config_dump(const gw_config *c, FILE *f);
 
 /*
- * Writes the key reference (Markdown tables, one per section) that
- * docs/configuration.md embeds between its "BEGIN/END CONFIG REFERENCE"
- * markers; a unit test keeps the two identical. Returns 0 or APNS_EIO.
+ * Writes the key reference of schema s (Markdown tables, one per section)
+ * that docs/configuration.md embeds between its "BEGIN/END CONFIG
+ * REFERENCE" markers; a unit test keeps the two identical. Returns 0,
+ * APNS_EINVAL or APNS_EIO.
  */
-int gw_config_write_reference(FILE *f);
+int gw_config_write_reference(const gw_config_schema *s, FILE *f);
 
-/* ====================================================================== */
-/* Internal: shared by daemon/config*.c and the tests. Not an API.         */
-#ifdef GW_CONFIG_INTERNAL
-
-typedef enum gw__type {
-    GW__T_STR,      /* char * */
-    GW__T_PATH,     /* char *; a file name */
-    GW__T_BOOL,     /* int */
-    GW__T_ENUM,     /* int: index into choices */
-    GW__T_COUNT,    /* uint32_t, plain decimal */
-    GW__T_COUNT64,  /* uint64_t, plain decimal */
-    GW__T_PORT,     /* uint16_t */
-    GW__T_SIZE,     /* uint64_t bytes: 4096, 4KiB, 16MiB, 1GB */
-    GW__T_DURATION, /* int64_t ms: 500ms, 30s, 5m, 1h30m, 7d; a bare number is seconds */
-    GW__T_LIST,     /* gw_strv: comma-separated; repeating the key appends */
-} gw__type;
-
-#define GW__K_REQUIRED 0x01u /* must be set in every instance of the section */
-#define GW__K_SECRET   0x02u /* never printed: masked in dumps and messages */
-#define GW__K_RESERVED 0x04u /* documented but refused (not yet supported) */
-#define GW__K_LIVE     0x08u /* [app]: a change applies without new connections */
-#define GW__K_FILE     0x10u /* a readable regular file when the key is in use */
-
-/* Extra single-field rule on the text of one value (one list element).
- * Returns 0, or writes what is wrong ("must be 10 characters [A-Z0-9]",
- * without the value) and returns -1. */
-typedef int (*gw__check_fn)(const char *v, char *why, size_t why_len);
-
-typedef struct gw__key {
-    const char *name;
-    gw__type type;
-    const char *def;     /* default, in file syntax; NULL = unset */
-    const char *def_doc; /* the default as the docs show it when def is NULL */
-    size_t off;          /* offset of the field in the section's struct */
-    int64_t min, max;    /* numbers: range (ms, bytes); 0/0 = none */
-    const char *choices; /* ENUM: "a|b|c", index = stored value */
-    gw__check_fn check;
-    unsigned flags;  /* GW__K_* */
-    const char *aka; /* space-separated names people may mean ("bundle_id"): suggestions */
-    const char *doc; /* one line for the reference */
-} gw__key;
-
-typedef struct gw__section {
-    const char *name; /* "server", "queue", "log", "app" */
-    const gw__key *keys;
-    size_t n_keys;
-    const char *doc;
-} gw__section;
-
-enum { GW__SEC_SERVER, GW__SEC_QUEUE, GW__SEC_LOG, GW__SEC_APP, GW__SEC_COUNT };
-extern const gw__section gw__sections[GW__SEC_COUNT];
-
-/* Index of a key by name in section s, or -1. */
-int gw__key_find(const gw__section *s, const char *name);
-
-/* The closest key name of section s to name (edit distance, aliases), or NULL. */
-const char *gw__key_suggest(const gw__section *s, const char *name);
-/* The closest of `n` words to `word`, or NULL. */
-const char *gw__suggest(const char *word, const char *const *words, size_t n);
-/* Case-insensitive edit distance. */
-int gw__edit_distance(const char *a, const char *b);
-
-/* Parses text for key k into the field at `field` (replacing, or for a list
- * appending). Empty text clears the field. Returns 0, or -1 with `why`
- * (without the value), or APNS_ENOMEM. */
-int gw__value_set(const gw__key *k, void *field, const char *text, char *why, size_t why_len);
-void gw__value_clear(const gw__key *k, void *field);
-int gw__value_is_set(const gw__key *k, const void *field);
-int gw__value_equal(const gw__key *k, const void *a, const void *b);
-/* The value in file syntax, for dumps; secrets masked. Returns the length
- * that the whole value needs (like snprintf). */
-int gw__value_format(const gw__key *k, const void *field, char *buf, size_t len);
-
-/* Number parsers (exposed for the tests). Return 0 or -1. */
-int gw__parse_duration_ms(const char *s, int64_t *out);
-int gw__parse_size(const char *s, uint64_t *out);
-
-/* Split "host:port" / "[v6]:port" into host (no brackets) and port. */
-int gw__split_hostport(const char *s, char *host, size_t host_len, uint16_t *port);
-
-/* Where one key's value came from, per section instance. */
-typedef struct gw__origin {
-    int line;  /* line in the file of the (last) assignment; 0 = not from the file */
-    char *env; /* environment variable that set it, or NULL */
-    int set;   /* holds an explicit (non-empty) value from the file or the environment */
-    int bad;   /* an assignment was refused (already reported: no follow-up errors) */
-    int have_fp;
-    uint64_t fp_dev, fp_ino, fp_size;
-    int64_t fp_mtime_ns; /* fingerprint of a K_FILE key's file, taken at load */
-} gw__origin;
-
-struct gw__meta {
-    int line;           /* section header line; 0 = section absent */
-    gw__origin *origin; /* n_keys entries */
-};
-
-#endif /* GW_CONFIG_INTERNAL */
+/* The value functions the loader uses for one key's field (also for tests).
+ * value_set parses text into the field (replacing, or for a list appending;
+ * empty text clears it): 0, -1 with `why` (without the value), or
+ * APNS_ENOMEM. value_format writes the value in file syntax, secrets masked,
+ * and returns the length the whole value needs (like snprintf). */
+int gw_config_value_set(const gw_config_key *k, void *field, const char *text, char *why,
+                        size_t why_len);
+void gw_config_value_clear(const gw_config_key *k, void *field);
+int gw_config_value_is_set(const gw_config_key *k, const void *field);
+int gw_config_value_equal(const gw_config_key *k, const void *a, const void *b);
+int gw_config_value_format(const gw_config_key *k, const void *field, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

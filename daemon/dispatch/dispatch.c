@@ -111,6 +111,7 @@
  * are handed back at once and `done` fires anyway.
  */
 #include "dispatch_int.h"
+#include "queue_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,7 +356,9 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
     d->o = *o;
     d->probe_ms = o->probe_interval_ms > 0 ? o->probe_interval_ms : GW_D_PROBE_MS;
     d->unknown_ms = o->unknown_app_ms > 0 ? o->unknown_app_ms : GW_D_UNKNOWN_APP_MS;
-    d->chunk_tokens = cfg->queue.chunk_tokens > 0 ? cfg->queue.chunk_tokens : 1000;
+    d->chunk_tokens = gw_queue_config_of(cfg)->chunk_tokens;
+    if (d->chunk_tokens == 0)
+        d->chunk_tokens = 1000;
     d->wake_at = INT64_MAX;
     d->more = 1;
     d->wake_ev = evtimer_new(o->base, wake_cb, d);
@@ -558,7 +561,7 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
 
     /* 3. The new list in the new config's order. */
     for (size_t i = 0; i < cfg->n_apps; i++) {
-        const gw_app_config *ac = &cfg->apps[i];
+        const gw_config_app *ac = &cfg->apps[i];
         gw_app *a = NULL;
 
         for (gw_app **pp = &fresh; *pp != NULL; pp = &(*pp)->next)

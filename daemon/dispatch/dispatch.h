@@ -6,7 +6,7 @@
  *
  * Grouping: token-auth apps that sign with the same team id + key id share
  * one apns_signing_key and apns_token_cache (one JWT per key, in every
- * environment: see gw_team_identity.same_key_as); each app gets its own
+ * environment: see gw_dispatch_team.same_key_as); each app gets its own
  * apns_client (transport http2 or binary) so apps never block each other.
  * Backpressure is the client's credit: a chunk is leased only when the
  * app's client has room, so memory is bounded by max_in_flight per app,
@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "dispatch_keys.h"
 #include "metrics.h"
 #include "queue.h"
 

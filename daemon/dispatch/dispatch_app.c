@@ -23,10 +23,14 @@ static int streq(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
-/* The newest team of this team+key+file (teams are kept newest first, so a
- * key re-read by a reload serves every app built after it). */
-static int team_get(gw_dispatch *d, const gw_app_config *ac, int fresh_key, gw_dteam **out,
-                    char *detail, size_t detail_len)
+/* The runtime team of a team identity's signing key (k: its same_key_as,
+ * computed at load by dispatch_keys.c, which also makes sure every app of
+ * it names the same key file and token_refresh). An earlier configuration's
+ * team is reused when it holds the same key: the newest one (teams are kept
+ * newest first, so a key re-read by a reload serves every app built after
+ * it). */
+static int team_get(gw_dispatch *d, const gw_dispatch_team *k, const char *app, int fresh_key,
+                    gw_dteam **out, char *detail, size_t detail_len)
 {
     gw_dteam *t;
     char kd[256], label[32];
@@ -35,8 +39,8 @@ static int team_get(gw_dispatch *d, const gw_app_config *ac, int fresh_key, gw_d
     /* fresh_key: the file changed, so only a key read by this very reload
      * (another app of the same key, replaced too) may be shared. */
     for (t = d->teams; t != NULL; t = t->next)
-        if (streq(t->team_id, ac->team_id) && streq(t->key_id, ac->key_id) &&
-            streq(t->key_file, ac->key_file) && t->refresh_ms == ac->token_refresh_ms &&
+        if (streq(t->team_id, k->team_id) && streq(t->key_id, k->key_id) &&
+            streq(t->key_file, k->key_file) && t->refresh_ms == k->token_refresh_ms &&
             (!fresh_key || t->gen == d->reload_gen)) {
             t->refs++;
             *out = t;
@@ -45,9 +49,9 @@ static int team_get(gw_dispatch *d, const gw_app_config *ac, int fresh_key, gw_d
     t = calloc(1, sizeof(*t));
     if (t == NULL)
         return APNS_ENOMEM;
-    rc = apns_signing_key_load_file(&t->key, ac->key_file, ac->key_id, ac->team_id, kd, sizeof(kd));
+    rc = apns_signing_key_load_file(&t->key, k->key_file, k->key_id, k->team_id, kd, sizeof(kd));
     if (rc != 0) {
-        snprintf(detail, detail_len, "[app %s] key_file: %s", ac->name, kd);
+        snprintf(detail, detail_len, "[app %s] key_file: %s", app, kd);
         free(t);
         return rc == APNS_ENOMEM ? rc : APNS_ECONFIG;
     }
@@ -55,13 +59,13 @@ static int team_get(gw_dispatch *d, const gw_app_config *ac, int fresh_key, gw_d
     if (gw_queue_has_token_store(d->o.q))
         rc = apns_token_cache_new_external(&t->cache);
     else
-        rc = apns_token_cache_new(&t->cache, t->key, ac->token_refresh_ms / 1000);
-    snprintf(label, sizeof(label), "%s/%s", ac->team_id, ac->key_id);
+        rc = apns_token_cache_new(&t->cache, t->key, k->token_refresh_ms / 1000);
+    snprintf(label, sizeof(label), "%s/%s", k->team_id, k->key_id);
     t->label = strdup(label);
-    t->team_id = strdup(ac->team_id);
-    t->key_id = strdup(ac->key_id);
-    t->key_file = strdup(ac->key_file);
-    t->refresh_ms = ac->token_refresh_ms;
+    t->team_id = strdup(k->team_id);
+    t->key_id = strdup(k->key_id);
+    t->key_file = strdup(k->key_file);
+    t->refresh_ms = k->token_refresh_ms;
     if (rc != 0 || t->label == NULL || t->team_id == NULL || t->key_id == NULL ||
         t->key_file == NULL) {
         apns_token_cache_free(t->cache);
@@ -169,15 +173,16 @@ static char *own(gw_app *a, int i, const char *s)
 }
 
 /* The feedback service of a binary app: same certificate, its own host. */
-static void feedback_opts(gw_app *a, const gw_app_config *ac)
+static void feedback_opts(gw_app *a, const gw_dispatch_app_config *ac,
+                          const gw_dispatch_feedback_config *fc)
 {
     apns_feedback_opts *o = &a->fb;
 
     apns_feedback_opts_init(o);
-    a->fb_interval_ms = ac->feedback_interval_ms;
+    a->fb_interval_ms = fc->feedback_interval_ms;
     o->env = (apns_environment)ac->environment;
-    o->host = own(a, 0, ac->feedback_host != NULL ? ac->feedback_host : ac->host);
-    o->port = ac->feedback_port;
+    o->host = own(a, 0, fc->feedback_host != NULL ? fc->feedback_host : ac->host);
+    o->port = fc->feedback_port;
     o->cert_file = own(a, 1, ac->cert_file);
     o->key_file = own(a, 2, ac->key_file);
     o->p12_file = own(a, 3, ac->p12_file);
@@ -186,7 +191,7 @@ static void feedback_opts(gw_app *a, const gw_app_config *ac)
     o->connect_timeout_ms = ac->connect_timeout_ms;
 }
 
-static int client_new(gw_app *a, const gw_app_config *ac, char *detail, size_t detail_len)
+static int client_new(gw_app *a, const gw_dispatch_app_config *ac, char *detail, size_t detail_len)
 {
     apns_client_opts co;
     char cd[256] = "";
@@ -213,33 +218,33 @@ static int client_new(gw_app *a, const gw_app_config *ac, char *detail, size_t d
     co.retry.max_attempts = 1; /* answered sends come back: retries are durable */
     co.retry.base_ms = ac->retry_backoff_ms;
     co.retry.max_ms = ac->retry_backoff_max_ms;
-    co.transport =
-        ac->transport == GW_TRANSPORT_BINARY ? APNS_TRANSPORT_BINARY : APNS_TRANSPORT_HTTP2;
+    co.transport = ac->transport == GW_DISPATCH_TRANSPORT_BINARY ? APNS_TRANSPORT_BINARY
+                                                                 : APNS_TRANSPORT_HTTP2;
     co.on_result = gw__d_on_result;
     co.on_credit = gw__d_on_credit;
     co.on_log = app_log;
     co.ud = a;
     rc = apns_client_new(&a->client, a->d->o.base, &co, cd, sizeof(cd));
     if (rc != 0) {
-        snprintf(detail, detail_len, "[app %s] %s", ac->name, cd[0] ? cd : apns_strerror(rc));
+        snprintf(detail, detail_len, "[app %s] %s", a->name, cd[0] ? cd : apns_strerror(rc));
         return rc == APNS_ENOMEM ? rc : APNS_ECONFIG;
     }
     return 0;
 }
 
-int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_app_config *ac, int fresh_key,
+int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app, int fresh_key,
                   gw_app **out, char *detail, size_t detail_len)
 {
+    const gw_dispatch_app_config *ac = gw_dispatch_app_config_of(app);
     gw_app *a = calloc(1, sizeof(*a));
     size_t slots;
     int rc;
 
-    (void)cfg;
     *out = NULL;
     if (a == NULL)
         return APNS_ENOMEM;
     a->d = d;
-    a->name = strdup(ac->name);
+    a->name = strdup(app->name);
     a->topic = ac->topic != NULL ? strdup(ac->topic) : NULL;
     a->connections = ac->connections;
     a->rate_limit = ac->rate_limit;
@@ -249,9 +254,10 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_app_config *ac,
     a->rng = ((uint64_t)gw__d_now() * 0x9e3779b97f4a7c15ull) ^ (uint64_t)(uintptr_t)a;
     a->rng |= 1;
     a->bucket_ms = gw__d_now();
-    slots = ac->max_in_flight > 0 ? ac->max_in_flight
-                                  : (ac->transport == GW_TRANSPORT_BINARY ? 20000u : 1000u) *
-                                        (ac->connections > 0 ? ac->connections : 1);
+    slots = ac->max_in_flight > 0
+                ? ac->max_in_flight
+                : (ac->transport == GW_DISPATCH_TRANSPORT_BINARY ? 20000u : 1000u) *
+                      (ac->connections > 0 ? ac->connections : 1);
     a->n_flights = slots;
     a->flights = calloc(a->n_flights, sizeof(*a->flights));
     a->feed_ev = event_new(d->o.base, -1, 0, gw__d_feed_cb, a);
@@ -266,8 +272,9 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_app_config *ac,
         a->flights[i].next = a->free_flights;
         a->free_flights = &a->flights[i];
     }
-    if (ac->auth == GW_AUTH_TOKEN) {
-        rc = team_get(d, ac, fresh_key, &a->team, detail, detail_len);
+    if (ac->auth == GW_DISPATCH_AUTH_TOKEN) {
+        rc = team_get(d, gw_dispatch_key_team_of(cfg, app), a->name, fresh_key, &a->team, detail,
+                      detail_len);
         if (rc != 0) {
             gw__d_app_free(a);
             return rc;
@@ -278,14 +285,15 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_app_config *ac,
         gw__d_app_free(a);
         return rc;
     }
-    if (ac->transport == GW_TRANSPORT_BINARY)
-        feedback_opts(a, ac);
+    if (ac->transport == GW_DISPATCH_TRANSPORT_BINARY)
+        feedback_opts(a, ac, gw_dispatch_feedback_config_of(app));
     *out = a;
     return 0;
 }
 
-void gw__d_app_update(gw_app *a, const gw_app_config *ac)
+void gw__d_app_update(gw_app *a, const gw_config_app *app)
 {
+    const gw_dispatch_app_config *ac = gw_dispatch_app_config_of(app);
     char *topic = ac->topic != NULL ? strdup(ac->topic) : NULL;
 
     if (ac->topic == NULL || topic != NULL) {

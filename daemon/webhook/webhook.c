@@ -282,11 +282,28 @@ static void target_clear(target *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* What the webhooks read of one [app NAME]: its webhook keys
+ * (webhook_keys.h), its name, and its ca_file (dispatch_keys.h). */
+typedef struct app_conf {
+    const char *name, *ca_file, *webhook_url, *webhook_secret;
+    uint32_t webhook_batch;
+    int64_t webhook_interval_ms;
+} app_conf;
+
+static app_conf conf_of(const gw_config_app *ca)
+{
+    const gw_webhook_app_config *wc = gw_webhook_app_config_of(ca);
+    app_conf c = {ca->name,          gw_dispatch_app_config_of(ca)->ca_file,
+                  wc->webhook_url,   wc->webhook_secret,
+                  wc->webhook_batch, wc->webhook_interval_ms};
+    return c;
+}
+
 static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg);
 
 /* Checks the webhook URL, the way libcurl will read it. 0 or APNS_ECONFIG
  * (detail written); the parts are set in t. */
-static int target_url(target *t, const gw_app_config *ac, char *detail, size_t dlen)
+static int target_url(target *t, const app_conf *ac, char *detail, size_t dlen)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
@@ -349,7 +366,7 @@ out:
 
 /* The app's ca_file must load, as libcurl will load it (X509_STORE_load_file).
  * 0 or APNS_ECONFIG (detail written). */
-static int check_ca_file(const gw_app_config *ac, char *detail, size_t dlen)
+static int check_ca_file(const app_conf *ac, char *detail, size_t dlen)
 {
     X509_STORE *st = X509_STORE_new();
     ERR_clear_error();
@@ -370,7 +387,7 @@ static int check_ca_file(const gw_app_config *ac, char *detail, size_t dlen)
 /* Checks the app's webhook_url (and ca_file for https) and sets up the easy
  * handle that sends to it. 0, APNS_ECONFIG (detail written) or
  * APNS_ENOMEM. */
-static int target_init(target *t, const gw_app_config *ac, char *detail, size_t dlen)
+static int target_init(target *t, const app_conf *ac, char *detail, size_t dlen)
 {
     memset(t, 0, sizeof(*t));
     int rc = target_url(t, ac, detail, dlen);
@@ -953,7 +970,7 @@ static app *find_app(const gw_webhooks *w, const char *name)
     return NULL;
 }
 
-static int app_new(gw_webhooks *w, const gw_app_config *ac, app **out, char *detail, size_t dlen)
+static int app_new(gw_webhooks *w, const app_conf *ac, app **out, char *detail, size_t dlen)
 {
     *out = NULL;
     app *a = calloc(1, sizeof(*a));
@@ -989,7 +1006,7 @@ oom:
 /* What a reload prepares for one app with a webhook, before anything
  * changes. */
 typedef struct prep {
-    const gw_app_config *ac;
+    app_conf ac;
     app *old;     /* existing app, or NULL */
     app *fresh;   /* new app (when old == NULL) */
     target t;     /* new target when the URL or ca_file changed */
@@ -1018,11 +1035,12 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
     }
     /* 1. Prepare everything that can fail. */
     for (size_t i = 0; i < cfg->n_apps; i++) {
-        const gw_app_config *ac = &cfg->apps[i];
+        app_conf c = conf_of(&cfg->apps[i]);
+        const app_conf *ac = &c;
         if (ac->webhook_url == NULL || ac->webhook_url[0] == '\0')
             continue;
         prep *x = &p[np++];
-        x->ac = ac;
+        x->ac = c;
         x->old = find_app(w, ac->name);
         if (x->old == NULL) {
             rc = app_new(w, ac, &x->fresh, detail, detail_len);
@@ -1068,8 +1086,8 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         free(a->secret);
         a->secret = x->secret;
         x->secret = NULL;
-        a->batch = x->ac->webhook_batch ? x->ac->webhook_batch : 100;
-        a->interval_ms = x->ac->webhook_interval_ms > 0 ? x->ac->webhook_interval_ms : 1000;
+        a->batch = x->ac.webhook_batch ? x->ac.webhook_batch : 100;
+        a->interval_ms = x->ac.webhook_interval_ms > 0 ? x->ac.webhook_interval_ms : 1000;
         if (a->state == ST_IDLE)
             event_active(a->kick, 0, 0);
     }

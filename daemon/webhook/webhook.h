@@ -64,6 +64,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "metrics.h"
+#include "webhook_keys.h"
 
 struct event_base;
 

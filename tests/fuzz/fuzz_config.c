@@ -2,11 +2,10 @@
  * fuzz_config.c - the configuration loader fed arbitrary bytes as INI text.
  *
  * The input is the whole file (NUL bytes, CR, BOM, long lines and all), loaded
- * with an empty environment. Invariants, checked on every input (abort() on a
- * violation): the return code and the error list agree (0 <=> no error and a
- * config; ECONFIG => errors and no config), every kept message is a
- * NUL-terminated sentence within its buffer, a loaded config dumps and diffs
- * against itself as unchanged. Leaks are caught by LeakSanitizer.
+ * against apnsd's schema with an empty environment. Invariants, checked on every input (abort() on
+ * a violation): the return code and the error list agree (0 <=> no error and a config; ECONFIG =>
+ * errors and no config), every kept message is a NUL-terminated sentence within its buffer, a
+ * loaded config dumps and diffs against itself as unchanged. Leaks are caught by LeakSanitizer.
  *
  * The checked-in corpus (corpus/config/) holds small valid and invalid files;
  * ctest replays it on every run. Paths inside point at files that do not
@@ -17,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_keys.h"
+#include "apnsd_keys.h"
 #include "config.h"
+#include "dispatch_keys.h"
 
 static void check(int ok)
 {
@@ -32,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_config_errors e;
     int rc;
 
-    rc = gw_config_load_buffer((const char *)data, size, "fuzz.ini", noenv, &c, &e);
+    rc = gw_config_load_buffer(&gw_apnsd_schema, (const char *)data, size, "fuzz.ini", noenv, &c,
+                               &e);
     check(rc == 0 || rc == APNS_ECONFIG || rc == APNS_ENOMEM);
     check(e.n <= GW_CONFIG_DIAG_MAX && e.n <= e.errors + e.warnings);
     for (unsigned i = 0; i < e.n; i++) {
@@ -46,15 +49,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check(c != NULL && e.errors == 0 && c->n_apps > 0);
     for (size_t i = 0; i < c->n_apps; i++) {
-        check(c->apps[i].all_api_keys.n > 0);
-        check(c->apps[i].port > 0);
-        check(c->apps[i].team < (int)c->n_teams);
+        check(gw_api_app_config_of(&c->apps[i])->all_api_keys.n > 0);
+        check(gw_dispatch_app_config_of(&c->apps[i])->port > 0);
+        check(gw_dispatch_app_config_of(&c->apps[i])->team < (int)gw_dispatch_teams_of(c)->n);
     }
 
     FILE *f = fopen("/dev/null", "w");
     if (f) {
         check(gw_config_dump(c, f) == 0);
-        check(gw_config_write_reference(f) == 0);
+        check(gw_config_write_reference(&gw_apnsd_schema, f) == 0);
         fclose(f);
     }
     gw_config_diff d;

@@ -1,7 +1,10 @@
-# fuzz_config: the loader's own sources are compiled into the target (so that
-# libFuzzer instruments them) rather than linking the gw_config module.
-target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/daemon/config/config.c
-                               ${PROJECT_SOURCE_DIR}/daemon/config/config_keys.c
-                               ${PROJECT_SOURCE_DIR}/daemon/obs/log.c)
-target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/daemon/config
-                                           ${PROJECT_SOURCE_DIR}/daemon/obs)
+# fuzz_config: the loader's own sources and every module's key tables
+# (apnsd's schema) are compiled into the target (so that libFuzzer
+# instruments them) rather than linking the daemon's modules.
+set(_d ${PROJECT_SOURCE_DIR}/daemon)
+target_sources(${name} PRIVATE ${_d}/config/config.c ${_d}/config/config_value.c
+                               ${_d}/config/config_out.c ${_d}/apnsd_keys.c
+                               ${_d}/api/api_keys.c ${_d}/dispatch/dispatch_keys.c
+                               ${_d}/queue/queue_keys.c ${_d}/webhook/webhook_keys.c)
+target_include_directories(${name} PRIVATE ${_d} ${_d}/config ${_d}/config/internal ${_d}/api
+                                           ${_d}/dispatch ${_d}/queue ${_d}/webhook)

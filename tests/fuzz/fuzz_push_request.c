@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "apnsd_keys.h"
 
 #define MAX_TOKENS 64
 
@@ -61,7 +62,7 @@ static void setup(void)
              "[app news]\ntopic = com.example.news\nenvironment = sandbox\nkey_file = %s\n"
              "key_id = ABC123DEFG\nteam_id = DEF123GHIJ\napi_keys = news-key-0123456789abcdef\n",
              MAX_TOKENS, key_path, key_path);
-    check(gw_config_load_string(text, "fuzz.ini", &cfg, NULL) == 0);
+    check(gw_config_load_string(&gw_apnsd_schema, text, "fuzz.ini", &cfg, NULL) == 0);
     atexit(cleanup);
 }
 

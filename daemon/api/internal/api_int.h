@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "queue_keys.h"
 
 struct evhttp;
 struct evhttp_request;
@@ -114,7 +115,7 @@ int gw__api_query_only(gw_api_req *r, struct evkeyvalq *q, const char *const *al
 void gw__api_key_digest(const char *key, size_t len, uint8_t out[GW__API_DIGEST]);
 /* 1 when the key (by digest) is one of the app's keys; every key of the app
  * is compared, in constant time. */
-int gw__api_app_allows(const gw_app_config *app, const uint8_t digest[GW__API_DIGEST]);
+int gw__api_app_allows(const gw_config_app *app, const uint8_t digest[GW__API_DIGEST]);
 
 /* ---- errors (api_json.c) -------------------------------------------------- */
 

@@ -227,10 +227,10 @@ void gw__d_hold_cb(int fd, short what, void *ud);
 /* Builds an app's runtime (credentials, client) from its config; `fresh_key`
  * forces a new token cache even when one for the same team+key exists (the
  * key file's contents changed). Not yet linked into d's lists. */
-int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_app_config *ac, int fresh_key,
+int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app, int fresh_key,
                   gw_app **out, char *detail, size_t detail_len);
 /* Live settings of an UPDATED app. */
-void gw__d_app_update(gw_app *a, const gw_app_config *ac);
+void gw__d_app_update(gw_app *a, const gw_config_app *app);
 /* Stops feeding, hands its chunks back as they go idle, drains its client;
  * freed by the reaper once drained and empty. */
 void gw__d_app_retire(gw_app *a);

@@ -32,7 +32,14 @@
 #include "test_queue_util.h"
 
 #include "api.h"
+#include "apnsd_keys.h"
 #include "metrics.h"
+#include "queue_keys.h"
+
+/* The tests change limits of a loaded config in place (the API reads them
+ * on every request). */
+#define SERVER(c) ((gw_api_server_config *)gw_api_server_config_of(c))
+#define QUEUE(c)  ((gw_queue_config *)gw_queue_config_of(c))
 
 #define SHOP_KEY "shop-key-0123456789abcdef"
 #define NEWS_KEY "news-key-0123456789abcdef"
@@ -92,11 +99,11 @@ static gw_config *load_cfg(const char *dir)
              "team_id = DEF123GHIJ\n"
              "api_keys = " NEWS_KEY "\n",
              dir, dir, dir);
-    if (gw_config_load_string(text, "apnsd.ini", &c, &e) != 0) {
+    if (gw_config_load_string(&gw_apnsd_schema, text, "apnsd.ini", &c, &e) != 0) {
         gw_config_errors_print(&e, stderr);
         fail_msg("config does not load");
     }
-    c->server.listen_addrs[0].port = 0;
+    SERVER(c)->listen_addrs[0].port = 0;
     return c;
 }
 
@@ -540,7 +547,7 @@ static void too_many_tokens_and_body_too_large(void **state)
     resp r;
     char *b;
 
-    f->cfg->server.max_tokens = 5;
+    SERVER(f->cfg)->max_tokens = 5;
     gw_api_set_config(f->api, f->cfg);
     b = push_body("shop", 6, 1);
     push(f, SHOP_KEY, b, &r);
@@ -550,7 +557,7 @@ static void too_many_tokens_and_body_too_large(void **state)
 
     /* Over max_body: evhttp refuses while reading (libevent 2.1 writes that
      * 413 itself, as HTML, and closes); nothing reaches the queue. */
-    f->cfg->server.max_body = 4096;
+    SERVER(f->cfg)->max_body = 4096;
     gw_api_set_config(f->api, f->cfg);
     b = push_body("shop", 100, 1);
     push(f, SHOP_KEY, b, &r);
@@ -658,7 +665,7 @@ static void over_depth_429(void **state)
     resp_free(&r);
 
     /* The API's own check: depth 40 > max_depth 30. The queue is not asked. */
-    f->cfg->queue.max_depth = 30;
+    QUEUE(f->cfg)->max_depth = 30;
     gw_api_set_config(f->api, f->cfg);
     gw_queue_stats_get(f->q, &before);
     push(f, SHOP_KEY, b, &r);
@@ -669,7 +676,7 @@ static void over_depth_429(void **state)
     assert_int_equal(after.commits, before.commits);
     assert_int_equal(gw_queue_depth(f->q), 40);
 
-    f->cfg->queue.max_depth = 0;
+    QUEUE(f->cfg)->max_depth = 0;
     gw_api_set_config(f->api, f->cfg);
     push(f, SHOP_KEY, b, &r);
     expect(&r, 202, NULL, NULL);
@@ -855,7 +862,7 @@ static void metrics_endpoint(void **state)
     assert_non_null(strstr(r.body, "apnsd_queue_depth"));
     resp_free(&r);
 
-    f->cfg->server.metrics = 0;
+    SERVER(f->cfg)->metrics = 0;
     h(f, "GET", "/metrics", NULL, NULL, &r);
     expect(&r, 404, "not_found", NULL);
     resp_free(&r);
@@ -949,7 +956,7 @@ static void wait_times_out_with_pending(void **state)
     char body[512];
     double t0;
 
-    f->cfg->server.max_wait_ms = 1000; /* ?wait=30 is cut to 1 s */
+    SERVER(f->cfg)->max_wait_ms = 1000; /* ?wait=30 is cut to 1 s */
     snprintf(body, sizeof body, "{\"app\":\"shop\",\"tokens\":[\"%s\",\"%s\"],\"alert\":\"x\"}", T1,
              T2);
     t0 = tq_secs();
@@ -1064,8 +1071,8 @@ static void broadcast_through_http(void **state)
     tq_res q;
     double t0;
 
-    f->cfg->server.max_tokens = (uint32_t)n;
-    f->cfg->server.max_body = 128u << 20;
+    SERVER(f->cfg)->max_tokens = (uint32_t)n;
+    SERVER(f->cfg)->max_body = 128u << 20;
     gw_api_set_config(f->api, f->cfg);
     t0 = tq_secs();
     push(f, SHOP_KEY, b, &r);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "api.h"
+#include "apnsd_keys.h"
 
 #define SHOP_KEY  "shop-key-0123456789abcdef"
 #define SHOP_KEY2 "shop-key-second-000000000"
@@ -56,7 +57,7 @@ static gw_config *load(const char *server)
              "team_id = DEF123GHIJ\n"
              "api_keys = " NEWS_KEY "\n",
              server, dir, dir);
-    if (gw_config_load_string(text, "apnsd.ini", &c, &e) != 0) {
+    if (gw_config_load_string(&gw_apnsd_schema, text, "apnsd.ini", &c, &e) != 0) {
         gw_config_errors_print(&e, stderr);
         fail_msg("config does not load");
     }

@@ -1,8 +1,9 @@
 /*
- * test_config.c - daemon/config*.c: parsing, defaults, every validation
- * error (one table), error collection, environment overrides, reload diffs,
- * secrets never printed, and the key reference in docs/configuration.md
- * kept identical to the key tables.
+ * test_config.c - daemon/config/ (the machinery) with apnsd's schema (every
+ * module's keys and rules, daemon/apnsd_keys.c): parsing, defaults, every
+ * validation error (one table), error collection, environment overrides,
+ * reload diffs, secrets never printed, schemas, and the key reference in
+ * docs/configuration.md kept identical to the key tables.
  *
  * Files the configurations name live in a private temporary directory; "@D@"
  * in a test's text stands for it. Texts are loaded as "apnsd.ini" with an
@@ -23,8 +24,23 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#define GW_CONFIG_INTERNAL
-#include "config.h"
+#include "apnsd_keys.h"
+#include "api_keys.h"
+#include "config_int.h"
+#include "dispatch_keys.h"
+#include "log.h"
+#include "queue_keys.h"
+#include "webhook_keys.h"
+
+/* A loaded config's parts, as the modules read them. */
+#define SRV(c)   gw_api_server_config_of(c)
+#define QUE(c)   gw_queue_config_of(c)
+#define LOGC(c)  gw_apnsd_log_config_of(c)
+#define TEAMS(c) gw_dispatch_teams_of(c)
+#define DSP(a)   gw_dispatch_app_config_of(a)
+#define FBK(a)   gw_dispatch_feedback_config_of(a)
+#define API(a)   gw_api_app_config_of(a)
+#define WHK(a)   gw_webhook_app_config_of(a)
 
 #define K1 "k1-0123456789abcdef"
 #define K2 "k2-fedcba9876543210"
@@ -67,7 +83,7 @@ static char *expand(const char *s)
 static int load_env(const char *text, char *const *envp, gw_config **out, gw_config_errors *e)
 {
     char *t = expand(text);
-    int rc = gw_config_load_buffer(t, strlen(t), "apnsd.ini", envp, out, e);
+    int rc = gw_config_load_buffer(&gw_apnsd_schema, t, strlen(t), "apnsd.ini", envp, out, e);
     free(t);
     return rc;
 }
@@ -230,95 +246,95 @@ static void test_full_config(void **state)
     char path[128];
 
     /* [server] */
-    assert_int_equal(c->server.listen.n, 2);
-    assert_string_equal(c->server.listen_addrs[0].host, "127.0.0.1");
-    assert_int_equal(c->server.listen_addrs[0].port, 8080);
-    assert_string_equal(c->server.listen_addrs[1].host, "::1");
-    assert_int_equal(c->server.listen_addrs[1].port, 8081);
-    assert_int_equal(c->server.max_body, 64u << 20);
-    assert_int_equal(c->server.max_tokens, 500000);
-    assert_int_equal(c->server.request_timeout_ms, 90000);
-    assert_int_equal(c->server.drain_timeout_ms, 45000);
-    assert_int_equal(c->server.max_wait_ms, 30000); /* default */
-    assert_int_equal(c->server.metrics, 0);
+    assert_int_equal(SRV(c)->listen.n, 2);
+    assert_string_equal(SRV(c)->listen_addrs[0].host, "127.0.0.1");
+    assert_int_equal(SRV(c)->listen_addrs[0].port, 8080);
+    assert_string_equal(SRV(c)->listen_addrs[1].host, "::1");
+    assert_int_equal(SRV(c)->listen_addrs[1].port, 8081);
+    assert_int_equal(SRV(c)->max_body, 64u << 20);
+    assert_int_equal(SRV(c)->max_tokens, 500000);
+    assert_int_equal(SRV(c)->request_timeout_ms, 90000);
+    assert_int_equal(gw_apnsd_server_config_of(c)->drain_timeout_ms, 45000);
+    assert_int_equal(SRV(c)->max_wait_ms, 30000); /* default */
+    assert_int_equal(SRV(c)->metrics, 0);
     /* [queue] */
     snprintf(path, sizeof path, "%s/queue.db", D);
-    assert_int_equal(c->queue.backend, GW_BACKEND_SQLITE);
-    assert_string_equal(c->queue.path, path);
-    assert_int_equal(c->queue.chunk_tokens, 500);
-    assert_int_equal(c->queue.small_job_tokens, 100);
-    assert_int_equal(c->queue.max_depth, 20000000);
-    assert_int_equal(c->queue.max_requests, 10000);
-    assert_int_equal(c->queue.retention_ms, 2 * 86400000LL);
-    assert_int_equal(c->queue.purge_interval_ms, 60000);
-    assert_int_equal(c->queue.max_db_bytes, 0);
-    assert_int_equal(c->queue.sync, GW_SYNC_FULL);
+    assert_int_equal(QUE(c)->backend, GW_QUEUE_BACKEND_SQLITE);
+    assert_string_equal(QUE(c)->path, path);
+    assert_int_equal(QUE(c)->chunk_tokens, 500);
+    assert_int_equal(QUE(c)->small_job_tokens, 100);
+    assert_int_equal(QUE(c)->max_depth, 20000000);
+    assert_int_equal(QUE(c)->max_requests, 10000);
+    assert_int_equal(QUE(c)->retention_ms, 2 * 86400000LL);
+    assert_int_equal(QUE(c)->purge_interval_ms, 60000);
+    assert_int_equal(QUE(c)->max_db_bytes, 0);
+    assert_int_equal(QUE(c)->sync, GW_QUEUE_SYNC_FULL);
     /* [log] */
-    assert_int_equal(c->log.format, GW_LOG_FORMAT_JSON);
-    assert_int_equal(c->log.level, APNS_LOG_DEBUG);
+    assert_int_equal(LOGC(c)->format, GW_LOG_FORMAT_JSON);
+    assert_int_equal(LOGC(c)->level, APNS_LOG_DEBUG);
 
     assert_int_equal(c->n_apps, 3);
-    const gw_app_config *shop = gw_config_find_app(c, "shop");
+    const gw_config_app *shop = gw_config_find_app(c, "shop");
     assert_non_null(shop);
     assert_string_equal(shop->name, "shop");
     assert_string_equal(shop->env_name, "SHOP");
     assert_int_equal(shop->line, 21);
-    assert_string_equal(shop->topic, "com.example.shop");
-    assert_int_equal(shop->topics.n, 2);
-    assert_string_equal(shop->topics.v[1], "com.example.shop.push-type.liveactivity");
-    assert_int_equal(shop->environment, APNS_ENV_CUSTOM);
-    assert_string_equal(shop->host, "127.0.0.1");
-    assert_int_equal(shop->port, 8443);
-    assert_int_equal(shop->auth, GW_AUTH_TOKEN);
-    assert_string_equal(shop->key_id, "ABC123DEFG");
-    assert_string_equal(shop->team_id, "DEF123GHIJ");
-    assert_int_equal(shop->token_refresh_ms, 50 * 60000);
-    assert_int_equal(shop->transport, GW_TRANSPORT_HTTP2);
-    assert_int_equal(shop->connections, 4);
-    assert_int_equal(shop->max_in_flight, 4000); /* 0 = 1000 per connection */
-    assert_int_equal(shop->rate_limit, 5000);
-    assert_int_equal(shop->connect_timeout_ms, 10000);
-    assert_int_equal(shop->stream_timeout_ms, 30000);
-    assert_int_equal(shop->retry_attempts, 7);
-    assert_int_equal(shop->retry_backoff_ms, 250);
-    assert_int_equal(shop->retry_backoff_max_ms, 60000);
-    assert_int_equal(shop->all_api_keys.n, 2);
-    assert_string_equal(shop->all_api_keys.v[0], K1);
-    assert_string_equal(shop->all_api_keys.v[1], K2);
-    assert_string_equal(shop->webhook_url, "https://hooks.example.com/apns?x=1");
-    assert_string_equal(shop->webhook_secret, "whsec-0123456789abcdef");
-    assert_int_equal(shop->webhook_batch, 50);
-    assert_int_equal(shop->webhook_interval_ms, 1000);
-    assert_null(shop->p12_password);
+    assert_string_equal(DSP(shop)->topic, "com.example.shop");
+    assert_int_equal(DSP(shop)->topics.n, 2);
+    assert_string_equal(DSP(shop)->topics.v[1], "com.example.shop.push-type.liveactivity");
+    assert_int_equal(DSP(shop)->environment, APNS_ENV_CUSTOM);
+    assert_string_equal(DSP(shop)->host, "127.0.0.1");
+    assert_int_equal(DSP(shop)->port, 8443);
+    assert_int_equal(DSP(shop)->auth, GW_DISPATCH_AUTH_TOKEN);
+    assert_string_equal(DSP(shop)->key_id, "ABC123DEFG");
+    assert_string_equal(DSP(shop)->team_id, "DEF123GHIJ");
+    assert_int_equal(DSP(shop)->token_refresh_ms, 50 * 60000);
+    assert_int_equal(DSP(shop)->transport, GW_DISPATCH_TRANSPORT_HTTP2);
+    assert_int_equal(DSP(shop)->connections, 4);
+    assert_int_equal(DSP(shop)->max_in_flight, 4000); /* 0 = 1000 per connection */
+    assert_int_equal(DSP(shop)->rate_limit, 5000);
+    assert_int_equal(DSP(shop)->connect_timeout_ms, 10000);
+    assert_int_equal(DSP(shop)->stream_timeout_ms, 30000);
+    assert_int_equal(DSP(shop)->retry_attempts, 7);
+    assert_int_equal(DSP(shop)->retry_backoff_ms, 250);
+    assert_int_equal(DSP(shop)->retry_backoff_max_ms, 60000);
+    assert_int_equal(API(shop)->all_api_keys.n, 2);
+    assert_string_equal(API(shop)->all_api_keys.v[0], K1);
+    assert_string_equal(API(shop)->all_api_keys.v[1], K2);
+    assert_string_equal(WHK(shop)->webhook_url, "https://hooks.example.com/apns?x=1");
+    assert_string_equal(WHK(shop)->webhook_secret, "whsec-0123456789abcdef");
+    assert_int_equal(WHK(shop)->webhook_batch, 50);
+    assert_int_equal(WHK(shop)->webhook_interval_ms, 1000);
+    assert_null(DSP(shop)->p12_password);
 
-    const gw_app_config *news = gw_config_find_app(c, "news");
+    const gw_config_app *news = gw_config_find_app(c, "news");
     assert_non_null(news);
-    assert_int_equal(news->all_api_keys.n, 2); /* from the file, comments skipped */
-    assert_string_equal(news->all_api_keys.v[0], K3);
-    assert_string_equal(news->all_api_keys.v[1], K2);
-    assert_int_equal(news->connections, 2);
+    assert_int_equal(API(news)->all_api_keys.n, 2); /* from the file, comments skipped */
+    assert_string_equal(API(news)->all_api_keys.v[0], K3);
+    assert_string_equal(API(news)->all_api_keys.v[1], K2);
+    assert_int_equal(DSP(news)->connections, 2);
 
-    const gw_app_config *legacy = gw_config_find_app(c, "legacy");
+    const gw_config_app *legacy = gw_config_find_app(c, "legacy");
     assert_non_null(legacy);
-    assert_int_equal(legacy->transport, GW_TRANSPORT_BINARY);
-    assert_int_equal(legacy->auth, GW_AUTH_CERTIFICATE);
-    assert_int_equal(legacy->environment, APNS_ENV_PRODUCTION);
-    assert_int_equal(legacy->port, 2195);
-    assert_int_equal(legacy->feedback_port, 2196);
-    assert_int_equal(legacy->feedback_interval_ms, 30 * 60000);
-    assert_string_equal(legacy->p12_password, "s3cret-from-file");
-    assert_int_equal(legacy->team, -1);
+    assert_int_equal(DSP(legacy)->transport, GW_DISPATCH_TRANSPORT_BINARY);
+    assert_int_equal(DSP(legacy)->auth, GW_DISPATCH_AUTH_CERTIFICATE);
+    assert_int_equal(DSP(legacy)->environment, APNS_ENV_PRODUCTION);
+    assert_int_equal(DSP(legacy)->port, 2195);
+    assert_int_equal(FBK(legacy)->feedback_port, 2196);
+    assert_int_equal(FBK(legacy)->feedback_interval_ms, 30 * 60000);
+    assert_string_equal(DSP(legacy)->p12_password, "s3cret-from-file");
+    assert_int_equal(DSP(legacy)->team, -1);
     assert_null(gw_config_find_app(c, "nope"));
 
     /* shop and news: one team identity (same team, key, environment, host, port) */
-    assert_int_equal(c->n_teams, 1);
-    assert_string_equal(c->teams[0].id, "DEF123GHIJ/ABC123DEFG@custom:127.0.0.1:8443");
-    assert_int_equal(c->teams[0].n_apps, 2);
-    assert_int_equal(c->teams[0].apps[0], 0);
-    assert_int_equal(c->teams[0].apps[1], 1);
-    assert_int_equal(c->teams[0].same_key_as, 0);
-    assert_int_equal(shop->team, 0);
-    assert_int_equal(news->team, 0);
+    assert_int_equal(TEAMS(c)->n, 1);
+    assert_string_equal(TEAMS(c)->v[0].id, "DEF123GHIJ/ABC123DEFG@custom:127.0.0.1:8443");
+    assert_int_equal(TEAMS(c)->v[0].n_apps, 2);
+    assert_int_equal(TEAMS(c)->v[0].apps[0], 0);
+    assert_int_equal(TEAMS(c)->v[0].apps[1], 1);
+    assert_int_equal(TEAMS(c)->v[0].same_key_as, 0);
+    assert_int_equal(DSP(shop)->team, 0);
+    assert_int_equal(DSP(news)->team, 0);
     gw_config_free(c);
 }
 
@@ -326,49 +342,41 @@ static void test_defaults(void **state)
 {
     (void)state;
     gw_config *c = load_ok(TOKEN_APP("a"), NOENV);
-    const gw__section *secs = gw__sections;
 
     /* Every default in the tables parses and is what the load applied. */
-    for (int s = 0; s < GW__SEC_COUNT; s++) {
-        for (size_t i = 0; i < secs[s].n_keys; i++) {
-            const gw__key *k = &secs[s].keys[i];
+    for (size_t p = 0; p < gw_apnsd_schema.n_parts; p++) {
+        const gw_config_part *part = gw_apnsd_schema.parts[p];
+        const char *base = part->section == &gw_config_app_section
+                               ? gw_config_app_part(&c->apps[0], part)
+                               : gw_config_part_of(c, part);
+        assert_non_null(base);
+        for (size_t i = 0; i < part->n_keys; i++) {
+            const gw_config_key *k = &part->keys[i];
             char why[256];
-            union {
-                char *s;
-                gw_strv v;
-                int i;
-                uint32_t u32;
-                uint16_t u16;
-                uint64_t u64;
-                int64_t i64;
-            } tmp;
-            if (k->def == NULL || k->off == (size_t)-1)
+            gw__value tmp;
+            if (k->def == NULL)
                 continue;
             memset(&tmp, 0, sizeof tmp);
-            assert_int_equal(gw__value_set(k, &tmp, k->def, why, sizeof why), 0);
-            void *base = s == GW__SEC_SERVER  ? (void *)&c->server
-                         : s == GW__SEC_QUEUE ? (void *)&c->queue
-                         : s == GW__SEC_LOG   ? (void *)&c->log
-                                              : (void *)&c->apps[0];
+            assert_int_equal(gw_config_value_set(k, &tmp, k->def, why, sizeof why), 0);
             if (strcmp(k->name, "max_in_flight") != 0) /* resolved at load */
-                assert_true(gw__value_equal(k, &tmp, (char *)base + k->off));
-            gw__value_clear(k, &tmp);
+                assert_true(gw_config_value_equal(k, &tmp, base + k->off));
+            gw_config_value_clear(k, &tmp);
         }
     }
-    assert_string_equal(c->server.listen_addrs[0].host, "127.0.0.1");
-    assert_int_equal(c->server.listen_addrs[0].port, 8080);
-    assert_int_equal(c->server.max_body, 128u << 20);
-    assert_int_equal(c->server.metrics, 1);
-    assert_string_equal(c->queue.path, "apnsd.db");
-    assert_int_equal(c->queue.sync, GW_SYNC_NORMAL);
-    assert_int_equal(c->log.format, GW_LOG_FORMAT_LOGFMT);
-    assert_int_equal(c->log.level, APNS_LOG_INFO);
-    assert_int_equal(c->apps[0].port, 443);
-    assert_int_equal(c->apps[0].connections, 2);
-    assert_int_equal(c->apps[0].max_in_flight, 2000);
-    assert_int_equal(c->apps[0].feedback_interval_ms, 0); /* http2: not used */
-    assert_null(c->apps[0].ca_file);
-    assert_string_equal(c->teams[0].id, "DEF123GHIJ/ABC123DEFG@sandbox");
+    assert_string_equal(SRV(c)->listen_addrs[0].host, "127.0.0.1");
+    assert_int_equal(SRV(c)->listen_addrs[0].port, 8080);
+    assert_int_equal(SRV(c)->max_body, 128u << 20);
+    assert_int_equal(SRV(c)->metrics, 1);
+    assert_string_equal(QUE(c)->path, "apnsd.db");
+    assert_int_equal(QUE(c)->sync, GW_QUEUE_SYNC_NORMAL);
+    assert_int_equal(LOGC(c)->format, GW_LOG_FORMAT_LOGFMT);
+    assert_int_equal(LOGC(c)->level, APNS_LOG_INFO);
+    assert_int_equal(DSP(&c->apps[0])->port, 443);
+    assert_int_equal(DSP(&c->apps[0])->connections, 2);
+    assert_int_equal(DSP(&c->apps[0])->max_in_flight, 2000);
+    assert_int_equal(FBK(&c->apps[0])->feedback_interval_ms, 0); /* http2: not used */
+    assert_null(DSP(&c->apps[0])->ca_file);
+    assert_string_equal(TEAMS(c)->v[0].id, "DEF123GHIJ/ABC123DEFG@sandbox");
     gw_config_free(c);
 }
 
@@ -600,9 +608,6 @@ static const struct bad_case BAD[] = {
                     "\n",
      "apnsd.ini:11: [app b] key_file: key ABC123DEFG of team DEF123GHIJ is already read from "
      "\"@D@/AuthKey.p8\" by [app a]: one key id, one file"},
-    {TOKEN_APP("a") TOKEN_APP("b") "ca_file = @D@/ca.pem\n",
-     "apnsd.ini:15: [app b] ca_file: differs from [app a], which shares its connections (same "
-     "team, key and environment)"},
     {TOKEN_APP("a") TOKEN_APP("b") "token_refresh = 30m\n",
      "apnsd.ini:15: [app b] token_refresh: differs from [app a], which signs with the same key"},
 };
@@ -677,13 +682,13 @@ static void test_syntax(void **state)
                            "  webhook_url = https://h.example/x?a=b;c\n"
                            "  webhook_secret = 0123456789abcdef#not-a-comment\n",
                            NOENV);
-    assert_string_equal(c->server.listen.v[0], "127.0.0.1:9000");
-    assert_int_equal(c->server.max_tokens, 42);
-    assert_string_equal(c->apps[0].topic, "com.example.shop");
-    assert_int_equal(c->apps[0].environment, APNS_ENV_SANDBOX);
-    assert_int_equal(c->apps[0].api_keys.n, 2);
-    assert_string_equal(c->apps[0].webhook_url, "https://h.example/x?a=b;c");
-    assert_string_equal(c->apps[0].webhook_secret, "0123456789abcdef#not-a-comment");
+    assert_string_equal(SRV(c)->listen.v[0], "127.0.0.1:9000");
+    assert_int_equal(SRV(c)->max_tokens, 42);
+    assert_string_equal(DSP(&c->apps[0])->topic, "com.example.shop");
+    assert_int_equal(DSP(&c->apps[0])->environment, APNS_ENV_SANDBOX);
+    assert_int_equal(API(&c->apps[0])->api_keys.n, 2);
+    assert_string_equal(WHK(&c->apps[0])->webhook_url, "https://h.example/x?a=b;c");
+    assert_string_equal(WHK(&c->apps[0])->webhook_secret, "0123456789abcdef#not-a-comment");
     gw_config_free(c);
 
     /* A line too long for the parser, and a NUL byte, are errors with their line. */
@@ -697,17 +702,21 @@ static void test_syntax(void **state)
     assert_true(has_diag(&e, "apnsd.ini:2: line is too long (608 characters, at most"));
 
     static const char nul[] = "[server]\nmax_tokens = 1\0 2\n";
-    assert_int_equal(gw_config_load_buffer(nul, sizeof nul - 1, "x.ini", NOENV, &c, &e),
-                     APNS_ECONFIG);
+    assert_int_equal(
+        gw_config_load_buffer(&gw_apnsd_schema, nul, sizeof nul - 1, "x.ini", NOENV, &c, &e),
+        APNS_ECONFIG);
     assert_true(has_diag(&e, "x.ini:2: line contains a NUL byte"));
 
     /* Arguments. */
-    assert_int_equal(gw_config_load_buffer(NULL, 3, "x", NOENV, &c, &e), APNS_EINVAL);
-    assert_int_equal(gw_config_load_buffer("", 0, "x", NOENV, NULL, &e), APNS_EINVAL);
-    assert_int_equal(gw_config_load_string(NULL, "x", &c, &e), APNS_EINVAL);
-    assert_int_equal(gw_config_load_file(NULL, &c, &e), APNS_EINVAL);
+    assert_int_equal(gw_config_load_buffer(&gw_apnsd_schema, NULL, 3, "x", NOENV, &c, &e),
+                     APNS_EINVAL);
+    assert_int_equal(gw_config_load_buffer(&gw_apnsd_schema, "", 0, "x", NOENV, NULL, &e),
+                     APNS_EINVAL);
+    assert_int_equal(gw_config_load_string(&gw_apnsd_schema, NULL, "x", &c, &e), APNS_EINVAL);
+    assert_int_equal(gw_config_load_file(&gw_apnsd_schema, NULL, &c, &e), APNS_EINVAL);
     /* errs may be NULL */
-    assert_int_equal(gw_config_load_buffer("[x]\n", 4, NULL, NOENV, &c, NULL), APNS_ECONFIG);
+    assert_int_equal(gw_config_load_buffer(&gw_apnsd_schema, "[x]\n", 4, NULL, NOENV, &c, NULL),
+                     APNS_ECONFIG);
     gw_config_free(NULL);
 }
 
@@ -725,14 +734,14 @@ static void test_units(void **state)
         "", "s", "5", "5x", "1.5s", "-1s", "5 s", "5S", "1h 30m", "99999999999999999999s", "1m1"};
     for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++) {
         int64_t v = -1;
-        assert_int_equal(gw__parse_duration_ms(durs[i].s, &v), 0);
+        assert_int_equal(gw_config_parse_duration_ms(durs[i].s, &v), 0);
         assert_int_equal(v, durs[i].ms);
     }
     for (size_t i = 0; i < sizeof bad_durs / sizeof bad_durs[0]; i++) {
         int64_t v;
         if (strcmp(bad_durs[i], "5") == 0)
             continue; /* a bare number is seconds */
-        assert_int_equal(gw__parse_duration_ms(bad_durs[i], &v), -1);
+        assert_int_equal(gw_config_parse_duration_ms(bad_durs[i], &v), -1);
     }
     static const struct {
         const char *s;
@@ -744,24 +753,24 @@ static void test_units(void **state)
         "", "KiB", "4K", "4 kibibytes", "-4", "1.5MiB", "99999999999999999999GiB"};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         uint64_t v = 1;
-        assert_int_equal(gw__parse_size(sizes[i].s, &v), 0);
+        assert_int_equal(gw_config_parse_size(sizes[i].s, &v), 0);
         assert_int_equal(v, sizes[i].v);
     }
     for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++) {
         uint64_t v;
-        assert_int_equal(gw__parse_size(bad_sizes[i], &v), -1);
+        assert_int_equal(gw_config_parse_size(bad_sizes[i], &v), -1);
     }
     char host[64];
     uint16_t port;
-    assert_int_equal(gw__split_hostport("[::]:443", host, sizeof host, &port), 0);
+    assert_int_equal(gw_config_split_hostport("[::]:443", host, sizeof host, &port), 0);
     assert_string_equal(host, "::");
     assert_int_equal(port, 443);
-    assert_int_equal(gw__split_hostport("0.0.0.0:1", host, sizeof host, &port), 0);
-    assert_int_equal(gw__split_hostport(":80", host, sizeof host, &port), -1);
-    assert_int_equal(gw__split_hostport("h:", host, sizeof host, &port), -1);
-    assert_int_equal(gw__split_hostport("h:65536", host, sizeof host, &port), -1);
-    assert_int_equal(gw__split_hostport("h:+80", host, sizeof host, &port), -1);
-    assert_int_equal(gw__split_hostport("[::1]80", host, sizeof host, &port), -1);
+    assert_int_equal(gw_config_split_hostport("0.0.0.0:1", host, sizeof host, &port), 0);
+    assert_int_equal(gw_config_split_hostport(":80", host, sizeof host, &port), -1);
+    assert_int_equal(gw_config_split_hostport("h:", host, sizeof host, &port), -1);
+    assert_int_equal(gw_config_split_hostport("h:65536", host, sizeof host, &port), -1);
+    assert_int_equal(gw_config_split_hostport("h:+80", host, sizeof host, &port), -1);
+    assert_int_equal(gw_config_split_hostport("[::1]80", host, sizeof host, &port), -1);
 
     assert_int_equal(gw__edit_distance("lisen", "listen"), 1);
     assert_int_equal(gw__edit_distance("LISTEN", "listen"), 0);
@@ -850,23 +859,23 @@ static void test_env_override(void **state)
                            "key_file = @D@/AuthKey.p8\nkey_id = ABC123DEFG\nteam_id = DEF123GHIJ\n"
                            "api_keys = " K1 "\n",
                            env);
-    assert_int_equal(c->server.listen.n, 2);
-    assert_string_equal(c->server.listen_addrs[0].host, "0.0.0.0");
-    assert_int_equal(c->server.listen_addrs[0].port, 9090);
-    assert_string_equal(c->server.listen_addrs[1].host, "::");
-    assert_int_equal(c->server.max_tokens, 1000000);
-    assert_string_equal(c->queue.path, qpath);
-    assert_int_equal(c->log.level, APNS_LOG_WARN);
-    const gw_app_config *a = gw_config_find_app(c, "my-shop");
+    assert_int_equal(SRV(c)->listen.n, 2);
+    assert_string_equal(SRV(c)->listen_addrs[0].host, "0.0.0.0");
+    assert_int_equal(SRV(c)->listen_addrs[0].port, 9090);
+    assert_string_equal(SRV(c)->listen_addrs[1].host, "::");
+    assert_int_equal(SRV(c)->max_tokens, 1000000);
+    assert_string_equal(QUE(c)->path, qpath);
+    assert_int_equal(LOGC(c)->level, APNS_LOG_WARN);
+    const gw_config_app *a = gw_config_find_app(c, "my-shop");
     assert_string_equal(a->env_name, "MY_SHOP");
-    assert_string_equal(a->key_id, "XYZ987WVUT");
-    assert_int_equal(a->api_keys.n, 2);
-    assert_string_equal(a->api_keys.v[0], K2);
-    assert_null(a->webhook_url);
-    const gw_app_config *b = gw_config_find_app(c, "my-shop-b");
-    assert_string_equal(b->topic, "com.example.b");
+    assert_string_equal(DSP(a)->key_id, "XYZ987WVUT");
+    assert_int_equal(API(a)->api_keys.n, 2);
+    assert_string_equal(API(a)->api_keys.v[0], K2);
+    assert_null(WHK(a)->webhook_url);
+    const gw_config_app *b = gw_config_find_app(c, "my-shop-b");
+    assert_string_equal(DSP(b)->topic, "com.example.b");
     /* shop's key id changed: two identities now */
-    assert_int_equal(c->n_teams, 2);
+    assert_int_equal(TEAMS(c)->n, 2);
 
     char *d = dump_of(c);
     assert_non_null(strstr(d, "listen = 0.0.0.0:9090, [::]:9090 ; env APNSD_SERVER_LISTEN"));
@@ -911,7 +920,7 @@ static void test_env_override(void **state)
     c = load_ok("[app shop]\ntopic = com.a\nenvironment = sandbox\nauth = certificate\n"
                 "p12_file = @D@/client.p12\npassword_env = SHOP_P12_PASSWORD\napi_keys = " K1 "\n",
                 pwenv);
-    assert_string_equal(c->apps[0].p12_password, "from-the-env");
+    assert_string_equal(DSP(&c->apps[0])->p12_password, "from-the-env");
     gw_config_free(c);
 }
 
@@ -1040,16 +1049,16 @@ static void test_jetstream_queue(void **state)
                 "tls://10.0.0.2:4222\nprefix = fleet1\nreplicas = 1\nack_wait = 3s\n"
                 "lease_ttl = 10s\nmax_deliveries = 5\nop_timeout = 2s\n" TOKEN_APP("a"),
                 NOENV);
-    assert_int_equal(c->queue.backend, GW_BACKEND_JETSTREAM);
-    assert_int_equal(c->queue.servers.n, 2);
-    assert_string_equal(c->queue.servers.v[0], "nats://10.0.0.1:4222");
-    assert_string_equal(c->queue.servers.v[1], "tls://10.0.0.2:4222");
-    assert_string_equal(c->queue.prefix, "fleet1");
-    assert_int_equal(c->queue.replicas, 1);
-    assert_int_equal(c->queue.ack_wait_ms, 3000);
-    assert_int_equal(c->queue.lease_ttl_ms, 10000);
-    assert_int_equal(c->queue.max_deliveries, 5);
-    assert_int_equal(c->queue.op_timeout_ms, 2000);
+    assert_int_equal(QUE(c)->backend, GW_QUEUE_BACKEND_JETSTREAM);
+    assert_int_equal(QUE(c)->servers.n, 2);
+    assert_string_equal(QUE(c)->servers.v[0], "nats://10.0.0.1:4222");
+    assert_string_equal(QUE(c)->servers.v[1], "tls://10.0.0.2:4222");
+    assert_string_equal(QUE(c)->prefix, "fleet1");
+    assert_int_equal(QUE(c)->replicas, 1);
+    assert_int_equal(QUE(c)->ack_wait_ms, 3000);
+    assert_int_equal(QUE(c)->lease_ttl_ms, 10000);
+    assert_int_equal(QUE(c)->max_deliveries, 5);
+    assert_int_equal(QUE(c)->op_timeout_ms, 2000);
     gw_config_free(c);
 
     /* A SQLite key with jetstream: a warning naming it. */
@@ -1091,23 +1100,23 @@ static void test_teams(void **state)
                  "[app e]\ntopic = com.e\nenvironment = sandbox\nauth = certificate\n"
                  "cert_file = @D@/cert.pem\nkey_file = @D@/client.key\napi_keys = " K1 "\n",
         NOENV);
-    assert_int_equal(c->n_teams, 3);
-    assert_string_equal(c->teams[0].id, "DEF123GHIJ/ABC123DEFG@sandbox");
-    assert_int_equal(c->teams[0].n_apps, 2);
-    assert_string_equal(c->teams[1].id, "DEF123GHIJ/ABC123DEFG@production");
-    assert_int_equal(c->teams[1].same_key_as, 0); /* one key: may share one token cache */
-    assert_int_equal(c->teams[1].environment, APNS_ENV_PRODUCTION);
-    assert_string_equal(c->teams[2].id, "TEAM000002/XYZ987WVUT@production:2197");
-    assert_int_equal(c->teams[2].same_key_as, 2);
-    assert_int_equal(c->teams[2].port, 2197);
-    assert_null(c->teams[2].host);
-    assert_string_equal(c->teams[0].key_file, c->apps[0].key_file);
-    assert_int_equal(c->teams[0].token_refresh_ms, 50 * 60000);
-    assert_int_equal(c->apps[0].team, 0);
-    assert_int_equal(c->apps[1].team, 0);
-    assert_int_equal(c->apps[2].team, 1);
-    assert_int_equal(c->apps[3].team, 2);
-    assert_int_equal(c->apps[4].team, -1);
+    assert_int_equal(TEAMS(c)->n, 3);
+    assert_string_equal(TEAMS(c)->v[0].id, "DEF123GHIJ/ABC123DEFG@sandbox");
+    assert_int_equal(TEAMS(c)->v[0].n_apps, 2);
+    assert_string_equal(TEAMS(c)->v[1].id, "DEF123GHIJ/ABC123DEFG@production");
+    assert_int_equal(TEAMS(c)->v[1].same_key_as, 0); /* one key: may share one token cache */
+    assert_int_equal(TEAMS(c)->v[1].environment, APNS_ENV_PRODUCTION);
+    assert_string_equal(TEAMS(c)->v[2].id, "TEAM000002/XYZ987WVUT@production:2197");
+    assert_int_equal(TEAMS(c)->v[2].same_key_as, 2);
+    assert_int_equal(TEAMS(c)->v[2].port, 2197);
+    assert_null(TEAMS(c)->v[2].host);
+    assert_string_equal(TEAMS(c)->v[0].key_file, DSP(&c->apps[0])->key_file);
+    assert_int_equal(TEAMS(c)->v[0].token_refresh_ms, 50 * 60000);
+    assert_int_equal(DSP(&c->apps[0])->team, 0);
+    assert_int_equal(DSP(&c->apps[1])->team, 0);
+    assert_int_equal(DSP(&c->apps[2])->team, 1);
+    assert_int_equal(DSP(&c->apps[3])->team, 2);
+    assert_int_equal(DSP(&c->apps[4])->team, -1);
     gw_config_free(c);
 
     /* An IPv6 custom host is bracketed in the identity. */
@@ -1115,9 +1124,62 @@ static void test_teams(void **state)
                 "key_file = @D@/AuthKey.p8\nkey_id = ABC123DEFG\nteam_id = DEF123GHIJ\n"
                 "api_keys = " K1 "\n",
                 NOENV);
-    assert_string_equal(c->teams[0].id, "DEF123GHIJ/ABC123DEFG@custom:[::1]:8443");
-    assert_string_equal(c->teams[0].host, "::1");
+    assert_string_equal(TEAMS(c)->v[0].id, "DEF123GHIJ/ABC123DEFG@custom:[::1]:8443");
+    assert_string_equal(TEAMS(c)->v[0].host, "::1");
     gw_config_free(c);
+
+    /* Apps of one identity may differ in CA file and proxy: each app has its
+     * own apns_client; they share only the signing key and its tokens. */
+    c = load_ok(TOKEN_APP("a") "ca_file = @D@/ca.pem\n" TOKEN_APP(
+                    "b") "ca_file = @D@/ca2.pem\nproxy = proxy.local:3128\n",
+                NOENV);
+    assert_int_equal(TEAMS(c)->n, 1);
+    assert_int_equal(TEAMS(c)->v[0].n_apps, 2);
+    assert_string_not_equal(DSP(&c->apps[0])->ca_file, DSP(&c->apps[1])->ca_file);
+    assert_null(DSP(&c->apps[0])->proxy);
+    assert_string_equal(DSP(&c->apps[1])->proxy, "proxy.local:3128");
+    gw_config_free(c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* schemas                                                                */
+
+/* A program composes the parts it has: sections and keys come from them. */
+static void test_schema(void **state)
+{
+    (void)state;
+    static const gw_config_part *const apps_only[] = {
+        &gw_dispatch_app_part, &gw_api_app_part, &gw_webhook_app_part, &gw_dispatch_feedback_part};
+    static const gw_config_schema small = {apps_only, 4};
+    gw_config_errors e;
+    gw_config *c = NULL;
+    char *t = expand(TOKEN_APP("a"));
+
+    assert_int_equal(gw_config_load_buffer(&small, t, strlen(t), "x.ini", NOENV, &c, &e), 0);
+    assert_null(gw_queue_config_of(c)); /* not in this schema */
+    assert_non_null(gw_dispatch_app_config_of(&c->apps[0]));
+    gw_config_free(c);
+    free(t);
+    t = expand("[queue]\n" TOKEN_APP("a"));
+    assert_int_equal(gw_config_load_buffer(&small, t, strlen(t), "x.ini", NOENV, &c, &e),
+                     APNS_ECONFIG);
+    assert_true(has_diag(&e, "x.ini:1: unknown section \"queue\" (sections: [app NAME])"));
+    free(t);
+
+    /* Two parts declaring one key of a section, or two named sections: refused. */
+    static const gw_config_part *const twice[] = {&gw_queue_part, &gw_queue_part};
+    static const gw_config_schema bad = {twice, 2};
+    assert_int_equal(gw_config_load_buffer(&bad, "", 0, "x.ini", NOENV, &c, &e), APNS_EINVAL);
+    assert_null(c);
+    FILE *f = fopen("/dev/null", "w");
+    assert_non_null(f);
+    assert_int_equal(gw_config_write_reference(&bad, f), APNS_EINVAL);
+    fclose(f);
+    static const gw_config_section other_named = {"group", GW_CONFIG_S_NAMED, "Groups."};
+    static const gw_config_part group = {.section = &other_named};
+    static const gw_config_part *const two_named[] = {&gw_dispatch_app_part, &group};
+    static const gw_config_schema bad2 = {two_named, 2};
+    assert_int_equal(gw_config_load_buffer(&bad2, "", 0, "x.ini", NOENV, &c, &e), APNS_EINVAL);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1141,8 +1203,8 @@ static void test_secrets_masked(void **state)
     /* An inline password is allowed, with a warning that names no secret. */
     assert_int_equal(e.warnings, 1);
     assert_true(has_diag(&e, "apnsd.ini:6: warning: [app shop] password: written in the file"));
-    assert_string_equal(c->apps[0].p12_password, "P12-INLINE-SECRET");
-    assert_string_equal(c->apps[1].p12_password, "s3cret-from-file");
+    assert_string_equal(DSP(&c->apps[0])->p12_password, "P12-INLINE-SECRET");
+    assert_string_equal(DSP(&c->apps[1])->p12_password, "s3cret-from-file");
     char *d = dump_of(c);
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
         if (strstr(d, secrets[i]))
@@ -1189,14 +1251,14 @@ static void test_load_file(void **state)
     snprintf(path, sizeof path, "%s/apnsd.ini", D);
     char *t = expand(TOKEN_APP("a"));
     write_file("apnsd.ini", t, 0600);
-    assert_int_equal(gw_config_load_file(path, &c, &e), 0);
+    assert_int_equal(gw_config_load_file(&gw_apnsd_schema, path, &c, &e), 0);
     assert_int_equal(e.warnings, 0);
     assert_string_equal(c->source, path);
     gw_config_free(c);
 
     /* World-readable with secrets in it: a warning naming the file. */
     chmod(path, 0644);
-    assert_int_equal(gw_config_load_file(path, &c, &e), 0);
+    assert_int_equal(gw_config_load_file(&gw_apnsd_schema, path, &c, &e), 0);
     assert_int_equal(e.warnings, 1);
     snprintf(text, sizeof text, "%s: warning: readable by every user (mode 0644)", path);
     assert_true(has_diag(&e, text));
@@ -1206,25 +1268,25 @@ static void test_load_file(void **state)
     /* Errors name the path as given. */
     write_file("bad.ini", "[server]\nmax_body = big\n", 0600);
     snprintf(path, sizeof path, "%s/bad.ini", D);
-    assert_int_equal(gw_config_load_file(path, &c, &e), APNS_ECONFIG);
+    assert_int_equal(gw_config_load_file(&gw_apnsd_schema, path, &c, &e), APNS_ECONFIG);
     snprintf(text, sizeof text, "%s:2: [server] max_body: must be a size", path);
     assert_true(has_diag(&e, text));
 
     snprintf(path, sizeof path, "%s/missing.ini", D);
-    assert_int_equal(gw_config_load_file(path, &c, &e), APNS_EIO);
+    assert_int_equal(gw_config_load_file(&gw_apnsd_schema, path, &c, &e), APNS_EIO);
     assert_null(c);
     snprintf(text, sizeof text, "%s: cannot read \"%s\": No such file or directory", path, path);
     assert_true(has_diag(&e, text));
 
     snprintf(path, sizeof path, "%s/adir", D);
-    assert_int_equal(gw_config_load_file(path, &c, &e), APNS_EIO);
+    assert_int_equal(gw_config_load_file(&gw_apnsd_schema, path, &c, &e), APNS_EIO);
     assert_true(has_diag(&e, "is not a regular file"));
 
     /* load_string uses the process environment. */
     setenv("APNSD_APP_A_RATE_LIMIT", "77", 1);
     t = expand(TOKEN_APP("a"));
-    assert_int_equal(gw_config_load_string(t, NULL, &c, &e), 0);
-    assert_int_equal(c->apps[0].rate_limit, 77);
+    assert_int_equal(gw_config_load_string(&gw_apnsd_schema, t, NULL, &c, &e), 0);
+    assert_int_equal(DSP(&c->apps[0])->rate_limit, 77);
     assert_string_equal(c->source, "<string>");
     gw_config_free(c);
     unsetenv("APNSD_APP_A_RATE_LIMIT");
@@ -1293,7 +1355,7 @@ static void test_docs_match_tables(void **state)
     if (doc == NULL)
         fail_msg("cannot read %s", path);
     FILE *f = open_memstream(&gen, &gen_len);
-    assert_int_equal(gw_config_write_reference(f), 0);
+    assert_int_equal(gw_config_write_reference(&gw_apnsd_schema, f), 0);
     fclose(f);
 
     char *b = strstr(doc, DOC_BEGIN), *e = strstr(doc, DOC_END);
@@ -1319,24 +1381,27 @@ static void test_docs_match_tables(void **state)
     }
 
     /* Every key of every table appears in its section's table in the docs... */
-    for (int s = 0; s < GW__SEC_COUNT; s++) {
+    gw__layout lay;
+    assert_int_equal(gw__layout_build(&lay, &gw_apnsd_schema), 0);
+    for (unsigned s = 0; s < lay.n_secs; s++) {
+        const gw__sec *sec = &lay.secs[s];
         char head[64];
-        snprintf(head, sizeof head, "### [%s]\n",
-                 s == GW__SEC_APP ? "app NAME" : gw__sections[s].name);
+        snprintf(head, sizeof head, "### [%s%s]\n", sec->def->name,
+                 (int)s == lay.named ? " NAME" : "");
         char *h = strstr(body, head);
         if (h == NULL || h > e)
             fail_msg("docs/configuration.md: no \"%s\" in the reference block", head);
         char *next = strstr(h + 1, "### ");
         if (next == NULL || next > e)
             next = e;
-        for (size_t i = 0; i < gw__sections[s].n_keys; i++) {
+        for (size_t i = 0; i < sec->n_keys; i++) {
             char row[96];
-            snprintf(row, sizeof row, "| `%s` |", gw__sections[s].keys[i].name);
+            snprintf(row, sizeof row, "| `%s` |", sec->keys[i].k->name);
             char *r = strstr(h, row);
             if (r == NULL || r > next)
                 fail_msg("docs/configuration.md: [%s] %s is not documented (run "
                          "GW_CONFIG_UPDATE_DOCS=1 d_test_config)",
-                         gw__sections[s].name, gw__sections[s].keys[i].name);
+                         sec->def->name, sec->keys[i].k->name);
         }
         /* ... and every documented key is in the table. */
         for (char *r = strstr(h, "\n| `"); r && r < next; r = strstr(r + 1, "\n| `")) {
@@ -1345,11 +1410,12 @@ static void test_docs_match_tables(void **state)
             assert_true(n < sizeof name);
             memcpy(name, r + 4, n);
             name[n] = '\0';
-            if (gw__key_find(&gw__sections[s], name) < 0)
+            if (gw__key_find(sec, name) < 0)
                 fail_msg("docs/configuration.md documents [%s] %s, which is not a key",
-                         gw__sections[s].name, name);
+                         sec->def->name, name);
         }
     }
+    gw__layout_free(&lay);
     /* And the block is exactly what the tables generate (types, defaults, docs). */
     size_t blen = (size_t)(e - body);
     if (blen != gen_len || memcmp(body, gen, blen) != 0)
@@ -1378,7 +1444,7 @@ static void test_example_file_parses(void **state)
         fail_msg("cannot read %s", path);
     gw_config *c;
     gw_config_errors e;
-    gw_config_load_buffer(text, strlen(text), "apnsd.example.ini", NOENV, &c, &e);
+    gw_config_load_buffer(&gw_apnsd_schema, text, strlen(text), "apnsd.example.ini", NOENV, &c, &e);
     /* Only errors about files that exist on a built tree (certs, queue dir) are allowed. */
     for (unsigned i = 0; i < e.n; i++)
         if (!e.diag[i].warning && !strstr(e.diag[i].text, "cannot read") &&
@@ -1399,7 +1465,7 @@ static void test_example_file_parses(void **state)
     assert_non_null(end);
     *end = '\0';
     char *env[] = {"APNSD_APP_SHOP_WEBHOOK_SECRET=whsec-0123456789abcdef", NULL};
-    gw_config_load_buffer(ex, strlen(ex), "example.ini", env, &c, &e);
+    gw_config_load_buffer(&gw_apnsd_schema, ex, strlen(ex), "example.ini", env, &c, &e);
     for (unsigned i = 0; i < e.n; i++)
         if (!e.diag[i].warning && !strstr(e.diag[i].text, "cannot read") &&
             !strstr(e.diag[i].text, "does not exist"))
@@ -1424,6 +1490,7 @@ int main(void)
         cmocka_unit_test(test_diff_live_keys),
         cmocka_unit_test(test_jetstream_queue),
         cmocka_unit_test(test_teams),
+        cmocka_unit_test(test_schema),
         cmocka_unit_test(test_secrets_masked),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_docs_match_tables),

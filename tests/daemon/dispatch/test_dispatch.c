@@ -25,6 +25,7 @@
 
 #include "test_queue_util.h"
 
+#include "apnsd_keys.h"
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
@@ -366,7 +367,7 @@ static gw_config *load(fx *f, const char *apps)
 
     snprintf(text, sizeof(text), "[queue]\npath = %s\nchunk_tokens = 1000\n[log]\nlevel = warn\n%s",
              f->db, apps);
-    if (gw_config_load_string(text, "test.ini", &cfg, &errs) != 0) {
+    if (gw_config_load_string(&gw_apnsd_schema, text, "test.ini", &cfg, &errs) != 0) {
         gw_config_errors_print(&errs, stderr);
         fail_msg("test config refused");
     }

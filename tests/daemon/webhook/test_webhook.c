@@ -49,6 +49,7 @@
 
 #include "apns/error.h"
 #include "log.h"
+#include "apnsd_keys.h"
 #include "metrics.h"
 #include "webhook.h"
 
@@ -398,8 +399,13 @@ static void clear_proxy_env(void)
 typedef struct fx {
     struct event_base *base;
     gw_metrics *m;
-    gw_config cfg;
-    gw_app_config apps[3];
+    gw_config *cfg; /* apps[] as a loaded config: fx_cfg() */
+    size_t n_apps;
+    struct {
+        const char *name, *url, *ca_file;
+        uint32_t batch;
+        int64_t interval_ms;
+    } apps[3];
     char urls[3][256];
     gw_webhooks *w;
     int log_fd;
@@ -414,7 +420,6 @@ static int fx_setup(void **state)
     f->base = event_base_new();
     assert_non_null(f->base);
     assert_int_equal(gw_metrics_new(&f->m), 0);
-    f->cfg.apps = f->apps;
     char path[] = "/tmp/test_webhook_log_XXXXXX";
     f->log_fd = mkstemp(path);
     assert_true(f->log_fd >= 0);
@@ -434,6 +439,7 @@ static int fx_teardown(void **state)
     if (getenv("TEST_SHOW_LOG") != NULL) /* what the module logged, for humans */
         fprintf(stderr, "%s", fx_log(f));
     gw_webhooks_free(f->w);
+    gw_config_free(f->cfg);
     gw_metrics_free(f->m);
     event_base_free(f->base);
     gw_log_set_fd(2);
@@ -455,25 +461,64 @@ static const char *fx_log(fx *f)
 static void fx_app(fx *f, int i, const char *name, const char *url, uint32_t batch,
                    int64_t interval_ms, const char *ca_file)
 {
-    gw_app_config *a = &f->apps[i];
-    memset(a, 0, sizeof(*a));
-    a->name = (char *)name;
+    f->apps[i].name = name;
+    f->apps[i].url = NULL;
     if (url != NULL) {
         snprintf(f->urls[i], sizeof(f->urls[i]), "%s", url);
-        a->webhook_url = f->urls[i];
+        f->apps[i].url = f->urls[i];
     }
-    a->webhook_secret = (char *)SECRET;
-    a->webhook_batch = batch;
-    a->webhook_interval_ms = interval_ms;
-    a->ca_file = (char *)ca_file;
-    if ((size_t)i + 1 > f->cfg.n_apps)
-        f->cfg.n_apps = (size_t)i + 1;
+    f->apps[i].batch = batch;
+    f->apps[i].interval_ms = interval_ms;
+    f->apps[i].ca_file = ca_file;
+    if ((size_t)i + 1 > f->n_apps)
+        f->n_apps = (size_t)i + 1;
+}
+
+static char *dup0(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+/* The first n_apps of apps[] as a loaded config (replacing the previous
+ * one: the webhooks keep no pointer into it). Each app is loaded with valid
+ * credentials, then gets its webhook keys and ca_file as recorded, past the
+ * loader's checks, so that the webhooks' own checks are what is tested. */
+static const gw_config *fx_cfg(fx *f)
+{
+    char text[4096];
+    size_t o = (size_t)snprintf(text, sizeof(text), "[queue]\npath = /tmp/test-webhook.db\n");
+    gw_config_errors e;
+
+    for (size_t i = 0; i < f->n_apps; i++)
+        o += (size_t)snprintf(text + o, sizeof(text) - o,
+                              "[app %s]\ntopic = com.example.app\nenvironment = sandbox\n"
+                              "key_file = %s\nkey_id = ABC123DEFG\nteam_id = DEF123GHIJ\n"
+                              "api_keys = webhook-test-key-%zu-0123456789\n",
+                              f->apps[i].name, cert_path("ca.pem"), i);
+    gw_config_free(f->cfg);
+    f->cfg = NULL;
+    if (gw_config_load_string(&gw_apnsd_schema, text, "test.ini", &f->cfg, &e) != 0) {
+        gw_config_errors_print(&e, stderr);
+        fail_msg("test config refused");
+    }
+    for (size_t i = 0; i < f->n_apps; i++) {
+        gw_webhook_app_config *w =
+            (gw_webhook_app_config *)gw_webhook_app_config_of(&f->cfg->apps[i]);
+        gw_dispatch_app_config *d =
+            (gw_dispatch_app_config *)gw_dispatch_app_config_of(&f->cfg->apps[i]);
+        w->webhook_url = dup0(f->apps[i].url);
+        w->webhook_secret = strdup(SECRET);
+        w->webhook_batch = f->apps[i].batch;
+        w->webhook_interval_ms = f->apps[i].interval_ms;
+        d->ca_file = dup0(f->apps[i].ca_file);
+    }
+    return f->cfg;
 }
 
 static void fx_new(fx *f)
 {
     char detail[256];
-    int rc = gw_webhooks_new(&f->w, f->base, &f->cfg, f->m, detail, sizeof(detail));
+    int rc = gw_webhooks_new(&f->w, f->base, fx_cfg(f), f->m, detail, sizeof(detail));
     if (rc != 0)
         fail_msg("gw_webhooks_new: %d %s", rc, detail);
 }
@@ -714,7 +759,7 @@ static void test_bad_config(void **state)
         fx_app(f, 1, "shop", bad[i], 10, 1000, NULL);
         char detail[256] = "";
         gw_webhooks *w = NULL;
-        assert_int_equal(gw_webhooks_new(&w, f->base, &f->cfg, f->m, detail, sizeof(detail)),
+        assert_int_equal(gw_webhooks_new(&w, f->base, fx_cfg(f), f->m, detail, sizeof(detail)),
                          APNS_ECONFIG);
         assert_null(w);
         if (strstr(detail, "[app shop] webhook_url") == NULL)
@@ -724,7 +769,7 @@ static void test_bad_config(void **state)
     fx_app(f, 1, "shop", "https://127.0.0.1:1/", 10, 1000, "/nonexistent/ca.pem");
     char detail[256] = "";
     gw_webhooks *w = NULL;
-    assert_int_equal(gw_webhooks_new(&w, f->base, &f->cfg, f->m, detail, sizeof(detail)),
+    assert_int_equal(gw_webhooks_new(&w, f->base, fx_cfg(f), f->m, detail, sizeof(detail)),
                      APNS_ECONFIG);
     assert_non_null(strstr(detail, "[app shop] ca_file /nonexistent/ca.pem"));
     /* An app without a webhook: results for it are ignored. */
@@ -1308,9 +1353,9 @@ static void test_reload_while_resolving(void **state)
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/new", s.port);
     fx_app(f, 0, "shop", url, 1, 60000, NULL);
-    f->cfg.n_apps = 1;
+    f->n_apps = 1;
     char detail[256];
-    assert_int_equal(gw_webhooks_set_config(f->w, &f->cfg, detail, sizeof(detail)), 0);
+    assert_int_equal(gw_webhooks_set_config(f->w, fx_cfg(f), detail, sizeof(detail)), 0);
     assert_true(metric(f, "news", "dropped") == 1);
     assert_true(wait_requests(f, &s, 1, 3000));
     assert_true(wait_idle(f, "shop", 3000));
@@ -1385,7 +1430,7 @@ static void test_reload(void **state)
     snprintf(url, sizeof(url), "gopher://127.0.0.1:%d/b", b.port);
     fx_app(f, 0, "shop", url, 2, 60000, NULL);
     char detail[256];
-    assert_int_equal(gw_webhooks_set_config(f->w, &f->cfg, detail, sizeof(detail)), APNS_ECONFIG);
+    assert_int_equal(gw_webhooks_set_config(f->w, fx_cfg(f), detail, sizeof(detail)), APNS_ECONFIG);
     assert_non_null(strstr(detail, "[app shop]"));
     push(f, "shop", 2);
     push(f, "shop", 3);
@@ -1398,8 +1443,8 @@ static void test_reload(void **state)
     fx_app(f, 0, "shop", url, 3, 60000, NULL);
     push(f, "news", 0);
     assert_int_equal(gw_webhooks_pending(f->w, "news"), 1);
-    f->cfg.n_apps = 1;
-    assert_int_equal(gw_webhooks_set_config(f->w, &f->cfg, detail, sizeof(detail)), 0);
+    f->n_apps = 1;
+    assert_int_equal(gw_webhooks_set_config(f->w, fx_cfg(f), detail, sizeof(detail)), 0);
     assert_true(metric(f, "news", "dropped") == 1);
     assert_int_equal(gw_webhooks_pending(f->w, "news"), 0);
     push(f, "news", 1); /* no webhook any more: ignored */

@@ -1,0 +1,271 @@
+/*
+ * api_keys.c - the configuration of the HTTP API: the [server] keys it
+ * serves with, and the bearer keys of each [app NAME] (api_keys, and
+ * api_keys_file read at load and on every reload). Rules: the listen
+ * addresses parse and are distinct; an app has at least one key, none
+ * twice.
+ */
+#include "api_keys.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KiB  ((int64_t)1024)
+#define GiB  (1024 * 1024 * KiB)
+#define SEC  ((int64_t)1000)
+#define MIN  (60 * SEC)
+#define HOUR (60 * MIN)
+#define S(f) offsetof(gw_api_server_config, f)
+#define A(f) offsetof(gw_api_app_config, f)
+
+#define KEYS_FILE_MAX (1024 * 1024)
+
+/* Listen addresses may use port 0: the kernel picks a free port and apnsd
+ * prints the real one ("apnsd listening on HOST:PORT"), for tests and demos. */
+static int check_listen(const char *v, char *why, size_t len)
+{
+    char host[256];
+    uint16_t port;
+    if (gw_config_split_hostport(v, host, sizeof host, &port) == 0)
+        return 0;
+    snprintf(why, len,
+             "must be host:port or [v6]:port with a port in 0..65535 (0 = any free port)");
+    return -1;
+}
+
+static int check_api_key(const char *v, char *why, size_t len)
+{
+    size_t n = strlen(v);
+    int ok = n >= 16 && n <= 256;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)v[i] > 0x20 && (unsigned char)v[i] < 0x7f && v[i] != ',';
+    if (!ok)
+        snprintf(why, len,
+                 "every key must be 16..256 printable characters without spaces or commas (this "
+                 "one has %zu)",
+                 n);
+    return ok ? 0 : -1;
+}
+
+static const gw_config_key server_keys[] = {
+    {.name = "listen",
+     .type = GW_CONFIG_T_LIST,
+     .def = "127.0.0.1:8080",
+     .off = S(listen),
+     .check = check_listen,
+     .aka = "bind address listen_address addr",
+     .doc = "Addresses the HTTP API listens on: `host:port` or `[v6]:port`, comma-separated. "
+            "Use `0.0.0.0:8080` or `[::]:8080` for every interface; port 0 picks a free port "
+            "(printed as `apnsd listening on HOST:PORT`)."},
+    {.name = "max_body",
+     .type = GW_CONFIG_T_SIZE,
+     .def = "128MiB",
+     .off = S(max_body),
+     .min = 1 * KiB,
+     .max = 1 * GiB,
+     .aka = "max_body_size body_limit max_request_size",
+     .doc = "Largest request body; larger requests are answered 413. A broadcast to 1,000,000 "
+            "64-hex tokens is about 70 MB."},
+    {.name = "max_tokens",
+     .type = GW_CONFIG_T_COUNT,
+     .def = "1000000",
+     .off = S(max_tokens),
+     .min = 1,
+     .max = 10000000,
+     .aka = "max_tokens_per_request",
+     .doc = "Device tokens one request may name (all notifications together); more is 400."},
+    {.name = "request_timeout",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "60s",
+     .off = S(request_timeout_ms),
+     .min = 1 * SEC,
+     .max = 1 * HOUR,
+     .doc = "Time a client has to send a whole request."},
+    {.name = "max_wait",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "30s",
+     .off = S(max_wait_ms),
+     .min = 0,
+     .max = 10 * MIN,
+     .doc = "Cap on `POST /v1/push?wait=SECONDS` (a longer wait is shortened to this); `0` "
+            "turns `?wait` off."},
+    {.name = "metrics",
+     .type = GW_CONFIG_T_BOOL,
+     .def = "yes",
+     .off = S(metrics),
+     .aka = "prometheus enable_metrics",
+     .doc = "Serve Prometheus metrics at `GET /metrics`."},
+};
+
+static const gw_config_key app_keys[] = {
+    {.name = "api_keys",
+     .def_doc = "this or `api_keys_file` required",
+     .type = GW_CONFIG_T_LIST,
+     .off = A(api_keys),
+     .check = check_api_key,
+     .flags = GW_CONFIG_K_SECRET | GW_CONFIG_K_LIVE,
+     .aka = "api_key keys bearer tokens",
+     .doc = "Bearer keys clients send as `Authorization: Bearer KEY` (16..256 printable "
+            "characters), comma-separated; repeat the key to add more. At least one key in "
+            "`api_keys` or `api_keys_file`."},
+    {.name = "api_keys_file",
+     .type = GW_CONFIG_T_PATH,
+     .off = A(api_keys_file),
+     .flags = GW_CONFIG_K_FILE | GW_CONFIG_K_LIVE,
+     .aka = "keys_file api_key_file",
+     .doc = "File with one bearer key per line (`#` comments), added to `api_keys`; re-read "
+            "on SIGHUP."},
+};
+
+static void server_rules(gw_config_rules *r, void *part)
+{
+    gw_api_server_config *s = part;
+    if (s->listen.n == 0) {
+        if (!gw_config_refused(r, "listen"))
+            gw_config_fail(r, "listen", "needs at least one address");
+        return;
+    }
+    s->listen_addrs = calloc(s->listen.n + 1, sizeof *s->listen_addrs);
+    if (s->listen_addrs == NULL) {
+        gw_config_oom(r);
+        return;
+    }
+    for (size_t i = 0, k = 0; i < s->listen.n; i++) {
+        char host[256], q[96];
+        uint16_t port;
+        if (gw_config_split_hostport(s->listen.v[i], host, sizeof host, &port) != 0)
+            continue; /* refused at parse time */
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(s->listen.v[i], s->listen.v[j]) == 0) {
+                gw_config_fail(r, "listen", "%s is listed twice",
+                               gw_config_quote(s->listen.v[i], q, sizeof q));
+                break;
+            }
+        if ((s->listen_addrs[k].host = strdup(host)) == NULL) {
+            gw_config_oom(r);
+            return;
+        }
+        s->listen_addrs[k++].port = port;
+    }
+}
+
+static void server_cleanup(void *part)
+{
+    gw_api_server_config *s = part;
+    for (size_t i = 0; s->listen_addrs && s->listen_addrs[i].host; i++)
+        free(s->listen_addrs[i].host);
+    free(s->listen_addrs);
+}
+
+/* The keys of api_keys_file: one per line, '#' comments, blank lines.
+ * Returns non-zero when the file could not be read (reported). */
+static int read_keys_file(gw_config_rules *r, gw_api_app_config *a)
+{
+    char why[256], *buf;
+    size_t len;
+    int line = 0, rc;
+
+    rc = gw_config_read_file(r, "api_keys_file", a->api_keys_file, KEYS_FILE_MAX, &buf, &len);
+    if (rc != 0)
+        return rc;
+    for (char *p = buf, *nl; p && *p; p = nl ? nl + 1 : NULL) {
+        nl = strchr(p, '\n');
+        if (nl)
+            *nl = '\0';
+        line++;
+        p += strspn(p, " \t\r\f\v");
+        size_t n = strlen(p);
+        while (n > 0 && strchr(" \t\r\f\v", p[n - 1]))
+            p[--n] = '\0';
+        if (n == 0 || *p == '#')
+            continue;
+        if (check_api_key(p, why, sizeof why) != 0)
+            gw_config_fail(r, "api_keys_file", "line %d: %s", line, why);
+        else if (gw_config_strv_push(&a->all_api_keys, p, n) != 0)
+            gw_config_oom(r);
+    }
+    free(buf);
+    return 0;
+}
+
+static void app_resolve(gw_config_rules *r, void *part)
+{
+    gw_api_app_config *a = part;
+
+    for (size_t i = 0; i < a->api_keys.n; i++)
+        if (gw_config_strv_push(&a->all_api_keys, a->api_keys.v[i], strlen(a->api_keys.v[i])) != 0)
+            gw_config_oom(r);
+    if (a->api_keys_file && !gw_config_refused(r, "api_keys_file") && read_keys_file(r, a) != 0)
+        return;
+    for (size_t i = 0; i < a->all_api_keys.n; i++)
+        for (size_t j = i + 1; j < a->all_api_keys.n; j++)
+            if (strcmp(a->all_api_keys.v[i], a->all_api_keys.v[j]) == 0) {
+                gw_config_fail(r, gw_config_has(r, "api_keys") ? "api_keys" : "api_keys_file",
+                               "the same key is listed twice (keys %zu and %zu)", i + 1, j + 1);
+                i = a->all_api_keys.n;
+                break;
+            }
+    if (a->all_api_keys.n == 0 && !gw_config_refused(r, "api_keys") &&
+        !gw_config_refused(r, "api_keys_file") && !gw_config_has(r, "api_keys_file"))
+        gw_config_missing(r, "api_keys",
+                          "required: set api_keys or api_keys_file (clients send Authorization: "
+                          "Bearer KEY)");
+    else if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys_file") &&
+             !gw_config_refused(r, "api_keys_file"))
+        gw_config_fail(r, "api_keys_file", "holds no key");
+}
+
+/* The contents of api_keys_file may change under the same name: live. */
+static const char *app_differs(const void *pa, const void *pb, int live)
+{
+    const gw_api_app_config *a = pa, *b = pb;
+    int same = a->all_api_keys.n == b->all_api_keys.n;
+    for (size_t i = 0; same && i < a->all_api_keys.n; i++)
+        same = strcmp(a->all_api_keys.v[i], b->all_api_keys.v[i]) == 0;
+    return live && !same ? "api_keys_file" : NULL;
+}
+
+static void app_notes(FILE *f, const void *part, const void *all)
+{
+    (void)all;
+    fprintf(f, "; api keys in use: %zu\n", ((const gw_api_app_config *)part)->all_api_keys.n);
+}
+
+static void app_cleanup(void *part)
+{
+    gw_config_strv_clear(&((gw_api_app_config *)part)->all_api_keys);
+}
+
+const gw_config_section gw_api_server_section = {
+    "server", GW_CONFIG_S_RESTART, "The HTTP API and process-wide limits. Changes need a restart."};
+
+const gw_config_part gw_api_server_part = {
+    .section = &gw_api_server_section,
+    .keys = server_keys,
+    .n_keys = sizeof(server_keys) / sizeof(server_keys[0]),
+    .size = sizeof(gw_api_server_config),
+    .rules = server_rules,
+    .cleanup = server_cleanup,
+};
+
+const gw_config_part gw_api_app_part = {
+    .section = &gw_config_app_section,
+    .keys = app_keys,
+    .n_keys = sizeof(app_keys) / sizeof(app_keys[0]),
+    .size = sizeof(gw_api_app_config),
+    .resolve = app_resolve,
+    .differs = app_differs,
+    .notes = app_notes,
+    .cleanup = app_cleanup,
+};
+
+const gw_api_server_config *gw_api_server_config_of(const gw_config *c)
+{
+    return gw_config_part_of(c, &gw_api_server_part);
+}
+
+const gw_api_app_config *gw_api_app_config_of(const gw_config_app *app)
+{
+    return gw_config_app_part(app, &gw_api_app_part);
+}

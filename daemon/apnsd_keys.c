@@ -1,0 +1,81 @@
+/*
+ * apnsd_keys.c - the composition of apnsd's configuration (which module
+ * declares which part of which section) and the keys only main.c reads.
+ * Shared by apnsd and the tests, so that the reference in
+ * docs/configuration.md, which a test generates, is the binary's.
+ */
+#include "apnsd_keys.h"
+
+#include <stddef.h>
+
+#include "api_keys.h"
+#include "dispatch_keys.h"
+#include "queue_keys.h"
+#include "webhook_keys.h"
+
+#define SEC  ((int64_t)1000)
+#define HOUR (3600 * SEC)
+#define S(f) offsetof(gw_apnsd_server_config, f)
+#define L(f) offsetof(gw_apnsd_log_config, f)
+
+static const gw_config_key server_keys[] = {
+    {.name = "drain_timeout",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "30s",
+     .off = S(drain_timeout_ms),
+     .min = 0,
+     .max = 1 * HOUR,
+     .aka = "shutdown_timeout grace_period",
+     .doc = "On SIGTERM: stop accepting, finish what is in flight within this time, exit. "
+            "What is not answered by then stays queued for the next start."},
+};
+
+static const gw_config_key log_keys[] = {
+    {.name = "format",
+     .type = GW_CONFIG_T_ENUM,
+     .def = "logfmt",
+     .off = L(format),
+     .choices = "logfmt|json",
+     .doc = "Log lines on stderr: `logfmt` (key=value) or `json` (one object per line)."},
+    {.name = "level",
+     .type = GW_CONFIG_T_ENUM,
+     .def = "info",
+     .off = L(level),
+     .choices = "error|warn|info|debug",
+     .aka = "log_level verbosity",
+     .doc = "Least severe level written."},
+};
+
+static const gw_config_section log_section = {"log", 0,
+                                              "Structured logs on stderr. Applied on SIGHUP."};
+
+const gw_config_part gw_apnsd_server_part = {
+    .section = &gw_api_server_section,
+    .keys = server_keys,
+    .n_keys = sizeof(server_keys) / sizeof(server_keys[0]),
+    .size = sizeof(gw_apnsd_server_config),
+};
+
+const gw_config_part gw_apnsd_log_part = {
+    .section = &log_section,
+    .keys = log_keys,
+    .n_keys = sizeof(log_keys) / sizeof(log_keys[0]),
+    .size = sizeof(gw_apnsd_log_config),
+};
+
+static const gw_config_part *const parts[] = {
+    &gw_api_server_part,   &gw_apnsd_server_part, &gw_queue_part,       &gw_apnsd_log_part,
+    &gw_dispatch_app_part, &gw_api_app_part,      &gw_webhook_app_part, &gw_dispatch_feedback_part,
+};
+
+const gw_config_schema gw_apnsd_schema = {parts, sizeof(parts) / sizeof(parts[0])};
+
+const gw_apnsd_server_config *gw_apnsd_server_config_of(const gw_config *c)
+{
+    return gw_config_part_of(c, &gw_apnsd_server_part);
+}
+
+const gw_apnsd_log_config *gw_apnsd_log_config_of(const gw_config *c)
+{
+    return gw_config_part_of(c, &gw_apnsd_log_part);
+}

@@ -1,0 +1,276 @@
+/*
+ * config_out.c - what a loaded configuration gives back: the reload diff,
+ * the effective-configuration dump (secrets masked, each value with its
+ * origin) and the key reference embedded in docs/configuration.md.
+ */
+#include "config_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------- */
+/* reload                                                                 */
+
+static int fp_equal(const gw__origin *a, const gw__origin *b)
+{
+    if (a->have_fp != b->have_fp)
+        return 0;
+    return !a->have_fp || (a->fp_dev == b->fp_dev && a->fp_ino == b->fp_ino &&
+                           a->fp_size == b->fp_size && a->fp_mtime_ns == b->fp_mtime_ns);
+}
+
+/* Non-live keys (and files) first: REPLACED; then live ones: UPDATED. Each
+ * pass ends with the parts' derived values. */
+static gw_app_change compare_app(const struct gw__inst *a, const struct gw__inst *b,
+                                 const char **key)
+{
+    const gw__sec *s = a->s;
+    for (int live = 0; live < 2; live++) {
+        unsigned want = live ? GW_CONFIG_K_LIVE : 0;
+        gw_app_change change = live ? GW_CHANGE_UPDATED : GW_CHANGE_REPLACED;
+        for (size_t i = 0; i < s->n_keys; i++) {
+            const gw_config_key *k = s->keys[i].k;
+            if ((k->flags & GW_CONFIG_K_LIVE) != want)
+                continue;
+            if (!gw_config_value_equal(k, gw__field(a, s, i), gw__field(b, s, i)) ||
+                ((k->flags & GW_CONFIG_K_FILE) && !fp_equal(&a->origin[i], &b->origin[i]))) {
+                *key = k->name;
+                return change;
+            }
+        }
+        for (unsigned p = 0; p < s->n_parts; p++)
+            if (s->parts[p]->differs &&
+                (*key = s->parts[p]->differs(a->blob[p], b->blob[p], live)) != NULL)
+                return change;
+    }
+    *key = NULL;
+    return GW_CHANGE_SAME;
+}
+
+static const char *section_differs(const struct gw__inst *a, const struct gw__inst *b)
+{
+    for (size_t i = 0; i < a->s->n_keys; i++)
+        if (!gw_config_value_equal(a->s->keys[i].k, gw__field(a, a->s, i), gw__field(b, a->s, i)))
+            return a->s->keys[i].k->name;
+    return NULL;
+}
+
+int gw_config_diff_new(const gw_config *o, const gw_config *n, gw_config_diff *d)
+{
+    if (d == NULL)
+        return APNS_EINVAL;
+    memset(d, 0, sizeof *d);
+    if (o == NULL || n == NULL || o->priv_->lay.n_secs != n->priv_->lay.n_secs)
+        return APNS_EINVAL;
+    d->apps = calloc(o->n_apps + n->n_apps + 1, sizeof *d->apps);
+    if (d->apps == NULL)
+        return APNS_ENOMEM;
+    for (size_t i = 0; i < n->n_apps; i++) {
+        gw_app_diff *e = &d->apps[d->n++];
+        const gw_config_app *was = gw_config_find_app(o, n->apps[i].name);
+        e->name = n->apps[i].name;
+        e->new_app = &n->apps[i];
+        e->old_app = was;
+        e->change = was ? compare_app(was->inst_, n->apps[i].inst_, &e->key) : GW_CHANGE_ADDED;
+    }
+    for (size_t i = 0; i < o->n_apps; i++) {
+        if (gw_config_find_app(n, o->apps[i].name))
+            continue;
+        gw_app_diff *e = &d->apps[d->n++];
+        e->name = o->apps[i].name;
+        e->old_app = &o->apps[i];
+        e->change = GW_CHANGE_REMOVED;
+    }
+    for (unsigned j = 0; j < o->priv_->lay.n_secs; j++) {
+        const gw_config_section *def = o->priv_->lay.secs[j].def;
+        const char *key;
+        if ((int)j == o->priv_->lay.named ||
+            (key = section_differs(&o->priv_->single[j], &n->priv_->single[j])) == NULL)
+            continue;
+        if (!(def->flags & GW_CONFIG_S_RESTART))
+            d->log_changed = 1;
+        else if (d->restart_key == NULL) {
+            d->restart_section = def->name;
+            d->restart_key = key;
+        }
+    }
+    return 0;
+}
+
+void gw_config_diff_free(gw_config_diff *d)
+{
+    if (d == NULL)
+        return;
+    free(d->apps);
+    memset(d, 0, sizeof *d);
+}
+
+const char *gw_app_change_name(gw_app_change c)
+{
+    switch (c) {
+    case GW_CHANGE_SAME:
+        return "same";
+    case GW_CHANGE_ADDED:
+        return "added";
+    case GW_CHANGE_REMOVED:
+        return "removed";
+    case GW_CHANGE_UPDATED:
+        return "updated";
+    case GW_CHANGE_REPLACED:
+        return "replaced";
+    }
+    return "?";
+}
+
+/* ---------------------------------------------------------------------- */
+/* dump                                                                   */
+
+static int is_zero(const gw_config_key *k, const void *field)
+{
+    static const char zero[16];
+    size_t n = k->type == GW_CONFIG_T_COUNT                                 ? sizeof(uint32_t)
+               : k->type == GW_CONFIG_T_PORT                                ? sizeof(uint16_t)
+               : k->type == GW_CONFIG_T_BOOL || k->type == GW_CONFIG_T_ENUM ? sizeof(int)
+               : k->type == GW_CONFIG_T_SIZE || k->type == GW_CONFIG_T_DURATION ||
+                       k->type == GW_CONFIG_T_COUNT64
+                   ? 8
+                   : 0;
+    return n > 0 && memcmp(field, zero, n) == 0;
+}
+
+static int is_default(const gw_config_key *k, const void *field)
+{
+    gw__value tmp;
+    char why[128];
+    int eq;
+    memset(&tmp, 0, sizeof tmp);
+    if (gw_config_value_set(k, &tmp, k->def, why, sizeof why) != 0)
+        return 0;
+    eq = gw_config_value_equal(k, &tmp, field);
+    gw_config_value_clear(k, &tmp);
+    return eq;
+}
+
+static void dump_instance(FILE *f, const struct gw__inst *in)
+{
+    const gw__sec *s = in->s;
+    for (size_t i = 0; i < s->n_keys; i++) {
+        const gw_config_key *k = s->keys[i].k;
+        const gw__origin *o = &in->origin[i];
+        const void *field = gw__field(in, s, i);
+        char small[256], *buf = small;
+        int n = gw_config_value_format(k, field, small, sizeof small);
+        if (n >= (int)sizeof small && (buf = malloc((size_t)n + 1)) != NULL)
+            gw_config_value_format(k, field, buf, (size_t)n + 1);
+        else if (buf == NULL)
+            buf = small;
+        if (!gw_config_value_is_set(k, field) || (!o->set && !k->def && is_zero(k, field)))
+            fprintf(f, "; %s = (not set)\n", k->name);
+        else if (o->env && o->set)
+            fprintf(f, "%s = %s ; env %s\n", k->name, buf, o->env);
+        else if (o->env && k->def && is_default(k, field))
+            fprintf(f, "%s = %s ; default (%s is empty)\n", k->name, buf, o->env);
+        else if (o->line && o->set)
+            fprintf(f, "%s = %s ; line %d\n", k->name, buf, o->line);
+        else if (k->def && !o->set && is_default(k, field))
+            fprintf(f, "%s = %s ; default\n", k->name, buf);
+        else
+            fprintf(f, "%s = %s ; derived\n", k->name, buf);
+        if (buf != small)
+            free(buf);
+    }
+}
+
+int gw_config_dump(const gw_config *c, FILE *f)
+{
+    if (c == NULL || f == NULL)
+        return APNS_EINVAL;
+    const gw__layout *l = &c->priv_->lay;
+    fprintf(f, "; effective configuration from %s (secrets masked)\n", c->source);
+    for (unsigned j = 0; j < l->n_secs; j++) {
+        const gw__sec *s = &l->secs[j];
+        if ((int)j != l->named) {
+            fprintf(f, "\n[%s]\n", s->def->name);
+            dump_instance(f, &c->priv_->single[j]);
+            continue;
+        }
+        for (size_t i = 0; i < c->n_apps; i++) {
+            const struct gw__inst *in = c->apps[i].inst_;
+            fprintf(f, "\n[%s %s]\n", s->def->name, c->apps[i].name);
+            for (unsigned p = 0; p < s->n_parts; p++)
+                if (s->parts[p]->notes)
+                    s->parts[p]->notes(f, in->blob[p], c->priv_->all[j][p]);
+            dump_instance(f, in);
+        }
+    }
+    return ferror(f) ? APNS_EIO : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the reference in docs/configuration.md                                 */
+
+static void type_doc(const gw_config_key *k, char *buf, size_t len)
+{
+    static const char *names[] = {"string", "path", "bool", "enum",     "count",
+                                  "count",  "port", "size", "duration", "list"};
+    if (k->type == GW_CONFIG_T_ENUM) {
+        size_t o = 0;
+        int i = 0;
+        char w[32];
+        o += (size_t)snprintf(buf, len, "one of");
+        while (o < len && strcmp(gw__choice_name(k->choices, i, w, sizeof w), "?") != 0) {
+            o += (size_t)snprintf(buf + o, len - o, "%s `%s`", i ? "," : "", w);
+            i++;
+        }
+    } else {
+        snprintf(buf, len, "%s", names[k->type]);
+    }
+}
+
+static void key_row(FILE *f, const gw_config_key *k)
+{
+    char type[128], def[64], range[96] = "";
+    type_doc(k, type, sizeof type);
+    if (k->flags & GW_CONFIG_K_SECRET)
+        strcat(type, ", secret");
+    if (k->flags & GW_CONFIG_K_LIVE)
+        strcat(type, ", live");
+    if (k->def)
+        snprintf(def, sizeof def, "`%s`", k->def);
+    else if (k->flags & GW_CONFIG_K_REQUIRED)
+        snprintf(def, sizeof def, "required");
+    else
+        snprintf(def, sizeof def, "%s", k->def_doc ? k->def_doc : "none");
+    if (k->min || k->max) {
+        char lo[32], hi[32];
+        gw__range_text(k, lo, hi, sizeof lo);
+        snprintf(range, sizeof range, " Range %s..%s.", lo, hi);
+    }
+    fprintf(f, "| `%s` | %s | %s | %s%s |\n", k->name, type, def, k->doc, range);
+}
+
+int gw_config_write_reference(const gw_config_schema *sch, FILE *f)
+{
+    gw__layout l;
+    int rc = sch && f ? gw__layout_build(&l, sch) : APNS_EINVAL;
+    for (unsigned j = 0; rc == 0 && j < l.n_secs; j++) {
+        const gw__sec *s = &l.secs[j];
+        char env[64], up[32];
+        int named = (int)j == l.named;
+        size_t n = 0;
+        for (; s->def->name[n] && n + 1 < sizeof up; n++)
+            up[n] = (char)(s->def->name[n] >= 'a' && s->def->name[n] <= 'z' ? s->def->name[n] - 32
+                                                                            : s->def->name[n]);
+        up[n] = '\0';
+        snprintf(env, sizeof env, named ? "APNSD_%s_<NAME>_<KEY>" : "APNSD_%s_<KEY>", up);
+        fprintf(f, "### [%s%s]\n\n%s Environment: `%s`.\n\n", s->def->name, named ? " NAME" : "",
+                s->def->doc, env);
+        fprintf(f, "| key | type | default | description |\n|---|---|---|---|\n");
+        for (size_t i = 0; i < s->n_keys; i++)
+            key_row(f, s->keys[i].k);
+        fprintf(f, "\n");
+    }
+    if (sch && f)
+        gw__layout_free(&l);
+    return rc != 0 ? rc : ferror(f) ? APNS_EIO : 0;
+}

@@ -1,0 +1,89 @@
+/*
+ * config_int.h - what the files of daemon/config share: the layout of a schema (its
+ * sections, each with its parts and the keys in order), section instances
+ * and where each value came from. Not an API.
+ */
+#ifndef GW_CONFIG_INT_H
+#define GW_CONFIG_INT_H
+
+#include "config.h"
+
+#define GW__SECTIONS_MAX 8 /* sections in a schema */
+#define GW__PARTS_MAX    8 /* parts in one section */
+
+typedef struct gw__key_ref {
+    const gw_config_key *k;
+    unsigned part; /* index into the section's parts */
+} gw__key_ref;
+
+typedef struct gw__sec {
+    const gw_config_section *def;
+    unsigned n_parts;
+    const gw_config_part *parts[GW__PARTS_MAX];
+    size_t n_keys;
+    gw__key_ref *keys; /* the parts' keys, in order */
+} gw__sec;
+
+typedef struct gw__layout {
+    unsigned n_secs;
+    gw__sec secs[GW__SECTIONS_MAX];
+    int named; /* index of the GW_CONFIG_S_NAMED section, or -1 */
+} gw__layout;
+
+/* Where one key's value came from, per section instance. */
+typedef struct gw__origin {
+    int line;  /* line in the file of the (last) assignment; 0 = not from the file */
+    char *env; /* environment variable that set it, or NULL */
+    int set;   /* holds an explicit (non-empty) value from the file or the environment */
+    int bad;   /* an assignment was refused (already reported: no follow-up errors) */
+    int have_fp;
+    uint64_t fp_dev, fp_ino, fp_size;
+    int64_t fp_mtime_ns; /* fingerprint of a K_FILE key's file, taken at load */
+} gw__origin;
+
+/* One section instance: the parts' structs and the keys' origins. */
+struct gw__inst {
+    const gw__sec *s;
+    unsigned sec;
+    int line; /* section header line; 0 = section absent */
+    void *blob[GW__PARTS_MAX];
+    gw__origin *origin; /* one per key of the section */
+};
+
+struct gw__cfg {
+    gw__layout lay;
+    struct gw__inst single[GW__SECTIONS_MAX]; /* the unnamed sections' instances */
+    void *all[GW__SECTIONS_MAX][GW__PARTS_MAX];
+};
+
+/* Builds the layout of s (0, APNS_EINVAL, APNS_ENOMEM); free with _free. */
+int gw__layout_build(gw__layout *l, const gw_config_schema *s);
+void gw__layout_free(gw__layout *l);
+
+/* Index of a key by name in section s, or -1. */
+int gw__key_find(const gw__sec *s, const char *name);
+/* The closest key name of section s to name (aliases, edit distance), or NULL. */
+const char *gw__key_suggest(const gw__sec *s, const char *name);
+/* Case-insensitive edit distance. */
+int gw__edit_distance(const char *a, const char *b);
+
+/* The field of key ki of section s in instance in. */
+void *gw__field(const struct gw__inst *in, const gw__sec *s, size_t ki);
+
+/* Room for one value of any key type (a default parsed for comparison). */
+typedef union gw__value {
+    char *s;
+    gw_strv v;
+    int i;
+    uint32_t u32;
+    uint16_t u16;
+    uint64_t u64;
+    int64_t i64;
+} gw__value;
+
+/* k's range in file syntax ("1KiB", "1h", "5"). */
+void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len);
+/* The index'th word of "a|b|c" into buf ("?" when there is none). */
+const char *gw__choice_name(const char *choices, int index, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,671 @@
+/*
+ * dispatch_keys.c - the dispatcher's keys of an [app NAME] section (two
+ * tables: the app's, and the feedback service's) and their rules: which
+ * credentials each auth needs, what each transport and environment allows,
+ * the retry range, the PKCS#12 password (read from the environment or a
+ * file), and, across apps, the team identities with their one rule: one
+ * key id of a team is one key file and one token_refresh, because its apps
+ * share one signing key and one provider-token cache (dispatch_app.c).
+ */
+#include "dispatch_keys.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apns/client.h"
+
+#define SEC    ((int64_t)1000)
+#define MIN    (60 * SEC)
+#define HOUR   (60 * MIN)
+#define DAY    (24 * HOUR)
+#define APP(f) offsetof(gw_dispatch_app_config, f)
+#define FB(f)  offsetof(gw_dispatch_feedback_config, f)
+
+#define PASSWORD_FILE_MAX 4096
+
+/* ---------------------------------------------------------------------- */
+/* single-field rules                                                     */
+
+static int check_id10(const char *v, char *why, size_t len)
+{
+    size_t n = strlen(v);
+    int ok = n == 10;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9');
+    if (!ok)
+        snprintf(why, len, "must be 10 characters [A-Z0-9]");
+    return ok ? 0 : -1;
+}
+
+static int check_bundle_id(const char *v, char *why, size_t len)
+{
+    size_t n = strlen(v);
+    int ok = n > 0 && n <= APNS_TOPIC_MAX && v[0] != '.' && v[n - 1] != '.' && !strstr(v, "..");
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)v[i]) || v[i] == '.' || v[i] == '-';
+    if (!ok)
+        snprintf(why, len, "must be a bundle id like com.example.app ([A-Za-z0-9.-], at most 255)");
+    return ok ? 0 : -1;
+}
+
+static int check_host(const char *v, char *why, size_t len)
+{
+    if (gw_config_host_ok(v))
+        return 0;
+    snprintf(why, len, "must be a host name or an IP address (no brackets, no port)");
+    return -1;
+}
+
+static int check_hostport(const char *v, char *why, size_t len)
+{
+    char host[256];
+    uint16_t port;
+    if (gw_config_split_hostport(v, host, sizeof host, &port) == 0 && port != 0)
+        return 0;
+    snprintf(why, len, "must be host:port or [v6]:port with a port in 1..65535");
+    return -1;
+}
+
+static int check_env_name(const char *v, char *why, size_t len)
+{
+    size_t n = strlen(v);
+    int ok = n > 0 && n < 256 && !isdigit((unsigned char)v[0]);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)v[i]) || v[i] == '_';
+    if (!ok)
+        snprintf(why, len, "must be an environment variable name [A-Za-z_][A-Za-z0-9_]*");
+    return ok ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the tables                                                             */
+
+static const gw_config_key app_keys[] = {
+    {.name = "topic",
+     .type = GW_CONFIG_T_STR,
+     .off = APP(topic),
+     .check = check_bundle_id,
+     .flags = GW_CONFIG_K_REQUIRED,
+     .aka = "bundle_id bundle bundleid apns_topic",
+     .doc = "The app's bundle id: the default `apns-topic`, e.g. `com.example.app`."},
+    {.name = "topics",
+     .type = GW_CONFIG_T_LIST,
+     .off = APP(topics),
+     .check = check_bundle_id,
+     .flags = GW_CONFIG_K_LIVE,
+     .aka = "extra_topics",
+     .doc = "Further topics requests may name, comma-separated (e.g. `com.example.app.voip`, "
+            "`com.example.app.push-type.liveactivity`)."},
+    {.name = "environment",
+     .type = GW_CONFIG_T_ENUM,
+     .off = APP(environment),
+     .choices = "production|sandbox|custom",
+     .flags = GW_CONFIG_K_REQUIRED,
+     .aka = "env apns_environment",
+     .doc = "`production` (api.push.apple.com), `sandbox` (api.sandbox.push.apple.com) or "
+            "`custom` (`host`/`port`, e.g. apns-sim). No default: a wrong guess marks every "
+            "token dead."},
+    {.name = "host",
+     .def_doc = "required for `custom`",
+     .type = GW_CONFIG_T_STR,
+     .off = APP(host),
+     .check = check_host,
+     .aka = "hostname server address",
+     .doc = "`environment = custom` only: the server's host name or address."},
+    {.name = "port",
+     .type = GW_CONFIG_T_PORT,
+     .def_doc = "443 (binary: 2195)",
+     .off = APP(port),
+     .doc = "Server port. Apple also listens on 2197 for HTTP/2."},
+    {.name = "ca_file",
+     .type = GW_CONFIG_T_PATH,
+     .def_doc = "system store",
+     .off = APP(ca_file),
+     .flags = GW_CONFIG_K_FILE,
+     .aka = "ca cacert ca_cert",
+     .doc = "PEM bundle of CAs to verify the server with (apns-sim's CA, a corporate proxy)."},
+    {.name = "proxy",
+     .type = GW_CONFIG_T_STR,
+     .off = APP(proxy),
+     .check = check_hostport,
+     .aka = "http_proxy https_proxy",
+     .doc = "`host:port` of an HTTP CONNECT proxy (HTTP/2 only)."},
+    {.name = "transport",
+     .type = GW_CONFIG_T_ENUM,
+     .def = "http2",
+     .off = APP(transport),
+     .choices = "http2|binary",
+     .aka = "protocol",
+     .doc = "`http2` (the provider API) or `binary` (the legacy interface: certificate auth "
+            "only, dead tokens from the feedback service)."},
+    {.name = "auth",
+     .type = GW_CONFIG_T_ENUM,
+     .def = "token",
+     .off = APP(auth),
+     .choices = "token|certificate",
+     .aka = "auth_type authentication",
+     .doc = "`token`: a .p8 key with `key_id` and `team_id`. `certificate`: `cert_file` (+ "
+            "`key_file`) or `p12_file` (+ a password)."},
+    {.name = "key_file",
+     .def_doc = "required for `token`",
+     .type = GW_CONFIG_T_PATH,
+     .off = APP(key_file),
+     .flags = GW_CONFIG_K_FILE,
+     .aka = "p8_file p8 p8_key private_key key_path auth_key",
+     .doc = "Token auth: the .p8 signing key (AuthKey_KEYID.p8). Certificate auth: the PEM "
+            "private key, when `cert_file` does not hold it."},
+    {.name = "key_id",
+     .def_doc = "required for `token`",
+     .type = GW_CONFIG_T_STR,
+     .off = APP(key_id),
+     .check = check_id10,
+     .aka = "kid keyid",
+     .doc = "Token auth: the key's 10-character id (e.g. `ABC123DEFG`)."},
+    {.name = "team_id",
+     .def_doc = "required for `token`",
+     .type = GW_CONFIG_T_STR,
+     .off = APP(team_id),
+     .check = check_id10,
+     .aka = "team teamid iss",
+     .doc = "Token auth: the 10-character Apple developer team id."},
+    {.name = "token_refresh",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "50m",
+     .off = APP(token_refresh_ms),
+     .min = 20 * MIN,
+     .max = 60 * MIN,
+     .doc = "Token auth: age at which the provider token is replaced (Apple: 20..60 minutes). "
+            "One token per team+key, shared by its apps (with `backend = jetstream`, by every "
+            "node of the fleet)."},
+    {.name = "cert_file",
+     .def_doc = "this or `p12_file` for `certificate`",
+     .type = GW_CONFIG_T_PATH,
+     .off = APP(cert_file),
+     .flags = GW_CONFIG_K_FILE,
+     .aka = "certificate cert pem_file cert_path",
+     .doc = "Certificate auth: PEM client certificate (chain), with its key unless `key_file` "
+            "is set."},
+    {.name = "p12_file",
+     .type = GW_CONFIG_T_PATH,
+     .off = APP(p12_file),
+     .flags = GW_CONFIG_K_FILE,
+     .aka = "pkcs12 p12 pfx pfx_file",
+     .doc = "Certificate auth: PKCS#12 file with certificate and key (instead of `cert_file`)."},
+    {.name = "password",
+     .type = GW_CONFIG_T_STR,
+     .off = APP(password),
+     .flags = GW_CONFIG_K_SECRET,
+     .aka = "p12_password passphrase pass",
+     .doc = "The PKCS#12 password written inline (allowed, with a warning: prefer "
+            "`password_env` or `password_file`)."},
+    {.name = "password_env",
+     .type = GW_CONFIG_T_STR,
+     .off = APP(password_env),
+     .check = check_env_name,
+     .doc = "Name of an environment variable holding the PKCS#12 password."},
+    {.name = "password_file",
+     .type = GW_CONFIG_T_PATH,
+     .off = APP(password_file),
+     .flags = GW_CONFIG_K_FILE,
+     .doc = "File whose first line is the PKCS#12 password (at most 4 KiB)."},
+    {.name = "connections",
+     .type = GW_CONFIG_T_COUNT,
+     .def = "2",
+     .off = APP(connections),
+     .min = 1,
+     .max = 100,
+     .aka = "conns pool_size",
+     .doc = "Connections to APNs for this app (apps of one team share the provider token, "
+            "not the connections)."},
+    {.name = "max_in_flight",
+     .type = GW_CONFIG_T_COUNT,
+     .def = "0",
+     .off = APP(max_in_flight),
+     .min = 0,
+     .max = 1000000,
+     .aka = "max_pending in_flight",
+     .doc = "Notifications held by the client at once (sent, awaiting an answer or a retry); "
+            "`0` = 1000 per connection."},
+    {.name = "rate_limit",
+     .type = GW_CONFIG_T_COUNT,
+     .def = "0",
+     .off = APP(rate_limit),
+     .min = 0,
+     .max = 10000000,
+     .flags = GW_CONFIG_K_LIVE,
+     .aka = "rate ratelimit max_rate",
+     .doc = "Notifications per second sent for this app; `0` = as fast as APNs allows."},
+    {.name = "connect_timeout",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "10s",
+     .off = APP(connect_timeout_ms),
+     .min = 1 * SEC,
+     .max = 5 * MIN,
+     .doc = "TCP + TLS connect deadline."},
+    {.name = "stream_timeout",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "30s",
+     .off = APP(stream_timeout_ms),
+     .min = 1 * SEC,
+     .max = 10 * MIN,
+     .aka = "request_timeout",
+     .doc = "No answer from APNs by then: the notification is resent on another connection."},
+    {.name = "retry_attempts",
+     .type = GW_CONFIG_T_COUNT,
+     .def = "5",
+     .off = APP(retry_attempts),
+     .min = 1,
+     .max = 100,
+     .aka = "max_attempts retries max_retries",
+     .doc = "Sends of one notification (the first included) on 429/5xx answers before it is "
+            "reported failed."},
+    {.name = "retry_backoff",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "1s",
+     .off = APP(retry_backoff_ms),
+     .min = 10,
+     .max = 1 * HOUR,
+     .aka = "backoff base_backoff",
+     .doc = "First retry delay; doubles per attempt, with jitter."},
+    {.name = "retry_backoff_max",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "15m",
+     .off = APP(retry_backoff_max_ms),
+     .min = 1 * SEC,
+     .max = 1 * DAY,
+     .aka = "max_backoff",
+     .doc = "Cap on the retry delay (Apple suggests up to 15 minutes)."},
+};
+
+static const gw_config_key feedback_keys[] = {
+    {.name = "feedback_interval",
+     .type = GW_CONFIG_T_DURATION,
+     .def_doc = "1h (binary)",
+     .off = FB(feedback_interval_ms),
+     .min = 0,
+     .max = 7 * DAY,
+     .aka = "feedback",
+     .doc = "`transport = binary`: how often the feedback service is polled for dead tokens; "
+            "`0` = never."},
+    {.name = "feedback_host",
+     .type = GW_CONFIG_T_STR,
+     .def_doc = "`host`",
+     .off = FB(feedback_host),
+     .check = check_host,
+     .doc = "`transport = binary` with `environment = custom`: the feedback service's host."},
+    {.name = "feedback_port",
+     .type = GW_CONFIG_T_PORT,
+     .def_doc = "2196",
+     .off = FB(feedback_port),
+     .doc = "`transport = binary`: the feedback service's port."},
+};
+
+/* ---------------------------------------------------------------------- */
+/* rules of one app                                                       */
+
+/* Set and not refused. */
+static int in_use(gw_config_rules *r, const char *key)
+{
+    return gw_config_has(r, key) && !gw_config_refused(r, key);
+}
+
+static int n_passwords(gw_config_rules *r)
+{
+    return gw_config_has(r, "password") + gw_config_has(r, "password_env") +
+           gw_config_has(r, "password_file");
+}
+
+/* The PKCS#12 password key, when exactly one of the three is set. */
+static const char *password_key(gw_config_rules *r)
+{
+    return n_passwords(r) != 1                ? NULL
+           : gw_config_has(r, "password")     ? "password"
+           : gw_config_has(r, "password_env") ? "password_env"
+                                              : "password_file";
+}
+
+static void rules_certificate(gw_config_rules *r)
+{
+    static const char *const token_keys[] = {"key_id", "team_id", "token_refresh", NULL};
+    int cert = gw_config_has(r, "cert_file"), p12 = gw_config_has(r, "p12_file");
+
+    gw_config_only_with(r, token_keys, "auth = token");
+    if (!cert && !p12)
+        gw_config_missing(r, "cert_file",
+                          "required with auth = certificate (or p12_file for a PKCS#12 file)");
+    if (cert && p12)
+        gw_config_fail(r, "p12_file", "set cert_file or p12_file, not both");
+    if (p12 && gw_config_has(r, "key_file"))
+        gw_config_fail(r, "key_file", "not used with p12_file (the PKCS#12 file holds the key)");
+    if (n_passwords(r) > 1)
+        gw_config_fail(r, gw_config_has(r, "password_file") ? "password_file" : "password_env",
+                       "set only one of password, password_env and password_file");
+    else if (password_key(r) && !p12 && cert)
+        gw_config_fail(r, password_key(r),
+                       "only used with p12_file (encrypted PEM keys are not supported)");
+}
+
+static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
+                            gw_dispatch_feedback_config *fb)
+{
+    static const char *const binary_keys[] = {"feedback_interval", "feedback_host", "feedback_port",
+                                              NULL};
+    static const char *const http2_keys[] = {"proxy", NULL};
+
+    if (gw_config_refused(r, "transport"))
+        return;
+    if (a->transport != GW_DISPATCH_TRANSPORT_BINARY) {
+        gw_config_only_with(r, binary_keys, "transport = binary");
+        return;
+    }
+    if (a->auth == GW_DISPATCH_AUTH_TOKEN && !gw_config_refused(r, "auth"))
+        gw_config_fail(r, "transport",
+                       "binary needs auth = certificate (the legacy interface has no token auth)");
+    gw_config_only_with(r, http2_keys, "transport = http2");
+    if (!gw_config_has(r, "feedback_interval"))
+        fb->feedback_interval_ms = 60 * 60 * 1000;
+    if (!gw_config_has(r, "feedback_port"))
+        fb->feedback_port = 2196;
+    if (a->environment != APNS_ENV_CUSTOM && in_use(r, "feedback_host"))
+        gw_config_fail(r, "feedback_host", "only used with environment = custom");
+}
+
+static void app_rules(gw_config_rules *r, void *part)
+{
+    static const char *const cert_keys[] = {"cert_file",    "p12_file",      "password",
+                                            "password_env", "password_file", NULL};
+    static const char *const custom_keys[] = {"host", NULL};
+    gw_dispatch_app_config *a = part;
+    int custom = a->environment == APNS_ENV_CUSTOM;
+
+    if (!gw_config_has(r, "topic"))
+        gw_config_missing(r, "topic", "required: the app's bundle id, e.g. com.example.app");
+    if (!gw_config_has(r, "environment"))
+        gw_config_missing(r, "environment",
+                          "required: production, sandbox or custom (no default: a wrong one makes "
+                          "APNs reject every token)");
+
+    /* credentials (no guesses about which keys belong when auth was refused) */
+    if (a->auth == GW_DISPATCH_AUTH_TOKEN && !gw_config_refused(r, "auth")) {
+        static const char *const need[] = {"key_file", "key_id", "team_id"};
+        for (int k = 0; k < 3; k++)
+            if (!gw_config_has(r, need[k]))
+                gw_config_missing(r, need[k], "required with auth = token");
+        gw_config_only_with(r, cert_keys, "auth = certificate");
+    } else if (!gw_config_refused(r, "auth")) {
+        rules_certificate(r);
+    }
+
+    rules_transport(r, a, gw_config_sibling(r, &gw_dispatch_feedback_part));
+    if (!gw_config_has(r, "port"))
+        a->port = a->transport == GW_DISPATCH_TRANSPORT_BINARY ? 2195 : 443;
+
+    if (custom && !gw_config_has(r, "host"))
+        gw_config_missing(r, "host", "required with environment = custom");
+    else if (!custom && in_use(r, "environment"))
+        gw_config_only_with(r, custom_keys,
+                            "environment = custom (production and sandbox use Apple's hosts)");
+
+    if (!gw_config_refused(r, "retry_backoff") && !gw_config_refused(r, "retry_backoff_max") &&
+        a->retry_backoff_ms > a->retry_backoff_max_ms)
+        gw_config_fail(r, gw_config_has(r, "retry_backoff") ? "retry_backoff" : "retry_backoff_max",
+                       "retry_backoff (%" PRId64 "ms) is larger than retry_backoff_max (%" PRId64
+                       "ms)",
+                       a->retry_backoff_ms, a->retry_backoff_max_ms);
+
+    if (a->max_in_flight == 0)
+        a->max_in_flight = a->connections * 1000;
+    a->team = -1;
+}
+
+/* The PKCS#12 password, once the files were checked. */
+static void app_resolve(gw_config_rules *r, void *part)
+{
+    gw_dispatch_app_config *a = part;
+    const char *key = gw_config_refused(r, "auth") || a->auth == GW_DISPATCH_AUTH_TOKEN ||
+                              !gw_config_has(r, "p12_file")
+                          ? NULL
+                          : password_key(r);
+    char *buf = NULL;
+    size_t len;
+    const char *pw = NULL;
+
+    if (key == NULL || gw_config_refused(r, key))
+        return;
+    if (strcmp(key, "password") == 0) {
+        pw = a->password;
+        if (gw_config_in_file(r, "password"))
+            gw_config_warn(r, "password",
+                           "written in the file: prefer password_env or password_file (and keep "
+                           "the file mode 0600)");
+    } else if (strcmp(key, "password_env") == 0) {
+        pw = gw_config_getenv(r, a->password_env);
+        if (pw == NULL || *pw == '\0') {
+            gw_config_fail(r, "password_env", "environment variable %s is %s", a->password_env,
+                           pw ? "empty" : "not set");
+            return;
+        }
+    } else {
+        if (gw_config_read_file(r, "password_file", a->password_file, PASSWORD_FILE_MAX, &buf,
+                                &len) != 0)
+            return;
+        buf[strcspn(buf, "\r\n")] = '\0';
+        if (buf[0] == '\0') {
+            gw_config_fail(r, "password_file", "the first line is empty");
+            free(buf);
+            return;
+        }
+        pw = buf;
+    }
+    if ((a->p12_password = strdup(pw)) == NULL)
+        gw_config_oom(r);
+    free(buf);
+}
+
+/* A password from password_env changes without a key changing. */
+static const char *app_differs(const void *pa, const void *pb, int live)
+{
+    const char *a = ((const gw_dispatch_app_config *)pa)->p12_password;
+    const char *b = ((const gw_dispatch_app_config *)pb)->p12_password;
+    int same = (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+    return !live && !same ? "password" : NULL;
+}
+
+static void app_cleanup(void *part)
+{
+    free(((gw_dispatch_app_config *)part)->p12_password);
+}
+
+/* ---------------------------------------------------------------------- */
+/* team identities                                                        */
+
+static int streq0(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* One key id, one file and one refresh age: they feed one token cache.
+ * Reports at app a (selected) when an earlier app of its team+key differs. */
+static void same_key_rule(gw_config_rules *r, const gw_dispatch_app_config *a,
+                          gw_dispatch_app_config *const *apps, size_t i)
+{
+    for (size_t j = 0; j < i; j++) {
+        const gw_dispatch_app_config *b = apps[j];
+        if (b->auth != GW_DISPATCH_AUTH_TOKEN || strcmp(a->team_id, b->team_id) != 0 ||
+            strcmp(a->key_id, b->key_id) != 0)
+            continue;
+        if (strcmp(a->key_file, b->key_file) != 0)
+            gw_config_fail(r, "key_file",
+                           "key %s of team %s is already read from \"%s\" by [app %s]: one key "
+                           "id, one file",
+                           a->key_id, a->team_id, b->key_file, gw_config_name(r, j));
+        else if (a->token_refresh_ms != b->token_refresh_ms)
+            gw_config_fail(r, "token_refresh",
+                           "differs from [app %s], which signs with the same key (one token per "
+                           "key)",
+                           gw_config_name(r, j));
+        return;
+    }
+}
+
+static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size_t i)
+{
+    static const char *const envs[] = {"production", "sandbox", "custom"};
+    gw_dispatch_team *nt = realloc(ts->v, (ts->n + 1) * sizeof *nt);
+    char id[400];
+
+    if (nt == NULL)
+        return APNS_ENOMEM;
+    ts->v = nt;
+    gw_dispatch_team *tm = &ts->v[ts->n];
+    memset(tm, 0, sizeof *tm);
+    if (a->environment == APNS_ENV_CUSTOM)
+        snprintf(id, sizeof id, "%s/%s@custom:%s%s%s:%u", a->team_id, a->key_id,
+                 strchr(a->host, ':') ? "[" : "", a->host, strchr(a->host, ':') ? "]" : "",
+                 (unsigned)a->port);
+    else if (a->port != 443)
+        snprintf(id, sizeof id, "%s/%s@%s:%u", a->team_id, a->key_id, envs[a->environment],
+                 (unsigned)a->port);
+    else
+        snprintf(id, sizeof id, "%s/%s@%s", a->team_id, a->key_id, envs[a->environment]);
+    tm->id = strdup(id);
+    tm->apps = malloc(sizeof *tm->apps);
+    if (tm->id == NULL || tm->apps == NULL) {
+        free(tm->id);
+        free(tm->apps);
+        return APNS_ENOMEM;
+    }
+    tm->team_id = a->team_id;
+    tm->key_id = a->key_id;
+    tm->key_file = a->key_file;
+    tm->token_refresh_ms = a->token_refresh_ms;
+    tm->environment = a->environment;
+    tm->host = a->environment == APNS_ENV_CUSTOM ? a->host : NULL;
+    tm->port = a->port;
+    tm->apps[0] = i;
+    tm->n_apps = 1;
+    tm->same_key_as = (int)ts->n;
+    for (size_t u = 0; u < ts->n; u++)
+        if (strcmp(ts->v[u].team_id, a->team_id) == 0 && strcmp(ts->v[u].key_id, a->key_id) == 0) {
+            tm->same_key_as = (int)u;
+            break;
+        }
+    ts->n++;
+    return 0;
+}
+
+static int team_join(gw_dispatch_team *tm, size_t i)
+{
+    size_t *na = realloc(tm->apps, (tm->n_apps + 1) * sizeof *na);
+    if (na == NULL)
+        return APNS_ENOMEM;
+    tm->apps = na;
+    tm->apps[tm->n_apps++] = i;
+    return 0;
+}
+
+static void teams_rules(gw_config_rules *r, void *all)
+{
+    gw_dispatch_teams *ts = all;
+    size_t n = gw_config_count(r);
+    gw_dispatch_app_config **apps = calloc(n ? n : 1, sizeof *apps);
+
+    if (apps == NULL) {
+        gw_config_oom(r);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        apps[i] = gw_config_select(r, i);
+    for (size_t i = 0; i < n; i++) {
+        gw_dispatch_app_config *a = gw_config_select(r, i);
+        size_t t;
+        int rc;
+        if (a->auth != GW_DISPATCH_AUTH_TOKEN)
+            continue;
+        same_key_rule(r, a, apps, i);
+        for (t = 0; t < ts->n; t++) {
+            const gw_dispatch_team *tm = &ts->v[t];
+            if (strcmp(tm->team_id, a->team_id) == 0 && strcmp(tm->key_id, a->key_id) == 0 &&
+                tm->environment == a->environment && streq0(tm->host, a->host) &&
+                tm->port == a->port)
+                break;
+        }
+        rc = t < ts->n ? team_join(&ts->v[t], i) : team_new(ts, a, i);
+        if (rc != 0) {
+            gw_config_oom(r);
+            break;
+        }
+        a->team = (int)t;
+    }
+    free(apps);
+}
+
+static void app_notes(FILE *f, const void *part, const void *all)
+{
+    const gw_dispatch_app_config *a = part;
+    const gw_dispatch_teams *ts = all;
+    if (a->team >= 0 && ts != NULL)
+        fprintf(f, "; team identity: %s\n", ts->v[a->team].id);
+    if (a->p12_password)
+        fprintf(f, "; PKCS#12 password: set\n");
+}
+
+static void teams_cleanup(void *all)
+{
+    gw_dispatch_teams *ts = all;
+    for (size_t i = 0; i < ts->n; i++) {
+        free(ts->v[i].id);
+        free(ts->v[i].apps);
+    }
+    free(ts->v);
+}
+
+/* ---------------------------------------------------------------------- */
+/* the parts                                                              */
+
+const gw_config_part gw_dispatch_app_part = {
+    .section = &gw_config_app_section,
+    .keys = app_keys,
+    .n_keys = sizeof(app_keys) / sizeof(app_keys[0]),
+    .size = sizeof(gw_dispatch_app_config),
+    .rules = app_rules,
+    .resolve = app_resolve,
+    .all_size = sizeof(gw_dispatch_teams),
+    .rules_all = teams_rules,
+    .differs = app_differs,
+    .notes = app_notes,
+    .cleanup = app_cleanup,
+    .cleanup_all = teams_cleanup,
+};
+
+const gw_config_part gw_dispatch_feedback_part = {
+    .section = &gw_config_app_section,
+    .keys = feedback_keys,
+    .n_keys = sizeof(feedback_keys) / sizeof(feedback_keys[0]),
+    .size = sizeof(gw_dispatch_feedback_config),
+};
+
+const gw_dispatch_app_config *gw_dispatch_app_config_of(const gw_config_app *app)
+{
+    return gw_config_app_part(app, &gw_dispatch_app_part);
+}
+
+const gw_dispatch_feedback_config *gw_dispatch_feedback_config_of(const gw_config_app *app)
+{
+    return gw_config_app_part(app, &gw_dispatch_feedback_part);
+}
+
+const gw_dispatch_teams *gw_dispatch_teams_of(const gw_config *c)
+{
+    return gw_config_part_all(c, &gw_dispatch_app_part);
+}
+
+const gw_dispatch_team *gw_dispatch_key_team_of(const gw_config *c, const gw_config_app *app)
+{
+    const gw_dispatch_teams *ts = gw_dispatch_teams_of(c);
+    const gw_dispatch_app_config *a = gw_dispatch_app_config_of(app);
+    return ts == NULL || a == NULL || a->team < 0 ? NULL : &ts->v[ts->v[a->team].same_key_as];
+}

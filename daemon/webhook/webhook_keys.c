@@ -1,0 +1,92 @@
+/*
+ * webhook_keys.c - the webhook keys of an [app NAME] section and their rule:
+ * a webhook_url needs a webhook_secret (every delivery is signed); the
+ * other webhook keys mean nothing without a URL.
+ */
+#include "webhook_keys.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define SEC  ((int64_t)1000)
+#define HOUR (3600 * SEC)
+#define F(f) offsetof(gw_webhook_app_config, f)
+
+static int check_url(const char *v, char *why, size_t len)
+{
+    if (gw_config_url_ok(v, "http|https", 2048, ""))
+        return 0;
+    snprintf(why, len, "must be an http:// or https:// URL with a host (no spaces, at most 2048)");
+    return -1;
+}
+
+static int check_secret(const char *v, char *why, size_t len)
+{
+    size_t n = strlen(v);
+    int ok = n >= 16 && n <= 1024;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
+    if (!ok)
+        snprintf(why, len, "must be 16..1024 printable characters (this one has %zu)", n);
+    return ok ? 0 : -1;
+}
+
+static const gw_config_key keys[] = {
+    {.name = "webhook_url",
+     .type = GW_CONFIG_T_STR,
+     .off = F(webhook_url),
+     .check = check_url,
+     .flags = GW_CONFIG_K_LIVE,
+     .aka = "webhook callback_url",
+     .doc = "URL that receives results and dead tokens in batches (POST, JSON)."},
+    {.name = "webhook_secret",
+     .def_doc = "required with `webhook_url`",
+     .type = GW_CONFIG_T_STR,
+     .off = F(webhook_secret),
+     .check = check_secret,
+     .flags = GW_CONFIG_K_SECRET | GW_CONFIG_K_LIVE,
+     .aka = "hmac_secret webhook_key",
+     .doc = "Key of the HMAC-SHA256 signature on every webhook request (16..1024 "
+            "characters); required with `webhook_url`."},
+    {.name = "webhook_batch",
+     .type = GW_CONFIG_T_COUNT,
+     .def = "100",
+     .off = F(webhook_batch),
+     .min = 1,
+     .max = 10000,
+     .flags = GW_CONFIG_K_LIVE,
+     .doc = "Events per webhook request at most."},
+    {.name = "webhook_interval",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "1s",
+     .off = F(webhook_interval_ms),
+     .min = 10,
+     .max = 1 * HOUR,
+     .flags = GW_CONFIG_K_LIVE,
+     .doc = "A partial batch is sent after this long."},
+};
+
+static void rules(gw_config_rules *r, void *part)
+{
+    static const char *const others[] = {"webhook_secret", "webhook_batch", "webhook_interval",
+                                         NULL};
+    (void)part;
+    if (!gw_config_has(r, "webhook_url"))
+        gw_config_only_with(r, others, "webhook_url");
+    else if (!gw_config_has(r, "webhook_secret"))
+        gw_config_missing(r, "webhook_secret",
+                          "required with webhook_url (every delivery is signed with HMAC-SHA256)");
+}
+
+const gw_config_part gw_webhook_app_part = {
+    .section = &gw_config_app_section,
+    .keys = keys,
+    .n_keys = sizeof(keys) / sizeof(keys[0]),
+    .size = sizeof(gw_webhook_app_config),
+    .rules = rules,
+};
+
+const gw_webhook_app_config *gw_webhook_app_config_of(const gw_config_app *app)
+{
+    return gw_config_app_part(app, &gw_webhook_app_part);
+}
