@@ -505,20 +505,6 @@ int gw_queue_has_token_store(const gw_queue *q)
     return q != NULL && q->ops->token_store;
 }
 
-/* A team or key id: 1..63 of [A-Za-z0-9_-] (they name the stored token). */
-static int id_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-
-    if (n == 0 || n >= 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
-            return 0;
-    return 1;
-}
-
 int gw_queue_token_get(gw_queue *q, const char *team_id, const char *key_id, int64_t refresh_ms,
                        const char *stale_jwt, gw_queue_mint_fn mint, void *mint_ud,
                        gw_queue_token_cb cb, void *ud)
@@ -526,8 +512,10 @@ int gw_queue_token_get(gw_queue *q, const char *team_id, const char *key_id, int
     gw_queue_token_ask *t;
     gw_queue_req *r;
 
-    if (!gw_queue_has_token_store(q) || !id_ok(team_id) || !id_ok(key_id) || refresh_ms <= 0 ||
-        mint == NULL || cb == NULL || (stale_jwt != NULL && strlen(stale_jwt) >= GW_QUEUE_JWT_MAX))
+    /* The ids name the stored token: 1..63 of [A-Za-z0-9_-]. */
+    if (!gw_queue_has_token_store(q) || !gw_queue__name_ok(team_id, 63) ||
+        !gw_queue__name_ok(key_id, 63) || refresh_ms <= 0 || mint == NULL || cb == NULL ||
+        (stale_jwt != NULL && strlen(stale_jwt) >= GW_QUEUE_JWT_MAX))
         return APNS_EINVAL;
     r = gw_queue__req_new(q, GW_QUEUE_REQ_TOKEN, 1, (void (*)(void))cb, ud);
     if (r == NULL || (r->u.token = calloc(1, sizeof(*r->u.token))) == NULL) {

@@ -522,6 +522,19 @@ gw_chunk *gw_queue__chunk_new(uint32_t n, const uint8_t *tokens, size_t tokens_l
     return ch;
 }
 
+int gw_queue__name_ok(const char *s, size_t max)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
 const char *gw_queue__copy_str(char **p, const void *s, size_t n)
 {
     char *out = *p;

@@ -310,6 +310,10 @@ gw_job_state gw_queue__job_state(const gw_job_status *st, int leased, int finish
 gw_chunk *gw_queue__chunk_new(uint32_t n, const uint8_t *tokens, size_t tokens_len,
                               size_t strings_len, char **strings);
 
+/* 1 when s is 1..max bytes of [A-Za-z0-9_-] (a name that can be part of a
+ * storage key or subject), else 0 (also for NULL). */
+int gw_queue__name_ok(const char *s, size_t max);
+
 /* Copies n bytes of s and a NUL to *p and moves *p past them; returns the
  * copy. */
 const char *gw_queue__copy_str(char **p, const void *s, size_t n);

@@ -587,12 +587,33 @@ static gw_js_lease *by_handle(uint64_t h)
     return (gw_js_lease *)(uintptr_t)h;
 }
 
-/* This batch's notes on one answer (marks[at[k] + i] for answer i of v[k]). */
+/* This batch's notes on one answer of a record. */
 typedef struct mark {
-    uint8_t prev;    /* the token's state before it */
-    uint8_t applied; /* 1: it made the token final */
-    long dead_slot;  /* publish slot of its registry entry */
+    gw_queue_req *r;          /* the record */
+    const gw_queue_answer *o; /* the answer */
+    uint8_t prev;             /* the token's state before it */
+    uint8_t applied;          /* 1: it made the token final */
+    long dead_slot;           /* publish slot of its registry entry */
 } mark;
+
+/* One mark per answer of the records in v[0..n), in order; NULL when out
+ * of memory. */
+static mark *marks_new(gw_queue_req **v, size_t n, size_t *n_marks)
+{
+    size_t total = 0, j = 0;
+    mark *marks;
+
+    for (size_t k = 0; k < n; k++)
+        total += v[k]->kind == GW_QUEUE_REQ_RECORD ? v[k]->u.record.n : 0;
+    marks = calloc(total ? total : 1, sizeof(mark));
+    for (size_t k = 0; marks != NULL && k < n; k++)
+        for (size_t i = 0; v[k]->kind == GW_QUEUE_REQ_RECORD && i < v[k]->u.record.n; i++) {
+            marks[j].r = v[k];
+            marks[j++].o = &v[k]->u.record.v[i];
+        }
+    *n_marks = total;
+    return marks;
+}
 
 /* The answer's rejection reason as a string (in buf). */
 static const char *answer_reason(const gw_queue_req *r, const gw_queue_answer *a,
@@ -610,74 +631,55 @@ static const char *answer_reason(const gw_queue_req *r, const gw_queue_answer *a
     return buf;
 }
 
-static void store_dead(gw_js *js, gw_queue_req **v, size_t n, mark *marks, const size_t *at)
+static int dead_to_store(const mark *m)
+{
+    return m->o->dead != GW_DEAD_NONE && m->applied;
+}
+
+static void store_dead(gw_js *js, mark *marks, size_t n_marks)
 {
     size_t n_dead = 0;
 
     gw_js_pg_begin(js);
-    for (size_t k = 0; k < n; k++) {
-        gw_queue_req *r = v[k];
-        if (r->kind != GW_QUEUE_REQ_RECORD)
-            continue;
-        for (size_t i = 0; i < r->u.record.n; i++) {
-            const gw_queue_answer *o = &r->u.record.v[i];
-            mark *m = &marks[at[k] + i];
-            char hex[APNS_TOKEN_HEX_MAX + 1], reason[JS_REASON_MAX + 1];
-            const uint8_t *tok;
-            const char *rs;
-            size_t tl, rl;
+    for (size_t j = 0; j < n_marks; j++) {
+        mark *m = &marks[j];
+        char hex[APNS_TOKEN_HEX_MAX + 1], reason[JS_REASON_MAX + 1];
+        const uint8_t *tok;
+        const char *rs;
+        size_t tl, rl;
 
-            m->dead_slot = -1;
-            if (o->dead == GW_DEAD_NONE || !m->applied)
-                continue;
-            gw_queue__answer_extra(r, o, &tok, &tl, &rs, &rl);
-            gw_token_to_hex(tok, tl, hex);
-            snprintf(reason, sizeof(reason), "%.*s", (int)rl, rs);
-            m->dead_slot = gw_js_dead_put(js, by_handle(o->chunk)->app, hex, o->dead, reason,
-                                          o->apns_ts, 1, NULL, 0);
-            n_dead++;
-        }
+        m->dead_slot = -1;
+        if (!dead_to_store(m))
+            continue;
+        gw_queue__answer_extra(m->r, m->o, &tok, &tl, &rs, &rl);
+        gw_token_to_hex(tok, tl, hex);
+        snprintf(reason, sizeof(reason), "%.*s", (int)rl, rs);
+        m->dead_slot = gw_js_dead_put(js, by_handle(m->o->chunk)->app, hex, m->o->dead, reason,
+                                      m->o->apns_ts, 1, NULL, 0);
+        n_dead++;
     }
     if (n_dead == 0)
         return;
     gw_js_pg_wait(js);
-    for (size_t k = 0; k < n; k++) {
-        gw_queue_req *r = v[k];
-        if (r->kind != GW_QUEUE_REQ_RECORD)
+    for (size_t j = 0; j < n_marks; j++) {
+        const mark *m = &marks[j];
+        const gw_js_pub *p;
+        gw_js_lease *l;
+
+        if (!dead_to_store(m))
             continue;
-        for (size_t i = 0; i < r->u.record.n; i++) {
-            const gw_queue_answer *o = &r->u.record.v[i];
-            const mark *m = &marks[at[k] + i];
-            const gw_js_pub *p;
-            gw_js_lease *l;
-
-            if (o->dead == GW_DEAD_NONE || !m->applied)
-                continue;
-            p = m->dead_slot >= 0 ? gw_js_pg_get(js, (size_t)m->dead_slot) : NULL;
-            if (p != NULL && p->st == NATS_OK)
-                continue;
-            /* Undo: the token stays open and is sent again. */
-            l = by_handle(o->chunk);
-            l->rec.state[o->idx] = m->prev;
-            l->new_finals--;
-            l->rec.done_ms = 0;
-            if (r->err == 0)
-                r->err = gw_js_error(js, p ? p->st : NATS_ERR, p ? p->code : 0, p ? p->text : NULL,
-                                     "dead-token registry", r->detail, sizeof(r->detail));
-        }
+        p = m->dead_slot >= 0 ? gw_js_pg_get(js, (size_t)m->dead_slot) : NULL;
+        if (p != NULL && p->st == NATS_OK)
+            continue;
+        /* Undo: the token stays open and is sent again. */
+        l = by_handle(m->o->chunk);
+        l->rec.state[m->o->idx] = m->prev;
+        l->new_finals--;
+        l->rec.done_ms = 0;
+        if (m->r->err == 0)
+            m->r->err = gw_js_error(js, p ? p->st : NATS_ERR, p ? p->code : 0, p ? p->text : NULL,
+                                    "dead-token registry", m->r->detail, sizeof(m->r->detail));
     }
-}
-
-/* Where each record's marks start; NULL when out of memory. */
-static mark *marks_new(gw_queue_req **v, size_t n, size_t *at)
-{
-    size_t total = 0;
-
-    for (size_t k = 0; k < n; k++) {
-        at[k] = total;
-        total += v[k]->kind == GW_QUEUE_REQ_RECORD ? v[k]->u.record.n : 0;
-    }
-    return calloc(total ? total : 1, sizeof(mark));
 }
 
 void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
@@ -687,8 +689,8 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
     char(*details)[384] = NULL;
     size_t n_dirty = 0, cap = 0;
     int64_t now = gw_queue__now(js->q), mono = gw_queue__mono();
-    size_t *at = calloc(n ? n : 1, sizeof(*at));
-    mark *marks = at != NULL ? marks_new(v, n, at) : NULL;
+    size_t n_marks = 0, next_mark = 0;
+    mark *marks = marks_new(v, n, &n_marks);
     int conn;
     char cdetail[384];
 
@@ -710,7 +712,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
                 continue;
             for (size_t i = 0; i < r->u.record.n; i++) {
                 const gw_queue_answer *o = &r->u.record.v[i];
-                mark *m = &marks[at[k] + i];
+                mark *m = &marks[next_mark++];
                 gw_js_lease *l = by_handle(o->chunk);
                 char reason[JS_REASON_MAX + 1];
 
@@ -770,7 +772,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
      * stored is not stored either (it stays open and is sent again), so the
      * registry never misses a token the records call rejected. */
     if (conn == 0)
-        store_dead(js, v, n, marks, at);
+        store_dead(js, marks, n_marks);
     errs = calloc(n_dirty ? n_dirty : 1, sizeof(int));
     details = calloc(n_dirty ? n_dirty : 1, sizeof(*details));
     if (conn == 0 && errs != NULL && details != NULL && n_dirty > 0) {
@@ -866,7 +868,6 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
     free(errs);
     free(details);
     free(marks);
-    free(at);
 }
 
 /* ---- touch, heartbeats, forgetting ------------------------------------------------------ */

@@ -353,19 +353,6 @@ static const char *prefix_of(const gw_queue_jetstream_opts *jo)
     return jo->prefix != NULL && jo->prefix[0] != '\0' ? jo->prefix : "apnsd";
 }
 
-static int prefix_ok(const char *p)
-{
-    size_t n = strlen(p);
-
-    if (n == 0 || n > 32)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
-              (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '-'))
-            return 0;
-    return 1;
-}
-
 static int js_check(const gw_queue_opts *o, const void *bo, char *detail, size_t detail_len)
 {
     const gw_queue_jetstream_opts *jo = bo;
@@ -379,7 +366,7 @@ static int js_check(const gw_queue_opts *o, const void *bo, char *detail, size_t
             snprintf(detail, detail_len, "queue jetstream: server %zu is empty", i + 1);
             return APNS_EINVAL;
         }
-    if (!prefix_ok(prefix_of(jo)) || jo->replicas < 0 || jo->replicas > 5 ||
+    if (!gw_queue__name_ok(prefix_of(jo), 32) || jo->replicas < 0 || jo->replicas > 5 ||
         (jo->tls_cert_file != NULL) != (jo->tls_key_file != NULL)) {
         snprintf(detail, detail_len,
                  "queue jetstream: bad options (prefix 1..32 of [A-Za-z0-9_-], replicas 1..5, a "
