@@ -233,22 +233,28 @@ static const char *outcome_reason(const gw_outcome *o, size_t *len)
     return reason;
 }
 
-/* Mirrors the durable transition rules (store_sqlite_outcome.c, js_codec.c):
- * a final state never changes; RETRY counts an attempt. */
+int gw_queue__token_apply(uint8_t *state, uint8_t *attempts, int64_t *retry_at, int s, int64_t at)
+{
+    if (gw_token_state_final((gw_token_state)*state))
+        return 0;
+    *state = (uint8_t)s;
+    if (s == GW_TOKEN_RETRY) {
+        if (*attempts < 255)
+            (*attempts)++;
+        *retry_at = at;
+        return 0;
+    }
+    *retry_at = 0;
+    return 1;
+}
+
+/* The dispatcher's copy follows the rules the stores apply durably. */
 static void apply_outcome(const gw_outcome *o)
 {
     gw_chunk *c = o->chunk;
 
-    if (gw_token_state_final((gw_token_state)c->state[o->token]))
-        return;
-    c->state[o->token] = (uint8_t)o->state;
-    if (o->state == GW_TOKEN_RETRY) {
-        if (c->attempts[o->token] < 255)
-            c->attempts[o->token]++;
-        c->retry_at_ms[o->token] = o->retry_at_ms;
-    } else {
-        c->retry_at_ms[o->token] = 0;
-    }
+    gw_queue__token_apply(&c->state[o->token], &c->attempts[o->token], &c->retry_at_ms[o->token],
+                          o->state, o->retry_at_ms);
 }
 
 /* Copies v[0..n) into r: answers, and [len][token][len][reason] of each

@@ -97,13 +97,7 @@ static void *worker_main(void *arg)
                     run_idle = 1;
                     break;
                 }
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += wait / 1000;
-                ts.tv_nsec += (wait % 1000) * 1000000;
-                if (ts.tv_nsec >= 1000000000) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000;
-                }
+                ts = gw_queue__abstime(wait);
                 pthread_cond_timedwait(&w->cv, &w->mu, &ts);
             } else {
                 pthread_cond_wait(&w->cv, &w->mu);

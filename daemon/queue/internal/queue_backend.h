@@ -39,6 +39,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "queue.h"
 #include "store_worker.h"
@@ -282,6 +283,8 @@ void gw_queue__notice(gw_queue *q);
 int64_t gw_queue__now(const gw_queue *q);
 /* CLOCK_MONOTONIC in ms. */
 int64_t gw_queue__mono(void);
+/* CLOCK_REALTIME ms from now, for pthread_cond_timedwait. */
+struct timespec gw_queue__abstime(int64_t ms);
 /* One line to opts.on_log (printf format; at most 511 bytes). */
 void gw_queue__log(const gw_queue *q, apns_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -295,6 +298,11 @@ void gw_queue__depth_rebase(gw_queue *q, int64_t base);
  * gw_queue_err_unavailable) counts a failure and becomes last_err; a
  * commit without one clears last_err. */
 void gw_queue__result(gw_queue *q, int committed, int err);
+
+/* One token's transition (queue.h): a final state never changes; RETRY
+ * counts an attempt (up to 255) and sets the retry-at; any other state
+ * clears it. Returns 1 when the token became final. */
+int gw_queue__token_apply(uint8_t *state, uint8_t *attempts, int64_t *retry_at, int s, int64_t at);
 
 /* The job state of a status from its counts (pending filled in), whether a
  * chunk is leased right now and whether the job is finished. */

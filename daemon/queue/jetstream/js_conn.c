@@ -259,13 +259,7 @@ void gw_js_pg_wait(gw_js *js)
         int64_t left = deadline_ms - gw_queue__mono();
         if (left <= 0)
             break;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        ts = gw_queue__abstime(left);
         pthread_cond_timedwait(&js->pg_cv, &js->pg_mu, &ts);
     }
     for (size_t i = 0; i < js->pg_n; i++)
@@ -714,13 +708,7 @@ void gw_js_disconnect(gw_js *js)
          * disconnected one) have run, none comes after. */
         pthread_mutex_lock(&js->pg_mu);
         while (!js->nc_closed && gw_queue__mono() < deadline) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+            struct timespec ts = gw_queue__abstime(50);
             pthread_cond_timedwait(&js->pg_cv, &js->pg_mu, &ts);
         }
         pthread_mutex_unlock(&js->pg_mu);

@@ -60,7 +60,7 @@ void gw_js_rec_counts(const gw_js_rec *r, uint64_t c[4], uint64_t *retry, uint64
 /* Merges `theirs` (a concurrent writer's) into `ours`: a final state wins
  * over a non-final one (the first final answer stays), retry over pending. */
 void gw_js_rec_merge(gw_js_rec *ours, const gw_js_rec *theirs);
-/* Applies one outcome with queue.c's transition rules. Returns 1 when the
+/* Applies one outcome (gw_queue__token_apply's rules). Returns 1 when the
  * token became final. */
 int gw_js_rec_apply(gw_js_rec *r, uint32_t idx, int state, int status, const char *reason,
                     int64_t apns_ts, int64_t retry_at);
