@@ -164,32 +164,14 @@
 
 /* ---- the batch (queue thread) ------------------------------------------------ */
 
-/* A request that runs on its own, in posting order; 1 when it did work. */
-static int run_one(gw_js *js, gw_queue_req *r)
-{
-    switch (r->kind) {
-    case GW_QUEUE_REQ_STATUS:
-        r->err = gw_js_op_status(js, r);
-        return 1;
-    case GW_QUEUE_REQ_DEAD_ADD:
-        r->err = gw_js_op_dead_add(js, r);
-        return 1;
-    case GW_QUEUE_REQ_DEAD_LIST:
-        r->err = gw_js_op_dead_list(js, r);
-        return 1;
-    case GW_QUEUE_REQ_DEAD_DELETE:
-        r->err = gw_js_op_dead_delete(js, r);
-        return 1;
-    case GW_QUEUE_REQ_TOKEN:
-        r->err = gw_js_op_token(js, r);
-        return 1;
-    case GW_QUEUE_REQ_PURGE:
-        r->u.purge.count = 0; /* the servers expire entries (bucket TTL) */
-        return 0;
-    default:
-        return 0;
-    }
-}
+/* The requests that run one by one, in posting order, after the others. */
+static int (*const run_alone[])(gw_js *, gw_queue_req *) = {
+    [GW_QUEUE_REQ_STATUS] = gw_js_op_status,
+    [GW_QUEUE_REQ_DEAD_ADD] = gw_js_op_dead_add,
+    [GW_QUEUE_REQ_DEAD_LIST] = gw_js_op_dead_list,
+    [GW_QUEUE_REQ_DEAD_DELETE] = gw_js_op_dead_delete,
+    [GW_QUEUE_REQ_TOKEN] = gw_js_op_token,
+};
 
 static void js_batch(gw_req *head, void *be)
 {
@@ -233,8 +215,16 @@ static void js_batch(gw_req *head, void *be)
         gw_js_op_submit_batch(js, sub, n_sub);
         did = 1;
     }
-    for (gw_req *g = head; g != NULL; g = g->next)
-        did |= run_one(js, (gw_queue_req *)g);
+    for (gw_req *g = head; g != NULL; g = g->next) {
+        gw_queue_req *r = (gw_queue_req *)g;
+
+        if ((size_t)r->kind < sizeof(run_alone) / sizeof(run_alone[0]) && run_alone[r->kind]) {
+            r->err = run_alone[r->kind](js, r);
+            did = 1;
+        } else if (r->kind == GW_QUEUE_REQ_PURGE) {
+            r->u.purge.count = 0; /* the servers expire entries (bucket TTL) */
+        }
+    }
     for (gw_req *g = head; g != NULL; g = g->next) {
         int e = ((gw_queue_req *)g)->err;
         if (gw_queue_err_unavailable(e))

@@ -42,58 +42,45 @@ static int needs_full_sync(const gw_sq *sq, const gw_req *head)
     return 0;
 }
 
+static int (*const ops[])(gw_sq *, gw_queue_req *) = {
+    [GW_QUEUE_REQ_SUBMIT] = gw_sq_op_submit,
+    [GW_QUEUE_REQ_LEASE] = gw_sq_op_lease,
+    [GW_QUEUE_REQ_RECORD] = gw_sq_op_record,
+    [GW_QUEUE_REQ_RELEASE] = gw_sq_op_release,
+    [GW_QUEUE_REQ_STATUS] = gw_sq_op_status,
+    [GW_QUEUE_REQ_DEAD_ADD] = gw_sq_op_dead_add,
+    [GW_QUEUE_REQ_DEAD_LIST] = gw_sq_op_dead_list,
+    [GW_QUEUE_REQ_DEAD_DELETE] = gw_sq_op_dead_delete,
+    [GW_QUEUE_REQ_PURGE] = gw_sq_op_purge,
+};
+
 static int run_op(gw_sq *sq, gw_queue_req *r)
 {
-    switch (r->kind) {
-    case GW_QUEUE_REQ_SUBMIT:
-        return gw_sq_op_submit(sq, r);
-    case GW_QUEUE_REQ_LEASE:
-        return gw_sq_op_lease(sq, r);
-    case GW_QUEUE_REQ_RECORD:
-        return gw_sq_op_record(sq, r);
-    case GW_QUEUE_REQ_RELEASE:
-        return gw_sq_op_release(sq, r);
-    case GW_QUEUE_REQ_STATUS:
-        return gw_sq_op_status(sq, r);
-    case GW_QUEUE_REQ_DEAD_ADD:
-        return gw_sq_op_dead_add(sq, r);
-    case GW_QUEUE_REQ_DEAD_LIST:
-        return gw_sq_op_dead_list(sq, r);
-    case GW_QUEUE_REQ_DEAD_DELETE:
-        return gw_sq_op_dead_delete(sq, r);
-    case GW_QUEUE_REQ_PURGE:
-        return gw_sq_op_purge(sq, r);
-    default:
+    if ((size_t)r->kind >= sizeof(ops) / sizeof(ops[0]) || ops[r->kind] == NULL)
         return APNS_EINVAL;
-    }
+    return ops[r->kind](sq, r);
 }
 
+static const char *const kind_names[] = {
+    [GW_QUEUE_REQ_SUBMIT] = "submit",
+    [GW_QUEUE_REQ_LEASE] = "lease",
+    [GW_QUEUE_REQ_RECORD] = "record outcomes",
+    [GW_QUEUE_REQ_RELEASE] = "release",
+    [GW_QUEUE_REQ_STATUS] = "status",
+    [GW_QUEUE_REQ_DEAD_ADD] = "dead-token add",
+    [GW_QUEUE_REQ_DEAD_LIST] = "dead-token list",
+    [GW_QUEUE_REQ_DEAD_DELETE] = "dead-token delete",
+    [GW_QUEUE_REQ_PURGE] = "retention",
+};
+
+/* What a request does, for "... during WHAT". */
 static const char *kind_name(const gw_queue_req *r)
 {
-    switch (r->kind) {
-    case GW_QUEUE_REQ_SUBMIT:
-        return "submit";
-    case GW_QUEUE_REQ_LEASE:
-        return "lease";
-    case GW_QUEUE_REQ_RECORD:
-        return "record outcomes";
-    case GW_QUEUE_REQ_RELEASE:
-        return "release";
-    case GW_QUEUE_REQ_STATUS:
-        return "status";
-    case GW_QUEUE_REQ_DEAD_ADD:
-        return "dead-token add";
-    case GW_QUEUE_REQ_DEAD_LIST:
-        return "dead-token list";
-    case GW_QUEUE_REQ_DEAD_DELETE:
-        return "dead-token delete";
-    case GW_QUEUE_REQ_PURGE:
-        return "retention";
-    case GW_QUEUE_REQ_CONTROL:
+    if (r->kind == GW_QUEUE_REQ_CONTROL)
         return r->u.control.op == SQ_SET_MAX_BYTES ? "size limit" : "read-only switch";
-    default:
+    if ((size_t)r->kind >= sizeof(kind_names) / sizeof(kind_names[0]) || !kind_names[r->kind])
         return "request";
-    }
+    return kind_names[r->kind];
 }
 
 static int is_option(const gw_queue_req *r)
