@@ -20,11 +20,8 @@
  * depth for the fleet from the stream. A check that holds only for one kind
  * is guarded by its trait; every other check runs on both.
  *
- * Merged tests (the names the backends' own files had before):
- * chunks_send_at_and_work is SQLite's chunks_and_send_at and
- * work_notification and JetStream's chunks_send_at_and_work;
- * retry_at_makes_chunk_leasable_later is JetStream's retry_at;
- * depth_and_backpressure is SQLite's backpressure_depth.
+ * Where the two backends' files had one test under two names, the merged
+ * test's name in the output carries the other (QC_TEST_WAS).
  */
 typedef struct tq_traits {
     int real_time;     /* due times are waited for in real time */
@@ -668,10 +665,16 @@ static void depth_and_backpressure(void **state)
     }
 }
 
+/* A merged test carries the names it had in the backends' files. */
+/* clang-format off */
+#define QC_TEST_WAS(f, was, setup, teardown) { #f " (was: " was ")", f, setup, teardown, NULL }
+/* clang-format on */
+
 #define QC_CONTRACT_TESTS(setup, teardown)                                                         \
     cmocka_unit_test_setup_teardown(round_trip, setup, teardown),                                  \
         cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),                           \
-        cmocka_unit_test_setup_teardown(chunks_send_at_and_work, setup, teardown),                 \
-        cmocka_unit_test_setup_teardown(retry_at_makes_chunk_leasable_later, setup, teardown),     \
+        QC_TEST_WAS(chunks_send_at_and_work, "sqlite chunks_and_send_at, work_notification",       \
+                    setup, teardown),                                                              \
+        QC_TEST_WAS(retry_at_makes_chunk_leasable_later, "jetstream retry_at", setup, teardown),   \
         cmocka_unit_test_setup_teardown(dead_registry_paging, setup, teardown),                    \
-        cmocka_unit_test_setup_teardown(depth_and_backpressure, setup, teardown)
+        QC_TEST_WAS(depth_and_backpressure, "sqlite backpressure_depth", setup, teardown)
