@@ -532,16 +532,27 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
      * which stalled a node for a whole poll_ms at the end of every burst
      * (bench/fleet). The rest comes with no-wait fetches, more rounds only
      * while full batches come back. (libnats zeroes a list's Count when it
-     * destroys it: read it first.) */
+     * destroys it: read it first.)
+     *
+     * libnats 3.4 (Debian 12) writes past its message array when a fetch
+     * finds messages already waiting in the subscription (late answers to
+     * an earlier no-wait request) and asks the server for the rest: it
+     * then waits for `batch - waiting` messages more, counting from
+     * `waiting` (nats.c #749, fixed in 3.10). A fetch of ONE never asks
+     * for the rest, so while messages wait they are taken one per round,
+     * from memory. (Only an answer that arrives between the check and the
+     * fetch can still meet the bug. The fetch also lowers fr.Batch: keep
+     * a copy.) */
     for (int round = 0; round < 8 && r->u.lease.n < r->u.lease.max; round++) {
         natsMsgList list = {0};
         jsFetchRequest fr;
         natsStatus s;
-        int want = (int)(r->u.lease.max - r->u.lease.n);
+        int want = (int)(r->u.lease.max - r->u.lease.n), waiting = 0, batch;
         int long_poll = round == 0 && r->u.lease.n == 0 && js->waiting == NULL;
 
+        natsSubscription_GetPending(js->pull, &waiting, NULL);
         jsFetchRequest_Init(&fr);
-        fr.Batch = long_poll ? 1 : want;
+        fr.Batch = batch = long_poll || waiting > 0 ? 1 : want;
         /* A no-wait request with an expiry is answered with the chunks
          * there are, but when there are none the server (2.9) holds it until
          * it expires instead of answering 404; without an expiry libnats
@@ -569,7 +580,7 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
         }
         int got = list.Count;
         natsMsgList_Destroy(&list);
-        if (got < fr.Batch)
+        if (got < batch)
             break;
     }
     r->detail[0] = '\0';
