@@ -1,14 +1,20 @@
 /*
- * queue.c - the backend-independent half of the queue interface: the error
- * table, state names, argument checks, and the forwarding wrappers around a
- * backend's vtable (queue.h).
+ * queue.c - the queue's front end, the calls of queue.h: the error table,
+ * state names, and for each gw_queue_* call the argument checks and the
+ * request it posts (with copies of the caller's strings) to the backend's
+ * storage thread. The request's life after that (delivery, callbacks, the
+ * leased list) is queue_req.c; the backend contract is
+ * internal/queue_backend.h.
  *
- * The wrappers do the checks every backend would otherwise repeat (so a
- * JetStream backend gets them for free) and keep a leased chunk's state
- * arrays in step with what the dispatcher recorded.
+ * The checks here are every backend's: a backend receives only requests
+ * that passed them, with the limits it declared (app_max, field_max,
+ * lease_max) applied and its dead-token cursor parsed. A leased chunk's
+ * state arrays are kept in step with what the dispatcher recorded
+ * (apply_outcome), by the same rules as the stores apply.
  */
-#include "queue.h"
+#include "queue_backend.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,9 +114,19 @@ void gw_queue_opts_init(gw_queue_opts *o)
 
 /* ------------------------------------------------------------------------ */
 
+static int too_long(size_t max, size_t len)
+{
+    return max > 0 && len > max;
+}
+
 int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw_submit_cb cb,
                     void *ud)
 {
+    size_t n, la, lt, lc;
+    gw_queue_req *r;
+    char *p;
+    int rc;
+
     if (job_id != NULL)
         job_id[0] = '\0';
     if (q == NULL || job == NULL || cb == NULL)
@@ -121,19 +137,81 @@ int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw
         gw_token_list_cleanup(&job->tokens);
         return APNS_EINVAL;
     }
-    return q->ops->submit(q->be, job, job_id, cb, ud);
+    n = job->tokens.count;
+    la = strlen(job->app);
+    lt = job->topic ? strlen(job->topic) : 0;
+    lc = job->collapse_id ? strlen(job->collapse_id) : 0;
+    rc = q->o.max_depth > 0 && gw_queue_depth(q) + n > q->o.max_depth ? GW_QUEUE_EDEPTH : 0;
+    if (rc == 0 && (too_long(q->ops->app_max, la) || too_long(q->ops->field_max, lt) ||
+                    too_long(q->ops->field_max, lc)))
+        rc = APNS_EINVAL;
+    r = rc == 0 ? gw_queue__req_new(q, GW_QUEUE_REQ_SUBMIT, 1, (void (*)(void))cb, ud) : NULL;
+    if (r != NULL)
+        r->u.submit.strings = malloc(la + lt + lc + job->payload_len + 4);
+    if (r == NULL || r->u.submit.strings == NULL) {
+        if (r != NULL)
+            gw_queue__req_free(r);
+        gw_token_list_cleanup(&job->tokens);
+        return rc != 0 ? rc : APNS_ENOMEM;
+    }
+    p = r->u.submit.strings;
+    r->u.submit.app = gw_queue__copy_str(&p, job->app, la);
+    r->u.submit.topic = job->topic ? gw_queue__copy_str(&p, job->topic, lt) : NULL;
+    r->u.submit.collapse_id =
+        job->collapse_id ? gw_queue__copy_str(&p, job->collapse_id, lc) : NULL;
+    r->u.submit.payload = gw_queue__copy_str(&p, job->payload, job->payload_len);
+    r->u.submit.payload_len = job->payload_len;
+    r->u.submit.push_type = job->push_type;
+    r->u.submit.priority = job->priority;
+    r->u.submit.expiration = job->expiration;
+    r->u.submit.send_at = job->send_at_ms;
+    r->u.submit.tokens = job->tokens;
+    gw_token_list_init(&job->tokens);
+    if (apns_uuid_generate(r->u.submit.id) != 0) {
+        gw_queue__req_free(r);
+        return APNS_ENOMEM;
+    }
+    if (job->apns_id != NULL && job->apns_id[0] != '\0')
+        gw_apns_id_derive(job->apns_id, 0, r->u.submit.apns_id); /* lower-cases */
+    else
+        memcpy(r->u.submit.apns_id, r->u.submit.id, sizeof(r->u.submit.apns_id));
+    /* Reserved now so a burst of submits sees itself; the batch turns it
+     * into depth or gives it back (queue_req.c, settle). */
+    atomic_fetch_add(&q->depth_reserved, (long long)n);
+    if (job_id != NULL)
+        memcpy(job_id, r->u.submit.id, GW_JOB_ID_LEN + 1);
+    rc = gw_queue__post(q, r);
+    if (rc != 0) {
+        atomic_fetch_sub(&q->depth_reserved, (long long)n);
+        if (job_id != NULL)
+            job_id[0] = '\0';
+    }
+    return rc;
 }
 
 int gw_queue_lease(gw_queue *q, size_t max_chunks, gw_lease_cb cb, void *ud)
 {
+    gw_queue_req *r;
+
     if (q == NULL || cb == NULL || max_chunks == 0)
         return APNS_EINVAL;
-    return q->ops->lease(q->be, max_chunks, cb, ud);
+    if (q->ops->lease_max > 0 && max_chunks > q->ops->lease_max)
+        max_chunks = q->ops->lease_max; /* next_at = now says there may be more */
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_LEASE, 0, (void (*)(void))cb, ud);
+    if (r == NULL)
+        return APNS_ENOMEM;
+    r->u.lease.max = max_chunks;
+    r->u.lease.chunks = calloc(max_chunks, sizeof(gw_chunk *));
+    if (r->u.lease.chunks == NULL) {
+        gw_queue__req_free(r);
+        return APNS_ENOMEM;
+    }
+    return gw_queue__post(q, r);
 }
 
 static int outcome_ok(const gw_queue *q, const gw_outcome *o)
 {
-    if (o->chunk == NULL || o->chunk->priv.owner != q->be)
+    if (o->chunk == NULL || o->chunk->priv.owner != q)
         return GW_QUEUE_ELEASE;
     if (o->token >= o->chunk->n_tokens)
         return APNS_EINVAL;
@@ -144,26 +222,89 @@ static int outcome_ok(const gw_queue *q, const gw_outcome *o)
     return 0;
 }
 
-/* Mirrors the durable transition rules (store_sqlite_outcome.c): a final
- * state never changes; RETRY counts an attempt. */
+/* A rejection's reason as stored: at most 47 bytes. */
+static const char *outcome_reason(const gw_outcome *o, size_t *len)
+{
+    const char *reason = o->reason_str != NULL ? o->reason_str : apns_reason_name(o->reason);
+
+    if (reason == NULL)
+        reason = "";
+    *len = strlen(reason) > 47 ? 47 : strlen(reason);
+    return reason;
+}
+
+int gw_queue__token_apply(uint8_t *state, uint8_t *attempts, int64_t *retry_at, int s, int64_t at)
+{
+    if (gw_token_state_final((gw_token_state)*state))
+        return 0;
+    *state = (uint8_t)s;
+    if (s == GW_TOKEN_RETRY) {
+        if (*attempts < 255)
+            (*attempts)++;
+        *retry_at = at;
+        return 0;
+    }
+    *retry_at = 0;
+    return 1;
+}
+
+/* The dispatcher's copy follows the rules the stores apply durably. */
 static void apply_outcome(const gw_outcome *o)
 {
     gw_chunk *c = o->chunk;
 
-    if (gw_token_state_final((gw_token_state)c->state[o->token]))
-        return;
-    c->state[o->token] = (uint8_t)o->state;
-    if (o->state == GW_TOKEN_RETRY) {
-        if (c->attempts[o->token] < 255)
-            c->attempts[o->token]++;
-        c->retry_at_ms[o->token] = o->retry_at_ms;
-    } else {
-        c->retry_at_ms[o->token] = 0;
+    gw_queue__token_apply(&c->state[o->token], &c->attempts[o->token], &c->retry_at_ms[o->token],
+                          o->state, o->retry_at_ms);
+}
+
+/* Copies v[0..n) into r: answers, and [len][token][len][reason] of each
+ * rejection in extra. */
+static int copy_answers(gw_queue_req *r, const gw_outcome *v, size_t n)
+{
+    size_t extra = 0, pos = 0, rl;
+
+    for (size_t i = 0; i < n; i++)
+        if (v[i].state == GW_TOKEN_REJECTED) {
+            outcome_reason(&v[i], &rl);
+            extra += 2 + gw_chunk_token(v[i].chunk, v[i].token, NULL) + rl;
+        }
+    r->u.record.v = malloc((n ? n : 1) * sizeof(gw_queue_answer));
+    r->u.record.extra = malloc(extra ? extra : 1);
+    if (r->u.record.v == NULL || r->u.record.extra == NULL)
+        return APNS_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const gw_outcome *o = &v[i];
+        gw_queue_answer *a = &r->u.record.v[i];
+
+        memset(a, 0, sizeof(*a));
+        a->chunk = o->chunk->priv.handle;
+        a->idx = o->token;
+        a->state = (uint8_t)o->state;
+        a->status = (int16_t)o->status;
+        a->apns_ts = o->apns_ts_ms;
+        a->retry_at = o->retry_at_ms;
+        if (o->state == GW_TOKEN_REJECTED) {
+            const uint8_t *tok;
+            size_t tl = gw_chunk_token(o->chunk, o->token, &tok);
+            const char *reason = outcome_reason(o, &rl);
+            uint8_t *p = r->u.record.extra + pos;
+
+            a->dead = (uint8_t)o->dead;
+            a->extra = (uint32_t)pos;
+            p[0] = (uint8_t)tl;
+            memcpy(p + 1, tok, tl);
+            p[1 + tl] = (uint8_t)rl;
+            memcpy(p + 2 + tl, reason, rl);
+            pos += 2 + tl + rl;
+        }
     }
+    r->u.record.n = n;
+    return 0;
 }
 
 int gw_queue_record(gw_queue *q, const gw_outcome *v, size_t n, gw_done_cb cb, void *ud)
 {
+    gw_queue_req *r;
     int rc;
 
     if (q == NULL || (v == NULL && n > 0))
@@ -173,7 +314,15 @@ int gw_queue_record(gw_queue *q, const gw_outcome *v, size_t n, gw_done_cb cb, v
         if (rc != 0)
             return rc;
     }
-    rc = q->ops->record(q->be, v, n, cb, ud);
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_RECORD, 0, (void (*)(void))cb, ud);
+    if (r == NULL)
+        return APNS_ENOMEM;
+    rc = copy_answers(r, v, n);
+    if (rc != 0) {
+        gw_queue__req_free(r);
+        return rc;
+    }
+    rc = gw_queue__post(q, r);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < n; i++)
@@ -183,125 +332,210 @@ int gw_queue_record(gw_queue *q, const gw_outcome *v, size_t n, gw_done_cb cb, v
 
 int gw_queue_touch(gw_queue *q, gw_chunk *c)
 {
-    if (q == NULL || c == NULL || c->priv.owner != q->be)
+    gw_queue_req *r;
+
+    if (q == NULL || c == NULL || c->priv.owner != q)
         return GW_QUEUE_ELEASE;
-    return q->ops->touch(q->be, c);
+    if (!q->ops->leases_expire)
+        return 0; /* a lease lasts until released */
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_TOUCH, 0, NULL, NULL);
+    if (r == NULL)
+        return APNS_ENOMEM;
+    r->u.release.chunk = c->priv.handle;
+    return gw_queue__post(q, r);
 }
 
 int gw_queue_release(gw_queue *q, gw_chunk *c, int64_t not_before_ms, gw_done_cb cb, void *ud)
 {
-    if (q == NULL || c == NULL || c->priv.owner != q->be)
+    gw_queue_req *r;
+
+    if (q == NULL || c == NULL || c->priv.owner != q)
         return GW_QUEUE_ELEASE;
-    return q->ops->release(q->be, c, not_before_ms, cb, ud);
+    gw_queue__leased_remove(q, c);
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_RELEASE, 0, (void (*)(void))cb, ud);
+    if (r != NULL) {
+        r->u.release.chunk = c->priv.handle;
+        r->u.release.not_before = not_before_ms;
+    }
+    free(c);
+    return r == NULL ? APNS_ENOMEM : gw_queue__post(q, r);
 }
 
 int gw_queue_status(gw_queue *q, const char *job_id, gw_status_cb cb, void *ud)
 {
+    gw_queue_req *r;
+
     if (q == NULL || job_id == NULL || cb == NULL || strlen(job_id) > GW_JOB_ID_LEN)
         return APNS_EINVAL;
-    return q->ops->status(q->be, job_id, cb, ud);
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_STATUS, 1, (void (*)(void))cb, ud);
+    if (r == NULL)
+        return APNS_ENOMEM;
+    snprintf(r->u.status.id, sizeof(r->u.status.id), "%s", job_id);
+    return gw_queue__post(q, r);
+}
+
+/* Fills the registry request's app and token (binary and lower-case hex). */
+static int dead_entry(gw_queue_req *r, const char *app, const char *token_hex)
+{
+    gw_token_list l;
+    int rc;
+
+    gw_token_list_init(&l);
+    rc = gw_token_list_add_hex(&l, token_hex, strlen(token_hex));
+    if (rc == 0) {
+        r->u.dead.tok_len = l.buf[0];
+        memcpy(r->u.dead.tok, l.buf + 1, l.buf[0]);
+        gw_token_to_hex(r->u.dead.tok, r->u.dead.tok_len, r->u.dead.hex);
+    }
+    gw_token_list_cleanup(&l);
+    if (rc != 0)
+        return rc;
+    if (too_long(r->q->ops->app_max, strlen(app)))
+        return APNS_EINVAL;
+    r->u.dead.app = strdup(app);
+    return r->u.dead.app == NULL ? APNS_ENOMEM : 0;
+}
+
+/* A registry request of `kind` for (app, token_hex); on failure freed. */
+static int dead_req(gw_queue *q, gw_queue_kind kind, const char *app, const char *token_hex,
+                    void (*cb)(void), void *ud, gw_queue_req **out)
+{
+    gw_queue_req *r = gw_queue__req_new(q, kind, 1, cb, ud);
+    int rc;
+
+    *out = NULL;
+    if (r == NULL)
+        return APNS_ENOMEM;
+    rc = dead_entry(r, app, token_hex);
+    if (rc != 0) {
+        gw_queue__req_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
 }
 
 int gw_queue_dead_add(gw_queue *q, const char *app, const char *token_hex, gw_dead_source src,
                       const char *reason, int64_t apns_ts_ms, gw_done_cb cb, void *ud)
 {
+    gw_queue_req *r;
+    int rc;
+
     if (q == NULL || app == NULL || app[0] == '\0' || token_hex == NULL || src == GW_DEAD_NONE ||
         (unsigned)src >= GW_DEAD_SOURCE_COUNT)
         return APNS_EINVAL;
-    return q->ops->dead_add(q->be, app, token_hex, src, reason, apns_ts_ms, cb, ud);
+    rc = dead_req(q, GW_QUEUE_REQ_DEAD_ADD, app, token_hex, (void (*)(void))cb, ud, &r);
+    if (rc != 0)
+        return rc;
+    r->u.dead.source = src;
+    snprintf(r->u.dead.reason, sizeof(r->u.dead.reason), "%s", reason ? reason : "");
+    r->u.dead.apns_ts = apns_ts_ms;
+    return gw_queue__post(q, r);
 }
 
 int gw_queue_dead_list(gw_queue *q, const char *app, int64_t since_ms, const char *cursor,
                        size_t limit, gw_dead_list_cb cb, void *ud)
 {
+    int64_t after[2] = {0, 0};
+    gw_queue_req *r;
+
     if (q == NULL || app == NULL || cb == NULL || limit > 1000)
         return APNS_EINVAL;
-    return q->ops->dead_list(q->be, app, since_ms, cursor, limit == 0 ? 100 : limit, cb, ud);
+    if (q->ops->dead_cursor(cursor, after) != 0 || too_long(q->ops->app_max, strlen(app)))
+        return APNS_EINVAL;
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_DEAD_LIST, 1, (void (*)(void))cb, ud);
+    if (r == NULL || (r->u.dead.app = strdup(app)) == NULL) {
+        if (r != NULL)
+            gw_queue__req_free(r);
+        return APNS_ENOMEM;
+    }
+    r->u.dead.since = since_ms;
+    r->u.dead.after[0] = after[0];
+    r->u.dead.after[1] = after[1];
+    r->u.dead.limit = limit == 0 ? 100 : limit;
+    return gw_queue__post(q, r);
 }
 
 int gw_queue_dead_delete(gw_queue *q, const char *app, const char *token_hex, gw_count_cb cb,
                          void *ud)
 {
+    gw_queue_req *r;
+    int rc;
+
     if (q == NULL || app == NULL || token_hex == NULL)
         return APNS_EINVAL;
-    return q->ops->dead_delete(q->be, app, token_hex, cb, ud);
+    rc = dead_req(q, GW_QUEUE_REQ_DEAD_DELETE, app, token_hex, (void (*)(void))cb, ud, &r);
+    return rc != 0 ? rc : gw_queue__post(q, r);
 }
 
 int gw_queue_purge(gw_queue *q, size_t max_jobs, gw_count_cb cb, void *ud)
 {
+    gw_queue_req *r;
+
     if (q == NULL)
         return APNS_EINVAL;
-    return q->ops->purge(q->be, max_jobs == 0 ? 100 : max_jobs, cb, ud);
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_PURGE, 1, (void (*)(void))cb, ud);
+    if (r == NULL)
+        return APNS_ENOMEM;
+    r->u.purge.max_jobs = max_jobs == 0 ? 100 : max_jobs;
+    return gw_queue__post(q, r);
 }
 
 uint64_t gw_queue_depth(gw_queue *q)
 {
-    gw_queue_stats s;
+    long long d;
 
     if (q == NULL)
         return 0;
-    q->ops->stats(q->be, &s);
-    return s.depth;
+    d = atomic_load(&q->depth_base) + atomic_load(&q->depth_local);
+    if (d < 0)
+        d = 0;
+    return (uint64_t)d + (uint64_t)atomic_load(&q->depth_reserved);
 }
 
 void gw_queue_stats_get(gw_queue *q, gw_queue_stats *s)
 {
     memset(s, 0, sizeof(*s));
-    if (q != NULL)
-        q->ops->stats(q->be, s);
-}
-
-void gw_queue_free(gw_queue *q)
-{
-    if (q != NULL)
-        q->ops->free(q->be); /* the backend owns q */
-}
-
-/* ---- the leased-chunk list shared by the backends ----------------------- */
-
-void gw__leased_add(gw__leased *l, gw_chunk *c)
-{
-    c->priv.prev = NULL;
-    c->priv.next = l->head;
-    if (l->head != NULL)
-        l->head->priv.prev = c;
-    l->head = c;
-    l->n++;
-}
-
-void gw__leased_remove(gw__leased *l, gw_chunk *c)
-{
-    if (c->priv.prev != NULL)
-        c->priv.prev->priv.next = c->priv.next;
-    else
-        l->head = c->priv.next;
-    if (c->priv.next != NULL)
-        c->priv.next->priv.prev = c->priv.prev;
-    l->n--;
-}
-
-void gw__leased_free_all(gw__leased *l)
-{
-    while (l->head != NULL) {
-        gw_chunk *c = l->head;
-        gw__leased_remove(l, c);
-        free(c);
-    }
+    if (q == NULL)
+        return;
+    s->depth = gw_queue_depth(q);
+    s->requests = gw_worker_outstanding(q->w) + (q->lw ? gw_worker_outstanding(q->lw) : 0);
+    s->commits = atomic_load(&q->commits);
+    s->failures = atomic_load(&q->failures);
+    s->leased = q->n_leased;
+    s->last_err = atomic_load(&q->last_err);
 }
 
 int gw_queue_has_token_store(const gw_queue *q)
 {
-    return q != NULL && q->ops->token_get != NULL;
+    return q != NULL && q->ops->token_store;
 }
 
 int gw_queue_token_get(gw_queue *q, const char *team_id, const char *key_id, int64_t refresh_ms,
                        const char *stale_jwt, gw_queue_mint_fn mint, void *mint_ud,
                        gw_queue_token_cb cb, void *ud)
 {
-    if (!gw_queue_has_token_store(q) || team_id == NULL || key_id == NULL || refresh_ms <= 0 ||
-        mint == NULL || cb == NULL || (stale_jwt != NULL && strlen(stale_jwt) >= GW_QUEUE_JWT_MAX))
+    gw_queue_token_ask *t;
+    gw_queue_req *r;
+
+    /* The ids name the stored token: 1..63 of [A-Za-z0-9_-]. */
+    if (!gw_queue_has_token_store(q) || !gw_queue__name_ok(team_id, 63) ||
+        !gw_queue__name_ok(key_id, 63) || refresh_ms <= 0 || mint == NULL || cb == NULL ||
+        (stale_jwt != NULL && strlen(stale_jwt) >= GW_QUEUE_JWT_MAX))
         return APNS_EINVAL;
-    return q->ops->token_get(q->be, team_id, key_id, refresh_ms, stale_jwt, mint, mint_ud, cb, ud);
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_TOKEN, 1, (void (*)(void))cb, ud);
+    if (r == NULL || (r->u.token = calloc(1, sizeof(*r->u.token))) == NULL) {
+        free(r);
+        return APNS_ENOMEM;
+    }
+    t = r->u.token;
+    snprintf(t->team, sizeof(t->team), "%s", team_id);
+    snprintf(t->key_id, sizeof(t->key_id), "%s", key_id);
+    snprintf(t->stale, sizeof(t->stale), "%s", stale_jwt ? stale_jwt : "");
+    t->refresh_ms = refresh_ms;
+    t->mint = mint;
+    t->mint_ud = mint_ud;
+    return gw_queue__post(q, r);
 }
 
 size_t gw_queue_op_counts(gw_queue *q, gw_queue_op_count *v, size_t max)

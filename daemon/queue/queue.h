@@ -1,9 +1,15 @@
 /*
- * queue.h - the gateway's durable queue: jobs, chunks, per-token outcomes,
- * job status, the dead-token registry and the depth counter, behind one small
- * vtable so the SQLite backend (queue_sqlite.c) and a NATS JetStream backend
- * (queue_jetstream.c, issue 6) are interchangeable for the API and the
- * dispatcher.
+ * queue.h - the gateway's durable queue as its callers (the API, the
+ * dispatcher, main) see it: jobs, chunks, per-token outcomes, job status,
+ * the dead-token registry, the depth counter and the optional abilities of
+ * a backend. Open a queue with a backend's open function (queue_sqlite.h:
+ * the embedded SQLite file; queue_jetstream.h: a NATS JetStream cluster
+ * shared by a fleet); every call after that is the same for both.
+ *
+ * The front end (queue.c, queue_req.c) implements these calls once for
+ * every backend: argument checks, copies, the bound on waiting requests,
+ * the storage thread, delivering results. A backend does storage work only
+ * (internal/queue_backend.h is that contract; callers never include it).
  *
  * Daemon naming: everything in daemon/ uses the prefix `gw_` (types
  * gw_<object>, functions gw_<object>_<verb>, constants GW_*), the way libapns
@@ -18,7 +24,7 @@
  * 1M-token broadcast is one job and ~1000 chunk records written in one
  * transaction, not a million rows. The chunk is also the unit of work: the
  * dispatcher LEASES chunks, sends their due tokens, RECORDS per-token
- * outcomes, and RELEASES the chunk. JetStream will use exactly this chunk as
+ * outcomes, and RELEASES the chunk. JetStream uses exactly this chunk as
  * its work-queue message (lease = delivery, release = ack, touch = in-progress
  * ack). The dispatcher therefore only talks in jobs, chunks and outcomes.
  *
@@ -255,12 +261,12 @@ typedef struct gw_chunk {
     uint8_t *attempts;    /* n_tokens: retryable answers so far */
     int64_t *retry_at_ms; /* n_tokens: retry time for RETRY tokens, else 0 */
 
-    struct gw_chunk_priv {            /* backend-owned; do not touch */
+    struct gw_chunk_priv {            /* the queue's; do not touch */
         const uint8_t *tokens;        /* packed [len][bytes] records */
         const uint32_t *offset;       /* n_tokens offsets into tokens */
         uint64_t handle;              /* backend's id for the chunk */
-        const void *owner;            /* the backend that leased it */
-        struct gw_chunk *prev, *next; /* the backend's list of leased chunks */
+        const void *owner;            /* the queue that leased it */
+        struct gw_chunk *prev, *next; /* the queue's list of leased chunks */
     } priv;
 } gw_chunk;
 
@@ -367,25 +373,9 @@ typedef struct gw_queue_stats {
 
 typedef struct gw_queue gw_queue;
 
-/* The vtable a backend provides; `be` is the backend's opaque pointer. The
- * gw_queue_* wrappers below check arguments and forward. */
-/* For backends (loop thread): the chunks a queue has leased out and not
- * yet got back through release, so a backend can count them and free the
- * ones still out when it is freed. Uses gw_chunk.priv.prev/next. */
-typedef struct gw__leased {
-    gw_chunk *head;
-    size_t n;
-} gw__leased;
-
-void gw__leased_add(gw__leased *l, gw_chunk *c);
-void gw__leased_remove(gw__leased *l, gw_chunk *c);
-/* Frees every chunk still leased out (the backend is going away). */
-void gw__leased_free_all(gw__leased *l);
-
 /* ------------------------------------------------------------------------ */
-/* Optional abilities. A backend declares them by filling the matching
- * gw_queue_ops member; callers ask gw_queue_has_*(), never the backend's
- * type.                                                                     */
+/* Optional abilities. A backend declares them (internal/queue_backend.h);
+ * callers ask gw_queue_has_*(), never the backend's type.                   */
 
 /*
  * Token store: one provider token per team shared by every process that
@@ -411,40 +401,13 @@ typedef struct gw_queue_op_count {
 
 #define GW_QUEUE_OP_KINDS_MAX 8
 
-typedef struct gw_queue_ops {
-    const char *name; /* "sqlite", "jetstream" */
-    int (*submit)(void *be, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw_submit_cb cb, void *ud);
-    int (*lease)(void *be, size_t max_chunks, gw_lease_cb cb, void *ud);
-    int (*record)(void *be, const gw_outcome *v, size_t n, gw_done_cb cb, void *ud);
-    int (*touch)(void *be, gw_chunk *c);
-    int (*release)(void *be, gw_chunk *c, int64_t not_before_ms, gw_done_cb cb, void *ud);
-    int (*status)(void *be, const char *job_id, gw_status_cb cb, void *ud);
-    int (*dead_add)(void *be, const char *app, const char *token_hex, gw_dead_source src,
-                    const char *reason, int64_t apns_ts_ms, gw_done_cb cb, void *ud);
-    int (*dead_list)(void *be, const char *app, int64_t since_ms, const char *cursor, size_t limit,
-                     gw_dead_list_cb cb, void *ud);
-    int (*dead_delete)(void *be, const char *app, const char *token_hex, gw_count_cb cb, void *ud);
-    int (*purge)(void *be, size_t max_jobs, gw_count_cb cb, void *ud);
-    void (*stats)(void *be, gw_queue_stats *s);
-    void (*free)(void *be);
-    /* Optional (NULL = the backend has no such ability). */
-    int (*token_get)(void *be, const char *team_id, const char *key_id, int64_t refresh_ms,
-                     const char *stale_jwt, gw_queue_mint_fn mint, void *mint_ud,
-                     gw_queue_token_cb cb, void *ud);
-    size_t (*op_counts)(void *be, gw_queue_op_count *v, size_t max); /* any thread */
-} gw_queue_ops;
-
-struct gw_queue {
-    const gw_queue_ops *ops;
-    void *be;
-};
-
 /*
  * Stores a job. Takes over job->tokens (left empty, also on failure); copies
  * the rest. The job id is generated now and written to job_id (may be NULL).
  * cb(0, "", id) fires once the job is durable; only then may the API answer
  * 202. Returns 0, APNS_EINVAL (no app / payload / tokens, more than
- * GW_JOB_TOKENS_MAX, bad apns_id), GW_QUEUE_EDEPTH (max_depth would be
+ * GW_JOB_TOKENS_MAX, bad apns_id, an app name, topic or collapse id longer
+ * than the backend stores: JetStream 127 / 65000 bytes), GW_QUEUE_EDEPTH (max_depth would be
  * exceeded: answer 429), GW_QUEUE_EBACKLOG (too many requests waiting:
  * 429), GW_QUEUE_ECLOSED, APNS_ENOMEM. Callback errors: the storage codes.
  */
@@ -525,7 +488,8 @@ int gw_queue_has_token_store(const gw_queue *q);
  * one token per refresh window. cb runs on the loop thread exactly once when
  * this returns 0, also from gw_queue_free() (GW_QUEUE_ECLOSED) for a call
  * still in progress, so ud can always be freed by it. Returns 0, APNS_EINVAL
- * (no token store, bad ids, refresh_ms <= 0, stale_jwt too long),
+ * (no token store, a team or key id that is not 1..63 of [A-Za-z0-9_-],
+ * no mint or cb, refresh_ms <= 0, stale_jwt too long),
  * GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED, APNS_ENOMEM; callback errors: the
  * mint's code, or the storage codes.
  */

@@ -12,7 +12,7 @@
  */
 #include "store_worker.h"
 
-#include "queue.h"
+#include "queue_backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,14 +42,6 @@ struct gw_worker {
     int fds[2];
     struct event *ev;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void wake_loop(gw_worker *w)
 {
@@ -98,20 +90,14 @@ static void *worker_main(void *arg)
             if (w->todo_head != NULL || w->stop)
                 break;
             if (w->idle != NULL && w->idle_due >= 0) {
-                int64_t now = mono_ms(), wait = w->idle_due - now;
+                int64_t now = gw_queue__mono(), wait = w->idle_due - now;
                 struct timespec ts;
 
                 if (wait <= 0) {
                     run_idle = 1;
                     break;
                 }
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += wait / 1000;
-                ts.tv_nsec += (wait % 1000) * 1000000;
-                if (ts.tv_nsec >= 1000000000) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000;
-                }
+                ts = gw_queue__abstime(wait);
                 pthread_cond_timedwait(&w->cv, &w->mu, &ts);
             } else {
                 pthread_cond_wait(&w->cv, &w->mu);
@@ -130,11 +116,11 @@ static void *worker_main(void *arg)
             finish_batch(w, head);
             /* Idle work that is overdue runs between batches too, so a
              * steady stream of requests cannot starve it. */
-            run_idle = w->idle != NULL && w->idle_due >= 0 && mono_ms() >= w->idle_due;
+            run_idle = w->idle != NULL && w->idle_due >= 0 && gw_queue__mono() >= w->idle_due;
         }
         if (run_idle) {
             int64_t next = w->idle(w->ud);
-            w->idle_due = next < 0 ? -1 : mono_ms() + next;
+            w->idle_due = next < 0 ? -1 : gw_queue__mono() + next;
         }
     }
     return NULL;
@@ -166,6 +152,18 @@ static void on_pipe(evutil_socket_t fd, short what, void *arg)
     deliver(w, 1);
 }
 
+/* Frees what gw_worker_new made (no thread running). */
+static void destroy(gw_worker *w)
+{
+    if (w->ev != NULL)
+        event_free(w->ev);
+    close(w->fds[0]);
+    close(w->fds[1]);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
 int gw_worker_new(gw_worker **out, struct event_base *base, size_t max_bounded,
                   gw_worker_batch_fn batch, gw_worker_idle_fn idle, int64_t first_idle_ms, void *ud)
 {
@@ -178,7 +176,7 @@ int gw_worker_new(gw_worker **out, struct event_base *base, size_t max_bounded,
     w->max_bounded = max_bounded;
     w->batch = batch;
     w->idle = idle;
-    w->idle_due = first_idle_ms < 0 ? -1 : mono_ms() + first_idle_ms;
+    w->idle_due = first_idle_ms < 0 ? -1 : gw_queue__mono() + first_idle_ms;
     w->ud = ud;
     atomic_init(&w->outstanding, 0);
     if (pipe2(w->fds, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -195,13 +193,7 @@ int gw_worker_new(gw_worker **out, struct event_base *base, size_t max_bounded,
     *out = w;
     return 0;
 fail:
-    if (w->ev != NULL)
-        event_free(w->ev);
-    close(w->fds[0]);
-    close(w->fds[1]);
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
-    free(w);
+    destroy(w);
     return APNS_EIO;
 }
 
@@ -244,10 +236,5 @@ void gw_worker_free(gw_worker *w)
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
     deliver(w, 0);
-    event_free(w->ev);
-    close(w->fds[0]);
-    close(w->fds[1]);
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
-    free(w);
+    destroy(w);
 }

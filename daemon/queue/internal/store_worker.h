@@ -1,11 +1,11 @@
 /*
  * store_worker.h - one storage thread fed by a request queue, with
- * completions delivered back on a libevent loop (internal to the queue
- * backends).
+ * completions delivered back on a libevent loop (internal to the queue: the
+ * front end, queue_req.c, runs each backend's batches on it).
  *
  * The loop thread posts requests; the worker thread takes EVERY request
- * waiting at that moment as one batch and hands it to the backend's batch
- * function (which runs it as one transaction: group commit). Finished
+ * waiting at that moment as one batch and hands it to the batch function
+ * (a backend runs it as one transaction: group commit). Finished
  * requests go onto a completion list and a byte on a pipe wakes the loop,
  * which calls each request's complete() in posting order. The mutex is held
  * only to link and unlink lists, never during storage work, so posting never

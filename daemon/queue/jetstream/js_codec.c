@@ -349,16 +349,9 @@ void gw_js_rec_merge(gw_js_rec *ours, const gw_js_rec *theirs)
 int gw_js_rec_apply(gw_js_rec *r, uint32_t idx, int state, int status, const char *reason,
                     int64_t apns_ts, int64_t retry_at)
 {
-    if (idx >= r->n || gw_token_state_final((gw_token_state)r->state[idx]))
+    if (idx >= r->n || !gw_queue__token_apply(&r->state[idx], &r->attempts[idx], &r->retry_at[idx],
+                                              state, retry_at))
         return 0;
-    r->state[idx] = (uint8_t)state;
-    if (state == GW_TOKEN_RETRY) {
-        if (r->attempts[idx] < 255)
-            r->attempts[idx]++;
-        r->retry_at[idx] = retry_at;
-        return 0;
-    }
-    r->retry_at[idx] = 0;
     if (state == GW_TOKEN_REJECTED) {
         gw_js_rej x;
         memset(&x, 0, sizeof(x));

@@ -24,45 +24,11 @@
  */
 #include "js_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ---- clock, log ---------------------------------------------------------- */
-
-int64_t gw_js_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t gw_js_now(gw_js *js)
-{
-    struct timespec ts;
-
-    if (js->o.clock_ms != NULL)
-        return js->o.clock_ms(js->o.ud);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void gw_js_log(gw_js *js, apns_log_level lvl, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    if (js->o.on_log == NULL)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    js->o.on_log(lvl, msg, js->o.ud);
-}
 
 /* ---- errors ---------------------------------------------------------------- */
 
@@ -285,21 +251,15 @@ void gw_js_pg_wait(gw_js *js)
 {
     /* Each publish has its own MaxWait; allow the library a margin to
      * report the timeouts, then give up on the stragglers. */
-    int64_t deadline_ms = gw_js_mono() + js->jo.op_timeout_ms + 2000;
+    int64_t deadline_ms = gw_queue__mono() + js->jo.op_timeout_ms + 2000;
     struct timespec ts;
 
     pthread_mutex_lock(&js->pg_mu);
     while (js->pg_done < js->pg_n) {
-        int64_t left = deadline_ms - gw_js_mono();
+        int64_t left = deadline_ms - gw_queue__mono();
         if (left <= 0)
             break;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        ts = gw_queue__abstime(left);
         pthread_cond_timedwait(&js->pg_cv, &js->pg_mu, &ts);
     }
     for (size_t i = 0; i < js->pg_n; i++)
@@ -406,8 +366,8 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
 
     (void)nc;
     (void)sub;
-    gw_js_log(js, APNS_LOG_WARN, "queue jetstream %s: asynchronous error: %s (%s)",
-              js->servers_text, natsStatus_GetText(err), status_name(err));
+    gw_queue__log(js->q, APNS_LOG_WARN, "queue jetstream %s: asynchronous error: %s (%s)",
+                  js->servers_text, natsStatus_GetText(err), status_name(err));
 }
 
 static void on_disconnected(natsConnection *nc, void *ud)
@@ -418,8 +378,8 @@ static void on_disconnected(natsConnection *nc, void *ud)
     if (atomic_load(&js->closing))
         return;
     natsConnection_GetLastError(nc, &last);
-    gw_js_log(js, APNS_LOG_WARN, "queue jetstream %s: disconnected%s%s; reconnecting",
-              js->servers_text, last != NULL && last[0] ? ": " : "", last != NULL ? last : "");
+    gw_queue__log(js->q, APNS_LOG_WARN, "queue jetstream %s: disconnected%s%s; reconnecting",
+                  js->servers_text, last != NULL && last[0] ? ": " : "", last != NULL ? last : "");
 }
 
 static void on_reconnected(natsConnection *nc, void *ud)
@@ -428,7 +388,7 @@ static void on_reconnected(natsConnection *nc, void *ud)
     char url[256] = "";
 
     natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-    gw_js_log(js, APNS_LOG_INFO, "queue jetstream: reconnected to %s", url);
+    gw_queue__log(js->q, APNS_LOG_INFO, "queue jetstream: reconnected to %s", url);
 }
 
 /* The last callback libnats makes for a connection: after it, no
@@ -462,18 +422,8 @@ static void on_work_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     }
     natsMsg_Destroy(msg);
     pthread_mutex_lock(&box->mu);
-    if (box->w != NULL && from != box->node && !atomic_exchange(&box->js->notice_pending, 1)) {
-        gw_js_req *r = calloc(1, sizeof(*r));
-        if (r != NULL) {
-            gw_js__notice_init(r, box->js);
-            if (gw_worker_post(box->w, &r->base) != 0) {
-                free(r);
-                atomic_store(&box->js->notice_pending, 0);
-            }
-        } else {
-            atomic_store(&box->js->notice_pending, 0);
-        }
-    }
+    if (box->q != NULL && from != box->node)
+        gw_queue__notice(box->q);
     pthread_mutex_unlock(&box->mu);
 }
 
@@ -576,8 +526,9 @@ static int add_stream(gw_js *js, char *detail, size_t dlen)
         return GW_QUEUE_ESTORE;
     }
     if (si->Config->Replicas != js->jo.replicas)
-        gw_js_log(js, APNS_LOG_WARN, "queue jetstream: stream %s has %lld replicas, not %d (kept)",
-                  js->stream, (long long)si->Config->Replicas, js->jo.replicas);
+        gw_queue__log(js->q, APNS_LOG_WARN,
+                      "queue jetstream: stream %s has %lld replicas, not %d (kept)", js->stream,
+                      (long long)si->Config->Replicas, js->jo.replicas);
     jsStreamInfo_Destroy(si);
     return 0;
 }
@@ -639,10 +590,10 @@ static int add_bucket(gw_js *js, kvStore **kv, const char *name, int64_t ttl_ms,
         /* Exists with another configuration (another TTL): bind to it. */
         s = js_KeyValue(kv, js->js, name);
         if (s == NATS_OK)
-            gw_js_log(js, APNS_LOG_WARN,
-                      "queue jetstream: bucket %s exists with another "
-                      "configuration; using it as it is",
-                      name);
+            gw_queue__log(js->q, APNS_LOG_WARN,
+                          "queue jetstream: bucket %s exists with another "
+                          "configuration; using it as it is",
+                          name);
     }
     if (s != NATS_OK)
         return gw_js_error(js, s, 0, nats_GetLastError(NULL), "bucket setup", detail, dlen);
@@ -651,7 +602,7 @@ static int add_bucket(gw_js *js, kvStore **kv, const char *name, int64_t ttl_ms,
 
 int gw_js_connect(gw_js *js, char *detail, size_t dlen)
 {
-    int64_t deadline = gw_js_mono() + js->jo.connect_timeout_ms;
+    int64_t deadline = gw_queue__mono() + js->jo.connect_timeout_ms;
     jsOptions jo;
     natsStatus s;
     int rc;
@@ -662,7 +613,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
         return rc;
     for (;;) {
         s = natsConnection_Connect(&js->nc, js->nopts);
-        if (s == NATS_OK || gw_js_mono() >= deadline)
+        if (s == NATS_OK || gw_queue__mono() >= deadline)
             break;
         usleep(200000);
     }
@@ -681,7 +632,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
     /* A fresh cluster may still be electing its meta leader: retry setup
      * until the deadline. */
     for (;;) {
-        int64_t ttl = js->o.retention_ms > 0 ? js->o.retention_ms : 0;
+        int64_t ttl = js->q->o.retention_ms > 0 ? js->q->o.retention_ms : 0;
 
         rc = add_stream(js, detail, dlen);
         if (rc == 0)
@@ -694,7 +645,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
             rc = add_bucket(js, &js->kv_dead, js->b_dead, 0, detail, dlen);
         if (rc == 0 && js->kv_tok == NULL)
             rc = add_bucket(js, &js->kv_tok, js->b_tok, 0, detail, dlen);
-        if (rc != GW_QUEUE_EIO || gw_js_mono() >= deadline)
+        if (rc != GW_QUEUE_EIO || gw_queue__mono() >= deadline)
             break;
         if (js->pull != NULL) {
             natsSubscription_Destroy(js->pull);
@@ -709,7 +660,6 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
     if (js->box == NULL)
         return APNS_ENOMEM;
     pthread_mutex_init(&js->box->mu, NULL);
-    js->box->js = js;
     js->box->node = js->node;
     snprintf(subj, sizeof(subj), "%s", js->subj_work);
     s = natsConnection_Subscribe(&js->work_sub, js->nc, subj, on_work_msg, js->box);
@@ -730,8 +680,7 @@ void gw_js_disconnect(gw_js *js)
 {
     if (js->box != NULL) {
         pthread_mutex_lock(&js->box->mu);
-        js->box->w = NULL;
-        js->box->js = NULL;
+        js->box->q = NULL;
         pthread_mutex_unlock(&js->box->mu);
     }
     if (js->work_sub != NULL) {
@@ -752,20 +701,14 @@ void gw_js_disconnect(gw_js *js)
     js->js = NULL;
     atomic_store(&js->closing, 1);
     if (js->nc != NULL) {
-        int64_t deadline = gw_js_mono() + 5000;
+        int64_t deadline = gw_queue__mono() + 5000;
 
         natsConnection_Close(js->nc);
         /* Wait for the closed callback: the callbacks before it (a
          * disconnected one) have run, none comes after. */
         pthread_mutex_lock(&js->pg_mu);
-        while (!js->nc_closed && gw_js_mono() < deadline) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+        while (!js->nc_closed && gw_queue__mono() < deadline) {
+            struct timespec ts = gw_queue__abstime(50);
             pthread_cond_timedwait(&js->pg_cv, &js->pg_mu, &ts);
         }
         pthread_mutex_unlock(&js->pg_mu);

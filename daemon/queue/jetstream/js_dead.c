@@ -114,7 +114,7 @@ long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, con
     natsStatus s;
 
     gw_js_dead_key(app, hex, key, sizeof(key));
-    if (encode(source, reason, apns_ts, gw_js_now(js), hex, val, sizeof(val), &len) != 0)
+    if (encode(source, reason, apns_ts, gw_queue__now(js->q), hex, val, sizeof(val), &len) != 0)
         return APNS_EINVAL;
     if (async) {
         snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_dead, key);
@@ -127,7 +127,7 @@ long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, con
     return 0;
 }
 
-int gw_js_op_dead_add(gw_js *js, gw_js_req *r)
+int gw_js_op_dead_add(gw_js *js, gw_queue_req *r)
 {
     int rc = gw_js_check_conn(js, "dead-token add", r->detail, sizeof(r->detail));
 
@@ -137,7 +137,7 @@ int gw_js_op_dead_add(gw_js *js, gw_js_req *r)
                                r->u.dead.apns_ts, 0, r->detail, sizeof(r->detail));
 }
 
-int gw_js_op_dead_delete(gw_js *js, gw_js_req *r)
+int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r)
 {
     char key[400];
     int found = 0, rc;
@@ -161,7 +161,7 @@ int gw_js_op_dead_delete(gw_js *js, gw_js_req *r)
 }
 
 /* One entry of the page: 1 = the page is full (has_next set), 0 = go on. */
-static int page_add(gw_js_req *r, natsMsg *m, uint64_t seq)
+static int page_add(gw_queue_req *r, natsMsg *m, uint64_t seq)
 {
     const char *op = NULL;
     gw_dead_token d;
@@ -181,9 +181,9 @@ static int page_add(gw_js_req *r, natsMsg *m, uint64_t seq)
 
 /* The page with direct gets: no consumer, any live replica answers (a
  * follower may lag by the last few writes: the page then ends early). */
-static int list_direct(gw_js *js, gw_js_req *r, const char *stream, const char *filter)
+static int list_direct(gw_js *js, gw_queue_req *r, const char *stream, const char *filter)
 {
-    uint64_t seq = r->u.dead.after + 1;
+    uint64_t seq = r->u.dead.after[0] + 1;
 
     for (;;) {
         jsDirectGetMsgOptions o;
@@ -219,7 +219,7 @@ static int list_direct(gw_js *js, gw_js_req *r, const char *stream, const char *
     }
 }
 
-static int list_consumer(gw_js *js, gw_js_req *r, const char *stream, const char *filter)
+static int list_consumer(gw_js *js, gw_queue_req *r, const char *stream, const char *filter)
 {
     natsSubscription *sub = NULL;
     jsSubOptions so;
@@ -233,9 +233,9 @@ static int list_consumer(gw_js *js, gw_js_req *r, const char *stream, const char
     so.Stream = stream;
     so.Ordered = true;
     so.Config.FilterSubject = filter;
-    if (r->u.dead.after > 0) {
+    if (r->u.dead.after[0] > 0) {
         so.Config.DeliverPolicy = js_DeliverByStartSequence;
-        so.Config.OptStartSeq = r->u.dead.after + 1;
+        so.Config.OptStartSeq = r->u.dead.after[0] + 1;
     } else if (r->u.dead.since > 600000) {
         so.Config.DeliverPolicy = js_DeliverByStartTime;
         so.Config.OptStartTime = (r->u.dead.since - 600000) * 1000000LL;
@@ -284,7 +284,7 @@ out:
     return rc;
 }
 
-int gw_js_op_dead_list(gw_js *js, gw_js_req *r)
+int gw_js_op_dead_list(gw_js *js, gw_queue_req *r)
 {
     char filter[256], stream[96], app[160];
     int rc;
@@ -304,7 +304,7 @@ int gw_js_op_dead_list(gw_js *js, gw_js_req *r)
     if (rc != 0 && rc != APNS_ENOMEM && gw_js_check_conn(js, "dead-token list", NULL, 0) == 0) {
         /* The consumer may sit on a server that died (see the top): read
          * the page again with direct gets. */
-        gw_js_log(js, APNS_LOG_WARN, "%s; reading the page with direct gets", r->detail);
+        gw_queue__log(js->q, APNS_LOG_WARN, "%s; reading the page with direct gets", r->detail);
         r->detail[0] = '\0';
         r->u.dead.n = 0;
         r->u.dead.has_next = 0;

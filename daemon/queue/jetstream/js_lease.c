@@ -146,10 +146,11 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
         if (rc != 0)
             return rc;
         if (!conflict) {
-            gw_js_log(js, APNS_LOG_WARN,
-                      "queue jetstream: job %s was never committed (its submit failed); its chunks "
-                      "are dropped",
-                      c->job_id);
+            gw_queue__log(
+                js->q, APNS_LOG_WARN,
+                "queue jetstream: job %s was never committed (its submit failed); its chunks "
+                "are dropped",
+                c->job_id);
             return -1;
         }
         /* The submitter committed (or someone aborted) meanwhile: read again. */
@@ -159,77 +160,36 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
 
 /* ---- building a chunk -------------------------------------------------------- */
 
-static size_t align8(size_t n)
-{
-    return (n + 7) & ~(size_t)7;
-}
-
-static gw_chunk *build_chunk(gw_js *js, const gw_js_chunk_msg *m, const gw_js_rec *rec)
+static gw_chunk *build_chunk(const gw_js_chunk_msg *m, const gw_js_rec *rec)
 {
     uint32_t n = m->n;
-    size_t size, off_retry, off_offset, off_state, off_att, off_tok, off_str;
     gw_chunk *ch;
-    uint32_t *offset;
     char *p;
-    size_t pos = 0;
 
-    off_retry = align8(sizeof(gw_chunk));
-    off_offset = off_retry + (size_t)n * sizeof(int64_t);
-    off_state = off_offset + (size_t)n * sizeof(uint32_t);
-    off_att = off_state + n;
-    off_tok = off_att + n;
-    off_str = off_tok + m->tokens_len;
-    size = off_str + m->app_len + 1 + (m->topic ? m->topic_len + 1 : 0) +
-           (m->collapse_id ? m->collapse_len + 1 : 0) + m->payload_len + 1;
-    ch = calloc(1, size);
+    ch = gw_queue__chunk_new(n, m->tokens, m->tokens_len,
+                             m->app_len + 1 + (m->topic ? m->topic_len + 1 : 0) +
+                                 (m->collapse_id ? m->collapse_len + 1 : 0) + m->payload_len + 1,
+                             &p);
     if (ch == NULL)
         return NULL;
-    p = (char *)ch;
-    ch->retry_at_ms = (int64_t *)(p + off_retry);
-    offset = (uint32_t *)(p + off_offset);
-    ch->state = (uint8_t *)(p + off_state);
-    ch->attempts = (uint8_t *)(p + off_att);
-    memcpy(p + off_tok, m->tokens, m->tokens_len);
     memcpy(ch->state, rec->state, n);
     memcpy(ch->attempts, rec->attempts, n);
     memcpy(ch->retry_at_ms, rec->retry_at, n * sizeof(int64_t));
-    for (uint32_t i = 0; i < n; i++) {
-        offset[i] = (uint32_t)pos;
-        if (pos < m->tokens_len)
-            pos += 1 + ((const uint8_t *)p)[off_tok + pos];
-        else
-            offset[i] = 0;
-    }
-    ch->priv.tokens = (const uint8_t *)(p + off_tok);
-    ch->priv.offset = offset;
-    ch->priv.owner = js;
     memcpy(ch->job_id, m->job_id, sizeof(ch->job_id));
     memcpy(ch->apns_id_base, m->apns_id, sizeof(ch->apns_id_base));
     ch->seq = m->seq;
     ch->first = m->first;
-    ch->n_tokens = n;
     ch->job_tokens = m->job_tokens;
     ch->push_type = (apns_push_type)m->push_type;
     ch->priority = m->priority;
     ch->expiration = m->expiration;
     ch->send_at_ms = m->send_at;
     ch->created_ms = m->created;
-    p += off_str;
-    memcpy(p, m->app, m->app_len);
-    ch->app = p;
-    p += m->app_len + 1;
-    if (m->topic != NULL) {
-        memcpy(p, m->topic, m->topic_len);
-        ch->topic = p;
-        p += m->topic_len + 1;
-    }
-    if (m->collapse_id != NULL) {
-        memcpy(p, m->collapse_id, m->collapse_len);
-        ch->collapse_id = p;
-        p += m->collapse_len + 1;
-    }
-    memcpy(p, m->payload, m->payload_len);
-    ch->payload = p;
+    ch->app = gw_queue__copy_str(&p, m->app, m->app_len);
+    ch->topic = m->topic != NULL ? gw_queue__copy_str(&p, m->topic, m->topic_len) : NULL;
+    ch->collapse_id =
+        m->collapse_id != NULL ? gw_queue__copy_str(&p, m->collapse_id, m->collapse_len) : NULL;
+    ch->payload = gw_queue__copy_str(&p, m->payload, m->payload_len);
     ch->payload_len = m->payload_len;
     return ch;
 }
@@ -388,7 +348,7 @@ static void park(gw_js *js, gw_js_lease *l, uint64_t unclean)
     char d[1][384] = {""};
     int err;
     uint32_t parked = 0;
-    int64_t now = gw_js_now(js);
+    int64_t now = gw_queue__now(js->q);
 
     for (uint32_t i = 0; i < l->rec.n; i++)
         if (gw_js_rec_apply(&l->rec, i, GW_TOKEN_FAILED, 0, NULL, 0, 0))
@@ -396,12 +356,12 @@ static void park(gw_js *js, gw_js_lease *l, uint64_t unclean)
     l->rec.done_ms = now;
     err = rec_store_one(js, l, d[0], sizeof(d[0]));
     msg_term(js, l->msg);
-    atomic_fetch_sub(&js->depth_local, parked);
-    gw_js_log(js, APNS_LOG_ERROR,
-              "queue jetstream: chunk %s was delivered %llu times without being handed back "
-              "(max_deliveries %u): parked, %u open tokens recorded failed%s%s",
-              l->key, (unsigned long long)unclean, js->jo.max_deliveries, parked, err ? ": " : "",
-              err ? d[0] : "");
+    gw_queue__depth_add(js->q, -(int64_t)parked);
+    gw_queue__log(js->q, APNS_LOG_ERROR,
+                  "queue jetstream: chunk %s was delivered %llu times without being handed back "
+                  "(max_deliveries %u): parked, %u open tokens recorded failed%s%s",
+                  l->key, (unsigned long long)unclean, js->jo.max_deliveries, parked,
+                  err ? ": " : "", err ? d[0] : "");
 }
 
 /* Handles one fetched message (takes msg). Returns 0 (handed out, dropped
@@ -412,7 +372,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     gw_js_chunk_msg m;
     gw_js_lease *l;
     uint64_t delivered = 1;
-    int64_t stored_ms = real_ms(), now = gw_js_now(js), min_retry = 0;
+    int64_t stored_ms = real_ms(), now = gw_queue__now(js->q), min_retry = 0;
     uint64_t pending = 0;
     int rc, committed;
 
@@ -423,9 +383,9 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     }
     if (gw_js_chunk_decode(&m, (const uint8_t *)natsMsg_GetData(msg),
                            (size_t)natsMsg_GetDataLength(msg)) != 0) {
-        gw_js_log(js, APNS_LOG_ERROR,
-                  "queue jetstream: message %llu of %s is not a chunk: terminated",
-                  meta ? (unsigned long long)meta->Sequence.Stream : 0ULL, js->stream);
+        gw_queue__log(js->q, APNS_LOG_ERROR,
+                      "queue jetstream: message %llu of %s is not a chunk: terminated",
+                      meta ? (unsigned long long)meta->Sequence.Stream : 0ULL, js->stream);
         msg_term(js, msg);
         jsMsgMetaData_Destroy(meta);
         natsMsg_Destroy(msg);
@@ -445,7 +405,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     snprintf(l->app, sizeof(l->app), "%.*s", (int)m.app_len, m.app);
     l->first = m.first;
     l->send_at = m.send_at;
-    l->progress_ms = l->wpi_ms = gw_js_mono();
+    l->progress_ms = l->wpi_ms = gw_queue__mono();
 
     committed = job_committed(js, &m, stored_ms, detail, dlen);
     if (committed < -1 || committed == 0) {
@@ -476,8 +436,8 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
             free(val);
             gw_js_rec_cleanup(&l->rec);
             if (found)
-                gw_js_log(js, APNS_LOG_WARN, "queue jetstream: record %s unreadable: rewritten",
-                          l->key);
+                gw_queue__log(js->q, APNS_LOG_WARN,
+                              "queue jetstream: record %s unreadable: rewritten", l->key);
             if (gw_js_rec_init(&l->rec, m.n) != 0) {
                 lease_free(l);
                 return APNS_ENOMEM;
@@ -505,7 +465,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         lease_free(l);
         return rc == 0 ? 0 : 0; /* the nak stands even if the count was not stored */
     }
-    *out = build_chunk(js, &m, &l->rec);
+    *out = build_chunk(&m, &l->rec);
     if (*out == NULL) {
         lease_free(l);
         snprintf(detail, dlen, "out of memory while leasing");
@@ -519,36 +479,43 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     return 0;
 }
 
+/* take() into the lease's chunks; without room the message goes back to
+ * the stream at once. */
+static void take_into(gw_js *js, gw_queue_req *r, natsMsg *msg)
+{
+    gw_chunk *c = NULL;
+
+    if (r->u.lease.n >= r->u.lease.max) {
+        msg_nak(js, msg, 0);
+        natsMsg_Destroy(msg);
+        return;
+    }
+    take(js, msg, &c, r->detail, sizeof(r->detail));
+    if (c != NULL)
+        r->u.lease.chunks[r->u.lease.n++] = c;
+}
+
 /* Looks at held chunks of uncommitted jobs again. */
-static void recheck_waiting(gw_js *js, gw_js_req *r)
+static void recheck_waiting(gw_js *js, gw_queue_req *r)
 {
     gw_js_lease *l = js->waiting, *next;
 
     js->waiting = NULL;
     for (; l != NULL; l = next) {
         natsMsg *msg = l->msg;
-        gw_chunk *c = NULL;
 
         next = l->next;
         l->msg = NULL;
         lease_free(l);
-        if (r->u.lease.n >= r->u.lease.max) {
-            /* No room: hand it back to the stream at once. */
-            msg_nak(js, msg, 0);
-            natsMsg_Destroy(msg);
-            continue;
-        }
-        take(js, msg, &c, r->detail, sizeof(r->detail));
-        if (c != NULL)
-            r->u.lease.chunks[r->u.lease.n++] = c;
+        take_into(js, r, msg);
     }
 }
 
 #define JS_NOWAIT_MS 20 /* no-wait fetches: see gw_js_op_lease */
 
-int gw_js_op_lease(gw_js *js, gw_js_req *r)
+int gw_js_op_lease(gw_js *js, gw_queue_req *r)
 {
-    int64_t mono = gw_js_mono(), hb = js->jo.ack_wait_ms / 3;
+    int64_t mono = gw_queue__mono(), hb = js->jo.ack_wait_ms / 3;
     int err;
 
     err = gw_js_check_conn(js, "lease", r->detail, sizeof(r->detail));
@@ -565,16 +532,27 @@ int gw_js_op_lease(gw_js *js, gw_js_req *r)
      * which stalled a node for a whole poll_ms at the end of every burst
      * (bench/fleet). The rest comes with no-wait fetches, more rounds only
      * while full batches come back. (libnats zeroes a list's Count when it
-     * destroys it: read it first.) */
+     * destroys it: read it first.)
+     *
+     * libnats 3.4 (Debian 12) writes past its message array when a fetch
+     * finds messages already waiting in the subscription (late answers to
+     * an earlier no-wait request) and asks the server for the rest: it
+     * then waits for `batch - waiting` messages more, counting from
+     * `waiting` (nats.c #749, fixed in 3.10). A fetch of ONE never asks
+     * for the rest, so while messages wait they are taken one per round,
+     * from memory. (Only an answer that arrives between the check and the
+     * fetch can still meet the bug. The fetch also lowers fr.Batch: keep
+     * a copy.) */
     for (int round = 0; round < 8 && r->u.lease.n < r->u.lease.max; round++) {
         natsMsgList list = {0};
         jsFetchRequest fr;
         natsStatus s;
-        int want = (int)(r->u.lease.max - r->u.lease.n);
+        int want = (int)(r->u.lease.max - r->u.lease.n), waiting = 0, batch;
         int long_poll = round == 0 && r->u.lease.n == 0 && js->waiting == NULL;
 
+        natsSubscription_GetPending(js->pull, &waiting, NULL);
         jsFetchRequest_Init(&fr);
-        fr.Batch = long_poll ? 1 : want;
+        fr.Batch = batch = long_poll || waiting > 0 ? 1 : want;
         /* A no-wait request with an expiry is answered with the chunks
          * there are, but when there are none the server (2.9) holds it until
          * it expires instead of answering 404; without an expiry libnats
@@ -597,29 +575,19 @@ int gw_js_op_lease(gw_js *js, gw_js_req *r)
                                sizeof(r->detail));
         }
         for (int i = 0; i < list.Count; i++) {
-            gw_chunk *c = NULL;
-            natsMsg *msg = list.Msgs[i];
-
+            take_into(js, r, list.Msgs[i]);
             list.Msgs[i] = NULL;
-            if (r->u.lease.n >= r->u.lease.max) {
-                msg_nak(js, msg, 0);
-                natsMsg_Destroy(msg);
-                continue;
-            }
-            take(js, msg, &c, r->detail, sizeof(r->detail));
-            if (c != NULL)
-                r->u.lease.chunks[r->u.lease.n++] = c;
         }
         int got = list.Count;
         natsMsgList_Destroy(&list);
-        if (got < fr.Batch)
+        if (got < batch)
             break;
     }
     r->detail[0] = '\0';
     /* Cut at max, or chunks held for their commit: more now. Otherwise we
      * already waited poll_ms: the caller may ask again at once (a
      * continuous long poll costs one request per poll_ms). */
-    r->u.lease.next_at = gw_js_now(js);
+    r->u.lease.next_at = gw_queue__now(js->q);
     return 0;
 }
 
@@ -630,86 +598,140 @@ static gw_js_lease *by_handle(uint64_t h)
     return (gw_js_lease *)(uintptr_t)h;
 }
 
-static void store_dead(gw_js *js, gw_js_req **v, size_t n)
+/* This batch's notes on one answer of a record. */
+typedef struct mark {
+    gw_queue_req *r;          /* the record */
+    const gw_queue_answer *o; /* the answer */
+    uint8_t prev;             /* the token's state before it */
+    uint8_t applied;          /* 1: it made the token final */
+    long dead_slot;           /* publish slot of its registry entry */
+} mark;
+
+/* One mark per answer of the records in v[0..n), in order; NULL when out
+ * of memory. */
+static mark *marks_new(gw_queue_req **v, size_t n, size_t *n_marks)
+{
+    size_t total = 0, j = 0;
+    mark *marks;
+
+    for (size_t k = 0; k < n; k++)
+        total += v[k]->kind == GW_QUEUE_REQ_RECORD ? v[k]->u.record.n : 0;
+    marks = calloc(total ? total : 1, sizeof(mark));
+    for (size_t k = 0; marks != NULL && k < n; k++)
+        for (size_t i = 0; v[k]->kind == GW_QUEUE_REQ_RECORD && i < v[k]->u.record.n; i++) {
+            marks[j].r = v[k];
+            marks[j++].o = &v[k]->u.record.v[i];
+        }
+    *n_marks = total;
+    return marks;
+}
+
+/* The answer's rejection reason as a string (in buf). */
+static const char *answer_reason(const gw_queue_req *r, const gw_queue_answer *a,
+                                 char buf[JS_REASON_MAX + 1])
+{
+    const uint8_t *tok;
+    const char *reason;
+    size_t tl, rl;
+
+    buf[0] = '\0';
+    if (a->state != GW_TOKEN_REJECTED)
+        return buf;
+    gw_queue__answer_extra(r, a, &tok, &tl, &reason, &rl);
+    snprintf(buf, JS_REASON_MAX + 1, "%.*s", (int)rl, reason);
+    return buf;
+}
+
+static int dead_to_store(const mark *m)
+{
+    return m->o->dead != GW_DEAD_NONE && m->applied;
+}
+
+static void store_dead(gw_js *js, mark *marks, size_t n_marks)
 {
     size_t n_dead = 0;
 
     gw_js_pg_begin(js);
-    for (size_t k = 0; k < n; k++) {
-        gw_js_req *r = v[k];
-        if (r->kind != JS_RECORD)
-            continue;
-        for (size_t i = 0; i < r->u.record.n; i++) {
-            gw_js_outcome *o = &r->u.record.v[i];
+    for (size_t j = 0; j < n_marks; j++) {
+        mark *m = &marks[j];
+        char hex[APNS_TOKEN_HEX_MAX + 1], reason[JS_REASON_MAX + 1];
+        const uint8_t *tok;
+        const char *rs;
+        size_t tl, rl;
 
-            o->dead_slot = -1;
-            if (o->dead == GW_DEAD_NONE || !o->applied)
-                continue;
-            o->dead_slot =
-                gw_js_dead_put(js, by_handle(o->handle)->app, r->u.record.extra + o->hex_off,
-                               o->dead, o->reason, o->apns_ts, 1, NULL, 0);
-            n_dead++;
-        }
+        m->dead_slot = -1;
+        if (!dead_to_store(m))
+            continue;
+        gw_queue__answer_extra(m->r, m->o, &tok, &tl, &rs, &rl);
+        gw_token_to_hex(tok, tl, hex);
+        snprintf(reason, sizeof(reason), "%.*s", (int)rl, rs);
+        m->dead_slot = gw_js_dead_put(js, by_handle(m->o->chunk)->app, hex, m->o->dead, reason,
+                                      m->o->apns_ts, 1, NULL, 0);
+        n_dead++;
     }
     if (n_dead == 0)
         return;
     gw_js_pg_wait(js);
-    for (size_t k = 0; k < n; k++) {
-        gw_js_req *r = v[k];
-        if (r->kind != JS_RECORD)
-            continue;
-        for (size_t i = 0; i < r->u.record.n; i++) {
-            gw_js_outcome *o = &r->u.record.v[i];
-            const gw_js_pub *p;
-            gw_js_lease *l;
+    for (size_t j = 0; j < n_marks; j++) {
+        const mark *m = &marks[j];
+        const gw_js_pub *p;
+        gw_js_lease *l;
 
-            if (o->dead == GW_DEAD_NONE || !o->applied)
-                continue;
-            p = o->dead_slot >= 0 ? gw_js_pg_get(js, (size_t)o->dead_slot) : NULL;
-            if (p != NULL && p->st == NATS_OK)
-                continue;
-            /* Undo: the token stays open and is sent again. */
-            l = by_handle(o->handle);
-            l->rec.state[o->idx] = o->prev;
-            l->new_finals--;
-            l->rec.done_ms = 0;
-            if (r->err == 0)
-                r->err = gw_js_error(js, p ? p->st : NATS_ERR, p ? p->code : 0, p ? p->text : NULL,
-                                     "dead-token registry", r->detail, sizeof(r->detail));
-        }
+        if (!dead_to_store(m))
+            continue;
+        p = m->dead_slot >= 0 ? gw_js_pg_get(js, (size_t)m->dead_slot) : NULL;
+        if (p != NULL && p->st == NATS_OK)
+            continue;
+        /* Undo: the token stays open and is sent again. */
+        l = by_handle(m->o->chunk);
+        l->rec.state[m->o->idx] = m->prev;
+        l->new_finals--;
+        l->rec.done_ms = 0;
+        if (m->r->err == 0)
+            m->r->err = gw_js_error(js, p ? p->st : NATS_ERR, p ? p->code : 0, p ? p->text : NULL,
+                                    "dead-token registry", m->r->detail, sizeof(m->r->detail));
     }
 }
 
-void gw_js_op_outcomes(gw_js *js, gw_js_req **v, size_t n)
+void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
 {
     gw_js_lease **dirty = NULL;
     int *errs = NULL;
     char(*details)[384] = NULL;
     size_t n_dirty = 0, cap = 0;
-    int64_t now = gw_js_now(js), mono = gw_js_mono();
+    int64_t now = gw_queue__now(js->q), mono = gw_queue__mono();
+    size_t n_marks = 0, next_mark = 0;
+    mark *marks = marks_new(v, n, &n_marks);
     int conn;
     char cdetail[384];
 
     conn = gw_js_check_conn(js, "record outcomes", cdetail, sizeof(cdetail));
+    if (conn == 0 && marks == NULL) {
+        conn = APNS_ENOMEM; /* like a lost connection: nothing applied or acked */
+        snprintf(cdetail, sizeof(cdetail), "out of memory while recording outcomes");
+    }
     /* Apply, in posting order. Not while disconnected: those records fail
      * (the tokens are sent again), and an outcome applied to the copy here
      * would be stored by the lease's next record or release anyway, a
      * rejection then without its dead-token registry entry (store_dead
      * never ran for it). */
     for (size_t k = 0; k < n; k++) {
-        gw_js_req *r = v[k];
+        gw_queue_req *r = v[k];
 
-        if (r->kind == JS_RECORD) {
+        if (r->kind == GW_QUEUE_REQ_RECORD) {
             if (conn != 0)
                 continue;
             for (size_t i = 0; i < r->u.record.n; i++) {
-                gw_js_outcome *o = &r->u.record.v[i];
-                gw_js_lease *l = by_handle(o->handle);
+                const gw_queue_answer *o = &r->u.record.v[i];
+                mark *m = &marks[next_mark++];
+                gw_js_lease *l = by_handle(o->chunk);
+                char reason[JS_REASON_MAX + 1];
 
-                o->prev = o->idx < l->rec.n ? l->rec.state[o->idx] : 0;
-                o->applied = (uint8_t)gw_js_rec_apply(&l->rec, o->idx, o->state, o->status,
-                                                      o->reason, o->apns_ts, o->retry_at);
-                if (o->applied)
+                m->prev = o->idx < l->rec.n ? l->rec.state[o->idx] : 0;
+                m->applied =
+                    (uint8_t)gw_js_rec_apply(&l->rec, o->idx, o->state, o->status,
+                                             answer_reason(r, o, reason), o->apns_ts, o->retry_at);
+                if (m->applied)
                     l->new_finals++;
                 l->dirty = 1;
                 l->rec.held_at = now;
@@ -718,7 +740,7 @@ void gw_js_op_outcomes(gw_js *js, gw_js_req **v, size_t n)
                     l->rec.done_ms = now;
             }
         } else {
-            gw_js_lease *l = by_handle(r->u.release.handle);
+            gw_js_lease *l = by_handle(r->u.release.chunk);
             l->releasing = 1;
             l->not_before = r->u.release.not_before;
             if (conn == 0 && rec_open(&l->rec, NULL, NULL) > 0) {
@@ -732,12 +754,12 @@ void gw_js_op_outcomes(gw_js *js, gw_js_req **v, size_t n)
     }
     /* Collect the leases to store. */
     for (size_t k = 0; k < n; k++) {
-        gw_js_req *r = v[k];
-        size_t m = r->kind == JS_RECORD ? r->u.record.n : 1;
+        gw_queue_req *r = v[k];
+        size_t m = r->kind == GW_QUEUE_REQ_RECORD ? r->u.record.n : 1;
 
         for (size_t i = 0; i < m; i++) {
-            gw_js_lease *l =
-                by_handle(r->kind == JS_RECORD ? r->u.record.v[i].handle : r->u.release.handle);
+            gw_js_lease *l = by_handle(r->kind == GW_QUEUE_REQ_RECORD ? r->u.record.v[i].chunk
+                                                                      : r->u.release.chunk);
             int seen = 0;
 
             if (!l->dirty)
@@ -761,7 +783,7 @@ void gw_js_op_outcomes(gw_js *js, gw_js_req **v, size_t n)
      * stored is not stored either (it stays open and is sent again), so the
      * registry never misses a token the records call rejected. */
     if (conn == 0)
-        store_dead(js, v, n);
+        store_dead(js, marks, n_marks);
     errs = calloc(n_dirty ? n_dirty : 1, sizeof(int));
     details = calloc(n_dirty ? n_dirty : 1, sizeof(*details));
     if (conn == 0 && errs != NULL && details != NULL && n_dirty > 0) {
@@ -769,15 +791,15 @@ void gw_js_op_outcomes(gw_js *js, gw_js_req **v, size_t n)
         /* Depth: tokens whose final state is now stored. */
         for (size_t j = 0; j < n_dirty; j++)
             if (errs[j] == 0 && dirty[j]->new_finals > 0) {
-                atomic_fetch_sub(&js->depth_local, (long long)dirty[j]->new_finals);
+                gw_queue__depth_add(js->q, -(int64_t)dirty[j]->new_finals);
                 dirty[j]->new_finals = 0;
             }
     }
     /* Answer the records. */
     for (size_t k = 0; k < n; k++) {
-        gw_js_req *r = v[k];
+        gw_queue_req *r = v[k];
 
-        if (r->kind != JS_RECORD)
+        if (r->kind != GW_QUEUE_REQ_RECORD)
             continue;
         if (conn != 0) {
             r->err = conn;
@@ -785,7 +807,7 @@ void gw_js_op_outcomes(gw_js *js, gw_js_req **v, size_t n)
             continue;
         }
         for (size_t i = 0; i < r->u.record.n && r->err == 0; i++) {
-            gw_js_lease *l = by_handle(r->u.record.v[i].handle);
+            gw_js_lease *l = by_handle(r->u.record.v[i].chunk);
             for (size_t j = 0; j < n_dirty; j++)
                 if (dirty[j] == l && errs != NULL && errs[j] != 0) {
                     r->err = errs[j];
@@ -800,14 +822,14 @@ void gw_js_op_outcomes(gw_js *js, gw_js_req **v, size_t n)
     }
     /* Hand back. */
     for (size_t k = 0; k < n; k++) {
-        gw_js_req *r = v[k];
+        gw_queue_req *r = v[k];
         gw_js_lease *l;
         int64_t min_retry = 0, delay;
         uint64_t pending = 0, open;
 
-        if (r->kind != JS_RELEASE)
+        if (r->kind != GW_QUEUE_REQ_RELEASE)
             continue;
-        l = by_handle(r->u.release.handle);
+        l = by_handle(r->u.release.chunk);
         pthread_mutex_lock(&js->lease_mu);
         lease_unlink(&js->leases, l);
         js->n_leases--;
@@ -846,7 +868,7 @@ void gw_js_op_outcomes(gw_js *js, gw_js_req **v, size_t n)
     if (conn == 0) {
         int any_work = 0;
         for (size_t k = 0; k < n; k++)
-            any_work |= v[k]->kind == JS_RELEASE && v[k]->work;
+            any_work |= v[k]->kind == GW_QUEUE_REQ_RELEASE && v[k]->work;
         if (any_work) {
             char node[24];
             snprintf(node, sizeof(node), "%llx", (unsigned long long)js->node);
@@ -856,18 +878,19 @@ void gw_js_op_outcomes(gw_js *js, gw_js_req **v, size_t n)
     free(dirty);
     free(errs);
     free(details);
+    free(marks);
 }
 
 /* ---- touch, heartbeats, forgetting ------------------------------------------------------ */
 
-int gw_js_op_touch(gw_js *js, gw_js_req *r)
+int gw_js_op_touch(gw_js *js, gw_queue_req *r)
 {
-    gw_js_lease *l = by_handle(r->u.release.handle);
+    gw_js_lease *l = by_handle(r->u.release.chunk);
 
     /* A touch posted before a release in the same batch: the release ran
      * first only if it was posted first, which cannot be (the chunk is
      * freed by release on the loop thread). */
-    l->progress_ms = gw_js_mono();
+    l->progress_ms = gw_queue__mono();
     if (msg_wpi(js, l->msg) == NATS_OK)
         l->wpi_ms = l->progress_ms;
     return 0;
@@ -894,7 +917,7 @@ void gw_js_refresh_depth(gw_js *js)
     jsOptions o;
     jsErrCode code = 0;
     char filter[80];
-    long long total = 0, held = 0, local;
+    long long total = 0, held = 0;
 
     if (js->nc == NULL || natsConnection_Status(js->nc) != NATS_CONN_STATUS_CONNECTED)
         return;
@@ -907,8 +930,6 @@ void gw_js_refresh_depth(gw_js *js)
         jsStreamInfo_Destroy(si);
         return;
     }
-    local = atomic_exchange(&js->depth_local, 0);
-    (void)local;
     if (si->State.Subjects != NULL) {
         size_t pl = strlen(js->subj_chunk) + 1;
         for (int i = 0; i < si->State.Subjects->Count; i++) {
@@ -917,7 +938,7 @@ void gw_js_refresh_depth(gw_js *js)
                 total += (long long)s->Msgs * atoll(s->Subject + pl);
         }
     } else {
-        total = (long long)si->State.Msgs * js->o.chunk_tokens;
+        total = (long long)si->State.Msgs * js->q->o.chunk_tokens;
     }
     jsStreamInfo_Destroy(si);
     pthread_mutex_lock(&js->lease_mu);
@@ -928,20 +949,20 @@ void gw_js_refresh_depth(gw_js *js)
         held += (long long)(l->rec.n - open);
     }
     pthread_mutex_unlock(&js->lease_mu);
-    atomic_store(&js->depth_base, total - held);
+    gw_queue__depth_rebase(js->q, total - held);
 }
 
 int64_t gw_js_idle(void *ud)
 {
     gw_js *js = ud;
-    int64_t mono = gw_js_mono(), hb = js->jo.ack_wait_ms / 3;
+    int64_t mono = gw_queue__mono(), hb = js->jo.ack_wait_ms / 3;
 
     if (hb < 100)
         hb = 100;
     if (mono >= js->hb_due) {
         pthread_mutex_lock(&js->lease_mu);
         for (gw_js_lease *l = js->leases; l != NULL; l = l->next) {
-            if (mono - l->progress_ms > js->o.lease_ttl_ms)
+            if (mono - l->progress_ms > js->q->o.lease_ttl_ms)
                 continue; /* the dispatcher forgot it: let it come back */
             if (mono - l->wpi_ms >= hb) {
                 if (msg_wpi(js, l->msg) == NATS_OK) {
@@ -949,10 +970,11 @@ int64_t gw_js_idle(void *ud)
                     l->lost = 0;
                 } else if (!l->lost) {
                     l->lost = 1;
-                    gw_js_log(js, APNS_LOG_WARN,
-                              "queue jetstream: in-progress ack for chunk %s failed: another node "
-                              "may take it after ack_wait",
-                              l->key);
+                    gw_queue__log(
+                        js->q, APNS_LOG_WARN,
+                        "queue jetstream: in-progress ack for chunk %s failed: another node "
+                        "may take it after ack_wait",
+                        l->key);
                 }
             }
         }

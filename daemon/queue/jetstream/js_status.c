@@ -17,33 +17,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-static gw_job_state job_state(const gw_job_status *st, int leased, int finished)
-{
-    uint64_t final = st->accepted + st->rejected + st->expired + st->failed;
-
-    if (finished || final >= st->tokens) {
-        if (st->accepted == st->tokens)
-            return GW_JOB_DONE;
-        if (st->expired == st->tokens)
-            return GW_JOB_EXPIRED;
-        return st->accepted > 0 ? GW_JOB_PARTIAL : GW_JOB_FAILED;
-    }
-    if (leased)
-        return GW_JOB_IN_FLIGHT;
-    if (final == 0 && st->retrying == 0)
-        return GW_JOB_QUEUED;
-    return st->pending == 0 ? GW_JOB_RETRYING : GW_JOB_IN_FLIGHT;
-}
-
 typedef struct agg {
     gw_js *js;
-    gw_js_req *r;
+    gw_queue_req *r;
     const gw_js_job *job;
     uint32_t seen; /* chunks with a record */
     int all_done, leased;
     int64_t finished;
     int64_t now;
 } agg;
+
+/* Starts the sum: the status holds the header's fields, no counts. */
+static void agg_begin(agg *a, gw_js *js, gw_queue_req *r, const gw_js_job *job)
+{
+    gw_job_status *st = &r->u.status.st;
+
+    memset(a, 0, sizeof(*a));
+    a->js = js;
+    a->r = r;
+    a->job = job;
+    a->all_done = 1;
+    a->now = gw_queue__now(js->q);
+    memset(st, 0, sizeof(*st));
+    memcpy(st->job_id, job->id, sizeof(st->job_id));
+    memcpy(st->apns_id, job->apns_id, sizeof(st->apns_id));
+    snprintf(st->app, sizeof(st->app), "%s", job->app);
+    st->tokens = job->n;
+    st->created_ms = job->created;
+    st->send_at_ms = job->send_at;
+}
 
 static void add_record(agg *a, uint32_t seq, const gw_js_rec *rec)
 {
@@ -64,7 +66,7 @@ static void add_record(agg *a, uint32_t seq, const gw_js_rec *rec)
         a->all_done = 0;
     else if (rec->done_ms > a->finished)
         a->finished = rec->done_ms;
-    if (rec->held_at != 0 && a->now - rec->held_at < a->js->o.lease_ttl_ms)
+    if (rec->held_at != 0 && a->now - rec->held_at < a->js->q->o.lease_ttl_ms)
         a->leased = 1;
     a->seen++;
     if (a->r->u.status.outcomes == NULL)
@@ -153,7 +155,7 @@ static int read_watch(agg *a)
     return 0;
 }
 
-int gw_js_op_status(gw_js *js, gw_js_req *r)
+int gw_js_op_status(gw_js *js, gw_queue_req *r)
 {
     gw_job_status *st = &r->u.status.st;
     uint8_t *val = NULL;
@@ -178,15 +180,8 @@ int gw_js_op_status(gw_js *js, gw_js_req *r)
     }
     free(val);
     if (job.per == 0)
-        job.per = js->o.chunk_tokens;
-    memset(st, 0, sizeof(*st));
-    memcpy(st->job_id, job.id, sizeof(st->job_id));
-    memcpy(st->apns_id, job.apns_id, sizeof(st->apns_id));
-    snprintf(st->app, sizeof(st->app), "%s", job.app);
-    st->tokens = job.n;
-    st->created_ms = job.created;
-    st->send_at_ms = job.send_at;
-    if (job.n <= js->o.small_job_tokens && job.tokens != NULL) {
+        job.per = js->q->o.chunk_tokens;
+    if (job.n <= js->q->o.small_job_tokens && job.tokens != NULL) {
         size_t pos = 0;
 
         r->u.status.outcomes = calloc(job.n ? job.n : 1, sizeof(gw_token_outcome));
@@ -203,31 +198,14 @@ int gw_js_op_status(gw_js *js, gw_js_req *r)
             pos += 1 + tl;
         }
     }
-    memset(&a, 0, sizeof(a));
-    a.js = js;
-    a.r = r;
-    a.job = &job;
-    a.all_done = 1;
-    a.now = gw_js_now(js);
+    agg_begin(&a, js, r, &job);
     rc = job.n_chunks <= 64 ? read_direct(&a) : read_watch(&a);
     if (rc != 0 && job.n_chunks > 64 && rc != APNS_ENOMEM) {
         /* A watch needs a consumer, which a cluster that is electing
          * leaders may refuse for a while: read the records one by one. */
-        gw_js_log(js, APNS_LOG_WARN, "%s; reading the records one by one", r->detail);
+        gw_queue__log(js->q, APNS_LOG_WARN, "%s; reading the records one by one", r->detail);
         r->detail[0] = '\0';
-        memset(&a, 0, sizeof(a));
-        a.js = js;
-        a.r = r;
-        a.job = &job;
-        a.all_done = 1;
-        a.now = gw_js_now(js);
-        memset(st, 0, sizeof(*st));
-        memcpy(st->job_id, job.id, sizeof(st->job_id));
-        memcpy(st->apns_id, job.apns_id, sizeof(st->apns_id));
-        snprintf(st->app, sizeof(st->app), "%s", job.app);
-        st->tokens = job.n;
-        st->created_ms = job.created;
-        st->send_at_ms = job.send_at;
+        agg_begin(&a, js, r, &job);
         rc = read_direct(&a);
     }
     if (rc != 0) {
@@ -239,7 +217,7 @@ int gw_js_op_status(gw_js *js, gw_js_req *r)
     st->pending =
         st->tokens - st->accepted - st->rejected - st->expired - st->failed - st->retrying;
     st->finished_ms = a.all_done ? a.finished : 0;
-    st->state = job_state(st, a.leased, a.all_done);
+    st->state = gw_queue__job_state(st, a.leased, a.all_done);
     if (r->u.status.outcomes != NULL) {
         st->outcomes = r->u.status.outcomes;
         st->n_outcomes = job.n;

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void fail(gw_js_req *r, int err, const char *detail)
+static void fail(gw_queue_req *r, int err, const char *detail)
 {
     if (r->err != 0)
         return;
@@ -21,10 +21,16 @@ static void fail(gw_js_req *r, int err, const char *detail)
     snprintf(r->detail, sizeof(r->detail), "%s", detail);
 }
 
-static int publish_chunks(gw_js *js, gw_js_req *r, int64_t now, size_t max_payload)
+/* A job's publish-group slots: its chunks, then its header. */
+typedef struct slots {
+    size_t first, n; /* chunk messages */
+    long header;     /* -1: not published */
+} slots;
+
+static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_payload, slots *sl)
 {
     const gw_token_list *l = &r->u.submit.tokens;
-    uint32_t per = js->o.chunk_tokens;
+    uint32_t per = js->q->o.chunk_tokens;
     size_t pos = 0, done = 0, n = l->count;
     uint32_t n_chunks = (uint32_t)((n + per - 1) / per);
     gw_js_chunk_msg m;
@@ -47,7 +53,7 @@ static int publish_chunks(gw_js *js, gw_js_req *r, int64_t now, size_t max_paylo
     m.collapse_len = m.collapse_id ? strlen(m.collapse_id) : 0;
     m.payload = r->u.submit.payload;
     m.payload_len = r->u.submit.payload_len;
-    r->u.submit.n_pubs = 0;
+    sl->n = 0;
     for (uint32_t seq = 0; done < n; seq++) {
         size_t start = pos, cnt = n - done < per ? n - done : per, len = 0;
         uint8_t *buf = NULL;
@@ -78,21 +84,21 @@ static int publish_chunks(gw_js *js, gw_js_req *r, int64_t now, size_t max_paylo
         slot = gw_js_pg_add(js, subj, buf, len, id, 0);
         free(buf);
         if (seq == 0)
-            r->u.submit.first_pub = slot >= 0 ? (size_t)slot : 0;
+            sl->first = slot >= 0 ? (size_t)slot : 0;
         if (slot < 0) {
             gw_js_error(js, NATS_ERR, 0, NULL, "submit (chunks)", r->detail, sizeof(r->detail));
             return (int)slot;
         }
-        r->u.submit.n_pubs++;
+        sl->n++;
         done += cnt;
     }
     return 0;
 }
 
-static int publish_header(gw_js *js, gw_js_req *r, int64_t now, long *slot)
+static int publish_header(gw_js *js, gw_queue_req *r, int64_t now, long *slot)
 {
     const gw_token_list *l = &r->u.submit.tokens;
-    uint32_t per = js->o.chunk_tokens;
+    uint32_t per = js->q->o.chunk_tokens;
     uint8_t *buf = NULL;
     size_t len = 0;
     char subj[160];
@@ -108,7 +114,7 @@ static int publish_header(gw_js *js, gw_js_req *r, int64_t now, long *slot)
     j.per = per;
     j.created = now;
     j.send_at = r->u.submit.send_at > 0 ? r->u.submit.send_at : now;
-    if (l->count <= js->o.small_job_tokens) {
+    if (l->count <= js->q->o.small_job_tokens) {
         j.tokens = l->buf;
         j.tokens_len = l->len;
     }
@@ -126,16 +132,16 @@ static int publish_header(gw_js *js, gw_js_req *r, int64_t now, long *slot)
     return 0;
 }
 
-void gw_js_op_submit_batch(gw_js *js, gw_js_req **v, size_t n)
+void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
 {
-    int64_t now = gw_js_now(js);
+    int64_t now = gw_queue__now(js->q);
     size_t max_payload = 0;
-    long *hslot = calloc(n, sizeof(long));
+    slots *sl = calloc(n ? n : 1, sizeof(*sl));
     char detail[384];
     int err, any_work = 0;
 
     err = gw_js_check_conn(js, "submit", detail, sizeof(detail));
-    if (err == 0 && hslot == NULL) {
+    if (err == 0 && sl == NULL) {
         err = APNS_ENOMEM;
         snprintf(detail, sizeof(detail), "out of memory while storing jobs");
     }
@@ -149,15 +155,15 @@ void gw_js_op_submit_batch(gw_js *js, gw_js_req **v, size_t n)
     /* Phase 1: every chunk of every job. */
     gw_js_pg_begin(js);
     for (size_t i = 0; i < n; i++) {
-        int rc = publish_chunks(js, v[i], now, max_payload);
+        int rc = publish_chunks(js, v[i], now, max_payload, &sl[i]);
         if (rc != 0)
             v[i]->err = rc;
     }
     gw_js_pg_wait(js);
     for (size_t i = 0; i < n; i++) {
-        gw_js_req *r = v[i];
-        for (size_t k = 0; k < r->u.submit.n_pubs && r->err == 0; k++) {
-            const gw_js_pub *p = gw_js_pg_get(js, r->u.submit.first_pub + k);
+        gw_queue_req *r = v[i];
+        for (size_t k = 0; k < sl[i].n && r->err == 0; k++) {
+            const gw_js_pub *p = gw_js_pg_get(js, sl[i].first + k);
             if (p->st != NATS_OK)
                 r->err = gw_js_error(js, p->st, p->code, p->text, "submit (chunks)", r->detail,
                                      sizeof(r->detail));
@@ -167,21 +173,21 @@ void gw_js_op_submit_batch(gw_js *js, gw_js_req **v, size_t n)
     /* Phase 2: the commit records of the jobs whose chunks are all stored. */
     gw_js_pg_begin(js);
     for (size_t i = 0; i < n; i++) {
-        hslot[i] = -1;
+        sl[i].header = -1;
         if (v[i]->err == 0) {
-            int rc = publish_header(js, v[i], now, &hslot[i]);
+            int rc = publish_header(js, v[i], now, &sl[i].header);
             if (rc != 0)
                 v[i]->err = rc;
         }
     }
     gw_js_pg_wait(js);
     for (size_t i = 0; i < n; i++) {
-        gw_js_req *r = v[i];
+        gw_queue_req *r = v[i];
         const gw_js_pub *p;
 
-        if (r->err != 0 || hslot[i] < 0)
+        if (r->err != 0 || sl[i].header < 0)
             continue;
-        p = gw_js_pg_get(js, (size_t)hslot[i]);
+        p = gw_js_pg_get(js, (size_t)sl[i].header);
         if (p->st == NATS_OK) {
             r->work = (r->u.submit.send_at > 0 ? r->u.submit.send_at : now) <= now;
             any_work |= r->work;
@@ -202,13 +208,9 @@ void gw_js_op_submit_batch(gw_js *js, gw_js_req **v, size_t n)
         natsConnection_PublishString(js->nc, js->subj_work, node);
     }
 out:
-    for (size_t i = 0; i < n; i++) {
-        long long cnt = (long long)v[i]->u.submit.tokens.count;
-        if (v[i]->err == 0)
-            atomic_fetch_add(&js->depth_local, cnt);
-        else if (v[i]->err != GW_QUEUE_ENOTFOUND && v[i]->err != APNS_EINVAL)
-            gw_js_log(js, APNS_LOG_ERROR, "%s", v[i]->detail);
-        atomic_fetch_sub(&js->depth_reserved, cnt);
-    }
-    free(hslot);
+    /* The depth: the front end settles each submit after the batch. */
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->err != 0 && v[i]->err != GW_QUEUE_ENOTFOUND && v[i]->err != APNS_EINVAL)
+            gw_queue__log(js->q, APNS_LOG_ERROR, "%s", v[i]->detail);
+    free(sl);
 }

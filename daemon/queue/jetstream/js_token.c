@@ -20,8 +20,10 @@
  * team per window), so a conflict with another team's write only costs a
  * second look.
  *
- * The mint runs on the queue's thread (signing is a few hundred
- * microseconds), the answer on the loop thread. The dispatcher keeps the
+ * This backend declares the token_store ability; the front end checks the
+ * arguments of gw_queue_token_get and posts the request. The mint runs on
+ * the queue's thread (signing is a few hundred microseconds), the answer on
+ * the loop thread. The dispatcher keeps the
  * fleet's token in an external libapns token cache and asks here again
  * when the token reaches its refresh age or APNs calls it expired
  * (dispatch_fleet.c).
@@ -31,40 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int id_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-
-    if (n == 0 || n >= 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
-            return 0;
-    return 1;
-}
-
-int gw_js__token_get(void *be, const char *team_id, const char *key_id, int64_t refresh_ms,
-                     const char *stale_jwt, gw_queue_mint_fn mint, void *mint_ud,
-                     gw_queue_token_cb cb, void *ud)
-{
-    gw_js_req *r = NULL;
-    int rc;
-
-    if (!id_ok(team_id) || !id_ok(key_id))
-        return APNS_EINVAL;
-    rc = gw_js__post_token(be, &r, cb, ud);
-    if (rc != 0)
-        return rc;
-    snprintf(r->u.token.team, sizeof(r->u.token.team), "%s", team_id);
-    snprintf(r->u.token.key_id, sizeof(r->u.token.key_id), "%s", key_id);
-    snprintf(r->u.token.stale, sizeof(r->u.token.stale), "%s", stale_jwt ? stale_jwt : "");
-    r->u.token.refresh_ms = refresh_ms;
-    r->u.token.mint = mint;
-    r->u.token.mint_ud = mint_ud;
-    return gw_js__post(be, r);
-}
 
 static int decode(const uint8_t *p, size_t len, int64_t *issued, char *jwt, size_t jwt_len)
 {
@@ -136,8 +104,9 @@ static int store(gw_js *js, const char *key, const uint8_t *val, size_t len, uin
     return gw_js_error(js, s, code, nats_GetLastError(NULL), "provider token", detail, dlen);
 }
 
-int gw_js_op_token(gw_js *js, gw_js_req *r)
+int gw_js_op_token(gw_js *js, gw_queue_req *r)
 {
+    gw_queue_token_ask *t = r->u.token;
     char key[140], mine[GW_QUEUE_JWT_MAX] = "";
     int64_t mine_at = 0;
     int rc;
@@ -145,13 +114,13 @@ int gw_js_op_token(gw_js *js, gw_js_req *r)
     rc = gw_js_check_conn(js, "provider token", r->detail, sizeof(r->detail));
     if (rc != 0)
         return rc;
-    snprintf(key, sizeof(key), "%s.%s", r->u.token.team, r->u.token.key_id);
+    snprintf(key, sizeof(key), "%s.%s", t->team, t->key_id);
     for (int attempt = 0; attempt < 8; attempt++) {
         uint8_t *val = NULL, buf[12 + GW_QUEUE_JWT_MAX];
         size_t len = 0, jl;
         uint64_t rev = 0, last = 0;
         int found = 0, conflict = 0;
-        int64_t issued = 0, now = gw_js_now(js);
+        int64_t issued = 0, now = gw_queue__now(js->q);
         char cur[GW_QUEUE_JWT_MAX] = "";
 
         /* The stream's last sequence first, then the entry: if the entry
@@ -165,21 +134,20 @@ int gw_js_op_token(gw_js *js, gw_js_req *r)
         if (found && decode(val, len, &issued, cur, sizeof(cur)) != 0)
             issued = 0; /* unreadable: replace it */
         free(val);
-        if (found && issued > 0 && now - issued < r->u.token.refresh_ms &&
-            strcmp(cur, r->u.token.stale) != 0) {
-            snprintf(r->u.token.jwt, sizeof(r->u.token.jwt), "%s", cur);
-            r->u.token.issued = issued;
-            r->u.token.minted = strcmp(cur, mine) == 0;
+        if (found && issued > 0 && now - issued < t->refresh_ms && strcmp(cur, t->stale) != 0) {
+            snprintf(t->jwt, sizeof(t->jwt), "%s", cur);
+            t->issued = issued;
+            t->minted = strcmp(cur, mine) == 0;
             return 0;
         }
         if (rev > last)
             continue;
-        if (mine[0] == '\0' || now - mine_at >= r->u.token.refresh_ms) {
-            rc = r->u.token.mint(r->u.token.mint_ud, mine, sizeof(mine));
+        if (mine[0] == '\0' || now - mine_at >= t->refresh_ms) {
+            rc = t->mint(t->mint_ud, mine, sizeof(mine));
             if (rc != 0 || mine[0] == '\0') {
                 snprintf(r->detail, sizeof(r->detail),
-                         "provider token for team %s key %s: minting failed (%s)", r->u.token.team,
-                         r->u.token.key_id, apns_strerror(rc ? rc : APNS_EINVAL));
+                         "provider token for team %s key %s: minting failed (%s)", t->team,
+                         t->key_id, apns_strerror(rc ? rc : APNS_EINVAL));
                 return rc ? rc : APNS_EINVAL;
             }
             mine_at = now;
@@ -193,18 +161,18 @@ int gw_js_op_token(gw_js *js, gw_js_req *r)
         if (rc != 0)
             return rc;
         if (!conflict) {
-            snprintf(r->u.token.jwt, sizeof(r->u.token.jwt), "%s", mine);
-            r->u.token.issued = mine_at;
-            r->u.token.minted = 1;
-            gw_js_log(js, APNS_LOG_INFO,
-                      "queue jetstream: new provider token for team %s key %s stored for the fleet",
-                      r->u.token.team, r->u.token.key_id);
+            snprintf(t->jwt, sizeof(t->jwt), "%s", mine);
+            t->issued = mine_at;
+            t->minted = 1;
+            gw_queue__log(
+                js->q, APNS_LOG_INFO,
+                "queue jetstream: new provider token for team %s key %s stored for the fleet",
+                t->team, t->key_id);
             return 0;
         }
         /* Another node stored one first (or wrote another team's): read again. */
     }
     snprintf(r->detail, sizeof(r->detail),
-             "provider token for team %s key %s: the bucket keeps changing", r->u.token.team,
-             r->u.token.key_id);
+             "provider token for team %s key %s: the bucket keeps changing", t->team, t->key_id);
     return GW_QUEUE_ESTORE;
 }

@@ -1,6 +1,8 @@
 /*
  * queue_jetstream.c - the fleet queue backend: NATS JetStream behind the
- * gw_queue vtable (queue.h), so many apnsd nodes share one durable queue.
+ * queue's front end (queue.c; internal/queue_backend.h), so many apnsd
+ * nodes share one durable queue. This file is the ops table, the batch and
+ * the opening; the js_*.c files do the NATS work.
  *
  * Design note
  * -----------
@@ -59,7 +61,7 @@
  * (no one can have written a record before the first delivery).
  *
  * Record. The worker applies every outcome of a batch to its copy of the
- * leased chunks' records (queue.c's rules: a final state never changes) and
+ * leased chunks' records (the front end's rules: a final state never changes) and
  * writes each touched record ONCE per batch, all pipelined, with "expected
  * last subject sequence = the revision we read". On a conflict (a second
  * holder, see below) it reads the other record, merges (a final state wins;
@@ -134,16 +136,23 @@
  * publishes can be flushed after the reconnect): a 503 means "not known to
  * be stored", and an app that retries it should pass the same apns-id.
  *
- * Threads: like the SQLite backend, with two workers (store_worker.c). The
- * loop thread builds requests and posts them; the queue thread runs
- * submits, records, releases, touches, status and registry requests in
- * batches with blocking NATS calls (each bounded by op_timeout) and keeps
- * leases alive between batches; the lease thread runs fetches (long polls)
- * so they never hold up the rest. Leased chunks are linked by the lease
- * thread and unlinked by the queue thread under lease_mu. Completions run
- * on the loop thread. The libnats threads only file publish
- * acknowledgments (js_conn.c) and turn P.work notices into a request that
- * calls on_work on the loop.
+ * Threads: the front end's two (store_worker.c): this backend declares a
+ * lease thread of its own (lease_batch). The front end builds requests on
+ * the loop thread and posts them; the queue thread runs submits, records,
+ * releases, touches, status and registry requests in batches with blocking
+ * NATS calls (each bounded by op_timeout) and keeps leases alive between
+ * batches (idle); the lease thread runs fetches (long polls) so they never
+ * hold up the rest. Leased chunks are linked by the lease thread and
+ * unlinked by the queue thread under lease_mu. Completions run on the loop
+ * thread. The libnats threads only file publish acknowledgments
+ * (js_conn.c) and turn P.work notices into gw_queue__notice (on_work on
+ * the loop).
+ *
+ * Abilities declared in the ops table: a token store (js_token.c), leases
+ * that expire (ack_wait: touch is an in-progress ack, a refused release is
+ * left to expire), operation counters, and the limits of the message
+ * formats (app names up to 127 bytes, topics and collapse ids up to 65000,
+ * 1024 chunks per fetch).
  */
 #include "js_int.h"
 
@@ -153,157 +162,21 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-static const gw_queue_ops gw_js_ops;
+/* ---- the batch (queue thread) ------------------------------------------------ */
 
-/* ---- requests ------------------------------------------------------------ */
+/* The requests that run one by one, in posting order, after the others. */
+static int (*const run_alone[])(gw_js *, gw_queue_req *) = {
+    [GW_QUEUE_REQ_STATUS] = gw_js_op_status,
+    [GW_QUEUE_REQ_DEAD_ADD] = gw_js_op_dead_add,
+    [GW_QUEUE_REQ_DEAD_LIST] = gw_js_op_dead_list,
+    [GW_QUEUE_REQ_DEAD_DELETE] = gw_js_op_dead_delete,
+    [GW_QUEUE_REQ_TOKEN] = gw_js_op_token,
+};
 
-static void complete(gw_req *g, int deliver);
-
-static gw_js_req *req_new(gw_js *js, gw_js_kind kind, int bounded, void (*cb)(void), void *ud)
+static void js_batch(gw_req *head, void *be)
 {
-    gw_js_req *r = calloc(1, sizeof(*r));
-
-    if (r == NULL)
-        return NULL;
-    r->base.bounded = bounded;
-    r->base.complete = complete;
-    r->js = js;
-    r->kind = kind;
-    r->cb = cb;
-    r->ud = ud;
-    return r;
-}
-
-void gw_js__notice_init(gw_js_req *r, gw_js *js)
-{
-    r->base.complete = complete;
-    r->js = js;
-    r->kind = JS_NOTICE;
-}
-
-static void lease_discard(gw_js_req *r)
-{
-    for (size_t i = 0; i < r->u.lease.n; i++)
-        free(r->u.lease.chunks[i]);
-    r->u.lease.n = 0;
-}
-
-static void req_free(gw_js_req *r)
-{
-    switch (r->kind) {
-    case JS_SUBMIT:
-        free(r->u.submit.strings);
-        gw_token_list_cleanup(&r->u.submit.tokens);
-        break;
-    case JS_LEASE:
-        /* Chunks not handed over (shutdown): their gw_js_lease halves are
-         * dropped by gw_js_forget_leases. */
-        lease_discard(r);
-        free(r->u.lease.chunks);
-        break;
-    case JS_RECORD:
-        free(r->u.record.v);
-        free(r->u.record.extra);
-        break;
-    case JS_STATUS:
-        free(r->u.status.outcomes);
-        break;
-    case JS_DEAD_ADD:
-    case JS_DEAD_LIST:
-    case JS_DEAD_DELETE:
-        free(r->u.dead.app);
-        free(r->u.dead.v);
-        break;
-    default:
-        break;
-    }
-    free(r);
-}
-
-static int post(gw_js *js, gw_js_req *r)
-{
-    int rc = gw_worker_post(js->w, &r->base);
-
-    if (rc != 0)
-        req_free(r);
-    return rc;
-}
-
-static void deliver_result(gw_js_req *r)
-{
-    const char *d = r->err != 0 ? r->detail : "";
-
-    switch (r->kind) {
-    case JS_SUBMIT:
-        ((gw_submit_cb)r->cb)(r->err, d, r->u.submit.id, r->ud);
-        break;
-    case JS_LEASE:
-        for (size_t i = 0; i < r->u.lease.n; i++)
-            gw__leased_add(&r->js->leased, r->u.lease.chunks[i]);
-        ((gw_lease_cb)r->cb)(r->err, d, r->u.lease.chunks, r->u.lease.n, r->u.lease.next_at, r->ud);
-        r->u.lease.n = 0; /* handed over */
-        break;
-    case JS_STATUS:
-        ((gw_status_cb)r->cb)(r->err, d, r->err == 0 ? &r->u.status.st : NULL, r->ud);
-        break;
-    case JS_DEAD_LIST:
-        ((gw_dead_list_cb)r->cb)(r->err, d, r->u.dead.v, r->err == 0 ? r->u.dead.n : 0,
-                                 r->u.dead.has_next ? r->u.dead.next : NULL, r->ud);
-        break;
-    case JS_DEAD_DELETE:
-        if (r->cb != NULL)
-            ((gw_count_cb)r->cb)(r->err, d, r->u.dead.count, r->ud);
-        break;
-    case JS_PURGE:
-        if (r->cb != NULL)
-            ((gw_count_cb)r->cb)(r->err, d, r->u.purge.count, r->ud);
-        break;
-    case JS_TOKEN:
-        ((gw_queue_token_cb)r->cb)(r->err, d, r->err == 0 ? r->u.token.jwt : NULL,
-                                   r->u.token.issued, r->u.token.minted, r->ud);
-        break;
-    case JS_TOUCH:
-    case JS_NOTICE:
-        break;
-    default:
-        if (r->cb != NULL)
-            ((gw_done_cb)r->cb)(r->err, d, r->ud);
-        break;
-    }
-}
-
-static void complete(gw_req *g, int deliver)
-{
-    gw_js_req *r = (gw_js_req *)g;
-    gw_js *js = r->js;
-
-    if (r->kind == JS_NOTICE) {
-        atomic_store(&js->notice_pending, 0);
-        if (deliver && js->o.on_work != NULL)
-            js->o.on_work(js->o.ud);
-        free(r);
-        return;
-    }
-    if (!deliver && r->kind == JS_TOKEN) {
-        /* Closing: the token's caller still gets its one callback, so it
-         * can free what it passed as ud (queue_jetstream.h). */
-        ((gw_queue_token_cb)r->cb)(GW_QUEUE_ECLOSED, "the queue is closing", NULL, 0, 0, r->ud);
-    } else if (deliver) {
-        deliver_result(r);
-        if (r->err == 0 && r->work && js->o.on_work != NULL)
-            js->o.on_work(js->o.ud);
-    }
-    req_free(r);
-}
-
-/* ---- the batch (worker thread) --------------------------------------------- */
-
-#define MAX_BATCH_KIND 4096
-
-void gw_js_batch(gw_req *head, void *ud)
-{
-    gw_js *js = ud;
-    gw_js_req **sub = NULL, **out = NULL;
+    gw_js *js = be;
+    gw_queue_req **sub = NULL, **out = NULL;
     size_t n_sub = 0, n_out = 0, n = 0;
     int storage_err = 0, did = 0;
 
@@ -313,7 +186,7 @@ void gw_js_batch(gw_req *head, void *ud)
     out = malloc(n * sizeof(*out));
     if (sub == NULL || out == NULL) {
         for (gw_req *g = head; g != NULL; g = g->next) {
-            gw_js_req *r = (gw_js_req *)g;
+            gw_queue_req *r = (gw_queue_req *)g;
             r->err = APNS_ENOMEM;
             snprintf(r->detail, sizeof(r->detail), "out of memory in the queue thread");
         }
@@ -322,18 +195,18 @@ void gw_js_batch(gw_req *head, void *ud)
         return;
     }
     for (gw_req *g = head; g != NULL; g = g->next) {
-        gw_js_req *r = (gw_js_req *)g;
-        if (r->kind == JS_SUBMIT)
+        gw_queue_req *r = (gw_queue_req *)g;
+        if (r->kind == GW_QUEUE_REQ_SUBMIT)
             sub[n_sub++] = r;
-        else if (r->kind == JS_RECORD || r->kind == JS_RELEASE)
+        else if (r->kind == GW_QUEUE_REQ_RECORD || r->kind == GW_QUEUE_REQ_RELEASE)
             out[n_out++] = r;
     }
     /* Touches first (one posted before a release in this batch must not
      * run after it), then outcomes (a status posted after a record sees
      * it), then submits, then the rest in posting order. */
     for (gw_req *g = head; g != NULL; g = g->next)
-        if (((gw_js_req *)g)->kind == JS_TOUCH)
-            gw_js_op_touch(js, (gw_js_req *)g);
+        if (((gw_queue_req *)g)->kind == GW_QUEUE_REQ_TOUCH)
+            gw_js_op_touch(js, (gw_queue_req *)g);
     if (n_out > 0) {
         gw_js_op_outcomes(js, out, n_out);
         did = 1;
@@ -343,382 +216,92 @@ void gw_js_batch(gw_req *head, void *ud)
         did = 1;
     }
     for (gw_req *g = head; g != NULL; g = g->next) {
-        gw_js_req *r = (gw_js_req *)g;
+        gw_queue_req *r = (gw_queue_req *)g;
 
-        switch (r->kind) {
-        case JS_STATUS:
-            r->err = gw_js_op_status(js, r);
+        if ((size_t)r->kind < sizeof(run_alone) / sizeof(run_alone[0]) && run_alone[r->kind]) {
+            r->err = run_alone[r->kind](js, r);
             did = 1;
-            break;
-        case JS_DEAD_ADD:
-            r->err = gw_js_op_dead_add(js, r);
-            did = 1;
-            break;
-        case JS_DEAD_LIST:
-            r->err = gw_js_op_dead_list(js, r);
-            did = 1;
-            break;
-        case JS_DEAD_DELETE:
-            r->err = gw_js_op_dead_delete(js, r);
-            did = 1;
-            break;
-        case JS_TOKEN:
-            r->err = gw_js_op_token(js, r);
-            did = 1;
-            break;
-        case JS_PURGE:
+        } else if (r->kind == GW_QUEUE_REQ_PURGE) {
             r->u.purge.count = 0; /* the servers expire entries (bucket TTL) */
-            break;
-        default:
-            break;
         }
     }
     for (gw_req *g = head; g != NULL; g = g->next) {
-        int e = ((gw_js_req *)g)->err;
+        int e = ((gw_queue_req *)g)->err;
         if (gw_queue_err_unavailable(e))
             storage_err = e;
     }
-    if (storage_err != 0) {
-        atomic_fetch_add(&js->failures, 1);
-        atomic_store(&js->last_err, storage_err);
-    } else if (did) {
-        atomic_fetch_add(&js->commits, 1);
-        atomic_store(&js->last_err, 0);
-    }
+    gw_queue__result(js->q, did && storage_err == 0, storage_err);
     free(sub);
     free(out);
 }
 
 /* The lease thread: fetches are long polls (up to poll_ms when nothing is
  * available), so they never hold up submits and outcomes. */
-void gw_js_lease_batch(gw_req *head, void *ud)
+static void js_lease_batch(gw_req *head, void *be)
 {
-    gw_js *js = ud;
+    gw_js *js = be;
 
     for (gw_req *g = head; g != NULL; g = g->next) {
-        gw_js_req *r = (gw_js_req *)g;
+        gw_queue_req *r = (gw_queue_req *)g;
         r->err = gw_js_op_lease(js, r);
-        if (gw_queue_err_unavailable(r->err)) {
-            atomic_fetch_add(&js->failures, 1);
-            atomic_store(&js->last_err, r->err);
-        }
+        if (gw_queue_err_unavailable(r->err))
+            gw_queue__result(js->q, 0, r->err);
     }
 }
 
-/* ---- the vtable (loop thread) ----------------------------------------------- */
+/* ---- the ops table ------------------------------------------------------------- */
 
-static char *dup_into(char **p, const char *s, size_t n)
+/* The stream sequence of the last entry of the previous page. */
+static int js_dead_cursor(const char *cursor, int64_t after[2])
 {
-    char *out = *p;
-
-    memcpy(out, s, n);
-    out[n] = '\0';
-    *p += n + 1;
-    return out;
-}
-
-static uint64_t depth_now(gw_js *js)
-{
-    long long d = atomic_load(&js->depth_base) + atomic_load(&js->depth_local);
-
-    if (d < 0)
-        d = 0;
-    return (uint64_t)d + (uint64_t)atomic_load(&js->depth_reserved);
-}
-
-static int jsb_submit(void *be, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw_submit_cb cb,
-                      void *ud)
-{
-    gw_js *js = be;
-    size_t n = job->tokens.count;
-    size_t la = strlen(job->app), lt = job->topic ? strlen(job->topic) : 0;
-    size_t lc = job->collapse_id ? strlen(job->collapse_id) : 0;
-    gw_js_req *r;
-    char *p;
-    int rc;
-
-    if (js->o.max_depth > 0 && depth_now(js) + n > js->o.max_depth) {
-        gw_token_list_cleanup(&job->tokens);
-        return GW_QUEUE_EDEPTH;
-    }
-    if (la >= 128 || lt > 65000 || lc > 65000) {
-        gw_token_list_cleanup(&job->tokens);
-        return APNS_EINVAL;
-    }
-    r = req_new(js, JS_SUBMIT, 1, (void (*)(void))cb, ud);
-    if (r != NULL)
-        r->u.submit.strings = malloc(la + lt + lc + job->payload_len + 4);
-    if (r == NULL || r->u.submit.strings == NULL) {
-        if (r != NULL)
-            req_free(r);
-        gw_token_list_cleanup(&job->tokens);
-        return APNS_ENOMEM;
-    }
-    p = r->u.submit.strings;
-    r->u.submit.app = dup_into(&p, job->app, la);
-    r->u.submit.topic = job->topic ? dup_into(&p, job->topic, lt) : NULL;
-    r->u.submit.collapse_id = job->collapse_id ? dup_into(&p, job->collapse_id, lc) : NULL;
-    r->u.submit.payload = dup_into(&p, job->payload, job->payload_len);
-    r->u.submit.payload_len = job->payload_len;
-    r->u.submit.push_type = job->push_type;
-    r->u.submit.priority = job->priority;
-    r->u.submit.expiration = job->expiration;
-    r->u.submit.send_at = job->send_at_ms;
-    r->u.submit.tokens = job->tokens;
-    gw_token_list_init(&job->tokens);
-    if (apns_uuid_generate(r->u.submit.id) != 0) {
-        req_free(r);
-        return APNS_ENOMEM;
-    }
-    if (job->apns_id != NULL && job->apns_id[0] != '\0')
-        gw_apns_id_derive(job->apns_id, 0, r->u.submit.apns_id); /* lower-cases */
-    else
-        memcpy(r->u.submit.apns_id, r->u.submit.id, sizeof(r->u.submit.apns_id));
-    /* Reserved now so a burst of submits sees itself; the worker turns it
-     * into the depth (stored) or gives it back (failed). */
-    atomic_fetch_add(&js->depth_reserved, (long long)n);
-    if (job_id != NULL)
-        memcpy(job_id, r->u.submit.id, GW_JOB_ID_LEN + 1);
-    rc = post(js, r);
-    if (rc != 0) {
-        atomic_fetch_sub(&js->depth_reserved, (long long)n);
-        if (job_id != NULL)
-            job_id[0] = '\0';
-    }
-    return rc;
-}
-
-static int jsb_lease(void *be, size_t max_chunks, gw_lease_cb cb, void *ud)
-{
-    gw_js *js = be;
-    gw_js_req *r = req_new(js, JS_LEASE, 0, (void (*)(void))cb, ud);
-    int rc;
-
-    if (r == NULL)
-        return APNS_ENOMEM;
-    if (max_chunks > 1024)
-        max_chunks = 1024; /* one fetch; next_at = now says there may be more */
-    r->u.lease.max = max_chunks;
-    r->u.lease.chunks = calloc(max_chunks, sizeof(gw_chunk *));
-    if (r->u.lease.chunks == NULL) {
-        req_free(r);
-        return APNS_ENOMEM;
-    }
-    rc = gw_worker_post(js->lw, &r->base);
-    if (rc != 0)
-        req_free(r);
-    return rc;
-}
-
-static int jsb_record(void *be, const gw_outcome *v, size_t n, gw_done_cb cb, void *ud)
-{
-    gw_js *js = be;
-    gw_js_req *r = req_new(js, JS_RECORD, 0, (void (*)(void))cb, ud);
-    size_t extra = 0, pos = 0;
-
-    if (r == NULL)
-        return APNS_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        if (v[i].state == GW_TOKEN_REJECTED && v[i].dead != GW_DEAD_NONE)
-            extra += 2 * gw_chunk_token(v[i].chunk, v[i].token, NULL) + 1;
-    r->u.record.v = malloc((n ? n : 1) * sizeof(gw_js_outcome));
-    r->u.record.extra = malloc(extra ? extra : 1);
-    if (r->u.record.v == NULL || r->u.record.extra == NULL) {
-        req_free(r);
-        return APNS_ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const gw_outcome *o = &v[i];
-        gw_js_outcome *s = &r->u.record.v[i];
-        const char *reason = o->reason_str != NULL ? o->reason_str : apns_reason_name(o->reason);
-
-        memset(s, 0, sizeof(*s));
-        s->handle = o->chunk->priv.handle;
-        s->idx = o->token;
-        s->state = (uint8_t)o->state;
-        s->status = (int16_t)o->status;
-        s->apns_ts = o->apns_ts_ms;
-        s->retry_at = o->retry_at_ms;
-        s->dead = (uint8_t)(o->state == GW_TOKEN_REJECTED ? o->dead : GW_DEAD_NONE);
-        if (o->state == GW_TOKEN_REJECTED)
-            snprintf(s->reason, sizeof(s->reason), "%s", reason != NULL ? reason : "");
-        if (s->dead != GW_DEAD_NONE) {
-            s->hex_off = (uint32_t)pos;
-            gw_chunk_token_hex(o->chunk, o->token, r->u.record.extra + pos);
-            pos += strlen(r->u.record.extra + pos) + 1;
-        }
-    }
-    r->u.record.n = n;
-    return post(js, r);
-}
-
-static int jsb_touch(void *be, gw_chunk *c)
-{
-    gw_js *js = be;
-    gw_js_req *r = req_new(js, JS_TOUCH, 0, NULL, NULL);
-
-    if (r == NULL)
-        return APNS_ENOMEM;
-    r->u.release.handle = c->priv.handle;
-    return post(js, r);
-}
-
-static int jsb_release(void *be, gw_chunk *c, int64_t not_before_ms, gw_done_cb cb, void *ud)
-{
-    gw_js *js = be;
-    gw_js_req *r;
-
-    gw__leased_remove(&js->leased, c);
-    r = req_new(js, JS_RELEASE, 0, (void (*)(void))cb, ud);
-    if (r != NULL) {
-        r->u.release.handle = c->priv.handle;
-        r->u.release.not_before = not_before_ms;
-    }
-    free(c);
-    return r == NULL ? APNS_ENOMEM : post(js, r);
-}
-
-static int jsb_status(void *be, const char *job_id, gw_status_cb cb, void *ud)
-{
-    gw_js *js = be;
-    gw_js_req *r = req_new(js, JS_STATUS, 1, (void (*)(void))cb, ud);
-
-    if (r == NULL)
-        return APNS_ENOMEM;
-    snprintf(r->u.status.id, sizeof(r->u.status.id), "%s", job_id);
-    return post(js, r);
-}
-
-static int hex_token_ok(const char *hex)
-{
-    size_t n = strlen(hex);
-
-    if (n < APNS_TOKEN_HEX_MIN || n > APNS_TOKEN_HEX_MAX || n % 2 != 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f') ||
-              (hex[i] >= 'A' && hex[i] <= 'F')))
-            return 0;
-    return 1;
-}
-
-static int dead_req(gw_js_req *r, const char *app, const char *token_hex)
-{
-    if (!hex_token_ok(token_hex))
-        return APNS_EBADTOKEN;
-    if (strlen(app) >= 128)
-        return APNS_EINVAL;
-    for (size_t i = 0; token_hex[i]; i++)
-        r->u.dead.hex[i] =
-            (char)(token_hex[i] >= 'A' && token_hex[i] <= 'F' ? token_hex[i] - 'A' + 'a'
-                                                              : token_hex[i]);
-    r->u.dead.app = strdup(app);
-    return r->u.dead.app == NULL ? APNS_ENOMEM : 0;
-}
-
-static int jsb_dead_add(void *be, const char *app, const char *token_hex, gw_dead_source src,
-                        const char *reason, int64_t apns_ts_ms, gw_done_cb cb, void *ud)
-{
-    gw_js *js = be;
-    gw_js_req *r = req_new(js, JS_DEAD_ADD, 1, (void (*)(void))cb, ud);
-    int rc;
-
-    if (r == NULL)
-        return APNS_ENOMEM;
-    rc = dead_req(r, app, token_hex);
-    if (rc != 0) {
-        req_free(r);
-        return rc;
-    }
-    r->u.dead.source = src;
-    snprintf(r->u.dead.reason, sizeof(r->u.dead.reason), "%s", reason ? reason : "");
-    r->u.dead.apns_ts = apns_ts_ms;
-    return post(js, r);
-}
-
-static int jsb_dead_list(void *be, const char *app, int64_t since_ms, const char *cursor,
-                         size_t limit, gw_dead_list_cb cb, void *ud)
-{
-    gw_js *js = be;
-    unsigned long long after = 0;
-    gw_js_req *r;
+    unsigned long long seq = 0;
 
     if (cursor != NULL && cursor[0] != '\0') {
         char *end;
-        after = strtoull(cursor, &end, 10);
-        if (end == cursor || *end != '\0' || after == 0)
+        seq = strtoull(cursor, &end, 10);
+        if (end == cursor || *end != '\0' || seq == 0)
             return APNS_EINVAL;
     }
-    if (strlen(app) >= 128)
-        return APNS_EINVAL;
-    r = req_new(js, JS_DEAD_LIST, 1, (void (*)(void))cb, ud);
-    if (r == NULL || (r->u.dead.app = strdup(app)) == NULL) {
-        if (r != NULL)
-            req_free(r);
-        return APNS_ENOMEM;
-    }
-    r->u.dead.since = since_ms;
-    r->u.dead.after = after;
-    r->u.dead.limit = limit;
-    return post(js, r);
+    after[0] = (int64_t)seq;
+    after[1] = 0;
+    return 0;
 }
 
-static int jsb_dead_delete(void *be, const char *app, const char *token_hex, gw_count_cb cb,
-                           void *ud)
+static size_t js_op_counts(void *be, gw_queue_op_count *v, size_t max)
 {
     gw_js *js = be;
-    gw_js_req *r = req_new(js, JS_DEAD_DELETE, 1, (void (*)(void))cb, ud);
-    int rc;
+    const gw_queue_op_count all[] = {
+        {"publish", atomic_load(&js->op_pub)},
+        {"ack", atomic_load(&js->op_ack)},
+        {"read", atomic_load(&js->op_read)},
+        {"fetch", atomic_load(&js->op_fetch)},
+    };
+    size_t n = sizeof(all) / sizeof(all[0]) < max ? sizeof(all) / sizeof(all[0]) : max;
 
-    if (r == NULL)
-        return APNS_ENOMEM;
-    rc = dead_req(r, app, token_hex);
-    if (rc != 0) {
-        req_free(r);
-        return rc;
-    }
-    return post(js, r);
+    memcpy(v, all, n * sizeof(*v));
+    return n;
 }
 
-static int jsb_purge(void *be, size_t max_jobs, gw_count_cb cb, void *ud)
-{
-    gw_js *js = be;
-    gw_js_req *r = req_new(js, JS_PURGE, 1, (void (*)(void))cb, ud);
-
-    (void)max_jobs;
-    if (r == NULL)
-        return APNS_ENOMEM;
-    return post(js, r);
-}
-
-static void jsb_stats(void *be, gw_queue_stats *s)
+static void js_stop(void *be)
 {
     gw_js *js = be;
 
-    s->depth = depth_now(js);
-    s->requests = gw_worker_outstanding(js->w) + gw_worker_outstanding(js->lw);
-    s->commits = atomic_load(&js->commits);
-    s->failures = atomic_load(&js->failures);
-    s->leased = js->leased.n;
-    s->last_err = atomic_load(&js->last_err);
-}
-
-static void gw_js_destroy(gw_js *js)
-{
     if (js->box != NULL) {
         pthread_mutex_lock(&js->box->mu);
-        js->box->w = NULL;
+        js->box->q = NULL; /* no more notices */
         pthread_mutex_unlock(&js->box->mu);
     }
-    if (js->lw != NULL)
-        gw_worker_free(js->lw); /* a long poll ends within poll_ms */
-    if (js->w != NULL)
-        gw_worker_free(js->w); /* runs what was posted, joins the thread */
-    /* The worker is gone: its lists are ours now. Leases end without an
-     * ack, as if this node had died: their chunks come back after
-     * ack_wait (the dispatcher releases every chunk before a clean stop). */
+}
+
+static void js_free(void *be)
+{
+    gw_js *js = be;
+
+    /* The storage threads are gone: the lease lists are ours now. Leases
+     * end without an ack, as if this node had died: their chunks come back
+     * after ack_wait (the dispatcher releases every chunk before a clean
+     * stop). */
     gw_js_forget_leases(js);
-    gw__leased_free_all(&js->leased);
     gw_js_disconnect(js);
     for (size_t i = 0; js->servers != NULL && i < js->jo.n_servers; i++)
         free(js->servers[i]);
@@ -734,74 +317,6 @@ static void gw_js_destroy(gw_js *js)
     free(js);
 }
 
-static void jsb_free(void *be)
-{
-    gw_js_destroy(be);
-}
-
-static size_t jsb_op_counts(void *be, gw_queue_op_count *v, size_t max)
-{
-    gw_js *js = be;
-    const gw_queue_op_count all[] = {
-        {"publish", atomic_load(&js->op_pub)},
-        {"ack", atomic_load(&js->op_ack)},
-        {"read", atomic_load(&js->op_read)},
-        {"fetch", atomic_load(&js->op_fetch)},
-    };
-    size_t n = sizeof(all) / sizeof(all[0]) < max ? sizeof(all) / sizeof(all[0]) : max;
-
-    memcpy(v, all, n * sizeof(*v));
-    return n;
-}
-
-static const gw_queue_ops gw_js_ops = {
-    .name = "jetstream",
-    .submit = jsb_submit,
-    .lease = jsb_lease,
-    .record = jsb_record,
-    .touch = jsb_touch,
-    .release = jsb_release,
-    .status = jsb_status,
-    .dead_add = jsb_dead_add,
-    .dead_list = jsb_dead_list,
-    .dead_delete = jsb_dead_delete,
-    .purge = jsb_purge,
-    .stats = jsb_stats,
-    .free = jsb_free,
-    .token_get = gw_js__token_get,
-    .op_counts = jsb_op_counts,
-};
-
-static int is_jetstream(const gw_queue *q)
-{
-    return q != NULL && q->ops == &gw_js_ops;
-}
-
-void gw_queue_jetstream_op_stats(gw_queue *q, gw_js_op_stats *s)
-{
-    gw_js *js;
-
-    memset(s, 0, sizeof(*s));
-    if (!is_jetstream(q))
-        return;
-    js = q->be;
-    s->publishes = atomic_load(&js->op_pub);
-    s->acks = atomic_load(&js->op_ack);
-    s->reads = atomic_load(&js->op_read);
-    s->fetches = atomic_load(&js->op_fetch);
-}
-
-int gw_js__post_token(gw_js *js, gw_js_req **out, gw_queue_token_cb cb, void *ud)
-{
-    *out = req_new(js, JS_TOKEN, 1, (void (*)(void))cb, ud);
-    return *out == NULL ? APNS_ENOMEM : 0;
-}
-
-int gw_js__post(gw_js *js, gw_js_req *r)
-{
-    return post(js, r);
-}
-
 /* ---- open and options ------------------------------------------------------------ */
 
 void gw_queue_jetstream_opts_init(gw_queue_jetstream_opts *jo)
@@ -809,18 +324,8 @@ void gw_queue_jetstream_opts_init(gw_queue_jetstream_opts *jo)
     memset(jo, 0, sizeof(*jo));
 }
 
-static void apply_defaults(gw_queue_opts *o, gw_queue_jetstream_opts *jo)
+static void apply_defaults(gw_queue_jetstream_opts *jo)
 {
-    if (o->chunk_tokens == 0)
-        o->chunk_tokens = 1000;
-    if (o->small_job_tokens == 0)
-        o->small_job_tokens = 100;
-    if (o->max_requests == 0)
-        o->max_requests = 10000;
-    if (o->retention_ms == 0)
-        o->retention_ms = 7LL * 24 * 3600 * 1000;
-    if (o->lease_ttl_ms == 0)
-        o->lease_ttl_ms = 300000;
     if (jo->replicas == 0)
         jo->replicas = 3;
     if (jo->ack_wait_ms == 0)
@@ -833,17 +338,32 @@ static void apply_defaults(gw_queue_opts *o, gw_queue_jetstream_opts *jo)
         jo->poll_ms = 1000;
 }
 
-static int prefix_ok(const char *p)
+static const char *prefix_of(const gw_queue_jetstream_opts *jo)
 {
-    size_t n = strlen(p);
+    return jo->prefix != NULL && jo->prefix[0] != '\0' ? jo->prefix : "apnsd";
+}
 
-    if (n == 0 || n > 32)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
-              (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '-'))
-            return 0;
-    return 1;
+static int js_check(const gw_queue_opts *o, const void *bo, char *detail, size_t detail_len)
+{
+    const gw_queue_jetstream_opts *jo = bo;
+
+    if (o == NULL || o->base == NULL || jo == NULL || jo->servers == NULL || jo->n_servers == 0) {
+        snprintf(detail, detail_len, "queue jetstream: an event base and servers are required");
+        return APNS_EINVAL;
+    }
+    for (size_t i = 0; i < jo->n_servers; i++)
+        if (jo->servers[i] == NULL || jo->servers[i][0] == '\0') {
+            snprintf(detail, detail_len, "queue jetstream: server %zu is empty", i + 1);
+            return APNS_EINVAL;
+        }
+    if (!gw_queue__name_ok(prefix_of(jo), 32) || jo->replicas < 0 || jo->replicas > 5 ||
+        (jo->tls_cert_file != NULL) != (jo->tls_key_file != NULL)) {
+        snprintf(detail, detail_len,
+                 "queue jetstream: bad options (prefix 1..32 of [A-Za-z0-9_-], replicas 1..5, a "
+                 "client certificate needs its key)");
+        return APNS_EINVAL;
+    }
+    return 0;
 }
 
 static int copy_strings(gw_js *js, const gw_queue_jetstream_opts *jo)
@@ -893,48 +413,22 @@ static int copy_strings(gw_js *js, const gw_queue_jetstream_opts *jo)
     return 0;
 }
 
-int gw_queue_jetstream_open(gw_queue **out, const gw_queue_opts *o,
-                            const gw_queue_jetstream_opts *jo, char *detail, size_t detail_len)
+static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
 {
-    char scratch[256];
-    const char *prefix;
-    gw_js *js;
+    const gw_queue_jetstream_opts *jo = bo;
+    const char *prefix = prefix_of(jo);
+    gw_js *js = calloc(1, sizeof(*js));
     int rc;
 
-    if (detail == NULL || detail_len == 0) {
-        detail = scratch;
-        detail_len = sizeof(scratch);
-    }
-    detail[0] = '\0';
-    if (out == NULL)
-        return APNS_EINVAL;
-    *out = NULL;
-    if (o == NULL || o->base == NULL || jo == NULL || jo->servers == NULL || jo->n_servers == 0) {
-        snprintf(detail, detail_len, "queue jetstream: an event base and servers are required");
-        return APNS_EINVAL;
-    }
-    for (size_t i = 0; i < jo->n_servers; i++)
-        if (jo->servers[i] == NULL || jo->servers[i][0] == '\0') {
-            snprintf(detail, detail_len, "queue jetstream: server %zu is empty", i + 1);
-            return APNS_EINVAL;
-        }
-    prefix = jo->prefix != NULL && jo->prefix[0] != '\0' ? jo->prefix : "apnsd";
-    if (!prefix_ok(prefix) || jo->replicas < 0 || jo->replicas > 5 ||
-        (jo->tls_cert_file != NULL) != (jo->tls_key_file != NULL)) {
-        snprintf(detail, detail_len,
-                 "queue jetstream: bad options (prefix 1..32 of [A-Za-z0-9_-], replicas 1..5, a "
-                 "client certificate needs its key)");
-        return APNS_EINVAL;
-    }
-    js = calloc(1, sizeof(*js));
     if (js == NULL)
         return APNS_ENOMEM;
     pthread_mutex_init(&js->pg_mu, NULL);
     pthread_cond_init(&js->pg_cv, NULL);
     pthread_mutex_init(&js->lease_mu, NULL);
-    js->o = *o;
+    q->be = js;
+    js->q = q;
     js->jo = *jo;
-    apply_defaults(&js->o, &js->jo);
+    apply_defaults(&js->jo);
     snprintf(js->prefix, sizeof(js->prefix), "%s", prefix);
     snprintf(js->stream, sizeof(js->stream), "%s_CHUNKS", prefix);
     snprintf(js->consumer, sizeof(js->consumer), "%s_workers", prefix);
@@ -946,40 +440,56 @@ int gw_queue_jetstream_open(gw_queue **out, const gw_queue_opts *o,
     snprintf(js->b_tok, sizeof(js->b_tok), "%s_TOKENS", prefix);
     js->n_committed = 4096;
     js->committed = calloc(js->n_committed, sizeof(*js->committed));
-    if (js->committed == NULL || copy_strings(js, jo) != 0) {
-        gw_js_destroy(js);
+    if (js->committed == NULL || copy_strings(js, jo) != 0)
         return APNS_ENOMEM;
-    }
     if (getrandom(&js->node, sizeof(js->node), 0) != sizeof(js->node))
-        js->node = (uint64_t)(uintptr_t)js ^ (uint64_t)gw_js_mono();
-    atomic_init(&js->depth_base, 0);
-    atomic_init(&js->depth_local, 0);
-    atomic_init(&js->depth_reserved, 0);
-
+        js->node = (uint64_t)(uintptr_t)js ^ (uint64_t)gw_queue__mono();
+    q->first_idle_ms = 0; /* heartbeats and the depth from the start */
     rc = gw_js_connect(js, detail, detail_len);
-    if (rc == 0) {
+    if (rc == 0)
         gw_js_refresh_depth(js);
-        rc = gw_worker_new(&js->w, o->base, js->o.max_requests, gw_js_batch, gw_js_idle, 0, js);
-        if (rc == 0)
-            rc = gw_worker_new(&js->lw, o->base, js->o.max_requests, gw_js_lease_batch, NULL, -1,
-                               js);
-        if (rc != 0)
-            snprintf(detail, detail_len, "queue jetstream: cannot start the queue thread");
-    }
-    if (rc != 0) {
-        gw_js_destroy(js);
-        return rc;
+    return rc;
+}
+
+static void js_opened(void *be, int err, char *detail, size_t detail_len)
+{
+    gw_js *js = be;
+
+    if (err != 0) {
+        snprintf(detail, detail_len, "queue jetstream: cannot start the queue thread");
+        return;
     }
     pthread_mutex_lock(&js->box->mu);
-    js->box->w = js->w;
+    js->box->q = js->q; /* notices from other nodes reach on_work now */
     pthread_mutex_unlock(&js->box->mu);
-    js->q.ops = &gw_js_ops;
-    js->q.be = js;
-    gw_js_log(js, APNS_LOG_INFO,
-              "queue jetstream %s open: stream %s (R%d), ack_wait %lld ms, about %llu unfinished "
-              "tokens",
-              js->servers_text, js->stream, js->jo.replicas, (long long)js->jo.ack_wait_ms,
-              (unsigned long long)depth_now(js));
-    *out = &js->q;
-    return 0;
+    gw_queue__log(js->q, APNS_LOG_INFO,
+                  "queue jetstream %s open: stream %s (R%d), ack_wait %lld ms, about %llu "
+                  "unfinished tokens",
+                  js->servers_text, js->stream, js->jo.replicas, (long long)js->jo.ack_wait_ms,
+                  (unsigned long long)gw_queue_depth(js->q));
+}
+
+static const gw_queue_ops gw_js_ops = {
+    .name = "jetstream",
+    .check = js_check,
+    .open = js_open,
+    .opened = js_opened,
+    .stop = js_stop,
+    .free = js_free,
+    .batch = js_batch,
+    .lease_batch = js_lease_batch,
+    .idle = gw_js_idle,
+    .dead_cursor = js_dead_cursor,
+    .op_counts = js_op_counts,
+    .token_store = 1,
+    .leases_expire = 1,
+    .lease_max = 1024, /* one fetch */
+    .app_max = 127,
+    .field_max = 65000,
+};
+
+int gw_queue_jetstream_open(gw_queue **out, const gw_queue_opts *o,
+                            const gw_queue_jetstream_opts *jo, char *detail, size_t detail_len)
+{
+    return gw_queue__open(out, &gw_js_ops, o, jo, detail, detail_len);
 }

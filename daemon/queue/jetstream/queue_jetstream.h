@@ -2,7 +2,7 @@
  * queue_jetstream.h - the NATS JetStream queue backend (queue_jetstream.c
  * and js_*.c) and the fleet's shared provider-token store (js_token.c).
  *
- * The queue behaves like the SQLite backend behind the same gw_queue vtable
+ * The queue behaves like the SQLite backend behind the same calls
  * (queue.h), but many apnsd processes ("nodes") can open it against the same
  * NATS cluster: they share one work queue, take over each other's chunks
  * when one dies, and answer status and dead-token queries for every job.
@@ -64,21 +64,10 @@ void gw_queue_jetstream_opts_init(gw_queue_jetstream_opts *jo);
 int gw_queue_jetstream_open(gw_queue **out, const gw_queue_opts *o,
                             const gw_queue_jetstream_opts *jo, char *detail, size_t detail_len);
 
-/* Counters of JetStream operations this queue issued (publishes, acks,
- * KV reads and writes, fetches, API requests), for BENCHMARKS.md's
- * "operations per notification". Any thread. */
-typedef struct gw_js_op_stats {
-    uint64_t publishes; /* chunk messages and KV writes (stored: each is a RAFT entry) */
-    uint64_t acks;      /* ack, nak, in-progress, term */
-    uint64_t reads;     /* KV gets, watches, stream/consumer info */
-    uint64_t fetches;   /* pull requests */
-} gw_js_op_stats;
-void gw_queue_jetstream_op_stats(gw_queue *q, gw_js_op_stats *s);
-
-/* The fleet's provider tokens (js_token.c): this backend declares the
- * token_get ability of queue.h (gw_queue_token_get). The token lives in the
- * <prefix>_TOKENS bucket and is replaced with a compare-and-set on the
- * entry's revision. */
+/* Abilities (queue.h): the fleet's provider tokens (gw_queue_token_get;
+ * js_token.c: one token per team and key id in the <prefix>_TOKENS
+ * bucket, replaced with a compare-and-set) and operation counters
+ * (gw_queue_op_counts: publishes, acks, KV reads, fetches). */
 
 #ifdef __cplusplus
 }

@@ -34,75 +34,80 @@ static int needs_full_sync(const gw_sq *sq, const gw_req *head)
     if (sq->so.outcome_sync_full)
         return 1;
     for (const gw_req *g = head; g != NULL; g = g->next) {
-        const gw_sq_req *r = (const gw_sq_req *)g;
-        if (r->kind == SQ_SUBMIT || r->kind == SQ_DEAD_ADD || r->kind == SQ_DEAD_DELETE)
+        const gw_queue_req *r = (const gw_queue_req *)g;
+        if (r->kind == GW_QUEUE_REQ_SUBMIT || r->kind == GW_QUEUE_REQ_DEAD_ADD ||
+            r->kind == GW_QUEUE_REQ_DEAD_DELETE)
             return 1;
     }
     return 0;
 }
 
-static int run_op(gw_sq *sq, gw_sq_req *r)
+static int (*const ops[])(gw_sq *, gw_queue_req *) = {
+    [GW_QUEUE_REQ_SUBMIT] = gw_sq_op_submit,
+    [GW_QUEUE_REQ_LEASE] = gw_sq_op_lease,
+    [GW_QUEUE_REQ_RECORD] = gw_sq_op_record,
+    [GW_QUEUE_REQ_RELEASE] = gw_sq_op_release,
+    [GW_QUEUE_REQ_STATUS] = gw_sq_op_status,
+    [GW_QUEUE_REQ_DEAD_ADD] = gw_sq_op_dead_add,
+    [GW_QUEUE_REQ_DEAD_LIST] = gw_sq_op_dead_list,
+    [GW_QUEUE_REQ_DEAD_DELETE] = gw_sq_op_dead_delete,
+    [GW_QUEUE_REQ_PURGE] = gw_sq_op_purge,
+};
+
+static int run_op(gw_sq *sq, gw_queue_req *r)
 {
-    switch (r->kind) {
-    case SQ_SUBMIT:
-        return gw_sq_op_submit(sq, r);
-    case SQ_LEASE:
-        return gw_sq_op_lease(sq, r);
-    case SQ_RECORD:
-        return gw_sq_op_record(sq, r);
-    case SQ_RELEASE:
-        return gw_sq_op_release(sq, r);
-    case SQ_STATUS:
-        return gw_sq_op_status(sq, r);
-    case SQ_DEAD_ADD:
-        return gw_sq_op_dead_add(sq, r);
-    case SQ_DEAD_LIST:
-        return gw_sq_op_dead_list(sq, r);
-    case SQ_DEAD_DELETE:
-        return gw_sq_op_dead_delete(sq, r);
-    case SQ_PURGE:
-        return gw_sq_op_purge(sq, r);
-    default:
+    if ((size_t)r->kind >= sizeof(ops) / sizeof(ops[0]) || ops[r->kind] == NULL)
         return APNS_EINVAL;
-    }
+    return ops[r->kind](sq, r);
 }
 
-static const char *kind_name(gw_sq_kind k)
+static const char *const kind_names[] = {
+    [GW_QUEUE_REQ_SUBMIT] = "submit",
+    [GW_QUEUE_REQ_LEASE] = "lease",
+    [GW_QUEUE_REQ_RECORD] = "record outcomes",
+    [GW_QUEUE_REQ_RELEASE] = "release",
+    [GW_QUEUE_REQ_STATUS] = "status",
+    [GW_QUEUE_REQ_DEAD_ADD] = "dead-token add",
+    [GW_QUEUE_REQ_DEAD_LIST] = "dead-token list",
+    [GW_QUEUE_REQ_DEAD_DELETE] = "dead-token delete",
+    [GW_QUEUE_REQ_PURGE] = "retention",
+};
+
+/* What a request does, for "... during WHAT". */
+static const char *kind_name(const gw_queue_req *r)
 {
-    static const char *const names[] = {
-        "submit",    "lease",          "record outcomes",  "release",
-        "status",    "dead-token add", "dead-token list",  "dead-token delete",
-        "retention", "size limit",     "read-only switch",
-    };
-    return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "request";
+    if (r->kind == GW_QUEUE_REQ_CONTROL)
+        return r->u.control.op == SQ_SET_MAX_BYTES ? "size limit" : "read-only switch";
+    if ((size_t)r->kind >= sizeof(kind_names) / sizeof(kind_names[0]) || !kind_names[r->kind])
+        return "request";
+    return kind_names[r->kind];
 }
 
-static int is_option(const gw_sq_req *r)
+static int is_option(const gw_queue_req *r)
 {
-    return r->kind == SQ_SET_MAX_BYTES || r->kind == SQ_SET_READ_ONLY;
+    return r->kind == GW_QUEUE_REQ_CONTROL;
 }
 
-static void run_option(gw_sq *sq, gw_sq_req *r)
+static void run_option(gw_sq *sq, gw_queue_req *r)
 {
     char sql[96];
     int rc;
 
-    if (r->kind == SQ_SET_MAX_BYTES) {
+    if (r->u.control.op == SQ_SET_MAX_BYTES) {
         /* 2^31-2 pages is SQLite's own upper bound: "no limit". */
-        long long pages = r->u.set.value > 0 ? r->u.set.value / 4096 + 1 : 2147483646LL;
+        long long pages = r->u.control.value > 0 ? r->u.control.value / 4096 + 1 : 2147483646LL;
         snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%lld", pages);
     } else {
-        snprintf(sql, sizeof(sql), "PRAGMA query_only=%d", r->u.set.value ? 1 : 0);
+        snprintf(sql, sizeof(sql), "PRAGMA query_only=%d", r->u.control.value ? 1 : 0);
     }
     rc = sqlite3_exec(sq->db, sql, NULL, NULL, NULL);
-    r->err =
-        rc == SQLITE_OK ? 0 : gw_sq_error(sq, rc, kind_name(r->kind), r->detail, sizeof(r->detail));
+    r->err = rc == SQLITE_OK ? 0 : gw_sq_error(sq, rc, kind_name(r), r->detail, sizeof(r->detail));
 }
 
 static void fail_all(gw_sq *sq, gw_req *from, gw_req *end, int err, const char *detail, int only_ok)
 {
     for (gw_req *g = from; g != end; g = g->next) {
-        gw_sq_req *r = (gw_sq_req *)g;
+        gw_queue_req *r = (gw_queue_req *)g;
         if (only_ok && r->err != 0)
             continue;
         r->err = err;
@@ -120,46 +125,38 @@ static void set_sync(gw_sq *sq, int full)
 }
 
 /* Undo what a request prepared for after the commit that did not happen. */
-static void discard(gw_sq_req *r)
+static void discard(gw_queue_req *r)
 {
-    if (r->kind == SQ_LEASE)
-        gw_sq_lease_discard(r);
+    if (r->kind == GW_QUEUE_REQ_LEASE)
+        gw_queue__lease_discard(r);
     r->work = 0;
-    r->depth_delta = 0;
+    r->depth_add = 0;
 }
 
+/* The front end applies the depth of what committed after the batch
+ * (a submit's reservation, a record's finals); what failed is undone. */
 static void after_commit(gw_sq *sq, gw_req *from, gw_req *end)
 {
-    for (gw_req *g = from; g != end; g = g->next) {
-        gw_sq_req *r = (gw_sq_req *)g;
-        if (r->err != 0) {
-            /* A submit reserved its tokens in the depth when it was posted
-             * (queue_sqlite.c); give them back. */
-            if (r->kind == SQ_SUBMIT && r->depth_delta > 0)
-                atomic_fetch_sub(&sq->depth, (uint64_t)r->depth_delta);
-            discard(r);
-            continue;
-        }
-        if (r->depth_delta < 0)
-            atomic_fetch_sub(&sq->depth, (uint64_t)-r->depth_delta);
-    }
+    for (gw_req *g = from; g != end; g = g->next)
+        if (((gw_queue_req *)g)->err != 0)
+            discard((gw_queue_req *)g);
 }
 
 /* Makes a request ready to run again after its transaction was lost. */
-static void reset_for_retry(gw_sq_req *r)
+static void reset_for_retry(gw_queue_req *r)
 {
     switch (r->kind) {
-    case SQ_LEASE:
-        gw_sq_lease_discard(r);
+    case GW_QUEUE_REQ_LEASE:
+        gw_queue__lease_discard(r);
         break;
-    case SQ_STATUS:
+    case GW_QUEUE_REQ_STATUS:
         free(r->u.status.outcomes);
         r->u.status.outcomes = NULL;
         memset(&r->u.status.st, 0, sizeof(r->u.status.st));
         break;
-    case SQ_DEAD_ADD:
-    case SQ_DEAD_LIST:
-    case SQ_DEAD_DELETE:
+    case GW_QUEUE_REQ_DEAD_ADD:
+    case GW_QUEUE_REQ_DEAD_LIST:
+    case GW_QUEUE_REQ_DEAD_DELETE:
         free(r->u.dead.v);
         r->u.dead.v = NULL;
         r->u.dead.n = 0;
@@ -170,8 +167,7 @@ static void reset_for_retry(gw_sq_req *r)
         break;
     }
     r->work = 0;
-    if (r->kind != SQ_SUBMIT) /* a submit's delta is its depth reservation */
-        r->depth_delta = 0;
+    r->depth_add = 0;
     r->detail[0] = '\0';
 }
 
@@ -183,12 +179,12 @@ enum { TXN_COMMITTED, TXN_FAILED, TXN_LOST };
  * untouched and may run again. */
 static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
 {
-    char detail[sizeof(((gw_sq_req *)0)->detail)];
+    char detail[sizeof(((gw_queue_req *)0)->detail)];
     int rc, err;
 
     for (gw_req *g = from; g != end; g = g->next)
-        if (((gw_sq_req *)g)->err == 0)
-            reset_for_retry((gw_sq_req *)g);
+        if (((gw_queue_req *)g)->err == 0)
+            reset_for_retry((gw_queue_req *)g);
     rc = sqlite3_exec(sq->db, "BEGIN", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         err = gw_sq_error(sq, rc, "begin", detail, sizeof(detail));
@@ -196,13 +192,13 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
         return TXN_FAILED;
     }
     for (gw_req *g = from; g != end; g = g->next) {
-        gw_sq_req *r = (gw_sq_req *)g;
+        gw_queue_req *r = (gw_queue_req *)g;
 
         if (r->err != 0)
             continue;
         rc = sqlite3_exec(sq->db, "SAVEPOINT r", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
-            r->err = gw_sq_error(sq, rc, kind_name(r->kind), r->detail, sizeof(r->detail));
+            r->err = gw_sq_error(sq, rc, kind_name(r), r->detail, sizeof(r->detail));
             if (sqlite3_get_autocommit(sq->db)) {
                 *culprit = g;
                 return TXN_LOST;
@@ -215,7 +211,7 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
             continue;
         }
         if (r->err != GW_QUEUE_ENOTFOUND && r->err != APNS_EINVAL)
-            gw_sq_log(sq, APNS_LOG_ERROR, "%s", r->detail);
+            gw_queue__log(sq->q, APNS_LOG_ERROR, "%s", r->detail);
         if (sqlite3_get_autocommit(sq->db)) {
             *culprit = g;
             return TXN_LOST;
@@ -225,7 +221,7 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
     rc = sqlite3_exec(sq->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         err = gw_sq_error(sq, rc, "commit", detail, sizeof(detail));
-        gw_sq_log(sq, APNS_LOG_ERROR, "%s", detail);
+        gw_queue__log(sq->q, APNS_LOG_ERROR, "%s", detail);
         sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
         fail_all(sq, from, end, err, detail, 1);
         return TXN_FAILED;
@@ -237,15 +233,15 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
  * their answers come from what is already committed. So when a batch's
  * COMMIT fails (disk full, I/O error), each read that shared it runs again on
  * its own, and a full disk never fails a status query (docs/queue.md). */
-static int is_read(const gw_sq_req *r)
+static int is_read(const gw_queue_req *r)
 {
-    return r->kind == SQ_STATUS || r->kind == SQ_DEAD_LIST;
+    return r->kind == GW_QUEUE_REQ_STATUS || r->kind == GW_QUEUE_REQ_DEAD_LIST;
 }
 
 static void rerun_reads(gw_sq *sq, gw_req *from, gw_req *end)
 {
     for (gw_req *g = from; g != end; g = g->next) {
-        gw_sq_req *r = (gw_sq_req *)g;
+        gw_queue_req *r = (gw_queue_req *)g;
         int rc;
 
         if (!is_read(r) || !gw_queue_err_unavailable(r->err))
@@ -279,64 +275,57 @@ static void run_txn(gw_sq *sq, gw_req *from, gw_req *end)
         outcome = attempt(sq, from, end, &culprit);
         if (outcome != TXN_LOST)
             break;
-        storage_err = ((gw_sq_req *)culprit)->err;
+        storage_err = ((gw_queue_req *)culprit)->err;
         if (i == MAX_ATTEMPTS - 1)
-            fail_all(sq, from, end, storage_err, ((gw_sq_req *)culprit)->detail, 1);
+            fail_all(sq, from, end, storage_err, ((gw_queue_req *)culprit)->detail, 1);
     }
     if (outcome != TXN_COMMITTED)
         rerun_reads(sq, from, end);
     for (gw_req *g = from; g != end; g = g->next) {
-        int e = ((gw_sq_req *)g)->err;
+        int e = ((gw_queue_req *)g)->err;
         if (gw_queue_err_unavailable(e))
             storage_err = e;
     }
-    if (outcome == TXN_COMMITTED)
-        atomic_fetch_add(&sq->commits, 1);
-    if (storage_err != 0) {
-        atomic_fetch_add(&sq->failures, 1);
-        atomic_store(&sq->last_err, storage_err);
-    } else {
-        atomic_store(&sq->last_err, 0);
-    }
+    gw_queue__result(sq->q, outcome == TXN_COMMITTED, storage_err);
     after_commit(sq, from, end);
 }
 
-void gw_sq_batch(gw_req *head, void *ud)
+void gw_sq_batch(gw_req *head, void *be)
 {
-    gw_sq *sq = ud;
+    gw_sq *sq = be;
     gw_req *g = head;
 
     set_sync(sq, needs_full_sync(sq, head));
     while (g != NULL) {
         gw_req *end;
 
-        if (is_option((gw_sq_req *)g)) {
-            run_option(sq, (gw_sq_req *)g);
+        if (is_option((gw_queue_req *)g)) {
+            run_option(sq, (gw_queue_req *)g);
             g = g->next;
             continue;
         }
-        for (end = g; end != NULL && !is_option((gw_sq_req *)end); end = end->next)
+        for (end = g; end != NULL && !is_option((gw_queue_req *)end); end = end->next)
             ;
         run_txn(sq, g, end);
         g = end;
     }
 }
 
-int64_t gw_sq_idle(void *ud)
+int64_t gw_sq_idle(void *be)
 {
-    gw_sq *sq = ud;
+    gw_sq *sq = be;
     char detail[384];
     uint64_t jobs = 0;
     int more = 0, err, rc;
 
-    if (sq->read_only || sq->o.retention_ms < 0)
+    if (sq->read_only || sq->q->o.retention_ms < 0)
         return -1;
     set_sync(sq, sq->so.outcome_sync_full != 0);
     rc = sqlite3_exec(sq->db, "BEGIN", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         gw_sq_error(sq, rc, "retention", detail, sizeof(detail));
-        gw_sq_log(sq, APNS_LOG_WARN, "%s", detail);
-        return sq->o.purge_interval_ms;
+        gw_queue__log(sq->q, APNS_LOG_WARN, "%s", detail);
+        return sq->q->o.purge_interval_ms;
     }
     err = gw_sq_purge_step(sq, 100, &jobs, &more, detail, sizeof(detail));
     if (err == 0) {
@@ -347,11 +336,11 @@ int64_t gw_sq_idle(void *ud)
     if (err != 0) {
         if (!sqlite3_get_autocommit(sq->db))
             sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
-        gw_sq_log(sq, APNS_LOG_WARN, "%s", detail);
-        return sq->o.purge_interval_ms;
+        gw_queue__log(sq->q, APNS_LOG_WARN, "%s", detail);
+        return sq->q->o.purge_interval_ms;
     }
     if (jobs > 0)
-        gw_sq_log(sq, APNS_LOG_INFO, "queue retention: deleted %llu finished jobs",
-                  (unsigned long long)jobs);
-    return more ? 0 : sq->o.purge_interval_ms;
+        gw_queue__log(sq->q, APNS_LOG_INFO, "queue retention: deleted %llu finished jobs",
+                      (unsigned long long)jobs);
+    return more ? 0 : sq->q->o.purge_interval_ms;
 }

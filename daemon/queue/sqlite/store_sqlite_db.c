@@ -22,12 +22,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SCHEMA_VERSION 1
@@ -67,29 +65,6 @@ static const char *const stmt_sql[SQS_COUNT] = {
     SQ_STMT_MAP(SQ_STMT_SQL)
 #undef SQ_STMT_SQL
 };
-
-void gw_sq_log(gw_sq *sq, apns_log_level lvl, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    if (sq->o.on_log == NULL)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sq->o.on_log(lvl, msg, sq->o.ud);
-}
-
-int64_t gw_sq_now(gw_sq *sq)
-{
-    struct timespec ts;
-
-    if (sq->o.clock_ms != NULL)
-        return sq->o.clock_ms(sq->o.ud);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *primary_name(int rc)
 {
@@ -218,7 +193,7 @@ static int read_depth(gw_sq *sq, char *detail, size_t len)
         return gw_sq_error(sq, rc, "open (depth)", detail, len);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
-        atomic_store(&sq->depth, (uint64_t)sqlite3_column_int64(s, 0));
+        gw_queue__depth_rebase(sq->q, sqlite3_column_int64(s, 0));
     sqlite3_finalize(s);
     return rc == SQLITE_ROW ? 0 : gw_sq_error(sq, rc, "open (depth)", detail, len);
 }
@@ -280,8 +255,8 @@ int gw_sq_db_open(gw_sq *sq, char *detail, size_t len)
         return gw_sq_error(sq, rc, "open", detail, len);
     sqlite3_extended_result_codes(sq->db, 1);
     if (!sq->read_only && sqlite3_db_readonly(sq->db, "main") == 1) {
-        gw_sq_log(sq, APNS_LOG_WARN, "queue database %s is not writable: serving read-only",
-                  sq->path);
+        gw_queue__log(sq->q, APNS_LOG_WARN, "queue database %s is not writable: serving read-only",
+                      sq->path);
         sq->read_only = 1;
     }
     rc = set_pragmas(sq, detail, len);
@@ -333,8 +308,8 @@ void gw_sq_db_close(gw_sq *sq)
     }
     if (sq->db != NULL) {
         if (sqlite3_close(sq->db) != SQLITE_OK)
-            gw_sq_log(sq, APNS_LOG_WARN, "queue database %s: close: %s", sq->path,
-                      sqlite3_errmsg(sq->db));
+            gw_queue__log(sq->q, APNS_LOG_WARN, "queue database %s: close: %s", sq->path,
+                          sqlite3_errmsg(sq->db));
         sq->db = NULL;
     }
     if (sq->lock_fd >= 0) {

@@ -33,14 +33,14 @@ int gw_sq_dead_upsert(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok
     return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, "dead-token registry", detail, detail_len);
 }
 
-int gw_sq_op_dead_add(gw_sq *sq, gw_sq_req *r)
+int gw_sq_op_dead_add(gw_sq *sq, gw_queue_req *r)
 {
     return gw_sq_dead_upsert(sq, r->u.dead.app, r->u.dead.tok, r->u.dead.tok_len, r->u.dead.source,
-                             r->u.dead.reason, r->u.dead.apns_ts, gw_sq_now(sq), r->detail,
+                             r->u.dead.reason, r->u.dead.apns_ts, gw_queue__now(sq->q), r->detail,
                              sizeof(r->detail));
 }
 
-int gw_sq_op_dead_list(gw_sq *sq, gw_sq_req *r)
+int gw_sq_op_dead_list(gw_sq *sq, gw_queue_req *r)
 {
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_DEAD_LIST);
     size_t limit = r->u.dead.limit;
@@ -54,8 +54,8 @@ int gw_sq_op_dead_list(gw_sq *sq, gw_sq_req *r)
     }
     sqlite3_bind_text(s, 1, r->u.dead.app, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, r->u.dead.since);
-    sqlite3_bind_int64(s, 3, r->u.dead.after_recorded);
-    sqlite3_bind_int64(s, 4, r->u.dead.after_id);
+    sqlite3_bind_int64(s, 3, r->u.dead.after[0]);
+    sqlite3_bind_int64(s, 4, r->u.dead.after[1]);
     sqlite3_bind_int64(s, 5, (int64_t)limit + 1); /* one more: is there a next page? */
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         gw_dead_token *d;
@@ -88,7 +88,7 @@ int gw_sq_op_dead_list(gw_sq *sq, gw_sq_req *r)
     return 0;
 }
 
-int gw_sq_op_dead_delete(gw_sq *sq, gw_sq_req *r)
+int gw_sq_op_dead_delete(gw_sq *sq, gw_queue_req *r)
 {
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_DEAD_DELETE);
     int rc;

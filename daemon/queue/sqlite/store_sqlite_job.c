@@ -20,10 +20,10 @@ static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
         sqlite3_bind_null(s, i);
 }
 
-static int insert_job(gw_sq *sq, gw_sq_req *r, int64_t now, int64_t send_at, int64_t *job)
+static int insert_job(gw_sq *sq, gw_queue_req *r, int64_t now, int64_t send_at, int64_t *job)
 {
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_JOB_INSERT);
-    uint32_t per = sq->o.chunk_tokens;
+    uint32_t per = sq->q->o.chunk_tokens;
     size_t n = r->u.submit.tokens.count;
     int rc;
 
@@ -48,11 +48,11 @@ static int insert_job(gw_sq *sq, gw_sq_req *r, int64_t now, int64_t send_at, int
     return 0;
 }
 
-int gw_sq_op_submit(gw_sq *sq, gw_sq_req *r)
+int gw_sq_op_submit(gw_sq *sq, gw_queue_req *r)
 {
     const gw_token_list *l = &r->u.submit.tokens;
-    uint32_t per = sq->o.chunk_tokens;
-    int64_t now = gw_sq_now(sq), send_at, job = 0;
+    uint32_t per = sq->q->o.chunk_tokens;
+    int64_t now = gw_queue__now(sq->q), send_at, job = 0;
     size_t pos = 0, done = 0;
     int err, rc;
 

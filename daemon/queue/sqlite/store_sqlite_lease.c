@@ -2,8 +2,8 @@
  * store_sqlite_lease.c - leasing due chunks and handing them back.
  *
  * Lease: select up to max chunks with next_at <= now that no one holds
- * (index chunk_due), copy each into one allocation (gw_chunk + arrays +
- * tokens + the job's strings), then mark them leased (lease_owner, lease_until)
+ * (index chunk_due), copy each into one allocation (gw_queue__chunk_new:
+ * gw_chunk + arrays + tokens + the job's strings), then mark them leased (lease_owner, lease_until)
  * in a second pass so the scan never walks rows it is changing. Only the
  * selected chunks are ever in memory: a 1M-token job is leased chunk by chunk.
  *
@@ -17,11 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t align8(size_t n)
-{
-    return (n + 7) & ~(size_t)7;
-}
-
 static size_t text_size(sqlite3_stmt *s, int col)
 {
     return sqlite3_column_type(s, col) == SQLITE_NULL ? 0
@@ -30,68 +25,30 @@ static size_t text_size(sqlite3_stmt *s, int col)
 
 static const char *copy_text(sqlite3_stmt *s, int col, char **p)
 {
-    size_t n;
-    char *out;
-
     if (sqlite3_column_type(s, col) == SQLITE_NULL)
         return NULL;
-    n = (size_t)sqlite3_column_bytes(s, col);
-    out = *p;
-    memcpy(out, sqlite3_column_blob(s, col), n);
-    out[n] = '\0';
-    *p += n + 1;
-    return out;
+    return gw_queue__copy_str(p, sqlite3_column_blob(s, col), (size_t)sqlite3_column_bytes(s, col));
 }
 
 /* Builds a chunk from the current LEASE_SELECT row `c` and JOB_FIELDS row
  * `j`. Returns NULL on allocation failure. */
-static gw_chunk *build_chunk(gw_sq *sq, sqlite3_stmt *c, sqlite3_stmt *j)
+static gw_chunk *build_chunk(sqlite3_stmt *c, sqlite3_stmt *j)
 {
     uint32_t n = (uint32_t)sqlite3_column_int64(c, 4);
-    size_t tok_len = (size_t)sqlite3_column_bytes(c, 5);
     size_t st_len = (size_t)sqlite3_column_bytes(c, 6);
-    const uint8_t *toks = sqlite3_column_blob(c, 5);
-    const uint8_t *st = sqlite3_column_blob(c, 6);
-    size_t size, off_retry, off_offset, off_state, off_att, off_tok, off_str;
     gw_chunk *ch;
-    uint32_t *offset;
     char *p;
-    size_t pos = 0;
 
-    off_retry = align8(sizeof(gw_chunk));
-    off_offset = off_retry + (size_t)n * sizeof(int64_t);
-    off_state = off_offset + (size_t)n * sizeof(uint32_t);
-    off_att = off_state + n;
-    off_tok = off_att + n;
-    off_str = off_tok + tok_len;
-    size = off_str + text_size(j, 1) + text_size(j, 2) + text_size(j, 6) +
-           (size_t)sqlite3_column_bytes(j, 8) + 1;
-    ch = calloc(1, size);
+    ch = gw_queue__chunk_new(n, sqlite3_column_blob(c, 5), (size_t)sqlite3_column_bytes(c, 5),
+                             text_size(j, 1) + text_size(j, 2) + text_size(j, 6) +
+                                 (size_t)sqlite3_column_bytes(j, 8) + 1,
+                             &p);
     if (ch == NULL)
         return NULL;
-    p = (char *)ch;
-    ch->retry_at_ms = (int64_t *)(p + off_retry);
-    offset = (uint32_t *)(p + off_offset);
-    ch->state = (uint8_t *)(p + off_state);
-    ch->attempts = (uint8_t *)(p + off_att);
-    if (tok_len > 0)
-        memcpy(p + off_tok, toks, tok_len);
-    memcpy(ch->state, st, st_len < n ? st_len : n);
-
-    /* Index the packed token records; a short blob leaves zero-length tokens. */
-    for (uint32_t i = 0; i < n; i++) {
-        offset[i] = (uint32_t)pos;
-        if (pos < tok_len)
-            pos += 1 + ((const uint8_t *)p)[off_tok + pos];
-    }
-    ch->priv.tokens = (const uint8_t *)(p + off_tok);
-    ch->priv.offset = offset;
+    memcpy(ch->state, sqlite3_column_blob(c, 6), st_len < n ? st_len : n);
     ch->priv.handle = (uint64_t)sqlite3_column_int64(c, 0);
-    ch->priv.owner = sq;
-
     ch->seq = (uint32_t)sqlite3_column_int64(c, 2);
     ch->first = (uint32_t)sqlite3_column_int64(c, 3);
-    ch->n_tokens = n;
     snprintf(ch->job_id, sizeof(ch->job_id), "%s", (const char *)sqlite3_column_text(j, 0));
     snprintf(ch->apns_id_base, sizeof(ch->apns_id_base), "%s",
              (const char *)sqlite3_column_text(j, 7));
@@ -101,7 +58,6 @@ static gw_chunk *build_chunk(gw_sq *sq, sqlite3_stmt *c, sqlite3_stmt *j)
     ch->send_at_ms = sqlite3_column_int64(j, 9);
     ch->created_ms = sqlite3_column_int64(j, 10);
     ch->job_tokens = (uint32_t)sqlite3_column_int64(j, 11);
-    p += off_str;
     ch->app = copy_text(j, 1, &p);
     ch->topic = copy_text(j, 2, &p);
     ch->collapse_id = copy_text(j, 6, &p);
@@ -110,7 +66,7 @@ static gw_chunk *build_chunk(gw_sq *sq, sqlite3_stmt *c, sqlite3_stmt *j)
     return ch;
 }
 
-static int load_retries(gw_sq *sq, gw_chunk *ch, gw_sq_req *r)
+static int load_retries(gw_sq *sq, gw_chunk *ch, gw_queue_req *r)
 {
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_RETRY_BY_CHUNK);
     int rc;
@@ -128,14 +84,7 @@ static int load_retries(gw_sq *sq, gw_chunk *ch, gw_sq_req *r)
                              : gw_sq_error(sq, rc, "lease (retries)", r->detail, sizeof(r->detail));
 }
 
-void gw_sq_lease_discard(gw_sq_req *r)
-{
-    for (size_t i = 0; i < r->u.lease.n; i++)
-        free(r->u.lease.chunks[i]);
-    r->u.lease.n = 0;
-}
-
-static int select_chunks(gw_sq *sq, gw_sq_req *r, int64_t now)
+static int select_chunks(gw_sq *sq, gw_queue_req *r, int64_t now)
 {
     sqlite3_stmt *c = gw_sq_stmt(sq, SQS_LEASE_SELECT);
     sqlite3_stmt *j = NULL;
@@ -154,8 +103,9 @@ static int select_chunks(gw_sq *sq, gw_sq_req *r, int64_t now)
             rc = sqlite3_step(j);
             if (rc != SQLITE_ROW) {
                 /* A chunk without its job cannot be sent: skip it. */
-                gw_sq_log(sq, APNS_LOG_ERROR, "queue database %s: chunk %lld has no job %lld",
-                          sq->path, (long long)sqlite3_column_int64(c, 0), (long long)job);
+                gw_queue__log(sq->q, APNS_LOG_ERROR,
+                              "queue database %s: chunk %lld has no job %lld", sq->path,
+                              (long long)sqlite3_column_int64(c, 0), (long long)job);
                 if (rc != SQLITE_DONE) {
                     err = gw_sq_error(sq, rc, "lease (job)", r->detail, sizeof(r->detail));
                     break;
@@ -165,7 +115,7 @@ static int select_chunks(gw_sq *sq, gw_sq_req *r, int64_t now)
             }
             cur_job = job;
         }
-        ch = build_chunk(sq, c, j);
+        ch = build_chunk(c, j);
         if (ch == NULL) {
             err = APNS_ENOMEM;
             snprintf(r->detail, sizeof(r->detail), "out of memory while leasing");
@@ -183,9 +133,9 @@ static int select_chunks(gw_sq *sq, gw_sq_req *r, int64_t now)
     return err;
 }
 
-int gw_sq_op_lease(gw_sq *sq, gw_sq_req *r)
+int gw_sq_op_lease(gw_sq *sq, gw_queue_req *r)
 {
-    int64_t now = gw_sq_now(sq);
+    int64_t now = gw_queue__now(sq->q);
     int err = select_chunks(sq, r, now);
 
     for (size_t i = 0; err == 0 && i < r->u.lease.n; i++) {
@@ -194,7 +144,7 @@ int gw_sq_op_lease(gw_sq *sq, gw_sq_req *r)
 
         sqlite3_bind_int64(s, 1, (int64_t)r->u.lease.chunks[i]->priv.handle);
         sqlite3_bind_int64(s, 2, (int64_t)sq->owner);
-        sqlite3_bind_int64(s, 3, now + sq->o.lease_ttl_ms);
+        sqlite3_bind_int64(s, 3, now + sq->q->o.lease_ttl_ms);
         rc = sqlite3_step(s);
         sqlite3_reset(s);
         if (rc != SQLITE_DONE)
@@ -214,14 +164,14 @@ int gw_sq_op_lease(gw_sq *sq, gw_sq_req *r)
         r->u.lease.next_at = now;
     }
     if (err != 0)
-        gw_sq_lease_discard(r);
+        gw_queue__lease_discard(r);
     return err;
 }
 
-int gw_sq_op_release(gw_sq *sq, gw_sq_req *r)
+int gw_sq_op_release(gw_sq *sq, gw_queue_req *r)
 {
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_CHUNK_RELEASE_INFO);
-    int64_t now = gw_sq_now(sq), n_open, n_retry, min_at = 0, next_at;
+    int64_t now = gw_queue__now(sq->q), n_open, n_retry, min_at = 0, next_at;
     int64_t not_before = r->u.release.not_before > now ? r->u.release.not_before : now;
     int rc;
 

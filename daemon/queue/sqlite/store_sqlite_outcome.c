@@ -5,7 +5,8 @@
  * answers for the same token): each touched chunk has its state blob read,
  * changed in memory and written back once per batch, so 1,000 answers for
  * one chunk cost one row update, and a group commit carries many of those.
- * Transition rules, the same as queue.c applies to the dispatcher's copy:
+ * Transition rules, the same as the front end (queue.c) applies to the
+ * dispatcher's copy:
  *  - a final state (accepted, rejected, expired, failed) never changes: a
  *    second answer for the token (a duplicate send) is ignored;
  *  - RETRY upserts the sparse retry row (retry-at, attempts + 1);
@@ -32,7 +33,7 @@ typedef struct job_delta {
 
 static int by_chunk(const void *a, const void *b, void *arg)
 {
-    const gw_sq_outcome *v = arg;
+    const gw_queue_answer *v = arg;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     int64_t cx = v[x].chunk, cy = v[y].chunk;
 
@@ -41,7 +42,7 @@ static int by_chunk(const void *a, const void *b, void *arg)
     return x < y ? -1 : (x > y);
 }
 
-static int flush_job(gw_sq *sq, job_delta *d, int64_t now, gw_sq_req *r)
+static int flush_job(gw_sq *sq, job_delta *d, int64_t now, gw_queue_req *r)
 {
     sqlite3_stmt *s;
     int rc;
@@ -68,7 +69,7 @@ static int flush_job(gw_sq *sq, job_delta *d, int64_t now, gw_sq_req *r)
     return 0;
 }
 
-static int step_done(gw_sq *sq, sqlite3_stmt *s, const char *what, gw_sq_req *r)
+static int step_done(gw_sq *sq, sqlite3_stmt *s, const char *what, gw_queue_req *r)
 {
     int rc = sqlite3_step(s);
 
@@ -76,20 +77,7 @@ static int step_done(gw_sq *sq, sqlite3_stmt *s, const char *what, gw_sq_req *r)
     return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, what, r->detail, sizeof(r->detail));
 }
 
-/* The rejection's token and reason, stored in r->u.record.extra. */
-static void extra_fields(const gw_sq_req *r, const gw_sq_outcome *o, const uint8_t **tok,
-                         size_t *tok_len, const char **reason, size_t *reason_len)
-{
-    const uint8_t *p = r->u.record.extra + o->extra;
-
-    *tok_len = p[0];
-    *tok = p + 1;
-    p += 1 + p[0];
-    *reason_len = p[0];
-    *reason = (const char *)p + 1;
-}
-
-static int reject(gw_sq *sq, gw_sq_req *r, const gw_sq_outcome *o, int64_t job, int64_t first,
+static int reject(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, int64_t job, int64_t first,
                   int64_t now)
 {
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_REJECT_INSERT);
@@ -99,7 +87,7 @@ static int reject(gw_sq *sq, gw_sq_req *r, const gw_sq_outcome *o, int64_t job, 
     char why[48];
     int err;
 
-    extra_fields(r, o, &tok, &tok_len, &reason, &reason_len);
+    gw_queue__answer_extra(r, o, &tok, &tok_len, &reason, &reason_len);
     sqlite3_bind_int64(s, 1, job);
     sqlite3_bind_int64(s, 2, first + o->idx);
     sqlite3_bind_blob(s, 3, tok, (int)tok_len, SQLITE_STATIC);
@@ -124,7 +112,7 @@ static int reject(gw_sq *sq, gw_sq_req *r, const gw_sq_outcome *o, int64_t job, 
     return err;
 }
 
-static int apply_one(gw_sq *sq, gw_sq_req *r, const gw_sq_outcome *o, uint8_t *st, int64_t job,
+static int apply_one(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, uint8_t *st, int64_t job,
                      int64_t first, int64_t now, job_delta *d, int64_t *n_open)
 {
     uint8_t old = st[o->idx];
@@ -153,7 +141,7 @@ static int apply_one(gw_sq *sq, gw_sq_req *r, const gw_sq_outcome *o, uint8_t *s
     } else {
         d->counts[o->state - GW_TOKEN_ACCEPTED]++;
         (*n_open)--;
-        r->depth_delta--;
+        r->depth_add--;
         if (o->state == GW_TOKEN_REJECTED && (err = reject(sq, r, o, job, first, now)) != 0)
             return err;
     }
@@ -162,10 +150,10 @@ static int apply_one(gw_sq *sq, gw_sq_req *r, const gw_sq_outcome *o, uint8_t *s
 }
 
 /* Applies the outcomes order[from..to) (all for one chunk). */
-static int apply_chunk(gw_sq *sq, gw_sq_req *r, const uint32_t *order, size_t from, size_t to,
+static int apply_chunk(gw_sq *sq, gw_queue_req *r, const uint32_t *order, size_t from, size_t to,
                        int64_t now, job_delta *d, uint8_t **buf, size_t *cap)
 {
-    const gw_sq_outcome *v = r->u.record.v;
+    const gw_queue_answer *v = r->u.record.v;
     int64_t chunk = v[order[from]].chunk, job, first, n_open;
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_CHUNK_ST);
     size_t n, st_len;
@@ -205,7 +193,7 @@ static int apply_chunk(gw_sq *sq, gw_sq_req *r, const uint32_t *order, size_t fr
         d->used = 1;
     }
     for (size_t k = from; k < to; k++) {
-        const gw_sq_outcome *o = &v[order[k]];
+        const gw_queue_answer *o = &v[order[k]];
         if (o->idx >= n)
             continue;
         err = apply_one(sq, r, o, *buf, job, first, now, d, &n_open);
@@ -219,16 +207,16 @@ static int apply_chunk(gw_sq *sq, gw_sq_req *r, const uint32_t *order, size_t fr
     return step_done(sq, s, "record outcomes (chunk)", r);
 }
 
-int gw_sq_op_record(gw_sq *sq, gw_sq_req *r)
+int gw_sq_op_record(gw_sq *sq, gw_queue_req *r)
 {
     size_t n = r->u.record.n, from = 0, cap = 0;
     uint32_t *order;
     uint8_t *buf = NULL;
     job_delta d = {0};
-    int64_t now = gw_sq_now(sq);
+    int64_t now = gw_queue__now(sq->q);
     int err = 0;
 
-    r->depth_delta = 0;
+    r->depth_add = 0;
     if (n == 0)
         return 0;
     order = malloc(n * sizeof(*order));
@@ -251,6 +239,6 @@ int gw_sq_op_record(gw_sq *sq, gw_sq_req *r)
     free(order);
     free(buf);
     if (err != 0)
-        r->depth_delta = 0;
+        r->depth_add = 0;
     return err;
 }

@@ -41,12 +41,12 @@ int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char
 
     *jobs = 0;
     *more = 0;
-    if (sq->o.retention_ms < 0)
+    if (sq->q->o.retention_ms < 0)
         return 0;
     if (max_jobs > sizeof(ids) / sizeof(ids[0]))
         max_jobs = sizeof(ids) / sizeof(ids[0]);
     s = gw_sq_stmt(sq, SQS_PURGE_PICK);
-    sqlite3_bind_int64(s, 1, gw_sq_now(sq) - sq->o.retention_ms);
+    sqlite3_bind_int64(s, 1, gw_queue__now(sq->q) - sq->q->o.retention_ms);
     sqlite3_bind_int64(s, 2, (int64_t)max_jobs);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         ids[n++] = sqlite3_column_int64(s, 0);
@@ -90,7 +90,7 @@ int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char
     return 0;
 }
 
-int gw_sq_op_purge(gw_sq *sq, gw_sq_req *r)
+int gw_sq_op_purge(gw_sq *sq, gw_queue_req *r)
 {
     int more;
 

@@ -14,26 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static gw_job_state job_state(const gw_job_status *st, int leased, int finished)
-{
-    uint64_t final = st->accepted + st->rejected + st->expired + st->failed;
-
-    if (finished || final >= st->tokens) {
-        if (st->accepted == st->tokens)
-            return GW_JOB_DONE;
-        if (st->expired == st->tokens)
-            return GW_JOB_EXPIRED;
-        return st->accepted > 0 ? GW_JOB_PARTIAL : GW_JOB_FAILED;
-    }
-    if (leased)
-        return GW_JOB_IN_FLIGHT;
-    if (final == 0 && st->retrying == 0)
-        return GW_JOB_QUEUED;
-    return st->pending == 0 ? GW_JOB_RETRYING : GW_JOB_IN_FLIGHT;
-}
-
 static int64_t one_int(gw_sq *sq, enum gw_sq_stmt id, int64_t job, int64_t dflt, int *err,
-                       gw_sq_req *r)
+                       gw_queue_req *r)
 {
     sqlite3_stmt *s = gw_sq_stmt(sq, id);
     int64_t v = dflt;
@@ -49,7 +31,7 @@ static int64_t one_int(gw_sq *sq, enum gw_sq_stmt id, int64_t job, int64_t dflt,
     return v;
 }
 
-static int load_tokens(gw_sq *sq, gw_sq_req *r, int64_t job, gw_token_outcome *out, size_t total)
+static int load_tokens(gw_sq *sq, gw_queue_req *r, int64_t job, gw_token_outcome *out, size_t total)
 {
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_JOB_CHUNKS);
     int rc;
@@ -75,7 +57,8 @@ static int load_tokens(gw_sq *sq, gw_sq_req *r, int64_t job, gw_token_outcome *o
                              : gw_sq_error(sq, rc, "status (tokens)", r->detail, sizeof(r->detail));
 }
 
-static int load_details(gw_sq *sq, gw_sq_req *r, int64_t job, gw_token_outcome *out, size_t total)
+static int load_details(gw_sq *sq, gw_queue_req *r, int64_t job, gw_token_outcome *out,
+                        size_t total)
 {
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_JOB_REJECTIONS);
     int rc;
@@ -111,7 +94,7 @@ static int load_details(gw_sq *sq, gw_sq_req *r, int64_t job, gw_token_outcome *
                : gw_sq_error(sq, rc, "status (retries)", r->detail, sizeof(r->detail));
 }
 
-int gw_sq_op_status(gw_sq *sq, gw_sq_req *r)
+int gw_sq_op_status(gw_sq *sq, gw_queue_req *r)
 {
     gw_job_status *st = &r->u.status.st;
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_JOB_BY_UID);
@@ -152,9 +135,9 @@ int gw_sq_op_status(gw_sq *sq, gw_sq_req *r)
         st->next_retry_ms = one_int(sq, SQS_JOB_NEXT_RETRY, job, 0, &err, r);
     if (err != 0)
         return err;
-    st->state = job_state(st, leased, is_finished);
+    st->state = gw_queue__job_state(st, leased, is_finished);
 
-    if (st->tokens > sq->o.small_job_tokens)
+    if (st->tokens > sq->q->o.small_job_tokens)
         return 0;
     r->u.status.outcomes = calloc(st->tokens ? st->tokens : 1, sizeof(gw_token_outcome));
     if (r->u.status.outcomes == NULL) {

@@ -1,7 +1,8 @@
 /*
- * test_queue_util.h - helpers shared by the queue tests: a temp directory,
- * a fake clock, and synchronous wrappers that post a request and run the
- * event loop until its callback fired (asserting it fired on this thread).
+ * test_queue_util.h - helpers shared by the queue tests (and the API and
+ * dispatcher tests that use a queue): a temp directory, a fake clock, and
+ * synchronous wrappers that post a request and run the event loop until its
+ * callback fired (asserting it fired on this thread).
  */
 #ifndef TEST_QUEUE_UTIL_H
 #define TEST_QUEUE_UTIL_H
@@ -103,10 +104,19 @@ static inline void tq_job(gw_job *j, const char *app, uint64_t seed, size_t n)
     }
 }
 
+/* Deadline for one callback (ms; 0 = none). A test that sets one keeps a
+ * timer on its loop, so that the loop wakes up to look at the clock. */
+static int tq_wait_ms;
+
 static inline void tq_run_until(struct event_base *base, volatile int *flag)
 {
-    while (!*flag)
+    double deadline = tq_secs() + tq_wait_ms / 1000.0;
+
+    while (!*flag) {
+        if (tq_wait_ms > 0 && tq_secs() > deadline)
+            fail_msg("no callback within %d ms", tq_wait_ms);
         event_base_loop(base, EVLOOP_ONCE);
+    }
 }
 
 /* ---- synchronous wrappers ---- */

@@ -1,13 +1,14 @@
 /*
  * js_int.h - internals of the JetStream queue backend, shared by
- * queue_jetstream.c (vtable, requests, open/free) and the js_*.c files (one
- * per concern; all of their NATS work runs on the backend's thread).
+ * queue_jetstream.c (the ops table, the batch, open/free) and the js_*.c
+ * files (one per concern; all of their NATS work runs on the queue's
+ * storage and lease threads).
  *
- * Ownership is the SQLite backend's (store_sqlite.h): a request (gw_js_req) is
- * built on the loop thread, posted to the worker (store_worker.c), run in a
- * batch on the worker thread, and completed (callback + free) back on the
- * loop thread. A leased chunk has two halves: the gw_chunk the dispatcher
- * owns (loop thread) and a gw_js_lease the worker owns (the JetStream message,
+ * Ownership is the SQLite backend's (store_sqlite.h): the front end builds
+ * a request (gw_queue_req, internal/queue_backend.h) on the loop thread,
+ * a batch runs it here on a storage thread, the front end delivers and
+ * frees it. A leased chunk has two halves: the gw_chunk the dispatcher owns
+ * (loop thread) and a gw_js_lease this backend owns (the JetStream message,
  * the durable per-token record and its KV revision), joined by
  * gw_chunk.priv.handle.
  */
@@ -19,9 +20,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "queue.h"
+#include "queue_backend.h"
 #include "queue_jetstream.h"
-#include "store_worker.h"
 
 #define JS_REASON_MAX 47
 
@@ -60,7 +60,7 @@ void gw_js_rec_counts(const gw_js_rec *r, uint64_t c[4], uint64_t *retry, uint64
 /* Merges `theirs` (a concurrent writer's) into `ours`: a final state wins
  * over a non-final one (the first final answer stays), retry over pending. */
 void gw_js_rec_merge(gw_js_rec *ours, const gw_js_rec *theirs);
-/* Applies one outcome with queue.c's transition rules. Returns 1 when the
+/* Applies one outcome (gw_queue__token_apply's rules). Returns 1 when the
  * token became final. */
 int gw_js_rec_apply(gw_js_rec *r, uint32_t idx, int state, int status, const char *reason,
                     int64_t apns_ts, int64_t retry_at);
@@ -139,14 +139,12 @@ typedef struct gw_js_pub {
  * complete, so the NATS delivery thread never sees freed memory. */
 typedef struct gw_js_notice_box {
     pthread_mutex_t mu;
-    gw_worker *w; /* NULL once closing */
-    struct gw_js *js;
+    gw_queue *q; /* set once the queue runs; NULL once closing */
     uint64_t node;
 } gw_js_notice_box;
 
 typedef struct gw_js {
-    gw_queue q;
-    gw_queue_opts o;
+    gw_queue *q; /* the front end; q->o: the options */
     gw_queue_jetstream_opts jo;
     char **servers;
     char *servers_text; /* "nats://a:4222, nats://b:4222" for details */
@@ -163,9 +161,7 @@ typedef struct gw_js {
     natsSubscription *work_sub;
     gw_js_notice_box *box;
     kvStore *kv_jobs, *kv_out, *kv_dead, *kv_tok;
-    gw_worker *w;             /* the queue thread: everything but leases */
-    gw_worker *lw;            /* the lease thread: fetches (long polls) */
-    pthread_mutex_t lease_mu; /* leases, n_leases: both threads */
+    pthread_mutex_t lease_mu; /* leases, n_leases: the queue and lease threads */
 
     /* publish groups (js_conn.c): written by the ack handler thread */
     pthread_mutex_t pg_mu;
@@ -175,12 +171,7 @@ typedef struct gw_js {
     uint64_t pg_gen;
     int nc_closed; /* pg_mu: the connection's closed callback ran */
 
-    /* depth: base from the stream (refreshed), local changes since */
-    atomic_llong depth_base, depth_local, depth_reserved;
-    atomic_uint_least64_t commits, failures;
-    atomic_int last_err;
     atomic_uint_least64_t op_pub, op_ack, op_read, op_fetch;
-    atomic_int notice_pending;
     atomic_int closing; /* no disconnect log while closing */
 
     /* leases handed out (lease_mu): linked by the lease thread, unlinked
@@ -194,111 +185,9 @@ typedef struct gw_js {
     size_t n_committed, committed_pos;
     /* queue thread only */
     int64_t depth_due, hb_due; /* mono ms */
-
-    /* loop thread only */
-    gw__leased leased;
 } gw_js;
 
-typedef enum gw_js_kind {
-    JS_SUBMIT,
-    JS_LEASE,
-    JS_RECORD,
-    JS_RELEASE,
-    JS_TOUCH,
-    JS_STATUS,
-    JS_DEAD_ADD,
-    JS_DEAD_LIST,
-    JS_DEAD_DELETE,
-    JS_PURGE,
-    JS_TOKEN,
-    JS_NOTICE,
-} gw_js_kind;
-
-typedef struct gw_js_outcome {
-    uint64_t handle;
-    int64_t apns_ts, retry_at;
-    uint32_t idx;
-    uint32_t hex_off; /* dead tokens: offset of the hex token in record.extra */
-    int16_t status;
-    uint8_t state, dead;
-    uint8_t prev, applied; /* worker: state before, 1 when this made it final */
-    long dead_slot;        /* worker: publish slot of the registry entry */
-    char reason[JS_REASON_MAX + 1];
-} gw_js_outcome;
-
-typedef struct gw_js_req {
-    gw_req base;
-    gw_js *js;
-    gw_js_kind kind;
-    int err;
-    char detail[384];
-    void (*cb)(void);
-    void *ud;
-    int work;
-    union {
-        struct {
-            char *strings;
-            const char *app, *topic, *collapse_id, *payload;
-            size_t payload_len;
-            int push_type, priority;
-            int64_t expiration, send_at;
-            gw_token_list tokens;
-            char id[GW_JOB_ID_LEN + 1];
-            char apns_id[GW_JOB_ID_LEN + 1];
-            size_t first_pub, n_pubs; /* publish-group slots */
-        } submit;
-        struct {
-            size_t max;
-            gw_chunk **chunks;
-            size_t n;
-            int64_t next_at;
-        } lease;
-        struct {
-            gw_js_outcome *v;
-            size_t n;
-            char *extra; /* NUL-terminated hex tokens of dead outcomes */
-        } record;
-        struct {
-            uint64_t handle;
-            int64_t not_before;
-        } release;
-        struct {
-            char id[GW_JOB_ID_LEN + 1];
-            gw_job_status st;
-            gw_token_outcome *outcomes;
-        } status;
-        struct {
-            char *app;
-            char hex[APNS_TOKEN_HEX_MAX + 1];
-            int source;
-            char reason[48];
-            int64_t apns_ts;
-            int64_t since;
-            uint64_t after;
-            size_t limit;
-            gw_dead_token *v;
-            size_t n;
-            char next[GW_DEAD_CURSOR_MAX];
-            int has_next;
-            uint64_t count;
-        } dead;
-        struct {
-            char team[64], key_id[64];
-            int64_t refresh_ms;
-            char stale[GW_QUEUE_JWT_MAX];
-            gw_queue_mint_fn mint;
-            void *mint_ud;
-            char jwt[GW_QUEUE_JWT_MAX];
-            int64_t issued;
-            int minted;
-        } token;
-        struct {
-            uint64_t count;
-        } purge;
-    } u;
-} gw_js_req;
-
-/* ---- js_conn.c: connection, setup, errors, publish groups, clock ---- */
+/* ---- js_conn.c: connection, setup, errors, publish groups ---- */
 int gw_js_connect(gw_js *js, char *detail, size_t detail_len);
 void gw_js_disconnect(gw_js *js);
 /* Maps a NATS status (and JetStream error code) to a GW_QUEUE_* / APNS_*
@@ -308,10 +197,6 @@ int gw_js_error(gw_js *js, natsStatus s, jsErrCode code, const char *text, const
                 char *detail, size_t detail_len);
 /* 0 when connected; else the error (written to detail). */
 int gw_js_check_conn(gw_js *js, const char *what, char *detail, size_t detail_len);
-int64_t gw_js_now(gw_js *js);
-int64_t gw_js_mono(void);
-void gw_js_log(gw_js *js, apns_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 void gw_js_pg_begin(gw_js *js);
 /* Adds an async publish; returns its slot index or a negative code (the
@@ -334,36 +219,24 @@ int gw_js_kv_cas(gw_js *js, const char *bucket, const char *key, const void *val
                  uint64_t rev, uint64_t *new_rev, int *conflict, const char *what, char *detail,
                  size_t dlen);
 
-/* queue_jetstream.c: a request that only wakes the loop (on_work); a
- * token request (js_token.c builds it, the vtable's worker runs it). */
-void gw_js__notice_init(gw_js_req *r, gw_js *js);
-int gw_js__post_token(gw_js *js, gw_js_req **out, gw_queue_token_cb cb, void *ud);
-int gw_js__post(gw_js *js, gw_js_req *r);
-/* js_token.c: the token_get ability (gw_queue_token_get checked the arguments). */
-int gw_js__token_get(void *be, const char *team_id, const char *key_id, int64_t refresh_ms,
-                     const char *stale_jwt, gw_queue_mint_fn mint, void *mint_ud,
-                     gw_queue_token_cb cb, void *ud);
+/* ---- operations (the queue's storage and lease threads) ---- */
+int64_t gw_js_idle(void *be); /* js_lease.c: heartbeats, depth */
 
-/* ---- operations (worker thread) ---- */
-void gw_js_batch(gw_req *head, void *ud);       /* queue_jetstream.c */
-void gw_js_lease_batch(gw_req *head, void *ud); /* queue_jetstream.c */
-int64_t gw_js_idle(void *ud);                   /* js_lease.c: heartbeats, depth */
-
-void gw_js_op_submit_batch(gw_js *js, gw_js_req **v, size_t n); /* js_submit.c */
-int gw_js_op_lease(gw_js *js, gw_js_req *r);                    /* js_lease.c */
-void gw_js_op_outcomes(gw_js *js, gw_js_req **v, size_t n);     /* js_lease.c: record+release */
-int gw_js_op_touch(gw_js *js, gw_js_req *r);                    /* js_lease.c */
-void gw_js_forget_leases(gw_js *js);                            /* js_lease.c */
-void gw_js_refresh_depth(gw_js *js);                            /* js_lease.c */
-int gw_js_op_status(gw_js *js, gw_js_req *r);                   /* js_status.c */
-int gw_js_op_dead_add(gw_js *js, gw_js_req *r);                 /* js_dead.c */
-int gw_js_op_dead_list(gw_js *js, gw_js_req *r);                /* js_dead.c */
-int gw_js_op_dead_delete(gw_js *js, gw_js_req *r);              /* js_dead.c */
+void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n); /* js_submit.c */
+int gw_js_op_lease(gw_js *js, gw_queue_req *r);                    /* js_lease.c */
+void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n);     /* js_lease.c: record+release */
+int gw_js_op_touch(gw_js *js, gw_queue_req *r);                    /* js_lease.c */
+void gw_js_forget_leases(gw_js *js);                               /* js_lease.c */
+void gw_js_refresh_depth(gw_js *js);                               /* js_lease.c */
+int gw_js_op_status(gw_js *js, gw_queue_req *r);                   /* js_status.c */
+int gw_js_op_dead_add(gw_js *js, gw_queue_req *r);                 /* js_dead.c */
+int gw_js_op_dead_list(gw_js *js, gw_queue_req *r);                /* js_dead.c */
+int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r);              /* js_dead.c */
 /* Registry upsert. async: added to the current publish group, returns the
  * slot (or a negative code); else a synchronous put returning 0 or a code. */
 long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, const char *reason,
                     int64_t apns_ts, int async, char *detail, size_t dlen); /* js_dead.c */
-int gw_js_op_token(gw_js *js, gw_js_req *r);                                /* js_token.c */
+int gw_js_op_token(gw_js *js, gw_queue_req *r);                             /* js_token.c */
 
 /* Key of a dead token: "<app with '.' as '='>.<hex>". */
 void gw_js_dead_key(const char *app, const char *hex, char *out, size_t len);

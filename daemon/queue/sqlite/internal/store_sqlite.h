@@ -1,14 +1,15 @@
 /*
  * store_sqlite.h - internals of the SQLite queue backend, shared by
- * queue_sqlite.c (the vtable, requests, open/free) and the store_sqlite_*.c
- * files (one per kind of storage work, run on the storage thread).
+ * queue_sqlite.c (the ops table, open/free) and the store_sqlite_*.c files
+ * (one per kind of storage work, run on the storage thread).
  *
- * Ownership. A request (gw_sq_req) is allocated on the loop thread, posted to
- * the worker, filled in by a store_sqlite_*.c operation on the storage
- * thread inside a batch transaction, and completed (callback + free) back on
- * the loop thread. Results that carry memory (leased chunks, status
- * outcomes, dead-token pages) belong to the request until its callback has
- * run, except leased chunks, which pass to the dispatcher.
+ * Ownership. The queue's front end builds each request (gw_queue_req,
+ * internal/queue_backend.h) on the loop thread and posts it; a
+ * store_sqlite_*.c operation fills in its results on the storage thread
+ * inside a batch transaction; the front end delivers and frees it. Results
+ * that carry memory (leased chunks, status outcomes, dead-token pages)
+ * belong to the request until its callback has run, except leased chunks,
+ * which pass to the dispatcher.
  */
 #ifndef GW_STORE_SQLITE_H
 #define GW_STORE_SQLITE_H
@@ -17,8 +18,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "queue_backend.h"
 #include "queue_sqlite.h"
-#include "store_worker.h"
 
 /* XX(ID, sql). Prepared once at open (SQLITE_PREPARE_PERSISTENT). */
 #define SQ_STMT_MAP(XX)                                                                            \
@@ -86,130 +87,21 @@ enum gw_sq_stmt {
 };
 
 typedef struct gw_sq {
-    gw_queue q; /* the handle given out; q.be == this */
-    gw_queue_opts o;
+    gw_queue *q; /* the front end; q->o: the options */
     gw_queue_sqlite_opts so;
     char *path;
     sqlite3 *db;
     sqlite3_stmt *st[SQS_COUNT];
-    gw_worker *w;
     int lock_fd;
     int read_only;
     int sync_full;  /* the connection's synchronous setting right now */
     uint64_t owner; /* lease owner id of this process */
-
-    atomic_uint_least64_t depth;
-    atomic_uint_least64_t commits, failures;
-    atomic_int last_err;
-
-    /* Loop thread only: chunks leased and not yet released. */
-    gw__leased leased;
-
-    /* Loop thread only: releases the storage refused (disk full, I/O
-     * error). A lease lasts until released, so each is re-applied every
-     * second until it succeeds; bounded by the chunks ever leased at once. */
-    struct gw_sq_release_retry {
-        int64_t chunk, not_before;
-    } * release_retry;
-    size_t n_release_retry, cap_release_retry;
-    struct event *release_retry_ev;
 } gw_sq;
 
-typedef enum gw_sq_kind {
-    SQ_SUBMIT,
-    SQ_LEASE,
-    SQ_RECORD,
-    SQ_RELEASE,
-    SQ_STATUS,
-    SQ_DEAD_ADD,
-    SQ_DEAD_LIST,
-    SQ_DEAD_DELETE,
-    SQ_PURGE,
-    SQ_SET_MAX_BYTES,
-    SQ_SET_READ_ONLY,
-} gw_sq_kind;
+/* GW_QUEUE_REQ_CONTROL operations (gw_queue_sqlite_set_*). */
+enum { SQ_SET_MAX_BYTES, SQ_SET_READ_ONLY };
 
-/* One recorded answer as it travels to the storage thread (compact: 1M of
- * them is 40 MB). Rejections carry their token and reason in `extra`. */
-typedef struct gw_sq_outcome {
-    int64_t chunk;
-    int64_t apns_ts;
-    int64_t retry_at;
-    uint32_t idx;
-    uint32_t extra; /* offset into gw_sq_req.u.record.extra: [len][token][len][reason] */
-    int16_t status;
-    uint8_t state;
-    uint8_t dead;
-} gw_sq_outcome;
-
-typedef struct gw_sq_req {
-    gw_req base;
-    gw_sq *sq;
-    gw_sq_kind kind;
-    int err;
-    char detail[384];
-    void (*cb)(void);
-    void *ud;
-    int work;            /* post-commit: new work is leasable now (on_work) */
-    int64_t depth_delta; /* post-commit: added to depth (negative: finished) */
-    union {
-        struct {
-            char *strings; /* app, topic, collapse_id, payload in one allocation */
-            const char *app, *topic, *collapse_id, *payload;
-            size_t payload_len;
-            int push_type, priority;
-            int64_t expiration, send_at;
-            gw_token_list tokens;
-            char id[GW_JOB_ID_LEN + 1];
-            char apns_id[GW_JOB_ID_LEN + 1];
-        } submit;
-        struct {
-            size_t max;
-            gw_chunk **chunks;
-            size_t n;
-            int64_t next_at;
-        } lease;
-        struct {
-            gw_sq_outcome *v;
-            size_t n;
-            uint8_t *extra;
-        } record;
-        struct {
-            int64_t chunk;
-            int64_t not_before;
-        } release;
-        struct {
-            char id[GW_JOB_ID_LEN + 1];
-            gw_job_status st;
-            gw_token_outcome *outcomes;
-        } status;
-        struct {
-            char *app;
-            uint8_t tok[GW_TOKEN_BIN_MAX];
-            size_t tok_len;
-            int source;
-            char reason[48];
-            int64_t apns_ts;
-            int64_t since;
-            int64_t after_recorded, after_id;
-            size_t limit;
-            gw_dead_token *v;
-            size_t n;
-            char next[GW_DEAD_CURSOR_MAX];
-            int has_next;
-            uint64_t count;
-        } dead;
-        struct {
-            size_t max_jobs;
-            uint64_t count;
-        } purge;
-        struct {
-            int64_t value;
-        } set;
-    } u;
-} gw_sq_req;
-
-/* ---- store_sqlite_db.c: schema, statements, errors, clock ---- */
+/* ---- store_sqlite_db.c: schema, statements, errors ---- */
 
 /* Opens the database per sq->so, creates the schema, clears stale leases,
  * prepares statements, reads the depth. Returns 0 or a GW_QUEUE_E* / APNS_E*
@@ -221,32 +113,26 @@ void gw_sq_db_close(gw_sq *sq);
 int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail_len);
 /* Resets, clears bindings and returns the statement. */
 sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id);
-int64_t gw_sq_now(gw_sq *sq);
-void gw_sq_log(gw_sq *sq, apns_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* ---- store_sqlite_batch.c: group commit on the storage thread ---- */
-void gw_sq_batch(gw_req *head, void *ud);
-int64_t gw_sq_idle(void *ud);
+void gw_sq_batch(gw_req *head, void *be);
+int64_t gw_sq_idle(void *be);
 
 /* ---- operations: run inside the batch transaction; return 0 or an error
  * code (storage errors through gw_sq_error into r->detail) ---- */
-int gw_sq_op_submit(gw_sq *sq, gw_sq_req *r);      /* store_sqlite_job.c */
-int gw_sq_op_lease(gw_sq *sq, gw_sq_req *r);       /* store_sqlite_lease.c */
-int gw_sq_op_release(gw_sq *sq, gw_sq_req *r);     /* store_sqlite_lease.c */
-int gw_sq_op_record(gw_sq *sq, gw_sq_req *r);      /* store_sqlite_outcome.c */
-int gw_sq_op_status(gw_sq *sq, gw_sq_req *r);      /* store_sqlite_status.c */
-int gw_sq_op_dead_add(gw_sq *sq, gw_sq_req *r);    /* store_sqlite_dead.c */
-int gw_sq_op_dead_list(gw_sq *sq, gw_sq_req *r);   /* store_sqlite_dead.c */
-int gw_sq_op_dead_delete(gw_sq *sq, gw_sq_req *r); /* store_sqlite_dead.c */
-int gw_sq_op_purge(gw_sq *sq, gw_sq_req *r);       /* store_sqlite_purge.c */
+int gw_sq_op_submit(gw_sq *sq, gw_queue_req *r);      /* store_sqlite_job.c */
+int gw_sq_op_lease(gw_sq *sq, gw_queue_req *r);       /* store_sqlite_lease.c */
+int gw_sq_op_release(gw_sq *sq, gw_queue_req *r);     /* store_sqlite_lease.c */
+int gw_sq_op_record(gw_sq *sq, gw_queue_req *r);      /* store_sqlite_outcome.c */
+int gw_sq_op_status(gw_sq *sq, gw_queue_req *r);      /* store_sqlite_status.c */
+int gw_sq_op_dead_add(gw_sq *sq, gw_queue_req *r);    /* store_sqlite_dead.c */
+int gw_sq_op_dead_list(gw_sq *sq, gw_queue_req *r);   /* store_sqlite_dead.c */
+int gw_sq_op_dead_delete(gw_sq *sq, gw_queue_req *r); /* store_sqlite_dead.c */
+int gw_sq_op_purge(gw_sq *sq, gw_queue_req *r);       /* store_sqlite_purge.c */
 /* One bounded retention step in the current transaction: deletes up to
  * max_jobs expired jobs; *jobs = jobs deleted, *more = work left. */
 int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char *detail,
                      size_t detail_len);
-/* Undo for a lease whose transaction did not commit. */
-void gw_sq_lease_discard(gw_sq_req *r);
-
 /* Dead-token upsert shared by record (rejections) and dead_add. */
 int gw_sq_dead_upsert(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok_len, int source,
                       const char *reason, int64_t apns_ts, int64_t recorded, char *detail,

@@ -1,0 +1,342 @@
+/*
+ * queue_backend.h - the contract between the queue's front end (queue.c,
+ * queue_req.c) and its storage backends (sqlite/, jetstream/). Callers of
+ * the queue never see it: they use queue.h. A backend includes it (the
+ * layout lets a sub-module include its parent's internal/ headers).
+ *
+ * Design note
+ * -----------
+ * The split follows curl's TLS layer (lib/vtls/vtls.c and struct Curl_ssl):
+ * one front end does everything that does not depend on where the queue is
+ * stored, and a backend is a table of functions plus a few declared
+ * abilities.
+ *
+ * The FRONT END owns every gw_queue_* call: it checks the arguments, builds
+ * one request object (gw_queue_req) per call with copies of the caller's
+ * strings, bounds the API's requests (max_requests: GW_QUEUE_EBACKLOG),
+ * posts them to the storage thread (store_worker.c), and delivers each
+ * result and callback on the loop thread in posting order. It also keeps
+ * the chunks leased out (and frees them at gw_queue_free), the depth
+ * counter, the statistics, the shared token-store request with its
+ * GW_QUEUE_ECLOSED answer at free, and, for a backend whose leases do not
+ * expire, the re-posting of releases the storage refused.
+ *
+ * A BACKEND does storage work only. Its batch function runs on the storage
+ * thread with every request waiting at that moment, linked in posting order
+ * (group commit), and fills in each request's results, err and detail. It
+ * never calls a callback and never touches the loop. Its ops table says
+ * what it can do: a token store, a lease thread of its own (long polls),
+ * operation counters, leases that expire by themselves, format limits.
+ *
+ * Threads. Loop thread: every gw_queue_* call, the delivery of results,
+ * the leased list. Storage thread(s): ops->batch, ops->lease_batch,
+ * ops->idle. Any thread: gw_queue__log, gw_queue__now, gw_queue__depth_*,
+ * gw_queue__result, gw_queue__notice.
+ */
+#ifndef GW_QUEUE_BACKEND_H
+#define GW_QUEUE_BACKEND_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "queue.h"
+#include "store_worker.h"
+
+struct event;
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                  */
+
+typedef enum gw_queue_kind {
+    GW_QUEUE_REQ_SUBMIT,
+    GW_QUEUE_REQ_LEASE,
+    GW_QUEUE_REQ_RECORD,
+    GW_QUEUE_REQ_RELEASE,
+    GW_QUEUE_REQ_TOUCH, /* only for backends with leases_expire */
+    GW_QUEUE_REQ_STATUS,
+    GW_QUEUE_REQ_DEAD_ADD,
+    GW_QUEUE_REQ_DEAD_LIST,
+    GW_QUEUE_REQ_DEAD_DELETE,
+    GW_QUEUE_REQ_PURGE,
+    GW_QUEUE_REQ_TOKEN,   /* only for backends with token_store */
+    GW_QUEUE_REQ_CONTROL, /* a backend's own operation (gw_queue__control) */
+    GW_QUEUE_REQ_NOTICE,  /* never reaches a backend: wakes the loop (gw_queue__notice) */
+} gw_queue_kind;
+
+/*
+ * One recorded answer on its way to the storage thread (compact: a million
+ * of them is 40 MB). A rejection's token and reason travel in the record
+ * request's `extra` (gw_queue__answer_extra).
+ */
+typedef struct gw_queue_answer {
+    uint64_t chunk; /* gw_chunk.priv.handle */
+    int64_t apns_ts;
+    int64_t retry_at;
+    uint32_t idx;   /* token index within the chunk */
+    uint32_t extra; /* REJECTED: offset of [len][token][len][reason] in extra */
+    int16_t status;
+    uint8_t state; /* a gw_token_state other than PENDING */
+    uint8_t dead;  /* a gw_dead_source; GW_DEAD_NONE unless REJECTED */
+} gw_queue_answer;
+
+/* What gw_queue_token_get asks (allocated apart: it is large). */
+typedef struct gw_queue_token_ask {
+    char team[64], key_id[64];
+    int64_t refresh_ms;
+    char stale[GW_QUEUE_JWT_MAX]; /* "" = none */
+    gw_queue_mint_fn mint;
+    void *mint_ud;
+    /* results */
+    char jwt[GW_QUEUE_JWT_MAX];
+    int64_t issued;
+    int minted;
+} gw_queue_token_ask;
+
+/*
+ * A request. Built and freed by the front end on the loop thread; between
+ * posting and completion it belongs to the storage thread, where the
+ * backend reads the arguments and writes the results. Memory a backend
+ * hangs on a result (leased chunks, status outcomes, a dead-token page) is
+ * freed by the front end with the request, except leased chunks that were
+ * handed to the caller.
+ */
+typedef struct gw_queue_req {
+    gw_req base;
+    gw_queue *q;
+    gw_queue_kind kind;
+    int err;          /* backend: 0 or the request's error */
+    char detail[384]; /* backend: the sentence for err */
+    void (*cb)(void); /* the caller's callback, cast to its type */
+    void *ud;
+    int work;          /* backend: new work is leasable now (on_work once delivered) */
+    int64_t depth_add; /* backend: unfinished tokens added (< 0: made final), applied
+                          by the front end when the batch returns with err == 0 */
+    union {
+        struct {
+            char *strings; /* app, topic, collapse_id, payload in one allocation */
+            const char *app, *topic, *collapse_id, *payload; /* topic, collapse_id: NULL = none */
+            size_t payload_len;
+            int push_type, priority;
+            int64_t expiration, send_at;
+            gw_token_list tokens;
+            char id[GW_JOB_ID_LEN + 1];
+            char apns_id[GW_JOB_ID_LEN + 1]; /* lower case */
+        } submit;
+        struct {
+            size_t max;
+            gw_chunk **chunks; /* backend: chunks[0..n) built with gw_queue__chunk_new */
+            size_t n;
+            int64_t next_at;
+        } lease;
+        struct {
+            gw_queue_answer *v;
+            size_t n;
+            uint8_t *extra;
+        } record;
+        struct {
+            uint64_t chunk; /* gw_chunk.priv.handle; also for TOUCH */
+            int64_t not_before;
+        } release;
+        struct {
+            char id[GW_JOB_ID_LEN + 1];
+            gw_job_status st;
+            gw_token_outcome *outcomes; /* backend: calloc'd for small jobs */
+        } status;
+        struct {
+            char *app;
+            uint8_t tok[GW_TOKEN_BIN_MAX]; /* the token, binary ... */
+            size_t tok_len;
+            char hex[APNS_TOKEN_HEX_MAX + 1]; /* ... and lower-case hex */
+            int source;
+            char reason[48];
+            int64_t apns_ts;
+            int64_t since;
+            int64_t after[2]; /* the cursor, parsed by ops->dead_cursor */
+            size_t limit;
+            gw_dead_token *v; /* backend: calloc'd page */
+            size_t n;
+            char next[GW_DEAD_CURSOR_MAX];
+            int has_next;
+            uint64_t count;
+        } dead;
+        gw_queue_token_ask *token;
+        struct {
+            size_t max_jobs;
+            uint64_t count;
+        } purge;
+        struct {
+            int op;
+            int64_t value;
+        } control;
+    } u;
+} gw_queue_req;
+
+/* A rejection's binary token and reason (not NUL-terminated). */
+void gw_queue__answer_extra(const gw_queue_req *r, const gw_queue_answer *a, const uint8_t **tok,
+                            size_t *tok_len, const char **reason, size_t *reason_len);
+
+/* Frees the chunks a lease built and did not hand out (lease.n = 0). */
+void gw_queue__lease_discard(gw_queue_req *r);
+
+/* ------------------------------------------------------------------------ */
+/* The backend's table                                                       */
+
+typedef struct gw_queue_ops {
+    const char *name; /* "sqlite", "jetstream" */
+
+    /* Opening (caller's thread). check: validates o (may be NULL) and the
+     * backend's options bo, writing what is wrong to detail; returns 0 or
+     * APNS_EINVAL. open: sets q->be (also when it fails, for free) and
+     * opens the storage; it may set q->first_idle_ms. opened: the storage
+     * threads started (err 0) or could not (err: write detail). */
+    int (*check)(const gw_queue_opts *o, const void *bo, char *detail, size_t detail_len);
+    int (*open)(gw_queue *q, const void *bo, char *detail, size_t detail_len);
+    void (*opened)(void *be, int err, char *detail, size_t detail_len);
+    /* Closing (loop thread). stop (optional): before the storage threads
+     * stop, end whatever posts to the queue from elsewhere. free: after
+     * they stopped (every request completed); be may be half open. */
+    void (*stop)(void *be);
+    void (*free)(void *be);
+
+    /* Storage thread. batch: runs a list of requests (posting order,
+     * linked by base.next) and sets their results. lease_batch (optional):
+     * leases run on a thread of their own (a long poll never holds up the
+     * rest). A request is ((gw_queue_req *)g). idle (optional): periodic
+     * work between batches; returns ms until it is due again (< 0 never). */
+    void (*batch)(gw_req *head, void *be);
+    void (*lease_batch)(gw_req *head, void *be);
+    int64_t (*idle)(void *be);
+
+    /* Loop thread. dead_cursor: parses a dead-token cursor (NULL or "" =
+     * the first page) into after[2]; 0 or APNS_EINVAL. */
+    int (*dead_cursor)(const char *cursor, int64_t after[2]);
+    /* Optional, any thread: operation counters (gw_queue_op_counts). */
+    size_t (*op_counts)(void *be, gw_queue_op_count *v, size_t max);
+
+    /* Abilities and limits. */
+    unsigned token_store : 1;   /* runs GW_QUEUE_REQ_TOKEN (gw_queue_token_get) */
+    unsigned leases_expire : 1; /* a lease nobody touches ends by itself (JetStream's
+                                   ack_wait): touch posts GW_QUEUE_REQ_TOUCH and a
+                                   refused release is left to expire; otherwise touch
+                                   is a no-op and a refused release is posted again
+                                   every second until the storage takes it */
+    size_t lease_max;           /* chunks per lease request; 0 = any */
+    size_t app_max;             /* longest app name; 0 = any */
+    size_t field_max;           /* longest topic or collapse id; 0 = any */
+} gw_queue_ops;
+
+/* ------------------------------------------------------------------------ */
+/* The front end's state                                                     */
+
+struct gw_queue {
+    const gw_queue_ops *ops;
+    void *be;
+    gw_queue_opts o;       /* the caller's options with the defaults filled in */
+    int64_t first_idle_ms; /* ops->open: delay before the first ops->idle; < 0 = never */
+    gw_worker *w;          /* the storage thread */
+    gw_worker *lw;         /* the lease thread (ops->lease_batch) */
+
+    /* depth = max(0, base + local) + reserved */
+    atomic_llong depth_base, depth_local, depth_reserved;
+    atomic_uint_least64_t commits, failures;
+    atomic_int last_err;
+    atomic_int notice_pending;
+
+    /* Loop thread only: chunks leased out and not yet released
+     * (gw_chunk.priv.prev/next), and releases the storage refused. */
+    gw_chunk *leased;
+    size_t n_leased;
+    struct gw_queue_refused {
+        uint64_t chunk;
+        int64_t not_before;
+    } * refused;
+    size_t n_refused, cap_refused;
+    struct event *refused_ev;
+};
+
+/*
+ * Opens a queue on a backend: checks the arguments, fills in the options'
+ * defaults, calls ops->check and ops->open, starts the storage threads.
+ * detail may be NULL. Returns 0 with *out set, or the error of a failing
+ * step (APNS_EINVAL, APNS_ENOMEM, the backend's codes) with *out NULL.
+ */
+int gw_queue__open(gw_queue **out, const gw_queue_ops *ops, const gw_queue_opts *o, const void *bo,
+                   char *detail, size_t detail_len);
+
+/* Posts a backend's own operation (GW_QUEUE_REQ_CONTROL with op and value;
+ * cb may be NULL), ordered with the other requests. Returns 0, APNS_EINVAL
+ * (q is not a queue of `ops`), GW_QUEUE_ECLOSED, APNS_ENOMEM. */
+int gw_queue__control(gw_queue *q, const gw_queue_ops *ops, int op, int64_t value, gw_done_cb cb,
+                      void *ud);
+
+/* New work may be due (another process said so): calls on_work on the loop
+ * thread soon, once however often it is called meanwhile. Any thread, while
+ * the queue is open (ops->opened .. ops->stop). */
+void gw_queue__notice(gw_queue *q);
+
+/* ------------------------------------------------------------------------ */
+/* Helpers for backends (any thread)                                         */
+
+/* The queue's clock (opts.clock_ms, else the system's) in UNIX ms. */
+int64_t gw_queue__now(const gw_queue *q);
+/* CLOCK_MONOTONIC in ms. */
+int64_t gw_queue__mono(void);
+/* CLOCK_REALTIME ms from now, for pthread_cond_timedwait. */
+struct timespec gw_queue__abstime(int64_t ms);
+/* One line to opts.on_log (printf format; at most 511 bytes). */
+void gw_queue__log(const gw_queue *q, apns_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The depth: add to the local count; or replace the base (the storage's
+ * own count) and start the local count again from 0. */
+void gw_queue__depth_add(gw_queue *q, int64_t delta);
+void gw_queue__depth_rebase(gw_queue *q, int64_t base);
+
+/* After a storage attempt: committed counts a commit; err (a storage error,
+ * gw_queue_err_unavailable) counts a failure and becomes last_err; a
+ * commit without one clears last_err. */
+void gw_queue__result(gw_queue *q, int committed, int err);
+
+/* One token's transition (queue.h): a final state never changes; RETRY
+ * counts an attempt (up to 255) and sets the retry-at; any other state
+ * clears it. Returns 1 when the token became final. */
+int gw_queue__token_apply(uint8_t *state, uint8_t *attempts, int64_t *retry_at, int s, int64_t at);
+
+/* The job state of a status from its counts (pending filled in), whether a
+ * chunk is leased right now and whether the job is finished. */
+gw_job_state gw_queue__job_state(const gw_job_status *st, int leased, int finished);
+
+/*
+ * Allocates a chunk of n tokens as one block (free() frees it): the
+ * gw_chunk, its zeroed state / attempts / retry-at arrays, a copy of the
+ * packed [len][bytes] tokens with an index (tokens missing from a short
+ * buffer read as zero-length), and strings_len bytes for the job's strings
+ * at *strings (copy them with gw_queue__copy_str). NULL when out of memory.
+ */
+gw_chunk *gw_queue__chunk_new(uint32_t n, const uint8_t *tokens, size_t tokens_len,
+                              size_t strings_len, char **strings);
+
+/* 1 when s is 1..max bytes of [A-Za-z0-9_-] (a name that can be part of a
+ * storage key or subject), else 0 (also for NULL). */
+int gw_queue__name_ok(const char *s, size_t max);
+
+/* Copies n bytes of s and a NUL to *p and moves *p past them; returns the
+ * copy. */
+const char *gw_queue__copy_str(char **p, const void *s, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* The front end's own (queue.c <-> queue_req.c); backends do not call them. */
+
+/* A request of `kind` for callback cb; bounded: counts against
+ * max_requests. NULL when out of memory. */
+gw_queue_req *gw_queue__req_new(gw_queue *q, gw_queue_kind kind, int bounded, void (*cb)(void),
+                                void *ud);
+/* Posts r (a lease to the lease thread when there is one). On failure r is
+ * freed and the code returned: GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED. */
+int gw_queue__post(gw_queue *q, gw_queue_req *r);
+void gw_queue__req_free(gw_queue_req *r);
+void gw_queue__leased_remove(gw_queue *q, gw_chunk *c);
+
+#endif

@@ -1,0 +1,572 @@
+/*
+ * queue_req.c - the front end's machinery (internal/queue_backend.h): the
+ * life of a request, the storage threads, the leased-chunk list, releases
+ * the storage refused, the depth and statistics, opening and freeing.
+ *
+ * Design note. A request is allocated on the loop thread (queue.c fills in
+ * its arguments), posted to the storage worker (store_worker.c), run there
+ * in a batch by the backend, and completed back on the loop thread: its
+ * callback runs (deliver) or, at gw_queue_free, it is only freed; a token
+ * request still gets its one callback then (GW_QUEUE_ECLOSED), so its
+ * caller can always free what it passed. The backend's batch function is
+ * wrapped so that what every backend would do after a batch happens here
+ * once: a submit's depth reservation becomes depth (stored) or is given
+ * back (failed), and a request's depth_add is applied when it succeeded.
+ * Both happen on the storage thread before the completion is queued, so a
+ * callback always sees the depth its request left.
+ *
+ * Releases the storage refused (disk full, I/O error). A backend whose
+ * leases do not expire (SQLite: a lease lasts until released or until the
+ * process ends) would keep such a chunk leased until a restart, so the
+ * release is kept and posted again every second until the storage takes
+ * it; bounded by the chunks ever leased at once. A backend whose leases
+ * expire (JetStream's ack_wait) gets its chunk back by itself.
+ */
+#include "queue_backend.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+/* ---- requests ------------------------------------------------------------- */
+
+void gw_queue__lease_discard(gw_queue_req *r)
+{
+    for (size_t i = 0; i < r->u.lease.n; i++)
+        free(r->u.lease.chunks[i]);
+    r->u.lease.n = 0;
+}
+
+void gw_queue__req_free(gw_queue_req *r)
+{
+    switch (r->kind) {
+    case GW_QUEUE_REQ_SUBMIT:
+        free(r->u.submit.strings);
+        gw_token_list_cleanup(&r->u.submit.tokens);
+        break;
+    case GW_QUEUE_REQ_LEASE:
+        gw_queue__lease_discard(r); /* not handed out (closing) */
+        free(r->u.lease.chunks);
+        break;
+    case GW_QUEUE_REQ_RECORD:
+        free(r->u.record.v);
+        free(r->u.record.extra);
+        break;
+    case GW_QUEUE_REQ_STATUS:
+        free(r->u.status.outcomes);
+        break;
+    case GW_QUEUE_REQ_DEAD_ADD:
+    case GW_QUEUE_REQ_DEAD_LIST:
+    case GW_QUEUE_REQ_DEAD_DELETE:
+        free(r->u.dead.app);
+        free(r->u.dead.v);
+        break;
+    case GW_QUEUE_REQ_TOKEN:
+        free(r->u.token);
+        break;
+    default:
+        break;
+    }
+    free(r);
+}
+
+static void complete(gw_req *g, int deliver);
+
+gw_queue_req *gw_queue__req_new(gw_queue *q, gw_queue_kind kind, int bounded, void (*cb)(void),
+                                void *ud)
+{
+    gw_queue_req *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    r->base.bounded = bounded;
+    r->base.complete = complete;
+    r->q = q;
+    r->kind = kind;
+    r->cb = cb;
+    r->ud = ud;
+    return r;
+}
+
+int gw_queue__post(gw_queue *q, gw_queue_req *r)
+{
+    gw_worker *w = r->kind == GW_QUEUE_REQ_LEASE && q->lw != NULL ? q->lw : q->w;
+    int rc = gw_worker_post(w, &r->base);
+
+    if (rc != 0)
+        gw_queue__req_free(r);
+    return rc;
+}
+
+/* ---- the leased chunks (loop thread) --------------------------------------- */
+
+static void leased_add(gw_queue *q, gw_chunk *c)
+{
+    c->priv.owner = q;
+    c->priv.prev = NULL;
+    c->priv.next = q->leased;
+    if (q->leased != NULL)
+        q->leased->priv.prev = c;
+    q->leased = c;
+    q->n_leased++;
+}
+
+void gw_queue__leased_remove(gw_queue *q, gw_chunk *c)
+{
+    if (c->priv.prev != NULL)
+        c->priv.prev->priv.next = c->priv.next;
+    else
+        q->leased = c->priv.next;
+    if (c->priv.next != NULL)
+        c->priv.next->priv.prev = c->priv.prev;
+    q->n_leased--;
+}
+
+/* ---- releases the storage refused (loop thread) ------------------------------ */
+
+static void refused_cb(evutil_socket_t fd, short what, void *arg);
+
+static void refused_add(gw_queue *q, uint64_t chunk, int64_t not_before)
+{
+    if (q->n_refused == q->cap_refused) {
+        size_t cap = q->cap_refused ? 2 * q->cap_refused : 16;
+        struct gw_queue_refused *v = realloc(q->refused, cap * sizeof *v);
+        if (v == NULL) {
+            gw_queue__log(q, APNS_LOG_ERROR,
+                          "queue %s: out of memory keeping a refused release; chunk %llu stays "
+                          "leased until restart",
+                          q->ops->name, (unsigned long long)chunk);
+            return;
+        }
+        q->refused = v;
+        q->cap_refused = cap;
+    }
+    q->refused[q->n_refused].chunk = chunk;
+    q->refused[q->n_refused].not_before = not_before;
+    q->n_refused++;
+    if (q->refused_ev == NULL)
+        q->refused_ev = evtimer_new(q->o.base, refused_cb, q);
+    if (q->refused_ev != NULL && !evtimer_pending(q->refused_ev, NULL)) {
+        struct timeval one_s = {1, 0};
+        evtimer_add(q->refused_ev, &one_s);
+    }
+}
+
+static void refused_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_queue *q = arg;
+    size_t n = q->n_refused;
+
+    q->n_refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct gw_queue_refused rr = q->refused[i];
+        gw_queue_req *r = gw_queue__req_new(q, GW_QUEUE_REQ_RELEASE, 0, NULL, NULL);
+        if (r != NULL) {
+            r->u.release.chunk = rr.chunk;
+            r->u.release.not_before = rr.not_before;
+        }
+        if (r == NULL || gw_queue__post(q, r) != 0)
+            refused_add(q, rr.chunk, rr.not_before); /* try again next second */
+    }
+}
+
+/* ---- completion (loop thread) ------------------------------------------------- */
+
+static void deliver_result(gw_queue_req *r)
+{
+    const char *d = r->err != 0 ? r->detail : "";
+
+    switch (r->kind) {
+    case GW_QUEUE_REQ_SUBMIT:
+        ((gw_submit_cb)r->cb)(r->err, d, r->u.submit.id, r->ud);
+        break;
+    case GW_QUEUE_REQ_LEASE:
+        for (size_t i = 0; i < r->u.lease.n; i++)
+            leased_add(r->q, r->u.lease.chunks[i]);
+        ((gw_lease_cb)r->cb)(r->err, d, r->u.lease.chunks, r->u.lease.n, r->u.lease.next_at, r->ud);
+        r->u.lease.n = 0; /* handed over */
+        break;
+    case GW_QUEUE_REQ_STATUS:
+        ((gw_status_cb)r->cb)(r->err, d, r->err == 0 ? &r->u.status.st : NULL, r->ud);
+        break;
+    case GW_QUEUE_REQ_DEAD_LIST:
+        ((gw_dead_list_cb)r->cb)(r->err, d, r->u.dead.v, r->err == 0 ? r->u.dead.n : 0,
+                                 r->u.dead.has_next ? r->u.dead.next : NULL, r->ud);
+        break;
+    case GW_QUEUE_REQ_DEAD_DELETE:
+    case GW_QUEUE_REQ_PURGE:
+        if (r->cb != NULL)
+            ((gw_count_cb)r->cb)(r->err, d,
+                                 r->kind == GW_QUEUE_REQ_PURGE ? r->u.purge.count : r->u.dead.count,
+                                 r->ud);
+        break;
+    case GW_QUEUE_REQ_TOKEN:
+        ((gw_queue_token_cb)r->cb)(r->err, d, r->err == 0 ? r->u.token->jwt : NULL,
+                                   r->u.token->issued, r->u.token->minted, r->ud);
+        break;
+    default: /* record, release, touch, dead add, control */
+        if (r->cb != NULL)
+            ((gw_done_cb)r->cb)(r->err, d, r->ud);
+        break;
+    }
+}
+
+static void complete(gw_req *g, int deliver)
+{
+    gw_queue_req *r = (gw_queue_req *)g;
+    gw_queue *q = r->q;
+
+    if (r->kind == GW_QUEUE_REQ_NOTICE) {
+        atomic_store(&q->notice_pending, 0);
+        if (deliver && q->o.on_work != NULL)
+            q->o.on_work(q->o.ud);
+        free(r);
+        return;
+    }
+    if (deliver) {
+        deliver_result(r);
+        if (r->err == 0 && r->work && q->o.on_work != NULL)
+            q->o.on_work(q->o.ud);
+        if (r->kind == GW_QUEUE_REQ_RELEASE && gw_queue_err_unavailable(r->err) &&
+            !q->ops->leases_expire)
+            refused_add(q, r->u.release.chunk, r->u.release.not_before);
+    } else if (r->kind == GW_QUEUE_REQ_TOKEN) {
+        /* Closing: the caller still gets its one callback (queue.h). */
+        ((gw_queue_token_cb)r->cb)(GW_QUEUE_ECLOSED, "the queue is closing", NULL, 0, 0, r->ud);
+    }
+    gw_queue__req_free(r);
+}
+
+void gw_queue__notice(gw_queue *q)
+{
+    gw_queue_req *r;
+
+    if (atomic_exchange(&q->notice_pending, 1))
+        return;
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_NOTICE, 0, NULL, NULL);
+    if (r == NULL || gw_worker_post(q->w, &r->base) != 0) {
+        free(r);
+        atomic_store(&q->notice_pending, 0);
+    }
+}
+
+/* ---- the storage threads ---------------------------------------------------------- */
+
+/* After a batch, on the storage thread: what every backend would do. */
+static void settle(gw_queue *q, gw_req *head)
+{
+    for (gw_req *g = head; g != NULL; g = g->next) {
+        gw_queue_req *r = (gw_queue_req *)g;
+
+        if (r->kind == GW_QUEUE_REQ_SUBMIT) {
+            int64_t n = (int64_t)r->u.submit.tokens.count;
+            if (r->err == 0)
+                atomic_fetch_add(&q->depth_local, n);
+            atomic_fetch_sub(&q->depth_reserved, n);
+        } else if (r->err == 0 && r->depth_add != 0) {
+            atomic_fetch_add(&q->depth_local, r->depth_add);
+        }
+    }
+}
+
+static void run_batch(gw_req *head, void *ud)
+{
+    gw_queue *q = ud;
+
+    q->ops->batch(head, q->be);
+    settle(q, head);
+}
+
+static void run_lease_batch(gw_req *head, void *ud)
+{
+    gw_queue *q = ud;
+
+    q->ops->lease_batch(head, q->be);
+    settle(q, head);
+}
+
+static int64_t run_idle(void *ud)
+{
+    gw_queue *q = ud;
+
+    return q->ops->idle(q->be);
+}
+
+static int start(gw_queue *q)
+{
+    int rc = gw_worker_new(&q->w, q->o.base, q->o.max_requests, run_batch,
+                           q->ops->idle != NULL ? run_idle : NULL, q->first_idle_ms, q);
+
+    if (rc == 0 && q->ops->lease_batch != NULL)
+        rc = gw_worker_new(&q->lw, q->o.base, q->o.max_requests, run_lease_batch, NULL, -1, q);
+    return rc;
+}
+
+/* ---- open and free ------------------------------------------------------------------ */
+
+static void apply_defaults(gw_queue_opts *o)
+{
+    if (o->chunk_tokens == 0)
+        o->chunk_tokens = 1000;
+    if (o->small_job_tokens == 0)
+        o->small_job_tokens = 100;
+    if (o->max_requests == 0)
+        o->max_requests = 10000;
+    if (o->retention_ms == 0)
+        o->retention_ms = 7LL * 24 * 3600 * 1000;
+    if (o->purge_interval_ms == 0)
+        o->purge_interval_ms = 60000;
+    if (o->lease_ttl_ms == 0)
+        o->lease_ttl_ms = 300000;
+}
+
+int gw_queue__open(gw_queue **out, const gw_queue_ops *ops, const gw_queue_opts *o, const void *bo,
+                   char *detail, size_t detail_len)
+{
+    char scratch[256];
+    gw_queue *q;
+    int rc;
+
+    if (detail == NULL || detail_len == 0) {
+        detail = scratch;
+        detail_len = sizeof(scratch);
+    }
+    detail[0] = '\0';
+    if (out == NULL)
+        return APNS_EINVAL;
+    *out = NULL;
+    rc = ops->check(o, bo, detail, detail_len);
+    if (rc != 0)
+        return rc;
+    q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return APNS_ENOMEM;
+    q->ops = ops;
+    q->o = *o;
+    apply_defaults(&q->o);
+    q->first_idle_ms = -1;
+    atomic_init(&q->depth_base, 0);
+    atomic_init(&q->depth_local, 0);
+    atomic_init(&q->depth_reserved, 0);
+    atomic_init(&q->commits, 0);
+    atomic_init(&q->failures, 0);
+    atomic_init(&q->last_err, 0);
+    atomic_init(&q->notice_pending, 0);
+    rc = ops->open(q, bo, detail, detail_len);
+    if (rc == 0) {
+        rc = start(q);
+        ops->opened(q->be, rc, detail, detail_len);
+    }
+    if (rc != 0) {
+        gw_queue_free(q);
+        return rc;
+    }
+    *out = q;
+    return 0;
+}
+
+void gw_queue_free(gw_queue *q)
+{
+    if (q == NULL)
+        return;
+    if (q->be != NULL && q->ops->stop != NULL)
+        q->ops->stop(q->be);
+    gw_worker_free(q->lw); /* a long poll ends within its poll time */
+    gw_worker_free(q->w);  /* runs what was posted, joins the thread */
+    if (q->refused_ev != NULL)
+        event_free(q->refused_ev);
+    free(q->refused); /* a restart clears the leases they hold */
+    while (q->leased != NULL) {
+        gw_chunk *c = q->leased;
+        gw_queue__leased_remove(q, c);
+        free(c);
+    }
+    if (q->be != NULL)
+        q->ops->free(q->be);
+    free(q);
+}
+
+int gw_queue__control(gw_queue *q, const gw_queue_ops *ops, int op, int64_t value, gw_done_cb cb,
+                      void *ud)
+{
+    gw_queue_req *r;
+
+    if (q == NULL || q->ops != ops)
+        return APNS_EINVAL;
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_CONTROL, 0, (void (*)(void))cb, ud);
+    if (r == NULL)
+        return APNS_ENOMEM;
+    r->u.control.op = op;
+    r->u.control.value = value;
+    return gw_queue__post(q, r);
+}
+
+/* ---- helpers for backends ------------------------------------------------------------- */
+
+int64_t gw_queue__now(const gw_queue *q)
+{
+    struct timespec ts;
+
+    if (q->o.clock_ms != NULL)
+        return q->o.clock_ms(q->o.ud);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t gw_queue__mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct timespec gw_queue__abstime(int64_t ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+void gw_queue__log(const gw_queue *q, apns_log_level lvl, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (q->o.on_log == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    q->o.on_log(lvl, msg, q->o.ud);
+}
+
+void gw_queue__depth_add(gw_queue *q, int64_t delta)
+{
+    atomic_fetch_add(&q->depth_local, delta);
+}
+
+void gw_queue__depth_rebase(gw_queue *q, int64_t base)
+{
+    atomic_store(&q->depth_local, 0);
+    atomic_store(&q->depth_base, base);
+}
+
+void gw_queue__result(gw_queue *q, int committed, int err)
+{
+    if (committed)
+        atomic_fetch_add(&q->commits, 1);
+    if (err != 0) {
+        atomic_fetch_add(&q->failures, 1);
+        atomic_store(&q->last_err, err);
+    } else if (committed) {
+        atomic_store(&q->last_err, 0);
+    }
+}
+
+gw_job_state gw_queue__job_state(const gw_job_status *st, int leased, int finished)
+{
+    uint64_t final = st->accepted + st->rejected + st->expired + st->failed;
+
+    if (finished || final >= st->tokens) {
+        if (st->accepted == st->tokens)
+            return GW_JOB_DONE;
+        if (st->expired == st->tokens)
+            return GW_JOB_EXPIRED;
+        return st->accepted > 0 ? GW_JOB_PARTIAL : GW_JOB_FAILED;
+    }
+    if (leased)
+        return GW_JOB_IN_FLIGHT;
+    if (final == 0 && st->retrying == 0)
+        return GW_JOB_QUEUED;
+    return st->pending == 0 ? GW_JOB_RETRYING : GW_JOB_IN_FLIGHT;
+}
+
+static size_t align8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+gw_chunk *gw_queue__chunk_new(uint32_t n, const uint8_t *tokens, size_t tokens_len,
+                              size_t strings_len, char **strings)
+{
+    /* One block: chunk | retry_at[n] | offset[n] | state[n] | attempts[n] |
+     * tokens + one zero byte (the zero-length token) | strings */
+    size_t off_retry = align8(sizeof(gw_chunk));
+    size_t off_offset = off_retry + (size_t)n * sizeof(int64_t);
+    size_t off_state = off_offset + (size_t)n * sizeof(uint32_t);
+    size_t off_att = off_state + n, off_tok = off_att + n, off_str = off_tok + tokens_len + 1;
+    gw_chunk *ch = calloc(1, off_str + strings_len);
+    uint8_t *p = (uint8_t *)ch, *tok;
+    uint32_t *offset;
+    size_t pos = 0;
+
+    if (ch == NULL)
+        return NULL;
+    ch->retry_at_ms = (int64_t *)(p + off_retry);
+    offset = (uint32_t *)(p + off_offset);
+    ch->state = p + off_state;
+    ch->attempts = p + off_att;
+    tok = p + off_tok;
+    if (tokens_len > 0)
+        memcpy(tok, tokens, tokens_len);
+    for (uint32_t i = 0; i < n; i++) {
+        if (pos < tokens_len && pos + 1 + tok[pos] <= tokens_len) {
+            offset[i] = (uint32_t)pos;
+            pos += 1 + tok[pos];
+        } else {
+            offset[i] = (uint32_t)tokens_len; /* the zero byte: no token */
+        }
+    }
+    ch->priv.tokens = tok;
+    ch->priv.offset = offset;
+    ch->n_tokens = n;
+    *strings = (char *)p + off_str;
+    return ch;
+}
+
+int gw_queue__name_ok(const char *s, size_t max)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+const char *gw_queue__copy_str(char **p, const void *s, size_t n)
+{
+    char *out = *p;
+
+    memcpy(out, s, n);
+    out[n] = '\0';
+    *p += n + 1;
+    return out;
+}
+
+void gw_queue__answer_extra(const gw_queue_req *r, const gw_queue_answer *a, const uint8_t **tok,
+                            size_t *tok_len, const char **reason, size_t *reason_len)
+{
+    const uint8_t *p = r->u.record.extra + a->extra;
+
+    *tok_len = p[0];
+    *tok = p + 1;
+    p += 1 + p[0];
+    *reason_len = p[0];
+    *reason = (const char *)p + 1;
+}
