@@ -164,6 +164,7 @@ static void app_log(apns_log_level level, const char *msg, void *ud)
     gw_log((gw_log_level)level, "apns", msg, "app", a->name, NULL);
 }
 
+#if APNS_HAVE_LEGACY
 static char *own(gw_app *a, int i, const char *s)
 {
     if (s == NULL)
@@ -190,6 +191,7 @@ static void feedback_opts(gw_app *a, const gw_dispatch_app_config *ac,
     o->ca_file = own(a, 5, ac->ca_file);
     o->connect_timeout_ms = ac->connect_timeout_ms;
 }
+#endif
 
 static int client_new(gw_app *a, const gw_dispatch_app_config *ac, char *detail, size_t detail_len)
 {
@@ -285,8 +287,10 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app
         gw__d_app_free(a);
         return rc;
     }
+#if APNS_HAVE_LEGACY
     if (ac->transport == GW_DISPATCH_TRANSPORT_BINARY)
         feedback_opts(a, ac, gw_dispatch_feedback_config_of(app));
+#endif
     *out = a;
     return 0;
 }

@@ -14,6 +14,8 @@
 
 #include <event2/event.h>
 
+#if APNS_HAVE_LEGACY
+
 #define FIRST_FETCH_MS 5000
 
 static void schedule(gw_app *a, int64_t ms)
@@ -102,3 +104,19 @@ void gw__d_feedback_stop(gw_app *a)
         a->fb_ev = NULL;
     }
 }
+
+#else /* libapns without the legacy interface: the configuration refuses                           \
+       * transport = binary (dispatch_keys.c), so no app has a feedback                            \
+       * service to poll. */
+
+void gw__d_feedback_start(gw_app *a)
+{
+    (void)a;
+}
+
+void gw__d_feedback_stop(gw_app *a)
+{
+    (void)a;
+}
+
+#endif

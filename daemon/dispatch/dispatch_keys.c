@@ -361,6 +361,11 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
         gw_config_only_with(r, binary_keys, "transport = binary");
         return;
     }
+#if !APNS_HAVE_LEGACY
+    gw_config_fail(r, "transport",
+                   "binary: this apnsd was built without the legacy binary interface "
+                   "(libapns with APNS_LEGACY=OFF)");
+#endif
     if (a->auth == GW_DISPATCH_AUTH_TOKEN && !gw_config_refused(r, "auth"))
         gw_config_fail(r, "transport",
                        "binary needs auth = certificate (the legacy interface has no token auth)");

@@ -22,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apns/features.h"
+#if APNS_HAVE_LEGACY
 #include "apns/binary.h"
+#endif
 #include "apns/error.h"
 #include "apns/notification.h"
 #include "apns/reason.h"
@@ -203,6 +206,7 @@ static void check_headers(void)
     golden_ok(before, "header limits: headers.tsv against libapns' constants and validation");
 }
 
+#if APNS_HAVE_LEGACY
 /* ---- 4. the legacy binary interface ------------------------------------------ */
 
 static void check_binary(void)
@@ -248,6 +252,7 @@ static void check_binary(void)
               "%zu formats",
               g.bin_status.nrows, n, g.bin_formats.nrows);
 }
+#endif
 
 int main(void)
 {
@@ -256,7 +261,9 @@ int main(void)
     check_reasons();
     check_push_types();
     check_headers();
-    check_binary();
+#if APNS_HAVE_LEGACY
+    check_binary(); /* a build without the legacy interface has none to check */
+#endif
     golden_free_all(&g);
     return golden_verdict("golden_lib_reasons", "libapns");
 }

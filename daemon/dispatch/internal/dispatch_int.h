@@ -14,7 +14,10 @@
 #include <stdint.h>
 
 #include "apns/client.h"
+#include "apns/features.h" /* APNS_HAVE_LEGACY */
+#if APNS_HAVE_LEGACY
 #include "apns/feedback.h"
+#endif
 #include "apns/jwt.h"
 #include "dispatch.h"
 #include "log.h"
@@ -130,10 +133,12 @@ struct gw_app {
     uint64_t rng;
 
     /* binary transport: the feedback service */
+#if APNS_HAVE_LEGACY
     apns_feedback_opts fb;
+    apns_feedback *fb_fetch;
+#endif
     char *fb_own[7]; /* owns fb's strings */
     int64_t fb_interval_ms;
-    apns_feedback *fb_fetch;
     struct event *fb_ev;
 
     gw_app *next;
