@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "apns/features.h" /* APNS_HAVE_LEGACY */
 #include "apnsd_keys.h"
 #include "api_keys.h"
 #include "config_int.h"
@@ -239,9 +240,28 @@ static const char FULL[] =
     "api_keys = " K3 "\n"
     "feedback_interval = 30m\n";
 
+/* With libapns built without the legacy interface (APNS_LEGACY=OFF), a
+ * config that has a binary app is refused, naming the reason; the rest of a
+ * test that needs one does not apply. */
+static void refused_without_legacy(const char *text)
+{
+#if !APNS_HAVE_LEGACY
+    gw_config *c = NULL;
+    gw_config_errors e;
+    assert_int_equal(load_env(text, NOENV, &c, &e), APNS_ECONFIG);
+    assert_null(c);
+    assert_true(has_diag(&e, "transport: binary: this apnsd was built without the legacy binary "
+                             "interface"));
+    skip();
+#else
+    (void)text;
+#endif
+}
+
 static void test_full_config(void **state)
 {
     (void)state;
+    refused_without_legacy(FULL);
     gw_config *c = load_ok(FULL, NOENV);
     char path[128];
 
@@ -1464,6 +1484,13 @@ static void test_example_file_parses(void **state)
     char *end = strstr(ex, "```");
     assert_non_null(end);
     *end = '\0';
+#if !APNS_HAVE_LEGACY
+    if (strstr(ex, "transport = binary") != NULL) { /* its [app legacy] */
+        free(text);
+        refused_without_legacy("[app legacy]\ntopic = com.example.app\nauth = certificate\n"
+                               "cert_file = /dev/null\ntransport = binary\n");
+    }
+#endif
     char *env[] = {"APNSD_APP_SHOP_WEBHOOK_SECRET=whsec-0123456789abcdef", NULL};
     gw_config_load_buffer(&gw_apnsd_schema, ex, strlen(ex), "example.ini", env, &c, &e);
     for (unsigned i = 0; i < e.n; i++)

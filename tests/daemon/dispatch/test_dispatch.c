@@ -23,6 +23,7 @@
 
 #include <event2/buffer.h>
 
+#include "apns/features.h" /* APNS_HAVE_LEGACY */
 #include "test_queue_util.h"
 
 #include "apnsd_keys.h"
@@ -989,6 +990,7 @@ static void drain_with_work_in_flight(void **state)
 /* The legacy binary interface (certificate auth): bad tokens end a
  * connection with an error packet, what followed is resent; the bad ones are
  * dead tokens (BadDeviceToken), and the feedback service adds its own. */
+#if APNS_HAVE_LEGACY
 static void binary_transport_and_feedback(void **state)
 {
     fx *f = *state;
@@ -1100,6 +1102,7 @@ static void binary_transport_and_feedback(void **state)
         free(all);
     }
 }
+#endif
 
 /* SIGHUP removes an app with answers outstanding: they are recorded, its
  * connections close, its queued work waits (nothing fails); the app that
@@ -1174,7 +1177,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(expiration_and_send_at, setup, teardown),
         cmocka_unit_test_setup_teardown(invalid_provider_token_pauses, setup, teardown),
         cmocka_unit_test_setup_teardown(drain_with_work_in_flight, setup, teardown),
+#if APNS_HAVE_LEGACY
         cmocka_unit_test_setup_teardown(binary_transport_and_feedback, setup, teardown),
+#endif
         cmocka_unit_test_setup_teardown(reload_removes_and_adds_an_app, setup, teardown),
     };
     signal(SIGPIPE, SIG_IGN);
