@@ -2,8 +2,8 @@
  * nats_cluster.c - start, kill and restart real nats-server processes for
  * the JetStream tests (nats_cluster.h). Loopback only.
  *
- * Compiled into the test that includes it (tests/daemon/queue/jetstream/test_*.c and tests/integration/gw_fleet.c are the
- * build's test targets; this helper is #included by them).
+ * Compiled into the test that includes it (tests/daemon/queue/jetstream/test_*.c and
+ * tests/integration/gw_fleet.c are the build's test targets; this helper is #included by them).
  */
 #include "nats_cluster.h"
 
