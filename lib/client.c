@@ -73,16 +73,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <event2/event.h>
 
+#include "backoff.h"
 #include "core.h"
 #include "detail.h"
 #include "endpoint.h"
 #include "job.h"
 #include "notification_int.h"
+#include "rng.h"
 #include "transport.h"
 
 #define MAX_RESENDS          10 /* the loop guard: connection-level resends of one job */
@@ -98,7 +99,7 @@ struct slot {
     apns_client *c;
     struct conn *active;
     struct event *timer;
-    int64_t backoff_ms;
+    int failures; /* reconnects since the last healthy connection */
 };
 
 struct conn {
@@ -178,22 +179,11 @@ static void clog_(apns_client *c, apns_log_level lvl, const char *fmt, ...)
     c->on_log(lvl, msg, c->ud);
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    /* xorshift64* */
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 static void make_uuid(apns_client *c, char out[APNS_UUID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
     uint8_t b[16];
-    uint64_t a = rng_next(&c->rng), z = rng_next(&c->rng);
+    uint64_t a = common_rng_next(&c->rng), z = common_rng_next(&c->rng);
     memcpy(b, &a, 8);
     memcpy(b + 8, &z, 8);
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
@@ -512,9 +502,7 @@ static void schedule_reconnect(struct slot *s)
     apns_client *c = s->c;
     if (c->drained || c->freeing)
         return;
-    int64_t b = s->backoff_ms;
-    int64_t d = b / 2 + (int64_t)(rng_next(&c->rng) % (uint64_t)(b / 2 + 1));
-    s->backoff_ms = b * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : b * 2;
+    int64_t d = common_backoff_ms(RECONNECT_BASE_MS, RECONNECT_MAX_MS, ++s->failures, &c->rng);
     struct timeval tv = {.tv_sec = (time_t)(d / 1000), .tv_usec = (suseconds_t)(d % 1000) * 1000};
     clog_(c, APNS_LOG_DEBUG, "connection slot %d: reconnecting in %lld ms", (int)(s - c->slots),
           (long long)d);
@@ -537,7 +525,7 @@ static void conn_detach(struct conn *k)
     k->slot = -1;
     s->active = NULL;
     if (conn_healthy(k))
-        s->backoff_ms = RECONNECT_BASE_MS;
+        s->failures = 0;
     schedule_reconnect(s);
 }
 
@@ -888,9 +876,7 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     c->on_credit = o->on_credit;
     c->on_log = o->on_log;
     c->ud = o->ud;
-    if (getrandom(&c->rng, sizeof c->rng, 0) != (ssize_t)sizeof c->rng)
-        c->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)c;
-    c->rng |= 1;
+    c->rng = common_rng_seed();
 
     apns__tls_opts tls = APNS__TLS_OPTS_OF(o, !cls->alpn_h2);
     rc = apns__endpoint_setup(&c->ep, o->h2c ? NULL : &tls, detail, detail_len);
@@ -913,7 +899,7 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     for (unsigned i = 0; i < c->nslots; i++) {
         struct slot *s = &c->slots[i];
         s->c = c;
-        s->backoff_ms = RECONNECT_BASE_MS;
+        s->failures = 0;
         s->timer = evtimer_new(base, on_reconnect_timer, s);
         if (!s->timer)
             goto fail;

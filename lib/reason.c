@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "backoff.h"
+
 static const struct {
     const char *name;
     int status;
@@ -86,30 +88,9 @@ const char *apns_action_name(apns_action a)
     return "unknown";
 }
 
-/* xorshift64*: small, fast, good enough for jitter (not for secrets). */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ull;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
-
 int64_t apns_retry_backoff_ms(const apns_retry_policy *p, int attempt, uint64_t *rng)
 {
     int64_t base = (p && p->base_ms > 0) ? p->base_ms : 1000;
     int64_t cap = (p && p->max_ms > 0) ? p->max_ms : 900000;
-    if (attempt < 1)
-        attempt = 1;
-    int64_t delay = base;
-    for (int i = 1; i < attempt && delay < cap; i++)
-        delay *= 2;
-    if (delay > cap)
-        delay = cap;
-    /* Jitter in [delay/2, delay]: spreads a burst of retries without ever
-     * retrying sooner than half the nominal delay. */
-    int64_t half = delay / 2;
-    return half + (int64_t)(next_random(rng) % (uint64_t)(delay - half + 1));
+    return common_backoff_ms(base, cap, attempt, rng);
 }

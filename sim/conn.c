@@ -257,7 +257,7 @@ void sim_conn_accept(sim_worker *w, int fd)
     SIM_STAT_INC(&w->stats, connections);
 
     uint64_t seed = sh->seed ^ ((uint64_t)w->index << 48) ^ w->conn_seq++;
-    sim_rng_seed(&c->rng, seed);
+    c->rng = seed;
 
     if (rc != 0) {
         sim_conn_free(c);

@@ -24,7 +24,7 @@
 
 #include "auth.h"
 #include "request.h"
-#include "rng.h"
+#include "rng.h" /* common/ */
 #include "sock.h"
 #include "validate.h"
 #include "worker.h"
@@ -77,7 +77,7 @@ typedef struct sim_conn {
     sim_policy policy; /* the shared policy plus this connection's cert topic */
     char cert_topic[260];
     sim_auth *auth; /* token auth only */
-    sim_rng rng;
+    uint64_t rng; /* common_rng_next: this connection's faults */
     uint32_t nstreams;   /* streams begun */
     int32_t goaway_last; /* 0 = no GOAWAY sent */
     uint32_t pending;    /* answers owed (see sim_stream.owed) */

@@ -251,7 +251,7 @@ static sim_reason auth_hook(void *ctx, const sim_request *r)
 static void inject_failure(sim_conn *c, sim_stream *s)
 {
     const sim_options *o = c->w->sh->opt;
-    double u = sim_rng_double(&c->rng), acc = 0;
+    double u = common_rng_double(&c->rng), acc = 0;
     for (int i = 0; i < o->nfail; i++) {
         acc += o->fail[i].rate;
         if (u < acc) {
@@ -268,7 +268,7 @@ static void finish(sim_conn *c, sim_stream *s)
 {
     const sim_options *o = c->w->sh->opt;
     SIM_STAT_INC(&c->w->stats, requests);
-    if (o->no_answer_rate > 0 && sim_rng_double(&c->rng) < o->no_answer_rate) {
+    if (o->no_answer_rate > 0 && common_rng_double(&c->rng) < o->no_answer_rate) {
         s->state = SIM_ST_NOANSWER;
         settle(c, s);
         SIM_STAT_INC(&c->w->stats, no_answer);

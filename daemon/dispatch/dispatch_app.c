@@ -16,6 +16,8 @@
 
 #include <event2/event.h>
 
+#include "rng.h"
+
 /* ---- teams ----------------------------------------------------------------- */
 
 static int streq(const char *a, const char *b)
@@ -253,8 +255,7 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app
     a->retry.max_attempts = (int)ac->retry_attempts;
     a->retry.base_ms = ac->retry_backoff_ms;
     a->retry.max_ms = ac->retry_backoff_max_ms;
-    a->rng = ((uint64_t)gw__d_now() * 0x9e3779b97f4a7c15ull) ^ (uint64_t)(uintptr_t)a;
-    a->rng |= 1;
+    a->rng = common_rng_seed();
     a->bucket_ms = gw__d_now();
     slots = ac->max_in_flight > 0
                 ? ac->max_in_flight

@@ -41,6 +41,9 @@
 
 #include <event2/event.h>
 
+#include "backoff.h"
+#include "rng.h"
+
 #define FLEET_JITTER_MS   5000
 #define FLEET_RETRY_MS    1000
 #define FLEET_RETRY_MAX   30000
@@ -63,15 +66,6 @@ static void arm(gw_dteam *t, int64_t at_ms)
     gw__d_timer_in(t->fleet_ev, at_ms - gw__d_now());
 }
 
-static uint64_t next_rand(gw_dteam *t)
-{
-    /* xorshift64*: jitter only. */
-    t->fleet_rng ^= t->fleet_rng >> 12;
-    t->fleet_rng ^= t->fleet_rng << 25;
-    t->fleet_rng ^= t->fleet_rng >> 27;
-    return t->fleet_rng * 2685821657736338717ull;
-}
-
 static void on_token(int err, const char *detail, const char *jwt, int64_t issued_ms, int minted,
                      void *ud)
 {
@@ -87,12 +81,8 @@ static void on_token(int err, const char *detail, const char *jwt, int64_t issue
     t->fleet_fetch = NULL;
     free(f);
     if (err != 0) {
-        int64_t wait = FLEET_RETRY_MS;
-        for (int i = 0; i < t->fleet_fails && wait < FLEET_RETRY_MAX; i++)
-            wait *= 2;
-        if (wait > FLEET_RETRY_MAX)
-            wait = FLEET_RETRY_MAX;
-        t->fleet_fails++;
+        int64_t wait = common_backoff_ms(FLEET_RETRY_MS, FLEET_RETRY_MAX, ++t->fleet_fails,
+                                         &t->fleet_rng);
         if (err == GW_QUEUE_ECLOSED)
             return;
         gw_log(t->fleet_fails == 1 ? GW_LOG_WARN : GW_LOG_DEBUG, "dispatch",
@@ -122,7 +112,7 @@ static void on_token(int err, const char *detail, const char *jwt, int64_t issue
     }
     int first = t->fleet_issued_ms == 0;
     t->fleet_issued_ms = issued_ms;
-    next = issued_ms + t->refresh_ms + (int64_t)(next_rand(t) % FLEET_JITTER_MS);
+    next = issued_ms + t->refresh_ms + (int64_t)common_rng_below(&t->fleet_rng, FLEET_JITTER_MS);
     if (next < now + FLEET_MIN_NEXT_MS)
         next = now + FLEET_MIN_NEXT_MS;
     arm(t, next);
@@ -173,9 +163,7 @@ int gw__d_fleet_start(gw_dispatch *d, gw_dteam *t)
 {
     t->d = d;
     t->fleet = 1;
-    t->fleet_rng = (uint64_t)gw__d_now() ^ ((uint64_t)(uintptr_t)t << 17) ^ 0x9e3779b97f4a7c15ull;
-    if (t->fleet_rng == 0)
-        t->fleet_rng = 1;
+    t->fleet_rng = common_rng_seed();
     t->fleet_ev = evtimer_new(d->o.base, fleet_cb, t);
     if (t->fleet_ev == NULL)
         return APNS_ENOMEM;

@@ -74,8 +74,11 @@
 #include <openssl/x509.h>
 
 #include "apns/error.h"
+#include "backoff.h"
+#include "hex.h"
 #include "log.h"
 #include "queue.h"
+#include "rng.h"
 
 #define USER_AGENT        "apnsd/0.1"
 #define MAX_RESPONSE_BODY (1u << 20)
@@ -189,27 +192,6 @@ static char *dup0(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static uint64_t rng_next(gw_webhooks *w)
-{
-    /* xorshift64* */
-    uint64_t x = w->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    w->rng = x;
-    return x * 2685821657736338717ull;
-}
-
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[in[i] >> 4];
-        out[2 * i + 1] = d[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static void metric(app *a, const char *result, uint64_t n)
 {
     if (n > 0)
@@ -256,7 +238,7 @@ int gw_webhook_sign(const char *secret, long long timestamp, const char *body, s
     EVP_MAC_CTX_free(ctx);
     if (!ok)
         return APNS_ECRYPTO;
-    hex(mac, sizeof(mac), out);
+    common_bin_to_hex(mac, sizeof(mac), out);
     return 0;
 }
 
@@ -642,16 +624,8 @@ static void check_done(gw_webhooks *w);
 static int64_t backoff_ms(app *a)
 {
     const gw_webhook_limits *l = &a->w->lim;
-    double d = (double)l->backoff_min_ms;
-    for (unsigned i = 1; i < a->attempt && d < (double)l->backoff_max_ms; i++)
-        d *= 2;
-    double u = (double)(rng_next(a->w) >> 11) / 9007199254740992.0; /* [0,1) */
-    d *= 0.75 + 0.5 * u;
-    if (d > (double)l->backoff_max_ms)
-        d = (double)l->backoff_max_ms;
-    return (int64_t)d;
+    return common_backoff_ms(l->backoff_min_ms, l->backoff_max_ms, (int)a->attempt, &a->w->rng);
 }
-
 /* The fly batch was not delivered: back off and send it again (or, after
  * the drain deadline, drop it). */
 static void attempt_failed(app *a, const char *why)
@@ -821,11 +795,11 @@ static int take_batch(app *a)
     a->attempt = 0;
     unsigned char id[16];
     if (RAND_bytes(id, sizeof(id)) != 1) {
-        uint64_t r1 = rng_next(a->w), r2 = rng_next(a->w);
+        uint64_t r1 = common_rng_next(&a->w->rng), r2 = common_rng_next(&a->w->rng);
         memcpy(id, &r1, 8);
         memcpy(id + 8, &r2, 8);
     }
-    hex(id, sizeof(id), a->delivery_id);
+    common_bin_to_hex(id, sizeof(id), a->delivery_id);
     return 0;
 }
 
@@ -1150,8 +1124,7 @@ int gw_webhooks_new(gw_webhooks **out, struct event_base *base, const gw_config 
     w->lim.backoff_min_ms = 1000;
     w->lim.backoff_max_ms = 300000;
     w->lim.request_timeout_ms = 10000;
-    if (RAND_bytes((unsigned char *)&w->rng, sizeof(w->rng)) != 1 || w->rng == 0)
-        w->rng = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() ^ 1u;
+    w->rng = common_rng_seed();
     w->deadline_ev = evtimer_new(base, deadline_cb, w);
     w->done_ev = event_new(base, -1, 0, done_cb, w);
     w->curl_timer = evtimer_new(base, on_curl_timer, w);

@@ -98,7 +98,7 @@ typedef struct apns_retry_policy {
 
 /* Delay before attempt number `attempt` (1 = the first retry): exponential
  * from base_ms, capped at max_ms, with full jitter in [delay/2, delay].
- * `rng` is caller state (any non-zero seed), advanced on every call. */
+ * `rng` is caller state (any seed, zero included), advanced on every call. */
 APNS_EXTERN int64_t apns_retry_backoff_ms(const apns_retry_policy *p, int attempt, uint64_t *rng);
 
 #ifdef __cplusplus

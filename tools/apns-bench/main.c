@@ -42,6 +42,7 @@
 #include "cli_log.h"
 #include "pump.h"
 #include "histo.h"
+#include "rng.h"
 
 #define PROG              "apns-bench"
 #define POOL_MAX          1000000 /* generated tokens */
@@ -343,14 +344,6 @@ static void signal_cb(evutil_socket_t sig, short what, void *ud)
 /* ---------------------------------------------------------------------- */
 /* tokens and payload                                                     */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 /* Token i of seed: 64 lower-case hex characters (32 bytes, as iOS issues),
  * a pure function of (seed, i). `out` holds 65 bytes. */
 static void gen_token(uint64_t seed, uint64_t i, char *out)
@@ -358,7 +351,7 @@ static void gen_token(uint64_t seed, uint64_t i, char *out)
     static const char hex[] = "0123456789abcdef";
     uint64_t s = seed * 0xD1B54A32D192ED03ULL + i * 0x9E3779B97F4A7C15ULL;
     for (int w = 0; w < 4; w++) {
-        uint64_t v = splitmix64(&s);
+        uint64_t v = common_rng_next(&s);
         for (int k = 0; k < 16; k++) {
             out[w * 16 + k] = hex[v >> 60];
             v <<= 4;
