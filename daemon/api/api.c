@@ -30,8 +30,13 @@
  * Bodies above [server] max_body are refused by evhttp itself while reading
  * (evhttp_set_max_body_size): libevent 2.1 answers those 413 with its own
  * short HTML page and closes the connection; it offers no hook to write that
- * answer (2.2 has evhttp_set_errorcb). The push handler checks the length
- * again and answers a JSON 413 for anything that gets through.
+ * answer (2.2 has evhttp_set_errorcb). The server runs with lingering close
+ * (EVHTTP_SERVER_LINGERING_CLOSE): the rest of the declared body is read and
+ * discarded before the 413 is written, so a client still sending its body
+ * reads the 413 instead of a reset (without it, curl saw "Broken pipe" and
+ * no status). Discarding keeps memory flat; the request timeout bounds a
+ * client that stops sending. The push handler checks the length again and
+ * answers a JSON 413 for anything that gets through.
  *
  * Every answer carries X-Request-Id (the client's, when it is 1..128 safe
  * characters, else a fresh UUID) and, except /metrics, Content-Type
@@ -480,6 +485,7 @@ static void apply_limits(gw_api *a)
                          .tv_usec = (s->request_timeout_ms % 1000) * 1000};
 
     evhttp_set_max_body_size(a->http, (ev_ssize_t)s->max_body);
+    evhttp_set_flags(a->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_max_headers_size(a->http, 64 * 1024);
     evhttp_set_timeout_tv(a->http, &tv);
 }
