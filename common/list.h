@@ -99,6 +99,62 @@ static inline void common_list_splice(common_list *to, common_list *from)
     common_list_init(from);
 }
 
+/* A list that counts its nodes (the head of a queue whose length is read
+ * often). Its nodes are plain common_list nodes. */
+typedef struct common_clist {
+    common_list head;
+    size_t len;
+} common_clist;
+
+static inline void common_clist_init(common_clist *l)
+{
+    common_list_init(&l->head);
+    l->len = 0;
+}
+
+static inline void common_clist_push_back(common_clist *l, common_list *node)
+{
+    common_list_insert_before(&l->head, node);
+    l->len++;
+}
+
+static inline void common_clist_push_front(common_clist *l, common_list *node)
+{
+    common_list_insert_before(l->head.next, node);
+    l->len++;
+}
+
+/* node must be on l. */
+static inline void common_clist_remove(common_clist *l, common_list *node)
+{
+    common_list_remove(node);
+    l->len--;
+}
+
+/* Removes and returns the first node, or NULL when l is empty. */
+static inline common_list *common_clist_pop_front(common_clist *l)
+{
+    common_list *n = common_list_first(&l->head);
+    if (n != NULL)
+        common_clist_remove(l, n);
+    return n;
+}
+
+/* Moves every node of `from`, in order, in front of the first node of
+ * `to`; `from` is left empty. */
+static inline void common_clist_splice_front(common_clist *to, common_clist *from)
+{
+    if (from->len == 0)
+        return;
+    common_list *first = from->head.next, *last = from->head.prev, *at = to->head.next;
+    first->prev = &to->head;
+    last->next = at;
+    at->prev = last;
+    to->head.next = first;
+    to->len += from->len;
+    common_clist_init(from);
+}
+
 /* Iterates over the nodes; `it` may be removed (not others) in the body. */
 #define COMMON_LIST_FOREACH(it, tmp, head)                                                         \
     for (common_list *it = (head)->next, *tmp = it->next; it != (head); it = tmp, tmp = it->next)

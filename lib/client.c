@@ -105,8 +105,8 @@ struct slot {
 struct conn {
     apns_client *c;
     apns__transport *t;
-    struct conn *prev, *next;
-    int slot; /* index into c->slots, -1 once retiring */
+    common_list link; /* on c->conns */
+    int slot;         /* index into c->slots, -1 once retiring */
     int healthy;
     int proven; /* the protocol's handshake completed (HTTP/2 SETTINGS): TLS works */
     int up;
@@ -146,8 +146,8 @@ struct apns_client {
 
     struct slot *slots;
     unsigned nslots;
-    unsigned rr;        /* round-robin start for dispatch */
-    struct conn *conns; /* every live connection, active and retiring */
+    unsigned rr;       /* round-robin start for dispatch */
+    common_list conns; /* every live connection, active and retiring */
 
     struct event *ev_dispatch, *ev_credit, *ev_drain;
     int dispatch_scheduled, credit_wanted, credit_scheduled;
@@ -221,18 +221,7 @@ static void check_drained(apns_client *c)
  * in the order they came. */
 static void requeue_handed(apns_client *c)
 {
-    apns__job_list *h = &c->handed, *q = &c->queue;
-    if (!h->len)
-        return;
-    h->tail->next = q->head;
-    if (q->head)
-        q->head->prev = h->tail;
-    else
-        q->tail = h->tail;
-    q->head = h->head;
-    q->len += h->len;
-    h->head = h->tail = NULL;
-    h->len = 0;
+    common_clist_splice_front(&c->queue, &c->handed);
 }
 
 /* Frees j's slot; submit clears the rest of it for the next notification. */
@@ -309,7 +298,6 @@ static void heap_push(apns_client *c, apns__job *j)
         i = p;
     }
     c->heap[i] = j;
-    j->prev = j->next = NULL;
     if (i == 0)
         arm_retry(c);
 }
@@ -485,10 +473,7 @@ static void open_conn(struct slot *s)
         schedule_reconnect(s);
         return;
     }
-    k->next = c->conns;
-    if (c->conns)
-        c->conns->prev = k;
-    c->conns = k;
+    common_list_push_front(&c->conns, &k->link);
     s->active = k;
 }
 
@@ -577,12 +562,7 @@ static void conn_on_closed(void *ud, apns__transport *t, int err, const char *de
     } else {
         clog_(c, APNS_LOG_INFO, "connection to %s:%u closed: %s", c->ep.host, c->ep.port, detail);
     }
-    if (k->prev)
-        k->prev->next = k->next;
-    else
-        c->conns = k->next;
-    if (k->next)
-        k->next->prev = k->prev;
+    common_list_remove(&k->link);
     int healthy = conn_healthy(k) || k->proven;
     int slot = k->slot;
     conn_detach(k);
@@ -782,9 +762,9 @@ static int parse_proxy(const char *s, char **host, uint16_t *port)
 static void client_destroy(apns_client *c)
 {
     c->freeing = 1;
-    while (c->conns) {
-        struct conn *k = c->conns;
-        c->conns = k->next;
+    for (common_list *n; (n = common_list_first(&c->conns)) != NULL;) {
+        struct conn *k = COMMON_CONTAINER_OF(n, struct conn, link);
+        common_list_remove(n);
         apns__transport_free(k->t);
         free(k);
     }
@@ -851,6 +831,10 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
         cls->config_free(cfg);
         return host ? APNS_ENOMEM : APNS_EINVAL;
     }
+    common_clist_init(&c->free_list);
+    common_clist_init(&c->queue);
+    common_clist_init(&c->handed);
+    common_list_init(&c->conns);
     c->base = base;
     c->cls = cls;
     c->cfg = cfg;
@@ -1017,8 +1001,8 @@ void apns_client_stats_get(const apns_client *c, apns_client_stats *s)
     s->goaways = c->peer_ends[APNS__END_GOAWAY];
     s->error_packets = c->peer_ends[APNS__END_ERROR_PACKET];
     s->in_flight = 0;
-    for (const struct conn *k = c->conns; k; k = k->next)
-        s->in_flight += apns__transport_in_flight(k->t);
+    for (common_list *n = common_list_first(&c->conns); n; n = common_list_next(&c->conns, n))
+        s->in_flight += apns__transport_in_flight(COMMON_CONTAINER_OF(n, struct conn, link)->t);
 }
 
 static void on_drain_ev(evutil_socket_t fd, short what, void *arg)
@@ -1028,9 +1012,9 @@ static void on_drain_ev(evutil_socket_t fd, short what, void *arg)
         return;
     c->drained = 1;
     clog_(c, APNS_LOG_INFO, "drained: closing %u connection(s)", c->stats.connections_up);
-    while (c->conns) {
-        struct conn *k = c->conns;
-        c->conns = k->next;
+    for (common_list *n; (n = common_list_first(&c->conns)) != NULL;) {
+        struct conn *k = COMMON_CONTAINER_OF(n, struct conn, link);
+        common_list_remove(n);
         if (k->up) {
             c->stats.connections_up--;
             c->stats.disconnects++;

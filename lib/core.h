@@ -195,6 +195,56 @@ typedef struct apns__core_class {
     int (*is_finished)(const void *core);
 } apns__core_class;
 
+/*
+ * The adapters from a core's typed functions to the class's `void *` ops
+ * that every core has alike: PREFIX##recv(TYPE *, ...), PREFIX##flush, ...
+ * PREFIX##is_finished. A core writes APNS__CORE_ADAPTERS(type, prefix_) once
+ * in its .c file and APNS__CORE_OPS in its apns__core_class initialiser;
+ * create, free, submit and close, whose arguments differ, it writes itself.
+ */
+#define APNS__CORE_ADAPTERS(TYPE, PREFIX)                                                          \
+    static int cls_recv(void *c, const uint8_t *d, size_t n, int64_t now)                          \
+    {                                                                                              \
+        return PREFIX##recv((TYPE *)c, d, n, now);                                                 \
+    }                                                                                              \
+    static int cls_flush(void *c, apns__buf *out)                                                  \
+    {                                                                                              \
+        return PREFIX##flush((TYPE *)c, out);                                                      \
+    }                                                                                              \
+    static int64_t cls_next_deadline(const void *c)                                                \
+    {                                                                                              \
+        return PREFIX##next_deadline((const TYPE *)c);                                             \
+    }                                                                                              \
+    static int cls_tick(void *c, int64_t now)                                                      \
+    {                                                                                              \
+        return PREFIX##tick((TYPE *)c, now);                                                       \
+    }                                                                                              \
+    static uint32_t cls_capacity(const void *c)                                                    \
+    {                                                                                              \
+        return PREFIX##capacity((const TYPE *)c);                                                  \
+    }                                                                                              \
+    static size_t cls_in_flight(const void *c)                                                     \
+    {                                                                                              \
+        return PREFIX##in_flight((const TYPE *)c);                                                 \
+    }                                                                                              \
+    static void cls_shutdown(void *c)                                                              \
+    {                                                                                              \
+        PREFIX##shutdown((TYPE *)c);                                                               \
+    }                                                                                              \
+    static int cls_is_open(const void *c)                                                          \
+    {                                                                                              \
+        return PREFIX##is_open((const TYPE *)c);                                                   \
+    }                                                                                              \
+    static int cls_is_finished(const void *c)                                                      \
+    {                                                                                              \
+        return PREFIX##is_finished((const TYPE *)c);                                               \
+    }
+
+#define APNS__CORE_OPS                                                                             \
+    .recv = cls_recv, .flush = cls_flush, .next_deadline = cls_next_deadline, .tick = cls_tick,    \
+    .capacity = cls_capacity, .in_flight = cls_in_flight, .shutdown = cls_shutdown,                \
+    .is_open = cls_is_open, .is_finished = cls_is_finished
+
 /* The class that speaks transport t. Returns 0, or APNS_EINVAL with detail
  * set (unknown transport; APNS_TRANSPORT_BINARY in a library built without
  * the legacy interface). */

@@ -91,8 +91,8 @@ typedef struct body_block {
 enum { REC_FREE, REC_BOOK, REC_LIMBO };
 
 typedef struct h2s {
-    struct h2s *prev, *next;
-    apns__job *job; /* non-NULL exactly while in the book */
+    common_list link; /* on one of the connection's record lists */
+    apns__job *job;   /* non-NULL exactly while in the book */
     int32_t stream_id;
     int where;  /* REC_* */
     int opened; /* its HEADERS were sent */
@@ -102,35 +102,22 @@ typedef struct h2s {
     body_block *body;
 } h2s;
 
-typedef struct h2s_list {
-    h2s *head, *tail;
-    size_t len;
-} h2s_list;
+/* The record lists (book, limbo, free) are counted lists (common/list.h). */
+typedef common_clist h2s_list;
+
+static h2s *rec_of(common_list *n)
+{
+    return n ? COMMON_CONTAINER_OF(n, h2s, link) : NULL;
+}
 
 static void list_push(h2s_list *l, h2s *r)
 {
-    r->next = NULL;
-    r->prev = l->tail;
-    if (l->tail)
-        l->tail->next = r;
-    else
-        l->head = r;
-    l->tail = r;
-    l->len++;
+    common_clist_push_back(l, &r->link);
 }
 
 static void list_remove(h2s_list *l, h2s *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        l->head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        l->tail = r->prev;
-    r->prev = r->next = NULL;
-    l->len--;
+    common_clist_remove(l, &r->link);
 }
 
 /* Header slots of the prebuilt name/value array. */
@@ -543,7 +530,7 @@ static int parse_answer(const char *s, size_t len, char *reason, size_t cap, int
 
 static h2s *rec_get(apns__h2_conn *c)
 {
-    h2s *r = c->free.head;
+    h2s *r = rec_of(common_list_first(&c->free.head));
     if (r) {
         list_remove(&c->free, r);
     } else {
@@ -601,12 +588,12 @@ static void rec_release(apns__h2_conn *c, h2s *r)
 
 static h2s *rec_find(apns__h2_conn *c, int32_t sid)
 {
-    for (h2s *r = c->book.tail; r; r = r->prev)
-        if (r->stream_id == sid)
-            return r;
-    for (h2s *r = c->limbo.tail; r; r = r->prev)
-        if (r->stream_id == sid)
-            return r;
+    h2s_list *lists[] = {&c->book, &c->limbo};
+    for (int i = 0; i < 2; i++)
+        for (common_list *n = common_list_last(&lists[i]->head); n;
+             n = common_list_prev(&lists[i]->head, n))
+            if (rec_of(n)->stream_id == sid)
+                return rec_of(n);
     return NULL;
 }
 
@@ -760,11 +747,12 @@ static void on_goaway_frame(apns__h2_conn *c, const nghttp2_goaway *g)
     /* Streams above last were never processed: the suffix of the book. Walk
      * back to the first one, then hand them back in submit order. */
     h2s *first = NULL;
-    for (h2s *r = c->book.tail; r && (uint32_t)r->stream_id > last; r = r->prev)
+    for (h2s *r = rec_of(common_list_last(&c->book.head)); r && (uint32_t)r->stream_id > last;
+         r = rec_of(common_list_prev(&c->book.head, &r->link)))
         first = r;
     while (first && !c->closed) {
-        h2s *next = first->next; /* still in the book: callbacks can only
-                                    append (capacity is 0) or close() */
+        /* still in the book: callbacks can only append (capacity is 0) or close() */
+        h2s *next = rec_of(common_list_next(&c->book.head, &first->link));
         handback(c, detach(c, first), APNS__HB_GOAWAY);
         first = c->closed ? NULL : next;
     }
@@ -912,6 +900,9 @@ int apns__h2_conn_new(apns__h2_conn **out, const apns__h2_conn_opts *o,
     apns__h2_conn *c = calloc(1, sizeof *c);
     if (!c)
         return APNS_ENOMEM;
+    common_clist_init(&c->book);
+    common_clist_init(&c->limbo);
+    common_clist_init(&c->free);
     if (cb)
         c->cb = *cb;
     c->ud = ud;
@@ -982,15 +973,11 @@ fail:
 
 static void free_list(h2s_list *l)
 {
-    h2s *r = l->head;
-    while (r) {
-        h2s *next = r->next;
+    h2s *r;
+    while ((r = rec_of(common_clist_pop_front(l))) != NULL) {
         free(r->body);
         free(r);
-        r = next;
     }
-    l->head = l->tail = NULL;
-    l->len = 0;
 }
 
 void apns__h2_conn_free(apns__h2_conn *c)
@@ -1195,8 +1182,9 @@ int64_t apns__h2_conn_next_deadline(const apns__h2_conn *c)
         return INT64_MAX;
     int64_t d = c->ping_sent_ms >= 0 ? c->ping_sent_ms + c->ping_timeout_ms
                                      : c->last_recv_ms + c->ping_idle_ms;
-    if (c->book.head && c->book.head->job->deadline_ms < d)
-        d = c->book.head->job->deadline_ms;
+    h2s *first = rec_of(common_list_first(&c->book.head));
+    if (first && first->job->deadline_ms < d)
+        d = first->job->deadline_ms;
     return d;
 }
 
@@ -1206,7 +1194,8 @@ int apns__h2_conn_tick(apns__h2_conn *c, int64_t now_ms)
         return c->dead;
     /* The book is in deadline order: only its head can be due. */
     h2s *r;
-    while (!c->closed && (r = c->book.head) != NULL && r->job->deadline_ms <= now_ms) {
+    while (!c->closed && (r = rec_of(common_list_first(&c->book.head))) != NULL &&
+           r->job->deadline_ms <= now_ms) {
         int32_t sid = r->stream_id;
         int opened = r->opened;
         apns__job *job = detach(c, r);
@@ -1250,7 +1239,7 @@ void apns__h2_conn_close(apns__h2_conn *c)
     c->closed = 1;
     set_dead(c, APNS_ECLOSED);
     h2s *r;
-    while ((r = c->book.head) != NULL)
+    while ((r = rec_of(common_list_first(&c->book.head))) != NULL)
         handback(c, detach(c, r), APNS__HB_CLOSED);
 }
 
@@ -1328,6 +1317,8 @@ static int cls_create(void **core, const void *cfg, const apns__core_peer *peer,
     free(authority);
     return rc;
 }
+APNS__CORE_ADAPTERS(apns__h2_conn, apns__h2_conn_)
+
 static void cls_free(void *c)
 {
     apns__h2_conn_free(c);
@@ -1336,46 +1327,10 @@ static int cls_submit(void *c, apns__job *job, const apns_token *tok, int64_t no
 {
     return apns__h2_conn_submit(c, job, tok, now);
 }
-static int cls_recv(void *c, const uint8_t *d, size_t n, int64_t now)
-{
-    return apns__h2_conn_recv(c, d, n, now);
-}
-static int cls_flush(void *c, apns__buf *out)
-{
-    return apns__h2_conn_flush(c, out);
-}
-static int64_t cls_next_deadline(const void *c)
-{
-    return apns__h2_conn_next_deadline(c);
-}
-static int cls_tick(void *c, int64_t now)
-{
-    return apns__h2_conn_tick(c, now);
-}
-static uint32_t cls_capacity(const void *c)
-{
-    return apns__h2_conn_capacity(c);
-}
-static size_t cls_in_flight(const void *c)
-{
-    return apns__h2_conn_in_flight(c);
-}
-static void cls_shutdown(void *c)
-{
-    apns__h2_conn_shutdown(c);
-}
 static void cls_close(void *c, int64_t now)
 {
     (void)now;
     apns__h2_conn_close(c);
-}
-static int cls_is_open(const void *c)
-{
-    return apns__h2_conn_is_open(c);
-}
-static int cls_is_finished(const void *c)
-{
-    return apns__h2_conn_is_finished(c);
 }
 
 const apns__core_class apns__h2_class = {
@@ -1393,14 +1348,6 @@ const apns__core_class apns__h2_class = {
     .create = cls_create,
     .free = cls_free,
     .submit = cls_submit,
-    .recv = cls_recv,
-    .flush = cls_flush,
-    .next_deadline = cls_next_deadline,
-    .tick = cls_tick,
-    .capacity = cls_capacity,
-    .in_flight = cls_in_flight,
-    .shutdown = cls_shutdown,
     .close = cls_close,
-    .is_open = cls_is_open,
-    .is_finished = cls_is_finished,
+    APNS__CORE_OPS,
 };

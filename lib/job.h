@@ -12,13 +12,13 @@
 #include <stdint.h>
 
 #include "apns/notification.h"
+#include "list.h"
 
 typedef struct apns__job apns__job;
 
 struct apns__job {
-    apns__job *prev,
-        *next;           /* in exactly one list: free, queue, retry wait, or a conn's in-flight */
-    apns_notification n; /* public view; its pointers point into the buffers below */
+    common_list link;                   /* on at most one job list: free, queue, handed back */
+    apns_notification n;                /* public view; its pointers point into the buffers below */
     char token[APNS_TOKEN_HEX_MAX + 1]; /* lower-case */
     char topic[APNS_TOPIC_MAX + 1];
     char collapse_id[APNS_COLLAPSE_ID_MAX + 1];
@@ -35,56 +35,33 @@ struct apns__job {
     void *conn;                /* the connection it is in flight on, or NULL */
 };
 
-/* A doubly linked list with a count; the head is a sentinel-free pair. */
-typedef struct apns__job_list {
-    apns__job *head, *tail;
-    size_t len;
-} apns__job_list;
+/* The job lists: counted lists of jobs (common/list.h), initialised with
+ * common_clist_init. */
+typedef common_clist apns__job_list;
+
+static inline apns__job *apns__job_of(common_list *node)
+{
+    return node ? COMMON_CONTAINER_OF(node, apns__job, link) : NULL;
+}
 
 static inline void apns__job_list_push(apns__job_list *l, apns__job *j)
 {
-    j->next = NULL;
-    j->prev = l->tail;
-    if (l->tail)
-        l->tail->next = j;
-    else
-        l->head = j;
-    l->tail = j;
-    l->len++;
+    common_clist_push_back(l, &j->link);
 }
 
 static inline void apns__job_list_push_front(apns__job_list *l, apns__job *j)
 {
-    j->prev = NULL;
-    j->next = l->head;
-    if (l->head)
-        l->head->prev = j;
-    else
-        l->tail = j;
-    l->head = j;
-    l->len++;
+    common_clist_push_front(l, &j->link);
 }
 
 static inline void apns__job_list_remove(apns__job_list *l, apns__job *j)
 {
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        l->head = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    else
-        l->tail = j->prev;
-    j->prev = j->next = NULL;
-    l->len--;
+    common_clist_remove(l, &j->link);
 }
 
 static inline apns__job *apns__job_list_pop(apns__job_list *l)
 {
-    apns__job *j = l->head;
-    if (j)
-        apns__job_list_remove(l, j);
-    return j;
+    return apns__job_of(common_clist_pop_front(l));
 }
 
 #endif

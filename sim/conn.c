@@ -31,13 +31,7 @@ static void on_aux(evutil_socket_t fd, short what, void *arg);
 
 void sim_conn_free(sim_conn *c)
 {
-    sim_worker *w = c->w;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    common_list_remove(&c->link);
     sim_session_free(c);
     sim_sock_cleanup(&c->s);
     free(c->out);
@@ -250,10 +244,7 @@ void sim_conn_accept(sim_worker *w, int fd)
     c->w = w;
     c->policy = sh->policy;
     int rc = sim_sock_init(&c->s, w->base, fd, sh->ssl_ctx, on_readable, on_writable, on_aux, c);
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
+    common_list_push_front(&w->conns, &c->link);
     SIM_STAT_INC(&w->stats, connections);
 
     uint64_t seed = sh->seed ^ ((uint64_t)w->index << 48) ^ w->conn_seq++;

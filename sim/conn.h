@@ -24,7 +24,8 @@
 
 #include "auth.h"
 #include "request.h"
-#include "rng.h" /* common/ */
+#include "list.h" /* common/ */
+#include "rng.h"  /* common/ */
 #include "sock.h"
 #include "validate.h"
 #include "worker.h"
@@ -38,8 +39,8 @@ typedef enum sim_stream_state {
 } sim_stream_state;
 
 typedef struct sim_stream {
-    struct sim_stream *next, *prev; /* delay queue, or free list (next only) */
-    struct sim_stream *all_next;    /* every stream object of the connection */
+    common_list link;            /* on the delay queue or the free list */
+    struct sim_stream *all_next; /* every stream object of the connection */
     struct sim_conn *c;
     int32_t id;
     uint8_t state;
@@ -64,8 +65,8 @@ typedef enum sim_conn_state {
 
 typedef struct sim_conn {
     sim_worker *w;
-    struct sim_conn *prev, *next; /* worker's list */
-    sim_sock s;                   /* s.timer: handshake timeout, linger timeout, abort polling */
+    common_list link; /* on the worker's list */
+    sim_sock s;       /* s.timer: handshake timeout, linger timeout, abort polling */
     sim_conn_state state;
     struct event *delay; /* --latency-ms queue */
     int aux_tries;
@@ -76,8 +77,8 @@ typedef struct sim_conn {
     nghttp2_session *h2;
     sim_policy policy; /* the shared policy plus this connection's cert topic */
     char cert_topic[260];
-    sim_auth *auth; /* token auth only */
-    uint64_t rng; /* common_rng_next: this connection's faults */
+    sim_auth *auth;      /* token auth only */
+    uint64_t rng;        /* common_rng_next: this connection's faults */
     uint32_t nstreams;   /* streams begun */
     int32_t goaway_last; /* 0 = no GOAWAY sent */
     uint32_t pending;    /* answers owed (see sim_stream.owed) */
@@ -87,8 +88,8 @@ typedef struct sim_conn {
     unsigned raised : 1;    /* token auth: max streams raised */
     unsigned shrunk : 1;
     unsigned dead : 1; /* fatal error: free at the next chance */
-    sim_stream *free_streams, *all_streams;
-    sim_stream *delay_head, *delay_tail;
+    sim_stream *all_streams;
+    common_list free_streams, delayed; /* of sim_stream.link */
 } sim_conn;
 
 /* conn.c */

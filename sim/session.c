@@ -57,9 +57,10 @@ int64_t sim_now_ms(sim_conn *c)
 
 static sim_stream *stream_get(sim_conn *c)
 {
-    sim_stream *s = c->free_streams;
+    common_list *n = common_list_first(&c->free_streams);
+    sim_stream *s = n ? COMMON_CONTAINER_OF(n, sim_stream, link) : NULL;
     if (s) {
-        c->free_streams = s->next;
+        common_list_remove(n);
     } else {
         s = malloc(sizeof *s);
         if (!s)
@@ -67,7 +68,7 @@ static sim_stream *stream_get(sim_conn *c)
         s->all_next = c->all_streams;
         c->all_streams = s;
     }
-    s->next = s->prev = NULL;
+    s->link.prev = s->link.next = NULL;
     s->c = c;
     s->state = SIM_ST_RECV;
     s->owed = s->early = s->injected = 0;
@@ -79,8 +80,7 @@ static sim_stream *stream_get(sim_conn *c)
 
 static void stream_put(sim_conn *c, sim_stream *s)
 {
-    s->next = c->free_streams;
-    c->free_streams = s;
+    common_list_push_front(&c->free_streams, &s->link);
 }
 
 static void settle(sim_conn *c, sim_stream *s)
@@ -154,18 +154,14 @@ static void on_delay(evutil_socket_t fd, short what, void *arg)
 {
     sim_conn *c = arg;
     int64_t now = mono_ms();
-    sim_stream *s;
-    while ((s = c->delay_head) != NULL && s->due_ms <= now) {
-        c->delay_head = s->next;
-        if (c->delay_head)
-            c->delay_head->prev = NULL;
-        else
-            c->delay_tail = NULL;
-        s->next = s->prev = NULL;
-        answer(c, s);
+    common_list *n;
+    while ((n = common_list_first(&c->delayed)) != NULL &&
+           COMMON_CONTAINER_OF(n, sim_stream, link)->due_ms <= now) {
+        common_list_remove(n);
+        answer(c, COMMON_CONTAINER_OF(n, sim_stream, link));
     }
-    if (c->delay_head) {
-        int64_t wait = c->delay_head->due_ms - now;
+    if ((n = common_list_first(&c->delayed)) != NULL) {
+        int64_t wait = COMMON_CONTAINER_OF(n, sim_stream, link)->due_ms - now;
         struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
         evtimer_add(c->delay, &tv);
     }
@@ -176,14 +172,8 @@ static void delay_push(sim_conn *c, sim_stream *s, int latency_ms)
 {
     s->state = SIM_ST_DELAYED;
     s->due_ms = mono_ms() + latency_ms;
-    s->next = NULL;
-    s->prev = c->delay_tail;
-    if (c->delay_tail)
-        c->delay_tail->next = s;
-    else
-        c->delay_head = s;
-    c->delay_tail = s;
-    if (c->delay_head == s) {
+    common_list_push_back(&c->delayed, &s->link);
+    if (common_list_first(&c->delayed) == &s->link) {
         struct timeval tv = {latency_ms / 1000, (latency_ms % 1000) * 1000};
         evtimer_add(c->delay, &tv);
     }
@@ -191,16 +181,8 @@ static void delay_push(sim_conn *c, sim_stream *s, int latency_ms)
 
 static void delay_unlink(sim_conn *c, sim_stream *s)
 {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        c->delay_head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        c->delay_tail = s->prev;
-    s->next = s->prev = NULL;
-    if (!c->delay_head)
+    common_list_remove(&s->link);
+    if (common_list_empty(&c->delayed))
         evtimer_del(c->delay);
 }
 
@@ -435,6 +417,8 @@ static int fleet_see(void *fleet, const char *team, const char *jwt, size_t len,
 
 int sim_session_start(sim_conn *c)
 {
+    common_list_init(&c->free_streams);
+    common_list_init(&c->delayed);
     const sim_shared *sh = c->w->sh;
     const sim_options *o = sh->opt;
     pthread_once(&callbacks_once, make_callbacks);
@@ -474,8 +458,8 @@ void sim_session_free(sim_conn *c)
         c->all_streams = s->all_next;
         free(s);
     }
-    c->free_streams = NULL;
-    c->delay_head = c->delay_tail = NULL;
+    common_list_init(&c->free_streams);
+    common_list_init(&c->delayed);
     free(c->auth);
     c->auth = NULL;
 }

@@ -43,6 +43,8 @@ int sim_worker_init(sim_worker *w, int index, const sim_shared *sh, int listen_f
 {
     w->index = index;
     w->sh = sh;
+    common_list_init(&w->conns);
+    common_list_init(&w->bconns);
     sim_idgen_init(&w->ids);
     w->base = event_base_new();
     if (!w->base || sim_dlog_init(&w->dlog, sh->dlog_fd) != 0)
@@ -85,10 +87,10 @@ void sim_worker_stop(sim_worker *w)
 
 void sim_worker_cleanup(sim_worker *w)
 {
-    while (w->conns)
-        sim_conn_free(w->conns);
-    while (w->bconns)
-        sim_bconn_free(w->bconns);
+    for (common_list *n; (n = common_list_first(&w->conns)) != NULL;)
+        sim_conn_free(COMMON_CONTAINER_OF(n, sim_conn, link));
+    for (common_list *n; (n = common_list_first(&w->bconns)) != NULL;)
+        sim_bconn_free(COMMON_CONTAINER_OF(n, sim_bconn, link));
     if (w->bin_listener)
         evconnlistener_free(w->bin_listener);
     if (w->fb_listener)

@@ -16,6 +16,7 @@
 #include "dlog.h"
 #include "idgen.h"
 #include "keys.h"
+#include "list.h" /* common/ */
 #include "options.h"
 #include "stats.h"
 #include "teamtokens.h"
@@ -58,9 +59,9 @@ typedef struct sim_worker {
     sim_dlog dlog;
     sim_idgen ids; /* generated apns-id / apns-unique-id values */
     uint64_t conn_seq;
-    struct sim_conn *conns; /* every open connection (for shutdown) */
+    common_list conns; /* every open connection (for shutdown) */
     struct evconnlistener *bin_listener, *fb_listener;
-    struct sim_bconn *bconns; /* open binary gateway and feedback connections */
+    common_list bconns; /* open binary gateway and feedback connections */
     uint64_t bconn_seq;
     pthread_t thread;
     uint8_t rbuf[SIM_READ_BUF]; /* shared read buffer of this loop's connections */

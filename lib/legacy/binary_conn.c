@@ -390,7 +390,6 @@ int apns__bin_conn_submit(apns__bin_conn *c, apns__job *job, int64_t now_ms)
     if (++c->next_id == 0)
         c->exhausted = 1;
 
-    job->prev = job->next = NULL;
     job->attempts++;
     job->conn = c;
     job->stream_id = 0;
@@ -673,6 +672,8 @@ static int cls_create(void **core, const void *cfg, const apns__core_peer *peer,
     o.unix_offset_ms = peer->unix_offset_ms;
     return apns__bin_conn_new((apns__bin_conn **)core, &o, cb, ud);
 }
+APNS__CORE_ADAPTERS(apns__bin_conn, apns__bin_conn_)
+
 static void cls_free(void *c)
 {
     apns__bin_conn_free(c);
@@ -682,45 +683,9 @@ static int cls_submit(void *c, apns__job *job, const apns_token *tok, int64_t no
     (void)tok;
     return apns__bin_conn_submit(c, job, now);
 }
-static int cls_recv(void *c, const uint8_t *d, size_t n, int64_t now)
-{
-    return apns__bin_conn_recv(c, d, n, now);
-}
-static int cls_flush(void *c, apns__buf *out)
-{
-    return apns__bin_conn_flush(c, out);
-}
-static int64_t cls_next_deadline(const void *c)
-{
-    return apns__bin_conn_next_deadline(c);
-}
-static int cls_tick(void *c, int64_t now)
-{
-    return apns__bin_conn_tick(c, now);
-}
-static uint32_t cls_capacity(const void *c)
-{
-    return apns__bin_conn_capacity(c);
-}
-static size_t cls_in_flight(const void *c)
-{
-    return apns__bin_conn_in_flight(c);
-}
-static void cls_shutdown(void *c)
-{
-    apns__bin_conn_shutdown(c);
-}
 static void cls_close(void *c, int64_t now)
 {
     apns__bin_conn_close(c, now);
-}
-static int cls_is_open(const void *c)
-{
-    return apns__bin_conn_is_open(c);
-}
-static int cls_is_finished(const void *c)
-{
-    return apns__bin_conn_is_finished(c);
 }
 
 const apns__core_class apns__bin_class = {
@@ -745,14 +710,6 @@ const apns__core_class apns__bin_class = {
     .create = cls_create,
     .free = cls_free,
     .submit = cls_submit,
-    .recv = cls_recv,
-    .flush = cls_flush,
-    .next_deadline = cls_next_deadline,
-    .tick = cls_tick,
-    .capacity = cls_capacity,
-    .in_flight = cls_in_flight,
-    .shutdown = cls_shutdown,
     .close = cls_close,
-    .is_open = cls_is_open,
-    .is_finished = cls_is_finished,
+    APNS__CORE_OPS,
 };

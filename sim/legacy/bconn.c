@@ -99,13 +99,7 @@ static void stop_reading(sim_bconn *c)
 
 void sim_bconn_free(sim_bconn *c)
 {
-    sim_worker *w = c->w;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->bconns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    common_list_remove(&c->link);
     sim_sock_cleanup(&c->s);
     free(c->out);
     free(c);
@@ -467,10 +461,7 @@ void sim_bconn_accept(sim_worker *w, int fd, sim_bkind kind)
     c->kind = kind;
     int rc =
         sim_sock_init(&c->s, w->base, fd, sh->bin_ssl_ctx, on_readable, on_writable, on_timer, c);
-    c->next = w->bconns;
-    if (w->bconns)
-        w->bconns->prev = c;
-    w->bconns = c;
+    common_list_push_front(&w->bconns, &c->link);
     int n = snprintf(c->id_prefix, sizeof c->id_prefix, "bin-%d.%llu-", w->index,
                      (unsigned long long)++w->bconn_seq);
     c->id_prefix_len = (uint8_t)(n > 0 && (size_t)n < sizeof c->id_prefix ? n : 0);

@@ -39,7 +39,7 @@ typedef enum sim_bstate {
 
 typedef struct sim_bconn {
     sim_worker *w;
-    struct sim_bconn *prev, *next; /* worker's list */
+    common_list link; /* on the worker's list */
     sim_bkind kind;
     sim_bstate state;
     sim_sock s;           /* s.timer: handshake timeout, error delay, linger timeout */
