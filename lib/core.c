@@ -7,6 +7,9 @@
  */
 #include "core.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "apns/features.h"
 #include "detail.h"
 #include "h2_conn.h"
@@ -35,4 +38,18 @@ int apns__core_class_find(apns_transport t, const apns__core_class **out, char *
     }
     apns__set_detail(detail, detail_len, "unknown transport %d", (int)t);
     return APNS_EINVAL;
+}
+
+void apns__core_logf(const apns__core_callbacks *cb, void *ud, apns_log_level level,
+                     const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (cb->on_log == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cb->on_log(ud, level, msg);
 }

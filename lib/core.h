@@ -127,6 +127,12 @@ typedef struct apns__core_callbacks {
     void (*on_log)(void *ud, apns_log_level level, const char *msg);
 } apns__core_callbacks;
 
+/* Formats a log line (cut at 511 bytes) and hands it to cb->on_log with ud;
+ * does nothing when on_log is NULL. The one log helper of the cores and the
+ * transport. */
+void apns__core_logf(const apns__core_callbacks *cb, void *ud, apns_log_level level,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Where a connection goes, and the wall clock (create()). */
 typedef struct apns__core_peer {
     const char *host; /* the server's name or address, without brackets */

@@ -168,21 +168,7 @@ struct apns__h2_conn {
 /* ------------------------------------------------------------------ */
 /* logging                                                             */
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-logf_(apns__h2_conn *c, apns_log_level lvl, const char *fmt, ...)
-{
-    if (!c->cb.on_log)
-        return;
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    c->cb.on_log(c->ud, lvl, msg);
-}
+#define logf_(c, lvl, ...) apns__core_logf(&(c)->cb, (c)->ud, lvl, __VA_ARGS__)
 
 static void set_dead(apns__h2_conn *c, int err)
 {

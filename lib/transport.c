@@ -134,20 +134,7 @@ int64_t apns__transport_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void tlog(apns__transport *t, apns_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void tlog(apns__transport *t, apns_log_level lvl, const char *fmt, ...)
-{
-    if (!t->cb.core.on_log)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    t->cb.core.on_log(t->ud, lvl, msg);
-}
+#define tlog(t, lvl, ...) apns__core_logf(&(t)->cb.core, (t)->ud, lvl, __VA_ARGS__)
 
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);

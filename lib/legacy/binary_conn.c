@@ -145,18 +145,7 @@ struct apns__bin_conn {
 
 /* ---- helpers --------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static void logf_(apns__bin_conn *c, apns_log_level lvl,
-                                                        const char *fmt, ...)
-{
-    if (c->cb.on_log == NULL)
-        return;
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    c->cb.on_log(c->ud, lvl, msg);
-}
+#define logf_(c, lvl, ...) apns__core_logf(&(c)->cb, (c)->ud, lvl, __VA_ARGS__)
 
 static uint32_t head_id(const apns__bin_conn *c)
 {
