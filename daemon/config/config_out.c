@@ -125,19 +125,6 @@ const char *gw_app_change_name(gw_app_change c)
 /* ---------------------------------------------------------------------- */
 /* dump                                                                   */
 
-static int is_zero(const gw_config_key *k, const void *field)
-{
-    static const char zero[16];
-    size_t n = k->type == GW_CONFIG_T_COUNT                                 ? sizeof(uint32_t)
-               : k->type == GW_CONFIG_T_PORT                                ? sizeof(uint16_t)
-               : k->type == GW_CONFIG_T_BOOL || k->type == GW_CONFIG_T_ENUM ? sizeof(int)
-               : k->type == GW_CONFIG_T_SIZE || k->type == GW_CONFIG_T_DURATION ||
-                       k->type == GW_CONFIG_T_COUNT64
-                   ? 8
-                   : 0;
-    return n > 0 && memcmp(field, zero, n) == 0;
-}
-
 static int is_default(const gw_config_key *k, const void *field)
 {
     gw__value tmp;
@@ -164,7 +151,8 @@ static void dump_instance(FILE *f, const struct gw__inst *in)
             gw_config_value_format(k, field, buf, (size_t)n + 1);
         else if (buf == NULL)
             buf = small;
-        if (!gw_config_value_is_set(k, field) || (!o->set && !k->def && is_zero(k, field)))
+        if (!gw_config_value_is_set(k, field) ||
+            (!o->set && !k->def && gw__value_is_zero(k, field)))
             fprintf(f, "; %s = (not set)\n", k->name);
         else if (o->env && o->set)
             fprintf(f, "%s = %s ; env %s\n", k->name, buf, o->env);
