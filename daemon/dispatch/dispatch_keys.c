@@ -9,7 +9,6 @@
  */
 #include "dispatch_keys.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -17,10 +16,6 @@
 
 #include "apns/client.h"
 
-#define SEC    ((int64_t)1000)
-#define MIN    (60 * SEC)
-#define HOUR   (60 * MIN)
-#define DAY    (24 * HOUR)
 #define APP(f) offsetof(gw_dispatch_app_config, f)
 #define FB(f)  offsetof(gw_dispatch_feedback_config, f)
 
@@ -31,53 +26,37 @@
 
 static int check_id10(const char *v, char *why, size_t len)
 {
-    size_t n = strlen(v);
-    int ok = n == 10;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9');
-    if (!ok)
-        snprintf(why, len, "must be 10 characters [A-Z0-9]");
-    return ok ? 0 : -1;
+    return gw_config_why(gw_config_chars_ok(v, 10, 10, GW_CONFIG_UPPER GW_CONFIG_DIGIT), why, len,
+                         "must be 10 characters [A-Z0-9]");
 }
 
 static int check_bundle_id(const char *v, char *why, size_t len)
 {
-    size_t n = strlen(v);
-    int ok = n > 0 && n <= APNS_TOPIC_MAX && v[0] != '.' && v[n - 1] != '.' && !strstr(v, "..");
-    for (size_t i = 0; ok && i < n; i++)
-        ok = isalnum((unsigned char)v[i]) || v[i] == '.' || v[i] == '-';
-    if (!ok)
-        snprintf(why, len, "must be a bundle id like com.example.app ([A-Za-z0-9.-], at most 255)");
-    return ok ? 0 : -1;
+    int ok = gw_config_chars_ok(v, 1, APNS_TOPIC_MAX, GW_CONFIG_ALNUM ".-") && v[0] != '.' &&
+             v[strlen(v) - 1] != '.' && !strstr(v, "..");
+    return gw_config_why(ok, why, len,
+                         "must be a bundle id like com.example.app ([A-Za-z0-9.-], at most 255)");
 }
 
 static int check_host(const char *v, char *why, size_t len)
 {
-    if (gw_config_host_ok(v))
-        return 0;
-    snprintf(why, len, "must be a host name or an IP address (no brackets, no port)");
-    return -1;
+    return gw_config_why(gw_config_host_ok(v), why, len,
+                         "must be a host name or an IP address (no brackets, no port)");
 }
 
 static int check_hostport(const char *v, char *why, size_t len)
 {
     char host[256];
     uint16_t port;
-    if (gw_config_split_hostport(v, host, sizeof host, &port) == 0 && port != 0)
-        return 0;
-    snprintf(why, len, "must be host:port or [v6]:port with a port in 1..65535");
-    return -1;
+    int ok = gw_config_split_hostport(v, host, sizeof host, &port) == 0 && port != 0;
+    return gw_config_why(ok, why, len, "must be host:port or [v6]:port with a port in 1..65535");
 }
 
 static int check_env_name(const char *v, char *why, size_t len)
 {
-    size_t n = strlen(v);
-    int ok = n > 0 && n < 256 && !isdigit((unsigned char)v[0]);
-    for (size_t i = 0; ok && i < n; i++)
-        ok = isalnum((unsigned char)v[i]) || v[i] == '_';
-    if (!ok)
-        snprintf(why, len, "must be an environment variable name [A-Za-z_][A-Za-z0-9_]*");
-    return ok ? 0 : -1;
+    return gw_config_why(gw_config_chars_ok(v, 1, 255, GW_CONFIG_ALNUM "_") &&
+                             !isdigit((unsigned char)v[0]),
+                         why, len, "must be an environment variable name [A-Za-z_][A-Za-z0-9_]*");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -175,8 +154,8 @@ static const gw_config_key app_keys[] = {
      .type = GW_CONFIG_T_DURATION,
      .def = "50m",
      .off = APP(token_refresh_ms),
-     .min = 20 * MIN,
-     .max = 60 * MIN,
+     .min = 20 * GW_CONFIG_MIN,
+     .max = 60 * GW_CONFIG_MIN,
      .doc = "Token auth: age at which the provider token is replaced (Apple: 20..60 minutes). "
             "One token per team+key, shared by its apps (with `backend = jetstream`, by every "
             "node of the fleet)."},
@@ -242,15 +221,15 @@ static const gw_config_key app_keys[] = {
      .type = GW_CONFIG_T_DURATION,
      .def = "10s",
      .off = APP(connect_timeout_ms),
-     .min = 1 * SEC,
-     .max = 5 * MIN,
+     .min = 1 * GW_CONFIG_SEC,
+     .max = 5 * GW_CONFIG_MIN,
      .doc = "TCP + TLS connect deadline."},
     {.name = "stream_timeout",
      .type = GW_CONFIG_T_DURATION,
      .def = "30s",
      .off = APP(stream_timeout_ms),
-     .min = 1 * SEC,
-     .max = 10 * MIN,
+     .min = 1 * GW_CONFIG_SEC,
+     .max = 10 * GW_CONFIG_MIN,
      .aka = "request_timeout",
      .doc = "No answer from APNs by then: the notification is resent on another connection."},
     {.name = "retry_attempts",
@@ -267,15 +246,15 @@ static const gw_config_key app_keys[] = {
      .def = "1s",
      .off = APP(retry_backoff_ms),
      .min = 10,
-     .max = 1 * HOUR,
+     .max = 1 * GW_CONFIG_HOUR,
      .aka = "backoff base_backoff",
      .doc = "First retry delay; doubles per attempt, with jitter."},
     {.name = "retry_backoff_max",
      .type = GW_CONFIG_T_DURATION,
      .def = "15m",
      .off = APP(retry_backoff_max_ms),
-     .min = 1 * SEC,
-     .max = 1 * DAY,
+     .min = 1 * GW_CONFIG_SEC,
+     .max = 1 * GW_CONFIG_DAY,
      .aka = "max_backoff",
      .doc = "Cap on the retry delay (Apple suggests up to 15 minutes)."},
 };
@@ -286,7 +265,7 @@ static const gw_config_key feedback_keys[] = {
      .def_doc = "1h (binary)",
      .off = FB(feedback_interval_ms),
      .min = 0,
-     .max = 7 * DAY,
+     .max = 7 * GW_CONFIG_DAY,
      .aka = "feedback",
      .doc = "`transport = binary`: how often the feedback service is polled for dead tokens; "
             "`0` = never."},
@@ -371,7 +350,7 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
                        "binary needs auth = certificate (the legacy interface has no token auth)");
     gw_config_only_with(r, http2_keys, "transport = http2");
     if (!gw_config_has(r, "feedback_interval"))
-        fb->feedback_interval_ms = 60 * 60 * 1000;
+        fb->feedback_interval_ms = GW_CONFIG_HOUR;
     if (!gw_config_has(r, "feedback_port"))
         fb->feedback_port = 2196;
     if (a->environment != APNS_ENV_CUSTOM && in_use(r, "feedback_host"))
