@@ -161,6 +161,9 @@ static void diag(loader *L, int warning, int line, const char *env, const char *
         memcpy(d->text + sizeof d->text - 4, "...", 4);
 }
 
+/* An error about the line being read, naming no section or key. */
+#define line_error(L, ...) diag(L, 0, (L)->lineno, NULL, NULL, NULL, __VA_ARGS__)
+
 static void diag_sort(gw_config_errors *e)
 {
     /* Stable insertion sort by line; line 0 (environment, whole file) last. */
@@ -344,21 +347,29 @@ const void *gw_config_part_all(const gw_config *c, const gw_config_part *p)
     return j < 0 ? NULL : c->priv_->all[j][k];
 }
 
-const void *gw_config_app_part(const gw_config_app *a, const gw_config_part *p)
+/* p's struct in instance in, or NULL. */
+static void *part_blob(const struct gw__inst *in, const gw_config_part *p)
 {
-    const gw__sec *s = a ? a->inst_->s : NULL;
-    for (unsigned k = 0; s && k < s->n_parts; k++)
-        if (s->parts[k] == p)
-            return a->inst_->blob[k];
+    for (unsigned k = 0; in && k < in->s->n_parts; k++)
+        if (in->s->parts[k] == p)
+            return in->blob[k];
     return NULL;
 }
 
-/* The instance an assignment goes to, and how messages name it. */
-static struct gw__inst *inst_of(loader *L, int sec, size_t app)
+const void *gw_config_app_part(const gw_config_app *a, const gw_config_part *p)
 {
-    return sec == L->lay->named ? L->cfg->apps[app].inst_ : &L->cfg->priv_->single[sec];
+    return part_blob(a ? a->inst_ : NULL, p);
 }
 
+/* The instances in section order ([server], ..., then every app), or NULL. */
+static struct gw__inst *inst_at(gw_config *c, unsigned sec, size_t i)
+{
+    if ((int)sec == c->priv_->lay.named)
+        return i < c->n_apps ? c->apps[i].inst_ : NULL;
+    return i == 0 ? &c->priv_->single[sec] : NULL;
+}
+
+/* How messages name an instance. */
 static const char *sec_label(loader *L, int sec, size_t app, char *buf, size_t len)
 {
     if (sec == L->lay->named)
@@ -375,7 +386,7 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
                       const char *env)
 {
     const gw__sec *s = &L->lay->secs[sec];
-    struct gw__inst *in = inst_of(L, sec, app);
+    struct gw__inst *in = inst_at(L->cfg, (unsigned)sec, sec == L->lay->named ? app : 0);
     char label[96], why[256], q[96], *v;
     int ki, rc;
     size_t n;
@@ -424,9 +435,9 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
         L->oom = 1;
     } else if (rc != 0) {
         o->bad = 1;
-        if (k->flags & GW_CONFIG_K_SECRET)
-            diag(L, 0, line, env, label, k->name, "%s", why);
-        else if (k->type == GW_CONFIG_T_LIST && strstr(why, "(element "))
+        /* Secrets are not shown; a list's message names the element. */
+        if ((k->flags & GW_CONFIG_K_SECRET) ||
+            (k->type == GW_CONFIG_T_LIST && strstr(why, "(element ")))
             diag(L, 0, line, env, label, k->name, "%s", why);
         else
             diag(L, 0, line, env, label, k->name, "%s, got %s", why,
@@ -481,22 +492,22 @@ static void add_app(loader *L, const char *sn, const char *name)
     }
     for (size_t i = 0; i < c->n_apps; i++) {
         if (strcmp(c->apps[i].name, name) == 0) {
-            diag(L, 0, L->lineno, NULL, NULL, NULL, "[%s %s]: duplicate %s name (first on line %d)",
-                 sn, name, sn, c->apps[i].line);
+            line_error(L, "[%s %s]: duplicate %s name (first on line %d)", sn, name, sn,
+                       c->apps[i].line);
             free(en);
             return;
         }
         if (strcmp(c->apps[i].env_name, en) == 0) {
-            diag(L, 0, L->lineno, NULL, NULL, NULL,
-                 "[%s %s]: its environment name %s is that of [%s %s] (line %d): rename one", sn,
-                 name, en, sn, c->apps[i].name, c->apps[i].line);
+            line_error(L,
+                       "[%s %s]: its environment name %s is that of [%s %s] (line %d): rename one",
+                       sn, name, en, sn, c->apps[i].name, c->apps[i].line);
             free(en);
             return;
         }
     }
     if (c->n_apps >= APPS_MAX) {
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "[%s %s]: too many %ss (at most %d)", sn,
-             gw_config_quote(name, q, sizeof q), sn, APPS_MAX);
+        line_error(L, "[%s %s]: too many %ss (at most %d)", sn, gw_config_quote(name, q, sizeof q),
+                   sn, APPS_MAX);
         free(en);
         return;
     }
@@ -568,21 +579,18 @@ static void begin_section(loader *L, char *content)
             continue;
         if ((int)s == lay->named) {
             if (*rest == '\0')
-                diag(L, 0, L->lineno, NULL, NULL, NULL, "[%s]: needs a name: [%s NAME]", content,
-                     content);
+                line_error(L, "[%s]: needs a name: [%s NAME]", content, content);
             else if (!app_name_ok(rest))
-                diag(L, 0, L->lineno, NULL, NULL, NULL,
-                     "[%s %s]: the name must be 1..%d characters of A-Z a-z 0-9 . _ -", content,
-                     gw_config_quote(rest, q, sizeof q), APP_NAME_MAX);
+                line_error(L, "[%s %s]: the name must be 1..%d characters of A-Z a-z 0-9 . _ -",
+                           content, gw_config_quote(rest, q, sizeof q), APP_NAME_MAX);
             else
                 add_app(L, content, rest);
         } else if (*rest) {
-            diag(L, 0, L->lineno, NULL, NULL, NULL, "[%s %s]: [%s] takes no name", content,
-                 gw_config_quote(rest, q, sizeof q), content);
+            line_error(L, "[%s %s]: [%s] takes no name", content,
+                       gw_config_quote(rest, q, sizeof q), content);
         } else if (L->cfg->priv_->single[s].line) {
-            diag(L, 0, L->lineno, NULL, NULL, NULL,
-                 "[%s]: section appears twice (first on line %d): merge them", content,
-                 L->cfg->priv_->single[s].line);
+            line_error(L, "[%s]: section appears twice (first on line %d): merge them", content,
+                       L->cfg->priv_->single[s].line);
         } else {
             L->cfg->priv_->single[s].line = L->lineno;
             L->sec = (int)s;
@@ -594,13 +602,12 @@ static void begin_section(loader *L, char *content)
         sug = nn; /* [apps x], [application x] */
     gw_config_quote(content, q, sizeof q);
     if (sug && sug == nn)
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "unknown section %s (did you mean [%s %s]?)", q, nn,
-             *rest ? rest : "NAME");
+        line_error(L, "unknown section %s (did you mean [%s %s]?)", q, nn, *rest ? rest : "NAME");
     else if (sug)
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "unknown section %s (did you mean [%s]?)", q, sug);
+        line_error(L, "unknown section %s (did you mean [%s]?)", q, sug);
     else
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "unknown section %s (sections: %s)", q,
-             sections_list(lay, ", ", all, sizeof all));
+        line_error(L, "unknown section %s (sections: %s)", q,
+                   sections_list(lay, ", ", all, sizeof all));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -624,7 +631,7 @@ static void section_line(loader *L, const char *s, size_t n)
     }
     if (i >= n || s[i] != ']') {
         L->sec = CUR_SKIP;
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "section header without ']'");
+        line_error(L, "section header without ']'");
         return;
     }
     for (size_t j = i + 1; j < n; j++) {
@@ -632,7 +639,7 @@ static void section_line(loader *L, const char *s, size_t n)
             break;
         if (!is_ws(s[j])) {
             L->sec = CUR_SKIP;
-            diag(L, 0, L->lineno, NULL, NULL, NULL, "unexpected text after ']'");
+            line_error(L, "unexpected text after ']'");
             return;
         }
     }
@@ -673,8 +680,9 @@ static void key_line(loader *L, const char *s, size_t n, size_t sep)
         return;
     if (L->sec == CUR_NONE) {
         char q[96], all[256];
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "key %s outside any section (start with %s)",
-             gw_config_quote(name, q, sizeof q), sections_list(L->lay, " or ", all, sizeof all));
+        line_error(L, "key %s outside any section (start with %s)",
+                   gw_config_quote(name, q, sizeof q),
+                   sections_list(L->lay, " or ", all, sizeof all));
         return;
     }
     apply_key(L, L->sec, L->app, name, value, L->lineno, NULL);
@@ -690,7 +698,7 @@ static void parse_line(loader *L, const char *s, size_t n)
         n -= 3;
     }
     if (memchr(s, '\0', n)) {
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "line contains a NUL byte");
+        line_error(L, "line contains a NUL byte");
         return;
     }
     while (n > 0 && is_ws(*s)) {
@@ -706,10 +714,10 @@ static void parse_line(loader *L, const char *s, size_t n)
         return;
     }
     if (n > CONF_LINE_MAX) {
-        diag(L, 0, L->lineno, NULL, NULL, NULL,
-             "line is too long (%zu characters, at most %d): split a list over several "
-             "lines with the same key, or use a file (api_keys_file)",
-             n, CONF_LINE_MAX);
+        line_error(L,
+                   "line is too long (%zu characters, at most %d): split a list over several "
+                   "lines with the same key, or use a file (api_keys_file)",
+                   n, CONF_LINE_MAX);
         return;
     }
     for (i = 0; i < n; i++) {
@@ -721,12 +729,11 @@ static void parse_line(loader *L, const char *s, size_t n)
         }
     }
     if (i == n) {
-        diag(L, 0, L->lineno, NULL, NULL, NULL,
-             "expected \"key = value\", \"[section]\" or a comment");
+        line_error(L, "expected \"key = value\", \"[section]\" or a comment");
         return;
     }
     if (i == 0) {
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "missing key name before '%c'", s[0]);
+        line_error(L, "missing key name before '%c'", s[0]);
         return;
     }
     key_line(L, s, n, i);
@@ -956,10 +963,7 @@ void gw_config_oom(gw_config_rules *r)
 
 void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p)
 {
-    for (unsigned k = 0; k < r->s->n_parts; k++)
-        if (r->s->parts[k] == p)
-            return r->in->blob[k];
-    return NULL;
+    return part_blob(r->in, p);
 }
 
 size_t gw_config_count(gw_config_rules *r)
@@ -969,7 +973,7 @@ size_t gw_config_count(gw_config_rules *r)
 
 void *gw_config_select(gw_config_rules *r, size_t i)
 {
-    r->in = inst_of(r->L, (int)r->sec, i);
+    r->in = inst_at(r->L->cfg, r->sec, (int)r->sec == r->L->lay->named ? i : 0);
     sec_label(r->L, (int)r->sec, i, r->label, sizeof r->label);
     return r->in->blob[r->part];
 }
@@ -1149,14 +1153,6 @@ static int holds_secrets_from_file(const struct gw__inst *in)
         if ((in->s->keys[k].k->flags & GW_CONFIG_K_SECRET) && in->origin[k].line)
             return 1;
     return 0;
-}
-
-/* The instances in section order ([server], ..., then every app). */
-static struct gw__inst *inst_at(gw_config *c, unsigned sec, size_t i)
-{
-    if ((int)sec == c->priv_->lay.named)
-        return i < c->n_apps ? c->apps[i].inst_ : NULL;
-    return i == 0 ? &c->priv_->single[sec] : NULL;
 }
 
 static int load(const gw_config_schema *sch, const char *text, size_t len, const char *name,
