@@ -70,7 +70,6 @@ typedef struct loader {
     int lineno;
     int sec;    /* index into lay->secs, CUR_NONE or CUR_SKIP */
     size_t app; /* current app when sec is the named section */
-    size_t cap_apps;
     int oom;
 } loader;
 
@@ -124,38 +123,29 @@ static void diag(loader *L, int warning, int line, const char *env, const char *
 {
     gw_config_errors *e = L->errs;
     gw_config_diag *d;
+    char at[GW_CONFIG_MSG_MAX];
     size_t o;
-    int n;
     va_list ap;
 
-    if (warning)
-        e->warnings++;
-    else
-        e->errors++;
+    *(warning ? &e->warnings : &e->errors) += 1;
     if (e->n >= GW_CONFIG_DIAG_MAX || (warning && e->n >= GW_CONFIG_DIAG_MAX / 2))
         return;
     d = &e->diag[e->n++];
     d->warning = warning;
     d->line = env ? 0 : line;
     if (env)
-        n = snprintf(d->text, sizeof d->text, "env %s: ", env);
+        snprintf(at, sizeof at, "env %s", env);
     else if (line > 0)
-        n = snprintf(d->text, sizeof d->text, "%s:%d: ", L->name, line);
+        snprintf(at, sizeof at, "%s:%d", L->name, line);
     else
-        n = snprintf(d->text, sizeof d->text, "%s: ", L->name);
-    o = n > 0 ? (size_t)n : 0;
-    if (o < sizeof d->text && warning)
-        o += (size_t)snprintf(d->text + o, sizeof d->text - o, "warning: ");
-    if (o < sizeof d->text && label)
-        o += (size_t)snprintf(d->text + o, sizeof d->text - o, "%s%s", label, key ? " " : ": ");
-    if (o < sizeof d->text && key)
-        o += (size_t)snprintf(d->text + o, sizeof d->text - o, "%s: ", key);
+        snprintf(at, sizeof at, "%s", L->name);
+    o = (size_t)snprintf(d->text, sizeof d->text, "%s: %s%s%s%s%s", at, warning ? "warning: " : "",
+                         label ? label : "", label ? (key ? " " : ": ") : "", key ? key : "",
+                         key ? ": " : "");
     if (o < sizeof d->text) {
         va_start(ap, fmt);
-        n = vsnprintf(d->text + o, sizeof d->text - o, fmt, ap);
+        o += (size_t)vsnprintf(d->text + o, sizeof d->text - o, fmt, ap);
         va_end(ap);
-        if (n > 0)
-            o += (size_t)n;
     }
     if (o >= sizeof d->text) /* truncated: say so */
         memcpy(d->text + sizeof d->text - 4, "...", 4);
@@ -285,7 +275,8 @@ void gw_config_free(gw_config *c)
         return;
     if ((p = c->priv_) != NULL) {
         for (size_t i = 0; i < c->n_apps; i++) {
-            inst_cleanup(c->apps[i].inst_, &p->lay.secs[p->lay.named]);
+            if (c->apps[i].inst_)
+                inst_cleanup(c->apps[i].inst_, &p->lay.secs[p->lay.named]);
             free(c->apps[i].inst_);
         }
         for (unsigned j = 0; j < p->lay.n_secs; j++) {
@@ -395,9 +386,7 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
     ki = gw__key_find(s, name);
     if (ki < 0) {
         const char *sug = gw__key_suggest(s, name);
-        int plain = name[0] != '\0' && strlen(name) < 64;
-        for (const char *p = name; *p && plain; p++)
-            plain = isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.';
+        int plain = gw_config_chars_ok(name, 1, 63, GW_CONFIG_ALNUM "_-.");
         if (!plain)
             gw_config_quote(name, q, sizeof q);
         if (sug)
@@ -461,17 +450,6 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
 /* ---------------------------------------------------------------------- */
 /* section headers                                                        */
 
-static int app_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > APP_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-            return 0;
-    return 1;
-}
-
 static char *env_name_of(const char *s)
 {
     char *e = strdup(s);
@@ -480,66 +458,59 @@ static char *env_name_of(const char *s)
     return e;
 }
 
+/* Reports why [sn name] (environment name en) cannot be added; else 0. */
+static int app_refused(loader *L, const char *sn, const char *name, const char *en)
+{
+    char q[96];
+    for (size_t i = 0; i < L->cfg->n_apps; i++) {
+        const gw_config_app *o = &L->cfg->apps[i];
+        if (strcmp(o->name, name) == 0)
+            line_error(L, "[%s %s]: duplicate %s name (first on line %d)", sn, name, sn, o->line);
+        else if (strcmp(o->env_name, en) == 0)
+            line_error(L,
+                       "[%s %s]: its environment name %s is that of [%s %s] (line %d): rename one",
+                       sn, name, en, sn, o->name, o->line);
+        else
+            continue;
+        return 1;
+    }
+    if (L->cfg->n_apps < APPS_MAX)
+        return 0;
+    line_error(L, "[%s %s]: too many %ss (at most %d)", sn, gw_config_quote(name, q, sizeof q), sn,
+               APPS_MAX);
+    return 1;
+}
+
 static void add_app(loader *L, const char *sn, const char *name)
 {
     gw_config *c = L->cfg;
-    char q[96];
     char *en = env_name_of(name);
+    gw_config_app *a;
 
-    if (en == NULL) {
-        L->oom = 1;
-        return;
-    }
-    for (size_t i = 0; i < c->n_apps; i++) {
-        if (strcmp(c->apps[i].name, name) == 0) {
-            line_error(L, "[%s %s]: duplicate %s name (first on line %d)", sn, name, sn,
-                       c->apps[i].line);
-            free(en);
-            return;
-        }
-        if (strcmp(c->apps[i].env_name, en) == 0) {
-            line_error(L,
-                       "[%s %s]: its environment name %s is that of [%s %s] (line %d): rename one",
-                       sn, name, en, sn, c->apps[i].name, c->apps[i].line);
-            free(en);
-            return;
-        }
-    }
-    if (c->n_apps >= APPS_MAX) {
-        line_error(L, "[%s %s]: too many %ss (at most %d)", sn, gw_config_quote(name, q, sizeof q),
-                   sn, APPS_MAX);
+    if (en == NULL || app_refused(L, sn, name, en)) {
+        L->oom |= en == NULL;
         free(en);
         return;
     }
-    if (c->n_apps == L->cap_apps) {
-        size_t cap = L->cap_apps ? L->cap_apps * 2 : 4;
-        gw_config_app *na = realloc(c->apps, cap * sizeof *na);
-        if (na == NULL) {
-            free(en);
-            L->oom = 1;
-            return;
-        }
-        c->apps = na;
-        L->cap_apps = cap;
+    if ((a = realloc(c->apps, (c->n_apps + 1) * sizeof *a)) == NULL) {
+        L->oom = 1;
+        free(en);
+        return;
     }
-    gw_config_app *a = &c->apps[c->n_apps];
-    memset(a, 0, sizeof *a);
+    c->apps = a;
+    a = memset(&c->apps[c->n_apps++], 0, sizeof *a);
     a->env_name = en;
     a->name = strdup(name);
     a->line = L->lineno;
     a->inst_ = calloc(1, sizeof *a->inst_);
+    /* Out of memory: the half-made app is freed with the config. */
     if (a->name == NULL || a->inst_ == NULL ||
         inst_init(a->inst_, L->lay, (unsigned)L->lay->named) != 0) {
-        if (a->inst_)
-            inst_cleanup(a->inst_, &L->lay->secs[L->lay->named]);
-        free(a->inst_);
-        free(a->name);
-        free(a->env_name);
         L->oom = 1;
         return;
     }
     a->inst_->line = L->lineno;
-    L->app = c->n_apps++;
+    L->app = c->n_apps - 1;
     L->sec = L->lay->named;
 }
 
@@ -580,7 +551,7 @@ static void begin_section(loader *L, char *content)
         if ((int)s == lay->named) {
             if (*rest == '\0')
                 line_error(L, "[%s]: needs a name: [%s NAME]", content, content);
-            else if (!app_name_ok(rest))
+            else if (!gw_config_chars_ok(rest, 1, APP_NAME_MAX, GW_CONFIG_ALNUM "._-"))
                 line_error(L, "[%s %s]: the name must be 1..%d characters of A-Z a-z 0-9 . _ -",
                            content, gw_config_quote(rest, q, sizeof q), APP_NAME_MAX);
             else
