@@ -380,7 +380,7 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
     struct gw__inst *in = inst_at(L->cfg, (unsigned)sec, sec == L->lay->named ? app : 0);
     char label[96], why[256], q[96], *v;
     int ki, rc;
-    size_t n;
+    size_t n = strlen(value);
 
     sec_label(L, sec, app, label, sizeof label);
     ki = gw__key_find(s, name);
@@ -402,17 +402,13 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
         return;
     }
     /* One pair of surrounding double quotes is removed. */
-    n = strlen(value);
-    v = malloc(n + 1);
+    if (n >= 2 && value[0] == '"' && value[n - 1] == '"')
+        v = strndup(value + 1, n - 2);
+    else
+        v = strdup(value);
     if (v == NULL) {
         L->oom = 1;
         return;
-    }
-    if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
-        memcpy(v, value + 1, n - 2);
-        v[n - 2] = '\0';
-    } else {
-        memcpy(v, value, n + 1);
     }
     void *field = gw__field(in, s, (size_t)ki);
     /* A list repeated in the file appends; anything else replaces. */
@@ -1014,23 +1010,16 @@ static int read_small(const char *path, size_t max, char **out, size_t *len, cha
         close(fd);
         return APNS_ENOMEM;
     }
-    for (;;) {
-        ssize_t r = read(fd, buf + n, max + 1 - n);
-        if (r < 0 && errno == EINTR)
+    for (ssize_t r = 1; r != 0;) {
+        if ((r = read(fd, buf + n, max + 1 - n)) < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            snprintf(why, why_len, "cannot read %s: %s", gw_config_quote(path, q, sizeof q),
-                     strerror(errno));
-            close(fd);
-            free(buf);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n > max) {
-            snprintf(why, why_len, "%s is larger than %zu bytes",
-                     gw_config_quote(path, q, sizeof q), max);
+        if (r < 0 || (n += (size_t)r) > max) {
+            if (r < 0)
+                snprintf(why, why_len, "cannot read %s: %s", gw_config_quote(path, q, sizeof q),
+                         strerror(errno));
+            else
+                snprintf(why, why_len, "%s is larger than %zu bytes",
+                         gw_config_quote(path, q, sizeof q), max);
             close(fd);
             free(buf);
             return -1;
