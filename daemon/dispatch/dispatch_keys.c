@@ -449,13 +449,16 @@ static void app_resolve(gw_config_rules *r, void *part)
     free(buf);
 }
 
+static int streq0(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
 /* A password from password_env changes without a key changing. */
 static const char *app_differs(const void *pa, const void *pb, int live)
 {
-    const char *a = ((const gw_dispatch_app_config *)pa)->p12_password;
-    const char *b = ((const gw_dispatch_app_config *)pb)->p12_password;
-    int same = (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-    return !live && !same ? "password" : NULL;
+    const gw_dispatch_app_config *a = pa, *b = pb;
+    return !live && !streq0(a->p12_password, b->p12_password) ? "password" : NULL;
 }
 
 static void app_cleanup(void *part)
@@ -466,36 +469,27 @@ static void app_cleanup(void *part)
 /* ---------------------------------------------------------------------- */
 /* team identities                                                        */
 
-static int streq0(const char *a, const char *b)
-{
-    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
 /* One key id, one file and one refresh age: they feed one token cache.
- * Reports at app a (selected) when an earlier app of its team+key differs. */
+ * Reports at app a (selected) when the first app of its team+key, the
+ * first of team identity `first`, differs. */
 static void same_key_rule(gw_config_rules *r, const gw_dispatch_app_config *a,
-                          gw_dispatch_app_config *const *apps, size_t i)
+                          const gw_dispatch_team *first)
 {
-    for (size_t j = 0; j < i; j++) {
-        const gw_dispatch_app_config *b = apps[j];
-        if (b->auth != GW_DISPATCH_AUTH_TOKEN || strcmp(a->team_id, b->team_id) != 0 ||
-            strcmp(a->key_id, b->key_id) != 0)
-            continue;
-        if (strcmp(a->key_file, b->key_file) != 0)
-            gw_config_fail(r, "key_file",
-                           "key %s of team %s is already read from \"%s\" by [app %s]: one key "
-                           "id, one file",
-                           a->key_id, a->team_id, b->key_file, gw_config_name(r, j));
-        else if (a->token_refresh_ms != b->token_refresh_ms)
-            gw_config_fail(r, "token_refresh",
-                           "differs from [app %s], which signs with the same key (one token per "
-                           "key)",
-                           gw_config_name(r, j));
-        return;
-    }
+    if (strcmp(a->key_file, first->key_file) != 0)
+        gw_config_fail(r, "key_file",
+                       "key %s of team %s is already read from \"%s\" by [app %s]: one key "
+                       "id, one file",
+                       a->key_id, a->team_id, first->key_file, gw_config_name(r, first->apps[0]));
+    else if (a->token_refresh_ms != first->token_refresh_ms)
+        gw_config_fail(r, "token_refresh",
+                       "differs from [app %s], which signs with the same key (one token per "
+                       "key)",
+                       gw_config_name(r, first->apps[0]));
 }
 
-static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size_t i)
+/* A new team identity for app i; same_key: the first one of its team+key. */
+static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size_t i,
+                    size_t same_key)
 {
     static const char *const envs[] = {"production", "sandbox", "custom"};
     gw_dispatch_team *nt = realloc(ts->v, (ts->n + 1) * sizeof *nt);
@@ -531,12 +525,7 @@ static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size
     tm->port = a->port;
     tm->apps[0] = i;
     tm->n_apps = 1;
-    tm->same_key_as = (int)ts->n;
-    for (size_t u = 0; u < ts->n; u++)
-        if (strcmp(ts->v[u].team_id, a->team_id) == 0 && strcmp(ts->v[u].key_id, a->key_id) == 0) {
-            tm->same_key_as = (int)u;
-            break;
-        }
+    tm->same_key_as = (int)same_key;
     ts->n++;
     return 0;
 }
@@ -554,37 +543,29 @@ static int team_join(gw_dispatch_team *tm, size_t i)
 static void teams_rules(gw_config_rules *r, void *all)
 {
     gw_dispatch_teams *ts = all;
-    size_t n = gw_config_count(r);
-    gw_dispatch_app_config **apps = calloc(n ? n : 1, sizeof *apps);
-
-    if (apps == NULL) {
-        gw_config_oom(r);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        apps[i] = gw_config_select(r, i);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < gw_config_count(r); i++) {
         gw_dispatch_app_config *a = gw_config_select(r, i);
-        size_t t;
-        int rc;
+        size_t t, same_key = ts->n;
         if (a->auth != GW_DISPATCH_AUTH_TOKEN)
             continue;
-        same_key_rule(r, a, apps, i);
         for (t = 0; t < ts->n; t++) {
             const gw_dispatch_team *tm = &ts->v[t];
-            if (strcmp(tm->team_id, a->team_id) == 0 && strcmp(tm->key_id, a->key_id) == 0 &&
-                tm->environment == a->environment && streq0(tm->host, a->host) &&
+            if (strcmp(tm->team_id, a->team_id) != 0 || strcmp(tm->key_id, a->key_id) != 0)
+                continue;
+            if (same_key == ts->n)
+                same_key = t;
+            if (tm->environment == a->environment && streq0(tm->host, a->host) &&
                 tm->port == a->port)
                 break;
         }
-        rc = t < ts->n ? team_join(&ts->v[t], i) : team_new(ts, a, i);
-        if (rc != 0) {
+        if (same_key < ts->n)
+            same_key_rule(r, a, &ts->v[same_key]);
+        if ((t < ts->n ? team_join(&ts->v[t], i) : team_new(ts, a, i, same_key)) != 0) {
             gw_config_oom(r);
             break;
         }
         a->team = (int)t;
     }
-    free(apps);
 }
 
 static void app_notes(FILE *f, const void *part, const void *all)
