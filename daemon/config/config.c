@@ -585,6 +585,16 @@ static int is_ws(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
 
+/* Copies [b, e) without surrounding white space into out (cut to size - 1). */
+static void copy_trimmed(const char *b, const char *e, char *out, size_t size)
+{
+    while (b < e && is_ws(*b))
+        b++;
+    while (e > b && is_ws(e[-1]))
+        e--;
+    snprintf(out, size, "%.*s", (int)(e - b), b);
+}
+
 static void section_line(loader *L, const char *s, size_t n)
 {
     char buf[512];
@@ -610,15 +620,7 @@ static void section_line(loader *L, const char *s, size_t n)
             return;
         }
     }
-    const char *b = s + 1, *e = s + i;
-    while (b < e && is_ws(*b))
-        b++;
-    while (e > b && is_ws(e[-1]))
-        e--;
-    if ((size_t)(e - b) >= sizeof buf)
-        e = b + sizeof buf - 1;
-    memcpy(buf, b, (size_t)(e - b));
-    buf[e - b] = '\0';
+    copy_trimmed(s + 1, s + i, buf, sizeof buf);
     begin_section(L, buf);
 }
 
@@ -628,21 +630,12 @@ static void section_line(loader *L, const char *s, size_t n)
 static void key_line(loader *L, const char *s, size_t n, size_t sep)
 {
     char name[CONF_LINE_MAX + 1], value[CONF_LINE_MAX + 1];
-    size_t ne = sep, vb = sep + 1, ve;
+    size_t ve = sep + 1;
 
-    while (ne > 0 && is_ws(s[ne - 1]))
-        ne--;
-    for (ve = vb; ve < n; ve++)
-        if (s[ve] == ';' && ve > vb && is_ws(s[ve - 1]))
-            break;
-    while (vb < ve && is_ws(s[vb]))
-        vb++;
-    while (ve > vb && is_ws(s[ve - 1]))
-        ve--;
-    memcpy(name, s, ne);
-    name[ne] = '\0';
-    memcpy(value, s + vb, ve - vb);
-    value[ve - vb] = '\0';
+    while (ve < n && !(s[ve] == ';' && ve > sep + 1 && is_ws(s[ve - 1])))
+        ve++;
+    copy_trimmed(s, s + sep, name, sizeof name);
+    copy_trimmed(s + sep + 1, s + ve, value, sizeof value);
     if (L->sec == CUR_SKIP)
         return;
     if (L->sec == CUR_NONE) {
@@ -1196,12 +1189,8 @@ int gw_config_load_buffer(const gw_config_schema *s, const char *text, size_t le
 int gw_config_load_string(const gw_config_schema *s, const char *text, const char *name,
                           gw_config **out, gw_config_errors *errs)
 {
-    if (text == NULL) {
-        if (errs)
-            errs_init(errs);
-        return APNS_EINVAL;
-    }
-    return gw_config_load_buffer(s, text, strlen(text), name, NULL, out, errs);
+    /* NULL text with a length: APNS_EINVAL from load_buffer. */
+    return gw_config_load_buffer(s, text, text ? strlen(text) : 1, name, NULL, out, errs);
 }
 
 int gw_config_load_file(const gw_config_schema *s, const char *path, gw_config **out,
