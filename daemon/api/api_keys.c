@@ -112,11 +112,8 @@ static const gw_config_key app_keys[] = {
 static void server_rules(gw_config_rules *r, void *part)
 {
     gw_api_server_config *s = part;
-    if (s->listen.n == 0) {
-        if (!gw_config_refused(r, "listen"))
-            gw_config_fail(r, "listen", "needs at least one address");
+    if (s->listen.n == 0) /* only when refused: it has a default */
         return;
-    }
     s->listen_addrs = calloc(s->listen.n + 1, sizeof *s->listen_addrs);
     if (s->listen_addrs == NULL) {
         gw_config_oom(r);

@@ -275,9 +275,8 @@ static void rules(gw_config_rules *r, void *part)
     for (size_t i = 0; i < sizeof(js_only) / sizeof(js_only[0]); i++)
         if (gw_config_has(r, js_only[i]) && !gw_config_refused(r, js_only[i]))
             gw_config_warn(r, js_only[i], "ignored: only backend = jetstream uses it");
-    if (q->path == NULL && !gw_config_refused(r, "path"))
-        gw_config_fail(r, "path", "required with backend = sqlite");
-    else if (q->path != NULL && !gw_config_refused(r, "path"))
+    /* NULL only when refused: path has a default. */
+    if (q->path != NULL && !gw_config_refused(r, "path"))
         rules_sqlite_path(r, q->path);
 }
 
