@@ -13,8 +13,6 @@
 #include "queue_keys.h"
 #include "webhook_keys.h"
 
-#define SEC  ((int64_t)1000)
-#define HOUR (3600 * SEC)
 #define S(f) offsetof(gw_apnsd_server_config, f)
 #define L(f) offsetof(gw_apnsd_log_config, f)
 
@@ -24,7 +22,7 @@ static const gw_config_key server_keys[] = {
      .def = "30s",
      .off = S(drain_timeout_ms),
      .min = 0,
-     .max = 1 * HOUR,
+     .max = 1 * GW_CONFIG_HOUR,
      .aka = "shutdown_timeout grace_period",
      .doc = "On SIGTERM: stop accepting, finish what is in flight within this time, exit. "
             "What is not answered by then stays queued for the next start."},

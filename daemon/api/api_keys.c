@@ -11,11 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KiB  ((int64_t)1024)
-#define GiB  (1024 * 1024 * KiB)
-#define SEC  ((int64_t)1000)
-#define MIN  (60 * SEC)
-#define HOUR (60 * MIN)
 #define S(f) offsetof(gw_api_server_config, f)
 #define A(f) offsetof(gw_api_app_config, f)
 
@@ -27,11 +22,9 @@ static int check_listen(const char *v, char *why, size_t len)
 {
     char host[256];
     uint16_t port;
-    if (gw_config_split_hostport(v, host, sizeof host, &port) == 0)
-        return 0;
-    snprintf(why, len,
-             "must be host:port or [v6]:port with a port in 0..65535 (0 = any free port)");
-    return -1;
+    return gw_config_why(gw_config_split_hostport(v, host, sizeof host, &port) == 0, why, len,
+                         "must be host:port or [v6]:port with a port in 0..65535 (0 = any free "
+                         "port)");
 }
 
 static int check_api_key(const char *v, char *why, size_t len)
@@ -40,12 +33,10 @@ static int check_api_key(const char *v, char *why, size_t len)
     int ok = n >= 16 && n <= 256;
     for (size_t i = 0; ok && i < n; i++)
         ok = (unsigned char)v[i] > 0x20 && (unsigned char)v[i] < 0x7f && v[i] != ',';
-    if (!ok)
-        snprintf(why, len,
-                 "every key must be 16..256 printable characters without spaces or commas (this "
-                 "one has %zu)",
-                 n);
-    return ok ? 0 : -1;
+    return gw_config_why(ok, why, len,
+                         "every key must be 16..256 printable characters without spaces or commas "
+                         "(this one has %zu)",
+                         n);
 }
 
 static const gw_config_key server_keys[] = {
@@ -62,8 +53,8 @@ static const gw_config_key server_keys[] = {
      .type = GW_CONFIG_T_SIZE,
      .def = "128MiB",
      .off = S(max_body),
-     .min = 1 * KiB,
-     .max = 1 * GiB,
+     .min = 1 * GW_CONFIG_KIB,
+     .max = 1 * GW_CONFIG_GIB,
      .aka = "max_body_size body_limit max_request_size",
      .doc = "Largest request body; larger requests are answered 413. A broadcast to 1,000,000 "
             "64-hex tokens is about 70 MB."},
@@ -79,15 +70,15 @@ static const gw_config_key server_keys[] = {
      .type = GW_CONFIG_T_DURATION,
      .def = "60s",
      .off = S(request_timeout_ms),
-     .min = 1 * SEC,
-     .max = 1 * HOUR,
+     .min = 1 * GW_CONFIG_SEC,
+     .max = 1 * GW_CONFIG_HOUR,
      .doc = "Time a client has to send a whole request."},
     {.name = "max_wait",
      .type = GW_CONFIG_T_DURATION,
      .def = "30s",
      .off = S(max_wait_ms),
      .min = 0,
-     .max = 10 * MIN,
+     .max = 10 * GW_CONFIG_MIN,
      .doc = "Cap on `POST /v1/push?wait=SECONDS` (a longer wait is shortened to this); `0` "
             "turns `?wait` off."},
     {.name = "metrics",
@@ -121,11 +112,8 @@ static const gw_config_key app_keys[] = {
 static void server_rules(gw_config_rules *r, void *part)
 {
     gw_api_server_config *s = part;
-    if (s->listen.n == 0) {
-        if (!gw_config_refused(r, "listen"))
-            gw_config_fail(r, "listen", "needs at least one address");
+    if (s->listen.n == 0) /* only when refused: it has a default */
         return;
-    }
     s->listen_addrs = calloc(s->listen.n + 1, sizeof *s->listen_addrs);
     if (s->listen_addrs == NULL) {
         gw_config_oom(r);

@@ -70,7 +70,6 @@ typedef struct loader {
     int lineno;
     int sec;    /* index into lay->secs, CUR_NONE or CUR_SKIP */
     size_t app; /* current app when sec is the named section */
-    size_t cap_apps;
     int oom;
 } loader;
 
@@ -124,42 +123,36 @@ static void diag(loader *L, int warning, int line, const char *env, const char *
 {
     gw_config_errors *e = L->errs;
     gw_config_diag *d;
+    char at[GW_CONFIG_MSG_MAX];
     size_t o;
-    int n;
     va_list ap;
 
-    if (warning)
-        e->warnings++;
-    else
-        e->errors++;
+    *(warning ? &e->warnings : &e->errors) += 1;
     if (e->n >= GW_CONFIG_DIAG_MAX || (warning && e->n >= GW_CONFIG_DIAG_MAX / 2))
         return;
     d = &e->diag[e->n++];
     d->warning = warning;
     d->line = env ? 0 : line;
     if (env)
-        n = snprintf(d->text, sizeof d->text, "env %s: ", env);
+        snprintf(at, sizeof at, "env %s", env);
     else if (line > 0)
-        n = snprintf(d->text, sizeof d->text, "%s:%d: ", L->name, line);
+        snprintf(at, sizeof at, "%s:%d", L->name, line);
     else
-        n = snprintf(d->text, sizeof d->text, "%s: ", L->name);
-    o = n > 0 ? (size_t)n : 0;
-    if (o < sizeof d->text && warning)
-        o += (size_t)snprintf(d->text + o, sizeof d->text - o, "warning: ");
-    if (o < sizeof d->text && label)
-        o += (size_t)snprintf(d->text + o, sizeof d->text - o, "%s%s", label, key ? " " : ": ");
-    if (o < sizeof d->text && key)
-        o += (size_t)snprintf(d->text + o, sizeof d->text - o, "%s: ", key);
+        snprintf(at, sizeof at, "%s", L->name);
+    o = (size_t)snprintf(d->text, sizeof d->text, "%s: %s%s%s%s%s", at, warning ? "warning: " : "",
+                         label ? label : "", label ? (key ? " " : ": ") : "", key ? key : "",
+                         key ? ": " : "");
     if (o < sizeof d->text) {
         va_start(ap, fmt);
-        n = vsnprintf(d->text + o, sizeof d->text - o, fmt, ap);
+        o += (size_t)vsnprintf(d->text + o, sizeof d->text - o, fmt, ap);
         va_end(ap);
-        if (n > 0)
-            o += (size_t)n;
     }
     if (o >= sizeof d->text) /* truncated: say so */
         memcpy(d->text + sizeof d->text - 4, "...", 4);
 }
+
+/* An error about the line being read, naming no section or key. */
+#define line_error(L, ...) diag(L, 0, (L)->lineno, NULL, NULL, NULL, __VA_ARGS__)
 
 static void diag_sort(gw_config_errors *e)
 {
@@ -282,7 +275,8 @@ void gw_config_free(gw_config *c)
         return;
     if ((p = c->priv_) != NULL) {
         for (size_t i = 0; i < c->n_apps; i++) {
-            inst_cleanup(c->apps[i].inst_, &p->lay.secs[p->lay.named]);
+            if (c->apps[i].inst_)
+                inst_cleanup(c->apps[i].inst_, &p->lay.secs[p->lay.named]);
             free(c->apps[i].inst_);
         }
         for (unsigned j = 0; j < p->lay.n_secs; j++) {
@@ -344,21 +338,29 @@ const void *gw_config_part_all(const gw_config *c, const gw_config_part *p)
     return j < 0 ? NULL : c->priv_->all[j][k];
 }
 
-const void *gw_config_app_part(const gw_config_app *a, const gw_config_part *p)
+/* p's struct in instance in, or NULL. */
+static void *part_blob(const struct gw__inst *in, const gw_config_part *p)
 {
-    const gw__sec *s = a ? a->inst_->s : NULL;
-    for (unsigned k = 0; s && k < s->n_parts; k++)
-        if (s->parts[k] == p)
-            return a->inst_->blob[k];
+    for (unsigned k = 0; in && k < in->s->n_parts; k++)
+        if (in->s->parts[k] == p)
+            return in->blob[k];
     return NULL;
 }
 
-/* The instance an assignment goes to, and how messages name it. */
-static struct gw__inst *inst_of(loader *L, int sec, size_t app)
+const void *gw_config_app_part(const gw_config_app *a, const gw_config_part *p)
 {
-    return sec == L->lay->named ? L->cfg->apps[app].inst_ : &L->cfg->priv_->single[sec];
+    return part_blob(a ? a->inst_ : NULL, p);
 }
 
+/* The instances in section order ([server], ..., then every app), or NULL. */
+static struct gw__inst *inst_at(gw_config *c, unsigned sec, size_t i)
+{
+    if ((int)sec == c->priv_->lay.named)
+        return i < c->n_apps ? c->apps[i].inst_ : NULL;
+    return i == 0 ? &c->priv_->single[sec] : NULL;
+}
+
+/* How messages name an instance. */
 static const char *sec_label(loader *L, int sec, size_t app, char *buf, size_t len)
 {
     if (sec == L->lay->named)
@@ -375,18 +377,16 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
                       const char *env)
 {
     const gw__sec *s = &L->lay->secs[sec];
-    struct gw__inst *in = inst_of(L, sec, app);
+    struct gw__inst *in = inst_at(L->cfg, (unsigned)sec, sec == L->lay->named ? app : 0);
     char label[96], why[256], q[96], *v;
     int ki, rc;
-    size_t n;
+    size_t n = strlen(value);
 
     sec_label(L, sec, app, label, sizeof label);
     ki = gw__key_find(s, name);
     if (ki < 0) {
         const char *sug = gw__key_suggest(s, name);
-        int plain = name[0] != '\0' && strlen(name) < 64;
-        for (const char *p = name; *p && plain; p++)
-            plain = isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.';
+        int plain = gw_config_chars_ok(name, 1, 63, GW_CONFIG_ALNUM "_-.");
         if (!plain)
             gw_config_quote(name, q, sizeof q);
         if (sug)
@@ -402,17 +402,13 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
         return;
     }
     /* One pair of surrounding double quotes is removed. */
-    n = strlen(value);
-    v = malloc(n + 1);
+    if (n >= 2 && value[0] == '"' && value[n - 1] == '"')
+        v = strndup(value + 1, n - 2);
+    else
+        v = strdup(value);
     if (v == NULL) {
         L->oom = 1;
         return;
-    }
-    if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
-        memcpy(v, value + 1, n - 2);
-        v[n - 2] = '\0';
-    } else {
-        memcpy(v, value, n + 1);
     }
     void *field = gw__field(in, s, (size_t)ki);
     /* A list repeated in the file appends; anything else replaces. */
@@ -424,9 +420,9 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
         L->oom = 1;
     } else if (rc != 0) {
         o->bad = 1;
-        if (k->flags & GW_CONFIG_K_SECRET)
-            diag(L, 0, line, env, label, k->name, "%s", why);
-        else if (k->type == GW_CONFIG_T_LIST && strstr(why, "(element "))
+        /* Secrets are not shown; a list's message names the element. */
+        if ((k->flags & GW_CONFIG_K_SECRET) ||
+            (k->type == GW_CONFIG_T_LIST && strstr(why, "(element ")))
             diag(L, 0, line, env, label, k->name, "%s", why);
         else
             diag(L, 0, line, env, label, k->name, "%s, got %s", why,
@@ -450,17 +446,6 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
 /* ---------------------------------------------------------------------- */
 /* section headers                                                        */
 
-static int app_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > APP_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-            return 0;
-    return 1;
-}
-
 static char *env_name_of(const char *s)
 {
     char *e = strdup(s);
@@ -469,66 +454,59 @@ static char *env_name_of(const char *s)
     return e;
 }
 
+/* Reports why [sn name] (environment name en) cannot be added; else 0. */
+static int app_refused(loader *L, const char *sn, const char *name, const char *en)
+{
+    char q[96];
+    for (size_t i = 0; i < L->cfg->n_apps; i++) {
+        const gw_config_app *o = &L->cfg->apps[i];
+        if (strcmp(o->name, name) == 0)
+            line_error(L, "[%s %s]: duplicate %s name (first on line %d)", sn, name, sn, o->line);
+        else if (strcmp(o->env_name, en) == 0)
+            line_error(L,
+                       "[%s %s]: its environment name %s is that of [%s %s] (line %d): rename one",
+                       sn, name, en, sn, o->name, o->line);
+        else
+            continue;
+        return 1;
+    }
+    if (L->cfg->n_apps < APPS_MAX)
+        return 0;
+    line_error(L, "[%s %s]: too many %ss (at most %d)", sn, gw_config_quote(name, q, sizeof q), sn,
+               APPS_MAX);
+    return 1;
+}
+
 static void add_app(loader *L, const char *sn, const char *name)
 {
     gw_config *c = L->cfg;
-    char q[96];
     char *en = env_name_of(name);
+    gw_config_app *a;
 
-    if (en == NULL) {
-        L->oom = 1;
-        return;
-    }
-    for (size_t i = 0; i < c->n_apps; i++) {
-        if (strcmp(c->apps[i].name, name) == 0) {
-            diag(L, 0, L->lineno, NULL, NULL, NULL, "[%s %s]: duplicate %s name (first on line %d)",
-                 sn, name, sn, c->apps[i].line);
-            free(en);
-            return;
-        }
-        if (strcmp(c->apps[i].env_name, en) == 0) {
-            diag(L, 0, L->lineno, NULL, NULL, NULL,
-                 "[%s %s]: its environment name %s is that of [%s %s] (line %d): rename one", sn,
-                 name, en, sn, c->apps[i].name, c->apps[i].line);
-            free(en);
-            return;
-        }
-    }
-    if (c->n_apps >= APPS_MAX) {
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "[%s %s]: too many %ss (at most %d)", sn,
-             gw_config_quote(name, q, sizeof q), sn, APPS_MAX);
+    if (en == NULL || app_refused(L, sn, name, en)) {
+        L->oom |= en == NULL;
         free(en);
         return;
     }
-    if (c->n_apps == L->cap_apps) {
-        size_t cap = L->cap_apps ? L->cap_apps * 2 : 4;
-        gw_config_app *na = realloc(c->apps, cap * sizeof *na);
-        if (na == NULL) {
-            free(en);
-            L->oom = 1;
-            return;
-        }
-        c->apps = na;
-        L->cap_apps = cap;
+    if ((a = realloc(c->apps, (c->n_apps + 1) * sizeof *a)) == NULL) {
+        L->oom = 1;
+        free(en);
+        return;
     }
-    gw_config_app *a = &c->apps[c->n_apps];
-    memset(a, 0, sizeof *a);
+    c->apps = a;
+    a = memset(&c->apps[c->n_apps++], 0, sizeof *a);
     a->env_name = en;
     a->name = strdup(name);
     a->line = L->lineno;
     a->inst_ = calloc(1, sizeof *a->inst_);
+    /* Out of memory: the half-made app is freed with the config. */
     if (a->name == NULL || a->inst_ == NULL ||
         inst_init(a->inst_, L->lay, (unsigned)L->lay->named) != 0) {
-        if (a->inst_)
-            inst_cleanup(a->inst_, &L->lay->secs[L->lay->named]);
-        free(a->inst_);
-        free(a->name);
-        free(a->env_name);
         L->oom = 1;
         return;
     }
     a->inst_->line = L->lineno;
-    L->app = c->n_apps++;
+    L->app = c->n_apps - 1;
     L->sec = L->lay->named;
 }
 
@@ -568,21 +546,18 @@ static void begin_section(loader *L, char *content)
             continue;
         if ((int)s == lay->named) {
             if (*rest == '\0')
-                diag(L, 0, L->lineno, NULL, NULL, NULL, "[%s]: needs a name: [%s NAME]", content,
-                     content);
-            else if (!app_name_ok(rest))
-                diag(L, 0, L->lineno, NULL, NULL, NULL,
-                     "[%s %s]: the name must be 1..%d characters of A-Z a-z 0-9 . _ -", content,
-                     gw_config_quote(rest, q, sizeof q), APP_NAME_MAX);
+                line_error(L, "[%s]: needs a name: [%s NAME]", content, content);
+            else if (!gw_config_chars_ok(rest, 1, APP_NAME_MAX, GW_CONFIG_ALNUM "._-"))
+                line_error(L, "[%s %s]: the name must be 1..%d characters of A-Z a-z 0-9 . _ -",
+                           content, gw_config_quote(rest, q, sizeof q), APP_NAME_MAX);
             else
                 add_app(L, content, rest);
         } else if (*rest) {
-            diag(L, 0, L->lineno, NULL, NULL, NULL, "[%s %s]: [%s] takes no name", content,
-                 gw_config_quote(rest, q, sizeof q), content);
+            line_error(L, "[%s %s]: [%s] takes no name", content,
+                       gw_config_quote(rest, q, sizeof q), content);
         } else if (L->cfg->priv_->single[s].line) {
-            diag(L, 0, L->lineno, NULL, NULL, NULL,
-                 "[%s]: section appears twice (first on line %d): merge them", content,
-                 L->cfg->priv_->single[s].line);
+            line_error(L, "[%s]: section appears twice (first on line %d): merge them", content,
+                       L->cfg->priv_->single[s].line);
         } else {
             L->cfg->priv_->single[s].line = L->lineno;
             L->sec = (int)s;
@@ -594,13 +569,12 @@ static void begin_section(loader *L, char *content)
         sug = nn; /* [apps x], [application x] */
     gw_config_quote(content, q, sizeof q);
     if (sug && sug == nn)
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "unknown section %s (did you mean [%s %s]?)", q, nn,
-             *rest ? rest : "NAME");
+        line_error(L, "unknown section %s (did you mean [%s %s]?)", q, nn, *rest ? rest : "NAME");
     else if (sug)
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "unknown section %s (did you mean [%s]?)", q, sug);
+        line_error(L, "unknown section %s (did you mean [%s]?)", q, sug);
     else
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "unknown section %s (sections: %s)", q,
-             sections_list(lay, ", ", all, sizeof all));
+        line_error(L, "unknown section %s (sections: %s)", q,
+                   sections_list(lay, ", ", all, sizeof all));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -609,6 +583,16 @@ static void begin_section(loader *L, char *content)
 static int is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Copies [b, e) without surrounding white space into out (cut to size - 1). */
+static void copy_trimmed(const char *b, const char *e, char *out, size_t size)
+{
+    while (b < e && is_ws(*b))
+        b++;
+    while (e > b && is_ws(e[-1]))
+        e--;
+    snprintf(out, size, "%.*s", (int)(e - b), b);
 }
 
 static void section_line(loader *L, const char *s, size_t n)
@@ -624,7 +608,7 @@ static void section_line(loader *L, const char *s, size_t n)
     }
     if (i >= n || s[i] != ']') {
         L->sec = CUR_SKIP;
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "section header without ']'");
+        line_error(L, "section header without ']'");
         return;
     }
     for (size_t j = i + 1; j < n; j++) {
@@ -632,19 +616,11 @@ static void section_line(loader *L, const char *s, size_t n)
             break;
         if (!is_ws(s[j])) {
             L->sec = CUR_SKIP;
-            diag(L, 0, L->lineno, NULL, NULL, NULL, "unexpected text after ']'");
+            line_error(L, "unexpected text after ']'");
             return;
         }
     }
-    const char *b = s + 1, *e = s + i;
-    while (b < e && is_ws(*b))
-        b++;
-    while (e > b && is_ws(e[-1]))
-        e--;
-    if ((size_t)(e - b) >= sizeof buf)
-        e = b + sizeof buf - 1;
-    memcpy(buf, b, (size_t)(e - b));
-    buf[e - b] = '\0';
+    copy_trimmed(s + 1, s + i, buf, sizeof buf);
     begin_section(L, buf);
 }
 
@@ -654,27 +630,19 @@ static void section_line(loader *L, const char *s, size_t n)
 static void key_line(loader *L, const char *s, size_t n, size_t sep)
 {
     char name[CONF_LINE_MAX + 1], value[CONF_LINE_MAX + 1];
-    size_t ne = sep, vb = sep + 1, ve;
+    size_t ve = sep + 1;
 
-    while (ne > 0 && is_ws(s[ne - 1]))
-        ne--;
-    for (ve = vb; ve < n; ve++)
-        if (s[ve] == ';' && ve > vb && is_ws(s[ve - 1]))
-            break;
-    while (vb < ve && is_ws(s[vb]))
-        vb++;
-    while (ve > vb && is_ws(s[ve - 1]))
-        ve--;
-    memcpy(name, s, ne);
-    name[ne] = '\0';
-    memcpy(value, s + vb, ve - vb);
-    value[ve - vb] = '\0';
+    while (ve < n && !(s[ve] == ';' && ve > sep + 1 && is_ws(s[ve - 1])))
+        ve++;
+    copy_trimmed(s, s + sep, name, sizeof name);
+    copy_trimmed(s + sep + 1, s + ve, value, sizeof value);
     if (L->sec == CUR_SKIP)
         return;
     if (L->sec == CUR_NONE) {
         char q[96], all[256];
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "key %s outside any section (start with %s)",
-             gw_config_quote(name, q, sizeof q), sections_list(L->lay, " or ", all, sizeof all));
+        line_error(L, "key %s outside any section (start with %s)",
+                   gw_config_quote(name, q, sizeof q),
+                   sections_list(L->lay, " or ", all, sizeof all));
         return;
     }
     apply_key(L, L->sec, L->app, name, value, L->lineno, NULL);
@@ -690,7 +658,7 @@ static void parse_line(loader *L, const char *s, size_t n)
         n -= 3;
     }
     if (memchr(s, '\0', n)) {
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "line contains a NUL byte");
+        line_error(L, "line contains a NUL byte");
         return;
     }
     while (n > 0 && is_ws(*s)) {
@@ -706,10 +674,10 @@ static void parse_line(loader *L, const char *s, size_t n)
         return;
     }
     if (n > CONF_LINE_MAX) {
-        diag(L, 0, L->lineno, NULL, NULL, NULL,
-             "line is too long (%zu characters, at most %d): split a list over several "
-             "lines with the same key, or use a file (api_keys_file)",
-             n, CONF_LINE_MAX);
+        line_error(L,
+                   "line is too long (%zu characters, at most %d): split a list over several "
+                   "lines with the same key, or use a file (api_keys_file)",
+                   n, CONF_LINE_MAX);
         return;
     }
     for (i = 0; i < n; i++) {
@@ -721,12 +689,11 @@ static void parse_line(loader *L, const char *s, size_t n)
         }
     }
     if (i == n) {
-        diag(L, 0, L->lineno, NULL, NULL, NULL,
-             "expected \"key = value\", \"[section]\" or a comment");
+        line_error(L, "expected \"key = value\", \"[section]\" or a comment");
         return;
     }
     if (i == 0) {
-        diag(L, 0, L->lineno, NULL, NULL, NULL, "missing key name before '%c'", s[0]);
+        line_error(L, "missing key name before '%c'", s[0]);
         return;
     }
     key_line(L, s, n, i);
@@ -956,10 +923,7 @@ void gw_config_oom(gw_config_rules *r)
 
 void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p)
 {
-    for (unsigned k = 0; k < r->s->n_parts; k++)
-        if (r->s->parts[k] == p)
-            return r->in->blob[k];
-    return NULL;
+    return part_blob(r->in, p);
 }
 
 size_t gw_config_count(gw_config_rules *r)
@@ -969,7 +933,7 @@ size_t gw_config_count(gw_config_rules *r)
 
 void *gw_config_select(gw_config_rules *r, size_t i)
 {
-    r->in = inst_of(r->L, (int)r->sec, i);
+    r->in = inst_at(r->L->cfg, r->sec, (int)r->sec == r->L->lay->named ? i : 0);
     sec_label(r->L, (int)r->sec, i, r->label, sizeof r->label);
     return r->in->blob[r->part];
 }
@@ -1039,23 +1003,16 @@ static int read_small(const char *path, size_t max, char **out, size_t *len, cha
         close(fd);
         return APNS_ENOMEM;
     }
-    for (;;) {
-        ssize_t r = read(fd, buf + n, max + 1 - n);
-        if (r < 0 && errno == EINTR)
+    for (ssize_t r = 1; r != 0;) {
+        if ((r = read(fd, buf + n, max + 1 - n)) < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            snprintf(why, why_len, "cannot read %s: %s", gw_config_quote(path, q, sizeof q),
-                     strerror(errno));
-            close(fd);
-            free(buf);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n > max) {
-            snprintf(why, why_len, "%s is larger than %zu bytes",
-                     gw_config_quote(path, q, sizeof q), max);
+        if (r < 0 || (n += (size_t)r) > max) {
+            if (r < 0)
+                snprintf(why, why_len, "cannot read %s: %s", gw_config_quote(path, q, sizeof q),
+                         strerror(errno));
+            else
+                snprintf(why, why_len, "%s is larger than %zu bytes",
+                         gw_config_quote(path, q, sizeof q), max);
             close(fd);
             free(buf);
             return -1;
@@ -1151,14 +1108,6 @@ static int holds_secrets_from_file(const struct gw__inst *in)
     return 0;
 }
 
-/* The instances in section order ([server], ..., then every app). */
-static struct gw__inst *inst_at(gw_config *c, unsigned sec, size_t i)
-{
-    if ((int)sec == c->priv_->lay.named)
-        return i < c->n_apps ? c->apps[i].inst_ : NULL;
-    return i == 0 ? &c->priv_->single[sec] : NULL;
-}
-
 static int load(const gw_config_schema *sch, const char *text, size_t len, const char *name,
                 char *const *envp, const struct stat *st, gw_config **out, gw_config_errors *errs)
 {
@@ -1240,12 +1189,8 @@ int gw_config_load_buffer(const gw_config_schema *s, const char *text, size_t le
 int gw_config_load_string(const gw_config_schema *s, const char *text, const char *name,
                           gw_config **out, gw_config_errors *errs)
 {
-    if (text == NULL) {
-        if (errs)
-            errs_init(errs);
-        return APNS_EINVAL;
-    }
-    return gw_config_load_buffer(s, text, strlen(text), name, NULL, out, errs);
+    /* NULL text with a length: APNS_EINVAL from load_buffer. */
+    return gw_config_load_buffer(s, text, text ? strlen(text) : 1, name, NULL, out, errs);
 }
 
 int gw_config_load_file(const gw_config_schema *s, const char *path, gw_config **out,

@@ -192,8 +192,26 @@ const char *gw_config_name(gw_config_rules *r, size_t i);
 int gw_config_strv_push(gw_strv *v, const char *s, size_t len);
 void gw_config_strv_clear(gw_strv *v);
 
-/* Value helpers for check functions. gw_config_quote writes v quoted for
- * a message ("a\"b...": escaped, cut after 60 characters) into buf. */
+/* Units of the tables' ranges: durations are milliseconds, sizes bytes. */
+#define GW_CONFIG_KIB  ((int64_t)1024)
+#define GW_CONFIG_MIB  (1024 * GW_CONFIG_KIB)
+#define GW_CONFIG_GIB  (1024 * GW_CONFIG_MIB)
+#define GW_CONFIG_SEC  ((int64_t)1000)
+#define GW_CONFIG_MIN  (60 * GW_CONFIG_SEC)
+#define GW_CONFIG_HOUR (60 * GW_CONFIG_MIN)
+#define GW_CONFIG_DAY  (24 * GW_CONFIG_HOUR)
+
+/* Value helpers for check functions. gw_config_why returns 0 when ok, else
+ * writes the message (printf format) into why and returns -1. */
+int gw_config_why(int ok, char *why, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* v has min..max characters, each of them in set. 1 or 0. */
+int gw_config_chars_ok(const char *v, size_t min, size_t max, const char *set);
+#define GW_CONFIG_UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#define GW_CONFIG_DIGIT "0123456789"
+#define GW_CONFIG_ALNUM GW_CONFIG_UPPER "abcdefghijklmnopqrstuvwxyz" GW_CONFIG_DIGIT
+/* gw_config_quote writes v quoted for a message ("a\"b...": escaped, cut
+ * after 60 characters) into buf. */
 const char *gw_config_quote(const char *v, char *buf, size_t len);
 int gw_config_host_ok(const char *h); /* a host name or an IP address, no port */
 /* Splits "host:port" / "[v6]:port" into host (no brackets) and port. 0 or -1. */

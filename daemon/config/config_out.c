@@ -19,40 +19,37 @@ static int fp_equal(const gw__origin *a, const gw__origin *b)
                            a->fp_size == b->fp_size && a->fp_mtime_ns == b->fp_mtime_ns);
 }
 
+/* The first key of a and b whose value (or, for a K_FILE key, file)
+ * differs, among those with the GW_CONFIG_K_LIVE flag `live` (-1: all). */
+static const char *key_differs(const struct gw__inst *a, const struct gw__inst *b, int live)
+{
+    const gw__sec *s = a->s;
+    for (size_t i = 0; i < s->n_keys; i++) {
+        const gw_config_key *k = s->keys[i].k;
+        if (live >= 0 && !(k->flags & GW_CONFIG_K_LIVE) != !live)
+            continue;
+        if (!gw_config_value_equal(k, gw__field(a, s, i), gw__field(b, s, i)) ||
+            ((k->flags & GW_CONFIG_K_FILE) && !fp_equal(&a->origin[i], &b->origin[i])))
+            return k->name;
+    }
+    return NULL;
+}
+
 /* Non-live keys (and files) first: REPLACED; then live ones: UPDATED. Each
  * pass ends with the parts' derived values. */
 static gw_app_change compare_app(const struct gw__inst *a, const struct gw__inst *b,
                                  const char **key)
 {
-    const gw__sec *s = a->s;
     for (int live = 0; live < 2; live++) {
-        unsigned want = live ? GW_CONFIG_K_LIVE : 0;
         gw_app_change change = live ? GW_CHANGE_UPDATED : GW_CHANGE_REPLACED;
-        for (size_t i = 0; i < s->n_keys; i++) {
-            const gw_config_key *k = s->keys[i].k;
-            if ((k->flags & GW_CONFIG_K_LIVE) != want)
-                continue;
-            if (!gw_config_value_equal(k, gw__field(a, s, i), gw__field(b, s, i)) ||
-                ((k->flags & GW_CONFIG_K_FILE) && !fp_equal(&a->origin[i], &b->origin[i]))) {
-                *key = k->name;
-                return change;
-            }
-        }
-        for (unsigned p = 0; p < s->n_parts; p++)
-            if (s->parts[p]->differs &&
-                (*key = s->parts[p]->differs(a->blob[p], b->blob[p], live)) != NULL)
+        if ((*key = key_differs(a, b, live)) != NULL)
+            return change;
+        for (unsigned p = 0; p < a->s->n_parts; p++)
+            if (a->s->parts[p]->differs &&
+                (*key = a->s->parts[p]->differs(a->blob[p], b->blob[p], live)) != NULL)
                 return change;
     }
-    *key = NULL;
     return GW_CHANGE_SAME;
-}
-
-static const char *section_differs(const struct gw__inst *a, const struct gw__inst *b)
-{
-    for (size_t i = 0; i < a->s->n_keys; i++)
-        if (!gw_config_value_equal(a->s->keys[i].k, gw__field(a, a->s, i), gw__field(b, a->s, i)))
-            return a->s->keys[i].k->name;
-    return NULL;
 }
 
 int gw_config_diff_new(const gw_config *o, const gw_config *n, gw_config_diff *d)
@@ -85,7 +82,7 @@ int gw_config_diff_new(const gw_config *o, const gw_config *n, gw_config_diff *d
         const gw_config_section *def = o->priv_->lay.secs[j].def;
         const char *key;
         if ((int)j == o->priv_->lay.named ||
-            (key = section_differs(&o->priv_->single[j], &n->priv_->single[j])) == NULL)
+            (key = key_differs(&o->priv_->single[j], &n->priv_->single[j], -1)) == NULL)
             continue;
         if (!(def->flags & GW_CONFIG_S_RESTART))
             d->log_changed = 1;
@@ -107,36 +104,12 @@ void gw_config_diff_free(gw_config_diff *d)
 
 const char *gw_app_change_name(gw_app_change c)
 {
-    switch (c) {
-    case GW_CHANGE_SAME:
-        return "same";
-    case GW_CHANGE_ADDED:
-        return "added";
-    case GW_CHANGE_REMOVED:
-        return "removed";
-    case GW_CHANGE_UPDATED:
-        return "updated";
-    case GW_CHANGE_REPLACED:
-        return "replaced";
-    }
-    return "?";
+    static const char *const names[] = {"same", "added", "removed", "updated", "replaced"};
+    return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "?";
 }
 
 /* ---------------------------------------------------------------------- */
 /* dump                                                                   */
-
-static int is_zero(const gw_config_key *k, const void *field)
-{
-    static const char zero[16];
-    size_t n = k->type == GW_CONFIG_T_COUNT                                 ? sizeof(uint32_t)
-               : k->type == GW_CONFIG_T_PORT                                ? sizeof(uint16_t)
-               : k->type == GW_CONFIG_T_BOOL || k->type == GW_CONFIG_T_ENUM ? sizeof(int)
-               : k->type == GW_CONFIG_T_SIZE || k->type == GW_CONFIG_T_DURATION ||
-                       k->type == GW_CONFIG_T_COUNT64
-                   ? 8
-                   : 0;
-    return n > 0 && memcmp(field, zero, n) == 0;
-}
 
 static int is_default(const gw_config_key *k, const void *field)
 {
@@ -164,7 +137,8 @@ static void dump_instance(FILE *f, const struct gw__inst *in)
             gw_config_value_format(k, field, buf, (size_t)n + 1);
         else if (buf == NULL)
             buf = small;
-        if (!gw_config_value_is_set(k, field) || (!o->set && !k->def && is_zero(k, field)))
+        if (!gw_config_value_is_set(k, field) ||
+            (!o->set && !k->def && gw__value_is_zero(k, field)))
             fprintf(f, "; %s = (not set)\n", k->name);
         else if (o->env && o->set)
             fprintf(f, "%s = %s ; env %s\n", k->name, buf, o->env);

@@ -15,23 +15,44 @@
 #include <string.h>
 #include <strings.h>
 
-#define KiB  ((int64_t)1024)
-#define MiB  (1024 * KiB)
-#define GiB  (1024 * MiB)
-#define SEC  ((int64_t)1000)
-#define MIN  (60 * SEC)
-#define HOUR (60 * MIN)
-#define DAY  (24 * HOUR)
+#define KiB  GW_CONFIG_KIB
+#define MiB  GW_CONFIG_MIB
+#define GiB  GW_CONFIG_GIB
+#define SEC  GW_CONFIG_SEC
+#define MIN  GW_CONFIG_MIN
+#define HOUR GW_CONFIG_HOUR
+#define DAY  GW_CONFIG_DAY
+#define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static void whyf(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void whyf(char *why, size_t len, const char *fmt, ...)
+int gw_config_why(int ok, char *why, size_t len, const char *fmt, ...)
 {
     va_list ap;
-    if (why == NULL || len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, len, fmt, ap);
-    va_end(ap);
+    if (ok)
+        return 0;
+    if (why != NULL && len > 0) {
+        va_start(ap, fmt);
+        vsnprintf(why, len, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int gw_config_chars_ok(const char *v, size_t min, size_t max, const char *set)
+{
+    size_t n = strlen(v);
+    return n >= min && n <= max && strspn(v, set) == n;
+}
+
+/* The words of a list ("a|b|c" with sep '|', "a b c" with ' '): returns the
+ * word at *p (its length in *n) and moves *p past it; NULL at the end. */
+static const char *next_word(const char **p, int sep, size_t *n)
+{
+    const char *w = *p, *e = w ? strchr(w, sep) : NULL;
+    if (w == NULL)
+        return NULL;
+    *n = e ? (size_t)(e - w) : strlen(w);
+    *p = e ? e + 1 : NULL;
+    return w;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -39,16 +60,10 @@ static void whyf(char *why, size_t len, const char *fmt, ...)
 
 int gw_config_host_ok(const char *h)
 {
-    size_t n = strlen(h);
     unsigned char buf[16];
-    if (n == 0 || n > 253)
-        return 0;
     if (strchr(h, ':'))
-        return inet_pton(AF_INET6, h, buf) == 1;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
-            return 0;
-    return h[0] != '.' && h[0] != '-';
+        return strlen(h) <= 253 && inet_pton(AF_INET6, h, buf) == 1;
+    return gw_config_chars_ok(h, 1, 253, GW_CONFIG_ALNUM ".-_") && h[0] != '.' && h[0] != '-';
 }
 
 int gw_config_split_hostport(const char *s, char *host, size_t host_len, uint16_t *port)
@@ -89,22 +104,16 @@ int gw_config_split_hostport(const char *s, char *host, size_t host_len, uint16_
 
 int gw_config_url_ok(const char *v, const char *schemes, size_t max, const char *forbid)
 {
-    const char *rest = NULL;
-    size_t n = strlen(v);
-    for (const char *p = schemes; p && rest == NULL;) {
-        const char *bar = strchr(p, '|');
-        size_t sn = bar ? (size_t)(bar - p) : strlen(p);
-        if (strncasecmp(v, p, sn) == 0 && strncmp(v + sn, "://", 3) == 0)
+    const char *rest = NULL, *w;
+    size_t sn, n = strlen(v);
+    while (rest == NULL && (w = next_word(&schemes, '|', &sn)) != NULL)
+        if (strncasecmp(v, w, sn) == 0 && strncmp(v + sn, "://", 3) == 0)
             rest = v + sn + 3;
-        p = bar ? bar + 1 : NULL;
-    }
     int ok = rest != NULL && *rest != '\0' && *rest != '/' && *rest != ':' && n <= max;
     for (size_t i = 0; ok && i < n; i++)
         ok = (unsigned char)v[i] > 0x20 && (unsigned char)v[i] < 0x7f && !strchr(forbid, v[i]);
     return ok;
 }
-
-#define N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---------------------------------------------------------------------- */
 /* lookups and suggestions                                                */
@@ -143,12 +152,6 @@ int gw__edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-static int close_enough(const char *word, int d)
-{
-    size_t n = strlen(word);
-    return d <= (n <= 4 ? 1 : n <= 8 ? 2 : 3);
-}
-
 const char *gw_config_suggest(const char *word, const char *const *words, size_t n)
 {
     const char *best = NULL;
@@ -160,52 +163,39 @@ const char *gw_config_suggest(const char *word, const char *const *words, size_t
             best = words[i];
         }
     }
-    return best && close_enough(word, bestd) ? best : NULL;
+    size_t wl = strlen(word);
+    return best && bestd <= (wl <= 4 ? 1 : wl <= 8 ? 2 : 3) ? best : NULL;
+}
+
+static int fold(char c)
+{
+    c = (char)tolower((unsigned char)c);
+    return c == '-' ? '_' : c;
 }
 
 /* Does `word` match one of the space-separated names in aka (case-insensitive,
  * ignoring '-' vs '_')? */
 static int aka_match(const char *aka, const char *word)
 {
-    size_t wn = strlen(word);
-    while (aka && *aka) {
-        const char *sp = strchr(aka, ' ');
-        size_t n = sp ? (size_t)(sp - aka) : strlen(aka);
-        if (n == wn) {
-            size_t i = 0;
-            for (; i < n; i++) {
-                char a = (char)tolower((unsigned char)aka[i]),
-                     w = (char)tolower((unsigned char)word[i]);
-                if (a == '-')
-                    a = '_';
-                if (w == '-')
-                    w = '_';
-                if (a != w)
-                    break;
-            }
-            if (i == n)
-                return 1;
-        }
-        aka = sp ? sp + 1 : NULL;
+    size_t n, i, wn = strlen(word);
+    for (const char *w; (w = next_word(&aka, ' ', &n)) != NULL;) {
+        for (i = 0; i < n && i < wn && fold(w[i]) == fold(word[i]); i++)
+            ;
+        if (i == n && n == wn)
+            return 1;
     }
     return 0;
 }
 
 const char *gw__key_suggest(const gw__sec *s, const char *name)
 {
-    const char *best = NULL;
-    int bestd = 99;
-    for (size_t i = 0; i < s->n_keys; i++)
-        if (aka_match(s->keys[i].k->aka, name))
-            return s->keys[i].k->name;
+    const char *names[s->n_keys + 1];
     for (size_t i = 0; i < s->n_keys; i++) {
-        int d = gw__edit_distance(name, s->keys[i].k->name);
-        if (d < bestd) {
-            bestd = d;
-            best = s->keys[i].k->name;
-        }
+        names[i] = s->keys[i].k->name;
+        if (aka_match(s->keys[i].k->aka, name))
+            return names[i];
     }
-    return best && close_enough(name, bestd) ? best : NULL;
+    return gw_config_suggest(name, names, s->n_keys);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -229,12 +219,14 @@ static int parse_u64(const char **sp, uint64_t *out)
     return 0;
 }
 
+/* Duration units, largest first (the order of the formatted value). */
+static const struct {
+    const char *unit;
+    int64_t ms;
+} dur_units[] = {{"d", DAY}, {"h", HOUR}, {"m", MIN}, {"s", SEC}, {"ms", 1}};
+
 int gw_config_parse_duration_ms(const char *s, int64_t *out)
 {
-    static const struct {
-        const char *unit;
-        int64_t ms;
-    } units[] = {{"ms", 1}, {"s", SEC}, {"m", MIN}, {"h", HOUR}, {"d", DAY}};
     const int64_t limit = 100 * 365 * DAY;
     int64_t total = 0;
     uint64_t v;
@@ -253,9 +245,9 @@ int gw_config_parse_duration_ms(const char *s, int64_t *out)
         size_t best = 0, ui = 0;
         if (parse_u64(&p, &v) != 0)
             return -1;
-        for (size_t i = 0; i < N(units); i++) {
-            size_t n = strlen(units[i].unit);
-            if (strncmp(p, units[i].unit, n) == 0 && n > best &&
+        for (size_t i = 0; i < N(dur_units); i++) {
+            size_t n = strlen(dur_units[i].unit);
+            if (strncmp(p, dur_units[i].unit, n) == 0 && n > best &&
                 !(n == 1 && p[0] == 'm' && p[1] == 's')) {
                 best = n;
                 ui = i;
@@ -264,9 +256,10 @@ int gw_config_parse_duration_ms(const char *s, int64_t *out)
         if (best == 0)
             return -1;
         p += best;
-        if (v > (uint64_t)(limit / units[ui].ms) || total > limit - (int64_t)v * units[ui].ms)
+        if (v > (uint64_t)(limit / dur_units[ui].ms) ||
+            total > limit - (int64_t)v * dur_units[ui].ms)
             return -1;
-        total += (int64_t)v * units[ui].ms;
+        total += (int64_t)v * dur_units[ui].ms;
     }
     *out = total;
     return 0;
@@ -304,23 +297,20 @@ int gw_config_parse_size(const char *s, uint64_t *out)
 
 static void fmt_duration(int64_t ms, char *buf, size_t len)
 {
-    static const struct {
-        const char *unit;
-        int64_t ms;
-    } units[] = {{"d", DAY}, {"h", HOUR}, {"m", MIN}, {"s", SEC}, {"ms", 1}};
     size_t o = 0;
     if (ms == 0) {
         snprintf(buf, len, "0s");
         return;
     }
     buf[0] = '\0';
-    for (size_t i = 0; i < N(units) && ms > 0 && o < len; i++) {
-        if (ms >= units[i].ms) {
-            int n = snprintf(buf + o, len - o, "%" PRId64 "%s", ms / units[i].ms, units[i].unit);
+    for (size_t i = 0; i < N(dur_units) && ms > 0 && o < len; i++) {
+        if (ms >= dur_units[i].ms) {
+            int n = snprintf(buf + o, len - o, "%" PRId64 "%s", ms / dur_units[i].ms,
+                             dur_units[i].unit);
             if (n < 0)
                 return;
             o += (size_t)n;
-            ms %= units[i].ms;
+            ms %= dur_units[i].ms;
         }
     }
 }
@@ -340,65 +330,90 @@ static void fmt_size(uint64_t v, char *buf, size_t len)
 /* "a|b|c" -> index of word, or -1. Case-insensitive. */
 static int choice_index(const char *choices, const char *word)
 {
+    size_t n, wn = strlen(word);
     int i = 0;
-    size_t wn = strlen(word);
-    for (const char *p = choices; p;) {
-        const char *bar = strchr(p, '|');
-        size_t n = bar ? (size_t)(bar - p) : strlen(p);
-        if (n == wn && strncasecmp(p, word, n) == 0)
+    for (const char *w; (w = next_word(&choices, '|', &n)) != NULL; i++)
+        if (n == wn && strncasecmp(w, word, n) == 0)
             return i;
-        p = bar ? bar + 1 : NULL;
-        i++;
-    }
     return -1;
 }
 
 /* The index'th word of choices into buf. */
 const char *gw__choice_name(const char *choices, int index, char *buf, size_t len)
 {
-    int i = 0;
-    for (const char *p = choices; p; i++) {
-        const char *bar = strchr(p, '|');
-        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+    size_t n;
+    const char *w;
+    for (int i = 0; (w = next_word(&choices, '|', &n)) != NULL; i++)
         if (i == index) {
-            if (n >= len)
-                n = len - 1;
-            memcpy(buf, p, n);
-            buf[n] = '\0';
+            snprintf(buf, len, "%.*s", (int)n, w);
             return buf;
         }
-        p = bar ? bar + 1 : NULL;
-    }
     snprintf(buf, len, "?");
     return buf;
 }
 
-static void enum_why(const char *choices, const char *word, char *why, size_t len)
+static int enum_why(const char *choices, const char *word, char *why, size_t len)
 {
     char names[8][32];
-    const char *ptrs[8];
-    size_t n = 0, o = 0;
-    for (const char *p = choices; p && n < 8;) {
-        const char *bar = strchr(p, '|');
-        size_t wn = bar ? (size_t)(bar - p) : strlen(p);
-        if (wn > 31)
-            wn = 31;
-        memcpy(names[n], p, wn);
-        names[n][wn] = '\0';
+    const char *ptrs[8], *s;
+    size_t n = 0, o = (size_t)snprintf(why, len, "must be one of");
+    for (; n < 8 && strcmp(gw__choice_name(choices, (int)n, names[n], 32), "?") != 0; n++) {
         ptrs[n] = names[n];
-        n++;
-        p = bar ? bar + 1 : NULL;
+        if (o < len)
+            o += (size_t)snprintf(why + o, len - o, "%s %s", n ? "," : "", names[n]);
     }
-    o += (size_t)snprintf(why, len, "must be one of");
-    for (size_t i = 0; i < n && o < len; i++)
-        o += (size_t)snprintf(why + o, len - o, "%s %s", i ? "," : "", names[i]);
-    const char *s = gw_config_suggest(word, ptrs, n);
-    if (s && o < len)
+    if ((s = gw_config_suggest(word, ptrs, n)) != NULL && o < len)
         snprintf(why + o, len - o, " (did you mean %s?)", s);
+    return -1;
 }
 
 /* ---------------------------------------------------------------------- */
 /* values                                                                 */
+
+/* Bytes of a number's field (BOOL..DURATION); 0 for strings and lists. */
+static const size_t num_size[] = {
+    [GW_CONFIG_T_BOOL] = sizeof(int),         [GW_CONFIG_T_ENUM] = sizeof(int),
+    [GW_CONFIG_T_COUNT] = sizeof(uint32_t),   [GW_CONFIG_T_COUNT64] = sizeof(uint64_t),
+    [GW_CONFIG_T_PORT] = sizeof(uint16_t),    [GW_CONFIG_T_SIZE] = sizeof(uint64_t),
+    [GW_CONFIG_T_DURATION] = sizeof(int64_t), [GW_CONFIG_T_LIST] = 0,
+};
+
+/* A number's field as int64_t (sizes and counts never exceed INT64_MAX). */
+static int64_t num_get(const gw_config_key *k, const void *field)
+{
+    switch (num_size[k->type]) {
+    case sizeof(uint16_t):
+        return *(const uint16_t *)field;
+    case sizeof(int):
+        if (k->type == GW_CONFIG_T_COUNT)
+            return *(const uint32_t *)field;
+        return *(const int *)field;
+    default:
+        return *(const int64_t *)field;
+    }
+}
+
+static void num_put(const gw_config_key *k, void *field, int64_t v)
+{
+    switch (num_size[k->type]) {
+    case sizeof(uint16_t):
+        *(uint16_t *)field = (uint16_t)v;
+        break;
+    case sizeof(int):
+        if (k->type == GW_CONFIG_T_COUNT)
+            *(uint32_t *)field = (uint32_t)v;
+        else
+            *(int *)field = (int)v;
+        break;
+    default:
+        *(int64_t *)field = v;
+    }
+}
+
+int gw__value_is_zero(const gw_config_key *k, const void *field)
+{
+    return num_size[k->type] > 0 && num_get(k, field) == 0;
+}
 
 void gw_config_strv_clear(gw_strv *v)
 {
@@ -428,48 +443,21 @@ int gw_config_strv_push(gw_strv *v, const char *s, size_t len)
 
 void gw_config_value_clear(const gw_config_key *k, void *field)
 {
-    switch (k->type) {
-    case GW_CONFIG_T_STR:
-    case GW_CONFIG_T_PATH:
+    if (k->type == GW_CONFIG_T_LIST) {
+        gw_config_strv_clear(field);
+    } else if (num_size[k->type] == 0) {
         free(*(char **)field);
         *(char **)field = NULL;
-        break;
-    case GW_CONFIG_T_LIST:
-        gw_config_strv_clear(field);
-        break;
-    case GW_CONFIG_T_BOOL:
-    case GW_CONFIG_T_ENUM:
-        *(int *)field = 0;
-        break;
-    case GW_CONFIG_T_COUNT:
-        *(uint32_t *)field = 0;
-        break;
-    case GW_CONFIG_T_COUNT64:
-        *(uint64_t *)field = 0;
-        break;
-    case GW_CONFIG_T_PORT:
-        *(uint16_t *)field = 0;
-        break;
-    case GW_CONFIG_T_SIZE:
-        *(uint64_t *)field = 0;
-        break;
-    case GW_CONFIG_T_DURATION:
-        *(int64_t *)field = 0;
-        break;
+    } else {
+        memset(field, 0, num_size[k->type]);
     }
 }
 
 int gw_config_value_is_set(const gw_config_key *k, const void *field)
 {
-    switch (k->type) {
-    case GW_CONFIG_T_STR:
-    case GW_CONFIG_T_PATH:
-        return *(char *const *)field != NULL;
-    case GW_CONFIG_T_LIST:
+    if (k->type == GW_CONFIG_T_LIST)
         return ((const gw_strv *)field)->n > 0;
-    default:
-        return 1;
-    }
+    return num_size[k->type] > 0 || *(char *const *)field != NULL;
 }
 
 void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len)
@@ -486,22 +474,69 @@ void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len)
     }
 }
 
-static int range_check(const gw_config_key *k, int64_t v, char *why, size_t len)
+/* A list's text: its elements are checked first; the list is only
+ * appended to when all of them are good. */
+static int list_append(const gw_config_key *k, gw_strv *v, const char *text, char *why,
+                       size_t why_len)
 {
-    char lo[32], hi[32];
-    if ((k->min == 0 && k->max == 0) || (v >= k->min && v <= k->max))
-        return 0;
-    gw__range_text(k, lo, hi, sizeof lo);
-    whyf(why, len, "must be between %s and %s", lo, hi);
-    return -1;
+    gw_strv add = {0, NULL};
+    for (const char *p = text;;) {
+        const char *comma = strchr(p, ',');
+        const char *e = comma ? comma : p + strlen(p);
+        const char *b = p;
+        while (b < e && (*b == ' ' || *b == '\t'))
+            b++;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e == b) {
+            gw_config_strv_clear(&add);
+            return gw_config_why(0, why, why_len,
+                                 "has an empty element (elements are comma-separated)");
+        }
+        if (gw_config_strv_push(&add, b, (size_t)(e - b)) != 0) {
+            gw_config_strv_clear(&add);
+            return APNS_ENOMEM;
+        }
+        if (k->check && k->check(add.v[add.n - 1], why, why_len) != 0) {
+            /* Report the element: the caller quotes `why`'s subject. */
+            if (!(k->flags & GW_CONFIG_K_SECRET)) {
+                size_t wl = strlen(why);
+                char q[80];
+                size_t qn = 0;
+                const char *el = add.v[add.n - 1];
+                for (size_t j = 0; el[j] && qn < 60; j++)
+                    q[qn++] = (unsigned char)el[j] >= 0x20 && el[j] != '"' ? el[j] : '?';
+                q[qn] = '\0';
+                if (wl < why_len)
+                    snprintf(why + wl, why_len - wl, " (element \"%s%s\")", q,
+                             strlen(el) > 60 ? "..." : "");
+            }
+            gw_config_strv_clear(&add);
+            return -1;
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    char **nv = realloc(v->v, (v->n + add.n) * sizeof *nv);
+    if (nv == NULL) {
+        gw_config_strv_clear(&add);
+        return APNS_ENOMEM;
+    }
+    v->v = nv;
+    for (size_t j = 0; j < add.n; j++)
+        v->v[v->n++] = add.v[j];
+    free(add.v);
+    return 0;
 }
 
 int gw_config_value_set(const gw_config_key *k, void *field, const char *text, char *why,
                         size_t why_len)
 {
+    const char *p = text;
     uint64_t u;
-    int64_t d;
-    int i;
+    int64_t v;
+    char lo[32], hi[32];
 
     if (*text == '\0') { /* empty: not set (the caller applies the default) */
         gw_config_value_clear(k, field);
@@ -519,163 +554,66 @@ int gw_config_value_set(const gw_config_key *k, void *field, const char *text, c
         *(char **)field = copy;
         return 0;
     }
-    case GW_CONFIG_T_LIST: {
-        /* Elements are checked first; the list is only appended to when all
-         * of them are good. */
-        gw_strv add = {0, NULL};
-        const char *p = text;
-        for (;;) {
-            const char *comma = strchr(p, ',');
-            const char *e = comma ? comma : p + strlen(p);
-            const char *b = p;
-            while (b < e && (*b == ' ' || *b == '\t'))
-                b++;
-            while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            if (e == b) {
-                gw_config_strv_clear(&add);
-                whyf(why, why_len, "has an empty element (elements are comma-separated)");
-                return -1;
-            }
-            if (gw_config_strv_push(&add, b, (size_t)(e - b)) != 0) {
-                gw_config_strv_clear(&add);
-                return APNS_ENOMEM;
-            }
-            if (k->check && k->check(add.v[add.n - 1], why, why_len) != 0) {
-                /* Report the element: the caller quotes `why`'s subject. */
-                if (!(k->flags & GW_CONFIG_K_SECRET)) {
-                    size_t wl = strlen(why);
-                    char q[80];
-                    size_t qn = 0;
-                    const char *el = add.v[add.n - 1];
-                    for (size_t j = 0; el[j] && qn < 60; j++)
-                        q[qn++] = (unsigned char)el[j] >= 0x20 && el[j] != '"' ? el[j] : '?';
-                    q[qn] = '\0';
-                    if (wl < why_len)
-                        snprintf(why + wl, why_len - wl, " (element \"%s%s\")", q,
-                                 strlen(el) > 60 ? "..." : "");
-                }
-                gw_config_strv_clear(&add);
-                return -1;
-            }
-            if (!comma)
-                break;
-            p = comma + 1;
-        }
-        gw_strv *v = field;
-        char **nv = realloc(v->v, (v->n + add.n) * sizeof *nv);
-        if (nv == NULL) {
-            gw_config_strv_clear(&add);
-            return APNS_ENOMEM;
-        }
-        v->v = nv;
-        for (size_t j = 0; j < add.n; j++)
-            v->v[v->n++] = add.v[j];
-        free(add.v);
-        return 0;
-    }
+    case GW_CONFIG_T_LIST:
+        return list_append(k, field, text, why, why_len);
     case GW_CONFIG_T_BOOL:
-        if (choice_index("yes|true|on|1", text) >= 0)
-            *(int *)field = 1;
-        else if (choice_index("no|false|off|0", text) >= 0)
-            *(int *)field = 0;
-        else {
-            whyf(why, why_len, "must be yes or no (also true/false, on/off, 1/0)");
-            return -1;
-        }
-        return 0;
+        v = choice_index("yes|true|on|1", text) >= 0    ? 1
+            : choice_index("no|false|off|0", text) >= 0 ? 0
+                                                        : -1;
+        if (v < 0)
+            return gw_config_why(0, why, why_len,
+                                 "must be yes or no (also true/false, on/off, 1/0)");
+        break;
     case GW_CONFIG_T_ENUM:
-        i = choice_index(k->choices, text);
-        if (i < 0) {
-            enum_why(k->choices, text, why, why_len);
-            return -1;
-        }
-        *(int *)field = i;
-        return 0;
+        if ((v = choice_index(k->choices, text)) < 0)
+            return enum_why(k->choices, text, why, why_len);
+        break;
     case GW_CONFIG_T_COUNT:
     case GW_CONFIG_T_COUNT64:
-    case GW_CONFIG_T_PORT: {
-        const char *p = text;
-        if (parse_u64(&p, &u) != 0 || *p != '\0' || u > INT64_MAX) {
-            whyf(why, why_len, "must be a whole number");
-            return -1;
-        }
-        if (k->type == GW_CONFIG_T_PORT) {
-            if (u < 1 || u > 65535) {
-                whyf(why, why_len, "must be a port between 1 and 65535");
-                return -1;
-            }
-            *(uint16_t *)field = (uint16_t)u;
-            return 0;
-        }
-        if (range_check(k, (int64_t)u, why, why_len) != 0)
-            return -1;
-        if (k->type == GW_CONFIG_T_COUNT64) {
-            *(uint64_t *)field = u;
-            return 0;
-        }
-        if (u > UINT32_MAX) {
-            whyf(why, why_len, "is too large");
-            return -1;
-        }
-        *(uint32_t *)field = (uint32_t)u;
-        return 0;
-    }
+    case GW_CONFIG_T_PORT:
+        if (parse_u64(&p, &u) != 0 || *p != '\0' || u > INT64_MAX)
+            return gw_config_why(0, why, why_len, "must be a whole number");
+        if (k->type == GW_CONFIG_T_PORT && (u < 1 || u > 65535))
+            return gw_config_why(0, why, why_len, "must be a port between 1 and 65535");
+        v = (int64_t)u;
+        break;
     case GW_CONFIG_T_SIZE:
-        if (gw_config_parse_size(text, &u) != 0 || u > INT64_MAX) {
-            whyf(why, why_len, "must be a size like 4096, 64KiB, 16MiB or 1GB");
-            return -1;
-        }
-        if (range_check(k, (int64_t)u, why, why_len) != 0)
-            return -1;
-        *(uint64_t *)field = u;
-        return 0;
+        if (gw_config_parse_size(text, &u) != 0 || u > INT64_MAX)
+            return gw_config_why(0, why, why_len, "must be a size like 4096, 64KiB, 16MiB or 1GB");
+        v = (int64_t)u;
+        break;
     case GW_CONFIG_T_DURATION:
-        if (gw_config_parse_duration_ms(text, &d) != 0) {
-            whyf(why, why_len,
-                 "must be a duration like 500ms, 30s, 5m, 1h30m or 7d (a bare number is seconds)");
-            return -1;
-        }
-        if (range_check(k, d, why, why_len) != 0)
-            return -1;
-        *(int64_t *)field = d;
-        return 0;
+        if (gw_config_parse_duration_ms(text, &v) != 0)
+            return gw_config_why(0, why, why_len,
+                                 "must be a duration like 500ms, 30s, 5m, 1h30m or 7d (a bare "
+                                 "number is seconds)");
+        break;
+    default:
+        return gw_config_why(0, why, why_len, "has an unknown type");
     }
-    whyf(why, why_len, "has an unknown type");
-    return -1;
+    if ((k->min || k->max) && (v < k->min || v > k->max)) {
+        gw__range_text(k, lo, hi, sizeof lo);
+        return gw_config_why(0, why, why_len, "must be between %s and %s", lo, hi);
+    }
+    if (k->type == GW_CONFIG_T_COUNT && v > UINT32_MAX)
+        return gw_config_why(0, why, why_len, "is too large");
+    num_put(k, field, v);
+    return 0;
 }
 
 int gw_config_value_equal(const gw_config_key *k, const void *a, const void *b)
 {
-    switch (k->type) {
-    case GW_CONFIG_T_STR:
-    case GW_CONFIG_T_PATH: {
-        const char *x = *(char *const *)a, *y = *(char *const *)b;
-        return (x == NULL && y == NULL) || (x && y && strcmp(x, y) == 0);
-    }
-    case GW_CONFIG_T_LIST: {
+    if (k->type == GW_CONFIG_T_LIST) {
         const gw_strv *x = a, *y = b;
-        if (x->n != y->n)
-            return 0;
-        for (size_t i = 0; i < x->n; i++)
-            if (strcmp(x->v[i], y->v[i]) != 0)
-                return 0;
-        return 1;
+        int same = x->n == y->n;
+        for (size_t i = 0; same && i < x->n; i++)
+            same = strcmp(x->v[i], y->v[i]) == 0;
+        return same;
     }
-    case GW_CONFIG_T_BOOL:
-    case GW_CONFIG_T_ENUM:
-        return *(const int *)a == *(const int *)b;
-    case GW_CONFIG_T_COUNT:
-        return *(const uint32_t *)a == *(const uint32_t *)b;
-    case GW_CONFIG_T_PORT:
-        return *(const uint16_t *)a == *(const uint16_t *)b;
-    case GW_CONFIG_T_SIZE:
-    case GW_CONFIG_T_COUNT64:
-        return *(const uint64_t *)a == *(const uint64_t *)b;
-    case GW_CONFIG_T_DURATION:
-        return *(const int64_t *)a == *(const int64_t *)b;
-    }
-    return 0;
+    if (num_size[k->type] > 0)
+        return memcmp(a, b, num_size[k->type]) == 0;
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    return (x == NULL && y == NULL) || (x && y && strcmp(x, y) == 0);
 }
 
 int gw_config_value_format(const gw_config_key *k, const void *field, char *buf, size_t len)
@@ -702,22 +640,17 @@ int gw_config_value_format(const gw_config_key *k, const void *field, char *buf,
         return (int)o;
     }
     case GW_CONFIG_T_BOOL:
-        return snprintf(buf, len, "%s", *(const int *)field ? "yes" : "no");
+        return snprintf(buf, len, "%s", num_get(k, field) ? "yes" : "no");
     case GW_CONFIG_T_ENUM:
         return snprintf(buf, len, "%s",
-                        gw__choice_name(k->choices, *(const int *)field, tmp, sizeof tmp));
-    case GW_CONFIG_T_COUNT:
-        return snprintf(buf, len, "%" PRIu32, *(const uint32_t *)field);
-    case GW_CONFIG_T_COUNT64:
-        return snprintf(buf, len, "%" PRIu64, *(const uint64_t *)field);
-    case GW_CONFIG_T_PORT:
-        return snprintf(buf, len, "%u", (unsigned)*(const uint16_t *)field);
+                        gw__choice_name(k->choices, (int)num_get(k, field), tmp, sizeof tmp));
     case GW_CONFIG_T_SIZE:
-        fmt_size(*(const uint64_t *)field, tmp, sizeof tmp);
+        fmt_size((uint64_t)num_get(k, field), tmp, sizeof tmp);
         return snprintf(buf, len, "%s", tmp);
     case GW_CONFIG_T_DURATION:
-        fmt_duration(*(const int64_t *)field, tmp, sizeof tmp);
+        fmt_duration(num_get(k, field), tmp, sizeof tmp);
         return snprintf(buf, len, "%s", tmp);
+    default:
+        return snprintf(buf, len, "%" PRId64, num_get(k, field));
     }
-    return 0;
 }

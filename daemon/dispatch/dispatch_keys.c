@@ -9,7 +9,6 @@
  */
 #include "dispatch_keys.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -17,10 +16,6 @@
 
 #include "apns/client.h"
 
-#define SEC    ((int64_t)1000)
-#define MIN    (60 * SEC)
-#define HOUR   (60 * MIN)
-#define DAY    (24 * HOUR)
 #define APP(f) offsetof(gw_dispatch_app_config, f)
 #define FB(f)  offsetof(gw_dispatch_feedback_config, f)
 
@@ -31,53 +26,37 @@
 
 static int check_id10(const char *v, char *why, size_t len)
 {
-    size_t n = strlen(v);
-    int ok = n == 10;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9');
-    if (!ok)
-        snprintf(why, len, "must be 10 characters [A-Z0-9]");
-    return ok ? 0 : -1;
+    return gw_config_why(gw_config_chars_ok(v, 10, 10, GW_CONFIG_UPPER GW_CONFIG_DIGIT), why, len,
+                         "must be 10 characters [A-Z0-9]");
 }
 
 static int check_bundle_id(const char *v, char *why, size_t len)
 {
-    size_t n = strlen(v);
-    int ok = n > 0 && n <= APNS_TOPIC_MAX && v[0] != '.' && v[n - 1] != '.' && !strstr(v, "..");
-    for (size_t i = 0; ok && i < n; i++)
-        ok = isalnum((unsigned char)v[i]) || v[i] == '.' || v[i] == '-';
-    if (!ok)
-        snprintf(why, len, "must be a bundle id like com.example.app ([A-Za-z0-9.-], at most 255)");
-    return ok ? 0 : -1;
+    int ok = gw_config_chars_ok(v, 1, APNS_TOPIC_MAX, GW_CONFIG_ALNUM ".-") && v[0] != '.' &&
+             v[strlen(v) - 1] != '.' && !strstr(v, "..");
+    return gw_config_why(ok, why, len,
+                         "must be a bundle id like com.example.app ([A-Za-z0-9.-], at most 255)");
 }
 
 static int check_host(const char *v, char *why, size_t len)
 {
-    if (gw_config_host_ok(v))
-        return 0;
-    snprintf(why, len, "must be a host name or an IP address (no brackets, no port)");
-    return -1;
+    return gw_config_why(gw_config_host_ok(v), why, len,
+                         "must be a host name or an IP address (no brackets, no port)");
 }
 
 static int check_hostport(const char *v, char *why, size_t len)
 {
     char host[256];
     uint16_t port;
-    if (gw_config_split_hostport(v, host, sizeof host, &port) == 0 && port != 0)
-        return 0;
-    snprintf(why, len, "must be host:port or [v6]:port with a port in 1..65535");
-    return -1;
+    int ok = gw_config_split_hostport(v, host, sizeof host, &port) == 0 && port != 0;
+    return gw_config_why(ok, why, len, "must be host:port or [v6]:port with a port in 1..65535");
 }
 
 static int check_env_name(const char *v, char *why, size_t len)
 {
-    size_t n = strlen(v);
-    int ok = n > 0 && n < 256 && !isdigit((unsigned char)v[0]);
-    for (size_t i = 0; ok && i < n; i++)
-        ok = isalnum((unsigned char)v[i]) || v[i] == '_';
-    if (!ok)
-        snprintf(why, len, "must be an environment variable name [A-Za-z_][A-Za-z0-9_]*");
-    return ok ? 0 : -1;
+    return gw_config_why(gw_config_chars_ok(v, 1, 255, GW_CONFIG_ALNUM "_") &&
+                             !isdigit((unsigned char)v[0]),
+                         why, len, "must be an environment variable name [A-Za-z_][A-Za-z0-9_]*");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -175,8 +154,8 @@ static const gw_config_key app_keys[] = {
      .type = GW_CONFIG_T_DURATION,
      .def = "50m",
      .off = APP(token_refresh_ms),
-     .min = 20 * MIN,
-     .max = 60 * MIN,
+     .min = 20 * GW_CONFIG_MIN,
+     .max = 60 * GW_CONFIG_MIN,
      .doc = "Token auth: age at which the provider token is replaced (Apple: 20..60 minutes). "
             "One token per team+key, shared by its apps (with `backend = jetstream`, by every "
             "node of the fleet)."},
@@ -242,15 +221,15 @@ static const gw_config_key app_keys[] = {
      .type = GW_CONFIG_T_DURATION,
      .def = "10s",
      .off = APP(connect_timeout_ms),
-     .min = 1 * SEC,
-     .max = 5 * MIN,
+     .min = 1 * GW_CONFIG_SEC,
+     .max = 5 * GW_CONFIG_MIN,
      .doc = "TCP + TLS connect deadline."},
     {.name = "stream_timeout",
      .type = GW_CONFIG_T_DURATION,
      .def = "30s",
      .off = APP(stream_timeout_ms),
-     .min = 1 * SEC,
-     .max = 10 * MIN,
+     .min = 1 * GW_CONFIG_SEC,
+     .max = 10 * GW_CONFIG_MIN,
      .aka = "request_timeout",
      .doc = "No answer from APNs by then: the notification is resent on another connection."},
     {.name = "retry_attempts",
@@ -267,15 +246,15 @@ static const gw_config_key app_keys[] = {
      .def = "1s",
      .off = APP(retry_backoff_ms),
      .min = 10,
-     .max = 1 * HOUR,
+     .max = 1 * GW_CONFIG_HOUR,
      .aka = "backoff base_backoff",
      .doc = "First retry delay; doubles per attempt, with jitter."},
     {.name = "retry_backoff_max",
      .type = GW_CONFIG_T_DURATION,
      .def = "15m",
      .off = APP(retry_backoff_max_ms),
-     .min = 1 * SEC,
-     .max = 1 * DAY,
+     .min = 1 * GW_CONFIG_SEC,
+     .max = 1 * GW_CONFIG_DAY,
      .aka = "max_backoff",
      .doc = "Cap on the retry delay (Apple suggests up to 15 minutes)."},
 };
@@ -286,7 +265,7 @@ static const gw_config_key feedback_keys[] = {
      .def_doc = "1h (binary)",
      .off = FB(feedback_interval_ms),
      .min = 0,
-     .max = 7 * DAY,
+     .max = 7 * GW_CONFIG_DAY,
      .aka = "feedback",
      .doc = "`transport = binary`: how often the feedback service is polled for dead tokens; "
             "`0` = never."},
@@ -371,7 +350,7 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
                        "binary needs auth = certificate (the legacy interface has no token auth)");
     gw_config_only_with(r, http2_keys, "transport = http2");
     if (!gw_config_has(r, "feedback_interval"))
-        fb->feedback_interval_ms = 60 * 60 * 1000;
+        fb->feedback_interval_ms = GW_CONFIG_HOUR;
     if (!gw_config_has(r, "feedback_port"))
         fb->feedback_port = 2196;
     if (a->environment != APNS_ENV_CUSTOM && in_use(r, "feedback_host"))
@@ -470,13 +449,16 @@ static void app_resolve(gw_config_rules *r, void *part)
     free(buf);
 }
 
+static int streq0(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
 /* A password from password_env changes without a key changing. */
 static const char *app_differs(const void *pa, const void *pb, int live)
 {
-    const char *a = ((const gw_dispatch_app_config *)pa)->p12_password;
-    const char *b = ((const gw_dispatch_app_config *)pb)->p12_password;
-    int same = (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-    return !live && !same ? "password" : NULL;
+    const gw_dispatch_app_config *a = pa, *b = pb;
+    return !live && !streq0(a->p12_password, b->p12_password) ? "password" : NULL;
 }
 
 static void app_cleanup(void *part)
@@ -487,36 +469,27 @@ static void app_cleanup(void *part)
 /* ---------------------------------------------------------------------- */
 /* team identities                                                        */
 
-static int streq0(const char *a, const char *b)
-{
-    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
 /* One key id, one file and one refresh age: they feed one token cache.
- * Reports at app a (selected) when an earlier app of its team+key differs. */
+ * Reports at app a (selected) when the first app of its team+key, the
+ * first of team identity `first`, differs. */
 static void same_key_rule(gw_config_rules *r, const gw_dispatch_app_config *a,
-                          gw_dispatch_app_config *const *apps, size_t i)
+                          const gw_dispatch_team *first)
 {
-    for (size_t j = 0; j < i; j++) {
-        const gw_dispatch_app_config *b = apps[j];
-        if (b->auth != GW_DISPATCH_AUTH_TOKEN || strcmp(a->team_id, b->team_id) != 0 ||
-            strcmp(a->key_id, b->key_id) != 0)
-            continue;
-        if (strcmp(a->key_file, b->key_file) != 0)
-            gw_config_fail(r, "key_file",
-                           "key %s of team %s is already read from \"%s\" by [app %s]: one key "
-                           "id, one file",
-                           a->key_id, a->team_id, b->key_file, gw_config_name(r, j));
-        else if (a->token_refresh_ms != b->token_refresh_ms)
-            gw_config_fail(r, "token_refresh",
-                           "differs from [app %s], which signs with the same key (one token per "
-                           "key)",
-                           gw_config_name(r, j));
-        return;
-    }
+    if (strcmp(a->key_file, first->key_file) != 0)
+        gw_config_fail(r, "key_file",
+                       "key %s of team %s is already read from \"%s\" by [app %s]: one key "
+                       "id, one file",
+                       a->key_id, a->team_id, first->key_file, gw_config_name(r, first->apps[0]));
+    else if (a->token_refresh_ms != first->token_refresh_ms)
+        gw_config_fail(r, "token_refresh",
+                       "differs from [app %s], which signs with the same key (one token per "
+                       "key)",
+                       gw_config_name(r, first->apps[0]));
 }
 
-static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size_t i)
+/* A new team identity for app i; same_key: the first one of its team+key. */
+static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size_t i,
+                    size_t same_key)
 {
     static const char *const envs[] = {"production", "sandbox", "custom"};
     gw_dispatch_team *nt = realloc(ts->v, (ts->n + 1) * sizeof *nt);
@@ -552,12 +525,7 @@ static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size
     tm->port = a->port;
     tm->apps[0] = i;
     tm->n_apps = 1;
-    tm->same_key_as = (int)ts->n;
-    for (size_t u = 0; u < ts->n; u++)
-        if (strcmp(ts->v[u].team_id, a->team_id) == 0 && strcmp(ts->v[u].key_id, a->key_id) == 0) {
-            tm->same_key_as = (int)u;
-            break;
-        }
+    tm->same_key_as = (int)same_key;
     ts->n++;
     return 0;
 }
@@ -575,37 +543,29 @@ static int team_join(gw_dispatch_team *tm, size_t i)
 static void teams_rules(gw_config_rules *r, void *all)
 {
     gw_dispatch_teams *ts = all;
-    size_t n = gw_config_count(r);
-    gw_dispatch_app_config **apps = calloc(n ? n : 1, sizeof *apps);
-
-    if (apps == NULL) {
-        gw_config_oom(r);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        apps[i] = gw_config_select(r, i);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < gw_config_count(r); i++) {
         gw_dispatch_app_config *a = gw_config_select(r, i);
-        size_t t;
-        int rc;
+        size_t t, same_key = ts->n;
         if (a->auth != GW_DISPATCH_AUTH_TOKEN)
             continue;
-        same_key_rule(r, a, apps, i);
         for (t = 0; t < ts->n; t++) {
             const gw_dispatch_team *tm = &ts->v[t];
-            if (strcmp(tm->team_id, a->team_id) == 0 && strcmp(tm->key_id, a->key_id) == 0 &&
-                tm->environment == a->environment && streq0(tm->host, a->host) &&
+            if (strcmp(tm->team_id, a->team_id) != 0 || strcmp(tm->key_id, a->key_id) != 0)
+                continue;
+            if (same_key == ts->n)
+                same_key = t;
+            if (tm->environment == a->environment && streq0(tm->host, a->host) &&
                 tm->port == a->port)
                 break;
         }
-        rc = t < ts->n ? team_join(&ts->v[t], i) : team_new(ts, a, i);
-        if (rc != 0) {
+        if (same_key < ts->n)
+            same_key_rule(r, a, &ts->v[same_key]);
+        if ((t < ts->n ? team_join(&ts->v[t], i) : team_new(ts, a, i, same_key)) != 0) {
             gw_config_oom(r);
             break;
         }
         a->team = (int)t;
     }
-    free(apps);
 }
 
 static void app_notes(FILE *f, const void *part, const void *all)

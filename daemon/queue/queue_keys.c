@@ -9,37 +9,24 @@
  */
 #include "queue_keys.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SEC  ((int64_t)1000)
-#define MIN  (60 * SEC)
-#define HOUR (60 * MIN)
-#define DAY  (24 * HOUR)
-#define GiB  ((int64_t)1024 * 1024 * 1024)
 #define F(f) offsetof(gw_queue_config, f)
 
 static int check_nats_url(const char *v, char *why, size_t len)
 {
-    if (gw_config_url_ok(v, "nats|tls", 512, ","))
-        return 0;
-    snprintf(why, len, "must be a nats:// or tls:// URL with a host, like nats://10.0.0.1:4222");
-    return -1;
+    return gw_config_why(gw_config_url_ok(v, "nats|tls", 512, ","), why, len,
+                         "must be a nats:// or tls:// URL with a host, like nats://10.0.0.1:4222");
 }
 
 static int check_nats_prefix(const char *v, char *why, size_t len)
 {
-    size_t n = strlen(v);
-    int ok = n > 0 && n <= 32;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = isalnum((unsigned char)v[i]) || v[i] == '_' || v[i] == '-';
-    if (!ok)
-        snprintf(why, len, "must be 1..32 of A-Z a-z 0-9 _ -");
-    return ok ? 0 : -1;
+    return gw_config_why(gw_config_chars_ok(v, 1, 32, GW_CONFIG_ALNUM "_-"), why, len,
+                         "must be 1..32 of A-Z a-z 0-9 _ -");
 }
 
 static const gw_config_key keys[] = {
@@ -97,23 +84,23 @@ static const gw_config_key keys[] = {
      .type = GW_CONFIG_T_DURATION,
      .def = "7d",
      .off = F(retention_ms),
-     .min = 1 * MIN,
-     .max = 3650 * DAY,
+     .min = 1 * GW_CONFIG_MIN,
+     .max = 3650 * GW_CONFIG_DAY,
      .aka = "keep retain ttl",
      .doc = "How long finished jobs, their per-token outcomes and status stay queryable."},
     {.name = "purge_interval",
      .type = GW_CONFIG_T_DURATION,
      .def = "1m",
      .off = F(purge_interval_ms),
-     .min = 1 * SEC,
-     .max = 1 * DAY,
+     .min = 1 * GW_CONFIG_SEC,
+     .max = 1 * GW_CONFIG_DAY,
      .doc = "How often jobs past `retention` are deleted."},
     {.name = "max_size",
      .type = GW_CONFIG_T_SIZE,
      .def = "0",
      .off = F(max_db_bytes),
      .min = 0,
-     .max = 1024 * GiB,
+     .max = 1024 * GW_CONFIG_GIB,
      .aka = "max_db_size max_db_bytes",
      .doc = "Size limit of the database file; past it pushes get 503 (nothing accepted is "
             "lost). `0` = no limit (the disk is the limit)."},
@@ -178,8 +165,8 @@ static const gw_config_key keys[] = {
      .type = GW_CONFIG_T_DURATION,
      .def = "30s",
      .off = F(ack_wait_ms),
-     .min = 1 * SEC,
-     .max = 1 * HOUR,
+     .min = 1 * GW_CONFIG_SEC,
+     .max = 1 * GW_CONFIG_HOUR,
      .aka = "ack_timeout",
      .doc = "`backend = jetstream`: a chunk held by a node that stopped answering (killed, hung, "
             "cut off) goes to another node after this long. Live nodes keep theirs with "
@@ -188,8 +175,8 @@ static const gw_config_key keys[] = {
      .type = GW_CONFIG_T_DURATION,
      .def = "5m",
      .off = F(lease_ttl_ms),
-     .min = 1 * SEC,
-     .max = 1 * DAY,
+     .min = 1 * GW_CONFIG_SEC,
+     .max = 1 * GW_CONFIG_DAY,
      .aka = "lease_timeout",
      .doc = "`backend = jetstream`: a node keeps a chunk alive only while its dispatcher "
             "records answers for it at least this often; a chunk stuck longer goes back to "
@@ -210,7 +197,7 @@ static const gw_config_key keys[] = {
      .def = "5s",
      .off = F(op_timeout_ms),
      .min = 100,
-     .max = 1 * MIN,
+     .max = 1 * GW_CONFIG_MIN,
      .aka = "nats_timeout request_timeout",
      .doc = "`backend = jetstream`: how long one NATS request or batch of publishes may take "
             "before the request fails with 503 (while disconnected, requests fail at once)."},
@@ -288,9 +275,8 @@ static void rules(gw_config_rules *r, void *part)
     for (size_t i = 0; i < sizeof(js_only) / sizeof(js_only[0]); i++)
         if (gw_config_has(r, js_only[i]) && !gw_config_refused(r, js_only[i]))
             gw_config_warn(r, js_only[i], "ignored: only backend = jetstream uses it");
-    if (q->path == NULL && !gw_config_refused(r, "path"))
-        gw_config_fail(r, "path", "required with backend = sqlite");
-    else if (q->path != NULL && !gw_config_refused(r, "path"))
+    /* NULL only when refused: path has a default. */
+    if (q->path != NULL && !gw_config_refused(r, "path"))
         rules_sqlite_path(r, q->path);
 }
 

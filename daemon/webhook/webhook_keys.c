@@ -8,16 +8,13 @@
 #include <stddef.h>
 #include <string.h>
 
-#define SEC  ((int64_t)1000)
-#define HOUR (3600 * SEC)
 #define F(f) offsetof(gw_webhook_app_config, f)
 
 static int check_url(const char *v, char *why, size_t len)
 {
-    if (gw_config_url_ok(v, "http|https", 2048, ""))
-        return 0;
-    snprintf(why, len, "must be an http:// or https:// URL with a host (no spaces, at most 2048)");
-    return -1;
+    return gw_config_why(
+        gw_config_url_ok(v, "http|https", 2048, ""), why, len,
+        "must be an http:// or https:// URL with a host (no spaces, at most 2048)");
 }
 
 static int check_secret(const char *v, char *why, size_t len)
@@ -26,9 +23,8 @@ static int check_secret(const char *v, char *why, size_t len)
     int ok = n >= 16 && n <= 1024;
     for (size_t i = 0; ok && i < n; i++)
         ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
-    if (!ok)
-        snprintf(why, len, "must be 16..1024 printable characters (this one has %zu)", n);
-    return ok ? 0 : -1;
+    return gw_config_why(ok, why, len, "must be 16..1024 printable characters (this one has %zu)",
+                         n);
 }
 
 static const gw_config_key keys[] = {
@@ -61,7 +57,7 @@ static const gw_config_key keys[] = {
      .def = "1s",
      .off = F(webhook_interval_ms),
      .min = 10,
-     .max = 1 * HOUR,
+     .max = 1 * GW_CONFIG_HOUR,
      .flags = GW_CONFIG_K_LIVE,
      .doc = "A partial batch is sent after this long."},
 };

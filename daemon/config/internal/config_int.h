@@ -81,6 +81,8 @@ typedef union gw__value {
     int64_t i64;
 } gw__value;
 
+/* A number (BOOL..DURATION) that is 0; strings and lists are not. */
+int gw__value_is_zero(const gw_config_key *k, const void *field);
 /* k's range in file syntax ("1KiB", "1h", "5"). */
 void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len);
 /* The index'th word of "a|b|c" into buf ("?" when there is none). */
