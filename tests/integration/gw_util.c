@@ -1,6 +1,8 @@
 /* gw_util.c - see gw_util.h. */
 #include "gw_util.h"
 
+#include "hex.h" /* common/: the one hex digit rule */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -348,24 +350,13 @@ void gw_token(uint32_t i, char out[65])
              (unsigned long long)mix(s + 4));
 }
 
-static int hexv(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The first 16 hex digits as a number: mix() is a bijection, so this is
  * unique per token index. */
 static int key16(const char *t, uint64_t *k)
 {
     uint64_t v = 0;
     for (int i = 0; i < 16; i++) {
-        int h = hexv((unsigned char)t[i]);
+        int h = common_hex_val((unsigned char)t[i]);
         if (h < 0)
             return -1;
         v = v << 4 | (uint64_t)h;
@@ -439,7 +430,7 @@ void gw_derive_apns_id(const char *base, uint64_t index, char out[37])
         out[i] = (char)(base[i] >= 'A' && base[i] <= 'F' ? base[i] + 32 : base[i]);
     out[36] = 0;
     for (int i = 24; i < 36; i++)
-        node = node * 16 + (uint64_t)hexv((unsigned char)out[i]);
+        node = node * 16 + (uint64_t)common_hex_val((unsigned char)out[i]);
     node = (node + index) % (1ull << 48);
     for (int i = 35; i >= 24; i--, node /= 16)
         out[i] = d[node % 16];
@@ -784,26 +775,25 @@ void gw_buf_free(gw_buf *b)
 
 gw_ledger *gw_ledger_new(uint32_t n)
 {
-    gw_ledger *l = calloc(1, sizeof *l);
+    /* One block: the header, then the per-token columns, widest first so
+     * each stays aligned. */
+    _Static_assert(sizeof(gw_ledger) % sizeof(int64_t) == 0, "columns after the header");
+    size_t per = sizeof(int64_t) + sizeof(uint16_t) + sizeof(char[37]) + 1;
+    gw_ledger *l = calloc(1, sizeof *l + (size_t)n * per);
+    GW_CHECK(l != NULL, "out of memory");
     l->n = n;
-    l->want_id = calloc(n, sizeof *l->want_id);
-    l->unreg = calloc(n, 1);
-    l->unreg_ts = calloc(n, sizeof *l->unreg_ts);
-    l->seen = calloc(n, sizeof *l->seen);
+    l->unreg_ts = (int64_t *)(l + 1);
+    l->seen = (uint16_t *)(l->unreg_ts + n);
+    l->want_id = (char(*)[37])(l->seen + n);
+    l->unreg = (uint8_t *)(l->want_id + n);
     l->map = gw_tokmap_new(n);
-    GW_CHECK(l->want_id && l->unreg && l->unreg_ts && l->seen, "out of memory");
     return l;
 }
 
 void gw_ledger_free(gw_ledger *l)
 {
-    if (!l)
-        return;
-    free(l->want_id);
-    free(l->unreg);
-    free(l->unreg_ts);
-    free(l->seen);
-    gw_tokmap_free(l->map);
+    if (l)
+        gw_tokmap_free(l->map);
     free(l);
 }
 
