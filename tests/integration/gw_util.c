@@ -137,17 +137,7 @@ void gw_spawn(gw_proc *p, char *const argv[], const char *err_path)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
-        int efd = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (efd >= 0) {
-            dup2(efd, 2);
-            close(efd);
-        }
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execv(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
+        th_exec_child(fds, argv, err_path, O_APPEND);
     }
     close(fds[1]);
     p->pid = pid;

@@ -38,6 +38,23 @@ int64_t th_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void th_exec_child(const int fds[2], char *const argv[], const char *err_path, int err_mode)
+{
+    dup2(fds[1], 1);
+    if (err_path) {
+        int efd = open(err_path, O_WRONLY | O_CREAT | err_mode, 0644);
+        if (efd >= 0 && efd != 2) {
+            dup2(efd, 2);
+            close(efd);
+        }
+    }
+    close(fds[0]);
+    close(fds[1]);
+    execv(argv[0], argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
 void th_spawn(th_proc *p, char *const argv[], const char *err_path)
 {
     static int atexit_done;
@@ -60,21 +77,8 @@ void th_spawn(th_proc *p, char *const argv[], const char *err_path)
         perror("fork");
         th_fail();
     }
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        if (err_path) {
-            int efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (efd >= 0 && efd != 2) {
-                dup2(efd, 2);
-                close(efd);
-            }
-        }
-        close(fds[0]);
-        close(fds[1]);
-        execv(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
+    if (pid == 0)
+        th_exec_child(fds, argv, err_path, O_TRUNC);
     close(fds[1]);
     p->pid = pid;
     p->out_fd = fds[0];

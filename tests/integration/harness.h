@@ -25,6 +25,12 @@ typedef struct th_proc {
  * failure. */
 void th_spawn(th_proc *p, char *const argv[], const char *err_path);
 
+/* In a forked child: stdout to the pipe fds[1], stderr to err_path opened
+ * with O_CREAT | err_mode (O_TRUNC or O_APPEND; NULL: the test's stderr),
+ * then execv(argv[0]); _exit(127) when that fails. Does not return. */
+__attribute__((noreturn)) void th_exec_child(const int fds[2], char *const argv[],
+                                             const char *err_path, int err_mode);
+
 /* Reads the child's stdout for up to timeout_ms, handing each line (without
  * the newline; fn may modify it) to fn until fn returns non-zero. Returns
  * 0 then, -1 when the time ran out, -2 when the child closed its stdout
