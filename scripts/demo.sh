@@ -9,6 +9,8 @@ set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=../tests/support/app_ini.sh
+. tests/support/app_ini.sh
 certs="$root/$build/certs"
 tests/certs/gen.sh "$certs"
 work=$(mktemp -d "${TMPDIR:-/tmp}/apns-demo-XXXXXX")
@@ -89,18 +91,8 @@ path = $work/apnsd.db
 format = logfmt
 level = info
 
-[app demo]
-topic = com.example.app
-environment = custom
-host = 127.0.0.1
-port = $port
-ca_file = $certs/ca.pem
-auth = token
-key_file = $certs/AuthKey_ABC123DEFG.p8
-key_id = ABC123DEFG
-team_id = DEF123GHIJ
-api_keys = $key
 INI
+  app_ini demo com.example.app "$port" "$certs" "$key" >> "$work/apnsd.ini"
   chmod 600 "$work/apnsd.ini"
 }
 write_config "$listen_port"

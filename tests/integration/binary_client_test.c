@@ -201,12 +201,14 @@ typedef struct run {
     apns_client *client;
     uint32_t n, next, answered;
     uint32_t batch; /* throughput: submit in chunks */
-    uint8_t *calls;
-    apns_outcome *outcome;
-    int *binary_status, *error;
-    apns_reason *reason;
-    apns_action *action;
-    char (*tokens)[65];
+    struct note {   /* notification i: its token and what its one result said */
+        uint8_t calls;
+        apns_outcome outcome;
+        int binary_status, error;
+        apns_reason reason;
+        apns_action action;
+        char token[65];
+    } * at;
     const char *payload;
     size_t payload_len;
     int failures;
@@ -224,7 +226,7 @@ static void pump(run *r)
     while (r->next < r->n) {
         apns_notification n;
         apns_notification_init(&n);
-        n.token = r->tokens[r->next];
+        n.token = r->at[r->next].token;
         n.payload = r->payload;
         n.payload_len = r->payload_len;
         n.priority = 10;
@@ -252,16 +254,16 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
     run *r = ud;
     uint32_t i = (uint32_t)(uintptr_t)n->user_data;
     TH_CHECK(i < r->n, "user_data %u", i);
-    TH_CHECK(strcmp(n->token, r->tokens[i]) == 0, "token of %u", i);
-    if (r->calls[i]++) {
+    TH_CHECK(strcmp(n->token, r->at[i].token) == 0, "token of %u", i);
+    if (r->at[i].calls++) {
         fprintf(stderr, "notification %u: a second result\n", i);
         r->failures++;
     }
-    r->outcome[i] = res->outcome;
-    r->binary_status[i] = res->binary_status;
-    r->reason[i] = res->reason;
-    r->action[i] = res->action;
-    r->error[i] = res->error;
+    r->at[i].outcome = res->outcome;
+    r->at[i].binary_status = res->binary_status;
+    r->at[i].reason = res->reason;
+    r->at[i].action = res->action;
+    r->at[i].error = res->error;
     TH_CHECK(res->status == 0, "binary results carry no HTTP status (%d)", res->status);
     r->answered++;
     if (r->answered == r->n)
@@ -287,16 +289,10 @@ static void run_init(run *r, uint32_t n)
 {
     memset(r, 0, sizeof *r);
     r->n = n;
-    r->calls = calloc(n, 1);
-    r->outcome = calloc(n, sizeof *r->outcome);
-    r->binary_status = calloc(n, sizeof *r->binary_status);
-    r->error = calloc(n, sizeof *r->error);
-    r->reason = calloc(n, sizeof *r->reason);
-    r->action = calloc(n, sizeof *r->action);
-    r->tokens = calloc(n, sizeof *r->tokens);
-    TH_CHECK(r->calls && r->outcome && r->tokens && r->reason && r->action, "oom");
+    r->at = calloc(n, sizeof *r->at);
+    TH_CHECK(r->at, "oom");
     for (uint32_t i = 0; i < n; i++)
-        make_token(i, r->tokens[i]);
+        make_token(i, r->at[i].token);
     r->payload = "{\"aps\":{\"alert\":\"hello from the binary interface\"}}";
     r->payload_len = strlen(r->payload);
     r->verbose = getenv("VERBOSE") != NULL;
@@ -305,13 +301,7 @@ static void run_init(run *r, uint32_t n)
 
 static void run_free(run *r)
 {
-    free(r->calls);
-    free(r->outcome);
-    free(r->binary_status);
-    free(r->error);
-    free(r->reason);
-    free(r->action);
-    free(r->tokens);
+    free(r->at);
 }
 
 static void gw_free(gateway *g)
@@ -424,21 +414,22 @@ static int scenario_error(const char *name, int status, apns_binary_format fmt, 
     TH_CHECK(g.ids_ok, "identifiers not consecutive from 1 on a connection");
     TH_CHECK(st.error_packets == 1, "error packets %llu", (unsigned long long)st.error_packets);
     for (uint32_t i = 0; i < n; i++) {
-        TH_CHECK(r.calls[i] == 1, "notification %u: %u results", i, r.calls[i]);
+        TH_CHECK(r.at[i].calls == 1, "notification %u: %u results", i, r.at[i].calls);
         if (status == 8 && i == at) {
-            TH_CHECK(r.outcome[i] == APNS_OUTCOME_REJECTED, "%u: outcome %d", i, r.outcome[i]);
-            TH_CHECK(r.binary_status[i] == 8, "%u: binary_status %d", i, r.binary_status[i]);
-            TH_CHECK(r.reason[i] == APNS_REASON_BAD_DEVICE_TOKEN, "%u: reason %s", i,
-                     apns_reason_name(r.reason[i]));
-            TH_CHECK(r.action[i] == APNS_ACTION_DEAD_TOKEN, "%u: action %s", i,
-                     apns_action_name(r.action[i]));
+            TH_CHECK(r.at[i].outcome == APNS_OUTCOME_REJECTED, "%u: outcome %d", i,
+                     r.at[i].outcome);
+            TH_CHECK(r.at[i].binary_status == 8, "%u: binary_status %d", i, r.at[i].binary_status);
+            TH_CHECK(r.at[i].reason == APNS_REASON_BAD_DEVICE_TOKEN, "%u: reason %s", i,
+                     apns_reason_name(r.at[i].reason));
+            TH_CHECK(r.at[i].action == APNS_ACTION_DEAD_TOKEN, "%u: action %s", i,
+                     apns_action_name(r.at[i].action));
             TH_CHECK(g.accepted[i] == 0, "the server accepted the bad one");
             continue;
         }
-        TH_CHECK(r.outcome[i] == APNS_OUTCOME_ACCEPTED, "%u: outcome %d (error %s)", i,
-                 r.outcome[i], apns_err_name(r.error[i]));
-        TH_CHECK(r.binary_status[i] == 0 && r.action[i] == APNS_ACTION_NONE, "%u: status %d", i,
-                 r.binary_status[i]);
+        TH_CHECK(r.at[i].outcome == APNS_OUTCOME_ACCEPTED, "%u: outcome %d (error %s)", i,
+                 r.at[i].outcome, apns_err_name(r.at[i].error));
+        TH_CHECK(r.at[i].binary_status == 0 && r.at[i].action == APNS_ACTION_NONE, "%u: status %d",
+                 i, r.at[i].binary_status);
         TH_CHECK(g.accepted[i] == 1, "notification %u accepted %u times by the server", i,
                  g.accepted[i]);
     }
@@ -490,14 +481,14 @@ static int scenario_busy(void)
     TH_CHECK(g.triggered && g.bad_frames == 0 && g.ids_ok, "server side");
     TH_CHECK(st.error_packets == 1, "error packets %llu", (unsigned long long)st.error_packets);
     for (uint32_t i = 0; i < n; i++) {
-        TH_CHECK(r.calls[i] == 1, "%u: %u results", i, r.calls[i]);
+        TH_CHECK(r.at[i].calls == 1, "%u: %u results", i, r.at[i].calls);
         if (i == at) {
-            TH_CHECK(r.outcome[i] == APNS_OUTCOME_REJECTED && r.binary_status[i] == 8 &&
-                         r.action[i] == APNS_ACTION_DEAD_TOKEN,
-                     "the bad one: outcome %d status %d", r.outcome[i], r.binary_status[i]);
+            TH_CHECK(r.at[i].outcome == APNS_OUTCOME_REJECTED && r.at[i].binary_status == 8 &&
+                         r.at[i].action == APNS_ACTION_DEAD_TOKEN,
+                     "the bad one: outcome %d status %d", r.at[i].outcome, r.at[i].binary_status);
             continue;
         }
-        TH_CHECK(r.outcome[i] == APNS_OUTCOME_ACCEPTED, "%u: outcome %d", i, r.outcome[i]);
+        TH_CHECK(r.at[i].outcome == APNS_OUTCOME_ACCEPTED, "%u: outcome %d", i, r.at[i].outcome);
         TH_CHECK(g.accepted[i] == 1, "%u accepted %u times by the server", i, g.accepted[i]);
     }
     /* Connection 1 starts right after the bad one, in order. */
@@ -548,15 +539,15 @@ static int scenario_many(void)
     TH_CHECK(st.resent > 10u * n, "resent %llu: the test should rewind often",
              (unsigned long long)st.resent);
     for (uint32_t i = 0; i < n; i++) {
-        TH_CHECK(r.calls[i] == 1, "%u: %u results", i, r.calls[i]);
+        TH_CHECK(r.at[i].calls == 1, "%u: %u results", i, r.at[i].calls);
         if (g.bad[i]) {
-            TH_CHECK(r.outcome[i] == APNS_OUTCOME_REJECTED && r.binary_status[i] == 8,
-                     "bad %u: outcome %d status %d", i, r.outcome[i], r.binary_status[i]);
+            TH_CHECK(r.at[i].outcome == APNS_OUTCOME_REJECTED && r.at[i].binary_status == 8,
+                     "bad %u: outcome %d status %d", i, r.at[i].outcome, r.at[i].binary_status);
             TH_CHECK(g.accepted[i] == 0, "bad %u accepted by the server", i);
             continue;
         }
-        TH_CHECK(r.outcome[i] == APNS_OUTCOME_ACCEPTED, "%u: outcome %d (%s)", i, r.outcome[i],
-                 apns_err_name(r.error[i]));
+        TH_CHECK(r.at[i].outcome == APNS_OUTCOME_ACCEPTED, "%u: outcome %d (%s)", i,
+                 r.at[i].outcome, apns_err_name(r.at[i].error));
         TH_CHECK(g.accepted[i] == 1, "%u accepted %u times by the server", i, g.accepted[i]);
     }
     fprintf(stderr, "many: ok\n");
@@ -585,9 +576,9 @@ static int scenario_refused(void)
     fprintf(stderr, "refused: %u answered in %lld ms: failed %llu, connects %llu\n", r.answered,
             (long long)ms, (unsigned long long)st.failed, (unsigned long long)st.connects);
     for (uint32_t i = 0; i < n; i++) {
-        TH_CHECK(r.calls[i] == 1, "%u: %u results", i, r.calls[i]);
-        TH_CHECK(r.outcome[i] == APNS_OUTCOME_FAILED && r.error[i] == APNS_ETLS,
-                 "%u: outcome %d error %s", i, r.outcome[i], apns_err_name(r.error[i]));
+        TH_CHECK(r.at[i].calls == 1, "%u: %u results", i, r.at[i].calls);
+        TH_CHECK(r.at[i].outcome == APNS_OUTCOME_FAILED && r.at[i].error == APNS_ETLS,
+                 "%u: outcome %d error %s", i, r.at[i].outcome, apns_err_name(r.at[i].error));
         TH_CHECK(g.accepted[i] == 0, "%u reached the handler", i);
     }
     fprintf(stderr, "refused: ok\n");

@@ -110,39 +110,16 @@ static void run_format(row *out, const char *name, uint32_t count, const uint8_t
 {
     int delay_ms = tu->delay_ms;
     unsigned connections = tu->connections;
-    const char *certs = th_certs();
-    char sim_bin[600], cert[600], key[600], ca[600], ccert[600], ckey[600], inv[700], log[700],
-        err[700], delay[16];
-    th_bin("apns-sim", sim_bin, sizeof sim_bin);
-    snprintf(cert, sizeof cert, "%s/server.pem", certs);
-    snprintf(key, sizeof key, "%s/server.key", certs);
-    snprintf(ca, sizeof ca, "%s/ca.pem", certs);
-    snprintf(ccert, sizeof ccert, "%s/client.pem", certs);
-    snprintf(ckey, sizeof ckey, "%s/client.key", certs);
-    snprintf(inv, sizeof inv, "%s/invalid.txt", dir);
+    const char *ca = th_cert("ca.pem"), *inv = th_path(dir, "invalid.txt");
+    char log[700], err[700], delay[16];
     snprintf(log, sizeof log, "%s/%s.log", dir, name);
     snprintf(err, sizeof err, "%s/%s.err", dir, name);
     snprintf(delay, sizeof delay, "%d", delay_ms);
-    char *argv[] = {sim_bin,
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--binary-listen",
-                    "127.0.0.1:0",
-                    "--tls-cert",
-                    cert,
-                    "--tls-key",
-                    key,
-                    "--client-ca",
-                    ca,
-                    "--invalid-tokens",
-                    inv,
-                    "--binary-error-delay-ms",
-                    delay,
-                    "--delivery-log",
-                    log,
-                    NULL};
+    const char *extra[] = {
+        "--delivery-log",          log,   "--client-ca", ca, "--invalid-tokens", inv,
+        "--binary-error-delay-ms", delay, NULL};
     bu_sim s;
-    bu_spawn_sim(&s, argv, err);
+    bu_spawn_sim(&s, extra, err);
 
     run r = {0};
     r.pr.count = count;
@@ -157,8 +134,8 @@ static void run_format(row *out, const char *name, uint32_t count, const uint8_t
     o.env = APNS_ENV_CUSTOM;
     o.host = "127.0.0.1";
     o.port = (uint16_t)s.bin_port;
-    o.cert_file = ccert;
-    o.key_file = ckey;
+    o.cert_file = th_cert("client.pem");
+    o.key_file = th_cert("client.key");
     o.ca_file = ca;
     o.connections = connections;
     o.max_pending = tu->max_pending;

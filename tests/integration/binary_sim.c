@@ -40,17 +40,7 @@
 #define DELAY_MS    300 /* --binary-error-delay-ms for the checks */
 #define UNREG_TS_MS 1700000000123LL
 
-static const char *certs, *work;
-static char sim_bin[600], ca[600], srv_cert[600], srv_key[600], cli_cert[600], cli_key[600];
-
-static const char *path_in(const char *dir, const char *name)
-{
-    static char bufs[16][600];
-    static int next;
-    char *b = bufs[next++ % 16];
-    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
-    return b;
-}
+static const char *work, *ca, *cli_cert, *cli_key;
 
 static void write_tokens(const char *path, uint32_t first, uint32_t count, long long ts_ms)
 {
@@ -152,6 +142,18 @@ static void expect_answer(bu_tls *t, int64_t t0, int want_packet, uint8_t status
            want_packet ? "error packet" : "no packet", (long long)took);
 }
 
+/* One connection: writes buf (len bytes), checks the answer (expect_answer). */
+static void send_expect(int port, const uint8_t *buf, size_t len, int want_packet, uint8_t status,
+                        uint32_t want_id, int min_ms, const char *what)
+{
+    bu_tls t;
+    connect_or_fail(&t, port, 0);
+    int64_t t0 = th_now_ms();
+    TH_CHECK(bu_tls_write(&t, buf, len) == 0, "%s: write failed", what);
+    expect_answer(&t, t0, want_packet, status, want_id, min_ms, what);
+    bu_tls_close(&t);
+}
+
 /* One connection: `count` notifications from token `first`, a bad one at
  * bad_at, more written during the delay; checks the answer. */
 static void bad_in_middle(int port, int fmt, uint32_t first, uint32_t count, uint32_t id0,
@@ -184,26 +186,28 @@ static void one_invalid(uint8_t *out, size_t *len, int fmt, uint32_t token_index
 
 static void run_failures(void)
 {
-    const char *inv = path_in(work, "invalid.txt"), *env = path_in(work, "other-env.txt"),
-               *unreg = path_in(work, "unregistered.txt"), *log = path_in(work, "a.log");
+    const char *inv = th_path(work, "invalid.txt"), *env = th_path(work, "other-env.txt"),
+               *unreg = th_path(work, "unregistered.txt"), *log = th_path(work, "a.log");
     write_tokens(inv, INVALID_FIRST, 10, 0);
     write_tokens(env, OTHER_ENV_FIRST, 10, 0);
     write_tokens(unreg, UNREG_FIRST, UNREG_COUNT, UNREG_TS_MS);
     char delay[16];
     snprintf(delay, sizeof delay, "%d", DELAY_MS);
-    char *argv[] = {sim_bin,       "--listen",
-                    "127.0.0.1:0", "--binary-listen",
-                    "127.0.0.1:0", "--feedback-listen",
-                    "127.0.0.1:0", "--tls-cert",
-                    srv_cert,      "--tls-key",
-                    srv_key,       "--invalid-tokens",
-                    (char *)inv,   "--other-env",
-                    (char *)env,   "--unregistered",
-                    (char *)unreg, "--binary-error-delay-ms",
-                    delay,         "--delivery-log",
-                    (char *)log,   NULL};
+    const char *extra[] = {"--feedback-listen",
+                           "127.0.0.1:0",
+                           "--invalid-tokens",
+                           inv,
+                           "--other-env",
+                           env,
+                           "--unregistered",
+                           unreg,
+                           "--binary-error-delay-ms",
+                           delay,
+                           "--delivery-log",
+                           log,
+                           NULL};
     bu_sim s;
-    bu_spawn_sim(&s, argv, path_in(work, "a.err"));
+    bu_spawn_sim(&s, extra, th_path(work, "a.err"));
     time_t started = time(NULL);
     uint8_t bad[APNS_BINARY_ENCODED_MAX];
     size_t bad_len;
@@ -242,13 +246,8 @@ static void run_failures(void)
             bu_encode((int)(k % 3), 500 + k, 0x500 + k, buf, &len);
         bu_encode(APNS_BINARY_FRAME, INVALID_FIRST + 1, 0x777, buf, &len);
         bu_encode(APNS_BINARY_ENHANCED, 509, 0x509, buf, &len);
-        bu_tls t;
-        connect_or_fail(&t, s.bin_port, 0);
-        int64_t t0 = th_now_ms();
-        TH_CHECK(bu_tls_write(&t, buf, len) == 0, "mixed: write failed");
-        expect_answer(&t, t0, 1, APNS_BINARY_STATUS_INVALID_TOKEN, 0x777, DELAY_MS * 8 / 10,
-                      "mixed formats, invalid frame");
-        bu_tls_close(&t);
+        send_expect(s.bin_port, buf, len, 1, APNS_BINARY_STATUS_INVALID_TOKEN, 0x777,
+                    DELAY_MS * 8 / 10, "mixed formats, invalid frame");
         expect_range(500, 9, 1);
         expect_range(509, 1, 0);
     }
@@ -334,12 +333,8 @@ static void run_failures(void)
 
         /* A token rejected again after the read is listed again. */
         one_invalid(bad, &bad_len, APNS_BINARY_FRAME, INVALID_FIRST, 0x42);
-        connect_or_fail(&t, s.bin_port, 0);
-        int64_t t0 = th_now_ms();
-        TH_CHECK(bu_tls_write(&t, bad, bad_len) == 0, "write");
-        expect_answer(&t, t0, 1, APNS_BINARY_STATUS_INVALID_TOKEN, 0x42, DELAY_MS * 8 / 10,
-                      "invalid token alone");
-        bu_tls_close(&t);
+        send_expect(s.bin_port, bad, bad_len, 1, APNS_BINARY_STATUS_INVALID_TOKEN, 0x42,
+                    DELAY_MS * 8 / 10, "invalid token alone");
         connect_or_fail(&t, s.fb_port, 0);
         n = bu_tls_read_all(&t, buf, sizeof buf, 10000, &closed);
         bu_tls_close(&t);
@@ -370,31 +365,20 @@ static void run_failures(void)
 
 static void run_shutdown(void)
 {
-    const char *log = path_in(work, "b.log");
+    const char *log = th_path(work, "b.log");
     memset(expect, 0, sizeof expect);
-    char *argv[] = {sim_bin,       "--listen",
-                    "127.0.0.1:0", "--binary-listen",
-                    "127.0.0.1:0", "--tls-cert",
-                    srv_cert,      "--tls-key",
-                    srv_key,       "--binary-shutdown-every",
-                    "5",           "--delivery-log",
-                    (char *)log,   NULL};
+    const char *extra[] = {"--binary-shutdown-every", "5", "--delivery-log", log, NULL};
     bu_sim s;
-    bu_spawn_sim(&s, argv, path_in(work, "b.err"));
+    bu_spawn_sim(&s, extra, th_path(work, "b.err"));
     static const int fmts[] = {APNS_BINARY_FRAME, APNS_BINARY_ENHANCED, APNS_BINARY_SIMPLE};
     static const char *names[] = {"shutdown, frame", "shutdown, enhanced", "shutdown, simple"};
     for (int f = 0; f < 3; f++) {
         uint8_t buf[4096];
         uint32_t first = 1000 + 100 * (uint32_t)f;
         size_t len = build(buf, fmts[f], first, 8, 100, -1, NULL, 0);
-        bu_tls t;
-        connect_or_fail(&t, s.bin_port, 0);
-        int64_t t0 = th_now_ms();
-        TH_CHECK(bu_tls_write(&t, buf, len) == 0, "shutdown: write");
         /* Apple: status 10 names the last notification processed (id 104). */
-        expect_answer(&t, t0, fmts[f] != APNS_BINARY_SIMPLE, APNS_BINARY_STATUS_SHUTDOWN, 104, 0,
-                      names[f]);
-        bu_tls_close(&t);
+        send_expect(s.bin_port, buf, len, fmts[f] != APNS_BINARY_SIMPLE,
+                    APNS_BINARY_STATUS_SHUTDOWN, 104, 0, names[f]);
         expect_range(first, 5, 1);
         expect_range(first + 5, 3, 0);
     }
@@ -409,26 +393,12 @@ static void run_shutdown(void)
 
 static void run_client_cert(void)
 {
-    const char *log = path_in(work, "c.log");
+    const char *log = th_path(work, "c.log");
     memset(expect, 0, sizeof expect);
-    char *argv[] = {sim_bin,
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--binary-listen",
-                    "127.0.0.1:0",
-                    "--feedback-listen",
-                    "127.0.0.1:0",
-                    "--tls-cert",
-                    srv_cert,
-                    "--tls-key",
-                    srv_key,
-                    "--client-ca",
-                    ca,
-                    "--delivery-log",
-                    (char *)log,
-                    NULL};
+    const char *extra[] = {"--feedback-listen", "127.0.0.1:0", "--client-ca", ca,
+                           "--delivery-log",    log,           NULL};
     bu_sim s;
-    bu_spawn_sim(&s, argv, path_in(work, "c.err"));
+    bu_spawn_sim(&s, extra, th_path(work, "c.err"));
     uint8_t buf[512];
     size_t len = 0;
     bu_encode(APNS_BINARY_FRAME, 2000, 1, buf, &len);
@@ -514,30 +484,21 @@ out:
 
 static int run_bench(uint64_t n, int conns, int threads, int with_log)
 {
-    const char *inv = path_in(work, "invalid.txt"), *log = path_in(work, "bench.log");
+    const char *inv = th_path(work, "invalid.txt"), *log = th_path(work, "bench.log");
     write_tokens(inv, INVALID_FIRST, 1, 0);
     char th[16];
     snprintf(th, sizeof th, "%d", threads);
-    char *argv[] = {sim_bin,
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--binary-listen",
-                    "127.0.0.1:0",
-                    "--tls-cert",
-                    srv_cert,
-                    "--tls-key",
-                    srv_key,
-                    "--threads",
-                    th,
-                    "--invalid-tokens",
-                    (char *)inv,
-                    "--binary-error-delay-ms",
-                    "0",
-                    with_log ? "--delivery-log" : NULL,
-                    (char *)log,
-                    NULL};
+    const char *extra[] = {"--threads",
+                           th,
+                           "--invalid-tokens",
+                           inv,
+                           "--binary-error-delay-ms",
+                           "0",
+                           with_log ? "--delivery-log" : NULL,
+                           log,
+                           NULL};
     bu_sim s;
-    bu_spawn_sim(&s, argv, path_in(work, "bench.err"));
+    bu_spawn_sim(&s, extra, th_path(work, "bench.err"));
 
     static uint8_t block[BLOCK_N * 128];
     size_t block_len = 0;
@@ -578,14 +539,10 @@ static int run_bench(uint64_t n, int conns, int threads, int with_log)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    certs = th_certs();
     work = th_tmpdir("binsim");
-    th_bin("apns-sim", sim_bin, sizeof sim_bin);
-    snprintf(ca, sizeof ca, "%s/ca.pem", certs);
-    snprintf(srv_cert, sizeof srv_cert, "%s/server.pem", certs);
-    snprintf(srv_key, sizeof srv_key, "%s/server.key", certs);
-    snprintf(cli_cert, sizeof cli_cert, "%s/client.pem", certs);
-    snprintf(cli_key, sizeof cli_key, "%s/client.key", certs);
+    ca = th_cert("ca.pem");
+    cli_cert = th_cert("client.pem");
+    cli_key = th_cert("client.key");
 
     if (argc >= 3 && strcmp(argv[1], "--bench") == 0) {
         int conns = argc > 3 ? atoi(argv[3]) : 1, threads = argc > 4 ? atoi(argv[4]) : 1;

@@ -55,11 +55,16 @@ static int port_line(char *line, void *ud)
     return s->h2_port && (!w->bin || s->bin_port) && (!w->fb || s->fb_port);
 }
 
-void bu_spawn_sim(bu_sim *s, char *const argv[], const char *err_path)
+void bu_spawn_sim(bu_sim *s, const char *const extra[], const char *err_path)
 {
+    const char *args[48] = {"--binary-listen", "127.0.0.1:0"};
+    for (int i = 0, n = 2; extra[i] && n < 47; i++)
+        args[n++] = extra[i];
+    char *argv[64];
+    th_sim_argv(argv, 64, args);
     memset(s, 0, sizeof *s);
     snprintf(s->err_path, sizeof s->err_path, "%s", err_path);
-    wanted w = {s, has_arg(argv, "--binary-listen"), has_arg(argv, "--feedback-listen")};
+    wanted w = {s, 1, has_arg(argv, "--feedback-listen")};
     th_spawn(&s->proc, argv, err_path);
     int rc = th_read_lines(&s->proc, 15000, port_line, &w);
     if (rc == -1) {

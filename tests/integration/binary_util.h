@@ -23,10 +23,11 @@ typedef struct bu_sim {
     char err_path[600];             /* the sim's stderr (counters at exit) */
 } bu_sim;
 
-/* Starts apns-sim (argv[0] = its path) with stderr to err_path (th_spawn);
- * waits up to 15 s for the HTTP/2 "listening on" line and, when argv asks
- * for them, the "binary listening on" and "feedback listening on" lines. */
-void bu_spawn_sim(bu_sim *s, char *const argv[], const char *err_path);
+/* Starts apns-sim with TLS and its binary gateway on loopback (th_sim_argv
+ * plus --binary-listen 127.0.0.1:0), then `extra` (NULL-terminated), stderr
+ * to err_path (th_spawn); waits up to 15 s for the HTTP/2 and binary
+ * "listening on" lines and, when extra asks for it, "feedback listening on". */
+void bu_spawn_sim(bu_sim *s, const char *const extra[], const char *err_path);
 
 /* SIGTERM and wait (SIGKILL after 10 s). Returns the waitpid status. */
 int bu_stop_sim(bu_sim *s);

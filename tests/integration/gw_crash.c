@@ -57,30 +57,25 @@ int main(int argc, char **argv)
         }
     }
     signal(SIGPIPE, SIG_IGN);
-    const char *dir = strdup(gw_tmpdir("crash"));
-    char unreg[600], log[600], db[600], ini[600], gwerr[600];
-    snprintf(unreg, sizeof unreg, "%s/unregistered.txt", dir);
-    snprintf(log, sizeof log, "%s/delivery.log", dir);
-    snprintf(db, sizeof db, "%s/apnsd.db", dir);
-    snprintf(ini, sizeof ini, "%s/apnsd.ini", dir);
-    snprintf(gwerr, sizeof gwerr, "%s/apnsd.err", dir);
+    gw_files f;
+    gw_files_init(&f, "crash");
     fprintf(stderr, "gw_crash: %u tokens in batches + a %u-token broadcast, %u kill -9; dir %s\n",
-            batch, bcast, kills, dir);
+            batch, bcast, kills, f.dir);
 
     uint32_t total = batch + bcast;
     gw_ledger *l = gw_ledger_new(total);
-    gw_ledger_unregister(l, 100, UNREG_TS_BASE, unreg);
+    gw_ledger_unregister(l, 100, UNREG_TS_BASE, f.unreg);
     gw_proc sim;
-    const char *flags[] = {"--unregistered", unreg,         "--goaway-every",
+    const char *flags[] = {"--unregistered", f.unreg,       "--goaway-every",
                            "1000",           "--fail-rate", "503:0.02",
                            "--seed",         "11",          NULL};
-    gw_start_sim(&sim, dir, log, flags);
-    gw_write_config(ini, sim.port, db, "drain_timeout = 30s\n", "chunk_tokens = 1000\n",
+    gw_start_sim(&sim, f.dir, f.log, flags);
+    gw_write_config(f.ini, sim.port, f.db, "drain_timeout = 30s\n", "chunk_tokens = 1000\n",
                     "connections = 2\nmax_in_flight = 0\nretry_attempts = 12\n"
                     "retry_backoff = 10ms\nretry_backoff_max = 1s\n");
 
     gw_proc gw;
-    gw_start_apnsd(&gw, ini, gwerr);
+    gw_start_apnsd(&gw, f.ini, f.err);
     gw_http *h = gw_http_new(gw.host, gw.port, 4);
     gw_work w;
     gw_work_init(&w, l);
@@ -93,9 +88,9 @@ int main(int argc, char **argv)
     for (uint32_t k = 0; k < kills; k++) {
         /* Kill at 30%, 65%, ... of the valid tokens delivered. */
         uint64_t at = (uint64_t)valid * (30 + 35 * k) / 100, seen = 0;
-        int64_t t0 = gw_now_ms();
-        while ((seen = gw_count_lines(log)) < at) {
-            GW_CHECK(gw_now_ms() - t0 < 120000, "only %llu of %u delivered after 120 s",
+        int64_t t0 = th_now_ms();
+        while ((seen = gw_count_lines(f.log)) < at) {
+            GW_CHECK(th_now_ms() - t0 < 120000, "only %llu of %u delivered after 120 s",
                      (unsigned long long)seen, valid);
             gw_sleep_ms(10);
         }
@@ -104,7 +99,7 @@ int main(int argc, char **argv)
         GW_CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
                  "apnsd did not die of SIGKILL (status %d)", st);
         gw_sleep_ms(300); /* the sim flushes its log every 100 ms */
-        uint64_t after = gw_count_lines(log);
+        uint64_t after = gw_count_lines(f.log);
         fprintf(stderr,
                 "kill -9 #%u with %llu delivery-log lines (%llu when the kill was "
                 "decided); valid tokens %u\n",
@@ -112,7 +107,7 @@ int main(int argc, char **argv)
         GW_CHECK(after < valid, "the kill came too late: everything was delivered already");
         gw_http_free(h);
         /* Restart on the same database (and the same sim). */
-        gw_start_apnsd(&gw, ini, gwerr);
+        gw_start_apnsd(&gw, f.ini, f.err);
         h = gw_http_new(gw.host, gw.port, 4);
     }
 
@@ -126,13 +121,7 @@ int main(int argc, char **argv)
     st = gw_stop(&sim, 10000);
     GW_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "apns-sim exit status %d", st);
 
-    gw_ledger_read_log(l, log);
-    gw_tally t = gw_ledger_tally(l);
-    fprintf(stderr,
-            "delivery log: %u lines; %u valid tokens, %u missing, %u delivered twice or more "
-            "(%u extra lines), %u unregistered delivered, %u wrong apns-ids, %u strays\n",
-            l->lines, t.valid, t.missing, t.dup_tokens, t.dups, t.unreg_delivered, l->wrong_id,
-            l->strays);
+    gw_tally t = gw_ledger_report(l, f.log);
     GW_CHECK(t.missing == 0, "%u accepted notifications lost", t.missing);
     GW_CHECK(t.unreg_delivered == 0, "%u unregistered tokens delivered", t.unreg_delivered);
     GW_CHECK(l->wrong_id == 0,
@@ -148,7 +137,7 @@ int main(int argc, char **argv)
            total, kills, t.dups, DUP_BOUND_KILL);
     gw_work_free(&w);
     gw_ledger_free(l);
-    gw_rmtree(dir);
-    free((char *)dir);
+    th_rmtree(f.dir);
+
     return 0;
 }

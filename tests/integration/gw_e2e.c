@@ -157,12 +157,9 @@ static double self_cpu_s(void)
 static void run_raw(const gw_proc *sim, const char *dir, uint32_t count, uint32_t conns,
                     double sim_cpu0)
 {
-    const char *certs = gw_certs();
-    char ca[600], p8[600], payload[600], cnt[32], cn[32], out[600];
-    snprintf(ca, sizeof ca, "%s/ca.pem", certs);
-    snprintf(p8, sizeof p8, "%s/AuthKey_ABC123DEFG.p8", certs);
-    snprintf(payload, sizeof payload, "%s/payload.json", dir);
-    snprintf(out, sizeof out, "%s/raw.json", dir);
+    const char *ca = th_cert("ca.pem"), *p8 = th_cert("AuthKey_ABC123DEFG.p8"),
+               *payload = th_path(dir, "payload.json"), *out = th_path(dir, "raw.json");
+    char cnt[32], cn[32];
     snprintf(cnt, sizeof cnt, "%u", count);
     snprintf(cn, sizeof cn, "%u", conns);
     FILE *f = fopen(payload, "w");
@@ -195,7 +192,7 @@ static void run_raw(const gw_proc *sim, const char *dir, uint32_t count, uint32_
                           payload,
                           "--json",
                           NULL};
-    int64_t t0 = gw_now_ms();
+    int64_t t0 = th_now_ms();
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -206,13 +203,13 @@ static void run_raw(const gw_proc *sim, const char *dir, uint32_t count, uint32_
     int status;
     struct rusage ru;
     wait4(pid, &status, 0, &ru);
-    int64_t ms = gw_now_ms() - t0;
+    int64_t ms = th_now_ms() - t0;
     double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
                  (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
     double sim_cpu = proc_cpu_s(sim->pid) - sim_cpu0;
     GW_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "apns-bench failed (status %d)",
              status);
-    char *js = gw_read_file(out, NULL);
+    char *js = th_read_file(out, NULL);
     json_t *j = js ? json_loads(js, 0, NULL) : NULL;
     double rate = 0;
     json_t *v = j ? json_object_get(j, "accepted_per_s") : NULL;
@@ -261,38 +258,34 @@ int main(int argc, char **argv)
         }
     }
     signal(SIGPIPE, SIG_IGN);
-    const char *dir = strdup(gw_tmpdir("e2e"));
-    char unreg[600], log[600], db[600], ini[600], gwerr[600];
-    snprintf(unreg, sizeof unreg, "%s/unregistered.txt", dir);
-    snprintf(log, sizeof log, "%s/delivery.log", dir);
-    snprintf(db, sizeof db, "%s/apnsd.db", dir);
-    snprintf(ini, sizeof ini, "%s/apnsd.ini", dir);
-    snprintf(gwerr, sizeof gwerr, "%s/apnsd.err", dir);
+    gw_files f;
+    gw_files_init(&f, "e2e");
     fprintf(stderr, "gw_e2e: %u tokens in batches of %u + a %u-token broadcast; dir %s\n", o.batch,
-            o.per_request, o.bcast, dir);
+            o.per_request, o.bcast, f.dir);
 
     uint32_t total = o.batch + o.bcast;
     gw_ledger *l = gw_ledger_new(total);
-    gw_ledger_unregister(l, o.bench ? 0 : 100, UNREG_TS_BASE, unreg);
+    gw_ledger_unregister(l, o.bench ? 0 : 100, UNREG_TS_BASE, f.unreg);
 
     gw_proc sim;
-    const char *fault_flags[] = {"--unregistered", unreg,         "--goaway-every",
+    const char *fault_flags[] = {"--unregistered", f.unreg,       "--goaway-every",
                                  "1000",           "--fail-rate", "503:0.02",
                                  "--seed",         "7",           NULL};
-    const char *quiet_flags[] = {"--unregistered", unreg, NULL};
-    gw_start_sim(&sim, dir, log, o.faults ? fault_flags : quiet_flags);
+    const char *quiet_flags[] = {"--unregistered", f.unreg, NULL};
+    gw_start_sim(&sim, f.dir, f.log, o.faults ? fault_flags : quiet_flags);
 
     if (o.bench && o.raw_count)
-        run_raw(&sim, dir, o.raw_count, o.app_conns, proc_cpu_s(sim.pid));
+        run_raw(&sim, f.dir, o.raw_count, o.app_conns, proc_cpu_s(sim.pid));
 
     char app_extra[256];
     snprintf(app_extra, sizeof app_extra,
              "connections = %u\nretry_attempts = 12\nretry_backoff = 10ms\n"
              "retry_backoff_max = 1s\n",
              o.app_conns);
-    gw_write_config(ini, sim.port, db, "max_wait = 10s\ndrain_timeout = 30s\n", NULL, app_extra);
+    gw_write_config(f.ini, sim.port, f.db, "max_wait = 10s\ndrain_timeout = 30s\n", NULL,
+                    app_extra);
     gw_proc gw;
-    gw_start_apnsd(&gw, ini, gwerr);
+    gw_start_apnsd(&gw, f.ini, f.err);
     gw_http *h = gw_http_new(gw.host, gw.port, (int)o.http_conns);
 
     /* Wait for the app's connections (readyz) so timing starts with them up. */
@@ -310,17 +303,17 @@ int main(int argc, char **argv)
     gw_work w;
     gw_work_init(&w, l);
     log_follow lf;
-    log_follow_open(&lf, log);
+    log_follow_open(&lf, f.log);
     double gw_cpu0 = proc_cpu_s(gw.pid), sim_cpu0 = proc_cpu_s(sim.pid), me_cpu0 = self_cpu_s();
     double gw_main0, gw_other0;
     proc_thread_cpu_s(gw.pid, &gw_main0, &gw_other0);
-    int64_t t0 = gw_now_ms();
+    int64_t t0 = th_now_ms();
     if (o.batch)
         gw_work_submit_batches(&w, h, 0, o.batch, o.per_request);
-    int64_t t_batches = gw_now_ms();
+    int64_t t_batches = th_now_ms();
     if (o.bcast)
         gw_work_submit_broadcast(&w, h, o.batch, o.bcast, BCAST_APNS_ID);
-    int64_t t_sub = gw_now_ms();
+    int64_t t_sub = th_now_ms();
     fprintf(stderr, "submitted %u tokens in %u requests (%zu jobs) in %lld ms (batches %lld ms)\n",
             total, w.requests, w.njobs, (long long)(t_sub - t0), (long long)(t_batches - t0));
     /* "Out": the sim's delivery log holds a line for each valid token
@@ -329,13 +322,13 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < total; i++)
         want_lines -= l->unreg[i];
     while (log_follow_lines(&lf) < want_lines) {
-        GW_CHECK(gw_now_ms() - t0 < 200000, "only %llu of %u deliveries logged after 200 s",
+        GW_CHECK(th_now_ms() - t0 < 200000, "only %llu of %u deliveries logged after 200 s",
                  (unsigned long long)lf.lines, want_lines);
         gw_sleep_ms(5);
     }
-    int64_t t_log = gw_now_ms();
+    int64_t t_log = th_now_ms();
     gw_work_wait_depth(h, 200000);
-    int64_t t_done = gw_now_ms();
+    int64_t t_done = th_now_ms();
     double gw_cpu = proc_cpu_s(gw.pid) - gw_cpu0, sim_cpu = proc_cpu_s(sim.pid) - sim_cpu0,
            me_cpu = self_cpu_s() - me_cpu0;
     double gw_main, gw_other;
@@ -367,8 +360,8 @@ int main(int argc, char **argv)
         gw_http_free(h);
         gw_work_free(&w);
         gw_ledger_free(l);
-        gw_rmtree(dir);
-        free((char *)dir);
+        th_rmtree(f.dir);
+
         return 0;
     }
 
@@ -442,13 +435,7 @@ int main(int argc, char **argv)
              (long long)s_410, unreg_n);
     json_decref(sc);
 
-    gw_ledger_read_log(l, log);
-    gw_tally t = gw_ledger_tally(l);
-    fprintf(stderr,
-            "delivery log: %u lines; %u valid tokens, %u missing, %u duplicated (%u extra lines), "
-            "%u unregistered delivered, %u wrong apns-ids, %u strays\n",
-            l->lines, t.valid, t.missing, t.dup_tokens, t.dups, t.unreg_delivered, l->wrong_id,
-            l->strays);
+    gw_tally t = gw_ledger_report(l, f.log);
     GW_CHECK(t.missing == 0, "%u valid notifications never delivered", t.missing);
     GW_CHECK(t.dups == 0, "%u duplicate deliveries", t.dups);
     GW_CHECK(t.unreg_delivered == 0, "%u unregistered tokens delivered", t.unreg_delivered);
@@ -458,8 +445,8 @@ int main(int argc, char **argv)
 
     gw_work_free(&w);
     gw_ledger_free(l);
-    gw_rmtree(dir);
-    free((char *)dir);
+    th_rmtree(f.dir);
+
     printf("gw_e2e: %u notifications (%u valid, %u unregistered) through the API: every valid one "
            "delivered exactly once, every dead token registered\n",
            total, valid, unreg_n);

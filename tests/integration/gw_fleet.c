@@ -128,7 +128,7 @@ static uint32_t chunk_cap(void)
 
 static void wait_ready(fleet *f, int k, int timeout_ms)
 {
-    int64_t t0 = gw_now_ms();
+    int64_t t0 = th_now_ms();
     for (;;) {
         gw_resp r;
         gw_http_do(f->h[k], "GET", "/readyz", NULL, NULL, 0, &r);
@@ -137,7 +137,7 @@ static void wait_ready(fleet *f, int k, int timeout_ms)
             gw_resp_clear(&r);
             return;
         }
-        if (gw_now_ms() - t0 > timeout_ms) {
+        if (th_now_ms() - t0 > timeout_ms) {
             fprintf(stderr, "FAIL: node %d not ready after %d ms: %d %.500s (stderr: %s)\n", k,
                     timeout_ms, st, r.body, f->err[k]);
             gw_fail();
@@ -149,13 +149,13 @@ static void wait_ready(fleet *f, int k, int timeout_ms)
 
 static void start_node(fleet *f, int k)
 {
-    int64_t t0 = gw_now_ms();
+    int64_t t0 = th_now_ms();
     gw_start_apnsd(&f->gw[k], f->ini, f->err[k]);
     f->h[k] = gw_http_new(f->gw[k].host, f->gw[k].port, 4);
     f->alive[k] = 1;
     wait_ready(f, k, 60000);
     fprintf(stderr, "node %d (pid %d, %s:%d) ready in %lld ms\n", k, (int)f->gw[k].pid,
-            f->gw[k].host, f->gw[k].port, (long long)(gw_now_ms() - t0));
+            f->gw[k].host, f->gw[k].port, (long long)(th_now_ms() - t0));
 }
 
 /* A live node other than k (status is read there). */
@@ -171,7 +171,7 @@ static int other_node(const fleet *f, int k)
 static void fleet_setup(fleet *f, const char *tag, uint32_t work_tokens)
 {
     memset(f, 0, sizeof *f);
-    f->dir = strdup(gw_tmpdir(tag));
+    f->dir = strdup(th_tmpdir(tag));
     snprintf(f->ini, sizeof f->ini, "%s/apnsd.ini", f->dir);
     snprintf(f->log, sizeof f->log, "%s/delivery.log", f->dir);
     snprintf(f->unreg, sizeof f->unreg, "%s/unregistered.txt", f->dir);
@@ -191,10 +191,10 @@ static void fleet_setup(fleet *f, const char *tag, uint32_t work_tokens)
     }
 
     char err[512];
-    int64_t t0 = gw_now_ms();
+    int64_t t0 = th_now_ms();
     GW_CHECK(nc_start(&f->nc, 3, 30000, err, sizeof err) == 0,
              "cannot start a 3-node nats-server cluster: %s", err);
-    fprintf(stderr, "nats cluster up in %lld ms: %s (store %s)\n", (long long)(gw_now_ms() - t0),
+    fprintf(stderr, "nats cluster up in %lld ms: %s (store %s)\n", (long long)(th_now_ms() - t0),
             f->nc.urls, f->nc.dir);
 
     const char *flags[] = {"--unregistered", f->unreg, NULL};
@@ -246,7 +246,7 @@ static void *submit_slices(void *arg)
 static void submit_wave(fleet *f, uint32_t first, uint32_t batch, uint32_t bcast)
 {
     sub_thread th[NODES];
-    int64_t t0 = gw_now_ms();
+    int64_t t0 = th_now_ms();
     /* Slices of 500..SLICE_TOKENS tokens, at least 2 per node when possible. */
     uint32_t slice = (batch / (2 * NODES) + 499) / 500 * 500;
     slice = slice < 500 ? 500 : slice > SLICE_TOKENS ? SLICE_TOKENS : slice;
@@ -269,7 +269,7 @@ static void submit_wave(fleet *f, uint32_t first, uint32_t batch, uint32_t bcast
     fprintf(stderr,
             "submitted %u batch tokens through %d nodes + a %u-token broadcast through node %d "
             "in %lld ms (%zu jobs so far; per node: %zu, %zu, %zu)\n",
-            batch, NODES, bcast, f->w_node[NODES], (long long)(gw_now_ms() - t0), jobs,
+            batch, NODES, bcast, f->w_node[NODES], (long long)(th_now_ms() - t0), jobs,
             f->w[0].njobs, f->w[1].njobs, f->w[2].njobs);
 }
 
@@ -292,7 +292,7 @@ static uint32_t spare(fleet *f, uint32_t count)
  * tokens, which may still be delivered. Returns the attempts. */
 static int push_until_accepted(fleet *f, int k, uint32_t count, int timeout_ms)
 {
-    int64_t t0 = gw_now_ms();
+    int64_t t0 = th_now_ms();
     int last = 0;
     char body[300] = "";
     for (int attempt = 1;; attempt++) {
@@ -309,7 +309,7 @@ static int push_until_accepted(fleet *f, int k, uint32_t count, int timeout_ms)
         last = st;
         snprintf(body, sizeof body, "%s", r.body ? r.body : "");
         gw_resp_clear(&r);
-        if (gw_now_ms() - t0 > timeout_ms) {
+        if (th_now_ms() - t0 > timeout_ms) {
             fprintf(stderr,
                     "FAIL: node %d did not accept a push within %d ms (%d attempts; last %d "
                     "%s; stderr %s)\n",
@@ -334,7 +334,7 @@ static void check_running(fleet *f, const char *when)
         if (st == -1)
             continue;
         size_t len = 0;
-        char *err = gw_read_file(f->err[k], &len);
+        char *err = th_read_file(f->err[k], &len);
         fprintf(stderr,
                 "FAIL: node %d (pid %d) exited %s: %s %d; the end of its stderr (%s):\n%s\n", k,
                 (int)pid, when, WIFSIGNALED(st) ? "signal" : "status",
@@ -353,10 +353,10 @@ static uint32_t valid_tokens(const fleet *f)
 /* Until the delivery log has `at` lines. */
 static void wait_lines(fleet *f, uint64_t at, int timeout_ms)
 {
-    int64_t t0 = gw_now_ms();
+    int64_t t0 = th_now_ms();
     uint64_t seen;
     while ((seen = gw_count_lines(f->log)) < at) {
-        GW_CHECK(gw_now_ms() - t0 < timeout_ms, "only %llu of %llu deliveries after %d ms",
+        GW_CHECK(th_now_ms() - t0 < timeout_ms, "only %llu of %llu deliveries after %d ms",
                  (unsigned long long)seen, (unsigned long long)at, timeout_ms);
         gw_sleep_ms(20);
     }
@@ -365,7 +365,7 @@ static void wait_lines(fleet *f, uint64_t at, int timeout_ms)
 /* Until every valid submitted token is in the delivery log at least once. */
 static void wait_delivered(fleet *f, int timeout_ms)
 {
-    int64_t t0 = gw_now_ms(), last_print = t0;
+    int64_t t0 = th_now_ms(), last_print = t0;
     uint32_t valid = valid_tokens(f);
     wait_lines(f, valid, timeout_ms);
     for (;;) {
@@ -373,7 +373,7 @@ static void wait_delivered(fleet *f, int timeout_ms)
         gw_tally t = gw_ledger_tally(f->l);
         if (t.missing == 0)
             return;
-        int64_t now = gw_now_ms();
+        int64_t now = th_now_ms();
         if (now - t0 > timeout_ms) {
             uint32_t shown = 0;
             for (uint32_t i = 0; i < f->l->n && shown < 10; i++)
@@ -429,12 +429,12 @@ static void check_dead_tokens(fleet *f, int rounds)
     for (int k = 0; k < NODES * rounds; k++) {
         int node = k % NODES;
         GW_CHECK(f->alive[node], "node %d is down", node);
-        int64_t t0 = gw_now_ms();
+        int64_t t0 = th_now_ms();
         fprintf(stderr, "dead-token registry through node %d: ", node);
         uint32_t n = gw_work_check_dead_tokens(&f->w[0], f->h[node], GW_APP, GW_KEY);
         GW_CHECK(n == unreg_n, "node %d lists %u dead tokens, %u unregistered were submitted", node,
                  n, unreg_n);
-        fprintf(stderr, "  (%lld ms)\n", (long long)(gw_now_ms() - t0));
+        fprintf(stderr, "  (%lld ms)\n", (long long)(th_now_ms() - t0));
     }
 }
 
@@ -525,7 +525,7 @@ static void fleet_free(fleet *f)
     gw_ledger_free(f->l);
     free(f->maybe);
     if (getenv("GW_FLEET_KEEP") == NULL)
-        gw_rmtree(f->dir);
+        th_rmtree(f->dir);
     else
         fprintf(stderr, "kept %s (GW_FLEET_KEEP)\n", f->dir);
     free(f->dir);
@@ -545,7 +545,7 @@ static result fleet_check_all(fleet *f, int64_t t_event, const char *event, int 
     wait_delivered(f, 300000);
     check_running(f, "before the end of the run");
     fprintf(stderr, "every valid token (%u) delivered %lld ms after %s\n", valid,
-            (long long)(gw_now_ms() - t_event), event);
+            (long long)(th_now_ms() - t_event), event);
     check_jobs(f);
     if (rounds > 1 && f->w[NODES].njobs > 0)
         check_jobs_everywhere(f, NODES);
@@ -559,12 +559,23 @@ static result fleet_check_all(fleet *f, int64_t t_event, const char *event, int 
 
 /* ---- kill -9 of one apnsd ------------------------------------------------------------ */
 
+/* fleet_setup, the first wave (batch + broadcast) through the nodes, then
+ * until pct % of its valid tokens are in the delivery log (0: no wait).
+ * Returns when the wave started. */
+static int64_t fleet_start(fleet *f, const char *tag, uint32_t batch, uint32_t bcast, unsigned pct)
+{
+    fleet_setup(f, tag, batch + bcast);
+    int64_t t0 = th_now_ms();
+    submit_wave(f, 0, batch, bcast);
+    if (pct)
+        wait_lines(f, (uint64_t)valid_tokens(f) * pct / 100, 300000);
+    return t0;
+}
+
 static int run_kill_apnsd(uint32_t batch, uint32_t bcast)
 {
     fleet f;
-    fleet_setup(&f, "fleet-kill-apnsd", batch + bcast);
-    int64_t t0 = gw_now_ms();
-    submit_wave(&f, 0, batch, bcast);
+    int64_t t0 = fleet_start(&f, "fleet-kill-apnsd", batch, bcast, 0);
     uint32_t valid = valid_tokens(&f), unreg_n = gw_work_unreg(&f.w[0]);
     uint32_t cap = chunk_cap(), bound = cap * CHUNK_TOKENS;
     fprintf(stderr, "%u tokens: %u valid, %u unregistered; duplicate bound %u chunks x %u = %u\n",
@@ -575,7 +586,7 @@ static int run_kill_apnsd(uint32_t batch, uint32_t bcast)
      * node 1: not the one that took the broadcast). */
     int victim = -1;
     double in_flight = 0, accepted = 0;
-    for (int64_t tp = gw_now_ms(); victim < 0 && gw_now_ms() - tp < 10000;) {
+    for (int64_t tp = th_now_ms(); victim < 0 && th_now_ms() - tp < 10000;) {
         static const int order[NODES] = {1, 2, 0};
         for (int i = 0; i < NODES && victim < 0; i++) {
             int k = order[i];
@@ -592,7 +603,7 @@ static int run_kill_apnsd(uint32_t batch, uint32_t bcast)
     GW_CHECK(victim >= 0, "no node had notifications in flight at %u%% delivered", 30);
     uint64_t lines_at_kill = gw_count_lines(f.log);
     gw_signal(&f.gw[victim], SIGKILL);
-    int64_t t_kill = gw_now_ms();
+    int64_t t_kill = th_now_ms();
     int st = gw_wait_exit(&f.gw[victim], 10000);
     GW_CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
              "node %d did not die of SIGKILL (status %d)", victim, st);
@@ -610,7 +621,7 @@ static int run_kill_apnsd(uint32_t batch, uint32_t bcast)
 
     /* The two others finish, the killed node's chunks included. */
     wait_delivered(&f, 300000);
-    int64_t t_done = gw_now_ms();
+    int64_t t_done = th_now_ms();
     fprintf(stderr, "the %d surviving nodes delivered every valid token %lld ms after the kill\n",
             NODES - 1, (long long)(t_done - t_kill));
     /* The killed node comes back as a new process and answers like the
@@ -626,7 +637,7 @@ static int run_kill_apnsd(uint32_t batch, uint32_t bcast)
            "node %d killed -9 mid-run: nothing lost; %u duplicate deliveries of %u tokens (bound "
            "%u), each with its first apns-id; all in %lld ms\n",
            batch + bcast, valid, unreg_n, NODES, victim, res.t.dups, res.t.dup_tokens, bound,
-           (long long)(gw_now_ms() - t0));
+           (long long)(th_now_ms() - t0));
     fleet_free(&f);
     return 0;
 }
@@ -669,11 +680,8 @@ static int stream_leader(nc_cluster *c, const char *stream)
 static int run_kill_nats(uint32_t batch, uint32_t bcast)
 {
     fleet f;
-    fleet_setup(&f, "fleet-kill-nats", batch + bcast);
-    int64_t t0 = gw_now_ms();
-    submit_wave(&f, 0, batch, bcast);
+    int64_t t0 = fleet_start(&f, "fleet-kill-nats", batch, bcast, 25);
     uint32_t valid = valid_tokens(&f);
-    wait_lines(&f, (uint64_t)valid * 25 / 100, 300000);
 
     char stream[64];
     snprintf(stream, sizeof stream, "%s_CHUNKS", f.prefix);
@@ -681,7 +689,7 @@ static int run_kill_nats(uint32_t batch, uint32_t bcast)
     int victim = leader >= 0 ? leader : 0;
     uint64_t lines_at_kill = gw_count_lines(f.log);
     nc_kill(&f.nc, victim);
-    int64_t t_kill = gw_now_ms();
+    int64_t t_kill = th_now_ms();
     fprintf(stderr,
             "killed nats-server n%d (%s of stream %s) with %llu of %u deliveries logged, %lld ms "
             "into the run\n",
@@ -698,7 +706,7 @@ static int run_kill_nats(uint32_t batch, uint32_t bcast)
     fprintf(stderr,
             "with one server down: %d pushes of 99 tokens accepted through the %d nodes (%d "
             "attempts; the others got 503 while leaders moved) %lld ms after the kill\n",
-            pushes, NODES, attempts, (long long)(gw_now_ms() - t_kill));
+            pushes, NODES, attempts, (long long)(th_now_ms() - t_kill));
     uint64_t lines_now = gw_count_lines(f.log);
     GW_CHECK(lines_at_kill < valid, "the kill came too late: everything was delivered already");
 
@@ -709,7 +717,7 @@ static int run_kill_nats(uint32_t batch, uint32_t bcast)
            "tokens; %u of the 503'd tokens delivered anyway; all in %lld ms\n",
            batch + bcast, pushes, NODES, victim, leader >= 0 ? "stream leader" : "member",
            (unsigned long long)lines_at_kill, (unsigned long long)lines_now, res.t.dups,
-           res.t.dup_tokens, res.maybe_delivered, (long long)(gw_now_ms() - t0));
+           res.t.dup_tokens, res.maybe_delivered, (long long)(th_now_ms() - t0));
     fleet_free(&f);
     return 0;
 }
@@ -719,16 +727,13 @@ static int run_kill_nats(uint32_t batch, uint32_t bcast)
 static int run_nats_down(uint32_t batch, uint32_t bcast)
 {
     fleet f;
-    fleet_setup(&f, "fleet-nats-down", batch + bcast);
-    int64_t t0 = gw_now_ms();
-    submit_wave(&f, 0, batch, bcast);
+    int64_t t0 = fleet_start(&f, "fleet-nats-down", batch, bcast, 20);
     uint32_t valid = valid_tokens(&f);
-    wait_lines(&f, (uint64_t)valid * 20 / 100, 300000);
 
     uint64_t lines_at_kill = gw_count_lines(f.log);
     for (int i = 0; i < f.nc.n; i++)
         nc_kill(&f.nc, i);
-    int64_t t_kill = gw_now_ms();
+    int64_t t_kill = th_now_ms();
     fprintf(stderr, "killed all %d nats-servers with %llu of %u deliveries logged\n", f.nc.n,
             (unsigned long long)lines_at_kill, valid);
     GW_CHECK(lines_at_kill < valid, "the kill came too late: everything was delivered already");
@@ -737,12 +742,12 @@ static int run_nats_down(uint32_t batch, uint32_t bcast)
      * cluster stays down for 2 x ack_wait (the nodes' chunk leases lapse),
      * every node asked every 500 ms. */
     int probes = 0;
-    for (int round = 0; round == 0 || gw_now_ms() - t_kill < 4000; round++) {
+    for (int round = 0; round == 0 || th_now_ms() - t_kill < 4000; round++) {
         for (int k = 0; k < NODES; k++) {
             uint32_t count = 1 + (uint32_t)(round % 3) * 10;
             uint32_t first = spare(&f, count);
             gw_resp r;
-            int64_t tr = gw_now_ms();
+            int64_t tr = th_now_ms();
             int st = gw_work_try_push(&f.w[k], f.h[k], first, count, &r);
             memset(f.maybe + first, 1, count);
             GW_CHECK(st == 503,
@@ -756,7 +761,7 @@ static int run_nats_down(uint32_t batch, uint32_t bcast)
                      "node %d: 503 without error code storage_unavailable: %.500s", k, r.body);
             if (round == 0)
                 fprintf(stderr, "node %d: push -> 503 in %lld ms: %.300s\n", k,
-                        (long long)(gw_now_ms() - tr), r.body);
+                        (long long)(th_now_ms() - tr), r.body);
             json_decref(j);
             gw_resp_clear(&r);
             probes++;
@@ -774,14 +779,14 @@ static int run_nats_down(uint32_t batch, uint32_t bcast)
     }
 
     /* The servers come back (same stores); the nodes recover by themselves. */
-    int64_t t_up0 = gw_now_ms();
+    int64_t t_up0 = th_now_ms();
     for (int i = 0; i < f.nc.n; i++)
         GW_CHECK(nc_restart(&f.nc, i) == 0, "cannot restart nats-server n%d", i);
     for (int i = 0; i < f.nc.n; i++)
         GW_CHECK(nc_wait_node(&f.nc, i, 60000) == 0,
                  "nats-server n%d did not serve JetStream again within 60 s (log %s/n%d.log)", i,
                  f.nc.dir, i);
-    int64_t t_up = gw_now_ms();
+    int64_t t_up = th_now_ms();
     fprintf(stderr, "cluster down for %lld ms; serving JetStream again %lld ms after the restart\n",
             (long long)(t_up0 - t_kill), (long long)(t_up - t_up0));
     int attempts = 0;
@@ -791,7 +796,7 @@ static int run_nats_down(uint32_t batch, uint32_t bcast)
         fprintf(stderr,
                 "node %d accepts pushes again %lld ms after the cluster was back (%d "
                 "attempts)\n",
-                k, (long long)(gw_now_ms() - t_up), a);
+                k, (long long)(th_now_ms() - t_up), a);
     }
     for (int k = 0; k < NODES; k++)
         push_until_accepted(&f, k, 99, 60000);
@@ -802,7 +807,7 @@ static int run_nats_down(uint32_t batch, uint32_t bcast)
            "once the cluster was back, nothing accepted lost; %u duplicate deliveries of %u "
            "tokens; %u of the 503'd tokens delivered anyway; all in %lld ms\n",
            batch + bcast, NODES, res.t.dups, res.t.dup_tokens, res.maybe_delivered,
-           (long long)(gw_now_ms() - t0));
+           (long long)(th_now_ms() - t0));
     fleet_free(&f);
     return 0;
 }

@@ -17,6 +17,9 @@ print(v if isinstance(v, str) else json.dumps(v, separators=(",", ":")))
 ' "$1" "${2:-$WORK/body}"
 }
 
+# shellcheck source=../support/app_ini.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/app_ini.sh"
+
 GW_APP=shop
 GW_KEY=shop-key-0123456789abcdef
 GW_APP2=other
@@ -49,7 +52,8 @@ gw_config() {
   local file=$1 port=$2 db=$3 sx=$4 qx=$5 ax=$6 keys=${7:-$GW_KEY}
   (
     umask 077
-    cat > "$file" <<EOF
+    {
+      cat <<EOF
 [server]
 listen = 127.0.0.1:0
 $sx
@@ -59,32 +63,12 @@ $qx
 [log]
 level = info
 
-[app $GW_APP]
-topic = $GW_TOPIC
-environment = custom
-host = 127.0.0.1
-port = $port
-ca_file = $CERTS/ca.pem
-auth = token
-key_file = $CERTS/AuthKey_ABC123DEFG.p8
-key_id = ABC123DEFG
-team_id = DEF123GHIJ
-api_keys = $keys
-$ax
-
-[app $GW_APP2]
-topic = $GW_TOPIC
-environment = custom
-host = 127.0.0.1
-port = $port
-ca_file = $CERTS/ca.pem
-auth = token
-key_file = $CERTS/AuthKey_ABC123DEFG.p8
-key_id = ABC123DEFG
-team_id = DEF123GHIJ
-api_keys = $GW_KEY2
-connections = 1
 EOF
+      app_ini "$GW_APP" "$GW_TOPIC" "$port" "$CERTS" "$keys"
+      printf '%s\n\n' "$ax"
+      app_ini "$GW_APP2" "$GW_TOPIC" "$port" "$CERTS" "$GW_KEY2"
+      echo "connections = 1"
+    } > "$file"
   )
 }
 

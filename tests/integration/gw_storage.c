@@ -204,13 +204,10 @@ int main(void)
         return 1;
     }
     gw_on_cleanup(cleanup);
-    const char *dir = strdup(gw_tmpdir("storage"));
-    char unreg[600], log[600], ini[600], gwerr[600], db_full[700], db_ro[700], filler[700],
-        img[600], cmd[2048];
-    snprintf(unreg, sizeof unreg, "%s/unregistered.txt", dir);
-    snprintf(log, sizeof log, "%s/delivery.log", dir);
-    snprintf(ini, sizeof ini, "%s/apnsd.ini", dir);
-    snprintf(gwerr, sizeof gwerr, "%s/apnsd.err", dir);
+    const char *dir = strdup(th_tmpdir("storage"));
+    const char *unreg = th_path(dir, "unregistered.txt"), *log = th_path(dir, "delivery.log"),
+               *ini = th_path(dir, "apnsd.ini"), *gwerr = th_path(dir, "apnsd.err");
+    char db_full[700], db_ro[700], filler[700], img[600], cmd[2048];
     snprintf(mnt_full, sizeof mnt_full, "%s/tmpfs", dir);
     snprintf(db_full, sizeof db_full, "%s/apnsd.db", mnt_full);
     snprintf(filler, sizeof filler, "%s/filler", mnt_full);
@@ -302,7 +299,7 @@ int main(void)
     /* Answers that could not be recorded come back after 5 s
      * (GW_D_RECORD_RETRY_MS); everything is due well within 30 s. */
     double depth = -1;
-    for (int64_t t0 = gw_now_ms(); gw_now_ms() - t0 < 30000; gw_sleep_ms(100))
+    for (int64_t t0 = th_now_ms(); th_now_ms() - t0 < 30000; gw_sleep_ms(100))
         if ((depth = gw_metric(h, "apnsd_queue_depth")) == 0)
             break;
     if (depth != 0) {
@@ -385,13 +382,7 @@ int main(void)
     GW_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "apnsd exit status %d", st);
     gw_http_free(h);
     gw_stop(&sim, 10000);
-    gw_ledger_read_log(l, log);
-    gw_tally t = gw_ledger_tally(l);
-    fprintf(stderr,
-            "delivery log: %u lines; %u valid tokens, %u missing, %u delivered more than once "
-            "(%u extra lines), %u unregistered delivered, %u wrong apns-ids, %u strays\n",
-            l->lines, t.valid, t.missing, t.dup_tokens, t.dups, t.unreg_delivered, l->wrong_id,
-            l->strays);
+    gw_tally t = gw_ledger_report(l, log);
     GW_CHECK(t.missing == 0, "%u accepted notifications lost", t.missing);
     GW_CHECK(t.unreg_delivered == 0, "%u unregistered tokens delivered", t.unreg_delivered);
     GW_CHECK(l->wrong_id == 0, "%u deliveries with a wrong apns-id", l->wrong_id);
@@ -412,7 +403,7 @@ int main(void)
     cleanup();
     gw_work_free(&w);
     gw_ledger_free(l);
-    gw_rmtree(dir);
+    th_rmtree(dir);
     free((char *)dir);
     return 0;
 }

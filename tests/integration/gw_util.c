@@ -1,6 +1,8 @@
 /* gw_util.c - see gw_util.h. */
 #include "gw_util.h"
 
+#include "hex.h" /* common/: the one hex digit rule */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -64,20 +66,6 @@ void gw_fail(void)
 
 /* ---- time, paths, files ---------------------------------------------------- */
 
-int64_t gw_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t gw_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void gw_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -95,16 +83,6 @@ uint32_t gw_scaled(uint32_t n, uint32_t min)
     return v < min ? min : (uint32_t)v;
 }
 
-const char *gw_certs(void)
-{
-    const char *d = getenv("APNS_TEST_CERTS");
-    if (!d || !*d) {
-        fprintf(stderr, "FAIL: APNS_TEST_CERTS is not set (ctest sets it)\n");
-        exit(1);
-    }
-    return d;
-}
-
 const char *gw_bin(const char *name)
 {
     static char bufs[4][512];
@@ -113,61 +91,6 @@ const char *gw_bin(const char *name)
     const char *d = getenv("APNS_BIN_DIR");
     snprintf(b, 512, "%s/%s", d && *d ? d : ".", name);
     return b;
-}
-
-const char *gw_tmpdir(const char *tag)
-{
-    static char path[512];
-    const char *t = getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/apnsd-%s-XXXXXX", t && *t ? t : "/tmp", tag);
-    if (!mkdtemp(path)) {
-        perror("mkdtemp");
-        exit(1);
-    }
-    return path;
-}
-
-char *gw_read_file(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return NULL;
-    }
-    size_t cap = (size_t)st.st_size + 65536, n = 0;
-    char *buf = malloc(cap + 1);
-    ssize_t r;
-    while (buf && (r = read(fd, buf + n, cap - n)) > 0) {
-        n += (size_t)r;
-        if (n == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-        }
-    }
-    close(fd);
-    if (!buf)
-        return NULL;
-    buf[n] = 0;
-    if (len)
-        *len = n;
-    return buf;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-void gw_rmtree(const char *dir)
-{
-    if (dir && *dir && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0)
-        fprintf(stderr, "could not remove %s: %s\n", dir, strerror(errno));
 }
 
 uint64_t gw_count_lines(const char *path)
@@ -183,6 +106,16 @@ uint64_t gw_count_lines(const char *path)
             n++;
     close(fd);
     return n;
+}
+
+void gw_files_init(gw_files *f, const char *tag)
+{
+    snprintf(f->dir, sizeof f->dir, "%s", th_tmpdir(tag));
+    snprintf(f->unreg, sizeof f->unreg, "%s/unregistered.txt", f->dir);
+    snprintf(f->log, sizeof f->log, "%s/delivery.log", f->dir);
+    snprintf(f->db, sizeof f->db, "%s/apnsd.db", f->dir);
+    snprintf(f->ini, sizeof f->ini, "%s/apnsd.ini", f->dir);
+    snprintf(f->err, sizeof f->err, "%s/apnsd.err", f->dir);
 }
 
 /* ---- processes ------------------------------------------------------------ */
@@ -204,17 +137,7 @@ void gw_spawn(gw_proc *p, char *const argv[], const char *err_path)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
-        int efd = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (efd >= 0) {
-            dup2(efd, 2);
-            close(efd);
-        }
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execv(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
+        th_exec_child(fds, argv, err_path, O_APPEND);
     }
     close(fds[1]);
     p->pid = pid;
@@ -227,9 +150,9 @@ void gw_spawn(gw_proc *p, char *const argv[], const char *err_path)
 
     char line[512];
     size_t used = 0;
-    int64_t deadline = gw_now_ms() + 20000;
+    int64_t deadline = th_now_ms() + 20000;
     for (;;) {
-        int64_t left = deadline - gw_now_ms();
+        int64_t left = deadline - th_now_ms();
         if (left <= 0) {
             fprintf(stderr, "FAIL: %s did not report its port within 20 s (stderr: %s)\n", argv[0],
                     err_path);
@@ -240,7 +163,7 @@ void gw_spawn(gw_proc *p, char *const argv[], const char *err_path)
             continue;
         ssize_t n = read(p->out_fd, line + used, sizeof line - 1 - used);
         if (n <= 0) {
-            char *err = gw_read_file(err_path, NULL);
+            char *err = th_read_file(err_path, NULL);
             fprintf(stderr, "FAIL: %s exited before listening; its stderr:\n%s\n", argv[0],
                     err ? err : "(none)");
             free(err);
@@ -297,14 +220,14 @@ int gw_wait_exit(gw_proc *p, int timeout_ms)
     int status = 0;
     if (p->pid <= 0)
         return -1;
-    int64_t deadline = gw_now_ms() + timeout_ms;
+    int64_t deadline = th_now_ms() + timeout_ms;
     for (;;) {
         pid_t r = waitpid(p->pid, &status, WNOHANG);
         if (r == p->pid) {
             forget(p);
             return status;
         }
-        if (gw_now_ms() > deadline)
+        if (th_now_ms() > deadline)
             return -1;
         gw_sleep_ms(5);
     }
@@ -328,44 +251,23 @@ int gw_stop(gw_proc *p, int timeout_ms)
 
 /* ---- tokens and ids ---------------------------------------------------------- */
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 void gw_token(uint32_t i, char out[65])
 {
     /* Distinct from th_token's sequence (different seed) so the two never
      * collide in a shared sim list. */
     uint64_t s = 0x9e3779b97f4a7c15ull + (uint64_t)i * 8;
-    snprintf(out, 65, "%016llx%016llx%016llx%016llx", (unsigned long long)mix(s + 1),
-             (unsigned long long)mix(s + 2), (unsigned long long)mix(s + 3),
-             (unsigned long long)mix(s + 4));
+    snprintf(out, 65, "%016llx%016llx%016llx%016llx", (unsigned long long)th_mix64(s + 1),
+             (unsigned long long)th_mix64(s + 2), (unsigned long long)th_mix64(s + 3),
+             (unsigned long long)th_mix64(s + 4));
 }
 
-static int hexv(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* The first 16 hex digits as a number: mix() is a bijection, so this is
+/* The first 16 hex digits as a number: th_mix64() is a bijection, so this is
  * unique per token index. */
 static int key16(const char *t, uint64_t *k)
 {
     uint64_t v = 0;
     for (int i = 0; i < 16; i++) {
-        int h = hexv((unsigned char)t[i]);
+        int h = common_hex_val((unsigned char)t[i]);
         if (h < 0)
             return -1;
         v = v << 4 | (uint64_t)h;
@@ -376,8 +278,10 @@ static int key16(const char *t, uint64_t *k)
 
 struct gw_tokmap {
     uint64_t mask;
-    uint64_t *keys;
-    uint32_t *vals; /* index + 1; 0 = empty */
+    struct gw_slot {
+        uint64_t key;
+        uint32_t val; /* index + 1; 0 = empty */
+    } * slots;
 };
 
 gw_tokmap *gw_tokmap_new(uint32_t n)
@@ -387,19 +291,18 @@ gw_tokmap *gw_tokmap_new(uint32_t n)
     while (cap < (uint64_t)n * 2)
         cap <<= 1;
     m->mask = cap - 1;
-    m->keys = calloc(cap, sizeof *m->keys);
-    m->vals = calloc(cap, sizeof *m->vals);
-    GW_CHECK(m->keys && m->vals, "out of memory");
+    m->slots = calloc(cap, sizeof *m->slots);
+    GW_CHECK(m->slots, "out of memory");
     for (uint32_t i = 0; i < n; i++) {
         char t[65];
         uint64_t k = 0;
         gw_token(i, t);
         key16(t, &k);
-        uint64_t h = mix(k) & m->mask;
-        while (m->vals[h] != 0)
+        uint64_t h = th_mix64(k) & m->mask;
+        while (m->slots[h].val != 0)
             h = (h + 1) & m->mask;
-        m->keys[h] = k;
-        m->vals[h] = i + 1;
+        m->slots[h].key = k;
+        m->slots[h].val = i + 1;
     }
     return m;
 }
@@ -409,10 +312,10 @@ long gw_tokmap_find(const gw_tokmap *m, const char *token)
     uint64_t k;
     if (strlen(token) < 64 || key16(token, &k) != 0)
         return -1;
-    uint64_t h = mix(k) & m->mask;
-    while (m->vals[h] != 0) {
-        if (m->keys[h] == k) {
-            long i = (long)m->vals[h] - 1;
+    uint64_t h = th_mix64(k) & m->mask;
+    while (m->slots[h].val != 0) {
+        if (m->slots[h].key == k) {
+            long i = (long)m->slots[h].val - 1;
             char t[65];
             gw_token((uint32_t)i, t);
             return strncasecmp(t, token, 64) == 0 && (token[64] == 0 || token[64] == ' ') ? i : -1;
@@ -424,10 +327,8 @@ long gw_tokmap_find(const gw_tokmap *m, const char *token)
 
 void gw_tokmap_free(gw_tokmap *m)
 {
-    if (!m)
-        return;
-    free(m->keys);
-    free(m->vals);
+    if (m)
+        free(m->slots);
     free(m);
 }
 
@@ -439,7 +340,7 @@ void gw_derive_apns_id(const char *base, uint64_t index, char out[37])
         out[i] = (char)(base[i] >= 'A' && base[i] <= 'F' ? base[i] + 32 : base[i]);
     out[36] = 0;
     for (int i = 24; i < 36; i++)
-        node = node * 16 + (uint64_t)hexv((unsigned char)out[i]);
+        node = node * 16 + (uint64_t)common_hex_val((unsigned char)out[i]);
     node = (node + index) % (1ull << 48);
     for (int i = 35; i >= 24; i--, node /= 16)
         out[i] = d[node % 16];
@@ -449,39 +350,23 @@ void gw_derive_apns_id(const char *base, uint64_t index, char out[37])
 
 void gw_start_sim(gw_proc *p, const char *dir, const char *log_path, const char *const extra[])
 {
-    static char cert[600], key[600], keys[600], err[600];
-    const char *certs = gw_certs();
-    snprintf(cert, sizeof cert, "%s/server.pem", certs);
-    snprintf(key, sizeof key, "%s/server.key", certs);
-    snprintf(keys, sizeof keys, "%s/keys", certs);
-    snprintf(err, sizeof err, "%s/sim.err", dir);
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = gw_bin("apns-sim");
-    argv[n++] = "--listen";
-    argv[n++] = "127.0.0.1:0";
-    argv[n++] = "--tls-cert";
-    argv[n++] = cert;
-    argv[n++] = "--tls-key";
-    argv[n++] = key;
-    argv[n++] = "--auth-keys";
-    argv[n++] = keys;
-    argv[n++] = "--topics";
-    argv[n++] = GW_TOPIC;
+    const char *args[64] = {"--auth-keys", th_cert("keys"), "--topics", GW_TOPIC};
+    int n = 4;
     if (log_path) {
-        argv[n++] = "--delivery-log";
-        argv[n++] = log_path;
+        args[n++] = "--delivery-log";
+        args[n++] = log_path;
     }
-    for (int i = 0; extra && extra[i] && n < 62; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    gw_spawn(p, (char *const *)argv, err);
+    for (int i = 0; extra && extra[i] && n < 63; i++)
+        args[n++] = extra[i];
+    char *argv[80];
+    th_sim_argv(argv, 80, args);
+    gw_spawn(p, argv, th_path(dir, "sim.err"));
 }
 
 void gw_write_config(const char *path, int sim_port, const char *db_path, const char *server_extra,
                      const char *queue_extra, const char *app_extra)
 {
-    const char *certs = gw_certs();
+    const char *certs = th_certs();
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     GW_CHECK(fd >= 0, "cannot write %s: %s", path, strerror(errno));
     FILE *f = fdopen(fd, "w");
@@ -512,7 +397,7 @@ void gw_start_apnsd(gw_proc *p, const char *config_path, const char *err_path)
 static json_t *last_json_line(const char *path, size_t from)
 {
     size_t len = 0;
-    char *txt = gw_read_file(path, &len);
+    char *txt = th_read_file(path, &len);
     json_t *best = NULL;
     if (!txt)
         return NULL;
@@ -784,26 +669,25 @@ void gw_buf_free(gw_buf *b)
 
 gw_ledger *gw_ledger_new(uint32_t n)
 {
-    gw_ledger *l = calloc(1, sizeof *l);
+    /* One block: the header, then the per-token columns, widest first so
+     * each stays aligned. */
+    _Static_assert(sizeof(gw_ledger) % sizeof(int64_t) == 0, "columns after the header");
+    size_t per = sizeof(int64_t) + sizeof(uint16_t) + sizeof(char[37]) + 1;
+    gw_ledger *l = calloc(1, sizeof *l + (size_t)n * per);
+    GW_CHECK(l != NULL, "out of memory");
     l->n = n;
-    l->want_id = calloc(n, sizeof *l->want_id);
-    l->unreg = calloc(n, 1);
-    l->unreg_ts = calloc(n, sizeof *l->unreg_ts);
-    l->seen = calloc(n, sizeof *l->seen);
+    l->unreg_ts = (int64_t *)(l + 1);
+    l->seen = (uint16_t *)(l->unreg_ts + n);
+    l->want_id = (char(*)[37])(l->seen + n);
+    l->unreg = (uint8_t *)(l->want_id + n);
     l->map = gw_tokmap_new(n);
-    GW_CHECK(l->want_id && l->unreg && l->unreg_ts && l->seen, "out of memory");
     return l;
 }
 
 void gw_ledger_free(gw_ledger *l)
 {
-    if (!l)
-        return;
-    free(l->want_id);
-    free(l->unreg);
-    free(l->unreg_ts);
-    free(l->seen);
-    gw_tokmap_free(l->map);
+    if (l)
+        gw_tokmap_free(l->map);
     free(l);
 }
 
@@ -826,7 +710,7 @@ void gw_ledger_unregister(gw_ledger *l, uint32_t every, int64_t base_ts, const c
 void gw_ledger_read_log(gw_ledger *l, const char *path)
 {
     size_t len = 0;
-    char *txt = gw_read_file(path, &len);
+    char *txt = th_read_file(path, &len);
     GW_CHECK(txt != NULL, "no delivery log at %s", path);
     memset(l->seen, 0, l->n * sizeof *l->seen);
     l->wrong_id = l->strays = l->lines = 0;
@@ -879,5 +763,17 @@ gw_tally gw_ledger_tally(const gw_ledger *l)
             t.dups += l->seen[i] - 1u;
         }
     }
+    return t;
+}
+
+gw_tally gw_ledger_report(gw_ledger *l, const char *path)
+{
+    gw_ledger_read_log(l, path);
+    gw_tally t = gw_ledger_tally(l);
+    fprintf(stderr,
+            "delivery log: %u lines; %u valid tokens, %u missing, %u delivered more than once "
+            "(%u extra lines), %u unregistered delivered, %u wrong apns-ids, %u strays\n",
+            l->lines, t.valid, t.missing, t.dup_tokens, t.dups, t.unreg_delivered, l->wrong_id,
+            l->strays);
     return t;
 }

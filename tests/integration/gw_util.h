@@ -18,6 +18,8 @@
 
 #include <jansson.h>
 
+#include "harness.h"
+
 /* ---- failing ------------------------------------------------------------ */
 
 /* Kills every process started with gw_spawn(), runs the cleanup hooks, exits 1. */
@@ -25,15 +27,7 @@ __attribute__((noreturn)) void gw_fail(void);
 /* A hook run by gw_fail() and at normal exit (e.g. unmounting a tmpfs). */
 void gw_on_cleanup(void (*fn)(void));
 
-#define GW_CHECK(cond, ...)                                                                        \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            gw_fail();                                                                             \
-        }                                                                                          \
-    } while (0)
+#define GW_CHECK(cond, ...) TH_CHECK_OR(gw_fail, cond, #cond, __VA_ARGS__)
 
 /* ---- processes ---------------------------------------------------------- */
 
@@ -58,19 +52,21 @@ int gw_stop(gw_proc *p, int timeout_ms);
 
 /* ---- paths and files ---------------------------------------------------- */
 
-const char *gw_certs(void);                        /* $APNS_TEST_CERTS */
-const char *gw_bin(const char *name);              /* $APNS_BIN_DIR/name (static buffer per call) */
-const char *gw_tmpdir(const char *tag);            /* fresh dir under $TMPDIR, static */
-char *gw_read_file(const char *path, size_t *len); /* NUL-terminated; NULL if unreadable */
-/* Removes a test's temp dir and everything in it (after a successful run;
- * a failed run keeps it for inspection). */
-void gw_rmtree(const char *dir);
-int64_t gw_now_ms(void);  /* monotonic */
-int64_t gw_wall_ms(void); /* UNIX ms */
+/* harness.h has the rest: th_certs, th_tmpdir, th_path, th_read_file,
+ * th_rmtree, th_now_ms (monotonic). */
+const char *gw_bin(const char *name); /* $APNS_BIN_DIR/name (static buffer per call) */
 void gw_sleep_ms(int ms);
 /* Scale factor from $APNS_E2E_SCALE (default 1.0); counts are multiplied by
  * it (at least `min`). */
 uint32_t gw_scaled(uint32_t n, uint32_t min);
+
+/* One gateway test's files in a fresh temp dir (th_tmpdir(tag)): the sim's
+ * --unregistered list and delivery log, apnsd's database, config and stderr.
+ * Remove with th_rmtree(f->dir) after a successful run. */
+typedef struct gw_files {
+    char dir[512], unreg[600], log[600], db[600], ini[600], err[600];
+} gw_files;
+void gw_files_init(gw_files *f, const char *tag);
 
 /* ---- device tokens and apns-ids ----------------------------------------- */
 
@@ -198,6 +194,8 @@ typedef struct gw_tally {
     uint32_t unsubmitted_delivered;
 } gw_tally;
 gw_tally gw_ledger_tally(const gw_ledger *l);
+/* gw_ledger_read_log(l, path), then the tally, printed on stderr and returned. */
+gw_tally gw_ledger_report(gw_ledger *l, const char *path);
 
 /* Counts newline characters in a file (quickly; for progress checks). */
 uint64_t gw_count_lines(const char *path);

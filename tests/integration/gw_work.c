@@ -154,11 +154,11 @@ void gw_work_submit_broadcast(gw_work *w, gw_http *h, uint32_t first, uint32_t c
     }
     gw_buf_add(&body, "]}", 2);
     bcast b = {w, first, count};
-    int64_t t0 = gw_now_ms();
+    int64_t t0 = th_now_ms();
     gw_http_async(h, "POST", "/v1/push", GW_KEY, body.p, body.len, on_bcast, &b);
     gw_http_run(h);
     fprintf(stderr, "broadcast to %u tokens (%zu bytes of JSON) accepted in %lld ms\n", count,
-            body.len, (long long)(gw_now_ms() - t0));
+            body.len, (long long)(th_now_ms() - t0));
     if (apns_id) {
         GW_CHECK(strcasecmp(w->jobs[w->njobs - 1].apns_id, apns_id) == 0,
                  "the broadcast's apns_id is %s, want %s", w->jobs[w->njobs - 1].apns_id, apns_id);
@@ -196,11 +196,11 @@ int gw_work_try_push(gw_work *w, gw_http *h, uint32_t first, uint32_t count, gw_
 
 int64_t gw_work_wait_depth(gw_http *h, int timeout_ms)
 {
-    int64_t t0 = gw_now_ms(), last_print = t0;
+    int64_t t0 = th_now_ms(), last_print = t0;
     double depth = -1;
     for (;;) {
         depth = gw_metric(h, "apnsd_queue_depth");
-        int64_t now = gw_now_ms();
+        int64_t now = th_now_ms();
         if (depth == 0)
             return now - t0;
         GW_CHECK(now - t0 < timeout_ms, "queue depth still %.0f after %d ms", depth, timeout_ms);
@@ -311,7 +311,7 @@ static void on_job(const gw_resp *r, void *ud)
 
 void gw_work_check_jobs(gw_work *w, gw_http *h, int timeout_ms)
 {
-    int64_t t0 = gw_now_ms();
+    int64_t t0 = th_now_ms();
     char path[128];
     for (int round = 0;; round++) {
         size_t open = 0;
@@ -335,7 +335,7 @@ void gw_work_check_jobs(gw_work *w, gw_http *h, int timeout_ms)
                     round + 1);
             return;
         }
-        if (gw_now_ms() - t0 > timeout_ms) {
+        if (th_now_ms() - t0 > timeout_ms) {
             fprintf(stderr, "FAIL: %zu of %zu jobs not finished after %d ms; states seen:\n", left,
                     w->njobs, timeout_ms);
             size_t shown = 0;

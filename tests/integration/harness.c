@@ -38,6 +38,23 @@ int64_t th_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void th_exec_child(const int fds[2], char *const argv[], const char *err_path, int err_mode)
+{
+    dup2(fds[1], 1);
+    if (err_path) {
+        int efd = open(err_path, O_WRONLY | O_CREAT | err_mode, 0644);
+        if (efd >= 0 && efd != 2) {
+            dup2(efd, 2);
+            close(efd);
+        }
+    }
+    close(fds[0]);
+    close(fds[1]);
+    execv(argv[0], argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
 void th_spawn(th_proc *p, char *const argv[], const char *err_path)
 {
     static int atexit_done;
@@ -60,21 +77,8 @@ void th_spawn(th_proc *p, char *const argv[], const char *err_path)
         perror("fork");
         th_fail();
     }
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        if (err_path) {
-            int efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (efd >= 0 && efd != 2) {
-                dup2(efd, 2);
-                close(efd);
-            }
-        }
-        close(fds[0]);
-        close(fds[1]);
-        execv(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
+    if (pid == 0)
+        th_exec_child(fds, argv, err_path, O_TRUNC);
     close(fds[1]);
     p->pid = pid;
     p->out_fd = fds[0];
@@ -214,33 +218,76 @@ const char *th_tmpdir(const char *tag)
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
 void th_rmtree(const char *dir)
 {
-    if (dir != NULL && dir[0] != '\0')
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (dir && *dir && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0)
+        fprintf(stderr, "could not remove %s: %s\n", dir, strerror(errno));
+}
+
+const char *th_path(const char *dir, const char *name)
+{
+    static char arena[1 << 16];
+    static size_t used;
+    int n = snprintf(arena + used, sizeof arena - used, "%s/%s", dir, name);
+    TH_CHECK(n >= 0 && (size_t)n < sizeof arena - used, "th_path: the arena is full (%s/%s)", dir,
+             name);
+    const char *p = arena + used;
+    used += (size_t)n + 1;
+    return p;
+}
+
+const char *th_cert(const char *name)
+{
+    return th_path(th_certs(), name);
+}
+
+int th_sim_argv(char *argv[], int cap, const char *const extra[])
+{
+    static char bin[512];
+    const char *head[] = {th_bin("apns-sim", bin, sizeof bin),
+                          "--listen",
+                          "127.0.0.1:0",
+                          "--tls-cert",
+                          th_cert("server.pem"),
+                          "--tls-key",
+                          th_cert("server.key")};
+    int n = 0;
+    for (size_t i = 0; i < sizeof head / sizeof head[0] && n < cap; i++)
+        argv[n++] = (char *)head[i];
+    for (size_t i = 0; extra && extra[i] && n < cap; i++)
+        argv[n++] = (char *)extra[i];
+    TH_CHECK(n < cap, "th_sim_argv: more than %d arguments", cap - 1);
+    argv[n] = NULL;
+    return n;
 }
 
 char *th_read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
         return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n - 1 == 0) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return NULL;
+    }
+    size_t cap = (size_t)st.st_size + 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    ssize_t r;
+    while (buf && (r = read(fd, buf + n, cap - n)) > 0) {
+        n += (size_t)r;
+        if (n == cap) {
             cap *= 2;
-            buf = realloc(buf, cap);
+            buf = realloc(buf, cap + 1);
         }
     }
-    fclose(f);
+    close(fd);
     if (!buf)
         return NULL;
     buf[n] = 0;
@@ -249,7 +296,7 @@ char *th_read_file(const char *path, size_t *len)
     return buf;
 }
 
-static uint64_t mix(uint64_t x)
+uint64_t th_mix64(uint64_t x)
 {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdull;
@@ -261,8 +308,8 @@ static uint64_t mix(uint64_t x)
 
 void th_token(uint32_t i, char out[65])
 {
-    uint64_t a = mix(i * 4ull + 1), b = mix(i * 4ull + 2), c = mix(i * 4ull + 3),
-             d = mix(i * 4ull + 4);
+    uint64_t a = th_mix64(i * 4ull + 1), b = th_mix64(i * 4ull + 2), c = th_mix64(i * 4ull + 3),
+             d = th_mix64(i * 4ull + 4);
     snprintf(out, 65, "%016llx%016llx%016llx%016llx", (unsigned long long)a, (unsigned long long)b,
              (unsigned long long)c, (unsigned long long)d);
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 typedef struct th_proc {
@@ -23,6 +24,12 @@ typedef struct th_proc {
  * Until th_stop(), th_fail() and the test's exit kill it. Exits the test on
  * failure. */
 void th_spawn(th_proc *p, char *const argv[], const char *err_path);
+
+/* In a forked child: stdout to the pipe fds[1], stderr to err_path opened
+ * with O_CREAT | err_mode (O_TRUNC or O_APPEND; NULL: the test's stderr),
+ * then execv(argv[0]); _exit(127) when that fails. Does not return. */
+__attribute__((noreturn)) void th_exec_child(const int fds[2], char *const argv[],
+                                             const char *err_path, int err_mode);
 
 /* Reads the child's stdout for up to timeout_ms, handing each line (without
  * the newline; fn may modify it) to fn until fn returns non-zero. Returns
@@ -48,12 +55,28 @@ const char *th_bin(const char *name, char *buf, size_t len);
 
 /* A fresh temporary directory for this test (under TMPDIR). */
 const char *th_tmpdir(const char *tag);
-/* Removes a test's temp dir and everything in it (after a successful run;
- * a failed run keeps it for inspection). */
+/* Removes a test's temp dir and everything in it, staying on its file system
+ * (after a successful run; a failed run keeps it for inspection). Says so on
+ * stderr when something could not be removed. */
 void th_rmtree(const char *dir);
+
+/* "dir/name", kept until the test exits (a fixed arena: exits the test when
+ * it is full). */
+const char *th_path(const char *dir, const char *name);
+/* The test credential `name`: th_path(th_certs(), name). */
+const char *th_cert(const char *name);
+
+/* Fills argv (room for cap entries) for apns-sim on loopback with TLS (the
+ * test server certificate): apns-sim --listen 127.0.0.1:0 --tls-cert ...
+ * --tls-key ..., then `extra` up to its NULL. NULL-terminated; returns the
+ * number of arguments. Exits the test when they do not fit. */
+int th_sim_argv(char *argv[], int cap, const char *const extra[]);
 
 /* Reads a whole file (NUL-terminated); caller frees. NULL if unreadable. */
 char *th_read_file(const char *path, size_t *len);
+
+/* A 64-bit mixer (a bijection): the tests' deterministic tokens. */
+uint64_t th_mix64(uint64_t x);
 
 /* Deterministic 64-hex-character device token number i. */
 void th_token(uint32_t i, char out[65]);
@@ -67,15 +90,18 @@ long th_apns_id_index(const char *id);
 /* Monotonic milliseconds. */
 int64_t th_now_ms(void);
 
-#define TH_CHECK(cond, ...)                                                                        \
+/* If !ok: prints "FAIL file:line: what: " and the message, then calls fail()
+ * (which does not return). The body of TH_CHECK and of gw_util.h's GW_CHECK. */
+#define TH_CHECK_OR(fail, ok, what, ...)                                                           \
     do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
+        if (!(ok)) {                                                                               \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, what);                         \
             fprintf(stderr, __VA_ARGS__);                                                          \
             fprintf(stderr, "\n");                                                                 \
-            th_fail();                                                                             \
+            fail();                                                                                \
         }                                                                                          \
     } while (0)
+#define TH_CHECK(cond, ...) TH_CHECK_OR(th_fail, cond, #cond, __VA_ARGS__)
 
 /* Kills every server spawned so far and exits 1. */
 void th_fail(void);

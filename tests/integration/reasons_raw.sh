@@ -172,22 +172,18 @@ WRONGTEAM=$(jwt "${KEY[@]}" --team-id TEAM000002)
 # A known kid and team, but signed by another key: the signature fails.
 FORGED=$(jwt --key-file "$CERTS/AuthKey_XYZ987WVUT.p8" --key-id ABC123DEFG --team-id DEF123GHIJ)
 
-req "accepted (token auth, fresh JWT)" 200 - "/3/device/$T" "${D[@]}" "${H[@]}" -H "authorization: bearer $GOOD"
+# auth DESC STATUS REASON AUTHORIZATION : the control request with that
+# authorization header.
+auth() { req "$1" "$2" "$3" "/3/device/$T" "${D[@]}" "${H[@]}" -H "authorization: $4"; }
+auth "accepted (token auth, fresh JWT)" 200 - "bearer $GOOD"
 req "MissingProviderToken (no authorization)" 403 MissingProviderToken "/3/device/$T" "${D[@]}" "${H[@]}"
-req "InvalidProviderToken (key unknown to the sim)" 403 InvalidProviderToken "/3/device/$T" "${D[@]}" "${H[@]}" \
-  -H "authorization: bearer $UNKNOWN"
-req "InvalidProviderToken (iss is another team)" 403 InvalidProviderToken "/3/device/$T" "${D[@]}" "${H[@]}" \
-  -H "authorization: bearer $WRONGTEAM"
-req "InvalidProviderToken (signature by another key)" 403 InvalidProviderToken "/3/device/$T" "${D[@]}" "${H[@]}" \
-  -H "authorization: bearer $FORGED"
-req "InvalidProviderToken (not a JWT)" 403 InvalidProviderToken "/3/device/$T" "${D[@]}" "${H[@]}" \
-  -H "authorization: bearer not.a.jwt"
-req "InvalidProviderToken (no bearer scheme)" 403 InvalidProviderToken "/3/device/$T" "${D[@]}" "${H[@]}" \
-  -H "authorization: $GOOD"
-req "ExpiredProviderToken (iat 3700 s ago)" 403 ExpiredProviderToken "/3/device/$T" "${D[@]}" "${H[@]}" \
-  -H "authorization: bearer $OLD"
-req "ExpiredProviderToken (iat 600 s ahead)" 403 ExpiredProviderToken "/3/device/$T" "${D[@]}" "${H[@]}" \
-  -H "authorization: bearer $FUTURE"
+auth "InvalidProviderToken (key unknown to the sim)" 403 InvalidProviderToken "bearer $UNKNOWN"
+auth "InvalidProviderToken (iss is another team)" 403 InvalidProviderToken "bearer $WRONGTEAM"
+auth "InvalidProviderToken (signature by another key)" 403 InvalidProviderToken "bearer $FORGED"
+auth "InvalidProviderToken (not a JWT)" 403 InvalidProviderToken "bearer not.a.jwt"
+auth "InvalidProviderToken (no bearer scheme)" 403 InvalidProviderToken "$GOOD"
+auth "ExpiredProviderToken (iat 3700 s ago)" 403 ExpiredProviderToken "bearer $OLD"
+auth "ExpiredProviderToken (iat 600 s ahead)" 403 ExpiredProviderToken "bearer $FUTURE"
 req "MissingTopic (token auth)" 400 MissingTopic "/3/device/$T" "${D[@]}" -H "authorization: bearer $GOOD"
 req "MethodNotAllowed (token auth, checked first)" 405 MethodNotAllowed "/3/device/$T" "${D[@]}" "${H[@]}" \
   -H ':method: PUT'

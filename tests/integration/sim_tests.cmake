@@ -123,7 +123,8 @@ if(TARGET apnsd)
   add_library(gw_test_util STATIC ${CMAKE_CURRENT_SOURCE_DIR}/gw_util.c
                                   ${CMAKE_CURRENT_SOURCE_DIR}/gw_work.c)
   target_include_directories(gw_test_util PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-  target_link_libraries(gw_test_util PUBLIC PkgConfig::LIBEVENT PkgConfig::JANSSON m)
+  target_include_directories(gw_test_util PRIVATE ${PROJECT_SOURCE_DIR}/common)
+  target_link_libraries(gw_test_util PUBLIC apns_test_harness PkgConfig::LIBEVENT PkgConfig::JANSSON m)
   # The issue's numbers in every build: under ASan + UBSan gw_e2e takes about
   # 12 s, gw_crash 7 s on the 2-core machine. A slower build (valgrind, a
   # busier CI runner) can scale the workloads down with APNS_E2E_SCALE=0.2.

@@ -117,18 +117,9 @@ int main(int argc, char **argv)
     }
     a++; /* skip "--" */
 
-    const char *certs = th_certs();
     const char *dir = th_tmpdir("zeroloss");
-    char unreg_path[600], log_path[600], sim_bin[600], cert[600], key[600], keys[600], ca[600],
-        p8[600];
-    snprintf(unreg_path, sizeof unreg_path, "%s/unregistered.txt", dir);
-    snprintf(log_path, sizeof log_path, "%s/delivery.log", dir);
-    snprintf(cert, sizeof cert, "%s/server.pem", certs);
-    snprintf(key, sizeof key, "%s/server.key", certs);
-    snprintf(keys, sizeof keys, "%s/keys", certs);
-    snprintf(ca, sizeof ca, "%s/ca.pem", certs);
-    snprintf(p8, sizeof p8, "%s/AuthKey_ABC123DEFG.p8", certs);
-    th_bin("apns-sim", sim_bin, sizeof sim_bin);
+    const char *unreg_path = th_path(dir, "unregistered.txt"),
+               *log_path = th_path(dir, "delivery.log");
 
     FILE *uf = fopen(unreg_path, "w");
     TH_CHECK(uf != NULL, "cannot write %s", unreg_path);
@@ -141,32 +132,19 @@ int main(int argc, char **argv)
     }
     fclose(uf);
 
-    char *sim_argv[64];
-    int n = 0;
-    sim_argv[n++] = sim_bin;
-    sim_argv[n++] = "--listen";
-    sim_argv[n++] = "127.0.0.1:0";
-    sim_argv[n++] = "--tls-cert";
-    sim_argv[n++] = cert;
-    sim_argv[n++] = "--tls-key";
-    sim_argv[n++] = key;
-    sim_argv[n++] = "--auth-keys";
-    sim_argv[n++] = keys;
-    sim_argv[n++] = "--topics";
-    sim_argv[n++] = "com.example.app";
-    sim_argv[n++] = "--unregistered";
-    sim_argv[n++] = unreg_path;
-    sim_argv[n++] = "--delivery-log";
-    sim_argv[n++] = log_path;
-    for (; a < argc && n < 62; a++)
-        sim_argv[n++] = argv[a];
-    sim_argv[n] = NULL;
+    const char *extra[64] = {"--auth-keys",    th_cert("keys"), "--topics",       "com.example.app",
+                             "--unregistered", unreg_path,      "--delivery-log", log_path};
+    for (int n = 8; a < argc && n < 63; a++)
+        extra[n++] = argv[a];
+    char *sim_argv[80];
+    th_sim_argv(sim_argv, 80, extra);
     th_proc sim;
     th_spawn_server(&sim, sim_argv);
 
     char detail[256] = "";
     apns_signing_key *sk = NULL;
-    int rc = apns_signing_key_load_file(&sk, p8, "ABC123DEFG", "DEF123GHIJ", detail, sizeof detail);
+    int rc = apns_signing_key_load_file(&sk, th_cert("AuthKey_ABC123DEFG.p8"), "ABC123DEFG",
+                                        "DEF123GHIJ", detail, sizeof detail);
     TH_CHECK(rc == 0, "load key: %s", detail);
     apns_token_cache *tc = NULL;
     TH_CHECK(apns_token_cache_new(&tc, sk, 0) == 0, "token cache");
@@ -180,7 +158,7 @@ int main(int argc, char **argv)
     o.host = sim.host;
     o.port = (uint16_t)sim.port;
     o.tokens = tc;
-    o.ca_file = ca;
+    o.ca_file = th_cert("ca.pem");
     o.connections = conns;
     o.stream_timeout_ms = stream_timeout_ms;
     o.retry.max_attempts = 12;

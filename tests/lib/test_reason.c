@@ -50,34 +50,43 @@ static void statuses_match_apple(void **state)
     assert_int_equal(apns_reason_status(APNS_REASON_SHUTDOWN), 503);
 }
 
+/* apns_action_for(status, reason) must be want. */
+typedef struct action_row {
+    apns_action want;
+    int status;
+    apns_reason reason;
+} action_row;
+
 static void actions_follow_apples_guidance(void **state)
 {
-    /* Never retry these. */
-    assert_int_equal(apns_action_for(400, APNS_REASON_BAD_DEVICE_TOKEN), APNS_ACTION_DEAD_TOKEN);
-    assert_int_equal(apns_action_for(400, APNS_REASON_DEVICE_TOKEN_NOT_FOR_TOPIC),
-                     APNS_ACTION_DEAD_TOKEN);
-    assert_int_equal(apns_action_for(410, APNS_REASON_UNREGISTERED), APNS_ACTION_DEAD_TOKEN);
-    assert_int_equal(apns_action_for(410, APNS_REASON_EXPIRED_TOKEN), APNS_ACTION_DEAD_TOKEN);
-    assert_int_equal(apns_action_for(403, APNS_REASON_FORBIDDEN), APNS_ACTION_DROP);
-    assert_int_equal(apns_action_for(413, APNS_REASON_PAYLOAD_TOO_LARGE), APNS_ACTION_DROP);
-    /* Retry after a delay. */
-    assert_int_equal(apns_action_for(429, APNS_REASON_TOO_MANY_REQUESTS), APNS_ACTION_RETRY);
-    assert_int_equal(apns_action_for(500, APNS_REASON_INTERNAL_SERVER_ERROR), APNS_ACTION_RETRY);
-    assert_int_equal(apns_action_for(503, APNS_REASON_SERVICE_UNAVAILABLE), APNS_ACTION_RETRY);
-    /* Reconnect, refresh, pause. */
-    assert_int_equal(apns_action_for(503, APNS_REASON_SHUTDOWN), APNS_ACTION_RECONNECT);
-    assert_int_equal(apns_action_for(403, APNS_REASON_EXPIRED_PROVIDER_TOKEN),
-                     APNS_ACTION_REFRESH_TOKEN);
-    assert_int_equal(apns_action_for(403, APNS_REASON_INVALID_PROVIDER_TOKEN), APNS_ACTION_PAUSE);
-    assert_int_equal(apns_action_for(403, APNS_REASON_BAD_CERTIFICATE), APNS_ACTION_PAUSE);
-    /* Success whatever the reason field says. */
-    assert_int_equal(apns_action_for(200, APNS_REASON_NONE), APNS_ACTION_NONE);
-    /* Unknown reasons fall back on the status. */
-    assert_int_equal(apns_action_for(410, APNS_REASON_UNKNOWN), APNS_ACTION_DEAD_TOKEN);
-    assert_int_equal(apns_action_for(502, APNS_REASON_UNKNOWN), APNS_ACTION_RETRY);
-    assert_int_equal(apns_action_for(429, APNS_REASON_NONE), APNS_ACTION_RETRY);
-    assert_int_equal(apns_action_for(403, APNS_REASON_NONE), APNS_ACTION_PAUSE);
-    assert_int_equal(apns_action_for(400, APNS_REASON_UNKNOWN), APNS_ACTION_DROP);
+    static const action_row rows[] = {
+        /* Never retry these. */
+        {APNS_ACTION_DEAD_TOKEN, 400, APNS_REASON_BAD_DEVICE_TOKEN},
+        {APNS_ACTION_DEAD_TOKEN, 400, APNS_REASON_DEVICE_TOKEN_NOT_FOR_TOPIC},
+        {APNS_ACTION_DEAD_TOKEN, 410, APNS_REASON_UNREGISTERED},
+        {APNS_ACTION_DEAD_TOKEN, 410, APNS_REASON_EXPIRED_TOKEN},
+        {APNS_ACTION_DROP, 403, APNS_REASON_FORBIDDEN},
+        {APNS_ACTION_DROP, 413, APNS_REASON_PAYLOAD_TOO_LARGE},
+        /* Retry after a delay. */
+        {APNS_ACTION_RETRY, 429, APNS_REASON_TOO_MANY_REQUESTS},
+        {APNS_ACTION_RETRY, 500, APNS_REASON_INTERNAL_SERVER_ERROR},
+        {APNS_ACTION_RETRY, 503, APNS_REASON_SERVICE_UNAVAILABLE},
+        /* Reconnect, refresh, pause. */
+        {APNS_ACTION_RECONNECT, 503, APNS_REASON_SHUTDOWN},
+        {APNS_ACTION_REFRESH_TOKEN, 403, APNS_REASON_EXPIRED_PROVIDER_TOKEN},
+        {APNS_ACTION_PAUSE, 403, APNS_REASON_INVALID_PROVIDER_TOKEN},
+        {APNS_ACTION_PAUSE, 403, APNS_REASON_BAD_CERTIFICATE},
+        /* Success whatever the reason field says. */
+        {APNS_ACTION_NONE, 200, APNS_REASON_NONE},
+        /* Unknown reasons fall back on the status. */
+        {APNS_ACTION_DEAD_TOKEN, 410, APNS_REASON_UNKNOWN},
+        {APNS_ACTION_RETRY, 502, APNS_REASON_UNKNOWN},
+        {APNS_ACTION_RETRY, 429, APNS_REASON_NONE},
+        {APNS_ACTION_PAUSE, 403, APNS_REASON_NONE},
+        {APNS_ACTION_DROP, 400, APNS_REASON_UNKNOWN},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        assert_int_equal(apns_action_for(rows[i].status, rows[i].reason), rows[i].want);
     assert_string_equal(apns_action_name(APNS_ACTION_DEAD_TOKEN), "dead-token");
 }
 

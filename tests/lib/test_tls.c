@@ -268,6 +268,18 @@ static int handshake(struct server *s, const apns__tls_opts *o, const char *host
     return rc;
 }
 
+/* A handshake with a fresh server that speaks only h2 (its view left in *s):
+ * returns want, and the detail names `says` (NULL: not checked). */
+static void h2_handshake(struct server *s, const apns__tls_opts *o, const char *host, int want,
+                         const char *says)
+{
+    char d[512];
+    *s = (struct server){.alpn = H2, .alpn_len = sizeof H2 - 1};
+    assert_int_equal(handshake(s, o, host, d, sizeof d), want);
+    if (says)
+        assert_non_null(strstr(d, says));
+}
+
 static void handshake_ok(void **state)
 {
     struct server s = {.alpn = H2_AND_HTTP11, .alpn_len = sizeof H2_AND_HTTP11 - 1};
@@ -279,39 +291,29 @@ static void handshake_ok(void **state)
     assert_false(s.got_client_cert);
 
     /* IP literal: verified against the IP SAN, and no SNI (RFC 6066). */
-    s = (struct server){.alpn = H2, .alpn_len = sizeof H2 - 1};
-    assert_int_equal(handshake(&s, &o, "127.0.0.1", d, sizeof d), 0);
+    h2_handshake(&s, &o, "127.0.0.1", 0, NULL);
     assert_string_equal(s.sni, "");
-    s = (struct server){.alpn = H2, .alpn_len = sizeof H2 - 1};
-    assert_int_equal(handshake(&s, &o, "::1", d, sizeof d), 0);
+    h2_handshake(&s, &o, "::1", 0, NULL);
 }
 
 static void handshake_wrong_ca(void **state)
 {
-    struct server s = {.alpn = H2, .alpn_len = sizeof H2 - 1};
+    struct server s;
     apns__tls_opts o = {.ca_file = cert("other-ca.pem")};
-    char d[512];
-    assert_int_equal(handshake(&s, &o, "localhost", d, sizeof d), APNS_EVERIFY);
-    assert_non_null(strstr(d, "local issuer"));
+    h2_handshake(&s, &o, "localhost", APNS_EVERIFY, "local issuer");
     assert_int_not_equal(s.accept_rc, 1);
 
     /* insecure_skip_verify accepts it (tests only). */
-    s = (struct server){.alpn = H2, .alpn_len = sizeof H2 - 1};
     o.insecure_skip_verify = 1;
-    assert_int_equal(handshake(&s, &o, "localhost", d, sizeof d), 0);
+    h2_handshake(&s, &o, "localhost", 0, NULL);
 }
 
 static void handshake_hostname_mismatch(void **state)
 {
-    struct server s = {.alpn = H2, .alpn_len = sizeof H2 - 1};
+    struct server s;
     apns__tls_opts o = {.ca_file = cert("ca.pem")};
-    char d[512];
-    assert_int_equal(handshake(&s, &o, "api.push.apple.com", d, sizeof d), APNS_EVERIFY);
-    assert_non_null(strstr(d, "mismatch"));
-
-    s = (struct server){.alpn = H2, .alpn_len = sizeof H2 - 1};
-    assert_int_equal(handshake(&s, &o, "10.1.2.3", d, sizeof d), APNS_EVERIFY);
-    assert_non_null(strstr(d, "mismatch"));
+    h2_handshake(&s, &o, "api.push.apple.com", APNS_EVERIFY, "mismatch");
+    h2_handshake(&s, &o, "10.1.2.3", APNS_EVERIFY, "mismatch");
 }
 
 static void handshake_no_h2(void **state)
@@ -358,6 +360,17 @@ static void handshake_client_cert(void **state)
     assert_true(s.got_client_cert);
 }
 
+/* A client session for "localhost", trusting the test CA, on fd. */
+static SSL *client_ssl(int fd, SSL_CTX **c)
+{
+    char d[512];
+    apns__tls_opts o = {.ca_file = cert("ca.pem")};
+    assert_int_equal(apns__tls_ctx_new(c, &o, d, sizeof d), 0);
+    SSL *ssl = NULL;
+    assert_int_equal(apns__tls_ssl_new(&ssl, *c, fd, "localhost", d, sizeof d), 0);
+    return ssl;
+}
+
 static void handshake_peer_closes(void **state)
 {
     int sv[2];
@@ -365,10 +378,7 @@ static void handshake_peer_closes(void **state)
     close(sv[1]);
     SSL_CTX *c = NULL;
     char d[512];
-    apns__tls_opts o = {.ca_file = cert("ca.pem")};
-    assert_int_equal(apns__tls_ctx_new(&c, &o, d, sizeof d), 0);
-    SSL *ssl = NULL;
-    assert_int_equal(apns__tls_ssl_new(&ssl, c, sv[0], "localhost", d, sizeof d), 0);
+    SSL *ssl = client_ssl(sv[0], &c);
     assert_int_equal(apns__tls_handshake(ssl, d, sizeof d), APNS_ETLS);
     assert_true(strlen(d) > 0);
     SSL_free(ssl);
@@ -384,10 +394,7 @@ static void handshake_nonblocking(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     SSL_CTX *c = NULL;
     char d[512];
-    apns__tls_opts o = {.ca_file = cert("ca.pem")};
-    assert_int_equal(apns__tls_ctx_new(&c, &o, d, sizeof d), 0);
-    SSL *ssl = NULL;
-    assert_int_equal(apns__tls_ssl_new(&ssl, c, sv[0], "localhost", d, sizeof d), 0);
+    SSL *ssl = client_ssl(sv[0], &c);
     assert_int_equal(apns__tls_handshake(ssl, d, sizeof d), APNS__TLS_WANT_READ);
     close(sv[1]);
     int rc = apns__tls_handshake(ssl, d, sizeof d);

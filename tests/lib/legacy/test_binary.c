@@ -37,15 +37,21 @@ static apns_binary_notification base_n(void)
 
 /* ---- exact layouts ---------------------------------------------------------- */
 
+/* base_n() encodes to exactly want (len bytes) in format fmt. */
+static void encodes_to(apns_binary_format fmt, const uint8_t *want, size_t len)
+{
+    apns_binary_notification n = base_n();
+    uint8_t out[128];
+    assert_int_equal(apns_binary_encoded_len(fmt, &n), len);
+    assert_int_equal(apns_binary_encode(fmt, &n, out, sizeof out), len);
+    assert_memory_equal(out, want, len);
+}
+
 static void simple_layout(void **state)
 {
     static const uint8_t want[] = {0x00, 0x00, 0x20, TOK32, 0x00, 0x07, PAY7};
     assert_int_equal(sizeof want, 37 + 7);
-    apns_binary_notification n = base_n();
-    uint8_t out[128];
-    assert_int_equal(apns_binary_encoded_len(APNS_BINARY_SIMPLE, &n), sizeof want);
-    assert_int_equal(apns_binary_encode(APNS_BINARY_SIMPLE, &n, out, sizeof out), sizeof want);
-    assert_memory_equal(out, want, sizeof want);
+    encodes_to(APNS_BINARY_SIMPLE, want, sizeof want);
 }
 
 static void enhanced_layout(void **state)
@@ -53,11 +59,7 @@ static void enhanced_layout(void **state)
     static const uint8_t want[] = {0x01, 0x01, 0x02, 0x03,  0x04, 0x5f, 0x5e, 0x0f,
                                    0xf0, 0x00, 0x20, TOK32, 0x00, 0x07, PAY7};
     assert_int_equal(sizeof want, 45 + 7);
-    apns_binary_notification n = base_n();
-    uint8_t out[128];
-    assert_int_equal(apns_binary_encoded_len(APNS_BINARY_ENHANCED, &n), sizeof want);
-    assert_int_equal(apns_binary_encode(APNS_BINARY_ENHANCED, &n, out, sizeof out), sizeof want);
-    assert_memory_equal(out, want, sizeof want);
+    encodes_to(APNS_BINARY_ENHANCED, want, sizeof want);
 }
 
 static void frame_layout(void **state)
@@ -71,11 +73,7 @@ static void frame_layout(void **state)
         0x05, 0x00, 0x01, 0x0a,                      /* item 5: priority 10 */
     };
     assert_int_equal(sizeof want, 61 + 7);
-    apns_binary_notification n = base_n();
-    uint8_t out[128];
-    assert_int_equal(apns_binary_encoded_len(APNS_BINARY_FRAME, &n), sizeof want);
-    assert_int_equal(apns_binary_encode(APNS_BINARY_FRAME, &n, out, sizeof out), sizeof want);
-    assert_memory_equal(out, want, sizeof want);
+    encodes_to(APNS_BINARY_FRAME, want, sizeof want);
 
     /* The decoder gives back every field, pointing into the input. */
     apns_binary_notification d;
