@@ -245,9 +245,8 @@ struct gw_queue {
     atomic_int notice_pending;
 
     /* Loop thread only: chunks leased out and not yet released
-     * (gw_chunk.priv.prev/next), and releases the storage refused. */
-    gw_chunk *leased;
-    size_t n_leased;
+     * (gw_chunk.priv.node), and releases the storage refused. */
+    common_clist leased;
     struct gw_queue_refused {
         uint64_t chunk;
         int64_t not_before;
@@ -337,6 +336,5 @@ gw_queue_req *gw_queue__req_new(gw_queue *q, gw_queue_kind kind, int bounded, vo
  * freed and the code returned: GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED. */
 int gw_queue__post(gw_queue *q, gw_queue_req *r);
 void gw_queue__req_free(gw_queue_req *r);
-void gw_queue__leased_remove(gw_queue *q, gw_chunk *c);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * js_codec.c - the JetStream backend's binary records: the per-chunk
  * outcome record (KV <P>_OUT), the job header (KV <P>_JOBS), the chunk
- * message (stream <P>_CHUNKS), and the rules that merge two writers' views
- * of one chunk.
+ * message (stream <P>_CHUNKS), the dead-token entry (KV <P>_DEAD), the
+ * fleet's provider token (KV <P>_TOKENS), and the rules that merge two
+ * writers' views of one chunk.
  *
  * All integers are little-endian; every record starts with a 4-byte magic
  * that names its version, so a later apnsd can read what an earlier one
@@ -150,28 +151,6 @@ void gw_js_rec_cleanup(gw_js_rec *r)
     free(r->retry_at);
     free(r->rej);
     memset(r, 0, sizeof(*r));
-}
-
-int gw_js_rec_copy(gw_js_rec *dst, const gw_js_rec *src)
-{
-    if (gw_js_rec_init(dst, src->n) != 0)
-        return APNS_ENOMEM;
-    dst->rel = src->rel;
-    dst->held_at = src->held_at;
-    dst->done_ms = src->done_ms;
-    memcpy(dst->state, src->state, src->n);
-    memcpy(dst->attempts, src->attempts, src->n);
-    memcpy(dst->retry_at, src->retry_at, src->n * sizeof(int64_t));
-    if (src->n_rej > 0) {
-        dst->rej = malloc(src->n_rej * sizeof(gw_js_rej));
-        if (dst->rej == NULL) {
-            gw_js_rec_cleanup(dst);
-            return APNS_ENOMEM;
-        }
-        memcpy(dst->rej, src->rej, src->n_rej * sizeof(gw_js_rej));
-        dst->n_rej = dst->cap_rej = src->n_rej;
-    }
-    return 0;
 }
 
 const gw_js_rej *gw_js_rec_rej(const gw_js_rec *r, uint32_t idx)
@@ -508,5 +487,69 @@ int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len)
     memcpy(c->job_id, id, GW_JOB_ID_LEN);
     memcpy(c->apns_id, aid, GW_JOB_ID_LEN);
     c->job_id[GW_JOB_ID_LEN] = c->apns_id[GW_JOB_ID_LEN] = '\0';
+    return 0;
+}
+
+/* ---- the dead-token entry and the fleet's provider token ------------------------- */
+
+int gw_js_dead_encode(const gw_dead_token *d, uint8_t **out, size_t *len)
+{
+    wbuf b = {0};
+    size_t rl = strlen(d->reason), hl = strlen(d->token);
+
+    w_bytes(&b, "AJD1", 4);
+    w_u8(&b, (uint8_t)d->source);
+    w_u64(&b, (uint64_t)d->apns_ts_ms);
+    w_u64(&b, (uint64_t)d->recorded_ms);
+    w_u8(&b, (uint8_t)rl);
+    w_bytes(&b, d->reason, rl);
+    w_u8(&b, (uint8_t)hl);
+    w_bytes(&b, d->token, hl);
+    return finish(&b, out, len);
+}
+
+int gw_js_dead_decode(gw_dead_token *d, const uint8_t *p, size_t len)
+{
+    rbuf b = {p, len, 0, 0};
+    const uint8_t *magic = r_bytes(&b, 4), *reason, *token;
+    uint8_t rl, hl;
+
+    memset(d, 0, sizeof(*d));
+    if (magic == NULL || memcmp(magic, "AJD1", 4) != 0)
+        return APNS_EINVAL;
+    d->source = (gw_dead_source)r_u8(&b);
+    d->apns_ts_ms = (int64_t)r_u64(&b);
+    d->recorded_ms = (int64_t)r_u64(&b);
+    rl = r_u8(&b);
+    reason = r_bytes(&b, rl);
+    hl = r_u8(&b);
+    token = r_bytes(&b, hl);
+    if (b.bad || rl >= sizeof(d->reason) || hl > APNS_TOKEN_HEX_MAX)
+        return APNS_EINVAL;
+    memcpy(d->reason, reason, rl);
+    memcpy(d->token, token, hl);
+    return 0;
+}
+
+int gw_js_tok_encode(int64_t issued, const char *jwt, uint8_t **out, size_t *len)
+{
+    wbuf b = {0};
+
+    w_bytes(&b, "AJT1", 4);
+    w_u64(&b, (uint64_t)issued);
+    w_bytes(&b, jwt, strlen(jwt));
+    return finish(&b, out, len);
+}
+
+int gw_js_tok_decode(const uint8_t *p, size_t len, int64_t *issued, char *jwt, size_t jwt_len)
+{
+    rbuf b = {p, len, 0, 0};
+    const uint8_t *magic = r_bytes(&b, 4);
+
+    *issued = (int64_t)r_u64(&b);
+    if (b.bad || memcmp(magic, "AJT1", 4) != 0 || len - b.pos >= jwt_len)
+        return APNS_EINVAL;
+    memcpy(jwt, p + b.pos, len - b.pos);
+    jwt[len - b.pos] = '\0';
     return 0;
 }

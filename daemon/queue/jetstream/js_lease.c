@@ -32,28 +32,10 @@ static int64_t real_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void lease_link(gw_js_lease **head, gw_js_lease *l)
-{
-    l->prev = NULL;
-    l->next = *head;
-    if (*head != NULL)
-        (*head)->prev = l;
-    *head = l;
-}
-
-static void lease_unlink(gw_js_lease **head, gw_js_lease *l)
-{
-    if (l->prev != NULL)
-        l->prev->next = l->next;
-    else
-        *head = l->next;
-    if (l->next != NULL)
-        l->next->prev = l->prev;
-    l->prev = l->next = NULL;
-}
-
+/* Unlinks (when linked) and frees. */
 static void lease_free(gw_js_lease *l)
 {
+    common_list_remove(&l->node);
     natsMsg_Destroy(l->msg);
     gw_js_rec_cleanup(&l->rec);
     free(l);
@@ -140,8 +122,8 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
         j.created = c->created;
         if (gw_js_job_encode(&j, &enc, &elen) != 0)
             return APNS_ENOMEM;
-        rc = gw_js_kv_cas(js, js->b_jobs, c->job_id, enc, elen, 0, NULL, &conflict, "lease (abort)",
-                          detail, dlen);
+        rc = gw_js_kv_cas(js, js->b_jobs, c->job_id, enc, elen, 0, 0, NULL, &conflict,
+                          "lease (abort)", detail, dlen);
         free(enc);
         if (rc != 0)
             return rc;
@@ -277,7 +259,7 @@ static int rec_store_sync(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
         l->rev = rev;
         if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0)
             return APNS_ENOMEM;
-        rc = gw_js_kv_cas(js, js->b_out, l->key, buf, blen, rev, &new_rev, &conflict,
+        rc = gw_js_kv_cas(js, js->b_out, l->key, buf, blen, rev, 0, &new_rev, &conflict,
                           "record outcomes", detail, dlen);
         free(buf);
         if (rc != 0)
@@ -319,7 +301,7 @@ static int rec_store_one(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
 
     if (gw_js_rec_encode(&l->rec, &buf, &len) != 0)
         return APNS_ENOMEM;
-    rc = gw_js_kv_cas(js, js->b_out, l->key, buf, len, l->rev, &rev, &conflict, "lease (record)",
+    rc = gw_js_kv_cas(js, js->b_out, l->key, buf, len, l->rev, 0, &rev, &conflict, "lease (record)",
                       detail, dlen);
     free(buf);
     if (rc != 0)
@@ -411,7 +393,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     if (committed < -1 || committed == 0) {
         /* Error: leave it to ack_wait. Not yet committed: hold it. */
         msg_wpi(js, msg);
-        lease_link(&js->waiting, l);
+        common_list_push_back(&js->waiting, &l->node);
         return committed < -1 ? committed : 0;
     }
     if (committed == -1) {
@@ -473,8 +455,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     }
     (*out)->priv.handle = (uint64_t)(uintptr_t)l;
     pthread_mutex_lock(&js->lease_mu);
-    lease_link(&js->leases, l);
-    js->n_leases++;
+    common_list_push_back(&js->leases, &l->node);
     pthread_mutex_unlock(&js->lease_mu);
     return 0;
 }
@@ -498,13 +479,15 @@ static void take_into(gw_js *js, gw_queue_req *r, natsMsg *msg)
 /* Looks at held chunks of uncommitted jobs again. */
 static void recheck_waiting(gw_js *js, gw_queue_req *r)
 {
-    gw_js_lease *l = js->waiting, *next;
+    common_list held;
 
-    js->waiting = NULL;
-    for (; l != NULL; l = next) {
+    common_list_init(&held);
+    common_list_splice(&held, &js->waiting); /* take() links them again */
+    COMMON_LIST_FOREACH(it, tmp, &held)
+    {
+        gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
         natsMsg *msg = l->msg;
 
-        next = l->next;
         l->msg = NULL;
         lease_free(l);
         take_into(js, r, msg);
@@ -522,9 +505,12 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
     if (err != 0)
         return err;
     /* Held chunks of uncommitted jobs: keep them alive, look again. */
-    for (gw_js_lease *l = js->waiting; l != NULL; l = l->next)
+    COMMON_LIST_FOREACH(it, tmp, &js->waiting)
+    {
+        gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
         if (mono - l->wpi_ms >= hb && msg_wpi(js, l->msg) == NATS_OK)
             l->wpi_ms = mono;
+    }
     recheck_waiting(js, r);
     /* The first fetch may wait up to poll_ms for a message (a long poll).
      * It asks for ONE chunk: a pull request for more than the stream has
@@ -548,7 +534,7 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
         jsFetchRequest fr;
         natsStatus s;
         int want = (int)(r->u.lease.max - r->u.lease.n), waiting = 0, batch;
-        int long_poll = round == 0 && r->u.lease.n == 0 && js->waiting == NULL;
+        int long_poll = round == 0 && r->u.lease.n == 0 && common_list_empty(&js->waiting);
 
         natsSubscription_GetPending(js->pull, &waiting, NULL);
         jsFetchRequest_Init(&fr);
@@ -831,8 +817,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             continue;
         l = by_handle(r->u.release.chunk);
         pthread_mutex_lock(&js->lease_mu);
-        lease_unlink(&js->leases, l);
-        js->n_leases--;
+        common_list_remove(&l->node);
         pthread_mutex_unlock(&js->lease_mu);
         if (conn != 0) {
             /* Not acked: the chunk comes back after ack_wait with what was
@@ -869,11 +854,8 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
         int any_work = 0;
         for (size_t k = 0; k < n; k++)
             any_work |= v[k]->kind == GW_QUEUE_REQ_RELEASE && v[k]->work;
-        if (any_work) {
-            char node[24];
-            snprintf(node, sizeof(node), "%llx", (unsigned long long)js->node);
-            natsConnection_PublishString(js->nc, js->subj_work, node);
-        }
+        if (any_work)
+            gw_js_notify_work(js);
     }
     free(dirty);
     free(errs);
@@ -898,17 +880,11 @@ int gw_js_op_touch(gw_js *js, gw_queue_req *r)
 
 void gw_js_forget_leases(gw_js *js)
 {
-    while (js->leases != NULL) {
-        gw_js_lease *l = js->leases;
-        lease_unlink(&js->leases, l);
-        lease_free(l);
-    }
-    js->n_leases = 0;
-    while (js->waiting != NULL) {
-        gw_js_lease *l = js->waiting;
-        lease_unlink(&js->waiting, l);
-        lease_free(l);
-    }
+    common_list *lists[2] = {&js->leases, &js->waiting};
+
+    for (int i = 0; i < 2; i++)
+        while (!common_list_empty(lists[i]))
+            lease_free(COMMON_CONTAINER_OF(lists[i]->next, gw_js_lease, node));
 }
 
 void gw_js_refresh_depth(gw_js *js)
@@ -942,7 +918,9 @@ void gw_js_refresh_depth(gw_js *js)
     }
     jsStreamInfo_Destroy(si);
     pthread_mutex_lock(&js->lease_mu);
-    for (gw_js_lease *l = js->leases; l != NULL; l = l->next) {
+    COMMON_LIST_FOREACH(it, tmp, &js->leases)
+    {
+        gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
         uint64_t c[4], retry, open;
         int64_t mr;
         gw_js_rec_counts(&l->rec, c, &retry, &open, &mr);
@@ -961,7 +939,9 @@ int64_t gw_js_idle(void *ud)
         hb = 100;
     if (mono >= js->hb_due) {
         pthread_mutex_lock(&js->lease_mu);
-        for (gw_js_lease *l = js->leases; l != NULL; l = l->next) {
+        COMMON_LIST_FOREACH(it, tmp, &js->leases)
+        {
+            gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
             if (mono - l->progress_ms > js->q->o.lease_ttl_ms)
                 continue; /* the dispatcher forgot it: let it come back */
             if (mono - l->wpi_ms >= hb) {

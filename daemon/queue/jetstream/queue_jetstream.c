@@ -156,10 +156,11 @@
  */
 #include "js_int.h"
 
+#include "rng.h" /* common/ */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 /* ---- the batch (queue thread) ------------------------------------------------ */
@@ -425,6 +426,8 @@ static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
     pthread_mutex_init(&js->pg_mu, NULL);
     pthread_cond_init(&js->pg_cv, NULL);
     pthread_mutex_init(&js->lease_mu, NULL);
+    common_list_init(&js->leases);
+    common_list_init(&js->waiting);
     q->be = js;
     js->q = q;
     js->jo = *jo;
@@ -442,8 +445,7 @@ static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
     js->committed = calloc(js->n_committed, sizeof(*js->committed));
     if (js->committed == NULL || copy_strings(js, jo) != 0)
         return APNS_ENOMEM;
-    if (getrandom(&js->node, sizeof(js->node), 0) != sizeof(js->node))
-        js->node = (uint64_t)(uintptr_t)js ^ (uint64_t)gw_queue__mono();
+    js->node = common_rng_seed();
     q->first_idle_ms = 0; /* heartbeats and the depth from the start */
     rc = gw_js_connect(js, detail, detail_len);
     if (rc == 0)
