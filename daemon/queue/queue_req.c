@@ -152,15 +152,38 @@ static void refused_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- completion (loop thread) ------------------------------------------------- */
 
+/* The job state of a status from its counts (pending filled in), whether a
+ * chunk is leased right now and whether the job is finished. */
+static gw_job_state job_state(const gw_job_status *st, int leased, int finished)
+{
+    uint64_t final = st->accepted + st->rejected + st->expired + st->failed;
+
+    if (finished || final >= st->tokens) {
+        if (st->accepted == st->tokens)
+            return GW_JOB_DONE;
+        if (st->expired == st->tokens)
+            return GW_JOB_EXPIRED;
+        return st->accepted > 0 ? GW_JOB_PARTIAL : GW_JOB_FAILED;
+    }
+    if (leased)
+        return GW_JOB_IN_FLIGHT;
+    if (final == 0 && st->retrying == 0)
+        return GW_JOB_QUEUED;
+    return st->pending == 0 ? GW_JOB_RETRYING : GW_JOB_IN_FLIGHT;
+}
+
 static void deliver_result(gw_queue_req *r)
 {
     const char *d = r->err != 0 ? r->detail : "";
+    gw_job_status *st = &r->u.status.st;
 
     switch (r->kind) {
     case GW_QUEUE_REQ_SUBMIT:
         ((gw_submit_cb)r->cb)(r->err, d, r->u.submit.id, r->ud);
         break;
     case GW_QUEUE_REQ_LEASE:
+        if (r->err != 0)
+            gw_queue__lease_discard(r); /* built before the storage failed */
         for (size_t i = 0; i < r->u.lease.n; i++) {
             r->u.lease.chunks[i]->priv.owner = r->q;
             common_clist_push_back(&r->q->leased, &r->u.lease.chunks[i]->priv.node);
@@ -169,6 +192,11 @@ static void deliver_result(gw_queue_req *r)
         r->u.lease.n = 0; /* handed over */
         break;
     case GW_QUEUE_REQ_STATUS:
+        st->pending =
+            st->tokens - st->accepted - st->rejected - st->expired - st->failed - st->retrying;
+        st->state = job_state(st, r->u.status.leased, r->u.status.finished);
+        st->outcomes = r->u.status.outcomes;
+        st->n_outcomes = st->outcomes != NULL ? st->tokens : 0;
         ((gw_status_cb)r->cb)(r->err, d, r->err == 0 ? &r->u.status.st : NULL, r->ud);
         break;
     case GW_QUEUE_REQ_DEAD_LIST:
@@ -449,24 +477,6 @@ void gw_queue__result(gw_queue *q, int committed, int err)
     } else if (committed) {
         atomic_store(&q->last_err, 0);
     }
-}
-
-gw_job_state gw_queue__job_state(const gw_job_status *st, int leased, int finished)
-{
-    uint64_t final = st->accepted + st->rejected + st->expired + st->failed;
-
-    if (finished || final >= st->tokens) {
-        if (st->accepted == st->tokens)
-            return GW_JOB_DONE;
-        if (st->expired == st->tokens)
-            return GW_JOB_EXPIRED;
-        return st->accepted > 0 ? GW_JOB_PARTIAL : GW_JOB_FAILED;
-    }
-    if (leased)
-        return GW_JOB_IN_FLIGHT;
-    if (final == 0 && st->retrying == 0)
-        return GW_JOB_QUEUED;
-    return st->pending == 0 ? GW_JOB_RETRYING : GW_JOB_IN_FLIGHT;
 }
 
 static size_t align8(size_t n)

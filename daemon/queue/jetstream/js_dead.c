@@ -81,10 +81,6 @@ long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, con
 
 int gw_js_op_dead_add(gw_js *js, gw_queue_req *r)
 {
-    int rc = gw_js_check_conn(js, "dead-token add", r->detail, sizeof(r->detail));
-
-    if (rc != 0)
-        return rc;
     return (int)gw_js_dead_put(js, r->u.dead.app, r->u.dead.hex, r->u.dead.source, r->u.dead.reason,
                                r->u.dead.apns_ts, 0, r->detail, sizeof(r->detail));
 }
@@ -95,9 +91,6 @@ int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r)
     int found = 0, rc;
     natsStatus s;
 
-    rc = gw_js_check_conn(js, "dead-token delete", r->detail, sizeof(r->detail));
-    if (rc != 0)
-        return rc;
     gw_js_dead_key(r->u.dead.app, r->u.dead.hex, key, sizeof(key));
     rc = gw_js_kv_get(js, js->kv_dead, key, NULL, NULL, NULL, &found, "dead-token delete",
                       r->detail, sizeof(r->detail));
@@ -242,9 +235,6 @@ int gw_js_op_dead_list(gw_js *js, gw_queue_req *r)
     char filter[256], stream[96], app[160];
     int rc;
 
-    rc = gw_js_check_conn(js, "dead-token list", r->detail, sizeof(r->detail));
-    if (rc != 0)
-        return rc;
     r->u.dead.v = calloc(r->u.dead.limit, sizeof(gw_dead_token));
     if (r->u.dead.v == NULL) {
         snprintf(r->detail, sizeof(r->detail), "out of memory for dead-token page");

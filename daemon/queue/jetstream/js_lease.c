@@ -178,7 +178,51 @@ static gw_chunk *build_chunk(const gw_js_chunk_msg *m, const gw_js_rec *rec)
 
 /* ---- storing records ------------------------------------------------------------ */
 
-static int rec_store_sync(gw_js *js, gw_js_lease *l, char *detail, size_t dlen);
+/* Writes l's record with a compare-and-set on its revision (synchronously:
+ * the lease thread has no publish group). When the revision moved (another
+ * writer holds the chunk too: a lease that outlived ack_wait) it reads
+ * theirs, merges and writes again until the compare-and-set holds.
+ * read_first: a write already met a moved revision. */
+static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, size_t dlen)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        const char *what = attempt > 0 || read_first ? "record outcomes" : "lease (record)";
+        uint8_t *val = NULL, *buf = NULL;
+        size_t len = 0, blen = 0;
+        uint64_t new_rev = 0;
+        int found = 0, conflict = 0, rc;
+
+        if (attempt > 0 || read_first) {
+            rc = gw_js_kv_get(js, js->kv_out, l->key, &val, &len, &l->rev, &found, what, detail,
+                              dlen);
+            if (rc != 0)
+                return rc;
+        }
+        if (found) {
+            gw_js_rec theirs;
+            if (gw_js_rec_decode(&theirs, val, len) == 0) {
+                gw_js_rec_merge(&l->rec, &theirs);
+                gw_js_rec_cleanup(&theirs);
+            }
+            free(val);
+        }
+        if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0)
+            return APNS_ENOMEM;
+        rc = gw_js_kv_cas(js, js->b_out, l->key, buf, blen, l->rev, 0, &new_rev, &conflict, what,
+                          detail, dlen);
+        free(buf);
+        if (rc != 0)
+            return rc;
+        if (!conflict) {
+            l->rev = new_rev;
+            l->dirty = 0;
+            return 0;
+        }
+    }
+    snprintf(detail, dlen, "queue jetstream %s: outcome record %s keeps changing under us",
+             js->servers_text, l->key);
+    return GW_QUEUE_ESTORE;
+}
 
 /* Writes the records of leases[0..n) (pipelined) and settles conflicts.
  * errs[i] / details: per lease. */
@@ -226,53 +270,12 @@ static void store_records(gw_js *js, gw_js_lease **v, size_t n, int *errs, char 
             v[i]->rev = p->seq;
             v[i]->dirty = 0;
         } else if (p->code == JSStreamWrongLastSequenceErr) {
-            errs[i] = rec_store_sync(js, v[i], details[i], 384);
+            errs[i] = rec_store(js, v[i], 1, details[i], 384);
         } else {
             errs[i] = gw_js_error(js, p->st, p->code, p->text, "record outcomes", details[i], 384);
         }
     }
     free(slot);
-}
-
-/* Read-merge-write until the compare-and-set holds (another writer holds
- * the chunk too: a lease that outlived ack_wait). */
-static int rec_store_sync(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
-{
-    for (int attempt = 0; attempt < 8; attempt++) {
-        uint8_t *val = NULL, *buf = NULL;
-        size_t len = 0, blen = 0;
-        uint64_t rev = 0, new_rev = 0;
-        int found = 0, conflict = 0, rc;
-
-        rc = gw_js_kv_get(js, js->kv_out, l->key, &val, &len, &rev, &found, "record outcomes",
-                          detail, dlen);
-        if (rc != 0)
-            return rc;
-        if (found) {
-            gw_js_rec theirs;
-            if (gw_js_rec_decode(&theirs, val, len) == 0) {
-                gw_js_rec_merge(&l->rec, &theirs);
-                gw_js_rec_cleanup(&theirs);
-            }
-            free(val);
-        }
-        l->rev = rev;
-        if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0)
-            return APNS_ENOMEM;
-        rc = gw_js_kv_cas(js, js->b_out, l->key, buf, blen, rev, 0, &new_rev, &conflict,
-                          "record outcomes", detail, dlen);
-        free(buf);
-        if (rc != 0)
-            return rc;
-        if (!conflict) {
-            l->rev = new_rev;
-            l->dirty = 0;
-            return 0;
-        }
-    }
-    snprintf(detail, dlen, "queue jetstream %s: outcome record %s keeps changing under us",
-             js->servers_text, l->key);
-    return GW_QUEUE_ESTORE;
 }
 
 /* ---- lease ------------------------------------------------------------------------ */
@@ -290,29 +293,6 @@ static uint64_t rec_open(const gw_js_rec *r, int64_t *min_retry, uint64_t *pendi
     return open;
 }
 
-/* One record, synchronously (the lease thread has no publish group):
- * compare-and-set on the revision read, merging on a conflict. */
-static int rec_store_one(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    uint64_t rev = 0;
-    int conflict = 0, rc;
-
-    if (gw_js_rec_encode(&l->rec, &buf, &len) != 0)
-        return APNS_ENOMEM;
-    rc = gw_js_kv_cas(js, js->b_out, l->key, buf, len, l->rev, 0, &rev, &conflict, "lease (record)",
-                      detail, dlen);
-    free(buf);
-    if (rc != 0)
-        return rc;
-    if (conflict)
-        return rec_store_sync(js, l, detail, dlen);
-    l->rev = rev;
-    l->dirty = 0;
-    return 0;
-}
-
 /* Stores rec with one more hand-back and naks the message with a delay. */
 static int defer(gw_js *js, gw_js_lease *l, int64_t delay_ms, char *detail, size_t dlen)
 {
@@ -320,7 +300,7 @@ static int defer(gw_js *js, gw_js_lease *l, int64_t delay_ms, char *detail, size
 
     l->rec.rel++;
     l->rec.held_at = 0;
-    err = rec_store_one(js, l, detail, dlen);
+    err = rec_store(js, l, 0, detail, dlen);
     msg_nak(js, l->msg, delay_ms);
     return err;
 }
@@ -336,7 +316,7 @@ static void park(gw_js *js, gw_js_lease *l, uint64_t unclean)
         if (gw_js_rec_apply(&l->rec, i, GW_TOKEN_FAILED, 0, NULL, 0, 0))
             parked++;
     l->rec.done_ms = now;
-    err = rec_store_one(js, l, d[0], sizeof(d[0]));
+    err = rec_store(js, l, 0, d[0], sizeof(d[0]));
     msg_term(js, l->msg);
     gw_queue__depth_add(js->q, -(int64_t)parked);
     gw_queue__log(js->q, APNS_LOG_ERROR,

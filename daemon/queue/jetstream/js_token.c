@@ -59,9 +59,6 @@ int gw_js_op_token(gw_js *js, gw_queue_req *r)
     int64_t mine_at = 0;
     int rc;
 
-    rc = gw_js_check_conn(js, "provider token", r->detail, sizeof(r->detail));
-    if (rc != 0)
-        return rc;
     snprintf(key, sizeof(key), "%s.%s", t->team, t->key_id);
     for (int attempt = 0; attempt < 8; attempt++) {
         uint8_t *val = NULL;

@@ -133,6 +133,14 @@ sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id)
     return s;
 }
 
+int gw_sq_done(gw_sq *sq, sqlite3_stmt *s, const char *what, char *detail, size_t detail_len)
+{
+    int rc = sqlite3_step(s);
+
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, what, detail, detail_len);
+}
+
 static int exec(gw_sq *sq, const char *sql, const char *what, char *detail, size_t len)
 {
     int rc = sqlite3_exec(sq->db, sql, NULL, NULL, NULL);
