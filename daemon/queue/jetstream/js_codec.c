@@ -73,6 +73,15 @@ static void w_u64(wbuf *b, uint64_t v)
     w_u32(b, (uint32_t)(v >> 32));
 }
 
+/* A string of up to 255 bytes after its length byte. */
+static void w_str8(wbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    w_u8(b, (uint8_t)n);
+    w_bytes(b, s, n);
+}
+
 typedef struct rbuf {
     const uint8_t *p;
     size_t len, pos;
@@ -115,6 +124,19 @@ static uint64_t r_u64(rbuf *b)
 {
     uint64_t lo = r_u32(b);
     return lo | (uint64_t)r_u32(b) << 32;
+}
+
+/* Starts reading a record into obj (zeroed first; may be NULL): 0 when it
+ * begins with the magic m, else APNS_EINVAL. */
+static int r_open(rbuf *b, const uint8_t *p, size_t len, const char *m, void *obj, size_t obj_len)
+{
+    const uint8_t *magic;
+
+    if (obj != NULL)
+        memset(obj, 0, obj_len);
+    *b = (rbuf){p, len, 0, 0};
+    magic = r_bytes(b, 4);
+    return magic != NULL && memcmp(magic, m, 4) == 0 ? 0 : APNS_EINVAL;
 }
 
 static int finish(wbuf *b, uint8_t **out, size_t *len)
@@ -199,24 +221,21 @@ int gw_js_rec_encode(const gw_js_rec *r, uint8_t **out, size_t *len)
         }
     w_u32(&b, (uint32_t)r->n_rej);
     for (size_t i = 0; i < r->n_rej; i++) {
-        size_t rl = strlen(r->rej[i].reason);
         w_u32(&b, r->rej[i].idx);
         w_u16(&b, (uint16_t)r->rej[i].status);
         w_u64(&b, (uint64_t)r->rej[i].apns_ts);
-        w_u8(&b, (uint8_t)rl);
-        w_bytes(&b, r->rej[i].reason, rl);
+        w_str8(&b, r->rej[i].reason);
     }
     return finish(&b, out, len);
 }
 
 int gw_js_rec_decode(gw_js_rec *r, const uint8_t *p, size_t len)
 {
-    rbuf b = {p, len, 0, 0};
-    const uint8_t *magic = r_bytes(&b, 4), *st, *at;
+    rbuf b;
+    const uint8_t *st, *at;
     uint32_t n, k;
 
-    memset(r, 0, sizeof(*r));
-    if (magic == NULL || memcmp(magic, "AJR1", 4) != 0)
+    if (r_open(&b, p, len, "AJR1", r, sizeof(*r)) != 0)
         return APNS_EINVAL;
     n = r_u32(&b);
     if (b.bad || n > GW_JOB_TOKENS_MAX || (size_t)n * 2 > len)
@@ -368,13 +387,12 @@ int gw_js_job_encode(const gw_js_job *j, uint8_t **out, size_t *len)
 
 int gw_js_job_decode(gw_js_job *j, const uint8_t *p, size_t len)
 {
-    rbuf b = {p, len, 0, 0};
-    const uint8_t *magic = r_bytes(&b, 4), *id, *aid, *app, *tok;
+    rbuf b;
+    const uint8_t *id, *aid, *app, *tok;
     uint16_t al;
     uint32_t tl;
 
-    memset(j, 0, sizeof(*j));
-    if (magic == NULL || memcmp(magic, "AJJ1", 4) != 0)
+    if (r_open(&b, p, len, "AJJ1", j, sizeof(*j)) != 0)
         return APNS_EINVAL;
     j->state = r_u8(&b);
     id = r_bytes(&b, GW_JOB_ID_LEN);
@@ -457,11 +475,10 @@ static const char *r_str16(rbuf *b, size_t *len, int nullable)
 
 int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len)
 {
-    rbuf b = {p, len, 0, 0};
-    const uint8_t *magic = r_bytes(&b, 4), *id, *aid;
+    rbuf b;
+    const uint8_t *id, *aid;
 
-    memset(c, 0, sizeof(*c));
-    if (magic == NULL || memcmp(magic, "AJC1", 4) != 0)
+    if (r_open(&b, p, len, "AJC1", c, sizeof(*c)) != 0)
         return APNS_EINVAL;
     id = r_bytes(&b, GW_JOB_ID_LEN);
     aid = r_bytes(&b, GW_JOB_ID_LEN);
@@ -495,27 +512,23 @@ int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len)
 int gw_js_dead_encode(const gw_dead_token *d, uint8_t **out, size_t *len)
 {
     wbuf b = {0};
-    size_t rl = strlen(d->reason), hl = strlen(d->token);
 
     w_bytes(&b, "AJD1", 4);
     w_u8(&b, (uint8_t)d->source);
     w_u64(&b, (uint64_t)d->apns_ts_ms);
     w_u64(&b, (uint64_t)d->recorded_ms);
-    w_u8(&b, (uint8_t)rl);
-    w_bytes(&b, d->reason, rl);
-    w_u8(&b, (uint8_t)hl);
-    w_bytes(&b, d->token, hl);
+    w_str8(&b, d->reason);
+    w_str8(&b, d->token);
     return finish(&b, out, len);
 }
 
 int gw_js_dead_decode(gw_dead_token *d, const uint8_t *p, size_t len)
 {
-    rbuf b = {p, len, 0, 0};
-    const uint8_t *magic = r_bytes(&b, 4), *reason, *token;
+    rbuf b;
+    const uint8_t *reason, *token;
     uint8_t rl, hl;
 
-    memset(d, 0, sizeof(*d));
-    if (magic == NULL || memcmp(magic, "AJD1", 4) != 0)
+    if (r_open(&b, p, len, "AJD1", d, sizeof(*d)) != 0)
         return APNS_EINVAL;
     d->source = (gw_dead_source)r_u8(&b);
     d->apns_ts_ms = (int64_t)r_u64(&b);
@@ -543,11 +556,12 @@ int gw_js_tok_encode(int64_t issued, const char *jwt, uint8_t **out, size_t *len
 
 int gw_js_tok_decode(const uint8_t *p, size_t len, int64_t *issued, char *jwt, size_t jwt_len)
 {
-    rbuf b = {p, len, 0, 0};
-    const uint8_t *magic = r_bytes(&b, 4);
+    rbuf b;
 
+    if (r_open(&b, p, len, "AJT1", NULL, 0) != 0)
+        return APNS_EINVAL;
     *issued = (int64_t)r_u64(&b);
-    if (b.bad || memcmp(magic, "AJT1", 4) != 0 || len - b.pos >= jwt_len)
+    if (b.bad || len - b.pos >= jwt_len)
         return APNS_EINVAL;
     memcpy(jwt, p + b.pos, len - b.pos);
     jwt[len - b.pos] = '\0';
