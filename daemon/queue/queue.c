@@ -14,6 +14,9 @@
  */
 #include "queue_backend.h"
 
+#include "hex.h"   /* common/ */
+#include "token.h" /* common/ */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,7 +354,7 @@ int gw_queue_release(gw_queue *q, gw_chunk *c, int64_t not_before_ms, gw_done_cb
 
     if (q == NULL || c == NULL || c->priv.owner != q)
         return GW_QUEUE_ELEASE;
-    gw_queue__leased_remove(q, c);
+    common_clist_remove(&q->leased, &c->priv.node);
     r = gw_queue__req_new(q, GW_QUEUE_REQ_RELEASE, 0, (void (*)(void))cb, ud);
     if (r != NULL) {
         r->u.release.chunk = c->priv.handle;
@@ -377,19 +380,12 @@ int gw_queue_status(gw_queue *q, const char *job_id, gw_status_cb cb, void *ud)
 /* Fills the registry request's app and token (binary and lower-case hex). */
 static int dead_entry(gw_queue_req *r, const char *app, const char *token_hex)
 {
-    gw_token_list l;
-    int rc;
+    size_t len = strlen(token_hex);
 
-    gw_token_list_init(&l);
-    rc = gw_token_list_add_hex(&l, token_hex, strlen(token_hex));
-    if (rc == 0) {
-        r->u.dead.tok_len = l.buf[0];
-        memcpy(r->u.dead.tok, l.buf + 1, l.buf[0]);
-        gw_token_to_hex(r->u.dead.tok, r->u.dead.tok_len, r->u.dead.hex);
-    }
-    gw_token_list_cleanup(&l);
-    if (rc != 0)
-        return rc;
+    if (common_token_check(token_hex, len, NULL) != COMMON_TOKEN_OK)
+        return APNS_EBADTOKEN;
+    r->u.dead.tok_len = (size_t)common_hex_to_bin(token_hex, len, r->u.dead.tok, len / 2);
+    common_bin_to_hex(r->u.dead.tok, r->u.dead.tok_len, r->u.dead.hex);
     if (too_long(r->q->ops->app_max, strlen(app)))
         return APNS_EINVAL;
     r->u.dead.app = strdup(app);
@@ -502,7 +498,7 @@ void gw_queue_stats_get(gw_queue *q, gw_queue_stats *s)
     s->requests = gw_worker_outstanding(q->w) + (q->lw ? gw_worker_outstanding(q->lw) : 0);
     s->commits = atomic_load(&q->commits);
     s->failures = atomic_load(&q->failures);
-    s->leased = q->n_leased;
+    s->leased = q->leased.len;
     s->last_err = atomic_load(&q->last_err);
 }
 

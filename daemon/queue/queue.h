@@ -76,6 +76,7 @@
 #include "apns/error.h"
 #include "apns/notification.h"
 #include "apns/reason.h"
+#include "list.h" /* common/ */
 
 #ifdef __cplusplus
 extern "C" {
@@ -261,12 +262,12 @@ typedef struct gw_chunk {
     uint8_t *attempts;    /* n_tokens: retryable answers so far */
     int64_t *retry_at_ms; /* n_tokens: retry time for RETRY tokens, else 0 */
 
-    struct gw_chunk_priv {            /* the queue's; do not touch */
-        const uint8_t *tokens;        /* packed [len][bytes] records */
-        const uint32_t *offset;       /* n_tokens offsets into tokens */
-        uint64_t handle;              /* backend's id for the chunk */
-        const void *owner;            /* the queue that leased it */
-        struct gw_chunk *prev, *next; /* the queue's list of leased chunks */
+    struct gw_chunk_priv {      /* the queue's; do not touch */
+        const uint8_t *tokens;  /* packed [len][bytes] records */
+        const uint32_t *offset; /* n_tokens offsets into tokens */
+        uint64_t handle;        /* backend's id for the chunk */
+        const void *owner;      /* the queue that leased it */
+        common_list node;       /* the queue's list of leased chunks */
     } priv;
 } gw_chunk;
 

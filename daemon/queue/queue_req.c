@@ -102,30 +102,6 @@ int gw_queue__post(gw_queue *q, gw_queue_req *r)
     return rc;
 }
 
-/* ---- the leased chunks (loop thread) --------------------------------------- */
-
-static void leased_add(gw_queue *q, gw_chunk *c)
-{
-    c->priv.owner = q;
-    c->priv.prev = NULL;
-    c->priv.next = q->leased;
-    if (q->leased != NULL)
-        q->leased->priv.prev = c;
-    q->leased = c;
-    q->n_leased++;
-}
-
-void gw_queue__leased_remove(gw_queue *q, gw_chunk *c)
-{
-    if (c->priv.prev != NULL)
-        c->priv.prev->priv.next = c->priv.next;
-    else
-        q->leased = c->priv.next;
-    if (c->priv.next != NULL)
-        c->priv.next->priv.prev = c->priv.prev;
-    q->n_leased--;
-}
-
 /* ---- releases the storage refused (loop thread) ------------------------------ */
 
 static void refused_cb(evutil_socket_t fd, short what, void *arg);
@@ -176,21 +152,51 @@ static void refused_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- completion (loop thread) ------------------------------------------------- */
 
+/* The job state of a status from its counts (pending filled in), whether a
+ * chunk is leased right now and whether the job is finished. */
+static gw_job_state job_state(const gw_job_status *st, int leased, int finished)
+{
+    uint64_t final = st->accepted + st->rejected + st->expired + st->failed;
+
+    if (finished || final >= st->tokens) {
+        if (st->accepted == st->tokens)
+            return GW_JOB_DONE;
+        if (st->expired == st->tokens)
+            return GW_JOB_EXPIRED;
+        return st->accepted > 0 ? GW_JOB_PARTIAL : GW_JOB_FAILED;
+    }
+    if (leased)
+        return GW_JOB_IN_FLIGHT;
+    if (final == 0 && st->retrying == 0)
+        return GW_JOB_QUEUED;
+    return st->pending == 0 ? GW_JOB_RETRYING : GW_JOB_IN_FLIGHT;
+}
+
 static void deliver_result(gw_queue_req *r)
 {
     const char *d = r->err != 0 ? r->detail : "";
+    gw_job_status *st = &r->u.status.st;
 
     switch (r->kind) {
     case GW_QUEUE_REQ_SUBMIT:
         ((gw_submit_cb)r->cb)(r->err, d, r->u.submit.id, r->ud);
         break;
     case GW_QUEUE_REQ_LEASE:
-        for (size_t i = 0; i < r->u.lease.n; i++)
-            leased_add(r->q, r->u.lease.chunks[i]);
+        if (r->err != 0)
+            gw_queue__lease_discard(r); /* built before the storage failed */
+        for (size_t i = 0; i < r->u.lease.n; i++) {
+            r->u.lease.chunks[i]->priv.owner = r->q;
+            common_clist_push_back(&r->q->leased, &r->u.lease.chunks[i]->priv.node);
+        }
         ((gw_lease_cb)r->cb)(r->err, d, r->u.lease.chunks, r->u.lease.n, r->u.lease.next_at, r->ud);
         r->u.lease.n = 0; /* handed over */
         break;
     case GW_QUEUE_REQ_STATUS:
+        st->pending =
+            st->tokens - st->accepted - st->rejected - st->expired - st->failed - st->retrying;
+        st->state = job_state(st, r->u.status.leased, r->u.status.finished);
+        st->outcomes = r->u.status.outcomes;
+        st->n_outcomes = st->outcomes != NULL ? st->tokens : 0;
         ((gw_status_cb)r->cb)(r->err, d, r->err == 0 ? &r->u.status.st : NULL, r->ud);
         break;
     case GW_QUEUE_REQ_DEAD_LIST:
@@ -349,6 +355,7 @@ int gw_queue__open(gw_queue **out, const gw_queue_ops *ops, const gw_queue_opts 
     q->o = *o;
     apply_defaults(&q->o);
     q->first_idle_ms = -1;
+    common_clist_init(&q->leased);
     atomic_init(&q->depth_base, 0);
     atomic_init(&q->depth_local, 0);
     atomic_init(&q->depth_reserved, 0);
@@ -380,11 +387,8 @@ void gw_queue_free(gw_queue *q)
     if (q->refused_ev != NULL)
         event_free(q->refused_ev);
     free(q->refused); /* a restart clears the leases they hold */
-    while (q->leased != NULL) {
-        gw_chunk *c = q->leased;
-        gw_queue__leased_remove(q, c);
-        free(c);
-    }
+    for (common_list *n; (n = common_clist_pop_front(&q->leased)) != NULL;)
+        free(COMMON_CONTAINER_OF(n, gw_chunk, priv.node));
     if (q->be != NULL)
         q->ops->free(q->be);
     free(q);
@@ -473,24 +477,6 @@ void gw_queue__result(gw_queue *q, int committed, int err)
     } else if (committed) {
         atomic_store(&q->last_err, 0);
     }
-}
-
-gw_job_state gw_queue__job_state(const gw_job_status *st, int leased, int finished)
-{
-    uint64_t final = st->accepted + st->rejected + st->expired + st->failed;
-
-    if (finished || final >= st->tokens) {
-        if (st->accepted == st->tokens)
-            return GW_JOB_DONE;
-        if (st->expired == st->tokens)
-            return GW_JOB_EXPIRED;
-        return st->accepted > 0 ? GW_JOB_PARTIAL : GW_JOB_FAILED;
-    }
-    if (leased)
-        return GW_JOB_IN_FLIGHT;
-    if (final == 0 && st->retrying == 0)
-        return GW_JOB_QUEUED;
-    return st->pending == 0 ? GW_JOB_RETRYING : GW_JOB_IN_FLIGHT;
 }
 
 static size_t align8(size_t n)

@@ -1,8 +1,12 @@
 /*
  * queue_token.c - device tokens as the queue stores them (binary, packed
- * [len][bytes] records), chunk accessors, and the per-token apns-id.
+ * [len][bytes] records), chunk accessors, and the per-token apns-id. The
+ * token rule and the hex conversion are common/'s.
  */
 #include "queue.h"
+
+#include "hex.h"   /* common/ */
+#include "token.h" /* common/ */
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,23 +22,12 @@ void gw_token_list_cleanup(gw_token_list *l)
     memset(l, 0, sizeof(*l));
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int gw_token_list_add_hex(gw_token_list *l, const char *hex, size_t len)
 {
     size_t need;
     uint8_t *p;
 
-    if (hex == NULL || len < APNS_TOKEN_HEX_MIN || len > APNS_TOKEN_HEX_MAX || len % 2 != 0)
+    if (hex == NULL || common_token_check(hex, len, NULL) != COMMON_TOKEN_OK)
         return APNS_EBADTOKEN;
     if (l->count >= GW_JOB_TOKENS_MAX)
         return APNS_EINVAL;
@@ -50,13 +43,7 @@ int gw_token_list_add_hex(gw_token_list *l, const char *hex, size_t len)
         l->cap = cap;
     }
     p = l->buf + l->len;
-    for (size_t i = 0; i < len; i += 2) {
-        int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
-        if (hi < 0 || lo < 0)
-            return APNS_EBADTOKEN; /* nothing committed to the list yet */
-        p[1 + i / 2] = (uint8_t)(hi << 4 | lo);
-    }
-    p[0] = (uint8_t)(len / 2);
+    p[0] = (uint8_t)common_hex_to_bin(hex, len, p + 1, len / 2);
     l->len = need;
     l->count++;
     return 0;
@@ -64,13 +51,7 @@ int gw_token_list_add_hex(gw_token_list *l, const char *hex, size_t len)
 
 void gw_token_to_hex(const uint8_t *bin, size_t len, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[bin[i] >> 4];
-        out[2 * i + 1] = digits[bin[i] & 15];
-    }
-    out[2 * len] = '\0';
+    common_bin_to_hex(bin, len, out);
 }
 
 size_t gw_chunk_token(const gw_chunk *c, uint32_t i, const uint8_t **bin)
@@ -118,7 +99,7 @@ void gw_apns_id_derive(const char base[GW_JOB_ID_LEN + 1], uint64_t index,
         return;
     /* The last group is 12 hex digits: 48 bits. */
     for (int i = 24; i < 36; i++)
-        node = node << 4 | (uint64_t)hexval(out[i]);
+        node = node << 4 | (uint64_t)common_hex_val(out[i]);
     node = (node + index) & 0xffffffffffffull;
     for (int i = 35; i >= 24; i--) {
         out[i] = digits[node & 15];

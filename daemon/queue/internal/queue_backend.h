@@ -100,7 +100,8 @@ typedef struct gw_queue_token_ask {
  * backend reads the arguments and writes the results. Memory a backend
  * hangs on a result (leased chunks, status outcomes, a dead-token page) is
  * freed by the front end with the request, except leased chunks that were
- * handed to the caller.
+ * handed to the caller. A request that ends with err != 0 has its work and
+ * depth_add ignored and the chunks its lease built freed, not handed out.
  */
 typedef struct gw_queue_req {
     gw_req base;
@@ -141,8 +142,9 @@ typedef struct gw_queue_req {
         } release;
         struct {
             char id[GW_JOB_ID_LEN + 1];
-            gw_job_status st;
+            gw_job_status st;           /* backend: all but pending, state, outcomes */
             gw_token_outcome *outcomes; /* backend: calloc'd for small jobs */
+            int leased, finished;       /* backend: a chunk is leased; every token is final */
         } status;
         struct {
             char *app;
@@ -245,9 +247,8 @@ struct gw_queue {
     atomic_int notice_pending;
 
     /* Loop thread only: chunks leased out and not yet released
-     * (gw_chunk.priv.prev/next), and releases the storage refused. */
-    gw_chunk *leased;
-    size_t n_leased;
+     * (gw_chunk.priv.node), and releases the storage refused. */
+    common_clist leased;
     struct gw_queue_refused {
         uint64_t chunk;
         int64_t not_before;
@@ -304,10 +305,6 @@ void gw_queue__result(gw_queue *q, int committed, int err);
  * clears it. Returns 1 when the token became final. */
 int gw_queue__token_apply(uint8_t *state, uint8_t *attempts, int64_t *retry_at, int s, int64_t at);
 
-/* The job state of a status from its counts (pending filled in), whether a
- * chunk is leased right now and whether the job is finished. */
-gw_job_state gw_queue__job_state(const gw_job_status *st, int leased, int finished);
-
 /*
  * Allocates a chunk of n tokens as one block (free() frees it): the
  * gw_chunk, its zeroed state / attempts / retry-at arrays, a copy of the
@@ -337,6 +334,5 @@ gw_queue_req *gw_queue__req_new(gw_queue *q, gw_queue_kind kind, int bounded, vo
  * freed and the code returned: GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED. */
 int gw_queue__post(gw_queue *q, gw_queue_req *r);
 void gw_queue__req_free(gw_queue_req *r);
-void gw_queue__leased_remove(gw_queue *q, gw_chunk *c);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * js_codec.c - the JetStream backend's binary records: the per-chunk
  * outcome record (KV <P>_OUT), the job header (KV <P>_JOBS), the chunk
- * message (stream <P>_CHUNKS), and the rules that merge two writers' views
- * of one chunk.
+ * message (stream <P>_CHUNKS), the dead-token entry (KV <P>_DEAD), the
+ * fleet's provider token (KV <P>_TOKENS), and the rules that merge two
+ * writers' views of one chunk.
  *
  * All integers are little-endian; every record starts with a 4-byte magic
  * that names its version, so a later apnsd can read what an earlier one
@@ -72,6 +73,15 @@ static void w_u64(wbuf *b, uint64_t v)
     w_u32(b, (uint32_t)(v >> 32));
 }
 
+/* A string of up to 255 bytes after its length byte. */
+static void w_str8(wbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    w_u8(b, (uint8_t)n);
+    w_bytes(b, s, n);
+}
+
 typedef struct rbuf {
     const uint8_t *p;
     size_t len, pos;
@@ -116,6 +126,19 @@ static uint64_t r_u64(rbuf *b)
     return lo | (uint64_t)r_u32(b) << 32;
 }
 
+/* Starts reading a record into obj (zeroed first; may be NULL): 0 when it
+ * begins with the magic m, else APNS_EINVAL. */
+static int r_open(rbuf *b, const uint8_t *p, size_t len, const char *m, void *obj, size_t obj_len)
+{
+    const uint8_t *magic;
+
+    if (obj != NULL)
+        memset(obj, 0, obj_len);
+    *b = (rbuf){p, len, 0, 0};
+    magic = r_bytes(b, 4);
+    return magic != NULL && memcmp(magic, m, 4) == 0 ? 0 : APNS_EINVAL;
+}
+
 static int finish(wbuf *b, uint8_t **out, size_t *len)
 {
     if (b->oom) {
@@ -150,28 +173,6 @@ void gw_js_rec_cleanup(gw_js_rec *r)
     free(r->retry_at);
     free(r->rej);
     memset(r, 0, sizeof(*r));
-}
-
-int gw_js_rec_copy(gw_js_rec *dst, const gw_js_rec *src)
-{
-    if (gw_js_rec_init(dst, src->n) != 0)
-        return APNS_ENOMEM;
-    dst->rel = src->rel;
-    dst->held_at = src->held_at;
-    dst->done_ms = src->done_ms;
-    memcpy(dst->state, src->state, src->n);
-    memcpy(dst->attempts, src->attempts, src->n);
-    memcpy(dst->retry_at, src->retry_at, src->n * sizeof(int64_t));
-    if (src->n_rej > 0) {
-        dst->rej = malloc(src->n_rej * sizeof(gw_js_rej));
-        if (dst->rej == NULL) {
-            gw_js_rec_cleanup(dst);
-            return APNS_ENOMEM;
-        }
-        memcpy(dst->rej, src->rej, src->n_rej * sizeof(gw_js_rej));
-        dst->n_rej = dst->cap_rej = src->n_rej;
-    }
-    return 0;
 }
 
 const gw_js_rej *gw_js_rec_rej(const gw_js_rec *r, uint32_t idx)
@@ -220,24 +221,21 @@ int gw_js_rec_encode(const gw_js_rec *r, uint8_t **out, size_t *len)
         }
     w_u32(&b, (uint32_t)r->n_rej);
     for (size_t i = 0; i < r->n_rej; i++) {
-        size_t rl = strlen(r->rej[i].reason);
         w_u32(&b, r->rej[i].idx);
         w_u16(&b, (uint16_t)r->rej[i].status);
         w_u64(&b, (uint64_t)r->rej[i].apns_ts);
-        w_u8(&b, (uint8_t)rl);
-        w_bytes(&b, r->rej[i].reason, rl);
+        w_str8(&b, r->rej[i].reason);
     }
     return finish(&b, out, len);
 }
 
 int gw_js_rec_decode(gw_js_rec *r, const uint8_t *p, size_t len)
 {
-    rbuf b = {p, len, 0, 0};
-    const uint8_t *magic = r_bytes(&b, 4), *st, *at;
+    rbuf b;
+    const uint8_t *st, *at;
     uint32_t n, k;
 
-    memset(r, 0, sizeof(*r));
-    if (magic == NULL || memcmp(magic, "AJR1", 4) != 0)
+    if (r_open(&b, p, len, "AJR1", r, sizeof(*r)) != 0)
         return APNS_EINVAL;
     n = r_u32(&b);
     if (b.bad || n > GW_JOB_TOKENS_MAX || (size_t)n * 2 > len)
@@ -389,13 +387,12 @@ int gw_js_job_encode(const gw_js_job *j, uint8_t **out, size_t *len)
 
 int gw_js_job_decode(gw_js_job *j, const uint8_t *p, size_t len)
 {
-    rbuf b = {p, len, 0, 0};
-    const uint8_t *magic = r_bytes(&b, 4), *id, *aid, *app, *tok;
+    rbuf b;
+    const uint8_t *id, *aid, *app, *tok;
     uint16_t al;
     uint32_t tl;
 
-    memset(j, 0, sizeof(*j));
-    if (magic == NULL || memcmp(magic, "AJJ1", 4) != 0)
+    if (r_open(&b, p, len, "AJJ1", j, sizeof(*j)) != 0)
         return APNS_EINVAL;
     j->state = r_u8(&b);
     id = r_bytes(&b, GW_JOB_ID_LEN);
@@ -478,11 +475,10 @@ static const char *r_str16(rbuf *b, size_t *len, int nullable)
 
 int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len)
 {
-    rbuf b = {p, len, 0, 0};
-    const uint8_t *magic = r_bytes(&b, 4), *id, *aid;
+    rbuf b;
+    const uint8_t *id, *aid;
 
-    memset(c, 0, sizeof(*c));
-    if (magic == NULL || memcmp(magic, "AJC1", 4) != 0)
+    if (r_open(&b, p, len, "AJC1", c, sizeof(*c)) != 0)
         return APNS_EINVAL;
     id = r_bytes(&b, GW_JOB_ID_LEN);
     aid = r_bytes(&b, GW_JOB_ID_LEN);
@@ -508,5 +504,66 @@ int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len)
     memcpy(c->job_id, id, GW_JOB_ID_LEN);
     memcpy(c->apns_id, aid, GW_JOB_ID_LEN);
     c->job_id[GW_JOB_ID_LEN] = c->apns_id[GW_JOB_ID_LEN] = '\0';
+    return 0;
+}
+
+/* ---- the dead-token entry and the fleet's provider token ------------------------- */
+
+int gw_js_dead_encode(const gw_dead_token *d, uint8_t **out, size_t *len)
+{
+    wbuf b = {0};
+
+    w_bytes(&b, "AJD1", 4);
+    w_u8(&b, (uint8_t)d->source);
+    w_u64(&b, (uint64_t)d->apns_ts_ms);
+    w_u64(&b, (uint64_t)d->recorded_ms);
+    w_str8(&b, d->reason);
+    w_str8(&b, d->token);
+    return finish(&b, out, len);
+}
+
+int gw_js_dead_decode(gw_dead_token *d, const uint8_t *p, size_t len)
+{
+    rbuf b;
+    const uint8_t *reason, *token;
+    uint8_t rl, hl;
+
+    if (r_open(&b, p, len, "AJD1", d, sizeof(*d)) != 0)
+        return APNS_EINVAL;
+    d->source = (gw_dead_source)r_u8(&b);
+    d->apns_ts_ms = (int64_t)r_u64(&b);
+    d->recorded_ms = (int64_t)r_u64(&b);
+    rl = r_u8(&b);
+    reason = r_bytes(&b, rl);
+    hl = r_u8(&b);
+    token = r_bytes(&b, hl);
+    if (b.bad || rl >= sizeof(d->reason) || hl > APNS_TOKEN_HEX_MAX)
+        return APNS_EINVAL;
+    memcpy(d->reason, reason, rl);
+    memcpy(d->token, token, hl);
+    return 0;
+}
+
+int gw_js_tok_encode(int64_t issued, const char *jwt, uint8_t **out, size_t *len)
+{
+    wbuf b = {0};
+
+    w_bytes(&b, "AJT1", 4);
+    w_u64(&b, (uint64_t)issued);
+    w_bytes(&b, jwt, strlen(jwt));
+    return finish(&b, out, len);
+}
+
+int gw_js_tok_decode(const uint8_t *p, size_t len, int64_t *issued, char *jwt, size_t jwt_len)
+{
+    rbuf b;
+
+    if (r_open(&b, p, len, "AJT1", NULL, 0) != 0)
+        return APNS_EINVAL;
+    *issued = (int64_t)r_u64(&b);
+    if (b.bad || len - b.pos >= jwt_len)
+        return APNS_EINVAL;
+    memcpy(jwt, p + b.pos, len - b.pos);
+    jwt[len - b.pos] = '\0';
     return 0;
 }

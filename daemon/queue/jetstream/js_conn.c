@@ -34,50 +34,28 @@
 
 static const char *status_name(natsStatus s)
 {
-    switch (s) {
-    case NATS_OK:
-        return "NATS_OK";
-    case NATS_ERR:
-        return "NATS_ERR";
-    case NATS_IO_ERROR:
-        return "NATS_IO_ERROR";
-    case NATS_CONNECTION_CLOSED:
-        return "NATS_CONNECTION_CLOSED";
-    case NATS_NO_SERVER:
-        return "NATS_NO_SERVER";
-    case NATS_STALE_CONNECTION:
-        return "NATS_STALE_CONNECTION";
-    case NATS_CONNECTION_DISCONNECTED:
-        return "NATS_CONNECTION_DISCONNECTED";
-    case NATS_CONNECTION_AUTH_FAILED:
-        return "NATS_CONNECTION_AUTH_FAILED";
-    case NATS_NOT_PERMITTED:
-        return "NATS_NOT_PERMITTED";
-    case NATS_NOT_FOUND:
-        return "NATS_NOT_FOUND";
-    case NATS_TIMEOUT:
-        return "NATS_TIMEOUT";
-    case NATS_NO_MEMORY:
-        return "NATS_NO_MEMORY";
-    case NATS_SSL_ERROR:
-        return "NATS_SSL_ERROR";
-    case NATS_NOT_YET_CONNECTED:
-        return "NATS_NOT_YET_CONNECTED";
-    case NATS_NO_RESPONDERS:
-        return "NATS_NO_RESPONDERS";
-    case NATS_MAX_PAYLOAD:
-        return "NATS_MAX_PAYLOAD";
-    case NATS_INSUFFICIENT_BUFFER:
-        return "NATS_INSUFFICIENT_BUFFER";
-    case NATS_SECURE_CONNECTION_REQUIRED:
-        return "NATS_SECURE_CONNECTION_REQUIRED";
-    case NATS_SECURE_CONNECTION_WANTED:
-        return "NATS_SECURE_CONNECTION_WANTED";
-    case NATS_INVALID_ARG:
-        return "NATS_INVALID_ARG";
-    default:
-        return "NATS_STATUS";
-    }
+#define NAMED(x) x, #x
+    static const struct {
+        int code;
+        const char *name;
+    } names[] = {
+        /* clang-format off */
+        {NAMED(NATS_OK)}, {NAMED(NATS_ERR)}, {NAMED(NATS_IO_ERROR)},
+        {NAMED(NATS_CONNECTION_CLOSED)}, {NAMED(NATS_NO_SERVER)}, {NAMED(NATS_STALE_CONNECTION)},
+        {NAMED(NATS_CONNECTION_DISCONNECTED)}, {NAMED(NATS_CONNECTION_AUTH_FAILED)},
+        {NAMED(NATS_NOT_PERMITTED)}, {NAMED(NATS_NOT_FOUND)}, {NAMED(NATS_TIMEOUT)},
+        {NAMED(NATS_NO_MEMORY)}, {NAMED(NATS_SSL_ERROR)}, {NAMED(NATS_NOT_YET_CONNECTED)},
+        {NAMED(NATS_NO_RESPONDERS)}, {NAMED(NATS_MAX_PAYLOAD)}, {NAMED(NATS_INSUFFICIENT_BUFFER)},
+        {NAMED(NATS_SECURE_CONNECTION_REQUIRED)}, {NAMED(NATS_SECURE_CONNECTION_WANTED)},
+        {NAMED(NATS_INVALID_ARG)}
+        /* clang-format on */
+    };
+#undef NAMED
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (names[i].code == (int)(s))
+            return names[i].name;
+    return "NATS_STATUS";
 }
 
 static int map_error(natsStatus s, jsErrCode code)
@@ -187,6 +165,20 @@ static void on_puback(jsCtx *jsx, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, 
     natsMsg_Destroy(msg);
 }
 
+/* A publish's options: its deadline and expect (see gw_js_pg_add), checked
+ * against the subject's last sequence or, whole_stream, the stream's. */
+static void pub_opts(gw_js *js, jsPubOptions *po, uint64_t expect, int whole_stream)
+{
+    jsPubOptions_Init(po);
+    po->MaxWait = js->jo.op_timeout_ms;
+    if (expect == JS_EXPECT_NONE)
+        po->ExpectNoMessage = true;
+    else if (whole_stream)
+        po->ExpectLastSeq = expect;
+    else if (expect != 0)
+        po->ExpectLastSubjectSeq = expect;
+}
+
 void gw_js_pg_begin(gw_js *js)
 {
     pthread_mutex_lock(&js->pg_mu);
@@ -225,13 +217,8 @@ long gw_js_pg_add(gw_js *js, const char *subj, const void *data, size_t len, con
     if (s == NATS_OK)
         s = natsMsgHeader_Set(m, "Apnsd-Ref", ref);
     if (s == NATS_OK) {
-        jsPubOptions_Init(&po);
-        po.MaxWait = js->jo.op_timeout_ms;
+        pub_opts(js, &po, expect, 0);
         po.MsgId = msg_id;
-        if (expect == JS_EXPECT_NONE)
-            po.ExpectNoMessage = true;
-        else if (expect != 0)
-            po.ExpectLastSubjectSeq = expect;
         s = js_PublishMsgAsync(js->js, &m, &po);
     }
     natsMsg_Destroy(m); /* no-op when the library took it */
@@ -326,8 +313,8 @@ int gw_js_kv_get(gw_js *js, kvStore *kv, const char *key, uint8_t **val, size_t 
 }
 
 int gw_js_kv_cas(gw_js *js, const char *bucket, const char *key, const void *val, size_t len,
-                 uint64_t rev, uint64_t *new_rev, int *conflict, const char *what, char *detail,
-                 size_t dlen)
+                 uint64_t rev, int whole_stream, uint64_t *new_rev, int *conflict, const char *what,
+                 char *detail, size_t dlen)
 {
     char subj[256];
     jsPubOptions po;
@@ -337,12 +324,7 @@ int gw_js_kv_cas(gw_js *js, const char *bucket, const char *key, const void *val
 
     *conflict = 0;
     snprintf(subj, sizeof(subj), "$KV.%s.%s", bucket, key);
-    jsPubOptions_Init(&po);
-    po.MaxWait = js->jo.op_timeout_ms;
-    if (rev == 0)
-        po.ExpectNoMessage = true;
-    else
-        po.ExpectLastSubjectSeq = rev;
+    pub_opts(js, &po, rev != 0 ? rev : JS_EXPECT_NONE, whole_stream);
     atomic_fetch_add(&js->op_pub, 1);
     s = js_Publish(&pa, js->js, subj, val, (int)len, &po, &code);
     if (s == NATS_OK) {
@@ -425,6 +407,14 @@ static void on_work_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     if (box->q != NULL && from != box->node)
         gw_queue__notice(box->q);
     pthread_mutex_unlock(&box->mu);
+}
+
+void gw_js_notify_work(gw_js *js)
+{
+    char node[24];
+
+    snprintf(node, sizeof(node), "%llx", (unsigned long long)js->node);
+    natsConnection_PublishString(js->nc, js->subj_work, node);
 }
 
 static void on_box_done(void *closure)

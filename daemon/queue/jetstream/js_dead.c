@@ -33,15 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void gw_js_dead_key(const char *app, const char *hex, char *out, size_t len)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; app[i] != '\0' && o + 1 < len; i++)
-        out[o++] = app[i] == '.' ? '=' : app[i];
-    snprintf(out + o, len - o, ".%s", hex);
-}
-
+/* An app name as one key token: its dots become '='. */
 static void app_token(const char *app, char *out, size_t len)
 {
     size_t o = 0;
@@ -51,88 +43,44 @@ static void app_token(const char *app, char *out, size_t len)
     out[o] = '\0';
 }
 
-static int encode(int source, const char *reason, int64_t apns_ts, int64_t recorded,
-                  const char *hex, uint8_t *out, size_t cap, size_t *len)
+void gw_js_dead_key(const char *app, const char *hex, char *out, size_t len)
 {
-    size_t rl = reason ? strlen(reason) : 0, hl = strlen(hex), n = 0;
-
-    if (rl > 47)
-        rl = 47;
-    if (4 + 1 + 16 + 1 + rl + 1 + hl > cap)
-        return APNS_EINVAL;
-    memcpy(out, "AJD1", 4);
-    n = 4;
-    out[n++] = (uint8_t)source;
-    for (int i = 0; i < 8; i++)
-        out[n++] = (uint8_t)((uint64_t)apns_ts >> (8 * i));
-    for (int i = 0; i < 8; i++)
-        out[n++] = (uint8_t)((uint64_t)recorded >> (8 * i));
-    out[n++] = (uint8_t)rl;
-    memcpy(out + n, reason, rl);
-    n += rl;
-    out[n++] = (uint8_t)hl;
-    memcpy(out + n, hex, hl);
-    n += hl;
-    *len = n;
-    return 0;
-}
-
-static int decode(const uint8_t *p, size_t len, gw_dead_token *d)
-{
-    size_t n = 4;
-    uint64_t a = 0, r = 0;
-    uint8_t rl, hl;
-
-    if (len < 4 + 1 + 16 + 2 || memcmp(p, "AJD1", 4) != 0)
-        return -1;
-    memset(d, 0, sizeof(*d));
-    d->source = (gw_dead_source)p[n++];
-    for (int i = 0; i < 8; i++)
-        a |= (uint64_t)p[n++] << (8 * i);
-    for (int i = 0; i < 8; i++)
-        r |= (uint64_t)p[n++] << (8 * i);
-    d->apns_ts_ms = (int64_t)a;
-    d->recorded_ms = (int64_t)r;
-    rl = p[n++];
-    if (n + rl + 1 > len || rl > 47)
-        return -1;
-    memcpy(d->reason, p + n, rl);
-    n += rl;
-    hl = p[n++];
-    if (n + hl > len || hl > APNS_TOKEN_HEX_MAX)
-        return -1;
-    memcpy(d->token, p + n, hl);
-    return 0;
+    app_token(app, out, len);
+    snprintf(out + strlen(out), len - strlen(out), ".%s", hex);
 }
 
 long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, const char *reason,
                     int64_t apns_ts, int async, char *detail, size_t dlen)
 {
+    gw_dead_token d = {.source = (gw_dead_source)source, .apns_ts_ms = apns_ts};
     char key[400], subj[480];
-    uint8_t val[320];
+    uint8_t *val = NULL;
     size_t len = 0;
     natsStatus s;
+    long rc;
 
+    snprintf(d.token, sizeof(d.token), "%s", hex);
+    snprintf(d.reason, sizeof(d.reason), "%s", reason ? reason : "");
+    d.recorded_ms = gw_queue__now(js->q);
     gw_js_dead_key(app, hex, key, sizeof(key));
-    if (encode(source, reason, apns_ts, gw_queue__now(js->q), hex, val, sizeof(val), &len) != 0)
-        return APNS_EINVAL;
+    if (gw_js_dead_encode(&d, &val, &len) != 0)
+        return APNS_ENOMEM;
     if (async) {
         snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_dead, key);
-        return gw_js_pg_add(js, subj, val, len, NULL, 0);
+        rc = gw_js_pg_add(js, subj, val, len, NULL, 0);
+    } else {
+        atomic_fetch_add(&js->op_pub, 1);
+        s = kvStore_Put(NULL, js->kv_dead, key, val, (int)len);
+        rc = s == NATS_OK ? 0
+                          : gw_js_error(js, s, 0, nats_GetLastError(NULL), "dead-token registry",
+                                        detail, dlen);
     }
-    atomic_fetch_add(&js->op_pub, 1);
-    s = kvStore_Put(NULL, js->kv_dead, key, val, (int)len);
-    if (s != NATS_OK)
-        return gw_js_error(js, s, 0, nats_GetLastError(NULL), "dead-token registry", detail, dlen);
-    return 0;
+    free(val);
+    return rc;
 }
 
 int gw_js_op_dead_add(gw_js *js, gw_queue_req *r)
 {
-    int rc = gw_js_check_conn(js, "dead-token add", r->detail, sizeof(r->detail));
-
-    if (rc != 0)
-        return rc;
     return (int)gw_js_dead_put(js, r->u.dead.app, r->u.dead.hex, r->u.dead.source, r->u.dead.reason,
                                r->u.dead.apns_ts, 0, r->detail, sizeof(r->detail));
 }
@@ -143,9 +91,6 @@ int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r)
     int found = 0, rc;
     natsStatus s;
 
-    rc = gw_js_check_conn(js, "dead-token delete", r->detail, sizeof(r->detail));
-    if (rc != 0)
-        return rc;
     gw_js_dead_key(r->u.dead.app, r->u.dead.hex, key, sizeof(key));
     rc = gw_js_kv_get(js, js->kv_dead, key, NULL, NULL, NULL, &found, "dead-token delete",
                       r->detail, sizeof(r->detail));
@@ -167,7 +112,8 @@ static int page_add(gw_queue_req *r, natsMsg *m, uint64_t seq)
     gw_dead_token d;
 
     if ((natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op != NULL) ||
-        decode((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &d) != 0 ||
+        gw_js_dead_decode(&d, (const uint8_t *)natsMsg_GetData(m),
+                          (size_t)natsMsg_GetDataLength(m)) != 0 ||
         d.recorded_ms < r->u.dead.since)
         return 0; /* a delete marker, something else, or older than since */
     if (r->u.dead.n == r->u.dead.limit) {
@@ -289,9 +235,6 @@ int gw_js_op_dead_list(gw_js *js, gw_queue_req *r)
     char filter[256], stream[96], app[160];
     int rc;
 
-    rc = gw_js_check_conn(js, "dead-token list", r->detail, sizeof(r->detail));
-    if (rc != 0)
-        return rc;
     r->u.dead.v = calloc(r->u.dead.limit, sizeof(gw_dead_token));
     if (r->u.dead.v == NULL) {
         snprintf(r->detail, sizeof(r->detail), "out of memory for dead-token page");

@@ -32,28 +32,10 @@ static int64_t real_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void lease_link(gw_js_lease **head, gw_js_lease *l)
-{
-    l->prev = NULL;
-    l->next = *head;
-    if (*head != NULL)
-        (*head)->prev = l;
-    *head = l;
-}
-
-static void lease_unlink(gw_js_lease **head, gw_js_lease *l)
-{
-    if (l->prev != NULL)
-        l->prev->next = l->next;
-    else
-        *head = l->next;
-    if (l->next != NULL)
-        l->next->prev = l->prev;
-    l->prev = l->next = NULL;
-}
-
+/* Unlinks (when linked) and frees. */
 static void lease_free(gw_js_lease *l)
 {
+    common_list_remove(&l->node);
     natsMsg_Destroy(l->msg);
     gw_js_rec_cleanup(&l->rec);
     free(l);
@@ -140,8 +122,8 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
         j.created = c->created;
         if (gw_js_job_encode(&j, &enc, &elen) != 0)
             return APNS_ENOMEM;
-        rc = gw_js_kv_cas(js, js->b_jobs, c->job_id, enc, elen, 0, NULL, &conflict, "lease (abort)",
-                          detail, dlen);
+        rc = gw_js_kv_cas(js, js->b_jobs, c->job_id, enc, elen, 0, 0, NULL, &conflict,
+                          "lease (abort)", detail, dlen);
         free(enc);
         if (rc != 0)
             return rc;
@@ -196,7 +178,51 @@ static gw_chunk *build_chunk(const gw_js_chunk_msg *m, const gw_js_rec *rec)
 
 /* ---- storing records ------------------------------------------------------------ */
 
-static int rec_store_sync(gw_js *js, gw_js_lease *l, char *detail, size_t dlen);
+/* Writes l's record with a compare-and-set on its revision (synchronously:
+ * the lease thread has no publish group). When the revision moved (another
+ * writer holds the chunk too: a lease that outlived ack_wait) it reads
+ * theirs, merges and writes again until the compare-and-set holds.
+ * read_first: a write already met a moved revision. */
+static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, size_t dlen)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        const char *what = attempt > 0 || read_first ? "record outcomes" : "lease (record)";
+        uint8_t *val = NULL, *buf = NULL;
+        size_t len = 0, blen = 0;
+        uint64_t new_rev = 0;
+        int found = 0, conflict = 0, rc;
+
+        if (attempt > 0 || read_first) {
+            rc = gw_js_kv_get(js, js->kv_out, l->key, &val, &len, &l->rev, &found, what, detail,
+                              dlen);
+            if (rc != 0)
+                return rc;
+        }
+        if (found) {
+            gw_js_rec theirs;
+            if (gw_js_rec_decode(&theirs, val, len) == 0) {
+                gw_js_rec_merge(&l->rec, &theirs);
+                gw_js_rec_cleanup(&theirs);
+            }
+            free(val);
+        }
+        if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0)
+            return APNS_ENOMEM;
+        rc = gw_js_kv_cas(js, js->b_out, l->key, buf, blen, l->rev, 0, &new_rev, &conflict, what,
+                          detail, dlen);
+        free(buf);
+        if (rc != 0)
+            return rc;
+        if (!conflict) {
+            l->rev = new_rev;
+            l->dirty = 0;
+            return 0;
+        }
+    }
+    snprintf(detail, dlen, "queue jetstream %s: outcome record %s keeps changing under us",
+             js->servers_text, l->key);
+    return GW_QUEUE_ESTORE;
+}
 
 /* Writes the records of leases[0..n) (pipelined) and settles conflicts.
  * errs[i] / details: per lease. */
@@ -244,53 +270,12 @@ static void store_records(gw_js *js, gw_js_lease **v, size_t n, int *errs, char 
             v[i]->rev = p->seq;
             v[i]->dirty = 0;
         } else if (p->code == JSStreamWrongLastSequenceErr) {
-            errs[i] = rec_store_sync(js, v[i], details[i], 384);
+            errs[i] = rec_store(js, v[i], 1, details[i], 384);
         } else {
             errs[i] = gw_js_error(js, p->st, p->code, p->text, "record outcomes", details[i], 384);
         }
     }
     free(slot);
-}
-
-/* Read-merge-write until the compare-and-set holds (another writer holds
- * the chunk too: a lease that outlived ack_wait). */
-static int rec_store_sync(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
-{
-    for (int attempt = 0; attempt < 8; attempt++) {
-        uint8_t *val = NULL, *buf = NULL;
-        size_t len = 0, blen = 0;
-        uint64_t rev = 0, new_rev = 0;
-        int found = 0, conflict = 0, rc;
-
-        rc = gw_js_kv_get(js, js->kv_out, l->key, &val, &len, &rev, &found, "record outcomes",
-                          detail, dlen);
-        if (rc != 0)
-            return rc;
-        if (found) {
-            gw_js_rec theirs;
-            if (gw_js_rec_decode(&theirs, val, len) == 0) {
-                gw_js_rec_merge(&l->rec, &theirs);
-                gw_js_rec_cleanup(&theirs);
-            }
-            free(val);
-        }
-        l->rev = rev;
-        if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0)
-            return APNS_ENOMEM;
-        rc = gw_js_kv_cas(js, js->b_out, l->key, buf, blen, rev, &new_rev, &conflict,
-                          "record outcomes", detail, dlen);
-        free(buf);
-        if (rc != 0)
-            return rc;
-        if (!conflict) {
-            l->rev = new_rev;
-            l->dirty = 0;
-            return 0;
-        }
-    }
-    snprintf(detail, dlen, "queue jetstream %s: outcome record %s keeps changing under us",
-             js->servers_text, l->key);
-    return GW_QUEUE_ESTORE;
 }
 
 /* ---- lease ------------------------------------------------------------------------ */
@@ -308,29 +293,6 @@ static uint64_t rec_open(const gw_js_rec *r, int64_t *min_retry, uint64_t *pendi
     return open;
 }
 
-/* One record, synchronously (the lease thread has no publish group):
- * compare-and-set on the revision read, merging on a conflict. */
-static int rec_store_one(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    uint64_t rev = 0;
-    int conflict = 0, rc;
-
-    if (gw_js_rec_encode(&l->rec, &buf, &len) != 0)
-        return APNS_ENOMEM;
-    rc = gw_js_kv_cas(js, js->b_out, l->key, buf, len, l->rev, &rev, &conflict, "lease (record)",
-                      detail, dlen);
-    free(buf);
-    if (rc != 0)
-        return rc;
-    if (conflict)
-        return rec_store_sync(js, l, detail, dlen);
-    l->rev = rev;
-    l->dirty = 0;
-    return 0;
-}
-
 /* Stores rec with one more hand-back and naks the message with a delay. */
 static int defer(gw_js *js, gw_js_lease *l, int64_t delay_ms, char *detail, size_t dlen)
 {
@@ -338,7 +300,7 @@ static int defer(gw_js *js, gw_js_lease *l, int64_t delay_ms, char *detail, size
 
     l->rec.rel++;
     l->rec.held_at = 0;
-    err = rec_store_one(js, l, detail, dlen);
+    err = rec_store(js, l, 0, detail, dlen);
     msg_nak(js, l->msg, delay_ms);
     return err;
 }
@@ -354,7 +316,7 @@ static void park(gw_js *js, gw_js_lease *l, uint64_t unclean)
         if (gw_js_rec_apply(&l->rec, i, GW_TOKEN_FAILED, 0, NULL, 0, 0))
             parked++;
     l->rec.done_ms = now;
-    err = rec_store_one(js, l, d[0], sizeof(d[0]));
+    err = rec_store(js, l, 0, d[0], sizeof(d[0]));
     msg_term(js, l->msg);
     gw_queue__depth_add(js->q, -(int64_t)parked);
     gw_queue__log(js->q, APNS_LOG_ERROR,
@@ -411,7 +373,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     if (committed < -1 || committed == 0) {
         /* Error: leave it to ack_wait. Not yet committed: hold it. */
         msg_wpi(js, msg);
-        lease_link(&js->waiting, l);
+        common_list_push_back(&js->waiting, &l->node);
         return committed < -1 ? committed : 0;
     }
     if (committed == -1) {
@@ -473,8 +435,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     }
     (*out)->priv.handle = (uint64_t)(uintptr_t)l;
     pthread_mutex_lock(&js->lease_mu);
-    lease_link(&js->leases, l);
-    js->n_leases++;
+    common_list_push_back(&js->leases, &l->node);
     pthread_mutex_unlock(&js->lease_mu);
     return 0;
 }
@@ -498,13 +459,15 @@ static void take_into(gw_js *js, gw_queue_req *r, natsMsg *msg)
 /* Looks at held chunks of uncommitted jobs again. */
 static void recheck_waiting(gw_js *js, gw_queue_req *r)
 {
-    gw_js_lease *l = js->waiting, *next;
+    common_list held;
 
-    js->waiting = NULL;
-    for (; l != NULL; l = next) {
+    common_list_init(&held);
+    common_list_splice(&held, &js->waiting); /* take() links them again */
+    COMMON_LIST_FOREACH(it, tmp, &held)
+    {
+        gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
         natsMsg *msg = l->msg;
 
-        next = l->next;
         l->msg = NULL;
         lease_free(l);
         take_into(js, r, msg);
@@ -522,9 +485,12 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
     if (err != 0)
         return err;
     /* Held chunks of uncommitted jobs: keep them alive, look again. */
-    for (gw_js_lease *l = js->waiting; l != NULL; l = l->next)
+    COMMON_LIST_FOREACH(it, tmp, &js->waiting)
+    {
+        gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
         if (mono - l->wpi_ms >= hb && msg_wpi(js, l->msg) == NATS_OK)
             l->wpi_ms = mono;
+    }
     recheck_waiting(js, r);
     /* The first fetch may wait up to poll_ms for a message (a long poll).
      * It asks for ONE chunk: a pull request for more than the stream has
@@ -548,7 +514,7 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
         jsFetchRequest fr;
         natsStatus s;
         int want = (int)(r->u.lease.max - r->u.lease.n), waiting = 0, batch;
-        int long_poll = round == 0 && r->u.lease.n == 0 && js->waiting == NULL;
+        int long_poll = round == 0 && r->u.lease.n == 0 && common_list_empty(&js->waiting);
 
         natsSubscription_GetPending(js->pull, &waiting, NULL);
         jsFetchRequest_Init(&fr);
@@ -831,8 +797,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             continue;
         l = by_handle(r->u.release.chunk);
         pthread_mutex_lock(&js->lease_mu);
-        lease_unlink(&js->leases, l);
-        js->n_leases--;
+        common_list_remove(&l->node);
         pthread_mutex_unlock(&js->lease_mu);
         if (conn != 0) {
             /* Not acked: the chunk comes back after ack_wait with what was
@@ -869,11 +834,8 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
         int any_work = 0;
         for (size_t k = 0; k < n; k++)
             any_work |= v[k]->kind == GW_QUEUE_REQ_RELEASE && v[k]->work;
-        if (any_work) {
-            char node[24];
-            snprintf(node, sizeof(node), "%llx", (unsigned long long)js->node);
-            natsConnection_PublishString(js->nc, js->subj_work, node);
-        }
+        if (any_work)
+            gw_js_notify_work(js);
     }
     free(dirty);
     free(errs);
@@ -898,17 +860,11 @@ int gw_js_op_touch(gw_js *js, gw_queue_req *r)
 
 void gw_js_forget_leases(gw_js *js)
 {
-    while (js->leases != NULL) {
-        gw_js_lease *l = js->leases;
-        lease_unlink(&js->leases, l);
-        lease_free(l);
-    }
-    js->n_leases = 0;
-    while (js->waiting != NULL) {
-        gw_js_lease *l = js->waiting;
-        lease_unlink(&js->waiting, l);
-        lease_free(l);
-    }
+    common_list *lists[2] = {&js->leases, &js->waiting};
+
+    for (int i = 0; i < 2; i++)
+        while (!common_list_empty(lists[i]))
+            lease_free(COMMON_CONTAINER_OF(lists[i]->next, gw_js_lease, node));
 }
 
 void gw_js_refresh_depth(gw_js *js)
@@ -942,7 +898,9 @@ void gw_js_refresh_depth(gw_js *js)
     }
     jsStreamInfo_Destroy(si);
     pthread_mutex_lock(&js->lease_mu);
-    for (gw_js_lease *l = js->leases; l != NULL; l = l->next) {
+    COMMON_LIST_FOREACH(it, tmp, &js->leases)
+    {
+        gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
         uint64_t c[4], retry, open;
         int64_t mr;
         gw_js_rec_counts(&l->rec, c, &retry, &open, &mr);
@@ -961,7 +919,9 @@ int64_t gw_js_idle(void *ud)
         hb = 100;
     if (mono >= js->hb_due) {
         pthread_mutex_lock(&js->lease_mu);
-        for (gw_js_lease *l = js->leases; l != NULL; l = l->next) {
+        COMMON_LIST_FOREACH(it, tmp, &js->leases)
+        {
+            gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
             if (mono - l->progress_ms > js->q->o.lease_ttl_ms)
                 continue; /* the dispatcher forgot it: let it come back */
             if (mono - l->wpi_ms >= hb) {

@@ -164,9 +164,6 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
     gw_js_job job;
     agg a;
 
-    rc = gw_js_check_conn(js, "status", r->detail, sizeof(r->detail));
-    if (rc != 0)
-        return rc;
     rc = gw_js_kv_get(js, js->kv_jobs, r->u.status.id, &val, &len, NULL, &found, "status",
                       r->detail, sizeof(r->detail));
     if (rc != 0)
@@ -214,14 +211,9 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
     }
     if (a.seen < job.n_chunks)
         a.all_done = 0;
-    st->pending =
-        st->tokens - st->accepted - st->rejected - st->expired - st->failed - st->retrying;
     st->finished_ms = a.all_done ? a.finished : 0;
-    st->state = gw_queue__job_state(st, a.leased, a.all_done);
-    if (r->u.status.outcomes != NULL) {
-        st->outcomes = r->u.status.outcomes;
-        st->n_outcomes = job.n;
-    }
+    r->u.status.leased = a.leased;
+    r->u.status.finished = a.all_done;
     gw_js_job_cleanup(&job);
     return 0;
 }

@@ -202,11 +202,8 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
                                  sizeof(r->detail));
         }
     }
-    if (any_work) {
-        char node[24];
-        snprintf(node, sizeof(node), "%llx", (unsigned long long)js->node);
-        natsConnection_PublishString(js->nc, js->subj_work, node);
-    }
+    if (any_work)
+        gw_js_notify_work(js);
 out:
     /* The depth: the front end settles each submit after the batch. */
     for (size_t i = 0; i < n; i++)

@@ -16,7 +16,7 @@
  * wins; a loser reads the winner's token and uses it, throwing its own away
  * (never sent). So APNs sees one token per window for the whole fleet
  * however many nodes race at the window's edge. (Why the stream's sequence
- * and not the key's revision: see store().) Token writes are rare (one per
+ * and not the key's revision: see the write in gw_js_op_token.) Token writes are rare (one per
  * team per window), so a conflict with another team's write only costs a
  * second look.
  *
@@ -33,24 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int decode(const uint8_t *p, size_t len, int64_t *issued, char *jwt, size_t jwt_len)
-{
-    uint64_t t = 0;
-    size_t n;
-
-    if (len < 4 + 8 || memcmp(p, "AJT1", 4) != 0)
-        return -1;
-    for (int i = 0; i < 8; i++)
-        t |= (uint64_t)p[4 + i] << (8 * i);
-    n = len - 12;
-    if (n >= jwt_len)
-        return -1;
-    memcpy(jwt, p + 12, n);
-    jwt[n] = '\0';
-    *issued = (int64_t)t;
-    return 0;
-}
 
 /* The bucket stream's last sequence (0 when empty). */
 static int last_seq(gw_js *js, uint64_t *seq, char *detail, size_t dlen)
@@ -70,40 +52,6 @@ static int last_seq(gw_js *js, uint64_t *seq, char *detail, size_t dlen)
     return 0;
 }
 
-/* Stores the token if nothing was written to the bucket after `last`:
- * a compare-and-set on the STREAM's last sequence, which the servers check
- * against every write already proposed. (The per-key check, "expected last
- * subject sequence", is checked only against applied writes by nats-server
- * 2.9 in a cluster: two concurrent updates of one key can both pass.) */
-static int store(gw_js *js, const char *key, const uint8_t *val, size_t len, uint64_t last,
-                 int *conflict, char *detail, size_t dlen)
-{
-    char subj[256];
-    jsPubOptions po;
-    jsPubAck *pa = NULL;
-    jsErrCode code = 0;
-    natsStatus s;
-
-    *conflict = 0;
-    snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_tok, key);
-    jsPubOptions_Init(&po);
-    po.MaxWait = js->jo.op_timeout_ms;
-    if (last == 0)
-        po.ExpectNoMessage = true; /* an empty bucket: create */
-    else
-        po.ExpectLastSeq = last;
-    atomic_fetch_add(&js->op_pub, 1);
-    s = js_Publish(&pa, js->js, subj, val, (int)len, &po, &code);
-    jsPubAck_Destroy(pa);
-    if (s == NATS_OK)
-        return 0;
-    if (code == JSStreamWrongLastSequenceErr) {
-        *conflict = 1;
-        return 0;
-    }
-    return gw_js_error(js, s, code, nats_GetLastError(NULL), "provider token", detail, dlen);
-}
-
 int gw_js_op_token(gw_js *js, gw_queue_req *r)
 {
     gw_queue_token_ask *t = r->u.token;
@@ -111,13 +59,10 @@ int gw_js_op_token(gw_js *js, gw_queue_req *r)
     int64_t mine_at = 0;
     int rc;
 
-    rc = gw_js_check_conn(js, "provider token", r->detail, sizeof(r->detail));
-    if (rc != 0)
-        return rc;
     snprintf(key, sizeof(key), "%s.%s", t->team, t->key_id);
     for (int attempt = 0; attempt < 8; attempt++) {
-        uint8_t *val = NULL, buf[12 + GW_QUEUE_JWT_MAX];
-        size_t len = 0, jl;
+        uint8_t *val = NULL;
+        size_t len = 0;
         uint64_t rev = 0, last = 0;
         int found = 0, conflict = 0;
         int64_t issued = 0, now = gw_queue__now(js->q);
@@ -131,7 +76,7 @@ int gw_js_op_token(gw_js *js, gw_queue_req *r)
                               r->detail, sizeof(r->detail));
         if (rc != 0)
             return rc;
-        if (found && decode(val, len, &issued, cur, sizeof(cur)) != 0)
+        if (found && gw_js_tok_decode(val, len, &issued, cur, sizeof(cur)) != 0)
             issued = 0; /* unreadable: replace it */
         free(val);
         if (found && issued > 0 && now - issued < t->refresh_ms && strcmp(cur, t->stale) != 0) {
@@ -152,12 +97,18 @@ int gw_js_op_token(gw_js *js, gw_queue_req *r)
             }
             mine_at = now;
         }
-        jl = strlen(mine);
-        memcpy(buf, "AJT1", 4);
-        for (int i = 0; i < 8; i++)
-            buf[4 + i] = (uint8_t)((uint64_t)mine_at >> (8 * i));
-        memcpy(buf + 12, mine, jl);
-        rc = store(js, key, buf, 12 + jl, last, &conflict, r->detail, sizeof(r->detail));
+        /* Stored only if nothing was written to the bucket after `last`: a
+         * compare-and-set on the STREAM's last sequence, which the servers
+         * check against every write already proposed. (The per-key check is
+         * checked only against applied writes by nats-server 2.9 in a
+         * cluster: two concurrent updates of one key can both pass.) */
+        if (gw_js_tok_encode(mine_at, mine, &val, &len) != 0) {
+            snprintf(r->detail, sizeof(r->detail), "out of memory for the provider token");
+            return APNS_ENOMEM;
+        }
+        rc = gw_js_kv_cas(js, js->b_tok, key, val, len, last, 1, NULL, &conflict, "provider token",
+                          r->detail, sizeof(r->detail));
+        free(val);
         if (rc != 0)
             return rc;
         if (!conflict) {

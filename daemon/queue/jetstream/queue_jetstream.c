@@ -156,21 +156,26 @@
  */
 #include "js_int.h"
 
+#include "rng.h" /* common/ */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 /* ---- the batch (queue thread) ------------------------------------------------ */
 
-/* The requests that run one by one, in posting order, after the others. */
-static int (*const run_alone[])(gw_js *, gw_queue_req *) = {
-    [GW_QUEUE_REQ_STATUS] = gw_js_op_status,
-    [GW_QUEUE_REQ_DEAD_ADD] = gw_js_op_dead_add,
-    [GW_QUEUE_REQ_DEAD_LIST] = gw_js_op_dead_list,
-    [GW_QUEUE_REQ_DEAD_DELETE] = gw_js_op_dead_delete,
-    [GW_QUEUE_REQ_TOKEN] = gw_js_op_token,
+/* The requests that run one by one, in posting order, after the others,
+ * each once the connection is checked ("... during WHAT"). */
+static const struct {
+    int (*run)(gw_js *, gw_queue_req *);
+    const char *what;
+} run_alone[] = {
+    [GW_QUEUE_REQ_STATUS] = {gw_js_op_status, "status"},
+    [GW_QUEUE_REQ_DEAD_ADD] = {gw_js_op_dead_add, "dead-token add"},
+    [GW_QUEUE_REQ_DEAD_LIST] = {gw_js_op_dead_list, "dead-token list"},
+    [GW_QUEUE_REQ_DEAD_DELETE] = {gw_js_op_dead_delete, "dead-token delete"},
+    [GW_QUEUE_REQ_TOKEN] = {gw_js_op_token, "provider token"},
 };
 
 static void js_batch(gw_req *head, void *be)
@@ -218,8 +223,10 @@ static void js_batch(gw_req *head, void *be)
     for (gw_req *g = head; g != NULL; g = g->next) {
         gw_queue_req *r = (gw_queue_req *)g;
 
-        if ((size_t)r->kind < sizeof(run_alone) / sizeof(run_alone[0]) && run_alone[r->kind]) {
-            r->err = run_alone[r->kind](js, r);
+        if ((size_t)r->kind < sizeof(run_alone) / sizeof(run_alone[0]) && run_alone[r->kind].run) {
+            r->err = gw_js_check_conn(js, run_alone[r->kind].what, r->detail, sizeof(r->detail));
+            if (r->err == 0)
+                r->err = run_alone[r->kind].run(js, r);
             did = 1;
         } else if (r->kind == GW_QUEUE_REQ_PURGE) {
             r->u.purge.count = 0; /* the servers expire entries (bucket TTL) */
@@ -425,6 +432,8 @@ static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
     pthread_mutex_init(&js->pg_mu, NULL);
     pthread_cond_init(&js->pg_cv, NULL);
     pthread_mutex_init(&js->lease_mu, NULL);
+    common_list_init(&js->leases);
+    common_list_init(&js->waiting);
     q->be = js;
     js->q = q;
     js->jo = *jo;
@@ -442,8 +451,7 @@ static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
     js->committed = calloc(js->n_committed, sizeof(*js->committed));
     if (js->committed == NULL || copy_strings(js, jo) != 0)
         return APNS_ENOMEM;
-    if (getrandom(&js->node, sizeof(js->node), 0) != sizeof(js->node))
-        js->node = (uint64_t)(uintptr_t)js ^ (uint64_t)gw_queue__mono();
+    js->node = common_rng_seed();
     q->first_idle_ms = 0; /* heartbeats and the depth from the start */
     rc = gw_js_connect(js, detail, detail_len);
     if (rc == 0)

@@ -48,10 +48,11 @@
  */
 #include "store_sqlite.h"
 
+#include "rng.h" /* common/ */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 static int sq_check(const gw_queue_opts *o, const void *bo, char *detail, size_t detail_len)
 {
@@ -87,9 +88,7 @@ static int sq_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
     sq->q = q;
     sq->so = *so;
     sq->so.path = sq->path;
-    if (getrandom(&sq->owner, sizeof(sq->owner), 0) != sizeof(sq->owner))
-        sq->owner = (uint64_t)(uintptr_t)sq ^ (uint64_t)gw_queue__now(q);
-    sq->owner &= INT64_MAX;
+    sq->owner = common_rng_seed() & INT64_MAX;
     rc = gw_sq_db_open(sq, detail, detail_len);
     if (rc == 0 && !sq->read_only && q->o.retention_ms >= 0 && q->o.purge_interval_ms >= 0)
         q->first_idle_ms = q->o.purge_interval_ms; /* the retention pass */

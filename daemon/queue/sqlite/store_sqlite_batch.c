@@ -11,7 +11,8 @@
  * COMMIT fails, the batch is rolled back and every request that had
  * succeeded gets the COMMIT's error. Effects outside the database (the depth
  * counter, "new work" notifications, handing out leased chunks) are applied
- * only after COMMIT returned, so memory never runs ahead of the file.
+ * by the front end only to requests without an error, so memory never runs
+ * ahead of the file.
  *
  * Durability per batch: synchronous=FULL when the batch stores a job or
  * changes the dead-token registry (the API acknowledges those), NORMAL for
@@ -122,24 +123,6 @@ static void set_sync(gw_sq *sq, int full)
     if (sqlite3_exec(sq->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
                      NULL, NULL) == SQLITE_OK)
         sq->sync_full = full;
-}
-
-/* Undo what a request prepared for after the commit that did not happen. */
-static void discard(gw_queue_req *r)
-{
-    if (r->kind == GW_QUEUE_REQ_LEASE)
-        gw_queue__lease_discard(r);
-    r->work = 0;
-    r->depth_add = 0;
-}
-
-/* The front end applies the depth of what committed after the batch
- * (a submit's reservation, a record's finals); what failed is undone. */
-static void after_commit(gw_sq *sq, gw_req *from, gw_req *end)
-{
-    for (gw_req *g = from; g != end; g = g->next)
-        if (((gw_queue_req *)g)->err != 0)
-            discard((gw_queue_req *)g);
 }
 
 /* Makes a request ready to run again after its transaction was lost. */
@@ -287,7 +270,6 @@ static void run_txn(gw_sq *sq, gw_req *from, gw_req *end)
             storage_err = e;
     }
     gw_queue__result(sq->q, outcome == TXN_COMMITTED, storage_err);
-    after_commit(sq, from, end);
 }
 
 void gw_sq_batch(gw_req *head, void *be)

@@ -68,36 +68,21 @@ static const char *const stmt_sql[SQS_COUNT] = {
 
 static const char *primary_name(int rc)
 {
-    switch (rc & 0xff) {
-    case SQLITE_ERROR:
-        return "SQLITE_ERROR";
-    case SQLITE_PERM:
-        return "SQLITE_PERM";
-    case SQLITE_BUSY:
-        return "SQLITE_BUSY";
-    case SQLITE_LOCKED:
-        return "SQLITE_LOCKED";
-    case SQLITE_NOMEM:
-        return "SQLITE_NOMEM";
-    case SQLITE_READONLY:
-        return "SQLITE_READONLY";
-    case SQLITE_IOERR:
-        return "SQLITE_IOERR";
-    case SQLITE_CORRUPT:
-        return "SQLITE_CORRUPT";
-    case SQLITE_FULL:
-        return "SQLITE_FULL";
-    case SQLITE_CANTOPEN:
-        return "SQLITE_CANTOPEN";
-    case SQLITE_PROTOCOL:
-        return "SQLITE_PROTOCOL";
-    case SQLITE_CONSTRAINT:
-        return "SQLITE_CONSTRAINT";
-    case SQLITE_NOTADB:
-        return "SQLITE_NOTADB";
-    default:
-        return "SQLITE_?";
-    }
+#define NAMED(x) x, #x
+    static const struct {
+        int code;
+        const char *name;
+    } names[] = {{NAMED(SQLITE_ERROR)},    {NAMED(SQLITE_PERM)},     {NAMED(SQLITE_BUSY)},
+                 {NAMED(SQLITE_LOCKED)},   {NAMED(SQLITE_NOMEM)},    {NAMED(SQLITE_READONLY)},
+                 {NAMED(SQLITE_IOERR)},    {NAMED(SQLITE_CORRUPT)},  {NAMED(SQLITE_FULL)},
+                 {NAMED(SQLITE_CANTOPEN)}, {NAMED(SQLITE_PROTOCOL)}, {NAMED(SQLITE_CONSTRAINT)},
+                 {NAMED(SQLITE_NOTADB)}};
+#undef NAMED
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (names[i].code == (int)(rc & 0xff))
+            return names[i].name;
+    return "SQLITE_?";
 }
 
 int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail_len)
@@ -146,6 +131,14 @@ sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id)
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return s;
+}
+
+int gw_sq_done(gw_sq *sq, sqlite3_stmt *s, const char *what, char *detail, size_t detail_len)
+{
+    int rc = sqlite3_step(s);
+
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, what, detail, detail_len);
 }
 
 static int exec(gw_sq *sq, const char *sql, const char *what, char *detail, size_t len)

@@ -20,7 +20,6 @@ int gw_sq_dead_upsert(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok
                       size_t detail_len)
 {
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_DEAD_UPSERT);
-    int rc;
 
     sqlite3_bind_text(s, 1, app, -1, SQLITE_STATIC);
     sqlite3_bind_blob(s, 2, tok, (int)tok_len, SQLITE_STATIC);
@@ -28,9 +27,7 @@ int gw_sq_dead_upsert(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok
     sqlite3_bind_text(s, 4, reason != NULL ? reason : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, apns_ts);
     sqlite3_bind_int64(s, 6, recorded);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, "dead-token registry", detail, detail_len);
+    return gw_sq_done(sq, s, "dead-token registry", detail, detail_len);
 }
 
 int gw_sq_op_dead_add(gw_sq *sq, gw_queue_req *r)
@@ -95,10 +92,9 @@ int gw_sq_op_dead_delete(gw_sq *sq, gw_queue_req *r)
 
     sqlite3_bind_text(s, 1, r->u.dead.app, -1, SQLITE_STATIC);
     sqlite3_bind_blob(s, 2, r->u.dead.tok, (int)r->u.dead.tok_len, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return gw_sq_error(sq, rc, "dead-token delete", r->detail, sizeof(r->detail));
+    rc = gw_sq_done(sq, s, "dead-token delete", r->detail, sizeof(r->detail));
+    if (rc != 0)
+        return rc;
     r->u.dead.count = (uint64_t)sqlite3_changes(sq->db);
     return 0;
 }

@@ -40,10 +40,9 @@ static int insert_job(gw_sq *sq, gw_queue_req *r, int64_t now, int64_t send_at, 
     sqlite3_bind_int64(s, 11, now);
     sqlite3_bind_int64(s, 12, (int64_t)n);
     sqlite3_bind_int64(s, 13, (int64_t)((n + per - 1) / per));
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return gw_sq_error(sq, rc, "submit (job)", r->detail, sizeof(r->detail));
+    rc = gw_sq_done(sq, s, "submit (job)", r->detail, sizeof(r->detail));
+    if (rc != 0)
+        return rc;
     *job = sqlite3_last_insert_rowid(sq->db);
     return 0;
 }
@@ -72,10 +71,9 @@ int gw_sq_op_submit(gw_sq *sq, gw_queue_req *r)
         sqlite3_bind_int64(s, 4, (int64_t)cnt);
         sqlite3_bind_blob(s, 5, l->buf + start, (int)(pos - start), SQLITE_STATIC);
         sqlite3_bind_int64(s, 6, send_at);
-        rc = sqlite3_step(s);
-        sqlite3_reset(s);
-        if (rc != SQLITE_DONE)
-            return gw_sq_error(sq, rc, "submit (chunk)", r->detail, sizeof(r->detail));
+        rc = gw_sq_done(sq, s, "submit (chunk)", r->detail, sizeof(r->detail));
+        if (rc != 0)
+            return rc;
         done += cnt;
     }
     r->work = send_at <= now;

@@ -140,15 +140,11 @@ int gw_sq_op_lease(gw_sq *sq, gw_queue_req *r)
 
     for (size_t i = 0; err == 0 && i < r->u.lease.n; i++) {
         sqlite3_stmt *s = gw_sq_stmt(sq, SQS_CHUNK_LEASE);
-        int rc;
 
         sqlite3_bind_int64(s, 1, (int64_t)r->u.lease.chunks[i]->priv.handle);
         sqlite3_bind_int64(s, 2, (int64_t)sq->owner);
         sqlite3_bind_int64(s, 3, now + sq->q->o.lease_ttl_ms);
-        rc = sqlite3_step(s);
-        sqlite3_reset(s);
-        if (rc != SQLITE_DONE)
-            err = gw_sq_error(sq, rc, "lease (mark)", r->detail, sizeof(r->detail));
+        err = gw_sq_done(sq, s, "lease (mark)", r->detail, sizeof(r->detail));
     }
     if (err == 0 && r->u.lease.n < r->u.lease.max) {
         sqlite3_stmt *s = gw_sq_stmt(sq, SQS_LEASE_NEXT);
@@ -163,8 +159,6 @@ int gw_sq_op_lease(gw_sq *sq, gw_queue_req *r)
     } else {
         r->u.lease.next_at = now;
     }
-    if (err != 0)
-        gw_queue__lease_discard(r);
     return err;
 }
 
@@ -198,7 +192,5 @@ int gw_sq_op_release(gw_sq *sq, gw_queue_req *r)
         sqlite3_bind_int64(s, 2, next_at);
         r->work = next_at <= now;
     }
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, "release", r->detail, sizeof(r->detail));
+    return gw_sq_done(sq, s, "release", r->detail, sizeof(r->detail));
 }

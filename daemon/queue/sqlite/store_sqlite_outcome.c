@@ -55,26 +55,13 @@ static int flush_job(gw_sq *sq, job_delta *d, int64_t now, gw_queue_req *r)
     for (int i = 0; i < 4; i++)
         sqlite3_bind_int64(s, 2 + i, d->counts[i]);
     sqlite3_bind_int64(s, 6, d->retry);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return gw_sq_error(sq, rc, "record outcomes (job)", r->detail, sizeof(r->detail));
+    rc = gw_sq_done(sq, s, "record outcomes (job)", r->detail, sizeof(r->detail));
+    if (rc != 0)
+        return rc;
     s = gw_sq_stmt(sq, SQS_JOB_FINISH);
     sqlite3_bind_int64(s, 1, d->job);
     sqlite3_bind_int64(s, 2, now);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return gw_sq_error(sq, rc, "record outcomes (finish)", r->detail, sizeof(r->detail));
-    return 0;
-}
-
-static int step_done(gw_sq *sq, sqlite3_stmt *s, const char *what, gw_queue_req *r)
-{
-    int rc = sqlite3_step(s);
-
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, what, r->detail, sizeof(r->detail));
+    return gw_sq_done(sq, s, "record outcomes (finish)", r->detail, sizeof(r->detail));
 }
 
 static int reject(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, int64_t job, int64_t first,
@@ -95,7 +82,7 @@ static int reject(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, int64_t 
     sqlite3_bind_text(s, 5, reason, (int)reason_len, SQLITE_STATIC);
     sqlite3_bind_int64(s, 6, o->apns_ts);
     sqlite3_bind_int64(s, 7, now);
-    err = step_done(sq, s, "record outcomes (rejection)", r);
+    err = gw_sq_done(sq, s, "record outcomes (rejection)", r->detail, sizeof(r->detail));
     if (err != 0 || o->dead == GW_DEAD_NONE)
         return err;
 
@@ -125,7 +112,7 @@ static int apply_one(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, uint8
         s = gw_sq_stmt(sq, SQS_RETRY_DELETE);
         sqlite3_bind_int64(s, 1, o->chunk);
         sqlite3_bind_int64(s, 2, o->idx);
-        if ((err = step_done(sq, s, "record outcomes (retry)", r)) != 0)
+        if ((err = gw_sq_done(sq, s, "record outcomes (retry)", r->detail, sizeof(r->detail))) != 0)
             return err;
         d->retry--;
     }
@@ -134,7 +121,7 @@ static int apply_one(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, uint8
         sqlite3_bind_int64(s, 1, o->chunk);
         sqlite3_bind_int64(s, 2, o->idx);
         sqlite3_bind_int64(s, 3, o->retry_at);
-        if ((err = step_done(sq, s, "record outcomes (retry)", r)) != 0)
+        if ((err = gw_sq_done(sq, s, "record outcomes (retry)", r->detail, sizeof(r->detail))) != 0)
             return err;
         if (old != GW_TOKEN_RETRY)
             d->retry++;
@@ -204,7 +191,7 @@ static int apply_chunk(gw_sq *sq, gw_queue_req *r, const uint32_t *order, size_t
     sqlite3_bind_int64(s, 1, chunk);
     sqlite3_bind_blob(s, 2, *buf, (int)n, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, n_open);
-    return step_done(sq, s, "record outcomes (chunk)", r);
+    return gw_sq_done(sq, s, "record outcomes (chunk)", r->detail, sizeof(r->detail));
 }
 
 int gw_sq_op_record(gw_sq *sq, gw_queue_req *r)
@@ -216,7 +203,6 @@ int gw_sq_op_record(gw_sq *sq, gw_queue_req *r)
     int64_t now = gw_queue__now(sq->q);
     int err = 0;
 
-    r->depth_add = 0;
     if (n == 0)
         return 0;
     order = malloc(n * sizeof(*order));
@@ -238,7 +224,5 @@ int gw_sq_op_record(gw_sq *sq, gw_queue_req *r)
         snprintf(r->detail, sizeof(r->detail), "out of memory while recording outcomes");
     free(order);
     free(buf);
-    if (err != 0)
-        r->depth_add = 0;
     return err;
 }

@@ -23,10 +23,9 @@ static int delete_some(gw_sq *sq, enum gw_sq_stmt id, int64_t job, int budget, i
 
     sqlite3_bind_int64(s, 1, job);
     sqlite3_bind_int(s, 2, budget);
-    rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return gw_sq_error(sq, rc, "retention", detail, len);
+    rc = gw_sq_done(sq, s, "retention", detail, len);
+    if (rc != 0)
+        return rc;
     *deleted = sqlite3_changes(sq->db);
     return 0;
 }
@@ -79,10 +78,9 @@ int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char
         }
         s = gw_sq_stmt(sq, SQS_PURGE_JOB);
         sqlite3_bind_int64(s, 1, ids[i]);
-        rc = sqlite3_step(s);
-        sqlite3_reset(s);
-        if (rc != SQLITE_DONE)
-            return gw_sq_error(sq, rc, "retention", detail, len);
+        rc = gw_sq_done(sq, s, "retention", detail, len);
+        if (rc != 0)
+            return rc;
         (*jobs)++;
     }
     if (n == max_jobs)

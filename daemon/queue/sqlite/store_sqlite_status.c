@@ -98,8 +98,8 @@ int gw_sq_op_status(gw_sq *sq, gw_queue_req *r)
 {
     gw_job_status *st = &r->u.status.st;
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_JOB_BY_UID);
-    int64_t job, finished;
-    int rc, err = 0, leased, is_finished;
+    int64_t job;
+    int rc, err = 0;
 
     sqlite3_bind_text(s, 1, r->u.status.id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
@@ -123,19 +123,14 @@ int gw_sq_op_status(gw_sq *sq, gw_queue_req *r)
     st->retrying = (uint64_t)sqlite3_column_int64(s, 9);
     st->created_ms = sqlite3_column_int64(s, 10);
     st->send_at_ms = sqlite3_column_int64(s, 11);
-    is_finished = sqlite3_column_type(s, 12) != SQLITE_NULL;
-    finished = is_finished ? sqlite3_column_int64(s, 12) : 0;
+    r->u.status.finished = sqlite3_column_type(s, 12) != SQLITE_NULL;
+    st->finished_ms = sqlite3_column_int64(s, 12); /* 0 for NULL */
     sqlite3_reset(s);
-    st->finished_ms = finished;
-    st->pending =
-        st->tokens - st->accepted - st->rejected - st->expired - st->failed - st->retrying;
-
-    leased = (int)one_int(sq, SQS_JOB_LEASED, job, 0, &err, r);
+    r->u.status.leased = (int)one_int(sq, SQS_JOB_LEASED, job, 0, &err, r);
     if (err == 0 && st->retrying > 0)
         st->next_retry_ms = one_int(sq, SQS_JOB_NEXT_RETRY, job, 0, &err, r);
     if (err != 0)
         return err;
-    st->state = gw_queue__job_state(st, leased, is_finished);
 
     if (st->tokens > sq->q->o.small_job_tokens)
         return 0;
@@ -145,11 +140,5 @@ int gw_sq_op_status(gw_sq *sq, gw_queue_req *r)
         return APNS_ENOMEM;
     }
     err = load_tokens(sq, r, job, r->u.status.outcomes, st->tokens);
-    if (err == 0)
-        err = load_details(sq, r, job, r->u.status.outcomes, st->tokens);
-    if (err != 0)
-        return err;
-    st->outcomes = r->u.status.outcomes;
-    st->n_outcomes = st->tokens;
-    return 0;
+    return err != 0 ? err : load_details(sq, r, job, r->u.status.outcomes, st->tokens);
 }

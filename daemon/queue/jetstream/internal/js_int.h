@@ -48,7 +48,6 @@ typedef struct gw_js_rec {
 
 int gw_js_rec_init(gw_js_rec *r, uint32_t n);
 void gw_js_rec_cleanup(gw_js_rec *r);
-int gw_js_rec_copy(gw_js_rec *dst, const gw_js_rec *src);
 /* Encodes into a malloc'd buffer. Returns 0 or APNS_ENOMEM. */
 int gw_js_rec_encode(const gw_js_rec *r, uint8_t **out, size_t *len);
 /* Decodes (r initialised by this call). Returns 0, APNS_EINVAL, APNS_ENOMEM. */
@@ -104,11 +103,20 @@ typedef struct gw_js_chunk_msg {
 int gw_js_chunk_encode(const gw_js_chunk_msg *c, uint8_t **out, size_t *len);
 int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len);
 
+/* ---- the dead-token entry (KV <P>_DEAD, key gw_js_dead_key) and the fleet's
+ * provider token (KV <P>_TOKENS, key "<team>.<key id>"): encode into a
+ * malloc'd buffer (0 or APNS_ENOMEM); decode: 0 or APNS_EINVAL ---- */
+
+int gw_js_dead_encode(const gw_dead_token *d, uint8_t **out, size_t *len);
+int gw_js_dead_decode(gw_dead_token *d, const uint8_t *p, size_t len);
+int gw_js_tok_encode(int64_t issued, const char *jwt, uint8_t **out, size_t *len);
+int gw_js_tok_decode(const uint8_t *p, size_t len, int64_t *issued, char *jwt, size_t jwt_len);
+
 /* ---- the backend ---- */
 
 typedef struct gw_js_lease gw_js_lease;
 struct gw_js_lease {
-    gw_js_lease *prev, *next; /* the worker's list */
+    common_list node; /* gw_js.leases or gw_js.waiting */
     natsMsg *msg;
     uint64_t sseq; /* stream sequence of the chunk message */
     char key[GW_JOB_ID_LEN + 16];
@@ -161,7 +169,7 @@ typedef struct gw_js {
     natsSubscription *work_sub;
     gw_js_notice_box *box;
     kvStore *kv_jobs, *kv_out, *kv_dead, *kv_tok;
-    pthread_mutex_t lease_mu; /* leases, n_leases: the queue and lease threads */
+    pthread_mutex_t lease_mu; /* leases: the queue and lease threads */
 
     /* publish groups (js_conn.c): written by the ack handler thread */
     pthread_mutex_t pg_mu;
@@ -177,10 +185,9 @@ typedef struct gw_js {
     /* leases handed out (lease_mu): linked by the lease thread, unlinked
      * by the queue thread at release; their contents are the queue
      * thread's */
-    gw_js_lease *leases;
-    size_t n_leases;
+    common_list leases;
     /* lease thread only */
-    gw_js_lease *waiting;                 /* fetched, job not committed yet: held, not handed out */
+    common_list waiting;                  /* fetched, job not committed yet: held, not handed out */
     char (*committed)[GW_JOB_ID_LEN + 1]; /* ring of job ids known committed */
     size_t n_committed, committed_pos;
     /* queue thread only */
@@ -197,6 +204,8 @@ int gw_js_error(gw_js *js, natsStatus s, jsErrCode code, const char *text, const
                 char *detail, size_t detail_len);
 /* 0 when connected; else the error (written to detail). */
 int gw_js_check_conn(gw_js *js, const char *what, char *detail, size_t detail_len);
+/* Tells the other nodes that new work is due (core NATS on P.work). */
+void gw_js_notify_work(gw_js *js);
 
 void gw_js_pg_begin(gw_js *js);
 /* Adds an async publish; returns its slot index or a negative code (the
@@ -213,11 +222,12 @@ const gw_js_pub *gw_js_pg_get(gw_js *js, size_t slot);
 /* KV helpers returning mapped codes. get: *found 0/1; value malloc'd. */
 int gw_js_kv_get(gw_js *js, kvStore *kv, const char *key, uint8_t **val, size_t *len, uint64_t *rev,
                  int *found, const char *what, char *detail, size_t dlen);
-/* Compare-and-set write: rev 0 = create. *conflict = 1 when the revision
- * moved (no error then). */
+/* Compare-and-set write: rev 0 = create; else rev is the key's revision,
+ * or with whole_stream the bucket stream's last sequence. *conflict = 1
+ * when it moved (no error then). */
 int gw_js_kv_cas(gw_js *js, const char *bucket, const char *key, const void *val, size_t len,
-                 uint64_t rev, uint64_t *new_rev, int *conflict, const char *what, char *detail,
-                 size_t dlen);
+                 uint64_t rev, int whole_stream, uint64_t *new_rev, int *conflict, const char *what,
+                 char *detail, size_t dlen);
 
 /* ---- operations (the queue's storage and lease threads) ---- */
 int64_t gw_js_idle(void *be); /* js_lease.c: heartbeats, depth */

@@ -113,6 +113,9 @@ void gw_sq_db_close(gw_sq *sq);
 int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail_len);
 /* Resets, clears bindings and returns the statement. */
 sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id);
+/* Runs a statement that returns no rows and resets it: 0, or the error of
+ * gw_sq_error. */
+int gw_sq_done(gw_sq *sq, sqlite3_stmt *s, const char *what, char *detail, size_t detail_len);
 
 /* ---- store_sqlite_batch.c: group commit on the storage thread ---- */
 void gw_sq_batch(gw_req *head, void *be);
