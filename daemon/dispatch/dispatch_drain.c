@@ -52,10 +52,10 @@ void gw__d_check_drain(gw_dispatch *d)
 {
     if (!d->draining || d->drain_phase != 1)
         return;
-    if (d->lease != NULL || d->cur != NULL || d->outstanding != NULL)
+    if (d->lease != NULL || d->cur != NULL || !common_list_empty(&d->outstanding))
         return;
     for (gw_app *a = d->apps; a != NULL; a = a->next)
-        if (a->n_chunks > 0 || a->in_flight > 0)
+        if (a->chunks.len > 0 || a->in_flight > 0)
             return;
     /* Every answer is recorded and every chunk handed back: close the
      * connections politely. */
