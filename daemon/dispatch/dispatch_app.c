@@ -132,13 +132,9 @@ static uint64_t hash(const char *s)
 /* The count of lines held back since the last one written, if any. */
 static void log_repeats(gw_app *a)
 {
-    char n[32];
-
-    if (a->log_repeats == 0)
-        return;
-    snprintf(n, sizeof(n), "%llu", (unsigned long long)a->log_repeats);
-    gw_log((gw_log_level)a->log_level, "apns", "previous message repeated", "app", a->name, "times",
-           n, NULL);
+    if (a->log_repeats > 0)
+        gw_log((gw_log_level)a->log_level, "apns", "previous message repeated", "app", a->name,
+               "times", GW_LOG_INT(a->log_repeats), NULL);
 }
 
 static void app_log(apns_log_level level, const char *msg, void *ud)

@@ -83,16 +83,13 @@ static void drain_timeout_cb(int fd, short what, void *ud)
         gw__d_force_release(a);
     }
     gw__d_flush(d);
-    if (in_flight > 0) {
-        char n[32];
-        snprintf(n, sizeof(n), "%zu", in_flight);
+    if (in_flight > 0)
         gw_log(GW_LOG_WARN, "dispatch",
                "drain timed out: unanswered notifications stay queued and are sent after the "
                "restart (same apns-id)",
-               "in_flight", n, NULL);
-    } else {
+               "in_flight", GW_LOG_INT(in_flight), NULL);
+    else
         gw_log(GW_LOG_WARN, "dispatch", "drain timed out while closing connections", NULL);
-    }
     finish_drain(d);
 }
 

@@ -261,8 +261,6 @@ void gw__d_hold_cb(int fd, short what, void *ud)
  * failures: batches failing during a hold do not extend it. */
 static void hold(gw_dispatch *d)
 {
-    char ms[32];
-
     if (d->hold_until != 0)
         return;
     d->hold_ms = d->hold_ms == 0 ? GW_D_HOLD_MS : d->hold_ms * 2;
@@ -270,10 +268,9 @@ static void hold(gw_dispatch *d)
         d->hold_ms = GW_D_HOLD_MAX_MS;
     d->hold_until = gw__d_now() + d->hold_ms;
     gw__d_timer_in(d->hold_ev, d->hold_ms);
-    snprintf(ms, sizeof(ms), "%lld", (long long)d->hold_ms);
     gw_log(GW_LOG_WARN, "dispatch",
-           "answers cannot be recorded: holding sends (no new notifications go out)", "hold_ms", ms,
-           NULL);
+           "answers cannot be recorded: holding sends (no new notifications go out)", "hold_ms",
+           GW_LOG_INT(d->hold_ms), NULL);
 }
 
 static void recorded(gw_dbatch *b, int err, const char *detail)
@@ -283,11 +280,10 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
     size_t unique = 0;
 
     if (err != 0) {
-        char n[32];
-        snprintf(n, sizeof(n), "%zu", b->n);
         gw_log(GW_LOG_ERROR, "dispatch",
                "recording answers failed: those notifications are sent again (same apns-id)",
-               "outcomes", n, "error", gw_queue_err_name(err), "detail", detail, NULL);
+               "outcomes", GW_LOG_INT(b->n), "error", gw_queue_err_name(err), "detail", detail,
+               NULL);
         hold(d);
     } else if (d->hold_ms != 0 && d->hold_until == 0) {
         d->hold_ms = 0;

@@ -304,7 +304,7 @@ static void write_line(const char *buf, size_t len)
     pthread_mutex_unlock(&g_lock);
 }
 
-void gw_logv(gw_log_level level, const char *component, const char *msg, va_list ap)
+void gw_log(gw_log_level level, const char *component, const char *msg, ...)
 {
     if (!gw_log_enabled(level))
         return;
@@ -323,6 +323,8 @@ void gw_logv(gw_log_level level, const char *component, const char *msg, va_list
     field(&l, json, "component", component ? component : "apnsd", 0);
     field(&l, json, "msg", msg ? msg : "", 0);
     int truncated = l.full;
+    va_list ap;
+    va_start(ap, msg);
     for (;;) {
         const char *k = va_arg(ap, const char *);
         if (k == NULL)
@@ -333,6 +335,7 @@ void gw_logv(gw_log_level level, const char *component, const char *msg, va_list
         field(&l, json, k, v, 0);
         truncated = l.full;
     }
+    va_end(ap);
     /* The reserve always holds the marker and the line end. */
     l.full = 0;
     l.lim = sizeof(l.buf);
@@ -342,12 +345,10 @@ void gw_logv(gw_log_level level, const char *component, const char *msg, va_list
     write_line(l.buf, l.len);
 }
 
-void gw_log(gw_log_level level, const char *component, const char *msg, ...)
+const char *gw_log_int(char buf[24], long long v)
 {
-    va_list ap;
-    va_start(ap, msg);
-    gw_logv(level, component, msg, ap);
-    va_end(ap);
+    snprintf(buf, 24, "%lld", v);
+    return buf;
 }
 
 void gw_log_apns(apns_log_level level, const char *msg, void *ud)

@@ -254,12 +254,10 @@ static series *get(gw_metrics *m, gw_metric id, const char *l1, const char *l2)
     if (f->interned >= GW_METRICS_MAX_SERIES) {
         if (!f->warned) {
             f->warned = 1;
-            char lim[16];
-            snprintf(lim, sizeof(lim), "%d", GW_METRICS_MAX_SERIES);
             gw_log(GW_LOG_WARN, "metrics",
-                   "label set limit reached; new label sets go to the "
-                   "overflow series",
-                   "metric", d->name, "limit", lim, "label_value", GW_METRICS_OTHER, NULL);
+                   "label set limit reached; new label sets go to the overflow series", "metric",
+                   d->name, "limit", GW_LOG_INT(GW_METRICS_MAX_SERIES), "label_value",
+                   GW_METRICS_OTHER, NULL);
         }
         a = nl >= 1 ? GW_METRICS_OTHER : "";
         b = nl >= 2 ? GW_METRICS_OTHER : "";

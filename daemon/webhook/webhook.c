@@ -454,10 +454,8 @@ static void drop_oldest(app *a)
     a->dropped_episode++;
     if (!a->dropping) {
         a->dropping = 1;
-        char lim[24];
-        snprintf(lim, sizeof(lim), "%zu", a->w->lim.max_pending);
         gw_log(GW_LOG_WARN, "webhook", "pending limit reached; dropping the oldest results", "app",
-               a->name, "url", a->t.log_url, "limit", lim, NULL);
+               a->name, "url", a->t.log_url, "limit", GW_LOG_INT(a->w->lim.max_pending), NULL);
     }
 }
 
@@ -637,21 +635,16 @@ static void attempt_failed(app *a, const char *why)
     evtimer_del(a->timer);
     if (w->deadline_passed) {
         size_t n = drop_all(a);
-        char cnt[24];
-        snprintf(cnt, sizeof(cnt), "%zu", n);
         gw_log(GW_LOG_WARN, "webhook", "delivery failed after the drain deadline; dropped", "app",
-               a->name, "url", a->t.log_url, "error", why, "results", cnt, NULL);
+               a->name, "url", a->t.log_url, "error", why, "results", GW_LOG_INT(n), NULL);
         a->state = ST_IDLE;
         check_done(w);
         return;
     }
     int64_t d = backoff_ms(a);
-    char att[16], ms[24], cnt[24];
-    snprintf(att, sizeof(att), "%u", a->attempt);
-    snprintf(ms, sizeof(ms), "%" PRId64, d);
-    snprintf(cnt, sizeof(cnt), "%zu", a->fly_n);
     gw_log(GW_LOG_WARN, "webhook", "delivery failed; will retry", "app", a->name, "url",
-           a->t.log_url, "error", why, "attempt", att, "retry_in_ms", ms, "results", cnt, NULL);
+           a->t.log_url, "error", why, "attempt", GW_LOG_INT(a->attempt), "retry_in_ms",
+           GW_LOG_INT(d), "results", GW_LOG_INT(a->fly_n), NULL);
     a->state = ST_BACKOFF;
     arm(a->timer, d);
 }
@@ -659,13 +652,10 @@ static void attempt_failed(app *a, const char *why)
 static void attempt_ok(app *a)
 {
     metric(a, "ok", a->fly_n);
-    if (a->failing || a->dropping) {
-        char att[16], drop[24];
-        snprintf(att, sizeof(att), "%u", a->attempt + 1);
-        snprintf(drop, sizeof(drop), "%" PRIu64, a->dropped_episode);
+    if (a->failing || a->dropping)
         gw_log(GW_LOG_INFO, "webhook", "delivery recovered", "app", a->name, "url", a->t.log_url,
-               "attempts", att, "dropped", drop, NULL);
-    }
+               "attempts", GW_LOG_INT(a->attempt + 1), "dropped", GW_LOG_INT(a->dropped_episode),
+               NULL);
     a->failing = 0;
     a->dropping = 0;
     a->dropped_episode = 0;
@@ -1073,12 +1063,9 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         if (kept)
             continue;
         size_t n = drop_all(a);
-        if (n > 0) {
-            char cnt[24];
-            snprintf(cnt, sizeof(cnt), "%zu", n);
+        if (n > 0)
             gw_log(GW_LOG_WARN, "webhook", "webhook removed by reload; pending results dropped",
-                   "app", a->name, "results", cnt, NULL);
-        }
+                   "app", a->name, "results", GW_LOG_INT(n), NULL);
         app_free(a);
     }
     free(w->apps);
@@ -1242,12 +1229,9 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
         evtimer_del(a->timer);
         a->state = ST_IDLE;
         size_t n = drop_all(a);
-        if (n > 0) {
-            char cnt[24];
-            snprintf(cnt, sizeof(cnt), "%zu", n);
+        if (n > 0)
             gw_log(GW_LOG_WARN, "webhook", "drain deadline reached; undelivered results dropped",
-                   "app", a->name, "url", a->t.log_url, "results", cnt, NULL);
-        }
+                   "app", a->name, "url", a->t.log_url, "results", GW_LOG_INT(n), NULL);
     }
     if (w->done_pending)
         event_active(w->done_ev, 0, 0);
