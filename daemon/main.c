@@ -436,16 +436,10 @@ static void shutdown_all(apnsd *s)
     gw_queue_free(s->q);
     gw_metrics_free(s->m);
     gw_config_free(s->cfg);
-    if (s->sig_term != NULL)
-        event_free(s->sig_term);
-    if (s->sig_int != NULL)
-        event_free(s->sig_int);
-    if (s->sig_hup != NULL)
-        event_free(s->sig_hup);
-    if (s->depth_ev != NULL)
-        event_free(s->depth_ev);
-    if (s->pending_ev != NULL)
-        event_free(s->pending_ev);
+    struct event *evs[] = {s->sig_term, s->sig_int, s->sig_hup, s->depth_ev, s->pending_ev};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i] != NULL)
+            event_free(evs[i]);
     if (s->base != NULL)
         event_base_free(s->base);
 }

@@ -193,21 +193,6 @@ static size_t value_len(const char *v, int *cut)
     return n;
 }
 
-static void put_json_value(line *l, const char *v)
-{
-    if (v == NULL) {
-        puts_(l, "null");
-        return;
-    }
-    int cut;
-    size_t n = value_len(v, &cut);
-    put(l, "\"", 1);
-    put_escaped(l, v, n);
-    if (cut)
-        puts_(l, "...");
-    put(l, "\"", 1);
-}
-
 static int logfmt_needs_quotes(const char *v, size_t n)
 {
     if (n == 0)
@@ -220,7 +205,8 @@ static int logfmt_needs_quotes(const char *v, size_t n)
     return 0;
 }
 
-static void put_logfmt_value(line *l, const char *v)
+/* A value: a JSON string, or a logfmt value (quoted only when it must be). */
+static void put_value(line *l, const char *v, int json)
 {
     if (v == NULL) {
         puts_(l, "null");
@@ -228,17 +214,17 @@ static void put_logfmt_value(line *l, const char *v)
     }
     int cut;
     size_t n = value_len(v, &cut);
-    if (!logfmt_needs_quotes(v, n)) {
+    int quote = json || logfmt_needs_quotes(v, n);
+    if (quote) {
+        put(l, "\"", 1);
+        put_escaped(l, v, n);
+    } else {
         put(l, v, n);
-        if (cut)
-            puts_(l, "...");
-        return;
     }
-    put(l, "\"", 1);
-    put_escaped(l, v, n);
     if (cut)
         puts_(l, "...");
-    put(l, "\"", 1);
+    if (quote)
+        put(l, "\"", 1);
 }
 
 static void put_logfmt_key(line *l, const char *k)
@@ -260,19 +246,14 @@ static void put_logfmt_key(line *l, const char *k)
 static void field(line *l, int json, const char *k, const char *v, int first)
 {
     size_t mark = l->len;
-    if (json) {
-        if (!first)
-            put(l, ",", 1);
-        put_json_value(l, k);
-        put(l, ":", 1);
-        put_json_value(l, v);
-    } else {
-        if (!first)
-            put(l, " ", 1);
+    if (!first)
+        put(l, json ? "," : " ", 1);
+    if (json)
+        put_value(l, k, 1);
+    else
         put_logfmt_key(l, k);
-        put(l, "=", 1);
-        put_logfmt_value(l, v);
-    }
+    put(l, json ? ":" : "=", 1);
+    put_value(l, v, json);
     if (l->full)
         l->len = mark;
 }

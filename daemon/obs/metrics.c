@@ -53,57 +53,95 @@ typedef struct mdef {
     const char *help;
 } mdef;
 
-#define L0                                                                                         \
-    {                                                                                              \
-        NULL, NULL                                                                                 \
-    }
-#define L1(a)                                                                                      \
-    {                                                                                              \
-        a, NULL                                                                                    \
-    }
-#define L2(a, b)                                                                                   \
-    {                                                                                              \
-        a, b                                                                                       \
-    }
 #define LATENCY   latency_buckets, N_LATENCY
 #define NOBUCKETS NULL, 0
 
 static const mdef defs[GW_M_COUNT] = {
-    [GW_M_NOTIFICATIONS] = {"apnsd_notifications_total", MT_COUNTER, L2("app", "outcome"),
+    [GW_M_NOTIFICATIONS] = {"apnsd_notifications_total",
+                            MT_COUNTER,
+                            {"app", "outcome"},
                             NOBUCKETS,
                             "Device tokens with a final outcome (accepted, rejected, failed, "
                             "expired)."},
-    [GW_M_REJECTIONS] = {"apnsd_rejections_total", MT_COUNTER, L2("app", "reason"), NOBUCKETS,
+    [GW_M_REJECTIONS] = {"apnsd_rejections_total",
+                         MT_COUNTER,
+                         {"app", "reason"},
+                         NOBUCKETS,
                          "Tokens rejected by APNs, by APNs reason."},
-    [GW_M_RETRIES] = {"apnsd_retries_total", MT_COUNTER, L1("app"), NOBUCKETS,
+    [GW_M_RETRIES] = {"apnsd_retries_total",
+                      MT_COUNTER,
+                      {"app"},
+                      NOBUCKETS,
                       "Sends scheduled again after 429, 5xx or a lost connection."},
-    [GW_M_LATENCY] = {"apnsd_delivery_latency_seconds", MT_HISTOGRAM, L1("app"), LATENCY,
+    [GW_M_LATENCY] = {"apnsd_delivery_latency_seconds",
+                      MT_HISTOGRAM,
+                      {"app"},
+                      LATENCY,
                       "Time from a notification being queued to the APNs answer."},
-    [GW_M_API_REQUESTS] = {"apnsd_api_requests_total", MT_COUNTER, L2("route", "status"), NOBUCKETS,
+    [GW_M_API_REQUESTS] = {"apnsd_api_requests_total",
+                           MT_COUNTER,
+                           {"route", "status"},
+                           NOBUCKETS,
                            "HTTP API requests answered, by route and status."},
-    [GW_M_API_LATENCY] = {"apnsd_api_request_latency_seconds", MT_HISTOGRAM, L1("route"), LATENCY,
+    [GW_M_API_LATENCY] = {"apnsd_api_request_latency_seconds",
+                          MT_HISTOGRAM,
+                          {"route"},
+                          LATENCY,
                           "Time to answer an HTTP API request."},
-    [GW_M_QUEUE_DEPTH] = {"apnsd_queue_depth", MT_GAUGE, L0, NOBUCKETS,
+    [GW_M_QUEUE_DEPTH] = {"apnsd_queue_depth",
+                          MT_GAUGE,
+                          {NULL},
+                          NOBUCKETS,
                           "Device tokens in the queue without a final outcome."},
-    [GW_M_IN_FLIGHT] = {"apnsd_in_flight", MT_GAUGE, L1("app"), NOBUCKETS,
+    [GW_M_IN_FLIGHT] = {"apnsd_in_flight",
+                        MT_GAUGE,
+                        {"app"},
+                        NOBUCKETS,
                         "Notifications sent to APNs and not yet answered."},
-    [GW_M_CONNECTIONS] = {"apnsd_connections", MT_GAUGE, L2("app", "state"), NOBUCKETS,
+    [GW_M_CONNECTIONS] = {"apnsd_connections",
+                          MT_GAUGE,
+                          {"app", "state"},
+                          NOBUCKETS,
                           "Connections to APNs by state (up, connecting)."},
-    [GW_M_JWT_REFRESHES] = {"apnsd_jwt_refreshes_total", MT_COUNTER, L1("team"), NOBUCKETS,
+    [GW_M_JWT_REFRESHES] = {"apnsd_jwt_refreshes_total",
+                            MT_COUNTER,
+                            {"team"},
+                            NOBUCKETS,
                             "Provider tokens (JWT) signed."},
-    [GW_M_GOAWAYS] = {"apnsd_goaways_total", MT_COUNTER, L1("app"), NOBUCKETS,
+    [GW_M_GOAWAYS] = {"apnsd_goaways_total",
+                      MT_COUNTER,
+                      {"app"},
+                      NOBUCKETS,
                       "HTTP/2 GOAWAY frames received from APNs."},
-    [GW_M_APP_PAUSED] = {"apnsd_app_paused", MT_GAUGE, L1("app"), NOBUCKETS,
+    [GW_M_APP_PAUSED] = {"apnsd_app_paused",
+                         MT_GAUGE,
+                         {"app"},
+                         NOBUCKETS,
                          "1 while an app is paused on a credential error."},
-    [GW_M_DEAD_TOKENS] = {"apnsd_dead_tokens_total", MT_COUNTER, L2("app", "source"), NOBUCKETS,
+    [GW_M_DEAD_TOKENS] = {"apnsd_dead_tokens_total",
+                          MT_COUNTER,
+                          {"app", "source"},
+                          NOBUCKETS,
                           "Device tokens entered into the dead-token registry."},
-    [GW_M_WEBHOOK] = {"apnsd_webhook_deliveries_total", MT_COUNTER, L2("app", "result"), NOBUCKETS,
+    [GW_M_WEBHOOK] = {"apnsd_webhook_deliveries_total",
+                      MT_COUNTER,
+                      {"app", "result"},
+                      NOBUCKETS,
                       "Webhook results: ok (delivered), retry (in a failed attempt), dropped."},
-    [GW_M_WEBHOOK_PENDING] = {"apnsd_webhook_pending", MT_GAUGE, L1("app"), NOBUCKETS,
+    [GW_M_WEBHOOK_PENDING] = {"apnsd_webhook_pending",
+                              MT_GAUGE,
+                              {"app"},
+                              NOBUCKETS,
                               "Webhook results waiting or in flight."},
-    [GW_M_STORAGE_ERRORS] = {"apnsd_storage_errors_total", MT_COUNTER, L1("kind"), NOBUCKETS,
+    [GW_M_STORAGE_ERRORS] = {"apnsd_storage_errors_total",
+                             MT_COUNTER,
+                             {"kind"},
+                             NOBUCKETS,
                              "Queue storage errors, by kind."},
-    [GW_M_JS_OPS] = {"apnsd_jetstream_ops_total", MT_COUNTER, L1("kind"), NOBUCKETS,
+    [GW_M_JS_OPS] = {"apnsd_jetstream_ops_total",
+                     MT_COUNTER,
+                     {"kind"},
+                     NOBUCKETS,
                      "JetStream operations issued by this node (backend = jetstream): publish "
                      "(chunks and KV writes), ack, read, fetch."},
 };
@@ -111,6 +149,16 @@ static const mdef defs[GW_M_COUNT] = {
 static unsigned def_nlabels(const mdef *d)
 {
     return d->labels[0] == NULL ? 0 : d->labels[1] == NULL ? 1 : 2;
+}
+
+/* The label values as a series keeps them: "" where none is declared or
+ * given. */
+static void label_values(const mdef *d, const char *l1, const char *l2, const char **a,
+                         const char **b)
+{
+    unsigned nl = def_nlabels(d);
+    *a = nl >= 1 && l1 != NULL ? l1 : "";
+    *b = nl >= 2 && l2 != NULL ? l2 : "";
 }
 
 /* ---------------------------------------------------------------------- */
@@ -244,9 +292,8 @@ static series *get(gw_metrics *m, gw_metric id, const char *l1, const char *l2)
 {
     const mdef *d = &defs[id];
     family *f = &m->f[id];
-    unsigned nl = def_nlabels(d);
-    const char *a = nl >= 1 && l1 != NULL ? l1 : "";
-    const char *b = nl >= 2 && l2 != NULL ? l2 : "";
+    const char *a, *b;
+    label_values(d, l1, l2, &a, &b);
     uint32_t h = hash_labels(a, b);
     series *s = find(f, h, a, b);
     if (s != NULL)
@@ -259,8 +306,7 @@ static series *get(gw_metrics *m, gw_metric id, const char *l1, const char *l2)
                    d->name, "limit", GW_LOG_INT(GW_METRICS_MAX_SERIES), "label_value",
                    GW_METRICS_OTHER, NULL);
         }
-        a = nl >= 1 ? GW_METRICS_OTHER : "";
-        b = nl >= 2 ? GW_METRICS_OTHER : "";
+        label_values(d, GW_METRICS_OTHER, GW_METRICS_OTHER, &a, &b);
         h = hash_labels(a, b);
         s = find(f, h, a, b);
         if (s != NULL)
@@ -329,22 +375,22 @@ void gw_metrics_add(gw_metrics *m, gw_metric id, const char *l1, const char *l2,
         s->v.d += (double)n;
 }
 
+/* A gauge's value: v, or its current value + v. */
+static void gauge(gw_metrics *m, gw_metric id, const char *l1, const char *l2, double v, int add)
+{
+    series *s = valid(m, id) && defs[id].type == MT_GAUGE ? get(m, id, l1, l2) : NULL;
+    if (s != NULL)
+        s->v.d = add ? s->v.d + v : v;
+}
+
 void gw_metrics_set(gw_metrics *m, gw_metric id, const char *l1, const char *l2, double v)
 {
-    if (!valid(m, id) || defs[id].type != MT_GAUGE)
-        return;
-    series *s = get(m, id, l1, l2);
-    if (s != NULL)
-        s->v.d = v;
+    gauge(m, id, l1, l2, v, 0);
 }
 
 void gw_metrics_gauge_add(gw_metrics *m, gw_metric id, const char *l1, const char *l2, double delta)
 {
-    if (!valid(m, id) || defs[id].type != MT_GAUGE)
-        return;
-    series *s = get(m, id, l1, l2);
-    if (s != NULL)
-        s->v.d += delta;
+    gauge(m, id, l1, l2, delta, 1);
 }
 
 void gw_metrics_observe(gw_metrics *m, gw_metric id, const char *l1, double seconds)
@@ -368,9 +414,8 @@ double gw_metrics_get(const gw_metrics *m, gw_metric id, const char *l1, const c
     if (!valid(m, id))
         return 0;
     const mdef *d = &defs[id];
-    unsigned nl = def_nlabels(d);
-    const char *a = nl >= 1 && l1 != NULL ? l1 : "";
-    const char *b = nl >= 2 && l2 != NULL ? l2 : "";
+    const char *a, *b;
+    label_values(d, l1, l2, &a, &b);
     const series *s = find(&m->f[id], hash_labels(a, b), a, b);
     if (s == NULL)
         return 0;
@@ -449,45 +494,40 @@ static int add_labels(struct evbuffer *out, const mdef *d, const series *s, cons
     return evbuffer_add(out, "}", 1);
 }
 
+/* One sample line: the name with its suffix, the labels (and le), the value. */
+static int sample(struct evbuffer *out, const mdef *d, const series *s, const char *suffix,
+                  const char *le, const char *value)
+{
+    if (evbuffer_add_printf(out, "%s%s", d->name, suffix) < 0 || add_labels(out, d, s, le) != 0 ||
+        evbuffer_add_printf(out, " %s\n", value) < 0)
+        return -1;
+    return 0;
+}
+
 static int render_series(struct evbuffer *out, const mdef *d, const series *s)
 {
-    char num[40];
-    switch (d->type) {
-    case MT_COUNTER:
-        if (evbuffer_add_printf(out, "%s", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
-            evbuffer_add_printf(out, " %" PRIu64 "\n", s->v.u) < 0)
-            return -1;
-        return 0;
-    case MT_GAUGE:
-        fmt_double(num, sizeof(num), s->v.d);
-        if (evbuffer_add_printf(out, "%s", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
-            evbuffer_add_printf(out, " %s\n", num) < 0)
-            return -1;
-        return 0;
-    case MT_HISTOGRAM: {
-        uint64_t cum = 0;
-        for (unsigned i = 0; i <= d->n_buckets; i++) {
-            cum += s->b[i];
-            if (i < d->n_buckets)
-                fmt_double(num, sizeof(num), d->buckets[i]);
-            else
-                snprintf(num, sizeof(num), "+Inf");
-            if (evbuffer_add_printf(out, "%s_bucket", d->name) < 0 ||
-                add_labels(out, d, s, num) != 0 ||
-                evbuffer_add_printf(out, " %" PRIu64 "\n", cum) < 0)
-                return -1;
-        }
-        fmt_double(num, sizeof(num), s->sum);
-        if (evbuffer_add_printf(out, "%s_sum", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
-            evbuffer_add_printf(out, " %s\n", num) < 0)
-            return -1;
-        if (evbuffer_add_printf(out, "%s_count", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
-            evbuffer_add_printf(out, " %" PRIu64 "\n", s->count) < 0)
-            return -1;
-        return 0;
+    char num[40], le[40];
+    uint64_t cum = 0;
+
+    if (d->type != MT_HISTOGRAM) {
+        if (d->type == MT_COUNTER)
+            snprintf(num, sizeof(num), "%" PRIu64, s->v.u);
+        else
+            fmt_double(num, sizeof(num), s->v.d);
+        return sample(out, d, s, "", NULL, num);
     }
+    for (unsigned i = 0; i <= d->n_buckets; i++) {
+        cum += s->b[i];
+        fmt_double(le, sizeof(le), i < d->n_buckets ? d->buckets[i] : INFINITY);
+        snprintf(num, sizeof(num), "%" PRIu64, cum);
+        if (sample(out, d, s, "_bucket", le, num) != 0)
+            return -1;
     }
-    return 0;
+    fmt_double(num, sizeof(num), s->sum);
+    if (sample(out, d, s, "_sum", NULL, num) != 0)
+        return -1;
+    snprintf(num, sizeof(num), "%" PRIu64, s->count);
+    return sample(out, d, s, "_count", NULL, num);
 }
 
 int gw_metrics_render(gw_metrics *m, struct evbuffer *out)
