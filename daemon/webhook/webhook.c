@@ -11,10 +11,10 @@
  *   SENDING --2xx--> IDLE (batch done)        SENDING --error/non-2xx--> BACKOFF
  *   BACKOFF --(timer: jittered 1s..5min)--> IDLE --> SENDING (the same batch)
  *
- * Results wait in a ring of pre-rendered JSON objects (one jansson dump per
+ * Results wait in a list of pre-rendered JSON objects (one jansson dump per
  * result, so the escaping is jansson's) bounded by max_pending; when it is
  * full the oldest waiting result is dropped and counted. Starting a delivery
- * moves up to webhook_batch results out of the ring into the app's "fly"
+ * moves up to webhook_batch results out of that list into the app's "fly"
  * batch, which stays intact until a 2xx answer: every retry sends the same
  * body with the same X-Apnsd-Delivery id (no loss, and no duplicates unless
  * a 2xx answer itself is lost). Memory per app is thus bounded by
@@ -76,6 +76,7 @@
 #include "apns/error.h"
 #include "backoff.h"
 #include "hex.h"
+#include "list.h"
 #include "log.h"
 #include "queue.h"
 #include "rng.h"
@@ -87,9 +88,10 @@
 /* types                                                                  */
 
 typedef struct entry {
-    char *json; /* one result object, compact */
+    common_list link; /* app.wait or app.fly */
+    int64_t at_ms;    /* monotonic arrival time */
     size_t len;
-    int64_t at_ms; /* monotonic arrival time */
+    char json[]; /* one result object, compact */
 } entry;
 
 /* A checked webhook URL and the easy handle that sends to it. */
@@ -113,11 +115,9 @@ typedef struct app {
     uint32_t batch;
     int64_t interval_ms;
 
-    entry *ring; /* waiting results */
-    size_t cap, head, n;
-    entry *fly; /* the batch being delivered */
-    size_t fly_n;
-    char *body; /* the fly batch's JSON, built at its first attempt */
+    common_clist wait; /* waiting results (entry.link), oldest first */
+    common_clist fly;  /* the batch being delivered */
+    char *body;        /* the fly batch's JSON, built at its first attempt */
     size_t body_len;
     char delivery_id[33];
     unsigned attempt; /* failed attempts of the fly batch */
@@ -200,7 +200,8 @@ static void metric(app *a, const char *result, uint64_t n)
 
 static void update_pending(app *a)
 {
-    gw_metrics_set(a->w->m, GW_M_WEBHOOK_PENDING, a->name, NULL, (double)(a->n + a->fly_n));
+    gw_metrics_set(a->w->m, GW_M_WEBHOOK_PENDING, a->name, NULL,
+                   (double)(a->wait.len + a->fly.len));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -401,7 +402,7 @@ static int target_init(target *t, const app_conf *ac, char *detail, size_t dlen)
 }
 
 /* ---------------------------------------------------------------------- */
-/* entries and the ring                                                   */
+/* entries: the waiting list and the fly batch                           */
 
 static json_t *jstr(const char *s)
 {
@@ -409,11 +410,11 @@ static json_t *jstr(const char *s)
     return j ? j : json_string("?"); /* not UTF-8 (never for hex ids) */
 }
 
-static int make_entry(const gw_token_result *r, entry *e)
+static entry *make_entry(const gw_token_result *r)
 {
     json_t *o = json_object();
     if (o == NULL)
-        return -1;
+        return NULL;
     int bad = 0;
     bad |= json_object_set_new(o, "job_id", jstr(r->job_id));
     bad |= json_object_set_new(o, "index", json_integer((json_int_t)r->index));
@@ -431,25 +432,35 @@ static int make_entry(const gw_token_result *r, entry *e)
         bad |= json_object_set_new(o, "dead_source", json_string(gw_dead_source_name(r->dead)));
     char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
-    if (s == NULL)
-        return -1;
-    e->json = s;
-    e->len = strlen(s);
-    e->at_ms = now_ms();
-    return 0;
+    size_t len = s != NULL ? strlen(s) : 0;
+    entry *e = s != NULL ? malloc(sizeof(*e) + len + 1) : NULL;
+    if (e != NULL) {
+        memset(&e->link, 0, sizeof(e->link));
+        e->at_ms = now_ms();
+        e->len = len;
+        memcpy(e->json, s, len + 1);
+    }
+    free(s);
+    return e;
 }
 
-static entry *ring_at(app *a, size_t i)
+static entry *first_waiting(app *a)
 {
-    return &a->ring[(a->head + i) % a->cap];
+    return COMMON_CONTAINER_OF(common_list_first(&a->wait.head), entry, link);
+}
+
+/* Frees every entry of l; returns how many. */
+static size_t entries_free(common_clist *l)
+{
+    size_t n = l->len;
+    for (common_list *it; (it = common_clist_pop_front(l)) != NULL;)
+        free(COMMON_CONTAINER_OF(it, entry, link));
+    return n;
 }
 
 static void drop_oldest(app *a)
 {
-    entry *e = ring_at(a, 0);
-    free(e->json);
-    a->head = (a->head + 1) % a->cap;
-    a->n--;
+    free(COMMON_CONTAINER_OF(common_clist_pop_front(&a->wait), entry, link));
     metric(a, "dropped", 1);
     a->dropped_episode++;
     if (!a->dropping) {
@@ -459,43 +470,17 @@ static void drop_oldest(app *a)
     }
 }
 
-/* 0, or -1 when memory ran out (the entry is then dropped, counted). */
-static int ring_push(app *a, entry e)
+static void wait_push(app *a, entry *e)
 {
     size_t max = a->w->lim.max_pending ? a->w->lim.max_pending : 1;
-    while (a->n >= max)
+    while (a->wait.len >= max)
         drop_oldest(a);
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 16;
-        if (cap > max)
-            cap = max;
-        if (cap <= a->cap)
-            cap = a->cap + 1;
-        entry *v = malloc(cap * sizeof(*v));
-        if (v == NULL) {
-            free(e.json);
-            metric(a, "dropped", 1);
-            return -1;
-        }
-        for (size_t i = 0; i < a->n; i++)
-            v[i] = *ring_at(a, i);
-        free(a->ring);
-        a->ring = v;
-        a->cap = cap;
-        a->head = 0;
-    }
-    a->ring[(a->head + a->n) % a->cap] = e;
-    a->n++;
-    return 0;
+    common_clist_push_back(&a->wait, &e->link);
 }
 
 static void fly_clear(app *a)
 {
-    for (size_t i = 0; i < a->fly_n; i++)
-        free(a->fly[i].json);
-    free(a->fly);
-    a->fly = NULL;
-    a->fly_n = 0;
+    entries_free(&a->fly);
     free(a->body);
     a->body = NULL;
     a->body_len = 0;
@@ -505,15 +490,9 @@ static void fly_clear(app *a)
 /* Drops everything the app holds (counted). Returns how many. */
 static size_t drop_all(app *a)
 {
-    size_t n = a->fly_n + a->n;
+    size_t n = a->fly.len + entries_free(&a->wait);
     metric(a, "dropped", n);
     fly_clear(a);
-    while (a->n > 0) {
-        entry *e = ring_at(a, 0);
-        free(e->json);
-        a->head = (a->head + 1) % a->cap;
-        a->n--;
-    }
     update_pending(a);
     return n;
 }
@@ -629,7 +608,7 @@ static int64_t backoff_ms(app *a)
 static void attempt_failed(app *a, const char *why)
 {
     gw_webhooks *w = a->w;
-    metric(a, "retry", a->fly_n);
+    metric(a, "retry", a->fly.len);
     a->attempt++;
     a->failing = 1;
     evtimer_del(a->timer);
@@ -644,14 +623,14 @@ static void attempt_failed(app *a, const char *why)
     int64_t d = backoff_ms(a);
     gw_log(GW_LOG_WARN, "webhook", "delivery failed; will retry", "app", a->name, "url",
            a->t.log_url, "error", why, "attempt", GW_LOG_INT(a->attempt), "retry_in_ms",
-           GW_LOG_INT(d), "results", GW_LOG_INT(a->fly_n), NULL);
+           GW_LOG_INT(d), "results", GW_LOG_INT(a->fly.len), NULL);
     a->state = ST_BACKOFF;
     arm(a->timer, d);
 }
 
 static void attempt_ok(app *a)
 {
-    metric(a, "ok", a->fly_n);
+    metric(a, "ok", a->fly.len);
     if (a->failing || a->dropping)
         gw_log(GW_LOG_INFO, "webhook", "delivery recovered", "app", a->name, "url", a->t.log_url,
                "attempts", GW_LOG_INT(a->attempt + 1), "dropped", GW_LOG_INT(a->dropped_episode),
@@ -752,36 +731,33 @@ static void reap(gw_webhooks *w)
 static int build_body(app *a)
 {
     size_t nl = strlen(a->name_json), len = 7 + nl + 12 + 2;
-    for (size_t i = 0; i < a->fly_n; i++)
-        len += a->fly[i].len + (i > 0);
+    COMMON_LIST_FOREACH(it, tmp, &a->fly.head)
+    {
+        len += COMMON_CONTAINER_OF(it, entry, link)->len + (it != a->fly.head.next);
+    }
     char *p = malloc(len + 1);
     if (p == NULL)
         return -1;
     a->body = p;
     a->body_len = len;
     p += sprintf(p, "{\"app\":%s,\"results\":[", a->name_json);
-    for (size_t i = 0; i < a->fly_n; i++) {
-        if (i > 0)
+    COMMON_LIST_FOREACH(it, tmp, &a->fly.head)
+    {
+        const entry *e = COMMON_CONTAINER_OF(it, entry, link);
+        if (it != a->fly.head.next)
             *p++ = ',';
-        memcpy(p, a->fly[i].json, a->fly[i].len);
-        p += a->fly[i].len;
+        memcpy(p, e->json, e->len);
+        p += e->len;
     }
     memcpy(p, "]}", 3);
     return 0;
 }
 
 /* Moves up to `batch` waiting results into the fly batch. */
-static int take_batch(app *a)
+static void take_batch(app *a)
 {
-    size_t k = a->n < a->batch ? a->n : a->batch;
-    a->fly = malloc(k * sizeof(entry));
-    if (a->fly == NULL)
-        return -1;
-    for (size_t i = 0; i < k; i++)
-        a->fly[i] = *ring_at(a, i);
-    a->head = (a->head + k) % a->cap;
-    a->n -= k;
-    a->fly_n = k;
+    while (a->fly.len < a->batch && a->wait.len > 0)
+        common_clist_push_back(&a->fly, common_clist_pop_front(&a->wait));
     a->attempt = 0;
     unsigned char id[16];
     if (RAND_bytes(id, sizeof(id)) != 1) {
@@ -790,7 +766,6 @@ static int take_batch(app *a)
         memcpy(id + 8, &r2, 8);
     }
     common_bin_to_hex(id, sizeof(id), a->delivery_id);
-    return 0;
 }
 
 /* The signed request headers of one attempt. NULL when memory ran out. */
@@ -864,22 +839,19 @@ static void step(app *a)
     gw_webhooks *w = a->w;
     if (a->state != ST_IDLE)
         return;
-    if (a->fly_n == 0) {
-        if (a->n == 0) {
+    if (a->fly.len == 0) {
+        if (a->wait.len == 0) {
             evtimer_del(a->timer);
             check_done(w);
             return;
         }
-        int64_t due = ring_at(a, 0)->at_ms + a->interval_ms;
+        int64_t due = first_waiting(a)->at_ms + a->interval_ms;
         int64_t now = now_ms();
-        if (a->n < a->batch && !w->flushing && now < due) {
+        if (a->wait.len < a->batch && !w->flushing && now < due) {
             arm(a->timer, due - now);
             return;
         }
-        if (take_batch(a) != 0) {
-            arm(a->timer, 100); /* out of memory: try again shortly */
-            return;
-        }
+        take_batch(a);
     }
     send_batch(a);
 }
@@ -910,12 +882,7 @@ static void app_free(app *a)
     if (a->kick)
         event_free(a->kick);
     fly_clear(a);
-    while (a->n > 0) {
-        free(ring_at(a, 0)->json);
-        a->head = (a->head + 1) % a->cap;
-        a->n--;
-    }
-    free(a->ring);
+    entries_free(&a->wait);
     target_clear(&a->t);
     if (a->secret != NULL) {
         OPENSSL_cleanse(a->secret, strlen(a->secret));
@@ -941,6 +908,8 @@ static int app_new(gw_webhooks *w, const app_conf *ac, app **out, char *detail, 
     if (a == NULL)
         goto oom;
     a->w = w;
+    common_clist_init(&a->wait);
+    common_clist_init(&a->fly);
     int rc = target_init(&a->t, ac, detail, dlen);
     if (rc != 0) {
         app_free(a);
@@ -1160,19 +1129,19 @@ void gw_webhooks_result(gw_webhooks *w, const gw_token_result *r)
     app *a = find_app(w, r->app);
     if (a == NULL)
         return;
-    entry e;
-    if (make_entry(r, &e) != 0) {
+    entry *e = make_entry(r);
+    if (e == NULL) {
         metric(a, "dropped", 1);
         return;
     }
-    ring_push(a, e);
+    wait_push(a, e);
     update_pending(a);
     if (a->state != ST_IDLE)
         return;
-    if (a->n >= a->batch || w->flushing)
+    if (a->wait.len >= a->batch || w->flushing)
         event_active(a->kick, 0, 0);
     else if (!evtimer_pending(a->timer, NULL))
-        arm(a->timer, ring_at(a, 0)->at_ms + a->interval_ms - now_ms());
+        arm(a->timer, first_waiting(a)->at_ms + a->interval_ms - now_ms());
 }
 
 size_t gw_webhooks_pending(const gw_webhooks *w, const char *app_name)
@@ -1180,14 +1149,14 @@ size_t gw_webhooks_pending(const gw_webhooks *w, const char *app_name)
     if (w == NULL || app_name == NULL)
         return 0;
     app *a = find_app(w, app_name);
-    return a ? a->n + a->fly_n : 0;
+    return a ? a->wait.len + a->fly.len : 0;
 }
 
 static int all_idle(const gw_webhooks *w)
 {
     for (size_t i = 0; i < w->n_apps; i++) {
         const app *a = w->apps[i];
-        if (a->n > 0 || a->fly_n > 0 || a->state == ST_SENDING)
+        if (a->wait.len > 0 || a->fly.len > 0 || a->state == ST_SENDING)
             return 0;
     }
     return 1;
