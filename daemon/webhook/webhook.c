@@ -139,7 +139,7 @@ typedef struct app {
 typedef struct sock {
     gw_webhooks *w;
     struct event *ev;
-    struct sock *next; /* w->socks */
+    common_list link; /* w->socks */
 } sock;
 
 struct gw_webhooks {
@@ -147,7 +147,7 @@ struct gw_webhooks {
     gw_metrics *m;
     CURLM *multi;
     struct event *curl_timer;
-    sock *socks;
+    common_list socks;
     gw_webhook_limits lim;
     app **apps;
     size_t n_apps;
@@ -504,10 +504,7 @@ static void reap(gw_webhooks *w);
 
 static void sock_free(sock *s)
 {
-    sock **p = &s->w->socks; /* a few sockets per app at most */
-    while (*p != s)
-        p = &(*p)->next;
-    *p = s->next;
+    common_list_remove(&s->link);
     event_free(s->ev);
     free(s);
 }
@@ -549,8 +546,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, voi
             free(s);
             return -1;
         }
-        s->next = w->socks;
-        w->socks = s;
+        common_list_push_front(&w->socks, &s->link);
         curl_multi_assign(w->multi, fd, s);
     }
     short ev =
@@ -771,31 +767,20 @@ static void take_batch(app *a)
 /* The signed request headers of one attempt. NULL when memory ran out. */
 static struct curl_slist *request_headers(app *a, const char *sig, long long ts)
 {
-    char line[128];
-    const char *fixed[] = {"Content-Type: application/json",
+    char l[3][128];
+    const char *lines[] = {"Content-Type: application/json",
                            "Expect:", /* no 100-continue round trip for large batches */
-                           NULL};
+                           l[0], l[1], l[2]};
     struct curl_slist *h = NULL, *next;
-    for (size_t i = 0; fixed[i] != NULL; i++) {
-        if ((next = curl_slist_append(h, fixed[i])) == NULL)
-            goto oom;
-        h = next;
-    }
-    for (int i = 0; i < 3; i++) {
-        if (i == 0)
-            snprintf(line, sizeof(line), "X-Apnsd-Timestamp: %lld", ts);
-        else if (i == 1)
-            snprintf(line, sizeof(line), "X-Apnsd-Signature: sha256=%s", sig);
-        else
-            snprintf(line, sizeof(line), "X-Apnsd-Delivery: %s", a->delivery_id);
-        if ((next = curl_slist_append(h, line)) == NULL)
-            goto oom;
-        h = next;
-    }
+    snprintf(l[0], sizeof(l[0]), "X-Apnsd-Timestamp: %lld", ts);
+    snprintf(l[1], sizeof(l[1]), "X-Apnsd-Signature: sha256=%s", sig);
+    snprintf(l[2], sizeof(l[2]), "X-Apnsd-Delivery: %s", a->delivery_id);
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++, h = next)
+        if ((next = curl_slist_append(h, lines[i])) == NULL) {
+            curl_slist_free_all(h);
+            return NULL;
+        }
     return h;
-oom:
-    curl_slist_free_all(h);
-    return NULL;
 }
 
 /* Sends the fly batch (state IDLE -> SENDING, or straight to BACKOFF). The
@@ -1076,6 +1061,7 @@ int gw_webhooks_new(gw_webhooks **out, struct event_base *base, const gw_config 
         return APNS_ENOMEM;
     w->base = base;
     w->m = m;
+    common_list_init(&w->socks);
     w->lim.max_pending = GW_WEBHOOK_MAX_PENDING;
     w->lim.backoff_min_ms = 1000;
     w->lim.backoff_max_ms = 300000;
@@ -1243,8 +1229,8 @@ void gw_webhooks_free(gw_webhooks *w)
      * CURL_POLL_REMOVE calls, and whatever libcurl did not remove here. */
     if (w->multi)
         curl_multi_cleanup(w->multi);
-    while (w->socks != NULL)
-        sock_free(w->socks);
+    while (!common_list_empty(&w->socks))
+        sock_free(COMMON_CONTAINER_OF(common_list_first(&w->socks), sock, link));
     if (w->curl_timer)
         event_free(w->curl_timer);
     free(w);
