@@ -857,6 +857,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 /* ---------------------------------------------------------------------- */
 /* apps                                                                   */
 
+static void secret_free(char *s)
+{
+    if (s != NULL)
+        OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}
+
 static void app_free(app *a)
 {
     if (a == NULL)
@@ -869,10 +876,7 @@ static void app_free(app *a)
     fly_clear(a);
     entries_free(&a->wait);
     target_clear(&a->t);
-    if (a->secret != NULL) {
-        OPENSSL_cleanse(a->secret, strlen(a->secret));
-        free(a->secret);
-    }
+    secret_free(a->secret);
     free(a->name);
     free(a->name_json);
     free(a);
@@ -904,16 +908,12 @@ static int app_new(gw_webhooks *w, const app_conf *ac, app **out, char *detail, 
     a->name = strdup(ac->name);
     a->name_json = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
     json_decref(js);
-    a->secret = strdup(ac->webhook_secret ? ac->webhook_secret : "");
     a->timer = evtimer_new(w->base, on_timer, a);
     a->kick = event_new(w->base, -1, 0, on_kick, a);
-    if (a->name == NULL || a->name_json == NULL || a->secret == NULL || a->timer == NULL ||
-        a->kick == NULL) {
+    if (a->name == NULL || a->name_json == NULL || a->timer == NULL || a->kick == NULL) {
         app_free(a);
         goto oom;
     }
-    a->batch = ac->webhook_batch ? ac->webhook_batch : 100;
-    a->interval_ms = ac->webhook_interval_ms > 0 ? ac->webhook_interval_ms : 1000;
     *out = a;
     return 0;
 oom:
@@ -962,16 +962,13 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         x->old = find_app(w, ac->name);
         if (x->old == NULL) {
             rc = app_new(w, ac, &x->fresh, detail, detail_len);
-            if (rc != 0)
-                goto fail;
-            continue;
-        }
-        if (!streq0(x->old->t.url, ac->webhook_url) || !streq0(x->old->t.ca_file, ac->ca_file)) {
+        } else if (!streq0(x->old->t.url, ac->webhook_url) ||
+                   !streq0(x->old->t.ca_file, ac->ca_file)) {
             rc = target_init(&x->t, ac, detail, detail_len);
-            if (rc != 0)
-                goto fail;
-            x->retarget = 1;
+            x->retarget = rc == 0;
         }
+        if (rc != 0)
+            goto fail;
         x->secret = strdup(ac->webhook_secret ? ac->webhook_secret : "");
         if (x->secret == NULL) {
             snprintf(detail, detail_len, "[app %s] webhook: out of memory", ac->name);
@@ -982,12 +979,8 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
     /* 2. Commit: nothing below fails. */
     for (size_t i = 0; i < np; i++) {
         prep *x = &p[i];
-        if (x->fresh != NULL) {
-            apps[i] = x->fresh;
-            x->fresh = NULL;
-            continue;
-        }
-        app *a = x->old;
+        app *a = x->fresh != NULL ? x->fresh : x->old;
+        x->fresh = NULL;
         apps[i] = a;
         if (x->retarget) {
             transfer_end(a); /* cancels a request in flight: the batch goes to the new URL */
@@ -1000,8 +993,7 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
                 a->state = ST_IDLE;
             }
         }
-        OPENSSL_cleanse(a->secret, strlen(a->secret));
-        free(a->secret);
+        secret_free(a->secret);
         a->secret = x->secret;
         x->secret = NULL;
         a->batch = x->ac.webhook_batch ? x->ac.webhook_batch : 100;
@@ -1035,7 +1027,7 @@ fail:
     for (size_t i = 0; p != NULL && i < np; i++) {
         app_free(p[i].fresh);
         target_clear(&p[i].t);
-        free(p[i].secret);
+        secret_free(p[i].secret);
     }
     free(p);
     free(apps);
