@@ -418,13 +418,7 @@ void gw_dispatch_free(gw_dispatch *d)
     while (d->teams != NULL) {
         gw_dteam *t = d->teams;
         d->teams = t->next;
-        apns_token_cache_free(t->cache);
-        apns_signing_key_free(t->key);
-        free(t->label);
-        free(t->team_id);
-        free(t->key_id);
-        free(t->key_file);
-        free(t);
+        gw__d_team_free(t);
     }
     gw__d_events_free((struct event *[]){d->wake_ev, d->flush_ev, d->reap_ev, d->stats_ev,
                                          d->hold_ev, d->drain_timer, d->done_ev},

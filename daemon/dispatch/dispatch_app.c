@@ -31,7 +31,7 @@ static int streq(const char *a, const char *b)
  * team is reused when it holds the same key: the newest one (teams are kept
  * newest first, so a key re-read by a reload serves every app built after
  * it). */
-static void team_free(gw_dteam *t)
+void gw__d_team_free(gw_dteam *t)
 {
     gw__d_fleet_stop(t); /* may hand the key to a request in progress */
     apns_token_cache_free(t->cache);
@@ -84,7 +84,7 @@ static int team_get(gw_dispatch *d, const gw_dispatch_team *k, const char *app, 
     t->gen = d->reload_gen;
     if (rc != 0 || t->label == NULL || t->team_id == NULL || t->key_id == NULL ||
         t->key_file == NULL || (gw_queue_has_token_store(d->o.q) && gw__d_fleet_start(d, t) != 0)) {
-        team_free(t);
+        gw__d_team_free(t);
         return APNS_ENOMEM;
     }
     t->next = d->teams;
@@ -102,7 +102,7 @@ static void team_put(gw_dispatch *d, gw_dteam *t)
             *pp = t->next;
             break;
         }
-    team_free(t);
+    gw__d_team_free(t);
 }
 
 void gw__d_teams_stats(gw_dispatch *d)

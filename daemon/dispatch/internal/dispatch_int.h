@@ -230,6 +230,8 @@ int gw__d_held(const gw_dispatch *d);
 void gw__d_hold_cb(int fd, short what, void *ud);
 
 /* ---- dispatch_app.c ---- */
+/* Frees a team that no app refers to (its fleet fetch, if any, keeps the key). */
+void gw__d_team_free(gw_dteam *t);
 /* Builds an app's runtime (credentials, client) from its config; `fresh_key`
  * forces a new token cache even when one for the same team+key exists (the
  * key file's contents changed). Not yet linked into d's lists. */
