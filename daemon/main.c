@@ -251,11 +251,9 @@ static void reload_cb(int sig, short what, void *ud)
     rc = gw_config_load_file(&gw_apnsd_schema, s->path, &cfg, &errs);
     if (rc != 0) {
         log_config_errors(&errs, GW_LOG_ERROR, "reload refused: the running configuration stays");
-        if (errs.n < errs.errors + errs.warnings) {
-            char more[32];
-            snprintf(more, sizeof(more), "%u", errs.errors + errs.warnings - errs.n);
-            gw_log(GW_LOG_ERROR, "config", "more errors not shown", "count", more, NULL);
-        }
+        if (errs.n < errs.errors + errs.warnings)
+            gw_log(GW_LOG_ERROR, "config", "more errors not shown", "count",
+                   GW_LOG_INT(errs.errors + errs.warnings - errs.n), NULL);
         return;
     }
     log_config_errors(&errs, GW_LOG_WARN, "configuration warning");
@@ -418,16 +416,13 @@ static void announce(apnsd *s)
         if (used >= sizeof(addrs))
             used = sizeof(addrs) - 1;
     }
-    {
-        char apps[16];
-        snprintf(apps, sizeof(apps), "%zu", s->cfg->n_apps);
-        const char *queue = qc->path;
-        if (qc->backend == GW_QUEUE_BACKEND_JETSTREAM)
-            queue = qc->prefix ? qc->prefix : "apnsd";
-        gw_log(GW_LOG_INFO, "apnsd", "apnsd ready", "listen", addrs, "apps", apps, "queue", queue,
-               "backend", qc->backend == GW_QUEUE_BACKEND_JETSTREAM ? "jetstream" : "sqlite",
-               "version", APNSD_VERSION, NULL);
-    }
+    const char *queue = qc->path;
+    if (qc->backend == GW_QUEUE_BACKEND_JETSTREAM)
+        queue = qc->prefix ? qc->prefix : "apnsd";
+    gw_log(GW_LOG_INFO, "apnsd", "apnsd ready", "listen", addrs, "apps", GW_LOG_INT(s->cfg->n_apps),
+           "queue", queue, "backend",
+           qc->backend == GW_QUEUE_BACKEND_JETSTREAM ? "jetstream" : "sqlite", "version",
+           APNSD_VERSION, NULL);
 }
 
 static void shutdown_all(apnsd *s)
@@ -441,16 +436,10 @@ static void shutdown_all(apnsd *s)
     gw_queue_free(s->q);
     gw_metrics_free(s->m);
     gw_config_free(s->cfg);
-    if (s->sig_term != NULL)
-        event_free(s->sig_term);
-    if (s->sig_int != NULL)
-        event_free(s->sig_int);
-    if (s->sig_hup != NULL)
-        event_free(s->sig_hup);
-    if (s->depth_ev != NULL)
-        event_free(s->depth_ev);
-    if (s->pending_ev != NULL)
-        event_free(s->pending_ev);
+    struct event *evs[] = {s->sig_term, s->sig_int, s->sig_hup, s->depth_ev, s->pending_ev};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i] != NULL)
+            event_free(evs[i]);
     if (s->base != NULL)
         event_base_free(s->base);
 }

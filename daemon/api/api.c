@@ -137,34 +137,27 @@ static double mono_now(void)
 
 static const char *phrase(int status)
 {
-    switch (status) {
-    case 200:
-        return "OK";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 413:
-        return "Payload Too Large";
-    case 429:
-        return "Too Many Requests";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Unknown";
-    }
+    static const struct {
+        int status;
+        const char *text;
+    } phrases[] = {
+        {200, "OK"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {413, "Payload Too Large"},
+        {429, "Too Many Requests"},
+        {500, "Internal Server Error"},
+        {503, "Service Unavailable"},
+    };
+    for (size_t i = 0; i < sizeof phrases / sizeof phrases[0]; i++)
+        if (phrases[i].status == status)
+            return phrases[i].text;
+    return "Unknown";
 }
 
 static int request_id_ok(const char *s)
@@ -182,21 +175,9 @@ static int request_id_ok(const char *s)
     return n > 0;
 }
 
-static void unlink_req(gw_api_req *r)
-{
-    gw_api *a = r->api;
-    if (r->prev != NULL)
-        r->prev->next = r->next;
-    else if (a != NULL)
-        a->open = r->next;
-    if (r->next != NULL)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-}
-
 static void req_free(gw_api_req *r)
 {
-    unlink_req(r);
+    common_list_remove(&r->link);
     if (r->push != NULL)
         gw__api_push_free(r->push);
     OPENSSL_cleanse(r->key_text, sizeof r->key_text);
@@ -304,6 +285,16 @@ void gw__api_reply_error(gw_api_req *r, const gw_api_error *e)
     gw__api_reply_json(r, e->status, gw__api_error_json(e, r->id));
 }
 
+void gw__api_reply_queue_error(gw_api_req *r, int err, const char *detail, const char *what)
+{
+    gw_api_error e;
+
+    gw__api_queue_error(&e, err, detail, what);
+    if (e.status == 429)
+        gw__api_header(r, "Retry-After", "1");
+    gw__api_reply_error(r, &e);
+}
+
 void gw__api_reply_errorf(gw_api_req *r, gw_api_errcode c, const char *field, const char *fmt, ...)
 {
     gw_api_error e;
@@ -318,27 +309,19 @@ void gw__api_reply_errorf(gw_api_req *r, gw_api_errcode c, const char *field, co
 
 /* ---- query strings --------------------------------------------------------- */
 
-int gw__api_query(gw_api_req *r, struct evkeyvalq *q)
+int gw__api_query(gw_api_req *r, struct evkeyvalq *q, const char *const *allowed)
 {
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
     const char *s = u != NULL ? evhttp_uri_get_query(u) : NULL;
+    struct evkeyval *kv;
 
     TAILQ_INIT(q);
-    if (s == NULL || s[0] == '\0')
-        return 0;
-    if (evhttp_parse_query_str(s, q) != 0) {
+    if (s != NULL && s[0] != '\0' && evhttp_parse_query_str(s, q) != 0) {
         evhttp_clear_headers(q);
         gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, NULL,
                              "the query string is not valid (name=value&...)");
         return -1;
     }
-    return 0;
-}
-
-int gw__api_query_only(gw_api_req *r, struct evkeyvalq *q, const char *const *allowed)
-{
-    struct evkeyval *kv;
-
     TAILQ_FOREACH(kv, q, next)
     {
         size_t i = 0;
@@ -349,6 +332,7 @@ int gw__api_query_only(gw_api_req *r, struct evkeyvalq *q, const char *const *al
             char f[64];
             snprintf(f, sizeof f, "%.60s", kv->key);
             gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, f, "unknown query parameter");
+            evhttp_clear_headers(q);
             return -1;
         }
     }
@@ -438,10 +422,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     r->api = a;
     r->req = req;
     r->t0 = mono_now();
-    r->next = a->open;
-    if (a->open != NULL)
-        a->open->prev = r;
-    a->open = r;
+    common_list_push_front(&a->open, &r->link);
     if (request_id_ok(rid))
         snprintf(r->id, sizeof r->id, "%s", rid);
     else if (apns_uuid_generate(r->id) != 0)
@@ -503,6 +484,7 @@ int gw_api_new(gw_api **out, const gw_api_opts *o, char *detail, size_t detail_l
     a = calloc(1, sizeof(*a));
     if (a == NULL)
         return APNS_ENOMEM;
+    common_list_init(&a->open);
     a->base = o->base;
     a->cfg = o->cfg;
     a->q = o->q;
@@ -575,25 +557,27 @@ size_t gw_api_pending(const gw_api *a)
 
     if (a == NULL)
         return 0;
-    for (const gw_api_req *r = a->open; r != NULL; r = r->next)
+    COMMON_LIST_FOREACH(it, tmp, &a->open)
+    {
+        const gw_api_req *r = COMMON_CONTAINER_OF(it, gw_api_req, link);
         n += r->push != NULL && r->req != NULL;
+    }
     return n;
 }
 
 void gw_api_free(gw_api *a)
 {
-    gw_api_req *r, *next;
-
     if (a == NULL)
         return;
-    for (r = a->open; r != NULL; r = next) {
-        next = r->next;
+    COMMON_LIST_FOREACH(it, tmp, &a->open)
+    {
+        gw_api_req *r = COMMON_CONTAINER_OF(it, gw_api_req, link);
         if (r->req != NULL)
             gw__api_reply_errorf(r, GW_API_E_DRAINING, NULL, "the gateway is shutting down");
     }
     /* What is left waits for queue callbacks that will not run (see api.h). */
-    while (a->open != NULL)
-        req_free(a->open);
+    while (!common_list_empty(&a->open))
+        req_free(COMMON_CONTAINER_OF(common_list_first(&a->open), gw_api_req, link));
     gw__waits_free(&a->waits);
     if (a->http != NULL)
         evhttp_free(a->http);

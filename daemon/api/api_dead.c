@@ -112,15 +112,6 @@ static const gw_config_app *path_app(gw_api_req *r)
     return app;
 }
 
-static void reply_queue_error(gw_api_req *r, int err, const char *detail, const char *what)
-{
-    gw_api_error e;
-    gw__api_queue_error(&e, err, detail, what);
-    if (e.status == 429)
-        gw__api_header(r, "Retry-After", "1");
-    gw__api_reply_error(r, &e);
-}
-
 /* ---- GET ---------------------------------------------------------------- */
 
 static void on_list(int err, const char *detail, const gw_dead_token *v, size_t n,
@@ -137,7 +128,7 @@ static void on_list(int err, const char *detail, const gw_dead_token *v, size_t 
         return;
     }
     if (err != 0) {
-        reply_queue_error(r, err, detail, "reading dead tokens");
+        gw__api_reply_queue_error(r, err, detail, "reading dead tokens");
         return;
     }
     list = json_array();
@@ -168,10 +159,8 @@ void gw__api_h_dead_list(gw_api_req *r)
     long long lim = 100;
     int rc;
 
-    if (app == NULL || gw__api_query(r, &q) != 0)
+    if (app == NULL || gw__api_query(r, &q, allowed) != 0)
         return;
-    if (gw__api_query_only(r, &q, allowed) != 0)
-        goto out;
     since = evhttp_find_header(&q, "since");
     cursor = evhttp_find_header(&q, "cursor");
     limit = evhttp_find_header(&q, "limit");
@@ -202,7 +191,7 @@ void gw__api_h_dead_list(gw_api_req *r)
             gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "cursor",
                                  "not a cursor from a previous page");
         else
-            reply_queue_error(r, rc, NULL, "reading dead tokens");
+            gw__api_reply_queue_error(r, rc, NULL, "reading dead tokens");
     }
 out:
     evhttp_clear_headers(&q);
@@ -217,7 +206,7 @@ static void on_delete(int err, const char *detail, uint64_t count, void *ud)
     if (!gw__api_req_resume(r))
         return;
     if (err != 0)
-        reply_queue_error(r, err, detail, "deleting the dead token");
+        gw__api_reply_queue_error(r, err, detail, "deleting the dead token");
     else if (count == 0)
         gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, "token",
                              "the token is not in the dead-token registry of app \"%s\"",
@@ -246,6 +235,6 @@ void gw__api_h_dead_delete(gw_api_req *r)
     rc = gw_queue_dead_delete(r->api->q, app->name, r->arg[1], on_delete, r);
     if (rc != 0) {
         gw__api_req_unhold(r);
-        reply_queue_error(r, rc, NULL, "deleting the dead token");
+        gw__api_reply_queue_error(r, rc, NULL, "deleting the dead token");
     }
 }

@@ -39,12 +39,16 @@ enum { T_STR = 1, T_INT = 2, T_BOOL = 4, T_OBJ = 8, T_ARR = 16, T_NUM = 32 };
 
 typedef struct pctx pctx;
 typedef int (*field_fn)(pctx *c, json_t *v);
+typedef int (*str_setter)(apns_payload *, const char *);
 
 typedef struct field {
     const char *name;
     unsigned types;
     int builder; /* a payload builder field (exclusive with "payload") */
-    field_fn fn;
+    field_fn fn; /* NULL: a builder field that is one setter call below */
+    str_setter str;
+    int (*flag)(apns_payload *, int);
+    int (*num)(apns_payload *, double);
 } field;
 
 #define N_FIELDS 21
@@ -356,8 +360,6 @@ static int set_rc(pctx *c, int rc, const char *name)
                                                    : apns_strerror(rc));
 }
 
-typedef int (*str_setter)(apns_payload *, const char *);
-
 static int set_str(pctx *c, json_t *v, const char *name, str_setter fn)
 {
     apns_payload *p;
@@ -459,49 +461,18 @@ static int b_sound(pctx *c, json_t *v)
                   "sound");
 }
 
-static int b_category(pctx *c, json_t *v)
-{
-    return set_str(c, v, "category", apns_payload_set_category);
-}
-
-static int b_thread_id(pctx *c, json_t *v)
-{
-    return set_str(c, v, "thread_id", apns_payload_set_thread_id);
-}
-
-static int b_interruption_level(pctx *c, json_t *v)
-{
-    return set_str(c, v, "interruption_level", apns_payload_set_interruption_level);
-}
-
-static int b_content_available(pctx *c, json_t *v)
+/* A builder field that is one setter call: a string, a flag or a number. */
+static int b_simple(pctx *c, json_t *v, const field *f)
 {
     if (v == NULL)
         return 0;
     if (builder(c) == NULL)
         return oom(c);
-    return set_rc(c, apns_payload_set_content_available(c->builder, bool_value(v)),
-                  "content_available");
-}
-
-static int b_mutable_content(pctx *c, json_t *v)
-{
-    if (v == NULL)
-        return 0;
-    if (builder(c) == NULL)
-        return oom(c);
-    return set_rc(c, apns_payload_set_mutable_content(c->builder, bool_value(v)),
-                  "mutable_content");
-}
-
-static int b_relevance_score(pctx *c, json_t *v)
-{
-    if (v == NULL)
-        return 0;
-    if (builder(c) == NULL)
-        return oom(c);
-    return set_rc(c, apns_payload_set_relevance_score(c->builder, json_number_value(v)),
-                  "relevance_score");
+    return set_rc(c,
+                  f->str    ? f->str(c->builder, json_string_value(v))
+                  : f->flag ? f->flag(c->builder, bool_value(v))
+                            : f->num(c->builder, json_number_value(v)),
+                  f->name);
 }
 
 static int b_custom(pctx *c, json_t *v)
@@ -532,27 +503,27 @@ static int b_custom(pctx *c, json_t *v)
 /* The table: every key a notification may hold, handled in this order
  * (app first: topic and auth need it; push_type before topic). */
 static const field fields[N_FIELDS] = {
-    {"app", T_STR, 0, f_app},
-    {"token", T_STR, 0, f_token}, /* index 1: read by f_tokens */
-    {"tokens", T_ARR, 0, f_tokens},
-    {"push_type", T_STR, 0, f_push_type},
-    {"priority", T_INT, 0, f_priority},
-    {"expiration", T_INT, 0, f_expiration},
-    {"collapse_id", T_STR, 0, f_collapse_id},
-    {"apns_id", T_STR, 0, f_apns_id},
-    {"topic", T_STR, 0, f_topic},
-    {"send_at", T_INT, 0, f_send_at},
-    {"payload", T_OBJ, 0, f_payload},
-    {"alert", T_STR | T_OBJ, 1, b_alert},
-    {"badge", T_INT, 1, b_badge},
-    {"sound", T_STR | T_OBJ, 1, b_sound},
-    {"category", T_STR, 1, b_category},
-    {"thread_id", T_STR, 1, b_thread_id},
-    {"content_available", T_BOOL, 1, b_content_available},
-    {"mutable_content", T_BOOL, 1, b_mutable_content},
-    {"interruption_level", T_STR, 1, b_interruption_level},
-    {"relevance_score", T_NUM, 1, b_relevance_score},
-    {"custom", T_OBJ, 1, b_custom},
+    {"app", T_STR, 0, .fn = f_app},
+    {"token", T_STR, 0, .fn = f_token}, /* index 1: read by f_tokens */
+    {"tokens", T_ARR, 0, .fn = f_tokens},
+    {"push_type", T_STR, 0, .fn = f_push_type},
+    {"priority", T_INT, 0, .fn = f_priority},
+    {"expiration", T_INT, 0, .fn = f_expiration},
+    {"collapse_id", T_STR, 0, .fn = f_collapse_id},
+    {"apns_id", T_STR, 0, .fn = f_apns_id},
+    {"topic", T_STR, 0, .fn = f_topic},
+    {"send_at", T_INT, 0, .fn = f_send_at},
+    {"payload", T_OBJ, 0, .fn = f_payload},
+    {"alert", T_STR | T_OBJ, 1, .fn = b_alert},
+    {"badge", T_INT, 1, .fn = b_badge},
+    {"sound", T_STR | T_OBJ, 1, .fn = b_sound},
+    {"category", T_STR, 1, .str = apns_payload_set_category},
+    {"thread_id", T_STR, 1, .str = apns_payload_set_thread_id},
+    {"content_available", T_BOOL, 1, .flag = apns_payload_set_content_available},
+    {"mutable_content", T_BOOL, 1, .flag = apns_payload_set_mutable_content},
+    {"interruption_level", T_STR, 1, .str = apns_payload_set_interruption_level},
+    {"relevance_score", T_NUM, 1, .num = apns_payload_set_relevance_score},
+    {"custom", T_OBJ, 1, .fn = b_custom},
 };
 #define F_PAYLOAD 10
 
@@ -708,7 +679,7 @@ static int notification(pctx *c, json_t *obj, gw_push_item *it)
         c->slot[i] = v;
     }
     for (size_t i = 0; i < N_FIELDS; i++)
-        if (fields[i].fn(c, c->slot[i]) != 0)
+        if ((fields[i].fn ? fields[i].fn(c, c->slot[i]) : b_simple(c, c->slot[i], &fields[i])) != 0)
             goto out;
     /* APNs wants 5 or 1 for background pushes; omitted means 10 there. */
     if (!c->priority_set && c->push_type == APNS_PUSH_BACKGROUND)

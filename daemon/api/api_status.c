@@ -72,7 +72,6 @@ static void on_status(int err, const char *detail, const gw_job_status *st, void
 {
     gw_api_req *r = ud;
     const gw_config_app *app;
-    gw_api_error e;
 
     if (!gw__api_req_resume(r))
         return;
@@ -81,8 +80,7 @@ static void on_status(int err, const char *detail, const gw_job_status *st, void
         return;
     }
     if (err != 0) {
-        gw__api_queue_error(&e, err, detail, "reading the notification");
-        gw__api_reply_error(r, &e);
+        gw__api_reply_queue_error(r, err, detail, "reading the notification");
         return;
     }
     app = gw_config_find_app(r->api->cfg, st->app);
@@ -98,15 +96,10 @@ void gw__api_h_status(gw_api_req *r)
     static const char *const none[] = {NULL};
     struct evkeyvalq q;
     char *id = r->arg[0];
-    gw_api_error e;
-    int rc;
 
-    if (gw__api_query(r, &q) != 0)
+    if (gw__api_query(r, &q, none) != 0)
         return;
-    rc = gw__api_query_only(r, &q, none);
     evhttp_clear_headers(&q);
-    if (rc != 0)
-        return;
     if (!apns_uuid_is_valid(id)) {
         gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, "id",
                              "no notification %.40s (ids are UUIDs from POST /v1/push)", id);
@@ -115,12 +108,9 @@ void gw__api_h_status(gw_api_req *r)
     for (char *c = id; *c != '\0'; c++)
         *c = (char)tolower((unsigned char)*c);
     gw__api_req_hold(r);
-    rc = gw_queue_status(r->api->q, id, on_status, r);
+    int rc = gw_queue_status(r->api->q, id, on_status, r);
     if (rc != 0) {
         gw__api_req_unhold(r);
-        gw__api_queue_error(&e, rc, NULL, "reading the notification");
-        if (e.status == 429)
-            gw__api_header(r, "Retry-After", "1");
-        gw__api_reply_error(r, &e);
+        gw__api_reply_queue_error(r, rc, NULL, "reading the notification");
     }
 }

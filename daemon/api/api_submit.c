@@ -66,8 +66,7 @@ static void wait_job_free(gw__waits *w, gw__wait_job *j)
         return;
     if (j->registered)
         gw__waits_remove(w, j);
-    free(j->hexbuf);
-    free(j->hexoff);
+    free(j->tokens);
     free(j->res);
     free(j);
 }
@@ -177,10 +176,9 @@ void gw__api_push_result(gw__push *p)
 
 void gw__api_push_drain(gw_api *a)
 {
-    gw_api_req *r, *next;
-
-    for (r = a->open; r != NULL; r = next) {
-        next = r->next;
+    COMMON_LIST_FOREACH(it, tmp, &a->open)
+    {
+        gw_api_req *r = COMMON_CONTAINER_OF(it, gw_api_req, link);
         if (r->push != NULL && r->push->waiting && r->req != NULL)
             answer_wait(r->push);
     }
@@ -238,28 +236,17 @@ static gw__wait_job *wait_job_new(const gw_push_item *it)
 {
     gw__wait_job *w = calloc(1, sizeof(*w));
     const gw_token_list *l = &it->job.tokens;
-    size_t o = 0, rec = 0;
 
     if (w == NULL)
         return NULL;
     w->n = it->n_tokens;
-    w->hexbuf = malloc(l->len * 2 + l->count + 1);
-    w->hexoff = calloc(w->n ? w->n : 1, sizeof(*w->hexoff));
+    w->tokens = malloc(l->len ? l->len : 1);
     w->res = calloc(w->n ? w->n : 1, sizeof(*w->res));
-    if (w->hexbuf == NULL || w->hexoff == NULL || w->res == NULL) {
-        free(w->hexbuf);
-        free(w->hexoff);
-        free(w->res);
-        free(w);
+    if (w->tokens == NULL || w->res == NULL) {
+        wait_job_free(NULL, w);
         return NULL;
     }
-    for (size_t i = 0; i < w->n; i++) {
-        size_t len = l->buf[rec];
-        w->hexoff[i] = o;
-        gw_token_to_hex(l->buf + rec + 1, len, w->hexbuf + o);
-        o += 2 * len + 1;
-        rec += 1 + len;
-    }
+    memcpy(w->tokens, l->buf, l->len);
     return w;
 }
 
@@ -275,12 +262,8 @@ static int parse_wait(gw_api_req *r, int64_t *wait_ms)
     long long s;
 
     *wait_ms = 0;
-    if (gw__api_query(r, &q) != 0)
+    if (gw__api_query(r, &q, allowed) != 0)
         return -1;
-    if (gw__api_query_only(r, &q, allowed) != 0) {
-        evhttp_clear_headers(&q);
-        return -1;
-    }
     v = evhttp_find_header(&q, "wait");
     if (v == NULL) {
         evhttp_clear_headers(&q);

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "apns/notification.h"
+#include "hex.h"
 
 #define PATH_DEPTH_MAX 128
 
@@ -111,11 +112,8 @@ static size_t unescape(const char *s, size_t len, char *out, size_t cap)
             if (c == 'u' && i + 4 < len) {
                 unsigned v = 0;
                 for (int k = 1; k <= 4; k++) {
-                    char h = s[i + k];
-                    v = v * 16 + (unsigned)(h >= '0' && h <= '9'   ? h - '0'
-                                            : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                                            : h >= 'A' && h <= 'F' ? h - 'A' + 10
-                                                                   : 0);
+                    int h = common_hex_val(s[i + k]);
+                    v = v * 16 + (unsigned)(h > 0 ? h : 0);
                 }
                 i += 4;
                 c = v > 0 && v < 0x80 ? (char)v : '?';

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apns/notification.h"
+
 static uint64_t hash_id(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -120,14 +122,16 @@ void gw_api_on_result(gw_api *a, const gw_token_result *r)
 json_t *gw__wait_job_json(const gw__wait_job *j)
 {
     json_t *list = json_array();
+    const uint8_t *rec = j != NULL ? j->tokens : NULL;
 
-    for (size_t i = 0; j != NULL && i < j->n; i++) {
+    for (size_t i = 0; j != NULL && i < j->n; i++, rec += 1 + rec[0]) {
         const gw__wait_res *res = &j->res[i];
-        char id[GW_JOB_ID_LEN + 1];
+        char id[GW_JOB_ID_LEN + 1], hex[APNS_TOKEN_HEX_MAX + 1];
         json_t *o;
 
         gw_apns_id_derive(j->apns_id, i, id);
-        o = json_pack("{s:s, s:s, s:s}", "token", j->hexbuf + j->hexoff[i], "apns_id", id, "state",
+        gw_token_to_hex(rec + 1, rec[0], hex);
+        o = json_pack("{s:s, s:s, s:s}", "token", hex, "apns_id", id, "state",
                       gw_token_state_name((gw_token_state)res->state));
         if (o == NULL)
             continue;

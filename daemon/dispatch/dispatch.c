@@ -145,13 +145,14 @@ void gw__d_metric_add(gw_dispatch *d, gw_metric id, const char *l1, const char *
         gw_metrics_add(d->o.m, id, l1, l2, n);
 }
 
-void gw__d_metric_set(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, double v)
+void gw__d_events_free(struct event *const *ev, size_t n)
 {
-    if (d->o.m != NULL)
-        gw_metrics_set(d->o.m, id, l1, l2, v);
+    for (size_t i = 0; i < n; i++)
+        if (ev[i] != NULL)
+            event_free(ev[i]);
 }
 
-gw_app *gw__d_find_app(gw_dispatch *d, const char *name)
+gw_app *gw__d_find_app(const gw_dispatch *d, const char *name)
 {
     for (gw_app *a = d->apps; a != NULL; a = a->next)
         if (strcmp(a->name, name) == 0)
@@ -329,7 +330,7 @@ void gw__d_reap_soon(gw_dispatch *d)
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
-static void build_fail(gw_dispatch *d, gw_app *list)
+static void free_apps(gw_app *list)
 {
     while (list != NULL) {
         gw_app *n = list->next;
@@ -361,6 +362,7 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
         d->chunk_tokens = 1000;
     d->wake_at = INT64_MAX;
     d->more = 1;
+    common_list_init(&d->outstanding);
     d->wake_ev = evtimer_new(o->base, wake_cb, d);
     d->flush_ev = event_new(o->base, -1, 0, gw__d_flush_cb, d);
     d->reap_ev = event_new(o->base, -1, 0, reap_cb, d);
@@ -376,8 +378,6 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
         gw_app *a;
         int rc = gw__d_app_new(d, cfg, &cfg->apps[i], 0, &a, detail, detail_len);
         if (rc != 0) {
-            build_fail(d, d->apps);
-            d->apps = NULL;
             gw_dispatch_free(d);
             return rc;
         }
@@ -386,7 +386,7 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
     }
     count_apps(d);
     for (gw_app *a = d->apps; a != NULL; a = a->next) {
-        gw__d_metric_set(d, GW_M_APP_PAUSED, a->name, NULL, 0);
+        gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 0);
         gw__d_feedback_start(a);
     }
     event_add(d->stats_ev, &tv);
@@ -401,21 +401,15 @@ void gw_dispatch_free(gw_dispatch *d)
         return;
     /* Apps first: their clients go without callbacks, their chunks back to
      * the queue (pending tokens are leasable again). */
-    while (d->apps != NULL) {
-        gw_app *a = d->apps;
-        d->apps = a->next;
-        gw__d_app_free(a);
-    }
-    while (d->retiring != NULL) {
-        gw_app *a = d->retiring;
-        d->retiring = a->next;
-        gw__d_app_free(a);
-    }
+    free_apps(d->apps);
+    free_apps(d->retiring);
     if (d->lease != NULL)
         d->lease->d = NULL; /* its callback hands the chunks back */
     /* Outcomes posted but not yet confirmed: the callback frees the batch. */
-    for (gw_dbatch *b = d->outstanding; b != NULL; b = b->next)
-        b->d = NULL;
+    COMMON_LIST_FOREACH(it, tmp, &d->outstanding)
+    {
+        COMMON_CONTAINER_OF(it, gw_dbatch, link)->d = NULL;
+    }
     if (d->cur != NULL) { /* never posted: those tokens are simply pending */
         free(d->cur->v);
         free(d->cur->e);
@@ -424,28 +418,11 @@ void gw_dispatch_free(gw_dispatch *d)
     while (d->teams != NULL) {
         gw_dteam *t = d->teams;
         d->teams = t->next;
-        apns_token_cache_free(t->cache);
-        apns_signing_key_free(t->key);
-        free(t->label);
-        free(t->team_id);
-        free(t->key_id);
-        free(t->key_file);
-        free(t);
+        gw__d_team_free(t);
     }
-    if (d->wake_ev != NULL)
-        event_free(d->wake_ev);
-    if (d->flush_ev != NULL)
-        event_free(d->flush_ev);
-    if (d->reap_ev != NULL)
-        event_free(d->reap_ev);
-    if (d->stats_ev != NULL)
-        event_free(d->stats_ev);
-    if (d->hold_ev != NULL)
-        event_free(d->hold_ev);
-    if (d->drain_timer != NULL)
-        event_free(d->drain_timer);
-    if (d->done_ev != NULL)
-        event_free(d->done_ev);
+    gw__d_events_free((struct event *[]){d->wake_ev, d->flush_ev, d->reap_ev, d->stats_ev,
+                                         d->hold_ev, d->drain_timer, d->done_ev},
+                      7);
     free(d);
 }
 
@@ -468,12 +445,8 @@ int gw_dispatch_ready(const gw_dispatch *d)
 
 int gw_dispatch_app_paused(const gw_dispatch *d, const char *app)
 {
-    if (d == NULL || app == NULL)
-        return 0;
-    for (const gw_app *a = d->apps; a != NULL; a = a->next)
-        if (strcmp(a->name, app) == 0)
-            return a->paused;
-    return 0;
+    const gw_app *a = d != NULL && app != NULL ? gw__d_find_app(d, app) : NULL;
+    return a != NULL && a->paused;
 }
 
 void gw_dispatch_stats_get(const gw_dispatch *d, gw_dispatch_stats *s)
@@ -496,9 +469,10 @@ void gw_dispatch_stats_get(const gw_dispatch *d, gw_dispatch_stats *s)
 
 /* ---- reload ---------------------------------------------------------------- */
 
-static gw_app *unlink_app(gw_dispatch *d, const char *name)
+/* Takes the app called name out of a list; NULL when it is not there. */
+static gw_app *unlink_app(gw_app **list, const char *name)
 {
-    for (gw_app **pp = &d->apps; *pp != NULL; pp = &(*pp)->next)
+    for (gw_app **pp = list; *pp != NULL; pp = &(*pp)->next)
         if (strcmp((*pp)->name, name) == 0) {
             gw_app *a = *pp;
             *pp = a->next;
@@ -542,7 +516,7 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
             x->change == GW_CHANGE_REPLACED && x->key != NULL && strcmp(x->key, "key_file") == 0;
         rc = gw__d_app_new(d, cfg, x->new_app, fresh_key, &a, detail, detail_len);
         if (rc != 0) {
-            build_fail(d, fresh);
+            free_apps(fresh);
             return rc;
         }
         *ftail = a;
@@ -553,7 +527,7 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
     for (size_t i = 0; i < diff->n; i++) {
         const gw_app_diff *x = &diff->apps[i];
         if (x->change == GW_CHANGE_REMOVED || x->change == GW_CHANGE_REPLACED) {
-            gw_app *a = unlink_app(d, x->name);
+            gw_app *a = unlink_app(&d->apps, x->name);
             if (a != NULL)
                 retire(d, a);
         }
@@ -562,26 +536,19 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
     /* 3. The new list in the new config's order. */
     for (size_t i = 0; i < cfg->n_apps; i++) {
         const gw_config_app *ac = &cfg->apps[i];
-        gw_app *a = NULL;
+        gw_app *a = unlink_app(&fresh, ac->name);
 
-        for (gw_app **pp = &fresh; *pp != NULL; pp = &(*pp)->next)
-            if (strcmp((*pp)->name, ac->name) == 0) {
-                a = *pp;
-                *pp = a->next;
-                break;
-            }
         if (a == NULL) {
-            a = unlink_app(d, ac->name);
+            a = unlink_app(&d->apps, ac->name);
             if (a == NULL)
                 continue; /* cannot happen: the diff lists every app */
             gw__d_app_update(a, ac);
             if (a->paused)
                 gw__d_probe_now(a);
         } else {
-            gw__d_metric_set(d, GW_M_APP_PAUSED, a->name, NULL, 0);
+            gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 0);
             gw__d_feedback_start(a);
         }
-        a->next = NULL;
         *ltail = a;
         ltail = &a->next;
     }
@@ -591,7 +558,7 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
         d->apps = a->next;
         retire(d, a);
     }
-    build_fail(d, fresh); /* only if the diff and cfg disagree */
+    free_apps(fresh); /* only if the diff and cfg disagree */
     d->apps = list;
     count_apps(d);
     d->more = 1;

@@ -31,6 +31,18 @@ static int streq(const char *a, const char *b)
  * team is reused when it holds the same key: the newest one (teams are kept
  * newest first, so a key re-read by a reload serves every app built after
  * it). */
+void gw__d_team_free(gw_dteam *t)
+{
+    gw__d_fleet_stop(t); /* may hand the key to a request in progress */
+    apns_token_cache_free(t->cache);
+    apns_signing_key_free(t->key);
+    free(t->label);
+    free(t->team_id);
+    free(t->key_id);
+    free(t->key_file);
+    free(t);
+}
+
 static int team_get(gw_dispatch *d, const gw_dispatch_team *k, const char *app, int fresh_key,
                     gw_dteam **out, char *detail, size_t detail_len)
 {
@@ -68,28 +80,11 @@ static int team_get(gw_dispatch *d, const gw_dispatch_team *k, const char *app, 
     t->key_id = strdup(k->key_id);
     t->key_file = strdup(k->key_file);
     t->refresh_ms = k->token_refresh_ms;
-    if (rc != 0 || t->label == NULL || t->team_id == NULL || t->key_id == NULL ||
-        t->key_file == NULL) {
-        apns_token_cache_free(t->cache);
-        apns_signing_key_free(t->key);
-        free(t->label);
-        free(t->team_id);
-        free(t->key_id);
-        free(t->key_file);
-        free(t);
-        return APNS_ENOMEM;
-    }
     t->refs = 1;
     t->gen = d->reload_gen;
-    if (gw_queue_has_token_store(d->o.q) && gw__d_fleet_start(d, t) != 0) {
-        gw__d_fleet_stop(t);
-        apns_token_cache_free(t->cache);
-        apns_signing_key_free(t->key);
-        free(t->label);
-        free(t->team_id);
-        free(t->key_id);
-        free(t->key_file);
-        free(t);
+    if (rc != 0 || t->label == NULL || t->team_id == NULL || t->key_id == NULL ||
+        t->key_file == NULL || (gw_queue_has_token_store(d->o.q) && gw__d_fleet_start(d, t) != 0)) {
+        gw__d_team_free(t);
         return APNS_ENOMEM;
     }
     t->next = d->teams;
@@ -107,14 +102,7 @@ static void team_put(gw_dispatch *d, gw_dteam *t)
             *pp = t->next;
             break;
         }
-    gw__d_fleet_stop(t); /* may hand the key to a request in progress */
-    apns_token_cache_free(t->cache);
-    apns_signing_key_free(t->key);
-    free(t->label);
-    free(t->team_id);
-    free(t->key_id);
-    free(t->key_file);
-    free(t);
+    gw__d_team_free(t);
 }
 
 void gw__d_teams_stats(gw_dispatch *d)
@@ -141,12 +129,19 @@ static uint64_t hash(const char *s)
     return h;
 }
 
+/* The count of lines held back since the last one written, if any. */
+static void log_repeats(gw_app *a)
+{
+    if (a->log_repeats > 0)
+        gw_log((gw_log_level)a->log_level, "apns", "previous message repeated", "app", a->name,
+               "times", GW_LOG_INT(a->log_repeats), NULL);
+}
+
 static void app_log(apns_log_level level, const char *msg, void *ud)
 {
     gw_app *a = ud;
     uint64_t h = hash(msg) ^ (uint64_t)level;
     int64_t now = gw__d_now();
-    char n[32];
 
     if (!gw_log_enabled((gw_log_level)level))
         return;
@@ -154,11 +149,7 @@ static void app_log(apns_log_level level, const char *msg, void *ud)
         a->log_repeats++;
         return;
     }
-    if (a->log_repeats > 0) {
-        snprintf(n, sizeof(n), "%llu", (unsigned long long)a->log_repeats);
-        gw_log((gw_log_level)a->log_level, "apns", "previous message repeated", "app", a->name,
-               "times", n, NULL);
-    }
+    log_repeats(a);
     a->log_last = h;
     a->log_at = now;
     a->log_level = (int)level;
@@ -248,6 +239,7 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app
     if (a == NULL)
         return APNS_ENOMEM;
     a->d = d;
+    common_clist_init(&a->chunks);
     a->name = strdup(app->name);
     a->topic = ac->topic != NULL ? strdup(ac->topic) : NULL;
     a->connections = ac->connections;
@@ -321,10 +313,10 @@ void gw__d_app_retire(gw_app *a)
     evtimer_del(a->rate_ev);
     gw__d_feedback_stop(a);
     /* Its gauges go to 0 (a replacement of the same name sets them again). */
-    gw__d_metric_set(a->d, GW_M_APP_PAUSED, a->name, NULL, 0);
-    gw__d_metric_set(a->d, GW_M_CONNECTIONS, a->name, "up", 0);
-    gw__d_metric_set(a->d, GW_M_CONNECTIONS, a->name, "connecting", 0);
-    gw__d_metric_set(a->d, GW_M_IN_FLIGHT, a->name, NULL, 0);
+    gw_metrics_set(a->d->o.m, GW_M_APP_PAUSED, a->name, NULL, 0);
+    gw_metrics_set(a->d->o.m, GW_M_CONNECTIONS, a->name, "up", 0);
+    gw_metrics_set(a->d->o.m, GW_M_CONNECTIONS, a->name, "connecting", 0);
+    gw_metrics_set(a->d->o.m, GW_M_IN_FLIGHT, a->name, NULL, 0);
     evtimer_del(a->probe_ev);
     evtimer_add(a->probe_ev, &tv); /* the retire deadline */
     gw__d_app_check_chunks(a);
@@ -336,39 +328,28 @@ int gw__d_app_done(const gw_app *a)
 {
     if (!a->drained && !a->retire_expired)
         return 0;
-    for (const gw_dchunk *dc = a->head; dc != NULL; dc = dc->next)
+    for (gw_dchunk *dc = gw__d_chunk_next(a, NULL); dc != NULL; dc = gw__d_chunk_next(a, dc))
         if (dc->recording > 0)
             return 0; /* a record callback still refers to it */
-    return a->retire_expired || (a->n_chunks == 0 && a->in_flight == 0);
+    return a->retire_expired || (a->chunks.len == 0 && a->in_flight == 0);
 }
 
 void gw__d_app_free(gw_app *a)
 {
     if (a == NULL)
         return;
-    if (a->log_repeats > 0) {
-        char n[32];
-        snprintf(n, sizeof(n), "%llu", (unsigned long long)a->log_repeats);
-        gw_log((gw_log_level)a->log_level, "apns", "previous message repeated", "app", a->name,
-               "times", n, NULL);
-    }
+    log_repeats(a);
     gw__d_feedback_stop(a);
     if (a->client != NULL)
         apns_client_free(a->client); /* no callbacks from here on */
-    while (a->head != NULL) {
-        gw_dchunk *dc = a->head;
-        a->head = dc->next;
+    for (common_list *n; (n = common_clist_pop_front(&a->chunks)) != NULL;) {
+        gw_dchunk *dc = COMMON_CONTAINER_OF(n, gw_dchunk, link);
         if (dc->c != NULL)
             gw__d_release_raw(a->d, dc->c, 0);
         free(dc);
     }
     team_put(a->d, a->team);
-    if (a->feed_ev != NULL)
-        event_free(a->feed_ev);
-    if (a->rate_ev != NULL)
-        event_free(a->rate_ev);
-    if (a->probe_ev != NULL)
-        event_free(a->probe_ev);
+    gw__d_events_free((struct event *[]){a->feed_ev, a->rate_ev, a->probe_ev}, 3);
     for (size_t i = 0; i < sizeof(a->fb_own) / sizeof(a->fb_own[0]); i++)
         free(a->fb_own[i]);
     free(a->flights);
@@ -383,11 +364,11 @@ void gw__d_app_stats(gw_app *a)
     apns_client_stats s;
 
     apns_client_stats_get(a->client, &s);
-    gw__d_metric_set(d, GW_M_CONNECTIONS, a->name, "up", (double)s.connections_up);
-    gw__d_metric_set(
-        d, GW_M_CONNECTIONS, a->name, "connecting",
+    gw_metrics_set(d->o.m, GW_M_CONNECTIONS, a->name, "up", (double)s.connections_up);
+    gw_metrics_set(
+        d->o.m, GW_M_CONNECTIONS, a->name, "connecting",
         s.connections_up >= a->connections ? 0.0 : (double)(a->connections - s.connections_up));
-    gw__d_metric_set(d, GW_M_IN_FLIGHT, a->name, NULL, (double)a->in_flight);
+    gw_metrics_set(d->o.m, GW_M_IN_FLIGHT, a->name, NULL, (double)a->in_flight);
     if (s.goaways > a->goaways_seen)
         gw__d_metric_add(d, GW_M_GOAWAYS, a->name, NULL, s.goaways - a->goaways_seen);
     a->goaways_seen = s.goaways;

@@ -52,10 +52,10 @@ void gw__d_check_drain(gw_dispatch *d)
 {
     if (!d->draining || d->drain_phase != 1)
         return;
-    if (d->lease != NULL || d->cur != NULL || d->outstanding != NULL)
+    if (d->lease != NULL || d->cur != NULL || !common_list_empty(&d->outstanding))
         return;
     for (gw_app *a = d->apps; a != NULL; a = a->next)
-        if (a->n_chunks > 0 || a->in_flight > 0)
+        if (a->chunks.len > 0 || a->in_flight > 0)
             return;
     /* Every answer is recorded and every chunk handed back: close the
      * connections politely. */
@@ -83,16 +83,13 @@ static void drain_timeout_cb(int fd, short what, void *ud)
         gw__d_force_release(a);
     }
     gw__d_flush(d);
-    if (in_flight > 0) {
-        char n[32];
-        snprintf(n, sizeof(n), "%zu", in_flight);
+    if (in_flight > 0)
         gw_log(GW_LOG_WARN, "dispatch",
                "drain timed out: unanswered notifications stay queued and are sent after the "
                "restart (same apns-id)",
-               "in_flight", n, NULL);
-    } else {
+               "in_flight", GW_LOG_INT(in_flight), NULL);
+    else
         gw_log(GW_LOG_WARN, "dispatch", "drain timed out while closing connections", NULL);
-    }
     finish_drain(d);
 }
 

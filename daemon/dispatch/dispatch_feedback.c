@@ -46,9 +46,8 @@ static void on_item(apns_feedback *f, const apns_feedback_item *it, void *ud)
 static void on_done(apns_feedback *f, size_t count, int err, const char *detail, void *ud)
 {
     gw_app *a = ud;
-    char n[32];
+    const char *n = GW_LOG_INT(count);
 
-    snprintf(n, sizeof(n), "%zu", count);
     if (err != 0)
         gw_log(GW_LOG_WARN, "feedback", "feedback fetch failed", "app", a->name, "tokens", n,
                "error", apns_err_name(err), "detail", detail, NULL);

@@ -81,8 +81,8 @@ static void on_token(int err, const char *detail, const char *jwt, int64_t issue
     t->fleet_fetch = NULL;
     free(f);
     if (err != 0) {
-        int64_t wait = common_backoff_ms(FLEET_RETRY_MS, FLEET_RETRY_MAX, ++t->fleet_fails,
-                                         &t->fleet_rng);
+        int64_t wait =
+            common_backoff_ms(FLEET_RETRY_MS, FLEET_RETRY_MAX, ++t->fleet_fails, &t->fleet_rng);
         if (err == GW_QUEUE_ECLOSED)
             return;
         gw_log(t->fleet_fails == 1 ? GW_LOG_WARN : GW_LOG_DEBUG, "dispatch",
@@ -103,13 +103,10 @@ static void on_token(int err, const char *detail, const char *jwt, int64_t issue
         arm(t, now + FLEET_RETRY_MAX);
         return;
     }
-    if (issued_ms != t->fleet_issued_ms) {
-        char age[32];
-        snprintf(age, sizeof(age), "%lld", (long long)((now - issued_ms) / 1000));
+    if (issued_ms != t->fleet_issued_ms)
         gw_log(GW_LOG_INFO, "dispatch",
                minted ? "provider token minted for the fleet" : "provider token from the fleet",
-               "team", t->label, "age_s", age, NULL);
-    }
+               "team", t->label, "age_s", GW_LOG_INT((now - issued_ms) / 1000), NULL);
     int first = t->fleet_issued_ms == 0;
     t->fleet_issued_ms = issued_ms;
     next = issued_ms + t->refresh_ms + (int64_t)common_rng_below(&t->fleet_rng, FLEET_JITTER_MS);

@@ -67,15 +67,7 @@ static int64_t next_due(const gw_chunk *c, int64_t not_before, int64_t now)
 
 static void unlink_chunk(gw_app *a, gw_dchunk *dc)
 {
-    if (dc->prev != NULL)
-        dc->prev->next = dc->next;
-    else
-        a->head = dc->next;
-    if (dc->next != NULL)
-        dc->next->prev = dc->prev;
-    else
-        a->tail = dc->prev;
-    a->n_chunks--;
+    common_clist_remove(&a->chunks, &dc->link);
     if (dc->c != NULL && dc->cursor < dc->c->n_tokens)
         a->unsent -= dc->c->n_tokens - dc->cursor;
 }
@@ -116,18 +108,17 @@ void gw__d_chunk_check(gw_dchunk *dc)
 
 void gw__d_app_check_chunks(gw_app *a)
 {
-    for (gw_dchunk *dc = a->head; dc != NULL;) {
-        gw_dchunk *next = dc->next;
+    for (gw_dchunk *dc = gw__d_chunk_next(a, NULL), *next; dc != NULL; dc = next) {
+        next = gw__d_chunk_next(a, dc);
         gw__d_chunk_check(dc);
-        dc = next;
     }
 }
 
 void gw__d_force_release(gw_app *a)
 {
     gw__d_flush(a->d); /* outcomes already decided go out with their chunks */
-    for (gw_dchunk *dc = a->head; dc != NULL;) {
-        gw_dchunk *next = dc->next;
+    for (gw_dchunk *dc = gw__d_chunk_next(a, NULL), *next; dc != NULL; dc = next) {
+        next = gw__d_chunk_next(a, dc);
         if (dc->c != NULL) {
             gw_chunk *c = dc->c;
             if (c->n_tokens > dc->cursor)
@@ -140,7 +131,6 @@ void gw__d_force_release(gw_app *a)
             unlink_chunk(a, dc);
             free(dc);
         }
-        dc = next;
     }
 }
 
@@ -271,8 +261,6 @@ void gw__d_hold_cb(int fd, short what, void *ud)
  * failures: batches failing during a hold do not extend it. */
 static void hold(gw_dispatch *d)
 {
-    char ms[32];
-
     if (d->hold_until != 0)
         return;
     d->hold_ms = d->hold_ms == 0 ? GW_D_HOLD_MS : d->hold_ms * 2;
@@ -280,10 +268,9 @@ static void hold(gw_dispatch *d)
         d->hold_ms = GW_D_HOLD_MAX_MS;
     d->hold_until = gw__d_now() + d->hold_ms;
     gw__d_timer_in(d->hold_ev, d->hold_ms);
-    snprintf(ms, sizeof(ms), "%lld", (long long)d->hold_ms);
     gw_log(GW_LOG_WARN, "dispatch",
-           "answers cannot be recorded: holding sends (no new notifications go out)", "hold_ms", ms,
-           NULL);
+           "answers cannot be recorded: holding sends (no new notifications go out)", "hold_ms",
+           GW_LOG_INT(d->hold_ms), NULL);
 }
 
 static void recorded(gw_dbatch *b, int err, const char *detail)
@@ -293,11 +280,10 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
     size_t unique = 0;
 
     if (err != 0) {
-        char n[32];
-        snprintf(n, sizeof(n), "%zu", b->n);
         gw_log(GW_LOG_ERROR, "dispatch",
                "recording answers failed: those notifications are sent again (same apns-id)",
-               "outcomes", n, "error", gw_queue_err_name(err), "detail", detail, NULL);
+               "outcomes", GW_LOG_INT(b->n), "error", gw_queue_err_name(err), "detail", detail,
+               NULL);
         hold(d);
     } else if (d->hold_ms != 0 && d->hold_until == 0) {
         d->hold_ms = 0;
@@ -341,16 +327,6 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
     gw__d_check_drain(d);
 }
 
-static void unlink_batch(gw_dispatch *d, gw_dbatch *b)
-{
-    if (b->prev != NULL)
-        b->prev->next = b->next;
-    else
-        d->outstanding = b->next;
-    if (b->next != NULL)
-        b->next->prev = b->prev;
-}
-
 static void on_recorded(int err, const char *detail, void *ud)
 {
     gw_dbatch *b = ud;
@@ -361,7 +337,7 @@ static void on_recorded(int err, const char *detail, void *ud)
         free(b);
         return;
     }
-    unlink_batch(b->d, b);
+    common_list_remove(&b->link);
     recorded(b, err, detail);
 }
 
@@ -384,16 +360,12 @@ void gw__d_flush(gw_dispatch *d)
     d->cur = NULL;
     for (size_t k = 0; k < b->n; k++)
         b->v[k].reason_str = b->e[k].reason;
-    b->prev = NULL;
-    b->next = d->outstanding;
-    if (d->outstanding != NULL)
-        d->outstanding->prev = b;
-    d->outstanding = b;
+    common_list_push_front(&d->outstanding, &b->link);
     rc = gw_queue_record(d->o.q, b->v, b->n, on_recorded, b);
     if (rc != 0) {
         b->err = rc;
         if (event_base_once(d->o.base, -1, EV_TIMEOUT, refused_cb, b, &zero) != 0) {
-            unlink_batch(d, b);
+            common_list_remove(&b->link);
             recorded(b, rc, gw_queue_strerror(rc)); /* out of memory: no better way */
         }
     }

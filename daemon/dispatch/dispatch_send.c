@@ -29,12 +29,12 @@ int gw__d_app_hungry(gw_app *a)
 {
     if (a->retiring || a->d->draining || gw__d_held(a->d))
         return 0;
-    if (a->d->hold_ms != 0 && a->n_chunks > 0)
+    if (a->d->hold_ms != 0 && a->chunks.len > 0)
         return 0; /* after a hold: the chunks held are enough to probe with */
     if (a->team != NULL && !gw__d_fleet_ready(a->team))
         return 0; /* no provider token from the fleet yet */
     if (a->paused)
-        return a->probing && !a->probe_in_flight && a->n_chunks == 0;
+        return a->probing && !a->probe_in_flight && a->chunks.len == 0;
     return a->unsent < apns_client_credit(a->client);
 }
 
@@ -48,13 +48,7 @@ void gw__d_app_take(gw_app *a, gw_chunk *c)
     }
     dc->c = c;
     dc->app = a;
-    dc->prev = a->tail;
-    if (a->tail != NULL)
-        a->tail->next = dc;
-    else
-        a->head = dc;
-    a->tail = dc;
-    a->n_chunks++;
+    common_clist_push_back(&a->chunks, &dc->link);
     a->unsent += c->n_tokens;
     gw__d_feed_soon(a);
 }
@@ -153,14 +147,14 @@ static void feed(gw_app *a)
     if (a->retiring || d->draining || (a->paused && (!a->probing || a->probe_in_flight)))
         return;
 
-    for (dc = a->head; dc != NULL && budget > 0;) {
+    for (dc = gw__d_chunk_next(a, NULL); dc != NULL && budget > 0;) {
         gw_chunk *c = dc->c;
         uint32_t i;
         gw_flight *f;
         int rc;
 
         if (c == NULL || dc->cursor >= c->n_tokens) {
-            dc = dc->next;
+            dc = gw__d_chunk_next(a, dc);
             continue;
         }
         i = dc->cursor;
@@ -220,8 +214,8 @@ static void feed(gw_app *a)
         gw__d_feed_soon(a); /* yield to the loop, then go on */
 
     /* Chunks the cursor went through may be done. */
-    for (dc = a->head; dc != NULL;) {
-        gw_dchunk *next = dc->next;
+    for (dc = gw__d_chunk_next(a, NULL); dc != NULL;) {
+        gw_dchunk *next = gw__d_chunk_next(a, dc);
         if (dc->c != NULL && dc->cursor >= dc->c->n_tokens)
             gw__d_chunk_check(dc);
         dc = next;
@@ -262,7 +256,7 @@ static void resume(gw_app *a)
     evtimer_del(a->probe_ev);
     gw_log(GW_LOG_INFO, "dispatch", "app resumed: APNs accepts its credentials again", "app",
            a->name, NULL);
-    gw__d_metric_set(d, GW_M_APP_PAUSED, a->name, NULL, 0);
+    gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 0);
     gw__d_feed_soon(a);
     d->more = 1;
     gw__d_maybe_lease(d);
@@ -281,28 +275,22 @@ static void pause_app(gw_app *a, const gw_flight *f, const char *reason)
         snprintf(secs, sizeof(secs), "%llds", (long long)(d->probe_ms / 1000));
     else
         snprintf(secs, sizeof(secs), "%lldms", (long long)d->probe_ms);
-    if (a->paused) {
-        if (f == NULL || !f->probe)
-            return; /* an answer to a send from before the pause */
-        a->probing = 0;
-        a->probe_in_flight = 0;
-        snprintf(a->pause_reason, sizeof(a->pause_reason), "%s", reason);
-        arm_probe(a, now);
+    if (a->paused && (f == NULL || !f->probe))
+        return; /* an answer to a send from before the pause */
+    if (a->paused)
         gw_log(GW_LOG_WARN, "dispatch", "probe refused: app stays paused", "app", a->name, "reason",
                reason, "next_probe_in", secs, NULL);
-        gw__d_app_check_chunks(a);
-        return;
-    }
+    else
+        gw_log(GW_LOG_ERROR, "dispatch",
+               "app paused: APNs refused its credentials; its notifications wait (not failed) "
+               "until a probe succeeds or the config is reloaded",
+               "app", a->name, "reason", reason, "next_probe_in", secs, NULL);
     a->paused = 1;
     a->probing = 0;
     a->probe_in_flight = 0;
     snprintf(a->pause_reason, sizeof(a->pause_reason), "%s", reason);
     arm_probe(a, now);
-    gw_log(GW_LOG_ERROR, "dispatch",
-           "app paused: APNs refused its credentials; its notifications wait (not failed) until "
-           "a probe succeeds or the config is reloaded",
-           "app", a->name, "reason", reason, "next_probe_in", secs, NULL);
-    gw__d_metric_set(d, GW_M_APP_PAUSED, a->name, NULL, 1);
+    gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 1);
     gw__d_app_check_chunks(a);
 }
 
@@ -325,7 +313,7 @@ void gw__d_probe_cb(int fd, short what, void *ud)
     gw_dispatch *d = a->d;
 
     if (a->retiring) { /* the retire deadline */
-        if (a->in_flight > 0 || a->n_chunks > 0)
+        if (a->in_flight > 0 || a->chunks.len > 0)
             gw_log(GW_LOG_WARN, "dispatch",
                    "removed app did not finish in time: its unanswered notifications are sent "
                    "again",
@@ -338,7 +326,7 @@ void gw__d_probe_cb(int fd, short what, void *ud)
     if (!a->paused || d->draining)
         return;
     a->probing = 1;
-    if (a->n_chunks > 0) {
+    if (a->chunks.len > 0) {
         gw__d_feed_soon(a);
     } else {
         d->more = 1;

@@ -193,21 +193,6 @@ static size_t value_len(const char *v, int *cut)
     return n;
 }
 
-static void put_json_value(line *l, const char *v)
-{
-    if (v == NULL) {
-        puts_(l, "null");
-        return;
-    }
-    int cut;
-    size_t n = value_len(v, &cut);
-    put(l, "\"", 1);
-    put_escaped(l, v, n);
-    if (cut)
-        puts_(l, "...");
-    put(l, "\"", 1);
-}
-
 static int logfmt_needs_quotes(const char *v, size_t n)
 {
     if (n == 0)
@@ -220,7 +205,8 @@ static int logfmt_needs_quotes(const char *v, size_t n)
     return 0;
 }
 
-static void put_logfmt_value(line *l, const char *v)
+/* A value: a JSON string, or a logfmt value (quoted only when it must be). */
+static void put_value(line *l, const char *v, int json)
 {
     if (v == NULL) {
         puts_(l, "null");
@@ -228,17 +214,17 @@ static void put_logfmt_value(line *l, const char *v)
     }
     int cut;
     size_t n = value_len(v, &cut);
-    if (!logfmt_needs_quotes(v, n)) {
+    int quote = json || logfmt_needs_quotes(v, n);
+    if (quote) {
+        put(l, "\"", 1);
+        put_escaped(l, v, n);
+    } else {
         put(l, v, n);
-        if (cut)
-            puts_(l, "...");
-        return;
     }
-    put(l, "\"", 1);
-    put_escaped(l, v, n);
     if (cut)
         puts_(l, "...");
-    put(l, "\"", 1);
+    if (quote)
+        put(l, "\"", 1);
 }
 
 static void put_logfmt_key(line *l, const char *k)
@@ -260,19 +246,14 @@ static void put_logfmt_key(line *l, const char *k)
 static void field(line *l, int json, const char *k, const char *v, int first)
 {
     size_t mark = l->len;
-    if (json) {
-        if (!first)
-            put(l, ",", 1);
-        put_json_value(l, k);
-        put(l, ":", 1);
-        put_json_value(l, v);
-    } else {
-        if (!first)
-            put(l, " ", 1);
+    if (!first)
+        put(l, json ? "," : " ", 1);
+    if (json)
+        put_value(l, k, 1);
+    else
         put_logfmt_key(l, k);
-        put(l, "=", 1);
-        put_logfmt_value(l, v);
-    }
+    put(l, json ? ":" : "=", 1);
+    put_value(l, v, json);
     if (l->full)
         l->len = mark;
 }
@@ -304,7 +285,7 @@ static void write_line(const char *buf, size_t len)
     pthread_mutex_unlock(&g_lock);
 }
 
-void gw_logv(gw_log_level level, const char *component, const char *msg, va_list ap)
+void gw_log(gw_log_level level, const char *component, const char *msg, ...)
 {
     if (!gw_log_enabled(level))
         return;
@@ -323,6 +304,8 @@ void gw_logv(gw_log_level level, const char *component, const char *msg, va_list
     field(&l, json, "component", component ? component : "apnsd", 0);
     field(&l, json, "msg", msg ? msg : "", 0);
     int truncated = l.full;
+    va_list ap;
+    va_start(ap, msg);
     for (;;) {
         const char *k = va_arg(ap, const char *);
         if (k == NULL)
@@ -333,6 +316,7 @@ void gw_logv(gw_log_level level, const char *component, const char *msg, va_list
         field(&l, json, k, v, 0);
         truncated = l.full;
     }
+    va_end(ap);
     /* The reserve always holds the marker and the line end. */
     l.full = 0;
     l.lim = sizeof(l.buf);
@@ -342,12 +326,10 @@ void gw_logv(gw_log_level level, const char *component, const char *msg, va_list
     write_line(l.buf, l.len);
 }
 
-void gw_log(gw_log_level level, const char *component, const char *msg, ...)
+const char *gw_log_int(char buf[24], long long v)
 {
-    va_list ap;
-    va_start(ap, msg);
-    gw_logv(level, component, msg, ap);
-    va_end(ap);
+    snprintf(buf, 24, "%lld", v);
+    return buf;
 }
 
 void gw_log_apns(apns_log_level level, const char *msg, void *ud)

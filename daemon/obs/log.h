@@ -61,7 +61,11 @@ const char *gw_log_level_name(gw_log_level level);
 int gw_log_enabled(gw_log_level level);
 
 void gw_log(gw_log_level level, const char *component, const char *msg, ...);
-void gw_logv(gw_log_level level, const char *component, const char *msg, va_list ap);
+
+/* v in decimal, as a log value: gw_log(..., "results", GW_LOG_INT(n), NULL).
+ * The text lives in a compound literal until the end of the enclosing block. */
+#define GW_LOG_INT(v) gw_log_int((char[24]){0}, (long long)(v))
+const char *gw_log_int(char buf[24], long long v);
 
 /* An apns_log_cb / on_log adaptor: ud is the component name (a static
  * string; NULL = "apns"). */

@@ -113,6 +113,16 @@ static unsigned def_nlabels(const mdef *d)
     return d->labels[0] == NULL ? 0 : d->labels[1] == NULL ? 1 : 2;
 }
 
+/* The label values as a series keeps them: "" where none is declared or
+ * given. */
+static void label_values(const mdef *d, const char *l1, const char *l2, const char **a,
+                         const char **b)
+{
+    unsigned nl = def_nlabels(d);
+    *a = nl >= 1 && l1 != NULL ? l1 : "";
+    *b = nl >= 2 && l2 != NULL ? l2 : "";
+}
+
 /* ---------------------------------------------------------------------- */
 /* series and families                                                    */
 
@@ -244,9 +254,8 @@ static series *get(gw_metrics *m, gw_metric id, const char *l1, const char *l2)
 {
     const mdef *d = &defs[id];
     family *f = &m->f[id];
-    unsigned nl = def_nlabels(d);
-    const char *a = nl >= 1 && l1 != NULL ? l1 : "";
-    const char *b = nl >= 2 && l2 != NULL ? l2 : "";
+    const char *a, *b;
+    label_values(d, l1, l2, &a, &b);
     uint32_t h = hash_labels(a, b);
     series *s = find(f, h, a, b);
     if (s != NULL)
@@ -254,15 +263,12 @@ static series *get(gw_metrics *m, gw_metric id, const char *l1, const char *l2)
     if (f->interned >= GW_METRICS_MAX_SERIES) {
         if (!f->warned) {
             f->warned = 1;
-            char lim[16];
-            snprintf(lim, sizeof(lim), "%d", GW_METRICS_MAX_SERIES);
             gw_log(GW_LOG_WARN, "metrics",
-                   "label set limit reached; new label sets go to the "
-                   "overflow series",
-                   "metric", d->name, "limit", lim, "label_value", GW_METRICS_OTHER, NULL);
+                   "label set limit reached; new label sets go to the overflow series", "metric",
+                   d->name, "limit", GW_LOG_INT(GW_METRICS_MAX_SERIES), "label_value",
+                   GW_METRICS_OTHER, NULL);
         }
-        a = nl >= 1 ? GW_METRICS_OTHER : "";
-        b = nl >= 2 ? GW_METRICS_OTHER : "";
+        label_values(d, GW_METRICS_OTHER, GW_METRICS_OTHER, &a, &b);
         h = hash_labels(a, b);
         s = find(f, h, a, b);
         if (s != NULL)
@@ -331,22 +337,22 @@ void gw_metrics_add(gw_metrics *m, gw_metric id, const char *l1, const char *l2,
         s->v.d += (double)n;
 }
 
+/* A gauge's value: v, or its current value + v. */
+static void gauge(gw_metrics *m, gw_metric id, const char *l1, const char *l2, double v, int add)
+{
+    series *s = valid(m, id) && defs[id].type == MT_GAUGE ? get(m, id, l1, l2) : NULL;
+    if (s != NULL)
+        s->v.d = add ? s->v.d + v : v;
+}
+
 void gw_metrics_set(gw_metrics *m, gw_metric id, const char *l1, const char *l2, double v)
 {
-    if (!valid(m, id) || defs[id].type != MT_GAUGE)
-        return;
-    series *s = get(m, id, l1, l2);
-    if (s != NULL)
-        s->v.d = v;
+    gauge(m, id, l1, l2, v, 0);
 }
 
 void gw_metrics_gauge_add(gw_metrics *m, gw_metric id, const char *l1, const char *l2, double delta)
 {
-    if (!valid(m, id) || defs[id].type != MT_GAUGE)
-        return;
-    series *s = get(m, id, l1, l2);
-    if (s != NULL)
-        s->v.d += delta;
+    gauge(m, id, l1, l2, delta, 1);
 }
 
 void gw_metrics_observe(gw_metrics *m, gw_metric id, const char *l1, double seconds)
@@ -370,9 +376,8 @@ double gw_metrics_get(const gw_metrics *m, gw_metric id, const char *l1, const c
     if (!valid(m, id))
         return 0;
     const mdef *d = &defs[id];
-    unsigned nl = def_nlabels(d);
-    const char *a = nl >= 1 && l1 != NULL ? l1 : "";
-    const char *b = nl >= 2 && l2 != NULL ? l2 : "";
+    const char *a, *b;
+    label_values(d, l1, l2, &a, &b);
     const series *s = find(&m->f[id], hash_labels(a, b), a, b);
     if (s == NULL)
         return 0;
@@ -451,45 +456,40 @@ static int add_labels(struct evbuffer *out, const mdef *d, const series *s, cons
     return evbuffer_add(out, "}", 1);
 }
 
+/* One sample line: the name with its suffix, the labels (and le), the value. */
+static int sample(struct evbuffer *out, const mdef *d, const series *s, const char *suffix,
+                  const char *le, const char *value)
+{
+    if (evbuffer_add_printf(out, "%s%s", d->name, suffix) < 0 || add_labels(out, d, s, le) != 0 ||
+        evbuffer_add_printf(out, " %s\n", value) < 0)
+        return -1;
+    return 0;
+}
+
 static int render_series(struct evbuffer *out, const mdef *d, const series *s)
 {
-    char num[40];
-    switch (d->type) {
-    case MT_COUNTER:
-        if (evbuffer_add_printf(out, "%s", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
-            evbuffer_add_printf(out, " %" PRIu64 "\n", s->v.u) < 0)
-            return -1;
-        return 0;
-    case MT_GAUGE:
-        fmt_double(num, sizeof(num), s->v.d);
-        if (evbuffer_add_printf(out, "%s", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
-            evbuffer_add_printf(out, " %s\n", num) < 0)
-            return -1;
-        return 0;
-    case MT_HISTOGRAM: {
-        uint64_t cum = 0;
-        for (unsigned i = 0; i <= d->n_buckets; i++) {
-            cum += s->b[i];
-            if (i < d->n_buckets)
-                fmt_double(num, sizeof(num), d->buckets[i]);
-            else
-                snprintf(num, sizeof(num), "+Inf");
-            if (evbuffer_add_printf(out, "%s_bucket", d->name) < 0 ||
-                add_labels(out, d, s, num) != 0 ||
-                evbuffer_add_printf(out, " %" PRIu64 "\n", cum) < 0)
-                return -1;
-        }
-        fmt_double(num, sizeof(num), s->sum);
-        if (evbuffer_add_printf(out, "%s_sum", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
-            evbuffer_add_printf(out, " %s\n", num) < 0)
-            return -1;
-        if (evbuffer_add_printf(out, "%s_count", d->name) < 0 || add_labels(out, d, s, NULL) != 0 ||
-            evbuffer_add_printf(out, " %" PRIu64 "\n", s->count) < 0)
-            return -1;
-        return 0;
+    char num[40], le[40];
+    uint64_t cum = 0;
+
+    if (d->type != MT_HISTOGRAM) {
+        if (d->type == MT_COUNTER)
+            snprintf(num, sizeof(num), "%" PRIu64, s->v.u);
+        else
+            fmt_double(num, sizeof(num), s->v.d);
+        return sample(out, d, s, "", NULL, num);
     }
+    for (unsigned i = 0; i <= d->n_buckets; i++) {
+        cum += s->b[i];
+        fmt_double(le, sizeof(le), i < d->n_buckets ? d->buckets[i] : INFINITY);
+        snprintf(num, sizeof(num), "%" PRIu64, cum);
+        if (sample(out, d, s, "_bucket", le, num) != 0)
+            return -1;
     }
-    return 0;
+    fmt_double(num, sizeof(num), s->sum);
+    if (sample(out, d, s, "_sum", NULL, num) != 0)
+        return -1;
+    snprintf(num, sizeof(num), "%" PRIu64, s->count);
+    return sample(out, d, s, "_count", NULL, num);
 }
 
 int gw_metrics_render(gw_metrics *m, struct evbuffer *out)

@@ -11,10 +11,10 @@
  *   SENDING --2xx--> IDLE (batch done)        SENDING --error/non-2xx--> BACKOFF
  *   BACKOFF --(timer: jittered 1s..5min)--> IDLE --> SENDING (the same batch)
  *
- * Results wait in a ring of pre-rendered JSON objects (one jansson dump per
+ * Results wait in a list of pre-rendered JSON objects (one jansson dump per
  * result, so the escaping is jansson's) bounded by max_pending; when it is
  * full the oldest waiting result is dropped and counted. Starting a delivery
- * moves up to webhook_batch results out of the ring into the app's "fly"
+ * moves up to webhook_batch results out of that list into the app's "fly"
  * batch, which stays intact until a 2xx answer: every retry sends the same
  * body with the same X-Apnsd-Delivery id (no loss, and no duplicates unless
  * a 2xx answer itself is lost). Memory per app is thus bounded by
@@ -76,6 +76,7 @@
 #include "apns/error.h"
 #include "backoff.h"
 #include "hex.h"
+#include "list.h"
 #include "log.h"
 #include "queue.h"
 #include "rng.h"
@@ -87,9 +88,10 @@
 /* types                                                                  */
 
 typedef struct entry {
-    char *json; /* one result object, compact */
+    common_list link; /* app.wait or app.fly */
+    int64_t at_ms;    /* monotonic arrival time */
     size_t len;
-    int64_t at_ms; /* monotonic arrival time */
+    char json[]; /* one result object, compact */
 } entry;
 
 /* A checked webhook URL and the easy handle that sends to it. */
@@ -113,11 +115,9 @@ typedef struct app {
     uint32_t batch;
     int64_t interval_ms;
 
-    entry *ring; /* waiting results */
-    size_t cap, head, n;
-    entry *fly; /* the batch being delivered */
-    size_t fly_n;
-    char *body; /* the fly batch's JSON, built at its first attempt */
+    common_clist wait; /* waiting results (entry.link), oldest first */
+    common_clist fly;  /* the batch being delivered */
+    char *body;        /* the fly batch's JSON, built at its first attempt */
     size_t body_len;
     char delivery_id[33];
     unsigned attempt; /* failed attempts of the fly batch */
@@ -139,7 +139,7 @@ typedef struct app {
 typedef struct sock {
     gw_webhooks *w;
     struct event *ev;
-    struct sock *next; /* w->socks */
+    common_list link; /* w->socks */
 } sock;
 
 struct gw_webhooks {
@@ -147,7 +147,7 @@ struct gw_webhooks {
     gw_metrics *m;
     CURLM *multi;
     struct event *curl_timer;
-    sock *socks;
+    common_list socks;
     gw_webhook_limits lim;
     app **apps;
     size_t n_apps;
@@ -200,7 +200,8 @@ static void metric(app *a, const char *result, uint64_t n)
 
 static void update_pending(app *a)
 {
-    gw_metrics_set(a->w->m, GW_M_WEBHOOK_PENDING, a->name, NULL, (double)(a->n + a->fly_n));
+    gw_metrics_set(a->w->m, GW_M_WEBHOOK_PENDING, a->name, NULL,
+                   (double)(a->wait.len + a->fly.len));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -401,7 +402,7 @@ static int target_init(target *t, const app_conf *ac, char *detail, size_t dlen)
 }
 
 /* ---------------------------------------------------------------------- */
-/* entries and the ring                                                   */
+/* entries: the waiting list and the fly batch                           */
 
 static json_t *jstr(const char *s)
 {
@@ -409,11 +410,11 @@ static json_t *jstr(const char *s)
     return j ? j : json_string("?"); /* not UTF-8 (never for hex ids) */
 }
 
-static int make_entry(const gw_token_result *r, entry *e)
+static entry *make_entry(const gw_token_result *r)
 {
     json_t *o = json_object();
     if (o == NULL)
-        return -1;
+        return NULL;
     int bad = 0;
     bad |= json_object_set_new(o, "job_id", jstr(r->job_id));
     bad |= json_object_set_new(o, "index", json_integer((json_int_t)r->index));
@@ -431,73 +432,55 @@ static int make_entry(const gw_token_result *r, entry *e)
         bad |= json_object_set_new(o, "dead_source", json_string(gw_dead_source_name(r->dead)));
     char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
-    if (s == NULL)
-        return -1;
-    e->json = s;
-    e->len = strlen(s);
-    e->at_ms = now_ms();
-    return 0;
+    size_t len = s != NULL ? strlen(s) : 0;
+    entry *e = s != NULL ? malloc(sizeof(*e) + len + 1) : NULL;
+    if (e != NULL) {
+        memset(&e->link, 0, sizeof(e->link));
+        e->at_ms = now_ms();
+        e->len = len;
+        memcpy(e->json, s, len + 1);
+    }
+    free(s);
+    return e;
 }
 
-static entry *ring_at(app *a, size_t i)
+static entry *first_waiting(app *a)
 {
-    return &a->ring[(a->head + i) % a->cap];
+    return COMMON_CONTAINER_OF(common_list_first(&a->wait.head), entry, link);
+}
+
+/* Frees every entry of l; returns how many. */
+static size_t entries_free(common_clist *l)
+{
+    size_t n = l->len;
+    for (common_list *it; (it = common_clist_pop_front(l)) != NULL;)
+        free(COMMON_CONTAINER_OF(it, entry, link));
+    return n;
 }
 
 static void drop_oldest(app *a)
 {
-    entry *e = ring_at(a, 0);
-    free(e->json);
-    a->head = (a->head + 1) % a->cap;
-    a->n--;
+    free(COMMON_CONTAINER_OF(common_clist_pop_front(&a->wait), entry, link));
     metric(a, "dropped", 1);
     a->dropped_episode++;
     if (!a->dropping) {
         a->dropping = 1;
-        char lim[24];
-        snprintf(lim, sizeof(lim), "%zu", a->w->lim.max_pending);
         gw_log(GW_LOG_WARN, "webhook", "pending limit reached; dropping the oldest results", "app",
-               a->name, "url", a->t.log_url, "limit", lim, NULL);
+               a->name, "url", a->t.log_url, "limit", GW_LOG_INT(a->w->lim.max_pending), NULL);
     }
 }
 
-/* 0, or -1 when memory ran out (the entry is then dropped, counted). */
-static int ring_push(app *a, entry e)
+static void wait_push(app *a, entry *e)
 {
     size_t max = a->w->lim.max_pending ? a->w->lim.max_pending : 1;
-    while (a->n >= max)
+    while (a->wait.len >= max)
         drop_oldest(a);
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 16;
-        if (cap > max)
-            cap = max;
-        if (cap <= a->cap)
-            cap = a->cap + 1;
-        entry *v = malloc(cap * sizeof(*v));
-        if (v == NULL) {
-            free(e.json);
-            metric(a, "dropped", 1);
-            return -1;
-        }
-        for (size_t i = 0; i < a->n; i++)
-            v[i] = *ring_at(a, i);
-        free(a->ring);
-        a->ring = v;
-        a->cap = cap;
-        a->head = 0;
-    }
-    a->ring[(a->head + a->n) % a->cap] = e;
-    a->n++;
-    return 0;
+    common_clist_push_back(&a->wait, &e->link);
 }
 
 static void fly_clear(app *a)
 {
-    for (size_t i = 0; i < a->fly_n; i++)
-        free(a->fly[i].json);
-    free(a->fly);
-    a->fly = NULL;
-    a->fly_n = 0;
+    entries_free(&a->fly);
     free(a->body);
     a->body = NULL;
     a->body_len = 0;
@@ -507,15 +490,9 @@ static void fly_clear(app *a)
 /* Drops everything the app holds (counted). Returns how many. */
 static size_t drop_all(app *a)
 {
-    size_t n = a->fly_n + a->n;
+    size_t n = a->fly.len + entries_free(&a->wait);
     metric(a, "dropped", n);
     fly_clear(a);
-    while (a->n > 0) {
-        entry *e = ring_at(a, 0);
-        free(e->json);
-        a->head = (a->head + 1) % a->cap;
-        a->n--;
-    }
     update_pending(a);
     return n;
 }
@@ -527,10 +504,7 @@ static void reap(gw_webhooks *w);
 
 static void sock_free(sock *s)
 {
-    sock **p = &s->w->socks; /* a few sockets per app at most */
-    while (*p != s)
-        p = &(*p)->next;
-    *p = s->next;
+    common_list_remove(&s->link);
     event_free(s->ev);
     free(s);
 }
@@ -572,8 +546,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, voi
             free(s);
             return -1;
         }
-        s->next = w->socks;
-        w->socks = s;
+        common_list_push_front(&w->socks, &s->link);
         curl_multi_assign(w->multi, fd, s);
     }
     short ev =
@@ -631,41 +604,33 @@ static int64_t backoff_ms(app *a)
 static void attempt_failed(app *a, const char *why)
 {
     gw_webhooks *w = a->w;
-    metric(a, "retry", a->fly_n);
+    metric(a, "retry", a->fly.len);
     a->attempt++;
     a->failing = 1;
     evtimer_del(a->timer);
     if (w->deadline_passed) {
         size_t n = drop_all(a);
-        char cnt[24];
-        snprintf(cnt, sizeof(cnt), "%zu", n);
         gw_log(GW_LOG_WARN, "webhook", "delivery failed after the drain deadline; dropped", "app",
-               a->name, "url", a->t.log_url, "error", why, "results", cnt, NULL);
+               a->name, "url", a->t.log_url, "error", why, "results", GW_LOG_INT(n), NULL);
         a->state = ST_IDLE;
         check_done(w);
         return;
     }
     int64_t d = backoff_ms(a);
-    char att[16], ms[24], cnt[24];
-    snprintf(att, sizeof(att), "%u", a->attempt);
-    snprintf(ms, sizeof(ms), "%" PRId64, d);
-    snprintf(cnt, sizeof(cnt), "%zu", a->fly_n);
     gw_log(GW_LOG_WARN, "webhook", "delivery failed; will retry", "app", a->name, "url",
-           a->t.log_url, "error", why, "attempt", att, "retry_in_ms", ms, "results", cnt, NULL);
+           a->t.log_url, "error", why, "attempt", GW_LOG_INT(a->attempt), "retry_in_ms",
+           GW_LOG_INT(d), "results", GW_LOG_INT(a->fly.len), NULL);
     a->state = ST_BACKOFF;
     arm(a->timer, d);
 }
 
 static void attempt_ok(app *a)
 {
-    metric(a, "ok", a->fly_n);
-    if (a->failing || a->dropping) {
-        char att[16], drop[24];
-        snprintf(att, sizeof(att), "%u", a->attempt + 1);
-        snprintf(drop, sizeof(drop), "%" PRIu64, a->dropped_episode);
+    metric(a, "ok", a->fly.len);
+    if (a->failing || a->dropping)
         gw_log(GW_LOG_INFO, "webhook", "delivery recovered", "app", a->name, "url", a->t.log_url,
-               "attempts", att, "dropped", drop, NULL);
-    }
+               "attempts", GW_LOG_INT(a->attempt + 1), "dropped", GW_LOG_INT(a->dropped_episode),
+               NULL);
     a->failing = 0;
     a->dropping = 0;
     a->dropped_episode = 0;
@@ -762,36 +727,33 @@ static void reap(gw_webhooks *w)
 static int build_body(app *a)
 {
     size_t nl = strlen(a->name_json), len = 7 + nl + 12 + 2;
-    for (size_t i = 0; i < a->fly_n; i++)
-        len += a->fly[i].len + (i > 0);
+    COMMON_LIST_FOREACH(it, tmp, &a->fly.head)
+    {
+        len += COMMON_CONTAINER_OF(it, entry, link)->len + (it != a->fly.head.next);
+    }
     char *p = malloc(len + 1);
     if (p == NULL)
         return -1;
     a->body = p;
     a->body_len = len;
     p += sprintf(p, "{\"app\":%s,\"results\":[", a->name_json);
-    for (size_t i = 0; i < a->fly_n; i++) {
-        if (i > 0)
+    COMMON_LIST_FOREACH(it, tmp, &a->fly.head)
+    {
+        const entry *e = COMMON_CONTAINER_OF(it, entry, link);
+        if (it != a->fly.head.next)
             *p++ = ',';
-        memcpy(p, a->fly[i].json, a->fly[i].len);
-        p += a->fly[i].len;
+        memcpy(p, e->json, e->len);
+        p += e->len;
     }
     memcpy(p, "]}", 3);
     return 0;
 }
 
 /* Moves up to `batch` waiting results into the fly batch. */
-static int take_batch(app *a)
+static void take_batch(app *a)
 {
-    size_t k = a->n < a->batch ? a->n : a->batch;
-    a->fly = malloc(k * sizeof(entry));
-    if (a->fly == NULL)
-        return -1;
-    for (size_t i = 0; i < k; i++)
-        a->fly[i] = *ring_at(a, i);
-    a->head = (a->head + k) % a->cap;
-    a->n -= k;
-    a->fly_n = k;
+    while (a->fly.len < a->batch && a->wait.len > 0)
+        common_clist_push_back(&a->fly, common_clist_pop_front(&a->wait));
     a->attempt = 0;
     unsigned char id[16];
     if (RAND_bytes(id, sizeof(id)) != 1) {
@@ -800,37 +762,25 @@ static int take_batch(app *a)
         memcpy(id + 8, &r2, 8);
     }
     common_bin_to_hex(id, sizeof(id), a->delivery_id);
-    return 0;
 }
 
 /* The signed request headers of one attempt. NULL when memory ran out. */
 static struct curl_slist *request_headers(app *a, const char *sig, long long ts)
 {
-    char line[128];
-    const char *fixed[] = {"Content-Type: application/json",
+    char l[3][128];
+    const char *lines[] = {"Content-Type: application/json",
                            "Expect:", /* no 100-continue round trip for large batches */
-                           NULL};
+                           l[0], l[1], l[2]};
     struct curl_slist *h = NULL, *next;
-    for (size_t i = 0; fixed[i] != NULL; i++) {
-        if ((next = curl_slist_append(h, fixed[i])) == NULL)
-            goto oom;
-        h = next;
-    }
-    for (int i = 0; i < 3; i++) {
-        if (i == 0)
-            snprintf(line, sizeof(line), "X-Apnsd-Timestamp: %lld", ts);
-        else if (i == 1)
-            snprintf(line, sizeof(line), "X-Apnsd-Signature: sha256=%s", sig);
-        else
-            snprintf(line, sizeof(line), "X-Apnsd-Delivery: %s", a->delivery_id);
-        if ((next = curl_slist_append(h, line)) == NULL)
-            goto oom;
-        h = next;
-    }
+    snprintf(l[0], sizeof(l[0]), "X-Apnsd-Timestamp: %lld", ts);
+    snprintf(l[1], sizeof(l[1]), "X-Apnsd-Signature: sha256=%s", sig);
+    snprintf(l[2], sizeof(l[2]), "X-Apnsd-Delivery: %s", a->delivery_id);
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++, h = next)
+        if ((next = curl_slist_append(h, lines[i])) == NULL) {
+            curl_slist_free_all(h);
+            return NULL;
+        }
     return h;
-oom:
-    curl_slist_free_all(h);
-    return NULL;
 }
 
 /* Sends the fly batch (state IDLE -> SENDING, or straight to BACKOFF). The
@@ -874,22 +824,19 @@ static void step(app *a)
     gw_webhooks *w = a->w;
     if (a->state != ST_IDLE)
         return;
-    if (a->fly_n == 0) {
-        if (a->n == 0) {
+    if (a->fly.len == 0) {
+        if (a->wait.len == 0) {
             evtimer_del(a->timer);
             check_done(w);
             return;
         }
-        int64_t due = ring_at(a, 0)->at_ms + a->interval_ms;
+        int64_t due = first_waiting(a)->at_ms + a->interval_ms;
         int64_t now = now_ms();
-        if (a->n < a->batch && !w->flushing && now < due) {
+        if (a->wait.len < a->batch && !w->flushing && now < due) {
             arm(a->timer, due - now);
             return;
         }
-        if (take_batch(a) != 0) {
-            arm(a->timer, 100); /* out of memory: try again shortly */
-            return;
-        }
+        take_batch(a);
     }
     send_batch(a);
 }
@@ -910,6 +857,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 /* ---------------------------------------------------------------------- */
 /* apps                                                                   */
 
+static void secret_free(char *s)
+{
+    if (s != NULL)
+        OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}
+
 static void app_free(app *a)
 {
     if (a == NULL)
@@ -920,17 +874,9 @@ static void app_free(app *a)
     if (a->kick)
         event_free(a->kick);
     fly_clear(a);
-    while (a->n > 0) {
-        free(ring_at(a, 0)->json);
-        a->head = (a->head + 1) % a->cap;
-        a->n--;
-    }
-    free(a->ring);
+    entries_free(&a->wait);
     target_clear(&a->t);
-    if (a->secret != NULL) {
-        OPENSSL_cleanse(a->secret, strlen(a->secret));
-        free(a->secret);
-    }
+    secret_free(a->secret);
     free(a->name);
     free(a->name_json);
     free(a);
@@ -951,6 +897,8 @@ static int app_new(gw_webhooks *w, const app_conf *ac, app **out, char *detail, 
     if (a == NULL)
         goto oom;
     a->w = w;
+    common_clist_init(&a->wait);
+    common_clist_init(&a->fly);
     int rc = target_init(&a->t, ac, detail, dlen);
     if (rc != 0) {
         app_free(a);
@@ -960,16 +908,12 @@ static int app_new(gw_webhooks *w, const app_conf *ac, app **out, char *detail, 
     a->name = strdup(ac->name);
     a->name_json = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
     json_decref(js);
-    a->secret = strdup(ac->webhook_secret ? ac->webhook_secret : "");
     a->timer = evtimer_new(w->base, on_timer, a);
     a->kick = event_new(w->base, -1, 0, on_kick, a);
-    if (a->name == NULL || a->name_json == NULL || a->secret == NULL || a->timer == NULL ||
-        a->kick == NULL) {
+    if (a->name == NULL || a->name_json == NULL || a->timer == NULL || a->kick == NULL) {
         app_free(a);
         goto oom;
     }
-    a->batch = ac->webhook_batch ? ac->webhook_batch : 100;
-    a->interval_ms = ac->webhook_interval_ms > 0 ? ac->webhook_interval_ms : 1000;
     *out = a;
     return 0;
 oom:
@@ -1018,16 +962,13 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         x->old = find_app(w, ac->name);
         if (x->old == NULL) {
             rc = app_new(w, ac, &x->fresh, detail, detail_len);
-            if (rc != 0)
-                goto fail;
-            continue;
-        }
-        if (!streq0(x->old->t.url, ac->webhook_url) || !streq0(x->old->t.ca_file, ac->ca_file)) {
+        } else if (!streq0(x->old->t.url, ac->webhook_url) ||
+                   !streq0(x->old->t.ca_file, ac->ca_file)) {
             rc = target_init(&x->t, ac, detail, detail_len);
-            if (rc != 0)
-                goto fail;
-            x->retarget = 1;
+            x->retarget = rc == 0;
         }
+        if (rc != 0)
+            goto fail;
         x->secret = strdup(ac->webhook_secret ? ac->webhook_secret : "");
         if (x->secret == NULL) {
             snprintf(detail, detail_len, "[app %s] webhook: out of memory", ac->name);
@@ -1038,12 +979,8 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
     /* 2. Commit: nothing below fails. */
     for (size_t i = 0; i < np; i++) {
         prep *x = &p[i];
-        if (x->fresh != NULL) {
-            apps[i] = x->fresh;
-            x->fresh = NULL;
-            continue;
-        }
-        app *a = x->old;
+        app *a = x->fresh != NULL ? x->fresh : x->old;
+        x->fresh = NULL;
         apps[i] = a;
         if (x->retarget) {
             transfer_end(a); /* cancels a request in flight: the batch goes to the new URL */
@@ -1056,8 +993,7 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
                 a->state = ST_IDLE;
             }
         }
-        OPENSSL_cleanse(a->secret, strlen(a->secret));
-        free(a->secret);
+        secret_free(a->secret);
         a->secret = x->secret;
         x->secret = NULL;
         a->batch = x->ac.webhook_batch ? x->ac.webhook_batch : 100;
@@ -1073,12 +1009,9 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         if (kept)
             continue;
         size_t n = drop_all(a);
-        if (n > 0) {
-            char cnt[24];
-            snprintf(cnt, sizeof(cnt), "%zu", n);
+        if (n > 0)
             gw_log(GW_LOG_WARN, "webhook", "webhook removed by reload; pending results dropped",
-                   "app", a->name, "results", cnt, NULL);
-        }
+                   "app", a->name, "results", GW_LOG_INT(n), NULL);
         app_free(a);
     }
     free(w->apps);
@@ -1094,7 +1027,7 @@ fail:
     for (size_t i = 0; p != NULL && i < np; i++) {
         app_free(p[i].fresh);
         target_clear(&p[i].t);
-        free(p[i].secret);
+        secret_free(p[i].secret);
     }
     free(p);
     free(apps);
@@ -1120,6 +1053,7 @@ int gw_webhooks_new(gw_webhooks **out, struct event_base *base, const gw_config 
         return APNS_ENOMEM;
     w->base = base;
     w->m = m;
+    common_list_init(&w->socks);
     w->lim.max_pending = GW_WEBHOOK_MAX_PENDING;
     w->lim.backoff_min_ms = 1000;
     w->lim.backoff_max_ms = 300000;
@@ -1173,19 +1107,19 @@ void gw_webhooks_result(gw_webhooks *w, const gw_token_result *r)
     app *a = find_app(w, r->app);
     if (a == NULL)
         return;
-    entry e;
-    if (make_entry(r, &e) != 0) {
+    entry *e = make_entry(r);
+    if (e == NULL) {
         metric(a, "dropped", 1);
         return;
     }
-    ring_push(a, e);
+    wait_push(a, e);
     update_pending(a);
     if (a->state != ST_IDLE)
         return;
-    if (a->n >= a->batch || w->flushing)
+    if (a->wait.len >= a->batch || w->flushing)
         event_active(a->kick, 0, 0);
     else if (!evtimer_pending(a->timer, NULL))
-        arm(a->timer, ring_at(a, 0)->at_ms + a->interval_ms - now_ms());
+        arm(a->timer, first_waiting(a)->at_ms + a->interval_ms - now_ms());
 }
 
 size_t gw_webhooks_pending(const gw_webhooks *w, const char *app_name)
@@ -1193,14 +1127,14 @@ size_t gw_webhooks_pending(const gw_webhooks *w, const char *app_name)
     if (w == NULL || app_name == NULL)
         return 0;
     app *a = find_app(w, app_name);
-    return a ? a->n + a->fly_n : 0;
+    return a ? a->wait.len + a->fly.len : 0;
 }
 
 static int all_idle(const gw_webhooks *w)
 {
     for (size_t i = 0; i < w->n_apps; i++) {
         const app *a = w->apps[i];
-        if (a->n > 0 || a->fly_n > 0 || a->state == ST_SENDING)
+        if (a->wait.len > 0 || a->fly.len > 0 || a->state == ST_SENDING)
             return 0;
     }
     return 1;
@@ -1242,12 +1176,9 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
         evtimer_del(a->timer);
         a->state = ST_IDLE;
         size_t n = drop_all(a);
-        if (n > 0) {
-            char cnt[24];
-            snprintf(cnt, sizeof(cnt), "%zu", n);
+        if (n > 0)
             gw_log(GW_LOG_WARN, "webhook", "drain deadline reached; undelivered results dropped",
-                   "app", a->name, "url", a->t.log_url, "results", cnt, NULL);
-        }
+                   "app", a->name, "url", a->t.log_url, "results", GW_LOG_INT(n), NULL);
     }
     if (w->done_pending)
         event_active(w->done_ev, 0, 0);
@@ -1290,8 +1221,8 @@ void gw_webhooks_free(gw_webhooks *w)
      * CURL_POLL_REMOVE calls, and whatever libcurl did not remove here. */
     if (w->multi)
         curl_multi_cleanup(w->multi);
-    while (w->socks != NULL)
-        sock_free(w->socks);
+    while (!common_list_empty(&w->socks))
+        sock_free(COMMON_CONTAINER_OF(common_list_first(&w->socks), sock, link));
     if (w->curl_timer)
         event_free(w->curl_timer);
     free(w);

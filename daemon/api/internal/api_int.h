@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "list.h"
 #include "queue_keys.h"
 
 struct evhttp;
@@ -47,8 +48,7 @@ struct gw_api {
     int draining;
     size_t n_bound;
     struct evhttp_bound_socket **bound;
-    gw_api_req *open;   /* every request context not yet freed */
-    size_t n_push_open; /* push requests not yet answered */
+    common_list open; /* every request context not yet freed (gw_api_req.link) */
     gw__waits waits;
 };
 
@@ -64,9 +64,9 @@ struct gw_api_req {
     int has_key;
     char key_text[260]; /* the bearer key (for gw_push_parse); wiped on free */
     char arg[GW__API_ARGS][GW__API_ARG_MAX];
-    int pending;    /* queue callbacks outstanding */
-    gw__push *push; /* POST /v1/push state */
-    gw_api_req *prev, *next;
+    int pending;      /* queue callbacks outstanding */
+    gw__push *push;   /* POST /v1/push state */
+    common_list link; /* gw_api.open */
 };
 
 typedef void (*gw__handler)(gw_api_req *r);
@@ -92,6 +92,8 @@ void gw__api_reply_errorf(gw_api_req *r, gw_api_errcode c, const char *field, co
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+/* A queue error (gw__api_queue_error) as the answer; 429 with Retry-After. */
+void gw__api_reply_queue_error(gw_api_req *r, int err, const char *detail, const char *what);
 /* Adds a response header (before the reply). */
 void gw__api_header(gw_api_req *r, const char *name, const char *value);
 
@@ -103,12 +105,11 @@ void gw__api_req_hold(gw_api_req *r);
 /* The posting call failed: undo gw__api_req_hold. */
 void gw__api_req_unhold(gw_api_req *r);
 
-/* The query string as key/value pairs; 0 or -1 (bad encoding: 400 sent). */
+/* The query string as key/value pairs (the caller clears q), or -1 after
+ * answering 400 invalid_query: bad encoding, or a parameter not in
+ * `allowed` (NULL-terminated), named. */
 struct evkeyvalq;
-int gw__api_query(gw_api_req *r, struct evkeyvalq *q);
-/* 400 invalid_query naming the first parameter not in `allowed` (NULL-
- * terminated); returns -1 after answering, 0 when all are known. */
-int gw__api_query_only(gw_api_req *r, struct evkeyvalq *q, const char *const *allowed);
+int gw__api_query(gw_api_req *r, struct evkeyvalq *q, const char *const *allowed);
 
 /* ---- auth (api.c) ------------------------------------------------------ */
 
@@ -150,8 +151,7 @@ struct gw__wait_job {
     char apns_id[GW_JOB_ID_LEN + 1]; /* base, lower-case */
     size_t n;                        /* tokens */
     size_t n_final;
-    char *hexbuf;             /* the n tokens as hex, NUL-separated */
-    size_t *hexoff;           /* n offsets into hexbuf */
+    uint8_t *tokens;          /* the n tokens: a copy of the job's gw_token_list buffer */
     struct gw__wait_res *res; /* n results */
     gw__push *owner;
     gw__wait_job *hnext;

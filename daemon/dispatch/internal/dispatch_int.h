@@ -20,6 +20,7 @@
 #endif
 #include "apns/jwt.h"
 #include "dispatch.h"
+#include "list.h"
 #include "log.h"
 
 struct event;
@@ -71,12 +72,12 @@ typedef struct gw_dfetch gw_dfetch;
 typedef struct gw_dchunk {
     gw_chunk *c; /* NULL once handed back (forced release at a drain timeout) */
     gw_app *app;
-    uint32_t cursor;               /* next token to look at */
-    uint32_t in_flight;            /* tokens held by the client */
-    uint32_t recording;            /* outcomes handed to gw_queue_record, not yet durable */
-    int64_t not_before;            /* release hint: pending tokens not before this */
-    uint64_t mark;                 /* dispatch_record.c: seen in this batch */
-    struct gw_dchunk *prev, *next; /* the app's list, lease order */
+    uint32_t cursor;    /* next token to look at */
+    uint32_t in_flight; /* tokens held by the client */
+    uint32_t recording; /* outcomes handed to gw_queue_record, not yet durable */
+    int64_t not_before; /* release hint: pending tokens not before this */
+    uint64_t mark;      /* dispatch_record.c: seen in this batch */
+    common_list link;   /* gw_app.chunks */
 } gw_dchunk;
 
 /* One token handed to a client (n->user_data). Preallocated per app. */
@@ -99,9 +100,8 @@ struct gw_app {
     gw_dteam *team;          /* token auth; NULL for certificates */
     apns_client *client;
 
-    gw_dchunk *head, *tail;
-    size_t n_chunks;
-    uint64_t unsent; /* tokens beyond the cursors of held chunks */
+    common_clist chunks; /* gw_dchunk.link, lease order */
+    uint64_t unsent;     /* tokens beyond the cursors of held chunks */
 
     gw_flight *flights;
     size_t n_flights;
@@ -157,7 +157,7 @@ typedef struct gw_dbatch {
     size_t n, cap;
     gw_outcome *v;
     gw_dentry *e;
-    struct gw_dbatch *prev, *next;
+    common_list link; /* gw_dispatch.outstanding */
 } gw_dbatch;
 
 /* A lease in progress (survives the dispatcher, see gw_dispatch_free). */
@@ -188,7 +188,7 @@ struct gw_dispatch {
 
     /* outcome batches */
     gw_dbatch *cur;
-    gw_dbatch *outstanding;
+    common_list outstanding; /* posted batches (gw_dbatch.link) */
     uint64_t batch_serial;
     struct event *flush_ev;
 
@@ -215,20 +215,23 @@ struct gw_dispatch {
 int64_t gw__d_now(void);
 /* evtimer_add(ev) after ms milliseconds (negative: at once). */
 void gw__d_timer_in(struct event *ev, int64_t ms);
-gw_app *gw__d_find_app(gw_dispatch *d, const char *name);
+gw_app *gw__d_find_app(const gw_dispatch *d, const char *name);
+/* event_free on each of n events that is not NULL. */
+void gw__d_events_free(struct event *const *ev, size_t n);
 void gw__d_maybe_lease(gw_dispatch *d);
 void gw__d_wake_at(gw_dispatch *d, int64_t at_ms);
 void gw__d_check_drain(gw_dispatch *d);
 void gw__d_reap_soon(gw_dispatch *d);
 void gw__d_on_drained(apns_client *c, void *ud);
 void gw__d_metric_add(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, uint64_t n);
-void gw__d_metric_set(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, double v);
 
 /* 1 while sends are held because recording answers fails. */
 int gw__d_held(const gw_dispatch *d);
 void gw__d_hold_cb(int fd, short what, void *ud);
 
 /* ---- dispatch_app.c ---- */
+/* Frees a team that no app refers to (its fleet fetch, if any, keeps the key). */
+void gw__d_team_free(gw_dteam *t);
 /* Builds an app's runtime (credentials, client) from its config; `fresh_key`
  * forces a new token cache even when one for the same team+key exists (the
  * key file's contents changed). Not yet linked into d's lists. */
@@ -255,6 +258,15 @@ void gw__d_fleet_stop(gw_dteam *t);
 int gw__d_fleet_ready(const gw_dteam *t);
 /* APNs answered ExpiredProviderToken. */
 void gw__d_fleet_expired(gw_dteam *t);
+
+/* The app's chunks in lease order: the first (dc NULL) or the one after dc;
+ * NULL at the end. */
+static inline gw_dchunk *gw__d_chunk_next(const gw_app *a, const gw_dchunk *dc)
+{
+    common_list *n = dc == NULL ? common_list_first(&a->chunks.head)
+                                : common_list_next(&a->chunks.head, &dc->link);
+    return n != NULL ? COMMON_CONTAINER_OF(n, gw_dchunk, link) : NULL;
+}
 
 /* ---- dispatch_send.c ---- */
 void gw__d_on_result(apns_client *c, const apns_notification *n, const apns_result *r, void *ud);
