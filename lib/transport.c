@@ -63,6 +63,7 @@
 
 #include "apns/error.h"
 #include "tls.h"
+#include "clock.h" /* common/ */
 
 #define READ_BUF_SIZE  (64 * 1024)
 #define OUT_HIGH_WATER (512 * 1024) /* stop pulling frames from the core above this */
@@ -129,9 +130,7 @@ struct apns__transport {
 
 int64_t apns__transport_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return common_mono_ms();
 }
 
 #define tlog(t, lvl, ...) apns__core_logf(&(t)->cb.core, (t)->ud, lvl, __VA_ARGS__)

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h" /* common/ */
 #include "conn.h"
 
 #define HEADER_LIST_MAX 8000 /* what APNs advertises */
@@ -38,13 +39,6 @@ static pthread_once_t callbacks_once = PTHREAD_ONCE_INIT;
         (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v),                                  \
             NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE | (flags)                 \
     }
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int64_t sim_now_ms(sim_conn *c)
 {
@@ -153,7 +147,7 @@ static void answer(sim_conn *c, sim_stream *s)
 static void on_delay(evutil_socket_t fd, short what, void *arg)
 {
     sim_conn *c = arg;
-    int64_t now = mono_ms();
+    int64_t now = common_mono_ms();
     common_list *n;
     while ((n = common_list_first(&c->delayed)) != NULL &&
            COMMON_CONTAINER_OF(n, sim_stream, link)->due_ms <= now) {
@@ -171,7 +165,7 @@ static void on_delay(evutil_socket_t fd, short what, void *arg)
 static void delay_push(sim_conn *c, sim_stream *s, int latency_ms)
 {
     s->state = SIM_ST_DELAYED;
-    s->due_ms = mono_ms() + latency_ms;
+    s->due_ms = common_mono_ms() + latency_ms;
     common_list_push_back(&c->delayed, &s->link);
     if (common_list_first(&c->delayed) == &s->link) {
         struct timeval tv = {latency_ms / 1000, (latency_ms % 1000) * 1000};

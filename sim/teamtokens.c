@@ -46,6 +46,7 @@
 #include <openssl/evp.h>
 
 #include "apns/jwt.h"
+#include "hash.h" /* common/ */
 
 #define HASH_LEN   32
 #define INDEX_SIZE (2 * SIM_TEAMS_MAX) /* power of two, at most half full */
@@ -97,10 +98,7 @@ void sim_teamtokens_free(sim_teamtokens *t)
 
 static unsigned team_hash(const char *id)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *id; id++)
-        h = (h ^ (uint8_t)*id) * 16777619u;
-    return h & (INDEX_SIZE - 1);
+    return (unsigned)(common_fnv1a_str(id) & (INDEX_SIZE - 1));
 }
 
 /* The team's record, created when new; NULL when the table is full (or
