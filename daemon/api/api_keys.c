@@ -184,7 +184,7 @@ static void app_resolve(gw_config_rules *r, void *part)
     for (size_t i = 0; i < a->api_keys.n; i++)
         if (gw_config_strv_push(&a->all_api_keys, a->api_keys.v[i], strlen(a->api_keys.v[i])) != 0)
             gw_config_oom(r);
-    if (a->api_keys_file && !gw_config_refused(r, "api_keys_file") && read_keys_file(r, a) != 0)
+    if (a->api_keys_file && gw_config_has(r, "api_keys_file") >= 0 && read_keys_file(r, a) != 0)
         return;
     for (size_t i = 0; i < a->all_api_keys.n; i++)
         for (size_t j = i + 1; j < a->all_api_keys.n; j++)
@@ -194,13 +194,12 @@ static void app_resolve(gw_config_rules *r, void *part)
                 i = a->all_api_keys.n;
                 break;
             }
-    if (a->all_api_keys.n == 0 && !gw_config_refused(r, "api_keys") &&
-        !gw_config_refused(r, "api_keys_file") && !gw_config_has(r, "api_keys_file"))
+    if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys") >= 0 &&
+        !gw_config_has(r, "api_keys_file"))
         gw_config_missing(r, "api_keys",
                           "required: set api_keys or api_keys_file (clients send Authorization: "
                           "Bearer KEY)");
-    else if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys_file") &&
-             !gw_config_refused(r, "api_keys_file"))
+    else if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys_file") > 0)
         gw_config_fail(r, "api_keys_file", "holds no key");
 }
 

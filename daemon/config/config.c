@@ -279,15 +279,14 @@ void gw_config_free(gw_config *c)
                 inst_cleanup(c->apps[i].inst_, &p->lay.secs[p->lay.named]);
             free(c->apps[i].inst_);
         }
-        for (unsigned j = 0; j < p->lay.n_secs; j++) {
-            const gw__sec *s = &p->lay.secs[j];
+        for (unsigned j = 0; j < p->lay.n_secs; j++)
             if ((int)j != p->lay.named)
-                inst_cleanup(&p->single[j], s);
-            for (unsigned k = 0; k < s->n_parts; k++) {
-                if (p->all[j][k] && s->parts[k]->cleanup_all)
-                    s->parts[k]->cleanup_all(p->all[j][k]);
-                free(p->all[j][k]);
-            }
+                inst_cleanup(&p->single[j], &p->lay.secs[j]);
+        for (unsigned k = 0; p->lay.named >= 0 && k < p->lay.secs[p->lay.named].n_parts; k++) {
+            const gw_config_part *part = p->lay.secs[p->lay.named].parts[k];
+            if (p->all[k] && part->cleanup_all)
+                part->cleanup_all(p->all[k]);
+            free(p->all[k]);
         }
         gw__layout_free(&p->lay);
         free(p);
@@ -311,31 +310,14 @@ const gw_config_app *gw_config_find_app(const gw_config *c, const char *name)
     return NULL;
 }
 
-/* Section and part index of p in c's layout; -1 if absent. */
-static int locate(const gw_config *c, const gw_config_part *p, unsigned *part)
-{
-    const gw__layout *l = &c->priv_->lay;
-    for (unsigned j = 0; j < l->n_secs; j++)
-        for (unsigned k = 0; k < l->secs[j].n_parts; k++)
-            if (l->secs[j].parts[k] == p) {
-                *part = k;
-                return (int)j;
-            }
-    return -1;
-}
-
 const void *gw_config_part_of(const gw_config *c, const gw_config_part *p)
 {
-    unsigned k;
-    int j = c ? locate(c, p, &k) : -1;
-    return j < 0 || j == c->priv_->lay.named ? NULL : c->priv_->single[j].blob[k];
-}
-
-const void *gw_config_part_all(const gw_config *c, const gw_config_part *p)
-{
-    unsigned k;
-    int j = c ? locate(c, p, &k) : -1;
-    return j < 0 ? NULL : c->priv_->all[j][k];
+    const gw__layout *l = c ? &c->priv_->lay : NULL;
+    for (unsigned j = 0; l && j < l->n_secs; j++)
+        for (unsigned k = 0; k < l->secs[j].n_parts; k++)
+            if (l->secs[j].parts[k] == p)
+                return (int)j == l->named ? c->priv_->all[k] : c->priv_->single[j].blob[k];
+    return NULL;
 }
 
 /* p's struct in instance in, or NULL. */
@@ -853,12 +835,7 @@ static gw__origin *org(gw_config_rules *r, const char *key)
 int gw_config_has(gw_config_rules *r, const char *key)
 {
     gw__origin *o = org(r, key);
-    return o->set || o->bad;
-}
-
-int gw_config_refused(gw_config_rules *r, const char *key)
-{
-    return org(r, key)->bad;
+    return o->bad ? -1 : o->set;
 }
 
 int gw_config_in_file(gw_config_rules *r, const char *key)
@@ -902,11 +879,11 @@ void gw_config_missing(gw_config_rules *r, const char *key, const char *fmt, ...
     va_end(ap);
 }
 
-void gw_config_only_with(gw_config_rules *r, const char *const *keys, const char *what)
+void gw_config_only_with(gw_config_rules *r, const char *const *keys, int warning, const char *msg)
 {
     for (; *keys; keys++)
-        if (gw_config_has(r, *keys) && !gw_config_refused(r, *keys)) {
-            gw_config_fail(r, *keys, "only used with %s", what);
+        if (gw_config_has(r, *keys) > 0) {
+            (warning ? gw_config_warn : gw_config_fail)(r, *keys, "%s", msg);
             org(r, *keys)->bad = 1; /* reported: no file checks on it */
         }
 }
@@ -926,21 +903,17 @@ void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p)
     return part_blob(r->in, p);
 }
 
-size_t gw_config_count(gw_config_rules *r)
-{
-    return (int)r->sec == r->L->lay->named ? r->L->cfg->n_apps : 1;
-}
-
 void *gw_config_select(gw_config_rules *r, size_t i)
 {
-    r->in = inst_at(r->L->cfg, r->sec, (int)r->sec == r->L->lay->named ? i : 0);
+    if ((r->in = inst_at(r->L->cfg, r->sec, i)) == NULL)
+        return NULL;
     sec_label(r->L, (int)r->sec, i, r->label, sizeof r->label);
     return r->in->blob[r->part];
 }
 
 const char *gw_config_name(gw_config_rules *r, size_t i)
 {
-    return (int)r->sec == r->L->lay->named ? r->L->cfg->apps[i].name : r->s->def->name;
+    return r->L->cfg->apps[i].name;
 }
 
 /* Opens path for reading without blocking on FIFOs; must be a regular file. */
@@ -1056,8 +1029,7 @@ static void rules_init(gw_config_rules *r, loader *L, unsigned sec, size_t app)
     r->L = L;
     r->sec = sec;
     r->s = &L->lay->secs[sec];
-    if (app < gw_config_count(r))
-        gw_config_select(r, app);
+    gw_config_select(r, app);
 }
 
 /* One instance: the parts' rules, the files, the parts' resolve hooks. */
@@ -1080,23 +1052,24 @@ static void check_instance(loader *L, unsigned sec, size_t app)
             r.s->parts[r.part]->resolve(&r, r.in->blob[r.part]);
 }
 
-/* The parts' rules across the instances of their section. */
+/* The parts' rules across the apps. */
 static void check_all(loader *L)
 {
-    for (unsigned j = 0; j < L->lay->n_secs && !L->oom; j++) {
-        gw_config_rules r;
-        rules_init(&r, L, j, 0);
-        for (r.part = 0; r.part < r.s->n_parts && !L->oom; r.part++) {
-            const gw_config_part *p = r.s->parts[r.part];
-            void **all = &L->cfg->priv_->all[j][r.part];
-            if (p->rules_all == NULL)
-                continue;
-            if ((*all = calloc(1, p->all_size ? p->all_size : 1)) == NULL) {
-                L->oom = 1;
-                return;
-            }
-            p->rules_all(&r, *all);
+    gw_config_rules r;
+    if (L->lay->named < 0)
+        return;
+    rules_init(&r, L, (unsigned)L->lay->named, 0);
+    for (r.part = 0; r.part < r.s->n_parts && !L->oom; r.part++) {
+        const gw_config_part *p = r.s->parts[r.part];
+        void **all = &L->cfg->priv_->all[r.part];
+        if (p->rules_all == NULL)
+            continue;
+        if ((*all = calloc(1, p->all_size ? p->all_size : 1)) == NULL) {
+            L->oom = 1;
+            return;
         }
+        gw_config_select(&r, 0);
+        p->rules_all(&r, *all);
     }
 }
 

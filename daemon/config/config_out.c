@@ -173,7 +173,7 @@ int gw_config_dump(const gw_config *c, FILE *f)
             fprintf(f, "\n[%s %s]\n", s->def->name, c->apps[i].name);
             for (unsigned p = 0; p < s->n_parts; p++)
                 if (s->parts[p]->notes)
-                    s->parts[p]->notes(f, in->blob[p], c->priv_->all[j][p]);
+                    s->parts[p]->notes(f, in->blob[p], c->priv_->all[p]);
             dump_instance(f, in);
         }
     }

@@ -53,7 +53,7 @@ struct gw__inst {
 struct gw__cfg {
     gw__layout lay;
     struct gw__inst single[GW__SECTIONS_MAX]; /* the unnamed sections' instances */
-    void *all[GW__SECTIONS_MAX][GW__PARTS_MAX];
+    void *all[GW__PARTS_MAX];                 /* the named section's parts' rules_all data */
 };
 
 /* Builds the layout of s (0, APNS_EINVAL, APNS_ENOMEM); free with _free. */
