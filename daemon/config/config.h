@@ -360,18 +360,6 @@ int gw_config_dump(const gw_config *c, FILE *f);
  */
 int gw_config_write_reference(const gw_config_schema *s, FILE *f);
 
-/* The value functions the loader uses for one key's field (also for tests).
- * value_set parses text into the field (replacing, or for a list appending;
- * empty text clears it): 0, -1 with `why` (without the value), or
- * APNS_ENOMEM. value_format writes the value in file syntax, secrets masked,
- * and returns the length the whole value needs (like snprintf). */
-int gw_config_value_set(const gw_config_key *k, void *field, const char *text, char *why,
-                        size_t why_len);
-void gw_config_value_clear(const gw_config_key *k, void *field);
-int gw_config_value_is_set(const gw_config_key *k, const void *field);
-int gw_config_value_equal(const gw_config_key *k, const void *a, const void *b);
-int gw_config_value_format(const gw_config_key *k, const void *field, char *buf, size_t len);
-
 #ifdef __cplusplus
 }
 #endif

@@ -131,27 +131,23 @@ static void dump_instance(FILE *f, const struct gw__inst *in)
         const gw_config_key *k = s->keys[i].k;
         const gw__origin *o = &in->origin[i];
         const void *field = gw__field(in, s, i);
-        char small[256], *buf = small;
-        int n = gw_config_value_format(k, field, small, sizeof small);
-        if (n >= (int)sizeof small && (buf = malloc((size_t)n + 1)) != NULL)
-            gw_config_value_format(k, field, buf, (size_t)n + 1);
-        else if (buf == NULL)
-            buf = small;
         if (!gw_config_value_is_set(k, field) ||
-            (!o->set && !k->def && gw__value_is_zero(k, field)))
+            (!o->set && !k->def && gw__value_is_zero(k, field))) {
             fprintf(f, "; %s = (not set)\n", k->name);
-        else if (o->env && o->set)
-            fprintf(f, "%s = %s ; env %s\n", k->name, buf, o->env);
+            continue;
+        }
+        fprintf(f, "%s = ", k->name);
+        gw__value_print(k, field, f);
+        if (o->env && o->set)
+            fprintf(f, " ; env %s\n", o->env);
         else if (o->env && k->def && is_default(k, field))
-            fprintf(f, "%s = %s ; default (%s is empty)\n", k->name, buf, o->env);
+            fprintf(f, " ; default (%s is empty)\n", o->env);
         else if (o->line && o->set)
-            fprintf(f, "%s = %s ; line %d\n", k->name, buf, o->line);
+            fprintf(f, " ; line %d\n", o->line);
         else if (k->def && !o->set && is_default(k, field))
-            fprintf(f, "%s = %s ; default\n", k->name, buf);
+            fprintf(f, " ; default\n");
         else
-            fprintf(f, "%s = %s ; derived\n", k->name, buf);
-        if (buf != small)
-            free(buf);
+            fprintf(f, " ; derived\n");
     }
 }
 
@@ -183,28 +179,15 @@ int gw_config_dump(const gw_config *c, FILE *f)
 /* ---------------------------------------------------------------------- */
 /* the reference in docs/configuration.md                                 */
 
-static void type_doc(const gw_config_key *k, char *buf, size_t len)
-{
-    static const char *names[] = {"string", "path", "bool", "enum",     "count",
-                                  "count",  "port", "size", "duration", "list"};
-    if (k->type == GW_CONFIG_T_ENUM) {
-        size_t o = 0;
-        int i = 0;
-        char w[32];
-        o += (size_t)snprintf(buf, len, "one of");
-        while (o < len && strcmp(gw__choice_name(k->choices, i, w, sizeof w), "?") != 0) {
-            o += (size_t)snprintf(buf + o, len - o, "%s `%s`", i ? "," : "", w);
-            i++;
-        }
-    } else {
-        snprintf(buf, len, "%s", names[k->type]);
-    }
-}
-
 static void key_row(FILE *f, const gw_config_key *k)
 {
+    static const char *const names[] = {"string", "path", "bool", "enum",     "count",
+                                        "count",  "port", "size", "duration", "list"};
     char type[128], def[64], range[96] = "";
-    type_doc(k, type, sizeof type);
+    if (k->type == GW_CONFIG_T_ENUM)
+        gw__choices_text(k->choices, "one of", "`", type, sizeof type);
+    else
+        snprintf(type, sizeof type, "%s", names[k->type]);
     if (k->flags & GW_CONFIG_K_SECRET)
         strcat(type, ", secret");
     if (k->flags & GW_CONFIG_K_LIVE)

@@ -352,17 +352,22 @@ const char *gw__choice_name(const char *choices, int index, char *buf, size_t le
     return buf;
 }
 
+void gw__choices_text(const char *choices, const char *lead, const char *q, char *buf, size_t len)
+{
+    size_t n, o = (size_t)snprintf(buf, len, "%s", lead);
+    for (const char *w, *sep = ""; o < len && (w = next_word(&choices, '|', &n)) != NULL; sep = ",")
+        o += (size_t)snprintf(buf + o, len - o, "%s %s%.*s%s", sep, q, (int)n, w, q);
+}
+
 static int enum_why(const char *choices, const char *word, char *why, size_t len)
 {
     char names[8][32];
     const char *ptrs[8], *s;
-    size_t n = 0, o = (size_t)snprintf(why, len, "must be one of");
-    for (; n < 8 && strcmp(gw__choice_name(choices, (int)n, names[n], 32), "?") != 0; n++) {
+    size_t n = 0, o;
+    gw__choices_text(choices, "must be one of", "", why, len);
+    for (; n < 8 && strcmp(gw__choice_name(choices, (int)n, names[n], 32), "?") != 0; n++)
         ptrs[n] = names[n];
-        if (o < len)
-            o += (size_t)snprintf(why + o, len - o, "%s %s", n ? "," : "", names[n]);
-    }
-    if ((s = gw_config_suggest(word, ptrs, n)) != NULL && o < len)
+    if ((s = gw_config_suggest(word, ptrs, n)) != NULL && (o = strlen(why)) < len)
         snprintf(why + o, len - o, " (did you mean %s?)", s);
     return -1;
 }
@@ -460,18 +465,21 @@ int gw_config_value_is_set(const gw_config_key *k, const void *field)
     return num_size[k->type] > 0 || *(char *const *)field != NULL;
 }
 
+/* A number of k's type in file syntax ("1KiB", "1h30m", "5"). */
+static void num_text(const gw_config_key *k, int64_t v, char *buf, size_t len)
+{
+    if (k->type == GW_CONFIG_T_DURATION)
+        fmt_duration(v, buf, len);
+    else if (k->type == GW_CONFIG_T_SIZE)
+        fmt_size((uint64_t)v, buf, len);
+    else
+        snprintf(buf, len, "%" PRId64, v);
+}
+
 void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len)
 {
-    if (k->type == GW_CONFIG_T_DURATION) {
-        fmt_duration(k->min, lo, len);
-        fmt_duration(k->max, hi, len);
-    } else if (k->type == GW_CONFIG_T_SIZE) {
-        fmt_size((uint64_t)k->min, lo, len);
-        fmt_size((uint64_t)k->max, hi, len);
-    } else {
-        snprintf(lo, len, "%" PRId64, k->min);
-        snprintf(hi, len, "%" PRId64, k->max);
-    }
+    num_text(k, k->min, lo, len);
+    num_text(k, k->max, hi, len);
 }
 
 /* A list's text: its elements are checked first; the list is only
@@ -616,41 +624,33 @@ int gw_config_value_equal(const gw_config_key *k, const void *a, const void *b)
     return (x == NULL && y == NULL) || (x && y && strcmp(x, y) == 0);
 }
 
-int gw_config_value_format(const gw_config_key *k, const void *field, char *buf, size_t len)
+void gw__value_print(const gw_config_key *k, const void *field, FILE *f)
 {
+    const gw_strv *v = field;
     char tmp[64];
-    if (len > 0)
-        buf[0] = '\0';
     if (!gw_config_value_is_set(k, field))
-        return 0;
-    if (k->flags & GW_CONFIG_K_SECRET)
-        return snprintf(buf, len, "********");
+        return;
+    if (k->flags & GW_CONFIG_K_SECRET) {
+        fputs("********", f);
+        return;
+    }
     switch (k->type) {
     case GW_CONFIG_T_STR:
     case GW_CONFIG_T_PATH:
-        return snprintf(buf, len, "%s", *(char *const *)field);
-    case GW_CONFIG_T_LIST: {
-        const gw_strv *v = field;
-        size_t o = 0;
-        for (size_t i = 0; i < v->n; i++) {
-            int n = snprintf(o < len ? buf + o : NULL, o < len ? len - o : 0, "%s%s", i ? ", " : "",
-                             v->v[i]);
-            o += (size_t)n;
-        }
-        return (int)o;
-    }
+        fputs(*(char *const *)field, f);
+        return;
+    case GW_CONFIG_T_LIST:
+        for (size_t i = 0; i < v->n; i++)
+            fprintf(f, "%s%s", i ? ", " : "", v->v[i]);
+        return;
     case GW_CONFIG_T_BOOL:
-        return snprintf(buf, len, "%s", num_get(k, field) ? "yes" : "no");
+        snprintf(tmp, sizeof tmp, "%s", num_get(k, field) ? "yes" : "no");
+        break;
     case GW_CONFIG_T_ENUM:
-        return snprintf(buf, len, "%s",
-                        gw__choice_name(k->choices, (int)num_get(k, field), tmp, sizeof tmp));
-    case GW_CONFIG_T_SIZE:
-        fmt_size((uint64_t)num_get(k, field), tmp, sizeof tmp);
-        return snprintf(buf, len, "%s", tmp);
-    case GW_CONFIG_T_DURATION:
-        fmt_duration(num_get(k, field), tmp, sizeof tmp);
-        return snprintf(buf, len, "%s", tmp);
+        gw__choice_name(k->choices, (int)num_get(k, field), tmp, sizeof tmp);
+        break;
     default:
-        return snprintf(buf, len, "%" PRId64, num_get(k, field));
+        num_text(k, num_get(k, field), tmp, sizeof tmp);
     }
+    fputs(tmp, f);
 }
