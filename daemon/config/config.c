@@ -916,22 +916,37 @@ const char *gw_config_name(gw_config_rules *r, size_t i)
     return r->L->cfg->apps[i].name;
 }
 
-/* Opens path for reading without blocking on FIFOs; must be a regular file. */
-static int open_regular(const char *path, struct stat *st, char *why, size_t len)
+/* Opens path without blocking on FIFOs; it must be a regular file (*st).
+ * With out, reads it whole (at most max bytes, NUL-terminated, malloc'ed).
+ * 0; -1 with `why`; APNS_ENOMEM. */
+static int read_regular(const char *path, struct stat *st, size_t max, char **out, size_t *len,
+                        char *why, size_t why_len)
 {
-    char q[96];
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        snprintf(why, len, "cannot read %s: %s", gw_config_quote(path, q, sizeof q),
-                 strerror(errno));
-        return -1;
+    char q[96], *buf = NULL;
+    size_t n = 0;
+    int rc = 0, fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+    gw_config_quote(path, q, sizeof q);
+    if (fd < 0)
+        return gw_config_why(0, why, why_len, "cannot read %s: %s", q, strerror(errno));
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))
+        rc = gw_config_why(0, why, why_len, "%s is not a regular file", q);
+    else if (out && (buf = malloc(max + 2)) == NULL)
+        rc = APNS_ENOMEM;
+    for (ssize_t r = 1; buf && rc == 0 && r != 0;)
+        if ((r = read(fd, buf + n, max + 1 - n)) > 0 && (n += (size_t)r) > max)
+            rc = gw_config_why(0, why, why_len, "%s is larger than %zu bytes", q, max);
+        else if (r < 0 && errno != EINTR)
+            rc = gw_config_why(0, why, why_len, "cannot read %s: %s", q, strerror(errno));
+    close(fd);
+    if (rc != 0 || buf == NULL) {
+        free(buf);
+        return rc;
     }
-    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
-        snprintf(why, len, "%s is not a regular file", gw_config_quote(path, q, sizeof q));
-        close(fd);
-        return -1;
-    }
-    return fd;
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
 }
 
 /* A K_FILE key: readable, regular, not empty; its fingerprint is kept. */
@@ -940,12 +955,10 @@ static int check_file(gw_config_rules *r, const char *key, const char *path)
     gw__origin *o = org(r, key);
     struct stat st;
     char why[256], q[96];
-    int fd = open_regular(path, &st, why, sizeof why);
-    if (fd < 0) {
+    if (read_regular(path, &st, 0, NULL, NULL, why, sizeof why) != 0) {
         gw_config_fail(r, key, "%s", why);
         return -1;
     }
-    close(fd);
     if (st.st_size == 0) {
         gw_config_fail(r, key, "%s is empty", gw_config_quote(path, q, sizeof q));
         return -1;
@@ -958,51 +971,12 @@ static int check_file(gw_config_rules *r, const char *key, const char *path)
     return 0;
 }
 
-/* Reads a whole small file (NUL-terminated); *out is malloc'ed. */
-static int read_small(const char *path, size_t max, char **out, size_t *len, char *why,
-                      size_t why_len)
-{
-    struct stat st;
-    char q[96];
-    int fd = open_regular(path, &st, why, why_len);
-    size_t n = 0;
-    char *buf;
-
-    *out = NULL;
-    if (fd < 0)
-        return -1;
-    buf = malloc(max + 2);
-    if (buf == NULL) {
-        close(fd);
-        return APNS_ENOMEM;
-    }
-    for (ssize_t r = 1; r != 0;) {
-        if ((r = read(fd, buf + n, max + 1 - n)) < 0 && errno == EINTR)
-            continue;
-        if (r < 0 || (n += (size_t)r) > max) {
-            if (r < 0)
-                snprintf(why, why_len, "cannot read %s: %s", gw_config_quote(path, q, sizeof q),
-                         strerror(errno));
-            else
-                snprintf(why, why_len, "%s is larger than %zu bytes",
-                         gw_config_quote(path, q, sizeof q), max);
-            close(fd);
-            free(buf);
-            return -1;
-        }
-    }
-    close(fd);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 int gw_config_read_file(gw_config_rules *r, const char *key, const char *path, size_t max,
                         char **out, size_t *len)
 {
     char why[512];
-    int rc = read_small(path, max, out, len, why, sizeof why);
+    struct stat st;
+    int rc = read_regular(path, &st, max, out, len, why, sizeof why);
     if (rc == APNS_ENOMEM) {
         r->L->oom = 1;
         return rc;
@@ -1181,7 +1155,7 @@ int gw_config_load_file(const gw_config_schema *s, const char *path, gw_config *
     if (s == NULL || path == NULL || out == NULL)
         return APNS_EINVAL;
     *out = NULL;
-    rc = read_small(path, FILE_MAX, &text, &len, why, sizeof why);
+    rc = read_regular(path, &st, FILE_MAX, &text, &len, why, sizeof why);
     if (rc == APNS_ENOMEM)
         return rc;
     if (rc != 0) {
@@ -1189,8 +1163,6 @@ int gw_config_load_file(const gw_config_schema *s, const char *path, gw_config *
         diag(&L, 0, 0, NULL, NULL, NULL, "%s", why);
         return APNS_EIO;
     }
-    if (stat(path, &st) != 0)
-        memset(&st, 0, sizeof st);
     rc = load(s, text, len, path, NULL, &st, out, errs);
     free(text);
     return rc;
