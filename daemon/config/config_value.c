@@ -167,32 +167,29 @@ const char *gw_config_suggest(const char *word, const char *const *words, size_t
     return best && bestd <= (wl <= 4 ? 1 : wl <= 8 ? 2 : 3) ? best : NULL;
 }
 
-static int fold(char c)
+/* Index of word in a list ("a|b|c" with sep '|', "a b c" with ' '),
+ * case-insensitive; -1 if absent. */
+static int word_index(const char *list, int sep, const char *word)
 {
-    c = (char)tolower((unsigned char)c);
-    return c == '-' ? '_' : c;
-}
-
-/* Does `word` match one of the space-separated names in aka (case-insensitive,
- * ignoring '-' vs '_')? */
-static int aka_match(const char *aka, const char *word)
-{
-    size_t n, i, wn = strlen(word);
-    for (const char *w; (w = next_word(&aka, ' ', &n)) != NULL;) {
-        for (i = 0; i < n && i < wn && fold(w[i]) == fold(word[i]); i++)
-            ;
-        if (i == n && n == wn)
-            return 1;
-    }
-    return 0;
+    size_t n, wn = strlen(word);
+    int i = 0;
+    for (const char *w; (w = next_word(&list, sep, &n)) != NULL; i++)
+        if (n == wn && strncasecmp(w, word, n) == 0)
+            return i;
+    return -1;
 }
 
 const char *gw__key_suggest(const gw__sec *s, const char *name)
 {
     const char *names[s->n_keys + 1];
-    for (size_t i = 0; i < s->n_keys; i++) {
+    char u[64]; /* name with '-' as '_' */
+    size_t i = 0;
+    for (; name[i] && i + 1 < sizeof u; i++)
+        u[i] = name[i] == '-' ? '_' : name[i];
+    u[i] = '\0';
+    for (i = 0; i < s->n_keys; i++) {
         names[i] = s->keys[i].k->name;
-        if (aka_match(s->keys[i].k->aka, name))
+        if (word_index(s->keys[i].k->aka, ' ', u) >= 0)
             return names[i];
     }
     return gw_config_suggest(name, names, s->n_keys);
@@ -327,17 +324,6 @@ static void fmt_size(uint64_t v, char *buf, size_t len)
         snprintf(buf, len, "%" PRIu64, v);
 }
 
-/* "a|b|c" -> index of word, or -1. Case-insensitive. */
-static int choice_index(const char *choices, const char *word)
-{
-    size_t n, wn = strlen(word);
-    int i = 0;
-    for (const char *w; (w = next_word(&choices, '|', &n)) != NULL; i++)
-        if (n == wn && strncasecmp(w, word, n) == 0)
-            return i;
-    return -1;
-}
-
 /* The index'th word of choices into buf. */
 const char *gw__choice_name(const char *choices, int index, char *buf, size_t len)
 {
@@ -383,16 +369,15 @@ static const size_t num_size[] = {
     [GW_CONFIG_T_DURATION] = sizeof(int64_t), [GW_CONFIG_T_LIST] = 0,
 };
 
-/* A number's field as int64_t (sizes and counts never exceed INT64_MAX). */
+/* A number's field as int64_t (sizes and counts never exceed INT64_MAX;
+ * BOOL and ENUM fields, int, hold small values: read as uint32_t). */
 static int64_t num_get(const gw_config_key *k, const void *field)
 {
     switch (num_size[k->type]) {
     case sizeof(uint16_t):
         return *(const uint16_t *)field;
-    case sizeof(int):
-        if (k->type == GW_CONFIG_T_COUNT)
-            return *(const uint32_t *)field;
-        return *(const int *)field;
+    case sizeof(uint32_t):
+        return *(const uint32_t *)field;
     default:
         return *(const int64_t *)field;
     }
@@ -404,11 +389,8 @@ static void num_put(const gw_config_key *k, void *field, int64_t v)
     case sizeof(uint16_t):
         *(uint16_t *)field = (uint16_t)v;
         break;
-    case sizeof(int):
-        if (k->type == GW_CONFIG_T_COUNT)
-            *(uint32_t *)field = (uint32_t)v;
-        else
-            *(int *)field = (int)v;
+    case sizeof(uint32_t):
+        *(uint32_t *)field = (uint32_t)v;
         break;
     default:
         *(int64_t *)field = v;
@@ -543,7 +525,7 @@ int gw_config_value_set(const gw_config_key *k, void *field, const char *text, c
 {
     const char *p = text;
     uint64_t u;
-    int64_t v;
+    int64_t v = 0;
     char lo[32], hi[32];
 
     if (*text == '\0') { /* empty: not set (the caller applies the default) */
@@ -565,15 +547,15 @@ int gw_config_value_set(const gw_config_key *k, void *field, const char *text, c
     case GW_CONFIG_T_LIST:
         return list_append(k, field, text, why, why_len);
     case GW_CONFIG_T_BOOL:
-        v = choice_index("yes|true|on|1", text) >= 0    ? 1
-            : choice_index("no|false|off|0", text) >= 0 ? 0
-                                                        : -1;
+        v = word_index("yes|true|on|1", '|', text) >= 0    ? 1
+            : word_index("no|false|off|0", '|', text) >= 0 ? 0
+                                                           : -1;
         if (v < 0)
             return gw_config_why(0, why, why_len,
                                  "must be yes or no (also true/false, on/off, 1/0)");
         break;
     case GW_CONFIG_T_ENUM:
-        if ((v = choice_index(k->choices, text)) < 0)
+        if ((v = word_index(k->choices, '|', text)) < 0)
             return enum_why(k->choices, text, why, why_len);
         break;
     case GW_CONFIG_T_COUNT:
@@ -596,8 +578,6 @@ int gw_config_value_set(const gw_config_key *k, void *field, const char *text, c
                                  "must be a duration like 500ms, 30s, 5m, 1h30m or 7d (a bare "
                                  "number is seconds)");
         break;
-    default:
-        return gw_config_why(0, why, why_len, "has an unknown type");
     }
     if ((k->min || k->max) && (v < k->min || v > k->max)) {
         gw__range_text(k, lo, hi, sizeof lo);
