@@ -428,14 +428,6 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
 /* ---------------------------------------------------------------------- */
 /* section headers                                                        */
 
-static char *env_name_of(const char *s)
-{
-    char *e = strdup(s);
-    for (char *p = e; p && *p; p++)
-        *p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
-    return e;
-}
-
 /* Reports why [sn name] (environment name en) cannot be added; else 0. */
 static int app_refused(loader *L, const char *sn, const char *name, const char *en)
 {
@@ -462,27 +454,23 @@ static int app_refused(loader *L, const char *sn, const char *name, const char *
 static void add_app(loader *L, const char *sn, const char *name)
 {
     gw_config *c = L->cfg;
-    char *en = env_name_of(name);
+    char en[APP_NAME_MAX + 1];
     gw_config_app *a;
 
-    if (en == NULL || app_refused(L, sn, name, en)) {
-        L->oom |= en == NULL;
-        free(en);
+    if (app_refused(L, sn, name, gw__recase(name, 1, en, sizeof en)))
         return;
-    }
     if ((a = realloc(c->apps, (c->n_apps + 1) * sizeof *a)) == NULL) {
         L->oom = 1;
-        free(en);
         return;
     }
     c->apps = a;
     a = memset(&c->apps[c->n_apps++], 0, sizeof *a);
-    a->env_name = en;
+    a->env_name = strdup(en);
     a->name = strdup(name);
     a->line = L->lineno;
     a->inst_ = calloc(1, sizeof *a->inst_);
     /* Out of memory: the half-made app is freed with the config. */
-    if (a->name == NULL || a->inst_ == NULL ||
+    if (a->name == NULL || a->env_name == NULL || a->inst_ == NULL ||
         inst_init(a->inst_, L->lay, (unsigned)L->lay->named) != 0) {
         L->oom = 1;
         return;
@@ -719,13 +707,8 @@ static int env_app(loader *L, const char *rest, size_t *len)
         if (strncmp(rest, en, n) != 0 || rest[n] != '_' || rest[n + 1] == '\0')
             continue;
         char lk[128];
-        size_t kn = strlen(rest + n + 1);
-        int known = 0;
-        if (kn < sizeof lk) {
-            for (size_t j = 0; j <= kn; j++)
-                lk[j] = (char)tolower((unsigned char)rest[n + 1 + j]);
-            known = gw__key_find(&L->lay->secs[L->lay->named], lk) >= 0;
-        }
+        int known = gw__key_find(&L->lay->secs[L->lay->named],
+                                 gw__recase(rest + n + 1, 0, lk, sizeof lk)) >= 0;
         if (known > best_known || (known == best_known && n > *len)) {
             best = (int)i;
             *len = n;
@@ -743,13 +726,11 @@ static void apply_env_one(loader *L, const char *var, const char *value)
     size_t app = 0;
 
     for (unsigned s = 0; s < L->lay->n_secs && sec < 0; s++) {
-        char pre[32]; /* "SERVER_" */
-        size_t n = (size_t)snprintf(pre, sizeof pre, "%s_", L->lay->secs[s].def->name);
-        for (size_t i = 0; i < n; i++)
-            pre[i] = (char)toupper((unsigned char)pre[i]);
-        if (strncmp(rest, pre, n) == 0) {
+        char pre[32]; /* "SERVER" */
+        size_t n = strlen(gw__recase(L->lay->secs[s].def->name, 1, pre, sizeof pre));
+        if (strncmp(rest, pre, n) == 0 && rest[n] == '_') {
             sec = (int)s;
-            rest += n;
+            rest += n + 1;
         }
     }
     if (sec < 0)
@@ -774,14 +755,11 @@ static void apply_env_one(loader *L, const char *var, const char *value)
         app = (size_t)best;
         rest += len + 1;
     }
-    size_t kn = strlen(rest);
-    if (kn == 0 || kn >= sizeof key) {
+    if (rest[0] == '\0' || strlen(rest) >= sizeof key) {
         diag(L, 0, 0, var, NULL, NULL, "no key named");
         return;
     }
-    for (size_t j = 0; j <= kn; j++)
-        key[j] = (char)tolower((unsigned char)rest[j]);
-    apply_key(L, sec, app, key, value, 0, var);
+    apply_key(L, sec, app, gw__recase(rest, 0, key, sizeof key), value, 0, var);
 }
 
 static void apply_env(loader *L)

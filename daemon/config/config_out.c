@@ -212,16 +212,11 @@ int gw_config_write_reference(const gw_config_schema *sch, FILE *f)
     int rc = sch && f ? gw__layout_build(&l, sch) : APNS_EINVAL;
     for (unsigned j = 0; rc == 0 && j < l.n_secs; j++) {
         const gw__sec *s = &l.secs[j];
-        char env[64], up[32];
+        char up[32];
         int named = (int)j == l.named;
-        size_t n = 0;
-        for (; s->def->name[n] && n + 1 < sizeof up; n++)
-            up[n] = (char)(s->def->name[n] >= 'a' && s->def->name[n] <= 'z' ? s->def->name[n] - 32
-                                                                            : s->def->name[n]);
-        up[n] = '\0';
-        snprintf(env, sizeof env, named ? "APNSD_%s_<NAME>_<KEY>" : "APNSD_%s_<KEY>", up);
-        fprintf(f, "### [%s%s]\n\n%s Environment: `%s`.\n\n", s->def->name, named ? " NAME" : "",
-                s->def->doc, env);
+        fprintf(f, "### [%s%s]\n\n%s Environment: `APNSD_%s_%s<KEY>`.\n\n", s->def->name,
+                named ? " NAME" : "", s->def->doc, gw__recase(s->def->name, 1, up, sizeof up),
+                named ? "<NAME>_" : "");
         fprintf(f, "| key | type | default | description |\n|---|---|---|---|\n");
         for (size_t i = 0; i < s->n_keys; i++)
             key_row(f, s->keys[i].k);

@@ -55,6 +55,15 @@ static const char *next_word(const char **p, int sep, size_t *n)
     return w;
 }
 
+char *gw__recase(const char *s, int upper, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (unsigned char c; (c = (unsigned char)s[i]) != '\0' && i + 1 < len; i++)
+        buf[i] = !upper ? (char)tolower(c) : isalnum(c) ? (char)toupper(c) : '_';
+    buf[i] = '\0';
+    return buf;
+}
+
 /* ---------------------------------------------------------------------- */
 /* hosts and URLs                                                         */
 

@@ -64,6 +64,10 @@ void gw__layout_free(gw__layout *l);
 int gw__key_find(const gw__sec *s, const char *name);
 /* The closest key name of section s to name (aliases, edit distance), or NULL. */
 const char *gw__key_suggest(const gw__sec *s, const char *name);
+/* s into buf (cut to len - 1): lower-case (a key named in the environment),
+ * or upper-case with other characters than A-Z a-z 0-9 as '_' (an app's
+ * NAME there). Returns buf. */
+char *gw__recase(const char *s, int upper, char *buf, size_t len);
 /* Case-insensitive edit distance. */
 int gw__edit_distance(const char *a, const char *b);
 
