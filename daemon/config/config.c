@@ -941,11 +941,10 @@ static int check_file(gw_config_rules *r, const char *key, const char *path)
         gw_config_fail(r, key, "%s is empty", gw_config_quote(path, q, sizeof q));
         return -1;
     }
-    o->have_fp = 1;
-    o->fp_dev = (uint64_t)st.st_dev;
-    o->fp_ino = (uint64_t)st.st_ino;
-    o->fp_size = (uint64_t)st.st_size;
-    o->fp_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    o->fp.dev = (uint64_t)st.st_dev;
+    o->fp.ino = (uint64_t)st.st_ino;
+    o->fp.size = (uint64_t)st.st_size;
+    o->fp.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     return 0;
 }
 

@@ -11,14 +11,6 @@
 /* ---------------------------------------------------------------------- */
 /* reload                                                                 */
 
-static int fp_equal(const gw__origin *a, const gw__origin *b)
-{
-    if (a->have_fp != b->have_fp)
-        return 0;
-    return !a->have_fp || (a->fp_dev == b->fp_dev && a->fp_ino == b->fp_ino &&
-                           a->fp_size == b->fp_size && a->fp_mtime_ns == b->fp_mtime_ns);
-}
-
 /* The first key of a and b whose value (or, for a K_FILE key, file)
  * differs, among those with the GW_CONFIG_K_LIVE flag `live` (-1: all). */
 static const char *key_differs(const struct gw__inst *a, const struct gw__inst *b, int live)
@@ -29,7 +21,7 @@ static const char *key_differs(const struct gw__inst *a, const struct gw__inst *
         if (live >= 0 && !(k->flags & GW_CONFIG_K_LIVE) != !live)
             continue;
         if (!gw_config_value_equal(k, gw__field(a, s, i), gw__field(b, s, i)) ||
-            ((k->flags & GW_CONFIG_K_FILE) && !fp_equal(&a->origin[i], &b->origin[i])))
+            memcmp(&a->origin[i].fp, &b->origin[i].fp, sizeof a->origin[i].fp) != 0)
             return k->name;
     }
     return NULL;

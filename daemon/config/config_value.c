@@ -15,13 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define KiB  GW_CONFIG_KIB
-#define MiB  GW_CONFIG_MIB
-#define GiB  GW_CONFIG_GIB
-#define SEC  GW_CONFIG_SEC
-#define MIN  GW_CONFIG_MIN
-#define HOUR GW_CONFIG_HOUR
-#define DAY  GW_CONFIG_DAY
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 int gw_config_why(int ok, char *why, size_t len, const char *fmt, ...)
@@ -229,11 +222,15 @@ static int parse_u64(const char **sp, uint64_t *out)
 static const struct {
     const char *unit;
     int64_t ms;
-} dur_units[] = {{"d", DAY}, {"h", HOUR}, {"m", MIN}, {"s", SEC}, {"ms", 1}};
+} dur_units[] = {{"d", GW_CONFIG_DAY},
+                 {"h", GW_CONFIG_HOUR},
+                 {"m", GW_CONFIG_MIN},
+                 {"s", GW_CONFIG_SEC},
+                 {"ms", 1}};
 
 int gw_config_parse_duration_ms(const char *s, int64_t *out)
 {
-    const int64_t limit = 100 * 365 * DAY;
+    const int64_t limit = 100 * 365 * GW_CONFIG_DAY;
     int64_t total = 0;
     uint64_t v;
     const char *p = s;
@@ -241,9 +238,9 @@ int gw_config_parse_duration_ms(const char *s, int64_t *out)
     if (parse_u64(&p, &v) != 0)
         return -1;
     if (*p == '\0') { /* a bare number: seconds */
-        if (v > (uint64_t)(limit / SEC))
+        if (v > (uint64_t)(limit / GW_CONFIG_SEC))
             return -1;
-        *out = (int64_t)v * SEC;
+        *out = (int64_t)v * GW_CONFIG_SEC;
         return 0;
     }
     p = s;
@@ -253,8 +250,7 @@ int gw_config_parse_duration_ms(const char *s, int64_t *out)
             return -1;
         for (size_t i = 0; i < N(dur_units); i++) {
             size_t n = strlen(dur_units[i].unit);
-            if (strncmp(p, dur_units[i].unit, n) == 0 && n > best &&
-                !(n == 1 && p[0] == 'm' && p[1] == 's')) {
+            if (strncmp(p, dur_units[i].unit, n) == 0 && n > best) {
                 best = n;
                 ui = i;
             }
@@ -271,30 +267,27 @@ int gw_config_parse_duration_ms(const char *s, int64_t *out)
     return 0;
 }
 
+/* Size units, matched case-insensitively; the binary ones first (a
+ * formatted size uses them, else no unit). */
+static const struct {
+    const char *unit;
+    uint64_t mult;
+} size_units[] = {{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1024},   {"", 1},
+                  {"b", 1},         {"kb", 1000},     {"mb", 1000000}, {"gb", 1000000000}};
+
 int gw_config_parse_size(const char *s, uint64_t *out)
 {
-    static const struct {
-        const char *unit;
-        uint64_t mult;
-    } units[] = {{"", 1},
-                 {"b", 1},
-                 {"kb", 1000},
-                 {"mb", 1000000},
-                 {"gb", 1000000000},
-                 {"kib", 1024},
-                 {"mib", 1024 * 1024},
-                 {"gib", 1 << 30}};
     uint64_t v;
     const char *p = s;
     if (parse_u64(&p, &v) != 0)
         return -1;
     while (*p == ' ')
         p++;
-    for (size_t i = 0; i < N(units); i++) {
-        if (strcasecmp(p, units[i].unit) == 0) {
-            if (v > UINT64_MAX / units[i].mult)
+    for (size_t i = 0; i < N(size_units); i++) {
+        if (strcasecmp(p, size_units[i].unit) == 0) {
+            if (v > UINT64_MAX / size_units[i].mult)
                 return -1;
-            *out = v * units[i].mult;
+            *out = v * size_units[i].mult;
             return 0;
         }
     }
@@ -323,14 +316,10 @@ static void fmt_duration(int64_t ms, char *buf, size_t len)
 
 static void fmt_size(uint64_t v, char *buf, size_t len)
 {
-    if (v >= (uint64_t)GiB && v % (uint64_t)GiB == 0)
-        snprintf(buf, len, "%" PRIu64 "GiB", v / (uint64_t)GiB);
-    else if (v >= (uint64_t)MiB && v % (uint64_t)MiB == 0)
-        snprintf(buf, len, "%" PRIu64 "MiB", v / (uint64_t)MiB);
-    else if (v >= (uint64_t)KiB && v % (uint64_t)KiB == 0)
-        snprintf(buf, len, "%" PRIu64 "KiB", v / (uint64_t)KiB);
-    else
-        snprintf(buf, len, "%" PRIu64, v);
+    size_t i = 0;
+    while (i < 3 && !(v >= size_units[i].mult && v % size_units[i].mult == 0))
+        i++;
+    snprintf(buf, len, "%" PRIu64 "%s", v / size_units[i].mult, size_units[i].unit);
 }
 
 /* The index'th word of choices into buf. */

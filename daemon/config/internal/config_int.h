@@ -36,9 +36,10 @@ typedef struct gw__origin {
     char *env; /* environment variable that set it, or NULL */
     int set;   /* holds an explicit (non-empty) value from the file or the environment */
     int bad;   /* an assignment was refused (already reported: no follow-up errors) */
-    int have_fp;
-    uint64_t fp_dev, fp_ino, fp_size;
-    int64_t fp_mtime_ns; /* fingerprint of a K_FILE key's file, taken at load */
+    struct {
+        uint64_t dev, ino, size;
+        int64_t mtime_ns;
+    } fp; /* a K_FILE key's file at load: a reload compares it; all 0 = none */
 } gw__origin;
 
 /* One section instance: the parts' structs and the keys' origins. */
