@@ -119,22 +119,20 @@ static void server_rules(gw_config_rules *r, void *part)
         gw_config_oom(r);
         return;
     }
-    for (size_t i = 0, k = 0; i < s->listen.n; i++) {
+    for (size_t i = 0; i < s->listen.n; i++) {
         char host[256], q[96];
-        uint16_t port;
-        if (gw_config_split_hostport(s->listen.v[i], host, sizeof host, &port) != 0)
-            continue; /* refused at parse time */
+        /* Every element passed check_listen. */
+        gw_config_split_hostport(s->listen.v[i], host, sizeof host, &s->listen_addrs[i].port);
         for (size_t j = 0; j < i; j++)
             if (strcmp(s->listen.v[i], s->listen.v[j]) == 0) {
                 gw_config_fail(r, "listen", "%s is listed twice",
                                gw_config_quote(s->listen.v[i], q, sizeof q));
                 break;
             }
-        if ((s->listen_addrs[k].host = strdup(host)) == NULL) {
+        if ((s->listen_addrs[i].host = strdup(host)) == NULL) {
             gw_config_oom(r);
             return;
         }
-        s->listen_addrs[k++].port = port;
     }
 }
 

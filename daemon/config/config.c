@@ -15,21 +15,15 @@
  * not a continuation). Every malformed line is reported with its number, and
  * an empty or misspelt section is still seen, with its line.
  *
- * The loader knows sections and keys only through the schema: a section is
- * the parts that name it, its keys are their keys in schema order, and each
- * instance of it holds one struct per part (gw__inst). Rules are the parts'
- * hooks; they report through gw_config_fail() and friends, which place a
- * message where the key was set.
+ * The loader knows sections and keys only through the schema; each section
+ * instance holds one struct per part (gw__inst), and the parts' hooks run
+ * in the order config.h gives at gw_config_part. A config with any error is
+ * never returned.
  *
  * Every problem is collected (up to GW_CONFIG_DIAG_MAX kept, all counted)
  * so that an operator fixes the file in one pass. A refused value marks its
  * key "bad", which silences follow-up errors about the same key (no
  * "key_id: required" after "key_id: must be 10 characters").
- *
- * Order of a load: file -> environment overrides -> defaults -> per
- * instance, in section order: the parts' rules, the K_FILE checks, the
- * parts' resolve hooks -> the parts' rules across instances (only when
- * nothing is wrong so far). A config with any error is never returned.
  */
 #include "config_int.h"
 

@@ -40,7 +40,6 @@ typedef struct gw_strv {
     char **v;
 } gw_strv;
 
-/* Durations are milliseconds, sizes bytes. */
 typedef enum gw_config_type {
     GW_CONFIG_T_STR,      /* char * */
     GW_CONFIG_T_PATH,     /* char *; a file name */
