@@ -361,14 +361,11 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
     sec_label(L, sec, app, label, sizeof label);
     ki = gw__key_find(s, name);
     if (ki < 0) {
-        const char *sug = gw__key_suggest(s, name);
-        int plain = gw_config_chars_ok(name, 1, 63, GW_CONFIG_ALNUM "_-.");
-        if (!plain)
-            gw_config_quote(name, q, sizeof q);
-        if (sug)
-            diag(L, 0, line, env, label, plain ? name : q, "unknown key (did you mean %s?)", sug);
-        else
-            diag(L, 0, line, env, label, plain ? name : q, "unknown key");
+        const char *sug = gw__key_suggest(s, name), *shown = name;
+        if (!gw_config_chars_ok(name, 1, 63, GW_CONFIG_ALNUM "_-."))
+            shown = gw_config_quote(name, q, sizeof q);
+        diag(L, 0, line, env, label, shown, "unknown key%s%s%s", sug ? " (did you mean " : "",
+             sug ? sug : "", sug ? "?)" : "");
         return;
     }
     const gw_config_key *k = s->keys[ki].k;
@@ -397,12 +394,9 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
     } else if (rc != 0) {
         o->bad = 1;
         /* Secrets are not shown; a list's message names the element. */
-        if ((k->flags & GW_CONFIG_K_SECRET) ||
-            (k->type == GW_CONFIG_T_LIST && strstr(why, "(element ")))
-            diag(L, 0, line, env, label, k->name, "%s", why);
-        else
-            diag(L, 0, line, env, label, k->name, "%s, got %s", why,
-                 gw_config_quote(v, q, sizeof q));
+        int hide = (k->flags & GW_CONFIG_K_SECRET) || strstr(why, "(element ");
+        diag(L, 0, line, env, label, k->name, "%s%s%s", why, hide ? "" : ", got ",
+             hide ? "" : gw_config_quote(v, q, sizeof q));
     } else {
         o->bad = 0;
         o->set = v[0] != '\0' || (k->type == GW_CONFIG_T_LIST && gw_config_value_is_set(k, field));
@@ -821,10 +815,8 @@ static void vfail(gw_config_rules *r, int warning, int missing, const char *key,
     gw__origin *o = org(r, key);
     char msg[256];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    if (missing)
-        diag(r->L, 0, r->in->line, NULL, r->label, key, "%s", msg);
-    else
-        diag(r->L, warning, o->line ? o->line : r->in->line, o->env, r->label, key, "%s", msg);
+    diag(r->L, warning, o->line && !missing ? o->line : r->in->line, missing ? NULL : o->env,
+         r->label, key, "%s", msg);
 }
 
 void gw_config_fail(gw_config_rules *r, const char *key, const char *fmt, ...)
