@@ -79,11 +79,6 @@ struct gw_config_rules {
 /* ---------------------------------------------------------------------- */
 /* diagnostics                                                            */
 
-static void errs_init(gw_config_errors *e)
-{
-    e->errors = e->warnings = e->n = 0;
-}
-
 const char *gw_config_quote(const char *v, char *buf, size_t len)
 {
     size_t o = 0, i = 0;
@@ -801,12 +796,7 @@ static gw__origin *org(gw_config_rules *r, const char *key)
 int gw_config_has(gw_config_rules *r, const char *key)
 {
     gw__origin *o = org(r, key);
-    return o->bad ? -1 : o->set;
-}
-
-int gw_config_in_file(gw_config_rules *r, const char *key)
-{
-    return org(r, key)->line != 0;
+    return o->bad ? -1 : !o->set ? 0 : o->line ? GW_CONFIG_IN_FILE : 1;
 }
 
 static void vfail(gw_config_rules *r, int warning, int missing, const char *key, const char *fmt,
@@ -1083,50 +1073,52 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
     return 0;
 }
 
-int gw_config_load_buffer(const gw_config_schema *s, const char *text, size_t len, const char *name,
-                          char *const *envp, gw_config **out, gw_config_errors *errs)
+/* The entry points: len bytes of text, or with path the file's contents. A
+ * NULL text with a length is APNS_EINVAL. */
+static int load_from(const gw_config_schema *s, const char *path, const char *text, size_t len,
+                     const char *name, char *const *envp, gw_config **out, gw_config_errors *errs)
 {
     gw_config_errors local;
+    struct stat st;
+    char why[512], *buf = NULL;
+    int rc;
+
     if (errs == NULL)
         errs = &local;
-    errs_init(errs);
+    errs->errors = errs->warnings = errs->n = 0;
     if (s == NULL || out == NULL || (text == NULL && len > 0))
         return APNS_EINVAL;
     *out = NULL;
-    return load(s, text ? text : "", len, name ? name : "<string>", envp, NULL, out, errs);
+    if (path && (rc = read_regular(path, &st, FILE_MAX, &buf, &len, why, sizeof why)) != 0) {
+        loader L = {.errs = errs, .name = path};
+        if (rc != APNS_ENOMEM)
+            diag(&L, 0, 0, NULL, NULL, NULL, "%s", why);
+        return rc == APNS_ENOMEM ? rc : APNS_EIO;
+    }
+    rc = load(s,
+              path   ? buf
+              : text ? text
+                     : "",
+              len, name ? name : "<string>", envp, path ? &st : NULL, out, errs);
+    free(buf);
+    return rc;
+}
+
+int gw_config_load_buffer(const gw_config_schema *s, const char *text, size_t len, const char *name,
+                          char *const *envp, gw_config **out, gw_config_errors *errs)
+{
+    return load_from(s, NULL, text, len, name, envp, out, errs);
 }
 
 int gw_config_load_string(const gw_config_schema *s, const char *text, const char *name,
                           gw_config **out, gw_config_errors *errs)
 {
-    /* NULL text with a length: APNS_EINVAL from load_buffer. */
-    return gw_config_load_buffer(s, text, text ? strlen(text) : 1, name, NULL, out, errs);
+    return load_from(s, NULL, text, text ? strlen(text) : 1, name, NULL, out, errs);
 }
 
 int gw_config_load_file(const gw_config_schema *s, const char *path, gw_config **out,
                         gw_config_errors *errs)
 {
-    gw_config_errors local;
-    struct stat st;
-    char why[512], *text = NULL;
-    size_t len = 0;
-    int rc;
-
-    if (errs == NULL)
-        errs = &local;
-    errs_init(errs);
-    if (s == NULL || path == NULL || out == NULL)
-        return APNS_EINVAL;
-    *out = NULL;
-    rc = read_regular(path, &st, FILE_MAX, &text, &len, why, sizeof why);
-    if (rc == APNS_ENOMEM)
-        return rc;
-    if (rc != 0) {
-        loader L = {.errs = errs, .name = path};
-        diag(&L, 0, 0, NULL, NULL, NULL, "%s", why);
-        return APNS_EIO;
-    }
-    rc = load(s, text, len, path, NULL, &st, out, errs);
-    free(text);
-    return rc;
+    /* No path: a NULL text with a length. */
+    return load_from(s, path, NULL, path == NULL, path, NULL, out, errs);
 }

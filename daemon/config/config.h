@@ -142,11 +142,11 @@ typedef struct gw_config_schema {
 /* ---------------------------------------------------------------------- */
 /* rules (for the parts' hooks)                                           */
 
-/* 1: set explicitly (file or environment); -1: its value was refused
- * (already reported: no follow-up errors about it); 0: not set. */
+/* 1: set (by the environment); GW_CONFIG_IN_FILE: set, and written in the
+ * file (the environment may override it); 0: not set; -1: its value was
+ * refused (already reported: no follow-up errors about it). */
+#define GW_CONFIG_IN_FILE 2
 int gw_config_has(gw_config_rules *r, const char *key);
-/* Set by a line of the file (not by the environment). */
-int gw_config_in_file(gw_config_rules *r, const char *key);
 /* An error (or with gw_config_warn a warning) about `key`, placed where the
  * key was set, else at the section's header. */
 void gw_config_fail(gw_config_rules *r, const char *key, const char *fmt, ...)

@@ -323,7 +323,7 @@ static void fmt_size(uint64_t v, char *buf, size_t len)
 }
 
 /* The index'th word of choices into buf. */
-const char *gw__choice_name(const char *choices, int index, char *buf, size_t len)
+static const char *choice_name(const char *choices, int index, char *buf, size_t len)
 {
     size_t n;
     const char *w;
@@ -349,7 +349,7 @@ static int enum_why(const char *choices, const char *word, char *why, size_t len
     const char *ptrs[8], *s;
     size_t n = 0, o;
     gw__choices_text(choices, "must be one of", "", why, len);
-    for (; n < 8 && strcmp(gw__choice_name(choices, (int)n, names[n], 32), "?") != 0; n++)
+    for (; n < 8 && strcmp(choice_name(choices, (int)n, names[n], 32), "?") != 0; n++)
         ptrs[n] = names[n];
     if ((s = gw_config_suggest(word, ptrs, n)) != NULL && (o = strlen(why)) < len)
         snprintf(why + o, len - o, " (did you mean %s?)", s);
@@ -625,7 +625,7 @@ void gw__value_print(const gw_config_key *k, const void *field, FILE *f)
         snprintf(tmp, sizeof tmp, "%s", num_get(k, field) ? "yes" : "no");
         break;
     case GW_CONFIG_T_ENUM:
-        gw__choice_name(k->choices, (int)num_get(k, field), tmp, sizeof tmp);
+        choice_name(k->choices, (int)num_get(k, field), tmp, sizeof tmp);
         break;
     default:
         num_text(k, num_get(k, field), tmp, sizeof tmp);

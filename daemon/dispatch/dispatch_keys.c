@@ -416,7 +416,7 @@ static void app_resolve(gw_config_rules *r, void *part)
         return;
     if (strcmp(key, "password") == 0) {
         pw = a->password;
-        if (gw_config_in_file(r, "password"))
+        if (gw_config_has(r, "password") == GW_CONFIG_IN_FILE)
             gw_config_warn(r, "password",
                            "written in the file: prefer password_env or password_file (and keep "
                            "the file mode 0600)");

@@ -99,8 +99,6 @@ void gw__value_print(const gw_config_key *k, const void *field, FILE *f);
 int gw__value_is_zero(const gw_config_key *k, const void *field);
 /* k's range in file syntax ("1KiB", "1h", "5"). */
 void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len);
-/* The index'th word of "a|b|c" into buf ("?" when there is none). */
-const char *gw__choice_name(const char *choices, int index, char *buf, size_t len);
 /* "<lead> a, b, c" from "a|b|c", each word between two q ("" or "`"). */
 void gw__choices_text(const char *choices, const char *lead, const char *q, char *buf, size_t len);
 
