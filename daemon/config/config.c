@@ -230,7 +230,6 @@ static int inst_init(struct gw__inst *in, const gw__layout *lay, unsigned sec)
 {
     const gw__sec *s = &lay->secs[sec];
     in->s = s;
-    in->sec = sec;
     in->origin = calloc(s->n_keys ? s->n_keys : 1, sizeof *in->origin);
     for (unsigned p = 0; p < s->n_parts; p++)
         in->blob[p] = calloc(1, s->parts[p]->size ? s->parts[p]->size : 1);

@@ -123,8 +123,7 @@ static void dump_instance(FILE *f, const struct gw__inst *in)
         const gw_config_key *k = s->keys[i].k;
         const gw__origin *o = &in->origin[i];
         const void *field = gw__field(in, s, i);
-        if (!gw_config_value_is_set(k, field) ||
-            (!o->set && !k->def && gw__value_is_zero(k, field))) {
+        if (!o->set && !k->def && !gw_config_value_is_set(k, field)) {
             fprintf(f, "; %s = (not set)\n", k->name);
             continue;
         }

@@ -395,11 +395,6 @@ static void num_put(const gw_config_key *k, void *field, int64_t v)
     }
 }
 
-int gw__value_is_zero(const gw_config_key *k, const void *field)
-{
-    return num_size[k->type] > 0 && num_get(k, field) == 0;
-}
-
 void gw_config_strv_clear(gw_strv *v)
 {
     for (size_t i = 0; i < v->n; i++)
@@ -442,7 +437,7 @@ int gw_config_value_is_set(const gw_config_key *k, const void *field)
 {
     if (k->type == GW_CONFIG_T_LIST)
         return ((const gw_strv *)field)->n > 0;
-    return num_size[k->type] > 0 || *(char *const *)field != NULL;
+    return num_size[k->type] > 0 ? num_get(k, field) != 0 : *(char *const *)field != NULL;
 }
 
 /* A number of k's type in file syntax ("1KiB", "1h30m", "5"). */
@@ -606,7 +601,7 @@ void gw__value_print(const gw_config_key *k, const void *field, FILE *f)
 {
     const gw_strv *v = field;
     char tmp[64];
-    if (!gw_config_value_is_set(k, field))
+    if (num_size[k->type] == 0 && !gw_config_value_is_set(k, field))
         return;
     if (k->flags & GW_CONFIG_K_SECRET) {
         fputs("********", f);

@@ -45,7 +45,6 @@ typedef struct gw__origin {
 /* One section instance: the parts' structs and the keys' origins. */
 struct gw__inst {
     const gw__sec *s;
-    unsigned sec;
     int line; /* section header line; 0 = section absent */
     void *blob[GW__PARTS_MAX];
     gw__origin *origin; /* one per key of the section */
@@ -88,15 +87,14 @@ typedef union gw__value {
 
 /* One key's field. value_set parses text into it (replacing, or for a list
  * appending; empty text clears it): 0, -1 with `why` (without the value),
- * or APNS_ENOMEM. value_print writes it in file syntax, secrets masked. */
+ * or APNS_ENOMEM. value_is_set: a string, a list or a number that is not 0.
+ * value_print writes it in file syntax, secrets masked. */
 int gw_config_value_set(const gw_config_key *k, void *field, const char *text, char *why,
                         size_t why_len);
 void gw_config_value_clear(const gw_config_key *k, void *field);
 int gw_config_value_is_set(const gw_config_key *k, const void *field);
 int gw_config_value_equal(const gw_config_key *k, const void *a, const void *b);
 void gw__value_print(const gw_config_key *k, const void *field, FILE *f);
-/* A number (BOOL..DURATION) that is 0; strings and lists are not. */
-int gw__value_is_zero(const gw_config_key *k, const void *field);
 /* k's range in file syntax ("1KiB", "1h", "5"). */
 void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len);
 /* "<lead> a, b, c" from "a|b|c", each word between two q ("" or "`"). */
