@@ -65,6 +65,7 @@ typedef struct loader {
     int sec;    /* index into lay->secs, CUR_NONE or CUR_SKIP */
     size_t app; /* current app when sec is the named section */
     int oom;
+    int secrets; /* a secret is written in the file */
 } loader;
 
 struct gw_config_rules {
@@ -403,6 +404,7 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
         o->env = copy;
     } else {
         o->line = line;
+        L->secrets |= (k->flags & GW_CONFIG_K_SECRET) != 0;
     }
     free(v);
 }
@@ -999,20 +1001,12 @@ static void check_all(loader *L)
     }
 }
 
-static int holds_secrets_from_file(const struct gw__inst *in)
-{
-    for (size_t k = 0; k < in->s->n_keys; k++)
-        if ((in->s->keys[k].k->flags & GW_CONFIG_K_SECRET) && in->origin[k].line)
-            return 1;
-    return 0;
-}
-
 static int load(const gw_config_schema *sch, const char *text, size_t len, const char *name,
                 char *const *envp, const struct stat *st, gw_config **out, gw_config_errors *errs)
 {
     gw_config *c;
     loader L;
-    int rc, secrets = 0;
+    int rc;
 
     c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -1045,16 +1039,14 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
         for (size_t i = 0; inst_at(c, j, i) && !L.oom; i++)
             apply_defaults(&L, inst_at(c, j, i));
     for (unsigned j = 0; j < L.lay->n_secs; j++)
-        for (size_t i = 0; inst_at(c, j, i) && !L.oom; i++) {
+        for (size_t i = 0; inst_at(c, j, i) && !L.oom; i++)
             check_instance(&L, j, i);
-            secrets |= holds_secrets_from_file(inst_at(c, j, i));
-        }
     if (!L.oom && L.lay->named >= 0 && c->n_apps == 0 && errs->errors == 0)
         diag(&L, 0, 0, NULL, NULL, NULL, "no [%s NAME] section: define at least one %s",
              L.lay->secs[L.lay->named].def->name, L.lay->secs[L.lay->named].def->name);
     if (!L.oom && errs->errors == 0)
         check_all(&L);
-    if (!L.oom && st && (st->st_mode & 0004) && secrets)
+    if (!L.oom && st && (st->st_mode & 0004) && L.secrets)
         diag(&L, 1, 0, NULL, NULL, NULL,
              "readable by every user (mode %04o) and holds secrets: chmod 600 it, or move "
              "the secrets to the environment or to files",

@@ -213,8 +213,7 @@ static void rules_jetstream(gw_config_rules *r, const gw_queue_config *q)
         gw_config_fail(r, "servers",
                        "required with backend = jetstream: the NATS URLs of the cluster, e.g. "
                        "nats://10.0.0.1:4222, nats://10.0.0.2:4222, nats://10.0.0.3:4222");
-    if ((q->tls_cert_file == NULL) != (q->tls_key_file == NULL) &&
-        gw_config_has(r, "tls_cert_file") >= 0 && gw_config_has(r, "tls_key_file") >= 0)
+    if ((q->tls_cert_file == NULL) != (q->tls_key_file == NULL)) /* paths: never refused */
         gw_config_fail(r, q->tls_cert_file ? "tls_cert_file" : "tls_key_file",
                        "tls_cert_file and tls_key_file go together (the client certificate and "
                        "its key)");
@@ -270,9 +269,7 @@ static void rules(gw_config_rules *r, void *part)
         return;
     }
     gw_config_only_with(r, js_only, 1, "ignored: only backend = jetstream uses it");
-    /* NULL only when refused: path has a default. */
-    if (q->path != NULL && gw_config_has(r, "path") >= 0)
-        rules_sqlite_path(r, q->path);
+    rules_sqlite_path(r, q->path); /* never NULL: a default, and no value is refused */
 }
 
 const gw_config_section gw_queue_section = {
