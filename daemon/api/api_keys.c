@@ -205,10 +205,8 @@ static void app_resolve(gw_config_rules *r, void *part)
 static const char *app_differs(const void *pa, const void *pb, int live)
 {
     const gw_api_app_config *a = pa, *b = pb;
-    int same = a->all_api_keys.n == b->all_api_keys.n;
-    for (size_t i = 0; same && i < a->all_api_keys.n; i++)
-        same = strcmp(a->all_api_keys.v[i], b->all_api_keys.v[i]) == 0;
-    return live && !same ? "api_keys_file" : NULL;
+    return live && !gw_config_strv_equal(&a->all_api_keys, &b->all_api_keys) ? "api_keys_file"
+                                                                             : NULL;
 }
 
 static void app_notes(FILE *f, const void *part, const void *all)

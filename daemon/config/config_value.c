@@ -8,7 +8,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -57,6 +56,24 @@ char *gw__recase(const char *s, int upper, char *buf, size_t len)
     return buf;
 }
 
+static int parse_u64(const char **sp, uint64_t *out)
+{
+    const char *s = *sp;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    while (isdigit((unsigned char)*s)) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+        s++;
+    }
+    *sp = s;
+    *out = v;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* hosts and URLs                                                         */
 
@@ -72,8 +89,7 @@ int gw_config_split_hostport(const char *s, char *host, size_t host_len, uint16_
 {
     const char *colon, *h = s;
     size_t hn;
-    char *end;
-    unsigned long p;
+    uint64_t p;
 
     if (s[0] == '[') {
         const char *rb = strchr(s, ']');
@@ -92,13 +108,8 @@ int gw_config_split_hostport(const char *s, char *host, size_t host_len, uint16_
         return -1;
     memcpy(host, h, hn);
     host[hn] = '\0';
-    if (!gw_config_host_ok(host))
-        return -1;
-    if (!isdigit((unsigned char)colon[1]))
-        return -1;
-    errno = 0;
-    p = strtoul(colon + 1, &end, 10);
-    if (errno != 0 || *end != '\0' || p > 65535)
+    colon++;
+    if (!gw_config_host_ok(host) || parse_u64(&colon, &p) != 0 || *colon != '\0' || p > 65535)
         return -1;
     *port = (uint16_t)p;
     return 0;
@@ -199,24 +210,6 @@ const char *gw__key_suggest(const gw__sec *s, const char *name)
 
 /* ---------------------------------------------------------------------- */
 /* numbers with units                                                     */
-
-static int parse_u64(const char **sp, uint64_t *out)
-{
-    const char *s = *sp;
-    uint64_t v = 0;
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    while (isdigit((unsigned char)*s)) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-        s++;
-    }
-    *sp = s;
-    *out = v;
-    return 0;
-}
 
 /* Duration units, largest first (the order of the formatted value). */
 static const struct {
@@ -421,6 +414,14 @@ int gw_config_strv_push(gw_strv *v, const char *s, size_t len)
     return 0;
 }
 
+int gw_config_strv_equal(const gw_strv *a, const gw_strv *b)
+{
+    int same = a->n == b->n;
+    for (size_t i = 0; same && i < a->n; i++)
+        same = strcmp(a->v[i], b->v[i]) == 0;
+    return same;
+}
+
 void gw_config_value_clear(const gw_config_key *k, void *field)
 {
     if (k->type == GW_CONFIG_T_LIST) {
@@ -584,13 +585,8 @@ int gw_config_value_set(const gw_config_key *k, void *field, const char *text, c
 
 int gw_config_value_equal(const gw_config_key *k, const void *a, const void *b)
 {
-    if (k->type == GW_CONFIG_T_LIST) {
-        const gw_strv *x = a, *y = b;
-        int same = x->n == y->n;
-        for (size_t i = 0; same && i < x->n; i++)
-            same = strcmp(x->v[i], y->v[i]) == 0;
-        return same;
-    }
+    if (k->type == GW_CONFIG_T_LIST)
+        return gw_config_strv_equal(a, b);
     if (num_size[k->type] > 0)
         return memcmp(a, b, num_size[k->type]) == 0;
     const char *x = *(char *const *)a, *y = *(char *const *)b;
