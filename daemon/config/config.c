@@ -578,18 +578,15 @@ static void section_line(loader *L, const char *s, size_t n)
     begin_section(L, buf);
 }
 
-/* A "name = value" line (the separator is s[sep], '=' or ':'): the name is
- * the text before it, the value the text after it up to an inline comment
- * (';' after white space), both trimmed. */
+/* A "name = value" line without its inline comment (the separator is
+ * s[sep], '=' or ':'): the name is the text before it, the value the text
+ * after it, both trimmed. */
 static void key_line(loader *L, const char *s, size_t n, size_t sep)
 {
     char name[CONF_LINE_MAX + 1], value[CONF_LINE_MAX + 1];
-    size_t ve = sep + 1;
 
-    while (ve < n && !(s[ve] == ';' && ve > sep + 1 && is_ws(s[ve - 1])))
-        ve++;
     copy_trimmed(s, s + sep, name, sizeof name);
-    copy_trimmed(s + sep + 1, s + ve, value, sizeof value);
+    copy_trimmed(s + sep + 1, s + n, value, sizeof value);
     if (L->sec == CUR_SKIP)
         return;
     if (L->sec == CUR_NONE) {
@@ -634,14 +631,10 @@ static void parse_line(loader *L, const char *s, size_t n)
                    n, CONF_LINE_MAX);
         return;
     }
-    for (i = 0; i < n; i++) {
-        if (s[i] == '=' || s[i] == ':')
-            break;
-        if (s[i] == ';' && i > 0 && is_ws(s[i - 1])) {
-            i = n;
-            break;
-        }
-    }
+    for (i = 1; i < n && !(s[i] == ';' && is_ws(s[i - 1])); i++)
+        ; /* an inline comment: ';' after white space */
+    for (n = i, i = 0; i < n && s[i] != '=' && s[i] != ':'; i++)
+        ;
     if (i == n) {
         line_error(L, "expected \"key = value\", \"[section]\" or a comment");
         return;
