@@ -113,8 +113,7 @@ static void diag(loader *L, int warning, int line, const char *env, const char *
 {
     gw_config_errors *e = L->errs;
     gw_config_diag *d;
-    char at[GW_CONFIG_MSG_MAX];
-    size_t o;
+    size_t o, len = sizeof d->text;
     va_list ap;
 
     *(warning ? &e->warnings : &e->errors) += 1;
@@ -124,21 +123,20 @@ static void diag(loader *L, int warning, int line, const char *env, const char *
     d->warning = warning;
     d->line = env ? 0 : line;
     if (env)
-        snprintf(at, sizeof at, "env %s", env);
-    else if (line > 0)
-        snprintf(at, sizeof at, "%s:%d", L->name, line);
+        o = (size_t)snprintf(d->text, len, "env %s", env);
     else
-        snprintf(at, sizeof at, "%s", L->name);
-    o = (size_t)snprintf(d->text, sizeof d->text, "%s: %s%s%s%s%s", at, warning ? "warning: " : "",
-                         label ? label : "", label ? (key ? " " : ": ") : "", key ? key : "",
-                         key ? ": " : "");
-    if (o < sizeof d->text) {
+        o = (size_t)snprintf(d->text, len, line > 0 ? "%s:%d" : "%s", L->name, line);
+    if (o < len)
+        o += (size_t)snprintf(d->text + o, len - o, ": %s%s%s%s%s", warning ? "warning: " : "",
+                              label ? label : "", label ? (key ? " " : ": ") : "", key ? key : "",
+                              key ? ": " : "");
+    if (o < len) {
         va_start(ap, fmt);
-        o += (size_t)vsnprintf(d->text + o, sizeof d->text - o, fmt, ap);
+        o += (size_t)vsnprintf(d->text + o, len - o, fmt, ap);
         va_end(ap);
     }
-    if (o >= sizeof d->text) /* truncated: say so */
-        memcpy(d->text + sizeof d->text - 4, "...", 4);
+    if (o >= len) /* truncated: say so */
+        memcpy(d->text + len - 4, "...", 4);
 }
 
 /* An error about the line being read, naming no section or key. */
@@ -232,12 +230,11 @@ static int inst_init(struct gw__inst *in, const gw__layout *lay, unsigned sec)
     const gw__sec *s = &lay->secs[sec];
     in->s = s;
     in->origin = calloc(s->n_keys ? s->n_keys : 1, sizeof *in->origin);
+    int rc = in->origin ? 0 : APNS_ENOMEM;
     for (unsigned p = 0; p < s->n_parts; p++)
-        in->blob[p] = calloc(1, s->parts[p]->size ? s->parts[p]->size : 1);
-    for (unsigned p = 0; p < s->n_parts; p++)
-        if (in->blob[p] == NULL)
-            return APNS_ENOMEM;
-    return in->origin ? 0 : APNS_ENOMEM;
+        if ((in->blob[p] = calloc(1, s->parts[p]->size ? s->parts[p]->size : 1)) == NULL)
+            rc = APNS_ENOMEM;
+    return rc;
 }
 
 static void inst_cleanup(struct gw__inst *in, const gw__sec *s)
@@ -262,12 +259,14 @@ void gw_config_free(gw_config *c)
     struct gw__cfg *p;
     if (c == NULL)
         return;
+    for (size_t i = 0; i < c->n_apps; i++) {
+        if (c->apps[i].inst_)
+            inst_cleanup(c->apps[i].inst_, &c->priv_->lay.secs[c->priv_->lay.named]);
+        free(c->apps[i].inst_);
+        free(c->apps[i].name);
+        free(c->apps[i].env_name);
+    }
     if ((p = c->priv_) != NULL) {
-        for (size_t i = 0; i < c->n_apps; i++) {
-            if (c->apps[i].inst_)
-                inst_cleanup(c->apps[i].inst_, &p->lay.secs[p->lay.named]);
-            free(c->apps[i].inst_);
-        }
         for (unsigned j = 0; j < p->lay.n_secs; j++)
             if ((int)j != p->lay.named)
                 inst_cleanup(&p->single[j], &p->lay.secs[j]);
@@ -279,10 +278,6 @@ void gw_config_free(gw_config *c)
         }
         gw__layout_free(&p->lay);
         free(p);
-    }
-    for (size_t i = 0; i < c->n_apps; i++) {
-        free(c->apps[i].name);
-        free(c->apps[i].env_name);
     }
     free(c->apps);
     free(c->source);
