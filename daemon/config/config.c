@@ -657,15 +657,6 @@ static void parse(loader *L)
 /* ---------------------------------------------------------------------- */
 /* environment                                                            */
 
-static const char *env_get(char *const *envp, const char *name)
-{
-    size_t n = strlen(name);
-    for (char *const *e = envp; e && *e; e++)
-        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-            return *e + n + 1;
-    return NULL;
-}
-
 /* The app whose env_name starts rest (followed by '_' and a key): the
  * longest followed by a known key; failing that, the longest at all (to
  * report the key). -1 if none; *len = its env_name's length. */
@@ -833,7 +824,11 @@ void gw_config_only_with(gw_config_rules *r, const char *const *keys, int warnin
 
 const char *gw_config_getenv(gw_config_rules *r, const char *name)
 {
-    return env_get(r->L->envp ? r->L->envp : environ, name);
+    size_t n = strlen(name);
+    for (char *const *e = r->L->envp ? r->L->envp : environ; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
 }
 
 void gw_config_oom(gw_config_rules *r)
@@ -948,11 +943,12 @@ static void rules_init(gw_config_rules *r, loader *L, unsigned sec, size_t app)
     gw_config_select(r, app);
 }
 
-/* One instance: the parts' rules, the files, the parts' resolve hooks. */
+/* One instance: defaults, the parts' rules, the files, the parts' resolve hooks. */
 static void check_instance(loader *L, unsigned sec, size_t app)
 {
     gw_config_rules r;
     rules_init(&r, L, sec, app);
+    apply_defaults(L, r.in);
     for (r.part = 0; r.part < r.s->n_parts && !L->oom; r.part++)
         if (r.s->parts[r.part]->rules)
             r.s->parts[r.part]->rules(&r, r.in->blob[r.part]);
@@ -1023,9 +1019,6 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
     parse(&L);
     if (!L.oom)
         apply_env(&L);
-    for (unsigned j = 0; j < L.lay->n_secs; j++)
-        for (size_t i = 0; inst_at(c, j, i) && !L.oom; i++)
-            apply_defaults(&L, inst_at(c, j, i));
     for (unsigned j = 0; j < L.lay->n_secs; j++)
         for (size_t i = 0; inst_at(c, j, i) && !L.oom; i++)
             check_instance(&L, j, i);

@@ -240,13 +240,9 @@ static void rules_sqlite_path(gw_config_rules *r, const char *path)
                            gw_config_quote(path, qb, sizeof qb), strerror(errno));
         return;
     }
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    const char *slash = strrchr(path, '/'); /* the directory: ".", "/" or up to the last '/' */
+    snprintf(dir, sizeof dir, "%.*s", slash == NULL || slash == path ? 1 : (int)(slash - path),
+             slash ? path : ".");
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         gw_config_fail(r, "path", "directory %s does not exist",
                        gw_config_quote(dir, qb, sizeof qb));
