@@ -779,45 +779,24 @@ int gw_config_has(gw_config_rules *r, const char *key)
     return o->bad ? -1 : !o->set ? 0 : o->line ? GW_CONFIG_IN_FILE : 1;
 }
 
-static void vfail(gw_config_rules *r, int warning, int missing, const char *key, const char *fmt,
-                  va_list ap)
+void gw_config_report(gw_config_rules *r, int how, const char *key, const char *fmt, ...)
 {
     gw__origin *o = org(r, key);
+    int missing = how == GW_CONFIG_MISSING;
     char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    diag(r->L, warning, o->line && !missing ? o->line : r->in->line, missing ? NULL : o->env,
-         r->label, key, "%s", msg);
-}
-
-void gw_config_fail(gw_config_rules *r, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfail(r, 0, 0, key, fmt, ap);
     va_end(ap);
-}
-
-void gw_config_warn(gw_config_rules *r, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfail(r, 1, 0, key, fmt, ap);
-    va_end(ap);
-}
-
-void gw_config_missing(gw_config_rules *r, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfail(r, 0, 1, key, fmt, ap);
-    va_end(ap);
+    diag(r->L, how == GW_CONFIG_WARNING, o->line && !missing ? o->line : r->in->line,
+         missing ? NULL : o->env, r->label, key, "%s", msg);
 }
 
 void gw_config_only_with(gw_config_rules *r, const char *const *keys, int warning, const char *msg)
 {
     for (; *keys; keys++)
         if (gw_config_has(r, *keys) > 0) {
-            (warning ? gw_config_warn : gw_config_fail)(r, *keys, "%s", msg);
+            gw_config_report(r, warning ? GW_CONFIG_WARNING : GW_CONFIG_ERROR, *keys, "%s", msg);
             org(r, *keys)->bad = 1; /* reported: no file checks on it */
         }
 }

@@ -147,15 +147,15 @@ typedef struct gw_config_schema {
  * refused (already reported: no follow-up errors about it). */
 #define GW_CONFIG_IN_FILE 2
 int gw_config_has(gw_config_rules *r, const char *key);
-/* An error (or with gw_config_warn a warning) about `key`, placed where the
- * key was set, else at the section's header. */
-void gw_config_fail(gw_config_rules *r, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void gw_config_warn(gw_config_rules *r, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* A missing key: reported at the section's header line. */
-void gw_config_missing(gw_config_rules *r, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* A message about `key`: an error or a warning placed where the key was
+ * set, else at the section's header; a missing key (an error) at the
+ * section's header. */
+enum { GW_CONFIG_ERROR, GW_CONFIG_WARNING, GW_CONFIG_MISSING };
+void gw_config_report(gw_config_rules *r, int how, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define gw_config_fail(r, ...)    gw_config_report(r, GW_CONFIG_ERROR, __VA_ARGS__)
+#define gw_config_warn(r, ...)    gw_config_report(r, GW_CONFIG_WARNING, __VA_ARGS__)
+#define gw_config_missing(r, ...) gw_config_report(r, GW_CONFIG_MISSING, __VA_ARGS__)
 /* Each of the NULL-terminated keys that is set (has > 0): an error (a
  * warning if `warning`) saying msg, and it counts as refused. */
 void gw_config_only_with(gw_config_rules *r, const char *const *keys, int warning, const char *msg);
