@@ -13,14 +13,13 @@
 #include "queue_keys.h"
 #include "webhook_keys.h"
 
-#define S(f) offsetof(gw_apnsd_server_config, f)
 #define L(f) offsetof(gw_apnsd_log_config, f)
 
 static const gw_config_key server_keys[] = {
     {.name = "drain_timeout",
      .type = GW_CONFIG_T_DURATION,
      .def = "30s",
-     .off = S(drain_timeout_ms),
+     .off = offsetof(gw_apnsd_server_config, drain_timeout_ms),
      .min = 0,
      .max = 1 * GW_CONFIG_HOUR,
      .aka = "shutdown_timeout grace_period",

@@ -119,22 +119,20 @@ static void server_rules(gw_config_rules *r, void *part)
         gw_config_oom(r);
         return;
     }
-    for (size_t i = 0, k = 0; i < s->listen.n; i++) {
+    for (size_t i = 0; i < s->listen.n; i++) {
         char host[256], q[96];
-        uint16_t port;
-        if (gw_config_split_hostport(s->listen.v[i], host, sizeof host, &port) != 0)
-            continue; /* refused at parse time */
+        /* Every element passed check_listen. */
+        gw_config_split_hostport(s->listen.v[i], host, sizeof host, &s->listen_addrs[i].port);
         for (size_t j = 0; j < i; j++)
             if (strcmp(s->listen.v[i], s->listen.v[j]) == 0) {
                 gw_config_fail(r, "listen", "%s is listed twice",
                                gw_config_quote(s->listen.v[i], q, sizeof q));
                 break;
             }
-        if ((s->listen_addrs[k].host = strdup(host)) == NULL) {
+        if ((s->listen_addrs[i].host = strdup(host)) == NULL) {
             gw_config_oom(r);
             return;
         }
-        s->listen_addrs[k++].port = port;
     }
 }
 
@@ -184,7 +182,7 @@ static void app_resolve(gw_config_rules *r, void *part)
     for (size_t i = 0; i < a->api_keys.n; i++)
         if (gw_config_strv_push(&a->all_api_keys, a->api_keys.v[i], strlen(a->api_keys.v[i])) != 0)
             gw_config_oom(r);
-    if (a->api_keys_file && !gw_config_refused(r, "api_keys_file") && read_keys_file(r, a) != 0)
+    if (a->api_keys_file && gw_config_has(r, "api_keys_file") >= 0 && read_keys_file(r, a) != 0)
         return;
     for (size_t i = 0; i < a->all_api_keys.n; i++)
         for (size_t j = i + 1; j < a->all_api_keys.n; j++)
@@ -194,13 +192,12 @@ static void app_resolve(gw_config_rules *r, void *part)
                 i = a->all_api_keys.n;
                 break;
             }
-    if (a->all_api_keys.n == 0 && !gw_config_refused(r, "api_keys") &&
-        !gw_config_refused(r, "api_keys_file") && !gw_config_has(r, "api_keys_file"))
+    if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys") >= 0 &&
+        !gw_config_has(r, "api_keys_file"))
         gw_config_missing(r, "api_keys",
                           "required: set api_keys or api_keys_file (clients send Authorization: "
                           "Bearer KEY)");
-    else if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys_file") &&
-             !gw_config_refused(r, "api_keys_file"))
+    else if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys_file") > 0)
         gw_config_fail(r, "api_keys_file", "holds no key");
 }
 
@@ -208,10 +205,8 @@ static void app_resolve(gw_config_rules *r, void *part)
 static const char *app_differs(const void *pa, const void *pb, int live)
 {
     const gw_api_app_config *a = pa, *b = pb;
-    int same = a->all_api_keys.n == b->all_api_keys.n;
-    for (size_t i = 0; same && i < a->all_api_keys.n; i++)
-        same = strcmp(a->all_api_keys.v[i], b->all_api_keys.v[i]) == 0;
-    return live && !same ? "api_keys_file" : NULL;
+    return live && !gw_config_strv_equal(&a->all_api_keys, &b->all_api_keys) ? "api_keys_file"
+                                                                             : NULL;
 }
 
 static void app_notes(FILE *f, const void *part, const void *all)

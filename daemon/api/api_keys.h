@@ -19,7 +19,6 @@ typedef struct gw_api_listen_addr {
     uint16_t port;
 } gw_api_listen_addr;
 
-/* Durations are milliseconds, sizes bytes. */
 typedef struct gw_api_server_config {
     gw_strv listen;                   /* as written: "127.0.0.1:8080" */
     gw_api_listen_addr *listen_addrs; /* listen.n entries, parsed at load */

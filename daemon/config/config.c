@@ -15,21 +15,15 @@
  * not a continuation). Every malformed line is reported with its number, and
  * an empty or misspelt section is still seen, with its line.
  *
- * The loader knows sections and keys only through the schema: a section is
- * the parts that name it, its keys are their keys in schema order, and each
- * instance of it holds one struct per part (gw__inst). Rules are the parts'
- * hooks; they report through gw_config_fail() and friends, which place a
- * message where the key was set.
+ * The loader knows sections and keys only through the schema; each section
+ * instance holds one struct per part (gw__inst), and the parts' hooks run
+ * in the order config.h gives at gw_config_part. A config with any error is
+ * never returned.
  *
  * Every problem is collected (up to GW_CONFIG_DIAG_MAX kept, all counted)
  * so that an operator fixes the file in one pass. A refused value marks its
  * key "bad", which silences follow-up errors about the same key (no
  * "key_id: required" after "key_id: must be 10 characters").
- *
- * Order of a load: file -> environment overrides -> defaults -> per
- * instance, in section order: the parts' rules, the K_FILE checks, the
- * parts' resolve hooks -> the parts' rules across instances (only when
- * nothing is wrong so far). A config with any error is never returned.
  */
 #include "config_int.h"
 
@@ -71,6 +65,7 @@ typedef struct loader {
     int sec;    /* index into lay->secs, CUR_NONE or CUR_SKIP */
     size_t app; /* current app when sec is the named section */
     int oom;
+    int secrets; /* a secret is written in the file */
 } loader;
 
 struct gw_config_rules {
@@ -84,11 +79,6 @@ struct gw_config_rules {
 
 /* ---------------------------------------------------------------------- */
 /* diagnostics                                                            */
-
-static void errs_init(gw_config_errors *e)
-{
-    e->errors = e->warnings = e->n = 0;
-}
 
 const char *gw_config_quote(const char *v, char *buf, size_t len)
 {
@@ -123,8 +113,7 @@ static void diag(loader *L, int warning, int line, const char *env, const char *
 {
     gw_config_errors *e = L->errs;
     gw_config_diag *d;
-    char at[GW_CONFIG_MSG_MAX];
-    size_t o;
+    size_t o, len = sizeof d->text;
     va_list ap;
 
     *(warning ? &e->warnings : &e->errors) += 1;
@@ -134,21 +123,20 @@ static void diag(loader *L, int warning, int line, const char *env, const char *
     d->warning = warning;
     d->line = env ? 0 : line;
     if (env)
-        snprintf(at, sizeof at, "env %s", env);
-    else if (line > 0)
-        snprintf(at, sizeof at, "%s:%d", L->name, line);
+        o = (size_t)snprintf(d->text, len, "env %s", env);
     else
-        snprintf(at, sizeof at, "%s", L->name);
-    o = (size_t)snprintf(d->text, sizeof d->text, "%s: %s%s%s%s%s", at, warning ? "warning: " : "",
-                         label ? label : "", label ? (key ? " " : ": ") : "", key ? key : "",
-                         key ? ": " : "");
-    if (o < sizeof d->text) {
+        o = (size_t)snprintf(d->text, len, line > 0 ? "%s:%d" : "%s", L->name, line);
+    if (o < len)
+        o += (size_t)snprintf(d->text + o, len - o, ": %s%s%s%s%s", warning ? "warning: " : "",
+                              label ? label : "", label ? (key ? " " : ": ") : "", key ? key : "",
+                              key ? ": " : "");
+    if (o < len) {
         va_start(ap, fmt);
-        o += (size_t)vsnprintf(d->text + o, sizeof d->text - o, fmt, ap);
+        o += (size_t)vsnprintf(d->text + o, len - o, fmt, ap);
         va_end(ap);
     }
-    if (o >= sizeof d->text) /* truncated: say so */
-        memcpy(d->text + sizeof d->text - 4, "...", 4);
+    if (o >= len) /* truncated: say so */
+        memcpy(d->text + len - 4, "...", 4);
 }
 
 /* An error about the line being read, naming no section or key. */
@@ -241,14 +229,12 @@ static int inst_init(struct gw__inst *in, const gw__layout *lay, unsigned sec)
 {
     const gw__sec *s = &lay->secs[sec];
     in->s = s;
-    in->sec = sec;
     in->origin = calloc(s->n_keys ? s->n_keys : 1, sizeof *in->origin);
+    int rc = in->origin ? 0 : APNS_ENOMEM;
     for (unsigned p = 0; p < s->n_parts; p++)
-        in->blob[p] = calloc(1, s->parts[p]->size ? s->parts[p]->size : 1);
-    for (unsigned p = 0; p < s->n_parts; p++)
-        if (in->blob[p] == NULL)
-            return APNS_ENOMEM;
-    return in->origin ? 0 : APNS_ENOMEM;
+        if ((in->blob[p] = calloc(1, s->parts[p]->size ? s->parts[p]->size : 1)) == NULL)
+            rc = APNS_ENOMEM;
+    return rc;
 }
 
 static void inst_cleanup(struct gw__inst *in, const gw__sec *s)
@@ -273,28 +259,25 @@ void gw_config_free(gw_config *c)
     struct gw__cfg *p;
     if (c == NULL)
         return;
+    for (size_t i = 0; i < c->n_apps; i++) {
+        if (c->apps[i].inst_)
+            inst_cleanup(c->apps[i].inst_, &c->priv_->lay.secs[c->priv_->lay.named]);
+        free(c->apps[i].inst_);
+        free(c->apps[i].name);
+        free(c->apps[i].env_name);
+    }
     if ((p = c->priv_) != NULL) {
-        for (size_t i = 0; i < c->n_apps; i++) {
-            if (c->apps[i].inst_)
-                inst_cleanup(c->apps[i].inst_, &p->lay.secs[p->lay.named]);
-            free(c->apps[i].inst_);
-        }
-        for (unsigned j = 0; j < p->lay.n_secs; j++) {
-            const gw__sec *s = &p->lay.secs[j];
+        for (unsigned j = 0; j < p->lay.n_secs; j++)
             if ((int)j != p->lay.named)
-                inst_cleanup(&p->single[j], s);
-            for (unsigned k = 0; k < s->n_parts; k++) {
-                if (p->all[j][k] && s->parts[k]->cleanup_all)
-                    s->parts[k]->cleanup_all(p->all[j][k]);
-                free(p->all[j][k]);
-            }
+                inst_cleanup(&p->single[j], &p->lay.secs[j]);
+        for (unsigned k = 0; p->lay.named >= 0 && k < p->lay.secs[p->lay.named].n_parts; k++) {
+            const gw_config_part *part = p->lay.secs[p->lay.named].parts[k];
+            if (p->all[k] && part->cleanup_all)
+                part->cleanup_all(p->all[k]);
+            free(p->all[k]);
         }
         gw__layout_free(&p->lay);
         free(p);
-    }
-    for (size_t i = 0; i < c->n_apps; i++) {
-        free(c->apps[i].name);
-        free(c->apps[i].env_name);
     }
     free(c->apps);
     free(c->source);
@@ -311,31 +294,14 @@ const gw_config_app *gw_config_find_app(const gw_config *c, const char *name)
     return NULL;
 }
 
-/* Section and part index of p in c's layout; -1 if absent. */
-static int locate(const gw_config *c, const gw_config_part *p, unsigned *part)
-{
-    const gw__layout *l = &c->priv_->lay;
-    for (unsigned j = 0; j < l->n_secs; j++)
-        for (unsigned k = 0; k < l->secs[j].n_parts; k++)
-            if (l->secs[j].parts[k] == p) {
-                *part = k;
-                return (int)j;
-            }
-    return -1;
-}
-
 const void *gw_config_part_of(const gw_config *c, const gw_config_part *p)
 {
-    unsigned k;
-    int j = c ? locate(c, p, &k) : -1;
-    return j < 0 || j == c->priv_->lay.named ? NULL : c->priv_->single[j].blob[k];
-}
-
-const void *gw_config_part_all(const gw_config *c, const gw_config_part *p)
-{
-    unsigned k;
-    int j = c ? locate(c, p, &k) : -1;
-    return j < 0 ? NULL : c->priv_->all[j][k];
+    const gw__layout *l = c ? &c->priv_->lay : NULL;
+    for (unsigned j = 0; l && j < l->n_secs; j++)
+        for (unsigned k = 0; k < l->secs[j].n_parts; k++)
+            if (l->secs[j].parts[k] == p)
+                return (int)j == l->named ? c->priv_->all[k] : c->priv_->single[j].blob[k];
+    return NULL;
 }
 
 /* p's struct in instance in, or NULL. */
@@ -385,14 +351,11 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
     sec_label(L, sec, app, label, sizeof label);
     ki = gw__key_find(s, name);
     if (ki < 0) {
-        const char *sug = gw__key_suggest(s, name);
-        int plain = gw_config_chars_ok(name, 1, 63, GW_CONFIG_ALNUM "_-.");
-        if (!plain)
-            gw_config_quote(name, q, sizeof q);
-        if (sug)
-            diag(L, 0, line, env, label, plain ? name : q, "unknown key (did you mean %s?)", sug);
-        else
-            diag(L, 0, line, env, label, plain ? name : q, "unknown key");
+        const char *sug = gw__key_suggest(s, name), *shown = name;
+        if (!gw_config_chars_ok(name, 1, 63, GW_CONFIG_ALNUM "_-."))
+            shown = gw_config_quote(name, q, sizeof q);
+        diag(L, 0, line, env, label, shown, "unknown key%s%s%s", sug ? " (did you mean " : "",
+             sug ? sug : "", sug ? "?)" : "");
         return;
     }
     const gw_config_key *k = s->keys[ki].k;
@@ -421,12 +384,9 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
     } else if (rc != 0) {
         o->bad = 1;
         /* Secrets are not shown; a list's message names the element. */
-        if ((k->flags & GW_CONFIG_K_SECRET) ||
-            (k->type == GW_CONFIG_T_LIST && strstr(why, "(element ")))
-            diag(L, 0, line, env, label, k->name, "%s", why);
-        else
-            diag(L, 0, line, env, label, k->name, "%s, got %s", why,
-                 gw_config_quote(v, q, sizeof q));
+        int hide = (k->flags & GW_CONFIG_K_SECRET) || strstr(why, "(element ");
+        diag(L, 0, line, env, label, k->name, "%s%s%s", why, hide ? "" : ", got ",
+             hide ? "" : gw_config_quote(v, q, sizeof q));
     } else {
         o->bad = 0;
         o->set = v[0] != '\0' || (k->type == GW_CONFIG_T_LIST && gw_config_value_is_set(k, field));
@@ -439,20 +399,13 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
         o->env = copy;
     } else {
         o->line = line;
+        L->secrets |= (k->flags & GW_CONFIG_K_SECRET) != 0;
     }
     free(v);
 }
 
 /* ---------------------------------------------------------------------- */
 /* section headers                                                        */
-
-static char *env_name_of(const char *s)
-{
-    char *e = strdup(s);
-    for (char *p = e; p && *p; p++)
-        *p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
-    return e;
-}
 
 /* Reports why [sn name] (environment name en) cannot be added; else 0. */
 static int app_refused(loader *L, const char *sn, const char *name, const char *en)
@@ -480,27 +433,23 @@ static int app_refused(loader *L, const char *sn, const char *name, const char *
 static void add_app(loader *L, const char *sn, const char *name)
 {
     gw_config *c = L->cfg;
-    char *en = env_name_of(name);
+    char en[APP_NAME_MAX + 1];
     gw_config_app *a;
 
-    if (en == NULL || app_refused(L, sn, name, en)) {
-        L->oom |= en == NULL;
-        free(en);
+    if (app_refused(L, sn, name, gw__recase(name, 1, en, sizeof en)))
         return;
-    }
     if ((a = realloc(c->apps, (c->n_apps + 1) * sizeof *a)) == NULL) {
         L->oom = 1;
-        free(en);
         return;
     }
     c->apps = a;
     a = memset(&c->apps[c->n_apps++], 0, sizeof *a);
-    a->env_name = en;
+    a->env_name = strdup(en);
     a->name = strdup(name);
     a->line = L->lineno;
     a->inst_ = calloc(1, sizeof *a->inst_);
     /* Out of memory: the half-made app is freed with the config. */
-    if (a->name == NULL || a->inst_ == NULL ||
+    if (a->name == NULL || a->env_name == NULL || a->inst_ == NULL ||
         inst_init(a->inst_, L->lay, (unsigned)L->lay->named) != 0) {
         L->oom = 1;
         return;
@@ -624,18 +573,15 @@ static void section_line(loader *L, const char *s, size_t n)
     begin_section(L, buf);
 }
 
-/* A "name = value" line (the separator is s[sep], '=' or ':'): the name is
- * the text before it, the value the text after it up to an inline comment
- * (';' after white space), both trimmed. */
+/* A "name = value" line without its inline comment (the separator is
+ * s[sep], '=' or ':'): the name is the text before it, the value the text
+ * after it, both trimmed. */
 static void key_line(loader *L, const char *s, size_t n, size_t sep)
 {
     char name[CONF_LINE_MAX + 1], value[CONF_LINE_MAX + 1];
-    size_t ve = sep + 1;
 
-    while (ve < n && !(s[ve] == ';' && ve > sep + 1 && is_ws(s[ve - 1])))
-        ve++;
     copy_trimmed(s, s + sep, name, sizeof name);
-    copy_trimmed(s + sep + 1, s + ve, value, sizeof value);
+    copy_trimmed(s + sep + 1, s + n, value, sizeof value);
     if (L->sec == CUR_SKIP)
         return;
     if (L->sec == CUR_NONE) {
@@ -680,14 +626,10 @@ static void parse_line(loader *L, const char *s, size_t n)
                    n, CONF_LINE_MAX);
         return;
     }
-    for (i = 0; i < n; i++) {
-        if (s[i] == '=' || s[i] == ':')
-            break;
-        if (s[i] == ';' && i > 0 && is_ws(s[i - 1])) {
-            i = n;
-            break;
-        }
-    }
+    for (i = 1; i < n && !(s[i] == ';' && is_ws(s[i - 1])); i++)
+        ; /* an inline comment: ';' after white space */
+    for (n = i, i = 0; i < n && s[i] != '=' && s[i] != ':'; i++)
+        ;
     if (i == n) {
         line_error(L, "expected \"key = value\", \"[section]\" or a comment");
         return;
@@ -715,15 +657,6 @@ static void parse(loader *L)
 /* ---------------------------------------------------------------------- */
 /* environment                                                            */
 
-static const char *env_get(char *const *envp, const char *name)
-{
-    size_t n = strlen(name);
-    for (char *const *e = envp; e && *e; e++)
-        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-            return *e + n + 1;
-    return NULL;
-}
-
 /* The app whose env_name starts rest (followed by '_' and a key): the
  * longest followed by a known key; failing that, the longest at all (to
  * report the key). -1 if none; *len = its env_name's length. */
@@ -737,13 +670,8 @@ static int env_app(loader *L, const char *rest, size_t *len)
         if (strncmp(rest, en, n) != 0 || rest[n] != '_' || rest[n + 1] == '\0')
             continue;
         char lk[128];
-        size_t kn = strlen(rest + n + 1);
-        int known = 0;
-        if (kn < sizeof lk) {
-            for (size_t j = 0; j <= kn; j++)
-                lk[j] = (char)tolower((unsigned char)rest[n + 1 + j]);
-            known = gw__key_find(&L->lay->secs[L->lay->named], lk) >= 0;
-        }
+        int known = gw__key_find(&L->lay->secs[L->lay->named],
+                                 gw__recase(rest + n + 1, 0, lk, sizeof lk)) >= 0;
         if (known > best_known || (known == best_known && n > *len)) {
             best = (int)i;
             *len = n;
@@ -761,13 +689,11 @@ static void apply_env_one(loader *L, const char *var, const char *value)
     size_t app = 0;
 
     for (unsigned s = 0; s < L->lay->n_secs && sec < 0; s++) {
-        char pre[32]; /* "SERVER_" */
-        size_t n = (size_t)snprintf(pre, sizeof pre, "%s_", L->lay->secs[s].def->name);
-        for (size_t i = 0; i < n; i++)
-            pre[i] = (char)toupper((unsigned char)pre[i]);
-        if (strncmp(rest, pre, n) == 0) {
+        char pre[32]; /* "SERVER" */
+        size_t n = strlen(gw__recase(L->lay->secs[s].def->name, 1, pre, sizeof pre));
+        if (strncmp(rest, pre, n) == 0 && rest[n] == '_') {
             sec = (int)s;
-            rest += n;
+            rest += n + 1;
         }
     }
     if (sec < 0)
@@ -792,14 +718,11 @@ static void apply_env_one(loader *L, const char *var, const char *value)
         app = (size_t)best;
         rest += len + 1;
     }
-    size_t kn = strlen(rest);
-    if (kn == 0 || kn >= sizeof key) {
+    if (rest[0] == '\0' || strlen(rest) >= sizeof key) {
         diag(L, 0, 0, var, NULL, NULL, "no key named");
         return;
     }
-    for (size_t j = 0; j <= kn; j++)
-        key[j] = (char)tolower((unsigned char)rest[j]);
-    apply_key(L, sec, app, key, value, 0, var);
+    apply_key(L, sec, app, gw__recase(rest, 0, key, sizeof key), value, 0, var);
 }
 
 static void apply_env(loader *L)
@@ -853,67 +776,38 @@ static gw__origin *org(gw_config_rules *r, const char *key)
 int gw_config_has(gw_config_rules *r, const char *key)
 {
     gw__origin *o = org(r, key);
-    return o->set || o->bad;
+    return o->bad ? -1 : !o->set ? 0 : o->line ? GW_CONFIG_IN_FILE : 1;
 }
 
-int gw_config_refused(gw_config_rules *r, const char *key)
-{
-    return org(r, key)->bad;
-}
-
-int gw_config_in_file(gw_config_rules *r, const char *key)
-{
-    return org(r, key)->line != 0;
-}
-
-static void vfail(gw_config_rules *r, int warning, int missing, const char *key, const char *fmt,
-                  va_list ap)
+void gw_config_report(gw_config_rules *r, int how, const char *key, const char *fmt, ...)
 {
     gw__origin *o = org(r, key);
+    int missing = how == GW_CONFIG_MISSING;
     char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    if (missing)
-        diag(r->L, 0, r->in->line, NULL, r->label, key, "%s", msg);
-    else
-        diag(r->L, warning, o->line ? o->line : r->in->line, o->env, r->label, key, "%s", msg);
-}
-
-void gw_config_fail(gw_config_rules *r, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfail(r, 0, 0, key, fmt, ap);
     va_end(ap);
+    diag(r->L, how == GW_CONFIG_WARNING, o->line && !missing ? o->line : r->in->line,
+         missing ? NULL : o->env, r->label, key, "%s", msg);
 }
 
-void gw_config_warn(gw_config_rules *r, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfail(r, 1, 0, key, fmt, ap);
-    va_end(ap);
-}
-
-void gw_config_missing(gw_config_rules *r, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfail(r, 0, 1, key, fmt, ap);
-    va_end(ap);
-}
-
-void gw_config_only_with(gw_config_rules *r, const char *const *keys, const char *what)
+void gw_config_only_with(gw_config_rules *r, const char *const *keys, int warning, const char *msg)
 {
     for (; *keys; keys++)
-        if (gw_config_has(r, *keys) && !gw_config_refused(r, *keys)) {
-            gw_config_fail(r, *keys, "only used with %s", what);
+        if (gw_config_has(r, *keys) > 0) {
+            gw_config_report(r, warning ? GW_CONFIG_WARNING : GW_CONFIG_ERROR, *keys, "%s", msg);
             org(r, *keys)->bad = 1; /* reported: no file checks on it */
         }
 }
 
 const char *gw_config_getenv(gw_config_rules *r, const char *name)
 {
-    return env_get(r->L->envp ? r->L->envp : environ, name);
+    size_t n = strlen(name);
+    for (char *const *e = r->L->envp ? r->L->envp : environ; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
 }
 
 void gw_config_oom(gw_config_rules *r)
@@ -926,39 +820,50 @@ void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p)
     return part_blob(r->in, p);
 }
 
-size_t gw_config_count(gw_config_rules *r)
-{
-    return (int)r->sec == r->L->lay->named ? r->L->cfg->n_apps : 1;
-}
-
 void *gw_config_select(gw_config_rules *r, size_t i)
 {
-    r->in = inst_at(r->L->cfg, r->sec, (int)r->sec == r->L->lay->named ? i : 0);
+    if ((r->in = inst_at(r->L->cfg, r->sec, i)) == NULL)
+        return NULL;
     sec_label(r->L, (int)r->sec, i, r->label, sizeof r->label);
     return r->in->blob[r->part];
 }
 
 const char *gw_config_name(gw_config_rules *r, size_t i)
 {
-    return (int)r->sec == r->L->lay->named ? r->L->cfg->apps[i].name : r->s->def->name;
+    return r->L->cfg->apps[i].name;
 }
 
-/* Opens path for reading without blocking on FIFOs; must be a regular file. */
-static int open_regular(const char *path, struct stat *st, char *why, size_t len)
+/* Opens path without blocking on FIFOs; it must be a regular file (*st).
+ * With out, reads it whole (at most max bytes, NUL-terminated, malloc'ed).
+ * 0; -1 with `why`; APNS_ENOMEM. */
+static int read_regular(const char *path, struct stat *st, size_t max, char **out, size_t *len,
+                        char *why, size_t why_len)
 {
-    char q[96];
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        snprintf(why, len, "cannot read %s: %s", gw_config_quote(path, q, sizeof q),
-                 strerror(errno));
-        return -1;
+    char q[96], *buf = NULL;
+    size_t n = 0;
+    int rc = 0, fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+    gw_config_quote(path, q, sizeof q);
+    if (fd < 0)
+        return gw_config_why(0, why, why_len, "cannot read %s: %s", q, strerror(errno));
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))
+        rc = gw_config_why(0, why, why_len, "%s is not a regular file", q);
+    else if (out && (buf = malloc(max + 2)) == NULL)
+        rc = APNS_ENOMEM;
+    for (ssize_t r = 1; buf && rc == 0 && r != 0;)
+        if ((r = read(fd, buf + n, max + 1 - n)) > 0 && (n += (size_t)r) > max)
+            rc = gw_config_why(0, why, why_len, "%s is larger than %zu bytes", q, max);
+        else if (r < 0 && errno != EINTR)
+            rc = gw_config_why(0, why, why_len, "cannot read %s: %s", q, strerror(errno));
+    close(fd);
+    if (rc != 0 || buf == NULL) {
+        free(buf);
+        return rc;
     }
-    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
-        snprintf(why, len, "%s is not a regular file", gw_config_quote(path, q, sizeof q));
-        close(fd);
-        return -1;
-    }
-    return fd;
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
 }
 
 /* A K_FILE key: readable, regular, not empty; its fingerprint is kept. */
@@ -967,61 +872,18 @@ static int check_file(gw_config_rules *r, const char *key, const char *path)
     gw__origin *o = org(r, key);
     struct stat st;
     char why[256], q[96];
-    int fd = open_regular(path, &st, why, sizeof why);
-    if (fd < 0) {
+    if (read_regular(path, &st, 0, NULL, NULL, why, sizeof why) != 0) {
         gw_config_fail(r, key, "%s", why);
         return -1;
     }
-    close(fd);
     if (st.st_size == 0) {
         gw_config_fail(r, key, "%s is empty", gw_config_quote(path, q, sizeof q));
         return -1;
     }
-    o->have_fp = 1;
-    o->fp_dev = (uint64_t)st.st_dev;
-    o->fp_ino = (uint64_t)st.st_ino;
-    o->fp_size = (uint64_t)st.st_size;
-    o->fp_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    return 0;
-}
-
-/* Reads a whole small file (NUL-terminated); *out is malloc'ed. */
-static int read_small(const char *path, size_t max, char **out, size_t *len, char *why,
-                      size_t why_len)
-{
-    struct stat st;
-    char q[96];
-    int fd = open_regular(path, &st, why, why_len);
-    size_t n = 0;
-    char *buf;
-
-    *out = NULL;
-    if (fd < 0)
-        return -1;
-    buf = malloc(max + 2);
-    if (buf == NULL) {
-        close(fd);
-        return APNS_ENOMEM;
-    }
-    for (ssize_t r = 1; r != 0;) {
-        if ((r = read(fd, buf + n, max + 1 - n)) < 0 && errno == EINTR)
-            continue;
-        if (r < 0 || (n += (size_t)r) > max) {
-            if (r < 0)
-                snprintf(why, why_len, "cannot read %s: %s", gw_config_quote(path, q, sizeof q),
-                         strerror(errno));
-            else
-                snprintf(why, why_len, "%s is larger than %zu bytes",
-                         gw_config_quote(path, q, sizeof q), max);
-            close(fd);
-            free(buf);
-            return -1;
-        }
-    }
-    close(fd);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
+    o->fp.dev = (uint64_t)st.st_dev;
+    o->fp.ino = (uint64_t)st.st_ino;
+    o->fp.size = (uint64_t)st.st_size;
+    o->fp.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     return 0;
 }
 
@@ -1029,7 +891,8 @@ int gw_config_read_file(gw_config_rules *r, const char *key, const char *path, s
                         char **out, size_t *len)
 {
     char why[512];
-    int rc = read_small(path, max, out, len, why, sizeof why);
+    struct stat st;
+    int rc = read_regular(path, &st, max, out, len, why, sizeof why);
     if (rc == APNS_ENOMEM) {
         r->L->oom = 1;
         return rc;
@@ -1056,15 +919,15 @@ static void rules_init(gw_config_rules *r, loader *L, unsigned sec, size_t app)
     r->L = L;
     r->sec = sec;
     r->s = &L->lay->secs[sec];
-    if (app < gw_config_count(r))
-        gw_config_select(r, app);
+    gw_config_select(r, app);
 }
 
-/* One instance: the parts' rules, the files, the parts' resolve hooks. */
+/* One instance: defaults, the parts' rules, the files, the parts' resolve hooks. */
 static void check_instance(loader *L, unsigned sec, size_t app)
 {
     gw_config_rules r;
     rules_init(&r, L, sec, app);
+    apply_defaults(L, r.in);
     for (r.part = 0; r.part < r.s->n_parts && !L->oom; r.part++)
         if (r.s->parts[r.part]->rules)
             r.s->parts[r.part]->rules(&r, r.in->blob[r.part]);
@@ -1080,32 +943,25 @@ static void check_instance(loader *L, unsigned sec, size_t app)
             r.s->parts[r.part]->resolve(&r, r.in->blob[r.part]);
 }
 
-/* The parts' rules across the instances of their section. */
+/* The parts' rules across the apps. */
 static void check_all(loader *L)
 {
-    for (unsigned j = 0; j < L->lay->n_secs && !L->oom; j++) {
-        gw_config_rules r;
-        rules_init(&r, L, j, 0);
-        for (r.part = 0; r.part < r.s->n_parts && !L->oom; r.part++) {
-            const gw_config_part *p = r.s->parts[r.part];
-            void **all = &L->cfg->priv_->all[j][r.part];
-            if (p->rules_all == NULL)
-                continue;
-            if ((*all = calloc(1, p->all_size ? p->all_size : 1)) == NULL) {
-                L->oom = 1;
-                return;
-            }
-            p->rules_all(&r, *all);
+    gw_config_rules r;
+    if (L->lay->named < 0)
+        return;
+    rules_init(&r, L, (unsigned)L->lay->named, 0);
+    for (r.part = 0; r.part < r.s->n_parts && !L->oom; r.part++) {
+        const gw_config_part *p = r.s->parts[r.part];
+        void **all = &L->cfg->priv_->all[r.part];
+        if (p->rules_all == NULL)
+            continue;
+        if ((*all = calloc(1, p->all_size ? p->all_size : 1)) == NULL) {
+            L->oom = 1;
+            return;
         }
+        gw_config_select(&r, 0);
+        p->rules_all(&r, *all);
     }
-}
-
-static int holds_secrets_from_file(const struct gw__inst *in)
-{
-    for (size_t k = 0; k < in->s->n_keys; k++)
-        if ((in->s->keys[k].k->flags & GW_CONFIG_K_SECRET) && in->origin[k].line)
-            return 1;
-    return 0;
 }
 
 static int load(const gw_config_schema *sch, const char *text, size_t len, const char *name,
@@ -1113,7 +969,7 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
 {
     gw_config *c;
     loader L;
-    int rc, secrets = 0;
+    int rc;
 
     c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -1144,18 +1000,13 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
         apply_env(&L);
     for (unsigned j = 0; j < L.lay->n_secs; j++)
         for (size_t i = 0; inst_at(c, j, i) && !L.oom; i++)
-            apply_defaults(&L, inst_at(c, j, i));
-    for (unsigned j = 0; j < L.lay->n_secs; j++)
-        for (size_t i = 0; inst_at(c, j, i) && !L.oom; i++) {
             check_instance(&L, j, i);
-            secrets |= holds_secrets_from_file(inst_at(c, j, i));
-        }
     if (!L.oom && L.lay->named >= 0 && c->n_apps == 0 && errs->errors == 0)
         diag(&L, 0, 0, NULL, NULL, NULL, "no [%s NAME] section: define at least one %s",
              L.lay->secs[L.lay->named].def->name, L.lay->secs[L.lay->named].def->name);
     if (!L.oom && errs->errors == 0)
         check_all(&L);
-    if (!L.oom && st && (st->st_mode & 0004) && secrets)
+    if (!L.oom && st && (st->st_mode & 0004) && L.secrets)
         diag(&L, 1, 0, NULL, NULL, NULL,
              "readable by every user (mode %04o) and holds secrets: chmod 600 it, or move "
              "the secrets to the environment or to files",
@@ -1173,52 +1024,52 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
     return 0;
 }
 
-int gw_config_load_buffer(const gw_config_schema *s, const char *text, size_t len, const char *name,
-                          char *const *envp, gw_config **out, gw_config_errors *errs)
+/* The entry points: len bytes of text, or with path the file's contents. A
+ * NULL text with a length is APNS_EINVAL. */
+static int load_from(const gw_config_schema *s, const char *path, const char *text, size_t len,
+                     const char *name, char *const *envp, gw_config **out, gw_config_errors *errs)
 {
     gw_config_errors local;
+    struct stat st;
+    char why[512], *buf = NULL;
+    int rc;
+
     if (errs == NULL)
         errs = &local;
-    errs_init(errs);
+    errs->errors = errs->warnings = errs->n = 0;
     if (s == NULL || out == NULL || (text == NULL && len > 0))
         return APNS_EINVAL;
     *out = NULL;
-    return load(s, text ? text : "", len, name ? name : "<string>", envp, NULL, out, errs);
+    if (path && (rc = read_regular(path, &st, FILE_MAX, &buf, &len, why, sizeof why)) != 0) {
+        loader L = {.errs = errs, .name = path};
+        if (rc != APNS_ENOMEM)
+            diag(&L, 0, 0, NULL, NULL, NULL, "%s", why);
+        return rc == APNS_ENOMEM ? rc : APNS_EIO;
+    }
+    rc = load(s,
+              path   ? buf
+              : text ? text
+                     : "",
+              len, name ? name : "<string>", envp, path ? &st : NULL, out, errs);
+    free(buf);
+    return rc;
+}
+
+int gw_config_load_buffer(const gw_config_schema *s, const char *text, size_t len, const char *name,
+                          char *const *envp, gw_config **out, gw_config_errors *errs)
+{
+    return load_from(s, NULL, text, len, name, envp, out, errs);
 }
 
 int gw_config_load_string(const gw_config_schema *s, const char *text, const char *name,
                           gw_config **out, gw_config_errors *errs)
 {
-    /* NULL text with a length: APNS_EINVAL from load_buffer. */
-    return gw_config_load_buffer(s, text, text ? strlen(text) : 1, name, NULL, out, errs);
+    return load_from(s, NULL, text, text ? strlen(text) : 1, name, NULL, out, errs);
 }
 
 int gw_config_load_file(const gw_config_schema *s, const char *path, gw_config **out,
                         gw_config_errors *errs)
 {
-    gw_config_errors local;
-    struct stat st;
-    char why[512], *text = NULL;
-    size_t len = 0;
-    int rc;
-
-    if (errs == NULL)
-        errs = &local;
-    errs_init(errs);
-    if (s == NULL || path == NULL || out == NULL)
-        return APNS_EINVAL;
-    *out = NULL;
-    rc = read_small(path, FILE_MAX, &text, &len, why, sizeof why);
-    if (rc == APNS_ENOMEM)
-        return rc;
-    if (rc != 0) {
-        loader L = {.errs = errs, .name = path};
-        diag(&L, 0, 0, NULL, NULL, NULL, "%s", why);
-        return APNS_EIO;
-    }
-    if (stat(path, &st) != 0)
-        memset(&st, 0, sizeof st);
-    rc = load(s, text, len, path, NULL, &st, out, errs);
-    free(text);
-    return rc;
+    /* No path: a NULL text with a length. */
+    return load_from(s, path, NULL, path == NULL, path, NULL, out, errs);
 }

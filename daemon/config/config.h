@@ -1,16 +1,10 @@
 /*
  * config.h - the configuration machinery: an INI file, environment
  * overrides, validation that reports every problem at once, the dump, reload
- * diffs and the key reference. It knows no key of its own.
- *
- * Each module declares its keys and its cross-field rules in its own
- * <module>_keys.c: a gw_config_part is one module's share of one section (a
- * table of gw_config_key, the size of the module's struct, its rule hooks).
- * An [app NAME] section holds the parts of several modules (dispatch, the
- * API, the webhooks); each module reads its own typed struct through an
- * accessor built on gw_config_app_part(). The program composes the parts
- * into a gw_config_schema and hands it to the loader; the keys of a section
- * are its parts' keys in that order (parsing, the dump, the reference).
+ * diffs and the key reference. It knows no key of its own: each module
+ * declares its keys and cross-field rules in its own <module>_keys.c as
+ * parts (gw_config_part), reads its typed struct through an accessor, and
+ * the program composes the parts into a gw_config_schema.
  *
  * Precedence, lowest first: the key's default, the file, the environment
  * (APNSD_<SECTION>_<KEY>, APNSD_<SECTION>_<NAME>_<KEY> for a named section).
@@ -18,9 +12,7 @@
  * variable set to "" clears a file value.
  *
  * A loaded gw_config is immutable and self-contained: every string is owned
- * by it; free it with gw_config_free(). Loading checks that the files named
- * by GW_CONFIG_K_FILE keys are readable regular files and lets rules read
- * small files (password_file, api_keys_file), but never parses keys or
+ * by it; free it with gw_config_free(). Loading never parses keys or
  * certificates: the daemon does that through libapns.
  *
  * Thread-safety: loading is reentrant (no global state); a loaded config may
@@ -48,7 +40,6 @@ typedef struct gw_strv {
     char **v;
 } gw_strv;
 
-/* Durations are milliseconds, sizes bytes. */
 typedef enum gw_config_type {
     GW_CONFIG_T_STR,      /* char * */
     GW_CONFIG_T_PATH,     /* char *; a file name */
@@ -104,21 +95,19 @@ typedef struct gw_config_section {
     const char *doc;  /* first sentences of its reference */
 } gw_config_section;
 
-/* The [app NAME] section: one instance per app; a reload compares apps key
- * by key (live keys update in place, others replace the app). */
+/* The [app NAME] section (GW_CONFIG_S_NAMED). */
 extern const gw_config_section gw_config_app_section;
 
 /* Where rules report: one section instance (opaque, valid during the hook). */
 typedef struct gw_config_rules gw_config_rules;
 
 /*
- * One module's share of one section. The loader allocates `size` zeroed
- * bytes per section instance, fills the fields named by the keys (file,
- * environment, defaults), then calls, for every instance, each part's
- * `rules` in schema order, checks the GW_CONFIG_K_FILE keys, and calls each
- * part's `resolve`. When no error was found, each part's `rules_all` runs
- * once for its section (gw_config_select() picks the instance it looks at
- * and reports about). Every hook may be NULL.
+ * One module's share of one section: its keys (parsed, dumped and listed in
+ * the reference after those of the parts before it) and its struct, `size`
+ * zeroed bytes per section instance that the loader fills (file,
+ * environment, defaults). Then, per instance, each part's `rules` in schema
+ * order, the GW_CONFIG_K_FILE checks, each part's `resolve`; when no error
+ * was found, each `rules_all` once. Every hook may be NULL.
  */
 typedef struct gw_config_part {
     const gw_config_section *section;
@@ -129,8 +118,8 @@ typedef struct gw_config_part {
     void (*rules)(gw_config_rules *r, void *part);
     /* After the file checks: values read from files or the environment. */
     void (*resolve)(gw_config_rules *r, void *part);
-    /* Rules across instances, with `all_size` zeroed bytes of its own
-     * (gw_config_part_all). */
+    /* Parts of the named section: rules across the apps, with `all_size`
+     * zeroed bytes of its own (gw_config_part_of). */
     size_t all_size;
     void (*rules_all)(gw_config_rules *r, void *all);
     /* Reload: the key to name when derived values differ (live: those
@@ -153,24 +142,23 @@ typedef struct gw_config_schema {
 /* ---------------------------------------------------------------------- */
 /* rules (for the parts' hooks)                                           */
 
-/* Explicitly set, or refused (then it was already reported). */
+/* 1: set (by the environment); GW_CONFIG_IN_FILE: set, and written in the
+ * file (the environment may override it); 0: not set; -1: its value was
+ * refused (already reported: no follow-up errors about it). */
+#define GW_CONFIG_IN_FILE 2
 int gw_config_has(gw_config_rules *r, const char *key);
-/* A value was refused (reported): no follow-up errors about it. */
-int gw_config_refused(gw_config_rules *r, const char *key);
-/* Set by a line of the file (not by the environment). */
-int gw_config_in_file(gw_config_rules *r, const char *key);
-/* An error (or with gw_config_warn a warning) about `key`, placed where the
- * key was set, else at the section's header. */
-void gw_config_fail(gw_config_rules *r, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void gw_config_warn(gw_config_rules *r, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* A missing key: reported at the section's header line. */
-void gw_config_missing(gw_config_rules *r, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Each of the NULL-terminated keys that is set: "only used with <what>",
- * and it counts as refused. */
-void gw_config_only_with(gw_config_rules *r, const char *const *keys, const char *what);
+/* A message about `key`: an error or a warning placed where the key was
+ * set, else at the section's header; a missing key (an error) at the
+ * section's header. */
+enum { GW_CONFIG_ERROR, GW_CONFIG_WARNING, GW_CONFIG_MISSING };
+void gw_config_report(gw_config_rules *r, int how, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define gw_config_fail(r, ...)    gw_config_report(r, GW_CONFIG_ERROR, __VA_ARGS__)
+#define gw_config_warn(r, ...)    gw_config_report(r, GW_CONFIG_WARNING, __VA_ARGS__)
+#define gw_config_missing(r, ...) gw_config_report(r, GW_CONFIG_MISSING, __VA_ARGS__)
+/* Each of the NULL-terminated keys that is set (has > 0): an error (a
+ * warning if `warning`) saying msg, and it counts as refused. */
+void gw_config_only_with(gw_config_rules *r, const char *const *keys, int warning, const char *msg);
 /* Reads a whole regular file of at most `max` bytes (NUL-terminated, *out
  * malloc'ed) for `key`. Returns 0; -1 after reporting at key (unreadable,
  * too large, contains a NUL byte); APNS_ENOMEM. */
@@ -182,15 +170,15 @@ const char *gw_config_getenv(gw_config_rules *r, const char *name);
 void gw_config_oom(gw_config_rules *r);
 /* Another part's struct for the same instance, or NULL if not in the schema. */
 void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p);
-/* rules_all: the instances of the section, and selecting one (reports go
- * to it from then on; returns the running part's struct for it). */
-size_t gw_config_count(gw_config_rules *r);
+/* rules_all: selects app i (reports go to it from then on) and returns the
+ * running part's struct for it; NULL past the last app. */
 void *gw_config_select(gw_config_rules *r, size_t i);
-const char *gw_config_name(gw_config_rules *r, size_t i);
-
-/* Lists: appends a copy of len bytes of s (0 or APNS_ENOMEM); frees all. */
+const char *gw_config_name(gw_config_rules *r, size_t i); /* app i's name */
+/* Lists: appends a copy of len bytes of s (0 or APNS_ENOMEM); frees all;
+ * the same strings in the same order (1 or 0). */
 int gw_config_strv_push(gw_strv *v, const char *s, size_t len);
 void gw_config_strv_clear(gw_strv *v);
+int gw_config_strv_equal(const gw_strv *a, const gw_strv *b);
 
 /* Units of the tables' ranges: durations are milliseconds, sizes bytes. */
 #define GW_CONFIG_KIB  ((int64_t)1024)
@@ -276,12 +264,11 @@ typedef struct gw_config {
     struct gw__cfg *priv_;
 } gw_config;
 
-/* A part's struct: of the single instance of its section, of an app, or
- * the part's rules_all data. NULL if the part is not in the schema the
- * config was loaded with (or, for gw_config_part_of, its section is named). */
+/* The struct of part p: of the single instance of its section or, for a
+ * part of the named section, its rules_all data; gw_config_app_part: of app
+ * a. NULL if p is not in the schema the config was loaded with. */
 const void *gw_config_part_of(const gw_config *c, const gw_config_part *p);
 const void *gw_config_app_part(const gw_config_app *a, const gw_config_part *p);
-const void *gw_config_part_all(const gw_config *c, const gw_config_part *p);
 
 /*
  * Reads and validates the INI file at path against schema s, then applies
@@ -373,18 +360,6 @@ int gw_config_dump(const gw_config *c, FILE *f);
  * APNS_EINVAL or APNS_EIO.
  */
 int gw_config_write_reference(const gw_config_schema *s, FILE *f);
-
-/* The value functions the loader uses for one key's field (also for tests).
- * value_set parses text into the field (replacing, or for a list appending;
- * empty text clears it): 0, -1 with `why` (without the value), or
- * APNS_ENOMEM. value_format writes the value in file syntax, secrets masked,
- * and returns the length the whole value needs (like snprintf). */
-int gw_config_value_set(const gw_config_key *k, void *field, const char *text, char *why,
-                        size_t why_len);
-void gw_config_value_clear(const gw_config_key *k, void *field);
-int gw_config_value_is_set(const gw_config_key *k, const void *field);
-int gw_config_value_equal(const gw_config_key *k, const void *a, const void *b);
-int gw_config_value_format(const gw_config_key *k, const void *field, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

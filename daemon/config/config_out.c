@@ -11,14 +11,6 @@
 /* ---------------------------------------------------------------------- */
 /* reload                                                                 */
 
-static int fp_equal(const gw__origin *a, const gw__origin *b)
-{
-    if (a->have_fp != b->have_fp)
-        return 0;
-    return !a->have_fp || (a->fp_dev == b->fp_dev && a->fp_ino == b->fp_ino &&
-                           a->fp_size == b->fp_size && a->fp_mtime_ns == b->fp_mtime_ns);
-}
-
 /* The first key of a and b whose value (or, for a K_FILE key, file)
  * differs, among those with the GW_CONFIG_K_LIVE flag `live` (-1: all). */
 static const char *key_differs(const struct gw__inst *a, const struct gw__inst *b, int live)
@@ -29,7 +21,7 @@ static const char *key_differs(const struct gw__inst *a, const struct gw__inst *
         if (live >= 0 && !(k->flags & GW_CONFIG_K_LIVE) != !live)
             continue;
         if (!gw_config_value_equal(k, gw__field(a, s, i), gw__field(b, s, i)) ||
-            ((k->flags & GW_CONFIG_K_FILE) && !fp_equal(&a->origin[i], &b->origin[i])))
+            memcmp(&a->origin[i].fp, &b->origin[i].fp, sizeof a->origin[i].fp) != 0)
             return k->name;
     }
     return NULL;
@@ -131,27 +123,22 @@ static void dump_instance(FILE *f, const struct gw__inst *in)
         const gw_config_key *k = s->keys[i].k;
         const gw__origin *o = &in->origin[i];
         const void *field = gw__field(in, s, i);
-        char small[256], *buf = small;
-        int n = gw_config_value_format(k, field, small, sizeof small);
-        if (n >= (int)sizeof small && (buf = malloc((size_t)n + 1)) != NULL)
-            gw_config_value_format(k, field, buf, (size_t)n + 1);
-        else if (buf == NULL)
-            buf = small;
-        if (!gw_config_value_is_set(k, field) ||
-            (!o->set && !k->def && gw__value_is_zero(k, field)))
+        if (!o->set && !k->def && !gw_config_value_is_set(k, field)) {
             fprintf(f, "; %s = (not set)\n", k->name);
-        else if (o->env && o->set)
-            fprintf(f, "%s = %s ; env %s\n", k->name, buf, o->env);
+            continue;
+        }
+        fprintf(f, "%s = ", k->name);
+        gw__value_print(k, field, f);
+        if (o->env && o->set)
+            fprintf(f, " ; env %s\n", o->env);
         else if (o->env && k->def && is_default(k, field))
-            fprintf(f, "%s = %s ; default (%s is empty)\n", k->name, buf, o->env);
+            fprintf(f, " ; default (%s is empty)\n", o->env);
         else if (o->line && o->set)
-            fprintf(f, "%s = %s ; line %d\n", k->name, buf, o->line);
+            fprintf(f, " ; line %d\n", o->line);
         else if (k->def && !o->set && is_default(k, field))
-            fprintf(f, "%s = %s ; default\n", k->name, buf);
+            fprintf(f, " ; default\n");
         else
-            fprintf(f, "%s = %s ; derived\n", k->name, buf);
-        if (buf != small)
-            free(buf);
+            fprintf(f, " ; derived\n");
     }
 }
 
@@ -173,7 +160,7 @@ int gw_config_dump(const gw_config *c, FILE *f)
             fprintf(f, "\n[%s %s]\n", s->def->name, c->apps[i].name);
             for (unsigned p = 0; p < s->n_parts; p++)
                 if (s->parts[p]->notes)
-                    s->parts[p]->notes(f, in->blob[p], c->priv_->all[j][p]);
+                    s->parts[p]->notes(f, in->blob[p], c->priv_->all[p]);
             dump_instance(f, in);
         }
     }
@@ -183,28 +170,15 @@ int gw_config_dump(const gw_config *c, FILE *f)
 /* ---------------------------------------------------------------------- */
 /* the reference in docs/configuration.md                                 */
 
-static void type_doc(const gw_config_key *k, char *buf, size_t len)
-{
-    static const char *names[] = {"string", "path", "bool", "enum",     "count",
-                                  "count",  "port", "size", "duration", "list"};
-    if (k->type == GW_CONFIG_T_ENUM) {
-        size_t o = 0;
-        int i = 0;
-        char w[32];
-        o += (size_t)snprintf(buf, len, "one of");
-        while (o < len && strcmp(gw__choice_name(k->choices, i, w, sizeof w), "?") != 0) {
-            o += (size_t)snprintf(buf + o, len - o, "%s `%s`", i ? "," : "", w);
-            i++;
-        }
-    } else {
-        snprintf(buf, len, "%s", names[k->type]);
-    }
-}
-
 static void key_row(FILE *f, const gw_config_key *k)
 {
+    static const char *const names[] = {"string", "path", "bool", "enum",     "count",
+                                        "count",  "port", "size", "duration", "list"};
     char type[128], def[64], range[96] = "";
-    type_doc(k, type, sizeof type);
+    if (k->type == GW_CONFIG_T_ENUM)
+        gw__choices_text(k->choices, "one of", "`", type, sizeof type);
+    else
+        snprintf(type, sizeof type, "%s", names[k->type]);
     if (k->flags & GW_CONFIG_K_SECRET)
         strcat(type, ", secret");
     if (k->flags & GW_CONFIG_K_LIVE)
@@ -229,16 +203,11 @@ int gw_config_write_reference(const gw_config_schema *sch, FILE *f)
     int rc = sch && f ? gw__layout_build(&l, sch) : APNS_EINVAL;
     for (unsigned j = 0; rc == 0 && j < l.n_secs; j++) {
         const gw__sec *s = &l.secs[j];
-        char env[64], up[32];
+        char up[32];
         int named = (int)j == l.named;
-        size_t n = 0;
-        for (; s->def->name[n] && n + 1 < sizeof up; n++)
-            up[n] = (char)(s->def->name[n] >= 'a' && s->def->name[n] <= 'z' ? s->def->name[n] - 32
-                                                                            : s->def->name[n]);
-        up[n] = '\0';
-        snprintf(env, sizeof env, named ? "APNSD_%s_<NAME>_<KEY>" : "APNSD_%s_<KEY>", up);
-        fprintf(f, "### [%s%s]\n\n%s Environment: `%s`.\n\n", s->def->name, named ? " NAME" : "",
-                s->def->doc, env);
+        fprintf(f, "### [%s%s]\n\n%s Environment: `APNSD_%s_%s<KEY>`.\n\n", s->def->name,
+                named ? " NAME" : "", s->def->doc, gw__recase(s->def->name, 1, up, sizeof up),
+                named ? "<NAME>_" : "");
         fprintf(f, "| key | type | default | description |\n|---|---|---|---|\n");
         for (size_t i = 0; i < s->n_keys; i++)
             key_row(f, s->keys[i].k);

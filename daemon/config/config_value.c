@@ -8,20 +8,12 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define KiB  GW_CONFIG_KIB
-#define MiB  GW_CONFIG_MIB
-#define GiB  GW_CONFIG_GIB
-#define SEC  GW_CONFIG_SEC
-#define MIN  GW_CONFIG_MIN
-#define HOUR GW_CONFIG_HOUR
-#define DAY  GW_CONFIG_DAY
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 int gw_config_why(int ok, char *why, size_t len, const char *fmt, ...)
@@ -55,6 +47,33 @@ static const char *next_word(const char **p, int sep, size_t *n)
     return w;
 }
 
+char *gw__recase(const char *s, int upper, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (unsigned char c; (c = (unsigned char)s[i]) != '\0' && i + 1 < len; i++)
+        buf[i] = !upper ? (char)tolower(c) : isalnum(c) ? (char)toupper(c) : '_';
+    buf[i] = '\0';
+    return buf;
+}
+
+static int parse_u64(const char **sp, uint64_t *out)
+{
+    const char *s = *sp;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    while (isdigit((unsigned char)*s)) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+        s++;
+    }
+    *sp = s;
+    *out = v;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* hosts and URLs                                                         */
 
@@ -70,8 +89,7 @@ int gw_config_split_hostport(const char *s, char *host, size_t host_len, uint16_
 {
     const char *colon, *h = s;
     size_t hn;
-    char *end;
-    unsigned long p;
+    uint64_t p;
 
     if (s[0] == '[') {
         const char *rb = strchr(s, ']');
@@ -90,13 +108,8 @@ int gw_config_split_hostport(const char *s, char *host, size_t host_len, uint16_
         return -1;
     memcpy(host, h, hn);
     host[hn] = '\0';
-    if (!gw_config_host_ok(host))
-        return -1;
-    if (!isdigit((unsigned char)colon[1]))
-        return -1;
-    errno = 0;
-    p = strtoul(colon + 1, &end, 10);
-    if (errno != 0 || *end != '\0' || p > 65535)
+    colon++;
+    if (!gw_config_host_ok(host) || parse_u64(&colon, &p) != 0 || *colon != '\0' || p > 65535)
         return -1;
     *port = (uint16_t)p;
     return 0;
@@ -167,32 +180,29 @@ const char *gw_config_suggest(const char *word, const char *const *words, size_t
     return best && bestd <= (wl <= 4 ? 1 : wl <= 8 ? 2 : 3) ? best : NULL;
 }
 
-static int fold(char c)
+/* Index of word in a list ("a|b|c" with sep '|', "a b c" with ' '),
+ * case-insensitive; -1 if absent. */
+static int word_index(const char *list, int sep, const char *word)
 {
-    c = (char)tolower((unsigned char)c);
-    return c == '-' ? '_' : c;
-}
-
-/* Does `word` match one of the space-separated names in aka (case-insensitive,
- * ignoring '-' vs '_')? */
-static int aka_match(const char *aka, const char *word)
-{
-    size_t n, i, wn = strlen(word);
-    for (const char *w; (w = next_word(&aka, ' ', &n)) != NULL;) {
-        for (i = 0; i < n && i < wn && fold(w[i]) == fold(word[i]); i++)
-            ;
-        if (i == n && n == wn)
-            return 1;
-    }
-    return 0;
+    size_t n, wn = strlen(word);
+    int i = 0;
+    for (const char *w; (w = next_word(&list, sep, &n)) != NULL; i++)
+        if (n == wn && strncasecmp(w, word, n) == 0)
+            return i;
+    return -1;
 }
 
 const char *gw__key_suggest(const gw__sec *s, const char *name)
 {
     const char *names[s->n_keys + 1];
-    for (size_t i = 0; i < s->n_keys; i++) {
+    char u[64]; /* name with '-' as '_' */
+    size_t i = 0;
+    for (; name[i] && i + 1 < sizeof u; i++)
+        u[i] = name[i] == '-' ? '_' : name[i];
+    u[i] = '\0';
+    for (i = 0; i < s->n_keys; i++) {
         names[i] = s->keys[i].k->name;
-        if (aka_match(s->keys[i].k->aka, name))
+        if (word_index(s->keys[i].k->aka, ' ', u) >= 0)
             return names[i];
     }
     return gw_config_suggest(name, names, s->n_keys);
@@ -201,33 +211,19 @@ const char *gw__key_suggest(const gw__sec *s, const char *name)
 /* ---------------------------------------------------------------------- */
 /* numbers with units                                                     */
 
-static int parse_u64(const char **sp, uint64_t *out)
-{
-    const char *s = *sp;
-    uint64_t v = 0;
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    while (isdigit((unsigned char)*s)) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-        s++;
-    }
-    *sp = s;
-    *out = v;
-    return 0;
-}
-
 /* Duration units, largest first (the order of the formatted value). */
 static const struct {
     const char *unit;
     int64_t ms;
-} dur_units[] = {{"d", DAY}, {"h", HOUR}, {"m", MIN}, {"s", SEC}, {"ms", 1}};
+} dur_units[] = {{"d", GW_CONFIG_DAY},
+                 {"h", GW_CONFIG_HOUR},
+                 {"m", GW_CONFIG_MIN},
+                 {"s", GW_CONFIG_SEC},
+                 {"ms", 1}};
 
 int gw_config_parse_duration_ms(const char *s, int64_t *out)
 {
-    const int64_t limit = 100 * 365 * DAY;
+    const int64_t limit = 100 * 365 * GW_CONFIG_DAY;
     int64_t total = 0;
     uint64_t v;
     const char *p = s;
@@ -235,9 +231,9 @@ int gw_config_parse_duration_ms(const char *s, int64_t *out)
     if (parse_u64(&p, &v) != 0)
         return -1;
     if (*p == '\0') { /* a bare number: seconds */
-        if (v > (uint64_t)(limit / SEC))
+        if (v > (uint64_t)(limit / GW_CONFIG_SEC))
             return -1;
-        *out = (int64_t)v * SEC;
+        *out = (int64_t)v * GW_CONFIG_SEC;
         return 0;
     }
     p = s;
@@ -247,8 +243,7 @@ int gw_config_parse_duration_ms(const char *s, int64_t *out)
             return -1;
         for (size_t i = 0; i < N(dur_units); i++) {
             size_t n = strlen(dur_units[i].unit);
-            if (strncmp(p, dur_units[i].unit, n) == 0 && n > best &&
-                !(n == 1 && p[0] == 'm' && p[1] == 's')) {
+            if (strncmp(p, dur_units[i].unit, n) == 0 && n > best) {
                 best = n;
                 ui = i;
             }
@@ -265,30 +260,27 @@ int gw_config_parse_duration_ms(const char *s, int64_t *out)
     return 0;
 }
 
+/* Size units, matched case-insensitively; the binary ones first (a
+ * formatted size uses them, else no unit). */
+static const struct {
+    const char *unit;
+    uint64_t mult;
+} size_units[] = {{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1024},   {"", 1},
+                  {"b", 1},         {"kb", 1000},     {"mb", 1000000}, {"gb", 1000000000}};
+
 int gw_config_parse_size(const char *s, uint64_t *out)
 {
-    static const struct {
-        const char *unit;
-        uint64_t mult;
-    } units[] = {{"", 1},
-                 {"b", 1},
-                 {"kb", 1000},
-                 {"mb", 1000000},
-                 {"gb", 1000000000},
-                 {"kib", 1024},
-                 {"mib", 1024 * 1024},
-                 {"gib", 1 << 30}};
     uint64_t v;
     const char *p = s;
     if (parse_u64(&p, &v) != 0)
         return -1;
     while (*p == ' ')
         p++;
-    for (size_t i = 0; i < N(units); i++) {
-        if (strcasecmp(p, units[i].unit) == 0) {
-            if (v > UINT64_MAX / units[i].mult)
+    for (size_t i = 0; i < N(size_units); i++) {
+        if (strcasecmp(p, size_units[i].unit) == 0) {
+            if (v > UINT64_MAX / size_units[i].mult)
                 return -1;
-            *out = v * units[i].mult;
+            *out = v * size_units[i].mult;
             return 0;
         }
     }
@@ -317,29 +309,14 @@ static void fmt_duration(int64_t ms, char *buf, size_t len)
 
 static void fmt_size(uint64_t v, char *buf, size_t len)
 {
-    if (v >= (uint64_t)GiB && v % (uint64_t)GiB == 0)
-        snprintf(buf, len, "%" PRIu64 "GiB", v / (uint64_t)GiB);
-    else if (v >= (uint64_t)MiB && v % (uint64_t)MiB == 0)
-        snprintf(buf, len, "%" PRIu64 "MiB", v / (uint64_t)MiB);
-    else if (v >= (uint64_t)KiB && v % (uint64_t)KiB == 0)
-        snprintf(buf, len, "%" PRIu64 "KiB", v / (uint64_t)KiB);
-    else
-        snprintf(buf, len, "%" PRIu64, v);
-}
-
-/* "a|b|c" -> index of word, or -1. Case-insensitive. */
-static int choice_index(const char *choices, const char *word)
-{
-    size_t n, wn = strlen(word);
-    int i = 0;
-    for (const char *w; (w = next_word(&choices, '|', &n)) != NULL; i++)
-        if (n == wn && strncasecmp(w, word, n) == 0)
-            return i;
-    return -1;
+    size_t i = 0;
+    while (i < 3 && !(v >= size_units[i].mult && v % size_units[i].mult == 0))
+        i++;
+    snprintf(buf, len, "%" PRIu64 "%s", v / size_units[i].mult, size_units[i].unit);
 }
 
 /* The index'th word of choices into buf. */
-const char *gw__choice_name(const char *choices, int index, char *buf, size_t len)
+static const char *choice_name(const char *choices, int index, char *buf, size_t len)
 {
     size_t n;
     const char *w;
@@ -352,17 +329,22 @@ const char *gw__choice_name(const char *choices, int index, char *buf, size_t le
     return buf;
 }
 
+void gw__choices_text(const char *choices, const char *lead, const char *q, char *buf, size_t len)
+{
+    size_t n, o = (size_t)snprintf(buf, len, "%s", lead);
+    for (const char *w, *sep = ""; o < len && (w = next_word(&choices, '|', &n)) != NULL; sep = ",")
+        o += (size_t)snprintf(buf + o, len - o, "%s %s%.*s%s", sep, q, (int)n, w, q);
+}
+
 static int enum_why(const char *choices, const char *word, char *why, size_t len)
 {
     char names[8][32];
     const char *ptrs[8], *s;
-    size_t n = 0, o = (size_t)snprintf(why, len, "must be one of");
-    for (; n < 8 && strcmp(gw__choice_name(choices, (int)n, names[n], 32), "?") != 0; n++) {
+    size_t n = 0, o;
+    gw__choices_text(choices, "must be one of", "", why, len);
+    for (; n < 8 && strcmp(choice_name(choices, (int)n, names[n], 32), "?") != 0; n++)
         ptrs[n] = names[n];
-        if (o < len)
-            o += (size_t)snprintf(why + o, len - o, "%s %s", n ? "," : "", names[n]);
-    }
-    if ((s = gw_config_suggest(word, ptrs, n)) != NULL && o < len)
+    if ((s = gw_config_suggest(word, ptrs, n)) != NULL && (o = strlen(why)) < len)
         snprintf(why + o, len - o, " (did you mean %s?)", s);
     return -1;
 }
@@ -378,16 +360,15 @@ static const size_t num_size[] = {
     [GW_CONFIG_T_DURATION] = sizeof(int64_t), [GW_CONFIG_T_LIST] = 0,
 };
 
-/* A number's field as int64_t (sizes and counts never exceed INT64_MAX). */
+/* A number's field as int64_t (sizes and counts never exceed INT64_MAX;
+ * BOOL and ENUM fields, int, hold small values: read as uint32_t). */
 static int64_t num_get(const gw_config_key *k, const void *field)
 {
     switch (num_size[k->type]) {
     case sizeof(uint16_t):
         return *(const uint16_t *)field;
-    case sizeof(int):
-        if (k->type == GW_CONFIG_T_COUNT)
-            return *(const uint32_t *)field;
-        return *(const int *)field;
+    case sizeof(uint32_t):
+        return *(const uint32_t *)field;
     default:
         return *(const int64_t *)field;
     }
@@ -399,20 +380,12 @@ static void num_put(const gw_config_key *k, void *field, int64_t v)
     case sizeof(uint16_t):
         *(uint16_t *)field = (uint16_t)v;
         break;
-    case sizeof(int):
-        if (k->type == GW_CONFIG_T_COUNT)
-            *(uint32_t *)field = (uint32_t)v;
-        else
-            *(int *)field = (int)v;
+    case sizeof(uint32_t):
+        *(uint32_t *)field = (uint32_t)v;
         break;
     default:
         *(int64_t *)field = v;
     }
-}
-
-int gw__value_is_zero(const gw_config_key *k, const void *field)
-{
-    return num_size[k->type] > 0 && num_get(k, field) == 0;
 }
 
 void gw_config_strv_clear(gw_strv *v)
@@ -441,6 +414,14 @@ int gw_config_strv_push(gw_strv *v, const char *s, size_t len)
     return 0;
 }
 
+int gw_config_strv_equal(const gw_strv *a, const gw_strv *b)
+{
+    int same = a->n == b->n;
+    for (size_t i = 0; same && i < a->n; i++)
+        same = strcmp(a->v[i], b->v[i]) == 0;
+    return same;
+}
+
 void gw_config_value_clear(const gw_config_key *k, void *field)
 {
     if (k->type == GW_CONFIG_T_LIST) {
@@ -457,21 +438,24 @@ int gw_config_value_is_set(const gw_config_key *k, const void *field)
 {
     if (k->type == GW_CONFIG_T_LIST)
         return ((const gw_strv *)field)->n > 0;
-    return num_size[k->type] > 0 || *(char *const *)field != NULL;
+    return num_size[k->type] > 0 ? num_get(k, field) != 0 : *(char *const *)field != NULL;
+}
+
+/* A number of k's type in file syntax ("1KiB", "1h30m", "5"). */
+static void num_text(const gw_config_key *k, int64_t v, char *buf, size_t len)
+{
+    if (k->type == GW_CONFIG_T_DURATION)
+        fmt_duration(v, buf, len);
+    else if (k->type == GW_CONFIG_T_SIZE)
+        fmt_size((uint64_t)v, buf, len);
+    else
+        snprintf(buf, len, "%" PRId64, v);
 }
 
 void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len)
 {
-    if (k->type == GW_CONFIG_T_DURATION) {
-        fmt_duration(k->min, lo, len);
-        fmt_duration(k->max, hi, len);
-    } else if (k->type == GW_CONFIG_T_SIZE) {
-        fmt_size((uint64_t)k->min, lo, len);
-        fmt_size((uint64_t)k->max, hi, len);
-    } else {
-        snprintf(lo, len, "%" PRId64, k->min);
-        snprintf(hi, len, "%" PRId64, k->max);
-    }
+    num_text(k, k->min, lo, len);
+    num_text(k, k->max, hi, len);
 }
 
 /* A list's text: its elements are checked first; the list is only
@@ -535,7 +519,7 @@ int gw_config_value_set(const gw_config_key *k, void *field, const char *text, c
 {
     const char *p = text;
     uint64_t u;
-    int64_t v;
+    int64_t v = 0;
     char lo[32], hi[32];
 
     if (*text == '\0') { /* empty: not set (the caller applies the default) */
@@ -557,15 +541,15 @@ int gw_config_value_set(const gw_config_key *k, void *field, const char *text, c
     case GW_CONFIG_T_LIST:
         return list_append(k, field, text, why, why_len);
     case GW_CONFIG_T_BOOL:
-        v = choice_index("yes|true|on|1", text) >= 0    ? 1
-            : choice_index("no|false|off|0", text) >= 0 ? 0
-                                                        : -1;
+        v = word_index("yes|true|on|1", '|', text) >= 0    ? 1
+            : word_index("no|false|off|0", '|', text) >= 0 ? 0
+                                                           : -1;
         if (v < 0)
             return gw_config_why(0, why, why_len,
                                  "must be yes or no (also true/false, on/off, 1/0)");
         break;
     case GW_CONFIG_T_ENUM:
-        if ((v = choice_index(k->choices, text)) < 0)
+        if ((v = word_index(k->choices, '|', text)) < 0)
             return enum_why(k->choices, text, why, why_len);
         break;
     case GW_CONFIG_T_COUNT:
@@ -588,8 +572,6 @@ int gw_config_value_set(const gw_config_key *k, void *field, const char *text, c
                                  "must be a duration like 500ms, 30s, 5m, 1h30m or 7d (a bare "
                                  "number is seconds)");
         break;
-    default:
-        return gw_config_why(0, why, why_len, "has an unknown type");
     }
     if ((k->min || k->max) && (v < k->min || v > k->max)) {
         gw__range_text(k, lo, hi, sizeof lo);
@@ -603,54 +585,41 @@ int gw_config_value_set(const gw_config_key *k, void *field, const char *text, c
 
 int gw_config_value_equal(const gw_config_key *k, const void *a, const void *b)
 {
-    if (k->type == GW_CONFIG_T_LIST) {
-        const gw_strv *x = a, *y = b;
-        int same = x->n == y->n;
-        for (size_t i = 0; same && i < x->n; i++)
-            same = strcmp(x->v[i], y->v[i]) == 0;
-        return same;
-    }
+    if (k->type == GW_CONFIG_T_LIST)
+        return gw_config_strv_equal(a, b);
     if (num_size[k->type] > 0)
         return memcmp(a, b, num_size[k->type]) == 0;
     const char *x = *(char *const *)a, *y = *(char *const *)b;
     return (x == NULL && y == NULL) || (x && y && strcmp(x, y) == 0);
 }
 
-int gw_config_value_format(const gw_config_key *k, const void *field, char *buf, size_t len)
+void gw__value_print(const gw_config_key *k, const void *field, FILE *f)
 {
+    const gw_strv *v = field;
     char tmp[64];
-    if (len > 0)
-        buf[0] = '\0';
-    if (!gw_config_value_is_set(k, field))
-        return 0;
-    if (k->flags & GW_CONFIG_K_SECRET)
-        return snprintf(buf, len, "********");
+    if (num_size[k->type] == 0 && !gw_config_value_is_set(k, field))
+        return;
+    if (k->flags & GW_CONFIG_K_SECRET) {
+        fputs("********", f);
+        return;
+    }
     switch (k->type) {
     case GW_CONFIG_T_STR:
     case GW_CONFIG_T_PATH:
-        return snprintf(buf, len, "%s", *(char *const *)field);
-    case GW_CONFIG_T_LIST: {
-        const gw_strv *v = field;
-        size_t o = 0;
-        for (size_t i = 0; i < v->n; i++) {
-            int n = snprintf(o < len ? buf + o : NULL, o < len ? len - o : 0, "%s%s", i ? ", " : "",
-                             v->v[i]);
-            o += (size_t)n;
-        }
-        return (int)o;
-    }
+        fputs(*(char *const *)field, f);
+        return;
+    case GW_CONFIG_T_LIST:
+        for (size_t i = 0; i < v->n; i++)
+            fprintf(f, "%s%s", i ? ", " : "", v->v[i]);
+        return;
     case GW_CONFIG_T_BOOL:
-        return snprintf(buf, len, "%s", num_get(k, field) ? "yes" : "no");
+        snprintf(tmp, sizeof tmp, "%s", num_get(k, field) ? "yes" : "no");
+        break;
     case GW_CONFIG_T_ENUM:
-        return snprintf(buf, len, "%s",
-                        gw__choice_name(k->choices, (int)num_get(k, field), tmp, sizeof tmp));
-    case GW_CONFIG_T_SIZE:
-        fmt_size((uint64_t)num_get(k, field), tmp, sizeof tmp);
-        return snprintf(buf, len, "%s", tmp);
-    case GW_CONFIG_T_DURATION:
-        fmt_duration(num_get(k, field), tmp, sizeof tmp);
-        return snprintf(buf, len, "%s", tmp);
+        choice_name(k->choices, (int)num_get(k, field), tmp, sizeof tmp);
+        break;
     default:
-        return snprintf(buf, len, "%" PRId64, num_get(k, field));
+        num_text(k, num_get(k, field), tmp, sizeof tmp);
     }
+    fputs(tmp, f);
 }

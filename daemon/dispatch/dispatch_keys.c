@@ -285,33 +285,26 @@ static const gw_config_key feedback_keys[] = {
 /* ---------------------------------------------------------------------- */
 /* rules of one app                                                       */
 
-/* Set and not refused. */
-static int in_use(gw_config_rules *r, const char *key)
+/* The PKCS#12 password key when exactly one of the three is set, else NULL;
+ * *n: how many are set. */
+static const char *password_key(gw_config_rules *r, int *n)
 {
-    return gw_config_has(r, key) && !gw_config_refused(r, key);
-}
-
-static int n_passwords(gw_config_rules *r)
-{
-    return gw_config_has(r, "password") + gw_config_has(r, "password_env") +
-           gw_config_has(r, "password_file");
-}
-
-/* The PKCS#12 password key, when exactly one of the three is set. */
-static const char *password_key(gw_config_rules *r)
-{
-    return n_passwords(r) != 1                ? NULL
-           : gw_config_has(r, "password")     ? "password"
-           : gw_config_has(r, "password_env") ? "password_env"
-                                              : "password_file";
+    static const char *const keys[] = {"password", "password_env", "password_file"};
+    const char *key = NULL;
+    *n = 0;
+    for (int i = 0; i < 3; i++)
+        if (gw_config_has(r, keys[i]) && (*n)++ == 0)
+            key = keys[i];
+    return *n == 1 ? key : NULL;
 }
 
 static void rules_certificate(gw_config_rules *r)
 {
     static const char *const token_keys[] = {"key_id", "team_id", "token_refresh", NULL};
-    int cert = gw_config_has(r, "cert_file"), p12 = gw_config_has(r, "p12_file");
+    int n, cert = gw_config_has(r, "cert_file"), p12 = gw_config_has(r, "p12_file");
+    const char *pw = password_key(r, &n);
 
-    gw_config_only_with(r, token_keys, "auth = token");
+    gw_config_only_with(r, token_keys, 0, "only used with auth = token");
     if (!cert && !p12)
         gw_config_missing(r, "cert_file",
                           "required with auth = certificate (or p12_file for a PKCS#12 file)");
@@ -319,12 +312,11 @@ static void rules_certificate(gw_config_rules *r)
         gw_config_fail(r, "p12_file", "set cert_file or p12_file, not both");
     if (p12 && gw_config_has(r, "key_file"))
         gw_config_fail(r, "key_file", "not used with p12_file (the PKCS#12 file holds the key)");
-    if (n_passwords(r) > 1)
+    if (n > 1)
         gw_config_fail(r, gw_config_has(r, "password_file") ? "password_file" : "password_env",
                        "set only one of password, password_env and password_file");
-    else if (password_key(r) && !p12 && cert)
-        gw_config_fail(r, password_key(r),
-                       "only used with p12_file (encrypted PEM keys are not supported)");
+    else if (pw && !p12 && cert)
+        gw_config_fail(r, pw, "only used with p12_file (encrypted PEM keys are not supported)");
 }
 
 static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
@@ -334,10 +326,10 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
                                               NULL};
     static const char *const http2_keys[] = {"proxy", NULL};
 
-    if (gw_config_refused(r, "transport"))
+    if (gw_config_has(r, "transport") < 0)
         return;
     if (a->transport != GW_DISPATCH_TRANSPORT_BINARY) {
-        gw_config_only_with(r, binary_keys, "transport = binary");
+        gw_config_only_with(r, binary_keys, 0, "only used with transport = binary");
         return;
     }
 #if !APNS_HAVE_LEGACY
@@ -345,15 +337,15 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
                    "binary: this apnsd was built without the legacy binary interface "
                    "(libapns with APNS_LEGACY=OFF)");
 #endif
-    if (a->auth == GW_DISPATCH_AUTH_TOKEN && !gw_config_refused(r, "auth"))
+    if (a->auth == GW_DISPATCH_AUTH_TOKEN && gw_config_has(r, "auth") >= 0)
         gw_config_fail(r, "transport",
                        "binary needs auth = certificate (the legacy interface has no token auth)");
-    gw_config_only_with(r, http2_keys, "transport = http2");
+    gw_config_only_with(r, http2_keys, 0, "only used with transport = http2");
     if (!gw_config_has(r, "feedback_interval"))
         fb->feedback_interval_ms = GW_CONFIG_HOUR;
     if (!gw_config_has(r, "feedback_port"))
         fb->feedback_port = 2196;
-    if (a->environment != APNS_ENV_CUSTOM && in_use(r, "feedback_host"))
+    if (a->environment != APNS_ENV_CUSTOM && gw_config_has(r, "feedback_host") > 0)
         gw_config_fail(r, "feedback_host", "only used with environment = custom");
 }
 
@@ -373,13 +365,13 @@ static void app_rules(gw_config_rules *r, void *part)
                           "APNs reject every token)");
 
     /* credentials (no guesses about which keys belong when auth was refused) */
-    if (a->auth == GW_DISPATCH_AUTH_TOKEN && !gw_config_refused(r, "auth")) {
+    if (a->auth == GW_DISPATCH_AUTH_TOKEN && gw_config_has(r, "auth") >= 0) {
         static const char *const need[] = {"key_file", "key_id", "team_id"};
         for (int k = 0; k < 3; k++)
             if (!gw_config_has(r, need[k]))
                 gw_config_missing(r, need[k], "required with auth = token");
-        gw_config_only_with(r, cert_keys, "auth = certificate");
-    } else if (!gw_config_refused(r, "auth")) {
+        gw_config_only_with(r, cert_keys, 0, "only used with auth = certificate");
+    } else if (gw_config_has(r, "auth") >= 0) {
         rules_certificate(r);
     }
 
@@ -389,11 +381,12 @@ static void app_rules(gw_config_rules *r, void *part)
 
     if (custom && !gw_config_has(r, "host"))
         gw_config_missing(r, "host", "required with environment = custom");
-    else if (!custom && in_use(r, "environment"))
-        gw_config_only_with(r, custom_keys,
-                            "environment = custom (production and sandbox use Apple's hosts)");
+    else if (!custom && gw_config_has(r, "environment") > 0)
+        gw_config_only_with(r, custom_keys, 0,
+                            "only used with environment = custom (production and sandbox use "
+                            "Apple's hosts)");
 
-    if (!gw_config_refused(r, "retry_backoff") && !gw_config_refused(r, "retry_backoff_max") &&
+    if (gw_config_has(r, "retry_backoff") >= 0 && gw_config_has(r, "retry_backoff_max") >= 0 &&
         a->retry_backoff_ms > a->retry_backoff_max_ms)
         gw_config_fail(r, gw_config_has(r, "retry_backoff") ? "retry_backoff" : "retry_backoff_max",
                        "retry_backoff (%" PRId64 "ms) is larger than retry_backoff_max (%" PRId64
@@ -409,19 +402,17 @@ static void app_rules(gw_config_rules *r, void *part)
 static void app_resolve(gw_config_rules *r, void *part)
 {
     gw_dispatch_app_config *a = part;
-    const char *key = gw_config_refused(r, "auth") || a->auth == GW_DISPATCH_AUTH_TOKEN ||
-                              !gw_config_has(r, "p12_file")
-                          ? NULL
-                          : password_key(r);
+    int n;
+    const char *key = password_key(r, &n), *pw = NULL;
     char *buf = NULL;
     size_t len;
-    const char *pw = NULL;
 
-    if (key == NULL || gw_config_refused(r, key))
+    if (gw_config_has(r, "auth") < 0 || a->auth == GW_DISPATCH_AUTH_TOKEN ||
+        !gw_config_has(r, "p12_file") || key == NULL || gw_config_has(r, key) < 0)
         return;
     if (strcmp(key, "password") == 0) {
         pw = a->password;
-        if (gw_config_in_file(r, "password"))
+        if (gw_config_has(r, "password") == GW_CONFIG_IN_FILE)
             gw_config_warn(r, "password",
                            "written in the file: prefer password_env or password_file (and keep "
                            "the file mode 0600)");
@@ -487,9 +478,8 @@ static void same_key_rule(gw_config_rules *r, const gw_dispatch_app_config *a,
                        gw_config_name(r, first->apps[0]));
 }
 
-/* A new team identity for app i; same_key: the first one of its team+key. */
-static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size_t i,
-                    size_t same_key)
+/* A new team identity like app a's (no app yet); same_key: the first of its team+key. */
+static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size_t same_key)
 {
     static const char *const envs[] = {"production", "sandbox", "custom"};
     gw_dispatch_team *nt = realloc(ts->v, (ts->n + 1) * sizeof *nt);
@@ -509,13 +499,8 @@ static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size
                  (unsigned)a->port);
     else
         snprintf(id, sizeof id, "%s/%s@%s", a->team_id, a->key_id, envs[a->environment]);
-    tm->id = strdup(id);
-    tm->apps = malloc(sizeof *tm->apps);
-    if (tm->id == NULL || tm->apps == NULL) {
-        free(tm->id);
-        free(tm->apps);
+    if ((tm->id = strdup(id)) == NULL)
         return APNS_ENOMEM;
-    }
     tm->team_id = a->team_id;
     tm->key_id = a->key_id;
     tm->key_file = a->key_file;
@@ -523,8 +508,6 @@ static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size
     tm->environment = a->environment;
     tm->host = a->environment == APNS_ENV_CUSTOM ? a->host : NULL;
     tm->port = a->port;
-    tm->apps[0] = i;
-    tm->n_apps = 1;
     tm->same_key_as = (int)same_key;
     ts->n++;
     return 0;
@@ -543,8 +526,8 @@ static int team_join(gw_dispatch_team *tm, size_t i)
 static void teams_rules(gw_config_rules *r, void *all)
 {
     gw_dispatch_teams *ts = all;
-    for (size_t i = 0; i < gw_config_count(r); i++) {
-        gw_dispatch_app_config *a = gw_config_select(r, i);
+    gw_dispatch_app_config *a;
+    for (size_t i = 0; (a = gw_config_select(r, i)) != NULL; i++) {
         size_t t, same_key = ts->n;
         if (a->auth != GW_DISPATCH_AUTH_TOKEN)
             continue;
@@ -560,7 +543,7 @@ static void teams_rules(gw_config_rules *r, void *all)
         }
         if (same_key < ts->n)
             same_key_rule(r, a, &ts->v[same_key]);
-        if ((t < ts->n ? team_join(&ts->v[t], i) : team_new(ts, a, i, same_key)) != 0) {
+        if ((t == ts->n && team_new(ts, a, same_key) != 0) || team_join(&ts->v[t], i) != 0) {
             gw_config_oom(r);
             break;
         }
@@ -625,7 +608,7 @@ const gw_dispatch_feedback_config *gw_dispatch_feedback_config_of(const gw_confi
 
 const gw_dispatch_teams *gw_dispatch_teams_of(const gw_config *c)
 {
-    return gw_config_part_all(c, &gw_dispatch_app_part);
+    return gw_config_part_of(c, &gw_dispatch_app_part);
 }
 
 const gw_dispatch_team *gw_dispatch_key_team_of(const gw_config *c, const gw_config_app *app)

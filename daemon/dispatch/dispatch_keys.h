@@ -32,7 +32,6 @@ typedef enum gw_dispatch_transport {
     GW_DISPATCH_TRANSPORT_BINARY, /* legacy binary interface; certificate auth only */
 } gw_dispatch_transport;
 
-/* Durations are milliseconds; enums are stored as int. */
 typedef struct gw_dispatch_app_config {
     char *topic;     /* bundle id: the default apns-topic */
     gw_strv topics;  /* further topics the app may send to (.voip, ...) */

@@ -207,27 +207,23 @@ static const gw_config_key keys[] = {
  * the SQLite file keys do not apply. */
 static void rules_jetstream(gw_config_rules *r, const gw_queue_config *q)
 {
-    static const char *const sqlite_only[] = {"path", "max_size", "sync", "purge_interval"};
+    static const char *const sqlite_only[] = {"path", "max_size", "sync", "purge_interval", NULL};
 
-    if (q->servers.n == 0 && !gw_config_refused(r, "servers"))
+    if (q->servers.n == 0 && gw_config_has(r, "servers") >= 0)
         gw_config_fail(r, "servers",
                        "required with backend = jetstream: the NATS URLs of the cluster, e.g. "
                        "nats://10.0.0.1:4222, nats://10.0.0.2:4222, nats://10.0.0.3:4222");
-    if ((q->tls_cert_file == NULL) != (q->tls_key_file == NULL) &&
-        !gw_config_refused(r, "tls_cert_file") && !gw_config_refused(r, "tls_key_file"))
+    if ((q->tls_cert_file == NULL) != (q->tls_key_file == NULL)) /* paths: never refused */
         gw_config_fail(r, q->tls_cert_file ? "tls_cert_file" : "tls_key_file",
                        "tls_cert_file and tls_key_file go together (the client certificate and "
                        "its key)");
     if (q->servers.n > 0 && (int64_t)q->replicas > (int64_t)q->servers.n &&
-        !gw_config_refused(r, "replicas"))
+        gw_config_has(r, "replicas") >= 0)
         gw_config_warn(r, "replicas",
                        "%u replicas but only %zu server URL(s) listed: fine if the others are "
                        "found by the cluster's gossip, otherwise the stream cannot be created",
                        (unsigned)q->replicas, q->servers.n);
-    for (size_t i = 0; i < sizeof(sqlite_only) / sizeof(sqlite_only[0]); i++)
-        if (gw_config_has(r, sqlite_only[i]) && !gw_config_refused(r, sqlite_only[i]))
-            gw_config_warn(r, sqlite_only[i],
-                           "ignored with backend = jetstream (a SQLite setting)");
+    gw_config_only_with(r, sqlite_only, 1, "ignored with backend = jetstream (a SQLite setting)");
 }
 
 /* backend = sqlite: the database file, or the directory it will be created in. */
@@ -244,13 +240,9 @@ static void rules_sqlite_path(gw_config_rules *r, const char *path)
                            gw_config_quote(path, qb, sizeof qb), strerror(errno));
         return;
     }
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    const char *slash = strrchr(path, '/'); /* the directory: ".", "/" or up to the last '/' */
+    snprintf(dir, sizeof dir, "%.*s", slash == NULL || slash == path ? 1 : (int)(slash - path),
+             slash ? path : ".");
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         gw_config_fail(r, "path", "directory %s does not exist",
                        gw_config_quote(dir, qb, sizeof qb));
@@ -263,21 +255,17 @@ static void rules(gw_config_rules *r, void *part)
 {
     static const char *const js_only[] = {
         "servers",  "creds_file", "tls_ca_file", "tls_cert_file",  "tls_key_file", "prefix",
-        "replicas", "ack_wait",   "lease_ttl",   "max_deliveries", "op_timeout"};
+        "replicas", "ack_wait",   "lease_ttl",   "max_deliveries", "op_timeout",   NULL};
     const gw_queue_config *q = part;
 
-    if (gw_config_refused(r, "backend"))
+    if (gw_config_has(r, "backend") < 0)
         return;
     if (q->backend == GW_QUEUE_BACKEND_JETSTREAM) {
         rules_jetstream(r, q);
         return;
     }
-    for (size_t i = 0; i < sizeof(js_only) / sizeof(js_only[0]); i++)
-        if (gw_config_has(r, js_only[i]) && !gw_config_refused(r, js_only[i]))
-            gw_config_warn(r, js_only[i], "ignored: only backend = jetstream uses it");
-    /* NULL only when refused: path has a default. */
-    if (q->path != NULL && !gw_config_refused(r, "path"))
-        rules_sqlite_path(r, q->path);
+    gw_config_only_with(r, js_only, 1, "ignored: only backend = jetstream uses it");
+    rules_sqlite_path(r, q->path); /* never NULL: a default, and no value is refused */
 }
 
 const gw_config_section gw_queue_section = {

@@ -22,8 +22,7 @@ typedef enum gw_queue_sync {
     GW_QUEUE_SYNC_FULL,       /* outcome batches with synchronous=FULL too */
 } gw_queue_sync;
 
-/* Durations are milliseconds, sizes bytes; enums are stored as int. Field
- * names follow gw_queue_opts and the backends' options. */
+/* Field names follow gw_queue_opts and the backends' options. */
 typedef struct gw_queue_config {
     int backend; /* gw_queue_backend */
     char *path;  /* sqlite database file */

@@ -68,7 +68,7 @@ static void rules(gw_config_rules *r, void *part)
                                          NULL};
     (void)part;
     if (!gw_config_has(r, "webhook_url"))
-        gw_config_only_with(r, others, "webhook_url");
+        gw_config_only_with(r, others, 0, "only used with webhook_url");
     else if (!gw_config_has(r, "webhook_secret"))
         gw_config_missing(r, "webhook_secret",
                           "required with webhook_url (every delivery is signed with HMAC-SHA256)");

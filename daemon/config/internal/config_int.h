@@ -36,15 +36,15 @@ typedef struct gw__origin {
     char *env; /* environment variable that set it, or NULL */
     int set;   /* holds an explicit (non-empty) value from the file or the environment */
     int bad;   /* an assignment was refused (already reported: no follow-up errors) */
-    int have_fp;
-    uint64_t fp_dev, fp_ino, fp_size;
-    int64_t fp_mtime_ns; /* fingerprint of a K_FILE key's file, taken at load */
+    struct {
+        uint64_t dev, ino, size;
+        int64_t mtime_ns;
+    } fp; /* a K_FILE key's file at load: a reload compares it; all 0 = none */
 } gw__origin;
 
 /* One section instance: the parts' structs and the keys' origins. */
 struct gw__inst {
     const gw__sec *s;
-    unsigned sec;
     int line; /* section header line; 0 = section absent */
     void *blob[GW__PARTS_MAX];
     gw__origin *origin; /* one per key of the section */
@@ -53,7 +53,7 @@ struct gw__inst {
 struct gw__cfg {
     gw__layout lay;
     struct gw__inst single[GW__SECTIONS_MAX]; /* the unnamed sections' instances */
-    void *all[GW__SECTIONS_MAX][GW__PARTS_MAX];
+    void *all[GW__PARTS_MAX];                 /* the named section's parts' rules_all data */
 };
 
 /* Builds the layout of s (0, APNS_EINVAL, APNS_ENOMEM); free with _free. */
@@ -64,6 +64,10 @@ void gw__layout_free(gw__layout *l);
 int gw__key_find(const gw__sec *s, const char *name);
 /* The closest key name of section s to name (aliases, edit distance), or NULL. */
 const char *gw__key_suggest(const gw__sec *s, const char *name);
+/* s into buf (cut to len - 1): lower-case (a key named in the environment),
+ * or upper-case with other characters than A-Z a-z 0-9 as '_' (an app's
+ * NAME there). Returns buf. */
+char *gw__recase(const char *s, int upper, char *buf, size_t len);
 /* Case-insensitive edit distance. */
 int gw__edit_distance(const char *a, const char *b);
 
@@ -81,11 +85,19 @@ typedef union gw__value {
     int64_t i64;
 } gw__value;
 
-/* A number (BOOL..DURATION) that is 0; strings and lists are not. */
-int gw__value_is_zero(const gw_config_key *k, const void *field);
+/* One key's field. value_set parses text into it (replacing, or for a list
+ * appending; empty text clears it): 0, -1 with `why` (without the value),
+ * or APNS_ENOMEM. value_is_set: a string, a list or a number that is not 0.
+ * value_print writes it in file syntax, secrets masked. */
+int gw_config_value_set(const gw_config_key *k, void *field, const char *text, char *why,
+                        size_t why_len);
+void gw_config_value_clear(const gw_config_key *k, void *field);
+int gw_config_value_is_set(const gw_config_key *k, const void *field);
+int gw_config_value_equal(const gw_config_key *k, const void *a, const void *b);
+void gw__value_print(const gw_config_key *k, const void *field, FILE *f);
 /* k's range in file syntax ("1KiB", "1h", "5"). */
 void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len);
-/* The index'th word of "a|b|c" into buf ("?" when there is none). */
-const char *gw__choice_name(const char *choices, int index, char *buf, size_t len);
+/* "<lead> a, b, c" from "a|b|c", each word between two q ("" or "`"). */
+void gw__choices_text(const char *choices, const char *lead, const char *q, char *buf, size_t len);
 
 #endif
