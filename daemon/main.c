@@ -20,13 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "api.h"
 #include "apnsd_keys.h"
+#include "clock.h"
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
@@ -35,6 +35,7 @@
 #include "queue_jetstream.h"
 #include "queue_keys.h"
 #include "queue_sqlite.h"
+#include "timer.h"
 #include "webhook.h"
 
 #define APNSD_VERSION "0.1.0"
@@ -99,16 +100,9 @@ typedef struct apnsd {
     int exit_code;
 } apnsd;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t left_ms(const apnsd *s)
 {
-    int64_t left = s->drain_deadline - mono_ms();
+    int64_t left = s->drain_deadline - common_mono_ms();
     return left > 0 ? left : 0;
 }
 
@@ -181,10 +175,8 @@ static void on_flushed(void *ud)
 static void pending_cb(int fd, short what, void *ud)
 {
     apnsd *s = ud;
-    struct timeval tv = {0, PENDING_MS * 1000};
-
     if (gw_api_pending(s->api) > 0 && left_ms(s) > 0) {
-        evtimer_add(s->pending_ev, &tv);
+        gw_timer_in(s->pending_ev, PENDING_MS);
         return;
     }
     gw_webhooks_flush(s->wh, left_ms(s) > 1000 ? left_ms(s) : 1000, on_flushed, s);
@@ -211,7 +203,7 @@ static void stop_cb(int sig, short what, void *ud)
     s->draining = 1;
     int64_t timeout_ms = gw_apnsd_server_config_of(s->cfg)->drain_timeout_ms;
 
-    s->drain_deadline = mono_ms() + timeout_ms;
+    s->drain_deadline = common_mono_ms() + timeout_ms;
     snprintf(t, sizeof(t), "%lldms", (long long)timeout_ms);
     gw_log(GW_LOG_INFO, "apnsd", "draining: new pushes are refused, in-flight work finishes",
            "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "timeout", t, NULL);
@@ -436,10 +428,8 @@ static void shutdown_all(apnsd *s)
     gw_queue_free(s->q);
     gw_metrics_free(s->m);
     gw_config_free(s->cfg);
-    struct event *evs[] = {s->sig_term, s->sig_int, s->sig_hup, s->depth_ev, s->pending_ev};
-    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
-        if (evs[i] != NULL)
-            event_free(evs[i]);
+    gw_events_free(
+        (struct event *[]){s->sig_term, s->sig_int, s->sig_hup, s->depth_ev, s->pending_ev}, 5);
     if (s->base != NULL)
         event_base_free(s->base);
 }
@@ -456,7 +446,6 @@ int main(int argc, char **argv)
     apnsd s;
     gw_config_errors errs;
     int check = 0, dump = 0, c, rc;
-    struct timeval depth_tv = {DEPTH_MS / 1000, 0};
 
     memset(&s, 0, sizeof(s));
     s.path = getenv("APNSD_CONFIG");
@@ -535,7 +524,7 @@ int main(int argc, char **argv)
         shutdown_all(&s);
         return EXIT_START;
     }
-    event_add(s.depth_ev, &depth_tv);
+    gw_timer_in(s.depth_ev, DEPTH_MS);
     depth_cb(-1, EV_TIMEOUT, &s);
     announce(&s);
 

@@ -54,7 +54,6 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -64,7 +63,9 @@
 #include <openssl/evp.h>
 
 #include "apns/notification.h"
+#include "clock.h"
 #include "log.h"
+#include "timer.h"
 
 /* ---- the route table ------------------------------------------------------- */
 
@@ -127,13 +128,6 @@ static int path_match(const char *pattern, const char *path, gw_api_req *r)
 }
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static const char *phrase(int status)
 {
@@ -233,7 +227,7 @@ void gw__api_reply_raw(gw_api_req *r, int status, const char *content_type, stru
     gw__api_header(r, "Content-Type", content_type);
     gw__api_header(r, "X-Request-Id", r->id);
     gw__api_header(r, "Cache-Control", "no-store");
-    dt = mono_now() - r->t0;
+    dt = (double)common_mono_ns() / 1e9 - r->t0;
     snprintf(st, sizeof st, "%d", status);
     if (gw_log_enabled(GW_LOG_DEBUG)) {
         char ms[32];
@@ -421,7 +415,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     r->api = a;
     r->req = req;
-    r->t0 = mono_now();
+    r->t0 = (double)common_mono_ns() / 1e9;
     common_list_push_front(&a->open, &r->link);
     if (request_id_ok(rid))
         snprintf(r->id, sizeof r->id, "%s", rid);
@@ -462,8 +456,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 static void apply_limits(gw_api *a)
 {
     const gw_api_server_config *s = gw_api_server_config_of(a->cfg);
-    struct timeval tv = {.tv_sec = s->request_timeout_ms / 1000,
-                         .tv_usec = (s->request_timeout_ms % 1000) * 1000};
+    struct timeval tv = gw_timer_tv(s->request_timeout_ms);
 
     evhttp_set_max_body_size(a->http, (ev_ssize_t)s->max_body);
     evhttp_set_flags(a->http, EVHTTP_SERVER_LINGERING_CLOSE);

@@ -34,6 +34,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "log.h"
+#include "timer.h"
 
 #define WAIT_MAX_SECONDS 86400
 
@@ -201,14 +202,13 @@ static void finish(gw__push *p)
     } else if (p->wait_ms <= 0) {
         answer_accepted(p);
     } else {
-        struct timeval tv = {.tv_sec = p->wait_ms / 1000, .tv_usec = (p->wait_ms % 1000) * 1000};
         p->waiting = 1;
         if (all_final(p) || p->r->api->draining) {
             answer_wait(p);
             return;
         }
         p->timer = evtimer_new(p->r->api->base, on_wait_timeout, p);
-        if (p->timer == NULL || evtimer_add(p->timer, &tv) != 0)
+        if (p->timer == NULL || gw_timer_in(p->timer, p->wait_ms) != 0)
             answer_wait(p);
     }
 }

@@ -128,28 +128,10 @@ int64_t gw__d_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void gw__d_timer_in(struct event *ev, int64_t ms)
-{
-    struct timeval tv;
-
-    if (ms < 0)
-        ms = 0;
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-    evtimer_add(ev, &tv);
-}
-
 void gw__d_metric_add(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, uint64_t n)
 {
     if (d->o.m != NULL && n > 0)
         gw_metrics_add(d->o.m, id, l1, l2, n);
-}
-
-void gw__d_events_free(struct event *const *ev, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (ev[i] != NULL)
-            event_free(ev[i]);
 }
 
 gw_app *gw__d_find_app(const gw_dispatch *d, const char *name)
@@ -177,7 +159,7 @@ void gw__d_wake_at(gw_dispatch *d, int64_t at_ms)
     if (at_ms >= d->wake_at && event_pending(d->wake_ev, EV_TIMEOUT, NULL))
         return;
     d->wake_at = at_ms;
-    gw__d_timer_in(d->wake_ev, at_ms - gw__d_now());
+    gw_timer_in(d->wake_ev, at_ms - gw__d_now());
 }
 
 static void wake_cb(int fd, short what, void *ud)
@@ -344,7 +326,6 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
 {
     gw_dispatch *d;
     gw_app **tail;
-    struct timeval tv = {GW_D_STATS_MS / 1000, (GW_D_STATS_MS % 1000) * 1000};
 
     if (detail != NULL && detail_len > 0)
         detail[0] = '\0';
@@ -389,7 +370,7 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
         gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 0);
         gw__d_feedback_start(a);
     }
-    event_add(d->stats_ev, &tv);
+    gw_timer_in(d->stats_ev, GW_D_STATS_MS);
     *out = d;
     gw__d_maybe_lease(d);
     return 0;
@@ -420,9 +401,9 @@ void gw_dispatch_free(gw_dispatch *d)
         d->teams = t->next;
         gw__d_team_free(t);
     }
-    gw__d_events_free((struct event *[]){d->wake_ev, d->flush_ev, d->reap_ev, d->stats_ev,
-                                         d->hold_ev, d->drain_timer, d->done_ev},
-                      7);
+    gw_events_free((struct event *[]){d->wake_ev, d->flush_ev, d->reap_ev, d->stats_ev, d->hold_ev,
+                                      d->drain_timer, d->done_ev},
+                   7);
     free(d);
 }
 

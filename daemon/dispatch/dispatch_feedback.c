@@ -20,7 +20,7 @@
 
 static void schedule(gw_app *a, int64_t ms)
 {
-    gw__d_timer_in(a->fb_ev, ms);
+    gw_timer_in(a->fb_ev, ms);
 }
 
 static void dead_added(int err, const char *detail, void *ud)

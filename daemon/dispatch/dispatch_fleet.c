@@ -63,7 +63,7 @@ static int mint(void *ud, char *jwt, size_t jwt_len)
 
 static void arm(gw_dteam *t, int64_t at_ms)
 {
-    gw__d_timer_in(t->fleet_ev, at_ms - gw__d_now());
+    gw_timer_in(t->fleet_ev, at_ms - gw__d_now());
 }
 
 static void on_token(int err, const char *detail, const char *jwt, int64_t issued_ms, int minted,

@@ -267,7 +267,7 @@ static void hold(gw_dispatch *d)
     if (d->hold_ms > GW_D_HOLD_MAX_MS)
         d->hold_ms = GW_D_HOLD_MAX_MS;
     d->hold_until = gw__d_now() + d->hold_ms;
-    gw__d_timer_in(d->hold_ev, d->hold_ms);
+    gw_timer_in(d->hold_ev, d->hold_ms);
     gw_log(GW_LOG_WARN, "dispatch",
            "answers cannot be recorded: holding sends (no new notifications go out)", "hold_ms",
            GW_LOG_INT(d->hold_ms), NULL);

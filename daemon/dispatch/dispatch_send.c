@@ -111,7 +111,7 @@ static int rate_ok(gw_app *a, int64_t now)
         return 1;
     need = ceil((1 - a->bucket) * 1000.0 / a->rate_limit);
     if (!evtimer_pending(a->rate_ev, NULL)) {
-        gw__d_timer_in(a->rate_ev, need < 1 ? 1 : (int64_t)need);
+        gw_timer_in(a->rate_ev, need < 1 ? 1 : (int64_t)need);
     }
     return 0;
 }
@@ -188,7 +188,7 @@ static void feed(gw_app *a)
             break;
         }
         if (rc == APNS_ENOMEM) { /* a slot's buffer could not grow: try again soon */
-            gw__d_timer_in(a->rate_ev, 100);
+            gw_timer_in(a->rate_ev, 100);
             break;
         }
         advance(dc);
@@ -241,7 +241,7 @@ void gw__d_on_credit(apns_client *c, size_t credit, void *ud)
 static void arm_probe(gw_app *a, int64_t now)
 {
     a->probe_at = now + a->d->probe_ms;
-    gw__d_timer_in(a->probe_ev, a->d->probe_ms);
+    gw_timer_in(a->probe_ev, a->d->probe_ms);
 }
 
 static void resume(gw_app *a)

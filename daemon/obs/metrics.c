@@ -30,6 +30,7 @@
 #include <event2/buffer.h>
 
 #include "apns/error.h"
+#include "hash.h"
 #include "log.h"
 
 /* ---------------------------------------------------------------------- */
@@ -153,13 +154,10 @@ struct gw_metrics {
 
 static uint32_t hash_labels(const char *a, const char *b)
 {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)a; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    h = (h ^ 0xffu) * 16777619u; /* separator: ("ab","") != ("a","b") */
-    for (const unsigned char *p = (const unsigned char *)b; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h;
+    static const unsigned char sep = 0xff; /* ("ab","") != ("a","b") */
+    uint64_t h = common_fnv1a_add(COMMON_FNV1A_INIT, a, strlen(a));
+    h = common_fnv1a_add(h, &sep, 1);
+    return (uint32_t)common_fnv1a_add(h, b, strlen(b));
 }
 
 static int series_cmp(const series *s, const char *a, const char *b)

@@ -22,6 +22,7 @@
 #include "dispatch.h"
 #include "list.h"
 #include "log.h"
+#include "timer.h"
 
 struct event;
 
@@ -213,11 +214,7 @@ struct gw_dispatch {
 
 /* ---- dispatch.c, dispatch_drain.c ---- */
 int64_t gw__d_now(void);
-/* evtimer_add(ev) after ms milliseconds (negative: at once). */
-void gw__d_timer_in(struct event *ev, int64_t ms);
 gw_app *gw__d_find_app(const gw_dispatch *d, const char *name);
-/* event_free on each of n events that is not NULL. */
-void gw__d_events_free(struct event *const *ev, size_t n);
 void gw__d_maybe_lease(gw_dispatch *d);
 void gw__d_wake_at(gw_dispatch *d, int64_t at_ms);
 void gw__d_check_drain(gw_dispatch *d);
