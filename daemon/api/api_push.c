@@ -45,6 +45,7 @@ typedef struct field {
     const char *name;
     unsigned types;
     int builder; /* a payload builder field (exclusive with "payload") */
+    int absent;  /* fn runs when the key is absent too (v NULL): defaults, required keys */
     field_fn fn; /* NULL: a builder field that is one setter call below */
     str_setter str;
     int (*flag)(apns_payload *, int);
@@ -234,8 +235,6 @@ static int f_priority(pctx *c, json_t *v)
 {
     json_int_t p;
 
-    if (v == NULL)
-        return 0;
     p = json_integer_value(v);
     if (p != 10 && p != 5 && p != 1)
         return fail(c, GW_API_E_INVALID_FIELD, "priority", "%s", "must be 10, 5 or 1");
@@ -258,15 +257,13 @@ static int f_expiration(pctx *c, json_t *v)
 
 static int f_collapse_id(pctx *c, json_t *v)
 {
-    if (v != NULL && json_string_length(v) > 0)
+    if (json_string_length(v) > 0)
         c->collapse_id = json_string_value(v);
     return 0;
 }
 
 static int f_apns_id(pctx *c, json_t *v)
 {
-    if (v == NULL)
-        return 0;
     if (!apns_uuid_is_valid(json_string_value(v)))
         return fail(c, GW_API_E_INVALID_FIELD, "apns_id", "%s",
                     "must be a canonical UUID (8-4-4-4-12 hex digits)");
@@ -317,8 +314,6 @@ static int f_send_at(pctx *c, json_t *v)
 {
     json_int_t s;
 
-    if (v == NULL)
-        return 0;
     s = json_integer_value(v);
     if (s < 0 || s > SEND_AT_MAX)
         return fail(c, GW_API_E_INVALID_FIELD, "send_at", "%s",
@@ -329,8 +324,6 @@ static int f_send_at(pctx *c, json_t *v)
 
 static int f_payload(pctx *c, json_t *v)
 {
-    if (v == NULL)
-        return 0;
     c->payload = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (c->payload == NULL)
         return oom(c);
@@ -339,13 +332,6 @@ static int f_payload(pctx *c, json_t *v)
 }
 
 /* ---- builder fields ---------------------------------------------------- */
-
-static apns_payload *builder(pctx *c)
-{
-    if (c->builder == NULL && apns_payload_new(&c->builder) != 0)
-        c->builder = NULL;
-    return c->builder;
-}
 
 /* A setter's result: 0, or bad_payload naming the field with libapns's
  * sentence. */
@@ -358,16 +344,6 @@ static int set_rc(pctx *c, int rc, const char *name)
     return fail(c, GW_API_E_BAD_PAYLOAD, name, "%s",
                 apns_payload_detail(c->builder)[0] ? apns_payload_detail(c->builder)
                                                    : apns_strerror(rc));
-}
-
-static int set_str(pctx *c, json_t *v, const char *name, str_setter fn)
-{
-    apns_payload *p;
-    if (v == NULL)
-        return 0;
-    if ((p = builder(c)) == NULL)
-        return oom(c);
-    return set_rc(c, fn(p, json_string_value(v)), name);
 }
 
 static int b_alert(pctx *c, json_t *v)
@@ -385,12 +361,8 @@ static int b_alert(pctx *c, json_t *v)
     json_t *x;
     char sub[80];
 
-    if (v == NULL)
-        return 0;
     if (json_is_string(v))
-        return set_str(c, v, "alert", apns_payload_set_alert_text);
-    if (builder(c) == NULL)
-        return oom(c);
+        return set_rc(c, apns_payload_set_alert_text(c->builder, json_string_value(v)), "alert");
     json_object_foreach(v, k, x)
     {
         size_t i = 0;
@@ -405,7 +377,7 @@ static int b_alert(pctx *c, json_t *v)
             continue;
         if (!json_is_string(x))
             return fail(c, GW_API_E_INVALID_FIELD, sub, "%s", "must be a string");
-        if (set_str(c, x, sub, keys[i].fn) != 0)
+        if (set_rc(c, keys[i].fn(c->builder, json_string_value(x)), sub) != 0)
             return -1;
     }
     return 0;
@@ -413,12 +385,8 @@ static int b_alert(pctx *c, json_t *v)
 
 static int b_badge(pctx *c, json_t *v)
 {
-    if (v == NULL)
-        return 0;
     if (json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
         return fail(c, GW_API_E_INVALID_FIELD, "badge", "%s", "must be 0..2147483647");
-    if (builder(c) == NULL)
-        return oom(c);
     return set_rc(c, apns_payload_set_badge(c->builder, json_integer_value(v)), "badge");
 }
 
@@ -428,10 +396,8 @@ static int b_sound(pctx *c, json_t *v)
     const char *k;
     json_t *x;
 
-    if (v == NULL)
-        return 0;
     if (json_is_string(v))
-        return set_str(c, v, "sound", apns_payload_set_sound);
+        return set_rc(c, apns_payload_set_sound(c->builder, json_string_value(v)), "sound");
     /* The critical-alert dictionary {"critical":1,"name":"x.caf","volume":0.8}. */
     json_object_foreach(v, k, x)
     {
@@ -452,8 +418,6 @@ static int b_sound(pctx *c, json_t *v)
         return fail(c, GW_API_E_INVALID_FIELD, "sound.critical", "%s", "must be true or false");
     if (vol != NULL && !json_is_number(vol))
         return fail(c, GW_API_E_INVALID_FIELD, "sound.volume", "%s", "must be a number 0..1");
-    if (builder(c) == NULL)
-        return oom(c);
     return set_rc(c,
                   apns_payload_set_sound_dict(c->builder, crit ? bool_value(crit) : 0,
                                               json_string_value(name),
@@ -464,10 +428,6 @@ static int b_sound(pctx *c, json_t *v)
 /* A builder field that is one setter call: a string, a flag or a number. */
 static int b_simple(pctx *c, json_t *v, const field *f)
 {
-    if (v == NULL)
-        return 0;
-    if (builder(c) == NULL)
-        return oom(c);
     return set_rc(c,
                   f->str    ? f->str(c->builder, json_string_value(v))
                   : f->flag ? f->flag(c->builder, bool_value(v))
@@ -480,10 +440,6 @@ static int b_custom(pctx *c, json_t *v)
     const char *k;
     json_t *x;
 
-    if (v == NULL)
-        return 0;
-    if (builder(c) == NULL)
-        return oom(c);
     json_object_foreach(v, k, x)
     {
         char sub[80];
@@ -503,15 +459,15 @@ static int b_custom(pctx *c, json_t *v)
 /* The table: every key a notification may hold, handled in this order
  * (app first: topic and auth need it; push_type before topic). */
 static const field fields[N_FIELDS] = {
-    {"app", T_STR, 0, .fn = f_app},
+    {"app", T_STR, 0, .absent = 1, .fn = f_app},
     {"token", T_STR, 0, .fn = f_token}, /* index 1: read by f_tokens */
-    {"tokens", T_ARR, 0, .fn = f_tokens},
-    {"push_type", T_STR, 0, .fn = f_push_type},
+    {"tokens", T_ARR, 0, .absent = 1, .fn = f_tokens},
+    {"push_type", T_STR, 0, .absent = 1, .fn = f_push_type},
     {"priority", T_INT, 0, .fn = f_priority},
-    {"expiration", T_INT, 0, .fn = f_expiration},
+    {"expiration", T_INT, 0, .absent = 1, .fn = f_expiration},
     {"collapse_id", T_STR, 0, .fn = f_collapse_id},
     {"apns_id", T_STR, 0, .fn = f_apns_id},
-    {"topic", T_STR, 0, .fn = f_topic},
+    {"topic", T_STR, 0, .absent = 1, .fn = f_topic},
     {"send_at", T_INT, 0, .fn = f_send_at},
     {"payload", T_OBJ, 0, .fn = f_payload},
     {"alert", T_STR | T_OBJ, 1, .fn = b_alert},
@@ -596,10 +552,8 @@ static int validate(pctx *c)
 static int render(pctx *c)
 {
     char detail[256];
-    int any_builder = 0, rc;
+    int any_builder = c->builder != NULL, rc;
 
-    for (size_t i = 0; i < N_FIELDS; i++)
-        any_builder |= fields[i].builder && c->slot[i] != NULL;
     if (c->slot[F_PAYLOAD] != NULL && any_builder)
         return fail(c, GW_API_E_INVALID_FIELD, "payload", "%s",
                     "give either \"payload\" or builder fields (alert, badge, sound, ...), not "
@@ -678,8 +632,15 @@ static int notification(pctx *c, json_t *obj, gw_push_item *it)
             return fail(c, GW_API_E_INVALID_FIELD, k, "%s", type_words(fields[i].types));
         c->slot[i] = v;
     }
+    /* One builder for the builder fields' handlers, if any is given. */
+    for (size_t i = 0; i < N_FIELDS && c->builder == NULL; i++)
+        if (fields[i].builder && c->slot[i] != NULL && apns_payload_new(&c->builder) != 0) {
+            c->builder = NULL;
+            return oom(c);
+        }
     for (size_t i = 0; i < N_FIELDS; i++)
-        if ((fields[i].fn ? fields[i].fn(c, c->slot[i]) : b_simple(c, c->slot[i], &fields[i])) != 0)
+        if ((c->slot[i] != NULL || fields[i].absent) &&
+            (fields[i].fn ? fields[i].fn(c, c->slot[i]) : b_simple(c, c->slot[i], &fields[i])) != 0)
             goto out;
     /* APNs wants 5 or 1 for background pushes; omitted means 10 there. */
     if (!c->priority_set && c->push_type == APNS_PUSH_BACKGROUND)
