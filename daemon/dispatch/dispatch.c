@@ -391,11 +391,8 @@ void gw_dispatch_free(gw_dispatch *d)
     {
         COMMON_CONTAINER_OF(it, gw_dbatch, link)->d = NULL;
     }
-    if (d->cur != NULL) { /* never posted: those tokens are simply pending */
-        free(d->cur->v);
-        free(d->cur->e);
-        free(d->cur);
-    }
+    if (d->cur != NULL) /* never posted: those tokens are simply pending */
+        gw__d_batch_free(d->cur);
     while (d->teams != NULL) {
         gw_dteam *t = d->teams;
         d->teams = t->next;

@@ -249,7 +249,7 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app
     a->n_flights = slots;
     a->flights = calloc(a->n_flights, sizeof(*a->flights));
     a->feed_ev = event_new(d->o.base, -1, 0, gw__d_feed_cb, a);
-    a->rate_ev = evtimer_new(d->o.base, gw__d_rate_cb, a);
+    a->rate_ev = evtimer_new(d->o.base, gw__d_feed_cb, a);
     a->probe_ev = evtimer_new(d->o.base, gw__d_probe_cb, a);
     if (a->name == NULL || (ac->topic != NULL && a->topic == NULL) || a->flights == NULL ||
         a->feed_ev == NULL || a->rate_ev == NULL || a->probe_ev == NULL) {

@@ -269,7 +269,6 @@ static inline gw_dchunk *gw__d_chunk_next(const gw_app *a, const gw_dchunk *dc)
 void gw__d_on_result(apns_client *c, const apns_notification *n, const apns_result *r, void *ud);
 void gw__d_on_credit(apns_client *c, size_t credit, void *ud);
 void gw__d_feed_cb(int fd, short what, void *ud);
-void gw__d_rate_cb(int fd, short what, void *ud);
 void gw__d_probe_cb(int fd, short what, void *ud);
 void gw__d_feed_soon(gw_app *a);
 /* Whether the app would take more tokens than it holds. */
@@ -286,6 +285,8 @@ void gw__d_emit(gw_dispatch *d, gw_dchunk *dc, uint32_t idx, gw_token_state st, 
                 gw_dead_source dead);
 void gw__d_flush(gw_dispatch *d);
 void gw__d_flush_cb(int fd, short what, void *ud);
+/* Frees an outcome batch and its arrays. */
+void gw__d_batch_free(gw_dbatch *b);
 /* Releases dc if nothing refers to it and its app is done with it. */
 void gw__d_chunk_check(gw_dchunk *dc);
 /* Every chunk of the app (after a pause, a retire, a drain). */
