@@ -18,11 +18,6 @@
 
 #define FIRST_FETCH_MS 5000
 
-static void schedule(gw_app *a, int64_t ms)
-{
-    gw_timer_in(a->fb_ev, ms);
-}
-
 static void dead_added(int err, const char *detail, void *ud)
 {
     if (err != 0)
@@ -56,7 +51,7 @@ static void on_done(apns_feedback *f, size_t count, int err, const char *detail,
                "tokens", n, NULL);
     apns_feedback_free(f);
     a->fb_fetch = NULL;
-    schedule(a, a->fb_interval_ms);
+    gw_timer_in(a->fb_ev, a->fb_interval_ms);
 }
 
 static void fetch_cb(int fd, short what, void *ud)
@@ -76,7 +71,7 @@ static void fetch_cb(int fd, short what, void *ud)
         a->fb_fetch = NULL;
         gw_log(GW_LOG_ERROR, "feedback", "cannot start a feedback fetch", "app", a->name, "error",
                apns_err_name(rc), "detail", detail, NULL);
-        schedule(a, a->fb_interval_ms);
+        gw_timer_in(a->fb_ev, a->fb_interval_ms);
     }
 }
 
@@ -89,7 +84,7 @@ void gw__d_feedback_start(gw_app *a)
     a->fb_ev = evtimer_new(a->d->o.base, fetch_cb, a);
     if (a->fb_ev == NULL)
         return;
-    schedule(a, a->fb_interval_ms < FIRST_FETCH_MS ? a->fb_interval_ms : FIRST_FETCH_MS);
+    gw_timer_in(a->fb_ev, a->fb_interval_ms < FIRST_FETCH_MS ? a->fb_interval_ms : FIRST_FETCH_MS);
 }
 
 void gw__d_feedback_stop(gw_app *a)

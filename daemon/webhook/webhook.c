@@ -1097,12 +1097,8 @@ void gw_webhooks_result(gw_webhooks *w, const gw_token_result *r)
     }
     wait_push(a, e);
     update_pending(a);
-    if (a->state != ST_IDLE)
-        return;
-    if (a->wait.len >= a->batch || w->flushing)
-        event_active(a->kick, 0, 0);
-    else if (!evtimer_pending(a->timer, NULL))
-        gw_timer_in(a->timer, first_waiting(a)->at_ms + a->interval_ms - common_mono_ms());
+    if (a->state == ST_IDLE)
+        event_active(a->kick, 0, 0); /* step(): send now, or arm the interval timer */
 }
 
 size_t gw_webhooks_pending(const gw_webhooks *w, const char *app_name)
