@@ -663,56 +663,46 @@ static int parse_root(json_t *root, const gw_config *cfg, const uint8_t *key, gw
                       gw_push_request *out, gw_api_error *err)
 {
     json_t *list = json_object_get(root, "notifications");
-    size_t extra = 0, n;
+    size_t extra = 0, n = 1; /* without "notifications": the body is one notification */
     const char *k;
     json_t *v;
 
-    if (list == NULL) {
-        pctx c = {.cfg = cfg,
-                  .key = key,
-                  .err = err,
-                  .scan = scan,
-                  .idx = GW__TOKENS_TOP,
-                  .extra_tokens = &extra};
-        out->items = calloc(1, sizeof(*out->items));
-        if (out->items == NULL)
-            return gw_api_error_set(err, GW_API_E_INTERNAL, NULL, "out of memory");
-        if (notification(&c, root, &out->items[0]) != 0)
-            return -1;
-        out->n = 1;
-        return 0;
-    }
-
-    out->batch = 1;
-    json_object_foreach(root, k, v)
-    {
-        if (strcmp(k, "notifications") != 0) {
-            char f[80];
-            snprintf(f, sizeof f, "%.60s", k);
-            return gw_api_error_set(err, GW_API_E_UNKNOWN_FIELD, f,
-                                    "beside \"notifications\" the body holds nothing: each "
-                                    "notification carries its own fields");
+    if (list != NULL) {
+        out->batch = 1;
+        json_object_foreach(root, k, v)
+        {
+            if (strcmp(k, "notifications") != 0) {
+                char f[80];
+                snprintf(f, sizeof f, "%.60s", k);
+                return gw_api_error_set(err, GW_API_E_UNKNOWN_FIELD, f,
+                                        "beside \"notifications\" the body holds nothing: each "
+                                        "notification carries its own fields");
+            }
         }
+        if (!json_is_array(list))
+            return gw_api_error_set(err, GW_API_E_INVALID_FIELD, "notifications",
+                                    "must be an array of notification objects");
+        n = json_array_size(list);
+        if (n == 0)
+            return gw_api_error_set(err, GW_API_E_INVALID_FIELD, "notifications",
+                                    "must hold at least one notification");
+        if (n > GW_PUSH_MAX_NOTIFICATIONS)
+            return gw_api_error_set(err, GW_API_E_TOO_MANY_NOTIFICATIONS, "notifications",
+                                    "%zu notifications; one request takes at most %d (put the "
+                                    "tokens of one payload into one notification's \"tokens\")",
+                                    n, GW_PUSH_MAX_NOTIFICATIONS);
     }
-    if (!json_is_array(list))
-        return gw_api_error_set(err, GW_API_E_INVALID_FIELD, "notifications",
-                                "must be an array of notification objects");
-    n = json_array_size(list);
-    if (n == 0)
-        return gw_api_error_set(err, GW_API_E_INVALID_FIELD, "notifications",
-                                "must hold at least one notification");
-    if (n > GW_PUSH_MAX_NOTIFICATIONS)
-        return gw_api_error_set(err, GW_API_E_TOO_MANY_NOTIFICATIONS, "notifications",
-                                "%zu notifications; one request takes at most %d (put the "
-                                "tokens of one payload into one notification's \"tokens\")",
-                                n, GW_PUSH_MAX_NOTIFICATIONS);
     out->items = calloc(n, sizeof(*out->items));
     if (out->items == NULL)
         return gw_api_error_set(err, GW_API_E_INTERNAL, NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        pctx c = {
-            .cfg = cfg, .key = key, .err = err, .scan = scan, .idx = i, .extra_tokens = &extra};
-        json_t *o = json_array_get(list, i);
+        pctx c = {.cfg = cfg,
+                  .key = key,
+                  .err = err,
+                  .scan = scan,
+                  .idx = list != NULL ? i : GW__TOKENS_TOP,
+                  .extra_tokens = &extra};
+        json_t *o = list != NULL ? json_array_get(list, i) : root;
         if (!json_is_object(o)) {
             char f[48];
             snprintf(f, sizeof f, "notifications[%zu]", i);
