@@ -74,20 +74,10 @@ struct pctx {
     size_t payload_len;
 };
 
-/* "notifications[3].alert.title" / "alert.title" */
-static const char *fld(pctx *c, const char *name, char *buf, size_t len)
-{
-    if (c->idx == GW__TOKENS_TOP)
-        snprintf(buf, len, "%.80s", name);
-    else
-        snprintf(buf, len, "notifications[%zu].%.56s", c->idx, name);
-    return buf;
-}
-
 static int fail(pctx *c, gw_api_errcode code, const char *name, const char *fmt, const char *a)
 {
     char f[96];
-    return gw_api_error_set(c->err, code, fld(c, name, f, sizeof f), fmt, a);
+    return gw_api_error_set(c->err, code, gw__api_field(f, sizeof f, c->idx, name), fmt, a);
 }
 
 static int oom(pctx *c)
@@ -180,14 +170,15 @@ static int f_tokens(pctx *c, json_t *v)
             if (!json_is_string(t))
                 return fail(c, GW_API_E_INVALID_FIELD, sub, "%s", "must be a string of hex digits");
             if (c->scan->total + *c->extra_tokens >= max) {
-                gw_api_error_set(c->err, GW_API_E_TOO_MANY_TOKENS, fld(c, "tokens", f, sizeof f),
+                gw_api_error_set(c->err, GW_API_E_TOO_MANY_TOKENS,
+                                 gw__api_field(f, sizeof f, c->idx, "tokens"),
                                  "the request names more than %u device tokens ([server] "
                                  "max_tokens)",
                                  max);
                 return -1;
             }
             if (gw__token_add(&c->tokens, json_string_value(t), json_string_length(t), 0,
-                              fld(c, sub, f, sizeof f), c->err) != 0)
+                              gw__api_field(f, sizeof f, c->idx, sub), c->err) != 0)
                 return -1;
             (*c->extra_tokens)++;
         }
@@ -196,7 +187,7 @@ static int f_tokens(pctx *c, json_t *v)
             return fail(c, GW_API_E_TOO_MANY_TOKENS, "token", "%s",
                         "the request names more device tokens than [server] max_tokens");
         if (gw__token_add(&c->tokens, json_string_value(one), json_string_length(one), 0,
-                          fld(c, "token", f, sizeof f), c->err) != 0)
+                          gw__api_field(f, sizeof f, c->idx, "token"), c->err) != 0)
             return -1;
         (*c->extra_tokens)++;
     } else {

@@ -174,6 +174,15 @@ int gw__token_add(gw_token_list *l, const char *s, size_t len, int escaped, cons
 
 /* ---- the scanner --------------------------------------------------------- */
 
+const char *gw__api_field(char *out, size_t len, size_t idx, const char *name)
+{
+    if (idx == GW__TOKENS_TOP)
+        snprintf(out, len, "%.80s", name);
+    else
+        snprintf(out, len, "notifications[%zu].%.56s", idx, name);
+    return out;
+}
+
 typedef struct scan {
     const char *body, *end;
     size_t max_tokens;
@@ -182,14 +191,6 @@ typedef struct scan {
     size_t copied; /* body bytes up to here are in s->copy */
     size_t copy_cap;
 } scan;
-
-static void field_of(char *out, size_t len, size_t idx, const char *rest)
-{
-    if (idx == GW__TOKENS_TOP)
-        snprintf(out, len, "%s", rest);
-    else
-        snprintf(out, len, "notifications[%zu].%.40s", idx, rest);
-}
 
 static int copy_append(scan *x, const char *p, size_t n)
 {
@@ -227,7 +228,7 @@ static const char *lift(scan *x, const char *p, size_t idx)
     size_t j = 0;
 
     if (gw__scan_find(s, idx) != NULL) {
-        field_of(field, sizeof field, idx, "tokens");
+        gw__api_field(field, sizeof field, idx, "tokens");
         gw_api_error_set(x->err, GW_API_E_DUPLICATE_KEY, field, "the key \"tokens\" appears twice");
         return NULL;
     }
@@ -252,13 +253,13 @@ static const char *lift(scan *x, const char *p, size_t idx)
         if (*p != '"') {
             char f[64];
             snprintf(f, sizeof f, "tokens[%zu]", j);
-            field_of(field, sizeof field, idx, f);
+            gw__api_field(field, sizeof field, idx, f);
             gw_api_error_set(x->err, GW_API_E_INVALID_FIELD, field,
                              "must be a string of hex digits");
             return NULL;
         }
         if (s->total >= x->max_tokens) {
-            field_of(field, sizeof field, idx, "tokens");
+            gw__api_field(field, sizeof field, idx, "tokens");
             gw_api_error_set(x->err, GW_API_E_TOO_MANY_TOKENS, field,
                              "the request names more than %zu device tokens ([server] "
                              "max_tokens)",
@@ -271,7 +272,7 @@ static const char *lift(scan *x, const char *p, size_t idx)
              * libapns's sentence and the field. */
             char f[64];
             snprintf(f, sizeof f, "tokens[%zu]", j);
-            field_of(field, sizeof field, idx, f);
+            gw__api_field(field, sizeof field, idx, f);
             if (gw__token_add(&lf->list, p + 1, (size_t)(se - 1 - (p + 1)), esc, field, x->err) !=
                 0)
                 return NULL;

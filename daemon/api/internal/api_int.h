@@ -215,6 +215,10 @@ size_t gw__scan_orig_offset(const gw__scan *s, size_t copy_off);
  * `off` of a valid JSON body; "" for the top level. */
 void gw__json_path_at(const char *body, size_t len, size_t off, char *out, size_t out_len);
 
+/* The path of field `name` of notification idx (or GW__TOKENS_TOP) into out:
+ * "notifications[3].alert.title" or "alert.title". Returns out. */
+const char *gw__api_field(char *out, size_t len, size_t idx, const char *name);
+
 /* Adds one token given as JSON string content (raw, possibly with escapes).
  * Returns 0 or -1 with err naming `field` (APNs' sentence from libapns). */
 int gw__token_add(gw_token_list *l, const char *s, size_t len, int escaped, const char *field,
