@@ -64,6 +64,14 @@ static const char *str_end(const char *p, const char *e, int *esc)
     return e;
 }
 
+/* Past the whitespace and the ',' after a value: at the next key or element,
+ * or at the closing bracket. */
+static const char *next_item(const char *p, const char *e)
+{
+    p = ws(p, e);
+    return p < e && *p == ',' ? ws(p + 1, e) : p;
+}
+
 static const char *skip_value(const char *p, const char *e)
 {
     int depth = 0;
@@ -279,9 +287,7 @@ static const char *lift(scan *x, const char *p, size_t idx)
         }
         s->total++;
         j++;
-        p = ws(se, x->end);
-        if (p < x->end && *p == ',')
-            p = ws(p + 1, x->end);
+        p = next_item(se, x->end);
     }
     p = p < x->end ? p + 1 : p;
 
@@ -330,9 +336,7 @@ static const char *object(scan *x, const char *p, size_t notification, int top)
                 if (p == NULL)
                     return NULL;
                 i++;
-                p = ws(p, x->end);
-                if (p < x->end && *p == ',')
-                    p = ws(p + 1, x->end);
+                p = next_item(p, x->end);
             }
             p = p < x->end ? p + 1 : p;
         } else {
@@ -340,9 +344,7 @@ static const char *object(scan *x, const char *p, size_t notification, int top)
         }
         if (p == NULL)
             return NULL;
-        p = ws(p, x->end);
-        if (p < x->end && *p == ',')
-            p = ws(p + 1, x->end);
+        p = next_item(p, x->end);
     }
     return p < x->end ? p + 1 : p;
 }
@@ -442,9 +444,7 @@ static void walk(const char *p, const char *e, const char *t, char *out, size_t 
                     walk(vs, e, t, out, cap, o, depth + 1);
                 return;
             }
-            p = ws(ve, e);
-            if (p < e && *p == ',')
-                p = ws(p + 1, e);
+            p = next_item(ve, e);
         }
     } else if (*p == '[') {
         size_t i = 0;
@@ -457,9 +457,7 @@ static void walk(const char *p, const char *e, const char *t, char *out, size_t 
                 return;
             }
             i++;
-            p = ws(ve, e);
-            if (p < e && *p == ',')
-                p = ws(p + 1, e);
+            p = next_item(ve, e);
         }
     }
 }

@@ -199,7 +199,6 @@ void gw__d_emit(gw_dispatch *d, gw_dchunk *dc, uint32_t idx, gw_token_state st, 
     e->dc = dc;
     snprintf(e->reason, sizeof(e->reason), "%s",
              reason_str != NULL ? reason_str : apns_reason_name(reason));
-    e->answered_ms = gw__d_now();
     b->n++;
     dc->recording++;
     if (b->n >= GW_D_BATCH_MAX)

@@ -148,7 +148,6 @@ struct gw_app {
 typedef struct gw_dentry {
     gw_dchunk *dc;
     char reason[48]; /* copy of the reason string */
-    int64_t answered_ms;
 } gw_dentry;
 
 /* One gw_queue_record() call: its outcomes and what the callback needs. */
