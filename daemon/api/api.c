@@ -98,7 +98,8 @@ static const char *method_name(int cmd)
     return "?";
 }
 
-/* Segment-by-segment match; captures "{x}" segments into r->arg. */
+/* Segment-by-segment match; captures "{x}" segments into r->arg (also on
+ * a mismatch: only the matched route's handler reads them). */
 static int path_match(const char *pattern, const char *path, gw_api_req *r)
 {
     int n_arg = 0;
@@ -113,10 +114,8 @@ static int path_match(const char *pattern, const char *path, gw_api_req *r)
         if (pattern[1] == '{') {
             if (sl <= 1 || sl - 1 >= GW__API_ARG_MAX || n_arg >= GW__API_ARGS)
                 return 0;
-            if (r != NULL) {
-                memcpy(r->arg[n_arg], path + 1, sl - 1);
-                r->arg[n_arg][sl - 1] = '\0';
-            }
+            memcpy(r->arg[n_arg], path + 1, sl - 1);
+            r->arg[n_arg][sl - 1] = '\0';
             n_arg++;
         } else if (pl != sl || memcmp(pattern, path, pl) != 0) {
             return 0;
@@ -425,10 +424,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         path = "/";
 
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (!path_match(routes[i].pattern, path, NULL))
+        if (!path_match(routes[i].pattern, path, r))
             continue;
         if (routes[i].method == cmd) {
-            path_match(routes[i].pattern, path, r);
             r->route = &routes[i];
             break;
         }
