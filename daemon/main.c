@@ -14,7 +14,6 @@
  * [server] drain_timeout; exit 0. A second signal exits at once with 3:
  * nothing durable is lost, the queue sends the rest after the restart.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>

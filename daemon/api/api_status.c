@@ -9,8 +9,6 @@
 #include "api_int.h"
 
 #include <ctype.h>
-#include <stdio.h>
-#include <string.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>

@@ -8,7 +8,6 @@
  */
 #include "dispatch_int.h"
 
-#include <stdio.h>
 
 #include <event2/event.h>
 

@@ -9,8 +9,6 @@
  */
 #include "dispatch_int.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 
 #include <event2/event.h>
 

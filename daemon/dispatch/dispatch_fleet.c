@@ -34,7 +34,6 @@
  */
 #include "dispatch_int.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

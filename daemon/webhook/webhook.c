@@ -56,12 +56,10 @@
 #include "webhook.h"
 
 #include <arpa/inet.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
