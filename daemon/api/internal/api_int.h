@@ -18,7 +18,6 @@
 struct evhttp;
 struct evhttp_request;
 struct evhttp_bound_socket;
-struct event;
 
 #define GW__API_REQ_ID_MAX 128 /* X-Request-Id echoed up to this length */
 #define GW__API_ARG_MAX    256 /* one {capture} of a route path */

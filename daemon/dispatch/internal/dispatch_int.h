@@ -22,9 +22,7 @@
 #include "dispatch.h"
 #include "list.h"
 #include "log.h"
-#include "timer.h"
-
-struct event;
+#include "timer.h" /* struct event */
 
 #define GW_D_PROBE_MS        60000 /* default pause before a probe */
 #define GW_D_UNKNOWN_APP_MS  60000 /* chunks of an app not in the config come back after */
