@@ -65,8 +65,7 @@ static void wait_job_free(gw__waits *w, gw__wait_job *j)
 {
     if (j == NULL)
         return;
-    if (j->registered)
-        gw__waits_remove(w, j);
+    gw__waits_remove(w, j); /* a no-op unless registered */
     free(j->tokens);
     free(j->res);
     free(j);
@@ -108,7 +107,7 @@ static void unregister_waits(gw__push *p)
 {
     gw_api *a = p->r->api;
     for (size_t i = 0; i < p->n; i++)
-        if (p->jobs[i].w != NULL && p->jobs[i].w->registered)
+        if (p->jobs[i].w != NULL)
             gw__waits_remove(&a->waits, p->jobs[i].w);
     if (p->timer != NULL)
         event_del(p->timer);

@@ -166,6 +166,7 @@ typedef struct gw__wait_res {
 } gw__wait_res;
 
 int gw__waits_add(gw__waits *w, gw__wait_job *j);
+/* Unregisters j; a no-op when j is not registered (w may then be NULL). */
 void gw__waits_remove(gw__waits *w, gw__wait_job *j);
 gw__wait_job *gw__waits_find(const gw__waits *w, const char *job_id);
 void gw__waits_free(gw__waits *w);
