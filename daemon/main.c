@@ -46,7 +46,7 @@ enum {
     EXIT_CUT = 3,    /* a second SIGTERM/SIGINT cut the drain short */
 };
 
-#define DEPTH_MS   1000 /* queue_depth gauge */
+#define DEPTH_MS   1000 /* storage error and backend operation counters */
 #define PENDING_MS 50   /* drain: polling the API's open requests */
 
 static const char usage[] =
@@ -137,7 +137,8 @@ static const char *err_kind(int err, char *buf, size_t len)
     return buf;
 }
 
-/* Every second: the queue depth gauge and failed storage transactions. */
+/* Every second: failed storage transactions and the backend's operations
+ * (the queue depth gauge is read when /metrics is scraped). */
 static void depth_cb(int fd, short what, void *ud)
 {
     apnsd *s = ud;
@@ -145,7 +146,6 @@ static void depth_cb(int fd, short what, void *ud)
     char kind[32];
 
     gw_queue_stats_get(s->q, &st);
-    gw_metrics_set(s->m, GW_M_QUEUE_DEPTH, NULL, NULL, (double)st.depth);
     if (st.failures > s->failures_seen)
         gw_metrics_add(
             s->m, GW_M_STORAGE_ERRORS,
