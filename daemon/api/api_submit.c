@@ -332,14 +332,13 @@ void gw__api_h_push(gw_api_req *r)
     evbuffer_drain(in, len); /* the body is not needed any more */
     if (wait_ms > 0) {
         for (size_t i = 0; i < pr.n; i++) {
-            if (pr.items[i].n_tokens > qc->small_job_tokens) {
-                char msg[200];
-                snprintf(msg, sizeof msg,
-                         "?wait takes notifications of at most %u tokens ([queue] "
-                         "small_job_tokens); notification %zu has %zu",
-                         qc->small_job_tokens, i, pr.items[i].n_tokens);
+            size_t n = pr.items[i].n_tokens;
+            if (n > qc->small_job_tokens) {
                 gw_push_request_free(&pr);
-                gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "wait", "%s", msg);
+                gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "wait",
+                                     "?wait takes notifications of at most %u tokens ([queue] "
+                                     "small_job_tokens); notification %zu has %zu",
+                                     qc->small_job_tokens, i, n);
                 return;
             }
         }
