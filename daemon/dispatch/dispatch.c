@@ -460,13 +460,6 @@ static gw_app *unlink_app(gw_app **list, const char *name)
     return NULL;
 }
 
-static void retire(gw_dispatch *d, gw_app *a)
-{
-    a->next = d->retiring;
-    d->retiring = a;
-    gw__d_app_retire(a);
-}
-
 int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_diff *diff,
                        char *detail, size_t detail_len)
 {
@@ -501,17 +494,8 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
         ftail = &a->next;
     }
 
-    /* 2. Retire removed and replaced apps (they finish what they hold). */
-    for (size_t i = 0; i < diff->n; i++) {
-        const gw_app_diff *x = &diff->apps[i];
-        if (x->change == GW_CHANGE_REMOVED || x->change == GW_CHANGE_REPLACED) {
-            gw_app *a = unlink_app(&d->apps, x->name);
-            if (a != NULL)
-                retire(d, a);
-        }
-    }
-
-    /* 3. The new list in the new config's order. */
+    /* 2. The new list in the new config's order: a fresh app, or the
+     * running one (unchanged or updated in place). */
     for (size_t i = 0; i < cfg->n_apps; i++) {
         const gw_config_app *ac = &cfg->apps[i];
         gw_app *a = unlink_app(&fresh, ac->name);
@@ -519,7 +503,7 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
         if (a == NULL) {
             a = unlink_app(&d->apps, ac->name);
             if (a == NULL)
-                continue; /* cannot happen: the diff lists every app */
+                continue; /* cannot happen: the diff lists every added app */
             gw__d_app_update(a, ac);
             if (a->paused)
                 gw__d_probe_now(a);
@@ -530,11 +514,14 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
         *ltail = a;
         ltail = &a->next;
     }
-    /* Anything left in the old list was not in the diff: retire it too. */
+    /* 3. What is left of the old list (removed, replaced) retires: it
+     * finishes what it holds. */
     while (d->apps != NULL) {
         gw_app *a = d->apps;
         d->apps = a->next;
-        retire(d, a);
+        a->next = d->retiring;
+        d->retiring = a;
+        gw__d_app_retire(a);
     }
     free_apps(fresh); /* only if the diff and cfg disagree */
     d->apps = list;

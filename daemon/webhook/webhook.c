@@ -171,11 +171,6 @@ static int streq0(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-static char *dup0(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 static void metric(app *a, const char *result, uint64_t n)
 {
     if (n > 0)
@@ -319,7 +314,7 @@ static int target_url(target *t, const app_conf *ac, char *detail, size_t dlen)
     snprintf(t->log_url, ll, "%s://%s%s%s%s", scheme, host, port ? ":" : "", port ? port : "",
              path ? path : "/");
     t->url = strdup(ac->webhook_url);
-    t->ca_file = dup0(ac->ca_file);
+    t->ca_file = ac->ca_file != NULL ? strdup(ac->ca_file) : NULL;
     if (t->url != NULL && (ac->ca_file == NULL || t->ca_file != NULL))
         rc = 0;
 out:
