@@ -128,12 +128,6 @@ int64_t gw__d_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void gw__d_metric_add(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, uint64_t n)
-{
-    if (d->o.m != NULL && n > 0)
-        gw_metrics_add(d->o.m, id, l1, l2, n);
-}
-
 gw_app *gw__d_find_app(const gw_dispatch *d, const char *name)
 {
     for (gw_app *a = d->apps; a != NULL; a = a->next)

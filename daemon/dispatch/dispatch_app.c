@@ -111,7 +111,7 @@ void gw__d_teams_stats(gw_dispatch *d)
     for (gw_dteam *t = d->teams; t != NULL; t = t->next) {
         uint64_t r = apns_token_cache_refreshes(t->cache);
         if (r > t->refreshes_seen)
-            gw__d_metric_add(d, GW_M_JWT_REFRESHES, t->label, NULL, r - t->refreshes_seen);
+            gw_metrics_add(d->o.m, GW_M_JWT_REFRESHES, t->label, NULL, r - t->refreshes_seen);
         t->refreshes_seen = r;
     }
 }
@@ -360,6 +360,6 @@ void gw__d_app_stats(gw_app *a)
         s.connections_up >= a->connections ? 0.0 : (double)(a->connections - s.connections_up));
     gw_metrics_set(d->o.m, GW_M_IN_FLIGHT, a->name, NULL, (double)a->in_flight);
     if (s.goaways > a->goaways_seen)
-        gw__d_metric_add(d, GW_M_GOAWAYS, a->name, NULL, s.goaways - a->goaways_seen);
+        gw_metrics_add(d->o.m, GW_M_GOAWAYS, a->name, NULL, s.goaways - a->goaways_seen);
     a->goaways_seen = s.goaways;
 }

@@ -9,7 +9,6 @@
  */
 #include "dispatch_int.h"
 
-
 #include <event2/event.h>
 
 #if APNS_HAVE_LEGACY
@@ -33,7 +32,7 @@ static void on_item(apns_feedback *f, const apns_feedback_item *it, void *ud)
         gw_log(GW_LOG_WARN, "feedback", "dead token not stored", "app", a->name, "error",
                gw_queue_err_name(rc), NULL);
     else
-        gw__d_metric_add(a->d, GW_M_DEAD_TOKENS, a->name, "feedback", 1);
+        gw_metrics_add(a->d->o.m, GW_M_DEAD_TOKENS, a->name, "feedback", 1);
 }
 
 static void on_done(apns_feedback *f, size_t count, int err, const char *detail, void *ud)

@@ -217,7 +217,6 @@ void gw__d_wake_at(gw_dispatch *d, int64_t at_ms);
 void gw__d_check_drain(gw_dispatch *d);
 void gw__d_reap_soon(gw_dispatch *d);
 void gw__d_on_drained(apns_client *c, void *ud);
-void gw__d_metric_add(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, uint64_t n);
 
 /* 1 while sends are held because recording answers fails. */
 int gw__d_held(const gw_dispatch *d);
