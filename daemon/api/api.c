@@ -217,6 +217,7 @@ static int dump_cb(const char *buf, size_t size, void *data)
 void gw__api_reply_raw(gw_api_req *r, int status, const char *content_type, struct evbuffer *body)
 {
     gw_api *a = r->api;
+    const char *route;
     char st[16];
     double dt;
 
@@ -237,11 +238,9 @@ void gw__api_reply_raw(gw_api_req *r, int status, const char *content_type, stru
     evhttp_send_reply(r->req, status, phrase(status), status == 204 ? NULL : body);
     r->req = NULL;
 
-    if (a->m != NULL) {
-        const char *route = r->route != NULL ? r->route->name : "unmatched";
-        gw_metrics_add(a->m, GW_M_API_REQUESTS, route, st, 1);
-        gw_metrics_observe(a->m, GW_M_API_LATENCY, route, dt);
-    }
+    route = r->route != NULL ? r->route->name : "unmatched";
+    gw_metrics_add(a->m, GW_M_API_REQUESTS, route, st, 1); /* a->m may be NULL */
+    gw_metrics_observe(a->m, GW_M_API_LATENCY, route, dt);
     maybe_free(r);
 }
 
