@@ -107,20 +107,17 @@ static int64_t left_ms(const apnsd *s)
 
 /* ---- wiring ----------------------------------------------------------------- */
 
+/* Each call is a no-op while its module is not open yet (NULL). */
 static void on_work(void *ud)
 {
-    apnsd *s = ud;
-    if (s->d != NULL)
-        gw_dispatch_kick(s->d);
+    gw_dispatch_kick(((apnsd *)ud)->d);
 }
 
 static void on_result(void *ud, const gw_token_result *r)
 {
     apnsd *s = ud;
-    if (s->api != NULL)
-        gw_api_on_result(s->api, r);
-    if (s->wh != NULL)
-        gw_webhooks_result(s->wh, r);
+    gw_api_on_result(s->api, r);
+    gw_webhooks_result(s->wh, r);
 }
 
 /* "GW_QUEUE_EFULL" -> "full", "APNS_ENOMEM" -> "nomem": the kind label. */
