@@ -170,8 +170,7 @@ static int request_id_ok(const char *s)
 static void req_free(gw_api_req *r)
 {
     common_list_remove(&r->link);
-    if (r->push != NULL)
-        gw__api_push_free(r->push);
+    gw__api_push_free(r->push); /* NULL is fine */
     OPENSSL_cleanse(r->key_text, sizeof r->key_text);
     free(r);
 }

@@ -239,8 +239,7 @@ static void target_clear(target *t)
     free(t->ca_file);
     free(t->host);
     free(t->log_url);
-    if (t->easy != NULL)
-        curl_easy_cleanup(t->easy);
+    curl_easy_cleanup(t->easy); /* NULL is fine */
     memset(t, 0, sizeof(*t));
 }
 
@@ -1188,11 +1187,9 @@ void gw_webhooks_free(gw_webhooks *w)
     gw_events_free((struct event *[]){w->deadline_ev, w->done_ev}, 2);
     /* Closes the cached connections; their sockets' events go with the
      * CURL_POLL_REMOVE calls, and whatever libcurl did not remove here. */
-    if (w->multi)
-        curl_multi_cleanup(w->multi);
+    curl_multi_cleanup(w->multi); /* NULL is fine */
     while (!common_list_empty(&w->socks))
         sock_free(COMMON_CONTAINER_OF(common_list_first(&w->socks), sock, link));
-    if (w->curl_timer)
-        event_free(w->curl_timer);
+    gw_events_free(&w->curl_timer, 1);
     free(w);
 }
