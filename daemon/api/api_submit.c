@@ -80,8 +80,7 @@ void gw__api_push_free(gw__push *p)
     a = p->r->api;
     for (size_t i = 0; i < p->n; i++)
         wait_job_free(&a->waits, p->jobs[i].w);
-    if (p->timer != NULL)
-        event_free(p->timer);
+    gw_events_free(&p->timer, 1);
     free(p->jobs);
     free(p);
 }

@@ -90,10 +90,8 @@ void gw__d_feedback_stop(gw_app *a)
         apns_feedback_free(a->fb_fetch);
         a->fb_fetch = NULL;
     }
-    if (a->fb_ev != NULL) {
-        event_free(a->fb_ev);
-        a->fb_ev = NULL;
-    }
+    gw_events_free(&a->fb_ev, 1);
+    a->fb_ev = NULL;
 }
 
 #else /* libapns without the legacy interface: the configuration refuses                           \

@@ -165,8 +165,7 @@ void gw__d_fleet_stop(gw_dteam *t)
 {
     if (!t->fleet)
         return;
-    if (t->fleet_ev != NULL)
-        event_free(t->fleet_ev);
+    gw_events_free(&t->fleet_ev, 1);
     t->fleet_ev = NULL;
     if (t->fleet_fetch != NULL) {
         t->fleet_fetch->t = NULL;
