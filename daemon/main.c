@@ -14,19 +14,18 @@
  * [server] drain_timeout; exit 0. A second signal exits at once with 3:
  * nothing durable is lost, the queue sends the rest after the restart.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "api.h"
 #include "apnsd_keys.h"
+#include "clock.h"
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
@@ -35,6 +34,7 @@
 #include "queue_jetstream.h"
 #include "queue_keys.h"
 #include "queue_sqlite.h"
+#include "timer.h"
 #include "webhook.h"
 
 #define APNSD_VERSION "0.1.0"
@@ -46,7 +46,7 @@ enum {
     EXIT_CUT = 3,    /* a second SIGTERM/SIGINT cut the drain short */
 };
 
-#define DEPTH_MS   1000 /* queue_depth gauge */
+#define DEPTH_MS   1000 /* storage error and backend operation counters */
 #define PENDING_MS 50   /* drain: polling the API's open requests */
 
 static const char usage[] =
@@ -99,35 +99,25 @@ typedef struct apnsd {
     int exit_code;
 } apnsd;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t left_ms(const apnsd *s)
 {
-    int64_t left = s->drain_deadline - mono_ms();
+    int64_t left = s->drain_deadline - common_mono_ms();
     return left > 0 ? left : 0;
 }
 
 /* ---- wiring ----------------------------------------------------------------- */
 
+/* Each call is a no-op while its module is not open yet (NULL). */
 static void on_work(void *ud)
 {
-    apnsd *s = ud;
-    if (s->d != NULL)
-        gw_dispatch_kick(s->d);
+    gw_dispatch_kick(((apnsd *)ud)->d);
 }
 
 static void on_result(void *ud, const gw_token_result *r)
 {
     apnsd *s = ud;
-    if (s->api != NULL)
-        gw_api_on_result(s->api, r);
-    if (s->wh != NULL)
-        gw_webhooks_result(s->wh, r);
+    gw_api_on_result(s->api, r);
+    gw_webhooks_result(s->wh, r);
 }
 
 /* "GW_QUEUE_EFULL" -> "full", "APNS_ENOMEM" -> "nomem": the kind label. */
@@ -144,7 +134,8 @@ static const char *err_kind(int err, char *buf, size_t len)
     return buf;
 }
 
-/* Every second: the queue depth gauge and failed storage transactions. */
+/* Every second: failed storage transactions and the backend's operations
+ * (the queue depth gauge is read when /metrics is scraped). */
 static void depth_cb(int fd, short what, void *ud)
 {
     apnsd *s = ud;
@@ -152,7 +143,6 @@ static void depth_cb(int fd, short what, void *ud)
     char kind[32];
 
     gw_queue_stats_get(s->q, &st);
-    gw_metrics_set(s->m, GW_M_QUEUE_DEPTH, NULL, NULL, (double)st.depth);
     if (st.failures > s->failures_seen)
         gw_metrics_add(
             s->m, GW_M_STORAGE_ERRORS,
@@ -181,10 +171,8 @@ static void on_flushed(void *ud)
 static void pending_cb(int fd, short what, void *ud)
 {
     apnsd *s = ud;
-    struct timeval tv = {0, PENDING_MS * 1000};
-
     if (gw_api_pending(s->api) > 0 && left_ms(s) > 0) {
-        evtimer_add(s->pending_ev, &tv);
+        gw_timer_in(s->pending_ev, PENDING_MS);
         return;
     }
     gw_webhooks_flush(s->wh, left_ms(s) > 1000 ? left_ms(s) : 1000, on_flushed, s);
@@ -211,7 +199,7 @@ static void stop_cb(int sig, short what, void *ud)
     s->draining = 1;
     int64_t timeout_ms = gw_apnsd_server_config_of(s->cfg)->drain_timeout_ms;
 
-    s->drain_deadline = mono_ms() + timeout_ms;
+    s->drain_deadline = common_mono_ms() + timeout_ms;
     snprintf(t, sizeof(t), "%lldms", (long long)timeout_ms);
     gw_log(GW_LOG_INFO, "apnsd", "draining: new pushes are refused, in-flight work finishes",
            "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "timeout", t, NULL);
@@ -436,10 +424,8 @@ static void shutdown_all(apnsd *s)
     gw_queue_free(s->q);
     gw_metrics_free(s->m);
     gw_config_free(s->cfg);
-    struct event *evs[] = {s->sig_term, s->sig_int, s->sig_hup, s->depth_ev, s->pending_ev};
-    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
-        if (evs[i] != NULL)
-            event_free(evs[i]);
+    gw_events_free(
+        (struct event *[]){s->sig_term, s->sig_int, s->sig_hup, s->depth_ev, s->pending_ev}, 5);
     if (s->base != NULL)
         event_base_free(s->base);
 }
@@ -456,7 +442,6 @@ int main(int argc, char **argv)
     apnsd s;
     gw_config_errors errs;
     int check = 0, dump = 0, c, rc;
-    struct timeval depth_tv = {DEPTH_MS / 1000, 0};
 
     memset(&s, 0, sizeof(s));
     s.path = getenv("APNSD_CONFIG");
@@ -535,7 +520,7 @@ int main(int argc, char **argv)
         shutdown_all(&s);
         return EXIT_START;
     }
-    event_add(s.depth_ev, &depth_tv);
+    gw_timer_in(s.depth_ev, DEPTH_MS);
     depth_cb(-1, EV_TIMEOUT, &s);
     announce(&s);
 

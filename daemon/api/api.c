@@ -54,17 +54,17 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "apns/notification.h"
+#include "clock.h"
 #include "log.h"
+#include "timer.h"
 
 /* ---- the route table ------------------------------------------------------- */
 
@@ -97,7 +97,8 @@ static const char *method_name(int cmd)
     return "?";
 }
 
-/* Segment-by-segment match; captures "{x}" segments into r->arg. */
+/* Segment-by-segment match; captures "{x}" segments into r->arg (also on
+ * a mismatch: only the matched route's handler reads them). */
 static int path_match(const char *pattern, const char *path, gw_api_req *r)
 {
     int n_arg = 0;
@@ -112,10 +113,8 @@ static int path_match(const char *pattern, const char *path, gw_api_req *r)
         if (pattern[1] == '{') {
             if (sl <= 1 || sl - 1 >= GW__API_ARG_MAX || n_arg >= GW__API_ARGS)
                 return 0;
-            if (r != NULL) {
-                memcpy(r->arg[n_arg], path + 1, sl - 1);
-                r->arg[n_arg][sl - 1] = '\0';
-            }
+            memcpy(r->arg[n_arg], path + 1, sl - 1);
+            r->arg[n_arg][sl - 1] = '\0';
             n_arg++;
         } else if (pl != sl || memcmp(pattern, path, pl) != 0) {
             return 0;
@@ -127,13 +126,6 @@ static int path_match(const char *pattern, const char *path, gw_api_req *r)
 }
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static const char *phrase(int status)
 {
@@ -178,8 +170,7 @@ static int request_id_ok(const char *s)
 static void req_free(gw_api_req *r)
 {
     common_list_remove(&r->link);
-    if (r->push != NULL)
-        gw__api_push_free(r->push);
+    gw__api_push_free(r->push); /* NULL is fine */
     OPENSSL_cleanse(r->key_text, sizeof r->key_text);
     free(r);
 }
@@ -225,6 +216,7 @@ static int dump_cb(const char *buf, size_t size, void *data)
 void gw__api_reply_raw(gw_api_req *r, int status, const char *content_type, struct evbuffer *body)
 {
     gw_api *a = r->api;
+    const char *route;
     char st[16];
     double dt;
 
@@ -233,7 +225,7 @@ void gw__api_reply_raw(gw_api_req *r, int status, const char *content_type, stru
     gw__api_header(r, "Content-Type", content_type);
     gw__api_header(r, "X-Request-Id", r->id);
     gw__api_header(r, "Cache-Control", "no-store");
-    dt = mono_now() - r->t0;
+    dt = (double)common_mono_ns() / 1e9 - r->t0;
     snprintf(st, sizeof st, "%d", status);
     if (gw_log_enabled(GW_LOG_DEBUG)) {
         char ms[32];
@@ -245,11 +237,9 @@ void gw__api_reply_raw(gw_api_req *r, int status, const char *content_type, stru
     evhttp_send_reply(r->req, status, phrase(status), status == 204 ? NULL : body);
     r->req = NULL;
 
-    if (a->m != NULL) {
-        const char *route = r->route != NULL ? r->route->name : "unmatched";
-        gw_metrics_add(a->m, GW_M_API_REQUESTS, route, st, 1);
-        gw_metrics_observe(a->m, GW_M_API_LATENCY, route, dt);
-    }
+    route = r->route != NULL ? r->route->name : "unmatched";
+    gw_metrics_add(a->m, GW_M_API_REQUESTS, route, st, 1); /* a->m may be NULL */
+    gw_metrics_observe(a->m, GW_M_API_LATENCY, route, dt);
     maybe_free(r);
 }
 
@@ -421,7 +411,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     r->api = a;
     r->req = req;
-    r->t0 = mono_now();
+    r->t0 = (double)common_mono_ns() / 1e9;
     common_list_push_front(&a->open, &r->link);
     if (request_id_ok(rid))
         snprintf(r->id, sizeof r->id, "%s", rid);
@@ -431,10 +421,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         path = "/";
 
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (!path_match(routes[i].pattern, path, NULL))
+        if (!path_match(routes[i].pattern, path, r))
             continue;
         if (routes[i].method == cmd) {
-            path_match(routes[i].pattern, path, r);
             r->route = &routes[i];
             break;
         }
@@ -462,8 +451,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 static void apply_limits(gw_api *a)
 {
     const gw_api_server_config *s = gw_api_server_config_of(a->cfg);
-    struct timeval tv = {.tv_sec = s->request_timeout_ms / 1000,
-                         .tv_usec = (s->request_timeout_ms % 1000) * 1000};
+    struct timeval tv = gw_timer_tv(s->request_timeout_ms);
 
     evhttp_set_max_body_size(a->http, (ev_ssize_t)s->max_body);
     evhttp_set_flags(a->http, EVHTTP_SERVER_LINGERING_CLOSE);

@@ -6,6 +6,7 @@
 #include "api_int.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 
@@ -14,25 +15,34 @@ void gw__api_h_healthz(gw_api_req *r)
     gw__api_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* One reason the gateway is not ready: into the list and the message. */
+static void not_ready(json_t *reasons, char *msg, size_t len, const char *why)
+{
+    size_t o = strlen(msg);
+    json_array_append_new(reasons, json_string(why));
+    if (snprintf(msg + o, len - o, "%s%s", o ? "; " : "", why) >= (int)(len - o))
+        msg[o] = '\0'; /* a reason that does not fit is left out whole */
+}
+
 void gw__api_h_readyz(gw_api_req *r)
 {
     gw_api *a = r->api;
     gw_queue_stats st;
     json_t *reasons = json_array(), *paused = json_array(), *body;
-    char line[256];
+    gw_api_error e;
+    char line[256], msg[sizeof e.message] = "";
 
     if (a->draining)
-        json_array_append_new(reasons, json_string("draining: the gateway is shutting down"));
+        not_ready(reasons, msg, sizeof msg, "draining: the gateway is shutting down");
     gw_queue_stats_get(a->q, &st);
     if (st.last_err != 0) {
         snprintf(line, sizeof line, "queue: %s (%s)", gw_queue_strerror(st.last_err),
                  gw_queue_err_name(st.last_err));
-        json_array_append_new(reasons, json_string(line));
+        not_ready(reasons, msg, sizeof msg, line);
     }
     if (a->d != NULL) {
         if (!gw_dispatch_ready(a->d))
-            json_array_append_new(reasons,
-                                  json_string("dispatch: not every app has a connection up"));
+            not_ready(reasons, msg, sizeof msg, "dispatch: not every app has a connection up");
         for (size_t i = 0; i < a->cfg->n_apps; i++)
             if (gw_dispatch_app_paused(a->d, a->cfg->apps[i].name))
                 json_array_append_new(paused, json_string(a->cfg->apps[i].name));
@@ -44,25 +54,12 @@ void gw__api_h_readyz(gw_api_req *r)
         gw__api_reply_json(r, 200, body);
         return;
     }
-    {
-        gw_api_error e;
-        size_t i, o = 0;
-        json_t *v;
-        char msg[sizeof e.message] = "";
-        json_array_foreach(reasons, i, v)
-        {
-            int w = snprintf(msg + o, sizeof msg - o, "%s%s", i ? "; " : "", json_string_value(v));
-            if (w < 0 || (size_t)w >= sizeof msg - o)
-                break;
-            o += (size_t)w;
-        }
-        gw_api_error_set(&e, GW_API_E_NOT_READY, NULL, "%s", msg);
-        body = gw__api_error_json(&e, r->id);
-        json_object_set_new(body, "status", json_string("not_ready"));
-        json_object_set_new(body, "reasons", reasons);
-        json_object_set_new(body, "paused_apps", paused);
-        gw__api_reply_json(r, 503, body);
-    }
+    gw_api_error_set(&e, GW_API_E_NOT_READY, NULL, "%s", msg);
+    body = gw__api_error_json(&e, r->id);
+    json_object_set_new(body, "status", json_string("not_ready"));
+    json_object_set_new(body, "reasons", reasons);
+    json_object_set_new(body, "paused_apps", paused);
+    gw__api_reply_json(r, 503, body);
 }
 
 void gw__api_h_metrics(gw_api_req *r)

@@ -45,6 +45,7 @@ typedef struct field {
     const char *name;
     unsigned types;
     int builder; /* a payload builder field (exclusive with "payload") */
+    int absent;  /* fn runs when the key is absent too (v NULL): defaults, required keys */
     field_fn fn; /* NULL: a builder field that is one setter call below */
     str_setter str;
     int (*flag)(apns_payload *, int);
@@ -73,20 +74,10 @@ struct pctx {
     size_t payload_len;
 };
 
-/* "notifications[3].alert.title" / "alert.title" */
-static const char *fld(pctx *c, const char *name, char *buf, size_t len)
-{
-    if (c->idx == GW__TOKENS_TOP)
-        snprintf(buf, len, "%.80s", name);
-    else
-        snprintf(buf, len, "notifications[%zu].%.56s", c->idx, name);
-    return buf;
-}
-
 static int fail(pctx *c, gw_api_errcode code, const char *name, const char *fmt, const char *a)
 {
     char f[96];
-    return gw_api_error_set(c->err, code, fld(c, name, f, sizeof f), fmt, a);
+    return gw_api_error_set(c->err, code, gw__api_field(f, sizeof f, c->idx, name), fmt, a);
 }
 
 static int oom(pctx *c)
@@ -179,14 +170,15 @@ static int f_tokens(pctx *c, json_t *v)
             if (!json_is_string(t))
                 return fail(c, GW_API_E_INVALID_FIELD, sub, "%s", "must be a string of hex digits");
             if (c->scan->total + *c->extra_tokens >= max) {
-                gw_api_error_set(c->err, GW_API_E_TOO_MANY_TOKENS, fld(c, "tokens", f, sizeof f),
+                gw_api_error_set(c->err, GW_API_E_TOO_MANY_TOKENS,
+                                 gw__api_field(f, sizeof f, c->idx, "tokens"),
                                  "the request names more than %u device tokens ([server] "
                                  "max_tokens)",
                                  max);
                 return -1;
             }
             if (gw__token_add(&c->tokens, json_string_value(t), json_string_length(t), 0,
-                              fld(c, sub, f, sizeof f), c->err) != 0)
+                              gw__api_field(f, sizeof f, c->idx, sub), c->err) != 0)
                 return -1;
             (*c->extra_tokens)++;
         }
@@ -195,7 +187,7 @@ static int f_tokens(pctx *c, json_t *v)
             return fail(c, GW_API_E_TOO_MANY_TOKENS, "token", "%s",
                         "the request names more device tokens than [server] max_tokens");
         if (gw__token_add(&c->tokens, json_string_value(one), json_string_length(one), 0,
-                          fld(c, "token", f, sizeof f), c->err) != 0)
+                          gw__api_field(f, sizeof f, c->idx, "token"), c->err) != 0)
             return -1;
         (*c->extra_tokens)++;
     } else {
@@ -234,8 +226,6 @@ static int f_priority(pctx *c, json_t *v)
 {
     json_int_t p;
 
-    if (v == NULL)
-        return 0;
     p = json_integer_value(v);
     if (p != 10 && p != 5 && p != 1)
         return fail(c, GW_API_E_INVALID_FIELD, "priority", "%s", "must be 10, 5 or 1");
@@ -258,15 +248,13 @@ static int f_expiration(pctx *c, json_t *v)
 
 static int f_collapse_id(pctx *c, json_t *v)
 {
-    if (v != NULL && json_string_length(v) > 0)
+    if (json_string_length(v) > 0)
         c->collapse_id = json_string_value(v);
     return 0;
 }
 
 static int f_apns_id(pctx *c, json_t *v)
 {
-    if (v == NULL)
-        return 0;
     if (!apns_uuid_is_valid(json_string_value(v)))
         return fail(c, GW_API_E_INVALID_FIELD, "apns_id", "%s",
                     "must be a canonical UUID (8-4-4-4-12 hex digits)");
@@ -317,8 +305,6 @@ static int f_send_at(pctx *c, json_t *v)
 {
     json_int_t s;
 
-    if (v == NULL)
-        return 0;
     s = json_integer_value(v);
     if (s < 0 || s > SEND_AT_MAX)
         return fail(c, GW_API_E_INVALID_FIELD, "send_at", "%s",
@@ -329,8 +315,6 @@ static int f_send_at(pctx *c, json_t *v)
 
 static int f_payload(pctx *c, json_t *v)
 {
-    if (v == NULL)
-        return 0;
     c->payload = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (c->payload == NULL)
         return oom(c);
@@ -339,13 +323,6 @@ static int f_payload(pctx *c, json_t *v)
 }
 
 /* ---- builder fields ---------------------------------------------------- */
-
-static apns_payload *builder(pctx *c)
-{
-    if (c->builder == NULL && apns_payload_new(&c->builder) != 0)
-        c->builder = NULL;
-    return c->builder;
-}
 
 /* A setter's result: 0, or bad_payload naming the field with libapns's
  * sentence. */
@@ -358,16 +335,6 @@ static int set_rc(pctx *c, int rc, const char *name)
     return fail(c, GW_API_E_BAD_PAYLOAD, name, "%s",
                 apns_payload_detail(c->builder)[0] ? apns_payload_detail(c->builder)
                                                    : apns_strerror(rc));
-}
-
-static int set_str(pctx *c, json_t *v, const char *name, str_setter fn)
-{
-    apns_payload *p;
-    if (v == NULL)
-        return 0;
-    if ((p = builder(c)) == NULL)
-        return oom(c);
-    return set_rc(c, fn(p, json_string_value(v)), name);
 }
 
 static int b_alert(pctx *c, json_t *v)
@@ -385,12 +352,8 @@ static int b_alert(pctx *c, json_t *v)
     json_t *x;
     char sub[80];
 
-    if (v == NULL)
-        return 0;
     if (json_is_string(v))
-        return set_str(c, v, "alert", apns_payload_set_alert_text);
-    if (builder(c) == NULL)
-        return oom(c);
+        return set_rc(c, apns_payload_set_alert_text(c->builder, json_string_value(v)), "alert");
     json_object_foreach(v, k, x)
     {
         size_t i = 0;
@@ -405,7 +368,7 @@ static int b_alert(pctx *c, json_t *v)
             continue;
         if (!json_is_string(x))
             return fail(c, GW_API_E_INVALID_FIELD, sub, "%s", "must be a string");
-        if (set_str(c, x, sub, keys[i].fn) != 0)
+        if (set_rc(c, keys[i].fn(c->builder, json_string_value(x)), sub) != 0)
             return -1;
     }
     return 0;
@@ -413,12 +376,8 @@ static int b_alert(pctx *c, json_t *v)
 
 static int b_badge(pctx *c, json_t *v)
 {
-    if (v == NULL)
-        return 0;
     if (json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
         return fail(c, GW_API_E_INVALID_FIELD, "badge", "%s", "must be 0..2147483647");
-    if (builder(c) == NULL)
-        return oom(c);
     return set_rc(c, apns_payload_set_badge(c->builder, json_integer_value(v)), "badge");
 }
 
@@ -428,10 +387,8 @@ static int b_sound(pctx *c, json_t *v)
     const char *k;
     json_t *x;
 
-    if (v == NULL)
-        return 0;
     if (json_is_string(v))
-        return set_str(c, v, "sound", apns_payload_set_sound);
+        return set_rc(c, apns_payload_set_sound(c->builder, json_string_value(v)), "sound");
     /* The critical-alert dictionary {"critical":1,"name":"x.caf","volume":0.8}. */
     json_object_foreach(v, k, x)
     {
@@ -452,8 +409,6 @@ static int b_sound(pctx *c, json_t *v)
         return fail(c, GW_API_E_INVALID_FIELD, "sound.critical", "%s", "must be true or false");
     if (vol != NULL && !json_is_number(vol))
         return fail(c, GW_API_E_INVALID_FIELD, "sound.volume", "%s", "must be a number 0..1");
-    if (builder(c) == NULL)
-        return oom(c);
     return set_rc(c,
                   apns_payload_set_sound_dict(c->builder, crit ? bool_value(crit) : 0,
                                               json_string_value(name),
@@ -464,10 +419,6 @@ static int b_sound(pctx *c, json_t *v)
 /* A builder field that is one setter call: a string, a flag or a number. */
 static int b_simple(pctx *c, json_t *v, const field *f)
 {
-    if (v == NULL)
-        return 0;
-    if (builder(c) == NULL)
-        return oom(c);
     return set_rc(c,
                   f->str    ? f->str(c->builder, json_string_value(v))
                   : f->flag ? f->flag(c->builder, bool_value(v))
@@ -480,10 +431,6 @@ static int b_custom(pctx *c, json_t *v)
     const char *k;
     json_t *x;
 
-    if (v == NULL)
-        return 0;
-    if (builder(c) == NULL)
-        return oom(c);
     json_object_foreach(v, k, x)
     {
         char sub[80];
@@ -503,15 +450,15 @@ static int b_custom(pctx *c, json_t *v)
 /* The table: every key a notification may hold, handled in this order
  * (app first: topic and auth need it; push_type before topic). */
 static const field fields[N_FIELDS] = {
-    {"app", T_STR, 0, .fn = f_app},
+    {"app", T_STR, 0, .absent = 1, .fn = f_app},
     {"token", T_STR, 0, .fn = f_token}, /* index 1: read by f_tokens */
-    {"tokens", T_ARR, 0, .fn = f_tokens},
-    {"push_type", T_STR, 0, .fn = f_push_type},
+    {"tokens", T_ARR, 0, .absent = 1, .fn = f_tokens},
+    {"push_type", T_STR, 0, .absent = 1, .fn = f_push_type},
     {"priority", T_INT, 0, .fn = f_priority},
-    {"expiration", T_INT, 0, .fn = f_expiration},
+    {"expiration", T_INT, 0, .absent = 1, .fn = f_expiration},
     {"collapse_id", T_STR, 0, .fn = f_collapse_id},
     {"apns_id", T_STR, 0, .fn = f_apns_id},
-    {"topic", T_STR, 0, .fn = f_topic},
+    {"topic", T_STR, 0, .absent = 1, .fn = f_topic},
     {"send_at", T_INT, 0, .fn = f_send_at},
     {"payload", T_OBJ, 0, .fn = f_payload},
     {"alert", T_STR | T_OBJ, 1, .fn = b_alert},
@@ -596,10 +543,8 @@ static int validate(pctx *c)
 static int render(pctx *c)
 {
     char detail[256];
-    int any_builder = 0, rc;
+    int any_builder = c->builder != NULL, rc;
 
-    for (size_t i = 0; i < N_FIELDS; i++)
-        any_builder |= fields[i].builder && c->slot[i] != NULL;
     if (c->slot[F_PAYLOAD] != NULL && any_builder)
         return fail(c, GW_API_E_INVALID_FIELD, "payload", "%s",
                     "give either \"payload\" or builder fields (alert, badge, sound, ...), not "
@@ -678,8 +623,15 @@ static int notification(pctx *c, json_t *obj, gw_push_item *it)
             return fail(c, GW_API_E_INVALID_FIELD, k, "%s", type_words(fields[i].types));
         c->slot[i] = v;
     }
+    /* One builder for the builder fields' handlers, if any is given. */
+    for (size_t i = 0; i < N_FIELDS && c->builder == NULL; i++)
+        if (fields[i].builder && c->slot[i] != NULL && apns_payload_new(&c->builder) != 0) {
+            c->builder = NULL;
+            return oom(c);
+        }
     for (size_t i = 0; i < N_FIELDS; i++)
-        if ((fields[i].fn ? fields[i].fn(c, c->slot[i]) : b_simple(c, c->slot[i], &fields[i])) != 0)
+        if ((c->slot[i] != NULL || fields[i].absent) &&
+            (fields[i].fn ? fields[i].fn(c, c->slot[i]) : b_simple(c, c->slot[i], &fields[i])) != 0)
             goto out;
     /* APNs wants 5 or 1 for background pushes; omitted means 10 there. */
     if (!c->priority_set && c->push_type == APNS_PUSH_BACKGROUND)
@@ -702,56 +654,46 @@ static int parse_root(json_t *root, const gw_config *cfg, const uint8_t *key, gw
                       gw_push_request *out, gw_api_error *err)
 {
     json_t *list = json_object_get(root, "notifications");
-    size_t extra = 0, n;
+    size_t extra = 0, n = 1; /* without "notifications": the body is one notification */
     const char *k;
     json_t *v;
 
-    if (list == NULL) {
-        pctx c = {.cfg = cfg,
-                  .key = key,
-                  .err = err,
-                  .scan = scan,
-                  .idx = GW__TOKENS_TOP,
-                  .extra_tokens = &extra};
-        out->items = calloc(1, sizeof(*out->items));
-        if (out->items == NULL)
-            return gw_api_error_set(err, GW_API_E_INTERNAL, NULL, "out of memory");
-        if (notification(&c, root, &out->items[0]) != 0)
-            return -1;
-        out->n = 1;
-        return 0;
-    }
-
-    out->batch = 1;
-    json_object_foreach(root, k, v)
-    {
-        if (strcmp(k, "notifications") != 0) {
-            char f[80];
-            snprintf(f, sizeof f, "%.60s", k);
-            return gw_api_error_set(err, GW_API_E_UNKNOWN_FIELD, f,
-                                    "beside \"notifications\" the body holds nothing: each "
-                                    "notification carries its own fields");
+    if (list != NULL) {
+        out->batch = 1;
+        json_object_foreach(root, k, v)
+        {
+            if (strcmp(k, "notifications") != 0) {
+                char f[80];
+                snprintf(f, sizeof f, "%.60s", k);
+                return gw_api_error_set(err, GW_API_E_UNKNOWN_FIELD, f,
+                                        "beside \"notifications\" the body holds nothing: each "
+                                        "notification carries its own fields");
+            }
         }
+        if (!json_is_array(list))
+            return gw_api_error_set(err, GW_API_E_INVALID_FIELD, "notifications",
+                                    "must be an array of notification objects");
+        n = json_array_size(list);
+        if (n == 0)
+            return gw_api_error_set(err, GW_API_E_INVALID_FIELD, "notifications",
+                                    "must hold at least one notification");
+        if (n > GW_PUSH_MAX_NOTIFICATIONS)
+            return gw_api_error_set(err, GW_API_E_TOO_MANY_NOTIFICATIONS, "notifications",
+                                    "%zu notifications; one request takes at most %d (put the "
+                                    "tokens of one payload into one notification's \"tokens\")",
+                                    n, GW_PUSH_MAX_NOTIFICATIONS);
     }
-    if (!json_is_array(list))
-        return gw_api_error_set(err, GW_API_E_INVALID_FIELD, "notifications",
-                                "must be an array of notification objects");
-    n = json_array_size(list);
-    if (n == 0)
-        return gw_api_error_set(err, GW_API_E_INVALID_FIELD, "notifications",
-                                "must hold at least one notification");
-    if (n > GW_PUSH_MAX_NOTIFICATIONS)
-        return gw_api_error_set(err, GW_API_E_TOO_MANY_NOTIFICATIONS, "notifications",
-                                "%zu notifications; one request takes at most %d (put the "
-                                "tokens of one payload into one notification's \"tokens\")",
-                                n, GW_PUSH_MAX_NOTIFICATIONS);
     out->items = calloc(n, sizeof(*out->items));
     if (out->items == NULL)
         return gw_api_error_set(err, GW_API_E_INTERNAL, NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        pctx c = {
-            .cfg = cfg, .key = key, .err = err, .scan = scan, .idx = i, .extra_tokens = &extra};
-        json_t *o = json_array_get(list, i);
+        pctx c = {.cfg = cfg,
+                  .key = key,
+                  .err = err,
+                  .scan = scan,
+                  .idx = list != NULL ? i : GW__TOKENS_TOP,
+                  .extra_tokens = &extra};
+        json_t *o = list != NULL ? json_array_get(list, i) : root;
         if (!json_is_object(o)) {
             char f[48];
             snprintf(f, sizeof f, "notifications[%zu]", i);

@@ -9,8 +9,6 @@
 #include "api_int.h"
 
 #include <ctype.h>
-#include <stdio.h>
-#include <string.h>
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -75,15 +73,12 @@ static void on_status(int err, const char *detail, const gw_job_status *st, void
 
     if (!gw__api_req_resume(r))
         return;
-    if (err == GW_QUEUE_ENOTFOUND) {
-        gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, "id", "no notification %s", r->arg[0]);
-        return;
-    }
-    if (err != 0) {
+    if (err != 0 && err != GW_QUEUE_ENOTFOUND) {
         gw__api_reply_queue_error(r, err, detail, "reading the notification");
         return;
     }
-    app = gw_config_find_app(r->api->cfg, st->app);
+    /* Another app's job is as absent as one that does not exist. */
+    app = err == 0 ? gw_config_find_app(r->api->cfg, st->app) : NULL;
     if (app == NULL || !gw__api_app_allows(app, r->key)) {
         gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, "id", "no notification %s", r->arg[0]);
         return;

@@ -34,6 +34,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "log.h"
+#include "timer.h"
 
 #define WAIT_MAX_SECONDS 86400
 
@@ -64,8 +65,7 @@ static void wait_job_free(gw__waits *w, gw__wait_job *j)
 {
     if (j == NULL)
         return;
-    if (j->registered)
-        gw__waits_remove(w, j);
+    gw__waits_remove(w, j); /* a no-op unless registered */
     free(j->tokens);
     free(j->res);
     free(j);
@@ -80,8 +80,7 @@ void gw__api_push_free(gw__push *p)
     a = p->r->api;
     for (size_t i = 0; i < p->n; i++)
         wait_job_free(&a->waits, p->jobs[i].w);
-    if (p->timer != NULL)
-        event_free(p->timer);
+    gw_events_free(&p->timer, 1);
     free(p->jobs);
     free(p);
 }
@@ -107,7 +106,7 @@ static void unregister_waits(gw__push *p)
 {
     gw_api *a = p->r->api;
     for (size_t i = 0; i < p->n; i++)
-        if (p->jobs[i].w != NULL && p->jobs[i].w->registered)
+        if (p->jobs[i].w != NULL)
             gw__waits_remove(&a->waits, p->jobs[i].w);
     if (p->timer != NULL)
         event_del(p->timer);
@@ -201,14 +200,13 @@ static void finish(gw__push *p)
     } else if (p->wait_ms <= 0) {
         answer_accepted(p);
     } else {
-        struct timeval tv = {.tv_sec = p->wait_ms / 1000, .tv_usec = (p->wait_ms % 1000) * 1000};
         p->waiting = 1;
         if (all_final(p) || p->r->api->draining) {
             answer_wait(p);
             return;
         }
         p->timer = evtimer_new(p->r->api->base, on_wait_timeout, p);
-        if (p->timer == NULL || evtimer_add(p->timer, &tv) != 0)
+        if (p->timer == NULL || gw_timer_in(p->timer, p->wait_ms) != 0)
             answer_wait(p);
     }
 }
@@ -333,14 +331,13 @@ void gw__api_h_push(gw_api_req *r)
     evbuffer_drain(in, len); /* the body is not needed any more */
     if (wait_ms > 0) {
         for (size_t i = 0; i < pr.n; i++) {
-            if (pr.items[i].n_tokens > qc->small_job_tokens) {
-                char msg[200];
-                snprintf(msg, sizeof msg,
-                         "?wait takes notifications of at most %u tokens ([queue] "
-                         "small_job_tokens); notification %zu has %zu",
-                         qc->small_job_tokens, i, pr.items[i].n_tokens);
+            size_t n = pr.items[i].n_tokens;
+            if (n > qc->small_job_tokens) {
                 gw_push_request_free(&pr);
-                gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "wait", "%s", msg);
+                gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "wait",
+                                     "?wait takes notifications of at most %u tokens ([queue] "
+                                     "small_job_tokens); notification %zu has %zu",
+                                     qc->small_job_tokens, i, n);
                 return;
             }
         }

@@ -64,6 +64,14 @@ static const char *str_end(const char *p, const char *e, int *esc)
     return e;
 }
 
+/* Past the whitespace and the ',' after a value: at the next key or element,
+ * or at the closing bracket. */
+static const char *next_item(const char *p, const char *e)
+{
+    p = ws(p, e);
+    return p < e && *p == ',' ? ws(p + 1, e) : p;
+}
+
 static const char *skip_value(const char *p, const char *e)
 {
     int depth = 0;
@@ -174,6 +182,15 @@ int gw__token_add(gw_token_list *l, const char *s, size_t len, int escaped, cons
 
 /* ---- the scanner --------------------------------------------------------- */
 
+const char *gw__api_field(char *out, size_t len, size_t idx, const char *name)
+{
+    if (idx == GW__TOKENS_TOP)
+        snprintf(out, len, "%.80s", name);
+    else
+        snprintf(out, len, "notifications[%zu].%.56s", idx, name);
+    return out;
+}
+
 typedef struct scan {
     const char *body, *end;
     size_t max_tokens;
@@ -182,14 +199,6 @@ typedef struct scan {
     size_t copied; /* body bytes up to here are in s->copy */
     size_t copy_cap;
 } scan;
-
-static void field_of(char *out, size_t len, size_t idx, const char *rest)
-{
-    if (idx == GW__TOKENS_TOP)
-        snprintf(out, len, "%s", rest);
-    else
-        snprintf(out, len, "notifications[%zu].%.40s", idx, rest);
-}
 
 static int copy_append(scan *x, const char *p, size_t n)
 {
@@ -227,7 +236,7 @@ static const char *lift(scan *x, const char *p, size_t idx)
     size_t j = 0;
 
     if (gw__scan_find(s, idx) != NULL) {
-        field_of(field, sizeof field, idx, "tokens");
+        gw__api_field(field, sizeof field, idx, "tokens");
         gw_api_error_set(x->err, GW_API_E_DUPLICATE_KEY, field, "the key \"tokens\" appears twice");
         return NULL;
     }
@@ -252,13 +261,13 @@ static const char *lift(scan *x, const char *p, size_t idx)
         if (*p != '"') {
             char f[64];
             snprintf(f, sizeof f, "tokens[%zu]", j);
-            field_of(field, sizeof field, idx, f);
+            gw__api_field(field, sizeof field, idx, f);
             gw_api_error_set(x->err, GW_API_E_INVALID_FIELD, field,
                              "must be a string of hex digits");
             return NULL;
         }
         if (s->total >= x->max_tokens) {
-            field_of(field, sizeof field, idx, "tokens");
+            gw__api_field(field, sizeof field, idx, "tokens");
             gw_api_error_set(x->err, GW_API_E_TOO_MANY_TOKENS, field,
                              "the request names more than %zu device tokens ([server] "
                              "max_tokens)",
@@ -271,16 +280,14 @@ static const char *lift(scan *x, const char *p, size_t idx)
              * libapns's sentence and the field. */
             char f[64];
             snprintf(f, sizeof f, "tokens[%zu]", j);
-            field_of(field, sizeof field, idx, f);
+            gw__api_field(field, sizeof field, idx, f);
             if (gw__token_add(&lf->list, p + 1, (size_t)(se - 1 - (p + 1)), esc, field, x->err) !=
                 0)
                 return NULL;
         }
         s->total++;
         j++;
-        p = ws(se, x->end);
-        if (p < x->end && *p == ',')
-            p = ws(p + 1, x->end);
+        p = next_item(se, x->end);
     }
     p = p < x->end ? p + 1 : p;
 
@@ -329,9 +336,7 @@ static const char *object(scan *x, const char *p, size_t notification, int top)
                 if (p == NULL)
                     return NULL;
                 i++;
-                p = ws(p, x->end);
-                if (p < x->end && *p == ',')
-                    p = ws(p + 1, x->end);
+                p = next_item(p, x->end);
             }
             p = p < x->end ? p + 1 : p;
         } else {
@@ -339,9 +344,7 @@ static const char *object(scan *x, const char *p, size_t notification, int top)
         }
         if (p == NULL)
             return NULL;
-        p = ws(p, x->end);
-        if (p < x->end && *p == ',')
-            p = ws(p + 1, x->end);
+        p = next_item(p, x->end);
     }
     return p < x->end ? p + 1 : p;
 }
@@ -441,9 +444,7 @@ static void walk(const char *p, const char *e, const char *t, char *out, size_t 
                     walk(vs, e, t, out, cap, o, depth + 1);
                 return;
             }
-            p = ws(ve, e);
-            if (p < e && *p == ',')
-                p = ws(p + 1, e);
+            p = next_item(ve, e);
         }
     } else if (*p == '[') {
         size_t i = 0;
@@ -456,9 +457,7 @@ static void walk(const char *p, const char *e, const char *t, char *out, size_t 
                 return;
             }
             i++;
-            p = ws(ve, e);
-            if (p < e && *p == ',')
-                p = ws(p + 1, e);
+            p = next_item(ve, e);
         }
     }
 }

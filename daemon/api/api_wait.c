@@ -16,16 +16,7 @@
 #include <string.h>
 
 #include "apns/notification.h"
-
-static uint64_t hash_id(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
+#include "hash.h"
 
 static int grow(gw__waits *w)
 {
@@ -38,7 +29,7 @@ static int grow(gw__waits *w)
         gw__wait_job *j = w->bucket[i], *next;
         for (; j != NULL; j = next) {
             next = j->hnext;
-            size_t k = hash_id(j->id) & (nb - 1);
+            size_t k = common_fnv1a_str(j->id) & (nb - 1);
             j->hnext = b[k];
             b[k] = j;
         }
@@ -55,7 +46,7 @@ int gw__waits_add(gw__waits *w, gw__wait_job *j)
 
     if ((w->n_buckets == 0 || w->n >= w->n_buckets * 2) && grow(w) != 0)
         return APNS_ENOMEM;
-    k = hash_id(j->id) & (w->n_buckets - 1);
+    k = common_fnv1a_str(j->id) & (w->n_buckets - 1);
     j->hnext = w->bucket[k];
     w->bucket[k] = j;
     w->n++;
@@ -68,7 +59,8 @@ void gw__waits_remove(gw__waits *w, gw__wait_job *j)
 
     if (!j->registered || w->n_buckets == 0)
         return;
-    for (pp = &w->bucket[hash_id(j->id) & (w->n_buckets - 1)]; *pp != NULL; pp = &(*pp)->hnext) {
+    for (pp = &w->bucket[common_fnv1a_str(j->id) & (w->n_buckets - 1)]; *pp != NULL;
+         pp = &(*pp)->hnext) {
         if (*pp == j) {
             *pp = j->hnext;
             j->hnext = NULL;
@@ -85,7 +77,7 @@ gw__wait_job *gw__waits_find(const gw__waits *w, const char *job_id)
 
     if (w->n == 0 || job_id == NULL)
         return NULL;
-    for (j = w->bucket[hash_id(job_id) & (w->n_buckets - 1)]; j != NULL; j = j->hnext)
+    for (j = w->bucket[common_fnv1a_str(job_id) & (w->n_buckets - 1)]; j != NULL; j = j->hnext)
         if (strcmp(j->id, job_id) == 0)
             return j;
     return NULL;

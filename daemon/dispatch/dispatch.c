@@ -128,30 +128,6 @@ int64_t gw__d_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void gw__d_timer_in(struct event *ev, int64_t ms)
-{
-    struct timeval tv;
-
-    if (ms < 0)
-        ms = 0;
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-    evtimer_add(ev, &tv);
-}
-
-void gw__d_metric_add(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, uint64_t n)
-{
-    if (d->o.m != NULL && n > 0)
-        gw_metrics_add(d->o.m, id, l1, l2, n);
-}
-
-void gw__d_events_free(struct event *const *ev, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (ev[i] != NULL)
-            event_free(ev[i]);
-}
-
 gw_app *gw__d_find_app(const gw_dispatch *d, const char *name)
 {
     for (gw_app *a = d->apps; a != NULL; a = a->next)
@@ -177,7 +153,7 @@ void gw__d_wake_at(gw_dispatch *d, int64_t at_ms)
     if (at_ms >= d->wake_at && event_pending(d->wake_ev, EV_TIMEOUT, NULL))
         return;
     d->wake_at = at_ms;
-    gw__d_timer_in(d->wake_ev, at_ms - gw__d_now());
+    gw_timer_in(d->wake_ev, at_ms - gw__d_now());
 }
 
 static void wake_cb(int fd, short what, void *ud)
@@ -344,7 +320,6 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
 {
     gw_dispatch *d;
     gw_app **tail;
-    struct timeval tv = {GW_D_STATS_MS / 1000, (GW_D_STATS_MS % 1000) * 1000};
 
     if (detail != NULL && detail_len > 0)
         detail[0] = '\0';
@@ -389,7 +364,7 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
         gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 0);
         gw__d_feedback_start(a);
     }
-    event_add(d->stats_ev, &tv);
+    gw_timer_in(d->stats_ev, GW_D_STATS_MS);
     *out = d;
     gw__d_maybe_lease(d);
     return 0;
@@ -410,19 +385,16 @@ void gw_dispatch_free(gw_dispatch *d)
     {
         COMMON_CONTAINER_OF(it, gw_dbatch, link)->d = NULL;
     }
-    if (d->cur != NULL) { /* never posted: those tokens are simply pending */
-        free(d->cur->v);
-        free(d->cur->e);
-        free(d->cur);
-    }
+    if (d->cur != NULL) /* never posted: those tokens are simply pending */
+        gw__d_batch_free(d->cur);
     while (d->teams != NULL) {
         gw_dteam *t = d->teams;
         d->teams = t->next;
         gw__d_team_free(t);
     }
-    gw__d_events_free((struct event *[]){d->wake_ev, d->flush_ev, d->reap_ev, d->stats_ev,
-                                         d->hold_ev, d->drain_timer, d->done_ev},
-                      7);
+    gw_events_free((struct event *[]){d->wake_ev, d->flush_ev, d->reap_ev, d->stats_ev, d->hold_ev,
+                                      d->drain_timer, d->done_ev},
+                   7);
     free(d);
 }
 
@@ -482,13 +454,6 @@ static gw_app *unlink_app(gw_app **list, const char *name)
     return NULL;
 }
 
-static void retire(gw_dispatch *d, gw_app *a)
-{
-    a->next = d->retiring;
-    d->retiring = a;
-    gw__d_app_retire(a);
-}
-
 int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_diff *diff,
                        char *detail, size_t detail_len)
 {
@@ -523,17 +488,8 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
         ftail = &a->next;
     }
 
-    /* 2. Retire removed and replaced apps (they finish what they hold). */
-    for (size_t i = 0; i < diff->n; i++) {
-        const gw_app_diff *x = &diff->apps[i];
-        if (x->change == GW_CHANGE_REMOVED || x->change == GW_CHANGE_REPLACED) {
-            gw_app *a = unlink_app(&d->apps, x->name);
-            if (a != NULL)
-                retire(d, a);
-        }
-    }
-
-    /* 3. The new list in the new config's order. */
+    /* 2. The new list in the new config's order: a fresh app, or the
+     * running one (unchanged or updated in place). */
     for (size_t i = 0; i < cfg->n_apps; i++) {
         const gw_config_app *ac = &cfg->apps[i];
         gw_app *a = unlink_app(&fresh, ac->name);
@@ -541,7 +497,7 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
         if (a == NULL) {
             a = unlink_app(&d->apps, ac->name);
             if (a == NULL)
-                continue; /* cannot happen: the diff lists every app */
+                continue; /* cannot happen: the diff lists every added app */
             gw__d_app_update(a, ac);
             if (a->paused)
                 gw__d_probe_now(a);
@@ -552,11 +508,14 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
         *ltail = a;
         ltail = &a->next;
     }
-    /* Anything left in the old list was not in the diff: retire it too. */
+    /* 3. What is left of the old list (removed, replaced) retires: it
+     * finishes what it holds. */
     while (d->apps != NULL) {
         gw_app *a = d->apps;
         d->apps = a->next;
-        retire(d, a);
+        a->next = d->retiring;
+        d->retiring = a;
+        gw__d_app_retire(a);
     }
     free_apps(fresh); /* only if the diff and cfg disagree */
     d->apps = list;

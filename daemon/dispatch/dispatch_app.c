@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "hash.h"
 #include "rng.h"
 
 /* ---- teams ----------------------------------------------------------------- */
@@ -110,7 +111,7 @@ void gw__d_teams_stats(gw_dispatch *d)
     for (gw_dteam *t = d->teams; t != NULL; t = t->next) {
         uint64_t r = apns_token_cache_refreshes(t->cache);
         if (r > t->refreshes_seen)
-            gw__d_metric_add(d, GW_M_JWT_REFRESHES, t->label, NULL, r - t->refreshes_seen);
+            gw_metrics_add(d->o.m, GW_M_JWT_REFRESHES, t->label, NULL, r - t->refreshes_seen);
         t->refreshes_seen = r;
     }
 }
@@ -120,14 +121,6 @@ void gw__d_teams_stats(gw_dispatch *d)
 /* libapns logs per event (a refused credential: once per notification);
  * the same line again within LOG_REPEAT_MS is counted, not written. */
 #define LOG_REPEAT_MS 10000
-
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-    return h;
-}
 
 /* The count of lines held back since the last one written, if any. */
 static void log_repeats(gw_app *a)
@@ -140,7 +133,7 @@ static void log_repeats(gw_app *a)
 static void app_log(apns_log_level level, const char *msg, void *ud)
 {
     gw_app *a = ud;
-    uint64_t h = hash(msg) ^ (uint64_t)level;
+    uint64_t h = common_fnv1a_str(msg) ^ (uint64_t)level;
     int64_t now = gw__d_now();
 
     if (!gw_log_enabled((gw_log_level)level))
@@ -256,7 +249,7 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app
     a->n_flights = slots;
     a->flights = calloc(a->n_flights, sizeof(*a->flights));
     a->feed_ev = event_new(d->o.base, -1, 0, gw__d_feed_cb, a);
-    a->rate_ev = evtimer_new(d->o.base, gw__d_rate_cb, a);
+    a->rate_ev = evtimer_new(d->o.base, gw__d_feed_cb, a);
     a->probe_ev = evtimer_new(d->o.base, gw__d_probe_cb, a);
     if (a->name == NULL || (ac->topic != NULL && a->topic == NULL) || a->flights == NULL ||
         a->feed_ev == NULL || a->rate_ev == NULL || a->probe_ev == NULL) {
@@ -307,8 +300,6 @@ void gw__d_app_update(gw_app *a, const gw_config_app *app)
 
 void gw__d_app_retire(gw_app *a)
 {
-    struct timeval tv = {GW_D_RETIRE_MS / 1000, 0};
-
     a->retiring = 1;
     evtimer_del(a->rate_ev);
     gw__d_feedback_stop(a);
@@ -317,8 +308,7 @@ void gw__d_app_retire(gw_app *a)
     gw_metrics_set(a->d->o.m, GW_M_CONNECTIONS, a->name, "up", 0);
     gw_metrics_set(a->d->o.m, GW_M_CONNECTIONS, a->name, "connecting", 0);
     gw_metrics_set(a->d->o.m, GW_M_IN_FLIGHT, a->name, NULL, 0);
-    evtimer_del(a->probe_ev);
-    evtimer_add(a->probe_ev, &tv); /* the retire deadline */
+    gw_timer_in(a->probe_ev, GW_D_RETIRE_MS); /* the retire deadline */
     gw__d_app_check_chunks(a);
     a->drain_called = 1;
     apns_client_drain(a->client, gw__d_on_drained);
@@ -349,7 +339,7 @@ void gw__d_app_free(gw_app *a)
         free(dc);
     }
     team_put(a->d, a->team);
-    gw__d_events_free((struct event *[]){a->feed_ev, a->rate_ev, a->probe_ev}, 3);
+    gw_events_free((struct event *[]){a->feed_ev, a->rate_ev, a->probe_ev}, 3);
     for (size_t i = 0; i < sizeof(a->fb_own) / sizeof(a->fb_own[0]); i++)
         free(a->fb_own[i]);
     free(a->flights);
@@ -370,6 +360,6 @@ void gw__d_app_stats(gw_app *a)
         s.connections_up >= a->connections ? 0.0 : (double)(a->connections - s.connections_up));
     gw_metrics_set(d->o.m, GW_M_IN_FLIGHT, a->name, NULL, (double)a->in_flight);
     if (s.goaways > a->goaways_seen)
-        gw__d_metric_add(d, GW_M_GOAWAYS, a->name, NULL, s.goaways - a->goaways_seen);
+        gw_metrics_add(d->o.m, GW_M_GOAWAYS, a->name, NULL, s.goaways - a->goaways_seen);
     a->goaways_seen = s.goaways;
 }

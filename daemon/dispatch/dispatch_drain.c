@@ -8,8 +8,6 @@
  */
 #include "dispatch_int.h"
 
-#include <stdio.h>
-
 #include <event2/event.h>
 
 /* ---- drain ----------------------------------------------------------------- */
@@ -111,7 +109,7 @@ void gw_dispatch_drain(gw_dispatch *d, int64_t timeout_ms, void (*done)(void *ud
     }
     d->draining = 1;
     d->drain_phase = 1;
-    gw__d_timer_in(d->drain_timer, timeout_ms);
+    gw_timer_in(d->drain_timer, timeout_ms);
     evtimer_del(d->wake_ev);
     for (gw_app *a = d->apps; a != NULL; a = a->next) {
         if (a->probe_ev != NULL)

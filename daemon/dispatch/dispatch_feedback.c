@@ -9,19 +9,11 @@
  */
 #include "dispatch_int.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-
 #include <event2/event.h>
 
 #if APNS_HAVE_LEGACY
 
 #define FIRST_FETCH_MS 5000
-
-static void schedule(gw_app *a, int64_t ms)
-{
-    gw__d_timer_in(a->fb_ev, ms);
-}
 
 static void dead_added(int err, const char *detail, void *ud)
 {
@@ -40,7 +32,7 @@ static void on_item(apns_feedback *f, const apns_feedback_item *it, void *ud)
         gw_log(GW_LOG_WARN, "feedback", "dead token not stored", "app", a->name, "error",
                gw_queue_err_name(rc), NULL);
     else
-        gw__d_metric_add(a->d, GW_M_DEAD_TOKENS, a->name, "feedback", 1);
+        gw_metrics_add(a->d->o.m, GW_M_DEAD_TOKENS, a->name, "feedback", 1);
 }
 
 static void on_done(apns_feedback *f, size_t count, int err, const char *detail, void *ud)
@@ -56,7 +48,7 @@ static void on_done(apns_feedback *f, size_t count, int err, const char *detail,
                "tokens", n, NULL);
     apns_feedback_free(f);
     a->fb_fetch = NULL;
-    schedule(a, a->fb_interval_ms);
+    gw_timer_in(a->fb_ev, a->fb_interval_ms);
 }
 
 static void fetch_cb(int fd, short what, void *ud)
@@ -76,7 +68,7 @@ static void fetch_cb(int fd, short what, void *ud)
         a->fb_fetch = NULL;
         gw_log(GW_LOG_ERROR, "feedback", "cannot start a feedback fetch", "app", a->name, "error",
                apns_err_name(rc), "detail", detail, NULL);
-        schedule(a, a->fb_interval_ms);
+        gw_timer_in(a->fb_ev, a->fb_interval_ms);
     }
 }
 
@@ -89,7 +81,7 @@ void gw__d_feedback_start(gw_app *a)
     a->fb_ev = evtimer_new(a->d->o.base, fetch_cb, a);
     if (a->fb_ev == NULL)
         return;
-    schedule(a, a->fb_interval_ms < FIRST_FETCH_MS ? a->fb_interval_ms : FIRST_FETCH_MS);
+    gw_timer_in(a->fb_ev, a->fb_interval_ms < FIRST_FETCH_MS ? a->fb_interval_ms : FIRST_FETCH_MS);
 }
 
 void gw__d_feedback_stop(gw_app *a)
@@ -98,10 +90,8 @@ void gw__d_feedback_stop(gw_app *a)
         apns_feedback_free(a->fb_fetch);
         a->fb_fetch = NULL;
     }
-    if (a->fb_ev != NULL) {
-        event_free(a->fb_ev);
-        a->fb_ev = NULL;
-    }
+    gw_events_free(&a->fb_ev, 1);
+    a->fb_ev = NULL;
 }
 
 #else /* libapns without the legacy interface: the configuration refuses                           \

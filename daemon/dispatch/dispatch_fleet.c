@@ -34,7 +34,6 @@
  */
 #include "dispatch_int.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,11 +60,6 @@ static int mint(void *ud, char *jwt, size_t jwt_len)
     return apns_jwt_sign(f->key, (int64_t)time(NULL), jwt, jwt_len);
 }
 
-static void arm(gw_dteam *t, int64_t at_ms)
-{
-    gw__d_timer_in(t->fleet_ev, at_ms - gw__d_now());
-}
-
 static void on_token(int err, const char *detail, const char *jwt, int64_t issued_ms, int minted,
                      void *ud)
 {
@@ -90,7 +84,7 @@ static void on_token(int err, const char *detail, const char *jwt, int64_t issue
                                     "current one"
                                   : "cannot get the fleet's provider token: the team's apps wait",
                "team", t->label, "error", gw_queue_err_name(err), "detail", detail, NULL);
-        arm(t, now + wait);
+        gw_timer_in(t->fleet_ev, wait);
         return;
     }
     if (t->fleet_fails > 1)
@@ -100,7 +94,7 @@ static void on_token(int err, const char *detail, const char *jwt, int64_t issue
     if (apns_token_cache_put(t->cache, jwt, issued_ms / 1000) != 0) {
         gw_log(GW_LOG_ERROR, "dispatch", "the fleet's provider token is unusable (too long)",
                "team", t->label, NULL);
-        arm(t, now + FLEET_RETRY_MAX);
+        gw_timer_in(t->fleet_ev, FLEET_RETRY_MAX);
         return;
     }
     if (issued_ms != t->fleet_issued_ms)
@@ -109,10 +103,9 @@ static void on_token(int err, const char *detail, const char *jwt, int64_t issue
                "team", t->label, "age_s", GW_LOG_INT((now - issued_ms) / 1000), NULL);
     int first = t->fleet_issued_ms == 0;
     t->fleet_issued_ms = issued_ms;
+    /* The next ask: at the refresh age, jittered. */
     next = issued_ms + t->refresh_ms + (int64_t)common_rng_below(&t->fleet_rng, FLEET_JITTER_MS);
-    if (next < now + FLEET_MIN_NEXT_MS)
-        next = now + FLEET_MIN_NEXT_MS;
-    arm(t, next);
+    gw_timer_in(t->fleet_ev, next - now < FLEET_MIN_NEXT_MS ? FLEET_MIN_NEXT_MS : next - now);
     if (first) { /* its apps may lease now */
         for (gw_app *a = t->d->apps; a != NULL; a = a->next)
             if (a->team == t)
@@ -132,7 +125,7 @@ static void fetch(gw_dteam *t, const char *stale)
         return;
     f = calloc(1, sizeof(*f));
     if (f == NULL) {
-        arm(t, gw__d_now() + FLEET_RETRY_MS);
+        gw_timer_in(t->fleet_ev, FLEET_RETRY_MS);
         return;
     }
     f->t = t;
@@ -144,7 +137,7 @@ static void fetch(gw_dteam *t, const char *stale)
         if (t->fleet_fails++ == 0)
             gw_log(GW_LOG_WARN, "dispatch", "cannot ask for the fleet's provider token", "team",
                    t->label, "error", gw_queue_err_name(rc), NULL);
-        arm(t, gw__d_now() + FLEET_RETRY_MS);
+        gw_timer_in(t->fleet_ev, FLEET_RETRY_MS);
         return;
     }
     t->fleet_fetch = f;
@@ -172,8 +165,7 @@ void gw__d_fleet_stop(gw_dteam *t)
 {
     if (!t->fleet)
         return;
-    if (t->fleet_ev != NULL)
-        event_free(t->fleet_ev);
+    gw_events_free(&t->fleet_ev, 1);
     t->fleet_ev = NULL;
     if (t->fleet_fetch != NULL) {
         t->fleet_fetch->t = NULL;

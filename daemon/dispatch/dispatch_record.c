@@ -136,6 +136,13 @@ void gw__d_force_release(gw_app *a)
 
 /* ---- outcome batches ----------------------------------------------------------- */
 
+void gw__d_batch_free(gw_dbatch *b)
+{
+    free(b->v);
+    free(b->e);
+    free(b);
+}
+
 static gw_dbatch *batch_room(gw_dispatch *d)
 {
     gw_dbatch *b = d->cur;
@@ -192,7 +199,6 @@ void gw__d_emit(gw_dispatch *d, gw_dchunk *dc, uint32_t idx, gw_token_state st, 
     e->dc = dc;
     snprintf(e->reason, sizeof(e->reason), "%s",
              reason_str != NULL ? reason_str : apns_reason_name(reason));
-    e->answered_ms = gw__d_now();
     b->n++;
     dc->recording++;
     if (b->n >= GW_D_BATCH_MAX)
@@ -245,16 +251,21 @@ int gw__d_held(const gw_dispatch *d)
     return d->hold_until != 0;
 }
 
-void gw__d_hold_cb(int fd, short what, void *ud)
+/* Sends may go on: every app feeds, the dispatcher leases. */
+static void send_again(gw_dispatch *d)
 {
-    gw_dispatch *d = ud;
-
-    (void)fd, (void)what;
-    d->hold_until = 0;
     for (gw_app *a = d->apps; a != NULL; a = a->next)
         gw__d_feed_soon(a);
     d->more = 1;
     gw__d_maybe_lease(d);
+}
+
+void gw__d_hold_cb(int fd, short what, void *ud)
+{
+    gw_dispatch *d = ud;
+
+    d->hold_until = 0;
+    send_again(d);
 }
 
 /* A record failed: hold (or keep holding) sends. One hold per episode of
@@ -267,7 +278,7 @@ static void hold(gw_dispatch *d)
     if (d->hold_ms > GW_D_HOLD_MAX_MS)
         d->hold_ms = GW_D_HOLD_MAX_MS;
     d->hold_until = gw__d_now() + d->hold_ms;
-    gw__d_timer_in(d->hold_ev, d->hold_ms);
+    gw_timer_in(d->hold_ev, d->hold_ms);
     gw_log(GW_LOG_WARN, "dispatch",
            "answers cannot be recorded: holding sends (no new notifications go out)", "hold_ms",
            GW_LOG_INT(d->hold_ms), NULL);
@@ -288,10 +299,7 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
     } else if (d->hold_ms != 0 && d->hold_until == 0) {
         d->hold_ms = 0;
         gw_log(GW_LOG_INFO, "dispatch", "answers are recorded again: sending", NULL);
-        for (gw_app *a = d->apps; a != NULL; a = a->next)
-            gw__d_feed_soon(a);
-        d->more = 1;
-        gw__d_maybe_lease(d);
+        send_again(d);
     }
     for (size_t k = 0; k < b->n; k++) {
         gw_dentry *e = &b->e[k];
@@ -319,9 +327,7 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
     }
     for (size_t k = 0; k < unique; k++)
         gw__d_chunk_check(b->e[k].dc);
-    free(b->v);
-    free(b->e);
-    free(b);
+    gw__d_batch_free(b);
     if (d->retiring != NULL)
         gw__d_reap_soon(d);
     gw__d_check_drain(d);
@@ -332,9 +338,7 @@ static void on_recorded(int err, const char *detail, void *ud)
     gw_dbatch *b = ud;
 
     if (b->d == NULL) { /* the dispatcher is gone */
-        free(b->v);
-        free(b->e);
-        free(b);
+        gw__d_batch_free(b);
         return;
     }
     common_list_remove(&b->link);

@@ -16,7 +16,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <event2/event.h>
 
@@ -110,15 +109,9 @@ static int rate_ok(gw_app *a, int64_t now)
     if (a->bucket >= 1)
         return 1;
     need = ceil((1 - a->bucket) * 1000.0 / a->rate_limit);
-    if (!evtimer_pending(a->rate_ev, NULL)) {
-        gw__d_timer_in(a->rate_ev, need < 1 ? 1 : (int64_t)need);
-    }
+    if (!evtimer_pending(a->rate_ev, NULL))
+        gw_timer_in(a->rate_ev, need < 1 ? 1 : (int64_t)need);
     return 0;
-}
-
-void gw__d_rate_cb(int fd, short what, void *ud)
-{
-    gw__d_feed_soon(ud);
 }
 
 /* ---- feeding ----------------------------------------------------------------- */
@@ -188,7 +181,7 @@ static void feed(gw_app *a)
             break;
         }
         if (rc == APNS_ENOMEM) { /* a slot's buffer could not grow: try again soon */
-            gw__d_timer_in(a->rate_ev, 100);
+            gw_timer_in(a->rate_ev, 100);
             break;
         }
         advance(dc);
@@ -213,13 +206,7 @@ static void feed(gw_app *a)
     if (budget == 0)
         gw__d_feed_soon(a); /* yield to the loop, then go on */
 
-    /* Chunks the cursor went through may be done. */
-    for (dc = gw__d_chunk_next(a, NULL); dc != NULL;) {
-        gw_dchunk *next = gw__d_chunk_next(a, dc);
-        if (dc->c != NULL && dc->cursor >= dc->c->n_tokens)
-            gw__d_chunk_check(dc);
-        dc = next;
-    }
+    gw__d_app_check_chunks(a); /* chunks the cursor went through may be done */
     gw__d_maybe_lease(d);
 }
 
@@ -241,7 +228,7 @@ void gw__d_on_credit(apns_client *c, size_t credit, void *ud)
 static void arm_probe(gw_app *a, int64_t now)
 {
     a->probe_at = now + a->d->probe_ms;
-    gw__d_timer_in(a->probe_ev, a->d->probe_ms);
+    gw_timer_in(a->probe_ev, a->d->probe_ms);
 }
 
 static void resume(gw_app *a)
@@ -387,12 +374,10 @@ static void on_rejected(gw_app *a, gw_flight *f, const apns_result *r, int64_t n
     case APNS_ACTION_DEAD_TOKEN:
         gw__d_emit(d, f->dc, f->idx, GW_TOKEN_REJECTED, r->status, r->reason, rs, r->timestamp_ms,
                    0, dead_source(r));
-        probe_passed(a, f);
-        return;
+        break;
     case APNS_ACTION_RETRY:
         retry_or_fail(a, f, r->status, r->reason, rs, now);
-        probe_passed(a, f);
-        return;
+        break;
     case APNS_ACTION_RECONNECT:
     case APNS_ACTION_REFRESH_TOKEN:
         /* libapns resent these itself (a new connection, a new token) and
@@ -410,9 +395,9 @@ static void on_rejected(gw_app *a, gw_flight *f, const apns_result *r, int64_t n
     default:    /* DROP (and NONE, which an error answer never has) */
         gw__d_emit(d, f->dc, f->idx, GW_TOKEN_REJECTED, r->status, r->reason, rs, 0, 0,
                    GW_DEAD_NONE);
-        probe_passed(a, f);
-        return;
+        break;
     }
+    probe_passed(a, f); /* an answer that is not PAUSE proves the credentials */
 }
 
 static void on_failed(gw_app *a, gw_flight *f, const apns_result *r, int64_t now)
@@ -433,13 +418,12 @@ static void on_failed(gw_app *a, gw_flight *f, const apns_result *r, int64_t now
     case APNS_EINVAL:
         gw__d_emit(a->d, f->dc, f->idx, GW_TOKEN_FAILED, 0, APNS_REASON_NONE,
                    apns_err_name(r->error), 0, 0, GW_DEAD_NONE);
-        probe_inconclusive(a, f);
-        return;
+        break;
     default: /* APNS_ERETRIES: handed back unanswered too often */
         retry_or_fail(a, f, r->status, r->reason, apns_err_name(r->error), now);
-        probe_inconclusive(a, f);
-        return;
+        break;
     }
+    probe_inconclusive(a, f);
 }
 
 void gw__d_on_result(apns_client *client, const apns_notification *n, const apns_result *r,

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -140,24 +141,15 @@ static void put_escaped(line *l, const char *s, size_t n)
     size_t run = 0, i = 0;
     while (i < n) {
         unsigned char c = p[i];
-        const char *rep = NULL;
+        /* JSON's short escapes: the character, then the letter after '\\'. */
+        static const char short_esc[] = "\"\"\\\\\nn\rr\tt\bb\ff";
+        const char *rep = NULL, *e = c != 0 ? strchr(short_esc, c) : NULL;
         char u[8];
         size_t adv = 1;
-        if (c == '"')
-            rep = "\\\"";
-        else if (c == '\\')
-            rep = "\\\\";
-        else if (c == '\n')
-            rep = "\\n";
-        else if (c == '\r')
-            rep = "\\r";
-        else if (c == '\t')
-            rep = "\\t";
-        else if (c == '\b')
-            rep = "\\b";
-        else if (c == '\f')
-            rep = "\\f";
-        else if (c < 0x20 || c == 0x7f) {
+        if (e != NULL && (e - short_esc) % 2 == 0) {
+            snprintf(u, sizeof(u), "\\%c", e[1]);
+            rep = u;
+        } else if (c < 0x20 || c == 0x7f) {
             snprintf(u, sizeof(u), "\\u%04x", c);
             rep = u;
         } else if (c >= 0x80) {

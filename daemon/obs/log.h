@@ -30,7 +30,6 @@
 #ifndef GW_LOG_H
 #define GW_LOG_H
 
-#include <stdarg.h>
 
 #include "apns/client.h"
 

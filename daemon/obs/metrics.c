@@ -30,6 +30,7 @@
 #include <event2/buffer.h>
 
 #include "apns/error.h"
+#include "hash.h"
 #include "log.h"
 
 /* ---------------------------------------------------------------------- */
@@ -39,7 +40,8 @@ typedef enum mtype { MT_COUNTER, MT_GAUGE, MT_HISTOGRAM } mtype;
 
 static const char *const type_names[] = {"counter", "gauge", "histogram"};
 
-/* Seconds, log-spaced 1ms..60s (1-2.5-5 steps); +Inf is implied. */
+/* Every histogram's buckets: seconds, log-spaced 1ms..60s (1-2.5-5 steps);
+ * +Inf is implied. */
 static const double latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                          0.5,   1,      2.5,   5,    10,    30,   60};
 #define N_LATENCY (sizeof(latency_buckets) / sizeof(latency_buckets[0]))
@@ -47,70 +49,52 @@ static const double latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
 typedef struct mdef {
     const char *name;
     mtype type;
-    const char *labels[2]; /* NULL-terminated when fewer */
-    const double *buckets; /* histograms: upper bounds, ascending */
-    unsigned n_buckets;
+    const char *label1, *label2; /* label names; NULL when fewer */
     const char *help;
 } mdef;
 
-#define L0                                                                                         \
-    {                                                                                              \
-        NULL, NULL                                                                                 \
-    }
-#define L1(a)                                                                                      \
-    {                                                                                              \
-        a, NULL                                                                                    \
-    }
-#define L2(a, b)                                                                                   \
-    {                                                                                              \
-        a, b                                                                                       \
-    }
-#define LATENCY   latency_buckets, N_LATENCY
-#define NOBUCKETS NULL, 0
-
 static const mdef defs[GW_M_COUNT] = {
-    [GW_M_NOTIFICATIONS] = {"apnsd_notifications_total", MT_COUNTER, L2("app", "outcome"),
-                            NOBUCKETS,
+    [GW_M_NOTIFICATIONS] = {"apnsd_notifications_total", MT_COUNTER, "app", "outcome",
                             "Device tokens with a final outcome (accepted, rejected, failed, "
                             "expired)."},
-    [GW_M_REJECTIONS] = {"apnsd_rejections_total", MT_COUNTER, L2("app", "reason"), NOBUCKETS,
+    [GW_M_REJECTIONS] = {"apnsd_rejections_total", MT_COUNTER, "app", "reason",
                          "Tokens rejected by APNs, by APNs reason."},
-    [GW_M_RETRIES] = {"apnsd_retries_total", MT_COUNTER, L1("app"), NOBUCKETS,
+    [GW_M_RETRIES] = {"apnsd_retries_total", MT_COUNTER, "app", NULL,
                       "Sends scheduled again after 429, 5xx or a lost connection."},
-    [GW_M_LATENCY] = {"apnsd_delivery_latency_seconds", MT_HISTOGRAM, L1("app"), LATENCY,
+    [GW_M_LATENCY] = {"apnsd_delivery_latency_seconds", MT_HISTOGRAM, "app", NULL,
                       "Time from a notification being queued to the APNs answer."},
-    [GW_M_API_REQUESTS] = {"apnsd_api_requests_total", MT_COUNTER, L2("route", "status"), NOBUCKETS,
+    [GW_M_API_REQUESTS] = {"apnsd_api_requests_total", MT_COUNTER, "route", "status",
                            "HTTP API requests answered, by route and status."},
-    [GW_M_API_LATENCY] = {"apnsd_api_request_latency_seconds", MT_HISTOGRAM, L1("route"), LATENCY,
+    [GW_M_API_LATENCY] = {"apnsd_api_request_latency_seconds", MT_HISTOGRAM, "route", NULL,
                           "Time to answer an HTTP API request."},
-    [GW_M_QUEUE_DEPTH] = {"apnsd_queue_depth", MT_GAUGE, L0, NOBUCKETS,
+    [GW_M_QUEUE_DEPTH] = {"apnsd_queue_depth", MT_GAUGE, NULL, NULL,
                           "Device tokens in the queue without a final outcome."},
-    [GW_M_IN_FLIGHT] = {"apnsd_in_flight", MT_GAUGE, L1("app"), NOBUCKETS,
+    [GW_M_IN_FLIGHT] = {"apnsd_in_flight", MT_GAUGE, "app", NULL,
                         "Notifications sent to APNs and not yet answered."},
-    [GW_M_CONNECTIONS] = {"apnsd_connections", MT_GAUGE, L2("app", "state"), NOBUCKETS,
+    [GW_M_CONNECTIONS] = {"apnsd_connections", MT_GAUGE, "app", "state",
                           "Connections to APNs by state (up, connecting)."},
-    [GW_M_JWT_REFRESHES] = {"apnsd_jwt_refreshes_total", MT_COUNTER, L1("team"), NOBUCKETS,
+    [GW_M_JWT_REFRESHES] = {"apnsd_jwt_refreshes_total", MT_COUNTER, "team", NULL,
                             "Provider tokens (JWT) signed."},
-    [GW_M_GOAWAYS] = {"apnsd_goaways_total", MT_COUNTER, L1("app"), NOBUCKETS,
+    [GW_M_GOAWAYS] = {"apnsd_goaways_total", MT_COUNTER, "app", NULL,
                       "HTTP/2 GOAWAY frames received from APNs."},
-    [GW_M_APP_PAUSED] = {"apnsd_app_paused", MT_GAUGE, L1("app"), NOBUCKETS,
+    [GW_M_APP_PAUSED] = {"apnsd_app_paused", MT_GAUGE, "app", NULL,
                          "1 while an app is paused on a credential error."},
-    [GW_M_DEAD_TOKENS] = {"apnsd_dead_tokens_total", MT_COUNTER, L2("app", "source"), NOBUCKETS,
+    [GW_M_DEAD_TOKENS] = {"apnsd_dead_tokens_total", MT_COUNTER, "app", "source",
                           "Device tokens entered into the dead-token registry."},
-    [GW_M_WEBHOOK] = {"apnsd_webhook_deliveries_total", MT_COUNTER, L2("app", "result"), NOBUCKETS,
+    [GW_M_WEBHOOK] = {"apnsd_webhook_deliveries_total", MT_COUNTER, "app", "result",
                       "Webhook results: ok (delivered), retry (in a failed attempt), dropped."},
-    [GW_M_WEBHOOK_PENDING] = {"apnsd_webhook_pending", MT_GAUGE, L1("app"), NOBUCKETS,
+    [GW_M_WEBHOOK_PENDING] = {"apnsd_webhook_pending", MT_GAUGE, "app", NULL,
                               "Webhook results waiting or in flight."},
-    [GW_M_STORAGE_ERRORS] = {"apnsd_storage_errors_total", MT_COUNTER, L1("kind"), NOBUCKETS,
+    [GW_M_STORAGE_ERRORS] = {"apnsd_storage_errors_total", MT_COUNTER, "kind", NULL,
                              "Queue storage errors, by kind."},
-    [GW_M_JS_OPS] = {"apnsd_jetstream_ops_total", MT_COUNTER, L1("kind"), NOBUCKETS,
+    [GW_M_JS_OPS] = {"apnsd_jetstream_ops_total", MT_COUNTER, "kind", NULL,
                      "JetStream operations issued by this node (backend = jetstream): publish "
                      "(chunks and KV writes), ack, read, fetch."},
 };
 
 static unsigned def_nlabels(const mdef *d)
 {
-    return d->labels[0] == NULL ? 0 : d->labels[1] == NULL ? 1 : 2;
+    return d->label1 == NULL ? 0 : d->label2 == NULL ? 1 : 2;
 }
 
 /* The label values as a series keeps them: "" where none is declared or
@@ -135,7 +119,7 @@ typedef struct series {
     } v;
     double sum;     /* histogram */
     uint64_t count; /* histogram */
-    uint64_t b[];   /* histogram: n_buckets + 1 (+Inf) non-cumulative counts */
+    uint64_t b[];   /* histogram: N_LATENCY + 1 (+Inf) non-cumulative counts */
 } series;
 
 typedef struct family {
@@ -153,13 +137,10 @@ struct gw_metrics {
 
 static uint32_t hash_labels(const char *a, const char *b)
 {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)a; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    h = (h ^ 0xffu) * 16777619u; /* separator: ("ab","") != ("a","b") */
-    for (const unsigned char *p = (const unsigned char *)b; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h;
+    static const unsigned char sep = 0xff; /* ("ab","") != ("a","b") */
+    uint64_t h = common_fnv1a_add(COMMON_FNV1A_INIT, a, strlen(a));
+    h = common_fnv1a_add(h, &sep, 1);
+    return (uint32_t)common_fnv1a_add(h, b, strlen(b));
 }
 
 static int series_cmp(const series *s, const char *a, const char *b)
@@ -221,7 +202,7 @@ static series *create(family *f, const mdef *d, uint32_t h, const char *a, const
 {
     if (reserve(f) != 0)
         return NULL;
-    size_t nb = d->type == MT_HISTOGRAM ? d->n_buckets + 1 : 0;
+    size_t nb = d->type == MT_HISTOGRAM ? N_LATENCY + 1 : 0;
     size_t la = strlen(a) + 1, lb = strlen(b) + 1;
     size_t head = sizeof(series) + nb * sizeof(uint64_t);
     series *s = calloc(1, head + la + lb);
@@ -260,7 +241,8 @@ static series *get(gw_metrics *m, gw_metric id, const char *l1, const char *l2)
     series *s = find(f, h, a, b);
     if (s != NULL)
         return s;
-    if (f->interned >= GW_METRICS_MAX_SERIES) {
+    int other = f->interned >= GW_METRICS_MAX_SERIES;
+    if (other) {
         if (!f->warned) {
             f->warned = 1;
             gw_log(GW_LOG_WARN, "metrics",
@@ -270,14 +252,11 @@ static series *get(gw_metrics *m, gw_metric id, const char *l1, const char *l2)
         }
         label_values(d, GW_METRICS_OTHER, GW_METRICS_OTHER, &a, &b);
         h = hash_labels(a, b);
-        s = find(f, h, a, b);
-        if (s != NULL)
+        if ((s = find(f, h, a, b)) != NULL)
             return s;
-        return create(f, d, h, a, b);
     }
     s = create(f, d, h, a, b);
-    if (s != NULL)
-        f->interned++;
+    f->interned += s != NULL && !other;
     return s;
 }
 
@@ -362,11 +341,10 @@ void gw_metrics_observe(gw_metrics *m, gw_metric id, const char *l1, double seco
     series *s = get(m, id, l1, NULL);
     if (s == NULL)
         return;
-    const mdef *d = &defs[id];
     unsigned i = 0;
-    while (i < d->n_buckets && seconds > d->buckets[i])
+    while (i < N_LATENCY && seconds > latency_buckets[i])
         i++;
-    s->b[i]++; /* i == n_buckets: only +Inf */
+    s->b[i]++; /* i == N_LATENCY: only +Inf */
     s->sum += seconds;
     s->count++;
 }
@@ -447,7 +425,7 @@ static int add_labels(struct evbuffer *out, const mdef *d, const series *s, cons
     if (evbuffer_add(out, "{", 1) != 0)
         return -1;
     for (unsigned i = 0; i < nl; i++) {
-        if (evbuffer_add_printf(out, "%s%s=\"", i ? "," : "", d->labels[i]) < 0 ||
+        if (evbuffer_add_printf(out, "%s%s=\"", i ? "," : "", i ? d->label2 : d->label1) < 0 ||
             add_escaped(out, s->lv[i], 1) != 0 || evbuffer_add(out, "\"", 1) != 0)
             return -1;
     }
@@ -478,9 +456,9 @@ static int render_series(struct evbuffer *out, const mdef *d, const series *s)
             fmt_double(num, sizeof(num), s->v.d);
         return sample(out, d, s, "", NULL, num);
     }
-    for (unsigned i = 0; i <= d->n_buckets; i++) {
+    for (unsigned i = 0; i <= N_LATENCY; i++) {
         cum += s->b[i];
-        fmt_double(le, sizeof(le), i < d->n_buckets ? d->buckets[i] : INFINITY);
+        fmt_double(le, sizeof(le), i < N_LATENCY ? latency_buckets[i] : INFINITY);
         snprintf(num, sizeof(num), "%" PRIu64, cum);
         if (sample(out, d, s, "_bucket", le, num) != 0)
             return -1;

@@ -56,13 +56,10 @@
 #include "webhook.h"
 
 #include <arpa/inet.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -75,11 +72,13 @@
 
 #include "apns/error.h"
 #include "backoff.h"
+#include "clock.h"
 #include "hex.h"
 #include "list.h"
 #include "log.h"
 #include "queue.h"
 #include "rng.h"
+#include "timer.h"
 
 #define USER_AGENT        "apnsd/0.1"
 #define MAX_RESPONSE_BODY (1u << 20)
@@ -165,31 +164,11 @@ struct gw_webhooks {
 /* ---------------------------------------------------------------------- */
 /* small helpers                                                          */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void arm(struct event *ev, int64_t ms)
-{
-    if (ms < 0)
-        ms = 0;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(ev, &tv);
-}
-
 static int streq0(const char *a, const char *b)
 {
     if (a == NULL || b == NULL)
         return a == b;
     return strcmp(a, b) == 0;
-}
-
-static char *dup0(const char *s)
-{
-    return s ? strdup(s) : NULL;
 }
 
 static void metric(app *a, const char *result, uint64_t n)
@@ -260,8 +239,7 @@ static void target_clear(target *t)
     free(t->ca_file);
     free(t->host);
     free(t->log_url);
-    if (t->easy != NULL)
-        curl_easy_cleanup(t->easy);
+    curl_easy_cleanup(t->easy); /* NULL is fine */
     memset(t, 0, sizeof(*t));
 }
 
@@ -335,7 +313,7 @@ static int target_url(target *t, const app_conf *ac, char *detail, size_t dlen)
     snprintf(t->log_url, ll, "%s://%s%s%s%s", scheme, host, port ? ":" : "", port ? port : "",
              path ? path : "/");
     t->url = strdup(ac->webhook_url);
-    t->ca_file = dup0(ac->ca_file);
+    t->ca_file = ac->ca_file != NULL ? strdup(ac->ca_file) : NULL;
     if (t->url != NULL && (ac->ca_file == NULL || t->ca_file != NULL))
         rc = 0;
 out:
@@ -436,7 +414,7 @@ static entry *make_entry(const gw_token_result *r)
     entry *e = s != NULL ? malloc(sizeof(*e) + len + 1) : NULL;
     if (e != NULL) {
         memset(&e->link, 0, sizeof(e->link));
-        e->at_ms = now_ms();
+        e->at_ms = common_mono_ms();
         e->len = len;
         memcpy(e->json, s, len + 1);
     }
@@ -563,7 +541,7 @@ static int on_curl_timeout(CURLM *multi, long timeout_ms, void *arg)
     if (timeout_ms < 0)
         evtimer_del(w->curl_timer);
     else
-        arm(w->curl_timer, timeout_ms);
+        gw_timer_in(w->curl_timer, timeout_ms);
     return 0;
 }
 
@@ -621,7 +599,7 @@ static void attempt_failed(app *a, const char *why)
            a->t.log_url, "error", why, "attempt", GW_LOG_INT(a->attempt), "retry_in_ms",
            GW_LOG_INT(d), "results", GW_LOG_INT(a->fly.len), NULL);
     a->state = ST_BACKOFF;
-    arm(a->timer, d);
+    gw_timer_in(a->timer, d);
 }
 
 static void attempt_ok(app *a)
@@ -831,9 +809,9 @@ static void step(app *a)
             return;
         }
         int64_t due = first_waiting(a)->at_ms + a->interval_ms;
-        int64_t now = now_ms();
+        int64_t now = common_mono_ms();
         if (a->wait.len < a->batch && !w->flushing && now < due) {
-            arm(a->timer, due - now);
+            gw_timer_in(a->timer, due - now);
             return;
         }
         take_batch(a);
@@ -869,10 +847,7 @@ static void app_free(app *a)
     if (a == NULL)
         return;
     transfer_end(a);
-    if (a->timer)
-        event_free(a->timer);
-    if (a->kick)
-        event_free(a->kick);
+    gw_events_free((struct event *[]){a->timer, a->kick}, 2);
     fly_clear(a);
     entries_free(&a->wait);
     target_clear(&a->t);
@@ -1114,12 +1089,8 @@ void gw_webhooks_result(gw_webhooks *w, const gw_token_result *r)
     }
     wait_push(a, e);
     update_pending(a);
-    if (a->state != ST_IDLE)
-        return;
-    if (a->wait.len >= a->batch || w->flushing)
-        event_active(a->kick, 0, 0);
-    else if (!evtimer_pending(a->timer, NULL))
-        arm(a->timer, first_waiting(a)->at_ms + a->interval_ms - now_ms());
+    if (a->state == ST_IDLE)
+        event_active(a->kick, 0, 0); /* step(): send now, or arm the interval timer */
 }
 
 size_t gw_webhooks_pending(const gw_webhooks *w, const char *app_name)
@@ -1193,7 +1164,7 @@ void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud
     w->done = done;
     w->done_ud = ud;
     w->done_pending = 1;
-    arm(w->deadline_ev, timeout_ms < 0 ? 0 : timeout_ms);
+    gw_timer_in(w->deadline_ev, timeout_ms);
     for (size_t i = 0; i < w->n_apps; i++) {
         app *a = w->apps[i];
         if (a->state == ST_BACKOFF) {
@@ -1213,17 +1184,12 @@ void gw_webhooks_free(gw_webhooks *w)
     for (size_t i = 0; i < w->n_apps; i++)
         app_free(w->apps[i]);
     free(w->apps);
-    if (w->deadline_ev)
-        event_free(w->deadline_ev);
-    if (w->done_ev)
-        event_free(w->done_ev);
+    gw_events_free((struct event *[]){w->deadline_ev, w->done_ev}, 2);
     /* Closes the cached connections; their sockets' events go with the
      * CURL_POLL_REMOVE calls, and whatever libcurl did not remove here. */
-    if (w->multi)
-        curl_multi_cleanup(w->multi);
+    curl_multi_cleanup(w->multi); /* NULL is fine */
     while (!common_list_empty(&w->socks))
         sock_free(COMMON_CONTAINER_OF(common_list_first(&w->socks), sock, link));
-    if (w->curl_timer)
-        event_free(w->curl_timer);
+    gw_events_free(&w->curl_timer, 1);
     free(w);
 }

@@ -26,7 +26,8 @@
  * request in flight per app, connections kept alive between batches. A
  * failed attempt (name lookup, connection or TLS error, timeout, non-2xx
  * answer) is retried with the same batch after a jittered exponential
- * backoff (1s doubling to 5min, each delay x0.75..1.25).
+ * backoff (1s doubling to 5min, each delay drawn from [d/2, d]:
+ * common_backoff_ms).
  * Memory is bounded: at most max_pending results wait per app (plus the one
  * batch in flight); beyond that the oldest waiting ones are dropped and
  * counted (apnsd_webhook_deliveries_total{result="dropped"}), with one log

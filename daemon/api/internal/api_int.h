@@ -18,7 +18,6 @@
 struct evhttp;
 struct evhttp_request;
 struct evhttp_bound_socket;
-struct event;
 
 #define GW__API_REQ_ID_MAX 128 /* X-Request-Id echoed up to this length */
 #define GW__API_ARG_MAX    256 /* one {capture} of a route path */
@@ -167,6 +166,7 @@ typedef struct gw__wait_res {
 } gw__wait_res;
 
 int gw__waits_add(gw__waits *w, gw__wait_job *j);
+/* Unregisters j; a no-op when j is not registered (w may then be NULL). */
 void gw__waits_remove(gw__waits *w, gw__wait_job *j);
 gw__wait_job *gw__waits_find(const gw__waits *w, const char *job_id);
 void gw__waits_free(gw__waits *w);
@@ -214,6 +214,10 @@ size_t gw__scan_orig_offset(const gw__scan *s, size_t copy_off);
 /* The field path ("notifications[1].alert.title") of the value or key at byte
  * `off` of a valid JSON body; "" for the top level. */
 void gw__json_path_at(const char *body, size_t len, size_t off, char *out, size_t out_len);
+
+/* The path of field `name` of notification idx (or GW__TOKENS_TOP) into out:
+ * "notifications[3].alert.title" or "alert.title". Returns out. */
+const char *gw__api_field(char *out, size_t len, size_t idx, const char *name);
 
 /* Adds one token given as JSON string content (raw, possibly with escapes).
  * Returns 0 or -1 with err naming `field` (APNs' sentence from libapns). */

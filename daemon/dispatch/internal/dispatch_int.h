@@ -22,8 +22,7 @@
 #include "dispatch.h"
 #include "list.h"
 #include "log.h"
-
-struct event;
+#include "timer.h" /* struct event */
 
 #define GW_D_PROBE_MS        60000 /* default pause before a probe */
 #define GW_D_UNKNOWN_APP_MS  60000 /* chunks of an app not in the config come back after */
@@ -147,7 +146,6 @@ struct gw_app {
 typedef struct gw_dentry {
     gw_dchunk *dc;
     char reason[48]; /* copy of the reason string */
-    int64_t answered_ms;
 } gw_dentry;
 
 /* One gw_queue_record() call: its outcomes and what the callback needs. */
@@ -213,17 +211,12 @@ struct gw_dispatch {
 
 /* ---- dispatch.c, dispatch_drain.c ---- */
 int64_t gw__d_now(void);
-/* evtimer_add(ev) after ms milliseconds (negative: at once). */
-void gw__d_timer_in(struct event *ev, int64_t ms);
 gw_app *gw__d_find_app(const gw_dispatch *d, const char *name);
-/* event_free on each of n events that is not NULL. */
-void gw__d_events_free(struct event *const *ev, size_t n);
 void gw__d_maybe_lease(gw_dispatch *d);
 void gw__d_wake_at(gw_dispatch *d, int64_t at_ms);
 void gw__d_check_drain(gw_dispatch *d);
 void gw__d_reap_soon(gw_dispatch *d);
 void gw__d_on_drained(apns_client *c, void *ud);
-void gw__d_metric_add(gw_dispatch *d, gw_metric id, const char *l1, const char *l2, uint64_t n);
 
 /* 1 while sends are held because recording answers fails. */
 int gw__d_held(const gw_dispatch *d);
@@ -272,7 +265,6 @@ static inline gw_dchunk *gw__d_chunk_next(const gw_app *a, const gw_dchunk *dc)
 void gw__d_on_result(apns_client *c, const apns_notification *n, const apns_result *r, void *ud);
 void gw__d_on_credit(apns_client *c, size_t credit, void *ud);
 void gw__d_feed_cb(int fd, short what, void *ud);
-void gw__d_rate_cb(int fd, short what, void *ud);
 void gw__d_probe_cb(int fd, short what, void *ud);
 void gw__d_feed_soon(gw_app *a);
 /* Whether the app would take more tokens than it holds. */
@@ -289,6 +281,8 @@ void gw__d_emit(gw_dispatch *d, gw_dchunk *dc, uint32_t idx, gw_token_state st, 
                 gw_dead_source dead);
 void gw__d_flush(gw_dispatch *d);
 void gw__d_flush_cb(int fd, short what, void *ud);
+/* Frees an outcome batch and its arrays. */
+void gw__d_batch_free(gw_dbatch *b);
 /* Releases dc if nothing refers to it and its app is done with it. */
 void gw__d_chunk_check(gw_dchunk *dc);
 /* Every chunk of the app (after a pause, a retire, a drain). */
