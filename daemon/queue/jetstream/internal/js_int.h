@@ -229,6 +229,27 @@ int gw_js_kv_cas(gw_js *js, const char *bucket, const char *key, const void *val
                  uint64_t rev, int whole_stream, uint64_t *new_rev, int *conflict, const char *what,
                  char *detail, size_t dlen);
 
+/*
+ * A scan of a bucket's stream: each message on `filter` after sequence
+ * `after` but KV delete markers goes to visit (1 = stop). An ordered
+ * consumer reads it (from stream time start_ms when > 0; only each key's
+ * latest value with last_per_subject); with `direct`, or when the consumer
+ * fails while connected (an ephemeral consumer may sit on a server that
+ * was killed: nats-server 2.9 takes minutes to notice, and it never
+ * answers; tests/integration/gw_fleet.c kill_nats), direct gets read it,
+ * one per message, from any live replica: visit(ud, NULL, 0) first says
+ * "start again". Returns 0 or a mapped code ("... during WHAT").
+ */
+typedef struct gw_js_scan {
+    const char *stream, *filter, *what;
+    uint64_t after;
+    int64_t start_ms;
+    int last_per_subject, direct;
+    int (*visit)(void *ud, natsMsg *m, uint64_t seq);
+    void *ud;
+} gw_js_scan;
+int gw_js_scan_run(gw_js *js, const gw_js_scan *sc, char *detail, size_t dlen);
+
 /* ---- operations (the queue's storage and lease threads) ---- */
 int64_t gw_js_idle(void *be); /* js_lease.c: heartbeats, depth */
 
