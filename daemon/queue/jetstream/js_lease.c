@@ -224,30 +224,23 @@ static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, si
     return GW_QUEUE_ESTORE;
 }
 
-/* Writes the records of leases[0..n) (pipelined) and settles conflicts.
- * errs[i] / details: per lease. */
-static void store_records(gw_js *js, gw_js_lease **v, size_t n, int *errs, char (*details)[384])
+#define OOM_RECORDING "out of memory while recording outcomes"
+
+/* Writes the records of leases[0..n) (pipelined) and settles conflicts;
+ * a failure stays on its lease (err, detail). */
+static void store_records(gw_js *js, gw_js_lease **v, size_t n)
 {
     long *slot = calloc(n ? n : 1, sizeof(long));
 
-    if (slot == NULL) {
-        for (size_t i = 0; i < n; i++) {
-            errs[i] = APNS_ENOMEM;
-            snprintf(details[i], 384, "out of memory while recording outcomes");
-        }
-        return;
-    }
     gw_js_pg_begin(js);
     for (size_t i = 0; i < n; i++) {
         uint8_t *buf = NULL;
         size_t len = 0;
         char subj[160];
 
-        errs[i] = 0;
-        slot[i] = -1;
-        if (gw_js_rec_encode(&v[i]->rec, &buf, &len) != 0) {
-            errs[i] = APNS_ENOMEM;
-            snprintf(details[i], 384, "out of memory while recording outcomes");
+        if (slot == NULL || gw_js_rec_encode(&v[i]->rec, &buf, &len) != 0) {
+            v[i]->err = APNS_ENOMEM;
+            snprintf(v[i]->detail, sizeof(v[i]->detail), OOM_RECORDING);
             continue;
         }
         snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_out, v[i]->key);
@@ -256,23 +249,25 @@ static void store_records(gw_js *js, gw_js_lease **v, size_t n, int *errs, char 
     }
     gw_js_pg_wait(js);
     for (size_t i = 0; i < n; i++) {
+        gw_js_lease *l = v[i];
         const gw_js_pub *p;
 
-        if (errs[i] != 0)
+        if (l->err != 0)
             continue;
         if (slot[i] < 0) {
-            errs[i] = (int)slot[i];
-            gw_js_error(js, NATS_ERR, 0, NULL, "record outcomes", details[i], 384);
+            l->err = (int)slot[i];
+            gw_js_error(js, NATS_ERR, 0, NULL, "record outcomes", l->detail, sizeof(l->detail));
             continue;
         }
         p = gw_js_pg_get(js, (size_t)slot[i]);
         if (p->st == NATS_OK) {
-            v[i]->rev = p->seq;
-            v[i]->dirty = 0;
+            l->rev = p->seq;
+            l->dirty = 0;
         } else if (p->code == JSStreamWrongLastSequenceErr) {
-            errs[i] = rec_store(js, v[i], 1, details[i], 384);
+            l->err = rec_store(js, l, 1, l->detail, sizeof(l->detail));
         } else {
-            errs[i] = gw_js_error(js, p->st, p->code, p->text, "record outcomes", details[i], 384);
+            l->err = gw_js_error(js, p->st, p->code, p->text, "record outcomes", l->detail,
+                                 sizeof(l->detail));
         }
     }
     free(slot);
@@ -662,8 +657,6 @@ static void store_dead(gw_js *js, mark *marks, size_t n_marks)
 void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
 {
     gw_js_lease **dirty = NULL;
-    int *errs = NULL;
-    char(*details)[384] = NULL;
     size_t n_dirty = 0, cap = 0;
     int64_t now = gw_queue__now(js->q), mono = gw_queue__mono();
     size_t n_marks = 0, next_mark = 0;
@@ -674,7 +667,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
     conn = gw_js_check_conn(js, "record outcomes", cdetail, sizeof(cdetail));
     if (conn == 0 && marks == NULL) {
         conn = APNS_ENOMEM; /* like a lost connection: nothing applied or acked */
-        snprintf(cdetail, sizeof(cdetail), "out of memory while recording outcomes");
+        snprintf(cdetail, sizeof(cdetail), OOM_RECORDING);
     }
     /* Apply, in posting order. Not while disconnected: those records fail
      * (the tokens are sent again), and an outcome applied to the copy here
@@ -728,6 +721,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
                                                                       : r->u.release.chunk);
             int seen = 0;
 
+            l->err = 0;
             if (!l->dirty)
                 continue;
             for (size_t j = 0; j < n_dirty && !seen; j++)
@@ -750,13 +744,11 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
      * registry never misses a token the records call rejected. */
     if (conn == 0)
         store_dead(js, marks, n_marks);
-    errs = calloc(n_dirty ? n_dirty : 1, sizeof(int));
-    details = calloc(n_dirty ? n_dirty : 1, sizeof(*details));
-    if (conn == 0 && errs != NULL && details != NULL && n_dirty > 0) {
-        store_records(js, dirty, n_dirty, errs, details);
+    if (conn == 0 && n_dirty > 0) {
+        store_records(js, dirty, n_dirty);
         /* Depth: tokens whose final state is now stored. */
         for (size_t j = 0; j < n_dirty; j++)
-            if (errs[j] == 0 && dirty[j]->new_finals > 0) {
+            if (dirty[j]->err == 0 && dirty[j]->new_finals > 0) {
                 gw_queue__depth_add(js->q, -(int64_t)dirty[j]->new_finals);
                 dirty[j]->new_finals = 0;
             }
@@ -774,15 +766,9 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
         }
         for (size_t i = 0; i < r->u.record.n && r->err == 0; i++) {
             gw_js_lease *l = by_handle(r->u.record.v[i].chunk);
-            for (size_t j = 0; j < n_dirty; j++)
-                if (dirty[j] == l && errs != NULL && errs[j] != 0) {
-                    r->err = errs[j];
-                    snprintf(r->detail, sizeof(r->detail), "%s", details[j]);
-                    break;
-                }
-            if (errs == NULL) {
-                r->err = APNS_ENOMEM;
-                snprintf(r->detail, sizeof(r->detail), "out of memory while recording outcomes");
+            if (l->err != 0) {
+                r->err = l->err;
+                snprintf(r->detail, sizeof(r->detail), "%s", l->detail);
             }
         }
     }
@@ -810,11 +796,10 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
         open = rec_open(&l->rec, &min_retry, &pending);
         if (l->dirty) {
             /* Its record could not be stored: resend what is not stored. */
-            for (size_t j = 0; j < n_dirty; j++)
-                if (dirty[j] == l && errs != NULL && errs[j] != 0) {
-                    r->err = errs[j];
-                    snprintf(r->detail, sizeof(r->detail), "%s", details[j]);
-                }
+            if (l->err != 0) {
+                r->err = l->err;
+                snprintf(r->detail, sizeof(r->detail), "%s", l->detail);
+            }
             msg_nak(js, l->msg, 5000);
             lease_free(l);
             continue;
@@ -838,8 +823,6 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             gw_js_notify_work(js);
     }
     free(dirty);
-    free(errs);
-    free(details);
     free(marks);
 }
 

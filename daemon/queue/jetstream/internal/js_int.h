@@ -132,6 +132,8 @@ struct gw_js_lease {
     uint32_t first;
     char app[128];
     int lost; /* the in-progress ack failed: another node may have it */
+    int err;  /* the last batch's failure to store rec, with its sentence */
+    char detail[384];
 };
 
 /* One asynchronous publish of a group (js_conn.c). */
