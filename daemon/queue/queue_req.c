@@ -11,7 +11,8 @@
  * caller can always free what it passed. The backend's batch function is
  * wrapped so that what every backend would do after a batch happens here
  * once: a submit's depth reservation becomes depth (stored) or is given
- * back (failed), and a request's depth_add is applied when it succeeded.
+ * back (failed), a request's depth_add is applied when it succeeded, and
+ * ops->notify_work runs once when a request that succeeded found new work.
  * Both happen on the storage thread before the completion is queued, so a
  * callback always sees the depth its request left.
  *
@@ -265,9 +266,12 @@ void gw_queue__notice(gw_queue *q)
 /* After a batch, on the storage thread: what every backend would do. */
 static void settle(gw_queue *q, gw_req *head)
 {
+    int work = 0;
+
     for (gw_req *g = head; g != NULL; g = g->next) {
         gw_queue_req *r = (gw_queue_req *)g;
 
+        work |= r->err == 0 && r->work;
         if (r->kind == GW_QUEUE_REQ_SUBMIT) {
             int64_t n = (int64_t)r->u.submit.tokens.count;
             if (r->err == 0)
@@ -277,6 +281,8 @@ static void settle(gw_queue *q, gw_req *head)
             atomic_fetch_add(&q->depth_local, r->depth_add);
         }
     }
+    if (work && q->ops->notify_work != NULL)
+        q->ops->notify_work(q->be);
 }
 
 static void run_batch(gw_req *head, void *ud)

@@ -111,7 +111,8 @@ typedef struct gw_queue_req {
     char detail[384]; /* backend: the sentence for err */
     void (*cb)(void); /* the caller's callback, cast to its type */
     void *ud;
-    int work;          /* backend: new work is leasable now (on_work once delivered) */
+    int work;          /* backend: new work is leasable now (on_work once delivered,
+                          ops->notify_work after the batch) */
     int64_t depth_add; /* backend: unfinished tokens added (< 0: made final), applied
                           by the front end when the batch returns with err == 0 */
     union {
@@ -210,6 +211,9 @@ typedef struct gw_queue_ops {
     void (*batch)(gw_req *head, void *be);
     void (*lease_batch)(gw_req *head, void *be);
     int64_t (*idle)(void *be);
+    /* Optional, storage thread: after a batch in which a request succeeded
+     * with `work` set, tell the other processes on the same storage. */
+    void (*notify_work)(void *be);
 
     /* Loop thread. dead_cursor: parses a dead-token cursor (NULL or "" =
      * the first page) into after[2]; 0 or APNS_EINVAL. */

@@ -536,8 +536,9 @@ static void on_work_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     pthread_mutex_unlock(&box->mu);
 }
 
-void gw_js_notify_work(gw_js *js)
+void gw_js_notify_work(void *be)
 {
+    gw_js *js = be;
     char node[24];
 
     snprintf(node, sizeof(node), "%llx", (unsigned long long)js->node);

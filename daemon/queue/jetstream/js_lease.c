@@ -815,13 +815,6 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
         }
         lease_free(l);
     }
-    if (conn == 0) {
-        int any_work = 0;
-        for (size_t k = 0; k < n; k++)
-            any_work |= v[k]->kind == GW_QUEUE_REQ_RELEASE && v[k]->work;
-        if (any_work)
-            gw_js_notify_work(js);
-    }
     free(dirty);
     free(marks);
 }

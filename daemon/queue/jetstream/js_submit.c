@@ -138,7 +138,7 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
     size_t max_payload = 0;
     slots *sl = calloc(n ? n : 1, sizeof(*sl));
     char detail[384];
-    int err, any_work = 0;
+    int err;
 
     err = gw_js_check_conn(js, "submit", detail, sizeof(detail));
     if (err == 0 && sl == NULL) {
@@ -190,7 +190,6 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
         p = gw_js_pg_get(js, (size_t)sl[i].header);
         if (p->st == NATS_OK) {
             r->work = (r->u.submit.send_at > 0 ? r->u.submit.send_at : now) <= now;
-            any_work |= r->work;
         } else if (p->code == JSStreamWrongLastSequenceErr) {
             r->err = GW_QUEUE_EIO;
             snprintf(r->detail, sizeof(r->detail),
@@ -202,8 +201,6 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
                                  sizeof(r->detail));
         }
     }
-    if (any_work)
-        gw_js_notify_work(js);
 out:
     /* The depth: the front end settles each submit after the batch. */
     for (size_t i = 0; i < n; i++)

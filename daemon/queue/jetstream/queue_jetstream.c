@@ -487,6 +487,7 @@ static const gw_queue_ops gw_js_ops = {
     .batch = js_batch,
     .lease_batch = js_lease_batch,
     .idle = gw_js_idle,
+    .notify_work = gw_js_notify_work,
     .dead_cursor = js_dead_cursor,
     .op_counts = js_op_counts,
     .token_store = 1,

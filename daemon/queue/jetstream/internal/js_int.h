@@ -207,7 +207,7 @@ int gw_js_error(gw_js *js, natsStatus s, jsErrCode code, const char *text, const
 /* 0 when connected; else the error (written to detail). */
 int gw_js_check_conn(gw_js *js, const char *what, char *detail, size_t detail_len);
 /* Tells the other nodes that new work is due (core NATS on P.work). */
-void gw_js_notify_work(gw_js *js);
+void gw_js_notify_work(void *be);
 
 void gw_js_pg_begin(gw_js *js);
 /* Adds an async publish; returns its slot index or a negative code (the
