@@ -127,6 +127,7 @@ int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw
 {
     size_t n, la, lt, lc;
     gw_queue_req *r;
+    gw_queue_chunk_fields *f;
     char *p;
     int rc;
 
@@ -158,31 +159,34 @@ int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw
         return rc != 0 ? rc : APNS_ENOMEM;
     }
     p = r->u.submit.strings;
-    r->u.submit.app = gw_queue__copy_str(&p, job->app, la);
-    r->u.submit.topic = job->topic ? gw_queue__copy_str(&p, job->topic, lt) : NULL;
-    r->u.submit.collapse_id =
-        job->collapse_id ? gw_queue__copy_str(&p, job->collapse_id, lc) : NULL;
-    r->u.submit.payload = gw_queue__copy_str(&p, job->payload, job->payload_len);
-    r->u.submit.payload_len = job->payload_len;
-    r->u.submit.push_type = job->push_type;
-    r->u.submit.priority = job->priority;
-    r->u.submit.expiration = job->expiration;
-    r->u.submit.send_at = job->send_at_ms;
+    f = &r->u.submit.f;
+    f->app = gw_queue__copy_str(&p, job->app, la);
+    f->topic = job->topic ? gw_queue__copy_str(&p, job->topic, lt) : NULL;
+    f->collapse_id = job->collapse_id ? gw_queue__copy_str(&p, job->collapse_id, lc) : NULL;
+    f->payload = gw_queue__copy_str(&p, job->payload, job->payload_len);
+    f->app_len = la;
+    f->topic_len = lt;
+    f->collapse_len = lc;
+    f->payload_len = job->payload_len;
+    f->push_type = job->push_type;
+    f->priority = job->priority;
+    f->expiration = job->expiration;
+    f->send_at = job->send_at_ms;
     r->u.submit.tokens = job->tokens;
     gw_token_list_init(&job->tokens);
-    if (apns_uuid_generate(r->u.submit.id) != 0) {
+    if (apns_uuid_generate(f->job_id) != 0) {
         gw_queue__req_free(r);
         return APNS_ENOMEM;
     }
     if (job->apns_id != NULL && job->apns_id[0] != '\0')
-        gw_apns_id_derive(job->apns_id, 0, r->u.submit.apns_id); /* lower-cases */
+        gw_apns_id_derive(job->apns_id, 0, f->apns_id); /* lower-cases */
     else
-        memcpy(r->u.submit.apns_id, r->u.submit.id, sizeof(r->u.submit.apns_id));
+        memcpy(f->apns_id, f->job_id, sizeof(f->apns_id));
     /* Reserved now so a burst of submits sees itself; the batch turns it
      * into depth or gives it back (queue_req.c, settle). */
     atomic_fetch_add(&q->depth_reserved, (long long)n);
     if (job_id != NULL)
-        memcpy(job_id, r->u.submit.id, GW_JOB_ID_LEN + 1);
+        memcpy(job_id, r->u.submit.f.job_id, GW_JOB_ID_LEN + 1);
     rc = gw_queue__post(q, r);
     if (rc != 0) {
         atomic_fetch_sub(&q->depth_reserved, (long long)n);

@@ -144,35 +144,13 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
 
 static gw_chunk *build_chunk(const gw_js_chunk_msg *m, const gw_js_rec *rec)
 {
-    uint32_t n = m->n;
-    gw_chunk *ch;
-    char *p;
+    gw_chunk *ch = gw_queue__chunk_new(m);
 
-    ch = gw_queue__chunk_new(n, m->tokens, m->tokens_len,
-                             m->app_len + 1 + (m->topic ? m->topic_len + 1 : 0) +
-                                 (m->collapse_id ? m->collapse_len + 1 : 0) + m->payload_len + 1,
-                             &p);
     if (ch == NULL)
         return NULL;
-    memcpy(ch->state, rec->state, n);
-    memcpy(ch->attempts, rec->attempts, n);
-    memcpy(ch->retry_at_ms, rec->retry_at, n * sizeof(int64_t));
-    memcpy(ch->job_id, m->job_id, sizeof(ch->job_id));
-    memcpy(ch->apns_id_base, m->apns_id, sizeof(ch->apns_id_base));
-    ch->seq = m->seq;
-    ch->first = m->first;
-    ch->job_tokens = m->job_tokens;
-    ch->push_type = (apns_push_type)m->push_type;
-    ch->priority = m->priority;
-    ch->expiration = m->expiration;
-    ch->send_at_ms = m->send_at;
-    ch->created_ms = m->created;
-    ch->app = gw_queue__copy_str(&p, m->app, m->app_len);
-    ch->topic = m->topic != NULL ? gw_queue__copy_str(&p, m->topic, m->topic_len) : NULL;
-    ch->collapse_id =
-        m->collapse_id != NULL ? gw_queue__copy_str(&p, m->collapse_id, m->collapse_len) : NULL;
-    ch->payload = gw_queue__copy_str(&p, m->payload, m->payload_len);
-    ch->payload_len = m->payload_len;
+    memcpy(ch->state, rec->state, m->n);
+    memcpy(ch->attempts, rec->attempts, m->n);
+    memcpy(ch->retry_at_ms, rec->retry_at, m->n * sizeof(int64_t));
     return ch;
 }
 

@@ -88,17 +88,7 @@ void gw_js_job_cleanup(gw_js_job *j);
 /* ---- the chunk message (stream <P>_CHUNKS, subject <P>.chunk.<n>) ---- */
 
 /* Decoded view: pointers into the message data (not NUL-terminated). */
-typedef struct gw_js_chunk_msg {
-    char job_id[GW_JOB_ID_LEN + 1];
-    char apns_id[GW_JOB_ID_LEN + 1];
-    int push_type, priority;
-    int64_t expiration, send_at, created;
-    uint32_t seq, first, n, job_tokens, n_chunks;
-    const char *app, *topic, *collapse_id, *payload; /* topic, collapse_id may be NULL */
-    size_t app_len, topic_len, collapse_len, payload_len;
-    const uint8_t *tokens; /* packed [len][bytes] */
-    size_t tokens_len;
-} gw_js_chunk_msg;
+typedef gw_queue_chunk_fields gw_js_chunk_msg;
 
 int gw_js_chunk_encode(const gw_js_chunk_msg *c, uint8_t **out, size_t *len);
 int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len);
