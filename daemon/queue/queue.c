@@ -381,36 +381,30 @@ int gw_queue_status(gw_queue *q, const char *job_id, gw_status_cb cb, void *ud)
     return gw_queue__post(q, r);
 }
 
-/* Fills the registry request's app and token (binary and lower-case hex). */
-static int dead_entry(gw_queue_req *r, const char *app, const char *token_hex)
-{
-    size_t len = strlen(token_hex);
-
-    if (common_token_check(token_hex, len, NULL) != COMMON_TOKEN_OK)
-        return APNS_EBADTOKEN;
-    r->u.dead.tok_len = (size_t)common_hex_to_bin(token_hex, len, r->u.dead.tok, len / 2);
-    common_bin_to_hex(r->u.dead.tok, r->u.dead.tok_len, r->u.dead.hex);
-    if (too_long(r->q->ops->app_max, strlen(app)))
-        return APNS_EINVAL;
-    r->u.dead.app = strdup(app);
-    return r->u.dead.app == NULL ? APNS_ENOMEM : 0;
-}
-
-/* A registry request of `kind` for (app, token_hex); on failure freed. */
+/* A registry request of `kind` for app and the token (binary and
+ * lower-case hex); on failure freed. */
 static int dead_req(gw_queue *q, gw_queue_kind kind, const char *app, const char *token_hex,
                     void (*cb)(void), void *ud, gw_queue_req **out)
 {
     gw_queue_req *r = gw_queue__req_new(q, kind, 1, cb, ud);
-    int rc;
+    size_t len = strlen(token_hex);
+    int rc = 0;
 
     *out = NULL;
     if (r == NULL)
         return APNS_ENOMEM;
-    rc = dead_entry(r, app, token_hex);
+    if (common_token_check(token_hex, len, NULL) != COMMON_TOKEN_OK)
+        rc = APNS_EBADTOKEN;
+    else if (too_long(q->ops->app_max, strlen(app)))
+        rc = APNS_EINVAL;
+    else if ((r->u.dead.app = strdup(app)) == NULL)
+        rc = APNS_ENOMEM;
     if (rc != 0) {
         gw_queue__req_free(r);
         return rc;
     }
+    r->u.dead.tok_len = (size_t)common_hex_to_bin(token_hex, len, r->u.dead.tok, len / 2);
+    common_bin_to_hex(r->u.dead.tok, r->u.dead.tok_len, r->u.dead.hex);
     *out = r;
     return 0;
 }
