@@ -634,16 +634,17 @@ static void store_dead(gw_js *js, mark *marks, size_t n_marks)
 
 void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
 {
-    gw_js_lease **dirty = NULL;
-    size_t n_dirty = 0, cap = 0;
+    gw_js_lease **dirty;
+    size_t n_dirty = 0;
     int64_t now = gw_queue__now(js->q), mono = gw_queue__mono();
     size_t n_marks = 0, next_mark = 0;
     mark *marks = marks_new(v, n, &n_marks);
     int conn;
     char cdetail[384];
 
+    dirty = calloc(n_marks + n, sizeof(*dirty)); /* at most one per answer or release */
     conn = gw_js_check_conn(js, "record outcomes", cdetail, sizeof(cdetail));
-    if (conn == 0 && marks == NULL) {
+    if (conn == 0 && (marks == NULL || dirty == NULL)) {
         conn = APNS_ENOMEM; /* like a lost connection: nothing applied or acked */
         snprintf(cdetail, sizeof(cdetail), OOM_RECORDING);
     }
@@ -689,34 +690,23 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             }
         }
     }
-    /* Collect the leases to store. */
+    /* Collect the leases to store, each once. */
     for (size_t k = 0; k < n; k++) {
         gw_queue_req *r = v[k];
         size_t m = r->kind == GW_QUEUE_REQ_RECORD ? r->u.record.n : 1;
 
-        for (size_t i = 0; i < m; i++) {
+        for (size_t i = 0; i < m && dirty != NULL; i++) {
             gw_js_lease *l = by_handle(r->kind == GW_QUEUE_REQ_RECORD ? r->u.record.v[i].chunk
                                                                       : r->u.release.chunk);
-            int seen = 0;
-
             l->err = 0;
-            if (!l->dirty)
-                continue;
-            for (size_t j = 0; j < n_dirty && !seen; j++)
-                seen = dirty[j] == l;
-            if (seen)
-                continue;
-            if (n_dirty == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                gw_js_lease **p = realloc(dirty, nc * sizeof(*p));
-                if (p == NULL)
-                    break;
-                dirty = p;
-                cap = nc;
+            if (l->dirty && !l->queued) {
+                l->queued = 1;
+                dirty[n_dirty++] = l;
             }
-            dirty[n_dirty++] = l;
         }
     }
+    for (size_t j = 0; j < n_dirty; j++)
+        dirty[j]->queued = 0;
     /* Dead tokens first: a rejection whose registry entry could not be
      * stored is not stored either (it stays open and is sent again), so the
      * registry never misses a token the records call rejected. */

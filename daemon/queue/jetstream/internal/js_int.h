@@ -113,6 +113,7 @@ struct gw_js_lease {
     uint64_t rev;        /* KV revision of rec (0: not stored yet) */
     gw_js_rec rec;       /* durable view (as of rev) plus applied outcomes */
     int dirty;           /* rec has changes not yet stored */
+    int queued;          /* gw_js_op_outcomes: on its list of leases to store */
     uint32_t new_finals; /* tokens made final in rec, not yet stored */
     int releasing;
     int64_t not_before;
