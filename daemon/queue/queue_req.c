@@ -35,6 +35,14 @@
 
 /* ---- requests ------------------------------------------------------------- */
 
+void gw_queue__fail(gw_queue_req *r, int err, const char *detail)
+{
+    if (r->err != 0 || err == 0)
+        return;
+    r->err = err;
+    snprintf(r->detail, sizeof(r->detail), "%s", detail);
+}
+
 void gw_queue__lease_discard(gw_queue_req *r)
 {
     for (size_t i = 0; i < r->u.lease.n; i++)

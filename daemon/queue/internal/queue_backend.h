@@ -193,6 +193,10 @@ typedef struct gw_queue_req {
 void gw_queue__answer_extra(const gw_queue_req *r, const gw_queue_answer *a, const uint8_t **tok,
                             size_t *tok_len, const char **reason, size_t *reason_len);
 
+/* Gives r the error err (when not 0) with a copy of detail, unless r
+ * already failed. */
+void gw_queue__fail(gw_queue_req *r, int err, const char *detail);
+
 /* Frees the chunks a lease built and did not hand out (lease.n = 0). */
 void gw_queue__lease_discard(gw_queue_req *r);
 

@@ -727,18 +727,10 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
 
         if (r->kind != GW_QUEUE_REQ_RECORD)
             continue;
-        if (conn != 0) {
-            r->err = conn;
-            snprintf(r->detail, sizeof(r->detail), "%s", cdetail);
-            continue;
-        }
-        for (size_t i = 0; i < r->u.record.n && r->err == 0; i++) {
-            gw_js_lease *l = by_handle(r->u.record.v[i].chunk);
-            if (l->err != 0) {
-                r->err = l->err;
-                snprintf(r->detail, sizeof(r->detail), "%s", l->detail);
-            }
-        }
+        gw_queue__fail(r, conn, cdetail);
+        for (size_t i = 0; i < r->u.record.n && r->err == 0; i++)
+            gw_queue__fail(r, by_handle(r->u.record.v[i].chunk)->err,
+                           by_handle(r->u.record.v[i].chunk)->detail);
     }
     /* Hand back. */
     for (size_t k = 0; k < n; k++) {
@@ -756,18 +748,14 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
         if (conn != 0) {
             /* Not acked: the chunk comes back after ack_wait with what was
              * stored. */
-            r->err = conn;
-            snprintf(r->detail, sizeof(r->detail), "%s", cdetail);
+            gw_queue__fail(r, conn, cdetail);
             lease_free(l);
             continue;
         }
         open = rec_open(&l->rec, &min_retry, &pending);
         if (l->dirty) {
             /* Its record could not be stored: resend what is not stored. */
-            if (l->err != 0) {
-                r->err = l->err;
-                snprintf(r->detail, sizeof(r->detail), "%s", l->detail);
-            }
+            gw_queue__fail(r, l->err, l->detail);
             msg_nak(js, l->msg, 5000);
             lease_free(l);
             continue;

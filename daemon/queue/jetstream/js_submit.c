@@ -13,14 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void fail(gw_queue_req *r, int err, const char *detail)
-{
-    if (r->err != 0)
-        return;
-    r->err = err;
-    snprintf(r->detail, sizeof(r->detail), "%s", detail);
-}
-
 /* A job's publish-group slots: its chunks, then its header. */
 typedef struct slots {
     size_t first, n; /* chunk messages */
@@ -133,7 +125,7 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
     }
     if (err != 0) {
         for (size_t i = 0; i < n; i++)
-            fail(v[i], err, detail);
+            gw_queue__fail(v[i], err, detail);
         goto out;
     }
     max_payload = (size_t)natsConnection_GetMaxPayload(js->nc);

@@ -190,11 +190,8 @@ static void js_batch(gw_req *head, void *be)
     sub = malloc(n * sizeof(*sub));
     out = malloc(n * sizeof(*out));
     if (sub == NULL || out == NULL) {
-        for (gw_req *g = head; g != NULL; g = g->next) {
-            gw_queue_req *r = (gw_queue_req *)g;
-            r->err = APNS_ENOMEM;
-            snprintf(r->detail, sizeof(r->detail), "out of memory in the queue thread");
-        }
+        for (gw_req *g = head; g != NULL; g = g->next)
+            gw_queue__fail((gw_queue_req *)g, APNS_ENOMEM, "out of memory in the queue thread");
         free(sub);
         free(out);
         return;
