@@ -724,7 +724,6 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
     jsOptions jo;
     natsStatus s;
     int rc;
-    char subj[80];
 
     rc = set_options(js, detail, dlen);
     if (rc != 0)
@@ -779,8 +778,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
         return APNS_ENOMEM;
     pthread_mutex_init(&js->box->mu, NULL);
     js->box->node = js->node;
-    snprintf(subj, sizeof(subj), "%s", js->subj_work);
-    s = natsConnection_Subscribe(&js->work_sub, js->nc, subj, on_work_msg, js->box);
+    s = natsConnection_Subscribe(&js->work_sub, js->nc, js->subj_work, on_work_msg, js->box);
     if (s == NATS_OK)
         s = natsSubscription_SetOnCompleteCB(js->work_sub, on_box_done, js->box);
     if (s != NATS_OK) {
@@ -796,11 +794,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
 
 void gw_js_disconnect(gw_js *js)
 {
-    if (js->box != NULL) {
-        pthread_mutex_lock(&js->box->mu);
-        js->box->q = NULL;
-        pthread_mutex_unlock(&js->box->mu);
-    }
+    /* No notices since ops->stop (js_stop). */
     if (js->work_sub != NULL) {
         natsSubscription_Unsubscribe(js->work_sub);
         natsSubscription_Destroy(js->work_sub);

@@ -833,10 +833,7 @@ void gw_js_refresh_depth(gw_js *js)
     COMMON_LIST_FOREACH(it, tmp, &js->leases)
     {
         gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
-        uint64_t c[4], retry, open;
-        int64_t mr;
-        gw_js_rec_counts(&l->rec, c, &retry, &open, &mr);
-        held += (long long)(l->rec.n - open);
+        held += (long long)(l->rec.n - rec_open(&l->rec, NULL, NULL));
     }
     pthread_mutex_unlock(&js->lease_mu);
     gw_queue__depth_rebase(js->q, total - held);

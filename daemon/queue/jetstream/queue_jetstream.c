@@ -286,15 +286,19 @@ static size_t js_op_counts(void *be, gw_queue_op_count *v, size_t max)
     return n;
 }
 
+/* Where P.work notices go: to q (on_work), or nowhere (NULL). */
+static void notices_to(gw_js *js, gw_queue *q)
+{
+    if (js->box == NULL)
+        return;
+    pthread_mutex_lock(&js->box->mu);
+    js->box->q = q;
+    pthread_mutex_unlock(&js->box->mu);
+}
+
 static void js_stop(void *be)
 {
-    gw_js *js = be;
-
-    if (js->box != NULL) {
-        pthread_mutex_lock(&js->box->mu);
-        js->box->q = NULL; /* no more notices */
-        pthread_mutex_unlock(&js->box->mu);
-    }
+    notices_to(be, NULL);
 }
 
 static void js_free(void *be)
@@ -464,9 +468,7 @@ static void js_opened(void *be, int err, char *detail, size_t detail_len)
         snprintf(detail, detail_len, "queue jetstream: cannot start the queue thread");
         return;
     }
-    pthread_mutex_lock(&js->box->mu);
-    js->box->q = js->q; /* notices from other nodes reach on_work now */
-    pthread_mutex_unlock(&js->box->mu);
+    notices_to(js, js->q); /* from other nodes, to on_work now */
     gw_queue__log(js->q, APNS_LOG_INFO,
                   "queue jetstream %s open: stream %s (R%d), ack_wait %lld ms, about %llu "
                   "unfinished tokens",
