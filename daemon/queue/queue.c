@@ -127,6 +127,7 @@ int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw
 {
     size_t n, la, lt, lc;
     gw_queue_req *r;
+    gw_queue_chunk_fields *f;
     char *p;
     int rc;
 
@@ -158,31 +159,34 @@ int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw
         return rc != 0 ? rc : APNS_ENOMEM;
     }
     p = r->u.submit.strings;
-    r->u.submit.app = gw_queue__copy_str(&p, job->app, la);
-    r->u.submit.topic = job->topic ? gw_queue__copy_str(&p, job->topic, lt) : NULL;
-    r->u.submit.collapse_id =
-        job->collapse_id ? gw_queue__copy_str(&p, job->collapse_id, lc) : NULL;
-    r->u.submit.payload = gw_queue__copy_str(&p, job->payload, job->payload_len);
-    r->u.submit.payload_len = job->payload_len;
-    r->u.submit.push_type = job->push_type;
-    r->u.submit.priority = job->priority;
-    r->u.submit.expiration = job->expiration;
-    r->u.submit.send_at = job->send_at_ms;
+    f = &r->u.submit.f;
+    f->app = gw_queue__copy_str(&p, job->app, la);
+    f->topic = job->topic ? gw_queue__copy_str(&p, job->topic, lt) : NULL;
+    f->collapse_id = job->collapse_id ? gw_queue__copy_str(&p, job->collapse_id, lc) : NULL;
+    f->payload = gw_queue__copy_str(&p, job->payload, job->payload_len);
+    f->app_len = la;
+    f->topic_len = lt;
+    f->collapse_len = lc;
+    f->payload_len = job->payload_len;
+    f->push_type = job->push_type;
+    f->priority = job->priority;
+    f->expiration = job->expiration;
+    f->send_at = job->send_at_ms;
     r->u.submit.tokens = job->tokens;
     gw_token_list_init(&job->tokens);
-    if (apns_uuid_generate(r->u.submit.id) != 0) {
+    if (apns_uuid_generate(f->job_id) != 0) {
         gw_queue__req_free(r);
         return APNS_ENOMEM;
     }
     if (job->apns_id != NULL && job->apns_id[0] != '\0')
-        gw_apns_id_derive(job->apns_id, 0, r->u.submit.apns_id); /* lower-cases */
+        gw_apns_id_derive(job->apns_id, 0, f->apns_id); /* lower-cases */
     else
-        memcpy(r->u.submit.apns_id, r->u.submit.id, sizeof(r->u.submit.apns_id));
+        memcpy(f->apns_id, f->job_id, sizeof(f->apns_id));
     /* Reserved now so a burst of submits sees itself; the batch turns it
      * into depth or gives it back (queue_req.c, settle). */
     atomic_fetch_add(&q->depth_reserved, (long long)n);
     if (job_id != NULL)
-        memcpy(job_id, r->u.submit.id, GW_JOB_ID_LEN + 1);
+        memcpy(job_id, r->u.submit.f.job_id, GW_JOB_ID_LEN + 1);
     rc = gw_queue__post(q, r);
     if (rc != 0) {
         atomic_fetch_sub(&q->depth_reserved, (long long)n);
@@ -377,36 +381,30 @@ int gw_queue_status(gw_queue *q, const char *job_id, gw_status_cb cb, void *ud)
     return gw_queue__post(q, r);
 }
 
-/* Fills the registry request's app and token (binary and lower-case hex). */
-static int dead_entry(gw_queue_req *r, const char *app, const char *token_hex)
-{
-    size_t len = strlen(token_hex);
-
-    if (common_token_check(token_hex, len, NULL) != COMMON_TOKEN_OK)
-        return APNS_EBADTOKEN;
-    r->u.dead.tok_len = (size_t)common_hex_to_bin(token_hex, len, r->u.dead.tok, len / 2);
-    common_bin_to_hex(r->u.dead.tok, r->u.dead.tok_len, r->u.dead.hex);
-    if (too_long(r->q->ops->app_max, strlen(app)))
-        return APNS_EINVAL;
-    r->u.dead.app = strdup(app);
-    return r->u.dead.app == NULL ? APNS_ENOMEM : 0;
-}
-
-/* A registry request of `kind` for (app, token_hex); on failure freed. */
+/* A registry request of `kind` for app and the token (binary and
+ * lower-case hex); on failure freed. */
 static int dead_req(gw_queue *q, gw_queue_kind kind, const char *app, const char *token_hex,
                     void (*cb)(void), void *ud, gw_queue_req **out)
 {
     gw_queue_req *r = gw_queue__req_new(q, kind, 1, cb, ud);
-    int rc;
+    size_t len = strlen(token_hex);
+    int rc = 0;
 
     *out = NULL;
     if (r == NULL)
         return APNS_ENOMEM;
-    rc = dead_entry(r, app, token_hex);
+    if (common_token_check(token_hex, len, NULL) != COMMON_TOKEN_OK)
+        rc = APNS_EBADTOKEN;
+    else if (too_long(q->ops->app_max, strlen(app)))
+        rc = APNS_EINVAL;
+    else if ((r->u.dead.app = strdup(app)) == NULL)
+        rc = APNS_ENOMEM;
     if (rc != 0) {
         gw_queue__req_free(r);
         return rc;
     }
+    r->u.dead.tok_len = (size_t)common_hex_to_bin(token_hex, len, r->u.dead.tok, len / 2);
+    common_bin_to_hex(r->u.dead.tok, r->u.dead.tok_len, r->u.dead.hex);
     *out = r;
     return 0;
 }

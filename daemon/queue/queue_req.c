@@ -11,7 +11,8 @@
  * caller can always free what it passed. The backend's batch function is
  * wrapped so that what every backend would do after a batch happens here
  * once: a submit's depth reservation becomes depth (stored) or is given
- * back (failed), and a request's depth_add is applied when it succeeded.
+ * back (failed), a request's depth_add is applied when it succeeded, and
+ * ops->notify_work runs once when a request that succeeded found new work.
  * Both happen on the storage thread before the completion is queued, so a
  * callback always sees the depth its request left.
  *
@@ -33,6 +34,14 @@
 #include <event2/event.h>
 
 /* ---- requests ------------------------------------------------------------- */
+
+void gw_queue__fail(gw_queue_req *r, int err, const char *detail)
+{
+    if (r->err != 0 || err == 0)
+        return;
+    r->err = err;
+    snprintf(r->detail, sizeof(r->detail), "%s", detail);
+}
 
 void gw_queue__lease_discard(gw_queue_req *r)
 {
@@ -179,7 +188,7 @@ static void deliver_result(gw_queue_req *r)
 
     switch (r->kind) {
     case GW_QUEUE_REQ_SUBMIT:
-        ((gw_submit_cb)r->cb)(r->err, d, r->u.submit.id, r->ud);
+        ((gw_submit_cb)r->cb)(r->err, d, r->u.submit.f.job_id, r->ud);
         break;
     case GW_QUEUE_REQ_LEASE:
         if (r->err != 0)
@@ -265,9 +274,12 @@ void gw_queue__notice(gw_queue *q)
 /* After a batch, on the storage thread: what every backend would do. */
 static void settle(gw_queue *q, gw_req *head)
 {
+    int work = 0;
+
     for (gw_req *g = head; g != NULL; g = g->next) {
         gw_queue_req *r = (gw_queue_req *)g;
 
+        work |= r->err == 0 && r->work;
         if (r->kind == GW_QUEUE_REQ_SUBMIT) {
             int64_t n = (int64_t)r->u.submit.tokens.count;
             if (r->err == 0)
@@ -277,6 +289,8 @@ static void settle(gw_queue *q, gw_req *head)
             atomic_fetch_add(&q->depth_local, r->depth_add);
         }
     }
+    if (work && q->ops->notify_work != NULL)
+        q->ops->notify_work(q->be);
 }
 
 static void run_batch(gw_req *head, void *ud)
@@ -484,11 +498,15 @@ static size_t align8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
-gw_chunk *gw_queue__chunk_new(uint32_t n, const uint8_t *tokens, size_t tokens_len,
-                              size_t strings_len, char **strings)
+gw_chunk *gw_queue__chunk_new(const gw_queue_chunk_fields *f)
 {
     /* One block: chunk | retry_at[n] | offset[n] | state[n] | attempts[n] |
      * tokens + one zero byte (the zero-length token) | strings */
+    uint32_t n = f->n;
+    const uint8_t *tokens = f->tokens;
+    size_t tokens_len = f->tokens_len;
+    size_t strings_len = f->app_len + 1 + (f->topic ? f->topic_len + 1 : 0) +
+                         (f->collapse_id ? f->collapse_len + 1 : 0) + f->payload_len + 1;
     size_t off_retry = align8(sizeof(gw_chunk));
     size_t off_offset = off_retry + (size_t)n * sizeof(int64_t);
     size_t off_state = off_offset + (size_t)n * sizeof(uint32_t);
@@ -497,6 +515,7 @@ gw_chunk *gw_queue__chunk_new(uint32_t n, const uint8_t *tokens, size_t tokens_l
     uint8_t *p = (uint8_t *)ch, *tok;
     uint32_t *offset;
     size_t pos = 0;
+    char *s;
 
     if (ch == NULL)
         return NULL;
@@ -518,7 +537,23 @@ gw_chunk *gw_queue__chunk_new(uint32_t n, const uint8_t *tokens, size_t tokens_l
     ch->priv.tokens = tok;
     ch->priv.offset = offset;
     ch->n_tokens = n;
-    *strings = (char *)p + off_str;
+    memcpy(ch->job_id, f->job_id, sizeof(ch->job_id));
+    memcpy(ch->apns_id_base, f->apns_id, sizeof(ch->apns_id_base));
+    ch->seq = f->seq;
+    ch->first = f->first;
+    ch->job_tokens = f->job_tokens;
+    ch->push_type = (apns_push_type)f->push_type;
+    ch->priority = f->priority;
+    ch->expiration = f->expiration;
+    ch->send_at_ms = f->send_at;
+    ch->created_ms = f->created;
+    s = (char *)p + off_str;
+    ch->app = gw_queue__copy_str(&s, f->app, f->app_len);
+    ch->topic = f->topic != NULL ? gw_queue__copy_str(&s, f->topic, f->topic_len) : NULL;
+    ch->collapse_id =
+        f->collapse_id != NULL ? gw_queue__copy_str(&s, f->collapse_id, f->collapse_len) : NULL;
+    ch->payload = gw_queue__copy_str(&s, f->payload, f->payload_len);
+    ch->payload_len = f->payload_len;
     return ch;
 }
 

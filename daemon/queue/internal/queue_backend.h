@@ -81,6 +81,24 @@ typedef struct gw_queue_answer {
     uint8_t dead;  /* a gw_dead_source; GW_DEAD_NONE unless REJECTED */
 } gw_queue_answer;
 
+/*
+ * A chunk's fields: a submit's job (seq, first, n, n_chunks, created and
+ * tokens unset; strings NUL-terminated), and what a backend read back for
+ * gw_queue__chunk_new (strings need not be NUL-terminated; n_chunks is not
+ * copied). topic, collapse_id: NULL = none.
+ */
+typedef struct gw_queue_chunk_fields {
+    char job_id[GW_JOB_ID_LEN + 1];
+    char apns_id[GW_JOB_ID_LEN + 1]; /* lower case */
+    int push_type, priority;
+    int64_t expiration, send_at, created;
+    uint32_t seq, first, n, job_tokens, n_chunks;
+    const char *app, *topic, *collapse_id, *payload;
+    size_t app_len, topic_len, collapse_len, payload_len;
+    const uint8_t *tokens; /* packed [len][bytes] */
+    size_t tokens_len;
+} gw_queue_chunk_fields;
+
 /* What gw_queue_token_get asks (allocated apart: it is large). */
 typedef struct gw_queue_token_ask {
     char team[64], key_id[64];
@@ -111,19 +129,15 @@ typedef struct gw_queue_req {
     char detail[384]; /* backend: the sentence for err */
     void (*cb)(void); /* the caller's callback, cast to its type */
     void *ud;
-    int work;          /* backend: new work is leasable now (on_work once delivered) */
+    int work;          /* backend: new work is leasable now (on_work once delivered,
+                          ops->notify_work after the batch) */
     int64_t depth_add; /* backend: unfinished tokens added (< 0: made final), applied
                           by the front end when the batch returns with err == 0 */
     union {
         struct {
-            char *strings; /* app, topic, collapse_id, payload in one allocation */
-            const char *app, *topic, *collapse_id, *payload; /* topic, collapse_id: NULL = none */
-            size_t payload_len;
-            int push_type, priority;
-            int64_t expiration, send_at;
+            char *strings; /* f's app, topic, collapse_id, payload in one allocation */
+            gw_queue_chunk_fields f;
             gw_token_list tokens;
-            char id[GW_JOB_ID_LEN + 1];
-            char apns_id[GW_JOB_ID_LEN + 1]; /* lower case */
         } submit;
         struct {
             size_t max;
@@ -179,6 +193,10 @@ typedef struct gw_queue_req {
 void gw_queue__answer_extra(const gw_queue_req *r, const gw_queue_answer *a, const uint8_t **tok,
                             size_t *tok_len, const char **reason, size_t *reason_len);
 
+/* Gives r the error err (when not 0) with a copy of detail, unless r
+ * already failed. */
+void gw_queue__fail(gw_queue_req *r, int err, const char *detail);
+
 /* Frees the chunks a lease built and did not hand out (lease.n = 0). */
 void gw_queue__lease_discard(gw_queue_req *r);
 
@@ -210,6 +228,9 @@ typedef struct gw_queue_ops {
     void (*batch)(gw_req *head, void *be);
     void (*lease_batch)(gw_req *head, void *be);
     int64_t (*idle)(void *be);
+    /* Optional, storage thread: after a batch in which a request succeeded
+     * with `work` set, tell the other processes on the same storage. */
+    void (*notify_work)(void *be);
 
     /* Loop thread. dead_cursor: parses a dead-token cursor (NULL or "" =
      * the first page) into after[2]; 0 or APNS_EINVAL. */
@@ -306,14 +327,12 @@ void gw_queue__result(gw_queue *q, int committed, int err);
 int gw_queue__token_apply(uint8_t *state, uint8_t *attempts, int64_t *retry_at, int s, int64_t at);
 
 /*
- * Allocates a chunk of n tokens as one block (free() frees it): the
- * gw_chunk, its zeroed state / attempts / retry-at arrays, a copy of the
- * packed [len][bytes] tokens with an index (tokens missing from a short
- * buffer read as zero-length), and strings_len bytes for the job's strings
- * at *strings (copy them with gw_queue__copy_str). NULL when out of memory.
+ * Allocates the chunk of f (f->n tokens) as one block (free() frees it):
+ * the gw_chunk with f's fields, its zeroed state / attempts / retry-at
+ * arrays, a copy of the tokens with an index (tokens missing from a short
+ * buffer read as zero-length) and of the strings. NULL when out of memory.
  */
-gw_chunk *gw_queue__chunk_new(uint32_t n, const uint8_t *tokens, size_t tokens_len,
-                              size_t strings_len, char **strings);
+gw_chunk *gw_queue__chunk_new(const gw_queue_chunk_fields *f);
 
 /* 1 when s is 1..max bytes of [A-Za-z0-9_-] (a name that can be part of a
  * storage key or subject), else 0 (also for NULL). */

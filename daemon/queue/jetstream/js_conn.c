@@ -340,6 +340,133 @@ int gw_js_kv_cas(gw_js *js, const char *bucket, const char *key, const void *val
     return gw_js_error(js, s, code, nats_GetLastError(NULL), what, detail, dlen);
 }
 
+/* ---- scans of a bucket's stream ---------------------------------------------------- */
+
+static int scan_visit(const gw_js_scan *sc, natsMsg *m, uint64_t seq)
+{
+    const char *op = NULL;
+
+    if (natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op != NULL)
+        return 0; /* a delete or purge marker */
+    return sc->visit(sc->ud, m, seq);
+}
+
+/* With direct gets: no consumer, any live replica answers (a follower may
+ * lag by the last few writes: the scan then ends early). */
+static int scan_direct(gw_js *js, const gw_js_scan *sc, char *detail, size_t dlen)
+{
+    uint64_t seq = sc->after + 1;
+
+    for (;;) {
+        jsDirectGetMsgOptions o;
+        natsMsg *m = NULL;
+        const char *sq = NULL;
+        uint64_t got;
+        natsStatus s;
+        int stop;
+
+        jsDirectGetMsgOptions_Init(&o);
+        o.Sequence = seq;
+        o.NextBySubject = sc->filter;
+        atomic_fetch_add(&js->op_read, 1);
+        s = js_DirectGetMsg(&m, js->js, sc->stream, NULL, &o);
+        if (s == NATS_NOT_FOUND)
+            return 0; /* no more */
+        if (s != NATS_OK)
+            return gw_js_error(js, s, 0, nats_GetLastError(NULL), sc->what, detail, dlen);
+        if (natsMsgHeader_Get(m, "Nats-Sequence", &sq) != NATS_OK || sq == NULL ||
+            (got = strtoull(sq, NULL, 10)) < seq) {
+            natsMsg_Destroy(m);
+            snprintf(detail, dlen, "%s: a direct get from %s answered without a usable sequence",
+                     sc->what, sc->stream);
+            return GW_QUEUE_EIO;
+        }
+        stop = scan_visit(sc, m, got);
+        natsMsg_Destroy(m);
+        if (stop)
+            return 0;
+        seq = got + 1;
+    }
+}
+
+/* With an ordered consumer, read until it has delivered what the stream
+ * held when it was created. */
+static int scan_consumer(gw_js *js, const gw_js_scan *sc, char *detail, size_t dlen)
+{
+    natsSubscription *sub = NULL;
+    jsSubOptions so;
+    jsConsumerInfo *ci = NULL;
+    jsErrCode code = 0;
+    uint64_t last_seq = 0, left;
+    natsStatus s;
+    int rc = 0;
+
+    jsSubOptions_Init(&so);
+    so.Stream = sc->stream;
+    so.Ordered = true;
+    so.Config.FilterSubject = sc->filter;
+    if (sc->after > 0) {
+        so.Config.DeliverPolicy = js_DeliverByStartSequence;
+        so.Config.OptStartSeq = sc->after + 1;
+    } else if (sc->start_ms > 0) {
+        so.Config.DeliverPolicy = js_DeliverByStartTime;
+        so.Config.OptStartTime = sc->start_ms * 1000000LL;
+    } else if (sc->last_per_subject) {
+        so.Config.DeliverPolicy = js_DeliverLastPerSubject;
+    }
+    atomic_fetch_add(&js->op_read, 2);
+    s = js_SubscribeSync(&sub, js->js, sc->filter, NULL, &so, &code);
+    if (s == NATS_OK)
+        s = natsSubscription_GetConsumerInfo(&ci, sub, NULL, &code);
+    /* Some may already sit in our subscription: delivered + pending. */
+    left = s == NATS_OK ? ci->Delivered.Consumer + ci->NumPending : 0;
+    while (left > 0) {
+        natsMsg *m = NULL;
+        jsMsgMetaData *meta = NULL;
+        int stop;
+
+        code = 0;
+        s = natsSubscription_NextMsg(&m, sub, js->jo.op_timeout_ms);
+        if (s != NATS_OK)
+            break;
+        if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+            left = meta->NumPending;
+            last_seq = meta->Sequence.Stream;
+            jsMsgMetaData_Destroy(meta);
+        } else {
+            left--;
+        }
+        stop = scan_visit(sc, m, last_seq);
+        natsMsg_Destroy(m);
+        if (stop)
+            break;
+    }
+    if (s != NATS_OK)
+        rc = gw_js_error(js, s, code, nats_GetLastError(NULL), sc->what, detail, dlen);
+    jsConsumerInfo_Destroy(ci);
+    if (sub != NULL) {
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+    }
+    return rc;
+}
+
+int gw_js_scan_run(gw_js *js, const gw_js_scan *sc, char *detail, size_t dlen)
+{
+    int rc;
+
+    if (sc->direct)
+        return scan_direct(js, sc, detail, dlen);
+    rc = scan_consumer(js, sc, detail, dlen);
+    if (rc != 0 && rc != APNS_ENOMEM && gw_js_check_conn(js, sc->what, NULL, 0) == 0) {
+        gw_queue__log(js->q, APNS_LOG_WARN, "%s; reading again with direct gets", detail);
+        detail[0] = '\0';
+        sc->visit(sc->ud, NULL, 0);
+        rc = scan_direct(js, sc, detail, dlen);
+    }
+    return rc;
+}
+
 /* ---- connect and set up ---------------------------------------------------------- */
 
 static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *ud)
@@ -409,8 +536,9 @@ static void on_work_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     pthread_mutex_unlock(&box->mu);
 }
 
-void gw_js_notify_work(gw_js *js)
+void gw_js_notify_work(void *be)
 {
+    gw_js *js = be;
     char node[24];
 
     snprintf(node, sizeof(node), "%llx", (unsigned long long)js->node);
@@ -596,7 +724,6 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
     jsOptions jo;
     natsStatus s;
     int rc;
-    char subj[80];
 
     rc = set_options(js, detail, dlen);
     if (rc != 0)
@@ -651,8 +778,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
         return APNS_ENOMEM;
     pthread_mutex_init(&js->box->mu, NULL);
     js->box->node = js->node;
-    snprintf(subj, sizeof(subj), "%s", js->subj_work);
-    s = natsConnection_Subscribe(&js->work_sub, js->nc, subj, on_work_msg, js->box);
+    s = natsConnection_Subscribe(&js->work_sub, js->nc, js->subj_work, on_work_msg, js->box);
     if (s == NATS_OK)
         s = natsSubscription_SetOnCompleteCB(js->work_sub, on_box_done, js->box);
     if (s != NATS_OK) {
@@ -668,11 +794,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
 
 void gw_js_disconnect(gw_js *js)
 {
-    if (js->box != NULL) {
-        pthread_mutex_lock(&js->box->mu);
-        js->box->q = NULL;
-        pthread_mutex_unlock(&js->box->mu);
-    }
+    /* No notices since ops->stop (js_stop). */
     if (js->work_sub != NULL) {
         natsSubscription_Unsubscribe(js->work_sub);
         natsSubscription_Destroy(js->work_sub);

@@ -18,14 +18,8 @@
  * entries, so a poller that keeps its cursor reads only what is new.
  *
  * When the consumer fails (cannot be created, or stops delivering), the page
- * is read again with direct gets ("next message for the filter at or after
- * sequence N", one request per entry), which any live replica of the bucket
- * answers. An ephemeral consumer is one server's: nats-server 2.9 places it
- * on any peer of the stream it does not know to be offline, and it takes
- * minutes to notice a server that was killed, so with one of three servers
- * killed about one consumer in three lands on the dead one and never
- * answers (tests/integration/gw_fleet.c kill_nats). js_status.c falls back
- * from its watch to direct reads the same way.
+ * is read again with direct gets, which any live replica of the bucket
+ * answers (gw_js_scan_run, js_int.h: a consumer may sit on a dead server).
  */
 #include "js_int.h"
 
@@ -105,17 +99,23 @@ int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r)
     return 0;
 }
 
-/* One entry of the page: 1 = the page is full (has_next set), 0 = go on. */
-static int page_add(gw_queue_req *r, natsMsg *m, uint64_t seq)
+/* One entry of the page (a gw_js_scan visit): 1 = the page is full
+ * (has_next set), 0 = go on. */
+static int page_add(void *ud, natsMsg *m, uint64_t seq)
 {
-    const char *op = NULL;
+    gw_queue_req *r = ud;
     gw_dead_token d;
 
-    if ((natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op != NULL) ||
-        gw_js_dead_decode(&d, (const uint8_t *)natsMsg_GetData(m),
+    if (m == NULL) { /* start again */
+        r->u.dead.n = 0;
+        r->u.dead.has_next = 0;
+        r->u.dead.next[0] = '\0';
+        return 0;
+    }
+    if (gw_js_dead_decode(&d, (const uint8_t *)natsMsg_GetData(m),
                           (size_t)natsMsg_GetDataLength(m)) != 0 ||
         d.recorded_ms < r->u.dead.since)
-        return 0; /* a delete marker, something else, or older than since */
+        return 0; /* something else, or older than since */
     if (r->u.dead.n == r->u.dead.limit) {
         r->u.dead.has_next = 1;
         return 1;
@@ -125,114 +125,15 @@ static int page_add(gw_queue_req *r, natsMsg *m, uint64_t seq)
     return 0;
 }
 
-/* The page with direct gets: no consumer, any live replica answers (a
- * follower may lag by the last few writes: the page then ends early). */
-static int list_direct(gw_js *js, gw_queue_req *r, const char *stream, const char *filter)
-{
-    uint64_t seq = r->u.dead.after[0] + 1;
-
-    for (;;) {
-        jsDirectGetMsgOptions o;
-        natsMsg *m = NULL;
-        const char *sq = NULL;
-        uint64_t got;
-        natsStatus s;
-        int full;
-
-        jsDirectGetMsgOptions_Init(&o);
-        o.Sequence = seq;
-        o.NextBySubject = filter;
-        atomic_fetch_add(&js->op_read, 1);
-        s = js_DirectGetMsg(&m, js->js, stream, NULL, &o);
-        if (s == NATS_NOT_FOUND)
-            return 0; /* no more */
-        if (s != NATS_OK)
-            return gw_js_error(js, s, 0, nats_GetLastError(NULL), "dead-token list", r->detail,
-                               sizeof(r->detail));
-        if (natsMsgHeader_Get(m, "Nats-Sequence", &sq) != NATS_OK || sq == NULL ||
-            (got = strtoull(sq, NULL, 10)) < seq) {
-            natsMsg_Destroy(m);
-            snprintf(r->detail, sizeof(r->detail),
-                     "dead-token list: a direct get from %s answered without a usable sequence",
-                     stream);
-            return GW_QUEUE_EIO;
-        }
-        full = page_add(r, m, got);
-        natsMsg_Destroy(m);
-        if (full)
-            return 0;
-        seq = got + 1;
-    }
-}
-
-static int list_consumer(gw_js *js, gw_queue_req *r, const char *stream, const char *filter)
-{
-    natsSubscription *sub = NULL;
-    jsSubOptions so;
-    jsConsumerInfo *ci = NULL;
-    jsErrCode code = 0;
-    uint64_t last_seq = 0, left;
-    natsStatus s;
-    int rc;
-
-    jsSubOptions_Init(&so);
-    so.Stream = stream;
-    so.Ordered = true;
-    so.Config.FilterSubject = filter;
-    if (r->u.dead.after[0] > 0) {
-        so.Config.DeliverPolicy = js_DeliverByStartSequence;
-        so.Config.OptStartSeq = r->u.dead.after[0] + 1;
-    } else if (r->u.dead.since > 600000) {
-        so.Config.DeliverPolicy = js_DeliverByStartTime;
-        so.Config.OptStartTime = (r->u.dead.since - 600000) * 1000000LL;
-    }
-    atomic_fetch_add(&js->op_read, 2);
-    s = js_SubscribeSync(&sub, js->js, filter, NULL, &so, &code);
-    if (s == NATS_OK)
-        s = natsSubscription_GetConsumerInfo(&ci, sub, NULL, &code);
-    if (s != NATS_OK) {
-        rc = gw_js_error(js, s, code, nats_GetLastError(NULL), "dead-token list", r->detail,
-                         sizeof(r->detail));
-        goto out;
-    }
-    /* Some may already sit in our subscription: delivered + pending. */
-    left = ci->Delivered.Consumer + ci->NumPending;
-    while (left > 0) {
-        natsMsg *m = NULL;
-        jsMsgMetaData *meta = NULL;
-        int full;
-
-        s = natsSubscription_NextMsg(&m, sub, js->jo.op_timeout_ms);
-        if (s != NATS_OK) {
-            rc = gw_js_error(js, s, 0, nats_GetLastError(NULL), "dead-token list", r->detail,
-                             sizeof(r->detail));
-            goto out;
-        }
-        if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-            left = meta->NumPending;
-            last_seq = meta->Sequence.Stream;
-            jsMsgMetaData_Destroy(meta);
-        } else {
-            left--;
-        }
-        full = page_add(r, m, last_seq);
-        natsMsg_Destroy(m);
-        if (full)
-            break;
-    }
-    rc = 0;
-out:
-    jsConsumerInfo_Destroy(ci);
-    if (sub != NULL) {
-        natsSubscription_Unsubscribe(sub);
-        natsSubscription_Destroy(sub);
-    }
-    return rc;
-}
-
 int gw_js_op_dead_list(gw_js *js, gw_queue_req *r)
 {
     char filter[256], stream[96], app[160];
+    gw_js_scan sc = {.stream = stream,
+                     .filter = filter,
+                     .after = (uint64_t)r->u.dead.after[0],
+                     .what = "dead-token list",
+                     .visit = page_add,
+                     .ud = r};
     int rc;
 
     r->u.dead.v = calloc(r->u.dead.limit, sizeof(gw_dead_token));
@@ -240,20 +141,12 @@ int gw_js_op_dead_list(gw_js *js, gw_queue_req *r)
         snprintf(r->detail, sizeof(r->detail), "out of memory for dead-token page");
         return APNS_ENOMEM;
     }
+    if (sc.after == 0 && r->u.dead.since > 600000)
+        sc.start_ms = r->u.dead.since - 600000;
     app_token(r->u.dead.app, app, sizeof(app));
     snprintf(filter, sizeof(filter), "$KV.%s.%s.>", js->b_dead, app);
     snprintf(stream, sizeof(stream), "KV_%s", js->b_dead);
-    rc = list_consumer(js, r, stream, filter);
-    if (rc != 0 && rc != APNS_ENOMEM && gw_js_check_conn(js, "dead-token list", NULL, 0) == 0) {
-        /* The consumer may sit on a server that died (see the top): read
-         * the page again with direct gets. */
-        gw_queue__log(js->q, APNS_LOG_WARN, "%s; reading the page with direct gets", r->detail);
-        r->detail[0] = '\0';
-        r->u.dead.n = 0;
-        r->u.dead.has_next = 0;
-        r->u.dead.next[0] = '\0';
-        rc = list_direct(js, r, stream, filter);
-    }
+    rc = gw_js_scan_run(js, &sc, r->detail, sizeof(r->detail));
     if (rc != 0 || !r->u.dead.has_next)
         r->u.dead.next[0] = '\0';
     return rc;

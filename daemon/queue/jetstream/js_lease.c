@@ -144,35 +144,13 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
 
 static gw_chunk *build_chunk(const gw_js_chunk_msg *m, const gw_js_rec *rec)
 {
-    uint32_t n = m->n;
-    gw_chunk *ch;
-    char *p;
+    gw_chunk *ch = gw_queue__chunk_new(m);
 
-    ch = gw_queue__chunk_new(n, m->tokens, m->tokens_len,
-                             m->app_len + 1 + (m->topic ? m->topic_len + 1 : 0) +
-                                 (m->collapse_id ? m->collapse_len + 1 : 0) + m->payload_len + 1,
-                             &p);
     if (ch == NULL)
         return NULL;
-    memcpy(ch->state, rec->state, n);
-    memcpy(ch->attempts, rec->attempts, n);
-    memcpy(ch->retry_at_ms, rec->retry_at, n * sizeof(int64_t));
-    memcpy(ch->job_id, m->job_id, sizeof(ch->job_id));
-    memcpy(ch->apns_id_base, m->apns_id, sizeof(ch->apns_id_base));
-    ch->seq = m->seq;
-    ch->first = m->first;
-    ch->job_tokens = m->job_tokens;
-    ch->push_type = (apns_push_type)m->push_type;
-    ch->priority = m->priority;
-    ch->expiration = m->expiration;
-    ch->send_at_ms = m->send_at;
-    ch->created_ms = m->created;
-    ch->app = gw_queue__copy_str(&p, m->app, m->app_len);
-    ch->topic = m->topic != NULL ? gw_queue__copy_str(&p, m->topic, m->topic_len) : NULL;
-    ch->collapse_id =
-        m->collapse_id != NULL ? gw_queue__copy_str(&p, m->collapse_id, m->collapse_len) : NULL;
-    ch->payload = gw_queue__copy_str(&p, m->payload, m->payload_len);
-    ch->payload_len = m->payload_len;
+    memcpy(ch->state, rec->state, m->n);
+    memcpy(ch->attempts, rec->attempts, m->n);
+    memcpy(ch->retry_at_ms, rec->retry_at, m->n * sizeof(int64_t));
     return ch;
 }
 
@@ -224,30 +202,23 @@ static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, si
     return GW_QUEUE_ESTORE;
 }
 
-/* Writes the records of leases[0..n) (pipelined) and settles conflicts.
- * errs[i] / details: per lease. */
-static void store_records(gw_js *js, gw_js_lease **v, size_t n, int *errs, char (*details)[384])
+#define OOM_RECORDING "out of memory while recording outcomes"
+
+/* Writes the records of leases[0..n) (pipelined) and settles conflicts;
+ * a failure stays on its lease (err, detail). */
+static void store_records(gw_js *js, gw_js_lease **v, size_t n)
 {
     long *slot = calloc(n ? n : 1, sizeof(long));
 
-    if (slot == NULL) {
-        for (size_t i = 0; i < n; i++) {
-            errs[i] = APNS_ENOMEM;
-            snprintf(details[i], 384, "out of memory while recording outcomes");
-        }
-        return;
-    }
     gw_js_pg_begin(js);
     for (size_t i = 0; i < n; i++) {
         uint8_t *buf = NULL;
         size_t len = 0;
         char subj[160];
 
-        errs[i] = 0;
-        slot[i] = -1;
-        if (gw_js_rec_encode(&v[i]->rec, &buf, &len) != 0) {
-            errs[i] = APNS_ENOMEM;
-            snprintf(details[i], 384, "out of memory while recording outcomes");
+        if (slot == NULL || gw_js_rec_encode(&v[i]->rec, &buf, &len) != 0) {
+            v[i]->err = APNS_ENOMEM;
+            snprintf(v[i]->detail, sizeof(v[i]->detail), OOM_RECORDING);
             continue;
         }
         snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_out, v[i]->key);
@@ -256,23 +227,25 @@ static void store_records(gw_js *js, gw_js_lease **v, size_t n, int *errs, char 
     }
     gw_js_pg_wait(js);
     for (size_t i = 0; i < n; i++) {
+        gw_js_lease *l = v[i];
         const gw_js_pub *p;
 
-        if (errs[i] != 0)
+        if (l->err != 0)
             continue;
         if (slot[i] < 0) {
-            errs[i] = (int)slot[i];
-            gw_js_error(js, NATS_ERR, 0, NULL, "record outcomes", details[i], 384);
+            l->err = (int)slot[i];
+            gw_js_error(js, NATS_ERR, 0, NULL, "record outcomes", l->detail, sizeof(l->detail));
             continue;
         }
         p = gw_js_pg_get(js, (size_t)slot[i]);
         if (p->st == NATS_OK) {
-            v[i]->rev = p->seq;
-            v[i]->dirty = 0;
+            l->rev = p->seq;
+            l->dirty = 0;
         } else if (p->code == JSStreamWrongLastSequenceErr) {
-            errs[i] = rec_store(js, v[i], 1, details[i], 384);
+            l->err = rec_store(js, l, 1, l->detail, sizeof(l->detail));
         } else {
-            errs[i] = gw_js_error(js, p->st, p->code, p->text, "record outcomes", details[i], 384);
+            l->err = gw_js_error(js, p->st, p->code, p->text, "record outcomes", l->detail,
+                                 sizeof(l->detail));
         }
     }
     free(slot);
@@ -661,20 +634,19 @@ static void store_dead(gw_js *js, mark *marks, size_t n_marks)
 
 void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
 {
-    gw_js_lease **dirty = NULL;
-    int *errs = NULL;
-    char(*details)[384] = NULL;
-    size_t n_dirty = 0, cap = 0;
+    gw_js_lease **dirty;
+    size_t n_dirty = 0;
     int64_t now = gw_queue__now(js->q), mono = gw_queue__mono();
     size_t n_marks = 0, next_mark = 0;
     mark *marks = marks_new(v, n, &n_marks);
     int conn;
     char cdetail[384];
 
+    dirty = calloc(n_marks + n, sizeof(*dirty)); /* at most one per answer or release */
     conn = gw_js_check_conn(js, "record outcomes", cdetail, sizeof(cdetail));
-    if (conn == 0 && marks == NULL) {
+    if (conn == 0 && (marks == NULL || dirty == NULL)) {
         conn = APNS_ENOMEM; /* like a lost connection: nothing applied or acked */
-        snprintf(cdetail, sizeof(cdetail), "out of memory while recording outcomes");
+        snprintf(cdetail, sizeof(cdetail), OOM_RECORDING);
     }
     /* Apply, in posting order. Not while disconnected: those records fail
      * (the tokens are sent again), and an outcome applied to the copy here
@@ -718,45 +690,33 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             }
         }
     }
-    /* Collect the leases to store. */
+    /* Collect the leases to store, each once. */
     for (size_t k = 0; k < n; k++) {
         gw_queue_req *r = v[k];
         size_t m = r->kind == GW_QUEUE_REQ_RECORD ? r->u.record.n : 1;
 
-        for (size_t i = 0; i < m; i++) {
+        for (size_t i = 0; i < m && dirty != NULL; i++) {
             gw_js_lease *l = by_handle(r->kind == GW_QUEUE_REQ_RECORD ? r->u.record.v[i].chunk
                                                                       : r->u.release.chunk);
-            int seen = 0;
-
-            if (!l->dirty)
-                continue;
-            for (size_t j = 0; j < n_dirty && !seen; j++)
-                seen = dirty[j] == l;
-            if (seen)
-                continue;
-            if (n_dirty == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                gw_js_lease **p = realloc(dirty, nc * sizeof(*p));
-                if (p == NULL)
-                    break;
-                dirty = p;
-                cap = nc;
+            l->err = 0;
+            if (l->dirty && !l->queued) {
+                l->queued = 1;
+                dirty[n_dirty++] = l;
             }
-            dirty[n_dirty++] = l;
         }
     }
+    for (size_t j = 0; j < n_dirty; j++)
+        dirty[j]->queued = 0;
     /* Dead tokens first: a rejection whose registry entry could not be
      * stored is not stored either (it stays open and is sent again), so the
      * registry never misses a token the records call rejected. */
     if (conn == 0)
         store_dead(js, marks, n_marks);
-    errs = calloc(n_dirty ? n_dirty : 1, sizeof(int));
-    details = calloc(n_dirty ? n_dirty : 1, sizeof(*details));
-    if (conn == 0 && errs != NULL && details != NULL && n_dirty > 0) {
-        store_records(js, dirty, n_dirty, errs, details);
+    if (conn == 0 && n_dirty > 0) {
+        store_records(js, dirty, n_dirty);
         /* Depth: tokens whose final state is now stored. */
         for (size_t j = 0; j < n_dirty; j++)
-            if (errs[j] == 0 && dirty[j]->new_finals > 0) {
+            if (dirty[j]->err == 0 && dirty[j]->new_finals > 0) {
                 gw_queue__depth_add(js->q, -(int64_t)dirty[j]->new_finals);
                 dirty[j]->new_finals = 0;
             }
@@ -767,24 +727,10 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
 
         if (r->kind != GW_QUEUE_REQ_RECORD)
             continue;
-        if (conn != 0) {
-            r->err = conn;
-            snprintf(r->detail, sizeof(r->detail), "%s", cdetail);
-            continue;
-        }
-        for (size_t i = 0; i < r->u.record.n && r->err == 0; i++) {
-            gw_js_lease *l = by_handle(r->u.record.v[i].chunk);
-            for (size_t j = 0; j < n_dirty; j++)
-                if (dirty[j] == l && errs != NULL && errs[j] != 0) {
-                    r->err = errs[j];
-                    snprintf(r->detail, sizeof(r->detail), "%s", details[j]);
-                    break;
-                }
-            if (errs == NULL) {
-                r->err = APNS_ENOMEM;
-                snprintf(r->detail, sizeof(r->detail), "out of memory while recording outcomes");
-            }
-        }
+        gw_queue__fail(r, conn, cdetail);
+        for (size_t i = 0; i < r->u.record.n && r->err == 0; i++)
+            gw_queue__fail(r, by_handle(r->u.record.v[i].chunk)->err,
+                           by_handle(r->u.record.v[i].chunk)->detail);
     }
     /* Hand back. */
     for (size_t k = 0; k < n; k++) {
@@ -802,19 +748,14 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
         if (conn != 0) {
             /* Not acked: the chunk comes back after ack_wait with what was
              * stored. */
-            r->err = conn;
-            snprintf(r->detail, sizeof(r->detail), "%s", cdetail);
+            gw_queue__fail(r, conn, cdetail);
             lease_free(l);
             continue;
         }
         open = rec_open(&l->rec, &min_retry, &pending);
         if (l->dirty) {
             /* Its record could not be stored: resend what is not stored. */
-            for (size_t j = 0; j < n_dirty; j++)
-                if (dirty[j] == l && errs != NULL && errs[j] != 0) {
-                    r->err = errs[j];
-                    snprintf(r->detail, sizeof(r->detail), "%s", details[j]);
-                }
+            gw_queue__fail(r, l->err, l->detail);
             msg_nak(js, l->msg, 5000);
             lease_free(l);
             continue;
@@ -830,16 +771,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
         }
         lease_free(l);
     }
-    if (conn == 0) {
-        int any_work = 0;
-        for (size_t k = 0; k < n; k++)
-            any_work |= v[k]->kind == GW_QUEUE_REQ_RELEASE && v[k]->work;
-        if (any_work)
-            gw_js_notify_work(js);
-    }
     free(dirty);
-    free(errs);
-    free(details);
     free(marks);
 }
 
@@ -901,10 +833,7 @@ void gw_js_refresh_depth(gw_js *js)
     COMMON_LIST_FOREACH(it, tmp, &js->leases)
     {
         gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
-        uint64_t c[4], retry, open;
-        int64_t mr;
-        gw_js_rec_counts(&l->rec, c, &retry, &open, &mr);
-        held += (long long)(l->rec.n - open);
+        held += (long long)(l->rec.n - rec_open(&l->rec, NULL, NULL));
     }
     pthread_mutex_unlock(&js->lease_mu);
     gw_queue__depth_rebase(js->q, total - held);

@@ -5,11 +5,11 @@
  * Nothing is counted concurrently: each record is written by the node that
  * holds its chunk (compare-and-set), and the status adds them up when asked,
  * so concurrent nodes can never make a counter drift. A chunk without a
- * record has every token pending. Reading: up to 64 chunks with direct
- * reads; more with one KV watch over "<job>.*" (the servers send the
- * latest value of each key, then an end marker), falling back to direct
- * reads when the watch cannot be set up: O(chunks) data, about 2 KB per
- * 1000-token chunk.
+ * record has every token pending. Reading (gw_js_scan_run): up to 64
+ * chunks with direct gets; more with one ordered consumer over the latest
+ * value of each "<job>.*" key, falling back to direct gets when it fails:
+ * O(chunks) data, about 2 KB per 1000-token chunk. (The bucket keeps one
+ * revision per key, so a direct-get scan sees each record once.)
  */
 #include "js_int.h"
 
@@ -87,71 +87,30 @@ static void add_record(agg *a, uint32_t seq, const gw_js_rec *rec)
     }
 }
 
-static int add_value(agg *a, const char *key, const void *val, size_t len)
+/* One outcome record (a gw_js_scan visit): "$KV.P_OUT.<job>.<seq>". */
+static int add_value(void *ud, natsMsg *m, uint64_t sseq)
 {
-    const char *dot = strrchr(key, '.');
+    agg *a = ud;
+    const char *subj = NULL, *dot;
     unsigned long seq;
     gw_js_rec rec;
 
-    if (dot == NULL)
+    (void)sseq;
+    if (m == NULL) { /* start again */
+        agg_begin(a, a->js, a->r, a->job);
+        return 0;
+    }
+    /* A direct get's answer names the subject in a header. */
+    if (natsMsgHeader_Get(m, "Nats-Subject", &subj) != NATS_OK || subj == NULL)
+        subj = natsMsg_GetSubject(m);
+    if (subj == NULL || (dot = strrchr(subj, '.')) == NULL)
         return 0;
     seq = strtoul(dot + 1, NULL, 10);
-    if (seq >= a->job->n_chunks || gw_js_rec_decode(&rec, val, len) != 0)
+    if (seq >= a->job->n_chunks || gw_js_rec_decode(&rec, (const uint8_t *)natsMsg_GetData(m),
+                                                    (size_t)natsMsg_GetDataLength(m)) != 0)
         return 0;
     add_record(a, (uint32_t)seq, &rec);
     gw_js_rec_cleanup(&rec);
-    return 0;
-}
-
-static int read_direct(agg *a)
-{
-    for (uint32_t seq = 0; seq < a->job->n_chunks; seq++) {
-        char key[GW_JOB_ID_LEN + 16];
-        uint8_t *val = NULL;
-        size_t len = 0;
-        int found = 0, rc;
-
-        snprintf(key, sizeof(key), "%s.%u", a->job->id, seq);
-        rc = gw_js_kv_get(a->js, a->js->kv_out, key, &val, &len, NULL, &found, "status",
-                          a->r->detail, sizeof(a->r->detail));
-        if (rc != 0)
-            return rc;
-        if (found)
-            add_value(a, key, val, len);
-        free(val);
-    }
-    return 0;
-}
-
-static int read_watch(agg *a)
-{
-    kvWatcher *w = NULL;
-    kvWatchOptions wo;
-    char filter[GW_JOB_ID_LEN + 264];
-    natsStatus s;
-
-    kvWatchOptions_Init(&wo);
-    wo.IgnoreDeletes = true;
-    wo.Timeout = a->js->jo.op_timeout_ms;
-    snprintf(filter, sizeof(filter), "%s.*", a->job->id);
-    atomic_fetch_add(&a->js->op_read, 1);
-    s = kvStore_Watch(&w, a->js->kv_out, filter, &wo);
-    while (s == NATS_OK) {
-        kvEntry *e = NULL;
-
-        s = kvWatcher_Next(&e, w, a->js->jo.op_timeout_ms);
-        if (s != NATS_OK)
-            break;
-        if (e == NULL)
-            break; /* every current value was delivered */
-        if (kvEntry_Operation(e) == kvOp_Put)
-            add_value(a, kvEntry_Key(e), kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
-        kvEntry_Destroy(e);
-    }
-    kvWatcher_Destroy(w);
-    if (s != NATS_OK)
-        return gw_js_error(a->js, s, 0, nats_GetLastError(NULL), "status", a->r->detail,
-                           sizeof(a->r->detail));
     return 0;
 }
 
@@ -163,6 +122,13 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
     int found = 0, rc;
     gw_js_job job;
     agg a;
+    char filter[GW_JOB_ID_LEN + 96], stream[96];
+    gw_js_scan sc = {.stream = stream,
+                     .filter = filter,
+                     .what = "status",
+                     .last_per_subject = 1,
+                     .visit = add_value,
+                     .ud = &a};
 
     rc = gw_js_kv_get(js, js->kv_jobs, r->u.status.id, &val, &len, NULL, &found, "status",
                       r->detail, sizeof(r->detail));
@@ -196,15 +162,10 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
         }
     }
     agg_begin(&a, js, r, &job);
-    rc = job.n_chunks <= 64 ? read_direct(&a) : read_watch(&a);
-    if (rc != 0 && job.n_chunks > 64 && rc != APNS_ENOMEM) {
-        /* A watch needs a consumer, which a cluster that is electing
-         * leaders may refuse for a while: read the records one by one. */
-        gw_queue__log(js->q, APNS_LOG_WARN, "%s; reading the records one by one", r->detail);
-        r->detail[0] = '\0';
-        agg_begin(&a, js, r, &job);
-        rc = read_direct(&a);
-    }
+    snprintf(filter, sizeof(filter), "$KV.%s.%s.*", js->b_out, job.id);
+    snprintf(stream, sizeof(stream), "KV_%s", js->b_out);
+    sc.direct = job.n_chunks <= 64;
+    rc = gw_js_scan_run(js, &sc, r->detail, sizeof(r->detail));
     if (rc != 0) {
         gw_js_job_cleanup(&job);
         return rc;

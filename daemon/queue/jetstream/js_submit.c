@@ -13,14 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void fail(gw_queue_req *r, int err, const char *detail)
-{
-    if (r->err != 0)
-        return;
-    r->err = err;
-    snprintf(r->detail, sizeof(r->detail), "%s", detail);
-}
-
 /* A job's publish-group slots: its chunks, then its header. */
 typedef struct slots {
     size_t first, n; /* chunk messages */
@@ -33,26 +25,12 @@ static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_pa
     uint32_t per = js->q->o.chunk_tokens;
     size_t pos = 0, done = 0, n = l->count;
     uint32_t n_chunks = (uint32_t)((n + per - 1) / per);
-    gw_js_chunk_msg m;
+    gw_js_chunk_msg m = r->u.submit.f;
 
-    memset(&m, 0, sizeof(m));
-    memcpy(m.job_id, r->u.submit.id, sizeof(m.job_id));
-    memcpy(m.apns_id, r->u.submit.apns_id, sizeof(m.apns_id));
-    m.push_type = r->u.submit.push_type;
-    m.priority = r->u.submit.priority;
-    m.expiration = r->u.submit.expiration;
-    m.send_at = r->u.submit.send_at > 0 ? r->u.submit.send_at : now;
+    m.send_at = m.send_at > 0 ? m.send_at : now;
     m.created = now;
     m.job_tokens = (uint32_t)n;
     m.n_chunks = n_chunks;
-    m.app = r->u.submit.app;
-    m.app_len = strlen(m.app);
-    m.topic = r->u.submit.topic;
-    m.topic_len = m.topic ? strlen(m.topic) : 0;
-    m.collapse_id = r->u.submit.collapse_id;
-    m.collapse_len = m.collapse_id ? strlen(m.collapse_id) : 0;
-    m.payload = r->u.submit.payload;
-    m.payload_len = r->u.submit.payload_len;
     sl->n = 0;
     for (uint32_t seq = 0; done < n; seq++) {
         size_t start = pos, cnt = n - done < per ? n - done : per, len = 0;
@@ -80,7 +58,7 @@ static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_pa
             return APNS_EINVAL;
         }
         snprintf(subj, sizeof(subj), "%s.%zu", js->subj_chunk, cnt);
-        snprintf(id, sizeof(id), "%s.%u", r->u.submit.id, seq);
+        snprintf(id, sizeof(id), "%s.%u", r->u.submit.f.job_id, seq);
         slot = gw_js_pg_add(js, subj, buf, len, id, 0);
         free(buf);
         if (seq == 0)
@@ -106,14 +84,14 @@ static int publish_header(gw_js *js, gw_queue_req *r, int64_t now, long *slot)
 
     memset(&j, 0, sizeof(j));
     j.state = JS_JOB_COMMITTED;
-    memcpy(j.id, r->u.submit.id, sizeof(j.id));
-    memcpy(j.apns_id, r->u.submit.apns_id, sizeof(j.apns_id));
-    snprintf(j.app, sizeof(j.app), "%s", r->u.submit.app);
+    memcpy(j.id, r->u.submit.f.job_id, sizeof(j.id));
+    memcpy(j.apns_id, r->u.submit.f.apns_id, sizeof(j.apns_id));
+    snprintf(j.app, sizeof(j.app), "%s", r->u.submit.f.app);
     j.n = (uint32_t)l->count;
     j.n_chunks = (uint32_t)((l->count + per - 1) / per);
     j.per = per;
     j.created = now;
-    j.send_at = r->u.submit.send_at > 0 ? r->u.submit.send_at : now;
+    j.send_at = r->u.submit.f.send_at > 0 ? r->u.submit.f.send_at : now;
     if (l->count <= js->q->o.small_job_tokens) {
         j.tokens = l->buf;
         j.tokens_len = l->len;
@@ -122,7 +100,7 @@ static int publish_header(gw_js *js, gw_queue_req *r, int64_t now, long *slot)
         snprintf(r->detail, sizeof(r->detail), "out of memory while storing a job");
         return APNS_ENOMEM;
     }
-    snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_jobs, r->u.submit.id);
+    snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_jobs, r->u.submit.f.job_id);
     *slot = gw_js_pg_add(js, subj, buf, len, NULL, JS_EXPECT_NONE);
     free(buf);
     if (*slot < 0) {
@@ -138,7 +116,7 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
     size_t max_payload = 0;
     slots *sl = calloc(n ? n : 1, sizeof(*sl));
     char detail[384];
-    int err, any_work = 0;
+    int err;
 
     err = gw_js_check_conn(js, "submit", detail, sizeof(detail));
     if (err == 0 && sl == NULL) {
@@ -147,7 +125,7 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
     }
     if (err != 0) {
         for (size_t i = 0; i < n; i++)
-            fail(v[i], err, detail);
+            gw_queue__fail(v[i], err, detail);
         goto out;
     }
     max_payload = (size_t)natsConnection_GetMaxPayload(js->nc);
@@ -189,21 +167,18 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
             continue;
         p = gw_js_pg_get(js, (size_t)sl[i].header);
         if (p->st == NATS_OK) {
-            r->work = (r->u.submit.send_at > 0 ? r->u.submit.send_at : now) <= now;
-            any_work |= r->work;
+            r->work = (r->u.submit.f.send_at > 0 ? r->u.submit.f.send_at : now) <= now;
         } else if (p->code == JSStreamWrongLastSequenceErr) {
             r->err = GW_QUEUE_EIO;
             snprintf(r->detail, sizeof(r->detail),
                      "queue jetstream %s: job %s took longer than the commit grace time and was "
                      "given up by another node during submit",
-                     js->servers_text, r->u.submit.id);
+                     js->servers_text, r->u.submit.f.job_id);
         } else {
             r->err = gw_js_error(js, p->st, p->code, p->text, "submit (commit)", r->detail,
                                  sizeof(r->detail));
         }
     }
-    if (any_work)
-        gw_js_notify_work(js);
 out:
     /* The depth: the front end settles each submit after the batch. */
     for (size_t i = 0; i < n; i++)

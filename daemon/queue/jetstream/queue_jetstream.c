@@ -190,11 +190,8 @@ static void js_batch(gw_req *head, void *be)
     sub = malloc(n * sizeof(*sub));
     out = malloc(n * sizeof(*out));
     if (sub == NULL || out == NULL) {
-        for (gw_req *g = head; g != NULL; g = g->next) {
-            gw_queue_req *r = (gw_queue_req *)g;
-            r->err = APNS_ENOMEM;
-            snprintf(r->detail, sizeof(r->detail), "out of memory in the queue thread");
-        }
+        for (gw_req *g = head; g != NULL; g = g->next)
+            gw_queue__fail((gw_queue_req *)g, APNS_ENOMEM, "out of memory in the queue thread");
         free(sub);
         free(out);
         return;
@@ -289,15 +286,19 @@ static size_t js_op_counts(void *be, gw_queue_op_count *v, size_t max)
     return n;
 }
 
+/* Where P.work notices go: to q (on_work), or nowhere (NULL). */
+static void notices_to(gw_js *js, gw_queue *q)
+{
+    if (js->box == NULL)
+        return;
+    pthread_mutex_lock(&js->box->mu);
+    js->box->q = q;
+    pthread_mutex_unlock(&js->box->mu);
+}
+
 static void js_stop(void *be)
 {
-    gw_js *js = be;
-
-    if (js->box != NULL) {
-        pthread_mutex_lock(&js->box->mu);
-        js->box->q = NULL; /* no more notices */
-        pthread_mutex_unlock(&js->box->mu);
-    }
+    notices_to(be, NULL);
 }
 
 static void js_free(void *be)
@@ -467,9 +468,7 @@ static void js_opened(void *be, int err, char *detail, size_t detail_len)
         snprintf(detail, detail_len, "queue jetstream: cannot start the queue thread");
         return;
     }
-    pthread_mutex_lock(&js->box->mu);
-    js->box->q = js->q; /* notices from other nodes reach on_work now */
-    pthread_mutex_unlock(&js->box->mu);
+    notices_to(js, js->q); /* from other nodes, to on_work now */
     gw_queue__log(js->q, APNS_LOG_INFO,
                   "queue jetstream %s open: stream %s (R%d), ack_wait %lld ms, about %llu "
                   "unfinished tokens",
@@ -487,6 +486,7 @@ static const gw_queue_ops gw_js_ops = {
     .batch = js_batch,
     .lease_batch = js_lease_batch,
     .idle = gw_js_idle,
+    .notify_work = gw_js_notify_work,
     .dead_cursor = js_dead_cursor,
     .op_counts = js_op_counts,
     .token_store = 1,

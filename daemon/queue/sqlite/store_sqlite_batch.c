@@ -105,15 +105,11 @@ static void run_option(gw_sq *sq, gw_queue_req *r)
     r->err = rc == SQLITE_OK ? 0 : gw_sq_error(sq, rc, kind_name(r), r->detail, sizeof(r->detail));
 }
 
-static void fail_all(gw_sq *sq, gw_req *from, gw_req *end, int err, const char *detail, int only_ok)
+/* Fails every request of [from, end) that has not failed yet. */
+static void fail_all(gw_req *from, gw_req *end, int err, const char *detail)
 {
-    for (gw_req *g = from; g != end; g = g->next) {
-        gw_queue_req *r = (gw_queue_req *)g;
-        if (only_ok && r->err != 0)
-            continue;
-        r->err = err;
-        snprintf(r->detail, sizeof(r->detail), "%s", detail);
-    }
+    for (gw_req *g = from; g != end; g = g->next)
+        gw_queue__fail((gw_queue_req *)g, err, detail);
 }
 
 static void set_sync(gw_sq *sq, int full)
@@ -171,7 +167,7 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
     rc = sqlite3_exec(sq->db, "BEGIN", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         err = gw_sq_error(sq, rc, "begin", detail, sizeof(detail));
-        fail_all(sq, from, end, err, detail, 1);
+        fail_all(from, end, err, detail);
         return TXN_FAILED;
     }
     for (gw_req *g = from; g != end; g = g->next) {
@@ -206,7 +202,7 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
         err = gw_sq_error(sq, rc, "commit", detail, sizeof(detail));
         gw_queue__log(sq->q, APNS_LOG_ERROR, "%s", detail);
         sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
-        fail_all(sq, from, end, err, detail, 1);
+        fail_all(from, end, err, detail);
         return TXN_FAILED;
     }
     return TXN_COMMITTED;
@@ -260,7 +256,7 @@ static void run_txn(gw_sq *sq, gw_req *from, gw_req *end)
             break;
         storage_err = ((gw_queue_req *)culprit)->err;
         if (i == MAX_ATTEMPTS - 1)
-            fail_all(sq, from, end, storage_err, ((gw_queue_req *)culprit)->detail, 1);
+            fail_all(from, end, storage_err, ((gw_queue_req *)culprit)->detail);
     }
     if (outcome != TXN_COMMITTED)
         rerun_reads(sq, from, end);

@@ -27,15 +27,15 @@ static int insert_job(gw_sq *sq, gw_queue_req *r, int64_t now, int64_t send_at, 
     size_t n = r->u.submit.tokens.count;
     int rc;
 
-    sqlite3_bind_text(s, 1, r->u.submit.id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, r->u.submit.app, -1, SQLITE_STATIC);
-    bind_text_or_null(s, 3, r->u.submit.topic);
-    sqlite3_bind_int(s, 4, r->u.submit.push_type);
-    sqlite3_bind_int(s, 5, r->u.submit.priority);
-    sqlite3_bind_int64(s, 6, r->u.submit.expiration);
-    bind_text_or_null(s, 7, r->u.submit.collapse_id);
-    sqlite3_bind_text(s, 8, r->u.submit.apns_id, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 9, r->u.submit.payload, (int)r->u.submit.payload_len, SQLITE_STATIC);
+    sqlite3_bind_text(s, 1, r->u.submit.f.job_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, r->u.submit.f.app, -1, SQLITE_STATIC);
+    bind_text_or_null(s, 3, r->u.submit.f.topic);
+    sqlite3_bind_int(s, 4, r->u.submit.f.push_type);
+    sqlite3_bind_int(s, 5, r->u.submit.f.priority);
+    sqlite3_bind_int64(s, 6, r->u.submit.f.expiration);
+    bind_text_or_null(s, 7, r->u.submit.f.collapse_id);
+    sqlite3_bind_text(s, 8, r->u.submit.f.apns_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 9, r->u.submit.f.payload, (int)r->u.submit.f.payload_len, SQLITE_STATIC);
     sqlite3_bind_int64(s, 10, send_at);
     sqlite3_bind_int64(s, 11, now);
     sqlite3_bind_int64(s, 12, (int64_t)n);
@@ -55,7 +55,7 @@ int gw_sq_op_submit(gw_sq *sq, gw_queue_req *r)
     size_t pos = 0, done = 0;
     int err, rc;
 
-    send_at = r->u.submit.send_at > 0 ? r->u.submit.send_at : now;
+    send_at = r->u.submit.f.send_at > 0 ? r->u.submit.f.send_at : now;
     err = insert_job(sq, r, now, send_at, &job);
     if (err != 0)
         return err;

@@ -17,52 +17,50 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t text_size(sqlite3_stmt *s, int col)
+/* Column col of s as *len bytes (not NUL-terminated); NULL for SQL NULL. */
+static const char *col_text(sqlite3_stmt *s, int col, size_t *len)
 {
-    return sqlite3_column_type(s, col) == SQLITE_NULL ? 0
-                                                      : (size_t)sqlite3_column_bytes(s, col) + 1;
-}
+    const char *v = NULL;
 
-static const char *copy_text(sqlite3_stmt *s, int col, char **p)
-{
-    if (sqlite3_column_type(s, col) == SQLITE_NULL)
-        return NULL;
-    return gw_queue__copy_str(p, sqlite3_column_blob(s, col), (size_t)sqlite3_column_bytes(s, col));
+    *len = 0;
+    if (sqlite3_column_type(s, col) != SQLITE_NULL) {
+        v = sqlite3_column_blob(s, col);
+        *len = (size_t)sqlite3_column_bytes(s, col);
+    }
+    return v;
 }
 
 /* Builds a chunk from the current LEASE_SELECT row `c` and JOB_FIELDS row
  * `j`. Returns NULL on allocation failure. */
 static gw_chunk *build_chunk(sqlite3_stmt *c, sqlite3_stmt *j)
 {
-    uint32_t n = (uint32_t)sqlite3_column_int64(c, 4);
-    size_t st_len = (size_t)sqlite3_column_bytes(c, 6);
+    gw_queue_chunk_fields f = {
+        .seq = (uint32_t)sqlite3_column_int64(c, 2),
+        .first = (uint32_t)sqlite3_column_int64(c, 3),
+        .n = (uint32_t)sqlite3_column_int64(c, 4),
+        .push_type = sqlite3_column_int(j, 3),
+        .priority = sqlite3_column_int(j, 4),
+        .expiration = sqlite3_column_int64(j, 5),
+        .send_at = sqlite3_column_int64(j, 9),
+        .created = sqlite3_column_int64(j, 10),
+        .job_tokens = (uint32_t)sqlite3_column_int64(j, 11),
+    };
+    size_t st_len;
     gw_chunk *ch;
-    char *p;
 
-    ch = gw_queue__chunk_new(n, sqlite3_column_blob(c, 5), (size_t)sqlite3_column_bytes(c, 5),
-                             text_size(j, 1) + text_size(j, 2) + text_size(j, 6) +
-                                 (size_t)sqlite3_column_bytes(j, 8) + 1,
-                             &p);
+    snprintf(f.job_id, sizeof(f.job_id), "%s", (const char *)sqlite3_column_text(j, 0));
+    snprintf(f.apns_id, sizeof(f.apns_id), "%s", (const char *)sqlite3_column_text(j, 7));
+    f.tokens = (const uint8_t *)col_text(c, 5, &f.tokens_len);
+    f.app = col_text(j, 1, &f.app_len);
+    f.topic = col_text(j, 2, &f.topic_len);
+    f.collapse_id = col_text(j, 6, &f.collapse_len);
+    f.payload = col_text(j, 8, &f.payload_len);
+    ch = gw_queue__chunk_new(&f);
     if (ch == NULL)
         return NULL;
-    memcpy(ch->state, sqlite3_column_blob(c, 6), st_len < n ? st_len : n);
+    st_len = (size_t)sqlite3_column_bytes(c, 6);
+    memcpy(ch->state, sqlite3_column_blob(c, 6), st_len < f.n ? st_len : f.n);
     ch->priv.handle = (uint64_t)sqlite3_column_int64(c, 0);
-    ch->seq = (uint32_t)sqlite3_column_int64(c, 2);
-    ch->first = (uint32_t)sqlite3_column_int64(c, 3);
-    snprintf(ch->job_id, sizeof(ch->job_id), "%s", (const char *)sqlite3_column_text(j, 0));
-    snprintf(ch->apns_id_base, sizeof(ch->apns_id_base), "%s",
-             (const char *)sqlite3_column_text(j, 7));
-    ch->push_type = (apns_push_type)sqlite3_column_int(j, 3);
-    ch->priority = sqlite3_column_int(j, 4);
-    ch->expiration = sqlite3_column_int64(j, 5);
-    ch->send_at_ms = sqlite3_column_int64(j, 9);
-    ch->created_ms = sqlite3_column_int64(j, 10);
-    ch->job_tokens = (uint32_t)sqlite3_column_int64(j, 11);
-    ch->app = copy_text(j, 1, &p);
-    ch->topic = copy_text(j, 2, &p);
-    ch->collapse_id = copy_text(j, 6, &p);
-    ch->payload_len = (size_t)sqlite3_column_bytes(j, 8);
-    ch->payload = copy_text(j, 8, &p);
     return ch;
 }
 

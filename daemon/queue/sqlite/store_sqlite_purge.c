@@ -15,18 +15,19 @@
 #define CHUNK_BUDGET     256
 #define REJECTION_BUDGET 5000
 
-static int delete_some(gw_sq *sq, enum gw_sq_stmt id, int64_t job, int budget, int *deleted,
-                       char *detail, size_t len)
+/* Deletes up to *budget rows of the job and takes them from *budget. */
+static int delete_some(gw_sq *sq, enum gw_sq_stmt id, int64_t job, int *budget, char *detail,
+                       size_t len)
 {
     sqlite3_stmt *s = gw_sq_stmt(sq, id);
     int rc;
 
     sqlite3_bind_int64(s, 1, job);
-    sqlite3_bind_int(s, 2, budget);
+    sqlite3_bind_int(s, 2, *budget);
     rc = gw_sq_done(sq, s, "retention", detail, len);
     if (rc != 0)
         return rc;
-    *deleted = sqlite3_changes(sq->db);
+    *budget -= sqlite3_changes(sq->db);
     return 0;
 }
 
@@ -54,25 +55,13 @@ int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char
         return gw_sq_error(sq, rc, "retention", detail, len);
 
     for (size_t i = 0; i < n; i++) {
-        int deleted;
-
+        /* A budget used up: the job may have rows left; the next step. */
+        err = delete_some(sq, SQS_PURGE_CHUNKS, ids[i], &chunk_budget, detail, len);
+        if (err == 0 && chunk_budget > 0)
+            err = delete_some(sq, SQS_PURGE_REJECTIONS, ids[i], &rej_budget, detail, len);
+        if (err != 0)
+            return err;
         if (chunk_budget <= 0 || rej_budget <= 0) {
-            *more = 1;
-            break;
-        }
-        err = delete_some(sq, SQS_PURGE_CHUNKS, ids[i], chunk_budget, &deleted, detail, len);
-        if (err != 0)
-            return err;
-        chunk_budget -= deleted;
-        if (chunk_budget <= 0) {
-            *more = 1;
-            break;
-        }
-        err = delete_some(sq, SQS_PURGE_REJECTIONS, ids[i], rej_budget, &deleted, detail, len);
-        if (err != 0)
-            return err;
-        rej_budget -= deleted;
-        if (rej_budget <= 0) {
             *more = 1;
             break;
         }

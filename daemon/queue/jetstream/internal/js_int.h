@@ -88,17 +88,7 @@ void gw_js_job_cleanup(gw_js_job *j);
 /* ---- the chunk message (stream <P>_CHUNKS, subject <P>.chunk.<n>) ---- */
 
 /* Decoded view: pointers into the message data (not NUL-terminated). */
-typedef struct gw_js_chunk_msg {
-    char job_id[GW_JOB_ID_LEN + 1];
-    char apns_id[GW_JOB_ID_LEN + 1];
-    int push_type, priority;
-    int64_t expiration, send_at, created;
-    uint32_t seq, first, n, job_tokens, n_chunks;
-    const char *app, *topic, *collapse_id, *payload; /* topic, collapse_id may be NULL */
-    size_t app_len, topic_len, collapse_len, payload_len;
-    const uint8_t *tokens; /* packed [len][bytes] */
-    size_t tokens_len;
-} gw_js_chunk_msg;
+typedef gw_queue_chunk_fields gw_js_chunk_msg;
 
 int gw_js_chunk_encode(const gw_js_chunk_msg *c, uint8_t **out, size_t *len);
 int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len);
@@ -123,6 +113,7 @@ struct gw_js_lease {
     uint64_t rev;        /* KV revision of rec (0: not stored yet) */
     gw_js_rec rec;       /* durable view (as of rev) plus applied outcomes */
     int dirty;           /* rec has changes not yet stored */
+    int queued;          /* gw_js_op_outcomes: on its list of leases to store */
     uint32_t new_finals; /* tokens made final in rec, not yet stored */
     int releasing;
     int64_t not_before;
@@ -132,6 +123,8 @@ struct gw_js_lease {
     uint32_t first;
     char app[128];
     int lost; /* the in-progress ack failed: another node may have it */
+    int err;  /* the last batch's failure to store rec, with its sentence */
+    char detail[384];
 };
 
 /* One asynchronous publish of a group (js_conn.c). */
@@ -205,7 +198,7 @@ int gw_js_error(gw_js *js, natsStatus s, jsErrCode code, const char *text, const
 /* 0 when connected; else the error (written to detail). */
 int gw_js_check_conn(gw_js *js, const char *what, char *detail, size_t detail_len);
 /* Tells the other nodes that new work is due (core NATS on P.work). */
-void gw_js_notify_work(gw_js *js);
+void gw_js_notify_work(void *be);
 
 void gw_js_pg_begin(gw_js *js);
 /* Adds an async publish; returns its slot index or a negative code (the
@@ -228,6 +221,27 @@ int gw_js_kv_get(gw_js *js, kvStore *kv, const char *key, uint8_t **val, size_t 
 int gw_js_kv_cas(gw_js *js, const char *bucket, const char *key, const void *val, size_t len,
                  uint64_t rev, int whole_stream, uint64_t *new_rev, int *conflict, const char *what,
                  char *detail, size_t dlen);
+
+/*
+ * A scan of a bucket's stream: each message on `filter` after sequence
+ * `after` but KV delete markers goes to visit (1 = stop). An ordered
+ * consumer reads it (from stream time start_ms when > 0; only each key's
+ * latest value with last_per_subject); with `direct`, or when the consumer
+ * fails while connected (an ephemeral consumer may sit on a server that
+ * was killed: nats-server 2.9 takes minutes to notice, and it never
+ * answers; tests/integration/gw_fleet.c kill_nats), direct gets read it,
+ * one per message, from any live replica: visit(ud, NULL, 0) first says
+ * "start again". Returns 0 or a mapped code ("... during WHAT").
+ */
+typedef struct gw_js_scan {
+    const char *stream, *filter, *what;
+    uint64_t after;
+    int64_t start_ms;
+    int last_per_subject, direct;
+    int (*visit)(void *ud, natsMsg *m, uint64_t seq);
+    void *ud;
+} gw_js_scan;
+int gw_js_scan_run(gw_js *js, const gw_js_scan *sc, char *detail, size_t dlen);
 
 /* ---- operations (the queue's storage and lease threads) ---- */
 int64_t gw_js_idle(void *be); /* js_lease.c: heartbeats, depth */
