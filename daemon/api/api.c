@@ -566,7 +566,6 @@ void gw_api_free(gw_api *a)
     /* What is left waits for queue callbacks that will not run (see api.h). */
     while (!common_list_empty(&a->open))
         req_free(COMMON_CONTAINER_OF(common_list_first(&a->open), gw_api_req, link));
-    gw__waits_free(&a->waits);
     if (a->http != NULL)
         evhttp_free(a->http);
     free(a->bound);

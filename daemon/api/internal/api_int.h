@@ -29,10 +29,10 @@ typedef struct gw__push gw__push;
 
 /* ---- the ?wait registry (api_wait.c) ---------------------------------- */
 
-typedef struct gw__wait_job gw__wait_job;
+typedef struct gw__job gw__job;
 typedef struct gw__waits {
-    gw__wait_job **bucket; /* chained hash on the job id */
-    size_t n_buckets, n;
+    void *root; /* tsearch tree of registered jobs, by id */
+    size_t n;
 } gw__waits;
 
 /* ---- the server -------------------------------------------------------- */
@@ -145,15 +145,18 @@ void gw__api_push_drain(gw_api *a);
 
 /* ---- ?wait (api_wait.c) ------------------------------------------------ */
 
-struct gw__wait_job {
-    char id[GW_JOB_ID_LEN + 1];
+/* One job of a push request (api_submit.c); with ?wait, also its per-token
+ * results, found by id in the wait registry. */
+struct gw__job {
+    char id[GW_JOB_ID_LEN + 1];      /* first: the registry compares jobs as this string */
     char apns_id[GW_JOB_ID_LEN + 1]; /* base, lower-case */
     size_t n;                        /* tokens */
-    size_t n_final;
+    int state;                       /* api_submit.c's PJ_* */
+    gw__push *owner;
+    /* ?wait only (NULL otherwise) */
     uint8_t *tokens;          /* the n tokens: a copy of the job's gw_token_list buffer */
     struct gw__wait_res *res; /* n results */
-    gw__push *owner;
-    gw__wait_job *hnext;
+    size_t n_final;
     int registered;
 };
 
@@ -165,13 +168,14 @@ typedef struct gw__wait_res {
     int64_t apns_ts_ms;
 } gw__wait_res;
 
-int gw__waits_add(gw__waits *w, gw__wait_job *j);
-/* Unregisters j; a no-op when j is not registered (w may then be NULL). */
-void gw__waits_remove(gw__waits *w, gw__wait_job *j);
-gw__wait_job *gw__waits_find(const gw__waits *w, const char *job_id);
-void gw__waits_free(gw__waits *w);
+/* Registers j (0 or APNS_ENOMEM). The registry is empty once every request
+ * is freed: it has nothing of its own to free. */
+int gw__waits_add(gw__waits *w, gw__job *j);
+/* Unregisters j; a no-op when j is not registered. */
+void gw__waits_remove(gw__waits *w, gw__job *j);
+gw__job *gw__waits_find(const gw__waits *w, const char *job_id);
 /* Results and pending tokens of a job as JSON ({"results":[...]}). */
-json_t *gw__wait_job_json(const gw__wait_job *j);
+json_t *gw__wait_job_json(const gw__job *j);
 /* A job's result arrived (api_submit.c): answers the request when complete. */
 void gw__api_push_result(gw__push *p);
 
