@@ -331,18 +331,12 @@ void gw__api_h_push(gw_api_req *r)
     for (size_t i = 0; i < pr.n; i++) {
         gw_push_item *it = &pr.items[i];
         gw__job *j = &p->jobs[i];
-        int rc;
+        int rc = APNS_ENOMEM;
 
         j->owner = p;
         j->n = it->n_tokens;
-        if (wait_ms > 0 && wait_alloc(j, &it->job.tokens) != 0) {
-            rc = APNS_ENOMEM;
-        } else {
-            gw__api_req_hold(r);
-            rc = gw_queue_submit(a->q, &it->job, j->id, on_submit, j);
-            if (rc != 0)
-                gw__api_req_unhold(r);
-        }
+        if (wait_ms == 0 || wait_alloc(j, &it->job.tokens) == 0)
+            rc = gw__api_posted(r, gw_queue_submit(a->q, &it->job, j->id, on_submit, j), NULL);
         if (rc != 0) {
             j->state = PJ_FAILED;
             p->err = rc;

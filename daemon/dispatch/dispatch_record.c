@@ -316,13 +316,9 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
             if (d->o.on_result != NULL && gw_token_state_final(o->state))
                 report(d, dc->c, o, e);
         }
-    }
-    /* Each chunk once: a check may free it. */
-    for (size_t k = 0; k < b->n; k++) {
-        gw_dchunk *dc = b->e[k].dc;
-        if (dc->mark != serial) {
+        if (dc->mark != serial) { /* each chunk once below: a check may free it */
             dc->mark = serial;
-            b->e[unique++].dc = dc;
+            b->e[unique++].dc = dc; /* unique <= k: entries already read */
         }
     }
     for (size_t k = 0; k < unique; k++)

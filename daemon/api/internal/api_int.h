@@ -99,10 +99,10 @@ void gw__api_header(gw_api_req *r, const char *name, const char *value);
 /* A queue callback carrying r arrived: returns 1 when r is still to be
  * answered; 0 when it was answered meanwhile (r may have been freed). */
 int gw__api_req_resume(gw_api_req *r);
-/* Before posting a queue call with r as ud. */
-void gw__api_req_hold(gw_api_req *r);
-/* The posting call failed: undo gw__api_req_hold. */
-void gw__api_req_unhold(gw_api_req *r);
+/* A queue call with r as ud returned rc: 0 holds r until the callback (which
+ * never runs from inside the posting call); else, unless what is NULL, the
+ * queue error is the answer. Returns rc. */
+int gw__api_posted(gw_api_req *r, int rc, const char *what);
 
 /* The query string as key/value pairs (the caller clears q), or -1 after
  * answering 400 invalid_query: bad encoding, or a parameter not in

@@ -120,8 +120,7 @@ struct gw_app {
     struct event *probe_ev; /* retiring: the retire deadline */
 
     int retiring;       /* removed or replaced by a reload: finishing, then freed */
-    int drain_called;   /* apns_client_drain() called */
-    int drained;        /* ... and on_drained fired */
+    int drained;        /* apns_client_drain()'s on_drained fired */
     int retire_expired; /* the retire deadline passed: freed without waiting */
 
     struct event *feed_ev;
@@ -193,7 +192,6 @@ struct gw_dispatch {
     /* drain */
     int draining;
     int drain_phase; /* 1: finishing chunks; 2: closing clients; 3: done */
-    size_t drains_pending;
     void (*drain_done)(void *ud);
     void *drain_ud;
     struct event *drain_timer, *done_ev, *reap_ev;
