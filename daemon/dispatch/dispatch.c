@@ -214,7 +214,7 @@ static void on_lease(int err, const char *detail, gw_chunk **chunks, size_t n, i
                 snprintf(d->unknown_warned, sizeof(d->unknown_warned), "%s", c->app);
             }
             gw__d_release_raw(d, c, now + d->unknown_ms);
-        } else if (a->paused && !a->probing) {
+        } else if (a->paused == GW_D_PAUSED) {
             gw__d_release_raw(d, c, a->probe_at);
         } else {
             gw__d_app_take(a, c);

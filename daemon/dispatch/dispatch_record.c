@@ -87,12 +87,12 @@ void gw__d_chunk_check(gw_dchunk *dc)
         free(dc);
         return;
     }
-    stop = d->draining || a->retiring || (a->paused && !a->probing);
+    stop = d->draining || a->retiring || a->paused == GW_D_PAUSED;
     if (!stop && dc->cursor < c->n_tokens)
         return;
     now = gw__d_now();
     nb = dc->not_before;
-    if (a->paused && !a->probing && !a->retiring && !d->draining && a->probe_at > nb)
+    if (a->paused == GW_D_PAUSED && !a->retiring && !d->draining && a->probe_at > nb)
         nb = a->probe_at;
     next = next_due(c, nb, now);
     unlink_chunk(a, dc);

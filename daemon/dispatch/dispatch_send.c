@@ -33,7 +33,7 @@ int gw__d_app_hungry(gw_app *a)
     if (a->team != NULL && !gw__d_fleet_ready(a->team))
         return 0; /* no provider token from the fleet yet */
     if (a->paused)
-        return a->probing && !a->probe_in_flight && a->chunks.len == 0;
+        return a->paused == GW_D_PROBING && a->chunks.len == 0;
     return a->unsent < apns_client_credit(a->client);
 }
 
@@ -137,7 +137,7 @@ static void feed(gw_app *a)
     a->starved = 0;
     if (gw__d_held(d))
         return; /* answers cannot be stored now: the hold's end feeds again */
-    if (a->retiring || d->draining || (a->paused && (!a->probing || a->probe_in_flight)))
+    if (a->retiring || d->draining || (a->paused && a->paused != GW_D_PROBING))
         return;
 
     for (dc = gw__d_chunk_next(a, NULL); dc != NULL && budget > 0;) {
@@ -197,7 +197,7 @@ static void feed(gw_app *a)
         if (a->rate_limit > 0)
             a->bucket -= 1;
         if (a->paused) {
-            a->probe_in_flight = 1;
+            a->paused = GW_D_PROBE_SENT;
             gw_log(GW_LOG_INFO, "dispatch", "probing a paused app with one notification", "app",
                    a->name, NULL);
             break;
@@ -238,8 +238,6 @@ static void resume(gw_app *a)
     if (a->retiring)
         return; /* probe_ev is its retire deadline now */
     a->paused = 0;
-    a->probing = 0;
-    a->probe_in_flight = 0;
     evtimer_del(a->probe_ev);
     gw_log(GW_LOG_INFO, "dispatch", "app resumed: APNs accepts its credentials again", "app",
            a->name, NULL);
@@ -272,9 +270,7 @@ static void pause_app(gw_app *a, const gw_flight *f, const char *reason)
                "app paused: APNs refused its credentials; its notifications wait (not failed) "
                "until a probe succeeds or the config is reloaded",
                "app", a->name, "reason", reason, "next_probe_in", secs, NULL);
-    a->paused = 1;
-    a->probing = 0;
-    a->probe_in_flight = 0;
+    a->paused = GW_D_PAUSED;
     snprintf(a->pause_reason, sizeof(a->pause_reason), "%s", reason);
     arm_probe(a, now);
     gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 1);
@@ -312,7 +308,7 @@ void gw__d_probe_cb(int fd, short what, void *ud)
     }
     if (!a->paused || d->draining)
         return;
-    a->probing = 1;
+    a->paused = GW_D_PROBING; /* never after the probe went: nothing arms the timer then */
     if (a->chunks.len > 0) {
         gw__d_feed_soon(a);
     } else {
@@ -323,7 +319,7 @@ void gw__d_probe_cb(int fd, short what, void *ud)
 
 void gw__d_probe_now(gw_app *a)
 {
-    if (!a->paused || a->probe_in_flight)
+    if (!a->paused || a->paused == GW_D_PROBE_SENT)
         return;
     evtimer_del(a->probe_ev);
     a->probe_at = gw__d_now();

@@ -112,9 +112,9 @@ struct gw_app {
     int64_t bucket_ms;
     struct event *rate_ev;
 
-    int paused;          /* APNs refused the credentials */
-    int probing;         /* probe time came: one token may go */
-    int probe_in_flight; /* ... and it went */
+    /* APNs refused the credentials (0: it did not): waiting for the probe
+     * time, which came (one token may go), and the probe went. */
+    enum { GW_D_PAUSED = 1, GW_D_PROBING, GW_D_PROBE_SENT } paused;
     char pause_reason[64];
     int64_t probe_at;
     struct event *probe_ev; /* retiring: the retire deadline */
