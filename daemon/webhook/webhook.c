@@ -566,6 +566,14 @@ static void transfer_end(app *a)
     a->headers = NULL;
 }
 
+/* Cancels the app's request or backoff: IDLE, the batch ready to go again. */
+static void to_idle(app *a)
+{
+    transfer_end(a);
+    evtimer_del(a->timer);
+    a->state = ST_IDLE;
+}
+
 /* ---------------------------------------------------------------------- */
 /* delivery                                                               */
 
@@ -958,15 +966,11 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         x->fresh = NULL;
         apps[i] = a;
         if (x->retarget) {
-            transfer_end(a); /* cancels a request in flight: the batch goes to the new URL */
+            to_idle(a); /* cancels a request in flight: the batch goes to the new URL */
             target_clear(&a->t);
             a->t = x->t;
             memset(&x->t, 0, sizeof(x->t));
             x->retarget = 0;
-            if (a->state != ST_IDLE) {
-                evtimer_del(a->timer);
-                a->state = ST_IDLE;
-            }
         }
         secret_free(a->secret);
         a->secret = x->secret;
@@ -1117,24 +1121,17 @@ static void check_done(gw_webhooks *w)
         event_active(w->done_ev, 0, 0);
 }
 
-static void fire_done(gw_webhooks *w)
-{
-    w->done_pending = 0;
-    evtimer_del(w->deadline_ev);
-    event_del(w->done_ev);
-    void (*done)(void *) = w->done;
-    void *ud = w->done_ud;
-    w->done = NULL;
-    w->done_ud = NULL;
-    if (done != NULL)
-        done(ud); /* may free w */
-}
-
 static void done_cb(evutil_socket_t fd, short what, void *arg)
 {
     gw_webhooks *w = arg;
-    if (w->done_pending && (w->deadline_passed || all_idle(w)))
-        fire_done(w);
+    if (!w->done_pending || (!w->deadline_passed && !all_idle(w)))
+        return;
+    w->done_pending = 0;
+    evtimer_del(w->deadline_ev);
+    void (*done)(void *) = w->done;
+    w->done = NULL;
+    if (done != NULL)
+        done(w->done_ud); /* may free w */
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -1143,9 +1140,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     w->deadline_passed = 1;
     for (size_t i = 0; i < w->n_apps; i++) {
         app *a = w->apps[i];
-        transfer_end(a);
-        evtimer_del(a->timer);
-        a->state = ST_IDLE;
+        to_idle(a);
         size_t n = drop_all(a);
         if (n > 0)
             gw_log(GW_LOG_WARN, "webhook", "drain deadline reached; undelivered results dropped",
@@ -1167,10 +1162,8 @@ void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud
     gw_timer_in(w->deadline_ev, timeout_ms);
     for (size_t i = 0; i < w->n_apps; i++) {
         app *a = w->apps[i];
-        if (a->state == ST_BACKOFF) {
-            evtimer_del(a->timer);
-            a->state = ST_IDLE;
-        }
+        if (a->state == ST_BACKOFF)
+            to_idle(a);
         if (a->state == ST_IDLE)
             event_active(a->kick, 0, 0);
     }
