@@ -57,7 +57,7 @@ void gw__api_push_free(gw__push *p)
     if (p == NULL)
         return;
     for (size_t i = 0; i < p->n; i++) {
-        gw__waits_remove(&p->r->api->waits, &p->jobs[i]); /* a no-op unless registered */
+        gw__waits_remove(p->r->api, &p->jobs[i]); /* a no-op unless registered */
         free(p->jobs[i].tokens);
         free(p->jobs[i].res);
     }
@@ -67,6 +67,9 @@ void gw__api_push_free(gw__push *p)
 }
 
 /* ---- answers ------------------------------------------------------------ */
+
+/* Every answer comes after the last submit callback: it frees the request,
+ * which unregisters its jobs and stops its timer (gw__api_push_free). */
 
 static json_t *job_json(const gw__job *j)
 {
@@ -83,22 +86,12 @@ static void answer_accepted(gw__push *p)
     gw__api_reply_json(p->r, 202, json_pack("{s:o}", "notifications", list));
 }
 
-static void unregister_waits(gw__push *p)
-{
-    gw_api *a = p->r->api;
-    for (size_t i = 0; i < p->n; i++)
-        gw__waits_remove(&a->waits, &p->jobs[i]);
-    if (p->timer != NULL)
-        event_del(p->timer);
-}
-
 static void answer_failed(gw__push *p)
 {
     gw_api_error e;
     json_t *body, *list = json_array();
     char ra[16];
 
-    unregister_waits(p);
     gw__api_queue_error(&e, p->err, p->detail, "storing the notifications");
     for (size_t i = 0; i < p->n; i++) {
         const gw__job *j = &p->jobs[i];
@@ -128,7 +121,6 @@ static void answer_wait(gw__push *p)
 {
     json_t *list = json_array();
 
-    unregister_waits(p);
     for (size_t i = 0; i < p->n; i++) {
         const gw__job *j = &p->jobs[i];
         json_t *o = job_json(j), *res = gw__wait_job_json(j);
@@ -348,7 +340,7 @@ void gw__api_h_push(gw_api_req *r)
         gw_apns_id_derive(it->job.apns_id != NULL && it->job.apns_id[0] ? it->job.apns_id : j->id,
                           0, j->apns_id);
         if (wait_ms > 0)
-            gw__waits_add(&a->waits, j);
+            gw__waits_add(a, j);
     }
     gw_push_request_free(&pr); /* the queue copied what it keeps */
     if (p->posted == 0)

@@ -21,39 +21,31 @@ static int by_id(const void *a, const void *b)
     return strcmp(a, b); /* a job's id is its first member */
 }
 
-int gw__waits_add(gw__waits *w, gw__job *j)
+int gw__waits_add(gw_api *a, gw__job *j)
 {
-    if (tsearch(j, &w->root, by_id) == NULL)
+    if (tsearch(j, &a->waits, by_id) == NULL)
         return APNS_ENOMEM;
     j->registered = 1;
-    w->n++;
     return 0;
 }
 
-void gw__waits_remove(gw__waits *w, gw__job *j)
+void gw__waits_remove(gw_api *a, gw__job *j)
 {
-    if (!j->registered)
-        return;
-    tdelete(j, &w->root, by_id);
+    if (j->registered)
+        tdelete(j, &a->waits, by_id);
     j->registered = 0;
-    w->n--;
-}
-
-gw__job *gw__waits_find(const gw__waits *w, const char *job_id)
-{
-    void *const *node = job_id != NULL ? tfind(job_id, &w->root, by_id) : NULL;
-
-    return node != NULL ? *node : NULL;
 }
 
 void gw_api_on_result(gw_api *a, const gw_token_result *r)
 {
+    void *const *node;
     gw__job *j;
     gw__wait_res *res;
 
-    if (a == NULL || r == NULL || a->waits.n == 0)
+    if (a == NULL || r == NULL || a->waits == NULL || r->job_id == NULL)
         return;
-    j = gw__waits_find(&a->waits, r->job_id);
+    node = tfind(r->job_id, &a->waits, by_id);
+    j = node != NULL ? *node : NULL;
     if (j == NULL || r->index >= j->n || !gw_token_state_final(r->state))
         return;
     res = &j->res[r->index];

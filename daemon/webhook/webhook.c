@@ -126,8 +126,7 @@ typedef struct app {
     struct curl_slist *headers; /* of the transfer in flight */
     size_t answer_len;          /* response body bytes read */
     char errbuf[CURL_ERROR_SIZE];
-    struct event *timer; /* interval / backoff */
-    struct event *kick;  /* deferred step */
+    struct event *timer; /* interval / backoff; at 0 ms: a deferred step */
 
     int dropping; /* in a drop episode (logged once) */
     uint64_t dropped_episode;
@@ -577,7 +576,6 @@ static void to_idle(app *a)
 /* ---------------------------------------------------------------------- */
 /* delivery                                                               */
 
-static void step(app *a);
 static void check_done(gw_webhooks *w);
 
 static int64_t backoff_ms(app *a)
@@ -622,9 +620,8 @@ static void attempt_ok(app *a)
     a->dropped_episode = 0;
     fly_clear(a);
     update_pending(a);
-    evtimer_del(a->timer);
     a->state = ST_IDLE;
-    event_active(a->kick, 0, 0);
+    gw_timer_in(a->timer, 0); /* the next batch, or the interval */
 }
 
 /* A sentence for a transfer that ended without an HTTP answer, in the words
@@ -827,11 +824,6 @@ static void step(app *a)
     send_batch(a);
 }
 
-static void on_kick(evutil_socket_t fd, short what, void *arg)
-{
-    step(arg);
-}
-
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     app *a = arg;
@@ -855,7 +847,7 @@ static void app_free(app *a)
     if (a == NULL)
         return;
     transfer_end(a);
-    gw_events_free((struct event *[]){a->timer, a->kick}, 2);
+    gw_events_free(&a->timer, 1);
     fly_clear(a);
     entries_free(&a->wait);
     target_clear(&a->t);
@@ -892,8 +884,7 @@ static int app_new(gw_webhooks *w, const app_conf *ac, app **out, char *detail, 
     a->name_json = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
     json_decref(js);
     a->timer = evtimer_new(w->base, on_timer, a);
-    a->kick = event_new(w->base, -1, 0, on_kick, a);
-    if (a->name == NULL || a->name_json == NULL || a->timer == NULL || a->kick == NULL) {
+    if (a->name == NULL || a->name_json == NULL || a->timer == NULL) {
         app_free(a);
         goto oom;
     }
@@ -978,7 +969,7 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         a->batch = x->ac.webhook_batch ? x->ac.webhook_batch : 100;
         a->interval_ms = x->ac.webhook_interval_ms > 0 ? x->ac.webhook_interval_ms : 1000;
         if (a->state == ST_IDLE)
-            event_active(a->kick, 0, 0);
+            gw_timer_in(a->timer, 0);
     }
     for (size_t i = 0; i < w->n_apps; i++) {
         app *a = w->apps[i];
@@ -1094,7 +1085,7 @@ void gw_webhooks_result(gw_webhooks *w, const gw_token_result *r)
     wait_push(a, e);
     update_pending(a);
     if (a->state == ST_IDLE)
-        event_active(a->kick, 0, 0); /* step(): send now, or arm the interval timer */
+        gw_timer_in(a->timer, 0); /* step(): send now, or arm the interval timer */
 }
 
 size_t gw_webhooks_pending(const gw_webhooks *w, const char *app_name)
@@ -1165,7 +1156,7 @@ void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud
         if (a->state == ST_BACKOFF)
             to_idle(a);
         if (a->state == ST_IDLE)
-            event_active(a->kick, 0, 0);
+            gw_timer_in(a->timer, 0);
     }
     check_done(w);
 }

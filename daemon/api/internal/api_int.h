@@ -27,13 +27,7 @@ struct evhttp_bound_socket;
 typedef struct gw_api_req gw_api_req;
 typedef struct gw__push gw__push;
 
-/* ---- the ?wait registry (api_wait.c) ---------------------------------- */
-
 typedef struct gw__job gw__job;
-typedef struct gw__waits {
-    void *root; /* tsearch tree of registered jobs, by id */
-    size_t n;
-} gw__waits;
 
 /* ---- the server -------------------------------------------------------- */
 
@@ -48,7 +42,7 @@ struct gw_api {
     size_t n_bound;
     struct evhttp_bound_socket **bound;
     common_list open; /* every request context not yet freed (gw_api_req.link) */
-    gw__waits waits;
+    void *waits;      /* the ?wait registry (api_wait.c): a tsearch tree of jobs by id */
 };
 
 /* One request from the moment evhttp hands it over until it is answered AND
@@ -170,10 +164,9 @@ typedef struct gw__wait_res {
 
 /* Registers j (0 or APNS_ENOMEM). The registry is empty once every request
  * is freed: it has nothing of its own to free. */
-int gw__waits_add(gw__waits *w, gw__job *j);
+int gw__waits_add(gw_api *a, gw__job *j);
 /* Unregisters j; a no-op when j is not registered. */
-void gw__waits_remove(gw__waits *w, gw__job *j);
-gw__job *gw__waits_find(const gw__waits *w, const char *job_id);
+void gw__waits_remove(gw_api *a, gw__job *j);
 /* Results and pending tokens of a job as JSON ({"results":[...]}). */
 json_t *gw__wait_job_json(const gw__job *j);
 /* A job's result arrived (api_submit.c): answers the request when complete. */
