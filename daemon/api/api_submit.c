@@ -38,8 +38,6 @@
 
 #define WAIT_MAX_SECONDS 86400
 
-enum { PJ_NEW = 0, PJ_POSTED, PJ_DURABLE, PJ_FAILED };
-
 struct gw__push {
     gw_api_req *r;
     size_t n;
@@ -96,7 +94,7 @@ static void answer_failed(gw__push *p)
     for (size_t i = 0; i < p->n; i++) {
         const gw__job *j = &p->jobs[i];
         json_t *o;
-        if (j->state == PJ_DURABLE) {
+        if (j->durable) {
             o = job_json(j);
             json_object_set_new(o, "accepted", json_true());
         } else {
@@ -191,7 +189,7 @@ static void on_submit(int err, const char *detail, const char *job_id, void *ud)
     (void)job_id;
     if (!gw__api_req_resume(p->r))
         return;
-    j->state = err == 0 ? PJ_DURABLE : PJ_FAILED;
+    j->durable = err == 0;
     if (err != 0 && p->err == 0) {
         p->err = err;
         snprintf(p->detail, sizeof p->detail, "%s", detail ? detail : "");
@@ -330,12 +328,10 @@ void gw__api_h_push(gw_api_req *r)
         if (wait_ms == 0 || wait_alloc(j, &it->job.tokens) == 0)
             rc = gw__api_posted(r, gw_queue_submit(a->q, &it->job, j->id, on_submit, j), NULL);
         if (rc != 0) {
-            j->state = PJ_FAILED;
             p->err = rc;
             snprintf(p->detail, sizeof p->detail, "%s", gw_queue_strerror(rc));
             break;
         }
-        j->state = PJ_POSTED;
         p->posted++;
         gw_apns_id_derive(it->job.apns_id != NULL && it->job.apns_id[0] ? it->job.apns_id : j->id,
                           0, j->apns_id);

@@ -127,10 +127,7 @@ void gw__d_force_release(gw_app *a)
             dc->c = NULL;
             gw__d_release_raw(a->d, c, 0);
         }
-        if (dc->in_flight == 0 && dc->recording == 0) {
-            unlink_chunk(a, dc);
-            free(dc);
-        }
+        gw__d_chunk_check(dc); /* handed back: freed once idle */
     }
 }
 

@@ -64,9 +64,8 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <jansson.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -185,36 +184,23 @@ static void update_pending(app *a)
 /* ---------------------------------------------------------------------- */
 /* signing                                                                */
 
-static EVP_MAC *g_hmac;
-static pthread_once_t g_hmac_once = PTHREAD_ONCE_INIT;
-
-static void hmac_fetch(void)
-{
-    g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
 int gw_webhook_sign(const char *secret, long long timestamp, const char *body, size_t len,
                     char out[65])
 {
-    out[0] = '\0';
-    pthread_once(&g_hmac_once, hmac_fetch);
-    EVP_MAC_CTX *ctx = g_hmac ? EVP_MAC_CTX_new(g_hmac) : NULL;
-    if (ctx == NULL)
-        return APNS_ECRYPTO;
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                           OSSL_PARAM_construct_end()};
     const char *key = secret ? secret : "";
-    char prefix[32];
-    int n = snprintf(prefix, sizeof(prefix), "%lld.", timestamp);
-    unsigned char mac[32];
-    size_t ml = 0;
-    /* An empty key is legal for HMAC; OpenSSL wants a non-NULL pointer. */
-    int ok = EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), params) == 1 &&
-             EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)n) == 1 &&
-             (len == 0 || EVP_MAC_update(ctx, (const unsigned char *)body, len) == 1) &&
-             EVP_MAC_final(ctx, mac, &ml, sizeof(mac)) == 1 && ml == sizeof(mac);
-    EVP_MAC_CTX_free(ctx);
+    unsigned char *msg = malloc(32 + len), mac[32];
+    unsigned int ml = 0;
+
+    out[0] = '\0';
+    if (msg == NULL)
+        return APNS_ECRYPTO;
+    int n = snprintf((char *)msg, 32, "%lld.", timestamp);
+    if (len > 0)
+        memcpy(msg + n, body, len);
+    /* An empty key is legal for HMAC. */
+    int ok = HMAC(EVP_sha256(), key, (int)strlen(key), msg, (size_t)n + len, mac, &ml) != NULL &&
+             ml == sizeof(mac);
+    free(msg);
     if (!ok)
         return APNS_ECRYPTO;
     common_bin_to_hex(mac, sizeof(mac), out);

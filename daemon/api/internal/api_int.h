@@ -145,7 +145,7 @@ struct gw__job {
     char id[GW_JOB_ID_LEN + 1];      /* first: the registry compares jobs as this string */
     char apns_id[GW_JOB_ID_LEN + 1]; /* base, lower-case */
     size_t n;                        /* tokens */
-    int state;                       /* api_submit.c's PJ_* */
+    int durable;                     /* its submit callback said 0 */
     gw__push *owner;
     /* ?wait only (NULL otherwise) */
     uint8_t *tokens;          /* the n tokens: a copy of the job's gw_token_list buffer */
