@@ -45,9 +45,8 @@ struct gw__push {
     size_t posted, answered;
     int err; /* first failure */
     char detail[256];
-    int64_t wait_ms; /* 0: no ?wait */
-    struct event *timer;
-    int waiting; /* every job durable, waiting for results */
+    int64_t wait_ms;     /* 0: no ?wait */
+    struct event *timer; /* ?wait: every job durable, waiting for results */
 };
 
 void gw__api_push_free(gw__push *p)
@@ -139,7 +138,7 @@ static int all_final(const gw__push *p)
 
 void gw__api_push_result(gw__push *p)
 {
-    if (p->waiting && p->r->req != NULL && all_final(p))
+    if (p->timer != NULL && p->r->req != NULL && all_final(p))
         answer_wait(p);
 }
 
@@ -148,7 +147,7 @@ void gw__api_push_drain(gw_api *a)
     COMMON_LIST_FOREACH(it, tmp, &a->open)
     {
         gw_api_req *r = COMMON_CONTAINER_OF(it, gw_api_req, link);
-        if (r->push != NULL && r->push->waiting && r->req != NULL)
+        if (r->push != NULL && r->push->timer != NULL && r->req != NULL)
             answer_wait(r->push);
     }
 }
@@ -169,12 +168,9 @@ static void finish(gw__push *p)
         answer_failed(p);
     } else if (p->wait_ms <= 0) {
         answer_accepted(p);
+    } else if (all_final(p) || p->r->api->draining) {
+        answer_wait(p);
     } else {
-        p->waiting = 1;
-        if (all_final(p) || p->r->api->draining) {
-            answer_wait(p);
-            return;
-        }
         p->timer = evtimer_new(p->r->api->base, on_wait_timeout, p);
         if (p->timer == NULL || gw_timer_in(p->timer, p->wait_ms) != 0)
             answer_wait(p);

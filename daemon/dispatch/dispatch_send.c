@@ -116,11 +116,6 @@ static int rate_ok(gw_app *a, int64_t now)
 
 /* ---- feeding ----------------------------------------------------------------- */
 
-static int expired(const gw_chunk *c, int64_t now)
-{
-    return c->expiration > 0 && now > c->expiration * 1000;
-}
-
 static void advance(gw_dchunk *dc)
 {
     dc->cursor++;
@@ -156,7 +151,7 @@ static void feed(gw_app *a)
             continue;
         }
         budget--;
-        if (expired(c, now)) {
+        if (c->expiration > 0 && now > c->expiration * 1000) { /* expired */
             gw__d_emit(d, dc, i, GW_TOKEN_EXPIRED, 0, APNS_REASON_NONE, NULL, 0, 0, GW_DEAD_NONE);
             advance(dc);
             continue;
@@ -225,12 +220,6 @@ void gw__d_on_credit(apns_client *c, size_t credit, void *ud)
 
 /* ---- pause and probe --------------------------------------------------------- */
 
-static void arm_probe(gw_app *a, int64_t now)
-{
-    a->probe_at = now + a->d->probe_ms;
-    gw_timer_in(a->probe_ev, a->d->probe_ms);
-}
-
 static void resume(gw_app *a)
 {
     gw_dispatch *d = a->d;
@@ -251,7 +240,6 @@ static void resume(gw_app *a)
 static void pause_app(gw_app *a, const gw_flight *f, const char *reason)
 {
     gw_dispatch *d = a->d;
-    int64_t now = gw__d_now();
     char secs[32];
 
     if (a->retiring)
@@ -272,7 +260,8 @@ static void pause_app(gw_app *a, const gw_flight *f, const char *reason)
                "app", a->name, "reason", reason, "next_probe_in", secs, NULL);
     a->paused = GW_D_PAUSED;
     snprintf(a->pause_reason, sizeof(a->pause_reason), "%s", reason);
-    arm_probe(a, now);
+    a->probe_at = gw__d_now() + d->probe_ms;
+    gw_timer_in(a->probe_ev, d->probe_ms);
     gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 1);
     gw__d_app_check_chunks(a);
 }

@@ -407,11 +407,6 @@ static entry *make_entry(const gw_token_result *r)
     return e;
 }
 
-static entry *first_waiting(app *a)
-{
-    return COMMON_CONTAINER_OF(common_list_first(&a->wait.head), entry, link);
-}
-
 /* Frees every entry of l; returns how many. */
 static size_t entries_free(common_clist *l)
 {
@@ -564,11 +559,6 @@ static void to_idle(app *a)
 
 static void check_done(gw_webhooks *w);
 
-static int64_t backoff_ms(app *a)
-{
-    const gw_webhook_limits *l = &a->w->lim;
-    return common_backoff_ms(l->backoff_min_ms, l->backoff_max_ms, (int)a->attempt, &a->w->rng);
-}
 /* The fly batch was not delivered: back off and send it again (or, after
  * the drain deadline, drop it). */
 static void attempt_failed(app *a, const char *why)
@@ -586,7 +576,8 @@ static void attempt_failed(app *a, const char *why)
         check_done(w);
         return;
     }
-    int64_t d = backoff_ms(a);
+    int64_t d =
+        common_backoff_ms(w->lim.backoff_min_ms, w->lim.backoff_max_ms, (int)a->attempt, &w->rng);
     gw_log(GW_LOG_WARN, "webhook", "delivery failed; will retry", "app", a->name, "url",
            a->t.log_url, "error", why, "attempt", GW_LOG_INT(a->attempt), "retry_in_ms",
            GW_LOG_INT(d), "results", GW_LOG_INT(a->fly.len), NULL);
@@ -799,7 +790,8 @@ static void step(app *a)
             check_done(w);
             return;
         }
-        int64_t due = first_waiting(a)->at_ms + a->interval_ms;
+        entry *oldest = COMMON_CONTAINER_OF(common_list_first(&a->wait.head), entry, link);
+        int64_t due = oldest->at_ms + a->interval_ms;
         int64_t now = common_mono_ms();
         if (a->wait.len < a->batch && !w->flushing && now < due) {
             gw_timer_in(a->timer, due - now);
