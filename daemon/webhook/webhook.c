@@ -416,23 +416,21 @@ static size_t entries_free(common_clist *l)
     return n;
 }
 
-static void drop_oldest(app *a)
-{
-    free(COMMON_CONTAINER_OF(common_clist_pop_front(&a->wait), entry, link));
-    metric(a, "dropped", 1);
-    a->dropped_episode++;
-    if (!a->dropping) {
-        a->dropping = 1;
-        gw_log(GW_LOG_WARN, "webhook", "pending limit reached; dropping the oldest results", "app",
-               a->name, "url", a->t.log_url, "limit", GW_LOG_INT(a->w->lim.max_pending), NULL);
-    }
-}
-
+/* At the pending limit the oldest waiting result is dropped (max_pending is
+ * never 0: gw_webhooks_set_limits keeps the value for a 0). */
 static void wait_push(app *a, entry *e)
 {
-    size_t max = a->w->lim.max_pending ? a->w->lim.max_pending : 1;
-    while (a->wait.len >= max)
-        drop_oldest(a);
+    while (a->wait.len >= a->w->lim.max_pending) {
+        free(COMMON_CONTAINER_OF(common_clist_pop_front(&a->wait), entry, link));
+        metric(a, "dropped", 1);
+        a->dropped_episode++;
+        if (!a->dropping) {
+            a->dropping = 1;
+            gw_log(GW_LOG_WARN, "webhook", "pending limit reached; dropping the oldest results",
+                   "app", a->name, "url", a->t.log_url, "limit", GW_LOG_INT(a->w->lim.max_pending),
+                   NULL);
+        }
+    }
     common_clist_push_back(&a->wait, &e->link);
 }
 
