@@ -154,11 +154,7 @@ void gw__api_push_drain(gw_api *a)
 
 static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
 {
-    gw__push *p = arg;
-    (void)fd;
-    (void)what;
-    if (p->r->req != NULL)
-        answer_wait(p);
+    answer_wait(arg); /* unanswered: an answer frees the request and this timer */
 }
 
 /* Every submit callback is in: answer, or start waiting. */
@@ -182,7 +178,6 @@ static void on_submit(int err, const char *detail, const char *job_id, void *ud)
     gw__job *j = ud;
     gw__push *p = j->owner;
 
-    (void)job_id;
     if (!gw__api_req_resume(p->r))
         return;
     j->durable = err == 0;
