@@ -14,7 +14,7 @@
  * Every request gets a context (gw_api_req) when evhttp hands it over. It is
  * freed when two things are true: the request was answered (r->req NULL)
  * and no queue callback that carries it is outstanding (r->pending 0).
- * Handlers that call the queue hold the context (gw__api_req_hold) and every
+ * Handlers that call the queue hold the context (gw__api_posted) and every
  * callback starts with gw__api_req_resume(), so a callback never touches a
  * freed request, and a request is never answered twice. All contexts sit on
  * one list so gw_api_free() can answer and free what is left.
@@ -181,14 +181,13 @@ static void maybe_free(gw_api_req *r)
         req_free(r);
 }
 
-void gw__api_req_hold(gw_api_req *r)
+int gw__api_posted(gw_api_req *r, int rc, const char *what)
 {
-    r->pending++;
-}
-
-void gw__api_req_unhold(gw_api_req *r)
-{
-    r->pending--;
+    if (rc == 0)
+        r->pending++;
+    else if (what != NULL)
+        gw__api_reply_queue_error(r, rc, NULL, what);
+    return rc;
 }
 
 int gw__api_req_resume(gw_api_req *r)
@@ -566,7 +565,6 @@ void gw_api_free(gw_api *a)
     /* What is left waits for queue callbacks that will not run (see api.h). */
     while (!common_list_empty(&a->open))
         req_free(COMMON_CONTAINER_OF(common_list_first(&a->open), gw_api_req, link));
-    gw__waits_free(&a->waits);
     if (a->http != NULL)
         evhttp_free(a->http);
     free(a->bound);

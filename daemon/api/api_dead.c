@@ -182,16 +182,12 @@ void gw__api_h_dead_list(gw_api_req *r)
                              "not a cursor from a previous page");
         goto out;
     }
-    gw__api_req_hold(r);
     rc = gw_queue_dead_list(r->api->q, app->name, since_ms, cursor, (size_t)lim, on_list, r);
-    if (rc != 0) {
-        gw__api_req_unhold(r);
-        if (rc == APNS_EINVAL && cursor != NULL)
-            gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "cursor",
-                                 "not a cursor from a previous page");
-        else
-            gw__api_reply_queue_error(r, rc, NULL, "reading dead tokens");
-    }
+    if (rc == APNS_EINVAL && cursor != NULL)
+        gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, "cursor",
+                             "not a cursor from a previous page");
+    else
+        gw__api_posted(r, rc, "reading dead tokens");
 out:
     evhttp_clear_headers(&q);
 }
@@ -230,10 +226,6 @@ void gw__api_h_dead_delete(gw_api_req *r)
         gw__api_reply_error(r, &e);
         return;
     }
-    gw__api_req_hold(r);
-    rc = gw_queue_dead_delete(r->api->q, app->name, r->arg[1], on_delete, r);
-    if (rc != 0) {
-        gw__api_req_unhold(r);
-        gw__api_reply_queue_error(r, rc, NULL, "deleting the dead token");
-    }
+    gw__api_posted(r, gw_queue_dead_delete(r->api->q, app->name, r->arg[1], on_delete, r),
+                   "deleting the dead token");
 }

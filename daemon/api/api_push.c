@@ -202,9 +202,7 @@ static int f_tokens(pctx *c, json_t *v)
 
 static int f_token(pctx *c, json_t *v)
 {
-    (void)c;
-    (void)v; /* handled with "tokens" */
-    return 0;
+    return 0; /* handled with "tokens" */
 }
 
 static int f_push_type(pctx *c, json_t *v)

@@ -102,10 +102,5 @@ void gw__api_h_status(gw_api_req *r)
     }
     for (char *c = id; *c != '\0'; c++)
         *c = (char)tolower((unsigned char)*c);
-    gw__api_req_hold(r);
-    int rc = gw_queue_status(r->api->q, id, on_status, r);
-    if (rc != 0) {
-        gw__api_req_unhold(r);
-        gw__api_reply_queue_error(r, rc, NULL, "reading the notification");
-    }
+    gw__api_posted(r, gw_queue_status(r->api->q, id, on_status, r), "reading the notification");
 }

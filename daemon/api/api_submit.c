@@ -38,48 +38,26 @@
 
 #define WAIT_MAX_SECONDS 86400
 
-enum { PJ_NEW = 0, PJ_POSTED, PJ_DURABLE, PJ_FAILED };
-
-typedef struct pjob {
-    gw__push *p;
-    char id[GW_JOB_ID_LEN + 1];
-    char apns_id[GW_JOB_ID_LEN + 1];
-    size_t tokens;
-    int state;
-    gw__wait_job *w; /* ?wait only */
-} pjob;
-
 struct gw__push {
     gw_api_req *r;
     size_t n;
-    pjob *jobs;
+    gw__job *jobs;
     size_t posted, answered;
     int err; /* first failure */
     char detail[256];
-    int64_t wait_ms; /* 0: no ?wait */
-    struct event *timer;
-    int waiting; /* every job durable, waiting for results */
+    int64_t wait_ms;     /* 0: no ?wait */
+    struct event *timer; /* ?wait: every job durable, waiting for results */
 };
-
-static void wait_job_free(gw__waits *w, gw__wait_job *j)
-{
-    if (j == NULL)
-        return;
-    gw__waits_remove(w, j); /* a no-op unless registered */
-    free(j->tokens);
-    free(j->res);
-    free(j);
-}
 
 void gw__api_push_free(gw__push *p)
 {
-    gw_api *a;
-
     if (p == NULL)
         return;
-    a = p->r->api;
-    for (size_t i = 0; i < p->n; i++)
-        wait_job_free(&a->waits, p->jobs[i].w);
+    for (size_t i = 0; i < p->n; i++) {
+        gw__waits_remove(p->r->api, &p->jobs[i]); /* a no-op unless registered */
+        free(p->jobs[i].tokens);
+        free(p->jobs[i].res);
+    }
     gw_events_free(&p->timer, 1);
     free(p->jobs);
     free(p);
@@ -87,10 +65,13 @@ void gw__api_push_free(gw__push *p)
 
 /* ---- answers ------------------------------------------------------------ */
 
-static json_t *job_json(const pjob *j)
+/* Every answer comes after the last submit callback: it frees the request,
+ * which unregisters its jobs and stops its timer (gw__api_push_free). */
+
+static json_t *job_json(const gw__job *j)
 {
     return json_pack("{s:s, s:s, s:I}", "id", j->id, "apns_id", j->apns_id, "tokens",
-                     (json_int_t)j->tokens);
+                     (json_int_t)j->n);
 }
 
 static void answer_accepted(gw__push *p)
@@ -102,32 +83,21 @@ static void answer_accepted(gw__push *p)
     gw__api_reply_json(p->r, 202, json_pack("{s:o}", "notifications", list));
 }
 
-static void unregister_waits(gw__push *p)
-{
-    gw_api *a = p->r->api;
-    for (size_t i = 0; i < p->n; i++)
-        if (p->jobs[i].w != NULL)
-            gw__waits_remove(&a->waits, p->jobs[i].w);
-    if (p->timer != NULL)
-        event_del(p->timer);
-}
-
 static void answer_failed(gw__push *p)
 {
     gw_api_error e;
     json_t *body, *list = json_array();
     char ra[16];
 
-    unregister_waits(p);
     gw__api_queue_error(&e, p->err, p->detail, "storing the notifications");
     for (size_t i = 0; i < p->n; i++) {
-        const pjob *j = &p->jobs[i];
+        const gw__job *j = &p->jobs[i];
         json_t *o;
-        if (j->state == PJ_DURABLE) {
+        if (j->durable) {
             o = job_json(j);
             json_object_set_new(o, "accepted", json_true());
         } else {
-            o = json_pack("{s:I, s:b}", "tokens", (json_int_t)j->tokens, "accepted", 0);
+            o = json_pack("{s:I, s:b}", "tokens", (json_int_t)j->n, "accepted", 0);
         }
         json_object_set_new(o, "index", json_integer((json_int_t)i));
         json_array_append_new(list, o);
@@ -148,11 +118,10 @@ static void answer_wait(gw__push *p)
 {
     json_t *list = json_array();
 
-    unregister_waits(p);
     for (size_t i = 0; i < p->n; i++) {
-        const pjob *j = &p->jobs[i];
-        json_t *o = job_json(j), *res = gw__wait_job_json(j->w);
-        json_object_set_new(o, "complete", json_boolean(j->w->n_final == j->w->n));
+        const gw__job *j = &p->jobs[i];
+        json_t *o = job_json(j), *res = gw__wait_job_json(j);
+        json_object_set_new(o, "complete", json_boolean(j->n_final == j->n));
         json_object_set_new(o, "results", res);
         json_array_append_new(list, o);
     }
@@ -162,14 +131,14 @@ static void answer_wait(gw__push *p)
 static int all_final(const gw__push *p)
 {
     for (size_t i = 0; i < p->n; i++)
-        if (p->jobs[i].w->n_final < p->jobs[i].w->n)
+        if (p->jobs[i].n_final < p->jobs[i].n)
             return 0;
     return 1;
 }
 
 void gw__api_push_result(gw__push *p)
 {
-    if (p->waiting && p->r->req != NULL && all_final(p))
+    if (p->timer != NULL && p->r->req != NULL && all_final(p))
         answer_wait(p);
 }
 
@@ -178,18 +147,14 @@ void gw__api_push_drain(gw_api *a)
     COMMON_LIST_FOREACH(it, tmp, &a->open)
     {
         gw_api_req *r = COMMON_CONTAINER_OF(it, gw_api_req, link);
-        if (r->push != NULL && r->push->waiting && r->req != NULL)
+        if (r->push != NULL && r->push->timer != NULL && r->req != NULL)
             answer_wait(r->push);
     }
 }
 
 static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
 {
-    gw__push *p = arg;
-    (void)fd;
-    (void)what;
-    if (p->r->req != NULL)
-        answer_wait(p);
+    answer_wait(arg); /* unanswered: an answer frees the request and this timer */
 }
 
 /* Every submit callback is in: answer, or start waiting. */
@@ -199,12 +164,9 @@ static void finish(gw__push *p)
         answer_failed(p);
     } else if (p->wait_ms <= 0) {
         answer_accepted(p);
+    } else if (all_final(p) || p->r->api->draining) {
+        answer_wait(p);
     } else {
-        p->waiting = 1;
-        if (all_final(p) || p->r->api->draining) {
-            answer_wait(p);
-            return;
-        }
         p->timer = evtimer_new(p->r->api->base, on_wait_timeout, p);
         if (p->timer == NULL || gw_timer_in(p->timer, p->wait_ms) != 0)
             answer_wait(p);
@@ -213,13 +175,12 @@ static void finish(gw__push *p)
 
 static void on_submit(int err, const char *detail, const char *job_id, void *ud)
 {
-    pjob *j = ud;
-    gw__push *p = j->p;
+    gw__job *j = ud;
+    gw__push *p = j->owner;
 
-    (void)job_id;
     if (!gw__api_req_resume(p->r))
         return;
-    j->state = err == 0 ? PJ_DURABLE : PJ_FAILED;
+    j->durable = err == 0;
     if (err != 0 && p->err == 0) {
         p->err = err;
         snprintf(p->detail, sizeof p->detail, "%s", detail ? detail : "");
@@ -228,24 +189,15 @@ static void on_submit(int err, const char *detail, const char *job_id, void *ud)
         finish(p);
 }
 
-/* ---- ?wait bookkeeping for one job ---------------------------------------- */
-
-static gw__wait_job *wait_job_new(const gw_push_item *it)
+/* ?wait: room for the job's tokens and results (freed with the request). */
+static int wait_alloc(gw__job *j, const gw_token_list *l)
 {
-    gw__wait_job *w = calloc(1, sizeof(*w));
-    const gw_token_list *l = &it->job.tokens;
-
-    if (w == NULL)
-        return NULL;
-    w->n = it->n_tokens;
-    w->tokens = malloc(l->len ? l->len : 1);
-    w->res = calloc(w->n ? w->n : 1, sizeof(*w->res));
-    if (w->tokens == NULL || w->res == NULL) {
-        wait_job_free(NULL, w);
-        return NULL;
-    }
-    memcpy(w->tokens, l->buf, l->len);
-    return w;
+    j->tokens = malloc(l->len ? l->len : 1);
+    j->res = calloc(j->n ? j->n : 1, sizeof(*j->res));
+    if (j->tokens == NULL || j->res == NULL)
+        return -1;
+    memcpy(j->tokens, l->buf, l->len);
+    return 0;
 }
 
 /* ---- the handler -------------------------------------------------------- */
@@ -359,36 +311,23 @@ void gw__api_h_push(gw_api_req *r)
 
     for (size_t i = 0; i < pr.n; i++) {
         gw_push_item *it = &pr.items[i];
-        pjob *j = &p->jobs[i];
-        int rc;
+        gw__job *j = &p->jobs[i];
+        int rc = APNS_ENOMEM;
 
-        j->p = p;
-        j->tokens = it->n_tokens;
-        if (wait_ms > 0 && (j->w = wait_job_new(it)) == NULL) {
-            rc = APNS_ENOMEM;
-        } else {
-            gw__api_req_hold(r);
-            rc = gw_queue_submit(a->q, &it->job, j->id, on_submit, j);
-            if (rc != 0)
-                gw__api_req_unhold(r);
-        }
+        j->owner = p;
+        j->n = it->n_tokens;
+        if (wait_ms == 0 || wait_alloc(j, &it->job.tokens) == 0)
+            rc = gw__api_posted(r, gw_queue_submit(a->q, &it->job, j->id, on_submit, j), NULL);
         if (rc != 0) {
-            j->state = PJ_FAILED;
             p->err = rc;
             snprintf(p->detail, sizeof p->detail, "%s", gw_queue_strerror(rc));
             break;
         }
-        j->state = PJ_POSTED;
         p->posted++;
         gw_apns_id_derive(it->job.apns_id != NULL && it->job.apns_id[0] ? it->job.apns_id : j->id,
                           0, j->apns_id);
-        if (j->w != NULL) {
-            memcpy(j->w->id, j->id, sizeof j->id);
-            memcpy(j->w->apns_id, j->apns_id, sizeof j->apns_id);
-            j->w->owner = p;
-            if (gw__waits_add(&a->waits, j->w) == 0)
-                j->w->registered = 1;
-        }
+        if (wait_ms > 0)
+            gw__waits_add(a, j);
     }
     gw_push_request_free(&pr); /* the queue copied what it keeps */
     if (p->posted == 0)

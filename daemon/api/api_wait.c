@@ -4,99 +4,48 @@
  *
  * gw_api_on_result() runs for every final token of every job (hundreds of
  * thousands a second under load), so it returns at once when nobody waits
- * and otherwise costs one hash lookup. The registry is a chained hash table
- * on the job id (FNV-1a), grown by doubling; a request registers its jobs
- * right after gw_queue_submit() handed out their ids and unregisters them
- * when it is answered.
+ * and otherwise costs one lookup in a search tree on the job id (libc's
+ * tsearch). A request registers its jobs right after gw_queue_submit()
+ * handed out their ids and unregisters them when it is answered.
  */
 #include "api_int.h"
 
+#include <search.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "apns/notification.h"
-#include "hash.h"
 
-static int grow(gw__waits *w)
+static int by_id(const void *a, const void *b)
 {
-    size_t nb = w->n_buckets ? w->n_buckets * 2 : 64;
-    gw__wait_job **b = calloc(nb, sizeof(*b));
-
-    if (b == NULL)
-        return -1;
-    for (size_t i = 0; i < w->n_buckets; i++) {
-        gw__wait_job *j = w->bucket[i], *next;
-        for (; j != NULL; j = next) {
-            next = j->hnext;
-            size_t k = common_fnv1a_str(j->id) & (nb - 1);
-            j->hnext = b[k];
-            b[k] = j;
-        }
-    }
-    free(w->bucket);
-    w->bucket = b;
-    w->n_buckets = nb;
-    return 0;
+    return strcmp(a, b); /* a job's id is its first member */
 }
 
-int gw__waits_add(gw__waits *w, gw__wait_job *j)
+int gw__waits_add(gw_api *a, gw__job *j)
 {
-    size_t k;
-
-    if ((w->n_buckets == 0 || w->n >= w->n_buckets * 2) && grow(w) != 0)
+    if (tsearch(j, &a->waits, by_id) == NULL)
         return APNS_ENOMEM;
-    k = common_fnv1a_str(j->id) & (w->n_buckets - 1);
-    j->hnext = w->bucket[k];
-    w->bucket[k] = j;
-    w->n++;
+    j->registered = 1;
     return 0;
 }
 
-void gw__waits_remove(gw__waits *w, gw__wait_job *j)
+void gw__waits_remove(gw_api *a, gw__job *j)
 {
-    gw__wait_job **pp;
-
-    if (!j->registered || w->n_buckets == 0)
-        return;
-    for (pp = &w->bucket[common_fnv1a_str(j->id) & (w->n_buckets - 1)]; *pp != NULL;
-         pp = &(*pp)->hnext) {
-        if (*pp == j) {
-            *pp = j->hnext;
-            j->hnext = NULL;
-            w->n--;
-            break;
-        }
-    }
+    if (j->registered)
+        tdelete(j, &a->waits, by_id);
     j->registered = 0;
-}
-
-gw__wait_job *gw__waits_find(const gw__waits *w, const char *job_id)
-{
-    gw__wait_job *j;
-
-    if (w->n == 0 || job_id == NULL)
-        return NULL;
-    for (j = w->bucket[common_fnv1a_str(job_id) & (w->n_buckets - 1)]; j != NULL; j = j->hnext)
-        if (strcmp(j->id, job_id) == 0)
-            return j;
-    return NULL;
-}
-
-void gw__waits_free(gw__waits *w)
-{
-    free(w->bucket);
-    memset(w, 0, sizeof(*w));
 }
 
 void gw_api_on_result(gw_api *a, const gw_token_result *r)
 {
-    gw__wait_job *j;
+    void *const *node;
+    gw__job *j;
     gw__wait_res *res;
 
-    if (a == NULL || r == NULL || a->waits.n == 0)
+    if (a == NULL || r == NULL || a->waits == NULL || r->job_id == NULL)
         return;
-    j = gw__waits_find(&a->waits, r->job_id);
+    node = tfind(r->job_id, &a->waits, by_id);
+    j = node != NULL ? *node : NULL;
     if (j == NULL || r->index >= j->n || !gw_token_state_final(r->state))
         return;
     res = &j->res[r->index];
@@ -111,12 +60,12 @@ void gw_api_on_result(gw_api *a, const gw_token_result *r)
         gw__api_push_result(j->owner);
 }
 
-json_t *gw__wait_job_json(const gw__wait_job *j)
+json_t *gw__wait_job_json(const gw__job *j)
 {
     json_t *list = json_array();
-    const uint8_t *rec = j != NULL ? j->tokens : NULL;
+    const uint8_t *rec = j->tokens;
 
-    for (size_t i = 0; j != NULL && i < j->n; i++, rec += 1 + rec[0]) {
+    for (size_t i = 0; i < j->n; i++, rec += 1 + rec[0]) {
         const gw__wait_res *res = &j->res[i];
         char id[GW_JOB_ID_LEN + 1], hex[APNS_TOKEN_HEX_MAX + 1];
         json_t *o;

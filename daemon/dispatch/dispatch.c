@@ -214,7 +214,7 @@ static void on_lease(int err, const char *detail, gw_chunk **chunks, size_t n, i
                 snprintf(d->unknown_warned, sizeof(d->unknown_warned), "%s", c->app);
             }
             gw__d_release_raw(d, c, now + d->unknown_ms);
-        } else if (a->paused && !a->probing) {
+        } else if (a->paused == GW_D_PAUSED) {
             gw__d_release_raw(d, c, a->probe_at);
         } else {
             gw__d_app_take(a, c);
@@ -304,7 +304,7 @@ void gw__d_reap_soon(gw_dispatch *d)
     event_active(d->reap_ev, EV_TIMEOUT, 0);
 }
 
-/* ---- lifecycle ------------------------------------------------------------- */
+/* ---- the app list (start, reload) ------------------------------------------ */
 
 static void free_apps(gw_app *list)
 {
@@ -315,11 +315,92 @@ static void free_apps(gw_app *list)
     }
 }
 
+/* Takes the app called name out of a list; NULL when it is not there. */
+static gw_app *unlink_app(gw_app **list, const char *name)
+{
+    for (gw_app **pp = list; *pp != NULL; pp = &(*pp)->next)
+        if (strcmp((*pp)->name, name) == 0) {
+            gw_app *a = *pp;
+            *pp = a->next;
+            a->next = NULL;
+            return a;
+        }
+    return NULL;
+}
+
+/* The apps of cfg become d's (diff NULL: every app is new, at start; else
+ * the diff lists cfg's apps first, in order). On error nothing changes. */
+static int install(gw_dispatch *d, const gw_config *cfg, const gw_config_diff *diff, char *detail,
+                   size_t detail_len)
+{
+    gw_app *fresh = NULL, **ftail = &fresh;
+    gw_app *list = NULL, **ltail = &list;
+
+    /* 1. Build everything new; on any failure nothing changes. */
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        const gw_app_diff *x = diff != NULL ? &diff->apps[i] : NULL;
+        gw_app_change change = x != NULL ? x->change : GW_CHANGE_ADDED;
+        int fresh_key;
+        gw_app *a;
+        int rc;
+
+        if (change != GW_CHANGE_ADDED && change != GW_CHANGE_REPLACED)
+            continue;
+        fresh_key =
+            change == GW_CHANGE_REPLACED && x->key != NULL && strcmp(x->key, "key_file") == 0;
+        rc = gw__d_app_new(d, cfg, &cfg->apps[i], fresh_key, &a, detail, detail_len);
+        if (rc != 0) {
+            free_apps(fresh);
+            return rc;
+        }
+        *ftail = a;
+        ftail = &a->next;
+    }
+
+    /* 2. The new list in the new config's order: a fresh app, or the
+     * running one (unchanged or updated in place). */
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        const gw_config_app *ac = &cfg->apps[i];
+        gw_app *a = unlink_app(&fresh, ac->name);
+
+        if (a == NULL) {
+            a = unlink_app(&d->apps, ac->name);
+            if (a == NULL)
+                continue; /* cannot happen: the diff lists every added app */
+            gw__d_app_update(a, ac);
+            if (a->paused)
+                gw__d_probe_now(a);
+        } else {
+            gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 0);
+            gw__d_feedback_start(a);
+        }
+        *ltail = a;
+        ltail = &a->next;
+    }
+    /* 3. What is left of the old list (removed, replaced) retires: it
+     * finishes what it holds. */
+    while (d->apps != NULL) {
+        gw_app *a = d->apps;
+        d->apps = a->next;
+        a->next = d->retiring;
+        d->retiring = a;
+        gw__d_app_retire(a);
+    }
+    free_apps(fresh); /* only if the diff and cfg disagree */
+    d->apps = list;
+    count_apps(d);
+    d->more = 1;
+    gw__d_maybe_lease(d);
+    return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
 int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_config *cfg,
                     char *detail, size_t detail_len)
 {
     gw_dispatch *d;
-    gw_app **tail;
+    int rc;
 
     if (detail != NULL && detail_len > 0)
         detail[0] = '\0';
@@ -348,25 +429,13 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
         gw_dispatch_free(d);
         return APNS_ENOMEM;
     }
-    tail = &d->apps;
-    for (size_t i = 0; i < cfg->n_apps; i++) {
-        gw_app *a;
-        int rc = gw__d_app_new(d, cfg, &cfg->apps[i], 0, &a, detail, detail_len);
-        if (rc != 0) {
-            gw_dispatch_free(d);
-            return rc;
-        }
-        *tail = a;
-        tail = &a->next;
-    }
-    count_apps(d);
-    for (gw_app *a = d->apps; a != NULL; a = a->next) {
-        gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 0);
-        gw__d_feedback_start(a);
+    rc = install(d, cfg, NULL, detail, detail_len);
+    if (rc != 0) {
+        gw_dispatch_free(d);
+        return rc;
     }
     gw_timer_in(d->stats_ev, GW_D_STATS_MS);
     *out = d;
-    gw__d_maybe_lease(d);
     return 0;
 }
 
@@ -439,27 +508,9 @@ void gw_dispatch_stats_get(const gw_dispatch *d, gw_dispatch_stats *s)
     }
 }
 
-/* ---- reload ---------------------------------------------------------------- */
-
-/* Takes the app called name out of a list; NULL when it is not there. */
-static gw_app *unlink_app(gw_app **list, const char *name)
-{
-    for (gw_app **pp = list; *pp != NULL; pp = &(*pp)->next)
-        if (strcmp((*pp)->name, name) == 0) {
-            gw_app *a = *pp;
-            *pp = a->next;
-            a->next = NULL;
-            return a;
-        }
-    return NULL;
-}
-
 int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_diff *diff,
                        char *detail, size_t detail_len)
 {
-    gw_app *fresh = NULL, **ftail = &fresh;
-    gw_app *list = NULL, **ltail = &list;
-
     if (detail != NULL && detail_len > 0)
         detail[0] = '\0';
     if (d == NULL || cfg == NULL || diff == NULL)
@@ -467,60 +518,5 @@ int gw_dispatch_reload(gw_dispatch *d, const gw_config *cfg, const gw_config_dif
     if (d->draining)
         return APNS_ESHUTDOWN;
     d->reload_gen++;
-
-    /* 1. Build everything new; on any failure nothing changes. */
-    for (size_t i = 0; i < diff->n; i++) {
-        const gw_app_diff *x = &diff->apps[i];
-        int fresh_key;
-        gw_app *a;
-        int rc;
-
-        if (x->change != GW_CHANGE_ADDED && x->change != GW_CHANGE_REPLACED)
-            continue;
-        fresh_key =
-            x->change == GW_CHANGE_REPLACED && x->key != NULL && strcmp(x->key, "key_file") == 0;
-        rc = gw__d_app_new(d, cfg, x->new_app, fresh_key, &a, detail, detail_len);
-        if (rc != 0) {
-            free_apps(fresh);
-            return rc;
-        }
-        *ftail = a;
-        ftail = &a->next;
-    }
-
-    /* 2. The new list in the new config's order: a fresh app, or the
-     * running one (unchanged or updated in place). */
-    for (size_t i = 0; i < cfg->n_apps; i++) {
-        const gw_config_app *ac = &cfg->apps[i];
-        gw_app *a = unlink_app(&fresh, ac->name);
-
-        if (a == NULL) {
-            a = unlink_app(&d->apps, ac->name);
-            if (a == NULL)
-                continue; /* cannot happen: the diff lists every added app */
-            gw__d_app_update(a, ac);
-            if (a->paused)
-                gw__d_probe_now(a);
-        } else {
-            gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 0);
-            gw__d_feedback_start(a);
-        }
-        *ltail = a;
-        ltail = &a->next;
-    }
-    /* 3. What is left of the old list (removed, replaced) retires: it
-     * finishes what it holds. */
-    while (d->apps != NULL) {
-        gw_app *a = d->apps;
-        d->apps = a->next;
-        a->next = d->retiring;
-        d->retiring = a;
-        gw__d_app_retire(a);
-    }
-    free_apps(fresh); /* only if the diff and cfg disagree */
-    d->apps = list;
-    count_apps(d);
-    d->more = 1;
-    gw__d_maybe_lease(d);
-    return 0;
+    return install(d, cfg, diff, detail, detail_len);
 }

@@ -310,7 +310,6 @@ void gw__d_app_retire(gw_app *a)
     gw_metrics_set(a->d->o.m, GW_M_IN_FLIGHT, a->name, NULL, 0);
     gw_timer_in(a->probe_ev, GW_D_RETIRE_MS); /* the retire deadline */
     gw__d_app_check_chunks(a);
-    a->drain_called = 1;
     apns_client_drain(a->client, gw__d_on_drained);
 }
 

@@ -32,17 +32,24 @@ static void finish_drain(gw_dispatch *d)
     event_active(d->done_ev, EV_TIMEOUT, 0);
 }
 
+/* Every active app's client has closed its connections. */
+static int all_drained(const gw_dispatch *d)
+{
+    for (const gw_app *a = d->apps; a != NULL; a = a->next)
+        if (!a->drained)
+            return 0;
+    return 1;
+}
+
 void gw__d_on_drained(apns_client *c, void *ud)
 {
     gw_app *a = ud;
     gw_dispatch *d = a->d;
 
     a->drained = 1;
-    if (a->retiring) {
+    if (a->retiring)
         gw__d_reap_soon(d);
-        return;
-    }
-    if (d->drains_pending > 0 && --d->drains_pending == 0 && d->drain_phase == 2)
+    else if (d->drain_phase == 2 && all_drained(d))
         finish_drain(d);
 }
 
@@ -58,14 +65,9 @@ void gw__d_check_drain(gw_dispatch *d)
     /* Every answer is recorded and every chunk handed back: close the
      * connections politely. */
     d->drain_phase = 2;
-    d->drains_pending = 0;
     for (gw_app *a = d->apps; a != NULL; a = a->next)
-        if (!a->drain_called) {
-            a->drain_called = 1;
-            d->drains_pending++;
-            apns_client_drain(a->client, gw__d_on_drained);
-        }
-    if (d->drains_pending == 0)
+        apns_client_drain(a->client, gw__d_on_drained); /* on_drained comes from the loop */
+    if (d->apps == NULL)
         finish_drain(d);
 }
 

@@ -98,14 +98,8 @@ void gw__d_feedback_stop(gw_app *a)
        * transport = binary (dispatch_keys.c), so no app has a feedback                            \
        * service to poll. */
 
-void gw__d_feedback_start(gw_app *a)
-{
-    (void)a;
-}
+void gw__d_feedback_start(gw_app *a) {}
 
-void gw__d_feedback_stop(gw_app *a)
-{
-    (void)a;
-}
+void gw__d_feedback_stop(gw_app *a) {}
 
 #endif

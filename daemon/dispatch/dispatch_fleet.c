@@ -145,7 +145,6 @@ static void fetch(gw_dteam *t, const char *stale)
 
 static void fleet_cb(int fd, short what, void *ud)
 {
-    (void)fd, (void)what;
     fetch(ud, NULL);
 }
 

@@ -87,12 +87,12 @@ void gw__d_chunk_check(gw_dchunk *dc)
         free(dc);
         return;
     }
-    stop = d->draining || a->retiring || (a->paused && !a->probing);
+    stop = d->draining || a->retiring || a->paused == GW_D_PAUSED;
     if (!stop && dc->cursor < c->n_tokens)
         return;
     now = gw__d_now();
     nb = dc->not_before;
-    if (a->paused && !a->probing && !a->retiring && !d->draining && a->probe_at > nb)
+    if (a->paused == GW_D_PAUSED && !a->retiring && !d->draining && a->probe_at > nb)
         nb = a->probe_at;
     next = next_due(c, nb, now);
     unlink_chunk(a, dc);
@@ -127,10 +127,7 @@ void gw__d_force_release(gw_app *a)
             dc->c = NULL;
             gw__d_release_raw(a->d, c, 0);
         }
-        if (dc->in_flight == 0 && dc->recording == 0) {
-            unlink_chunk(a, dc);
-            free(dc);
-        }
+        gw__d_chunk_check(dc); /* handed back: freed once idle */
     }
 }
 
@@ -316,13 +313,9 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
             if (d->o.on_result != NULL && gw_token_state_final(o->state))
                 report(d, dc->c, o, e);
         }
-    }
-    /* Each chunk once: a check may free it. */
-    for (size_t k = 0; k < b->n; k++) {
-        gw_dchunk *dc = b->e[k].dc;
-        if (dc->mark != serial) {
+        if (dc->mark != serial) { /* each chunk once below: a check may free it */
             dc->mark = serial;
-            b->e[unique++].dc = dc;
+            b->e[unique++].dc = dc; /* unique <= k: entries already read */
         }
     }
     for (size_t k = 0; k < unique; k++)

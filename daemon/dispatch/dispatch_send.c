@@ -33,7 +33,7 @@ int gw__d_app_hungry(gw_app *a)
     if (a->team != NULL && !gw__d_fleet_ready(a->team))
         return 0; /* no provider token from the fleet yet */
     if (a->paused)
-        return a->probing && !a->probe_in_flight && a->chunks.len == 0;
+        return a->paused == GW_D_PROBING && a->chunks.len == 0;
     return a->unsent < apns_client_credit(a->client);
 }
 
@@ -116,11 +116,6 @@ static int rate_ok(gw_app *a, int64_t now)
 
 /* ---- feeding ----------------------------------------------------------------- */
 
-static int expired(const gw_chunk *c, int64_t now)
-{
-    return c->expiration > 0 && now > c->expiration * 1000;
-}
-
 static void advance(gw_dchunk *dc)
 {
     dc->cursor++;
@@ -137,7 +132,7 @@ static void feed(gw_app *a)
     a->starved = 0;
     if (gw__d_held(d))
         return; /* answers cannot be stored now: the hold's end feeds again */
-    if (a->retiring || d->draining || (a->paused && (!a->probing || a->probe_in_flight)))
+    if (a->retiring || d->draining || (a->paused && a->paused != GW_D_PROBING))
         return;
 
     for (dc = gw__d_chunk_next(a, NULL); dc != NULL && budget > 0;) {
@@ -156,7 +151,7 @@ static void feed(gw_app *a)
             continue;
         }
         budget--;
-        if (expired(c, now)) {
+        if (c->expiration > 0 && now > c->expiration * 1000) { /* expired */
             gw__d_emit(d, dc, i, GW_TOKEN_EXPIRED, 0, APNS_REASON_NONE, NULL, 0, 0, GW_DEAD_NONE);
             advance(dc);
             continue;
@@ -197,7 +192,7 @@ static void feed(gw_app *a)
         if (a->rate_limit > 0)
             a->bucket -= 1;
         if (a->paused) {
-            a->probe_in_flight = 1;
+            a->paused = GW_D_PROBE_SENT;
             gw_log(GW_LOG_INFO, "dispatch", "probing a paused app with one notification", "app",
                    a->name, NULL);
             break;
@@ -225,12 +220,6 @@ void gw__d_on_credit(apns_client *c, size_t credit, void *ud)
 
 /* ---- pause and probe --------------------------------------------------------- */
 
-static void arm_probe(gw_app *a, int64_t now)
-{
-    a->probe_at = now + a->d->probe_ms;
-    gw_timer_in(a->probe_ev, a->d->probe_ms);
-}
-
 static void resume(gw_app *a)
 {
     gw_dispatch *d = a->d;
@@ -238,8 +227,6 @@ static void resume(gw_app *a)
     if (a->retiring)
         return; /* probe_ev is its retire deadline now */
     a->paused = 0;
-    a->probing = 0;
-    a->probe_in_flight = 0;
     evtimer_del(a->probe_ev);
     gw_log(GW_LOG_INFO, "dispatch", "app resumed: APNs accepts its credentials again", "app",
            a->name, NULL);
@@ -253,7 +240,6 @@ static void resume(gw_app *a)
 static void pause_app(gw_app *a, const gw_flight *f, const char *reason)
 {
     gw_dispatch *d = a->d;
-    int64_t now = gw__d_now();
     char secs[32];
 
     if (a->retiring)
@@ -272,11 +258,10 @@ static void pause_app(gw_app *a, const gw_flight *f, const char *reason)
                "app paused: APNs refused its credentials; its notifications wait (not failed) "
                "until a probe succeeds or the config is reloaded",
                "app", a->name, "reason", reason, "next_probe_in", secs, NULL);
-    a->paused = 1;
-    a->probing = 0;
-    a->probe_in_flight = 0;
+    a->paused = GW_D_PAUSED;
     snprintf(a->pause_reason, sizeof(a->pause_reason), "%s", reason);
-    arm_probe(a, now);
+    a->probe_at = gw__d_now() + d->probe_ms;
+    gw_timer_in(a->probe_ev, d->probe_ms);
     gw_metrics_set(d->o.m, GW_M_APP_PAUSED, a->name, NULL, 1);
     gw__d_app_check_chunks(a);
 }
@@ -312,7 +297,7 @@ void gw__d_probe_cb(int fd, short what, void *ud)
     }
     if (!a->paused || d->draining)
         return;
-    a->probing = 1;
+    a->paused = GW_D_PROBING; /* never after the probe went: nothing arms the timer then */
     if (a->chunks.len > 0) {
         gw__d_feed_soon(a);
     } else {
@@ -323,7 +308,7 @@ void gw__d_probe_cb(int fd, short what, void *ud)
 
 void gw__d_probe_now(gw_app *a)
 {
-    if (!a->paused || a->probe_in_flight)
+    if (!a->paused || a->paused == GW_D_PROBE_SENT)
         return;
     evtimer_del(a->probe_ev);
     a->probe_at = gw__d_now();

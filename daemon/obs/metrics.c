@@ -4,15 +4,15 @@
  *
  * Design note
  * -----------
- * Each metric (a "family") keeps its series two ways: a small open-addressed
- * hash (FNV-1a over the label values) for O(1) recording, and an array kept
- * sorted by label values for rendering in a deterministic order. A series is
- * one allocation: the struct, the histogram's bucket counters, then the
- * label values. Creating a series is the only allocation on the recording
- * path; the first GW_METRICS_MAX_SERIES label sets are interned, later new
- * ones share the overflow series ("_other" for every label), which itself
- * does not count against the cap. Nothing is ever removed: a label set that
- * once existed stays (Prometheus counters must not go back).
+ * Each metric (a "family") keeps its series in one array sorted by label
+ * values: recording finds its series by binary search (a metric has at most
+ * GW_METRICS_MAX_SERIES, in practice a few dozen), rendering walks it in a
+ * deterministic order. A series is one allocation: the struct, the
+ * histogram's bucket counters, then the label values. Creating a series is the only allocation on
+ * the recording path; the first GW_METRICS_MAX_SERIES label sets are interned, later new ones share
+ * the overflow series ("_other" for every label), which itself does not count against the cap.
+ * Nothing is ever removed: a label set that once existed stays (Prometheus counters must not go
+ * back).
  *
  * Histograms keep non-cumulative per-bucket counts (recording touches one
  * counter) and are summed into Prometheus' cumulative buckets at render.
@@ -30,7 +30,6 @@
 #include <event2/buffer.h>
 
 #include "apns/error.h"
-#include "hash.h"
 #include "log.h"
 
 /* ---------------------------------------------------------------------- */
@@ -111,7 +110,6 @@ static void label_values(const mdef *d, const char *l1, const char *l2, const ch
 /* series and families                                                    */
 
 typedef struct series {
-    uint32_t hash;
     const char *lv[2]; /* point into the same allocation; "" when unused */
     union {
         uint64_t u; /* counter */
@@ -125,8 +123,6 @@ typedef struct series {
 typedef struct family {
     series **sorted; /* n series sorted by label values */
     uint32_t n, cap;
-    series **slots; /* hash: nslots (power of two) entries, NULL = empty */
-    uint32_t nslots;
     uint32_t interned; /* series counted against the cap (all but the overflow one) */
     int warned;
 } family;
@@ -135,73 +131,41 @@ struct gw_metrics {
     family f[GW_M_COUNT];
 };
 
-static uint32_t hash_labels(const char *a, const char *b)
-{
-    static const unsigned char sep = 0xff; /* ("ab","") != ("a","b") */
-    uint64_t h = common_fnv1a_add(COMMON_FNV1A_INIT, a, strlen(a));
-    h = common_fnv1a_add(h, &sep, 1);
-    return (uint32_t)common_fnv1a_add(h, b, strlen(b));
-}
-
 static int series_cmp(const series *s, const char *a, const char *b)
 {
     int c = strcmp(s->lv[0], a);
     return c != 0 ? c : strcmp(s->lv[1], b);
 }
 
-static series *find(const family *f, uint32_t h, const char *a, const char *b)
+/* Binary search: the series with these label values, or NULL; *at is its
+ * place in the sorted array (where a new one goes). */
+static series *find(const family *f, const char *a, const char *b, uint32_t *at)
 {
-    if (f->nslots == 0)
-        return NULL;
-    uint32_t mask = f->nslots - 1;
-    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-        series *s = f->slots[i];
-        if (s == NULL)
-            return NULL;
-        if (s->hash == h && strcmp(s->lv[0], a) == 0 && strcmp(s->lv[1], b) == 0)
-            return s;
+    uint32_t lo = 0, hi = f->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = series_cmp(f->sorted[mid], a, b);
+        if (c == 0)
+            return f->sorted[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    *at = lo;
+    return NULL;
 }
 
-static void slot_put(series **slots, uint32_t nslots, series *s)
-{
-    uint32_t mask = nslots - 1;
-    uint32_t i = s->hash & mask;
-    while (slots[i] != NULL)
-        i = (i + 1) & mask;
-    slots[i] = s;
-}
-
-/* Makes room for one more series (hash at most half full). 0 or -1. */
-static int reserve(family *f)
+static series *create(family *f, const mdef *d, uint32_t at, const char *a, const char *b)
 {
     if (f->n == f->cap) {
         uint32_t cap = f->cap ? f->cap * 2 : 8;
         series **v = realloc(f->sorted, cap * sizeof(*v));
         if (v == NULL)
-            return -1;
+            return NULL;
         f->sorted = v;
         f->cap = cap;
     }
-    if ((f->n + 1) * 2 > f->nslots) {
-        uint32_t nslots = f->nslots ? f->nslots * 2 : 16;
-        series **slots = calloc(nslots, sizeof(*slots));
-        if (slots == NULL)
-            return -1;
-        for (uint32_t i = 0; i < f->nslots; i++)
-            if (f->slots[i] != NULL)
-                slot_put(slots, nslots, f->slots[i]);
-        free(f->slots);
-        f->slots = slots;
-        f->nslots = nslots;
-    }
-    return 0;
-}
-
-static series *create(family *f, const mdef *d, uint32_t h, const char *a, const char *b)
-{
-    if (reserve(f) != 0)
-        return NULL;
     size_t nb = d->type == MT_HISTOGRAM ? N_LATENCY + 1 : 0;
     size_t la = strlen(a) + 1, lb = strlen(b) + 1;
     size_t head = sizeof(series) + nb * sizeof(uint64_t);
@@ -213,19 +177,8 @@ static series *create(family *f, const mdef *d, uint32_t h, const char *a, const
     memcpy(p + la, b, lb);
     s->lv[0] = p;
     s->lv[1] = p + la;
-    s->hash = h;
-    slot_put(f->slots, f->nslots, s);
-    /* binary search for the sorted position */
-    uint32_t lo = 0, hi = f->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (series_cmp(f->sorted[mid], a, b) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    memmove(f->sorted + lo + 1, f->sorted + lo, (f->n - lo) * sizeof(series *));
-    f->sorted[lo] = s;
+    memmove(f->sorted + at + 1, f->sorted + at, (f->n - at) * sizeof(series *));
+    f->sorted[at] = s;
     f->n++;
     return s;
 }
@@ -236,9 +189,9 @@ static series *get(gw_metrics *m, gw_metric id, const char *l1, const char *l2)
     const mdef *d = &defs[id];
     family *f = &m->f[id];
     const char *a, *b;
+    uint32_t at;
     label_values(d, l1, l2, &a, &b);
-    uint32_t h = hash_labels(a, b);
-    series *s = find(f, h, a, b);
+    series *s = find(f, a, b, &at);
     if (s != NULL)
         return s;
     int other = f->interned >= GW_METRICS_MAX_SERIES;
@@ -251,11 +204,10 @@ static series *get(gw_metrics *m, gw_metric id, const char *l1, const char *l2)
                    GW_METRICS_OTHER, NULL);
         }
         label_values(d, GW_METRICS_OTHER, GW_METRICS_OTHER, &a, &b);
-        h = hash_labels(a, b);
-        if ((s = find(f, h, a, b)) != NULL)
+        if ((s = find(f, a, b, &at)) != NULL)
             return s;
     }
-    s = create(f, d, h, a, b);
+    s = create(f, d, at, a, b);
     f->interned += s != NULL && !other;
     return s;
 }
@@ -290,7 +242,6 @@ void gw_metrics_free(gw_metrics *m)
         for (uint32_t j = 0; j < f->n; j++)
             free(f->sorted[j]);
         free(f->sorted);
-        free(f->slots);
     }
     free(m);
 }
@@ -355,8 +306,9 @@ double gw_metrics_get(const gw_metrics *m, gw_metric id, const char *l1, const c
         return 0;
     const mdef *d = &defs[id];
     const char *a, *b;
+    uint32_t at;
     label_values(d, l1, l2, &a, &b);
-    const series *s = find(&m->f[id], hash_labels(a, b), a, b);
+    const series *s = find(&m->f[id], a, b, &at);
     if (s == NULL)
         return 0;
     switch (d->type) {

@@ -9,9 +9,9 @@
  * Threading: every call on the loop thread (no locks). Code on other threads
  * (the queue's storage thread) reports through the loop first.
  *
- * Cost and memory: recording is O(1) and allocates nothing once a label set
- * exists (label sets are interned in a small hash per metric: apps and
- * reasons are few). A metric holds at most GW_METRICS_MAX_SERIES distinct
+ * Cost and memory: recording is a binary search over the metric's label
+ * sets (apps and reasons are few) and allocates nothing once a label set
+ * exists. A metric holds at most GW_METRICS_MAX_SERIES distinct
  * label sets; further new label sets are all counted in one overflow series
  * whose every label value is GW_METRICS_OTHER ("_other"), and a warning is
  * logged once per metric. Memory is thus bounded by the table, never by

@@ -64,9 +64,8 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <jansson.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -126,8 +125,7 @@ typedef struct app {
     struct curl_slist *headers; /* of the transfer in flight */
     size_t answer_len;          /* response body bytes read */
     char errbuf[CURL_ERROR_SIZE];
-    struct event *timer; /* interval / backoff */
-    struct event *kick;  /* deferred step */
+    struct event *timer; /* interval / backoff; at 0 ms: a deferred step */
 
     int dropping; /* in a drop episode (logged once) */
     uint64_t dropped_episode;
@@ -186,36 +184,23 @@ static void update_pending(app *a)
 /* ---------------------------------------------------------------------- */
 /* signing                                                                */
 
-static EVP_MAC *g_hmac;
-static pthread_once_t g_hmac_once = PTHREAD_ONCE_INIT;
-
-static void hmac_fetch(void)
-{
-    g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
 int gw_webhook_sign(const char *secret, long long timestamp, const char *body, size_t len,
                     char out[65])
 {
-    out[0] = '\0';
-    pthread_once(&g_hmac_once, hmac_fetch);
-    EVP_MAC_CTX *ctx = g_hmac ? EVP_MAC_CTX_new(g_hmac) : NULL;
-    if (ctx == NULL)
-        return APNS_ECRYPTO;
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                           OSSL_PARAM_construct_end()};
     const char *key = secret ? secret : "";
-    char prefix[32];
-    int n = snprintf(prefix, sizeof(prefix), "%lld.", timestamp);
-    unsigned char mac[32];
-    size_t ml = 0;
-    /* An empty key is legal for HMAC; OpenSSL wants a non-NULL pointer. */
-    int ok = EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), params) == 1 &&
-             EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)n) == 1 &&
-             (len == 0 || EVP_MAC_update(ctx, (const unsigned char *)body, len) == 1) &&
-             EVP_MAC_final(ctx, mac, &ml, sizeof(mac)) == 1 && ml == sizeof(mac);
-    EVP_MAC_CTX_free(ctx);
+    unsigned char *msg = malloc(32 + len), mac[32];
+    unsigned int ml = 0;
+
+    out[0] = '\0';
+    if (msg == NULL)
+        return APNS_ECRYPTO;
+    int n = snprintf((char *)msg, 32, "%lld.", timestamp);
+    if (len > 0)
+        memcpy(msg + n, body, len);
+    /* An empty key is legal for HMAC. */
+    int ok = HMAC(EVP_sha256(), key, (int)strlen(key), msg, (size_t)n + len, mac, &ml) != NULL &&
+             ml == sizeof(mac);
+    free(msg);
     if (!ok)
         return APNS_ECRYPTO;
     common_bin_to_hex(mac, sizeof(mac), out);
@@ -422,11 +407,6 @@ static entry *make_entry(const gw_token_result *r)
     return e;
 }
 
-static entry *first_waiting(app *a)
-{
-    return COMMON_CONTAINER_OF(common_list_first(&a->wait.head), entry, link);
-}
-
 /* Frees every entry of l; returns how many. */
 static size_t entries_free(common_clist *l)
 {
@@ -436,23 +416,21 @@ static size_t entries_free(common_clist *l)
     return n;
 }
 
-static void drop_oldest(app *a)
-{
-    free(COMMON_CONTAINER_OF(common_clist_pop_front(&a->wait), entry, link));
-    metric(a, "dropped", 1);
-    a->dropped_episode++;
-    if (!a->dropping) {
-        a->dropping = 1;
-        gw_log(GW_LOG_WARN, "webhook", "pending limit reached; dropping the oldest results", "app",
-               a->name, "url", a->t.log_url, "limit", GW_LOG_INT(a->w->lim.max_pending), NULL);
-    }
-}
-
+/* At the pending limit the oldest waiting result is dropped (max_pending is
+ * never 0: gw_webhooks_set_limits keeps the value for a 0). */
 static void wait_push(app *a, entry *e)
 {
-    size_t max = a->w->lim.max_pending ? a->w->lim.max_pending : 1;
-    while (a->wait.len >= max)
-        drop_oldest(a);
+    while (a->wait.len >= a->w->lim.max_pending) {
+        free(COMMON_CONTAINER_OF(common_clist_pop_front(&a->wait), entry, link));
+        metric(a, "dropped", 1);
+        a->dropped_episode++;
+        if (!a->dropping) {
+            a->dropping = 1;
+            gw_log(GW_LOG_WARN, "webhook", "pending limit reached; dropping the oldest results",
+                   "app", a->name, "url", a->t.log_url, "limit", GW_LOG_INT(a->w->lim.max_pending),
+                   NULL);
+        }
+    }
     common_clist_push_back(&a->wait, &e->link);
 }
 
@@ -566,17 +544,19 @@ static void transfer_end(app *a)
     a->headers = NULL;
 }
 
+/* Cancels the app's request or backoff: IDLE, the batch ready to go again. */
+static void to_idle(app *a)
+{
+    transfer_end(a);
+    evtimer_del(a->timer);
+    a->state = ST_IDLE;
+}
+
 /* ---------------------------------------------------------------------- */
 /* delivery                                                               */
 
-static void step(app *a);
 static void check_done(gw_webhooks *w);
 
-static int64_t backoff_ms(app *a)
-{
-    const gw_webhook_limits *l = &a->w->lim;
-    return common_backoff_ms(l->backoff_min_ms, l->backoff_max_ms, (int)a->attempt, &a->w->rng);
-}
 /* The fly batch was not delivered: back off and send it again (or, after
  * the drain deadline, drop it). */
 static void attempt_failed(app *a, const char *why)
@@ -594,7 +574,8 @@ static void attempt_failed(app *a, const char *why)
         check_done(w);
         return;
     }
-    int64_t d = backoff_ms(a);
+    int64_t d =
+        common_backoff_ms(w->lim.backoff_min_ms, w->lim.backoff_max_ms, (int)a->attempt, &w->rng);
     gw_log(GW_LOG_WARN, "webhook", "delivery failed; will retry", "app", a->name, "url",
            a->t.log_url, "error", why, "attempt", GW_LOG_INT(a->attempt), "retry_in_ms",
            GW_LOG_INT(d), "results", GW_LOG_INT(a->fly.len), NULL);
@@ -614,9 +595,8 @@ static void attempt_ok(app *a)
     a->dropped_episode = 0;
     fly_clear(a);
     update_pending(a);
-    evtimer_del(a->timer);
     a->state = ST_IDLE;
-    event_active(a->kick, 0, 0);
+    gw_timer_in(a->timer, 0); /* the next batch, or the interval */
 }
 
 /* A sentence for a transfer that ended without an HTTP answer, in the words
@@ -808,7 +788,8 @@ static void step(app *a)
             check_done(w);
             return;
         }
-        int64_t due = first_waiting(a)->at_ms + a->interval_ms;
+        entry *oldest = COMMON_CONTAINER_OF(common_list_first(&a->wait.head), entry, link);
+        int64_t due = oldest->at_ms + a->interval_ms;
         int64_t now = common_mono_ms();
         if (a->wait.len < a->batch && !w->flushing && now < due) {
             gw_timer_in(a->timer, due - now);
@@ -817,11 +798,6 @@ static void step(app *a)
         take_batch(a);
     }
     send_batch(a);
-}
-
-static void on_kick(evutil_socket_t fd, short what, void *arg)
-{
-    step(arg);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -847,7 +823,7 @@ static void app_free(app *a)
     if (a == NULL)
         return;
     transfer_end(a);
-    gw_events_free((struct event *[]){a->timer, a->kick}, 2);
+    gw_events_free(&a->timer, 1);
     fly_clear(a);
     entries_free(&a->wait);
     target_clear(&a->t);
@@ -884,8 +860,7 @@ static int app_new(gw_webhooks *w, const app_conf *ac, app **out, char *detail, 
     a->name_json = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
     json_decref(js);
     a->timer = evtimer_new(w->base, on_timer, a);
-    a->kick = event_new(w->base, -1, 0, on_kick, a);
-    if (a->name == NULL || a->name_json == NULL || a->timer == NULL || a->kick == NULL) {
+    if (a->name == NULL || a->name_json == NULL || a->timer == NULL) {
         app_free(a);
         goto oom;
     }
@@ -958,15 +933,11 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         x->fresh = NULL;
         apps[i] = a;
         if (x->retarget) {
-            transfer_end(a); /* cancels a request in flight: the batch goes to the new URL */
+            to_idle(a); /* cancels a request in flight: the batch goes to the new URL */
             target_clear(&a->t);
             a->t = x->t;
             memset(&x->t, 0, sizeof(x->t));
             x->retarget = 0;
-            if (a->state != ST_IDLE) {
-                evtimer_del(a->timer);
-                a->state = ST_IDLE;
-            }
         }
         secret_free(a->secret);
         a->secret = x->secret;
@@ -974,7 +945,7 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         a->batch = x->ac.webhook_batch ? x->ac.webhook_batch : 100;
         a->interval_ms = x->ac.webhook_interval_ms > 0 ? x->ac.webhook_interval_ms : 1000;
         if (a->state == ST_IDLE)
-            event_active(a->kick, 0, 0);
+            gw_timer_in(a->timer, 0);
     }
     for (size_t i = 0; i < w->n_apps; i++) {
         app *a = w->apps[i];
@@ -1090,7 +1061,7 @@ void gw_webhooks_result(gw_webhooks *w, const gw_token_result *r)
     wait_push(a, e);
     update_pending(a);
     if (a->state == ST_IDLE)
-        event_active(a->kick, 0, 0); /* step(): send now, or arm the interval timer */
+        gw_timer_in(a->timer, 0); /* step(): send now, or arm the interval timer */
 }
 
 size_t gw_webhooks_pending(const gw_webhooks *w, const char *app_name)
@@ -1117,24 +1088,17 @@ static void check_done(gw_webhooks *w)
         event_active(w->done_ev, 0, 0);
 }
 
-static void fire_done(gw_webhooks *w)
-{
-    w->done_pending = 0;
-    evtimer_del(w->deadline_ev);
-    event_del(w->done_ev);
-    void (*done)(void *) = w->done;
-    void *ud = w->done_ud;
-    w->done = NULL;
-    w->done_ud = NULL;
-    if (done != NULL)
-        done(ud); /* may free w */
-}
-
 static void done_cb(evutil_socket_t fd, short what, void *arg)
 {
     gw_webhooks *w = arg;
-    if (w->done_pending && (w->deadline_passed || all_idle(w)))
-        fire_done(w);
+    if (!w->done_pending || (!w->deadline_passed && !all_idle(w)))
+        return;
+    w->done_pending = 0;
+    evtimer_del(w->deadline_ev);
+    void (*done)(void *) = w->done;
+    w->done = NULL;
+    if (done != NULL)
+        done(w->done_ud); /* may free w */
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -1143,9 +1107,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     w->deadline_passed = 1;
     for (size_t i = 0; i < w->n_apps; i++) {
         app *a = w->apps[i];
-        transfer_end(a);
-        evtimer_del(a->timer);
-        a->state = ST_IDLE;
+        to_idle(a);
         size_t n = drop_all(a);
         if (n > 0)
             gw_log(GW_LOG_WARN, "webhook", "drain deadline reached; undelivered results dropped",
@@ -1167,12 +1129,10 @@ void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud
     gw_timer_in(w->deadline_ev, timeout_ms);
     for (size_t i = 0; i < w->n_apps; i++) {
         app *a = w->apps[i];
-        if (a->state == ST_BACKOFF) {
-            evtimer_del(a->timer);
-            a->state = ST_IDLE;
-        }
+        if (a->state == ST_BACKOFF)
+            to_idle(a);
         if (a->state == ST_IDLE)
-            event_active(a->kick, 0, 0);
+            gw_timer_in(a->timer, 0);
     }
     check_done(w);
 }

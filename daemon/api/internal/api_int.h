@@ -27,13 +27,7 @@ struct evhttp_bound_socket;
 typedef struct gw_api_req gw_api_req;
 typedef struct gw__push gw__push;
 
-/* ---- the ?wait registry (api_wait.c) ---------------------------------- */
-
-typedef struct gw__wait_job gw__wait_job;
-typedef struct gw__waits {
-    gw__wait_job **bucket; /* chained hash on the job id */
-    size_t n_buckets, n;
-} gw__waits;
+typedef struct gw__job gw__job;
 
 /* ---- the server -------------------------------------------------------- */
 
@@ -48,7 +42,7 @@ struct gw_api {
     size_t n_bound;
     struct evhttp_bound_socket **bound;
     common_list open; /* every request context not yet freed (gw_api_req.link) */
-    gw__waits waits;
+    void *waits;      /* the ?wait registry (api_wait.c): a tsearch tree of jobs by id */
 };
 
 /* One request from the moment evhttp hands it over until it is answered AND
@@ -99,10 +93,10 @@ void gw__api_header(gw_api_req *r, const char *name, const char *value);
 /* A queue callback carrying r arrived: returns 1 when r is still to be
  * answered; 0 when it was answered meanwhile (r may have been freed). */
 int gw__api_req_resume(gw_api_req *r);
-/* Before posting a queue call with r as ud. */
-void gw__api_req_hold(gw_api_req *r);
-/* The posting call failed: undo gw__api_req_hold. */
-void gw__api_req_unhold(gw_api_req *r);
+/* A queue call with r as ud returned rc: 0 holds r until the callback (which
+ * never runs from inside the posting call); else, unless what is NULL, the
+ * queue error is the answer. Returns rc. */
+int gw__api_posted(gw_api_req *r, int rc, const char *what);
 
 /* The query string as key/value pairs (the caller clears q), or -1 after
  * answering 400 invalid_query: bad encoding, or a parameter not in
@@ -145,15 +139,18 @@ void gw__api_push_drain(gw_api *a);
 
 /* ---- ?wait (api_wait.c) ------------------------------------------------ */
 
-struct gw__wait_job {
-    char id[GW_JOB_ID_LEN + 1];
+/* One job of a push request (api_submit.c); with ?wait, also its per-token
+ * results, found by id in the wait registry. */
+struct gw__job {
+    char id[GW_JOB_ID_LEN + 1];      /* first: the registry compares jobs as this string */
     char apns_id[GW_JOB_ID_LEN + 1]; /* base, lower-case */
     size_t n;                        /* tokens */
-    size_t n_final;
+    int durable;                     /* its submit callback said 0 */
+    gw__push *owner;
+    /* ?wait only (NULL otherwise) */
     uint8_t *tokens;          /* the n tokens: a copy of the job's gw_token_list buffer */
     struct gw__wait_res *res; /* n results */
-    gw__push *owner;
-    gw__wait_job *hnext;
+    size_t n_final;
     int registered;
 };
 
@@ -165,13 +162,13 @@ typedef struct gw__wait_res {
     int64_t apns_ts_ms;
 } gw__wait_res;
 
-int gw__waits_add(gw__waits *w, gw__wait_job *j);
-/* Unregisters j; a no-op when j is not registered (w may then be NULL). */
-void gw__waits_remove(gw__waits *w, gw__wait_job *j);
-gw__wait_job *gw__waits_find(const gw__waits *w, const char *job_id);
-void gw__waits_free(gw__waits *w);
+/* Registers j (0 or APNS_ENOMEM). The registry is empty once every request
+ * is freed: it has nothing of its own to free. */
+int gw__waits_add(gw_api *a, gw__job *j);
+/* Unregisters j; a no-op when j is not registered. */
+void gw__waits_remove(gw_api *a, gw__job *j);
 /* Results and pending tokens of a job as JSON ({"results":[...]}). */
-json_t *gw__wait_job_json(const gw__wait_job *j);
+json_t *gw__wait_job_json(const gw__job *j);
 /* A job's result arrived (api_submit.c): answers the request when complete. */
 void gw__api_push_result(gw__push *p);
 

@@ -112,16 +112,15 @@ struct gw_app {
     int64_t bucket_ms;
     struct event *rate_ev;
 
-    int paused;          /* APNs refused the credentials */
-    int probing;         /* probe time came: one token may go */
-    int probe_in_flight; /* ... and it went */
+    /* APNs refused the credentials (0: it did not): waiting for the probe
+     * time, which came (one token may go), and the probe went. */
+    enum { GW_D_PAUSED = 1, GW_D_PROBING, GW_D_PROBE_SENT } paused;
     char pause_reason[64];
     int64_t probe_at;
     struct event *probe_ev; /* retiring: the retire deadline */
 
     int retiring;       /* removed or replaced by a reload: finishing, then freed */
-    int drain_called;   /* apns_client_drain() called */
-    int drained;        /* ... and on_drained fired */
+    int drained;        /* apns_client_drain()'s on_drained fired */
     int retire_expired; /* the retire deadline passed: freed without waiting */
 
     struct event *feed_ev;
@@ -193,7 +192,6 @@ struct gw_dispatch {
     /* drain */
     int draining;
     int drain_phase; /* 1: finishing chunks; 2: closing clients; 3: done */
-    size_t drains_pending;
     void (*drain_done)(void *ud);
     void *drain_ud;
     struct event *drain_timer, *done_ev, *reap_ev;
