@@ -194,9 +194,9 @@ static void app_resolve(gw_config_rules *r, void *part)
             }
     if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys") >= 0 &&
         !gw_config_has(r, "api_keys_file"))
-        gw_config_missing(r, "api_keys",
-                          "required: set api_keys or api_keys_file (clients send Authorization: "
-                          "Bearer KEY)");
+        gw_config_each(r, GW_CONFIG_MISSING, "api_keys",
+                       "required: set api_keys or api_keys_file (clients send Authorization: "
+                       "Bearer KEY)");
     else if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys_file") > 0)
         gw_config_fail(r, "api_keys_file", "holds no key");
 }

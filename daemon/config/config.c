@@ -792,13 +792,17 @@ void gw_config_report(gw_config_rules *r, int how, const char *key, const char *
          missing ? NULL : o->env, r->label, key, "%s", msg);
 }
 
-void gw_config_only_with(gw_config_rules *r, const char *const *keys, int warning, const char *msg)
+void gw_config_each(gw_config_rules *r, int how, const char *keys, const char *msg)
 {
-    for (; *keys; keys++)
-        if (gw_config_has(r, *keys) > 0) {
-            gw_config_report(r, warning ? GW_CONFIG_WARNING : GW_CONFIG_ERROR, *keys, "%s", msg);
-            org(r, *keys)->bad = 1; /* reported: no file checks on it */
+    char key[64];
+    for (size_t n; *keys; keys += n + (keys[n] == ' ')) {
+        snprintf(key, sizeof key, "%.*s", (int)(n = strcspn(keys, " ")), keys);
+        int has = gw_config_has(r, key);
+        if (how == GW_CONFIG_MISSING ? has == 0 : has > 0) {
+            gw_config_report(r, how, key, "%s", msg);
+            org(r, key)->bad |= how != GW_CONFIG_MISSING; /* reported: no file checks on it */
         }
+    }
 }
 
 const char *gw_config_getenv(gw_config_rules *r, const char *name)

@@ -153,12 +153,12 @@ int gw_config_has(gw_config_rules *r, const char *key);
 enum { GW_CONFIG_ERROR, GW_CONFIG_WARNING, GW_CONFIG_MISSING };
 void gw_config_report(gw_config_rules *r, int how, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-#define gw_config_fail(r, ...)    gw_config_report(r, GW_CONFIG_ERROR, __VA_ARGS__)
-#define gw_config_warn(r, ...)    gw_config_report(r, GW_CONFIG_WARNING, __VA_ARGS__)
-#define gw_config_missing(r, ...) gw_config_report(r, GW_CONFIG_MISSING, __VA_ARGS__)
-/* Each of the NULL-terminated keys that is set (has > 0): an error (a
- * warning if `warning`) saying msg, and it counts as refused. */
-void gw_config_only_with(gw_config_rules *r, const char *const *keys, int warning, const char *msg);
+#define gw_config_fail(r, ...) gw_config_report(r, GW_CONFIG_ERROR, __VA_ARGS__)
+#define gw_config_warn(r, ...) gw_config_report(r, GW_CONFIG_WARNING, __VA_ARGS__)
+/* Each of the space-separated keys: GW_CONFIG_MISSING, when not set (has
+ * 0), reported missing; else, when set (has > 0), an error or a warning
+ * saying msg, and it counts as refused. */
+void gw_config_each(gw_config_rules *r, int how, const char *keys, const char *msg);
 /* Reads a whole regular file of at most `max` bytes (NUL-terminated, *out
  * malloc'ed) for `key`. Returns 0; -1 after reporting at key (unreadable,
  * too large, contains a NUL byte); APNS_ENOMEM. */

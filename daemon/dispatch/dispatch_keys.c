@@ -300,14 +300,14 @@ static const char *password_key(gw_config_rules *r, int *n)
 
 static void rules_certificate(gw_config_rules *r)
 {
-    static const char *const token_keys[] = {"key_id", "team_id", "token_refresh", NULL};
     int n, cert = gw_config_has(r, "cert_file"), p12 = gw_config_has(r, "p12_file");
     const char *pw = password_key(r, &n);
 
-    gw_config_only_with(r, token_keys, 0, "only used with auth = token");
-    if (!cert && !p12)
-        gw_config_missing(r, "cert_file",
-                          "required with auth = certificate (or p12_file for a PKCS#12 file)");
+    gw_config_each(r, GW_CONFIG_ERROR, "key_id team_id token_refresh",
+                   "only used with auth = token");
+    if (!p12)
+        gw_config_each(r, GW_CONFIG_MISSING, "cert_file",
+                       "required with auth = certificate (or p12_file for a PKCS#12 file)");
     if (cert && p12)
         gw_config_fail(r, "p12_file", "set cert_file or p12_file, not both");
     if (p12 && gw_config_has(r, "key_file"))
@@ -322,14 +322,11 @@ static void rules_certificate(gw_config_rules *r)
 static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
                             gw_dispatch_feedback_config *fb)
 {
-    static const char *const binary_keys[] = {"feedback_interval", "feedback_host", "feedback_port",
-                                              NULL};
-    static const char *const http2_keys[] = {"proxy", NULL};
-
     if (gw_config_has(r, "transport") < 0)
         return;
     if (a->transport != GW_DISPATCH_TRANSPORT_BINARY) {
-        gw_config_only_with(r, binary_keys, 0, "only used with transport = binary");
+        gw_config_each(r, GW_CONFIG_ERROR, "feedback_interval feedback_host feedback_port",
+                       "only used with transport = binary");
         return;
     }
 #if !APNS_HAVE_LEGACY
@@ -340,7 +337,7 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
     if (a->auth == GW_DISPATCH_AUTH_TOKEN && gw_config_has(r, "auth") >= 0)
         gw_config_fail(r, "transport",
                        "binary needs auth = certificate (the legacy interface has no token auth)");
-    gw_config_only_with(r, http2_keys, 0, "only used with transport = http2");
+    gw_config_each(r, GW_CONFIG_ERROR, "proxy", "only used with transport = http2");
     if (!gw_config_has(r, "feedback_interval"))
         fb->feedback_interval_ms = GW_CONFIG_HOUR;
     if (!gw_config_has(r, "feedback_port"))
@@ -351,26 +348,21 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
 
 static void app_rules(gw_config_rules *r, void *part)
 {
-    static const char *const cert_keys[] = {"cert_file",    "p12_file",      "password",
-                                            "password_env", "password_file", NULL};
-    static const char *const custom_keys[] = {"host", NULL};
     gw_dispatch_app_config *a = part;
     int custom = a->environment == APNS_ENV_CUSTOM;
 
-    if (!gw_config_has(r, "topic"))
-        gw_config_missing(r, "topic", "required: the app's bundle id, e.g. com.example.app");
-    if (!gw_config_has(r, "environment"))
-        gw_config_missing(r, "environment",
-                          "required: production, sandbox or custom (no default: a wrong one makes "
-                          "APNs reject every token)");
+    gw_config_each(r, GW_CONFIG_MISSING, "topic",
+                   "required: the app's bundle id, e.g. com.example.app");
+    gw_config_each(r, GW_CONFIG_MISSING, "environment",
+                   "required: production, sandbox or custom (no default: a wrong one makes APNs "
+                   "reject every token)");
 
     /* credentials (no guesses about which keys belong when auth was refused) */
     if (a->auth == GW_DISPATCH_AUTH_TOKEN && gw_config_has(r, "auth") >= 0) {
-        static const char *const need[] = {"key_file", "key_id", "team_id"};
-        for (int k = 0; k < 3; k++)
-            if (!gw_config_has(r, need[k]))
-                gw_config_missing(r, need[k], "required with auth = token");
-        gw_config_only_with(r, cert_keys, 0, "only used with auth = certificate");
+        gw_config_each(r, GW_CONFIG_MISSING, "key_file key_id team_id",
+                       "required with auth = token");
+        gw_config_each(r, GW_CONFIG_ERROR, "cert_file p12_file password password_env password_file",
+                       "only used with auth = certificate");
     } else if (gw_config_has(r, "auth") >= 0) {
         rules_certificate(r);
     }
@@ -379,12 +371,12 @@ static void app_rules(gw_config_rules *r, void *part)
     if (!gw_config_has(r, "port"))
         a->port = a->transport == GW_DISPATCH_TRANSPORT_BINARY ? 2195 : 443;
 
-    if (custom && !gw_config_has(r, "host"))
-        gw_config_missing(r, "host", "required with environment = custom");
-    else if (!custom && gw_config_has(r, "environment") > 0)
-        gw_config_only_with(r, custom_keys, 0,
-                            "only used with environment = custom (production and sandbox use "
-                            "Apple's hosts)");
+    if (custom)
+        gw_config_each(r, GW_CONFIG_MISSING, "host", "required with environment = custom");
+    else if (gw_config_has(r, "environment") > 0)
+        gw_config_each(r, GW_CONFIG_ERROR, "host",
+                       "only used with environment = custom (production and sandbox use Apple's "
+                       "hosts)");
 
     if (gw_config_has(r, "retry_backoff") >= 0 && gw_config_has(r, "retry_backoff_max") >= 0 &&
         a->retry_backoff_ms > a->retry_backoff_max_ms)
