@@ -287,24 +287,16 @@ int gw_config_parse_size(const char *s, uint64_t *out)
     return -1;
 }
 
+/* Each unit that fits, largest first ("1h30m"); 0 is "0s". */
 static void fmt_duration(int64_t ms, char *buf, size_t len)
 {
-    size_t o = 0;
-    if (ms == 0) {
-        snprintf(buf, len, "0s");
-        return;
-    }
-    buf[0] = '\0';
-    for (size_t i = 0; i < N(dur_units) && ms > 0 && o < len; i++) {
+    size_t o = (size_t)snprintf(buf, len, "%s", ms == 0 ? "0s" : "");
+    for (size_t i = 0; i < N(dur_units) && o < len; i++)
         if (ms >= dur_units[i].ms) {
-            int n = snprintf(buf + o, len - o, "%" PRId64 "%s", ms / dur_units[i].ms,
-                             dur_units[i].unit);
-            if (n < 0)
-                return;
-            o += (size_t)n;
+            o += (size_t)snprintf(buf + o, len - o, "%" PRId64 "%s", ms / dur_units[i].ms,
+                                  dur_units[i].unit);
             ms %= dur_units[i].ms;
         }
-    }
 }
 
 static void fmt_size(uint64_t v, char *buf, size_t len)

@@ -475,22 +475,19 @@ static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size
 {
     static const char *const envs[] = {"production", "sandbox", "custom"};
     gw_dispatch_team *nt = realloc(ts->v, (ts->n + 1) * sizeof *nt);
+    int custom = a->environment == APNS_ENV_CUSTOM, v6 = custom && strchr(a->host, ':');
     char id[400];
 
     if (nt == NULL)
         return APNS_ENOMEM;
     ts->v = nt;
-    gw_dispatch_team *tm = &ts->v[ts->n];
-    memset(tm, 0, sizeof *tm);
-    if (a->environment == APNS_ENV_CUSTOM)
-        snprintf(id, sizeof id, "%s/%s@custom:%s%s%s:%u", a->team_id, a->key_id,
-                 strchr(a->host, ':') ? "[" : "", a->host, strchr(a->host, ':') ? "]" : "",
-                 (unsigned)a->port);
-    else if (a->port != 443)
-        snprintf(id, sizeof id, "%s/%s@%s:%u", a->team_id, a->key_id, envs[a->environment],
-                 (unsigned)a->port);
-    else
-        snprintf(id, sizeof id, "%s/%s@%s", a->team_id, a->key_id, envs[a->environment]);
+    gw_dispatch_team *tm = memset(&ts->v[ts->n], 0, sizeof *nt);
+    /* "TEAM/KEY@sandbox", "...@production:2197", "...@custom:[::1]:8443" */
+    size_t o = (size_t)snprintf(id, sizeof id, "%s/%s@%s%s%s%s%s", a->team_id, a->key_id,
+                                envs[a->environment], custom ? ":" : "", v6 ? "[" : "",
+                                custom ? a->host : "", v6 ? "]" : "");
+    if ((custom || a->port != 443) && o < sizeof id)
+        snprintf(id + o, sizeof id - o, ":%u", (unsigned)a->port);
     if ((tm->id = strdup(id)) == NULL)
         return APNS_ENOMEM;
     tm->team_id = a->team_id;
