@@ -174,7 +174,7 @@ void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p);
  * running part's struct for it; NULL past the last app. */
 void *gw_config_select(gw_config_rules *r, size_t i);
 const char *gw_config_name(gw_config_rules *r, size_t i); /* app i's name */
-/* Lists: appends a copy of len bytes of s (0 or APNS_ENOMEM); frees all;
+/* Lists: appends a copy of string s cut to len bytes (0 or APNS_ENOMEM); frees all;
  * the same strings in the same order (1 or 0). */
 int gw_config_strv_push(gw_strv *v, const char *s, size_t len);
 void gw_config_strv_clear(gw_strv *v);

@@ -391,17 +391,11 @@ void gw_config_strv_clear(gw_strv *v)
 
 int gw_config_strv_push(gw_strv *v, const char *s, size_t len)
 {
-    char **nv = realloc(v->v, (v->n + 1) * sizeof *nv);
-    char *copy = malloc(len + 1);
-    if (nv == NULL || copy == NULL) {
-        free(copy);
-        if (nv)
-            v->v = nv;
+    char **nv = realloc(v->v, (v->n + 1) * sizeof *nv), *copy = nv ? strndup(s, len) : NULL;
+    if (nv)
+        v->v = nv;
+    if (copy == NULL)
         return APNS_ENOMEM;
-    }
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    v->v = nv;
     v->v[v->n++] = copy;
     return 0;
 }
@@ -450,60 +444,42 @@ void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len)
     num_text(k, k->max, hi, len);
 }
 
-/* A list's text: its elements are checked first; the list is only
- * appended to when all of them are good. */
+/* A list's text: its elements are appended one by one and checked; on the
+ * first bad one those of this text are taken back. */
 static int list_append(const gw_config_key *k, gw_strv *v, const char *text, char *why,
                        size_t why_len)
 {
-    gw_strv add = {0, NULL};
-    for (const char *p = text;;) {
-        const char *comma = strchr(p, ',');
-        const char *e = comma ? comma : p + strlen(p);
-        const char *b = p;
+    size_t n0 = v->n;
+    int rc = 0;
+    for (const char *p = text, *comma; rc == 0 && p; p = comma ? comma + 1 : NULL) {
+        comma = strchr(p, ',');
+        const char *e = comma ? comma : p + strlen(p), *b = p;
         while (b < e && (*b == ' ' || *b == '\t'))
             b++;
         while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
             e--;
-        if (e == b) {
-            gw_config_strv_clear(&add);
-            return gw_config_why(0, why, why_len,
-                                 "has an empty element (elements are comma-separated)");
-        }
-        if (gw_config_strv_push(&add, b, (size_t)(e - b)) != 0) {
-            gw_config_strv_clear(&add);
-            return APNS_ENOMEM;
-        }
-        if (k->check && k->check(add.v[add.n - 1], why, why_len) != 0) {
+        if (e == b)
+            rc = gw_config_why(0, why, why_len,
+                               "has an empty element (elements are comma-separated)");
+        else if ((rc = gw_config_strv_push(v, b, (size_t)(e - b))) == 0 && k->check &&
+                 (rc = k->check(v->v[v->n - 1], why, why_len)) != 0 &&
+                 !(k->flags & GW_CONFIG_K_SECRET)) {
             /* Report the element: the caller quotes `why`'s subject. */
-            if (!(k->flags & GW_CONFIG_K_SECRET)) {
-                size_t wl = strlen(why);
-                char q[80];
-                size_t qn = 0;
-                const char *el = add.v[add.n - 1];
-                for (size_t j = 0; el[j] && qn < 60; j++)
-                    q[qn++] = (unsigned char)el[j] >= 0x20 && el[j] != '"' ? el[j] : '?';
-                q[qn] = '\0';
-                if (wl < why_len)
-                    snprintf(why + wl, why_len - wl, " (element \"%s%s\")", q,
-                             strlen(el) > 60 ? "..." : "");
-            }
-            gw_config_strv_clear(&add);
-            return -1;
+            size_t wl = strlen(why);
+            char q[80];
+            size_t qn = 0;
+            const char *el = v->v[v->n - 1];
+            for (size_t j = 0; el[j] && qn < 60; j++)
+                q[qn++] = (unsigned char)el[j] >= 0x20 && el[j] != '"' ? el[j] : '?';
+            q[qn] = '\0';
+            if (wl < why_len)
+                snprintf(why + wl, why_len - wl, " (element \"%s%s\")", q,
+                         strlen(el) > 60 ? "..." : "");
         }
-        if (!comma)
-            break;
-        p = comma + 1;
     }
-    char **nv = realloc(v->v, (v->n + add.n) * sizeof *nv);
-    if (nv == NULL) {
-        gw_config_strv_clear(&add);
-        return APNS_ENOMEM;
-    }
-    v->v = nv;
-    for (size_t j = 0; j < add.n; j++)
-        v->v[v->n++] = add.v[j];
-    free(add.v);
-    return 0;
+    while (rc != 0 && v->n > n0)
+        free(v->v[--v->n]);
+    return rc;
 }
 
 int gw_config_value_set(const gw_config_key *k, void *field, const char *text, char *why,
