@@ -544,32 +544,21 @@ static void copy_trimmed(const char *b, const char *e, char *out, size_t size)
     snprintf(out, size, "%.*s", (int)(e - b), b);
 }
 
-static void section_line(loader *L, const char *s, size_t n)
+/* A "[name]" line; c: where its inline comment starts (or n). */
+static void section_line(loader *L, const char *s, size_t c, size_t n)
 {
+    const char *rb = memchr(s, ']', c); /* as inih: ']' ends the name */
+    size_t j = rb ? (size_t)(rb - s) + 1 : n;
     char buf[512];
-    size_t i = 1;
-    /* As inih: ']' ends the name, "<space>;" starts a comment. */
-    for (; i < n; i++) {
-        if (s[i] == ']')
-            break;
-        if (s[i] == ';' && is_ws(s[i - 1]))
-            i = n - 1;
-    }
-    if (i >= n || s[i] != ']') {
+
+    while (j < n && is_ws(s[j]))
+        j++;
+    if (rb == NULL || (j < n && s[j] != ';' && s[j] != '#')) {
         L->sec = CUR_SKIP;
-        line_error(L, "section header without ']'");
+        line_error(L, rb ? "unexpected text after ']'" : "section header without ']'");
         return;
     }
-    for (size_t j = i + 1; j < n; j++) {
-        if (s[j] == ';' || s[j] == '#')
-            break;
-        if (!is_ws(s[j])) {
-            L->sec = CUR_SKIP;
-            line_error(L, "unexpected text after ']'");
-            return;
-        }
-    }
-    copy_trimmed(s + 1, s + i, buf, sizeof buf);
+    copy_trimmed(s + 1, rb, buf, sizeof buf);
     begin_section(L, buf);
 }
 
@@ -597,7 +586,7 @@ static void key_line(loader *L, const char *s, size_t n, size_t sep)
 /* One line of the file, without its newline. */
 static void parse_line(loader *L, const char *s, size_t n)
 {
-    size_t i;
+    size_t i, c = 1;
 
     if (L->lineno == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
         s += 3;
@@ -615,8 +604,10 @@ static void parse_line(loader *L, const char *s, size_t n)
         n--;
     if (n == 0 || *s == ';' || *s == '#')
         return;
+    while (c < n && !(s[c] == ';' && is_ws(s[c - 1])))
+        c++; /* an inline comment: ';' after white space */
     if (*s == '[') {
-        section_line(L, s, n);
+        section_line(L, s, c, n);
         return;
     }
     if (n > CONF_LINE_MAX) {
@@ -626,11 +617,9 @@ static void parse_line(loader *L, const char *s, size_t n)
                    n, CONF_LINE_MAX);
         return;
     }
-    for (i = 1; i < n && !(s[i] == ';' && is_ws(s[i - 1])); i++)
-        ; /* an inline comment: ';' after white space */
-    for (n = i, i = 0; i < n && s[i] != '=' && s[i] != ':'; i++)
+    for (i = 0; i < c && s[i] != '=' && s[i] != ':'; i++)
         ;
-    if (i == n) {
+    if (i == c) {
         line_error(L, "expected \"key = value\", \"[section]\" or a comment");
         return;
     }
@@ -638,7 +627,7 @@ static void parse_line(loader *L, const char *s, size_t n)
         line_error(L, "missing key name before '%c'", s[0]);
         return;
     }
-    key_line(L, s, n, i);
+    key_line(L, s, c, i);
 }
 
 static void parse(loader *L)
