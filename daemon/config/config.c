@@ -346,7 +346,7 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
     struct gw__inst *in = inst_at(L->cfg, (unsigned)sec, sec == L->lay->named ? app : 0);
     char label[96], why[256], q[96], *v;
     int ki, rc;
-    size_t n = strlen(value);
+    size_t n = strlen(value), quoted = n >= 2 && value[0] == '"' && value[n - 1] == '"';
 
     sec_label(L, sec, app, label, sizeof label);
     ki = gw__key_find(s, name);
@@ -365,11 +365,7 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
         return;
     }
     /* One pair of surrounding double quotes is removed. */
-    if (n >= 2 && value[0] == '"' && value[n - 1] == '"')
-        v = strndup(value + 1, n - 2);
-    else
-        v = strdup(value);
-    if (v == NULL) {
+    if ((v = strndup(value + quoted, n - 2 * quoted)) == NULL) {
         L->oom = 1;
         return;
     }
@@ -479,15 +475,12 @@ static void begin_section(loader *L, char *content)
     const gw__layout *lay = L->lay;
     const char *names[GW__SECTIONS_MAX],
         *nn = lay->named >= 0 ? lay->secs[lay->named].def->name : "";
-    char *rest = content, q[96], all[256];
+    char *rest = content + strcspn(content, " \t"), q[96], all[256];
 
     L->sec = CUR_SKIP;
-    while (*rest && *rest != ' ' && *rest != '\t')
-        rest++;
     if (*rest) {
         *rest++ = '\0';
-        while (*rest == ' ' || *rest == '\t')
-            rest++;
+        rest += strspn(rest, " \t");
     }
     for (unsigned s = 0; s < lay->n_secs; s++) {
         names[s] = lay->secs[s].def->name;
