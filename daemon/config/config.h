@@ -56,10 +56,9 @@ typedef enum gw_config_type {
 /* Key flags. FILE: when set (and not refused) the value names a readable,
  * non-empty regular file, checked at load; a reload compares the file's
  * identity too (same name, new contents: a change). */
-#define GW_CONFIG_K_REQUIRED 0x01u /* documented as required (the part's rules say so) */
-#define GW_CONFIG_K_SECRET   0x02u /* never printed: masked in dumps and messages */
-#define GW_CONFIG_K_LIVE     0x04u /* named section: a change applies without new connections */
-#define GW_CONFIG_K_FILE     0x08u
+#define GW_CONFIG_K_SECRET 0x02u /* never printed: masked in dumps and messages */
+#define GW_CONFIG_K_LIVE   0x04u /* named section: a change applies without new connections */
+#define GW_CONFIG_K_FILE   0x08u
 
 /* Extra single-field rule on the text of one value (one list element).
  * Returns 0, or writes what is wrong ("must be 10 characters [A-Z0-9]",
@@ -70,7 +69,7 @@ typedef struct gw_config_key {
     const char *name;
     gw_config_type type;
     const char *def;     /* default, in file syntax; NULL = unset */
-    const char *def_doc; /* the default as the docs show it when def is NULL */
+    const char *def_doc; /* the docs' default when def is NULL: "required", "system store" */
     size_t off;          /* offset of the field in the part's struct */
     int64_t min, max;    /* numbers: range (ms, bytes); 0/0 = none */
     const char *choices; /* ENUM: "a|b|c", index = stored value */

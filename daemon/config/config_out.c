@@ -185,8 +185,6 @@ static void key_row(FILE *f, const gw_config_key *k)
         strcat(type, ", live");
     if (k->def)
         snprintf(def, sizeof def, "`%s`", k->def);
-    else if (k->flags & GW_CONFIG_K_REQUIRED)
-        snprintf(def, sizeof def, "required");
     else
         snprintf(def, sizeof def, "%s", k->def_doc ? k->def_doc : "none");
     if (k->min || k->max) {

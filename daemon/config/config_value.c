@@ -228,34 +228,25 @@ int gw_config_parse_duration_ms(const char *s, int64_t *out)
     uint64_t v;
     const char *p = s;
 
-    if (parse_u64(&p, &v) != 0)
-        return -1;
-    if (*p == '\0') { /* a bare number: seconds */
-        if (v > (uint64_t)(limit / GW_CONFIG_SEC))
-            return -1;
-        *out = (int64_t)v * GW_CONFIG_SEC;
-        return 0;
-    }
-    p = s;
-    while (*p) {
-        size_t best = 0, ui = 0;
+    do {
+        int64_t unit = GW_CONFIG_SEC; /* a bare number (the whole text): seconds */
+        size_t best = 0;
         if (parse_u64(&p, &v) != 0)
             return -1;
         for (size_t i = 0; i < N(dur_units); i++) {
             size_t n = strlen(dur_units[i].unit);
             if (strncmp(p, dur_units[i].unit, n) == 0 && n > best) {
                 best = n;
-                ui = i;
+                unit = dur_units[i].ms;
             }
         }
-        if (best == 0)
+        if (best == 0 && s[strspn(s, GW_CONFIG_DIGIT)] != '\0')
             return -1;
         p += best;
-        if (v > (uint64_t)(limit / dur_units[ui].ms) ||
-            total > limit - (int64_t)v * dur_units[ui].ms)
+        if (v > (uint64_t)(limit / unit) || total > limit - (int64_t)v * unit)
             return -1;
-        total += (int64_t)v * dur_units[ui].ms;
-    }
+        total += (int64_t)v * unit;
+    } while (*p);
     *out = total;
     return 0;
 }

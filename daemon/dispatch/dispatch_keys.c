@@ -64,10 +64,10 @@ static int check_env_name(const char *v, char *why, size_t len)
 
 static const gw_config_key app_keys[] = {
     {.name = "topic",
+     .def_doc = "required",
      .type = GW_CONFIG_T_STR,
      .off = APP(topic),
      .check = check_bundle_id,
-     .flags = GW_CONFIG_K_REQUIRED,
      .aka = "bundle_id bundle bundleid apns_topic",
      .doc = "The app's bundle id: the default `apns-topic`, e.g. `com.example.app`."},
     {.name = "topics",
@@ -79,10 +79,10 @@ static const gw_config_key app_keys[] = {
      .doc = "Further topics requests may name, comma-separated (e.g. `com.example.app.voip`, "
             "`com.example.app.push-type.liveactivity`)."},
     {.name = "environment",
+     .def_doc = "required",
      .type = GW_CONFIG_T_ENUM,
      .off = APP(environment),
      .choices = "production|sandbox|custom",
-     .flags = GW_CONFIG_K_REQUIRED,
      .aka = "env apns_environment",
      .doc = "`production` (api.push.apple.com), `sandbox` (api.sandbox.push.apple.com) or "
             "`custom` (`host`/`port`, e.g. apns-sim). No default: a wrong guess marks every "
