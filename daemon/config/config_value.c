@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -56,22 +57,16 @@ char *gw__recase(const char *s, int upper, char *buf, size_t len)
     return buf;
 }
 
+/* Decimal digits at *sp (no sign, no blank), moving *sp past them. */
 static int parse_u64(const char **sp, uint64_t *out)
 {
-    const char *s = *sp;
-    uint64_t v = 0;
-    if (!isdigit((unsigned char)*s))
+    char *end;
+    if (!isdigit((unsigned char)**sp))
         return -1;
-    while (isdigit((unsigned char)*s)) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-        s++;
-    }
-    *sp = s;
-    *out = v;
-    return 0;
+    errno = 0;
+    *out = strtoull(*sp, &end, 10);
+    *sp = end;
+    return errno == ERANGE ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------------- */
