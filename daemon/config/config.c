@@ -144,15 +144,12 @@ static void diag(loader *L, int warning, int line, const char *env, const char *
 
 static void diag_sort(gw_config_errors *e)
 {
-    /* Stable insertion sort by line; line 0 (environment, whole file) last. */
-    for (unsigned i = 1; i < e->n; i++) {
+    /* Stable insertion sort by line; line 0 (environment, whole file) last:
+     * line - 1 as unsigned makes it the largest. */
+    for (unsigned i = 1, j; i < e->n; i++) {
         gw_config_diag tmp = e->diag[i];
-        unsigned key = tmp.line ? (unsigned)tmp.line : UINT32_MAX;
-        unsigned j = i;
-        while (j > 0 && (e->diag[j - 1].line ? (unsigned)e->diag[j - 1].line : UINT32_MAX) > key) {
+        for (j = i; j > 0 && (unsigned)e->diag[j - 1].line - 1 > (unsigned)tmp.line - 1; j--)
             e->diag[j] = e->diag[j - 1];
-            j--;
-        }
         e->diag[j] = tmp;
     }
 }

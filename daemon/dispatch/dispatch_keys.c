@@ -285,17 +285,17 @@ static const gw_config_key feedback_keys[] = {
 /* ---------------------------------------------------------------------- */
 /* rules of one app                                                       */
 
-/* The PKCS#12 password key when exactly one of the three is set, else NULL;
- * *n: how many are set. */
+/* The last of the three PKCS#12 password keys that is set, or NULL; *n:
+ * how many are set. */
 static const char *password_key(gw_config_rules *r, int *n)
 {
     static const char *const keys[] = {"password", "password_env", "password_file"};
     const char *key = NULL;
     *n = 0;
     for (int i = 0; i < 3; i++)
-        if (gw_config_has(r, keys[i]) && (*n)++ == 0)
+        if (gw_config_has(r, keys[i]) && ++*n)
             key = keys[i];
-    return *n == 1 ? key : NULL;
+    return key;
 }
 
 static void rules_certificate(gw_config_rules *r)
@@ -313,8 +313,7 @@ static void rules_certificate(gw_config_rules *r)
     if (p12 && gw_config_has(r, "key_file"))
         gw_config_fail(r, "key_file", "not used with p12_file (the PKCS#12 file holds the key)");
     if (n > 1)
-        gw_config_fail(r, gw_config_has(r, "password_file") ? "password_file" : "password_env",
-                       "set only one of password, password_env and password_file");
+        gw_config_fail(r, pw, "set only one of password, password_env and password_file");
     else if (pw && !p12 && cert)
         gw_config_fail(r, pw, "only used with p12_file (encrypted PEM keys are not supported)");
 }
@@ -400,7 +399,7 @@ static void app_resolve(gw_config_rules *r, void *part)
     size_t len;
 
     if (gw_config_has(r, "auth") < 0 || a->auth == GW_DISPATCH_AUTH_TOKEN ||
-        !gw_config_has(r, "p12_file") || key == NULL || gw_config_has(r, key) < 0)
+        !gw_config_has(r, "p12_file") || n != 1 || gw_config_has(r, key) < 0)
         return;
     if (strcmp(key, "password") == 0) {
         pw = a->password;
