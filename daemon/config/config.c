@@ -189,24 +189,17 @@ int gw__layout_build(gw__layout *l, const gw_config_schema *s)
             }
             l->secs[l->n_secs++].def = p->section;
         }
-        l->secs[j].parts[l->secs[j].n_parts++] = p;
-        l->secs[j].n_keys += p->n_keys;
-    }
-    for (unsigned j = 0; j < l->n_secs; j++) {
         gw__sec *sec = &l->secs[j];
-        size_t n = 0;
-        sec->keys = calloc(sec->n_keys ? sec->n_keys : 1, sizeof *sec->keys);
-        if (sec->keys == NULL)
+        gw__key_ref *keys = realloc(sec->keys, (sec->n_keys + p->n_keys + 1) * sizeof *keys);
+        if (keys == NULL)
             return APNS_ENOMEM;
-        for (unsigned p = 0; p < sec->n_parts; p++)
-            for (size_t k = 0; k < sec->parts[p]->n_keys; k++) {
-                const gw_config_key *key = &sec->parts[p]->keys[k];
-                for (size_t i = 0; i < n; i++)
-                    if (strcmp(sec->keys[i].k->name, key->name) == 0)
-                        return APNS_EINVAL; /* two parts declare one key */
-                sec->keys[n].k = key;
-                sec->keys[n++].part = p;
-            }
+        sec->keys = keys;
+        for (size_t k = 0; k < p->n_keys; k++) {
+            if (gw__key_find(sec, p->keys[k].name) >= 0)
+                return APNS_EINVAL; /* two parts declare one key */
+            keys[sec->n_keys++] = (gw__key_ref){&p->keys[k], sec->n_parts};
+        }
+        sec->parts[sec->n_parts++] = p;
     }
     return 0;
 }
