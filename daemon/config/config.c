@@ -944,7 +944,6 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
                 char *const *envp, const struct stat *st, gw_config **out, gw_config_errors *errs)
 {
     gw_config *c;
-    loader L;
     int rc;
 
     c = calloc(1, sizeof *c);
@@ -961,15 +960,14 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
         return rc;
     }
 
-    memset(&L, 0, sizeof L);
-    L.cfg = c;
-    L.lay = &c->priv_->lay;
-    L.errs = errs;
-    L.name = c->source;
-    L.envp = envp;
-    L.text = text;
-    L.len = len;
-    L.sec = CUR_NONE;
+    loader L = {.cfg = c,
+                .lay = &c->priv_->lay,
+                .errs = errs,
+                .name = c->source,
+                .envp = envp,
+                .text = text,
+                .len = len,
+                .sec = CUR_NONE};
 
     parse(&L);
     if (!L.oom)
@@ -988,16 +986,11 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
              "the secrets to the environment or to files",
              (unsigned)(st->st_mode & 07777));
     diag_sort(errs);
-    if (L.oom) {
+    if ((rc = L.oom ? APNS_ENOMEM : errs->errors ? APNS_ECONFIG : 0) == 0)
+        *out = c;
+    else
         gw_config_free(c);
-        return APNS_ENOMEM;
-    }
-    if (errs->errors) {
-        gw_config_free(c);
-        return APNS_ECONFIG;
-    }
-    *out = c;
-    return 0;
+    return rc;
 }
 
 /* The entry points: len bytes of text, or with path the file's contents. A
