@@ -408,25 +408,16 @@ static void app_resolve(gw_config_rules *r, void *part)
                            "written in the file: prefer password_env or password_file (and keep "
                            "the file mode 0600)");
     } else if (strcmp(key, "password_env") == 0) {
-        pw = gw_config_getenv(r, a->password_env);
-        if (pw == NULL || *pw == '\0') {
-            gw_config_fail(r, "password_env", "environment variable %s is %s", a->password_env,
+        if ((pw = gw_config_getenv(r, a->password_env)) == NULL || *pw == '\0')
+            gw_config_fail(r, key, "environment variable %s is %s", a->password_env,
                            pw ? "empty" : "not set");
-            return;
-        }
-    } else {
-        if (gw_config_read_file(r, "password_file", a->password_file, PASSWORD_FILE_MAX, &buf,
-                                &len) != 0)
-            return;
+    } else if (gw_config_read_file(r, key, a->password_file, PASSWORD_FILE_MAX, &buf, &len) == 0) {
         buf[strcspn(buf, "\r\n")] = '\0';
-        if (buf[0] == '\0') {
-            gw_config_fail(r, "password_file", "the first line is empty");
-            free(buf);
-            return;
-        }
-        pw = buf;
+        if (*(pw = buf) == '\0')
+            gw_config_fail(r, key, "the first line is empty");
     }
-    if ((a->p12_password = strdup(pw)) == NULL)
+    /* Not when the variable or the file's first line is empty (reported). */
+    if (pw && *pw && (a->p12_password = strdup(pw)) == NULL)
         gw_config_oom(r);
     free(buf);
 }
