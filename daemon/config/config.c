@@ -215,6 +215,21 @@ void *gw__field(const struct gw__inst *in, const gw__sec *s, size_t ki)
     return (char *)in->blob[s->keys[ki].part] + s->keys[ki].k->off;
 }
 
+struct gw__inst *gw__inst_at(const gw_config *c, unsigned sec, size_t i)
+{
+    if ((int)sec == c->priv_->lay.named)
+        return i < c->n_apps ? c->apps[i].inst_ : NULL;
+    return i == 0 ? &c->priv_->single[sec] : NULL;
+}
+
+const char *gw__inst_label(const gw_config *c, unsigned sec, size_t i, char *buf, size_t len)
+{
+    int named = (int)sec == c->priv_->lay.named;
+    snprintf(buf, len, "[%s%s%s]", c->priv_->lay.secs[sec].def->name, named ? " " : "",
+             named ? c->apps[i].name : "");
+    return buf;
+}
+
 static int inst_init(struct gw__inst *in, const gw__layout *lay, unsigned sec)
 {
     const gw__sec *s = &lay->secs[sec];
@@ -246,20 +261,20 @@ static void inst_cleanup(struct gw__inst *in, const gw__sec *s)
 
 void gw_config_free(gw_config *c)
 {
-    struct gw__cfg *p;
+    struct gw__cfg *p = c ? c->priv_ : NULL;
+    struct gw__inst *in;
     if (c == NULL)
         return;
+    /* A half-made app (out of memory) is the last one. */
+    for (unsigned j = 0; p && j < p->lay.n_secs; j++)
+        for (size_t i = 0; (in = gw__inst_at(c, j, i)) != NULL; i++)
+            inst_cleanup(in, &p->lay.secs[j]);
     for (size_t i = 0; i < c->n_apps; i++) {
-        if (c->apps[i].inst_)
-            inst_cleanup(c->apps[i].inst_, &c->priv_->lay.secs[c->priv_->lay.named]);
         free(c->apps[i].inst_);
         free(c->apps[i].name);
         free(c->apps[i].env_name);
     }
-    if ((p = c->priv_) != NULL) {
-        for (unsigned j = 0; j < p->lay.n_secs; j++)
-            if ((int)j != p->lay.named)
-                inst_cleanup(&p->single[j], &p->lay.secs[j]);
+    if (p != NULL) {
         for (unsigned k = 0; p->lay.named >= 0 && k < p->lay.secs[p->lay.named].n_parts; k++) {
             const gw_config_part *part = p->lay.secs[p->lay.named].parts[k];
             if (p->all[k] && part->cleanup_all)
@@ -308,24 +323,6 @@ const void *gw_config_app_part(const gw_config_app *a, const gw_config_part *p)
     return part_blob(a ? a->inst_ : NULL, p);
 }
 
-/* The instances in section order ([server], ..., then every app), or NULL. */
-static struct gw__inst *inst_at(gw_config *c, unsigned sec, size_t i)
-{
-    if ((int)sec == c->priv_->lay.named)
-        return i < c->n_apps ? c->apps[i].inst_ : NULL;
-    return i == 0 ? &c->priv_->single[sec] : NULL;
-}
-
-/* How messages name an instance. */
-static const char *sec_label(loader *L, int sec, size_t app, char *buf, size_t len)
-{
-    if (sec == L->lay->named)
-        snprintf(buf, len, "[%s %s]", L->lay->secs[sec].def->name, L->cfg->apps[app].name);
-    else
-        snprintf(buf, len, "[%s]", L->lay->secs[sec].def->name);
-    return buf;
-}
-
 /* ---------------------------------------------------------------------- */
 /* one assignment, from the file or the environment                       */
 
@@ -333,12 +330,12 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
                       const char *env)
 {
     const gw__sec *s = &L->lay->secs[sec];
-    struct gw__inst *in = inst_at(L->cfg, (unsigned)sec, sec == L->lay->named ? app : 0);
+    struct gw__inst *in = gw__inst_at(L->cfg, (unsigned)sec, sec == L->lay->named ? app : 0);
     char label[96], why[256], q[96], *v;
     int ki, rc;
     size_t n = strlen(value), quoted = n >= 2 && value[0] == '"' && value[n - 1] == '"';
 
-    sec_label(L, sec, app, label, sizeof label);
+    gw__inst_label(L->cfg, (unsigned)sec, app, label, sizeof label);
     ki = gw__key_find(s, name);
     if (ki < 0) {
         const char *sug = gw__key_suggest(s, name), *shown = name;
@@ -798,9 +795,9 @@ void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p)
 
 void *gw_config_select(gw_config_rules *r, size_t i)
 {
-    if ((r->in = inst_at(r->L->cfg, r->sec, i)) == NULL)
+    if ((r->in = gw__inst_at(r->L->cfg, r->sec, i)) == NULL)
         return NULL;
-    sec_label(r->L, (int)r->sec, i, r->label, sizeof r->label);
+    gw__inst_label(r->L->cfg, r->sec, i, r->label, sizeof r->label);
     return r->in->blob[r->part];
 }
 
@@ -973,7 +970,7 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
     if (!L.oom)
         apply_env(&L);
     for (unsigned j = 0; j < L.lay->n_secs; j++)
-        for (size_t i = 0; inst_at(c, j, i) && !L.oom; i++)
+        for (size_t i = 0; gw__inst_at(c, j, i) && !L.oom; i++)
             check_instance(&L, j, i);
     if (!L.oom && L.lay->named >= 0 && c->n_apps == 0 && errs->errors == 0)
         diag(&L, 0, 0, NULL, NULL, NULL, "no [%s NAME] section: define at least one %s",
