@@ -155,10 +155,7 @@ static int read_keys_file(gw_config_rules *r, gw_api_app_config *a)
     rc = gw_config_read_file(r, "api_keys_file", a->api_keys_file, KEYS_FILE_MAX, &buf, &len);
     if (rc != 0)
         return rc;
-    for (char *p = buf, *nl; p && *p; p = nl ? nl + 1 : NULL) {
-        nl = strchr(p, '\n');
-        if (nl)
-            *nl = '\0';
+    for (char *rest = buf, *p; (p = strsep(&rest, "\n")) != NULL;) {
         line++;
         p += strspn(p, " \t\r\f\v");
         size_t n = strlen(p);
@@ -194,9 +191,9 @@ static void app_resolve(gw_config_rules *r, void *part)
             }
     if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys") >= 0 &&
         !gw_config_has(r, "api_keys_file"))
-        gw_config_missing(r, "api_keys",
-                          "required: set api_keys or api_keys_file (clients send Authorization: "
-                          "Bearer KEY)");
+        gw_config_each(r, GW_CONFIG_MISSING, "api_keys",
+                       "required: set api_keys or api_keys_file (clients send Authorization: "
+                       "Bearer KEY)");
     else if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys_file") > 0)
         gw_config_fail(r, "api_keys_file", "holds no key");
 }

@@ -144,15 +144,12 @@ static void diag(loader *L, int warning, int line, const char *env, const char *
 
 static void diag_sort(gw_config_errors *e)
 {
-    /* Stable insertion sort by line; line 0 (environment, whole file) last. */
-    for (unsigned i = 1; i < e->n; i++) {
+    /* Stable insertion sort by line; line 0 (environment, whole file) last:
+     * line - 1 as unsigned makes it the largest. */
+    for (unsigned i = 1, j; i < e->n; i++) {
         gw_config_diag tmp = e->diag[i];
-        unsigned key = tmp.line ? (unsigned)tmp.line : UINT32_MAX;
-        unsigned j = i;
-        while (j > 0 && (e->diag[j - 1].line ? (unsigned)e->diag[j - 1].line : UINT32_MAX) > key) {
+        for (j = i; j > 0 && (unsigned)e->diag[j - 1].line - 1 > (unsigned)tmp.line - 1; j--)
             e->diag[j] = e->diag[j - 1];
-            j--;
-        }
         e->diag[j] = tmp;
     }
 }
@@ -192,24 +189,17 @@ int gw__layout_build(gw__layout *l, const gw_config_schema *s)
             }
             l->secs[l->n_secs++].def = p->section;
         }
-        l->secs[j].parts[l->secs[j].n_parts++] = p;
-        l->secs[j].n_keys += p->n_keys;
-    }
-    for (unsigned j = 0; j < l->n_secs; j++) {
         gw__sec *sec = &l->secs[j];
-        size_t n = 0;
-        sec->keys = calloc(sec->n_keys ? sec->n_keys : 1, sizeof *sec->keys);
-        if (sec->keys == NULL)
+        gw__key_ref *keys = realloc(sec->keys, (sec->n_keys + p->n_keys + 1) * sizeof *keys);
+        if (keys == NULL)
             return APNS_ENOMEM;
-        for (unsigned p = 0; p < sec->n_parts; p++)
-            for (size_t k = 0; k < sec->parts[p]->n_keys; k++) {
-                const gw_config_key *key = &sec->parts[p]->keys[k];
-                for (size_t i = 0; i < n; i++)
-                    if (strcmp(sec->keys[i].k->name, key->name) == 0)
-                        return APNS_EINVAL; /* two parts declare one key */
-                sec->keys[n].k = key;
-                sec->keys[n++].part = p;
-            }
+        sec->keys = keys;
+        for (size_t k = 0; k < p->n_keys; k++) {
+            if (gw__key_find(sec, p->keys[k].name) >= 0)
+                return APNS_EINVAL; /* two parts declare one key */
+            keys[sec->n_keys++] = (gw__key_ref){&p->keys[k], sec->n_parts};
+        }
+        sec->parts[sec->n_parts++] = p;
     }
     return 0;
 }
@@ -223,6 +213,21 @@ void gw__layout_free(gw__layout *l)
 void *gw__field(const struct gw__inst *in, const gw__sec *s, size_t ki)
 {
     return (char *)in->blob[s->keys[ki].part] + s->keys[ki].k->off;
+}
+
+struct gw__inst *gw__inst_at(const gw_config *c, unsigned sec, size_t i)
+{
+    if ((int)sec == c->priv_->lay.named)
+        return i < c->n_apps ? c->apps[i].inst_ : NULL;
+    return i == 0 ? &c->priv_->single[sec] : NULL;
+}
+
+const char *gw__inst_label(const gw_config *c, unsigned sec, size_t i, char *buf, size_t len)
+{
+    int named = (int)sec == c->priv_->lay.named;
+    snprintf(buf, len, "[%s%s%s]", c->priv_->lay.secs[sec].def->name, named ? " " : "",
+             named ? c->apps[i].name : "");
+    return buf;
 }
 
 static int inst_init(struct gw__inst *in, const gw__layout *lay, unsigned sec)
@@ -256,20 +261,20 @@ static void inst_cleanup(struct gw__inst *in, const gw__sec *s)
 
 void gw_config_free(gw_config *c)
 {
-    struct gw__cfg *p;
+    struct gw__cfg *p = c ? c->priv_ : NULL;
+    struct gw__inst *in;
     if (c == NULL)
         return;
+    /* A half-made app (out of memory) is the last one. */
+    for (unsigned j = 0; p && j < p->lay.n_secs; j++)
+        for (size_t i = 0; (in = gw__inst_at(c, j, i)) != NULL; i++)
+            inst_cleanup(in, &p->lay.secs[j]);
     for (size_t i = 0; i < c->n_apps; i++) {
-        if (c->apps[i].inst_)
-            inst_cleanup(c->apps[i].inst_, &c->priv_->lay.secs[c->priv_->lay.named]);
         free(c->apps[i].inst_);
         free(c->apps[i].name);
         free(c->apps[i].env_name);
     }
-    if ((p = c->priv_) != NULL) {
-        for (unsigned j = 0; j < p->lay.n_secs; j++)
-            if ((int)j != p->lay.named)
-                inst_cleanup(&p->single[j], &p->lay.secs[j]);
+    if (p != NULL) {
         for (unsigned k = 0; p->lay.named >= 0 && k < p->lay.secs[p->lay.named].n_parts; k++) {
             const gw_config_part *part = p->lay.secs[p->lay.named].parts[k];
             if (p->all[k] && part->cleanup_all)
@@ -318,24 +323,6 @@ const void *gw_config_app_part(const gw_config_app *a, const gw_config_part *p)
     return part_blob(a ? a->inst_ : NULL, p);
 }
 
-/* The instances in section order ([server], ..., then every app), or NULL. */
-static struct gw__inst *inst_at(gw_config *c, unsigned sec, size_t i)
-{
-    if ((int)sec == c->priv_->lay.named)
-        return i < c->n_apps ? c->apps[i].inst_ : NULL;
-    return i == 0 ? &c->priv_->single[sec] : NULL;
-}
-
-/* How messages name an instance. */
-static const char *sec_label(loader *L, int sec, size_t app, char *buf, size_t len)
-{
-    if (sec == L->lay->named)
-        snprintf(buf, len, "[%s %s]", L->lay->secs[sec].def->name, L->cfg->apps[app].name);
-    else
-        snprintf(buf, len, "[%s]", L->lay->secs[sec].def->name);
-    return buf;
-}
-
 /* ---------------------------------------------------------------------- */
 /* one assignment, from the file or the environment                       */
 
@@ -343,12 +330,12 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
                       const char *env)
 {
     const gw__sec *s = &L->lay->secs[sec];
-    struct gw__inst *in = inst_at(L->cfg, (unsigned)sec, sec == L->lay->named ? app : 0);
+    struct gw__inst *in = gw__inst_at(L->cfg, (unsigned)sec, sec == L->lay->named ? app : 0);
     char label[96], why[256], q[96], *v;
     int ki, rc;
-    size_t n = strlen(value);
+    size_t n = strlen(value), quoted = n >= 2 && value[0] == '"' && value[n - 1] == '"';
 
-    sec_label(L, sec, app, label, sizeof label);
+    gw__inst_label(L->cfg, (unsigned)sec, app, label, sizeof label);
     ki = gw__key_find(s, name);
     if (ki < 0) {
         const char *sug = gw__key_suggest(s, name), *shown = name;
@@ -365,11 +352,7 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
         return;
     }
     /* One pair of surrounding double quotes is removed. */
-    if (n >= 2 && value[0] == '"' && value[n - 1] == '"')
-        v = strndup(value + 1, n - 2);
-    else
-        v = strdup(value);
-    if (v == NULL) {
+    if ((v = strndup(value + quoted, n - 2 * quoted)) == NULL) {
         L->oom = 1;
         return;
     }
@@ -479,15 +462,12 @@ static void begin_section(loader *L, char *content)
     const gw__layout *lay = L->lay;
     const char *names[GW__SECTIONS_MAX],
         *nn = lay->named >= 0 ? lay->secs[lay->named].def->name : "";
-    char *rest = content, q[96], all[256];
+    char *rest = content + strcspn(content, " \t"), q[96], all[256];
 
     L->sec = CUR_SKIP;
-    while (*rest && *rest != ' ' && *rest != '\t')
-        rest++;
     if (*rest) {
         *rest++ = '\0';
-        while (*rest == ' ' || *rest == '\t')
-            rest++;
+        rest += strspn(rest, " \t");
     }
     for (unsigned s = 0; s < lay->n_secs; s++) {
         names[s] = lay->secs[s].def->name;
@@ -544,32 +524,21 @@ static void copy_trimmed(const char *b, const char *e, char *out, size_t size)
     snprintf(out, size, "%.*s", (int)(e - b), b);
 }
 
-static void section_line(loader *L, const char *s, size_t n)
+/* A "[name]" line; c: where its inline comment starts (or n). */
+static void section_line(loader *L, const char *s, size_t c, size_t n)
 {
+    const char *rb = memchr(s, ']', c); /* as inih: ']' ends the name */
+    size_t j = rb ? (size_t)(rb - s) + 1 : n;
     char buf[512];
-    size_t i = 1;
-    /* As inih: ']' ends the name, "<space>;" starts a comment. */
-    for (; i < n; i++) {
-        if (s[i] == ']')
-            break;
-        if (s[i] == ';' && is_ws(s[i - 1]))
-            i = n - 1;
-    }
-    if (i >= n || s[i] != ']') {
+
+    while (j < n && is_ws(s[j]))
+        j++;
+    if (rb == NULL || (j < n && s[j] != ';' && s[j] != '#')) {
         L->sec = CUR_SKIP;
-        line_error(L, "section header without ']'");
+        line_error(L, rb ? "unexpected text after ']'" : "section header without ']'");
         return;
     }
-    for (size_t j = i + 1; j < n; j++) {
-        if (s[j] == ';' || s[j] == '#')
-            break;
-        if (!is_ws(s[j])) {
-            L->sec = CUR_SKIP;
-            line_error(L, "unexpected text after ']'");
-            return;
-        }
-    }
-    copy_trimmed(s + 1, s + i, buf, sizeof buf);
+    copy_trimmed(s + 1, rb, buf, sizeof buf);
     begin_section(L, buf);
 }
 
@@ -597,7 +566,7 @@ static void key_line(loader *L, const char *s, size_t n, size_t sep)
 /* One line of the file, without its newline. */
 static void parse_line(loader *L, const char *s, size_t n)
 {
-    size_t i;
+    size_t i, c = 1;
 
     if (L->lineno == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
         s += 3;
@@ -615,8 +584,10 @@ static void parse_line(loader *L, const char *s, size_t n)
         n--;
     if (n == 0 || *s == ';' || *s == '#')
         return;
+    while (c < n && !(s[c] == ';' && is_ws(s[c - 1])))
+        c++; /* an inline comment: ';' after white space */
     if (*s == '[') {
-        section_line(L, s, n);
+        section_line(L, s, c, n);
         return;
     }
     if (n > CONF_LINE_MAX) {
@@ -626,11 +597,9 @@ static void parse_line(loader *L, const char *s, size_t n)
                    n, CONF_LINE_MAX);
         return;
     }
-    for (i = 1; i < n && !(s[i] == ';' && is_ws(s[i - 1])); i++)
-        ; /* an inline comment: ';' after white space */
-    for (n = i, i = 0; i < n && s[i] != '=' && s[i] != ':'; i++)
+    for (i = 0; i < c && s[i] != '=' && s[i] != ':'; i++)
         ;
-    if (i == n) {
+    if (i == c) {
         line_error(L, "expected \"key = value\", \"[section]\" or a comment");
         return;
     }
@@ -638,7 +607,7 @@ static void parse_line(loader *L, const char *s, size_t n)
         line_error(L, "missing key name before '%c'", s[0]);
         return;
     }
-    key_line(L, s, n, i);
+    key_line(L, s, c, i);
 }
 
 static void parse(loader *L)
@@ -792,13 +761,17 @@ void gw_config_report(gw_config_rules *r, int how, const char *key, const char *
          missing ? NULL : o->env, r->label, key, "%s", msg);
 }
 
-void gw_config_only_with(gw_config_rules *r, const char *const *keys, int warning, const char *msg)
+void gw_config_each(gw_config_rules *r, int how, const char *keys, const char *msg)
 {
-    for (; *keys; keys++)
-        if (gw_config_has(r, *keys) > 0) {
-            gw_config_report(r, warning ? GW_CONFIG_WARNING : GW_CONFIG_ERROR, *keys, "%s", msg);
-            org(r, *keys)->bad = 1; /* reported: no file checks on it */
+    char key[64];
+    for (size_t n; *keys; keys += n + (keys[n] == ' ')) {
+        snprintf(key, sizeof key, "%.*s", (int)(n = strcspn(keys, " ")), keys);
+        int has = gw_config_has(r, key);
+        if (how == GW_CONFIG_MISSING ? has == 0 : has > 0) {
+            gw_config_report(r, how, key, "%s", msg);
+            org(r, key)->bad |= how != GW_CONFIG_MISSING; /* reported: no file checks on it */
         }
+    }
 }
 
 const char *gw_config_getenv(gw_config_rules *r, const char *name)
@@ -822,9 +795,9 @@ void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p)
 
 void *gw_config_select(gw_config_rules *r, size_t i)
 {
-    if ((r->in = inst_at(r->L->cfg, r->sec, i)) == NULL)
+    if ((r->in = gw__inst_at(r->L->cfg, r->sec, i)) == NULL)
         return NULL;
-    sec_label(r->L, (int)r->sec, i, r->label, sizeof r->label);
+    gw__inst_label(r->L->cfg, r->sec, i, r->label, sizeof r->label);
     return r->in->blob[r->part];
 }
 
@@ -968,7 +941,6 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
                 char *const *envp, const struct stat *st, gw_config **out, gw_config_errors *errs)
 {
     gw_config *c;
-    loader L;
     int rc;
 
     c = calloc(1, sizeof *c);
@@ -985,21 +957,20 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
         return rc;
     }
 
-    memset(&L, 0, sizeof L);
-    L.cfg = c;
-    L.lay = &c->priv_->lay;
-    L.errs = errs;
-    L.name = c->source;
-    L.envp = envp;
-    L.text = text;
-    L.len = len;
-    L.sec = CUR_NONE;
+    loader L = {.cfg = c,
+                .lay = &c->priv_->lay,
+                .errs = errs,
+                .name = c->source,
+                .envp = envp,
+                .text = text,
+                .len = len,
+                .sec = CUR_NONE};
 
     parse(&L);
     if (!L.oom)
         apply_env(&L);
     for (unsigned j = 0; j < L.lay->n_secs; j++)
-        for (size_t i = 0; inst_at(c, j, i) && !L.oom; i++)
+        for (size_t i = 0; gw__inst_at(c, j, i) && !L.oom; i++)
             check_instance(&L, j, i);
     if (!L.oom && L.lay->named >= 0 && c->n_apps == 0 && errs->errors == 0)
         diag(&L, 0, 0, NULL, NULL, NULL, "no [%s NAME] section: define at least one %s",
@@ -1012,16 +983,11 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
              "the secrets to the environment or to files",
              (unsigned)(st->st_mode & 07777));
     diag_sort(errs);
-    if (L.oom) {
+    if ((rc = L.oom ? APNS_ENOMEM : errs->errors ? APNS_ECONFIG : 0) == 0)
+        *out = c;
+    else
         gw_config_free(c);
-        return APNS_ENOMEM;
-    }
-    if (errs->errors) {
-        gw_config_free(c);
-        return APNS_ECONFIG;
-    }
-    *out = c;
-    return 0;
+    return rc;
 }
 
 /* The entry points: len bytes of text, or with path the file's contents. A

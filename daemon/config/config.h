@@ -56,10 +56,9 @@ typedef enum gw_config_type {
 /* Key flags. FILE: when set (and not refused) the value names a readable,
  * non-empty regular file, checked at load; a reload compares the file's
  * identity too (same name, new contents: a change). */
-#define GW_CONFIG_K_REQUIRED 0x01u /* documented as required (the part's rules say so) */
-#define GW_CONFIG_K_SECRET   0x02u /* never printed: masked in dumps and messages */
-#define GW_CONFIG_K_LIVE     0x04u /* named section: a change applies without new connections */
-#define GW_CONFIG_K_FILE     0x08u
+#define GW_CONFIG_K_SECRET 0x02u /* never printed: masked in dumps and messages */
+#define GW_CONFIG_K_LIVE   0x04u /* named section: a change applies without new connections */
+#define GW_CONFIG_K_FILE   0x08u
 
 /* Extra single-field rule on the text of one value (one list element).
  * Returns 0, or writes what is wrong ("must be 10 characters [A-Z0-9]",
@@ -70,7 +69,7 @@ typedef struct gw_config_key {
     const char *name;
     gw_config_type type;
     const char *def;     /* default, in file syntax; NULL = unset */
-    const char *def_doc; /* the default as the docs show it when def is NULL */
+    const char *def_doc; /* the docs' default when def is NULL: "required", "system store" */
     size_t off;          /* offset of the field in the part's struct */
     int64_t min, max;    /* numbers: range (ms, bytes); 0/0 = none */
     const char *choices; /* ENUM: "a|b|c", index = stored value */
@@ -153,12 +152,12 @@ int gw_config_has(gw_config_rules *r, const char *key);
 enum { GW_CONFIG_ERROR, GW_CONFIG_WARNING, GW_CONFIG_MISSING };
 void gw_config_report(gw_config_rules *r, int how, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-#define gw_config_fail(r, ...)    gw_config_report(r, GW_CONFIG_ERROR, __VA_ARGS__)
-#define gw_config_warn(r, ...)    gw_config_report(r, GW_CONFIG_WARNING, __VA_ARGS__)
-#define gw_config_missing(r, ...) gw_config_report(r, GW_CONFIG_MISSING, __VA_ARGS__)
-/* Each of the NULL-terminated keys that is set (has > 0): an error (a
- * warning if `warning`) saying msg, and it counts as refused. */
-void gw_config_only_with(gw_config_rules *r, const char *const *keys, int warning, const char *msg);
+#define gw_config_fail(r, ...) gw_config_report(r, GW_CONFIG_ERROR, __VA_ARGS__)
+#define gw_config_warn(r, ...) gw_config_report(r, GW_CONFIG_WARNING, __VA_ARGS__)
+/* Each of the space-separated keys: GW_CONFIG_MISSING, when not set (has
+ * 0), reported missing; else, when set (has > 0), an error or a warning
+ * saying msg, and it counts as refused. */
+void gw_config_each(gw_config_rules *r, int how, const char *keys, const char *msg);
 /* Reads a whole regular file of at most `max` bytes (NUL-terminated, *out
  * malloc'ed) for `key`. Returns 0; -1 after reporting at key (unreadable,
  * too large, contains a NUL byte); APNS_ENOMEM. */
@@ -174,7 +173,7 @@ void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p);
  * running part's struct for it; NULL past the last app. */
 void *gw_config_select(gw_config_rules *r, size_t i);
 const char *gw_config_name(gw_config_rules *r, size_t i); /* app i's name */
-/* Lists: appends a copy of len bytes of s (0 or APNS_ENOMEM); frees all;
+/* Lists: appends a copy of string s cut to len bytes (0 or APNS_ENOMEM); frees all;
  * the same strings in the same order (1 or 0). */
 int gw_config_strv_push(gw_strv *v, const char *s, size_t len);
 void gw_config_strv_clear(gw_strv *v);

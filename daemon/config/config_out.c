@@ -107,11 +107,10 @@ static int is_default(const gw_config_key *k, const void *field)
 {
     gw__value tmp;
     char why[128];
-    int eq;
     memset(&tmp, 0, sizeof tmp);
-    if (gw_config_value_set(k, &tmp, k->def, why, sizeof why) != 0)
-        return 0;
-    eq = gw_config_value_equal(k, &tmp, field);
+    /* A failed set may leave an empty list's array: cleared either way. */
+    int eq = gw_config_value_set(k, &tmp, k->def, why, sizeof why) == 0 &&
+             gw_config_value_equal(k, &tmp, field);
     gw_config_value_clear(k, &tmp);
     return eq;
 }
@@ -146,24 +145,17 @@ int gw_config_dump(const gw_config *c, FILE *f)
 {
     if (c == NULL || f == NULL)
         return APNS_EINVAL;
-    const gw__layout *l = &c->priv_->lay;
+    const struct gw__inst *in;
+    char label[96];
     fprintf(f, "; effective configuration from %s (secrets masked)\n", c->source);
-    for (unsigned j = 0; j < l->n_secs; j++) {
-        const gw__sec *s = &l->secs[j];
-        if ((int)j != l->named) {
-            fprintf(f, "\n[%s]\n", s->def->name);
-            dump_instance(f, &c->priv_->single[j]);
-            continue;
-        }
-        for (size_t i = 0; i < c->n_apps; i++) {
-            const struct gw__inst *in = c->apps[i].inst_;
-            fprintf(f, "\n[%s %s]\n", s->def->name, c->apps[i].name);
-            for (unsigned p = 0; p < s->n_parts; p++)
-                if (s->parts[p]->notes)
-                    s->parts[p]->notes(f, in->blob[p], c->priv_->all[p]);
+    for (unsigned j = 0; j < c->priv_->lay.n_secs; j++)
+        for (size_t i = 0; (in = gw__inst_at(c, j, i)) != NULL; i++) {
+            fprintf(f, "\n%s\n", gw__inst_label(c, j, i, label, sizeof label));
+            for (unsigned p = 0; (int)j == c->priv_->lay.named && p < in->s->n_parts; p++)
+                if (in->s->parts[p]->notes) /* rules_all data: the named section's */
+                    in->s->parts[p]->notes(f, in->blob[p], c->priv_->all[p]);
             dump_instance(f, in);
         }
-    }
     return ferror(f) ? APNS_EIO : 0;
 }
 
@@ -185,8 +177,6 @@ static void key_row(FILE *f, const gw_config_key *k)
         strcat(type, ", live");
     if (k->def)
         snprintf(def, sizeof def, "`%s`", k->def);
-    else if (k->flags & GW_CONFIG_K_REQUIRED)
-        snprintf(def, sizeof def, "required");
     else
         snprintf(def, sizeof def, "%s", k->def_doc ? k->def_doc : "none");
     if (k->min || k->max) {

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -56,22 +57,16 @@ char *gw__recase(const char *s, int upper, char *buf, size_t len)
     return buf;
 }
 
+/* Decimal digits at *sp (no sign, no blank), moving *sp past them. */
 static int parse_u64(const char **sp, uint64_t *out)
 {
-    const char *s = *sp;
-    uint64_t v = 0;
-    if (!isdigit((unsigned char)*s))
+    char *end;
+    if (!isdigit((unsigned char)**sp))
         return -1;
-    while (isdigit((unsigned char)*s)) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-        s++;
-    }
-    *sp = s;
-    *out = v;
-    return 0;
+    errno = 0;
+    *out = strtoull(*sp, &end, 10);
+    *sp = end;
+    return errno == ERANGE ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -228,34 +223,25 @@ int gw_config_parse_duration_ms(const char *s, int64_t *out)
     uint64_t v;
     const char *p = s;
 
-    if (parse_u64(&p, &v) != 0)
-        return -1;
-    if (*p == '\0') { /* a bare number: seconds */
-        if (v > (uint64_t)(limit / GW_CONFIG_SEC))
-            return -1;
-        *out = (int64_t)v * GW_CONFIG_SEC;
-        return 0;
-    }
-    p = s;
-    while (*p) {
-        size_t best = 0, ui = 0;
+    do {
+        int64_t unit = GW_CONFIG_SEC; /* a bare number (the whole text): seconds */
+        size_t best = 0;
         if (parse_u64(&p, &v) != 0)
             return -1;
         for (size_t i = 0; i < N(dur_units); i++) {
             size_t n = strlen(dur_units[i].unit);
             if (strncmp(p, dur_units[i].unit, n) == 0 && n > best) {
                 best = n;
-                ui = i;
+                unit = dur_units[i].ms;
             }
         }
-        if (best == 0)
+        if (best == 0 && s[strspn(s, GW_CONFIG_DIGIT)] != '\0')
             return -1;
         p += best;
-        if (v > (uint64_t)(limit / dur_units[ui].ms) ||
-            total > limit - (int64_t)v * dur_units[ui].ms)
+        if (v > (uint64_t)(limit / unit) || total > limit - (int64_t)v * unit)
             return -1;
-        total += (int64_t)v * dur_units[ui].ms;
-    }
+        total += (int64_t)v * unit;
+    } while (*p);
     *out = total;
     return 0;
 }
@@ -287,24 +273,16 @@ int gw_config_parse_size(const char *s, uint64_t *out)
     return -1;
 }
 
+/* Each unit that fits, largest first ("1h30m"); 0 is "0s". */
 static void fmt_duration(int64_t ms, char *buf, size_t len)
 {
-    size_t o = 0;
-    if (ms == 0) {
-        snprintf(buf, len, "0s");
-        return;
-    }
-    buf[0] = '\0';
-    for (size_t i = 0; i < N(dur_units) && ms > 0 && o < len; i++) {
+    size_t o = (size_t)snprintf(buf, len, "%s", ms == 0 ? "0s" : "");
+    for (size_t i = 0; i < N(dur_units) && o < len; i++)
         if (ms >= dur_units[i].ms) {
-            int n = snprintf(buf + o, len - o, "%" PRId64 "%s", ms / dur_units[i].ms,
-                             dur_units[i].unit);
-            if (n < 0)
-                return;
-            o += (size_t)n;
+            o += (size_t)snprintf(buf + o, len - o, "%" PRId64 "%s", ms / dur_units[i].ms,
+                                  dur_units[i].unit);
             ms %= dur_units[i].ms;
         }
-    }
 }
 
 static void fmt_size(uint64_t v, char *buf, size_t len)
@@ -399,17 +377,11 @@ void gw_config_strv_clear(gw_strv *v)
 
 int gw_config_strv_push(gw_strv *v, const char *s, size_t len)
 {
-    char **nv = realloc(v->v, (v->n + 1) * sizeof *nv);
-    char *copy = malloc(len + 1);
-    if (nv == NULL || copy == NULL) {
-        free(copy);
-        if (nv)
-            v->v = nv;
+    char **nv = realloc(v->v, (v->n + 1) * sizeof *nv), *copy = nv ? strndup(s, len) : NULL;
+    if (nv)
+        v->v = nv;
+    if (copy == NULL)
         return APNS_ENOMEM;
-    }
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    v->v = nv;
     v->v[v->n++] = copy;
     return 0;
 }
@@ -458,60 +430,42 @@ void gw__range_text(const gw_config_key *k, char *lo, char *hi, size_t len)
     num_text(k, k->max, hi, len);
 }
 
-/* A list's text: its elements are checked first; the list is only
- * appended to when all of them are good. */
+/* A list's text: its elements are appended one by one and checked; on the
+ * first bad one those of this text are taken back. */
 static int list_append(const gw_config_key *k, gw_strv *v, const char *text, char *why,
                        size_t why_len)
 {
-    gw_strv add = {0, NULL};
-    for (const char *p = text;;) {
-        const char *comma = strchr(p, ',');
-        const char *e = comma ? comma : p + strlen(p);
-        const char *b = p;
+    size_t n0 = v->n;
+    int rc = 0;
+    for (const char *p = text, *comma; rc == 0 && p; p = comma ? comma + 1 : NULL) {
+        comma = strchr(p, ',');
+        const char *e = comma ? comma : p + strlen(p), *b = p;
         while (b < e && (*b == ' ' || *b == '\t'))
             b++;
         while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
             e--;
-        if (e == b) {
-            gw_config_strv_clear(&add);
-            return gw_config_why(0, why, why_len,
-                                 "has an empty element (elements are comma-separated)");
-        }
-        if (gw_config_strv_push(&add, b, (size_t)(e - b)) != 0) {
-            gw_config_strv_clear(&add);
-            return APNS_ENOMEM;
-        }
-        if (k->check && k->check(add.v[add.n - 1], why, why_len) != 0) {
+        if (e == b)
+            rc = gw_config_why(0, why, why_len,
+                               "has an empty element (elements are comma-separated)");
+        else if ((rc = gw_config_strv_push(v, b, (size_t)(e - b))) == 0 && k->check &&
+                 (rc = k->check(v->v[v->n - 1], why, why_len)) != 0 &&
+                 !(k->flags & GW_CONFIG_K_SECRET)) {
             /* Report the element: the caller quotes `why`'s subject. */
-            if (!(k->flags & GW_CONFIG_K_SECRET)) {
-                size_t wl = strlen(why);
-                char q[80];
-                size_t qn = 0;
-                const char *el = add.v[add.n - 1];
-                for (size_t j = 0; el[j] && qn < 60; j++)
-                    q[qn++] = (unsigned char)el[j] >= 0x20 && el[j] != '"' ? el[j] : '?';
-                q[qn] = '\0';
-                if (wl < why_len)
-                    snprintf(why + wl, why_len - wl, " (element \"%s%s\")", q,
-                             strlen(el) > 60 ? "..." : "");
-            }
-            gw_config_strv_clear(&add);
-            return -1;
+            size_t wl = strlen(why);
+            char q[80];
+            size_t qn = 0;
+            const char *el = v->v[v->n - 1];
+            for (size_t j = 0; el[j] && qn < 60; j++)
+                q[qn++] = (unsigned char)el[j] >= 0x20 && el[j] != '"' ? el[j] : '?';
+            q[qn] = '\0';
+            if (wl < why_len)
+                snprintf(why + wl, why_len - wl, " (element \"%s%s\")", q,
+                         strlen(el) > 60 ? "..." : "");
         }
-        if (!comma)
-            break;
-        p = comma + 1;
     }
-    char **nv = realloc(v->v, (v->n + add.n) * sizeof *nv);
-    if (nv == NULL) {
-        gw_config_strv_clear(&add);
-        return APNS_ENOMEM;
-    }
-    v->v = nv;
-    for (size_t j = 0; j < add.n; j++)
-        v->v[v->n++] = add.v[j];
-    free(add.v);
-    return 0;
+    while (rc != 0 && v->n > n0)
+        free(v->v[--v->n]);
+    return rc;
 }
 
 int gw_config_value_set(const gw_config_key *k, void *field, const char *text, char *why,

@@ -64,10 +64,10 @@ static int check_env_name(const char *v, char *why, size_t len)
 
 static const gw_config_key app_keys[] = {
     {.name = "topic",
+     .def_doc = "required",
      .type = GW_CONFIG_T_STR,
      .off = APP(topic),
      .check = check_bundle_id,
-     .flags = GW_CONFIG_K_REQUIRED,
      .aka = "bundle_id bundle bundleid apns_topic",
      .doc = "The app's bundle id: the default `apns-topic`, e.g. `com.example.app`."},
     {.name = "topics",
@@ -79,10 +79,10 @@ static const gw_config_key app_keys[] = {
      .doc = "Further topics requests may name, comma-separated (e.g. `com.example.app.voip`, "
             "`com.example.app.push-type.liveactivity`)."},
     {.name = "environment",
+     .def_doc = "required",
      .type = GW_CONFIG_T_ENUM,
      .off = APP(environment),
      .choices = "production|sandbox|custom",
-     .flags = GW_CONFIG_K_REQUIRED,
      .aka = "env apns_environment",
      .doc = "`production` (api.push.apple.com), `sandbox` (api.sandbox.push.apple.com) or "
             "`custom` (`host`/`port`, e.g. apns-sim). No default: a wrong guess marks every "
@@ -285,36 +285,35 @@ static const gw_config_key feedback_keys[] = {
 /* ---------------------------------------------------------------------- */
 /* rules of one app                                                       */
 
-/* The PKCS#12 password key when exactly one of the three is set, else NULL;
- * *n: how many are set. */
+/* The last of the three PKCS#12 password keys that is set, or NULL; *n:
+ * how many are set. */
 static const char *password_key(gw_config_rules *r, int *n)
 {
     static const char *const keys[] = {"password", "password_env", "password_file"};
     const char *key = NULL;
     *n = 0;
     for (int i = 0; i < 3; i++)
-        if (gw_config_has(r, keys[i]) && (*n)++ == 0)
+        if (gw_config_has(r, keys[i]) && ++*n)
             key = keys[i];
-    return *n == 1 ? key : NULL;
+    return key;
 }
 
 static void rules_certificate(gw_config_rules *r)
 {
-    static const char *const token_keys[] = {"key_id", "team_id", "token_refresh", NULL};
     int n, cert = gw_config_has(r, "cert_file"), p12 = gw_config_has(r, "p12_file");
     const char *pw = password_key(r, &n);
 
-    gw_config_only_with(r, token_keys, 0, "only used with auth = token");
-    if (!cert && !p12)
-        gw_config_missing(r, "cert_file",
-                          "required with auth = certificate (or p12_file for a PKCS#12 file)");
+    gw_config_each(r, GW_CONFIG_ERROR, "key_id team_id token_refresh",
+                   "only used with auth = token");
+    if (!p12)
+        gw_config_each(r, GW_CONFIG_MISSING, "cert_file",
+                       "required with auth = certificate (or p12_file for a PKCS#12 file)");
     if (cert && p12)
         gw_config_fail(r, "p12_file", "set cert_file or p12_file, not both");
     if (p12 && gw_config_has(r, "key_file"))
         gw_config_fail(r, "key_file", "not used with p12_file (the PKCS#12 file holds the key)");
     if (n > 1)
-        gw_config_fail(r, gw_config_has(r, "password_file") ? "password_file" : "password_env",
-                       "set only one of password, password_env and password_file");
+        gw_config_fail(r, pw, "set only one of password, password_env and password_file");
     else if (pw && !p12 && cert)
         gw_config_fail(r, pw, "only used with p12_file (encrypted PEM keys are not supported)");
 }
@@ -322,14 +321,11 @@ static void rules_certificate(gw_config_rules *r)
 static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
                             gw_dispatch_feedback_config *fb)
 {
-    static const char *const binary_keys[] = {"feedback_interval", "feedback_host", "feedback_port",
-                                              NULL};
-    static const char *const http2_keys[] = {"proxy", NULL};
-
     if (gw_config_has(r, "transport") < 0)
         return;
     if (a->transport != GW_DISPATCH_TRANSPORT_BINARY) {
-        gw_config_only_with(r, binary_keys, 0, "only used with transport = binary");
+        gw_config_each(r, GW_CONFIG_ERROR, "feedback_interval feedback_host feedback_port",
+                       "only used with transport = binary");
         return;
     }
 #if !APNS_HAVE_LEGACY
@@ -340,7 +336,7 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
     if (a->auth == GW_DISPATCH_AUTH_TOKEN && gw_config_has(r, "auth") >= 0)
         gw_config_fail(r, "transport",
                        "binary needs auth = certificate (the legacy interface has no token auth)");
-    gw_config_only_with(r, http2_keys, 0, "only used with transport = http2");
+    gw_config_each(r, GW_CONFIG_ERROR, "proxy", "only used with transport = http2");
     if (!gw_config_has(r, "feedback_interval"))
         fb->feedback_interval_ms = GW_CONFIG_HOUR;
     if (!gw_config_has(r, "feedback_port"))
@@ -351,26 +347,21 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
 
 static void app_rules(gw_config_rules *r, void *part)
 {
-    static const char *const cert_keys[] = {"cert_file",    "p12_file",      "password",
-                                            "password_env", "password_file", NULL};
-    static const char *const custom_keys[] = {"host", NULL};
     gw_dispatch_app_config *a = part;
     int custom = a->environment == APNS_ENV_CUSTOM;
 
-    if (!gw_config_has(r, "topic"))
-        gw_config_missing(r, "topic", "required: the app's bundle id, e.g. com.example.app");
-    if (!gw_config_has(r, "environment"))
-        gw_config_missing(r, "environment",
-                          "required: production, sandbox or custom (no default: a wrong one makes "
-                          "APNs reject every token)");
+    gw_config_each(r, GW_CONFIG_MISSING, "topic",
+                   "required: the app's bundle id, e.g. com.example.app");
+    gw_config_each(r, GW_CONFIG_MISSING, "environment",
+                   "required: production, sandbox or custom (no default: a wrong one makes APNs "
+                   "reject every token)");
 
     /* credentials (no guesses about which keys belong when auth was refused) */
     if (a->auth == GW_DISPATCH_AUTH_TOKEN && gw_config_has(r, "auth") >= 0) {
-        static const char *const need[] = {"key_file", "key_id", "team_id"};
-        for (int k = 0; k < 3; k++)
-            if (!gw_config_has(r, need[k]))
-                gw_config_missing(r, need[k], "required with auth = token");
-        gw_config_only_with(r, cert_keys, 0, "only used with auth = certificate");
+        gw_config_each(r, GW_CONFIG_MISSING, "key_file key_id team_id",
+                       "required with auth = token");
+        gw_config_each(r, GW_CONFIG_ERROR, "cert_file p12_file password password_env password_file",
+                       "only used with auth = certificate");
     } else if (gw_config_has(r, "auth") >= 0) {
         rules_certificate(r);
     }
@@ -379,12 +370,12 @@ static void app_rules(gw_config_rules *r, void *part)
     if (!gw_config_has(r, "port"))
         a->port = a->transport == GW_DISPATCH_TRANSPORT_BINARY ? 2195 : 443;
 
-    if (custom && !gw_config_has(r, "host"))
-        gw_config_missing(r, "host", "required with environment = custom");
-    else if (!custom && gw_config_has(r, "environment") > 0)
-        gw_config_only_with(r, custom_keys, 0,
-                            "only used with environment = custom (production and sandbox use "
-                            "Apple's hosts)");
+    if (custom)
+        gw_config_each(r, GW_CONFIG_MISSING, "host", "required with environment = custom");
+    else if (gw_config_has(r, "environment") > 0)
+        gw_config_each(r, GW_CONFIG_ERROR, "host",
+                       "only used with environment = custom (production and sandbox use Apple's "
+                       "hosts)");
 
     if (gw_config_has(r, "retry_backoff") >= 0 && gw_config_has(r, "retry_backoff_max") >= 0 &&
         a->retry_backoff_ms > a->retry_backoff_max_ms)
@@ -408,7 +399,7 @@ static void app_resolve(gw_config_rules *r, void *part)
     size_t len;
 
     if (gw_config_has(r, "auth") < 0 || a->auth == GW_DISPATCH_AUTH_TOKEN ||
-        !gw_config_has(r, "p12_file") || key == NULL || gw_config_has(r, key) < 0)
+        !gw_config_has(r, "p12_file") || n != 1 || gw_config_has(r, key) < 0)
         return;
     if (strcmp(key, "password") == 0) {
         pw = a->password;
@@ -417,25 +408,16 @@ static void app_resolve(gw_config_rules *r, void *part)
                            "written in the file: prefer password_env or password_file (and keep "
                            "the file mode 0600)");
     } else if (strcmp(key, "password_env") == 0) {
-        pw = gw_config_getenv(r, a->password_env);
-        if (pw == NULL || *pw == '\0') {
-            gw_config_fail(r, "password_env", "environment variable %s is %s", a->password_env,
+        if ((pw = gw_config_getenv(r, a->password_env)) == NULL || *pw == '\0')
+            gw_config_fail(r, key, "environment variable %s is %s", a->password_env,
                            pw ? "empty" : "not set");
-            return;
-        }
-    } else {
-        if (gw_config_read_file(r, "password_file", a->password_file, PASSWORD_FILE_MAX, &buf,
-                                &len) != 0)
-            return;
+    } else if (gw_config_read_file(r, key, a->password_file, PASSWORD_FILE_MAX, &buf, &len) == 0) {
         buf[strcspn(buf, "\r\n")] = '\0';
-        if (buf[0] == '\0') {
-            gw_config_fail(r, "password_file", "the first line is empty");
-            free(buf);
-            return;
-        }
-        pw = buf;
+        if (*(pw = buf) == '\0')
+            gw_config_fail(r, key, "the first line is empty");
     }
-    if ((a->p12_password = strdup(pw)) == NULL)
+    /* Not when the variable or the file's first line is empty (reported). */
+    if (pw && *pw && (a->p12_password = strdup(pw)) == NULL)
         gw_config_oom(r);
     free(buf);
 }
@@ -483,22 +465,19 @@ static int team_new(gw_dispatch_teams *ts, const gw_dispatch_app_config *a, size
 {
     static const char *const envs[] = {"production", "sandbox", "custom"};
     gw_dispatch_team *nt = realloc(ts->v, (ts->n + 1) * sizeof *nt);
+    int custom = a->environment == APNS_ENV_CUSTOM, v6 = custom && strchr(a->host, ':');
     char id[400];
 
     if (nt == NULL)
         return APNS_ENOMEM;
     ts->v = nt;
-    gw_dispatch_team *tm = &ts->v[ts->n];
-    memset(tm, 0, sizeof *tm);
-    if (a->environment == APNS_ENV_CUSTOM)
-        snprintf(id, sizeof id, "%s/%s@custom:%s%s%s:%u", a->team_id, a->key_id,
-                 strchr(a->host, ':') ? "[" : "", a->host, strchr(a->host, ':') ? "]" : "",
-                 (unsigned)a->port);
-    else if (a->port != 443)
-        snprintf(id, sizeof id, "%s/%s@%s:%u", a->team_id, a->key_id, envs[a->environment],
-                 (unsigned)a->port);
-    else
-        snprintf(id, sizeof id, "%s/%s@%s", a->team_id, a->key_id, envs[a->environment]);
+    gw_dispatch_team *tm = memset(&ts->v[ts->n], 0, sizeof *nt);
+    /* "TEAM/KEY@sandbox", "...@production:2197", "...@custom:[::1]:8443" */
+    size_t o = (size_t)snprintf(id, sizeof id, "%s/%s@%s%s%s%s%s", a->team_id, a->key_id,
+                                envs[a->environment], custom ? ":" : "", v6 ? "[" : "",
+                                custom ? a->host : "", v6 ? "]" : "");
+    if ((custom || a->port != 443) && o < sizeof id)
+        snprintf(id + o, sizeof id - o, ":%u", (unsigned)a->port);
     if ((tm->id = strdup(id)) == NULL)
         return APNS_ENOMEM;
     tm->team_id = a->team_id;

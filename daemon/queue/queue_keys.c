@@ -207,8 +207,6 @@ static const gw_config_key keys[] = {
  * the SQLite file keys do not apply. */
 static void rules_jetstream(gw_config_rules *r, const gw_queue_config *q)
 {
-    static const char *const sqlite_only[] = {"path", "max_size", "sync", "purge_interval", NULL};
-
     if (q->servers.n == 0 && gw_config_has(r, "servers") >= 0)
         gw_config_fail(r, "servers",
                        "required with backend = jetstream: the NATS URLs of the cluster, e.g. "
@@ -223,7 +221,8 @@ static void rules_jetstream(gw_config_rules *r, const gw_queue_config *q)
                        "%u replicas but only %zu server URL(s) listed: fine if the others are "
                        "found by the cluster's gossip, otherwise the stream cannot be created",
                        (unsigned)q->replicas, q->servers.n);
-    gw_config_only_with(r, sqlite_only, 1, "ignored with backend = jetstream (a SQLite setting)");
+    gw_config_each(r, GW_CONFIG_WARNING, "path max_size sync purge_interval",
+                   "ignored with backend = jetstream (a SQLite setting)");
 }
 
 /* backend = sqlite: the database file, or the directory it will be created in. */
@@ -253,9 +252,6 @@ static void rules_sqlite_path(gw_config_rules *r, const char *path)
 
 static void rules(gw_config_rules *r, void *part)
 {
-    static const char *const js_only[] = {
-        "servers",  "creds_file", "tls_ca_file", "tls_cert_file",  "tls_key_file", "prefix",
-        "replicas", "ack_wait",   "lease_ttl",   "max_deliveries", "op_timeout",   NULL};
     const gw_queue_config *q = part;
 
     if (gw_config_has(r, "backend") < 0)
@@ -264,7 +260,10 @@ static void rules(gw_config_rules *r, void *part)
         rules_jetstream(r, q);
         return;
     }
-    gw_config_only_with(r, js_only, 1, "ignored: only backend = jetstream uses it");
+    gw_config_each(r, GW_CONFIG_WARNING,
+                   "servers creds_file tls_ca_file tls_cert_file tls_key_file prefix replicas "
+                   "ack_wait lease_ttl max_deliveries op_timeout",
+                   "ignored: only backend = jetstream uses it");
     rules_sqlite_path(r, q->path); /* never NULL: a default, and no value is refused */
 }
 

@@ -64,14 +64,13 @@ static const gw_config_key keys[] = {
 
 static void rules(gw_config_rules *r, void *part)
 {
-    static const char *const others[] = {"webhook_secret", "webhook_batch", "webhook_interval",
-                                         NULL};
     (void)part;
     if (!gw_config_has(r, "webhook_url"))
-        gw_config_only_with(r, others, 0, "only used with webhook_url");
-    else if (!gw_config_has(r, "webhook_secret"))
-        gw_config_missing(r, "webhook_secret",
-                          "required with webhook_url (every delivery is signed with HMAC-SHA256)");
+        gw_config_each(r, GW_CONFIG_ERROR, "webhook_secret webhook_batch webhook_interval",
+                       "only used with webhook_url");
+    else
+        gw_config_each(r, GW_CONFIG_MISSING, "webhook_secret",
+                       "required with webhook_url (every delivery is signed with HMAC-SHA256)");
 }
 
 const gw_config_part gw_webhook_app_part = {

@@ -71,6 +71,12 @@ char *gw__recase(const char *s, int upper, char *buf, size_t len);
 /* Case-insensitive edit distance. */
 int gw__edit_distance(const char *a, const char *b);
 
+/* Instance i of section sec (0 for a single section, app i of the named
+ * one), or NULL past the last; and how messages and the dump name it
+ * ("[server]", "[app shop]"). */
+struct gw__inst *gw__inst_at(const gw_config *c, unsigned sec, size_t i);
+const char *gw__inst_label(const gw_config *c, unsigned sec, size_t i, char *buf, size_t len);
+
 /* The field of key ki of section s in instance in. */
 void *gw__field(const struct gw__inst *in, const gw__sec *s, size_t ki);
 
