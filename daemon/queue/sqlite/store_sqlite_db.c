@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,19 +125,49 @@ int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail
     return err;
 }
 
-sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id)
+static sqlite3_stmt *stmt_bind(gw_sq *sq, enum gw_sq_stmt id, const char *types, va_list ap)
 {
     sqlite3_stmt *s = sq->st[id];
 
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
+    for (int i = 0; types[i] != '\0'; i++) {
+        if (types[i] == 'i') {
+            sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+        } else if (types[i] == 't') {
+            const char *v = va_arg(ap, const char *);
+            if (v != NULL && v[0] != '\0')
+                sqlite3_bind_text(s, i + 1, v, -1, SQLITE_STATIC);
+        } else {
+            const void *v = va_arg(ap, const void *);
+            sqlite3_bind_blob(s, i + 1, v, (int)va_arg(ap, size_t), SQLITE_STATIC);
+        }
+    }
     return s;
 }
 
-int gw_sq_done(gw_sq *sq, sqlite3_stmt *s, const char *what, char *detail, size_t detail_len)
+sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id, const char *types, ...)
 {
-    int rc = sqlite3_step(s);
+    sqlite3_stmt *s;
+    va_list ap;
 
+    va_start(ap, types);
+    s = stmt_bind(sq, id, types, ap);
+    va_end(ap);
+    return s;
+}
+
+int gw_sq_run(gw_sq *sq, char *detail, size_t detail_len, const char *what, enum gw_sq_stmt id,
+              const char *types, ...)
+{
+    sqlite3_stmt *s;
+    va_list ap;
+    int rc;
+
+    va_start(ap, types);
+    s = stmt_bind(sq, id, types, ap);
+    va_end(ap);
+    rc = sqlite3_step(s);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, what, detail, detail_len);
 }
