@@ -754,14 +754,9 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
         rc = add_stream(js, detail, dlen);
         if (rc == 0)
             rc = add_consumer(js, detail, dlen);
-        if (rc == 0 && js->kv_jobs == NULL)
-            rc = add_bucket(js, &js->kv_jobs, js->b_jobs, ttl, detail, dlen);
-        if (rc == 0 && js->kv_out == NULL)
-            rc = add_bucket(js, &js->kv_out, js->b_out, ttl, detail, dlen);
-        if (rc == 0 && js->kv_dead == NULL)
-            rc = add_bucket(js, &js->kv_dead, js->b_dead, 0, detail, dlen);
-        if (rc == 0 && js->kv_tok == NULL)
-            rc = add_bucket(js, &js->kv_tok, js->b_tok, 0, detail, dlen);
+        for (int i = 0; rc == 0 && i < JS_BUCKETS; i++)
+            if (js->kv[i] == NULL) /* job status and records expire, the rest does not */
+                rc = add_bucket(js, &js->kv[i], js->bucket[i], i <= JS_OUT ? ttl : 0, detail, dlen);
         if (rc != GW_QUEUE_EIO || gw_queue__mono() >= deadline)
             break;
         if (js->pull != NULL) {
@@ -804,11 +799,10 @@ void gw_js_disconnect(gw_js *js)
         natsSubscription_Destroy(js->pull); /* keeps the durable consumer */
         js->pull = NULL;
     }
-    kvStore_Destroy(js->kv_jobs);
-    kvStore_Destroy(js->kv_out);
-    kvStore_Destroy(js->kv_dead);
-    kvStore_Destroy(js->kv_tok);
-    js->kv_jobs = js->kv_out = js->kv_dead = js->kv_tok = NULL;
+    for (int i = 0; i < JS_BUCKETS; i++) {
+        kvStore_Destroy(js->kv[i]);
+        js->kv[i] = NULL;
+    }
     jsCtx_Destroy(js->js);
     js->js = NULL;
     atomic_store(&js->closing, 1);

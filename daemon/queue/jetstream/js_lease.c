@@ -87,7 +87,7 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
 
         if (cache_has(js, c->job_id))
             return 1;
-        rc = gw_js_kv_get(js, js->kv_jobs, c->job_id, &val, &len, NULL, &found, "lease (job)",
+        rc = gw_js_kv_get(js, js->kv[JS_JOBS], c->job_id, &val, &len, NULL, &found, "lease (job)",
                           detail, dlen);
         if (rc != 0)
             return rc;
@@ -113,7 +113,7 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
         j.created = c->created;
         if (gw_js_job_encode(&j, &enc, &elen) != 0)
             return APNS_ENOMEM;
-        rc = gw_js_kv_cas(js, js->b_jobs, c->job_id, enc, elen, 0, 0, NULL, &conflict,
+        rc = gw_js_kv_cas(js, js->bucket[JS_JOBS], c->job_id, enc, elen, 0, 0, NULL, &conflict,
                           "lease (abort)", detail, dlen);
         free(enc);
         if (rc != 0)
@@ -162,7 +162,7 @@ static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, si
         int found = 0, conflict = 0, rc;
 
         if (attempt > 0 || read_first) {
-            rc = gw_js_kv_get(js, js->kv_out, l->key, &val, &len, &l->rev, &found, what, detail,
+            rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found, what, detail,
                               dlen);
             if (rc != 0)
                 return rc;
@@ -177,8 +177,8 @@ static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, si
         }
         if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0)
             return APNS_ENOMEM;
-        rc = gw_js_kv_cas(js, js->b_out, l->key, buf, blen, l->rev, 0, &new_rev, &conflict, what,
-                          detail, dlen);
+        rc = gw_js_kv_cas(js, js->bucket[JS_OUT], l->key, buf, blen, l->rev, 0, &new_rev, &conflict,
+                          what, detail, dlen);
         free(buf);
         if (rc != 0)
             return rc;
@@ -212,7 +212,7 @@ static void store_records(gw_js *js, gw_js_lease **v, size_t n)
             snprintf(v[i]->detail, sizeof(v[i]->detail), OOM_RECORDING);
             continue;
         }
-        snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_out, v[i]->key);
+        snprintf(subj, sizeof(subj), "$KV.%s.%s", js->bucket[JS_OUT], v[i]->key);
         slot[i] = gw_js_pg_add(js, subj, buf, len, NULL, v[i]->rev ? v[i]->rev : JS_EXPECT_NONE);
         free(buf);
     }
@@ -348,7 +348,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         size_t len = 0;
         int found = 0;
 
-        rc = gw_js_kv_get(js, js->kv_out, l->key, &val, &len, &l->rev, &found, "lease (record)",
+        rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found, "lease (record)",
                           detail, dlen);
         if (rc != 0) {
             lease_free(l); /* not acked: comes back after ack_wait */
