@@ -67,61 +67,35 @@ static const char *const stmt_sql[SQS_COUNT] = {
 #undef SQ_STMT_SQL
 };
 
-static const char *primary_name(int rc)
+int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail_len)
 {
-#define NAMED(x) x, #x
+#define CODE(x, err) x, #x, err
     static const struct {
         int code;
         const char *name;
-    } names[] = {{NAMED(SQLITE_ERROR)},    {NAMED(SQLITE_PERM)},     {NAMED(SQLITE_BUSY)},
-                 {NAMED(SQLITE_LOCKED)},   {NAMED(SQLITE_NOMEM)},    {NAMED(SQLITE_READONLY)},
-                 {NAMED(SQLITE_IOERR)},    {NAMED(SQLITE_CORRUPT)},  {NAMED(SQLITE_FULL)},
-                 {NAMED(SQLITE_CANTOPEN)}, {NAMED(SQLITE_PROTOCOL)}, {NAMED(SQLITE_CONSTRAINT)},
-                 {NAMED(SQLITE_NOTADB)}};
-#undef NAMED
-
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (names[i].code == (int)(rc & 0xff))
-            return names[i].name;
-    return "SQLITE_?";
-}
-
-int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail_len)
-{
-    int err;
+        int err;
+    } codes[] = {
+        {CODE(SQLITE_FULL, GW_QUEUE_EFULL)},         {CODE(SQLITE_IOERR, GW_QUEUE_EIO)},
+        {CODE(SQLITE_CANTOPEN, GW_QUEUE_EIO)},       {CODE(SQLITE_PROTOCOL, GW_QUEUE_EIO)},
+        {CODE(SQLITE_CORRUPT, GW_QUEUE_ECORRUPT)},   {CODE(SQLITE_NOTADB, GW_QUEUE_ECORRUPT)},
+        {CODE(SQLITE_READONLY, GW_QUEUE_EREADONLY)}, {CODE(SQLITE_PERM, GW_QUEUE_EREADONLY)},
+        {CODE(SQLITE_BUSY, GW_QUEUE_EBUSY)},         {CODE(SQLITE_LOCKED, GW_QUEUE_EBUSY)},
+        {CODE(SQLITE_NOMEM, APNS_ENOMEM)},           {CODE(SQLITE_ERROR, GW_QUEUE_ESTORE)},
+        {CODE(SQLITE_CONSTRAINT, GW_QUEUE_ESTORE)},
+    };
+#undef CODE
     const char *msg = sq->db != NULL ? sqlite3_errmsg(sq->db) : sqlite3_errstr(rc);
+    const char *name = "SQLITE_?";
+    int err = GW_QUEUE_ESTORE;
 
-    switch (rc & 0xff) {
-    case SQLITE_FULL:
-        err = GW_QUEUE_EFULL;
-        break;
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_PROTOCOL:
-        err = GW_QUEUE_EIO;
-        break;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        err = GW_QUEUE_ECORRUPT;
-        break;
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-        err = GW_QUEUE_EREADONLY;
-        break;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        err = GW_QUEUE_EBUSY;
-        break;
-    case SQLITE_NOMEM:
-        err = APNS_ENOMEM;
-        break;
-    default:
-        err = GW_QUEUE_ESTORE;
-        break;
-    }
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (codes[i].code == (rc & 0xff)) {
+            name = codes[i].name;
+            err = codes[i].err;
+        }
     if (detail != NULL && detail_len > 0)
         snprintf(detail, detail_len, "queue database %s: %s (%s, code %d) during %s", sq->path, msg,
-                 primary_name(rc), rc, what);
+                 name, rc, what);
     return err;
 }
 
