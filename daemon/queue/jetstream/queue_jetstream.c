@@ -187,15 +187,13 @@ static void js_batch(gw_req *head, void *be)
 
     for (gw_req *g = head; g != NULL; g = g->next)
         n++;
-    sub = malloc(n * sizeof(*sub));
-    out = malloc(n * sizeof(*out));
-    if (sub == NULL || out == NULL) {
+    sub = malloc(2 * n * sizeof(*sub));
+    if (sub == NULL) {
         for (gw_req *g = head; g != NULL; g = g->next)
             gw_queue__fail((gw_queue_req *)g, APNS_ENOMEM, "out of memory in the queue thread");
-        free(sub);
-        free(out);
         return;
     }
+    out = sub + n;
     for (gw_req *g = head; g != NULL; g = g->next) {
         gw_queue_req *r = (gw_queue_req *)g;
         if (r->kind == GW_QUEUE_REQ_SUBMIT)
@@ -235,8 +233,7 @@ static void js_batch(gw_req *head, void *be)
             storage_err = e;
     }
     gw_queue__result(js->q, did && storage_err == 0, storage_err);
-    free(sub);
-    free(out);
+    free(sub); /* and out */
 }
 
 /* The lease thread: fetches are long polls (up to poll_ms when nothing is
