@@ -429,14 +429,6 @@ int64_t gw_queue__now(const gw_queue *q)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t gw_queue__mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct timespec gw_queue__abstime(int64_t ms)
 {
     struct timespec ts;

@@ -226,12 +226,12 @@ void gw_js_pg_wait(gw_js *js)
 {
     /* Each publish has its own MaxWait; allow the library a margin to
      * report the timeouts, then give up on the stragglers. */
-    int64_t deadline_ms = gw_queue__mono() + js->jo.op_timeout_ms + 2000;
+    int64_t deadline_ms = common_mono_ms() + js->jo.op_timeout_ms + 2000;
     struct timespec ts;
 
     pthread_mutex_lock(&js->pg_mu);
     while (js->pg_done < js->pg_n) {
-        int64_t left = deadline_ms - gw_queue__mono();
+        int64_t left = deadline_ms - common_mono_ms();
         if (left <= 0)
             break;
         ts = gw_queue__abstime(left);
@@ -708,7 +708,7 @@ static int add_bucket(gw_js *js, kvStore **kv, const char *name, int64_t ttl_ms,
 
 int gw_js_connect(gw_js *js, char *detail, size_t dlen)
 {
-    int64_t deadline = gw_queue__mono() + js->jo.connect_timeout_ms;
+    int64_t deadline = common_mono_ms() + js->jo.connect_timeout_ms;
     jsOptions jo;
     natsStatus s;
     int rc;
@@ -718,7 +718,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
         return rc;
     for (;;) {
         s = natsConnection_Connect(&js->nc, js->nopts);
-        if (s == NATS_OK || gw_queue__mono() >= deadline)
+        if (s == NATS_OK || common_mono_ms() >= deadline)
             break;
         usleep(200000);
     }
@@ -745,7 +745,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
         for (int i = 0; rc == 0 && i < JS_BUCKETS; i++)
             if (js->kv[i] == NULL) /* job status and records expire, the rest does not */
                 rc = add_bucket(js, &js->kv[i], js->bucket[i], i <= JS_OUT ? ttl : 0, detail, dlen);
-        if (rc != GW_QUEUE_EIO || gw_queue__mono() >= deadline)
+        if (rc != GW_QUEUE_EIO || common_mono_ms() >= deadline)
             break;
         if (js->pull != NULL) {
             natsSubscription_Destroy(js->pull);
@@ -795,13 +795,13 @@ void gw_js_disconnect(gw_js *js)
     js->js = NULL;
     atomic_store(&js->closing, 1);
     if (js->nc != NULL) {
-        int64_t deadline = gw_queue__mono() + 5000;
+        int64_t deadline = common_mono_ms() + 5000;
 
         natsConnection_Close(js->nc);
         /* Wait for the closed callback: the callbacks before it (a
          * disconnected one) have run, none comes after. */
         pthread_mutex_lock(&js->pg_mu);
-        while (!js->nc_closed && gw_queue__mono() < deadline) {
+        while (!js->nc_closed && common_mono_ms() < deadline) {
             struct timespec ts = gw_queue__abstime(50);
             pthread_cond_timedwait(&js->pg_cv, &js->pg_mu, &ts);
         }

@@ -329,7 +329,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     snprintf(l->app, sizeof(l->app), "%.*s", (int)m.app_len, m.app);
     l->first = m.first;
     l->send_at = m.send_at;
-    l->progress_ms = l->wpi_ms = gw_queue__mono();
+    l->progress_ms = l->wpi_ms = common_mono_ms();
 
     committed = job_committed(js, &m, stored_ms, detail, dlen);
     if (committed < -1 || committed == 0) {
@@ -435,7 +435,7 @@ static void recheck_waiting(gw_js *js, gw_queue_req *r)
 
 int gw_js_op_lease(gw_js *js, gw_queue_req *r)
 {
-    int64_t mono = gw_queue__mono(), hb = js->jo.ack_wait_ms / 3;
+    int64_t mono = common_mono_ms(), hb = js->jo.ack_wait_ms / 3;
     int err;
 
     err = gw_js_check_conn(js, "lease", r->detail, sizeof(r->detail));
@@ -620,7 +620,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
 {
     gw_js_lease **dirty;
     size_t n_dirty = 0;
-    int64_t now = gw_queue__now(js->q), mono = gw_queue__mono();
+    int64_t now = gw_queue__now(js->q), mono = common_mono_ms();
     size_t n_marks = 0, next_mark = 0;
     mark *marks = marks_new(v, n, &n_marks);
     int conn;
@@ -768,7 +768,7 @@ int gw_js_op_touch(gw_js *js, gw_queue_req *r)
     /* A touch posted before a release in the same batch: the release ran
      * first only if it was posted first, which cannot be (the chunk is
      * freed by release on the loop thread). */
-    l->progress_ms = gw_queue__mono();
+    l->progress_ms = common_mono_ms();
     if (msg_ack(js, l->msg, MSG_WPI, 0) == NATS_OK)
         l->wpi_ms = l->progress_ms;
     return 0;
@@ -826,7 +826,7 @@ void gw_js_refresh_depth(gw_js *js)
 int64_t gw_js_idle(void *ud)
 {
     gw_js *js = ud;
-    int64_t mono = gw_queue__mono(), hb = js->jo.ack_wait_ms / 3;
+    int64_t mono = common_mono_ms(), hb = js->jo.ack_wait_ms / 3;
 
     if (hb < 100)
         hb = 100;
