@@ -293,19 +293,13 @@ static void settle(gw_queue *q, gw_req *head)
         q->ops->notify_work(q->be);
 }
 
+/* The lease thread's batches (only leases) go to ops->lease_batch. */
 static void run_batch(gw_req *head, void *ud)
 {
     gw_queue *q = ud;
+    int lease = ((gw_queue_req *)head)->kind == GW_QUEUE_REQ_LEASE && q->lw != NULL;
 
-    q->ops->batch(head, q->be);
-    settle(q, head);
-}
-
-static void run_lease_batch(gw_req *head, void *ud)
-{
-    gw_queue *q = ud;
-
-    q->ops->lease_batch(head, q->be);
+    (lease ? q->ops->lease_batch : q->ops->batch)(head, q->be);
     settle(q, head);
 }
 
@@ -322,7 +316,7 @@ static int start(gw_queue *q)
                            q->ops->idle != NULL ? run_idle : NULL, q->first_idle_ms, q);
 
     if (rc == 0 && q->ops->lease_batch != NULL)
-        rc = gw_worker_new(&q->lw, q->o.base, q->o.max_requests, run_lease_batch, NULL, -1, q);
+        rc = gw_worker_new(&q->lw, q->o.base, q->o.max_requests, run_batch, NULL, -1, q);
     return rc;
 }
 
@@ -432,14 +426,6 @@ int64_t gw_queue__now(const gw_queue *q)
     if (q->o.clock_ms != NULL)
         return q->o.clock_ms(q->o.ud);
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t gw_queue__mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 

@@ -90,7 +90,7 @@ static void *worker_main(void *arg)
             if (w->todo_head != NULL || w->stop)
                 break;
             if (w->idle != NULL && w->idle_due >= 0) {
-                int64_t now = gw_queue__mono(), wait = w->idle_due - now;
+                int64_t now = common_mono_ms(), wait = w->idle_due - now;
                 struct timespec ts;
 
                 if (wait <= 0) {
@@ -116,11 +116,11 @@ static void *worker_main(void *arg)
             finish_batch(w, head);
             /* Idle work that is overdue runs between batches too, so a
              * steady stream of requests cannot starve it. */
-            run_idle = w->idle != NULL && w->idle_due >= 0 && gw_queue__mono() >= w->idle_due;
+            run_idle = w->idle != NULL && w->idle_due >= 0 && common_mono_ms() >= w->idle_due;
         }
         if (run_idle) {
             int64_t next = w->idle(w->ud);
-            w->idle_due = next < 0 ? -1 : gw_queue__mono() + next;
+            w->idle_due = next < 0 ? -1 : common_mono_ms() + next;
         }
     }
     return NULL;
@@ -176,7 +176,7 @@ int gw_worker_new(gw_worker **out, struct event_base *base, size_t max_bounded,
     w->max_bounded = max_bounded;
     w->batch = batch;
     w->idle = idle;
-    w->idle_due = first_idle_ms < 0 ? -1 : gw_queue__mono() + first_idle_ms;
+    w->idle_due = first_idle_ms < 0 ? -1 : common_mono_ms() + first_idle_ms;
     w->ud = ud;
     atomic_init(&w->outstanding, 0);
     if (pipe2(w->fds, O_NONBLOCK | O_CLOEXEC) != 0) {

@@ -41,6 +41,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "clock.h" /* common/: common_mono_ms, CLOCK_MONOTONIC in ms */
 #include "queue.h"
 #include "store_worker.h"
 
@@ -303,8 +304,6 @@ void gw_queue__notice(gw_queue *q);
 
 /* The queue's clock (opts.clock_ms, else the system's) in UNIX ms. */
 int64_t gw_queue__now(const gw_queue *q);
-/* CLOCK_MONOTONIC in ms. */
-int64_t gw_queue__mono(void);
 /* CLOCK_REALTIME ms from now, for pthread_cond_timedwait. */
 struct timespec gw_queue__abstime(int64_t ms);
 /* One line to opts.on_log (printf format; at most 511 bytes). */

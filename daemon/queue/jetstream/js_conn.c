@@ -32,30 +32,40 @@
 
 /* ---- errors ---------------------------------------------------------------- */
 
-static const char *status_name(natsStatus s)
+typedef struct status_info {
+    int code;
+    const char *name;
+    int err; /* the queue error it means */
+} status_info;
+
+/* The name of s and what it means ("NATS_STATUS", GW_QUEUE_ESTORE when
+ * unknown). */
+static const status_info *status_of(natsStatus s)
 {
-#define NAMED(x) x, #x
-    static const struct {
-        int code;
-        const char *name;
-    } names[] = {
+#define S(x, e) x, #x, e
+    static const status_info unknown = {0, "NATS_STATUS", GW_QUEUE_ESTORE};
+    static const status_info names[] = {
         /* clang-format off */
-        {NAMED(NATS_OK)}, {NAMED(NATS_ERR)}, {NAMED(NATS_IO_ERROR)},
-        {NAMED(NATS_CONNECTION_CLOSED)}, {NAMED(NATS_NO_SERVER)}, {NAMED(NATS_STALE_CONNECTION)},
-        {NAMED(NATS_CONNECTION_DISCONNECTED)}, {NAMED(NATS_CONNECTION_AUTH_FAILED)},
-        {NAMED(NATS_NOT_PERMITTED)}, {NAMED(NATS_NOT_FOUND)}, {NAMED(NATS_TIMEOUT)},
-        {NAMED(NATS_NO_MEMORY)}, {NAMED(NATS_SSL_ERROR)}, {NAMED(NATS_NOT_YET_CONNECTED)},
-        {NAMED(NATS_NO_RESPONDERS)}, {NAMED(NATS_MAX_PAYLOAD)}, {NAMED(NATS_INSUFFICIENT_BUFFER)},
-        {NAMED(NATS_SECURE_CONNECTION_REQUIRED)}, {NAMED(NATS_SECURE_CONNECTION_WANTED)},
-        {NAMED(NATS_INVALID_ARG)}
+        {S(NATS_OK, GW_QUEUE_ESTORE)}, {S(NATS_ERR, GW_QUEUE_ESTORE)},
+        {S(NATS_IO_ERROR, GW_QUEUE_EIO)}, {S(NATS_CONNECTION_CLOSED, GW_QUEUE_EIO)},
+        {S(NATS_NO_SERVER, GW_QUEUE_EIO)}, {S(NATS_STALE_CONNECTION, GW_QUEUE_EIO)},
+        {S(NATS_CONNECTION_DISCONNECTED, GW_QUEUE_EIO)},
+        {S(NATS_CONNECTION_AUTH_FAILED, GW_QUEUE_EREADONLY)},
+        {S(NATS_NOT_PERMITTED, GW_QUEUE_EREADONLY)}, {S(NATS_NOT_FOUND, GW_QUEUE_ESTORE)},
+        {S(NATS_TIMEOUT, GW_QUEUE_EIO)}, {S(NATS_NO_MEMORY, APNS_ENOMEM)},
+        {S(NATS_SSL_ERROR, GW_QUEUE_EIO)}, {S(NATS_NOT_YET_CONNECTED, GW_QUEUE_EIO)},
+        {S(NATS_NO_RESPONDERS, GW_QUEUE_EIO)}, {S(NATS_MAX_PAYLOAD, GW_QUEUE_ESTORE)},
+        {S(NATS_INSUFFICIENT_BUFFER, GW_QUEUE_EIO)},
+        {S(NATS_SECURE_CONNECTION_REQUIRED, GW_QUEUE_EIO)},
+        {S(NATS_SECURE_CONNECTION_WANTED, GW_QUEUE_EIO)}, {S(NATS_INVALID_ARG, GW_QUEUE_ESTORE)}
         /* clang-format on */
     };
-#undef NAMED
+#undef S
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (names[i].code == (int)(s))
-            return names[i].name;
-    return "NATS_STATUS";
+            return &names[i];
+    return &unknown;
 }
 
 static int map_error(natsStatus s, jsErrCode code)
@@ -76,29 +86,7 @@ static int map_error(natsStatus s, jsErrCode code)
     case JSNotEnabledForAccountErr:
         return GW_QUEUE_EIO;
     default:
-        break;
-    }
-    switch (s) {
-    case NATS_NO_MEMORY:
-        return APNS_ENOMEM;
-    case NATS_NOT_PERMITTED:
-    case NATS_CONNECTION_AUTH_FAILED:
-        return GW_QUEUE_EREADONLY;
-    case NATS_TIMEOUT:
-    case NATS_IO_ERROR:
-    case NATS_CONNECTION_CLOSED:
-    case NATS_CONNECTION_DISCONNECTED:
-    case NATS_NO_SERVER:
-    case NATS_STALE_CONNECTION:
-    case NATS_NOT_YET_CONNECTED:
-    case NATS_NO_RESPONDERS:
-    case NATS_SSL_ERROR:
-    case NATS_INSUFFICIENT_BUFFER:
-    case NATS_SECURE_CONNECTION_REQUIRED:
-    case NATS_SECURE_CONNECTION_WANTED:
-        return GW_QUEUE_EIO;
-    default:
-        return GW_QUEUE_ESTORE;
+        return status_of(s)->err;
     }
 }
 
@@ -111,7 +99,7 @@ int gw_js_error(gw_js *js, natsStatus s, jsErrCode code, const char *text, const
         snprintf(jerr, sizeof(jerr), ", jetstream error %d%s%s", (int)code,
                  text != NULL && text[0] != '\0' ? ": " : "", text != NULL ? text : "");
     snprintf(detail, detail_len, "queue jetstream %s: %s (%s%s) during %s", js->servers_text,
-             natsStatus_GetText(s), status_name(s), jerr, what);
+             natsStatus_GetText(s), status_of(s)->name, jerr, what);
     return map_error(s, code);
 }
 
@@ -125,7 +113,7 @@ int gw_js_check_conn(gw_js *js, const char *what, char *detail, size_t detail_le
     s = js->nc != NULL ? natsConnection_GetLastError(js->nc, &last) : NATS_NOT_YET_CONNECTED;
     snprintf(detail, detail_len,
              "queue jetstream %s: not connected to any NATS server (%s%s%s) during %s",
-             js->servers_text, status_name(s == NATS_OK ? NATS_CONNECTION_DISCONNECTED : s),
+             js->servers_text, status_of(s == NATS_OK ? NATS_CONNECTION_DISCONNECTED : s)->name,
              last != NULL && last[0] != '\0' ? ": " : "", last != NULL ? last : "", what);
     return GW_QUEUE_EIO;
 }
@@ -238,12 +226,12 @@ void gw_js_pg_wait(gw_js *js)
 {
     /* Each publish has its own MaxWait; allow the library a margin to
      * report the timeouts, then give up on the stragglers. */
-    int64_t deadline_ms = gw_queue__mono() + js->jo.op_timeout_ms + 2000;
+    int64_t deadline_ms = common_mono_ms() + js->jo.op_timeout_ms + 2000;
     struct timespec ts;
 
     pthread_mutex_lock(&js->pg_mu);
     while (js->pg_done < js->pg_n) {
-        int64_t left = deadline_ms - gw_queue__mono();
+        int64_t left = deadline_ms - common_mono_ms();
         if (left <= 0)
             break;
         ts = gw_queue__abstime(left);
@@ -476,7 +464,7 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
     (void)nc;
     (void)sub;
     gw_queue__log(js->q, APNS_LOG_WARN, "queue jetstream %s: asynchronous error: %s (%s)",
-                  js->servers_text, natsStatus_GetText(err), status_name(err));
+                  js->servers_text, natsStatus_GetText(err), status_of(err)->name);
 }
 
 static void on_disconnected(natsConnection *nc, void *ud)
@@ -720,7 +708,7 @@ static int add_bucket(gw_js *js, kvStore **kv, const char *name, int64_t ttl_ms,
 
 int gw_js_connect(gw_js *js, char *detail, size_t dlen)
 {
-    int64_t deadline = gw_queue__mono() + js->jo.connect_timeout_ms;
+    int64_t deadline = common_mono_ms() + js->jo.connect_timeout_ms;
     jsOptions jo;
     natsStatus s;
     int rc;
@@ -730,7 +718,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
         return rc;
     for (;;) {
         s = natsConnection_Connect(&js->nc, js->nopts);
-        if (s == NATS_OK || gw_queue__mono() >= deadline)
+        if (s == NATS_OK || common_mono_ms() >= deadline)
             break;
         usleep(200000);
     }
@@ -754,15 +742,10 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
         rc = add_stream(js, detail, dlen);
         if (rc == 0)
             rc = add_consumer(js, detail, dlen);
-        if (rc == 0 && js->kv_jobs == NULL)
-            rc = add_bucket(js, &js->kv_jobs, js->b_jobs, ttl, detail, dlen);
-        if (rc == 0 && js->kv_out == NULL)
-            rc = add_bucket(js, &js->kv_out, js->b_out, ttl, detail, dlen);
-        if (rc == 0 && js->kv_dead == NULL)
-            rc = add_bucket(js, &js->kv_dead, js->b_dead, 0, detail, dlen);
-        if (rc == 0 && js->kv_tok == NULL)
-            rc = add_bucket(js, &js->kv_tok, js->b_tok, 0, detail, dlen);
-        if (rc != GW_QUEUE_EIO || gw_queue__mono() >= deadline)
+        for (int i = 0; rc == 0 && i < JS_BUCKETS; i++)
+            if (js->kv[i] == NULL) /* job status and records expire, the rest does not */
+                rc = add_bucket(js, &js->kv[i], js->bucket[i], i <= JS_OUT ? ttl : 0, detail, dlen);
+        if (rc != GW_QUEUE_EIO || common_mono_ms() >= deadline)
             break;
         if (js->pull != NULL) {
             natsSubscription_Destroy(js->pull);
@@ -804,22 +787,21 @@ void gw_js_disconnect(gw_js *js)
         natsSubscription_Destroy(js->pull); /* keeps the durable consumer */
         js->pull = NULL;
     }
-    kvStore_Destroy(js->kv_jobs);
-    kvStore_Destroy(js->kv_out);
-    kvStore_Destroy(js->kv_dead);
-    kvStore_Destroy(js->kv_tok);
-    js->kv_jobs = js->kv_out = js->kv_dead = js->kv_tok = NULL;
+    for (int i = 0; i < JS_BUCKETS; i++) {
+        kvStore_Destroy(js->kv[i]);
+        js->kv[i] = NULL;
+    }
     jsCtx_Destroy(js->js);
     js->js = NULL;
     atomic_store(&js->closing, 1);
     if (js->nc != NULL) {
-        int64_t deadline = gw_queue__mono() + 5000;
+        int64_t deadline = common_mono_ms() + 5000;
 
         natsConnection_Close(js->nc);
         /* Wait for the closed callback: the callbacks before it (a
          * disconnected one) have run, none comes after. */
         pthread_mutex_lock(&js->pg_mu);
-        while (!js->nc_closed && gw_queue__mono() < deadline) {
+        while (!js->nc_closed && common_mono_ms() < deadline) {
             struct timespec ts = gw_queue__abstime(50);
             pthread_cond_timedwait(&js->pg_cv, &js->pg_mu, &ts);
         }

@@ -60,11 +60,11 @@ long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, con
     if (gw_js_dead_encode(&d, &val, &len) != 0)
         return APNS_ENOMEM;
     if (async) {
-        snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_dead, key);
+        snprintf(subj, sizeof(subj), "$KV.%s.%s", js->bucket[JS_DEAD], key);
         rc = gw_js_pg_add(js, subj, val, len, NULL, 0);
     } else {
         atomic_fetch_add(&js->op_pub, 1);
-        s = kvStore_Put(NULL, js->kv_dead, key, val, (int)len);
+        s = kvStore_Put(NULL, js->kv[JS_DEAD], key, val, (int)len);
         rc = s == NATS_OK ? 0
                           : gw_js_error(js, s, 0, nats_GetLastError(NULL), "dead-token registry",
                                         detail, dlen);
@@ -86,12 +86,12 @@ int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r)
     natsStatus s;
 
     gw_js_dead_key(r->u.dead.app, r->u.dead.hex, key, sizeof(key));
-    rc = gw_js_kv_get(js, js->kv_dead, key, NULL, NULL, NULL, &found, "dead-token delete",
+    rc = gw_js_kv_get(js, js->kv[JS_DEAD], key, NULL, NULL, NULL, &found, "dead-token delete",
                       r->detail, sizeof(r->detail));
     if (rc != 0 || !found)
         return rc;
     atomic_fetch_add(&js->op_pub, 1);
-    s = kvStore_Delete(js->kv_dead, key);
+    s = kvStore_Delete(js->kv[JS_DEAD], key);
     if (s != NATS_OK)
         return gw_js_error(js, s, 0, nats_GetLastError(NULL), "dead-token delete", r->detail,
                            sizeof(r->detail));
@@ -144,8 +144,8 @@ int gw_js_op_dead_list(gw_js *js, gw_queue_req *r)
     if (sc.after == 0 && r->u.dead.since > 600000)
         sc.start_ms = r->u.dead.since - 600000;
     app_token(r->u.dead.app, app, sizeof(app));
-    snprintf(filter, sizeof(filter), "$KV.%s.%s.>", js->b_dead, app);
-    snprintf(stream, sizeof(stream), "KV_%s", js->b_dead);
+    snprintf(filter, sizeof(filter), "$KV.%s.%s.>", js->bucket[JS_DEAD], app);
+    snprintf(stream, sizeof(stream), "KV_%s", js->bucket[JS_DEAD]);
     rc = gw_js_scan_run(js, &sc, r->detail, sizeof(r->detail));
     if (rc != 0 || !r->u.dead.has_next)
         r->u.dead.next[0] = '\0';

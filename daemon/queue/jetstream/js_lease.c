@@ -41,30 +41,21 @@ static void lease_free(gw_js_lease *l)
     free(l);
 }
 
-static void msg_ack(gw_js *js, natsMsg *m)
-{
-    atomic_fetch_add(&js->op_ack, 1);
-    natsMsg_Ack(m, NULL);
-}
+enum { MSG_ACK, MSG_TERM, MSG_NAK, MSG_WPI };
 
-static void msg_term(gw_js *js, natsMsg *m)
+/* Acks m, terminates it (never redelivered), naks it (redelivered after
+ * delay_ms; <= 0 at once) or marks it in progress (MSG_WPI: the ack_wait
+ * starts again): one counted ack operation. */
+static natsStatus msg_ack(gw_js *js, natsMsg *m, int how, int64_t delay_ms)
 {
     atomic_fetch_add(&js->op_ack, 1);
-    natsMsg_Term(m, NULL);
-}
-
-static natsStatus msg_nak(gw_js *js, natsMsg *m, int64_t delay_ms)
-{
-    atomic_fetch_add(&js->op_ack, 1);
-    if (delay_ms <= 0)
-        return natsMsg_Nak(m, NULL);
-    return natsMsg_NakWithDelay(m, delay_ms, NULL);
-}
-
-static natsStatus msg_wpi(gw_js *js, natsMsg *m)
-{
-    atomic_fetch_add(&js->op_ack, 1);
-    return natsMsg_InProgress(m, NULL);
+    if (how == MSG_ACK)
+        return natsMsg_Ack(m, NULL);
+    if (how == MSG_TERM)
+        return natsMsg_Term(m, NULL);
+    if (how == MSG_WPI)
+        return natsMsg_InProgress(m, NULL);
+    return delay_ms > 0 ? natsMsg_NakWithDelay(m, delay_ms, NULL) : natsMsg_Nak(m, NULL);
 }
 
 /* ---- committed jobs ------------------------------------------------------ */
@@ -96,7 +87,7 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
 
         if (cache_has(js, c->job_id))
             return 1;
-        rc = gw_js_kv_get(js, js->kv_jobs, c->job_id, &val, &len, NULL, &found, "lease (job)",
+        rc = gw_js_kv_get(js, js->kv[JS_JOBS], c->job_id, &val, &len, NULL, &found, "lease (job)",
                           detail, dlen);
         if (rc != 0)
             return rc;
@@ -122,7 +113,7 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
         j.created = c->created;
         if (gw_js_job_encode(&j, &enc, &elen) != 0)
             return APNS_ENOMEM;
-        rc = gw_js_kv_cas(js, js->b_jobs, c->job_id, enc, elen, 0, 0, NULL, &conflict,
+        rc = gw_js_kv_cas(js, js->bucket[JS_JOBS], c->job_id, enc, elen, 0, 0, NULL, &conflict,
                           "lease (abort)", detail, dlen);
         free(enc);
         if (rc != 0)
@@ -171,7 +162,7 @@ static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, si
         int found = 0, conflict = 0, rc;
 
         if (attempt > 0 || read_first) {
-            rc = gw_js_kv_get(js, js->kv_out, l->key, &val, &len, &l->rev, &found, what, detail,
+            rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found, what, detail,
                               dlen);
             if (rc != 0)
                 return rc;
@@ -186,8 +177,8 @@ static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, si
         }
         if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0)
             return APNS_ENOMEM;
-        rc = gw_js_kv_cas(js, js->b_out, l->key, buf, blen, l->rev, 0, &new_rev, &conflict, what,
-                          detail, dlen);
+        rc = gw_js_kv_cas(js, js->bucket[JS_OUT], l->key, buf, blen, l->rev, 0, &new_rev, &conflict,
+                          what, detail, dlen);
         free(buf);
         if (rc != 0)
             return rc;
@@ -221,7 +212,7 @@ static void store_records(gw_js *js, gw_js_lease **v, size_t n)
             snprintf(v[i]->detail, sizeof(v[i]->detail), OOM_RECORDING);
             continue;
         }
-        snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_out, v[i]->key);
+        snprintf(subj, sizeof(subj), "$KV.%s.%s", js->bucket[JS_OUT], v[i]->key);
         slot[i] = gw_js_pg_add(js, subj, buf, len, NULL, v[i]->rev ? v[i]->rev : JS_EXPECT_NONE);
         free(buf);
     }
@@ -266,16 +257,14 @@ static uint64_t rec_open(const gw_js_rec *r, int64_t *min_retry, uint64_t *pendi
     return open;
 }
 
-/* Stores rec with one more hand-back and naks the message with a delay. */
-static int defer(gw_js *js, gw_js_lease *l, int64_t delay_ms, char *detail, size_t dlen)
+/* Stores rec with one more hand-back and naks the message with a delay
+ * (the nak stands even if the count was not stored). */
+static void defer(gw_js *js, gw_js_lease *l, int64_t delay_ms, char *detail, size_t dlen)
 {
-    int err;
-
     l->rec.rel++;
     l->rec.held_at = 0;
-    err = rec_store(js, l, 0, detail, dlen);
-    msg_nak(js, l->msg, delay_ms);
-    return err;
+    rec_store(js, l, 0, detail, dlen);
+    msg_ack(js, l->msg, MSG_NAK, delay_ms);
 }
 
 static void park(gw_js *js, gw_js_lease *l, uint64_t unclean)
@@ -290,7 +279,7 @@ static void park(gw_js *js, gw_js_lease *l, uint64_t unclean)
             parked++;
     l->rec.done_ms = now;
     err = rec_store(js, l, 0, d[0], sizeof(d[0]));
-    msg_term(js, l->msg);
+    msg_ack(js, l->msg, MSG_TERM, 0);
     gw_queue__depth_add(js->q, -(int64_t)parked);
     gw_queue__log(js->q, APNS_LOG_ERROR,
                   "queue jetstream: chunk %s was delivered %llu times without being handed back "
@@ -309,7 +298,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     uint64_t delivered = 1;
     int64_t stored_ms = real_ms(), now = gw_queue__now(js->q), min_retry = 0;
     uint64_t pending = 0;
-    int rc, committed;
+    int rc, committed, have = 0;
 
     *out = NULL;
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
@@ -321,7 +310,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         gw_queue__log(js->q, APNS_LOG_ERROR,
                       "queue jetstream: message %llu of %s is not a chunk: terminated",
                       meta ? (unsigned long long)meta->Sequence.Stream : 0ULL, js->stream);
-        msg_term(js, msg);
+        msg_ack(js, msg, MSG_TERM, 0);
         jsMsgMetaData_Destroy(meta);
         natsMsg_Destroy(msg);
         return 0;
@@ -340,17 +329,17 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     snprintf(l->app, sizeof(l->app), "%.*s", (int)m.app_len, m.app);
     l->first = m.first;
     l->send_at = m.send_at;
-    l->progress_ms = l->wpi_ms = gw_queue__mono();
+    l->progress_ms = l->wpi_ms = common_mono_ms();
 
     committed = job_committed(js, &m, stored_ms, detail, dlen);
     if (committed < -1 || committed == 0) {
         /* Error: leave it to ack_wait. Not yet committed: hold it. */
-        msg_wpi(js, msg);
+        msg_ack(js, msg, MSG_WPI, 0);
         common_list_push_back(&js->waiting, &l->node);
         return committed < -1 ? committed : 0;
     }
     if (committed == -1) {
-        msg_ack(js, msg);
+        msg_ack(js, msg, MSG_ACK, 0);
         lease_free(l);
         return 0;
     }
@@ -359,32 +348,27 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         size_t len = 0;
         int found = 0;
 
-        rc = gw_js_kv_get(js, js->kv_out, l->key, &val, &len, &l->rev, &found, "lease (record)",
+        rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found, "lease (record)",
                           detail, dlen);
         if (rc != 0) {
             lease_free(l); /* not acked: comes back after ack_wait */
             return rc;
         }
-        if (found && gw_js_rec_decode(&l->rec, val, len) == 0 && l->rec.n == m.n) {
-            free(val);
-        } else {
-            free(val);
+        have = found && gw_js_rec_decode(&l->rec, val, len) == 0 && l->rec.n == m.n;
+        free(val);
+        if (found && !have) {
             gw_js_rec_cleanup(&l->rec);
-            if (found)
-                gw_queue__log(js->q, APNS_LOG_WARN,
-                              "queue jetstream: record %s unreadable: rewritten", l->key);
-            if (gw_js_rec_init(&l->rec, m.n) != 0) {
-                lease_free(l);
-                return APNS_ENOMEM;
-            }
+            gw_queue__log(js->q, APNS_LOG_WARN, "queue jetstream: record %s unreadable: rewritten",
+                          l->key);
         }
-    } else if (gw_js_rec_init(&l->rec, m.n) != 0) {
+    }
+    if (!have && gw_js_rec_init(&l->rec, m.n) != 0) {
         lease_free(l);
         return APNS_ENOMEM;
     }
 
     if (rec_open(&l->rec, &min_retry, &pending) == 0) {
-        msg_ack(js, msg); /* a holder finished it and died before its ack */
+        msg_ack(js, msg, MSG_ACK, 0); /* a holder finished it and died before its ack */
         lease_free(l);
         return 0;
     }
@@ -396,9 +380,9 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     }
     if (m.send_at > now || (pending == 0 && min_retry > now)) {
         int64_t due = m.send_at > now ? m.send_at : min_retry;
-        rc = defer(js, l, due - now, detail, dlen);
+        defer(js, l, due - now, detail, dlen);
         lease_free(l);
-        return rc == 0 ? 0 : 0; /* the nak stands even if the count was not stored */
+        return 0;
     }
     *out = build_chunk(&m, &l->rec);
     if (*out == NULL) {
@@ -420,7 +404,7 @@ static void take_into(gw_js *js, gw_queue_req *r, natsMsg *msg)
     gw_chunk *c = NULL;
 
     if (r->u.lease.n >= r->u.lease.max) {
-        msg_nak(js, msg, 0);
+        msg_ack(js, msg, MSG_NAK, 0);
         natsMsg_Destroy(msg);
         return;
     }
@@ -451,7 +435,7 @@ static void recheck_waiting(gw_js *js, gw_queue_req *r)
 
 int gw_js_op_lease(gw_js *js, gw_queue_req *r)
 {
-    int64_t mono = gw_queue__mono(), hb = js->jo.ack_wait_ms / 3;
+    int64_t mono = common_mono_ms(), hb = js->jo.ack_wait_ms / 3;
     int err;
 
     err = gw_js_check_conn(js, "lease", r->detail, sizeof(r->detail));
@@ -461,7 +445,7 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
     COMMON_LIST_FOREACH(it, tmp, &js->waiting)
     {
         gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
-        if (mono - l->wpi_ms >= hb && msg_wpi(js, l->msg) == NATS_OK)
+        if (mono - l->wpi_ms >= hb && msg_ack(js, l->msg, MSG_WPI, 0) == NATS_OK)
             l->wpi_ms = mono;
     }
     recheck_waiting(js, r);
@@ -636,7 +620,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
 {
     gw_js_lease **dirty;
     size_t n_dirty = 0;
-    int64_t now = gw_queue__now(js->q), mono = gw_queue__mono();
+    int64_t now = gw_queue__now(js->q), mono = common_mono_ms();
     size_t n_marks = 0, next_mark = 0;
     mark *marks = marks_new(v, n, &n_marks);
     int conn;
@@ -756,17 +740,17 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
         if (l->dirty) {
             /* Its record could not be stored: resend what is not stored. */
             gw_queue__fail(r, l->err, l->detail);
-            msg_nak(js, l->msg, 5000);
+            msg_ack(js, l->msg, MSG_NAK, 5000);
             lease_free(l);
             continue;
         }
         if (open == 0) {
-            msg_ack(js, l->msg);
+            msg_ack(js, l->msg, MSG_ACK, 0);
         } else {
             int64_t nb = l->not_before > now ? l->not_before : now;
             int64_t due = pending > 0 ? nb : (min_retry > nb ? min_retry : nb);
             delay = due - now;
-            msg_nak(js, l->msg, delay);
+            msg_ack(js, l->msg, MSG_NAK, delay);
             r->work = delay <= 0;
         }
         lease_free(l);
@@ -784,8 +768,8 @@ int gw_js_op_touch(gw_js *js, gw_queue_req *r)
     /* A touch posted before a release in the same batch: the release ran
      * first only if it was posted first, which cannot be (the chunk is
      * freed by release on the loop thread). */
-    l->progress_ms = gw_queue__mono();
-    if (msg_wpi(js, l->msg) == NATS_OK)
+    l->progress_ms = common_mono_ms();
+    if (msg_ack(js, l->msg, MSG_WPI, 0) == NATS_OK)
         l->wpi_ms = l->progress_ms;
     return 0;
 }
@@ -842,7 +826,7 @@ void gw_js_refresh_depth(gw_js *js)
 int64_t gw_js_idle(void *ud)
 {
     gw_js *js = ud;
-    int64_t mono = gw_queue__mono(), hb = js->jo.ack_wait_ms / 3;
+    int64_t mono = common_mono_ms(), hb = js->jo.ack_wait_ms / 3;
 
     if (hb < 100)
         hb = 100;
@@ -854,7 +838,7 @@ int64_t gw_js_idle(void *ud)
             if (mono - l->progress_ms > js->q->o.lease_ttl_ms)
                 continue; /* the dispatcher forgot it: let it come back */
             if (mono - l->wpi_ms >= hb) {
-                if (msg_wpi(js, l->msg) == NATS_OK) {
+                if (msg_ack(js, l->msg, MSG_WPI, 0) == NATS_OK) {
                     l->wpi_ms = mono;
                     l->lost = 0;
                 } else if (!l->lost) {

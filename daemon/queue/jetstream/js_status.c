@@ -130,7 +130,7 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
                      .visit = add_value,
                      .ud = &a};
 
-    rc = gw_js_kv_get(js, js->kv_jobs, r->u.status.id, &val, &len, NULL, &found, "status",
+    rc = gw_js_kv_get(js, js->kv[JS_JOBS], r->u.status.id, &val, &len, NULL, &found, "status",
                       r->detail, sizeof(r->detail));
     if (rc != 0)
         return rc;
@@ -162,8 +162,8 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
         }
     }
     agg_begin(&a, js, r, &job);
-    snprintf(filter, sizeof(filter), "$KV.%s.%s.*", js->b_out, job.id);
-    snprintf(stream, sizeof(stream), "KV_%s", js->b_out);
+    snprintf(filter, sizeof(filter), "$KV.%s.%s.*", js->bucket[JS_OUT], job.id);
+    snprintf(stream, sizeof(stream), "KV_%s", js->bucket[JS_OUT]);
     sc.direct = job.n_chunks <= 64;
     rc = gw_js_scan_run(js, &sc, r->detail, sizeof(r->detail));
     if (rc != 0) {

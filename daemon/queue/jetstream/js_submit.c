@@ -100,7 +100,7 @@ static int publish_header(gw_js *js, gw_queue_req *r, int64_t now, long *slot)
         snprintf(r->detail, sizeof(r->detail), "out of memory while storing a job");
         return APNS_ENOMEM;
     }
-    snprintf(subj, sizeof(subj), "$KV.%s.%s", js->b_jobs, r->u.submit.f.job_id);
+    snprintf(subj, sizeof(subj), "$KV.%s.%s", js->bucket[JS_JOBS], r->u.submit.f.job_id);
     *slot = gw_js_pg_add(js, subj, buf, len, NULL, JS_EXPECT_NONE);
     free(buf);
     if (*slot < 0) {

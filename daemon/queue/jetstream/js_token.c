@@ -42,7 +42,7 @@ static int last_seq(gw_js *js, uint64_t *seq, char *detail, size_t dlen)
     char stream[96];
     natsStatus s;
 
-    snprintf(stream, sizeof(stream), "KV_%s", js->b_tok);
+    snprintf(stream, sizeof(stream), "KV_%s", js->bucket[JS_TOK]);
     atomic_fetch_add(&js->op_read, 1);
     s = js_GetStreamInfo(&si, js->js, stream, NULL, &code);
     if (s != NATS_OK)
@@ -72,7 +72,7 @@ int gw_js_op_token(gw_js *js, gw_queue_req *r)
          * is newer than `last`, a write came in between: look again. */
         rc = last_seq(js, &last, r->detail, sizeof(r->detail));
         if (rc == 0)
-            rc = gw_js_kv_get(js, js->kv_tok, key, &val, &len, &rev, &found, "provider token",
+            rc = gw_js_kv_get(js, js->kv[JS_TOK], key, &val, &len, &rev, &found, "provider token",
                               r->detail, sizeof(r->detail));
         if (rc != 0)
             return rc;
@@ -106,8 +106,8 @@ int gw_js_op_token(gw_js *js, gw_queue_req *r)
             snprintf(r->detail, sizeof(r->detail), "out of memory for the provider token");
             return APNS_ENOMEM;
         }
-        rc = gw_js_kv_cas(js, js->b_tok, key, val, len, last, 1, NULL, &conflict, "provider token",
-                          r->detail, sizeof(r->detail));
+        rc = gw_js_kv_cas(js, js->bucket[JS_TOK], key, val, len, last, 1, NULL, &conflict,
+                          "provider token", r->detail, sizeof(r->detail));
         free(val);
         if (rc != 0)
             return rc;

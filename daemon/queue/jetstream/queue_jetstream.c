@@ -187,15 +187,13 @@ static void js_batch(gw_req *head, void *be)
 
     for (gw_req *g = head; g != NULL; g = g->next)
         n++;
-    sub = malloc(n * sizeof(*sub));
-    out = malloc(n * sizeof(*out));
-    if (sub == NULL || out == NULL) {
+    sub = malloc(2 * n * sizeof(*sub));
+    if (sub == NULL) {
         for (gw_req *g = head; g != NULL; g = g->next)
             gw_queue__fail((gw_queue_req *)g, APNS_ENOMEM, "out of memory in the queue thread");
-        free(sub);
-        free(out);
         return;
     }
+    out = sub + n;
     for (gw_req *g = head; g != NULL; g = g->next) {
         gw_queue_req *r = (gw_queue_req *)g;
         if (r->kind == GW_QUEUE_REQ_SUBMIT)
@@ -235,8 +233,7 @@ static void js_batch(gw_req *head, void *be)
             storage_err = e;
     }
     gw_queue__result(js->q, did && storage_err == 0, storage_err);
-    free(sub);
-    free(out);
+    free(sub); /* and out */
 }
 
 /* The lease thread: fetches are long polls (up to poll_ms when nothing is
@@ -311,12 +308,8 @@ static void js_free(void *be)
      * stop). */
     gw_js_forget_leases(js);
     gw_js_disconnect(js);
-    for (size_t i = 0; js->servers != NULL && i < js->jo.n_servers; i++)
-        free(js->servers[i]);
     free(js->servers);
-    free(js->servers_text);
-    for (size_t i = 0; i < sizeof(js->strings) / sizeof(js->strings[0]); i++)
-        free(js->strings[i]);
+    free(js->strings);
     free(js->pg);
     free(js->committed);
     pthread_mutex_destroy(&js->pg_mu);
@@ -374,55 +367,44 @@ static int js_check(const gw_queue_opts *o, const void *bo, char *detail, size_t
     return 0;
 }
 
+/* Copies jo's strings ("" as NULL), the servers, their list for details
+ * and the default node name into one block (js->strings) for js->jo. */
 static int copy_strings(gw_js *js, const gw_queue_jetstream_opts *jo)
 {
-    const char *in[5] = {jo->creds_file, jo->tls_ca_file, jo->tls_cert_file, jo->tls_key_file,
-                         jo->node_name};
-    const char **outp[5] = {&js->jo.creds_file, &js->jo.tls_ca_file, &js->jo.tls_cert_file,
-                            &js->jo.tls_key_file, &js->jo.node_name};
-    size_t text = 0;
+    const char **str[5] = {&js->jo.creds_file, &js->jo.tls_ca_file, &js->jo.tls_cert_file,
+                           &js->jo.tls_key_file, &js->jo.node_name};
     char host[64] = "apnsd", name[128];
+    size_t size = 1;
+    char *p;
 
-    for (int i = 0; i < 5; i++) {
-        *outp[i] = NULL;
-        if (in[i] == NULL || in[i][0] == '\0')
-            continue;
-        js->strings[i] = strdup(in[i]);
-        if (js->strings[i] == NULL)
-            return APNS_ENOMEM;
-        *outp[i] = js->strings[i];
-    }
-    if (js->jo.node_name == NULL) {
+    if (jo->node_name == NULL || jo->node_name[0] == '\0') {
         gethostname(host, sizeof(host) - 1);
         snprintf(name, sizeof(name), "apnsd %s.%d", host, (int)getpid());
-        js->strings[4] = strdup(name);
-        if (js->strings[4] == NULL)
-            return APNS_ENOMEM;
-        js->jo.node_name = js->strings[4];
+        js->jo.node_name = name;
     }
+    for (int i = 0; i < 5; i++)
+        size += *str[i] != NULL ? strlen(*str[i]) + 1 : 0;
+    for (size_t i = 0; i < jo->n_servers; i++)
+        size += 2 * strlen(jo->servers[i]) + 3; /* the copy, and "s, " in the list */
     js->servers = calloc(jo->n_servers, sizeof(char *));
-    if (js->servers == NULL)
+    js->strings = p = malloc(size);
+    if (js->servers == NULL || p == NULL)
         return APNS_ENOMEM;
-    for (size_t i = 0; i < jo->n_servers; i++) {
-        js->servers[i] = strdup(jo->servers[i]);
-        if (js->servers[i] == NULL)
-            return APNS_ENOMEM;
-        text += strlen(jo->servers[i]) + 2;
-    }
-    js->servers_text = calloc(1, text + 1);
-    if (js->servers_text == NULL)
-        return APNS_ENOMEM;
-    for (size_t i = 0; i < jo->n_servers; i++) {
-        if (i > 0)
-            strcat(js->servers_text, ", ");
-        strcat(js->servers_text, jo->servers[i]);
-    }
-    js->jo.servers = (const char *const *)js->servers;
+    for (int i = 0; i < 5; i++)
+        if (*str[i] != NULL)
+            *str[i] = (*str[i])[0] ? gw_queue__copy_str(&p, *str[i], strlen(*str[i])) : NULL;
+    for (size_t i = 0; i < jo->n_servers; i++)
+        js->servers[i] = gw_queue__copy_str(&p, jo->servers[i], strlen(jo->servers[i]));
+    js->servers_text = p;
+    for (size_t i = 0; i < jo->n_servers; i++)
+        p += sprintf(p, "%s%s", i > 0 ? ", " : "", jo->servers[i]);
+    js->jo.servers = js->servers;
     return 0;
 }
 
 static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
 {
+    static const char *const bucket_names[JS_BUCKETS] = {"JOBS", "OUT", "DEAD", "TOKENS"};
     const gw_queue_jetstream_opts *jo = bo;
     const char *prefix = prefix_of(jo);
     gw_js *js = calloc(1, sizeof(*js));
@@ -444,10 +426,8 @@ static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
     snprintf(js->consumer, sizeof(js->consumer), "%s_workers", prefix);
     snprintf(js->subj_chunk, sizeof(js->subj_chunk), "%s.chunk", prefix);
     snprintf(js->subj_work, sizeof(js->subj_work), "%s.work", prefix);
-    snprintf(js->b_jobs, sizeof(js->b_jobs), "%s_JOBS", prefix);
-    snprintf(js->b_out, sizeof(js->b_out), "%s_OUT", prefix);
-    snprintf(js->b_dead, sizeof(js->b_dead), "%s_DEAD", prefix);
-    snprintf(js->b_tok, sizeof(js->b_tok), "%s_TOKENS", prefix);
+    for (int i = 0; i < JS_BUCKETS; i++)
+        snprintf(js->bucket[i], sizeof(js->bucket[i]), "%s_%s", prefix, bucket_names[i]);
     js->n_committed = 4096;
     js->committed = calloc(js->n_committed, sizeof(*js->committed));
     if (js->committed == NULL || copy_strings(js, jo) != 0)

@@ -111,20 +111,11 @@ static void sq_opened(void *be, int err, char *detail, size_t detail_len)
 /* "<recorded>.<id>" of the last entry of the previous page. */
 static int sq_dead_cursor(const char *s, int64_t after[2])
 {
-    char *end;
-    long long a, b;
+    long long a = INT64_MIN, b = 0;
+    int end = 0;
 
-    if (s == NULL || s[0] == '\0') {
-        after[0] = INT64_MIN;
-        after[1] = 0;
-        return 0;
-    }
-    a = strtoll(s, &end, 10);
-    if (end == s || *end != '.')
-        return APNS_EINVAL;
-    s = end + 1;
-    b = strtoll(s, &end, 10);
-    if (end == s || *end != '\0')
+    if (s != NULL && s[0] != '\0' &&
+        (sscanf(s, "%lld.%lld%n", &a, &b, &end) != 2 || s[end] != '\0'))
         return APNS_EINVAL;
     after[0] = a;
     after[1] = b;

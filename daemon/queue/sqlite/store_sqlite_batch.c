@@ -43,45 +43,37 @@ static int needs_full_sync(const gw_sq *sq, const gw_req *head)
     return 0;
 }
 
-static int (*const ops[])(gw_sq *, gw_queue_req *) = {
-    [GW_QUEUE_REQ_SUBMIT] = gw_sq_op_submit,
-    [GW_QUEUE_REQ_LEASE] = gw_sq_op_lease,
-    [GW_QUEUE_REQ_RECORD] = gw_sq_op_record,
-    [GW_QUEUE_REQ_RELEASE] = gw_sq_op_release,
-    [GW_QUEUE_REQ_STATUS] = gw_sq_op_status,
-    [GW_QUEUE_REQ_DEAD_ADD] = gw_sq_op_dead_add,
-    [GW_QUEUE_REQ_DEAD_LIST] = gw_sq_op_dead_list,
-    [GW_QUEUE_REQ_DEAD_DELETE] = gw_sq_op_dead_delete,
-    [GW_QUEUE_REQ_PURGE] = gw_sq_op_purge,
+/* Each kind's operation, and what it does for "... during WHAT". */
+static const struct {
+    int (*run)(gw_sq *, gw_queue_req *);
+    const char *what;
+} ops[] = {
+    [GW_QUEUE_REQ_SUBMIT] = {gw_sq_op_submit, "submit"},
+    [GW_QUEUE_REQ_LEASE] = {gw_sq_op_lease, "lease"},
+    [GW_QUEUE_REQ_RECORD] = {gw_sq_op_record, "record outcomes"},
+    [GW_QUEUE_REQ_RELEASE] = {gw_sq_op_release, "release"},
+    [GW_QUEUE_REQ_STATUS] = {gw_sq_op_status, "status"},
+    [GW_QUEUE_REQ_DEAD_ADD] = {gw_sq_op_dead_add, "dead-token add"},
+    [GW_QUEUE_REQ_DEAD_LIST] = {gw_sq_op_dead_list, "dead-token list"},
+    [GW_QUEUE_REQ_DEAD_DELETE] = {gw_sq_op_dead_delete, "dead-token delete"},
+    [GW_QUEUE_REQ_PURGE] = {gw_sq_op_purge, "retention"},
 };
+
+static int known(const gw_queue_req *r)
+{
+    return (size_t)r->kind < sizeof(ops) / sizeof(ops[0]) && ops[r->kind].run != NULL;
+}
 
 static int run_op(gw_sq *sq, gw_queue_req *r)
 {
-    if ((size_t)r->kind >= sizeof(ops) / sizeof(ops[0]) || ops[r->kind] == NULL)
-        return APNS_EINVAL;
-    return ops[r->kind](sq, r);
+    return known(r) ? ops[r->kind].run(sq, r) : APNS_EINVAL;
 }
 
-static const char *const kind_names[] = {
-    [GW_QUEUE_REQ_SUBMIT] = "submit",
-    [GW_QUEUE_REQ_LEASE] = "lease",
-    [GW_QUEUE_REQ_RECORD] = "record outcomes",
-    [GW_QUEUE_REQ_RELEASE] = "release",
-    [GW_QUEUE_REQ_STATUS] = "status",
-    [GW_QUEUE_REQ_DEAD_ADD] = "dead-token add",
-    [GW_QUEUE_REQ_DEAD_LIST] = "dead-token list",
-    [GW_QUEUE_REQ_DEAD_DELETE] = "dead-token delete",
-    [GW_QUEUE_REQ_PURGE] = "retention",
-};
-
-/* What a request does, for "... during WHAT". */
 static const char *kind_name(const gw_queue_req *r)
 {
     if (r->kind == GW_QUEUE_REQ_CONTROL)
         return r->u.control.op == SQ_SET_MAX_BYTES ? "size limit" : "read-only switch";
-    if ((size_t)r->kind >= sizeof(kind_names) / sizeof(kind_names[0]) || !kind_names[r->kind])
-        return "request";
-    return kind_names[r->kind];
+    return known(r) ? ops[r->kind].what : "request";
 }
 
 static int is_option(const gw_queue_req *r)

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,77 +67,81 @@ static const char *const stmt_sql[SQS_COUNT] = {
 #undef SQ_STMT_SQL
 };
 
-static const char *primary_name(int rc)
+int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail_len)
 {
-#define NAMED(x) x, #x
+#define CODE(x, err) x, #x, err
     static const struct {
         int code;
         const char *name;
-    } names[] = {{NAMED(SQLITE_ERROR)},    {NAMED(SQLITE_PERM)},     {NAMED(SQLITE_BUSY)},
-                 {NAMED(SQLITE_LOCKED)},   {NAMED(SQLITE_NOMEM)},    {NAMED(SQLITE_READONLY)},
-                 {NAMED(SQLITE_IOERR)},    {NAMED(SQLITE_CORRUPT)},  {NAMED(SQLITE_FULL)},
-                 {NAMED(SQLITE_CANTOPEN)}, {NAMED(SQLITE_PROTOCOL)}, {NAMED(SQLITE_CONSTRAINT)},
-                 {NAMED(SQLITE_NOTADB)}};
-#undef NAMED
-
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (names[i].code == (int)(rc & 0xff))
-            return names[i].name;
-    return "SQLITE_?";
-}
-
-int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail_len)
-{
-    int err;
+        int err;
+    } codes[] = {
+        {CODE(SQLITE_FULL, GW_QUEUE_EFULL)},         {CODE(SQLITE_IOERR, GW_QUEUE_EIO)},
+        {CODE(SQLITE_CANTOPEN, GW_QUEUE_EIO)},       {CODE(SQLITE_PROTOCOL, GW_QUEUE_EIO)},
+        {CODE(SQLITE_CORRUPT, GW_QUEUE_ECORRUPT)},   {CODE(SQLITE_NOTADB, GW_QUEUE_ECORRUPT)},
+        {CODE(SQLITE_READONLY, GW_QUEUE_EREADONLY)}, {CODE(SQLITE_PERM, GW_QUEUE_EREADONLY)},
+        {CODE(SQLITE_BUSY, GW_QUEUE_EBUSY)},         {CODE(SQLITE_LOCKED, GW_QUEUE_EBUSY)},
+        {CODE(SQLITE_NOMEM, APNS_ENOMEM)},           {CODE(SQLITE_ERROR, GW_QUEUE_ESTORE)},
+        {CODE(SQLITE_CONSTRAINT, GW_QUEUE_ESTORE)},
+    };
+#undef CODE
     const char *msg = sq->db != NULL ? sqlite3_errmsg(sq->db) : sqlite3_errstr(rc);
+    const char *name = "SQLITE_?";
+    int err = GW_QUEUE_ESTORE;
 
-    switch (rc & 0xff) {
-    case SQLITE_FULL:
-        err = GW_QUEUE_EFULL;
-        break;
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_PROTOCOL:
-        err = GW_QUEUE_EIO;
-        break;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        err = GW_QUEUE_ECORRUPT;
-        break;
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-        err = GW_QUEUE_EREADONLY;
-        break;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        err = GW_QUEUE_EBUSY;
-        break;
-    case SQLITE_NOMEM:
-        err = APNS_ENOMEM;
-        break;
-    default:
-        err = GW_QUEUE_ESTORE;
-        break;
-    }
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (codes[i].code == (rc & 0xff)) {
+            name = codes[i].name;
+            err = codes[i].err;
+        }
     if (detail != NULL && detail_len > 0)
         snprintf(detail, detail_len, "queue database %s: %s (%s, code %d) during %s", sq->path, msg,
-                 primary_name(rc), rc, what);
+                 name, rc, what);
     return err;
 }
 
-sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id)
+static sqlite3_stmt *stmt_bind(gw_sq *sq, enum gw_sq_stmt id, const char *types, va_list ap)
 {
     sqlite3_stmt *s = sq->st[id];
 
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
+    for (int i = 0; types[i] != '\0'; i++) {
+        if (types[i] == 'i') {
+            sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+        } else if (types[i] == 't') {
+            const char *v = va_arg(ap, const char *);
+            if (v != NULL && v[0] != '\0')
+                sqlite3_bind_text(s, i + 1, v, -1, SQLITE_STATIC);
+        } else {
+            const void *v = va_arg(ap, const void *);
+            sqlite3_bind_blob(s, i + 1, v, (int)va_arg(ap, size_t), SQLITE_STATIC);
+        }
+    }
     return s;
 }
 
-int gw_sq_done(gw_sq *sq, sqlite3_stmt *s, const char *what, char *detail, size_t detail_len)
+sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id, const char *types, ...)
 {
-    int rc = sqlite3_step(s);
+    sqlite3_stmt *s;
+    va_list ap;
 
+    va_start(ap, types);
+    s = stmt_bind(sq, id, types, ap);
+    va_end(ap);
+    return s;
+}
+
+int gw_sq_run(gw_sq *sq, char *detail, size_t detail_len, const char *what, enum gw_sq_stmt id,
+              const char *types, ...)
+{
+    sqlite3_stmt *s;
+    va_list ap;
+    int rc;
+
+    va_start(ap, types);
+    s = stmt_bind(sq, id, types, ap);
+    va_end(ap);
+    rc = sqlite3_step(s);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, what, detail, detail_len);
 }

@@ -19,15 +19,8 @@ int gw_sq_dead_upsert(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok
                       const char *reason, int64_t apns_ts, int64_t recorded, char *detail,
                       size_t detail_len)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_DEAD_UPSERT);
-
-    sqlite3_bind_text(s, 1, app, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, tok, (int)tok_len, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, source);
-    sqlite3_bind_text(s, 4, reason != NULL ? reason : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, apns_ts);
-    sqlite3_bind_int64(s, 6, recorded);
-    return gw_sq_done(sq, s, "dead-token registry", detail, detail_len);
+    return gw_sq_run(sq, detail, detail_len, "dead-token registry", SQS_DEAD_UPSERT, "tbitii", app,
+                     (const void *)tok, tok_len, (int64_t)source, reason, apns_ts, recorded);
 }
 
 int gw_sq_op_dead_add(gw_sq *sq, gw_queue_req *r)
@@ -39,8 +32,10 @@ int gw_sq_op_dead_add(gw_sq *sq, gw_queue_req *r)
 
 int gw_sq_op_dead_list(gw_sq *sq, gw_queue_req *r)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_DEAD_LIST);
     size_t limit = r->u.dead.limit;
+    /* one more than the limit: is there a next page? */
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_DEAD_LIST, "tiiii", r->u.dead.app, r->u.dead.since,
+                                 r->u.dead.after[0], r->u.dead.after[1], (int64_t)limit + 1);
     int64_t last_recorded = 0, last_id = 0;
     int rc;
 
@@ -49,11 +44,6 @@ int gw_sq_op_dead_list(gw_sq *sq, gw_queue_req *r)
         snprintf(r->detail, sizeof(r->detail), "out of memory for dead-token page");
         return APNS_ENOMEM;
     }
-    sqlite3_bind_text(s, 1, r->u.dead.app, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, r->u.dead.since);
-    sqlite3_bind_int64(s, 3, r->u.dead.after[0]);
-    sqlite3_bind_int64(s, 4, r->u.dead.after[1]);
-    sqlite3_bind_int64(s, 5, (int64_t)limit + 1); /* one more: is there a next page? */
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         gw_dead_token *d;
         int len;
@@ -87,12 +77,9 @@ int gw_sq_op_dead_list(gw_sq *sq, gw_queue_req *r)
 
 int gw_sq_op_dead_delete(gw_sq *sq, gw_queue_req *r)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_DEAD_DELETE);
-    int rc;
+    int rc = gw_sq_run(sq, r->detail, sizeof(r->detail), "dead-token delete", SQS_DEAD_DELETE, "tb",
+                       r->u.dead.app, (const void *)r->u.dead.tok, r->u.dead.tok_len);
 
-    sqlite3_bind_text(s, 1, r->u.dead.app, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, r->u.dead.tok, (int)r->u.dead.tok_len, SQLITE_STATIC);
-    rc = gw_sq_done(sq, s, "dead-token delete", r->detail, sizeof(r->detail));
     if (rc != 0)
         return rc;
     r->u.dead.count = (uint64_t)sqlite3_changes(sq->db);

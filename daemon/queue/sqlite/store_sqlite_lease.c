@@ -66,10 +66,9 @@ static gw_chunk *build_chunk(sqlite3_stmt *c, sqlite3_stmt *j)
 
 static int load_retries(gw_sq *sq, gw_chunk *ch, gw_queue_req *r)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_RETRY_BY_CHUNK);
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_RETRY_BY_CHUNK, "i", (int64_t)ch->priv.handle);
     int rc;
 
-    sqlite3_bind_int64(s, 1, (int64_t)ch->priv.handle);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t idx = sqlite3_column_int64(s, 0);
         if (idx >= 0 && idx < ch->n_tokens) {
@@ -84,20 +83,17 @@ static int load_retries(gw_sq *sq, gw_chunk *ch, gw_queue_req *r)
 
 static int select_chunks(gw_sq *sq, gw_queue_req *r, int64_t now)
 {
-    sqlite3_stmt *c = gw_sq_stmt(sq, SQS_LEASE_SELECT);
+    sqlite3_stmt *c = gw_sq_stmt(sq, SQS_LEASE_SELECT, "ii", now, (int64_t)r->u.lease.max);
     sqlite3_stmt *j = NULL;
     int64_t cur_job = -1;
     int rc, err = 0;
 
-    sqlite3_bind_int64(c, 1, now);
-    sqlite3_bind_int64(c, 2, (int64_t)r->u.lease.max);
     while ((rc = sqlite3_step(c)) == SQLITE_ROW) {
         int64_t job = sqlite3_column_int64(c, 1);
         gw_chunk *ch;
 
         if (job != cur_job) {
-            j = gw_sq_stmt(sq, SQS_JOB_FIELDS);
-            sqlite3_bind_int64(j, 1, job);
+            j = gw_sq_stmt(sq, SQS_JOB_FIELDS, "i", job);
             rc = sqlite3_step(j);
             if (rc != SQLITE_ROW) {
                 /* A chunk without its job cannot be sent: skip it. */
@@ -136,16 +132,12 @@ int gw_sq_op_lease(gw_sq *sq, gw_queue_req *r)
     int64_t now = gw_queue__now(sq->q);
     int err = select_chunks(sq, r, now);
 
-    for (size_t i = 0; err == 0 && i < r->u.lease.n; i++) {
-        sqlite3_stmt *s = gw_sq_stmt(sq, SQS_CHUNK_LEASE);
-
-        sqlite3_bind_int64(s, 1, (int64_t)r->u.lease.chunks[i]->priv.handle);
-        sqlite3_bind_int64(s, 2, (int64_t)sq->owner);
-        sqlite3_bind_int64(s, 3, now + sq->q->o.lease_ttl_ms);
-        err = gw_sq_done(sq, s, "lease (mark)", r->detail, sizeof(r->detail));
-    }
+    for (size_t i = 0; err == 0 && i < r->u.lease.n; i++)
+        err = gw_sq_run(sq, r->detail, sizeof(r->detail), "lease (mark)", SQS_CHUNK_LEASE, "iii",
+                        (int64_t)r->u.lease.chunks[i]->priv.handle, (int64_t)sq->owner,
+                        now + sq->q->o.lease_ttl_ms);
     if (err == 0 && r->u.lease.n < r->u.lease.max) {
-        sqlite3_stmt *s = gw_sq_stmt(sq, SQS_LEASE_NEXT);
+        sqlite3_stmt *s = gw_sq_stmt(sq, SQS_LEASE_NEXT, "");
         int rc = sqlite3_step(s);
 
         if (rc == SQLITE_ROW)
@@ -162,13 +154,12 @@ int gw_sq_op_lease(gw_sq *sq, gw_queue_req *r)
 
 int gw_sq_op_release(gw_sq *sq, gw_queue_req *r)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_CHUNK_RELEASE_INFO);
-    int64_t now = gw_queue__now(sq->q), n_open, n_retry, min_at = 0, next_at;
+    int64_t chunk = (int64_t)r->u.release.chunk, now = gw_queue__now(sq->q), n_open, n_retry;
     int64_t not_before = r->u.release.not_before > now ? r->u.release.not_before : now;
-    int rc;
+    int64_t min_at = 0, next_at;
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_CHUNK_RELEASE_INFO, "i", chunk);
+    int rc = sqlite3_step(s);
 
-    sqlite3_bind_int64(s, 1, r->u.release.chunk);
-    rc = sqlite3_step(s);
     if (rc != SQLITE_ROW) {
         sqlite3_reset(s);
         if (rc == SQLITE_DONE)
@@ -181,14 +172,11 @@ int gw_sq_op_release(gw_sq *sq, gw_queue_req *r)
         min_at = sqlite3_column_int64(s, 2);
     sqlite3_reset(s);
 
-    s = gw_sq_stmt(sq, SQS_CHUNK_RELEASE);
-    sqlite3_bind_int64(s, 1, r->u.release.chunk);
-    if (n_open <= 0) {
-        sqlite3_bind_null(s, 2);
-    } else {
-        next_at = n_open > n_retry ? not_before : (min_at > not_before ? min_at : not_before);
-        sqlite3_bind_int64(s, 2, next_at);
-        r->work = next_at <= now;
-    }
-    return gw_sq_done(sq, s, "release", r->detail, sizeof(r->detail));
+    if (n_open <= 0) /* every token final: never due again (next_at NULL) */
+        return gw_sq_run(sq, r->detail, sizeof(r->detail), "release", SQS_CHUNK_RELEASE, "i",
+                         chunk);
+    next_at = n_open > n_retry ? not_before : (min_at > not_before ? min_at : not_before);
+    r->work = next_at <= now;
+    return gw_sq_run(sq, r->detail, sizeof(r->detail), "release", SQS_CHUNK_RELEASE, "ii", chunk,
+                     next_at);
 }

@@ -44,55 +44,43 @@ static int by_chunk(const void *a, const void *b, void *arg)
 
 static int flush_job(gw_sq *sq, job_delta *d, int64_t now, gw_queue_req *r)
 {
-    sqlite3_stmt *s;
     int rc;
 
     if (!d->used)
         return 0;
     d->used = 0;
-    s = gw_sq_stmt(sq, SQS_JOB_ADD_COUNTS);
-    sqlite3_bind_int64(s, 1, d->job);
-    for (int i = 0; i < 4; i++)
-        sqlite3_bind_int64(s, 2 + i, d->counts[i]);
-    sqlite3_bind_int64(s, 6, d->retry);
-    rc = gw_sq_done(sq, s, "record outcomes (job)", r->detail, sizeof(r->detail));
+    rc = gw_sq_run(sq, r->detail, sizeof(r->detail), "record outcomes (job)", SQS_JOB_ADD_COUNTS,
+                   "iiiiii", d->job, d->counts[0], d->counts[1], d->counts[2], d->counts[3],
+                   d->retry);
     if (rc != 0)
         return rc;
-    s = gw_sq_stmt(sq, SQS_JOB_FINISH);
-    sqlite3_bind_int64(s, 1, d->job);
-    sqlite3_bind_int64(s, 2, now);
-    return gw_sq_done(sq, s, "record outcomes (finish)", r->detail, sizeof(r->detail));
+    return gw_sq_run(sq, r->detail, sizeof(r->detail), "record outcomes (finish)", SQS_JOB_FINISH,
+                     "ii", d->job, now);
 }
 
 static int reject(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, int64_t job, int64_t first,
                   int64_t now)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_REJECT_INSERT);
     const uint8_t *tok;
     const char *reason;
     size_t tok_len, reason_len;
     char why[48];
+    sqlite3_stmt *s;
     int err;
 
     gw_queue__answer_extra(r, o, &tok, &tok_len, &reason, &reason_len);
-    sqlite3_bind_int64(s, 1, job);
-    sqlite3_bind_int64(s, 2, first + o->idx);
-    sqlite3_bind_blob(s, 3, tok, (int)tok_len, SQLITE_STATIC);
-    sqlite3_bind_int(s, 4, o->status);
-    sqlite3_bind_text(s, 5, reason, (int)reason_len, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 6, o->apns_ts);
-    sqlite3_bind_int64(s, 7, now);
-    err = gw_sq_done(sq, s, "record outcomes (rejection)", r->detail, sizeof(r->detail));
+    snprintf(why, sizeof(why), "%.*s", (int)reason_len, reason);
+    err = gw_sq_run(sq, r->detail, sizeof(r->detail), "record outcomes (rejection)",
+                    SQS_REJECT_INSERT, "iibitii", job, first + o->idx, (const void *)tok, tok_len,
+                    (int64_t)o->status, why, o->apns_ts, now);
     if (err != 0 || o->dead == GW_DEAD_NONE)
         return err;
 
-    s = gw_sq_stmt(sq, SQS_JOB_APP);
-    sqlite3_bind_int64(s, 1, job);
+    s = gw_sq_stmt(sq, SQS_JOB_APP, "i", job);
     if (sqlite3_step(s) != SQLITE_ROW) {
         sqlite3_reset(s);
         return 0; /* no job (cannot happen within one transaction) */
     }
-    snprintf(why, sizeof(why), "%.*s", (int)reason_len, reason);
     err = gw_sq_dead_upsert(sq, (const char *)sqlite3_column_text(s, 0), tok, tok_len, o->dead, why,
                             o->apns_ts, now, r->detail, sizeof(r->detail));
     sqlite3_reset(s);
@@ -103,25 +91,21 @@ static int apply_one(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, uint8
                      int64_t first, int64_t now, job_delta *d, int64_t *n_open)
 {
     uint8_t old = st[o->idx];
-    sqlite3_stmt *s;
     int err;
 
     if (gw_token_state_final((gw_token_state)old))
         return 0;
     if (old == GW_TOKEN_RETRY && o->state != GW_TOKEN_RETRY) {
-        s = gw_sq_stmt(sq, SQS_RETRY_DELETE);
-        sqlite3_bind_int64(s, 1, o->chunk);
-        sqlite3_bind_int64(s, 2, o->idx);
-        if ((err = gw_sq_done(sq, s, "record outcomes (retry)", r->detail, sizeof(r->detail))) != 0)
+        err = gw_sq_run(sq, r->detail, sizeof(r->detail), "record outcomes (retry)",
+                        SQS_RETRY_DELETE, "ii", (int64_t)o->chunk, (int64_t)o->idx);
+        if (err != 0)
             return err;
         d->retry--;
     }
     if (o->state == GW_TOKEN_RETRY) {
-        s = gw_sq_stmt(sq, SQS_RETRY_UPSERT);
-        sqlite3_bind_int64(s, 1, o->chunk);
-        sqlite3_bind_int64(s, 2, o->idx);
-        sqlite3_bind_int64(s, 3, o->retry_at);
-        if ((err = gw_sq_done(sq, s, "record outcomes (retry)", r->detail, sizeof(r->detail))) != 0)
+        err = gw_sq_run(sq, r->detail, sizeof(r->detail), "record outcomes (retry)",
+                        SQS_RETRY_UPSERT, "iii", (int64_t)o->chunk, (int64_t)o->idx, o->retry_at);
+        if (err != 0)
             return err;
         if (old != GW_TOKEN_RETRY)
             d->retry++;
@@ -142,12 +126,10 @@ static int apply_chunk(gw_sq *sq, gw_queue_req *r, const uint32_t *order, size_t
 {
     const gw_queue_answer *v = r->u.record.v;
     int64_t chunk = v[order[from]].chunk, job, first, n_open;
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_CHUNK_ST);
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_CHUNK_ST, "i", chunk);
     size_t n, st_len;
-    int rc, err;
+    int rc = sqlite3_step(s), err;
 
-    sqlite3_bind_int64(s, 1, chunk);
-    rc = sqlite3_step(s);
     if (rc != SQLITE_ROW) {
         sqlite3_reset(s);
         return rc == SQLITE_DONE
@@ -187,11 +169,8 @@ static int apply_chunk(gw_sq *sq, gw_queue_req *r, const uint32_t *order, size_t
         if (err != 0)
             return err;
     }
-    s = gw_sq_stmt(sq, SQS_CHUNK_SET_ST);
-    sqlite3_bind_int64(s, 1, chunk);
-    sqlite3_bind_blob(s, 2, *buf, (int)n, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, n_open);
-    return gw_sq_done(sq, s, "record outcomes (chunk)", r->detail, sizeof(r->detail));
+    return gw_sq_run(sq, r->detail, sizeof(r->detail), "record outcomes (chunk)", SQS_CHUNK_SET_ST,
+                     "ibi", chunk, (const void *)*buf, n, n_open);
 }
 
 int gw_sq_op_record(gw_sq *sq, gw_queue_req *r)

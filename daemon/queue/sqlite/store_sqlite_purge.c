@@ -19,12 +19,8 @@
 static int delete_some(gw_sq *sq, enum gw_sq_stmt id, int64_t job, int *budget, char *detail,
                        size_t len)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, id);
-    int rc;
+    int rc = gw_sq_run(sq, detail, len, "retention", id, "ii", job, (int64_t)*budget);
 
-    sqlite3_bind_int64(s, 1, job);
-    sqlite3_bind_int(s, 2, *budget);
-    rc = gw_sq_done(sq, s, "retention", detail, len);
     if (rc != 0)
         return rc;
     *budget -= sqlite3_changes(sq->db);
@@ -45,9 +41,8 @@ int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char
         return 0;
     if (max_jobs > sizeof(ids) / sizeof(ids[0]))
         max_jobs = sizeof(ids) / sizeof(ids[0]);
-    s = gw_sq_stmt(sq, SQS_PURGE_PICK);
-    sqlite3_bind_int64(s, 1, gw_queue__now(sq->q) - sq->q->o.retention_ms);
-    sqlite3_bind_int64(s, 2, (int64_t)max_jobs);
+    s = gw_sq_stmt(sq, SQS_PURGE_PICK, "ii", gw_queue__now(sq->q) - sq->q->o.retention_ms,
+                   (int64_t)max_jobs);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         ids[n++] = sqlite3_column_int64(s, 0);
     sqlite3_reset(s);
@@ -65,9 +60,7 @@ int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char
             *more = 1;
             break;
         }
-        s = gw_sq_stmt(sq, SQS_PURGE_JOB);
-        sqlite3_bind_int64(s, 1, ids[i]);
-        rc = gw_sq_done(sq, s, "retention", detail, len);
+        rc = gw_sq_run(sq, detail, len, "retention", SQS_PURGE_JOB, "i", ids[i]);
         if (rc != 0)
             return rc;
         (*jobs)++;

@@ -17,12 +17,10 @@
 static int64_t one_int(gw_sq *sq, enum gw_sq_stmt id, int64_t job, int64_t dflt, int *err,
                        gw_queue_req *r)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, id);
+    sqlite3_stmt *s = gw_sq_stmt(sq, id, "i", job);
     int64_t v = dflt;
-    int rc;
+    int rc = sqlite3_step(s);
 
-    sqlite3_bind_int64(s, 1, job);
-    rc = sqlite3_step(s);
     if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
         v = sqlite3_column_int64(s, 0);
     else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -33,10 +31,9 @@ static int64_t one_int(gw_sq *sq, enum gw_sq_stmt id, int64_t job, int64_t dflt,
 
 static int load_tokens(gw_sq *sq, gw_queue_req *r, int64_t job, gw_token_outcome *out, size_t total)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_JOB_CHUNKS);
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_JOB_CHUNKS, "i", job);
     int rc;
 
-    sqlite3_bind_int64(s, 1, job);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t first = sqlite3_column_int64(s, 0), n = sqlite3_column_int64(s, 1);
         const uint8_t *tok = sqlite3_column_blob(s, 2), *st = sqlite3_column_blob(s, 3);
@@ -60,10 +57,9 @@ static int load_tokens(gw_sq *sq, gw_queue_req *r, int64_t job, gw_token_outcome
 static int load_details(gw_sq *sq, gw_queue_req *r, int64_t job, gw_token_outcome *out,
                         size_t total)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_JOB_REJECTIONS);
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_JOB_REJECTIONS, "i", job);
     int rc;
 
-    sqlite3_bind_int64(s, 1, job);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t idx = sqlite3_column_int64(s, 0);
         if (idx < 0 || idx >= (int64_t)total)
@@ -79,8 +75,7 @@ static int load_details(gw_sq *sq, gw_queue_req *r, int64_t job, gw_token_outcom
     if (rc != SQLITE_DONE)
         return gw_sq_error(sq, rc, "status (rejections)", r->detail, sizeof(r->detail));
 
-    s = gw_sq_stmt(sq, SQS_JOB_RETRIES);
-    sqlite3_bind_int64(s, 1, job);
+    s = gw_sq_stmt(sq, SQS_JOB_RETRIES, "i", job);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t idx = sqlite3_column_int64(s, 0);
         if (idx < 0 || idx >= (int64_t)total)
@@ -97,12 +92,10 @@ static int load_details(gw_sq *sq, gw_queue_req *r, int64_t job, gw_token_outcom
 int gw_sq_op_status(gw_sq *sq, gw_queue_req *r)
 {
     gw_job_status *st = &r->u.status.st;
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_JOB_BY_UID);
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_JOB_BY_UID, "t", r->u.status.id);
     int64_t job;
-    int rc, err = 0;
+    int rc = sqlite3_step(s), err = 0;
 
-    sqlite3_bind_text(s, 1, r->u.status.id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(s);
     if (rc != SQLITE_ROW) {
         sqlite3_reset(s);
         if (rc == SQLITE_DONE) {

@@ -144,15 +144,18 @@ typedef struct gw_js_notice_box {
     uint64_t node;
 } gw_js_notice_box;
 
+/* The KV buckets, indexes of gw_js.bucket and gw_js.kv. */
+enum { JS_JOBS, JS_OUT, JS_DEAD, JS_TOK, JS_BUCKETS };
+
 typedef struct gw_js {
     gw_queue *q; /* the front end; q->o: the options */
     gw_queue_jetstream_opts jo;
-    char **servers;
-    char *servers_text; /* "nats://a:4222, nats://b:4222" for details */
-    char *strings[5];   /* copies of creds/tls/node strings */
+    const char **servers; /* in strings */
+    char *servers_text;   /* "nats://a:4222, nats://b:4222" for details; in strings */
+    char *strings;        /* one block: copies of jo's strings (copy_strings) */
     char prefix[48];
     char stream[64], consumer[64], subj_chunk[64], subj_work[64];
-    char b_jobs[64], b_out[64], b_dead[64], b_tok[64];
+    char bucket[JS_BUCKETS][64]; /* <P>_JOBS, <P>_OUT, <P>_DEAD, <P>_TOKENS */
     uint64_t node;
 
     natsOptions *nopts;
@@ -161,7 +164,7 @@ typedef struct gw_js {
     natsSubscription *pull;
     natsSubscription *work_sub;
     gw_js_notice_box *box;
-    kvStore *kv_jobs, *kv_out, *kv_dead, *kv_tok;
+    kvStore *kv[JS_BUCKETS];
     pthread_mutex_t lease_mu; /* leases: the queue and lease threads */
 
     /* publish groups (js_conn.c): written by the ack handler thread */

@@ -111,11 +111,16 @@ void gw_sq_db_close(gw_sq *sq);
 /* Maps a SQLite result code to GW_QUEUE_E* / APNS_ENOMEM and writes
  * "queue database PATH: MESSAGE (SQLITE_X) during WHAT" to detail. */
 int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail_len);
-/* Resets, clears bindings and returns the statement. */
-sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id);
-/* Runs a statement that returns no rows and resets it: 0, or the error of
- * gw_sq_error. */
-int gw_sq_done(gw_sq *sq, sqlite3_stmt *s, const char *what, char *detail, size_t detail_len);
+/* Resets the statement, clears its bindings, binds ?1, ?2, ... from the
+ * arguments, one letter of `types` each: 'i' an int64_t, 't' a
+ * NUL-terminated string (NULL or "" binds SQL NULL), 'b' a blob as a
+ * const void * and a size_t; and returns it. Strings and blobs are borrowed
+ * until the statement is reset. */
+sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id, const char *types, ...);
+/* Binds like gw_sq_stmt, runs a statement that returns no rows and resets
+ * it: 0, or the error of gw_sq_error (for `what`) into detail. */
+int gw_sq_run(gw_sq *sq, char *detail, size_t detail_len, const char *what, enum gw_sq_stmt id,
+              const char *types, ...);
 
 /* ---- store_sqlite_batch.c: group commit on the storage thread ---- */
 void gw_sq_batch(gw_req *head, void *be);
