@@ -128,7 +128,7 @@ int64_t gw__d_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-gw_app *gw__d_find_app(const gw_dispatch *d, const char *name)
+static gw_app *find_app(const gw_dispatch *d, const char *name)
 {
     for (gw_app *a = d->apps; a != NULL; a = a->next)
         if (strcmp(a->name, name) == 0)
@@ -199,7 +199,7 @@ static void on_lease(int err, const char *detail, gw_chunk **chunks, size_t n, i
     }
     for (size_t i = 0; i < n; i++) {
         gw_chunk *c = chunks[i];
-        gw_app *a = d->draining ? NULL : gw__d_find_app(d, c->app);
+        gw_app *a = d->draining ? NULL : find_app(d, c->app);
 
         d->leased++;
         if (d->draining) {
@@ -486,7 +486,7 @@ int gw_dispatch_ready(const gw_dispatch *d)
 
 int gw_dispatch_app_paused(const gw_dispatch *d, const char *app)
 {
-    const gw_app *a = d != NULL && app != NULL ? gw__d_find_app(d, app) : NULL;
+    const gw_app *a = d != NULL && app != NULL ? find_app(d, app) : NULL;
     return a != NULL && a->paused;
 }
 

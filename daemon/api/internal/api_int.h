@@ -72,6 +72,12 @@ typedef struct gw__route {
     const char *name; /* the metrics' route label */
 } gw__route;
 
+/* json_integer(v), or NULL (a "o*" value json_pack leaves out) when v is 0. */
+static inline json_t *gw__json_int(json_int_t v)
+{
+    return v != 0 ? json_integer(v) : NULL;
+}
+
 /* ---- replies (api.c) ----------------------------------------------------- */
 
 /* Sends status with body (stolen; NULL = none) as application/json, adds

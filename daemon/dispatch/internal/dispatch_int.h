@@ -209,7 +209,6 @@ struct gw_dispatch {
 
 /* ---- dispatch.c, dispatch_drain.c ---- */
 int64_t gw__d_now(void);
-gw_app *gw__d_find_app(const gw_dispatch *d, const char *name);
 void gw__d_maybe_lease(gw_dispatch *d);
 void gw__d_wake_at(gw_dispatch *d, int64_t at_ms);
 void gw__d_check_drain(gw_dispatch *d);
