@@ -154,17 +154,10 @@ static const char *phrase(int status)
 
 static int request_id_ok(const char *s)
 {
-    size_t n = 0;
-
-    if (s == NULL)
-        return 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= GW__API_REQ_ID_MAX || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                         (c >= '0' && c <= '9') || strchr("-_.:/+=", c) != NULL))
-            return 0;
-    }
-    return n > 0;
+    size_t n = s != NULL ? strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789-_.:/+=")
+                         : 0;
+    return n > 0 && n <= GW__API_REQ_ID_MAX && s[n] == '\0';
 }
 
 static void req_free(gw_api_req *r)
