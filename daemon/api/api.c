@@ -1,6 +1,7 @@
 /*
  * api.c - the HTTP API server: the route table, request contexts, auth,
- * replies, metrics. Handlers live in api_submit.c (POST /v1/push),
+ * replies, metrics. Handlers live in api_submit.c (POST /v1/push, and its
+ * drain: gw_api_stop_accepting),
  * api_status.c, api_dead.c and api_health.c; the body parser in api_push.c
  * and api_tokens.c; ?wait bookkeeping in api_wait.c; errors in api_json.c.
  *
@@ -521,14 +522,6 @@ void gw_api_set_config(gw_api *a, const gw_config *cfg)
         return;
     a->cfg = cfg;
     apply_limits(a);
-}
-
-void gw_api_stop_accepting(gw_api *a)
-{
-    if (a == NULL)
-        return;
-    a->draining = 1;
-    gw__api_push_drain(a);
 }
 
 size_t gw_api_pending(const gw_api *a)

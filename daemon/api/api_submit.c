@@ -36,7 +36,9 @@
 #include "log.h"
 #include "timer.h"
 
-#define WAIT_MAX_SECONDS 86400
+#define WAIT_MAX_SECONDS    86400
+#define RETRY_AFTER_DEPTH   5 /* Retry-After seconds: the queue over max_depth */
+#define RETRY_AFTER_BACKLOG 1 /* its storage backlog full */
 
 struct gw__push {
     gw_api_req *r;
@@ -105,7 +107,8 @@ static void answer_failed(gw__push *p)
     body = gw__api_error_json(&e, p->r->id);
     json_object_set_new(body, "notifications", list);
     if (e.status == 429) {
-        snprintf(ra, sizeof ra, "%d", gw__api_retry_after(p->err));
+        snprintf(ra, sizeof ra, "%d",
+                 p->err == GW_QUEUE_EBACKLOG ? RETRY_AFTER_BACKLOG : RETRY_AFTER_DEPTH);
         gw__api_header(p->r, "Retry-After", ra);
     }
     if (e.status >= 500)
@@ -142,8 +145,11 @@ void gw__api_push_result(gw__push *p)
         answer_wait(p);
 }
 
-void gw__api_push_drain(gw_api *a)
+void gw_api_stop_accepting(gw_api *a)
 {
+    if (a == NULL)
+        return;
+    a->draining = 1;
     COMMON_LIST_FOREACH(it, tmp, &a->open)
     {
         gw_api_req *r = COMMON_CONTAINER_OF(it, gw_api_req, link);
@@ -267,7 +273,7 @@ void gw__api_h_push(gw_api_req *r)
     depth = gw_queue_depth(a->q);
     if (qc->max_depth > 0 && depth > qc->max_depth) {
         char ra[16];
-        snprintf(ra, sizeof ra, "%d", GW__API_RETRY_AFTER_DEPTH);
+        snprintf(ra, sizeof ra, "%d", RETRY_AFTER_DEPTH);
         gw__api_header(r, "Retry-After", ra);
         gw__api_reply_errorf(r, GW_API_E_OVERLOADED, NULL,
                              "the queue holds %llu unfinished notifications, over [queue] "

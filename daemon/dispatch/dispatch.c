@@ -269,17 +269,6 @@ void gw_dispatch_kick(gw_dispatch *d)
     gw__d_maybe_lease(d);
 }
 
-/* ---- gauges ---------------------------------------------------------------- */
-
-static void stats_cb(int fd, short what, void *ud)
-{
-    gw_dispatch *d = ud;
-
-    for (gw_app *a = d->apps; a != NULL; a = a->next)
-        gw__d_app_stats(a);
-    gw__d_teams_stats(d);
-}
-
 /* ---- retiring apps --------------------------------------------------------- */
 
 static void reap_cb(int fd, short what, void *ud)
@@ -422,7 +411,7 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
     d->wake_ev = evtimer_new(o->base, wake_cb, d);
     d->flush_ev = event_new(o->base, -1, 0, gw__d_flush_cb, d);
     d->reap_ev = event_new(o->base, -1, 0, reap_cb, d);
-    d->stats_ev = event_new(o->base, -1, EV_PERSIST, stats_cb, d);
+    d->stats_ev = event_new(o->base, -1, EV_PERSIST, gw__d_stats_cb, d);
     d->hold_ev = evtimer_new(o->base, gw__d_hold_cb, d);
     if (d->wake_ev == NULL || d->flush_ev == NULL || d->reap_ev == NULL || d->stats_ev == NULL ||
         d->hold_ev == NULL) {

@@ -123,10 +123,6 @@ int gw__api_app_allows(const gw_config_app *app, const uint8_t digest[GW__API_DI
 void gw__api_queue_error(gw_api_error *e, int err, const char *detail, const char *what);
 /* The error body {"error":{...}}. */
 json_t *gw__api_error_json(const gw_api_error *e, const char *request_id);
-/* Retry-After seconds for an overloaded answer. */
-int gw__api_retry_after(int err);
-#define GW__API_RETRY_AFTER_DEPTH   5
-#define GW__API_RETRY_AFTER_BACKLOG 1
 
 /* ---- handlers ---------------------------------------------------------- */
 
@@ -140,8 +136,6 @@ void gw__api_h_readyz(gw_api_req *r);
 
 /* The push state of a request is freed with the request. */
 void gw__api_push_free(gw__push *p);
-/* Drain: answer every ?wait request now. */
-void gw__api_push_drain(gw_api *a);
 
 /* ---- ?wait (api_wait.c) ------------------------------------------------ */
 

@@ -235,8 +235,8 @@ void gw__d_app_retire(gw_app *a);
 /* 1 when a retiring app can be freed. */
 int gw__d_app_done(const gw_app *a);
 void gw__d_app_free(gw_app *a);
-void gw__d_app_stats(gw_app *a);
-void gw__d_teams_stats(gw_dispatch *d);
+/* The stats timer: gauges and counters of every app and team. */
+void gw__d_stats_cb(int fd, short what, void *ud);
 
 /* ---- dispatch_fleet.c ---- */
 /* Makes t take the fleet's token (its cache must be external) and asks for
