@@ -70,19 +70,23 @@ void gw__api_push_free(gw__push *p)
 /* Every answer comes after the last submit callback: it frees the request,
  * which unregisters its jobs and stops its timer (gw__api_push_free). */
 
-static json_t *job_json(const gw__job *j)
+/* A job's id, apns-id and tokens; with results, "complete" and "results" (?wait). */
+static json_t *job_json(const gw__job *j, int results)
 {
-    return json_pack("{s:s, s:s, s:I}", "id", j->id, "apns_id", j->apns_id, "tokens",
-                     (json_int_t)j->n);
+    return json_pack("{s:s, s:s, s:I, s:o*, s:o*}", "id", j->id, "apns_id", j->apns_id, "tokens",
+                     (json_int_t)j->n, "complete",
+                     results ? json_boolean(j->n_final == j->n) : NULL, "results",
+                     results ? gw__wait_job_json(j) : NULL);
 }
 
-static void answer_accepted(gw__push *p)
+/* 202 with the jobs, or (?wait) 200 with their results as known now. */
+static void answer_jobs(gw__push *p, int results)
 {
     json_t *list = json_array();
 
     for (size_t i = 0; i < p->n; i++)
-        json_array_append_new(list, job_json(&p->jobs[i]));
-    gw__api_reply_json(p->r, 202, json_pack("{s:o}", "notifications", list));
+        json_array_append_new(list, job_json(&p->jobs[i], results));
+    gw__api_reply_json(p->r, results ? 200 : 202, json_pack("{s:o}", "notifications", list));
 }
 
 static void answer_failed(gw__push *p)
@@ -96,7 +100,7 @@ static void answer_failed(gw__push *p)
         const gw__job *j = &p->jobs[i];
         json_t *o;
         if (j->durable) {
-            o = job_json(j);
+            o = job_json(j, 0);
             json_object_set_new(o, "accepted", json_true());
         } else {
             o = json_pack("{s:I, s:b}", "tokens", (json_int_t)j->n, "accepted", 0);
@@ -117,20 +121,6 @@ static void answer_failed(gw__push *p)
     gw__api_reply_json(p->r, e.status, body);
 }
 
-static void answer_wait(gw__push *p)
-{
-    json_t *list = json_array();
-
-    for (size_t i = 0; i < p->n; i++) {
-        const gw__job *j = &p->jobs[i];
-        json_t *o = job_json(j), *res = gw__wait_job_json(j);
-        json_object_set_new(o, "complete", json_boolean(j->n_final == j->n));
-        json_object_set_new(o, "results", res);
-        json_array_append_new(list, o);
-    }
-    gw__api_reply_json(p->r, 200, json_pack("{s:o}", "notifications", list));
-}
-
 static int all_final(const gw__push *p)
 {
     for (size_t i = 0; i < p->n; i++)
@@ -142,7 +132,7 @@ static int all_final(const gw__push *p)
 void gw__api_push_result(gw__push *p)
 {
     if (p->timer != NULL && p->r->req != NULL && all_final(p))
-        answer_wait(p);
+        answer_jobs(p, 1);
 }
 
 void gw_api_stop_accepting(gw_api *a)
@@ -154,13 +144,13 @@ void gw_api_stop_accepting(gw_api *a)
     {
         gw_api_req *r = COMMON_CONTAINER_OF(it, gw_api_req, link);
         if (r->push != NULL && r->push->timer != NULL && r->req != NULL)
-            answer_wait(r->push);
+            answer_jobs(r->push, 1);
     }
 }
 
 static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
 {
-    answer_wait(arg); /* unanswered: an answer frees the request and this timer */
+    answer_jobs(arg, 1); /* unanswered: an answer frees the request and this timer */
 }
 
 /* Every submit callback is in: answer, or start waiting. */
@@ -169,13 +159,13 @@ static void finish(gw__push *p)
     if (p->err != 0) {
         answer_failed(p);
     } else if (p->wait_ms <= 0) {
-        answer_accepted(p);
+        answer_jobs(p, 0);
     } else if (all_final(p) || p->r->api->draining) {
-        answer_wait(p);
+        answer_jobs(p, 1);
     } else {
         p->timer = evtimer_new(p->r->api->base, on_wait_timeout, p);
         if (p->timer == NULL || gw_timer_in(p->timer, p->wait_ms) != 0)
-            answer_wait(p);
+            answer_jobs(p, 1);
     }
 }
 
