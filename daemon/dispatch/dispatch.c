@@ -105,10 +105,7 @@
  * time from the chunks it holds, until a record succeeds: that ends it.
  * (dispatch_record.c)
  *
- * Drain (dispatch_drain.c): stop leasing and feeding; answers still
- * arriving are recorded; each chunk is released once idle; then every
- * client drains (GOAWAY) and `done` fires. At the timeout the held chunks
- * are handed back at once and `done` fires anyway.
+ * Drain: see dispatch_drain.c.
  */
 #include "dispatch_int.h"
 #include "queue_keys.h"
