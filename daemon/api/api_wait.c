@@ -23,17 +23,13 @@ static int by_id(const void *a, const void *b)
 
 int gw__waits_add(gw_api *a, gw__job *j)
 {
-    if (tsearch(j, &a->waits, by_id) == NULL)
-        return APNS_ENOMEM;
-    j->registered = 1;
-    return 0;
+    return tsearch(j, &a->waits, by_id) != NULL ? 0 : APNS_ENOMEM;
 }
 
+/* Job ids are unique: a job that is not in the tree finds nothing. */
 void gw__waits_remove(gw_api *a, gw__job *j)
 {
-    if (j->registered)
-        tdelete(j, &a->waits, by_id);
-    j->registered = 0;
+    tdelete(j, &a->waits, by_id);
 }
 
 void gw_api_on_result(gw_api *a, const gw_token_result *r)

@@ -151,7 +151,6 @@ struct gw__job {
     uint8_t *tokens;          /* the n tokens: a copy of the job's gw_token_list buffer */
     struct gw__wait_res *res; /* n results */
     size_t n_final;
-    int registered;
 };
 
 typedef struct gw__wait_res {
