@@ -243,7 +243,14 @@ static app_conf conf_of(const gw_config_app *ca)
     return c;
 }
 
-static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg);
+/* The answer's body is not used; reading more than MAX_RESPONSE_BODY fails
+ * the transfer (CURLE_WRITE_ERROR). */
+static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg)
+{
+    app *a = arg;
+    a->answer_len += size * nmemb;
+    return a->answer_len <= MAX_RESPONSE_BODY ? size * nmemb : 0;
+}
 
 /* Checks the webhook URL, the way libcurl will read it. 0 or APNS_ECONFIG
  * (detail written); the parts are set in t. */
@@ -510,15 +517,6 @@ static int on_curl_timeout(CURLM *multi, long timeout_ms, void *arg)
     return 0;
 }
 
-/* The answer's body is not used; reading more than MAX_RESPONSE_BODY fails
- * the transfer (CURLE_WRITE_ERROR). */
-static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg)
-{
-    app *a = arg;
-    a->answer_len += size * nmemb;
-    return a->answer_len <= MAX_RESPONSE_BODY ? size * nmemb : 0;
-}
-
 /* Takes the app's transfer out of the multi handle: a running one is
  * cancelled, without callback. */
 static void transfer_end(app *a)
@@ -542,7 +540,50 @@ static void to_idle(app *a)
 /* ---------------------------------------------------------------------- */
 /* delivery                                                               */
 
-static void check_done(gw_webhooks *w);
+static int all_idle(const gw_webhooks *w)
+{
+    for (size_t i = 0; i < w->n_apps; i++) {
+        const app *a = w->apps[i];
+        if (a->wait.len > 0 || a->fly.len > 0 || a->state == ST_SENDING)
+            return 0;
+    }
+    return 1;
+}
+
+static void check_done(gw_webhooks *w)
+{
+    if (w->done_pending && all_idle(w))
+        event_active(w->done_ev, 0, 0);
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_webhooks *w = arg;
+    if (!w->done_pending || (!w->deadline_passed && !all_idle(w)))
+        return;
+    w->done_pending = 0;
+    evtimer_del(w->deadline_ev);
+    void (*done)(void *) = w->done;
+    w->done = NULL;
+    if (done != NULL)
+        done(w->done_ud); /* may free w */
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_webhooks *w = arg;
+    w->deadline_passed = 1;
+    for (size_t i = 0; i < w->n_apps; i++) {
+        app *a = w->apps[i];
+        to_idle(a);
+        size_t n = drop_all(a);
+        if (n > 0)
+            gw_log(GW_LOG_WARN, "webhook", "drain deadline reached; undelivered results dropped",
+                   "app", a->name, "url", a->t.log_url, "results", GW_LOG_INT(n), NULL);
+    }
+    if (w->done_pending)
+        event_active(w->done_ev, 0, 0);
+}
 
 /* The fly batch was not delivered: back off and send it again (or, after
  * the drain deadline, drop it). */
@@ -960,9 +1001,6 @@ fail:
 /* ---------------------------------------------------------------------- */
 /* public                                                                 */
 
-static void done_cb(evutil_socket_t fd, short what, void *arg);
-static void deadline_cb(evutil_socket_t fd, short what, void *arg);
-
 int gw_webhooks_new(gw_webhooks **out, struct event_base *base, const gw_config *cfg, gw_metrics *m,
                     char *detail, size_t detail_len)
 {
@@ -1047,51 +1085,6 @@ size_t gw_webhooks_pending(const gw_webhooks *w, const char *app_name)
         return 0;
     app *a = find_app(w, app_name);
     return a ? a->wait.len + a->fly.len : 0;
-}
-
-static int all_idle(const gw_webhooks *w)
-{
-    for (size_t i = 0; i < w->n_apps; i++) {
-        const app *a = w->apps[i];
-        if (a->wait.len > 0 || a->fly.len > 0 || a->state == ST_SENDING)
-            return 0;
-    }
-    return 1;
-}
-
-static void check_done(gw_webhooks *w)
-{
-    if (w->done_pending && all_idle(w))
-        event_active(w->done_ev, 0, 0);
-}
-
-static void done_cb(evutil_socket_t fd, short what, void *arg)
-{
-    gw_webhooks *w = arg;
-    if (!w->done_pending || (!w->deadline_passed && !all_idle(w)))
-        return;
-    w->done_pending = 0;
-    evtimer_del(w->deadline_ev);
-    void (*done)(void *) = w->done;
-    w->done = NULL;
-    if (done != NULL)
-        done(w->done_ud); /* may free w */
-}
-
-static void deadline_cb(evutil_socket_t fd, short what, void *arg)
-{
-    gw_webhooks *w = arg;
-    w->deadline_passed = 1;
-    for (size_t i = 0; i < w->n_apps; i++) {
-        app *a = w->apps[i];
-        to_idle(a);
-        size_t n = drop_all(a);
-        if (n > 0)
-            gw_log(GW_LOG_WARN, "webhook", "drain deadline reached; undelivered results dropped",
-                   "app", a->name, "url", a->t.log_url, "results", GW_LOG_INT(n), NULL);
-    }
-    if (w->done_pending)
-        event_active(w->done_ev, 0, 0);
 }
 
 void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud), void *ud)
