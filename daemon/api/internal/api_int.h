@@ -27,8 +27,6 @@ struct evhttp_bound_socket;
 typedef struct gw_api_req gw_api_req;
 typedef struct gw__push gw__push;
 
-typedef struct gw__job gw__job;
-
 /* ---- the server -------------------------------------------------------- */
 
 struct gw_api {
@@ -141,7 +139,7 @@ void gw__api_push_free(gw__push *p);
 
 /* One job of a push request (api_submit.c); with ?wait, also its per-token
  * results, found by id in the wait registry. */
-struct gw__job {
+typedef struct gw__job {
     char id[GW_JOB_ID_LEN + 1];      /* first: the registry compares jobs as this string */
     char apns_id[GW_JOB_ID_LEN + 1]; /* base, lower-case */
     size_t n;                        /* tokens */
@@ -151,7 +149,7 @@ struct gw__job {
     uint8_t *tokens;          /* the n tokens: a copy of the job's gw_token_list buffer */
     struct gw__wait_res *res; /* n results */
     size_t n_final;
-};
+} gw__job;
 
 typedef struct gw__wait_res {
     uint8_t state; /* gw_token_state */

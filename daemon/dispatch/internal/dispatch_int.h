@@ -64,8 +64,6 @@ typedef struct gw_dteam {
     uint64_t fleet_rng;
 } gw_dteam;
 
-typedef struct gw_dfetch gw_dfetch;
-
 /* A leased chunk as the dispatcher holds it. Freed when it is released and
  * nothing refers to it any more. */
 typedef struct gw_dchunk {
