@@ -96,7 +96,6 @@ typedef struct apnsd {
     uint64_t failures_seen;                   /* queue transactions that failed, counted */
     uint64_t ops_seen[GW_QUEUE_OP_KINDS_MAX]; /* backend operations, counted */
     int64_t drain_deadline;                   /* monotonic ms */
-    int exit_code;
 } apnsd;
 
 static int64_t left_ms(const apnsd *s)
@@ -525,8 +524,6 @@ int main(int argc, char **argv)
     announce(&s);
 
     event_base_dispatch(s.base);
-
-    rc = s.exit_code;
     shutdown_all(&s);
-    return rc;
+    return EXIT_OK;
 }

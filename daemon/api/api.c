@@ -1,6 +1,7 @@
 /*
  * api.c - the HTTP API server: the route table, request contexts, auth,
- * replies, metrics. Handlers live in api_submit.c (POST /v1/push),
+ * replies, metrics. Handlers live in api_submit.c (POST /v1/push, and its
+ * drain: gw_api_stop_accepting),
  * api_status.c, api_dead.c and api_health.c; the body parser in api_push.c
  * and api_tokens.c; ?wait bookkeeping in api_wait.c; errors in api_json.c.
  *
@@ -154,17 +155,10 @@ static const char *phrase(int status)
 
 static int request_id_ok(const char *s)
 {
-    size_t n = 0;
-
-    if (s == NULL)
-        return 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= GW__API_REQ_ID_MAX || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                         (c >= '0' && c <= '9') || strchr("-_.:/+=", c) != NULL))
-            return 0;
-    }
-    return n > 0;
+    size_t n = s != NULL ? strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789-_.:/+=")
+                         : 0;
+    return n > 0 && n <= GW__API_REQ_ID_MAX && s[n] == '\0';
 }
 
 static void req_free(gw_api_req *r)
@@ -528,14 +522,6 @@ void gw_api_set_config(gw_api *a, const gw_config *cfg)
         return;
     a->cfg = cfg;
     apply_limits(a);
-}
-
-void gw_api_stop_accepting(gw_api *a)
-{
-    if (a == NULL)
-        return;
-    a->draining = 1;
-    gw__api_push_drain(a);
 }
 
 size_t gw_api_pending(const gw_api *a)

@@ -132,16 +132,11 @@ static void on_list(int err, const char *detail, const gw_dead_token *v, size_t 
     }
     list = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_pack("{s:s, s:s, s:I}", "token", v[i].token, "source",
-                              gw_dead_source_name(v[i].source), "recorded_ms",
-                              (json_int_t)v[i].recorded_ms);
-        if (o == NULL)
-            continue;
-        if (v[i].reason[0] != '\0')
-            json_object_set_new(o, "reason", json_string(v[i].reason));
-        if (v[i].apns_ts_ms != 0)
-            json_object_set_new(o, "timestamp_ms", json_integer(v[i].apns_ts_ms));
-        json_array_append_new(list, o);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s*, s:o*}", "token", v[i].token,
+                                              "source", gw_dead_source_name(v[i].source),
+                                              "recorded_ms", (json_int_t)v[i].recorded_ms, "reason",
+                                              v[i].reason[0] != '\0' ? v[i].reason : NULL,
+                                              "timestamp_ms", gw__json_int(v[i].apns_ts_ms)));
     }
     gw__api_reply_json(r, 200,
                        json_pack("{s:o, s:o}", "dead_tokens", list, "next_cursor",

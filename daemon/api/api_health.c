@@ -73,18 +73,13 @@ void gw__api_h_metrics(gw_api_req *r)
         return;
     }
     b = evbuffer_new();
-    if (b == NULL) {
-        gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
-        return;
-    }
     /* The depth gauge is read when scraped: always current, costs nothing
      * between scrapes. */
     gw_metrics_set(a->m, GW_M_QUEUE_DEPTH, NULL, NULL, (double)gw_queue_depth(a->q));
-    if (gw_metrics_render(a->m, b) != 0) {
-        evbuffer_free(b);
+    if (gw_metrics_render(a->m, b) != 0) /* b NULL too (APNS_EINVAL) */
         gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
-        return;
-    }
-    gw__api_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b);
-    evbuffer_free(b);
+    else
+        gw__api_reply_raw(r, 200, GW_METRICS_CONTENT_TYPE, b);
+    if (b != NULL)
+        evbuffer_free(b);
 }

@@ -41,11 +41,6 @@ int gw_api_error_set(gw_api_error *e, gw_api_errcode c, const char *field, const
     return -1;
 }
 
-int gw__api_retry_after(int err)
-{
-    return err == GW_QUEUE_EBACKLOG ? GW__API_RETRY_AFTER_BACKLOG : GW__API_RETRY_AFTER_DEPTH;
-}
-
 void gw__api_queue_error(gw_api_error *e, int err, const char *detail, const char *what)
 {
     const char *d = detail != NULL && detail[0] != '\0' ? detail : gw_queue_strerror(err);

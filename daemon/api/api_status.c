@@ -19,51 +19,32 @@ static json_t *outcome_json(const gw_job_status *st, size_t i)
 {
     const gw_token_outcome *o = &st->outcomes[i];
     char id[GW_JOB_ID_LEN + 1];
-    json_t *j;
 
     gw_apns_id_derive(st->apns_id, i, id);
-    j = json_pack("{s:s, s:s, s:s}", "token", o->token, "apns_id", id, "state",
-                  gw_token_state_name(o->state));
-    if (j == NULL)
-        return NULL;
-    if (o->status != 0)
-        json_object_set_new(j, "status", json_integer(o->status));
-    if (o->reason[0] != '\0')
-        json_object_set_new(j, "reason", json_string(o->reason));
-    if (o->apns_ts_ms != 0)
-        json_object_set_new(j, "timestamp_ms", json_integer(o->apns_ts_ms));
-    if (o->state == GW_TOKEN_RETRY)
-        json_object_set_new(j, "retry_at_ms", json_integer(o->retry_at_ms));
-    if (o->attempts != 0)
-        json_object_set_new(j, "attempts", json_integer(o->attempts));
-    return j;
+    return json_pack("{s:s, s:s, s:s, s:o*, s:s*, s:o*, s:o*, s:o*}", "token", o->token, "apns_id",
+                     id, "state", gw_token_state_name(o->state), "status", gw__json_int(o->status),
+                     "reason", o->reason[0] != '\0' ? o->reason : NULL, "timestamp_ms",
+                     gw__json_int(o->apns_ts_ms), "retry_at_ms",
+                     o->state == GW_TOKEN_RETRY ? json_integer(o->retry_at_ms) : NULL, "attempts",
+                     gw__json_int(o->attempts));
 }
 
 static json_t *status_json(const gw_job_status *st)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:I}", "id",
-                          st->job_id, "app", st->app, "apns_id", st->apns_id, "state",
-                          gw_job_state_name(st->state), "tokens", (json_int_t)st->tokens, "counts",
-                          "pending", (json_int_t)st->pending, "accepted", (json_int_t)st->accepted,
-                          "rejected", (json_int_t)st->rejected, "expired", (json_int_t)st->expired,
-                          "failed", (json_int_t)st->failed, "retrying", (json_int_t)st->retrying,
-                          "created_ms", (json_int_t)st->created_ms);
+    json_t *list = st->outcomes != NULL ? json_array() : NULL;
 
-    if (j == NULL)
-        return NULL;
-    if (st->send_at_ms != 0)
-        json_object_set_new(j, "send_at_ms", json_integer(st->send_at_ms));
-    if (st->next_retry_ms != 0)
-        json_object_set_new(j, "next_retry_ms", json_integer(st->next_retry_ms));
-    if (st->finished_ms != 0)
-        json_object_set_new(j, "finished_ms", json_integer(st->finished_ms));
-    if (st->outcomes != NULL) {
-        json_t *list = json_array();
-        for (size_t i = 0; i < st->n_outcomes; i++)
-            json_array_append_new(list, outcome_json(st, i));
-        json_object_set_new(j, "outcomes", list);
-    }
-    return j;
+    for (size_t i = 0; list != NULL && i < st->n_outcomes; i++)
+        json_array_append_new(list, outcome_json(st, i));
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:I, s:o*, s:o*, "
+                     "s:o*, s:o*}",
+                     "id", st->job_id, "app", st->app, "apns_id", st->apns_id, "state",
+                     gw_job_state_name(st->state), "tokens", (json_int_t)st->tokens, "counts",
+                     "pending", (json_int_t)st->pending, "accepted", (json_int_t)st->accepted,
+                     "rejected", (json_int_t)st->rejected, "expired", (json_int_t)st->expired,
+                     "failed", (json_int_t)st->failed, "retrying", (json_int_t)st->retrying,
+                     "created_ms", (json_int_t)st->created_ms, "send_at_ms",
+                     gw__json_int(st->send_at_ms), "next_retry_ms", gw__json_int(st->next_retry_ms),
+                     "finished_ms", gw__json_int(st->finished_ms), "outcomes", list);
 }
 
 static void on_status(int err, const char *detail, const gw_job_status *st, void *ud)

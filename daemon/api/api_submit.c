@@ -36,7 +36,9 @@
 #include "log.h"
 #include "timer.h"
 
-#define WAIT_MAX_SECONDS 86400
+#define WAIT_MAX_SECONDS    86400
+#define RETRY_AFTER_DEPTH   5 /* Retry-After seconds: the queue over max_depth */
+#define RETRY_AFTER_BACKLOG 1 /* its storage backlog full */
 
 struct gw__push {
     gw_api_req *r;
@@ -68,19 +70,23 @@ void gw__api_push_free(gw__push *p)
 /* Every answer comes after the last submit callback: it frees the request,
  * which unregisters its jobs and stops its timer (gw__api_push_free). */
 
-static json_t *job_json(const gw__job *j)
+/* A job's id, apns-id and tokens; with results, "complete" and "results" (?wait). */
+static json_t *job_json(const gw__job *j, int results)
 {
-    return json_pack("{s:s, s:s, s:I}", "id", j->id, "apns_id", j->apns_id, "tokens",
-                     (json_int_t)j->n);
+    return json_pack("{s:s, s:s, s:I, s:o*, s:o*}", "id", j->id, "apns_id", j->apns_id, "tokens",
+                     (json_int_t)j->n, "complete",
+                     results ? json_boolean(j->n_final == j->n) : NULL, "results",
+                     results ? gw__wait_job_json(j) : NULL);
 }
 
-static void answer_accepted(gw__push *p)
+/* 202 with the jobs, or (?wait) 200 with their results as known now. */
+static void answer_jobs(gw__push *p, int results)
 {
     json_t *list = json_array();
 
     for (size_t i = 0; i < p->n; i++)
-        json_array_append_new(list, job_json(&p->jobs[i]));
-    gw__api_reply_json(p->r, 202, json_pack("{s:o}", "notifications", list));
+        json_array_append_new(list, job_json(&p->jobs[i], results));
+    gw__api_reply_json(p->r, results ? 200 : 202, json_pack("{s:o}", "notifications", list));
 }
 
 static void answer_failed(gw__push *p)
@@ -94,7 +100,7 @@ static void answer_failed(gw__push *p)
         const gw__job *j = &p->jobs[i];
         json_t *o;
         if (j->durable) {
-            o = job_json(j);
+            o = job_json(j, 0);
             json_object_set_new(o, "accepted", json_true());
         } else {
             o = json_pack("{s:I, s:b}", "tokens", (json_int_t)j->n, "accepted", 0);
@@ -105,27 +111,14 @@ static void answer_failed(gw__push *p)
     body = gw__api_error_json(&e, p->r->id);
     json_object_set_new(body, "notifications", list);
     if (e.status == 429) {
-        snprintf(ra, sizeof ra, "%d", gw__api_retry_after(p->err));
+        snprintf(ra, sizeof ra, "%d",
+                 p->err == GW_QUEUE_EBACKLOG ? RETRY_AFTER_BACKLOG : RETRY_AFTER_DEPTH);
         gw__api_header(p->r, "Retry-After", ra);
     }
     if (e.status >= 500)
         gw_log(GW_LOG_WARN, "api", "push not stored", "request_id", p->r->id, "error", e.message,
                NULL);
     gw__api_reply_json(p->r, e.status, body);
-}
-
-static void answer_wait(gw__push *p)
-{
-    json_t *list = json_array();
-
-    for (size_t i = 0; i < p->n; i++) {
-        const gw__job *j = &p->jobs[i];
-        json_t *o = job_json(j), *res = gw__wait_job_json(j);
-        json_object_set_new(o, "complete", json_boolean(j->n_final == j->n));
-        json_object_set_new(o, "results", res);
-        json_array_append_new(list, o);
-    }
-    gw__api_reply_json(p->r, 200, json_pack("{s:o}", "notifications", list));
 }
 
 static int all_final(const gw__push *p)
@@ -139,22 +132,25 @@ static int all_final(const gw__push *p)
 void gw__api_push_result(gw__push *p)
 {
     if (p->timer != NULL && p->r->req != NULL && all_final(p))
-        answer_wait(p);
+        answer_jobs(p, 1);
 }
 
-void gw__api_push_drain(gw_api *a)
+void gw_api_stop_accepting(gw_api *a)
 {
+    if (a == NULL)
+        return;
+    a->draining = 1;
     COMMON_LIST_FOREACH(it, tmp, &a->open)
     {
         gw_api_req *r = COMMON_CONTAINER_OF(it, gw_api_req, link);
         if (r->push != NULL && r->push->timer != NULL && r->req != NULL)
-            answer_wait(r->push);
+            answer_jobs(r->push, 1);
     }
 }
 
 static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
 {
-    answer_wait(arg); /* unanswered: an answer frees the request and this timer */
+    answer_jobs(arg, 1); /* unanswered: an answer frees the request and this timer */
 }
 
 /* Every submit callback is in: answer, or start waiting. */
@@ -163,13 +159,13 @@ static void finish(gw__push *p)
     if (p->err != 0) {
         answer_failed(p);
     } else if (p->wait_ms <= 0) {
-        answer_accepted(p);
+        answer_jobs(p, 0);
     } else if (all_final(p) || p->r->api->draining) {
-        answer_wait(p);
+        answer_jobs(p, 1);
     } else {
         p->timer = evtimer_new(p->r->api->base, on_wait_timeout, p);
         if (p->timer == NULL || gw_timer_in(p->timer, p->wait_ms) != 0)
-            answer_wait(p);
+            answer_jobs(p, 1);
     }
 }
 
@@ -267,7 +263,7 @@ void gw__api_h_push(gw_api_req *r)
     depth = gw_queue_depth(a->q);
     if (qc->max_depth > 0 && depth > qc->max_depth) {
         char ra[16];
-        snprintf(ra, sizeof ra, "%d", GW__API_RETRY_AFTER_DEPTH);
+        snprintf(ra, sizeof ra, "%d", RETRY_AFTER_DEPTH);
         gw__api_header(r, "Retry-After", ra);
         gw__api_reply_errorf(r, GW_API_E_OVERLOADED, NULL,
                              "the queue holds %llu unfinished notifications, over [queue] "

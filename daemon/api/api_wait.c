@@ -23,17 +23,13 @@ static int by_id(const void *a, const void *b)
 
 int gw__waits_add(gw_api *a, gw__job *j)
 {
-    if (tsearch(j, &a->waits, by_id) == NULL)
-        return APNS_ENOMEM;
-    j->registered = 1;
-    return 0;
+    return tsearch(j, &a->waits, by_id) != NULL ? 0 : APNS_ENOMEM;
 }
 
+/* Job ids are unique: a job that is not in the tree finds nothing. */
 void gw__waits_remove(gw_api *a, gw__job *j)
 {
-    if (j->registered)
-        tdelete(j, &a->waits, by_id);
-    j->registered = 0;
+    tdelete(j, &a->waits, by_id);
 }
 
 void gw_api_on_result(gw_api *a, const gw_token_result *r)
@@ -68,24 +64,19 @@ json_t *gw__wait_job_json(const gw__job *j)
     for (size_t i = 0; i < j->n; i++, rec += 1 + rec[0]) {
         const gw__wait_res *res = &j->res[i];
         char id[GW_JOB_ID_LEN + 1], hex[APNS_TOKEN_HEX_MAX + 1];
-        json_t *o;
+        int rejected = res->state == GW_TOKEN_REJECTED;
 
         gw_apns_id_derive(j->apns_id, i, id);
         gw_token_to_hex(rec + 1, rec[0], hex);
-        o = json_pack("{s:s, s:s, s:s}", "token", hex, "apns_id", id, "state",
-                      gw_token_state_name((gw_token_state)res->state));
-        if (o == NULL)
-            continue;
-        if (res->state == GW_TOKEN_REJECTED) {
-            json_object_set_new(o, "status", json_integer(res->status));
-            json_object_set_new(o, "reason", json_string(res->reason));
-        }
-        if (res->apns_ts_ms != 0)
-            json_object_set_new(o, "timestamp_ms", json_integer(res->apns_ts_ms));
-        if (res->dead != GW_DEAD_NONE)
-            json_object_set_new(o, "dead_token",
-                                json_string(gw_dead_source_name((gw_dead_source)res->dead)));
-        json_array_append_new(list, o);
+        json_array_append_new(
+            list,
+            json_pack("{s:s, s:s, s:s, s:o*, s:s*, s:o*, s:s*}", "token", hex, "apns_id", id,
+                      "state", gw_token_state_name((gw_token_state)res->state), "status",
+                      rejected ? json_integer(res->status) : NULL, "reason",
+                      rejected ? res->reason : NULL, "timestamp_ms", gw__json_int(res->apns_ts_ms),
+                      "dead_token",
+                      res->dead != GW_DEAD_NONE ? gw_dead_source_name((gw_dead_source)res->dead)
+                                                : NULL));
     }
     return list;
 }

@@ -105,10 +105,7 @@
  * time from the chunks it holds, until a record succeeds: that ends it.
  * (dispatch_record.c)
  *
- * Drain (dispatch_drain.c): stop leasing and feeding; answers still
- * arriving are recorded; each chunk is released once idle; then every
- * client drains (GOAWAY) and `done` fires. At the timeout the held chunks
- * are handed back at once and `done` fires anyway.
+ * Drain: see dispatch_drain.c.
  */
 #include "dispatch_int.h"
 #include "queue_keys.h"
@@ -128,7 +125,7 @@ int64_t gw__d_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-gw_app *gw__d_find_app(const gw_dispatch *d, const char *name)
+static gw_app *find_app(const gw_dispatch *d, const char *name)
 {
     for (gw_app *a = d->apps; a != NULL; a = a->next)
         if (strcmp(a->name, name) == 0)
@@ -199,7 +196,7 @@ static void on_lease(int err, const char *detail, gw_chunk **chunks, size_t n, i
     }
     for (size_t i = 0; i < n; i++) {
         gw_chunk *c = chunks[i];
-        gw_app *a = d->draining ? NULL : gw__d_find_app(d, c->app);
+        gw_app *a = d->draining ? NULL : find_app(d, c->app);
 
         d->leased++;
         if (d->draining) {
@@ -267,17 +264,6 @@ void gw_dispatch_kick(gw_dispatch *d)
     d->kick_gen++;
     d->more = 1;
     gw__d_maybe_lease(d);
-}
-
-/* ---- gauges ---------------------------------------------------------------- */
-
-static void stats_cb(int fd, short what, void *ud)
-{
-    gw_dispatch *d = ud;
-
-    for (gw_app *a = d->apps; a != NULL; a = a->next)
-        gw__d_app_stats(a);
-    gw__d_teams_stats(d);
 }
 
 /* ---- retiring apps --------------------------------------------------------- */
@@ -422,7 +408,7 @@ int gw_dispatch_new(gw_dispatch **out, const gw_dispatch_opts *o, const gw_confi
     d->wake_ev = evtimer_new(o->base, wake_cb, d);
     d->flush_ev = event_new(o->base, -1, 0, gw__d_flush_cb, d);
     d->reap_ev = event_new(o->base, -1, 0, reap_cb, d);
-    d->stats_ev = event_new(o->base, -1, EV_PERSIST, stats_cb, d);
+    d->stats_ev = event_new(o->base, -1, EV_PERSIST, gw__d_stats_cb, d);
     d->hold_ev = evtimer_new(o->base, gw__d_hold_cb, d);
     if (d->wake_ev == NULL || d->flush_ev == NULL || d->reap_ev == NULL || d->stats_ev == NULL ||
         d->hold_ev == NULL) {
@@ -486,7 +472,7 @@ int gw_dispatch_ready(const gw_dispatch *d)
 
 int gw_dispatch_app_paused(const gw_dispatch *d, const char *app)
 {
-    const gw_app *a = d != NULL && app != NULL ? gw__d_find_app(d, app) : NULL;
+    const gw_app *a = d != NULL && app != NULL ? find_app(d, app) : NULL;
     return a != NULL && a->paused;
 }
 

@@ -12,18 +12,9 @@
  * app's client has room, so memory is bounded by max_in_flight per app,
  * never by the queue.
  *
- * Per answer (the reason table's action): accepted -> ACCEPTED; drop ->
- * REJECTED; dead-token -> REJECTED + dead-token registry (410 timestamp,
- * BadDeviceToken, DeviceTokenNotForTopic); retry -> RETRY with a durable
- * retry-at (per-token backoff with jitter, libapns's policy) until the app's
- * retry budget is spent, then FAILED; pause -> the app is paused (log line,
- * apnsd_app_paused gauge), its tokens stay pending (their retry budget
- * untouched), and after a probe interval one token goes out as a probe: the
- * app resumes on any answer but another credential error (or at once on
- * reload). An expired notification (expiration < now) is never sent:
- * EXPIRED. send_at is honoured by the queue (a chunk is not leasable before
- * it). The design note at the top of dispatch.c has the whole table and
- * the list of places a duplicate can come from.
+ * What each APNs answer does to a token (accepted, rejected, dead, durable
+ * retry, failed, expired), how a paused app probes, and where a duplicate
+ * can come from: the design note at the top of dispatch.c.
  *
  * All calls on the loop thread.
  */

@@ -106,16 +106,6 @@ static void team_put(gw_dispatch *d, gw_dteam *t)
     gw__d_team_free(t);
 }
 
-void gw__d_teams_stats(gw_dispatch *d)
-{
-    for (gw_dteam *t = d->teams; t != NULL; t = t->next) {
-        uint64_t r = apns_token_cache_refreshes(t->cache);
-        if (r > t->refreshes_seen)
-            gw_metrics_add(d->o.m, GW_M_JWT_REFRESHES, t->label, NULL, r - t->refreshes_seen);
-        t->refreshes_seen = r;
-    }
-}
-
 /* ---- the app --------------------------------------------------------------- */
 
 /* libapns logs per event (a refused credential: once per notification);
@@ -347,18 +337,27 @@ void gw__d_app_free(gw_app *a)
     free(a);
 }
 
-void gw__d_app_stats(gw_app *a)
+/* Every GW_D_STATS_MS: the apps' gauges and GOAWAYs, the teams' JWT refreshes. */
+void gw__d_stats_cb(int fd, short what, void *ud)
 {
-    gw_dispatch *d = a->d;
-    apns_client_stats s;
+    gw_dispatch *d = ud;
 
-    apns_client_stats_get(a->client, &s);
-    gw_metrics_set(d->o.m, GW_M_CONNECTIONS, a->name, "up", (double)s.connections_up);
-    gw_metrics_set(
-        d->o.m, GW_M_CONNECTIONS, a->name, "connecting",
-        s.connections_up >= a->connections ? 0.0 : (double)(a->connections - s.connections_up));
-    gw_metrics_set(d->o.m, GW_M_IN_FLIGHT, a->name, NULL, (double)a->in_flight);
-    if (s.goaways > a->goaways_seen)
-        gw_metrics_add(d->o.m, GW_M_GOAWAYS, a->name, NULL, s.goaways - a->goaways_seen);
-    a->goaways_seen = s.goaways;
+    for (gw_app *a = d->apps; a != NULL; a = a->next) {
+        apns_client_stats s;
+        apns_client_stats_get(a->client, &s);
+        gw_metrics_set(d->o.m, GW_M_CONNECTIONS, a->name, "up", (double)s.connections_up);
+        gw_metrics_set(
+            d->o.m, GW_M_CONNECTIONS, a->name, "connecting",
+            s.connections_up >= a->connections ? 0.0 : (double)(a->connections - s.connections_up));
+        gw_metrics_set(d->o.m, GW_M_IN_FLIGHT, a->name, NULL, (double)a->in_flight);
+        if (s.goaways > a->goaways_seen)
+            gw_metrics_add(d->o.m, GW_M_GOAWAYS, a->name, NULL, s.goaways - a->goaways_seen);
+        a->goaways_seen = s.goaways;
+    }
+    for (gw_dteam *t = d->teams; t != NULL; t = t->next) {
+        uint64_t r = apns_token_cache_refreshes(t->cache);
+        if (r > t->refreshes_seen)
+            gw_metrics_add(d->o.m, GW_M_JWT_REFRESHES, t->label, NULL, r - t->refreshes_seen);
+        t->refreshes_seen = r;
+    }
 }

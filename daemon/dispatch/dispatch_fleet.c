@@ -48,10 +48,10 @@
 #define FLEET_RETRY_MAX   30000
 #define FLEET_MIN_NEXT_MS 1000
 
-struct gw_dfetch {
+typedef struct gw_dfetch {
     gw_dteam *t;           /* NULL: the team was freed meanwhile */
     apns_signing_key *key; /* the team's (borrowed), or owned once t is NULL */
-};
+} gw_dfetch;
 
 static int mint(void *ud, char *jwt, size_t jwt_len)
 {

@@ -172,7 +172,6 @@ void gw__d_emit(gw_dispatch *d, gw_dchunk *dc, uint32_t idx, gw_token_state st, 
                 gw_dead_source dead)
 {
     gw_dbatch *b;
-    gw_outcome *o;
     gw_dentry *e;
 
     if (dc->c == NULL)
@@ -182,17 +181,15 @@ void gw__d_emit(gw_dispatch *d, gw_dchunk *dc, uint32_t idx, gw_token_state st, 
         gw_log(GW_LOG_ERROR, "dispatch", "out of memory recording an outcome", NULL);
         return;
     }
-    o = &b->v[b->n];
+    b->v[b->n] = (gw_outcome){.chunk = dc->c,
+                              .token = idx,
+                              .state = st,
+                              .status = status,
+                              .reason = reason,
+                              .apns_ts_ms = apns_ts_ms,
+                              .retry_at_ms = retry_at_ms,
+                              .dead = dead};
     e = &b->e[b->n];
-    memset(o, 0, sizeof(*o));
-    o->chunk = dc->c;
-    o->token = idx;
-    o->state = st;
-    o->status = status;
-    o->reason = reason;
-    o->apns_ts_ms = apns_ts_ms;
-    o->retry_at_ms = retry_at_ms;
-    o->dead = dead;
     e->dc = dc;
     snprintf(e->reason, sizeof(e->reason), "%s",
              reason_str != NULL ? reason_str : apns_reason_name(reason));
@@ -222,22 +219,21 @@ static void count(gw_dispatch *d, const char *app, const gw_outcome *o, const ch
 static void report(gw_dispatch *d, const gw_chunk *c, const gw_outcome *o, const gw_dentry *e)
 {
     char tok[APNS_TOKEN_HEX_MAX + 1], id[GW_JOB_ID_LEN + 1];
-    gw_token_result r;
+    gw_token_result r = {
+        .app = c->app,
+        .job_id = c->job_id,
+        .index = (uint64_t)c->first + o->token,
+        .token = tok,
+        .apns_id = id,
+        .state = o->state,
+        .status = o->status,
+        .reason = o->state == GW_TOKEN_REJECTED || o->state == GW_TOKEN_FAILED ? e->reason : "",
+        .apns_ts_ms = o->apns_ts_ms,
+        .dead = o->dead};
 
     if (gw_chunk_token_hex(c, o->token, tok) != 0)
         tok[0] = '\0';
     gw_chunk_apns_id(c, o->token, id);
-    memset(&r, 0, sizeof(r));
-    r.app = c->app;
-    r.job_id = c->job_id;
-    r.index = (uint64_t)c->first + o->token;
-    r.token = tok;
-    r.apns_id = id;
-    r.state = o->state;
-    r.status = o->status;
-    r.reason = o->state == GW_TOKEN_REJECTED || o->state == GW_TOKEN_FAILED ? e->reason : "";
-    r.apns_ts_ms = o->apns_ts_ms;
-    r.dead = o->dead;
     d->o.on_result(d->o.ud, &r);
 }
 

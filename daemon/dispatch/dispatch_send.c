@@ -122,8 +122,9 @@ static void advance(gw_dchunk *dc)
     dc->app->unsent--;
 }
 
-static void feed(gw_app *a)
+void gw__d_feed_cb(int fd, short what, void *ud)
 {
+    gw_app *a = ud;
     gw_dispatch *d = a->d;
     int64_t now = gw__d_now();
     int budget = GW_D_FEED_MAX;
@@ -203,11 +204,6 @@ static void feed(gw_app *a)
 
     gw__d_app_check_chunks(a); /* chunks the cursor went through may be done */
     gw__d_maybe_lease(d);
-}
-
-void gw__d_feed_cb(int fd, short what, void *ud)
-{
-    feed(ud);
 }
 
 void gw__d_on_credit(apns_client *c, size_t credit, void *ud)

@@ -14,6 +14,7 @@
  */
 #include "log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -221,17 +222,10 @@ static void put_value(line *l, const char *v, int json)
 
 static void put_logfmt_key(line *l, const char *k)
 {
-    char tmp[128];
-    size_t n = 0;
-    for (; k[n] != '\0' && n < sizeof(tmp); n++) {
-        char c = k[n];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '.' || c == '-';
-        tmp[n] = ok ? c : '_';
-    }
-    if (n == 0)
-        tmp[n++] = '_';
-    put(l, tmp, n);
+    if (k[0] == '\0')
+        put(l, "_", 1);
+    for (; *k != '\0'; k++)
+        put(l, isalnum((unsigned char)*k) || strchr("_.-", *k) != NULL ? k : "_", 1);
 }
 
 /* One field, or nothing (and l->full set) when it does not fit. */

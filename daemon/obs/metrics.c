@@ -343,9 +343,9 @@ static void fmt_double(char *buf, size_t len, double v)
     }
 }
 
-/* Escaping for label values (backslash, quote, newline) or, with quote=0,
- * for HELP text (backslash, newline). */
-static int add_escaped(struct evbuffer *out, const char *s, int quote)
+/* A label value escaped: backslash, quote, newline. (HELP texts are the
+ * table's, with none of them.) */
+static int add_escaped(struct evbuffer *out, const char *s)
 {
     const char *run = s;
     for (const char *p = s;; p++) {
@@ -354,7 +354,7 @@ static int add_escaped(struct evbuffer *out, const char *s, int quote)
             rep = "\\\\";
         else if (*p == '\n')
             rep = "\\n";
-        else if (*p == '"' && quote)
+        else if (*p == '"')
             rep = "\\\"";
         else if (*p != '\0')
             continue;
@@ -378,7 +378,7 @@ static int add_labels(struct evbuffer *out, const mdef *d, const series *s, cons
         return -1;
     for (unsigned i = 0; i < nl; i++) {
         if (evbuffer_add_printf(out, "%s%s=\"", i ? "," : "", i ? d->label2 : d->label1) < 0 ||
-            add_escaped(out, s->lv[i], 1) != 0 || evbuffer_add(out, "\"", 1) != 0)
+            add_escaped(out, s->lv[i]) != 0 || evbuffer_add(out, "\"", 1) != 0)
             return -1;
     }
     if (le != NULL && evbuffer_add_printf(out, "%sle=\"%s\"", nl ? "," : "", le) < 0)
@@ -431,9 +431,8 @@ int gw_metrics_render(gw_metrics *m, struct evbuffer *out)
         const family *f = &m->f[i];
         if (f->n == 0)
             continue;
-        if (evbuffer_add_printf(out, "# HELP %s ", d->name) < 0 ||
-            add_escaped(out, d->help, 0) != 0 ||
-            evbuffer_add_printf(out, "\n# TYPE %s %s\n", d->name, type_names[d->type]) < 0)
+        if (evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", d->name, d->help, d->name,
+                                type_names[d->type]) < 0)
             return APNS_ENOMEM;
         for (uint32_t j = 0; j < f->n; j++)
             if (render_series(out, d, f->sorted[j]) != 0)

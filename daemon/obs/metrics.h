@@ -17,24 +17,9 @@
  * logged once per metric. Memory is thus bounded by the table, never by
  * notifications.
  *
- * Names (all prefixed apnsd_):
- *   notifications_total{app,outcome}            accepted|rejected|failed|expired
- *   rejections_total{app,reason}                APNs reason strings
- *   retries_total{app}
- *   delivery_latency_seconds{app}               histogram: queued -> APNs answer
- *   api_requests_total{route,status}
- *   api_request_latency_seconds{route}          histogram
- *   queue_depth                                 gauge: unfinished tokens
- *   in_flight{app}                              gauge
- *   connections{app,state}                      gauge: up|connecting
- *   jwt_refreshes_total{team}
- *   goaways_total{app}
- *   app_paused{app}                             gauge 0/1 (credential errors)
- *   dead_tokens_total{app,source}
- *   webhook_deliveries_total{app,result}        results: ok (delivered), retry (in a
- *                                               failed attempt; sent again), dropped
- *   webhook_pending{app}                        gauge: results waiting or in flight
- *   storage_errors_total{kind}
+ * Names, help texts and label names are the table's in metrics.c (each
+ * GW_M_* id below notes its type and labels); docs/operations.md lists them
+ * for operators.
  *
  * Histograms (both latency metrics) have the buckets 1ms, 2.5ms, 5ms, 10ms,
  * 25ms, 50ms, 100ms, 250ms, 500ms, 1s, 2.5s, 5s, 10s, 30s, 60s and +Inf,

@@ -66,7 +66,6 @@
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "apns/error.h"
@@ -88,8 +87,7 @@
 typedef struct entry {
     common_list link; /* app.wait or app.fly */
     int64_t at_ms;    /* monotonic arrival time */
-    size_t len;
-    char json[]; /* one result object, compact */
+    char json[];      /* one result object, compact */
 } entry;
 
 /* A checked webhook URL and the easy handle that sends to it. */
@@ -245,7 +243,14 @@ static app_conf conf_of(const gw_config_app *ca)
     return c;
 }
 
-static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg);
+/* The answer's body is not used; reading more than MAX_RESPONSE_BODY fails
+ * the transfer (CURLE_WRITE_ERROR). */
+static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg)
+{
+    app *a = arg;
+    a->answer_len += size * nmemb;
+    return a->answer_len <= MAX_RESPONSE_BODY ? size * nmemb : 0;
+}
 
 /* Checks the webhook URL, the way libcurl will read it. 0 or APNS_ECONFIG
  * (detail written); the parts are set in t. */
@@ -375,32 +380,21 @@ static json_t *jstr(const char *s)
 
 static entry *make_entry(const gw_token_result *r)
 {
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    int bad = 0;
-    bad |= json_object_set_new(o, "job_id", jstr(r->job_id));
-    bad |= json_object_set_new(o, "index", json_integer((json_int_t)r->index));
-    bad |= json_object_set_new(o, "token", jstr(r->token));
-    bad |= json_object_set_new(o, "apns_id", jstr(r->apns_id));
-    bad |= json_object_set_new(o, "state", json_string(gw_token_state_name(r->state)));
-    if (r->status != 0)
-        bad |= json_object_set_new(o, "status", json_integer(r->status));
-    if (r->reason != NULL && r->reason[0] != '\0')
-        bad |= json_object_set_new(o, "reason", jstr(r->reason));
-    if (r->apns_ts_ms != 0)
-        bad |= json_object_set_new(o, "timestamp", json_integer(r->apns_ts_ms));
-    bad |= json_object_set_new(o, "dead", json_boolean(r->dead != GW_DEAD_NONE));
-    if (r->dead != GW_DEAD_NONE)
-        bad |= json_object_set_new(o, "dead_source", json_string(gw_dead_source_name(r->dead)));
-    char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_t *o = json_pack("{s:o, s:I, s:o, s:o, s:s, s:o*, s:o*, s:o*, s:b, s:s*}", "job_id",
+                          jstr(r->job_id), "index", (json_int_t)r->index, "token", jstr(r->token),
+                          "apns_id", jstr(r->apns_id), "state", gw_token_state_name(r->state),
+                          "status", r->status != 0 ? json_integer(r->status) : NULL, "reason",
+                          r->reason != NULL && r->reason[0] != '\0' ? jstr(r->reason) : NULL,
+                          "timestamp", r->apns_ts_ms != 0 ? json_integer(r->apns_ts_ms) : NULL,
+                          "dead", r->dead != GW_DEAD_NONE, "dead_source",
+                          r->dead != GW_DEAD_NONE ? gw_dead_source_name(r->dead) : NULL);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     size_t len = s != NULL ? strlen(s) : 0;
     entry *e = s != NULL ? malloc(sizeof(*e) + len + 1) : NULL;
     if (e != NULL) {
         memset(&e->link, 0, sizeof(e->link));
         e->at_ms = common_mono_ms();
-        e->len = len;
         memcpy(e->json, s, len + 1);
     }
     free(s);
@@ -523,15 +517,6 @@ static int on_curl_timeout(CURLM *multi, long timeout_ms, void *arg)
     return 0;
 }
 
-/* The answer's body is not used; reading more than MAX_RESPONSE_BODY fails
- * the transfer (CURLE_WRITE_ERROR). */
-static size_t on_answer(char *data, size_t size, size_t nmemb, void *arg)
-{
-    app *a = arg;
-    a->answer_len += size * nmemb;
-    return a->answer_len <= MAX_RESPONSE_BODY ? size * nmemb : 0;
-}
-
 /* Takes the app's transfer out of the multi handle: a running one is
  * cancelled, without callback. */
 static void transfer_end(app *a)
@@ -555,7 +540,50 @@ static void to_idle(app *a)
 /* ---------------------------------------------------------------------- */
 /* delivery                                                               */
 
-static void check_done(gw_webhooks *w);
+static int all_idle(const gw_webhooks *w)
+{
+    for (size_t i = 0; i < w->n_apps; i++) {
+        const app *a = w->apps[i];
+        if (a->wait.len > 0 || a->fly.len > 0 || a->state == ST_SENDING)
+            return 0;
+    }
+    return 1;
+}
+
+static void check_done(gw_webhooks *w)
+{
+    if (w->done_pending && all_idle(w))
+        event_active(w->done_ev, 0, 0);
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_webhooks *w = arg;
+    if (!w->done_pending || (!w->deadline_passed && !all_idle(w)))
+        return;
+    w->done_pending = 0;
+    evtimer_del(w->deadline_ev);
+    void (*done)(void *) = w->done;
+    w->done = NULL;
+    if (done != NULL)
+        done(w->done_ud); /* may free w */
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gw_webhooks *w = arg;
+    w->deadline_passed = 1;
+    for (size_t i = 0; i < w->n_apps; i++) {
+        app *a = w->apps[i];
+        to_idle(a);
+        size_t n = drop_all(a);
+        if (n > 0)
+            gw_log(GW_LOG_WARN, "webhook", "drain deadline reached; undelivered results dropped",
+                   "app", a->name, "url", a->t.log_url, "results", GW_LOG_INT(n), NULL);
+    }
+    if (w->done_pending)
+        event_active(w->done_ev, 0, 0);
+}
 
 /* The fly batch was not delivered: back off and send it again (or, after
  * the drain deadline, drop it). */
@@ -684,27 +712,22 @@ static void reap(gw_webhooks *w)
 /* The fly batch's body: {"app":<name>,"results":[<entry>,...]}. 0 or -1. */
 static int build_body(app *a)
 {
-    size_t nl = strlen(a->name_json), len = 7 + nl + 12 + 2;
-    COMMON_LIST_FOREACH(it, tmp, &a->fly.head)
-    {
-        len += COMMON_CONTAINER_OF(it, entry, link)->len + (it != a->fly.head.next);
-    }
-    char *p = malloc(len + 1);
-    if (p == NULL)
+    FILE *f = open_memstream(&a->body, &a->body_len);
+
+    if (f == NULL)
         return -1;
-    a->body = p;
-    a->body_len = len;
-    p += sprintf(p, "{\"app\":%s,\"results\":[", a->name_json);
+    fprintf(f, "{\"app\":%s,\"results\":[", a->name_json);
     COMMON_LIST_FOREACH(it, tmp, &a->fly.head)
     {
-        const entry *e = COMMON_CONTAINER_OF(it, entry, link);
-        if (it != a->fly.head.next)
-            *p++ = ',';
-        memcpy(p, e->json, e->len);
-        p += e->len;
+        fprintf(f, "%s%s", it != a->fly.head.next ? "," : "",
+                COMMON_CONTAINER_OF(it, entry, link)->json);
     }
-    memcpy(p, "]}", 3);
-    return 0;
+    fputs("]}", f);
+    if (fclose(f) == 0)
+        return 0;
+    free(a->body); /* out of memory */
+    a->body = NULL;
+    return -1;
 }
 
 /* Moves up to `batch` waiting results into the fly batch. */
@@ -713,13 +736,8 @@ static void take_batch(app *a)
     while (a->fly.len < a->batch && a->wait.len > 0)
         common_clist_push_back(&a->fly, common_clist_pop_front(&a->wait));
     a->attempt = 0;
-    unsigned char id[16];
-    if (RAND_bytes(id, sizeof(id)) != 1) {
-        uint64_t r1 = common_rng_next(&a->w->rng), r2 = common_rng_next(&a->w->rng);
-        memcpy(id, &r1, 8);
-        memcpy(id + 8, &r2, 8);
-    }
-    common_bin_to_hex(id, sizeof(id), a->delivery_id);
+    uint64_t id[2] = {common_rng_next(&a->w->rng), common_rng_next(&a->w->rng)};
+    common_bin_to_hex((const uint8_t *)id, sizeof(id), a->delivery_id);
 }
 
 /* The signed request headers of one attempt. NULL when memory ran out. */
@@ -983,9 +1001,6 @@ fail:
 /* ---------------------------------------------------------------------- */
 /* public                                                                 */
 
-static void done_cb(evutil_socket_t fd, short what, void *arg);
-static void deadline_cb(evutil_socket_t fd, short what, void *arg);
-
 int gw_webhooks_new(gw_webhooks **out, struct event_base *base, const gw_config *cfg, gw_metrics *m,
                     char *detail, size_t detail_len)
 {
@@ -1070,51 +1085,6 @@ size_t gw_webhooks_pending(const gw_webhooks *w, const char *app_name)
         return 0;
     app *a = find_app(w, app_name);
     return a ? a->wait.len + a->fly.len : 0;
-}
-
-static int all_idle(const gw_webhooks *w)
-{
-    for (size_t i = 0; i < w->n_apps; i++) {
-        const app *a = w->apps[i];
-        if (a->wait.len > 0 || a->fly.len > 0 || a->state == ST_SENDING)
-            return 0;
-    }
-    return 1;
-}
-
-static void check_done(gw_webhooks *w)
-{
-    if (w->done_pending && all_idle(w))
-        event_active(w->done_ev, 0, 0);
-}
-
-static void done_cb(evutil_socket_t fd, short what, void *arg)
-{
-    gw_webhooks *w = arg;
-    if (!w->done_pending || (!w->deadline_passed && !all_idle(w)))
-        return;
-    w->done_pending = 0;
-    evtimer_del(w->deadline_ev);
-    void (*done)(void *) = w->done;
-    w->done = NULL;
-    if (done != NULL)
-        done(w->done_ud); /* may free w */
-}
-
-static void deadline_cb(evutil_socket_t fd, short what, void *arg)
-{
-    gw_webhooks *w = arg;
-    w->deadline_passed = 1;
-    for (size_t i = 0; i < w->n_apps; i++) {
-        app *a = w->apps[i];
-        to_idle(a);
-        size_t n = drop_all(a);
-        if (n > 0)
-            gw_log(GW_LOG_WARN, "webhook", "drain deadline reached; undelivered results dropped",
-                   "app", a->name, "url", a->t.log_url, "results", GW_LOG_INT(n), NULL);
-    }
-    if (w->done_pending)
-        event_active(w->done_ev, 0, 0);
 }
 
 void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud), void *ud)

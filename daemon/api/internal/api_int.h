@@ -27,8 +27,6 @@ struct evhttp_bound_socket;
 typedef struct gw_api_req gw_api_req;
 typedef struct gw__push gw__push;
 
-typedef struct gw__job gw__job;
-
 /* ---- the server -------------------------------------------------------- */
 
 struct gw_api {
@@ -71,6 +69,12 @@ typedef struct gw__route {
     gw__handler fn;
     const char *name; /* the metrics' route label */
 } gw__route;
+
+/* json_integer(v), or NULL (a "o*" value json_pack leaves out) when v is 0. */
+static inline json_t *gw__json_int(json_int_t v)
+{
+    return v != 0 ? json_integer(v) : NULL;
+}
 
 /* ---- replies (api.c) ----------------------------------------------------- */
 
@@ -117,10 +121,6 @@ int gw__api_app_allows(const gw_config_app *app, const uint8_t digest[GW__API_DI
 void gw__api_queue_error(gw_api_error *e, int err, const char *detail, const char *what);
 /* The error body {"error":{...}}. */
 json_t *gw__api_error_json(const gw_api_error *e, const char *request_id);
-/* Retry-After seconds for an overloaded answer. */
-int gw__api_retry_after(int err);
-#define GW__API_RETRY_AFTER_DEPTH   5
-#define GW__API_RETRY_AFTER_BACKLOG 1
 
 /* ---- handlers ---------------------------------------------------------- */
 
@@ -134,14 +134,12 @@ void gw__api_h_readyz(gw_api_req *r);
 
 /* The push state of a request is freed with the request. */
 void gw__api_push_free(gw__push *p);
-/* Drain: answer every ?wait request now. */
-void gw__api_push_drain(gw_api *a);
 
 /* ---- ?wait (api_wait.c) ------------------------------------------------ */
 
 /* One job of a push request (api_submit.c); with ?wait, also its per-token
  * results, found by id in the wait registry. */
-struct gw__job {
+typedef struct gw__job {
     char id[GW_JOB_ID_LEN + 1];      /* first: the registry compares jobs as this string */
     char apns_id[GW_JOB_ID_LEN + 1]; /* base, lower-case */
     size_t n;                        /* tokens */
@@ -151,8 +149,7 @@ struct gw__job {
     uint8_t *tokens;          /* the n tokens: a copy of the job's gw_token_list buffer */
     struct gw__wait_res *res; /* n results */
     size_t n_final;
-    int registered;
-};
+} gw__job;
 
 typedef struct gw__wait_res {
     uint8_t state; /* gw_token_state */

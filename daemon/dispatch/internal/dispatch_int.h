@@ -64,8 +64,6 @@ typedef struct gw_dteam {
     uint64_t fleet_rng;
 } gw_dteam;
 
-typedef struct gw_dfetch gw_dfetch;
-
 /* A leased chunk as the dispatcher holds it. Freed when it is released and
  * nothing refers to it any more. */
 typedef struct gw_dchunk {
@@ -209,7 +207,6 @@ struct gw_dispatch {
 
 /* ---- dispatch.c, dispatch_drain.c ---- */
 int64_t gw__d_now(void);
-gw_app *gw__d_find_app(const gw_dispatch *d, const char *name);
 void gw__d_maybe_lease(gw_dispatch *d);
 void gw__d_wake_at(gw_dispatch *d, int64_t at_ms);
 void gw__d_check_drain(gw_dispatch *d);
@@ -236,8 +233,8 @@ void gw__d_app_retire(gw_app *a);
 /* 1 when a retiring app can be freed. */
 int gw__d_app_done(const gw_app *a);
 void gw__d_app_free(gw_app *a);
-void gw__d_app_stats(gw_app *a);
-void gw__d_teams_stats(gw_dispatch *d);
+/* The stats timer: gauges and counters of every app and team. */
+void gw__d_stats_cb(int fd, short what, void *ud);
 
 /* ---- dispatch_fleet.c ---- */
 /* Makes t take the fleet's token (its cache must be external) and asks for
