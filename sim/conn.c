@@ -59,12 +59,10 @@ static int out_append(sim_conn *c, const uint8_t *p, size_t n)
  * blocks. Returns 0, or -1 on a fatal error. */
 static int flush(sim_conn *c)
 {
-    if (!c->h2)
-        return 0;
     for (;;) {
         if (c->out_off == c->out_len) {
             c->out_off = c->out_len = 0;
-            while (c->out_len < OUT_BATCH) {
+            while (c->h2 && !c->await_preface && c->out_len < OUT_BATCH) {
                 const uint8_t *data;
                 ssize_t n = nghttp2_session_mem_send(c->h2, &data);
                 if (n < 0)
@@ -124,14 +122,32 @@ void sim_conn_progress(sim_conn *c)
         sim_conn_free(c);
         return;
     }
-    int idle_out = c->out_off == c->out_len && !nghttp2_session_want_write(c->h2);
+    int idle_out = c->out_off == c->out_len && (!c->h2 || !nghttp2_session_want_write(c->h2));
     if (!idle_out)
         return;
     if (c->resetting && c->pending == 0) {
         start_abort(c);
-    } else if ((c->draining && c->pending == 0) || !nghttp2_session_want_read(c->h2)) {
+    } else if ((c->draining && c->pending == 0) || !c->h2 || !nghttp2_session_want_read(c->h2)) {
         start_linger(c);
     }
+}
+
+/* The first bytes were not the HTTP/2 connection preface: most likely an
+ * HTTP/1.x request (no ALPN, or --h2c). Project choice (docs/apns-sim.md):
+ * answer it in its own protocol, 505 with a sentence, and close, instead of
+ * dropping the connection without a word. Returns 0, or -1 to free now. */
+static int refuse_http1(sim_conn *c)
+{
+    static const char answer[] = "HTTP/1.1 505 HTTP Version Not Supported\r\n"
+                                 "Content-Type: text/plain\r\n"
+                                 "Content-Length: 63\r\n"
+                                 "Connection: close\r\n"
+                                 "\r\n"
+                                 "apns-sim speaks HTTP/2 only (as APNs): use HTTP/2 (ALPN h2).\r\n";
+    sim_session_free(c); /* nothing of ours may follow the answer */
+    c->out_off = c->out_len = 0;
+    SIM_STAT_INC(&c->w->stats, http1_refused);
+    return out_append(c, (const uint8_t *)answer, sizeof answer - 1);
 }
 
 static void read_and_process(sim_conn *c)
@@ -146,6 +162,9 @@ static void read_and_process(sim_conn *c)
         if (n == 0)
             break;
         ssize_t rv = nghttp2_session_mem_recv(c->h2, buf, (size_t)n);
+        if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC && c->out_off == c->out_len && refuse_http1(c) == 0)
+            break;
+        c->await_preface = 0;
         if (rv < 0 || c->dead) {
             sim_conn_free(c);
             return;
@@ -161,11 +180,17 @@ static void handshake(sim_conn *c)
     int r = sim_sock_handshake(&c->s);
     if (r == 0)
         return;
-    if (r < 0 || !sim_tls_is_h2(c->s.ssl)) {
+    if (r < 0) {
         SIM_STAT_INC(&c->w->stats, tls_failures);
         sim_conn_free(c);
         return;
     }
+    /* No ALPN: HTTP/2 with prior knowledge, but our SETTINGS wait for the
+     * client's first bytes, so an HTTP/1.x client gets a clean 505. */
+    const unsigned char *alpn = NULL;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(c->s.ssl, &alpn, &alpn_len);
+    c->await_preface = alpn_len == 0;
     if (c->w->sh->opt->client_ca) {
         if (sim_tls_peer_topic(c->s.ssl, c->cert_topic, sizeof c->cert_topic) == 0)
             c->policy.cert_topic = c->cert_topic;

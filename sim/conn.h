@@ -87,7 +87,8 @@ typedef struct sim_conn {
     unsigned resetting : 1; /* abort once pending reaches 0 */
     unsigned raised : 1;    /* token auth: max streams raised */
     unsigned shrunk : 1;
-    unsigned dead : 1; /* fatal error: free at the next chance */
+    unsigned dead : 1;          /* fatal error: free at the next chance */
+    unsigned await_preface : 1; /* no ALPN: nothing sent before the client's first bytes */
     sim_stream *all_streams;
     common_list free_streams, delayed; /* of sim_stream.link */
 } sim_conn;

@@ -22,6 +22,8 @@ void sim_stats_print(FILE *f, sim_stats *const *all, size_t n, sim_teamtokens *t
         {"refused_streams", offsetof(sim_stats, refused)},
         {"goaways", offsetof(sim_stats, goaways)},
         {"resets", offsetof(sim_stats, resets)},
+        {"idle_timeouts", offsetof(sim_stats, idle_timeouts)},
+        {"http1_refused", offsetof(sim_stats, http1_refused)},
         {"jwt_verifications", offsetof(sim_stats, verifications)},
         {"binary_connections", offsetof(sim_stats, bin_connections)},
         {"binary_accepted", offsetof(sim_stats, bin_accepted)},

@@ -17,7 +17,7 @@
 
 typedef struct sim_stats {
     _Atomic uint64_t connections;   /* accepted TCP connections */
-    _Atomic uint64_t tls_failures;  /* handshakes failed or without ALPN h2 (any listener) */
+    _Atomic uint64_t tls_failures;  /* handshakes failed (any listener) */
     _Atomic uint64_t requests;      /* complete requests (answered or not) */
     _Atomic uint64_t accepted;      /* 200s sent (= delivery log lines) */
     _Atomic uint64_t rejected;      /* non-200 answers sent */
@@ -27,6 +27,8 @@ typedef struct sim_stats {
     _Atomic uint64_t refused;       /* RST_STREAM REFUSED_STREAM sent */
     _Atomic uint64_t goaways;       /* injected GOAWAYs */
     _Atomic uint64_t resets;        /* injected connection aborts */
+    _Atomic uint64_t idle_timeouts; /* GOAWAYs IdleTimeout (--idle-timeout; also in goaways) */
+    _Atomic uint64_t http1_refused; /* connections that sent HTTP/1.x: 505, closed */
     _Atomic uint64_t verifications; /* JWT signature verifications */
     /* Legacy binary gateway and feedback service. */
     _Atomic uint64_t bin_connections;    /* accepted binary gateway connections */

@@ -1,4 +1,9 @@
-/* tlsctx.c - SSL_CTX for apns-sim: certificates, ALPN, client CA. */
+/* tlsctx.c - SSL_CTX for apns-sim: certificates, ALPN, client CA.
+ *
+ * ALPN: h2 is selected when offered; a client that offers ALPN without h2
+ * gets a no_application_protocol alert (project choice, docs/apns-sim.md);
+ * a client that offers no ALPN gets HTTP/2 with prior knowledge, as APNs
+ * gives it (protocol notes §1.2). */
 #include "tlsctx.h"
 
 #include <stdio.h>
@@ -83,14 +88,6 @@ SSL_CTX *sim_tls_ctx_new(const sim_options *o, char *err, size_t errlen)
 SSL_CTX *sim_tls_ctx_new_binary(const sim_options *o, char *err, size_t errlen)
 {
     return ctx_new(o, 0, err, errlen);
-}
-
-int sim_tls_is_h2(SSL *ssl)
-{
-    const unsigned char *p = NULL;
-    unsigned int len = 0;
-    SSL_get0_alpn_selected(ssl, &p, &len);
-    return len == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 static int name_entry(X509_NAME *name, int nid, char *out, size_t outlen)

@@ -1,7 +1,7 @@
 /*
  * tlsctx.h - the simulator's TLS server context: TLS 1.2+, ALPN "h2" only
  * (a client that offers ALPN without h2 gets a no_application_protocol
- * alert; one that offers no ALPN is closed after the handshake), optional
+ * alert; one that offers no ALPN speaks HTTP/2 with prior knowledge), optional
  * client certificates for certificate auth. The binary gateway and the
  * feedback service get a second context without ALPN.
  */
@@ -21,9 +21,6 @@ SSL_CTX *sim_tls_ctx_new(const sim_options *o, char *err, size_t errlen);
  * (Apple's binary interface predates it; whatever a client offers is
  * ignored), same certificates and client CA. */
 SSL_CTX *sim_tls_ctx_new_binary(const sim_options *o, char *err, size_t errlen);
-
-/* 1 if the handshake negotiated ALPN h2. */
-int sim_tls_is_h2(SSL *ssl);
 
 /* The APNs topic of the peer certificate: its subject UID, else its CN
  * (after "Apple Push Services: " if present). Returns 0 and writes out, or

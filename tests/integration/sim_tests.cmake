@@ -47,6 +47,13 @@ add_test(NAME it_sim_selftest
          COMMAND bash ${PROJECT_SOURCE_DIR}/sim/selftest/run.sh ${CMAKE_BINARY_DIR}/apns-sim)
 set_tests_properties(it_sim_selftest PROPERTIES TIMEOUT 300)
 
+# A TLS client offering no ALPN (asyncio + python3-h2) gets HTTP/2 with prior
+# knowledge, as from APNs: 2000 notifications accepted, the 410 with its ms
+# timestamp; ALPN http/1.1 only and HTTP/1.1 requests get the documented refusals.
+add_test(NAME it_sim_noalpn COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/sim_noalpn.py 2000)
+set_tests_properties(it_sim_noalpn PROPERTIES FIXTURES_REQUIRED certs
+                     ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 120)
+
 # Every reason string a request can earn: produced by apns-sim and surfaced by
 # libapns (sim_reasons), and the ones libapns refuses to send, through an
 # independent client, nghttp (reasons_raw.sh).
