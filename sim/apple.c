@@ -16,6 +16,28 @@ const sim_push_rule sim_push_rules[SIM_PUSH_TYPE_COUNT] = {
 #undef XX
 };
 
+const sim_cert_rule sim_cert_rules[SIM_PUSH_TYPE_COUNT] = {
+#define XX(type, need, reason) [SIM_PUSH_##type] = {need, SIM_REASON_##reason},
+    SIM_CERT_RULE_MAP(XX)
+#undef XX
+};
+
+sim_reason sim_cert_push_check(sim_push_type t, unsigned svc)
+{
+    const sim_cert_rule *r = &sim_cert_rules[t];
+    switch (r->need) {
+    case SIM_CERT_ANY:
+        return SIM_REASON_NONE;
+    case SIM_CERT_VOIP:
+        return svc & SIM_CERT_SVC_VOIP ? SIM_REASON_NONE : r->refusal;
+    case SIM_CERT_WATCHKIT:
+        return svc & SIM_CERT_SVC_WATCHKIT ? SIM_REASON_NONE : r->refusal;
+    case SIM_CERT_TOKEN_ONLY:
+        break;
+    }
+    return r->refusal;
+}
+
 const char *const sim_priorities[] = {"10", "5", "1", NULL};
 
 int sim_push_type_parse(const char *s, size_t len, sim_push_type *out)

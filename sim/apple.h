@@ -109,6 +109,45 @@ extern const sim_push_rule sim_push_rules[SIM_PUSH_TYPE_COUNT];
  * when no type has that name. */
 int sim_push_type_parse(const char *s, size_t len, sim_push_type *out);
 
+/* Certificate connections (§1.5, §2.5): what a push type needs of the
+ * client certificate. Token connections may send every type. */
+typedef enum sim_cert_need {
+    SIM_CERT_ANY,        /* any APNs certificate */
+    SIM_CERT_TOKEN_ONLY, /* never on a certificate connection (location, liveactivity) */
+    SIM_CERT_VOIP,       /* registered for VoIP: OID .6.3.4, or .6.3.6 listing "voip" */
+    SIM_CERT_WATCHKIT,   /* WatchKit services: OID .6.3.6 listing "complication" */
+} sim_cert_need;
+
+/* The client-certificate services behind SIM_CERT_VOIP / _WATCHKIT (bits). */
+#define SIM_CERT_SVC_VOIP     1u
+#define SIM_CERT_SVC_WATCHKIT 2u
+
+/* The Apple extension OIDs that list a certificate's services (§1.5, §2.5). */
+#define SIM_OID_CERT_VOIP   "1.2.840.113635.100.6.3.4"
+#define SIM_OID_CERT_TOPICS "1.2.840.113635.100.6.3.6"
+
+/* XX(push type ID, need, refusal reason ID). Types not listed need nothing.
+ * The reason is a project choice (Apple names none, docs/apns-sim.md): the
+ * certificate does not list the type's topic, so pushing to it is not
+ * allowed. */
+#define SIM_CERT_RULE_MAP(XX)                                                                      \
+    XX(LOCATION, SIM_CERT_TOKEN_ONLY, TOPIC_DISALLOWED)                                            \
+    XX(VOIP, SIM_CERT_VOIP, TOPIC_DISALLOWED)                                                      \
+    XX(COMPLICATION, SIM_CERT_WATCHKIT, TOPIC_DISALLOWED)                                          \
+    XX(LIVEACTIVITY, SIM_CERT_TOKEN_ONLY, TOPIC_DISALLOWED)
+
+typedef struct sim_cert_rule {
+    sim_cert_need need;
+    sim_reason refusal; /* SIM_REASON_NONE for SIM_CERT_ANY */
+} sim_cert_rule;
+
+/* Indexed by sim_push_type. */
+extern const sim_cert_rule sim_cert_rules[SIM_PUSH_TYPE_COUNT];
+
+/* The reason a certificate with services `svc` (SIM_CERT_SVC_* bits) may
+ * not send push type t, or SIM_REASON_NONE. */
+sim_reason sim_cert_push_check(sim_push_type t, unsigned svc);
+
 /* Smallest and largest payload_max of the table (golden_sim checks both):
  * bodies up to the first never need their push type looked up; a stream
  * keeps at most the second. */

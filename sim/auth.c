@@ -24,6 +24,7 @@
 #include "auth.h"
 
 #include <string.h>
+#include <strings.h>
 
 #define FUTURE_SLACK_S 60
 
@@ -107,9 +108,20 @@ static const char *bearer_token(const char *v, size_t len, size_t *jlen)
     return v + sizeof scheme - 1;
 }
 
+/* "bearer" with no token after it (scheme case-insensitive, blanks around):
+ * Apple's "no provider token is specified" (§1.8). */
+static int bearer_empty(const char *v, size_t len)
+{
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+        len--;
+    while (len > 0 && (*v == ' ' || *v == '\t'))
+        v++, len--;
+    return len == 6 && strncasecmp(v, "bearer", 6) == 0;
+}
+
 sim_reason sim_auth_check(sim_auth *a, const char *value, size_t len, int64_t now_s)
 {
-    if (!value || len == 0)
+    if (!value || len == 0 || bearer_empty(value, len))
         return SIM_REASON_MISSING_PROVIDER_TOKEN;
     size_t jlen = 0;
     const char *jwt = bearer_token(value, len, &jlen);
@@ -122,6 +134,8 @@ sim_reason sim_auth_check(sim_auth *a, const char *value, size_t len, int64_t no
     sim_auth_entry *e = &a->cache[slot];
     if (e->result != SIM_REASON_NONE)
         return e->result;
+    if (e->jwt.key->other_env)
+        return SIM_REASON_BAD_ENVIRONMENT_KEY_ID_IN_TOKEN;
 
     if (e->jwt.iat < now_s - a->max_age_s || e->jwt.iat > now_s + FUTURE_SLACK_S)
         return SIM_REASON_EXPIRED_PROVIDER_TOKEN;

@@ -67,8 +67,11 @@ void sim_auth_set_fleet(sim_auth *a, sim_auth_fleet_fn fn, void *fleet);
 
 /*
  * Checks an authorization header value (NULL when absent) at time now_s.
- * Returns SIM_REASON_NONE, or MISSING_PROVIDER_TOKEN, INVALID_PROVIDER_TOKEN,
- * EXPIRED_PROVIDER_TOKEN (iat older than max age, or more than 60 s ahead),
+ * Returns SIM_REASON_NONE, or MISSING_PROVIDER_TOKEN (no header, or
+ * "bearer" without a token), INVALID_PROVIDER_TOKEN,
+ * BAD_ENVIRONMENT_KEY_ID_IN_TOKEN (a verified token of a key marked
+ * other_env), EXPIRED_PROVIDER_TOKEN (iat older than max age, or more than
+ * 60 s ahead),
  * UNRELATED_KEY_ID_IN_TOKEN (kid differs from the connection's first key),
  * TOO_MANY_PROVIDER_TOKEN_UPDATES (a second change within min interval of
  * the previous change; the connection keeps its current token; or, with a

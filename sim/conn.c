@@ -175,6 +175,33 @@ static void read_and_process(sim_conn *c)
     sim_conn_progress(c);
 }
 
+/* Certificate auth: the certificate's topic, services and environment.
+ * Project choices (docs/apns-sim.md): no topic at all is BadCertificate; a
+ * CN naming the other environment is BadCertificateEnvironment. */
+static void judge_certificate(sim_conn *c)
+{
+    unsigned svc;
+    sim_cert_env env;
+    sim_tls_peer_services(c->s.ssl, &svc, &env);
+    c->policy.cert_services = svc;
+    if (sim_tls_peer_topic(c->s.ssl, c->cert_topic, sizeof c->cert_topic) == 0)
+        c->policy.cert_topic = c->cert_topic;
+    else
+        c->policy.cert_reason = SIM_REASON_BAD_CERTIFICATE;
+    int sandbox = c->w->sh->opt->sandbox;
+    if (c->policy.cert_reason == SIM_REASON_NONE && env != SIM_CERT_ENV_BOTH &&
+        (env == SIM_CERT_ENV_SANDBOX) != (sandbox != 0))
+        c->policy.cert_reason = SIM_REASON_BAD_CERTIFICATE_ENVIRONMENT;
+}
+
+/* Enters OPEN: the --idle-timeout clock starts. */
+static void opened(sim_conn *c)
+{
+    c->state = SIM_C_OPEN;
+    if (c->w->sh->opt->idle_timeout_ms > 0)
+        sim_sock_arm(&c->s, (long)c->w->sh->opt->idle_timeout_ms);
+}
+
 static void handshake(sim_conn *c)
 {
     int r = sim_sock_handshake(&c->s);
@@ -191,15 +218,13 @@ static void handshake(sim_conn *c)
     unsigned int alpn_len = 0;
     SSL_get0_alpn_selected(c->s.ssl, &alpn, &alpn_len);
     c->await_preface = alpn_len == 0;
-    if (c->w->sh->opt->client_ca) {
-        if (sim_tls_peer_topic(c->s.ssl, c->cert_topic, sizeof c->cert_topic) == 0)
-            c->policy.cert_topic = c->cert_topic;
-    }
+    if (c->w->sh->opt->client_ca)
+        judge_certificate(c);
     if (sim_session_start(c) != 0) {
         sim_conn_free(c);
         return;
     }
-    c->state = SIM_C_OPEN;
+    opened(c);
     read_and_process(c);
 }
 
@@ -249,6 +274,13 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 static void on_aux(evutil_socket_t fd, short what, void *arg)
 {
     sim_conn *c = arg;
+    if (c->state == SIM_C_OPEN) { /* --idle-timeout */
+        int64_t next = sim_session_idle_check(c);
+        if (next > 0)
+            sim_sock_arm(&c->s, (long)next);
+        sim_conn_progress(c);
+        return;
+    }
     if (c->state == SIM_C_ABORT) {
         abort_poll(c);
         return;
@@ -287,6 +319,6 @@ void sim_conn_accept(sim_worker *w, int fd)
         sim_conn_free(c);
         return;
     }
-    c->state = SIM_C_OPEN;
+    opened(c);
     sim_conn_progress(c); /* our SETTINGS first */
 }

@@ -4,7 +4,8 @@
  * (session.c).
  *
  * Lifecycle:  HANDSHAKE -> OPEN -> (LINGER | ABORT) -> freed
- *   OPEN     nghttp2 session; requests are read, answered, written in batches
+ *   OPEN     nghttp2 session; requests are read, answered, written in batches;
+ *            s.timer polls --idle-timeout
  *   LINGER   graceful end: everything flushed, close_notify + FIN sent, the
  *            peer's remaining bytes are discarded until it closes (or 2 s)
  *   ABORT    --reset-every: answers flushed and drained from the kernel send
@@ -47,6 +48,7 @@ typedef struct sim_stream {
     uint8_t owed;     /* counted in c->pending: an answer is owed before closing */
     uint8_t early;    /* answered before the request ended (oversize body) */
     uint8_t injected; /* status from --fail-rate */
+    uint8_t shutdown; /* past --shutdown-after: answered 503 Shutdown */
     int64_t due_ms;
     sim_verdict v;
     char apns_id[40];
@@ -83,6 +85,8 @@ typedef struct sim_conn {
     int32_t goaway_last; /* 0 = no GOAWAY sent */
     uint32_t pending;    /* answers owed (see sim_stream.owed) */
     uint32_t max_streams_now;
+    uint32_t open_streams;  /* stream objects in use */
+    int64_t last_stream_ms; /* a stream began or closed (--idle-timeout) */
     unsigned draining : 1;  /* GOAWAY sent: close once pending reaches 0 */
     unsigned resetting : 1; /* abort once pending reaches 0 */
     unsigned raised : 1;    /* token auth: max streams raised */
@@ -102,5 +106,9 @@ void sim_conn_free(sim_conn *c);
 int sim_session_start(sim_conn *c); /* nghttp2 session + SETTINGS; 0 or -1 */
 void sim_session_free(sim_conn *c);
 int64_t sim_now_ms(sim_conn *c);
+/* --idle-timeout: sends GOAWAY IdleTimeout when the connection has had no
+ * open stream for the timeout. Returns the ms until the next check, or 0
+ * when none is needed (GOAWAY sent, now or before). */
+int64_t sim_session_idle_check(sim_conn *c);
 
 #endif

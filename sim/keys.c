@@ -66,6 +66,7 @@ int sim_keys_add_pem(sim_keys *ks, const char *kid, const char *team, const char
     memcpy(e->kid, kid, APNS_KEY_ID_LEN + 1);
     memcpy(e->team, team, APNS_TEAM_ID_LEN + 1);
     e->pub = k;
+    e->other_env = 0;
     return 0;
 }
 
@@ -146,6 +147,19 @@ const sim_key *sim_keys_find(const sim_keys *ks, const char *kid, size_t len)
         if (memcmp(ks->keys[i].kid, kid, len) == 0)
             return &ks->keys[i];
     return NULL;
+}
+
+int sim_keys_mark_other_env(sim_keys *ks, char *const *kids, size_t n, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        const sim_key *k = sim_keys_find(ks, kids[i], strlen(kids[i]));
+        if (!k) {
+            snprintf(err, errlen, "--other-env-keys: key id %s is not in --auth-keys", kids[i]);
+            return -1;
+        }
+        ks->keys[k - ks->keys].other_env = 1;
+    }
+    return 0;
 }
 
 void sim_keys_cleanup(sim_keys *ks)

@@ -16,6 +16,7 @@ typedef struct sim_key {
     char kid[APNS_KEY_ID_LEN + 1];
     char team[APNS_TEAM_ID_LEN + 1];
     EVP_PKEY *pub;
+    int other_env; /* --other-env-keys: 403 BadEnvironmentKeyIdInToken */
 } sim_key;
 
 typedef struct sim_keys {
@@ -36,6 +37,10 @@ int sim_keys_add_pem(sim_keys *ks, const char *kid, const char *team, const char
 
 /* The key with this id, or NULL. */
 const sim_key *sim_keys_find(const sim_keys *ks, const char *kid, size_t len);
+
+/* Marks the keys named in kids[0..n) as the other environment's. Returns 0,
+ * or -1 with a sentence in err naming a key id that was not loaded. */
+int sim_keys_mark_other_env(sim_keys *ks, char *const *kids, size_t n, char *err, size_t errlen);
 
 void sim_keys_cleanup(sim_keys *ks);
 

@@ -91,13 +91,20 @@ static int setup_shared(sim_app *app)
         fprintf(stderr, "apns-sim: %s\n", err);
         return -1;
     }
+    if (sim_keys_mark_other_env(&sh->keys, o->other_env_keys, o->nother_env_keys, err,
+                                sizeof err) != 0) {
+        fprintf(stderr, "apns-sim: %s\n", err);
+        return -1;
+    }
     if (o->auth_keys && !(sh->teamtokens = sim_teamtokens_new(o->team_token_interval_s))) {
         fprintf(stderr, "apns-sim: out of memory\n");
         return -1;
     }
     if (load_tokens(&sh->unregistered, o->unregistered_file, now_ms) != 0 ||
         load_tokens(&sh->other_topic, o->other_topic_file, now_ms) != 0 ||
-        load_tokens(&sh->other_env, o->other_env_file, now_ms) != 0)
+        load_tokens(&sh->other_env, o->other_env_file, now_ms) != 0 ||
+        load_tokens(&sh->expired, o->expired_file, now_ms) != 0 ||
+        load_tokens(&sh->forbidden, o->forbidden_file, now_ms) != 0)
         return -1;
     if (load_tokens(&sh->invalid_tokens, o->invalid_tokens_file, now_ms) != 0)
         return -1;
@@ -116,6 +123,8 @@ static int setup_shared(sim_app *app)
     sh->policy.unregistered = sh->unregistered;
     sh->policy.other_topic = sh->other_topic;
     sh->policy.other_env = sh->other_env;
+    sh->policy.expired = sh->expired;
+    sh->policy.forbidden = sh->forbidden;
 
     if (!o->h2c && !(sh->ssl_ctx = sim_tls_ctx_new(o, err, sizeof err))) {
         fprintf(stderr, "apns-sim: %s\n", err);
@@ -142,6 +151,8 @@ static void cleanup_shared(sim_app *app)
     sim_tokenset_free(sh->unregistered);
     sim_tokenset_free(sh->other_topic);
     sim_tokenset_free(sh->other_env);
+    sim_tokenset_free(sh->expired);
+    sim_tokenset_free(sh->forbidden);
     sim_tokenset_free(sh->invalid_tokens);
     sim_tokenset_free(sh->bin_invalid);
     if (sh->feedback)

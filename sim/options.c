@@ -46,8 +46,13 @@ static const char usage_text[] =
     "  --unregistered FILE       lines 'token [timestamp_ms]': 410 Unregistered\n"
     "  --other-topic FILE        one token a line: 400 DeviceTokenNotForTopic\n"
     "  --other-env FILE          tokens of the other environment: 400 BadDeviceToken\n"
+    "  --expired-tokens FILE     lines 'token [timestamp_ms]': 410 ExpiredToken\n"
+    "  --forbidden-tokens FILE   one token a line: 403 Forbidden\n"
     "  --environment ENV         sandbox or production (default production); sandbox adds\n"
-    "                            an apns-unique-id header to every 200\n"
+    "                            an apns-unique-id header to every 200; a client\n"
+    "                            certificate of the other one: 403 BadCertificateEnvironment\n"
+    "  --other-env-keys K1,K2    key ids (of --auth-keys) of the other environment: 403\n"
+    "                            BadEnvironmentKeyIdInToken\n"
     "\n"
     "Fault injection (all off by default):\n"
     "  --seed N                  make the random faults below deterministic\n"
@@ -64,6 +69,10 @@ static const char usage_text[] =
     "  --shrink-streams-after N:M  after N streams on a connection lower\n"
     "                            SETTINGS_MAX_CONCURRENT_STREAMS to M (excess new streams\n"
     "                            get RST_STREAM REFUSED_STREAM)\n"
+    "  --idle-timeout SECS       a connection without a request for SECS (decimals allowed)\n"
+    "                            gets GOAWAY {\"reason\":\"IdleTimeout\"} and is closed\n"
+    "  --shutdown-after N        after N streams on a connection answer the streams already\n"
+    "                            begun 503 Shutdown, send GOAWAY {\"reason\":\"Shutdown\"}, close\n"
     "\n"
     "Legacy binary interface (see docs/apns-sim.md):\n"
     "  --binary-listen ADDR:PORT gateway for the simple (0), enhanced (1) and frame (2)\n"
@@ -113,6 +122,11 @@ enum {
     OPT_LATENCY_MS,
     OPT_NO_ANSWER_RATE,
     OPT_SHRINK,
+    OPT_EXPIRED_TOKENS,
+    OPT_FORBIDDEN_TOKENS,
+    OPT_OTHER_ENV_KEYS,
+    OPT_IDLE_TIMEOUT,
+    OPT_SHUTDOWN_AFTER,
     OPT_DELIVERY_LOG,
     OPT_BINARY_LISTEN,
     OPT_FEEDBACK_LISTEN,
@@ -146,6 +160,11 @@ static const struct option long_options[] = {
     {"latency-ms", required_argument, NULL, OPT_LATENCY_MS},
     {"no-answer-rate", required_argument, NULL, OPT_NO_ANSWER_RATE},
     {"shrink-streams-after", required_argument, NULL, OPT_SHRINK},
+    {"expired-tokens", required_argument, NULL, OPT_EXPIRED_TOKENS},
+    {"forbidden-tokens", required_argument, NULL, OPT_FORBIDDEN_TOKENS},
+    {"other-env-keys", required_argument, NULL, OPT_OTHER_ENV_KEYS},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"shutdown-after", required_argument, NULL, OPT_SHUTDOWN_AFTER},
     {"delivery-log", required_argument, NULL, OPT_DELIVERY_LOG},
     {"binary-listen", required_argument, NULL, OPT_BINARY_LISTEN},
     {"feedback-listen", required_argument, NULL, OPT_FEEDBACK_LISTEN},
@@ -223,29 +242,39 @@ static int parse_addr(const char *s, char *out_host, size_t host_size, int *out_
     return 0;
 }
 
-static int parse_topics(sim_options *o, const char *s)
+static void free_list(char ***list, size_t *n)
 {
-    sim_options_cleanup(o);
+    for (size_t i = 0; i < *n; i++)
+        free((*list)[i]);
+    free(*list);
+    *list = NULL;
+    *n = 0;
+}
+
+/* A comma-separated list of non-empty items (empty items are skipped). */
+static int parse_list(char ***list, size_t *count, const char *s)
+{
+    free_list(list, count);
     size_t n = 1;
     for (const char *p = s; *p; p++)
         n += *p == ',';
-    o->topics = calloc(n, sizeof *o->topics);
-    if (!o->topics)
+    *list = calloc(n, sizeof **list);
+    if (!*list)
         return -1;
     const char *p = s;
     for (;;) {
         size_t len = strcspn(p, ",");
         if (len > 0) {
-            o->topics[o->ntopics] = strndup(p, len);
-            if (!o->topics[o->ntopics])
+            (*list)[*count] = strndup(p, len);
+            if (!(*list)[*count])
                 return -1;
-            o->ntopics++;
+            (*count)++;
         }
         if (p[len] == '\0')
             break;
         p += len + 1;
     }
-    return o->ntopics > 0 ? 0 : -1;
+    return *count > 0 ? 0 : -1;
 }
 
 static int parse_fail_rate(sim_options *o, const char *s)
@@ -320,6 +349,10 @@ static int check_combination(const sim_options *o)
         fprintf(stderr, "apns-sim: --team-token-interval needs token auth (--auth-keys)\n");
         return -1;
     }
+    if (o->nother_env_keys > 0 && !o->auth_keys) {
+        fprintf(stderr, "apns-sim: --other-env-keys needs token auth (--auth-keys)\n");
+        return -1;
+    }
     if (o->client_ca && o->auth_keys) {
         fprintf(stderr, "apns-sim: choose one of --client-ca (certificate auth) and "
                         "--auth-keys (token auth)\n");
@@ -391,7 +424,7 @@ int sim_options_parse(sim_options *o, int argc, char **argv)
             o->client_ca = optarg;
             break;
         case OPT_TOPICS:
-            if (parse_topics(o, optarg) != 0)
+            if (parse_list(&o->topics, &o->ntopics, optarg) != 0)
                 return bad(name, optarg, "expected a comma-separated list of bundle ids");
             break;
         case OPT_UNREGISTERED:
@@ -444,6 +477,31 @@ int sim_options_parse(sim_options *o, int argc, char **argv)
             if (parse_shrink(o, optarg) != 0)
                 return bad(name, optarg, "expected N:M (streams, new limit)");
             break;
+        case OPT_EXPIRED_TOKENS:
+            o->expired_file = optarg;
+            break;
+        case OPT_FORBIDDEN_TOKENS:
+            o->forbidden_file = optarg;
+            break;
+        case OPT_OTHER_ENV_KEYS:
+            if (parse_list(&o->other_env_keys, &o->nother_env_keys, optarg) != 0)
+                return bad(name, optarg, "expected a comma-separated list of key ids");
+            break;
+        case OPT_IDLE_TIMEOUT: {
+            double secs;
+            char *end;
+            errno = 0;
+            secs = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(secs >= 0.001 && secs <= 86400))
+                return bad(name, optarg, "expected seconds, 0.001..86400");
+            o->idle_timeout_ms = (int64_t)(secs * 1000 + 0.5);
+            break;
+        }
+        case OPT_SHUTDOWN_AFTER:
+            if (parse_u64(optarg, 1, INT32_MAX, &v) != 0)
+                return bad(name, optarg, "expected a stream count > 0");
+            o->shutdown_after = (uint32_t)v;
+            break;
         case OPT_DELIVERY_LOG:
             o->delivery_log = optarg;
             break;
@@ -492,9 +550,6 @@ int sim_options_parse(sim_options *o, int argc, char **argv)
 
 void sim_options_cleanup(sim_options *o)
 {
-    for (size_t i = 0; i < o->ntopics; i++)
-        free(o->topics[i]);
-    free(o->topics);
-    o->topics = NULL;
-    o->ntopics = 0;
+    free_list(&o->topics, &o->ntopics);
+    free_list(&o->other_env_keys, &o->nother_env_keys);
 }

@@ -39,6 +39,10 @@ typedef struct sim_options {
     const char *unregistered_file;
     const char *other_topic_file;
     const char *other_env_file;
+    const char *expired_file;   /* 410 ExpiredToken */
+    const char *forbidden_file; /* 403 Forbidden */
+    char **other_env_keys;      /* key ids: 403 BadEnvironmentKeyIdInToken */
+    size_t nother_env_keys;
     int sandbox; /* --environment sandbox */
 
     uint64_t seed;
@@ -51,6 +55,8 @@ typedef struct sim_options {
     double no_answer_rate;
     uint32_t shrink_after;
     uint32_t shrink_to;
+    int64_t idle_timeout_ms; /* GOAWAY IdleTimeout after this long without a stream; 0 = off */
+    uint32_t shutdown_after; /* streams past N: 503 Shutdown, then GOAWAY; 0 = off */
 
     const char *delivery_log;
 
@@ -68,7 +74,7 @@ typedef struct sim_options {
  * (exit 0), -1 after printing a usage error to stderr (exit 2). */
 int sim_options_parse(sim_options *o, int argc, char **argv);
 
-/* Frees what parsing allocated (the topic list). */
+/* Frees what parsing allocated (the topic and key lists). */
 void sim_options_cleanup(sim_options *o);
 
 #endif

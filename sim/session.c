@@ -65,7 +65,7 @@ static sim_stream *stream_get(sim_conn *c)
     s->link.prev = s->link.next = NULL;
     s->c = c;
     s->state = SIM_ST_RECV;
-    s->owed = s->early = s->injected = 0;
+    s->owed = s->early = s->injected = s->shutdown = 0;
     s->resp_len = s->resp_off = 0;
     s->apns_id[0] = '\0';
     sim_request_reset(&s->req);
@@ -131,7 +131,7 @@ static void answer(sim_conn *c, sim_stream *s)
         nva[n++] = NV("content-type", "application/json", 0);
         const char *reason = sim_reasons[s->v.reason].name;
         int len;
-        if (s->v.reason == SIM_REASON_UNREGISTERED)
+        if (s->v.status == 410) /* Unregistered, ExpiredToken (§1.7) */
             len = snprintf(s->resp, sizeof s->resp, "{\"reason\":\"%s\",\"timestamp\":%lld}",
                            reason, (long long)s->v.timestamp_ms);
         else
@@ -189,11 +189,10 @@ static void submit_max_streams(sim_conn *c, uint32_t n)
         c->max_streams_now = n;
 }
 
-static void send_goaway(sim_conn *c, int32_t last)
+static void send_goaway(sim_conn *c, int32_t last, sim_reason why)
 {
     char debug[64]; /* copied by nghttp2 */
-    int len =
-        snprintf(debug, sizeof debug, "{\"reason\":\"%s\"}", sim_reasons[SIM_REASON_SHUTDOWN].name);
+    int len = snprintf(debug, sizeof debug, "{\"reason\":\"%s\"}", sim_reasons[why].name);
     if (nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR,
                               (const uint8_t *)debug, (size_t)len) != 0)
         return;
@@ -253,6 +252,15 @@ static void finish(sim_conn *c, sim_stream *s)
     sim_validate(&s->req, &c->policy, c->auth ? auth_hook : NULL, c, &s->v);
     if (s->v.status == 200 && o->nfail > 0)
         inject_failure(c, s);
+    if (s->shutdown) {
+        /* --shutdown-after: every stream begun so far is answered 503
+         * Shutdown; the GOAWAY names the last of them, later ones are never
+         * answered (the client resends both kinds). */
+        s->v.reason = SIM_REASON_SHUTDOWN;
+        s->v.status = sim_reasons[SIM_REASON_SHUTDOWN].status;
+        if (!c->goaway_last)
+            send_goaway(c, nghttp2_session_get_last_proc_stream_id(c->h2), SIM_REASON_SHUTDOWN);
+    }
     if (s->v.apns_id) {
         memcpy(s->apns_id, s->v.apns_id, SIM_UUID_LEN);
         s->apns_id[SIM_UUID_LEN] = '\0';
@@ -281,6 +289,8 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
     sim_stream *s = stream_get(c);
     if (!s)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    c->open_streams++;
+    c->last_stream_ms = sim_now_ms(c);
     s->id = f->hd.stream_id;
     nghttp2_session_set_stream_user_data(h2, s->id, s);
 
@@ -296,8 +306,9 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
     }
     s->owed = 1;
     c->pending++;
+    s->shutdown = o->shutdown_after && c->nstreams > o->shutdown_after;
     if (o->goaway_every && c->nstreams == o->goaway_every)
-        send_goaway(c, s->id);
+        send_goaway(c, s->id, SIM_REASON_SHUTDOWN);
     if (o->shrink_after && c->nstreams == o->shrink_after && !c->shrunk) {
         c->shrunk = 1;
         if (!c->auth || c->raised)
@@ -380,6 +391,8 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error_code,
         delay_unlink(c, s);
     settle(c, s);
     stream_put(c, s);
+    c->open_streams--;
+    c->last_stream_ms = sim_now_ms(c);
     return 0;
 }
 
@@ -409,6 +422,24 @@ static int fleet_see(void *fleet, const char *team, const char *jwt, size_t len,
     return sim_teamtokens_see(fleet, team, jwt, len, now_s, retry_s);
 }
 
+int64_t sim_session_idle_check(sim_conn *c)
+{
+    int64_t idle = c->w->sh->opt->idle_timeout_ms;
+    if (c->goaway_last || !c->h2)
+        return 0;
+    int64_t left = c->last_stream_ms + idle - sim_now_ms(c);
+    if (c->open_streams > 0)
+        return idle;
+    if (left > 0)
+        return left;
+    /* Project choice (docs/apns-sim.md): IdleTimeout as GOAWAY debug data,
+     * last-stream-id = the last stream begun; a request racing it is above
+     * and never answered, so the client resends it. */
+    send_goaway(c, nghttp2_session_get_last_proc_stream_id(c->h2), SIM_REASON_IDLE_TIMEOUT);
+    SIM_STAT_INC(&c->w->stats, idle_timeouts);
+    return 0;
+}
+
 int sim_session_start(sim_conn *c)
 {
     common_list_init(&c->free_streams);
@@ -429,6 +460,7 @@ int sim_session_start(sim_conn *c)
     if (o->latency_ms > 0 && !(c->delay = evtimer_new(c->w->base, on_delay, c)))
         return -1;
     c->max_streams_now = c->auth ? 1 : o->max_streams;
+    c->last_stream_ms = sim_now_ms(c);
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->max_streams_now},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, HEADER_LIST_MAX},

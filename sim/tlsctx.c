@@ -5,6 +5,7 @@
  * a client that offers no ALPN gets HTTP/2 with prior knowledge, as APNs
  * gives it (protocol notes §1.2). */
 #include "tlsctx.h"
+#include "certinfo.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -116,12 +117,37 @@ int sim_tls_peer_topic(SSL *ssl, char *out, size_t outlen)
     X509_NAME *name = X509_get_subject_name(cert);
     int rc = name_entry(name, NID_userId, out, outlen);
     if (rc != 0 && name_entry(name, NID_commonName, out, outlen) == 0) {
-        static const char prefix[] = "Apple Push Services: ";
-        size_t plen = sizeof prefix - 1;
-        if (strncmp(out, prefix, plen) == 0)
-            memmove(out, out + plen, strlen(out + plen) + 1);
-        rc = 0;
+        size_t off;
+        sim_cert_cn_env(out, &off);
+        memmove(out, out + off, strlen(out + off) + 1);
+        rc = out[0] ? 0 : -1;
     }
     X509_free(cert);
     return rc;
+}
+
+void sim_tls_peer_services(SSL *ssl, unsigned *svc, sim_cert_env *env)
+{
+    *svc = 0;
+    *env = SIM_CERT_ENV_BOTH;
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    if (!cert)
+        return;
+    char cn[300];
+    size_t off;
+    if (name_entry(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) == 0)
+        *env = sim_cert_cn_env(cn, &off);
+    for (int i = 0; i < X509_get_ext_count(cert); i++) {
+        X509_EXTENSION *ext = X509_get_ext(cert, i);
+        char oid[64];
+        if (OBJ_obj2txt(oid, sizeof oid, X509_EXTENSION_get_object(ext), 1) <= 0)
+            continue;
+        const ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(ext);
+        if (strcmp(oid, SIM_OID_CERT_VOIP) == 0)
+            *svc |= SIM_CERT_SVC_VOIP;
+        else if (strcmp(oid, SIM_OID_CERT_TOPICS) == 0)
+            *svc |=
+                sim_cert_topics_services(ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v));
+    }
+    X509_free(cert);
 }

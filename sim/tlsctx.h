@@ -12,6 +12,7 @@
 
 #include <openssl/ssl.h>
 
+#include "certinfo.h"
 #include "options.h"
 
 /* Returns a context, or NULL with a sentence in err. */
@@ -23,8 +24,12 @@ SSL_CTX *sim_tls_ctx_new(const sim_options *o, char *err, size_t errlen);
 SSL_CTX *sim_tls_ctx_new_binary(const sim_options *o, char *err, size_t errlen);
 
 /* The APNs topic of the peer certificate: its subject UID, else its CN
- * (after "Apple Push Services: " if present). Returns 0 and writes out, or
- * -1 when there is no certificate or neither attribute. */
+ * (after an "Apple ... Push Services: " prefix, certinfo.h). Returns 0 and
+ * writes out, or -1 when there is no certificate or neither attribute. */
 int sim_tls_peer_topic(SSL *ssl, char *out, size_t outlen);
+
+/* The peer certificate's services (SIM_CERT_SVC_* bits from its Apple
+ * extensions) and the environment its CN names; 0 and BOTH without one. */
+void sim_tls_peer_services(SSL *ssl, unsigned *svc, sim_cert_env *env);
 
 #endif

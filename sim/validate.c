@@ -162,6 +162,10 @@ static sim_reason check_token_state(const sim_policy *p, const char *tok, size_t
         return SIM_REASON_BAD_DEVICE_TOKEN;
     if (sim_tokenset_find(p->other_topic, tok, len, NULL))
         return SIM_REASON_DEVICE_TOKEN_NOT_FOR_TOPIC;
+    if (sim_tokenset_find(p->forbidden, tok, len, NULL))
+        return SIM_REASON_FORBIDDEN;
+    if (sim_tokenset_find(p->expired, tok, len, ts))
+        return SIM_REASON_EXPIRED_TOKEN;
     if (sim_tokenset_find(p->unregistered, tok, len, ts))
         return SIM_REASON_UNREGISTERED;
     return SIM_REASON_NONE;
@@ -238,6 +242,8 @@ static sim_reason decide(const sim_request *r, const sim_policy *p, sim_auth_fn 
 
     if (p->auth == SIM_AUTH_TOKEN && auth && (why = auth(auth_ctx, r)) != SIM_REASON_NONE)
         return why;
+    if (p->auth == SIM_AUTH_CERT && p->cert_reason != SIM_REASON_NONE)
+        return p->cert_reason;
 
     if ((why = check_token(tok, toklen)) != SIM_REASON_NONE)
         return why;
@@ -271,6 +277,9 @@ static sim_reason decide(const sim_request *r, const sim_policy *p, sim_auth_fn 
         v->topic = topic;
         v->topic_len = tlen;
     }
+    if (p->auth == SIM_AUTH_CERT &&
+        (why = sim_cert_push_check(t, p->cert_services)) != SIM_REASON_NONE)
+        return why;
 
     if ((why = check_payload(r, t)) != SIM_REASON_NONE)
         return why;

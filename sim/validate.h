@@ -9,8 +9,10 @@
  *   2 :path /3/device/...              404 BadPath
  *   3 no documented header twice       400 DuplicateHeaders
  *   4 credentials (hook)               403 Missing/Invalid/ExpiredProviderToken,
+ *                                      403 BadEnvironmentKeyIdInToken,
  *                                      403 UnrelatedKeyIdInToken,
- *                                      429 TooManyProviderTokenUpdates
+ *                                      429 TooManyProviderTokenUpdates;
+ *     certificate (policy)             403 BadCertificate, BadCertificateEnvironment
  *   5 device token                     400 MissingDeviceToken, BadDeviceToken
  *   6 apns-push-type                   400 InvalidPushType
  *   7 apns-topic present               400 MissingTopic
@@ -19,9 +21,11 @@
  *  10 apns-expiration                  400 BadExpirationDate
  *  11 apns-collapse-id                 400 BadCollapseId
  *  12 topic form / suffix / allowed    400 BadTopic, TopicDisallowed
+ *     certificate push-type rule       400 TopicDisallowed (apple.h SIM_CERT_RULE_MAP)
  *  13 payload                          400 PayloadEmpty, 413 PayloadTooLarge
  *  14 token state                      400 BadDeviceToken (other environment),
- *                                      400 DeviceTokenNotForTopic, 410 Unregistered
+ *                                      400 DeviceTokenNotForTopic, 403 Forbidden,
+ *                                      410 ExpiredToken, 410 Unregistered
  */
 #ifndef SIM_VALIDATE_H
 #define SIM_VALIDATE_H
@@ -44,9 +48,13 @@ typedef struct sim_policy {
     char *const *topics; /* allowed bundle ids (without suffix); ntopics 0 = any */
     size_t ntopics;
     const char *cert_topic;           /* certificate subject topic, or NULL */
+    sim_reason cert_reason;           /* certificate refused on every request, or NONE */
+    unsigned cert_services;           /* SIM_CERT_SVC_* bits of the certificate */
     const sim_tokenset *unregistered; /* may be NULL */
     const sim_tokenset *other_topic;
     const sim_tokenset *other_env;
+    const sim_tokenset *forbidden; /* 403 Forbidden */
+    const sim_tokenset *expired;   /* 410 ExpiredToken */
 } sim_policy;
 
 /* Checks the request's credentials; returns SIM_REASON_NONE when they are
@@ -56,7 +64,7 @@ typedef sim_reason (*sim_auth_fn)(void *ctx, const sim_request *r);
 typedef struct sim_verdict {
     int status;           /* 200, or the reason's status (apple.h) */
     sim_reason reason;    /* SIM_REASON_NONE on 200 */
-    int64_t timestamp_ms; /* for 410 Unregistered */
+    int64_t timestamp_ms; /* for 410 (Unregistered, ExpiredToken) */
     sim_push_type push_type;
     const char *token; /* borrowed from the request; NULL if there was none */
     size_t token_len;

@@ -32,8 +32,9 @@ typedef struct sim_shared {
     sim_keys keys;     /* token auth */
     sim_policy policy; /* cert_topic is filled per connection */
     sim_tokenset *unregistered, *other_topic, *other_env;
-    int dlog_fd;   /* -1 without --delivery-log */
-    uint64_t seed; /* --seed, or random */
+    sim_tokenset *expired, *forbidden; /* HTTP/2 only */
+    int dlog_fd;                       /* -1 without --delivery-log */
+    uint64_t seed;                     /* --seed, or random */
 
     /* Legacy binary interface. */
     SSL_CTX *bin_ssl_ctx;          /* no ALPN; NULL with --h2c (plaintext) */

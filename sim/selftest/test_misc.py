@@ -10,10 +10,14 @@ c = Client(sim.port, cert=CLIENT)
 print("cert max streams:", c.max_streams())
 check("cert no topic -> subject", c.req(), (200, None))
 check("cert topic", c.req(headers=[("apns-topic", "com.example.app")]), (200, None))
-check("cert voip", c.req(headers=[("apns-topic", "com.example.app.voip"), ("apns-push-type", "voip")]), (200, None))
+# A certificate not registered for VoIP (no Apple extension): issue 11, project choice.
+check("cert voip unregistered", c.req(headers=[("apns-topic", "com.example.app.voip"), ("apns-push-type", "voip")]), (400, "TopicDisallowed"))
 check("cert extra", c.req(headers=[("apns-topic", "com.extra")]), (200, None))
 check("cert other", c.req(headers=[("apns-topic", "com.nope")]), (400, "TopicDisallowed"))
 check("cert auth header ignored", c.req(headers=[("authorization", "bearer junk")]), (200, None))
+c.close()
+c = Client(sim.port, cert=(f"{CERTS}/client-services.pem", f"{CERTS}/client-services.key"))
+check("cert voip (registered)", c.req(headers=[("apns-topic", "com.example.app.voip"), ("apns-push-type", "voip")]), (200, None))
 c.close()
 try:
     c = Client(sim.port)  # no client cert

@@ -4,13 +4,20 @@
 #   server.pem server.key    server certificate for localhost, 127.0.0.1, ::1
 #   client.pem client.key    APNs-style client certificate (UID = bundle id)
 #   client.p12               the same, PKCS#12 with password "secret"
+#   client-services.pem/.key client certificate listing its topics with their kinds in
+#                            Apple's extension 1.2.840.113635.100.6.3.6 (app, voip,
+#                            complication): may send voip and complication pushes
+#   client-voip.pem/.key     client certificate with Apple's VoIP extension ...6.3.4
+#   client-dev.pem/.key      "Apple Development IOS Push Services: com.example.app":
+#                            a sandbox-only certificate
+#   client-notopic.pem/.key  client certificate without UID or CN: no APNs topic
 #   other-ca.pem             an unrelated CA (verification must fail with it)
 #   AuthKey_<KEYID>.p8       token-auth signing keys (PKCS#8 P-256), one per team
 #   keys/<KEYID>_<TEAMID>.pem  their public keys, as apns-sim --auth-keys reads them
-# Idempotent: does nothing when DIR/.done exists.
+# Idempotent: does nothing when DIR/.done-v2 exists (v2: the client-* certificates).
 set -euo pipefail
 dir=${1:?usage: gen.sh DIR}
-[ -f "$dir/.done" ] && exit 0
+[ -f "$dir/.done-v2" ] && exit 0
 mkdir -p "$dir/keys"
 cd "$dir"
 o() { openssl "$@" 2>/dev/null; }
@@ -36,6 +43,27 @@ o x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
   -extfile client.ext -out client.pem
 o pkcs12 -export -in client.pem -inkey client.key -passout pass:secret -out client.p12
 
+# More client certificates, signed by the same CA: client_cert NAME SUBJECT [EXTENSION LINES].
+client_cert() {
+  local name=$1 subj=$2; shift 2
+  o req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "$subj" \
+    -keyout "$name.key" -out "$name.csr"
+  { echo '[ext]'; echo 'extendedKeyUsage=clientAuth'; printf '%s\n' "$@"; } > "$name.ext"
+  o x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+    -extfile "$name.ext" -extensions ext -out "$name.pem"
+}
+client_cert client-services "/UID=com.example.app/CN=Apple Push Services: com.example.app" \
+  '1.2.840.113635.100.6.3.6=ASN1:SEQUENCE:topics' '[topics]' \
+  't1=UTF8String:com.example.app' 'k1=SEQUENCE:kind_app' \
+  't2=UTF8String:com.example.app.voip' 'k2=SEQUENCE:kind_voip' \
+  't3=UTF8String:com.example.app.complication' 'k3=SEQUENCE:kind_complication' \
+  '[kind_app]' 'k=UTF8String:app' '[kind_voip]' 'k=UTF8String:voip' \
+  '[kind_complication]' 'k=UTF8String:complication'
+client_cert client-voip "/UID=com.example.app/CN=Apple Push Services: com.example.app" \
+  '1.2.840.113635.100.6.3.4=ASN1:NULL'
+client_cert client-dev "/UID=com.example.app/CN=Apple Development IOS Push Services: com.example.app"
+client_cert client-notopic "/O=apnsd test"
+
 # Token auth: key id / team id pairs.
 for pair in ABC123DEFG:DEF123GHIJ XYZ987WVUT:TEAM000002; do
   kid=${pair%%:*}; team=${pair##*:}
@@ -45,4 +73,4 @@ done
 # A key the simulator does not know (InvalidProviderToken).
 o genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out AuthKey_UNKNOWN000.p8
 rm -f ./*.csr ./*.ext ./*.srl
-touch .done
+touch .done-v2

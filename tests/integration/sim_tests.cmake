@@ -29,8 +29,13 @@ add_test(NAME it_zero_loss_unanswered_streams
 add_test(NAME it_zero_loss_shrink_and_429_500
          COMMAND sim_zero_loss 20000 0 1 --expect-retries
                  -- --shrink-streams-after 2000:5 --fail-rate 429:0.01 --fail-rate 500:0.01 --seed 3)
+# A server shutting down (--shutdown-after): streams past N answered 503
+# Shutdown, then GOAWAY; libapns resends both on new connections (issue 11).
+add_test(NAME it_zero_loss_shutdown
+         COMMAND sim_zero_loss 20000 100 2 --expect-goaways --expect-retries
+                 -- --shutdown-after 1500 --idle-timeout 0.05 --seed 13)
 set_tests_properties(it_zero_loss_100k_goaway_503 it_zero_loss_resets
-  it_zero_loss_unanswered_streams it_zero_loss_shrink_and_429_500
+  it_zero_loss_unanswered_streams it_zero_loss_shrink_and_429_500 it_zero_loss_shutdown
   PROPERTIES FIXTURES_REQUIRED certs ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 600)
 
 # Shell-driven tests: an independent client against the sim, and the CLI.
