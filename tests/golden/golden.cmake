@@ -21,3 +21,9 @@ add_test(NAME golden_sim COMMAND test_golden_sim)
 add_executable(test_golden_lib ${APNS_GOLDEN_DIR}/test_golden_lib.c)
 target_link_libraries(test_golden_lib PRIVATE apns_golden apns_internal)
 add_test(NAME golden_lib_reasons COMMAND test_golden_lib)
+
+# apns-sim itself, driven through every row of conditions.tsv and
+# push-types.tsv by a raw HTTP/2 client (python3-h2; golden_raw.py).
+add_test(NAME golden_raw COMMAND /usr/bin/python3 ${APNS_GOLDEN_DIR}/golden_raw.py)
+set_tests_properties(golden_raw PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
+  ENVIRONMENT "APNS_TEST_CERTS=${APNS_TEST_CERTS};APNS_BIN_DIR=${CMAKE_BINARY_DIR}")

@@ -59,6 +59,34 @@ static void check_reasons(void)
               g.reasons.nrows, APNS_REASON_UNKNOWN - 1);
 }
 
+/* Every condition of conditions.tsv names a reason libapns knows, with the
+ * status of the row and of reasons.tsv (a 410 is the only status with a
+ * timestamp, §1.7). */
+static void check_conditions(void)
+{
+    int before = golden_failures();
+    golden_table t;
+    golden_need(&t, "conditions.tsv");
+    for (size_t i = 0; i < t.nrows; i++) {
+        const char *id = golden_col(&t, i, "id");
+        const char *name = golden_col(&t, i, "reason");
+        int status = atoi(golden_col(&t, i, "status"));
+        long row = golden_find(&g.reasons, "reason", name);
+        apns_reason r = apns_reason_lookup(name, strlen(name));
+        if (row < 0 || atoi(golden_col(&g.reasons, (size_t)row, "status")) != status)
+            golden_fail("conditions.tsv: %s: %d %s is not a row of reasons.tsv", id, status, name);
+        if (r == APNS_REASON_UNKNOWN || apns_reason_status(r) != status)
+            golden_fail("conditions.tsv: %s: %d %s, libapns %d", id, status, name,
+                        apns_reason_status(r));
+        if ((strcmp(golden_col(&t, i, "timestamp"), "yes") == 0) != (status == 410))
+            golden_fail("conditions.tsv: %s: timestamp %s with status %d", id,
+                        golden_col(&t, i, "timestamp"), status);
+    }
+    golden_ok(before, "conditions: %zu rows of conditions.tsv, each a reason of APNS_REASON_MAP",
+              t.nrows);
+    golden_free(&t);
+}
+
 /* ---- 2. push types ------------------------------------------------------- */
 
 #define TOKEN "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -259,6 +287,7 @@ int main(void)
     setvbuf(stdout, NULL, _IOLBF, 0);
     golden_need_all(&g);
     check_reasons();
+    check_conditions();
     check_push_types();
     check_headers();
 #if APNS_HAVE_LEGACY

@@ -181,6 +181,44 @@ static void check_push_type(size_t i, const char *too_large, const char *bad_pri
     free(over);
 }
 
+/* What a certificate connection needs per push type: sim_cert_rules
+ * (SIM_CERT_RULE_MAP) against push-types.tsv's certificate columns, and the
+ * verdict of sim_cert_push_check for a certificate with no services and one
+ * with all. */
+static void check_cert_rules(void)
+{
+    static const char *const needs[] = {[SIM_CERT_ANY] = "any",
+                                        [SIM_CERT_TOKEN_ONLY] = "token-only",
+                                        [SIM_CERT_VOIP] = "oid-voip",
+                                        [SIM_CERT_WATCHKIT] = "oid-watchkit"};
+    for (size_t i = 0; i < g.push_types.nrows; i++) {
+        const char *name = golden_col(&g.push_types, i, "push_type");
+        const char *need = golden_col(&g.push_types, i, "certificate");
+        const char *refusal = golden_opt(golden_col(&g.push_types, i, "certificate_refusal"));
+        sim_push_type t;
+        if (sim_push_type_parse(name, strlen(name), &t) != 0)
+            continue; /* reported above */
+        const sim_cert_rule *r = &sim_cert_rules[t];
+        if (strcmp(needs[r->need], need) != 0)
+            golden_fail("push-types.tsv: %s on a certificate needs %s, sim/apple.h %s", name, need,
+                        needs[r->need]);
+        const char *got = r->need == SIM_CERT_ANY ? NULL : sim_reasons[r->refusal].name;
+        if ((got == NULL) != (refusal == NULL) || (got && strcmp(got, refusal) != 0))
+            golden_fail("push-types.tsv: %s refused on a certificate with %s, sim/apple.h %s", name,
+                        refusal ? refusal : "-", got ? got : "-");
+        sim_reason none = sim_cert_push_check(t, 0);
+        sim_reason all = sim_cert_push_check(t, SIM_CERT_SVC_VOIP | SIM_CERT_SVC_WATCHKIT);
+        int token_only = strcmp(need, "token-only") == 0;
+        if ((refusal == NULL) != (none == SIM_REASON_NONE) ||
+            (refusal && strcmp(sim_reasons[none].name, refusal) != 0))
+            golden_fail("push-types.tsv: %s from a certificate without services: %s, want %s", name,
+                        sim_reasons[none].name, refusal ? refusal : "accepted");
+        if ((all == SIM_REASON_NONE) == token_only)
+            golden_fail("push-types.tsv: %s from a certificate with every service: %s", name,
+                        all == SIM_REASON_NONE ? "accepted" : sim_reasons[all].name);
+    }
+}
+
 static void check_push_types(void)
 {
     int before = golden_failures();
@@ -201,8 +239,7 @@ static void check_push_types(void)
         golden_fail(
             "sim/apple.h: SIM_PAYLOAD_LIMIT_MIN/MAX %d/%d (body cap %d), push-types.tsv %zu/%zu",
             SIM_PAYLOAD_LIMIT_MIN, SIM_PAYLOAD_LIMIT_MAX, SIM_BODY_CAP, lo, hi);
-    /* token_auth_only: neither apns-sim nor libapns models which push types
-     * a certificate connection may send (Apple names no reason for it). */
+    check_cert_rules();
     golden_ok(before,
               "push types: %zu rows of push-types.tsv against %d of sim/apple.h, each sent "
               "through the validator",

@@ -197,5 +197,5 @@ printf 'ok   %-52s %s line\n' "token mode: delivery log" "$n"
 skip "UnrelatedKeyIdInToken, TooManyProviderTokenUpdates" \
   "need two different tokens on one connection; nghttp sends the same headers on every request"
 skip "ExpiredToken, IdleTimeout, Forbidden, BadCertificate*, BadEnvironmentKeyIdInToken" \
-  "not modelled by apns-sim (docs/apns-sim.md)"
+  "driven by golden_raw (tests/golden/conditions.tsv) and sim_reasons"
 echo "reasons_raw: all checks passed"
