@@ -978,19 +978,25 @@ static void send_accepted(cli *k, const char *scenario, int count, uint32_t idn)
     }
 }
 
+/* A token-auth sim with one more flag, and a client for it without a retry
+ * budget (max_attempts 1). */
+static void token_sim(sim *s, cli *k, const char *tag, const char *flag, const char *value)
+{
+    const char *flags[] = {"--auth-keys", path_in(certs_dir, "keys"), flag, value, NULL};
+    sim_start(s, tag, flags);
+    cred cr = token_cred(1);
+    cli_new(k, s, &cr);
+}
+
 /* 9. 503 Shutdown as a stream's answer (--shutdown-after), then GOAWAY:
  * libapns resends at once on a new connection (action reconnect); every
  * notification is delivered exactly once. */
 static void shutdown_stream(void)
 {
     const char *scenario = "Shutdown (503 answer + GOAWAY)";
-    const char *flags[] = {"--auth-keys", path_in(certs_dir, "keys"), "--shutdown-after", "2",
-                           NULL};
     sim s;
-    sim_start(&s, "shutdown", flags);
-    cred cr = token_cred(1); /* no retry budget: a 503 Shutdown must not need one */
-    cli k;
-    cli_new(&k, &s, &cr);
+    cli k; /* no retry budget: a 503 Shutdown must not need one */
+    token_sim(&s, &k, "shutdown", "--shutdown-after", "2");
     send_accepted(&k, scenario, 7, 80);
     TH_CHECK(apns_action_for(golden_reason_status("Shutdown"), APNS_REASON_SHUTDOWN) ==
                  APNS_ACTION_RECONNECT,
@@ -1016,13 +1022,9 @@ static void shutdown_stream(void)
 static void idle_timeout(void)
 {
     const char *scenario = "IdleTimeout (GOAWAY after idle)";
-    const char *flags[] = {"--auth-keys", path_in(certs_dir, "keys"), "--idle-timeout", "0.2",
-                           NULL};
     sim s;
-    sim_start(&s, "idle", flags);
-    cred cr = token_cred(1);
     cli k;
-    cli_new(&k, &s, &cr);
+    token_sim(&s, &k, "idle", "--idle-timeout", "0.2");
     send_accepted(&k, scenario, 10, 90);
     run_for(&k, 700); /* idle: the sim sends GOAWAY, the client reconnects */
     send_accepted(&k, scenario, 10, 100);
