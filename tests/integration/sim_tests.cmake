@@ -76,6 +76,16 @@ if(APNS_LEGACY)
   set_tests_properties(it_binary_sim PROPERTIES FIXTURES_REQUIRED certs
                        ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
 
+  # binary_golden: every row of tests/golden/binary-feedback.tsv (token kind x
+  # format -> answer bytes, connection, delivery, feedback listing) against the
+  # sim's gateway and feedback service, with a raw TLS client that builds its
+  # notifications byte by byte and parses tuples with feedback-tuple.tsv.
+  add_executable(binary_golden ${CMAKE_CURRENT_SOURCE_DIR}/binary_golden.c)
+  target_link_libraries(binary_golden PRIVATE apns_binary_test_util apns_golden)
+  add_test(NAME it_binary_golden COMMAND binary_golden)
+  set_tests_properties(it_binary_golden PROPERTIES FIXTURES_REQUIRED certs
+                       ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 120)
+
   # Show the difference: the same workload (1% invalid tokens) through
   # apns_client over the simple, enhanced and frame formats against the sim's
   # binary gateway. Fails unless enhanced and frame deliver every valid
