@@ -12,8 +12,8 @@
  * it; the provider learns it from the feedback service, never on this
  * connection. The gateway processes the notifications in order; the first
  * bad one (a token APNs considers invalid, or a malformed notification)
- * ends the connection: APNs keeps reading for a while (about
- * half a second, by providers' reports), silently drops everything that
+ * ends the connection: APNs keeps reading for a while (about half a
+ * second, by providers' reports), silently drops everything that
  * came after the bad notification, then writes one 6-byte error packet
  * (command 8, status, the bad notification's identifier) and closes. The
  * simple format (command 0) has no identifier, so there is no packet: the
@@ -40,8 +40,8 @@
  *   delay window was read, so "nothing after the bad one was delivered"
  *   holds however fast the client writes.
  *
- *   --binary-shutdown-every N: right after the N-th delivered notification
- *   of a connection (uninstalled apps' included: they were processed),
+ *   --binary-shutdown-every N: right after the N-th good notification of
+ *   a connection (delivered, or to an uninstalled app: both processed),
  *   status 10 (Shutdown) naming that notification (Apple:
  *   the identifier of the last notification processed successfully), no
  *   delay, the rest of the read dropped, then close. On the simple format
@@ -57,25 +57,26 @@
  * 64 KB buffer with as many SSL_read calls as it takes (read-ahead keeps
  * them cheap), then decodes in place: sim_bin_decode returns pointers
  * into the buffer, the token check is one tokenset lookup (eight bytes per
- * hash step, also telling an uninstalled app's token), and the delivery-log line goes into the
- * loop's buffered log. Nothing is allocated per notification. A notification split across two reads
- * leaves at most SIM_BIN_NOTE_MAX - 1 bytes, carried in the connection (no allocation either) and
- * copied to the front of the next buffer. Writes happen only at the end (6 bytes, or the feedback
- * tuples).
+ * hash step; its value tells an invalid token from an uninstalled app's),
+ * and the delivery-log line goes into the loop's buffered log. Nothing is
+ * allocated per notification. A notification split across two reads
+ * leaves at most SIM_BIN_NOTE_MAX - 1 bytes, carried in the connection (no
+ * allocation either) and copied to the front of the next buffer. Writes
+ * happen only at the end (6 bytes, or the feedback tuples).
  *
  * The delivery-log id column: there is no apns-id on this interface, so
  * the sim writes "bin-<loop>.<connection>-<identifier as 8 hex digits>",
- * or "bin-<loop>.<connection>-#<n>" (the n-th notification delivered on the
- * connection) for the simple format and frames without an identifier item.
- * Identifiers are the client's and repeat across connections; tests
- * identify notifications by token. The topic column is the client
- * certificate's topic (certificate auth, --client-ca), else "-".
+ * or "bin-<loop>.<connection>-#<n>" (the n-th good notification on the
+ * connection, uninstalled apps' counted) for the simple format and frames without an identifier
+ * item. Identifiers are the client's and repeat across connections; tests identify notifications by
+ * token. The topic column is the client certificate's topic (certificate auth, --client-ca), else
+ * "-".
  *
  * Feedback. On a feedback connection, once TLS is up, the sim takes the
- * whole list of uninstalled apps' tokens (sim_feedback_take: "cleared once read"), writes
- * one tuple per token (sim_feedback_tuple_encode), and closes. A client that
- * drops the connection before reading them all has lost them, as with
- * Apple.
+ * whole list of uninstalled apps' tokens (sim_feedback_take: "cleared
+ * once read"), writes one tuple per token (sim_feedback_tuple_encode),
+ * and closes. A client that drops the connection before reading them all
+ * has lost them, as with Apple.
  */
 #include "bconn.h"
 
