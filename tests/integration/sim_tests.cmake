@@ -65,8 +65,8 @@ if(APNS_LEGACY)
   # binary_sim talks raw TLS (its own OpenSSL client, frames from
   # apns_binary_encode): error packets after the discard delay, nothing after
   # a bad notification delivered, silent close for the simple format, status
-  # 10 shutdowns, split and mixed frames, feedback tuples served once,
-  # certificate auth. `binary_sim --bench N [CONNS [THREADS]]` measures the
+  # 10 shutdowns, split and mixed frames, no feedback tuple for status-8
+  # rejections, certificate auth. `binary_sim --bench N [CONNS [THREADS]]` measures the
   # gateway's throughput.
   add_library(apns_binary_test_util STATIC ${CMAKE_CURRENT_SOURCE_DIR}/binary_util.c)
   target_link_libraries(apns_binary_test_util PUBLIC apns_internal apns_test_harness)
