@@ -108,13 +108,13 @@ static int setup_shared(sim_app *app)
         return -1;
     if (load_tokens(&sh->invalid_tokens, o->invalid_tokens_file, now_ms) != 0)
         return -1;
-    if (o->binary_host[0] && sim_bconn_build_invalid(sh) != 0) {
+    if (o->binary_host[0] && sim_bconn_build_tokens(sh) != 0) {
         fprintf(stderr, "apns-sim: out of memory\n");
         return -1;
     }
     if (o->feedback_host[0]) {
         static sim_feedback feedback;
-        if (sim_feedback_init(&feedback, sh->unregistered) != 0) {
+        if (sim_feedback_init(&feedback) != 0) {
             fprintf(stderr, "apns-sim: out of memory\n");
             return -1;
         }
@@ -154,7 +154,7 @@ static void cleanup_shared(sim_app *app)
     sim_tokenset_free(sh->expired);
     sim_tokenset_free(sh->forbidden);
     sim_tokenset_free(sh->invalid_tokens);
-    sim_tokenset_free(sh->bin_invalid);
+    sim_tokenset_free(sh->bin_tokens);
     if (sh->feedback)
         sim_feedback_cleanup(sh->feedback);
     if (sh->ssl_ctx)

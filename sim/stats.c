@@ -29,6 +29,7 @@ void sim_stats_print(FILE *f, sim_stats *const *all, size_t n, sim_teamtokens *t
         {"binary_accepted", offsetof(sim_stats, bin_accepted)},
         {"binary_rejected", offsetof(sim_stats, bin_rejected)},
         {"binary_invalid_tokens", offsetof(sim_stats, bin_invalid_tokens)},
+        {"binary_uninstalled", offsetof(sim_stats, bin_uninstalled)},
         {"binary_error_packets", offsetof(sim_stats, bin_error_packets)},
         {"binary_silent_closes", offsetof(sim_stats, bin_silent_closes)},
         {"binary_shutdowns", offsetof(sim_stats, bin_shutdowns)},

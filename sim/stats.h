@@ -35,6 +35,7 @@ typedef struct sim_stats {
     _Atomic uint64_t bin_accepted;       /* notifications delivered (= their log lines) */
     _Atomic uint64_t bin_rejected;       /* bad notifications (invalid token or malformed) */
     _Atomic uint64_t bin_invalid_tokens; /* of those, status 8 */
+    _Atomic uint64_t bin_uninstalled;    /* accepted for --unregistered tokens, not delivered */
     _Atomic uint64_t bin_error_packets;  /* 6-byte error packets written (status 10 too) */
     _Atomic uint64_t bin_silent_closes;  /* simple format: closed without a packet */
     _Atomic uint64_t bin_shutdowns;      /* --binary-shutdown-every closes */

@@ -39,7 +39,7 @@ typedef struct sim_shared {
     /* Legacy binary interface. */
     SSL_CTX *bin_ssl_ctx;          /* no ALPN; NULL with --h2c (plaintext) */
     sim_tokenset *invalid_tokens;  /* --invalid-tokens */
-    sim_tokenset *bin_invalid;     /* status 8: every token list, as binary tokens */
+    sim_tokenset *bin_tokens;      /* the token lists, binary (legacy/bconn.h sim_btoken) */
     struct sim_feedback *feedback; /* legacy/feedback.h; NULL without --feedback-listen */
 
     /* Token auth: distinct provider tokens per team across every loop;

@@ -6,10 +6,14 @@
  * ===========
  *
  * What Apple did, and what this file reproduces. The gateway reads a stream
- * of notifications and never acknowledges one. It processes them in order;
- * the first bad one (a token APNs considers invalid, or a malformed
- * notification) ends the connection: APNs keeps reading for a while (about
- * half a second, by providers' reports), silently drops everything that
+ * of notifications and never acknowledges one. A push to a device whose app
+ * was uninstalled is a good notification like any other: accepted in
+ * silence, and APNs learns only later (from the device) that nobody got
+ * it; the provider learns it from the feedback service, never on this
+ * connection. The gateway processes the notifications in order; the first
+ * bad one (a token APNs considers invalid, or a malformed notification)
+ * ends the connection: APNs keeps reading for a while (about half a
+ * second, by providers' reports), silently drops everything that
  * came after the bad notification, then writes one 6-byte error packet
  * (command 8, status, the bad notification's identifier) and closes. The
  * simple format (command 0) has no identifier, so there is no packet: the
@@ -19,10 +23,13 @@
  *
  *   OPEN: every read is decoded with the simulator's own decoder
  *   (frames.c: Apple's formats, sizes and statuses as the simulator states
- *   them, fuzzed; this file parses nothing itself). A valid notification whose token is
- *   in no token list is delivered: one delivery-log line, one counter.
- *   A token in --invalid-tokens, --unregistered, --other-topic or
- *   --other-env is status 8 (and the token joins the feedback list); a
+ *   them, fuzzed; this file parses nothing itself). A valid notification whose
+ *   token is in no token list is delivered: one delivery-log line, one
+ *   counter. One to an --unregistered token (SIM_BTOKEN_UNINSTALLED) is
+ *   accepted the same way but delivered to nobody: no log line, the token
+ *   joins the feedback list with the time of the push, the connection goes
+ *   on. A token in --invalid-tokens, --other-topic or --other-env
+ *   (SIM_BTOKEN_INVALID) is status 8 and is never listed by feedback; a
  *   malformed notification gets the decoder's status (and identifier when
  *   it could be read). Then DISCARD: arm --binary-error-delay-ms, keep
  *   reading (and decrypting: the TLS session must stay usable for the
@@ -33,8 +40,9 @@
  *   delay window was read, so "nothing after the bad one was delivered"
  *   holds however fast the client writes.
  *
- *   --binary-shutdown-every N: right after the N-th delivered notification
- *   of a connection, status 10 (Shutdown) naming that notification (Apple:
+ *   --binary-shutdown-every N: right after the N-th good notification of
+ *   a connection (delivered, or to an uninstalled app: both processed),
+ *   status 10 (Shutdown) naming that notification (Apple:
  *   the identifier of the last notification processed successfully), no
  *   delay, the rest of the read dropped, then close. On the simple format
  *   the connection just closes.
@@ -49,25 +57,26 @@
  * 64 KB buffer with as many SSL_read calls as it takes (read-ahead keeps
  * them cheap), then decodes in place: sim_bin_decode returns pointers
  * into the buffer, the token check is one tokenset lookup (eight bytes per
- * hash step), and the delivery-log line goes into the loop's buffered log.
- * Nothing is allocated per notification. A notification split across two
- * reads leaves at most SIM_BIN_NOTE_MAX - 1 bytes, carried in the
- * connection (no allocation either) and copied to the front of the next
- * buffer. Writes happen only at the end (6 bytes, or the feedback tuples).
+ * hash step; its value tells an invalid token from an uninstalled app's),
+ * and the delivery-log line goes into the loop's buffered log. Nothing is
+ * allocated per notification. A notification split across two reads
+ * leaves at most SIM_BIN_NOTE_MAX - 1 bytes, carried in the connection (no
+ * allocation either) and copied to the front of the next buffer. Writes
+ * happen only at the end (6 bytes, or the feedback tuples).
  *
  * The delivery-log id column: there is no apns-id on this interface, so
  * the sim writes "bin-<loop>.<connection>-<identifier as 8 hex digits>",
- * or "bin-<loop>.<connection>-#<n>" (the n-th notification delivered on the
- * connection) for the simple format and frames without an identifier item.
- * Identifiers are the client's and repeat across connections; tests
- * identify notifications by token. The topic column is the client
- * certificate's topic (certificate auth, --client-ca), else "-".
+ * or "bin-<loop>.<connection>-#<n>" (the n-th good notification on the
+ * connection, uninstalled apps' counted) for the simple format and frames without an identifier
+ * item. Identifiers are the client's and repeat across connections; tests identify notifications by
+ * token. The topic column is the client certificate's topic (certificate auth, --client-ca), else
+ * "-".
  *
  * Feedback. On a feedback connection, once TLS is up, the sim takes the
- * whole dead-token list (sim_feedback_take: "cleared once read"), writes
- * one tuple per token (sim_feedback_tuple_encode), and closes. A client that
- * drops the connection before reading them all has lost them, as with
- * Apple.
+ * whole list of uninstalled apps' tokens (sim_feedback_take: "cleared
+ * once read"), writes one tuple per token (sim_feedback_tuple_encode),
+ * and closes. A client that drops the connection before reading them all
+ * has lost them, as with Apple.
  */
 #include "bconn.h"
 
@@ -144,12 +153,30 @@ static void progress(sim_bconn *c)
 
 /* ---- gateway ----------------------------------------------------------- */
 
+/* A good notification: processed (for --binary-shutdown-every and the
+ * status-10 identifier), never acknowledged. */
+static void processed(sim_bconn *c, const sim_bin_note *n)
+{
+    c->count++;
+    c->last_id = n->has_id ? n->id : 0;
+}
+
+/* To an uninstalled app: accepted, delivered to nobody; APNs learns it
+ * now, and the feedback service will say so (feedback.h). */
+static void uninstalled(sim_bconn *c, const sim_bin_note *n)
+{
+    sim_worker *w = c->w;
+    processed(c, n);
+    SIM_STAT_INC(&w->stats, bin_uninstalled);
+    if (w->sh->feedback)
+        sim_feedback_add(w->sh->feedback, n->token, n->token_len, (uint32_t)time(NULL));
+}
+
 static void deliver(sim_bconn *c, const sim_bin_note *n)
 {
     sim_worker *w = c->w;
-    c->count++;
+    processed(c, n);
     int has_id = n->has_id;
-    c->last_id = has_id ? n->id : 0;
     SIM_STAT_INC(&w->stats, bin_accepted);
     if (w->dlog.fd < 0)
         return;
@@ -182,16 +209,12 @@ static void deliver(sim_bconn *c, const sim_bin_note *n)
 
 /* The bad notification (command byte `command`): record the packet to send
  * and start discarding. */
-static void reject(sim_bconn *c, uint8_t command, uint8_t status, uint32_t id, const uint8_t *token,
-                   size_t token_len)
+static void reject(sim_bconn *c, uint8_t command, uint8_t status, uint32_t id)
 {
     sim_worker *w = c->w;
     SIM_STAT_INC(&w->stats, bin_rejected);
-    if (status == SIM_BIN_STATUS_INVALID_TOKEN) {
+    if (status == SIM_BIN_STATUS_INVALID_TOKEN)
         SIM_STAT_INC(&w->stats, bin_invalid_tokens);
-        if (w->sh->feedback)
-            sim_feedback_add(w->sh->feedback, token, token_len, (uint32_t)time(NULL));
-    }
     c->status = status;
     c->err_id = id;
     c->packet = (uint8_t)sim_bin_error_packet(command);
@@ -215,14 +238,18 @@ static size_t process(sim_bconn *c, const uint8_t *buf, size_t len)
         if (rc == 0)
             break;
         if (rc < 0) {
-            reject(c, n.command, status, n.id, NULL, 0);
+            reject(c, n.command, status, n.id);
             return off;
         }
-        if (sim_tokenset_find(sh->bin_invalid, n.token, n.token_len, NULL)) {
-            reject(c, n.command, SIM_BIN_STATUS_INVALID_TOKEN, n.id, n.token, n.token_len);
+        int64_t kind;
+        if (!sim_tokenset_find(sh->bin_tokens, n.token, n.token_len, &kind)) {
+            deliver(c, &n);
+        } else if (kind == SIM_BTOKEN_UNINSTALLED) {
+            uninstalled(c, &n);
+        } else {
+            reject(c, n.command, SIM_BIN_STATUS_INVALID_TOKEN, n.id);
             return off;
         }
-        deliver(c, &n);
         off += (size_t)rc;
         if (shutdown_every && c->count >= shutdown_every) {
             SIM_STAT_INC(&c->w->stats, bin_shutdowns);
@@ -283,7 +310,7 @@ static void gateway_read(sim_bconn *c)
             if (c->state == SIM_B_OPEN && len - used > sizeof c->carry) {
                 /* Cannot happen: the decoder never waits for more than
                  * SIM_BIN_NOTE_MAX bytes (frames.h). */
-                reject(c, SIM_BIN_ENHANCED, SIM_BIN_STATUS_PROCESSING_ERROR, 0, NULL, 0);
+                reject(c, SIM_BIN_ENHANCED, SIM_BIN_STATUS_PROCESSING_ERROR, 0);
             }
             if (c->state == SIM_B_OPEN) {
                 c->carry_len = len - used;
@@ -480,25 +507,41 @@ void sim_bconn_accept(sim_worker *w, int fd, sim_bkind kind)
     opened(c);
 }
 
-/* ---- the status-8 set ---------------------------------------------------- */
+/* ---- the gateway's token lists -------------------------------------------- */
+
+typedef struct add_ctx {
+    sim_tokenset *set;
+    sim_btoken kind;
+} add_ctx;
 
 static int add_bin(const char *hex, size_t len, int64_t ts_ms, void *ud)
 {
+    const add_ctx *a = ud;
     uint8_t bin[SIM_BIN_TOKEN_MAX];
     int n = common_hex_to_bin(hex, len, bin, sizeof bin);
     if (n <= 0)
         return 0; /* not hex, or longer than any binary token: can never match */
-    return sim_tokenset_add(ud, bin, (size_t)n, 0) < 0;
+    return sim_tokenset_add(a->set, bin, (size_t)n, a->kind) < 0; /* the last kind wins */
 }
 
-int sim_bconn_build_invalid(sim_shared *sh)
+int sim_bconn_build_tokens(sim_shared *sh)
 {
-    if (!(sh->bin_invalid = sim_tokenset_new(SIM_TOKENS_BINARY)))
+    if (!(sh->bin_tokens = sim_tokenset_new(SIM_TOKENS_BINARY)))
         return -1;
-    const sim_tokenset *lists[] = {sh->invalid_tokens, sh->unregistered, sh->other_topic,
-                                   sh->other_env};
-    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
-        if (sim_tokenset_foreach(lists[i], add_bin, sh->bin_invalid) != 0)
+    /* Uninstalled first, so a token also on an invalid list is invalid. */
+    const struct {
+        const sim_tokenset *list;
+        sim_btoken kind;
+    } lists[] = {
+        {sh->unregistered, SIM_BTOKEN_UNINSTALLED},
+        {sh->invalid_tokens, SIM_BTOKEN_INVALID},
+        {sh->other_topic, SIM_BTOKEN_INVALID},
+        {sh->other_env, SIM_BTOKEN_INVALID},
+    };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        add_ctx a = {sh->bin_tokens, lists[i].kind};
+        if (sim_tokenset_foreach(lists[i].list, add_bin, &a) != 0)
             return -1;
+    }
     return 0;
 }

@@ -68,11 +68,20 @@ void sim_bconn_accept(sim_worker *w, int fd, sim_bkind kind);
 
 void sim_bconn_free(sim_bconn *c);
 
-/* Builds sh->bin_invalid: every token of sh's token lists (--invalid-tokens,
- * --unregistered, --other-topic, --other-env) as a binary token, the
- * gateway's status-8 set. Tokens that are not hex or longer than
- * SIM_BIN_TOKEN_MAX bytes can never match and are left out. Returns 0, or -1
- * when out of memory. */
-int sim_bconn_build_invalid(sim_shared *sh);
+/* What the gateway does with a token of sh->bin_tokens (the value stored
+ * with it). A token in no list is delivered. */
+typedef enum sim_btoken {
+    SIM_BTOKEN_INVALID = 1,     /* APNs considers it invalid: status 8 and close */
+    SIM_BTOKEN_UNINSTALLED = 2, /* app uninstalled: accepted, delivered to nobody,
+                                   listed by the feedback service */
+} sim_btoken;
+
+/* Builds sh->bin_tokens, the gateway's token lists as binary tokens:
+ * --unregistered as SIM_BTOKEN_UNINSTALLED; --invalid-tokens, --other-env
+ * and --other-topic as SIM_BTOKEN_INVALID (which wins for a token on both
+ * kinds of list). Tokens that are not hex or longer than SIM_BIN_TOKEN_MAX
+ * bytes can never match and are left out. Returns 0, or -1 when out of
+ * memory. */
+int sim_bconn_build_tokens(sim_shared *sh);
 
 #endif

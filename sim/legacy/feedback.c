@@ -1,10 +1,9 @@
-/* feedback.c - the feedback service's dead-token list (see feedback.h). */
+/* feedback.c - the feedback service's list of uninstalled apps' tokens (see
+ * feedback.h). */
 #include "feedback.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#include "hex.h" /* common/ */
 
 static int push(sim_feedback *f, const uint8_t *token, size_t len, uint32_t ts)
 {
@@ -28,24 +27,13 @@ static int push(sim_feedback *f, const uint8_t *token, size_t len, uint32_t ts)
     return 0;
 }
 
-static int add_hex(const char *hex, size_t len, int64_t ts_ms, void *ud)
-{
-    uint8_t bin[SIM_BIN_TOKEN_MAX];
-    int n = common_hex_to_bin(hex, len, bin, sizeof bin);
-    if (n <= 0)
-        return 0; /* not representable as a binary token: skipped */
-    int64_t s = ts_ms / 1000;
-    return push(ud, bin, (size_t)n, s < 0 ? 0 : s > UINT32_MAX ? UINT32_MAX : (uint32_t)s) < 0;
-}
-
-int sim_feedback_init(sim_feedback *f, const sim_tokenset *unregistered)
+int sim_feedback_init(sim_feedback *f)
 {
     memset(f, 0, sizeof *f);
     if (pthread_mutex_init(&f->mu, NULL) != 0)
         return -1;
-    f->pending = sim_tokenset_new(SIM_TOKENS_BINARY);
-    if (!f->pending || sim_tokenset_foreach(unregistered, add_hex, f) != 0) {
-        sim_feedback_cleanup(f);
+    if (!(f->pending = sim_tokenset_new(SIM_TOKENS_BINARY))) {
+        pthread_mutex_destroy(&f->mu);
         return -1;
     }
     return 0;

@@ -223,6 +223,21 @@ void bu_tls_close(bu_tls *t)
 
 /* ---- notifications and the delivery log ------------------------------------ */
 
+void bu_write_tokens(const char *path, uint32_t first, uint32_t count, long long ts_ms)
+{
+    FILE *f = fopen(path, "w");
+    TH_CHECK(f != NULL, "cannot write %s", path);
+    for (uint32_t i = first; i < first + count; i++) {
+        char t[65];
+        th_token(i, t);
+        if (ts_ms)
+            fprintf(f, "%s %lld\n", t, ts_ms);
+        else
+            fprintf(f, "%s\n", t);
+    }
+    TH_CHECK(fclose(f) == 0, "cannot write %s", path);
+}
+
 void bu_token(uint32_t i, uint8_t out[32])
 {
     char hex[65];

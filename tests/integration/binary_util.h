@@ -61,6 +61,11 @@ size_t bu_tls_read_all(bu_tls *t, uint8_t *buf, size_t cap, int timeout_ms, int 
 
 void bu_tls_close(bu_tls *t);
 
+/* Writes a token list for apns-sim (--invalid-tokens, --unregistered, ...):
+ * th_token(i) for i in [first, first+count), one a line, followed by ts_ms
+ * when it is not 0. Fails the test when the file cannot be written. */
+void bu_write_tokens(const char *path, uint32_t first, uint32_t count, long long ts_ms);
+
 /* Binary token of th_token(i). */
 void bu_token(uint32_t i, uint8_t out[32]);
 

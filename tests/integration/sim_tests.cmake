@@ -77,8 +77,8 @@ if(APNS_LEGACY)
   # binary_sim talks raw TLS (its own OpenSSL client, frames from
   # apns_binary_encode): error packets after the discard delay, nothing after
   # a bad notification delivered, silent close for the simple format, status
-  # 10 shutdowns, split and mixed frames, feedback tuples served once,
-  # certificate auth. `binary_sim --bench N [CONNS [THREADS]]` measures the
+  # 10 shutdowns, split and mixed frames, no feedback tuple for status-8
+  # rejections, certificate auth. `binary_sim --bench N [CONNS [THREADS]]` measures the
   # gateway's throughput.
   add_library(apns_binary_test_util STATIC ${CMAKE_CURRENT_SOURCE_DIR}/binary_util.c)
   target_link_libraries(apns_binary_test_util PUBLIC apns_internal apns_test_harness)
@@ -87,6 +87,16 @@ if(APNS_LEGACY)
   add_test(NAME it_binary_sim COMMAND binary_sim)
   set_tests_properties(it_binary_sim PROPERTIES FIXTURES_REQUIRED certs
                        ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
+
+  # binary_golden: every row of tests/golden/binary-feedback.tsv (token kind x
+  # format -> answer bytes, connection, delivery, feedback listing) against the
+  # sim's gateway and feedback service, with a raw TLS client that builds its
+  # notifications byte by byte and parses tuples with feedback-tuple.tsv.
+  add_executable(binary_golden ${CMAKE_CURRENT_SOURCE_DIR}/binary_golden.c)
+  target_link_libraries(binary_golden PRIVATE apns_binary_test_util apns_golden)
+  add_test(NAME it_binary_golden COMMAND binary_golden)
+  set_tests_properties(it_binary_golden PROPERTIES FIXTURES_REQUIRED certs
+                       ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 120)
 
   # Show the difference: the same workload (1% invalid tokens) through
   # apns_client over the simple, enhanced and frame formats against the sim's
