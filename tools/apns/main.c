@@ -26,7 +26,7 @@ static void usage(FILE *f)
           "\n"
           "Exit status:\n"
           "  0  success (push: every notification accepted)\n"
-          "  1  push: some notifications were rejected by APNs or failed\n"
+          "  1  push: some notifications were rejected by APNs, failed or not sent\n"
           "  2  usage error or bad input (flag value, file, device token, payload),\n"
           "     always found before connecting\n"
           "  3  connection or credential problem (cannot connect, TLS, an unusable key or\n"
