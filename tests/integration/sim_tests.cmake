@@ -44,6 +44,15 @@ foreach(t h2load_sim cli bench_smoke)
   set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                        ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
 endforeach()
+# The CLI on long runs (Ctrl-C with answers in flight, not_sent, --progress,
+# --only, every bad token line, topic suffixes); fewer tokens under sanitizers.
+set(_cli_run_small 0)
+if(APNS_SANITIZE)
+  set(_cli_run_small 1)
+endif()
+add_test(NAME it_cli_run COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_run.sh)
+set_tests_properties(it_cli_run PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
+                     ENVIRONMENT "${APNS_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
 
 # apns-sim's behavioural self-test through a third independent HTTP/2 client
 # (hyper-h2, Debian python3-h2): 146 checks of validation, auth, token lists,

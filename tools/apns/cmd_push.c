@@ -5,9 +5,21 @@
  * credentials files, payload, every device token), so a typo never sends a
  * partial batch. Then the tokens are fed to an apns_client on a libevent
  * loop: submit until APNS_EAGAIN, resume in on_credit. Each answer is printed
- * as one JSON line on stdout as it arrives; every token gets exactly one line
- * (tokens that never got an answer, after --timeout or Ctrl-C, are printed
- * as failed). A summary goes to stderr.
+ * as one JSON line on stdout as it arrives; every token gets exactly one
+ * outcome: accepted or rejected (APNs answered), failed (no answer: the
+ * client gave up, --timeout, a second Ctrl-C), or not_sent (never handed to
+ * the client: Ctrl-C, --timeout, --connect-timeout came first). --only
+ * filters the lines printed, never the counting. Progress (--progress) and a
+ * summary go to stderr.
+ *
+ * Finishing. The run ends when every token handed to the client has its
+ * answer and nothing more will be handed over (all tokens, or stopping).
+ * That is judged from our own counters (n_answered == next), never from
+ * apns_client_pending(): on_result runs before the client releases the
+ * job, so inside the last answer's callback the client still counts it as
+ * pending, and a check there that waited for zero never fired (the old
+ * "Ctrl-C needs a second Ctrl-C" hang). cli_pump_finish() then drains the
+ * client from the loop.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -47,7 +59,10 @@ void apns_cmd_push_usage(FILE *f)
         "\"reason\":\"Unregistered\",\n"
         "   \"timestamp\":1700000000000,\"action\":\"dead-token\"}\n"
         "  {\"token\":\"e5f6..\",\"status\":0,\"outcome\":\"failed\",\"error\":\"APNS_ECONNECT\"}\n"
+        "  {\"token\":\"0a1b..\",\"status\":0,\"outcome\":\"not_sent\"}\n"
         "and a summary on stderr. All input is checked before connecting.\n"
+        "Outcomes: accepted, rejected (APNs said no), failed (no answer), not_sent\n"
+        "(never sent: interrupted, or --timeout / --connect-timeout came first).\n"
         "\n"
         "Connection:\n"
         "  --env production|sandbox  APNs environment (default production)\n"
@@ -65,6 +80,13 @@ void apns_cmd_push_usage(FILE *f)
         "                            (default 30; 0 = keep trying)\n"
         "  --verbose                 also print the client's informational log on stderr\n"
         "\n"
+        "Output:\n"
+        "  --only LIST               print only these outcomes on stdout, comma-separated\n"
+        "                            (accepted, rejected, failed, not_sent); e.g.\n"
+        "                            --only rejected,failed. The summary still counts all.\n"
+        "  --progress, --no-progress once a second on stderr: sent, answered, rate, ETA\n"
+        "                            (default: on when stderr is a terminal)\n"
+        "\n"
         "Authentication (one of):\n"
         "  --key-file FILE --key-id KEYID --team-id TEAMID\n"
         "                            token auth with a .p8 signing key (--topic required)\n"
@@ -74,8 +96,12 @@ void apns_cmd_push_usage(FILE *f)
         "                            from the environment variable APNS_P12_PASSWORD\n"
         "\n"
         "Notification:\n"
-        "  --topic TOPIC             apns-topic, usually the bundle id (plus the push type's\n"
-        "                            suffix, e.g. .voip)\n"
+        "  --topic TOPIC             apns-topic: the bundle id, plus the push type's suffix\n"
+        "                            (voip .voip, complication .complication, location\n"
+        "                            .location-query, fileprovider .pushkit.fileprovider,\n"
+        "                            liveactivity .push-type.liveactivity, pushtotalk\n"
+        "                            .voip-ptt, controls .push-type.controls, widgets\n"
+        "                            .push-type.widgets); a missing suffix is refused\n"
         "  --push-type TYPE          alert (default), background, location, voip, complication,\n"
         "                            fileprovider, mdm, liveactivity, pushtotalk, controls, "
         "widgets\n"
@@ -95,16 +121,22 @@ void apns_cmd_push_usage(FILE *f)
         "  --tokens-file FILE        one token per line; blank lines and #comments skipped\n"
         "                            (FILE '-' is stdin)\n"
         "  (neither)                 read tokens from stdin, one per line\n"
-        "  A token that is not valid stops the command before anything is sent.\n"
+        "  Invalid tokens stop the command before anything is sent; each is reported\n"
+        "  with its line number (the first 20, then a count of the rest).\n"
         "\n"
         "Exit status:\n"
         "  0  every notification accepted\n"
-        "  1  some notifications rejected by APNs or failed (see the JSON lines)\n"
+        "  1  some notifications rejected by APNs, failed or not sent (see the JSON\n"
+        "     lines); also after Ctrl-C or SIGTERM, once the answers in flight are in\n"
         "  2  usage error or bad input: bad flag value, unreadable file, invalid device\n"
-        "     token (with its line number), bad payload JSON; nothing was sent\n"
+        "     token (with its line number), bad payload JSON, a topic without the push\n"
+        "     type's suffix; nothing was sent\n"
         "  3  connection or credential problem: cannot connect, TLS or certificate failure,\n"
         "     an unusable key or certificate, credentials refused by APNs, or --timeout /\n"
-        "     --connect-timeout reached with answers missing\n",
+        "     --connect-timeout reached with answers missing\n"
+        "\n"
+        "Ctrl-C (or SIGTERM) stops sending, waits for the answers in flight, prints\n"
+        "the rest as not_sent and the summary, and exits; a second one quits at once.\n",
         f);
 }
 
@@ -113,14 +145,27 @@ void apns_cmd_push_usage(FILE *f)
 
 enum { ANS_NONE = 0, ANS_DONE = 1 };
 
+/* Outcomes, in the order of their names (--only bits). */
+enum { OUT_ACCEPTED, OUT_REJECTED, OUT_FAILED, OUT_NOT_SENT, OUT_COUNT };
+static const char *const outcome_names[] = {"accepted", "rejected", "failed", "not_sent", NULL};
+
+#define RATE_WINDOW 5 /* seconds of answers the progress rate averages */
+
 typedef struct push_run {
     struct event_base *base;
     apns_client *client;
     apns_notification tmpl;
     cli_tokens tokens;
-    unsigned char *answered; /* per token: ANS_* */
-    size_t next;             /* next token to submit */
-    size_t n_answered, accepted, rejected, failed;
+    unsigned char *answered;   /* per token: ANS_* */
+    size_t next;               /* next token to submit */
+    size_t n_answered;         /* tokens with an outcome */
+    size_t count[OUT_COUNT];   /* ... by outcome */
+    unsigned only;             /* outcomes printed on stdout (bits) */
+    int progress;              /* a progress line on stderr once a second */
+    struct timespec t0;        /* start of sending */
+    size_t win_n[RATE_WINDOW]; /* n_answered at the last RATE_WINDOW progress ticks */
+    double win_t[RATE_WINDOW]; /* ... and when (seconds since t0) */
+    unsigned ticks;
     int conn_problem; /* a connection or credential failure was seen */
     int stopping;     /* no more submits (interrupted) */
     int timed_out;
@@ -154,19 +199,24 @@ static int is_conn_error(int err)
     }
 }
 
-static void print_line(const char *token, const char *apns_id, int status, const char *outcome,
+/* Counts one outcome and prints its line unless --only leaves it out. */
+static void print_line(push_run *p, const char *token, const char *apns_id, int status, int outcome,
                        const char *reason, int64_t timestamp_ms, const char *action,
                        const char *error, const char *unique_id)
 {
     FILE *o = stdout;
 
-    fputs("{\"token\":", o);
-    cli_json_string(o, token);
+    p->count[outcome]++;
+    if (!(p->only & (1u << outcome)))
+        return;
+    fputs("{\"token\":\"", o);
+    fputs(token, o); /* checked hex: nothing to escape (a million lines after Ctrl-C) */
+    fputc('"', o);
     if (apns_id && *apns_id) {
         fputs(",\"apns_id\":", o);
         cli_json_string(o, apns_id);
     }
-    fprintf(o, ",\"status\":%d,\"outcome\":\"%s\"", status, outcome);
+    fprintf(o, ",\"status\":%d,\"outcome\":\"%s\"", status, outcome_names[outcome]);
     if (reason && *reason) {
         fputs(",\"reason\":", o);
         cli_json_string(o, reason);
@@ -186,25 +236,26 @@ static void print_line(const char *token, const char *apns_id, int status, const
     fputs("}\n", o);
 }
 
-/* A token that gets no answer from APNs (submit refused, timeout,
- * interrupted). */
-static void mark_failed(push_run *p, size_t idx, int err)
+/* A token without an answer from APNs: failed (err says why: submit
+ * refused, timeout, no connection, quit) or, with err 0, never sent. */
+static void mark_unanswered(push_run *p, size_t idx, int err)
 {
     if (p->answered[idx] != ANS_NONE)
         return;
     p->answered[idx] = ANS_DONE;
     p->n_answered++;
-    p->failed++;
-    print_line(p->tokens.v[idx], p->tmpl.apns_id, 0, "failed", NULL, 0, NULL, apns_err_name(err),
-               NULL);
+    if (err == 0)
+        print_line(p, p->tokens.v[idx], NULL, 0, OUT_NOT_SENT, NULL, 0, NULL, NULL, NULL);
+    else
+        print_line(p, p->tokens.v[idx], p->tmpl.apns_id, 0, OUT_FAILED, NULL, 0, NULL,
+                   apns_err_name(err), NULL);
 }
 
-/* Done when every submitted token is answered and nothing more will be
- * submitted. */
+/* Done when every token handed to the client is answered and nothing more
+ * will be handed over. Not apns_client_pending(): see the note on top. */
 static void maybe_finish(push_run *p)
 {
-    if (p->n_answered == p->tokens.n ||
-        (p->stopping && p->n_answered >= p->next && apns_client_pending(p->client) == 0))
+    if (p->n_answered == p->tokens.n || (p->stopping && p->n_answered >= p->next))
         cli_pump_finish(&p->pump);
 }
 
@@ -227,8 +278,8 @@ static void sent(void *ud, const apns_notification *n, int rc)
 
     (void)n;
     if (rc != 0) {
-        /* No callback will come for it. */
-        mark_failed(p, idx, rc);
+        /* No callback will come for it; after a drain it was never sent. */
+        mark_unanswered(p, idx, rc == APNS_ESHUTDOWN ? 0 : rc);
         if (rc == APNS_ESHUTDOWN)
             p->stopping = 1;
     }
@@ -251,7 +302,8 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
 {
     push_run *p = ud;
     size_t idx = (size_t)(uintptr_t)n->user_data;
-    const char *outcome, *action = NULL, *error = NULL;
+    const char *action = NULL, *error = NULL;
+    int outcome;
 
     (void)c;
     if (idx >= p->tokens.n || p->answered[idx] != ANS_NONE)
@@ -261,18 +313,15 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
 
     switch (r->outcome) {
     case APNS_OUTCOME_ACCEPTED:
-        outcome = "accepted";
-        p->accepted++;
+        outcome = OUT_ACCEPTED;
         break;
     case APNS_OUTCOME_REJECTED:
-        outcome = "rejected";
-        p->rejected++;
+        outcome = OUT_REJECTED;
         if (r->action == APNS_ACTION_PAUSE)
             p->conn_problem = 1; /* credentials refused */
         break;
     default:
-        outcome = "failed";
-        p->failed++;
+        outcome = OUT_FAILED;
         error = apns_err_name(r->error);
         if (is_conn_error(r->error) || r->action == APNS_ACTION_PAUSE)
             p->conn_problem = 1;
@@ -280,7 +329,7 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
     }
     if (r->outcome != APNS_OUTCOME_ACCEPTED && r->action != APNS_ACTION_NONE)
         action = apns_action_name(r->action);
-    print_line(p->tokens.v[idx], r->apns_id[0] ? r->apns_id : n->apns_id, r->status, outcome,
+    print_line(p, p->tokens.v[idx], r->apns_id[0] ? r->apns_id : n->apns_id, r->status, outcome,
                r->reason_str, r->timestamp_ms, action, error, r->apns_unique_id);
     maybe_finish(p);
 }
@@ -318,7 +367,50 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Once a second: give up when no connection has been up for
+/* "1h02m", "3m05s", "42s". */
+static void fmt_duration(char *buf, size_t len, double secs)
+{
+    uint64_t s = secs < 0 ? 0 : secs > 1e9 ? 1000000000 : (uint64_t)(secs + 0.5);
+
+    if (s >= 3600)
+        snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, s / 60 % 60);
+    else if (s >= 60)
+        snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+    else
+        snprintf(buf, len, "%" PRIu64 "s", s);
+}
+
+/* One progress line: the rate is the answers of the last RATE_WINDOW
+ * seconds, the ETA what is left at that rate. */
+static void print_progress(push_run *p, const apns_client_stats *st)
+{
+    double now = seconds_since(&p->t0), rate = 0;
+    unsigned span = ++p->ticks < RATE_WINDOW ? p->ticks : RATE_WINDOW;
+    unsigned j = (p->ticks - span) % RATE_WINDOW;
+    char tail[96];
+
+    if (now > p->win_t[j])
+        rate = (double)(p->n_answered - p->win_n[j]) / (now - p->win_t[j]);
+    p->win_n[p->ticks % RATE_WINDOW] = p->n_answered;
+    p->win_t[p->ticks % RATE_WINDOW] = now;
+    if (p->stopping) {
+        snprintf(tail, sizeof(tail), "stopping: %zu answers to wait for", p->next - p->n_answered);
+    } else if (rate > 0) {
+        char eta[32];
+        fmt_duration(eta, sizeof(eta), (double)(p->tokens.n - p->n_answered) / rate);
+        snprintf(tail, sizeof(tail), "ETA %s", eta);
+    } else {
+        snprintf(tail, sizeof(tail), "ETA unknown");
+    }
+    fprintf(stderr,
+            "%s: progress: %zu/%zu sent, %zu answered (%zu accepted, %zu rejected, %zu failed), "
+            "%zu in flight, %.0f/s, %s%s\n",
+            PROG, p->next, p->tokens.n, p->n_answered, p->count[OUT_ACCEPTED],
+            p->count[OUT_REJECTED], p->count[OUT_FAILED], st->in_flight, rate, tail,
+            st->connections_up ? "" : ", no connection");
+}
+
+/* Once a second: progress, and give up when no connection has been up for
  * --connect-timeout seconds (the client itself keeps reconnecting). */
 static void watch_cb(evutil_socket_t fd, short what, void *ud)
 {
@@ -328,6 +420,10 @@ static void watch_cb(evutil_socket_t fd, short what, void *ud)
     (void)fd;
     (void)what;
     apns_client_stats_get(p->client, &st);
+    if (p->progress) {
+        cli_log_flush(&p->log);
+        print_progress(p, &st);
+    }
     if (st.connections_up > 0) {
         clock_gettime(CLOCK_MONOTONIC, &p->last_up);
         return;
@@ -386,7 +482,65 @@ typedef struct push_args {
     cli_strlist token;
     const char *tokens_file;
     const char *connections, *concurrency, *max_attempts, *timeout, *connect_timeout;
+    const char *only;
+    int progress, no_progress;
 } push_args;
+
+/* Length of topic without the push-type suffix it ends in, if any. */
+static size_t bundle_len(const char *topic, const char **which)
+{
+    size_t tl = strlen(topic), best = 0;
+
+    *which = NULL;
+    for (int t = 0; t < APNS_PUSH_TYPE_COUNT; t++) {
+        const char *sfx = apns_push_type_topic_suffix((apns_push_type)t);
+        size_t sl = strlen(sfx);
+        if (sl > best && tl > sl && strcmp(topic + tl - sl, sfx) == 0) {
+            best = sl;
+            *which = sfx;
+        }
+    }
+    return tl - best;
+}
+
+/* The topic a push type goes to is the bundle id plus the type's suffix
+ * (apns-protocol.md 1.5; the suffixes are libapns' table). A topic without
+ * it would go out and come back refused, so it is refused before
+ * anything is sent. Returns 0 or -1 after printing. A
+ * type without a suffix takes the bundle id as is; a topic ending in
+ * another type's suffix then gets a warning only, since a bundle id may
+ * end that way. */
+static int check_topic_suffix(const char *topic, apns_push_type type)
+{
+    const char *suffix = apns_push_type_topic_suffix(type), *has;
+    size_t bl;
+
+    if (topic == NULL || suffix == NULL)
+        return 0; /* no topic: a single-topic certificate's subject is used */
+    bl = bundle_len(topic, &has);
+    if (suffix[0] == '\0') {
+        if (has != NULL && type != APNS_PUSH_MDM) {
+            apns_push_type other = APNS_PUSH_ALERT;
+            for (int t = 0; t < APNS_PUSH_TYPE_COUNT; t++)
+                if (strcmp(apns_push_type_topic_suffix((apns_push_type)t), has) == 0)
+                    other = (apns_push_type)t;
+            fprintf(stderr,
+                    "%s: warning: --topic %s ends in %s, the suffix of %s pushes, but this is "
+                    "a%s %s push (--push-type %s if that is what you mean)\n",
+                    PROG, topic, has, apns_push_type_name(other),
+                    type == APNS_PUSH_ALERT ? "n" : "", apns_push_type_name(type),
+                    apns_push_type_name(other));
+        }
+        return 0;
+    }
+    if (has != NULL && strcmp(has, suffix) == 0 && topic[bl - 1] != '.')
+        return 0;
+    cli_error(PROG,
+              "--topic %s: a %s push goes to the topic <bundle id>%s (e.g. --topic %.*s%s); "
+              "APNs refuses other topics for it",
+              topic, apns_push_type_name(type), suffix, (int)bl, topic, suffix);
+    return -1;
+}
 
 static int readable(const char *flag, const char *path)
 {
@@ -567,6 +721,9 @@ int apns_cmd_push(int argc, char **argv)
         {"timeout", CLI_STRING, &a.timeout, 0},
         {"connect-timeout", CLI_STRING, &a.connect_timeout, 0},
         {"verbose", CLI_FLAG, &a.verbose, 0},
+        {"only", CLI_STRING, &a.only, 0},
+        {"progress", CLI_FLAG, &a.progress, 0},
+        {"no-progress", CLI_FLAG, &a.no_progress, 0},
         {NULL, CLI_FLAG, NULL, 0},
     };
     push_run p;
@@ -578,7 +735,6 @@ int apns_cmd_push(int argc, char **argv)
     char detail[512];
     int help = 0, rc, code = CLI_EXIT_USAGE, token_auth, cert_auth, p12_auth;
     int64_t v, timeout_s = 0;
-    struct timespec t0;
 
     memset(&p, 0, sizeof(p));
     apns_client_opts_init(&o);
@@ -646,6 +802,14 @@ int apns_cmd_push(int argc, char **argv)
     }
     if (a.timeout && cli_parse_i64(PROG, "timeout", a.timeout, 1, 86400 * 7, &timeout_s) != 0)
         goto out;
+    p.only = ~0u;
+    if (a.only && cli_parse_set(PROG, "only", a.only, outcome_names, &p.only) != 0)
+        goto out;
+    if (a.progress && a.no_progress) {
+        cli_error(PROG, "give --progress or --no-progress, not both");
+        goto out;
+    }
+    p.progress = a.progress || (!a.no_progress && isatty(STDERR_FILENO));
     p.connect_timeout_s = 30;
     if (a.connect_timeout && cli_parse_i64(PROG, "connect-timeout", a.connect_timeout, 0, 86400 * 7,
                                            &p.connect_timeout_s) != 0)
@@ -709,6 +873,8 @@ int apns_cmd_push(int argc, char **argv)
                   a.push_type);
         goto out;
     }
+    if (check_topic_suffix(a.topic, p.tmpl.push_type) != 0)
+        goto out;
     if (a.priority) {
         if (cli_parse_i64(PROG, "priority", a.priority, 1, 10, &v) != 0)
             goto out;
@@ -755,9 +921,12 @@ int apns_cmd_push(int argc, char **argv)
     p.tmpl.token = NULL;
 
     /* --- device tokens --------------------------------------------------- */
-    for (size_t i = 0; i < a.token.n; i++)
+    rc = 0;
+    for (size_t i = 0; i < a.token.n; i++) /* every bad one reported */
         if (cli_tokens_add(PROG, &p.tokens, a.token.v[i], strlen(a.token.v[i]), "--token") != 0)
-            goto out;
+            rc = -1;
+    if (rc != 0)
+        goto out;
     if (a.tokens_file || a.token.n == 0) {
         const char *name = a.tokens_file && strcmp(a.tokens_file, "-") != 0 ? a.tokens_file : NULL;
         FILE *f = stdin;
@@ -848,7 +1017,7 @@ int apns_cmd_push(int argc, char **argv)
     o.on_credit = on_credit;
     o.on_log = on_log;
     o.ud = &p;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_MONOTONIC, &p.t0);
     detail[0] = '\0';
     rc = apns_client_new(&p.client, p.base, &o, detail, sizeof(detail));
     p.pump.client = p.client;
@@ -868,31 +1037,33 @@ int apns_cmd_push(int argc, char **argv)
     event_base_dispatch(p.base);
     cli_log_flush(&p.log);
 
-    /* Every token gets a line, answered or not. */
+    /* Every token gets a line, answered or not: handed to the client and
+     * unanswered is failed (why: err), never handed over is not_sent. */
     {
         int err = p.gave_up ? last_log_error(&p) : p.timed_out ? APNS_ETIMEOUT : APNS_ESHUTDOWN;
         for (size_t i = 0; i < p.tokens.n; i++)
             if (p.answered[i] == ANS_NONE)
-                mark_failed(&p, i, err);
+                mark_unanswered(&p, i, i < p.next ? err : 0);
     }
     fflush(stdout);
 
     {
         apns_client_stats st;
-        double secs = seconds_since(&t0);
+        double secs = seconds_since(&p.t0);
+        size_t answered = p.count[OUT_ACCEPTED] + p.count[OUT_REJECTED];
         apns_client_stats_get(p.client, &st);
-        if (st.connects == 0 && p.n_answered > p.accepted + p.rejected)
+        if (st.connects == 0 && p.n_answered > answered)
             p.conn_problem = 1; /* never connected: failures are connection failures */
         fprintf(stderr,
-                "%s: %zu token%s: %zu accepted, %zu rejected, %zu failed in %.2f s "
+                "%s: %zu token%s: %zu accepted, %zu rejected, %zu failed, %zu not sent in %.2f s "
                 "(%.0f/s; %" PRIu64 " connects, %" PRIu64 " resent, %" PRIu64 " retried)\n",
-                PROG, p.tokens.n, p.tokens.n == 1 ? "" : "s", p.accepted, p.rejected, p.failed,
-                secs, secs > 0 ? (double)p.n_answered / secs : 0.0, st.connects, st.resent,
-                st.retried);
+                PROG, p.tokens.n, p.tokens.n == 1 ? "" : "s", p.count[OUT_ACCEPTED],
+                p.count[OUT_REJECTED], p.count[OUT_FAILED], p.count[OUT_NOT_SENT], secs,
+                secs > 0 ? (double)answered / secs : 0.0, st.connects, st.resent, st.retried);
     }
     if (p.conn_problem)
         code = CLI_EXIT_CONNECTION;
-    else if (p.rejected || p.failed)
+    else if (p.n_answered > p.count[OUT_ACCEPTED])
         code = CLI_EXIT_REJECTED;
     else
         code = CLI_EXIT_OK;

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -47,75 +48,130 @@ cli_opt *cli_find(cli_opt *opts, const char *name)
     return NULL;
 }
 
-/* The entry for "--name" or "--name=value" (name_len excludes "=value"). */
-static cli_opt *find_n(cli_opt *opts, const char *name, size_t name_len)
+/* Values given to getopt_long for the entries of a cli_opt table: above
+ * every character, so they never collide with 'h', ':' or '?'. */
+#define OPT_BASE 0x100
+
+/* "--name=value" -> "--name", for a message about an unknown option. */
+static void unknown_option(const char *prog, const char *arg)
 {
-    for (cli_opt *o = opts; o->name != NULL; o++)
-        if (strlen(o->name) == name_len && memcmp(o->name, name, name_len) == 0)
-            return o;
-    return NULL;
+    const char *eq = strchr(arg, '=');
+    int len = eq ? (int)(eq - arg) : (int)strlen(arg);
+
+    if (arg[0] == '-' && arg[1] != '-' && arg[1] != '\0')
+        cli_error(prog, "unknown option %.2s (options are long: --name; see --help)", arg);
+    else
+        cli_error(prog, "unknown or ambiguous option %.*s (see --help)", len, arg);
+}
+
+/* One option found by getopt_long: store its value (optarg). */
+static int take(const char *prog, cli_opt *o, char *val)
+{
+    if (o->kind == CLI_FLAG) {
+        *(int *)o->dst = 1;
+    } else if (o->kind == CLI_STRING) {
+        if (o->seen) {
+            cli_error(prog, "--%s given more than once", o->name);
+            return -1;
+        }
+        *(const char **)o->dst = val;
+    } else if (cli_strlist_push((cli_strlist *)o->dst, val) != 0) {
+        cli_error(prog, "out of memory");
+        return -1;
+    }
+    o->seen++;
+    return 0;
 }
 
 int cli_parse(const char *prog, cli_opt *opts, int argc, char **argv, int *help)
 {
-    *help = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *arg = argv[i], *eq, *name, *val = NULL;
-        size_t name_len;
-        cli_opt *o;
+    size_t n = 0;
+    struct option *lo;
+    char **av;
+    int c, rc = 0;
 
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            *help = 1;
-            return 0;
-        }
-        if (strcmp(arg, "--") == 0) {
-            if (i + 1 < argc) {
-                cli_error(prog, "unexpected argument '%s' (see --help)", argv[i + 1]);
-                return -1;
-            }
-            return 0;
-        }
-        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-            cli_error(prog, "unexpected argument '%s' (options start with --; see --help)", arg);
-            return -1;
-        }
-        name = arg + 2;
-        eq = strchr(name, '=');
-        name_len = eq ? (size_t)(eq - name) : strlen(name);
-        o = find_n(opts, name, name_len);
-        if (o == NULL) {
-            cli_error(prog, "unknown option --%.*s (see --help)", (int)name_len, name);
-            return -1;
-        }
-        if (o->kind == CLI_FLAG) {
-            if (eq != NULL) {
-                cli_error(prog, "--%s takes no value", o->name);
-                return -1;
-            }
-            *(int *)o->dst = 1;
-            o->seen++;
-            continue;
-        }
-        if (eq != NULL) {
-            val = eq + 1;
-        } else if (i + 1 < argc) {
-            val = argv[++i];
-        } else {
-            cli_error(prog, "--%s needs a value", o->name);
-            return -1;
-        }
-        if (o->kind == CLI_STRING) {
-            if (o->seen) {
-                cli_error(prog, "--%s given more than once", o->name);
-                return -1;
-            }
-            *(const char **)o->dst = val;
-        } else if (cli_strlist_push((cli_strlist *)o->dst, val) != 0) {
-            cli_error(prog, "out of memory");
-            return -1;
-        }
-        o->seen++;
+    *help = 0;
+    while (opts[n].name != NULL)
+        n++;
+    lo = calloc(n + 2, sizeof(*lo));
+    av = calloc((size_t)argc + 2, sizeof(*av));
+    if (lo == NULL || av == NULL) {
+        free(lo);
+        free(av);
+        cli_error(prog, "out of memory");
+        return -1;
     }
+    for (size_t i = 0; i < n; i++) {
+        lo[i].name = opts[i].name;
+        lo[i].has_arg = opts[i].kind == CLI_FLAG ? no_argument : required_argument;
+        lo[i].val = OPT_BASE + (int)i;
+    }
+    lo[n].name = "help";
+    lo[n].val = 'h';
+    /* getopt_long wants the program name in front; it permutes av, not argv. */
+    av[0] = (char *)prog;
+    memcpy(av + 1, argv, (size_t)argc * sizeof(*av));
+    opterr = 0; /* our messages, not getopt's */
+    optind = 0; /* glibc: 0 starts a fresh scan */
+    while (rc == 0 && (c = getopt_long(argc + 1, av, ":h", lo, NULL)) != -1) {
+        if (c == 'h') {
+            *help = 1;
+            break;
+        }
+        if (c == ':') {
+            cli_error(prog, "--%s needs a value",
+                      optopt >= OPT_BASE ? opts[optopt - OPT_BASE].name : "?");
+            rc = -1;
+        } else if (c == '?') {
+            if (optopt >= OPT_BASE)
+                cli_error(prog, "--%s takes no value", opts[optopt - OPT_BASE].name);
+            else
+                unknown_option(prog, av[optind - 1]);
+            rc = -1;
+        } else {
+            rc = take(prog, &opts[c - OPT_BASE], optarg);
+        }
+    }
+    if (rc == 0 && !*help && optind <= argc) {
+        cli_error(prog, "unexpected argument '%s' (options start with --; see --help)", av[optind]);
+        rc = -1;
+    }
+    free(lo);
+    free(av);
+    return rc;
+}
+
+int cli_parse_set(const char *prog, const char *flag, const char *s, const char *const *names,
+                  unsigned *out)
+{
+    unsigned mask = 0;
+    const char *p = s;
+
+    for (;;) {
+        size_t len = strcspn(p, ","), i;
+
+        for (i = 0; names[i] != NULL; i++)
+            if (strlen(names[i]) == len && memcmp(names[i], p, len) == 0)
+                break;
+        if (names[i] == NULL) {
+            char valid[256] = "";
+            for (size_t j = 0; names[j] != NULL; j++)
+                snprintf(valid + strlen(valid), sizeof(valid) - strlen(valid), "%s%s",
+                         j ? ", " : "", names[j]);
+            if (len == 0)
+                cli_error(prog, "--%s: empty item in '%s' (a comma-separated list of: %s)", flag, s,
+                          valid);
+            else
+                cli_error(prog, "--%s: unknown value '%.*s' (a comma-separated list of: %s)", flag,
+                          len > 64 ? 64 : (int)len, p, valid);
+            return -1;
+        }
+        mask |= 1u << i;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    *out = mask;
     return 0;
 }
 

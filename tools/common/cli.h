@@ -50,16 +50,26 @@ typedef struct cli_opt {
 
 /*
  * Parses argv[0..argc) (argv[0] is NOT skipped: pass argv+1 for a
- * subcommand). Accepts "--name VALUE", "--name=VALUE", "--" to end options.
- * "-h" and "--help" set *help and stop. `opts` ends with a {NULL} entry.
- * Values point into argv. Returns 0, or -1 after printing a message naming
- * the option (unknown option, missing value, value for a flag, repeated
- * option, stray argument).
+ * subcommand) with getopt_long, like apnsd and apns-sim: "--name VALUE",
+ * "--name=VALUE", a unique prefix of a name, options and arguments in any
+ * order, "--" to end options. "-h" and "--help" set *help and stop. `opts`
+ * ends with a {NULL} entry. Values point into argv. Returns 0, or -1 after
+ * printing a message naming the option (unknown or ambiguous option,
+ * missing value, value for a flag, repeated option, stray argument).
+ * Not reentrant (getopt's globals).
  */
 int cli_parse(const char *prog, cli_opt *opts, int argc, char **argv, int *help);
 
 /* The entry of opts named `name` (NULL if none). */
 cli_opt *cli_find(cli_opt *opts, const char *name);
+
+/* Parses s, a comma-separated list of names from `names` (NULL-terminated,
+ * at most 32), into a bit mask: bit i set when names[i] is listed. Repeats
+ * are allowed. Returns 0, or -1 after printing "PROG: --flag: ..." naming
+ * the bad item (unknown or empty) and the valid names; *out is then
+ * untouched. */
+int cli_parse_set(const char *prog, const char *flag, const char *s, const char *const *names,
+                  unsigned *out);
 
 /* Parses a decimal integer in [min, max] for option --flag. Returns 0 or -1
  * after printing "PROG: --flag: ...". */
@@ -91,10 +101,17 @@ int cli_token_check(const char *s, size_t len, char *why, size_t why_len);
  * "tokens.txt:12"). Returns 0 or -1 after printing the problem. */
 int cli_tokens_add(const char *prog, cli_tokens *t, const char *s, size_t len, const char *where);
 
+/* How many invalid lines cli_tokens_read() reports one by one. */
+#define CLI_TOKENS_ERRORS_SHOWN 20
+
 /* Reads tokens one per line from f (named `name` in messages): surrounding
  * whitespace and CR are trimmed, blank lines and lines starting with '#'
- * are skipped. Stops at the first invalid line and reports it with its line
- * number. Returns 0 or -1. */
+ * are skipped. Reads to the end whatever it finds: the first
+ * CLI_TOKENS_ERRORS_SHOWN invalid lines are reported one by one as
+ * "NAME:LINE: invalid device token ...: problem", then one line counts the
+ * rest ("N more invalid lines not shown"). Returns 0 when every line was
+ * valid; -1 after the messages when any was invalid, on a read error or
+ * out of memory. */
 int cli_tokens_read(const char *prog, cli_tokens *t, FILE *f, const char *name);
 
 /* ---- output ----------------------------------------------------------- */

@@ -42,17 +42,11 @@ int cli_token_check(const char *s, size_t len, char *why, size_t why_len)
     }
 }
 
-int cli_tokens_add(const char *prog, cli_tokens *t, const char *s, size_t len, const char *where)
+/* Appends a copy of s[0..len). Returns 0 or -1 after printing. */
+static int append(const char *prog, cli_tokens *t, const char *s, size_t len)
 {
-    char why[96];
     char *copy;
 
-    if (!cli_token_check(s, len, why, sizeof(why))) {
-        /* Quote at most 80 characters of what was given. */
-        cli_error(prog, "%s: invalid device token \"%.*s%s\": %s", where, len > 80 ? 80 : (int)len,
-                  s, len > 80 ? "..." : "", why);
-        return -1;
-    }
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
         char **v = realloc(t->v, cap * sizeof(*v));
@@ -74,6 +68,27 @@ int cli_tokens_add(const char *prog, cli_tokens *t, const char *s, size_t len, c
     return 0;
 }
 
+/* Checks s; an invalid token is reported (when `report`) and gives 1. */
+static int check(const char *prog, const char *s, size_t len, const char *where, int report)
+{
+    char why[96];
+
+    if (cli_token_check(s, len, why, sizeof(why)))
+        return 0;
+    /* Quote at most 80 characters of what was given. */
+    if (report)
+        cli_error(prog, "%s: invalid device token \"%.*s%s\": %s", where, len > 80 ? 80 : (int)len,
+                  s, len > 80 ? "..." : "", why);
+    return 1;
+}
+
+int cli_tokens_add(const char *prog, cli_tokens *t, const char *s, size_t len, const char *where)
+{
+    if (check(prog, s, len, where, 1) != 0)
+        return -1;
+    return append(prog, t, s, len);
+}
+
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -82,7 +97,7 @@ static int is_space(char c)
 int cli_tokens_read(const char *prog, cli_tokens *t, FILE *f, const char *name)
 {
     char *line = NULL;
-    size_t cap = 0, lineno = 0;
+    size_t cap = 0, lineno = 0, bad = 0;
     ssize_t got;
     int rc = 0;
 
@@ -99,7 +114,11 @@ int cli_tokens_read(const char *prog, cli_tokens *t, FILE *f, const char *name)
         if (s == e || *s == '#')
             continue;
         snprintf(where, sizeof(where), "%s:%zu", name, lineno);
-        if (cli_tokens_add(prog, t, s, (size_t)(e - s), where) != 0) {
+        if (check(prog, s, (size_t)(e - s), where, bad < CLI_TOKENS_ERRORS_SHOWN) != 0) {
+            bad++; /* go on: every bad line is counted before anything is sent */
+            continue;
+        }
+        if (bad == 0 && append(prog, t, s, (size_t)(e - s)) != 0) {
             rc = -1;
             break;
         }
@@ -108,6 +127,11 @@ int cli_tokens_read(const char *prog, cli_tokens *t, FILE *f, const char *name)
         cli_error(prog, "%s: read error: %s", name, strerror(errno ? errno : EIO));
         rc = -1;
     }
+    if (bad > CLI_TOKENS_ERRORS_SHOWN)
+        cli_error(prog, "%s: %zu more invalid lines not shown (%zu of %zu lines invalid)", name,
+                  bad - CLI_TOKENS_ERRORS_SHOWN, bad, lineno);
+    if (bad > 0)
+        rc = -1;
     free(line);
     return rc;
 }

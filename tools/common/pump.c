@@ -5,11 +5,19 @@
 
 #include <string.h>
 
+/* apns_client_drain() calls back with the client's ud: the tool's state
+ * (the pump's ud), not the pump. The pumps alive are listed here to find
+ * the one for it. (Taking ud for the pump broke the loop on a pointer into
+ * the tool's state, so every run waited out the 5 s fallback.) */
+static cli_pump *pumps;
+
 static void on_drained(apns_client *c, void *ud)
 {
-    cli_pump *p = ud;
-    (void)c;
-    event_base_loopbreak(p->base);
+    for (cli_pump *p = pumps; p != NULL; p = p->link)
+        if (p->client == c && p->ud == ud) {
+            event_base_loopbreak(p->base);
+            return;
+        }
 }
 
 static void finish_cb(evutil_socket_t fd, short what, void *ud)
@@ -36,11 +44,20 @@ int cli_pump_init(cli_pump *p, struct event_base *base, int (*next)(void *, apns
     p->sent = sent;
     p->ud = ud;
     p->ev_finish = event_new(base, -1, 0, finish_cb, p);
-    return p->ev_finish != NULL ? 0 : -1;
+    if (p->ev_finish == NULL)
+        return -1;
+    p->link = pumps;
+    pumps = p;
+    return 0;
 }
 
 void cli_pump_cleanup(cli_pump *p)
 {
+    for (cli_pump **pp = &pumps; *pp != NULL; pp = &(*pp)->link)
+        if (*pp == p) {
+            *pp = p->link;
+            break;
+        }
     if (p->ev_finish != NULL)
         event_free(p->ev_finish);
     p->ev_finish = NULL;

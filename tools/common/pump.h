@@ -34,10 +34,13 @@ typedef struct cli_pump {
     struct event_base *base;
     struct event *ev_finish;
     int in_pump, repump;
-    int finishing; /* 1: drain scheduled; 2: draining */
+    int finishing;         /* 1: drain scheduled; 2: draining */
+    struct cli_pump *link; /* the pumps alive (pump.c finds its own in on_drained) */
 } cli_pump;
 
-/* Sets up the finish event on base. Returns 0 or -1 (out of memory). */
+/* Sets up the finish event on base. The client (set later in p->client)
+ * must be created with the same ud. Returns 0 or -1 (out of memory); on 0,
+ * cli_pump_cleanup() is due before p's memory goes. */
 int cli_pump_init(cli_pump *p, struct event_base *base, int (*next)(void *, apns_notification *),
                   void (*sent)(void *, const apns_notification *, int), void *ud);
 void cli_pump_cleanup(cli_pump *p);
