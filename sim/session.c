@@ -250,7 +250,9 @@ static void finish(sim_conn *c, sim_stream *s)
         return;
     }
     sim_validate(&s->req, &c->policy, c->auth ? auth_hook : NULL, c, &s->v);
-    if (s->v.status == 200 && o->nfail > 0)
+    /* A stream answered Shutdown is never also counted as an injected
+     * failure: the counters say what the client was answered. */
+    if (s->v.status == 200 && o->nfail > 0 && !s->shutdown)
         inject_failure(c, s);
     if (s->shutdown) {
         /* --shutdown-after: every stream begun so far is answered 503

@@ -36,8 +36,13 @@
  * APNS_E2E_SCALE=0.2 scales both counts down (for slow builds; every build
  * in CMake runs the issue's numbers: about 9 s, 12 s under ASan).
  *
+ * --sim-flag ARG (repeatable) appends ARG to the sim's fault flags, e.g. the
+ * reasons APNs answers when it closes a connection (--shutdown-after N: 503
+ * Shutdown per stream then GOAWAY; --idle-timeout S: GOAWAY IdleTimeout),
+ * which libapns hands back and resends without losing or repeating anything.
+ *
  * usage: gw_e2e [--batch N] [--broadcast N] [--per-request N] [--http-conns N]
- *               [--no-faults] [--bench [--raw-count N]]
+ *               [--no-faults] [--sim-flag ARG]... [--bench [--raw-count N]]
  * --bench (bench/e2e): no faults, no unregistered tokens; measures API in ->
  * the sim's delivery log holding every token (then -> every outcome durable),
  * and before that raw apns-bench against the same sim with the same payload
@@ -88,6 +93,8 @@ static uint64_t log_follow_lines(log_follow *f)
 typedef struct opts {
     uint32_t batch, bcast, per_request, http_conns, raw_count, app_conns;
     int faults, bench;
+    const char *sim_flags[16];
+    int nsim_flags;
 } opts;
 
 static double proc_cpu_s(pid_t pid)
@@ -244,6 +251,8 @@ int main(int argc, char **argv)
             o.app_conns = (uint32_t)strtoul(argv[++a], NULL, 10);
         else if (!strcmp(argv[a], "--raw-count") && a + 1 < argc)
             o.raw_count = (uint32_t)strtoul(argv[++a], NULL, 10);
+        else if (!strcmp(argv[a], "--sim-flag") && a + 1 < argc && o.nsim_flags < 16)
+            o.sim_flags[o.nsim_flags++] = argv[++a];
         else if (!strcmp(argv[a], "--no-faults"))
             o.faults = 0;
         else if (!strcmp(argv[a], "--bench"))
@@ -251,8 +260,8 @@ int main(int argc, char **argv)
         else {
             fprintf(stderr,
                     "usage: %s [--batch N] [--broadcast N] [--per-request N] "
-                    "[--http-conns N] [--app-conns N] [--no-faults] [--bench "
-                    "[--raw-count N]]\n",
+                    "[--http-conns N] [--app-conns N] [--no-faults] [--sim-flag ARG]... "
+                    "[--bench [--raw-count N]]\n",
                     argv[0]);
             return 2;
         }
@@ -268,9 +277,10 @@ int main(int argc, char **argv)
     gw_ledger_unregister(l, o.bench ? 0 : 100, UNREG_TS_BASE, f.unreg);
 
     gw_proc sim;
-    const char *fault_flags[] = {"--unregistered", f.unreg,       "--goaway-every",
-                                 "1000",           "--fail-rate", "503:0.02",
-                                 "--seed",         "7",           NULL};
+    const char *fault_flags[8 + 16 + 1] = {"--unregistered", f.unreg,    "--goaway-every", "1000",
+                                           "--fail-rate",    "503:0.02", "--seed",         "7"};
+    for (int i = 0; i < o.nsim_flags; i++)
+        fault_flags[8 + i] = o.sim_flags[i];
     const char *quiet_flags[] = {"--unregistered", f.unreg, NULL};
     gw_start_sim(&sim, f.dir, f.log, o.faults ? fault_flags : quiet_flags);
 
@@ -426,6 +436,17 @@ int main(int argc, char **argv)
              "no GOAWAYs (sim %lld, apnsd %.0f): fault not exercised", (long long)s_goaways,
              m_goaways);
     GW_CHECK(s_inj > 0, "no 503s injected: fault not exercised");
+    for (int i = 0; i < o.nsim_flags; i++) {
+        /* The extra faults asked for happened (their answers are not
+         * retries: libapns resends them, apnsd never counts them). */
+        if (!strcmp(o.sim_flags[i], "--shutdown-after"))
+            GW_CHECK(json_integer_value(json_object_get(json_object_get(sc, "rejected_by_reason"),
+                                                        "Shutdown")) > 0,
+                     "no 503 Shutdown answered: fault not exercised");
+        if (!strcmp(o.sim_flags[i], "--idle-timeout"))
+            GW_CHECK(json_integer_value(json_object_get(sc, "idle_timeouts")) > 0,
+                     "no GOAWAY IdleTimeout sent: fault not exercised");
+    }
     GW_CHECK(m_retries >= (double)s_inj, "apnsd_retries_total %.0f < the sim's 503s %lld",
              m_retries, (long long)s_inj);
     GW_CHECK(s_acc == valid, "the sim accepted %lld, want %u", (long long)s_acc, valid);

@@ -172,6 +172,11 @@ if(TARGET apnsd)
   # unregistered, GOAWAY every 1000 streams, 2% 503s: every valid one in the
   # sim's log exactly once, every dead token registered, status and metrics.
   add_test(NAME it_gw_e2e_100k_broadcast_100k COMMAND gw_e2e)
+  # The same checks with APNs closing connections the two other documented
+  # ways: 503 Shutdown on every stream past the 700th of a connection, then
+  # GOAWAY; GOAWAY IdleTimeout on a connection idle for 50 ms.
+  add_test(NAME it_gw_e2e_shutdown_idle COMMAND gw_e2e --batch 20000 --broadcast 20000
+           --sim-flag --shutdown-after --sim-flag 700 --sim-flag --idle-timeout --sim-flag 0.05)
   # The same shape (50k + a 50k broadcast), apnsd killed -9 twice in the
   # middle and restarted on its database: nothing lost, duplicates counted
   # and within the documented window, each with its first apns-id.
@@ -181,7 +186,7 @@ if(TARGET apnsd)
   # storage_unavailable naming the database, reads still served, nothing
   # accepted lost, pushes accepted again once space is freed. Needs root.
   add_test(NAME it_gw_storage_full_readonly COMMAND gw_storage)
-  set_tests_properties(it_gw_e2e_100k_broadcast_100k it_gw_crash_kill9
+  set_tests_properties(it_gw_e2e_100k_broadcast_100k it_gw_e2e_shutdown_idle it_gw_crash_kill9
                        it_gw_storage_full_readonly PROPERTIES
                        FIXTURES_REQUIRED certs ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)
   # The fleet (docs/scaling.md): a real 3-node nats-server cluster (R3), three
