@@ -33,8 +33,6 @@
 #include "apns/notification.h"
 #include "apns/payload.h"
 
-#define SEND_AT_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
-
 enum { T_STR = 1, T_INT = 2, T_BOOL = 4, T_OBJ = 8, T_ARR = 16, T_NUM = 32 };
 
 typedef struct pctx pctx;
@@ -237,9 +235,10 @@ static int f_expiration(pctx *c, json_t *v)
     c->expiration = APNS_EXPIRATION_NONE;
     if (v == NULL)
         return 0;
-    if (json_integer_value(v) < 0)
+    if (!gw_job_expiration_ok(json_integer_value(v)) || json_integer_value(v) < 0)
         return fail(c, GW_API_E_INVALID_FIELD, "expiration", "%s",
-                    "must be 0 (do not store) or a UNIX time in seconds");
+                    "must be 0 (do not store) or a UNIX time in seconds up to 253402300799 "
+                    "(9999-12-31)");
     c->expiration = json_integer_value(v);
     return 0;
 }
@@ -304,9 +303,9 @@ static int f_send_at(pctx *c, json_t *v)
     json_int_t s;
 
     s = json_integer_value(v);
-    if (s < 0 || s > SEND_AT_MAX)
+    if (s < 0 || s > GW_JOB_TIME_MAX)
         return fail(c, GW_API_E_INVALID_FIELD, "send_at", "%s",
-                    "must be a UNIX time in seconds (0 = now)");
+                    "must be a UNIX time in seconds (0 = now) up to 253402300799 (9999-12-31)");
     c->send_at_ms = (int64_t)s * 1000;
     return 0;
 }

@@ -68,8 +68,8 @@ typedef enum gw_queue_kind {
 
 /*
  * One recorded answer on its way to the storage thread (compact: a million
- * of them is 40 MB). A rejection's token and reason travel in the record
- * request's `extra` (gw_queue__answer_extra).
+ * of them is 40 MB). The token and reason of a rejection or a failure travel
+ * in the record request's `extra` (gw_queue__answer_extra).
  */
 typedef struct gw_queue_answer {
     uint64_t chunk; /* gw_chunk.priv.handle */
@@ -190,7 +190,12 @@ typedef struct gw_queue_req {
     } u;
 } gw_queue_req;
 
-/* A rejection's binary token and reason (not NUL-terminated). */
+/* 1 when an answer in state s carries its token and reason in `extra`:
+ * REJECTED and FAILED (a backend keeps the reason of both). */
+#define gw_queue__has_extra(s) ((s) == GW_TOKEN_REJECTED || (s) == GW_TOKEN_FAILED)
+
+/* The binary token and reason (not NUL-terminated) of an answer for which
+ * gw_queue__has_extra(a->state). */
 void gw_queue__answer_extra(const gw_queue_req *r, const gw_queue_answer *a, const uint8_t **tok,
                             size_t *tok_len, const char **reason, size_t *reason_len);
 

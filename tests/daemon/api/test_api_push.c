@@ -206,6 +206,22 @@ static void single_every_field(void **state)
     gw_push_request_free(&r);
 }
 
+/* The largest times the API takes, and a header value with an inner HTAB
+ * and non-ASCII bytes (both allowed by RFC 9113 section 8.2.1). */
+static void bounds_accepted(void **state)
+{
+    gw_push_request r;
+
+    (void)state;
+    ok("{\"app\":\"shop\",\"token\":\"@T1@\",\"alert\":\"x\",\"expiration\":253402300799,"
+       "\"send_at\":253402300799,\"collapse_id\":\"a\\tb \\u00e9\"}",
+       &r);
+    assert_int_equal(r.items[0].job.expiration, 253402300799LL);
+    assert_int_equal(r.items[0].job.send_at_ms, 253402300799000LL);
+    assert_string_equal(r.items[0].job.collapse_id, "a\tb \xc3\xa9");
+    gw_push_request_free(&r);
+}
+
 static void raw_payload_and_defaults(void **state)
 {
     gw_push_request r;
@@ -431,6 +447,31 @@ static const bad_case bad[] = {
      NULL, NULL},
     {"{\"app\":\"shop\"," TOK ",\"send_at\":-5" OKP "}", 400, "invalid_field", "send_at", NULL,
      NULL},
+    /* Times past 9999-12-31T23:59:59Z (project choice: 253402300799, the
+     * bound send_at always had): 2^62 overflowed expiration * 1000 later. */
+    {"{\"app\":\"shop\"," TOK ",\"expiration\":4611686018427387904" OKP "}", 400, "invalid_field",
+     "expiration", NULL, "253402300799"},
+    {"{\"app\":\"shop\"," TOK ",\"expiration\":253402300800" OKP "}", 400, "invalid_field",
+     "expiration", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"expiration\":9223372036854775807" OKP "}", 400, "invalid_field",
+     "expiration", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"send_at\":253402300800" OKP "}", 400, "invalid_field", "send_at",
+     NULL, NULL},
+    /* Header values (RFC 9113 section 8.2.1: no NUL, CR, LF, no leading or
+     * trailing SP/HTAB; RFC 9110 section 5.5 and nghttp2: no other control
+     * character but HTAB). */
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\"a\\r\\nx-evil: 1\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "control character"},
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\"a\\nb\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "control character"},
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\"a\\u0001b\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "control character"},
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\"a\\u007fb\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "control character"},
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\" lead\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "blank"},
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\"trail\\t\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "blank"},
     {"{\"app\":\"shop\"," TOK ",\"topic\":\"com.example.news\"" OKP "}", 400, "invalid_field",
      "topic", NULL, "shop"},
     {"{\"app\":\"shop\"," TOK ",\"content_available\":2" OKP "}", 400, "invalid_field",
@@ -617,6 +658,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(single_minimal),
         cmocka_unit_test(single_every_field),
+        cmocka_unit_test(bounds_accepted),
         cmocka_unit_test(raw_payload_and_defaults),
         cmocka_unit_test(batch),
         cmocka_unit_test(scanner_matches_slow_path),
