@@ -703,6 +703,25 @@ static int parse_root(json_t *root, const gw_config *cfg, const uint8_t *key, gw
     return 0;
 }
 
+/* A request of more tokens than [queue] max_depth can never be stored,
+ * even into an empty queue: a permanent 413, not the 429 of a full queue.
+ * (--check-config refuses max_tokens above max_depth; this holds whatever
+ * the configuration.) */
+static int fits_queue(const gw_push_request *r, uint64_t max_depth, gw_api_error *err)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < r->n; i++)
+        n += r->items[i].n_tokens;
+    if (max_depth == 0 || n <= max_depth)
+        return 0;
+    return gw_api_error_set(err, GW_API_E_TOO_MANY_TOKENS_FOR_QUEUE,
+                            r->batch ? "notifications" : "tokens",
+                            "%llu device tokens; the queue holds at most %llu ([queue] max_depth), "
+                            "so this request can never be queued: split it",
+                            (unsigned long long)n, (unsigned long long)max_depth);
+}
+
 int gw_push_parse(const char *body, size_t len, const gw_config *cfg, const char *api_key,
                   gw_push_request *out, gw_api_error *err)
 {
@@ -757,6 +776,8 @@ int gw_push_parse(const char *body, size_t len, const gw_config *cfg, const char
     rc = parse_root(root, cfg, api_key ? digest : NULL, &scan, out, err);
     json_decref(root);
     gw__scan_free(&scan);
+    if (rc == 0)
+        rc = fits_queue(out, gw_queue_config_of(cfg)->max_depth, err);
     if (rc != 0)
         gw_push_request_free(out);
     return rc;

@@ -793,6 +793,15 @@ void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p)
     return part_blob(r->in, p);
 }
 
+const void *gw_config_peer(gw_config_rules *r, const gw_config_part *p)
+{
+    for (unsigned j = 0; j < r->L->lay->n_secs; j++)
+        for (unsigned k = 0; k < r->L->lay->secs[j].n_parts; k++)
+            if (r->L->lay->secs[j].parts[k] == p)
+                return (int)j == r->L->lay->named ? NULL : r->L->cfg->priv_->single[j].blob[k];
+    return NULL;
+}
+
 void *gw_config_select(gw_config_rules *r, size_t i)
 {
     if ((r->in = gw__inst_at(r->L->cfg, r->sec, i)) == NULL)
@@ -895,12 +904,11 @@ static void rules_init(gw_config_rules *r, loader *L, unsigned sec, size_t app)
     gw_config_select(r, app);
 }
 
-/* One instance: defaults, the parts' rules, the files, the parts' resolve hooks. */
+/* One instance (its defaults applied): the parts' rules, the files, the parts' resolve hooks. */
 static void check_instance(loader *L, unsigned sec, size_t app)
 {
     gw_config_rules r;
     rules_init(&r, L, sec, app);
-    apply_defaults(L, r.in);
     for (r.part = 0; r.part < r.s->n_parts && !L->oom; r.part++)
         if (r.s->parts[r.part]->rules)
             r.s->parts[r.part]->rules(&r, r.in->blob[r.part]);
@@ -969,6 +977,11 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
     parse(&L);
     if (!L.oom)
         apply_env(&L);
+    /* Every instance gets its defaults before any rule runs, so that a rule
+     * may read another section (gw_config_peer). */
+    for (unsigned j = 0; j < L.lay->n_secs; j++)
+        for (size_t i = 0; gw__inst_at(c, j, i) && !L.oom; i++)
+            apply_defaults(&L, gw__inst_at(c, j, i));
     for (unsigned j = 0; j < L.lay->n_secs; j++)
         for (size_t i = 0; gw__inst_at(c, j, i) && !L.oom; i++)
             check_instance(&L, j, i);

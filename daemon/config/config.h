@@ -169,6 +169,13 @@ const char *gw_config_getenv(gw_config_rules *r, const char *name);
 void gw_config_oom(gw_config_rules *r);
 /* Another part's struct for the same instance, or NULL if not in the schema. */
 void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p);
+/* A part's struct in another section without a name ([queue] from a
+ * [server] rule): the values of the file, the environment and the defaults
+ * (every section gets its defaults before any rule runs); its own rules may
+ * not have run yet. NULL when p is not in the schema or is a part of the
+ * named section. For rules across modules, declared where both are known
+ * (apnsd_keys.c). */
+const void *gw_config_peer(gw_config_rules *r, const gw_config_part *p);
 /* rules_all: selects app i (reports go to it from then on) and returns the
  * running part's struct for it; NULL past the last app. */
 void *gw_config_select(gw_config_rules *r, size_t i);

@@ -20,6 +20,7 @@
 
 #include "api.h"
 #include "apnsd_keys.h"
+#include "queue_keys.h"
 
 #define SHOP_KEY  "shop-key-0123456789abcdef"
 #define SHOP_KEY2 "shop-key-second-000000000"
@@ -531,6 +532,43 @@ static void rejections(void **state)
     }
 }
 
+/* More tokens than [queue] max_depth: a permanent 413 naming the limit (a
+ * configuration the loader refuses, built by hand: the parser's own guard). */
+static void too_many_for_queue(void **state)
+{
+    gw_queue_config *q = (gw_queue_config *)gw_queue_config_of(cfg);
+    uint64_t saved = q->max_depth;
+    gw_push_request r;
+    gw_api_error e;
+    int rc;
+
+    (void)state;
+    q->max_depth = 2;
+    rc = parse("{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T2@\",\"@T3@\"]" OKP "}", SHOP_KEY, &r,
+               &e);
+    if (rc == 0)
+        gw_push_request_free(&r);
+    assert_int_equal(rc, -1);
+    assert_int_equal(e.status, 413);
+    assert_string_equal(e.code, "too_many_tokens_for_queue");
+    assert_string_equal(e.field, "tokens");
+    assert_non_null(strstr(e.message, "max_depth"));
+    /* Over a batch: the whole request counts. */
+    rc = parse("{\"notifications\":[{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T2@\"]" OKP
+               "},{\"app\":\"shop\"," TOK OKP "}]}",
+               SHOP_KEY, &r, &e);
+    if (rc == 0)
+        gw_push_request_free(&r);
+    assert_int_equal(rc, -1);
+    assert_string_equal(e.code, "too_many_tokens_for_queue");
+    assert_string_equal(e.field, "notifications");
+    /* At the limit: accepted. */
+    assert_int_equal(
+        parse("{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T2@\"]" OKP "}", SHOP_KEY, &r, &e), 0);
+    gw_push_request_free(&r);
+    q->max_depth = saved;
+}
+
 static void payload_limits(void **state)
 {
     char *body = malloc(8000), *big = malloc(5200);
@@ -665,6 +703,7 @@ int main(void)
         cmocka_unit_test(token_rule_agrees_with_libapns),
         cmocka_unit_test(rejections),
         cmocka_unit_test(payload_limits),
+        cmocka_unit_test(too_many_for_queue),
         cmocka_unit_test(too_many_notifications),
         cmocka_unit_test(garbage),
         cmocka_unit_test(broadcast_1m),

@@ -400,6 +400,27 @@ static void test_defaults(void **state)
     gw_config_free(c);
 }
 
+/* [queue] max_depth against [server] max_tokens: equal is fine, 0 is no
+ * limit; the environment counts like the file. */
+static void test_depth_fits_requests(void **state)
+{
+    static char *const env[] = {"APNSD_QUEUE_MAX_DEPTH=50", NULL};
+    gw_config *c;
+    gw_config_errors e;
+
+    (void)state;
+    c = load_ok("[server]\nmax_tokens = 1000\n[queue]\nmax_depth = 1000\n" TOKEN_APP("a"), NOENV);
+    gw_config_free(c);
+    c = load_ok("[server]\nmax_tokens = 1000\n[queue]\nmax_depth = 0\n" TOKEN_APP("a"), NOENV);
+    gw_config_free(c);
+    c = NULL;
+    assert_int_equal(load_env("[server]\nmax_tokens = 100\n" TOKEN_APP("a"), env, &c, &e),
+                     APNS_ECONFIG);
+    assert_null(c);
+    assert_int_equal(e.errors, 1);
+    assert_non_null(strstr(e.diag[0].text, "100 is more than [queue] max_depth 50"));
+}
+
 /* ---------------------------------------------------------------------- */
 /* every validation error                                                 */
 
@@ -451,6 +472,12 @@ static const struct bad_case BAD[] = {
      "apnsd.ini:2: [server] max_tokens: must be a whole number, got \"-1\""},
     {"[server]\nmax_tokens = 0\n" TOKEN_APP("a"),
      "[server] max_tokens: must be between 1 and 10000000, got \"0\""},
+    /* The largest request must fit into an empty queue (issue 12). */
+    {"[server]\nmax_tokens = 1000\n[queue]\nmax_depth = 999\n" TOKEN_APP("a"),
+     "apnsd.ini:2: [server] max_tokens: 1000 is more than [queue] max_depth 999: a request of "
+     "that many tokens could never be queued"},
+    {"[queue]\nmax_depth = 10\n" TOKEN_APP("a"),
+     "[server] max_tokens: 1000000 is more than [queue] max_depth 10"},
     {"[server]\nrequest_timeout = 5 parsecs\n" TOKEN_APP("a"),
      "apnsd.ini:2: [server] request_timeout: must be a duration like 500ms, 30s, 5m, 1h30m or 7d"},
     {"[server]\nrequest_timeout = 2h\n" TOKEN_APP("a"),
@@ -1508,6 +1535,7 @@ int main(void)
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_validation_errors),
+        cmocka_unit_test(test_depth_fits_requests),
         cmocka_unit_test(test_no_follow_up_errors),
         cmocka_unit_test(test_syntax),
         cmocka_unit_test(test_units),
