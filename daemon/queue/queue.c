@@ -482,6 +482,20 @@ int gw_queue_purge(gw_queue *q, size_t max_jobs, gw_count_cb cb, void *ud)
     return gw_queue__post(q, r);
 }
 
+int gw_queue_wake(gw_queue *q, const char *app, int64_t until_ms, gw_count_cb cb, void *ud)
+{
+    gw_queue_req *r;
+
+    if (q == NULL || app == NULL || app[0] == '\0' || strlen(app) > GW_QUEUE_WAKE_APP_MAX)
+        return APNS_EINVAL;
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_WAKE, 0, (void (*)(void))cb, ud);
+    if (r == NULL)
+        return APNS_ENOMEM;
+    snprintf(r->u.wake.app, sizeof(r->u.wake.app), "%s", app);
+    r->u.wake.until = until_ms;
+    return gw_queue__post(q, r);
+}
+
 uint64_t gw_queue_depth(gw_queue *q)
 {
     long long d;

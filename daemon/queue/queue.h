@@ -483,6 +483,20 @@ int gw_queue_purge(gw_queue *q, size_t max_jobs, gw_count_cb cb, void *ud);
  * any thread. The API compares it with its limit for 429. */
 uint64_t gw_queue_depth(gw_queue *q);
 
+/*
+ * Undoes a hold-back: the chunks of `app`'s jobs that are not leased, hold
+ * a pending token and were handed back with a not_before in (now,
+ * until_ms] (a paused app's work: gw_queue_release) become leasable now.
+ * Jobs whose send_at is still ahead keep their time. The dispatcher calls
+ * it when a reload gives a paused app new credentials. cb(err, detail,
+ * chunks made due, ud) may be NULL. Returns 0, APNS_EINVAL (no app, or a
+ * name over GW_QUEUE_WAKE_APP_MAX bytes), GW_QUEUE_ECLOSED, APNS_ENOMEM.
+ * The JetStream backend answers 0 chunks: a hand-back there is a delayed
+ * nak, which cannot be called back (those chunks come at their time).
+ */
+#define GW_QUEUE_WAKE_APP_MAX 255
+int gw_queue_wake(gw_queue *q, const char *app, int64_t until_ms, gw_count_cb cb, void *ud);
+
 /* Counters for metrics and /readyz (last_err != 0: storage is failing).
  * Loop thread. */
 void gw_queue_stats_get(gw_queue *q, gw_queue_stats *s);

@@ -61,6 +61,7 @@ typedef enum gw_queue_kind {
     GW_QUEUE_REQ_DEAD_LIST,
     GW_QUEUE_REQ_DEAD_DELETE,
     GW_QUEUE_REQ_PURGE,
+    GW_QUEUE_REQ_WAKE,    /* a backend without it answers count 0 */
     GW_QUEUE_REQ_TOKEN,   /* only for backends with token_store */
     GW_QUEUE_REQ_CONTROL, /* a backend's own operation (gw_queue__control) */
     GW_QUEUE_REQ_NOTICE,  /* never reaches a backend: wakes the loop (gw_queue__notice) */
@@ -183,6 +184,11 @@ typedef struct gw_queue_req {
             size_t max_jobs;
             uint64_t count;
         } purge;
+        struct {
+            char app[GW_QUEUE_WAKE_APP_MAX + 1];
+            int64_t until;
+            uint64_t count; /* backend: chunks made due now */
+        } wake;
         struct {
             int op;
             int64_t value;
