@@ -887,16 +887,19 @@ static void expiration_and_send_at(void **state)
     free(log.ids);
 }
 
+/* App "bad" signing with AuthKey_UNKNOWN000.p8 (not in --auth-keys), and
+ * the same app with the right key. */
+static const char *const with_bad[] = {"demo:ABC123DEFG:DEF123GHIJ", "bad:UNKNOWN000:DEF123GHIJ",
+                                       NULL};
+static const char *const fixed[] = {"demo:ABC123DEFG:DEF123GHIJ", "bad:ABC123DEFG:DEF123GHIJ",
+                                    NULL};
+
 /* A key APNs does not know: InvalidProviderToken pauses the app (tokens
  * wait, none failed), probes keep it paused, the other app is unaffected;
  * a reload with the right key resumes it and everything is delivered. */
 static void invalid_provider_token_pauses(void **state)
 {
     fx *f = *state;
-    static const char *const with_bad[] = {"demo:ABC123DEFG:DEF123GHIJ",
-                                           "bad:UNKNOWN000:DEF123GHIJ", NULL};
-    static const char *const fixed[] = {"demo:ABC123DEFG:DEF123GHIJ", "bad:ABC123DEFG:DEF123GHIJ",
-                                        NULL};
     tjob *bad, *good;
     gw_job_status st;
 
@@ -940,10 +943,6 @@ static void invalid_provider_token_pauses(void **state)
 static void reload_fix_releases_held_work(void **state)
 {
     fx *f = *state;
-    static const char *const with_bad[] = {"demo:ABC123DEFG:DEF123GHIJ",
-                                           "bad:UNKNOWN000:DEF123GHIJ", NULL};
-    static const char *const fixed[] = {"demo:ABC123DEFG:DEF123GHIJ", "bad:ABC123DEFG:DEF123GHIJ",
-                                        NULL};
     int64_t deadline;
     gw_dispatch_stats ds;
     gw_job_status st;
