@@ -46,11 +46,31 @@ static const gw_config_key log_keys[] = {
 static const gw_config_section log_section = {"log", 0,
                                               "Structured logs on stderr. Applied on SIGHUP."};
 
+/* Rules across modules. The largest request the API takes ([server]
+ * max_tokens, all its notifications together) must fit into an empty queue
+ * ([queue] max_depth, 0 = no limit): else such a request could never be
+ * stored, whatever the client waits for. */
+static void server_rules(gw_config_rules *r, void *part)
+{
+    const gw_api_server_config *s = gw_config_sibling(r, &gw_api_server_part);
+    const gw_queue_config *q = gw_config_peer(r, &gw_queue_part);
+
+    (void)part;
+    if (s == NULL || q == NULL || q->max_depth == 0 || s->max_tokens <= q->max_depth ||
+        gw_config_has(r, "max_tokens") < 0)
+        return;
+    gw_config_fail(r, "max_tokens",
+                   "%u is more than [queue] max_depth %llu: a request of that many tokens could "
+                   "never be queued; raise max_depth or lower max_tokens",
+                   s->max_tokens, (unsigned long long)q->max_depth);
+}
+
 const gw_config_part gw_apnsd_server_part = {
     .section = &gw_api_server_section,
     .keys = server_keys,
     .n_keys = sizeof(server_keys) / sizeof(server_keys[0]),
     .size = sizeof(gw_apnsd_server_config),
+    .rules = server_rules,
 };
 
 const gw_config_part gw_apnsd_log_part = {

@@ -227,6 +227,24 @@ static int check_token(const char *tok, char *d, size_t dl)
     }
 }
 
+/* The first byte of a header value that breaks RFC 9113 section 8.2.1 (no
+ * NUL, CR or LF; no SP or HTAB first or last) or is another control
+ * character nghttp2 refuses (RFC 9110 section 5.5: 0x01-0x1f but HTAB,
+ * and DEL); len when there is none. */
+static size_t field_value_bad(const char *v, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return i;
+    }
+    if (len > 0 && (v[0] == ' ' || v[0] == '\t'))
+        return 0;
+    if (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+        return len - 1;
+    return len;
+}
+
 static int check_topic(const char *topic, int require_topic, char *d, size_t dl)
 {
     char q[QBUF];
@@ -313,12 +331,23 @@ int apns__notification_validate(const apns_notification *n, int require_topic, i
                             "set 5 or 1");
 
     if (n->collapse_id != NULL) {
-        size_t len = strlen(n->collapse_id);
+        size_t len = strlen(n->collapse_id), bad;
         if (len > APNS_COLLAPSE_ID_MAX) {
             quote(q, n->collapse_id, len);
             return report(APNS_ECOLLAPSEID, detail, detail_len,
                           "apns-collapse-id \"%s\" is %zu bytes; at most %d are allowed", q, len,
                           APNS_COLLAPSE_ID_MAX);
+        }
+        if ((bad = field_value_bad(n->collapse_id, len)) < len) {
+            quote(q, n->collapse_id, len);
+            return report(APNS_ECOLLAPSEID, detail, detail_len,
+                          "apns-collapse-id \"%s\" has %s at byte %zu; an HTTP/2 header value "
+                          "holds no control characters and no leading or trailing blank",
+                          q,
+                          n->collapse_id[bad] == ' ' || n->collapse_id[bad] == '\t'
+                              ? "a blank"
+                              : "a control character",
+                          bad);
         }
     }
 

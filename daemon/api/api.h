@@ -104,6 +104,8 @@ void gw_api_free(gw_api *a);
     XX(NOT_FOUND, 404, "not_found", "no such route, job, app or dead token")                       \
     XX(METHOD_NOT_ALLOWED, 405, "method_not_allowed", "the route exists for other methods")        \
     XX(BODY_TOO_LARGE, 413, "body_too_large", "the body exceeds [server] max_body")                \
+    XX(TOO_MANY_TOKENS_FOR_QUEUE, 413, "too_many_tokens_for_queue",                                \
+       "more device tokens than [queue] max_depth: the request can never be queued")               \
     XX(OVERLOADED, 429, "overloaded", "the queue is over [queue] max_depth or its backlog")        \
     XX(INTERNAL, 500, "internal", "an unexpected failure (out of memory, ...)")                    \
     XX(STORAGE_UNAVAILABLE, 503, "storage_unavailable",                                            \

@@ -103,7 +103,7 @@ static const gw_config_key app_keys[] = {
     {.name = "api_keys_file",
      .type = GW_CONFIG_T_PATH,
      .off = A(api_keys_file),
-     .flags = GW_CONFIG_K_FILE | GW_CONFIG_K_LIVE,
+     .flags = GW_CONFIG_K_FILE | GW_CONFIG_K_PRIVATE | GW_CONFIG_K_LIVE,
      .aka = "keys_file api_key_file",
      .doc = "File with one bearer key per line (`#` comments), added to `api_keys`; re-read "
             "on SIGHUP."},

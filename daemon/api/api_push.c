@@ -33,8 +33,6 @@
 #include "apns/notification.h"
 #include "apns/payload.h"
 
-#define SEND_AT_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
-
 enum { T_STR = 1, T_INT = 2, T_BOOL = 4, T_OBJ = 8, T_ARR = 16, T_NUM = 32 };
 
 typedef struct pctx pctx;
@@ -237,9 +235,10 @@ static int f_expiration(pctx *c, json_t *v)
     c->expiration = APNS_EXPIRATION_NONE;
     if (v == NULL)
         return 0;
-    if (json_integer_value(v) < 0)
+    if (!gw_job_expiration_ok(json_integer_value(v)) || json_integer_value(v) < 0)
         return fail(c, GW_API_E_INVALID_FIELD, "expiration", "%s",
-                    "must be 0 (do not store) or a UNIX time in seconds");
+                    "must be 0 (do not store) or a UNIX time in seconds up to 253402300799 "
+                    "(9999-12-31)");
     c->expiration = json_integer_value(v);
     return 0;
 }
@@ -304,9 +303,9 @@ static int f_send_at(pctx *c, json_t *v)
     json_int_t s;
 
     s = json_integer_value(v);
-    if (s < 0 || s > SEND_AT_MAX)
+    if (s < 0 || s > GW_JOB_TIME_MAX)
         return fail(c, GW_API_E_INVALID_FIELD, "send_at", "%s",
-                    "must be a UNIX time in seconds (0 = now)");
+                    "must be a UNIX time in seconds (0 = now) up to 253402300799 (9999-12-31)");
     c->send_at_ms = (int64_t)s * 1000;
     return 0;
 }
@@ -704,6 +703,25 @@ static int parse_root(json_t *root, const gw_config *cfg, const uint8_t *key, gw
     return 0;
 }
 
+/* A request of more tokens than [queue] max_depth can never be stored,
+ * even into an empty queue: a permanent 413, not the 429 of a full queue.
+ * (--check-config refuses max_tokens above max_depth; this holds whatever
+ * the configuration.) */
+static int fits_queue(const gw_push_request *r, uint64_t max_depth, gw_api_error *err)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < r->n; i++)
+        n += r->items[i].n_tokens;
+    if (max_depth == 0 || n <= max_depth)
+        return 0;
+    return gw_api_error_set(err, GW_API_E_TOO_MANY_TOKENS_FOR_QUEUE,
+                            r->batch ? "notifications" : "tokens",
+                            "%llu device tokens; the queue holds at most %llu ([queue] max_depth), "
+                            "so this request can never be queued: split it",
+                            (unsigned long long)n, (unsigned long long)max_depth);
+}
+
 int gw_push_parse(const char *body, size_t len, const gw_config *cfg, const char *api_key,
                   gw_push_request *out, gw_api_error *err)
 {
@@ -758,6 +776,8 @@ int gw_push_parse(const char *body, size_t len, const gw_config *cfg, const char
     rc = parse_root(root, cfg, api_key ? digest : NULL, &scan, out, err);
     json_decref(root);
     gw__scan_free(&scan);
+    if (rc == 0)
+        rc = fits_queue(out, gw_queue_config_of(cfg)->max_depth, err);
     if (rc != 0)
         gw_push_request_free(out);
     return rc;

@@ -793,6 +793,15 @@ void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p)
     return part_blob(r->in, p);
 }
 
+const void *gw_config_peer(gw_config_rules *r, const gw_config_part *p)
+{
+    for (unsigned j = 0; j < r->L->lay->n_secs; j++)
+        for (unsigned k = 0; k < r->L->lay->secs[j].n_parts; k++)
+            if (r->L->lay->secs[j].parts[k] == p)
+                return (int)j == r->L->lay->named ? NULL : r->L->cfg->priv_->single[j].blob[k];
+    return NULL;
+}
+
 void *gw_config_select(gw_config_rules *r, size_t i)
 {
     if ((r->in = gw__inst_at(r->L->cfg, r->sec, i)) == NULL)
@@ -839,9 +848,28 @@ static int read_regular(const char *path, struct stat *st, size_t max, char **ou
     return 0;
 }
 
-/* A K_FILE key: readable, regular, not empty; its fingerprint is kept. */
-static int check_file(gw_config_rules *r, const char *key, const char *path)
+static void warn_readable(gw_config_rules *r, const char *key, const char *path, mode_t mode)
 {
+    char q[96];
+    if (mode & S_IROTH)
+        gw_config_warn(r, key,
+                       "%s is readable by every user (mode %04o) and holds a secret: chmod 600 "
+                       "it (640 for a group)",
+                       gw_config_quote(path, q, sizeof q), (unsigned)(mode & 07777));
+}
+
+void gw_config_check_private(gw_config_rules *r, const char *key, const char *path)
+{
+    struct stat st;
+    if (path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        warn_readable(r, key, path, st.st_mode);
+}
+
+/* A K_FILE key: readable, regular, not empty; its fingerprint is kept;
+ * K_PRIVATE: not readable by every user (a warning). */
+static int check_file(gw_config_rules *r, const gw_config_key *k, const char *path)
+{
+    const char *key = k->name;
     gw__origin *o = org(r, key);
     struct stat st;
     char why[256], q[96];
@@ -853,6 +881,8 @@ static int check_file(gw_config_rules *r, const char *key, const char *path)
         gw_config_fail(r, key, "%s is empty", gw_config_quote(path, q, sizeof q));
         return -1;
     }
+    if (k->flags & GW_CONFIG_K_PRIVATE)
+        warn_readable(r, key, path, st.st_mode);
     o->fp.dev = (uint64_t)st.st_dev;
     o->fp.ino = (uint64_t)st.st_ino;
     o->fp.size = (uint64_t)st.st_size;
@@ -895,12 +925,11 @@ static void rules_init(gw_config_rules *r, loader *L, unsigned sec, size_t app)
     gw_config_select(r, app);
 }
 
-/* One instance: defaults, the parts' rules, the files, the parts' resolve hooks. */
+/* One instance (its defaults applied): the parts' rules, the files, the parts' resolve hooks. */
 static void check_instance(loader *L, unsigned sec, size_t app)
 {
     gw_config_rules r;
     rules_init(&r, L, sec, app);
-    apply_defaults(L, r.in);
     for (r.part = 0; r.part < r.s->n_parts && !L->oom; r.part++)
         if (r.s->parts[r.part]->rules)
             r.s->parts[r.part]->rules(&r, r.in->blob[r.part]);
@@ -908,7 +937,7 @@ static void check_instance(loader *L, unsigned sec, size_t app)
         const gw_config_key *k = r.s->keys[i].k;
         gw__origin *o = &r.in->origin[i];
         const char *path = k->flags & GW_CONFIG_K_FILE ? *(char **)gw__field(r.in, r.s, i) : NULL;
-        if (path && o->set && !o->bad && check_file(&r, k->name, path) != 0)
+        if (path && o->set && !o->bad && check_file(&r, k, path) != 0)
             o->bad = 1;
     }
     for (r.part = 0; r.part < r.s->n_parts && !L->oom; r.part++)
@@ -969,6 +998,11 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
     parse(&L);
     if (!L.oom)
         apply_env(&L);
+    /* Every instance gets its defaults before any rule runs, so that a rule
+     * may read another section (gw_config_peer). */
+    for (unsigned j = 0; j < L.lay->n_secs; j++)
+        for (size_t i = 0; gw__inst_at(c, j, i) && !L.oom; i++)
+            apply_defaults(&L, gw__inst_at(c, j, i));
     for (unsigned j = 0; j < L.lay->n_secs; j++)
         for (size_t i = 0; gw__inst_at(c, j, i) && !L.oom; i++)
             check_instance(&L, j, i);

@@ -56,9 +56,12 @@ typedef enum gw_config_type {
 /* Key flags. FILE: when set (and not refused) the value names a readable,
  * non-empty regular file, checked at load; a reload compares the file's
  * identity too (same name, new contents: a change). */
-#define GW_CONFIG_K_SECRET 0x02u /* never printed: masked in dumps and messages */
-#define GW_CONFIG_K_LIVE   0x04u /* named section: a change applies without new connections */
-#define GW_CONFIG_K_FILE   0x08u
+#define GW_CONFIG_K_SECRET  0x02u /* never printed: masked in dumps and messages */
+#define GW_CONFIG_K_LIVE    0x04u /* named section: a change applies without new connections */
+#define GW_CONFIG_K_FILE    0x08u
+/* With K_FILE: the file holds a secret (a private key, a password, API
+ * keys); when every user may read it (mode o+r) the load warns. */
+#define GW_CONFIG_K_PRIVATE 0x10u
 
 /* Extra single-field rule on the text of one value (one list element).
  * Returns 0, or writes what is wrong ("must be 10 characters [A-Z0-9]",
@@ -163,12 +166,23 @@ void gw_config_each(gw_config_rules *r, int how, const char *keys, const char *m
  * too large, contains a NUL byte); APNS_ENOMEM. */
 int gw_config_read_file(gw_config_rules *r, const char *key, const char *path, size_t max,
                         char **out, size_t *len);
+/* The K_PRIVATE check for a file that holds a secret only sometimes (a
+ * certificate file with its private key): a warning at key when every user
+ * may read the file at path. */
+void gw_config_check_private(gw_config_rules *r, const char *key, const char *path);
 /* A variable of the environment the config is loaded with, or NULL. */
 const char *gw_config_getenv(gw_config_rules *r, const char *name);
 /* Out of memory: the load fails with APNS_ENOMEM. */
 void gw_config_oom(gw_config_rules *r);
 /* Another part's struct for the same instance, or NULL if not in the schema. */
 void *gw_config_sibling(gw_config_rules *r, const gw_config_part *p);
+/* A part's struct in another section without a name ([queue] from a
+ * [server] rule): the values of the file, the environment and the defaults
+ * (every section gets its defaults before any rule runs); its own rules may
+ * not have run yet. NULL when p is not in the schema or is a part of the
+ * named section. For rules across modules, declared where both are known
+ * (apnsd_keys.c). */
+const void *gw_config_peer(gw_config_rules *r, const gw_config_part *p);
 /* rules_all: selects app i (reports go to it from then on) and returns the
  * running part's struct for it; NULL past the last app. */
 void *gw_config_select(gw_config_rules *r, size_t i);

@@ -73,7 +73,9 @@
  * ONE token goes out (from a held or freshly leased chunk). Any answer that
  * is not PAUSE resumes the app (a 410 or a 503 also proves the credentials);
  * PAUSE again (or no answer) waits another interval. A reload probes a
- * paused app at once; a replaced app starts fresh.
+ * paused app at once; a replaced app starts fresh. Either way the chunks it
+ * handed back until probe_at are made due now (gw_queue_wake; SQLite only:
+ * JetStream's delayed naks come at their time).
  *
  * Outcomes are batched: every outcome of one loop turn (or 1024) goes into
  * one gw_queue_record(). When the record callback says 0, on_result fires
@@ -314,6 +316,28 @@ static gw_app *unlink_app(gw_app **list, const char *name)
     return NULL;
 }
 
+static void on_woken(int err, const char *detail, uint64_t n, void *ud)
+{
+    if (err != 0)
+        gw_log(GW_LOG_ERROR, "dispatch", "bringing a paused app's work forward failed", "error",
+               gw_queue_err_name(err), "detail", detail, NULL);
+}
+
+/* A reload reaches a paused app (new credentials, or a probe at once): the
+ * chunks it handed back until its probe time are due now (the queue's
+ * on_work kicks the lease), so its work does not wait for the old probe
+ * time. */
+static void wake_held(gw_dispatch *d, const gw_app *a)
+{
+    int rc;
+
+    if (!a->paused)
+        return;
+    rc = gw_queue_wake(d->o.q, a->name, a->probe_at, on_woken, NULL);
+    if (rc != 0)
+        on_woken(rc, gw_queue_strerror(rc), 0, NULL);
+}
+
 /* The apps of cfg become d's (diff NULL: every app is new, at start; else
  * the diff lists cfg's apps first, in order). On error nothing changes. */
 static int install(gw_dispatch *d, const gw_config *cfg, const gw_config_diff *diff, char *detail,
@@ -354,6 +378,7 @@ static int install(gw_dispatch *d, const gw_config *cfg, const gw_config_diff *d
             if (a == NULL)
                 continue; /* cannot happen: the diff lists every added app */
             gw__d_app_update(a, ac);
+            wake_held(d, a);
             if (a->paused)
                 gw__d_probe_now(a);
         } else {
@@ -368,6 +393,7 @@ static int install(gw_dispatch *d, const gw_config *cfg, const gw_config_diff *d
     while (d->apps != NULL) {
         gw_app *a = d->apps;
         d->apps = a->next;
+        wake_held(d, a); /* replaced (or removed: nothing leases it then) */
         a->next = d->retiring;
         d->retiring = a;
         gw__d_app_retire(a);

@@ -132,7 +132,7 @@ static const gw_config_key app_keys[] = {
      .def_doc = "required for `token`",
      .type = GW_CONFIG_T_PATH,
      .off = APP(key_file),
-     .flags = GW_CONFIG_K_FILE,
+     .flags = GW_CONFIG_K_FILE | GW_CONFIG_K_PRIVATE,
      .aka = "p8_file p8 p8_key private_key key_path auth_key",
      .doc = "Token auth: the .p8 signing key (AuthKey_KEYID.p8). Certificate auth: the PEM "
             "private key, when `cert_file` does not hold it."},
@@ -170,7 +170,7 @@ static const gw_config_key app_keys[] = {
     {.name = "p12_file",
      .type = GW_CONFIG_T_PATH,
      .off = APP(p12_file),
-     .flags = GW_CONFIG_K_FILE,
+     .flags = GW_CONFIG_K_FILE | GW_CONFIG_K_PRIVATE,
      .aka = "pkcs12 p12 pfx pfx_file",
      .doc = "Certificate auth: PKCS#12 file with certificate and key (instead of `cert_file`)."},
     {.name = "password",
@@ -188,7 +188,7 @@ static const gw_config_key app_keys[] = {
     {.name = "password_file",
      .type = GW_CONFIG_T_PATH,
      .off = APP(password_file),
-     .flags = GW_CONFIG_K_FILE,
+     .flags = GW_CONFIG_K_FILE | GW_CONFIG_K_PRIVATE,
      .doc = "File whose first line is the PKCS#12 password (at most 4 KiB)."},
     {.name = "connections",
      .type = GW_CONFIG_T_COUNT,
@@ -398,6 +398,10 @@ static void app_resolve(gw_config_rules *r, void *part)
     char *buf = NULL;
     size_t len;
 
+    /* A certificate file without key_file holds the private key too. */
+    if (a->auth != GW_DISPATCH_AUTH_TOKEN && gw_config_has(r, "cert_file") > 0 &&
+        !gw_config_has(r, "key_file"))
+        gw_config_check_private(r, "cert_file", a->cert_file);
     if (gw_config_has(r, "auth") < 0 || a->auth == GW_DISPATCH_AUTH_TOKEN ||
         !gw_config_has(r, "p12_file") || n != 1 || gw_config_has(r, key) < 0)
         return;

@@ -2,7 +2,9 @@
  * dispatch_send.c - feeding an app's client and judging its answers.
  *
  * Feed: the held chunks in lease order, each from its cursor: not due -> skip;
- * expired -> EXPIRED, never sent; else submit within the rate limit (token
+ * an expiration the API never accepts (a store written by something else)
+ * -> FAILED "invalid_expiration", never sent; expired -> EXPIRED, never
+ * sent; else submit within the rate limit (token
  * bucket, burst of a tenth of a second) and the client's credit
  * (APNS_EAGAIN -> on_credit). A paused app sends nothing, except one probe
  * token once its probe time has come.
@@ -152,7 +154,22 @@ void gw__d_feed_cb(int fd, short what, void *ud)
             continue;
         }
         budget--;
-        if (c->expiration > 0 && now > c->expiration * 1000) { /* expired */
+        if (!gw_job_expiration_ok(c->expiration)) {
+            /* Never from the API (it refuses such a job): a store written
+             * otherwise. Failed with a reason, never sent, never retried. */
+            if (!dc->parked) {
+                dc->parked = 1;
+                gw_log(GW_LOG_ERROR, "dispatch",
+                       "job cannot be sent (expiration out of range): its tokens fail", "app",
+                       a->name, "job", c->job_id, NULL);
+            }
+            gw__d_emit(d, dc, i, GW_TOKEN_FAILED, 0, APNS_REASON_NONE, GW_D_REASON_EXPIRATION, 0, 0,
+                       GW_DEAD_NONE);
+            advance(dc);
+            continue;
+        }
+        /* Expired? (expiration is at most GW_JOB_TIME_MAX: no overflow) */
+        if (c->expiration > 0 && now > c->expiration * 1000) {
             gw__d_emit(d, dc, i, GW_TOKEN_EXPIRED, 0, APNS_REASON_NONE, NULL, 0, 0, GW_DEAD_NONE);
             advance(dc);
             continue;
@@ -422,7 +439,7 @@ void gw__d_on_result(apns_client *client, const apns_notification *n, const apns
     if (r->outcome != APNS_OUTCOME_FAILED && a->d->o.m != NULL) {
         int64_t from = c->send_at_ms > c->created_ms ? c->send_at_ms : c->created_ms;
         gw_metrics_observe(a->d->o.m, GW_M_LATENCY, a->name,
-                           now > from ? (double)(now - from) / 1000.0 : 0.0);
+                           now > from ? ((double)now - (double)from) / 1000.0 : 0.0);
     }
     switch (r->outcome) {
     case APNS_OUTCOME_ACCEPTED:

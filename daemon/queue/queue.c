@@ -84,6 +84,11 @@ int gw_token_state_final(gw_token_state s)
            s == GW_TOKEN_FAILED;
 }
 
+int gw_job_expiration_ok(int64_t e)
+{
+    return e == APNS_EXPIRATION_NONE || (e >= 0 && e <= GW_JOB_TIME_MAX);
+}
+
 static const char *const job_state_names[GW_JOB_STATE_COUNT] = {
     "queued", "in_flight", "retrying", "done", "partially_failed", "failed", "expired",
 };
@@ -137,6 +142,8 @@ int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw
         return APNS_EINVAL;
     if (job->app == NULL || job->app[0] == '\0' || job->payload == NULL || job->payload_len == 0 ||
         job->tokens.count == 0 || job->tokens.count > GW_JOB_TOKENS_MAX ||
+        !gw_job_expiration_ok(job->expiration) || job->send_at_ms < 0 ||
+        job->send_at_ms > GW_JOB_TIME_MAX * 1000 ||
         (job->apns_id != NULL && job->apns_id[0] != '\0' && !apns_uuid_is_valid(job->apns_id))) {
         gw_token_list_cleanup(&job->tokens);
         return APNS_EINVAL;
@@ -265,13 +272,13 @@ static void apply_outcome(const gw_outcome *o)
 }
 
 /* Copies v[0..n) into r: answers, and [len][token][len][reason] of each
- * rejection in extra. */
+ * rejection (and failure) in extra. */
 static int copy_answers(gw_queue_req *r, const gw_outcome *v, size_t n)
 {
     size_t extra = 0, pos = 0, rl;
 
     for (size_t i = 0; i < n; i++)
-        if (v[i].state == GW_TOKEN_REJECTED) {
+        if (gw_queue__has_extra(v[i].state)) {
             outcome_reason(&v[i], &rl);
             extra += 2 + gw_chunk_token(v[i].chunk, v[i].token, NULL) + rl;
         }
@@ -290,7 +297,7 @@ static int copy_answers(gw_queue_req *r, const gw_outcome *v, size_t n)
         a->status = (int16_t)o->status;
         a->apns_ts = o->apns_ts_ms;
         a->retry_at = o->retry_at_ms;
-        if (o->state == GW_TOKEN_REJECTED) {
+        if (gw_queue__has_extra(o->state)) {
             const uint8_t *tok;
             size_t tl = gw_chunk_token(o->chunk, o->token, &tok);
             const char *reason = outcome_reason(o, &rl);
@@ -472,6 +479,20 @@ int gw_queue_purge(gw_queue *q, size_t max_jobs, gw_count_cb cb, void *ud)
     if (r == NULL)
         return APNS_ENOMEM;
     r->u.purge.max_jobs = max_jobs == 0 ? 100 : max_jobs;
+    return gw_queue__post(q, r);
+}
+
+int gw_queue_wake(gw_queue *q, const char *app, int64_t until_ms, gw_count_cb cb, void *ud)
+{
+    gw_queue_req *r;
+
+    if (q == NULL || app == NULL || app[0] == '\0' || strlen(app) > GW_QUEUE_WAKE_APP_MAX)
+        return APNS_EINVAL;
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_WAKE, 0, (void (*)(void))cb, ud);
+    if (r == NULL)
+        return APNS_ENOMEM;
+    snprintf(r->u.wake.app, sizeof(r->u.wake.app), "%s", app);
+    r->u.wake.until = until_ms;
     return gw_queue__post(q, r);
 }
 

@@ -170,6 +170,15 @@ void gw_apns_id_derive(const char base[GW_JOB_ID_LEN + 1], uint64_t index,
 /* ------------------------------------------------------------------------ */
 /* Jobs                                                                      */
 
+/* The latest time a job may name, in UNIX seconds (9999-12-31T23:59:59Z):
+ * `expiration` and `send_at_ms / 1000` stay within it, so that no time in
+ * milliseconds derived from them can overflow an int64_t anywhere. */
+#define GW_JOB_TIME_MAX 253402300799LL
+
+/* 1 when e is an expiration a job may hold: APNS_EXPIRATION_NONE, 0, or
+ * 1..GW_JOB_TIME_MAX. */
+int gw_job_expiration_ok(int64_t e);
+
 /* What the API submits. Strings are borrowed for the duration of
  * gw_queue_submit() (copied); `tokens` is taken over (left empty). */
 typedef struct gw_job {
@@ -177,12 +186,12 @@ typedef struct gw_job {
     const char *topic; /* NULL = none */
     apns_push_type push_type;
     int priority;            /* 0, 10, 5 or 1 */
-    int64_t expiration;      /* APNS_EXPIRATION_NONE, 0, or UNIX seconds */
+    int64_t expiration;      /* APNS_EXPIRATION_NONE, 0, or UNIX seconds (gw_job_expiration_ok) */
     const char *collapse_id; /* NULL = none */
     const char *apns_id;     /* NULL or "" = the job id; else a canonical UUID */
     const char *payload;     /* required: raw JSON */
     size_t payload_len;
-    int64_t send_at_ms;   /* 0 = now; else UNIX ms */
+    int64_t send_at_ms;   /* 0 = now; else UNIX ms, at most GW_JOB_TIME_MAX * 1000 */
     gw_token_list tokens; /* 1..GW_JOB_TOKENS_MAX tokens */
 } gw_job;
 
@@ -407,7 +416,8 @@ typedef struct gw_queue_op_count {
  * the rest. The job id is generated now and written to job_id (may be NULL).
  * cb(0, "", id) fires once the job is durable; only then may the API answer
  * 202. Returns 0, APNS_EINVAL (no app / payload / tokens, more than
- * GW_JOB_TOKENS_MAX, bad apns_id, an app name, topic or collapse id longer
+ * GW_JOB_TOKENS_MAX, bad apns_id, an expiration or send_at past
+ * GW_JOB_TIME_MAX, an app name, topic or collapse id longer
  * than the backend stores: JetStream 127 / 65000 bytes), GW_QUEUE_EDEPTH (max_depth would be
  * exceeded: answer 429), GW_QUEUE_EBACKLOG (too many requests waiting:
  * 429), GW_QUEUE_ECLOSED, APNS_ENOMEM. Callback errors: the storage codes.
@@ -472,6 +482,20 @@ int gw_queue_purge(gw_queue *q, size_t max_jobs, gw_count_cb cb, void *ud);
 /* Unfinished tokens (pending + retry + submits not yet committed). Cheap;
  * any thread. The API compares it with its limit for 429. */
 uint64_t gw_queue_depth(gw_queue *q);
+
+/*
+ * Undoes a hold-back: the chunks of `app`'s jobs that are not leased, hold
+ * a pending token and were handed back with a not_before in (now,
+ * until_ms] (a paused app's work: gw_queue_release) become leasable now.
+ * Jobs whose send_at is still ahead keep their time. The dispatcher calls
+ * it when a reload gives a paused app new credentials. cb(err, detail,
+ * chunks made due, ud) may be NULL. Returns 0, APNS_EINVAL (no app, or a
+ * name over GW_QUEUE_WAKE_APP_MAX bytes), GW_QUEUE_ECLOSED, APNS_ENOMEM.
+ * The JetStream backend answers 0 chunks: a hand-back there is a delayed
+ * nak, which cannot be called back (those chunks come at their time).
+ */
+#define GW_QUEUE_WAKE_APP_MAX 255
+int gw_queue_wake(gw_queue *q, const char *app, int64_t until_ms, gw_count_cb cb, void *ud);
 
 /* Counters for metrics and /readyz (last_err != 0: storage is failing).
  * Loop thread. */

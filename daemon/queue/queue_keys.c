@@ -71,7 +71,8 @@ static const gw_config_key keys[] = {
      .max = 1000000000000,
      .aka = "max_queue depth queue_limit",
      .doc = "Unfinished notifications (one per device token) above which new pushes get 429 "
-            "with Retry-After; `0` = unlimited. Nothing accepted is ever dropped."},
+            "with Retry-After; `0` = unlimited. Nothing accepted is ever dropped. Must be at "
+            "least `[server] max_tokens` (a request that large could never be queued)."},
     {.name = "max_requests",
      .type = GW_CONFIG_T_COUNT,
      .def = "10000",

@@ -214,9 +214,12 @@ static void deliver_result(gw_queue_req *r)
         break;
     case GW_QUEUE_REQ_DEAD_DELETE:
     case GW_QUEUE_REQ_PURGE:
+    case GW_QUEUE_REQ_WAKE:
         if (r->cb != NULL)
             ((gw_count_cb)r->cb)(r->err, d,
-                                 r->kind == GW_QUEUE_REQ_PURGE ? r->u.purge.count : r->u.dead.count,
+                                 r->kind == GW_QUEUE_REQ_PURGE  ? r->u.purge.count
+                                 : r->kind == GW_QUEUE_REQ_WAKE ? r->u.wake.count
+                                                                : r->u.dead.count,
                                  r->ud);
         break;
     case GW_QUEUE_REQ_TOKEN:

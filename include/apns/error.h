@@ -26,7 +26,7 @@ extern "C" {
     XX(ENOTOBJECT, -11, "payload is not a JSON object")                                            \
     XX(ETOOBIG, -12, "payload too large (4096 bytes; 5120 for voip)")                              \
     XX(EBGPRIORITY, -13, "background push must use priority 5 or 1, not 10")                       \
-    XX(ECOLLAPSEID, -14, "apns-collapse-id longer than 64 bytes")                                  \
+    XX(ECOLLAPSEID, -14, "apns-collapse-id longer than 64 bytes or not a header value")            \
     XX(ENOTOPIC, -15, "apns-topic is missing")                                                     \
     XX(EPUSHTYPE, -16, "unknown apns-push-type")                                                   \
     XX(EPRIORITY, -17, "apns-priority must be 10, 5 or 1")                                         \

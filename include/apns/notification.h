@@ -65,7 +65,7 @@ typedef struct apns_notification {
     apns_push_type push_type;
     int priority;                    /* 0 = header omitted (APNs default 10); else 10, 5 or 1 */
     int64_t expiration;              /* APNS_EXPIRATION_NONE, 0 (no storage), or UNIX seconds */
-    const char *collapse_id;         /* NULL = none; at most 64 bytes */
+    const char *collapse_id;         /* NULL = none; at most 64 bytes, no control characters */
     char apns_id[APNS_UUID_LEN + 1]; /* "" = generated at submit; else a canonical UUID */
     const char *payload;             /* raw JSON object, not NUL-terminated necessarily */
     size_t payload_len;

@@ -74,6 +74,12 @@ expect 400 invalid_field priority 'priority "high"' POST $P "$K" -d "{\"app\":\"
 expect 400 invalid_field priority "priority 7" POST $P "$K" -d "{\"app\":\"shop\",\"token\":\"$T0\",\"alert\":\"x\",\"priority\":7}"
 expect 400 invalid_field badge "badge as a string" POST $P "$K" -d "{\"app\":\"shop\",\"token\":\"$T0\",\"alert\":\"x\",\"badge\":\"1\"}"
 expect 400 invalid_field topic "a topic the app does not have" POST $P "$K" -d "{\"app\":\"shop\",\"token\":\"$T0\",\"alert\":\"x\",\"topic\":\"com.evil.app\"}"
+# Header-bound values and times (issue 12): a CR LF in a collapse id would be a
+# header injection (nghttp2 resets the stream); 2^62 overflowed expiration * 1000.
+expect 400 invalid_field collapse_id "collapse_id with CR LF" POST $P "$K" -d "{\"app\":\"shop\",\"token\":\"$T0\",\"alert\":\"x\",\"collapse_id\":\"a\\r\\nx-evil: 1\"}"
+grep -q 'control character' "$WORK/body" || fail "collapse_id error does not say why: $(cat "$WORK/body")"
+expect 400 invalid_field expiration "expiration 2^62" POST $P "$K" -d "{\"app\":\"shop\",\"token\":\"$T0\",\"alert\":\"x\",\"expiration\":4611686018427387904}"
+expect 400 invalid_field send_at "send_at after 9999-12-31" POST $P "$K" -d "{\"app\":\"shop\",\"token\":\"$T0\",\"alert\":\"x\",\"send_at\":253402300800}"
 expect 400 invalid_field "notifications[1].push_type" "push type in a batch" POST $P "$K" -d "{\"notifications\":[$(ok),{\"app\":\"shop\",\"token\":\"$T0\",\"alert\":\"x\",\"push_type\":\"loud\"}]}"
 # --- apps and keys -------------------------------------------------------------
 expect 400 unknown_app app "unknown app" POST $P "$K" -d "{\"app\":\"nope\",\"token\":\"$T0\",\"alert\":\"x\"}"
@@ -147,6 +153,8 @@ api POST "$P?wait=5" "$K" -d "$(ok 300 2)"
   fail "valid push not accepted: $(cat "$WORK/body")"
 wait_depth 4 10
 kill -0 "$GW_PID" || fail "apnsd died"
+# None of the bad requests reached APNs (T0 is only ever in bad ones).
+! grep -q "$T0" "$WORK/delivery.log" || fail "a token of a refused request reached APNs"
 stop_gw gw
 echo "gw_bad_requests: $CHECKS bad requests answered as documented; nothing queued; apnsd still serves"
 rm -rf "$WORK"

@@ -214,8 +214,10 @@ if(TARGET apnsd)
   # JSON error naming the field, nothing queued, still serving; ?wait with
   # per-token results (Unregistered + timestamp, pending when time runs out);
   # SIGTERM drain with work in flight + restart, SIGHUP adding an API key
-  # without touching connections.
-  foreach(t gw_bad_requests gw_wait gw_signals)
+  # without touching connections. gw_poison: jobs the API refuses, planted
+  # into the SQLite store, end failed / rejected with a reason at the next
+  # start (twice), never sent, no crash loop.
+  foreach(t gw_bad_requests gw_wait gw_signals gw_poison)
     add_test(NAME it_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
     set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)

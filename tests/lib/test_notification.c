@@ -244,6 +244,29 @@ static void test_collapse_id(void **state)
     expect(&n, 0, NULL);
     memcpy(u + 64, "x", 2);
     expect(&n, APNS_ECOLLAPSEID, "65 bytes");
+    /* A header value (RFC 9113 section 8.2.1; RFC 9110 section 5.5): no CR,
+     * LF or other control character but an inner HTAB, no leading or
+     * trailing SP / HTAB. nghttp2 resets a stream that carries one. */
+    static const struct {
+        const char *v, *why;
+    } refused[] = {
+        {"a\r\nx-evil: 1", "a control character at byte 1"},
+        {"a\nb", "a control character at byte 1"},
+        {"a\rb", "a control character at byte 1"},
+        {"\x01", "a control character at byte 0"},
+        {"a\x1f", "a control character at byte 1"},
+        {"a\x7f", "a control character at byte 1"},
+        {" a", "a blank at byte 0"},
+        {"a ", "a blank at byte 1"},
+        {"\ta", "a blank at byte 0"},
+        {"a\t", "a blank at byte 1"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        n.collapse_id = refused[i].v;
+        expect(&n, APNS_ECOLLAPSEID, refused[i].why);
+    }
+    n.collapse_id = "a\tb c";
+    expect(&n, 0, NULL);
 }
 
 static void test_apns_id(void **state)

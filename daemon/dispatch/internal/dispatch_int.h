@@ -66,6 +66,10 @@ typedef struct gw_dteam {
 
 /* A leased chunk as the dispatcher holds it. Freed when it is released and
  * nothing refers to it any more. */
+/* The reason of a token failed because its job holds an expiration past
+ * GW_JOB_TIME_MAX (or below -1): it could never be sent. */
+#define GW_D_REASON_EXPIRATION "invalid_expiration"
+
 typedef struct gw_dchunk {
     gw_chunk *c; /* NULL once handed back (forced release at a drain timeout) */
     gw_app *app;
@@ -74,6 +78,7 @@ typedef struct gw_dchunk {
     uint32_t recording; /* outcomes handed to gw_queue_record, not yet durable */
     int64_t not_before; /* release hint: pending tokens not before this */
     uint64_t mark;      /* dispatch_record.c: seen in this batch */
+    uint8_t parked;     /* its job cannot be sent: logged once */
     common_list link;   /* gw_app.chunks */
 } gw_dchunk;
 

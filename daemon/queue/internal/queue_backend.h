@@ -61,6 +61,7 @@ typedef enum gw_queue_kind {
     GW_QUEUE_REQ_DEAD_LIST,
     GW_QUEUE_REQ_DEAD_DELETE,
     GW_QUEUE_REQ_PURGE,
+    GW_QUEUE_REQ_WAKE,    /* a backend without it answers count 0 */
     GW_QUEUE_REQ_TOKEN,   /* only for backends with token_store */
     GW_QUEUE_REQ_CONTROL, /* a backend's own operation (gw_queue__control) */
     GW_QUEUE_REQ_NOTICE,  /* never reaches a backend: wakes the loop (gw_queue__notice) */
@@ -68,8 +69,8 @@ typedef enum gw_queue_kind {
 
 /*
  * One recorded answer on its way to the storage thread (compact: a million
- * of them is 40 MB). A rejection's token and reason travel in the record
- * request's `extra` (gw_queue__answer_extra).
+ * of them is 40 MB). The token and reason of a rejection or a failure travel
+ * in the record request's `extra` (gw_queue__answer_extra).
  */
 typedef struct gw_queue_answer {
     uint64_t chunk; /* gw_chunk.priv.handle */
@@ -184,13 +185,23 @@ typedef struct gw_queue_req {
             uint64_t count;
         } purge;
         struct {
+            char app[GW_QUEUE_WAKE_APP_MAX + 1];
+            int64_t until;
+            uint64_t count; /* backend: chunks made due now */
+        } wake;
+        struct {
             int op;
             int64_t value;
         } control;
     } u;
 } gw_queue_req;
 
-/* A rejection's binary token and reason (not NUL-terminated). */
+/* 1 when an answer in state s carries its token and reason in `extra`:
+ * REJECTED and FAILED (a backend keeps the reason of both). */
+#define gw_queue__has_extra(s) ((s) == GW_TOKEN_REJECTED || (s) == GW_TOKEN_FAILED)
+
+/* The binary token and reason (not NUL-terminated) of an answer for which
+ * gw_queue__has_extra(a->state). */
 void gw_queue__answer_extra(const gw_queue_req *r, const gw_queue_answer *a, const uint8_t **tok,
                             size_t *tok_len, const char **reason, size_t *reason_len);
 

@@ -331,8 +331,8 @@ void gw_js_rec_merge(gw_js_rec *ours, const gw_js_rec *theirs)
             ours->attempts[i] = theirs->attempts[i];
     }
     for (size_t i = 0; i < theirs->n_rej; i++)
-        if (ours->state[theirs->rej[i].idx] == GW_TOKEN_REJECTED) {
-            /* Theirs describes the rejection that stayed. */
+        if (gw_queue__has_extra(ours->state[theirs->rej[i].idx])) {
+            /* Theirs describes the rejection (failure) that stayed. */
             for (size_t k = 0; k < ours->n_rej; k++)
                 if (ours->rej[k].idx == theirs->rej[i].idx)
                     ours->rej[k] = theirs->rej[i];
@@ -350,7 +350,7 @@ int gw_js_rec_apply(gw_js_rec *r, uint32_t idx, int state, int status, const cha
     if (idx >= r->n || !gw_queue__token_apply(&r->state[idx], &r->attempts[idx], &r->retry_at[idx],
                                               state, retry_at))
         return 0;
-    if (state == GW_TOKEN_REJECTED) {
+    if (gw_queue__has_extra(state)) { /* its reason is kept */
         gw_js_rej x;
         memset(&x, 0, sizeof(x));
         x.idx = idx;

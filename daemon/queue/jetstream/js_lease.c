@@ -558,7 +558,7 @@ static const char *answer_reason(const gw_queue_req *r, const gw_queue_answer *a
     size_t tl, rl;
 
     buf[0] = '\0';
-    if (a->state != GW_TOKEN_REJECTED)
+    if (!gw_queue__has_extra(a->state))
         return buf;
     gw_queue__answer_extra(r, a, &tok, &tl, &reason, &rl);
     snprintf(buf, JS_REASON_MAX + 1, "%.*s", (int)rl, reason);

@@ -79,7 +79,7 @@ static void add_record(agg *a, uint32_t seq, const gw_js_rec *rec)
         o->attempts = rec->attempts[i];
         if (o->state == GW_TOKEN_RETRY)
             o->retry_at_ms = rec->retry_at[i];
-        if (o->state == GW_TOKEN_REJECTED && (x = gw_js_rec_rej(rec, i)) != NULL) {
+        if (gw_queue__has_extra(o->state) && (x = gw_js_rec_rej(rec, i)) != NULL) {
             o->status = x->status;
             o->apns_ts_ms = x->apns_ts;
             snprintf(o->reason, sizeof(o->reason), "%s", x->reason);

@@ -225,6 +225,8 @@ static void js_batch(gw_req *head, void *be)
             did = 1;
         } else if (r->kind == GW_QUEUE_REQ_PURGE) {
             r->u.purge.count = 0; /* the servers expire entries (bucket TTL) */
+        } else if (r->kind == GW_QUEUE_REQ_WAKE) {
+            r->u.wake.count = 0; /* a delayed nak cannot be called back */
         }
     }
     for (gw_req *g = head; g != NULL; g = g->next) {

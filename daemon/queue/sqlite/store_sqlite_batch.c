@@ -57,6 +57,7 @@ static const struct {
     [GW_QUEUE_REQ_DEAD_LIST] = {gw_sq_op_dead_list, "dead-token list"},
     [GW_QUEUE_REQ_DEAD_DELETE] = {gw_sq_op_dead_delete, "dead-token delete"},
     [GW_QUEUE_REQ_PURGE] = {gw_sq_op_purge, "retention"},
+    [GW_QUEUE_REQ_WAKE] = {gw_sq_op_wake, "wake"},
 };
 
 static int known(const gw_queue_req *r)

@@ -16,7 +16,8 @@
  * (FULL when the batch stores jobs or registry changes, NORMAL for outcome-
  * only batches). Only one process may use a file: besides SQLite's own
  * locks, open takes an exclusive flock on "<path>-lock", so two gateways can
- * never lease the same chunks.
+ * never lease the same chunks. A new database file is created 0600 (its
+ * -wal and -shm files take its mode), whatever the umask.
  */
 #include "store_sqlite.h"
 
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SCHEMA_VERSION 1
@@ -179,6 +181,33 @@ static int take_lock(gw_sq *sq, char *detail, size_t len)
     return 0;
 }
 
+/* The database holds every payload and token: created 0600 whatever the
+ * umask (SQLite gives its -wal and -shm files the database file's mode),
+ * and a warning when an existing one can be read by every user. */
+static int create_private(gw_sq *sq, char *detail, size_t len)
+{
+    int fd = open(sq->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    struct stat st;
+
+    if (fd >= 0) {
+        int rc = fchmod(fd, 0600);
+        int e = errno;
+        close(fd);
+        if (rc == 0)
+            return 0;
+        snprintf(detail, len, "queue database %s: cannot make it private (chmod 600): %s", sq->path,
+                 strerror(e));
+        return GW_QUEUE_EIO;
+    }
+    if (errno == EEXIST && stat(sq->path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & S_IROTH))
+        gw_queue__log(sq->q, APNS_LOG_WARN,
+                      "queue database %s is readable by every user (mode %04o) and holds every "
+                      "payload and device token: chmod 600 it (and its -wal and -shm files)",
+                      sq->path, (unsigned)(st.st_mode & 07777));
+    return 0; /* any other failure: sqlite3_open_v2 reports it */
+}
+
 static int read_depth(gw_sq *sq, char *detail, size_t len)
 {
     sqlite3_stmt *s;
@@ -243,6 +272,11 @@ int gw_sq_db_open(gw_sq *sq, char *detail, size_t len)
     sq->read_only = sq->so.read_only != 0;
     if (!sq->read_only) {
         rc = take_lock(sq, detail, len);
+        if (rc != 0)
+            return rc;
+    }
+    if (!sq->read_only) {
+        rc = create_private(sq, detail, len);
         if (rc != 0)
             return rc;
     }

@@ -10,6 +10,10 @@
  * Release: clear the lease and compute when the chunk is due again: now (or
  * the caller's not_before) while tokens are pending, the earliest retry-at
  * when only retry tokens are open, never (NULL) when every token is final.
+ *
+ * Wake: an app's chunks put off by a not_before up to `until` (a paused
+ * app's hand-backs) are due now again, unless their job's send_at is ahead
+ * or only retry tokens are open (those keep their retry-at).
  */
 #include "store_sqlite.h"
 
@@ -179,4 +183,17 @@ int gw_sq_op_release(gw_sq *sq, gw_queue_req *r)
     r->work = next_at <= now;
     return gw_sq_run(sq, r->detail, sizeof(r->detail), "release", SQS_CHUNK_RELEASE, "ii", chunk,
                      next_at);
+}
+
+int gw_sq_op_wake(gw_sq *sq, gw_queue_req *r)
+{
+    int64_t now = gw_queue__now(sq->q);
+    int err = gw_sq_run(sq, r->detail, sizeof(r->detail), "wake", SQS_CHUNK_WAKE, "iit", now,
+                        r->u.wake.until, r->u.wake.app);
+
+    if (err == 0) {
+        r->u.wake.count = (uint64_t)sqlite3_changes(sq->db);
+        r->work = r->u.wake.count > 0;
+    }
+    return err;
 }

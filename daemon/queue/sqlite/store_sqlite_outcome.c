@@ -11,12 +11,11 @@
  *    second answer for the token (a duplicate send) is ignored;
  *  - RETRY upserts the sparse retry row (retry-at, attempts + 1);
  *  - leaving RETRY deletes that row;
- *  - REJECTED adds a rejection row (token, status, reason, APNs timestamp)
- *    and, for dead tokens, upserts the dead-token registry in the same
- *    transaction.
- * Job counters (per outcome, retrying) move by the deltas; when every token
- * of a job is final, job.finished is set. The depth goes down by the tokens
- * that became final, after COMMIT.
+ *  - REJECTED and FAILED add a rejection row (token, status, reason, APNs
+ *    timestamp: what status reports) and, for dead tokens, upserts the dead-token registry in the
+ * same transaction. Job counters (per outcome, retrying) move by the deltas; when every token of a
+ * job is final, job.finished is set. The depth goes down by the tokens that became final, after
+ * COMMIT.
  */
 #include "store_sqlite.h"
 
@@ -113,7 +112,7 @@ static int apply_one(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, uint8
         d->counts[o->state - GW_TOKEN_ACCEPTED]++;
         (*n_open)--;
         r->depth_add--;
-        if (o->state == GW_TOKEN_REJECTED && (err = reject(sq, r, o, job, first, now)) != 0)
+        if (gw_queue__has_extra(o->state) && (err = reject(sq, r, o, job, first, now)) != 0)
             return err;
     }
     st[o->idx] = o->state;

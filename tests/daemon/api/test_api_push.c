@@ -20,6 +20,7 @@
 
 #include "api.h"
 #include "apnsd_keys.h"
+#include "queue_keys.h"
 
 #define SHOP_KEY  "shop-key-0123456789abcdef"
 #define SHOP_KEY2 "shop-key-second-000000000"
@@ -203,6 +204,22 @@ static void single_every_field(void **state)
                "\"badge\":3,\"sound\":\"default\",\"category\":\"cat\",\"thread-id\":\"th\","
                "\"content-available\":1,\"mutable-content\":1,\"interruption-level\":\"active\","
                "\"relevance-score\":0.5},\"order\":{\"id\":42},\"tags\":[1,\"x\"]}");
+    gw_push_request_free(&r);
+}
+
+/* The largest times the API takes, and a header value with an inner HTAB
+ * and non-ASCII bytes (both allowed by RFC 9113 section 8.2.1). */
+static void bounds_accepted(void **state)
+{
+    gw_push_request r;
+
+    (void)state;
+    ok("{\"app\":\"shop\",\"token\":\"@T1@\",\"alert\":\"x\",\"expiration\":253402300799,"
+       "\"send_at\":253402300799,\"collapse_id\":\"a\\tb \\u00e9\"}",
+       &r);
+    assert_int_equal(r.items[0].job.expiration, 253402300799LL);
+    assert_int_equal(r.items[0].job.send_at_ms, 253402300799000LL);
+    assert_string_equal(r.items[0].job.collapse_id, "a\tb \xc3\xa9");
     gw_push_request_free(&r);
 }
 
@@ -431,6 +448,31 @@ static const bad_case bad[] = {
      NULL, NULL},
     {"{\"app\":\"shop\"," TOK ",\"send_at\":-5" OKP "}", 400, "invalid_field", "send_at", NULL,
      NULL},
+    /* Times past 9999-12-31T23:59:59Z (project choice: 253402300799, the
+     * bound send_at always had): 2^62 overflowed expiration * 1000 later. */
+    {"{\"app\":\"shop\"," TOK ",\"expiration\":4611686018427387904" OKP "}", 400, "invalid_field",
+     "expiration", NULL, "253402300799"},
+    {"{\"app\":\"shop\"," TOK ",\"expiration\":253402300800" OKP "}", 400, "invalid_field",
+     "expiration", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"expiration\":9223372036854775807" OKP "}", 400, "invalid_field",
+     "expiration", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"send_at\":253402300800" OKP "}", 400, "invalid_field", "send_at",
+     NULL, NULL},
+    /* Header values (RFC 9113 section 8.2.1: no NUL, CR, LF, no leading or
+     * trailing SP/HTAB; RFC 9110 section 5.5 and nghttp2: no other control
+     * character but HTAB). */
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\"a\\r\\nx-evil: 1\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "control character"},
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\"a\\nb\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "control character"},
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\"a\\u0001b\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "control character"},
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\"a\\u007fb\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "control character"},
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\" lead\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "blank"},
+    {"{\"app\":\"shop\"," TOK ",\"collapse_id\":\"trail\\t\"" OKP "}", 400, "invalid_field",
+     "collapse_id", NULL, "blank"},
     {"{\"app\":\"shop\"," TOK ",\"topic\":\"com.example.news\"" OKP "}", 400, "invalid_field",
      "topic", NULL, "shop"},
     {"{\"app\":\"shop\"," TOK ",\"content_available\":2" OKP "}", 400, "invalid_field",
@@ -488,6 +530,43 @@ static void rejections(void **state)
                      c->message_has ? c->message_has : "");
         assert_true(e.message[0] != '\0');
     }
+}
+
+/* More tokens than [queue] max_depth: a permanent 413 naming the limit (a
+ * configuration the loader refuses, built by hand: the parser's own guard). */
+static void too_many_for_queue(void **state)
+{
+    gw_queue_config *q = (gw_queue_config *)gw_queue_config_of(cfg);
+    uint64_t saved = q->max_depth;
+    gw_push_request r;
+    gw_api_error e;
+    int rc;
+
+    (void)state;
+    q->max_depth = 2;
+    rc = parse("{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T2@\",\"@T3@\"]" OKP "}", SHOP_KEY, &r,
+               &e);
+    if (rc == 0)
+        gw_push_request_free(&r);
+    assert_int_equal(rc, -1);
+    assert_int_equal(e.status, 413);
+    assert_string_equal(e.code, "too_many_tokens_for_queue");
+    assert_string_equal(e.field, "tokens");
+    assert_non_null(strstr(e.message, "max_depth"));
+    /* Over a batch: the whole request counts. */
+    rc = parse("{\"notifications\":[{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T2@\"]" OKP
+               "},{\"app\":\"shop\"," TOK OKP "}]}",
+               SHOP_KEY, &r, &e);
+    if (rc == 0)
+        gw_push_request_free(&r);
+    assert_int_equal(rc, -1);
+    assert_string_equal(e.code, "too_many_tokens_for_queue");
+    assert_string_equal(e.field, "notifications");
+    /* At the limit: accepted. */
+    assert_int_equal(
+        parse("{\"app\":\"shop\",\"tokens\":[\"@T1@\",\"@T2@\"]" OKP "}", SHOP_KEY, &r, &e), 0);
+    gw_push_request_free(&r);
+    q->max_depth = saved;
 }
 
 static void payload_limits(void **state)
@@ -617,12 +696,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(single_minimal),
         cmocka_unit_test(single_every_field),
+        cmocka_unit_test(bounds_accepted),
         cmocka_unit_test(raw_payload_and_defaults),
         cmocka_unit_test(batch),
         cmocka_unit_test(scanner_matches_slow_path),
         cmocka_unit_test(token_rule_agrees_with_libapns),
         cmocka_unit_test(rejections),
         cmocka_unit_test(payload_limits),
+        cmocka_unit_test(too_many_for_queue),
         cmocka_unit_test(too_many_notifications),
         cmocka_unit_test(garbage),
         cmocka_unit_test(broadcast_1m),

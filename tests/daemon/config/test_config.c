@@ -400,6 +400,77 @@ static void test_defaults(void **state)
     gw_config_free(c);
 }
 
+/* [queue] max_depth against [server] max_tokens: equal is fine, 0 is no
+ * limit; the environment counts like the file. */
+static void test_depth_fits_requests(void **state)
+{
+    static char *const env[] = {"APNSD_QUEUE_MAX_DEPTH=50", NULL};
+    gw_config *c;
+    gw_config_errors e;
+
+    (void)state;
+    c = load_ok("[server]\nmax_tokens = 1000\n[queue]\nmax_depth = 1000\n" TOKEN_APP("a"), NOENV);
+    gw_config_free(c);
+    c = load_ok("[server]\nmax_tokens = 1000\n[queue]\nmax_depth = 0\n" TOKEN_APP("a"), NOENV);
+    gw_config_free(c);
+    c = NULL;
+    assert_int_equal(load_env("[server]\nmax_tokens = 100\n" TOKEN_APP("a"), env, &c, &e),
+                     APNS_ECONFIG);
+    assert_null(c);
+    assert_int_equal(e.errors, 1);
+    assert_non_null(strstr(e.diag[0].text, "100 is more than [queue] max_depth 50"));
+}
+
+/* Files holding a secret (issue 12): a key, a PKCS#12 file, a password
+ * file, an API-keys file, a certificate file that holds its key (no
+ * key_file) warn when every user may read them; group-readable (0640) and
+ * public files (the CA) do not. A warning, not an error: the load works. */
+static void test_private_file_modes(void **state)
+{
+    gw_config_errors e;
+    gw_config *c = NULL;
+
+    (void)state;
+    write_file("open.p8", "-----BEGIN PRIVATE KEY-----\nopen\n", 0644);
+    write_file("group.p8", "-----BEGIN PRIVATE KEY-----\ngroup\n", 0640);
+    write_file("open-keys.txt", K3 "\n", 0604);
+    write_file("open.p12", "p12 bytes", 0644);
+    write_file("open-pw.txt", "pw\n", 0644);
+    write_file("open-cert.pem", "-----BEGIN CERTIFICATE-----\n", 0644);
+
+    int rc = load("[app a]\ntopic = com.a\nenvironment = sandbox\n"
+                  "key_file = @D@/open.p8\nkey_id = ABC123DEFG\nteam_id = DEF123GHIJ\n"
+                  "api_keys_file = @D@/open-keys.txt\nca_file = @D@/ca.pem\n"
+                  "[app b]\ntopic = com.b\nenvironment = sandbox\n"
+                  "key_file = @D@/group.p8\nkey_id = XYZ123DEFG\nteam_id = DEF123GHIJ\n"
+                  "api_keys = " K1 "\n"
+                  "[app c]\ntopic = com.c\nenvironment = sandbox\nauth = certificate\n"
+                  "p12_file = @D@/open.p12\npassword_file = @D@/open-pw.txt\n"
+                  "api_keys = " K2 "\n"
+                  "[app d]\ntopic = com.d\nenvironment = sandbox\nauth = certificate\n"
+                  "cert_file = @D@/open-cert.pem\napi_keys = " K3 "x\n"
+                  "[app e]\ntopic = com.e\nenvironment = sandbox\nauth = certificate\n"
+                  "cert_file = @D@/open-cert.pem\nkey_file = @D@/client.key\n"
+                  "api_keys = " K3 "y\n",
+                  &c, &e);
+    if (rc != 0 || e.warnings != 5)
+        print_errs(&e);
+    assert_int_equal(rc, 0);
+    assert_int_equal(e.warnings, 5);
+    assert_true(has_diag(&e, "apnsd.ini:4: warning: [app a] key_file: "));
+    assert_true(has_diag(&e, "open.p8\" is readable by every user (mode 0644) and holds a "
+                             "secret: chmod 600 it"));
+    assert_true(has_diag(&e, "apnsd.ini:7: warning: [app a] api_keys_file: "));
+    assert_true(has_diag(&e, "(mode 0604)"));
+    assert_true(has_diag(&e, "[app c] p12_file: "));
+    assert_true(has_diag(&e, "[app c] password_file: "));
+    assert_true(has_diag(&e, "[app d] cert_file: "));
+    assert_false(has_diag(&e, "[app b]"));
+    assert_false(has_diag(&e, "[app e]"));
+    assert_false(has_diag(&e, "ca_file"));
+    gw_config_free(c);
+}
+
 /* ---------------------------------------------------------------------- */
 /* every validation error                                                 */
 
@@ -451,6 +522,12 @@ static const struct bad_case BAD[] = {
      "apnsd.ini:2: [server] max_tokens: must be a whole number, got \"-1\""},
     {"[server]\nmax_tokens = 0\n" TOKEN_APP("a"),
      "[server] max_tokens: must be between 1 and 10000000, got \"0\""},
+    /* The largest request must fit into an empty queue (issue 12). */
+    {"[server]\nmax_tokens = 1000\n[queue]\nmax_depth = 999\n" TOKEN_APP("a"),
+     "apnsd.ini:2: [server] max_tokens: 1000 is more than [queue] max_depth 999: a request of "
+     "that many tokens could never be queued"},
+    {"[queue]\nmax_depth = 10\n" TOKEN_APP("a"),
+     "[server] max_tokens: 1000000 is more than [queue] max_depth 10"},
     {"[server]\nrequest_timeout = 5 parsecs\n" TOKEN_APP("a"),
      "apnsd.ini:2: [server] request_timeout: must be a duration like 500ms, 30s, 5m, 1h30m or 7d"},
     {"[server]\nrequest_timeout = 2h\n" TOKEN_APP("a"),
@@ -1508,6 +1585,8 @@ int main(void)
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_validation_errors),
+        cmocka_unit_test(test_depth_fits_requests),
+        cmocka_unit_test(test_private_file_modes),
         cmocka_unit_test(test_no_follow_up_errors),
         cmocka_unit_test(test_syntax),
         cmocka_unit_test(test_units),

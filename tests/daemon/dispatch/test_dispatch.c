@@ -293,6 +293,7 @@ typedef struct fx {
     size_t n_jobs;
     uint64_t results, dups, bad;
     volatile int drained;
+    int64_t probe_ms; /* 0: 300 ms */
 } fx;
 
 static void on_work(void *ud)
@@ -386,7 +387,7 @@ static void start_dispatch(fx *f)
     o.m = f->m;
     o.on_result = on_result;
     o.ud = f;
-    o.probe_interval_ms = 300;
+    o.probe_interval_ms = f->probe_ms > 0 ? f->probe_ms : 300;
     o.unknown_app_ms = 300;
     if (gw_dispatch_new(&f->d, &o, f->cfg, detail, sizeof(detail)) != 0)
         fail_msg("gw_dispatch_new: %s", detail);
@@ -887,16 +888,19 @@ static void expiration_and_send_at(void **state)
     free(log.ids);
 }
 
+/* App "bad" signing with AuthKey_UNKNOWN000.p8 (not in --auth-keys), and
+ * the same app with the right key. */
+static const char *const with_bad[] = {"demo:ABC123DEFG:DEF123GHIJ", "bad:UNKNOWN000:DEF123GHIJ",
+                                       NULL};
+static const char *const fixed[] = {"demo:ABC123DEFG:DEF123GHIJ", "bad:ABC123DEFG:DEF123GHIJ",
+                                    NULL};
+
 /* A key APNs does not know: InvalidProviderToken pauses the app (tokens
  * wait, none failed), probes keep it paused, the other app is unaffected;
  * a reload with the right key resumes it and everything is delivered. */
 static void invalid_provider_token_pauses(void **state)
 {
     fx *f = *state;
-    static const char *const with_bad[] = {"demo:ABC123DEFG:DEF123GHIJ",
-                                           "bad:UNKNOWN000:DEF123GHIJ", NULL};
-    static const char *const fixed[] = {"demo:ABC123DEFG:DEF123GHIJ", "bad:ABC123DEFG:DEF123GHIJ",
-                                        NULL};
     tjob *bad, *good;
     gw_job_status st;
 
@@ -930,6 +934,44 @@ static void invalid_provider_token_pauses(void **state)
     check_once(f, bad);
     check_once(f, good);
     assert_true(metric(f, "apnsd_app_paused{app=\"bad\"}") == 0);
+}
+
+/* Issue 12 (point 13): the reload that fixes a paused app's credentials
+ * releases its work at once. The probe interval is an hour, so the old
+ * probe time cannot come during the test: the pause, then every chunk
+ * handed back to the queue (held until the probe time), then the reload,
+ * then all 50 accepted, each once. */
+static void reload_fix_releases_held_work(void **state)
+{
+    fx *f = *state;
+    int64_t deadline;
+    gw_dispatch_stats ds;
+    gw_job_status st;
+    tjob *bad;
+
+    f->probe_ms = 3600 * 1000;
+    start(f, NULL, NULL);
+    reload(f, with_bad);
+    bad = submit(f, "bad", 6, 50, NULL);
+    /* Paused, and nothing held any more: every chunk is back in the queue. */
+    deadline = now_ms() + 20000;
+    do {
+        run_for(f, 50);
+        gw_dispatch_stats_get(f->d, &ds);
+    } while ((!gw_dispatch_app_paused(f->d, "bad") || ds.leased > 0 || ds.in_flight > 0) &&
+             now_ms() < deadline);
+    assert_true(gw_dispatch_app_paused(f->d, "bad"));
+    assert_int_equal(ds.leased, 0);
+    status(f, bad, &st);
+    assert_int_equal(st.accepted, 0);
+    assert_int_equal(st.pending + st.retrying, 50);
+
+    reload(f, fixed);
+    run_until_done(f, 20000); /* fails unless done long before the probe time */
+    status(f, bad, &st);
+    assert_int_equal(st.accepted, 50);
+    check_once(f, bad);
+    assert_false(gw_dispatch_app_paused(f->d, "bad"));
 }
 
 /* SIGTERM-style drain while answers are outstanding: every answer that
@@ -1184,6 +1226,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hold_while_records_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(expiration_and_send_at, setup, teardown),
         cmocka_unit_test_setup_teardown(invalid_provider_token_pauses, setup, teardown),
+        cmocka_unit_test_setup_teardown(reload_fix_releases_held_work, setup, teardown),
         cmocka_unit_test_setup_teardown(drain_with_work_in_flight, setup, teardown),
 #if APNS_HAVE_LEGACY
         cmocka_unit_test_setup_teardown(binary_transport_and_feedback, setup, teardown),

@@ -77,7 +77,12 @@
     XX(PURGE_CHUNKS, "DELETE FROM chunk WHERE id IN (SELECT id FROM chunk WHERE job=?1 LIMIT ?2)") \
     XX(PURGE_REJECTIONS, "DELETE FROM rejection WHERE job=?1 AND idx IN "                          \
                          "(SELECT idx FROM rejection WHERE job=?1 LIMIT ?2)")                      \
-    XX(PURGE_JOB, "DELETE FROM job WHERE id=?1")
+    XX(PURGE_JOB, "DELETE FROM job WHERE id=?1")                                                   \
+    XX(CHUNK_WAKE, "UPDATE chunk SET next_at=?1 WHERE next_at>?1 AND next_at<=?2 AND "             \
+                   "lease_owner IS NULL AND "                                                      \
+                   "n_open>(SELECT count(*) FROM retry WHERE retry.chunk=chunk.id) AND "           \
+                   "EXISTS(SELECT 1 FROM job WHERE job.id=chunk.job AND job.app=?3 AND "           \
+                   "job.send_at<=?1)")
 
 enum gw_sq_stmt {
 #define SQ_STMT_ENUM(id, sql) SQS_##id,
@@ -137,6 +142,7 @@ int gw_sq_op_dead_add(gw_sq *sq, gw_queue_req *r);    /* store_sqlite_dead.c */
 int gw_sq_op_dead_list(gw_sq *sq, gw_queue_req *r);   /* store_sqlite_dead.c */
 int gw_sq_op_dead_delete(gw_sq *sq, gw_queue_req *r); /* store_sqlite_dead.c */
 int gw_sq_op_purge(gw_sq *sq, gw_queue_req *r);       /* store_sqlite_purge.c */
+int gw_sq_op_wake(gw_sq *sq, gw_queue_req *r);        /* store_sqlite_lease.c */
 /* One bounded retention step in the current transaction: deletes up to
  * max_jobs expired jobs; *jobs = jobs deleted, *more = work left. */
 int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char *detail,

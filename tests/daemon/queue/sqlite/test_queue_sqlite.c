@@ -1,7 +1,7 @@
 /* test_queue_sqlite.c - the SQLite queue backend: the queue's contract
  * (../queue_contract.c) on a database file in a temporary directory, then
  * what only this backend has: retention passes, storage errors (disk full,
- * read-only), one process per file, a corrupt file. */
+ * read-only), one process per file, a corrupt file, file modes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -254,6 +254,31 @@ static void corrupt_file(void **state)
     assert_non_null(strstr(detail, path));
 }
 
+/* The database holds every payload and token: a new file and its -wal and
+ * -shm files are 0600 even under umask 0 (issue 12: they were 0644). */
+static void files_private(void **state)
+{
+    fx *f = *state;
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    gw_queue_sqlite_opts so = {0};
+    gw_queue *q2 = NULL;
+    char path[600], p[620], detail[512];
+    mode_t old = umask(0);
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/private.db", f->b.dir);
+    so.path = path;
+    assert_int_equal(gw_queue_sqlite_open(&q2, &f->o, &so, detail, sizeof(detail)), 0);
+    umask(old);
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+        assert_int_equal(stat(p, &st), 0);
+        if ((st.st_mode & 07777) != 0600)
+            fail_msg("%s has mode %04o, want 0600", p, (unsigned)(st.st_mode & 07777));
+    }
+    gw_queue_free(q2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +289,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(read_only, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(one_process_per_file, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(corrupt_file, qc_setup, qc_teardown),
+        cmocka_unit_test_setup_teardown(files_private, qc_setup, qc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
