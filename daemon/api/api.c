@@ -250,7 +250,9 @@ void gw__api_reply_error(gw_api_req *r, const gw_api_error *e)
 {
     if (!r->open)
         return;
-    if (e->status >= 500) {
+    /* Our own failures are worth a line; what a client can cause at will
+     * (501, 505, busy) is only counted, or a hostile client writes the log. */
+    if (e->status >= 500 && e->status != 501 && e->status != 505 && strcmp(e->code, "busy") != 0) {
         char st[16];
         snprintf(st, sizeof st, "%d", e->status);
         gw_log(GW_LOG_WARN, "api", "request failed", "status", st, "code", e->code, "route",
