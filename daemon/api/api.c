@@ -391,7 +391,7 @@ static int build_keys(gw_api *a, const gw_config *cfg)
         memcpy(d + o, s->d, s->n * GW_API_KEY_DIGEST);
         o += s->n;
     }
-    rc = gw_api_keyset_build(ks, (const uint8_t(*)[GW_API_KEY_DIGEST])d, n);
+    rc = gw_api_keyset_build(ks, (const uint8_t(*)[GW_API_KEY_DIGEST])d, n, NULL);
     OPENSSL_cleanse(d, (n ? n : 1) * GW_API_KEY_DIGEST);
     free(d);
     if (rc != 0) {

@@ -224,7 +224,8 @@ static size_t home(const uint8_t *d, size_t mask)
     return (size_t)h & mask;
 }
 
-int gw_api_keyset_build(gw_api_keyset *s, const uint8_t (*d)[GW_API_KEY_DIGEST], size_t n)
+int gw_api_keyset_build(gw_api_keyset *s, const uint8_t (*d)[GW_API_KEY_DIGEST], size_t n,
+                        size_t dup[2])
 {
     size_t cap = 8;
 
@@ -238,11 +239,17 @@ int gw_api_keyset_build(gw_api_keyset *s, const uint8_t (*d)[GW_API_KEY_DIGEST],
         return APNS_ENOMEM;
     }
     s->mask = cap - 1;
+    if (dup != NULL)
+        dup[0] = dup[1] = 0;
     for (size_t i = 0; i < n; i++) {
         size_t k = home(d[i], s->mask);
         memcpy(s->d[i], d[i], GW_API_KEY_DIGEST);
-        while (s->slot[k] != 0)
-            k = (k + 1) & s->mask;
+        for (; s->slot[k] != 0; k = (k + 1) & s->mask)
+            if (dup != NULL && dup[1] == 0 &&
+                memcmp(s->d[s->slot[k] - 1], d[i], GW_API_KEY_DIGEST) == 0) {
+                dup[0] = s->slot[k]; /* 1-based: the earlier one */
+                dup[1] = i + 1;
+            }
         s->slot[k] = (uint32_t)(i + 1);
     }
     s->n = n;
@@ -266,9 +273,11 @@ void gw_api_keyset_clear(gw_api_keyset *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* The app's digest set; a key listed twice is refused (found by the table,
+ * so a reload with many keys stays linear). */
 static void build_keyset(gw_config_rules *r, gw_api_app_config *a)
 {
-    size_t n = a->all_api_keys.n;
+    size_t n = a->all_api_keys.n, dup[2];
     uint8_t(*d)[GW_API_KEY_DIGEST] = malloc((n ? n : 1) * GW_API_KEY_DIGEST);
 
     if (d == NULL) {
@@ -277,8 +286,11 @@ static void build_keyset(gw_config_rules *r, gw_api_app_config *a)
     }
     for (size_t i = 0; i < n; i++)
         gw_api_key_sha256(a->all_api_keys.v[i], strlen(a->all_api_keys.v[i]), d[i]);
-    if (gw_api_keyset_build(&a->keyset, (const uint8_t(*)[GW_API_KEY_DIGEST])d, n) != 0)
+    if (gw_api_keyset_build(&a->keyset, (const uint8_t(*)[GW_API_KEY_DIGEST])d, n, dup) != 0)
         gw_config_oom(r);
+    else if (dup[1] != 0)
+        gw_config_fail(r, gw_config_has(r, "api_keys") ? "api_keys" : "api_keys_file",
+                       "the same key is listed twice (keys %zu and %zu)", dup[0], dup[1]);
     OPENSSL_cleanse(d, (n ? n : 1) * GW_API_KEY_DIGEST);
     free(d);
 }
@@ -292,14 +304,6 @@ static void app_resolve(gw_config_rules *r, void *part)
             gw_config_oom(r);
     if (a->api_keys_file && gw_config_has(r, "api_keys_file") >= 0 && read_keys_file(r, a) != 0)
         return;
-    for (size_t i = 0; i < a->all_api_keys.n; i++)
-        for (size_t j = i + 1; j < a->all_api_keys.n; j++)
-            if (strcmp(a->all_api_keys.v[i], a->all_api_keys.v[j]) == 0) {
-                gw_config_fail(r, gw_config_has(r, "api_keys") ? "api_keys" : "api_keys_file",
-                               "the same key is listed twice (keys %zu and %zu)", i + 1, j + 1);
-                i = a->all_api_keys.n;
-                break;
-            }
     if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys") >= 0 &&
         !gw_config_has(r, "api_keys_file"))
         gw_config_each(r, GW_CONFIG_MISSING, "api_keys",

@@ -44,8 +44,11 @@ typedef struct gw_api_keyset {
     size_t mask;
 } gw_api_keyset;
 
-/* Builds s from n digests (copied). Returns 0 or APNS_ENOMEM (s empty). */
-int gw_api_keyset_build(gw_api_keyset *s, const uint8_t (*d)[GW_API_KEY_DIGEST], size_t n);
+/* Builds s from n digests (copied). dup (may be NULL) gets the 1-based
+ * indexes of the first digest found twice (the earlier one first), or
+ * {0, 0}. Returns 0 or APNS_ENOMEM (s empty). */
+int gw_api_keyset_build(gw_api_keyset *s, const uint8_t (*d)[GW_API_KEY_DIGEST], size_t n,
+                        size_t dup[2]);
 /* 1 when digest is in s. */
 int gw_api_keyset_has(const gw_api_keyset *s, const uint8_t digest[GW_API_KEY_DIGEST]);
 void gw_api_keyset_clear(gw_api_keyset *s);
