@@ -21,6 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hex.h"
+
 #define CHUNK_LINE_MAX 8192 /* a chunk-size line's extensions; all trailers together */
 #define CHUNK_SIZE_HEX 15   /* hex digits of a chunk size: < 2^60 */
 
@@ -328,17 +330,6 @@ void gw_api_http_chunked_init(gw_api_http_chunked *c)
     memset(c, 0, sizeof(*c));
 }
 
-static int hexval(unsigned char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 long gw_api_http_chunked_feed(gw_api_http_chunked *c, const char *in, size_t len, const char **data,
                               size_t *data_len, gw_api_http_error *err)
 {
@@ -350,10 +341,10 @@ long gw_api_http_chunked_feed(gw_api_http_chunked *c, const char *in, size_t len
         unsigned char ch = (unsigned char)in[i];
         switch (c->state) {
         case C_SIZE:
-            if (hexval(ch) >= 0) {
+            if (common_hex_val(ch) >= 0) {
                 if (++c->digits > CHUNK_SIZE_HEX)
                     return fail(err, 400, "a chunk size is out of range");
-                c->left = c->left * 16 + (uint64_t)hexval(ch);
+                c->left = c->left * 16 + (uint64_t)common_hex_val(ch);
                 i++;
                 break;
             }
