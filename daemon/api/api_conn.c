@@ -77,8 +77,9 @@ enum { S_IDLE, S_HEAD, S_BODY, S_HANDLING, S_LINGER };
 struct gw__conn {
     gw_api *api;
     struct bufferevent *bev;
-    struct event *timer; /* the request deadline; in LINGER, its end */
-    common_list link;    /* gw_api.conns */
+    struct event *timer;  /* the request deadline; in LINGER, its end */
+    struct event *resume; /* made active to read pipelined bytes after an answer */
+    common_list link;     /* gw_api.conns */
     int state;
     int keep_alive; /* the current request allows another after it */
     int body_done;  /* the current request was read in full */
@@ -185,6 +186,7 @@ static void conn_free(gw__conn *c)
     conns_gauge(a);
     bufferevent_free(c->bev); /* closes the socket */
     gw_events_free(&c->timer, 1);
+    gw_events_free(&c->resume, 1);
     free(c);
 }
 
@@ -251,8 +253,9 @@ void gw__conn_send(gw__conn *c, gw_api_req *r, int status, const char *phrase,
     arm_deadline(c);
     bufferevent_enable(c->bev, EV_READ);
     /* Pipelined bytes may be waiting: read them from the loop, not from
-     * inside whoever answered. */
-    bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+     * inside whoever answered (an event of our own: freed with c, unlike a
+     * deferred bufferevent callback, which would keep the bufferevent). */
+    event_active(c->resume, 0, 0);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -464,6 +467,11 @@ static void on_read(struct bufferevent *bev, void *arg)
     process(arg);
 }
 
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    process(arg);
+}
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
     gw__conn *c = arg;
@@ -562,12 +570,14 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->api = a;
     c->bev = bufferevent_socket_new(a->base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->timer = evtimer_new(a->base, on_timer, c);
-    if (c->bev == NULL || c->timer == NULL) {
+    c->resume = event_new(a->base, -1, 0, on_resume, c);
+    if (c->bev == NULL || c->timer == NULL || c->resume == NULL) {
         if (c->bev != NULL)
             bufferevent_free(c->bev);
         else
             evutil_closesocket(fd);
         gw_events_free(&c->timer, 1);
+        gw_events_free(&c->resume, 1);
         free(c);
         return;
     }
