@@ -13,7 +13,11 @@
 #  2. auth before body: 20 clients without a valid key declare 100 MB bodies
 #     and start sending; each is answered 401 from its headers and
 #     apnsd_api_body_bytes stays 0.
-# Figures are printed on the last line.
+#  3. max_connections set above the descriptors there are: accept() runs out
+#     (EMFILE); apnsd pauses accepting with a backoff, logs it at most once
+#     per 10 s, never lets libevent print "Too many open files", and serves
+#     again once the clients leave.
+# Figures are printed on the last lines.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/gw_lib.sh"
 
@@ -23,8 +27,10 @@ gw_config "$WORK/apnsd.ini" "$SIM_PORT" "$WORK/apnsd.db" "max_wait = 10s" "" "co
 GW_ULIMIT_N=256 start_gw gw "$WORK/apnsd.ini"
 wait_ready
 
-# hold N : opens N connections, prints "open N" and holds them until stdin closes.
-python3 - "$GW_PORT" "$N_IDLE" > "$WORK/hold.out" 2>&1 <<'PY' &
+# hold_start : opens N_IDLE idle connections to apnsd (a python client, HOLD
+# its pid) and returns once they are open; they stay until the client is killed.
+hold_start() {
+  python3 - "$GW_PORT" "$N_IDLE" > "$WORK/hold.out" 2>&1 <<'PY' &
 import socket, sys, time
 port, n = int(sys.argv[1]), int(sys.argv[2])
 socks = []
@@ -37,13 +43,17 @@ for _ in range(n):
     except OSError as e:
         print("connect failed:", e, flush=True)
 print("open", len(socks), flush=True)
-time.sleep(40)
+time.sleep(60)
 PY
-HOLD=$!
-PIDS+=("$HOLD")
-for _ in $(seq 200); do grep -q '^open' "$WORK/hold.out" 2>/dev/null && break; sleep 0.1; done
-grep -q '^open' "$WORK/hold.out" || fail "the client did not open its connections: $(cat "$WORK/hold.out")"
-sleep 0.5
+  HOLD=$!
+  PIDS+=("$HOLD")
+  for _ in $(seq 200); do grep -q '^open' "$WORK/hold.out" 2>/dev/null && break; sleep 0.1; done
+  grep -q '^open' "$WORK/hold.out" || fail "the client did not open its connections: $(cat "$WORK/hold.out")"
+  sleep 0.5
+}
+hold_stop() { kill "$HOLD" 2>/dev/null || true; wait "$HOLD" 2>/dev/null || true; }
+
+hold_start
 
 # /healthz: answered at once (200), or refused at once (503 busy): never hangs.
 ST=$(curl -sS -m 5 -o "$WORK/body" -w '%{http_code}' "$GW/healthz") || ST=000
@@ -80,8 +90,7 @@ CONNS=$(metric apnsd_api_connections)
   fail "connection-limit lines: $LIMIT_LINES (want 1..5: once per 10 s)"
 [ "${SUPPRESSED%.*}" -ge 1 ] || fail "no suppressed line counted"
 [ "${CONNS%.*}" -lt "$N_IDLE" ] || fail "apnsd holds $CONNS connections with ulimit -n 256"
-kill "$HOLD" 2>/dev/null || true
-wait "$HOLD" 2>/dev/null || true
+hold_stop
 
 # 2. 20 unauthenticated 100 MB uploads: refused from their headers.
 python3 - "$GW_PORT" > "$WORK/upload.out" <<'PY'
@@ -116,6 +125,28 @@ BODY_BYTES=$(metric apnsd_api_body_bytes)
 
 kill -0 "$GW_PID" || fail "apnsd died"
 stop_gw gw
+
+# 3. A limit set above the descriptors there are: accept() fails (EMFILE).
+# apnsd pauses its listeners with a backoff instead of spinning, logs that
+# at most once per 10 s, and serves again once the clients leave.
+gw_config "$WORK/apnsd.ini" "$SIM_PORT" "$WORK/apnsd.db" "max_connections = 1000" "" "connections = 1"
+: > "$WORK/gw3.err"
+GW_ULIMIT_N=256 start_gw gw3 "$WORK/apnsd.ini"
+wait_ready
+hold_start
+sleep 2
+hold_stop
+api GET /healthz -
+[ "$ST" = 200 ] || fail "/healthz after the descriptors came back: $ST"
+EMFILE=$(metric 'apnsd_api_connection_limit_total{event="out_of_descriptors"}')
+EMFILE_LINES=$(grep -c 'event=out_of_descriptors' "$WORK/gw3.err" || true)
+SPAM3=$(grep -ci 'too many open files' "$WORK/gw3.err" || true)
+[ "${EMFILE%.*}" -ge 1 ] || fail "accept() never ran out of descriptors (the test did not reach the limit)"
+[ "$SPAM3" = 0 ] || fail "libevent's accept() errors in the log ($SPAM3 lines)"
+[ "$EMFILE_LINES" -ge 1 ] && [ "$EMFILE_LINES" -le 3 ] || fail "out_of_descriptors lines: $EMFILE_LINES (want 1..3)"
+stop_gw gw3
+echo "gw_hostile: max_connections 1000 over ulimit -n 256: accept() out of descriptors $EMFILE times," \
+  "$EMFILE_LINES log line(s), 0 'Too many open files'; /healthz 200 once the clients left"
 echo "gw_hostile: ulimit -n 256, $N_IDLE idle connections: /healthz $HEALTH, ?wait pushes delivered before and after an APNs restart;" \
   "log: $LIMIT_LINES connection-limit line(s), $SUPPRESSED suppressed, 0 'Too many open files';" \
   "$CLOSED_IDLE idle connections closed for new ones, $CONNS open at the end;" \
