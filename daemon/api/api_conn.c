@@ -82,6 +82,7 @@ struct gw__conn {
     common_list link;     /* gw_api.conns */
     int state;
     int keep_alive; /* the current request allows another after it */
+    int http10;     /* the current request is HTTP/1.0 (keep-alive said in the answer) */
     int body_done;  /* the current request was read in full */
     int shut;       /* write side shut (LINGER) */
     int eof;        /* the client shut its side */
@@ -236,7 +237,9 @@ void gw__conn_send(gw__conn *c, gw_api_req *r, int status, const char *phrase,
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, phrase);
     evbuffer_add_buffer(out, r->out_hdrs);
     evbuffer_add_printf(out, "Content-Length: %zu\r\n%s\r\n", len,
-                        close_after ? "Connection: close\r\n" : "");
+                        close_after ? "Connection: close\r\n"
+                        : c->http10 ? "Connection: keep-alive\r\n"
+                                    : "");
     if (body != NULL && !r->head_only)
         evbuffer_add_buffer(out, body);
     if (c->req == r)
@@ -296,6 +299,7 @@ static void start_request(gw__conn *c, const gw_api_http_head *h)
     gw_api_req *r;
 
     c->keep_alive = h->keep_alive;
+    c->http10 = h->minor == 0;
     c->body_done = !has_body;
     if (gw__api_on_head(c->api, c, h) != 0) {
         gw_api_http_error he = {500, "out of memory"};
