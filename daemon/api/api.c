@@ -12,32 +12,31 @@
  * captures one segment into r->arg[]. A path that matches some pattern but
  * not its method is 405 with Allow; no pattern at all is 404.
  *
- * Every request gets a context (gw_api_req) when evhttp hands it over. It is
- * freed when two things are true: the request was answered (r->req NULL)
+ * Every request gets a context (gw_api_req) when the connection layer
+ * (api_conn.c) has parsed its head. It is
+ * freed when two things are true: the request was answered (r->open 0)
  * and no queue callback that carries it is outstanding (r->pending 0).
  * Handlers that call the queue hold the context (gw__api_posted) and every
  * callback starts with gw__api_req_resume(), so a callback never touches a
  * freed request, and a request is never answered twice. All contexts sit on
  * one list so gw_api_free() can answer and free what is left.
  *
- * Auth runs before any handler of an authenticated route: the bearer key is
- * hashed (SHA-256) and compared with CRYPTO_memcmp against the hash of every
- * key of every app, without stopping at a match, so the time taken does not
- * depend on which key matched or how much of it. Requests without a valid
- * key are answered 401 before the handler runs: they never reach the queue.
- * Which app a key may act for is decided per app later (a key may be listed
- * by several apps): gw__api_app_allows().
+ * Auth runs from the head alone, before a byte of the body is read
+ * (gw__api_on_head): the bearer key is hashed (SHA-256) once per request and
+ * looked up in a hash table of every app's key digests (gw_api_keyset,
+ * built at config load), then compared in full with CRYPTO_memcmp, so the
+ * cost is one hash and one probe whatever the number of keys. A lookup's
+ * timing can depend on the digest of the key sent, never on a stored key's
+ * characters (finding a key from it would take a SHA-256 preimage).
+ * Requests without a valid key are answered 401 before the handler runs:
+ * they never reach the queue, and their body is never read. Which app a key
+ * may act for is decided per app later (a key may be listed by several
+ * apps): gw__api_app_allows(), one probe into the app's own set.
  *
- * Bodies above [server] max_body are refused by evhttp itself while reading
- * (evhttp_set_max_body_size): libevent 2.1 answers those 413 with its own
- * short HTML page and closes the connection; it offers no hook to write that
- * answer (2.2 has evhttp_set_errorcb). The server runs with lingering close
- * (EVHTTP_SERVER_LINGERING_CLOSE): the rest of the declared body is read and
- * discarded before the 413 is written, so a client still sending its body
- * reads the 413 instead of a reset (without it, curl saw "Broken pipe" and
- * no status). Discarding keeps memory flat; the request timeout bounds a
- * client that stops sending. The push handler checks the length again and
- * answers a JSON 413 for anything that gets through.
+ * Bodies over [server] max_body, and bodies that would take the bytes in
+ * flight over max_body_in_flight, are refused from their Content-Length
+ * (413, 503 busy) by the connection layer before they are read; chunked
+ * bodies are counted as they arrive.
  *
  * Every answer carries X-Request-Id (the client's, when it is 1..128 safe
  * characters, else a fresh UUID) and, except /metrics, Content-Type
@@ -60,7 +59,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "apns/notification.h"
 #include "clock.h"
@@ -70,33 +68,17 @@
 /* ---- the route table ------------------------------------------------------- */
 
 static const gw__route routes[] = {
-    {EVHTTP_REQ_POST, "/v1/push", 1, gw__api_h_push, "push"},
-    {EVHTTP_REQ_GET, "/v1/notifications/{id}", 1, gw__api_h_status, "notification"},
-    {EVHTTP_REQ_GET, "/v1/apps/{app}/dead-tokens", 1, gw__api_h_dead_list, "dead_tokens"},
-    {EVHTTP_REQ_DELETE, "/v1/apps/{app}/dead-tokens/{token}", 1, gw__api_h_dead_delete,
-     "dead_token"},
-    {EVHTTP_REQ_GET, "/metrics", 0, gw__api_h_metrics, "metrics"},
-    {EVHTTP_REQ_GET, "/healthz", 0, gw__api_h_healthz, "healthz"},
-    {EVHTTP_REQ_GET, "/readyz", 0, gw__api_h_readyz, "readyz"},
+    {"POST", "/v1/push", 1, gw__api_h_push, "push"},
+    {"GET", "/v1/notifications/{id}", 1, gw__api_h_status, "notification"},
+    {"GET", "/v1/apps/{app}/dead-tokens", 1, gw__api_h_dead_list, "dead_tokens"},
+    {"DELETE", "/v1/apps/{app}/dead-tokens/{token}", 1, gw__api_h_dead_delete, "dead_token"},
+    {"GET", "/metrics", 0, gw__api_h_metrics, "metrics"},
+    {"GET", "/healthz", 0, gw__api_h_healthz, "healthz"},
+    {"GET", "/readyz", 0, gw__api_h_readyz, "readyz"},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
-static const struct {
-    int cmd;
-    const char *name;
-} methods[] = {
-    {EVHTTP_REQ_GET, "GET"},     {EVHTTP_REQ_POST, "POST"},       {EVHTTP_REQ_HEAD, "HEAD"},
-    {EVHTTP_REQ_PUT, "PUT"},     {EVHTTP_REQ_DELETE, "DELETE"},   {EVHTTP_REQ_OPTIONS, "OPTIONS"},
-    {EVHTTP_REQ_TRACE, "TRACE"}, {EVHTTP_REQ_CONNECT, "CONNECT"}, {EVHTTP_REQ_PATCH, "PATCH"},
-};
-
-static const char *method_name(int cmd)
-{
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        if (methods[i].cmd == cmd)
-            return methods[i].name;
-    return "?";
-}
+static uint64_t key_hashes; /* gw_api_key_hashes() */
 
 /* Segment-by-segment match; captures "{x}" segments into r->arg (also on
  * a mismatch: only the matched route's handler reads them). */
@@ -142,10 +124,15 @@ static const char *phrase(int status)
         {403, "Forbidden"},
         {404, "Not Found"},
         {405, "Method Not Allowed"},
-        {413, "Payload Too Large"},
+        {408, "Request Timeout"},
+        {413, "Content Too Large"},
+        {417, "Expectation Failed"},
         {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
         {500, "Internal Server Error"},
+        {501, "Not Implemented"},
         {503, "Service Unavailable"},
+        {505, "HTTP Version Not Supported"},
     };
     for (size_t i = 0; i < sizeof phrases / sizeof phrases[0]; i++)
         if (phrases[i].status == status)
@@ -164,14 +151,21 @@ static int request_id_ok(const char *s)
 static void req_free(gw_api_req *r)
 {
     common_list_remove(&r->link);
+    gw__conn_forget(r);
+    gw__api_body_release(r);
     gw__api_push_free(r->push); /* NULL is fine */
     OPENSSL_cleanse(r->key_text, sizeof r->key_text);
+    if (r->body != NULL)
+        evbuffer_free(r->body);
+    if (r->out_hdrs != NULL)
+        evbuffer_free(r->out_hdrs);
+    free(r->target);
     free(r);
 }
 
 static void maybe_free(gw_api_req *r)
 {
-    if (r->req == NULL && r->pending == 0)
+    if (!r->open && r->pending == 0)
         req_free(r);
 }
 
@@ -187,7 +181,7 @@ int gw__api_posted(gw_api_req *r, int rc, const char *what)
 int gw__api_req_resume(gw_api_req *r)
 {
     r->pending--;
-    if (r->req != NULL)
+    if (r->open)
         return 1;
     maybe_free(r);
     return 0;
@@ -195,8 +189,9 @@ int gw__api_req_resume(gw_api_req *r)
 
 void gw__api_header(gw_api_req *r, const char *name, const char *value)
 {
-    if (r->req != NULL)
-        evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
+    /* Our own names and values: never a CR or LF (a request id is checked). */
+    if (r->open && r->out_hdrs != NULL)
+        evbuffer_add_printf(r->out_hdrs, "%s: %s\r\n", name, value);
 }
 
 /* ---- replies ------------------------------------------------------------- */
@@ -213,7 +208,7 @@ void gw__api_reply_raw(gw_api_req *r, int status, const char *content_type, stru
     char st[16];
     double dt;
 
-    if (r->req == NULL)
+    if (!r->open)
         return;
     gw__api_header(r, "Content-Type", content_type);
     gw__api_header(r, "X-Request-Id", r->id);
@@ -223,12 +218,13 @@ void gw__api_reply_raw(gw_api_req *r, int status, const char *content_type, stru
     if (gw_log_enabled(GW_LOG_DEBUG)) {
         char ms[32];
         snprintf(ms, sizeof ms, "%.3f", dt * 1000);
-        gw_log(GW_LOG_DEBUG, "api", "request", "method",
-               method_name((int)evhttp_request_get_command(r->req)), "path",
-               evhttp_request_get_uri(r->req), "status", st, "ms", ms, "request_id", r->id, NULL);
+        gw_log(GW_LOG_DEBUG, "api", "request", "method", r->method, "path",
+               r->target ? r->target : "-", "status", st, "ms", ms, "request_id", r->id, NULL);
     }
-    evhttp_send_reply(r->req, status, phrase(status), status == 204 ? NULL : body);
-    r->req = NULL;
+    if (r->conn != NULL)
+        gw__conn_send(r->conn, r, status, phrase(status), status == 204 ? NULL : body);
+    r->open = 0;
+    gw__api_body_release(r);
 
     route = r->route != NULL ? r->route->name : "unmatched";
     gw_metrics_add(a->m, GW_M_API_REQUESTS, route, st, 1); /* a->m may be NULL */
@@ -252,9 +248,11 @@ void gw__api_reply_json(gw_api_req *r, int status, json_t *body)
 
 void gw__api_reply_error(gw_api_req *r, const gw_api_error *e)
 {
-    if (r->req == NULL)
+    if (!r->open)
         return;
-    if (e->status >= 500) {
+    /* Our own failures are worth a line; what a client can cause at will
+     * (501, 505, busy) is only counted, or a hostile client writes the log. */
+    if (e->status >= 500 && e->status != 501 && e->status != 505 && strcmp(e->code, "busy") != 0) {
         char st[16];
         snprintf(st, sizeof st, "%d", e->status);
         gw_log(GW_LOG_WARN, "api", "request failed", "status", st, "code", e->code, "route",
@@ -294,11 +292,12 @@ void gw__api_reply_errorf(gw_api_req *r, gw_api_errcode c, const char *field, co
 
 int gw__api_query(gw_api_req *r, struct evkeyvalq *q, const char *const *allowed)
 {
-    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
-    const char *s = u != NULL ? evhttp_uri_get_query(u) : NULL;
+    const char *s = r->target != NULL ? strchr(r->target, '?') : NULL;
     struct evkeyval *kv;
 
     TAILQ_INIT(q);
+    if (s != NULL)
+        s++;
     if (s != NULL && s[0] != '\0' && evhttp_parse_query_str(s, q) != 0) {
         evhttp_clear_headers(q);
         gw__api_reply_errorf(r, GW_API_E_INVALID_QUERY, NULL,
@@ -326,36 +325,25 @@ int gw__api_query(gw_api_req *r, struct evkeyvalq *q, const char *const *allowed
 
 void gw__api_key_digest(const char *key, size_t len, uint8_t out[GW__API_DIGEST])
 {
-    unsigned int n = GW__API_DIGEST;
-    if (EVP_Digest(key, len, out, &n, EVP_sha256(), NULL) != 1)
-        memset(out, 0, GW__API_DIGEST); /* matches no key: hashes are never all zero */
+    key_hashes++;
+    gw_api_key_sha256(key, len, out);
+}
+
+uint64_t gw_api_key_hashes(void)
+{
+    return key_hashes;
 }
 
 int gw__api_app_allows(const gw_config_app *app, const uint8_t digest[GW__API_DIGEST])
 {
-    static const uint8_t zero[GW__API_DIGEST];
-    const gw_strv *keys;
-    int ok = 0;
-
-    if (app == NULL || CRYPTO_memcmp(digest, zero, GW__API_DIGEST) == 0)
-        return 0;
-    keys = &gw_api_app_config_of(app)->all_api_keys;
-    for (size_t i = 0; i < keys->n; i++) {
-        uint8_t d[GW__API_DIGEST];
-        const char *k = keys->v[i];
-        gw__api_key_digest(k, strlen(k), d);
-        ok |= CRYPTO_memcmp(d, digest, GW__API_DIGEST) == 0;
-    }
-    return ok;
+    return app != NULL && gw_api_keyset_has(&gw_api_app_config_of(app)->keyset, digest);
 }
 
 /* 0 when the request carries a key of some app; else answers 401. */
-static int authenticate(gw_api_req *r)
+static int authenticate(gw_api_req *r, const gw_api_http_head *hd)
 {
-    const gw_config *cfg = r->api->cfg;
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+    const char *h = gw_api_http_field_get(hd, "Authorization", NULL);
     size_t n;
-    int ok = 0;
 
     if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
         gw__api_reply_errorf(r, GW_API_E_UNAUTHORIZED, "Authorization",
@@ -367,8 +355,6 @@ static int authenticate(gw_api_req *r)
     while (*h == ' ')
         h++;
     n = strlen(h);
-    while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
-        n--;
     r->has_key = 1;
     if (n == 0 || n >= sizeof r->key_text) {
         gw__api_reply_errorf(r, GW_API_E_UNAUTHORIZED, "Authorization", "unknown API key");
@@ -377,66 +363,141 @@ static int authenticate(gw_api_req *r)
     memcpy(r->key_text, h, n);
     r->key_text[n] = '\0';
     gw__api_key_digest(r->key_text, n, r->key);
-    for (size_t i = 0; i < cfg->n_apps; i++)
-        ok |= gw__api_app_allows(&cfg->apps[i], r->key);
-    if (!ok) {
+    if (!gw_api_keyset_has(r->api->keys, r->key)) {
         gw__api_reply_errorf(r, GW_API_E_UNAUTHORIZED, "Authorization", "unknown API key");
         return -1;
     }
     return 0;
 }
 
-/* ---- dispatch ----------------------------------------------------------------- */
-
-static void on_request(struct evhttp_request *req, void *arg)
+/* The table of every app's key digests (authenticate), from cfg. */
+static int build_keys(gw_api *a, const gw_config *cfg)
 {
-    gw_api *a = arg;
-    gw_api_req *r = calloc(1, sizeof(*r));
-    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-    const char *path = u != NULL ? evhttp_uri_get_path(u) : NULL;
-    const char *rid = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id");
-    int cmd = (int)evhttp_request_get_command(req);
-    char allow[64] = "";
+    gw_api_keyset *ks = calloc(1, sizeof(*ks));
+    uint8_t(*d)[GW_API_KEY_DIGEST];
+    size_t n = 0, o = 0;
+    int rc;
 
-    if (r == NULL) {
-        evhttp_send_error(req, 500, "out of memory");
-        return;
+    for (size_t i = 0; i < cfg->n_apps; i++)
+        n += gw_api_app_config_of(&cfg->apps[i])->keyset.n;
+    d = malloc((n ? n : 1) * GW_API_KEY_DIGEST);
+    if (ks == NULL || d == NULL) {
+        free(ks);
+        free(d);
+        return APNS_ENOMEM;
+    }
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        const gw_api_keyset *s = &gw_api_app_config_of(&cfg->apps[i])->keyset;
+        memcpy(d + o, s->d, s->n * GW_API_KEY_DIGEST);
+        o += s->n;
+    }
+    rc = gw_api_keyset_build(ks, (const uint8_t(*)[GW_API_KEY_DIGEST])d, n, NULL);
+    OPENSSL_cleanse(d, (n ? n : 1) * GW_API_KEY_DIGEST);
+    free(d);
+    if (rc != 0) {
+        free(ks);
+        return rc;
+    }
+    if (a->keys != NULL) {
+        gw_api_keyset_clear(a->keys);
+        free(a->keys);
+    }
+    a->keys = ks;
+    return 0;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static gw_api_req *req_new(gw_api *a, gw__conn *c, const char *rid)
+{
+    gw_api_req *r = calloc(1, sizeof(*r));
+
+    if (r == NULL || (r->out_hdrs = evbuffer_new()) == NULL) {
+        free(r);
+        return NULL;
     }
     r->api = a;
-    r->req = req;
+    r->open = 1;
     r->t0 = (double)common_mono_ns() / 1e9;
+    snprintf(r->method, sizeof r->method, "-");
     common_list_push_front(&a->open, &r->link);
+    if (c != NULL)
+        gw__conn_attach(c, r);
     if (request_id_ok(rid))
         snprintf(r->id, sizeof r->id, "%s", rid);
     else if (apns_uuid_generate(r->id) != 0)
         snprintf(r->id, sizeof r->id, "-");
-    if (path == NULL || path[0] == '\0')
-        path = "/";
+    return r;
+}
 
+void gw__api_conn_error(gw_api *a, gw__conn *c, const gw_api_error *e)
+{
+    gw_api_req *r = req_new(a, c, NULL);
+
+    if (r != NULL)
+        gw__api_reply_error(r, e);
+}
+
+void gw__api_abandon(gw_api_req *r)
+{
+    gw__conn_forget(r);
+    if (r->open) {
+        r->open = 0;
+        maybe_free(r);
+    }
+}
+
+int gw__api_on_head(gw_api *a, gw__conn *c, const gw_api_http_head *h)
+{
+    gw_api_req *r = req_new(a, c, gw_api_http_field_get(h, "X-Request-Id", NULL));
+    const char *m = h->method;
+    char allow[64] = "", *path;
+    size_t pl;
+
+    if (r == NULL)
+        return -1;
+    r->target = strdup(h->target);
+    if (r->target == NULL) {
+        gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
+        return 0;
+    }
+    snprintf(r->method, sizeof r->method, "%.15s", m);
+    r->head_only = strcmp(m, "HEAD") == 0;
+    pl = strcspn(r->target, "?");
+    path = strndup(r->target, pl);
+    if (path == NULL) {
+        gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
+        return 0;
+    }
     for (size_t i = 0; i < N_ROUTES; i++) {
+        int get = strcmp(routes[i].method, "GET") == 0;
         if (!path_match(routes[i].pattern, path, r))
             continue;
-        if (routes[i].method == cmd) {
+        if (strcmp(routes[i].method, m) == 0 || (get && r->head_only)) {
             r->route = &routes[i];
             break;
         }
         size_t o = strlen(allow);
-        snprintf(allow + o, sizeof allow - o, "%s%s", o ? ", " : "", method_name(routes[i].method));
+        snprintf(allow + o, sizeof allow - o, "%s%s%s", o ? ", " : "", routes[i].method,
+                 get ? ", HEAD" : "");
     }
     if (r->route == NULL && allow[0] != '\0') {
         gw__api_header(r, "Allow", allow);
         gw__api_reply_errorf(r, GW_API_E_METHOD_NOT_ALLOWED, NULL, "%s is not allowed here; use %s",
-                             method_name(cmd), allow);
-        return;
+                             r->method, allow);
+    } else if (r->route == NULL) {
+        gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, NULL, "no route %s %.100s", r->method, path);
+    } else if (r->route->auth) {
+        (void)authenticate(r, h);
     }
-    if (r->route == NULL) {
-        gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, NULL, "no route %s %.100s", method_name(cmd),
-                             path);
-        return;
-    }
-    if (r->route->auth && authenticate(r) != 0)
-        return;
-    r->route->fn(r);
+    free(path);
+    return 0;
+}
+
+void gw__api_on_body(gw_api_req *r)
+{
+    if (r->open)
+        r->route->fn(r);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -444,18 +505,15 @@ static void on_request(struct evhttp_request *req, void *arg)
 static void apply_limits(gw_api *a)
 {
     const gw_api_server_config *s = gw_api_server_config_of(a->cfg);
-    struct timeval tv = gw_timer_tv(s->request_timeout_ms);
 
-    evhttp_set_max_body_size(a->http, (ev_ssize_t)s->max_body);
-    evhttp_set_flags(a->http, EVHTTP_SERVER_LINGERING_CLOSE);
-    evhttp_set_max_headers_size(a->http, 64 * 1024);
-    evhttp_set_timeout_tv(a->http, &tv);
+    a->body_budget = s->max_body_in_flight;
+    a->max_conns = gw__api_max_connections(a->cfg);
 }
 
 int gw_api_new(gw_api **out, const gw_api_opts *o, char *detail, size_t detail_len)
 {
     gw_api *a;
-    const gw_api_server_config *s;
+    int rc;
 
     if (detail != NULL && detail_len > 0)
         detail[0] = '\0';
@@ -466,53 +524,23 @@ int gw_api_new(gw_api **out, const gw_api_opts *o, char *detail, size_t detail_l
     if (a == NULL)
         return APNS_ENOMEM;
     common_list_init(&a->open);
+    common_list_init(&a->conns);
     a->base = o->base;
     a->cfg = o->cfg;
     a->q = o->q;
     a->m = o->m;
     a->d = o->d;
-    s = gw_api_server_config_of(a->cfg);
-    a->http = evhttp_new(a->base);
-    a->bound = calloc(s->listen.n ? s->listen.n : 1, sizeof(*a->bound));
-    if (a->http == NULL || a->bound == NULL) {
+    apply_limits(a);
+    if (build_keys(a, a->cfg) != 0) {
         gw_api_free(a);
         return APNS_ENOMEM;
     }
-    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    evhttp_set_gencb(a->http, on_request, a);
-    apply_limits(a);
-    for (size_t i = 0; i < s->listen.n; i++) {
-        const gw_api_listen_addr *l = &s->listen_addrs[i];
-        a->bound[i] = evhttp_bind_socket_with_handle(a->http, l->host, l->port);
-        if (a->bound[i] == NULL) {
-            int e = errno;
-            if (detail != NULL)
-                snprintf(detail, detail_len, "[server] listen: cannot listen on %s: %s",
-                         s->listen.v[i], e ? strerror(e) : "bind failed");
-            gw_api_free(a);
-            return APNS_ECONNECT;
-        }
-        a->n_bound++;
+    rc = gw__api_listen(a, detail, detail_len);
+    if (rc != 0) {
+        gw_api_free(a);
+        return rc;
     }
     *out = a;
-    return 0;
-}
-
-uint16_t gw_api_port(const gw_api *a, size_t i)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-
-    if (a == NULL || i >= a->n_bound)
-        return 0;
-    if (getsockname(evhttp_bound_socket_get_fd(a->bound[i]), (struct sockaddr *)&ss, &len) != 0)
-        return 0;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return 0;
 }
 
@@ -520,6 +548,10 @@ void gw_api_set_config(gw_api *a, const gw_config *cfg)
 {
     if (a == NULL || cfg == NULL)
         return;
+    /* On failure (out of memory) the previous keys stay: a copy, not a
+     * pointer into the old config. */
+    if (build_keys(a, cfg) != 0)
+        gw_log(GW_LOG_ERROR, "api", "out of memory: API keys not reloaded", NULL);
     a->cfg = cfg;
     apply_limits(a);
 }
@@ -533,7 +565,7 @@ size_t gw_api_pending(const gw_api *a)
     COMMON_LIST_FOREACH(it, tmp, &a->open)
     {
         const gw_api_req *r = COMMON_CONTAINER_OF(it, gw_api_req, link);
-        n += r->push != NULL && r->req != NULL;
+        n += r->push != NULL && r->open;
     }
     return n;
 }
@@ -545,14 +577,16 @@ void gw_api_free(gw_api *a)
     COMMON_LIST_FOREACH(it, tmp, &a->open)
     {
         gw_api_req *r = COMMON_CONTAINER_OF(it, gw_api_req, link);
-        if (r->req != NULL)
+        if (r->open)
             gw__api_reply_errorf(r, GW_API_E_DRAINING, NULL, "the gateway is shutting down");
     }
     /* What is left waits for queue callbacks that will not run (see api.h). */
     while (!common_list_empty(&a->open))
         req_free(COMMON_CONTAINER_OF(common_list_first(&a->open), gw_api_req, link));
-    if (a->http != NULL)
-        evhttp_free(a->http);
-    free(a->bound);
+    gw__api_conns_free(a);
+    if (a->keys != NULL) {
+        gw_api_keyset_clear(a->keys);
+        free(a->keys);
+    }
     free(a);
 }

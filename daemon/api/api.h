@@ -1,6 +1,8 @@
 /*
- * api.h - apnsd's HTTP API on libevent's evhttp. Routes are one table in
- * api.c (method, path pattern, auth, handler, metrics label):
+ * api.h - apnsd's HTTP API: our own strict HTTP/1.1 server (api_http.c, the
+ * sans-I/O parser; api_conn.c, connections on libevent bufferevents). Plain
+ * HTTP only: TLS belongs to a proxy in front (docs/api.md). Routes are one
+ * table in api.c (method, path pattern, auth, handler, metrics label):
  *
  *   POST   /v1/push                          submit one notification or a batch (202)
  *   GET    /v1/notifications/{id}            job state, counts, per-token outcomes (small jobs)
@@ -11,9 +13,11 @@
  *   GET    /readyz                           queue working and every app connected or paused
  *
  * Auth: "Authorization: Bearer <key>" where the key is one of the app's
- * api_keys (constant-time compare over every key); a key authorises the
- * apps that list it, only. Requests without a valid key get 401 and touch
- * nothing (no queue call). Every answer but /metrics is JSON; every error is
+ * api_keys (hashed once, looked up in a hash table of key digests); a key
+ * authorises the apps that list it, only. Requests without a valid key get
+ * 401 from their head alone: their body is never read and they touch
+ * nothing (no queue call). HEAD is served by every GET route, without a
+ * body. Every answer but /metrics is JSON; every error is
  * {"error":{"status":N,"code":"...","message":"...","field":"...","request_id":"..."}}
  * with the field named where one is to blame (400, 401, 403, 404, 405, 413,
  * 429 with Retry-After, 500, 503). Nothing is answered 202 before it is
@@ -80,6 +84,11 @@ size_t gw_api_pending(const gw_api *a);
  * gw_queue_free() (which runs no callback); or free the queue first. */
 void gw_api_free(gw_api *a);
 
+/* SHA-256 computations of presented API keys since the process started (a
+ * counter for tests: one per authenticated request, whatever the number of
+ * keys). */
+uint64_t gw_api_key_hashes(void);
+
 /* ---- errors ----------------------------------------------------------- */
 
 /* XX(NAME, status, "code", "when") - every error an answer can carry. The
@@ -103,9 +112,19 @@ void gw_api_free(gw_api *a);
     XX(FORBIDDEN, 403, "forbidden", "the key does not belong to the app named")                    \
     XX(NOT_FOUND, 404, "not_found", "no such route, job, app or dead token")                       \
     XX(METHOD_NOT_ALLOWED, 405, "method_not_allowed", "the route exists for other methods")        \
+    XX(BAD_REQUEST, 400, "bad_request",                                                            \
+       "the HTTP framing is invalid (RFC 9112): the connection is closed")                         \
+    XX(REQUEST_TIMEOUT, 408, "request_timeout",                                                    \
+       "the request was not complete within [server] request_timeout")                             \
     XX(BODY_TOO_LARGE, 413, "body_too_large", "the body exceeds [server] max_body")                \
     XX(TOO_MANY_TOKENS_FOR_QUEUE, 413, "too_many_tokens_for_queue",                                \
        "more device tokens than [queue] max_depth: the request can never be queued")               \
+    XX(EXPECTATION_FAILED, 417, "expectation_failed", "an Expect other than 100-continue")         \
+    XX(HEADERS_TOO_LARGE, 431, "headers_too_large", "over 64 KiB of head or 100 header fields")    \
+    XX(NOT_IMPLEMENTED, 501, "not_implemented", "a transfer coding other than chunked")            \
+    XX(HTTP_VERSION, 505, "http_version_not_supported", "an HTTP version other than 1.x")          \
+    XX(BUSY, 503, "busy",                                                                          \
+       "request bodies in flight over [server] max_body_in_flight, or no connection free")         \
     XX(OVERLOADED, 429, "overloaded", "the queue is over [queue] max_depth or its backlog")        \
     XX(INTERNAL, 500, "internal", "an unexpected failure (out of memory, ...)")                    \
     XX(STORAGE_UNAVAILABLE, 503, "storage_unavailable",                                            \

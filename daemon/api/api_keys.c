@@ -11,6 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "apns/error.h"
+
 #define S(f) offsetof(gw_api_server_config, f)
 #define A(f) offsetof(gw_api_app_config, f)
 
@@ -72,7 +77,33 @@ static const gw_config_key server_keys[] = {
      .off = S(request_timeout_ms),
      .min = 1 * GW_CONFIG_SEC,
      .max = 1 * GW_CONFIG_HOUR,
-     .doc = "Time a client has to send a whole request."},
+     .doc = "Time a client has to send a whole request: from the moment the connection is "
+            "ready for it (accepted, or the previous answer sent) to the last byte of its "
+            "body. A client that trickles bytes cannot extend it; it is answered 408 and "
+            "the connection closed (an idle connection is closed quietly)."},
+    {.name = "max_connections",
+     .type = GW_CONFIG_T_COUNT,
+     .def = "0",
+     .off = S(max_connections),
+     .min = 0,
+     .max = 1000000,
+     .aka = "connections_max max_clients",
+     .doc = "Open API connections at most; `0` derives it from the open-file limit "
+            "(`RLIMIT_NOFILE` less a reserve of 64 + 2 per APNs connection of every app, "
+            "for APNs, the store, webhooks and logs). At the limit the longest-idle "
+            "connection is closed for a new one; when none is idle the new one is answered "
+            "503 `busy` and closed."},
+    {.name = "max_body_in_flight",
+     .type = GW_CONFIG_T_SIZE,
+     .def = "256MiB",
+     .off = S(max_body_in_flight),
+     .min = 1 * GW_CONFIG_KIB,
+     .max = 64 * GW_CONFIG_GIB,
+     .aka = "body_budget max_bodies",
+     .doc = "Request-body bytes all clients together may have in flight (declared by "
+            "`Content-Length`, or received so far when chunked); a request past it is "
+            "answered 503 `busy` with `Retry-After` before its body is read. At least "
+            "`max_body`."},
     {.name = "max_wait",
      .type = GW_CONFIG_T_DURATION,
      .def = "30s",
@@ -112,6 +143,11 @@ static const gw_config_key app_keys[] = {
 static void server_rules(gw_config_rules *r, void *part)
 {
     gw_api_server_config *s = part;
+    if (s->max_body_in_flight < s->max_body)
+        gw_config_fail(r, "max_body_in_flight",
+                       "is %llu bytes, below max_body (%llu): a largest body could never be "
+                       "admitted",
+                       (unsigned long long)s->max_body_in_flight, (unsigned long long)s->max_body);
     if (s->listen.n == 0) /* only when refused: it has a default */
         return;
     s->listen_addrs = calloc(s->listen.n + 1, sizeof *s->listen_addrs);
@@ -172,6 +208,93 @@ static int read_keys_file(gw_config_rules *r, gw_api_app_config *a)
     return 0;
 }
 
+/* ---- key digests ------------------------------------------------------ */
+
+void gw_api_key_sha256(const char *key, size_t len, uint8_t out[GW_API_KEY_DIGEST])
+{
+    unsigned int n = GW_API_KEY_DIGEST;
+    if (EVP_Digest(key, len, out, &n, EVP_sha256(), NULL) != 1)
+        memset(out, 0, GW_API_KEY_DIGEST);
+}
+
+static size_t home(const uint8_t *d, size_t mask)
+{
+    uint64_t h;
+    memcpy(&h, d, sizeof h);
+    return (size_t)h & mask;
+}
+
+int gw_api_keyset_build(gw_api_keyset *s, const uint8_t (*d)[GW_API_KEY_DIGEST], size_t n,
+                        size_t dup[2])
+{
+    size_t cap = 8;
+
+    memset(s, 0, sizeof(*s));
+    while (cap < 2 * n)
+        cap *= 2;
+    s->d = malloc((n ? n : 1) * GW_API_KEY_DIGEST);
+    s->slot = calloc(cap, sizeof(*s->slot));
+    if (s->d == NULL || s->slot == NULL || n >= UINT32_MAX) {
+        gw_api_keyset_clear(s);
+        return APNS_ENOMEM;
+    }
+    s->mask = cap - 1;
+    if (dup != NULL)
+        dup[0] = dup[1] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = home(d[i], s->mask);
+        memcpy(s->d[i], d[i], GW_API_KEY_DIGEST);
+        for (; s->slot[k] != 0; k = (k + 1) & s->mask)
+            if (dup != NULL && dup[1] == 0 &&
+                memcmp(s->d[s->slot[k] - 1], d[i], GW_API_KEY_DIGEST) == 0) {
+                dup[0] = s->slot[k]; /* 1-based: the earlier one */
+                dup[1] = i + 1;
+            }
+        s->slot[k] = (uint32_t)(i + 1);
+    }
+    s->n = n;
+    return 0;
+}
+
+int gw_api_keyset_has(const gw_api_keyset *s, const uint8_t digest[GW_API_KEY_DIGEST])
+{
+    if (s == NULL || s->slot == NULL)
+        return 0;
+    for (size_t k = home(digest, s->mask); s->slot[k] != 0; k = (k + 1) & s->mask)
+        if (CRYPTO_memcmp(s->d[s->slot[k] - 1], digest, GW_API_KEY_DIGEST) == 0)
+            return 1;
+    return 0;
+}
+
+void gw_api_keyset_clear(gw_api_keyset *s)
+{
+    free(s->d);
+    free(s->slot);
+    memset(s, 0, sizeof(*s));
+}
+
+/* The app's digest set; a key listed twice is refused (found by the table,
+ * so a reload with many keys stays linear). */
+static void build_keyset(gw_config_rules *r, gw_api_app_config *a)
+{
+    size_t n = a->all_api_keys.n, dup[2];
+    uint8_t(*d)[GW_API_KEY_DIGEST] = malloc((n ? n : 1) * GW_API_KEY_DIGEST);
+
+    if (d == NULL) {
+        gw_config_oom(r);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        gw_api_key_sha256(a->all_api_keys.v[i], strlen(a->all_api_keys.v[i]), d[i]);
+    if (gw_api_keyset_build(&a->keyset, (const uint8_t(*)[GW_API_KEY_DIGEST])d, n, dup) != 0)
+        gw_config_oom(r);
+    else if (dup[1] != 0)
+        gw_config_fail(r, gw_config_has(r, "api_keys") ? "api_keys" : "api_keys_file",
+                       "the same key is listed twice (keys %zu and %zu)", dup[0], dup[1]);
+    OPENSSL_cleanse(d, (n ? n : 1) * GW_API_KEY_DIGEST);
+    free(d);
+}
+
 static void app_resolve(gw_config_rules *r, void *part)
 {
     gw_api_app_config *a = part;
@@ -181,14 +304,6 @@ static void app_resolve(gw_config_rules *r, void *part)
             gw_config_oom(r);
     if (a->api_keys_file && gw_config_has(r, "api_keys_file") >= 0 && read_keys_file(r, a) != 0)
         return;
-    for (size_t i = 0; i < a->all_api_keys.n; i++)
-        for (size_t j = i + 1; j < a->all_api_keys.n; j++)
-            if (strcmp(a->all_api_keys.v[i], a->all_api_keys.v[j]) == 0) {
-                gw_config_fail(r, gw_config_has(r, "api_keys") ? "api_keys" : "api_keys_file",
-                               "the same key is listed twice (keys %zu and %zu)", i + 1, j + 1);
-                i = a->all_api_keys.n;
-                break;
-            }
     if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys") >= 0 &&
         !gw_config_has(r, "api_keys_file"))
         gw_config_each(r, GW_CONFIG_MISSING, "api_keys",
@@ -196,6 +311,7 @@ static void app_resolve(gw_config_rules *r, void *part)
                        "Bearer KEY)");
     else if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys_file") > 0)
         gw_config_fail(r, "api_keys_file", "holds no key");
+    build_keyset(r, a);
 }
 
 /* The contents of api_keys_file may change under the same name: live. */
@@ -215,6 +331,7 @@ static void app_notes(FILE *f, const void *part, const void *all)
 static void app_cleanup(void *part)
 {
     gw_config_strv_clear(&((gw_api_app_config *)part)->all_api_keys);
+    gw_api_keyset_clear(&((gw_api_app_config *)part)->keyset);
 }
 
 const gw_config_section gw_api_server_section = {

@@ -24,16 +24,43 @@ typedef struct gw_api_server_config {
     gw_api_listen_addr *listen_addrs; /* listen.n entries, parsed at load */
     uint64_t max_body;                /* request body limit (413 above it) */
     uint32_t max_tokens;              /* device tokens per request (400 above it) */
-    int64_t request_timeout_ms;       /* reading a request */
+    uint64_t max_body_in_flight;      /* request-body bytes admitted at once (503 above) */
+    uint32_t max_connections;         /* 0: derived from RLIMIT_NOFILE */
+    int64_t request_timeout_ms;       /* a whole request: idle wait, head and body */
     int64_t max_wait_ms;              /* cap on ?wait=SECONDS */
     int metrics;                      /* serve GET /metrics */
 } gw_api_server_config;
+
+#define GW_API_KEY_DIGEST 32 /* SHA-256 of a bearer key */
+
+/* A set of key digests: an open-addressing hash table indexed by the
+ * digest's own first bytes (SHA-256 output is uniform, so no second hash),
+ * probed linearly and compared in full with CRYPTO_memcmp. A lookup costs
+ * the same whatever the number of keys. */
+typedef struct gw_api_keyset {
+    uint8_t (*d)[GW_API_KEY_DIGEST]; /* n digests */
+    size_t n;
+    uint32_t *slot; /* mask + 1 slots: 0 empty, else index + 1 into d */
+    size_t mask;
+} gw_api_keyset;
+
+/* Builds s from n digests (copied). dup (may be NULL) gets the 1-based
+ * indexes of the first digest found twice (the earlier one first), or
+ * {0, 0}. Returns 0 or APNS_ENOMEM (s empty). */
+int gw_api_keyset_build(gw_api_keyset *s, const uint8_t (*d)[GW_API_KEY_DIGEST], size_t n,
+                        size_t dup[2]);
+/* 1 when digest is in s. */
+int gw_api_keyset_has(const gw_api_keyset *s, const uint8_t digest[GW_API_KEY_DIGEST]);
+void gw_api_keyset_clear(gw_api_keyset *s);
+/* SHA-256 of key (all zero on an OpenSSL failure: no key has that digest). */
+void gw_api_key_sha256(const char *key, size_t len, uint8_t out[GW_API_KEY_DIGEST]);
 
 /* The API's keys of one [app NAME]. */
 typedef struct gw_api_app_config {
     gw_strv api_keys; /* the api_keys key as written (secrets) */
     char *api_keys_file;
     gw_strv all_api_keys; /* resolved at load: api_keys + the keys read from api_keys_file */
+    gw_api_keyset keyset; /* the digests of all_api_keys, built at load */
 } gw_api_app_config;
 
 /* [server]: the HTTP API and process-wide limits; changes need a restart. */

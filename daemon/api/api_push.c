@@ -726,6 +726,15 @@ int gw_push_parse(const char *body, size_t len, const gw_config *cfg, const char
                   gw_push_request *out, gw_api_error *err)
 {
     uint8_t digest[GW__API_DIGEST];
+
+    if (api_key != NULL)
+        gw__api_key_digest(api_key, strlen(api_key), digest);
+    return gw__push_parse(body, len, cfg, api_key ? digest : NULL, out, err);
+}
+
+int gw__push_parse(const char *body, size_t len, const gw_config *cfg, const uint8_t *key,
+                   gw_push_request *out, gw_api_error *err)
+{
     gw__scan scan;
     json_error_t je;
     json_t *root;
@@ -771,9 +780,7 @@ int gw_push_parse(const char *body, size_t len, const gw_config *cfg, const char
                                     "number out of range (integers must fit in 64 bits)");
         return gw_api_error_set(err, GW_API_E_MALFORMED_JSON, path, "invalid JSON: %s", je.text);
     }
-    if (api_key != NULL)
-        gw__api_key_digest(api_key, strlen(api_key), digest);
-    rc = parse_root(root, cfg, api_key ? digest : NULL, &scan, out, err);
+    rc = parse_root(root, cfg, key, &scan, out, err);
     json_decref(root);
     gw__scan_free(&scan);
     if (rc == 0)

@@ -131,7 +131,7 @@ static int all_final(const gw__push *p)
 
 void gw__api_push_result(gw__push *p)
 {
-    if (p->timer != NULL && p->r->req != NULL && all_final(p))
+    if (p->timer != NULL && p->r->open && all_final(p))
         answer_jobs(p, 1);
 }
 
@@ -143,7 +143,7 @@ void gw_api_stop_accepting(gw_api *a)
     COMMON_LIST_FOREACH(it, tmp, &a->open)
     {
         gw_api_req *r = COMMON_CONTAINER_OF(it, gw_api_req, link);
-        if (r->push != NULL && r->push->timer != NULL && r->req != NULL)
+        if (r->push != NULL && r->push->timer != NULL && r->open)
             answer_jobs(r->push, 1);
     }
 }
@@ -238,8 +238,8 @@ void gw__api_h_push(gw_api_req *r)
     const gw_config *cfg = a->cfg;
     const gw_api_server_config *sc = gw_api_server_config_of(cfg);
     const gw_queue_config *qc = gw_queue_config_of(cfg);
-    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
-    size_t len = evbuffer_get_length(in);
+    struct evbuffer *in = r->body;
+    size_t len = in != NULL ? evbuffer_get_length(in) : 0;
     gw_push_request pr;
     gw_api_error e;
     gw__push *p;
@@ -272,11 +272,13 @@ void gw__api_h_push(gw_api_req *r)
         return;
     }
     body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
-    if (gw_push_parse(body, len, cfg, r->key_text, &pr, &e) != 0) {
+    if (gw__push_parse(body, len, cfg, r->key, &pr, &e) != 0) {
         gw__api_reply_error(r, &e);
         return;
     }
-    evbuffer_drain(in, len); /* the body is not needed any more */
+    if (in != NULL)
+        evbuffer_drain(in, len); /* the body is not needed any more */
+    gw__api_body_release(r);
     if (wait_ms > 0) {
         for (size_t i = 0; i < pr.n; i++) {
             size_t n = pr.items[i].n_tokens;

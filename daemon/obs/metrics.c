@@ -89,6 +89,18 @@ static const mdef defs[GW_M_COUNT] = {
     [GW_M_JS_OPS] = {"apnsd_jetstream_ops_total", MT_COUNTER, "kind", NULL,
                      "JetStream operations issued by this node (backend = jetstream): publish "
                      "(chunks and KV writes), ack, read, fetch."},
+    [GW_M_API_CONNECTIONS] = {"apnsd_api_connections", MT_GAUGE, NULL, NULL,
+                              "Open HTTP API connections."},
+    [GW_M_API_BODY_BYTES] = {"apnsd_api_body_bytes", MT_GAUGE, NULL, NULL,
+                             "Request-body bytes admitted now (declared by Content-Length or "
+                             "received chunked), bounded by [server] max_body_in_flight."},
+    [GW_M_API_CONN_LIMITED] = {"apnsd_api_connection_limit_total", MT_COUNTER, "event", NULL,
+                               "Connection-limit events: closed_idle (an idle connection closed "
+                               "for a new one), refused (none idle: 503 and closed), "
+                               "out_of_descriptors (accept paused with a backoff)."},
+    [GW_M_LOG_SUPPRESSED] = {"apnsd_log_suppressed_total", MT_COUNTER, "component", NULL,
+                             "Log lines not written because a repeated event is logged at most "
+                             "once per interval."},
 };
 
 static unsigned def_nlabels(const mdef *d)

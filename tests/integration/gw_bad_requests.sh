@@ -111,9 +111,13 @@ NOTES=$(for _ in $(seq 1001); do printf '{"app":"shop","token":"%s","alert":"x"}
 echo "{\"notifications\":[${NOTES%,}]}" > "$WORK/req.json"
 expect 400 too_many_notifications notifications "1001 notifications" POST $P "$K" --data-binary @"$WORK/req.json"
 head -c 300000 /dev/zero | tr '\0' ' ' > "$WORK/big.txt"
-api POST $P "$K" --data-binary @"$WORK/big.txt"
-[ "$ST" = 413 ] || fail "body over max_body: $ST, want 413: $(head -c 300 "$WORK/body")"
-echo "ok: body over max_body (300000 > 256KiB) -> 413"
+# Refused from its Content-Length, in JSON like every other error.
+expect 413 body_too_large body "body over max_body (300000 > 256KiB)" POST $P "$K" --data-binary @"$WORK/big.txt"
+# HEAD is served by GET routes: the same status and headers, no body.
+ST=$(curl -sS -I -o /dev/null -D "$WORK/headers" -w '%{http_code}' "$GW/healthz") || ST=000
+[ "$ST" = 200 ] && grep -qi '^content-length: [1-9]' "$WORK/headers" ||
+  fail "HEAD /healthz: $ST $(cat "$WORK/headers")"
+echo "ok: HEAD /healthz -> 200 with Content-Length, no body"
 # --- ?wait --------------------------------------------------------------------------
 expect 400 invalid_query wait "?wait=abc" POST "$P?wait=abc" "$K" -d "$(ok)"
 expect 400 invalid_query wait "?wait=-1" POST "$P?wait=-1" "$K" -d "$(ok)"

@@ -73,10 +73,12 @@ EOF
 }
 
 # start_gw NAME CONFIG : starts apnsd; sets GW_PID, GW_PORT, GW (base URL).
+# GW_ULIMIT_N=N in the environment: apnsd runs with `ulimit -n N`.
 start_gw() {
   local name=$1 config=$2
   : > "$WORK/$name.out"
-  "$BIN/apnsd" --config "$config" > "$WORK/$name.out" 2>> "$WORK/$name.err" &
+  bash -c 'if [ -n "${GW_ULIMIT_N:-}" ]; then ulimit -n "$GW_ULIMIT_N"; fi; exec "$@"' apnsd \
+    "$BIN/apnsd" --config "$config" > "$WORK/$name.out" 2>> "$WORK/$name.err" &
   GW_PID=$!
   PIDS+=("$GW_PID")
   for _ in $(seq 150); do grep -q "listening on" "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done

@@ -217,7 +217,7 @@ if(TARGET apnsd)
   # without touching connections. gw_poison: jobs the API refuses, planted
   # into the SQLite store, end failed / rejected with a reason at the next
   # start (twice), never sent, no crash loop.
-  foreach(t gw_bad_requests gw_wait gw_signals gw_poison)
+  foreach(t gw_bad_requests gw_wait gw_signals gw_poison gw_hostile)
     add_test(NAME it_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
     set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)

@@ -12,12 +12,14 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "api_http.h"
 #include "list.h"
 #include "queue_keys.h"
 
-struct evhttp;
-struct evhttp_request;
-struct evhttp_bound_socket;
+struct bufferevent;
+struct evbuffer;
+struct evconnlistener;
+struct event;
 
 #define GW__API_REQ_ID_MAX 128 /* X-Request-Id echoed up to this length */
 #define GW__API_ARG_MAX    256 /* one {capture} of a route path */
@@ -29,26 +31,45 @@ typedef struct gw__push gw__push;
 
 /* ---- the server -------------------------------------------------------- */
 
+typedef struct gw__conn gw__conn;
+
 struct gw_api {
     struct event_base *base;
-    struct evhttp *http;
     const gw_config *cfg;
     gw_queue *q;
     gw_metrics *m;
     gw_dispatch *d;
     int draining;
     size_t n_bound;
-    struct evhttp_bound_socket **bound;
+    struct evconnlistener **listeners;
     common_list open; /* every request context not yet freed (gw_api_req.link) */
     void *waits;      /* the ?wait registry (api_wait.c): a tsearch tree of jobs by id */
+    /* connections (api_conn.c) */
+    common_list conns;          /* gw__conn.link, longest idle first among the idle ones */
+    size_t n_conns;             /* open connections */
+    size_t max_conns;           /* [server] max_connections, or derived from RLIMIT_NOFILE */
+    uint64_t body_bytes;        /* request-body bytes admitted (reserved) now */
+    uint64_t body_budget;       /* [server] max_body_in_flight */
+    struct event *accept_retry; /* listeners paused after accept() failed */
+    int64_t accept_backoff_ms;
+    int64_t limit_logged_ms; /* when the last connection-limit line was written */
+    uint64_t limit_unlogged; /* limit events since then, not logged */
+    gw_api_keyset *keys;     /* every app's key digests: "some app has this key" (api.c) */
 };
 
-/* One request from the moment evhttp hands it over until it is answered AND
+/* One request from the moment its head is parsed until it is answered AND
  * no queue callback that carries it is outstanding. */
 struct gw_api_req {
     gw_api *api;
-    struct evhttp_request *req; /* NULL once answered */
+    gw__conn *conn; /* NULL once answered, or when the client went away */
+    int open;       /* 1 until answered (a request whose client left is answered to no one) */
+    int head_only;  /* HEAD: the answer carries no body */
     const struct gw__route *route;
+    char method[16];
+    char *target;              /* owned copy: "/v1/push?wait=5" */
+    struct evbuffer *body;     /* the request body (read before the handler runs) */
+    uint64_t body_reserved;    /* bytes of api->body_bytes this request holds */
+    struct evbuffer *out_hdrs; /* "Name: value\r\n" lines of the answer */
     char id[GW__API_REQ_ID_MAX + 1];
     double t0; /* monotonic seconds at arrival */
     uint8_t key[GW__API_DIGEST];
@@ -63,7 +84,7 @@ struct gw_api_req {
 typedef void (*gw__handler)(gw_api_req *r);
 
 typedef struct gw__route {
-    int method;          /* enum evhttp_cmd_type */
+    const char *method;  /* "GET" (HEAD is served by GET routes), "POST", "DELETE" */
     const char *pattern; /* "/v1/apps/{app}/dead-tokens/{token}" */
     int auth;            /* 1: a valid bearer key is required */
     gw__handler fn;
@@ -108,12 +129,57 @@ int gw__api_posted(gw_api_req *r, int rc, const char *what);
 struct evkeyvalq;
 int gw__api_query(gw_api_req *r, struct evkeyvalq *q, const char *const *allowed);
 
+/* ---- requests and connections (api.c <-> api_conn.c) ------------------- */
+
+/* The connection layer parsed a head: a new request on c. Matches the route
+ * and authenticates from the head alone; may answer at once (404, 405, 401,
+ * ...). The request is attached to c (gw__conn_attach) until answered, so
+ * c's current request is NULL on return when it was answered. Returns 0,
+ * or -1 (out of memory: nothing answered). */
+int gw__api_on_head(gw_api *a, gw__conn *c, const gw_api_http_head *h);
+/* A request whose client left before its handler ran: forgotten (freed
+ * once no callback holds it); nothing is answered or counted. */
+void gw__api_abandon(gw_api_req *r);
+/* A request on c whose head could not be parsed or whose framing failed:
+ * answers e (JSON) and the connection closes after it. */
+void gw__api_conn_error(gw_api *a, gw__conn *c, const gw_api_error *e);
+/* The body of r is complete in r->body: runs the route's handler. */
+void gw__api_on_body(gw_api_req *r);
+
+/* Sends r's answer on its connection (api_conn.c): the status line, the
+ * lines in r->out_hdrs, Content-Length, and body unless r->head_only.
+ * Detaches r from the connection, which reads its next request (or closes,
+ * after a refusal or Connection: close). */
+void gw__conn_send(gw__conn *c, gw_api_req *r, int status, const char *phrase,
+                   struct evbuffer *body);
+/* r is c's current request (until gw__conn_send or gw__conn_forget). */
+void gw__conn_attach(gw__conn *c, gw_api_req *r);
+/* The client of r went away or r is freed: r forgets its connection. */
+void gw__conn_forget(gw_api_req *r);
+/* Returns the body bytes r holds to the budget (the gauge follows). */
+void gw__api_body_release(gw_api_req *r);
+
+/* Listeners and connections: gw__api_listen binds every [server] listen
+ * address (0, or APNS_ECONNECT with detail); gw__api_conns_free closes
+ * everything. */
+int gw__api_listen(gw_api *a, char *detail, size_t detail_len);
+void gw__api_conns_free(gw_api *a);
+/* The connection limit in force: [server] max_connections, or (0) the
+ * RLIMIT_NOFILE soft limit less a reserve for APNs connections, the store,
+ * webhooks and logs. */
+size_t gw__api_max_connections(const gw_config *cfg);
+
 /* ---- auth (api.c) ------------------------------------------------------ */
 
 void gw__api_key_digest(const char *key, size_t len, uint8_t out[GW__API_DIGEST]);
 /* 1 when the key (by digest) is one of the app's keys; every key of the app
  * is compared, in constant time. */
 int gw__api_app_allows(const gw_config_app *app, const uint8_t digest[GW__API_DIGEST]);
+
+/* gw_push_parse with the key's digest (NULL: any app), hashed once by the
+ * caller (api_push.c). */
+int gw__push_parse(const char *body, size_t len, const gw_config *cfg, const uint8_t *key,
+                   gw_push_request *out, gw_api_error *err);
 
 /* ---- errors (api_json.c) -------------------------------------------------- */
 

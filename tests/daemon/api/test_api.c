@@ -1093,17 +1093,18 @@ static void broadcast_through_http(void **state)
     free(b);
 }
 
-/* docs/api.md documents every error code of the table. */
-static void docs_name_every_error_code(void **state)
+/* ---- hostile clients (issue 12) -------------------------------------------- */
+
+/* A file of the source tree, NUL-terminated (caller frees). */
+static char *source_file(const char *rel)
 {
     char path[1024], *text;
     const char *src = __FILE__, *cut = strstr(src, "tests/daemon/");
     FILE *fp;
     long n;
 
-    (void)state;
     assert_non_null(cut);
-    snprintf(path, sizeof path, "%.*sdocs/api.md", (int)(cut - src), src);
+    snprintf(path, sizeof path, "%.*s%s", (int)(cut - src), src, rel);
     fp = fopen(path, "r");
     if (fp == NULL)
         fail_msg("cannot open %s", path);
@@ -1113,6 +1114,457 @@ static void docs_name_every_error_code(void **state)
     text = calloc(1, (size_t)n + 1);
     assert_int_equal(fread(text, 1, (size_t)n, fp), (size_t)n);
     fclose(fp);
+    return text;
+}
+
+static int raw_connect(fx *f)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    pump(f, 0);
+    return fd;
+}
+
+/* Sends n bytes (pumping the loop while the socket is full); returns the
+ * bytes sent before the server closed. */
+static size_t raw_send(fx *f, int fd, const char *b, size_t n)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = send(fd, b + off, n - off, MSG_NOSIGNAL);
+        if (w > 0)
+            off += (size_t)w;
+        else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            pump(f, 1);
+        else
+            break;
+    }
+    return off;
+}
+
+typedef struct answers {
+    int n;
+    int status[8];
+    char code[8][40];
+    int json[8];      /* Content-Type application/json and a JSON body */
+    long body_len[8]; /* bytes after the head */
+    int eof;          /* the server closed */
+    char first_head[8192];
+} answers;
+
+/* Reads answers on fd until the server closes or `want` answers arrived and
+ * `settle` more loop turns brought nothing. head_only: every answer is to a
+ * HEAD request (no body whatever Content-Length says). */
+static void raw_read(fx *f, int fd, answers *a, int want, int settle, int head_only)
+{
+    char buf[65536];
+    size_t len = 0;
+    double t0 = tq_secs();
+    int quiet = 0;
+
+    memset(a, 0, sizeof(*a));
+    while (tq_secs() - t0 < 20) {
+        ssize_t n;
+        pump(f, 1);
+        n = recv(fd, buf + len, sizeof buf - len - 1, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            a->eof = 1;
+            break;
+        }
+        if (n < 0) {
+            if (a->n >= want && ++quiet > settle)
+                break;
+            continue;
+        }
+        quiet = 0;
+        len += (size_t)n;
+        buf[len] = '\0';
+        for (;;) { /* complete answers at the front of buf */
+            char *e = strstr(buf, "\r\n\r\n");
+            resp r;
+            const char *cl;
+            size_t hl, bl;
+            if (e == NULL)
+                break;
+            hl = (size_t)(e - buf) + 4;
+            memset(&r, 0, sizeof r);
+            snprintf(r.head, sizeof r.head, "%.*s", (int)hl, buf);
+            cl = header(&r, "Content-Length");
+            bl = head_only || cl == NULL ? 0 : strtoul(cl, NULL, 10);
+            if (len < hl + bl)
+                break;
+            if (strncmp(buf, "HTTP/1.1 100 ", 13) != 0 && a->n < 8) {
+                json_t *j = json_loadb(buf + hl, bl, 0, NULL);
+                const char *ct = header(&r, "Content-Type");
+                if (a->n == 0)
+                    snprintf(a->first_head, sizeof a->first_head, "%s", r.head);
+                a->status[a->n] = atoi(buf + 9);
+                a->json[a->n] = ct != NULL && strcmp(ct, "application/json") == 0 && j != NULL;
+                a->body_len[a->n] = (long)bl;
+                snprintf(a->code[a->n], sizeof a->code[0], "%s",
+                         json_string_value(json_object_get(json_object_get(j, "error"), "code"))
+                             ?: "-");
+                json_decref(j);
+                a->n++;
+            }
+            memmove(buf, buf + hl + bl, len - hl - bl + 1);
+            len -= hl + bl;
+        }
+    }
+}
+
+/* C escapes (\r \n \t \\ \xNN) of a golden cell; KEY -> SHOP_KEY. */
+static size_t unescape(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (*s != '\0' && n + 64 < cap) {
+        if (strncmp(s, "KEY", 3) == 0) {
+            n += (size_t)snprintf(out + n, cap - n, "%s", SHOP_KEY);
+            s += 3;
+        } else if (s[0] == '\\' && s[1] == 'x') {
+            char hx[3] = {s[2], s[3], 0};
+            out[n++] = (char)strtol(hx, NULL, 16);
+            s += 4;
+        } else if (s[0] == '\\') {
+            out[n++] = s[1] == 'r' ? '\r' : s[1] == 'n' ? '\n' : s[1] == 't' ? '\t' : s[1];
+            s += 2;
+        } else {
+            out[n++] = *s++;
+        }
+    }
+    return n;
+}
+
+/* tests/golden/http-framing.tsv: each row's bytes on a fresh connection. */
+static void framing_golden_table(void **state)
+{
+    fx *f = *state;
+    char *text = source_file("tests/golden/http-framing.tsv"), *save, *line;
+    int rows = 0, header_seen = 0;
+
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        char *col[7], *s2, raw[4096];
+        int nc = 0;
+        answers a;
+        int fd;
+        size_t n;
+
+        if (line[0] == '#')
+            continue;
+        for (char *c = strtok_r(line, "\t", &s2); c != NULL && nc < 7;
+             c = strtok_r(NULL, "\t", &s2))
+            col[nc++] = c;
+        assert_int_equal(nc, 7);
+        if (!header_seen++) {
+            assert_string_equal(col[0], "case");
+            continue;
+        }
+        n = unescape(col[1], raw, sizeof raw);
+        fd = raw_connect(f);
+        raw_send(f, fd, raw, n);
+        raw_read(f, fd, &a, atoi(col[4]), strcmp(col[5], "yes") == 0 ? 1000000 : 20, 0);
+        close(fd);
+        if (getenv("APNSD_TEST_VERBOSE"))
+            fprintf(stderr, "%s: %d answers, first %d %s, eof %d\n", col[0], a.n, a.status[0],
+                    a.code[0], a.eof);
+        if (a.n != atoi(col[4]) || a.status[0] != atoi(col[2]) || strcmp(a.code[0], col[3]) != 0 ||
+            a.eof != (strcmp(col[5], "yes") == 0) || (a.status[0] != 200 && !a.json[0]))
+            fail_msg("%s: %d answers (want %s), first %d %s (want %s %s), json %d, closed %d "
+                     "(want %s)\n%s",
+                     col[0], a.n, col[4], a.status[0], a.code[0], col[2], col[3], a.json[0], a.eof,
+                     col[5], a.first_head);
+        rows++;
+    }
+    free(text);
+    assert_true(rows >= 20);
+    /* Nothing of it reached the queue; the server still serves. */
+    assert_int_equal(gw_queue_depth(f->q), 0);
+}
+
+/* HEAD: the GET answer's status and headers, no body; the next request on
+ * the connection is read right after it. HEAD of a POST route: 405, no body. */
+static void head_has_no_body(void **state)
+{
+    fx *f = *state;
+    static const char req[] = "HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+                              "HEAD /v1/push HTTP/1.1\r\nHost: a\r\n\r\n";
+    answers a;
+    int fd = raw_connect(f);
+
+    raw_send(f, fd, req, sizeof req - 1);
+    raw_read(f, fd, &a, 2, 20, 1);
+    close(fd);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.status[0], 200);
+    assert_int_equal(a.status[1], 405);
+    assert_false(a.eof);
+    assert_non_null(strstr(a.first_head, "Content-Length: 16")); /* {"status":"ok"}\n */
+}
+
+/* Expect: 100-continue gets "100 Continue" only when the request will be
+ * read: a request refused from its head gets its answer at once. */
+static void expect_continue(void **state)
+{
+    fx *f = *state;
+    char req[512], body[256];
+    int fd, n;
+    char got[512];
+    ssize_t r = 0;
+    answers a;
+
+    snprintf(body, sizeof body, "{\"app\":\"shop\",\"token\":\"%s\",\"alert\":\"x\"}", T1);
+    n = snprintf(req, sizeof req,
+                 "POST /v1/push HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n"
+                 "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+                 SHOP_KEY, strlen(body));
+    fd = raw_connect(f);
+    raw_send(f, fd, req, (size_t)n);
+    for (int i = 0; i < 2000 && r <= 0; i++) {
+        pump(f, 1);
+        r = recv(fd, got, sizeof got - 1, 0);
+    }
+    assert_true(r > 0);
+    got[r] = '\0';
+    assert_int_equal(strncmp(got, "HTTP/1.1 100 Continue\r\n\r\n", 25), 0);
+    raw_send(f, fd, body, strlen(body));
+    raw_read(f, fd, &a, 1, 20, 0);
+    close(fd);
+    assert_int_equal(a.status[0], 202);
+
+    n = snprintf(
+        req, sizeof req,
+        "POST /v1/push HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer wrong-key-00000000000\r\n"
+        "Expect: 100-continue\r\nContent-Length: 100000000\r\n\r\n");
+    fd = raw_connect(f);
+    raw_send(f, fd, req, (size_t)n);
+    raw_read(f, fd, &a, 1, 1000000, 0);
+    close(fd);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.status[0], 401);
+    assert_true(a.eof);
+}
+
+static double metric_value(fx *f, const char *sample)
+{
+    resp r;
+    const char *p;
+    double v = 0;
+    char want[256];
+
+    snprintf(want, sizeof want, "\n%s", sample);
+    h(f, "GET", "/metrics", NULL, NULL, &r);
+    p = strstr(r.body, want);
+    if (p != NULL)
+        v = strtod(p + strlen(want), NULL);
+    resp_free(&r);
+    return v;
+}
+
+#define HUGE_CL 100000000ULL /* a 100 MB upload */
+
+/* 20 clients without a valid key declare 100 MB bodies and start sending:
+ * each is answered 401 from its head, nothing of the bodies is buffered. A
+ * valid key past the budget of bodies in flight gets 503 busy. */
+static void auth_before_body(void **state)
+{
+    fx *f = *state;
+    enum { N = 20 };
+    int fd[N];
+    char req[512], *chunk = calloc(1, 65536);
+    answers a;
+
+    SERVER(f->cfg)->max_body = 1024 * 1024 * 1024;
+    SERVER(f->cfg)->max_body_in_flight = 1024 * 1024 * 1024;
+    gw_api_set_config(f->api, f->cfg);
+    memset(chunk, ' ', 65536);
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(req, sizeof req,
+                         "POST /v1/push HTTP/1.1\r\nHost: a\r\n%sContent-Length: %llu\r\n\r\n",
+                         i % 2 ? "Authorization: Bearer not-a-key-0123456789\r\n" : "", HUGE_CL);
+        fd[i] = raw_connect(f);
+        raw_send(f, fd[i], req, (size_t)n);
+        raw_send(f, fd[i], chunk, 65536);
+    }
+    for (int i = 0; i < N; i++) {
+        raw_read(f, fd[i], &a, 1, 1000000, 0);
+        close(fd[i]);
+        assert_int_equal(a.n, 1);
+        assert_int_equal(a.status[0], 401);
+        assert_string_equal(a.code[0], "unauthorized");
+        assert_true(a.json[0]);
+    }
+    assert_true(metric_value(f, "apnsd_api_body_bytes ") == 0);
+
+    /* A valid key: bodies are admitted up to the budget, then 503 busy. */
+    SERVER(f->cfg)->max_body_in_flight = 3 * 1024 * 1024;
+    gw_api_set_config(f->api, f->cfg);
+    {
+        int ok[3];
+        for (int i = 0; i < 3; i++) {
+            int n = snprintf(req, sizeof req,
+                             "POST /v1/push HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n"
+                             "Content-Length: %d\r\n\r\n",
+                             SHOP_KEY, 1200 * 1024);
+            ok[i] = raw_connect(f);
+            raw_send(f, ok[i], req, (size_t)n);
+            for (int k = 0; k < 20; k++)
+                pump(f, 1);
+        }
+        /* Two fit (2.4 MB of 3 MB), the third is refused at once. */
+        raw_read(f, ok[2], &a, 1, 1000000, 0);
+        assert_int_equal(a.status[0], 503);
+        assert_string_equal(a.code[0], "busy");
+        {
+            double v = metric_value(f, "apnsd_api_body_bytes ");
+            if (v != 2 * 1200 * 1024)
+                fail_msg("apnsd_api_body_bytes %.0f, want %d", v, 2 * 1200 * 1024);
+        }
+        for (int i = 0; i < 3; i++)
+            close(ok[i]);
+        for (int k = 0; k < 50; k++)
+            pump(f, 1);
+        assert_true(metric_value(f, "apnsd_api_body_bytes ") == 0);
+    }
+    free(chunk);
+    assert_int_equal(gw_queue_depth(f->q), 0);
+}
+
+/* A client trickling its head one byte at a time is cut at the request
+ * deadline (1 s) with 408, however often it sends. */
+static void slowloris_cut_at_deadline(void **state)
+{
+    fx *f = *state;
+    char req[4096];
+    size_t n, sent = 0;
+    int fd;
+    answers a;
+
+    SERVER(f->cfg)->request_timeout_ms = 1000;
+    gw_api_set_config(f->api, f->cfg);
+    n = (size_t)snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: a\r\n");
+    while (n < 3000)
+        n += (size_t)snprintf(req + n, sizeof req - n, "X-Pad-%zu: y\r\n", n);
+    n += (size_t)snprintf(req + n, sizeof req - n, "\r\n");
+    fd = raw_connect(f);
+    /* One byte every 20 ms would take a minute: each byte well within any
+     * per-read timeout. */
+    while (sent < n) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (send(fd, req + sent, 1, MSG_NOSIGNAL) != 1)
+            break;
+        sent++;
+        pump(f, 20);
+        if (poll(&p, 1, 0) > 0)
+            break; /* the server answered */
+    }
+    raw_read(f, fd, &a, 1, 1000000, 0);
+    close(fd);
+    assert_true(sent < n);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.status[0], 408);
+    assert_string_equal(a.code[0], "request_timeout");
+    assert_true(a.eof);
+}
+
+/* At max_connections a new connection closes the longest-idle one; when
+ * every connection is in the middle of a request the newcomer gets 503 busy
+ * at once. */
+static void connection_limit(void **state)
+{
+    fx *f = *state;
+    enum { MAX = 6 };
+    int fd[MAX], extra;
+    answers a;
+    resp r;
+
+    SERVER(f->cfg)->max_connections = MAX;
+    gw_api_set_config(f->api, f->cfg);
+    for (int i = 0; i < MAX; i++)
+        fd[i] = raw_connect(f);
+    for (int k = 0; k < 10; k++)
+        pump(f, 1);
+    /* A 7th: /healthz answered, the oldest idle connection closed. */
+    h(f, "GET", "/healthz", NULL, NULL, &r);
+    expect(&r, 200, NULL, NULL);
+    resp_free(&r);
+    raw_read(f, fd[0], &a, 0, 5, 0);
+    assert_true(a.eof);
+    close(fd[0]);
+    /* Every connection busy (half a head sent): the newcomer is refused. */
+    fd[0] = raw_connect(f);
+    for (int i = 0; i < MAX; i++)
+        raw_send(f, fd[i], "GET /healthz HTTP/1.1\r\n", 23);
+    for (int k = 0; k < 10; k++)
+        pump(f, 1);
+    extra = raw_connect(f);
+    raw_read(f, extra, &a, 1, 1000000, 0);
+    close(extra);
+    assert_int_equal(a.status[0], 503);
+    assert_string_equal(a.code[0], "busy");
+    for (int i = 0; i < MAX; i++)
+        close(fd[i]);
+    for (int k = 0; k < 20; k++)
+        pump(f, 1);
+    assert_true(metric_value(f, "apnsd_api_connection_limit_total{event=\"closed_idle\"} ") >= 1);
+    assert_true(metric_value(f, "apnsd_api_connection_limit_total{event=\"refused\"} ") >= 1);
+}
+
+/* One SHA-256 per authenticated request, with 3 keys or 2000. */
+static void key_lookup_hashes_once(void **state)
+{
+    fx *f = *state;
+    char body[256], *text;
+    uint64_t before;
+    gw_config *big;
+    gw_config_errors e;
+    resp r;
+    size_t o = 0, cap = 200000;
+
+    snprintf(body, sizeof body, "{\"app\":\"shop\",\"token\":\"%s\",\"alert\":\"x\"}", T1);
+    before = gw_api_key_hashes();
+    push(f, SHOP_KEY, body, &r);
+    expect(&r, 202, NULL, NULL);
+    resp_free(&r);
+    assert_int_equal(gw_api_key_hashes() - before, 1);
+
+    text = malloc(cap);
+    o += (size_t)snprintf(text + o, cap - o,
+                          "[server]\nlisten = 127.0.0.1:1\n[queue]\npath = %s/queue.db\n"
+                          "[app shop]\ntopic = com.example.shop\nenvironment = sandbox\n"
+                          "key_file = %s/AuthKey.p8\nkey_id = ABC123DEFG\nteam_id = DEF123GHIJ\n"
+                          "api_keys = " SHOP_KEY "\n",
+                          f->dir, f->dir);
+    for (int i = 0; i < 2000; i++) /* a repeated key adds to the list */
+        o += (size_t)snprintf(text + o, cap - o, "api_keys = bulk-key-%08d-abcdef\n", i);
+    if (gw_config_load_string(&gw_apnsd_schema, text, "big.ini", &big, &e) != 0) {
+        gw_config_errors_print(&e, stderr);
+        fail_msg("config does not load");
+    }
+    free(text);
+    gw_api_set_config(f->api, big);
+    before = gw_api_key_hashes();
+    push(f, "bulk-key-00001999-abcdef", body, &r);
+    expect(&r, 202, NULL, NULL);
+    resp_free(&r);
+    h(f, "GET", "/v1/apps/shop/dead-tokens", "nope-not-a-key-0000000", NULL, &r);
+    expect(&r, 401, "unauthorized", "Authorization");
+    resp_free(&r);
+    assert_int_equal(gw_api_key_hashes() - before, 2);
+    gw_api_set_config(f->api, f->cfg);
+    gw_config_free(big);
+}
+
+/* docs/api.md documents every error code of the table. */
+static void docs_name_every_error_code(void **state)
+{
+    char *text = source_file("docs/api.md");
+
+    (void)state;
     for (int c = 0; c < GW_API_E_COUNT; c++) {
         char want[64];
         snprintf(want, sizeof want, "`%s`", gw_api_errcode_name((gw_api_errcode)c));
@@ -1145,6 +1597,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(drain, setup, teardown),
         cmocka_unit_test_setup_teardown(free_with_requests_open, setup, teardown),
         cmocka_unit_test_setup_teardown(broadcast_through_http, setup, teardown),
+        cmocka_unit_test_setup_teardown(framing_golden_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(head_has_no_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(expect_continue, setup, teardown),
+        cmocka_unit_test_setup_teardown(auth_before_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(slowloris_cut_at_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(connection_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(key_lookup_hashes_once, setup, teardown),
         cmocka_unit_test(docs_name_every_error_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

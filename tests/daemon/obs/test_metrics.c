@@ -21,6 +21,16 @@
 #include "log.h"
 #include "metrics.h"
 
+/* The unlabelled gauges of the HTTP API: always there, 0 until set. */
+#define API_GAUGES                                                                                 \
+    "# HELP apnsd_api_connections Open HTTP API connections.\n"                                    \
+    "# TYPE apnsd_api_connections gauge\n"                                                         \
+    "apnsd_api_connections 0\n"                                                                    \
+    "# HELP apnsd_api_body_bytes Request-body bytes admitted now (declared by Content-Length or "  \
+    "received chunked), bounded by [server] max_body_in_flight.\n"                                 \
+    "# TYPE apnsd_api_body_bytes gauge\n"                                                          \
+    "apnsd_api_body_bytes 0\n"
+
 /* The exposition as a NUL-terminated string (caller frees). */
 static char *render(gw_metrics *m)
 {
@@ -104,7 +114,7 @@ static void test_golden(void **state)
         "# HELP apnsd_in_flight Notifications sent to APNs and not yet answered.\n"
         "# TYPE apnsd_in_flight gauge\n"
         "apnsd_in_flight{app=\"news\"} 1.1\n"
-        "apnsd_in_flight{app=\"shop\"} 2.5\n";
+        "apnsd_in_flight{app=\"shop\"} 2.5\n" API_GAUGES;
     assert_string_equal(text, want);
     free(text);
 
@@ -121,11 +131,11 @@ static void test_empty_and_unlabelled(void **state)
     gw_metrics *m;
     assert_int_equal(gw_metrics_new(&m), 0);
     char *text = render(m);
-    /* Only the metric without labels is there, at 0. */
+    /* Only the metrics without labels are there, at 0. */
     assert_string_equal(text, "# HELP apnsd_queue_depth Device tokens in the queue without a "
                               "final outcome.\n"
                               "# TYPE apnsd_queue_depth gauge\n"
-                              "apnsd_queue_depth 0\n");
+                              "apnsd_queue_depth 0\n" API_GAUGES);
     free(text);
     gw_metrics_free(m);
     gw_metrics_free(NULL);
