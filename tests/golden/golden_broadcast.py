@@ -63,6 +63,7 @@ SETUPS = {
     "shutdown": ["--shutdown-after", "1"],
     "goaway": ["--goaway-every", "1"],
     "noanswer": ["--no-answer-rate", "1"],
+    "threads": ["--threads", "4"],
 }
 sims = {}
 
@@ -326,8 +327,23 @@ def check_faults():
         c.close()
 
 
+def check_threads():
+    """One store for every loop: a channel made on one connection is read,
+    published to and deleted on others (SO_REUSEPORT spreads them)."""
+    ch = create("threads")
+    got = [publish("threads", pub_headers(ch)) for _ in range(8)]
+    got += [read("threads", ch) for _ in range(4)]
+    ok = all(r and r[0] == 200 for r in got)
+    report(ok, "--threads 4: 8 publishes and 4 reads of one channel on new connections",
+           [r and r[0] for r in got], 200)
+    st = sims["threads"].stop()
+    report(st.get("connections", 0) >= 13 and st.get("broadcasts") == 8 and st.get("channels") == 1,
+           "--threads 4: counters", st, "13 connections, 8 broadcasts, 1 channel")
+
+
 try:
     check_rows()
+    check_threads()
     check_log()
     check_faults()
 finally:
