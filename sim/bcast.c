@@ -150,6 +150,18 @@ static int is_push_type(const char *s, size_t len, const char *want)
     return strlen(want) == len && strncasecmp(s, want, len) == 0;
 }
 
+/* A body of both APIs: present, at most 5120 bytes, one JSON object. */
+static sim_reason check_body(const sim_request *r)
+{
+    if (r->body_len == 0)
+        return SIM_REASON_PAYLOAD_EMPTY;
+    if (r->body_len > SIM_BC_PAYLOAD_MAX)
+        return SIM_REASON_PAYLOAD_TOO_LARGE;
+    if (!apns_json_is_object(r->body, r->body_len))
+        return SIM_REASON_BAD_REQUEST_PAYLOAD;
+    return SIM_REASON_NONE;
+}
+
 /* Publish steps 6-10. */
 static sim_reason check_publish_headers(const sim_request *r, int64_t *expiration)
 {
@@ -170,13 +182,7 @@ static sim_reason check_publish_headers(const sim_request *r, int64_t *expiratio
     if (!s || trunc || !sim_validate_expiration_ok(s, len))
         return SIM_REASON_BAD_EXPIRATION_DATE;
     *expiration = strspn(s, "0") == len ? 0 : 1; /* only zero or not matters */
-    if (r->body_len == 0)
-        return SIM_REASON_PAYLOAD_EMPTY;
-    if (r->body_len > SIM_BC_PAYLOAD_MAX)
-        return SIM_REASON_PAYLOAD_TOO_LARGE;
-    if (!apns_json_is_object(r->body, r->body_len))
-        return SIM_REASON_BAD_REQUEST_PAYLOAD;
-    return SIM_REASON_NONE;
+    return check_body(r);
 }
 
 static sim_reason decide_publish(const sim_request *r, const sim_policy *p, sim_auth_fn auth,
@@ -245,18 +251,14 @@ static sim_bc_op route(const char *m, size_t mlen, const char *path, size_t len,
 /* The create body (step 6). */
 static sim_reason parse_create(const sim_request *r, int *policy)
 {
-    if (r->body_len == 0)
-        return SIM_REASON_PAYLOAD_EMPTY;
-    if (r->body_len > SIM_BC_PAYLOAD_MAX)
-        return SIM_REASON_PAYLOAD_TOO_LARGE;
-    if (!apns_json_is_object(r->body, r->body_len))
-        return SIM_REASON_BAD_REQUEST_PAYLOAD;
+    sim_reason why = check_body(r);
+    if (why != SIM_REASON_NONE)
+        return why;
     json_t *root = json_loadb(r->body, r->body_len, JSON_ALLOW_NUL, NULL);
     if (!root || !json_is_object(root)) {
         json_decref(root); /* numbers jansson cannot hold */
         return SIM_REASON_BAD_REQUEST_PAYLOAD;
     }
-    sim_reason why = SIM_REASON_NONE;
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val)
