@@ -5,7 +5,7 @@
 
 const sim_reason_row sim_reasons[SIM_REASON_COUNT] = {[SIM_REASON_NONE] = {"", 200, "200"},
 #define XX(id, name, status) [SIM_REASON_##id] = {name, status, #status},
-                                                      SIM_REASON_MAP(XX)
+                                                      SIM_REASON_MAP(XX) SIM_BC_REASON_MAP(XX)
 #undef XX
 };
 

@@ -54,10 +54,30 @@
     XX(SERVICE_UNAVAILABLE, "ServiceUnavailable", 503)                                             \
     XX(SHUTDOWN, "Shutdown", 503)
 
+/* Reasons only the broadcast APIs answer (§4.4; channel management §4.2,
+ * publish §4.3), in the order of Apple's table. The reasons §4.4 shares with
+ * the device-push table (PayloadEmpty, BadPriority, BadPath, ...) are the
+ * rows above. tests/golden/broadcast.tsv holds both. */
+#define SIM_BC_REASON_MAP(XX)                                                                      \
+    XX(FEATURE_NOT_ENABLED, "FeatureNotEnabled", 400)                                              \
+    XX(MISSING_CHANNEL_ID, "MissingChannelId", 400)                                                \
+    XX(BAD_CHANNEL_ID, "BadChannelId", 400)                                                        \
+    XX(CHANNEL_NOT_REGISTERED, "ChannelNotRegistered", 400)                                        \
+    XX(BAD_REQUEST_PARAMS, "BadRequestParams", 400)                                                \
+    XX(BAD_REQUEST_PAYLOAD, "BadRequestPayload", 400)                                              \
+    XX(MISSING_PUSH_TYPE, "MissingPushType", 400)                                                  \
+    XX(CANNOT_CREATE_CHANNEL_CONFIG, "CannotCreateChannelConfig", 400)                             \
+    XX(TOPIC_MISMATCH, "TopicMismatch", 403)
+
 typedef enum sim_reason {
     SIM_REASON_NONE = 0, /* accepted: 200, no reason */
 #define SIM_REASON_ENUM(id, name, status) SIM_REASON_##id,
     SIM_REASON_MAP(SIM_REASON_ENUM)
+    /* Rows 1 .. SIM_REASON_DEVICE_COUNT - 1: the device-push table
+     * (reasons.tsv); from SIM_REASON_DEVICE_COUNT on: SIM_BC_REASON_MAP. */
+    SIM_REASON_DEVICE_COUNT,
+    SIM_REASON_BC_BEFORE_ = SIM_REASON_DEVICE_COUNT - 1,
+    SIM_BC_REASON_MAP(SIM_REASON_ENUM)
 #undef SIM_REASON_ENUM
         SIM_REASON_COUNT
 } sim_reason;
@@ -165,7 +185,21 @@ sim_reason sim_cert_push_check(sim_push_type t, unsigned svc);
 /* The apns-priority values APNs accepts, NULL-terminated. */
 extern const char *const sim_priorities[];
 
+/* Broadcast push (§4). Paths and the one push type a broadcast may carry. */
+#define SIM_BC_PUBLISH_PREFIX     "/4/broadcasts/apps/" /* + <bundleID> */
+#define SIM_BC_MANAGE_PREFIX      "/1/apps/"            /* + <bundleID> + one of: */
+#define SIM_BC_CHANNELS           "/channels"           /* POST create, GET read, DELETE */
+#define SIM_BC_ALL_CHANNELS       "/all-channels"       /* GET list */
+#define SIM_BC_PUSH_TYPE          "liveactivity"        /* apns-push-type (any case, see docs) */
+#define SIM_BC_BODY_PUSH_TYPE     "LiveActivity"        /* "push-type" of the create body */
+#define SIM_BC_PAYLOAD_MAX        5120                  /* publish body; 413 above */
+#define SIM_BC_CHANNEL_LIMIT      10000                 /* channels per app and environment */
+#define SIM_BC_POLICY_NONE        0                     /* No Message Stored: expiration 0 */
+#define SIM_BC_POLICY_MOST_RECENT 1                     /* Most Recent Message Stored */
+
 /* The simulator's own choices where Apple states no limit (docs/apns-sim.md). */
+#define SIM_CHANNEL_ID_MAX 128 /* longest apns-channel-id accepted, in characters */
+
 #define SIM_TOKEN_HEX_MIN 16  /* shortest device token, in hex digits */
 #define SIM_TOPIC_MAX     255 /* longest apns-topic, in bytes */
 

@@ -188,7 +188,7 @@ static void judge_certificate(sim_conn *c)
         c->policy.cert_topic = c->cert_topic;
     else
         c->policy.cert_reason = SIM_REASON_BAD_CERTIFICATE;
-    int sandbox = c->w->sh->opt->sandbox;
+    int sandbox = c->opt->sandbox;
     if (c->policy.cert_reason == SIM_REASON_NONE && env != SIM_CERT_ENV_BOTH &&
         (env == SIM_CERT_ENV_SANDBOX) != (sandbox != 0))
         c->policy.cert_reason = SIM_REASON_BAD_CERTIFICATE_ENVIRONMENT;
@@ -198,8 +198,8 @@ static void judge_certificate(sim_conn *c)
 static void opened(sim_conn *c)
 {
     c->state = SIM_C_OPEN;
-    if (c->w->sh->opt->idle_timeout_ms > 0)
-        sim_sock_arm(&c->s, (long)c->w->sh->opt->idle_timeout_ms);
+    if (c->opt->idle_timeout_ms > 0)
+        sim_sock_arm(&c->s, (long)c->opt->idle_timeout_ms);
 }
 
 static void handshake(sim_conn *c)
@@ -218,7 +218,7 @@ static void handshake(sim_conn *c)
     unsigned int alpn_len = 0;
     SSL_get0_alpn_selected(c->s.ssl, &alpn, &alpn_len);
     c->await_preface = alpn_len == 0;
-    if (c->w->sh->opt->client_ca)
+    if (c->opt->client_ca)
         judge_certificate(c);
     if (sim_session_start(c) != 0) {
         sim_conn_free(c);
@@ -290,7 +290,7 @@ static void on_aux(evutil_socket_t fd, short what, void *arg)
     sim_conn_free(c); /* handshake or linger timeout */
 }
 
-void sim_conn_accept(sim_worker *w, int fd)
+void sim_conn_accept(sim_worker *w, int fd, int manage)
 {
     const sim_shared *sh = w->sh;
     sim_conn *c = calloc(1, sizeof *c);
@@ -299,6 +299,8 @@ void sim_conn_accept(sim_worker *w, int fd)
         return;
     }
     c->w = w;
+    c->manage = manage != 0;
+    c->opt = manage ? sh->manage_opt : sh->opt;
     c->policy = sh->policy;
     int rc = sim_sock_init(&c->s, w->base, fd, sh->ssl_ctx, on_readable, on_writable, on_aux, c);
     common_list_push_front(&w->conns, &c->link);

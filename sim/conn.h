@@ -53,8 +53,9 @@ typedef struct sim_stream {
     sim_verdict v;
     char apns_id[40];
     char unique_id[40];
-    char resp[128]; /* error body */
-    uint16_t resp_len, resp_off;
+    char resp[128]; /* error body, or a channel's configuration */
+    char *big;      /* channel list body (malloc'd), or NULL; freed with the stream */
+    uint32_t resp_len, resp_off;
     sim_request req;
 } sim_stream;
 
@@ -67,8 +68,10 @@ typedef enum sim_conn_state {
 
 typedef struct sim_conn {
     sim_worker *w;
-    common_list link; /* on the worker's list */
-    sim_sock s;       /* s.timer: handshake timeout, linger timeout, abort polling */
+    const sim_options *opt; /* sh->opt; for --manage-listen sh->manage_opt (no faults) */
+    unsigned manage : 1;    /* a channel-management connection (bcast.h) */
+    common_list link;       /* on the worker's list */
+    sim_sock s;             /* s.timer: handshake timeout, linger timeout, abort polling */
     sim_conn_state state;
     struct event *delay; /* --latency-ms queue */
     int aux_tries;
@@ -98,8 +101,8 @@ typedef struct sim_conn {
 } sim_conn;
 
 /* conn.c */
-void sim_conn_accept(sim_worker *w, int fd);
-void sim_conn_progress(sim_conn *c); /* flush, then act on close conditions */
+void sim_conn_accept(sim_worker *w, int fd, int manage); /* manage: --manage-listen */
+void sim_conn_progress(sim_conn *c);                     /* flush, then act on close conditions */
 void sim_conn_free(sim_conn *c);
 
 /* session.c */

@@ -16,6 +16,7 @@
 #include <event2/thread.h>
 #include <openssl/rand.h>
 
+#include "channels.h"
 #include "legacy/bconn.h"
 #include "legacy/feedback.h"
 #include "options.h"
@@ -24,6 +25,7 @@
 
 typedef struct sim_app {
     sim_options opt;
+    sim_options manage_opt; /* opt without fault injection: --manage-listen */
     sim_shared sh;
     sim_worker *workers;
     int nworkers;
@@ -36,7 +38,7 @@ static void print_stats(sim_app *app)
     int n = app->nworkers < 256 ? app->nworkers : 256;
     for (int i = 0; i < n; i++)
         all[i] = &app->workers[i].stats;
-    sim_stats_print(stderr, all, (size_t)n, app->sh.teamtokens);
+    sim_stats_print(stderr, all, (size_t)n, app->sh.teamtokens, app->sh.channels);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -126,6 +128,23 @@ static int setup_shared(sim_app *app)
     sh->policy.expired = sh->expired;
     sh->policy.forbidden = sh->forbidden;
 
+    /* Broadcast push: one channel store for every loop and both listeners;
+     * management connections answer without injected faults. */
+    if (!(sh->channels = sim_channels_new(o->channel_limit))) {
+        fprintf(stderr, "apns-sim: out of memory\n");
+        return -1;
+    }
+    sh->policy.channels = sh->channels;
+    sh->policy.bc_topics = o->bc_topics;
+    sh->policy.nbc_topics = o->nbc_topics;
+    app->manage_opt = *o;
+    app->manage_opt.goaway_every = app->manage_opt.reset_every = 0;
+    app->manage_opt.shrink_after = app->manage_opt.shutdown_after = 0;
+    app->manage_opt.nfail = app->manage_opt.latency_ms = 0;
+    app->manage_opt.no_answer_rate = 0;
+    app->manage_opt.idle_timeout_ms = 0;
+    sh->manage_opt = &app->manage_opt;
+
     if (!o->h2c && !(sh->ssl_ctx = sim_tls_ctx_new(o, err, sizeof err))) {
         fprintf(stderr, "apns-sim: %s\n", err);
         return -1;
@@ -148,6 +167,7 @@ static void cleanup_shared(sim_app *app)
     sim_shared *sh = &app->sh;
     sim_keys_cleanup(&sh->keys);
     sim_teamtokens_free(sh->teamtokens);
+    sim_channels_free(sh->channels);
     sim_tokenset_free(sh->unregistered);
     sim_tokenset_free(sh->other_topic);
     sim_tokenset_free(sh->other_env);
@@ -189,6 +209,29 @@ static int listen_binary(sim_app *app, int kind, const char *host, int port, cha
     return 0;
 }
 
+static int listen_manage(sim_app *app, char *bound, size_t boundlen)
+{
+    const sim_options *o = &app->opt;
+    int fds[256];
+    char err[512];
+    if (!o->manage_host[0])
+        return 0;
+    if (sim_listen(o->manage_host, o->manage_port, app->nworkers, fds, bound, boundlen, err,
+                   sizeof err) != 0) {
+        fprintf(stderr, "apns-sim: --manage-listen: %s\n", err);
+        return -1;
+    }
+    for (int i = 0; i < app->nworkers; i++) {
+        if (sim_worker_listen_manage(&app->workers[i], fds[i]) != 0) {
+            fprintf(stderr, "apns-sim: cannot set up the channel-management listener\n");
+            for (int j = i + 1; j < app->nworkers; j++)
+                close(fds[j]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int start_workers(sim_app *app)
 {
     const sim_options *o = &app->opt;
@@ -214,17 +257,20 @@ static int start_workers(sim_app *app)
     }
     /* The binary listeners are opened once every loop exists; their lines
      * come after the HTTP/2 one, which scripts parse first. */
-    char bin_bound[300] = "", fb_bound[300] = "";
+    char bin_bound[300] = "", fb_bound[300] = "", man_bound[300] = "";
     if (listen_binary(app, SIM_BK_GATEWAY, o->binary_host, o->binary_port, bin_bound,
                       sizeof bin_bound) != 0 ||
         listen_binary(app, SIM_BK_FEEDBACK, o->feedback_host, o->feedback_port, fb_bound,
-                      sizeof fb_bound) != 0)
+                      sizeof fb_bound) != 0 ||
+        listen_manage(app, man_bound, sizeof man_bound) != 0)
         return -1;
     printf("apns-sim listening on %s\n", bound);
     if (bin_bound[0])
         printf("apns-sim binary listening on %s\n", bin_bound);
     if (fb_bound[0])
         printf("apns-sim feedback listening on %s\n", fb_bound);
+    if (man_bound[0])
+        printf("apns-sim manage listening on %s\n", man_bound);
     fflush(stdout);
     return 0;
 }

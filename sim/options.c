@@ -75,6 +75,17 @@ static const char usage_text[] =
     "  --shutdown-after N        after N streams on a connection answer the streams already\n"
     "                            begun 503 Shutdown, send GOAWAY {\"reason\":\"Shutdown\"}, close\n"
     "\n"
+    "Broadcast push (Live Activities, iOS 18; see docs/apns-sim.md):\n"
+    "  --manage-listen ADDR:PORT channel-management service (/1/apps/<bundle>/channels,\n"
+    "                            /all-channels), HTTP/2 with the same TLS and auth as\n"
+    "                            --listen, no fault injection. Prints 'apns-sim manage\n"
+    "                            listening on ADDR:PORT' after the other lines. Broadcast\n"
+    "                            publish (/4/broadcasts/apps/<bundle>) is on --listen\n"
+    "  --channel-limit N         channels per app (default 10000, as APNs); one more is\n"
+    "                            400 CannotCreateChannelConfig\n"
+    "  --broadcast-topics A,B,...  bundle ids with the broadcast capability; others get\n"
+    "                            400 FeatureNotEnabled (default: every allowed bundle id)\n"
+    "\n"
     "Legacy binary interface (see docs/apns-sim.md):\n"
     "  --binary-listen ADDR:PORT gateway for the simple (0), enhanced (1) and frame (2)\n"
     "                            formats, TLS with --tls-cert/--tls-key (client certificate\n"
@@ -93,7 +104,9 @@ static const char usage_text[] =
     "\n"
     "Output:\n"
     "  --delivery-log FILE       append '<apns-id> <token> <topic> <payload-bytes>' for\n"
-    "                            every accepted notification (flushed every 100 ms)\n"
+    "                            every accepted notification, 'broadcast <channel-id>\n"
+    "                            <request-id> <payload-bytes>' for every accepted\n"
+    "                            broadcast publish (flushed every 100 ms)\n"
     "  -h, --help                this text\n"
     "  --version                 print the version\n"
     "\n"
@@ -135,6 +148,9 @@ enum {
     OPT_INVALID_TOKENS,
     OPT_BINARY_ERROR_DELAY,
     OPT_BINARY_SHUTDOWN_EVERY,
+    OPT_MANAGE_LISTEN,
+    OPT_CHANNEL_LIMIT,
+    OPT_BROADCAST_TOPICS,
     OPT_VERSION,
 };
 
@@ -173,6 +189,9 @@ static const struct option long_options[] = {
     {"invalid-tokens", required_argument, NULL, OPT_INVALID_TOKENS},
     {"binary-error-delay-ms", required_argument, NULL, OPT_BINARY_ERROR_DELAY},
     {"binary-shutdown-every", required_argument, NULL, OPT_BINARY_SHUTDOWN_EVERY},
+    {"manage-listen", required_argument, NULL, OPT_MANAGE_LISTEN},
+    {"channel-limit", required_argument, NULL, OPT_CHANNEL_LIMIT},
+    {"broadcast-topics", required_argument, NULL, OPT_BROADCAST_TOPICS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -335,6 +354,7 @@ static void set_defaults(sim_options *o)
     o->token_min_interval_s = 1200;
     o->max_streams = 1000;
     o->binary_error_delay_ms = 500;
+    o->channel_limit = SIM_BC_CHANNEL_LIMIT;
 }
 
 static int check_combination(const sim_options *o)
@@ -529,6 +549,19 @@ int sim_options_parse(sim_options *o, int argc, char **argv)
                 return bad(name, optarg, "expected a notification count > 0");
             o->binary_shutdown_every = (uint32_t)v;
             break;
+        case OPT_MANAGE_LISTEN:
+            if (parse_addr(optarg, o->manage_host, sizeof o->manage_host, &o->manage_port) != 0)
+                return bad(name, optarg, "expected ADDR:PORT");
+            break;
+        case OPT_CHANNEL_LIMIT:
+            if (parse_u64(optarg, 1, 10000000, &v) != 0)
+                return bad(name, optarg, "expected a channel count, 1..10000000");
+            o->channel_limit = (uint32_t)v;
+            break;
+        case OPT_BROADCAST_TOPICS:
+            if (parse_list(&o->bc_topics, &o->nbc_topics, optarg) != 0)
+                return bad(name, optarg, "expected a comma-separated list of bundle ids");
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 1;
@@ -554,4 +587,5 @@ void sim_options_cleanup(sim_options *o)
 {
     free_list(&o->topics, &o->ntopics);
     free_list(&o->other_env_keys, &o->nother_env_keys);
+    free_list(&o->bc_topics, &o->nbc_topics);
 }

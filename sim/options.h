@@ -60,6 +60,13 @@ typedef struct sim_options {
 
     const char *delivery_log;
 
+    /* Broadcast push (§4; bcast.h, channels.h). */
+    char manage_host[256]; /* "" = no channel-management listener */
+    int manage_port;
+    uint32_t channel_limit; /* channels per app (default 10,000) */
+    char **bc_topics;       /* bundle ids with the broadcast capability; NULL = every one */
+    size_t nbc_topics;
+
     /* Legacy binary interface (sim/legacy/). */
     char binary_host[256]; /* "" = no binary gateway listener */
     int binary_port;

@@ -12,20 +12,25 @@ static const struct {
     uint16_t cap;
 } slots[SIM_HDR_COUNT] = {
     [SIM_HDR_METHOD] = {":method", 7, 0, 16},
-    [SIM_HDR_PATH] = {":path", 5, 16, 256}, /* "/3/device/" + 200 hex */
-    [SIM_HDR_AUTHORIZATION] = {"authorization", 13, 272, 1040},
-    [SIM_HDR_PUSH_TYPE] = {"apns-push-type", 14, 1312, 32},
-    [SIM_HDR_ID] = {"apns-id", 7, 1344, 48},
-    [SIM_HDR_EXPIRATION] = {"apns-expiration", 15, 1392, 32},
-    [SIM_HDR_PRIORITY] = {"apns-priority", 13, 1424, 16},
-    [SIM_HDR_TOPIC] = {"apns-topic", 10, 1440, 260},           /* SIM_TOPIC_MAX + 5 */
-    [SIM_HDR_COLLAPSE_ID] = {"apns-collapse-id", 16, 1700, 0}, /* only its length matters */
+    [SIM_HDR_PATH] = {":path", 5, 16, 300}, /* "/1/apps/" + 255-byte bundle id + "/all-channels" */
+    [SIM_HDR_AUTHORIZATION] = {"authorization", 13, 316, 1040},
+    [SIM_HDR_PUSH_TYPE] = {"apns-push-type", 14, 1356, 32},
+    [SIM_HDR_ID] = {"apns-id", 7, 1388, 48},
+    [SIM_HDR_EXPIRATION] = {"apns-expiration", 15, 1436, 32},
+    [SIM_HDR_PRIORITY] = {"apns-priority", 13, 1468, 16},
+    [SIM_HDR_TOPIC] = {"apns-topic", 10, 1484, 260},           /* SIM_TOPIC_MAX + 5 */
+    [SIM_HDR_COLLAPSE_ID] = {"apns-collapse-id", 16, 1744, 0}, /* only its length matters */
+    [SIM_HDR_CHANNEL_ID] = {"apns-channel-id", 15, 1744, 130}, /* SIM_CHANNEL_ID_MAX + 2 */
+    [SIM_HDR_REQUEST_ID] = {"apns-request-id", 15, 1874, 48},
 };
 
 _Static_assert(1040 > 7 + 1024, "authorization slot holds 'bearer ' + a long JWT");
 _Static_assert(260 > SIM_TOPIC_MAX + 1, "topic slot");
-_Static_assert(256 > sizeof SIM_PATH_PREFIX - 1 + 2 * SIM_TOKEN_BYTES_MAX, "path slot");
-_Static_assert(1700 == SIM_VALUES_BYTES, "slot offsets add up");
+_Static_assert(300 > sizeof SIM_PATH_PREFIX - 1 + 2 * SIM_TOKEN_BYTES_MAX, "path slot");
+_Static_assert(300 > sizeof SIM_BC_MANAGE_PREFIX + SIM_TOPIC_MAX + sizeof SIM_BC_ALL_CHANNELS,
+               "path slot holds a management path");
+_Static_assert(130 > SIM_CHANNEL_ID_MAX + 1, "channel id slot");
+_Static_assert(1922 == SIM_VALUES_BYTES, "slot offsets add up");
 
 void sim_request_reset(sim_request *r)
 {

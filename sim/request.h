@@ -27,11 +27,13 @@ typedef enum sim_hdr {
     SIM_HDR_PRIORITY,
     SIM_HDR_TOPIC,
     SIM_HDR_COLLAPSE_ID,
+    SIM_HDR_CHANNEL_ID, /* broadcast publish and channel management (§4) */
+    SIM_HDR_REQUEST_ID,
     SIM_HDR_COUNT
 } sim_hdr;
 
 #define SIM_BODY_CAP     SIM_PAYLOAD_LIMIT_MAX /* largest payload any push type allows */
-#define SIM_VALUES_BYTES 1700                  /* sum of the per-header capacities */
+#define SIM_VALUES_BYTES 1922                  /* sum of the per-header capacities */
 
 typedef struct sim_request {
     uint8_t count[SIM_HDR_COUNT];  /* times seen (saturates at 255) */

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bcast.h"
+#include "channels.h"
 #include "clock.h" /* common/ */
 #include "conn.h"
 
@@ -67,6 +69,7 @@ static sim_stream *stream_get(sim_conn *c)
     s->state = SIM_ST_RECV;
     s->owed = s->early = s->injected = s->shutdown = 0;
     s->resp_len = s->resp_off = 0;
+    s->big = NULL;
     s->apns_id[0] = '\0';
     sim_request_reset(&s->req);
     return s;
@@ -74,6 +77,8 @@ static sim_stream *stream_get(sim_conn *c)
 
 static void stream_put(sim_conn *c, sim_stream *s)
 {
+    free(s->big);
+    s->big = NULL;
     common_list_push_front(&c->free_streams, &s->link);
 }
 
@@ -100,8 +105,8 @@ static ssize_t body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
     size_t n = (size_t)(s->resp_len - s->resp_off);
     if (n > len)
         n = len;
-    memcpy(buf, s->resp + s->resp_off, n);
-    s->resp_off = (uint16_t)(s->resp_off + n);
+    memcpy(buf, (s->big ? s->big : s->resp) + s->resp_off, n);
+    s->resp_off = (uint32_t)(s->resp_off + n);
     if (s->resp_off == s->resp_len) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         /* Answered before the request ended (oversize body): stop it. */
@@ -111,23 +116,77 @@ static ssize_t body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
     return (ssize_t)n;
 }
 
+/* A 2xx of the broadcast APIs (bcast.h): the headers and body of each
+ * operation. Returns the number of headers added to nva, or -1 when the
+ * body could not be made (out of memory). */
+static int bc_success(sim_conn *c, sim_stream *s, nghttp2_nv *nva)
+{
+    const sim_verdict *v = &s->v;
+    int n = 0;
+    switch ((sim_bc_op)v->op) {
+    case SIM_BC_OP_PUBLISH: /* §4.3: every 200 names the message */
+        sim_idgen_next(&c->w->ids, s->unique_id);
+        nva[n++] = NV("apns-unique-id", s->unique_id, NGHTTP2_NV_FLAG_NO_INDEX);
+        break;
+    case SIM_BC_OP_CREATE:
+        nva[n++] = NV("apns-channel-id", v->created, NGHTTP2_NV_FLAG_NO_INDEX);
+        break;
+    case SIM_BC_OP_READ:
+        s->resp_len = (uint32_t)snprintf(s->resp, sizeof s->resp,
+                                         "{\"message-storage-policy\":%d,\"push-type\":\"%s\"}",
+                                         v->policy, SIM_BC_BODY_PUSH_TYPE);
+        nva[n++] = NV("content-type", "application/json", 0);
+        break;
+    case SIM_BC_OP_LIST: {
+        size_t len = 0;
+        if (!(s->big = sim_channels_list_json(c->w->sh->channels, v->bundle, v->bundle_len, &len)))
+            return -1;
+        s->resp_len = (uint32_t)len;
+        nva[n++] = NV("content-type", "application/json", 0);
+        break;
+    }
+    default: /* DELETE: 204, nothing else */
+        break;
+    }
+    return n;
+}
+
 static void answer(sim_conn *c, sim_stream *s)
 {
-    const sim_options *o = c->w->sh->opt;
-    nghttp2_nv nva[4];
+    const sim_options *o = c->opt;
+    nghttp2_nv nva[5];
     size_t n = 0;
-    int rv;
+    int rv, bc = c->manage || s->v.op == SIM_BC_OP_PUBLISH;
 
     s->state = SIM_ST_ANSWERED;
-    nva[n++] = NV(":status", sim_reasons[s->v.reason].status_text, 0);
-    nva[n++] = NV("apns-id", s->apns_id, NGHTTP2_NV_FLAG_NO_INDEX);
-    if (s->v.status == 200) {
-        if (o->sandbox) {
+    if (s->v.reason == SIM_REASON_NONE && bc) {
+        int k = bc_success(c, s, nva + 2);
+        if (k < 0) {
+            s->v.reason = SIM_REASON_INTERNAL_SERVER_ERROR;
+            s->v.status = sim_reasons[s->v.reason].status;
+        } else {
+            n = (size_t)k;
+        }
+    }
+    static const char *const ok_text[] = {"200", "201", "204"};
+    const char *status = s->v.reason != SIM_REASON_NONE ? sim_reasons[s->v.reason].status_text
+                         : s->v.status == 201           ? ok_text[1]
+                         : s->v.status == 204           ? ok_text[2]
+                                                        : ok_text[0];
+    nva[0] = NV(":status", status, 0);
+    /* Both broadcast APIs name the request apns-request-id (§4.2, §4.3). */
+    nva[1] = bc ? NV("apns-request-id", s->apns_id, NGHTTP2_NV_FLAG_NO_INDEX)
+                : NV("apns-id", s->apns_id, NGHTTP2_NV_FLAG_NO_INDEX);
+    if (s->v.reason == SIM_REASON_NONE) {
+        n += 2;
+        if (!bc && o->sandbox) {
             sim_idgen_next(&c->w->ids, s->unique_id);
             nva[n++] = NV("apns-unique-id", s->unique_id, NGHTTP2_NV_FLAG_NO_INDEX);
         }
-        rv = nghttp2_submit_response(c->h2, s->id, nva, n, NULL);
+        nghttp2_data_provider prd = {.source.ptr = s, .read_callback = body_read};
+        rv = nghttp2_submit_response(c->h2, s->id, nva, n, s->resp_len ? &prd : NULL);
     } else {
+        n = 2;
         nva[n++] = NV("content-type", "application/json", 0);
         const char *reason = sim_reasons[s->v.reason].name;
         int len;
@@ -136,7 +195,7 @@ static void answer(sim_conn *c, sim_stream *s)
                            reason, (long long)s->v.timestamp_ms);
         else
             len = snprintf(s->resp, sizeof s->resp, "{\"reason\":\"%s\"}", reason);
-        s->resp_len = (uint16_t)(len > 0 && (size_t)len < sizeof s->resp ? len : 0);
+        s->resp_len = (uint32_t)(len > 0 && (size_t)len < sizeof s->resp ? len : 0);
         nghttp2_data_provider prd = {.source.ptr = s, .read_callback = body_read};
         rv = nghttp2_submit_response(c->h2, s->id, nva, n, &prd);
     }
@@ -216,7 +275,7 @@ static sim_reason auth_hook(void *ctx, const sim_request *r)
         SIM_STAT_INC(&c->w->stats, team_refusals);
     if (why == SIM_REASON_NONE && !c->raised) {
         /* APNs: one stream until a request with a valid token came in. */
-        const sim_options *o = c->w->sh->opt;
+        const sim_options *o = c->opt;
         c->raised = 1;
         submit_max_streams(c, c->shrunk ? o->shrink_to : o->max_streams);
     }
@@ -225,7 +284,7 @@ static sim_reason auth_hook(void *ctx, const sim_request *r)
 
 static void inject_failure(sim_conn *c, sim_stream *s)
 {
-    const sim_options *o = c->w->sh->opt;
+    const sim_options *o = c->opt;
     double u = common_rng_double(&c->rng), acc = 0;
     for (int i = 0; i < o->nfail; i++) {
         acc += o->fail[i].rate;
@@ -241,15 +300,24 @@ static void inject_failure(sim_conn *c, sim_stream *s)
 /* The request is complete (or its body outgrew the limit): decide. */
 static void finish(sim_conn *c, sim_stream *s)
 {
-    const sim_options *o = c->w->sh->opt;
-    SIM_STAT_INC(&c->w->stats, requests);
+    const sim_options *o = c->opt;
+    if (c->manage)
+        SIM_STAT_INC(&c->w->stats, manage_requests);
+    else
+        SIM_STAT_INC(&c->w->stats, requests);
     if (o->no_answer_rate > 0 && common_rng_double(&c->rng) < o->no_answer_rate) {
         s->state = SIM_ST_NOANSWER;
         settle(c, s);
         SIM_STAT_INC(&c->w->stats, no_answer);
         return;
     }
-    sim_validate(&s->req, &c->policy, c->auth ? auth_hook : NULL, c, &s->v);
+    sim_auth_fn hook = c->auth ? auth_hook : NULL;
+    if (c->manage)
+        sim_bc_manage(&s->req, &c->policy, hook, c, &s->v);
+    else if (sim_bc_is_publish(&s->req))
+        sim_bc_publish(&s->req, &c->policy, hook, c, &s->v);
+    else
+        sim_validate(&s->req, &c->policy, hook, c, &s->v);
     /* A stream answered Shutdown is never also counted as an injected
      * failure: the counters say what the client was answered. */
     if (s->v.status == 200 && o->nfail > 0 && !s->shutdown)
@@ -285,7 +353,7 @@ static sim_stream *stream_of(nghttp2_session *h2, int32_t id)
 static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
     sim_conn *c = ud;
-    const sim_options *o = c->w->sh->opt;
+    const sim_options *o = c->opt;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     sim_stream *s = stream_get(c);
@@ -338,7 +406,9 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
         return 0;
     sim_request_add_body(&s->req, data, len);
     if (s->req.body_len > SIM_PAYLOAD_LIMIT_MIN &&
-        s->req.body_len > sim_validate_body_limit(&s->req)) {
+        s->req.body_len > (((sim_conn *)ud)->manage || sim_bc_is_publish(&s->req)
+                               ? SIM_BC_PAYLOAD_MAX
+                               : sim_validate_body_limit(&s->req))) {
         s->early = 1;
         finish(ud, s); /* 413 now; the rest of the body is never kept */
     }
@@ -370,12 +440,25 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
     sim_stream *s = stream_of(h2, f->hd.stream_id);
     if (!s || s->state != SIM_ST_ANSWERED)
         return 0;
-    if (s->v.status == 200) {
+    if (s->v.reason == SIM_REASON_NONE && c->manage) {
+        if (s->v.op == SIM_BC_OP_CREATE)
+            SIM_STAT_INC(st, channels_created);
+        else if (s->v.op == SIM_BC_OP_DELETE)
+            SIM_STAT_INC(st, channels_deleted);
+    } else if (s->v.reason == SIM_REASON_NONE && s->v.op == SIM_BC_OP_PUBLISH) {
+        /* "broadcast <channel-id> <request-id> <bytes>" */
+        SIM_STAT_INC(st, broadcasts);
+        sim_dlog_add(&c->w->dlog, "broadcast", s->v.channel, s->v.channel_len, s->apns_id,
+                     strlen(s->apns_id), s->req.body_len);
+    } else if (s->v.reason == SIM_REASON_NONE) {
         SIM_STAT_INC(st, accepted);
         sim_dlog_add(&c->w->dlog, s->apns_id, s->v.token, s->v.token_len, s->v.topic,
                      s->v.topic_len, s->req.body_len);
     } else {
-        SIM_STAT_INC(st, rejected);
+        if (c->manage)
+            SIM_STAT_INC(st, manage_rejected);
+        else
+            SIM_STAT_INC(st, rejected);
         SIM_STAT_INC(st, by_reason[s->v.reason]);
         if (s->injected)
             SIM_STAT_INC(st, injected);
@@ -426,7 +509,7 @@ static int fleet_see(void *fleet, const char *team, const char *jwt, size_t len,
 
 int64_t sim_session_idle_check(sim_conn *c)
 {
-    int64_t idle = c->w->sh->opt->idle_timeout_ms;
+    int64_t idle = c->opt->idle_timeout_ms;
     if (c->goaway_last || !c->h2)
         return 0;
     int64_t left = c->last_stream_ms + idle - sim_now_ms(c);
@@ -447,7 +530,7 @@ int sim_session_start(sim_conn *c)
     common_list_init(&c->free_streams);
     common_list_init(&c->delayed);
     const sim_shared *sh = c->w->sh;
-    const sim_options *o = sh->opt;
+    const sim_options *o = c->opt;
     pthread_once(&callbacks_once, make_callbacks);
     if (!callbacks || nghttp2_session_server_new2(&c->h2, callbacks, c, options) != 0)
         return -1;
@@ -484,6 +567,7 @@ void sim_session_free(sim_conn *c)
     while (c->all_streams) {
         sim_stream *s = c->all_streams;
         c->all_streams = s->all_next;
+        free(s->big);
         free(s);
     }
     common_list_init(&c->free_streams);

@@ -5,7 +5,7 @@
 
 #define LOAD(p) atomic_load_explicit(&(p), memory_order_relaxed)
 
-void sim_stats_print(FILE *f, sim_stats *const *all, size_t n, sim_teamtokens *tt)
+void sim_stats_print(FILE *f, sim_stats *const *all, size_t n, sim_teamtokens *tt, sim_channels *cs)
 {
     static const struct {
         const char *name;
@@ -37,6 +37,11 @@ void sim_stats_print(FILE *f, sim_stats *const *all, size_t n, sim_teamtokens *t
         {"feedback_connections", offsetof(sim_stats, fb_connections)},
         {"feedback_tuples", offsetof(sim_stats, fb_tuples)},
         {"team_token_refusals", offsetof(sim_stats, team_refusals)},
+        {"broadcasts", offsetof(sim_stats, broadcasts)},
+        {"manage_requests", offsetof(sim_stats, manage_requests)},
+        {"manage_rejected", offsetof(sim_stats, manage_rejected)},
+        {"channels_created", offsetof(sim_stats, channels_created)},
+        {"channels_deleted", offsetof(sim_stats, channels_deleted)},
     };
     fputc('{', f);
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
@@ -46,6 +51,7 @@ void sim_stats_print(FILE *f, sim_stats *const *all, size_t n, sim_teamtokens *t
         fprintf(f, "%s\"%s\":%" PRIu64, i ? "," : "", fields[i].name, sum);
     }
     fprintf(f, ",\"team_tokens_untracked\":%" PRIu64, sim_teamtokens_untracked(tt));
+    fprintf(f, ",\"channels\":%" PRIu64, sim_channels_total(cs));
     fputs(",\"rejected_by_reason\":{", f);
     int first = 1;
     for (int r = 0; r < SIM_REASON_COUNT; r++) {

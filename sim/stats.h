@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "apple.h"
+#include "channels.h"
 #include "teamtokens.h"
 
 typedef struct sim_stats {
@@ -43,6 +44,12 @@ typedef struct sim_stats {
     _Atomic uint64_t fb_connections;     /* feedback connections served */
     _Atomic uint64_t fb_tuples;          /* feedback tuples written */
     _Atomic uint64_t team_refusals;      /* 429s by --team-token-interval */
+    /* Broadcast push (bcast.h). */
+    _Atomic uint64_t broadcasts;       /* publishes answered 200 (= their log lines) */
+    _Atomic uint64_t manage_requests;  /* complete channel-management requests */
+    _Atomic uint64_t manage_rejected;  /* of those, answered with a reason */
+    _Atomic uint64_t channels_created; /* 201s */
+    _Atomic uint64_t channels_deleted; /* 204s */
     _Atomic uint64_t by_reason[SIM_REASON_COUNT];
 } sim_stats;
 
@@ -54,7 +61,9 @@ typedef struct sim_stats {
 #define SIM_STAT_INC(st, field) SIM_STAT_ADD(st, field, 1)
 
 /* Prints the sum of n counter sets, with the team registry's numbers (tt may
- * be NULL: none), as one JSON object and a newline. */
-void sim_stats_print(FILE *f, sim_stats *const *all, size_t n, sim_teamtokens *tt);
+ * be NULL: none) and the channels held (cs may be NULL), as one JSON object
+ * and a newline. */
+void sim_stats_print(FILE *f, sim_stats *const *all, size_t n, sim_teamtokens *tt,
+                     sim_channels *cs);
 
 #endif

@@ -44,7 +44,7 @@ static sim_reason check_token(const char *t, size_t len)
     return SIM_REASON_NONE;
 }
 
-static int priority_ok(const char *s, size_t len)
+int sim_validate_priority_ok(const char *s, size_t len)
 {
     for (const char *const *p = sim_priorities; *p; p++)
         if (strlen(*p) == len && memcmp(*p, s, len) == 0)
@@ -53,7 +53,7 @@ static int priority_ok(const char *s, size_t len)
 }
 
 /* 8-4-4-4-12 hex digits (either case), exactly SIM_UUID_LEN characters. */
-static int uuid_ok(const char *s, size_t len)
+int sim_validate_uuid_ok(const char *s, size_t len)
 {
     if (len != SIM_UUID_LEN)
         return 0;
@@ -70,11 +70,11 @@ static int id_ok(const sim_request *r)
 {
     size_t len;
     const char *s = sim_request_value(r, SIM_HDR_ID, &len);
-    return s && sim_request_complete(r, SIM_HDR_ID) && uuid_ok(s, len);
+    return s && sim_request_complete(r, SIM_HDR_ID) && sim_validate_uuid_ok(s, len);
 }
 
 /* A decimal integer >= 0 that fits int64 (UNIX seconds, or 0). */
-static int expiration_ok(const char *s, size_t len)
+int sim_validate_expiration_ok(const char *s, size_t len)
 {
     if (len == 0 || len > 19)
         return 0;
@@ -108,7 +108,7 @@ static long bundle_len(const char *topic, size_t len, sim_push_type t)
     return (long)len;
 }
 
-static int topic_chars_ok(const char *s, size_t len)
+int sim_validate_topic_chars_ok(const char *s, size_t len)
 {
     if (len == 0 || len > SIM_TOPIC_MAX)
         return 0;
@@ -120,7 +120,7 @@ static int topic_chars_ok(const char *s, size_t len)
     return 1;
 }
 
-static int topic_allowed(const sim_policy *p, const char *bundle, size_t len)
+int sim_validate_topic_allowed(const sim_policy *p, const char *bundle, size_t len)
 {
     int restricted = p->ntopics > 0 || p->cert_topic != NULL;
     if (!restricted)
@@ -135,12 +135,12 @@ static int topic_allowed(const sim_policy *p, const char *bundle, size_t len)
 
 static sim_reason check_topic(const sim_policy *p, const char *topic, size_t len, sim_push_type t)
 {
-    if (!topic_chars_ok(topic, len))
+    if (!sim_validate_topic_chars_ok(topic, len))
         return SIM_REASON_BAD_TOPIC;
     long blen = bundle_len(topic, len, t);
     if (blen < 0)
         return SIM_REASON_BAD_TOPIC;
-    if (!topic_allowed(p, topic, (size_t)blen))
+    if (!sim_validate_topic_allowed(p, topic, (size_t)blen))
         return SIM_REASON_TOPIC_DISALLOWED;
     return SIM_REASON_NONE;
 }
@@ -214,7 +214,7 @@ static sim_reason check_headers(const sim_request *r, sim_push_type t)
 {
     size_t len;
     const char *s = sim_request_value(r, SIM_HDR_PRIORITY, &len);
-    if (s && (!sim_request_complete(r, SIM_HDR_PRIORITY) || !priority_ok(s, len)))
+    if (s && (!sim_request_complete(r, SIM_HDR_PRIORITY) || !sim_validate_priority_ok(s, len)))
         return SIM_REASON_BAD_PRIORITY;
     const char *bad = sim_push_rules[t].bad_priority; /* background: 10, also when omitted */
     if (bad && strcmp(s ? s : SIM_PRIORITY_DEFAULT, bad) == 0)
@@ -222,7 +222,7 @@ static sim_reason check_headers(const sim_request *r, sim_push_type t)
     if (r->count[SIM_HDR_ID] && !id_ok(r))
         return SIM_REASON_BAD_MESSAGE_ID;
     s = sim_request_value(r, SIM_HDR_EXPIRATION, &len);
-    if (s && (!sim_request_complete(r, SIM_HDR_EXPIRATION) || !expiration_ok(s, len)))
+    if (s && (!sim_request_complete(r, SIM_HDR_EXPIRATION) || !sim_validate_expiration_ok(s, len)))
         return SIM_REASON_BAD_EXPIRATION_DATE;
     if (r->count[SIM_HDR_COLLAPSE_ID] && r->len[SIM_HDR_COLLAPSE_ID] > SIM_COLLAPSE_ID_MAX)
         return SIM_REASON_BAD_COLLAPSE_ID;

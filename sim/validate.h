@@ -55,6 +55,11 @@ typedef struct sim_policy {
     const sim_tokenset *other_env;
     const sim_tokenset *forbidden; /* 403 Forbidden */
     const sim_tokenset *expired;   /* 410 ExpiredToken */
+    /* Broadcast push (bcast.h): bundle ids with the capability (nbc_topics
+     * 0 = every allowed one) and the process-wide channel store. */
+    char *const *bc_topics;
+    size_t nbc_topics;
+    struct sim_channels *channels;
 } sim_policy;
 
 /* Checks the request's credentials; returns SIM_REASON_NONE when they are
@@ -71,12 +76,28 @@ typedef struct sim_verdict {
     const char *topic; /* borrowed from the request or the policy; NULL if none */
     size_t topic_len;
     const char *apns_id; /* the request's apns-id if it is a valid UUID, else NULL */
+    /* Broadcast publish and channel management (bcast.h); op 0 = device push. */
+    uint8_t op;          /* sim_bc_op */
+    uint8_t policy;      /* the channel's message-storage policy (read, publish) */
+    const char *channel; /* apns-channel-id (borrowed) or the created channel's id */
+    size_t channel_len;
+    const char *bundle; /* the path's bundle id (borrowed) */
+    size_t bundle_len;
+    char created[48]; /* create: the new channel id, NUL-terminated */
 } sim_verdict;
 
 /* Fills *v. `auth` may be NULL (then token mode accepts any credentials).
  * Never reads beyond what the request stored. */
 void sim_validate(const sim_request *r, const sim_policy *p, sim_auth_fn auth, void *auth_ctx,
                   sim_verdict *v);
+
+/* Rules shared with the broadcast validator (bcast.c). */
+int sim_validate_uuid_ok(const char *s, size_t len);       /* 8-4-4-4-12 hex */
+int sim_validate_expiration_ok(const char *s, size_t len); /* decimal, >= 0, fits int64 */
+int sim_validate_priority_ok(const char *s, size_t len);   /* 10, 5 or 1 */
+int sim_validate_topic_chars_ok(const char *s, size_t len);
+/* 1 when bundle id s[0..len) is allowed by p (--topics, the certificate's). */
+int sim_validate_topic_allowed(const sim_policy *p, const char *s, size_t len);
 
 /* The payload limit for r's push type (unknown types count as alert), so the
  * server can answer 413 as soon as a body grows past it. */

@@ -18,7 +18,13 @@
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                       int socklen, void *arg)
 {
-    sim_conn_accept(arg, fd);
+    sim_conn_accept(arg, fd, 0);
+}
+
+static void on_accept_manage(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                             int socklen, void *arg)
+{
+    sim_conn_accept(arg, fd, 1);
 }
 
 static void on_accept_gateway(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -74,6 +80,17 @@ int sim_worker_listen_binary(sim_worker *w, int kind, int listen_fd)
     return 0;
 }
 
+int sim_worker_listen_manage(sim_worker *w, int listen_fd)
+{
+    w->manage_listener =
+        evconnlistener_new(w->base, on_accept_manage, w, LEV_OPT_CLOSE_ON_FREE, 0, listen_fd);
+    if (!w->manage_listener) {
+        close(listen_fd);
+        return -1;
+    }
+    return 0;
+}
+
 void sim_worker_run(sim_worker *w)
 {
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
@@ -95,7 +112,9 @@ void sim_worker_cleanup(sim_worker *w)
         evconnlistener_free(w->bin_listener);
     if (w->fb_listener)
         evconnlistener_free(w->fb_listener);
-    w->bin_listener = w->fb_listener = NULL;
+    if (w->manage_listener)
+        evconnlistener_free(w->manage_listener);
+    w->bin_listener = w->fb_listener = w->manage_listener = NULL;
     sim_dlog_cleanup(&w->dlog);
     if (w->tick)
         event_free(w->tick);

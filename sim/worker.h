@@ -45,6 +45,12 @@ typedef struct sim_shared {
     /* Token auth: distinct provider tokens per team across every loop;
      * mutable, locked inside (teamtokens.h). */
     sim_teamtokens *teamtokens;
+
+    /* Broadcast push: the channel store (mutable, locked inside; channels.h,
+     * also in policy.channels), and the options management connections run
+     * with (opt without its fault flags). */
+    struct sim_channels *channels;
+    const sim_options *manage_opt;
 } sim_shared;
 
 struct sim_conn;
@@ -62,7 +68,8 @@ typedef struct sim_worker {
     uint64_t conn_seq;
     common_list conns; /* every open connection (for shutdown) */
     struct evconnlistener *bin_listener, *fb_listener;
-    common_list bconns; /* open binary gateway and feedback connections */
+    struct evconnlistener *manage_listener; /* --manage-listen */
+    common_list bconns;                     /* open binary gateway and feedback connections */
     uint64_t bconn_seq;
     pthread_t thread;
     uint8_t rbuf[SIM_READ_BUF]; /* shared read buffer of this loop's connections */
@@ -74,6 +81,10 @@ int sim_worker_init(sim_worker *w, int index, const sim_shared *sh, int listen_f
 /* Adds the binary gateway (kind 0) or feedback (kind 1) listener on an
  * already listening fd. Returns 0/-1 (the fd is closed on failure). */
 int sim_worker_listen_binary(sim_worker *w, int kind, int listen_fd);
+
+/* Adds the channel-management listener (--manage-listen) on an already
+ * listening fd. Returns 0/-1 (the fd is closed on failure). */
+int sim_worker_listen_manage(sim_worker *w, int listen_fd);
 
 /* Runs the loop until sim_worker_stop(). */
 void sim_worker_run(sim_worker *w);

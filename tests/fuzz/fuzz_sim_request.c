@@ -5,7 +5,9 @@
  * Input framing (text, so the corpus is readable):
  *   byte 0         flags: bits 0-1 auth mode (0 open, 1 token, 2 cert,
  *                  3 token), bit 2 restrict topics to com.example.app,
- *                  bit 3 load the token sets below
+ *                  bit 3 load the token sets below, bit 4 judge it as a
+ *                  broadcast request too (bcast.c: publish, and channel
+ *                  management on a store limited to 2 channels per app)
  *   then lines     "name value\n" (name up to the first space) until an
  *                  empty line
  *   then           the body, all remaining bytes
@@ -15,7 +17,9 @@
  * Invariants checked (abort on violation): status and reason agree with
  * the simulator's own reason table (sim/apple.h); a 200 has a well-formed
  * token, a payload within the push type's limit that is a JSON object; an
- * echoed apns-id is a UUID.
+ * echoed apns-id is a UUID. Broadcast: a publish accepted has a well-formed
+ * channel id and a JSON object of at most 5120 bytes; a channel created has
+ * a 24-character id the store then finds; statuses agree with the table.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +27,8 @@
 
 #include "apns/notification.h"
 #include "auth.h"
+#include "bcast.h"
+#include "channels.h"
 #include "keys.h"
 #include "request.h"
 #include "tokenset.h"
@@ -47,6 +53,7 @@ static sim_keys keys;
 static sim_tokenset *unregistered, *other_topic, *other_env;
 static sim_request req;
 static sim_auth auth;
+static sim_channels *channels;
 
 static void setup(void)
 {
@@ -60,6 +67,8 @@ static void setup(void)
         sim_tokenset_parse(&other_topic, other_topic_txt, sizeof other_topic_txt - 1, 1) != 0 ||
         sim_tokenset_parse(&other_env, other_env_txt, sizeof other_env_txt - 1, 1) != 0)
         abort();
+    if (!(channels = sim_channels_new(2)))
+        abort();
 }
 
 static sim_reason auth_hook(void *ctx, const sim_request *r)
@@ -69,6 +78,27 @@ static sim_reason auth_hook(void *ctx, const sim_request *r)
     if (v && !sim_request_complete(r, SIM_HDR_AUTHORIZATION))
         return SIM_REASON_INVALID_PROVIDER_TOKEN;
     return sim_auth_check(ctx, v, len, FUZZ_NOW);
+}
+
+static void check_broadcast(const sim_request *r, const sim_policy *p)
+{
+    sim_verdict v;
+    sim_bc_publish(r, p, auth_hook, &auth, &v);
+    if ((unsigned)v.reason >= SIM_REASON_COUNT ||
+        v.status != (v.reason ? sim_reasons[v.reason].status : 200))
+        abort();
+    if (v.reason == SIM_REASON_NONE &&
+        (!v.channel || !sim_bc_channel_id_ok(v.channel, v.channel_len) || r->body_len == 0 ||
+         r->body_len > SIM_BC_PAYLOAD_MAX || !apns_json_is_object(r->body, r->body_len)))
+        abort();
+    sim_bc_manage(r, p, auth_hook, &auth, &v);
+    if ((unsigned)v.reason >= SIM_REASON_COUNT ||
+        (v.reason != SIM_REASON_NONE && v.status != sim_reasons[v.reason].status))
+        abort();
+    if (v.reason == SIM_REASON_NONE && v.op == SIM_BC_OP_CREATE &&
+        (v.status != 201 || strlen(v.created) != SIM_CHANNEL_ID_LEN ||
+         sim_channels_find(channels, v.bundle, v.bundle_len, v.created, SIM_CHANNEL_ID_LEN) < 0))
+        abort();
 }
 
 static int is_token(const char *t, size_t len)
@@ -152,7 +182,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pol.other_topic = other_topic;
         pol.other_env = other_env;
     }
+    pol.channels = channels;
     sim_auth_init(&auth, &keys, 3600, 1200);
+    if (flags & 16)
+        check_broadcast(&req, &pol);
 
     sim_verdict v;
     sim_validate(&req, &pol, auth_hook, &auth, &v);

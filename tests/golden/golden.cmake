@@ -27,3 +27,9 @@ add_test(NAME golden_lib_reasons COMMAND test_golden_lib)
 add_test(NAME golden_raw COMMAND /usr/bin/python3 ${APNS_GOLDEN_DIR}/golden_raw.py)
 set_tests_properties(golden_raw PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
   ENVIRONMENT "APNS_TEST_CERTS=${APNS_TEST_CERTS};APNS_BIN_DIR=${CMAKE_BINARY_DIR}")
+
+# apns-sim's broadcast APIs (channel management, broadcast publish) driven
+# through every row of broadcast.tsv by the same raw client (golden_broadcast.py).
+add_test(NAME golden_broadcast COMMAND /usr/bin/python3 ${APNS_GOLDEN_DIR}/golden_broadcast.py)
+set_tests_properties(golden_broadcast PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
+  ENVIRONMENT "APNS_TEST_CERTS=${APNS_TEST_CERTS};APNS_BIN_DIR=${CMAKE_BINARY_DIR}")

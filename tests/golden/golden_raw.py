@@ -30,40 +30,15 @@ WORK = tempfile.mkdtemp(prefix="apns-golden-raw-")
 os.environ["SELFTEST_WORK"] = WORK
 sys.path.insert(0, os.path.join(HERE, "..", "..", "sim", "selftest"))
 from simclient import Sim, Client, jwt, CERTS  # noqa: E402
+from goldentsv import table, report, failures, body  # noqa: E402
 
 TOPIC = "com.example.app"
 TOK = "a" * 64
 T_UNREG, T_EXPIRED, T_TOPIC, T_ENV, T_FORBIDDEN = ("%064x" % (0xB0 + i) for i in range(5))
-fails = 0
-
-
-def table(name):
-    rows, cols = [], None
-    for line in open(os.path.join(HERE, name)):
-        line = line.rstrip("\n")
-        if not line or line.startswith("#"):
-            continue
-        if cols is None:
-            cols = line.split("\t")
-        else:
-            rows.append(dict(zip(cols, line.split("\t"))))
-    return rows
 
 
 REASONS = table("reasons.tsv")
 STATUS = {r["reason"]: int(r["status"]) for r in REASONS}
-
-
-def report(ok, what, got, want):
-    global fails
-    if not ok:
-        fails += 1
-    print(("ok   " if ok else "FAIL ") + what + ("" if ok else ": got %s, want %s" % (got, want)))
-
-
-def body(n):
-    """A JSON object of exactly n bytes."""
-    return b'{"aps":{"alert":"' + b"x" * (n - 20) + b'"}}'
 
 
 # --- simulators, started once per setup ---------------------------------------
@@ -278,6 +253,7 @@ try:
 finally:
     for s in sims.values():
         s.stop()
+fails = failures()
 if fails == 0:
     shutil.rmtree(WORK)
 print("golden_raw: %s" % ("apns-sim agrees with tests/golden/" if fails == 0 else "%d differences" % fails))

@@ -10,7 +10,10 @@
  *   3. the validator answers every rule of headers.tsv as the row says,
  *      with the status reasons.tsv gives (probes built from the row);
  *   4. sim/legacy/frames.h's status table equals binary-status.tsv, and the
- *      decoder applies binary-formats.tsv and binary-items.tsv.
+ *      decoder applies binary-formats.tsv and binary-items.tsv;
+ *   5. its broadcast reasons (SIM_BC_REASON_MAP) each have a row of
+ *      broadcast.tsv, and every reason of broadcast.tsv has that row's
+ *      status in sim/apple.h.
  * Valid requests are built from the golden rows too (path prefix, sizes),
  * so a wrong row on either side fails here. Prints one line per check and a
  * FAIL line per mismatch; exits 1 if there was any.
@@ -53,7 +56,7 @@ static void check_reasons(void)
             golden_fail("reasons.tsv: %s is %d, sim/apple.h says %d (\"%s\")", name, status,
                         sim_reasons[r].status, sim_reasons[r].status_text);
     }
-    for (int r = SIM_REASON_NONE + 1; r < SIM_REASON_COUNT; r++)
+    for (int r = SIM_REASON_NONE + 1; r < SIM_REASON_DEVICE_COUNT; r++)
         if (golden_find(&g.reasons, "reason", sim_reasons[r].name) < 0)
             golden_fail("sim/apple.h: reason %s (%d) is not in reasons.tsv", sim_reasons[r].name,
                         sim_reasons[r].status);
@@ -61,7 +64,35 @@ static void check_reasons(void)
         golden_fail("sim/apple.h: SIM_REASON_NONE is %d, not 200",
                     sim_reasons[SIM_REASON_NONE].status);
     golden_ok(before, "reasons: %zu rows of reasons.tsv against %d of sim/apple.h", g.reasons.nrows,
-              SIM_REASON_COUNT - 1);
+              SIM_REASON_DEVICE_COUNT - 1);
+}
+
+/* ---- 5. broadcast reasons ------------------------------------------------ */
+
+static void check_broadcast_reasons(void)
+{
+    int before = golden_failures();
+    golden_table bt;
+    golden_need(&bt, "broadcast.tsv");
+    for (size_t i = 0; i < bt.nrows; i++) {
+        const char *name = golden_opt(golden_col(&bt, i, "reason"));
+        int status = atoi(golden_col(&bt, i, "status"));
+        if (!name)
+            continue; /* a success */
+        sim_reason r = sim_reason_named(name);
+        if (r == SIM_REASON_NONE)
+            golden_fail("broadcast.tsv: %d %s is not in sim/apple.h", status, name);
+        else if (sim_reasons[r].status != status || atoi(sim_reasons[r].status_text) != status)
+            golden_fail("broadcast.tsv: %s is %d, sim/apple.h says %d", name, status,
+                        sim_reasons[r].status);
+    }
+    for (int r = SIM_REASON_DEVICE_COUNT; r < SIM_REASON_COUNT; r++)
+        if (golden_find(&bt, "reason", sim_reasons[r].name) < 0)
+            golden_fail("sim/apple.h: broadcast reason %s (%d) has no row in broadcast.tsv",
+                        sim_reasons[r].name, sim_reasons[r].status);
+    golden_ok(before, "broadcast reasons: %zu rows of broadcast.tsv against %d of sim/apple.h",
+              bt.nrows, SIM_REASON_COUNT - SIM_REASON_DEVICE_COUNT);
+    golden_free(&bt);
 }
 
 /* ---- requests through the validator ------------------------------------------ */
@@ -604,6 +635,7 @@ int main(void)
     for (int i = 0; i < 64; i++)
         token[i] = "0123456789abcdef"[i % 16];
     check_reasons();
+    check_broadcast_reasons();
     check_push_types();
     check_headers();
     check_bin_status();
