@@ -15,7 +15,8 @@
  *      APNS_UUID_LEN, the priority values) are headers.tsv's, probed through
  *      apns_notification_validate;
  *   4. APNS_BINARY_STATUS_MAP and the binary size limits equal
- *      binary-status.tsv and binary-formats.tsv.
+ *      binary-status.tsv and binary-formats.tsv;
+ *   5. apns_live_activity_check() gives live-activity.tsv's verdicts.
  * Prints one line per table and a FAIL line per mismatch; exits 1 if any.
  */
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #endif
 #include "apns/error.h"
 #include "apns/notification.h"
+#include "apns/payload.h"
 #include "apns/reason.h"
 #include "golden.h"
 
@@ -282,6 +284,34 @@ static void check_binary(void)
 }
 #endif
 
+/* ---- 5. Live Activity payloads -------------------------------------------- */
+
+/* apns_live_activity_check() against every row of live-activity.tsv: ok rows
+ * pass, refused rows fail with APNS_ELIVEACTIVITY, for their target. */
+static void check_live_activity(void)
+{
+    int before = golden_failures();
+    golden_table t;
+    golden_need(&t, "live-activity.tsv");
+    for (size_t i = 0; i < t.nrows; i++) {
+        const char *id = golden_col(&t, i, "id");
+        const char *target = golden_col(&t, i, "target");
+        const char *payload = golden_col(&t, i, "payload");
+        int want_ok = strcmp(golden_col(&t, i, "verdict"), "ok") == 0;
+        apns_live_activity_target tg =
+            strcmp(target, "channel") == 0 ? APNS_LA_CHANNEL : APNS_LA_DEVICE;
+        char d[256];
+        int rc = apns_live_activity_check(payload, strlen(payload), tg, d, sizeof d);
+        if (want_ok && rc != 0)
+            golden_fail("live-activity.tsv: %s (%s): refused: %s", id, target, d);
+        else if (!want_ok && rc != APNS_ELIVEACTIVITY)
+            golden_fail("live-activity.tsv: %s (%s): got %s, want APNS_ELIVEACTIVITY", id, target,
+                        apns_err_name(rc));
+    }
+    golden_ok(before, "live activity: %zu payloads of live-activity.tsv", t.nrows);
+    golden_free(&t);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -290,6 +320,7 @@ int main(void)
     check_conditions();
     check_push_types();
     check_headers();
+    check_live_activity();
 #if APNS_HAVE_LEGACY
     check_binary(); /* a build without the legacy interface has none to check */
 #endif
