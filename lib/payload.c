@@ -28,6 +28,7 @@
 #include "apns/error.h"
 #include "apns/notification.h"
 #include "apns/payload.h"
+#include "detail.h"
 
 #define DETAIL_MAX 256
 #define REAL_FLAGS JSON_REAL_PRECISION(15) /* 0.1 prints as 0.1, not 0.10000000000000001 */
@@ -243,6 +244,17 @@ static int set_alert_string(apns_payload *p, const char *key, const char *s)
     return put(p, a, key, v);
 }
 
+/* A loc-args array: nargs strings, none NULL (APNS_EINVAL, kept). */
+static int check_args(apns_payload *p, const char *what, const char *const *args, size_t nargs)
+{
+    if (nargs > 0 && args == NULL)
+        return fail(p, APNS_EINVAL, "alert %s: %zu arguments but no array", what, nargs);
+    for (size_t i = 0; i < nargs; i++)
+        if (args[i] == NULL)
+            return fail(p, APNS_EINVAL, "alert %s[%zu] is NULL", what, i);
+    return 0;
+}
+
 static int set_alert_loc(apns_payload *p, const char *prefix, const char *key,
                          const char *const *args, size_t nargs)
 {
@@ -256,11 +268,8 @@ static int set_alert_loc(apns_payload *p, const char *prefix, const char *key,
         drop_alert_key(p, kname, aname);
         return 0;
     }
-    if (nargs > 0 && args == NULL)
-        return fail(p, APNS_EINVAL, "alert %s: %zu arguments but no array", aname, nargs);
-    for (size_t i = 0; i < nargs; i++)
-        if (args[i] == NULL)
-            return fail(p, APNS_EINVAL, "alert %s[%zu] is NULL", aname, i);
+    if ((rc = check_args(p, aname, args, nargs)) != 0)
+        return rc;
 
     json_t *k = str_value(p, kname, key, &rc);
     if (k == NULL)
@@ -543,12 +552,10 @@ static int set_alert_localized(apns_payload *p, const char *field, const char *k
         drop_alert_key(p, field, NULL);
         return 0;
     }
-    if (nargs > 0 && args == NULL)
-        return fail(p, APNS_EINVAL, "alert %s loc-args: %zu arguments but no array", field, nargs);
-    for (size_t i = 0; i < nargs; i++)
-        if (args[i] == NULL)
-            return fail(p, APNS_EINVAL, "alert %s loc-args[%zu] is NULL", field, i);
     char what[80];
+    snprintf(what, sizeof what, "%s loc-args", field);
+    if ((rc = check_args(p, what, args, nargs)) != 0)
+        return rc;
     snprintf(what, sizeof what, "alert %s loc-key", field);
     json_t *k = str_value(p, what, key, &rc);
     if (k == NULL)
@@ -608,17 +615,8 @@ int apns_payload_set_alert_sound(apns_payload *p, const char *name)
 
 /* ---- Live Activity rules ------------------------------------------------- */
 
-__attribute__((format(printf, 4, 5))) static int la_fail(int err, char *detail, size_t detail_len,
-                                                         const char *fmt, ...)
-{
-    if (detail != NULL && detail_len > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(detail, detail_len, fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
+/* Writes the sentence into detail and gives err. */
+#define LA_FAIL(err, d, dl, ...) (apns__set_detail((d), (dl), __VA_ARGS__), (err))
 
 /* aps[key] absent, or a JSON integer >= 0. */
 static int la_time_ok(const json_t *aps, const char *key)
@@ -632,59 +630,59 @@ static int la_rules(const json_t *aps, apns_live_activity_target target, char *d
     const int E = APNS_ELIVEACTIVITY;
     const json_t *ts = json_object_get(aps, "timestamp");
     if (ts == NULL)
-        return la_fail(E, d, dl, "aps.timestamp is missing; every Live Activity push carries it");
+        return LA_FAIL(E, d, dl, "aps.timestamp is missing; every Live Activity push carries it");
     if (!la_time_ok(aps, "timestamp"))
-        return la_fail(E, d, dl, "aps.timestamp must be an integer of UNIX seconds (>= 0)");
+        return LA_FAIL(E, d, dl, "aps.timestamp must be an integer of UNIX seconds (>= 0)");
     const json_t *ev = json_object_get(aps, "event");
     if (ev == NULL)
-        return la_fail(E, d, dl, "aps.event is missing; it must be start, update or end");
+        return LA_FAIL(E, d, dl, "aps.event is missing; it must be start, update or end");
     const char *e = json_string_value(ev);
     if (e == NULL || (strcmp(e, "start") != 0 && strcmp(e, "update") != 0 && strcmp(e, "end") != 0))
-        return la_fail(E, d, dl, "aps.event must be \"start\", \"update\" or \"end\"");
+        return LA_FAIL(E, d, dl, "aps.event must be \"start\", \"update\" or \"end\"");
     int start = strcmp(e, "start") == 0;
     if (start && target == APNS_LA_CHANNEL)
-        return la_fail(E, d, dl,
+        return LA_FAIL(E, d, dl,
                        "aps.event \"start\" on a broadcast channel: broadcast pushes cannot "
                        "start a Live Activity (send it to a push-to-start token)");
     const json_t *cs = json_object_get(aps, "content-state");
     if (cs != NULL && !json_is_object(cs))
-        return la_fail(E, d, dl, "aps.content-state must be a JSON object");
+        return LA_FAIL(E, d, dl, "aps.content-state must be a JSON object");
     if (cs == NULL && strcmp(e, "update") == 0)
-        return la_fail(E, d, dl, "aps.content-state is missing; an update carries it");
+        return LA_FAIL(E, d, dl, "aps.content-state is missing; an update carries it");
     if (start) {
         const json_t *at = json_object_get(aps, "attributes-type");
         if (!json_is_string(at))
-            return la_fail(E, d, dl,
+            return LA_FAIL(E, d, dl,
                            at ? "aps.attributes-type must be a string"
                               : "aps.attributes-type is missing; a start carries it");
         const json_t *a = json_object_get(aps, "attributes");
         if (!json_is_object(a))
-            return la_fail(E, d, dl,
+            return LA_FAIL(E, d, dl,
                            a ? "aps.attributes must be a JSON object"
                              : "aps.attributes is missing; a start carries it");
         if (json_object_get(aps, "alert") == NULL)
-            return la_fail(E, d, dl, "aps.alert is missing; a start carries it");
+            return LA_FAIL(E, d, dl, "aps.alert is missing; a start carries it");
     }
     const json_t *ipc = json_object_get(aps, "input-push-channel");
     const json_t *ipt = json_object_get(aps, "input-push-token");
     if ((ipc || ipt) && !start)
-        return la_fail(E, d, dl, "aps.%s belongs to event \"start\" only",
+        return LA_FAIL(E, d, dl, "aps.%s belongs to event \"start\" only",
                        ipc ? "input-push-channel" : "input-push-token");
     if (ipc && !json_is_string(ipc))
-        return la_fail(E, d, dl, "aps.input-push-channel must be a string (a base64 channel id)");
+        return LA_FAIL(E, d, dl, "aps.input-push-channel must be a string (a base64 channel id)");
     if (ipt && !(json_is_integer(ipt) && json_integer_value(ipt) == 1))
-        return la_fail(E, d, dl, "aps.input-push-token must be 1");
+        return LA_FAIL(E, d, dl, "aps.input-push-token must be 1");
     if (ipc && ipt)
-        return la_fail(E, d, dl,
+        return LA_FAIL(E, d, dl,
                        "aps.input-push-channel and aps.input-push-token together; a start "
                        "takes one of them");
     if (!la_time_ok(aps, "stale-date"))
-        return la_fail(E, d, dl, "aps.stale-date must be an integer of UNIX seconds (>= 0)");
+        return LA_FAIL(E, d, dl, "aps.stale-date must be an integer of UNIX seconds (>= 0)");
     if (!la_time_ok(aps, "dismissal-date"))
-        return la_fail(E, d, dl, "aps.dismissal-date must be an integer of UNIX seconds (>= 0)");
+        return LA_FAIL(E, d, dl, "aps.dismissal-date must be an integer of UNIX seconds (>= 0)");
     const json_t *rs = json_object_get(aps, "relevance-score");
     if (rs != NULL && !json_is_number(rs))
-        return la_fail(E, d, dl, "aps.relevance-score must be a number");
+        return LA_FAIL(E, d, dl, "aps.relevance-score must be a number");
     return 0;
 }
 
@@ -694,20 +692,20 @@ int apns_live_activity_check(const char *json, size_t len, apns_live_activity_ta
     if (detail != NULL && detail_len > 0)
         detail[0] = '\0';
     if ((json == NULL && len > 0) || (target != APNS_LA_DEVICE && target != APNS_LA_CHANNEL))
-        return la_fail(APNS_EINVAL, detail, detail_len, "apns_live_activity_check: bad argument");
+        return LA_FAIL(APNS_EINVAL, detail, detail_len, "apns_live_activity_check: bad argument");
     size_t off = 0;
     const char *why = "empty input";
     if (json == NULL || !apns_json_check_object(json, len, &off, &why))
-        return la_fail(APNS_ENOTOBJECT, detail, detail_len,
+        return LA_FAIL(APNS_ENOTOBJECT, detail, detail_len,
                        "payload is not a JSON object: %s at byte %zu", why, off);
     json_error_t e;
     json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &e);
     if (root == NULL) /* passed the strict check: only memory can fail here */
-        return la_fail(APNS_ENOMEM, detail, detail_len, "cannot parse the payload: %s", e.text);
+        return LA_FAIL(APNS_ENOMEM, detail, detail_len, "cannot parse the payload: %s", e.text);
     const json_t *aps = json_object_get(root, "aps");
     int rc = json_is_object(aps)
                  ? la_rules(aps, target, detail, detail_len)
-                 : la_fail(APNS_ELIVEACTIVITY, detail, detail_len, "payload has no \"aps\" object");
+                 : LA_FAIL(APNS_ELIVEACTIVITY, detail, detail_len, "payload has no \"aps\" object");
     json_decref(root);
     return rc;
 }

@@ -446,6 +446,21 @@ static void on_outcome(apns_client *c, const apns_notification *n, const apns_re
     o->r.reason_str = o->reason;
 }
 
+/* Client options for the fixture's tokens against the scripted server s,
+ * h2c on loopback. */
+static void opts_for(apns_client_opts *o, const fixture *f, const server *s, apns_result_cb cb,
+                     void *ud)
+{
+    apns_client_opts_init(o);
+    o->env = APNS_ENV_CUSTOM;
+    o->host = "127.0.0.1";
+    o->port = s->port;
+    o->h2c = 1;
+    o->tokens = f->tokens;
+    o->on_result = cb;
+    o->ud = ud;
+}
+
 /* One notification through a client with max_attempts against a server
  * that answers with the script (status[i], reason[i]; the last one again
  * once used up); runs the loop until its one result. Returns the requests
@@ -456,17 +471,10 @@ static size_t push_one(fixture *f, const int *status, const char *const *reason,
     server s = {.status = status, .reason = reason, .nscript = n};
     server_start(&s, f->base);
     apns_client_opts o;
-    apns_client_opts_init(&o);
-    o.env = APNS_ENV_CUSTOM;
-    o.host = "127.0.0.1";
-    o.port = s.port;
-    o.h2c = 1;
-    o.tokens = f->tokens;
+    opts_for(&o, f, &s, on_outcome, out);
     o.retry.max_attempts = max_attempts;
     o.retry.base_ms = 1;
     o.retry.max_ms = 1;
-    o.on_result = on_outcome;
-    o.ud = out;
     apns_client *c;
     char detail[256];
     assert_int_equal(apns_client_new(&c, f->base, &o, detail, sizeof detail), 0);
@@ -560,14 +568,7 @@ static void broadcast_handed_back_on_goaway(void **state)
     server_start(&s, f->base);
     outcomes all = {0};
     apns_client_opts o;
-    apns_client_opts_init(&o);
-    o.env = APNS_ENV_CUSTOM;
-    o.host = "127.0.0.1";
-    o.port = s.port;
-    o.h2c = 1;
-    o.tokens = f->tokens;
-    o.on_result = on_outcome_n;
-    o.ud = &all;
+    opts_for(&o, f, &s, on_outcome_n, &all);
     apns_client *c;
     char detail[256];
     assert_int_equal(apns_client_new(&c, f->base, &o, detail, sizeof detail), 0);

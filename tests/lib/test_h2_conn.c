@@ -220,36 +220,6 @@ static void peer_settings_max(peer *p, uint32_t max)
     assert_int_equal(nghttp2_submit_settings(p->s, NGHTTP2_FLAG_NONE, &iv, 1), 0);
 }
 
-/* Answers stream sid: :status, apns-id echoed from the request, optional
- * apns-unique-id and JSON body. */
-static void peer_respond(peer *p, int32_t sid, int status, const char *body, const char *uid)
-{
-    srv_stream *st = srv_find(p, sid);
-    assert_non_null(st);
-    char sbuf[8];
-    snprintf(sbuf, sizeof sbuf, "%d", status);
-    nghttp2_nv nv[4];
-    size_t n = 0;
-#define NV(nm, val)                                                                                \
-    nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(val), strlen(nm), strlen(val),             \
-                           NGHTTP2_NV_FLAG_NONE}
-    NV(":status", sbuf);
-    const char *id = srv_hdr_get(st, "apns-id");
-    if (id)
-        NV("apns-id", id);
-    if (uid)
-        NV("apns-unique-id", uid);
-    if (body)
-        NV("content-type", "application/json");
-#undef NV
-    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = srv_read};
-    st->resp = body;
-    st->resp_len = body ? strlen(body) : 0;
-    st->resp_off = 0;
-    st->answered = 1;
-    assert_int_equal(nghttp2_submit_response(p->s, sid, nv, n, body ? &prd : NULL), 0);
-}
-
 /* Answers stream sid with :status, the extra header pairs hdrs[0..nh) and an
  * optional body (any length up to the server's buffer). */
 static void peer_respond_h(peer *p, int32_t sid, int status, const char *const (*hdrs)[2], int nh,
@@ -271,6 +241,30 @@ static void peer_respond_h(peer *p, int32_t sid, int status, const char *const (
     st->resp_off = 0;
     st->answered = 1;
     assert_int_equal(nghttp2_submit_response(p->s, sid, nv, n, body ? &prd : NULL), 0);
+}
+
+/* Answers stream sid: :status, apns-id echoed from the request, optional
+ * apns-unique-id and JSON body. */
+static void peer_respond(peer *p, int32_t sid, int status, const char *body, const char *uid)
+{
+    srv_stream *st = srv_find(p, sid);
+    assert_non_null(st);
+    const char *h[3][2];
+    int n = 0;
+    const char *id = srv_hdr_get(st, "apns-id");
+    if (id) {
+        h[n][0] = "apns-id";
+        h[n++][1] = id;
+    }
+    if (uid) {
+        h[n][0] = "apns-unique-id";
+        h[n++][1] = uid;
+    }
+    if (body) {
+        h[n][0] = "content-type";
+        h[n++][1] = "application/json";
+    }
+    peer_respond_h(p, sid, status, (const char *const(*)[2])h, n, body);
 }
 
 /* ------------------------------------------------------------------ */
