@@ -47,6 +47,8 @@ struct apns_channel_client {
     common_list reqs;
     apns_log_cb on_log;
     void *log_ud;
+    void (*on_drained)(apns_channel_client *cc, void *ud);
+    void *drained_ud;
 };
 
 static const char *const op_names[] = {"create", "read", "list", "delete"};
@@ -250,6 +252,21 @@ int apns_channel_client_new(apns_channel_client **out, struct event_base *base,
     }
     *out = cc;
     return 0;
+}
+
+static void drained(apns_client *c, void *ud)
+{
+    (void)c;
+    apns_channel_client *cc = ud;
+    cc->on_drained(cc, cc->drained_ud);
+}
+
+void apns_channel_client_drain(apns_channel_client *cc,
+                               void (*on_drained)(apns_channel_client *cc, void *ud), void *ud)
+{
+    cc->on_drained = on_drained;
+    cc->drained_ud = ud;
+    apns_client_drain(cc->client, on_drained ? drained : NULL);
 }
 
 void apns_channel_client_free(apns_channel_client *cc)

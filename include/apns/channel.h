@@ -130,6 +130,13 @@ APNS_EXTERN int apns_channel_client_new(apns_channel_client **out, struct event_
                                         const apns_channel_opts *opts, char *detail,
                                         size_t detail_len);
 
+/* Refuses new requests (APNS_ESHUTDOWN); when every pending request got its
+ * callback, closes the connections and calls on_drained once, from the
+ * loop (on_drained may call apns_channel_client_free). */
+APNS_EXTERN void apns_channel_client_drain(apns_channel_client *cc,
+                                           void (*on_drained)(apns_channel_client *cc, void *ud),
+                                           void *ud);
+
 /* Closes at once; pending requests get no callback. NULL is a no-op. */
 APNS_EXTERN void apns_channel_client_free(apns_channel_client *cc);
 
@@ -140,7 +147,7 @@ APNS_EXTERN void apns_channel_client_free(apns_channel_client *cc);
  * apns-request-id. Returns 0 (cb follows once), APNS_EINVAL (NULL cc or cb),
  * APNS_ENOTOPIC / APNS_ETOPIC (bundle id), APNS_ECHANNELID, APNS_EAPNSID,
  * APNS_EINVAL (storage policy not 0 or 1), APNS_EAGAIN (max_pending
- * requests held), APNS_ENOMEM.
+ * requests held), APNS_ESHUTDOWN (after drain), APNS_ENOMEM.
  */
 APNS_EXTERN int apns_channel_create(apns_channel_client *cc, const char *bundle_id,
                                     apns_storage_policy policy, const char *request_id,

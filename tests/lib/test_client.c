@@ -642,6 +642,12 @@ static void on_channel(apns_channel_client *cc, const apns_channel_result *r, vo
     o->r.bundle_id = NULL;
 }
 
+static void on_channel_drained(apns_channel_client *cc, void *ud)
+{
+    (void)cc;
+    ++*(int *)ud;
+}
+
 static apns_channel_client *channel_client(fixture *f, const server *s)
 {
     apns_channel_opts o;
@@ -708,6 +714,11 @@ static void channel_operations(void **state)
     wait_for(f, &c4);
     assert_int_equal(c4.r.outcome, APNS_OUTCOME_ACCEPTED);
     assert_int_equal(c4.r.status, 204);
+    int drained = 0;
+    apns_channel_client_drain(cc, on_channel_drained, &drained);
+    assert_int_equal(apns_channel_list(cc, BUNDLE, NULL, on_channel, &c4), APNS_ESHUTDOWN);
+    while (!drained)
+        event_base_loop(f->base, EVLOOP_ONCE);
     apns_channel_client_free(cc);
     server_stop(&s);
 
