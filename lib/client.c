@@ -82,6 +82,7 @@
 #include "detail.h"
 #include "endpoint.h"
 #include "job.h"
+#include "client_int.h"
 #include "notification_int.h"
 #include "rng.h"
 #include "transport.h"
@@ -670,7 +671,7 @@ static void conn_on_handback(void *ud, apns__job *job, apns__handback why)
     if (apns__handback_guarded(why) && !may_resend(job)) {
         clog_(c, APNS_LOG_WARN,
               "notification %s to %.16s... was sent %d times without an answer: giving up",
-              job->n.apns_id, job->token, job->attempts);
+              job->n.apns_id, job->n.channel_id ? job->channel_id : job->token, job->attempts);
         fail_job(c, job, APNS_ERETRIES);
         return;
     }
@@ -824,8 +825,17 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     rc = cls->config_new(&cfg, o, njobs, detail, detail_len);
     if (rc)
         return rc;
-    const char *host = apns__endpoint_host(o->env, o->host, cls->host_production, cls->host_sandbox,
-                                           detail, detail_len);
+    const int bc = o->publish_host == APNS_PUBLISH_HOST_BROADCAST && cls->host_broadcast_production;
+    if (o->publish_host != APNS_PUBLISH_HOST_PUSH &&
+        o->publish_host != APNS_PUBLISH_HOST_BROADCAST) {
+        cls->config_free(cfg);
+        apns__set_detail(detail, detail_len, "publish_host %d is not a known value",
+                         (int)o->publish_host);
+        return APNS_EINVAL;
+    }
+    const char *host = apns__endpoint_host(
+        o->env, o->host, bc ? cls->host_broadcast_production : cls->host_production,
+        bc ? cls->host_broadcast_sandbox : cls->host_sandbox, detail, detail_len);
     apns_client *c = host ? calloc(1, sizeof *c) : NULL;
     if (!c) {
         cls->config_free(cfg);
@@ -904,6 +914,8 @@ fail:
     return rc;
 }
 
+static int enqueue(apns_client *c, const apns_notification *n, apns__op op);
+
 int apns_client_submit(apns_client *c, const apns_notification *n)
 {
     if (c->draining || c->freeing)
@@ -932,10 +944,18 @@ int apns_client_submit(apns_client *c, const apns_notification *n)
             return rc;
         }
     }
-    size_t tlen = strlen(n->token);
+    return enqueue(c, n, APNS__OP_PUSH);
+}
+
+/* Copies n into a free slot and queues it (n already checked). */
+static int enqueue(apns_client *c, const apns_notification *n, apns__op op)
+{
+    size_t tlen = n->token ? strlen(n->token) : 0;
     size_t plen = n->topic ? strlen(n->topic) : 0;
     size_t clen = n->collapse_id ? strlen(n->collapse_id) : 0;
-    if (tlen > APNS_TOKEN_HEX_MAX || plen > APNS_TOPIC_MAX || clen > APNS_COLLAPSE_ID_MAX)
+    size_t hlen = n->channel_id ? strlen(n->channel_id) : 0;
+    if (tlen > APNS_TOKEN_HEX_MAX || plen > APNS_TOPIC_MAX || clen > APNS_COLLAPSE_ID_MAX ||
+        hlen > APNS_CHANNEL_ID_MAX)
         return APNS_EINVAL; /* validate() already refuses these */
     apns__job *j = apns__job_list_pop(&c->free_list);
     if (!j) {
@@ -953,10 +973,11 @@ int apns_client_submit(apns_client *c, const apns_notification *n)
         j->payload_cap = cap;
     }
     j->n = *n;
+    j->op = op;
     for (size_t i = 0; i < tlen; i++)
         j->token[i] = (char)tolower((unsigned char)n->token[i]);
     j->token[tlen] = '\0';
-    j->n.token = j->token;
+    j->n.token = n->token ? j->token : NULL;
     if (n->topic) {
         memcpy(j->topic, n->topic, plen + 1);
         j->n.topic = j->topic;
@@ -965,7 +986,12 @@ int apns_client_submit(apns_client *c, const apns_notification *n)
         memcpy(j->collapse_id, n->collapse_id, clen + 1);
         j->n.collapse_id = j->collapse_id;
     }
-    memcpy(j->payload, n->payload, n->payload_len);
+    if (n->channel_id) {
+        memcpy(j->channel_id, n->channel_id, hlen + 1);
+        j->n.channel_id = j->channel_id;
+    }
+    if (n->payload_len)
+        memcpy(j->payload, n->payload, n->payload_len);
     j->n.payload = j->payload;
     if (!n->apns_id[0])
         make_uuid(c, j->n.apns_id);
@@ -981,6 +1007,13 @@ int apns_client_submit(apns_client *c, const apns_notification *n)
     c->stats.submitted++;
     schedule_dispatch(c);
     return 0;
+}
+
+int apns__client_submit_op(apns_client *c, const apns_notification *n, apns__op op)
+{
+    if (c->draining || c->freeing)
+        return APNS_ESHUTDOWN;
+    return enqueue(c, n, op);
 }
 
 size_t apns_client_credit(const apns_client *c)

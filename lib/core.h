@@ -151,6 +151,8 @@ typedef struct apns__core_class {
 
     /* --- what the client needs (NULL config_new: not a push protocol) --- */
     const char *host_production, *host_sandbox;
+    /* apns_publish_host BROADCAST's hosts; NULL: the protocol has no broadcast */
+    const char *host_broadcast_production, *host_broadcast_sandbox;
     uint16_t port;  /* when the options say 0 */
     unsigned slots; /* max_pending per connection when the options say 0 */
     int handshake;  /* 1: is_open() turning 1 proves the server accepted the connection

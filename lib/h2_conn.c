@@ -51,6 +51,16 @@
  * blocks taken from a per-connection pool, so a 410 answer allocates nothing
  * once the pool is warm, and parsed by a tiny JSON reader that extracts just
  * "reason" and "timestamp".
+ *
+ * Requests. A job's op (job.h) picks the request line: a device push
+ * (POST /3/device/<token>), a broadcast publish (n.channel_id set: POST
+ * /4/broadcasts/apps/<topic> with apns-channel-id and apns-request-id, no
+ * apns-topic), or a channel-management request (/1/apps/<topic>/...). The
+ * management answers carry the bodies the caller parses (a channel's
+ * configuration, the list of up to 10,000 channel ids), so for those the
+ * whole body (up to MGMT_BODY_CAP) is kept in a buffer of the record, and
+ * the answer's apns-channel-id header is kept too; the result hands both
+ * out, borrowed.
  */
 #include "h2_conn.h"
 
@@ -74,6 +84,7 @@
 #define LOCAL_CONN_WINDOW      (16 << 20) /* connection WINDOW_UPDATE target */
 #define BODY_CAP               2048       /* response body bytes kept */
 #define REASON_CAP             128        /* reason string bytes kept */
+#define MGMT_BODY_CAP          (4 << 20)  /* management answer bytes kept (10,000 ids ~ 300 KB) */
 #define PATH_PREFIX            "/3/device/"
 #define PATH_PREFIX_LEN        (sizeof(PATH_PREFIX) - 1)
 #define BEARER_PREFIX          "bearer "
@@ -100,6 +111,9 @@ typedef struct h2s {
     char apns_id[APNS_UUID_LEN + 1];
     char apns_unique_id[APNS_UUID_LEN + 1];
     body_block *body;
+    char channel_id[APNS_CHANNEL_ID_MAX + 1]; /* answer's apns-channel-id, "" if none */
+    char *mbody; /* management answers: the whole body (malloc'd, kept with the record) */
+    size_t mbody_len, mbody_cap;
 } h2s;
 
 /* The record lists (book, limbo, free) are counted lists (common/list.h). */
@@ -155,7 +169,7 @@ struct apns__h2_conn {
 
     /* prebuilt request headers */
     nghttp2_nv nv[16];
-    char path[PATH_PREFIX_LEN + APNS_TOKEN_HEX_MAX + 1];
+    char path[32 + APNS_TOPIC_MAX + APNS_TOKEN_HEX_MAX + 1];
     char expiration[24];
     char priority[16];
     char auth[BEARER_PREFIX_LEN + APNS_JWT_MAX];
@@ -531,6 +545,8 @@ static h2s *rec_get(apns__h2_conn *c)
     r->apns_id[0] = '\0';
     r->apns_unique_id[0] = '\0';
     r->body = NULL;
+    r->channel_id[0] = '\0';
+    r->mbody_len = 0;
     return r;
 }
 
@@ -598,6 +614,8 @@ static void build_result(apns__h2_conn *c, h2s *r, apns__job *job, apns_result *
     c->reason[0] = '\0';
     if (r->body && r->body->len > 0)
         parse_answer(r->body->data, r->body->len, c->reason, sizeof c->reason, &res->timestamp_ms);
+    else if (r->mbody_len > 0 && r->status >= 300)
+        parse_answer(r->mbody, r->mbody_len, c->reason, sizeof c->reason, &res->timestamp_ms);
     if (r->status == 200) {
         res->reason = APNS_REASON_NONE;
         res->timestamp_ms = 0;
@@ -613,6 +631,11 @@ static void build_result(apns__h2_conn *c, h2s *r, apns__job *job, apns_result *
     memcpy(res->apns_id, r->apns_id[0] ? r->apns_id : job->n.apns_id, APNS_UUID_LEN + 1);
     res->apns_id[APNS_UUID_LEN] = '\0';
     memcpy(res->apns_unique_id, r->apns_unique_id, sizeof res->apns_unique_id);
+    res->channel_id = r->channel_id[0] ? r->channel_id : NULL;
+    if (job->op != APNS__OP_PUSH && r->mbody_len > 0) {
+        res->body = r->mbody;
+        res->body_len = r->mbody_len;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -661,7 +684,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
             if (st >= 200 && st <= 999)
                 r->status = st;
         }
-    } else if (namelen == 7 && memcmp(name, "apns-id", 7) == 0) {
+    } else if ((namelen == 7 && memcmp(name, "apns-id", 7) == 0) ||
+               (namelen == 15 && memcmp(name, "apns-request-id", 15) == 0)) {
         if (valuelen <= APNS_UUID_LEN) {
             memcpy(r->apns_id, value, valuelen);
             r->apns_id[valuelen] = '\0';
@@ -670,6 +694,11 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
         if (valuelen <= APNS_UUID_LEN) {
             memcpy(r->apns_unique_id, value, valuelen);
             r->apns_unique_id[valuelen] = '\0';
+        }
+    } else if (namelen == 15 && memcmp(name, "apns-channel-id", 15) == 0) {
+        if (valuelen <= APNS_CHANNEL_ID_MAX) {
+            memcpy(r->channel_id, value, valuelen);
+            r->channel_id[valuelen] = '\0';
         }
     }
     return 0;
@@ -685,6 +714,23 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid, const u
     h2s *r = nghttp2_session_get_stream_user_data(s, sid);
     if (!r || !r->job)
         return 0;
+    if (r->job->op != APNS__OP_PUSH) {
+        if (r->mbody_len + len > r->mbody_cap && r->mbody_len + len <= MGMT_BODY_CAP) {
+            size_t cap = r->mbody_cap ? r->mbody_cap : 4096;
+            while (cap < r->mbody_len + len)
+                cap *= 2;
+            char *b = realloc(r->mbody, cap);
+            if (!b)
+                return 0; /* lose the rest of the body, keep the answer */
+            r->mbody = b;
+            r->mbody_cap = cap;
+        }
+        if (r->mbody_len + len <= r->mbody_cap) {
+            memcpy(r->mbody + r->mbody_len, data, len);
+            r->mbody_len += len;
+        }
+        return 0;
+    }
     if (!r->body) {
         body_block *b = c->bodies;
         if (b) {
@@ -962,6 +1008,7 @@ static void free_list(h2s_list *l)
     h2s *r;
     while ((r = rec_of(common_clist_pop_front(l))) != NULL) {
         free(r->body);
+        free(r->mbody);
         free(r);
     }
 }
@@ -1060,52 +1107,66 @@ uint32_t apns__h2_conn_capacity(const apns__h2_conn *c)
     return used >= lim ? 0 : (uint32_t)(lim - used);
 }
 
-int apns__h2_conn_submit(apns__h2_conn *c, apns__job *job, const apns_token *tok, int64_t now_ms)
+/* :method and :path for job (c->nv[NV_METHOD], c->path). Returns 0, or
+ * APNS_EINVAL when a field the request needs is missing or too long. */
+static int build_path(apns__h2_conn *c, const apns__job *job)
 {
-    if (apns__h2_conn_capacity(c) == 0)
-        return c->dead ? c->dead : APNS_EAGAIN;
+    static const char *const methods[] = {"POST", "POST", "GET", "GET", "DELETE"};
     const apns_notification *n = &job->n;
-    const char *ptype = apns_push_type_name(n->push_type);
-    if (!ptype || !n->token)
-        return APNS_EINVAL;
-    size_t toklen = strnlen(n->token, APNS_TOKEN_HEX_MAX + 1);
-    if (toklen == 0 || toklen > APNS_TOKEN_HEX_MAX)
-        return APNS_EINVAL;
-    if (n->payload_len > 0 && !n->payload)
-        return APNS_EINVAL;
-    if (job->n.apns_id[0] == '\0') {
-        int rv = apns_uuid_generate(job->n.apns_id);
-        if (rv != 0)
-            return rv;
-    }
-
-    /* :path: the only per-request formatting besides the optional numbers */
-    for (size_t i = 0; i < toklen; i++) {
-        char ch = n->token[i];
-        c->path[PATH_PREFIX_LEN + i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
-    }
-    c->nv[NV_PATH].valuelen = PATH_PREFIX_LEN + toklen;
-
-    size_t nvlen = NV_MAX_FIXED;
-    nghttp2_nv *nv = c->nv;
-    if (tok) {
-        if (tok->generation != c->auth_gen || c->auth_len == 0) {
-            size_t jl = strnlen(tok->jwt, APNS_JWT_MAX);
-            if (jl == 0 || jl >= APNS_JWT_MAX)
-                return APNS_EINVAL;
-            memcpy(c->auth + BEARER_PREFIX_LEN, tok->jwt, jl);
-            c->auth_len = BEARER_PREFIX_LEN + jl;
-            c->auth_gen = tok->generation;
+    size_t len = 0;
+    if (job->op == APNS__OP_PUSH && !n->channel_id) {
+        size_t toklen = n->token ? strnlen(n->token, APNS_TOKEN_HEX_MAX + 1) : 0;
+        if (toklen == 0 || toklen > APNS_TOKEN_HEX_MAX)
+            return APNS_EINVAL;
+        memcpy(c->path, PATH_PREFIX, PATH_PREFIX_LEN);
+        for (size_t i = 0; i < toklen; i++) {
+            char ch = n->token[i];
+            c->path[PATH_PREFIX_LEN + i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
         }
-        /* copied by nghttp2: a queued request keeps the token it was built with */
-        nv_set(&nv[nvlen++], LIT("authorization"), c->auth, c->auth_len, NV_NAME);
+        len = PATH_PREFIX_LEN + toklen;
+    } else {
+        size_t tl = n->topic ? strnlen(n->topic, APNS_TOPIC_MAX + 1) : 0;
+        if (tl == 0 || tl > APNS_TOPIC_MAX || (unsigned)job->op > APNS__OP_CH_DELETE)
+            return APNS_EINVAL;
+        if ((job->op == APNS__OP_PUSH || job->op == APNS__OP_CH_READ ||
+             job->op == APNS__OP_CH_DELETE) &&
+            (!n->channel_id || !n->channel_id[0]))
+            return APNS_EINVAL;
+        const char *pre = job->op == APNS__OP_PUSH ? "/4/broadcasts/apps/" : "/1/apps/";
+        const char *post = job->op == APNS__OP_PUSH      ? ""
+                           : job->op == APNS__OP_CH_LIST ? "/all-channels"
+                                                         : "/channels";
+        int l = snprintf(c->path, sizeof c->path, "%s%.*s%s", pre, (int)tl, n->topic, post);
+        if (l < 0 || (size_t)l >= sizeof c->path)
+            return APNS_EINVAL;
+        len = (size_t)l;
     }
+    c->nv[NV_PATH].valuelen = len;
+    c->nv[NV_METHOD].value = (uint8_t *)methods[job->op];
+    c->nv[NV_METHOD].valuelen = strlen(methods[job->op]);
+    return 0;
+}
+
+/* The apns-* headers of a device push or a broadcast publish, appended at
+ * c->nv[nvlen]; returns the new count. */
+static size_t push_headers(apns__h2_conn *c, apns__job *job, const char *ptype, size_t nvlen)
+{
+    const apns_notification *n = &job->n;
+    nghttp2_nv *nv = c->nv;
+    int broadcast = n->channel_id != NULL;
     nv_set(&nv[nvlen++], LIT("apns-push-type"), ptype, strlen(ptype), NV_STATIC);
-    if (n->topic && n->topic[0])
+    if (broadcast) /* Apple: index a broadcast channel id (it repeats) */
+        nv_set(&nv[nvlen++], LIT("apns-channel-id"), n->channel_id,
+               strnlen(n->channel_id, APNS_CHANNEL_ID_MAX), NV_NAME);
+    else if (n->topic && n->topic[0])
         nv_set(&nv[nvlen++], LIT("apns-topic"), n->topic, strnlen(n->topic, APNS_TOPIC_MAX),
                NV_NAME);
-    nv_set(&nv[nvlen++], LIT("apns-id"), job->n.apns_id, strnlen(job->n.apns_id, APNS_UUID_LEN),
-           NV_NAME | NGHTTP2_NV_FLAG_NO_INDEX);
+    if (broadcast)
+        nv_set(&nv[nvlen++], LIT("apns-request-id"), job->n.apns_id,
+               strnlen(job->n.apns_id, APNS_UUID_LEN), NV_NAME | NGHTTP2_NV_FLAG_NO_INDEX);
+    else
+        nv_set(&nv[nvlen++], LIT("apns-id"), job->n.apns_id, strnlen(job->n.apns_id, APNS_UUID_LEN),
+               NV_NAME | NGHTTP2_NV_FLAG_NO_INDEX);
     if (n->expiration != APNS_EXPIRATION_NONE) {
         int l = snprintf(c->expiration, sizeof c->expiration, "%" PRId64, n->expiration);
         nv_set(&nv[nvlen++], LIT("apns-expiration"), c->expiration, (size_t)l,
@@ -1128,9 +1189,64 @@ int apns__h2_conn_submit(apns__h2_conn *c, apns__job *job, const apns_token *tok
         }
         }
     }
-    if (n->collapse_id && n->collapse_id[0])
+    if (n->collapse_id && n->collapse_id[0] && !broadcast)
         nv_set(&nv[nvlen++], LIT("apns-collapse-id"), n->collapse_id,
                strnlen(n->collapse_id, APNS_COLLAPSE_ID_MAX), NV_NAME | NGHTTP2_NV_FLAG_NO_INDEX);
+    return nvlen;
+}
+
+/* The headers of a channel-management request: apns-request-id, and
+ * apns-channel-id for read and delete. */
+static size_t manage_headers(apns__h2_conn *c, apns__job *job, size_t nvlen)
+{
+    nghttp2_nv *nv = c->nv;
+    nv_set(&nv[nvlen++], LIT("apns-request-id"), job->n.apns_id,
+           strnlen(job->n.apns_id, APNS_UUID_LEN), NV_NAME | NGHTTP2_NV_FLAG_NO_INDEX);
+    if (job->op == APNS__OP_CH_READ || job->op == APNS__OP_CH_DELETE)
+        nv_set(&nv[nvlen++], LIT("apns-channel-id"), job->n.channel_id,
+               strnlen(job->n.channel_id, APNS_CHANNEL_ID_MAX), NV_NAME);
+    if (job->op == APNS__OP_CH_CREATE)
+        nv_set(&nv[nvlen++], LIT("content-type"), LIT("application/json"), NV_STATIC);
+    return nvlen;
+}
+
+int apns__h2_conn_submit(apns__h2_conn *c, apns__job *job, const apns_token *tok, int64_t now_ms)
+{
+    if (apns__h2_conn_capacity(c) == 0)
+        return c->dead ? c->dead : APNS_EAGAIN;
+    const apns_notification *n = &job->n;
+    const char *ptype = apns_push_type_name(n->push_type);
+    if (!ptype)
+        return APNS_EINVAL;
+    if (n->payload_len > 0 && !n->payload)
+        return APNS_EINVAL;
+    int rv = build_path(c, job);
+    if (rv != 0)
+        return rv;
+    if (job->n.apns_id[0] == '\0') {
+        rv = apns_uuid_generate(job->n.apns_id);
+        if (rv != 0)
+            return rv;
+    }
+
+    size_t nvlen = NV_MAX_FIXED;
+    nghttp2_nv *nv = c->nv;
+    if (tok) {
+        if (tok->generation != c->auth_gen || c->auth_len == 0) {
+            size_t jl = strnlen(tok->jwt, APNS_JWT_MAX);
+            if (jl == 0 || jl >= APNS_JWT_MAX)
+                return APNS_EINVAL;
+            memcpy(c->auth + BEARER_PREFIX_LEN, tok->jwt, jl);
+            c->auth_len = BEARER_PREFIX_LEN + jl;
+            c->auth_gen = tok->generation;
+        }
+        /* copied by nghttp2: a queued request keeps the token it was built with */
+        nv_set(&nv[nvlen++], LIT("authorization"), c->auth, c->auth_len, NV_NAME);
+    }
+    if (job->op == APNS__OP_PUSH)
+        nvlen = push_headers(c, job, ptype, nvlen);
+    else
+        nvlen = manage_headers(c, job, nvlen);
 
     h2s *r = rec_get(c);
     if (!r)
@@ -1323,6 +1439,8 @@ const apns__core_class apns__h2_class = {
     .name = "HTTP/2",
     .host_production = "api.push.apple.com",
     .host_sandbox = "api.sandbox.push.apple.com",
+    .host_broadcast_production = "api-broadcast.push.apple.com",
+    .host_broadcast_sandbox = "api-broadcast.sandbox.push.apple.com",
     .port = 443,
     .slots = 1000,
     .handshake = 1,

@@ -16,12 +16,25 @@
 
 typedef struct apns__job apns__job;
 
+/* What a job asks of the server. A device push and a broadcast publish
+ * (n.channel_id set) are APNS__OP_PUSH; the channel-management requests
+ * (channel.c) ride the same book on their own client. */
+typedef enum apns__op {
+    APNS__OP_PUSH = 0,  /* POST /3/device/<token>, or /4/broadcasts/apps/<topic> */
+    APNS__OP_CH_CREATE, /* POST /1/apps/<topic>/channels, body n.payload */
+    APNS__OP_CH_READ,   /* GET /1/apps/<topic>/channels + apns-channel-id */
+    APNS__OP_CH_LIST,   /* GET /1/apps/<topic>/all-channels */
+    APNS__OP_CH_DELETE, /* DELETE /1/apps/<topic>/channels + apns-channel-id */
+} apns__op;
+
 struct apns__job {
     common_list link;                   /* on at most one job list: free, queue, handed back */
     apns_notification n;                /* public view; its pointers point into the buffers below */
     char token[APNS_TOKEN_HEX_MAX + 1]; /* lower-case */
     char topic[APNS_TOPIC_MAX + 1];
     char collapse_id[APNS_COLLAPSE_ID_MAX + 1];
+    char channel_id[APNS_CHANNEL_ID_MAX + 1];
+    apns__op op;
     char *payload;
     size_t payload_cap;
 

@@ -20,6 +20,7 @@
 
 #include "apns/error.h"
 #include "apns/notification.h"
+#include "apns/payload.h"
 #include "hex.h" /* common/ */
 #include "notification_int.h"
 #include "token.h" /* common/ */
@@ -298,6 +299,94 @@ int apns_notification_validate(const apns_notification *n, int require_topic, ch
     return apns__notification_validate(n, require_topic, 0, detail, detail_len);
 }
 
+/* Base64 (standard or URL-safe alphabet, '=' padding): what Apple's channel
+ * ids are made of. */
+static int check_channel_id(const char *id, char *d, size_t dl)
+{
+    char q[QBUF];
+    size_t len = strlen(id);
+    if (len == 0)
+        return report(APNS_ECHANNELID, d, dl, "apns-channel-id is empty");
+    if (len > APNS_CHANNEL_ID_MAX) {
+        quote(q, id, len);
+        return report(APNS_ECHANNELID, d, dl,
+                      "apns-channel-id \"%s\" is %zu bytes; at most %d are allowed", q, len,
+                      APNS_CHANNEL_ID_MAX);
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '-' || c == '_' || c == '=')) {
+            quote(q, id, len);
+            return report(APNS_ECHANNELID, d, dl, "apns-channel-id \"%s\" is not base64 (byte %zu)",
+                          q, i);
+        }
+    }
+    return 0;
+}
+
+int apns__channel_id_check(const char *id, char *detail, size_t detail_len)
+{
+    if (id == NULL)
+        return report(APNS_ECHANNELID, detail, detail_len, "apns-channel-id is missing");
+    return check_channel_id(id, detail, detail_len);
+}
+
+/* The broadcast publish rules (§4.3); see apns/notification.h. */
+static int validate_broadcast(const apns_notification *n, char *d, size_t dl)
+{
+    char q[QBUF];
+    int rc;
+    if (n->token != NULL && n->token[0] != '\0')
+        return report(APNS_EINVAL, d, dl,
+                      "both a device token and a channel id: a notification goes to one of them");
+    if ((rc = check_channel_id(n->channel_id, d, dl)) != 0)
+        return rc;
+    if (n->topic == NULL || n->topic[0] == '\0')
+        return report(APNS_ENOTOPIC, d, dl,
+                      "the bundle id (topic) is missing; a broadcast is posted to "
+                      "/4/broadcasts/apps/<bundle id>");
+    if ((rc = check_topic(n->topic, 1, d, dl)) != 0)
+        return rc;
+    if (strchr(n->topic, '/') != NULL || strstr(n->topic, ".push-type.") != NULL) {
+        quote(q, n->topic, strlen(n->topic));
+        return report(APNS_ETOPIC, d, dl,
+                      "topic \"%s\" is not a plain bundle id; a broadcast takes no push-type "
+                      "suffix",
+                      q);
+    }
+    if (n->push_type != APNS_PUSH_LIVEACTIVITY)
+        return report(APNS_EPUSHTYPE, d, dl,
+                      "apns-push-type must be liveactivity for a broadcast, not %s",
+                      apns_push_type_name(n->push_type) ? apns_push_type_name(n->push_type)
+                                                        : "an unknown value");
+    if (n->priority != 10 && n->priority != 5 && n->priority != 1)
+        return report(APNS_EPRIORITY, d, dl, "apns-priority %d: a broadcast requires 10, 5 or 1",
+                      n->priority);
+    if (n->expiration < 0)
+        return report(APNS_EEXPIRATION, d, dl,
+                      "apns-expiration is required for a broadcast: 0 (no storage) or UNIX "
+                      "seconds");
+    if (n->collapse_id != NULL)
+        return report(APNS_ECOLLAPSEID, d, dl, "a broadcast has no apns-collapse-id");
+    if (n->apns_id[0] != '\0') {
+        size_t len = strnlen(n->apns_id, sizeof n->apns_id);
+        if (len == sizeof n->apns_id || !apns_uuid_is_valid(n->apns_id)) {
+            quote(q, n->apns_id, len);
+            return report(APNS_EAPNSID, d, dl,
+                          "apns-request-id \"%s\" is not a canonical UUID (8-4-4-4-12 hex "
+                          "digits)",
+                          q);
+        }
+    }
+    if (n->payload == NULL || n->payload_len == 0)
+        return report(APNS_EPAYLOADEMPTY, d, dl, "payload is empty");
+    if (n->payload_len > APNS_PAYLOAD_MAX_BROADCAST)
+        return report(APNS_ETOOBIG, d, dl, "payload is %zu bytes; a broadcast allows at most %d",
+                      n->payload_len, APNS_PAYLOAD_MAX_BROADCAST);
+    return apns_live_activity_check(n->payload, n->payload_len, APNS_LA_CHANNEL, d, dl);
+}
+
 int apns__notification_validate(const apns_notification *n, int require_topic, int json_known_good,
                                 char *detail, size_t detail_len)
 {
@@ -308,6 +397,8 @@ int apns__notification_validate(const apns_notification *n, int require_topic, i
         detail[0] = '\0';
     if (n == NULL)
         return report(APNS_EINVAL, detail, detail_len, "notification is NULL");
+    if (n->channel_id != NULL)
+        return validate_broadcast(n, detail, detail_len); /* parses the payload anyway */
 
     if ((rc = check_token(n->token, detail, detail_len)) != 0)
         return rc;

@@ -12,4 +12,9 @@
 int apns__notification_validate(const apns_notification *n, int require_topic, int json_known_good,
                                 char *detail, size_t detail_len);
 
+/* The channel-id rule of apns_notification_validate() (present, 1..255
+ * base64 characters), for the channel-management client. Returns 0 or
+ * APNS_ECHANNELID with detail. */
+int apns__channel_id_check(const char *id, char *detail, size_t detail_len);
+
 #endif

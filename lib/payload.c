@@ -28,6 +28,7 @@
 #include "apns/error.h"
 #include "apns/notification.h"
 #include "apns/payload.h"
+#include "detail.h"
 
 #define DETAIL_MAX 256
 #define REAL_FLAGS JSON_REAL_PRECISION(15) /* 0.1 prints as 0.1, not 0.10000000000000001 */
@@ -243,6 +244,17 @@ static int set_alert_string(apns_payload *p, const char *key, const char *s)
     return put(p, a, key, v);
 }
 
+/* A loc-args array: nargs strings, none NULL (APNS_EINVAL, kept). */
+static int check_args(apns_payload *p, const char *what, const char *const *args, size_t nargs)
+{
+    if (nargs > 0 && args == NULL)
+        return fail(p, APNS_EINVAL, "alert %s: %zu arguments but no array", what, nargs);
+    for (size_t i = 0; i < nargs; i++)
+        if (args[i] == NULL)
+            return fail(p, APNS_EINVAL, "alert %s[%zu] is NULL", what, i);
+    return 0;
+}
+
 static int set_alert_loc(apns_payload *p, const char *prefix, const char *key,
                          const char *const *args, size_t nargs)
 {
@@ -256,11 +268,8 @@ static int set_alert_loc(apns_payload *p, const char *prefix, const char *key,
         drop_alert_key(p, kname, aname);
         return 0;
     }
-    if (nargs > 0 && args == NULL)
-        return fail(p, APNS_EINVAL, "alert %s: %zu arguments but no array", aname, nargs);
-    for (size_t i = 0; i < nargs; i++)
-        if (args[i] == NULL)
-            return fail(p, APNS_EINVAL, "alert %s[%zu] is NULL", aname, i);
+    if ((rc = check_args(p, aname, args, nargs)) != 0)
+        return rc;
 
     json_t *k = str_value(p, kname, key, &rc);
     if (k == NULL)
@@ -530,6 +539,175 @@ int apns_payload_set_input_push_channel(apns_payload *p, const char *channel_id)
 int apns_payload_set_input_push_token(apns_payload *p, int on)
 {
     return set_aps_flag(p, "input-push-token", on);
+}
+
+/* "title" / "subtitle" / "body" as a {"loc-key","loc-args"} object. */
+static int set_alert_localized(apns_payload *p, const char *field, const char *key,
+                               const char *const *args, size_t nargs)
+{
+    int rc = begin(p);
+    if (rc != 0)
+        return rc;
+    if (key == NULL) {
+        drop_alert_key(p, field, NULL);
+        return 0;
+    }
+    char what[80];
+    snprintf(what, sizeof what, "%s loc-args", field);
+    if ((rc = check_args(p, what, args, nargs)) != 0)
+        return rc;
+    snprintf(what, sizeof what, "alert %s loc-key", field);
+    json_t *k = str_value(p, what, key, &rc);
+    if (k == NULL)
+        return rc;
+    json_t *obj = json_object();
+    if (obj == NULL || json_object_set_new_nocheck(obj, "loc-key", k) != 0) {
+        if (obj == NULL)
+            json_decref(k);
+        json_decref(obj);
+        return fail(p, APNS_ENOMEM, "out of memory setting alert %s", field);
+    }
+    if (nargs > 0) {
+        json_t *arr = json_array();
+        if (arr == NULL || json_object_set_new_nocheck(obj, "loc-args", arr) != 0) {
+            json_decref(obj);
+            return fail(p, APNS_ENOMEM, "out of memory setting alert %s", field);
+        }
+        for (size_t i = 0; i < nargs; i++) {
+            snprintf(what, sizeof what, "alert %s loc-args[%zu]", field, i);
+            json_t *v = str_value(p, what, args[i], &rc);
+            if (v == NULL || json_array_append_new(arr, v) != 0) {
+                json_decref(obj);
+                return v ? fail(p, APNS_ENOMEM, "out of memory setting alert %s", field) : rc;
+            }
+        }
+    }
+    json_t *a = alert_dict(p, &rc);
+    if (a == NULL) {
+        json_decref(obj);
+        return rc;
+    }
+    return put(p, a, field, obj);
+}
+
+int apns_payload_set_alert_title_localized(apns_payload *p, const char *key,
+                                           const char *const *args, size_t nargs)
+{
+    return set_alert_localized(p, "title", key, args, nargs);
+}
+
+int apns_payload_set_alert_subtitle_localized(apns_payload *p, const char *key,
+                                              const char *const *args, size_t nargs)
+{
+    return set_alert_localized(p, "subtitle", key, args, nargs);
+}
+
+int apns_payload_set_alert_body_localized(apns_payload *p, const char *key, const char *const *args,
+                                          size_t nargs)
+{
+    return set_alert_localized(p, "body", key, args, nargs);
+}
+
+int apns_payload_set_alert_sound(apns_payload *p, const char *name)
+{
+    return set_alert_string(p, "sound", name);
+}
+
+/* ---- Live Activity rules ------------------------------------------------- */
+
+/* Writes the sentence into detail and gives err. */
+#define LA_FAIL(err, d, dl, ...) (apns__set_detail((d), (dl), __VA_ARGS__), (err))
+
+/* aps[key] absent, or a JSON integer >= 0. */
+static int la_time_ok(const json_t *aps, const char *key)
+{
+    const json_t *v = json_object_get(aps, key);
+    return v == NULL || (json_is_integer(v) && json_integer_value(v) >= 0);
+}
+
+static int la_rules(const json_t *aps, apns_live_activity_target target, char *d, size_t dl)
+{
+    const int E = APNS_ELIVEACTIVITY;
+    const json_t *ts = json_object_get(aps, "timestamp");
+    if (ts == NULL)
+        return LA_FAIL(E, d, dl, "aps.timestamp is missing; every Live Activity push carries it");
+    if (!la_time_ok(aps, "timestamp"))
+        return LA_FAIL(E, d, dl, "aps.timestamp must be an integer of UNIX seconds (>= 0)");
+    const json_t *ev = json_object_get(aps, "event");
+    if (ev == NULL)
+        return LA_FAIL(E, d, dl, "aps.event is missing; it must be start, update or end");
+    const char *e = json_string_value(ev);
+    if (e == NULL || (strcmp(e, "start") != 0 && strcmp(e, "update") != 0 && strcmp(e, "end") != 0))
+        return LA_FAIL(E, d, dl, "aps.event must be \"start\", \"update\" or \"end\"");
+    int start = strcmp(e, "start") == 0;
+    if (start && target == APNS_LA_CHANNEL)
+        return LA_FAIL(E, d, dl,
+                       "aps.event \"start\" on a broadcast channel: broadcast pushes cannot "
+                       "start a Live Activity (send it to a push-to-start token)");
+    const json_t *cs = json_object_get(aps, "content-state");
+    if (cs != NULL && !json_is_object(cs))
+        return LA_FAIL(E, d, dl, "aps.content-state must be a JSON object");
+    if (cs == NULL && strcmp(e, "update") == 0)
+        return LA_FAIL(E, d, dl, "aps.content-state is missing; an update carries it");
+    if (start) {
+        const json_t *at = json_object_get(aps, "attributes-type");
+        if (!json_is_string(at))
+            return LA_FAIL(E, d, dl,
+                           at ? "aps.attributes-type must be a string"
+                              : "aps.attributes-type is missing; a start carries it");
+        const json_t *a = json_object_get(aps, "attributes");
+        if (!json_is_object(a))
+            return LA_FAIL(E, d, dl,
+                           a ? "aps.attributes must be a JSON object"
+                             : "aps.attributes is missing; a start carries it");
+        if (json_object_get(aps, "alert") == NULL)
+            return LA_FAIL(E, d, dl, "aps.alert is missing; a start carries it");
+    }
+    const json_t *ipc = json_object_get(aps, "input-push-channel");
+    const json_t *ipt = json_object_get(aps, "input-push-token");
+    if ((ipc || ipt) && !start)
+        return LA_FAIL(E, d, dl, "aps.%s belongs to event \"start\" only",
+                       ipc ? "input-push-channel" : "input-push-token");
+    if (ipc && !json_is_string(ipc))
+        return LA_FAIL(E, d, dl, "aps.input-push-channel must be a string (a base64 channel id)");
+    if (ipt && !(json_is_integer(ipt) && json_integer_value(ipt) == 1))
+        return LA_FAIL(E, d, dl, "aps.input-push-token must be 1");
+    if (ipc && ipt)
+        return LA_FAIL(E, d, dl,
+                       "aps.input-push-channel and aps.input-push-token together; a start "
+                       "takes one of them");
+    if (!la_time_ok(aps, "stale-date"))
+        return LA_FAIL(E, d, dl, "aps.stale-date must be an integer of UNIX seconds (>= 0)");
+    if (!la_time_ok(aps, "dismissal-date"))
+        return LA_FAIL(E, d, dl, "aps.dismissal-date must be an integer of UNIX seconds (>= 0)");
+    const json_t *rs = json_object_get(aps, "relevance-score");
+    if (rs != NULL && !json_is_number(rs))
+        return LA_FAIL(E, d, dl, "aps.relevance-score must be a number");
+    return 0;
+}
+
+int apns_live_activity_check(const char *json, size_t len, apns_live_activity_target target,
+                             char *detail, size_t detail_len)
+{
+    if (detail != NULL && detail_len > 0)
+        detail[0] = '\0';
+    if ((json == NULL && len > 0) || (target != APNS_LA_DEVICE && target != APNS_LA_CHANNEL))
+        return LA_FAIL(APNS_EINVAL, detail, detail_len, "apns_live_activity_check: bad argument");
+    size_t off = 0;
+    const char *why = "empty input";
+    if (json == NULL || !apns_json_check_object(json, len, &off, &why))
+        return LA_FAIL(APNS_ENOTOBJECT, detail, detail_len,
+                       "payload is not a JSON object: %s at byte %zu", why, off);
+    json_error_t e;
+    json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &e);
+    if (root == NULL) /* passed the strict check: only memory can fail here */
+        return LA_FAIL(APNS_ENOMEM, detail, detail_len, "cannot parse the payload: %s", e.text);
+    const json_t *aps = json_object_get(root, "aps");
+    int rc = json_is_object(aps)
+                 ? la_rules(aps, target, detail, detail_len)
+                 : LA_FAIL(APNS_ELIVEACTIVITY, detail, detail_len, "payload has no \"aps\" object");
+    json_decref(root);
+    return rc;
 }
 
 /* ---- custom keys --------------------------------------------------------- */

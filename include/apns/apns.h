@@ -9,6 +9,7 @@
  * jwt.h      ES256 provider tokens and the per-team token cache
  * reason.h   every APNs answer with the action it calls for
  * client.h   connections, the in-flight book, credit-based backpressure
+ * channel.h  broadcast channels (Live Activities, iOS 18): create, read, list, delete
  * binary.h, feedback.h   the legacy binary interface and feedback service,
  *            when libapns was built with them (APNS_HAVE_LEGACY, features.h)
  */
@@ -23,6 +24,7 @@
 #include "apns/jwt.h"
 #include "apns/reason.h"
 #include "apns/client.h"
+#include "apns/channel.h"
 #if APNS_HAVE_LEGACY
 #include "apns/binary.h"
 #include "apns/feedback.h"

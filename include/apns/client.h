@@ -95,6 +95,17 @@ typedef enum apns_environment {
     APNS_ENV_CUSTOM,         /* host and port from the options (apns-sim, tests) */
 } apns_environment;
 
+/* Where a client of APNS_ENV_PRODUCTION / APNS_ENV_SANDBOX connects for
+ * broadcast publishes. Apple's broadcast page names the device hosts in its
+ * connection section and api-broadcast.* in its examples (§4.3 of the
+ * protocol notes); which is canonical is unconfirmed, so it is a choice. */
+typedef enum apns_publish_host {
+    APNS_PUBLISH_HOST_PUSH = 0,  /* api[.sandbox].push.apple.com: device pushes and
+                                    broadcasts on one client (node-apn's choice) */
+    APNS_PUBLISH_HOST_BROADCAST, /* api-broadcast[.sandbox].push.apple.com: a client for
+                                    broadcasts only */
+} apns_publish_host;
+
 /* What the connections speak. */
 typedef enum apns_transport {
     APNS_TRANSPORT_HTTP2 = 0, /* the HTTP/2 provider API (TLS with ALPN h2, or h2c) */
@@ -137,6 +148,13 @@ typedef struct apns_result {
     int binary_status;                      /* legacy binary interface: the error-response status
                                                (apns/binary.h) for REJECTED; 0 when accepted by
                                                silence, and always 0 for HTTP/2 */
+    /* A broadcast publish's answer names its request id in apns_id (sent as
+     * apns-request-id, or APNs') and APNs' message id in apns_unique_id.
+     * The channel-management client (apns/channel.h) also reads these,
+     * borrowed for the callback: */
+    const char *channel_id; /* the answer's apns-channel-id header, or NULL */
+    const char *body;       /* the answer's body (not NUL-terminated), or NULL */
+    size_t body_len;
 } apns_result;
 
 typedef struct apns_client apns_client;
@@ -210,6 +228,10 @@ typedef struct apns_client_opts {
     apns_credit_cb on_credit; /* optional */
     apns_log_cb on_log;       /* optional; no logging when NULL */
     void *ud;
+
+    /* HTTP/2, APNS_ENV_PRODUCTION / SANDBOX: the host the client connects to
+     * (see apns_publish_host); ignored with APNS_ENV_CUSTOM. */
+    apns_publish_host publish_host;
 } apns_client_opts;
 
 /* Zeroes opts (every default). */
@@ -231,7 +253,10 @@ APNS_EXTERN int apns_client_new(apns_client **out, struct event_base *base,
  * generated when n->apns_id is ""). Binary transport: also APNS_EBADTOKEN for
  * a token that is not 32 bytes (64 hex digits) in the simple and enhanced
  * formats, APNS_ETOOBIG for a payload over 256 bytes (simple, enhanced) or
- * 2048 (frame); topic, push type and collapse id are not sent. Returns 0,
+ * 2048 (frame); topic, push type and collapse id are not sent, and a
+ * broadcast (n->channel_id) is APNS_EINVAL. A broadcast publish rides the
+ * same slots, in-flight book, hand-backs and retries as a device push.
+ * Returns 0,
  * APNS_EAGAIN (no slot: wait for on_credit), APNS_ESHUTDOWN (after drain),
  * APNS_ENOMEM (a slot's payload buffer could not grow), or a validation
  * error (then no callback fires for n; the detail goes to on_log at DEBUG).

@@ -35,6 +35,8 @@ extern "C" {
     XX(EPAYLOADEMPTY, -20, "payload is empty")                                                     \
     XX(EPAYLOADKEY, -21, "payload key has the wrong type or is unknown")                           \
     XX(ETOPIC, -22, "apns-topic is not a valid bundle id")                                         \
+    XX(ELIVEACTIVITY, -23, "payload breaks a Live Activity rule")                                  \
+    XX(ECHANNELID, -24, "broadcast channel id is missing, too long or not base64")                 \
     XX(EKEY, -30, "cannot load the signing key (.p8: PKCS#8 PEM, EC P-256)")                       \
     XX(EKEYID, -31, "key id must be 10 characters [A-Z0-9]")                                       \
     XX(ETEAMID, -32, "team id must be 10 characters [A-Z0-9]")                                     \

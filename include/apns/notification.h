@@ -1,10 +1,24 @@
 /*
- * apns/notification.h - one notification to one device token, and the rules
- * APNs applies to it, checked before anything is sent.
+ * apns/notification.h - one notification to one device token, or one
+ * broadcast publish to a Live Activity channel (iOS 18+), and the rules APNs
+ * applies to it, checked before anything is sent.
  *
  * An apns_notification only borrows its strings: the caller keeps token,
- * topic, collapse_id and payload alive until the call that takes the
- * notification returns (apns_client_submit() copies what it keeps).
+ * topic, collapse_id, channel_id and payload alive until the call that takes
+ * the notification returns (apns_client_submit() copies what it keeps).
+ *
+ * Broadcast publish. A notification with channel_id set goes to that channel
+ * instead of a device token: POST /4/broadcasts/apps/<topic> with
+ * apns-channel-id, where topic is the plain bundle id (no
+ * ".push-type.liveactivity" suffix: APNs answers TopicDisallowed) and no
+ * apns-topic header is sent. Its rules (§4.3 of the protocol notes), checked
+ * by apns_notification_validate(): token NULL; topic required; push type
+ * liveactivity; priority 10, 5 or 1 (required); expiration 0 or UNIX
+ * seconds (required; 0 for a channel with storage policy 0, which only APNs
+ * knows); no collapse id; apns_id is sent as apns-request-id; the payload at
+ * most APNS_PAYLOAD_MAX_BROADCAST bytes and a Live Activity update or end
+ * (apns_live_activity_check with APNS_LA_CHANNEL: a broadcast cannot start an
+ * activity).
  */
 #ifndef APNS_NOTIFICATION_H
 #define APNS_NOTIFICATION_H
@@ -18,14 +32,16 @@
 extern "C" {
 #endif
 
-#define APNS_TOKEN_HEX_MIN    16 /* Apple: don't assume 64; the frame format allowed 100 bytes */
-#define APNS_TOKEN_HEX_MAX    200
-#define APNS_TOPIC_MAX        255
-#define APNS_COLLAPSE_ID_MAX  64   /* bytes */
-#define APNS_PAYLOAD_MAX      4096 /* bytes of JSON, every push type but voip */
-#define APNS_PAYLOAD_MAX_VOIP 5120
-#define APNS_UUID_LEN         36   /* 8-4-4-4-12, lower-case hex */
-#define APNS_EXPIRATION_NONE  (-1) /* omit apns-expiration: Apple's default storage */
+#define APNS_TOKEN_HEX_MIN         16 /* Apple: don't assume 64; the frame format allowed 100 bytes */
+#define APNS_TOKEN_HEX_MAX         200
+#define APNS_TOPIC_MAX             255
+#define APNS_COLLAPSE_ID_MAX       64   /* bytes */
+#define APNS_PAYLOAD_MAX           4096 /* bytes of JSON, every push type but voip */
+#define APNS_PAYLOAD_MAX_VOIP      5120
+#define APNS_UUID_LEN              36   /* 8-4-4-4-12, lower-case hex */
+#define APNS_EXPIRATION_NONE       (-1) /* omit apns-expiration: Apple's default storage */
+#define APNS_PAYLOAD_MAX_BROADCAST 5120 /* bytes of JSON of a broadcast publish */
+#define APNS_CHANNEL_ID_MAX        255  /* project choice: Apple gives no length; base64 */
 
 /* The eleven apns-push-type values, in the order of Apple's table. */
 #define APNS_PUSH_TYPE_MAP(XX)                                                                     \
@@ -69,7 +85,9 @@ typedef struct apns_notification {
     char apns_id[APNS_UUID_LEN + 1]; /* "" = generated at submit; else a canonical UUID */
     const char *payload;             /* raw JSON object, not NUL-terminated necessarily */
     size_t payload_len;
-    void *user_data; /* handed back untouched in the result callback */
+    void *user_data;        /* handed back untouched in the result callback */
+    const char *channel_id; /* NULL: a device push; else a broadcast to this base64
+                               channel id (see the top of this file) */
 } apns_notification;
 
 /* Sets every field to its default: push type alert, priority 0 (omitted),
@@ -84,7 +102,10 @@ APNS_EXTERN void apns_notification_init(apns_notification *n);
  * Returns 0, or the first problem found: APNS_EBADTOKEN, APNS_ENOTOPIC,
  * APNS_ETOPIC, APNS_EPUSHTYPE, APNS_EPRIORITY, APNS_EBGPRIORITY,
  * APNS_ECOLLAPSEID, APNS_EAPNSID, APNS_EEXPIRATION, APNS_EPAYLOADEMPTY,
- * APNS_ENOTOBJECT, APNS_ETOOBIG. When `detail` is not NULL a sentence naming
+ * APNS_ENOTOBJECT, APNS_ETOOBIG; for a broadcast (channel_id set) also
+ * APNS_EINVAL (a token as well), APNS_ECHANNELID, APNS_ELIVEACTIVITY. A
+ * broadcast is checked in this order: token, channel id, topic, push type,
+ * priority, expiration, collapse id, apns-id, payload. When `detail` is not NULL a sentence naming
  * the field and the value's problem is written there (always NUL-terminated).
  */
 APNS_EXTERN int apns_notification_validate(const apns_notification *n, int require_topic,

@@ -80,6 +80,19 @@ APNS_EXTERN int apns_payload_set_alert_subtitle_loc(apns_payload *p, const char 
                                                     const char *const *args, size_t nargs);
 APNS_EXTERN int apns_payload_set_alert_loc(apns_payload *p, const char *key,
                                            const char *const *args, size_t nargs);
+/* The Live Activity form of Apple's samples (ActivityKit article): "title",
+ * "subtitle" or "body" itself becomes {"loc-key":key,"loc-args":[...]}
+ * ("loc-args" only when nargs > 0), replacing a plain string there. Same
+ * argument rules as above; key NULL removes the key. */
+APNS_EXTERN int apns_payload_set_alert_title_localized(apns_payload *p, const char *key,
+                                                       const char *const *args, size_t nargs);
+APNS_EXTERN int apns_payload_set_alert_subtitle_localized(apns_payload *p, const char *key,
+                                                          const char *const *args, size_t nargs);
+APNS_EXTERN int apns_payload_set_alert_body_localized(apns_payload *p, const char *key,
+                                                      const char *const *args, size_t nargs);
+/* "sound" inside the alert dictionary, where Live Activity alerts carry it
+ * (a file name or "default"). NULL removes it. */
+APNS_EXTERN int apns_payload_set_alert_sound(apns_payload *p, const char *name);
 
 /* ---- aps keys (§3.1, §3.3) ------------------------------------------------ */
 
@@ -125,6 +138,38 @@ APNS_EXTERN int apns_payload_set_attributes_type(apns_payload *p, const char *ty
 APNS_EXTERN int apns_payload_set_input_push_channel(apns_payload *p, const char *channel_id);
 /* iOS 18+ push-to-start: non-zero writes "input-push-token":1, zero removes. */
 APNS_EXTERN int apns_payload_set_input_push_token(apns_payload *p, int on);
+
+/* ---- Live Activity rules (§3.4 of the protocol notes) --------------------- */
+
+/* Where a Live Activity push goes. */
+typedef enum apns_live_activity_target {
+    APNS_LA_DEVICE = 0, /* a push token: the activity's update token, or the
+                           push-to-start token for event "start" */
+    APNS_LA_CHANNEL,    /* a broadcast channel (POST /4/broadcasts/apps/...) */
+} apns_live_activity_target;
+
+/*
+ * Checks a Live Activity payload (any JSON text, e.g. a rendered builder)
+ * against the rules Apple states, first failure only, in this order:
+ *   - the body is a JSON object with an "aps" object;
+ *   - "timestamp" is present, a non-negative integer (every push);
+ *   - "event" is present and is "start", "update" or "end";
+ *   - a channel target never starts an activity ("start": broadcasts cannot);
+ *   - "update" carries "content-state" (an object);
+ *   - "start" carries "attributes-type" (a string), "attributes" (an object)
+ *     and "alert";
+ *   - "input-push-channel" (a string) and "input-push-token" (1) belong to
+ *     "start" only, and not both at once;
+ *   - "content-state", "stale-date", "dismissal-date", "relevance-score"
+ *     have their types (object, integer >= 0, integer >= 0, number).
+ * Returns 0, APNS_ENOTOBJECT (not a JSON object), APNS_ELIVEACTIVITY (a rule
+ * above; `detail` names it), APNS_EINVAL (json NULL with len > 0, unknown
+ * target), APNS_ENOMEM. `detail` may be NULL; else always NUL-terminated.
+ * Allocates while parsing (cold path). Thread-safe.
+ */
+APNS_EXTERN int apns_live_activity_check(const char *json, size_t len,
+                                         apns_live_activity_target target, char *detail,
+                                         size_t detail_len);
 
 /* ---- app keys beside "aps" ------------------------------------------------ */
 

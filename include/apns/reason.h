@@ -19,11 +19,14 @@ extern "C" {
 typedef enum apns_action {
     APNS_ACTION_NONE = 0,      /* accepted: nothing to do */
     APNS_ACTION_DROP,          /* never retry as is: the request itself is wrong */
-    APNS_ACTION_DEAD_TOKEN,    /* never retry: the device token is dead; record it */
+    APNS_ACTION_DEAD_TOKEN,    /* never retry: the device token (or broadcast channel:
+                                  ChannelNotRegistered) is dead; record it */
     APNS_ACTION_RETRY,         /* retry after a backoff with jitter (429, 5xx) */
     APNS_ACTION_RECONNECT,     /* resend at once on a new connection (Shutdown, IdleTimeout) */
     APNS_ACTION_REFRESH_TOKEN, /* mint a new provider token, then resend */
-    APNS_ACTION_PAUSE,         /* credentials are wrong: pause the app until fixed */
+    APNS_ACTION_PAUSE,         /* credentials are wrong: pause the app until fixed (also
+                                  TopicMismatch: the credential does not cover the
+                                  bundle id) */
 } apns_action;
 
 /* XX(ID, "ReasonString", http_status, action) */
@@ -59,7 +62,19 @@ typedef enum apns_action {
     XX(TOO_MANY_REQUESTS, "TooManyRequests", 429, APNS_ACTION_RETRY)                               \
     XX(INTERNAL_SERVER_ERROR, "InternalServerError", 500, APNS_ACTION_RETRY)                       \
     XX(SERVICE_UNAVAILABLE, "ServiceUnavailable", 503, APNS_ACTION_RETRY)                          \
-    XX(SHUTDOWN, "Shutdown", 503, APNS_ACTION_RECONNECT)
+    XX(SHUTDOWN, "Shutdown", 503, APNS_ACTION_RECONNECT)                                           \
+    /* Broadcast publish and channel management (§4.4); BadMessageId,                             \
+     * TopicDisallowed and the rest they share are the rows above. */                              \
+    XX(FEATURE_NOT_ENABLED, "FeatureNotEnabled", 400, APNS_ACTION_DROP)                            \
+    XX(MISSING_CHANNEL_ID, "MissingChannelId", 400, APNS_ACTION_DROP)                              \
+    XX(BAD_CHANNEL_ID, "BadChannelId", 400, APNS_ACTION_DROP)                                      \
+    XX(CHANNEL_NOT_REGISTERED, "ChannelNotRegistered", 400, APNS_ACTION_DEAD_TOKEN)                \
+    XX(BAD_REQUEST_PARAMS, "BadRequestParams", 400, APNS_ACTION_DROP)                              \
+    XX(BAD_REQUEST_PAYLOAD, "BadRequestPayload", 400, APNS_ACTION_DROP)                            \
+    XX(MISSING_PUSH_TYPE, "MissingPushType", 400, APNS_ACTION_DROP)                                \
+    XX(CANNOT_CREATE_CHANNEL_CONFIG, "CannotCreateChannelConfig", 400, APNS_ACTION_DROP)           \
+    XX(TOPIC_MISMATCH, "TopicMismatch", 403, APNS_ACTION_PAUSE)                                    \
+    XX(SERVICE_UNAVAILABLE_SPACED, "Service Unavailable", 503, APNS_ACTION_RETRY)
 
 typedef enum apns_reason {
     APNS_REASON_NONE = 0, /* accepted, or no reason given */

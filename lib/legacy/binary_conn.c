@@ -636,6 +636,11 @@ static int cls_check(const void *cfg, const apns_notification *n, char *detail, 
     apns_binary_format f = ((const apns__bin_conn_opts *)cfg)->format;
     int legacy = f != APNS_BINARY_FRAME;
     size_t max = legacy ? APNS_BINARY_PAYLOAD_MAX_LEGACY : APNS_BINARY_PAYLOAD_MAX_FRAME;
+    if (n->channel_id != NULL) {
+        apns__set_detail(detail, detail_len,
+                         "the binary interface has no broadcast channels; use HTTP/2");
+        return APNS_EINVAL;
+    }
     size_t token_hex_len = strlen(n->token);
     if (legacy && token_hex_len != 2 * APNS_BINARY_TOKEN_LEGACY) {
         apns__set_detail(detail, detail_len,

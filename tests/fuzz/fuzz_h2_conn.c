@@ -15,7 +15,9 @@
  * Before every operation the driver submits jobs greedily while the
  * connection has capacity (each of FZ_JOBS jobs at most FZ_SENDS times, so a
  * job handed back is sent again) and flushes the client's output (dropped).
- * At the end it closes the connection. Invariant, checked all along: a job
+ * Jobs 4 and 5 are a channel publish and a channel-management list, so the
+ * answers of those request kinds (apns-channel-id, kept bodies) are fuzzed
+ * too. At the end it closes the connection. Invariant, checked all along: a job
  * gets a callback only while it is in flight, and after close every
  * submitted job got exactly one callback per submit. Violations abort().
  *
@@ -118,6 +120,14 @@ static int fz_init(fz *f)
         }
         j->n.payload = i == 3 ? f->big : small;
         j->n.payload_len = i == 3 ? sizeof f->big : sizeof small - 1;
+        if (i == 4 || i == 5) { /* a channel publish; a channel list (its body is kept) */
+            strcpy(j->channel_id, "dHdmLWJyb2FkY2FzdA==");
+            j->n.channel_id = i == 4 ? j->channel_id : NULL;
+            j->n.token = NULL;
+            j->n.push_type = APNS_PUSH_LIVEACTIVITY;
+            j->op = i == 4 ? APNS__OP_PUSH : APNS__OP_CH_LIST;
+            j->n.payload_len = i == 4 ? j->n.payload_len : 0;
+        }
     }
     strcpy(f->tok.jwt, "eyJhbGciOiJFUzI1NiIsImtpZCI6IkFCQzEyM0RFRkcifQ."
                        "eyJpc3MiOiJERUYxMjNHSElKIiwiaWF0IjoxNzAwMDAwMDAwfQ.c2ln");

@@ -6,8 +6,8 @@
  * notifications by its push-type and header rules before sending. apns-sim
  * keeps its own tables (test_golden_sim.c checks those), so a wrong row in
  * libapns is caught here and not excused by a simulator that agrees:
- *   1. APNS_REASON_MAP (apns_reason_lookup/_name/_status) equals reasons.tsv,
- *      both ways;
+ *   1. APNS_REASON_MAP (apns_reason_lookup/_name/_status) equals reasons.tsv
+ *      plus broadcast-reasons.tsv, both ways;
  *   2. the push types (apns_push_type_parse/_name/_topic_suffix,
  *      apns_payload_limit, the forbidden priority through
  *      apns_notification_validate) equal push-types.tsv, both ways;
@@ -15,7 +15,8 @@
  *      APNS_UUID_LEN, the priority values) are headers.tsv's, probed through
  *      apns_notification_validate;
  *   4. APNS_BINARY_STATUS_MAP and the binary size limits equal
- *      binary-status.tsv and binary-formats.tsv.
+ *      binary-status.tsv and binary-formats.tsv;
+ *   5. apns_live_activity_check() gives live-activity.tsv's verdicts.
  * Prints one line per table and a FAIL line per mismatch; exits 1 if any.
  */
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #endif
 #include "apns/error.h"
 #include "apns/notification.h"
+#include "apns/payload.h"
 #include "apns/reason.h"
 #include "golden.h"
 
@@ -35,28 +37,40 @@ static golden_set g;
 
 /* ---- 1. reasons ---------------------------------------------------------- */
 
+/* Each row of t is a row of APNS_REASON_MAP with the same status. */
+static void reasons_in_map(const golden_table *t)
+{
+    for (size_t i = 0; i < t->nrows; i++) {
+        const char *name = golden_col(t, i, "reason");
+        int status = atoi(golden_col(t, i, "status"));
+        apns_reason r = apns_reason_lookup(name, strlen(name));
+        if (r == APNS_REASON_UNKNOWN || r == APNS_REASON_NONE)
+            golden_fail("%s: %d %s is not in APNS_REASON_MAP", t->name, status, name);
+        else if (strcmp(apns_reason_name(r), name) != 0 || apns_reason_status(r) != status)
+            golden_fail("%s: %d %s, libapns %d %s", t->name, status, name, apns_reason_status(r),
+                        apns_reason_name(r));
+    }
+}
+
 static void check_reasons(void)
 {
     int before = golden_failures();
-    for (size_t i = 0; i < g.reasons.nrows; i++) {
-        const char *name = golden_col(&g.reasons, i, "reason");
-        int status = atoi(golden_col(&g.reasons, i, "status"));
-        apns_reason r = apns_reason_lookup(name, strlen(name));
-        if (r == APNS_REASON_UNKNOWN || r == APNS_REASON_NONE)
-            golden_fail("reasons.tsv: %d %s is not in APNS_REASON_MAP", status, name);
-        else if (strcmp(apns_reason_name(r), name) != 0 || apns_reason_status(r) != status)
-            golden_fail("reasons.tsv: %d %s, libapns %d %s", status, name, apns_reason_status(r),
-                        apns_reason_name(r));
-    }
+    golden_table bc;
+    golden_need(&bc, "broadcast-reasons.tsv");
+    reasons_in_map(&g.reasons);
+    reasons_in_map(&bc);
     for (int r = APNS_REASON_NONE + 1; r < APNS_REASON_UNKNOWN; r++) {
         const char *name = apns_reason_name((apns_reason)r);
-        long row = golden_find(&g.reasons, "reason", name);
-        if (row < 0)
-            golden_fail("APNS_REASON_MAP: %d %s is not in reasons.tsv",
+        if (golden_find(&g.reasons, "reason", name) < 0 && golden_find(&bc, "reason", name) < 0)
+            golden_fail("APNS_REASON_MAP: %d %s is in neither reasons.tsv nor "
+                        "broadcast-reasons.tsv",
                         apns_reason_status((apns_reason)r), name);
     }
-    golden_ok(before, "reasons: %zu rows of reasons.tsv against %d of APNS_REASON_MAP",
-              g.reasons.nrows, APNS_REASON_UNKNOWN - 1);
+    golden_ok(before,
+              "reasons: %zu rows of reasons.tsv and %zu of broadcast-reasons.tsv against %d of "
+              "APNS_REASON_MAP",
+              g.reasons.nrows, bc.nrows, APNS_REASON_UNKNOWN - 1);
+    golden_free(&bc);
 }
 
 /* Every condition of conditions.tsv names a reason libapns knows, with the
@@ -282,6 +296,34 @@ static void check_binary(void)
 }
 #endif
 
+/* ---- 5. Live Activity payloads -------------------------------------------- */
+
+/* apns_live_activity_check() against every row of live-activity.tsv: ok rows
+ * pass, refused rows fail with APNS_ELIVEACTIVITY, for their target. */
+static void check_live_activity(void)
+{
+    int before = golden_failures();
+    golden_table t;
+    golden_need(&t, "live-activity.tsv");
+    for (size_t i = 0; i < t.nrows; i++) {
+        const char *id = golden_col(&t, i, "id");
+        const char *target = golden_col(&t, i, "target");
+        const char *payload = golden_col(&t, i, "payload");
+        int want_ok = strcmp(golden_col(&t, i, "verdict"), "ok") == 0;
+        apns_live_activity_target tg =
+            strcmp(target, "channel") == 0 ? APNS_LA_CHANNEL : APNS_LA_DEVICE;
+        char d[256];
+        int rc = apns_live_activity_check(payload, strlen(payload), tg, d, sizeof d);
+        if (want_ok && rc != 0)
+            golden_fail("live-activity.tsv: %s (%s): refused: %s", id, target, d);
+        else if (!want_ok && rc != APNS_ELIVEACTIVITY)
+            golden_fail("live-activity.tsv: %s (%s): got %s, want APNS_ELIVEACTIVITY", id, target,
+                        apns_err_name(rc));
+    }
+    golden_ok(before, "live activity: %zu payloads of live-activity.tsv", t.nrows);
+    golden_free(&t);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -290,6 +332,7 @@ int main(void)
     check_conditions();
     check_push_types();
     check_headers();
+    check_live_activity();
 #if APNS_HAVE_LEGACY
     check_binary(); /* a build without the legacy interface has none to check */
 #endif

@@ -220,34 +220,51 @@ static void peer_settings_max(peer *p, uint32_t max)
     assert_int_equal(nghttp2_submit_settings(p->s, NGHTTP2_FLAG_NONE, &iv, 1), 0);
 }
 
-/* Answers stream sid: :status, apns-id echoed from the request, optional
- * apns-unique-id and JSON body. */
-static void peer_respond(peer *p, int32_t sid, int status, const char *body, const char *uid)
+/* Answers stream sid with :status, the extra header pairs hdrs[0..nh) and an
+ * optional body (any length up to the server's buffer). */
+static void peer_respond_h(peer *p, int32_t sid, int status, const char *const (*hdrs)[2], int nh,
+                           const char *body)
 {
     srv_stream *st = srv_find(p, sid);
     assert_non_null(st);
     char sbuf[8];
     snprintf(sbuf, sizeof sbuf, "%d", status);
-    nghttp2_nv nv[4];
+    nghttp2_nv nv[8];
     size_t n = 0;
-#define NV(nm, val)                                                                                \
-    nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(val), strlen(nm), strlen(val),             \
-                           NGHTTP2_NV_FLAG_NONE}
-    NV(":status", sbuf);
-    const char *id = srv_hdr_get(st, "apns-id");
-    if (id)
-        NV("apns-id", id);
-    if (uid)
-        NV("apns-unique-id", uid);
-    if (body)
-        NV("content-type", "application/json");
-#undef NV
+    nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)sbuf, 7, strlen(sbuf), 0};
+    for (int i = 0; i < nh && n < 8; i++)
+        nv[n++] = (nghttp2_nv){(uint8_t *)hdrs[i][0], (uint8_t *)hdrs[i][1], strlen(hdrs[i][0]),
+                               strlen(hdrs[i][1]), 0};
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = srv_read};
     st->resp = body;
     st->resp_len = body ? strlen(body) : 0;
     st->resp_off = 0;
     st->answered = 1;
     assert_int_equal(nghttp2_submit_response(p->s, sid, nv, n, body ? &prd : NULL), 0);
+}
+
+/* Answers stream sid: :status, apns-id echoed from the request, optional
+ * apns-unique-id and JSON body. */
+static void peer_respond(peer *p, int32_t sid, int status, const char *body, const char *uid)
+{
+    srv_stream *st = srv_find(p, sid);
+    assert_non_null(st);
+    const char *h[3][2];
+    int n = 0;
+    const char *id = srv_hdr_get(st, "apns-id");
+    if (id) {
+        h[n][0] = "apns-id";
+        h[n++][1] = id;
+    }
+    if (uid) {
+        h[n][0] = "apns-unique-id";
+        h[n++][1] = uid;
+    }
+    if (body) {
+        h[n][0] = "content-type";
+        h[n++][1] = "application/json";
+    }
+    peer_respond_h(p, sid, status, (const char *const(*)[2])h, n, body);
 }
 
 /* ------------------------------------------------------------------ */
@@ -260,6 +277,9 @@ typedef struct ev {
     apns__handback why;
     apns_result r;
     char reason[128];
+    char channel_id[APNS_CHANNEL_ID_MAX + 1]; /* r.channel_id, copied ("" when NULL) */
+    char body[65536];                         /* r.body, copied */
+    size_t body_len;
 } ev;
 
 typedef struct T {
@@ -296,6 +316,14 @@ static void t_on_result(void *ud, apns__job *job, const apns_result *r)
     e->r = *r;
     snprintf(e->reason, sizeof e->reason, "%s", r->reason_str);
     e->r.reason_str = e->reason;
+    snprintf(e->channel_id, sizeof e->channel_id, "%s", r->channel_id ? r->channel_id : "");
+    assert_true(r->body_len <= sizeof e->body);
+    assert_true(r->body_len == 0 || r->body != NULL);
+    if (r->body_len)
+        memcpy(e->body, r->body, r->body_len);
+    e->body_len = r->body_len;
+    e->r.channel_id = NULL;
+    e->r.body = NULL;
     if (t->close_in_cb)
         apns__h2_conn_close(t->c);
 }
@@ -1226,6 +1254,237 @@ static void gen_variants(gen *g, const char *name)
     gen_write(g->script, g->len / 2, nm);
 }
 
+/* ---- broadcast publish and channel management (§4.2-4.4) ---------------- */
+
+static const char BC_PAYLOAD[] = "{\"aps\":{\"timestamp\":1685952000,\"event\":\"update\","
+                                 "\"content-state\":{\"score\":\"1-0\"}}}";
+static const char CHANNEL[] = "dHdmLWJyb2FkY2FzdC1jaGFubmVs";
+
+static void bc_job(apns__job *j, int64_t expiration, int priority)
+{
+    j->n.token = NULL;
+    strcpy(j->topic, "com.example.App");
+    strcpy(j->channel_id, CHANNEL);
+    j->n.channel_id = j->channel_id;
+    j->n.push_type = APNS_PUSH_LIVEACTIVITY;
+    j->n.expiration = expiration;
+    j->n.priority = priority;
+    j->n.payload = BC_PAYLOAD;
+    j->n.payload_len = sizeof BC_PAYLOAD - 1;
+}
+
+static void expect_headers(const srv_stream *st, const char *const (*want)[2], int n)
+{
+    for (int i = 0; i < st->nhdrs && i < n; i++) {
+        assert_string_equal(st->hdrs[i].name, want[i][0]);
+        assert_string_equal(st->hdrs[i].value, want[i][1]);
+    }
+    assert_int_equal(st->nhdrs, n);
+}
+
+/* A broadcast: the path carries the bundle id, apns-channel-id and
+ * apns-request-id replace apns-topic and apns-id; the answer's
+ * apns-request-id and apns-unique-id come back in the result. */
+static void test_broadcast_request(void **state)
+{
+    (void)state;
+    T *t = t_ready();
+    apns__job *j = &t->jobs[0];
+    bc_job(j, 0, 10);
+    strcpy(j->n.apns_id, "0c4d5bde-5f5a-4d8b-9d49-0d0a4c4ab2a1");
+    assert_int_equal(submit(t, 0, 1), 0);
+    apns__job *k = &t->jobs[1]; /* generated request id, priority 5, storage until a time */
+    bc_job(k, 1700003600, 5);
+    assert_int_equal(submit(t, 1, 0), 0);
+    assert_true(apns_uuid_is_valid(k->n.apns_id));
+    pump(t);
+    assert_int_equal(t->p.nst, 2);
+    char bearer[600];
+    snprintf(bearer, sizeof bearer, "bearer %s", t->tok.jwt);
+    const char *const want[][2] = {
+        {":method", "POST"},
+        {":scheme", "https"},
+        {":authority", "api.push.apple.com"},
+        {":path", "/4/broadcasts/apps/com.example.App"},
+        {"authorization", bearer},
+        {"apns-push-type", "liveactivity"},
+        {"apns-channel-id", CHANNEL},
+        {"apns-request-id", "0c4d5bde-5f5a-4d8b-9d49-0d0a4c4ab2a1"},
+        {"apns-expiration", "0"},
+        {"apns-priority", "10"},
+    };
+    expect_headers(&t->p.st[0], want, 10);
+    assert_null(srv_hdr_get(&t->p.st[0], "apns-topic"));
+    assert_null(srv_hdr_get(&t->p.st[0], "apns-id"));
+    assert_int_equal(t->p.st[0].body_len, sizeof BC_PAYLOAD - 1);
+    assert_memory_equal(t->p.st[0].body, BC_PAYLOAD, sizeof BC_PAYLOAD - 1);
+    const char *const want2[][2] = {
+        {":method", "POST"},
+        {":scheme", "https"},
+        {":authority", "api.push.apple.com"},
+        {":path", "/4/broadcasts/apps/com.example.App"},
+        {"apns-push-type", "liveactivity"},
+        {"apns-channel-id", CHANNEL},
+        {"apns-request-id", k->n.apns_id},
+        {"apns-expiration", "1700003600"},
+        {"apns-priority", "5"},
+    };
+    expect_headers(&t->p.st[1], want2, 9);
+
+    const char *const ok[][2] = {{"apns-request-id", "0c4d5bde-5f5a-4d8b-9d49-0d0a4c4ab2a1"},
+                                 {"apns-unique-id", "5f6c8f2e-4a53-4c4d-8a1c-6a2fb7a0b7c1"}};
+    peer_respond_h(&t->p, 1, 200, ok, 2, NULL);
+    const char *const bad[][2] = {{"apns-request-id", k->n.apns_id},
+                                  {"content-type", "application/json"}};
+    peer_respond_h(&t->p, 3, 400, bad, 2, "{\"reason\":\"ChannelNotRegistered\"}");
+    pump(t);
+    assert_int_equal(t->ev[0].r.outcome, APNS_OUTCOME_ACCEPTED);
+    assert_string_equal(t->ev[0].r.apns_id, "0c4d5bde-5f5a-4d8b-9d49-0d0a4c4ab2a1");
+    assert_string_equal(t->ev[0].r.apns_unique_id, "5f6c8f2e-4a53-4c4d-8a1c-6a2fb7a0b7c1");
+    assert_int_equal(t->ev[0].body_len, 0);
+    assert_int_equal(t->ev[1].r.outcome, APNS_OUTCOME_REJECTED);
+    assert_int_equal(t->ev[1].r.status, 400);
+    assert_int_equal(t->ev[1].r.reason, APNS_REASON_CHANNEL_NOT_REGISTERED);
+    assert_int_equal(t->ev[1].r.action, APNS_ACTION_DEAD_TOKEN);
+    assert_string_equal(t->ev[1].reason, "ChannelNotRegistered");
+
+    /* a broadcast without a bundle id or channel id is refused before sending */
+    apns__job *m = &t->jobs[2];
+    bc_job(m, 0, 10);
+    m->topic[0] = '\0';
+    assert_int_equal(submit(t, 2, 1), APNS_EINVAL);
+    bc_job(m, 0, 10);
+    m->channel_id[0] = '\0';
+    assert_int_equal(submit(t, 2, 1), APNS_EINVAL);
+    assert_int_equal(apns__h2_conn_in_flight(t->c), 0);
+    t_free(t);
+}
+
+/* Broadcasts above a GOAWAY's last-stream-id are handed back (never
+ * processed), like device pushes; the one below it still gets its answer. */
+static void test_broadcast_goaway(void **state)
+{
+    (void)state;
+    T *t = t_ready();
+    for (int i = 0; i < 3; i++) {
+        bc_job(&t->jobs[i], 0, 10);
+        assert_int_equal(submit(t, i, 1), 0);
+    }
+    pump(t);
+    assert_int_equal(nghttp2_submit_goaway(t->p.s, NGHTTP2_FLAG_NONE, 1, NGHTTP2_NO_ERROR, NULL, 0),
+                     0);
+    pump(t);
+    assert_int_equal(t->goaways, 1);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(t->ev[i].handbacks, 1);
+        assert_int_equal(t->ev[i].why, APNS__HB_GOAWAY);
+        assert_int_equal(t->ev[i].results, 0);
+        assert_null(t->jobs[i].conn);
+    }
+    assert_int_equal(callbacks(t, 0), 0);
+    peer_respond_h(&t->p, 1, 200, NULL, 0, NULL);
+    pump(t);
+    assert_int_equal(t->ev[0].results, 1);
+    assert_int_equal(t->ev[0].r.outcome, APNS_OUTCOME_ACCEPTED);
+    assert_true(apns__h2_conn_is_finished(t->c));
+    t_free(t);
+}
+
+/* The four management requests of §4.2, their exact request lines and
+ * headers, and the answers handed out (apns-channel-id, body). */
+static void test_channel_management_requests(void **state)
+{
+    (void)state;
+    apns__h2_conn_opts o = {.authority = "api-manage-broadcast.sandbox.push.apple.com:2195"};
+    T *t = t_new(&o, SRV_100, 1, 0);
+    pump(t);
+    static const char create_body[] =
+        "{\"message-storage-policy\":1,\"push-type\":\"LiveActivity\"}";
+    const apns__op ops[] = {APNS__OP_CH_CREATE, APNS__OP_CH_READ, APNS__OP_CH_LIST,
+                            APNS__OP_CH_DELETE};
+    for (int i = 0; i < 4; i++) {
+        apns__job *j = &t->jobs[i];
+        j->op = ops[i];
+        j->n.token = NULL;
+        j->n.push_type = APNS_PUSH_LIVEACTIVITY;
+        j->n.payload = i == 0 ? create_body : NULL;
+        j->n.payload_len = i == 0 ? sizeof create_body - 1 : 0;
+        if (ops[i] == APNS__OP_CH_READ || ops[i] == APNS__OP_CH_DELETE) {
+            strcpy(j->channel_id, CHANNEL);
+            j->n.channel_id = j->channel_id;
+        }
+        snprintf(j->n.apns_id, sizeof j->n.apns_id, "00000000-0000-4000-8000-00000000000%d", i);
+        assert_int_equal(submit(t, i, 1), 0);
+    }
+    pump(t);
+    assert_int_equal(t->p.nst, 4);
+    char bearer[600];
+    snprintf(bearer, sizeof bearer, "bearer %s", t->tok.jwt);
+    const char *auth = "api-manage-broadcast.sandbox.push.apple.com:2195";
+    const char *const w0[][2] = {{":method", "POST"},
+                                 {":scheme", "https"},
+                                 {":authority", auth},
+                                 {":path", "/1/apps/com.example.App/channels"},
+                                 {"authorization", bearer},
+                                 {"apns-request-id", "00000000-0000-4000-8000-000000000000"},
+                                 {"content-type", "application/json"}};
+    expect_headers(&t->p.st[0], w0, 7);
+    assert_int_equal(t->p.st[0].body_len, sizeof create_body - 1);
+    assert_memory_equal(t->p.st[0].body, create_body, sizeof create_body - 1);
+    const char *const w1[][2] = {
+        {":method", "GET"},          {":scheme", "https"},
+        {":authority", auth},        {":path", "/1/apps/com.example.App/channels"},
+        {"authorization", bearer},   {"apns-request-id", "00000000-0000-4000-8000-000000000001"},
+        {"apns-channel-id", CHANNEL}};
+    expect_headers(&t->p.st[1], w1, 7);
+    const char *const w2[][2] = {
+        {":method", "GET"},        {":scheme", "https"},
+        {":authority", auth},      {":path", "/1/apps/com.example.App/all-channels"},
+        {"authorization", bearer}, {"apns-request-id", "00000000-0000-4000-8000-000000000002"}};
+    expect_headers(&t->p.st[2], w2, 6);
+    const char *const w3[][2] = {
+        {":method", "DELETE"},       {":scheme", "https"},
+        {":authority", auth},        {":path", "/1/apps/com.example.App/channels"},
+        {"authorization", bearer},   {"apns-request-id", "00000000-0000-4000-8000-000000000003"},
+        {"apns-channel-id", CHANNEL}};
+    expect_headers(&t->p.st[3], w3, 7);
+    for (int i = 1; i < 4; i++) {
+        assert_int_equal(t->p.st[i].body_len, 0);
+        assert_true(t->p.st[i].end_stream);
+    }
+
+    const char *const created[][2] = {{"apns-request-id", "00000000-0000-4000-8000-000000000000"},
+                                      {"apns-channel-id", CHANNEL}};
+    peer_respond_h(&t->p, 1, 201, created, 2, NULL);
+    static const char read_body[] = "{\"message-storage-policy\":1,\"push-type\":\"LiveActivity\"}";
+    peer_respond_h(&t->p, 3, 200, NULL, 0, read_body);
+    /* a list larger than the 2 KB block a device push's answer gets */
+    static char list_body[64 * 1024];
+    size_t o2 = (size_t)snprintf(list_body, sizeof list_body, "{\"channels\":[");
+    for (int i = 0; i < 1500; i++)
+        o2 += (size_t)snprintf(list_body + o2, sizeof list_body - o2, "%s\"Y2hhbm5lbC0%04d\"",
+                               i ? "," : "", i);
+    snprintf(list_body + o2, sizeof list_body - o2, "]}");
+    peer_respond_h(&t->p, 5, 200, NULL, 0, list_body);
+    peer_respond_h(&t->p, 7, 204, NULL, 0, NULL);
+    pump(t);
+    assert_int_equal(t->ev[0].r.status, 201);
+    assert_int_equal(t->ev[0].r.outcome, APNS_OUTCOME_ACCEPTED);
+    assert_string_equal(t->ev[0].r.apns_id, "00000000-0000-4000-8000-000000000000");
+    assert_string_equal(t->ev[0].channel_id, CHANNEL);
+    assert_int_equal(t->ev[0].body_len, 0);
+    assert_int_equal(t->ev[1].r.status, 200);
+    assert_int_equal(t->ev[1].body_len, sizeof read_body - 1);
+    assert_memory_equal(t->ev[1].body, read_body, sizeof read_body - 1);
+    assert_int_equal(t->ev[2].r.status, 200);
+    assert_int_equal(t->ev[2].body_len, strlen(list_body));
+    assert_memory_equal(t->ev[2].body, list_body, strlen(list_body));
+    assert_int_equal(t->ev[3].r.status, 204);
+    assert_int_equal(t->ev[3].body_len, 0);
+    assert_int_equal(t->ev[3].r.outcome, APNS_OUTCOME_ACCEPTED);
+    t_free(t);
+}
+
 static void test_corpus(void **state)
 {
     (void)state;
@@ -1391,6 +1650,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_settings_capacity),
         cmocka_unit_test(test_request_headers),
+        cmocka_unit_test(test_broadcast_request),
+        cmocka_unit_test(test_broadcast_goaway),
+        cmocka_unit_test(test_channel_management_requests),
         cmocka_unit_test(test_token_changes),
         cmocka_unit_test(test_accepted),
         cmocka_unit_test(test_unregistered_410),

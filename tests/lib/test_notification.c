@@ -501,6 +501,93 @@ static void test_push_types(void **state)
     assert_int_equal(apns_push_type_parse(NULL, &t), APNS_EPUSHTYPE);
 }
 
+/* A broadcast publish (§4.3): every rule of apns/notification.h, in order. */
+#define BC_PAYLOAD "{\"aps\":{\"timestamp\":1,\"event\":\"update\",\"content-state\":{}}}"
+static void good_bc(apns_notification *n)
+{
+    apns_notification_init(n);
+    n->channel_id = "dHdmLWJyb2FkY2FzdC1jaGFubmVs";
+    n->topic = "com.example.app";
+    n->push_type = APNS_PUSH_LIVEACTIVITY;
+    n->priority = 10;
+    n->expiration = 0;
+    n->payload = BC_PAYLOAD;
+    n->payload_len = strlen(BC_PAYLOAD);
+}
+
+static void test_broadcast(void **state)
+{
+    (void)state;
+    apns_notification n;
+    good_bc(&n);
+    expect(&n, 0, NULL);
+    n.token = TOKEN64;
+    expect(&n, APNS_EINVAL, "both a device token and a channel id");
+    good_bc(&n);
+    n.channel_id = "";
+    expect(&n, APNS_ECHANNELID, "apns-channel-id is empty");
+    n.channel_id = "not base64!";
+    expect(&n, APNS_ECHANNELID, "is not base64 (byte 3)");
+    char *longid = rep('A', APNS_CHANNEL_ID_MAX + 1);
+    n.channel_id = longid;
+    expect(&n, APNS_ECHANNELID, "at most 255");
+    longid[APNS_CHANNEL_ID_MAX] = '\0';
+    expect(&n, 0, NULL);
+    free(longid);
+    good_bc(&n);
+    n.topic = NULL;
+    expect(&n, APNS_ENOTOPIC, "/4/broadcasts/apps/<bundle id>");
+    n.topic = "com.example.app.push-type.liveactivity";
+    expect(&n, APNS_ETOPIC, "takes no push-type suffix");
+    good_bc(&n);
+    n.push_type = APNS_PUSH_ALERT;
+    expect(&n, APNS_EPUSHTYPE, "must be liveactivity for a broadcast, not alert");
+    good_bc(&n);
+    n.priority = 0;
+    expect(&n, APNS_EPRIORITY, "a broadcast requires 10, 5 or 1");
+    n.priority = 5;
+    expect(&n, 0, NULL);
+    n.priority = 1;
+    expect(&n, 0, NULL);
+    good_bc(&n);
+    n.expiration = APNS_EXPIRATION_NONE;
+    expect(&n, APNS_EEXPIRATION, "apns-expiration is required for a broadcast");
+    n.expiration = 1700000000;
+    expect(&n, 0, NULL);
+    good_bc(&n);
+    n.collapse_id = "x";
+    expect(&n, APNS_ECOLLAPSEID, "a broadcast has no apns-collapse-id");
+    good_bc(&n);
+    strcpy(n.apns_id, "not-a-uuid");
+    expect(&n, APNS_EAPNSID, "apns-request-id \"not-a-uuid\"");
+    good_bc(&n);
+    n.payload_len = 0;
+    expect(&n, APNS_EPAYLOADEMPTY, "payload is empty");
+    /* 5120 bytes are allowed, 5121 are not (not the 4096 of a device push) */
+    char *big = malloc(5200);
+    int len = snprintf(big, 5200, "{\"aps\":{\"timestamp\":1,\"event\":\"end\"},\"pad\":\"");
+    memset(big + len, 'x', 5120 - (size_t)len - 2);
+    memcpy(big + 5118, "\"}", 2);
+    n.payload = big;
+    n.payload_len = 5120;
+    expect(&n, 0, NULL);
+    n.payload_len = 5121;
+    big[5120] = ' ';
+    expect(&n, APNS_ETOOBIG, "a broadcast allows at most 5120");
+    free(big);
+    /* a broadcast cannot start an activity; the payload must be a Live Activity one */
+    good_bc(&n);
+    static const char start[] =
+        "{\"aps\":{\"timestamp\":1,\"event\":\"start\",\"content-state\":{},"
+        "\"attributes-type\":\"T\",\"attributes\":{},\"alert\":\"x\"}}";
+    n.payload = start;
+    n.payload_len = strlen(start);
+    expect(&n, APNS_ELIVEACTIVITY, "broadcast pushes cannot start");
+    n.payload = PAYLOAD;
+    n.payload_len = strlen(PAYLOAD);
+    expect(&n, APNS_ELIVEACTIVITY, "aps.timestamp is missing");
+}
+
 static void test_uuid_is_valid(void **state)
 {
     (void)state;
@@ -601,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_check_order),
         cmocka_unit_test(test_detail_buffer),
         cmocka_unit_test(test_push_types),
+        cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_uuid_is_valid),
         cmocka_unit_test(test_uuid_generate),
         cmocka_unit_test(test_uuid_generate_after_fork),

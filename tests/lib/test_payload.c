@@ -386,6 +386,76 @@ static void test_live_activity(void **state)
     assert_int_equal(apns_payload_set_input_push_channel(p, NULL), 0);
 }
 
+/* Apple's update sample (ActivityKit article; tests/golden/live-activity.tsv
+ * row "update"): loc-key objects as title and body, sound inside the alert. */
+static void test_live_activity_localized_alert(void **state)
+{
+    apns_payload *p = *state;
+    const char *cs = "{\"currentHealthLevel\":0.941,\"eventDescription\":\"Power Panda found a "
+                     "sword!\"}";
+    const char *const who[] = {"Power Panda"};
+    assert_int_equal(apns_payload_set_timestamp(p, 1685952000), 0);
+    assert_int_equal(apns_payload_set_event(p, "update"), 0);
+    assert_int_equal(apns_payload_set_content_state(p, cs, strlen(cs)), 0);
+    assert_int_equal(apns_payload_set_alert_title_localized(p, "%@ is on an adventure!", who, 1),
+                     0);
+    assert_int_equal(apns_payload_set_alert_body_localized(p, "%@ found a sword!", who, 1), 0);
+    assert_int_equal(apns_payload_set_alert_sound(p, "chime.aiff"), 0);
+    static const char want[] =
+        "{\"aps\":{\"timestamp\":1685952000,\"event\":\"update\",\"content-state\":{"
+        "\"currentHealthLevel\":0.941,\"eventDescription\":\"Power Panda found a sword!\"},"
+        "\"alert\":{\"title\":{\"loc-key\":\"%@ is on an adventure!\",\"loc-args\":[\"Power "
+        "Panda\"]},\"body\":{\"loc-key\":\"%@ found a sword!\",\"loc-args\":[\"Power "
+        "Panda\"]},\"sound\":\"chime.aiff\"}}}";
+    rendered(p, want);
+    char d[256];
+    assert_int_equal(apns_live_activity_check(want, strlen(want), APNS_LA_DEVICE, d, sizeof d), 0);
+    assert_int_equal(apns_live_activity_check(want, strlen(want), APNS_LA_CHANNEL, d, sizeof d), 0);
+
+    /* No arguments: only "loc-key"; NULL removes; a plain subtitle is replaced. */
+    assert_int_equal(apns_payload_set_alert_subtitle(p, "plain"), 0);
+    assert_int_equal(apns_payload_set_alert_subtitle_localized(p, "SUB", NULL, 0), 0);
+    assert_int_equal(apns_payload_set_alert_title_localized(p, NULL, NULL, 0), 0);
+    assert_int_equal(apns_payload_set_alert_body_localized(p, NULL, NULL, 0), 0);
+    assert_int_equal(apns_payload_set_alert_sound(p, NULL), 0);
+    rendered(p, "{\"aps\":{\"timestamp\":1685952000,\"event\":\"update\",\"content-state\":{"
+                "\"currentHealthLevel\":0.941,\"eventDescription\":\"Power Panda found a sword!\"},"
+                "\"alert\":{\"subtitle\":{\"loc-key\":\"SUB\"}}}}");
+
+    /* A NULL argument is a sticky APNS_EINVAL naming the index. */
+    const char *const bad[] = {"a", NULL};
+    assert_int_equal(apns_payload_set_alert_body_localized(p, "K", bad, 2), APNS_EINVAL);
+    assert_non_null(strstr(apns_payload_detail(p), "body loc-args[1] is NULL"));
+}
+
+/* The checker's failures: the sentence names the rule; a broadcast start is
+ * refused; bad arguments. The verdict per payload is live-activity.tsv's. */
+static void test_live_activity_check_detail(void **state)
+{
+    (void)state;
+    char d[256];
+    static const char start[] =
+        "{\"aps\":{\"timestamp\":1,\"event\":\"start\",\"content-state\":{},"
+        "\"attributes-type\":\"T\",\"attributes\":{},\"alert\":\"x\"}}";
+    assert_int_equal(apns_live_activity_check(start, strlen(start), APNS_LA_DEVICE, d, sizeof d),
+                     0);
+    assert_string_equal(d, "");
+    assert_int_equal(apns_live_activity_check(start, strlen(start), APNS_LA_CHANNEL, d, sizeof d),
+                     APNS_ELIVEACTIVITY);
+    assert_non_null(strstr(d, "broadcast pushes cannot start a Live Activity"));
+    static const char upd[] = "{\"aps\":{\"timestamp\":1,\"event\":\"update\"}}";
+    assert_int_equal(apns_live_activity_check(upd, strlen(upd), APNS_LA_DEVICE, d, sizeof d),
+                     APNS_ELIVEACTIVITY);
+    assert_string_equal(d, "aps.content-state is missing; an update carries it");
+    assert_int_equal(apns_live_activity_check("[1]", 3, APNS_LA_DEVICE, d, sizeof d),
+                     APNS_ENOTOBJECT);
+    assert_int_equal(apns_live_activity_check(NULL, 0, APNS_LA_DEVICE, NULL, 0), APNS_ENOTOBJECT);
+    assert_int_equal(apns_live_activity_check(NULL, 3, APNS_LA_DEVICE, d, sizeof d), APNS_EINVAL);
+    assert_int_equal(
+        apns_live_activity_check(upd, strlen(upd), (apns_live_activity_target)7, d, sizeof d),
+        APNS_EINVAL);
+}
+
 static void test_custom_keys(void **state)
 {
     apns_payload *p = *state;
@@ -518,6 +588,8 @@ int main(void)
         T(test_aps_strings_and_flags),
         T(test_interruption_levels),
         T(test_live_activity),
+        T(test_live_activity_localized_alert),
+        cmocka_unit_test(test_live_activity_check_detail),
         T(test_custom_keys),
         T(test_limit),
         T(test_too_deep_for_apns),
