@@ -471,6 +471,13 @@ int gw_api_new(gw_api **out, const gw_api_opts *o, char *detail, size_t detail_l
     a->q = o->q;
     a->m = o->m;
     a->d = o->d;
+    /* Each route's duration histogram at 0 from the start (a status's
+     * request counter starts with its first answer). */
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (gw_metrics_register(a->m, GW_M_API_LATENCY, routes[i].name, NULL) != 0) {
+            gw_api_free(a);
+            return APNS_ENOMEM;
+        }
     s = gw_api_server_config_of(a->cfg);
     a->http = evhttp_new(a->base);
     a->bound = calloc(s->listen.n ? s->listen.n : 1, sizeof(*a->bound));
