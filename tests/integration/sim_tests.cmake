@@ -210,7 +210,7 @@ if(TARGET apnsd)
   # per-token results (Unregistered + timestamp, pending when time runs out);
   # SIGTERM drain with work in flight + restart, SIGHUP adding an API key
   # without touching connections.
-  foreach(t gw_bad_requests gw_wait gw_signals)
+  foreach(t gw_bad_requests gw_wait gw_signals gw_metrics)
     add_test(NAME it_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
     set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)
