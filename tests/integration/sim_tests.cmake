@@ -209,7 +209,8 @@ if(TARGET apnsd)
   # JSON error naming the field, nothing queued, still serving; ?wait with
   # per-token results (Unregistered + timestamp, pending when time runs out);
   # SIGTERM drain with work in flight + restart, SIGHUP adding an API key
-  # without touching connections.
+  # without touching connections; /metrics and the JSON log against
+  # docs/operations.md (gw_metrics).
   foreach(t gw_bad_requests gw_wait gw_signals gw_metrics)
     add_test(NAME it_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
     set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
