@@ -158,6 +158,25 @@ static void depth_cb(int fd, short what, void *ud)
     }
 }
 
+/* The storage series at 0 from the start: every storage failure kind, and
+ * the backend's operation kinds (JetStream). */
+static int register_series(apnsd *s)
+{
+    static const int storage[] = {GW_QUEUE_EFULL,     GW_QUEUE_EIO,   GW_QUEUE_ECORRUPT,
+                                  GW_QUEUE_EREADONLY, GW_QUEUE_EBUSY, GW_QUEUE_ESTORE};
+    gw_queue_op_count ops[GW_QUEUE_OP_KINDS_MAX];
+    size_t n_ops = gw_queue_op_counts(s->q, ops, GW_QUEUE_OP_KINDS_MAX);
+    char kind[32];
+    int rc = 0;
+
+    for (size_t i = 0; i < sizeof(storage) / sizeof(storage[0]); i++)
+        rc |= gw_metrics_register(s->m, GW_M_STORAGE_ERRORS,
+                                  err_kind(storage[i], kind, sizeof(kind)), NULL);
+    for (size_t i = 0; i < n_ops; i++)
+        rc |= gw_metrics_register(s->m, GW_M_JS_OPS, ops[i].kind, NULL);
+    return rc;
+}
+
 /* ---- drain --------------------------------------------------------------------- */
 
 static void on_flushed(void *ud)
@@ -361,6 +380,8 @@ static int start(apnsd *s)
         return fail("out of memory", APNS_ENOMEM, NULL);
     if (open_queue(s) != 0)
         return EXIT_START;
+    if (register_series(s) != 0)
+        return fail("out of memory", APNS_ENOMEM, NULL);
     dopt.base = s->base;
     dopt.q = s->q;
     dopt.m = s->m;

@@ -215,12 +215,10 @@ void gw__api_reply_raw(gw_api_req *r, int status, const char *content_type, stru
     gw__api_header(r, "Cache-Control", "no-store");
     dt = (double)common_mono_ns() / 1e9 - r->t0;
     snprintf(st, sizeof st, "%d", status);
-    if (gw_log_enabled(GW_LOG_DEBUG)) {
-        char ms[32];
-        snprintf(ms, sizeof ms, "%.3f", dt * 1000);
+    if (gw_log_enabled(GW_LOG_DEBUG))
         gw_log(GW_LOG_DEBUG, "api", "request", "method", r->method, "path",
-               r->target ? r->target : "-", "status", st, "ms", ms, "request_id", r->id, NULL);
-    }
+               r->target ? r->target : "-", "status", GW_LOG_INT(status), "ms",
+               GW_LOG_DOUBLE(dt * 1000), "request_id", r->id, NULL);
     if (r->conn != NULL)
         gw__conn_send(r->conn, r, status, phrase(status), status == 204 ? NULL : body);
     r->open = 0;
@@ -530,8 +528,17 @@ int gw_api_new(gw_api **out, const gw_api_opts *o, char *detail, size_t detail_l
     a->q = o->q;
     a->m = o->m;
     a->d = o->d;
+    /* Each route's duration histogram and the connection-limit events at 0
+     * from the start (a status's request counter starts with its first
+     * answer). */
+    static const char *const limit_events[] = {"closed_idle", "refused", "out_of_descriptors"};
+    int reg = gw_metrics_register(a->m, GW_M_LOG_SUPPRESSED, "api", NULL);
+    for (size_t i = 0; i < N_ROUTES; i++)
+        reg |= gw_metrics_register(a->m, GW_M_API_LATENCY, routes[i].name, NULL);
+    for (size_t i = 0; i < sizeof limit_events / sizeof limit_events[0]; i++)
+        reg |= gw_metrics_register(a->m, GW_M_API_CONN_LIMITED, limit_events[i], NULL);
     apply_limits(a);
-    if (build_keys(a, a->cfg) != 0) {
+    if (reg != 0 || build_keys(a, a->cfg) != 0) {
         gw_api_free(a);
         return APNS_ENOMEM;
     }

@@ -91,7 +91,7 @@ static int team_get(gw_dispatch *d, const gw_dispatch_team *k, const char *app, 
     t->next = d->teams;
     d->teams = t;
     *out = t;
-    return 0;
+    return gw_metrics_register(d->o.m, GW_M_JWT_REFRESHES, t->label, NULL);
 }
 
 static void team_put(gw_dispatch *d, gw_dteam *t)
@@ -210,6 +210,40 @@ static int client_new(gw_app *a, const gw_dispatch_app_config *ac, char *detail,
     return 0;
 }
 
+/* The app's series at 0 from the start (docs/operations.md, Metrics): every
+ * final outcome, every reason APNs rejects a token with, every dead-token
+ * source the app can have. */
+static int register_series(gw_app *a, const gw_dispatch_app_config *ac)
+{
+    static const gw_token_state outcomes[] = {GW_TOKEN_ACCEPTED, GW_TOKEN_REJECTED, GW_TOKEN_FAILED,
+                                              GW_TOKEN_EXPIRED};
+    static const gw_dead_source sources[] = {GW_DEAD_UNREGISTERED, GW_DEAD_BAD_DEVICE_TOKEN,
+                                             GW_DEAD_NOT_FOR_TOPIC, GW_DEAD_FEEDBACK};
+    gw_metrics *m = a->d->o.m;
+    int rc = 0;
+
+    for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+        rc |= gw_metrics_register(m, GW_M_NOTIFICATIONS, a->name, gw_token_state_name(outcomes[i]));
+    for (int r = APNS_REASON_NONE + 1; r < APNS_REASON_UNKNOWN; r++) {
+        apns_action act = apns_action_for(apns_reason_status((apns_reason)r), (apns_reason)r);
+        if (act == APNS_ACTION_DROP || act == APNS_ACTION_DEAD_TOKEN)
+            rc |=
+                gw_metrics_register(m, GW_M_REJECTIONS, a->name, apns_reason_name((apns_reason)r));
+    }
+    for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++)
+        if (sources[i] != GW_DEAD_FEEDBACK || ac->transport == GW_DISPATCH_TRANSPORT_BINARY)
+            rc |=
+                gw_metrics_register(m, GW_M_DEAD_TOKENS, a->name, gw_dead_source_name(sources[i]));
+    rc |= gw_metrics_register(m, GW_M_RETRIES, a->name, NULL);
+    rc |= gw_metrics_register(m, GW_M_LATENCY, a->name, NULL);
+    rc |= gw_metrics_register(m, GW_M_GOAWAYS, a->name, NULL);
+    rc |= gw_metrics_register(m, GW_M_APP_PAUSED, a->name, NULL);
+    rc |= gw_metrics_register(m, GW_M_IN_FLIGHT, a->name, NULL);
+    rc |= gw_metrics_register(m, GW_M_CONNECTIONS, a->name, "up");
+    rc |= gw_metrics_register(m, GW_M_CONNECTIONS, a->name, "connecting");
+    return rc != 0 ? APNS_ENOMEM : 0;
+}
+
 int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app, int fresh_key,
                   gw_app **out, char *detail, size_t detail_len)
 {
@@ -267,6 +301,10 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app
     if (ac->transport == GW_DISPATCH_TRANSPORT_BINARY)
         feedback_opts(a, ac, gw_dispatch_feedback_config_of(app));
 #endif
+    if (register_series(a, ac) != 0) {
+        gw__d_app_free(a);
+        return APNS_ENOMEM;
+    }
     *out = a;
     return 0;
 }

@@ -38,14 +38,13 @@ static void on_item(apns_feedback *f, const apns_feedback_item *it, void *ud)
 static void on_done(apns_feedback *f, size_t count, int err, const char *detail, void *ud)
 {
     gw_app *a = ud;
-    const char *n = GW_LOG_INT(count);
 
     if (err != 0)
-        gw_log(GW_LOG_WARN, "feedback", "feedback fetch failed", "app", a->name, "tokens", n,
-               "error", apns_err_name(err), "detail", detail, NULL);
+        gw_log(GW_LOG_WARN, "feedback", "feedback fetch failed", "app", a->name, "tokens",
+               GW_LOG_INT(count), "error", apns_err_name(err), "detail", detail, NULL);
     else if (count > 0)
         gw_log(GW_LOG_INFO, "feedback", "dead tokens from the feedback service", "app", a->name,
-               "tokens", n, NULL);
+               "tokens", GW_LOG_INT(count), NULL);
     apns_feedback_free(f);
     a->fb_fetch = NULL;
     gw_timer_in(a->fb_ev, a->fb_interval_ms);

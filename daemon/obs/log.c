@@ -16,10 +16,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -198,9 +200,14 @@ static int logfmt_needs_quotes(const char *v, size_t n)
     return 0;
 }
 
-/* A value: a JSON string, or a logfmt value (quoted only when it must be). */
-static void put_value(line *l, const char *v, int json)
+/* A value: a JSON string, or a logfmt value (quoted only when it must be);
+ * a number (from GW_LOG_INT/GW_LOG_DOUBLE) as it is. */
+static void put_value(line *l, const char *v, int json, int number)
 {
+    if (number && v != NULL) {
+        puts_(l, v);
+        return;
+    }
     if (v == NULL) {
         puts_(l, "null");
         return;
@@ -229,17 +236,17 @@ static void put_logfmt_key(line *l, const char *k)
 }
 
 /* One field, or nothing (and l->full set) when it does not fit. */
-static void field(line *l, int json, const char *k, const char *v, int first)
+static void field(line *l, int json, const char *k, const char *v, int number, int first)
 {
     size_t mark = l->len;
     if (!first)
         put(l, json ? "," : " ", 1);
     if (json)
-        put_value(l, k, 1);
+        put_value(l, k, 1, 0);
     else
         put_logfmt_key(l, k);
     put(l, json ? ":" : "=", 1);
-    put_value(l, v, json);
+    put_value(l, v, json, number);
     if (l->full)
         l->len = mark;
 }
@@ -285,10 +292,10 @@ void gw_log(gw_log_level level, const char *component, const char *msg, ...)
     l.full = 0;
     if (json)
         put(&l, "{", 1);
-    field(&l, json, "ts", ts, 1);
-    field(&l, json, "level", gw_log_level_name(level), 0);
-    field(&l, json, "component", component ? component : "apnsd", 0);
-    field(&l, json, "msg", msg ? msg : "", 0);
+    field(&l, json, "ts", ts, 0, 1);
+    field(&l, json, "level", gw_log_level_name(level), 0, 0);
+    field(&l, json, "component", component ? component : "apnsd", 0, 0);
+    field(&l, json, "msg", msg ? msg : "", 0, 0);
     int truncated = l.full;
     va_list ap;
     va_start(ap, msg);
@@ -297,9 +304,12 @@ void gw_log(gw_log_level level, const char *component, const char *msg, ...)
         if (k == NULL)
             break;
         const char *v = va_arg(ap, const char *);
+        int number = v == gw_log_number;
+        if (number)
+            v = va_arg(ap, const char *);
         if (truncated)
             continue;
-        field(&l, json, k, v, 0);
+        field(&l, json, k, v, number, 0);
         truncated = l.full;
     }
     va_end(ap);
@@ -312,9 +322,25 @@ void gw_log(gw_log_level level, const char *component, const char *msg, ...)
     write_line(l.buf, l.len);
 }
 
+const char gw_log_number[] = "(number)";
+
 const char *gw_log_int(char buf[24], long long v)
 {
     snprintf(buf, 24, "%lld", v);
+    return buf;
+}
+
+const char *gw_log_double(char buf[32], double v)
+{
+    if (!isfinite(v)) {
+        snprintf(buf, 32, "null");
+        return buf;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, 32, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
     return buf;
 }
 

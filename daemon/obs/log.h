@@ -9,7 +9,9 @@
  *   -> ts=2026-11-25T17:45:01.123Z level=info component=dispatch msg="app paused" app=shop ...
  *
  * Fields are key/value string pairs ending with a NULL key; a NULL value is
- * written as JSON null / logfmt key=null. Timestamps are RFC 3339 UTC with
+ * written as JSON null / logfmt key=null. A number is passed with
+ * GW_LOG_INT(v) or GW_LOG_DOUBLE(v) in the value's place and written as a
+ * JSON number ("results":3), in logfmt as results=3. Timestamps are RFC 3339 UTC with
  * milliseconds; ts, level, component and msg always come first.
  *
  * Escaping. JSON: '"', '\\' and the usual \n \r \t \b \f; other control
@@ -29,7 +31,6 @@
  */
 #ifndef GW_LOG_H
 #define GW_LOG_H
-
 
 #include "apns/client.h"
 
@@ -61,10 +62,21 @@ int gw_log_enabled(gw_log_level level);
 
 void gw_log(gw_log_level level, const char *component, const char *msg, ...);
 
-/* v in decimal, as a log value: gw_log(..., "results", GW_LOG_INT(n), NULL).
- * The text lives in a compound literal until the end of the enclosing block. */
-#define GW_LOG_INT(v) gw_log_int((char[24]){0}, (long long)(v))
+/*
+ * A number as a log value: gw_log(..., "results", GW_LOG_INT(n), NULL).
+ * The macro gives TWO arguments: the marker gw_log_number (whose address,
+ * never a caller's string, says "a number follows") and the number's text,
+ * which lives in a compound literal until the end of the enclosing block. So
+ * it is only usable in gw_log's argument list. GW_LOG_DOUBLE writes the
+ * shortest text that reads back as v; NaN and infinities as JSON null.
+ */
+extern const char gw_log_number[];
+#define GW_LOG_INT(v)    gw_log_number, gw_log_int((char[24]){0}, (long long)(v))
+#define GW_LOG_DOUBLE(v) gw_log_number, gw_log_double((char[32]){0}, (double)(v))
+/* v in decimal ("-12"); GW_LOG_DOUBLE's text ("0.25", "null" when not
+ * finite). Return buf. */
 const char *gw_log_int(char buf[24], long long v);
+const char *gw_log_double(char buf[32], double v);
 
 /* An apns_log_cb / on_log adaptor: ud is the component name (a static
  * string; NULL = "apns"). */

@@ -17,6 +17,10 @@
  * Histograms keep non-cumulative per-bucket counts (recording touches one
  * counter) and are summed into Prometheus' cumulative buckets at render.
  *
+ * A renamed metric keeps its old name for one release: the table holds both
+ * (mdef.old_name) and the family is rendered twice, which costs nothing on
+ * the recording path.
+ *
  * Loop thread only: no locks.
  */
 #include "metrics.h"
@@ -30,7 +34,10 @@
 #include <event2/buffer.h>
 
 #include "apns/error.h"
+#include "apns/version.h"
+#include "gw_build_commit.h" /* generated: GW_BUILD_COMMIT */
 #include "log.h"
+#include "procfs.h"
 
 /* ---------------------------------------------------------------------- */
 /* the table                                                              */
@@ -50,6 +57,7 @@ typedef struct mdef {
     mtype type;
     const char *label1, *label2; /* label names; NULL when fewer */
     const char *help;
+    const char *old_name; /* the name before a rename, rendered as well for one release */
 } mdef;
 
 static const mdef defs[GW_M_COUNT] = {
@@ -60,12 +68,14 @@ static const mdef defs[GW_M_COUNT] = {
                          "Tokens rejected by APNs, by APNs reason."},
     [GW_M_RETRIES] = {"apnsd_retries_total", MT_COUNTER, "app", NULL,
                       "Sends scheduled again after 429, 5xx or a lost connection."},
-    [GW_M_LATENCY] = {"apnsd_delivery_latency_seconds", MT_HISTOGRAM, "app", NULL,
-                      "Time from a notification being queued to the APNs answer."},
+    [GW_M_LATENCY] = {"apnsd_delivery_duration_seconds", MT_HISTOGRAM, "app", NULL,
+                      "Time from a notification being queued to the APNs answer.",
+                      "apnsd_delivery_latency_seconds"},
     [GW_M_API_REQUESTS] = {"apnsd_api_requests_total", MT_COUNTER, "route", "status",
                            "HTTP API requests answered, by route and status."},
-    [GW_M_API_LATENCY] = {"apnsd_api_request_latency_seconds", MT_HISTOGRAM, "route", NULL,
-                          "Time to answer an HTTP API request."},
+    [GW_M_API_LATENCY] = {"apnsd_api_request_duration_seconds", MT_HISTOGRAM, "route", NULL,
+                          "Time to answer an HTTP API request.",
+                          "apnsd_api_request_latency_seconds"},
     [GW_M_QUEUE_DEPTH] = {"apnsd_queue_depth", MT_GAUGE, NULL, NULL,
                           "Device tokens in the queue without a final outcome."},
     [GW_M_IN_FLIGHT] = {"apnsd_in_flight", MT_GAUGE, "app", NULL,
@@ -101,6 +111,8 @@ static const mdef defs[GW_M_COUNT] = {
     [GW_M_LOG_SUPPRESSED] = {"apnsd_log_suppressed_total", MT_COUNTER, "component", NULL,
                              "Log lines not written because a repeated event is logged at most "
                              "once per interval."},
+    [GW_M_BUILD_INFO] = {"apnsd_build_info", MT_GAUGE, "version", "commit",
+                         "1, labelled with the version and the commit apnsd was built from."},
 };
 
 static unsigned def_nlabels(const mdef *d)
@@ -241,6 +253,12 @@ int gw_metrics_new(gw_metrics **out)
             return APNS_ENOMEM;
         }
     }
+    series *b = get(m, GW_M_BUILD_INFO, APNS_VERSION, GW_BUILD_COMMIT);
+    if (b == NULL) {
+        gw_metrics_free(m);
+        return APNS_ENOMEM;
+    }
+    b->v.d = 1;
     *out = m;
     return 0;
 }
@@ -310,6 +328,13 @@ void gw_metrics_observe(gw_metrics *m, gw_metric id, const char *l1, double seco
     s->b[i]++; /* i == N_LATENCY: only +Inf */
     s->sum += seconds;
     s->count++;
+}
+
+int gw_metrics_register(gw_metrics *m, gw_metric id, const char *l1, const char *l2)
+{
+    if (!valid(m, id))
+        return 0;
+    return get(m, id, l1, l2) != NULL ? 0 : APNS_ENOMEM;
 }
 
 double gw_metrics_get(const gw_metrics *m, gw_metric id, const char *l1, const char *l2)
@@ -399,16 +424,16 @@ static int add_labels(struct evbuffer *out, const mdef *d, const series *s, cons
 }
 
 /* One sample line: the name with its suffix, the labels (and le), the value. */
-static int sample(struct evbuffer *out, const mdef *d, const series *s, const char *suffix,
-                  const char *le, const char *value)
+static int sample(struct evbuffer *out, const char *name, const mdef *d, const series *s,
+                  const char *suffix, const char *le, const char *value)
 {
-    if (evbuffer_add_printf(out, "%s%s", d->name, suffix) < 0 || add_labels(out, d, s, le) != 0 ||
+    if (evbuffer_add_printf(out, "%s%s", name, suffix) < 0 || add_labels(out, d, s, le) != 0 ||
         evbuffer_add_printf(out, " %s\n", value) < 0)
         return -1;
     return 0;
 }
 
-static int render_series(struct evbuffer *out, const mdef *d, const series *s)
+static int render_series(struct evbuffer *out, const char *name, const mdef *d, const series *s)
 {
     char num[40], le[40];
     uint64_t cum = 0;
@@ -418,24 +443,76 @@ static int render_series(struct evbuffer *out, const mdef *d, const series *s)
             snprintf(num, sizeof(num), "%" PRIu64, s->v.u);
         else
             fmt_double(num, sizeof(num), s->v.d);
-        return sample(out, d, s, "", NULL, num);
+        return sample(out, name, d, s, "", NULL, num);
     }
     for (unsigned i = 0; i <= N_LATENCY; i++) {
         cum += s->b[i];
         fmt_double(le, sizeof(le), i < N_LATENCY ? latency_buckets[i] : INFINITY);
         snprintf(num, sizeof(num), "%" PRIu64, cum);
-        if (sample(out, d, s, "_bucket", le, num) != 0)
+        if (sample(out, name, d, s, "_bucket", le, num) != 0)
             return -1;
     }
     fmt_double(num, sizeof(num), s->sum);
-    if (sample(out, d, s, "_sum", NULL, num) != 0)
+    if (sample(out, name, d, s, "_sum", NULL, num) != 0)
         return -1;
     snprintf(num, sizeof(num), "%" PRIu64, s->count);
-    return sample(out, d, s, "_count", NULL, num);
+    return sample(out, name, d, s, "_count", NULL, num);
+}
+
+/* One family under one name: HELP, TYPE, its series. */
+static int render_family(struct evbuffer *out, const char *name, const char *help_pre,
+                         const mdef *d, const family *f)
+{
+    if (evbuffer_add_printf(out, "# HELP %s %s%s\n# TYPE %s %s\n", name, help_pre, d->help, name,
+                            type_names[d->type]) < 0)
+        return -1;
+    for (uint32_t j = 0; j < f->n; j++)
+        if (render_series(out, name, d, f->sorted[j]) != 0)
+            return -1;
+    return 0;
+}
+
+/* A process_* sample with its HELP and TYPE; nothing when v is NaN. */
+static int process_metric(struct evbuffer *out, const char *name, const char *type,
+                          const char *help, double v)
+{
+    char num[40];
+
+    if (isnan(v))
+        return 0;
+    fmt_double(num, sizeof(num), v);
+    return evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", name, help, name, type,
+                               name, num) < 0
+               ? -1
+               : 0;
+}
+
+static int render_process(struct evbuffer *out)
+{
+    gw_metrics_proc p;
+
+    gw_metrics_proc_read(&p);
+    return process_metric(out, "process_cpu_seconds_total", "counter",
+                          "Total user and system CPU time spent in seconds.", p.cpu_seconds) ||
+                   process_metric(out, "process_open_fds", "gauge",
+                                  "Number of open file descriptors.", p.open_fds) ||
+                   process_metric(out, "process_max_fds", "gauge",
+                                  "Maximum number of open file descriptors.", p.max_fds) ||
+                   process_metric(out, "process_virtual_memory_bytes", "gauge",
+                                  "Virtual memory size in bytes.", p.virtual_bytes) ||
+                   process_metric(out, "process_resident_memory_bytes", "gauge",
+                                  "Resident memory size in bytes.", p.resident_bytes) ||
+                   process_metric(out, "process_start_time_seconds", "gauge",
+                                  "Start time of the process since unix epoch in seconds.",
+                                  p.start_time)
+               ? -1
+               : 0;
 }
 
 int gw_metrics_render(gw_metrics *m, struct evbuffer *out)
 {
+    char dep[160];
+
     if (m == NULL || out == NULL)
         return APNS_EINVAL;
     for (int i = 0; i < GW_M_COUNT; i++) {
@@ -443,12 +520,16 @@ int gw_metrics_render(gw_metrics *m, struct evbuffer *out)
         const family *f = &m->f[i];
         if (f->n == 0)
             continue;
-        if (evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", d->name, d->help, d->name,
-                                type_names[d->type]) < 0)
+        if (render_family(out, d->name, "", d, f) != 0)
             return APNS_ENOMEM;
-        for (uint32_t j = 0; j < f->n; j++)
-            if (render_series(out, d, f->sorted[j]) != 0)
-                return APNS_ENOMEM;
+        if (d->old_name == NULL)
+            continue;
+        snprintf(dep, sizeof(dep),
+                 "Deprecated: renamed %s; this name goes away in the next "
+                 "release. ",
+                 d->name);
+        if (render_family(out, d->old_name, dep, d, f) != 0)
+            return APNS_ENOMEM;
     }
-    return 0;
+    return render_process(out) != 0 ? APNS_ENOMEM : 0;
 }

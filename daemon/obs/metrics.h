@@ -21,14 +21,28 @@
  * GW_M_* id below notes its type and labels); docs/operations.md lists them
  * for operators.
  *
- * Histograms (both latency metrics) have the buckets 1ms, 2.5ms, 5ms, 10ms,
+ * Histograms (both duration metrics) have the buckets 1ms, 2.5ms, 5ms, 10ms,
  * 25ms, 50ms, 100ms, 250ms, 500ms, 1s, 2.5s, 5s, 10s, 30s, 60s and +Inf,
  * rendered cumulatively with _bucket{le=...}, _sum and _count.
  *
+ * Renamed metrics. A metric renamed to follow Prometheus' naming (the
+ * histograms were ..._latency_seconds, now ..._duration_seconds) is also
+ * rendered under its old name, with a HELP text saying so, for one release.
+ *
+ * Series from the start. Modules register the label sets they know when they
+ * start (gw_metrics_register: an app's outcomes, a storage error kind...), so
+ * a dashboard sees 0 instead of no series before the first event.
+ *
+ * Build and process. gw_metrics_new sets apnsd_build_info{version,commit} to
+ * 1 (the commit is the build's, "unknown" outside a git checkout). Every
+ * render ends with the process_* metrics of the Prometheus client
+ * conventions, read from /proc at that moment (procfs.h); a file that cannot
+ * be read leaves its metric out.
+ *
  * Rendering order is deterministic: metrics in table order (the enum order
- * below), series sorted by their label values (byte order). A labelled
- * metric without any series yet is left out; a metric without labels is
- * always present (0 until set).
+ * below), series sorted by their label values (byte order), then process_*.
+ * A labelled metric without any series yet is left out; a metric without
+ * labels is always present (0 until set).
  */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
@@ -41,9 +55,9 @@ typedef enum gw_metric {
     GW_M_NOTIFICATIONS,    /* counter {app,outcome} */
     GW_M_REJECTIONS,       /* counter {app,reason} */
     GW_M_RETRIES,          /* counter {app} */
-    GW_M_LATENCY,          /* histogram {app} */
+    GW_M_LATENCY,          /* histogram {app}: apnsd_delivery_duration_seconds */
     GW_M_API_REQUESTS,     /* counter {route,status} */
-    GW_M_API_LATENCY,      /* histogram {route} */
+    GW_M_API_LATENCY,      /* histogram {route}: apnsd_api_request_duration_seconds */
     GW_M_QUEUE_DEPTH,      /* gauge {} */
     GW_M_IN_FLIGHT,        /* gauge {app} */
     GW_M_CONNECTIONS,      /* gauge {app,state} */
@@ -59,6 +73,7 @@ typedef enum gw_metric {
     GW_M_API_BODY_BYTES,   /* gauge {}: request-body bytes admitted (buffered or reserved) */
     GW_M_API_CONN_LIMITED, /* counter {event}: connection-limit events */
     GW_M_LOG_SUPPRESSED,   /* counter {component}: log lines not written (rate limit) */
+    GW_M_BUILD_INFO,       /* gauge {version,commit}: 1, set by gw_metrics_new */
     GW_M_COUNT
 } gw_metric;
 
@@ -86,6 +101,13 @@ void gw_metrics_set(gw_metrics *m, gw_metric id, const char *l1, const char *l2,
 void gw_metrics_gauge_add(gw_metrics *m, gw_metric id, const char *l1, const char *l2,
                           double delta);
 void gw_metrics_observe(gw_metrics *m, gw_metric id, const char *l1, double seconds);
+
+/* Creates the series of a label set at 0 if it does not exist yet (a
+ * label set known at start: rendered before its first event). Labels as
+ * for gw_metrics_add. m may be NULL (no-op). Returns 0, or APNS_ENOMEM
+ * (nothing created). A label set beyond GW_METRICS_MAX_SERIES registers the
+ * overflow series. */
+int gw_metrics_register(gw_metrics *m, gw_metric id, const char *l1, const char *l2);
 
 /* The current value of one series: a counter's count, a gauge's value, a
  * histogram's _count; 0 when the series does not exist. Never creates a

@@ -878,7 +878,12 @@ static int app_new(gw_webhooks *w, const app_conf *ac, app **out, char *detail, 
     a->name_json = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
     json_decref(js);
     a->timer = evtimer_new(w->base, on_timer, a);
-    if (a->name == NULL || a->name_json == NULL || a->timer == NULL) {
+    /* The app's series at 0 from the start. */
+    if (a->name == NULL || a->name_json == NULL || a->timer == NULL ||
+        gw_metrics_register(w->m, GW_M_WEBHOOK, a->name, "ok") != 0 ||
+        gw_metrics_register(w->m, GW_M_WEBHOOK, a->name, "retry") != 0 ||
+        gw_metrics_register(w->m, GW_M_WEBHOOK, a->name, "dropped") != 0 ||
+        gw_metrics_register(w->m, GW_M_WEBHOOK_PENDING, a->name, NULL) != 0) {
         app_free(a);
         goto oom;
     }

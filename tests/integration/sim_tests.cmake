@@ -216,8 +216,9 @@ if(TARGET apnsd)
   # SIGTERM drain with work in flight + restart, SIGHUP adding an API key
   # without touching connections. gw_poison: jobs the API refuses, planted
   # into the SQLite store, end failed / rejected with a reason at the next
-  # start (twice), never sent, no crash loop.
-  foreach(t gw_bad_requests gw_wait gw_signals gw_poison gw_hostile)
+  # start (twice), never sent, no crash loop. gw_metrics: /metrics and the
+  # JSON log against docs/operations.md.
+  foreach(t gw_bad_requests gw_wait gw_signals gw_poison gw_hostile gw_metrics)
     add_test(NAME it_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
     set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)

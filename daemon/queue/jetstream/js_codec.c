@@ -6,9 +6,11 @@
  * writers' views of one chunk.
  *
  * All integers are little-endian; every record starts with a 4-byte magic
- * that names its version, so a later apnsd can read what an earlier one
- * wrote. Decoders check every length against the buffer: a record written
- * by something else is APNS_EINVAL, never a crash.
+ * that names its kind and version (js_int.h, "Format versions"), so a later
+ * apnsd can read what an earlier one wrote and an earlier one recognises
+ * what it cannot read (GW_JS_ENEWER). Decoders check every length against
+ * the buffer: a record written by something else is APNS_EINVAL, never a
+ * crash.
  */
 #include "js_int.h"
 
@@ -126,8 +128,14 @@ static uint64_t r_u64(rbuf *b)
     return lo | (uint64_t)r_u32(b) << 32;
 }
 
+int gw_js_format_version(const uint8_t *p, size_t len)
+{
+    return len >= 4 && p[0] == 'A' && p[1] == 'J' && p[3] >= '1' && p[3] <= '9' ? p[3] - '0' : 0;
+}
+
 /* Starts reading a record into obj (zeroed first; may be NULL): 0 when it
- * begins with the magic m, else APNS_EINVAL. */
+ * begins with the magic m, GW_JS_ENEWER when it is m's kind in a newer
+ * version, else APNS_EINVAL. */
 static int r_open(rbuf *b, const uint8_t *p, size_t len, const char *m, void *obj, size_t obj_len)
 {
     const uint8_t *magic;
@@ -136,7 +144,11 @@ static int r_open(rbuf *b, const uint8_t *p, size_t len, const char *m, void *ob
         memset(obj, 0, obj_len);
     *b = (rbuf){p, len, 0, 0};
     magic = r_bytes(b, 4);
-    return magic != NULL && memcmp(magic, m, 4) == 0 ? 0 : APNS_EINVAL;
+    if (magic == NULL || memcmp(magic, m, 3) != 0)
+        return APNS_EINVAL;
+    if (magic[3] == m[3])
+        return 0;
+    return magic[3] > m[3] && magic[3] <= '9' ? GW_JS_ENEWER : APNS_EINVAL;
 }
 
 static int finish(wbuf *b, uint8_t **out, size_t *len)
@@ -235,8 +247,9 @@ int gw_js_rec_decode(gw_js_rec *r, const uint8_t *p, size_t len)
     const uint8_t *st, *at;
     uint32_t n, k;
 
-    if (r_open(&b, p, len, "AJR1", r, sizeof(*r)) != 0)
-        return APNS_EINVAL;
+    int rc = r_open(&b, p, len, "AJR1", r, sizeof(*r));
+    if (rc != 0)
+        return rc;
     n = r_u32(&b);
     if (b.bad || n > GW_JOB_TOKENS_MAX || (size_t)n * 2 > len)
         return APNS_EINVAL;
@@ -392,8 +405,9 @@ int gw_js_job_decode(gw_js_job *j, const uint8_t *p, size_t len)
     uint16_t al;
     uint32_t tl;
 
-    if (r_open(&b, p, len, "AJJ1", j, sizeof(*j)) != 0)
-        return APNS_EINVAL;
+    int rc = r_open(&b, p, len, "AJJ1", j, sizeof(*j));
+    if (rc != 0)
+        return rc;
     j->state = r_u8(&b);
     id = r_bytes(&b, GW_JOB_ID_LEN);
     aid = r_bytes(&b, GW_JOB_ID_LEN);
@@ -478,8 +492,9 @@ int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len)
     rbuf b;
     const uint8_t *id, *aid;
 
-    if (r_open(&b, p, len, "AJC1", c, sizeof(*c)) != 0)
-        return APNS_EINVAL;
+    int rc = r_open(&b, p, len, "AJC1", c, sizeof(*c));
+    if (rc != 0)
+        return rc;
     id = r_bytes(&b, GW_JOB_ID_LEN);
     aid = r_bytes(&b, GW_JOB_ID_LEN);
     c->push_type = r_u8(&b);
@@ -528,8 +543,9 @@ int gw_js_dead_decode(gw_dead_token *d, const uint8_t *p, size_t len)
     const uint8_t *reason, *token;
     uint8_t rl, hl;
 
-    if (r_open(&b, p, len, "AJD1", d, sizeof(*d)) != 0)
-        return APNS_EINVAL;
+    int rc = r_open(&b, p, len, "AJD1", d, sizeof(*d));
+    if (rc != 0)
+        return rc;
     d->source = (gw_dead_source)r_u8(&b);
     d->apns_ts_ms = (int64_t)r_u64(&b);
     d->recorded_ms = (int64_t)r_u64(&b);
@@ -558,8 +574,9 @@ int gw_js_tok_decode(const uint8_t *p, size_t len, int64_t *issued, char *jwt, s
 {
     rbuf b;
 
-    if (r_open(&b, p, len, "AJT1", NULL, 0) != 0)
-        return APNS_EINVAL;
+    int rc = r_open(&b, p, len, "AJT1", NULL, 0);
+    if (rc != 0)
+        return rc;
     *issued = (int64_t)r_u64(&b);
     if (b.bad || len - b.pos >= jwt_len)
         return APNS_EINVAL;

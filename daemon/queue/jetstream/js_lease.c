@@ -19,6 +19,8 @@
  */
 #include "js_int.h"
 
+#include "apns/version.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,9 +171,17 @@ static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, si
         }
         if (found) {
             gw_js_rec theirs;
-            if (gw_js_rec_decode(&theirs, val, len) == 0) {
+            int drc = gw_js_rec_decode(&theirs, val, len);
+            if (drc == 0) {
                 gw_js_rec_merge(&l->rec, &theirs);
                 gw_js_rec_cleanup(&theirs);
+            } else if (drc == GW_JS_ENEWER) { /* a newer node's record: not overwritten */
+                snprintf(detail, dlen,
+                         "queue jetstream: record %s has format version %d; this apnsd "
+                         "(" APNS_VERSION ") reads versions up to %d: upgrade this node",
+                         l->key, gw_js_format_version(val, len), JS_FORMAT_VERSION);
+                free(val);
+                return GW_QUEUE_ESTORE;
             }
             free(val);
         }
@@ -305,8 +315,24 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         delivered = meta->NumDelivered;
         stored_ms = meta->Timestamp / 1000000;
     }
-    if (gw_js_chunk_decode(&m, (const uint8_t *)natsMsg_GetData(msg),
-                           (size_t)natsMsg_GetDataLength(msg)) != 0) {
+    rc = gw_js_chunk_decode(&m, (const uint8_t *)natsMsg_GetData(msg),
+                            (size_t)natsMsg_GetDataLength(msg));
+    if (rc == GW_JS_ENEWER) {
+        /* A newer node's chunk: left for it (never terminated), retried later. */
+        gw_queue__log(js->q, APNS_LOG_ERROR,
+                      "queue jetstream: message %llu of %s has chunk format version %d; this "
+                      "apnsd (" APNS_VERSION ") reads versions up to %d: handed back for an "
+                      "upgraded node (upgrade this one)",
+                      meta ? (unsigned long long)meta->Sequence.Stream : 0ULL, js->stream,
+                      gw_js_format_version((const uint8_t *)natsMsg_GetData(msg),
+                                           (size_t)natsMsg_GetDataLength(msg)),
+                      JS_FORMAT_VERSION);
+        msg_ack(js, msg, MSG_NAK, 30000);
+        jsMsgMetaData_Destroy(meta);
+        natsMsg_Destroy(msg);
+        return 0;
+    }
+    if (rc != 0) {
         gw_queue__log(js->q, APNS_LOG_ERROR,
                       "queue jetstream: message %llu of %s is not a chunk: terminated",
                       meta ? (unsigned long long)meta->Sequence.Stream : 0ULL, js->stream);
@@ -354,7 +380,17 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
             lease_free(l); /* not acked: comes back after ack_wait */
             return rc;
         }
-        have = found && gw_js_rec_decode(&l->rec, val, len) == 0 && l->rec.n == m.n;
+        rc = found ? gw_js_rec_decode(&l->rec, val, len) : APNS_EINVAL;
+        if (rc == GW_JS_ENEWER) { /* never rewritten by an older node */
+            snprintf(detail, dlen,
+                     "queue jetstream: record %s has format version %d; this apnsd (" APNS_VERSION
+                     ") reads versions up to %d: upgrade this node",
+                     l->key, gw_js_format_version(val, len), JS_FORMAT_VERSION);
+            free(val);
+            lease_free(l); /* not acked: an upgraded node takes it */
+            return GW_QUEUE_ESTORE;
+        }
+        have = rc == 0 && l->rec.n == m.n;
         free(val);
         if (found && !have) {
             gw_js_rec_cleanup(&l->rec);

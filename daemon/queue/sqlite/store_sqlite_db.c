@@ -2,7 +2,7 @@
  * store_sqlite_db.c - the SQLite file: open, schema, pragmas, prepared
  * statements, and the mapping of SQLite failures to queue errors.
  *
- * Schema (user_version 1):
+ * Schema (user_version 2; version 1 lacked the meta table):
  *   job        one row per job: push fields, payload, counts per outcome,
  *              finished (ms, NULL while tokens are open)
  *   chunk      up to chunk_tokens tokens of a job: tokens (packed binary),
@@ -11,6 +11,16 @@
  *   retry      sparse: (chunk, idx) -> retry-at, attempts, for RETRY tokens
  *   rejection  (job, idx) -> token, status, reason, APNs timestamp
  *   dead_token (app, token) -> source, reason, APNs timestamp, recorded
+ *   meta       key -> value: "written_by", the apnsd version that last opened
+ *              the file for writing (named when a newer file is refused)
+ *
+ * Versions. The schema's version is PRAGMA user_version. A file of an older
+ * version is migrated in place at open, in one transaction, one step per
+ * version (migrations[]): an upgraded apnsd takes over its predecessor's
+ * queue. A file of a newer version is refused (GW_QUEUE_ESTORE) with a
+ * detail naming both versions and the apnsd that wrote it: an older apnsd
+ * never guesses at a newer layout. A read-only file of an older version is
+ * refused too (it cannot be migrated).
  *
  * WAL journal. synchronous is switched per batch by store_sqlite_batch.c
  * (FULL when the batch stores jobs or registry changes, NORMAL for outcome-
@@ -20,6 +30,8 @@
  * -wal and -shm files take its mode), whatever the umask.
  */
 #include "store_sqlite.h"
+
+#include "apns/version.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS job("
@@ -61,7 +73,16 @@ static const char schema_sql[] =
     " id INTEGER PRIMARY KEY, app TEXT NOT NULL, token BLOB NOT NULL, source INTEGER NOT NULL,"
     " reason TEXT, apns_ts INTEGER, recorded INTEGER NOT NULL, UNIQUE(app, token));"
     "CREATE INDEX IF NOT EXISTS dead_token_page ON dead_token(app, recorded, id);"
-    "PRAGMA user_version=1;";
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "PRAGMA user_version=2;";
+
+/* migrations[v - 1] turns schema version v into v + 1 (and sets
+ * user_version). */
+static const char *const migrations[SCHEMA_VERSION - 1] = {
+    /* 1 -> 2: the meta table. */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "PRAGMA user_version=2;",
+};
 
 static const char *const stmt_sql[SQS_COUNT] = {
 #define SQ_STMT_SQL(id, sql) sql,
@@ -238,6 +259,42 @@ static int schema_version(gw_sq *sq, int *v, char *detail, size_t len)
     return rc == SQLITE_ROW ? 0 : gw_sq_error(sq, rc, "open (schema)", detail, len);
 }
 
+/* The meta table's "written_by" of a file (a newer one), or "an unknown
+ * version". */
+static void written_by(gw_sq *sq, char *out, size_t len)
+{
+    sqlite3_stmt *s = NULL;
+
+    snprintf(out, len, "an unknown version");
+    if (sqlite3_prepare_v2(sq->db, "SELECT value FROM meta WHERE key='written_by'", -1, &s, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
+        snprintf(out, len, "apnsd %.40s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+}
+
+/* Creates the schema (version 0: a new file) or migrates an older one, in
+ * the open transaction. */
+static int schema_update(gw_sq *sq, int version, char *detail, size_t len)
+{
+    int rc;
+
+    if (version == 0)
+        return exec(sq, schema_sql, "open (schema)", detail, len);
+    for (int v = version; v < SCHEMA_VERSION; v++) {
+        char what[64];
+        snprintf(what, sizeof(what), "open (migrate schema %d to %d)", v, v + 1);
+        rc = exec(sq, migrations[v - 1], what, detail, len);
+        if (rc != 0)
+            return rc;
+    }
+    if (version < SCHEMA_VERSION)
+        gw_queue__log(sq->q, APNS_LOG_INFO,
+                      "queue database %s migrated from schema version %d to %d", sq->path, version,
+                      SCHEMA_VERSION);
+    return 0;
+}
+
 static int set_pragmas(gw_sq *sq, char *detail, size_t len)
 {
     char sql[128];
@@ -302,14 +359,31 @@ int gw_sq_db_open(gw_sq *sq, char *detail, size_t len)
         return GW_QUEUE_EREADONLY;
     }
     if (version > SCHEMA_VERSION) {
-        snprintf(detail, len, "queue database %s has schema version %d; this apnsd knows %d",
-                 sq->path, version, SCHEMA_VERSION);
+        char by[64];
+        written_by(sq, by, sizeof(by));
+        snprintf(detail, len,
+                 "queue database %s has schema version %d (written by %s); this apnsd "
+                 "(%s) reads schema versions up to %d: run the newer apnsd, or restore a "
+                 "backup taken before the upgrade",
+                 sq->path, version, by, APNS_VERSION, SCHEMA_VERSION);
         return GW_QUEUE_ESTORE;
+    }
+    if (version > 0 && version < SCHEMA_VERSION && sq->read_only) {
+        snprintf(detail, len,
+                 "queue database %s has schema version %d and is read-only; this apnsd (%s) "
+                 "needs version %d and migrates the file when it can write it",
+                 sq->path, version, APNS_VERSION, SCHEMA_VERSION);
+        return GW_QUEUE_EREADONLY;
     }
     if (!sq->read_only) {
         rc = exec(sq, "BEGIN", "open (schema)", detail, len);
         if (rc == 0)
-            rc = exec(sq, schema_sql, "open (schema)", detail, len);
+            rc = schema_update(sq, version, detail, len);
+        if (rc == 0)
+            rc = exec(sq,
+                      "INSERT INTO meta(key,value) VALUES('written_by','" APNS_VERSION "') "
+                      "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                      "open (meta)", detail, len);
         /* Leases are not durable: whoever held them is gone. */
         if (rc == 0)
             rc = exec(sq,

@@ -136,6 +136,35 @@ static void test_json_golden(void **state)
     json_decref(j);
 }
 
+/* GW_LOG_INT / GW_LOG_DOUBLE values are JSON numbers (and bare in logfmt);
+ * a caller's string that looks like a number stays a string. */
+static void test_numbers(void **state)
+{
+    gw_log_setup(GW_LOG_FORMAT_JSON, GW_LOG_INFO);
+    gw_log(GW_LOG_INFO, "webhook", "delivered", "results", GW_LOG_INT(3), "neg",
+           GW_LOG_INT(-9007199254740993LL), "ms", GW_LOG_DOUBLE(0.25), "inf",
+           GW_LOG_DOUBLE(1.0 / 0.0), "text", "42", NULL);
+    const char *line = take();
+    assert_string_equal(json_rest(line),
+                        "\"level\":\"info\",\"component\":\"webhook\",\"msg\":\"delivered\","
+                        "\"results\":3,\"neg\":-9007199254740993,\"ms\":0.25,\"inf\":null,"
+                        "\"text\":\"42\"}\n");
+    json_error_t err;
+    json_t *j = json_loads(line, JSON_REJECT_DUPLICATES, &err);
+    assert_non_null(j);
+    assert_true(json_is_integer(json_object_get(j, "results")));
+    assert_int_equal(json_integer_value(json_object_get(j, "results")), 3);
+    assert_true(json_is_real(json_object_get(j, "ms")));
+    assert_true(json_is_string(json_object_get(j, "text")));
+    json_decref(j);
+
+    gw_log_setup(GW_LOG_FORMAT_LOGFMT, GW_LOG_INFO);
+    gw_log(GW_LOG_INFO, "webhook", "delivered", "results", GW_LOG_INT(3), "ms", GW_LOG_DOUBLE(0.25),
+           "app", "shop", NULL);
+    assert_string_equal(logfmt_rest(take()),
+                        "level=info component=webhook msg=delivered results=3 ms=0.25 app=shop\n");
+}
+
 static void test_levels(void **state)
 {
     gw_log_setup(GW_LOG_FORMAT_LOGFMT, GW_LOG_WARN);
@@ -336,6 +365,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_logfmt_golden, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_golden, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apns_adaptor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation, setup, teardown),

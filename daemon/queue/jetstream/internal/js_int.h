@@ -25,6 +25,24 @@
 
 #define JS_REASON_MAX 47
 
+/*
+ * Format versions. Every record and chunk message starts with a 4-byte
+ * magic: "AJ", its kind (R outcome record, J job, C chunk, D dead token,
+ * T provider token) and its format version as one digit. This apnsd writes
+ * version JS_FORMAT_VERSION and reads every version up to it; a record of a
+ * NEWER version decodes to GW_JS_ENEWER (never to garbage, never to
+ * APNS_EINVAL), and the backend then leaves it alone: a chunk message is
+ * not terminated but handed back for an upgraded node, an outcome record is
+ * not rewritten (the request fails with GW_QUEUE_ESTORE and a detail naming
+ * both versions). Nodes are upgraded one by one (docs/operations.md); a
+ * format change must keep JS_FORMAT_VERSION until every node reads the new
+ * one.
+ */
+#define JS_FORMAT_VERSION 1
+#define GW_JS_ENEWER      (-1101) /* below every APNS_E* and GW_QUEUE_E* code */
+/* The format version of a record (its 4th byte as a digit), 0 when none. */
+int gw_js_format_version(const uint8_t *p, size_t len);
+
 /* ---- the durable per-chunk record (KV <P>_OUT, key "<job>.<seq>") ---- */
 
 typedef struct gw_js_rej {

@@ -1,7 +1,10 @@
 /* test_queue_sqlite.c - the SQLite queue backend: the queue's contract
  * (../queue_contract.c) on a database file in a temporary directory, then
  * what only this backend has: retention passes, storage errors (disk full,
- * read-only), one process per file, a corrupt file, file modes. */
+ * read-only), one process per file, a corrupt file, file modes, and schema
+ * versions: a database written by the previous release's schema (version 1,
+ * its literal DDL below) is migrated in place and served; a newer one is
+ * refused naming both versions. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +12,9 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
+#include "apns/version.h"
 #include "test_queue_util.h"
 
 typedef struct tq_backend_fx {
@@ -279,6 +285,159 @@ static void files_private(void **state)
     gw_queue_free(q2);
 }
 
+/* Schema version 1 exactly as apnsd 0.1.0 created it (git 6727862,
+ * daemon/store_sqlite_db.c), never this file's code. */
+static const char v1_schema[] =
+    "CREATE TABLE IF NOT EXISTS job("
+    " id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, app TEXT NOT NULL, topic TEXT,"
+    " push_type INTEGER NOT NULL, priority INTEGER NOT NULL, expiration INTEGER NOT NULL,"
+    " collapse_id TEXT, apns_id TEXT NOT NULL, payload BLOB NOT NULL,"
+    " send_at INTEGER NOT NULL, created INTEGER NOT NULL, n INTEGER NOT NULL,"
+    " n_chunks INTEGER NOT NULL, n_accepted INTEGER NOT NULL DEFAULT 0,"
+    " n_rejected INTEGER NOT NULL DEFAULT 0, n_expired INTEGER NOT NULL DEFAULT 0,"
+    " n_failed INTEGER NOT NULL DEFAULT 0, n_retry INTEGER NOT NULL DEFAULT 0,"
+    " finished INTEGER);"
+    "CREATE INDEX IF NOT EXISTS job_finished ON job(finished) WHERE finished IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS chunk("
+    " id INTEGER PRIMARY KEY, job INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " first INTEGER NOT NULL, n INTEGER NOT NULL, tokens BLOB NOT NULL, st BLOB NOT NULL,"
+    " n_open INTEGER NOT NULL, next_at INTEGER, lease_owner INTEGER, lease_until INTEGER,"
+    " UNIQUE(job, seq));"
+    "CREATE INDEX IF NOT EXISTS chunk_due ON chunk(next_at)"
+    " WHERE next_at IS NOT NULL AND lease_owner IS NULL;"
+    "CREATE TABLE IF NOT EXISTS retry("
+    " chunk INTEGER NOT NULL, idx INTEGER NOT NULL, at INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL, PRIMARY KEY(chunk, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS rejection("
+    " job INTEGER NOT NULL, idx INTEGER NOT NULL, token BLOB NOT NULL, status INTEGER,"
+    " reason TEXT, apns_ts INTEGER, recorded INTEGER, PRIMARY KEY(job, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS dead_token("
+    " id INTEGER PRIMARY KEY, app TEXT NOT NULL, token BLOB NOT NULL, source INTEGER NOT NULL,"
+    " reason TEXT, apns_ts INTEGER, recorded INTEGER NOT NULL, UNIQUE(app, token));"
+    "CREATE INDEX IF NOT EXISTS dead_token_page ON dead_token(app, recorded, id);"
+    "PRAGMA user_version=1;";
+
+#define V1_JOB "6f1c2a4e-0b7d-4c1e-9a55-3d2f1e0c9b8a"
+#define V1_TOK1                                                                                    \
+    "a1b2c3d4"                                                                                     \
+    "00000000000000000000000000000000000000000000000000000001"
+#define V1_TOK2                                                                                    \
+    "a1b2c3d4"                                                                                     \
+    "00000000000000000000000000000000000000000000000000000002"
+#define V1_DEAD                                                                                    \
+    "a1b2c3d4"                                                                                     \
+    "00000000000000000000000000000000000000000000000000000003"
+
+/* A few rows as apnsd 0.1.0 stored them: a job of two queued tokens in one
+ * chunk (tokens as [32][32 bytes] records, one state byte each), a
+ * dead token. */
+static const char v1_rows[] =
+    "INSERT INTO job(id,uid,app,topic,push_type,priority,expiration,collapse_id,apns_id,payload,"
+    " send_at,created,n,n_chunks) VALUES(1,'" V1_JOB "','demo','com.example.app',0,10,-1,NULL,"
+    " '" V1_JOB "',CAST('{\"aps\":{\"alert\":\"v1\"}}' AS BLOB),0,1000,2,1);"
+    "INSERT INTO chunk(job,seq,first,n,tokens,st,n_open,next_at) VALUES(1,0,0,2,"
+    " X'20" V1_TOK1 "20" V1_TOK2 "',X'0000',2,0);"
+    "INSERT INTO dead_token(app,token,source,reason,apns_ts,recorded)"
+    " VALUES('demo',X'" V1_DEAD "',1,'Unregistered',1764092701123,1000);";
+
+static int db_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    int v = -1;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+static void db_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void schema_v1_migrated(void **state)
+{
+    fx *f = *state;
+    char path[600], hex[APNS_TOKEN_HEX_MAX + 1];
+    tq_res r, l, d;
+
+    snprintf(path, sizeof(path), "%s/v1.db", f->b.dir);
+    db_exec(path, v1_schema);
+    db_exec(path, v1_rows);
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 1);
+
+    gw_queue *q = tq_open(&f->o, path);
+    /* Served: the job's status, its tokens leased, the registry listed. */
+    assert_int_equal(tq_status(f->base, q, V1_JOB, &r), 0);
+    assert_true(r.st.tokens == 2 && r.st.pending == 2);
+    assert_string_equal(r.st.app, "demo");
+    assert_int_equal(tq_lease(f->base, q, 10, &l), 0);
+    assert_int_equal(l.n, 1);
+    gw_chunk *c = l.chunks[0];
+    assert_int_equal(c->n_tokens, 2);
+    assert_string_equal(c->job_id, V1_JOB);
+    assert_int_equal(gw_chunk_token_hex(c, 0, hex), 0);
+    assert_string_equal(hex, V1_TOK1);
+    assert_int_equal(gw_chunk_token_hex(c, 1, hex), 0);
+    assert_string_equal(hex, V1_TOK2);
+    assert_int_equal(c->payload_len, strlen("{\"aps\":{\"alert\":\"v1\"}}"));
+    gw_outcome o[2] = {outcome(c, 0, GW_TOKEN_ACCEPTED), outcome(c, 1, GW_TOKEN_ACCEPTED)};
+    assert_int_equal(tq_record(f->base, q, o, 2), 0);
+    assert_int_equal(tq_release(f->base, q, c, 0), 0);
+    assert_int_equal(tq_status(f->base, q, V1_JOB, &r), 0);
+    assert_true(r.st.accepted == 2 && r.st.state == GW_JOB_DONE);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(gw_queue_dead_list(q, "demo", 0, NULL, 10, tq_on_dead, &d), 0);
+    tq_run_until(f->base, &d.done);
+    assert_int_equal(d.err, 0);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.dead[0].token, V1_DEAD);
+    assert_string_equal(d.dead[0].reason, "Unregistered");
+    gw_queue_free(q);
+
+    /* Migrated in place: version 2, this apnsd recorded as the writer. */
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 2);
+    assert_int_equal(
+        db_int(path,
+               "SELECT count(*) FROM meta WHERE key='written_by' AND value='" APNS_VERSION "'"),
+        1);
+    /* And opened again as it is now. */
+    q = tq_open(&f->o, path);
+    assert_int_equal(tq_status(f->base, q, V1_JOB, &r), 0);
+    assert_true(r.st.accepted == 2);
+    gw_queue_free(q);
+}
+
+/* A database of a newer schema (a later apnsd wrote it) is refused, the
+ * detail naming its version, its writer and this apnsd's. */
+static void schema_newer_refused(void **state)
+{
+    fx *f = *state;
+    char path[600], detail[512];
+    gw_queue_sqlite_opts so = {0};
+    gw_queue *q = NULL;
+
+    snprintf(path, sizeof(path), "%s/v9.db", f->b.dir);
+    db_exec(path, v1_schema);
+    db_exec(path, "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+                  "INSERT INTO meta VALUES('written_by','9.9.9'); PRAGMA user_version=9;");
+    so.path = path;
+    assert_int_equal(gw_queue_sqlite_open(&q, &f->o, &so, detail, sizeof(detail)), GW_QUEUE_ESTORE);
+    assert_null(q);
+    assert_non_null(strstr(detail, path));
+    assert_non_null(strstr(detail, "schema version 9 (written by apnsd 9.9.9)"));
+    assert_non_null(strstr(detail, "this apnsd (" APNS_VERSION ") reads schema versions up to 2"));
+    /* Untouched. */
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +449,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(one_process_per_file, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(corrupt_file, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(files_private, qc_setup, qc_teardown),
+        cmocka_unit_test_setup_teardown(schema_v1_migrated, qc_setup, qc_teardown),
+        cmocka_unit_test_setup_teardown(schema_newer_refused, qc_setup, qc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
