@@ -12,8 +12,8 @@ trap 'rm -rf "$work"' EXIT
 
 cmake --install "$build" --prefix "$work/prefix" --component libapns >/dev/null
 cmake --install "$build" --prefix "$work/prefix" --component libapns-dev >/dev/null
-libdir=$(ls -d "$work"/prefix/lib*/ | head -n1)
-libdir=${libdir%/}
+# lib, lib64 or lib/<multiarch> (GNUInstallDirs with the /usr prefix).
+libdir=$(dirname "$(dirname "$(find "$work/prefix" -name libapns.pc | head -n1)")")
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 
 for f in "$libdir"/libapns.so "$libdir"/libapns.a "$work"/prefix/include/apns/apns.h \
