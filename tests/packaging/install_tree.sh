@@ -95,6 +95,7 @@ cmake -S "$work/fp" -B "$work/fp/b" -DCMAKE_PREFIX_PATH="$p" >/dev/null ||
   fail "find_package(apns) failed"
 cmake --build "$work/fp/b" >/dev/null || fail "the find_package(apns) program does not build"
 v=$("$work/fp/b/fp") || fail "the find_package(apns) program does not run"
-ldd "$work/fp/b/fp" | grep -q "$libdir/libapns.so.0" || fail "fp is not linked to the installed libapns"
+libs=$(ldd "$work/fp/b/fp")
+grep -q "$libdir/libapns.so.0" <<<"$libs" || fail "fp is not linked to the installed libapns"
 [ "$v" = "$(pkg-config --modversion "$libdir/pkgconfig/libapns.pc")" ] || fail "version $v"
 echo "ok: install tree, modes, man pages, example configuration, find_package(apns)"
