@@ -7,7 +7,7 @@
 # lists every key of docs/configuration.md's reference; the installed
 # example configuration is refused without a key and passes --check-config
 # once a key and an API key file are dropped in; find_package(apns) links a
-# program that runs.
+# program that runs; the systemd unit verifies and its exposure is <= 2.0.
 set -euo pipefail
 build=$1 src=$2 certs=$3
 work=$(mktemp -d)
@@ -44,6 +44,22 @@ grep -q "^ExecStart=$prefix/sbin/apnsd" "$p/lib/systemd/system/apnsd.service" ||
 grep -q "^u apnsd " "$p/lib/sysusers.d/apnsd.conf" || fail "sysusers.d: no apnsd user"
 grep -q "^d ${conf#$root} 0750 root apnsd" "$p/lib/tmpfiles.d/apnsd.conf" ||
   fail "tmpfiles.d: ${conf#$root} is not root:apnsd 0750"
+
+# The unit: `systemd-analyze verify` clean (its commands and man pages
+# pointed at the install tree), and `systemd-analyze security` exposure at
+# most 2.0 (docs/operations.md gives the figure).
+unit="$p/lib/systemd/system/apnsd.service"
+sed "s#$prefix/sbin/apnsd#$sbin/apnsd#g" "$unit" >"$work/apnsd.service"
+out=$(MANPATH="$p/share/man" systemd-analyze verify "$work/apnsd.service" 2>&1) ||
+  fail "systemd-analyze verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify: $out"
+sec=$(systemd-analyze security --offline=true --no-pager "$unit" 2>&1 | tr -d '\033' |
+      sed -n 's/.*Overall exposure level for apnsd.service: \([0-9.]*\).*/\1/p')
+[ -n "$sec" ] || fail "systemd-analyze security gave no exposure level"
+awk -v e="$sec" 'BEGIN { exit !(e <= 2.0) }' || fail "systemd-analyze security: exposure $sec > 2.0"
+for k in "Type=notify" "ExecReload=$prefix/sbin/apnsd --reload" "WatchdogSec=" "RuntimeDirectory=apnsd"; do
+  grep -q "^$k" "$unit" || fail "the unit lacks $k"
+done
 
 # Man pages: groff finds nothing to warn about (what lintian runs).
 for page in "$p"/share/man/man*/*; do
