@@ -6,12 +6,15 @@
  * metrics -> dispatcher -> webhooks -> HTTP API; the dispatcher's final
  * results go to the API (?wait) and the webhooks. Then one stdout line
  * "apnsd listening on HOST:PORT" (the bound port, also after port 0) for
- * scripts, and the log line "apnsd ready".
+ * scripts, the log line "apnsd ready", and READY=1 to systemd's notify
+ * socket (apnsd_service.h; then WATCHDOG=1 every WatchdogSec/2 if asked).
+ * With a run directory, the pid file, and a verdict after every reload
+ * for `apnsd --reload`.
  *
- * Stop (SIGTERM, SIGINT): the API answers new pushes 503, the dispatcher
- * drains (answers in flight are recorded, chunks handed back, connections
- * closed), the API's open requests finish, webhooks flush, all within
- * [server] drain_timeout; exit 0. A second signal exits at once with 3:
+ * Stop (SIGTERM, SIGINT): STOPPING=1; the API answers new pushes 503, the
+ * dispatcher drains (answers in flight are recorded, chunks handed back,
+ * connections closed), the API's open requests finish, webhooks flush, all
+ * within [server] drain_timeout; exit 0. A second signal exits at once with 3:
  * nothing durable is lost, the queue sends the rest after the restart.
  */
 #include <errno.h>
@@ -629,7 +632,8 @@ int main(int argc, char **argv)
     s.watchdog_ms = gw_apnsd_watchdog_ms();
     if (s.watchdog_ms > 0) {
         s.watchdog_ev = event_new(s.base, -1, EV_PERSIST, watchdog_cb, &s);
-        if (s.watchdog_ev == NULL || gw_timer_in(s.watchdog_ev, s.watchdog_ms / 2) != 0)
+        if (s.watchdog_ev == NULL ||
+            gw_timer_in(s.watchdog_ev, s.watchdog_ms > 1 ? s.watchdog_ms / 2 : 1) != 0)
             gw_log(GW_LOG_ERROR, "apnsd", "cannot start the watchdog timer", NULL);
         gw_apnsd_notify("WATCHDOG=1");
     }

@@ -39,7 +39,9 @@ rc=$?
 set -e
 [ "$rc" = 1 ] && grep -q "AuthKey_ABC123DEFG.p8" <<<"$out" ||
   { echo "FAIL: push (dynamic) exited $rc: $out"; exit 1; }
-LD_LIBRARY_PATH="$libdir" ldd ./push | grep -q "$libdir/libapns.so.0" ||
+# (ldd's output first: `ldd | grep -q` fails under pipefail when grep exits early.)
+libs=$(LD_LIBRARY_PATH="$libdir" ldd ./push)
+grep -q "$libdir/libapns.so.0" <<<"$libs" ||
   { echo "FAIL: push is not linked against the installed libapns.so.0"; ldd ./push; exit 1; }
 
 # Static: libapns.a, then what libapns.pc says it needs (Requires.private).
