@@ -34,8 +34,13 @@ done
 dpkg-deb -e "$deb" "$WORK/ctl"
 grep -q "systemd-sysusers.*apnsd.conf" "$WORK/ctl/postinst" || fail "postinst: no sysusers"
 grep -q "systemd-tmpfiles.*apnsd.conf" "$WORK/ctl/postinst" || fail "postinst: no tmpfiles"
-if grep -qE "deb-systemd-invoke (start|restart)|systemctl.*start" "$WORK/ctl/postinst"; then
-  fail "postinst starts apnsd"
+# Nothing started on install: the only start-like call is try-restart, for
+# an upgrade of a running apnsd; nothing stops it before an upgrade.
+if grep -E "deb-systemd-invoke|systemctl" "$WORK/ctl/postinst" | grep -qv "try-restart"; then
+  fail "postinst starts apnsd: $(grep -E 'deb-systemd-invoke|systemctl' "$WORK/ctl/postinst")"
+fi
+if grep -qs "deb-systemd-invoke stop" "$WORK/ctl/preinst" "$WORK/ctl/prerm"; then
+  fail "apnsd is stopped before an upgrade and not started again"
 fi
 grep -q "^/etc/apnsd/apnsd.ini$" "$WORK/ctl/conffiles" || fail "apnsd.ini is not a conffile"
 
