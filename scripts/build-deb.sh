@@ -15,9 +15,17 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 mkdir "$work/apnsd"
-# The tree without build output or git metadata.
-tar -C "$src" --exclude=./.git --exclude='./build*' --exclude=./debian/.debhelper -cf - . |
-  tar -C "$work/apnsd" -xf -
+# The tree without build output or git metadata: in a git checkout the files
+# git tracks plus the untracked ones it does not ignore (build dirs,
+# node_modules and the like stay out).
+if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  (cd "$src" && git ls-files -z --cached --others --exclude-standard |
+    xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
+    tar --null -T - -cf -) | tar -C "$work/apnsd" -xf -
+else
+  tar -C "$src" --exclude=./.git --exclude='./build*' --exclude=./debian/.debhelper -cf - . |
+    tar -C "$work/apnsd" -xf -
+fi
 export DEB_BUILD_OPTIONS="nocheck parallel=${JOBS:-$(nproc)} ${DEB_BUILD_OPTIONS:-}"
 (cd "$work/apnsd" && dpkg-buildpackage -b -uc -us >"$work/build.log" 2>&1) || {
   tail -n 40 "$work/build.log"
