@@ -6,14 +6,18 @@
  * metrics -> dispatcher -> webhooks -> HTTP API; the dispatcher's final
  * results go to the API (?wait) and the webhooks. Then one stdout line
  * "apnsd listening on HOST:PORT" (the bound port, also after port 0) for
- * scripts, and the log line "apnsd ready".
+ * scripts, the log line "apnsd ready", and READY=1 to systemd's notify
+ * socket (apnsd_service.h; then WATCHDOG=1 every WatchdogSec/2 if asked).
+ * With a run directory, the pid file, and a verdict after every reload
+ * for `apnsd --reload`.
  *
- * Stop (SIGTERM, SIGINT): the API answers new pushes 503, the dispatcher
- * drains (answers in flight are recorded, chunks handed back, connections
- * closed), the API's open requests finish, webhooks flush, all within
- * [server] drain_timeout; exit 0. A second signal exits at once with 3:
+ * Stop (SIGTERM, SIGINT): STOPPING=1; the API answers new pushes 503, the
+ * dispatcher drains (answers in flight are recorded, chunks handed back,
+ * connections closed), the API's open requests finish, webhooks flush, all
+ * within [server] drain_timeout; exit 0. A second signal exits at once with 3:
  * nothing durable is lost, the queue sends the rest after the restart.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +29,7 @@
 
 #include "api.h"
 #include "apnsd_keys.h"
+#include "apnsd_service.h"
 #include "clock.h"
 #include "config.h"
 #include "dispatch.h"
@@ -46,11 +51,12 @@ enum {
     EXIT_CUT = 3,    /* a second SIGTERM/SIGINT cut the drain short */
 };
 
-#define DEPTH_MS   1000 /* storage error and backend operation counters */
-#define PENDING_MS 50   /* drain: polling the API's open requests */
+#define DEPTH_MS       1000  /* storage error and backend operation counters */
+#define PENDING_MS     50    /* drain: polling the API's open requests */
+#define RELOAD_WAIT_MS 30000 /* apnsd --reload: the longest wait for the verdict */
 
 static const char usage[] =
-    "usage: apnsd [--config FILE] [--check-config | --dump-config]\n"
+    "usage: apnsd [--config FILE] [--run-dir DIR] [--check-config | --dump-config | --reload]\n"
     "\n"
     "apnsd is a push gateway for Apple Push Notification service: an HTTP API\n"
     "that stores notifications durably (SQLite) and sends them to APNs.\n"
@@ -60,11 +66,18 @@ static const char usage[] =
     "                      problem, and exit (0 valid, 2 invalid)\n"
     "      --dump-config   print the effective configuration (defaults and\n"
     "                      environment overrides applied, secrets masked)\n"
+    "      --reload        make the running apnsd reload its configuration and\n"
+    "                      wait for its verdict: exit 0 applied, 2 refused (the\n"
+    "                      running configuration stays), 1 no answer\n"
+    "      --run-dir DIR   where apnsd writes its pid and reload verdicts and\n"
+    "                      --reload reads them (default: $RUNTIME_DIRECTORY)\n"
     "  -V, --version       print the version\n"
     "  -h, --help          this text\n"
     "\n"
     "Runs in the foreground and logs to stderr ([log] format = logfmt|json).\n"
     "On start it prints one line to stdout: 'apnsd listening on HOST:PORT'.\n"
+    "Under systemd (Type=notify) it sends READY=1 once its listeners and queue\n"
+    "are open, STOPPING=1 when it drains, and WATCHDOG=1 if WatchdogSec= is set.\n"
     "\n"
     "Signals:\n"
     "  SIGTERM, SIGINT  drain: refuse new pushes, finish what is in flight, close\n"
@@ -72,7 +85,8 @@ static const char usage[] =
     "                   exit 0. A second signal exits at once (3); unsent work stays\n"
     "                   queued and is sent after the restart.\n"
     "  SIGHUP           reload the configuration file; on any error keep the running\n"
-    "                   one. Unchanged apps keep their connections.\n"
+    "                   one. Unchanged apps keep their connections. The verdict is\n"
+    "                   written to the run directory (apnsd --reload reads it).\n"
     "\n"
     "Exit status:\n"
     "  0  stopped after a drain, or --check-config found no error\n"
@@ -91,7 +105,10 @@ typedef struct apnsd {
     gw_dispatch *d;
     gw_webhooks *wh;
     gw_api *api;
-    struct event *sig_term, *sig_int, *sig_hup, *depth_ev, *pending_ev;
+    const char *run_dir; /* pid file and reload verdicts; NULL: none */
+    uint64_t reloads;    /* verdicts written */
+    struct event *sig_term, *sig_int, *sig_hup, *depth_ev, *pending_ev, *watchdog_ev;
+    int64_t watchdog_ms;
     int draining;
     uint64_t failures_seen;                   /* queue transactions that failed, counted */
     uint64_t ops_seen[GW_QUEUE_OP_KINDS_MAX]; /* backend operations, counted */
@@ -215,6 +232,7 @@ static void stop_cb(int sig, short what, void *ud)
         _exit(EXIT_CUT);
     }
     s->draining = 1;
+    gw_apnsd_notify("STOPPING=1");
     int64_t timeout_ms = gw_apnsd_server_config_of(s->cfg)->drain_timeout_ms;
 
     s->drain_deadline = common_mono_ms() + timeout_ms;
@@ -242,17 +260,34 @@ static void log_config_errors(const gw_config_errors *e, gw_log_level level, con
                    e->diag[i].text, NULL);
 }
 
-static void reload_cb(int sig, short what, void *ud)
+/* Appends one line to the verdict's text (cut when full). */
+static void say(char *text, size_t len, const char *line)
 {
-    apnsd *s = ud;
+    size_t used = strlen(text);
+    if (used + 1 < len)
+        snprintf(text + used, len - used, "%s\n", line);
+}
+
+static void say_config_errors(const gw_config_errors *e, char *text, size_t len)
+{
+    for (unsigned i = 0; i < e->n; i++)
+        say(text, len, e->diag[i].text);
+}
+
+/* Reloads the configuration file: 1 applied, 0 refused (the running one
+ * stays). The verdict's lines go to text. */
+static int reload(apnsd *s, char *text, size_t len)
+{
     gw_config *cfg = NULL;
     gw_config_errors errs;
     gw_config_diff diff;
-    char detail[512] = "";
+    char detail[512] = "", line[768];
     int rc;
 
-    if (s->draining)
-        return;
+    if (s->draining) {
+        say(text, len, "refused: apnsd is draining (stopping)");
+        return 0;
+    }
     gw_log(GW_LOG_INFO, "apnsd", "SIGHUP: reloading the configuration", "file", s->path, NULL);
     rc = gw_config_load_file(&gw_apnsd_schema, s->path, &cfg, &errs);
     if (rc != 0) {
@@ -260,13 +295,16 @@ static void reload_cb(int sig, short what, void *ud)
         if (errs.n < errs.errors + errs.warnings)
             gw_log(GW_LOG_ERROR, "config", "more errors not shown", "count",
                    GW_LOG_INT(errs.errors + errs.warnings - errs.n), NULL);
-        return;
+        say_config_errors(&errs, text, len);
+        return 0;
     }
     log_config_errors(&errs, GW_LOG_WARN, "configuration warning");
+    say_config_errors(&errs, text, len);
     if (gw_config_diff_new(s->cfg, cfg, &diff) != 0) {
         gw_log(GW_LOG_ERROR, "apnsd", "reload failed: out of memory", NULL);
+        say(text, len, "out of memory");
         gw_config_free(cfg);
-        return;
+        return 0;
     }
     /* The dispatcher loads keys and certificates: the step that can refuse
      * a valid-looking file. If it refuses, nothing has changed anywhere. */
@@ -274,29 +312,65 @@ static void reload_cb(int sig, short what, void *ud)
     if (rc != 0) {
         gw_log(GW_LOG_ERROR, "apnsd", "reload refused: the running configuration stays", "error",
                apns_err_name(rc), "detail", detail, NULL);
+        snprintf(line, sizeof(line), "%s: %s", apns_err_name(rc), detail);
+        say(text, len, line);
         gw_config_diff_free(&diff);
         gw_config_free(cfg);
-        return;
+        return 0;
     }
     gw_api_set_config(s->api, cfg);
-    if (gw_webhooks_set_config(s->wh, cfg, detail, sizeof(detail)) != 0)
+    if (gw_webhooks_set_config(s->wh, cfg, detail, sizeof(detail)) != 0) {
         gw_log(GW_LOG_ERROR, "apnsd", "webhook settings not reloaded: the previous ones stay",
                "detail", detail, NULL);
+        snprintf(line, sizeof(line), "webhook settings not reloaded: %s", detail);
+        say(text, len, line);
+    }
     if (diff.log_changed)
         log_setup(cfg);
     for (size_t i = 0; i < diff.n; i++)
-        if (diff.apps[i].change != GW_CHANGE_SAME)
-            gw_log(GW_LOG_INFO, "apnsd", "app reloaded", "app", diff.apps[i].name, "change",
-                   gw_app_change_name(diff.apps[i].change), "key",
-                   diff.apps[i].key != NULL ? diff.apps[i].key : "", NULL);
-    if (diff.restart_section != NULL)
+        if (diff.apps[i].change != GW_CHANGE_SAME) {
+            const char *change = gw_app_change_name(diff.apps[i].change);
+            const char *key = diff.apps[i].key != NULL ? diff.apps[i].key : "";
+            gw_log(GW_LOG_INFO, "apnsd", "app reloaded", "app", diff.apps[i].name, "change", change,
+                   "key", key, NULL);
+            snprintf(line, sizeof(line), "app %s: %s%s%s", diff.apps[i].name, change,
+                     key[0] ? " " : "", key);
+            say(text, len, line);
+        }
+    if (diff.restart_section != NULL) {
         gw_log(GW_LOG_WARN, "apnsd",
                "a [server] or [queue] key changed: it takes effect after a restart", "section",
                diff.restart_section, "key", diff.restart_key, NULL);
+        snprintf(line, sizeof(line), "[%s] %s changed: it takes effect after a restart",
+                 diff.restart_section, diff.restart_key);
+        say(text, len, line);
+    }
     gw_config_diff_free(&diff);
     gw_config_free(s->cfg);
     s->cfg = cfg;
     gw_log(GW_LOG_INFO, "apnsd", "configuration reloaded", NULL);
+    return 1;
+}
+
+static void reload_cb(int sig, short what, void *ud)
+{
+    apnsd *s = ud;
+    gw_apnsd_verdict v;
+
+    memset(&v, 0, sizeof(v));
+    v.ok = reload(s, v.text, sizeof(v.text));
+    if (s->run_dir == NULL)
+        return;
+    v.pid = getpid();
+    v.seq = ++s->reloads;
+    if (gw_apnsd_verdict_write(s->run_dir, &v) != 0)
+        gw_log(GW_LOG_ERROR, "apnsd", "cannot write the reload verdict", "dir", s->run_dir, "error",
+               strerror(errno), NULL);
+}
+
+static void watchdog_cb(int fd, short what, void *ud)
+{
+    gw_apnsd_notify("WATCHDOG=1");
 }
 
 /* ---- start ---------------------------------------------------------------------- */
@@ -444,10 +518,29 @@ static void shutdown_all(apnsd *s)
     gw_queue_free(s->q);
     gw_metrics_free(s->m);
     gw_config_free(s->cfg);
-    gw_events_free(
-        (struct event *[]){s->sig_term, s->sig_int, s->sig_hup, s->depth_ev, s->pending_ev}, 5);
+    gw_events_free((struct event *[]){s->sig_term, s->sig_int, s->sig_hup, s->depth_ev,
+                                      s->pending_ev, s->watchdog_ev},
+                   6);
     if (s->base != NULL)
         event_base_free(s->base);
+}
+
+/* apnsd --reload: signal the running apnsd, print its verdict. */
+static int reload_running(const char *run_dir)
+{
+    gw_apnsd_verdict v;
+    char msg[512];
+    int rc = gw_apnsd_reload_request(run_dir, RELOAD_WAIT_MS, &v, msg, sizeof(msg));
+
+    if (rc == GW_APNSD_RELOAD_ERROR) {
+        fprintf(stderr, "apnsd: reload: %s\n", msg);
+        return EXIT_START;
+    }
+    fprintf(rc == GW_APNSD_RELOAD_OK ? stdout : stderr, "apnsd: %s\n%s",
+            rc == GW_APNSD_RELOAD_OK ? "configuration reloaded"
+                                     : "reload refused: the running configuration stays",
+            v.text);
+    return rc == GW_APNSD_RELOAD_OK ? EXIT_OK : EXIT_CONFIG;
 }
 
 /* ---- main -------------------------------------------------------------------------- */
@@ -455,16 +548,18 @@ static void shutdown_all(apnsd *s)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
-        {"dump-config", no_argument, NULL, 'd'},  {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},  {"check-config", no_argument, NULL, 'k'},
+        {"dump-config", no_argument, NULL, 'd'},   {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},          {"reload", no_argument, NULL, 'r'},
+        {"run-dir", required_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
     };
     apnsd s;
     gw_config_errors errs;
-    int check = 0, dump = 0, c, rc;
+    int check = 0, dump = 0, do_reload = 0, c, rc;
 
     memset(&s, 0, sizeof(s));
     s.path = getenv("APNSD_CONFIG");
+    s.run_dir = getenv("RUNTIME_DIRECTORY"); /* systemd: RuntimeDirectory= */
     while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -475,6 +570,12 @@ int main(int argc, char **argv)
             break;
         case 'd':
             dump = 1;
+            break;
+        case 'r':
+            do_reload = 1;
+            break;
+        case 'R':
+            s.run_dir = optarg;
             break;
         case 'V':
             printf("apnsd %s\n", APNSD_VERSION);
@@ -491,6 +592,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "apnsd: unexpected argument '%s'\nTry 'apnsd --help'.\n", argv[optind]);
         return EXIT_CONFIG;
     }
+    if (s.run_dir != NULL && s.run_dir[0] == '\0')
+        s.run_dir = NULL;
+    if (do_reload) /* needs no configuration: the running apnsd reads its own */
+        return reload_running(s.run_dir);
     if (s.path == NULL || s.path[0] == '\0') {
         fprintf(stderr, "apnsd: no configuration: use --config FILE or set APNSD_CONFIG\n");
         return EXIT_CONFIG;
@@ -543,8 +648,23 @@ int main(int argc, char **argv)
     gw_timer_in(s.depth_ev, DEPTH_MS);
     depth_cb(-1, EV_TIMEOUT, &s);
     announce(&s);
+    /* Listeners bound and the queue open: ready (systemd Type=notify). */
+    gw_apnsd_notify("READY=1");
+    s.watchdog_ms = gw_apnsd_watchdog_ms();
+    if (s.watchdog_ms > 0) {
+        s.watchdog_ev = event_new(s.base, -1, EV_PERSIST, watchdog_cb, &s);
+        if (s.watchdog_ev == NULL ||
+            gw_timer_in(s.watchdog_ev, s.watchdog_ms > 1 ? s.watchdog_ms / 2 : 1) != 0)
+            gw_log(GW_LOG_ERROR, "apnsd", "cannot start the watchdog timer", NULL);
+        gw_apnsd_notify("WATCHDOG=1");
+    }
+    if (s.run_dir != NULL && gw_apnsd_pid_write(s.run_dir) != 0)
+        gw_log(GW_LOG_WARN, "apnsd", "cannot write the pid file: apnsd --reload will not find me",
+               "dir", s.run_dir, "error", strerror(errno), NULL);
 
     event_base_dispatch(s.base);
+    if (s.run_dir != NULL)
+        gw_apnsd_pid_remove(s.run_dir);
     shutdown_all(&s);
     return EXIT_OK;
 }

@@ -12,8 +12,8 @@ trap 'rm -rf "$work"' EXIT
 
 cmake --install "$build" --prefix "$work/prefix" --component libapns >/dev/null
 cmake --install "$build" --prefix "$work/prefix" --component libapns-dev >/dev/null
-libdir=$(ls -d "$work"/prefix/lib*/ | head -n1)
-libdir=${libdir%/}
+# lib, lib64 or lib/<multiarch> (GNUInstallDirs with the /usr prefix).
+libdir=$(dirname "$(dirname "$(find "$work/prefix" -name libapns.pc | head -n1)")")
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 
 for f in "$libdir"/libapns.so "$libdir"/libapns.a "$work"/prefix/include/apns/apns.h \
@@ -39,7 +39,9 @@ rc=$?
 set -e
 [ "$rc" = 1 ] && grep -q "AuthKey_ABC123DEFG.p8" <<<"$out" ||
   { echo "FAIL: push (dynamic) exited $rc: $out"; exit 1; }
-LD_LIBRARY_PATH="$libdir" ldd ./push | grep -q "$libdir/libapns.so.0" ||
+# (ldd's output first: `ldd | grep -q` fails under pipefail when grep exits early.)
+libs=$(LD_LIBRARY_PATH="$libdir" ldd ./push)
+grep -q "$libdir/libapns.so.0" <<<"$libs" ||
   { echo "FAIL: push is not linked against the installed libapns.so.0"; ldd ./push; exit 1; }
 
 # Static: libapns.a, then what libapns.pc says it needs (Requires.private).
