@@ -21,7 +21,7 @@ BUILD=(
   build-essential cmake pkg-config
   libssl-dev          # TLS, ALPN, ES256, PKCS#12
   libnghttp2-dev      # HTTP/2 (client core and simulator)
-  libevent-dev        # event loop, timers, signals, evhttp
+  libevent-dev        # event loop, timers, signals, bufferevents (the HTTP API server is our own)
   libjansson-dev      # JSON
   libsqlite3-dev      # embedded durable queue
   libnats-dev         # NATS C client: the JetStream queue backend (issue 6)
