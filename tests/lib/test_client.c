@@ -210,7 +210,7 @@ typedef struct sconn sconn;
 
 typedef struct srv_req {
     int32_t sid;
-    sconn *conn;
+    unsigned conn; /* the connection's number: a freed sconn's address is reused */
     char method[8], path[160], channel[80], request_id[40], topic[80], push_type[20];
     char expiration[24], priority[4], body[256];
     size_t body_len;
@@ -228,6 +228,7 @@ typedef struct server {
     size_t nscript, requests;
     size_t goaway_at;
     sconn *conns;
+    unsigned nconns; /* connections accepted so far */
     srv_req log[SRV_LOG];
     size_t nlog;
 } server;
@@ -239,13 +240,14 @@ struct sconn {
     struct event *ev;
     nghttp2_session *ng;
     int goaway;
+    unsigned no; /* 1, 2, ... in accept order */
     char body[64];
 };
 
 static srv_req *srv_log_of(server *s, sconn *k, int32_t sid)
 {
     for (size_t i = 0; i < s->nlog; i++)
-        if (s->log[i].sid == sid && s->log[i].conn == k)
+        if (s->log[i].sid == sid && s->log[i].conn == k->no)
             return &s->log[i];
     return NULL;
 }
@@ -265,7 +267,7 @@ static int srv_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t
         q = &s->log[s->nlog++];
         memset(q, 0, sizeof *q);
         q->sid = f->hd.stream_id;
-        q->conn = k;
+        q->conn = k->no;
     }
     static const struct {
         const char *name;
@@ -389,6 +391,7 @@ static void srv_accept(evutil_socket_t lfd, short what, void *arg)
     sconn *k = calloc(1, sizeof *k);
     assert_non_null(k);
     k->s = s;
+    k->no = ++s->nconns;
     k->fd = accept(lfd, NULL, NULL);
     assert_true(k->fd >= 0);
     nghttp2_session_callbacks *cbs;
