@@ -351,67 +351,87 @@ void gw_work_check_jobs(gw_work *w, gw_http *h, int timeout_ms)
     }
 }
 
+/* The registry may be read through a node whose replica of it is still
+ * catching up (a fleet right after its NATS cluster came back: reads go to
+ * any live replica), so a read that misses entries is repeated, a bounded
+ * number of times; every entry must be listed in the end. */
+#define DEAD_READS 5
+
 uint32_t gw_work_check_dead_tokens(gw_work *w, gw_http *h, const char *app, const char *key)
 {
     gw_ledger *l = w->l;
     uint8_t *listed = calloc(l->n, 1);
-    char path[512], cursor[128] = "";
-    uint32_t entries = 0, pages = 0;
-    for (;;) {
-        if (cursor[0])
-            snprintf(path, sizeof path, "/v1/apps/%s/dead-tokens?limit=1000&cursor=%s", app,
-                     cursor);
-        else
-            snprintf(path, sizeof path, "/v1/apps/%s/dead-tokens?limit=1000", app);
-        gw_resp r;
-        gw_http_do(h, "GET", path, key, NULL, 0, &r);
-        GW_CHECK(r.status == 200, "GET %s: %d %.500s", path, r.status, r.body);
-        json_t *doc = gw_json(&r);
-        json_t *arr = json_object_get(doc, "dead_tokens");
-        GW_CHECK(json_is_array(arr) && json_array_size(arr) <= 1000, "GET %s: %.300s", path,
-                 r.body);
-        pages++;
-        for (size_t k = 0; k < json_array_size(arr); k++) {
-            json_t *e = json_array_get(arr, k);
-            const char *tok = json_string_value(json_object_get(e, "token"));
-            long i = tok ? gw_tokmap_find(l->map, tok) : -1;
-            GW_CHECK(i >= 0 && l->unreg[i] && l->want_id[i][0],
-                     "dead-token entry for a token that is not unregistered: %s",
-                     tok ? tok : "(none)");
-            GW_CHECK(!listed[i], "token %s listed twice", tok);
-            listed[i] = 1;
-            const char *src = json_string_value(json_object_get(e, "source"));
-            const char *reason = json_string_value(json_object_get(e, "reason"));
-            json_int_t ts = json_integer_value(json_object_get(e, "timestamp_ms"));
-            GW_CHECK(src && !strcmp(src, "410") && reason && !strcmp(reason, "Unregistered") &&
-                         ts == l->unreg_ts[i] &&
-                         json_integer_value(json_object_get(e, "recorded_ms")) > 0,
-                     "dead token %s: source %s reason %s timestamp %lld, want 410 Unregistered "
-                     "%lld",
-                     tok, src ? src : "-", reason ? reason : "-", (long long)ts,
-                     (long long)l->unreg_ts[i]);
-            entries++;
-        }
-        json_t *next = json_object_get(doc, "next_cursor");
-        if (next == NULL || json_is_null(next)) {
+    char path[512], cursor[128];
+    uint32_t entries, pages, missing;
+    GW_CHECK(listed != NULL, "out of memory");
+    for (int read = 1;; read++) {
+        memset(listed, 0, l->n);
+        cursor[0] = '\0';
+        entries = pages = 0;
+        for (;;) {
+            if (cursor[0])
+                snprintf(path, sizeof path, "/v1/apps/%s/dead-tokens?limit=1000&cursor=%s", app,
+                         cursor);
+            else
+                snprintf(path, sizeof path, "/v1/apps/%s/dead-tokens?limit=1000", app);
+            gw_resp r;
+            gw_http_do(h, "GET", path, key, NULL, 0, &r);
+            GW_CHECK(r.status == 200, "GET %s: %d %.500s", path, r.status, r.body);
+            json_t *doc = gw_json(&r);
+            json_t *arr = json_object_get(doc, "dead_tokens");
+            GW_CHECK(json_is_array(arr) && json_array_size(arr) <= 1000, "GET %s: %.300s", path,
+                     r.body);
+            pages++;
+            for (size_t k = 0; k < json_array_size(arr); k++) {
+                json_t *e = json_array_get(arr, k);
+                const char *tok = json_string_value(json_object_get(e, "token"));
+                long i = tok ? gw_tokmap_find(l->map, tok) : -1;
+                GW_CHECK(i >= 0 && l->unreg[i] && l->want_id[i][0],
+                         "dead-token entry for a token that is not unregistered: %s",
+                         tok ? tok : "(none)");
+                GW_CHECK(!listed[i], "token %s listed twice", tok);
+                listed[i] = 1;
+                const char *src = json_string_value(json_object_get(e, "source"));
+                const char *reason = json_string_value(json_object_get(e, "reason"));
+                json_int_t ts = json_integer_value(json_object_get(e, "timestamp_ms"));
+                GW_CHECK(src && !strcmp(src, "410") && reason && !strcmp(reason, "Unregistered") &&
+                             ts == l->unreg_ts[i] &&
+                             json_integer_value(json_object_get(e, "recorded_ms")) > 0,
+                         "dead token %s: source %s reason %s timestamp %lld, want 410 Unregistered "
+                         "%lld",
+                         tok, src ? src : "-", reason ? reason : "-", (long long)ts,
+                         (long long)l->unreg_ts[i]);
+                entries++;
+            }
+            json_t *next = json_object_get(doc, "next_cursor");
+            if (next == NULL || json_is_null(next)) {
+                json_decref(doc);
+                gw_resp_clear(&r);
+                break;
+            }
+            GW_CHECK(json_is_string(next) && strlen(json_string_value(next)) < sizeof cursor,
+                     "next_cursor: %.200s", r.body);
+            snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
             json_decref(doc);
             gw_resp_clear(&r);
+            GW_CHECK(pages < 100000, "dead-token paging does not end");
+        }
+        missing = 0;
+        for (uint32_t i = 0; i < l->n; i++)
+            if (l->unreg[i] && l->want_id[i][0] && !listed[i]) {
+                if (missing++ < 5)
+                    fprintf(stderr, "unregistered token %u missing from the dead-token registry\n",
+                            i);
+            }
+        if (missing == 0 || read == DEAD_READS)
             break;
-        }
-        GW_CHECK(json_is_string(next) && strlen(json_string_value(next)) < sizeof cursor,
-                 "next_cursor: %.200s", r.body);
-        snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
-        json_decref(doc);
-        gw_resp_clear(&r);
-        GW_CHECK(pages < 100000, "dead-token paging does not end");
+        fprintf(stderr, "dead-token read %d missed %u entries: reading again in 1 s\n", read,
+                missing);
+        gw_sleep_ms(1000);
     }
-    uint32_t missing = 0;
-    for (uint32_t i = 0; i < l->n; i++)
-        if (l->unreg[i] && l->want_id[i][0] && !listed[i]) {
-            if (missing++ < 5)
-                fprintf(stderr, "unregistered token %u missing from the dead-token registry\n", i);
-        }
-    GW_CHECK(missing == 0, "%u unregistered tokens missing from the dead-token registry", missing);
+    GW_CHECK(missing == 0,
+             "%u unregistered tokens missing from the dead-token registry after %d reads", missing,
+             DEAD_READS);
     fprintf(stderr, "dead tokens: %u entries in %u pages, all with the sim's 410 timestamp\n",
             entries, pages);
     free(listed);
