@@ -12,7 +12,7 @@ FIELDS=(tool host port tls auth connections streams max_pending payload_bytes pu
         cpu_user_s cpu_sys_s cpu_s_per_million peak_rss_kb resent retried goaways connects
         disconnects)
 
-num() { grep -o "\"$2\":[0-9.eE+-]*" "$1" | head -1 | cut -d: -f2; }
+num() { grep -o "\"$2\":[0-9.eE+-]*" "$1" | awk 'NR == 1' | cut -d: -f2; }
 
 check_json() {
   local f=$1 want=$2

@@ -16,6 +16,8 @@ cleanup() {
   if [ "$rc" -eq 0 ]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+# A command failing under set -e would otherwise end the test without a word.
+trap 'echo "FAIL: ${BASH_SOURCE[0]##*/}:$LINENO: exit $?: $BASH_COMMAND" >&2' ERR
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # start_sim NAME ARGS... : starts apns-sim on an ephemeral port; sets SIM_PORT, SIM_PID.

@@ -51,7 +51,7 @@ if(APNS_SANITIZE)
   set(_cli_run_small 1)
 endif()
 add_test(NAME it_cli_run COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_run.sh)
-set_tests_properties(it_cli_run PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300 RUN_SERIAL TRUE
+set_tests_properties(it_cli_run PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
                      ENVIRONMENT "${APNS_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
 
 # apns-sim's behavioural self-test through a third independent HTTP/2 client
