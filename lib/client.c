@@ -68,7 +68,6 @@
  */
 #include "apns/client.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -974,8 +973,10 @@ static int enqueue(apns_client *c, const apns_notification *n, apns__op op)
     }
     j->n = *n;
     j->op = op;
+    /* Lower case: the token is validated hex, and setting bit 5 maps A-F to
+     * a-f and leaves 0-9 and a-f as they are (a loop the compiler vectorises). */
     for (size_t i = 0; i < tlen; i++)
-        j->token[i] = (char)tolower((unsigned char)n->token[i]);
+        j->token[i] = (char)(n->token[i] | 0x20);
     j->token[tlen] = '\0';
     j->n.token = n->token ? j->token : NULL;
     if (n->topic) {
