@@ -205,11 +205,10 @@ static void cli_free(cli *k)
 static void wait_answer(cli *k, const char *what)
 {
     int64_t deadline = th_now_ms() + 20000;
-    while (!k->done && th_now_ms() < deadline) {
-        struct timeval tv = {0, 100000};
-        event_base_loopexit(k->base, &tv);
-        event_base_dispatch(k->base);
-    }
+    /* One pass at a time (not loopexit: its timer would outlive the answer
+     * and stop a later dispatch); libapns' own timers bound each pass. */
+    while (!k->done && th_now_ms() < deadline)
+        event_base_loop(k->base, EVLOOP_ONCE);
     TH_CHECK(k->done, "%s: no answer within 20 s", what);
 }
 
@@ -307,8 +306,10 @@ static void op_publish(cli *k, const char *bundle, const char *ch, int64_t exp, 
     th_apns_id(idn, n.apns_id);
     k->done = 0;
     char detail[256] = "";
-    int rc = apns_client_submit(k->c, &n, detail, sizeof detail);
-    TH_CHECK(rc == 0, "apns_client_submit: %s (%s)", apns_strerror(rc), detail);
+    int rc = apns_notification_validate(&n, 1, detail, sizeof detail);
+    TH_CHECK(rc == 0, "apns_notification_validate: %s (%s)", apns_strerror(rc), detail);
+    rc = apns_client_submit(k->c, &n);
+    TH_CHECK(rc == 0, "apns_client_submit: %s", apns_strerror(rc));
     wait_answer(k, "publish");
 }
 
