@@ -178,28 +178,6 @@ typedef struct push_run {
     struct event *ev_sigint, *ev_sigterm, *ev_timeout, *ev_watch;
 } push_run;
 
-static int is_conn_error(int err)
-{
-    switch (err) {
-    case APNS_ETLS:
-    case APNS_EVERIFY:
-    case APNS_EALPN:
-    case APNS_ERESOLVE:
-    case APNS_ECONNECT:
-    case APNS_EPROXY:
-    case APNS_ECLOSED:
-    case APNS_ETIMEOUT:
-    case APNS_EPROTO:
-    case APNS_EGOAWAY:
-    case APNS_ECERT:
-    case APNS_EKEY:
-    case APNS_ECRYPTO:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* Counts one outcome and prints its line unless --only leaves it out. */
 static void print_line(push_run *p, const char *token, const char *apns_id, int status, int outcome,
                        const char *reason, int64_t timestamp_ms, const char *action,
@@ -324,7 +302,7 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
     default:
         outcome = OUT_FAILED;
         error = apns_err_name(r->error);
-        if (is_conn_error(r->error) || r->action == APNS_ACTION_PAUSE)
+        if (cli_is_conn_error(r->error) || r->action == APNS_ACTION_PAUSE)
             p->conn_problem = 1;
         break;
     }

@@ -135,3 +135,25 @@ void cli_warn_insecure(const char *prog)
             "%s: WARNING: and credentials. Use this only against a test server.\n",
             prog, prog, prog);
 }
+
+int cli_is_conn_error(int err)
+{
+    switch (err) {
+    case APNS_ETLS:
+    case APNS_EVERIFY:
+    case APNS_EALPN:
+    case APNS_ERESOLVE:
+    case APNS_ECONNECT:
+    case APNS_EPROXY:
+    case APNS_ECLOSED:
+    case APNS_ETIMEOUT:
+    case APNS_EPROTO:
+    case APNS_EGOAWAY:
+    case APNS_ECERT:
+    case APNS_EKEY:
+    case APNS_ECRYPTO:
+        return 1;
+    default:
+        return 0;
+    }
+}

@@ -71,6 +71,10 @@ int cli_auth_load(const char *prog, const cli_auth_args *a, cli_auth *out);
 
 void cli_auth_free(cli_auth *au);
 
+/* 1 for the libapns errors that mean a connection or credential problem
+ * (exit code 3): TLS, verification, connect, proxy, key, ... */
+int cli_is_conn_error(int err);
+
 /* The --insecure warning, three lines on stderr. */
 void cli_warn_insecure(const char *prog);
 
