@@ -289,7 +289,6 @@ static void on_channel(apns_channel_client *cc, const apns_channel_result *r, vo
     common *c = ud;
     FILE *o = stdout;
     (void)cc;
-    c->done = 1;
     fprintf(o, "{\"op\":\"%s\",\"topic\":", apns_channel_op_name(r->op));
     cli_json_string(o, r->bundle_id ? r->bundle_id : "");
     print_outcome(c, r->request_id, r->outcome, r->status, r->reason_str, r->action, r->error);
