@@ -17,6 +17,7 @@
  *   2. certificate auth: create and publish for the certificate's bundle id,
  *      TopicMismatch for another; certificates without a topic or of the
  *      other environment.
+ *      Then --fail-rate 429, 500 and 503 on every publish (one attempt).
  *   3. COUNT publishes (1000; 200 under APNS_IT_SMALL) through the
  *      client's in-flight book with --goaway-every 100 --fail-rate
  *      503:0.05: exactly COUNT broadcast lines in the delivery log, each
@@ -97,6 +98,7 @@ static char *sim_stop(sim *s)
 
 typedef struct cred {
     const char *cert, *key; /* NULL: token auth */
+    const char *p8, *kid;   /* token auth: NULL for AuthKey_ABC123DEFG.p8 */
 } cred;
 
 typedef struct cli {
@@ -155,8 +157,9 @@ static void cli_new(cli *k, const sim *s, const cred *cr)
     TH_CHECK(k->base != NULL, "event_base_new");
     char detail[256] = "";
     if (!cr->cert) {
-        int rc = apns_signing_key_load_file(&k->key, th_cert("AuthKey_ABC123DEFG.p8"), "ABC123DEFG",
-                                            "DEF123GHIJ", detail, sizeof detail);
+        int rc = apns_signing_key_load_file(
+            &k->key, cr->p8 ? cr->p8 : th_cert("AuthKey_ABC123DEFG.p8"),
+            cr->kid ? cr->kid : "ABC123DEFG", "DEF123GHIJ", detail, sizeof detail);
         TH_CHECK(rc == 0, "load key: %s", detail);
         TH_CHECK(apns_token_cache_new(&k->tokens, k->key, 0) == 0, "token cache");
     }
@@ -348,7 +351,7 @@ static void token_auth(void)
                            NULL};
     sim s;
     sim_start(&s, "token", flags);
-    cred cr = {NULL, NULL};
+    cred cr = {NULL, NULL, NULL, NULL};
     cli k;
     cli_new(&k, &s, &cr);
     char stored[256], nostore[256], third[256];
@@ -411,8 +414,15 @@ static void token_auth(void)
     TH_CHECK(k.nchans == 2 && !listed(&k, third), "list after delete: %zu channels", k.nchans);
     op_create(&k, TOPIC, 0);
     expect_channel(&k, "m-create", "room again under the limit after a delete");
-
     cli_free(&k);
+
+    /* A key the sim does not know. */
+    cred unknown = {NULL, NULL, th_cert("AuthKey_UNKNOWN000.p8"), "UNKNOWN000"};
+    cli_new(&k, &s, &unknown);
+    op_list(&k, TOPIC);
+    expect_channel(&k, "m-invalid-token", "a key the sim does not know");
+    cli_free(&k);
+
     char *log = sim_stop(&s);
     TH_CHECK(delivered(log, nostore, 1) == 1 && delivered(log, stored, 2) == 1,
              "delivery log lacks an accepted publish:\n%s", log);
@@ -429,7 +439,7 @@ static void certificate_auth(void)
     const char *flags[] = {"--client-ca", th_cert("ca.pem"), "--environment", "production", NULL};
     sim s;
     sim_start(&s, "cert", flags);
-    cred cr = {th_cert("client.pem"), th_cert("client.key")};
+    cred cr = {th_cert("client.pem"), th_cert("client.key"), NULL, NULL};
     cli k;
     cli_new(&k, &s, &cr);
     op_create(&k, TOPIC, 0);
@@ -444,12 +454,12 @@ static void certificate_auth(void)
     expect_publish(&k, "p-topic-mismatch", "another bundle id");
     cli_free(&k);
 
-    cred notopic = {th_cert("client-notopic.pem"), th_cert("client-notopic.key")};
+    cred notopic = {th_cert("client-notopic.pem"), th_cert("client-notopic.key"), NULL, NULL};
     cli_new(&k, &s, &notopic);
     op_create(&k, TOPIC, 0);
     expect_channel(&k, "m-cert-no-topic", "certificate without a topic");
     cli_free(&k);
-    cred dev = {th_cert("client-dev.pem"), th_cert("client-dev.key")};
+    cred dev = {th_cert("client-dev.pem"), th_cert("client-dev.key"), NULL, NULL};
     cli_new(&k, &s, &dev);
     op_list(&k, TOPIC);
     expect_channel(&k, "m-cert-other-env", "development certificate, production sim");
@@ -458,6 +468,33 @@ static void certificate_auth(void)
     char *log = sim_stop(&s);
     TH_CHECK(delivered(log, ch, 10) == 1, "delivery log lacks the cert publish:\n%s", log);
     free(log);
+}
+
+/* The fault flags on the publish listener: --fail-rate STATUS:1 answers
+ * every publish STATUS; with one attempt allowed, libapns reports it. */
+static void failures(void)
+{
+    static const char *const rows[][2] = {
+        {"429:1", "p-fail429"}, {"500:1", "p-fail500"}, {"503:1", "p-fail503"}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *flags[] = {"--auth-keys", th_cert("keys"), "--fail-rate", rows[i][0], NULL};
+        sim s;
+        sim_start(&s, rows[i][1], flags);
+        cred cr = {NULL, NULL, NULL, NULL};
+        cli k;
+        cli_new(&k, &s, &cr);
+        op_create(&k, TOPIC, 0);
+        expect_channel(&k, "m-create", "the manage listener has no faults");
+        char ch[256];
+        snprintf(ch, sizeof ch, "%s", k.channel);
+        op_publish(&k, TOPIC, ch, 0, 30 + (uint32_t)i);
+        expect_publish(&k, rows[i][1], rows[i][0]);
+        cli_free(&k);
+        char *log = sim_stop(&s);
+        TH_CHECK(strstr(log, "broadcast ") == NULL, "%s: a refused publish was logged:\n%s",
+                 rows[i][1], log);
+        free(log);
+    }
 }
 
 /* --- 3. the workload --------------------------------------------------------- */
@@ -502,7 +539,7 @@ static void workload(uint32_t count)
                            NULL};
     sim s;
     sim_start(&s, "load", flags);
-    cred cr = {NULL, NULL};
+    cred cr = {NULL, NULL, NULL, NULL};
     cli k;
     cli_new(&k, &s, &cr);
     op_create(&k, TOPIC, 0);
@@ -577,6 +614,7 @@ int main(void)
     golden_need(&bt, "broadcast.tsv");
     token_auth();
     certificate_auth();
+    failures();
     workload(count);
     golden_free(&bt);
     int rc = golden_verdict("it_sim_broadcast", "libapns against apns-sim");
