@@ -146,10 +146,26 @@ static int listening_line(char *line, void *ud)
     return 1;
 }
 
-void th_spawn_server(th_proc *p, char *const argv[])
+/* The first "listening on" line -> host/port, "manage listening on" ->
+ * manage_port; done when both came. */
+static int listening_manage_line(char *line, void *ud)
+{
+    th_proc *p = ud;
+    char *at = strstr(line, "manage listening on ");
+    if (at) {
+        char *colon = strrchr(at, ':');
+        if (colon)
+            p->manage_port = atoi(colon + 1);
+    } else if (!p->port) {
+        listening_line(line, p);
+    }
+    return p->port && p->manage_port;
+}
+
+static void spawn_wait(th_proc *p, char *const argv[], int (*fn)(char *line, void *ud))
 {
     th_spawn(p, argv, NULL);
-    int rc = th_read_lines(p, 15000, listening_line, p);
+    int rc = th_read_lines(p, 15000, fn, p);
     if (rc == -1) {
         fprintf(stderr, "FAIL: %s did not report its port within 15 s\n", argv[0]);
         th_fail();
@@ -159,6 +175,16 @@ void th_spawn_server(th_proc *p, char *const argv[])
         th_fail();
     }
     fprintf(stderr, "spawned pid %d on %s:%d\n", (int)p->pid, p->host, p->port);
+}
+
+void th_spawn_server(th_proc *p, char *const argv[])
+{
+    spawn_wait(p, argv, listening_line);
+}
+
+void th_spawn_sim_manage(th_proc *p, char *const argv[])
+{
+    spawn_wait(p, argv, listening_manage_line);
 }
 
 int th_stop(th_proc *p)

@@ -17,6 +17,7 @@ typedef struct th_proc {
     int out_fd; /* child's stdout, read end */
     char host[64];
     int port;
+    int manage_port; /* th_spawn_sim_manage(): the "manage listening on" port */
 } th_proc;
 
 /* Starts argv[0] (a path) with argv, its stdout on a pipe (p->out_fd), its
@@ -41,6 +42,13 @@ int th_read_lines(th_proc *p, int timeout_ms, int (*fn)(char *line, void *ud), v
  * line "... listening on HOST:PORT" and fills host/port. Exits the test on
  * failure. */
 void th_spawn_server(th_proc *p, char *const argv[]);
+
+/* th_spawn_server() for an apns-sim started with --manage-listen: waits for
+ * both its first "listening on" line (host/port) and its "apns-sim manage
+ * listening on HOST:PORT" line (manage_port), which come in one write and
+ * would otherwise be dropped with the rest of the read. Exits the test on
+ * failure. */
+void th_spawn_sim_manage(th_proc *p, char *const argv[]);
 
 /* SIGTERM, then waits up to 10 s (SIGKILL after). Returns the exit status
  * (as from waitpid), so tests can check a clean exit; -1 if p is not

@@ -224,3 +224,16 @@ if(TARGET apnsd)
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)
   endforeach()
 endif()
+
+# Broadcast push (issue 13): libapns' channel client and broadcast publish
+# against apns-sim's manage listener and /4/broadcasts, statuses and reasons
+# from tests/golden/broadcast.tsv; then 1000 publishes (200 under the
+# sanitizers) with --goaway-every 100 --fail-rate 503:0.05, none lost or twice.
+add_executable(sim_broadcast ${CMAKE_CURRENT_SOURCE_DIR}/sim_broadcast.c
+                             ${CMAKE_CURRENT_SOURCE_DIR}/push_run.c)
+target_link_libraries(sim_broadcast PRIVATE apns_internal apns_test_harness apns_golden)
+add_test(NAME it_sim_broadcast COMMAND sim_broadcast)
+# `apns channel` and `apns broadcast` against the sim (tests/integration/cli_broadcast.sh).
+add_test(NAME it_cli_broadcast COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_broadcast.sh)
+set_tests_properties(it_sim_broadcast it_cli_broadcast PROPERTIES FIXTURES_REQUIRED certs
+                     ENVIRONMENT "${APNS_IT_ENV};APNS_IT_SMALL=${_cli_run_small}" TIMEOUT 300)

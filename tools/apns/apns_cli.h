@@ -8,8 +8,12 @@
  * process exit code (CLI_EXIT_*). */
 int apns_cmd_push(int argc, char **argv);
 int apns_cmd_jwt(int argc, char **argv);
+int apns_cmd_channel(int argc, char **argv); /* create|read|list|delete ... */
+int apns_cmd_broadcast(int argc, char **argv);
 
 void apns_cmd_push_usage(FILE *f);
 void apns_cmd_jwt_usage(FILE *f);
+void apns_cmd_channel_usage(FILE *f);
+void apns_cmd_broadcast_usage(FILE *f);
 
 #endif

@@ -41,6 +41,7 @@
 #include "apns/reason.h"
 #include "apns_cli.h"
 #include "cli.h"
+#include "cli_auth.h"
 #include "cli_log.h"
 #include "pump.h"
 
@@ -177,28 +178,6 @@ typedef struct push_run {
     struct event *ev_sigint, *ev_sigterm, *ev_timeout, *ev_watch;
 } push_run;
 
-static int is_conn_error(int err)
-{
-    switch (err) {
-    case APNS_ETLS:
-    case APNS_EVERIFY:
-    case APNS_EALPN:
-    case APNS_ERESOLVE:
-    case APNS_ECONNECT:
-    case APNS_EPROXY:
-    case APNS_ECLOSED:
-    case APNS_ETIMEOUT:
-    case APNS_EPROTO:
-    case APNS_EGOAWAY:
-    case APNS_ECERT:
-    case APNS_EKEY:
-    case APNS_ECRYPTO:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* Counts one outcome and prints its line unless --only leaves it out. */
 static void print_line(push_run *p, const char *token, const char *apns_id, int status, int outcome,
                        const char *reason, int64_t timestamp_ms, const char *action,
@@ -323,7 +302,7 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
     default:
         outcome = OUT_FAILED;
         error = apns_err_name(r->error);
-        if (is_conn_error(r->error) || r->action == APNS_ACTION_PAUSE)
+        if (cli_is_conn_error(r->error) || r->action == APNS_ACTION_PAUSE)
             p->conn_problem = 1;
         break;
     }
@@ -474,7 +453,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *ud)
 typedef struct push_args {
     const char *env, *host, *port, *ca_file, *proxy;
     int insecure, h2c, verbose;
-    const char *key_file, *key_id, *team_id, *cert, *key, *p12, *p12_password;
+    cli_auth_args auth;
     const char *topic, *push_type, *priority, *expiration, *collapse_id, *apns_id;
     const char *payload, *payload_file;
     const char *title, *subtitle, *body, *badge, *sound, *category, *thread_id;
@@ -540,18 +519,6 @@ static int check_topic_suffix(const char *topic, apns_push_type type)
               "APNs refuses other topics for it",
               topic, apns_push_type_name(type), suffix, (int)bl, topic, suffix);
     return -1;
-}
-
-static int readable(const char *flag, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-
-    if (f == NULL) {
-        cli_error(PROG, "--%s %s: %s", flag, path, strerror(errno));
-        return 0;
-    }
-    fclose(f);
-    return 1;
 }
 
 /* Builds the payload from --payload, --payload-file or the builder flags.
@@ -644,18 +611,6 @@ static int make_payload(const push_args *a, apns_push_type type, char **out, siz
     return 0;
 }
 
-static int parse_proxy(const char *s)
-{
-    const char *colon = strrchr(s, ':');
-    int64_t port;
-
-    if (colon == NULL || colon == s) {
-        cli_error(PROG, "--proxy: expected HOST:PORT, got '%s'", s);
-        return -1;
-    }
-    return cli_parse_i64(PROG, "proxy port", colon + 1, 1, 65535, &port);
-}
-
 /* ---------------------------------------------------------------------- */
 
 static void push_run_cleanup(push_run *p)
@@ -689,13 +644,7 @@ int apns_cmd_push(int argc, char **argv)
         {"insecure", CLI_FLAG, &a.insecure, 0},
         {"h2c", CLI_FLAG, &a.h2c, 0},
         {"proxy", CLI_STRING, &a.proxy, 0},
-        {"key-file", CLI_STRING, &a.key_file, 0},
-        {"key-id", CLI_STRING, &a.key_id, 0},
-        {"team-id", CLI_STRING, &a.team_id, 0},
-        {"cert", CLI_STRING, &a.cert, 0},
-        {"key", CLI_STRING, &a.key, 0},
-        {"p12", CLI_STRING, &a.p12, 0},
-        {"p12-password", CLI_STRING, &a.p12_password, 0},
+        CLI_AUTH_OPTS(a.auth),
         {"topic", CLI_STRING, &a.topic, 0},
         {"push-type", CLI_STRING, &a.push_type, 0},
         {"priority", CLI_STRING, &a.priority, 0},
@@ -728,15 +677,15 @@ int apns_cmd_push(int argc, char **argv)
     };
     push_run p;
     apns_client_opts o;
-    apns_signing_key *key = NULL;
-    apns_token_cache *cache = NULL;
+    cli_auth auth;
     char *payload = NULL;
     size_t payload_len = 0;
     char detail[512];
-    int help = 0, rc, code = CLI_EXIT_USAGE, token_auth, cert_auth, p12_auth;
+    int help = 0, rc, code = CLI_EXIT_USAGE, token_auth = 0;
     int64_t v, timeout_s = 0;
 
     memset(&p, 0, sizeof(p));
+    memset(&auth, 0, sizeof(auth));
     apns_client_opts_init(&o);
     apns_notification_init(&p.tmpl);
 
@@ -760,12 +709,7 @@ int apns_cmd_push(int argc, char **argv)
         }
         o.env = APNS_ENV_CUSTOM;
         o.host = a.host;
-    } else if (a.env == NULL || strcmp(a.env, "production") == 0) {
-        o.env = APNS_ENV_PRODUCTION;
-    } else if (strcmp(a.env, "sandbox") == 0 || strcmp(a.env, "development") == 0) {
-        o.env = APNS_ENV_SANDBOX;
-    } else {
-        cli_error(PROG, "--env: expected production or sandbox, got '%s'", a.env);
+    } else if (cli_parse_env(PROG, a.env, &o.env) != 0) {
         goto out;
     }
     if (a.port) {
@@ -773,14 +717,14 @@ int apns_cmd_push(int argc, char **argv)
             goto out;
         o.port = (uint16_t)v;
     }
-    if (a.proxy && parse_proxy(a.proxy) != 0)
+    if (a.proxy && cli_parse_proxy(PROG, a.proxy) != 0)
         goto out;
     o.proxy = a.proxy;
     if (a.h2c && (a.ca_file || a.insecure)) {
         cli_error(PROG, "--h2c is plaintext; --ca-file and --insecure do not apply");
         goto out;
     }
-    if (a.ca_file && !readable("ca-file", a.ca_file))
+    if (a.ca_file && !cli_readable(PROG, "ca-file", a.ca_file))
         goto out;
     o.ca_file = a.ca_file;
     o.insecure_skip_verify = a.insecure;
@@ -816,49 +760,8 @@ int apns_cmd_push(int argc, char **argv)
         goto out;
 
     /* --- credentials (files checked here, loaded below) ----------------- */
-    token_auth = a.key_file || a.key_id || a.team_id;
-    cert_auth = a.cert || a.key;
-    p12_auth = a.p12 || a.p12_password;
-    if (token_auth + cert_auth + p12_auth == 0) {
-        cli_error(PROG, "no credentials: give --key-file/--key-id/--team-id (token auth), "
-                        "--cert [--key] or --p12 (certificate auth)");
+    if (cli_auth_check(PROG, &a.auth, a.h2c, &token_auth) != 0)
         goto out;
-    }
-    if (token_auth + cert_auth + p12_auth > 1) {
-        cli_error(PROG, "give one kind of credentials: --key-file/--key-id/--team-id, "
-                        "--cert/--key, or --p12/--p12-password");
-        goto out;
-    }
-    if (token_auth && (!a.key_file || !a.key_id || !a.team_id)) {
-        cli_error(PROG, "token auth needs all of --key-file, --key-id and --team-id");
-        goto out;
-    }
-    if (cert_auth && !a.cert) {
-        cli_error(PROG, "--key needs --cert (the certificate it belongs to)");
-        goto out;
-    }
-    if (p12_auth && !a.p12) {
-        cli_error(PROG, "--p12-password needs --p12");
-        goto out;
-    }
-    if (a.h2c && !token_auth) {
-        cli_error(PROG, "--h2c has no TLS, so certificate auth cannot work; use token auth");
-        goto out;
-    }
-    if (token_auth && !readable("key-file", a.key_file))
-        goto out;
-    if (a.cert && !readable("cert", a.cert))
-        goto out;
-    if (a.key && !readable("key", a.key))
-        goto out;
-    if (a.p12 && !readable("p12", a.p12))
-        goto out;
-    o.cert_file = a.cert;
-    o.key_file = a.key;
-    o.p12_file = a.p12;
-    o.p12_password = a.p12_password;
-    if (a.p12 && !a.p12_password)
-        o.p12_password = getenv("APNS_P12_PASSWORD");
 
     /* --- the notification ---------------------------------------------- */
     if (token_auth && !a.topic) {
@@ -957,30 +860,19 @@ int apns_cmd_push(int argc, char **argv)
     }
 
     /* --- credentials loaded ---------------------------------------------- */
-    if (token_auth) {
-        rc = apns_signing_key_load_file(&key, a.key_file, a.key_id, a.team_id, detail,
-                                        sizeof(detail));
-        if (rc != 0) {
-            cli_error(PROG, "%s", detail[0] ? detail : apns_strerror(rc));
-            code = rc == APNS_EKEY ? CLI_EXIT_CONNECTION : CLI_EXIT_USAGE;
-            goto out;
-        }
-        rc = apns_token_cache_new(&cache, key, 0);
-        if (rc != 0) {
-            cli_error(PROG, "%s", apns_strerror(rc));
-            code = CLI_EXIT_CONNECTION;
-            goto out;
-        }
-        o.tokens = cache;
-    }
+    code = cli_auth_load(PROG, &a.auth, &auth);
+    if (code != CLI_EXIT_OK)
+        goto out;
+    code = CLI_EXIT_USAGE;
+    o.tokens = auth.tokens;
+    o.cert_file = auth.cert_file;
+    o.key_file = auth.key_file;
+    o.p12_file = auth.p12_file;
+    o.p12_password = auth.p12_password;
 
     /* --- connect and send ------------------------------------------------ */
     if (a.insecure)
-        fprintf(stderr,
-                "%s: WARNING: --insecure: the server certificate is NOT verified. Anyone on the\n"
-                "%s: WARNING: network path can impersonate the server and read the notifications\n"
-                "%s: WARNING: and credentials. Use this only against a test server.\n",
-                PROG, PROG, PROG);
+        cli_warn_insecure(PROG);
     signal(SIGPIPE, SIG_IGN);
     p.log.prog = PROG;
     p.log.verbose = a.verbose;
@@ -1070,8 +962,7 @@ int apns_cmd_push(int argc, char **argv)
 
 out:
     push_run_cleanup(&p); /* frees the client before the token cache it borrows */
-    apns_token_cache_free(cache);
-    apns_signing_key_free(key);
+    cli_auth_free(&auth);
     free(payload);
     cli_strlist_free(&a.token);
     return code;

@@ -14,9 +14,11 @@ static void usage(FILE *f)
           "       apns --version | --help\n"
           "\n"
           "Commands:\n"
-          "  push    send a notification to one or more device tokens (HTTP/2 provider API)\n"
-          "  jwt     print a provider authentication token (ES256 JWT) for a .p8 key\n"
-          "  help    show this help, or 'apns help <command>'\n"
+          "  push       send a notification to one or more device tokens (HTTP/2 provider API)\n"
+          "  channel    manage Live Activity broadcast channels: create, read, list, delete\n"
+          "  broadcast  publish a Live Activity update or end to a broadcast channel\n"
+          "  jwt        print a provider authentication token (ES256 JWT) for a .p8 key\n"
+          "  help       show this help, or 'apns help <command>'\n"
           "\n"
           "Run 'apns <command> --help' for the options of a command.\n"
           "\n"
@@ -25,8 +27,9 @@ static void usage(FILE *f)
           "  -h, --help     this help\n"
           "\n"
           "Exit status:\n"
-          "  0  success (push: every notification accepted)\n"
-          "  1  push: some notifications were rejected by APNs, failed or not sent\n"
+          "  0  success (push: every notification accepted; channel, broadcast: accepted)\n"
+          "  1  push: some notifications were rejected by APNs, failed or not sent;\n"
+          "     channel, broadcast: the request was rejected or failed\n"
           "  2  usage error or bad input (flag value, file, device token, payload),\n"
           "     always found before connecting\n"
           "  3  connection or credential problem (cannot connect, TLS, an unusable key or\n"
@@ -80,13 +83,28 @@ int main(int argc, char **argv)
             apns_cmd_jwt_usage(stdout);
             return CLI_EXIT_OK;
         }
-        cli_error("apns", "unknown command '%s' (commands: push, jwt)", argv[1]);
+        if (strcmp(argv[1], "channel") == 0) {
+            apns_cmd_channel_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (strcmp(argv[1], "broadcast") == 0) {
+            apns_cmd_broadcast_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        cli_error("apns", "unknown command '%s' (commands: push, channel, broadcast, jwt)",
+                  argv[1]);
         return CLI_EXIT_USAGE;
     }
     if (strcmp(cmd, "push") == 0)
         return apns_cmd_push(argc - 1, argv + 1);
     if (strcmp(cmd, "jwt") == 0)
         return apns_cmd_jwt(argc - 1, argv + 1);
-    cli_error("apns", "unknown command '%s' (commands: push, jwt; see 'apns --help')", cmd);
+    if (strcmp(cmd, "channel") == 0)
+        return apns_cmd_channel(argc - 1, argv + 1);
+    if (strcmp(cmd, "broadcast") == 0)
+        return apns_cmd_broadcast(argc - 1, argv + 1);
+    cli_error("apns",
+              "unknown command '%s' (commands: push, channel, broadcast, jwt; see 'apns --help')",
+              cmd);
     return CLI_EXIT_USAGE;
 }
