@@ -1026,10 +1026,14 @@ int main(int argc, char **argv)
     int sslen = sizeof ss;
     char addr[300];
     snprintf(addr, sizeof addr, "%s:%d", a->o.host, a->o.port);
-    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) != 0) {
+    if (evutil_parse_sockaddr_port(a->o.host, (struct sockaddr *)&ss, &sslen) != 0) {
         fprintf(stderr, "fcm-sim: --listen %s: not a numeric address\n", addr);
         return 1;
     }
+    if (ss.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)a->o.port);
+    else
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)a->o.port);
     struct evconnlistener *l =
         evconnlistener_new_bind(a->base, on_accept, a, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
                                 128, (struct sockaddr *)&ss, sslen);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -396,8 +397,10 @@ static int answer_send_error(fsim_answer *a, fsim_err e, const char *field, cons
     }
     if (field) {
         json_t *d = detail("google.rpc.BadRequest");
-        json_object_set_new(d, "fieldViolations",
-                            json_pack("[{ssss}]", "field", field, "description", desc ? desc : ""));
+        json_t *fv = json_pack("{ss}", "description", desc ? desc : "");
+        if (field[0])
+            json_object_set_new(fv, "field", json_string(field));
+        json_object_set_new(d, "fieldViolations", json_pack("[o]", fv));
         json_array_append_new(details, d);
     }
     if (e == FSIM_E_BAD_AUTH || e == FSIM_E_PROJECT_QUOTA) {
@@ -413,7 +416,7 @@ static int answer_send_error(fsim_answer *a, fsim_err e, const char *field, cons
                                             "quota_limit", "SendsPerMinutePerProject"));
         json_array_append_new(details, d);
     }
-    json_t *err = json_pack("{sisssss}", "code", row->http, "message",
+    json_t *err = json_pack("{sissss}", "code", row->http, "message",
                             message ? message : row->message, "status", row->status);
     if (!err) {
         json_decref(details);
@@ -543,6 +546,7 @@ static fsim_tok_err check_jwt(fsim_service *s, const char *jwt, int64_t now_s, f
     int ok = sl > 0 && md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, a->key) == 1 &&
              EVP_DigestVerify(md, sig, (size_t)sl, (const uint8_t *)jwt, (size_t)(d2 - jwt)) == 1;
     EVP_MD_CTX_free(md);
+    ERR_clear_error(); /* a failed verification leaves errors that SSL_write would see */
     if (!ok) {
         r = FSIM_T_BAD_SIGNATURE;
         goto out;
@@ -835,7 +839,7 @@ static fsim_err check_message(fsim_service *s, json_t *m, vctx *v, const char **
                 return violation(v, f, "Invalid value: expected a string");
             ntargets++;
             *target = json_string_value(val);
-            *kind = strcmp(c, "token") == 0 ? "" : c;
+            *kind = c[1] == 'o' ? (c[2] == 'k' ? "" : "topic") : c[0] == 'c' ? "condition" : "fid";
         } else if (strcmp(c, "data") == 0) {
             fsim_err e = check_data(val, "message.data", &databytes, v);
             if (e != FSIM_OK)

@@ -33,3 +33,9 @@ set_tests_properties(golden_raw PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
 add_test(NAME golden_broadcast COMMAND /usr/bin/python3 ${APNS_GOLDEN_DIR}/golden_broadcast.py)
 set_tests_properties(golden_broadcast PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
   ENVIRONMENT "APNS_TEST_CERTS=${APNS_TEST_CERTS};APNS_BIN_DIR=${CMAKE_BINARY_DIR}")
+
+# fcm-sim driven through every row of fcm-errors.tsv (Google's answers, written
+# from fcm-protocol.md) over HTTP/2 (python3-h2) and HTTP/1.1 (http.client).
+add_test(NAME golden_fcm COMMAND /usr/bin/python3 ${APNS_GOLDEN_DIR}/fcm_golden.py)
+set_tests_properties(golden_fcm PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
+  ENVIRONMENT "APNS_TEST_CERTS=${APNS_TEST_CERTS};APNS_BIN_DIR=${CMAKE_BINARY_DIR}")
