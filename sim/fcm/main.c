@@ -411,6 +411,10 @@ static int h2_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         return 0;
     fconn *c = ud;
     c->app->st.h2_requests++;
+    if (!st->method || !st->path || st->path[0] != '/') {
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
+        return 0;
+    }
     if (st->too_big) {
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
         return 0;
@@ -439,7 +443,18 @@ static int h2_start(fconn *c)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_stream_close);
-    int rc = nghttp2_session_server_new(&c->h2, cb, c);
+    /* nghttp2's HTTP messaging checks are off: firebase-admin-node sends
+     * ":scheme: https:" (its URL protocol, colon included; api-request.ts),
+     * which Google's front end accepts and nghttp2 would reset. h2_frame_recv
+     * checks what fcm-sim needs (:method and :path). */
+    nghttp2_option *opt;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return -1;
+    }
+    nghttp2_option_set_no_http_messaging(opt, 1);
+    int rc = nghttp2_session_server_new2(&c->h2, cb, c, opt);
+    nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rc != 0)
         return -1;
