@@ -62,14 +62,16 @@ long fsim_h1_parse(const char *buf, size_t len, fsim_h1_req *out)
         return fail(out, 400, "malformed request line (target)");
     out->target = (fsim_str){buf + t0, i - t0};
     i++;
-    if (le - i != 8 || memcmp(buf + i, "HTTP/1.", 7) != 0 || buf[i + 7] < '0' || buf[i + 7] > '9')
+    /* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 2.3) */
+    if (le - i != 8 || memcmp(buf + i, "HTTP/", 5) != 0 || buf[i + 5] < '0' || buf[i + 5] > '9' ||
+        buf[i + 6] != '.' || buf[i + 7] < '0' || buf[i + 7] > '9')
         return fail(out, 400, "malformed request line (version)");
-    if (buf[i + 7] != '1')
+    if (buf[i + 5] != '1' || buf[i + 7] != '1')
         return fail(out, 505, "only HTTP/1.1 is served");
 
     /* Header fields. */
     size_t off = le + 2;
-    int have_cl = 0, have_host = 0;
+    int have_cl = 0, have_host = 0, have_te = 0;
     size_t cl = 0;
     for (;;) {
         e = line_end(buf, off, lim);
@@ -114,7 +116,16 @@ long fsim_h1_parse(const char *buf, size_t len, fsim_h1_req *out)
             }
             have_cl = 1;
         } else if (name_is(name, nlen, "transfer-encoding")) {
-            return fail(out, 501, "Transfer-Encoding is not supported (send Content-Length)");
+            /* RFC 9112 6.1: chunked at most once and last in a request. */
+            size_t k = val.len;
+            while (k > 0 && val.p[k - 1] != ',' && val.p[k - 1] != ' ')
+                k--;
+            if (have_te || val.len - k != 7 || strncasecmp(val.p + k, "chunked", 7) != 0)
+                return fail(out, 400, "Transfer-Encoding without a single, final chunked");
+            for (size_t j = 0; j + 7 <= k; j++)
+                if (strncasecmp(val.p + j, "chunked", 7) == 0)
+                    return fail(out, 400, "chunked applied more than once");
+            have_te = 1;
         } else if (name_is(name, nlen, "host")) {
             if (have_host)
                 return fail(out, 400, "repeated Host");
@@ -133,6 +144,10 @@ long fsim_h1_parse(const char *buf, size_t len, fsim_h1_req *out)
         }
         off = le + 2;
     }
+    if (have_te && have_cl)
+        return fail(out, 400, "both Transfer-Encoding and Content-Length");
+    if (have_te)
+        return fail(out, 501, "chunked request bodies are not implemented (send Content-Length)");
     if (!have_host)
         return fail(out, 400, "missing Host");
     if (!have_cl && name_is(out->method.p, out->method.len, "POST"))

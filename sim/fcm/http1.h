@@ -6,9 +6,10 @@
  * an empty line, then exactly Content-Length body bytes.
  * Rejects what is ambiguous or that it does not implement, with the status
  * to answer before closing: bare LF or CR, obsolete line folding, whitespace
- * before the colon, a missing, repeated or non-numeric Content-Length or a
- * repeated Host (400); Transfer-Encoding (501: no chunked bodies here, and
- * with Content-Length it would be a smuggling vector); a POST without
+ * before the colon, a repeated or non-numeric Content-Length, a missing or
+ * repeated Host, Transfer-Encoding with Content-Length or without a single
+ * final "chunked" (400, RFC 9112 6.1/6.3); a well-formed chunked body (501:
+ * not implemented; Google's SDKs send Content-Length); a POST without
  * Content-Length (411); other versions (505); a header section over
  * FSIM_H1_MAX_HEAD (431); a body over FSIM_H1_MAX_BODY (413).
  * Pipelined requests are parsed one at a time: the return value says how many

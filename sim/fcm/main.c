@@ -91,7 +91,7 @@ enum { P_UNKNOWN, P_H1, P_H2 };
 struct fconn {
     fsim_app *app;
     sim_sock s;
-    int handshaking, proto, dead, stalled, closing;
+    int handshaking, proto, dead, stalled, closing, lingering;
     nghttp2_session *h2;
     uint8_t *out;
     size_t out_len, out_off, out_cap;
@@ -195,6 +195,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 }
 
 static void h1_next(fconn *c);
+static void conn_io(fconn *c);
 
 /* Puts st's answer on the wire (the answer is decided and logged). */
 static void emit(fstream *st)
@@ -247,9 +248,10 @@ static void on_delay(evutil_socket_t fd, short what, void *arg)
         h1_next(c);
     if (conn_flush(c) != 0)
         c->dead = 1;
-    if (c->dead || (c->closing && c->out_off == c->out_len && !c->h1_pending &&
-                    (!c->h2 || !nghttp2_session_want_write(c->h2))))
+    if (c->dead)
         conn_free(c);
+    else
+        conn_io(c); /* may end the connection */
 }
 
 static void abort_conn(fconn *c)
@@ -593,6 +595,11 @@ static int feed(fconn *c, const uint8_t *p, size_t n)
 static void conn_io(fconn *c)
 {
     fsim_app *a = c->app;
+    if (c->lingering) {
+        if (sim_sock_drop_input(&c->s, a->rbuf, sizeof a->rbuf, NULL) < 0)
+            conn_free(c);
+        return;
+    }
     if (c->handshaking) {
         int r = sim_sock_handshake(&c->s);
         if (r < 0) {
@@ -635,8 +642,15 @@ static void conn_io(fconn *c)
     if (c->h2 && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&
         c->out_off == c->out_len)
         done = 1;
-    if (c->dead || done)
+    if (c->dead) {
         conn_free(c);
+    } else if (done) {
+        /* Graceful end: close_notify and FIN, then drop what the peer still
+         * sends until it closes, so the kernel never answers unread input
+         * with a RST that would discard our last answers. */
+        c->lingering = 1;
+        sim_sock_linger(&c->s);
+    }
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -647,8 +661,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     fconn *c = arg;
-    if (c->handshaking) {
-        c->app->st.tls_failures++;
+    if (c->handshaking || c->lingering) {
+        if (c->handshaking)
+            c->app->st.tls_failures++;
         conn_free(c);
     }
 }
