@@ -55,7 +55,7 @@ typedef struct fsim_opts {
 
 typedef struct fsim_stats {
     uint64_t connections, tls_failures, h1_requests, h2_requests, delivered, dry_runs, rejected,
-        injected, no_answer, resets, goaways, bad_http1;
+        injected, no_answer, resets, goaways, bad_http1, ignored;
     uint64_t by_error[FSIM_ERR_COUNT];
 } fsim_stats;
 
@@ -75,7 +75,9 @@ typedef struct fsim_app {
 
 typedef struct fstream {
     fconn *c;
-    int32_t id; /* HTTP/2 stream id; 0 on HTTP/1.1 */
+    struct fstream *prev, *next; /* HTTP/2: the connection's streams (nghttp2_session_del
+                                  * does not call on_stream_close) */
+    int32_t id;                  /* HTTP/2 stream id; 0 on HTTP/1.1 */
     char *method, *path, *auth, *ctype;
     char *body;
     size_t blen, bcap;
@@ -98,6 +100,8 @@ struct fconn {
     char *in; /* HTTP/1.1 input */
     size_t in_len, in_cap;
     fstream *h1_pending; /* HTTP/1.1: the request being answered (latency) */
+    fstream *streams;    /* HTTP/2: every stream object */
+    int32_t goaway_last; /* HTTP/2: last-stream-id of our GOAWAY; 0 = none */
     uint32_t nreq;
     fconn *next, *prev;
 };
@@ -306,6 +310,7 @@ static void process(fconn *c, fstream *st)
         a->st.goaways++;
         if (c->proto == P_H2) {
             nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR, NULL, 0);
+            c->goaway_last = st->id;
         } else {
             st->h1_close = 1;
         }
@@ -327,6 +332,14 @@ static void stream_free(fstream *st)
 {
     if (!st)
         return;
+    if (st->id) {
+        if (st->prev)
+            st->prev->next = st->next;
+        else
+            st->c->streams = st->next;
+        if (st->next)
+            st->next->prev = st->prev;
+    }
     if (st->delay)
         event_free(st->delay);
     free(st->method);
@@ -347,8 +360,13 @@ static int h2_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     fstream *st = calloc(1, sizeof *st);
     if (!st)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
-    st->c = ud;
+    fconn *c = ud;
+    st->c = c;
     st->id = f->hd.stream_id;
+    st->next = c->streams;
+    if (c->streams)
+        c->streams->prev = st;
+    c->streams = st;
     st->ans.retry_after = -1;
     nghttp2_session_set_stream_user_data(s, st->id, st);
     return 0;
@@ -412,6 +430,10 @@ static int h2_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     if (!st)
         return 0;
     fconn *c = ud;
+    if (c->goaway_last && st->id > c->goaway_last) {
+        c->app->st.ignored++; /* beyond our GOAWAY: never processed, never answered */
+        return 0;
+    }
     c->app->st.h2_requests++;
     if (!st->method || !st->path || st->path[0] != '/') {
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_PROTOCOL_ERROR);
@@ -560,7 +582,9 @@ static void conn_free(fconn *c)
 {
     fsim_app *a = c->app;
     if (c->h2)
-        nghttp2_session_del(c->h2); /* frees the streams (on_stream_close is not called) */
+        nghttp2_session_del(c->h2); /* on_stream_close is not called: */
+    while (c->streams)
+        stream_free(c->streams);
     stream_free(c->h1_pending);
     if (c->prev)
         c->prev->next = c->next;
@@ -736,17 +760,19 @@ static void print_stats(fsim_app *a, FILE *f)
     char svc[8192];
     fsim_service_print_counters(a->svc, svc, sizeof svc);
     fsim_stats *s = &a->st;
-    fprintf(
-        f,
-        "{\"connections\":%llu,\"tls_failures\":%llu,\"h1_requests\":%llu,\"h2_requests\":%llu,"
-        "\"delivered\":%llu,\"dry_runs\":%llu,\"rejected\":%llu,\"injected\":%llu,"
-        "\"no_answer\":%llu,\"resets\":%llu,\"goaways\":%llu,\"bad_http1\":%llu,%s,\"by_error\":{",
-        (unsigned long long)s->connections, (unsigned long long)s->tls_failures,
-        (unsigned long long)s->h1_requests, (unsigned long long)s->h2_requests,
-        (unsigned long long)s->delivered, (unsigned long long)s->dry_runs,
-        (unsigned long long)s->rejected, (unsigned long long)s->injected,
-        (unsigned long long)s->no_answer, (unsigned long long)s->resets,
-        (unsigned long long)s->goaways, (unsigned long long)s->bad_http1, svc);
+    fprintf(f,
+            "{\"connections\":%llu,\"tls_failures\":%llu,\"h1_requests\":%llu,\"h2_requests\":%llu,"
+            "\"delivered\":%llu,\"dry_runs\":%llu,\"rejected\":%llu,\"injected\":%llu,"
+            "\"no_answer\":%llu,\"resets\":%llu,\"goaways\":%llu,\"ignored\":%llu,\"bad_http1\":%"
+            "llu,%s,"
+            "\"by_error\":{",
+            (unsigned long long)s->connections, (unsigned long long)s->tls_failures,
+            (unsigned long long)s->h1_requests, (unsigned long long)s->h2_requests,
+            (unsigned long long)s->delivered, (unsigned long long)s->dry_runs,
+            (unsigned long long)s->rejected, (unsigned long long)s->injected,
+            (unsigned long long)s->no_answer, (unsigned long long)s->resets,
+            (unsigned long long)s->goaways, (unsigned long long)s->ignored,
+            (unsigned long long)s->bad_http1, svc);
     int first = 1;
     for (int e = 1; e < FSIM_ERR_COUNT; e++)
         if (s->by_error[e]) {
