@@ -38,6 +38,8 @@
     X(PROJECT_QUOTA, 429, "RESOURCE_EXHAUSTED", NULL,                                              \
       "Quota exceeded for quota metric 'Send requests' and limit 'Send requests per minute' of "   \
       "service 'fcm.googleapis.com'.")                                                             \
+    X(DEVICE_QUOTA, 429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED",                                   \
+      "Quota exceeded for the message rate to this device.")                                       \
     X(UNAVAILABLE, 503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.")     \
     X(INTERNAL, 500, "INTERNAL", "INTERNAL", "Internal error encountered.")                        \
     X(NO_METHOD, 404, "NOT_FOUND", NULL, "Requested entity was not found.")

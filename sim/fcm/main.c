@@ -48,7 +48,7 @@ typedef struct fsim_opts {
     const char *tls_cert, *tls_key, *delivery_log;
     fsim_config svc;
     uint32_t max_streams, goaway_every, latency_ms;
-    double fail503, fail500, reset_rate, no_answer_rate;
+    double fail503, fail500, reset_rate, no_answer_rate, fail_delivered, fe502, fe404;
     uint64_t seed;
     int seeded;
 } fsim_opts;
@@ -296,7 +296,23 @@ static void process(fconn *c, fstream *st)
             return; /* HTTP/2: the stream stays open; freed with the connection */
         }
         r -= a->o.no_answer_rate;
-        if (r < a->o.fail503 + a->o.fail500) {
+        if (r < a->o.fail_delivered) {
+            /* delivered, yet answered 503 (a retry makes a duplicate) */
+            a->st.delivered++;
+            a->st.injected++;
+            sim_dlog_add(&a->dlog, st->ans.id, st->ans.target, strlen(st->ans.target),
+                         st->ans.project, strlen(st->ans.project), st->ans.payload_bytes);
+            if (fsim_answer_error(&st->ans, FSIM_E_UNAVAILABLE) != 0) {
+                c->dead = 1;
+                return;
+            }
+        } else if ((r -= a->o.fail_delivered) < a->o.fe502 + a->o.fe404) {
+            a->st.injected++;
+            if (fsim_answer_frontend(&st->ans, r < a->o.fe502 ? 502 : 404) != 0) {
+                c->dead = 1;
+                return;
+            }
+        } else if ((r -= a->o.fe502 + a->o.fe404) < a->o.fail503 + a->o.fail500) {
             a->st.injected++;
             if (fsim_answer_error(&st->ans,
                                   r < a->o.fail503 ? FSIM_E_UNAVAILABLE : FSIM_E_INTERNAL) != 0) {
@@ -827,11 +843,18 @@ static const char USAGE[] =
     "  --quota N/SECS            project quota: N messages per sliding SECS window, else 429\n"
     "                            RESOURCE_EXHAUSTED (ErrorInfo RATE_LIMIT_EXCEEDED) with\n"
     "                            Retry-After; 200s and 4xx other than 429 count\n"
+    "  --device-rate N/SECS      per-token rate: N messages per SECS window of each token, else\n"
+    "                            429 RESOURCE_EXHAUSTED, FcmError QUOTA_EXCEEDED + QuotaFailure,\n"
+    "                            Retry-After\n"
     "  --max-streams N           SETTINGS_MAX_CONCURRENT_STREAMS (default 100)\n"
     "  --goaway-every N          after N requests on a connection: HTTP/2 GOAWAY NO_ERROR with\n"
     "                            that request as last-stream-id; HTTP/1.1 Connection: close\n"
     "  --fail-rate STATUS:RATE   answer this fraction of otherwise accepted sends with 503\n"
     "                            UNAVAILABLE or 500 INTERNAL (repeatable, one per status)\n"
+    "  --fail-delivered-rate R   answer this fraction of accepted sends 503 UNAVAILABLE after\n"
+    "                            logging the delivery (a retry makes a duplicate)\n"
+    "  --frontend-error-rate STATUS:RATE  answer this fraction of accepted sends with a Google\n"
+    "                            front end's HTML error page, 502 or 404 (repeatable)\n"
     "  --reset-rate RATE         abort the connection (TCP RST) instead of answering this\n"
     "                            fraction of otherwise accepted sends\n"
     "  --no-answer-rate RATE     never answer this fraction of otherwise accepted sends\n"
@@ -877,6 +900,9 @@ static int parse_opts(fsim_opts *o, int argc, char **argv)
         O_MISM,
         O_TPA,
         O_PKG,
+        O_DEVRATE,
+        O_FAILDEL,
+        O_FRONTEND,
         O_QUOTA,
         O_MAXS,
         O_GOAWAY,
@@ -900,6 +926,9 @@ static int parse_opts(fsim_opts *o, int argc, char **argv)
                                        {"third-party-tokens", 1, NULL, O_TPA},
                                        {"package-name", 1, NULL, O_PKG},
                                        {"quota", 1, NULL, O_QUOTA},
+                                       {"device-rate", 1, NULL, O_DEVRATE},
+                                       {"fail-delivered-rate", 1, NULL, O_FAILDEL},
+                                       {"frontend-error-rate", 1, NULL, O_FRONTEND},
                                        {"max-streams", 1, NULL, O_MAXS},
                                        {"goaway-every", 1, NULL, O_GOAWAY},
                                        {"fail-rate", 1, NULL, O_FAIL},
@@ -978,6 +1007,32 @@ static int parse_opts(fsim_opts *o, int argc, char **argv)
                 bad = "--quota wants N/SECS (N >= 1, 1 <= SECS <= 86400)";
             break;
         }
+        case O_DEVRATE: {
+            char buf[64];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            char *slash = strchr(buf, '/');
+            if (slash)
+                *slash = '\0';
+            if (!slash || parse_u32(buf, 100000000, &o->svc.device_n) != 0 ||
+                o->svc.device_n == 0 || parse_u32(slash + 1, 86400, &o->svc.device_s) != 0 ||
+                o->svc.device_s == 0)
+                bad = "--device-rate wants N/SECS (N >= 1, 1 <= SECS <= 86400)";
+            break;
+        }
+        case O_FAILDEL:
+            if (parse_rate(optarg, &o->fail_delivered) != 0)
+                bad = "--fail-delivered-rate wants a rate in 0..1";
+            break;
+        case O_FRONTEND: {
+            double r;
+            if (strncmp(optarg, "502:", 4) == 0 && parse_rate(optarg + 4, &r) == 0)
+                o->fe502 = r;
+            else if (strncmp(optarg, "404:", 4) == 0 && parse_rate(optarg + 4, &r) == 0)
+                o->fe404 = r;
+            else
+                bad = "--frontend-error-rate wants 502:RATE or 404:RATE (RATE in 0..1)";
+            break;
+        }
         case O_MAXS:
             if (parse_u32(optarg, 1u << 30, &o->max_streams) != 0 || o->max_streams == 0)
                 bad = "--max-streams wants a positive number";
@@ -1043,7 +1098,9 @@ static int parse_opts(fsim_opts *o, int argc, char **argv)
         fprintf(stderr, "fcm-sim: --tls-cert, --tls-key and --service-accounts are required\n");
         return -1;
     }
-    if (o->fail503 + o->fail500 + o->reset_rate + o->no_answer_rate > 1) {
+    if (o->fail503 + o->fail500 + o->reset_rate + o->no_answer_rate + o->fail_delivered + o->fe502 +
+            o->fe404 >
+        1) {
         fprintf(stderr, "fcm-sim: the fault rates add up to more than 1\n");
         return -1;
     }

@@ -38,6 +38,7 @@
 #define FSIM_MAX_DATA       4096
 #define FSIM_MAX_DATA_TOPIC 2048
 #define FSIM_MAX_TTL_S      2419200
+#define FSIM_DEV_SLOTS      65536 /* per-token rate windows, by token hash */
 
 typedef struct fsim_project {
     char id[128];
@@ -76,6 +77,11 @@ struct fsim_service {
     fsim_list unregistered, invalid, mismatched, third_party;
     uint64_t msg_seq, id_salt;
     uint64_t token_refusals;
+    struct fsim_dev {
+        uint64_t h;       /* the token's hash; 0 = free */
+        int64_t start_ms; /* the window's start */
+        uint32_t n;
+    } * dev; /* FSIM_DEV_SLOTS, with --device-rate */
 };
 
 /* ---------------------------------------------------------------- set-up */
@@ -321,7 +327,8 @@ static int load_projects(fsim_service *s, const char *list, char *err, size_t er
 fsim_service *fsim_service_new(const fsim_config *cfg, char *err, size_t errlen)
 {
     fsim_service *s = calloc(1, sizeof *s);
-    if (!s || !(s->issued = calloc(FSIM_MAX_TOKENS, sizeof *s->issued))) {
+    if (!s || !(s->issued = calloc(FSIM_MAX_TOKENS, sizeof *s->issued)) ||
+        (cfg->device_n && !(s->dev = calloc(FSIM_DEV_SLOTS, sizeof *s->dev)))) {
         snprintf(err, errlen, "out of memory");
         fsim_service_free(s);
         return NULL;
@@ -348,6 +355,7 @@ void fsim_service_free(fsim_service *s)
     for (size_t i = 0; i < s->nacct; i++)
         EVP_PKEY_free(s->acct[i].key);
     free(s->issued);
+    free(s->dev);
     list_free(&s->unregistered);
     list_free(&s->invalid);
     list_free(&s->mismatched);
@@ -403,6 +411,13 @@ static int answer_send_error(fsim_answer *a, fsim_err e, const char *field, cons
         json_object_set_new(d, "fieldViolations", json_pack("[o]", fv));
         json_array_append_new(details, d);
     }
+    if (e == FSIM_E_DEVICE_QUOTA) {
+        json_t *d = detail("google.rpc.QuotaFailure");
+        json_object_set_new(d, "violations",
+                            json_pack("[{ssss}]", "subject", "device", "description",
+                                      "Device message rate exceeded."));
+        json_array_append_new(details, d);
+    }
     if (e == FSIM_E_BAD_AUTH || e == FSIM_E_PROJECT_QUOTA) {
         json_t *d = detail("google.rpc.ErrorInfo");
         json_object_set_new(
@@ -428,6 +443,29 @@ static int answer_send_error(fsim_answer *a, fsim_err e, const char *field, cons
         json_decref(details);
     a->err = e;
     return answer_json(a, row->http, json_pack("{so}", "error", err));
+}
+
+int fsim_answer_frontend(fsim_answer *out, int status)
+{
+    char page[400];
+    const char *what = status == 502 ? "Server Error" : "Not Found";
+    int n = snprintf(page, sizeof page,
+                     "<!DOCTYPE html>\n<html lang=en>\n<meta charset=utf-8>\n"
+                     "<title>Error %d (%s)!!1</title>\n<p><b>%d.</b> <ins>That's an error.</ins>\n"
+                     "<p>The server encountered an error. Please try again later.\n",
+                     status, what, status);
+    char *b = malloc((size_t)n + 1);
+    if (!b)
+        return -1;
+    memcpy(b, page, (size_t)n + 1);
+    free(out->body);
+    out->body = b;
+    out->len = (size_t)n;
+    out->status = status;
+    out->content_type = "text/html; charset=UTF-8";
+    out->err = FSIM_OK;
+    out->delivered = 0;
+    return 0;
 }
 
 int fsim_answer_error(fsim_answer *out, fsim_err e)
@@ -971,8 +1009,32 @@ static int handle_send(fsim_service *s, const fsim_request *req, fsim_str pid, i
             : list_has(&s->third_party, target)  ? FSIM_E_THIRD_PARTY_AUTH
                                                  : FSIM_OK;
     }
+    int retry = -1;
+    if (e == FSIM_OK && !validate_only && *kind == '\0' && s->dev) {
+        /* --device-rate: a fixed window per token, in a table indexed by the
+         * token's hash (a colliding token takes the slot over). */
+        uint64_t h = common_fnv1a_str(target) | 1;
+        struct fsim_dev *d = &s->dev[h % FSIM_DEV_SLOTS];
+        int64_t win = (int64_t)s->cfg.device_s * 1000;
+        if (d->h != h || now - d->start_ms >= win) {
+            d->h = h;
+            d->start_ms = now;
+            d->n = 0;
+        }
+        if (d->n >= s->cfg.device_n) {
+            e = FSIM_E_DEVICE_QUOTA;
+            retry = (int)((d->start_ms + win - now + 999) / 1000);
+            if (retry < 1)
+                retry = 1;
+        } else {
+            d->n++;
+        }
+    }
     int rc;
-    if (e == FSIM_E_BAD_TOKEN) {
+    if (e == FSIM_E_DEVICE_QUOTA) {
+        a->retry_after = retry;
+        rc = answer_send_error(a, e, NULL, NULL, NULL);
+    } else if (e == FSIM_E_BAD_TOKEN) {
         rc = answer_send_error(a, e, "message.token", "Invalid registration token", NULL);
     } else if (e == FSIM_E_NO_TARGET) {
         rc = answer_send_error(a, e, "message",

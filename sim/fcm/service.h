@@ -12,7 +12,8 @@
  *   token's (403) -> project quota (429, ErrorInfo RATE_LIMIT_EXCEEDED,
  *   Retry-After) -> body: JSON, fields, one target, data, android options,
  *   size (400) -> token lists (400 / 404 / 403 / 401 with FcmError) ->
- *   validate_only (200 fake_message_id, no delivery) -> 200 delivered.
+ *   validate_only (200 fake_message_id, no delivery) -> per-token rate (429
+ *   FcmError QUOTA_EXCEEDED + QuotaFailure, Retry-After) -> 200 delivered.
  * Not thread-safe: fcm-sim runs one event loop.
  */
 #ifndef FSIM_SERVICE_H
@@ -32,6 +33,8 @@ typedef struct fsim_config {
     const char *package_name; /* tokens' app package (restricted_package_name check) */
     uint32_t quota_n;         /* project quota: quota_n messages per quota_s seconds; 0 = none */
     uint32_t quota_s;
+    uint32_t device_n; /* per-token rate: device_n messages per device_s seconds; 0 = none */
+    uint32_t device_s;
 } fsim_config;
 
 typedef struct fsim_service fsim_service;
@@ -65,6 +68,10 @@ int fsim_service_handle(fsim_service *s, const fsim_request *req, int64_t now_ms
 
 /* Replaces out's answer with send error e (no field violation). Returns 0 or -1. */
 int fsim_answer_error(fsim_answer *out, fsim_err e);
+
+/* Replaces out's answer with a Google front end's HTML error page (502 or
+ * 404: an incident in front of FCM, not an FCM answer). Returns 0 or -1. */
+int fsim_answer_frontend(fsim_answer *out, int status);
 
 void fsim_answer_clear(fsim_answer *a);
 

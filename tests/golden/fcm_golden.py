@@ -210,6 +210,10 @@ RECIPES = {
     "project-quota": ("quota", fill_quota),
     "fault-503": ("f503", lambda s, p: send(s, p, tmsg())),
     "fault-500": ("f500", lambda s, p: send(s, p, tmsg())),
+    "device-rate": ("device", lambda s, p: (send(s, p, tmsg(token="rate:" + p)), send(s, p, tmsg(token="rate:" + p)))[1]),
+    "fault-503-delivered": ("f503d", lambda s, p: send(s, p, tmsg())),
+    "frontend-502": ("fe502", lambda s, p: send(s, p, tmsg())),
+    "frontend-404": ("fe404", lambda s, p: send(s, p, tmsg())),
     "valid-jwt": ("main", lambda s, p: tok_req(s, p, form(jwt()))),
     "cloud-platform-scope": ("main", lambda s, p: tok_req(s, p, form(jwt(scope="openid https://www.googleapis.com/auth/cloud-platform")))),
     "bad-signature": ("main", lambda s, p: tok_req(s, p, form(jwt("rogue")))),
@@ -241,6 +245,10 @@ SETUPS = {
     "quota": lambda: ["--quota", "3/60"],
     "f503": lambda: ["--fail-rate", "503:1"],
     "f500": lambda: ["--fail-rate", "500:1"],
+    "device": lambda: ["--device-rate", "1/600"],
+    "f503d": lambda: ["--fail-delivered-rate", "1"],
+    "fe502": lambda: ["--frontend-error-rate", "502:1"],
+    "fe404": lambda: ["--frontend-error-rate", "404:1"],
 }
 
 
@@ -248,6 +256,10 @@ def check(row, proto, got):
     status, headers, data = got
     what = "%s %s over %s" % (row["kind"], row["condition"], proto)
     report(str(status) == row["status"], what + ": status", status, row["status"])
+    if row["detail"] == "html":
+        ct = headers.get("content-type", "")
+        report(ct.startswith("text/html"), what + ": text/html", ct, "text/html")
+        return None
     try:
         j = json.loads(data)
     except ValueError:
@@ -283,7 +295,10 @@ def check(row, proto, got):
     report(fcm == want, what + ": FcmError", fcm, want)
     if row["detail"] != "-":
         kind, _, arg = row["detail"].partition(":")
-        if kind == "ErrorInfo":
+        if kind == "QuotaFailure":
+            n = [d for d in details if d.get("@type") == "type.googleapis.com/google.rpc.QuotaFailure"]
+            report(len(n) == 1, what + ": QuotaFailure detail", details, "one QuotaFailure")
+        elif kind == "ErrorInfo":
             got_r = [d.get("reason") for d in details if d.get("@type") == "type.googleapis.com/google.rpc.ErrorInfo"]
             report(got_r == [arg], what + ": ErrorInfo reason", got_r, arg)
         else:
@@ -314,6 +329,9 @@ def main():
                 if row["kind"] == "send" and row["status"] == "200" and j:
                     names.setdefault(row["condition"], []).append(j.get("name", ""))
         stats = {k: s.stop() for k, s in sims.items()}
+        f503d = sims.pop("f503d")
+        n = len(open(f503d.log).read().splitlines())
+        report(n == 2, "fault-503-delivered: each 503 still logged as delivered", n, 2)
         main_sim = sims.pop("main")
         # The delivery log: every accepted message exactly once, dry runs never.
         ids = [l.split()[0] for l in open(main_sim.log)]

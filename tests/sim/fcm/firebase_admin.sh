@@ -40,7 +40,7 @@ start() { # start NAME ARGS...: fcm-sim in the background; sets port
   echo "FAIL fcm-sim $name did not start: $(cat "$work/$name.err")"; exit 1
 }
 peer_run() { # peer_run PORT MODE
-  FCM_SIM_PORT=$1 NODE_EXTRA_CA_CERTS=$certs/ca.pem FCM_SIM_REDIRECT_LOG=$work/hosts \
+  FCM_LIMIT=${FCM_LIMIT:-} FCM_SIM_PORT=$1 NODE_EXTRA_CA_CERTS=$certs/ca.pem FCM_SIM_REDIRECT_LOG=$work/hosts \
     node --require "$peer/redirect.js" "$peer/send.js" "$2" "$certs/fcm/sa-demo.json"
 }
 stop() { # stop PID: SIGTERM, wait, print the counters line
@@ -66,7 +66,10 @@ grep -qx oauth2.googleapis.com "$work/hosts" && grep -qx fcm.googleapis.com "$wo
 echo "ok   delivery log, token requests, transports"
 
 start quota --quota 2/60
-peer_run "$port" quota
+FCM_LIMIT="project quota (429 RESOURCE_EXHAUSTED)" peer_run "$port" quota
+stop "${pids[-1]}"
+start device --device-rate 2/600
+FCM_LIMIT="per-token rate (429 QUOTA_EXCEEDED)" peer_run "$port" quota
 stop "${pids[-1]}"
 rm -rf "$work"
 echo "all firebase-admin checks pass"
