@@ -106,8 +106,6 @@ struct fconn {
     fconn *next, *prev;
 };
 
-static volatile sig_atomic_t g_dummy;
-
 static int64_t now_ms(void)
 {
     struct timeval tv;
@@ -332,8 +330,6 @@ static void process(fconn *c, fstream *st)
         }
         c->closing = 1;
     }
-    if (c->proto == P_H1)
-        c->h1_pending = st;
     if (a->o.latency_ms) {
         st->delay = evtimer_new(a->base, on_delay, st);
         struct timeval tv = {a->o.latency_ms / 1000, (a->o.latency_ms % 1000) * 1000};
@@ -558,13 +554,11 @@ static void h1_next(fconn *c)
         memmove(c->in, c->in + n, c->in_len - (size_t)n);
         c->in_len -= (size_t)n;
         c->app->st.h1_requests++;
-        fsim_str m = r.method; /* r points into c->in: not used below */
-        (void)m;
+        /* Owned by the connection until emit() answers it; a request a fault
+         * leaves unanswered (--no-answer-rate, --reset-rate) stays here and
+         * is freed with the connection. */
+        c->h1_pending = st;
         process(c, st);
-        if (c->stalled && c->proto == P_H1 && c->h1_pending == NULL) {
-            /* --no-answer-rate: the request is dropped, the connection stays silent */
-            stream_free(st);
-        }
     }
 }
 
@@ -1194,6 +1188,5 @@ int main(int argc, char **argv)
     fsim_service_free(a->svc);
     SSL_CTX_free(a->ctx);
     event_base_free(a->base);
-    (void)g_dummy;
     return 0;
 }
