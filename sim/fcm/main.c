@@ -47,7 +47,7 @@ typedef struct fsim_opts {
     int port;
     const char *tls_cert, *tls_key, *delivery_log;
     fsim_config svc;
-    uint32_t max_streams, goaway_every, latency_ms;
+    uint32_t max_streams, goaway_every, latency_ms, fail_retry_after;
     double fail503, fail500, reset_rate, no_answer_rate, fail_delivered, fe502, fe404;
     uint64_t seed;
     int seeded;
@@ -317,6 +317,8 @@ static void process(fconn *c, fstream *st)
                 c->dead = 1;
                 return;
             }
+            if (a->o.fail_retry_after)
+                st->ans.retry_after = (int)a->o.fail_retry_after;
         }
     }
     log_answer(a, &st->ans);
@@ -845,6 +847,8 @@ static const char USAGE[] =
     "                            that request as last-stream-id; HTTP/1.1 Connection: close\n"
     "  --fail-rate STATUS:RATE   answer this fraction of otherwise accepted sends with 503\n"
     "                            UNAVAILABLE or 500 INTERNAL (repeatable, one per status)\n"
+    "  --fail-retry-after SECS   a Retry-After header on --fail-rate answers (0 = none, the\n"
+    "                            default)\n"
     "  --fail-delivered-rate R   answer this fraction of accepted sends 503 UNAVAILABLE after\n"
     "                            logging the delivery (a retry makes a duplicate)\n"
     "  --frontend-error-rate STATUS:RATE  answer this fraction of accepted sends with a Google\n"
@@ -897,6 +901,7 @@ static int parse_opts(fsim_opts *o, int argc, char **argv)
         O_DEVRATE,
         O_FAILDEL,
         O_FRONTEND,
+        O_FAILRA,
         O_QUOTA,
         O_MAXS,
         O_GOAWAY,
@@ -923,6 +928,7 @@ static int parse_opts(fsim_opts *o, int argc, char **argv)
                                        {"device-rate", 1, NULL, O_DEVRATE},
                                        {"fail-delivered-rate", 1, NULL, O_FAILDEL},
                                        {"frontend-error-rate", 1, NULL, O_FRONTEND},
+                                       {"fail-retry-after", 1, NULL, O_FAILRA},
                                        {"max-streams", 1, NULL, O_MAXS},
                                        {"goaway-every", 1, NULL, O_GOAWAY},
                                        {"fail-rate", 1, NULL, O_FAIL},
@@ -1045,6 +1051,10 @@ static int parse_opts(fsim_opts *o, int argc, char **argv)
                 bad = "--fail-rate wants 503:RATE or 500:RATE (RATE in 0..1)";
             break;
         }
+        case O_FAILRA:
+            if (parse_u32(optarg, 86400, &o->fail_retry_after) != 0)
+                bad = "--fail-retry-after wants 0..86400 seconds";
+            break;
         case O_RESET:
             if (parse_rate(optarg, &o->reset_rate) != 0)
                 bad = "--reset-rate wants a rate in 0..1";

@@ -14,6 +14,7 @@ with clients no one here wrote (python3-h2, raw sockets on Python's ssl).
   no-answer    --no-answer-rate 1: a send is never answered while a token
                request on the same connection, sent after it, is
   reset        --reset-rate 1: the connection ends with no answer, nothing logged
+  retry-after  --fail-retry-after 7: the injected 503 carries Retry-After: 7
   latency      --latency-ms 30: still answered 200 and logged
 Prints one line per check; any difference is a FAIL line and exit 1.
 usage: fcm_faults.py   (env APNS_BIN_DIR, APNS_TEST_CERTS)
@@ -204,6 +205,11 @@ def main():
         report(out == b"", "reset over HTTP/1.1: connection ended without an answer", out[:80], b"")
         st = sim.stop(); sims.remove(sim)
         report(st and st["resets"] == 2 and not log_lines(sim), "reset: counted, not logged", st and st["resets"], 2)
+
+        sim = g.Sim("--fail-rate", "503:1", "--fail-retry-after", "7"); sims.append(sim)
+        st_, rh, _ = g.send(sim, "h2", g.tmsg())
+        report(st_ == 503 and rh.get("retry-after") == "7", "fail-retry-after: 503 with Retry-After: 7",
+               (st_, rh.get("retry-after")), (503, "7"))
 
         sim = g.Sim("--latency-ms", "30"); sims.append(sim)
         path, hdrs, body = send_args(sim)
