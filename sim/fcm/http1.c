@@ -1,6 +1,7 @@
 /* http1.c - strict HTTP/1.1 request parser (http1.h). */
 #include "http1.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -38,7 +39,63 @@ static long line_end(const char *buf, size_t off, size_t end)
     return -1;
 }
 
-long fsim_h1_parse(const char *buf, size_t len, fsim_h1_req *out)
+/* The chunked body at buf[off..len) (RFC 9112 7.1), decoded into scratch
+ * (FSIM_H1_MAX_BODY bytes). Chunk extensions are ignored; trailer fields are
+ * checked like header fields and dropped. */
+static long chunked(const char *buf, size_t len, size_t off, fsim_h1_req *out, char *scratch)
+{
+    size_t total = 0;
+    for (;;) {
+        long e = line_end(buf, off, len);
+        if (e == -2)
+            return fail(out, 400, "bare CR or LF in a chunk size line");
+        if (e == -1)
+            return len - off > 1024 ? fail(out, 400, "chunk size line too long") : 0;
+        size_t le = (size_t)e, i = off, size = 0;
+        while (i < le && isxdigit((unsigned char)buf[i])) {
+            if (i - off >= 8)
+                return fail(out, 413, "body too large");
+            char ch = buf[i++];
+            size = size * 16 + (size_t)(ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
+        }
+        if (i == off || (i < le && buf[i] != ';' && buf[i] != ' ' && buf[i] != '\t'))
+            return fail(out, 400, "bad chunk size");
+        for (size_t k = i; k < le; k++) /* chunk-ext: ignored, but no controls */
+            if ((unsigned char)buf[k] < 0x20 && buf[k] != '\t')
+                return fail(out, 400, "control character in a chunk extension");
+        off = le + 2;
+        if (size == 0)
+            break;
+        if (total + size > FSIM_H1_MAX_BODY)
+            return fail(out, 413, "body too large");
+        if (len - off < size + 2)
+            return 0;
+        if (buf[off + size] != '\r' || buf[off + size + 1] != '\n')
+            return fail(out, 400, "chunk data not followed by CRLF");
+        memcpy(scratch + total, buf + off, size);
+        total += size;
+        off += size + 2;
+    }
+    for (;;) { /* trailer section */
+        long e = line_end(buf, off, len);
+        if (e == -2)
+            return fail(out, 400, "bare CR or LF in a trailer field");
+        if (e == -1)
+            return len - off > FSIM_H1_MAX_HEAD ? fail(out, 431, "trailer section too large") : 0;
+        size_t le = (size_t)e, n = off;
+        if (le == off)
+            break;
+        while (n < le && is_tchar((unsigned char)buf[n]))
+            n++;
+        if (n == off || n >= le || buf[n] != ':')
+            return fail(out, 400, "malformed trailer field");
+        off = le + 2;
+    }
+    out->body = (fsim_str){scratch, total};
+    return (long)(off + 2);
+}
+
+long fsim_h1_parse(const char *buf, size_t len, fsim_h1_req *out, char *scratch)
 {
     memset(out, 0, sizeof *out);
     size_t lim = len < FSIM_H1_MAX_HEAD ? len : FSIM_H1_MAX_HEAD;
@@ -146,10 +203,10 @@ long fsim_h1_parse(const char *buf, size_t len, fsim_h1_req *out)
     }
     if (have_te && have_cl)
         return fail(out, 400, "both Transfer-Encoding and Content-Length");
-    if (have_te)
-        return fail(out, 501, "chunked request bodies are not implemented (send Content-Length)");
     if (!have_host)
         return fail(out, 400, "missing Host");
+    if (have_te)
+        return chunked(buf, len, off, out, scratch);
     if (!have_cl && name_is(out->method.p, out->method.len, "POST"))
         return fail(out, 411, "POST without Content-Length");
     if (cl > FSIM_H1_MAX_BODY)

@@ -71,6 +71,7 @@ typedef struct fsim_app {
     fconn *conns;
     uint64_t rng;
     uint8_t rbuf[RBUF];
+    char scratch[FSIM_H1_MAX_BODY]; /* chunked bodies, decoded (copied out at once) */
 } fsim_app;
 
 typedef struct fstream {
@@ -517,7 +518,7 @@ static void h1_next(fconn *c)
 {
     while (!c->h1_pending && !c->closing && !c->dead && !c->stalled && c->in_len > 0) {
         fsim_h1_req r;
-        long n = fsim_h1_parse(c->in, c->in_len, &r);
+        long n = fsim_h1_parse(c->in, c->in_len, &r, c->app->scratch);
         if (n == 0)
             return;
         if (n < 0) {
