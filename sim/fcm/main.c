@@ -38,7 +38,8 @@
 #include "http1.h"
 #include "rng.h" /* common/ */
 #include "service.h"
-#include "sock.h" /* sim/base/ */
+#include "sock.h"      /* sim/base/ */
+#include "tlsserver.h" /* sim/base/ */
 
 #define RBUF 65536
 
@@ -745,27 +746,15 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 
 static SSL_CTX *tls_ctx(const fsim_opts *o)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx)
+    char err[512];
+    SSL_CTX *ctx = sim_tls_server_ctx(o->tls_cert, o->tls_key, "--tls-cert", "--tls-key", err,
+                                      sizeof err); /* sim/base/ */
+    if (!ctx) {
+        fprintf(stderr, "fcm-sim: %s\n", err);
         return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    }
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
-    if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1) {
-        fprintf(stderr, "fcm-sim: cannot load --tls-cert %s\n", o->tls_cert);
-        goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
-        fprintf(stderr,
-                "fcm-sim: cannot load --tls-key %s (or it does not match the certificate)\n",
-                o->tls_key);
-        goto fail;
-    }
     return ctx;
-fail:
-    ERR_clear_error();
-    SSL_CTX_free(ctx);
-    return NULL;
 }
 
 static void print_stats(fsim_app *a, FILE *f)
