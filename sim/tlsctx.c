@@ -6,6 +6,7 @@
  * gives it (protocol notes §1.2). */
 #include "tlsctx.h"
 #include "certinfo.h"
+#include "tlsserver.h" /* sim/base/ */
 
 #include <stdio.h>
 #include <string.h>
@@ -37,32 +38,12 @@ static void openssl_reason(char *err, size_t errlen, const char *what, const cha
 
 static SSL_CTX *ctx_new(const sim_options *o, int alpn, char *err, size_t errlen)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) {
-        snprintf(err, errlen, "cannot create a TLS context");
+    SSL_CTX *ctx = sim_tls_server_ctx(o->tls_cert, o->tls_key, "--tls-cert", "--tls-key", err,
+                                      errlen); /* sim/base/ */
+    if (!ctx)
         return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_CTX_set_read_ahead(ctx, 1);
-    SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
     if (alpn)
         SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
-
-    if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1) {
-        openssl_reason(err, errlen, "cannot load --tls-cert", o->tls_cert);
-        goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1) {
-        openssl_reason(err, errlen, "cannot load --tls-key", o->tls_key);
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        openssl_reason(err, errlen, "--tls-key does not match", o->tls_cert);
-        goto fail;
-    }
     if (o->client_ca) {
         if (SSL_CTX_load_verify_locations(ctx, o->client_ca, NULL) != 1) {
             openssl_reason(err, errlen, "cannot load --client-ca", o->client_ca);

@@ -14,13 +14,37 @@
 #   other-ca.pem             an unrelated CA (verification must fail with it)
 #   AuthKey_<KEYID>.p8       token-auth signing keys (PKCS#8 P-256), one per team
 #   keys/<KEYID>_<TEAMID>.pem  their public keys, as apns-sim --auth-keys reads them
-# Idempotent: does nothing when DIR/.done-v2 exists (v2: the client-* certificates).
+#   fcm/sa-<name>.json       Google service-account key files (RSA 2048, PKCS#8):
+#                            demo (project fcm-demo), other (project fcm-other), and
+#                            rogue (demo's e-mail with a key fcm-sim does not know)
+#   fcm/accounts/<client_email>.pem  the demo and other public keys, as fcm-sim
+#                            --service-accounts reads them
+# Idempotent: does nothing when DIR/.done-v2 and DIR/.done-fcm exist (v2: the
+# client-* certificates; fcm: the service accounts).
 set -euo pipefail
 dir=${1:?usage: gen.sh DIR}
-[ -f "$dir/.done-v2" ] && exit 0
 mkdir -p "$dir/keys"
 cd "$dir"
 o() { openssl "$@" 2>/dev/null; }
+
+# FCM service accounts, in the key-file layout Google hands out (fcm-protocol.md §2.1).
+if [ ! -f .done-fcm ]; then
+  mkdir -p fcm/accounts
+  for acct in demo:fcm-demo:fcm-sim@fcm-demo.iam.gserviceaccount.com \
+              other:fcm-other:fcm-sim@fcm-other.iam.gserviceaccount.com \
+              rogue:fcm-demo:fcm-sim@fcm-demo.iam.gserviceaccount.com; do
+    IFS=: read -r name project email <<< "$acct"
+    o genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "fcm/$name.key"
+    kid=$(openssl rand -hex 20)
+    pem=$(awk '{printf "%s\\n", $0}' "fcm/$name.key")
+    printf '{"type":"service_account","project_id":"%s","private_key_id":"%s","private_key":"%s","client_email":"%s","client_id":"100000000000000000001","auth_uri":"https://accounts.google.com/o/oauth2/auth","token_uri":"https://oauth2.googleapis.com/token","universe_domain":"googleapis.com"}\n' \
+      "$project" "$kid" "$pem" "$email" > "fcm/sa-$name.json"
+    [ "$name" = rogue ] || o pkey -in "fcm/$name.key" -pubout -out "fcm/accounts/$email.pem"
+    rm -f "fcm/$name.key"
+  done
+  touch .done-fcm
+fi
+[ -f .done-v2 ] && exit 0
 
 o req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
   -subj "/CN=apnsd test CA" -keyout ca.key -out ca.pem \

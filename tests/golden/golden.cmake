@@ -33,3 +33,16 @@ set_tests_properties(golden_raw PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
 add_test(NAME golden_broadcast COMMAND /usr/bin/python3 ${APNS_GOLDEN_DIR}/golden_broadcast.py)
 set_tests_properties(golden_broadcast PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
   ENVIRONMENT "APNS_TEST_CERTS=${APNS_TEST_CERTS};APNS_BIN_DIR=${CMAKE_BINARY_DIR}")
+
+# fcm-sim driven through every row of fcm-errors.tsv (Google's answers, written
+# from fcm-protocol.md) over HTTP/2 (python3-h2) and HTTP/1.1 (http.client).
+add_test(NAME golden_fcm COMMAND /usr/bin/python3 ${APNS_GOLDEN_DIR}/fcm_golden.py)
+set_tests_properties(golden_fcm PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
+  ENVIRONMENT "APNS_TEST_CERTS=${APNS_TEST_CERTS};APNS_BIN_DIR=${CMAKE_BINARY_DIR}")
+
+# fcm-sim's own tables (sim/fcm/errors.h) against fcm-errors.tsv, both ways.
+add_executable(test_golden_fcm ${APNS_GOLDEN_DIR}/test_golden_fcm.c
+               ${PROJECT_SOURCE_DIR}/sim/fcm/errors.c)
+target_include_directories(test_golden_fcm PRIVATE ${PROJECT_SOURCE_DIR}/sim/fcm)
+target_link_libraries(test_golden_fcm PRIVATE apns_golden)
+add_test(NAME golden_fcm_table COMMAND test_golden_fcm)

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #define DLOG_CAP  (256 * 1024)
-#define LINE_MAX_ 640 /* 36 + 200 + 255 + 20 + separators, rounded up */
+#define LINE_MAX_ 4480 /* 64 + 4096 + 255 + 20 + separators, rounded up */
 
 int sim_dlog_open(const char *path)
 {
@@ -61,8 +61,8 @@ void sim_dlog_add(sim_dlog *d, const char *apns_id, const char *token, size_t to
 {
     if (d->fd < 0 || !d->buf)
         return;
-    if (token_len > 200)
-        token_len = 200;
+    if (token_len > 4096)
+        token_len = 4096;
     if (topic_len > 255)
         topic_len = 255;
     if (d->cap - d->len < LINE_MAX_)

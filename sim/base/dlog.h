@@ -1,9 +1,11 @@
 /*
- * dlog.h - the delivery log: one line per accepted notification,
- * "<apns-id> <token> <topic> <payload-bytes>\n". Each event loop fills its
- * own buffer and writes whole lines with one write() to a file opened
- * O_APPEND, so lines of different loops never interleave and no lock is
- * taken per notification. The owner flushes at least every 100 ms.
+ * dlog.h - the delivery log of both simulators: one line per accepted
+ * notification, "<id> <token> <topic> <payload-bytes>\n" (apns-sim: apns-id,
+ * device token, topic; fcm-sim: message id, target, project). Ids up to 63
+ * bytes, tokens up to 4096 (FCM tokens are opaque and long), topics up to 255. Each event loop
+ * fills its own buffer and writes whole lines with one write() to a file opened O_APPEND, so lines
+ * of different loops never interleave and no lock is taken per notification. The owner flushes at
+ * least every 100 ms.
  */
 #ifndef SIM_DLOG_H
 #define SIM_DLOG_H
