@@ -63,6 +63,7 @@ PIDS+=("$GW_PID")
 for _ in $(seq 150); do grep -q "listening on" "$WORK/gw.out" 2>/dev/null && break; sleep 0.1; done
 GW_PORT=$(sed -n 's/^apnsd listening on .*:\([0-9]*\)$/\1/p' "$WORK/gw.out" | head -1)
 [ -n "$GW_PORT" ] || { cat "$WORK/gw.err" >&2; fail "apnsd did not start from the environment"; }
+# shellcheck disable=SC2034 # GW: read by gw_lib.sh (api, wait_ready)
 GW=http://127.0.0.1:$GW_PORT
 wait_ready
 
