@@ -20,6 +20,12 @@
  * in the order config.h gives at gw_config_part. A config with any error is
  * never returned.
  *
+ * Apps come from the file's [app NAME] headers and then from APNSD_APPS
+ * (declare_env_apps, before any other variable is applied): both go
+ * through add_app and app_name_ok, so an app declared in the environment is
+ * the same kind of instance, gets the same defaults and rules, and differs
+ * only in where its messages point (line 0: the variable).
+ *
  * Every problem is collected (up to GW_CONFIG_DIAG_MAX kept, all counted)
  * so that an operator fixes the file in one pass. A refused value marks its
  * key "bad", which silences follow-up errors about the same key (no
