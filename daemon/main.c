@@ -44,6 +44,13 @@
 
 #define APNSD_VERSION "0.1.0"
 
+/* The install's configuration (daemon/CMakeLists.txt: APNSD_CONFDIR). */
+#ifndef APNSD_DEFAULT_CONFIG
+#define APNSD_DEFAULT_CONFIG "/etc/apnsd/apnsd.ini"
+#endif
+/* Names the source of a configuration made of the environment alone. */
+#define ENV_ONLY "environment (no file)"
+
 enum {
     EXIT_OK = 0,     /* stopped after a drain; --check-config: valid */
     EXIT_START = 1,  /* start-up failed (database, listen address, credentials) */
@@ -61,7 +68,8 @@ static const char usage[] =
     "apnsd is a push gateway for Apple Push Notification service: an HTTP API\n"
     "that stores notifications durably (SQLite) and sends them to APNs.\n"
     "\n"
-    "  -c, --config FILE   the configuration file (default: $APNSD_CONFIG)\n"
+    "  -c, --config FILE   the configuration file (default: $APNSD_CONFIG, else\n"
+    "                      " APNSD_DEFAULT_CONFIG ")\n"
     "      --check-config  load and validate the configuration, print every\n"
     "                      problem, and exit (0 valid, 2 invalid)\n"
     "      --dump-config   print the effective configuration (defaults and\n"
@@ -73,6 +81,10 @@ static const char usage[] =
     "                      --reload reads them (default: $RUNTIME_DIRECTORY)\n"
     "  -V, --version       print the version\n"
     "  -h, --help          this text\n"
+    "\n"
+    "Without a file (none named and none at the default path) the environment\n"
+    "alone may configure apnsd: APNSD_APPS=shop,watch declares the apps, with\n"
+    "APNSD_APP_<NAME>_<KEY> and APNSD_<SECTION>_<KEY> for their keys.\n"
     "\n"
     "Runs in the foreground and logs to stderr ([log] format = logfmt|json).\n"
     "On start it prints one line to stdout: 'apnsd listening on HOST:PORT'.\n"
@@ -98,7 +110,7 @@ static const char usage[] =
 
 typedef struct apnsd {
     struct event_base *base;
-    const char *path;
+    const char *path; /* named by --config or APNSD_CONFIG; NULL: the default */
     gw_config *cfg;
     gw_metrics *m;
     gw_queue *q;
@@ -274,6 +286,27 @@ static void say_config_errors(const gw_config_errors *e, char *text, size_t len)
         say(text, len, e->diag[i].text);
 }
 
+/* The configuration: the file named (--config, APNSD_CONFIG), else the
+ * default file, else, when that does not exist and APNSD_APPS is set, the
+ * environment alone. *source: what was read, for messages. Returns 0 or
+ * gw_config_load_*'s error (errs says why), or -1: no file named, none at
+ * the default path, no APNSD_APPS (the caller says so). */
+static int load_config(const apnsd *s, gw_config **out, gw_config_errors *errs, const char **source)
+{
+    const char *apps = getenv("APNSD_APPS");
+
+    *source = s->path != NULL ? s->path : APNSD_DEFAULT_CONFIG;
+    if (s->path == NULL && access(APNSD_DEFAULT_CONFIG, F_OK) != 0 && errno == ENOENT) {
+        if (apps == NULL || apps[0] == '\0') {
+            memset(errs, 0, sizeof(*errs));
+            return -1;
+        }
+        *source = ENV_ONLY;
+        return gw_config_load_buffer(&gw_apnsd_schema, "", 0, ENV_ONLY, NULL, out, errs);
+    }
+    return gw_config_load_file(&gw_apnsd_schema, *source, out, errs);
+}
+
 /* Reloads the configuration file: 1 applied, 0 refused (the running one
  * stays). The verdict's lines go to text. */
 static int reload(apnsd *s, char *text, size_t len)
@@ -282,14 +315,22 @@ static int reload(apnsd *s, char *text, size_t len)
     gw_config_errors errs;
     gw_config_diff diff;
     char detail[512] = "", line[768];
+    const char *source;
     int rc;
 
     if (s->draining) {
         say(text, len, "refused: apnsd is draining (stopping)");
         return 0;
     }
-    gw_log(GW_LOG_INFO, "apnsd", "SIGHUP: reloading the configuration", "file", s->path, NULL);
-    rc = gw_config_load_file(&gw_apnsd_schema, s->path, &cfg, &errs);
+    gw_log(GW_LOG_INFO, "apnsd", "SIGHUP: reloading the configuration", "file",
+           s->path != NULL ? s->path : APNSD_DEFAULT_CONFIG, NULL);
+    rc = load_config(s, &cfg, &errs, &source);
+    if (rc == -1) {
+        gw_log(GW_LOG_ERROR, "apnsd", "reload refused: the configuration file is gone", "file",
+               APNSD_DEFAULT_CONFIG, NULL);
+        say(text, len, "no configuration: " APNSD_DEFAULT_CONFIG " does not exist");
+        return 0;
+    }
     if (rc != 0) {
         log_config_errors(&errs, GW_LOG_ERROR, "reload refused: the running configuration stays");
         if (errs.n < errs.errors + errs.warnings)
@@ -555,6 +596,7 @@ int main(int argc, char **argv)
     };
     apnsd s;
     gw_config_errors errs;
+    const char *source;
     int check = 0, dump = 0, do_reload = 0, c, rc;
 
     memset(&s, 0, sizeof(s));
@@ -594,23 +636,30 @@ int main(int argc, char **argv)
     }
     if (s.run_dir != NULL && s.run_dir[0] == '\0')
         s.run_dir = NULL;
+    if (s.path != NULL && s.path[0] == '\0') /* an empty APNSD_CONFIG is not set */
+        s.path = NULL;
     if (do_reload) /* needs no configuration: the running apnsd reads its own */
         return reload_running(s.run_dir);
-    if (s.path == NULL || s.path[0] == '\0') {
-        fprintf(stderr, "apnsd: no configuration: use --config FILE or set APNSD_CONFIG\n");
+
+    rc = load_config(&s, &s.cfg, &errs, &source);
+    if (rc == -1) {
+        fprintf(stderr,
+                "apnsd: no configuration: %s does not exist.\n"
+                "Name a file with --config FILE (or APNSD_CONFIG=FILE), or configure apnsd from\n"
+                "the environment alone: APNSD_APPS=NAME,... and APNSD_APP_<NAME>_<KEY>\n"
+                "(docs/configuration.md). Try 'apnsd --help'.\n",
+                APNSD_DEFAULT_CONFIG);
         return EXIT_CONFIG;
     }
-
-    rc = gw_config_load_file(&gw_apnsd_schema, s.path, &s.cfg, &errs);
     if (rc != 0 || errs.n > 0)
         gw_config_errors_print(&errs, stderr);
     if (rc != 0) {
         if (rc == APNS_ENOMEM)
-            fprintf(stderr, "apnsd: out of memory loading %s\n", s.path);
+            fprintf(stderr, "apnsd: out of memory loading %s\n", source);
         return EXIT_CONFIG;
     }
     if (check) {
-        printf("%s: configuration OK (%zu app%s)\n", s.path, s.cfg->n_apps,
+        printf("%s: configuration OK (%zu app%s)\n", source, s.cfg->n_apps,
                s.cfg->n_apps == 1 ? "" : "s");
         gw_config_free(s.cfg);
         return EXIT_OK;

@@ -4,7 +4,7 @@
 #   a paragraph             -> text
 #   | `key` | type | default | description |  -> .TP entry
 # Backquoted words become bold; roff specials are escaped.
-# Variables: version, date.
+# Variables: version, date, confdir (the install's APNSD_CONFDIR: /etc/apnsd).
 function esc(s) {
   gsub(/\\/, "\\e", s)
   gsub(/-/, "\\-", s)
@@ -18,13 +18,18 @@ BEGIN {
   print ".SH NAME"
   print "apnsd.ini \\- configuration file of the apnsd push gateway"
   print ".SH SYNOPSIS"
-  print "/etc/apnsd/apnsd.ini"
+  print esc(confdir) "/apnsd.ini"
   print ".SH DESCRIPTION"
   print "An INI file: \\fB[server]\\fR, \\fB[queue]\\fR, \\fB[log]\\fR and one \\fB[app NAME]\\fR section per app,"
   print "\\fBkey = value\\fR lines, comments start with \\fB;\\fR or \\fB#\\fR."
   print "Sizes take KiB/MiB/GiB, durations ms/s/m/h/d; booleans yes/no."
   print "Every key can be set from the environment instead: \\fBAPNSD_<SECTION>_<KEY>\\fR,"
   print "\\fBAPNSD_APP_<NAME>_<KEY>\\fR (upper case; characters other than A\\-Z and 0\\-9 become _)."
+  print "\\fBAPNSD_APPS=shop,watch\\fR declares apps without a section, so the environment"
+  print "alone can configure apnsd (a name the file has is that app)."
+  print ".PP"
+  print "\\fBapnsd\\fR reads the file named by \\fB\\-\\-config\\fR, else \\fB$APNSD_CONFIG\\fR, else"
+  print esc(confdir) "/apnsd.ini; when that is missing and \\fBAPNSD_APPS\\fR is set, the environment alone."
   print "Keys marked \\fIlive\\fR take effect on reload (\\fBapnsd \\-\\-reload\\fR, SIGHUP);"
   print "\\fIsecret\\fR values are masked by \\fBapnsd \\-\\-dump\\-config\\fR."
   print ".PP"
@@ -48,10 +53,10 @@ BEGIN {
 END {
   print ".SH FILES"
   print ".TP"
-  print "/etc/apnsd/apnsd.ini"
-  print "the configuration (root:apnsd, mode 0640)"
+  print esc(confdir) "/apnsd.ini"
+  print "the configuration, read when none is named (root:apnsd, mode 0640)"
   print ".TP"
-  print "/etc/apnsd/keys/"
+  print esc(confdir) "/keys/"
   print "keys and certificates (root:apnsd, directory 0750, files 0640)"
   print ".TP"
   print "/var/lib/apnsd/"

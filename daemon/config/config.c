@@ -20,6 +20,12 @@
  * in the order config.h gives at gw_config_part. A config with any error is
  * never returned.
  *
+ * Apps come from the file's [app NAME] headers and then from APNSD_APPS
+ * (declare_env_apps, before any other variable is applied): both go
+ * through add_app and app_name_ok, so an app declared in the environment is
+ * the same kind of instance, gets the same defaults and rules, and differs
+ * only in where its messages point (line 0: the variable).
+ *
  * Every problem is collected (up to GW_CONFIG_DIAG_MAX kept, all counted)
  * so that an operator fixes the file in one pass. A refused value marks its
  * key "bad", which silences follow-up errors about the same key (no
@@ -49,7 +55,8 @@ extern char **environ;
 
 const gw_config_section gw_config_app_section = {
     "app", GW_CONFIG_S_NAMED,
-    "One section per app, `[app NAME]` (NAME: 1..64 of `A-Z a-z 0-9 . _ -`). SIGHUP "
+    "One section per app, `[app NAME]` (NAME: 1..64 of `A-Z a-z 0-9 . _ -`), or one name "
+    "per app in `APNSD_APPS=shop,watch` (the app then needs no section). SIGHUP "
     "reloads apps: unchanged apps keep their connections; keys marked *live* apply "
     "in place; any other change rebuilds that app's connections."};
 
@@ -65,7 +72,8 @@ typedef struct loader {
     int sec;    /* index into lay->secs, CUR_NONE or CUR_SKIP */
     size_t app; /* current app when sec is the named section */
     int oom;
-    int secrets; /* a secret is written in the file */
+    int secrets;       /* a secret is written in the file */
+    char apps_var[48]; /* "APNSD_APPS": declares apps of the named section */
 } loader;
 
 struct gw_config_rules {
@@ -208,6 +216,14 @@ void gw__layout_free(gw__layout *l)
 {
     for (unsigned j = 0; j < l->n_secs; j++)
         free(l->secs[j].keys);
+}
+
+const char *gw__apps_var(const gw__layout *l, char *buf, size_t len)
+{
+    char up[32];
+    snprintf(buf, len, "APNSD_%sS",
+             l->named >= 0 ? gw__recase(l->secs[l->named].def->name, 1, up, sizeof up) : "");
+    return buf;
 }
 
 void *gw__field(const struct gw__inst *in, const gw__sec *s, size_t ki)
@@ -390,56 +406,82 @@ static void apply_key(loader *L, int sec, size_t app, const char *name, const ch
 /* ---------------------------------------------------------------------- */
 /* section headers                                                        */
 
-/* Reports why [sn name] (environment name en) cannot be added; else 0. */
-static int app_refused(loader *L, const char *sn, const char *name, const char *en)
+/* The rule for app names, in the file ([app NAME]) and in APNSD_APPS. */
+#define STR_(x)       #x
+#define STR(x)        STR_(x)
+#define APP_NAME_RULE "1.." STR(APP_NAME_MAX) " characters of A-Z a-z 0-9 . _ -"
+static int app_name_ok(const char *name)
 {
-    char q[96];
+    return gw_config_chars_ok(name, 1, APP_NAME_MAX, GW_CONFIG_ALNUM "._-");
+}
+
+/* Where app o was declared, for messages: "line 12" or "APNSD_APPS". */
+static const char *app_origin(const loader *L, const gw_config_app *o, char *buf, size_t len)
+{
+    if (o->line > 0)
+        snprintf(buf, len, "line %d", o->line);
+    else
+        snprintf(buf, len, "%s", L->apps_var);
+    return buf;
+}
+
+/* Reports why [sn name] (environment name en) cannot be added, at line or
+ * env (the variable APNSD_APPS); else 0. */
+static int app_refused(loader *L, const char *sn, const char *name, const char *en, int line,
+                       const char *env)
+{
+    char q[96], where[48];
     for (size_t i = 0; i < L->cfg->n_apps; i++) {
         const gw_config_app *o = &L->cfg->apps[i];
         if (strcmp(o->name, name) == 0)
-            line_error(L, "[%s %s]: duplicate %s name (first on line %d)", sn, name, sn, o->line);
+            diag(L, 0, line, env, NULL, NULL, "[%s %s]: duplicate %s name (first on %s)", sn, name,
+                 sn, app_origin(L, o, where, sizeof where));
         else if (strcmp(o->env_name, en) == 0)
-            line_error(L,
-                       "[%s %s]: its environment name %s is that of [%s %s] (line %d): rename one",
-                       sn, name, en, sn, o->name, o->line);
+            diag(L, 0, line, env, NULL, NULL,
+                 "[%s %s]: its environment name %s is that of [%s %s] (%s): rename one", sn, name,
+                 en, sn, o->name, app_origin(L, o, where, sizeof where));
         else
             continue;
         return 1;
     }
     if (L->cfg->n_apps < APPS_MAX)
         return 0;
-    line_error(L, "[%s %s]: too many %ss (at most %d)", sn, gw_config_quote(name, q, sizeof q), sn,
-               APPS_MAX);
+    diag(L, 0, line, env, NULL, NULL, "[%s %s]: too many %ss (at most %d)", sn,
+         gw_config_quote(name, q, sizeof q), sn, APPS_MAX);
     return 1;
 }
 
-static void add_app(loader *L, const char *sn, const char *name)
+/* Adds app `name`, declared on line `line` of the file or (line 0) by the
+ * variable env; it becomes the current section. 0, or -1 when refused
+ * (reported) or out of memory. */
+static int add_app(loader *L, const char *sn, const char *name, int line, const char *env)
 {
     gw_config *c = L->cfg;
     char en[APP_NAME_MAX + 1];
     gw_config_app *a;
 
-    if (app_refused(L, sn, name, gw__recase(name, 1, en, sizeof en)))
-        return;
+    if (app_refused(L, sn, name, gw__recase(name, 1, en, sizeof en), line, env))
+        return -1;
     if ((a = realloc(c->apps, (c->n_apps + 1) * sizeof *a)) == NULL) {
         L->oom = 1;
-        return;
+        return -1;
     }
     c->apps = a;
     a = memset(&c->apps[c->n_apps++], 0, sizeof *a);
     a->env_name = strdup(en);
     a->name = strdup(name);
-    a->line = L->lineno;
+    a->line = line;
     a->inst_ = calloc(1, sizeof *a->inst_);
     /* Out of memory: the half-made app is freed with the config. */
     if (a->name == NULL || a->env_name == NULL || a->inst_ == NULL ||
         inst_init(a->inst_, L->lay, (unsigned)L->lay->named) != 0) {
         L->oom = 1;
-        return;
+        return -1;
     }
-    a->inst_->line = L->lineno;
+    a->inst_->line = line;
     L->app = c->n_apps - 1;
     L->sec = L->lay->named;
+    return 0;
 }
 
 /* "[server], [queue], [log]<last>[app NAME]": the sections, for messages. */
@@ -476,11 +518,11 @@ static void begin_section(loader *L, char *content)
         if ((int)s == lay->named) {
             if (*rest == '\0')
                 line_error(L, "[%s]: needs a name: [%s NAME]", content, content);
-            else if (!gw_config_chars_ok(rest, 1, APP_NAME_MAX, GW_CONFIG_ALNUM "._-"))
-                line_error(L, "[%s %s]: the name must be 1..%d characters of A-Z a-z 0-9 . _ -",
-                           content, gw_config_quote(rest, q, sizeof q), APP_NAME_MAX);
+            else if (!app_name_ok(rest))
+                line_error(L, "[%s %s]: the name must be " APP_NAME_RULE, content,
+                           gw_config_quote(rest, q, sizeof q));
             else
-                add_app(L, content, rest);
+                add_app(L, content, rest, L->lineno, NULL);
         } else if (*rest) {
             line_error(L, "[%s %s]: [%s] takes no name", content,
                        gw_config_quote(rest, q, sizeof q), content);
@@ -626,6 +668,69 @@ static void parse(loader *L)
 /* ---------------------------------------------------------------------- */
 /* environment                                                            */
 
+/* The value of variable name in the loader's environment, or NULL. */
+static const char *env_get(const loader *L, const char *name)
+{
+    size_t n = strlen(name);
+    for (char *const *e = L->envp ? L->envp : environ; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+/* APNSD_APPS=shop,watch declares apps of the named section, in that order
+ * after the file's. A name the file has is that app (the environment's
+ * keys merge into it). Entries are trimmed; an empty entry, a bad name, a
+ * name listed twice or one whose environment name another app has are
+ * errors naming the variable. Empty (or unset): declares nothing. */
+static void declare_env_apps(loader *L)
+{
+    const char *list = L->lay->named >= 0 ? env_get(L, L->apps_var) : NULL, *sn;
+    unsigned entry = 0;
+    unsigned char *listed; /* per app: named by the list already */
+    char q[96];
+
+    if (list == NULL || list[0] == '\0')
+        return;
+    if ((listed = calloc(APPS_MAX, 1)) == NULL) {
+        L->oom = 1;
+        return;
+    }
+    sn = L->lay->secs[L->lay->named].def->name;
+    for (const char *p = list, *end; !L->oom; p = end + 1) {
+        const char *b = p, *e = end = p + strcspn(p, ",");
+        char name[APP_NAME_MAX + 1];
+
+        entry++;
+        while (b < e && is_ws(*b))
+            b++;
+        while (e > b && is_ws(e[-1]))
+            e--;
+        snprintf(name, sizeof name, "%.*s", (int)(e - b), b);
+        if (b == e) {
+            diag(L, 0, 0, L->apps_var, NULL, NULL,
+                 "entry %u is empty: list %s names separated by commas (%s=shop,watch)", entry, sn,
+                 L->apps_var);
+        } else if ((size_t)(e - b) > APP_NAME_MAX || !app_name_ok(name)) {
+            diag(L, 0, 0, L->apps_var, NULL, NULL, "entry %u, %s: %s names must be " APP_NAME_RULE,
+                 entry, gw_config_quote(name, q, sizeof q), sn);
+        } else {
+            const gw_config_app *had = gw_config_find_app(L->cfg, name);
+            if (had && listed[had - L->cfg->apps])
+                diag(L, 0, 0, L->apps_var, NULL, NULL, "%s is listed twice", name);
+            else if (had)
+                listed[had - L->cfg->apps] = 1;
+            else if (add_app(L, sn, name, 0, L->apps_var) == 0)
+                listed[L->cfg->n_apps - 1] = 1;
+            else if (L->cfg->n_apps >= APPS_MAX)
+                break; /* too many: reported once */
+        }
+        if (*end == '\0')
+            break;
+    }
+    free(listed);
+}
+
 /* The app whose env_name starts rest (followed by '_' and a key): the
  * longest followed by a known key; failing that, the longest at all (to
  * report the key). -1 if none; *len = its env_name's length. */
@@ -677,11 +782,11 @@ static void apply_env_one(loader *L, const char *var, const char *value)
             for (size_t i = 0; i < L->cfg->n_apps && o < sizeof names; i++)
                 o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "",
                                       L->cfg->apps[i].env_name);
+            const char *sn = L->lay->secs[sec].def->name;
             diag(L, 0, 0, var, NULL, NULL,
-                 "no [%s NAME] section matches (%ss are named in the file; their names "
+                 "names no %s: declare it in %s or with [%s NAME] in the file (the %ss' names "
                  "here: %s)",
-                 L->lay->secs[sec].def->name, L->lay->secs[sec].def->name,
-                 L->cfg->n_apps ? names : "none");
+                 sn, L->apps_var, sn, sn, L->cfg->n_apps ? names : "none");
             return;
         }
         app = (size_t)best;
@@ -697,6 +802,7 @@ static void apply_env_one(loader *L, const char *var, const char *value)
 static void apply_env(loader *L)
 {
     char *const *envp = L->envp ? L->envp : environ;
+    declare_env_apps(L);
     for (char *const *e = envp; e && *e && !L->oom; e++) {
         const char *eq;
         char var[256];
@@ -752,13 +858,26 @@ void gw_config_report(gw_config_rules *r, int how, const char *key, const char *
 {
     gw__origin *o = org(r, key);
     int missing = how == GW_CONFIG_MISSING;
-    char msg[256];
+    int line = o->line && !missing ? o->line : r->in->line;
+    const char *env = missing ? NULL : o->env;
+    char msg[256], set[160] = "";
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    diag(r->L, how == GW_CONFIG_WARNING, o->line && !missing ? o->line : r->in->line,
-         missing ? NULL : o->env, r->label, key, "%s", msg);
+    /* An app only APNSD_APPS declares: its messages name that variable, a
+     * missing key the variable that sets it. */
+    if (line == 0 && env == NULL && (int)r->sec == r->L->lay->named) {
+        for (size_t i = 0; missing && i < r->L->cfg->n_apps; i++)
+            if (r->L->cfg->apps[i].inst_ == r->in) {
+                char sec[32], k[64];
+                snprintf(set, sizeof set, " (set APNSD_%s_%s_%s)",
+                         gw__recase(r->s->def->name, 1, sec, sizeof sec),
+                         r->L->cfg->apps[i].env_name, gw__recase(key, 1, k, sizeof k));
+            }
+        env = r->L->apps_var;
+    }
+    diag(r->L, how == GW_CONFIG_WARNING, line, env, r->label, key, "%s%s", msg, set);
 }
 
 void gw_config_each(gw_config_rules *r, int how, const char *keys, const char *msg)
@@ -776,11 +895,7 @@ void gw_config_each(gw_config_rules *r, int how, const char *keys, const char *m
 
 const char *gw_config_getenv(gw_config_rules *r, const char *name)
 {
-    size_t n = strlen(name);
-    for (char *const *e = r->L->envp ? r->L->envp : environ; e && *e; e++)
-        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-            return *e + n + 1;
-    return NULL;
+    return env_get(r->L, name);
 }
 
 void gw_config_oom(gw_config_rules *r)
@@ -994,6 +1109,7 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
                 .text = text,
                 .len = len,
                 .sec = CUR_NONE};
+    gw__apps_var(L.lay, L.apps_var, sizeof L.apps_var);
 
     parse(&L);
     if (!L.oom)
@@ -1007,8 +1123,10 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
         for (size_t i = 0; gw__inst_at(c, j, i) && !L.oom; i++)
             check_instance(&L, j, i);
     if (!L.oom && L.lay->named >= 0 && c->n_apps == 0 && errs->errors == 0)
-        diag(&L, 0, 0, NULL, NULL, NULL, "no [%s NAME] section: define at least one %s",
-             L.lay->secs[L.lay->named].def->name, L.lay->secs[L.lay->named].def->name);
+        diag(&L, 0, 0, NULL, NULL, NULL,
+             "no %s: define at least one with [%s NAME] in the file or %s=NAME in the "
+             "environment",
+             L.lay->secs[L.lay->named].def->name, L.lay->secs[L.lay->named].def->name, L.apps_var);
     if (!L.oom && errs->errors == 0)
         check_all(&L);
     if (!L.oom && st && (st->st_mode & 0004) && L.secrets)

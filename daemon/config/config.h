@@ -11,6 +11,13 @@
  * An empty value means "not set" (the default applies), so an environment
  * variable set to "" clears a file value.
  *
+ * Instances of the named section come from the file ([app NAME]) and from
+ * APNSD_<SECTION>S (APNSD_APPS=shop,watch: after the file's, in that order;
+ * a name the file has is the same app), so a configuration can live in the
+ * environment alone (gw_config_load_buffer with no text). Both kinds are
+ * checked by the same rules; messages about an app only the environment
+ * declares name APNSD_APPS, or the variable a missing key needs.
+ *
  * A loaded gw_config is immutable and self-contained: every string is owned
  * by it; free it with gw_config_free(). Loading never parses keys or
  * certificates: the daemon does that through libapns.
@@ -266,14 +273,14 @@ struct gw__cfg;
 typedef struct gw_config_app {
     char *name;     /* as written after "app " */
     char *env_name; /* NAME for environment variables: upper-case, non-alnum -> '_' */
-    int line;       /* line of the section header */
+    int line;       /* line of the section header; 0: declared only by APNSD_APPS */
     struct gw__inst *inst_;
 } gw_config_app;
 
 typedef struct gw_config {
     char *source; /* file name as given to the loader, used in messages */
     size_t n_apps;
-    gw_config_app *apps; /* in file order */
+    gw_config_app *apps; /* in file order, then those only APNSD_APPS declares */
     struct gw__cfg *priv_;
 } gw_config;
 

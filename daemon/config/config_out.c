@@ -146,11 +146,14 @@ int gw_config_dump(const gw_config *c, FILE *f)
     if (c == NULL || f == NULL)
         return APNS_EINVAL;
     const struct gw__inst *in;
-    char label[96];
+    char label[96], var[48];
     fprintf(f, "; effective configuration from %s (secrets masked)\n", c->source);
     for (unsigned j = 0; j < c->priv_->lay.n_secs; j++)
         for (size_t i = 0; (in = gw__inst_at(c, j, i)) != NULL; i++) {
-            fprintf(f, "\n%s\n", gw__inst_label(c, j, i, label, sizeof label));
+            int from_env = (int)j == c->priv_->lay.named && c->apps[i].line == 0;
+            fprintf(f, "\n%s%s%s\n", gw__inst_label(c, j, i, label, sizeof label),
+                    from_env ? " ; declared by " : "",
+                    from_env ? gw__apps_var(&c->priv_->lay, var, sizeof var) : "");
             for (unsigned p = 0; (int)j == c->priv_->lay.named && p < in->s->n_parts; p++)
                 if (in->s->parts[p]->notes) /* rules_all data: the named section's */
                     in->s->parts[p]->notes(f, in->blob[p], c->priv_->all[p]);

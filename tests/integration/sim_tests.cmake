@@ -223,6 +223,12 @@ if(TARGET apnsd)
     set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)
   endforeach()
+  # gw_env: no INI file. The default path's message (the install's
+  # APNSD_CONFDIR, as CMake's GNU install dirs give it), and apnsd configured
+  # by the environment alone (APNSD_APPS) delivering through apns-sim.
+  add_test(NAME it_gw_env COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_env.sh)
+  set_tests_properties(it_gw_env PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
+    ENVIRONMENT "${GW_IT_ENV};APNSD_TEST_DEFAULT_CONFIG=${APNSD_CONFDIR}/apnsd.ini")
 endif()
 
 # Broadcast push (issue 13): libapns' channel client and broadcast publish

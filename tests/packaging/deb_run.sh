@@ -31,6 +31,9 @@ deps=$(dpkg-deb -f "$deb" Depends)
 for l in libssl3 libnghttp2-14 libevent-2.1-7 libjansson4 libsqlite3-0 libnats3.4 libcurl4; do
   grep -q "$l" <<<"$deps" || fail "apnsd's Depends lacks $l: $deps"
 done
+# The package's apnsd reads /etc/apnsd/apnsd.ini when no file is named.
+"$root/usr/sbin/apnsd" --help | grep -q "^ */etc/apnsd/apnsd.ini)" ||
+  fail "the package's apnsd does not default to /etc/apnsd/apnsd.ini"
 dpkg-deb -e "$deb" "$WORK/ctl"
 grep -q "systemd-sysusers.*apnsd.conf" "$WORK/ctl/postinst" || fail "postinst: no sysusers"
 grep -q "systemd-tmpfiles.*apnsd.conf" "$WORK/ctl/postinst" || fail "postinst: no tmpfiles"

@@ -79,6 +79,16 @@ apnsd8=$(man -l "$p/share/man/man8/apnsd.8" 2>/dev/null)
 for o in $("$sbin/apnsd" --help | grep -o -- '--[a-z-]*' | sort -u); do
   grep -q -- "$o" <<<"$apnsd8" || fail "apnsd(8) lacks $o"
 done
+# With no configuration named, apnsd reads the file the install put in place
+# (the unit's APNSD_CONFIG names the same one); --help, apnsd(8) and
+# apnsd.ini(5) name it.
+grep -q "^Environment=APNSD_CONFIG=${conf#$root}/apnsd.ini$" "$unit" ||
+  fail "the unit's APNSD_CONFIG is not ${conf#$root}/apnsd.ini"
+LD_LIBRARY_PATH="$libdir" "$sbin/apnsd" --help | grep -q "else *$" &&
+  LD_LIBRARY_PATH="$libdir" "$sbin/apnsd" --help | grep -q "^ *${conf#$root}/apnsd.ini)" ||
+  fail "apnsd --help does not name the default ${conf#$root}/apnsd.ini"
+grep -q -- "${conf#$root}/apnsd.ini" <<<"$apnsd8" || fail "apnsd(8) lacks the default path"
+grep -q -- "${conf#$root}/apnsd.ini" <<<"$ini5" || fail "apnsd.ini(5) lacks the default path"
 
 # The installed configuration: refused while the key is missing...
 export LD_LIBRARY_PATH="$libdir"

@@ -60,6 +60,10 @@ struct gw__cfg {
 int gw__layout_build(gw__layout *l, const gw_config_schema *s);
 void gw__layout_free(gw__layout *l);
 
+/* The variable that declares instances of l's named section, "APNSD_APPS"
+ * (docs/configuration.md), into buf. Returns buf. */
+const char *gw__apps_var(const gw__layout *l, char *buf, size_t len);
+
 /* Index of a key by name in section s, or -1. */
 int gw__key_find(const gw__sec *s, const char *name);
 /* The closest key name of section s to name (aliases, edit distance), or NULL. */

@@ -563,7 +563,8 @@ static const struct bad_case BAD[] = {
     {"[log]\nformat = jsn\n" TOKEN_APP("a"),
      "[log] format: must be one of logfmt, json (did you mean json?), got \"jsn\""},
     /* [app] headers */
-    {"", "apnsd.ini: no [app NAME] section: define at least one app"},
+    {"", "apnsd.ini: no app: define at least one with [app NAME] in the file or APNSD_APPS=NAME "
+         "in the environment"},
     {"[app]\n" TOKEN_APP("a"), "apnsd.ini:1: [app]: needs a name: [app NAME]"},
     {"[app a b]\n" TOKEN_APP("a"),
      "apnsd.ini:1: [app \"a b\"]: the name must be 1..64 characters of A-Z a-z 0-9 . _ -"},
@@ -998,8 +999,8 @@ static void test_env_override(void **state)
     assert_true(has_diag(&e, "env APNSD_SERVER_MAX_BODY: [server] max_body: must be a size"));
     assert_true(has_diag(&e, "env APNSD_SERVER_LISTN: [server] listn: unknown key (did you mean "
                              "listen?)"));
-    assert_true(has_diag(&e, "env APNSD_APP_NOPE_TOPIC: no [app NAME] section matches (apps are "
-                             "named in the file; their names here: A)"));
+    assert_true(has_diag(&e, "env APNSD_APP_NOPE_TOPIC: names no app: declare it in APNSD_APPS or "
+                             "with [app NAME] in the file (the apps' names here: A)"));
     assert_true(has_diag(&e, "env APNSD_APP_A_KEY_ID: [app a] key_id: must be 10 characters "
                              "[A-Z0-9], got \"abc\""));
     assert_true(has_diag(&e, "env APNSD_QUEUE_SERVERS: [queue] servers: must be a nats://"));
@@ -1019,6 +1020,146 @@ static void test_env_override(void **state)
                 pwenv);
     assert_string_equal(DSP(&c->apps[0])->p12_password, "from-the-env");
     gw_config_free(c);
+}
+
+/* APNSD_APPS declares apps: with no file at all, merged with the file's,
+ * checked by the same rules, and every mistake named by its variable. */
+static void test_env_apps(void **state)
+{
+    (void)state;
+    char kf[160], kf2[160];
+    snprintf(kf, sizeof kf, "APNSD_APP_SHOP_KEY_FILE=%s/AuthKey.p8", D);
+    snprintf(kf2, sizeof kf2, "APNSD_APP_WATCH_KEY_FILE=%s/AuthKey.p8", D);
+    /* No file: two apps, every key from the environment. */
+    char *env[] = {"APNSD_APPS= shop , watch",
+                   "APNSD_APP_SHOP_TOPIC=com.example.shop",
+                   "APNSD_APP_SHOP_ENVIRONMENT=sandbox",
+                   kf,
+                   "APNSD_APP_SHOP_KEY_ID=ABC123DEFG",
+                   "APNSD_APP_SHOP_TEAM_ID=DEF123GHIJ",
+                   "APNSD_APP_SHOP_API_KEYS=" K1,
+                   "APNSD_APP_SHOP_WEBHOOK_URL=https://h.example/x",
+                   "APNSD_APP_SHOP_WEBHOOK_SECRET=whsec-ENV-SECRET-0123456789",
+                   "APNSD_APP_WATCH_TOPIC=com.example.watch",
+                   "APNSD_APP_WATCH_ENVIRONMENT=production",
+                   kf2,
+                   "APNSD_APP_WATCH_KEY_ID=XYZ987WVUT",
+                   "APNSD_APP_WATCH_TEAM_ID=DEF123GHIJ",
+                   "APNSD_APP_WATCH_API_KEYS=" K2,
+                   "APNSD_SERVER_LISTEN=127.0.0.1:9999",
+                   NULL};
+    gw_config *c = load_ok("", env);
+    assert_int_equal(c->n_apps, 2);
+    assert_string_equal(c->apps[0].name, "shop");
+    assert_string_equal(c->apps[1].name, "watch");
+    assert_int_equal(c->apps[0].line, 0);
+    assert_string_equal(DSP(&c->apps[0])->topic, "com.example.shop");
+    assert_string_equal(DSP(&c->apps[1])->key_id, "XYZ987WVUT");
+    assert_string_equal(API(&c->apps[1])->api_keys.v[0], K2);
+    assert_int_equal(SRV(c)->listen_addrs[0].port, 9999);
+    /* Defaults apply as in a file's app. */
+    assert_int_equal(DSP(&c->apps[0])->connections, DSP(&c->apps[1])->connections);
+    char *d = dump_of(c);
+    assert_non_null(strstr(d, "[app shop] ; declared by APNSD_APPS\n"));
+    assert_non_null(strstr(d, "topic = com.example.shop ; env APNSD_APP_SHOP_TOPIC"));
+    assert_non_null(strstr(d, "api_keys = ******** ; env APNSD_APP_SHOP_API_KEYS"));
+    assert_non_null(strstr(d, "webhook_secret = ******** ; env APNSD_APP_SHOP_WEBHOOK_SECRET"));
+    assert_null(strstr(d, K1));
+    assert_null(strstr(d, K2));
+    assert_null(strstr(d, "whsec-ENV-SECRET"));
+    free(d);
+    gw_config_free(c);
+
+    /* A name the file has merges: the file's app, the environment's keys
+     * over it; a new name is added after the file's apps. */
+    char *merge[] = {"APNSD_APPS=watch,shop",
+                     "APNSD_APP_SHOP_KEY_ID=XYZ987WVUT",
+                     "APNSD_APP_WATCH_TOPIC=com.example.watch",
+                     "APNSD_APP_WATCH_ENVIRONMENT=sandbox",
+                     kf2,
+                     "APNSD_APP_WATCH_KEY_ID=ABC123DEFG",
+                     "APNSD_APP_WATCH_TEAM_ID=DEF123GHIJ",
+                     "APNSD_APP_WATCH_API_KEYS=" K2,
+                     NULL};
+    c = load_ok(TOKEN_APP("shop"), merge);
+    assert_int_equal(c->n_apps, 2);
+    assert_string_equal(c->apps[0].name, "shop");
+    assert_int_equal(c->apps[0].line, 1);
+    assert_string_equal(DSP(&c->apps[0])->topic, "com.example.app");
+    assert_string_equal(DSP(&c->apps[0])->key_id, "XYZ987WVUT");
+    assert_string_equal(c->apps[1].name, "watch");
+    assert_int_equal(c->apps[1].line, 0);
+    gw_config_free(c);
+
+    /* The same rules as a file's app: missing keys name the variable to set,
+     * bad values the variable that holds them. */
+    gw_config_errors e;
+    char *incomplete[] = {"APNSD_APPS=shop",
+                          "APNSD_APP_SHOP_TOPIC=com.a",
+                          "APNSD_APP_SHOP_ENVIRONMENT=sandbox",
+                          kf,
+                          "APNSD_APP_SHOP_KEY_ID=abc",
+                          "APNSD_APP_SHOP_API_KEYS=" K1,
+                          NULL};
+    assert_int_equal(load_env("", incomplete, &c, &e), APNS_ECONFIG);
+    assert_null(c);
+    if (e.errors != 2)
+        print_errs(&e);
+    assert_int_equal(e.errors, 2);
+    assert_true(has_diag(&e, "env APNSD_APP_SHOP_KEY_ID: [app shop] key_id: must be 10 characters "
+                             "[A-Z0-9], got \"abc\""));
+    assert_true(has_diag(&e, "env APNSD_APPS: [app shop] team_id: required"));
+    assert_true(has_diag(&e, "(set APNSD_APP_SHOP_TEAM_ID)"));
+    /* ... the same error for the same app in a file. */
+    assert_int_equal(load_env("[app shop]\ntopic = com.a\nenvironment = sandbox\n"
+                              "key_file = @D@/AuthKey.p8\nkey_id = abc\napi_keys = " K1 "\n",
+                              NOENV, &c, &e),
+                     APNS_ECONFIG);
+    assert_int_equal(e.errors, 2);
+    assert_true(has_diag(&e, "apnsd.ini:1: [app shop] team_id: required"));
+
+    /* Each mistake in APNSD_APPS, named by the variable. */
+    static const struct {
+        const char *apps, *want;
+    } bad[] = {
+        {"APNSD_APPS=shop,,watch",
+         "env APNSD_APPS: entry 2 is empty: list app names separated by commas"},
+        {"APNSD_APPS=shop,", "env APNSD_APPS: entry 2 is empty"},
+        {"APNSD_APPS=sh op", "env APNSD_APPS: entry 1, \"sh op\": app names must be 1..64 "
+                             "characters of A-Z a-z 0-9 . _ -"},
+        {"APNSD_APPS=shop,x/y", "env APNSD_APPS: entry 2, \"x/y\": app names must be"},
+        {"APNSD_APPS=shop,watch,shop", "env APNSD_APPS: shop is listed twice"},
+        {"APNSD_APPS=my.shop,my_shop",
+         "env APNSD_APPS: [app my_shop]: its environment name MY_SHOP is that of [app my.shop] "
+         "(APNSD_APPS): rename one"},
+        {"APNSD_APPS=Shop", "env APNSD_APPS: [app Shop]: its environment name SHOP is that of "
+                            "[app shop] (line 1): rename one"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *be[] = {(char *)bad[i].apps, NULL};
+        assert_int_equal(load_env(TOKEN_APP("shop"), be, &c, &e), APNS_ECONFIG);
+        if (!has_diag(&e, bad[i].want)) {
+            print_errs(&e);
+            fail_msg("%s: no \"%s\"", bad[i].apps, bad[i].want);
+        }
+    }
+    char long_name[128] = "APNSD_APPS=";
+    memset(long_name + strlen(long_name), 'a', 65);
+    char *le[] = {long_name, NULL};
+    assert_int_equal(load_env(TOKEN_APP("shop"), le, &c, &e), APNS_ECONFIG);
+    assert_true(has_diag(&e, "env APNSD_APPS: entry 1, \"aaaa"));
+
+    /* A variable for an app declared nowhere. */
+    char *nowhere[] = {"APNSD_APPS=shop", "APNSD_APP_WATCH_TOPIC=com.b", NULL};
+    assert_int_equal(load_env("", nowhere, &c, &e), APNS_ECONFIG);
+    assert_true(has_diag(&e, "env APNSD_APP_WATCH_TOPIC: names no app: declare it in APNSD_APPS "
+                             "or with [app NAME] in the file (the apps' names here: SHOP)"));
+
+    /* Empty: declares nothing, and no file: no app at all. */
+    char *empty[] = {"APNSD_APPS=", NULL};
+    assert_int_equal(load_env("", empty, &c, &e), APNS_ECONFIG);
+    assert_true(has_diag(&e, "no app: define at least one with [app NAME] in the file or "
+                             "APNSD_APPS=NAME in the environment"));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1592,6 +1733,7 @@ int main(void)
         cmocka_unit_test(test_units),
         cmocka_unit_test(test_multiple_errors),
         cmocka_unit_test(test_env_override),
+        cmocka_unit_test(test_env_apps),
         cmocka_unit_test(test_diff),
         cmocka_unit_test(test_diff_live_keys),
         cmocka_unit_test(test_jetstream_queue),
