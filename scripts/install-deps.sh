@@ -44,6 +44,13 @@ TEST=(
   debhelper dpkg-dev fakeroot  # tests/packaging builds the .deb and runs what it unpacks
   systemd             # systemd-analyze verify/security on the unit (tests/packaging)
 )
+# node and npm: tests/docs runs a pinned OpenAPI validator (npm ci of
+# tests/docs/package-lock.json into the build directory). Debian's nodejs and
+# npm, unless a node with its own npm is installed already (NodeSource's
+# nodejs ships npm and conflicts with Debian's npm package).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  TEST+=(nodejs npm)
+fi
 DEB=(
   debhelper           # dh: the packages' rules (debian/), sysusers/tmpfiles/systemd helpers
   dpkg-dev fakeroot   # dpkg-buildpackage, unprivileged
