@@ -8,6 +8,7 @@
 # tests/daemon/api/test_api_openapi.c's job.
 set -euo pipefail
 build=$1 src=$2 doc=${3:-$2/docs/openapi.json}
+doc=$(realpath "$doc")
 for tool in node npm; do
   if ! command -v "$tool" >/dev/null; then
     echo "openapi_valid: $tool is missing: run scripts/install-deps.sh test" >&2
@@ -23,4 +24,4 @@ if [ ! -d "$dir/node_modules/@apidevtools/swagger-parser" ] ||
     { echo "openapi_valid: npm ci failed in $dir" >&2; exit 1; }
 fi
 cp "$src/tests/docs/validate_openapi.js" "$dir/"
-cd "$dir" && node validate_openapi.js "$(realpath "$doc")"
+cd "$dir" && node validate_openapi.js "$doc"
