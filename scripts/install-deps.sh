@@ -43,11 +43,13 @@ TEST=(
   time                # GNU time: CPU and peak RSS of each client in bench/compare
   debhelper dpkg-dev fakeroot  # tests/packaging builds the .deb and runs what it unpacks
   systemd             # systemd-analyze verify/security on the unit (tests/packaging)
-  nodejs              # node: firebase-admin (npm, pinned in tests/sim/fcm/firebase-admin/), an
-                      # independent FCM client for fcm-sim's test (needs node >= 18: Debian 12 has 18.19)
+  nodejs              # node (>= 18; Debian 12 has 18.19): firebase-admin, an independent FCM client
+                      # for fcm-sim's test, and the OpenAPI validator of tests/docs (both npm, pinned)
 )
-# npm (firebase-admin's `npm ci`): Debian ships it apart from nodejs; a nodejs
-# that brings its own npm (NodeSource's) conflicts with Debian's npm package.
+# npm (`npm ci` of firebase-admin and of the OpenAPI validator in
+# tests/docs/, pinned by their package-lock.json, into the build directory):
+# Debian ships it apart from nodejs; a nodejs that brings its own npm
+# (NodeSource's) conflicts with Debian's npm package.
 command -v npm >/dev/null 2>&1 || TEST+=(npm)
 DEB=(
   debhelper           # dh: the packages' rules (debian/), sysusers/tmpfiles/systemd helpers

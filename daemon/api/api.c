@@ -72,6 +72,7 @@ static const gw__route routes[] = {
     {"GET", "/v1/notifications/{id}", 1, gw__api_h_status, "notification"},
     {"GET", "/v1/apps/{app}/dead-tokens", 1, gw__api_h_dead_list, "dead_tokens"},
     {"DELETE", "/v1/apps/{app}/dead-tokens/{token}", 1, gw__api_h_dead_delete, "dead_token"},
+    {"GET", "/v1/openapi.json", 0, gw__api_h_openapi, "openapi"},
     {"GET", "/metrics", 0, gw__api_h_metrics, "metrics"},
     {"GET", "/healthz", 0, gw__api_h_healthz, "healthz"},
     {"GET", "/readyz", 0, gw__api_h_readyz, "readyz"},
@@ -79,6 +80,16 @@ static const gw__route routes[] = {
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
 static uint64_t key_hashes; /* gw_api_key_hashes() */
+
+int gw_api_route_info(size_t i, const char **method, const char **path, int *auth)
+{
+    if (i >= N_ROUTES)
+        return -1;
+    *method = routes[i].method;
+    *path = routes[i].pattern;
+    *auth = routes[i].auth;
+    return 0;
+}
 
 /* Segment-by-segment match; captures "{x}" segments into r->arg (also on
  * a mismatch: only the matched route's handler reads them). */

@@ -8,6 +8,7 @@
  *   GET    /v1/notifications/{id}            job state, counts, per-token outcomes (small jobs)
  *   GET    /v1/apps/{app}/dead-tokens        ?since=&cursor=&limit= (paged)
  *   DELETE /v1/apps/{app}/dead-tokens/{token}
+ *   GET    /v1/openapi.json                  docs/openapi.json, built in (no auth)
  *   GET    /metrics                          Prometheus text (no auth)
  *   GET    /healthz                          the process serves (no auth)
  *   GET    /readyz                           queue working and every app connected or paused
@@ -88,6 +89,12 @@ void gw_api_free(gw_api *a);
  * counter for tests: one per authenticated request, whatever the number of
  * keys). */
 uint64_t gw_api_key_hashes(void);
+
+/* Route i of the table: its method ("GET", "POST", "DELETE"), path pattern
+ * ("/v1/notifications/{id}") and whether it takes an API key. Returns 0, or
+ * -1 when i is past the last route (the outputs are then untouched). Static
+ * strings. For checks of the documentation against the table. */
+int gw_api_route_info(size_t i, const char **method, const char **path, int *auth);
 
 /* ---- errors ----------------------------------------------------------- */
 
@@ -191,5 +198,12 @@ typedef struct gw_push_request {
 int gw_push_parse(const char *body, size_t len, const gw_config *cfg, const char *api_key,
                   gw_push_request *out, gw_api_error *err);
 void gw_push_request_free(gw_push_request *r);
+
+/* Field i of a notification as gw_push_parse accepts it: its name, and the
+ * JSON Schema types of the values it takes, space-separated ("string",
+ * "string object", "boolean integer" for a flag that also takes 0/1).
+ * Returns the types, or NULL when i is past the last field. Static strings.
+ * For checks of the documentation against the parser. */
+const char *gw_push_field_info(size_t i, const char **name);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * api_health.c - GET /healthz (the process serves), GET /readyz (it can do
  * its work: storage answering, every app connected or paused, not
- * draining), GET /metrics (Prometheus text, 0.0.4).
+ * draining), GET /metrics (Prometheus text, 0.0.4), GET /v1/openapi.json
+ * (docs/openapi.json as built in).
  */
 #include "api_int.h"
 
@@ -80,6 +81,18 @@ void gw__api_h_metrics(gw_api_req *r)
         gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
     else
         gw__api_reply_raw(r, 200, GW_METRICS_CONTENT_TYPE, b);
+    if (b != NULL)
+        evbuffer_free(b);
+}
+
+void gw__api_h_openapi(gw_api_req *r)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    if (b == NULL || evbuffer_add(b, gw__api_openapi_json, gw__api_openapi_json_len) != 0)
+        gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
+    else
+        gw__api_reply_raw(r, 200, "application/json", b);
     if (b != NULL)
         evbuffer_free(b);
 }

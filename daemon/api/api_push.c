@@ -471,6 +471,32 @@ static const field fields[N_FIELDS] = {
 };
 #define F_PAYLOAD 10
 
+/* The JSON Schema words for a field's types (docs/openapi.json states them). */
+const char *gw_push_field_info(size_t i, const char **name)
+{
+    if (i >= N_FIELDS)
+        return NULL;
+    *name = fields[i].name;
+    switch (fields[i].types) {
+    case T_STR:
+        return "string";
+    case T_INT:
+        return "integer";
+    case T_BOOL:
+        return "boolean integer"; /* true/false, or 0/1 (is_bool) */
+    case T_OBJ:
+        return "object";
+    case T_ARR:
+        return "array";
+    case T_NUM:
+        return "number";
+    case T_STR | T_OBJ:
+        return "string object";
+    default:
+        return "?"; /* a new combination: name it here */
+    }
+}
+
 static int unknown_key(pctx *c, const char *k)
 {
     const char *names[N_FIELDS];

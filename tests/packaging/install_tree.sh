@@ -31,7 +31,7 @@ for f in "$sbin/apnsd" "$bin/apns" "$bin/apns-sim" "$bin/apns-bench" \
          "$p/share/man/man1/apns-bench.1" "$p/share/man/man5/apnsd.ini.5" \
          "$p/lib/systemd/system/apnsd.service" "$p/lib/sysusers.d/apnsd.conf" \
          "$p/lib/tmpfiles.d/apnsd.conf" "$p/share/doc/apnsd/operations.md" \
-         "$p/share/doc/apnsd/README.md" "$conf/apnsd.ini"; do
+         "$p/share/doc/apnsd/README.md" "$p/share/doc/apnsd/openapi.json" "$conf/apnsd.ini"; do
   [ -e "$f" ] || fail "not installed: ${f#$root}"
 done
 [ -d "$conf/keys" ] || fail "no ${conf#$root}/keys"

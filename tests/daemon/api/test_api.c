@@ -12,7 +12,8 @@
  * paging and DELETE, /healthz, /readyz, /metrics, ?wait answered from
  * gw_api_on_result calls made here (the test leases the job like the
  * dispatcher would), drain, request ids, a broadcast through HTTP (timed,
- * printed), and docs/api.md naming every error code.
+ * printed), docs/api.md naming every error code, and GET /v1/openapi.json
+ * serving docs/openapi.json as it is in the tree.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1574,6 +1575,26 @@ static void docs_name_every_error_code(void **state)
     free(text);
 }
 
+/* GET /v1/openapi.json: no key needed, and the bytes are docs/openapi.json's
+ * (built in at build time: an installed apnsd serves the tree's contract). */
+static void openapi_served(void **state)
+{
+    fx *f = *state;
+    char *text = source_file("docs/openapi.json");
+    resp r;
+
+    h(f, "GET", "/v1/openapi.json", NULL, NULL, &r);
+    expect(&r, 200, NULL, NULL);
+    assert_int_equal(r.body_len, strlen(text));
+    assert_memory_equal(r.body, text, r.body_len);
+    assert_string_equal(json_string_value(json_object_get(r.json, "openapi")), "3.1.0");
+    resp_free(&r);
+    h(f, "POST", "/v1/openapi.json", NULL, "{}", &r);
+    expect(&r, 405, "method_not_allowed", NULL);
+    resp_free(&r);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1604,6 +1625,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(slowloris_cut_at_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(connection_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(key_lookup_hashes_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(openapi_served, setup, teardown),
         cmocka_unit_test(docs_name_every_error_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
