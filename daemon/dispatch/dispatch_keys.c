@@ -273,16 +273,6 @@ static const gw_config_key app_keys[] = {
      .aka = "channel_port management_port",
      .doc = "Broadcast channels: the channel-management service's port (Apple: 2196 for "
             "production, 2195 for sandbox)."},
-    {.name = "publish_host",
-     .type = GW_CONFIG_T_ENUM,
-     .def = "push",
-     .off = APP(publish_host),
-     .choices = "push|broadcast",
-     .aka = "broadcast_host",
-     .doc = "Broadcast channels: where channel publishes go for production and sandbox: "
-            "`push` (api[.sandbox].push.apple.com, the hosts of Apple's connection section) or "
-            "`broadcast` (api-broadcast[.sandbox].push.apple.com, the host of Apple's examples; "
-            "Apple's pages disagree). Ignored with `environment = custom` (the app's `host`)."},
     {.name = "max_channels",
      .type = GW_CONFIG_T_COUNT,
      .def = "10000",

@@ -65,7 +65,6 @@ typedef struct gw_dispatch_app_config {
                               environment (custom: host) */
     uint16_t manage_port;  /* resolved at load: 2196 production, 2195 sandbox;
                               custom: 0 when unset (channels refused until set) */
-    int publish_host;      /* apns_publish_host: where broadcasts are published */
     uint32_t max_channels; /* channel records kept, at most Apple's 10,000 */
 
     /* Resolved at load (not keys of their own). */
