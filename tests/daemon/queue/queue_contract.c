@@ -617,7 +617,8 @@ static void qc_on_channels(int err, const char *detail, const gw_channel *v, siz
 {
     qc_chan *c = ud;
     assert_true(n <= 16);
-    memcpy(c->v, v, n * sizeof(*v));
+    if (n > 0)
+        memcpy(c->v, v, n * sizeof(*v));
     c->r.n = n;
     tq_mark(&c->r, err, detail);
 }
