@@ -14,10 +14,11 @@
  * the same moment may end one record over it; APNs' own limit still answers
  * CannotCreateChannelConfig for the channel itself.
  *
- * Delete removes the key; a sync also asks the servers to purge delete
- * markers (kvStore_PurgeDeletes), so deleted records leave nothing behind
- * but the markers of the last half hour (nats.c's default), which other
- * readers may still need to see.
+ * Delete removes the key: the record's data is gone at once; the bucket
+ * keeps a KV delete marker (a key and no value) per deleted channel, as for
+ * the dead-token registry. (nats.c 3.4's kvStore_PurgeDeletes, which would
+ * drop the markers, leaks its watcher's connection reference under
+ * LeakSanitizer, so it is not called.)
  */
 #include "js_int.h"
 
@@ -267,7 +268,6 @@ static int op_sync(gw_js *js, gw_queue_req *r)
     size_t n = r->u.channel.nids, have;
     const char **old = NULL;
     gw_channel fresh = {.storage_policy = -1, .created_ms = r->u.channel.c.created_ms};
-    kvPurgeOptions po;
     int rc;
 
     qsort(ids, n, sizeof(*ids), cmp_str);
@@ -300,11 +300,6 @@ static int op_sync(gw_js *js, gw_queue_req *r)
     free(r->u.channel.v);
     r->u.channel.v = NULL;
     r->u.channel.n = 0;
-    if (rc == 0) {
-        kvPurgeOptions_Init(&po);
-        atomic_fetch_add(&js->op_pub, 1);
-        kvStore_PurgeDeletes(js->kv[JS_CHAN], &po); /* best effort: markers only */
-    }
     return rc;
 }
 
