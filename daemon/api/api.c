@@ -72,6 +72,11 @@ static const gw__route routes[] = {
     {"GET", "/v1/notifications/{id}", 1, gw__api_h_status, "notification"},
     {"GET", "/v1/apps/{app}/dead-tokens", 1, gw__api_h_dead_list, "dead_tokens"},
     {"DELETE", "/v1/apps/{app}/dead-tokens/{token}", 1, gw__api_h_dead_delete, "dead_token"},
+    {"POST", "/v1/apps/{app}/channels", 1, gw__api_h_channel_create, "channels"},
+    {"GET", "/v1/apps/{app}/channels", 1, gw__api_h_channel_list, "channels"},
+    {"POST", "/v1/apps/{app}/channels:sync", 1, gw__api_h_channel_sync, "channels_sync"},
+    {"GET", "/v1/apps/{app}/channels/{id}", 1, gw__api_h_channel_get, "channel"},
+    {"DELETE", "/v1/apps/{app}/channels/{id}", 1, gw__api_h_channel_delete, "channel"},
     {"GET", "/v1/openapi.json", 0, gw__api_h_openapi, "openapi"},
     {"GET", "/metrics", 0, gw__api_h_metrics, "metrics"},
     {"GET", "/healthz", 0, gw__api_h_healthz, "healthz"},
@@ -128,6 +133,7 @@ static const char *phrase(int status)
         const char *text;
     } phrases[] = {
         {200, "OK"},
+        {201, "Created"},
         {202, "Accepted"},
         {204, "No Content"},
         {400, "Bad Request"},
@@ -136,12 +142,14 @@ static const char *phrase(int status)
         {404, "Not Found"},
         {405, "Method Not Allowed"},
         {408, "Request Timeout"},
+        {409, "Conflict"},
         {413, "Content Too Large"},
         {417, "Expectation Failed"},
         {429, "Too Many Requests"},
         {431, "Request Header Fields Too Large"},
         {500, "Internal Server Error"},
         {501, "Not Implemented"},
+        {502, "Bad Gateway"},
         {503, "Service Unavailable"},
         {505, "HTTP Version Not Supported"},
     };
@@ -165,6 +173,7 @@ static void req_free(gw_api_req *r)
     gw__conn_forget(r);
     gw__api_body_release(r);
     gw__api_push_free(r->push); /* NULL is fine */
+    free(r->chan);
     OPENSSL_cleanse(r->key_text, sizeof r->key_text);
     if (r->body != NULL)
         evbuffer_free(r->body);

@@ -8,6 +8,10 @@
  *   GET    /v1/notifications/{id}            job state, counts, per-token outcomes (small jobs)
  *   GET    /v1/apps/{app}/dead-tokens        ?since=&cursor=&limit= (paged)
  *   DELETE /v1/apps/{app}/dead-tokens/{token}
+ *   POST   /v1/apps/{app}/channels            create a broadcast channel at APNs (201)
+ *   GET    /v1/apps/{app}/channels[/{id}]     apnsd's records of the app's channels
+ *   DELETE /v1/apps/{app}/channels/{id}       delete at APNs and the record (204)
+ *   POST   /v1/apps/{app}/channels:sync       records := APNs' list of the app's channels
  *   GET    /v1/openapi.json                  docs/openapi.json, built in (no auth)
  *   GET    /metrics                          Prometheus text (no auth)
  *   GET    /healthz                          the process serves (no auth)
@@ -119,6 +123,14 @@ int gw_api_route_info(size_t i, const char **method, const char **path, int *aut
     XX(FORBIDDEN, 403, "forbidden", "the key does not belong to the app named")                    \
     XX(NOT_FOUND, 404, "not_found", "no such route, job, app or dead token")                       \
     XX(METHOD_NOT_ALLOWED, 405, "method_not_allowed", "the route exists for other methods")        \
+    XX(CHANNEL_LIMIT, 409, "channel_limit",                                                        \
+       "the app holds the most broadcast channels allowed (APNs: CannotCreateChannelConfig)")      \
+    XX(APNS_REJECTED, 502, "apns_rejected",                                                        \
+       "APNs refused a channel operation; its reason is in the message")                           \
+    XX(APNS_UNAVAILABLE, 503, "apns_unavailable",                                                  \
+       "APNs gave no usable answer to a channel operation (connection, retries)")                  \
+    XX(CHANNELS_UNAVAILABLE, 400, "channels_unavailable",                                          \
+       "the app cannot manage broadcast channels (transport binary, no manage_port)")              \
     XX(BAD_REQUEST, 400, "bad_request",                                                            \
        "the HTTP framing is invalid (RFC 9112): the connection is closed")                         \
     XX(REQUEST_TIMEOUT, 408, "request_timeout",                                                    \

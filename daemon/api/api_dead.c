@@ -94,7 +94,7 @@ static int parse_since(const char *v, int64_t *out)
 /* ---- shared ------------------------------------------------------------- */
 
 /* The app of the path, checked against the key: NULL after answering. */
-static const gw_config_app *path_app(gw_api_req *r)
+const gw_config_app *gw__api_path_app(gw_api_req *r)
 {
     const gw_config_app *app = gw_config_find_app(r->api->cfg, r->arg[0]);
 
@@ -146,7 +146,7 @@ static void on_list(int err, const char *detail, const gw_dead_token *v, size_t 
 void gw__api_h_dead_list(gw_api_req *r)
 {
     static const char *const allowed[] = {"since", "cursor", "limit", NULL};
-    const gw_config_app *app = path_app(r);
+    const gw_config_app *app = gw__api_path_app(r);
     struct evkeyvalq q;
     const char *since, *cursor, *limit;
     int64_t since_ms = 0;
@@ -207,7 +207,7 @@ static void on_delete(int err, const char *detail, uint64_t count, void *ud)
 
 void gw__api_h_dead_delete(gw_api_req *r)
 {
-    const gw_config_app *app = path_app(r);
+    const gw_config_app *app = gw__api_path_app(r);
     gw_token_list l;
     gw_api_error e;
     int rc;

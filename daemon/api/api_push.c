@@ -22,6 +22,13 @@
  * fields go through apns_payload_*. Checking the notification once instead
  * of once per token keeps a 1,000,000-token broadcast linear in its bytes.
  *
+ * Live Activities: the "live_activity" object's keys are builder calls
+ * (apns_payload_set_event, _content_state, ...); the finished payload of a
+ * liveactivity push, built or raw, goes through apns_live_activity_check()
+ * and its sentence is the 400. Topics: a push type with a topic suffix
+ * (apns_push_type_topic_suffix) goes to bundle id + suffix, which the app
+ * must list in topics; otherwise a 400 at submit names the topic to add.
+ *
  * A key holding null is treated as absent.
  */
 #include "api_int.h"
@@ -29,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "apns/notification.h"
 #include "apns/payload.h"
@@ -50,7 +58,9 @@ typedef struct field {
     int (*num)(apns_payload *, double);
 } field;
 
-#define N_FIELDS 21
+#define N_FIELDS    22
+#define F_RELEVANCE 19
+#define F_LIVE      21
 
 struct pctx {
     const gw_config *cfg;
@@ -207,7 +217,8 @@ static int f_push_type(pctx *c, json_t *v)
 {
     char names[200] = "";
 
-    c->push_type = APNS_PUSH_ALERT;
+    /* live_activity without push_type: a Live Activity push. */
+    c->push_type = v == NULL && c->slot[F_LIVE] != NULL ? APNS_PUSH_LIVEACTIVITY : APNS_PUSH_ALERT;
     if (v == NULL || apns_push_type_parse(json_string_value(v), &c->push_type) == 0)
         return 0;
     for (int t = 0; t < APNS_PUSH_TYPE_COUNT; t++) {
@@ -269,32 +280,47 @@ static int topic_allowed(const gw_dispatch_app_config *a, const char *t)
     return 0;
 }
 
+/* The topic a push type needs: the bundle id plus libapns's suffix for the
+ * type (apns_push_type_topic_suffix: ".voip", ".push-type.liveactivity",
+ * ...). APNs refuses the type on any other topic, so a push the app's
+ * configuration cannot address is refused here, at submit, naming the
+ * topic to add, instead of failing later with BadTopic. */
 static int f_topic(pctx *c, json_t *v)
 {
     const gw_dispatch_app_config *a = gw_dispatch_app_config_of(c->app);
+    const char *suffix = apns_push_type_topic_suffix(c->push_type);
+    size_t ns = suffix != NULL ? strlen(suffix) : 0;
+    char need[APNS_TOPIC_MAX + 64], msg[256];
 
+    snprintf(need, sizeof need, "%s%s", a->topic, ns ? suffix : "");
     if (v == NULL) {
-        /* The bundle id; with the push type's suffix (".voip", ...) when the
-         * app lists that topic. */
-        const char *suffix = apns_push_type_topic_suffix(c->push_type);
         c->topic = a->topic;
-        if (suffix != NULL && suffix[0] != '\0') {
-            size_t n = strlen(a->topic);
-            for (size_t i = 0; i < a->topics.n; i++) {
-                const char *t = a->topics.v[i];
-                if (strncmp(t, a->topic, n) == 0 && strcmp(t + n, suffix) == 0)
-                    c->topic = t;
+        if (ns == 0)
+            return 0;
+        for (size_t i = 0; i < a->topics.n; i++)
+            if (strcmp(a->topics.v[i], need) == 0) {
+                c->topic = a->topics.v[i];
+                return 0;
             }
-        }
-        return 0;
+        snprintf(msg, sizeof msg,
+                 "push type %s is sent to the topic \"%.100s\", which app \"%s\" does not list: "
+                 "add it to topics in [app %s]",
+                 apns_push_type_name(c->push_type), need, c->app->name, c->app->name);
+        return fail(c, GW_API_E_INVALID_FIELD, "topic", "%s", msg);
     }
     if (!topic_allowed(a, json_string_value(v))) {
-        char msg[160];
         snprintf(msg, sizeof msg, "is not a topic of app \"%s\" (topic and topics in [app %s])",
                  c->app->name, c->app->name);
         return fail(c, GW_API_E_INVALID_FIELD, "topic", "%s", msg);
     }
     c->topic = json_string_value(v);
+    if (ns > 0 &&
+        (strlen(c->topic) <= ns || strcmp(c->topic + strlen(c->topic) - ns, suffix) != 0)) {
+        snprintf(msg, sizeof msg,
+                 "push type %s needs a topic ending in \"%s\" (e.g. \"%.100s\"), not \"%.100s\"",
+                 apns_push_type_name(c->push_type), suffix, need, c->topic);
+        return fail(c, GW_API_E_INVALID_FIELD, "topic", "%s", msg);
+    }
     return 0;
 }
 
@@ -334,17 +360,91 @@ static int set_rc(pctx *c, int rc, const char *name)
                                                    : apns_strerror(rc));
 }
 
+/* A JSON array of strings as a borrowed vector (valid while v lives), for
+ * loc-args. Returns 0, or -1 with the error set. *out is freed by the caller. */
+static int str_args(pctx *c, json_t *v, const char *sub, const char ***out, size_t *n)
+{
+    size_t i;
+    json_t *x;
+
+    *out = NULL;
+    *n = 0;
+    if (v == NULL)
+        return 0;
+    if (!json_is_array(v))
+        return fail(c, GW_API_E_INVALID_FIELD, sub, "%s", "must be an array of strings");
+    *out = calloc(json_array_size(v) + 1, sizeof(**out));
+    if (*out == NULL)
+        return oom(c);
+    json_array_foreach(v, i, x)
+    {
+        if (!json_is_string(x)) {
+            char s2[96];
+            snprintf(s2, sizeof s2, "%.70s[%zu]", sub, i);
+            return fail(c, GW_API_E_INVALID_FIELD, s2, "%s", "must be a string");
+        }
+        (*out)[i] = json_string_value(x);
+    }
+    *n = json_array_size(v);
+    return 0;
+}
+
+typedef int (*loc_setter)(apns_payload *, const char *, const char *const *, size_t);
+
+/* One localization: key (a string) and its optional args, through `fn`.
+ * args without key is refused naming key_name. */
+static int set_loc(pctx *c, json_t *key, json_t *args, const char *key_name, const char *args_name,
+                   loc_setter fn)
+{
+    const char **argv = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (key == NULL && args == NULL)
+        return 0;
+    if (key == NULL) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "required with %.60s (the string its args fill)", args_name);
+        return fail(c, GW_API_E_MISSING_FIELD, key_name, "%s", msg);
+    }
+    if (!json_is_string(key))
+        return fail(c, GW_API_E_INVALID_FIELD, key_name, "%s", "must be a string");
+    if (str_args(c, args, args_name, &argv, &n) != 0) {
+        free(argv);
+        return -1;
+    }
+    rc = set_rc(c, fn(c->builder, json_string_value(key), argv, n), key_name);
+    free(argv);
+    return rc;
+}
+
+/* The alert dictionary: plain strings, the localization keys of the
+ * notification form (loc_key, title_loc_key, ...), and the Live Activity
+ * form where title/subtitle/body is itself {"loc_key":..,"loc_args":[..]}. */
 static int b_alert(pctx *c, json_t *v)
 {
     static const struct {
         const char *key;
-        str_setter fn;
+        str_setter fn;  /* a string value */
+        loc_setter loc; /* an object value {loc_key, loc_args} (NULL: string only) */
+        int pair;       /* 1..3: a *_loc_key / *_loc_args key of pair n (handled after) */
     } keys[] = {
-        {"title", apns_payload_set_alert_title},
-        {"subtitle", apns_payload_set_alert_subtitle},
-        {"body", apns_payload_set_alert_body},
-        {"launch_image", apns_payload_set_alert_launch_image},
+        {"title", apns_payload_set_alert_title, apns_payload_set_alert_title_localized, 0},
+        {"subtitle", apns_payload_set_alert_subtitle, apns_payload_set_alert_subtitle_localized, 0},
+        {"body", apns_payload_set_alert_body, apns_payload_set_alert_body_localized, 0},
+        {"launch_image", apns_payload_set_alert_launch_image, NULL, 0},
+        {"sound", apns_payload_set_alert_sound, NULL, 0},
+        {"loc_key", NULL, NULL, 1},
+        {"loc_args", NULL, NULL, 1},
+        {"title_loc_key", NULL, NULL, 2},
+        {"title_loc_args", NULL, NULL, 2},
+        {"subtitle_loc_key", NULL, NULL, 3},
+        {"subtitle_loc_args", NULL, NULL, 3},
     };
+    static const loc_setter pair_fn[3] = {apns_payload_set_alert_loc,
+                                          apns_payload_set_alert_title_loc,
+                                          apns_payload_set_alert_subtitle_loc};
+    static const char *const pair_name[3] = {"", "title_", "subtitle_"};
     const char *k;
     json_t *x;
     char sub[80];
@@ -360,12 +460,56 @@ static int b_alert(pctx *c, json_t *v)
                 break;
         if (i == sizeof keys / sizeof keys[0])
             return fail(c, GW_API_E_UNKNOWN_FIELD, sub, "%s",
-                        "unknown alert key (title, subtitle, body, launch_image)");
-        if (json_is_null(x))
+                        "unknown alert key (title, subtitle, body, launch_image, sound, loc_key, "
+                        "loc_args, title_loc_key, title_loc_args, subtitle_loc_key, "
+                        "subtitle_loc_args)");
+        if (json_is_null(x) || keys[i].pair != 0)
             continue;
+        if (json_is_object(x) && keys[i].loc != NULL) {
+            /* {"loc_key":"..","loc_args":[..]}: nothing else. */
+            const char *k2;
+            json_t *y;
+            char kn[96], an[96];
+            json_object_foreach(x, k2, y)
+            {
+                if (strcmp(k2, "loc_key") != 0 && strcmp(k2, "loc_args") != 0) {
+                    char s2[96];
+                    snprintf(s2, sizeof s2, "%.60s.%.30s", sub, k2);
+                    return fail(c, GW_API_E_UNKNOWN_FIELD, s2, "%s",
+                                "unknown key (loc_key, loc_args)");
+                }
+            }
+            snprintf(kn, sizeof kn, "%s.loc_key", sub);
+            snprintf(an, sizeof an, "%s.loc_args", sub);
+            if (json_object_get(x, "loc_key") == NULL)
+                return fail(c, GW_API_E_MISSING_FIELD, kn, "%s",
+                            "required: the localization key of the string");
+            if (set_loc(c, json_object_get(x, "loc_key"), json_object_get(x, "loc_args"), kn, an,
+                        keys[i].loc) != 0)
+                return -1;
+            continue;
+        }
         if (!json_is_string(x))
-            return fail(c, GW_API_E_INVALID_FIELD, sub, "%s", "must be a string");
+            return fail(c, GW_API_E_INVALID_FIELD, sub, "%s",
+                        keys[i].loc ? "must be a string or {\"loc_key\":..,\"loc_args\":[..]}"
+                                    : "must be a string");
         if (set_rc(c, keys[i].fn(c->builder, json_string_value(x)), sub) != 0)
+            return -1;
+    }
+    for (int p = 0; p < 3; p++) {
+        char kk[40], ak[40], kn[64], an[64];
+        json_t *key, *args;
+        snprintf(kk, sizeof kk, "%sloc_key", pair_name[p]);
+        snprintf(ak, sizeof ak, "%sloc_args", pair_name[p]);
+        snprintf(kn, sizeof kn, "alert.%s", kk);
+        snprintf(an, sizeof an, "alert.%s", ak);
+        key = json_object_get(v, kk);
+        args = json_object_get(v, ak);
+        if (json_is_null(key))
+            key = NULL;
+        if (json_is_null(args))
+            args = NULL;
+        if (set_loc(c, key, args, kn, an, pair_fn[p]) != 0)
             return -1;
     }
     return 0;
@@ -444,6 +588,99 @@ static int b_custom(pctx *c, json_t *v)
     return 0;
 }
 
+/* "live_activity": the aps keys of a Live Activity push (ActivityKit),
+ * handled in this table's order whatever the key order in the body.
+ * "timestamp" defaults to the time of submit (Apple requires one on every
+ * push; the device drops updates older than the one it shows). Apple's rules
+ * on the finished payload (what "start" needs, what only "start" may carry)
+ * are libapns's apns_live_activity_check(), run after rendering. */
+static int b_live_activity(pctx *c, json_t *v)
+{
+    enum { LA_STR, LA_OBJ, LA_INT, LA_NUM, LA_BOOL };
+    static const struct {
+        const char *key;
+        int kind;
+        str_setter str;
+        int (*obj)(apns_payload *, const char *, size_t);
+        int (*i64)(apns_payload *, int64_t);
+    } keys[] = {
+        {"event", LA_STR, apns_payload_set_event, NULL, NULL},
+        {"timestamp", LA_INT, NULL, NULL, apns_payload_set_timestamp},
+        {"content_state", LA_OBJ, NULL, apns_payload_set_content_state, NULL},
+        {"stale_date", LA_INT, NULL, NULL, apns_payload_set_stale_date},
+        {"dismissal_date", LA_INT, NULL, NULL, apns_payload_set_dismissal_date},
+        {"relevance_score", LA_NUM, NULL, NULL, NULL},
+        {"attributes_type", LA_STR, apns_payload_set_attributes_type, NULL, NULL},
+        {"attributes", LA_OBJ, NULL, apns_payload_set_attributes, NULL},
+        {"input_push_token", LA_BOOL, NULL, NULL, NULL},
+        {"input_push_channel", LA_STR, apns_payload_set_input_push_channel, NULL, NULL},
+    };
+    static const char *const words[] = {"must be a string", "must be an object",
+                                        "must be an integer (UNIX seconds)", "must be a number",
+                                        "must be true or false"};
+    enum { NK = sizeof keys / sizeof keys[0] };
+    const char *k;
+    json_t *x, *val[NK] = {0};
+    char sub[80];
+
+    if (c->push_type != APNS_PUSH_LIVEACTIVITY)
+        return fail(c, GW_API_E_INVALID_FIELD, "push_type", "%s",
+                    "must be liveactivity (or omitted) when live_activity is given");
+    json_object_foreach(v, k, x)
+    {
+        size_t i = 0;
+        snprintf(sub, sizeof sub, "live_activity.%.50s", k);
+        for (; i < NK; i++)
+            if (strcmp(k, keys[i].key) == 0)
+                break;
+        if (i == NK)
+            return fail(c, GW_API_E_UNKNOWN_FIELD, sub, "%s",
+                        "unknown Live Activity key (event, timestamp, content_state, stale_date, "
+                        "dismissal_date, relevance_score, attributes_type, attributes, "
+                        "input_push_token, input_push_channel)");
+        if (json_is_null(x))
+            continue;
+        int good = keys[i].kind == LA_STR   ? json_is_string(x)
+                   : keys[i].kind == LA_OBJ ? json_is_object(x)
+                   : keys[i].kind == LA_INT ? json_is_integer(x)
+                   : keys[i].kind == LA_NUM ? json_is_number(x)
+                                            : is_bool(x);
+        if (!good)
+            return fail(c, GW_API_E_INVALID_FIELD, sub, "%s", words[keys[i].kind]);
+        val[i] = x;
+    }
+    if (val[5] != NULL && c->slot[F_RELEVANCE] != NULL)
+        return fail(c, GW_API_E_INVALID_FIELD, "live_activity.relevance_score", "%s",
+                    "give relevance_score once: here or beside live_activity, not both");
+    for (size_t i = 0; i < NK; i++) {
+        int rc;
+        x = val[i];
+        snprintf(sub, sizeof sub, "live_activity.%s", keys[i].key);
+        if (x == NULL) {
+            if (i != 1)
+                continue;
+            rc = apns_payload_set_timestamp(c->builder, (int64_t)time(NULL));
+        } else if (keys[i].str != NULL) {
+            rc = keys[i].str(c->builder, json_string_value(x));
+        } else if (keys[i].obj != NULL) {
+            char *j = json_dumps(x, JSON_COMPACT | JSON_REAL_PRECISION(15));
+            if (j == NULL)
+                return oom(c);
+            rc = keys[i].obj(c->builder, j, strlen(j));
+            free(j);
+        } else if (keys[i].i64 != NULL) {
+            rc = keys[i].i64(c->builder, (int64_t)json_integer_value(x));
+        } else if (keys[i].kind == LA_NUM) {
+            rc = apns_payload_set_relevance_score(c->builder, json_number_value(x));
+        } else {
+            rc = apns_payload_set_input_push_token(c->builder, bool_value(x));
+        }
+        if (set_rc(c, rc, sub) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* The table: every key a notification may hold, handled in this order
  * (app first: topic and auth need it; push_type before topic). */
 static const field fields[N_FIELDS] = {
@@ -468,6 +705,7 @@ static const field fields[N_FIELDS] = {
     {"interruption_level", T_STR, 1, .str = apns_payload_set_interruption_level},
     {"relevance_score", T_NUM, 1, .num = apns_payload_set_relevance_score},
     {"custom", T_OBJ, 1, .fn = b_custom},
+    {"live_activity", T_OBJ, 1, .fn = b_live_activity},
 };
 #define F_PAYLOAD 10
 
@@ -589,6 +827,25 @@ static int render(pctx *c)
     return 0;
 }
 
+/* A liveactivity push to a device token: libapns's Live Activity rules on
+ * the finished payload (built or raw), its sentence as the 400. */
+static int live_activity_rules(pctx *c)
+{
+    char detail[256];
+    int rc;
+
+    if (c->push_type != APNS_PUSH_LIVEACTIVITY)
+        return 0;
+    rc =
+        apns_live_activity_check(c->payload, c->payload_len, APNS_LA_DEVICE, detail, sizeof detail);
+    if (rc == 0)
+        return 0;
+    if (rc == APNS_ENOMEM)
+        return oom(c);
+    return fail(c, GW_API_E_BAD_PAYLOAD, c->slot[F_PAYLOAD] != NULL ? "payload" : "live_activity",
+                "%s", detail);
+}
+
 /* Copies the strings the job keeps into one allocation owned by the item. */
 static int fill_item(pctx *c, gw_push_item *it)
 {
@@ -659,7 +916,7 @@ static int notification(pctx *c, json_t *obj, gw_push_item *it)
     /* APNs wants 5 or 1 for background pushes; omitted means 10 there. */
     if (!c->priority_set && c->push_type == APNS_PUSH_BACKGROUND)
         c->priority = 5;
-    if (render(c) != 0 || validate(c) != 0 || fill_item(c, it) != 0)
+    if (render(c) != 0 || validate(c) != 0 || live_activity_rules(c) != 0 || fill_item(c, it) != 0)
         goto out;
     rc = 0;
 out:

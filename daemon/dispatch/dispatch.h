@@ -23,6 +23,7 @@
 
 #include <stdint.h>
 
+#include "apns/channel.h"
 #include "config.h"
 #include "dispatch_keys.h"
 #include "metrics.h"
@@ -90,6 +91,26 @@ typedef struct gw_dispatch_stats {
 } gw_dispatch_stats;
 
 void gw_dispatch_stats_get(const gw_dispatch *d, gw_dispatch_stats *s);
+
+/*
+ * A broadcast channel operation at APNs' channel-management service for
+ * `app` (iOS 18 Live Activities), on the app's own management client (made
+ * at the first call: environment, manage_host / manage_port, credentials,
+ * CA file and proxy of the app; APNs' 429/5xx retried by libapns).
+ * policy: create's storage policy (0 or 1); id: read's and delete's
+ * channel id. Returns 0, after which cb runs exactly once from the loop
+ * with libapns's result (r->outcome ACCEPTED, REJECTED with APNs' reason,
+ * or FAILED with r->error) — unless the dispatcher is freed first —; or an
+ * error with `detail` written: APNS_EINVAL (no such app, or an argument
+ * libapns refuses: ECHANNELID, ...), APNS_ECONFIG (the app cannot manage
+ * channels: transport binary, or environment custom without manage_port),
+ * APNS_EAGAIN (too many operations at once), APNS_ESHUTDOWN (draining),
+ * APNS_ENOMEM.
+ */
+typedef void (*gw_dispatch_channel_cb)(const apns_channel_result *r, void *ud);
+int gw_dispatch_channel(gw_dispatch *d, const char *app, apns_channel_op op,
+                        apns_storage_policy policy, const char *id, gw_dispatch_channel_cb cb,
+                        void *ud, char *detail, size_t detail_len);
 
 /* Stops leasing; in-flight notifications are answered, their outcomes
  * recorded, leased chunks released, then every client closes its

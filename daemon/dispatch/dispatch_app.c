@@ -257,6 +257,7 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app
         return APNS_ENOMEM;
     a->d = d;
     common_clist_init(&a->chunks);
+    common_list_init(&a->ch_pending);
     a->name = strdup(app->name);
     a->topic = ac->topic != NULL ? strdup(ac->topic) : NULL;
     a->connections = ac->connections;
@@ -293,6 +294,8 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app
         }
     }
     rc = client_new(a, ac, detail, detail_len);
+    if (rc == 0)
+        rc = gw__d_channel_init(a, ac);
     if (rc != 0) {
         gw__d_app_free(a);
         return rc;
@@ -337,6 +340,7 @@ void gw__d_app_retire(gw_app *a)
     gw_metrics_set(a->d->o.m, GW_M_CONNECTIONS, a->name, "connecting", 0);
     gw_metrics_set(a->d->o.m, GW_M_IN_FLIGHT, a->name, NULL, 0);
     gw_timer_in(a->probe_ev, GW_D_RETIRE_MS); /* the retire deadline */
+    gw__d_channel_retire(a);
     gw__d_app_check_chunks(a);
     apns_client_drain(a->client, gw__d_on_drained);
 }
@@ -359,6 +363,7 @@ void gw__d_app_free(gw_app *a)
     gw__d_feedback_stop(a);
     if (a->client != NULL)
         apns_client_free(a->client); /* no callbacks from here on */
+    gw__d_channel_free(a);
     for (common_list *n; (n = common_clist_pop_front(&a->chunks)) != NULL;) {
         gw_dchunk *dc = COMMON_CONTAINER_OF(n, gw_dchunk, link);
         if (dc->c != NULL)

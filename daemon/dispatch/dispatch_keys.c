@@ -257,6 +257,32 @@ static const gw_config_key app_keys[] = {
      .max = 1 * GW_CONFIG_DAY,
      .aka = "max_backoff",
      .doc = "Cap on the retry delay (Apple suggests up to 15 minutes)."},
+    {.name = "manage_host",
+     .type = GW_CONFIG_T_STR,
+     .def_doc = "Apple's (custom: `host`)",
+     .off = APP(manage_host),
+     .check = check_host,
+     .aka = "channel_host management_host broadcast_manage_host",
+     .doc = "Broadcast channels: the channel-management service "
+            "(api-manage-broadcast[.sandbox].push.apple.com for production and sandbox). Set it "
+            "only for `environment = custom` (apns-sim's `--manage-listen`) or a proxy."},
+    {.name = "manage_port",
+     .type = GW_CONFIG_T_PORT,
+     .def_doc = "2196 production, 2195 sandbox; required for `custom`",
+     .off = APP(manage_port),
+     .aka = "channel_port management_port",
+     .doc = "Broadcast channels: the channel-management service's port (Apple: 2196 for "
+            "production, 2195 for sandbox)."},
+    {.name = "max_channels",
+     .type = GW_CONFIG_T_COUNT,
+     .def = "10000",
+     .off = APP(max_channels),
+     .min = 1,
+     .max = 10000,
+     .aka = "channel_limit",
+     .doc = "Broadcast channels: records apnsd keeps for the app (in its environment); a create "
+            "beyond them is refused with `CannotCreateChannelConfig` before APNs is asked "
+            "(Apple's limit: 10,000 per app and environment)."},
 };
 
 static const gw_config_key feedback_keys[] = {
@@ -383,6 +409,11 @@ static void app_rules(gw_config_rules *r, void *part)
                        "retry_backoff (%" PRId64 "ms) is larger than retry_backoff_max (%" PRId64
                        "ms)",
                        a->retry_backoff_ms, a->retry_backoff_max_ms);
+
+    if (!gw_config_has(r, "manage_port"))
+        a->manage_port = a->environment == APNS_ENV_PRODUCTION ? 2196
+                         : a->environment == APNS_ENV_SANDBOX  ? 2195
+                                                               : 0;
 
     if (a->max_in_flight == 0)
         a->max_in_flight = a->connections * 1000;

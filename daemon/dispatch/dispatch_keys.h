@@ -60,6 +60,13 @@ typedef struct gw_dispatch_app_config {
     int64_t retry_backoff_ms;
     int64_t retry_backoff_max_ms;
 
+    /* Broadcast channels (iOS 18 Live Activities, §4 of the protocol notes). */
+    char *manage_host;     /* channel-management service; NULL = Apple's for the
+                              environment (custom: host) */
+    uint16_t manage_port;  /* resolved at load: 2196 production, 2195 sandbox;
+                              custom: 0 when unset (channels refused until set) */
+    uint32_t max_channels; /* channel records kept, at most Apple's 10,000 */
+
     /* Resolved at load (not keys of their own). */
     char *p12_password; /* from password, password_env or password_file; NULL if none. Secret. */
     int team;           /* index into gw_dispatch_teams; -1 for certificate auth */

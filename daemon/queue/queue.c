@@ -469,6 +469,135 @@ int gw_queue_dead_delete(gw_queue *q, const char *app, const char *token_hex, gw
     return rc != 0 ? rc : gw_queue__post(q, r);
 }
 
+/* ---- channel records ---------------------------------------------------- */
+
+int gw_channel_id_ok(const char *id)
+{
+    size_t n = id != NULL ? strlen(id) : 0;
+
+    if (n == 0 || n > APNS_CHANNEL_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)id[i] <= 0x20 || (unsigned char)id[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* A channel request for (app, env) with op; on failure nothing is left. */
+static int channel_req(gw_queue *q, gw_channel_op op, const char *app, const char *env,
+                       void (*cb)(void), void *ud, gw_queue_req **out)
+{
+    gw_queue_req *r;
+
+    *out = NULL;
+    if (q == NULL || app == NULL || app[0] == '\0' || too_long(q->ops->app_max, strlen(app)) ||
+        !gw_queue__name_ok(env, GW_CHANNEL_ENV_MAX))
+        return APNS_EINVAL;
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_CHANNEL, 1, cb, ud);
+    if (r == NULL)
+        return APNS_ENOMEM;
+    if ((r->u.channel.app = strdup(app)) == NULL) {
+        gw_queue__req_free(r);
+        return APNS_ENOMEM;
+    }
+    r->u.channel.op = op;
+    snprintf(r->u.channel.env, sizeof(r->u.channel.env), "%s", env);
+    *out = r;
+    return 0;
+}
+
+int gw_queue_channel_put(gw_queue *q, const char *app, const char *env, const gw_channel *c,
+                         uint32_t max, gw_done_cb cb, void *ud)
+{
+    gw_queue_req *r;
+    int rc;
+
+    if (c == NULL || !gw_channel_id_ok(c->id) || max == 0 || c->storage_policy < -1 ||
+        c->storage_policy > 1 || strnlen(c->label, sizeof(c->label)) > GW_CHANNEL_LABEL_MAX)
+        return APNS_EINVAL;
+    rc = channel_req(q, GW_CHANNEL_OP_PUT, app, env, (void (*)(void))cb, ud, &r);
+    if (rc != 0)
+        return rc;
+    r->u.channel.c = *c;
+    if (r->u.channel.c.created_ms == 0)
+        r->u.channel.c.created_ms = gw_queue__now(q);
+    r->u.channel.max = max;
+    return gw_queue__post(q, r);
+}
+
+int gw_queue_channel_get(gw_queue *q, const char *app, const char *env, const char *id,
+                         gw_channel_cb cb, void *ud)
+{
+    gw_queue_req *r;
+    int rc;
+
+    if (cb == NULL || !gw_channel_id_ok(id))
+        return APNS_EINVAL;
+    rc = channel_req(q, GW_CHANNEL_OP_GET, app, env, (void (*)(void))cb, ud, &r);
+    if (rc != 0)
+        return rc;
+    snprintf(r->u.channel.c.id, sizeof(r->u.channel.c.id), "%s", id);
+    return gw_queue__post(q, r);
+}
+
+int gw_queue_channel_list(gw_queue *q, const char *app, const char *env, gw_channel_cb cb, void *ud)
+{
+    gw_queue_req *r;
+    int rc;
+
+    if (cb == NULL)
+        return APNS_EINVAL;
+    rc = channel_req(q, GW_CHANNEL_OP_LIST, app, env, (void (*)(void))cb, ud, &r);
+    return rc != 0 ? rc : gw_queue__post(q, r);
+}
+
+int gw_queue_channel_delete(gw_queue *q, const char *app, const char *env, const char *id,
+                            gw_count_cb cb, void *ud)
+{
+    gw_queue_req *r;
+    int rc;
+
+    if (!gw_channel_id_ok(id))
+        return APNS_EINVAL;
+    rc = channel_req(q, GW_CHANNEL_OP_DELETE, app, env, (void (*)(void))cb, ud, &r);
+    if (rc != 0)
+        return rc;
+    snprintf(r->u.channel.c.id, sizeof(r->u.channel.c.id), "%s", id);
+    return gw_queue__post(q, r);
+}
+
+int gw_queue_channel_sync(gw_queue *q, const char *app, const char *env, const char *const *ids,
+                          size_t n, uint32_t max, gw_channel_sync_cb cb, void *ud)
+{
+    gw_queue_req *r;
+    size_t bytes = 0;
+    char *p;
+    int rc;
+
+    if ((n > 0 && ids == NULL) || max == 0 || n > max)
+        return APNS_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!gw_channel_id_ok(ids[i]))
+            return APNS_EINVAL;
+        bytes += strlen(ids[i]) + 1;
+    }
+    rc = channel_req(q, GW_CHANNEL_OP_SYNC, app, env, (void (*)(void))cb, ud, &r);
+    if (rc != 0)
+        return rc;
+    r->u.channel.ids = malloc(n * sizeof(char *) + bytes + 1);
+    if (r->u.channel.ids == NULL) {
+        gw_queue__req_free(r);
+        return APNS_ENOMEM;
+    }
+    p = (char *)(r->u.channel.ids + n);
+    for (size_t i = 0; i < n; i++)
+        r->u.channel.ids[i] = (char *)gw_queue__copy_str(&p, ids[i], strlen(ids[i]));
+    r->u.channel.nids = n;
+    r->u.channel.max = max;
+    r->u.channel.c.created_ms = gw_queue__now(q);
+    return gw_queue__post(q, r);
+}
+
 int gw_queue_purge(gw_queue *q, size_t max_jobs, gw_count_cb cb, void *ud)
 {
     gw_queue_req *r;

@@ -99,7 +99,8 @@ struct event_base;
     XX(EDEPTH, -1008, "queue depth limit reached")                                                 \
     XX(ECLOSED, -1009, "queue is closed")                                                          \
     XX(ENOTFOUND, -1010, "no such job")                                                            \
-    XX(ELEASE, -1011, "chunk is not leased by this queue")
+    XX(ELEASE, -1011, "chunk is not leased by this queue")                                         \
+    XX(ELIMIT, -1012, "record limit reached")
 
 enum gw_queue_errno {
 #define GW_QUEUE_ERRNO_ENUM(name, val, msg) GW_QUEUE_##name = (val),
@@ -332,6 +333,24 @@ typedef struct gw_dead_token {
 } gw_dead_token;
 
 /* ------------------------------------------------------------------------ */
+/* Broadcast channel records                                                 */
+
+/* apnsd's own record of a Live Activity broadcast channel (iOS 18) it
+ * created at APNs, or found there by a sync: per (app, environment name),
+ * at most the caller's bound (Apple's APNS_CHANNEL_LIMIT per app and
+ * environment). Both backends keep them, so every node of a fleet sees the
+ * same records. A deleted record is removed at once (nothing is kept). */
+#define GW_CHANNEL_LABEL_MAX 128
+#define GW_CHANNEL_ENV_MAX   15
+
+typedef struct gw_channel {
+    char id[APNS_CHANNEL_ID_MAX + 1];     /* APNs' base64 channel id */
+    int storage_policy;                   /* 0, 1; -1 unknown (found by a sync) */
+    char label[GW_CHANNEL_LABEL_MAX + 1]; /* the caller's; "" none */
+    int64_t created_ms;                   /* when the record was made */
+} gw_channel;
+
+/* ------------------------------------------------------------------------ */
 /* Callbacks (all on the loop thread; `detail` is "" on success and borrowed
  * for the call, like every pointer argument)                                */
 
@@ -344,6 +363,12 @@ typedef void (*gw_submit_cb)(int err, const char *detail, const char *job_id, vo
 typedef void (*gw_lease_cb)(int err, const char *detail, gw_chunk **chunks, size_t n,
                             int64_t next_at_ms, void *ud);
 typedef void (*gw_status_cb)(int err, const char *detail, const gw_job_status *st, void *ud);
+/* Channel records v[0..n) (get: one; list: every record, oldest first). */
+typedef void (*gw_channel_cb)(int err, const char *detail, const gw_channel *v, size_t n, void *ud);
+/* A sync: records added (ids APNs listed that had none) and removed (records
+ * of ids APNs no longer lists). */
+typedef void (*gw_channel_sync_cb)(int err, const char *detail, uint64_t added, uint64_t removed,
+                                   void *ud);
 /* v[0..n); next_cursor is NULL on the last page, else the cursor for the
  * next call. */
 typedef void (*gw_dead_list_cb)(int err, const char *detail, const gw_dead_token *v, size_t n,
@@ -473,6 +498,41 @@ int gw_queue_dead_list(gw_queue *q, const char *app, int64_t since_ms, const cha
 /* Deletes one entry (an app re-registered the token); count is 1 or 0. */
 int gw_queue_dead_delete(gw_queue *q, const char *app, const char *token_hex, gw_count_cb cb,
                          void *ud);
+
+/*
+ * Channel records of (app, env): env is the app's environment name
+ * ("production", "sandbox", "custom"; at most GW_CHANNEL_ENV_MAX bytes of
+ * [A-Za-z0-9_-]). Every call returns 0, APNS_EINVAL (no app or env, a bad
+ * env, an app name longer than the backend stores, an id that is not
+ * 1..APNS_CHANNEL_ID_MAX printable ASCII bytes without space, a label over
+ * GW_CHANNEL_LABEL_MAX bytes, a policy other than -1, 0, 1, max 0),
+ * GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED, APNS_ENOMEM; callback errors: the
+ * storage codes and those named here.
+ *
+ * put: stores c (created_ms 0: now); an existing record of the id is
+ * replaced. GW_QUEUE_ELIMIT in the callback when (app, env) already holds
+ * `max` records and none of them is c->id.
+ * get: one record; GW_QUEUE_ENOTFOUND when there is none.
+ * list: every record (at most the largest max ever given to put or sync).
+ * delete: count 1, or 0 when there was no record.
+ * sync: makes the records of (app, env) exactly ids[0..n) (APNs' list):
+ * removes the others, adds a record (policy -1, no label) for each id
+ * without one. n at most max (else APNS_EINVAL); ids are copied.
+ */
+int gw_queue_channel_put(gw_queue *q, const char *app, const char *env, const gw_channel *c,
+                         uint32_t max, gw_done_cb cb, void *ud);
+int gw_queue_channel_get(gw_queue *q, const char *app, const char *env, const char *id,
+                         gw_channel_cb cb, void *ud);
+int gw_queue_channel_list(gw_queue *q, const char *app, const char *env, gw_channel_cb cb,
+                          void *ud);
+int gw_queue_channel_delete(gw_queue *q, const char *app, const char *env, const char *id,
+                            gw_count_cb cb, void *ud);
+int gw_queue_channel_sync(gw_queue *q, const char *app, const char *env, const char *const *ids,
+                          size_t n, uint32_t max, gw_channel_sync_cb cb, void *ud);
+
+/* 1 when id could be a channel id the records hold (1..APNS_CHANNEL_ID_MAX
+ * bytes of printable ASCII without space). */
+int gw_channel_id_ok(const char *id);
 
 /* One bounded retention pass: deletes up to max_jobs (0 = 100) finished jobs
  * older than retention_ms; count = jobs deleted. The backend also runs this

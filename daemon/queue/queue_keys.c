@@ -151,7 +151,8 @@ static const gw_config_key keys[] = {
      .check = check_nats_prefix,
      .aka = "stream stream_prefix bucket_prefix",
      .doc = "`backend = jetstream`: names of the stream (`PREFIX_CHUNKS`), its consumer and the "
-            "KV buckets (`PREFIX_JOBS`, `PREFIX_OUT`, `PREFIX_DEAD`, `PREFIX_TOKENS`). Every "
+            "KV buckets (`PREFIX_JOBS`, `PREFIX_OUT`, `PREFIX_DEAD`, `PREFIX_TOKENS`, "
+            "`PREFIX_CHANNELS`). Every "
             "node of one fleet uses the same prefix; another prefix is another queue."},
     {.name = "replicas",
      .type = GW_CONFIG_T_COUNT,

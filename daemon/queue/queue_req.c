@@ -77,6 +77,11 @@ void gw_queue__req_free(gw_queue_req *r)
     case GW_QUEUE_REQ_TOKEN:
         free(r->u.token);
         break;
+    case GW_QUEUE_REQ_CHANNEL:
+        free(r->u.channel.app);
+        free(r->u.channel.ids);
+        free(r->u.channel.v);
+        break;
     default:
         break;
     }
@@ -225,6 +230,21 @@ static void deliver_result(gw_queue_req *r)
     case GW_QUEUE_REQ_TOKEN:
         ((gw_queue_token_cb)r->cb)(r->err, d, r->err == 0 ? r->u.token->jwt : NULL,
                                    r->u.token->issued, r->u.token->minted, r->ud);
+        break;
+    case GW_QUEUE_REQ_CHANNEL:
+        if (r->u.channel.op == GW_CHANNEL_OP_GET || r->u.channel.op == GW_CHANNEL_OP_LIST)
+            ((gw_channel_cb)r->cb)(r->err, d, r->err == 0 ? r->u.channel.v : NULL,
+                                   r->err == 0 ? r->u.channel.n : 0, r->ud);
+        else if (r->u.channel.op == GW_CHANNEL_OP_SYNC) {
+            if (r->cb != NULL)
+                ((gw_channel_sync_cb)r->cb)(r->err, d, r->err == 0 ? r->u.channel.count : 0,
+                                            r->err == 0 ? r->u.channel.removed : 0, r->ud);
+        } else if (r->u.channel.op == GW_CHANNEL_OP_DELETE) {
+            if (r->cb != NULL)
+                ((gw_count_cb)r->cb)(r->err, d, r->err == 0 ? r->u.channel.count : 0, r->ud);
+        } else if (r->cb != NULL) {
+            ((gw_done_cb)r->cb)(r->err, d, r->ud);
+        }
         break;
     default: /* record, release, touch, dead add, control */
         if (r->cb != NULL)

@@ -57,6 +57,7 @@ static void setup(void)
     snprintf(text, sizeof text,
              "[server]\nmax_tokens = %d\n"
              "[app shop]\ntopic = com.example.shop\ntopics = com.example.shop.voip\n"
+             "topics = com.example.shop.push-type.liveactivity\n"
              "environment = sandbox\nkey_file = %s\nkey_id = ABC123DEFG\nteam_id = DEF123GHIJ\n"
              "api_keys = shop-key-0123456789abcdef\n"
              "[app news]\ntopic = com.example.news\nenvironment = sandbox\nkey_file = %s\n"

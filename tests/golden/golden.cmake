@@ -1,10 +1,9 @@
 # tests/golden: Apple's documentation as literal tables (*.tsv), and the tests
 # that hold libapns and apns-sim to them. Included from
 # tests/integration/sim_tests.cmake. Product code never reads these tables.
-set(APNS_GOLDEN_DIR ${PROJECT_SOURCE_DIR}/tests/golden)
-add_library(apns_golden STATIC ${APNS_GOLDEN_DIR}/golden.c)
-target_include_directories(apns_golden PUBLIC ${APNS_GOLDEN_DIR})
-target_compile_definitions(apns_golden PRIVATE APNS_GOLDEN_DIR="${APNS_GOLDEN_DIR}")
+# The reader library itself is golden_lib.cmake (the gateway's unit tests
+# read the tables too).
+include(${PROJECT_SOURCE_DIR}/tests/golden/golden_lib.cmake)
 
 # apns-sim's own tables and verdicts (sim/apple.h, sim/legacy/frames.h, the
 # validator), compiled from the simulator's sources.

@@ -218,7 +218,7 @@ if(TARGET apnsd)
   # into the SQLite store, end failed / rejected with a reason at the next
   # start (twice), never sent, no crash loop. gw_metrics: /metrics and the
   # JSON log against docs/operations.md.
-  foreach(t gw_bad_requests gw_wait gw_signals gw_poison gw_hostile gw_metrics)
+  foreach(t gw_bad_requests gw_wait gw_signals gw_poison gw_hostile gw_metrics gw_channels)
     add_test(NAME it_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
     set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)

@@ -76,9 +76,10 @@ struct gw_api_req {
     int has_key;
     char key_text[260]; /* the bearer key (for gw_push_parse); wiped on free */
     char arg[GW__API_ARGS][GW__API_ARG_MAX];
-    int pending;      /* queue callbacks outstanding */
-    gw__push *push;   /* POST /v1/push state */
-    common_list link; /* gw_api.open */
+    int pending;           /* queue callbacks outstanding */
+    gw__push *push;        /* POST /v1/push state */
+    struct gw__chan *chan; /* channel routes' state (api_channels.c); freed with r */
+    common_list link;      /* gw_api.open */
 };
 
 typedef void (*gw__handler)(gw_api_req *r);
@@ -190,11 +191,19 @@ json_t *gw__api_error_json(const gw_api_error *e, const char *request_id);
 
 /* ---- handlers ---------------------------------------------------------- */
 
-void gw__api_h_push(gw_api_req *r);        /* api_submit.c */
-void gw__api_h_status(gw_api_req *r);      /* api_status.c */
-void gw__api_h_dead_list(gw_api_req *r);   /* api_dead.c */
-void gw__api_h_dead_delete(gw_api_req *r); /* api_dead.c */
-void gw__api_h_metrics(gw_api_req *r);     /* api_health.c */
+void gw__api_h_push(gw_api_req *r);           /* api_submit.c */
+void gw__api_h_status(gw_api_req *r);         /* api_status.c */
+void gw__api_h_dead_list(gw_api_req *r);      /* api_dead.c */
+void gw__api_h_dead_delete(gw_api_req *r);    /* api_dead.c */
+void gw__api_h_channel_create(gw_api_req *r); /* api_channels.c */
+void gw__api_h_channel_list(gw_api_req *r);
+void gw__api_h_channel_get(gw_api_req *r);
+void gw__api_h_channel_delete(gw_api_req *r);
+void gw__api_h_channel_sync(gw_api_req *r);
+/* The app of the path (r->arg[0]) when the key may act for it; else NULL
+ * after answering 404 or 403 (api_dead.c). */
+const gw_config_app *gw__api_path_app(gw_api_req *r);
+void gw__api_h_metrics(gw_api_req *r); /* api_health.c */
 void gw__api_h_healthz(gw_api_req *r);
 void gw__api_h_readyz(gw_api_req *r);
 void gw__api_h_openapi(gw_api_req *r);

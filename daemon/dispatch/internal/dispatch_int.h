@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "apns/channel.h"
 #include "apns/client.h"
 #include "apns/features.h" /* APNS_HAVE_LEGACY */
 #if APNS_HAVE_LEGACY
@@ -139,6 +140,15 @@ struct gw_app {
     apns_feedback *fb_fetch;
 #endif
     char *fb_own[7]; /* owns fb's strings */
+
+    /* broadcast channels (dispatch_channel.c): the channel-management
+     * client, made at the first channel operation */
+    apns_channel_opts ch_opts;
+    char *ch_own[7]; /* owns ch_opts' strings */
+    int ch_usable;   /* 0: transport binary or no manage_port (ch_why) */
+    char ch_why[160];
+    apns_channel_client *ch;
+    common_list ch_pending; /* gw_dchan.link: operations not answered yet */
     int64_t fb_interval_ms;
     struct event *fb_ev;
 
@@ -209,6 +219,14 @@ struct gw_dispatch {
     char unknown_warned[128]; /* rate limit of the "not configured" warning */
     int64_t unknown_warned_at;
 };
+
+/* ---- dispatch_channel.c ---- */
+/* Copies what the channel client needs from the app's config. 0 or APNS_ENOMEM. */
+int gw__d_channel_init(gw_app *a, const gw_dispatch_app_config *ac);
+/* Retire: pending operations are answered, then the client closes. */
+void gw__d_channel_retire(gw_app *a);
+/* Frees the client; pending operations get no callback. */
+void gw__d_channel_free(gw_app *a);
 
 /* ---- dispatch.c, dispatch_drain.c ---- */
 int64_t gw__d_now(void);

@@ -65,7 +65,17 @@ typedef enum gw_queue_kind {
     GW_QUEUE_REQ_TOKEN,   /* only for backends with token_store */
     GW_QUEUE_REQ_CONTROL, /* a backend's own operation (gw_queue__control) */
     GW_QUEUE_REQ_NOTICE,  /* never reaches a backend: wakes the loop (gw_queue__notice) */
+    GW_QUEUE_REQ_CHANNEL, /* a channel-record operation (u.channel.op) */
 } gw_queue_kind;
+
+/* The operations of GW_QUEUE_REQ_CHANNEL. */
+typedef enum gw_channel_op {
+    GW_CHANNEL_OP_PUT,
+    GW_CHANNEL_OP_GET,
+    GW_CHANNEL_OP_LIST,
+    GW_CHANNEL_OP_DELETE,
+    GW_CHANNEL_OP_SYNC,
+} gw_channel_op;
 
 /*
  * One recorded answer on its way to the storage thread (compact: a million
@@ -180,6 +190,19 @@ typedef struct gw_queue_req {
             uint64_t count;
         } dead;
         gw_queue_token_ask *token;
+        struct {
+            gw_channel_op op;
+            char *app;
+            char env[GW_CHANNEL_ENV_MAX + 1];
+            gw_channel c; /* put: the record; get, delete: c.id */
+            uint32_t max; /* put, sync: the bound */
+            char **ids;   /* sync: nids ids (one allocation with the strings) */
+            size_t nids;
+            gw_channel *v; /* backend: get, list: calloc'd records */
+            size_t n;
+            uint64_t count;   /* backend: delete: 1 or 0; sync: added */
+            uint64_t removed; /* backend: sync */
+        } channel;
         struct {
             size_t max_jobs;
             uint64_t count;

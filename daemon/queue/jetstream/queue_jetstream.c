@@ -31,6 +31,8 @@
  *                       rejection details, hand-back count. The truth about a
  *                       chunk's tokens; written with compare-and-set.
  *   KV P_DEAD           "<app>.<token hex>" -> the dead-token registry entry.
+ *   KV P_CHANNELS       "<app>.<env>.<channel id hex>" -> a broadcast channel record
+ *                       (js_channel.c).
  *   KV P_TOKENS         "<team>.<key id>" -> the fleet's provider token
  *                       (js_token.c).
  *   subject P.work      core NATS (not stored): "new work is due", so idle
@@ -176,6 +178,7 @@ static const struct {
     [GW_QUEUE_REQ_DEAD_LIST] = {gw_js_op_dead_list, "dead-token list"},
     [GW_QUEUE_REQ_DEAD_DELETE] = {gw_js_op_dead_delete, "dead-token delete"},
     [GW_QUEUE_REQ_TOKEN] = {gw_js_op_token, "provider token"},
+    [GW_QUEUE_REQ_CHANNEL] = {gw_js_op_channel, "channel records"},
 };
 
 static void js_batch(gw_req *head, void *be)
@@ -406,7 +409,8 @@ static int copy_strings(gw_js *js, const gw_queue_jetstream_opts *jo)
 
 static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
 {
-    static const char *const bucket_names[JS_BUCKETS] = {"JOBS", "OUT", "DEAD", "TOKENS"};
+    static const char *const bucket_names[JS_BUCKETS] = {"JOBS", "OUT", "DEAD", "TOKENS",
+                                                         "CHANNELS"};
     const gw_queue_jetstream_opts *jo = bo;
     const char *prefix = prefix_of(jo);
     gw_js *js = calloc(1, sizeof(*js));

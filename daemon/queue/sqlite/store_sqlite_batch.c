@@ -37,7 +37,9 @@ static int needs_full_sync(const gw_sq *sq, const gw_req *head)
     for (const gw_req *g = head; g != NULL; g = g->next) {
         const gw_queue_req *r = (const gw_queue_req *)g;
         if (r->kind == GW_QUEUE_REQ_SUBMIT || r->kind == GW_QUEUE_REQ_DEAD_ADD ||
-            r->kind == GW_QUEUE_REQ_DEAD_DELETE)
+            r->kind == GW_QUEUE_REQ_DEAD_DELETE ||
+            (r->kind == GW_QUEUE_REQ_CHANNEL && r->u.channel.op != GW_CHANNEL_OP_GET &&
+             r->u.channel.op != GW_CHANNEL_OP_LIST))
             return 1;
     }
     return 0;
@@ -58,6 +60,7 @@ static const struct {
     [GW_QUEUE_REQ_DEAD_DELETE] = {gw_sq_op_dead_delete, "dead-token delete"},
     [GW_QUEUE_REQ_PURGE] = {gw_sq_op_purge, "retention"},
     [GW_QUEUE_REQ_WAKE] = {gw_sq_op_wake, "wake"},
+    [GW_QUEUE_REQ_CHANNEL] = {gw_sq_op_channel, "channel records"},
 };
 
 static int known(const gw_queue_req *r)
@@ -135,6 +138,13 @@ static void reset_for_retry(gw_queue_req *r)
         r->u.dead.has_next = 0;
         r->u.dead.count = 0;
         break;
+    case GW_QUEUE_REQ_CHANNEL:
+        free(r->u.channel.v);
+        r->u.channel.v = NULL;
+        r->u.channel.n = 0;
+        r->u.channel.count = 0;
+        r->u.channel.removed = 0;
+        break;
     default:
         break;
     }
@@ -182,7 +192,7 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
             sqlite3_exec(sq->db, "RELEASE r", NULL, NULL, NULL);
             continue;
         }
-        if (r->err != GW_QUEUE_ENOTFOUND && r->err != APNS_EINVAL)
+        if (r->err != GW_QUEUE_ENOTFOUND && r->err != APNS_EINVAL && r->err != GW_QUEUE_ELIMIT)
             gw_queue__log(sq->q, APNS_LOG_ERROR, "%s", r->detail);
         if (sqlite3_get_autocommit(sq->db)) {
             *culprit = g;
@@ -207,7 +217,9 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
  * its own, and a full disk never fails a status query (docs/queue.md). */
 static int is_read(const gw_queue_req *r)
 {
-    return r->kind == GW_QUEUE_REQ_STATUS || r->kind == GW_QUEUE_REQ_DEAD_LIST;
+    return r->kind == GW_QUEUE_REQ_STATUS || r->kind == GW_QUEUE_REQ_DEAD_LIST ||
+           (r->kind == GW_QUEUE_REQ_CHANNEL &&
+            (r->u.channel.op == GW_CHANNEL_OP_GET || r->u.channel.op == GW_CHANNEL_OP_LIST));
 }
 
 static void rerun_reads(gw_sq *sq, gw_req *from, gw_req *end)

@@ -2,7 +2,8 @@
  * store_sqlite_db.c - the SQLite file: open, schema, pragmas, prepared
  * statements, and the mapping of SQLite failures to queue errors.
  *
- * Schema (user_version 2; version 1 lacked the meta table):
+ * Schema (user_version 3; version 1 lacked the meta table, 2 the channel
+ * table):
  *   job        one row per job: push fields, payload, counts per outcome,
  *              finished (ms, NULL while tokens are open)
  *   chunk      up to chunk_tokens tokens of a job: tokens (packed binary),
@@ -11,6 +12,8 @@
  *   retry      sparse: (chunk, idx) -> retry-at, attempts, for RETRY tokens
  *   rejection  (job, idx) -> token, status, reason, APNs timestamp
  *   dead_token (app, token) -> source, reason, APNs timestamp, recorded
+ *   channel    (app, env, id) -> storage policy, label, created: the
+ *              broadcast channel records (store_sqlite_channel.c)
  *   meta       key -> value: "written_by", the apnsd version that last opened
  *              the file for writing (named when a newer file is refused)
  *
@@ -43,7 +46,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 2
+#define CHANNEL_TABLE                                                                              \
+    "CREATE TABLE IF NOT EXISTS channel("                                                          \
+    " app TEXT NOT NULL, env TEXT NOT NULL, id TEXT NOT NULL, policy INTEGER NOT NULL,"            \
+    " label TEXT, created INTEGER NOT NULL, PRIMARY KEY(app, env, id)) WITHOUT ROWID;"
+#define SCHEMA_VERSION 3
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS job("
@@ -73,8 +80,8 @@ static const char schema_sql[] =
     " id INTEGER PRIMARY KEY, app TEXT NOT NULL, token BLOB NOT NULL, source INTEGER NOT NULL,"
     " reason TEXT, apns_ts INTEGER, recorded INTEGER NOT NULL, UNIQUE(app, token));"
     "CREATE INDEX IF NOT EXISTS dead_token_page ON dead_token(app, recorded, id);"
-    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-    "PRAGMA user_version=2;";
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT "
+    "ROWID;" CHANNEL_TABLE "PRAGMA user_version=3;";
 
 /* migrations[v - 1] turns schema version v into v + 1 (and sets
  * user_version). */
@@ -82,6 +89,8 @@ static const char *const migrations[SCHEMA_VERSION - 1] = {
     /* 1 -> 2: the meta table. */
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
     "PRAGMA user_version=2;",
+    /* 2 -> 3: the channel records. */
+    CHANNEL_TABLE "PRAGMA user_version=3;",
 };
 
 static const char *const stmt_sql[SQS_COUNT] = {

@@ -18,8 +18,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "api.h"
 #include "apnsd_keys.h"
+#include "golden.h"
 #include "queue_keys.h"
 
 #define SHOP_KEY  "shop-key-0123456789abcdef"
@@ -33,10 +36,12 @@
 static char dir[64];
 static gw_config *cfg;     /* max_tokens = 5 */
 static gw_config *big_cfg; /* max_tokens = 1000000 */
+static gw_config *all_cfg; /* shop lists every suffixed topic of push-types.tsv */
+static golden_table push_types, live_activity;
 
-static gw_config *load(const char *server)
+static gw_config *load_topics(const char *server, const char *topics)
 {
-    char text[2048];
+    char text[4096];
     gw_config_errors e;
     gw_config *c = NULL;
 
@@ -44,7 +49,7 @@ static gw_config *load(const char *server)
              "[server]\n%s"
              "[app shop]\n"
              "topic = com.example.shop\n"
-             "topics = com.example.shop.voip, com.example.shop.alt\n"
+             "topics = %s\n"
              "environment = sandbox\n"
              "key_file = %s/AuthKey.p8\n"
              "key_id = ABC123DEFG\n"
@@ -57,7 +62,7 @@ static gw_config *load(const char *server)
              "key_id = ABC123DEFG\n"
              "team_id = DEF123GHIJ\n"
              "api_keys = " NEWS_KEY "\n",
-             server, dir, dir);
+             server, topics, dir, dir);
     if (gw_config_load_string(&gw_apnsd_schema, text, "apnsd.ini", &c, &e) != 0) {
         gw_config_errors_print(&e, stderr);
         fail_msg("config does not load");
@@ -65,9 +70,14 @@ static gw_config *load(const char *server)
     return c;
 }
 
+static gw_config *load(const char *server)
+{
+    return load_topics(server, "com.example.shop.voip, com.example.shop.alt");
+}
+
 static int group_setup(void **state)
 {
-    char path[128];
+    char path[128], topics[1024] = "com.example.shop.alt", err[256];
     FILE *f;
 
     (void)state;
@@ -80,6 +90,17 @@ static int group_setup(void **state)
     fclose(f);
     cfg = load("max_tokens = 5\n");
     big_cfg = load("max_tokens = 1000000\n");
+    /* Every suffixed topic Apple's table names (push-types.tsv). */
+    if (golden_load(&push_types, "push-types.tsv", err, sizeof err) != 0 ||
+        golden_load(&live_activity, "live-activity.tsv", err, sizeof err) != 0)
+        fail_msg("%s", err);
+    for (size_t i = 0; i < push_types.nrows; i++) {
+        const char *sfx = golden_cell(&push_types, i, "topic_suffix");
+        if (strcmp(sfx, "-") != 0)
+            snprintf(topics + strlen(topics), sizeof topics - strlen(topics),
+                     "\ntopics = com.example.shop%s", sfx);
+    }
+    all_cfg = load_topics("max_tokens = 5\n", topics);
     return 0;
 }
 
@@ -90,6 +111,9 @@ static int group_teardown(void **state)
     (void)state;
     gw_config_free(cfg);
     gw_config_free(big_cfg);
+    gw_config_free(all_cfg);
+    golden_free(&push_types);
+    golden_free(&live_activity);
     snprintf(path, sizeof path, "%s/AuthKey.p8", dir);
     unlink(path);
     rmdir(dir);
@@ -115,6 +139,15 @@ static char *expand(const char *s)
     }
     out[o] = '\0';
     return out;
+}
+
+static int parse_in(const gw_config *c, const char *text, const char *key, gw_push_request *r,
+                    gw_api_error *e)
+{
+    char *b = expand(text);
+    int rc = gw_push_parse(b, strlen(b), c, key, r, e);
+    free(b);
+    return rc;
 }
 
 static int parse(const char *text, const char *key, gw_push_request *r, gw_api_error *e)
@@ -494,6 +527,23 @@ static const bad_case bad[] = {
      NULL, NULL},
     {"{\"app\":\"shop\"," TOK ",\"sound\":{\"name\":5}}", 400, "invalid_field", "sound.name", NULL,
      NULL},
+    /* live_activity and localization */
+    {"{\"app\":\"shop\"," TOK ",\"push_type\":\"alert\",\"live_activity\":{\"event\":\"end\"}}",
+     400, "invalid_field", "push_type", NULL, "liveactivity"},
+    {"{\"app\":\"shop\"," TOK ",\"live_activity\":{\"event\":\"end\"}}", 400, "invalid_field",
+     "topic", NULL, "com.example.shop.push-type.liveactivity"},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"loc_args\":[\"a\"]}}", 400, "missing_field",
+     "alert.loc_key", NULL, "loc_args"},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"loc_key\":\"K\",\"loc_args\":[1]}}", 400,
+     "invalid_field", "alert.loc_args[0]", NULL, "string"},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"loc_key\":\"K\",\"loc_args\":\"a\"}}", 400,
+     "invalid_field", "alert.loc_args", NULL, "array"},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"title\":{\"loc_args\":[\"a\"]}}}", 400,
+     "missing_field", "alert.title.loc_key", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"title\":{\"loc_key\":\"K\",\"x\":1}}}", 400,
+     "unknown_field", "alert.title.x", NULL, NULL},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"launch_image\":{\"loc_key\":\"K\"}}}", 400,
+     "invalid_field", "alert.launch_image", NULL, "string"},
     /* batches */
     {"{\"notifications\":[]}", 400, "invalid_field", "notifications", NULL, NULL},
     {"{\"notifications\":{}}", 400, "invalid_field", "notifications", NULL, NULL},
@@ -507,14 +557,24 @@ static const bad_case bad[] = {
      "forbidden", "notifications[1].app", NULL, NULL},
 };
 
-static void rejections(void **state)
+/* Parsed with all_cfg (every suffixed topic listed), so that a Live
+ * Activity push reaches its field checks. */
+static const bad_case bad_la[] = {
+    {"{\"app\":\"shop\"," TOK ",\"live_activity\":{\"evnt\":\"end\"}}", 400, "unknown_field",
+     "live_activity.evnt", NULL, "event"},
+    {"{\"app\":\"shop\"," TOK ",\"live_activity\":{\"timestamp\":\"1\"}}", 400, "invalid_field",
+     "live_activity.timestamp", NULL, "integer"},
+    {"{\"app\":\"shop\"," TOK ",\"live_activity\":{\"content_state\":[1]}}", 400, "invalid_field",
+     "live_activity.content_state", NULL, "object"},
+};
+
+static void rejections_in(const gw_config *in, const bad_case *table, size_t n)
 {
-    (void)state;
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const bad_case *c = &bad[i];
+    for (size_t i = 0; i < n; i++) {
+        const bad_case *c = &table[i];
         gw_push_request r;
         gw_api_error e;
-        int rc = parse(c->body, c->key ? c->key : SHOP_KEY, &r, &e);
+        int rc = parse_in(in, c->body, c->key ? c->key : SHOP_KEY, &r, &e);
         if (rc == 0) {
             gw_push_request_free(&r);
             fail_msg("case %zu accepted: %s", i, c->body);
@@ -530,6 +590,13 @@ static void rejections(void **state)
                      c->message_has ? c->message_has : "");
         assert_true(e.message[0] != '\0');
     }
+}
+
+static void rejections(void **state)
+{
+    (void)state;
+    rejections_in(cfg, bad, sizeof bad / sizeof bad[0]);
+    rejections_in(all_cfg, bad_la, sizeof bad_la / sizeof bad_la[0]);
 }
 
 /* More tokens than [queue] max_depth: a permanent 413 naming the limit (a
@@ -691,6 +758,281 @@ static void broadcast_1m(void **state)
     free(body);
 }
 
+/* ---- push types that need a suffixed topic (push-types.tsv) --------------- */
+
+/* A raw payload the push type accepts (liveactivity: an update with what
+ * live-activity.tsv's "update-channel" row carries). */
+static const char *payload_for(const char *type)
+{
+    return strcmp(type, "liveactivity") == 0
+               ? "{\"aps\":{\"timestamp\":1685952000,\"event\":\"update\",\"content-state\":"
+                 "{\"a\":1}}}"
+               : "{\"aps\":{\"content-available\":1}}";
+}
+
+static void suffixed_topics(void **state)
+{
+    size_t with_suffix = 0;
+
+    (void)state;
+    for (size_t i = 0; i < push_types.nrows; i++) {
+        const char *type = golden_cell(&push_types, i, "push_type");
+        const char *sfx = golden_cell(&push_types, i, "topic_suffix");
+        char body[512], need[128], *b;
+        gw_push_request r;
+        gw_api_error e;
+        int listed;
+
+        if (strcmp(sfx, "-") == 0)
+            continue;
+        with_suffix++;
+        snprintf(need, sizeof need, "com.example.shop%s", sfx);
+        snprintf(body, sizeof body,
+                 "{\"app\":\"shop\",\"token\":\"@T1@\",\"push_type\":\"%s\",\"priority\":5,"
+                 "\"payload\":%s}",
+                 type, payload_for(type));
+        /* shop in cfg lists only com.example.shop.voip (and .alt). */
+        listed = strcmp(need, "com.example.shop.voip") == 0;
+        if (parse(body, SHOP_KEY, &r, &e) == 0) {
+            if (!listed)
+                fail_msg("%s without %s accepted (topic %s)", type, need, r.items[0].job.topic);
+            assert_string_equal(r.items[0].job.topic, need);
+            gw_push_request_free(&r);
+        } else {
+            if (listed)
+                fail_msg("%s refused: %s %s", type, e.field, e.message);
+            assert_int_equal(e.status, 400);
+            assert_string_equal(e.code, "invalid_field");
+            assert_string_equal(e.field, "topic");
+            if (strstr(e.message, need) == NULL || strstr(e.message, "[app shop]") == NULL)
+                fail_msg("%s: the message does not name %s: %s", type, need, e.message);
+        }
+        /* With every suffixed topic configured: the default topic is the
+         * suffixed one. */
+        b = expand(body);
+        if (gw_push_parse(b, strlen(b), all_cfg, SHOP_KEY, &r, &e) != 0)
+            fail_msg("%s refused with every topic listed: %s %s", type, e.field, e.message);
+        assert_string_equal(r.items[0].job.topic, need);
+        gw_push_request_free(&r);
+        free(b);
+        /* Naming the bare bundle id (a listed topic) for the type: 400. */
+        snprintf(body, sizeof body,
+                 "{\"app\":\"shop\",\"token\":\"@T1@\",\"push_type\":\"%s\",\"priority\":5,"
+                 "\"topic\":\"com.example.shop.alt\",\"payload\":%s}",
+                 type, payload_for(type));
+        assert_int_not_equal(parse_in(all_cfg, body, SHOP_KEY, &r, &e), 0);
+        assert_string_equal(e.field, "topic");
+        if (strstr(e.message, sfx) == NULL)
+            fail_msg("%s on .alt: the message does not name %s: %s", type, sfx, e.message);
+    }
+    assert_int_equal(with_suffix, 8); /* Apple's table: eight types carry a suffix */
+}
+
+/* ---- Live Activity fields (live-activity.tsv) ----------------------------- */
+
+/* Numbers compare by value (the builder writes 75 as 75.0). */
+static int same_json(json_t *a, json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
+    if (json_typeof(a) != json_typeof(b))
+        return 0;
+    if (json_is_object(a)) {
+        const char *k;
+        json_t *v;
+        if (json_object_size(a) != json_object_size(b))
+            return 0;
+        json_object_foreach(a, k, v) if (json_object_get(b, k) == NULL ||
+                                         !same_json(v, json_object_get(b, k))) return 0;
+        return 1;
+    }
+    if (json_is_array(a)) {
+        if (json_array_size(a) != json_array_size(b))
+            return 0;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!same_json(json_array_get(a, i), json_array_get(b, i)))
+                return 0;
+        return 1;
+    }
+    return json_equal(a, b);
+}
+
+/* "loc-key" -> "loc_key": Apple's key to the API's. */
+static char *snake(const char *k, char *out, size_t n)
+{
+    snprintf(out, n, "%s", k);
+    for (char *p = out; *p; p++)
+        if (*p == '-')
+            *p = '_';
+    return out;
+}
+
+static json_t *snake_object(json_t *o)
+{
+    json_t *r;
+    const char *k;
+    json_t *v;
+    char kk[64];
+
+    if (!json_is_object(o))
+        return json_incref(o);
+    r = json_object();
+    json_object_foreach(o, k, v) json_object_set_new(r, snake(k, kk, sizeof kk), snake_object(v));
+    return r;
+}
+
+/* A golden Live Activity payload as an API body: aps keys but "alert" into
+ * "live_activity" (snake case), the alert (snake case, its loc objects
+ * too), keys beside aps into "custom". */
+static char *as_api_body(const char *payload)
+{
+    json_t *p = json_loads(payload, 0, NULL), *aps, *body, *la, *custom;
+    const char *k;
+    json_t *v;
+    char kk[64], *out;
+
+    assert_non_null(p);
+    aps = json_object_get(p, "aps");
+    body = json_pack("{s:s,s:s}", "app", "shop", "token", T1);
+    la = json_object();
+    custom = json_object();
+    json_object_foreach(aps, k, v)
+    {
+        if (strcmp(k, "alert") == 0)
+            json_object_set_new(body, "alert", snake_object(v));
+        else if (strcmp(k, "content-state") == 0 || strcmp(k, "attributes") == 0)
+            json_object_set(la, snake(k, kk, sizeof kk), v); /* app data: as is */
+        else
+            json_object_set(la, snake(k, kk, sizeof kk), v);
+    }
+    json_object_foreach(p, k, v) if (strcmp(k, "aps") != 0) json_object_set(custom, k, v);
+    json_object_set_new(body, "live_activity", la);
+    if (json_object_size(custom) > 0)
+        json_object_set(body, "custom", custom);
+    json_decref(custom);
+    out = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    json_decref(p);
+    return out;
+}
+
+static void live_activity_golden(void **state)
+{
+    size_t device_rows = 0;
+
+    (void)state;
+    for (size_t i = 0; i < live_activity.nrows; i++) {
+        const char *id = golden_cell(&live_activity, i, "id");
+        const char *payload = golden_cell(&live_activity, i, "payload");
+        int want_ok = strcmp(golden_cell(&live_activity, i, "verdict"), "ok") == 0;
+        char raw[2048], *api;
+        gw_push_request r;
+        gw_api_error e;
+        int rc;
+
+        if (strcmp(golden_cell(&live_activity, i, "target"), "device") != 0)
+            continue;
+        device_rows++;
+        /* 1. The payload as is, push_type liveactivity. */
+        snprintf(raw, sizeof raw,
+                 "{\"app\":\"shop\",\"token\":\"@T1@\",\"push_type\":\"liveactivity\","
+                 "\"payload\":%s}",
+                 payload);
+        rc = parse_in(all_cfg, raw, SHOP_KEY, &r, &e);
+        if (rc == 0) {
+            if (!want_ok)
+                fail_msg("%s: refused by Apple, accepted as a raw payload", id);
+            gw_push_request_free(&r);
+        } else {
+            if (want_ok)
+                fail_msg("%s: accepted by Apple, refused as a raw payload: %s %s", id, e.field,
+                         e.message);
+            assert_int_equal(e.status, 400);
+            assert_string_equal(e.code, "bad_payload");
+            assert_string_equal(e.field, "payload");
+        }
+        /* 2. The same through the builder fields. The API fills a missing
+         * timestamp with the time of submit, so rows refused only for
+         * lacking one are not builder cases. */
+        if (!want_ok &&
+            (strstr(payload, "\"aps\"") == NULL || strstr(payload, "timestamp") == NULL))
+            continue;
+        api = as_api_body(payload);
+        rc = gw_push_parse(api, strlen(api), all_cfg, SHOP_KEY, &r, &e);
+        if (rc == 0) {
+            json_t *got = json_loadb(r.items[0].job.payload, r.items[0].job.payload_len, 0, NULL);
+            json_t *want = json_loads(payload, 0, NULL);
+            if (!want_ok)
+                fail_msg("%s: refused by Apple, accepted from fields %s", id, api);
+            assert_int_equal(r.items[0].job.push_type, APNS_PUSH_LIVEACTIVITY);
+            assert_string_equal(r.items[0].job.topic, "com.example.shop.push-type.liveactivity");
+            if (!same_json(got, want))
+                fail_msg("%s: fields %s\n  rendered %.*s\n  Apple's  %s", id, api,
+                         (int)r.items[0].job.payload_len, r.items[0].job.payload, payload);
+            json_decref(got);
+            json_decref(want);
+            gw_push_request_free(&r);
+        } else {
+            if (want_ok)
+                fail_msg("%s: accepted by Apple, refused from fields %s: %s %s", id, api, e.field,
+                         e.message);
+            assert_int_equal(e.status, 400);
+            if (strncmp(e.field, "live_activity", 13) != 0)
+                fail_msg("%s: field %s, want live_activity...", id, e.field);
+        }
+        free(api);
+    }
+    assert_true(device_rows >= 10);
+}
+
+/* No timestamp given: the time of submit; no push_type: liveactivity. */
+static void live_activity_defaults(void **state)
+{
+    gw_push_request r;
+    json_t *p;
+    time_t t0 = time(NULL), t1;
+
+    (void)state;
+    assert_int_equal(parse_in(all_cfg,
+                              "{\"app\":\"shop\",\"token\":\"@T1@\",\"live_activity\":{\"event\":"
+                              "\"end\",\"content_state\":{\"score\":\"3-1\"},\"dismissal_date\":"
+                              "1700000000}}",
+                              SHOP_KEY, &r, &(gw_api_error){0}),
+                     0);
+    t1 = time(NULL);
+    assert_int_equal(r.items[0].job.push_type, APNS_PUSH_LIVEACTIVITY);
+    p = json_loadb(r.items[0].job.payload, r.items[0].job.payload_len, 0, NULL);
+    json_int_t ts = json_integer_value(json_object_get(json_object_get(p, "aps"), "timestamp"));
+    assert_true(ts >= t0 && ts <= t1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(p, "aps"), "dismissal-date")),
+        1700000000);
+    json_decref(p);
+    gw_push_request_free(&r);
+}
+
+/* The alert's localization keys, as Apple names them (protocol notes §3.2). */
+static void localization(void **state)
+{
+    gw_push_request r;
+
+    (void)state;
+    ok("{\"app\":\"shop\",\"token\":\"@T1@\",\"alert\":{\"loc_key\":\"GAME_INVITE\","
+       "\"loc_args\":[\"Jenna\",\"Frank\"],\"title_loc_key\":\"GAME_TITLE\","
+       "\"title_loc_args\":[\"Chess\"],\"subtitle_loc_key\":\"GAME_SUB\"}}",
+       &r);
+    payload_is(&r.items[0], "{\"aps\":{\"alert\":{\"loc-key\":\"GAME_INVITE\",\"loc-args\":"
+                            "[\"Jenna\",\"Frank\"],\"title-loc-key\":\"GAME_TITLE\","
+                            "\"title-loc-args\":[\"Chess\"],\"subtitle-loc-key\":\"GAME_SUB\"}}}");
+    gw_push_request_free(&r);
+    ok("{\"app\":\"shop\",\"token\":\"@T1@\",\"alert\":{\"subtitle_loc_key\":\"S\","
+       "\"subtitle_loc_args\":[\"x\"]}}",
+       &r);
+    payload_is(&r.items[0], "{\"aps\":{\"alert\":{\"subtitle-loc-key\":\"S\","
+                            "\"subtitle-loc-args\":[\"x\"]}}}");
+    gw_push_request_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -707,6 +1049,10 @@ int main(void)
         cmocka_unit_test(too_many_notifications),
         cmocka_unit_test(garbage),
         cmocka_unit_test(broadcast_1m),
+        cmocka_unit_test(suffixed_topics),
+        cmocka_unit_test(live_activity_golden),
+        cmocka_unit_test(live_activity_defaults),
+        cmocka_unit_test(localization),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

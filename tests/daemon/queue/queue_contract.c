@@ -605,6 +605,160 @@ static void dead_registry_paging(void **state)
     assert_int_equal(r.n, 1);
 }
 
+/* ---- broadcast channel records ------------------------------------------------------ */
+
+typedef struct qc_chan {
+    tq_res r;
+    gw_channel v[16];
+    uint64_t added, removed;
+} qc_chan;
+
+static void qc_on_channels(int err, const char *detail, const gw_channel *v, size_t n, void *ud)
+{
+    qc_chan *c = ud;
+    assert_true(n <= 16);
+    if (n > 0)
+        memcpy(c->v, v, n * sizeof(*v));
+    c->r.n = n;
+    tq_mark(&c->r, err, detail);
+}
+
+static void qc_on_sync(int err, const char *detail, uint64_t added, uint64_t removed, void *ud)
+{
+    qc_chan *c = ud;
+    c->added = added;
+    c->removed = removed;
+    tq_mark(&c->r, err, detail);
+}
+
+static int qc_chan_put(fx *f, const char *app, const char *env, const char *id, int policy,
+                       const char *label, int64_t created, uint32_t max)
+{
+    gw_channel c = {.storage_policy = policy, .created_ms = created};
+    qc_chan r;
+
+    memset(&r, 0, sizeof(r));
+    snprintf(c.id, sizeof(c.id), "%s", id);
+    snprintf(c.label, sizeof(c.label), "%s", label);
+    assert_int_equal(gw_queue_channel_put(f->q, app, env, &c, max, tq_on_done, &r.r), 0);
+    tq_run_until(f->base, &r.r.done);
+    return r.r.err;
+}
+
+static size_t qc_chan_list(fx *f, gw_queue *q, const char *app, const char *env, qc_chan *r)
+{
+    memset(r, 0, sizeof(*r));
+    assert_int_equal(gw_queue_channel_list(q, app, env, qc_on_channels, r), 0);
+    tq_run_until(f->base, &r->r.done);
+    assert_int_equal(r->r.err, 0);
+    return r->r.n;
+}
+
+/* Records per (app, env), the bound, get/list/delete, a sync against APNs'
+ * list, and that they survive a restart. Ids are base64 as APNs gives them
+ * ('+', '/', '='). */
+static void channel_records(void **state)
+{
+    static const char *const ids[] = {"dHdmLWJyb2FkY2FzdC1jaGFubmVs", "Zm9v+/Jhcg==", "YmF6"};
+    fx *f = *state;
+    qc_chan r;
+    gw_channel bad = {.id = "has space", .storage_policy = 0};
+
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(qc_chan_put(f, "demo.app", "sandbox", ids[i], i % 2, i ? "" : "match 42",
+                                     1000 * (3 - i), 3),
+                         0);
+    /* The 4th record of (demo.app, sandbox) is over the bound of 3 ... */
+    assert_int_equal(qc_chan_put(f, "demo.app", "sandbox", "bmV3", 0, "", 5000, 3),
+                     GW_QUEUE_ELIMIT);
+    /* ... replacing one is not, nor is another environment or app. */
+    assert_int_equal(qc_chan_put(f, "demo.app", "sandbox", ids[1], 1, "renamed", 2000, 3), 0);
+    assert_int_equal(qc_chan_put(f, "demo.app", "production", "bmV3", 0, "", 5000, 3), 0);
+    assert_int_equal(qc_chan_put(f, "demo", "sandbox", "bmV3", 0, "", 5000, 3), 0);
+
+    /* List: oldest first, every field kept. */
+    assert_int_equal(qc_chan_list(f, f->q, "demo.app", "sandbox", &r), 3);
+    assert_string_equal(r.v[0].id, ids[2]);
+    assert_string_equal(r.v[1].id, ids[1]);
+    assert_string_equal(r.v[1].label, "renamed");
+    assert_int_equal(r.v[1].storage_policy, 1);
+    assert_string_equal(r.v[2].id, ids[0]);
+    assert_string_equal(r.v[2].label, "match 42");
+    assert_int_equal(r.v[2].created_ms, 3000);
+    assert_int_equal(qc_chan_list(f, f->q, "demo.app", "production", &r), 1);
+    assert_int_equal(qc_chan_list(f, f->q, "demo", "sandbox", &r), 1);
+    assert_int_equal(qc_chan_list(f, f->q, "demo.app", "custom", &r), 0);
+
+    /* Get. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(gw_queue_channel_get(f->q, "demo.app", "sandbox", ids[1], qc_on_channels, &r),
+                     0);
+    tq_run_until(f->base, &r.r.done);
+    assert_int_equal(r.r.err, 0);
+    assert_int_equal(r.r.n, 1);
+    assert_string_equal(r.v[0].id, ids[1]);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(
+        gw_queue_channel_get(f->q, "demo.app", "production", ids[1], qc_on_channels, &r), 0);
+    tq_run_until(f->base, &r.r.done);
+    assert_int_equal(r.r.err, GW_QUEUE_ENOTFOUND);
+
+    /* Delete: 1, then 0; the bound has room again. */
+    for (int k = 1; k >= 0; k--) {
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(
+            gw_queue_channel_delete(f->q, "demo.app", "sandbox", ids[2], tq_on_count, &r.r), 0);
+        tq_run_until(f->base, &r.r.done);
+        assert_int_equal(r.r.err, 0);
+        assert_int_equal(r.r.count, (uint64_t)k);
+    }
+    assert_int_equal(qc_chan_put(f, "demo.app", "sandbox", "bmV3", 0, "", 5000, 3), 0);
+
+    /* Sync with APNs' list {ids[0], "c3luYw=="}: ids[1] and bmV3 go, one comes. */
+    {
+        const char *apple[] = {"c3luYw==", ids[0]};
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(
+            gw_queue_channel_sync(f->q, "demo.app", "sandbox", apple, 2, 3, qc_on_sync, &r), 0);
+        tq_run_until(f->base, &r.r.done);
+        assert_int_equal(r.r.err, 0);
+        assert_int_equal(r.added, 1);
+        assert_int_equal(r.removed, 2);
+    }
+    /* Durable: the same after a restart. */
+    qc_reopen(f);
+    assert_int_equal(qc_chan_list(f, f->q, "demo.app", "sandbox", &r), 2);
+    for (size_t i = 0; i < 2; i++) {
+        if (strcmp(r.v[i].id, ids[0]) == 0) {
+            assert_string_equal(r.v[i].label, "match 42"); /* kept as it was */
+        } else {
+            assert_string_equal(r.v[i].id, "c3luYw==");
+            assert_int_equal(r.v[i].storage_policy, -1); /* unknown until read */
+            assert_string_equal(r.v[i].label, "");
+        }
+    }
+    assert_int_equal(qc_chan_list(f, f->q, "demo", "sandbox", &r), 1);
+
+    /* Bad arguments never reach the storage. */
+    assert_int_equal(gw_queue_channel_put(f->q, "demo", "sandbox", &bad, 3, tq_on_done, &r.r),
+                     APNS_EINVAL);
+    bad.id[3] = '_';
+    assert_int_equal(gw_queue_channel_put(f->q, "demo", "sand box", &bad, 3, tq_on_done, &r.r),
+                     APNS_EINVAL);
+    assert_int_equal(gw_queue_channel_put(f->q, "demo", "sandbox", &bad, 0, tq_on_done, &r.r),
+                     APNS_EINVAL);
+    assert_int_equal(gw_queue_channel_put(f->q, "", "sandbox", &bad, 3, tq_on_done, &r.r),
+                     APNS_EINVAL);
+    bad.storage_policy = 2;
+    assert_int_equal(gw_queue_channel_put(f->q, "demo", "sandbox", &bad, 3, tq_on_done, &r.r),
+                     APNS_EINVAL);
+    {
+        const char *two[] = {"YQ==", "Yg=="};
+        assert_int_equal(gw_queue_channel_sync(f->q, "demo", "sandbox", two, 2, 1, qc_on_sync, &r),
+                         APNS_EINVAL);
+    }
+}
+
 static void depth_and_backpressure(void **state)
 {
     fx *f = *state;
@@ -677,4 +831,5 @@ static void depth_and_backpressure(void **state)
                     setup, teardown),                                                              \
         QC_TEST_WAS(retry_at_makes_chunk_leasable_later, "jetstream retry_at", setup, teardown),   \
         cmocka_unit_test_setup_teardown(dead_registry_paging, setup, teardown),                    \
+        cmocka_unit_test_setup_teardown(channel_records, setup, teardown),                         \
         QC_TEST_WAS(depth_and_backpressure, "sqlite backpressure_depth", setup, teardown)

@@ -163,7 +163,7 @@ typedef struct gw_js_notice_box {
 } gw_js_notice_box;
 
 /* The KV buckets, indexes of gw_js.bucket and gw_js.kv. */
-enum { JS_JOBS, JS_OUT, JS_DEAD, JS_TOK, JS_BUCKETS };
+enum { JS_JOBS, JS_OUT, JS_DEAD, JS_TOK, JS_CHAN, JS_BUCKETS };
 
 typedef struct gw_js {
     gw_queue *q; /* the front end; q->o: the options */
@@ -173,7 +173,7 @@ typedef struct gw_js {
     char *strings;        /* one block: copies of jo's strings (copy_strings) */
     char prefix[48];
     char stream[64], consumer[64], subj_chunk[64], subj_work[64];
-    char bucket[JS_BUCKETS][64]; /* <P>_JOBS, <P>_OUT, <P>_DEAD, <P>_TOKENS */
+    char bucket[JS_BUCKETS][64]; /* <P>_JOBS, <P>_OUT, <P>_DEAD, <P>_TOKENS, <P>_CHANNELS */
     uint64_t node;
 
     natsOptions *nopts;
@@ -282,6 +282,7 @@ int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r);              /* js_dead.c 
 long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, const char *reason,
                     int64_t apns_ts, int async, char *detail, size_t dlen); /* js_dead.c */
 int gw_js_op_token(gw_js *js, gw_queue_req *r);                             /* js_token.c */
+int gw_js_op_channel(gw_js *js, gw_queue_req *r);                           /* js_channel.c */
 
 /* Key of a dead token: "<app with '.' as '='>.<hex>". */
 void gw_js_dead_key(const char *app, const char *hex, char *out, size_t len);

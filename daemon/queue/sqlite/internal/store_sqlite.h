@@ -72,6 +72,17 @@
                   "WHERE app=?1 AND recorded>=?2 AND (recorded,id)>(?3,?4) "                       \
                   "ORDER BY recorded,id LIMIT ?5")                                                 \
     XX(DEAD_DELETE, "DELETE FROM dead_token WHERE app=?1 AND token=?2")                            \
+    XX(CHAN_COUNT, "SELECT count(*) FROM channel WHERE app=?1 AND env=?2")                         \
+    XX(CHAN_EXISTS, "SELECT 1 FROM channel WHERE app=?1 AND env=?2 AND id=?3")                     \
+    XX(CHAN_UPSERT, "INSERT INTO channel(app,env,id,policy,label,created) "                        \
+                    "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(app,env,id) DO UPDATE SET "             \
+                    "policy=excluded.policy,label=excluded.label,created=excluded.created")        \
+    XX(CHAN_ADD, "INSERT OR IGNORE INTO channel(app,env,id,policy,label,created) "                 \
+                 "VALUES(?1,?2,?3,-1,NULL,?4)")                                                    \
+    XX(CHAN_GET, "SELECT id,policy,label,created FROM channel WHERE app=?1 AND env=?2 AND id=?3")  \
+    XX(CHAN_LIST, "SELECT id,policy,label,created FROM channel WHERE app=?1 AND env=?2 "           \
+                  "ORDER BY created,id")                                                           \
+    XX(CHAN_DELETE, "DELETE FROM channel WHERE app=?1 AND env=?2 AND id=?3")                       \
     XX(PURGE_PICK, "SELECT id FROM job WHERE finished IS NOT NULL AND finished<?1 "                \
                    "ORDER BY finished LIMIT ?2")                                                   \
     XX(PURGE_CHUNKS, "DELETE FROM chunk WHERE id IN (SELECT id FROM chunk WHERE job=?1 LIMIT ?2)") \
@@ -143,6 +154,7 @@ int gw_sq_op_dead_list(gw_sq *sq, gw_queue_req *r);   /* store_sqlite_dead.c */
 int gw_sq_op_dead_delete(gw_sq *sq, gw_queue_req *r); /* store_sqlite_dead.c */
 int gw_sq_op_purge(gw_sq *sq, gw_queue_req *r);       /* store_sqlite_purge.c */
 int gw_sq_op_wake(gw_sq *sq, gw_queue_req *r);        /* store_sqlite_lease.c */
+int gw_sq_op_channel(gw_sq *sq, gw_queue_req *r);     /* store_sqlite_channel.c */
 /* One bounded retention step in the current transaction: deletes up to
  * max_jobs expired jobs; *jobs = jobs deleted, *more = work left. */
 int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char *detail,
