@@ -181,6 +181,8 @@ struct apns__h2_conn {
     uint64_t auth_gen; /* token generation auth[] holds; 0 = none */
 
     char reason[REASON_CAP]; /* scratch for the result being delivered */
+    int32_t hdr_sid;         /* on_header's last stream (0: none) and its record */
+    h2s *hdr_rec;
 };
 
 /* ------------------------------------------------------------------ */
@@ -587,6 +589,8 @@ static void rec_release(apns__h2_conn *c, h2s *r)
     if (r->where == REC_LIMBO)
         list_remove(&c->limbo, r);
     body_put(c, r);
+    if (c->hdr_rec == r)
+        c->hdr_sid = 0, c->hdr_rec = NULL;
     r->where = REC_FREE;
     r->stream_id = 0;
     list_push(&c->free, r);
@@ -678,7 +682,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     if (f->hd.type != NGHTTP2_HEADERS)
         return 0;
-    h2s *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    /* The header fields of one HEADERS frame arrive in a row: look the
+     * stream up once per frame, not once per field. */
+    if (f->hd.stream_id != c->hdr_sid) {
+        c->hdr_sid = f->hd.stream_id;
+        c->hdr_rec = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    }
+    h2s *r = c->hdr_rec;
     if (!r || !r->job)
         return 0;
     if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
@@ -1152,10 +1162,10 @@ static int build_path(apns__h2_conn *c, const apns__job *job)
         if (toklen == 0 || toklen > APNS_TOKEN_HEX_MAX)
             return APNS_EINVAL;
         memcpy(c->path, PATH_PREFIX, PATH_PREFIX_LEN);
-        for (size_t i = 0; i < toklen; i++) {
-            char ch = n->token[i];
-            c->path[PATH_PREFIX_LEN + i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
-        }
+        /* Lower case: a job's token is hex (the client validated it), and
+         * bit 5 maps A-F to a-f and leaves 0-9, a-f alone. */
+        for (size_t i = 0; i < toklen; i++)
+            c->path[PATH_PREFIX_LEN + i] = (char)(n->token[i] | 0x20);
         len = PATH_PREFIX_LEN + toklen;
     } else {
         size_t tl = n->topic ? strnlen(n->topic, APNS_TOPIC_MAX + 1) : 0;
