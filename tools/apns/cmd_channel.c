@@ -153,6 +153,22 @@ static int common_load(const char *prog, const common_args *a, common *c)
     return CLI_EXIT_OK;
 }
 
+/* The connection options both kinds of client take (apns_channel_client_opts
+ * and apns_client_opts name them alike): credentials, TLS, proxy, attempts. */
+#define CONN_OPTS_FILL(o, args, com)                                                               \
+    do {                                                                                           \
+        (o).tokens = (com).auth.tokens;                                                            \
+        (o).cert_file = (com).auth.cert_file;                                                      \
+        (o).key_file = (com).auth.key_file;                                                        \
+        (o).p12_file = (com).auth.p12_file;                                                        \
+        (o).p12_password = (com).auth.p12_password;                                                \
+        (o).ca_file = (args).ca_file;                                                              \
+        (o).insecure_skip_verify = (args).insecure;                                                \
+        (o).h2c = (args).h2c;                                                                      \
+        (o).proxy = (args).proxy;                                                                  \
+        (o).retry.max_attempts = (com).max_attempts;                                               \
+    } while (0)
+
 /* Runs the loop until the answer came or --timeout. */
 static void common_run(common *c)
 {
@@ -410,16 +426,7 @@ int apns_cmd_channel(int argc, char **argv)
     code = common_load(CH_PROG, &a.c, &c);
     if (code != CLI_EXIT_OK)
         goto out;
-    o.tokens = c.auth.tokens;
-    o.cert_file = c.auth.cert_file;
-    o.key_file = c.auth.key_file;
-    o.p12_file = c.auth.p12_file;
-    o.p12_password = c.auth.p12_password;
-    o.ca_file = a.c.ca_file;
-    o.insecure_skip_verify = a.c.insecure;
-    o.h2c = a.c.h2c;
-    o.proxy = a.c.proxy;
-    o.retry.max_attempts = c.max_attempts;
+    CONN_OPTS_FILL(o, a.c, c);
     o.max_pending = 1;
     o.on_log = on_log;
     o.log_ud = &c;
@@ -769,16 +776,7 @@ int apns_cmd_broadcast(int argc, char **argv)
     code = common_load(BC_PROG, &a.c, &c);
     if (code != CLI_EXIT_OK)
         goto out;
-    o.tokens = c.auth.tokens;
-    o.cert_file = c.auth.cert_file;
-    o.key_file = c.auth.key_file;
-    o.p12_file = c.auth.p12_file;
-    o.p12_password = c.auth.p12_password;
-    o.ca_file = a.c.ca_file;
-    o.insecure_skip_verify = a.c.insecure;
-    o.h2c = a.c.h2c;
-    o.proxy = a.c.proxy;
-    o.retry.max_attempts = c.max_attempts;
+    CONN_OPTS_FILL(o, a.c, c);
     o.connections = 1;
     o.on_result = on_publish;
     o.on_log = on_log;
