@@ -4,11 +4,11 @@
  * Reads go straight from the socket (or SSL_read) into the loop's shared
  * buffer and into nghttp2_session_mem_recv; nothing is kept per connection
  * on the way in. Writes are batched: everything nghttp2 has to say is
- * serialised into c->out (up to ~64 KB) and written with one send() or
- * SSL_write() sequence, so a read of 100 requests becomes one write of 100
- * answers. While a write is blocked no more is serialised, so a retried
- * SSL_write always sees the same bytes (OpenSSL's retry rule); nghttp2
- * keeps the rest queued and stops reading when its own limits are hit.
+ * serialised into c->out (sim/base/outbuf.h, up to ~64 KB) and written with
+ * one send() or SSL_write() sequence, so a read of 100 requests becomes one
+ * write of 100 answers. While a write is blocked no more is serialised, so a
+ * retried SSL_write always sees the same bytes (OpenSSL's retry rule);
+ * nghttp2 keeps the rest queued and stops reading when its own limits are hit.
  */
 #include "conn.h"
 #include "tlsctx.h"
@@ -34,53 +34,25 @@ void sim_conn_free(sim_conn *c)
     common_list_remove(&c->link);
     sim_session_free(c);
     sim_sock_cleanup(&c->s);
-    free(c->out);
+    sim_outbuf_cleanup(&c->out);
     free(c);
 }
 
-static int out_append(sim_conn *c, const uint8_t *p, size_t n)
+/* The bytes nghttp2 has to send; none while the first bytes of a client
+ * without ALPN are awaited (refuse_http1 may still answer in HTTP/1.1). */
+static ssize_t pull_h2(void *arg, const uint8_t **data)
 {
-    if (c->out_len + n > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : OUT_BATCH + 32 * 1024;
-        while (cap < c->out_len + n)
-            cap *= 2;
-        uint8_t *o = realloc(c->out, cap);
-        if (!o)
-            return -1;
-        c->out = o;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, p, n);
-    c->out_len += n;
-    return 0;
+    sim_conn *c = arg;
+    if (!c->h2 || c->await_preface)
+        return 0;
+    return nghttp2_session_mem_send(c->h2, data);
 }
 
 /* Serialises and writes until nghttp2 has nothing more or the socket
  * blocks. Returns 0, or -1 on a fatal error. */
 static int flush(sim_conn *c)
 {
-    for (;;) {
-        if (c->out_off == c->out_len) {
-            c->out_off = c->out_len = 0;
-            while (c->h2 && !c->await_preface && c->out_len < OUT_BATCH) {
-                const uint8_t *data;
-                ssize_t n = nghttp2_session_mem_send(c->h2, &data);
-                if (n < 0)
-                    return -1;
-                if (n == 0)
-                    break;
-                if (out_append(c, data, (size_t)n) != 0)
-                    return -1;
-            }
-            if (c->out_len == 0) {
-                sim_sock_want_write(&c->s, c->s.read_wants_write);
-                return 0;
-            }
-        }
-        int rc = sim_sock_write(&c->s, c->out, c->out_len, &c->out_off);
-        if (rc <= 0)
-            return rc; /* blocked (0) or failed (-1) */
-    }
+    return sim_outbuf_flush(&c->out, &c->s, OUT_BATCH, pull_h2, c);
 }
 
 static void start_linger(sim_conn *c)
@@ -122,7 +94,7 @@ void sim_conn_progress(sim_conn *c)
         sim_conn_free(c);
         return;
     }
-    int idle_out = c->out_off == c->out_len && (!c->h2 || !nghttp2_session_want_write(c->h2));
+    int idle_out = sim_outbuf_empty(&c->out) && (!c->h2 || !nghttp2_session_want_write(c->h2));
     if (!idle_out)
         return;
     if (c->resetting && c->pending == 0) {
@@ -145,9 +117,9 @@ static int refuse_http1(sim_conn *c)
                                  "\r\n"
                                  "apns-sim speaks HTTP/2 only (as APNs): use HTTP/2 (ALPN h2).\r\n";
     sim_session_free(c); /* nothing of ours may follow the answer */
-    c->out_off = c->out_len = 0;
+    sim_outbuf_clear(&c->out);
     SIM_STAT_INC(&c->w->stats, http1_refused);
-    return out_append(c, (const uint8_t *)answer, sizeof answer - 1);
+    return sim_outbuf_append(&c->out, answer, sizeof answer - 1);
 }
 
 static void read_and_process(sim_conn *c)
@@ -162,7 +134,7 @@ static void read_and_process(sim_conn *c)
         if (n == 0)
             break;
         ssize_t rv = nghttp2_session_mem_recv(c->h2, buf, (size_t)n);
-        if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC && c->out_off == c->out_len && refuse_http1(c) == 0)
+        if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC && sim_outbuf_empty(&c->out) && refuse_http1(c) == 0)
             break;
         c->await_preface = 0;
         if (rv < 0 || c->dead) {
@@ -302,6 +274,7 @@ void sim_conn_accept(sim_worker *w, int fd, int manage)
     c->manage = manage != 0;
     c->opt = manage ? sh->manage_opt : sh->opt;
     c->policy = sh->policy;
+    sim_outbuf_init(&c->out, OUT_BATCH + 32 * 1024);
     int rc = sim_sock_init(&c->s, w->base, fd, sh->ssl_ctx, on_readable, on_writable, on_aux, c);
     common_list_push_front(&w->conns, &c->link);
     SIM_STAT_INC(&w->stats, connections);

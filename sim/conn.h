@@ -25,8 +25,9 @@
 
 #include "auth.h"
 #include "request.h"
-#include "list.h" /* common/ */
-#include "rng.h"  /* common/ */
+#include "list.h"   /* common/ */
+#include "rng.h"    /* common/ */
+#include "outbuf.h" /* sim/base/ */
 #include "sock.h"
 #include "validate.h"
 #include "worker.h"
@@ -76,8 +77,7 @@ typedef struct sim_conn {
     struct event *delay; /* --latency-ms queue */
     int aux_tries;
 
-    uint8_t *out; /* bytes from nghttp2 not yet written */
-    size_t out_off, out_len, out_cap;
+    sim_outbuf out; /* bytes from nghttp2 not yet written (sim/base/) */
 
     nghttp2_session *h2;
     sim_policy policy; /* the shared policy plus this connection's cert topic */

@@ -11,30 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/err.h>
 #include <openssl/x509.h>
 
-static const unsigned char alpn_h2[] = "\x02h2";
-
-static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                       const unsigned char *in, unsigned int inlen, void *arg)
-{
-    unsigned char *sel = NULL;
-    if (SSL_select_next_proto(&sel, outlen, alpn_h2, sizeof alpn_h2 - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
-    *out = sel;
-    return SSL_TLSEXT_ERR_OK;
-}
-
-static void openssl_reason(char *err, size_t errlen, const char *what, const char *file)
-{
-    unsigned long e = ERR_get_error();
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    snprintf(err, errlen, "%s %s: %s", what, file, e ? buf : "failed");
-    ERR_clear_error();
-}
+/* h2 only; a client offering ALPN without it is refused. */
+static const sim_tls_alpn alpn_h2 = {(const unsigned char *)"\x02h2", 3, 1};
 
 static SSL_CTX *ctx_new(const sim_options *o, int alpn, char *err, size_t errlen)
 {
@@ -43,10 +23,10 @@ static SSL_CTX *ctx_new(const sim_options *o, int alpn, char *err, size_t errlen
     if (!ctx)
         return NULL;
     if (alpn)
-        SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+        sim_tls_server_alpn(ctx, &alpn_h2); /* sim/base/ */
     if (o->client_ca) {
         if (SSL_CTX_load_verify_locations(ctx, o->client_ca, NULL) != 1) {
-            openssl_reason(err, errlen, "cannot load --client-ca", o->client_ca);
+            sim_tls_server_reason(err, errlen, "cannot load --client-ca", o->client_ca);
             goto fail;
         }
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->client_ca);

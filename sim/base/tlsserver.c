@@ -5,7 +5,7 @@
 
 #include <openssl/err.h>
 
-static void openssl_reason(char *err, size_t errlen, const char *what, const char *file)
+void sim_tls_server_reason(char *err, size_t errlen, const char *what, const char *file)
 {
     unsigned long e = ERR_get_error();
     char buf[256];
@@ -32,21 +32,38 @@ SSL_CTX *sim_tls_server_ctx(const char *cert, const char *key, const char *cert_
     SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         snprintf(what, sizeof what, "cannot load %s", cert_flag);
-        openssl_reason(err, errlen, what, cert);
+        sim_tls_server_reason(err, errlen, what, cert);
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
         snprintf(what, sizeof what, "cannot load %s", key_flag);
-        openssl_reason(err, errlen, what, key);
+        sim_tls_server_reason(err, errlen, what, key);
         goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(what, sizeof what, "%s does not match", key_flag);
-        openssl_reason(err, errlen, what, cert);
+        sim_tls_server_reason(err, errlen, what, cert);
         goto fail;
     }
     return ctx;
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    const sim_tls_alpn *alpn = arg;
+    unsigned char *sel = NULL;
+    if (SSL_select_next_proto(&sel, outlen, alpn->protos, alpn->len, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return alpn->refuse ? SSL_TLSEXT_ERR_ALERT_FATAL : SSL_TLSEXT_ERR_NOACK;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+void sim_tls_server_alpn(SSL_CTX *ctx, const sim_tls_alpn *alpn)
+{
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, (void *)alpn);
 }

@@ -29,7 +29,6 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <nghttp2/nghttp2.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "apns/version.h"
@@ -38,10 +37,13 @@
 #include "http1.h"
 #include "rng.h" /* common/ */
 #include "service.h"
+#include "outbuf.h"    /* sim/base/ */
 #include "sock.h"      /* sim/base/ */
 #include "tlsserver.h" /* sim/base/ */
 
-#define RBUF 65536
+#define RBUF      65536
+#define OUT_FIRST 16384       /* the output buffer's first allocation */
+#define OUT_BATCH (64 * 1024) /* bytes pulled from nghttp2 per write */
 
 typedef struct fsim_opts {
     const char *host;
@@ -97,9 +99,8 @@ struct fconn {
     sim_sock s;
     int handshaking, proto, dead, stalled, closing, lingering;
     nghttp2_session *h2;
-    uint8_t *out;
-    size_t out_len, out_off, out_cap;
-    char *in; /* HTTP/1.1 input */
+    sim_outbuf out; /* sim/base/ */
+    char *in;       /* HTTP/1.1 input */
     size_t in_len, in_cap;
     fstream *h1_pending; /* HTTP/1.1: the request being answered (latency) */
     fstream *streams;    /* HTTP/2: every stream object */
@@ -117,53 +118,19 @@ static int64_t now_ms(void)
 
 /* ------------------------------------------------------------ output */
 
-static int out_append(fconn *c, const void *p, size_t n)
-{
-    if (c->out_off == c->out_len)
-        c->out_off = c->out_len = 0;
-    if (c->out_len + n > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 16384;
-        while (cap < c->out_len + n)
-            cap *= 2;
-        uint8_t *nb = realloc(c->out, cap);
-        if (!nb)
-            return -1;
-        c->out = nb;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, p, n);
-    c->out_len += n;
-    return 0;
-}
-
 static void conn_free(fconn *c);
 static void stream_free(fstream *st);
+
+static ssize_t pull_h2(void *arg, const uint8_t **data)
+{
+    fconn *c = arg;
+    return c->h2 ? nghttp2_session_mem_send(c->h2, data) : 0;
+}
 
 /* Writes what is queued (and what nghttp2 has to send). Returns -1 on a dead socket. */
 static int conn_flush(fconn *c)
 {
-    for (;;) {
-        if (c->out_off < c->out_len) {
-            int r = sim_sock_write(&c->s, c->out, c->out_len, &c->out_off);
-            if (r < 0)
-                return -1;
-            if (r == 0)
-                return 0;
-            c->out_off = c->out_len = 0;
-        }
-        if (!c->h2)
-            break;
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(c->h2, &data);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        if (out_append(c, data, (size_t)n) != 0)
-            return -1;
-    }
-    sim_sock_want_write(&c->s, 0);
-    return 0;
+    return sim_outbuf_flush(&c->out, &c->s, OUT_BATCH, pull_h2, c);
 }
 
 /* ------------------------------------------------------------ answers */
@@ -235,7 +202,8 @@ static void emit(fstream *st)
                  ans->content_type ? ans->content_type : "application/json", ans->len,
                  ans->retry_after >= 0 ? "Retry-After: " : "", ans->retry_after >= 0 ? ra : "",
                  ans->retry_after >= 0 ? "\r\n" : "", st->h1_close ? "Connection: close\r\n" : "");
-    if (out_append(c, head, (size_t)hl) != 0 || out_append(c, ans->body, ans->len) != 0)
+    if (sim_outbuf_append(&c->out, head, (size_t)hl) != 0 ||
+        sim_outbuf_append(&c->out, ans->body, ans->len) != 0)
         c->dead = 1;
     if (st->h1_close)
         c->closing = 1;
@@ -530,7 +498,8 @@ static void h1_next(fconn *c)
                               "HTTP/1.1 %d Bad Request\r\nContent-Type: text/plain\r\n"
                               "Content-Length: %d\r\nConnection: close\r\n\r\n",
                               r.status, bl);
-            if (out_append(c, head, (size_t)hl) != 0 || out_append(c, body, (size_t)bl) != 0)
+            if (sim_outbuf_append(&c->out, head, (size_t)hl) != 0 ||
+                sim_outbuf_append(&c->out, body, (size_t)bl) != 0)
                 c->dead = 1;
             c->closing = 1;
             return;
@@ -607,7 +576,7 @@ static void conn_free(fconn *c)
     if (c->next)
         c->next->prev = c->prev;
     sim_sock_cleanup(&c->s);
-    free(c->out);
+    sim_outbuf_cleanup(&c->out);
     free(c->in);
     free(c);
 }
@@ -661,6 +630,7 @@ static void conn_io(fconn *c)
             c->proto = P_H1;
         }
     }
+    c->s.read_wants_write = 0; /* this is the read it wanted retried */
     while (!c->dead) {
         ssize_t n = sim_sock_recv(&c->s, a->rbuf, sizeof a->rbuf);
         if (n == 0)
@@ -672,13 +642,13 @@ static void conn_io(fconn *c)
     }
     if (!c->dead && conn_flush(c) != 0)
         c->dead = 1;
-    int done = c->closing && c->out_off == c->out_len &&
+    int done = c->closing && sim_outbuf_empty(&c->out) &&
                (c->proto != P_H2 ? !c->h1_pending
                                  : !nghttp2_session_want_write(c->h2) &&
                                        nghttp2_session_get_next_stream_id(c->h2) &&
                                        !nghttp2_session_want_read(c->h2));
     if (c->h2 && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&
-        c->out_off == c->out_len)
+        sim_outbuf_empty(&c->out))
         done = 1;
     if (c->dead) {
         conn_free(c);
@@ -716,6 +686,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     c->app = a;
+    sim_outbuf_init(&c->out, OUT_FIRST);
     if (sim_sock_init(&c->s, a->base, fd, a->ctx, on_read, on_read, on_timer, c) != 0) {
         sim_sock_cleanup(&c->s);
         free(c);
@@ -731,18 +702,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 /* ------------------------------------------------------------ set-up */
 
-static const unsigned char ALPN_PREF[] = "\x02h2\x08http/1.1";
-
-static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                       const unsigned char *in, unsigned int inlen, void *arg)
-{
-    unsigned char *sel = NULL;
-    if (SSL_select_next_proto(&sel, outlen, ALPN_PREF, sizeof ALPN_PREF - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
-        return SSL_TLSEXT_ERR_NOACK;
-    *out = sel;
-    return SSL_TLSEXT_ERR_OK;
-}
+/* h2 first, then HTTP/1.1; a client offering neither goes on without ALPN
+ * (HTTP/1.1 unless the HTTP/2 preface comes), as Google's front end does. */
+static const sim_tls_alpn ALPN = {(const unsigned char *)"\x02h2\x08http/1.1", 12, 0};
 
 static SSL_CTX *tls_ctx(const fsim_opts *o)
 {
@@ -753,7 +715,7 @@ static SSL_CTX *tls_ctx(const fsim_opts *o)
         fprintf(stderr, "fcm-sim: %s\n", err);
         return NULL;
     }
-    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+    sim_tls_server_alpn(ctx, &ALPN); /* sim/base/ */
     return ctx;
 }
 
