@@ -978,6 +978,36 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
 
 /* --- public -------------------------------------------------------------- */
 
+int apns__transport_proxy_parse(const char *s, char **host, uint16_t *port)
+{
+    if (strncmp(s, "http://", 7) == 0)
+        s += 7;
+    size_t len = strlen(s);
+    while (len && s[len - 1] == '/')
+        len--;
+    const char *colon = NULL;
+    if (s[0] == '[') {
+        const char *rb = memchr(s, ']', len);
+        if (!rb || rb + 1 >= s + len || rb[1] != ':')
+            return APNS_EINVAL;
+        colon = rb + 1;
+    } else {
+        colon = memrchr(s, ':', len);
+    }
+    if (!colon || colon == s)
+        return APNS_EINVAL;
+    char *end;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (end != s + len || p == 0 || p > 65535)
+        return APNS_EINVAL;
+    char *h = apns__endpoint_host_dup(s, (size_t)(colon - s));
+    if (!h)
+        return APNS_ENOMEM;
+    *host = h;
+    *port = (uint16_t)p;
+    return 0;
+}
+
 int apns__transport_new(apns__transport **out, const apns__transport_opts *o,
                         const apns__transport_callbacks *cb, void *ud)
 {

@@ -72,6 +72,15 @@ typedef struct apns__transport_callbacks {
 } apns__transport_callbacks;
 
 /*
+ * Parses an HTTP CONNECT proxy address for apns__transport_opts: "host:port",
+ * "[v6]:port", optionally "http://" in front and "/" after (the forms the
+ * public options' proxy field documents). *host is malloc'ed (brackets
+ * dropped; the caller frees it). Returns 0, APNS_EINVAL (not host:port, or
+ * a port outside 1..65535) or APNS_ENOMEM; on an error *host is untouched.
+ */
+int apns__transport_proxy_parse(const char *s, char **host, uint16_t *port);
+
+/*
  * Starts connecting (the DNS lookup begins from the loop, not from here).
  * Copies o and cb. Returns 0 or APNS_ENOMEM.
  */

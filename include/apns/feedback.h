@@ -5,7 +5,8 @@
  *
  * The service (feedback.push.apple.com:2196, feedback.sandbox.push.apple.com
  * for development; retired with the binary interface in 2021, served today
- * by apns-sim) speaks plain TLS with the provider certificate. It sends
+ * by apns-sim) speaks plain TLS with the provider certificate, directly or
+ * through an HTTP CONNECT proxy (opts.proxy, as for apns_client). It sends
  * every tuple it holds as soon as the handshake completes and then closes;
  * what was read is cleared on the server, so each fetch returns only what
  * is new since the last one. Before dropping a token, check that the device
@@ -92,9 +93,12 @@ typedef void (*apns_feedback_tuple_cb)(apns_feedback *f, const apns_feedback_ite
  * reported through on_item. err: 0 when the service closed the connection
  * after whole tuples; APNS_EFORMAT when a tuple was malformed or cut off by
  * the close (the whole tuples before it were reported); APNS_ERESOLVE,
- * APNS_ECONNECT, APNS_ETIMEOUT (connect_timeout_ms, or idle_timeout_ms with
- * nothing received), APNS_ETLS (handshake or TLS read failed, e.g. the
- * certificate was refused), APNS_EVERIFY (server not trusted), APNS_ENOMEM.
+ * APNS_ECONNECT (the service's, or the proxy's with opts.proxy),
+ * APNS_EPROXY (the proxy refused the tunnel or failed: its status line is in
+ * detail; nothing was read from the service, whose list is still there),
+ * APNS_ETIMEOUT (connect_timeout_ms, or idle_timeout_ms with nothing
+ * received), APNS_ETLS (handshake or TLS read failed, e.g. the certificate
+ * was refused), APNS_EVERIFY (server not trusted), APNS_ENOMEM.
  * detail (borrowed for the call) says what happened.
  */
 typedef void (*apns_feedback_done_cb)(apns_feedback *f, size_t count, int err, const char *detail,
@@ -115,6 +119,13 @@ typedef struct apns_feedback_opts {
     const char *ca_file;      /* NULL = system trust store */
     int insecure_skip_verify; /* tests only: logs a warning */
 
+    /* "host:port" ("[v6]:port", "http://host:port") of an HTTP CONNECT
+     * proxy, or NULL: the same field and forms as apns_client_opts.proxy.
+     * The fetch asks the proxy for a tunnel to the service's host and port
+     * (CONNECT host:port) and speaks TLS to the service through it; the
+     * proxy sees neither the certificate nor the tuples. */
+    const char *proxy;
+
     int64_t connect_timeout_ms; /* DNS + TCP + TLS; 0 = 10000 */
     int64_t idle_timeout_ms;    /* connected, nothing received this long: APNS_ETIMEOUT;
                                    0 = 30000 */
@@ -132,7 +143,8 @@ APNS_EXTERN void apns_feedback_opts_init(apns_feedback_opts *o);
  * Starts one fetch on `base` (the DNS lookup begins from the loop; no
  * callback fires from inside this call). Borrows base; copies what it needs
  * from o. Returns 0, APNS_EINVAL (no on_item or on_done, no certificate,
- * APNS_ENV_CUSTOM without a host, unknown environment), APNS_ECERT,
+ * APNS_ENV_CUSTOM without a host, unknown environment, a proxy that is not
+ * host:port), APNS_ECERT,
  * APNS_ETLS, APNS_ENOMEM; `detail` (may be NULL) names the problem. On
  * error no callback fires. Free the fetch with apns_feedback_free(), from
  * on_done or later.

@@ -14,8 +14,9 @@
  * EFORMAT too, so a truncated feedback list is never mistaken for a whole
  * one (the tuples before the cut were still reported: they are true).
  *
- * The fetch. The connection is an apns__transport (DNS, TCP, TLS without
- * ALPN, timeouts) around a receive-only core: the fetch itself, driven
+ * The fetch. The connection is an apns__transport (DNS, TCP, the optional
+ * HTTP CONNECT proxy, TLS without ALPN, timeouts: the push client's code,
+ * proxy included) around a receive-only core: the fetch itself, driven
  * through this file's core class (core.h), whose recv feeds the decoder. It never writes and never
  * finishes by itself; the service closing the connection is the normal end (the transport reports
  * APNS_ECLOSED, which becomes 0 when the decoder ended between tuples). The idle timeout is the
@@ -131,6 +132,8 @@ size_t apns_feedback_reader_count(const apns_feedback_reader *r)
 struct apns_feedback {
     apns__endpoint ep; /* host, port, TLS context, resolver, connect timeout */
     apns__transport *t;
+    char *proxy_host; /* HTTP CONNECT proxy, or NULL */
+    uint16_t proxy_port;
 
     apns_feedback_reader rd;
     int up;
@@ -266,6 +269,7 @@ void apns_feedback_free(apns_feedback *f)
         return;
     apns__transport_free(f->t);
     apns__endpoint_cleanup(&f->ep);
+    free(f->proxy_host);
     free(f);
 }
 
@@ -295,6 +299,16 @@ int apns_feedback_new(apns_feedback **out, struct event_base *base, const apns_f
         goto nomem;
     if (apns__endpoint_init(&f->ep, base, host, o->port ? o->port : FEEDBACK_PORT) != 0)
         goto nomem;
+    if (o->proxy && *o->proxy) {
+        int prc = apns__transport_proxy_parse(o->proxy, &f->proxy_host, &f->proxy_port);
+        if (prc == APNS_ENOMEM)
+            goto nomem;
+        if (prc) {
+            apns_feedback_free(f);
+            apns__set_detail(detail, detail_len, "proxy \"%s\": expected host:port", o->proxy);
+            return prc;
+        }
+    }
     f->ep.insecure_skip_verify = o->insecure_skip_verify;
     f->ep.connect_timeout_ms = o->connect_timeout_ms;
     f->idle_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
@@ -310,7 +324,11 @@ int apns_feedback_new(apns_feedback **out, struct event_base *base, const apns_f
         apns_feedback_free(f);
         return rc;
     }
-    apns__transport_opts topts = {.ep = &f->ep, .cls = &feedback_class, .core = f};
+    apns__transport_opts topts = {.ep = &f->ep,
+                                  .proxy_host = f->proxy_host,
+                                  .proxy_port = f->proxy_port,
+                                  .cls = &feedback_class,
+                                  .core = f};
     apns__transport_callbacks cb = {
         .core = {.on_log = t_on_log},
         .on_up = t_on_up,

@@ -9,30 +9,26 @@
  *
  * Exit status 0 when every notification got the expected outcome.
  *
- * --test-proxy ok      runs a tiny HTTP CONNECT proxy in a thread of this
- *                      process and sends everything through it
+ * --test-proxy ok      runs a tiny HTTP CONNECT proxy (test_proxy.h) in a thread
+ *                      of this process and sends everything through it
  *                      (checks the proxy saw "CONNECT 127.0.0.1:PORT").
  * --test-proxy refuse  the proxy answers 403: expects APNS_EPROXY with the
  *                      status line, then every notification FAILED.
  * --expect-error NAME  every notification must FAIL with that error
  *                      (e.g. APNS_ETLS when the server refuses the handshake).
  */
-#include <arpa/inet.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "apns/client.h"
 #include "apns/jwt.h"
+#include "test_proxy.h"
 
 static const char *tokens[] = {
     "00fc13adff785122b4ad28809a3420982341241421348097878e577c991de8f0",
@@ -54,114 +50,6 @@ struct run {
 
 static void pump(struct run *r);
 static int saw_proxy_error;
-
-/* --- a tiny HTTP CONNECT proxy (one connection at a time, blocking) ------ */
-
-struct proxy {
-    int lfd;
-    uint16_t port;
-    int refuse;
-    int connects;
-    char last_request[256];
-};
-
-static int read_header(int fd, char *buf, size_t cap)
-{
-    size_t n = 0;
-    while (n + 1 < cap) {
-        ssize_t r = read(fd, buf + n, 1);
-        if (r <= 0)
-            return -1;
-        n++;
-        buf[n] = '\0';
-        if (n >= 4 && memcmp(buf + n - 4, "\r\n\r\n", 4) == 0)
-            return (int)n;
-    }
-    return -1;
-}
-
-static void relay(int a, int b)
-{
-    char buf[65536];
-    struct pollfd p[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
-    for (;;) {
-        if (poll(p, 2, -1) < 0)
-            return;
-        for (int i = 0; i < 2; i++) {
-            if (p[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-                ssize_t n = read(p[i].fd, buf, sizeof buf);
-                if (n <= 0)
-                    return;
-                for (ssize_t off = 0; off < n;) {
-                    ssize_t w = write(p[1 - i].fd, buf + off, (size_t)(n - off));
-                    if (w <= 0)
-                        return;
-                    off += w;
-                }
-            }
-        }
-    }
-}
-
-static void *proxy_main(void *arg)
-{
-    struct proxy *px = arg;
-    for (;;) {
-        int cfd = accept(px->lfd, NULL, NULL);
-        if (cfd < 0)
-            return NULL;
-        char req[1024];
-        if (read_header(cfd, req, sizeof req) < 0) {
-            close(cfd);
-            continue;
-        }
-        px->connects++;
-        char *eol = strstr(req, "\r\n");
-        if (eol)
-            *eol = '\0';
-        snprintf(px->last_request, sizeof px->last_request, "%.200s", req);
-        char host[128];
-        unsigned port = 0;
-        if (px->refuse || sscanf(req, "CONNECT %127[^:]:%u HTTP/1.1", host, &port) != 2) {
-            const char *no = "HTTP/1.1 403 Forbidden by test proxy\r\nContent-Length: 0\r\n\r\n";
-            (void)!write(cfd, no, strlen(no));
-            close(cfd);
-            continue;
-        }
-        int sfd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        inet_pton(AF_INET, host, &sa.sin_addr);
-        if (connect(sfd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-            const char *no = "HTTP/1.1 502 Bad Gateway\r\n\r\n";
-            (void)!write(cfd, no, strlen(no));
-            close(cfd);
-            close(sfd);
-            continue;
-        }
-        const char *yes = "HTTP/1.1 200 Connection established\r\nProxy-Agent: test\r\n\r\n";
-        (void)!write(cfd, yes, strlen(yes));
-        relay(cfd, sfd);
-        close(cfd);
-        close(sfd);
-    }
-}
-
-static void proxy_start(struct proxy *px)
-{
-    px->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    socklen_t len = sizeof sa;
-    if (bind(px->lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(px->lfd, 8) < 0 ||
-        getsockname(px->lfd, (struct sockaddr *)&sa, &len) < 0) {
-        perror("proxy");
-        exit(1);
-    }
-    px->port = ntohs(sa.sin_port);
-    pthread_t th;
-    pthread_create(&th, NULL, proxy_main, px);
-    pthread_detach(th);
-}
 
 static void on_result(apns_client *c, const apns_notification *n, const apns_result *res, void *ud)
 {
@@ -213,7 +101,7 @@ static void on_log(apns_log_level level, const char *msg, void *ud)
     static const char *names[] = {"error", "warn", "info", "debug"};
     if (r->verbose || level <= APNS_LOG_WARN)
         fprintf(stderr, "[%s] %s\n", names[level], msg);
-    if (strstr(msg, "APNS_EPROXY") && strstr(msg, "403 Forbidden by test proxy"))
+    if (strstr(msg, "APNS_EPROXY") && strstr(msg, TP_PROXY_REFUSED))
         saw_proxy_error = 1;
 }
 
@@ -361,12 +249,12 @@ int main(int argc, char **argv)
         }
         o.tokens = cache;
     }
-    struct proxy px = {0};
+    tp_proxy px = {0};
     char proxy_addr[64];
     signal(SIGPIPE, SIG_IGN); /* the test proxy writes with write(2) */
     if (test_proxy) {
         px.refuse = strcmp(test_proxy, "refuse") == 0;
-        proxy_start(&px);
+        tp_proxy_start(&px);
         snprintf(proxy_addr, sizeof proxy_addr, "127.0.0.1:%u", px.port);
         o.proxy = proxy_addr;
     }

@@ -139,9 +139,14 @@ if(APNS_LEGACY)
   add_test(NAME it_binary_refused COMMAND binary_client_test refused)
   add_test(NAME it_binary_validate COMMAND binary_client_test validate)
   add_test(NAME it_feedback_client COMMAND feedback_client_test all)
+  # The feedback client through an HTTP CONNECT proxy (apns_feedback_opts.proxy,
+  # the transport's tunnel) reading the tuples apns-sim's feedback service lists.
+  add_executable(feedback_proxy ${CMAKE_CURRENT_SOURCE_DIR}/feedback_proxy.c)
+  target_link_libraries(feedback_proxy PRIVATE apns_binary_test_util apns_test_proxy)
+  add_test(NAME it_feedback_proxy COMMAND feedback_proxy)
   set_tests_properties(it_binary_reject8_frame it_binary_reject8_enhanced it_binary_shutdown10
                        it_binary_busy_reject it_binary_many_rejects it_binary_refused
-                       it_binary_validate it_feedback_client
+                       it_binary_validate it_feedback_client it_feedback_proxy
                        PROPERTIES FIXTURES_REQUIRED certs ENVIRONMENT "${APNS_IT_ENV}" TIMEOUT 300)
 endif()
 
