@@ -149,7 +149,8 @@ static char *own(gw_app *a, int i, const char *s)
     return a->fb_own[i];
 }
 
-/* The feedback service of a binary app: same certificate, its own host. */
+/* The feedback service of a binary app: same certificate, CA file and proxy,
+ * its own host. */
 static void feedback_opts(gw_app *a, const gw_dispatch_app_config *ac,
                           const gw_dispatch_feedback_config *fc)
 {
@@ -165,6 +166,7 @@ static void feedback_opts(gw_app *a, const gw_dispatch_app_config *ac,
     o->p12_file = own(a, 3, ac->p12_file);
     o->p12_password = own(a, 4, ac->p12_password);
     o->ca_file = own(a, 5, ac->ca_file);
+    o->proxy = own(a, 6, ac->proxy); /* the app's proxy: gateway and feedback alike */
     o->connect_timeout_ms = ac->connect_timeout_ms;
 }
 #endif

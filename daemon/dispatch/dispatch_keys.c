@@ -111,7 +111,8 @@ static const gw_config_key app_keys[] = {
      .off = APP(proxy),
      .check = check_hostport,
      .aka = "http_proxy https_proxy",
-     .doc = "`host:port` of an HTTP CONNECT proxy (HTTP/2 only)."},
+     .doc = "`host:port` of an HTTP CONNECT proxy for the app's connections to Apple: HTTP/2, "
+            "or with `transport = binary` the gateway and the feedback service."},
     {.name = "transport",
      .type = GW_CONFIG_T_ENUM,
      .def = "http2",
@@ -362,7 +363,6 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
     if (a->auth == GW_DISPATCH_AUTH_TOKEN && gw_config_has(r, "auth") >= 0)
         gw_config_fail(r, "transport",
                        "binary needs auth = certificate (the legacy interface has no token auth)");
-    gw_config_each(r, GW_CONFIG_ERROR, "proxy", "only used with transport = http2");
     if (!gw_config_has(r, "feedback_interval"))
         fb->feedback_interval_ms = GW_CONFIG_HOUR;
     if (!gw_config_has(r, "feedback_port"))

@@ -656,9 +656,6 @@ static const struct bad_case BAD[] = {
     {TOKEN_APP("shop") "feedback_port = 2196\n",
      "[app shop] feedback_port: only used with transport = binary"},
     {"[app shop]\ntopic = com.a\nenvironment = sandbox\nauth = certificate\ntransport = binary\n"
-     "cert_file = @D@/cert.pem\nproxy = p.local:3128\napi_keys = " K1 "\n",
-     "apnsd.ini:7: [app shop] proxy: only used with transport = http2"},
-    {"[app shop]\ntopic = com.a\nenvironment = sandbox\nauth = certificate\ntransport = binary\n"
      "cert_file = @D@/cert.pem\nfeedback_host = fb.local\napi_keys = " K1 "\n",
      "apnsd.ini:7: [app shop] feedback_host: only used with environment = custom"},
     {TOKEN_APP("shop") "host = 127.0.0.1\n",
@@ -1379,6 +1376,22 @@ static void test_teams(void **state)
     gw_config_free(c);
 }
 
+/* A binary app takes the app's proxy: its gateway connections and its
+ * feedback fetches go through it (one route to Apple's legacy services). */
+static void test_binary_proxy(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "[app shop]\ntopic = com.a\nenvironment = sandbox\nauth = certificate\n"
+        "transport = binary\ncert_file = @D@/cert.pem\nproxy = p.local:3128\napi_keys = " K1 "\n";
+    refused_without_legacy(text);
+    gw_config *c = load_ok(text, NOENV);
+    assert_int_equal(DSP(&c->apps[0])->transport, GW_DISPATCH_TRANSPORT_BINARY);
+    assert_string_equal(DSP(&c->apps[0])->proxy, "p.local:3128");
+    assert_int_equal(FBK(&c->apps[0])->feedback_port, 2196);
+    gw_config_free(c);
+}
+
 /* ---------------------------------------------------------------------- */
 /* schemas                                                                */
 
@@ -1738,6 +1751,7 @@ int main(void)
         cmocka_unit_test(test_diff_live_keys),
         cmocka_unit_test(test_jetstream_queue),
         cmocka_unit_test(test_teams),
+        cmocka_unit_test(test_binary_proxy),
         cmocka_unit_test(test_schema),
         cmocka_unit_test(test_secrets_masked),
         cmocka_unit_test(test_load_file),

@@ -1,8 +1,10 @@
 /* test_dispatch.c - the dispatcher against a real SQLite queue and a real
  * apns-sim process (TLS with the test CA, token auth): broadcasts and
  * batches with dead tokens, 503s with durable retries, expiration, send_at,
- * a paused app (InvalidProviderToken) that resumes on reload, and a drain
- * with work in flight followed by a second dispatcher that finishes it.
+ * a paused app (InvalidProviderToken) that resumes on reload, a drain
+ * with work in flight followed by a second dispatcher that finishes it, and
+ * the legacy binary interface with its feedback service, directly and
+ * through the app's HTTP CONNECT proxy.
  *
  * Needs APNS_TEST_CERTS (ctest sets it) and apns-sim: $APNS_BIN_DIR/apns-sim,
  * else next to this test binary (both live in the build directory). A
@@ -26,6 +28,8 @@
 
 #include "apns/features.h" /* APNS_HAVE_LEGACY */
 #include "test_queue_util.h"
+
+#include "test_proxy.c" /* tests/support/: an HTTP CONNECT proxy in threads */
 
 #include "apnsd_keys.h"
 #include "config.h"
@@ -1034,11 +1038,15 @@ static void drain_with_work_in_flight(void **state)
  * connection with an error packet, what followed is resent; the bad ones are
  * dead tokens (BadDeviceToken). A push to an uninstalled app is accepted in
  * silence, as Apple's gateway did, and only the feedback service reports it
- * (with the time of the push); it never lists the invalid ones. */
+ * (with the time of the push); it never lists the invalid ones. With
+ * via_proxy, the app's `proxy` is an HTTP CONNECT proxy (test_proxy.h) and
+ * both the gateway connections and the feedback fetches go through it. */
 #if APNS_HAVE_LEGACY
-static void binary_transport_and_feedback(void **state)
+static void binary_run(void **state, int via_proxy)
 {
     fx *f = *state;
+    static tp_proxy px; /* its threads outlive the test */
+    char proxy_line[64] = "", want[96];
     const char *extra[] = {"--binary-listen",
                            "127.0.0.1:0",
                            "--feedback-listen",
@@ -1077,6 +1085,11 @@ static void binary_transport_and_feedback(void **state)
     fclose(fp);
 
     start_sim_queue(f, extra);
+    if (via_proxy) {
+        memset(&px, 0, sizeof(px));
+        tp_proxy_start(&px);
+        snprintf(proxy_line, sizeof(proxy_line), "proxy = 127.0.0.1:%u\n", px.port);
+    }
     snprintf(text, sizeof(text),
              "[app bin]\n"
              "topic = " TOPIC "\n"
@@ -1093,6 +1106,7 @@ static void binary_transport_and_feedback(void **state)
              "feedback_interval = 1s\n"
              "api_keys = test-api-key-bin-0123456789\n",
              f->s.bin_port, ca, certs(), certs(), f->s.fb_port);
+    strcat(text, proxy_line); /* the last key of [app bin] */
     f->cfg = load(f, text);
     start_dispatch(f);
 
@@ -1126,6 +1140,18 @@ static void binary_transport_and_feedback(void **state)
     }
     assert_true(metric(f, "apnsd_dead_tokens_total{app=\"bin\",source=\"feedback\"}") == 1);
     assert_true(metric(f, "apnsd_dead_tokens_total{app=\"bin\",source=\"BadDeviceToken\"}") == 3);
+    if (via_proxy) {
+        /* A tunnel for each gateway connection (the first and one after each
+         * error packet) and for each feedback fetch; nothing else. */
+        int gw, fb;
+        snprintf(want, sizeof(want), "CONNECT 127.0.0.1:%d HTTP/1.1", f->s.bin_port);
+        gw = tp_proxy_count(&px, want);
+        snprintf(want, sizeof(want), "CONNECT 127.0.0.1:%d HTTP/1.1", f->s.fb_port);
+        fb = tp_proxy_count(&px, want);
+        assert_true(gw >= 4); /* 3 error packets: 4 connections at least */
+        assert_true(fb >= 1);
+        assert_int_equal(gw + fb, px.connects);
+    }
 
     /* Each accepted token delivered exactly once (ids are synthetic here:
      * match tokens). */
@@ -1151,6 +1177,16 @@ static void binary_transport_and_feedback(void **state)
         }
         free(all);
     }
+}
+
+static void binary_transport_and_feedback(void **state)
+{
+    binary_run(state, 0);
+}
+
+static void binary_through_a_proxy(void **state)
+{
+    binary_run(state, 1);
 }
 #endif
 
@@ -1230,6 +1266,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(drain_with_work_in_flight, setup, teardown),
 #if APNS_HAVE_LEGACY
         cmocka_unit_test_setup_teardown(binary_transport_and_feedback, setup, teardown),
+        cmocka_unit_test_setup_teardown(binary_through_a_proxy, setup, teardown),
 #endif
         cmocka_unit_test_setup_teardown(reload_removes_and_adds_an_app, setup, teardown),
     };
