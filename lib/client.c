@@ -736,14 +736,12 @@ static int may_retry(apns_client *c, apns__job *job, int64_t min_ms)
     return 1;
 }
 
-/* The least wait an answer asks for: its Retry-After; for FCM, a 429
- * without one at least FCM_QUOTA_MIN_MS (fcm-protocol.md §5.1). */
-static int64_t min_wait_ms(const apns_client *c, const apns_result *r)
+int64_t apns__client_min_wait_ms(int fcm, const apns_result *r)
 {
     if (r->retry_after_s > 0)
         return r->retry_after_s * 1000 > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS
                                                             : r->retry_after_s * 1000;
-    return c->fcm && r->status == 429 ? FCM_QUOTA_MIN_MS : 0;
+    return fcm && r->status == 429 ? FCM_QUOTA_MIN_MS : 0;
 }
 
 /* FCM: our access token was refused. 1 when job waits for a newer one
@@ -797,7 +795,7 @@ static void conn_on_result(void *ud, apns__job *job, const apns_result *r)
     apns_result final;
     switch (r->action) {
     case APNS_ACTION_RETRY:
-        if (may_retry(c, job, min_wait_ms(c, r)))
+        if (may_retry(c, job, apns__client_min_wait_ms(c->fcm, r)))
             return;
         break;
     case APNS_ACTION_RECONNECT:

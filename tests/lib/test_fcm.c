@@ -16,11 +16,14 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 
+#include "apns/client.h"
 #include "apns/error.h"
 #include "apns/fcm.h"
 #include "apns/notification.h"
 #include "apns/reason.h"
+#include "client_int.h"
 #include "fcm_int.h"
 
 static const struct bad_row {
@@ -311,6 +314,85 @@ static void test_answers(void **state)
     assert_string_equal(a.name, "");
 }
 
+/* §5.1-5.2: a RETRY answer waits at least its Retry-After (clamped to an
+ * hour); FCM's 429 without one at least a minute ("minimum initial delay of
+ * 1 minute"); a 503 without one only the jittered backoff. */
+static void test_retry_waits(void **state)
+{
+    (void)state;
+    apns_result r;
+    memset(&r, 0, sizeof r);
+    r.status = 429;
+    assert_int_equal(apns__client_min_wait_ms(1, &r), 60000);
+    assert_int_equal(apns__client_min_wait_ms(0, &r), 0); /* APNs: the backoff alone */
+    r.retry_after_s = 30;
+    assert_int_equal(apns__client_min_wait_ms(1, &r), 30000);
+    r.retry_after_s = 7200;
+    assert_int_equal(apns__client_min_wait_ms(1, &r), 3600000);
+    r.status = 503;
+    r.retry_after_s = 0;
+    assert_int_equal(apns__client_min_wait_ms(1, &r), 0);
+    r.retry_after_s = 2;
+    assert_int_equal(apns__client_min_wait_ms(1, &r), 2000);
+}
+
+static void no_result(apns_client *c, const apns_notification *n, const apns_result *r, void *ud)
+{
+    (void)c, (void)n, (void)r, (void)ud;
+}
+
+/* apns_client with provider FCM: what it refuses before anything is sent. */
+static void test_client_checks(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    apns_token_cache *cache;
+    assert_int_equal(apns_token_cache_new_external(&cache), 0);
+    apns_client_opts o;
+    apns_client_opts_init(&o);
+    o.provider = APNS_PROVIDER_FCM;
+    o.env = APNS_ENV_CUSTOM;
+    o.host = "127.0.0.1";
+    o.port = 9; /* never answers; nothing is sent here */
+    o.on_result = no_result;
+    apns_client *c = NULL;
+    char d[256];
+    o.fcm_project_id = "p";
+    o.cert_file = "cert.pem"; /* FCM takes access tokens only */
+    assert_int_equal(apns_client_new(&c, base, &o, d, sizeof d), APNS_EINVAL);
+    assert_non_null(strstr(d, "FCM"));
+    o.cert_file = NULL;
+    o.tokens = cache;
+    o.fcm_project_id = NULL;
+    assert_int_equal(apns_client_new(&c, base, &o, d, sizeof d), APNS_EINVAL);
+    assert_non_null(strstr(d, "fcm_project_id"));
+    o.fcm_project_id = "my/project";
+    assert_int_equal(apns_client_new(&c, base, &o, d, sizeof d), APNS_EINVAL);
+    o.fcm_project_id = "my-project";
+    o.provider = (apns_provider)7;
+    assert_int_equal(apns_client_new(&c, base, &o, d, sizeof d), APNS_EINVAL);
+    o.provider = APNS_PROVIDER_FCM;
+    assert_int_equal(apns_client_new(&c, base, &o, d, sizeof d), 0);
+
+    apns_notification n;
+    apns_notification_init(&n);
+    n.payload = "{}";
+    n.payload_len = 2;
+    n.token = "not a token";
+    assert_int_equal(apns_client_submit(c, &n), APNS_EFCMTOKEN);
+    n.token = "c1:APA91bXYZ"; /* mixed case, not hex: fine for FCM */
+    n.payload = "{\"data\":{\"from\":\"x\"}}";
+    n.payload_len = strlen(n.payload);
+    assert_int_equal(apns_client_submit(c, &n), APNS_EFCMMESSAGE);
+    n.payload = "{}";
+    n.payload_len = 2;
+    assert_int_equal(apns_client_submit(c, &n), 0);
+    assert_int_equal(apns_client_pending(c), 1);
+    apns_client_free(c);
+    apns_token_cache_free(cache);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_data_limit),   cmocka_unit_test(test_token_rule),
         cmocka_unit_test(test_builder),      cmocka_unit_test(test_body),
         cmocka_unit_test(test_retry_after),  cmocka_unit_test(test_answers),
+        cmocka_unit_test(test_retry_waits),  cmocka_unit_test(test_client_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
