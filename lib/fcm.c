@@ -19,8 +19,10 @@
  * members of the caller's object copied as they are; nothing is parsed or
  * re-serialised on the send path.
  *
- * Answers are on the cold path but for the 200 (whose "name" is read) and
- * are parsed with jansson, bounded (64 KiB; the HTTP/2 core keeps less).
+ * Answers: a 200's {"name":"..."} is read by a small scanner without an
+ * allocation (the send path's every answer); anything else (error answers,
+ * a 200 of another shape) is parsed with jansson, bounded (64 KiB; the
+ * HTTP/2 core keeps less).
  * The classification follows every Google SDK: FcmError.errorCode, then
  * error.status, then the HTTP status (§4.2), with this library's two
  * refinements of §4.4-4.5: an INVALID_ARGUMENT is the token's fault only when
@@ -785,12 +787,61 @@ static apns_reason by_http(int status, int is_json)
     }
 }
 
+/* The 200 FCM sends, {"name":"<printable ASCII, no escapes>"} with optional
+ * whitespace, read without an allocation: the send path's every answer.
+ * Returns 1 when body is exactly that (out gets the name, cut at cap),
+ * 0 for anything else (jansson decides). */
+static int fast_name(const char *b, size_t len, char *out, size_t cap)
+{
+    const char *p = b, *e = b + len;
+#define WS_                                                                                        \
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))                         \
+    p++
+    WS_;
+    if (p >= e || *p++ != '{')
+        return 0;
+    WS_;
+    if (e - p < 6 || memcmp(p, "\"name\"", 6) != 0)
+        return 0;
+    p += 6;
+    WS_;
+    if (p >= e || *p++ != ':')
+        return 0;
+    WS_;
+    if (p >= e || *p++ != '"')
+        return 0;
+    const char *s = p;
+    while (p < e && *p != '"' && *p != '\\' && *p >= 0x20 && *p <= 0x7e)
+        p++;
+    if (p >= e || *p != '"')
+        return 0;
+    size_t n = (size_t)(p++ - s);
+    WS_;
+    if (p >= e || *p++ != '}')
+        return 0;
+    WS_;
+#undef WS_
+    if (p != e)
+        return 0;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return 1;
+}
+
 void apns_fcm_answer_parse(int status, const char *body, size_t len, const char *retry_after,
                            size_t ra_len, int64_t now_unix, apns_fcm_answer *a)
 {
     memset(a, 0, sizeof *a);
     a->status = status;
     a->retry_after_s = apns_fcm_retry_after(retry_after, ra_len, now_unix);
+    if (status >= 200 && status < 300 && body && fast_name(body, len, a->name, sizeof a->name)) {
+        a->is_json = 1;
+        a->reason = APNS_REASON_NONE;
+        a->action = APNS_ACTION_NONE;
+        return;
+    }
     json_t *root = body && len > 0 && len <= ANSWER_MAX ? json_loadb(body, len, 0, NULL) : NULL;
     if (status >= 200 && status < 300) {
         const char *name = json_string_value(json_object_get(root, "name"));

@@ -1795,6 +1795,43 @@ static void test_fcm_name(void **state)
     t_free(t);
 }
 
+/* RST_STREAM (refused, other code) and the stream deadline hand FCM sends
+ * back exactly as device pushes: the same book. */
+static void test_fcm_handbacks(void **state)
+{
+    (void)state;
+    apns__h2_conn_opts o = {
+        .authority = "fcm.googleapis.com", .fcm_project = "p", .stream_timeout_ms = 1000};
+    T *t = t_new(&o, SRV_100, 1, 0);
+    strcpy(t->tok.jwt, "ya29.x");
+    pump(t);
+    static char b[4][256];
+    for (int i = 0; i < 4; i++) {
+        fcm_job(&t->jobs[i], b[i], sizeof b[i], "tok", "{}");
+        assert_int_equal(submit(t, i, 1), 0);
+    }
+    pump(t);
+    assert_int_equal(
+        nghttp2_submit_rst_stream(t->p.s, NGHTTP2_FLAG_NONE, 1, NGHTTP2_REFUSED_STREAM), 0);
+    assert_int_equal(
+        nghttp2_submit_rst_stream(t->p.s, NGHTTP2_FLAG_NONE, 3, NGHTTP2_INTERNAL_ERROR), 0);
+    const char *const json[][2] = {{"content-type", "application/json"}};
+    peer_respond_h(&t->p, 5, 200, json, 1, "{\"name\":\"projects/p/messages/1\"}");
+    pump(t);
+    assert_int_equal(t->ev[0].why, APNS__HB_REFUSED);
+    assert_int_equal(t->ev[1].why, APNS__HB_RESET);
+    assert_int_equal(t->ev[2].results, 1);
+    assert_int_equal(callbacks(t, 3), 0);
+    t->now = 1000;
+    assert_int_equal(apns__h2_conn_tick(t->c, 1000), 0);
+    assert_int_equal(t->ev[3].handbacks, 1);
+    assert_int_equal(t->ev[3].why, APNS__HB_TIMEOUT);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(callbacks(t, i), 1);
+    assert_int_equal(apns__h2_conn_in_flight(t->c), 0);
+    t_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1823,6 +1860,7 @@ int main(void)
         cmocka_unit_test(test_fcm_request),
         cmocka_unit_test(test_fcm_answers),
         cmocka_unit_test(test_fcm_name),
+        cmocka_unit_test(test_fcm_handbacks),
         cmocka_unit_test(test_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
