@@ -774,7 +774,11 @@ static void conn_on_handback(void *ud, apns__job *job, apns__handback why)
     if (apns__handback_guarded(why) && !may_resend(job)) {
         clog_(c, APNS_LOG_WARN,
               "notification %s to %.16s... was sent %d times without an answer: giving up",
-              job->n.apns_id, job->n.channel_id ? job->channel_id : job->token, job->attempts);
+              job->n.apns_id,
+              job->n.channel_id ? job->channel_id
+              : job->n.token    ? job->n.token
+                                : "",
+              job->attempts);
         fail_job(c, job, APNS_ERETRIES);
         return;
     }

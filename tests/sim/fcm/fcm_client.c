@@ -22,6 +22,10 @@
  *       (the client called apns_token_cache_expired() and logged it, no
  *       result yet) until the test puts a real token, and then be
  *       delivered, once, on its second attempt.
+ *   fcm_client dry-run
+ *       fcm_validate_only: every valid message is ACCEPTED with FCM's dry-run
+ *       name (".../fake_message_id", fcm-protocol.md §1.4), unregistered ones
+ *       still rejected, and nothing is in the delivery log.
  */
 #include <event2/event.h>
 #include <stdint.h>
@@ -48,6 +52,7 @@ typedef struct run {
     int failures;
     int refresh_logs; /* "FCM refused access token" lines */
     int put_real;     /* refresh mode: the real token was put */
+    int dry;          /* dry-run mode */
     int results_before_put;
     char real_token[512];
     struct event *poll;
@@ -204,11 +209,13 @@ static long long counter_val(const char *json, const char *key)
 
 int main(int argc, char **argv)
 {
-    TH_CHECK(argc >= 2, "usage: fcm_client zero-loss COUNT | refresh");
+    TH_CHECK(argc >= 2, "usage: fcm_client zero-loss COUNT | refresh | dry-run");
     int refresh = strcmp(argv[1], "refresh") == 0;
+    int dry = strcmp(argv[1], "dry-run") == 0;
     run r;
     memset(&r, 0, sizeof r);
-    r.count = refresh ? 20 : (uint32_t)atoi(argc > 2 ? argv[2] : "10000");
+    r.dry = dry;
+    r.count = refresh ? 20 : dry ? 200 : (uint32_t)atoi(argc > 2 ? argv[2] : "10000");
     TH_CHECK(r.count > 0, "bad count");
     r.calls = calloc(r.count, 1);
     r.names = calloc(r.count, sizeof *r.names);
@@ -248,7 +255,7 @@ int main(int argc, char **argv)
     sargv[na++] = (char *)dlog;
     sargv[na++] = "--seed";
     sargv[na++] = "7";
-    if (!refresh) {
+    if (!refresh && !dry) {
         sargv[na++] = "--goaway-every";
         sargv[na++] = "1000";
         sargv[na++] = "--fail-rate";
@@ -278,6 +285,7 @@ int main(int argc, char **argv)
     o.port = (uint16_t)sim.port;
     o.ca_file = th_cert("ca.pem");
     o.tokens = r.cache;
+    o.fcm_validate_only = dry;
     o.connections = 2;
     o.max_pending = 1000;
     o.retry.max_attempts = 40;
@@ -329,6 +337,7 @@ int main(int argc, char **argv)
         TH_CHECK(strcmp(project, PROJECT) == 0, "log project %s", project);
         char want[256];
         snprintf(want, sizeof want, "projects/%s/messages/%s", PROJECT, id);
+        TH_CHECK(!dry, "a dry run in the delivery log: %s", line);
         TH_CHECK(r.names[idx] && strcmp(r.names[idx], want) == 0,
                  "message %u: name %s, the sim logged %s", idx, r.names[idx] ? r.names[idx] : "-",
                  want);
@@ -337,11 +346,15 @@ int main(int argc, char **argv)
     }
     uint32_t valid = 0;
     for (uint32_t i = 0; i < r.count; i++) {
-        TH_CHECK(seen[i] == (is_unreg(i) ? 0u : 1u), "message %u in the delivery log %u times", i,
-                 seen[i]);
+        TH_CHECK(seen[i] == (is_unreg(i) || dry ? 0u : 1u),
+                 "message %u in the delivery log %u times", i, seen[i]);
+        if (dry && !is_unreg(i))
+            TH_CHECK(r.names[i] &&
+                         strcmp(r.names[i], "projects/" PROJECT "/messages/fake_message_id") == 0,
+                     "dry run %u: name %s", i, r.names[i] ? r.names[i] : "-");
         valid += !is_unreg(i);
     }
-    TH_CHECK(lines == valid, "%u log lines, %u valid messages", lines, valid);
+    TH_CHECK(lines == (dry ? 0 : valid), "%u log lines, %u valid messages", lines, valid);
 
     /* the sim's counters (its last stderr line at exit) */
     char *errs = th_read_file(serr, NULL);
@@ -359,6 +372,10 @@ int main(int argc, char **argv)
         printf("ok: %u messages refused with a stale access token, each expired() once, all "
                "resent and delivered once after the new token was put\n",
                r.count);
+    } else if (dry) {
+        printf("ok: %u dry runs, %u accepted as fake_message_id, none delivered, %u unregistered "
+               "rejected\n",
+               r.count, valid, r.count - valid);
     } else {
         TH_CHECK(st.goaways > 0, "no GOAWAY seen");
         TH_CHECK(st.retried > 0, "no retries");

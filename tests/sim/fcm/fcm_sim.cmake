@@ -18,7 +18,8 @@ endif()
 # libapns' FCM send path (apns_client, provider FCM) against fcm-sim
 # (fcm_client.c): zero loss under GOAWAYs, 503s and 429 quota bursts with 1 %
 # unregistered tokens (10,000 messages; 2,000 under the sanitizers), and the
-# 401 refresh: expired() once, resent after a new token is put.
+# 401 refresh: expired() once, resent after a new token is put; dry runs
+# (validate_only) accepted and never delivered.
 if(TARGET fcm-sim)
   add_executable(fcm_client ${CMAKE_CURRENT_LIST_DIR}/fcm_client.c)
   target_compile_definitions(fcm_client PRIVATE APNS_FCM_TEST_DIR="${CMAKE_CURRENT_LIST_DIR}")
@@ -30,7 +31,8 @@ if(TARGET fcm-sim)
   endif()
   add_test(NAME fcm_client_zero_loss COMMAND fcm_client zero-loss ${_fcm_client_count})
   add_test(NAME fcm_client_refresh COMMAND fcm_client refresh)
-  set_tests_properties(fcm_client_zero_loss fcm_client_refresh PROPERTIES
+  add_test(NAME fcm_client_dry_run COMMAND fcm_client dry-run)
+  set_tests_properties(fcm_client_zero_loss fcm_client_refresh fcm_client_dry_run PROPERTIES
     FIXTURES_REQUIRED certs TIMEOUT 300
     ENVIRONMENT "APNS_TEST_CERTS=${APNS_TEST_CERTS};APNS_BIN_DIR=${CMAKE_BINARY_DIR}")
 endif()
