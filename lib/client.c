@@ -66,7 +66,8 @@
  * in the same buffer: job.h), as op APNS__OP_FCM_SEND; a RETRY answer waits
  * at least its Retry-After, and a 429 without one at least 60 s
  * (fcm-protocol.md §5.1); a REFRESH_TOKEN answer (our access token expired)
- * calls apns_token_cache_expired() once and parks the job on c->token_wait
+ * calls apns_token_cache_expired() (once per token generation: every stream
+ * in flight with it gets the same 401) and parks the job on c->token_wait
  * until the cache holds a newer generation than the one the job carried
  * (polled every 100 ms; the cache's owner puts the new token), then resends
  * it in front of the queue; a second such answer for the same job, or no new
@@ -148,6 +149,7 @@ struct apns_client {
     int fcm;                   /* provider APNS_PROVIDER_FCM */
     int fcm_validate_only;     /* every send a dry run */
     apns__job_list token_wait; /* FCM: waiting for a newer access token */
+    uint64_t expired_gen;      /* FCM: the generation expired() was called for last */
     struct event *token_timer;
     int64_t token_wait_ms;
 
@@ -751,10 +753,17 @@ static int fcm_refresh(apns_client *c, apns__job *job)
     if (job->refreshed || !may_resend(job))
         return 0;
     job->refreshed = 1;
-    int minted = apns_token_cache_expired(c->tokens, job->token_generation, (int64_t)time(NULL));
-    clog_(c, APNS_LOG_INFO, "FCM refused access token generation %llu: %s; waiting for a newer one",
-          (unsigned long long)job->token_generation,
-          minted ? "a new one will be minted" : "the cache's owner replaces it");
+    /* Every stream in flight with that token gets the same 401: tell the
+     * cache once per generation. */
+    if (job->token_generation != c->expired_gen) {
+        c->expired_gen = job->token_generation;
+        int minted =
+            apns_token_cache_expired(c->tokens, job->token_generation, (int64_t)time(NULL));
+        clog_(c, APNS_LOG_INFO,
+              "FCM refused access token generation %llu: %s; waiting for a newer one",
+              (unsigned long long)job->token_generation,
+              minted ? "a new one will be minted" : "the cache's owner replaces it");
+    }
     c->stats.retried++;
     job->deadline_ms = apns__transport_now_ms() + c->token_wait_ms;
     apns__job_list_push(&c->token_wait, job);
