@@ -59,6 +59,20 @@
  * without the backoff: that is how the binary interface routinely ends a
  * connection, and the rewound tail is waiting for the new one.
  *
+ * FCM (apns/fcm.h). provider APNS_PROVIDER_FCM changes four things, nothing
+ * of the book: submit checks the registration token and the message's
+ * fields (fcm.c) instead of APNs' rules and writes the whole request body
+ * into the slot's payload buffer once (the token, up to 4 KB, goes after it
+ * in the same buffer: job.h), as op APNS__OP_FCM_SEND; a RETRY answer waits
+ * at least its Retry-After, and a 429 without one at least 60 s
+ * (fcm-protocol.md §5.1); a REFRESH_TOKEN answer (our access token expired)
+ * calls apns_token_cache_expired() (once per token generation: every stream
+ * in flight with it gets the same 401) and parks the job on c->token_wait
+ * until the cache holds a newer generation than the one the job carried
+ * (polled every 100 ms; the cache's owner puts the new token), then resends
+ * it in front of the queue; a second such answer for the same job, or no new
+ * token within token_wait_ms, is final with action PAUSE.
+ *
  * Callbacks. on_result fires from the loop only (never inside submit).
  * Submits only queue and activate a deferred dispatch; dispatch also runs
  * right after a connection read bytes (capacity may have grown), before that
@@ -67,6 +81,7 @@
  * those events do, so apns_client_free() may be called from them.
  */
 #include "apns/client.h"
+#include "apns/fcm.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,6 +95,7 @@
 #include "core.h"
 #include "detail.h"
 #include "endpoint.h"
+#include "fcm_int.h"
 #include "job.h"
 #include "client_int.h"
 #include "notification_int.h"
@@ -91,7 +107,10 @@
 #define RECONNECT_MAX_MS     30000
 #define HEALTHY_AFTER_MS     60000
 #define DEFAULT_MAX_ATTEMPTS 5
-#define TLS_FAILS_TO_GIVE_UP 3 /* refused setups in a row before queued jobs fail */
+#define TLS_FAILS_TO_GIVE_UP 3       /* refused setups in a row before queued jobs fail */
+#define FCM_QUOTA_MIN_MS     60000   /* a 429 without Retry-After waits this much (§5.1) */
+#define RETRY_AFTER_MAX_MS   3600000 /* Retry-After is clamped to an hour */
+#define TOKEN_POLL_MS        100     /* FCM: look for a newer access token this often */
 
 struct conn;
 
@@ -126,6 +145,13 @@ struct apns_client {
 
     apns_token_cache *tokens;
     apns_token tok;
+
+    int fcm;                   /* provider APNS_PROVIDER_FCM */
+    int fcm_validate_only;     /* every send a dry run */
+    apns__job_list token_wait; /* FCM: waiting for a newer access token */
+    uint64_t expired_gen;      /* FCM: the generation expired() was called for last */
+    struct event *token_timer;
+    int64_t token_wait_ms;
 
     /* The last payload that passed the JSON check (see apns_client_submit). */
     char checked_payload[APNS_PAYLOAD_MAX_VOIP];
@@ -326,9 +352,12 @@ static apns__job *heap_pop(apns_client *c)
     return top;
 }
 
-static void wait_retry(apns_client *c, apns__job *j, int retries)
+static void wait_retry(apns_client *c, apns__job *j, int retries, int64_t min_ms)
 {
-    j->deadline_ms = apns__transport_now_ms() + apns_retry_backoff_ms(&c->retry, retries, &c->rng);
+    int64_t d = apns_retry_backoff_ms(&c->retry, retries, &c->rng);
+    if (d < min_ms)
+        d = min_ms;
+    j->deadline_ms = apns__transport_now_ms() + d;
     heap_push(c, j);
 }
 
@@ -344,9 +373,60 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 
 /* --- dispatch ------------------------------------------------------------ */
 
+static void finish(apns_client *c, apns__job *j, const apns_result *r);
+
+/* FCM: the jobs parked for a newer access token go back in front of the
+ * queue, in their order, once the cache has one; those that waited
+ * token_wait_ms are final. Polls again in TOKEN_POLL_MS while any wait. */
+static void release_token_waiters(apns_client *c)
+{
+    if (!c->token_wait.len)
+        return;
+    apns_token_cache_get(c->tokens, (int64_t)time(NULL), &c->tok);
+    int64_t now = apns__transport_now_ms();
+    apns__job_list ready;
+    common_clist_init(&ready);
+    for (common_list *n = common_list_first(&c->token_wait.head); n;) {
+        common_list *next = common_list_next(&c->token_wait.head, n);
+        apns__job *j = apns__job_of(n);
+        if (c->tok.generation > j->token_generation) {
+            apns__job_list_remove(&c->token_wait, j);
+            apns__job_list_push(&ready, j);
+        } else if (now >= j->deadline_ms) {
+            apns__job_list_remove(&c->token_wait, j);
+            apns_result r;
+            memset(&r, 0, sizeof r);
+            r.outcome = APNS_OUTCOME_REJECTED;
+            r.status = 401;
+            r.reason = APNS_REASON_FCM_ACCESS_TOKEN_EXPIRED;
+            r.reason_str = apns_reason_name(r.reason);
+            r.action = APNS_ACTION_PAUSE;
+            clog_(c, APNS_LOG_ERROR,
+                  "no new access token within %lld ms after FCM refused the last one",
+                  (long long)c->token_wait_ms);
+            finish(c, j, &r);
+        }
+        n = next;
+    }
+    common_clist_splice_front(&c->queue, &ready);
+    if (c->token_wait.len) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = TOKEN_POLL_MS * 1000};
+        evtimer_add(c->token_timer, &tv);
+    }
+}
+
+static void on_token_timer(evutil_socket_t fd, short what, void *arg)
+{
+    apns_client *c = arg;
+    (void)fd;
+    (void)what;
+    schedule_dispatch(c);
+}
+
 static void dispatch(apns_client *c)
 {
     requeue_handed(c);
+    release_token_waiters(c);
     if (!c->queue.len || c->freeing)
         return;
     if (c->tokens) {
@@ -649,12 +729,45 @@ static int resend_now(apns_client *c, apns__job *job)
 /* A retryable answer (RETRY, or a REFRESH_TOKEN that can only wait): 1 when
  * the job waits for another try (counted), 0 when it used retry.max_attempts
  * and the answer is final. */
-static int may_retry(apns_client *c, apns__job *job)
+static int may_retry(apns_client *c, apns__job *job, int64_t min_ms)
 {
     if (++job->retries >= c->max_attempts)
         return 0;
     c->stats.retried++;
-    wait_retry(c, job, job->retries);
+    wait_retry(c, job, job->retries, min_ms);
+    return 1;
+}
+
+int64_t apns__client_min_wait_ms(int fcm, const apns_result *r)
+{
+    if (r->retry_after_s > 0)
+        return r->retry_after_s * 1000 > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS
+                                                            : r->retry_after_s * 1000;
+    return fcm && r->status == 429 ? FCM_QUOTA_MIN_MS : 0;
+}
+
+/* FCM: our access token was refused. 1 when job waits for a newer one
+ * (apns_token_cache_expired() called once), 0 when the answer is final. */
+static int fcm_refresh(apns_client *c, apns__job *job)
+{
+    if (job->refreshed || !may_resend(job))
+        return 0;
+    job->refreshed = 1;
+    /* Every stream in flight with that token gets the same 401: tell the
+     * cache once per generation. */
+    if (job->token_generation != c->expired_gen) {
+        c->expired_gen = job->token_generation;
+        int minted =
+            apns_token_cache_expired(c->tokens, job->token_generation, (int64_t)time(NULL));
+        clog_(c, APNS_LOG_INFO,
+              "FCM refused access token generation %llu: %s; waiting for a newer one",
+              (unsigned long long)job->token_generation,
+              minted ? "a new one will be minted" : "the cache's owner replaces it");
+    }
+    c->stats.retried++;
+    job->deadline_ms = apns__transport_now_ms() + c->token_wait_ms;
+    apns__job_list_push(&c->token_wait, job);
+    schedule_dispatch(c);
     return 1;
 }
 
@@ -670,7 +783,11 @@ static void conn_on_handback(void *ud, apns__job *job, apns__handback why)
     if (apns__handback_guarded(why) && !may_resend(job)) {
         clog_(c, APNS_LOG_WARN,
               "notification %s to %.16s... was sent %d times without an answer: giving up",
-              job->n.apns_id, job->n.channel_id ? job->channel_id : job->token, job->attempts);
+              job->n.apns_id,
+              job->n.channel_id ? job->channel_id
+              : job->n.token    ? job->n.token
+                                : "",
+              job->attempts);
         fail_job(c, job, APNS_ERETRIES);
         return;
     }
@@ -688,9 +805,10 @@ static void conn_on_result(void *ud, apns__job *job, const apns_result *r)
     k->healthy = 1;
     job->conn = NULL;
     job->stream_id = 0;
+    apns_result final;
     switch (r->action) {
     case APNS_ACTION_RETRY:
-        if (may_retry(c, job))
+        if (may_retry(c, job, apns__client_min_wait_ms(c->fcm, r)))
             return;
         break;
     case APNS_ACTION_RECONNECT:
@@ -701,6 +819,15 @@ static void conn_on_result(void *ud, apns__job *job, const apns_result *r)
     case APNS_ACTION_REFRESH_TOKEN:
         if (!c->tokens)
             break;
+        if (c->fcm) {
+            if (fcm_refresh(c, job))
+                return;
+            /* refused again after a refresh: the credentials are wrong */
+            final = *r;
+            final.action = APNS_ACTION_PAUSE;
+            finish(c, job, &final);
+            return;
+        }
         if (apns_token_cache_expired(c->tokens, job->token_generation, (int64_t)time(NULL))) {
             clog_(c, APNS_LOG_INFO, "ExpiredProviderToken: minting a new provider token");
             if (resend_now(c, job))
@@ -709,12 +836,12 @@ static void conn_on_result(void *ud, apns__job *job, const apns_result *r)
         }
         /* Already replaced, or too young to replace (clock skew?): only
          * waiting is left. */
-        if (may_retry(c, job))
+        if (may_retry(c, job, 0))
             return;
         break;
     case APNS_ACTION_PAUSE:
-        clog_(c, APNS_LOG_ERROR, "APNs refused the credentials: %d %s", r->status,
-              r->reason_str ? r->reason_str : "");
+        clog_(c, APNS_LOG_ERROR, "%s refused the credentials: %d %s", c->fcm ? "FCM" : "APNs",
+              r->status, r->reason_str ? r->reason_str : "");
         break;
     default:
         break;
@@ -779,6 +906,8 @@ static void client_destroy(apns_client *c)
         event_free(c->ev_drain);
     if (c->retry_timer)
         event_free(c->retry_timer);
+    if (c->token_timer)
+        event_free(c->token_timer);
     apns__endpoint_cleanup(&c->ep);
     for (size_t i = 0; c->jobs && i < c->njobs; i++)
         free(c->jobs[i].payload);
@@ -810,6 +939,18 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
                                    : "no credentials: give a token cache or a client certificate");
         return APNS_EINVAL;
     }
+    if (o->provider != APNS_PROVIDER_APNS && o->provider != APNS_PROVIDER_FCM) {
+        apns__set_detail(detail, detail_len, "provider %d is not a known value", (int)o->provider);
+        return APNS_EINVAL;
+    }
+    const int fcm = o->provider == APNS_PROVIDER_FCM;
+    if (fcm && (cert_auth || o->transport != APNS_TRANSPORT_HTTP2)) {
+        apns__set_detail(detail, detail_len,
+                         cert_auth ? "FCM takes a token cache (OAuth2 access tokens), not a "
+                                     "client certificate"
+                                   : "FCM speaks HTTP/2 only");
+        return APNS_EINVAL;
+    }
     if (o->h2c && cert_auth) {
         apns__set_detail(detail, detail_len, "h2c (plaintext) cannot carry a client certificate");
         return APNS_EINVAL;
@@ -832,9 +973,11 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
                          (int)o->publish_host);
         return APNS_EINVAL;
     }
-    const char *host = apns__endpoint_host(
-        o->env, o->host, bc ? cls->host_broadcast_production : cls->host_production,
-        bc ? cls->host_broadcast_sandbox : cls->host_sandbox, detail, detail_len);
+    const char *host =
+        fcm ? apns__endpoint_host(o->env, o->host, APNS_FCM_HOST, APNS_FCM_HOST, detail, detail_len)
+            : apns__endpoint_host(
+                  o->env, o->host, bc ? cls->host_broadcast_production : cls->host_production,
+                  bc ? cls->host_broadcast_sandbox : cls->host_sandbox, detail, detail_len);
     apns_client *c = host ? calloc(1, sizeof *c) : NULL;
     if (!c) {
         cls->config_free(cfg);
@@ -843,7 +986,11 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     common_clist_init(&c->free_list);
     common_clist_init(&c->queue);
     common_clist_init(&c->handed);
+    common_clist_init(&c->token_wait);
     common_list_init(&c->conns);
+    c->fcm = fcm;
+    c->fcm_validate_only = fcm && o->fcm_validate_only;
+    c->token_wait_ms = 2 * (o->stream_timeout_ms > 0 ? o->stream_timeout_ms : 30000);
     c->base = base;
     c->cls = cls;
     c->cfg = cfg;
@@ -884,8 +1031,9 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     c->ev_credit = event_new(base, -1, 0, on_credit_ev, c);
     c->ev_drain = event_new(base, -1, 0, on_drain_ev, c);
     c->retry_timer = evtimer_new(base, on_retry_timer, c);
+    c->token_timer = evtimer_new(base, on_token_timer, c);
     if (!c->jobs || !c->heap || !c->slots || !c->ev_dispatch || !c->ev_credit || !c->ev_drain ||
-        !c->retry_timer)
+        !c->retry_timer || !c->token_timer)
         goto fail;
     for (size_t i = 0; i < c->njobs; i++)
         apns__job_list_push(&c->free_list, &c->jobs[i]);
@@ -899,8 +1047,8 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
     }
     for (unsigned i = 0; i < c->nslots; i++)
         open_conn(&c->slots[i]);
-    clog_(c, APNS_LOG_INFO, "client for %s:%u%s%s: %u connection(s), %zu slots, %s auth%s%s",
-          c->ep.host, c->ep.port, c->proxy_host ? " via proxy " : "",
+    clog_(c, APNS_LOG_INFO, "%s client for %s:%u%s%s: %u connection(s), %zu slots, %s auth%s%s",
+          fcm ? "FCM" : "APNs", c->ep.host, c->ep.port, c->proxy_host ? " via proxy " : "",
           c->proxy_host ? c->proxy_host : "", c->nslots, c->njobs,
           c->tokens ? "token" : "certificate", cls->label ? ", " : "",
           cls->label ? cls->label(cfg) : "");
@@ -914,11 +1062,39 @@ fail:
 }
 
 static int enqueue(apns_client *c, const apns_notification *n, apns__op op);
+static int enqueue_job(apns_client *c, apns__job *j);
+
+static int submit_fcm(apns_client *c, const apns_notification *n)
+{
+    char detail[256];
+    char *d = c->on_log ? detail : NULL;
+    size_t tlen = n->token ? strnlen(n->token, APNS_FCM_TOKEN_MAX + 1) : 0;
+    int rc = apns_fcm_token_check(n->token, tlen, d, sizeof detail);
+    if (rc == 0) {
+        int same = n->payload != NULL && n->payload_len == c->checked_payload_len &&
+                   memcmp(n->payload, c->checked_payload, n->payload_len) == 0;
+        if (!same) {
+            rc = apns_fcm_fields_validate(n->payload, n->payload_len, d, sizeof detail);
+            if (rc == 0 && n->payload_len <= sizeof c->checked_payload) {
+                memcpy(c->checked_payload, n->payload, n->payload_len);
+                c->checked_payload_len = n->payload_len;
+            }
+        }
+    }
+    if (rc) {
+        if (d)
+            clog_(c, APNS_LOG_DEBUG, "submit refused: %s", detail);
+        return rc;
+    }
+    return enqueue(c, n, APNS__OP_FCM_SEND);
+}
 
 int apns_client_submit(apns_client *c, const apns_notification *n)
 {
     if (c->draining || c->freeing)
         return APNS_ESHUTDOWN;
+    if (c->fcm)
+        return submit_fcm(c, n);
     char detail[256];
     /* A broadcast submits the same payload bytes for every token: the JSON
      * check (a fifth of the submit path's instructions) runs once per
@@ -947,8 +1123,53 @@ int apns_client_submit(apns_client *c, const apns_notification *n)
 }
 
 /* Copies n into a free slot and queues it (n already checked). */
+/* Copies an FCM notification into slot j: the request body, then the token
+ * (job.h). Returns 0 or APNS_ENOMEM. */
+static int fill_fcm(apns_client *c, apns__job *j, const apns_notification *n, size_t tlen)
+{
+    size_t blen = apns__fcm_body_size(n->token, tlen, n->payload_len, c->fcm_validate_only);
+    size_t need = blen + 1 + tlen + 1;
+    if (j->payload_cap < need) {
+        size_t cap = (need + 511) & ~(size_t)511;
+        char *p = realloc(j->payload, cap);
+        if (!p)
+            return APNS_ENOMEM;
+        j->payload = p;
+        j->payload_cap = cap;
+    }
+    void *ud = n->user_data;
+    memset(&j->n, 0, sizeof j->n);
+    j->n.user_data = ud;
+    j->n.expiration = APNS_EXPIRATION_NONE;
+    memcpy(j->n.apns_id, n->apns_id, sizeof j->n.apns_id);
+    j->n.apns_id[APNS_UUID_LEN] = '\0';
+    blen = apns__fcm_body_write(j->payload, n->token, tlen, n->payload, n->payload_len,
+                                c->fcm_validate_only);
+    j->payload[blen] = '\0';
+    memcpy(j->payload + blen + 1, n->token, tlen);
+    j->payload[blen + 1 + tlen] = '\0';
+    j->n.payload = j->payload;
+    j->n.payload_len = blen;
+    j->n.token = j->payload + blen + 1;
+    return 0;
+}
+
 static int enqueue(apns_client *c, const apns_notification *n, apns__op op)
 {
+    if (op == APNS__OP_FCM_SEND) {
+        size_t tlen = strlen(n->token);
+        apns__job *j = apns__job_list_pop(&c->free_list);
+        if (!j) {
+            c->credit_wanted = 1;
+            return APNS_EAGAIN;
+        }
+        if (fill_fcm(c, j, n, tlen) != 0) {
+            apns__job_list_push_front(&c->free_list, j);
+            return APNS_ENOMEM;
+        }
+        j->op = op;
+        return enqueue_job(c, j);
+    }
     size_t tlen = n->token ? strlen(n->token) : 0;
     size_t plen = n->topic ? strlen(n->topic) : 0;
     size_t clen = n->collapse_id ? strlen(n->collapse_id) : 0;
@@ -994,8 +1215,15 @@ static int enqueue(apns_client *c, const apns_notification *n, apns__op op)
     if (n->payload_len)
         memcpy(j->payload, n->payload, n->payload_len);
     j->n.payload = j->payload;
-    if (!n->apns_id[0])
+    return enqueue_job(c, j);
+}
+
+/* Resets the per-send state of a filled slot and queues it. */
+static int enqueue_job(apns_client *c, apns__job *j)
+{
+    if (!j->n.apns_id[0])
         make_uuid(c, j->n.apns_id);
+    j->refreshed = 0;
     j->attempts = 0;
     j->token_generation = 0;
     j->stream_id = 0;

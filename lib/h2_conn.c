@@ -61,6 +61,15 @@
  * whole body (up to MGMT_BODY_CAP) is kept in a buffer of the record, and
  * the answer's apns-channel-id header is kept too; the result hands both
  * out, borrowed.
+ *
+ * FCM. A job of op APNS__OP_FCM_SEND is an FCM HTTP v1 send on the same
+ * book: POST /v1/projects/<project>/messages:send (the path is built once
+ * per connection), "authorization: Bearer <access token>", content-type
+ * application/json, no apns-* header; its body (n.payload) was written
+ * whole at submit (fcm.c). Its answer body (up to FCM_BODY_CAP) and
+ * Retry-After header are kept like a management answer's, and the result
+ * comes from apns_fcm_answer_parse(): the message name, the field a 400
+ * named and Retry-After are handed out in the apns_result, borrowed.
  */
 #include "h2_conn.h"
 #include "mempool.h"
@@ -74,6 +83,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "apns/error.h"
+#include "apns/fcm.h"
 #include "apns/notification.h"
 #include "apns/reason.h"
 
@@ -87,6 +97,9 @@
 #define BODY_CAP               2048       /* response body bytes kept */
 #define REASON_CAP             128        /* reason string bytes kept */
 #define MGMT_BODY_CAP          (4 << 20)  /* management answer bytes kept (10,000 ids ~ 300 KB) */
+#define FCM_BODY_CAP           (16 << 10) /* FCM answer bytes kept (a google.rpc.Status) */
+#define RETRY_AFTER_CAP        40         /* Retry-After bytes kept */
+#define FCM_PATH_FMT           "/v1/projects/%s/messages:send"
 #define PATH_PREFIX            "/3/device/"
 #define PATH_PREFIX_LEN        (sizeof(PATH_PREFIX) - 1)
 #define BEARER_PREFIX          "bearer "
@@ -114,8 +127,10 @@ typedef struct h2s {
     char apns_unique_id[APNS_UUID_LEN + 1];
     body_block *body;
     char channel_id[APNS_CHANNEL_ID_MAX + 1]; /* answer's apns-channel-id, "" if none */
-    char *mbody; /* management answers: the whole body (malloc'd, kept with the record) */
+    char *mbody; /* management and FCM answers: the whole body (malloc'd, kept with the
+                    record) */
     size_t mbody_len, mbody_cap;
+    char retry_after[RETRY_AFTER_CAP]; /* the answer's Retry-After, "" if none */
 } h2s;
 
 /* The record lists (book, limbo, free) are counted lists (common/list.h). */
@@ -181,7 +196,10 @@ struct apns__h2_conn {
     uint64_t auth_gen; /* token generation auth[] holds; 0 = none */
 
     char reason[REASON_CAP]; /* scratch for the result being delivered */
-    int32_t hdr_sid;         /* on_header's last stream (0: none) and its record */
+    apns_fcm_answer fcm;     /* scratch for an FCM result */
+    char *fcm_path;          /* FCM: /v1/projects/<p>/messages:send, or NULL */
+    int64_t unix_offset_ms;
+    int32_t hdr_sid; /* on_header's last stream (0: none) and its record */
     h2s *hdr_rec;
 };
 
@@ -553,6 +571,7 @@ static h2s *rec_get(apns__h2_conn *c)
     r->body = NULL;
     r->channel_id[0] = '\0';
     r->mbody_len = 0;
+    r->retry_after[0] = '\0';
     return r;
 }
 
@@ -614,11 +633,38 @@ static void handback(apns__h2_conn *c, apns__job *job, apns__handback why)
 }
 
 /* Builds the result from the record; reason_str points into c->reason. */
+static void build_fcm_result(apns__h2_conn *c, h2s *r, apns__job *job, apns_result *res)
+{
+    int64_t unix_s = (c->last_recv_ms + c->unix_offset_ms) / 1000;
+    apns_fcm_answer *a = &c->fcm;
+    apns_fcm_answer_parse(r->status, r->mbody, r->mbody_len, r->retry_after, strlen(r->retry_after),
+                          unix_s, a);
+    res->reason = a->reason;
+    res->action = a->action;
+    res->outcome =
+        r->status >= 200 && r->status < 300 ? APNS_OUTCOME_ACCEPTED : APNS_OUTCOME_REJECTED;
+    /* The stable reason name; for a code this library does not know, FCM's. */
+    const char *rs = a->reason == APNS_REASON_UNKNOWN
+                         ? (a->fcm_code[0] ? a->fcm_code : a->status_name)
+                         : apns_reason_name(a->reason);
+    snprintf(c->reason, sizeof c->reason, "%s", rs);
+    res->reason_str = c->reason;
+    res->fcm_name = a->name[0] ? a->name : NULL;
+    res->fcm_field = a->field[0] ? a->field : NULL;
+    res->retry_after_s = a->retry_after_s;
+    memcpy(res->apns_id, job->n.apns_id, APNS_UUID_LEN + 1);
+    res->apns_id[APNS_UUID_LEN] = '\0';
+}
+
 static void build_result(apns__h2_conn *c, h2s *r, apns__job *job, apns_result *res)
 {
     memset(res, 0, sizeof *res);
     res->status = r->status;
     res->attempts = job->attempts;
+    if (job->op == APNS__OP_FCM_SEND) {
+        build_fcm_result(c, r, job, res);
+        return;
+    }
     c->reason[0] = '\0';
     if (r->body && r->body->len > 0)
         parse_answer(r->body->data, r->body->len, c->reason, sizeof c->reason, &res->timestamp_ms);
@@ -714,6 +760,11 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
             memcpy(r->channel_id, value, valuelen);
             r->channel_id[valuelen] = '\0';
         }
+    } else if (namelen == 11 && memcmp(name, "retry-after", 11) == 0) {
+        if (valuelen < RETRY_AFTER_CAP) {
+            memcpy(r->retry_after, value, valuelen);
+            r->retry_after[valuelen] = '\0';
+        }
     }
     return 0;
 }
@@ -729,7 +780,8 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid, const u
     if (!r || !r->job)
         return 0;
     if (r->job->op != APNS__OP_PUSH) {
-        if (r->mbody_len + len > r->mbody_cap && r->mbody_len + len <= MGMT_BODY_CAP) {
+        size_t body_cap = r->job->op == APNS__OP_FCM_SEND ? FCM_BODY_CAP : MGMT_BODY_CAP;
+        if (r->mbody_len + len > r->mbody_cap && r->mbody_len + len <= body_cap) {
             size_t cap = r->mbody_cap ? r->mbody_cap : 4096;
             while (cap < r->mbody_len + len)
                 cap *= 2;
@@ -991,6 +1043,23 @@ int apns__h2_conn_new(apns__h2_conn **out, const apns__h2_conn_opts *o,
     memcpy(c->path, PATH_PREFIX, PATH_PREFIX_LEN);
     nv_set(&c->nv[NV_PATH], LIT(":path"), c->path, 0, NV_NAME | NGHTTP2_NV_FLAG_NO_INDEX);
     memcpy(c->auth, BEARER_PREFIX, BEARER_PREFIX_LEN);
+    c->unix_offset_ms = o ? o->unix_offset_ms : 0;
+    if (o && o->fcm_project) {
+        if (apns_fcm_project_check(o->fcm_project, NULL, 0) != 0) {
+            free(c->authority);
+            free(c);
+            return APNS_EINVAL;
+        }
+        size_t pl = sizeof FCM_PATH_FMT + strlen(o->fcm_project);
+        c->fcm_path = malloc(pl);
+        if (!c->fcm_path) {
+            free(c->authority);
+            free(c);
+            return APNS_ENOMEM;
+        }
+        snprintf(c->fcm_path, pl, FCM_PATH_FMT, o->fcm_project);
+        memcpy(c->auth, "Bearer ", BEARER_PREFIX_LEN); /* Google's spelling (§1.2) */
+    }
 
     nghttp2_session_callbacks *cbs = NULL;
     nghttp2_option *opt = NULL;
@@ -1041,6 +1110,7 @@ fail:
         nghttp2_session_del(c->s);
     apns__mempool_clear(&c->pool);
     free(c->authority);
+    free(c->fcm_path);
     free(c);
     return APNS_ENOMEM;
 }
@@ -1070,6 +1140,7 @@ void apns__h2_conn_free(apns__h2_conn *c)
         free(b);
     }
     free(c->authority);
+    free(c->fcm_path);
     free(c);
 }
 
@@ -1154,9 +1225,19 @@ uint32_t apns__h2_conn_capacity(const apns__h2_conn *c)
  * APNS_EINVAL when a field the request needs is missing or too long. */
 static int build_path(apns__h2_conn *c, const apns__job *job)
 {
-    static const char *const methods[] = {"POST", "POST", "GET", "GET", "DELETE"};
+    static const char *const methods[] = {"POST", "POST", "GET", "GET", "DELETE", "POST"};
     const apns_notification *n = &job->n;
     size_t len = 0;
+    if (job->op == APNS__OP_FCM_SEND) {
+        if (!c->fcm_path)
+            return APNS_EINVAL;
+        c->nv[NV_PATH].value = (uint8_t *)c->fcm_path;
+        c->nv[NV_PATH].valuelen = strlen(c->fcm_path);
+        c->nv[NV_METHOD].value = (uint8_t *)methods[job->op];
+        c->nv[NV_METHOD].valuelen = 4;
+        return 0;
+    }
+    c->nv[NV_PATH].value = (uint8_t *)c->path;
     if (job->op == APNS__OP_PUSH && !n->channel_id) {
         size_t toklen = n->token ? strnlen(n->token, APNS_TOKEN_HEX_MAX + 1) : 0;
         if (toklen == 0 || toklen > APNS_TOKEN_HEX_MAX)
@@ -1258,8 +1339,9 @@ int apns__h2_conn_submit(apns__h2_conn *c, apns__job *job, const apns_token *tok
     if (apns__h2_conn_capacity(c) == 0)
         return c->dead ? c->dead : APNS_EAGAIN;
     const apns_notification *n = &job->n;
-    const char *ptype = apns_push_type_name(n->push_type);
-    if (!ptype)
+    const int fcm = job->op == APNS__OP_FCM_SEND;
+    const char *ptype = fcm ? "" : apns_push_type_name(n->push_type);
+    if (!ptype || (fcm && !tok))
         return APNS_EINVAL;
     if (n->payload_len > 0 && !n->payload)
         return APNS_EINVAL;
@@ -1286,7 +1368,9 @@ int apns__h2_conn_submit(apns__h2_conn *c, apns__job *job, const apns_token *tok
         /* copied by nghttp2: a queued request keeps the token it was built with */
         nv_set(&nv[nvlen++], LIT("authorization"), c->auth, c->auth_len, NV_NAME);
     }
-    if (job->op == APNS__OP_PUSH)
+    if (fcm)
+        nv_set(&nv[nvlen++], LIT("content-type"), LIT("application/json"), NV_STATIC);
+    else if (job->op == APNS__OP_PUSH)
         nvlen = push_headers(c, job, ptype, nvlen);
     else
         nvlen = manage_headers(c, job, nvlen);
@@ -1434,12 +1518,24 @@ static int cls_config_new(void **cfg, const apns_client_opts *o, size_t slots, c
     h->stream_timeout_ms = o->stream_timeout_ms;
     h->ping_idle_ms = o->ping_idle_ms;
     h->ping_timeout_ms = o->ping_timeout_ms;
+    if (o->provider == APNS_PROVIDER_FCM) {
+        int rc = apns_fcm_project_check(o->fcm_project_id, detail, detail_len);
+        if (rc == 0 && !(h->fcm_project = strdup(o->fcm_project_id)))
+            rc = APNS_ENOMEM;
+        if (rc) {
+            free(h);
+            return rc;
+        }
+    }
     *cfg = h;
     return 0;
 }
 
 static void cls_config_free(void *cfg)
 {
+    apns__h2_conn_opts *h = cfg;
+    if (h)
+        free((char *)h->fcm_project);
     free(cfg);
 }
 
@@ -1458,6 +1554,7 @@ static int cls_create(void **core, const void *cfg, const apns__core_peer *peer,
         snprintf(authority, alen, v6 ? "[%s]:%u" : "%s:%u", peer->host, peer->port);
     apns__h2_conn_opts o = *(const apns__h2_conn_opts *)cfg;
     o.authority = authority; /* copied */
+    o.unix_offset_ms = peer->unix_offset_ms;
     int rc = apns__h2_conn_new((apns__h2_conn **)core, &o, cb, ud, now_ms);
     free(authority);
     return rc;

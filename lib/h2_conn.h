@@ -15,6 +15,11 @@
  * outcome (2xx: ACCEPTED) and the reason table's action. on_peer_end
  * reports a GOAWAY received (kind APNS__END_GOAWAY, finishing: the streams
  * at or below last-stream-id still get their answers).
+ *
+ * The same core speaks FCM HTTP v1 (apns/fcm.h) for jobs of op
+ * APNS__OP_FCM_SEND: the request line and headers differ, the answer is
+ * classified by apns_fcm_answer_parse(); the book, its hand-backs and its
+ * deadlines are the same.
  */
 #ifndef APNS_H2_CONN_H
 #define APNS_H2_CONN_H
@@ -37,6 +42,11 @@ typedef struct apns__h2_conn_opts {
     int64_t stream_timeout_ms; /* 0 = 30000 */
     int64_t ping_idle_ms;      /* 0 = 60000 */
     int64_t ping_timeout_ms;   /* 0 = 10000 */
+    /* FCM (apns/fcm.h): the project of POST /v1/projects/<p>/messages:send
+     * (copied; checked by apns_fcm_project_check), NULL for APNs. Jobs of op
+     * APNS__OP_FCM_SEND need it and a token (sent as "Bearer <token>"). */
+    const char *fcm_project;
+    int64_t unix_offset_ms; /* now_ms + this = UNIX ms: Retry-After HTTP-dates */
 } apns__h2_conn_opts;
 
 /* Creates the core and queues the connection preface and SETTINGS for

@@ -5,6 +5,11 @@
  * and deadline (intrusive), so queueing, sending, arming a timeout and handing
  * a notification back allocate nothing. The payload buffer grows to the
  * largest payload the slot has seen and is then reused.
+ *
+ * An FCM job (APNS__OP_FCM_SEND) keeps its registration token (up to 4096
+ * bytes) in that same buffer, after the request body: [body][NUL][token][NUL],
+ * n.payload and n.token pointing into it. So `token` below stays sized for
+ * APNs' hex tokens and no preallocated slot grows by 4 KB for FCM.
  */
 #ifndef APNS_JOB_H
 #define APNS_JOB_H
@@ -25,12 +30,14 @@ typedef enum apns__op {
     APNS__OP_CH_READ,   /* GET /1/apps/<topic>/channels + apns-channel-id */
     APNS__OP_CH_LIST,   /* GET /1/apps/<topic>/all-channels */
     APNS__OP_CH_DELETE, /* DELETE /1/apps/<topic>/channels + apns-channel-id */
+    APNS__OP_FCM_SEND,  /* FCM: POST /v1/projects/<project>/messages:send, body n.payload
+                           (the whole request body, apns/fcm.h) */
 } apns__op;
 
 struct apns__job {
     common_list link;                   /* on at most one job list: free, queue, handed back */
     apns_notification n;                /* public view; its pointers point into the buffers below */
-    char token[APNS_TOKEN_HEX_MAX + 1]; /* lower-case */
+    char token[APNS_TOKEN_HEX_MAX + 1]; /* lower-case (APNs; FCM: see above) */
     char topic[APNS_TOPIC_MAX + 1];
     char collapse_id[APNS_COLLAPSE_ID_MAX + 1];
     char channel_id[APNS_CHANNEL_ID_MAX + 1];
@@ -44,6 +51,7 @@ struct apns__job {
     int attempts;              /* sends so far */
     int resends;               /* connection-level resends (the client's loop guard) */
     int retries;               /* answers that counted against retry.max_attempts */
+    int refreshed;             /* FCM: resent once already for an expired access token */
     uint64_t token_generation; /* provider token the last send carried */
     void *conn;                /* the connection it is in flight on, or NULL */
 };

@@ -18,7 +18,7 @@ static const struct {
 } rows[APNS_REASON_COUNT] = {
     [APNS_REASON_NONE] = {"", 0, APNS_ACTION_NONE},
 #define XX(id, str, status, action) [APNS_REASON_##id] = {str, status, action},
-    APNS_REASON_MAP(XX)
+    APNS_REASON_MAP(XX) APNS_FCM_REASON_MAP(XX)
 #undef XX
         [APNS_REASON_UNKNOWN] = {"Unknown", 0, APNS_ACTION_DROP},
 };
@@ -41,7 +41,7 @@ apns_reason apns_reason_lookup(const char *s, size_t len)
 {
     if (len == 0)
         return APNS_REASON_NONE;
-    /* Rows are few (42) and names differ early; comparing the length first
+    /* Rows are few (57) and names differ early; comparing the length first
      * rejects almost every row without touching the string. */
     for (int r = APNS_REASON_NONE + 1; r < APNS_REASON_UNKNOWN; r++) {
         const char *n = rows[r].name;

@@ -10,6 +10,7 @@
  * reason.h   every APNs answer with the action it calls for
  * client.h   connections, the in-flight book, credit-based backpressure
  * channel.h  broadcast channels (Live Activities, iOS 18): create, read, list, delete
+ * fcm.h      Firebase Cloud Messaging HTTP v1: the message model, FCM's answers
  * binary.h, feedback.h   the legacy binary interface and feedback service,
  *            when libapns was built with them (APNS_HAVE_LEGACY, features.h)
  */
@@ -25,6 +26,7 @@
 #include "apns/reason.h"
 #include "apns/client.h"
 #include "apns/channel.h"
+#include "apns/fcm.h"
 #if APNS_HAVE_LEGACY
 #include "apns/binary.h"
 #include "apns/feedback.h"

@@ -1,6 +1,9 @@
 /*
  * apns/client.h - an APNs client: a pool of connections to one APNs
  * environment with one credential, driven by the caller's libevent loop.
+ * With provider APNS_PROVIDER_FCM the same client sends to Firebase Cloud
+ * Messaging HTTP v1 instead (apns/fcm.h says what a notification means
+ * then); everything below holds for both.
  * The connections speak HTTP/2 (the provider API), or the legacy binary
  * interface (APNS_TRANSPORT_BINARY, see below); results, retries and
  * backpressure are the same for both.
@@ -114,6 +117,13 @@ typedef enum apns_transport {
                                  APNS_HAVE_LEGACY */
 } apns_transport;
 
+/* Whom the client sends to. */
+typedef enum apns_provider {
+    APNS_PROVIDER_APNS = 0, /* Apple Push Notification service */
+    APNS_PROVIDER_FCM,      /* Firebase Cloud Messaging HTTP v1 (apns/fcm.h): HTTP/2,
+                               token auth (OAuth2 access tokens in the token cache) */
+} apns_provider;
+
 /* The legacy binary interface's notification formats (apns/binary.h has
  * their codecs). */
 typedef enum apns_binary_format {
@@ -155,6 +165,10 @@ typedef struct apns_result {
     const char *channel_id; /* the answer's apns-channel-id header, or NULL */
     const char *body;       /* the answer's body (not NUL-terminated), or NULL */
     size_t body_len;
+    /* FCM (apns/fcm.h), borrowed for the callback: */
+    const char *fcm_name;  /* 200: the message name "projects/p/messages/<id>", else NULL */
+    const char *fcm_field; /* 400: the field FCM's BadRequest named, or NULL */
+    int64_t retry_after_s; /* the answer's Retry-After in seconds (1..3600), 0 if none */
 } apns_result;
 
 typedef struct apns_client apns_client;
@@ -232,6 +246,14 @@ typedef struct apns_client_opts {
     /* HTTP/2, APNS_ENV_PRODUCTION / SANDBOX: the host the client connects to
      * (see apns_publish_host); ignored with APNS_ENV_CUSTOM. */
     apns_publish_host publish_host;
+
+    /* APNS_PROVIDER_FCM (apns/fcm.h): HTTP/2 and `tokens` only (an
+     * apns_token_cache holding OAuth2 access tokens); APNS_ENV_PRODUCTION and
+     * SANDBOX connect to fcm.googleapis.com:443, APNS_ENV_CUSTOM to host and
+     * port. fcm_project_id is required (the project id, or its number). */
+    apns_provider provider;
+    const char *fcm_project_id;
+    int fcm_validate_only; /* 1: every send is a dry run ("validate_only": true) */
 } apns_client_opts;
 
 /* Zeroes opts (every default). */

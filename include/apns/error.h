@@ -37,6 +37,8 @@ extern "C" {
     XX(ETOPIC, -22, "apns-topic is not a valid bundle id")                                         \
     XX(ELIVEACTIVITY, -23, "payload breaks a Live Activity rule")                                  \
     XX(ECHANNELID, -24, "broadcast channel id is missing, too long or not base64")                 \
+    XX(EFCMTOKEN, -28, "FCM registration token must be 1..4096 printable non-space bytes")         \
+    XX(EFCMMESSAGE, -29, "FCM message field is missing, unknown, or breaks a rule")                \
     XX(EKEY, -30, "cannot load the signing key (.p8: PKCS#8 PEM, EC P-256)")                       \
     XX(EKEYID, -31, "key id must be 10 characters [A-Z0-9]")                                       \
     XX(ETEAMID, -32, "team id must be 10 characters [A-Z0-9]")                                     \

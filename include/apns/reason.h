@@ -2,6 +2,16 @@
  * apns/reason.h - every reason string APNs answers with, its HTTP status, and
  * what a provider must do about it. One table (APNS_REASON_MAP), stated once;
  * the gateway and both transports take their retry decisions from it.
+ *
+ * FCM HTTP v1 answers (apns/fcm.h) are rows of the same table
+ * (APNS_FCM_REASON_MAP, after Apple's, from APNS_REASON_FCM_FIRST on): a
+ * google.rpc.Status answer is classified to one of them by
+ * apns_fcm_answer_parse() (FcmError errorCode first, then error.status, then
+ * the HTTP status, as every Google SDK does), and the action comes from the
+ * row. Their strings are FCM's own codes in upper case where one exists;
+ * INVALID_REGISTRATION_TOKEN, ACCESS_TOKEN_EXPIRED and FRONTEND_ERROR are
+ * this library's names for answers FCM tells apart only by their details.
+ * The strings are stable: the gateway stores them.
  */
 #ifndef APNS_REASON_H
 #define APNS_REASON_H
@@ -76,14 +86,45 @@ typedef enum apns_action {
     XX(TOPIC_MISMATCH, "TopicMismatch", 403, APNS_ACTION_PAUSE)                                    \
     XX(SERVICE_UNAVAILABLE_SPACED, "Service Unavailable", 503, APNS_ACTION_RETRY)
 
+/* FCM HTTP v1 (fcm-protocol.md §4-5). XX(ID, "STRING", http_status, action) */
+#define APNS_FCM_REASON_MAP(XX)                                                                    \
+    /* 400 naming another field than the token: fix the request, never retry */                    \
+    XX(FCM_INVALID_ARGUMENT, "INVALID_ARGUMENT", 400, APNS_ACTION_DROP)                            \
+    /* 400 whose violation (or message) names the registration token */                            \
+    XX(FCM_INVALID_TOKEN, "INVALID_REGISTRATION_TOKEN", 400, APNS_ACTION_DEAD_TOKEN)               \
+    XX(FCM_UNREGISTERED, "UNREGISTERED", 404, APNS_ACTION_DEAD_TOKEN)                              \
+    /* the token belongs to another sender: fail it, never pause the app */                        \
+    XX(FCM_SENDER_ID_MISMATCH, "SENDER_ID_MISMATCH", 403, APNS_ACTION_DROP)                        \
+    /* the APNs/web credentials stored in the Firebase project, not our OAuth token */             \
+    XX(FCM_THIRD_PARTY_AUTH_ERROR, "THIRD_PARTY_AUTH_ERROR", 401, APNS_ACTION_PAUSE)               \
+    XX(FCM_APNS_AUTH_ERROR, "APNS_AUTH_ERROR", 401, APNS_ACTION_PAUSE)                             \
+    XX(FCM_QUOTA_EXCEEDED, "QUOTA_EXCEEDED", 429, APNS_ACTION_RETRY)                               \
+    XX(FCM_UNAVAILABLE, "UNAVAILABLE", 503, APNS_ACTION_RETRY)                                     \
+    XX(FCM_INTERNAL, "INTERNAL", 500, APNS_ACTION_RETRY)                                           \
+    /* 401 for our access token (ErrorInfo ACCESS_TOKEN_EXPIRED): refresh once */                  \
+    XX(FCM_ACCESS_TOKEN_EXPIRED, "ACCESS_TOKEN_EXPIRED", 401, APNS_ACTION_REFRESH_TOKEN)           \
+    /* 401 without a bearer the server took: fix the configuration */                              \
+    XX(FCM_UNAUTHENTICATED, "UNAUTHENTICATED", 401, APNS_ACTION_PAUSE)                             \
+    XX(FCM_PERMISSION_DENIED, "PERMISSION_DENIED", 403, APNS_ACTION_PAUSE)                         \
+    /* 404 without an FcmError (unknown project): never a dead token */                            \
+    XX(FCM_NOT_FOUND, "NOT_FOUND", 404, APNS_ACTION_PAUSE)                                         \
+    /* 429 without an FcmError (the project quota) */                                              \
+    XX(FCM_RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED", 429, APNS_ACTION_RETRY)                       \
+    /* a Google front end's non-JSON 404/429/5xx page */                                           \
+    XX(FCM_FRONTEND_ERROR, "FRONTEND_ERROR", 502, APNS_ACTION_RETRY)
+
 typedef enum apns_reason {
     APNS_REASON_NONE = 0, /* accepted, or no reason given */
 #define APNS_REASON_ENUM(id, str, status, action) APNS_REASON_##id,
-    APNS_REASON_MAP(APNS_REASON_ENUM)
+    APNS_REASON_MAP(APNS_REASON_ENUM) APNS_FCM_REASON_MAP(APNS_REASON_ENUM)
 #undef APNS_REASON_ENUM
         APNS_REASON_UNKNOWN, /* a reason string not in the table */
     APNS_REASON_COUNT
 } apns_reason;
+
+/* The first FCM row: APNs' rows are (APNS_REASON_NONE, APNS_REASON_FCM_FIRST),
+ * FCM's [APNS_REASON_FCM_FIRST, APNS_REASON_UNKNOWN). */
+#define APNS_REASON_FCM_FIRST APNS_REASON_FCM_INVALID_ARGUMENT
 
 /* The reason string ("BadDeviceToken"); "" for NONE, "Unknown" for UNKNOWN.
  * Static string; never NULL. */

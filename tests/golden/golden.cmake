@@ -45,3 +45,9 @@ add_executable(test_golden_fcm ${APNS_GOLDEN_DIR}/test_golden_fcm.c
 target_include_directories(test_golden_fcm PRIVATE ${PROJECT_SOURCE_DIR}/sim/fcm)
 target_link_libraries(test_golden_fcm PRIVATE apns_golden)
 add_test(NAME golden_fcm_table COMMAND test_golden_fcm)
+
+# libapns' classification of FCM answers (apns_fcm_answer_parse, the FCM rows
+# of the reason table) against the action column of fcm-errors.tsv.
+add_executable(test_golden_fcm_lib ${APNS_GOLDEN_DIR}/test_golden_fcm_lib.c)
+target_link_libraries(test_golden_fcm_lib PRIVATE apns_golden apns_internal)
+add_test(NAME golden_fcm_lib COMMAND test_golden_fcm_lib)

@@ -24,6 +24,7 @@
 #include "apns/notification.h"
 #include "apns/reason.h"
 #include "buf.h"
+#include "fcm_int.h"
 #include "h2_conn.h"
 #include "job.h"
 
@@ -1645,6 +1646,192 @@ static void test_corpus(void **state)
     assert_true(corpus_files >= 20);
 }
 
+/* ------------------------------------------------------------------ */
+/* FCM HTTP v1 on the same core (apns/fcm.h)                           */
+
+/* An FCM job: the body as the client writes it (fcm_int.h) into buf,
+ * token after it. */
+static void fcm_job(apns__job *j, char *buf, size_t cap, const char *token, const char *fields)
+{
+    size_t tl = strlen(token), fl = strlen(fields);
+    assert_true(apns__fcm_body_size(token, tl, fl, 0) + tl + 2 <= cap);
+    size_t bl = apns__fcm_body_write(buf, token, tl, fields, fl, 0);
+    buf[bl] = '\0';
+    memset(&j->n, 0, sizeof j->n);
+    j->op = APNS__OP_FCM_SEND;
+    j->n.payload = buf;
+    j->n.payload_len = bl;
+    j->n.token = token;
+    j->n.expiration = APNS_EXPIRATION_NONE;
+}
+
+static T *t_fcm(void)
+{
+    apns__h2_conn_opts o = {.authority = "fcm.googleapis.com", .fcm_project = "demo-project"};
+    T *t = t_new(&o, SRV_100, 1, 0);
+    strcpy(t->tok.jwt, "ya29.c.b0Aaekm1K-access-token");
+    pump(t);
+    assert_int_equal(apns__h2_conn_capacity(t->c), 100);
+    return t;
+}
+
+/* The request FCM HTTP v1 documents (fcm-protocol.md §1.1-1.2, §3.1): the
+ * exact header set and body bytes, decoded by an nghttp2 server. No apns-*
+ * header; the token is JSON-escaped inside the body, the fields' members
+ * follow it as they were given. */
+static void test_fcm_request(void **state)
+{
+    (void)state;
+    T *t = t_fcm();
+    static char b0[512], b1[512];
+    fcm_job(&t->jobs[0], b0, sizeof b0, "fTok:APA91b\"q\\z",
+            "{\"notification\":{\"title\":\"Hi\"},\"data\":{\"k\":\"v\"}}");
+    fcm_job(&t->jobs[1], b1, sizeof b1, "abc", " { } ");
+    assert_int_equal(submit(t, 0, 1), 0);
+    assert_int_equal(submit(t, 1, 1), 0);
+    pump(t);
+    assert_int_equal(t->p.nst, 2);
+    const char *const want[][2] = {
+        {":method", "POST"},
+        {":scheme", "https"},
+        {":authority", "fcm.googleapis.com"},
+        {":path", "/v1/projects/demo-project/messages:send"},
+        {"authorization", "Bearer ya29.c.b0Aaekm1K-access-token"},
+        {"content-type", "application/json"},
+    };
+    expect_headers(&t->p.st[0], want, 6);
+    expect_headers(&t->p.st[1], want, 6);
+    static const char body0[] = "{\"message\":{\"token\":\"fTok:APA91b\\\"q\\\\z\","
+                                "\"notification\":{\"title\":\"Hi\"},\"data\":{\"k\":\"v\"}}}";
+    static const char body1[] = "{\"message\":{\"token\":\"abc\"}}";
+    assert_int_equal(t->p.st[0].body_len, sizeof body0 - 1);
+    assert_memory_equal(t->p.st[0].body, body0, sizeof body0 - 1);
+    assert_int_equal(t->p.st[1].body_len, sizeof body1 - 1);
+    assert_memory_equal(t->p.st[1].body, body1, sizeof body1 - 1);
+    assert_true(t->p.st[0].end_stream && t->p.st[1].end_stream);
+
+    /* without an access token there is nothing to send */
+    static char b2[256];
+    fcm_job(&t->jobs[2], b2, sizeof b2, "abc", "{}");
+    assert_int_equal(submit(t, 2, 0), APNS_EINVAL);
+    t_free(t);
+}
+
+/* Answers: 200 hands out the message name; an error answer its reason,
+ * action, field and Retry-After; a GOAWAY hands back what is above
+ * last-stream-id, as for APNs (same book). */
+static void test_fcm_answers(void **state)
+{
+    (void)state;
+    T *t = t_fcm();
+    static char b[4][256];
+    for (int i = 0; i < 4; i++) {
+        fcm_job(&t->jobs[i], b[i], sizeof b[i], "tok", "{}");
+        assert_int_equal(submit(t, i, 1), 0);
+    }
+    pump(t);
+    const char *const json[][2] = {{"content-type", "application/json"}};
+    peer_respond_h(&t->p, 1, 200, json, 1,
+                   "{\"name\":\"projects/demo-project/messages/0:1500415314455276%31bd1c96\"}");
+    peer_respond_h(&t->p, 3, 404, json, 1,
+                   "{\"error\":{\"code\":404,\"message\":\"Requested entity was not found.\","
+                   "\"status\":\"NOT_FOUND\",\"details\":[{\"@type\":\"type.googleapis.com/"
+                   "google.firebase.fcm.v1.FcmError\",\"errorCode\":\"UNREGISTERED\"}]}}");
+    const char *const quota[][2] = {{"content-type", "application/json"}, {"retry-after", "17"}};
+    peer_respond_h(&t->p, 5, 429, quota, 2,
+                   "{\"error\":{\"code\":429,\"status\":\"RESOURCE_EXHAUSTED\"}}");
+    pump(t);
+    assert_int_equal(t->ev[0].r.outcome, APNS_OUTCOME_ACCEPTED);
+    assert_int_equal(t->ev[0].r.action, APNS_ACTION_NONE);
+    assert_int_equal(t->ev[1].r.outcome, APNS_OUTCOME_REJECTED);
+    assert_int_equal(t->ev[1].r.status, 404);
+    assert_int_equal(t->ev[1].r.action, APNS_ACTION_DEAD_TOKEN);
+    assert_string_equal(t->ev[1].reason, "UNREGISTERED");
+    assert_int_equal(t->ev[2].r.action, APNS_ACTION_RETRY);
+    assert_int_equal(t->ev[2].r.retry_after_s, 17);
+    assert_int_equal(callbacks(t, 3), 0);
+    assert_int_equal(nghttp2_submit_goaway(t->p.s, NGHTTP2_FLAG_NONE, 5, NGHTTP2_NO_ERROR, NULL, 0),
+                     0);
+    pump(t);
+    assert_int_equal(t->ev[3].handbacks, 1);
+    assert_int_equal(t->ev[3].why, APNS__HB_GOAWAY);
+    assert_int_equal(t->ev[3].results, 0);
+    t_free(t);
+}
+
+/* The message name is borrowed for the callback: checked inside it. */
+static char fcm_name_seen[256];
+static void fcm_name_cb(void *ud, apns__job *job, const apns_result *r)
+{
+    snprintf(fcm_name_seen, sizeof fcm_name_seen, "%s", r->fcm_name ? r->fcm_name : "(null)");
+    t_on_result(ud, job, r);
+}
+
+static void test_fcm_name(void **state)
+{
+    (void)state;
+    apns__h2_conn_opts o = {.authority = "fcm.googleapis.com", .fcm_project = "p"};
+    T *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    t->deliver = 1;
+    peer_init(&t->p, SRV_100, 1, 0);
+    apns__core_callbacks cb = {.on_result = fcm_name_cb, .on_handback = t_on_handback};
+    assert_int_equal(apns__h2_conn_new(&t->c, &o, &cb, t, 0), 0);
+    strcpy(t->tok.jwt, "ya29.x");
+    t->tok.generation = 1;
+    pump(t);
+    static char b[256];
+    fcm_job(&t->jobs[0], b, sizeof b, "tok", "{}");
+    assert_int_equal(submit(t, 0, 1), 0);
+    pump(t);
+    const char *const json[][2] = {{"content-type", "application/json"}};
+    peer_respond_h(&t->p, 1, 200, json, 1, "{\"name\":\"projects/p/messages/0:42%ab\"}");
+    pump(t);
+    assert_string_equal(fcm_name_seen, "projects/p/messages/0:42%ab");
+    /* a project id that cannot be a path segment is refused */
+    apns__h2_conn *bad = NULL;
+    apns__h2_conn_opts ob = {.authority = "fcm.googleapis.com", .fcm_project = "a/b"};
+    assert_int_equal(apns__h2_conn_new(&bad, &ob, &cb, t, 0), APNS_EINVAL);
+    t_free(t);
+}
+
+/* RST_STREAM (refused, other code) and the stream deadline hand FCM sends
+ * back exactly as device pushes: the same book. */
+static void test_fcm_handbacks(void **state)
+{
+    (void)state;
+    apns__h2_conn_opts o = {
+        .authority = "fcm.googleapis.com", .fcm_project = "p", .stream_timeout_ms = 1000};
+    T *t = t_new(&o, SRV_100, 1, 0);
+    strcpy(t->tok.jwt, "ya29.x");
+    pump(t);
+    static char b[4][256];
+    for (int i = 0; i < 4; i++) {
+        fcm_job(&t->jobs[i], b[i], sizeof b[i], "tok", "{}");
+        assert_int_equal(submit(t, i, 1), 0);
+    }
+    pump(t);
+    assert_int_equal(
+        nghttp2_submit_rst_stream(t->p.s, NGHTTP2_FLAG_NONE, 1, NGHTTP2_REFUSED_STREAM), 0);
+    assert_int_equal(
+        nghttp2_submit_rst_stream(t->p.s, NGHTTP2_FLAG_NONE, 3, NGHTTP2_INTERNAL_ERROR), 0);
+    const char *const json[][2] = {{"content-type", "application/json"}};
+    peer_respond_h(&t->p, 5, 200, json, 1, "{\"name\":\"projects/p/messages/1\"}");
+    pump(t);
+    assert_int_equal(t->ev[0].why, APNS__HB_REFUSED);
+    assert_int_equal(t->ev[1].why, APNS__HB_RESET);
+    assert_int_equal(t->ev[2].results, 1);
+    assert_int_equal(callbacks(t, 3), 0);
+    t->now = 1000;
+    assert_int_equal(apns__h2_conn_tick(t->c, 1000), 0);
+    assert_int_equal(t->ev[3].handbacks, 1);
+    assert_int_equal(t->ev[3].why, APNS__HB_TIMEOUT);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(callbacks(t, i), 1);
+    assert_int_equal(apns__h2_conn_in_flight(t->c), 0);
+    t_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1670,6 +1857,10 @@ int main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_shutdown),
         cmocka_unit_test(test_many_streams),
+        cmocka_unit_test(test_fcm_request),
+        cmocka_unit_test(test_fcm_answers),
+        cmocka_unit_test(test_fcm_name),
+        cmocka_unit_test(test_fcm_handbacks),
         cmocka_unit_test(test_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
