@@ -856,36 +856,6 @@ void apns_client_opts_init(apns_client_opts *o)
     memset(o, 0, sizeof *o);
 }
 
-/* "host:port", "[v6]:port", optionally "http://" in front and "/" after. */
-static int parse_proxy(const char *s, char **host, uint16_t *port)
-{
-    if (strncmp(s, "http://", 7) == 0)
-        s += 7;
-    size_t len = strlen(s);
-    while (len && s[len - 1] == '/')
-        len--;
-    const char *colon = NULL;
-    if (s[0] == '[') {
-        const char *rb = memchr(s, ']', len);
-        if (!rb || rb + 1 >= s + len || rb[1] != ':')
-            return APNS_EINVAL;
-        colon = rb + 1;
-    } else {
-        colon = memrchr(s, ':', len);
-    }
-    if (!colon || colon == s)
-        return APNS_EINVAL;
-    char *end;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (end != s + len || p == 0 || p > 65535)
-        return APNS_EINVAL;
-    *host = apns__endpoint_host_dup(s, (size_t)(colon - s));
-    if (!*host)
-        return APNS_ENOMEM;
-    *port = (uint16_t)p;
-    return 0;
-}
-
 static void client_destroy(apns_client *c)
 {
     c->freeing = 1;
@@ -1001,7 +971,7 @@ int apns_client_new(apns_client **out, struct event_base *base, const apns_clien
         goto fail;
     rc = APNS_ENOMEM;
     if (o->proxy && *o->proxy) {
-        rc = parse_proxy(o->proxy, &c->proxy_host, &c->proxy_port);
+        rc = apns__transport_proxy_parse(o->proxy, &c->proxy_host, &c->proxy_port);
         if (rc) {
             apns__set_detail(detail, detail_len, "proxy \"%s\": expected host:port", o->proxy);
             goto fail;
