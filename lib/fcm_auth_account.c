@@ -177,7 +177,7 @@ static int load(apns_fcm_account **out, const char *json, size_t len, const char
     apns_fcm_account *a = NULL;
     int rc;
 
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (root == NULL) {
         apns__set_detail(detail, dl, "%s: not JSON: %s (line %d, column %d)", name, jerr.text,
                          jerr.line, jerr.column);
@@ -311,7 +311,7 @@ int apns_fcm_account_load_file(apns_fcm_account **out, const char *path, char *d
 
 int apns_fcm_assertion_sign(const apns_fcm_account *a, int64_t iat, char *out, size_t out_len)
 {
-    char head[FIELD_MAX + 64], claims[4 * FIELD_MAX + 256];
+    char head[FIELD_MAX + 64], claims[4 * FIELD_MAX + 256], jwt[APNS_FCM_ASSERTION_MAX];
     uint8_t sig[1024];
     size_t sig_len = sizeof sig;
 
@@ -325,17 +325,14 @@ int apns_fcm_assertion_sign(const apns_fcm_account *a, int64_t iat, char *out, s
                       (long long)(iat + APNS_FCM_ASSERTION_LIFE));
     if (hl < 0 || cl < 0 || (size_t)hl >= sizeof head || (size_t)cl >= sizeof claims)
         return APNS_EINVAL;
-    /* b64(head) "." b64(claims) "." b64(sig) */
-    size_t need = 4 * (((size_t)hl + 2) / 3) + 4 * (((size_t)cl + 2) / 3) +
-                  4 * (((size_t)EVP_PKEY_get_size(a->pkey) + 2) / 3) + 3;
-    if (out_len < need)
-        return APNS_EINVAL;
-    int n1 = apns_base64url_encode((const uint8_t *)head, (size_t)hl, out, out_len);
+    /* b64(head) "." b64(claims) "." b64(sig), built in jwt (always large
+     * enough: FIELD_MAX bounds the strings, 8192 bits the key) */
+    int n1 = apns_base64url_encode((const uint8_t *)head, (size_t)hl, jwt, sizeof jwt);
     if (n1 < 0)
         return APNS_EINVAL;
-    out[n1] = '.';
-    int n2 = apns_base64url_encode((const uint8_t *)claims, (size_t)cl, out + n1 + 1,
-                                   out_len - (size_t)n1 - 1);
+    jwt[n1] = '.';
+    int n2 = apns_base64url_encode((const uint8_t *)claims, (size_t)cl, jwt + n1 + 1,
+                                   sizeof jwt - (size_t)n1 - 1);
     if (n2 < 0)
         return APNS_EINVAL;
     size_t signing_len = (size_t)n1 + 1 + (size_t)n2;
@@ -344,15 +341,23 @@ int apns_fcm_assertion_sign(const apns_fcm_account *a, int64_t iat, char *out, s
     if (md == NULL)
         return APNS_ENOMEM;
     int ok = EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, a->pkey) == 1 &&
-             EVP_DigestSign(md, sig, &sig_len, (const uint8_t *)out, signing_len) == 1;
+             EVP_DigestSign(md, sig, &sig_len, (const uint8_t *)jwt, signing_len) == 1;
     EVP_MD_CTX_free(md);
     if (!ok) {
         ERR_clear_error();
         return APNS_ECRYPTO;
     }
-    out[signing_len] = '.';
-    int n3 = apns_base64url_encode(sig, sig_len, out + signing_len + 1, out_len - signing_len - 1);
+    jwt[signing_len] = '.';
+    int n3 =
+        apns_base64url_encode(sig, sig_len, jwt + signing_len + 1, sizeof jwt - signing_len - 1);
     if (n3 < 0)
         return APNS_EINVAL;
-    return (int)(signing_len + 1 + (size_t)n3);
+    size_t n = signing_len + 1 + (size_t)n3;
+    int rc = APNS_EINVAL;
+    if (n < out_len) {
+        memcpy(out, jwt, n + 1);
+        rc = (int)n;
+    }
+    OPENSSL_cleanse(jwt, n); /* a grant is a credential for an hour */
+    return rc;
 }

@@ -309,7 +309,7 @@ int apns__fcm_token_answer_parse(int status, const char *body, size_t len, apns_
     if (body == NULL)
         len = 0;
     if (len > 0 && len <= APNS__H1_ANSWER_MAX)
-        root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+        root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     const char *err = json_string_value(json_object_get(root, "error"));
     if (err)
         copy_printable(out->error, sizeof out->error, err);
