@@ -57,10 +57,13 @@ static void on_fetch(const apns_fcm_token_result *r, void *ud)
 static void on_state(const apns_fcm_auth_event *ev, void *ud)
 {
     (void)ud;
-    line(json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "event", "state", "state",
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    line(json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "event", "state", "state",
                    apns_fcm_auth_state_name(ev->state), "err", apns_err_name(ev->err), "detail",
                    ev->detail ? ev->detail : "", "generation", (json_int_t)ev->generation,
-                   "refresh_in_ms", (json_int_t)ev->refresh_in_ms));
+                   "refresh_in_ms", (json_int_t)ev->refresh_in_ms, "mono_ms",
+                   (json_int_t)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000)));
     if (strcmp(mode, "failing") == 0 && ev->state == APNS_FCM_AUTH_RETRYING) {
         ok = 1;
         event_base_loopbreak(base);

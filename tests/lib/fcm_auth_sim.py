@@ -105,6 +105,14 @@ def refresh():
     report(s.get("tokens") == N and s.get("failures") == 0, "refresh: tokens/failures",
            (s.get("tokens"), s.get("failures")), (N, 0))
     report(s.get("cache_refreshes") == N, "refresh: cache generations", s.get("cache_refreshes"), N)
+    # One request per refresh window: a token of lifetime 2 s is refreshed at
+    # half its life (max(5 min, L/10) is more than L/2), so request k+1 never
+    # starts sooner than 1000 ms after request k (a lower bound: a slow
+    # machine only makes the gap longer).
+    starts = [e["mono_ms"] for e in ev if e["event"] == "state" and e["state"] == "fetching"]
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    report(len(starts) == N and all(gap >= 950 for gap in gaps),
+           "refresh: requests at least one refresh window apart", gaps, ">= 950 ms each (1000 less libevent's cached-time slack)")
 
 
 def expired():
