@@ -150,6 +150,7 @@ int apns__h1_answer_parse(const uint8_t *raw, size_t len, int eof, apns__h1_answ
     int bad = 0;
 
     memset(out, 0, sizeof *out);
+    apns__set_detail(detail, dl, "%s", "");
     if (len > APNS__H1_ANSWER_MAX) {
         apns__set_detail(detail, dl, "answer longer than %d bytes", APNS__H1_ANSWER_MAX);
         return APNS_EFORMAT;
@@ -162,14 +163,15 @@ int apns__h1_answer_parse(const uint8_t *raw, size_t len, int eof, apns__h1_answ
         if (le - p < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
             p[8] != ' ' || !isdigit((unsigned char)p[9]) || !isdigit((unsigned char)p[10]) ||
             !isdigit((unsigned char)p[11]) || (le - p > 12 && p[12] != ' ')) {
-            apns__set_detail(detail, dl, "not an HTTP/1.1 status line: \"%.40s\"", p);
+            apns__set_detail(detail, dl, "not an HTTP/1.1 status line: \"%.*s\"",
+                             (int)(le - p > 40 ? 40 : le - p), p);
             for (char *d = detail; d && *d; d++)
                 if (!isprint((unsigned char)*d))
                     *d = '?';
             return APNS_EFORMAT;
         }
         status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-        if (status < 100) {
+        if (status < 100 || status > 599) { /* RFC 9110 15: three digits, 1xx..5xx */
             apns__set_detail(detail, dl, "bad status code %d", status);
             return APNS_EFORMAT;
         }
@@ -306,6 +308,7 @@ int apns__fcm_token_answer_parse(int status, const char *body, size_t len, apns_
     int rc = APNS_EFORMAT;
 
     memset(out, 0, sizeof *out);
+    apns__set_detail(detail, dl, "%s", "");
     if (body == NULL)
         len = 0;
     if (len > 0 && len <= APNS__H1_ANSWER_MAX)
@@ -424,6 +427,11 @@ int apns__fcm_token_answer_parse(int status, const char *body, size_t len, apns_
     rc = 0;
 done:
     json_decref(root);
+    /* jansson's messages quote the input: no byte of the endpoint's
+     * reaches a detail unless printable */
+    for (char *p = detail; p && dl && *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
     return rc;
 }
 

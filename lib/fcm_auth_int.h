@@ -30,7 +30,7 @@ typedef struct apns__h1_answer {
  * the answer is complete (*out filled; free it with apns__h1_answer_clear),
  * 0 when more bytes are needed (never with eof), APNS_EFORMAT (not HTTP/1.x,
  * bad framing, truncated at eof, over APNS__H1_ANSWER_MAX; detail says
- * what), APNS_ENOMEM.
+ * what), APNS_ENOMEM. detail is "" unless APNS_EFORMAT.
  */
 int apns__h1_answer_parse(const uint8_t *raw, size_t len, int eof, apns__h1_answer *out,
                           char *detail, size_t detail_len);

@@ -266,6 +266,8 @@ static void http_malformed(void **state)
         {"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", "header field"},
         {"HTTP/1.1 200 OK\r\nName : v\r\n\r\n", "header field"},
         {"HTTP/1.1 101 Switching Protocols\r\n\r\n", "101"},
+        {"HTTP/1.1 931 OK\r\nContent-Length: 0\r\n\r\n", "bad status code 931"},
+        {"HTTP/1.1 099 OK\r\nContent-Length: 0\r\n\r\n", "bad status code 99"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = h1(bad[i].raw, 1, &a, d, sizeof d);
