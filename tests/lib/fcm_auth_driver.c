@@ -13,6 +13,7 @@
  *            then until the second token, then once more for the first
  *            generation (stale: nothing)
  *   failing  an apns_fcm_auth until its first RETRYING
+ * env FCM_AUTH_PROXY=host:port: connect through that HTTP CONNECT proxy.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,15 @@ int main(int argc, char **argv)
     evtimer_add(safety, &tv);
     apns_fcm_conn_opts conn = {.token_url = argv[2],
                                .ca_file = strcmp(argv[3], "-") == 0 ? NULL : argv[3]};
+    /* FCM_AUTH_PROXY=host:port: through an HTTP CONNECT proxy */
+    char proxy[256] = "";
+    const char *pe = getenv("FCM_AUTH_PROXY");
+    if (pe && *pe && strlen(pe) < sizeof proxy && strrchr(pe, ':')) {
+        strcpy(proxy, pe);
+        *strrchr(proxy, ':') = '\0';
+        conn.proxy_host = proxy;
+        conn.proxy_port = (uint16_t)atoi(strrchr(pe, ':') + 1);
+    }
     int rc;
     if (strcmp(mode, "fetch") == 0) {
         rc = apns_fcm_token_fetch(NULL, base, acct, &conn, on_fetch, NULL, detail, sizeof detail);

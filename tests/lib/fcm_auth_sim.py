@@ -17,11 +17,16 @@ tests/lib/fcm_auth_driver.c, which prints what libapns did.
   badkey    a key the sim does not know: APNS_EGRANT, invalid_grant with
             the sim's text "Invalid JWT Signature.", from the one-shot fetch
             and as the auth's RETRYING state
+  proxy     the fetch through an HTTP CONNECT proxy (a small one here):
+            one CONNECT to the sim, the token accepted
+  retry     the token endpoint is down at first: RETRYING with
+            APNS_ECONNECT, then (fcm-sim started on that port) READY;
+            libapns's requests = its failures + 1, the sim counted 1
 Prints one line per check; any difference is a FAIL line and exit 1.
 usage: fcm_auth_sim.py   (env APNS_BIN_DIR, APNS_TEST_CERTS, FCM_AUTH_DRIVER,
                           FCM_AUTH_SMALL=1 under the sanitizers)
 """
-import http.client, json, os, shutil, ssl, subprocess, sys
+import http.client, json, os, select, shutil, socket, ssl, subprocess, sys, threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "golden"))
@@ -35,10 +40,11 @@ DEMO = g.account("demo")
 EMAIL = DEMO["client_email"]
 
 
-def drive(sim, mode, acct="demo", n=None, ca=None):
+def drive(sim, mode, acct="demo", n=None, ca=None, env=None):
     args = [DRIVER, mode, "https://localhost:%d/token" % sim.port, ca or f"{CERTS}/ca.pem",
             f"{CERTS}/fcm/sa-{acct}.json"] + ([str(n)] if n else [])
-    p = subprocess.run(args, capture_output=True, text=True, timeout=150)
+    p = subprocess.run(args, capture_output=True, text=True, timeout=150,
+                       env=dict(os.environ, **(env or {})))
     events = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
     if p.returncode != 0 or "Sanitizer" in p.stderr or "runtime error" in p.stderr:
         print("DRIVER %s rc=%d stderr: %s" % (mode, p.returncode, p.stderr[-3000:]))
@@ -157,8 +163,99 @@ def badkey():
            (stats or {}).get("token_refusals"), 2)
 
 
+class ConnectProxy(threading.Thread):
+    """A minimal HTTP CONNECT proxy on 127.0.0.1: records each CONNECT line."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(4)
+        self.port = self.ls.getsockname()[1]
+        self.connects = []
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                b = c.recv(4096)
+                if not b:
+                    break
+                head += b
+            line = head.split(b"\r\n")[0].decode(errors="replace")
+            self.connects.append(line)
+            host, port = line.split()[1].rsplit(":", 1)
+            u = socket.create_connection((host, int(port)))
+            c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            socks = [c, u]
+            while True:
+                r, _, _ = select.select(socks, [], [], 10)
+                if not r:
+                    break
+                data = r[0].recv(65536)
+                if not data:
+                    break
+                (u if r[0] is c else c).sendall(data)
+            c.close()
+            u.close()
+
+    def stop(self):
+        self.ls.close()
+
+
+def proxy():
+    sim, px = g.Sim(), ConnectProxy()
+    px.start()
+    ev = drive(sim, "fetch", env={"FCM_AUTH_PROXY": "127.0.0.1:%d" % px.port})
+    f = first(ev, "fetch")
+    report(f.get("err") == "APNS_OK", "proxy: fetch through CONNECT", (f.get("err"), first(ev, "detail")),
+           "APNS_OK")
+    report(px.connects == ["CONNECT localhost:%d HTTP/1.1" % sim.port], "proxy: one CONNECT to the sim",
+           px.connects, "CONNECT localhost:%d HTTP/1.1" % sim.port)
+    st, _ = send(sim, f.get("token", ""))
+    report(st == 200, "proxy: messages:send accepts the token", st, 200)
+    px.stop()
+    stats = sim.stop()
+    report(requests_counted(stats) == 1, "proxy: token requests the sim counted", requests_counted(stats), 1)
+
+
+def retry():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there yet: connection refused
+    args = [DRIVER, "refresh", "https://localhost:%d/token" % port, f"{CERTS}/ca.pem",
+            f"{CERTS}/fcm/sa-demo.json", "1"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events, sim = [], None
+    for line in p.stdout:
+        e = json.loads(line)
+        events.append(e)
+        if sim is None and e["event"] == "state" and e["state"] == "retrying":
+            sim = g.Sim("--listen", "127.0.0.1:%d" % port)  # the later --listen wins
+            report(sim.port == port, "retry: fcm-sim on the refused port", sim.port, port)
+    _, err = p.communicate(timeout=150)
+    report(p.returncode == 0, "retry: driver exit", (p.returncode, err[-2000:]), 0)
+    states = [(e["state"], e["err"]) for e in events if e["event"] == "state"]
+    retrying = [st for st in states if st[0] == "retrying"]
+    report(len(retrying) >= 1 and all(e == "APNS_ECONNECT" for _, e in retrying),
+           "retry: RETRYING with APNS_ECONNECT while nothing listens", retrying, "APNS_ECONNECT")
+    report(states[-1:] == [("ready", "APNS_OK")], "retry: READY once the endpoint is up", states[-1:],
+           [("ready", "APNS_OK")])
+    s = first(events, "stats")
+    report(s.get("requests") == s.get("failures", -1) + 1 and s.get("tokens") == 1,
+           "retry: requests = failures + 1, one token", (s.get("requests"), s.get("failures"), s.get("tokens")),
+           "failures + 1")
+    stats = sim.stop() if sim else None
+    report(requests_counted(stats) == 1, "retry: token requests the sim counted", requests_counted(stats), 1)
+
+
 if __name__ == "__main__":
-    for check in (verify_and_fetch, refresh, expired, badkey):
+    for check in (verify_and_fetch, refresh, expired, badkey, proxy, retry):
         check()
     if failures():
         print("%d FAILED (scratch kept in %s)" % (failures(), g.WORK))
