@@ -13,7 +13,8 @@ tests/lib/fcm_auth_driver.c, which prints what libapns did.
             N tokens, no failure, N cache generations
   expired   five apns_token_cache_expired() for the first token: one
             callback, exactly one extra request; a stale generation later:
-            none; the refreshed token is accepted by messages:send
+            none; the refreshed token is accepted by messages:send; the same
+            with the five calls from another thread (expired-thread)
   badkey    a key the sim does not know: APNS_EGRANT, invalid_grant with
             the sim's text "Invalid JWT Signature.", from the one-shot fetch
             and as the auth's RETRYING state
@@ -121,21 +122,21 @@ def refresh():
            "refresh: requests at least one refresh window apart", gaps, ">= 950 ms each (1000 less libevent's cached-time slack)")
 
 
-def expired():
+def expired(mode="expired"):
     sim = g.Sim()
-    ev = drive(sim, "expired")
+    ev = drive(sim, mode)
     x, stale, s = first(ev, "expired"), first(ev, "stale"), first(ev, "stats")
-    report((x.get("first"), x.get("others")) == (1, 0), "expired: one callback for five 401s",
+    report((x.get("first"), x.get("others")) == (1, 0), mode + ": one callback for five 401s",
            (x.get("first"), x.get("others")), (1, 0))
-    report(stale.get("result") == 0, "expired: stale generation schedules nothing", stale.get("result"), 0)
+    report(stale.get("result") == 0, mode + ": stale generation schedules nothing", stale.get("result"), 0)
     report((s.get("requests"), s.get("tokens"), s.get("expired_refreshes")) == (2, 2, 1),
-           "expired: requests, tokens, early refreshes",
+           mode + ": requests, tokens, early refreshes",
            (s.get("requests"), s.get("tokens"), s.get("expired_refreshes")), (2, 2, 1))
-    report(s.get("generation") == 2, "expired: the cache holds the second token", s.get("generation"), 2)
+    report(s.get("generation") == 2, mode + ": the cache holds the second token", s.get("generation"), 2)
     st, body = send(sim, s.get("token", ""))
-    report(st == 200, "expired: messages:send accepts the refreshed token", (st, body[:100]), 200)
+    report(st == 200, mode + ": messages:send accepts the refreshed token", (st, body[:100]), 200)
     stats = sim.stop()
-    report(requests_counted(stats) == 2, "expired: token requests the sim counted", requests_counted(stats), 2)
+    report(requests_counted(stats) == 2, mode + ": token requests the sim counted", requests_counted(stats), 2)
 
 
 def badkey():
@@ -255,7 +256,8 @@ def retry():
 
 
 if __name__ == "__main__":
-    for check in (verify_and_fetch, refresh, expired, badkey, proxy, retry):
+    for check in (verify_and_fetch, refresh, expired, lambda: expired("expired-thread"), badkey, proxy,
+                  retry):
         check()
     if failures():
         print("%d FAILED (scratch kept in %s)" % (failures(), g.WORK))
