@@ -225,8 +225,9 @@ static void t_on_closed(void *ud, apns__transport *t, int err, const char *tdeta
     fetch_free(f);
 }
 
-/* Starts a fetch on a borrowed (or the fetch's own, already set up)
- * endpoint. *pf is set before anything can call back. */
+/* Signs a grant and starts the request on f->ep (borrowed from the auth,
+ * or the fetch's own, already set up). Nothing calls back from inside:
+ * the transport starts from the loop. On failure the caller frees f. */
 static int fetch_start(apns_fcm_fetch *f, const apns_fcm_account *acct, const char *path,
                        const char *proxy_host, uint16_t proxy_port, int64_t timeout_ms,
                        char *detail, size_t dl)
