@@ -17,8 +17,13 @@
  * Minting happens under the mutex: at most one thread signs, the others wait
  * ~50 us once per refresh age and then see the new token.
  *
- * An external cache (no key) never mints: a fleet's shared token is put
- * into it by its owner (apnsd's JetStream backend), and get() only copies.
+ * An external cache (no key) never mints: a fleet's shared token, or an FCM
+ * access token, is put into it by its owner (apnsd's JetStream backend,
+ * apns_fcm_auth), and get() only copies. expired() on it calls the owner's
+ * callback under the mutex, once per generation (expired_cb_gen remembers
+ * the last one reported): under the mutex so that clearing the callback is a
+ * barrier for the owner's free(), once per generation so that a burst of
+ * 401s from many connections costs one refresh.
  */
 #include "apns/error.h"
 #include "apns/jwt.h"
@@ -34,6 +39,9 @@ struct apns_token_cache {
     apns_token cur;  /* cur.generation == 0: none yet */
     int refresh_due; /* set by expired(): mint at the next get */
     uint64_t refreshes;
+    apns_token_expired_cb expired_cb; /* external caches only */
+    void *expired_ud;
+    uint64_t expired_cb_gen; /* the generation the callback was last called for */
 };
 
 int apns_token_cache_new(apns_token_cache **out, const apns_signing_key *k, int64_t refresh_age_s)
@@ -157,6 +165,17 @@ int apns_token_cache_get(apns_token_cache *c, int64_t now, apns_token *tok)
     return rc;
 }
 
+int apns_token_cache_set_expired_cb(apns_token_cache *c, apns_token_expired_cb cb, void *ud)
+{
+    if (c == NULL || c->key != NULL)
+        return APNS_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    c->expired_cb = cb;
+    c->expired_ud = cb ? ud : NULL;
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
 int apns_token_cache_expired(apns_token_cache *c, uint64_t generation, int64_t now)
 {
     int scheduled = 0;
@@ -164,8 +183,15 @@ int apns_token_cache_expired(apns_token_cache *c, uint64_t generation, int64_t n
     if (c == NULL)
         return 0;
     pthread_mutex_lock(&c->mu);
-    if (c->key != NULL && generation != 0 && generation == c->cur.generation &&
-        now - c->cur.issued_at >= APNS_TOKEN_MIN_AGE_S) {
+    if (c->key == NULL) {
+        if (c->expired_cb != NULL && generation != 0 && generation == c->cur.generation &&
+            generation != c->expired_cb_gen) {
+            c->expired_cb_gen = generation;
+            c->expired_cb(c, generation, c->expired_ud);
+            scheduled = 1;
+        }
+    } else if (c->key != NULL && generation != 0 && generation == c->cur.generation &&
+               now - c->cur.issued_at >= APNS_TOKEN_MIN_AGE_S) {
         c->refresh_due = 1;
         scheduled = 1;
     }

@@ -425,7 +425,9 @@ typedef int (*gw_queue_mint_fn)(void *mint_ud, char *jwt, size_t jwt_len);
 typedef void (*gw_queue_token_cb)(int err, const char *detail, const char *jwt, int64_t issued_ms,
                                   int minted, void *ud);
 
-#define GW_QUEUE_JWT_MAX 1024
+/* A shared token fits a token cache (apns_token_cache_put): APNs JWTs are
+ * ~190 bytes, FCM access tokens up to 2048 (apns/jwt.h). */
+#define GW_QUEUE_JWT_MAX APNS_JWT_MAX
 
 /* Operation counters a backend may keep (e.g. JetStream publishes, acks,
  * reads, fetches), for metrics. kind is static. */

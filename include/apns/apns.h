@@ -7,6 +7,8 @@
  * error.h    the one error space (APNS_E*, apns_strerror)
  * notification.h, payload.h   what to send, validated before it is sent
  * jwt.h      ES256 provider tokens and the per-team token cache
+ * fcm_auth.h FCM service accounts: the RS256 grant, OAuth access tokens
+ *            fetched and refreshed into a token cache
  * reason.h   every APNs answer with the action it calls for
  * client.h   connections, the in-flight book, credit-based backpressure
  * channel.h  broadcast channels (Live Activities, iOS 18): create, read, list, delete
@@ -23,6 +25,7 @@
 #include "apns/notification.h"
 #include "apns/payload.h"
 #include "apns/jwt.h"
+#include "apns/fcm_auth.h"
 #include "apns/reason.h"
 #include "apns/client.h"
 #include "apns/channel.h"

@@ -44,6 +44,7 @@ extern "C" {
     XX(ETEAMID, -32, "team id must be 10 characters [A-Z0-9]")                                     \
     XX(ECRYPTO, -33, "cryptographic operation failed")                                             \
     XX(ECERT, -34, "cannot load the client certificate or key")                                    \
+    XX(EGRANT, -35, "the OAuth token endpoint refused the grant (invalid_grant, ...)")             \
     XX(ETLS, -40, "TLS handshake or I/O failed")                                                   \
     XX(EVERIFY, -41, "server certificate verification failed")                                     \
     XX(EALPN, -42, "server did not negotiate HTTP/2 (ALPN h2)")                                    \
@@ -56,6 +57,7 @@ extern "C" {
     XX(EGOAWAY, -49, "server sent GOAWAY")                                                         \
     XX(ESHUTDOWN, -50, "client is shutting down")                                                  \
     XX(ERETRIES, -51, "retries exhausted")                                                         \
+    XX(EUNAVAILABLE, -52, "server unavailable or rate limiting (5xx, 429): try again later")       \
     XX(EIO, -60, "I/O error")                                                                      \
     XX(ECONFIG, -61, "invalid configuration")                                                      \
     XX(EFORMAT, -62, "malformed input")

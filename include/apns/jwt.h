@@ -22,7 +22,10 @@ extern "C" {
 
 #define APNS_KEY_ID_LEN              10
 #define APNS_TEAM_ID_LEN             10
-#define APNS_JWT_MAX                 512 /* ES256 APNs tokens are ~190 bytes */
+/* Room for a token with its NUL: ES256 APNs tokens are ~190 bytes; Google
+ * OAuth access tokens (FCM, apns/fcm_auth.h) are documented as up to 2048
+ * bytes. */
+#define APNS_JWT_MAX                 2049
 #define APNS_TOKEN_MIN_AGE_S         (20 * 60)
 #define APNS_TOKEN_MAX_AGE_S         (60 * 60)
 #define APNS_TOKEN_DEFAULT_REFRESH_S (50 * 60)
@@ -88,10 +91,12 @@ APNS_EXTERN void apns_token_cache_free(apns_token_cache *c);
  * apns_token_cache_put(). For a fleet of processes that must present ONE
  * token per team (APNs answers TooManyProviderTokenUpdates when a team's
  * token changes more often than every 20 minutes, however many processes
- * send): one process mints, all of them put the shared token. get() answers
- * APNS_EAGAIN until the first put (an apns_client keeps its notifications
- * queued meanwhile and looks again every 100 ms); expired() never schedules
- * anything: the owner of the shared token replaces it. Returns 0,
+ * send), or FCM's OAuth access tokens (apns/fcm_auth.h): one process mints,
+ * all of them put the shared token. get() answers APNS_EAGAIN until the first
+ * put (an apns_client keeps its notifications queued meanwhile and looks
+ * again every 100 ms); expired() mints nothing: it tells the owner of the
+ * token through its callback (apns_token_cache_set_expired_cb), and the
+ * owner puts a new one. Returns 0,
  * APNS_EINVAL (out NULL), APNS_ENOMEM. Free with apns_token_cache_free().
  */
 APNS_EXTERN int apns_token_cache_new_external(apns_token_cache **out);
@@ -122,14 +127,39 @@ APNS_EXTERN int64_t apns_token_cache_refresh_age(const apns_token_cache *c);
 APNS_EXTERN int apns_token_cache_get(apns_token_cache *c, int64_t now, apns_token *tok);
 
 /*
- * APNs answered ExpiredProviderToken for a request that carried token
- * `generation`. If that is still the current token and it is at least 20
- * minutes old, the next get mints a new one. Returns 1 if a refresh was
- * scheduled, 0 if not (the token was already replaced, or it is younger than
- * 20 minutes: then the clock is wrong, and minting would only earn
- * TooManyProviderTokenUpdates).
+ * APNs answered ExpiredProviderToken (FCM: 401 with an expired access
+ * token) for a request that carried token `generation`. Minting cache: if
+ * that is still the current token and it is at least 20 minutes old, the
+ * next get mints a new one. External cache: if that is still the current
+ * token, the expired-token callback (apns_token_cache_set_expired_cb) is
+ * called, once per generation. Returns 1 if a refresh was scheduled (the
+ * callback was called), 0 if not (the token was already replaced or already
+ * reported, it is younger than 20 minutes on a minting cache: then the
+ * clock is wrong, and minting would only earn TooManyProviderTokenUpdates,
+ * or an external cache has no callback).
  */
 APNS_EXTERN int apns_token_cache_expired(apns_token_cache *c, uint64_t generation, int64_t now);
+
+/*
+ * The expired-token callback of an external cache (apns_token_cache_put()):
+ * its owner fetches a new token when a request that carried the current one
+ * was refused as expired. `generation` is that token's generation.
+ */
+typedef void (*apns_token_expired_cb)(apns_token_cache *c, uint64_t generation, void *ud);
+
+/*
+ * Sets (cb NULL: clears) the expired-token callback of an external cache.
+ * apns_token_cache_expired() calls it, from the thread that called expired(),
+ * when `generation` is the current token's and the callback was not yet
+ * called for that generation (so at most once per generation, however many
+ * connections see the refusal). It runs with the cache's lock held: it must
+ * not call this cache's functions, only schedule the refresh (e.g.
+ * event_active() on the owner's loop); after set_expired_cb() returns, the
+ * previous callback is not running and never runs again. Thread-safe.
+ * Returns 0, APNS_EINVAL (c NULL or not external).
+ */
+APNS_EXTERN int apns_token_cache_set_expired_cb(apns_token_cache *c, apns_token_expired_cb cb,
+                                                void *ud);
 
 /* Number of tokens minted so far (for metrics). */
 APNS_EXTERN uint64_t apns_token_cache_refreshes(const apns_token_cache *c);

@@ -665,6 +665,78 @@ static void cache_clamps_refresh_age(void **state)
     (void)state;
 }
 
+/* The expired-token callback of an external cache: called for the current
+ * generation only, once per generation however many connections report it,
+ * never for a stale or unknown generation, and never after it was cleared. */
+typedef struct {
+    int calls;
+    uint64_t gen;
+    apns_token_cache *c;
+} exp_rec;
+
+static void on_expired(apns_token_cache *c, uint64_t generation, void *ud)
+{
+    exp_rec *r = ud;
+    r->calls++;
+    r->gen = generation;
+    r->c = c;
+}
+
+static void cache_external_expired_cb(void **state)
+{
+    apns_token_cache *c, *minting;
+    exp_rec r = {0};
+    /* Google access tokens reach 2048 bytes (fcm-protocol.md §2): one fits. */
+    char google[2049];
+
+    (void)state;
+    memset(google, 'y', 2048);
+    memcpy(google, "ya29.", 5);
+    google[2048] = '\0';
+    assert_int_equal(apns_token_cache_new_external(&c), 0);
+    assert_int_equal(apns_token_cache_set_expired_cb(NULL, on_expired, &r), APNS_EINVAL);
+    assert_int_equal(apns_token_cache_set_expired_cb(c, on_expired, &r), 0);
+    /* No token yet: nothing to report. */
+    assert_int_equal(apns_token_cache_expired(c, 0, T0), 0);
+    assert_int_equal(apns_token_cache_expired(c, 1, T0), 0);
+    assert_int_equal(r.calls, 0);
+
+    assert_int_equal(apns_token_cache_put(c, google, T0), 0);
+    apns_token tok = {0};
+    assert_int_equal(apns_token_cache_get(c, T0, &tok), 0);
+    assert_string_equal(tok.jwt, google);
+    /* Ten connections see the same 401: one callback, at once (no age rule). */
+    assert_int_equal(apns_token_cache_expired(c, 1, T0 + 1), 1);
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(apns_token_cache_expired(c, 1, T0 + 1), 0);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.gen, 1);
+    assert_ptr_equal(r.c, c);
+
+    /* The owner puts a new token; a late 401 for the old one changes nothing. */
+    google[10] = 'z';
+    assert_int_equal(apns_token_cache_put(c, google, T0 + 2), 0);
+    assert_int_equal(apns_token_cache_expired(c, 1, T0 + 3), 0);
+    assert_int_equal(apns_token_cache_expired(c, 3, T0 + 3), 0);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(apns_token_cache_expired(c, 2, T0 + 3), 1);
+    assert_int_equal(r.calls, 2);
+    assert_int_equal(r.gen, 2);
+
+    /* Cleared: never called again. */
+    google[11] = 'z';
+    assert_int_equal(apns_token_cache_put(c, google, T0 + 4), 0);
+    assert_int_equal(apns_token_cache_set_expired_cb(c, NULL, NULL), 0);
+    assert_int_equal(apns_token_cache_expired(c, 3, T0 + 5), 0);
+    assert_int_equal(r.calls, 2);
+    apns_token_cache_free(c);
+
+    /* A minting cache has no owner to call. */
+    assert_int_equal(apns_token_cache_new(&minting, K.key, 0), 0);
+    assert_int_equal(apns_token_cache_set_expired_cb(minting, on_expired, &r), APNS_EINVAL);
+    apns_token_cache_free(minting);
+}
+
 /* An external cache never mints: it answers EAGAIN until a token is put,
  * then hands out exactly what was put; the same JWT again is not a new
  * generation; expired() schedules nothing (the owner replaces the token). */
@@ -849,6 +921,7 @@ int main(void)
         cmocka_unit_test(cache_clamps_refresh_age),
         cmocka_unit_test(cache_expired_rules),
         cmocka_unit_test(cache_external),
+        cmocka_unit_test(cache_external_expired_cb),
         cmocka_unit_test(cache_clock_backwards),
         cmocka_unit_test(cache_threads_share_one_token),
     };

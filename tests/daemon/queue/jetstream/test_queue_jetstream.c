@@ -353,7 +353,12 @@ static int mint(void *ud, char *jwt, size_t len)
 
     (void)ud;
     usleep(100000); /* both nodes read "no token" before either writes */
-    snprintf(jwt, len, "jwt-%d", n);
+    /* As long as the longest token a cache holds: a Google access token
+     * (FCM) reaches 2048 bytes (fcm-protocol.md §2). */
+    int k = snprintf(jwt, len, "jwt-%d-", n);
+    while (k >= 0 && (size_t)k < 2048 && (size_t)k + 1 < len)
+        jwt[k++] = 'y';
+    jwt[k] = '\0';
     return 0;
 }
 
@@ -404,6 +409,7 @@ static void one_provider_token_per_window(void **state)
     race(f, NULL, &a, &b);
     assert_string_equal(a.jwt, b.jwt);
     assert_int_equal(a.minted + b.minted, 1); /* exactly one stored */
+    assert_int_equal(strlen(a.jwt), 2048);    /* stored and read back whole */
     snprintf(first, sizeof(first), "%s", a.jwt);
 
     /* Within the window: the stored one, no mint. */
