@@ -274,6 +274,7 @@ static void test_full_config(void **state)
     assert_int_equal(SRV(c)->max_body, 64u << 20);
     assert_int_equal(SRV(c)->max_tokens, 500000);
     assert_int_equal(SRV(c)->request_timeout_ms, 90000);
+    assert_int_equal(SRV(c)->idle_timeout_ms, 60000); /* the default */
     assert_int_equal(gw_apnsd_server_config_of(c)->drain_timeout_ms, 45000);
     assert_int_equal(SRV(c)->max_wait_ms, 30000); /* default */
     assert_int_equal(SRV(c)->metrics, 0);
@@ -532,6 +533,8 @@ static const struct bad_case BAD[] = {
      "apnsd.ini:2: [server] request_timeout: must be a duration like 500ms, 30s, 5m, 1h30m or 7d"},
     {"[server]\nrequest_timeout = 2h\n" TOKEN_APP("a"),
      "apnsd.ini:2: [server] request_timeout: must be between 1s and 1h, got \"2h\""},
+    {"[server]\nidle_timeout = 500ms\n" TOKEN_APP("a"),
+     "apnsd.ini:2: [server] idle_timeout: must be between 1s and 1h, got \"500ms\""},
     {"[server]\nmetrics = maybe\n" TOKEN_APP("a"),
      "apnsd.ini:2: [server] metrics: must be yes or no (also true/false, on/off, 1/0), got "
      "\"maybe\""},
