@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -122,6 +123,7 @@ static int setup_with(void **state, uint64_t queue_max_depth)
     assert_non_null(kf);
     fputs("not parsed\n", kf);
     fclose(kf);
+    chmod(key, 0600); /* a key every user may read is refused (insecure_secrets) */
     f->cfg = load_cfg(f->dir);
     f->base = event_base_new();
     tq_opts(&o, f->base, 0);
