@@ -186,7 +186,7 @@ static void js_batch(gw_req *head, void *be)
     gw_js *js = be;
     gw_queue_req **sub = NULL, **out = NULL;
     size_t n_sub = 0, n_out = 0, n = 0;
-    int storage_err = 0, did = 0;
+    int storage_err = 0, did = 0, wrote = 0;
 
     for (gw_req *g = head; g != NULL; g = g->next)
         n++;
@@ -233,11 +233,13 @@ static void js_batch(gw_req *head, void *be)
         }
     }
     for (gw_req *g = head; g != NULL; g = g->next) {
-        int e = ((gw_queue_req *)g)->err;
-        if (gw_queue_err_unavailable(e))
-            storage_err = e;
+        const gw_queue_req *r = (const gw_queue_req *)g;
+        if (gw_queue_err_unavailable(r->err))
+            storage_err = r->err;
+        else if (r->err == 0 && gw_queue__req_writes(r))
+            wrote = 1;
     }
-    gw_queue__result(js->q, did && storage_err == 0, storage_err);
+    gw_queue__result(js->q, did && storage_err == 0, wrote, storage_err);
     free(sub); /* and out */
 }
 
@@ -251,7 +253,7 @@ static void js_lease_batch(gw_req *head, void *be)
         gw_queue_req *r = (gw_queue_req *)g;
         r->err = gw_js_op_lease(js, r);
         if (gw_queue_err_unavailable(r->err))
-            gw_queue__result(js->q, 0, r->err);
+            gw_queue__result(js->q, 0, 0, r->err);
     }
 }
 

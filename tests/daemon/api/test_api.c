@@ -734,11 +734,33 @@ static void read_only_503_then_recovery(void **state)
     resp_free(&r);
     h(f, "GET", "/readyz", NULL, NULL, &r);
     expect(&r, 503, "not_ready", NULL);
-    assert_non_null(strstr(jstr(&r, "reasons.0"), "queue"));
+    assert_non_null(strstr(jstr(&r, "reasons.0"), "queue: writes fail"));
     resp_free(&r);
     assert_int_equal(gw_queue_depth(f->q), 0);
+    /* A read that succeeds (a read-only file serves reads) does not make
+     * the gateway ready: writes still fail. */
+    h(f, "GET", "/v1/apps/shop/dead-tokens", SHOP_KEY, NULL, &r);
+    expect(&r, 200, NULL, NULL);
+    resp_free(&r);
+    h(f, "GET", "/readyz", NULL, NULL, &r);
+    expect(&r, 503, "not_ready", NULL);
+    assert_non_null(strstr(jstr(&r, "reasons.0"), "queue: writes fail"));
+    resp_free(&r);
 
+    /* Writable again, no traffic: the store's write probe (while failing)
+     * makes it ready before any push. */
     queue_done(f, set_ro, 0);
+    {
+        int ready = 0;
+        for (int i = 0; i < 200 && !ready; i++) {
+            h(f, "GET", "/readyz", NULL, NULL, &r);
+            ready = r.status == 200;
+            resp_free(&r);
+            if (!ready)
+                pump(f, 50);
+        }
+        assert_true(ready);
+    }
     push(f, SHOP_KEY, b, &r);
     expect(&r, 202, NULL, NULL);
     resp_free(&r);
@@ -769,9 +791,20 @@ static void disk_full_503_then_recovery(void **state)
         resp_free(&r);
     }
     assert_true(full);
+    /* Reads still work on a full disk; the gateway stays not ready. */
+    h(f, "GET", "/v1/apps/shop/dead-tokens", SHOP_KEY, NULL, &r);
+    expect(&r, 200, NULL, NULL);
+    resp_free(&r);
+    h(f, "GET", "/readyz", NULL, NULL, &r);
+    expect(&r, 503, "not_ready", NULL);
+    assert_non_null(strstr(jstr(&r, "reasons.0"), "queue: writes fail"));
+    resp_free(&r);
     queue_done(f, gw_queue_sqlite_set_max_bytes, 0);
     push(f, SHOP_KEY, b, &r);
     expect(&r, 202, NULL, NULL);
+    resp_free(&r);
+    h(f, "GET", "/readyz", NULL, NULL, &r);
+    expect(&r, 200, NULL, NULL);
     resp_free(&r);
     free(b);
 }
