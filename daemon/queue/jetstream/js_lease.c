@@ -899,9 +899,11 @@ int64_t gw_js_idle(void *ud)
         js->depth_due = mono + 1000;
     }
     {
-        int64_t park = gw_js_park_tick(js, hb / 2),
+        int64_t park = gw_js_park_tick(js, hb / 2), probe = gw_js_write_probe(js),
                 next = js->hb_due < js->depth_due ? js->hb_due : js->depth_due;
         next -= mono;
+        if (probe >= 0 && probe < next)
+            next = probe;
         return park < next ? (park > 0 ? park : 0) : next;
     }
 }

@@ -208,6 +208,7 @@ typedef struct gw_js {
     int64_t depth_due, hb_due; /* mono ms */
     common_list parked;        /* a paused app's hand-backs, kept until due (js_park.c) */
     size_t n_parked;
+    int64_t probe_due; /* mono ms: the next write probe while failing (js_probe.c) */
 } gw_js;
 
 /* ---- js_conn.c: connection, setup, errors, publish groups ---- */
@@ -287,6 +288,12 @@ uint64_t gw_js_wake_parked(gw_js *js, const char *app, int64_t until);
 int64_t gw_js_park_tick(gw_js *js, int64_t hb);
 /* Drops every parked message without an ack (back after ack_wait). */
 void gw_js_park_forget(gw_js *js);
+
+/* ---- js_probe.c ---- */
+/* ops->idle: while the queue is failing, a small write every second whose
+ * result clears or keeps last_err. Returns the ms until the next probe,
+ * or -1 when not failing. */
+int64_t gw_js_write_probe(gw_js *js);
 void gw_js_refresh_depth(gw_js *js);                  /* js_lease.c */
 int gw_js_op_status(gw_js *js, gw_queue_req *r);      /* js_status.c */
 int gw_js_op_dead_add(gw_js *js, gw_queue_req *r);    /* js_dead.c */
