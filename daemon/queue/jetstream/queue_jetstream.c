@@ -229,9 +229,9 @@ static void js_batch(gw_req *head, void *be)
         } else if (r->kind == GW_QUEUE_REQ_PURGE) {
             r->u.purge.count = 0; /* the servers expire entries (bucket TTL) */
         } else if (r->kind == GW_QUEUE_REQ_WAKE) {
-            /* Parked hand-backs come back at once (a delayed nak cannot be
+            /* Held-back hand-backs come back at once (a delayed nak cannot be
              * called back: those wait for their time). */
-            r->u.wake.count = gw_js_wake_parked(js, r->u.wake.app, r->u.wake.until);
+            r->u.wake.count = gw_js_wake_held(js, r->u.wake.app, r->u.wake.until);
             r->work = r->u.wake.count > 0;
         }
     }
@@ -317,7 +317,7 @@ static void js_free(void *be)
      * after ack_wait (the dispatcher releases every chunk before a clean
      * stop). */
     gw_js_forget_leases(js);
-    gw_js_park_forget(js);
+    gw_js_held_forget(js);
     gw_js_disconnect(js);
     free(js->servers);
     free(js->strings);
@@ -429,7 +429,7 @@ static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
     pthread_mutex_init(&js->lease_mu, NULL);
     common_list_init(&js->leases);
     common_list_init(&js->waiting);
-    common_list_init(&js->parked);
+    common_list_init(&js->held_back);
     q->be = js;
     js->q = q;
     js->jo = *jo;

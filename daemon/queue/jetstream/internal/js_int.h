@@ -206,8 +206,8 @@ typedef struct gw_js {
     size_t n_committed, committed_pos;
     /* queue thread only */
     int64_t depth_due, hb_due; /* mono ms */
-    common_list parked;        /* a paused app's hand-backs, kept until due (js_park.c) */
-    size_t n_parked;
+    common_list held_back;     /* a paused app's hand-backs, kept until due (js_held.c) */
+    size_t n_held_back;
     int64_t probe_due; /* mono ms: the next write probe while failing (js_probe.c) */
 } gw_js;
 
@@ -276,18 +276,18 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n);     /* js_lease.c
 int gw_js_op_touch(gw_js *js, gw_queue_req *r);                    /* js_lease.c */
 void gw_js_forget_leases(gw_js *js);                               /* js_lease.c */
 
-/* ---- js_park.c: a paused app's hand-backs, kept until due or woken ---- */
-/* Keeps l (unlinked, its hand-back stored) parked until due (the queue's
- * clock), when it is at least 2 s away and fewer than 4096 are parked:
- * returns 1 (l is the park's); else 0 (the caller naks with a delay). */
-int gw_js_park(gw_js *js, gw_js_lease *l, int64_t due, int64_t now);
-/* Naks at once every parked chunk of app due by until; returns how many. */
-uint64_t gw_js_wake_parked(gw_js *js, const char *app, int64_t until);
+/* ---- js_held.c: a paused app's hand-backs, kept until due or woken ---- */
+/* Keeps l (unlinked, its hand-back stored) held back until due (the queue's
+ * clock), when it is at least 2 s away and fewer than 4096 are held back:
+ * returns 1 (l is held back); else 0 (the caller naks with a delay). */
+int gw_js_hold(gw_js *js, gw_js_lease *l, int64_t due, int64_t now);
+/* Naks at once every held-back chunk of app due by until; returns how many. */
+uint64_t gw_js_wake_held(gw_js *js, const char *app, int64_t until);
 /* ops->idle: naks the due ones, keeps the others alive (in-progress acks
  * every hb ms); returns the ms until the next due one (at most hb). */
-int64_t gw_js_park_tick(gw_js *js, int64_t hb);
-/* Drops every parked message without an ack (back after ack_wait). */
-void gw_js_park_forget(gw_js *js);
+int64_t gw_js_held_tick(gw_js *js, int64_t hb);
+/* Drops every held-back message without an ack (back after ack_wait). */
+void gw_js_held_forget(gw_js *js);
 
 /* ---- js_probe.c ---- */
 /* ops->idle: while the queue is failing, a small write every second whose
