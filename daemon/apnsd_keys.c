@@ -25,6 +25,20 @@ static const gw_config_key server_keys[] = {
      .aka = "shutdown_timeout grace_period",
      .doc = "On SIGTERM: stop accepting, finish what is in flight within this time, exit. "
             "What is not answered by then stays queued for the next start."},
+    {.name = "insecure_secrets",
+     .type = GW_CONFIG_T_ENUM,
+     .def = "refuse",
+     .off = offsetof(gw_apnsd_server_config, insecure_secrets),
+     .choices = "warn|refuse",
+     .flags = GW_CONFIG_K_POLICY,
+     .aka = "allow_insecure_secrets world_readable_secrets",
+     .doc = "A file holding a secret (`key_file`, `p12_file`, `password_file`, "
+            "`api_keys_file`, a `cert_file` with its private key, or this file when it holds "
+            "secrets) that every user may read (mode o+r): `refuse` fails the load (start, "
+            "reload and `--check-config`) with an error naming the file, its mode and this "
+            "key; `warn` only warns. Refuse is the default: a provider key others can read "
+            "can sign pushes for every app of its team, and the packaged files are 0640 "
+            "`root:apnsd`."},
 };
 
 static const gw_config_key log_keys[] = {

@@ -13,7 +13,10 @@
 
 typedef struct gw_apnsd_server_config {
     int64_t drain_timeout_ms; /* SIGTERM: finish in-flight work within this */
+    int insecure_secrets;     /* GW_APNSD_SECRETS_*: read by the config loader */
 } gw_apnsd_server_config;
+
+enum { GW_APNSD_SECRETS_WARN, GW_APNSD_SECRETS_REFUSE };
 
 typedef struct gw_apnsd_log_config {
     int format; /* gw_log_format */

@@ -553,6 +553,7 @@ int gw_api_new(gw_api **out, const gw_api_opts *o, char *detail, size_t detail_l
      * answer). */
     static const char *const limit_events[] = {"closed_idle", "refused", "out_of_descriptors"};
     int reg = gw_metrics_register(a->m, GW_M_LOG_SUPPRESSED, "api", NULL);
+    reg |= gw_metrics_register(a->m, GW_M_API_IDLE_CLOSED, NULL, NULL);
     for (size_t i = 0; i < N_ROUTES; i++)
         reg |= gw_metrics_register(a->m, GW_M_API_LATENCY, routes[i].name, NULL);
     for (size_t i = 0; i < sizeof limit_events / sizeof limit_events[0]; i++)

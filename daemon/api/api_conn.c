@@ -21,11 +21,14 @@
  * bounded by the read watermark) until the answer is written; answers are
  * therefore in request order.
  *
- * One timer per connection is the request deadline: armed when the
- * connection becomes ready for a request (accept, or the previous answer
- * written), never re-armed by arriving bytes, stopped when the body is
- * complete. A trickling client is answered 408 at the deadline; an idle
- * one is closed quietly.
+ * One timer per connection. In IDLE it is the idle timeout ([server]
+ * idle_timeout): armed when the connection becomes ready for a request
+ * (accept, or the previous answer written); at it the connection is closed
+ * quietly and counted. The first byte of a request turns it into the
+ * request deadline ([server] request_timeout): armed once, never re-armed
+ * by arriving bytes, stopped when the body is complete. A trickling client
+ * is answered 408 at the deadline. A client can thus hold a connection for
+ * at most idle_timeout + request_timeout before its request is complete.
  *
  * Any answer given before the request was read in full (a refusal, a
  * framing error, a deadline) closes the connection: the unread rest can
@@ -204,6 +207,13 @@ void gw__conn_forget(gw_api_req *r)
     r->conn = NULL;
 }
 
+/* IDLE: the idle timeout (see the design note). */
+static void arm_idle(gw__conn *c)
+{
+    gw_timer_in(c->timer, gw_api_server_config_of(c->api->cfg)->idle_timeout_ms);
+}
+
+/* The first byte of a request: the whole-request deadline. */
 static void arm_deadline(gw__conn *c)
 {
     gw_timer_in(c->timer, gw_api_server_config_of(c->api->cfg)->request_timeout_ms);
@@ -253,7 +263,7 @@ void gw__conn_send(gw__conn *c, gw_api_req *r, int status, const char *phrase,
     c->body_done = 0;
     common_list_remove(&c->link);
     common_list_push_back(&c->api->conns, &c->link); /* the most recently idle last */
-    arm_deadline(c);
+    arm_idle(c);
     bufferevent_enable(c->bev, EV_READ);
     /* Pipelined bytes may be waiting: read them from the loop, not from
      * inside whoever answered (an event of our own: freed with c, unlike a
@@ -418,6 +428,7 @@ static void process(gw__conn *c)
             if (n == 0)
                 return;
             c->state = S_HEAD;
+            arm_deadline(c);
             gw_api_http_scan_init(&c->scan);
             /* fall through */
         case S_HEAD: {
@@ -503,6 +514,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     gw__conn *c = arg;
     gw_api_error e;
 
+    if (c->state == S_IDLE)
+        gw_metrics_add(c->api->m, GW_M_API_IDLE_CLOSED, NULL, NULL, 1);
     if (c->state == S_LINGER || c->state == S_IDLE) {
         conn_free(c);
         return;
@@ -592,7 +605,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     common_list_push_back(&a->conns, &c->link);
     a->n_conns++;
     conns_gauge(a);
-    arm_deadline(c);
+    arm_idle(c);
 }
 
 static void listeners_enable(gw_api *a, int on)

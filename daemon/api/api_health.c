@@ -1,7 +1,7 @@
 /*
  * api_health.c - GET /healthz (the process serves), GET /readyz (it can do
- * its work: storage answering, every app connected or paused, not
- * draining), GET /metrics (Prometheus text, 0.0.4), GET /v1/openapi.json
+ * its work: the last write to the storage succeeded, every app connected
+ * or paused, not draining), GET /metrics (Prometheus text, 0.0.4), GET /v1/openapi.json
  * (docs/openapi.json as built in).
  */
 #include "api_int.h"
@@ -36,8 +36,8 @@ void gw__api_h_readyz(gw_api_req *r)
     if (a->draining)
         not_ready(reasons, msg, sizeof msg, "draining: the gateway is shutting down");
     gw_queue_stats_get(a->q, &st);
-    if (st.last_err != 0) {
-        snprintf(line, sizeof line, "queue: %s (%s)", gw_queue_strerror(st.last_err),
+    if (st.last_err != 0) { /* cleared by a write that succeeds, not by a read */
+        snprintf(line, sizeof line, "queue: writes fail: %s (%s)", gw_queue_strerror(st.last_err),
                  gw_queue_err_name(st.last_err));
         not_ready(reasons, msg, sizeof msg, line);
     }

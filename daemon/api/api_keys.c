@@ -77,10 +77,20 @@ static const gw_config_key server_keys[] = {
      .off = S(request_timeout_ms),
      .min = 1 * GW_CONFIG_SEC,
      .max = 1 * GW_CONFIG_HOUR,
-     .doc = "Time a client has to send a whole request: from the moment the connection is "
-            "ready for it (accepted, or the previous answer sent) to the last byte of its "
-            "body. A client that trickles bytes cannot extend it; it is answered 408 and "
-            "the connection closed (an idle connection is closed quietly)."},
+     .doc = "Time a client has to send a whole request, from its first byte to the last byte "
+            "of its body. A client that trickles bytes cannot extend it; it is answered 408 "
+            "and the connection closed. The wait before the first byte is `idle_timeout`."},
+    {.name = "idle_timeout",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "60s",
+     .off = S(idle_timeout_ms),
+     .min = 1 * GW_CONFIG_SEC,
+     .max = 1 * GW_CONFIG_HOUR,
+     .aka = "keepalive_timeout keep_alive_timeout",
+     .doc = "A connection with no request in progress (just accepted, or kept alive after an "
+            "answer) is closed quietly after this time without a byte of a new request "
+            "(counted in `apnsd_api_idle_closed_total`). Clients that keep connections in a "
+            "pool should drop them sooner."},
     {.name = "max_connections",
      .type = GW_CONFIG_T_COUNT,
      .def = "0",

@@ -26,7 +26,8 @@ typedef struct gw_api_server_config {
     uint32_t max_tokens;              /* device tokens per request (400 above it) */
     uint64_t max_body_in_flight;      /* request-body bytes admitted at once (503 above) */
     uint32_t max_connections;         /* 0: derived from RLIMIT_NOFILE */
-    int64_t request_timeout_ms;       /* a whole request: idle wait, head and body */
+    int64_t request_timeout_ms;       /* a whole request: first byte to last body byte */
+    int64_t idle_timeout_ms;          /* no request in progress: closed after it */
     int64_t max_wait_ms;              /* cap on ?wait=SECONDS */
     int metrics;                      /* serve GET /metrics */
 } gw_api_server_config;

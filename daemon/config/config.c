@@ -73,6 +73,8 @@ typedef struct loader {
     size_t app; /* current app when sec is the named section */
     int oom;
     int secrets;       /* a secret is written in the file */
+    int refuse;        /* the K_POLICY key says refuse: world-readable secrets are errors */
+    char policy[96];   /* that key, for messages: "[server] insecure_secrets" */
     char apps_var[48]; /* "APNSD_APPS": declares apps of the named section */
 } loader;
 
@@ -963,14 +965,42 @@ static int read_regular(const char *path, struct stat *st, size_t max, char **ou
     return 0;
 }
 
+/* The K_POLICY key's value (set or default) once every instance has its
+ * defaults, before any file is checked. */
+static void read_policy(loader *L)
+{
+    for (unsigned j = 0; j < L->lay->n_secs; j++) {
+        const gw__sec *s = &L->lay->secs[j];
+        if ((int)j == L->lay->named)
+            continue;
+        for (size_t ki = 0; ki < s->n_keys; ki++)
+            if (s->keys[ki].k->flags & GW_CONFIG_K_POLICY) {
+                L->refuse = *(const int *)gw__field(gw__inst_at(L->cfg, j, 0), s, ki) == 1;
+                snprintf(L->policy, sizeof L->policy, "[%s] %s", s->def->name, s->keys[ki].k->name);
+                return;
+            }
+    }
+}
+
+/* The end of a message about a world-readable secret: how to allow it. */
+static const char *policy_hint(const loader *L, char *buf, size_t len)
+{
+    if (L->refuse)
+        snprintf(buf, len, ", or set %s = warn to allow it", L->policy);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
 static void warn_readable(gw_config_rules *r, const char *key, const char *path, mode_t mode)
 {
-    char q[96];
+    char q[96], hint[128];
     if (mode & S_IROTH)
-        gw_config_warn(r, key,
-                       "%s is readable by every user (mode %04o) and holds a secret: chmod 600 "
-                       "it (640 for a group)",
-                       gw_config_quote(path, q, sizeof q), (unsigned)(mode & 07777));
+        gw_config_report(r, r->L->refuse ? GW_CONFIG_ERROR : GW_CONFIG_WARNING, key,
+                         "%s is readable by every user (mode %04o) and holds a secret: chmod "
+                         "600 it (640 for a group)%s",
+                         gw_config_quote(path, q, sizeof q), (unsigned)(mode & 07777),
+                         policy_hint(r->L, hint, sizeof hint));
 }
 
 void gw_config_check_private(gw_config_rules *r, const char *key, const char *path)
@@ -1119,6 +1149,8 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
     for (unsigned j = 0; j < L.lay->n_secs; j++)
         for (size_t i = 0; gw__inst_at(c, j, i) && !L.oom; i++)
             apply_defaults(&L, gw__inst_at(c, j, i));
+    if (!L.oom)
+        read_policy(&L);
     for (unsigned j = 0; j < L.lay->n_secs; j++)
         for (size_t i = 0; gw__inst_at(c, j, i) && !L.oom; i++)
             check_instance(&L, j, i);
@@ -1129,11 +1161,13 @@ static int load(const gw_config_schema *sch, const char *text, size_t len, const
              L.lay->secs[L.lay->named].def->name, L.lay->secs[L.lay->named].def->name, L.apps_var);
     if (!L.oom && errs->errors == 0)
         check_all(&L);
-    if (!L.oom && st && (st->st_mode & 0004) && L.secrets)
-        diag(&L, 1, 0, NULL, NULL, NULL,
-             "readable by every user (mode %04o) and holds secrets: chmod 600 it, or move "
-             "the secrets to the environment or to files",
-             (unsigned)(st->st_mode & 07777));
+    if (!L.oom && st && (st->st_mode & 0004) && L.secrets) {
+        char hint[128];
+        diag(&L, !L.refuse, 0, NULL, NULL, NULL,
+             "readable by every user (mode %04o) and holds secrets: chmod 600 it (640 for a "
+             "group), or move the secrets to the environment or to files%s",
+             (unsigned)(st->st_mode & 07777), policy_hint(&L, hint, sizeof hint));
+    }
     diag_sort(errs);
     if ((rc = L.oom ? APNS_ENOMEM : errs->errors ? APNS_ECONFIG : 0) == 0)
         *out = c;

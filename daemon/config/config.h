@@ -69,6 +69,13 @@ typedef enum gw_config_type {
 /* With K_FILE: the file holds a secret (a private key, a password, API
  * keys); when every user may read it (mode o+r) the load warns. */
 #define GW_CONFIG_K_PRIVATE 0x10u
+/* The policy for such files: an ENUM key with the choices "warn|refuse"
+ * (0 warn, 1 refuse) in a section without a name, at most one in a schema.
+ * With refuse, a K_PRIVATE file, a gw_config_check_private file or the
+ * configuration file holding secrets that every user may read is an error
+ * naming the file, its mode and this key; with warn (or without such a
+ * key), a warning. */
+#define GW_CONFIG_K_POLICY  0x20u
 
 /* Extra single-field rule on the text of one value (one list element).
  * Returns 0, or writes what is wrong ("must be 10 characters [A-Z0-9]",
@@ -174,8 +181,9 @@ void gw_config_each(gw_config_rules *r, int how, const char *keys, const char *m
 int gw_config_read_file(gw_config_rules *r, const char *key, const char *path, size_t max,
                         char **out, size_t *len);
 /* The K_PRIVATE check for a file that holds a secret only sometimes (a
- * certificate file with its private key): a warning at key when every user
- * may read the file at path. */
+ * certificate file with its private key): a warning (an error under the
+ * GW_CONFIG_K_POLICY key's refuse) at key when every user may read the file
+ * at path. */
 void gw_config_check_private(gw_config_rules *r, const char *key, const char *path);
 /* A variable of the environment the config is loaded with, or NULL. */
 const char *gw_config_getenv(gw_config_rules *r, const char *name);

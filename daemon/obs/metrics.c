@@ -108,6 +108,9 @@ static const mdef defs[GW_M_COUNT] = {
                                "Connection-limit events: closed_idle (an idle connection closed "
                                "for a new one), refused (none idle: 503 and closed), "
                                "out_of_descriptors (accept paused with a backoff)."},
+    [GW_M_API_IDLE_CLOSED] = {"apnsd_api_idle_closed_total", MT_COUNTER, NULL, NULL,
+                              "HTTP API connections closed with no request in progress after "
+                              "[server] idle_timeout."},
     [GW_M_LOG_SUPPRESSED] = {"apnsd_log_suppressed_total", MT_COUNTER, "component", NULL,
                              "Log lines not written because a repeated event is logged at most "
                              "once per interval."},

@@ -553,8 +553,10 @@ uint64_t gw_queue_depth(gw_queue *q);
  * it when a reload gives a paused app new credentials. cb(err, detail,
  * chunks made due, ud) may be NULL. Returns 0, APNS_EINVAL (no app, or a
  * name over GW_QUEUE_WAKE_APP_MAX bytes), GW_QUEUE_ECLOSED, APNS_ENOMEM.
- * The JetStream backend answers 0 chunks: a hand-back there is a delayed
- * nak, which cannot be called back (those chunks come at their time).
+ * The JetStream backend wakes the hand-backs this node holds back
+ * (js_held.c: at least 2 s away, at most 4096); any other hand-back there
+ * is a delayed nak, which cannot be called back (it comes at its time).
+ * Chunks made due announce work (opts.on_work), on both backends.
  */
 #define GW_QUEUE_WAKE_APP_MAX 255
 int gw_queue_wake(gw_queue *q, const char *app, int64_t until_ms, gw_count_cb cb, void *ud);

@@ -490,15 +490,37 @@ void gw_queue__depth_rebase(gw_queue *q, int64_t base)
     atomic_store(&q->depth_base, base);
 }
 
-void gw_queue__result(gw_queue *q, int committed, int err)
+void gw_queue__result(gw_queue *q, int committed, int wrote, int err)
 {
     if (committed)
         atomic_fetch_add(&q->commits, 1);
     if (err != 0) {
         atomic_fetch_add(&q->failures, 1);
         atomic_store(&q->last_err, err);
-    } else if (committed) {
+    } else if (committed && wrote) {
         atomic_store(&q->last_err, 0);
+    }
+}
+
+int gw_queue__failing(const gw_queue *q)
+{
+    return atomic_load(&((gw_queue *)q)->last_err) != 0;
+}
+
+int gw_queue__req_writes(const gw_queue_req *r)
+{
+    switch (r->kind) {
+    case GW_QUEUE_REQ_SUBMIT:
+    case GW_QUEUE_REQ_RECORD:
+    case GW_QUEUE_REQ_RELEASE:
+    case GW_QUEUE_REQ_DEAD_ADD:
+    case GW_QUEUE_REQ_DEAD_DELETE:
+    case GW_QUEUE_REQ_TOKEN:
+        return 1;
+    case GW_QUEUE_REQ_CHANNEL:
+        return r->u.channel.op != GW_CHANNEL_OP_GET && r->u.channel.op != GW_CHANNEL_OP_LIST;
+    default:
+        return 0;
     }
 }
 

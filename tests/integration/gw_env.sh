@@ -11,6 +11,8 @@
 # - The environment alone (APNSD_APPS=shop + APNSD_APP_SHOP_* + the queue and
 #   listen address): --check-config passes, --dump-config masks the API key,
 #   apnsd starts, a push through the API reaches apns-sim, SIGTERM drains.
+# - A world-readable key_file: --check-config refuses it ([server]
+#   insecure_secrets = refuse, the default) and passes with = warn.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/gw_lib.sh"
 : "${APNSD_TEST_DEFAULT_CONFIG:?}"
@@ -55,6 +57,19 @@ grep -q "^api_keys = \*\*\*\*\*\*\*\* ; env APNSD_APP_SHOP_API_KEYS" "$WORK/dump
   fail "dump: api_keys not masked or not from the environment"
 grep -qF "$GW_KEY" "$WORK/dump.ini" && fail "dump shows the API key"
 echo "ok: environment only: --check-config passes, --dump-config masks the API key"
+
+# A signing key every user may read: --check-config refuses it by default,
+# naming the file, its mode and the key that allows it; with
+# insecure_secrets = warn it passes with a warning.
+cp "$CERTS/AuthKey_ABC123DEFG.p8" "$WORK/open.p8"
+chmod 0644 "$WORK/open.p8"
+APNSD_APP_SHOP_KEY_FILE=$WORK/open.p8 expect_exit 2 \
+  "key_file: \"$WORK/open.p8\" is readable by every user \(mode 0644\).*or set \[server\] insecure_secrets = warn to allow it" \
+  "$BIN/apnsd" --check-config
+APNSD_APP_SHOP_KEY_FILE=$WORK/open.p8 APNSD_SERVER_INSECURE_SECRETS=warn expect_exit 0 \
+  "warning: \[app shop\] key_file: \"$WORK/open.p8\" is readable by every user \(mode 0644\)" \
+  "$BIN/apnsd" --check-config
+echo "ok: a world-readable key_file: refused by --check-config, allowed with insecure_secrets = warn"
 
 : > "$WORK/gw.out"
 "$BIN/apnsd" > "$WORK/gw.out" 2> "$WORK/gw.err" &

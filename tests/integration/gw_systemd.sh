@@ -77,7 +77,7 @@ head -1 "$WORK/run/reload.status" | grep -qx "apnsd-reload 1 $GW_PID 2 refused" 
   fail "reload.status: $(cat "$WORK/run/reload.status")"
 # 2c. a key file apnsd cannot use (--check-config only checks it exists)
 cp "$WORK/good.ini" "$WORK/apnsd.ini"
-echo "not a key" >"$WORK/bad.p8"
+(umask 077; echo "not a key" >"$WORK/bad.p8")
 sed -i "s#^key_file = .*#key_file = $WORK/bad.p8#" "$WORK/apnsd.ini"
 expect_exit 0 "configuration OK" "$BIN/apnsd" --check-config --config "$WORK/apnsd.ini"
 expect_exit 2 "reload refused" "$BIN/apnsd" --reload

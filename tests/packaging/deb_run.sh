@@ -49,7 +49,7 @@ grep -q "^/etc/apnsd/apnsd.ini$" "$WORK/ctl/conffiles" || fail "apnsd.ini is not
 
 conf=$root/etc/apnsd/apnsd.ini
 key=deb-test-key-0123456789abcdef
-echo "$key" >"$WORK/api.keys"
+(umask 077; echo "$key" >"$WORK/api.keys")
 export APNSD_QUEUE_PATH=$WORK/apnsd.db APNSD_APP_MAIN_API_KEYS_FILE=$WORK/api.keys
 export APNSD_APP_MAIN_KEY_FILE=$WORK/AuthKey.p8
 expect_exit 2 "key_file" "$BIN/apnsd" --check-config --config "$conf"

@@ -102,7 +102,7 @@ set -e
 [ $rc = 2 ] && grep -q "key_file" <<<"$out" || fail "no key: exit $rc: $out"
 # ... and accepted once the key (and an API key file) is there.
 cp "$certs/AuthKey_ABC123DEFG.p8" "$work/keys/AuthKey.p8"
-openssl rand -hex 24 >"$work/keys/api.keys"
+(umask 077; openssl rand -hex 24 >"$work/keys/api.keys")
 out=$(env "${over[@]}" "$sbin/apnsd" --check-config --config "$conf/apnsd.ini" 2>&1) ||
   fail "with a key: $out"
 

@@ -351,8 +351,17 @@ void gw_queue__depth_rebase(gw_queue *q, int64_t base);
 
 /* After a storage attempt: committed counts a commit; err (a storage error,
  * gw_queue_err_unavailable) counts a failure and becomes last_err; a
- * commit without one clears last_err. */
-void gw_queue__result(gw_queue *q, int committed, int err);
+ * commit without one that wrote to the storage (wrote: a change was
+ * stored, not only read) clears last_err. A read that succeeds while
+ * writes fail leaves the store failing (/readyz stays 503). */
+void gw_queue__result(gw_queue *q, int committed, int wrote, int err);
+/* 1 when r asks the storage to store something (a submit, an outcome, a
+ * release, a dead-token change, a shared token, a channel change); 0 for
+ * reads, leases, touches and the rest. */
+int gw_queue__req_writes(const gw_queue_req *r);
+/* 1 while the last storage attempt failed (last_err != 0): a backend may
+ * then probe with a write of its own from ops->idle. */
+int gw_queue__failing(const gw_queue *q);
 
 /* One token's transition (queue.h): a final state never changes; RETRY
  * counts an attempt (up to 255) and sets the retry-at; any other state

@@ -786,6 +786,10 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             int64_t nb = l->not_before > now ? l->not_before : now;
             int64_t due = pending > 0 ? nb : (min_retry > nb ? min_retry : nb);
             delay = due - now;
+            /* Held back by not_before alone (a paused app): held back, so a
+             * wake can bring it forward (js_held.c). */
+            if (due == l->not_before && gw_js_hold(js, l, due, now))
+                continue;
             msg_ack(js, l->msg, MSG_NAK, delay);
             r->work = delay <= 0;
         }
@@ -894,5 +898,12 @@ int64_t gw_js_idle(void *ud)
         gw_js_refresh_depth(js);
         js->depth_due = mono + 1000;
     }
-    return (js->hb_due < js->depth_due ? js->hb_due : js->depth_due) - mono;
+    {
+        int64_t held = gw_js_held_tick(js, hb / 2), probe = gw_js_write_probe(js),
+                next = js->hb_due < js->depth_due ? js->hb_due : js->depth_due;
+        next -= mono;
+        if (probe >= 0 && probe < next)
+            next = probe;
+        return held < next ? (held > 0 ? held : 0) : next;
+    }
 }

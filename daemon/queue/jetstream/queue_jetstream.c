@@ -186,7 +186,7 @@ static void js_batch(gw_req *head, void *be)
     gw_js *js = be;
     gw_queue_req **sub = NULL, **out = NULL;
     size_t n_sub = 0, n_out = 0, n = 0;
-    int storage_err = 0, did = 0;
+    int storage_err = 0, did = 0, wrote = 0;
 
     for (gw_req *g = head; g != NULL; g = g->next)
         n++;
@@ -229,15 +229,20 @@ static void js_batch(gw_req *head, void *be)
         } else if (r->kind == GW_QUEUE_REQ_PURGE) {
             r->u.purge.count = 0; /* the servers expire entries (bucket TTL) */
         } else if (r->kind == GW_QUEUE_REQ_WAKE) {
-            r->u.wake.count = 0; /* a delayed nak cannot be called back */
+            /* Held-back hand-backs come back at once (a delayed nak cannot be
+             * called back: those wait for their time). */
+            r->u.wake.count = gw_js_wake_held(js, r->u.wake.app, r->u.wake.until);
+            r->work = r->u.wake.count > 0;
         }
     }
     for (gw_req *g = head; g != NULL; g = g->next) {
-        int e = ((gw_queue_req *)g)->err;
-        if (gw_queue_err_unavailable(e))
-            storage_err = e;
+        const gw_queue_req *r = (const gw_queue_req *)g;
+        if (gw_queue_err_unavailable(r->err))
+            storage_err = r->err;
+        else if (r->err == 0 && gw_queue__req_writes(r))
+            wrote = 1;
     }
-    gw_queue__result(js->q, did && storage_err == 0, storage_err);
+    gw_queue__result(js->q, did && storage_err == 0, wrote, storage_err);
     free(sub); /* and out */
 }
 
@@ -251,7 +256,7 @@ static void js_lease_batch(gw_req *head, void *be)
         gw_queue_req *r = (gw_queue_req *)g;
         r->err = gw_js_op_lease(js, r);
         if (gw_queue_err_unavailable(r->err))
-            gw_queue__result(js->q, 0, r->err);
+            gw_queue__result(js->q, 0, 0, r->err);
     }
 }
 
@@ -312,6 +317,7 @@ static void js_free(void *be)
      * after ack_wait (the dispatcher releases every chunk before a clean
      * stop). */
     gw_js_forget_leases(js);
+    gw_js_held_forget(js);
     gw_js_disconnect(js);
     free(js->servers);
     free(js->strings);
@@ -423,6 +429,7 @@ static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
     pthread_mutex_init(&js->lease_mu, NULL);
     common_list_init(&js->leases);
     common_list_init(&js->waiting);
+    common_list_init(&js->held_back);
     q->be = js;
     js->q = q;
     js->jo = *jo;

@@ -48,7 +48,8 @@
  */
 #include "store_sqlite.h"
 
-#include "rng.h" /* common/ */
+#include "clock.h" /* common/ */
+#include "rng.h"   /* common/ */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,8 +91,12 @@ static int sq_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
     sq->so.path = sq->path;
     sq->owner = common_rng_seed() & INT64_MAX;
     rc = gw_sq_db_open(sq, detail, detail_len);
-    if (rc == 0 && !sq->read_only && q->o.retention_ms >= 0 && q->o.purge_interval_ms >= 0)
-        q->first_idle_ms = q->o.purge_interval_ms; /* the retention pass */
+    if (rc == 0 && !sq->read_only) {
+        /* The write probe and the retention pass (gw_sq_idle). */
+        q->first_idle_ms = SQ_IDLE_MS;
+        sq->purge_due =
+            common_mono_ms() + (q->o.purge_interval_ms > 0 ? q->o.purge_interval_ms : 0);
+    }
     return rc;
 }
 

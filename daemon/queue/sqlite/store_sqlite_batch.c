@@ -26,6 +26,8 @@
  */
 #include "store_sqlite.h"
 
+#include "clock.h" /* common/ */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +254,7 @@ static void rerun_reads(gw_sq *sq, gw_req *from, gw_req *end)
 static void run_txn(gw_sq *sq, gw_req *from, gw_req *end)
 {
     int outcome = TXN_FAILED, storage_err = 0;
+    sqlite3_int64 changes = sqlite3_total_changes64(sq->db);
 
     for (int i = 0; i < MAX_ATTEMPTS; i++) {
         gw_req *culprit = NULL;
@@ -270,7 +273,10 @@ static void run_txn(gw_sq *sq, gw_req *from, gw_req *end)
         if (gw_queue_err_unavailable(e))
             storage_err = e;
     }
-    gw_queue__result(sq->q, outcome == TXN_COMMITTED, storage_err);
+    /* Only a commit that stored a change shows the store takes writes
+     * again: a batch of reads commits on a read-only database too. */
+    gw_queue__result(sq->q, outcome == TXN_COMMITTED, sqlite3_total_changes64(sq->db) > changes,
+                     storage_err);
 }
 
 void gw_sq_batch(gw_req *head, void *be)
@@ -294,15 +300,13 @@ void gw_sq_batch(gw_req *head, void *be)
     }
 }
 
-int64_t gw_sq_idle(void *be)
+/* The retention pass: the delay until the next one. */
+static int64_t purge_pass(gw_sq *sq)
 {
-    gw_sq *sq = be;
     char detail[384];
     uint64_t jobs = 0;
     int more = 0, err, rc;
 
-    if (sq->read_only || sq->q->o.retention_ms < 0)
-        return -1;
     set_sync(sq, sq->so.outcome_sync_full != 0);
     rc = sqlite3_exec(sq->db, "BEGIN", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -326,4 +330,25 @@ int64_t gw_sq_idle(void *be)
         gw_queue__log(sq->q, APNS_LOG_INFO, "queue retention: deleted %llu finished jobs",
                       (unsigned long long)jobs);
     return more ? 0 : sq->q->o.purge_interval_ms;
+}
+
+/* Every SQ_IDLE_MS: the write probe while the store is failing
+ * (store_sqlite_probe.c), and the retention pass when it is due. */
+int64_t gw_sq_idle(void *be)
+{
+    gw_sq *sq = be;
+    int64_t now, next = SQ_IDLE_MS;
+
+    if (sq->read_only)
+        return -1;
+    if (gw_queue__failing(sq->q))
+        gw_sq_write_probe(sq);
+    if (sq->q->o.retention_ms < 0 || sq->q->o.purge_interval_ms < 0)
+        return next;
+    now = common_mono_ms();
+    if (now >= sq->purge_due)
+        sq->purge_due = now + purge_pass(sq);
+    if (sq->purge_due - now < next)
+        next = sq->purge_due > now ? sq->purge_due - now : 0;
+    return next;
 }

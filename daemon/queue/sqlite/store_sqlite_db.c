@@ -15,7 +15,9 @@
  *   channel    (app, env, id) -> storage policy, label, created: the
  *              broadcast channel records (store_sqlite_channel.c)
  *   meta       key -> value: "written_by", the apnsd version that last opened
- *              the file for writing (named when a newer file is refused)
+ *              the file for writing (named when a newer file is refused);
+ *              "write_probe", rewritten while the store is failing
+ *              (store_sqlite_probe.c)
  *
  * Versions. The schema's version is PRAGMA user_version. A file of an older
  * version is migrated in place at open, in one transaction, one step per

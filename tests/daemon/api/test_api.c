@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -122,6 +123,7 @@ static int setup_with(void **state, uint64_t queue_max_depth)
     assert_non_null(kf);
     fputs("not parsed\n", kf);
     fclose(kf);
+    chmod(key, 0600); /* a key every user may read is refused (insecure_secrets) */
     f->cfg = load_cfg(f->dir);
     f->base = event_base_new();
     tq_opts(&o, f->base, 0);
@@ -732,11 +734,33 @@ static void read_only_503_then_recovery(void **state)
     resp_free(&r);
     h(f, "GET", "/readyz", NULL, NULL, &r);
     expect(&r, 503, "not_ready", NULL);
-    assert_non_null(strstr(jstr(&r, "reasons.0"), "queue"));
+    assert_non_null(strstr(jstr(&r, "reasons.0"), "queue: writes fail"));
     resp_free(&r);
     assert_int_equal(gw_queue_depth(f->q), 0);
+    /* A read that succeeds (a read-only file serves reads) does not make
+     * the gateway ready: writes still fail. */
+    h(f, "GET", "/v1/apps/shop/dead-tokens", SHOP_KEY, NULL, &r);
+    expect(&r, 200, NULL, NULL);
+    resp_free(&r);
+    h(f, "GET", "/readyz", NULL, NULL, &r);
+    expect(&r, 503, "not_ready", NULL);
+    assert_non_null(strstr(jstr(&r, "reasons.0"), "queue: writes fail"));
+    resp_free(&r);
 
+    /* Writable again, no traffic: the store's write probe (while failing)
+     * makes it ready before any push. */
     queue_done(f, set_ro, 0);
+    {
+        int ready = 0;
+        for (int i = 0; i < 200 && !ready; i++) {
+            h(f, "GET", "/readyz", NULL, NULL, &r);
+            ready = r.status == 200;
+            resp_free(&r);
+            if (!ready)
+                pump(f, 50);
+        }
+        assert_true(ready);
+    }
     push(f, SHOP_KEY, b, &r);
     expect(&r, 202, NULL, NULL);
     resp_free(&r);
@@ -767,9 +791,20 @@ static void disk_full_503_then_recovery(void **state)
         resp_free(&r);
     }
     assert_true(full);
+    /* Reads still work on a full disk; the gateway stays not ready. */
+    h(f, "GET", "/v1/apps/shop/dead-tokens", SHOP_KEY, NULL, &r);
+    expect(&r, 200, NULL, NULL);
+    resp_free(&r);
+    h(f, "GET", "/readyz", NULL, NULL, &r);
+    expect(&r, 503, "not_ready", NULL);
+    assert_non_null(strstr(jstr(&r, "reasons.0"), "queue: writes fail"));
+    resp_free(&r);
     queue_done(f, gw_queue_sqlite_set_max_bytes, 0);
     push(f, SHOP_KEY, b, &r);
     expect(&r, 202, NULL, NULL);
+    resp_free(&r);
+    h(f, "GET", "/readyz", NULL, NULL, &r);
+    expect(&r, 200, NULL, NULL);
     resp_free(&r);
     free(b);
 }
@@ -1472,6 +1507,53 @@ static void slowloris_cut_at_deadline(void **state)
     assert_true(a.eof);
 }
 
+/* [server] idle_timeout (1 s here) closes a connection with no request in
+ * progress, just accepted or kept alive after an answer, quietly and
+ * counted; a connection in the middle of a request is not idle: only
+ * request_timeout (60 s, never reached here) bounds it, and its request is
+ * answered after both idle ones were closed. */
+static void idle_timeout_closes_idle_only(void **state)
+{
+    fx *f = *state;
+    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
+    int fresh, kept, busy;
+    answers a;
+
+    SERVER(f->cfg)->idle_timeout_ms = 1000;
+    SERVER(f->cfg)->request_timeout_ms = 60000;
+    gw_api_set_config(f->api, f->cfg);
+    assert_true(metric_value(f, "apnsd_api_idle_closed_total ") == 0);
+    fresh = raw_connect(f);
+    kept = raw_connect(f);
+    raw_send(f, kept, get, sizeof get - 1);
+    raw_read(f, kept, &a, 1, 5, 0);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.status[0], 200);
+    assert_false(a.eof); /* kept alive */
+    busy = raw_connect(f);
+    raw_send(f, busy, get, 20); /* half a head */
+
+    raw_read(f, fresh, &a, 0, 1000000, 0);
+    assert_true(a.eof);
+    assert_int_equal(a.n, 0); /* closed quietly */
+    raw_read(f, kept, &a, 0, 1000000, 0);
+    assert_true(a.eof);
+    assert_int_equal(a.n, 0);
+
+    raw_send(f, busy, get + 20, sizeof get - 1 - 20);
+    raw_read(f, busy, &a, 1, 5, 0);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.status[0], 200);
+    close(fresh);
+    close(kept);
+    close(busy);
+    {
+        double v = metric_value(f, "apnsd_api_idle_closed_total ");
+        if (v != 2)
+            fail_msg("apnsd_api_idle_closed_total %.0f, want 2", v);
+    }
+}
+
 /* At max_connections a new connection closes the longest-idle one; when
  * every connection is in the middle of a request the newcomer gets 503 busy
  * at once. */
@@ -1623,6 +1705,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(expect_continue, setup, teardown),
         cmocka_unit_test_setup_teardown(auth_before_body, setup, teardown),
         cmocka_unit_test_setup_teardown(slowloris_cut_at_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(idle_timeout_closes_idle_only, setup, teardown),
         cmocka_unit_test_setup_teardown(connection_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(key_lookup_hashes_once, setup, teardown),
         cmocka_unit_test_setup_teardown(openapi_served, setup, teardown),

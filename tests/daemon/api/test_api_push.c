@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,7 @@ static int group_setup(void **state)
     assert_non_null(f);
     fputs("not parsed by the config loader\n", f);
     fclose(f);
+    chmod(path, 0600); /* a key every user may read is refused (insecure_secrets) */
     cfg = load("max_tokens = 5\n");
     big_cfg = load("max_tokens = 1000000\n");
     /* Every suffixed topic Apple's table names (push-types.tsv). */

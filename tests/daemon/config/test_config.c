@@ -274,6 +274,7 @@ static void test_full_config(void **state)
     assert_int_equal(SRV(c)->max_body, 64u << 20);
     assert_int_equal(SRV(c)->max_tokens, 500000);
     assert_int_equal(SRV(c)->request_timeout_ms, 90000);
+    assert_int_equal(SRV(c)->idle_timeout_ms, 60000); /* the default */
     assert_int_equal(gw_apnsd_server_config_of(c)->drain_timeout_ms, 45000);
     assert_int_equal(SRV(c)->max_wait_ms, 30000); /* default */
     assert_int_equal(SRV(c)->metrics, 0);
@@ -423,12 +424,32 @@ static void test_depth_fits_requests(void **state)
 
 /* Files holding a secret (issue 12): a key, a PKCS#12 file, a password
  * file, an API-keys file, a certificate file that holds its key (no
- * key_file) warn when every user may read them; group-readable (0640) and
- * public files (the CA) do not. A warning, not an error: the load works. */
+ * key_file) are refused when every user may read them ([server]
+ * insecure_secrets = refuse, the default: an error naming the file, its
+ * mode and the key that allows it); with insecure_secrets = warn, a warning
+ * and the load works. Group-readable (0640) and public files (the CA) draw
+ * neither. */
+#define PRIVATE_APPS                                                                               \
+    "[app a]\ntopic = com.a\nenvironment = sandbox\n"                                              \
+    "key_file = @D@/open.p8\nkey_id = ABC123DEFG\nteam_id = DEF123GHIJ\n"                          \
+    "api_keys_file = @D@/open-keys.txt\nca_file = @D@/ca.pem\n"                                    \
+    "[app b]\ntopic = com.b\nenvironment = sandbox\n"                                              \
+    "key_file = @D@/group.p8\nkey_id = XYZ123DEFG\nteam_id = DEF123GHIJ\n"                         \
+    "api_keys = " K1 "\n"                                                                          \
+    "[app c]\ntopic = com.c\nenvironment = sandbox\nauth = certificate\n"                          \
+    "p12_file = @D@/open.p12\npassword_file = @D@/open-pw.txt\n"                                   \
+    "api_keys = " K2 "\n"                                                                          \
+    "[app d]\ntopic = com.d\nenvironment = sandbox\nauth = certificate\n"                          \
+    "cert_file = @D@/open-cert.pem\napi_keys = " K3 "x\n"                                          \
+    "[app e]\ntopic = com.e\nenvironment = sandbox\nauth = certificate\n"                          \
+    "cert_file = @D@/open-cert.pem\nkey_file = @D@/client.key\n"                                   \
+    "api_keys = " K3 "y\n"
+
 static void test_private_file_modes(void **state)
 {
     gw_config_errors e;
     gw_config *c = NULL;
+    int rc;
 
     (void)state;
     write_file("open.p8", "-----BEGIN PRIVATE KEY-----\nopen\n", 0644);
@@ -438,37 +459,51 @@ static void test_private_file_modes(void **state)
     write_file("open-pw.txt", "pw\n", 0644);
     write_file("open-cert.pem", "-----BEGIN CERTIFICATE-----\n", 0644);
 
-    int rc = load("[app a]\ntopic = com.a\nenvironment = sandbox\n"
-                  "key_file = @D@/open.p8\nkey_id = ABC123DEFG\nteam_id = DEF123GHIJ\n"
-                  "api_keys_file = @D@/open-keys.txt\nca_file = @D@/ca.pem\n"
-                  "[app b]\ntopic = com.b\nenvironment = sandbox\n"
-                  "key_file = @D@/group.p8\nkey_id = XYZ123DEFG\nteam_id = DEF123GHIJ\n"
-                  "api_keys = " K1 "\n"
-                  "[app c]\ntopic = com.c\nenvironment = sandbox\nauth = certificate\n"
-                  "p12_file = @D@/open.p12\npassword_file = @D@/open-pw.txt\n"
-                  "api_keys = " K2 "\n"
-                  "[app d]\ntopic = com.d\nenvironment = sandbox\nauth = certificate\n"
-                  "cert_file = @D@/open-cert.pem\napi_keys = " K3 "x\n"
-                  "[app e]\ntopic = com.e\nenvironment = sandbox\nauth = certificate\n"
-                  "cert_file = @D@/open-cert.pem\nkey_file = @D@/client.key\n"
-                  "api_keys = " K3 "y\n",
-                  &c, &e);
+    /* The default: refused, every file named with its mode and the key. */
+    rc = load(PRIVATE_APPS, &c, &e);
+    if (rc != APNS_ECONFIG || e.errors != 5)
+        print_errs(&e);
+    assert_int_equal(rc, APNS_ECONFIG);
+    assert_null(c);
+    assert_int_equal(e.errors, 5);
+    assert_int_equal(e.warnings, 0);
+    assert_true(has_diag(&e, "apnsd.ini:4: [app a] key_file: "));
+    assert_true(has_diag(&e, "open.p8\" is readable by every user (mode 0644) and holds a "
+                             "secret: chmod 600 it (640 for a group), or set [server] "
+                             "insecure_secrets = warn to allow it"));
+    assert_true(has_diag(&e, "apnsd.ini:7: [app a] api_keys_file: "));
+    assert_true(has_diag(&e, "open-keys.txt\" is readable by every user (mode 0604)"));
+    assert_true(has_diag(&e, "[app c] p12_file: "));
+    assert_true(has_diag(&e, "[app c] password_file: "));
+    assert_true(has_diag(&e, "open-pw.txt\" is readable by every user (mode 0644)"));
+    assert_true(has_diag(&e, "[app d] cert_file: "));
+    assert_false(has_diag(&e, "[app b]"));
+    assert_false(has_diag(&e, "[app e]"));
+
+    /* insecure_secrets = warn: warnings, the load works. */
+    rc = load("[server]\ninsecure_secrets = warn\n" PRIVATE_APPS, &c, &e);
     if (rc != 0 || e.warnings != 5)
         print_errs(&e);
     assert_int_equal(rc, 0);
+    assert_int_equal(e.errors, 0);
     assert_int_equal(e.warnings, 5);
-    assert_true(has_diag(&e, "apnsd.ini:4: warning: [app a] key_file: "));
+    assert_true(has_diag(&e, "apnsd.ini:6: warning: [app a] key_file: "));
     assert_true(has_diag(&e, "open.p8\" is readable by every user (mode 0644) and holds a "
-                             "secret: chmod 600 it"));
-    assert_true(has_diag(&e, "apnsd.ini:7: warning: [app a] api_keys_file: "));
+                             "secret: chmod 600 it (640 for a group)"));
+    assert_false(has_diag(&e, "insecure_secrets = warn to allow it"));
+    assert_true(has_diag(&e, "apnsd.ini:9: warning: [app a] api_keys_file: "));
     assert_true(has_diag(&e, "(mode 0604)"));
     assert_true(has_diag(&e, "[app c] p12_file: "));
     assert_true(has_diag(&e, "[app c] password_file: "));
     assert_true(has_diag(&e, "[app d] cert_file: "));
     assert_false(has_diag(&e, "[app b]"));
     assert_false(has_diag(&e, "[app e]"));
-    assert_false(has_diag(&e, "ca_file"));
     gw_config_free(c);
+
+    /* A value other than the two. */
+    rc = load("[server]\ninsecure_secrets = ignore\n" PRIVATE_APPS, &c, &e);
+    assert_int_equal(rc, APNS_ECONFIG);
+    assert_true(has_diag(&e, "apnsd.ini:2: [server] insecure_secrets: "));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -532,6 +567,8 @@ static const struct bad_case BAD[] = {
      "apnsd.ini:2: [server] request_timeout: must be a duration like 500ms, 30s, 5m, 1h30m or 7d"},
     {"[server]\nrequest_timeout = 2h\n" TOKEN_APP("a"),
      "apnsd.ini:2: [server] request_timeout: must be between 1s and 1h, got \"2h\""},
+    {"[server]\nidle_timeout = 500ms\n" TOKEN_APP("a"),
+     "apnsd.ini:2: [server] idle_timeout: must be between 1s and 1h, got \"500ms\""},
     {"[server]\nmetrics = maybe\n" TOKEN_APP("a"),
      "apnsd.ini:2: [server] metrics: must be yes or no (also true/false, on/off, 1/0), got "
      "\"maybe\""},
@@ -1507,7 +1544,22 @@ static void test_load_file(void **state)
     assert_string_equal(c->source, path);
     gw_config_free(c);
 
-    /* World-readable with secrets in it: a warning naming the file. */
+    /* World-readable with secrets in it: refused (the default), naming the
+     * file, its mode and the key that allows it. */
+    chmod(path, 0644);
+    assert_int_equal(gw_config_load_file(&gw_apnsd_schema, path, &c, &e), APNS_ECONFIG);
+    assert_int_equal(e.errors, 1);
+    snprintf(text, sizeof text,
+             "%s: readable by every user (mode 0644) and holds secrets: chmod 600 it (640 for a "
+             "group), or move the secrets to the environment or to files, or set [server] "
+             "insecure_secrets = warn to allow it",
+             path);
+    assert_true(has_diag(&e, text));
+    free(t);
+
+    /* With insecure_secrets = warn: a warning naming the file. */
+    t = expand("[server]\ninsecure_secrets = warn\n" TOKEN_APP("a"));
+    write_file("apnsd.ini", t, 0644);
     chmod(path, 0644);
     assert_int_equal(gw_config_load_file(&gw_apnsd_schema, path, &c, &e), 0);
     assert_int_equal(e.warnings, 1);

@@ -523,6 +523,47 @@ static void retry_at_makes_chunk_leasable_later(void **state)
         assert_int_equal(gw_queue_depth(f->q), 2);
 }
 
+/* A paused app hands its chunk back until its probe time (an hour away);
+ * a wake of that app (the reload that fixes its credentials) makes it due
+ * at once, announces work, and the chunk is leased again long before the
+ * hour, on both backends (JetStream: not a delayed nak, which cannot be
+ * called back). A wake of another app brings nothing. */
+static void wake_brings_paused_work_forward(void **state)
+{
+    fx *f = *state;
+    tq_res r, l, w;
+    gw_job j;
+    int64_t t0 = atomic_load(&tq_clock), probe_at = t0 + 3600 * 1000;
+
+    f->o.on_work = on_work;
+    qc_reopen(f);
+    tq_job(&j, "demo", 6, 5);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 5000), 1);
+    assert_int_equal(tq_release(f->base, f->q, l.chunks[0], probe_at), 0);
+    qc_lease_none(f, probe_at);
+
+    memset(&w, 0, sizeof w);
+    assert_int_equal(gw_queue_wake(f->q, "other", probe_at, tq_on_count, &w), 0);
+    tq_run_until(f->base, &w.done);
+    assert_int_equal(w.err, 0);
+    assert_int_equal(w.count, 0);
+    qc_lease_none(f, probe_at);
+
+    work_seen = 0;
+    memset(&w, 0, sizeof w);
+    assert_int_equal(gw_queue_wake(f->q, "demo", probe_at, tq_on_count, &w), 0);
+    tq_run_until(f->base, &w.done);
+    assert_int_equal(w.err, 0);
+    assert_int_equal(w.count, 1);
+    assert_true(work_seen >= 1);
+    assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 8000), 1);
+    assert_int_equal(l.chunks[0]->n_tokens, 5);
+    assert_int_equal(qc_finish(f, f->q, l.chunks[0]), 0);
+    assert_int_equal(tq_status(f->base, f->q, r.id, &r), 0);
+    assert_int_equal(r.st.state, GW_JOB_DONE);
+}
+
 static void dead_registry_paging(void **state)
 {
     fx *f = *state;
@@ -830,6 +871,7 @@ static void depth_and_backpressure(void **state)
         QC_TEST_WAS(chunks_send_at_and_work, "sqlite chunks_and_send_at, work_notification",       \
                     setup, teardown),                                                              \
         QC_TEST_WAS(retry_at_makes_chunk_leasable_later, "jetstream retry_at", setup, teardown),   \
+        cmocka_unit_test_setup_teardown(wake_brings_paused_work_forward, setup, teardown),         \
         cmocka_unit_test_setup_teardown(dead_registry_paging, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(channel_records, setup, teardown),                         \
         QC_TEST_WAS(depth_and_backpressure, "sqlite backpressure_depth", setup, teardown)

@@ -494,7 +494,7 @@ static const gw_config *fx_cfg(fx *f)
                               "[app %s]\ntopic = com.example.app\nenvironment = sandbox\n"
                               "key_file = %s\nkey_id = ABC123DEFG\nteam_id = DEF123GHIJ\n"
                               "api_keys = webhook-test-key-%zu-0123456789\n",
-                              f->apps[i].name, cert_path("ca.pem"), i);
+                              f->apps[i].name, cert_path("AuthKey_ABC123DEFG.p8"), i);
     gw_config_free(f->cfg);
     f->cfg = NULL;
     if (gw_config_load_string(&gw_apnsd_schema, text, "test.ini", &f->cfg, &e) != 0) {

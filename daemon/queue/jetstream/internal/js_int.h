@@ -206,6 +206,9 @@ typedef struct gw_js {
     size_t n_committed, committed_pos;
     /* queue thread only */
     int64_t depth_due, hb_due; /* mono ms */
+    common_list held_back;     /* a paused app's hand-backs, kept until due (js_held.c) */
+    size_t n_held_back;
+    int64_t probe_due; /* mono ms: the next write probe while failing (js_probe.c) */
 } gw_js;
 
 /* ---- js_conn.c: connection, setup, errors, publish groups ---- */
@@ -272,11 +275,30 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r);                    /* js_lease.c
 void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n);     /* js_lease.c: record+release */
 int gw_js_op_touch(gw_js *js, gw_queue_req *r);                    /* js_lease.c */
 void gw_js_forget_leases(gw_js *js);                               /* js_lease.c */
-void gw_js_refresh_depth(gw_js *js);                               /* js_lease.c */
-int gw_js_op_status(gw_js *js, gw_queue_req *r);                   /* js_status.c */
-int gw_js_op_dead_add(gw_js *js, gw_queue_req *r);                 /* js_dead.c */
-int gw_js_op_dead_list(gw_js *js, gw_queue_req *r);                /* js_dead.c */
-int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r);              /* js_dead.c */
+
+/* ---- js_held.c: a paused app's hand-backs, kept until due or woken ---- */
+/* Keeps l (unlinked, its hand-back stored) held back until due (the queue's
+ * clock), when it is at least 2 s away and fewer than 4096 are held back:
+ * returns 1 (l is held back); else 0 (the caller naks with a delay). */
+int gw_js_hold(gw_js *js, gw_js_lease *l, int64_t due, int64_t now);
+/* Naks at once every held-back chunk of app due by until; returns how many. */
+uint64_t gw_js_wake_held(gw_js *js, const char *app, int64_t until);
+/* ops->idle: naks the due ones, keeps the others alive (in-progress acks
+ * every hb ms); returns the ms until the next due one (at most hb). */
+int64_t gw_js_held_tick(gw_js *js, int64_t hb);
+/* Drops every held-back message without an ack (back after ack_wait). */
+void gw_js_held_forget(gw_js *js);
+
+/* ---- js_probe.c ---- */
+/* ops->idle: while the queue is failing, a small write every second whose
+ * result clears or keeps last_err. Returns the ms until the next probe,
+ * or -1 when not failing. */
+int64_t gw_js_write_probe(gw_js *js);
+void gw_js_refresh_depth(gw_js *js);                  /* js_lease.c */
+int gw_js_op_status(gw_js *js, gw_queue_req *r);      /* js_status.c */
+int gw_js_op_dead_add(gw_js *js, gw_queue_req *r);    /* js_dead.c */
+int gw_js_op_dead_list(gw_js *js, gw_queue_req *r);   /* js_dead.c */
+int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r); /* js_dead.c */
 /* Registry upsert. async: added to the current publish group, returns the
  * slot (or a negative code); else a synchronous put returning 0 or a code. */
 long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, const char *reason,

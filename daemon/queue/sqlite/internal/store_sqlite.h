@@ -110,9 +110,13 @@ typedef struct gw_sq {
     sqlite3_stmt *st[SQS_COUNT];
     int lock_fd;
     int read_only;
-    int sync_full;  /* the connection's synchronous setting right now */
-    uint64_t owner; /* lease owner id of this process */
+    int sync_full;     /* the connection's synchronous setting right now */
+    uint64_t owner;    /* lease owner id of this process */
+    int64_t purge_due; /* monotonic ms of the next retention pass */
 } gw_sq;
+
+/* ops->idle's period: the write probe while the store fails (ms). */
+#define SQ_IDLE_MS 1000
 
 /* GW_QUEUE_REQ_CONTROL operations (gw_queue_sqlite_set_*). */
 enum { SQ_SET_MAX_BYTES, SQ_SET_READ_ONLY };
@@ -141,6 +145,12 @@ int gw_sq_run(gw_sq *sq, char *detail, size_t detail_len, const char *what, enum
 /* ---- store_sqlite_batch.c: group commit on the storage thread ---- */
 void gw_sq_batch(gw_req *head, void *be);
 int64_t gw_sq_idle(void *be);
+
+/* ---- store_sqlite_probe.c ---- */
+/* While the store is failing (gw_queue__failing): one small transaction
+ * that stores a change (the meta row write_probe); its result, like any
+ * batch's, clears or keeps last_err. Storage thread. */
+void gw_sq_write_probe(gw_sq *sq);
 
 /* ---- operations: run inside the batch transaction; return 0 or an error
  * code (storage errors through gw_sq_error into r->detail) ---- */
