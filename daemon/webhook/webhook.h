@@ -93,6 +93,19 @@ typedef struct gw_webhook_limits {
 int gw_webhooks_new(gw_webhooks **out, struct event_base *base, const gw_config *cfg, gw_metrics *m,
                     char *detail, size_t detail_len);
 
+/*
+ * Outbox mode: events come from q's durable webhook outbox (queue.h,
+ * "Webhook outbox") instead of memory. Tells q which apps write events
+ * (again after every gw_webhooks_set_config), and from then on reads each
+ * app's oldest events in batches, delivers them, and acknowledges them
+ * after a 2xx; gw_webhooks_result becomes a hint that a batch may be
+ * ready. q is borrowed and must outlive w; when q is freed right after
+ * gw_webhooks_free (no loop turn between), the outbox requests still in
+ * flight are simply never answered. Call once, right after
+ * gw_webhooks_new; a second call is ignored.
+ */
+void gw_webhooks_set_outbox(gw_webhooks *w, gw_queue *q);
+
 /* Replaces the tunables (for later deliveries, backoffs and drops); a 0 in a
  * field keeps that field's current value. For tests and tuning. */
 void gw_webhooks_set_limits(gw_webhooks *w, const gw_webhook_limits *l);

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# gw_webhook_outbox.sh - webhook events survive kill -9 and a receiver that
+# is down (issue 12, item 10: before, 10,100 of 10,100 pending events were
+# lost by kill -9, and past 10,000 per app they were dropped while the
+# receiver was down).
+#
+# A receiver in Python (http.server) on 127.0.0.1 checks every request's
+# HMAC signature against webhook_secret and logs it; it answers 503 to the
+# apps listed in $WORK/down (the receiver "down"), else 200.
+#
+#  1. shop: N tokens (10,000; 2,000 under the sanitizers) pushed while its
+#     receiver is down; every token final (job status), the outbox depth is
+#     N; kill -9.
+#  2. restart, the receiver still down for a few interval turns: nothing
+#     dropped (the depth stays N, dropped counter 0); then up: every event
+#     arrives (N distinct event ids, N distinct (job, index), the pushed
+#     tokens), every signature checks, and a delivery id always names the
+#     same events (a batch sent again carries the same id).
+#  3. other, webhook_retention = 100, receiver down: 300 tokens -> 200
+#     dropped by retention (the metric), the outbox depth is 100; receiver
+#     up: the newest 100 arrive (indexes 200..299).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/gw_lib.sh"
+
+if [ "${APNS_IT_SMALL:-0}" = 1 ]; then N=2000; else N=10000; fi
+SECRET=outbox-secret-0123456789
+RPORT_FILE=$WORK/receiver.port
+touch "$WORK/down"
+echo shop > "$WORK/down"
+echo other >> "$WORK/down"
+
+python3 - "$WORK" "$SECRET" > "$WORK/receiver.out" 2>&1 <<'EOF' &
+import hashlib, hmac, json, os, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+work, secret = sys.argv[1], sys.argv[2].encode()
+lock = threading.Lock()
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        app = self.path.strip("/")
+        down = open(os.path.join(work, "down")).read().split()
+        ts = self.headers.get("X-Apnsd-Timestamp", "")
+        sig = self.headers.get("X-Apnsd-Signature", "")
+        want = "sha256=" + hmac.new(secret, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+        rec = {"app": app, "down": app in down, "sig_ok": hmac.compare_digest(sig, want),
+               "delivery": self.headers.get("X-Apnsd-Delivery", ""), "body": json.loads(body)}
+        with lock:
+            with open(os.path.join(work, "received.jsonl"), "a") as f:
+                f.write(json.dumps(rec) + "\n")
+        code = 503 if app in down else 200
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+with open(os.path.join(work, "receiver.port.tmp"), "w") as f:
+    f.write(str(s.server_address[1]))
+os.rename(os.path.join(work, "receiver.port.tmp"), os.path.join(work, "receiver.port"))
+s.serve_forever()
+EOF
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$RPORT_FILE" ] && break; sleep 0.1; done
+[ -s "$RPORT_FILE" ] || fail "the receiver did not start"
+RPORT=$(cat "$RPORT_FILE")
+
+start_gw_sim sim
+cat > "$WORK/apnsd.ini" <<EOF
+[server]
+listen = 127.0.0.1:0
+[queue]
+path = $WORK/apnsd.db
+[log]
+level = info
+
+$(app_ini "$GW_APP" "$GW_TOPIC" "$SIM_PORT" "$CERTS" "$GW_KEY")
+webhook_url = http://127.0.0.1:$RPORT/shop
+webhook_secret = $SECRET
+webhook_batch = 500
+webhook_interval = 100ms
+
+$(app_ini "$GW_APP2" "$GW_TOPIC" "$SIM_PORT" "$CERTS" "$GW_KEY2")
+webhook_url = http://127.0.0.1:$RPORT/other
+webhook_secret = $SECRET
+webhook_batch = 50
+webhook_interval = 100ms
+webhook_retention = 100
+EOF
+chmod 600 "$WORK/apnsd.ini"
+"$BIN/apnsd" --check-config --config "$WORK/apnsd.ini" > /dev/null ||
+  fail "--check-config refused the test's config"
+
+# gauge NAME APP : a per-app sample of /metrics.
+gauge() { metric "$1{app=\"$2\"}"; }
+
+# wait_final APP KEY ID : until the job has no pending or retrying token (120 s).
+wait_final() {
+  for _ in $(seq 600); do
+    kill -0 "$GW_PID" 2>/dev/null || { tail -20 "$WORK/gw.err" >&2; fail "apnsd died"; }
+    api GET "/v1/notifications/$3" "$2"
+    [ "$ST" = 200 ] && [ "$(jv 'd["counts"]["pending"] + d["counts"]["retrying"]')" = 0 ] && return 0
+    sleep 0.2
+  done
+  fail "job $3 not final after 120 s: $(cat "$WORK/body")"
+}
+
+# wait_metric SAMPLE VALUE TIMEOUT_S
+wait_metric() {
+  local v=
+  for _ in $(seq $(($3 * 10))); do
+    v=$(metric "$1")
+    [ "$v" = "$2" ] && return 0
+    sleep 0.1
+  done
+  fail "$1 is $v, want $2 after $3 s"
+}
+
+# ---- 1. N events pending, receiver down, kill -9 ----------------------------
+start_gw gw "$WORK/apnsd.ini"
+wait_ready
+printf '{"app":"%s","alert":"outbox","tokens":%s}' "$GW_APP" "$(gw_tokens 0 "$N")" > "$WORK/push.json"
+api POST /v1/push "$GW_KEY" --data-binary "@$WORK/push.json"
+[ "$ST" = 202 ] || fail "push: $ST $(cat "$WORK/body")"
+JOB=$(jv 'd["notifications"][0]["id"]')
+wait_final "$GW_APP" "$GW_KEY" "$JOB"
+[ "$(jv 'd["counts"]["accepted"]')" = "$N" ] || fail "job: $(jv 'd["counts"]')"
+echo "ok: $N tokens final, receiver down"
+kill -9 "$GW_PID"
+wait "$GW_PID" 2>/dev/null || true
+echo "ok: kill -9 with the receiver down"
+
+# ---- 2. restart: nothing dropped while down, all delivered once up ----------
+start_gw gw "$WORK/apnsd.ini"
+wait_ready
+wait_metric "apnsd_webhook_outbox_depth{app=\"$GW_APP\"}" "$N" 30
+# Several interval turns with the receiver down: still nothing dropped.
+for _ in 1 2 3 4 5; do
+  sleep 0.2
+  [ "$(gauge apnsd_webhook_outbox_depth "$GW_APP")" = "$N" ] ||
+    fail "outbox depth $(gauge apnsd_webhook_outbox_depth "$GW_APP") while the receiver is down, want $N"
+done
+[ "$(metric "apnsd_webhook_deliveries_total{app=\"$GW_APP\",result=\"dropped\"}")" = 0 ] ||
+  fail "events dropped while the receiver was down"
+echo "ok: after restart, $N events wait in the outbox (receiver down), none dropped"
+sed -i '/^shop$/d' "$WORK/down"
+wait_metric "apnsd_webhook_outbox_depth{app=\"$GW_APP\"}" 0 120
+
+# check APP WANT_N FIRST : the receiver's log for APP: every signature good,
+# WANT_N distinct events (by event id and by job/index), indexes FIRST..,
+# every delivery id names one set of events.
+check() {
+  python3 - "$WORK/received.jsonl" "$1" "$2" "$3" <<'EOF'
+import json, sys
+path, app, want, first = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+ids, keys, by_delivery, ok_reqs, bad = set(), set(), {}, 0, []
+for line in open(path):
+    r = json.loads(line)
+    if r["app"] != app:
+        continue
+    if not r["sig_ok"]:
+        bad.append("bad signature")
+    evs = r["body"]["results"]
+    if r["body"]["app"] != app:
+        bad.append("app %r" % r["body"]["app"])
+    eids = tuple(e["event_id"] for e in evs)
+    prev = by_delivery.setdefault(r["delivery"], eids)
+    if prev != eids:
+        bad.append("delivery id %s names two batches" % r["delivery"])
+    if r["down"]:
+        continue
+    ok_reqs += 1
+    for e in evs:
+        ids.add(e["event_id"])
+        keys.add((e["job_id"], e["index"]))
+        if e["token"] != "a1b2c3d4%056x" % e["index"] or e["state"] != "accepted":
+            bad.append("event %r" % e)
+idx = sorted(k[1] for k in keys)
+if len(ids) != want or len(keys) != want or idx != list(range(first, first + want)):
+    bad.append("%d event ids, %d (job, index), indexes %s..%s; want %d from %d" %
+               (len(ids), len(keys), idx[:1], idx[-1:], want, first))
+if bad:
+    sys.exit("; ".join(bad[:5]))
+print("%d distinct events in %d delivered requests, %d delivery ids" % (len(ids), ok_reqs, len(by_delivery)))
+EOF
+}
+GOT=$(check "$GW_APP" "$N" 0) || fail "shop: $GOT"
+echo "ok: shop: $GOT"
+
+# ---- 3. retention: past webhook_retention the oldest are dropped, counted ---
+printf '{"app":"%s","alert":"retention","tokens":%s}' "$GW_APP2" "$(gw_tokens 0 300)" > "$WORK/push2.json"
+api POST /v1/push "$GW_KEY2" --data-binary "@$WORK/push2.json"
+[ "$ST" = 202 ] || fail "push other: $ST $(cat "$WORK/body")"
+JOB2=$(jv 'd["notifications"][0]["id"]')
+wait_final "$GW_APP2" "$GW_KEY2" "$JOB2"
+wait_metric "apnsd_webhook_deliveries_total{app=\"$GW_APP2\",result=\"dropped\"}" 200 30
+wait_metric "apnsd_webhook_outbox_depth{app=\"$GW_APP2\"}" 100 30
+LINES=$(cat "$WORK/gw.out" "$WORK/gw.err" | grep -c 'outbox retention reached' || true)
+[ "$LINES" = 1 ] || fail "$LINES log lines for the retention drop, want 1 (one per episode)"
+echo "ok: other: 200 of 300 dropped by webhook_retention = 100 (metric, one log line)"
+sed -i '/^other$/d' "$WORK/down"
+wait_metric "apnsd_webhook_outbox_depth{app=\"$GW_APP2\"}" 0 60
+GOT=$(check "$GW_APP2" 100 200) || fail "other: $GOT"
+echo "ok: other: $GOT"
+
+stop_gw gw
+echo "PASS"
