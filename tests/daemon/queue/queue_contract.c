@@ -824,7 +824,6 @@ static void depth_and_backpressure(void **state)
 #define QC_TEST_WAS(f, was, setup, teardown) { #f " (was: " was ")", f, setup, teardown, NULL }
 /* clang-format on */
 
-
 /* ---- the webhook outbox ------------------------------------------------------------ */
 
 typedef struct qc_ev {
@@ -854,8 +853,7 @@ static void qc_on_read(int err, const char *detail, const gw_outbox_event *v, si
     e->done = 1;
 }
 
-static void qc_read(fx *f, gw_queue *q, const char *app, size_t max, uint64_t max_events,
-                    qc_ev *e)
+static void qc_read(fx *f, gw_queue *q, const char *app, size_t max, uint64_t max_events, qc_ev *e)
 {
     memset(e, 0, sizeof(*e));
     assert_int_equal(gw_queue_outbox_read(q, app, max, max_events, 0, qc_on_read, e), 0);
@@ -919,9 +917,9 @@ static void outbox_events(void **state)
     srej.reason_str = "Bad\"Device\nToken";
     gw_outcome retry = outcome(demo, 2, GW_TOKEN_RETRY);
     retry.retry_at_ms = atomic_load(&tq_clock) + 60000;
-    gw_outcome v1[] = {outcome(demo, 0, GW_TOKEN_ACCEPTED), rej, retry,
-                       outcome(shop, 0, GW_TOKEN_ACCEPTED), srej,
-                       outcome(other, 0, GW_TOKEN_ACCEPTED)};
+    gw_outcome v1[] = {
+        outcome(demo, 0, GW_TOKEN_ACCEPTED), rej,  retry,
+        outcome(shop, 0, GW_TOKEN_ACCEPTED), srej, outcome(other, 0, GW_TOKEN_ACCEPTED)};
     assert_int_equal(tq_record(f->base, f->q, v1, 6), 0);
     /* A second answer for a final token: no second event. */
     gw_outcome v2[] = {outcome(demo, 0, GW_TOKEN_ACCEPTED), outcome(demo, 3, GW_TOKEN_EXPIRED)};
@@ -985,5 +983,5 @@ static void outbox_events(void **state)
         QC_TEST_WAS(retry_at_makes_chunk_leasable_later, "jetstream retry_at", setup, teardown),   \
         cmocka_unit_test_setup_teardown(dead_registry_paging, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(channel_records, setup, teardown),                         \
-        QC_TEST_WAS(depth_and_backpressure, "sqlite backpressure_depth", setup, teardown),          \
+        QC_TEST_WAS(depth_and_backpressure, "sqlite backpressure_depth", setup, teardown),         \
         cmocka_unit_test_setup_teardown(outbox_events, setup, teardown)

@@ -418,7 +418,6 @@ static void schema_v1_migrated(void **state)
     gw_queue_free(q);
 }
 
-
 /* Version 3 as apnsd wrote it before the webhook outbox (its literal DDL:
  * version 1's tables, meta, channel). */
 static const char v3_extra[] =
@@ -460,7 +459,8 @@ static void schema_v3_migrated(void **state)
     q = tq_open(&f->o, path);
     qc_read(f, q, "demo", 10, 0, &e);
     assert_int_equal(e.n, 2);
-    assert_non_null(strstr(e.json[0], "\"job_id\":\"" V1_JOB "\",\"index\":0,\"token\":\"" V1_TOK1));
+    assert_non_null(
+        strstr(e.json[0], "\"job_id\":\"" V1_JOB "\",\"index\":0,\"token\":\"" V1_TOK1));
     assert_non_null(strstr(e.json[1], "\"index\":1,\"token\":\"" V1_TOK2));
     gw_queue_free(q);
 }
