@@ -4,9 +4,10 @@
 # lost by kill -9, and past 10,000 per app they were dropped while the
 # receiver was down).
 #
-# A receiver in Python (http.server) on 127.0.0.1 checks every request's
-# HMAC signature against webhook_secret and logs it; it answers 503 to the
-# apps listed in $WORK/down (the receiver "down"), else 200.
+# The receiver (webhook_receiver.py, Python's http.server on 127.0.0.1)
+# checks every request's HMAC signature against webhook_secret and logs it;
+# it answers 503 to the apps listed in $WORK/down (the receiver "down"),
+# else 200.
 #
 #  1. shop: N tokens (10,000; 2,000 under the sanitizers) pushed while its
 #     receiver is down; every token final (job status), the outbox depth is
@@ -29,37 +30,7 @@ touch "$WORK/down"
 echo shop > "$WORK/down"
 echo other >> "$WORK/down"
 
-python3 - "$WORK" "$SECRET" > "$WORK/receiver.out" 2>&1 <<'EOF' &
-import hashlib, hmac, json, os, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-work, secret = sys.argv[1], sys.argv[2].encode()
-lock = threading.Lock()
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a):
-        pass
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        app = self.path.strip("/")
-        down = open(os.path.join(work, "down")).read().split()
-        ts = self.headers.get("X-Apnsd-Timestamp", "")
-        sig = self.headers.get("X-Apnsd-Signature", "")
-        want = "sha256=" + hmac.new(secret, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-        rec = {"app": app, "down": app in down, "sig_ok": hmac.compare_digest(sig, want),
-               "delivery": self.headers.get("X-Apnsd-Delivery", ""), "body": json.loads(body)}
-        with lock:
-            with open(os.path.join(work, "received.jsonl"), "a") as f:
-                f.write(json.dumps(rec) + "\n")
-        code = 503 if app in down else 200
-        self.send_response(code)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-s = ThreadingHTTPServer(("127.0.0.1", 0), H)
-with open(os.path.join(work, "receiver.port.tmp"), "w") as f:
-    f.write(str(s.server_address[1]))
-os.rename(os.path.join(work, "receiver.port.tmp"), os.path.join(work, "receiver.port"))
-s.serve_forever()
-EOF
+python3 "$(dirname "$0")/webhook_receiver.py" serve "$WORK" "$SECRET" > "$WORK/receiver.out" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do [ -s "$RPORT_FILE" ] && break; sleep 0.1; done
 [ -s "$RPORT_FILE" ] || fail "the receiver did not start"
@@ -154,44 +125,8 @@ echo "ok: after restart, $N events wait in the outbox (receiver down), none drop
 sed -i '/^shop$/d' "$WORK/down"
 wait_metric "apnsd_webhook_outbox_depth{app=\"$GW_APP\"}" 0 120
 
-# check APP WANT_N FIRST : the receiver's log for APP: every signature good,
-# WANT_N distinct events (by event id and by job/index), indexes FIRST..,
-# every delivery id names one set of events.
-check() {
-  python3 - "$WORK/received.jsonl" "$1" "$2" "$3" <<'EOF'
-import json, sys
-path, app, want, first = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-ids, keys, by_delivery, ok_reqs, bad = set(), set(), {}, 0, []
-for line in open(path):
-    r = json.loads(line)
-    if r["app"] != app:
-        continue
-    if not r["sig_ok"]:
-        bad.append("bad signature")
-    evs = r["body"]["results"]
-    if r["body"]["app"] != app:
-        bad.append("app %r" % r["body"]["app"])
-    eids = tuple(e["event_id"] for e in evs)
-    prev = by_delivery.setdefault(r["delivery"], eids)
-    if prev != eids:
-        bad.append("delivery id %s names two batches" % r["delivery"])
-    if r["down"]:
-        continue
-    ok_reqs += 1
-    for e in evs:
-        ids.add(e["event_id"])
-        keys.add((e["job_id"], e["index"]))
-        if e["token"] != "a1b2c3d4%056x" % e["index"] or e["state"] != "accepted":
-            bad.append("event %r" % e)
-idx = sorted(k[1] for k in keys)
-if len(ids) != want or len(keys) != want or idx != list(range(first, first + want)):
-    bad.append("%d event ids, %d (job, index), indexes %s..%s; want %d from %d" %
-               (len(ids), len(keys), idx[:1], idx[-1:], want, first))
-if bad:
-    sys.exit("; ".join(bad[:5]))
-print("%d distinct events in %d delivered requests, %d delivery ids" % (len(ids), ok_reqs, len(by_delivery)))
-EOF
-}
+# check APP WANT_N FIRST : the receiver's log for APP (webhook_receiver.py check).
+check() { python3 "$(dirname "$0")/webhook_receiver.py" check "$WORK/received.jsonl" "$@"; }
 GOT=$(check "$GW_APP" "$N" 0) || fail "shop: $GOT"
 echo "ok: shop: $GOT"
 
