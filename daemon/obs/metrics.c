@@ -94,7 +94,7 @@ static const mdef defs[GW_M_COUNT] = {
                       "Webhook results: ok (delivered), retry (in a failed attempt), dropped "
                       "(removed from the outbox by webhook_retention)."},
     [GW_M_WEBHOOK_PENDING] = {"apnsd_webhook_pending", MT_GAUGE, "app", NULL,
-                              "Webhook results waiting or in flight."},
+                              "Webhook events not yet delivered (the outbox depth)."},
     [GW_M_WEBHOOK_OUTBOX] = {"apnsd_webhook_outbox_depth", MT_GAUGE, "app", NULL,
                              "Webhook events stored in the durable outbox, not yet delivered (as "
                              "of the last outbox read)."},

@@ -20,6 +20,23 @@
  * a 2xx answer itself is lost). Memory per app is thus bounded by
  * max_pending + webhook_batch results.
  *
+ * Outbox mode (gw_webhooks_set_outbox) replaces the waiting list with the
+ * queue's durable outbox and adds two states:
+ *
+ *   IDLE --(hints >= batch | interval passed | draining)--> READING
+ *   READING --events--> SENDING (the fly batch)   READING --none--> IDLE
+ *   SENDING --2xx--> ACKING --acknowledged--> IDLE (read again at once)
+ *
+ * The fly batch keeps its events' ids; the delivery id is a hash of them,
+ * so the batch read again after a restart has the same id. A second timer
+ * per app posts a retention read (max 0) every interval while no read is
+ * in flight: the outbox's bound and the depth gauge stay current while a
+ * batch is retried, and a retention drop during a backoff forgets the held
+ * batch (its oldest events are gone) for a fresh read. Queue callbacks find
+ * their app through a ticket that app_free clears; gw_webhooks_free frees
+ * the tickets (the queue is freed next, with no loop turn, so they are
+ * never answered).
+ *
  * HTTP is libcurl's: one multi handle per gw_webhooks, one easy handle per
  * app's target (URL + ca_file), at most one transfer per app. libcurl
  * resolves names with the system resolver (getaddrinfo on a thread, so
