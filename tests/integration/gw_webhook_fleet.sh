@@ -96,7 +96,8 @@ echo "ok: kill -9 node A"
 GW=$B
 sed -i '/^shop$/d' "$WORK/down"
 DEPTH=
-for _ in $(seq 600); do
+END=$((SECONDS + 90))
+while [ "$SECONDS" -lt "$END" ]; do
   DEPTH=$(metric "apnsd_webhook_outbox_depth{app=\"$GW_APP\"}")
   [ "$DEPTH" = 0 ] && python3 "$(dirname "$0")/webhook_receiver.py" check "$WORK/received.jsonl" \
     "$GW_APP" "$N" 0 > /dev/null && break

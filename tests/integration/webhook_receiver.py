@@ -69,14 +69,16 @@ def check(path, app, want, first):
         if r["body"]["app"] != app:
             bad.append("app %r" % r["body"]["app"])
         evs = r["body"]["results"]
-        eids = tuple(e["event_id"] for e in evs)
+        if any("event_id" not in e for e in evs):
+            bad.append("a result without event_id")
+        eids = tuple(e.get("event_id") for e in evs)
         if by_delivery.setdefault(r["delivery"], eids) != eids:
             bad.append("delivery id %s names two batches" % r["delivery"])
         if r["down"]:
             continue
         ok_reqs += 1
         for e in evs:
-            ids.add(e["event_id"])
+            ids.add(e.get("event_id"))
             keys.add((e["job_id"], e["index"]))
             if e["token"] != "a1b2c3d4%056x" % e["index"] or e["state"] != "accepted":
                 bad.append("event %r" % e)
