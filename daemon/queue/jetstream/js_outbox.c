@@ -193,12 +193,13 @@ static int app_get(gw_js *js, const char *name, ev_app **out, char *detail, size
     return 0;
 }
 
-static int held_has(const ev_app *a, uint64_t seq)
+/* The index of the held message of stream sequence seq, or -1. */
+static long held_find(const ev_app *a, uint64_t seq)
 {
     for (size_t i = 0; i < a->n_held; i++)
         if (a->held[i].seq == seq)
-            return 1;
-    return 0;
+            return (long)i;
+    return -1;
 }
 
 /* Acks and forgets held message i (the order is not kept). */
@@ -258,8 +259,21 @@ static int fetch(gw_js *js, ev_app *a, size_t want, char *detail, size_t dlen)
             natsMsg *m = list.Msgs[i];
             jsMsgMetaData *meta = NULL;
             list.Msgs[i] = NULL;
-            if (natsMsg_GetMetaData(&meta, m) != NATS_OK || held_has(a, meta->Sequence.Stream) ||
-                a->n_held >= JS_EV_HELD_MAX) {
+            if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
+                natsMsg_Destroy(m);
+                continue;
+            }
+            long at = held_find(a, meta->Sequence.Stream);
+            if (at >= 0) {
+                /* Delivered again (its ack wait passed while held): keep
+                 * the newest delivery, the one the server expects an ack
+                 * for. */
+                natsMsg_Destroy(a->held[at].msg);
+                a->held[at].msg = m;
+                jsMsgMetaData_Destroy(meta);
+                continue;
+            }
+            if (a->n_held >= JS_EV_HELD_MAX) {
                 jsMsgMetaData_Destroy(meta);
                 natsMsg_Destroy(m);
                 continue;
