@@ -27,8 +27,9 @@
  *   READING --events--> SENDING (the fly batch)   READING --none--> IDLE
  *   SENDING --2xx--> ACKING --acknowledged--> IDLE (read again at once)
  *
- * The fly batch keeps its events' ids; the delivery id is a hash of them,
- * so the batch read again after a restart has the same id. A second timer
+ * The fly batch keeps its events' ids; the delivery id is a hash of its
+ * body (the stored events), so the batch read again after a restart has
+ * the same id. A second timer
  * per app posts a retention read (max 0) every interval while no read is
  * in flight: the outbox's bound and the depth gauge stay current while a
  * batch is retried, and a retention drop during a backoff forgets the held
@@ -954,26 +955,19 @@ static void note_dropped(app *a, uint64_t dropped)
     }
 }
 
-/* The delivery id of the fly batch: the first 128 bits of SHA-256 over the
- * app's name and its events' ids, so a batch read again after a restart
- * (the same events) carries the same id. */
+/* The delivery id of the fly batch: the first 128 bits of SHA-256 over its
+ * body, which holds the events as stored (ids, job ids, token indexes), so
+ * a batch read again after a restart (the same events) carries the same id,
+ * and another queue's batch (ids start again at 1) does not. */
 static void outbox_delivery_id(app *a)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (f != NULL) {
-        fprintf(f, "%s", a->name);
-        for (size_t i = 0; i < a->n_ids; i++)
-            fprintf(f, ",%llu", (unsigned long long)a->ids[i]);
-    }
-    if (f == NULL || fclose(f) != 0 || EVP_Digest(text, len, md, NULL, EVP_sha256(), NULL) != 1) {
+
+    if (build_body(a) != 0 || EVP_Digest(a->body, a->body_len, md, NULL, EVP_sha256(), NULL) != 1) {
         /* out of memory: a random id (the events' ids still identify them) */
         uint64_t id[2] = {common_rng_next(&a->w->rng), common_rng_next(&a->w->rng)};
         memcpy(md, id, sizeof(id));
     }
-    free(text);
     common_bin_to_hex(md, 16, a->delivery_id);
 }
 

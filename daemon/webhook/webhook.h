@@ -23,9 +23,9 @@
  * only rejected tokens' events); this module reads an app's oldest ones in
  * batches, delivers them, and acknowledges (deletes) them after a 2xx. So
  * nothing is lost by kill -9 or a receiver that is down: delivery is at
- * least once. The delivery id is derived from the batch's event ids
- * (SHA-256 of "<app>,<id>,<id>,..."), so a batch read again after a
- * restart carries the same id; event ids never change. Retention: each
+ * least once. The delivery id is derived from the batch's stored events
+ * (SHA-256 of the body), so a batch read again after a restart carries the
+ * same id; event ids never change. Retention: each
  * read first drops the app's oldest events beyond webhook_retention or
  * older than webhook_retention_age (counted, logged once per episode); a
  * retention read runs every interval also while a batch is retried, so the

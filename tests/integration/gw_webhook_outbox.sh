@@ -16,7 +16,9 @@
 #     dropped (the depth stays N, dropped counter 0); then up: every event
 #     arrives (N distinct event ids, N distinct (job, index), the pushed
 #     tokens), every signature checks, and a delivery id always names the
-#     same events (a batch sent again carries the same id).
+#     same events (a batch sent again carries the same id); a second kill -9
+#     while a full batch is retried: after the restart the first request
+#     carries that batch's delivery id and event ids.
 #  3. other, webhook_retention = 100, receiver down: 300 tokens -> 200
 #     dropped by retention (the metric), the outbox depth is 100; receiver
 #     up: the newest 100 arrive (indexes 200..299).
@@ -107,6 +109,7 @@ wait_final "$GW_APP" "$GW_KEY" "$JOB"
 echo "ok: $N tokens final, receiver down"
 kill -9 "$GW_PID"
 wait "$GW_PID" 2>/dev/null || true
+SEEN0=0; [ -f "$WORK/received.jsonl" ] && SEEN0=$(wc -l < "$WORK/received.jsonl")
 echo "ok: kill -9 with the receiver down"
 
 # ---- 2. restart: nothing dropped while down, all delivered once up ----------
@@ -122,6 +125,38 @@ done
 [ "$(metric "apnsd_webhook_deliveries_total{app=\"$GW_APP\",result=\"dropped\"}")" = 0 ] ||
   fail "events dropped while the receiver was down"
 echo "ok: after restart, $N events wait in the outbox (receiver down), none dropped"
+# The batch being retried now was read from a full outbox: kill -9 again;
+# the next start reads the same events and sends them under the same
+# delivery id.
+last_delivery() {
+  python3 -c 'import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["app"] == "shop"]
+r = recs[-1]
+print(len(recs), r["delivery"], ",".join(str(e["event_id"]) for e in r["body"]["results"]))' \
+    "$WORK/received.jsonl"
+}
+for _ in $(seq 100); do
+  [ "$(wc -l < "$WORK/received.jsonl")" -gt "$SEEN0" ] && break
+  sleep 0.1
+done
+read -r SEEN D1 IDS1 <<< "$(last_delivery)"
+kill -9 "$GW_PID"
+wait "$GW_PID" 2>/dev/null || true
+start_gw gw "$WORK/apnsd.ini"
+wait_ready
+for _ in $(seq 100); do
+  read -r NOW _ _ <<< "$(last_delivery)"
+  [ "$NOW" -gt "$SEEN" ] && break
+  sleep 0.1
+done
+python3 -c 'import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["app"] == "shop"][int(sys.argv[2]):]
+assert recs, "no request after the restart"
+r = recs[0]
+ids = ",".join(str(e["event_id"]) for e in r["body"]["results"])
+assert (r["delivery"], ids) == (sys.argv[3], sys.argv[4]), "after restart %s %s..., before %s %s..." % (r["delivery"], ids[:40], sys.argv[3], sys.argv[4][:40])' \
+  "$WORK/received.jsonl" "$SEEN" "$D1" "$IDS1" || fail "the batch read again after kill -9 has another delivery id"
+echo "ok: kill -9 again: the batch is sent again with the same delivery id ($D1)"
 sed -i '/^shop$/d' "$WORK/down"
 wait_metric "apnsd_webhook_outbox_depth{app=\"$GW_APP\"}" 0 120
 
