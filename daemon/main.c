@@ -508,6 +508,10 @@ static int start(apnsd *s)
     rc = gw_webhooks_new(&s->wh, s->base, s->cfg, s->m, detail, sizeof(detail));
     if (rc != 0)
         return fail("cannot start the webhooks", rc, detail);
+    /* Webhook events go through the queue's durable outbox (written with
+     * the outcomes, so none is lost by a crash); set before the loop runs,
+     * so the first outcome recorded already writes its event. */
+    gw_webhooks_set_outbox(s->wh, s->q);
     aopt.base = s->base;
     aopt.cfg = s->cfg;
     aopt.q = s->q;

@@ -91,9 +91,13 @@ static const mdef defs[GW_M_COUNT] = {
     [GW_M_DEAD_TOKENS] = {"apnsd_dead_tokens_total", MT_COUNTER, "app", "source",
                           "Device tokens entered into the dead-token registry."},
     [GW_M_WEBHOOK] = {"apnsd_webhook_deliveries_total", MT_COUNTER, "app", "result",
-                      "Webhook results: ok (delivered), retry (in a failed attempt), dropped."},
+                      "Webhook results: ok (delivered), retry (in a failed attempt), dropped "
+                      "(removed from the outbox by webhook_retention)."},
     [GW_M_WEBHOOK_PENDING] = {"apnsd_webhook_pending", MT_GAUGE, "app", NULL,
-                              "Webhook results waiting or in flight."},
+                              "Webhook events not yet delivered (the outbox depth)."},
+    [GW_M_WEBHOOK_OUTBOX] = {"apnsd_webhook_outbox_depth", MT_GAUGE, "app", NULL,
+                             "Webhook events stored in the durable outbox, not yet delivered (as "
+                             "of the last outbox read)."},
     [GW_M_STORAGE_ERRORS] = {"apnsd_storage_errors_total", MT_COUNTER, "kind", NULL,
                              "Queue storage errors, by kind."},
     [GW_M_JS_OPS] = {"apnsd_jetstream_ops_total", MT_COUNTER, "kind", NULL,

@@ -67,6 +67,7 @@ typedef enum gw_metric {
     GW_M_DEAD_TOKENS,      /* counter {app,source} */
     GW_M_WEBHOOK,          /* counter {app,result} */
     GW_M_WEBHOOK_PENDING,  /* gauge {app} */
+    GW_M_WEBHOOK_OUTBOX,   /* gauge {app}: events stored in the durable webhook outbox */
     GW_M_STORAGE_ERRORS,   /* counter {kind} */
     GW_M_JS_OPS,           /* counter {kind}: JetStream operations (backend = jetstream) */
     GW_M_API_CONNECTIONS,  /* gauge {}: open HTTP API connections */

@@ -332,6 +332,8 @@ int gw_queue_record(gw_queue *q, const gw_outcome *v, size_t n, gw_done_cb cb, v
     if (r == NULL)
         return APNS_ENOMEM;
     rc = copy_answers(r, v, n);
+    if (rc == 0)
+        rc = gw_queue__outbox_events(q, r, v, n);
     if (rc != 0) {
         gw_queue__req_free(r);
         return rc;

@@ -590,6 +590,73 @@ int gw_queue_token_get(gw_queue *q, const char *team_id, const char *key_id, int
  * it keeps none). Any thread. */
 size_t gw_queue_op_counts(gw_queue *q, gw_queue_op_count *v, size_t max);
 
+/* ------------------------------------------------------------------------ */
+/* Webhook outbox                                                            */
+
+/*
+ * The durable outbox of webhook events. For the apps named by
+ * gw_queue_outbox_apps(), every answer that makes a token final (and
+ * passes the app's filter) also writes one EVENT in the same commit as the
+ * outcome (SQLite: a row of the outbox table in the record transaction;
+ * JetStream: a message on <prefix>.events.<app> of the stream
+ * <prefix>_EVENTS, published before the outcome record is stored). So an
+ * outcome that is durable has its event durable too; an outcome recorded
+ * twice (a resend after a crash) never writes a second event, except on
+ * JetStream when the record store failed after the event was published
+ * (at least once). An event is one JSON object, the webhook's result
+ * (webhook.h), without its event_id; its id is the storage's (SQLite's
+ * AUTOINCREMENT row id, JetStream's stream sequence): unique per queue,
+ * never reused, the same at every read.
+ *
+ * The webhook module reads an app's oldest events in batches, delivers
+ * them, and acknowledges them (deleted) after a 2xx. Events read and not
+ * acknowledged are read again (SQLite: at the next read; JetStream: after
+ * the consumer's ack wait, lease_ttl_ms, by any node of the fleet: the
+ * durable consumer "<prefix>_EV_<app>" is shared). Retention: each read
+ * first drops the app's oldest events beyond max_events and older than
+ * max_age_ms (reported as `dropped`).
+ */
+typedef enum gw_outbox_filter {
+    GW_OUTBOX_ALL = 0,    /* every final outcome */
+    GW_OUTBOX_REJECTIONS, /* only REJECTED ones (every dead token is one) */
+} gw_outbox_filter;
+
+typedef struct gw_outbox_app {
+    const char *app; /* 1..GW_QUEUE_WAKE_APP_MAX bytes of [A-Za-z0-9_-.] */
+    gw_outbox_filter filter;
+} gw_outbox_app;
+
+typedef struct gw_outbox_event {
+    uint64_t id;      /* the storage's id (> 0) */
+    const char *json; /* the event object, NUL-terminated; borrowed for the callback */
+    size_t len;
+} gw_outbox_event;
+
+/* v[0..n): the app's oldest events (n 0 when none or on error); depth:
+ * events of the app still stored after the read's retention step (a
+ * JetStream estimate: the consumer's pending count); dropped: events this
+ * read's retention step removed. */
+typedef void (*gw_outbox_read_cb)(int err, const char *detail, const gw_outbox_event *v, size_t n,
+                                  uint64_t depth, uint64_t dropped, void *ud);
+
+/* Replaces the apps whose outcomes write events (v copied; n 0 = none).
+ * Applies to records posted after the call. Returns 0, APNS_EINVAL,
+ * APNS_ENOMEM (nothing changed). */
+int gw_queue_outbox_apps(gw_queue *q, const gw_outbox_app *v, size_t n);
+
+/* Reads up to max (0..10000; 0 = retention and depth only) of app's oldest
+ * events, after dropping those beyond max_events (0 = no bound) or older
+ * than max_age_ms (0 = no bound). Returns 0, APNS_EINVAL, GW_QUEUE_ECLOSED,
+ * APNS_ENOMEM; callback errors: the storage codes. */
+int gw_queue_outbox_read(gw_queue *q, const char *app, size_t max, uint64_t max_events,
+                         int64_t max_age_ms, gw_outbox_read_cb cb, void *ud);
+
+/* Acknowledges (deletes) events ids[0..n) of app (copied) after their
+ * delivery; an id already gone is ignored. cb may be NULL. Returns 0,
+ * APNS_EINVAL, GW_QUEUE_ECLOSED, APNS_ENOMEM. */
+int gw_queue_outbox_ack(gw_queue *q, const char *app, const uint64_t *ids, size_t n, gw_done_cb cb,
+                        void *ud);
+
 /* Finishes every posted request (their work is committed), stops the
  * storage thread and frees the queue. No callback runs after (or during)
  * this call. Chunks still leased are freed too (their leases end; the

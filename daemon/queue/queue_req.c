@@ -64,6 +64,10 @@ void gw_queue__req_free(gw_queue_req *r)
     case GW_QUEUE_REQ_RECORD:
         free(r->u.record.v);
         free(r->u.record.extra);
+        gw_queue__outbox_req_free(r);
+        break;
+    case GW_QUEUE_REQ_OUTBOX:
+        gw_queue__outbox_req_free(r);
         break;
     case GW_QUEUE_REQ_STATUS:
         free(r->u.status.outcomes);
@@ -246,6 +250,9 @@ static void deliver_result(gw_queue_req *r)
             ((gw_done_cb)r->cb)(r->err, d, r->ud);
         }
         break;
+    case GW_QUEUE_REQ_OUTBOX:
+        gw_queue__outbox_deliver(r);
+        break;
     default: /* record, release, touch, dead add, control */
         if (r->cb != NULL)
             ((gw_done_cb)r->cb)(r->err, d, r->ud);
@@ -422,6 +429,7 @@ void gw_queue_free(gw_queue *q)
         free(COMMON_CONTAINER_OF(n, gw_chunk, priv.node));
     if (q->be != NULL)
         q->ops->free(q->be);
+    gw_queue__outbox_free(q);
     free(q);
 }
 

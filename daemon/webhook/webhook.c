@@ -20,6 +20,24 @@
  * a 2xx answer itself is lost). Memory per app is thus bounded by
  * max_pending + webhook_batch results.
  *
+ * Outbox mode (gw_webhooks_set_outbox) replaces the waiting list with the
+ * queue's durable outbox and adds two states:
+ *
+ *   IDLE --(hints >= batch | interval passed | draining)--> READING
+ *   READING --events--> SENDING (the fly batch)   READING --none--> IDLE
+ *   SENDING --2xx--> ACKING --acknowledged--> IDLE (read again at once)
+ *
+ * The fly batch keeps its events' ids; the delivery id is a hash of its
+ * body (the stored events), so the batch read again after a restart has
+ * the same id. A second timer
+ * per app posts a retention read (max 0) every interval while no read is
+ * in flight: the outbox's bound and the depth gauge stay current while a
+ * batch is retried, and a retention drop during a backoff forgets the held
+ * batch (its oldest events are gone) for a fresh read. Queue callbacks find
+ * their app through a ticket that app_free clears; gw_webhooks_free frees
+ * the tickets (the queue is freed next, with no loop turn, so they are
+ * never answered).
+ *
  * HTTP is libcurl's: one multi handle per gw_webhooks, one easy handle per
  * app's target (URL + ca_file), at most one transfer per app. libcurl
  * resolves names with the system resolver (getaddrinfo on a thread, so
@@ -66,6 +84,7 @@
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/hmac.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "apns/error.h"
@@ -100,7 +119,14 @@ typedef struct target {
     CURL *easy; /* set up for url and ca_file; not in the multi handle */
 } target;
 
-enum { ST_IDLE, ST_SENDING, ST_BACKOFF };
+enum { ST_IDLE, ST_SENDING, ST_BACKOFF, ST_READING, ST_ACKING };
+
+/* A queue request of an app's in progress (outbox mode): the callback
+ * finds its app through it, or NULL when the app went away meanwhile. */
+typedef struct ticket {
+    common_list link; /* w->tickets */
+    struct app *a;
+} ticket;
 
 typedef struct app {
     gw_webhooks *w;
@@ -128,6 +154,20 @@ typedef struct app {
     int dropping; /* in a drop episode (logged once) */
     uint64_t dropped_episode;
     int failing; /* last attempt failed (for the recovery log line) */
+
+    /* outbox mode (w->q): the fly batch's event ids, the app's settings,
+     * what the last read said */
+    uint64_t *ids;
+    size_t n_ids;
+    gw_outbox_filter filter;
+    uint64_t max_events;
+    int64_t max_age_ms;
+    uint64_t hints;     /* results reported since the last read */
+    int64_t next_read;  /* mono ms: the next read of a partial batch */
+    int reads;          /* outbox reads in flight (a batch read, a retention read) */
+    int empty;          /* the last batch read found nothing */
+    uint64_t depth;     /* outbox depth as of the last read */
+    struct event *trim; /* periodic retention read (also during a backoff) */
 } app;
 
 /* A socket libcurl asked the loop to watch. */
@@ -155,6 +195,9 @@ struct gw_webhooks {
     void *done_ud;
     struct event *deadline_ev;
     struct event *done_ev;
+
+    gw_queue *q;         /* outbox mode: events come from the queue's outbox */
+    common_list tickets; /* queue requests in flight */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -175,6 +218,11 @@ static void metric(app *a, const char *result, uint64_t n)
 
 static void update_pending(app *a)
 {
+    if (a->w->q != NULL) {
+        gw_metrics_set(a->w->m, GW_M_WEBHOOK_PENDING, a->name, NULL, (double)a->depth);
+        gw_metrics_set(a->w->m, GW_M_WEBHOOK_OUTBOX, a->name, NULL, (double)a->depth);
+        return;
+    }
     gw_metrics_set(a->w->m, GW_M_WEBHOOK_PENDING, a->name, NULL,
                    (double)(a->wait.len + a->fly.len));
 }
@@ -232,14 +280,23 @@ typedef struct app_conf {
     const char *name, *ca_file, *webhook_url, *webhook_secret;
     uint32_t webhook_batch;
     int64_t webhook_interval_ms;
+    int webhook_events;
+    uint32_t webhook_retention;
+    int64_t webhook_retention_age_ms;
 } app_conf;
 
 static app_conf conf_of(const gw_config_app *ca)
 {
     const gw_webhook_app_config *wc = gw_webhook_app_config_of(ca);
-    app_conf c = {ca->name,          gw_dispatch_app_config_of(ca)->ca_file,
-                  wc->webhook_url,   wc->webhook_secret,
-                  wc->webhook_batch, wc->webhook_interval_ms};
+    app_conf c = {ca->name,
+                  gw_dispatch_app_config_of(ca)->ca_file,
+                  wc->webhook_url,
+                  wc->webhook_secret,
+                  wc->webhook_batch,
+                  wc->webhook_interval_ms,
+                  wc->webhook_events,
+                  wc->webhook_retention,
+                  wc->webhook_retention_age_ms};
     return c;
 }
 
@@ -435,11 +492,20 @@ static void fly_clear(app *a)
     a->body = NULL;
     a->body_len = 0;
     a->attempt = 0;
+    free(a->ids);
+    a->ids = NULL;
+    a->n_ids = 0;
 }
 
-/* Drops everything the app holds (counted). Returns how many. */
+/* Drops everything the app holds (counted). Returns how many. In outbox
+ * mode nothing is lost: the batch in memory is forgotten and its events,
+ * still in the outbox, are sent at the next read (or the next start). */
 static size_t drop_all(app *a)
 {
+    if (a->w->q != NULL) {
+        fly_clear(a);
+        return 0;
+    }
     size_t n = a->fly.len + entries_free(&a->wait);
     metric(a, "dropped", n);
     fly_clear(a);
@@ -546,6 +612,8 @@ static int all_idle(const gw_webhooks *w)
         const app *a = w->apps[i];
         if (a->wait.len > 0 || a->fly.len > 0 || a->state == ST_SENDING)
             return 0;
+        if (w->q != NULL && (a->state != ST_IDLE || !a->empty))
+            return 0; /* reading, acknowledging, or the outbox not seen empty */
     }
     return 1;
 }
@@ -580,6 +648,11 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
         if (n > 0)
             gw_log(GW_LOG_WARN, "webhook", "drain deadline reached; undelivered results dropped",
                    "app", a->name, "url", a->t.log_url, "results", GW_LOG_INT(n), NULL);
+        else if (w->q != NULL && !a->empty)
+            gw_log(GW_LOG_INFO, "webhook",
+                   "drain deadline reached; undelivered events stay in the outbox for the next "
+                   "start",
+                   "app", a->name, "url", a->t.log_url, "outbox", GW_LOG_INT(a->depth), NULL);
     }
     if (w->done_pending)
         event_active(w->done_ev, 0, 0);
@@ -596,8 +669,10 @@ static void attempt_failed(app *a, const char *why)
     evtimer_del(a->timer);
     if (w->deadline_passed) {
         size_t n = drop_all(a);
-        gw_log(GW_LOG_WARN, "webhook", "delivery failed after the drain deadline; dropped", "app",
-               a->name, "url", a->t.log_url, "error", why, "results", GW_LOG_INT(n), NULL);
+        gw_log(GW_LOG_WARN, "webhook",
+               w->q != NULL ? "delivery failed after the drain deadline; left in the outbox"
+                            : "delivery failed after the drain deadline; dropped",
+               "app", a->name, "url", a->t.log_url, "error", why, "results", GW_LOG_INT(n), NULL);
         a->state = ST_IDLE;
         check_done(w);
         return;
@@ -611,6 +686,8 @@ static void attempt_failed(app *a, const char *why)
     gw_timer_in(a->timer, d);
 }
 
+static void ack_batch(app *a);
+
 static void attempt_ok(app *a)
 {
     metric(a, "ok", a->fly.len);
@@ -621,6 +698,10 @@ static void attempt_ok(app *a)
     a->failing = 0;
     a->dropping = 0;
     a->dropped_episode = 0;
+    if (a->w->q != NULL) {
+        ack_batch(a); /* deleted from the outbox, then the next batch */
+        return;
+    }
     fly_clear(a);
     update_pending(a);
     a->state = ST_IDLE;
@@ -795,11 +876,17 @@ static void send_batch(app *a)
     a->in_multi = 1;
 }
 
+static void step_outbox(app *a);
+
 static void step(app *a)
 {
     gw_webhooks *w = a->w;
     if (a->state != ST_IDLE)
         return;
+    if (w->q != NULL) {
+        step_outbox(a);
+        return;
+    }
     if (a->fly.len == 0) {
         if (a->wait.len == 0) {
             evtimer_del(a->timer);
@@ -827,6 +914,253 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---------------------------------------------------------------------- */
+/* outbox mode: batches read from the queue's durable outbox              */
+
+enum { TK_BATCH, TK_TRIM, TK_ACK };
+
+static ticket *ticket_new(app *a)
+{
+    ticket *t = calloc(1, sizeof(*t));
+    if (t != NULL) {
+        t->a = a;
+        common_list_push_back(&a->w->tickets, &t->link);
+    }
+    return t;
+}
+
+/* The app of a finished request (NULL when it went away); frees t. */
+static app *ticket_take(ticket *t)
+{
+    app *a = t->a;
+    common_list_remove(&t->link);
+    free(t);
+    return a;
+}
+
+/* Events removed by the outbox's retention: counted, logged once per
+ * episode (until a delivery succeeds). */
+static void note_dropped(app *a, uint64_t dropped)
+{
+    if (dropped == 0)
+        return;
+    metric(a, "dropped", dropped);
+    a->dropped_episode += dropped;
+    if (!a->dropping) {
+        a->dropping = 1;
+        gw_log(GW_LOG_WARN, "webhook",
+               "outbox retention reached; dropping the oldest undelivered events", "app", a->name,
+               "url", a->t.log_url, "events", GW_LOG_INT(dropped), "webhook_retention",
+               GW_LOG_INT(a->max_events), "webhook_retention_age_ms", GW_LOG_INT(a->max_age_ms),
+               NULL);
+    }
+}
+
+/* The delivery id of the fly batch: the first 128 bits of SHA-256 over its
+ * body, which holds the events as stored (ids, job ids, token indexes), so
+ * a batch read again after a restart (the same events) carries the same id,
+ * and another queue's batch (ids start again at 1) does not. */
+static void outbox_delivery_id(app *a)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+
+    if (build_body(a) != 0 || EVP_Digest(a->body, a->body_len, md, NULL, EVP_sha256(), NULL) != 1) {
+        /* out of memory: a random id (the events' ids still identify them) */
+        uint64_t id[2] = {common_rng_next(&a->w->rng), common_rng_next(&a->w->rng)};
+        memcpy(md, id, sizeof(id));
+    }
+    common_bin_to_hex(md, 16, a->delivery_id);
+}
+
+/* The fly batch from the events read: {"event_id":ID, ...the event...}. 0
+ * or -1 (out of memory: the batch is forgotten, read again later). */
+static int fill_fly(app *a, const gw_outbox_event *v, size_t n)
+{
+    a->ids = malloc(n * sizeof(*a->ids));
+    if (a->ids == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char head[40];
+        int hl = snprintf(head, sizeof(head), "{\"event_id\":%llu%s", (unsigned long long)v[i].id,
+                          v[i].len > 2 ? "," : "");
+        size_t rest = v[i].len > 0 ? v[i].len - 1 : 0; /* the event without its '{' */
+        entry *e = malloc(sizeof(*e) + (size_t)hl + rest + 2);
+        if (e == NULL) {
+            fly_clear(a);
+            return -1;
+        }
+        memset(&e->link, 0, sizeof(e->link));
+        e->at_ms = common_mono_ms();
+        memcpy(e->json, head, (size_t)hl);
+        if (v[i].len > 2)
+            memcpy(e->json + hl, v[i].json + 1, rest);
+        else
+            memcpy(e->json + hl, "}", (rest = 1));
+        e->json[hl + rest] = '\0';
+        common_clist_push_back(&a->fly, &e->link);
+        a->ids[a->n_ids++] = v[i].id;
+    }
+    outbox_delivery_id(a);
+    a->attempt = 0;
+    return 0;
+}
+
+static void on_read(int err, const char *detail, const gw_outbox_event *v, size_t n, uint64_t depth,
+                    uint64_t dropped, void *ud, int batch)
+{
+    app *a = ticket_take(ud);
+    if (a == NULL)
+        return;
+    a->reads--;
+    if (err == 0) {
+        a->depth = depth;
+        update_pending(a);
+        note_dropped(a, dropped);
+        if (dropped > 0 && a->state == ST_BACKOFF) {
+            /* Retention removed the oldest events, those of the batch held
+             * for its retry among them: read a fresh batch instead. */
+            fly_clear(a);
+            a->state = ST_IDLE;
+        }
+    }
+    if (!batch || a->state != ST_READING)
+        return; /* a retention read, or cancelled meanwhile (reload, drain deadline) */
+    a->state = ST_IDLE;
+    a->next_read = common_mono_ms() + a->interval_ms;
+    if (err != 0) {
+        if (!a->failing)
+            gw_log(GW_LOG_WARN, "webhook", "cannot read the webhook outbox; will retry", "app",
+                   a->name, "error", gw_queue_err_name(err), "detail", detail, NULL);
+        a->failing = 1;
+        gw_timer_in(a->timer, a->interval_ms);
+        return;
+    }
+    a->empty = n == 0;
+    if (n == 0 || fill_fly(a, v, n) != 0) {
+        gw_timer_in(a->timer, a->interval_ms);
+        check_done(a->w);
+        return;
+    }
+    send_batch(a);
+}
+
+static void on_read_batch(int err, const char *detail, const gw_outbox_event *v, size_t n,
+                          uint64_t depth, uint64_t dropped, void *ud)
+{
+    on_read(err, detail, v, n, depth, dropped, ud, 1);
+}
+
+static void on_read_trim(int err, const char *detail, const gw_outbox_event *v, size_t n,
+                         uint64_t depth, uint64_t dropped, void *ud)
+{
+    on_read(err, detail, v, n, depth, dropped, ud, 0);
+}
+
+/* Posts a read of up to max events (0: retention and depth only). */
+static int post_read(app *a, size_t max)
+{
+    ticket *t = ticket_new(a);
+    if (t == NULL)
+        return APNS_ENOMEM;
+    int rc = gw_queue_outbox_read(a->w->q, a->name, max, a->max_events, a->max_age_ms,
+                                  max > 0 ? on_read_batch : on_read_trim, t);
+    if (rc != 0) {
+        ticket_take(t);
+        return rc;
+    }
+    a->reads++;
+    return 0;
+}
+
+static void step_outbox(app *a)
+{
+    gw_webhooks *w = a->w;
+    if (a->fly.len > 0) {
+        send_batch(a); /* after a backoff: the same batch */
+        return;
+    }
+    int64_t now = common_mono_ms();
+    if (w->deadline_passed) {
+        check_done(w);
+        return;
+    }
+    if (a->hints < a->batch && !w->flushing && now < a->next_read) {
+        gw_timer_in(a->timer, a->next_read - now);
+        check_done(w);
+        return;
+    }
+    a->hints = 0;
+    int rc = post_read(a, a->batch);
+    if (rc != 0) {
+        gw_log(GW_LOG_WARN, "webhook", "cannot read the webhook outbox; will retry", "app", a->name,
+               "error", gw_queue_err_name(rc), NULL);
+        a->next_read = now + a->interval_ms;
+        gw_timer_in(a->timer, a->interval_ms);
+        return;
+    }
+    a->state = ST_READING;
+}
+
+static void on_ack(int err, const char *detail, void *ud)
+{
+    app *a = ticket_take(ud);
+    if (a == NULL || a->state != ST_ACKING)
+        return;
+    if (err != 0)
+        gw_log(GW_LOG_WARN, "webhook",
+               "delivered events could not be removed from the outbox; they will be sent again "
+               "(same event ids)",
+               "app", a->name, "error", gw_queue_err_name(err), "detail", detail, NULL);
+    fly_clear(a);
+    a->state = ST_IDLE;
+    a->next_read = 0; /* the next batch at once: a backlog drains at full speed */
+    gw_timer_in(a->timer, err != 0 ? a->interval_ms : 0);
+}
+
+static void ack_batch(app *a)
+{
+    ticket *t = ticket_new(a);
+    int rc = t != NULL ? gw_queue_outbox_ack(a->w->q, a->name, a->ids, a->n_ids, on_ack, t)
+                       : APNS_ENOMEM;
+    if (rc != 0) {
+        if (t != NULL)
+            ticket_take(t);
+        fly_clear(a); /* read and sent again: duplicates, never a loss */
+        a->state = ST_IDLE;
+        gw_timer_in(a->timer, a->interval_ms);
+        return;
+    }
+    a->state = ST_ACKING;
+}
+
+/* Every interval: the outbox's retention and depth, also while a batch is
+ * retried (the receiver down) or delivered. */
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    app *a = arg;
+    if (a->w->q != NULL && a->reads == 0)
+        post_read(a, 0);
+    gw_timer_in(a->trim, a->interval_ms);
+}
+
+/* Tells the queue which apps' outcomes write events, and how filtered. */
+static void push_outbox_apps(gw_webhooks *w)
+{
+    gw_outbox_app *v = calloc(w->n_apps ? w->n_apps : 1, sizeof(*v));
+    int rc = APNS_ENOMEM;
+    if (v != NULL) {
+        for (size_t i = 0; i < w->n_apps; i++) {
+            v[i].app = w->apps[i]->name;
+            v[i].filter = w->apps[i]->filter;
+        }
+        rc = gw_queue_outbox_apps(w->q, v, w->n_apps);
+    }
+    free(v);
+    if (rc != 0)
+        gw_log(GW_LOG_ERROR, "webhook", "cannot set the apps of the webhook outbox", "error",
+               gw_queue_err_name(rc), NULL);
+}
+
+/* ---------------------------------------------------------------------- */
 /* apps                                                                   */
 
 static void secret_free(char *s)
@@ -842,6 +1176,13 @@ static void app_free(app *a)
         return;
     transfer_end(a);
     gw_events_free(&a->timer, 1);
+    gw_events_free(&a->trim, 1);
+    COMMON_LIST_FOREACH(it, tmp, &a->w->tickets)
+    {
+        ticket *t = COMMON_CONTAINER_OF(it, ticket, link);
+        if (t->a == a)
+            t->a = NULL; /* its callback finds no app */
+    }
     fly_clear(a);
     entries_free(&a->wait);
     target_clear(&a->t);
@@ -878,12 +1219,14 @@ static int app_new(gw_webhooks *w, const app_conf *ac, app **out, char *detail, 
     a->name_json = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
     json_decref(js);
     a->timer = evtimer_new(w->base, on_timer, a);
+    a->trim = evtimer_new(w->base, on_trim, a);
     /* The app's series at 0 from the start. */
-    if (a->name == NULL || a->name_json == NULL || a->timer == NULL ||
+    if (a->name == NULL || a->name_json == NULL || a->timer == NULL || a->trim == NULL ||
         gw_metrics_register(w->m, GW_M_WEBHOOK, a->name, "ok") != 0 ||
         gw_metrics_register(w->m, GW_M_WEBHOOK, a->name, "retry") != 0 ||
         gw_metrics_register(w->m, GW_M_WEBHOOK, a->name, "dropped") != 0 ||
-        gw_metrics_register(w->m, GW_M_WEBHOOK_PENDING, a->name, NULL) != 0) {
+        gw_metrics_register(w->m, GW_M_WEBHOOK_PENDING, a->name, NULL) != 0 ||
+        gw_metrics_register(w->m, GW_M_WEBHOOK_OUTBOX, a->name, NULL) != 0) {
         app_free(a);
         goto oom;
     }
@@ -967,8 +1310,13 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
         x->secret = NULL;
         a->batch = x->ac.webhook_batch ? x->ac.webhook_batch : 100;
         a->interval_ms = x->ac.webhook_interval_ms > 0 ? x->ac.webhook_interval_ms : 1000;
+        a->filter = x->ac.webhook_events == 1 ? GW_OUTBOX_REJECTIONS : GW_OUTBOX_ALL;
+        a->max_events = x->ac.webhook_retention;
+        a->max_age_ms = x->ac.webhook_retention_age_ms;
         if (a->state == ST_IDLE)
             gw_timer_in(a->timer, 0);
+        if (w->q != NULL)
+            gw_timer_in(a->trim, a->interval_ms);
     }
     for (size_t i = 0; i < w->n_apps; i++) {
         app *a = w->apps[i];
@@ -990,6 +1338,8 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
     /* Room in the connection cache for one idle connection per app (libcurl's
      * default counts only the transfers running). */
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)np + 4);
+    if (w->q != NULL)
+        push_outbox_apps(w);
     check_done(w);
     return 0;
 fail:
@@ -1020,6 +1370,7 @@ int gw_webhooks_new(gw_webhooks **out, struct event_base *base, const gw_config 
     w->base = base;
     w->m = m;
     common_list_init(&w->socks);
+    common_list_init(&w->tickets);
     w->lim.max_pending = GW_WEBHOOK_MAX_PENDING;
     w->lim.backoff_min_ms = 1000;
     w->lim.backoff_max_ms = 300000;
@@ -1073,6 +1424,17 @@ void gw_webhooks_result(gw_webhooks *w, const gw_token_result *r)
     app *a = find_app(w, r->app);
     if (a == NULL)
         return;
+    if (w->q != NULL) {
+        /* The event is in the outbox already (written with the outcome):
+         * this is only a hint that a batch may be ready. */
+        if (a->filter == GW_OUTBOX_REJECTIONS && r->state != GW_TOKEN_REJECTED)
+            return;
+        a->hints++;
+        a->empty = 0;
+        if (a->state == ST_IDLE && (a->hints >= a->batch || a->w->flushing))
+            gw_timer_in(a->timer, 0);
+        return;
+    }
     entry *e = make_entry(r);
     if (e == NULL) {
         metric(a, "dropped", 1);
@@ -1089,6 +1451,8 @@ size_t gw_webhooks_pending(const gw_webhooks *w, const char *app_name)
     if (w == NULL || app_name == NULL)
         return 0;
     app *a = find_app(w, app_name);
+    if (a != NULL && w->q != NULL)
+        return (size_t)a->depth;
     return a ? a->wait.len + a->fly.len : 0;
 }
 
@@ -1119,6 +1483,10 @@ void gw_webhooks_free(gw_webhooks *w)
     for (size_t i = 0; i < w->n_apps; i++)
         app_free(w->apps[i]);
     free(w->apps);
+    /* Requests still in the queue: their callbacks never run (the queue is
+     * freed with no loop turn after this, webhook.h). */
+    while (!common_list_empty(&w->tickets))
+        ticket_take(COMMON_CONTAINER_OF(common_list_first(&w->tickets), ticket, link));
     gw_events_free((struct event *[]){w->deadline_ev, w->done_ev}, 2);
     /* Closes the cached connections; their sockets' events go with the
      * CURL_POLL_REMOVE calls, and whatever libcurl did not remove here. */
@@ -1127,4 +1495,26 @@ void gw_webhooks_free(gw_webhooks *w)
         sock_free(COMMON_CONTAINER_OF(common_list_first(&w->socks), sock, link));
     gw_events_free(&w->curl_timer, 1);
     free(w);
+}
+
+void gw_webhooks_set_outbox(gw_webhooks *w, gw_queue *q)
+{
+    if (w == NULL || q == NULL || w->q != NULL)
+        return;
+    for (size_t i = 0; i < w->n_apps; i++) {
+        app *a = w->apps[i];
+        drop_all(a); /* nothing is held before the outbox takes over */
+        a->depth = 0;
+        a->next_read = 0;
+        a->empty = 0;
+    }
+    w->q = q;
+    push_outbox_apps(w);
+    for (size_t i = 0; i < w->n_apps; i++) {
+        app *a = w->apps[i];
+        update_pending(a);
+        if (a->state == ST_IDLE)
+            gw_timer_in(a->timer, 0); /* what a previous run left is sent at once */
+        gw_timer_in(a->trim, a->interval_ms);
+    }
 }

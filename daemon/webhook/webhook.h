@@ -1,20 +1,40 @@
 /*
  * webhook.h - per-app webhooks: final per-token results and dead tokens are
  * POSTed to the app's webhook_url in JSON batches (up to webhook_batch
- * entries, or when the oldest waiting result is webhook_interval_ms old),
- * signed with HMAC-SHA256 using webhook_secret:
+ * events, or what is there after webhook_interval_ms), signed with
+ * HMAC-SHA256 using webhook_secret (users' documentation: docs/webhooks.md):
  *
  *   POST <url>   Content-Type: application/json
  *   X-Apnsd-Signature: sha256=<hex>      X-Apnsd-Timestamp: <unix seconds>
  *   X-Apnsd-Delivery: <32 hex>           (same for every attempt of one batch)
- *   {"app":"shop","results":[{"job_id":..,"index":3,"token":..,"apns_id":..,
- *     "state":"rejected","status":410,"reason":"Unregistered",
- *     "timestamp":1700000000123,"dead":true,"dead_source":"410"}, ...]}
+ *   {"app":"shop","results":[{"event_id":1041,"job_id":..,"index":3,
+ *     "token":..,"apns_id":..,"state":"rejected","status":410,
+ *     "reason":"Unregistered","timestamp":1700000000123,"dead":true,
+ *     "dead_source":"410"}, ...]}
  *
- * Per result: job_id, index, token, apns_id, state (accepted, rejected,
- * expired, failed) and dead are always present; status when not 0, reason
- * when not empty, timestamp (APNs' 410 time, ms) when not 0, dead_source
- * (gw_dead_source_name) when dead.
+ * Per result: event_id (outbox mode), job_id, index, token, apns_id, state
+ * (accepted, rejected, expired, failed) and dead are always present; status
+ * when not 0, reason when not empty, timestamp (APNs' 410 time, ms) when not
+ * 0, dead_source (gw_dead_source_name) when dead.
+ *
+ * Durable (outbox mode, gw_webhooks_set_outbox: what apnsd runs). The
+ * events are written by the queue in the same commit as the outcomes they
+ * describe (queue.h, "Webhook outbox"; webhook_events = rejections writes
+ * only rejected tokens' events); this module reads an app's oldest ones in
+ * batches, delivers them, and acknowledges (deletes) them after a 2xx. So
+ * nothing is lost by kill -9 or a receiver that is down: delivery is at
+ * least once. The delivery id is derived from the batch's stored events
+ * (SHA-256 of the body), so a batch read again after a restart carries the
+ * same id; event ids never change. Retention: each
+ * read first drops the app's oldest events beyond webhook_retention or
+ * older than webhook_retention_age (counted, logged once per episode); a
+ * retention read runs every interval also while a batch is retried, so the
+ * bound holds while the receiver is down. Memory: one batch per app. With
+ * a fleet (JetStream) every node reads every app's outbox; a dead node's
+ * batch comes back to the others after ack_wait.
+ *
+ * Without an outbox (tests of this module alone) results wait in memory,
+ * at most max_pending per app; beyond that the oldest are dropped.
  *
  * The signature covers "<timestamp>.<body>" so a replayed body with a new
  * timestamp fails; a retry is signed again with its own timestamp and carries
@@ -28,11 +48,6 @@
  * answer) is retried with the same batch after a jittered exponential
  * backoff (1s doubling to 5min, each delay drawn from [d/2, d]:
  * common_backoff_ms).
- * Memory is bounded: at most max_pending results wait per app (plus the one
- * batch in flight); beyond that the oldest waiting ones are dropped and
- * counted (apnsd_webhook_deliveries_total{result="dropped"}), with one log
- * line per episode — the durable record stays in the queue's job status and
- * dead-token registry.
  *
  * https:// is verified (certificate chain and host name or IP address)
  * against the system store plus the app's ca_file when it has one (the
@@ -48,8 +63,10 @@
  * names, domains, addresses) for the receivers to reach directly.
  *
  * Metrics (gw_metrics, may be NULL): webhook_deliveries_total{app,result}
- * counts results (ok, retry, dropped); webhook_pending{app} is the number
- * waiting or in flight.
+ * counts results (ok, retry, dropped: by retention, or without an outbox
+ * by the memory bound); webhook_pending{app} and webhook_outbox_depth{app}
+ * are the outbox depth as of the last read (without an outbox: results
+ * waiting or in flight).
  *
  * All calls on the loop thread. The only callback the caller sees is the
  * flush's `done`, which may call anything here, gw_webhooks_free included.
@@ -73,7 +90,7 @@ typedef struct gw_webhooks gw_webhooks;
 
 /* Tunables; gw_webhooks_new starts with the defaults below. */
 typedef struct gw_webhook_limits {
-    size_t max_pending;         /* results waiting per app (default 10000) */
+    size_t max_pending;         /* results waiting per app without an outbox (default 10000) */
     int64_t backoff_min_ms;     /* first retry delay (default 1000) */
     int64_t backoff_max_ms;     /* retry delay cap (default 300000) */
     int64_t request_timeout_ms; /* lookup + connect + TLS + request + answer (default 10000) */
@@ -92,6 +109,19 @@ typedef struct gw_webhook_limits {
  */
 int gw_webhooks_new(gw_webhooks **out, struct event_base *base, const gw_config *cfg, gw_metrics *m,
                     char *detail, size_t detail_len);
+
+/*
+ * Outbox mode: events come from q's durable webhook outbox (queue.h,
+ * "Webhook outbox") instead of memory. Tells q which apps write events
+ * (again after every gw_webhooks_set_config), and from then on reads each
+ * app's oldest events in batches, delivers them, and acknowledges them
+ * after a 2xx; gw_webhooks_result becomes a hint that a batch may be
+ * ready. q is borrowed and must outlive w; when q is freed right after
+ * gw_webhooks_free (no loop turn between), the outbox requests still in
+ * flight are simply never answered. Call once, right after
+ * gw_webhooks_new; a second call is ignored.
+ */
+void gw_webhooks_set_outbox(gw_webhooks *w, gw_queue *q);
 
 /* Replaces the tunables (for later deliveries, backoffs and drops); a 0 in a
  * field keeps that field's current value. For tests and tuning. */
@@ -116,10 +146,11 @@ int gw_webhooks_set_config(gw_webhooks *w, const gw_config *cfg, char *detail, s
 /*
  * Drain: sends everything batched now (no interval wait; a batch waiting
  * for a retry is tried at once) and keeps sending, retrying with backoff,
- * until nothing is left or timeout_ms passes; then whatever is left is
- * dropped (counted, logged) and `done` fires — always later, from the loop,
- * never from inside this call. Results queued during the drain are sent at
- * once too. Calling it again replaces the deadline and the callback.
+ * until nothing is left (outbox mode: a read found the outbox empty) or
+ * timeout_ms passes; then whatever is left is dropped (counted, logged;
+ * outbox mode: left in the outbox for the next start) and `done` fires — always later, from the
+ * loop, never from inside this call. Results queued during the drain are sent at once too. Calling
+ * it again replaces the deadline and the callback.
  */
 void gw_webhooks_flush(gw_webhooks *w, int64_t timeout_ms, void (*done)(void *ud), void *ud);
 

@@ -60,13 +60,40 @@ static const gw_config_key keys[] = {
      .max = 1 * GW_CONFIG_HOUR,
      .flags = GW_CONFIG_K_LIVE,
      .doc = "A partial batch is sent after this long."},
+    {.name = "webhook_events",
+     .type = GW_CONFIG_T_ENUM,
+     .def = "all",
+     .off = F(webhook_events),
+     .choices = "all|rejections",
+     .flags = GW_CONFIG_K_LIVE,
+     .doc = "`all` (every final per-token result) or `rejections` (only tokens APNs rejected, "
+            "dead tokens included)."},
+    {.name = "webhook_retention",
+     .type = GW_CONFIG_T_COUNT,
+     .def = "1000000",
+     .off = F(webhook_retention),
+     .min = 1,
+     .max = 100000000,
+     .flags = GW_CONFIG_K_LIVE,
+     .doc = "Undelivered events kept in the durable outbox at most; past it the oldest are "
+            "dropped (counted in `apnsd_webhook_deliveries_total{result=\"dropped\"}`)."},
+    {.name = "webhook_retention_age",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "7d",
+     .off = F(webhook_retention_age_ms),
+     .min = 1000,
+     .max = 365 * 24 * GW_CONFIG_HOUR,
+     .flags = GW_CONFIG_K_LIVE,
+     .doc = "Undelivered events older than this are dropped from the outbox (counted)."},
 };
 
 static void rules(gw_config_rules *r, void *part)
 {
     (void)part;
     if (!gw_config_has(r, "webhook_url"))
-        gw_config_each(r, GW_CONFIG_ERROR, "webhook_secret webhook_batch webhook_interval",
+        gw_config_each(r, GW_CONFIG_ERROR,
+                       "webhook_secret webhook_batch webhook_interval webhook_events "
+                       "webhook_retention webhook_retention_age",
                        "only used with webhook_url");
     else
         gw_config_each(r, GW_CONFIG_MISSING, "webhook_secret",

@@ -1,7 +1,7 @@
 /*
  * webhook_keys.h - the webhook keys of an [app NAME] section: where results
- * and dead tokens are posted, the HMAC key, batching. All live: a reload
- * applies them in place.
+ * and dead tokens are posted, the HMAC key, batching, which events, the
+ * outbox's retention. All live: a reload applies them in place.
  *
  * Keys, defaults and rules: webhook_keys.c; the reference in
  * docs/configuration.md.
@@ -18,6 +18,9 @@ typedef struct gw_webhook_app_config {
     char *webhook_secret; /* secret */
     uint32_t webhook_batch;
     int64_t webhook_interval_ms;
+    int webhook_events;               /* 0 all, 1 rejections (gw_outbox_filter) */
+    uint32_t webhook_retention;       /* events kept in the outbox at most */
+    int64_t webhook_retention_age_ms; /* older events are dropped */
 } gw_webhook_app_config;
 
 extern const gw_config_part gw_webhook_app_part; /* of gw_config_app_section */

@@ -228,6 +228,17 @@ if(TARGET apnsd)
     set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)
   endforeach()
+  # gw_webhook_outbox: webhook events through the durable outbox: kill -9
+  # with 10,000 pending (2,000 under the sanitizers), the receiver down, all
+  # delivered after the restart; retention drops counted.
+  add_test(NAME it_gw_webhook_outbox COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_webhook_outbox.sh)
+  set_tests_properties(it_gw_webhook_outbox PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
+                       ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
+  # gw_webhook_fleet: backend = jetstream, two nodes, one killed with events
+  # pending: the other delivers them (its own nats-server on a free port).
+  add_test(NAME it_gw_webhook_fleet COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_webhook_fleet.sh)
+  set_tests_properties(it_gw_webhook_fleet PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
+                       ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
   # gw_env: no INI file. The default path's message (the install's
   # APNSD_CONFDIR, as CMake's GNU install dirs give it), and apnsd configured
   # by the environment alone (APNSD_APPS) delivering through apns-sim.

@@ -66,7 +66,26 @@ typedef enum gw_queue_kind {
     GW_QUEUE_REQ_CONTROL, /* a backend's own operation (gw_queue__control) */
     GW_QUEUE_REQ_NOTICE,  /* never reaches a backend: wakes the loop (gw_queue__notice) */
     GW_QUEUE_REQ_CHANNEL, /* a channel-record operation (u.channel.op) */
+    GW_QUEUE_REQ_OUTBOX,  /* a webhook-outbox read or ack (u.outbox.ack) */
 } gw_queue_kind;
+
+/*
+ * The webhook events of a record request (queue_outbox.c), for the answers
+ * that write one: at[i] is 0 when answer i writes none, else 1 + the offset
+ * in buf of "<app>\0<event JSON>\0". A backend writes the event of an
+ * answer only when that answer makes its token final (in the same commit).
+ */
+typedef struct gw_queue_events {
+    uint32_t *at; /* one per answer */
+    char *buf;
+    size_t len, cap;
+} gw_queue_events;
+
+/* One event a backend read (u.outbox.v): json points into u.outbox.buf. */
+typedef struct gw_queue_outbox_item {
+    uint64_t id;
+    size_t off, len; /* of the JSON in u.outbox.buf */
+} gw_queue_outbox_item;
 
 /* The operations of GW_QUEUE_REQ_CHANNEL. */
 typedef enum gw_channel_op {
@@ -161,6 +180,7 @@ typedef struct gw_queue_req {
             gw_queue_answer *v;
             size_t n;
             uint8_t *extra;
+            gw_queue_events *ev; /* NULL when no answer writes an event */
         } record;
         struct {
             uint64_t chunk; /* gw_chunk.priv.handle; also for TOUCH */
@@ -216,6 +236,22 @@ typedef struct gw_queue_req {
             int op;
             int64_t value;
         } control;
+        struct {
+            int ack;   /* 0: read; 1: ack ids[0..n_ids) */
+            char *app; /* strdup'd */
+            size_t max;
+            uint64_t max_events;
+            int64_t max_age;
+            uint64_t *ids;
+            size_t n_ids;
+            /* backend: the read's results (freed with the request; a backend
+             * clears them first, as a retried read runs again) */
+            gw_queue_outbox_item *v;
+            size_t n;
+            char *buf;
+            size_t buf_len;
+            uint64_t depth, dropped;
+        } outbox;
     } u;
 } gw_queue_req;
 
@@ -227,6 +263,10 @@ typedef struct gw_queue_req {
  * gw_queue__has_extra(a->state). */
 void gw_queue__answer_extra(const gw_queue_req *r, const gw_queue_answer *a, const uint8_t **tok,
                             size_t *tok_len, const char **reason, size_t *reason_len);
+
+/* The webhook event of answer i of record r: 1 with *app and *json set
+ * (NUL-terminated, in r), or 0 when it writes none. */
+int gw_queue__answer_event(const gw_queue_req *r, size_t i, const char **app, const char **json);
 
 /* Gives r the error err (when not 0) with a copy of detail, unless r
  * already failed. */
@@ -311,6 +351,11 @@ struct gw_queue {
     } * refused;
     size_t n_refused, cap_refused;
     struct event *refused_ev;
+
+    /* Loop thread only: the apps whose outcomes write webhook events
+     * (gw_queue_outbox_apps; names in one allocation with the table). */
+    gw_outbox_app *outbox;
+    size_t n_outbox;
 };
 
 /*
@@ -386,6 +431,14 @@ const char *gw_queue__copy_str(char **p, const void *s, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* The front end's own (queue.c <-> queue_req.c); backends do not call them. */
+
+/* queue_outbox.c: the events of a record (r->u.record.ev; 0 or
+ * APNS_ENOMEM), an outbox request's delivery and its memory, the apps
+ * table at free. */
+int gw_queue__outbox_events(gw_queue *q, gw_queue_req *r, const gw_outcome *v, size_t n);
+void gw_queue__outbox_deliver(gw_queue_req *r);
+void gw_queue__outbox_req_free(gw_queue_req *r);
+void gw_queue__outbox_free(gw_queue *q);
 
 /* A request of `kind` for callback cb; bounded: counts against
  * max_requests. NULL when out of memory. */

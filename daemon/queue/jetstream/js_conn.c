@@ -756,6 +756,8 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
         rc = add_stream(js, detail, dlen);
         if (rc == 0)
             rc = add_consumer(js, detail, dlen);
+        if (rc == 0)
+            rc = gw_js_outbox_setup(js, detail, dlen);
         for (int i = 0; rc == 0 && i < JS_BUCKETS; i++)
             if (js->kv[i] == NULL) /* job status and records expire, the rest does not */
                 rc = add_bucket(js, &js->kv[i], js->bucket[i], i <= JS_OUT ? ttl : 0, detail, dlen);
@@ -791,6 +793,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
 
 void gw_js_disconnect(gw_js *js)
 {
+    gw_js_outbox_free(js); /* its subscriptions before the connection */
     /* No notices since ops->stop (js_stop). */
     if (js->work_sub != NULL) {
         natsSubscription_Unsubscribe(js->work_sub);

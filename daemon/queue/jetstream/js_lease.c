@@ -564,6 +564,7 @@ typedef struct mark {
     uint8_t prev;             /* the token's state before it */
     uint8_t applied;          /* 1: it made the token final */
     long dead_slot;           /* publish slot of its registry entry */
+    long ev_slot;             /* publish slot of its webhook event; -1 none */
 } mark;
 
 /* One mark per answer of the records in v[0..n), in order; NULL when out
@@ -652,6 +653,54 @@ static void store_dead(gw_js *js, mark *marks, size_t n_marks)
     }
 }
 
+/* The webhook events of the answers that made their token final (and
+ * were not undone by store_dead), published before the records are stored
+ * (js_outbox.c); an event that could not be published undoes its answer
+ * like a registry entry does. */
+static void store_events(gw_js *js, mark *marks, size_t n_marks)
+{
+    size_t n_ev = 0;
+
+    gw_js_pg_begin(js);
+    for (size_t j = 0; j < n_marks; j++) {
+        mark *m = &marks[j];
+        gw_js_lease *l = by_handle(m->o->chunk);
+        const char *app, *json;
+        char subj[320], msg_id[GW_JOB_ID_LEN + 32];
+
+        m->ev_slot = -1;
+        if (!m->applied || l->rec.state[m->o->idx] == m->prev ||
+            !gw_queue__answer_event(m->r, (size_t)(m->o - m->r->u.record.v), &app, &json))
+            continue;
+        gw_js_outbox_subject(js, app, subj, sizeof(subj));
+        snprintf(msg_id, sizeof(msg_id), "ev.%.*s.%llu", GW_JOB_ID_LEN, l->key,
+                 (unsigned long long)l->first + m->o->idx);
+        m->ev_slot = gw_js_pg_add(js, subj, json, strlen(json), msg_id, 0);
+        n_ev++;
+    }
+    if (n_ev == 0)
+        return;
+    gw_js_pg_wait(js);
+    for (size_t j = 0; j < n_marks; j++) {
+        const mark *m = &marks[j];
+        const gw_js_pub *p;
+        gw_js_lease *l;
+
+        if (m->ev_slot == -1)
+            continue;
+        p = m->ev_slot >= 0 ? gw_js_pg_get(js, (size_t)m->ev_slot) : NULL;
+        if (p != NULL && p->st == NATS_OK)
+            continue;
+        l = by_handle(m->o->chunk);
+        l->rec.state[m->o->idx] = m->prev;
+        l->new_finals--;
+        l->rec.done_ms = 0;
+        if (m->r->err == 0)
+            m->r->err = gw_js_error(js, p ? p->st : NATS_ERR, p ? p->code : 0, p ? p->text : NULL,
+                                    "webhook outbox", m->r->detail, sizeof(m->r->detail));
+    }
+}
+
 void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
 {
     gw_js_lease **dirty;
@@ -730,8 +779,10 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
     /* Dead tokens first: a rejection whose registry entry could not be
      * stored is not stored either (it stays open and is sent again), so the
      * registry never misses a token the records call rejected. */
-    if (conn == 0)
+    if (conn == 0) {
         store_dead(js, marks, n_marks);
+        store_events(js, marks, n_marks);
+    }
     if (conn == 0 && n_dirty > 0) {
         store_records(js, dirty, n_dirty);
         /* Depth: tokens whose final state is now stored. */

@@ -179,6 +179,7 @@ static const struct {
     [GW_QUEUE_REQ_DEAD_DELETE] = {gw_js_op_dead_delete, "dead-token delete"},
     [GW_QUEUE_REQ_TOKEN] = {gw_js_op_token, "provider token"},
     [GW_QUEUE_REQ_CHANNEL] = {gw_js_op_channel, "channel records"},
+    [GW_QUEUE_REQ_OUTBOX] = {gw_js_op_outbox, "webhook outbox"},
 };
 
 static void js_batch(gw_req *head, void *be)

@@ -63,6 +63,7 @@ static const struct {
     [GW_QUEUE_REQ_PURGE] = {gw_sq_op_purge, "retention"},
     [GW_QUEUE_REQ_WAKE] = {gw_sq_op_wake, "wake"},
     [GW_QUEUE_REQ_CHANNEL] = {gw_sq_op_channel, "channel records"},
+    [GW_QUEUE_REQ_OUTBOX] = {gw_sq_op_outbox, "webhook outbox"},
 };
 
 static int known(const gw_queue_req *r)

@@ -2,8 +2,8 @@
  * store_sqlite_db.c - the SQLite file: open, schema, pragmas, prepared
  * statements, and the mapping of SQLite failures to queue errors.
  *
- * Schema (user_version 3; version 1 lacked the meta table, 2 the channel
- * table):
+ * Schema (user_version 4; version 1 lacked the meta table, 2 the channel
+ * table, 3 the outbox):
  *   job        one row per job: push fields, payload, counts per outcome,
  *              finished (ms, NULL while tokens are open)
  *   chunk      up to chunk_tokens tokens of a job: tokens (packed binary),
@@ -14,6 +14,9 @@
  *   dead_token (app, token) -> source, reason, APNs timestamp, recorded
  *   channel    (app, env, id) -> storage policy, label, created: the
  *              broadcast channel records (store_sqlite_channel.c)
+ *   outbox     the webhook events (id AUTOINCREMENT: never reused, the
+ *              event id), app, at (ms), event (JSON): written with the
+ *              outcomes, deleted once delivered (store_sqlite_outbox.c)
  *   meta       key -> value: "written_by", the apnsd version that last opened
  *              the file for writing (named when a newer file is refused);
  *              "write_probe", rewritten while the store is failing
@@ -52,7 +55,12 @@
     "CREATE TABLE IF NOT EXISTS channel("                                                          \
     " app TEXT NOT NULL, env TEXT NOT NULL, id TEXT NOT NULL, policy INTEGER NOT NULL,"            \
     " label TEXT, created INTEGER NOT NULL, PRIMARY KEY(app, env, id)) WITHOUT ROWID;"
-#define SCHEMA_VERSION 3
+#define OUTBOX_TABLE                                                                               \
+    "CREATE TABLE IF NOT EXISTS outbox("                                                           \
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, at INTEGER NOT NULL,"               \
+    " event TEXT NOT NULL);"                                                                       \
+    "CREATE INDEX IF NOT EXISTS outbox_app ON outbox(app, id);"
+#define SCHEMA_VERSION 4
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS job("
@@ -83,7 +91,7 @@ static const char schema_sql[] =
     " reason TEXT, apns_ts INTEGER, recorded INTEGER NOT NULL, UNIQUE(app, token));"
     "CREATE INDEX IF NOT EXISTS dead_token_page ON dead_token(app, recorded, id);"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT "
-    "ROWID;" CHANNEL_TABLE "PRAGMA user_version=3;";
+    "ROWID;" CHANNEL_TABLE OUTBOX_TABLE "PRAGMA user_version=4;";
 
 /* migrations[v - 1] turns schema version v into v + 1 (and sets
  * user_version). */
@@ -93,6 +101,8 @@ static const char *const migrations[SCHEMA_VERSION - 1] = {
     "PRAGMA user_version=2;",
     /* 2 -> 3: the channel records. */
     CHANNEL_TABLE "PRAGMA user_version=3;",
+    /* 3 -> 4: the webhook outbox. */
+    OUTBOX_TABLE "PRAGMA user_version=4;",
 };
 
 static const char *const stmt_sql[SQS_COUNT] = {

@@ -15,7 +15,8 @@
  *    timestamp: what status reports) and, for dead tokens, upserts the dead-token registry in the
  * same transaction. Job counters (per outcome, retrying) move by the deltas; when every token of a
  * job is final, job.finished is set. The depth goes down by the tokens that became final, after
- * COMMIT.
+ * COMMIT. An answer that makes its token final and carries a webhook event writes it to the
+ * outbox in the same transaction (store_sqlite_outbox.c).
  */
 #include "store_sqlite.h"
 
@@ -113,6 +114,8 @@ static int apply_one(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, uint8
         (*n_open)--;
         r->depth_add--;
         if (gw_queue__has_extra(o->state) && (err = reject(sq, r, o, job, first, now)) != 0)
+            return err;
+        if ((err = gw_sq_outbox_put(sq, r, o, now)) != 0)
             return err;
     }
     st[o->idx] = o->state;

@@ -641,6 +641,10 @@ static const struct bad_case BAD[] = {
      "spaces or commas (this one has 8)"},
     {"[app shop]\nwebhook_url = ftp://x\n",
      "apnsd.ini:2: [app shop] webhook_url: must be an http:// or https:// URL"},
+    {"[app shop]\nwebhook_events = dead\n", "apnsd.ini:2: [app shop] webhook_events: "},
+    {"[app shop]\nwebhook_retention = 0\n", "apnsd.ini:2: [app shop] webhook_retention: "},
+    {"[app shop]\nwebhook_retention_age = 10ms\n",
+     "apnsd.ini:2: [app shop] webhook_retention_age: "},
     {"[app shop]\nwebhook_secret = short\n",
      "apnsd.ini:2: [app shop] webhook_secret: must be 16..1024 printable characters (this one "
      "has 5)"},
@@ -703,6 +707,10 @@ static const struct bad_case BAD[] = {
      "retry_backoff_max (900000ms)"},
     {TOKEN_APP("shop") "webhook_batch = 10\n",
      "apnsd.ini:8: [app shop] webhook_batch: only used with webhook_url"},
+    {TOKEN_APP("shop") "webhook_events = rejections\n",
+     "apnsd.ini:8: [app shop] webhook_events: only used with webhook_url"},
+    {TOKEN_APP("shop") "webhook_retention = 10\n",
+     "apnsd.ini:8: [app shop] webhook_retention: only used with webhook_url"},
     {TOKEN_APP("shop") "api_keys = " K1 "\n", "apnsd.ini:8: [app shop] api_keys: the same key is "
                                               "listed twice (keys 1 and 2)"},
     /* files */

@@ -865,6 +865,157 @@ static void depth_and_backpressure(void **state)
 #define QC_TEST_WAS(f, was, setup, teardown) { #f " (was: " was ")", f, setup, teardown, NULL }
 /* clang-format on */
 
+/* ---- the webhook outbox ------------------------------------------------------------ */
+
+typedef struct qc_ev {
+    volatile int done;
+    int err;
+    size_t n;
+    uint64_t id[16];
+    char json[16][512];
+    uint64_t depth, dropped;
+} qc_ev;
+
+static void qc_on_read(int err, const char *detail, const gw_outbox_event *v, size_t n,
+                       uint64_t depth, uint64_t dropped, void *ud)
+{
+    qc_ev *e = ud;
+    (void)detail;
+    assert_true(n <= 16);
+    for (size_t i = 0; i < n; i++) {
+        e->id[i] = v[i].id;
+        assert_int_equal(strlen(v[i].json), v[i].len);
+        snprintf(e->json[i], sizeof(e->json[i]), "%s", v[i].json);
+    }
+    e->n = n;
+    e->depth = depth;
+    e->dropped = dropped;
+    e->err = err;
+    e->done = 1;
+}
+
+static void qc_read(fx *f, gw_queue *q, const char *app, size_t max, uint64_t max_events, qc_ev *e)
+{
+    memset(e, 0, sizeof(*e));
+    assert_int_equal(gw_queue_outbox_read(q, app, max, max_events, 0, qc_on_read, e), 0);
+    tq_run_until(f->base, &e->done);
+    assert_int_equal(e->err, 0);
+}
+
+static void qc_ack(fx *f, gw_queue *q, const char *app, const uint64_t *ids, size_t n)
+{
+    tq_res r = {0};
+    assert_int_equal(gw_queue_outbox_ack(q, app, ids, n, tq_on_done, &r), 0);
+    tq_run_until(f->base, &r.done);
+    assert_int_equal(r.err, 0);
+}
+
+/* The outcomes that make tokens final write one event each, for the apps
+ * named (filtered), in the record's commit; a duplicate answer, a retry,
+ * an app without a webhook write none. Events come oldest first with ids
+ * that do not change between reads; an ack deletes; retention by count
+ * drops the oldest and says how many. */
+static void outbox_events(void **state)
+{
+    fx *f = *state;
+    const gw_outbox_app apps[] = {{"demo", GW_OUTBOX_ALL}, {"shop.x", GW_OUTBOX_REJECTIONS}};
+    tq_res r, l;
+    qc_ev e, e2;
+    gw_job j;
+    char want[200];
+
+    assert_int_equal(gw_queue_outbox_apps(f->q, apps, 2), 0);
+    assert_int_equal(gw_queue_outbox_apps(f->q, (gw_outbox_app[]){{"bad app", GW_OUTBOX_ALL}}, 1),
+                     APNS_EINVAL);
+    tq_job(&j, "demo", 1, 4);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    tq_job(&j, "shop.x", 100, 2);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    tq_job(&j, "other", 200, 1);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    assert_int_equal(qc_lease_wait(f, f->q, 10, &l, 5000), 3);
+
+    gw_chunk *demo = NULL, *shop = NULL, *other = NULL;
+    for (size_t i = 0; i < l.n; i++) {
+        gw_chunk *c = l.chunks[i];
+        if (strcmp(c->app, "demo") == 0)
+            demo = c;
+        else if (strcmp(c->app, "shop.x") == 0)
+            shop = c;
+        else
+            other = c;
+    }
+    assert_non_null(demo);
+    assert_non_null(shop);
+    assert_non_null(other);
+    gw_outcome rej = outcome(demo, 1, GW_TOKEN_REJECTED);
+    rej.status = 410;
+    rej.reason = APNS_REASON_UNREGISTERED;
+    rej.apns_ts_ms = 1700000000123LL;
+    rej.dead = GW_DEAD_UNREGISTERED;
+    gw_outcome srej = outcome(shop, 1, GW_TOKEN_REJECTED);
+    srej.status = 400;
+    srej.reason_str = "Bad\"Device\nToken";
+    gw_outcome retry = outcome(demo, 2, GW_TOKEN_RETRY);
+    retry.retry_at_ms = atomic_load(&tq_clock) + 60000;
+    gw_outcome v1[] = {
+        outcome(demo, 0, GW_TOKEN_ACCEPTED), rej,  retry,
+        outcome(shop, 0, GW_TOKEN_ACCEPTED), srej, outcome(other, 0, GW_TOKEN_ACCEPTED)};
+    assert_int_equal(tq_record(f->base, f->q, v1, 6), 0);
+    /* A second answer for a final token: no second event. */
+    gw_outcome v2[] = {outcome(demo, 0, GW_TOKEN_ACCEPTED), outcome(demo, 3, GW_TOKEN_EXPIRED)};
+    assert_int_equal(tq_record(f->base, f->q, v2, 2), 0);
+
+    qc_read(f, f->q, "demo", 10, 0, &e);
+    assert_int_equal(e.n, 3);
+    assert_true(e.id[0] > 0 && e.id[0] < e.id[1] && e.id[1] < e.id[2]);
+    assert_int_equal(e.depth, 3);
+    assert_int_equal(e.dropped, 0);
+    snprintf(want, sizeof(want), "{\"job_id\":\"%s\",\"index\":0,\"token\":\"", demo->job_id);
+    assert_memory_equal(e.json[0], want, strlen(want));
+    assert_non_null(strstr(e.json[0], "\"state\":\"accepted\""));
+    assert_non_null(strstr(e.json[0], "\"dead\":false}"));
+    assert_non_null(strstr(e.json[1], "\"index\":1,"));
+    assert_non_null(strstr(e.json[1], "\"state\":\"rejected\",\"status\":410,\"reason\":"
+                                      "\"Unregistered\",\"timestamp\":1700000000123,"
+                                      "\"dead\":true,\"dead_source\":\"410\"}"));
+    assert_non_null(strstr(e.json[2], "\"index\":3,"));
+    assert_non_null(strstr(e.json[2], "\"state\":\"expired\""));
+    /* Read again (not acknowledged): the same events, the same ids. */
+    qc_read(f, f->q, "demo", 10, 0, &e2);
+    assert_int_equal(e2.n, 3);
+    assert_memory_equal(e2.id, e.id, 3 * sizeof(e.id[0]));
+    /* shop.x: rejections only; the reason escaped for JSON. */
+    qc_read(f, f->q, "shop.x", 10, 0, &e2);
+    assert_int_equal(e2.n, 1);
+    assert_non_null(strstr(e2.json[0], "\"index\":1,"));
+    assert_non_null(strstr(e2.json[0], "\"reason\":\"Bad\\\"Device\\u000aToken\""));
+    /* other has no webhook. */
+    qc_read(f, f->q, "other", 10, 0, &e2);
+    assert_int_equal(e2.n, 0);
+    assert_int_equal(e2.depth, 0);
+
+    /* Ack the first: two left, the same ids. */
+    qc_ack(f, f->q, "demo", e.id, 1);
+    qc_read(f, f->q, "demo", 10, 0, &e2);
+    assert_int_equal(e2.n, 2);
+    assert_true(e2.id[0] == e.id[1] && e2.id[1] == e.id[2]);
+    /* Retention: one kept, the oldest dropped and counted. */
+    qc_read(f, f->q, "demo", 10, 1, &e2);
+    assert_int_equal(e2.dropped, 1);
+    assert_int_equal(e2.n, 1);
+    assert_true(e2.id[0] == e.id[2]);
+    assert_int_equal(e2.depth, 1);
+    qc_ack(f, f->q, "demo", e2.id, 1);
+    qc_read(f, f->q, "demo", 10, 0, &e2);
+    assert_int_equal(e2.n, 0);
+    assert_int_equal(e2.depth, 0);
+
+    assert_int_equal(tq_release(f->base, f->q, demo, 0), 0);
+    assert_int_equal(tq_release(f->base, f->q, shop, 0), 0);
+    assert_int_equal(tq_release(f->base, f->q, other, 0), 0);
+}
+
 #define QC_CONTRACT_TESTS(setup, teardown)                                                         \
     cmocka_unit_test_setup_teardown(round_trip, setup, teardown),                                  \
         cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),                           \
@@ -874,4 +1025,5 @@ static void depth_and_backpressure(void **state)
         cmocka_unit_test_setup_teardown(wake_brings_paused_work_forward, setup, teardown),         \
         cmocka_unit_test_setup_teardown(dead_registry_paging, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(channel_records, setup, teardown),                         \
-        QC_TEST_WAS(depth_and_backpressure, "sqlite backpressure_depth", setup, teardown)
+        QC_TEST_WAS(depth_and_backpressure, "sqlite backpressure_depth", setup, teardown),         \
+        cmocka_unit_test_setup_teardown(outbox_events, setup, teardown)

@@ -162,6 +162,11 @@ typedef struct gw_js_notice_box {
     uint64_t node;
 } gw_js_notice_box;
 
+/* The webhook outbox's state (js_outbox.c): per app, the consumer's pull
+ * subscription and the messages fetched and not yet acknowledged. Storage
+ * thread. */
+typedef struct gw_js_outbox gw_js_outbox;
+
 /* The KV buckets, indexes of gw_js.bucket and gw_js.kv. */
 enum { JS_JOBS, JS_OUT, JS_DEAD, JS_TOK, JS_CHAN, JS_BUCKETS };
 
@@ -209,6 +214,7 @@ typedef struct gw_js {
     common_list held_back;     /* a paused app's hand-backs, kept until due (js_held.c) */
     size_t n_held_back;
     int64_t probe_due; /* mono ms: the next write probe while failing (js_probe.c) */
+    gw_js_outbox *ob;  /* the webhook outbox (js_outbox.c) */
 } gw_js;
 
 /* ---- js_conn.c: connection, setup, errors, publish groups ---- */
@@ -305,6 +311,15 @@ long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, con
                     int64_t apns_ts, int async, char *detail, size_t dlen); /* js_dead.c */
 int gw_js_op_token(gw_js *js, gw_queue_req *r);                             /* js_token.c */
 int gw_js_op_channel(gw_js *js, gw_queue_req *r);                           /* js_channel.c */
+
+/* ---- js_outbox.c: the webhook outbox ---- */
+/* Creates (or binds) the stream <P>_EVENTS. 0 or a mapped code. */
+int gw_js_outbox_setup(gw_js *js, char *detail, size_t dlen);
+/* Frees the subscriptions and held messages (before the connection). */
+void gw_js_outbox_free(gw_js *js);
+/* "<P>.events.<app with '.' as '='>". */
+void gw_js_outbox_subject(const gw_js *js, const char *app, char *out, size_t len);
+int gw_js_op_outbox(gw_js *js, gw_queue_req *r);
 
 /* Key of a dead token: "<app with '.' as '='>.<hex>". */
 void gw_js_dead_key(const char *app, const char *hex, char *out, size_t len);

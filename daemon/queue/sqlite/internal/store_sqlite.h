@@ -93,7 +93,15 @@
                    "lease_owner IS NULL AND "                                                      \
                    "n_open>(SELECT count(*) FROM retry WHERE retry.chunk=chunk.id) AND "           \
                    "EXISTS(SELECT 1 FROM job WHERE job.id=chunk.job AND job.app=?3 AND "           \
-                   "job.send_at<=?1)")
+                   "job.send_at<=?1)")                                                             \
+    XX(OUTBOX_INSERT, "INSERT INTO outbox(app,at,event) VALUES(?1,?2,?3)")                         \
+    XX(OUTBOX_READ, "SELECT id,event FROM outbox WHERE app=?1 ORDER BY id LIMIT ?2")               \
+    XX(OUTBOX_COUNT, "SELECT count(*) FROM outbox WHERE app=?1")                                   \
+    XX(OUTBOX_OLDEST, "SELECT at FROM outbox WHERE app=?1 ORDER BY id LIMIT 1")                    \
+    XX(OUTBOX_DROP_AGE, "DELETE FROM outbox WHERE app=?1 AND at<?2")                               \
+    XX(OUTBOX_DROP_OLDEST, "DELETE FROM outbox WHERE id IN "                                       \
+                           "(SELECT id FROM outbox WHERE app=?1 ORDER BY id LIMIT ?2)")            \
+    XX(OUTBOX_DELETE, "DELETE FROM outbox WHERE id=?1 AND app=?2")
 
 enum gw_sq_stmt {
 #define SQ_STMT_ENUM(id, sql) SQS_##id,
@@ -165,6 +173,10 @@ int gw_sq_op_dead_delete(gw_sq *sq, gw_queue_req *r); /* store_sqlite_dead.c */
 int gw_sq_op_purge(gw_sq *sq, gw_queue_req *r);       /* store_sqlite_purge.c */
 int gw_sq_op_wake(gw_sq *sq, gw_queue_req *r);        /* store_sqlite_lease.c */
 int gw_sq_op_channel(gw_sq *sq, gw_queue_req *r);     /* store_sqlite_channel.c */
+int gw_sq_op_outbox(gw_sq *sq, gw_queue_req *r);      /* store_sqlite_outbox.c */
+/* The webhook event of answer o of record r (when it has one) into the
+ * outbox, in the current transaction (store_sqlite_outbox.c). */
+int gw_sq_outbox_put(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, int64_t now);
 /* One bounded retention step in the current transaction: deletes up to
  * max_jobs expired jobs; *jobs = jobs deleted, *more = work left. */
 int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char *detail,

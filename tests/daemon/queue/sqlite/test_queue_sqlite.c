@@ -402,9 +402,10 @@ static void schema_v1_migrated(void **state)
     assert_string_equal(d.dead[0].reason, "Unregistered");
     gw_queue_free(q);
 
-    /* Migrated in place: version 3 (meta, then the channel records), this
-     * apnsd recorded as the writer. */
-    assert_int_equal(db_int(path, "PRAGMA user_version"), 3);
+    /* Migrated in place: version 4 (meta, the channel records, then the
+     * webhook outbox), this apnsd recorded as the writer. */
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 4);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name='outbox'"), 1);
     assert_int_equal(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name='channel'"), 1);
     assert_int_equal(
         db_int(path,
@@ -414,6 +415,53 @@ static void schema_v1_migrated(void **state)
     q = tq_open(&f->o, path);
     assert_int_equal(tq_status(f->base, q, V1_JOB, &r), 0);
     assert_true(r.st.accepted == 2);
+    gw_queue_free(q);
+}
+
+/* Version 3 as apnsd wrote it before the webhook outbox (its literal DDL:
+ * version 1's tables, meta, channel). */
+static const char v3_extra[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS channel("
+    " app TEXT NOT NULL, env TEXT NOT NULL, id TEXT NOT NULL, policy INTEGER NOT NULL,"
+    " label TEXT, created INTEGER NOT NULL, PRIMARY KEY(app, env, id)) WITHOUT ROWID;"
+    "INSERT INTO meta VALUES('written_by','0.1.0');"
+    "PRAGMA user_version=3;";
+
+/* A version 3 file is migrated to 4 in place: its queued job is served and
+ * its outcomes write webhook events into the new outbox table. */
+static void schema_v3_migrated(void **state)
+{
+    fx *f = *state;
+    char path[600];
+    tq_res l;
+    qc_ev e;
+
+    snprintf(path, sizeof(path), "%s/v3.db", f->b.dir);
+    db_exec(path, v1_schema);
+    db_exec(path, v3_extra);
+    db_exec(path, v1_rows);
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 3);
+
+    gw_queue *q = tq_open(&f->o, path);
+    assert_int_equal(gw_queue_outbox_apps(q, (gw_outbox_app[]){{"demo", GW_OUTBOX_ALL}}, 1), 0);
+    assert_int_equal(tq_lease(f->base, q, 10, &l), 0);
+    assert_int_equal(l.n, 1);
+    gw_chunk *c = l.chunks[0];
+    gw_outcome o[2] = {outcome(c, 0, GW_TOKEN_ACCEPTED), outcome(c, 1, GW_TOKEN_ACCEPTED)};
+    assert_int_equal(tq_record(f->base, q, o, 2), 0);
+    assert_int_equal(tq_release(f->base, q, c, 0), 0);
+    gw_queue_free(q);
+
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 4);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM outbox WHERE app='demo'"), 2);
+    /* Opened again: the events are there, oldest first. */
+    q = tq_open(&f->o, path);
+    qc_read(f, q, "demo", 10, 0, &e);
+    assert_int_equal(e.n, 2);
+    assert_non_null(
+        strstr(e.json[0], "\"job_id\":\"" V1_JOB "\",\"index\":0,\"token\":\"" V1_TOK1));
+    assert_non_null(strstr(e.json[1], "\"index\":1,\"token\":\"" V1_TOK2));
     gw_queue_free(q);
 }
 
@@ -435,7 +483,7 @@ static void schema_newer_refused(void **state)
     assert_null(q);
     assert_non_null(strstr(detail, path));
     assert_non_null(strstr(detail, "schema version 9 (written by apnsd 9.9.9)"));
-    assert_non_null(strstr(detail, "this apnsd (" APNS_VERSION ") reads schema versions up to 3"));
+    assert_non_null(strstr(detail, "this apnsd (" APNS_VERSION ") reads schema versions up to 4"));
     /* Untouched. */
     assert_int_equal(db_int(path, "PRAGMA user_version"), 9);
 }
@@ -452,6 +500,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(corrupt_file, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(files_private, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_v1_migrated, qc_setup, qc_teardown),
+        cmocka_unit_test_setup_teardown(schema_v3_migrated, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_newer_refused, qc_setup, qc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
