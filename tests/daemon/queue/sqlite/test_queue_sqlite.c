@@ -402,10 +402,15 @@ static void schema_v1_migrated(void **state)
     assert_string_equal(d.dead[0].reason, "Unregistered");
     gw_queue_free(q);
 
-    /* Migrated in place: version 3 (meta, then the channel records), this
-     * apnsd recorded as the writer. */
-    assert_int_equal(db_int(path, "PRAGMA user_version"), 3);
+    /* Migrated in place: version 4 (meta, the channel records, then
+     * job.channel, NULL for the job it held), this apnsd recorded as the
+     * writer. */
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 4);
     assert_int_equal(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name='channel'"), 1);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM pragma_table_info('job') WHERE "
+                                  "name='channel'"),
+                     1);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM job WHERE channel IS NULL"), 1);
     assert_int_equal(
         db_int(path,
                "SELECT count(*) FROM meta WHERE key='written_by' AND value='" APNS_VERSION "'"),
@@ -435,7 +440,7 @@ static void schema_newer_refused(void **state)
     assert_null(q);
     assert_non_null(strstr(detail, path));
     assert_non_null(strstr(detail, "schema version 9 (written by apnsd 9.9.9)"));
-    assert_non_null(strstr(detail, "this apnsd (" APNS_VERSION ") reads schema versions up to 3"));
+    assert_non_null(strstr(detail, "this apnsd (" APNS_VERSION ") reads schema versions up to 4"));
     /* Untouched. */
     assert_int_equal(db_int(path, "PRAGMA user_version"), 9);
 }
