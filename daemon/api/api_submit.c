@@ -17,7 +17,8 @@
  * A channel publish ("channel" instead of tokens) is checked against
  * apnsd's channel records before anything is stored: the notifications'
  * channels are looked up one after the other (gw_queue_channel_get, in
- * request order, so the first problem is always the same one): a channel
+ * request order, so the first problem is always the same one; each channel
+ * once for a run of notifications that name it): a channel
  * without a record is 404 channel_not_found (a sync records the channels
  * APNs holds), a non-zero expiration on a channel of storage policy 0 is
  * the 400 APNs would answer later (BadExpirationDate, §4.4: apnsd knows the
@@ -61,6 +62,7 @@ struct gw__push {
     struct event *timer; /* ?wait: every job durable, waiting for results */
     gw_push_request pr;  /* parsed; freed once every job is posted */
     size_t looked;       /* channel publishes: items checked so far */
+    uint8_t *checked;    /* per item: its channel was found with an earlier item's */
 };
 
 void gw__api_push_free(gw__push *p)
@@ -75,6 +77,7 @@ void gw__api_push_free(gw__push *p)
     }
     gw_events_free(&p->timer, 1);
     gw_push_request_free(&p->pr);
+    free(p->checked);
     free(p->jobs);
     free(p);
 }
@@ -248,6 +251,14 @@ static void submit_all(gw__push *p)
 
 static void check_channels(gw__push *p);
 
+/* A channel of storage policy 0 (No Message Stored) takes expiration 0
+ * only (§4.4: APNs answers BadExpirationDate); -1 (found by a sync) is
+ * left to APNs. */
+static int expiration_ok(const gw_channel *v, const gw_push_item *it)
+{
+    return v->storage_policy != 0 || it->job.expiration == 0;
+}
+
 /* The record of notification p->looked's channel. */
 static void on_channel(int err, const char *detail, const gw_channel *v, size_t n, void *ud)
 {
@@ -272,13 +283,22 @@ static void on_channel(int err, const char *detail, const gw_channel *v, size_t 
         gw__api_reply_queue_error(r, err, detail, "reading the channel record");
         return;
     }
-    if (v[0].storage_policy == 0 && it->job.expiration != 0) {
+    if (!expiration_ok(&v[0], it)) {
         gw__api_reply_errorf(r, GW_API_E_INVALID_FIELD,
                              gw__api_field(f, sizeof f, idx, "expiration"),
                              "channel %s has storage policy 0 (No Message Stored): a publish to it "
                              "takes expiration 0 (APNs answers 400 BadExpirationDate to any other)",
                              it->job.channel);
         return;
+    }
+    /* Later items of the same channel (a run of updates) need no lookup of
+     * their own; one that breaks the rule is looked up at its turn, so the
+     * first problem in request order is the one answered. */
+    for (size_t k = p->looked + 1; k < p->pr.n; k++) {
+        const gw_push_item *o = &p->pr.items[k];
+        if (o->job.channel != NULL && strcmp(o->job.channel, it->job.channel) == 0 &&
+            strcmp(o->job.app, it->job.app) == 0 && expiration_ok(&v[0], o))
+            p->checked[k] = 1;
     }
     p->looked++;
     check_channels(p);
@@ -292,7 +312,8 @@ static void check_channels(gw__push *p)
     const gw_config_app *app;
     char f[96];
 
-    while (p->looked < p->pr.n && p->pr.items[p->looked].job.channel == NULL)
+    while (p->looked < p->pr.n &&
+           (p->pr.items[p->looked].job.channel == NULL || p->checked[p->looked]))
         p->looked++;
     if (p->looked == p->pr.n) {
         submit_all(p);
@@ -424,5 +445,10 @@ void gw__api_h_push(gw_api_req *r)
     p->wait_ms = wait_ms;
     p->pr = pr; /* freed with p, or once posted */
     r->push = p;
+    p->checked = calloc(pr.n, 1);
+    if (p->checked == NULL) {
+        gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
+        return;
+    }
     check_channels(p);
 }
