@@ -205,7 +205,7 @@ if(TARGET apnsd)
   target_include_directories(gw_fleet PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
   target_link_libraries(gw_fleet PRIVATE gw_test_util PkgConfig::LIBNATS Threads::Threads)
   add_dependencies(gw_fleet apnsd apns-sim)
-  foreach(c kill_apnsd kill_nats nats_down)
+  foreach(c kill_apnsd kill_nats nats_down channels)
     add_test(NAME it_gw_fleet_${c} COMMAND gw_fleet ${c})
     set_tests_properties(it_gw_fleet_${c} PROPERTIES FIXTURES_REQUIRED certs
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300 RESOURCE_LOCK nats_fleet)
