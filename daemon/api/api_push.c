@@ -718,6 +718,9 @@ static int f_channel(pctx *c, json_t *v)
     if (c->push_type != APNS_PUSH_LIVEACTIVITY)
         return fail(c, GW_API_E_INVALID_FIELD, "push_type", "%s",
                     "must be liveactivity (or omitted) for a channel publish");
+    if (gw_dispatch_app_config_of(c->app)->transport == GW_DISPATCH_TRANSPORT_BINARY)
+        return fail(c, GW_API_E_CHANNELS_UNAVAILABLE, "channel", "%s",
+                    "the app uses transport = binary, which has no channel publishes");
     c->channel = json_string_value(v);
     if (!c->priority_set)
         c->priority = 10;
