@@ -81,14 +81,17 @@ api POST "/v1/push?wait=20" "$GW_KEY" -d "$(upd "$CH0" 0)"
 # ---- N updates to one channel, faults on ------------------------------------
 : > "$WORK/ids"
 per=100
+python3 - "$WORK" "$GW_APP" "$CH" "$N" "$per" <<'PY'
+import json, sys
+work, app, ch, n, per = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+for i in range(0, n, per):
+    batch = [{"app": app, "channel": ch, "priority": 5,
+              "live_activity": {"event": "update", "content_state": {"home": k, "away": 0}}}
+             for k in range(i, min(i + per, n))]
+    json.dump({"notifications": batch}, open("%s/batch%d.json" % (work, i), "w"))
+PY
 for ((i = 0; i < N; i += per)); do
-  body="{\"notifications\":["
-  for ((k = i; k < i + per && k < N; k++)); do
-    [ "$k" -gt "$i" ] && body+=","
-    body+=$(upd "$CH" "$k" ',"priority":5')
-  done
-  body+="]}"
-  api POST /v1/push "$GW_KEY" -d "$body"
+  api POST /v1/push "$GW_KEY" -d "@$WORK/batch$i.json"
   [ "$ST" = 202 ] || fail "publish batch $i: $ST $(cat "$WORK/body")"
   jv '"\n".join(n["id"] for n in d["notifications"])' >> "$WORK/ids"
 done
@@ -105,12 +108,15 @@ ids=$(awk -v c="$CH" '$1 == "broadcast" && $2 == c { print $3 }' "$LOG" | sort -
 [ "$ids" = "$N" ] || fail "$ids distinct request ids in $got lines, want $N"
 [ "$(awk '$1 != "broadcast"' "$LOG" | wc -l)" = 0 ] || fail "device pushes in the log: $(awk '$1 != "broadcast"' "$LOG" | sed -n 1,3p)"
 python3 - "$GW" "$GW_KEY" "$WORK/ids" "$CH" <<'PY'
-import json, sys, urllib.request
+import http.client, json, sys, urllib.parse
 gw, key, ids, ch = sys.argv[1:]
+u = urllib.parse.urlsplit(gw)
+conn = http.client.HTTPConnection(u.hostname, u.port)  # one keep-alive connection
 bad = []
 for jid in open(ids).read().split():
-    req = urllib.request.Request(gw + "/v1/notifications/" + jid, headers={"Authorization": "Bearer " + key})
-    st = json.load(urllib.request.urlopen(req))
+    conn.request("GET", "/v1/notifications/" + jid, headers={"Authorization": "Bearer " + key})
+    resp = conn.getresponse()
+    st = json.loads(resp.read())
     o = st["outcomes"]
     if st["state"] != "done" or st.get("channel") != ch or len(o) != 1 or o[0].get("channel") != ch \
             or "token" in o[0] or o[0]["state"] != "accepted":
