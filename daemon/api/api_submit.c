@@ -209,7 +209,8 @@ static int wait_alloc(gw__job *j, const gw_token_list *l)
     j->res = calloc(j->n ? j->n : 1, sizeof(*j->res));
     if (j->tokens == NULL || j->res == NULL)
         return -1;
-    memcpy(j->tokens, l->buf, l->len);
+    if (l->len > 0) /* a channel publish has no tokens (and no buffer) */
+        memcpy(j->tokens, l->buf, l->len);
     return 0;
 }
 
