@@ -29,6 +29,13 @@
  * (apns_push_type_topic_suffix) goes to bundle id + suffix, which the app
  * must list in topics; otherwise a 400 at submit names the topic to add.
  *
+ * Channel publish: "channel" instead of tokens (f_channel) makes the
+ * notification an iOS 18 broadcast to that channel: the bundle id as topic,
+ * priority 10 and expiration 0 by default, libapns's broadcast rules
+ * (apns_notification_validate with channel_id: a broadcast never starts an
+ * activity), 5120 payload bytes, a job of one entry. Whether the app has a
+ * record of the channel is asked of the queue after parsing (api_submit.c).
+ *
  * A key holding null is treated as absent.
  */
 #include "api_int.h"
