@@ -61,22 +61,24 @@ json_t *gw__wait_job_json(const gw__job *j)
     json_t *list = json_array();
     const uint8_t *rec = j->tokens;
 
-    for (size_t i = 0; i < j->n; i++, rec += 1 + rec[0]) {
+    for (size_t i = 0; i < j->n; i++, rec += j->channel != NULL ? 0 : 1 + rec[0]) {
         const gw__wait_res *res = &j->res[i];
         char id[GW_JOB_ID_LEN + 1], hex[APNS_TOKEN_HEX_MAX + 1];
         int rejected = res->state == GW_TOKEN_REJECTED;
 
         gw_apns_id_derive(j->apns_id, i, id);
-        gw_token_to_hex(rec + 1, rec[0], hex);
+        if (j->channel == NULL)
+            gw_token_to_hex(rec + 1, rec[0], hex);
         json_array_append_new(
             list,
-            json_pack("{s:s, s:s, s:s, s:o*, s:s*, s:o*, s:s*}", "token", hex, "apns_id", id,
-                      "state", gw_token_state_name((gw_token_state)res->state), "status",
-                      rejected ? json_integer(res->status) : NULL, "reason",
-                      rejected ? res->reason : NULL, "timestamp_ms", gw__json_int(res->apns_ts_ms),
-                      "dead_token",
-                      res->dead != GW_DEAD_NONE ? gw_dead_source_name((gw_dead_source)res->dead)
-                                                : NULL));
+            json_pack(
+                "{s:s, s:s, s:s, s:o*, s:s*, s:o*, s:s*}", j->channel != NULL ? "channel" : "token",
+                j->channel != NULL ? j->channel : hex, "apns_id", id, "state",
+                gw_token_state_name((gw_token_state)res->state), "status",
+                rejected ? json_integer(res->status) : NULL, "reason",
+                rejected ? res->reason : NULL, "timestamp_ms", gw__json_int(res->apns_ts_ms),
+                "dead_token",
+                res->dead != GW_DEAD_NONE ? gw_dead_source_name((gw_dead_source)res->dead) : NULL));
     }
     return list;
 }

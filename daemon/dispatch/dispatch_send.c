@@ -70,16 +70,30 @@ static void end_flight(gw_app *a, gw_flight *f)
     gw__d_chunk_check(dc);
 }
 
+/* A channel publish goes to its channel (POST /4/broadcasts/apps/<bundle
+ * id>) through gw__d_client_for's client; its entry's token is the queue's
+ * placeholder, never sent. */
 static int submit(gw_app *a, gw_flight *f)
 {
     const gw_chunk *c = f->dc->c;
-    char tok[APNS_TOKEN_HEX_MAX + 1];
+    char tok[APNS_TOKEN_HEX_MAX + 1], detail[320];
     apns_notification n;
+    apns_client *client = gw__d_client_for(a, c, detail, sizeof detail);
 
-    if (gw_chunk_token_hex(c, f->idx, tok) != 0)
-        return APNS_EBADTOKEN;
+    if (client == NULL) {
+        if (!a->pub_failed)
+            gw_log(GW_LOG_ERROR, "dispatch", detail, "app", a->name, NULL);
+        a->pub_failed = 1;
+        return APNS_ECONFIG;
+    }
     apns_notification_init(&n);
-    n.token = tok;
+    if (c->channel != NULL) {
+        n.channel_id = c->channel;
+    } else {
+        if (gw_chunk_token_hex(c, f->idx, tok) != 0)
+            return APNS_EBADTOKEN;
+        n.token = tok;
+    }
     n.topic = c->topic != NULL ? c->topic : a->topic;
     n.push_type = c->push_type;
     n.priority = c->priority;
@@ -89,7 +103,7 @@ static int submit(gw_app *a, gw_flight *f)
     n.payload = c->payload;
     n.payload_len = c->payload_len;
     n.user_data = f;
-    return apns_client_submit(a->client, &n);
+    return apns_client_submit(client, &n);
 }
 
 /* ---- rate limit ------------------------------------------------------------ */
@@ -369,9 +383,9 @@ static void on_rejected(gw_app *a, gw_flight *f, const apns_result *r, int64_t n
     const char *rs = r->reason_str != NULL && r->reason_str[0] ? r->reason_str : NULL;
 
     switch (r->action) {
-    case APNS_ACTION_DEAD_TOKEN:
+    case APNS_ACTION_DEAD_TOKEN: /* a channel is never a dead token */
         gw__d_emit(d, f->dc, f->idx, GW_TOKEN_REJECTED, r->status, r->reason, rs, r->timestamp_ms,
-                   0, dead_source(r));
+                   0, f->dc->c->channel != NULL ? GW_DEAD_NONE : dead_source(r));
         break;
     case APNS_ACTION_RETRY:
         retry_or_fail(a, f, r->status, r->reason, rs, now);
