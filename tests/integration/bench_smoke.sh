@@ -87,9 +87,11 @@ expect_exit 3 "no connection" "$BIN/apns-bench" --h2c --port 1 --no-auth --count
 # 3. --fcm: FCM HTTP v1 against fcm-sim with a service account (one access
 # token fetched before the clock starts); every message delivered once.
 start_fcm_sim fcm --delivery-log "$WORK/fcm-delivery.log"
+rc=0
 "$BIN/apns-bench" --fcm --service-account "$CERTS/fcm/sa-demo.json" --port "$FCM_PORT" \
   --ca-file "$CERTS/ca.pem" --connections 2 --streams 50 --count $COUNT --json \
-  > "$WORK/fcm.json" 2> "$WORK/fcm.err" || { cat "$WORK/fcm.err" >&2; fail "apns-bench --fcm exited $?"; }
+  > "$WORK/fcm.json" 2> "$WORK/fcm.err" || rc=$?
+[ "$rc" -eq 0 ] || { cat "$WORK/fcm.err" >&2; fail "apns-bench --fcm exited $rc"; }
 check_json "$WORK/fcm.json" $COUNT
 grep -q '"provider":"fcm"' "$WORK/fcm.json" || fail "provider not fcm"
 grep -q '"auth":"service-account"' "$WORK/fcm.json" || fail "auth not service-account"

@@ -125,6 +125,25 @@ PY
 grep -qE '^200 projects/fcm-demo/messages/0:' "$WORK/raw.out" || { cat "$WORK/raw.out" >&2; fail "raw request with the token"; }
 stop_fcm_sim
 
+# ---- Ctrl-C: as apns push - stop sending, wait for the answers in flight,
+# print the rest as not_sent; every token exactly one line; exit 1.
+start_fcm_sim slow --latency-ms 300
+rc=0
+"$A" fcm push --host 127.0.0.1 --port "$FCM_PORT" --ca-file "$CERTS/ca.pem" --service-account "$SA" \
+  --title slow --concurrency 50 --tokens-file "$WORK/tokens.txt" > "$WORK/int.out" 2> "$WORK/int.err" &
+PUSH_PID=$!
+for _ in $(seq 300); do [ -s "$WORK/int.out" ] && break; sleep 0.05; done
+kill -INT "$PUSH_PID"
+wait "$PUSH_PID" || rc=$?
+[ "$rc" -eq 1 ] || { cat "$WORK/int.err" >&2; fail "Ctrl-C: exit $rc, want 1"; }
+grep -q "interrupted: sending no more" "$WORK/int.err" || fail "Ctrl-C: no interrupted message"
+[ "$(wc -l < "$WORK/int.out")" -eq "$N" ] || fail "Ctrl-C: $(wc -l < "$WORK/int.out") lines, want $N"
+[ "$(cut -d, -f1 "$WORK/int.out" | sort -u | wc -l)" -eq "$N" ] || fail "Ctrl-C: a token has two lines"
+ns=$(grep -c '"outcome":"not_sent"' "$WORK/int.out" || true)
+[ "$ns" -gt 0 ] || fail "Ctrl-C: nothing reported not_sent"
+[ "$(grep -c '"outcome":"failed"' "$WORK/int.out" || true)" -eq 0 ] || fail "Ctrl-C: answers in flight not waited for"
+stop_fcm_sim
+
 # ---- judge the push against the delivery log --------------------------------
 # Accepted lines: token -> message id (the name's last part).
 python3 - "$WORK/push.out" "$WORK/delivery.log" "$WORK/tokens.txt" "$WORK/unreg.txt" \
