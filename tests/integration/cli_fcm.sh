@@ -4,8 +4,10 @@
 # registration tokens with 1 % on --unregistered (outputs joined with the
 # sim's delivery log: every valid token delivered once under the name it was
 # given, every unregistered one rejected with the row of
-# tests/golden/fcm-errors.tsv), a dry run that delivers nothing, and an
-# access token from `apns fcm token` accepted by a raw http.client request.
+# tests/golden/fcm-errors.tsv), a dry run that delivers nothing, an access
+# token from `apns fcm token` accepted by a raw http.client request, a push
+# through an HTTP CONNECT proxy (both connections CONNECTed), and Ctrl-C
+# (answers in flight waited for, the rest not_sent, exit 1).
 . "$(dirname "$0")/lib.sh"
 A="$BIN/apns"
 SA="$CERTS/fcm/sa-demo.json"
@@ -123,6 +125,49 @@ r = c.getresponse()
 print(r.status, json.loads(r.read()).get("name", ""))
 PY
 grep -qE '^200 projects/fcm-demo/messages/0:' "$WORK/raw.out" || { cat "$WORK/raw.out" >&2; fail "raw request with the token"; }
+
+# ---- --proxy: the token request and the FCM connection both go through an
+# HTTP CONNECT proxy (a small one here, a thread per connection).
+cat > "$WORK/proxy.py" <<'PY'
+import select, socket, sys, threading
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(8)
+log = open(sys.argv[1], "a", buffering=1)
+print(ls.getsockname()[1], flush=True)
+def serve(c):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = c.recv(4096)
+        if not b:
+            return
+        head += b
+    line = head.split(b"\r\n")[0].decode(errors="replace")
+    log.write(line + "\n")
+    host, port = line.split()[1].rsplit(":", 1)
+    u = socket.create_connection((host, int(port)))
+    c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    while True:
+        r, _, _ = select.select([c, u], [], [], 30)
+        if not r:
+            break
+        data = r[0].recv(65536)
+        if not data:
+            break
+        (u if r[0] is c else c).sendall(data)
+    c.close(); u.close()
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+python3 "$WORK/proxy.py" "$WORK/proxy.log" > "$WORK/proxy.port" &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$WORK/proxy.port" ] && break; sleep 0.05; done
+PROXY_PORT=$(cat "$WORK/proxy.port")
+"$A" fcm push "${S[@]}" --proxy "127.0.0.1:$PROXY_PORT" --title via-proxy --token px-1 --token px-2 \
+  > "$WORK/proxy.out" 2> "$WORK/proxy.err" || { cat "$WORK/proxy.err" >&2; fail "push through the proxy"; }
+[ "$(grep -c '"outcome":"accepted"' "$WORK/proxy.out")" -eq 2 ] || fail "proxy: want 2 accepted"
+[ "$(grep -c "^CONNECT 127.0.0.1:$FCM_PORT HTTP/1.1$" "$WORK/proxy.log")" -eq 2 ] ||
+  { cat "$WORK/proxy.log" >&2; fail "proxy: want 2 CONNECTs (token endpoint, FCM)"; }
+
 stop_fcm_sim
 
 # ---- Ctrl-C: as apns push - stop sending, wait for the answers in flight,
@@ -165,7 +210,8 @@ for l in open(log):
     assert project == "fcm-demo", l
     assert target not in delivered, "delivered twice: %s" % target
     delivered[target] = mid
-delivered.pop("raw-client-token", None)
+for extra in ("raw-client-token", "px-1", "px-2"):
+    delivered.pop(extra, None)
 for t in tokens:
     d = seen[t]
     if t in dead:
@@ -179,6 +225,6 @@ for t in tokens:
 assert len(delivered) == len(tokens) - len(dead), (len(delivered), len(tokens) - len(dead))
 print("ok: %d delivered once, %d dead" % (len(delivered), len(dead)))
 PY
-# The raw request was delivered too: exactly one line more than the valid tokens.
-[ "$(wc -l < "$WORK/delivery.log")" -eq $((NV + 1)) ] || fail "delivery log: $(wc -l < "$WORK/delivery.log") lines, want $((NV + 1))"
+# The raw request and the two proxied messages were delivered too.
+[ "$(wc -l < "$WORK/delivery.log")" -eq $((NV + 3)) ] || fail "delivery log: $(wc -l < "$WORK/delivery.log") lines, want $((NV + 3))"
 echo "ok: it_cli_fcm"
