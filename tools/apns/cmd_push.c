@@ -1084,7 +1084,7 @@ void apns_cmd_fcm_push_usage(FILE *f)
         "  --collapse-key KEY        android.collapse_key\n"
         "  --message-json FILE       the whole message but its target, as a JSON object\n"
         "                            (notification, data, android, apns, webpush,\n"
-        "                            fcm_options); '-' is stdin. Checked as FCM would\n"
+        "                            fcm_options), checked as FCM would\n"
         "\n"
         "Registration tokens (opaque, 1..4096 printable characters, no spaces):\n"
         "  --token TOKEN             may be repeated\n"
