@@ -54,6 +54,13 @@ add_test(NAME it_cli_run COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_run.sh)
 set_tests_properties(it_cli_run PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
                      ENVIRONMENT "${APNS_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
 
+# `apns fcm push` / `apns fcm token` against fcm-sim: bad input, a push with
+# 1 % unregistered tokens judged against the delivery log, a dry run, the
+# token accepted by a raw request; fewer tokens under sanitizers.
+add_test(NAME it_cli_fcm COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_fcm.sh)
+set_tests_properties(it_cli_fcm PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
+                     ENVIRONMENT "${APNS_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
+
 # apns-sim's behavioural self-test through a third independent HTTP/2 client
 # (hyper-h2, Debian python3-h2): 146 checks of validation, auth, token lists,
 # the delivery log and every fault flag.
