@@ -506,7 +506,8 @@ int gw__api_on_head(gw_api *a, gw__conn *c, const gw_api_http_head *h)
     } else if (r->route == NULL) {
         gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, NULL, "no route %s %.100s", r->method, path);
     } else if (r->route->auth) {
-        (void)authenticate(r, h);
+        if (authenticate(r, h) == 0 && r->route->fn == gw__api_h_push)
+            (void)gw__api_idem_header(r, h);
     }
     free(path);
     return 0;

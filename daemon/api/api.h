@@ -119,6 +119,12 @@ int gw_api_route_info(size_t i, const char **method, const char **path, int *aut
     XX(TOO_MANY_NOTIFICATIONS, 400, "too_many_notifications",                                      \
        "more notifications in one request than the API takes")                                     \
     XX(INVALID_QUERY, 400, "invalid_query", "a query parameter is unknown or has a bad value")     \
+    XX(INVALID_HEADER, 400, "invalid_header",                                                      \
+       "a request header the API reads has a bad value (Idempotency-Key)")                         \
+    XX(IDEMPOTENCY_KEY_REUSED, 422, "idempotency_key_reused",                                      \
+       "the Idempotency-Key (or apns_id) was used with another body")                              \
+    XX(IDEMPOTENCY_IN_PROGRESS, 409, "idempotency_in_progress",                                    \
+       "a request with this Idempotency-Key is still being stored")                                \
     XX(UNAUTHORIZED, 401, "unauthorized", "no Authorization: Bearer key, or an unknown key")       \
     XX(FORBIDDEN, 403, "forbidden", "the key does not belong to the app named")                    \
     XX(NOT_FOUND, 404, "not_found", "no such route, job, app or dead token")                       \
@@ -142,7 +148,8 @@ int gw_api_route_info(size_t i, const char **method, const char **path, int *aut
        "more device tokens than [queue] max_depth: the request can never be queued")               \
     XX(EXPECTATION_FAILED, 417, "expectation_failed", "an Expect other than 100-continue")         \
     XX(HEADERS_TOO_LARGE, 431, "headers_too_large", "over 64 KiB of head or 100 header fields")    \
-    XX(NOT_IMPLEMENTED, 501, "not_implemented", "a transfer coding other than chunked")            \
+    XX(NOT_IMPLEMENTED, 501, "not_implemented",                                                    \
+       "a transfer coding other than chunked; Idempotency-Key on a backend without it")            \
     XX(HTTP_VERSION, 505, "http_version_not_supported", "an HTTP version other than 1.x")          \
     XX(BUSY, 503, "busy",                                                                          \
        "request bodies in flight over [server] max_body_in_flight, or no connection free")         \

@@ -122,6 +122,25 @@ static const gw_config_key server_keys[] = {
      .max = 10 * GW_CONFIG_MIN,
      .doc = "Cap on `POST /v1/push?wait=SECONDS` (a longer wait is shortened to this); `0` "
             "turns `?wait` off."},
+    {.name = "idempotency_ttl",
+     .type = GW_CONFIG_T_DURATION,
+     .def = "24h",
+     .off = S(idempotency_ttl_ms),
+     .min = 1 * GW_CONFIG_MIN,
+     .max = 30 * 24 * GW_CONFIG_HOUR,
+     .aka = "idempotency_key_ttl",
+     .doc = "How long the answer to a `POST /v1/push` with an `Idempotency-Key` header (or a "
+            "client-supplied `apns_id`) is kept: a repeat within it gets the first answer "
+            "back and stores nothing; after it the key is new again."},
+    {.name = "idempotency_max",
+     .type = GW_CONFIG_T_COUNT,
+     .def = "100000",
+     .off = S(idempotency_max),
+     .min = 1,
+     .max = 100000000,
+     .aka = "idempotency_keys_max",
+     .doc = "Idempotency records kept per API key; past it the oldest are removed (a repeat "
+            "of a removed key is stored again)."},
     {.name = "metrics",
      .type = GW_CONFIG_T_BOOL,
      .def = "yes",

@@ -29,6 +29,8 @@ typedef struct gw_api_server_config {
     int64_t request_timeout_ms;       /* a whole request: first byte to last body byte */
     int64_t idle_timeout_ms;          /* no request in progress: closed after it */
     int64_t max_wait_ms;              /* cap on ?wait=SECONDS */
+    int64_t idempotency_ttl_ms;       /* Idempotency-Key records kept this long */
+    uint32_t idempotency_max;         /* ... and at most this many per API key */
     int metrics;                      /* serve GET /metrics */
 } gw_api_server_config;
 

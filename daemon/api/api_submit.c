@@ -63,6 +63,11 @@ struct gw__push {
     gw_push_request pr;  /* parsed; freed once every job is posted */
     size_t looked;       /* channel publishes: items checked so far */
     uint8_t *checked;    /* per item: its channel was found with an earlier item's */
+    /* Idempotency (api_idem.c): the key and scope, and whether this request
+     * holds the reservation (removed with p unless its answer was stored). */
+    char idem_scope[GW_IDEM_SCOPE_MAX + 1];
+    char idem_key[GW_IDEM_KEY_MAX + 12];
+    int idem_reserved;
 };
 
 void gw__api_push_free(gw__push *p)
@@ -76,6 +81,11 @@ void gw__api_push_free(gw__push *p)
         free(p->jobs[i].res);
     }
     gw_events_free(&p->timer, 1);
+    /* A reservation whose answer was not stored: nothing of it will be
+     * delivered (no job was durable), so a repeat may run anew. (While
+     * draining the queue may be gone: the next start removes it.) */
+    if (p->idem_reserved && !p->r->api->draining)
+        (void)gw_queue_idem_finish(p->r->api->q, p->idem_scope, p->idem_key, 0, NULL, NULL, NULL);
     gw_push_request_free(&p->pr);
     free(p->checked);
     free(p->jobs);
@@ -96,21 +106,26 @@ static json_t *job_json(const gw__job *j, int results)
                      results ? gw__wait_job_json(j) : NULL);
 }
 
-/* 202 with the jobs, or (?wait) 200 with their results as known now. */
-static void answer_jobs(gw__push *p, int results)
+static json_t *jobs_json(const gw__push *p, int results)
 {
     json_t *list = json_array();
 
     for (size_t i = 0; i < p->n; i++)
         json_array_append_new(list, job_json(&p->jobs[i], results));
-    gw__api_reply_json(p->r, results ? 200 : 202, json_pack("{s:o}", "notifications", list));
+    return json_pack("{s:o}", "notifications", list);
 }
 
-static void answer_failed(gw__push *p)
+/* 202 with the jobs, or (?wait) 200 with their results as known now. */
+static void answer_jobs(gw__push *p, int results)
+{
+    gw__api_reply_json(p->r, results ? 200 : 202, jobs_json(p, results));
+}
+
+/* The failure answer: its body, status and (429) Retry-After. */
+static json_t *failed_json(const gw__push *p, int *status, int *retry_after)
 {
     gw_api_error e;
     json_t *body, *list = json_array();
-    char ra[16];
 
     gw__api_queue_error(&e, p->err, p->detail, "storing the notifications");
     for (size_t i = 0; i < p->n; i++) {
@@ -127,15 +142,27 @@ static void answer_failed(gw__push *p)
     }
     body = gw__api_error_json(&e, p->r->id);
     json_object_set_new(body, "notifications", list);
-    if (e.status == 429) {
-        snprintf(ra, sizeof ra, "%d",
-                 p->err == GW_QUEUE_EBACKLOG ? RETRY_AFTER_BACKLOG : RETRY_AFTER_DEPTH);
-        gw__api_header(p->r, "Retry-After", ra);
-    }
+    *status = e.status;
+    *retry_after = e.status != 429               ? 0
+                   : p->err == GW_QUEUE_EBACKLOG ? RETRY_AFTER_BACKLOG
+                                                 : RETRY_AFTER_DEPTH;
     if (e.status >= 500)
         gw_log(GW_LOG_WARN, "api", "push not stored", "request_id", p->r->id, "error", e.message,
                NULL);
-    gw__api_reply_json(p->r, e.status, body);
+    return body;
+}
+
+static void answer_failed(gw__push *p)
+{
+    int status, retry_after;
+    json_t *body = failed_json(p, &status, &retry_after);
+    char ra[16];
+
+    if (retry_after > 0) {
+        snprintf(ra, sizeof ra, "%d", retry_after);
+        gw__api_header(p->r, "Retry-After", ra);
+    }
+    gw__api_reply_json(p->r, status, body);
 }
 
 static int all_final(const gw__push *p)
@@ -170,8 +197,9 @@ static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
     answer_jobs(arg, 1); /* unanswered: an answer frees the request and this timer */
 }
 
-/* Every submit callback is in: answer, or start waiting. */
-static void finish(gw__push *p)
+/* Every submit callback is in (and the answer stored, with an
+ * Idempotency-Key): answer, or start waiting. */
+static void finish_answer(gw__push *p)
 {
     if (p->err != 0) {
         answer_failed(p);
@@ -184,6 +212,57 @@ static void finish(gw__push *p)
         if (p->timer == NULL || gw_timer_in(p->timer, p->wait_ms) != 0)
             answer_jobs(p, 1);
     }
+}
+
+/* The answer of a request with an Idempotency-Key is durable (or could not
+ * be stored: logged; a repeat then runs anew, see gw__api_push_free). */
+static void on_idem_stored(int err, const char *detail, int state, int status, const char *body,
+                           void *ud)
+{
+    gw__push *p = ud;
+
+    if (!gw__api_req_resume(p->r))
+        return;
+    if (err != 0)
+        gw_log(GW_LOG_WARN, "api", "idempotency record not stored", "request_id", p->r->id, "error",
+               detail != NULL && detail[0] ? detail : gw_queue_strerror(err), NULL);
+    else
+        p->idem_reserved = 0;
+    finish_answer(p);
+}
+
+static int any_durable(const gw__push *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->jobs[i].durable)
+            return 1;
+    return 0;
+}
+
+/* Every submit callback is in. With an Idempotency-Key, the answer is made
+ * durable first when something of the request was stored (202, or a 429 /
+ * 503 that lists accepted notifications): a repeat gets it back and stores
+ * nothing. When nothing was stored the reservation goes with p. */
+static void finish(gw__push *p)
+{
+    int status = 202, retry_after = 0;
+    json_t *body;
+    char *text;
+
+    if (!p->idem_reserved || (p->err != 0 && !any_durable(p))) {
+        finish_answer(p);
+        return;
+    }
+    body = p->err == 0 ? jobs_json(p, 0) : failed_json(p, &status, &retry_after);
+    text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(body);
+    if (text == NULL ||
+        gw__api_posted(p->r,
+                       gw_queue_idem_finish(p->r->api->q, p->idem_scope, p->idem_key, status, text,
+                                            on_idem_stored, p),
+                       NULL) != 0)
+        finish_answer(p);
+    free(text);
 }
 
 static void on_submit(int err, const char *detail, const char *job_id, void *ud)
@@ -335,6 +414,59 @@ static void check_channels(gw__push *p)
                    "reading the channel record");
 }
 
+/* ---- idempotency --------------------------------------------------------- */
+
+/* The reservation of the request's key: go on, or answer from the record. */
+static void on_idem_begin(int err, const char *detail, int state, int status, const char *body,
+                          void *ud)
+{
+    gw__push *p = ud;
+    gw_api_req *r = p->r;
+    struct evbuffer *b;
+
+    if (state == GW_IDEM_NEW && err == 0)
+        p->idem_reserved = 1; /* even when r is gone: released with p */
+    if (!gw__api_req_resume(r))
+        return;
+    if (err != 0) {
+        gw__api_reply_queue_error(r, err, detail, "reserving the Idempotency-Key");
+        return;
+    }
+    switch (state) {
+    case GW_IDEM_NEW:
+        check_channels(p);
+        return;
+    case GW_IDEM_REPLAY:
+        b = evbuffer_new();
+        if (b == NULL || evbuffer_add(b, body, strlen(body)) != 0 ||
+            evbuffer_add(b, "\n", 1) != 0) {
+            if (b != NULL)
+                evbuffer_free(b);
+            gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
+            return;
+        }
+        gw__api_header(r, "Idempotent-Replayed", "true");
+        gw__api_reply_raw(r, status, "application/json", b);
+        evbuffer_free(b);
+        return;
+    case GW_IDEM_MISMATCH:
+        gw__api_reply_errorf(r, GW_API_E_IDEMPOTENCY_KEY_REUSED,
+                             r->idem_key[0] ? "Idempotency-Key" : "apns_id",
+                             "this %s was used with another request body within [server] "
+                             "idempotency_ttl; use a new key for a new request",
+                             r->idem_key[0] ? "Idempotency-Key" : "apns_id");
+        return;
+    default:
+        gw__api_header(r, "Retry-After", "1");
+        gw__api_reply_errorf(r, GW_API_E_IDEMPOTENCY_IN_PROGRESS,
+                             r->idem_key[0] ? "Idempotency-Key" : "apns_id",
+                             "a request with this %s is still being stored; retry it in a moment "
+                             "to get its answer",
+                             r->idem_key[0] ? "Idempotency-Key" : "apns_id");
+        return;
+    }
+}
+
 /* ---- the handler -------------------------------------------------------- */
 
 static int parse_wait(gw_api_req *r, int64_t *wait_ms)
@@ -385,6 +517,7 @@ void gw__api_h_push(gw_api_req *r)
     int64_t wait_ms;
     uint64_t depth;
     const char *body;
+    uint8_t hash[GW_IDEM_HASH];
 
     if (a->draining) {
         gw__api_reply_errorf(r, GW_API_E_DRAINING, NULL,
@@ -393,6 +526,13 @@ void gw__api_h_push(gw_api_req *r)
     }
     if (parse_wait(r, &wait_ms) != 0)
         return;
+    if (r->idem_key[0] != '\0' && !gw_queue_has_idempotency(a->q)) {
+        gw__api_reply_errorf(r, GW_API_E_NOT_IMPLEMENTED, "Idempotency-Key",
+                             "Idempotency-Key is not supported with [queue] backend = %s yet; "
+                             "send without it (retries may then deliver twice)",
+                             qc->backend == GW_QUEUE_BACKEND_JETSTREAM ? "jetstream" : "sqlite");
+        return;
+    }
     if (len > sc->max_body) {
         gw__api_reply_errorf(r, GW_API_E_BODY_TOO_LARGE, "body",
                              "the body has %zu bytes; [server] max_body is %llu", len,
@@ -415,6 +555,7 @@ void gw__api_h_push(gw_api_req *r)
         gw__api_reply_error(r, &e);
         return;
     }
+    gw__api_idem_hash(body, len, hash);
     if (in != NULL)
         evbuffer_drain(in, len); /* the body is not needed any more */
     gw__api_body_release(r);
@@ -451,5 +592,21 @@ void gw__api_h_push(gw_api_req *r)
         gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
         return;
     }
-    check_channels(p);
+    /* The key: the header, or a single notification's own apns_id (a byte
+     * no header can hold keeps the two apart). */
+    if (r->idem_key[0] != '\0')
+        snprintf(p->idem_key, sizeof p->idem_key, "%s", r->idem_key);
+    else if (pr.n == 1 && pr.items[0].job.apns_id != NULL && pr.items[0].job.apns_id[0] &&
+             gw_queue_has_idempotency(a->q))
+        snprintf(p->idem_key, sizeof p->idem_key, "\x01apns-id:%s", pr.items[0].job.apns_id);
+    if (p->idem_key[0] == '\0') {
+        check_channels(p);
+        return;
+    }
+    gw__api_idem_scope(r, p->idem_scope);
+    gw__api_posted(r,
+                   gw_queue_idem_begin(a->q, p->idem_scope, p->idem_key, hash,
+                                       sc->idempotency_ttl_ms, sc->idempotency_max, on_idem_begin,
+                                       p),
+                   "reserving the Idempotency-Key");
 }

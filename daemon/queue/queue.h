@@ -452,6 +452,48 @@ typedef struct gw_queue_op_count {
 #define GW_QUEUE_OP_KINDS_MAX 8
 
 /*
+ * Idempotency records (queue_idem.c): one per (scope, key), scope being the
+ * caller's (the API: a hex digest of the API key), holding the SHA-256 of
+ * the request body and, once the request is answered, its status and body.
+ * Backends that keep them say so (gw_queue_has_idempotency); the others
+ * refuse them (APNS_EINVAL): callers ask first.
+ */
+#define GW_IDEM_KEY_MAX   255 /* bytes of a key */
+#define GW_IDEM_SCOPE_MAX 64  /* bytes of a scope */
+#define GW_IDEM_HASH      32  /* SHA-256 */
+
+typedef enum gw_idem_state {
+    GW_IDEM_NEW = 0,  /* reserved now for this caller: go on, then finish or abort */
+    GW_IDEM_REPLAY,   /* answered before: status and body are the first answer */
+    GW_IDEM_MISMATCH, /* the key was used with another body */
+    GW_IDEM_BUSY      /* reserved by a request not answered yet */
+} gw_idem_state;
+
+/* state is a gw_idem_state (err == 0); body is borrowed for the call (NULL
+ * unless REPLAY). */
+typedef void (*gw_idem_cb)(int err, const char *detail, int state, int status, const char *body,
+                           void *ud);
+
+/* 1 when the backend keeps idempotency records (SQLite). */
+int gw_queue_has_idempotency(const gw_queue *q);
+
+/* Looks up (scope, key) and reserves it when absent or older than ttl_ms
+ * (then answers NEW). At most max records are kept per scope (0 = no
+ * bound): past it the oldest are removed. Returns 0, APNS_EINVAL (a NULL
+ * or empty argument, a scope or key too long, no ability), APNS_ENOMEM,
+ * GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED; cb fires once (storage errors). */
+int gw_queue_idem_begin(gw_queue *q, const char *scope, const char *key,
+                        const uint8_t hash[GW_IDEM_HASH], int64_t ttl_ms, uint64_t max,
+                        gw_idem_cb cb, void *ud);
+
+/* Ends a reservation: status > 0 stores the answer (status, body) that
+ * repeats replay; status 0 removes the record (nothing was stored: a repeat
+ * runs anew). cb (may be NULL) fires once it is durable (state unused).
+ * Returns as gw_queue_idem_begin. */
+int gw_queue_idem_finish(gw_queue *q, const char *scope, const char *key, int status,
+                         const char *body, gw_idem_cb cb, void *ud);
+
+/*
  * Stores a job. Takes over job->tokens (left empty, also on failure); copies
  * the rest. The job id is generated now and written to job_id (may be NULL).
  * cb(0, "", id) fires once the job is durable; only then may the API answer

@@ -69,6 +69,9 @@ void gw_queue__req_free(gw_queue_req *r)
     case GW_QUEUE_REQ_OUTBOX:
         gw_queue__outbox_req_free(r);
         break;
+    case GW_QUEUE_REQ_IDEM:
+        gw_queue__idem_free(r);
+        break;
     case GW_QUEUE_REQ_STATUS:
         free(r->u.status.outcomes);
         break;
@@ -252,6 +255,9 @@ static void deliver_result(gw_queue_req *r)
         break;
     case GW_QUEUE_REQ_OUTBOX:
         gw_queue__outbox_deliver(r);
+        break;
+    case GW_QUEUE_REQ_IDEM:
+        gw_queue__idem_deliver(r, d);
         break;
     default: /* record, release, touch, dead add, control */
         if (r->cb != NULL)
@@ -524,6 +530,7 @@ int gw_queue__req_writes(const gw_queue_req *r)
     case GW_QUEUE_REQ_DEAD_ADD:
     case GW_QUEUE_REQ_DEAD_DELETE:
     case GW_QUEUE_REQ_TOKEN:
+    case GW_QUEUE_REQ_IDEM:
         return 1;
     case GW_QUEUE_REQ_CHANNEL:
         return r->u.channel.op != GW_CHANNEL_OP_GET && r->u.channel.op != GW_CHANNEL_OP_LIST;

@@ -229,8 +229,10 @@ if(TARGET apnsd)
   # without touching connections. gw_poison: jobs the API refuses, planted
   # into the SQLite store, end failed / rejected with a reason at the next
   # start (twice), never sent, no crash loop. gw_metrics: /metrics and the
-  # JSON log against docs/operations.md.
-  foreach(t gw_bad_requests gw_wait gw_signals gw_poison gw_hostile gw_metrics gw_channels)
+  # JSON log against docs/operations.md. gw_idempotency: Idempotency-Key and
+  # apns_id replays, 422, 409, 400, per-key scope, across a kill -9.
+  foreach(t gw_bad_requests gw_wait gw_signals gw_poison gw_hostile gw_metrics gw_channels
+            gw_idempotency)
     add_test(NAME it_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
     set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)

@@ -76,10 +76,11 @@ struct gw_api_req {
     int has_key;
     char key_text[260]; /* the bearer key (for gw_push_parse); wiped on free */
     char arg[GW__API_ARGS][GW__API_ARG_MAX];
-    int pending;           /* queue callbacks outstanding */
-    gw__push *push;        /* POST /v1/push state */
-    struct gw__chan *chan; /* channel routes' state (api_channels.c); freed with r */
-    common_list link;      /* gw_api.open */
+    int pending;                        /* queue callbacks outstanding */
+    gw__push *push;                     /* POST /v1/push state */
+    char idem_key[GW_IDEM_KEY_MAX + 1]; /* POST /v1/push: its Idempotency-Key ("" = none) */
+    struct gw__chan *chan;              /* channel routes' state (api_channels.c); freed with r */
+    common_list link;                   /* gw_api.open */
 };
 
 typedef void (*gw__handler)(gw_api_req *r);
@@ -191,7 +192,19 @@ json_t *gw__api_error_json(const gw_api_error *e, const char *request_id);
 
 /* ---- handlers ---------------------------------------------------------- */
 
-void gw__api_h_push(gw_api_req *r);           /* api_submit.c */
+void gw__api_h_push(gw_api_req *r); /* api_submit.c */
+
+/* ---- idempotency (api_idem.c) ------------------------------------------- */
+
+/* POST /v1/push's head: copies a valid Idempotency-Key into r->idem_key;
+ * answers 400 invalid_header (a repeated header, or a value that is not
+ * 1..255 printable ASCII characters) and returns -1. */
+int gw__api_idem_header(gw_api_req *r, const gw_api_http_head *h);
+/* The idempotency scope of r: the hex SHA-256 of its API key ("-" without
+ * one), GW_IDEM_SCOPE_MAX characters at most. */
+void gw__api_idem_scope(const gw_api_req *r, char out[GW_IDEM_SCOPE_MAX + 1]);
+/* SHA-256 of the request body. */
+void gw__api_idem_hash(const void *body, size_t len, uint8_t out[GW_IDEM_HASH]);
 void gw__api_h_status(gw_api_req *r);         /* api_status.c */
 void gw__api_h_dead_list(gw_api_req *r);      /* api_dead.c */
 void gw__api_h_dead_delete(gw_api_req *r);    /* api_dead.c */

@@ -67,6 +67,7 @@ typedef enum gw_queue_kind {
     GW_QUEUE_REQ_NOTICE,  /* never reaches a backend: wakes the loop (gw_queue__notice) */
     GW_QUEUE_REQ_CHANNEL, /* a channel-record operation (u.channel.op) */
     GW_QUEUE_REQ_OUTBOX,  /* a webhook-outbox read or ack (u.outbox.ack) */
+    GW_QUEUE_REQ_IDEM,    /* an idempotency record (u.idem; only for backends with idempotency) */
 } gw_queue_kind;
 
 /*
@@ -253,6 +254,17 @@ typedef struct gw_queue_req {
             size_t buf_len;
             uint64_t depth, dropped;
         } outbox;
+        struct {
+            int finish; /* 0: begin; 1: finish (status 0: remove) */
+            char scope[GW_IDEM_SCOPE_MAX + 1];
+            char key[GW_IDEM_KEY_MAX + 1];
+            uint8_t hash[GW_IDEM_HASH];
+            int64_t ttl_ms;
+            uint64_t max;
+            int status; /* finish: the answer; backend: begin's REPLAY */
+            char *body; /* finish: the answer (malloc'd); backend: begin's REPLAY (malloc'd) */
+            int state;  /* backend: begin's gw_idem_state */
+        } idem;
     } u;
 } gw_queue_req;
 
@@ -316,6 +328,7 @@ typedef struct gw_queue_ops {
 
     /* Abilities and limits. */
     unsigned token_store : 1;   /* runs GW_QUEUE_REQ_TOKEN (gw_queue_token_get) */
+    unsigned idempotency : 1;   /* runs GW_QUEUE_REQ_IDEM (gw_queue_idem_begin/_finish) */
     unsigned leases_expire : 1; /* a lease nobody touches ends by itself (JetStream's
                                    ack_wait): touch posts GW_QUEUE_REQ_TOUCH and a
                                    refused release is left to expire; otherwise touch
@@ -439,6 +452,9 @@ const char *gw_queue__copy_str(char **p, const void *s, size_t n);
 int gw_queue__outbox_events(gw_queue *q, gw_queue_req *r, const gw_outcome *v, size_t n);
 void gw_queue__outbox_deliver(gw_queue_req *r);
 void gw_queue__outbox_req_free(gw_queue_req *r);
+/* queue_idem.c: GW_QUEUE_REQ_IDEM's callback and its memory. */
+void gw_queue__idem_deliver(gw_queue_req *r, const char *detail);
+void gw_queue__idem_free(gw_queue_req *r);
 void gw_queue__outbox_free(gw_queue *q);
 
 /* A request of `kind` for callback cb; bounded: counts against

@@ -136,6 +136,7 @@ static const gw_queue_ops gw_sq_ops = {
     .batch = gw_sq_batch,
     .idle = gw_sq_idle,
     .dead_cursor = sq_dead_cursor,
+    .idempotency = 1,
 };
 
 int gw_queue_sqlite_open(gw_queue **out, const gw_queue_opts *o, const gw_queue_sqlite_opts *so,

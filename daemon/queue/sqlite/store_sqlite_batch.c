@@ -39,7 +39,7 @@ static int needs_full_sync(const gw_sq *sq, const gw_req *head)
     for (const gw_req *g = head; g != NULL; g = g->next) {
         const gw_queue_req *r = (const gw_queue_req *)g;
         if (r->kind == GW_QUEUE_REQ_SUBMIT || r->kind == GW_QUEUE_REQ_DEAD_ADD ||
-            r->kind == GW_QUEUE_REQ_DEAD_DELETE ||
+            r->kind == GW_QUEUE_REQ_IDEM || r->kind == GW_QUEUE_REQ_DEAD_DELETE ||
             (r->kind == GW_QUEUE_REQ_CHANNEL && r->u.channel.op != GW_CHANNEL_OP_GET &&
              r->u.channel.op != GW_CHANNEL_OP_LIST))
             return 1;
@@ -64,6 +64,7 @@ static const struct {
     [GW_QUEUE_REQ_WAKE] = {gw_sq_op_wake, "wake"},
     [GW_QUEUE_REQ_CHANNEL] = {gw_sq_op_channel, "channel records"},
     [GW_QUEUE_REQ_OUTBOX] = {gw_sq_op_outbox, "webhook outbox"},
+    [GW_QUEUE_REQ_IDEM] = {gw_sq_op_idem, "idempotency record"},
 };
 
 static int known(const gw_queue_req *r)
@@ -140,6 +141,13 @@ static void reset_for_retry(gw_queue_req *r)
         r->u.dead.n = 0;
         r->u.dead.has_next = 0;
         r->u.dead.count = 0;
+        break;
+    case GW_QUEUE_REQ_IDEM:
+        if (!r->u.idem.finish) {
+            free(r->u.idem.body);
+            r->u.idem.body = NULL;
+            r->u.idem.state = r->u.idem.status = 0;
+        }
         break;
     case GW_QUEUE_REQ_CHANNEL:
         free(r->u.channel.v);

@@ -406,6 +406,8 @@ int gw_sq_db_open(gw_sq *sq, char *detail, size_t len)
         if (rc == 0)
             rc = schema_update(sq, version, detail, len);
         if (rc == 0)
+            rc = gw_sq_idem_schema(sq, detail, len);
+        if (rc == 0)
             rc = exec(sq,
                       "INSERT INTO meta(key,value) VALUES('written_by','" APNS_VERSION "') "
                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value",

@@ -173,7 +173,11 @@ int gw_sq_op_dead_delete(gw_sq *sq, gw_queue_req *r); /* store_sqlite_dead.c */
 int gw_sq_op_purge(gw_sq *sq, gw_queue_req *r);       /* store_sqlite_purge.c */
 int gw_sq_op_wake(gw_sq *sq, gw_queue_req *r);        /* store_sqlite_lease.c */
 int gw_sq_op_channel(gw_sq *sq, gw_queue_req *r);     /* store_sqlite_channel.c */
-int gw_sq_op_outbox(gw_sq *sq, gw_queue_req *r);      /* store_sqlite_outbox.c */
+int gw_sq_op_idem(gw_sq *sq, gw_queue_req *r);        /* store_sqlite_idem.c */
+/* store_sqlite_idem.c: creates the idempotency table when absent (at open;
+ * an additive table: older apnsd versions ignore it). 0 or a storage error. */
+int gw_sq_idem_schema(gw_sq *sq, char *detail, size_t detail_len);
+int gw_sq_op_outbox(gw_sq *sq, gw_queue_req *r); /* store_sqlite_outbox.c */
 /* The webhook event of answer o of record r (when it has one) into the
  * outbox, in the current transaction (store_sqlite_outbox.c). */
 int gw_sq_outbox_put(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, int64_t now);
