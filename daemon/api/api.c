@@ -549,8 +549,8 @@ int gw_api_new(gw_api **out, const gw_api_opts *o, char *detail, size_t detail_l
     a->q = o->q;
     a->m = o->m;
     a->d = o->d;
-    /* Each route's duration histogram and the connection-limit events at 0
-     * from the start (a status's request counter starts with its first
+    /* Each route's duration histogram, the connection-limit events and the
+     * idempotency results at 0 from the start (a status's request counter starts with its first
      * answer). */
     static const char *const limit_events[] = {"closed_idle", "refused", "out_of_descriptors"};
     int reg = gw_metrics_register(a->m, GW_M_LOG_SUPPRESSED, "api", NULL);
@@ -559,6 +559,9 @@ int gw_api_new(gw_api **out, const gw_api_opts *o, char *detail, size_t detail_l
         reg |= gw_metrics_register(a->m, GW_M_API_LATENCY, routes[i].name, NULL);
     for (size_t i = 0; i < sizeof limit_events / sizeof limit_events[0]; i++)
         reg |= gw_metrics_register(a->m, GW_M_API_CONN_LIMITED, limit_events[i], NULL);
+    static const char *const idem_results[] = {"replayed", "key_reused", "in_progress"};
+    for (size_t i = 0; i < sizeof idem_results / sizeof idem_results[0]; i++)
+        reg |= gw_metrics_register(a->m, GW_M_API_IDEMPOTENCY, idem_results[i], NULL);
     apply_limits(a);
     if (reg != 0 || build_keys(a, a->cfg) != 0) {
         gw_api_free(a);

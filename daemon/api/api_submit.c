@@ -445,11 +445,13 @@ static void on_idem_begin(int err, const char *detail, int state, int status, co
             gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
             return;
         }
+        gw_metrics_add(r->api->m, GW_M_API_IDEMPOTENCY, "replayed", NULL, 1);
         gw__api_header(r, "Idempotent-Replayed", "true");
         gw__api_reply_raw(r, status, "application/json", b);
         evbuffer_free(b);
         return;
     case GW_IDEM_MISMATCH:
+        gw_metrics_add(r->api->m, GW_M_API_IDEMPOTENCY, "key_reused", NULL, 1);
         gw__api_reply_errorf(r, GW_API_E_IDEMPOTENCY_KEY_REUSED,
                              r->idem_key[0] ? "Idempotency-Key" : "apns_id",
                              "this %s was used with another request body within [server] "
@@ -457,6 +459,7 @@ static void on_idem_begin(int err, const char *detail, int state, int status, co
                              r->idem_key[0] ? "Idempotency-Key" : "apns_id");
         return;
     default:
+        gw_metrics_add(r->api->m, GW_M_API_IDEMPOTENCY, "in_progress", NULL, 1);
         gw__api_header(r, "Retry-After", "1");
         gw__api_reply_errorf(r, GW_API_E_IDEMPOTENCY_IN_PROGRESS,
                              r->idem_key[0] ? "Idempotency-Key" : "apns_id",

@@ -118,6 +118,10 @@ static const mdef defs[GW_M_COUNT] = {
     [GW_M_API_IDLE_CLOSED] = {"apnsd_api_idle_closed_total", MT_COUNTER, NULL, NULL,
                               "HTTP API connections closed with no request in progress after "
                               "[server] idle_timeout."},
+    [GW_M_API_IDEMPOTENCY] = {"apnsd_api_idempotency_total", MT_COUNTER, "result", NULL,
+                              "POST /v1/push repeats of an Idempotency-Key (or apns_id): "
+                              "replayed (the first answer sent again), key_reused (422), "
+                              "in_progress (409)."},
     [GW_M_LOG_SUPPRESSED] = {"apnsd_log_suppressed_total", MT_COUNTER, "component", NULL,
                              "Log lines not written because a repeated event is logged at most "
                              "once per interval."},

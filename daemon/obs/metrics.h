@@ -75,6 +75,7 @@ typedef enum gw_metric {
     GW_M_API_BODY_BYTES,    /* gauge {}: request-body bytes admitted (buffered or reserved) */
     GW_M_API_CONN_LIMITED,  /* counter {event}: connection-limit events */
     GW_M_API_IDLE_CLOSED,   /* counter {}: connections closed at [server] idle_timeout */
+    GW_M_API_IDEMPOTENCY,   /* counter {result}: Idempotency-Key repeats (replayed, ...) */
     GW_M_LOG_SUPPRESSED,    /* counter {component}: log lines not written (rate limit) */
     GW_M_BUILD_INFO,        /* gauge {version,commit}: 1, set by gw_metrics_new */
     GW_M_COUNT

@@ -11,7 +11,8 @@
 #  - one Idempotency-Key sent before and after a kill -9 of apnsd: the
 #    repeat replays the first answer, and each token is in apns-sim's
 #    delivery log once;
-#  - a reservation left by a dead process (planted) is gone after a start.
+#  - a reservation left by a dead process (planted) is gone after a start;
+#  - apnsd_api_idempotency_total{result} counts the repeats.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/gw_lib.sh"
 
@@ -81,6 +82,13 @@ while IFS='|' read -r name key bodyname hdr want code field replayed; do
   echo "ok: $name: $ST ${code} replayed=$got"
 done <<< "$TABLE"
 ID1=$(jv 'd["notifications"][0]["id"]' "$WORK/first.B1")
+# The table's repeats, counted (docs/operations.md).
+for m in 'replayed 3' 'key_reused 1' 'in_progress 1'; do
+  set -- $m
+  got=$(metric "apnsd_api_idempotency_total{result=\"$1\"}")
+  [ "$got" = "$2" ] || fail "apnsd_api_idempotency_total{result=\"$1\"} is $got, want $2"
+done
+echo "ok: apnsd_api_idempotency_total: 3 replayed, 1 key_reused, 1 in_progress"
 
 # Both tokens of B1 and the one of B4 delivered (once), then kill -9.
 for _ in $(seq 300); do
