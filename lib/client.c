@@ -100,6 +100,7 @@
 #include "client_int.h"
 #include "notification_int.h"
 #include "rng.h"
+#include "token.h" /* common/ */
 #include "transport.h"
 
 #define MAX_RESENDS          10 /* the loop guard: connection-level resends of one job */
@@ -1164,10 +1165,8 @@ static int enqueue(apns_client *c, const apns_notification *n, apns__op op)
     }
     j->n = *n;
     j->op = op;
-    /* Lower case: the token is validated hex, and setting bit 5 maps A-F to
-     * a-f and leaves 0-9 and a-f as they are (a loop the compiler vectorises). */
-    for (size_t i = 0; i < tlen; i++)
-        j->token[i] = (char)(n->token[i] | 0x20);
+    /* Lower case: the token is validated hex (common/token.h). */
+    common_token_lower(n->token, tlen, j->token);
     j->token[tlen] = '\0';
     j->n.token = n->token ? j->token : NULL;
     if (n->topic) {
