@@ -208,21 +208,11 @@ static void clog_(apns_client *c, apns_log_level lvl, const char *fmt, ...)
 
 static void make_uuid(apns_client *c, char out[APNS_UUID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t b[16];
     uint64_t a = common_rng_next(&c->rng), z = common_rng_next(&c->rng);
     memcpy(b, &a, 8);
     memcpy(b + 8, &z, 8);
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[b[i] >> 4];
-        *p++ = hex[b[i] & 15];
-    }
-    *p = '\0';
+    apns__uuid_format(b, out);
 }
 
 static void schedule_dispatch(apns_client *c)
