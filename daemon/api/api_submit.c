@@ -68,6 +68,7 @@ struct gw__push {
     char idem_scope[GW_IDEM_SCOPE_MAX + 1];
     char idem_key[GW_IDEM_KEY_MAX + 12];
     int idem_reserved;
+    int idem_in_group; /* the answer is stored with the jobs, in their transaction */
 };
 
 void gw__api_push_free(gw__push *p)
@@ -249,7 +250,7 @@ static void finish(gw__push *p)
     json_t *body;
     char *text;
 
-    if (!p->idem_reserved || (p->err != 0 && !any_durable(p))) {
+    if (!p->idem_reserved || p->idem_in_group || (p->err != 0 && !any_durable(p))) {
         finish_answer(p);
         return;
     }
@@ -295,11 +296,55 @@ static int wait_alloc(gw__job *j, const gw_token_list *l)
 
 /* ---- posting ------------------------------------------------------------ */
 
-/* Every notification passed: one job each. */
+/* The idempotency record's answer, stored in the jobs' transaction. */
+static void on_idem_group(int err, const char *detail, int state, int status, const char *body,
+                          void *ud)
+{
+    gw__push *p = ud;
+
+    if (!gw__api_req_resume(p->r))
+        return;
+    if (err == 0) {
+        p->idem_reserved = 0; /* stored: kept, not released with p */
+    } else if (p->err == 0) {
+        p->err = err;
+        snprintf(p->detail, sizeof p->detail, "%s", detail ? detail : "");
+    }
+    if (++p->answered == p->posted)
+        finish(p);
+}
+
+/* With an Idempotency-Key, the 202 answer joins the jobs' group (its ids
+ * are known once every job is posted): one transaction stores both. */
+static int post_idem_answer(gw__push *p)
+{
+    json_t *body = jobs_json(p, 0);
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    int rc = APNS_ENOMEM;
+
+    json_decref(body);
+    if (text != NULL)
+        rc = gw__api_posted(p->r,
+                            gw_queue_idem_finish(p->r->api->q, p->idem_scope, p->idem_key, 202,
+                                                 text, on_idem_group, p),
+                            NULL);
+    free(text);
+    if (rc == 0) {
+        p->posted++;
+        p->idem_in_group = 1;
+    }
+    return rc;
+}
+
+/* Every notification passed: one job each. On a backend with groups
+ * (SQLite) a request of several notifications, or with an Idempotency-Key,
+ * is one group: all its jobs (and its idempotency answer) commit in one
+ * transaction, or none does (a failure while posting abandons the group). */
 static void submit_all(gw__push *p)
 {
     gw_api_req *r = p->r;
     gw_api *a = r->api;
+    int grouped = (p->pr.n > 1 || p->idem_reserved) && gw_queue_group_begin(a->q) == 0;
 
     for (size_t i = 0; i < p->pr.n; i++) {
         gw_push_item *it = &p->pr.items[i];
@@ -323,6 +368,15 @@ static void submit_all(gw__push *p)
         if (p->wait_ms > 0)
             gw__waits_add(a, j);
     }
+    if (grouped && p->err == 0 && p->idem_reserved) {
+        int rc = post_idem_answer(p);
+        if (rc != 0) {
+            p->err = rc;
+            snprintf(p->detail, sizeof p->detail, "%s", gw_queue_strerror(rc));
+        }
+    }
+    if (grouped) /* an error fails every request posted in the group */
+        gw_queue_group_end(a->q, p->err, p->detail);
     gw_push_request_free(&p->pr); /* the queue copied what it keeps */
     if (p->posted == 0)
         finish(p);

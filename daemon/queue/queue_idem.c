@@ -14,12 +14,38 @@
  */
 #include "internal/queue_backend.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 int gw_queue_has_idempotency(const gw_queue *q)
 {
     return q != NULL && q->ops->idempotency;
+}
+
+int gw_queue_group_begin(gw_queue *q)
+{
+    if (!gw_queue_has_idempotency(q) || q->group != 0)
+        return APNS_EINVAL;
+    q->group = ++q->groups;
+    q->group_n = 0;
+    gw_worker_hold(q->w, 1);
+    return 0;
+}
+
+void gw_queue_group_end(gw_queue *q, int err, const char *detail)
+{
+    if (q == NULL || q->group == 0)
+        return;
+    /* The worker is held: the requests are still ours to change. */
+    for (size_t i = 0; err != 0 && i < q->group_n; i++) {
+        q->group_v[i]->err = err;
+        snprintf(q->group_v[i]->detail, sizeof(q->group_v[i]->detail), "%s",
+                 detail != NULL && detail[0] ? detail : gw_queue_strerror(err));
+    }
+    q->group = 0;
+    q->group_n = 0;
+    gw_worker_hold(q->w, 0);
 }
 
 static int idem_req(gw_queue *q, const char *scope, const char *key, gw_idem_cb cb, void *ud,

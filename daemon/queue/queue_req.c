@@ -116,10 +116,25 @@ gw_queue_req *gw_queue__req_new(gw_queue *q, gw_queue_kind kind, int bounded, vo
 int gw_queue__post(gw_queue *q, gw_queue_req *r)
 {
     gw_worker *w = r->kind == GW_QUEUE_REQ_LEASE && q->lw != NULL ? q->lw : q->w;
-    int rc = gw_worker_post(w, &r->base);
+    int rc;
 
+    if (q->group != 0 && w == q->w && q->group_n == q->group_cap) {
+        size_t cap = q->group_cap ? 2 * q->group_cap : 16;
+        gw_queue_req **v = realloc(q->group_v, cap * sizeof *v);
+        if (v == NULL) {
+            gw_queue__req_free(r);
+            return APNS_ENOMEM;
+        }
+        q->group_v = v;
+        q->group_cap = cap;
+    }
+    if (q->group != 0 && w == q->w)
+        r->group = q->group;
+    rc = gw_worker_post(w, &r->base);
     if (rc != 0)
         gw_queue__req_free(r);
+    else if (r->group != 0)
+        q->group_v[q->group_n++] = r; /* held: the worker has not taken it */
     return rc;
 }
 
@@ -431,6 +446,7 @@ void gw_queue_free(gw_queue *q)
     if (q->refused_ev != NULL)
         event_free(q->refused_ev);
     free(q->refused); /* a restart clears the leases they hold */
+    free(q->group_v);
     for (common_list *n; (n = common_clist_pop_front(&q->leased)) != NULL;)
         free(COMMON_CONTAINER_OF(n, gw_chunk, priv.node));
     if (q->be != NULL)

@@ -30,6 +30,7 @@ struct gw_worker {
     gw_req *todo_head, *todo_tail;
     gw_req *done_head, *done_tail;
     size_t bounded, max_bounded;
+    int hold; /* gw_worker_hold: todo is not taken while > 0 */
     atomic_size_t outstanding;
     int stop;
 
@@ -87,7 +88,7 @@ static void *worker_main(void *arg)
 
         pthread_mutex_lock(&w->mu);
         for (;;) {
-            if (w->todo_head != NULL || w->stop)
+            if ((w->todo_head != NULL && w->hold == 0) || w->stop)
                 break;
             if (w->idle != NULL && w->idle_due >= 0) {
                 int64_t now = common_mono_ms(), wait = w->idle_due - now;
@@ -219,6 +220,15 @@ int gw_worker_post(gw_worker *w, gw_req *r)
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     return 0;
+}
+
+void gw_worker_hold(gw_worker *w, int on)
+{
+    pthread_mutex_lock(&w->mu);
+    w->hold += on ? 1 : -1;
+    if (w->hold == 0 && w->todo_head != NULL)
+        pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 size_t gw_worker_outstanding(gw_worker *w)

@@ -166,6 +166,8 @@ typedef struct gw_queue_req {
                           ops->notify_work after the batch) */
     int64_t depth_add; /* backend: unfinished tokens added (< 0: made final), applied
                           by the front end when the batch returns with err == 0 */
+    uint64_t group;    /* 0, or the gw_queue_group_begin() it was posted in: a backend
+                          with `idempotency` commits a group whole or not at all */
     union {
         struct {
             char *strings; /* f's app, topic, collapse_id, payload, channel in one allocation */
@@ -355,6 +357,9 @@ struct gw_queue {
     atomic_uint_least64_t commits, failures;
     atomic_int last_err;
     atomic_int notice_pending;
+    uint64_t group, groups;        /* the open group (0 = none), the last group id */
+    struct gw_queue_req **group_v; /* the open group's requests (loop thread) */
+    size_t group_n, group_cap;
 
     /* Loop thread only: chunks leased out and not yet released
      * (gw_chunk.priv.node), and releases the storage refused. */

@@ -54,6 +54,10 @@ int gw_worker_post(gw_worker *w, gw_req *r);
 
 /* Requests posted and not yet completed on the loop. Any thread. */
 size_t gw_worker_outstanding(gw_worker *w);
+/* on = 1: the worker takes nothing posted from now until the matching
+ * on = 0, so requests posted in between (a group) run in one batch. Loop
+ * thread; never blocks. */
+void gw_worker_hold(gw_worker *w, int on);
 
 /* Runs every posted request, joins the thread, frees requests without
  * delivering them, frees w. Loop thread, outside callbacks. */

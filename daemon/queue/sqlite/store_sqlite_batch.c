@@ -166,6 +166,31 @@ static void reset_for_retry(gw_queue_req *r)
 
 enum { TXN_COMMITTED, TXN_FAILED, TXN_LOST };
 
+/* The last request of g's group (g itself when it is in none). */
+static gw_req *group_last(gw_req *g, gw_req *end)
+{
+    uint64_t group = ((gw_queue_req *)g)->group;
+
+    while (group != 0 && g->next != end && ((gw_queue_req *)g->next)->group == group)
+        g = g->next;
+    return g;
+}
+
+/* Every member of [g, last] but bad fails with bad's error: nothing of the
+ * group is stored. */
+static void group_fail(gw_req *g, gw_req *last, const gw_queue_req *bad)
+{
+    for (;; g = g->next) {
+        gw_queue_req *r = (gw_queue_req *)g;
+        if (r != bad) {
+            r->err = bad->err;
+            snprintf(r->detail, sizeof(r->detail), "%s", bad->detail);
+        }
+        if (g == last)
+            break;
+    }
+}
+
 /* One attempt at [from, end): every request whose err is still 0 runs in
  * its own savepoint. TXN_LOST: SQLite rolled the whole transaction back
  * while running *culprit (which now carries the error); the others are
@@ -185,31 +210,50 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
         return TXN_FAILED;
     }
     for (gw_req *g = from; g != end; g = g->next) {
-        gw_queue_req *r = (gw_queue_req *)g;
+        gw_queue_req *r = (gw_queue_req *)g, *bad = NULL;
+        gw_req *last = group_last(g, end);
 
-        if (r->err != 0)
+        if (r->err != 0 && last == g)
             continue;
         rc = sqlite3_exec(sq->db, "SAVEPOINT r", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
             r->err = gw_sq_error(sq, rc, kind_name(r), r->detail, sizeof(r->detail));
+            group_fail(g, last, r);
             if (sqlite3_get_autocommit(sq->db)) {
                 *culprit = g;
                 return TXN_LOST;
             }
+            g = last;
             continue;
         }
-        r->err = run_op(sq, r);
-        if (r->err == 0) {
+        /* One request, or a group (gw_queue_group_begin) in one savepoint:
+         * the first failure of a member fails them all. */
+        for (gw_req *x = g;; x = x->next) {
+            gw_queue_req *xr = (gw_queue_req *)x;
+            if (xr->err == 0)
+                xr->err = run_op(sq, xr);
+            if (xr->err != 0) {
+                bad = xr;
+                break;
+            }
+            if (x == last)
+                break;
+        }
+        if (bad == NULL) {
             sqlite3_exec(sq->db, "RELEASE r", NULL, NULL, NULL);
+            g = last;
             continue;
         }
-        if (r->err != GW_QUEUE_ENOTFOUND && r->err != APNS_EINVAL && r->err != GW_QUEUE_ELIMIT)
-            gw_queue__log(sq->q, APNS_LOG_ERROR, "%s", r->detail);
+        if (bad->err != GW_QUEUE_ENOTFOUND && bad->err != APNS_EINVAL &&
+            bad->err != GW_QUEUE_ELIMIT)
+            gw_queue__log(sq->q, APNS_LOG_ERROR, "%s", bad->detail);
+        group_fail(g, last, bad);
         if (sqlite3_get_autocommit(sq->db)) {
-            *culprit = g;
+            *culprit = &bad->base;
             return TXN_LOST;
         }
         sqlite3_exec(sq->db, "ROLLBACK TO r; RELEASE r", NULL, NULL, NULL);
+        g = last;
     }
     rc = sqlite3_exec(sq->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
