@@ -11,13 +11,15 @@
 #  - one Idempotency-Key sent before and after a kill -9 of apnsd: the
 #    repeat replays the first answer, and each token is in apns-sim's
 #    delivery log once;
+#  - a batch of two notifications of which the second does not fit under
+#    [queue] max_depth is 429 with nothing stored (all or nothing);
 #  - a reservation left by a dead process (planted) is gone after a start;
 #  - apnsd_api_idempotency_total{result} counts the repeats.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/gw_lib.sh"
 
 start_gw_sim sim --delivery-log "$WORK/delivery.log"
-gw_config "$WORK/apnsd.ini" "$SIM_PORT" "$WORK/apnsd.db" "" "" "connections = 1"
+gw_config "$WORK/apnsd.ini" "$SIM_PORT" "$WORK/apnsd.db" "max_tokens = 5" "max_depth = 5" "connections = 1"
 start_gw gw "$WORK/apnsd.ini"
 wait_ready
 
@@ -90,6 +92,26 @@ for m in 'replayed 3' 'key_reused 1' 'in_progress 1'; do
 done
 echo "ok: apnsd_api_idempotency_total: 3 replayed, 1 key_reused, 1 in_progress"
 
+# All or nothing: 2 tokens held by a job scheduled an hour ahead, then a
+# batch of 2 + 2 under max_depth 5: the second notification does not fit,
+# so the answer is 429 and NEITHER is stored (before: the first was stored,
+# "accepted": true, and delivered), with the key or without; a retry with
+# the key is not a replay (nothing was kept).
+LATER=$(( $(date +%s) + 3600 ))
+api POST /v1/push "$GW_KEY" -d "{\"app\":\"$GW_APP\",\"tokens\":$(gw_tokens 20 2),\"alert\":\"later\",\"send_at\":$LATER}"
+[ "$ST" = 202 ] || fail "scheduled job: $ST $(cat "$WORK/body")"
+wait_depth 2 20
+BATCH="{\"notifications\":[{\"app\":\"$GW_APP\",\"tokens\":$(gw_tokens 30 2),\"alert\":\"b0\"},{\"app\":\"$GW_APP\",\"tokens\":$(gw_tokens 32 2),\"alert\":\"b1\"}]}"
+for attempt in "Idempotency-Key: batch" "Idempotency-Key: batch" "X-None: 1"; do
+  api POST /v1/push "$GW_KEY" -H "$attempt" -d "$BATCH"
+  [ "$ST" = 429 ] || fail "batch over max_depth ($attempt): $ST $(cat "$WORK/body")"
+  [ "$(jv '[n["accepted"] for n in d["notifications"]]')" = "[false,false]" ] ||
+    fail "batch over max_depth ($attempt): $(cat "$WORK/body")"
+  ! grep -qi '^Idempotent-Replayed' "$WORK/headers" || fail "batch over max_depth: replayed"
+done
+wait_depth 2 20
+echo "ok: a batch that does not fit is stored not at all (429, accepted false twice), three times"
+
 # Both tokens of B1 and the one of B4 delivered (once), then kill -9.
 for _ in $(seq 300); do
   n=$(awk -v a="$(gw_token 0)" -v b="$(gw_token 1)" -v c="$(gw_token 7)" \
@@ -120,10 +142,12 @@ api POST /v1/push "$GW_KEY" -H "Idempotency-Key: busy" -d "$B5"
 # A barrier: a push waited for, then every token of the table counted.
 api POST "/v1/push?wait=10" "$GW_KEY" -d "{\"app\":\"$GW_APP\",\"token\":\"$(gw_token 99)\",\"alert\":\"barrier\"}"
 [ "$ST" = 200 ] || fail "barrier: $ST $(cat "$WORK/body")"
-for i in 0 1 5 7 8 99; do
+for i in 0 1 5 7 8 99 30 31 32 33; do
   n=$(awk -v t="$(gw_token "$i")" '$2 == t { n++ } END { print n + 0 }' "$WORK/delivery.log")
-  [ "$n" = 1 ] || fail "token $i delivered $n times, want 1"
+  want=1
+  [ "$i" -ge 30 ] && [ "$i" -le 33 ] && want=0
+  [ "$n" = "$want" ] || fail "token $i delivered $n times, want $want"
 done
-echo "ok: every token delivered once"
+echo "ok: every token delivered once; none of the refused batch"
 stop_gw gw
 echo "gw_idempotency: replays, 422, 409, 400, per-key scope, kill -9: one delivery each"
