@@ -243,6 +243,11 @@ if(TARGET apnsd)
   add_test(NAME it_gw_webhook_outbox COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_webhook_outbox.sh)
   set_tests_properties(it_gw_webhook_outbox PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
                        ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
+  # gw_idempotency_js: backend = jetstream refuses an Idempotency-Key with
+  # 501 (no idempotency records there yet), nothing stored.
+  add_test(NAME it_gw_idempotency_js COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_idempotency_js.sh)
+  set_tests_properties(it_gw_idempotency_js PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
+                       ENVIRONMENT "${GW_IT_ENV}")
   # gw_webhook_fleet: backend = jetstream, two nodes, one killed with events
   # pending: the other delivers them (its own nats-server on a free port).
   add_test(NAME it_gw_webhook_fleet COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_webhook_fleet.sh)
