@@ -493,6 +493,119 @@ static void schema_newer_refused(void **state)
     assert_int_equal(db_int(path, "PRAGMA user_version"), 9);
 }
 
+/* ---- groups and idempotency records (queue_idem.c) ---- */
+
+static void on_idem(int err, const char *detail, int state, int status, const char *body, void *ud)
+{
+    tq_res *r = ud;
+    r->count = (uint64_t)state;
+    r->n = (size_t)status;
+    snprintf(r->id, sizeof(r->id), "%.36s", body != NULL ? body : "");
+    tq_mark(r, err, detail);
+}
+
+static int idem_begin(fx *f, const char *key, const char *body, tq_res *r)
+{
+    uint8_t h[GW_IDEM_HASH] = {0};
+    memcpy(h, body, strlen(body) < sizeof h ? strlen(body) : sizeof h);
+    memset(r, 0, sizeof(*r));
+    assert_int_equal(gw_queue_idem_begin(f->q, "scope", key, h, 60000, 0, on_idem, r), 0);
+    tq_run_until(f->base, &r->done);
+    return r->err;
+}
+
+/* A group commits whole or not at all: a member the storage refuses (a
+ * channel record over its bound: GW_QUEUE_ELIMIT, decided in the
+ * transaction) fails the jobs posted before and after it, and nothing of
+ * them is stored; a group abandoned while posting fails every member. The
+ * idempotency answer posted in a group is stored with its jobs. */
+static void group_all_or_nothing(void **state)
+{
+    fx *f = *state;
+    tq_res a, c, ch, st, i1, i2;
+    gw_job j;
+    gw_channel rec = {.id = "dHdmLWJyb2FkY2FzdC1jaGFubmVs", .storage_policy = 1};
+    gw_channel rec2 = {.id = "c2Vjb25kLWNoYW5uZWwtcmVjb3Jk", .storage_policy = 1};
+
+    memset(&ch, 0, sizeof(ch));
+    assert_int_equal(gw_queue_channel_put(f->q, "demo", "production", &rec, 1, tq_on_done, &ch), 0);
+    tq_run_until(f->base, &ch.done);
+    assert_int_equal(ch.err, 0);
+
+    /* job, refused member, job */
+    assert_int_equal(gw_queue_group_begin(f->q), 0);
+    assert_int_equal(gw_queue_group_begin(f->q), APNS_EINVAL); /* one at a time */
+    memset(&a, 0, sizeof(a));
+    memset(&c, 0, sizeof(c));
+    memset(&ch, 0, sizeof(ch));
+    tq_job(&j, "demo", 40, 10);
+    assert_int_equal(gw_queue_submit(f->q, &j, NULL, tq_on_submit, &a), 0);
+    assert_int_equal(gw_queue_channel_put(f->q, "demo", "production", &rec2, 1, tq_on_done, &ch),
+                     0);
+    tq_job(&j, "demo", 41, 5);
+    assert_int_equal(gw_queue_submit(f->q, &j, NULL, tq_on_submit, &c), 0);
+    gw_queue_group_end(f->q, 0, NULL);
+    tq_run_until(f->base, &a.done);
+    tq_run_until(f->base, &c.done);
+    tq_run_until(f->base, &ch.done);
+    assert_int_equal(ch.err, GW_QUEUE_ELIMIT);
+    assert_int_equal(a.err, GW_QUEUE_ELIMIT);
+    assert_int_equal(c.err, GW_QUEUE_ELIMIT);
+    assert_int_equal(tq_status(f->base, f->q, a.id, &st), GW_QUEUE_ENOTFOUND);
+    assert_int_equal(tq_status(f->base, f->q, c.id, &st), GW_QUEUE_ENOTFOUND);
+    assert_int_equal(gw_queue_depth(f->q), 0);
+
+    /* abandoned while posting */
+    assert_int_equal(gw_queue_group_begin(f->q), 0);
+    memset(&a, 0, sizeof(a));
+    tq_job(&j, "demo", 42, 3);
+    assert_int_equal(gw_queue_submit(f->q, &j, NULL, tq_on_submit, &a), 0);
+    gw_queue_group_end(f->q, GW_QUEUE_EDEPTH, "queue depth limit reached");
+    tq_run_until(f->base, &a.done);
+    assert_int_equal(a.err, GW_QUEUE_EDEPTH);
+    assert_int_equal(tq_status(f->base, f->q, a.id, &st), GW_QUEUE_ENOTFOUND);
+    assert_int_equal(gw_queue_depth(f->q), 0);
+
+    /* reserve, then two jobs and the answer in one group: all stored */
+    assert_int_equal(idem_begin(f, "k1", "body-1", &i1), 0);
+    assert_int_equal(i1.count, GW_IDEM_NEW);
+    assert_int_equal(idem_begin(f, "k1", "body-1", &i2), 0);
+    assert_int_equal(i2.count, GW_IDEM_BUSY);
+    assert_int_equal(gw_queue_group_begin(f->q), 0);
+    memset(&a, 0, sizeof(a));
+    memset(&c, 0, sizeof(c));
+    memset(&i2, 0, sizeof(i2));
+    tq_job(&j, "demo", 43, 2);
+    assert_int_equal(gw_queue_submit(f->q, &j, NULL, tq_on_submit, &a), 0);
+    tq_job(&j, "demo", 44, 2);
+    assert_int_equal(gw_queue_submit(f->q, &j, NULL, tq_on_submit, &c), 0);
+    assert_int_equal(gw_queue_idem_finish(f->q, "scope", "k1", 202, "{\"first\":1}", on_idem, &i2),
+                     0);
+    gw_queue_group_end(f->q, 0, NULL);
+    tq_run_until(f->base, &a.done);
+    tq_run_until(f->base, &c.done);
+    tq_run_until(f->base, &i2.done);
+    assert_int_equal(a.err, 0);
+    assert_int_equal(c.err, 0);
+    assert_int_equal(i2.err, 0);
+    assert_int_equal(gw_queue_depth(f->q), 4);
+
+    /* after a reopen: the answer is replayed; another body is a mismatch */
+    qc_reopen(f);
+    assert_int_equal(idem_begin(f, "k1", "body-1", &i1), 0);
+    assert_int_equal(i1.count, GW_IDEM_REPLAY);
+    assert_int_equal(i1.n, 202);
+    assert_string_equal(i1.id, "{\"first\":1}");
+    assert_int_equal(idem_begin(f, "k1", "body-2", &i1), 0);
+    assert_int_equal(i1.count, GW_IDEM_MISMATCH);
+    /* a reservation never answered is gone after a reopen */
+    assert_int_equal(idem_begin(f, "k2", "body-1", &i1), 0);
+    assert_int_equal(i1.count, GW_IDEM_NEW);
+    qc_reopen(f);
+    assert_int_equal(idem_begin(f, "k2", "body-1", &i1), 0);
+    assert_int_equal(i1.count, GW_IDEM_NEW);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +620,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(schema_v1_migrated, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_v3_migrated, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_newer_refused, qc_setup, qc_teardown),
+        cmocka_unit_test_setup_teardown(group_all_or_nothing, qc_setup, qc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
