@@ -718,6 +718,71 @@ static void queue_depth_429_lists_what_is_stored(void **state)
     free(batch);
 }
 
+/* Idempotency-Key on POST /v1/push, case by case (docs/api.md, Safe
+ * retries): a literal table of requests in order, each with the status, the
+ * error code and field, and whether the answer is a replay (byte-identical to
+ * the answer of case `first`, with Idempotent-Replayed: true). The two API
+ * keys are both shop's: the scope is the API key, not the app. */
+static void idempotency_table(void **state)
+{
+    static const struct {
+        const char *name, *key, *hdr; /* hdr: whole header lines, or NULL */
+        int body;                     /* 1 or 2: two different bodies */
+        int status;
+        const char *code, *field;
+        int replay_of; /* index of the case whose answer is replayed, or -1 */
+    } cases[] = {
+        {"first", SHOP_KEY, "Idempotency-Key: order-1\r\n", 1, 202, NULL, NULL, -1},
+        {"repeat", SHOP_KEY, "Idempotency-Key: order-1\r\n", 1, 202, NULL, NULL, 0},
+        {"repeat again", SHOP_KEY, "Idempotency-Key: order-1\r\n", 1, 202, NULL, NULL, 0},
+        {"other body", SHOP_KEY, "Idempotency-Key: order-1\r\n", 2, 422, "idempotency_key_reused",
+         "Idempotency-Key", -1},
+        {"other api key", "shop-key-number-two-000000", "Idempotency-Key: order-1\r\n", 1, 202,
+         NULL, NULL, -1},
+        {"other api key repeat", "shop-key-number-two-000000", "Idempotency-Key: order-1\r\n", 1,
+         202, NULL, NULL, 4},
+        {"twice", SHOP_KEY, "Idempotency-Key: a\r\nIdempotency-Key: a\r\n", 1, 400,
+         "invalid_header", "Idempotency-Key", -1},
+        {"empty", SHOP_KEY, "Idempotency-Key:\r\n", 1, 400, "invalid_header", "Idempotency-Key",
+         -1},
+        {"non-ASCII", SHOP_KEY, "Idempotency-Key: caf\xc3\xa9\r\n", 1, 400, "invalid_header",
+         "Idempotency-Key", -1},
+        {"no key", SHOP_KEY, NULL, 1, 202, NULL, NULL, -1},
+        {"no key again", SHOP_KEY, NULL, 1, 202, NULL, NULL, -1},
+    };
+    enum { N = sizeof cases / sizeof cases[0] };
+    fx *f = *state;
+    char *bodies[3] = {NULL, push_body("shop", 2, 70), push_body("shop", 2, 71)};
+    char *first[N] = {0};
+    resp r;
+
+    for (size_t i = 0; i < N; i++) {
+        const char *b = bodies[cases[i].body];
+        const char *rep;
+        h_finish(f, h_start(f, "POST", "/v1/push", cases[i].key, cases[i].hdr, b, strlen(b)), &r);
+        if (r.status != cases[i].status)
+            fail_msg("%s: status %d, want %d: %s", cases[i].name, r.status, cases[i].status,
+                     r.body);
+        expect(&r, cases[i].status, cases[i].code, cases[i].field);
+        rep = header(&r, "Idempotent-Replayed");
+        if (cases[i].replay_of >= 0) {
+            assert_non_null(rep);
+            assert_string_equal(rep, "true");
+            assert_string_equal(r.body, first[cases[i].replay_of]);
+        } else {
+            assert_null(rep);
+        }
+        first[i] = strdup(r.body);
+        resp_free(&r);
+    }
+    /* Jobs stored: first, other api key, and each push without a key. */
+    assert_int_equal(gw_queue_depth(f->q), 4 * 2);
+    for (size_t i = 0; i < N; i++)
+        free(first[i]);
+    free(bodies[1]);
+    free(bodies[2]);
+}
+
 static void read_only_503_then_recovery(void **state)
 {
     fx *f = *state;
@@ -1688,6 +1753,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(over_depth_429, setup, teardown),
         cmocka_unit_test_setup_teardown(queue_depth_429_lists_what_is_stored, setup_depth50,
                                         teardown),
+        cmocka_unit_test_setup_teardown(idempotency_table, setup, teardown),
         cmocka_unit_test_setup_teardown(read_only_503_then_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(disk_full_503_then_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(dead_tokens_paging_and_delete, setup, teardown),
