@@ -372,12 +372,12 @@ static int keepable(int err)
  * the backoff. */
 static void rerec_schedule(gw_dispatch *d, int ok)
 {
-    if (d->unrec == NULL || d->rerec_busy || d->rerec_ev == NULL)
+    if (d->unrec == NULL || d->rerec_ev == NULL)
         return;
     if (ok) {
         d->rerec_ms = 0;
         gw_timer_in(d->rerec_ev, 0);
-    } else if (!evtimer_pending(d->rerec_ev, NULL)) {
+    } else if (d->rerec_busy == 0 && !evtimer_pending(d->rerec_ev, NULL)) {
         gw_timer_in(d->rerec_ev, d->rerec_ms != 0 ? d->rerec_ms : GW_D_REREC_MS);
     }
 }
@@ -395,7 +395,7 @@ static void rerec_cb(int fd, short what, void *ud)
     gw_dbatch *b = d->unrec;
     int rc;
 
-    if (b == NULL || d->rerec_busy)
+    if (b == NULL || (d->rerec_ms != 0 && d->rerec_busy > 0))
         return;
     for (gw_dbatch *t = b; t != NULL; t = t->next)
         for (size_t k = 0; k < t->n; k++) {
@@ -405,22 +405,28 @@ static void rerec_cb(int fd, short what, void *ud)
                 (void)gw_queue_touch(d->o.q, dc->c); /* best effort */
             }
         }
-    d->unrec = b->next;
-    if (d->unrec == NULL)
-        d->unrec_tail = NULL;
-    b->next = NULL;
-    b->err = 0;
-    b->ok_at = d->ok_serial;
-    for (size_t k = 0; k < b->n; k++)
-        b->v[k].reason_str = b->e[k].reason;
-    d->rerec_busy = 1;
-    common_list_push_front(&d->outstanding, &b->link);
-    rc = gw_queue_record(d->o.q, b->v, b->n, on_recorded, b);
-    if (rc != 0) {
-        b->err = rc;
-        if (event_base_once(d->o.base, -1, EV_TIMEOUT, refused_cb, b, &zero) != 0)
-            on_recorded(rc, gw_queue_strerror(rc), b); /* from a timer: safe */
-    }
+    /* Failing: the oldest batch alone probes. Storage is back: all at once,
+     * before another node is handed one of these chunks again. */
+    do {
+        b = d->unrec;
+        d->unrec = b->next;
+        if (d->unrec == NULL)
+            d->unrec_tail = NULL;
+        b->next = NULL;
+        b->err = 0;
+        b->ok_at = d->ok_serial;
+        for (size_t k = 0; k < b->n; k++)
+            b->v[k].reason_str = b->e[k].reason;
+        d->rerec_busy++;
+        common_list_push_front(&d->outstanding, &b->link);
+        rc = gw_queue_record(d->o.q, b->v, b->n, on_recorded, b);
+        if (rc != 0) {
+            b->err = rc;
+            if (event_base_once(d->o.base, -1, EV_TIMEOUT, refused_cb, b, &zero) != 0)
+                on_recorded(rc, gw_queue_strerror(rc), b); /* from a timer: safe */
+            break;
+        }
+    } while (d->rerec_ms == 0 && d->unrec != NULL);
 }
 
 /* Drops the kept outcomes of app a; returns how many. */
@@ -525,7 +531,7 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
     int rerec = b->rerecord, was_full;
 
     if (rerec) { /* its outcomes are counted again below if kept again */
-        d->rerec_busy = 0;
+        d->rerec_busy--;
         d->n_unrec -= b->n;
         if (err != 0 && d->ok_serial != b->ok_at)
             b->tries++; /* other records succeed: this one is the problem */
@@ -551,7 +557,10 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
         hold(d);
     } else {
         d->ok_serial++;
-        if (d->hold_ms != 0 && d->hold_until == 0) {
+        /* The hold ends once every kept answer is stored: until then apps
+         * holding chunks lease nothing more (gw__d_app_hungry), so this node
+         * is not handed back a chunk whose answers are still only here. */
+        if (d->hold_ms != 0 && d->hold_until == 0 && d->n_unrec == 0) {
             d->hold_ms = 0;
             gw_log(GW_LOG_INFO, "dispatch", "answers are recorded again: sending", NULL);
             send_again(d);

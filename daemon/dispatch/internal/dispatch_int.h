@@ -35,8 +35,8 @@
 #define GW_D_UNREC_MAX                                                                             \
     65536                       /* final outcomes kept for re-recording, at most; at the           \
                                    cap sends stop, past it an outcome is given up (resent) */
-#define GW_D_REREC_MS     250   /* re-record a kept batch after this, */
-#define GW_D_REREC_MAX_MS 2000  /* doubling while it keeps failing, up to this */
+#define GW_D_REREC_MS     100   /* re-record a kept batch after this, */
+#define GW_D_REREC_MAX_MS 500   /* doubling while it keeps failing, up to this */
 #define GW_D_REREC_TRIES  3     /* failures while other records succeed: given up */
 #define GW_D_IDLE_POLL_MS 500   /* idle: look for newly submitted future work (send_at) */
 #define GW_D_BATCH_MAX    1024  /* outcomes per record() */
@@ -242,7 +242,7 @@ struct gw_dispatch {
      * recorded again, oldest first, one batch at a time (dispatch_record.c) */
     gw_dbatch *unrec, *unrec_tail;
     size_t n_unrec;     /* outcomes in them (and in the one being re-recorded) */
-    int rerec_busy;     /* a kept batch is posted */
+    int rerec_busy;     /* kept batches posted */
     int64_t rerec_ms;   /* the current backoff; 0 = none */
     uint64_t ok_serial; /* counts records that succeeded */
     struct event *rerec_ev;
