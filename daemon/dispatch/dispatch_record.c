@@ -557,6 +557,8 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
         hold(d);
     } else {
         d->ok_serial++;
+        if (d->n_unrec == 0)
+            d->rerec_ms = 0; /* the next episode's backoff starts afresh */
         /* The hold ends once every kept answer is stored: until then apps
          * holding chunks lease nothing more (gw__d_app_hungry), so this node
          * is not handed back a chunk whose answers are still only here. */
