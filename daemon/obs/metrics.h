@@ -77,7 +77,11 @@ typedef enum gw_metric {
     GW_M_API_IDLE_CLOSED,   /* counter {}: connections closed at [server] idle_timeout */
     GW_M_API_IDEMPOTENCY,   /* counter {result}: Idempotency-Key repeats (replayed, ...) */
     GW_M_LOG_SUPPRESSED,    /* counter {component}: log lines not written (rate limit) */
-    GW_M_BUILD_INFO,        /* gauge {version,commit}: 1, set by gw_metrics_new */
+    /* gauge {}: answers kept because recording them failed (dispatch) */
+    GW_M_OUTCOMES_UNRECORDED,
+    /* counter {}: kept answers recorded later */
+    GW_M_OUTCOMES_RERECORDED,
+    GW_M_BUILD_INFO, /* gauge {version,commit}: 1, set by gw_metrics_new */
     GW_M_COUNT
 } gw_metric;
 
