@@ -142,6 +142,11 @@ api POST /v1/push "$GW_KEY" -H "Idempotency-Key: busy" -d "$B5"
 # A barrier: a push waited for, then every token of the table counted.
 api POST "/v1/push?wait=10" "$GW_KEY" -d "{\"app\":\"$GW_APP\",\"token\":\"$(gw_token 99)\",\"alert\":\"barrier\"}"
 [ "$ST" = 200 ] || fail "barrier: $ST $(cat "$WORK/body")"
+# (the sim writes its log line after it answered: wait for the line)
+for _ in $(seq 100); do
+  grep -q "$(gw_token 99)" "$WORK/delivery.log" && break
+  sleep 0.1
+done
 for i in 0 1 5 7 8 99 30 31 32 33; do
   n=$(awk -v t="$(gw_token "$i")" '$2 == t { n++ } END { print n + 0 }' "$WORK/delivery.log")
   want=1
