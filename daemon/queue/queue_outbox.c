@@ -152,12 +152,12 @@ static int ev_string(gw_queue_events *e, const char *s, size_t len)
 static int render(gw_queue_events *e, const gw_outcome *o)
 {
     const gw_chunk *c = o->chunk;
-    char tok[APNS_TOKEN_HEX_MAX + 1], id[GW_JOB_ID_LEN + 1];
+    char tok[GW_TOKEN_TEXT_MAX], id[GW_JOB_ID_LEN + 1];
     const char *reason = "";
     size_t rl = 0;
     int rc;
 
-    if (gw_chunk_token_hex(c, o->token, tok) != 0)
+    if (gw_chunk_token_text(c, o->token, tok, sizeof tok) == 0)
         tok[0] = '\0';
     gw_chunk_apns_id(c, o->token, id);
     if (gw_queue__has_extra(o->state)) {

@@ -604,7 +604,8 @@ static const char *answer_reason(const gw_queue_req *r, const gw_queue_answer *a
 
 static int dead_to_store(const mark *m)
 {
-    return m->o->dead != GW_DEAD_NONE && m->applied;
+    /* FCM tokens (not hex) are not in a JetStream fleet's registry yet. */
+    return m->o->dead != GW_DEAD_NONE && m->applied && !gw_queue__answer_raw(m->r, m->o);
 }
 
 static void store_dead(gw_js *js, mark *marks, size_t n_marks)

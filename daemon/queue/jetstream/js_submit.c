@@ -38,8 +38,11 @@ static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_pa
         char subj[96], id[GW_JOB_ID_LEN + 16];
         long slot;
 
-        for (size_t k = 0; k < cnt; k++)
-            pos += 1 + (size_t)l->buf[pos];
+        for (size_t k = 0; k < cnt; k++) {
+            size_t tl;
+            int raw;
+            pos += gw_token_rec(l->buf + pos, &tl, &raw);
+        }
         m.seq = seq;
         m.first = (uint32_t)done;
         m.n = (uint32_t)cnt;
