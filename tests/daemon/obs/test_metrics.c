@@ -36,7 +36,11 @@
     "# HELP apnsd_api_body_bytes Request-body bytes admitted now (declared by Content-Length or "  \
     "received chunked), bounded by [server] max_body_in_flight.\n"                                 \
     "# TYPE apnsd_api_body_bytes gauge\n"                                                          \
-    "apnsd_api_body_bytes 0\n"
+    "apnsd_api_body_bytes 0\n"                                                                     \
+    "# HELP apnsd_api_idle_closed_total HTTP API connections closed with no request in progress "  \
+    "after [server] idle_timeout.\n"                                                               \
+    "# TYPE apnsd_api_idle_closed_total counter\n"                                                 \
+    "apnsd_api_idle_closed_total 0\n"
 
 /* The exposition as a NUL-terminated string (caller frees). */
 static char *render(gw_metrics *m)
