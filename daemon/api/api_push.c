@@ -898,6 +898,25 @@ static const char *const fcm_fields[] = {"notification", "data",    "android",
                                          "apns",         "webpush", "fcm_options"};
 #define N_FCM_FIELDS (sizeof fcm_fields / sizeof fcm_fields[0])
 
+/* Every key of an FCM notification with the JSON types it takes (the
+ * message fields' inner rules are libapns's). */
+static const struct {
+    const char *name, *types;
+} fcm_keys[] = {
+    {"app", "string"},         {"token", "string"},        {"tokens", "array"},
+    {"send_at", "integer"},    {"notification", "object"}, {"data", "object"},
+    {"android", "object"},     {"apns", "object"},         {"webpush", "object"},
+    {"fcm_options", "object"},
+};
+
+const char *gw_push_fcm_field_info(size_t i, const char **name)
+{
+    if (i >= sizeof fcm_keys / sizeof fcm_keys[0])
+        return NULL;
+    *name = fcm_keys[i].name;
+    return fcm_keys[i].types;
+}
+
 static int fcm_tokens(pctx *c, json_t *tokens, json_t *one)
 {
     uint32_t max = gw_api_server_config_of(c->cfg)->max_tokens;
