@@ -289,7 +289,7 @@ static void notification_fields_match_the_parser(void **state)
     /* An item is a notification for an APNs app or for an FCM app. */
     json_t *fcm = resolve(doc, schema(doc, "FcmNotification"));
     found = 0;
-    json_array_foreach(json_object_get(resolve(doc, json_object_get(list, "items")), "oneOf"), i, v)
+    json_array_foreach(json_object_get(resolve(doc, json_object_get(list, "items")), "anyOf"), i, v)
     {
         json_t *s = resolve(doc, v);
         found |= (s == note ? 1u : 0u) | (s == fcm ? 2u : 0u);
