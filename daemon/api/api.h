@@ -123,6 +123,8 @@ int gw_api_route_info(size_t i, const char **method, const char **path, int *aut
     XX(FORBIDDEN, 403, "forbidden", "the key does not belong to the app named")                    \
     XX(NOT_FOUND, 404, "not_found", "no such route, job, app or dead token")                       \
     XX(METHOD_NOT_ALLOWED, 405, "method_not_allowed", "the route exists for other methods")        \
+    XX(CHANNEL_NOT_FOUND, 404, "channel_not_found",                                                \
+       "a channel publish names a channel apnsd has no record of (POST .../channels:sync)")        \
     XX(CHANNEL_LIMIT, 409, "channel_limit",                                                        \
        "the app holds the most broadcast channels allowed (APNs: CannotCreateChannelConfig)")      \
     XX(APNS_REJECTED, 502, "apns_rejected",                                                        \
@@ -189,7 +191,7 @@ typedef struct gw_push_item {
     gw_job job;        /* app, topic, push fields, payload, tokens (owned) */
     size_t n_tokens;   /* job.tokens.count as parsed (gw_queue_submit empties the list) */
     char *payload_buf; /* owned: rendered payload (builder fields) or the raw one */
-    char *strings;     /* owned: app, topic, collapse id, apns id */
+    char *strings;     /* owned: app, topic, collapse id, apns id, channel */
 } gw_push_item;
 
 typedef struct gw_push_request {

@@ -66,6 +66,11 @@ static const char *env_name(int env)
                                       : "custom";
 }
 
+const char *gw__api_channel_env(const gw_config_app *app)
+{
+    return env_name(gw_dispatch_app_config_of(app)->environment);
+}
+
 /* The app of the path and a fresh state for r; NULL after answering. */
 static gw__chan *begin(gw_api_req *r)
 {

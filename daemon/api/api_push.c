@@ -29,6 +29,13 @@
  * (apns_push_type_topic_suffix) goes to bundle id + suffix, which the app
  * must list in topics; otherwise a 400 at submit names the topic to add.
  *
+ * Channel publish: "channel" instead of tokens (f_channel) makes the
+ * notification an iOS 18 broadcast to that channel: the bundle id as topic,
+ * priority 10 and expiration 0 by default, libapns's broadcast rules
+ * (apns_notification_validate with channel_id: a broadcast never starts an
+ * activity), 5120 payload bytes, a job of one entry. Whether the app has a
+ * record of the channel is asked of the queue after parsing (api_submit.c).
+ *
  * A key holding null is treated as absent.
  */
 #include "api_int.h"
@@ -59,9 +66,10 @@ typedef struct field {
     int (*num)(apns_payload *, double);
 } field;
 
-#define N_FIELDS    22
+#define N_FIELDS    23
 #define F_RELEVANCE 19
 #define F_LIVE      21
+#define F_CHANNEL   22
 
 struct pctx {
     const gw_config *cfg;
@@ -77,6 +85,7 @@ struct pctx {
     int priority, priority_set;
     int64_t expiration, send_at_ms;
     const char *topic, *collapse_id, *apns_id;
+    const char *channel; /* a channel publish: the channel id (no tokens) */
     gw_token_list tokens;
     apns_payload *builder;
     char *payload;
@@ -163,6 +172,15 @@ static int f_tokens(pctx *c, json_t *v)
     gw__lifted *lf = gw__scan_find(c->scan, c->idx);
     char f[96];
 
+    if (c->slot[F_CHANNEL] != NULL) {
+        /* A channel publish: the channel's subscribers, no device tokens. */
+        if (v != NULL || one != NULL || lf != NULL)
+            return fail(c, GW_API_E_INVALID_FIELD, v != NULL || lf != NULL ? "tokens" : "token",
+                        "%s",
+                        "a channel publish (\"channel\") names no device tokens: give \"channel\" "
+                        "or \"tokens\", not both");
+        return 0;
+    }
     if (v != NULL && one != NULL)
         return fail(c, GW_API_E_INVALID_FIELD, "token", "%s",
                     "give \"token\" or \"tokens\", not both");
@@ -222,7 +240,9 @@ static int f_push_type(pctx *c, json_t *v)
     char names[200] = "";
 
     /* live_activity without push_type: a Live Activity push. */
-    c->push_type = v == NULL && c->slot[F_LIVE] != NULL ? APNS_PUSH_LIVEACTIVITY : APNS_PUSH_ALERT;
+    c->push_type = v == NULL && (c->slot[F_LIVE] != NULL || c->slot[F_CHANNEL] != NULL)
+                       ? APNS_PUSH_LIVEACTIVITY
+                       : APNS_PUSH_ALERT;
     if (v == NULL || apns_push_type_parse(json_string_value(v), &c->push_type) == 0)
         return 0;
     for (int t = 0; t < APNS_PUSH_TYPE_COUNT; t++) {
@@ -296,6 +316,16 @@ static int f_topic(pctx *c, json_t *v)
     size_t ns = suffix != NULL ? strlen(suffix) : 0;
     char need[APNS_TOPIC_MAX + 64], msg[256];
 
+    if (c->slot[F_CHANNEL] != NULL) {
+        /* A channel publish goes to /4/broadcasts/apps/<bundle id>: the
+         * app's topic, no suffix, no apns-topic header. */
+        if (v != NULL)
+            return fail(c, GW_API_E_INVALID_FIELD, "topic", "%s",
+                        "a channel publish is posted to the app's bundle id ([app] topic): omit "
+                        "\"topic\"");
+        c->topic = a->topic;
+        return 0;
+    }
     snprintf(need, sizeof need, "%s%s", a->topic, ns ? suffix : "");
     if (v == NULL) {
         c->topic = a->topic;
@@ -685,6 +715,31 @@ static int b_live_activity(pctx *c, json_t *v)
     return 0;
 }
 
+/* "channel": a channel publish (iOS 18 Live Activity broadcast) to a
+ * channel of the app. Whether apnsd has a record of it (and its storage
+ * policy, for "expiration") is looked up after parsing (api_submit.c).
+ * Apple requires apns-priority and apns-expiration on a broadcast: they
+ * default to 10 and 0 (no storage; what every channel accepts). */
+static int f_channel(pctx *c, json_t *v)
+{
+    if (!gw_channel_id_ok(json_string_value(v)))
+        return fail(c, GW_API_E_INVALID_FIELD, "channel", "%s",
+                    "must be a channel id (APNs' base64 id, as POST /v1/apps/{app}/channels "
+                    "answered)");
+    if (c->push_type != APNS_PUSH_LIVEACTIVITY)
+        return fail(c, GW_API_E_INVALID_FIELD, "push_type", "%s",
+                    "must be liveactivity (or omitted) for a channel publish");
+    if (gw_dispatch_app_config_of(c->app)->transport == GW_DISPATCH_TRANSPORT_BINARY)
+        return fail(c, GW_API_E_CHANNELS_UNAVAILABLE, "channel", "%s",
+                    "the app uses transport = binary, which has no channel publishes");
+    c->channel = json_string_value(v);
+    if (!c->priority_set)
+        c->priority = 10;
+    if (c->expiration == APNS_EXPIRATION_NONE)
+        c->expiration = 0;
+    return 0;
+}
+
 /* The table: every key a notification may hold, handled in this order
  * (app first: topic and auth need it; push_type before topic). */
 static const field fields[N_FIELDS] = {
@@ -710,6 +765,7 @@ static const field fields[N_FIELDS] = {
     {"relevance_score", T_NUM, 1, .num = apns_payload_set_relevance_score},
     {"custom", T_OBJ, 1, .fn = b_custom},
     {"live_activity", T_OBJ, 1, .fn = b_live_activity},
+    {"channel", T_STR, 0, .fn = f_channel}, /* F_CHANNEL: read by f_tokens, f_topic */
 };
 #define F_PAYLOAD 10
 
@@ -784,9 +840,13 @@ static int validate(pctx *c)
     char hex[APNS_TOKEN_HEX_MAX + 1], detail[256];
     int rc;
 
-    gw_token_to_hex(rec + 1, rec[0], hex);
     apns_notification_init(&n);
-    n.token = hex;
+    if (c->channel != NULL) {
+        n.channel_id = c->channel; /* libapns's broadcast rules (§4.3) */
+    } else {
+        gw_token_to_hex(rec + 1, rec[0], hex);
+        n.token = hex;
+    }
     n.topic = c->topic;
     n.push_type = c->push_type;
     n.priority = c->priority;
@@ -799,6 +859,13 @@ static int validate(pctx *c)
     rc = apns_notification_validate(&n, 1, detail, sizeof detail);
     if (rc == 0)
         return 0;
+    if (rc == APNS_ENOMEM)
+        return oom(c);
+    if (rc == APNS_ELIVEACTIVITY) /* e.g. "start": a broadcast cannot start an activity */
+        return fail(c, GW_API_E_BAD_PAYLOAD,
+                    c->slot[F_PAYLOAD] != NULL ? "payload" : "live_activity", "%s", detail);
+    if (rc == APNS_ECHANNELID)
+        return fail(c, GW_API_E_INVALID_FIELD, "channel", "%s", detail);
     for (size_t i = 0; i < sizeof validate_map / sizeof validate_map[0]; i++)
         if (validate_map[i].rc == rc)
             return fail(c, validate_map[i].code, validate_map[i].field, "%s", detail);
@@ -820,8 +887,10 @@ static int render(pctx *c)
         return fail(c, GW_API_E_MISSING_FIELD, "payload", "%s",
                     "required: \"payload\" (the whole APNs JSON) or builder fields (alert, "
                     "badge, sound, content_available, custom, ...)");
-    rc = apns_payload_render(c->builder, apns_payload_limit(c->push_type), &c->payload,
-                             &c->payload_len, detail, sizeof detail);
+    rc = apns_payload_render(c->builder,
+                             c->channel != NULL ? APNS_PAYLOAD_MAX_BROADCAST
+                                                : apns_payload_limit(c->push_type),
+                             &c->payload, &c->payload_len, detail, sizeof detail);
     if (rc == APNS_ETOOBIG)
         return fail(c, GW_API_E_PAYLOAD_TOO_LARGE, "payload", "%s", detail);
     if (rc == APNS_ENOMEM)
@@ -838,8 +907,8 @@ static int live_activity_rules(pctx *c)
     char detail[256];
     int rc;
 
-    if (c->push_type != APNS_PUSH_LIVEACTIVITY)
-        return 0;
+    if (c->push_type != APNS_PUSH_LIVEACTIVITY || c->channel != NULL)
+        return 0; /* a channel publish: checked by validate() (APNS_LA_CHANNEL) */
     rc =
         apns_live_activity_check(c->payload, c->payload_len, APNS_LA_DEVICE, detail, sizeof detail);
     if (rc == 0)
@@ -853,17 +922,18 @@ static int live_activity_rules(pctx *c)
 /* Copies the strings the job keeps into one allocation owned by the item. */
 static int fill_item(pctx *c, gw_push_item *it)
 {
-    const char *src[4] = {c->app->name, c->topic, c->collapse_id, c->apns_id};
-    const char **dst[4] = {&it->job.app, &it->job.topic, &it->job.collapse_id, &it->job.apns_id};
+    const char *src[5] = {c->app->name, c->topic, c->collapse_id, c->apns_id, c->channel};
+    const char **dst[5] = {&it->job.app, &it->job.topic, &it->job.collapse_id, &it->job.apns_id,
+                           &it->job.channel};
     size_t need = 0, o = 0;
 
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         need += src[i] ? strlen(src[i]) + 1 : 0;
     it->strings = malloc(need ? need : 1);
     if (it->strings == NULL)
         return oom(c);
     gw_job_init(&it->job);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (src[i] == NULL) {
             *dst[i] = NULL;
             continue;
@@ -882,7 +952,7 @@ static int fill_item(pctx *c, gw_push_item *it)
     it->job.payload_len = c->payload_len;
     c->payload = NULL;
     it->job.tokens = c->tokens;
-    it->n_tokens = c->tokens.count;
+    it->n_tokens = c->channel != NULL ? 1 : c->tokens.count; /* a channel publish: one entry */
     gw_token_list_init(&c->tokens);
     return 0;
 }

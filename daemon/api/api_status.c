@@ -21,9 +21,13 @@ static json_t *outcome_json(const gw_job_status *st, size_t i)
     char id[GW_JOB_ID_LEN + 1];
 
     gw_apns_id_derive(st->apns_id, i, id);
-    return json_pack("{s:s, s:s, s:s, s:o*, s:s*, s:o*, s:o*, s:o*}", "token", o->token, "apns_id",
-                     id, "state", gw_token_state_name(o->state), "status", gw__json_int(o->status),
-                     "reason", o->reason[0] != '\0' ? o->reason : NULL, "timestamp_ms",
+    /* A channel publish's one entry names its channel instead of a token. */
+    int ch = st->channel[0] != '\0';
+
+    return json_pack("{s:s, s:s, s:s, s:o*, s:s*, s:o*, s:o*, s:o*}", ch ? "channel" : "token",
+                     ch ? st->channel : o->token, "apns_id", id, "state",
+                     gw_token_state_name(o->state), "status", gw__json_int(o->status), "reason",
+                     o->reason[0] != '\0' ? o->reason : NULL, "timestamp_ms",
                      gw__json_int(o->apns_ts_ms), "retry_at_ms",
                      o->state == GW_TOKEN_RETRY ? json_integer(o->retry_at_ms) : NULL, "attempts",
                      gw__json_int(o->attempts));
@@ -47,6 +51,16 @@ static json_t *status_json(const gw_job_status *st)
                      "finished_ms", gw__json_int(st->finished_ms), "outcomes", list);
 }
 
+/* The status, and a channel publish's "channel". */
+static json_t *status_json_full(const gw_job_status *st)
+{
+    json_t *o = status_json(st);
+
+    if (o != NULL && st->channel[0] != '\0')
+        json_object_set_new(o, "channel", json_string(st->channel));
+    return o;
+}
+
 static void on_status(int err, const char *detail, const gw_job_status *st, void *ud)
 {
     gw_api_req *r = ud;
@@ -64,7 +78,7 @@ static void on_status(int err, const char *detail, const gw_job_status *st, void
         gw__api_reply_errorf(r, GW_API_E_NOT_FOUND, "id", "no notification %s", r->arg[0]);
         return;
     }
-    gw__api_reply_json(r, 200, status_json(st));
+    gw__api_reply_json(r, 200, status_json_full(st));
 }
 
 void gw__api_h_status(gw_api_req *r)

@@ -14,6 +14,17 @@
  * (the queue refused at once) stops posting the rest: they are listed as not
  * accepted.
  *
+ * A channel publish ("channel" instead of tokens) is checked against
+ * apnsd's channel records before anything is stored: the notifications'
+ * channels are looked up one after the other (gw_queue_channel_get, in
+ * request order, so the first problem is always the same one; each channel
+ * once for a run of notifications that name it): a channel
+ * without a record is 404 channel_not_found (a sync records the channels
+ * APNs holds), a non-zero expiration on a channel of storage policy 0 is
+ * the 400 APNs would answer later (BadExpirationDate, §4.4: apnsd knows the
+ * policy, APNs decides it only once it found the channel). Then every job
+ * is posted as above; a channel publish is a job of one entry.
+ *
  * ?wait=SECONDS (capped by [server] max_wait) is only for notifications of
  * at most [queue] small_job_tokens tokens, because the request keeps every
  * token and its result in memory. Each job is registered with the wait
@@ -49,6 +60,9 @@ struct gw__push {
     char detail[256];
     int64_t wait_ms;     /* 0: no ?wait */
     struct event *timer; /* ?wait: every job durable, waiting for results */
+    gw_push_request pr;  /* parsed; freed once every job is posted */
+    size_t looked;       /* channel publishes: items checked so far */
+    uint8_t *checked;    /* per item: its channel was found with an earlier item's */
 };
 
 void gw__api_push_free(gw__push *p)
@@ -57,10 +71,13 @@ void gw__api_push_free(gw__push *p)
         return;
     for (size_t i = 0; i < p->n; i++) {
         gw__waits_remove(p->r->api, &p->jobs[i]); /* a no-op unless registered */
+        free(p->jobs[i].channel);
         free(p->jobs[i].tokens);
         free(p->jobs[i].res);
     }
     gw_events_free(&p->timer, 1);
+    gw_push_request_free(&p->pr);
+    free(p->checked);
     free(p->jobs);
     free(p);
 }
@@ -73,8 +90,8 @@ void gw__api_push_free(gw__push *p)
 /* A job's id, apns-id and tokens; with results, "complete" and "results" (?wait). */
 static json_t *job_json(const gw__job *j, int results)
 {
-    return json_pack("{s:s, s:s, s:I, s:o*, s:o*}", "id", j->id, "apns_id", j->apns_id, "tokens",
-                     (json_int_t)j->n, "complete",
+    return json_pack("{s:s, s:s, s:I, s:s*, s:o*, s:o*}", "id", j->id, "apns_id", j->apns_id,
+                     "tokens", (json_int_t)j->n, "channel", j->channel, "complete",
                      results ? json_boolean(j->n_final == j->n) : NULL, "results",
                      results ? gw__wait_job_json(j) : NULL);
 }
@@ -192,8 +209,130 @@ static int wait_alloc(gw__job *j, const gw_token_list *l)
     j->res = calloc(j->n ? j->n : 1, sizeof(*j->res));
     if (j->tokens == NULL || j->res == NULL)
         return -1;
-    memcpy(j->tokens, l->buf, l->len);
+    if (l->len > 0) /* a channel publish has no tokens (and no buffer) */
+        memcpy(j->tokens, l->buf, l->len);
     return 0;
+}
+
+/* ---- posting ------------------------------------------------------------ */
+
+/* Every notification passed: one job each. */
+static void submit_all(gw__push *p)
+{
+    gw_api_req *r = p->r;
+    gw_api *a = r->api;
+
+    for (size_t i = 0; i < p->pr.n; i++) {
+        gw_push_item *it = &p->pr.items[i];
+        gw__job *j = &p->jobs[i];
+        int rc = APNS_ENOMEM;
+
+        j->owner = p;
+        j->n = it->n_tokens;
+        int copied = it->job.channel == NULL || (j->channel = strdup(it->job.channel)) != NULL;
+
+        if (copied && (p->wait_ms == 0 || wait_alloc(j, &it->job.tokens) == 0))
+            rc = gw__api_posted(r, gw_queue_submit(a->q, &it->job, j->id, on_submit, j), NULL);
+        if (rc != 0) {
+            p->err = rc;
+            snprintf(p->detail, sizeof p->detail, "%s", gw_queue_strerror(rc));
+            break;
+        }
+        p->posted++;
+        gw_apns_id_derive(it->job.apns_id != NULL && it->job.apns_id[0] ? it->job.apns_id : j->id,
+                          0, j->apns_id);
+        if (p->wait_ms > 0)
+            gw__waits_add(a, j);
+    }
+    gw_push_request_free(&p->pr); /* the queue copied what it keeps */
+    if (p->posted == 0)
+        finish(p);
+    /* else: the last on_submit calls finish() */
+}
+
+static void check_channels(gw__push *p);
+
+/* A channel of storage policy 0 (No Message Stored) takes expiration 0
+ * only (§4.4: APNs answers BadExpirationDate); -1 (found by a sync) is
+ * left to APNs. */
+static int expiration_ok(const gw_channel *v, const gw_push_item *it)
+{
+    return v->storage_policy != 0 || it->job.expiration == 0;
+}
+
+/* The record of notification p->looked's channel. */
+static void on_channel(int err, const char *detail, const gw_channel *v, size_t n, void *ud)
+{
+    gw__push *p = ud;
+    gw_api_req *r = p->r;
+    const gw_push_item *it = &p->pr.items[p->looked];
+    size_t idx = p->pr.batch ? p->looked : GW__TOKENS_TOP;
+    char f[96];
+
+    if (!gw__api_req_resume(r))
+        return;
+    if (err == GW_QUEUE_ENOTFOUND || (err == 0 && n == 0)) {
+        gw__api_reply_errorf(r, GW_API_E_CHANNEL_NOT_FOUND,
+                             gw__api_field(f, sizeof f, idx, "channel"),
+                             "app \"%s\" has no record of channel %s: create it with POST "
+                             "/v1/apps/%s/channels, or record the channels APNs holds with POST "
+                             "/v1/apps/%s/channels:sync",
+                             it->job.app, it->job.channel, it->job.app, it->job.app);
+        return;
+    }
+    if (err != 0) {
+        gw__api_reply_queue_error(r, err, detail, "reading the channel record");
+        return;
+    }
+    if (!expiration_ok(&v[0], it)) {
+        gw__api_reply_errorf(r, GW_API_E_INVALID_FIELD,
+                             gw__api_field(f, sizeof f, idx, "expiration"),
+                             "channel %s has storage policy 0 (No Message Stored): a publish to it "
+                             "takes expiration 0 (APNs answers 400 BadExpirationDate to any other)",
+                             it->job.channel);
+        return;
+    }
+    /* Later items of the same channel (a run of updates) need no lookup of
+     * their own; one that breaks the rule is looked up at its turn, so the
+     * first problem in request order is the one answered. */
+    for (size_t k = p->looked + 1; k < p->pr.n; k++) {
+        const gw_push_item *o = &p->pr.items[k];
+        if (o->job.channel != NULL && strcmp(o->job.channel, it->job.channel) == 0 &&
+            strcmp(o->job.app, it->job.app) == 0 && expiration_ok(&v[0], o))
+            p->checked[k] = 1;
+    }
+    p->looked++;
+    check_channels(p);
+}
+
+/* Looks up the next channel publish's channel, or posts every job. */
+static void check_channels(gw__push *p)
+{
+    gw_api_req *r = p->r;
+    const gw_push_item *it;
+    const gw_config_app *app;
+    char f[96];
+
+    while (p->looked < p->pr.n &&
+           (p->pr.items[p->looked].job.channel == NULL || p->checked[p->looked]))
+        p->looked++;
+    if (p->looked == p->pr.n) {
+        submit_all(p);
+        return;
+    }
+    it = &p->pr.items[p->looked];
+    app = gw_config_find_app(r->api->cfg, it->job.app);
+    if (app == NULL) { /* removed by a reload since the parse */
+        gw__api_reply_errorf(
+            r, GW_API_E_UNKNOWN_APP,
+            gw__api_field(f, sizeof f, p->pr.batch ? p->looked : GW__TOKENS_TOP, "app"),
+            "no app \"%s\" is configured", it->job.app);
+        return;
+    }
+    gw__api_posted(r,
+                   gw_queue_channel_get(r->api->q, it->job.app, gw__api_channel_env(app),
+                                        it->job.channel, on_channel, p),
+                   "reading the channel record");
 }
 
 /* ---- the handler -------------------------------------------------------- */
@@ -305,30 +444,12 @@ void gw__api_h_push(gw_api_req *r)
     p->r = r;
     p->n = pr.n;
     p->wait_ms = wait_ms;
+    p->pr = pr; /* freed with p, or once posted */
     r->push = p;
-
-    for (size_t i = 0; i < pr.n; i++) {
-        gw_push_item *it = &pr.items[i];
-        gw__job *j = &p->jobs[i];
-        int rc = APNS_ENOMEM;
-
-        j->owner = p;
-        j->n = it->n_tokens;
-        if (wait_ms == 0 || wait_alloc(j, &it->job.tokens) == 0)
-            rc = gw__api_posted(r, gw_queue_submit(a->q, &it->job, j->id, on_submit, j), NULL);
-        if (rc != 0) {
-            p->err = rc;
-            snprintf(p->detail, sizeof p->detail, "%s", gw_queue_strerror(rc));
-            break;
-        }
-        p->posted++;
-        gw_apns_id_derive(it->job.apns_id != NULL && it->job.apns_id[0] ? it->job.apns_id : j->id,
-                          0, j->apns_id);
-        if (wait_ms > 0)
-            gw__waits_add(a, j);
+    p->checked = calloc(pr.n, 1);
+    if (p->checked == NULL) {
+        gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
+        return;
     }
-    gw_push_request_free(&pr); /* the queue copied what it keeps */
-    if (p->posted == 0)
-        finish(p);
-    /* else: the last on_submit calls finish() */
+    check_channels(p);
 }

@@ -68,16 +68,18 @@ json_t *gw__wait_job_json(const gw__job *j)
         int rejected = res->state == GW_TOKEN_REJECTED;
 
         gw_apns_id_derive(j->apns_id, i, id);
-        rec += gw_token_rec_text(rec, SIZE_MAX, hex);
+        if (j->channel == NULL)
+            rec += gw_token_rec_text(rec, SIZE_MAX, hex);
         json_array_append_new(
             list,
-            json_pack("{s:s, s:s, s:s, s:o*, s:s*, s:o*, s:s*}", "token", hex, "apns_id", id,
-                      "state", gw_token_state_name((gw_token_state)res->state), "status",
-                      rejected ? json_integer(res->status) : NULL, "reason",
-                      rejected ? res->reason : NULL, "timestamp_ms", gw__json_int(res->apns_ts_ms),
-                      "dead_token",
-                      res->dead != GW_DEAD_NONE ? gw_dead_source_name((gw_dead_source)res->dead)
-                                                : NULL));
+            json_pack(
+                "{s:s, s:s, s:s, s:o*, s:s*, s:o*, s:s*}", j->channel != NULL ? "channel" : "token",
+                j->channel != NULL ? j->channel : hex, "apns_id", id, "state",
+                gw_token_state_name((gw_token_state)res->state), "status",
+                rejected ? json_integer(res->status) : NULL, "reason",
+                rejected ? res->reason : NULL, "timestamp_ms", gw__json_int(res->apns_ts_ms),
+                "dead_token",
+                res->dead != GW_DEAD_NONE ? gw_dead_source_name((gw_dead_source)res->dead) : NULL));
     }
     return list;
 }

@@ -36,7 +36,8 @@ typedef struct gw_token_result {
     const char *app;
     const char *job_id;
     uint64_t index;       /* job-wide token index */
-    const char *token;    /* lower-case hex */
+    const char *token;    /* lower-case hex; a channel publish: its channel id */
+    const char *channel;  /* a channel publish: its channel id; NULL for a device token */
     const char *apns_id;  /* the apns-id sent */
     gw_token_state state; /* ACCEPTED, REJECTED, EXPIRED, FAILED */
     int status;           /* HTTP status (REJECTED; FAILED: of the last answer, 0 if none) */

@@ -7,6 +7,13 @@
  * connections, max_in_flight (its slots), connect and stream timeouts, and
  * retry.max_attempts = 1, because the dispatcher makes 429/5xx retries
  * durable itself (see the design note in dispatch.c).
+ *
+ * Channel publishes ride the same client (publish_host = push), or a
+ * second one of the same options but publish_host, made at the app's first
+ * channel publish (publish_host = broadcast: gw__d_client_for). It shares
+ * the app's flights, rate limit and callbacks; it is drained with the app
+ * (the app counts as drained once both are) and freed with it; a reload
+ * that changes publish_host replaces the app, and with it both clients.
  */
 #include "dispatch_int.h"
 
@@ -171,11 +178,11 @@ static void feedback_opts(gw_app *a, const gw_dispatch_app_config *ac,
 }
 #endif
 
-static int client_new(gw_app *a, const gw_dispatch_app_config *ac, char *detail, size_t detail_len)
+/* The options of the app's clients (the push client, and the broadcast
+ * client of channel publishes: the same but for publish_host). */
+static void client_opts(gw_app *a, const gw_dispatch_app_config *ac, apns_client_opts *o)
 {
     apns_client_opts co;
-    char cd[256] = "";
-    int rc;
 
     apns_client_opts_init(&co);
     co.env = (apns_environment)ac->environment;
@@ -210,12 +217,72 @@ static int client_new(gw_app *a, const gw_dispatch_app_config *ac, char *detail,
     co.on_credit = gw__d_on_credit;
     co.on_log = app_log;
     co.ud = a;
+    *o = co;
+}
+
+static char *pub_own(gw_app *a, int i, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    a->pub_own[i] = strdup(s);
+    return a->pub_own[i];
+}
+
+static int client_new(gw_app *a, const gw_dispatch_app_config *ac, char *detail, size_t detail_len)
+{
+    apns_client_opts co;
+    char cd[256] = "";
+    int rc;
+
+    client_opts(a, ac, &co);
     rc = apns_client_new(&a->client, a->d->o.base, &co, cd, sizeof(cd));
     if (rc != 0) {
         snprintf(detail, detail_len, "[app %s] %s", a->name, cd[0] ? cd : apns_strerror(rc));
         return rc == APNS_ENOMEM ? rc : APNS_ECONFIG;
     }
+    if (ac->transport == GW_DISPATCH_TRANSPORT_BINARY ||
+        ac->publish_host != APNS_PUBLISH_HOST_BROADCAST)
+        return 0;
+    /* publish_host = broadcast: the second client's options, kept (the app
+     * outlives its config) for the first channel publish. */
+    a->pub_separate = 1;
+    a->pub_opts = co;
+    a->pub_opts.publish_host = APNS_PUBLISH_HOST_BROADCAST;
+    a->pub_opts.host = pub_own(a, 0, co.host);
+    a->pub_opts.cert_file = pub_own(a, 1, co.cert_file);
+    a->pub_opts.key_file = pub_own(a, 2, co.key_file);
+    a->pub_opts.p12_file = pub_own(a, 3, co.p12_file);
+    a->pub_opts.p12_password = pub_own(a, 4, co.p12_password);
+    a->pub_opts.ca_file = pub_own(a, 5, co.ca_file);
+    a->pub_opts.proxy = pub_own(a, 6, co.proxy);
+    if ((co.host && !a->pub_opts.host) || (co.cert_file && !a->pub_opts.cert_file) ||
+        (co.key_file && !a->pub_opts.key_file) || (co.p12_file && !a->pub_opts.p12_file) ||
+        (co.p12_password && !a->pub_opts.p12_password) || (co.ca_file && !a->pub_opts.ca_file) ||
+        (co.proxy && !a->pub_opts.proxy))
+        return APNS_ENOMEM;
     return 0;
+}
+
+apns_client *gw__d_client_for(gw_app *a, const gw_chunk *c, char *detail, size_t detail_len)
+{
+    char cd[256] = "";
+    int rc;
+
+    if (c->channel == NULL || !a->pub_separate)
+        return a->client;
+    if (a->pub != NULL)
+        return a->pub;
+    rc = apns_client_new(&a->pub, a->d->o.base, &a->pub_opts, cd, sizeof(cd));
+    if (rc != 0) {
+        a->pub = NULL;
+        snprintf(detail, detail_len, "[app %s] broadcast client (publish_host = broadcast): %s",
+                 a->name, cd[0] ? cd : apns_strerror(rc));
+        return NULL;
+    }
+    gw_log(GW_LOG_INFO, "dispatch",
+           "broadcast client made for channel publishes (publish_host = broadcast)", "app", a->name,
+           NULL);
+    return a->pub;
 }
 
 /* The app's series at 0 from the start (docs/operations.md, Metrics): every
@@ -240,6 +307,10 @@ static int register_series(gw_app *a, const gw_dispatch_app_config *ac)
             rc |=
                 gw_metrics_register(m, GW_M_REJECTIONS, a->name, apns_reason_name((apns_reason)r));
     }
+    if (ac->transport != GW_DISPATCH_TRANSPORT_BINARY)
+        for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+            rc |= gw_metrics_register(m, GW_M_CHANNEL_PUBLISHES, a->name,
+                                      gw_token_state_name(outcomes[i]));
     for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++)
         if (sources[i] != GW_DEAD_FEEDBACK || ac->transport == GW_DISPATCH_TRANSPORT_BINARY)
             rc |=
@@ -361,6 +432,8 @@ void gw__d_app_retire(gw_app *a)
     gw__d_channel_retire(a);
     gw__d_app_check_chunks(a);
     apns_client_drain(a->client, gw__d_on_drained);
+    if (a->pub != NULL)
+        apns_client_drain(a->pub, gw__d_on_drained);
 }
 
 int gw__d_app_done(const gw_app *a)
@@ -381,6 +454,10 @@ void gw__d_app_free(gw_app *a)
     gw__d_feedback_stop(a);
     if (a->client != NULL)
         apns_client_free(a->client); /* no callbacks from here on */
+    if (a->pub != NULL)
+        apns_client_free(a->pub);
+    for (size_t i = 0; i < sizeof(a->pub_own) / sizeof(a->pub_own[0]); i++)
+        free(a->pub_own[i]);
     gw__d_channel_free(a);
     for (common_list *n; (n = common_clist_pop_front(&a->chunks)) != NULL;) {
         gw_dchunk *dc = COMMON_CONTAINER_OF(n, gw_dchunk, link);
@@ -415,6 +492,13 @@ void gw__d_stats_cb(int fd, short what, void *ud)
         if (s.goaways > a->goaways_seen)
             gw_metrics_add(d->o.m, GW_M_GOAWAYS, a->name, NULL, s.goaways - a->goaways_seen);
         a->goaways_seen = s.goaways;
+        if (a->pub != NULL) { /* the broadcast client's GOAWAYs count too */
+            apns_client_stats_get(a->pub, &s);
+            if (s.goaways > a->pub_goaways_seen)
+                gw_metrics_add(d->o.m, GW_M_GOAWAYS, a->name, NULL,
+                               s.goaways - a->pub_goaways_seen);
+            a->pub_goaways_seen = s.goaways;
+        }
     }
     gw__d_fcm_stats(d);
     for (gw_dteam *t = d->teams; t != NULL; t = t->next) {

@@ -46,6 +46,13 @@ void gw__d_on_drained(apns_client *c, void *ud)
     gw_app *a = ud;
     gw_dispatch *d = a->d;
 
+    /* An app with a broadcast client is drained once both are. */
+    if (c == a->pub)
+        a->pub_drained = 1;
+    else
+        a->client_drained = 1;
+    if (!a->client_drained || (a->pub != NULL && !a->pub_drained))
+        return;
     a->drained = 1;
     if (a->retiring)
         gw__d_reap_soon(d);
@@ -65,8 +72,11 @@ void gw__d_check_drain(gw_dispatch *d)
     /* Every answer is recorded and every chunk handed back: close the
      * connections politely. */
     d->drain_phase = 2;
-    for (gw_app *a = d->apps; a != NULL; a = a->next)
+    for (gw_app *a = d->apps; a != NULL; a = a->next) {
         apns_client_drain(a->client, gw__d_on_drained); /* on_drained comes from the loop */
+        if (a->pub != NULL)
+            apns_client_drain(a->pub, gw__d_on_drained);
+    }
     if (d->apps == NULL)
         finish_drain(d);
 }

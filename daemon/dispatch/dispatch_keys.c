@@ -298,6 +298,18 @@ static const gw_config_key app_keys[] = {
      .aka = "channel_port management_port",
      .doc = "Broadcast channels: the channel-management service's port (Apple: 2196 for "
             "production, 2195 for sandbox)."},
+    {.name = "publish_host",
+     .type = GW_CONFIG_T_ENUM,
+     .def = "push",
+     .off = APP(publish_host),
+     .choices = "push|broadcast",
+     .aka = "broadcast_host channel_publish_host",
+     .doc = "Channel publishes (`POST /v1/push` with `channel`): `push` sends them over the app's "
+            "connections to api[.sandbox].push.apple.com (the host Apple's broadcast page names "
+            "for connections; node-apn's choice); `broadcast` opens a second client, made at the "
+            "first channel publish, to api-broadcast[.sandbox].push.apple.com (the host of "
+            "Apple's examples). Apple leaves it unconfirmed which is canonical. With "
+            "`environment = custom` both go to `host`:`port`."},
     {.name = "max_channels",
      .type = GW_CONFIG_T_COUNT,
      .def = "10000",
@@ -424,6 +436,7 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
     if (a->auth == GW_DISPATCH_AUTH_TOKEN && gw_config_has(r, "auth") >= 0)
         gw_config_fail(r, "transport",
                        "binary needs auth = certificate (the legacy interface has no token auth)");
+    gw_config_each(r, GW_CONFIG_ERROR, "publish_host", "only used with transport = http2");
     if (!gw_config_has(r, "feedback_interval"))
         fb->feedback_interval_ms = GW_CONFIG_HOUR;
     if (!gw_config_has(r, "feedback_port"))

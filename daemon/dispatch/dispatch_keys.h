@@ -81,6 +81,7 @@ typedef struct gw_dispatch_app_config {
     uint16_t manage_port;  /* resolved at load: 2196 production, 2195 sandbox;
                               custom: 0 when unset (channels refused until set) */
     uint32_t max_channels; /* channel records kept, at most Apple's 10,000 */
+    int publish_host;      /* apns_publish_host: where channel publishes go */
 
     /* provider = fcm */
     char *service_account_file; /* Google's JSON key file (required) */

@@ -209,6 +209,10 @@ static void count(gw_dispatch *d, const char *app, const gw_outcome *o, const ch
         gw_metrics_add(d->o.m, GW_M_RETRIES, app, NULL, 1);
         return;
     }
+    if (o->chunk->channel != NULL) { /* counted apart from device tokens */
+        gw_metrics_add(d->o.m, GW_M_CHANNEL_PUBLISHES, app, gw_token_state_name(o->state), 1);
+        return;
+    }
     gw_metrics_add(d->o.m, GW_M_NOTIFICATIONS, app, gw_token_state_name(o->state), 1);
     if (o->state == GW_TOKEN_REJECTED)
         gw_metrics_add(d->o.m, GW_M_REJECTIONS, app, reason, 1);
@@ -223,7 +227,8 @@ static void report(gw_dispatch *d, const gw_chunk *c, const gw_outcome *o, const
         .app = c->app,
         .job_id = c->job_id,
         .index = (uint64_t)c->first + o->token,
-        .token = tok,
+        .token = c->channel != NULL ? c->channel : tok,
+        .channel = c->channel,
         .apns_id = id,
         .state = o->state,
         .status = o->status,

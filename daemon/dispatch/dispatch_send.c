@@ -72,19 +72,34 @@ static void end_flight(gw_app *a, gw_flight *f)
     gw__d_chunk_check(dc);
 }
 
+/* A channel publish goes to its channel (POST /4/broadcasts/apps/<bundle
+ * id>) through gw__d_client_for's client; its entry's token is the queue's
+ * placeholder, never sent. */
 static int submit(gw_app *a, gw_flight *f)
 {
     const gw_chunk *c = f->dc->c;
-    char tok[GW_TOKEN_TEXT_MAX];
+    char tok[GW_TOKEN_TEXT_MAX], detail[320];
     apns_notification n;
+    apns_client *client = gw__d_client_for(a, c, detail, sizeof detail);
 
-    /* An FCM app's tokens are registration tokens, kept verbatim, and its
-     * payload the message's fields (apns/fcm.h); topic and the rest unused. */
-    if ((a->fcm != NULL) != gw_chunk_token_raw(c, f->idx) ||
-        gw_chunk_token_text(c, f->idx, tok, sizeof tok) == 0)
-        return APNS_EBADTOKEN;
+    if (client == NULL) {
+        if (!a->pub_failed)
+            gw_log(GW_LOG_ERROR, "dispatch", detail, "app", a->name, NULL);
+        a->pub_failed = 1;
+        return APNS_ECONFIG;
+    }
     apns_notification_init(&n);
-    n.token = tok;
+    if (c->channel != NULL) {
+        n.channel_id = c->channel;
+    } else {
+        /* An FCM app's tokens are registration tokens, kept verbatim, and
+         * its payload the message's fields (apns/fcm.h); topic and the rest
+         * unused. */
+        if ((a->fcm != NULL) != gw_chunk_token_raw(c, f->idx) ||
+            gw_chunk_token_text(c, f->idx, tok, sizeof tok) == 0)
+            return APNS_EBADTOKEN;
+        n.token = tok;
+    }
     n.topic = c->topic != NULL ? c->topic : a->topic;
     n.push_type = c->push_type;
     n.priority = c->priority;
@@ -94,7 +109,7 @@ static int submit(gw_app *a, gw_flight *f)
     n.payload = c->payload;
     n.payload_len = c->payload_len;
     n.user_data = f;
-    return apns_client_submit(a->client, &n);
+    return apns_client_submit(client, &n);
 }
 
 /* ---- rate limit ------------------------------------------------------------ */
@@ -388,9 +403,9 @@ static void on_rejected(gw_app *a, gw_flight *f, const apns_result *r, int64_t n
     const char *rs = r->reason_str != NULL && r->reason_str[0] ? r->reason_str : NULL;
 
     switch (r->action) {
-    case APNS_ACTION_DEAD_TOKEN:
+    case APNS_ACTION_DEAD_TOKEN: /* a channel is never a dead token */
         gw__d_emit(d, f->dc, f->idx, GW_TOKEN_REJECTED, r->status, r->reason, rs, r->timestamp_ms,
-                   0, dead_source(r));
+                   0, f->dc->c->channel != NULL ? GW_DEAD_NONE : dead_source(r));
         break;
     case APNS_ACTION_RETRY:
         retry_or_fail(a, f, r->status, r->reason, rs, now, r->retry_after_s);

@@ -90,6 +90,9 @@ static const mdef defs[GW_M_COUNT] = {
                          "1 while an app is paused on a credential error."},
     [GW_M_DEAD_TOKENS] = {"apnsd_dead_tokens_total", MT_COUNTER, "app", "source",
                           "Device tokens entered into the dead-token registry."},
+    [GW_M_CHANNEL_PUBLISHES] = {"apnsd_channel_publishes_total", MT_COUNTER, "app", "result",
+                                "Channel publishes (Live Activity broadcasts) with a final "
+                                "outcome (accepted, rejected, failed, expired)."},
     [GW_M_WEBHOOK] = {"apnsd_webhook_deliveries_total", MT_COUNTER, "app", "result",
                       "Webhook results: ok (delivered), retry (in a failed attempt), dropped "
                       "(removed from the outbox by webhook_retention)."},

@@ -52,32 +52,33 @@
 struct evbuffer;
 
 typedef enum gw_metric {
-    GW_M_NOTIFICATIONS,    /* counter {app,outcome} */
-    GW_M_REJECTIONS,       /* counter {app,reason} */
-    GW_M_RETRIES,          /* counter {app} */
-    GW_M_LATENCY,          /* histogram {app}: apnsd_delivery_duration_seconds */
-    GW_M_API_REQUESTS,     /* counter {route,status} */
-    GW_M_API_LATENCY,      /* histogram {route}: apnsd_api_request_duration_seconds */
-    GW_M_QUEUE_DEPTH,      /* gauge {} */
-    GW_M_IN_FLIGHT,        /* gauge {app} */
-    GW_M_CONNECTIONS,      /* gauge {app,state} */
-    GW_M_JWT_REFRESHES,    /* counter {team} */
-    GW_M_GOAWAYS,          /* counter {app} */
-    GW_M_APP_PAUSED,       /* gauge {app} */
-    GW_M_DEAD_TOKENS,      /* counter {app,source} */
-    GW_M_WEBHOOK,          /* counter {app,result} */
-    GW_M_WEBHOOK_PENDING,  /* gauge {app} */
-    GW_M_WEBHOOK_OUTBOX,   /* gauge {app}: events stored in the durable webhook outbox */
-    GW_M_STORAGE_ERRORS,   /* counter {kind} */
-    GW_M_JS_OPS,           /* counter {kind}: JetStream operations (backend = jetstream) */
-    GW_M_API_CONNECTIONS,  /* gauge {}: open HTTP API connections */
-    GW_M_API_BODY_BYTES,   /* gauge {}: request-body bytes admitted (buffered or reserved) */
-    GW_M_API_CONN_LIMITED, /* counter {event}: connection-limit events */
-    GW_M_API_IDLE_CLOSED,  /* counter {}: connections closed at [server] idle_timeout */
-    GW_M_LOG_SUPPRESSED,   /* counter {component}: log lines not written (rate limit) */
-    GW_M_BUILD_INFO,       /* gauge {version,commit}: 1, set by gw_metrics_new */
-    GW_M_APP_INFO,         /* gauge {app,provider}: 1 per configured app (apns, fcm) */
-    GW_M_FCM_TOKENS,       /* counter {account}: FCM access-token requests (one round trip each) */
+    GW_M_NOTIFICATIONS,     /* counter {app,outcome} */
+    GW_M_CHANNEL_PUBLISHES, /* counter {app,result} */
+    GW_M_REJECTIONS,        /* counter {app,reason} */
+    GW_M_RETRIES,           /* counter {app} */
+    GW_M_LATENCY,           /* histogram {app}: apnsd_delivery_duration_seconds */
+    GW_M_API_REQUESTS,      /* counter {route,status} */
+    GW_M_API_LATENCY,       /* histogram {route}: apnsd_api_request_duration_seconds */
+    GW_M_QUEUE_DEPTH,       /* gauge {} */
+    GW_M_IN_FLIGHT,         /* gauge {app} */
+    GW_M_CONNECTIONS,       /* gauge {app,state} */
+    GW_M_JWT_REFRESHES,     /* counter {team} */
+    GW_M_GOAWAYS,           /* counter {app} */
+    GW_M_APP_PAUSED,        /* gauge {app} */
+    GW_M_DEAD_TOKENS,       /* counter {app,source} */
+    GW_M_WEBHOOK,           /* counter {app,result} */
+    GW_M_WEBHOOK_PENDING,   /* gauge {app} */
+    GW_M_WEBHOOK_OUTBOX,    /* gauge {app}: events stored in the durable webhook outbox */
+    GW_M_STORAGE_ERRORS,    /* counter {kind} */
+    GW_M_JS_OPS,            /* counter {kind}: JetStream operations (backend = jetstream) */
+    GW_M_API_CONNECTIONS,   /* gauge {}: open HTTP API connections */
+    GW_M_API_BODY_BYTES,    /* gauge {}: request-body bytes admitted (buffered or reserved) */
+    GW_M_API_CONN_LIMITED,  /* counter {event}: connection-limit events */
+    GW_M_API_IDLE_CLOSED,   /* counter {}: connections closed at [server] idle_timeout */
+    GW_M_LOG_SUPPRESSED,    /* counter {component}: log lines not written (rate limit) */
+    GW_M_BUILD_INFO,        /* gauge {version,commit}: 1, set by gw_metrics_new */
+    GW_M_APP_INFO,          /* gauge {app,provider}: 1 per configured app (apns, fcm) */
+    GW_M_FCM_TOKENS,        /* counter {account}: FCM access-token requests (one round trip each) */
     GW_M_COUNT
 } gw_metric;
 

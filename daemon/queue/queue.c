@@ -130,7 +130,7 @@ static int too_long(size_t max, size_t len)
 int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw_submit_cb cb,
                     void *ud)
 {
-    size_t n, la, lt, lc;
+    size_t n, la, lt, lc, lch;
     gw_queue_req *r;
     gw_queue_chunk_fields *f;
     char *p;
@@ -141,24 +141,36 @@ int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw
     if (q == NULL || job == NULL || cb == NULL)
         return APNS_EINVAL;
     if (job->app == NULL || job->app[0] == '\0' || job->payload == NULL || job->payload_len == 0 ||
-        job->tokens.count == 0 || job->tokens.count > GW_JOB_TOKENS_MAX ||
-        !gw_job_expiration_ok(job->expiration) || job->send_at_ms < 0 ||
-        job->send_at_ms > GW_JOB_TIME_MAX * 1000 ||
+        (job->channel == NULL && job->tokens.count == 0) ||
+        (job->channel != NULL && (job->tokens.count != 0 || !gw_channel_id_ok(job->channel))) ||
+        job->tokens.count > GW_JOB_TOKENS_MAX || !gw_job_expiration_ok(job->expiration) ||
+        job->send_at_ms < 0 || job->send_at_ms > GW_JOB_TIME_MAX * 1000 ||
         (job->apns_id != NULL && job->apns_id[0] != '\0' && !apns_uuid_is_valid(job->apns_id))) {
         gw_token_list_cleanup(&job->tokens);
         return APNS_EINVAL;
     }
     n = job->tokens.count;
+    if (job->channel != NULL) {
+        /* A channel publish: one entry, holding the placeholder token. */
+        static const char slot[2 * GW_CHANNEL_SLOT_TOKEN_LEN + 1] = "0000000000000000";
+        rc = gw_token_list_add_hex(&job->tokens, slot, 2 * GW_CHANNEL_SLOT_TOKEN_LEN);
+        if (rc != 0) {
+            gw_token_list_cleanup(&job->tokens);
+            return rc;
+        }
+        n = job->tokens.count;
+    }
     la = strlen(job->app);
     lt = job->topic ? strlen(job->topic) : 0;
     lc = job->collapse_id ? strlen(job->collapse_id) : 0;
+    lch = job->channel ? strlen(job->channel) : 0;
     rc = q->o.max_depth > 0 && gw_queue_depth(q) + n > q->o.max_depth ? GW_QUEUE_EDEPTH : 0;
     if (rc == 0 && (too_long(q->ops->app_max, la) || too_long(q->ops->field_max, lt) ||
                     too_long(q->ops->field_max, lc)))
         rc = APNS_EINVAL;
     r = rc == 0 ? gw_queue__req_new(q, GW_QUEUE_REQ_SUBMIT, 1, (void (*)(void))cb, ud) : NULL;
     if (r != NULL)
-        r->u.submit.strings = malloc(la + lt + lc + job->payload_len + 4);
+        r->u.submit.strings = malloc(la + lt + lc + lch + job->payload_len + 5);
     if (r == NULL || r->u.submit.strings == NULL) {
         if (r != NULL)
             gw_queue__req_free(r);
@@ -171,6 +183,8 @@ int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw
     f->topic = job->topic ? gw_queue__copy_str(&p, job->topic, lt) : NULL;
     f->collapse_id = job->collapse_id ? gw_queue__copy_str(&p, job->collapse_id, lc) : NULL;
     f->payload = gw_queue__copy_str(&p, job->payload, job->payload_len);
+    f->channel = job->channel ? gw_queue__copy_str(&p, job->channel, lch) : NULL;
+    f->channel_len = lch;
     f->app_len = la;
     f->topic_len = lt;
     f->collapse_len = lc;

@@ -225,8 +225,17 @@ typedef struct gw_job {
     const char *payload;     /* required: raw JSON */
     size_t payload_len;
     int64_t send_at_ms;   /* 0 = now; else UNIX ms, at most GW_JOB_TIME_MAX * 1000 */
-    gw_token_list tokens; /* 1..GW_JOB_TOKENS_MAX tokens */
+    gw_token_list tokens; /* 1..GW_JOB_TOKENS_MAX tokens; empty for a channel publish */
+    /* A channel publish (iOS 18 Live Activity broadcast): NULL = a device
+     * push; else the base64 channel id (gw_channel_id_ok) the one
+     * notification is published to, with no tokens. The queue keeps it as
+     * a job of one entry (index 0) whose token is GW_CHANNEL_SLOT_TOKEN. */
+    const char *channel;
 } gw_job;
+
+/* The placeholder token a channel publish's one entry holds in storage
+ * (8 zero bytes): never sent, never shown, never entered as a dead token. */
+#define GW_CHANNEL_SLOT_TOKEN_LEN 8
 
 /* Defaults: push type alert, priority 0, expiration none, everything else
  * empty; tokens initialised. */
@@ -267,6 +276,9 @@ typedef struct gw_job_status {
     uint64_t pending, accepted, rejected, expired, failed, retrying;
     int64_t next_retry_ms;                       /* earliest retry-at; 0 when none */
     int64_t created_ms, send_at_ms, finished_ms; /* finished_ms 0 while open */
+    /* A channel publish: its channel id ("" for a device push); its one
+     * outcome's token is then the placeholder, not a device token. */
+    char channel[APNS_CHANNEL_ID_MAX + 1];
     /* Per-token outcomes when tokens <= small_job_tokens; else NULL / 0. */
     const gw_token_outcome *outcomes;
     size_t n_outcomes;
@@ -293,6 +305,7 @@ typedef struct gw_chunk {
     const char *app;
     const char *topic;       /* NULL = none */
     const char *collapse_id; /* NULL = none */
+    const char *channel;     /* NULL = device tokens; else a channel publish (gw_job) */
     const char *payload;
     size_t payload_len;
     apns_push_type push_type;
@@ -480,7 +493,9 @@ typedef struct gw_queue_op_count {
  * Stores a job. Takes over job->tokens (left empty, also on failure); copies
  * the rest. The job id is generated now and written to job_id (may be NULL).
  * cb(0, "", id) fires once the job is durable; only then may the API answer
- * 202. Returns 0, APNS_EINVAL (no app / payload / tokens, more than
+ * 202. A channel publish (job->channel) holds no tokens and counts as one.
+ * Returns 0, APNS_EINVAL (no app / payload / tokens, tokens with a channel,
+ * a channel that fails gw_channel_id_ok, more than
  * GW_JOB_TOKENS_MAX, bad apns_id, an expiration or send_at past
  * GW_JOB_TIME_MAX, an app name, topic or collapse id longer
  * than the backend stores: JetStream 127 / 65000 bytes), GW_QUEUE_EDEPTH (max_depth would be

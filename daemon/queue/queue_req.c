@@ -545,7 +545,8 @@ gw_chunk *gw_queue__chunk_new(const gw_queue_chunk_fields *f)
     const uint8_t *tokens = f->tokens;
     size_t tokens_len = f->tokens_len;
     size_t strings_len = f->app_len + 1 + (f->topic ? f->topic_len + 1 : 0) +
-                         (f->collapse_id ? f->collapse_len + 1 : 0) + f->payload_len + 1;
+                         (f->collapse_id ? f->collapse_len + 1 : 0) +
+                         (f->channel ? f->channel_len + 1 : 0) + f->payload_len + 1;
     size_t off_retry = align8(sizeof(gw_chunk));
     size_t off_offset = off_retry + (size_t)n * sizeof(int64_t);
     size_t off_state = off_offset + (size_t)n * sizeof(uint32_t);
@@ -598,6 +599,7 @@ gw_chunk *gw_queue__chunk_new(const gw_queue_chunk_fields *f)
         f->collapse_id != NULL ? gw_queue__copy_str(&s, f->collapse_id, f->collapse_len) : NULL;
     ch->payload = gw_queue__copy_str(&s, f->payload, f->payload_len);
     ch->payload_len = f->payload_len;
+    ch->channel = f->channel != NULL ? gw_queue__copy_str(&s, f->channel, f->channel_len) : NULL;
     return ch;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # apns-bench smoke run: a small count against apns-sim, over TLS with token
-# auth (verified by the sim) and over h2c; every notification must be
+# auth (verified by the sim), over h2c, and with --fcm against fcm-sim (a
+# service account); every notification must be
 # accepted and the --json object must carry the fields bench/compare and
 # BENCHMARKS.md rely on. No wall-clock assertions. The benchmark itself
 # (bench/compare) is not part of make test.
@@ -82,4 +83,23 @@ expect_exit 2 "give exactly one of" "$BIN/apns-bench" --count 10
 expect_exit 2 "--count or --duration" "$BIN/apns-bench" --no-auth --count 10 --duration 1
 expect_exit 3 "no connection" "$BIN/apns-bench" --h2c --port 1 --no-auth --count 10 \
   --connect-timeout 1
+
+# 3. --fcm: FCM HTTP v1 against fcm-sim with a service account (one access
+# token fetched before the clock starts); every message delivered once.
+start_fcm_sim fcm --delivery-log "$WORK/fcm-delivery.log"
+rc=0
+"$BIN/apns-bench" --fcm --service-account "$CERTS/fcm/sa-demo.json" --port "$FCM_PORT" \
+  --ca-file "$CERTS/ca.pem" --connections 2 --streams 50 --count $COUNT --json \
+  > "$WORK/fcm.json" 2> "$WORK/fcm.err" || rc=$?
+[ "$rc" -eq 0 ] || { cat "$WORK/fcm.err" >&2; fail "apns-bench --fcm exited $rc"; }
+check_json "$WORK/fcm.json" $COUNT
+grep -q '"provider":"fcm"' "$WORK/fcm.json" || fail "provider not fcm"
+grep -q '"auth":"service-account"' "$WORK/fcm.json" || fail "auth not service-account"
+expect_exit 2 "--fcm needs --service-account" "$BIN/apns-bench" --fcm --port "$FCM_PORT" --count 1
+expect_exit 2 "need --fcm" "$BIN/apns-bench" --service-account "$CERTS/fcm/sa-demo.json" --no-auth --count 1
+stop_fcm_sim
+n=$(wc -l < "$WORK/fcm-delivery.log")
+[ "$n" -eq $COUNT ] || fail "fcm-sim delivery log has $n lines, want $COUNT"
+n=$(awk '$3 == "fcm-demo"' "$WORK/fcm-delivery.log" | wc -l)
+[ "$n" -eq $COUNT ] || fail "fcm-sim delivery log: $n lines for project fcm-demo, want $COUNT"
 echo "bench_smoke: 1 passed, 0 failed"

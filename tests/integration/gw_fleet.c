@@ -56,13 +56,23 @@
  *               itself (no restart of apnsd) and all earlier accepted work
  *               completes. Same checks.
  *
- * In every case the sim must have seen exactly one provider token (JWT) for
+ *   channels    channel publishes in a fleet (no faults, no token work): a
+ *               channel created through node 0 (the record goes to the
+ *               <prefix>_CHANNELS bucket) is listed and read through node
+ *               1, 50 updates are published to it through node 1 (a publish
+ *               to an unknown channel is 404 there), every one reaches the
+ *               sim exactly once (50 `broadcast <id>` lines, 50 distinct
+ *               request ids) and each job's status, read through node 2, is
+ *               done and names the channel. Three nodes, 7 processes, a few
+ *               seconds.
+ *
+ * In every case but channels the sim must have seen exactly one provider token (JWT) for
  * the team across all nodes and connections: its counters'
  * "provider_tokens_by_team" {"DEF123GHIJ": 1}. No wall-clock thresholds:
  * deadlines only for giving up. Times are printed. APNS_E2E_SCALE scales the
  * token counts (gw_scaled).
  *
- * usage: gw_fleet kill_apnsd|kill_nats|nats_down [--batch N] [--broadcast N]
+ * usage: gw_fleet kill_apnsd|kill_nats|nats_down|channels [--batch N] [--broadcast N]
  * GW_FLEET_KEEP=1 keeps the temp dir (configs, logs, delivery log) after a
  * successful run too.
  */
@@ -71,7 +81,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -168,7 +183,10 @@ static int other_node(const fleet *f, int k)
     return -1;
 }
 
-static void fleet_setup(fleet *f, const char *tag, uint32_t work_tokens)
+/* sim_extra: more apns-sim flags (NULL-terminated, or NULL); app_extra:
+ * more lines for [app shop]. */
+static void fleet_setup_with(fleet *f, const char *tag, uint32_t work_tokens,
+                             const char *const *sim_extra, const char *app_extra)
 {
     memset(f, 0, sizeof *f);
     f->dir = strdup(th_tmpdir(tag));
@@ -197,7 +215,9 @@ static void fleet_setup(fleet *f, const char *tag, uint32_t work_tokens)
     fprintf(stderr, "nats cluster up in %lld ms: %s (store %s)\n", (long long)(th_now_ms() - t0),
             f->nc.urls, f->nc.dir);
 
-    const char *flags[] = {"--unregistered", f->unreg, NULL};
+    const char *flags[32] = {"--unregistered", f->unreg};
+    for (int i = 0; sim_extra != NULL && sim_extra[i] != NULL && i < 29; i++)
+        flags[2 + i] = sim_extra[i];
     gw_start_sim(&f->sim, f->dir, f->log, flags);
 
     uint32_t rnd = 0;
@@ -209,14 +229,19 @@ static void fleet_setup(fleet *f, const char *tag, uint32_t work_tokens)
              "backend = jetstream\nservers = %s, %s, %s\nprefix = %s\nreplicas = 3\n"
              "ack_wait = 2s\nop_timeout = 2s\nchunk_tokens = %u\n",
              f->nc.url[0], f->nc.url[1], f->nc.url[2], f->prefix, CHUNK_TOKENS);
-    char app[128];
-    snprintf(app, sizeof app, "connections = %u\n", SHOP_CONNS);
+    char app[512];
+    snprintf(app, sizeof app, "connections = %u\n%s", SHOP_CONNS, app_extra ? app_extra : "");
     gw_write_config(f->ini, f->sim.port, NULL, "drain_timeout = 10s\n", queue, app);
     /* One after the other: the first creates the stream, the consumer and
      * the buckets, the others bind to them. */
     for (int k = 0; k < NODES; k++)
         start_node(f, k);
     fprintf(stderr, "fleet: %d apnsd nodes on prefix %s; dir %s\n", NODES, f->prefix, f->dir);
+}
+
+static void fleet_setup(fleet *f, const char *tag, uint32_t work_tokens)
+{
+    fleet_setup_with(f, tag, work_tokens, NULL, NULL);
 }
 
 /* ---- submitting ------------------------------------------------------------------ */
@@ -812,13 +837,191 @@ static int run_nats_down(uint32_t batch, uint32_t bcast)
     return 0;
 }
 
+/* ---- channel publishes across nodes ------------------------------------------------------ */
+
+/* A free loopback port for the sim's manage listener (bound, read, closed). */
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    GW_CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+                 getsockname(fd, (struct sockaddr *)&a, &al) == 0,
+             "no free port: %s", strerror(errno));
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* One request through node k; its JSON answer (caller decrefs), status in *st. */
+static json_t *node_do(fleet *f, int k, const char *method, const char *path, const char *body,
+                       int *st)
+{
+    gw_resp r;
+    gw_http_do(f->h[k], method, path, GW_KEY, body, body ? strlen(body) : 0, &r);
+    *st = r.status;
+    json_t *j = gw_json(&r);
+    if (j == NULL)
+        fprintf(stderr, "node %d %s %s: %d %.300s\n", k, method, path, r.status, r.body);
+    gw_resp_clear(&r);
+    return j;
+}
+
+/* Lines "broadcast <ch> <request-id> <bytes>" of the delivery log: how many,
+ * and how many distinct request ids. */
+static void broadcast_lines(const char *log, const char *ch, size_t *n, size_t *distinct)
+{
+    char *text = th_read_file(log, NULL), *save = NULL;
+    char **ids = NULL;
+    size_t cap = 0;
+
+    *n = *distinct = 0;
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        char kind[16], c[300], id[64];
+        if (sscanf(line, "%15s %299s %63s", kind, c, id) != 3 || strcmp(kind, "broadcast") != 0 ||
+            strcmp(c, ch) != 0)
+            continue;
+        int seen = 0;
+        for (size_t i = 0; i < *distinct && !seen; i++)
+            seen = strcmp(ids[i], id) == 0;
+        (*n)++;
+        if (seen)
+            continue;
+        if (*distinct == cap) {
+            cap = cap ? 2 * cap : 64;
+            ids = realloc(ids, cap * sizeof *ids);
+            GW_CHECK(ids != NULL, "out of memory");
+        }
+        ids[*distinct] = strdup(id);
+        GW_CHECK(ids[*distinct] != NULL, "out of memory");
+        (*distinct)++;
+    }
+    for (size_t i = 0; i < *distinct; i++)
+        free(ids[i]);
+    free(ids);
+    free(text);
+}
+
+static int run_channels(void)
+{
+    enum { UPDATES = 50 };
+    fleet f;
+    char mport[16], manage[64], app[128], path[512], enc[400], body[UPDATES * 160 + 64];
+    char *ids[UPDATES];
+    int st;
+
+    snprintf(mport, sizeof mport, "%d", free_port());
+    snprintf(manage, sizeof manage, "127.0.0.1:%s", mport);
+    const char *sim_extra[] = {"--manage-listen", manage, "--broadcast-topics", GW_TOPIC, NULL};
+    snprintf(app, sizeof app, "manage_port = %s\n", mport);
+    fleet_setup_with(&f, "fleet-channels", 0, sim_extra, app);
+
+    /* Created through node 0 ... */
+    json_t *j = node_do(&f, 0, "POST", "/v1/apps/" GW_APP "/channels",
+                        "{\"storage_policy\":1,\"label\":\"match 7\"}", &st);
+    GW_CHECK(st == 201 && j && json_is_string(json_object_get(j, "id")), "create via node 0: %d",
+             st);
+    char *ch = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    size_t o = 0;
+    for (const char *c = ch; *c; c++)
+        o += (size_t)snprintf(enc + o, sizeof enc - o, strchr("+/=", *c) ? "%%%02X" : "%c",
+                              (unsigned char)*c);
+
+    /* ... listed and read through node 1 ... */
+    j = node_do(&f, 1, "GET", "/v1/apps/" GW_APP "/channels", NULL, &st);
+    json_t *list = j ? json_object_get(j, "channels") : NULL;
+    GW_CHECK(st == 200 && json_array_size(list) == 1 &&
+                 !strcmp(json_string_value(json_object_get(json_array_get(list, 0), "id")), ch),
+             "list via node 1: %d", st);
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/apps/" GW_APP "/channels/%s", enc);
+    j = node_do(&f, 1, "GET", path, NULL, &st);
+    GW_CHECK(st == 200 && !strcmp(json_string_value(json_object_get(j, "label")), "match 7"),
+             "read via node 1: %d", st);
+    json_decref(j);
+
+    /* ... and published to through node 1 (an unknown channel: 404). */
+    j = node_do(&f, 1, "POST", "/v1/push",
+                "{\"app\":\"" GW_APP "\",\"channel\":\"bm9uZQ==\",\"live_activity\":"
+                "{\"event\":\"update\",\"content_state\":{}}}",
+                &st);
+    GW_CHECK(st == 404 && j &&
+                 !strcmp(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                         "channel_not_found"),
+             "unknown channel via node 1: %d", st);
+    json_decref(j);
+    o = (size_t)snprintf(body, sizeof body, "{\"notifications\":[");
+    for (int i = 0; i < UPDATES; i++)
+        o += (size_t)snprintf(body + o, sizeof body - o,
+                              "%s{\"app\":\"" GW_APP "\",\"channel\":\"%s\",\"live_activity\":"
+                              "{\"event\":\"update\",\"content_state\":{\"home\":%d}}}",
+                              i ? "," : "", ch, i);
+    snprintf(body + o, sizeof body - o, "]}");
+    j = node_do(&f, 1, "POST", "/v1/push", body, &st);
+    list = j ? json_object_get(j, "notifications") : NULL;
+    GW_CHECK(st == 202 && json_array_size(list) == UPDATES, "publish via node 1: %d", st);
+    for (int i = 0; i < UPDATES; i++)
+        ids[i] = strdup(json_string_value(json_object_get(json_array_get(list, i), "id")));
+    json_decref(j);
+
+    /* Each exactly once at the sim; each status final through node 2. */
+    size_t n = 0, distinct = 0;
+    int64_t t0 = th_now_ms();
+    for (;;) {
+        broadcast_lines(f.log, ch, &n, &distinct);
+        if (n >= UPDATES || th_now_ms() - t0 > 60000)
+            break;
+        gw_sleep_ms(100);
+    }
+    gw_sleep_ms(300); /* the sim flushes its log every 100 ms: a late duplicate shows */
+    broadcast_lines(f.log, ch, &n, &distinct);
+    GW_CHECK(n == UPDATES && distinct == UPDATES,
+             "%zu broadcast lines (%zu request ids) for the channel, want %d", n, distinct,
+             UPDATES);
+    for (int i = 0; i < UPDATES; i++) {
+        snprintf(path, sizeof path, "/v1/notifications/%s", ids[i]);
+        for (t0 = th_now_ms();; gw_sleep_ms(100)) {
+            j = node_do(&f, 2, "GET", path, NULL, &st);
+            const char *state = j ? json_string_value(json_object_get(j, "state")) : NULL;
+            if (st == 200 && state && strcmp(state, "done") == 0)
+                break;
+            GW_CHECK(th_now_ms() - t0 < 30000, "job %s via node 2: %d %s", ids[i], st,
+                     state ? state : "?");
+            json_decref(j);
+        }
+        const char *c = json_string_value(json_object_get(j, "channel"));
+        GW_CHECK(c && !strcmp(c, ch), "job %s names channel %s", ids[i], c ? c : "(none)");
+        json_decref(j);
+        free(ids[i]);
+    }
+    fprintf(stderr,
+            "channel created via node 0, listed via node 1, %d publishes via node 1 "
+            "delivered once each, statuses via node 2\n",
+            UPDATES);
+    free(ch);
+    for (int k = 0; k < NODES; k++) {
+        int s2 = gw_stop(&f.gw[k], 30000);
+        GW_CHECK(WIFEXITED(s2) && WEXITSTATUS(s2) == 0, "node %d: exit status %d", k, s2);
+        gw_http_free(f.h[k]);
+        f.h[k] = NULL;
+    }
+    st = gw_stop(&f.sim, 10000);
+    GW_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "apns-sim exit status %d", st);
+    nc_stop(&f.nc);
+    fleet_free(&f);
+    return 0;
+}
+
 /* ---- main --------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
     usage:
-        fprintf(stderr, "usage: %s kill_apnsd|kill_nats|nats_down [--batch N] [--broadcast N]\n",
+        fprintf(stderr,
+                "usage: %s kill_apnsd|kill_nats|nats_down|channels [--batch N] [--broadcast N]\n",
                 argv[0]);
         return 2;
     }
@@ -833,6 +1036,9 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "nats_down")) {
         batch = gw_scaled(20000, 3000);
         bcast = gw_scaled(10000, 1000);
+    } else if (!strcmp(mode, "channels")) {
+        batch = 0;
+        bcast = 1; /* unused */
     } else {
         goto usage;
     }
@@ -859,6 +1065,8 @@ int main(int argc, char **argv)
         rc = run_kill_apnsd(batch, bcast);
     else if (!strcmp(mode, "kill_nats"))
         rc = run_kill_nats(batch, bcast);
+    else if (!strcmp(mode, "channels"))
+        rc = run_channels();
     else
         rc = run_nats_down(batch, bcast);
     nats_CloseAndWait(2000);

@@ -33,6 +33,20 @@ start_sim() {
 
 stop_sim() { kill -TERM "$SIM_PID" 2>/dev/null || true; wait "$SIM_PID" 2>/dev/null || true; }
 
+# start_fcm_sim NAME ARGS... : fcm-sim on an ephemeral port with the test server
+# certificate and the test service accounts (tests/certs/gen.sh); sets FCM_PORT, FCM_PID.
+start_fcm_sim() {
+  local name=$1; shift
+  "$BIN/fcm-sim" --listen 127.0.0.1:0 --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" \
+    --service-accounts "$CERTS/fcm/accounts" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+  FCM_PID=$!
+  PIDS+=("$FCM_PID")
+  for _ in $(seq 150); do grep -q "listening on" "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
+  FCM_PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$WORK/$name.out" | awk 'NR == 1')
+  [ -n "$FCM_PORT" ] || { cat "$WORK/$name.err" >&2; fail "fcm-sim ($name) did not start"; }
+}
+stop_fcm_sim() { kill -TERM "$FCM_PID" 2>/dev/null || true; wait "$FCM_PID" 2>/dev/null || true; }
+
 # expect_exit CODE PATTERN CMD... : runs CMD, checks exit code and that stdout+stderr match PATTERN.
 expect_exit() {
   local want=$1 pat=$2; shift 2

@@ -54,6 +54,13 @@ add_test(NAME it_cli_run COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_run.sh)
 set_tests_properties(it_cli_run PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
                      ENVIRONMENT "${APNS_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
 
+# `apns fcm push` / `apns fcm token` against fcm-sim: bad input, a push with
+# 1 % unregistered tokens judged against the delivery log, a dry run, the
+# token accepted by a raw request; fewer tokens under sanitizers.
+add_test(NAME it_cli_fcm COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_fcm.sh)
+set_tests_properties(it_cli_fcm PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
+                     ENVIRONMENT "${APNS_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
+
 # apns-sim's behavioural self-test through a third independent HTTP/2 client
 # (hyper-h2, Debian python3-h2): 146 checks of validation, auth, token lists,
 # the delivery log and every fault flag.
@@ -230,7 +237,7 @@ if(TARGET apnsd)
   target_include_directories(gw_fleet PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
   target_link_libraries(gw_fleet PRIVATE gw_test_util PkgConfig::LIBNATS Threads::Threads)
   add_dependencies(gw_fleet apnsd apns-sim)
-  foreach(c kill_apnsd kill_nats nats_down)
+  foreach(c kill_apnsd kill_nats nats_down channels)
     add_test(NAME it_gw_fleet_${c} COMMAND gw_fleet ${c})
     set_tests_properties(it_gw_fleet_${c} PROPERTIES FIXTURES_REQUIRED certs
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300 RESOURCE_LOCK nats_fleet)
@@ -259,6 +266,17 @@ if(TARGET apnsd)
   add_test(NAME it_gw_webhook_fleet COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_webhook_fleet.sh)
   set_tests_properties(it_gw_webhook_fleet PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
                        ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
+  # gw_channel_publish: channel publishes (Live Activity broadcasts) through
+  # apnsd: door checks, 1000 updates (200 under the sanitizers) to one
+  # channel with GOAWAY every 100 streams and 5% 503s, none lost or twice,
+  # ?wait, a restart keeping stored publishes.
+  set(_chpub_small 0)
+  if(APNS_SANITIZE)
+    set(_chpub_small 1)
+  endif()
+  add_test(NAME it_gw_channel_publish COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_channel_publish.sh)
+  set_tests_properties(it_gw_channel_publish PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
+                       ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_chpub_small}")
   # gw_env: no INI file. The default path's message (the install's
   # APNSD_CONFDIR, as CMake's GNU install dirs give it), and apnsd configured
   # by the environment alone (APNSD_APPS) delivering through apns-sim.

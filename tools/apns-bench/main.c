@@ -17,6 +17,13 @@
  * --duration mode at the deadline. The run ends when every submitted
  * notification is answered; the client is then drained (GOAWAY) and the
  * report is printed: a table on stdout, or one JSON object with --json.
+ *
+ * --fcm: the same load model against FCM HTTP v1 (fcm-sim): the client is
+ * made with provider APNS_PROVIDER_FCM, the payload is the message's fields
+ * ({"data":{"m":"..."}}), the tokens are sent as registration tokens, and
+ * the bearer comes from a service-account key file: one access token is
+ * fetched before the clock starts (tools/common/cli_auth.c), then refreshed
+ * by apns_fcm_auth on the same loop.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -35,10 +42,13 @@
 
 #include "apns/client.h"
 #include "apns/error.h"
+#include "apns/fcm.h"
+#include "apns/fcm_auth.h"
 #include "apns/jwt.h"
 #include "apns/notification.h"
 #include "apns/reason.h"
 #include "cli.h"
+#include "cli_auth.h"
 #include "cli_log.h"
 #include "pump.h"
 #include "histo.h"
@@ -50,6 +60,7 @@
 #define NOAUTH_KEY_ID     "BENCH00000"
 #define NOAUTH_TEAM_ID    "BENCH00000"
 #define DEFAULT_PORT      2197
+#define DEFAULT_FCM_PORT  8443 /* fcm-sim's */
 #define DEFAULT_COUNT     100000
 #define DEFAULT_STREAMS   100
 #define DEFAULT_PAYLOAD   120
@@ -95,6 +106,15 @@ static void usage(FILE *f)
           "  --no-auth              sign tokens with a throw-away key made at start (key id\n"
           "                         " NOAUTH_KEY_ID "): for servers that check nothing\n"
           "                         (apns-sim without --auth-keys, nghttpd)\n"
+          "\n"
+          "FCM (Android) instead of APNs:\n"
+          "  --fcm                  send FCM HTTP v1 messages (fcm-sim; default port 8443):\n"
+          "                         the payload is the message's fields, generated as\n"
+          "                         {\"data\":{\"m\":\"...\"}} of --payload-size bytes\n"
+          "  --service-account FILE the service account's JSON key file (required)\n"
+          "  --project ID           the project (default: the key file's project_id)\n"
+          "  --token-url URL        the token endpoint (default https://HOST:PORT/token,\n"
+          "                         fcm-sim's); one token is fetched before the clock starts\n"
           "\n"
           "Workload:\n"
           "  --count N              notifications to send (default 100000)\n"
@@ -153,8 +173,9 @@ typedef struct bench {
     int64_t last_answer_ns; /* for the stall check */
     uint64_t last_tick_answered;
     int64_t last_tick_ns;
-    int gave_up;    /* CLI_EXIT_CONNECTION */
-    cli_logger log; /* the client's log on stderr, repeats counted */
+    int gave_up;           /* CLI_EXIT_CONNECTION */
+    cli_logger log;        /* the client's log on stderr, repeats counted */
+    cli_fcm_auth fcm_auth; /* --fcm: the access tokens (owns o.tokens' cache) */
 
     struct event *ev_tick, *ev_sigint, *ev_sigterm, *ev_deadline;
 } bench;
@@ -360,12 +381,13 @@ static void gen_token(uint64_t seed, uint64_t i, char *out)
     out[64] = '\0';
 }
 
-/* {"aps":{"alert":"apns-bench xxxx"}} of exactly `size` bytes (>= 20). */
-static char *gen_payload(size_t size)
+/* {"aps":{"alert":"apns-bench xxxx"}} of exactly `size` bytes (>= 20); with
+ * fcm the message fields {"data":{"m":"apns-bench xxxx"}}. */
+static char *gen_payload(size_t size, int fcm)
 {
-    static const char head[] = "{\"aps\":{\"alert\":\"", tail[] = "\"}}";
+    const char *head = fcm ? "{\"data\":{\"m\":\"" : "{\"aps\":{\"alert\":\"", tail[] = "\"}}";
     static const char fill[] = "apns-bench ";
-    size_t hl = sizeof head - 1, tl = sizeof tail - 1, n = size - hl - tl;
+    size_t hl = strlen(head), tl = sizeof tail - 1, n = size - hl - tl;
     char *p = malloc(size + 1);
     if (!p)
         return NULL;
@@ -433,6 +455,7 @@ static void print_json(const bench *b, const report *r, const apns_client_opts *
     fputs("{\"tool\":\"apns-bench\",\"host\":", f);
     cli_json_string(f, o->host);
     fprintf(f, ",\"port\":%u,\"tls\":%s,\"auth\":\"%s\"", o->port, o->h2c ? "false" : "true", auth);
+    fprintf(f, ",\"provider\":\"%s\"", o->provider == APNS_PROVIDER_FCM ? "fcm" : "apns");
     fprintf(f, ",\"transport\":\"%s\"",
             o->transport != APNS_TRANSPORT_BINARY      ? "http2"
             : o->binary_simple                         ? "binary-simple"
@@ -509,10 +532,17 @@ static void print_table(const bench *b, const report *r, const apns_client_opts 
     else
         fprintf(
             f, "apns-bench: %s:%u over %s, %s auth, %u connection%s x %u streams, max_pending %u\n",
-            o->host, o->port, o->h2c ? "h2c (plaintext)" : "TLS", auth, o->connections,
-            o->connections == 1 ? "" : "s", o->max_streams, o->max_pending);
-    fprintf(f, "            payload %zu bytes, push type %s, topic %s, %zu distinct tokens\n\n",
-            payload_len, apns_push_type_name(b->tmpl.push_type), b->tmpl.topic, b->ntok);
+            o->host, o->port,
+            o->h2c                             ? "h2c (plaintext)"
+            : o->provider == APNS_PROVIDER_FCM ? "TLS (FCM HTTP v1)"
+                                               : "TLS",
+            auth, o->connections, o->connections == 1 ? "" : "s", o->max_streams, o->max_pending);
+    if (o->provider == APNS_PROVIDER_FCM)
+        fprintf(f, "            message fields %zu bytes, project %s, %zu distinct tokens\n\n",
+                payload_len, o->fcm_project_id, b->ntok);
+    else
+        fprintf(f, "            payload %zu bytes, push type %s, topic %s, %zu distinct tokens\n\n",
+                payload_len, apns_push_type_name(b->tmpl.push_type), b->tmpl.topic, b->ntok);
     fprintf(f, "  %-22s %12.3f s\n", "elapsed", r->elapsed_s);
     fprintf(f, "  %-22s %12" PRIu64 "  %12.0f /s\n", "sent (incl. resends)", sent,
             (double)sent / el);
@@ -554,6 +584,8 @@ typedef struct bench_args {
     const char *topic, *push_type, *priority;
     const char *write_tokens, *write_payload;
     const char *binary, *binary_window;
+    int fcm;
+    const char *service_account, *project, *token_url;
 } bench_args;
 
 static int parse_u(const char *flag, const char *s, int64_t min, int64_t max, int64_t *v)
@@ -601,12 +633,18 @@ int main(int argc, char **argv)
         {"write-payload", CLI_STRING, &a.write_payload, 0},
         {"binary", CLI_STRING, &a.binary, 0},
         {"binary-window", CLI_STRING, &a.binary_window, 0},
+        {"fcm", CLI_FLAG, &a.fcm, 0},
+        {"service-account", CLI_STRING, &a.service_account, 0},
+        {"project", CLI_STRING, &a.project, 0},
+        {"token-url", CLI_STRING, &a.token_url, 0},
         {NULL, CLI_FLAG, NULL, 0},
     };
     static bench b; /* large (histogram): not on the stack */
     apns_client_opts o;
     apns_signing_key *key = NULL;
     apns_token_cache *cache = NULL;
+    apns_fcm_account *acct = NULL;
+    cli_fcm_conn fconn;
     cli_tokens ftok = {0};
     char *pool = NULL, *payload = NULL, detail[512];
     size_t payload_len = 0;
@@ -626,6 +664,12 @@ int main(int argc, char **argv)
         code = CLI_EXIT_OK;
         goto out;
     }
+
+    if (!a.fcm && (a.service_account || a.project || a.token_url)) {
+        cli_error(PROG, "--service-account, --project and --token-url need --fcm");
+        goto out;
+    }
+    ftok.fcm = a.fcm;
 
     /* --- workload -------------------------------------------------------- */
     if (a.count && a.duration) {
@@ -700,7 +744,7 @@ int main(int argc, char **argv)
             parse_u("payload-size", a.payload_size, 20, APNS_PAYLOAD_MAX_VOIP, &v) != 0)
             goto out;
         payload_len = (size_t)v;
-        payload = gen_payload(payload_len);
+        payload = gen_payload(payload_len, a.fcm);
         if (!payload) {
             cli_error(PROG, "out of memory");
             goto out;
@@ -742,7 +786,12 @@ int main(int argc, char **argv)
     /* Check the template once with the first token: a bad flag must fail
      * here, not as a million identical refusals. */
     b.tmpl.token = b.tok[0];
-    if (apns_notification_validate(&b.tmpl, 1, detail, sizeof detail) != 0) {
+    if (a.fcm) {
+        if (apns_fcm_fields_validate(payload, payload_len, detail, sizeof detail) != 0) {
+            cli_error(PROG, "message: %s", detail);
+            goto out;
+        }
+    } else if (apns_notification_validate(&b.tmpl, 1, detail, sizeof detail) != 0) {
         cli_error(PROG, "notification: %s", detail);
         goto out;
     }
@@ -750,7 +799,7 @@ int main(int argc, char **argv)
     /* --- connection ------------------------------------------------------ */
     o.env = APNS_ENV_CUSTOM;
     o.host = a.host ? a.host : "127.0.0.1";
-    o.port = DEFAULT_PORT;
+    o.port = a.fcm ? DEFAULT_FCM_PORT : DEFAULT_PORT;
     if (a.port) {
         if (parse_u("port", a.port, 1, 65535, &v) != 0)
             goto out;
@@ -813,10 +862,35 @@ int main(int argc, char **argv)
     b.stall_timeout_ns = v * 1000000000;
 
     /* --- authentication -------------------------------------------------- */
+    if (a.fcm) {
+        if (a.key_file || a.key_id || a.team_id || a.cert || a.key || a.p12 || a.p12_password ||
+            a.no_auth || a.h2c || a.binary) {
+            cli_error(PROG, "--fcm takes --service-account (no APNs credentials, --no-auth, "
+                            "--h2c or --binary)");
+            goto out;
+        }
+        if (!a.service_account) {
+            cli_error(PROG, "--fcm needs --service-account FILE (the JSON key file)");
+            goto out;
+        }
+        if (cli_fcm_conn_init(PROG, &fconn, a.token_url, o.host, o.port, a.ca_file, NULL) != 0)
+            goto out;
+        code = cli_fcm_account_load(PROG, "service-account", a.service_account, &acct);
+        if (code != CLI_EXIT_OK)
+            goto out;
+        code = CLI_EXIT_USAGE;
+        o.provider = APNS_PROVIDER_FCM;
+        o.fcm_project_id = a.project ? a.project : apns_fcm_account_project_id(acct);
+        if (apns_fcm_project_check(o.fcm_project_id, detail, sizeof detail) != 0) {
+            cli_error(PROG, "--project: %s", detail);
+            goto out;
+        }
+        auth = "service-account";
+    }
     int token_auth = a.key_file || a.key_id || a.team_id;
     int cert_auth = a.cert || a.key;
     int p12_auth = a.p12 || a.p12_password;
-    if (token_auth + cert_auth + p12_auth + a.no_auth != 1) {
+    if (!a.fcm && token_auth + cert_auth + p12_auth + a.no_auth != 1) {
         cli_error(PROG, "give exactly one of --key-file/--key-id/--team-id, --cert [--key], "
                         "--p12, or --no-auth (see --help)");
         goto out;
@@ -843,7 +917,7 @@ int main(int argc, char **argv)
         o.cert_file = a.cert;
         o.key_file = a.key;
         auth = "certificate";
-    } else {
+    } else if (p12_auth) {
         if (!a.p12) {
             cli_error(PROG, "--p12-password needs --p12");
             goto out;
@@ -856,7 +930,8 @@ int main(int argc, char **argv)
         cli_error(PROG, "out of memory");
         goto out;
     }
-    o.tokens = cache;
+    if (!a.fcm)
+        o.tokens = cache;
     b.log.prog = PROG;
     b.log.verbose = a.verbose;
     b.progress = a.progress;
@@ -872,6 +947,15 @@ int main(int argc, char **argv)
         cli_error(PROG, "cannot create the event loop");
         code = CLI_EXIT_CONNECTION;
         goto out;
+    }
+    if (a.fcm) {
+        /* The first access token before the clock starts. */
+        b.fcm_auth.log = &b.log;
+        code = cli_fcm_auth_start(&b.fcm_auth, PROG, b.base, acct, &fconn);
+        if (code != CLI_EXIT_OK)
+            goto out;
+        code = CLI_EXIT_USAGE;
+        o.tokens = b.fcm_auth.cache;
     }
     clock_gettime(CLOCK_MONOTONIC, &b.t0);
     if (cli_pump_init(&b.pump, b.base, next_notification, sent, &b) != 0) {
@@ -947,10 +1031,12 @@ out:
         event_free(b.ev_sigterm);
     if (b.ev_deadline)
         event_free(b.ev_deadline);
+    cli_fcm_auth_free(&b.fcm_auth); /* after the client, before the loop */
     if (b.base)
         event_base_free(b.base);
     apns_token_cache_free(cache);
     apns_signing_key_free(key);
+    apns_fcm_account_free(acct);
     if (!a.tokens_file)
         free(b.tok);
     free(pool);

@@ -35,6 +35,8 @@
 
 #include "apns/client.h"
 #include "apns/error.h"
+#include "apns/fcm.h"
+#include "apns/fcm_auth.h"
 #include "apns/jwt.h"
 #include "apns/notification.h"
 #include "apns/payload.h"
@@ -45,7 +47,9 @@
 #include "cli_log.h"
 #include "pump.h"
 
-#define PROG             "apns push"
+/* The program name in messages: "apns push" or "apns fcm push". */
+static const char *PROG = "apns push";
+
 #define PAYLOAD_FILE_MAX (1024 * 1024) /* read limit; APNs' own limit is checked after */
 
 void apns_cmd_push_usage(FILE *f)
@@ -175,22 +179,42 @@ typedef struct push_run {
     int64_t connect_timeout_s; /* 0 = never give up */
     struct timespec last_up;   /* last time a connection was up (or the start) */
     cli_logger log;            /* the client's log on stderr, repeats counted */
+    int fcm;                   /* `apns fcm push`: FCM answers and tokens */
+    cli_fcm_auth fcm_auth;     /* fcm: the access tokens (owns the cache o.tokens) */
     struct event *ev_sigint, *ev_sigterm, *ev_timeout, *ev_watch;
 } push_run;
 
 /* Counts one outcome and prints its line unless --only leaves it out. */
+typedef struct line_extra {
+    const char *unique_id; /* APNs: apns-unique-id (sandbox) */
+    const char *fcm_name;  /* FCM 200: the message name */
+    const char *fcm_field; /* FCM 400: the field named */
+} line_extra;
+
 static void print_line(push_run *p, const char *token, const char *apns_id, int status, int outcome,
                        const char *reason, int64_t timestamp_ms, const char *action,
-                       const char *error, const char *unique_id)
+                       const char *error, const line_extra *x)
 {
     FILE *o = stdout;
 
     p->count[outcome]++;
     if (!(p->only & (1u << outcome)))
         return;
-    fputs("{\"token\":\"", o);
-    fputs(token, o); /* checked hex: nothing to escape (a million lines after Ctrl-C) */
-    fputc('"', o);
+    if (p->fcm) {
+        /* Registration tokens are opaque printable bytes: '"' and '\\' may
+         * occur, so they are escaped. FCM has no request id. */
+        fputs("{\"token\":", o);
+        cli_json_string(o, token);
+        apns_id = NULL;
+        if (x && x->fcm_name && *x->fcm_name) {
+            fputs(",\"name\":", o);
+            cli_json_string(o, x->fcm_name);
+        }
+    } else {
+        fputs("{\"token\":\"", o);
+        fputs(token, o); /* checked hex: nothing to escape (a million lines after Ctrl-C) */
+        fputc('"', o);
+    }
     if (apns_id && *apns_id) {
         fputs(",\"apns_id\":", o);
         cli_json_string(o, apns_id);
@@ -206,11 +230,15 @@ static void print_line(push_run *p, const char *token, const char *apns_id, int 
         fputs(",\"action\":", o);
         cli_json_string(o, action);
     }
+    if (x && x->fcm_field && *x->fcm_field) {
+        fputs(",\"field\":", o);
+        cli_json_string(o, x->fcm_field);
+    }
     if (error && *error)
         fprintf(o, ",\"error\":\"%s\"", error);
-    if (unique_id && *unique_id) {
+    if (x && x->unique_id && *x->unique_id) {
         fputs(",\"apns_unique_id\":", o);
-        cli_json_string(o, unique_id);
+        cli_json_string(o, x->unique_id);
     }
     fputs("}\n", o);
 }
@@ -308,8 +336,9 @@ static void on_result(apns_client *c, const apns_notification *n, const apns_res
     }
     if (r->outcome != APNS_OUTCOME_ACCEPTED && r->action != APNS_ACTION_NONE)
         action = apns_action_name(r->action);
+    line_extra x = {r->apns_unique_id, r->fcm_name, r->fcm_field};
     print_line(p, p->tokens.v[idx], r->apns_id[0] ? r->apns_id : n->apns_id, r->status, outcome,
-               r->reason_str, r->timestamp_ms, action, error, r->apns_unique_id);
+               r->reason_str, r->timestamp_ms, action, error, &x);
     maybe_finish(p);
 }
 
@@ -617,6 +646,7 @@ static void push_run_cleanup(push_run *p)
 {
     if (p->client)
         apns_client_free(p->client);
+    cli_fcm_auth_free(&p->fcm_auth); /* after the client (it reads the cache), before the loop */
     if (p->ev_sigint)
         event_free(p->ev_sigint);
     if (p->ev_sigterm)
@@ -630,6 +660,117 @@ static void push_run_cleanup(push_run *p)
         event_base_free(p->base);
     free(p->answered);
     cli_tokens_free(&p->tokens);
+}
+
+/* ---------------------------------------------------------------------- */
+/* sending: shared by `apns push` and `apns fcm push`                     */
+
+/*
+ * Connects and sends p->tokens with p->tmpl through a client made from o
+ * (its callbacks are set here). With fcm_account, the first access token is
+ * fetched (cli_fcm_auth_start) before the client is made, and o->tokens is
+ * the cache it keeps filled. Prints the JSON lines and the summary; returns
+ * the exit code. p is cleaned up by the caller (push_run_cleanup).
+ */
+static int push_send(push_run *p, apns_client_opts *o, int64_t timeout_s, int insecure, int verbose,
+                     const apns_fcm_account *fcm_account, const cli_fcm_conn *fconn)
+{
+    char detail[512];
+    int rc;
+
+    if (insecure)
+        cli_warn_insecure(PROG);
+    signal(SIGPIPE, SIG_IGN);
+    p->log.prog = PROG;
+    p->log.verbose = verbose;
+    p->base = event_base_new();
+    if (p->base == NULL) {
+        cli_error(PROG, "cannot create the event loop");
+        return CLI_EXIT_CONNECTION;
+    }
+    if (cli_pump_init(&p->pump, p->base, next_token, sent, p) != 0)
+        p->pump.ev_finish = NULL;
+    p->ev_watch = event_new(p->base, -1, EV_PERSIST, watch_cb, p);
+    p->ev_sigint = evsignal_new(p->base, SIGINT, signal_cb, p);
+    p->ev_sigterm = evsignal_new(p->base, SIGTERM, signal_cb, p);
+    if (!p->pump.ev_finish || !p->ev_watch || !p->ev_sigint || !p->ev_sigterm) {
+        cli_error(PROG, "out of memory");
+        return CLI_EXIT_CONNECTION;
+    }
+    if (fcm_account) {
+        /* Before the signal events: Ctrl-C while the first token is
+         * fetched ends the program (nothing was sent yet). */
+        p->fcm_auth.log = &p->log;
+        rc = cli_fcm_auth_start(&p->fcm_auth, PROG, p->base, fcm_account, fconn);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        o->tokens = p->fcm_auth.cache;
+    }
+    event_add(p->ev_sigint, NULL);
+    event_add(p->ev_sigterm, NULL);
+    if (timeout_s > 0) {
+        struct timeval tv = {(time_t)timeout_s, 0};
+        p->ev_timeout = evtimer_new(p->base, timeout_cb, p);
+        if (p->ev_timeout == NULL) {
+            cli_error(PROG, "out of memory");
+            return CLI_EXIT_CONNECTION;
+        }
+        event_add(p->ev_timeout, &tv);
+    }
+
+    o->on_result = on_result;
+    o->on_credit = on_credit;
+    o->on_log = on_log;
+    o->ud = p;
+    clock_gettime(CLOCK_MONOTONIC, &p->t0);
+    detail[0] = '\0';
+    rc = apns_client_new(&p->client, p->base, o, detail, sizeof(detail));
+    p->pump.client = p->client;
+    if (rc != 0) {
+        cli_error(PROG, "%s", detail[0] ? detail : apns_strerror(rc));
+        p->client = NULL;
+        return (rc == APNS_EINVAL || rc == APNS_ECONFIG) ? CLI_EXIT_USAGE : CLI_EXIT_CONNECTION;
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &p->last_up);
+    {
+        static const struct timeval second = {1, 0};
+        event_add(p->ev_watch, &second);
+    }
+    pump(p);
+    event_base_dispatch(p->base);
+    cli_log_flush(&p->log);
+
+    /* Every token gets a line, answered or not: handed to the client and
+     * unanswered is failed (why: err), never handed over is not_sent. */
+    {
+        int err = p->gave_up ? last_log_error(p) : p->timed_out ? APNS_ETIMEOUT : APNS_ESHUTDOWN;
+        for (size_t i = 0; i < p->tokens.n; i++)
+            if (p->answered[i] == ANS_NONE)
+                mark_unanswered(p, i, i < p->next ? err : 0);
+    }
+    fflush(stdout);
+
+    {
+        apns_client_stats st;
+        double secs = seconds_since(&p->t0);
+        size_t answered = p->count[OUT_ACCEPTED] + p->count[OUT_REJECTED];
+        apns_client_stats_get(p->client, &st);
+        if (st.connects == 0 && p->n_answered > answered)
+            p->conn_problem = 1; /* never connected: failures are connection failures */
+        fprintf(stderr,
+                "%s: %zu token%s: %zu accepted, %zu rejected, %zu failed, %zu not sent in %.2f s "
+                "(%.0f/s; %" PRIu64 " connects, %" PRIu64 " resent, %" PRIu64 " retried)%s\n",
+                PROG, p->tokens.n, p->tokens.n == 1 ? "" : "s", p->count[OUT_ACCEPTED],
+                p->count[OUT_REJECTED], p->count[OUT_FAILED], p->count[OUT_NOT_SENT], secs,
+                secs > 0 ? (double)answered / secs : 0.0, st.connects, st.resent, st.retried,
+                o->fcm_validate_only ? " (dry run: nothing delivered)" : "");
+    }
+    if (p->conn_problem)
+        return CLI_EXIT_CONNECTION;
+    if (p->n_answered > p->count[OUT_ACCEPTED])
+        return CLI_EXIT_REJECTED;
+    return CLI_EXIT_OK;
 }
 
 int apns_cmd_push(int argc, char **argv)
@@ -871,99 +1012,417 @@ int apns_cmd_push(int argc, char **argv)
     o.p12_password = auth.p12_password;
 
     /* --- connect and send ------------------------------------------------ */
-    if (a.insecure)
-        cli_warn_insecure(PROG);
-    signal(SIGPIPE, SIG_IGN);
-    p.log.prog = PROG;
-    p.log.verbose = a.verbose;
-    p.base = event_base_new();
-    if (p.base == NULL) {
-        cli_error(PROG, "cannot create the event loop");
-        code = CLI_EXIT_CONNECTION;
-        goto out;
-    }
-    if (p.base != NULL && cli_pump_init(&p.pump, p.base, next_token, sent, &p) != 0)
-        p.pump.ev_finish = NULL;
-    p.ev_watch = event_new(p.base, -1, EV_PERSIST, watch_cb, &p);
-    p.ev_sigint = evsignal_new(p.base, SIGINT, signal_cb, &p);
-    p.ev_sigterm = evsignal_new(p.base, SIGTERM, signal_cb, &p);
-    if (!p.pump.ev_finish || !p.ev_watch || !p.ev_sigint || !p.ev_sigterm) {
-        cli_error(PROG, "out of memory");
-        code = CLI_EXIT_CONNECTION;
-        goto out;
-    }
-    event_add(p.ev_sigint, NULL);
-    event_add(p.ev_sigterm, NULL);
-    if (timeout_s > 0) {
-        struct timeval tv = {(time_t)timeout_s, 0};
-        p.ev_timeout = evtimer_new(p.base, timeout_cb, &p);
-        if (p.ev_timeout == NULL) {
-            cli_error(PROG, "out of memory");
-            code = CLI_EXIT_CONNECTION;
-            goto out;
-        }
-        event_add(p.ev_timeout, &tv);
-    }
-
-    o.on_result = on_result;
-    o.on_credit = on_credit;
-    o.on_log = on_log;
-    o.ud = &p;
-    clock_gettime(CLOCK_MONOTONIC, &p.t0);
-    detail[0] = '\0';
-    rc = apns_client_new(&p.client, p.base, &o, detail, sizeof(detail));
-    p.pump.client = p.client;
-    if (rc != 0) {
-        cli_error(PROG, "%s", detail[0] ? detail : apns_strerror(rc));
-        code = (rc == APNS_EINVAL || rc == APNS_ECONFIG) ? CLI_EXIT_USAGE : CLI_EXIT_CONNECTION;
-        p.client = NULL;
-        goto out;
-    }
-
-    clock_gettime(CLOCK_MONOTONIC, &p.last_up);
-    {
-        static const struct timeval second = {1, 0};
-        event_add(p.ev_watch, &second);
-    }
-    pump(&p);
-    event_base_dispatch(p.base);
-    cli_log_flush(&p.log);
-
-    /* Every token gets a line, answered or not: handed to the client and
-     * unanswered is failed (why: err), never handed over is not_sent. */
-    {
-        int err = p.gave_up ? last_log_error(&p) : p.timed_out ? APNS_ETIMEOUT : APNS_ESHUTDOWN;
-        for (size_t i = 0; i < p.tokens.n; i++)
-            if (p.answered[i] == ANS_NONE)
-                mark_unanswered(&p, i, i < p.next ? err : 0);
-    }
-    fflush(stdout);
-
-    {
-        apns_client_stats st;
-        double secs = seconds_since(&p.t0);
-        size_t answered = p.count[OUT_ACCEPTED] + p.count[OUT_REJECTED];
-        apns_client_stats_get(p.client, &st);
-        if (st.connects == 0 && p.n_answered > answered)
-            p.conn_problem = 1; /* never connected: failures are connection failures */
-        fprintf(stderr,
-                "%s: %zu token%s: %zu accepted, %zu rejected, %zu failed, %zu not sent in %.2f s "
-                "(%.0f/s; %" PRIu64 " connects, %" PRIu64 " resent, %" PRIu64 " retried)\n",
-                PROG, p.tokens.n, p.tokens.n == 1 ? "" : "s", p.count[OUT_ACCEPTED],
-                p.count[OUT_REJECTED], p.count[OUT_FAILED], p.count[OUT_NOT_SENT], secs,
-                secs > 0 ? (double)answered / secs : 0.0, st.connects, st.resent, st.retried);
-    }
-    if (p.conn_problem)
-        code = CLI_EXIT_CONNECTION;
-    else if (p.n_answered > p.count[OUT_ACCEPTED])
-        code = CLI_EXIT_REJECTED;
-    else
-        code = CLI_EXIT_OK;
+    code = push_send(&p, &o, timeout_s, a.insecure, a.verbose, NULL, NULL);
 
 out:
     push_run_cleanup(&p); /* frees the client before the token cache it borrows */
     cli_auth_free(&auth);
     free(payload);
     cli_strlist_free(&a.token);
+    return code;
+}
+
+/* ---------------------------------------------------------------------- */
+/* apns fcm push                                                          */
+
+void apns_cmd_fcm_push_usage(FILE *f)
+{
+    fputs(
+        "usage: apns fcm push --service-account FILE [connection] [message] [tokens]\n"
+        "\n"
+        "Sends one message to every FCM registration token given (Firebase Cloud Messaging\n"
+        "HTTP v1, Android) and prints one JSON line per token on stdout as FCM answers, e.g.\n"
+        "  {\"token\":\"dXk..\",\"name\":\"projects/p/messages/0:17..\",\"status\":200,"
+        "\"outcome\":\"accepted\"}\n"
+        "  "
+        "{\"token\":\"eFg..\",\"status\":404,\"outcome\":\"rejected\",\"reason\":\"UNREGISTERED\","
+        "\"action\":\"dead-token\"}\n"
+        "  {\"token\":\"hIj..\",\"status\":0,\"outcome\":\"failed\",\"error\":\"APNS_ECONNECT\"}\n"
+        "  {\"token\":\"kLm..\",\"status\":0,\"outcome\":\"not_sent\"}\n"
+        "and a summary on stderr. All input is checked before connecting; then one access\n"
+        "token is fetched for the service account (refreshed before it expires).\n"
+        "Outcomes: accepted, rejected (FCM said no; \"action\" says what to do: dead-token =\n"
+        "forget the token, drop, retry, pause), failed (no answer), not_sent.\n"
+        "\n"
+        "Credentials:\n"
+        "  --service-account FILE    the service account's JSON key file (Firebase console:\n"
+        "                            Project settings, Service accounts)\n"
+        "  --project ID              the Firebase project id or number (default: the key\n"
+        "                            file's project_id)\n"
+        "\n"
+        "Connection:\n"
+        "  --host HOST               another server instead of fcm.googleapis.com (fcm-sim)\n"
+        "  --port PORT               server port (default 443)\n"
+        "  --token-url URL           the OAuth2 token endpoint, https://HOST[:PORT]/PATH\n"
+        "                            (default: the key file's token_uri; with --host,\n"
+        "                            https://HOST:PORT/token, fcm-sim's)\n"
+        "  --ca-file FILE            trust these CA certificates, for both (default: system)\n"
+        "  --proxy HOST:PORT         connect through an HTTP CONNECT proxy (both)\n"
+        "  --connections N           connections to open (default 1)\n"
+        "  --concurrency N           messages held at once (default 1000 per connection)\n"
+        "  --max-attempts N          sends per message, retries included (default 5)\n"
+        "  --timeout SECONDS         give up on unanswered tokens after this long\n"
+        "  --connect-timeout SECONDS give up when no connection could be made for this long\n"
+        "                            (default 30; 0 = keep trying)\n"
+        "  --verbose                 also print the client's informational log on stderr\n"
+        "\n"
+        "Output:\n"
+        "  --only LIST               print only these outcomes (accepted, rejected, failed,\n"
+        "                            not_sent), comma-separated; the summary counts all\n"
+        "  --progress, --no-progress once a second on stderr (default: on at a terminal)\n"
+        "  --dry-run                 FCM validates each message (validate_only) and\n"
+        "                            delivers nothing\n"
+        "\n"
+        "Message (the flags, or --message-json):\n"
+        "  --title T --body B --image URL   message.notification\n"
+        "  --data KEY=VALUE          message.data; may be repeated (string values; keys\n"
+        "                            from, message_type, google*, gcm* are reserved;\n"
+        "                            at most 4096 bytes of keys and values)\n"
+        "  --android-priority normal|high   android.priority\n"
+        "  --ttl SECONDS             android.ttl: how long FCM keeps the message, at most\n"
+        "                            2419200 (4 weeks); \"3600\" or a duration \"3.5s\"\n"
+        "  --collapse-key KEY        android.collapse_key\n"
+        "  --message-json FILE       the whole message but its target, as a JSON object\n"
+        "                            (notification, data, android, apns, webpush,\n"
+        "                            fcm_options), checked as FCM would\n"
+        "\n"
+        "Registration tokens (opaque, 1..4096 printable characters, no spaces):\n"
+        "  --token TOKEN             may be repeated\n"
+        "  --tokens-file FILE        one per line; blank lines and #comments skipped\n"
+        "                            ('-' is stdin)\n"
+        "  (neither)                 read tokens from stdin, one per line\n"
+        "  Invalid tokens stop the command before anything is sent; each is reported\n"
+        "  with its line number (the first 20, then a count of the rest).\n"
+        "\n"
+        "Exit status (as apns push):\n"
+        "  0  every message accepted\n"
+        "  1  some messages rejected by FCM (e.g. UNREGISTERED), failed or not sent;\n"
+        "     also after Ctrl-C or SIGTERM, once the answers in flight are in\n"
+        "  2  usage error or bad input: bad flag value, unreadable or invalid key file,\n"
+        "     invalid token (with its line number), bad --data pair, ttl or priority,\n"
+        "     a message FCM would refuse; nothing was sent\n"
+        "  3  connection or credential problem: cannot connect, TLS failure, no access\n"
+        "     token (key refused by the token endpoint), credentials or project refused\n"
+        "     by FCM, or --timeout / --connect-timeout reached with answers missing\n"
+        "\n"
+        "Ctrl-C (or SIGTERM) stops sending, waits for the answers in flight, prints\n"
+        "the rest as not_sent and the summary, and exits; a second one quits at once.\n",
+        f);
+}
+
+typedef struct fcm_args {
+    const char *service_account, *project, *host, *port, *token_url, *ca_file, *proxy;
+    const char *title, *body, *image, *android_priority, *ttl, *collapse_key, *message_json;
+    cli_strlist data, token;
+    const char *tokens_file;
+    const char *connections, *concurrency, *max_attempts, *timeout, *connect_timeout;
+    const char *only;
+    int dry_run, verbose, progress, no_progress;
+} fcm_args;
+
+/* Builds the message fields from the flags or --message-json. Returns 0 and
+ * a heap *out, or -1 after printing (the library's detail names the field as
+ * FCM would). */
+static int make_fcm_fields(const fcm_args *a, char **out, size_t *len)
+{
+    int flags = a->title || a->body || a->image || a->data.n || a->android_priority || a->ttl ||
+                a->collapse_key;
+    char detail[512] = "", ttl[64];
+    apns_fcm_message m;
+    apns_fcm_kv *kv = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    *len = 0;
+    if (a->message_json) {
+        if (flags) {
+            cli_error(PROG, "give --message-json or the message flags (--title, --body, "
+                            "--data, ...), not both");
+            return -1;
+        }
+        if (strcmp(a->message_json, "-") == 0) {
+            /* stdin is for tokens when none are given on the command line */
+            cli_error(PROG, "--message-json -: not supported; give a file");
+            return -1;
+        }
+        if (cli_read_file(PROG, "--message-json", a->message_json, APNS_FCM_FIELDS_MAX + 2, out,
+                          len) != 0)
+            return -1;
+        while (*len > 0 && ((*out)[*len - 1] == '\n' || (*out)[*len - 1] == '\r'))
+            (*out)[--*len] = '\0';
+        rc = apns_fcm_fields_validate(*out, *len, detail, sizeof(detail));
+        if (rc != 0) {
+            cli_error(PROG, "--message-json %s: %s", a->message_json,
+                      detail[0] ? detail : apns_strerror(rc));
+            free(*out);
+            *out = NULL;
+            return -1;
+        }
+        return 0;
+    }
+    if (!flags) {
+        cli_error(PROG, "no message: give --title/--body/--image/--data/... or "
+                        "--message-json FILE (see --help)");
+        return -1;
+    }
+    apns_fcm_message_init(&m);
+    m.title = a->title;
+    m.body = a->body;
+    m.image = a->image;
+    if (a->data.n) {
+        kv = calloc(a->data.n, sizeof(*kv));
+        if (kv == NULL) {
+            cli_error(PROG, "out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < a->data.n; i++) {
+            const char *eq = strchr(a->data.v[i], '=');
+            if (eq == NULL || eq == a->data.v[i]) {
+                cli_error(PROG, "--data '%s': expected KEY=VALUE with a non-empty key",
+                          a->data.v[i]);
+                goto out;
+            }
+            /* The key is split off in place: argv is ours. */
+            *(char *)eq = '\0';
+            kv[i].key = a->data.v[i];
+            kv[i].value = eq + 1;
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(kv[j].key, kv[i].key) == 0) {
+                    cli_error(PROG, "--data: key '%s' given twice", kv[i].key);
+                    goto out;
+                }
+        }
+        m.data = kv;
+        m.ndata = a->data.n;
+    }
+    if (a->android_priority) {
+        if (strcmp(a->android_priority, "normal") == 0)
+            m.android.priority = APNS_FCM_PRIORITY_NORMAL;
+        else if (strcmp(a->android_priority, "high") == 0)
+            m.android.priority = APNS_FCM_PRIORITY_HIGH;
+        else {
+            cli_error(PROG, "--android-priority: expected normal or high, got '%s'",
+                      a->android_priority);
+            goto out;
+        }
+    }
+    if (a->ttl) {
+        size_t n = strspn(a->ttl, "0123456789");
+        if (n > 0 && a->ttl[n] == '\0') { /* plain seconds: the Duration "<n>s" */
+            int64_t v;
+            if (cli_parse_i64(PROG, "ttl", a->ttl, 0, APNS_FCM_TTL_MAX_S, &v) != 0)
+                goto out;
+            snprintf(ttl, sizeof(ttl), "%" PRId64 "s", v);
+            m.android.ttl = ttl;
+        } else {
+            m.android.ttl = a->ttl; /* "3.5s"; the builder checks it */
+        }
+    }
+    m.android.collapse_key = a->collapse_key;
+    *out = malloc(APNS_FCM_FIELDS_MAX + 1);
+    if (*out == NULL) {
+        cli_error(PROG, "out of memory");
+        goto out;
+    }
+    rc = apns_fcm_message_render(&m, *out, APNS_FCM_FIELDS_MAX + 1, len, detail, sizeof(detail));
+    if (rc != 0) {
+        cli_error(PROG, "message: %s", detail[0] ? detail : apns_strerror(rc));
+        free(*out);
+        *out = NULL;
+        rc = -1;
+        goto out;
+    }
+    rc = 0;
+out:
+    free(kv);
+    return rc;
+}
+
+/* Reads the registration tokens: --token, --tokens-file, or stdin. Every
+ * bad one is reported (with its line number) before anything is sent. */
+static int read_tokens(cli_tokens *t, const cli_strlist *given, const char *tokens_file,
+                       const char *kind)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < given->n; i++)
+        if (cli_tokens_add(PROG, t, given->v[i], strlen(given->v[i]), "--token") != 0)
+            rc = -1;
+    if (rc != 0)
+        return -1;
+    if (tokens_file || given->n == 0) {
+        const char *name = tokens_file && strcmp(tokens_file, "-") != 0 ? tokens_file : NULL;
+        FILE *f = stdin;
+        if (name) {
+            f = fopen(name, "r");
+            if (f == NULL) {
+                cli_error(PROG, "--tokens-file %s: %s", name, strerror(errno));
+                return -1;
+            }
+        } else if (isatty(STDIN_FILENO)) {
+            cli_error(PROG,
+                      "reading %s tokens from stdin, one per line "
+                      "(end with Ctrl-D; or use --token / --tokens-file)",
+                      kind);
+        }
+        rc = cli_tokens_read(PROG, t, f, name ? name : "<stdin>");
+        if (name)
+            fclose(f);
+        if (rc != 0)
+            return -1;
+    }
+    if (t->n == 0) {
+        cli_error(PROG, "no %s tokens given (--token, --tokens-file, or stdin)", kind);
+        return -1;
+    }
+    return 0;
+}
+
+int apns_cmd_fcm_push(int argc, char **argv)
+{
+    fcm_args a;
+    memset(&a, 0, sizeof(a));
+    cli_opt opts[] = {
+        {"service-account", CLI_STRING, &a.service_account, 0},
+        {"project", CLI_STRING, &a.project, 0},
+        {"host", CLI_STRING, &a.host, 0},
+        {"port", CLI_STRING, &a.port, 0},
+        {"token-url", CLI_STRING, &a.token_url, 0},
+        {"ca-file", CLI_STRING, &a.ca_file, 0},
+        {"proxy", CLI_STRING, &a.proxy, 0},
+        {"title", CLI_STRING, &a.title, 0},
+        {"body", CLI_STRING, &a.body, 0},
+        {"image", CLI_STRING, &a.image, 0},
+        {"data", CLI_LIST, &a.data, 0},
+        {"android-priority", CLI_STRING, &a.android_priority, 0},
+        {"ttl", CLI_STRING, &a.ttl, 0},
+        {"collapse-key", CLI_STRING, &a.collapse_key, 0},
+        {"message-json", CLI_STRING, &a.message_json, 0},
+        {"dry-run", CLI_FLAG, &a.dry_run, 0},
+        {"token", CLI_LIST, &a.token, 0},
+        {"tokens-file", CLI_STRING, &a.tokens_file, 0},
+        {"connections", CLI_STRING, &a.connections, 0},
+        {"concurrency", CLI_STRING, &a.concurrency, 0},
+        {"max-attempts", CLI_STRING, &a.max_attempts, 0},
+        {"timeout", CLI_STRING, &a.timeout, 0},
+        {"connect-timeout", CLI_STRING, &a.connect_timeout, 0},
+        {"verbose", CLI_FLAG, &a.verbose, 0},
+        {"only", CLI_STRING, &a.only, 0},
+        {"progress", CLI_FLAG, &a.progress, 0},
+        {"no-progress", CLI_FLAG, &a.no_progress, 0},
+        {NULL, CLI_FLAG, NULL, 0},
+    };
+    push_run p;
+    apns_client_opts o;
+    apns_fcm_account *acct = NULL;
+    cli_fcm_conn fconn;
+    char *fields = NULL, detail[512];
+    size_t fields_len = 0;
+    int help = 0, code = CLI_EXIT_USAGE;
+    int64_t v, timeout_s = 0;
+
+    PROG = "apns fcm push";
+    memset(&p, 0, sizeof(p));
+    p.fcm = 1;
+    p.tokens.fcm = 1;
+    apns_client_opts_init(&o);
+    apns_notification_init(&p.tmpl);
+    o.provider = APNS_PROVIDER_FCM;
+
+    if (cli_parse(PROG, opts, argc, argv, &help) != 0)
+        goto out;
+    if (help) {
+        apns_cmd_fcm_push_usage(stdout);
+        code = CLI_EXIT_OK;
+        goto out;
+    }
+    if (!a.service_account) {
+        cli_error(PROG, "--service-account FILE is required (the service account's JSON key "
+                        "file)");
+        goto out;
+    }
+    if (a.host) {
+        if (*a.host == '\0') {
+            cli_error(PROG, "--host is empty");
+            goto out;
+        }
+        o.env = APNS_ENV_CUSTOM;
+        o.host = a.host;
+    }
+    if (a.port) {
+        if (cli_parse_i64(PROG, "port", a.port, 1, 65535, &v) != 0)
+            goto out;
+        o.port = (uint16_t)v;
+    }
+    if (a.proxy && cli_parse_proxy(PROG, a.proxy) != 0)
+        goto out;
+    o.proxy = a.proxy;
+    if (a.ca_file && !cli_readable(PROG, "ca-file", a.ca_file))
+        goto out;
+    o.ca_file = a.ca_file;
+    if (cli_fcm_conn_init(PROG, &fconn, a.token_url, a.host, o.port, a.ca_file, a.proxy) != 0)
+        goto out;
+    if (a.connections) {
+        if (cli_parse_i64(PROG, "connections", a.connections, 1, 1000, &v) != 0)
+            goto out;
+        o.connections = (unsigned)v;
+    }
+    if (a.concurrency) {
+        if (cli_parse_i64(PROG, "concurrency", a.concurrency, 1, 10000000, &v) != 0)
+            goto out;
+        o.max_pending = (unsigned)v;
+    }
+    if (a.max_attempts) {
+        if (cli_parse_i64(PROG, "max-attempts", a.max_attempts, 1, 100, &v) != 0)
+            goto out;
+        o.retry.max_attempts = (int)v;
+    }
+    if (a.timeout && cli_parse_i64(PROG, "timeout", a.timeout, 1, 86400 * 7, &timeout_s) != 0)
+        goto out;
+    p.only = ~0u;
+    if (a.only && cli_parse_set(PROG, "only", a.only, outcome_names, &p.only) != 0)
+        goto out;
+    if (a.progress && a.no_progress) {
+        cli_error(PROG, "give --progress or --no-progress, not both");
+        goto out;
+    }
+    p.progress = a.progress || (!a.no_progress && isatty(STDERR_FILENO));
+    p.connect_timeout_s = 30;
+    if (a.connect_timeout && cli_parse_i64(PROG, "connect-timeout", a.connect_timeout, 0, 86400 * 7,
+                                           &p.connect_timeout_s) != 0)
+        goto out;
+    o.fcm_validate_only = a.dry_run;
+
+    /* --- the message, then the tokens, then the key file ---------------- */
+    if (make_fcm_fields(&a, &fields, &fields_len) != 0)
+        goto out;
+    p.tmpl.payload = fields;
+    p.tmpl.payload_len = fields_len;
+    if (read_tokens(&p.tokens, &a.token, a.tokens_file, "registration") != 0)
+        goto out;
+    p.answered = calloc(p.tokens.n, 1);
+    if (p.answered == NULL) {
+        cli_error(PROG, "out of memory");
+        goto out;
+    }
+    code = cli_fcm_account_load(PROG, "service-account", a.service_account, &acct);
+    if (code != CLI_EXIT_OK)
+        goto out;
+    code = CLI_EXIT_USAGE;
+    o.fcm_project_id = a.project ? a.project : apns_fcm_account_project_id(acct);
+    if (apns_fcm_project_check(o.fcm_project_id, detail, sizeof(detail)) != 0) {
+        cli_error(PROG, "--project: %s", detail);
+        goto out;
+    }
+
+    /* --- connect and send ------------------------------------------------ */
+    code = push_send(&p, &o, timeout_s, 0, a.verbose, acct, &fconn);
+
+out:
+    push_run_cleanup(&p);
+    apns_fcm_account_free(acct);
+    free(fields);
+    cli_strlist_free(&a.token);
+    cli_strlist_free(&a.data);
     return code;
 }

@@ -1,4 +1,5 @@
-/* main.c - `apns`: push notifications and mint provider tokens from the shell. */
+/* main.c - `apns`: push notifications (APNs, and FCM for Android) and mint
+ * provider tokens from the shell. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,8 @@ static void usage(FILE *f)
           "  push       send a notification to one or more device tokens (HTTP/2 provider API)\n"
           "  channel    manage Live Activity broadcast channels: create, read, list, delete\n"
           "  broadcast  publish a Live Activity update or end to a broadcast channel\n"
+          "  fcm        Android: 'fcm push' sends to FCM registration tokens (HTTP v1),\n"
+          "             'fcm token' prints an access token for a service-account key file\n"
           "  jwt        print a provider authentication token (ES256 JWT) for a .p8 key\n"
           "  help       show this help, or 'apns help <command>'\n"
           "\n"
@@ -79,6 +82,13 @@ int main(int argc, char **argv)
             apns_cmd_push_usage(stdout);
             return CLI_EXIT_OK;
         }
+        if (strcmp(argv[1], "fcm") == 0) {
+            if (argc > 2 && strcmp(argv[2], "push") == 0)
+                apns_cmd_fcm_push_usage(stdout);
+            else
+                apns_cmd_fcm_usage(stdout);
+            return CLI_EXIT_OK;
+        }
         if (strcmp(argv[1], "jwt") == 0) {
             apns_cmd_jwt_usage(stdout);
             return CLI_EXIT_OK;
@@ -91,20 +101,23 @@ int main(int argc, char **argv)
             apns_cmd_broadcast_usage(stdout);
             return CLI_EXIT_OK;
         }
-        cli_error("apns", "unknown command '%s' (commands: push, channel, broadcast, jwt)",
+        cli_error("apns", "unknown command '%s' (commands: push, channel, broadcast, fcm, jwt)",
                   argv[1]);
         return CLI_EXIT_USAGE;
     }
     if (strcmp(cmd, "push") == 0)
         return apns_cmd_push(argc - 1, argv + 1);
+    if (strcmp(cmd, "fcm") == 0)
+        return apns_cmd_fcm(argc - 1, argv + 1);
     if (strcmp(cmd, "jwt") == 0)
         return apns_cmd_jwt(argc - 1, argv + 1);
     if (strcmp(cmd, "channel") == 0)
         return apns_cmd_channel(argc - 1, argv + 1);
     if (strcmp(cmd, "broadcast") == 0)
         return apns_cmd_broadcast(argc - 1, argv + 1);
-    cli_error("apns",
-              "unknown command '%s' (commands: push, channel, broadcast, jwt; see 'apns --help')",
-              cmd);
+    cli_error(
+        "apns",
+        "unknown command '%s' (commands: push, channel, broadcast, fcm, jwt; see 'apns --help')",
+        cmd);
     return CLI_EXIT_USAGE;
 }

@@ -89,15 +89,17 @@ int cli_read_file(const char *prog, const char *what, const char *path, size_t m
 typedef struct cli_tokens {
     char **v; /* heap strings, as given (hex, either case) */
     size_t n, cap;
+    int fcm; /* set before adding: FCM registration tokens (opaque, 1..APNS_FCM_TOKEN_MAX
+                printable non-space bytes, apns_fcm_token_check) instead of device tokens */
 } cli_tokens;
 
-void cli_tokens_free(cli_tokens *t);
+void cli_tokens_free(cli_tokens *t); /* keeps t->fcm */
 
 /* Checks one device token: 16..200 hex characters, even length. Returns 1
  * if valid; else 0 and a short reason in why. */
 int cli_token_check(const char *s, size_t len, char *why, size_t why_len);
 
-/* Adds one token. `where` names its origin for the message ("--token",
+/* Adds one token (checked as t->fcm says). `where` names its origin for the message ("--token",
  * "tokens.txt:12"). Returns 0 or -1 after printing the problem. */
 int cli_tokens_add(const char *prog, cli_tokens *t, const char *s, size_t len, const char *where);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "apns/error.h"
+#include "apns/fcm.h"
 
 int cli_readable(const char *prog, const char *flag, const char *path)
 {
@@ -156,4 +157,131 @@ int cli_is_conn_error(int err)
     default:
         return 0;
     }
+}
+
+/* ---- FCM ------------------------------------------------------------- */
+
+int cli_fcm_account_load(const char *prog, const char *flag, const char *path,
+                         apns_fcm_account **out)
+{
+    char detail[512] = "";
+    int rc;
+
+    *out = NULL;
+    if (!cli_readable(prog, flag, path))
+        return CLI_EXIT_USAGE;
+    rc = apns_fcm_account_load_file(out, path, detail, sizeof(detail));
+    if (rc != 0) {
+        cli_error(prog, "--%s %s", flag, detail[0] ? detail : apns_strerror(rc));
+        return rc == APNS_EKEY ? CLI_EXIT_CONNECTION : CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_fcm_conn_init(const char *prog, cli_fcm_conn *c, const char *token_url, const char *host,
+                      unsigned port, const char *ca_file, const char *proxy)
+{
+    memset(c, 0, sizeof(*c));
+    if (token_url) {
+        if (strncmp(token_url, "https://", 8) != 0 || token_url[8] == '\0') {
+            cli_error(prog, "--token-url: expected https://HOST[:PORT]/PATH, got '%s'", token_url);
+            return -1;
+        }
+        c->o.token_url = token_url;
+    } else if (host) {
+        if (strchr(host, ':')) /* an IPv6 literal: [addr]:port */
+            snprintf(c->token_url, sizeof(c->token_url), "https://[%s]:%u/token", host,
+                     port ? port : 443);
+        else
+            snprintf(c->token_url, sizeof(c->token_url), "https://%s:%u/token", host,
+                     port ? port : 443);
+        c->o.token_url = c->token_url;
+    }
+    c->o.ca_file = ca_file;
+    if (proxy) {
+        const char *colon = strrchr(proxy, ':');
+        int64_t v;
+        if (cli_parse_proxy(prog, proxy) != 0)
+            return -1;
+        if ((size_t)(colon - proxy) >= sizeof(c->proxy_host)) {
+            cli_error(prog, "--proxy: host name too long");
+            return -1;
+        }
+        memcpy(c->proxy_host, proxy, (size_t)(colon - proxy));
+        cli_parse_i64(prog, "proxy port", colon + 1, 1, 65535, &v);
+        c->o.proxy_host = c->proxy_host;
+        c->o.proxy_port = (uint16_t)v;
+    }
+    return 0;
+}
+
+static void fcm_on_state(const apns_fcm_auth_event *ev, void *ud)
+{
+    cli_fcm_auth *fa = ud;
+
+    fa->state = ev->state;
+    if (ev->state == APNS_FCM_AUTH_READY) {
+        fa->ready_once = 1;
+    } else if (ev->state == APNS_FCM_AUTH_RETRYING) {
+        if (!fa->ready_once && fa->err == 0) {
+            fa->err = ev->err ? ev->err : APNS_EUNAVAILABLE;
+            snprintf(fa->error, sizeof(fa->error), "%s",
+                     ev->detail && *ev->detail ? ev->detail : apns_strerror(fa->err));
+        } else if (fa->ready_once) {
+            char msg[700];
+            snprintf(msg, sizeof(msg), "access token refresh failed: %s (retry in %lld ms)",
+                     ev->detail ? ev->detail : "", (long long)ev->retry_in_ms);
+            if (fa->log)
+                cli_log_line(fa->log, APNS_LOG_WARN, msg);
+            else
+                cli_error(fa->prog, "warning: %s", msg);
+        }
+    }
+}
+
+int cli_fcm_auth_start(cli_fcm_auth *fa, const char *prog, struct event_base *base,
+                       const apns_fcm_account *account, const cli_fcm_conn *conn)
+{
+    apns_fcm_auth_opts o;
+    char detail[512] = "";
+    cli_logger *log = fa->log;
+    int rc;
+
+    memset(fa, 0, sizeof(*fa));
+    fa->prog = prog;
+    fa->log = log;
+    rc = apns_token_cache_new_external(&fa->cache);
+    if (rc != 0) {
+        cli_error(prog, "cannot make the token cache: %s", apns_strerror(rc));
+        return CLI_EXIT_CONNECTION;
+    }
+    apns_fcm_auth_opts_init(&o);
+    o.account = account;
+    o.cache = fa->cache;
+    o.conn = conn->o;
+    o.on_state = fcm_on_state;
+    o.ud = fa;
+    rc = apns_fcm_auth_new(&fa->auth, base, &o, detail, sizeof(detail));
+    if (rc != 0) {
+        cli_error(prog, "%s", detail[0] ? detail : apns_strerror(rc));
+        return rc == APNS_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_CONNECTION;
+    }
+    while (!fa->ready_once && fa->err == 0)
+        if (event_base_loop(base, EVLOOP_ONCE) != 0)
+            break;
+    if (!fa->ready_once) {
+        cli_error(prog, "cannot get an access token for %s: %s (%s)",
+                  apns_fcm_account_client_email(account),
+                  fa->error[0] ? fa->error : "event loop failed", apns_err_name(fa->err));
+        return CLI_EXIT_CONNECTION;
+    }
+    return CLI_EXIT_OK;
+}
+
+void cli_fcm_auth_free(cli_fcm_auth *fa)
+{
+    apns_fcm_auth_free(fa->auth);
+    apns_token_cache_free(fa->cache);
+    fa->auth = NULL;
+    fa->cache = NULL;
 }

@@ -1,10 +1,13 @@
-/* cli_tokens.c - device-token lists for the tools: one token per line. */
+/* cli_tokens.c - token lists for the tools, one token per line: APNs device
+ * tokens (hex) or, with t->fcm, FCM registration tokens (opaque strings). */
 #include "cli.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "apns/error.h"
+#include "apns/fcm.h"
 #include "apns/notification.h"
 #include "token.h" /* common/ */
 
@@ -13,7 +16,7 @@ void cli_tokens_free(cli_tokens *t)
     for (size_t i = 0; i < t->n; i++)
         free(t->v[i]);
     free(t->v);
-    t->v = NULL;
+    t->v = NULL; /* t->fcm stays */
     t->n = t->cap = 0;
 }
 
@@ -69,22 +72,39 @@ static int append(const char *prog, cli_tokens *t, const char *s, size_t len)
 }
 
 /* Checks s; an invalid token is reported (when `report`) and gives 1. */
-static int check(const char *prog, const char *s, size_t len, const char *where, int report)
+static int check(const char *prog, const cli_tokens *t, const char *s, size_t len,
+                 const char *where, int report)
 {
-    char why[96];
+    char why[160];
 
-    if (cli_token_check(s, len, why, sizeof(why)))
+    if (t->fcm) {
+        if (apns_fcm_token_check(s, len, why, sizeof(why)) == 0)
+            return 0;
+    } else if (cli_token_check(s, len, why, sizeof(why))) {
         return 0;
-    /* Quote at most 80 characters of what was given. */
-    if (report)
-        cli_error(prog, "%s: invalid device token \"%.*s%s\": %s", where, len > 80 ? 80 : (int)len,
-                  s, len > 80 ? "..." : "", why);
+    }
+    /* Quote at most 80 characters of what was given (printable bytes only:
+     * an FCM token line may hold anything). */
+    if (report) {
+        char q[81 * 4 + 1];
+        size_t k = 0;
+        for (size_t i = 0; i < len && i < 80; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+                q[k++] = (char)c;
+            else
+                k += (size_t)snprintf(q + k, sizeof(q) - k, "\\x%02x", c);
+        }
+        q[k] = '\0';
+        cli_error(prog, "%s: invalid %s token \"%s%s\": %s", where,
+                  t->fcm ? "registration" : "device", q, len > 80 ? "..." : "", why);
+    }
     return 1;
 }
 
 int cli_tokens_add(const char *prog, cli_tokens *t, const char *s, size_t len, const char *where)
 {
-    if (check(prog, s, len, where, 1) != 0)
+    if (check(prog, t, s, len, where, 1) != 0)
         return -1;
     return append(prog, t, s, len);
 }
@@ -114,7 +134,7 @@ int cli_tokens_read(const char *prog, cli_tokens *t, FILE *f, const char *name)
         if (s == e || *s == '#')
             continue;
         snprintf(where, sizeof(where), "%s:%zu", name, lineno);
-        if (check(prog, s, (size_t)(e - s), where, bad < CLI_TOKENS_ERRORS_SHOWN) != 0) {
+        if (check(prog, t, s, (size_t)(e - s), where, bad < CLI_TOKENS_ERRORS_SHOWN) != 0) {
             bad++; /* go on: every bad line is counted before anything is sent */
             continue;
         }

@@ -203,6 +203,9 @@ void gw__api_h_channel_sync(gw_api_req *r);
 /* The app of the path (r->arg[0]) when the key may act for it; else NULL
  * after answering 404 or 403 (api_dead.c). */
 const gw_config_app *gw__api_path_app(gw_api_req *r);
+/* The environment name channel records of app are kept under
+ * ("production", "sandbox", "custom"; api_channels.c). Static. */
+const char *gw__api_channel_env(const gw_config_app *app);
 void gw__api_h_metrics(gw_api_req *r); /* api_health.c */
 void gw__api_h_healthz(gw_api_req *r);
 void gw__api_h_readyz(gw_api_req *r);
@@ -225,6 +228,7 @@ typedef struct gw__job {
     size_t n;                        /* tokens */
     int durable;                     /* its submit callback said 0 */
     gw__push *owner;
+    char *channel; /* a channel publish: its channel id (owned); NULL for tokens */
     /* ?wait only (NULL otherwise) */
     uint8_t *tokens;          /* the n tokens: a copy of the job's gw_token_list buffer */
     struct gw__wait_res *res; /* n results */

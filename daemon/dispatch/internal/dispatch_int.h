@@ -123,6 +123,19 @@ struct gw_app {
     gw_dfcm *fcm;            /* provider = fcm: its service account; else NULL */
     apns_client *client;
 
+    /* Channel publishes (dispatch_app.c, gw__d_pub_client): with
+     * publish_host = broadcast a second client of the same credentials to
+     * api-broadcast[.sandbox].push.apple.com, made at the first publish
+     * (pub_opts keeps what it needs; pub_own its strings); with push they
+     * ride `client`. */
+    int pub_separate;
+    apns_client_opts pub_opts;
+    char *pub_own[7];
+    apns_client *pub;
+    int pub_failed; /* the client could not be made: logged once */
+    int client_drained, pub_drained;
+    uint64_t pub_goaways_seen;
+
     common_clist chunks; /* gw_dchunk.link, lease order */
     uint64_t unsent;     /* tokens beyond the cursors of held chunks */
 
@@ -240,6 +253,12 @@ struct gw_dispatch {
     char unknown_warned[128]; /* rate limit of the "not configured" warning */
     int64_t unknown_warned_at;
 };
+
+/* ---- dispatch_app.c: channel publishes ---- */
+/* The client a chunk goes through: the app's, or for a channel publish with
+ * publish_host = broadcast its second client (made now if need be; NULL
+ * when it cannot be made, detail says why). */
+apns_client *gw__d_client_for(gw_app *a, const gw_chunk *c, char *detail, size_t detail_len);
 
 /* ---- dispatch_channel.c ---- */
 /* Copies what the channel client needs from the app's config. 0 or APNS_ENOMEM. */

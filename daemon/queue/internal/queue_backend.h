@@ -116,7 +116,8 @@ typedef struct gw_queue_answer {
  * A chunk's fields: a submit's job (seq, first, n, n_chunks, created and
  * tokens unset; strings NUL-terminated), and what a backend read back for
  * gw_queue__chunk_new (strings need not be NUL-terminated; n_chunks is not
- * copied). topic, collapse_id: NULL = none.
+ * copied). topic, collapse_id, channel: NULL = none (channel set: a channel
+ * publish, one entry holding the placeholder token).
  */
 typedef struct gw_queue_chunk_fields {
     char job_id[GW_JOB_ID_LEN + 1];
@@ -124,8 +125,8 @@ typedef struct gw_queue_chunk_fields {
     int push_type, priority;
     int64_t expiration, send_at, created;
     uint32_t seq, first, n, job_tokens, n_chunks;
-    const char *app, *topic, *collapse_id, *payload;
-    size_t app_len, topic_len, collapse_len, payload_len;
+    const char *app, *topic, *collapse_id, *payload, *channel;
+    size_t app_len, topic_len, collapse_len, payload_len, channel_len;
     const uint8_t *tokens; /* packed [len][bytes] */
     size_t tokens_len;
 } gw_queue_chunk_fields;
@@ -166,7 +167,7 @@ typedef struct gw_queue_req {
                           by the front end when the batch returns with err == 0 */
     union {
         struct {
-            char *strings; /* f's app, topic, collapse_id, payload in one allocation */
+            char *strings; /* f's app, topic, collapse_id, payload, channel in one allocation */
             gw_queue_chunk_fields f;
             gw_token_list tokens;
         } submit;

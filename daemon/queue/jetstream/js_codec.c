@@ -88,6 +88,7 @@ typedef struct rbuf {
     const uint8_t *p;
     size_t len, pos;
     int bad;
+    int ver; /* the record's version digit ('1'..) once r_open accepted it */
 } rbuf;
 
 static const uint8_t *r_bytes(rbuf *b, size_t n)
@@ -134,7 +135,8 @@ int gw_js_format_version(const uint8_t *p, size_t len)
 }
 
 /* Starts reading a record into obj (zeroed first; may be NULL): 0 when it
- * begins with the magic m, GW_JS_ENEWER when it is m's kind in a newer
+ * begins with the magic m or m's kind in an older version ('1' up to m's
+ * digit: b->ver says which), GW_JS_ENEWER when it is m's kind in a newer
  * version, else APNS_EINVAL. */
 static int r_open(rbuf *b, const uint8_t *p, size_t len, const char *m, void *obj, size_t obj_len)
 {
@@ -142,12 +144,14 @@ static int r_open(rbuf *b, const uint8_t *p, size_t len, const char *m, void *ob
 
     if (obj != NULL)
         memset(obj, 0, obj_len);
-    *b = (rbuf){p, len, 0, 0};
+    *b = (rbuf){p, len, 0, 0, 0};
     magic = r_bytes(b, 4);
     if (magic == NULL || memcmp(magic, m, 3) != 0)
         return APNS_EINVAL;
-    if (magic[3] == m[3])
+    if (magic[3] >= '1' && magic[3] <= m[3]) {
+        b->ver = magic[3];
         return 0;
+    }
     return magic[3] > m[3] && magic[3] <= '9' ? GW_JS_ENEWER : APNS_EINVAL;
 }
 
@@ -382,7 +386,9 @@ int gw_js_job_encode(const gw_js_job *j, uint8_t **out, size_t *len)
     wbuf b = {0};
     size_t al = strlen(j->app);
 
-    w_bytes(&b, "AJJ1", 4);
+    /* Version 2 adds the channel of a channel publish; a device push's
+     * header stays version 1, which every node reads. */
+    w_bytes(&b, j->channel[0] ? "AJJ2" : "AJJ1", 4);
     w_u8(&b, (uint8_t)j->state);
     w_bytes(&b, j->id, GW_JOB_ID_LEN);
     w_bytes(&b, j->apns_id, GW_JOB_ID_LEN);
@@ -395,6 +401,8 @@ int gw_js_job_encode(const gw_js_job *j, uint8_t **out, size_t *len)
     w_u64(&b, (uint64_t)j->send_at);
     w_u32(&b, (uint32_t)j->tokens_len);
     w_bytes(&b, j->tokens, j->tokens_len);
+    if (j->channel[0])
+        w_str8(&b, j->channel);
     return finish(&b, out, len);
 }
 
@@ -405,7 +413,9 @@ int gw_js_job_decode(gw_js_job *j, const uint8_t *p, size_t len)
     uint16_t al;
     uint32_t tl;
 
-    int rc = r_open(&b, p, len, "AJJ1", j, sizeof(*j));
+    const uint8_t *ch = NULL;
+    uint8_t chl = 0;
+    int rc = r_open(&b, p, len, "AJJ" JS_CHUNK_FORMAT_S, j, sizeof(*j));
     if (rc != 0)
         return rc;
     j->state = r_u8(&b);
@@ -420,8 +430,14 @@ int gw_js_job_decode(gw_js_job *j, const uint8_t *p, size_t len)
     j->send_at = (int64_t)r_u64(&b);
     tl = r_u32(&b);
     tok = r_bytes(&b, tl);
-    if (b.bad || al >= sizeof(j->app))
+    if (b.ver >= '2') {
+        chl = r_u8(&b);
+        ch = r_bytes(&b, chl);
+    }
+    if (b.bad || al >= sizeof(j->app) || (b.ver >= '2' && chl == 0))
         return APNS_EINVAL;
+    if (ch != NULL)
+        memcpy(j->channel, ch, chl);
     memcpy(j->id, id, GW_JOB_ID_LEN);
     memcpy(j->apns_id, aid, GW_JOB_ID_LEN);
     memcpy(j->app, app, al);
@@ -450,7 +466,10 @@ int gw_js_chunk_encode(const gw_js_chunk_msg *c, uint8_t **out, size_t *len)
 {
     wbuf b = {0};
 
-    w_bytes(&b, "AJC1", 4);
+    /* Version 2 adds the channel of a channel publish (after the tokens); a
+     * device push's chunk stays version 1, which every node reads, so an
+     * older node hands back only the channel publishes (GW_JS_ENEWER). */
+    w_bytes(&b, c->channel ? "AJC2" : "AJC1", 4);
     w_bytes(&b, c->job_id, GW_JOB_ID_LEN);
     w_bytes(&b, c->apns_id, GW_JOB_ID_LEN);
     w_u8(&b, (uint8_t)c->push_type);
@@ -473,6 +492,10 @@ int gw_js_chunk_encode(const gw_js_chunk_msg *c, uint8_t **out, size_t *len)
     w_bytes(&b, c->payload, c->payload_len);
     w_u32(&b, (uint32_t)c->tokens_len);
     w_bytes(&b, c->tokens, c->tokens_len);
+    if (c->channel != NULL) {
+        w_u16(&b, (uint16_t)c->channel_len);
+        w_bytes(&b, c->channel, c->channel_len);
+    }
     return finish(&b, out, len);
 }
 
@@ -492,7 +515,7 @@ int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len)
     rbuf b;
     const uint8_t *id, *aid;
 
-    int rc = r_open(&b, p, len, "AJC1", c, sizeof(*c));
+    int rc = r_open(&b, p, len, "AJC" JS_CHUNK_FORMAT_S, c, sizeof(*c));
     if (rc != 0)
         return rc;
     id = r_bytes(&b, GW_JOB_ID_LEN);
@@ -514,6 +537,11 @@ int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len)
     c->payload = (const char *)r_bytes(&b, c->payload_len);
     c->tokens_len = r_u32(&b);
     c->tokens = r_bytes(&b, c->tokens_len);
+    if (b.ver >= '2') {
+        c->channel = r_str16(&b, &c->channel_len, 0);
+        if (c->channel_len == 0 || c->channel_len > APNS_CHANNEL_ID_MAX)
+            b.bad = 1;
+    }
     if (b.bad || c->n == 0 || c->n > GW_JOB_TOKENS_MAX || c->app_len == 0 || c->app_len >= 128)
         return APNS_EINVAL;
     memcpy(c->job_id, id, GW_JOB_ID_LEN);

@@ -326,7 +326,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
                       meta ? (unsigned long long)meta->Sequence.Stream : 0ULL, js->stream,
                       gw_js_format_version((const uint8_t *)natsMsg_GetData(msg),
                                            (size_t)natsMsg_GetDataLength(msg)),
-                      JS_FORMAT_VERSION);
+                      JS_CHUNK_FORMAT);
         msg_ack(js, msg, MSG_NAK, 30000);
         jsMsgMetaData_Destroy(meta);
         natsMsg_Destroy(msg);

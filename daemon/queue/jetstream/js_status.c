@@ -42,6 +42,7 @@ static void agg_begin(agg *a, gw_js *js, gw_queue_req *r, const gw_js_job *job)
     memcpy(st->job_id, job->id, sizeof(st->job_id));
     memcpy(st->apns_id, job->apns_id, sizeof(st->apns_id));
     snprintf(st->app, sizeof(st->app), "%s", job->app);
+    memcpy(st->channel, job->channel, sizeof(st->channel));
     st->tokens = job->n;
     st->created_ms = job->created;
     st->send_at_ms = job->send_at;

@@ -90,6 +90,8 @@ static int publish_header(gw_js *js, gw_queue_req *r, int64_t now, long *slot)
     memcpy(j.id, r->u.submit.f.job_id, sizeof(j.id));
     memcpy(j.apns_id, r->u.submit.f.apns_id, sizeof(j.apns_id));
     snprintf(j.app, sizeof(j.app), "%s", r->u.submit.f.app);
+    if (r->u.submit.f.channel != NULL)
+        snprintf(j.channel, sizeof(j.channel), "%s", r->u.submit.f.channel);
     j.n = (uint32_t)l->count;
     j.n_chunks = (uint32_t)((l->count + per - 1) / per);
     j.per = per;

@@ -2,10 +2,12 @@
  * store_sqlite_db.c - the SQLite file: open, schema, pragmas, prepared
  * statements, and the mapping of SQLite failures to queue errors.
  *
- * Schema (user_version 4; version 1 lacked the meta table, 2 the channel
- * table, 3 the outbox):
+ * Schema (user_version 5; version 1 lacked the meta table, 2 the channel
+ * table, 3 the outbox, 4 job.channel):
  *   job        one row per job: push fields, payload, counts per outcome,
- *              finished (ms, NULL while tokens are open)
+ *              finished (ms, NULL while tokens are open); channel: NULL for
+ *              device tokens, else the channel id of a channel publish (its
+ *              one chunk holds one placeholder token)
  *   chunk      up to chunk_tokens tokens of a job: tokens (packed binary),
  *              st (one state byte per token), n_open (tokens not final),
  *              next_at (when leasable; NULL when nothing is open), lease
@@ -60,7 +62,7 @@
     " id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, at INTEGER NOT NULL,"               \
     " event TEXT NOT NULL);"                                                                       \
     "CREATE INDEX IF NOT EXISTS outbox_app ON outbox(app, id);"
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS job("
@@ -71,7 +73,7 @@ static const char schema_sql[] =
     " n_chunks INTEGER NOT NULL, n_accepted INTEGER NOT NULL DEFAULT 0,"
     " n_rejected INTEGER NOT NULL DEFAULT 0, n_expired INTEGER NOT NULL DEFAULT 0,"
     " n_failed INTEGER NOT NULL DEFAULT 0, n_retry INTEGER NOT NULL DEFAULT 0,"
-    " finished INTEGER);"
+    " finished INTEGER, channel TEXT);"
     "CREATE INDEX IF NOT EXISTS job_finished ON job(finished) WHERE finished IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS chunk("
     " id INTEGER PRIMARY KEY, job INTEGER NOT NULL, seq INTEGER NOT NULL,"
@@ -91,7 +93,7 @@ static const char schema_sql[] =
     " reason TEXT, apns_ts INTEGER, recorded INTEGER NOT NULL, UNIQUE(app, token));"
     "CREATE INDEX IF NOT EXISTS dead_token_page ON dead_token(app, recorded, id);"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT "
-    "ROWID;" CHANNEL_TABLE OUTBOX_TABLE "PRAGMA user_version=4;";
+    "ROWID;" CHANNEL_TABLE OUTBOX_TABLE "PRAGMA user_version=5;";
 
 /* migrations[v - 1] turns schema version v into v + 1 (and sets
  * user_version). */
@@ -103,6 +105,9 @@ static const char *const migrations[SCHEMA_VERSION - 1] = {
     CHANNEL_TABLE "PRAGMA user_version=3;",
     /* 3 -> 4: the webhook outbox. */
     OUTBOX_TABLE "PRAGMA user_version=4;",
+    /* 4 -> 5: channel publishes (a job's channel id; NULL for the jobs it holds). */
+    "ALTER TABLE job ADD COLUMN channel TEXT;"
+    "PRAGMA user_version=5;",
 };
 
 static const char *const stmt_sql[SQS_COUNT] = {

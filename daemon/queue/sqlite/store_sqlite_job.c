@@ -19,11 +19,11 @@ static int insert_job(gw_sq *sq, gw_queue_req *r, int64_t now, int64_t send_at, 
     size_t n = r->u.submit.tokens.count;
     int rc;
 
-    rc =
-        gw_sq_run(sq, r->detail, sizeof(r->detail), "submit (job)", SQS_JOB_INSERT, "tttiiittbiiii",
-                  f->job_id, f->app, f->topic, (int64_t)f->push_type, (int64_t)f->priority,
-                  f->expiration, f->collapse_id, f->apns_id, (const void *)f->payload,
-                  f->payload_len, send_at, now, (int64_t)n, (int64_t)((n + per - 1) / per));
+    rc = gw_sq_run(sq, r->detail, sizeof(r->detail), "submit (job)", SQS_JOB_INSERT,
+                   "tttiiittbiiiit", f->job_id, f->app, f->topic, (int64_t)f->push_type,
+                   (int64_t)f->priority, f->expiration, f->collapse_id, f->apns_id,
+                   (const void *)f->payload, f->payload_len, send_at, now, (int64_t)n,
+                   (int64_t)((n + per - 1) / per), f->channel);
     if (rc != 0)
         return rc;
     *job = sqlite3_last_insert_rowid(sq->db);

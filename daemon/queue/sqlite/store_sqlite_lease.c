@@ -59,6 +59,7 @@ static gw_chunk *build_chunk(sqlite3_stmt *c, sqlite3_stmt *j)
     f.topic = col_text(j, 2, &f.topic_len);
     f.collapse_id = col_text(j, 6, &f.collapse_len);
     f.payload = col_text(j, 8, &f.payload_len);
+    f.channel = col_text(j, 12, &f.channel_len); /* NULL: a device push */
     ch = gw_queue__chunk_new(&f);
     if (ch == NULL)
         return NULL;

@@ -116,6 +116,8 @@ int gw_sq_op_status(gw_sq *sq, gw_queue_req *r)
     st->send_at_ms = sqlite3_column_int64(s, 11);
     r->u.status.finished = sqlite3_column_type(s, 12) != SQLITE_NULL;
     st->finished_ms = sqlite3_column_int64(s, 12); /* 0 for NULL */
+    if (sqlite3_column_type(s, 13) != SQLITE_NULL)
+        snprintf(st->channel, sizeof(st->channel), "%s", (const char *)sqlite3_column_text(s, 13));
     sqlite3_reset(s);
     r->u.status.leased = (int)one_int(sq, SQS_JOB_LEASED, job, 0, &err, r);
     if (err == 0 && st->retrying > 0)

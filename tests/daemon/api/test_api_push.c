@@ -1000,6 +1000,89 @@ static void live_activity_golden(void **state)
     assert_true(device_rows >= 10);
 }
 
+/* Channel publishes: the golden table's channel rows as raw payloads
+ * (accepted exactly when Apple accepts them: a broadcast never starts an
+ * activity), the defaults Apple requires (priority 10, expiration 0, the
+ * bundle id without a suffix), one entry, no tokens; and what cannot go
+ * with a channel. The channel record is looked up later (api_submit.c). */
+#define CH "dHdmLWJyb2FkY2FzdC1jaGFubmVs"
+static const bad_case bad_channel[] = {
+    {"{\"app\":\"shop\",\"channel\":\"" CH "\"," TOK
+     ",\"live_activity\":{\"event\":\"end\",\"content_state\":{}}}",
+     400, "invalid_field", "token", NULL, "not both"},
+    {"{\"app\":\"shop\",\"channel\":\"" CH
+     "\",\"topic\":\"com.example.shop\",\"live_activity\":{\"event\":\"end\",\"content_"
+     "state\":{}}}",
+     400, "invalid_field", "topic", NULL, NULL},
+    {"{\"app\":\"shop\",\"channel\":\"" CH "\",\"push_type\":\"alert\",\"alert\":\"x\"}", 400,
+     "invalid_field", "push_type", NULL, "liveactivity"},
+    {"{\"app\":\"shop\",\"channel\":\"" CH
+     "\",\"collapse_id\":\"c\",\"live_activity\":{\"event\":\"end\",\"content_state\":{}}}",
+     400, "invalid_field", "collapse_id", NULL, NULL},
+    {"{\"app\":\"shop\",\"channel\":\"not base64!\",\"live_activity\":{\"event\":\"end\","
+     "\"content_state\":{}}}",
+     400, "invalid_field", "channel", NULL, NULL},
+    {"{\"app\":\"shop\",\"channel\":\"" CH
+     "\",\"live_activity\":{\"event\":\"start\",\"content_state\":{},\"attributes_type\":"
+     "\"T\",\"attributes\":{}},\"alert\":{\"title\":\"t\"}}",
+     400, "bad_payload", "live_activity", NULL, "start"},
+};
+
+static void channel_publish(void **state)
+{
+    size_t channel_rows = 0;
+    gw_push_request r;
+    gw_api_error e;
+
+    (void)state;
+    for (size_t i = 0; i < live_activity.nrows; i++) {
+        const char *id = golden_cell(&live_activity, i, "id");
+        int want_ok = strcmp(golden_cell(&live_activity, i, "verdict"), "ok") == 0;
+        char raw[2048];
+
+        if (strcmp(golden_cell(&live_activity, i, "target"), "channel") != 0)
+            continue;
+        channel_rows++;
+        snprintf(raw, sizeof raw, "{\"app\":\"shop\",\"channel\":\"" CH "\",\"payload\":%s}",
+                 golden_cell(&live_activity, i, "payload"));
+        if (parse_in(cfg, raw, SHOP_KEY, &r, &e) == 0) {
+            if (!want_ok)
+                fail_msg("%s: refused by Apple, accepted as a channel publish", id);
+            gw_push_request_free(&r);
+        } else {
+            if (want_ok)
+                fail_msg("%s: accepted by Apple, refused as a channel publish: %s %s", id, e.field,
+                         e.message);
+            assert_int_equal(e.status, 400);
+            assert_string_equal(e.field, "payload");
+        }
+    }
+    assert_true(channel_rows >= 3);
+
+    /* No liveactivity topic needed (cfg lists none): the bundle id. */
+    assert_int_equal(parse_in(cfg,
+                              "{\"app\":\"shop\",\"channel\":\"" CH
+                              "\",\"live_activity\":{\"event\":\"update\",\"content_state\":"
+                              "{\"score\":\"1-0\"}}}",
+                              SHOP_KEY, &r, &e),
+                     0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.items[0].job.channel, CH);
+    assert_string_equal(r.items[0].job.topic, "com.example.shop");
+    assert_int_equal(r.items[0].job.push_type, APNS_PUSH_LIVEACTIVITY);
+    assert_int_equal(r.items[0].job.priority, 10);
+    assert_int_equal(r.items[0].job.expiration, 0);
+    assert_int_equal(r.items[0].job.tokens.count, 0);
+    assert_int_equal(r.items[0].n_tokens, 1);
+    gw_push_request_free(&r);
+    /* A device push names no channel. */
+    ok("{\"app\":\"shop\",\"token\":\"@T1@\",\"alert\":\"hi\"}", &r);
+    assert_null(r.items[0].job.channel);
+    gw_push_request_free(&r);
+    rejections_in(cfg, bad_channel, sizeof bad_channel / sizeof bad_channel[0]);
+}
+#undef CH
+
 /* No timestamp given: the time of submit; no push_type: liveactivity. */
 static void live_activity_defaults(void **state)
 {
@@ -1205,6 +1288,7 @@ int main(void)
         cmocka_unit_test(suffixed_topics),
         cmocka_unit_test(live_activity_golden),
         cmocka_unit_test(live_activity_defaults),
+        cmocka_unit_test(channel_publish),
         cmocka_unit_test(localization),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -710,6 +710,11 @@ static const struct bad_case BAD[] = {
     {TOKEN_APP("shop") "feedback_port = 2196\n",
      "[app shop] feedback_port: only used with transport = binary"},
     {"[app shop]\ntopic = com.a\nenvironment = sandbox\nauth = certificate\ntransport = binary\n"
+     "cert_file = @D@/cert.pem\npublish_host = broadcast\napi_keys = " K1 "\n",
+     "apnsd.ini:7: [app shop] publish_host: only used with transport = http2"},
+    {TOKEN_APP("shop") "publish_host = api-broadcast\n",
+     "apnsd.ini:8: [app shop] publish_host: must be one of"},
+    {"[app shop]\ntopic = com.a\nenvironment = sandbox\nauth = certificate\ntransport = binary\n"
      "cert_file = @D@/cert.pem\nfeedback_host = fb.local\napi_keys = " K1 "\n",
      "apnsd.ini:7: [app shop] feedback_host: only used with environment = custom"},
     {TOKEN_APP("shop") "host = 127.0.0.1\n",

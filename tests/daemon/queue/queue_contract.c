@@ -800,6 +800,74 @@ static void channel_records(void **state)
     }
 }
 
+/* A channel publish: a job of one entry with the channel id instead of
+ * tokens, leased with its channel, its status naming the channel; retried
+ * like a token; refused with tokens, or with an id that is not one. */
+static void channel_publish(void **state)
+{
+    fx *f = *state;
+    static const char ch_id[] = "dHxHY2hhbm5lbC0xMjM0NTY3OA==";
+    tq_res r, l;
+    gw_job j;
+    char id[GW_JOB_ID_LEN + 1];
+    int64_t t0 = atomic_load(&tq_clock);
+
+    tq_job(&j, "demo", 9, 1); /* tokens and a channel: refused */
+    j.channel = ch_id;
+    assert_int_equal(gw_queue_submit(f->q, &j, NULL, tq_on_submit, &r), APNS_EINVAL);
+    tq_job(&j, "demo", 9, 0);
+    j.channel = "not a channel id";
+    assert_int_equal(gw_queue_submit(f->q, &j, NULL, tq_on_submit, &r), APNS_EINVAL);
+
+    tq_job(&j, "demo", 9, 0);
+    j.channel = ch_id;
+    j.push_type = APNS_PUSH_LIVEACTIVITY;
+    j.priority = 10;
+    j.expiration = 0;
+    j.topic = NULL;
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    memcpy(id, r.id, sizeof(id));
+    assert_int_equal(gw_queue_depth(f->q), 1);
+    assert_int_equal(tq_status(f->base, f->q, id, &r), 0);
+    assert_int_equal(r.st.tokens, 1);
+    assert_int_equal(r.st.pending, 1);
+    assert_string_equal(r.st.channel, ch_id);
+
+    assert_int_equal(qc_lease_wait(f, f->q, 10, &l, 5000), 1);
+    gw_chunk *c = l.chunks[0];
+    assert_string_equal(c->job_id, id);
+    assert_non_null(c->channel);
+    assert_string_equal(c->channel, ch_id);
+    assert_null(c->topic);
+    assert_int_equal(c->n_tokens, 1);
+    assert_int_equal(c->push_type, APNS_PUSH_LIVEACTIVITY);
+    gw_outcome v = outcome(c, 0, GW_TOKEN_RETRY);
+    v.retry_at_ms = t0 + 1000;
+    assert_int_equal(tq_record(f->base, f->q, &v, 1), 0);
+    assert_int_equal(tq_release(f->base, f->q, c, 0), 0);
+
+    /* Another process: the channel comes back with the retry. */
+    qc_reopen(f);
+    atomic_fetch_add(&tq_clock, 1000);
+    assert_int_equal(qc_lease_wait(f, f->q, 10, &l, 5000), 1);
+    c = l.chunks[0];
+    assert_string_equal(c->channel, ch_id);
+    assert_int_equal(c->attempts[0], 1);
+    v = outcome(c, 0, GW_TOKEN_ACCEPTED);
+    assert_int_equal(tq_record(f->base, f->q, &v, 1), 0);
+    assert_int_equal(tq_release(f->base, f->q, c, 0), 0);
+    assert_int_equal(tq_status(f->base, f->q, id, &r), 0);
+    assert_int_equal(r.st.state, GW_JOB_DONE);
+    assert_string_equal(r.st.channel, ch_id);
+    assert_int_equal(qc_depth_settled(f, 0), 0);
+
+    /* A device push's status names no channel. */
+    tq_job(&j, "demo", 10, 1);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    assert_int_equal(tq_status(f->base, f->q, r.id, &r), 0);
+    assert_string_equal(r.st.channel, "");
+}
+
 static void depth_and_backpressure(void **state)
 {
     fx *f = *state;
@@ -1025,5 +1093,6 @@ static void outbox_events(void **state)
         cmocka_unit_test_setup_teardown(wake_brings_paused_work_forward, setup, teardown),         \
         cmocka_unit_test_setup_teardown(dead_registry_paging, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(channel_records, setup, teardown),                         \
+        cmocka_unit_test_setup_teardown(channel_publish, setup, teardown),                         \
         QC_TEST_WAS(depth_and_backpressure, "sqlite backpressure_depth", setup, teardown),         \
         cmocka_unit_test_setup_teardown(outbox_events, setup, teardown)

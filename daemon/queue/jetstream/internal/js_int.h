@@ -39,6 +39,12 @@
  * one.
  */
 #define JS_FORMAT_VERSION 1
+/* The chunk message and the job header read versions up to 2: version 2
+ * adds a channel publish's channel id. It is written only for channel
+ * publishes (device pushes stay version 1), so a node of version 1 hands
+ * back those chunks alone (GW_JS_ENEWER) and sends every device push. */
+#define JS_CHUNK_FORMAT   2
+#define JS_CHUNK_FORMAT_S "2"
 #define GW_JS_ENEWER      (-1101) /* below every APNS_E* and GW_QUEUE_E* code */
 /* The format version of a record (its 4th byte as a digit), 0 when none. */
 int gw_js_format_version(const uint8_t *p, size_t len);
@@ -97,6 +103,7 @@ typedef struct gw_js_job {
     /* Small jobs: the packed tokens, for per-token status. */
     uint8_t *tokens;
     size_t tokens_len;
+    char channel[APNS_CHANNEL_ID_MAX + 1]; /* a channel publish; "" for tokens (version 2) */
 } gw_js_job;
 
 int gw_js_job_encode(const gw_js_job *j, uint8_t **out, size_t *len);

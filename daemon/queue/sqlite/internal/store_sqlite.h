@@ -24,8 +24,8 @@
 /* XX(ID, sql). Prepared once at open (SQLITE_PREPARE_PERSISTENT). */
 #define SQ_STMT_MAP(XX)                                                                            \
     XX(JOB_INSERT, "INSERT INTO job(uid,app,topic,push_type,priority,expiration,collapse_id,"      \
-                   "apns_id,payload,send_at,created,n,n_chunks) "                                  \
-                   "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)")                           \
+                   "apns_id,payload,send_at,created,n,n_chunks,channel) "                          \
+                   "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)")                       \
     XX(CHUNK_INSERT, "INSERT INTO chunk(job,seq,first,n,tokens,st,n_open,next_at) "                \
                      "VALUES(?1,?2,?3,?4,?5,zeroblob(?4),?4,?6)")                                  \
     XX(LEASE_SELECT, "SELECT id,job,seq,first,n,tokens,st FROM chunk "                             \
@@ -35,7 +35,7 @@
                    "WHERE next_at IS NOT NULL AND lease_owner IS NULL")                            \
     XX(CHUNK_LEASE, "UPDATE chunk SET lease_owner=?2,lease_until=?3 WHERE id=?1")                  \
     XX(JOB_FIELDS, "SELECT uid,app,topic,push_type,priority,expiration,collapse_id,apns_id,"       \
-                   "payload,send_at,created,n FROM job WHERE id=?1")                               \
+                   "payload,send_at,created,n,channel FROM job WHERE id=?1")                       \
     XX(RETRY_BY_CHUNK, "SELECT idx,at,attempts FROM retry WHERE chunk=?1")                         \
     XX(CHUNK_ST, "SELECT job,n,st,n_open,first FROM chunk WHERE id=?1")                            \
     XX(CHUNK_SET_ST, "UPDATE chunk SET st=?2,n_open=?3,"                                           \
@@ -56,7 +56,7 @@
                            "(SELECT min(at) FROM retry WHERE chunk=?1) FROM chunk WHERE id=?1")    \
     XX(CHUNK_RELEASE, "UPDATE chunk SET lease_owner=NULL,lease_until=NULL,next_at=?2 WHERE id=?1") \
     XX(JOB_BY_UID, "SELECT id,uid,app,apns_id,n,n_accepted,n_rejected,n_expired,n_failed,"         \
-                   "n_retry,created,send_at,finished FROM job WHERE uid=?1")                       \
+                   "n_retry,created,send_at,finished,channel FROM job WHERE uid=?1")               \
     XX(JOB_LEASED, "SELECT EXISTS(SELECT 1 FROM chunk WHERE job=?1 AND lease_owner IS NOT NULL)")  \
     XX(JOB_RETRIES, "SELECT c.first+r.idx,r.at,r.attempts FROM chunk c JOIN retry r "              \
                     "ON r.chunk=c.id WHERE c.job=?1")                                              \

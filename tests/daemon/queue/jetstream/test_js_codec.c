@@ -5,6 +5,10 @@
  * (recognised, never misread), and gw_js_format_version names it; another
  * kind, an older/invalid digit or a foreign prefix is APNS_EINVAL. Checked
  * for the outcome record, the dead-token entry and the provider token.
+ * The chunk message and the job header: a device push stays version 1 (what
+ * every node reads), a channel publish is version 2 carrying its channel,
+ * so a node reading only version 1 gets GW_JS_ENEWER for it (hands it
+ * back) and never a device push it cannot read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,11 +96,72 @@ static void dead_and_token_records(void **state)
     free(buf);
 }
 
+static void chunk_and_job_versions(void **state)
+{
+    static const char ch[] = "dHxHY2hhbm5lbC0xMjM0NTY3OA==";
+    static const uint8_t tok[] = {8, 0, 0, 0, 0, 0, 0, 0, 0};
+    gw_js_chunk_msg m, back;
+    gw_js_job j, jb;
+    uint8_t *buf, *q;
+    size_t len;
+
+    memset(&m, 0, sizeof(m));
+    memcpy(m.job_id, "6f1c2a4e-0b7d-4c1e-9a55-3d2f1e0c9b8a", GW_JOB_ID_LEN);
+    memcpy(m.apns_id, m.job_id, GW_JOB_ID_LEN);
+    m.app = "demo";
+    m.app_len = 4;
+    m.payload = "{}";
+    m.payload_len = 2;
+    m.n = m.job_tokens = m.n_chunks = 1;
+    m.tokens = tok;
+    m.tokens_len = sizeof(tok);
+    assert_int_equal(gw_js_chunk_encode(&m, &buf, &len), 0);
+    assert_memory_equal(buf, "AJC1", 4); /* a device push: version 1 */
+    assert_int_equal(gw_js_chunk_decode(&back, buf, len), 0);
+    assert_null(back.channel);
+    free(buf);
+
+    m.channel = ch;
+    m.channel_len = strlen(ch);
+    assert_int_equal(gw_js_chunk_encode(&m, &buf, &len), 0);
+    assert_memory_equal(buf, "AJC2", 4); /* a channel publish: version 2 */
+    assert_int_equal(gw_js_format_version(buf, len), 2);
+    assert_int_equal(gw_js_chunk_decode(&back, buf, len), 0);
+    assert_int_equal(back.channel_len, strlen(ch));
+    assert_memory_equal(back.channel, ch, strlen(ch));
+    assert_int_equal(back.n, 1);
+    q = variant(buf, len, 3, '3'); /* a later apnsd's chunk */
+    assert_int_equal(gw_js_chunk_decode(&back, q, len), GW_JS_ENEWER);
+    free(q);
+    free(buf);
+
+    memset(&j, 0, sizeof(j));
+    memcpy(j.id, m.job_id, GW_JOB_ID_LEN);
+    memcpy(j.apns_id, m.job_id, GW_JOB_ID_LEN);
+    snprintf(j.app, sizeof(j.app), "demo");
+    j.n = j.n_chunks = j.per = 1;
+    assert_int_equal(gw_js_job_encode(&j, &buf, &len), 0);
+    assert_memory_equal(buf, "AJJ1", 4);
+    free(buf);
+    snprintf(j.channel, sizeof(j.channel), "%s", ch);
+    assert_int_equal(gw_js_job_encode(&j, &buf, &len), 0);
+    assert_memory_equal(buf, "AJJ2", 4);
+    assert_int_equal(gw_js_job_decode(&jb, buf, len), 0);
+    assert_string_equal(jb.channel, ch);
+    gw_js_job_cleanup(&jb);
+    q = variant(buf, len, 3, '3');
+    assert_int_equal(gw_js_job_decode(&jb, q, len), GW_JS_ENEWER);
+    gw_js_job_cleanup(&jb);
+    free(q);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(outcome_record),
         cmocka_unit_test(dead_and_token_records),
+        cmocka_unit_test(chunk_and_job_versions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -402,11 +402,16 @@ static void schema_v1_migrated(void **state)
     assert_string_equal(d.dead[0].reason, "Unregistered");
     gw_queue_free(q);
 
-    /* Migrated in place: version 4 (meta, the channel records, then the
-     * webhook outbox), this apnsd recorded as the writer. */
-    assert_int_equal(db_int(path, "PRAGMA user_version"), 4);
+    /* Migrated in place: version 5 (meta, the channel records, the webhook
+     * outbox, then job.channel, NULL for the job it held), this apnsd
+     * recorded as the writer. */
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 5);
     assert_int_equal(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name='outbox'"), 1);
     assert_int_equal(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name='channel'"), 1);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM pragma_table_info('job') WHERE "
+                                  "name='channel'"),
+                     1);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM job WHERE channel IS NULL"), 1);
     assert_int_equal(
         db_int(path,
                "SELECT count(*) FROM meta WHERE key='written_by' AND value='" APNS_VERSION "'"),
@@ -428,7 +433,7 @@ static const char v3_extra[] =
     "INSERT INTO meta VALUES('written_by','0.1.0');"
     "PRAGMA user_version=3;";
 
-/* A version 3 file is migrated to 4 in place: its queued job is served and
+/* A version 3 file is migrated to 5 in place: its queued job is served and
  * its outcomes write webhook events into the new outbox table. */
 static void schema_v3_migrated(void **state)
 {
@@ -453,7 +458,7 @@ static void schema_v3_migrated(void **state)
     assert_int_equal(tq_release(f->base, q, c, 0), 0);
     gw_queue_free(q);
 
-    assert_int_equal(db_int(path, "PRAGMA user_version"), 4);
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 5);
     assert_int_equal(db_int(path, "SELECT count(*) FROM outbox WHERE app='demo'"), 2);
     /* Opened again: the events are there, oldest first. */
     q = tq_open(&f->o, path);
@@ -483,7 +488,7 @@ static void schema_newer_refused(void **state)
     assert_null(q);
     assert_non_null(strstr(detail, path));
     assert_non_null(strstr(detail, "schema version 9 (written by apnsd 9.9.9)"));
-    assert_non_null(strstr(detail, "this apnsd (" APNS_VERSION ") reads schema versions up to 4"));
+    assert_non_null(strstr(detail, "this apnsd (" APNS_VERSION ") reads schema versions up to 5"));
     /* Untouched. */
     assert_int_equal(db_int(path, "PRAGMA user_version"), 9);
 }
