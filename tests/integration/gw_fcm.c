@@ -302,6 +302,10 @@ static void zero_loss(uint32_t n)
         }
     }
     gw_work_wait_depth(h, 240000);
+    /* The sim's counters, then its exit: the delivery log is complete once
+     * it has exited (it flushes every 100 ms and at exit). */
+    json_t *cn = fcm_counters();
+    gw_stop(&fsim, 10000);
 
     uint32_t strays = read_fcm_log(f.log, seen, n), missing = 0, dups = 0, dead_sent = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -339,7 +343,6 @@ static void zero_loss(uint32_t n)
              fsim.port);
     double treq = gw_metric(h, sample);
 
-    json_t *cn = fcm_counters();
     json_int_t sim_treq =
         json_integer_value(json_object_get(json_object_get(cn, "token_requests"), ACCOUNT));
     json_int_t goaways = json_integer_value(json_object_get(cn, "goaways"));
@@ -361,7 +364,6 @@ static void zero_loss(uint32_t n)
     json_decref(cn);
 
     GW_CHECK(gw_stop(&gw, 60000) == 0, "apnsd did not exit 0 on SIGTERM");
-    gw_stop(&fsim, 10000);
     gw_http_free(h);
     free(unreg);
     free(seen);
@@ -394,6 +396,8 @@ static void mixed(uint32_t n)
     push(h, b.p, b.len);
     gw_buf_free(&b);
     gw_work_wait_depth(h, 240000);
+    gw_stop(&fsim, 10000); /* the delivery logs are complete once the sims exited */
+    gw_stop(&isim, 10000);
 
     /* Android: every token exactly once, verbatim. */
     uint16_t *seen = calloc(n, sizeof *seen);
@@ -423,8 +427,6 @@ static void mixed(uint32_t n)
              "apnsd_app_info");
 
     GW_CHECK(gw_stop(&gw, 60000) == 0, "apnsd did not exit 0 on SIGTERM");
-    gw_stop(&fsim, 10000);
-    gw_stop(&isim, 10000);
     gw_http_free(h);
     th_rmtree(f.dir);
 }
