@@ -14,6 +14,12 @@
  *   gw_fcm mixed N       ONE request body holding two notifications: N iOS
  *                        tokens for an APNs app (to apns-sim) and N Android
  *                        tokens for an FCM app (to fcm-sim).
+ *   gw_fcm fleet N       three apnsd nodes on one 3-node nats-server cluster
+ *                        ([queue] backend = jetstream), N tokens pushed
+ *                        through all three: each delivered exactly once, and
+ *                        fcm-sim counted ONE access-token request for the
+ *                        account (the fleet shares one token), as the
+ *                        nodes' apnsd_fcm_token_requests_total add up to.
  *
  * Checks (the world's view, not the code's):
  *   - fcm-sim's delivery log holds every valid token EXACTLY once, verbatim
@@ -36,6 +42,7 @@
 #include <unistd.h>
 
 #include "gw_work.h"
+#include "nats_cluster.h"
 
 #define FCM_APP  "droid"
 #define FCM_APP2 "wear"
@@ -431,16 +438,99 @@ static void mixed(uint32_t n)
     th_rmtree(f.dir);
 }
 
+static void fleet_run(uint32_t n)
+{
+    enum { NODES = 3 };
+    gw_files f;
+    gw_files_init(&f, "gw-fcm-fleet");
+    FILE *u = fopen(f.unreg, "w");
+    fclose(u);
+    nc_cluster nc;
+    char err[512];
+    GW_CHECK(nc_start(&nc, 3, 30000, err, sizeof err) == 0, "nats-server cluster: %s", err);
+    start_fcm_sim(f.dir, f.unreg, f.log, NULL);
+    write_ini(&f, fsim.port, 0, 0);
+    /* The queue: the fleet's, not a file. */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "sed -i 's|^path = .*$|backend = jetstream\\nservers = %s, %s, %s\\nprefix = "
+             "fcm%d\\nreplicas = 3|' '%s'",
+             nc.url[0], nc.url[1], nc.url[2], (int)getpid(), f.ini);
+    GW_CHECK(system(cmd) == 0, "%s", cmd);
+    gw_proc gw[NODES];
+    gw_http *h[NODES];
+    for (int k = 0; k < NODES; k++) {
+        char e[700];
+        snprintf(e, sizeof e, "%s/apnsd%d.err", f.dir, k);
+        gw_start_apnsd(&gw[k], f.ini, e);
+        h[k] = gw_http_new(gw[k].host, gw[k].port, 1);
+    }
+    /* Requests of 500 tokens, round robin over the nodes. */
+    for (uint32_t i = 0, k = 0; i < n; i += 500, k++) {
+        uint32_t cnt = n - i < 500 ? n - i : 500;
+        gw_buf b = {0};
+        gw_buf_printf(&b, "{\"app\":\"%s\",", FCM_APP);
+        append_tokens(&b, i, cnt, 0);
+        gw_buf_printf(&b, ",\"data\":{\"n\":\"%u\"}}", i);
+        push(h[k % NODES], b.p, b.len);
+        gw_buf_free(&b);
+    }
+    /* Every token answered: the nodes' accepted counts add up to n. */
+    double acc = 0, treq = 0;
+    char sample[300];
+    snprintf(sample, sizeof sample,
+             "apnsd_fcm_token_requests_total{account=\"" ACCOUNT "@https://127.0.0.1:%d/token\"}",
+             fsim.port);
+    for (int64_t t0 = th_now_ms(); th_now_ms() - t0 < 120000; gw_sleep_ms(200)) {
+        acc = 0;
+        for (int k = 0; k < NODES; k++)
+            acc += gw_metric(h[k],
+                             "apnsd_notifications_total{app=\"" FCM_APP "\",outcome=\"accepted\"}");
+        if (acc >= n)
+            break;
+    }
+    GW_CHECK(acc == n, "the fleet accepted %.0f of %u", acc, n);
+    for (int k = 0; k < NODES; k++)
+        treq += gw_metric(h[k], sample);
+    json_t *cn = fcm_counters();
+    json_int_t sim_treq =
+        json_integer_value(json_object_get(json_object_get(cn, "token_requests"), ACCOUNT));
+    json_decref(cn);
+    gw_stop(&fsim, 10000);
+    uint16_t *seen = calloc(n, sizeof *seen);
+    uint32_t strays = read_fcm_log(f.log, seen, n), missing = 0, dups = 0;
+    for (uint32_t i = 0; i < n; i++)
+        missing += seen[i] == 0, dups += seen[i] > 1 ? seen[i] - 1u : 0;
+    fprintf(stderr,
+            "fleet: %u tokens through %d nodes: missing %u dups %u strays %u; access-token "
+            "requests: fcm-sim %lld, the nodes %.0f\n",
+            n, NODES, missing, dups, strays, (long long)sim_treq, treq);
+    GW_CHECK(missing == 0 && dups == 0 && strays == 0, "fcm-sim log: missing %u dups %u strays %u",
+             missing, dups, strays);
+    GW_CHECK(sim_treq == 1 && treq == 1,
+             "access-token requests: fcm-sim %lld, the nodes %.0f; want 1 for the fleet",
+             (long long)sim_treq, treq);
+    free(seen);
+    for (int k = 0; k < NODES; k++) {
+        GW_CHECK(gw_stop(&gw[k], 60000) == 0, "apnsd node %d did not exit 0", k);
+        gw_http_free(h[k]);
+    }
+    nc_stop(&nc);
+    th_rmtree(f.dir);
+}
+
 int main(int argc, char **argv)
 {
     uint32_t n = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 10000;
     signal(SIGPIPE, SIG_IGN);
     if (argc > 1 && !strcmp(argv[1], "mixed"))
         mixed(gw_scaled(n, 1000));
+    else if (argc > 1 && !strcmp(argv[1], "fleet"))
+        fleet_run(gw_scaled(n, 1000));
     else if (argc > 1 && !strcmp(argv[1], "zero-loss"))
         zero_loss(gw_scaled(n, 1000));
     else {
-        fprintf(stderr, "usage: gw_fcm zero-loss|mixed N\n");
+        fprintf(stderr, "usage: gw_fcm zero-loss|mixed|fleet N\n");
         return 2;
     }
     fprintf(stderr, "OK\n");

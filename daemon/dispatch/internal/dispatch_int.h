@@ -82,6 +82,17 @@ typedef struct gw_dfcm {
     uint64_t requests_seen;
     gw_dispatch *d;
     struct gw_dfcm *next;
+
+    /* backend = jetstream: the fleet's one access token per account through
+     * the queue's token store (no apns_fcm_auth then) */
+    int fleet;
+    char fleet_key[40];                /* the store's key id: "fcm" + a hash of the label */
+    struct gw_dfcm_fetch *fleet_fetch; /* a request in progress, or NULL */
+    struct event *fleet_ev;            /* the next look */
+    struct event *fleet_stale_ev;      /* a client saw the token refused as expired */
+    int fleet_fails;
+    int64_t fleet_issued_ms;
+    uint64_t fleet_rng, fleet_mints; /* mints: token requests this node made */
 } gw_dfcm;
 
 /* A leased chunk as the dispatcher holds it. Freed when it is released and
