@@ -26,4 +26,10 @@ typedef enum common_token_verdict {
  * NULL. */
 common_token_verdict common_token_check(const char *hex, size_t len, size_t *at);
 
+/* Writes hex[0..len), which common_token_check() passed (hex digits of
+ * either case), lower-cased into out[0..len) (no NUL). The two must not
+ * overlap. Anything else is garbage in, garbage out: bit 5 is set on every
+ * byte, which lower-cases A-F and leaves 0-9 and a-f alone. */
+void common_token_lower(const char *restrict hex, size_t len, char *restrict out);
+
 #endif

@@ -100,6 +100,7 @@
 #include "client_int.h"
 #include "notification_int.h"
 #include "rng.h"
+#include "token.h" /* common/ */
 #include "transport.h"
 
 #define MAX_RESENDS          10 /* the loop guard: connection-level resends of one job */
@@ -207,21 +208,11 @@ static void clog_(apns_client *c, apns_log_level lvl, const char *fmt, ...)
 
 static void make_uuid(apns_client *c, char out[APNS_UUID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t b[16];
     uint64_t a = common_rng_next(&c->rng), z = common_rng_next(&c->rng);
     memcpy(b, &a, 8);
     memcpy(b + 8, &z, 8);
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = hex[b[i] >> 4];
-        *p++ = hex[b[i] & 15];
-    }
-    *p = '\0';
+    apns__uuid_format(b, out);
 }
 
 static void schedule_dispatch(apns_client *c)
@@ -1164,10 +1155,8 @@ static int enqueue(apns_client *c, const apns_notification *n, apns__op op)
     }
     j->n = *n;
     j->op = op;
-    /* Lower case: the token is validated hex, and setting bit 5 maps A-F to
-     * a-f and leaves 0-9 and a-f as they are (a loop the compiler vectorises). */
-    for (size_t i = 0; i < tlen; i++)
-        j->token[i] = (char)(n->token[i] | 0x20);
+    /* Lower case: the token is validated hex (common/token.h). */
+    common_token_lower(n->token, tlen, j->token);
     j->token[tlen] = '\0';
     j->n.token = n->token ? j->token : NULL;
     if (n->topic) {

@@ -86,6 +86,7 @@
 #include "apns/fcm.h"
 #include "apns/notification.h"
 #include "apns/reason.h"
+#include "token.h" /* common/ */
 
 #define DEFAULT_MAX_STREAMS    1000u
 #define POOL_CACHE_BYTES       (256u * 1024u) /* freed nghttp2 blocks kept per connection */
@@ -1243,10 +1244,8 @@ static int build_path(apns__h2_conn *c, const apns__job *job)
         if (toklen == 0 || toklen > APNS_TOKEN_HEX_MAX)
             return APNS_EINVAL;
         memcpy(c->path, PATH_PREFIX, PATH_PREFIX_LEN);
-        /* Lower case: a job's token is hex (the client validated it), and
-         * bit 5 maps A-F to a-f and leaves 0-9, a-f alone. */
-        for (size_t i = 0; i < toklen; i++)
-            c->path[PATH_PREFIX_LEN + i] = (char)(n->token[i] | 0x20);
+        /* Lower case: a job's token is hex (the client validated it). */
+        common_token_lower(n->token, toklen, c->path + PATH_PREFIX_LEN);
         len = PATH_PREFIX_LEN + toklen;
     } else {
         size_t tl = n->topic ? strnlen(n->topic, APNS_TOPIC_MAX + 1) : 0;

@@ -169,12 +169,15 @@ static int render(gw_queue_events *e, const gw_outcome *o)
     rc = ev_printf(e, "%s", c->app);
     if (rc == 0 && (rc = ev_reserve(e, 1)) == 0)
         e->buf[e->len++] = '\0';
+    /* A channel publish names its channel, not its placeholder token (ids
+     * are base64: nothing to escape). */
     if (rc == 0)
         rc = ev_printf(e,
-                       "{\"job_id\":\"%s\",\"index\":%llu,\"token\":\"%s\",\"apns_id\":\"%s\","
+                       "{\"job_id\":\"%s\",\"index\":%llu,\"%s\":\"%s\",\"apns_id\":\"%s\","
                        "\"state\":\"%s\"",
-                       c->job_id, (unsigned long long)c->first + o->token, tok, id,
-                       gw_token_state_name(o->state));
+                       c->job_id, (unsigned long long)c->first + o->token,
+                       c->channel != NULL ? "channel" : "token",
+                       c->channel != NULL ? c->channel : tok, id, gw_token_state_name(o->state));
     if (rc == 0 && o->status != 0)
         rc = ev_printf(e, ",\"status\":%d", o->status);
     if (rc == 0 && rl > 0 && (rc = ev_printf(e, ",\"reason\":")) == 0)

@@ -437,14 +437,15 @@ static json_t *jstr(const char *s)
 
 static entry *make_entry(const gw_token_result *r)
 {
-    json_t *o = json_pack("{s:o, s:I, s:o, s:o, s:s, s:o*, s:o*, s:o*, s:b, s:s*}", "job_id",
-                          jstr(r->job_id), "index", (json_int_t)r->index, "token", jstr(r->token),
-                          "apns_id", jstr(r->apns_id), "state", gw_token_state_name(r->state),
-                          "status", r->status != 0 ? json_integer(r->status) : NULL, "reason",
-                          r->reason != NULL && r->reason[0] != '\0' ? jstr(r->reason) : NULL,
-                          "timestamp", r->apns_ts_ms != 0 ? json_integer(r->apns_ts_ms) : NULL,
-                          "dead", r->dead != GW_DEAD_NONE, "dead_source",
-                          r->dead != GW_DEAD_NONE ? gw_dead_source_name(r->dead) : NULL);
+    /* A channel publish names its channel (as the outbox's events do). */
+    json_t *o = json_pack(
+        "{s:o, s:I, s:o, s:o, s:s, s:o*, s:o*, s:o*, s:b, s:s*}", "job_id", jstr(r->job_id),
+        "index", (json_int_t)r->index, r->channel != NULL ? "channel" : "token",
+        jstr(r->channel != NULL ? r->channel : r->token), "apns_id", jstr(r->apns_id), "state",
+        gw_token_state_name(r->state), "status", r->status != 0 ? json_integer(r->status) : NULL,
+        "reason", r->reason != NULL && r->reason[0] != '\0' ? jstr(r->reason) : NULL, "timestamp",
+        r->apns_ts_ms != 0 ? json_integer(r->apns_ts_ms) : NULL, "dead", r->dead != GW_DEAD_NONE,
+        "dead_source", r->dead != GW_DEAD_NONE ? gw_dead_source_name(r->dead) : NULL);
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     size_t len = s != NULL ? strlen(s) : 0;

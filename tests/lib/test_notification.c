@@ -15,6 +15,7 @@
 
 #include "apns/error.h"
 #include "apns/notification.h"
+#include "notification_int.h"
 
 #define TOKEN64 "0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef"
 #define PAYLOAD "{\"aps\":{\"alert\":\"hi\"}}"
@@ -647,6 +648,47 @@ static void test_uuid_generate(void **state)
     }
 }
 
+/* apns__uuid_format: RFC 4122 section 4.4 - the bytes in order as hex,
+ * 8-4-4-4-12, the version nibble (4) over byte 6's high nibble and the
+ * variant bits (10) over byte 8's top two; every byte value renders as its
+ * two lower-case digits. */
+static void test_uuid_format(void **state)
+{
+    (void)state;
+    static const struct {
+        uint8_t b[16];
+        const char *want;
+    } rows[] = {
+        {{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee,
+          0xff},
+         "00112233-4455-4677-8899-aabbccddeeff"},
+        {{0}, "00000000-0000-4000-8000-000000000000"},
+        {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff},
+         "ffffffff-ffff-4fff-bfff-ffffffffffff"},
+        {{0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x12, 0xd3, 0x64, 0x56, 0x42, 0x66, 0x55, 0x44, 0x00,
+          0xa0},
+         "123e4567-e89b-42d3-a456-4266554400a0"},
+    };
+    char u[APNS_UUID_LEN + 2];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        u[APNS_UUID_LEN + 1] = 'Z';
+        apns__uuid_format(rows[i].b, u);
+        assert_string_equal(u, rows[i].want);
+        assert_int_equal(u[APNS_UUID_LEN + 1], 'Z'); /* 37 bytes written */
+    }
+    for (int v = 0; v < 256; v++) {
+        uint8_t b[16] = {0};
+        b[0] = b[15] = (uint8_t)v;
+        char want[3];
+        snprintf(want, sizeof want, "%02x", v);
+        apns__uuid_format(b, u);
+        assert_memory_equal(u, want, 2);
+        assert_memory_equal(u + 34, want, 2);
+        assert_int_equal(apns_uuid_is_valid(u), 1);
+    }
+}
+
 /* Ids come from a per-thread random buffer: a forked child must not replay
  * the ids its parent is about to mint from the same buffer. */
 static void test_uuid_generate_after_fork(void **state)
@@ -691,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_broadcast),
         cmocka_unit_test(test_uuid_is_valid),
         cmocka_unit_test(test_uuid_generate),
+        cmocka_unit_test(test_uuid_format),
         cmocka_unit_test(test_uuid_generate_after_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

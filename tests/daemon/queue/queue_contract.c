@@ -803,6 +803,8 @@ static void channel_records(void **state)
 /* A channel publish: a job of one entry with the channel id instead of
  * tokens, leased with its channel, its status naming the channel; retried
  * like a token; refused with tokens, or with an id that is not one. */
+static void channel_publish_event(fx *f, const char *ch_id);
+
 static void channel_publish(void **state)
 {
     fx *f = *state;
@@ -848,6 +850,7 @@ static void channel_publish(void **state)
 
     /* Another process: the channel comes back with the retry. */
     qc_reopen(f);
+    assert_int_equal(gw_queue_outbox_apps(f->q, (gw_outbox_app[]){{"demo", GW_OUTBOX_ALL}}, 1), 0);
     atomic_fetch_add(&tq_clock, 1000);
     assert_int_equal(qc_lease_wait(f, f->q, 10, &l, 5000), 1);
     c = l.chunks[0];
@@ -860,6 +863,7 @@ static void channel_publish(void **state)
     assert_int_equal(r.st.state, GW_JOB_DONE);
     assert_string_equal(r.st.channel, ch_id);
     assert_int_equal(qc_depth_settled(f, 0), 0);
+    channel_publish_event(f, ch_id);
 
     /* A device push's status names no channel. */
     tq_job(&j, "demo", 10, 1);
@@ -976,6 +980,23 @@ static void qc_ack(fx *f, gw_queue *q, const char *app, const uint64_t *ids, siz
     assert_int_equal(gw_queue_outbox_ack(q, app, ids, n, tq_on_done, &r), 0);
     tq_run_until(f->base, &r.done);
     assert_int_equal(r.err, 0);
+}
+
+/* channel_publish's webhook event: the accepted publish names its channel,
+ * not the placeholder token it is stored with (the retry before it wrote
+ * none). */
+static void channel_publish_event(fx *f, const char *ch_id)
+{
+    qc_ev e;
+    char want[120];
+
+    qc_read(f, f->q, "demo", 10, 0, &e);
+    assert_int_equal(e.n, 1);
+    snprintf(want, sizeof(want), ",\"channel\":\"%s\",", ch_id);
+    assert_non_null(strstr(e.json[0], want));
+    assert_null(strstr(e.json[0], "\"token\""));
+    assert_non_null(strstr(e.json[0], "\"state\":\"accepted\""));
+    qc_ack(f, f->q, "demo", e.id, 1);
 }
 
 /* The outcomes that make tokens final write one event each, for the apps
