@@ -1210,6 +1210,15 @@ static void fcm_accepted(void **state)
     assert_memory_equal(t, "reg-token-1", len);
     payload_is(&r.items[1], "{\"data\":{\"k\":\"v\"}}");
     gw_push_request_free(&r);
+
+    /* JSON escapes in a token: the token is the decoded string (a quote and
+     * a backslash are printable ASCII). */
+    ok("{\"app\":\"droid\",\"tokens\":[\"a\\\"b\\\\c\\u0041\"]}", &r);
+    t = rec_at(&r.items[0].job.tokens, 0, &len, &raw);
+    assert_true(raw);
+    assert_int_equal(len, 6);
+    assert_memory_equal(t, "a\"b\\cA", 6);
+    gw_push_request_free(&r);
 }
 
 /* FCM's rules (fcm-protocol.md §3) and the target's (1..4096 printable
