@@ -206,8 +206,10 @@ static void fleet_on_token(int err, const char *detail, const char *jwt, int64_t
     gw_dfcm *f = x->f;
     int64_t now = gw__d_now(), next;
 
-    if (f != NULL && x->minted)
+    if (f != NULL && x->minted) { /* this node asked Google (counted at once) */
         f->fleet_mints++;
+        gw_metrics_add(f->d->o.m, GW_M_FCM_TOKENS, f->label, NULL, 1);
+    }
     fetch_free(x);
     if (f == NULL)
         return; /* the runtime went first */
@@ -431,10 +433,8 @@ void gw__d_fcm_stats(gw_dispatch *d)
 {
     for (gw_dfcm *f = d->fcms; f != NULL; f = f->next) {
         apns_fcm_auth_stats s;
-        if (f->fleet)
-            s.requests = f->fleet_mints; /* this node's fetches for the fleet */
-        else if (apns_fcm_auth_get_stats(f->auth, &s) != 0)
-            continue;
+        if (f->fleet || apns_fcm_auth_get_stats(f->auth, &s) != 0)
+            continue; /* a fleet's: counted when fetched */
         if (s.requests > f->requests_seen)
             gw_metrics_add(d->o.m, GW_M_FCM_TOKENS, f->label, NULL, s.requests - f->requests_seen);
         f->requests_seen = s.requests;
