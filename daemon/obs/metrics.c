@@ -121,6 +121,12 @@ static const mdef defs[GW_M_COUNT] = {
     [GW_M_LOG_SUPPRESSED] = {"apnsd_log_suppressed_total", MT_COUNTER, "component", NULL,
                              "Log lines not written because a repeated event is logged at most "
                              "once per interval."},
+    [GW_M_OUTCOMES_UNRECORDED] = {"apnsd_outcomes_unrecorded", MT_GAUGE, NULL, NULL,
+                                  "APNs answers whose record failed, kept in memory (their "
+                                  "chunks held) to be recorded again."},
+    [GW_M_OUTCOMES_RERECORDED] = {"apnsd_outcomes_rerecorded_total", MT_COUNTER, NULL, NULL,
+                                  "Kept APNs answers recorded on a later attempt (their "
+                                  "notifications were not sent again)."},
     [GW_M_BUILD_INFO] = {"apnsd_build_info", MT_GAUGE, "version", "commit",
                          "1, labelled with the version and the commit apnsd was built from."},
     [GW_M_APP_INFO] = {"apnsd_app_info", MT_GAUGE, "app", "provider",

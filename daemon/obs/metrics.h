@@ -76,9 +76,13 @@ typedef enum gw_metric {
     GW_M_API_CONN_LIMITED,  /* counter {event}: connection-limit events */
     GW_M_API_IDLE_CLOSED,   /* counter {}: connections closed at [server] idle_timeout */
     GW_M_LOG_SUPPRESSED,    /* counter {component}: log lines not written (rate limit) */
-    GW_M_BUILD_INFO,        /* gauge {version,commit}: 1, set by gw_metrics_new */
-    GW_M_APP_INFO,          /* gauge {app,provider}: 1 per configured app (apns, fcm) */
-    GW_M_FCM_TOKENS,        /* counter {account}: FCM access-token requests (one round trip each) */
+    /* gauge {}: answers kept because recording them failed (dispatch) */
+    GW_M_OUTCOMES_UNRECORDED,
+    /* counter {}: kept answers recorded later */
+    GW_M_OUTCOMES_RERECORDED,
+    GW_M_BUILD_INFO, /* gauge {version,commit}: 1, set by gw_metrics_new */
+    GW_M_APP_INFO,   /* gauge {app,provider}: 1 per configured app (apns, fcm) */
+    GW_M_FCM_TOKENS, /* counter {account}: FCM access-token requests (one round trip each) */
     GW_M_COUNT
 } gw_metric;
 

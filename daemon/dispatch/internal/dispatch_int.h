@@ -33,12 +33,18 @@
 #define GW_D_HOLD_MS         1000  /* recording failed: send nothing for this long, */
 #define GW_D_HOLD_MAX_MS     8000  /* doubling while it keeps failing, up to this; */
 #define GW_D_HOLD_PROBE      64    /* then this many in flight per app until one is stored */
-#define GW_D_IDLE_POLL_MS    500   /* idle: look for newly submitted future work (send_at) */
-#define GW_D_BATCH_MAX       1024  /* outcomes per record() */
-#define GW_D_LEASE_MAX       16    /* chunks per lease() */
-#define GW_D_FEED_MAX        4096  /* tokens examined per feed turn before yielding */
-#define GW_D_STATS_MS        1000  /* gauges (connections, in flight) refresh */
-#define GW_D_RETIRE_MS       60000 /* a retiring app's last answers are waited for this long */
+#define GW_D_UNREC_MAX                                                                             \
+    65536                       /* final outcomes kept for re-recording, at most; at the           \
+                                   cap sends stop, past it an outcome is given up (resent) */
+#define GW_D_REREC_MS     100   /* re-record a kept batch after this, */
+#define GW_D_REREC_MAX_MS 500   /* doubling while it keeps failing, up to this */
+#define GW_D_REREC_TRIES  3     /* failures while other records succeed: given up */
+#define GW_D_IDLE_POLL_MS 500   /* idle: look for newly submitted future work (send_at) */
+#define GW_D_BATCH_MAX    1024  /* outcomes per record() */
+#define GW_D_LEASE_MAX    16    /* chunks per lease() */
+#define GW_D_FEED_MAX     4096  /* tokens examined per feed turn before yielding */
+#define GW_D_STATS_MS     1000  /* gauges (connections, in flight) refresh */
+#define GW_D_RETIRE_MS    60000 /* a retiring app's last answers are waited for this long */
 
 typedef struct gw_app gw_app;
 
@@ -206,8 +212,12 @@ typedef struct gw_dentry {
 
 /* One gw_queue_record() call: its outcomes and what the callback needs. */
 typedef struct gw_dbatch {
-    gw_dispatch *d; /* NULL: the dispatcher was freed first (orphan) */
-    int err;        /* record() refused it at once: reported from the loop */
+    gw_dispatch *d;         /* NULL: the dispatcher was freed first (orphan) */
+    int err;                /* record() refused it at once: reported from the loop */
+    int rerecord;           /* kept after a failed record: posted again (dispatch_record.c) */
+    int tries;              /* re-records failed while other records succeeded */
+    uint64_t ok_at;         /* gw_dispatch.ok_serial when (re)posted */
+    struct gw_dbatch *next; /* gw_dispatch.unrec */
     size_t n, cap;
     gw_outcome *v;
     gw_dentry *e;
@@ -259,6 +269,15 @@ struct gw_dispatch {
     int64_t hold_until; /* 0 or the end of the current hold */
     int64_t hold_ms;    /* the last hold's length; 0 once recording works */
     struct event *hold_ev;
+
+    /* final outcomes whose record failed, kept (chunks still held) and
+     * recorded again, oldest first, one batch at a time (dispatch_record.c) */
+    gw_dbatch *unrec, *unrec_tail;
+    size_t n_unrec;     /* outcomes in them (and in the one being re-recorded) */
+    int rerec_busy;     /* kept batches posted */
+    int64_t rerec_ms;   /* the current backoff; 0 = none */
+    uint64_t ok_serial; /* counts records that succeeded */
+    struct event *rerec_ev;
 
     struct event *stats_ev;
     char unknown_warned[128]; /* rate limit of the "not configured" warning */
@@ -368,8 +387,11 @@ void gw__d_chunk_check(gw_dchunk *dc);
 void gw__d_app_check_chunks(gw_app *a);
 /* Hands a chunk that is not (or no longer) routed to an app back. */
 void gw__d_release_raw(gw_dispatch *d, gw_chunk *c, int64_t not_before);
-/* Drain timeout: hands every held chunk back at once. */
+/* Drain timeout: hands every held chunk back at once (outcomes of them
+ * still waiting to be re-recorded are given up, with a log line). */
 void gw__d_force_release(gw_app *a);
+/* gw_dispatch_free: frees the kept batches and the re-record timer. */
+void gw__d_record_free(gw_dispatch *d);
 /* ---- dispatch_feedback.c ---- */
 void gw__d_feedback_start(gw_app *a);
 void gw__d_feedback_stop(gw_app *a);

@@ -843,6 +843,103 @@ static void hold_while_records_fail(void **state)
     stop_dispatch(f);
 }
 
+/* Answers that could not be recorded are kept and recorded again once the
+ * database is writable: the tokens APNs answered while records failed are
+ * NOT sent again (each apns-id reaches the sim exactly once), every outcome
+ * ends recorded and reported once, and the gauge of kept answers is back
+ * to 0 with the re-recorded ones counted. */
+static void rerecord_after_failures(void **state)
+{
+    fx *f = *state;
+    gw_job_status st;
+    tjob *j;
+    dlog log;
+    double kept_mid;
+    const uint32_t n = 20000;
+
+    start(f, NULL, NULL);
+    j = submit(f, "demo", 13, n, NULL);
+    wait_stats(f, sending, "to send");
+    set_read_only(f, 1);
+    wait_stats(f, held, "held");
+    wait_stats(f, idle, "idle");
+    run_for(f, 2500); /* past the first hold: probes are answered, not stored */
+    kept_mid = metric(f, "apnsd_outcomes_unrecorded");
+    set_read_only(f, 0);
+    run_until_done(f, 120000);
+    status(f, j, &st);
+    assert_int_equal(st.accepted, n);
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(st.state, GW_JOB_DONE);
+    check_once(f, j);
+    stop_dispatch(f);
+    sim_stop(&f->s);
+    dlog_read(f->s.log, &log);
+    for (uint32_t i = 0; i < n; i++) {
+        char id[GW_JOB_ID_LEN + 1];
+        gw_apns_id_derive(j->id, i, id);
+        if (dlog_count(&log, id) != 1)
+            fail_msg("token %u (apns-id %s) sent %zu times, want 1", i, id, dlog_count(&log, id));
+    }
+    assert_int_equal(log.n, n);
+    free(log.ids);
+    print_message("rerecord: %.0f answers kept while the database was read-only\n", kept_mid);
+    assert_true(kept_mid > 0);
+    assert_true(metric(f, "apnsd_outcomes_unrecorded") == 0);
+    assert_true(metric(f, "apnsd_outcomes_rerecorded_total") >= kept_mid);
+}
+
+/* A drain while answers are kept (the database still read-only) waits for
+ * them until its timeout, then gives them up: the gauge is back to 0, every
+ * chunk handed back, and after a restart on a writable database every
+ * token ends accepted, reported once; the given-up ones are sent again
+ * (at-least-once, same apns-id). */
+static void rerecord_given_up_at_drain_timeout(void **state)
+{
+    fx *f = *state;
+    gw_dispatch_stats ds;
+    gw_job_status st;
+    tjob *j;
+    dlog log;
+    double kept;
+    const uint32_t n = 20000;
+
+    start(f, NULL, NULL);
+    j = submit(f, "demo", 14, n, NULL);
+    wait_stats(f, sending, "to send");
+    set_read_only(f, 1);
+    wait_stats(f, held, "held");
+    wait_stats(f, idle, "idle");
+    run_for(f, 2500);
+    kept = metric(f, "apnsd_outcomes_unrecorded");
+    assert_true(kept > 0);
+    f->drained = 0;
+    gw_dispatch_drain(f->d, 1000, on_drained, f);
+    tq_run_until(f->base, &f->drained);
+    gw_dispatch_stats_get(f->d, &ds);
+    assert_int_equal(ds.leased, 0);
+    assert_true(metric(f, "apnsd_outcomes_unrecorded") == 0);
+    gw_dispatch_free(f->d);
+    f->d = NULL;
+
+    set_read_only(f, 0);
+    start_dispatch(f);
+    run_until_done(f, 120000);
+    status(f, j, &st);
+    assert_int_equal(st.accepted, n);
+    check_once(f, j);
+    stop_dispatch(f);
+    sim_stop(&f->s);
+    dlog_read(f->s.log, &log);
+    for (uint32_t i = 0; i < n; i++) {
+        char id[GW_JOB_ID_LEN + 1];
+        gw_apns_id_derive(j->id, i, id);
+        assert_true(dlog_count(&log, id) >= 1);
+    }
+    assert_true((double)(log.n - n) >= kept); /* the given-up ones went out again */
+    free(log.ids);
+}
+
 /* An expired notification is reported expired and never sent; a later
  * send_at is not sent before its time. */
 static void expiration_and_send_at(void **state)
@@ -1260,6 +1357,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(broadcast_and_dead_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(retries_after_503, setup, teardown),
         cmocka_unit_test_setup_teardown(hold_while_records_fail, setup, teardown),
+        cmocka_unit_test_setup_teardown(rerecord_after_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(rerecord_given_up_at_drain_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(expiration_and_send_at, setup, teardown),
         cmocka_unit_test_setup_teardown(invalid_provider_token_pauses, setup, teardown),
         cmocka_unit_test_setup_teardown(reload_fix_releases_held_work, setup, teardown),

@@ -40,7 +40,18 @@
     "# HELP apnsd_api_idle_closed_total HTTP API connections closed with no request in progress "  \
     "after [server] idle_timeout.\n"                                                               \
     "# TYPE apnsd_api_idle_closed_total counter\n"                                                 \
-    "apnsd_api_idle_closed_total 0\n"
+    "apnsd_api_idle_closed_total 0\n" REREC_METRICS
+
+/* The dispatcher's unlabelled ones: answers kept to be recorded again. */
+#define REREC_METRICS                                                                              \
+    "# HELP apnsd_outcomes_unrecorded APNs answers whose record failed, kept in memory (their "    \
+    "chunks held) to be recorded again.\n"                                                         \
+    "# TYPE apnsd_outcomes_unrecorded gauge\n"                                                     \
+    "apnsd_outcomes_unrecorded 0\n"                                                                \
+    "# HELP apnsd_outcomes_rerecorded_total Kept APNs answers recorded on a later attempt (their " \
+    "notifications were not sent again).\n"                                                        \
+    "# TYPE apnsd_outcomes_rerecorded_total counter\n"                                             \
+    "apnsd_outcomes_rerecorded_total 0\n"
 
 /* The exposition as a NUL-terminated string (caller frees). */
 static char *render(gw_metrics *m)
