@@ -226,5 +226,7 @@ void gw_push_request_free(gw_push_request *r);
  * Returns the types, or NULL when i is past the last field. Static strings.
  * For checks of the documentation against the parser. */
 const char *gw_push_field_info(size_t i, const char **name);
+/* The same for a notification to an app with provider = fcm. */
+const char *gw_push_fcm_field_info(size_t i, const char **name);
 
 #endif

@@ -45,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apns/fcm.h"
 #include "apns/notification.h"
 #include "apns/payload.h"
 
@@ -183,7 +184,10 @@ static int f_tokens(pctx *c, json_t *v)
     if (v != NULL && one != NULL)
         return fail(c, GW_API_E_INVALID_FIELD, "token", "%s",
                     "give \"token\" or \"tokens\", not both");
-    if (lf != NULL) {
+    if (lf != NULL && lf->bad) {
+        *c->err = lf->bad_err; /* a token that is not an APNs token */
+        return -1;
+    } else if (lf != NULL) {
         c->tokens = lf->list; /* moved */
         lf->taken = 1;
     } else if (v != NULL) {
@@ -953,11 +957,191 @@ static int fill_item(pctx *c, gw_push_item *it)
     return 0;
 }
 
+/* ---- an FCM app's notification ---------------------------------------- */
+
+/* The keys of a notification for an app with provider = fcm: the target
+ * (token/tokens: registration tokens, verbatim), send_at, and the v1
+ * message's fields, checked together by libapns's apns_fcm_fields_validate
+ * (fcm-protocol.md §3) and stored as the job's payload: the fields JSON the
+ * FCM client sends beside the token. */
+static const char *const fcm_fields[] = {"notification", "data",    "android",
+                                         "apns",         "webpush", "fcm_options"};
+#define N_FCM_FIELDS (sizeof fcm_fields / sizeof fcm_fields[0])
+
+/* Every key of an FCM notification with the JSON types it takes (the
+ * message fields' inner rules are libapns's). */
+static const struct {
+    const char *name, *types;
+} fcm_keys[] = {
+    {"app", "string"},         {"token", "string"},        {"tokens", "array"},
+    {"send_at", "integer"},    {"notification", "object"}, {"data", "object"},
+    {"android", "object"},     {"apns", "object"},         {"webpush", "object"},
+    {"fcm_options", "object"},
+};
+
+const char *gw_push_fcm_field_info(size_t i, const char **name)
+{
+    if (i >= sizeof fcm_keys / sizeof fcm_keys[0])
+        return NULL;
+    *name = fcm_keys[i].name;
+    return fcm_keys[i].types;
+}
+
+static int fcm_tokens(pctx *c, json_t *tokens, json_t *one)
+{
+    uint32_t max = gw_api_server_config_of(c->cfg)->max_tokens;
+    gw__lifted *lf = gw__scan_find(c->scan, c->idx);
+    char f[96];
+
+    if (tokens != NULL && one != NULL)
+        return fail(c, GW_API_E_INVALID_FIELD, "token", "%s",
+                    "give \"token\" or \"tokens\", not both");
+    if (lf != NULL) {
+        int rc = gw__lifted_raw(lf, c->idx, &c->tokens, c->err);
+        gw_token_list_cleanup(&lf->list); /* the APNs reading of the array */
+        lf->taken = 1;
+        if (rc != 0)
+            return -1;
+    } else if (tokens != NULL) {
+        size_t i;
+        json_t *t;
+        json_array_foreach(tokens, i, t)
+        {
+            char sub[48];
+            snprintf(sub, sizeof sub, "tokens[%zu]", i);
+            if (!json_is_string(t))
+                return fail(c, GW_API_E_INVALID_FIELD, sub, "%s",
+                            "must be a string (an FCM registration token)");
+            if (c->scan->total + *c->extra_tokens >= max)
+                return fail(c, GW_API_E_TOO_MANY_TOKENS, "tokens", "%s",
+                            "the request names more device tokens than [server] max_tokens");
+            if (gw__token_add_raw(&c->tokens, json_string_value(t), json_string_length(t), 0,
+                                  gw__api_field(f, sizeof f, c->idx, sub), c->err) != 0)
+                return -1;
+            (*c->extra_tokens)++;
+        }
+    } else if (one != NULL) {
+        if (!json_is_string(one))
+            return fail(c, GW_API_E_INVALID_FIELD, "token", "%s",
+                        "must be a string (an FCM registration token)");
+        if (c->scan->total + *c->extra_tokens >= max)
+            return fail(c, GW_API_E_TOO_MANY_TOKENS, "token", "%s",
+                        "the request names more device tokens than [server] max_tokens");
+        if (gw__token_add_raw(&c->tokens, json_string_value(one), json_string_length(one), 0,
+                              gw__api_field(f, sizeof f, c->idx, "token"), c->err) != 0)
+            return -1;
+        (*c->extra_tokens)++;
+    } else {
+        return fail(c, GW_API_E_MISSING_FIELD, "tokens", "%s",
+                    "required: \"tokens\": [registration token, ...] or \"token\"");
+    }
+    if (c->tokens.count == 0)
+        return fail(c, GW_API_E_INVALID_FIELD, "tokens", "%s",
+                    "must name at least one registration token");
+    return 0;
+}
+
+/* libapns names the field as FCM does ("message.android.ttl: ..."): the
+ * 400 names it as the request does ("android.ttl"). */
+static int fcm_invalid(pctx *c, const char *detail)
+{
+    char name[80] = "notification";
+    const char *colon = strstr(detail, ": "), *f = detail;
+
+    if (strncmp(f, "message.", 8) == 0)
+        f += 8;
+    if (colon != NULL && colon > f && (size_t)(colon - f) < sizeof name)
+        snprintf(name, sizeof name, "%.*s", (int)(colon - f), f);
+    return fail(c, GW_API_E_INVALID_FIELD, name, "%s", detail);
+}
+
+static int fcm_notification(pctx *c, json_t *obj, gw_push_item *it)
+{
+    json_t *msgf = NULL, *v;
+    const char *k;
+    char detail[256], msg[200];
+    int rc = -1, r;
+
+    json_object_foreach(obj, k, v)
+    {
+        size_t i;
+        int ok = strcmp(k, "app") == 0 || strcmp(k, "token") == 0 || strcmp(k, "tokens") == 0 ||
+                 strcmp(k, "send_at") == 0;
+        for (i = 0; i < N_FCM_FIELDS && !ok; i++)
+            ok = strcmp(k, fcm_fields[i]) == 0;
+        if (ok)
+            continue;
+        for (i = 0; i < N_FIELDS; i++)
+            if (strcmp(k, fields[i].name) == 0)
+                break;
+        if (i == N_FIELDS)
+            return unknown_key(c, k);
+        snprintf(msg, sizeof msg,
+                 "an APNs field: app \"%.40s\" is an FCM app (provider = fcm), whose "
+                 "notifications take notification, data, android, apns, webpush",
+                 c->app->name);
+        return fail(c, GW_API_E_UNKNOWN_FIELD, k, "%s", msg);
+    }
+    if ((v = json_object_get(obj, "send_at")) != NULL && !json_is_null(v)) {
+        if (!json_is_integer(v))
+            return fail(c, GW_API_E_INVALID_FIELD, "send_at", "%s", "must be an integer");
+        if (f_send_at(c, v) != 0)
+            return -1;
+    }
+    if (fcm_tokens(c, json_object_get(obj, "tokens"), json_object_get(obj, "token")) != 0)
+        goto out;
+    if ((msgf = json_object()) == NULL) {
+        oom(c);
+        goto out;
+    }
+    for (size_t i = 0; i < N_FCM_FIELDS; i++)
+        if ((v = json_object_get(obj, fcm_fields[i])) != NULL && !json_is_null(v))
+            json_object_set(msgf, fcm_fields[i], v);
+    c->payload = json_dumps(msgf, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    if (c->payload == NULL) {
+        oom(c);
+        goto out;
+    }
+    c->payload_len = strlen(c->payload);
+    r = apns_fcm_fields_validate(c->payload, c->payload_len, detail, sizeof detail);
+    if (r == APNS_ETOOBIG) {
+        fail(c, GW_API_E_PAYLOAD_TOO_LARGE, "notification", "%s", detail);
+        goto out;
+    }
+    if (r != 0) {
+        fcm_invalid(c, detail);
+        goto out;
+    }
+    c->topic = NULL;
+    c->push_type = APNS_PUSH_ALERT;
+    c->priority = 0;
+    c->expiration = APNS_EXPIRATION_NONE;
+    if (fill_item(c, it) != 0)
+        goto out;
+    rc = 0;
+out:
+    json_decref(msgf);
+    free(c->payload);
+    c->payload = NULL;
+    gw_token_list_cleanup(&c->tokens);
+    return rc;
+}
+
 static int notification(pctx *c, json_t *obj, gw_push_item *it)
 {
     const char *k;
     json_t *v;
     int rc = -1;
+
+    /* An FCM app's notification has fields of its own. */
+    v = json_object_get(obj, "app");
+    if (json_is_string(v) && (c->app = gw_config_find_app(c->cfg, json_string_value(v))) != NULL &&
+        gw_dispatch_app_is_fcm(c->app)) {
+        if (f_app(c, v) != 0)
+            return -1;
+        return fcm_notification(c, obj, it);
+    }
+    c->app = NULL;
 
     json_object_foreach(obj, k, v)
     {

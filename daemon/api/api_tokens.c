@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apns/fcm.h"
 #include "apns/notification.h"
 #include "hex.h"
 
@@ -180,6 +181,56 @@ int gw__token_add(gw_token_list *l, const char *s, size_t len, int escaped, cons
     }
 }
 
+int gw__token_add_raw(gw_token_list *l, const char *s, size_t len, int escaped, const char *field,
+                      gw_api_error *err)
+{
+    char *buf = NULL, detail[200];
+    const char *tok = s;
+    size_t n = len;
+    int rc;
+
+    if (escaped) {
+        if ((buf = malloc(len + 1)) == NULL)
+            return gw_api_error_set(err, GW_API_E_INTERNAL, field, "out of memory");
+        n = unescape(s, len, buf, len);
+        tok = buf;
+    }
+    rc = gw_token_list_add_raw(l, tok, n);
+    if (rc == APNS_EFCMTOKEN) {
+        if (apns_fcm_token_check(tok, n, detail, sizeof detail) == 0)
+            snprintf(detail, sizeof detail, "%s", apns_strerror(APNS_EFCMTOKEN));
+    }
+    free(buf);
+    if (rc == 0)
+        return 0;
+    if (rc == APNS_EINVAL)
+        return gw_api_error_set(err, GW_API_E_TOO_MANY_TOKENS, field,
+                                "one notification may name at most %u device tokens",
+                                GW_JOB_TOKENS_MAX);
+    if (rc == APNS_ENOMEM)
+        return gw_api_error_set(err, GW_API_E_INTERNAL, field, "out of memory");
+    return gw_api_error_set(err, GW_API_E_BAD_TOKEN, field, "%s", detail);
+}
+
+int gw__lifted_raw(const gw__lifted *lf, size_t idx, gw_token_list *out, gw_api_error *err)
+{
+    const char *p = ws(lf->start + 1, lf->end);
+    size_t j = 0;
+
+    while (p < lf->end && *p == '"') {
+        int esc = 0;
+        const char *se = str_end(p, lf->end, &esc);
+        char f[64], field[96];
+
+        snprintf(f, sizeof f, "tokens[%zu]", j++);
+        gw__api_field(field, sizeof field, idx, f);
+        if (gw__token_add_raw(out, p + 1, (size_t)(se - 1 - (p + 1)), esc, field, err) != 0)
+            return -1;
+        p = next_item(se, lf->end);
+    }
+    return 0;
+}
+
 /* ---- the scanner --------------------------------------------------------- */
 
 const char *gw__api_field(char *out, size_t len, size_t idx, const char *name)
@@ -251,6 +302,7 @@ static const char *lift(scan *x, const char *p, size_t idx)
     lf = &s->v[s->n++];
     memset(lf, 0, sizeof(*lf));
     lf->notification = idx;
+    lf->start = p;
     gw_token_list_init(&lf->list);
 
     p = ws(p + 1, x->end);
@@ -275,21 +327,29 @@ static const char *lift(scan *x, const char *p, size_t idx)
             return NULL;
         }
         se = str_end(p, x->end, &esc);
-        if (gw_token_list_add_hex(&lf->list, p + 1, (size_t)(se - 1 - (p + 1))) != 0) {
+        if (!lf->bad && gw_token_list_add_hex(&lf->list, p + 1, (size_t)(se - 1 - (p + 1))) != 0) {
             /* Slow path (escapes, a bad token): the same rule again, with
-             * libapns's sentence and the field. */
+             * libapns's sentence and the field. Not an APNs token: an
+             * error only if the notification is for an APNs app (an FCM
+             * app's tokens are read again from the array, verbatim). */
             char f[64];
             snprintf(f, sizeof f, "tokens[%zu]", j);
             gw__api_field(field, sizeof field, idx, f);
-            if (gw__token_add(&lf->list, p + 1, (size_t)(se - 1 - (p + 1)), esc, field, x->err) !=
-                0)
-                return NULL;
+            if (gw__token_add(&lf->list, p + 1, (size_t)(se - 1 - (p + 1)), esc, field,
+                              &lf->bad_err) != 0) {
+                if (strcmp(lf->bad_err.code, "bad_token") != 0) {
+                    *x->err = lf->bad_err;
+                    return NULL;
+                }
+                lf->bad = 1;
+            }
         }
         s->total++;
         j++;
         p = next_item(se, x->end);
     }
     p = p < x->end ? p + 1 : p;
+    lf->end = p;
 
     /* The copy: the body so far, then [] for this array. */
     if (copy_append(x, x->body + x->copied, (size_t)(start - (x->body + x->copied))) != 0 ||

@@ -11,6 +11,7 @@
 #include "api_int.h"
 
 #include <search.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,14 +62,14 @@ json_t *gw__wait_job_json(const gw__job *j)
     json_t *list = json_array();
     const uint8_t *rec = j->tokens;
 
-    for (size_t i = 0; i < j->n; i++, rec += j->channel != NULL ? 0 : 1 + rec[0]) {
+    for (size_t i = 0; i < j->n; i++) {
         const gw__wait_res *res = &j->res[i];
-        char id[GW_JOB_ID_LEN + 1], hex[APNS_TOKEN_HEX_MAX + 1];
+        char id[GW_JOB_ID_LEN + 1], hex[GW_TOKEN_TEXT_MAX];
         int rejected = res->state == GW_TOKEN_REJECTED;
 
         gw_apns_id_derive(j->apns_id, i, id);
         if (j->channel == NULL)
-            gw_token_to_hex(rec + 1, rec[0], hex);
+            rec += gw_token_rec_text(rec, SIZE_MAX, hex);
         json_array_append_new(
             list,
             json_pack(

@@ -469,6 +469,11 @@ void gw_dispatch_free(gw_dispatch *d)
     if (d->cur != NULL) /* never posted: those tokens are simply pending */
         gw__d_batch_free(d->cur);
     gw__d_record_free(d); /* kept answers not yet stored: those tokens are pending */
+    while (d->fcms != NULL) {
+        gw_dfcm *f = d->fcms;
+        d->fcms = f->next;
+        gw__d_fcm_free(f);
+    }
     while (d->teams != NULL) {
         gw_dteam *t = d->teams;
         d->teams = t->next;

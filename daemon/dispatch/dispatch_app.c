@@ -188,7 +188,13 @@ static void client_opts(gw_app *a, const gw_dispatch_app_config *ac, apns_client
     co.env = (apns_environment)ac->environment;
     co.host = ac->host;
     co.port = ac->port;
-    if (a->team != NULL) {
+    if (a->fcm != NULL) { /* FCM HTTP v1: the account's access tokens */
+        co.provider = APNS_PROVIDER_FCM;
+        co.fcm_project_id = ac->fcm_project;
+        co.host = ac->fcm_host;
+        co.port = ac->fcm_port;
+        co.tokens = a->fcm->cache;
+    } else if (a->team != NULL) {
         co.tokens = a->team->cache;
     } else {
         co.cert_file = ac->cert_file;
@@ -293,7 +299,9 @@ static int register_series(gw_app *a, const gw_dispatch_app_config *ac)
 
     for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
         rc |= gw_metrics_register(m, GW_M_NOTIFICATIONS, a->name, gw_token_state_name(outcomes[i]));
-    for (int r = APNS_REASON_NONE + 1; r < APNS_REASON_UNKNOWN; r++) {
+    int fcm = ac->provider == GW_DISPATCH_PROVIDER_FCM;
+    for (int r = fcm ? APNS_REASON_FCM_FIRST : APNS_REASON_NONE + 1;
+         r < (fcm ? APNS_REASON_UNKNOWN : APNS_REASON_FCM_FIRST); r++) {
         apns_action act = apns_action_for(apns_reason_status((apns_reason)r), (apns_reason)r);
         if (act == APNS_ACTION_DROP || act == APNS_ACTION_DEAD_TOKEN)
             rc |=
@@ -314,6 +322,8 @@ static int register_series(gw_app *a, const gw_dispatch_app_config *ac)
     rc |= gw_metrics_register(m, GW_M_IN_FLIGHT, a->name, NULL);
     rc |= gw_metrics_register(m, GW_M_CONNECTIONS, a->name, "up");
     rc |= gw_metrics_register(m, GW_M_CONNECTIONS, a->name, "connecting");
+    rc |= gw_metrics_register(m, GW_M_APP_INFO, a->name, fcm ? "fcm" : "apns");
+    gw_metrics_set(m, GW_M_APP_INFO, a->name, fcm ? "fcm" : "apns", 1);
     return rc != 0 ? APNS_ENOMEM : 0;
 }
 
@@ -358,7 +368,13 @@ int gw__d_app_new(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app
         a->flights[i].next = a->free_flights;
         a->free_flights = &a->flights[i];
     }
-    if (ac->auth == GW_DISPATCH_AUTH_TOKEN) {
+    if (ac->provider == GW_DISPATCH_PROVIDER_FCM) {
+        rc = gw__d_fcm_get(d, cfg, app, fresh_key, &a->fcm, detail, detail_len);
+        if (rc != 0) {
+            gw__d_app_free(a);
+            return rc;
+        }
+    } else if (ac->auth == GW_DISPATCH_AUTH_TOKEN) {
         rc = team_get(d, gw_dispatch_key_team_of(cfg, app), a->name, fresh_key, &a->team, detail,
                       detail_len);
         if (rc != 0) {
@@ -450,6 +466,7 @@ void gw__d_app_free(gw_app *a)
         free(dc);
     }
     team_put(a->d, a->team);
+    gw__d_fcm_put(a->d, a->fcm);
     gw_events_free((struct event *[]){a->feed_ev, a->rate_ev, a->probe_ev}, 3);
     for (size_t i = 0; i < sizeof(a->fb_own) / sizeof(a->fb_own[0]); i++)
         free(a->fb_own[i]);
@@ -483,6 +500,7 @@ void gw__d_stats_cb(int fd, short what, void *ud)
             a->pub_goaways_seen = s.goaways;
         }
     }
+    gw__d_fcm_stats(d);
     for (gw_dteam *t = d->teams; t != NULL; t = t->next) {
         uint64_t r = apns_token_cache_refreshes(t->cache);
         if (r > t->refreshes_seen)

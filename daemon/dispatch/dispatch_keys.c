@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "apns/client.h"
+#include "apns/fcm.h"
+#include "apns/fcm_auth.h"
 
 #define APP(f) offsetof(gw_dispatch_app_config, f)
 #define FB(f)  offsetof(gw_dispatch_feedback_config, f)
@@ -59,10 +61,32 @@ static int check_env_name(const char *v, char *why, size_t len)
                          why, len, "must be an environment variable name [A-Za-z_][A-Za-z0-9_]*");
 }
 
+static int check_project(const char *v, char *why, size_t len)
+{
+    return gw_config_why(apns_fcm_project_check(v, NULL, 0) == 0, why, len,
+                         "must be a Firebase project id or number (1..128 characters "
+                         "[A-Za-z0-9._:-])");
+}
+
+static int check_token_url(const char *v, char *why, size_t len)
+{
+    return gw_config_why(gw_config_url_ok(v, "https", 1024, " "), why, len,
+                         "must be an https:// URL");
+}
+
 /* ---------------------------------------------------------------------- */
 /* the tables                                                             */
 
 static const gw_config_key app_keys[] = {
+    {.name = "provider",
+     .type = GW_CONFIG_T_ENUM,
+     .def = "apns",
+     .off = APP(provider),
+     .choices = "apns|fcm",
+     .aka = "service platform",
+     .doc = "`apns` (iOS, macOS, ...: Apple Push Notification service) or `fcm` (Android: "
+            "Firebase Cloud Messaging HTTP v1). Each has its own keys; a key of the other is "
+            "an error."},
     {.name = "topic",
      .def_doc = "required",
      .type = GW_CONFIG_T_STR,
@@ -296,6 +320,43 @@ static const gw_config_key app_keys[] = {
      .doc = "Broadcast channels: records apnsd keeps for the app (in its environment); a create "
             "beyond them is refused with `CannotCreateChannelConfig` before APNs is asked "
             "(Apple's limit: 10,000 per app and environment)."},
+    {.name = "service_account_file",
+     .def_doc = "required for `fcm`",
+     .type = GW_CONFIG_T_PATH,
+     .off = APP(service_account_file),
+     .flags = GW_CONFIG_K_FILE | GW_CONFIG_K_PRIVATE,
+     .aka = "service_account credentials_file google_application_credentials key_json",
+     .doc = "`provider = fcm`: the service account's JSON key file from the Firebase console "
+            "(Project settings, Service accounts). Apps of one file share one access token "
+            "(with `backend = jetstream`, every node of the fleet)."},
+    {.name = "project_id",
+     .type = GW_CONFIG_T_STR,
+     .def_doc = "the key file's",
+     .off = APP(project_id),
+     .check = check_project,
+     .aka = "project firebase_project sender_id",
+     .doc = "`provider = fcm`: the Firebase project messages go to; must equal the key file's "
+            "`project_id` when set."},
+    {.name = "fcm_host",
+     .type = GW_CONFIG_T_STR,
+     .def_doc = "fcm.googleapis.com",
+     .off = APP(fcm_host),
+     .check = check_host,
+     .doc = "`provider = fcm`: the FCM server's host name or address (fcm-sim in tests)."},
+    {.name = "fcm_port",
+     .type = GW_CONFIG_T_PORT,
+     .def_doc = "443",
+     .off = APP(fcm_port),
+     .doc = "`provider = fcm`: the FCM server's port."},
+    {.name = "token_url",
+     .type = GW_CONFIG_T_STR,
+     .def_doc = "the key file's `token_uri`",
+     .off = APP(token_url),
+     .check = check_token_url,
+     .aka = "token_uri oauth_url",
+     .doc = "`provider = fcm`: where access tokens are fetched (`https://host:port/token`: "
+            "fcm-sim in tests; verified with `ca_file`). The grant's audience stays the key "
+            "file's `token_uri`."},
 };
 
 static const gw_config_key feedback_keys[] = {
@@ -384,10 +445,47 @@ static void rules_transport(gw_config_rules *r, const gw_dispatch_app_config *a,
         gw_config_fail(r, "feedback_host", "only used with environment = custom");
 }
 
+#define APNS_ONLY_KEYS                                                                             \
+    "topic topics environment host port transport auth key_file key_id team_id token_refresh "     \
+    "cert_file p12_file password password_env password_file manage_host manage_port "              \
+    "max_channels feedback_interval feedback_host feedback_port"
+#define FCM_ONLY_KEYS "service_account_file project_id fcm_host fcm_port token_url"
+
+static void fcm_rules(gw_config_rules *r, gw_dispatch_app_config *a)
+{
+    gw_config_each(r, GW_CONFIG_ERROR, APNS_ONLY_KEYS, "only used with provider = apns");
+    gw_config_each(r, GW_CONFIG_MISSING, "service_account_file",
+                   "required with provider = fcm: the service account's JSON key file");
+    if (!gw_config_has(r, "fcm_port"))
+        a->fcm_port = 443;
+    if (gw_config_has(r, "fcm_port") > 0 && !gw_config_has(r, "fcm_host"))
+        gw_config_fail(r, "fcm_port", "only used with fcm_host");
+    a->environment = gw_config_has(r, "fcm_host") > 0 ? APNS_ENV_CUSTOM : APNS_ENV_PRODUCTION;
+    a->transport = GW_DISPATCH_TRANSPORT_HTTP2;
+    if (gw_config_has(r, "retry_backoff") >= 0 && gw_config_has(r, "retry_backoff_max") >= 0 &&
+        a->retry_backoff_ms > a->retry_backoff_max_ms)
+        gw_config_fail(r, gw_config_has(r, "retry_backoff") ? "retry_backoff" : "retry_backoff_max",
+                       "retry_backoff (%" PRId64 "ms) is larger than retry_backoff_max (%" PRId64
+                       "ms)",
+                       a->retry_backoff_ms, a->retry_backoff_max_ms);
+    if (a->max_in_flight == 0)
+        a->max_in_flight = a->connections * 1000;
+}
+
 static void app_rules(gw_config_rules *r, void *part)
 {
     gw_dispatch_app_config *a = part;
     int custom = a->environment == APNS_ENV_CUSTOM;
+
+    a->team = -1;
+    a->account = -1;
+    if (gw_config_has(r, "provider") < 0)
+        return; /* no guesses about which keys belong */
+    if (a->provider == GW_DISPATCH_PROVIDER_FCM) {
+        fcm_rules(r, a);
+        return;
+    }
+    gw_config_each(r, GW_CONFIG_ERROR, FCM_ONLY_KEYS, "only used with provider = fcm");
 
     gw_config_each(r, GW_CONFIG_MISSING, "topic",
                    "required: the app's bundle id, e.g. com.example.app");
@@ -430,7 +528,36 @@ static void app_rules(gw_config_rules *r, void *part)
 
     if (a->max_in_flight == 0)
         a->max_in_flight = a->connections * 1000;
-    a->team = -1;
+}
+
+/* provider = fcm: the key file, loaded by libapns (its rules, its
+ * sentence), and the project (the file's unless project_id says otherwise:
+ * then the two must agree, because an access token works only for the
+ * account's project). */
+static void fcm_resolve(gw_config_rules *r, gw_dispatch_app_config *a)
+{
+    apns_fcm_account *acct = NULL;
+    char detail[300];
+    const char *proj;
+
+    if (gw_config_has(r, "service_account_file") <= 0)
+        return;
+    if (apns_fcm_account_load_file(&acct, a->service_account_file, detail, sizeof detail) != 0) {
+        gw_config_fail(r, "service_account_file", "%s", detail);
+        return;
+    }
+    proj = apns_fcm_account_project_id(acct);
+    if (gw_config_has(r, "project_id") > 0 && strcmp(a->project_id, proj) != 0)
+        gw_config_fail(r, "project_id",
+                       "\"%s\" differs from the key file's project_id \"%s\" (%s): an access "
+                       "token of the account works only for its own project",
+                       a->project_id, proj, a->service_account_file);
+    else if (apns_fcm_project_check(proj, detail, sizeof detail) != 0)
+        gw_config_fail(r, "service_account_file", "project_id of the key file: %s", detail);
+    else if ((a->fcm_project = strdup(proj)) == NULL ||
+             (a->fcm_email = strdup(apns_fcm_account_client_email(acct))) == NULL)
+        gw_config_oom(r);
+    apns_fcm_account_free(acct);
 }
 
 /* The PKCS#12 password, once the files were checked. */
@@ -442,6 +569,12 @@ static void app_resolve(gw_config_rules *r, void *part)
     char *buf = NULL;
     size_t len;
 
+    if (gw_config_has(r, "provider") < 0)
+        return;
+    if (a->provider == GW_DISPATCH_PROVIDER_FCM) {
+        fcm_resolve(r, a);
+        return;
+    }
     /* A certificate file without key_file holds the private key too. */
     if (a->auth != GW_DISPATCH_AUTH_TOKEN && gw_config_has(r, "cert_file") > 0 &&
         !gw_config_has(r, "key_file"))
@@ -479,12 +612,17 @@ static int streq0(const char *a, const char *b)
 static const char *app_differs(const void *pa, const void *pb, int live)
 {
     const gw_dispatch_app_config *a = pa, *b = pb;
+    if (!live && !streq0(a->fcm_project, b->fcm_project))
+        return "service_account_file";
     return !live && !streq0(a->p12_password, b->p12_password) ? "password" : NULL;
 }
 
 static void app_cleanup(void *part)
 {
-    free(((gw_dispatch_app_config *)part)->p12_password);
+    gw_dispatch_app_config *a = part;
+    free(a->p12_password);
+    free(a->fcm_project);
+    free(a->fcm_email);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -550,12 +688,68 @@ static int team_join(gw_dispatch_team *tm, size_t i)
     return 0;
 }
 
+/* FCM app i joins the service account of its key file and token endpoint;
+ * one account, one CA file and one proxy (one apns_fcm_auth fetches for it). */
+static int account_join(gw_config_rules *r, gw_dispatch_teams *ts, gw_dispatch_app_config *a,
+                        size_t i)
+{
+    gw_dispatch_account *ac = NULL;
+    size_t k;
+    for (k = 0; k < ts->n_accounts; k++)
+        if (strcmp(ts->accounts[k].key_file, a->service_account_file) == 0 &&
+            streq0(ts->accounts[k].token_url, a->token_url))
+            break;
+    if (k == ts->n_accounts) {
+        gw_dispatch_account *na = realloc(ts->accounts, (k + 1) * sizeof *na);
+        char id[1200];
+        if (na == NULL)
+            return APNS_ENOMEM;
+        ts->accounts = na;
+        ac = memset(&na[k], 0, sizeof *ac);
+        snprintf(id, sizeof id, "%s%s%s", a->fcm_email ? a->fcm_email : "?",
+                 a->token_url ? "@" : "", a->token_url ? a->token_url : "");
+        if ((ac->id = strdup(id)) == NULL)
+            return APNS_ENOMEM;
+        ac->key_file = a->service_account_file;
+        ac->token_url = a->token_url;
+        ac->ca_file = a->ca_file;
+        ac->proxy = a->proxy;
+        ts->n_accounts++;
+    } else {
+        ac = &ts->accounts[k];
+        if (!streq0(ac->ca_file, a->ca_file))
+            gw_config_fail(r, "ca_file",
+                           "differs from [app %s], which fetches access tokens with the same "
+                           "service account (one account, one token endpoint, one ca_file)",
+                           gw_config_name(r, ac->apps[0]));
+        else if (!streq0(ac->proxy, a->proxy))
+            gw_config_fail(r, "proxy",
+                           "differs from [app %s], which fetches access tokens with the same "
+                           "service account",
+                           gw_config_name(r, ac->apps[0]));
+    }
+    size_t *nv = realloc(ac->apps, (ac->n_apps + 1) * sizeof *nv);
+    if (nv == NULL)
+        return APNS_ENOMEM;
+    ac->apps = nv;
+    ac->apps[ac->n_apps++] = i;
+    a->account = (int)k;
+    return 0;
+}
+
 static void teams_rules(gw_config_rules *r, void *all)
 {
     gw_dispatch_teams *ts = all;
     gw_dispatch_app_config *a;
     for (size_t i = 0; (a = gw_config_select(r, i)) != NULL; i++) {
         size_t t, same_key = ts->n;
+        if (a->provider == GW_DISPATCH_PROVIDER_FCM) {
+            if (account_join(r, ts, a, i) != 0) {
+                gw_config_oom(r);
+                break;
+            }
+            continue;
+        }
         if (a->auth != GW_DISPATCH_AUTH_TOKEN)
             continue;
         for (t = 0; t < ts->n; t++) {
@@ -584,6 +778,10 @@ static void app_notes(FILE *f, const void *part, const void *all)
     const gw_dispatch_teams *ts = all;
     if (a->team >= 0 && ts != NULL)
         fprintf(f, "; team identity: %s\n", ts->v[a->team].id);
+    if (a->fcm_project)
+        fprintf(f, "; FCM project: %s\n", a->fcm_project);
+    if (a->account >= 0 && ts != NULL)
+        fprintf(f, "; service account: %s\n", ts->accounts[a->account].id);
     if (a->p12_password)
         fprintf(f, "; PKCS#12 password: set\n");
 }
@@ -596,6 +794,11 @@ static void teams_cleanup(void *all)
         free(ts->v[i].apps);
     }
     free(ts->v);
+    for (size_t i = 0; i < ts->n_accounts; i++) {
+        free(ts->accounts[i].id);
+        free(ts->accounts[i].apps);
+    }
+    free(ts->accounts);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -643,4 +846,17 @@ const gw_dispatch_team *gw_dispatch_key_team_of(const gw_config *c, const gw_con
     const gw_dispatch_teams *ts = gw_dispatch_teams_of(c);
     const gw_dispatch_app_config *a = gw_dispatch_app_config_of(app);
     return ts == NULL || a == NULL || a->team < 0 ? NULL : &ts->v[ts->v[a->team].same_key_as];
+}
+
+const gw_dispatch_account *gw_dispatch_account_of(const gw_config *c, const gw_config_app *app)
+{
+    const gw_dispatch_teams *ts = gw_dispatch_teams_of(c);
+    const gw_dispatch_app_config *a = gw_dispatch_app_config_of(app);
+    return ts == NULL || a == NULL || a->account < 0 ? NULL : &ts->accounts[a->account];
+}
+
+int gw_dispatch_app_is_fcm(const gw_config_app *app)
+{
+    const gw_dispatch_app_config *a = gw_dispatch_app_config_of(app);
+    return a != NULL && a->provider == GW_DISPATCH_PROVIDER_FCM;
 }

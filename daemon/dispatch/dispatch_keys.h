@@ -4,6 +4,12 @@
  * credentials, connections, timeouts), its retries, and the legacy feedback
  * service; and the team identities computed from them.
  *
+ * provider = fcm apps (Android, Firebase Cloud Messaging HTTP v1) have keys
+ * of their own (service_account_file, project_id, fcm_host, fcm_port,
+ * token_url) and share the neutral ones (ca_file, proxy, connections,
+ * max_in_flight, rate_limit, timeouts, retries); the apps of one service
+ * account share one access token (gw_dispatch_account).
+ *
  * A team identity is the token-auth apps of one (team_id, key_id,
  * environment, host, port). Apps of one team id and key id sign with one
  * key and share one provider-token cache, in every environment (a token is
@@ -27,12 +33,21 @@ typedef enum gw_dispatch_auth {
     GW_DISPATCH_AUTH_CERTIFICATE, /* TLS client certificate (PEM or PKCS#12) */
 } gw_dispatch_auth;
 
+/* Which service an app pushes through: Apple's APNs, or Firebase Cloud
+ * Messaging HTTP v1 (Android; apns/fcm.h). Each has its own keys; a key of
+ * the other one is an error naming it. */
+typedef enum gw_dispatch_provider {
+    GW_DISPATCH_PROVIDER_APNS = 0,
+    GW_DISPATCH_PROVIDER_FCM,
+} gw_dispatch_provider;
+
 typedef enum gw_dispatch_transport {
     GW_DISPATCH_TRANSPORT_HTTP2 = 0,
     GW_DISPATCH_TRANSPORT_BINARY, /* legacy binary interface; certificate auth only */
 } gw_dispatch_transport;
 
 typedef struct gw_dispatch_app_config {
+    int provider;    /* gw_dispatch_provider */
     char *topic;     /* bundle id: the default apns-topic */
     gw_strv topics;  /* further topics the app may send to (.voip, ...) */
     int environment; /* apns_environment */
@@ -68,7 +83,17 @@ typedef struct gw_dispatch_app_config {
     uint32_t max_channels; /* channel records kept, at most Apple's 10,000 */
     int publish_host;      /* apns_publish_host: where channel publishes go */
 
+    /* provider = fcm */
+    char *service_account_file; /* Google's JSON key file (required) */
+    char *project_id;           /* NULL = the key file's project_id */
+    char *fcm_host;             /* tests: a simulator; NULL = fcm.googleapis.com */
+    uint16_t fcm_port;          /* resolved at load: unset = 443 */
+    char *token_url;            /* tests: the token endpoint; NULL = the key file's token_uri */
+
     /* Resolved at load (not keys of their own). */
+    char *fcm_project;  /* provider = fcm: the project messages go to */
+    char *fcm_email;    /* provider = fcm: the service account's client_email */
+    int account;        /* provider = fcm: index into gw_dispatch_teams.accounts, else -1 */
     char *p12_password; /* from password, password_env or password_file; NULL if none. Secret. */
     int team;           /* index into gw_dispatch_teams; -1 for certificate auth */
 } gw_dispatch_app_config;
@@ -94,9 +119,23 @@ typedef struct gw_dispatch_team {
     int same_key_as; /* index of the first team with this team_id+key_id (may be itself) */
 } gw_dispatch_team;
 
+/* The FCM apps of one service account (one key file, one token endpoint):
+ * they share one access token (one apns_fcm_auth feeding one cache). */
+typedef struct gw_dispatch_account {
+    char *id;              /* "<client_email>" or "<client_email>@<token_url>" */
+    const char *key_file;  /* borrowed from the first app */
+    const char *token_url; /* borrowed; NULL = the key file's token_uri */
+    const char *ca_file;   /* borrowed from the first app; NULL = system store */
+    const char *proxy;     /* borrowed from the first app; NULL = none */
+    size_t n_apps;
+    size_t *apps; /* indices into gw_config.apps */
+} gw_dispatch_account;
+
 typedef struct gw_dispatch_teams {
     size_t n;
     gw_dispatch_team *v; /* in order of first appearance */
+    size_t n_accounts;
+    gw_dispatch_account *accounts; /* FCM service accounts, in order of first appearance */
 } gw_dispatch_teams;
 
 /* Parts of gw_config_app_section. The feedback keys are a part of their
@@ -112,5 +151,9 @@ const gw_dispatch_teams *gw_dispatch_teams_of(const gw_config *c);
 /* The team identity whose provider-token cache app signs with (its
  * same_key_as), or NULL for certificate auth. */
 const gw_dispatch_team *gw_dispatch_key_team_of(const gw_config *c, const gw_config_app *app);
+/* The service account of an FCM app, or NULL for an APNs app. */
+const gw_dispatch_account *gw_dispatch_account_of(const gw_config *c, const gw_config_app *app);
+/* 1 for provider = fcm. */
+int gw_dispatch_app_is_fcm(const gw_config_app *app);
 
 #endif

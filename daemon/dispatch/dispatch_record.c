@@ -260,7 +260,7 @@ static void count(gw_dispatch *d, const char *app, const gw_outcome *o, const ch
 
 static void report(gw_dispatch *d, const gw_chunk *c, const gw_outcome *o, const gw_dentry *e)
 {
-    char tok[APNS_TOKEN_HEX_MAX + 1], id[GW_JOB_ID_LEN + 1];
+    char tok[GW_TOKEN_TEXT_MAX], id[GW_JOB_ID_LEN + 1];
     gw_token_result r = {
         .app = c->app,
         .job_id = c->job_id,
@@ -274,7 +274,7 @@ static void report(gw_dispatch *d, const gw_chunk *c, const gw_outcome *o, const
         .apns_ts_ms = o->apns_ts_ms,
         .dead = o->dead};
 
-    if (gw_chunk_token_hex(c, o->token, tok) != 0)
+    if (gw_chunk_token_text(c, o->token, tok, sizeof tok) == 0)
         tok[0] = '\0';
     gw_chunk_apns_id(c, o->token, id);
     d->o.on_result(d->o.ud, &r);

@@ -34,6 +34,8 @@ int gw__d_app_hungry(gw_app *a)
         return 0; /* after a hold: the chunks held are enough to probe with */
     if (a->team != NULL && !gw__d_fleet_ready(a->team))
         return 0; /* no provider token from the fleet yet */
+    if (a->fcm != NULL && !a->fcm->ready)
+        return 0; /* no FCM access token yet */
     if (a->paused)
         return a->paused == GW_D_PROBING && a->chunks.len == 0;
     return a->unsent < apns_client_credit(a->client);
@@ -76,7 +78,7 @@ static void end_flight(gw_app *a, gw_flight *f)
 static int submit(gw_app *a, gw_flight *f)
 {
     const gw_chunk *c = f->dc->c;
-    char tok[APNS_TOKEN_HEX_MAX + 1], detail[320];
+    char tok[GW_TOKEN_TEXT_MAX], detail[320];
     apns_notification n;
     apns_client *client = gw__d_client_for(a, c, detail, sizeof detail);
 
@@ -90,7 +92,11 @@ static int submit(gw_app *a, gw_flight *f)
     if (c->channel != NULL) {
         n.channel_id = c->channel;
     } else {
-        if (gw_chunk_token_hex(c, f->idx, tok) != 0)
+        /* An FCM app's tokens are registration tokens, kept verbatim, and
+         * its payload the message's fields (apns/fcm.h); topic and the rest
+         * unused. */
+        if ((a->fcm != NULL) != gw_chunk_token_raw(c, f->idx) ||
+            gw_chunk_token_text(c, f->idx, tok, sizeof tok) == 0)
             return APNS_EBADTOKEN;
         n.token = tok;
     }
@@ -354,6 +360,10 @@ static gw_dead_source dead_source(const apns_result *r)
         return GW_DEAD_BAD_DEVICE_TOKEN;
     case APNS_REASON_DEVICE_TOKEN_NOT_FOR_TOPIC:
         return GW_DEAD_NOT_FOR_TOPIC;
+    case APNS_REASON_FCM_UNREGISTERED: /* FCM: the app was uninstalled, the token expired */
+        return GW_DEAD_UNREGISTERED;
+    case APNS_REASON_FCM_INVALID_TOKEN: /* FCM: INVALID_ARGUMENT naming the token */
+        return GW_DEAD_BAD_DEVICE_TOKEN;
     default:
         return r->status == 410 ? GW_DEAD_UNREGISTERED : GW_DEAD_NONE;
     }
@@ -361,8 +371,13 @@ static gw_dead_source dead_source(const apns_result *r)
 
 /* 429 / 5xx / no answer: a durable retry-at, or FAILED once the app's
  * retry_attempts sends got a retryable answer. */
+/* FCM (fcm-protocol.md §4-5): Retry-After when the answer gave one, and at
+ * least 60 s after a 429 without one. */
+#define FCM_QUOTA_MIN_MS 60000
+#define RETRY_AFTER_MAX  3600
+
 static void retry_or_fail(gw_app *a, gw_flight *f, int status, apns_reason reason,
-                          const char *reason_str, int64_t now)
+                          const char *reason_str, int64_t now, int64_t retry_after_s)
 {
     gw_chunk *c = f->dc->c;
     int n = c->attempts[f->idx] + 1; /* retryable answers, this one included */
@@ -371,7 +386,12 @@ static void retry_or_fail(gw_app *a, gw_flight *f, int status, apns_reason reaso
         gw__d_emit(a->d, f->dc, f->idx, GW_TOKEN_FAILED, status, reason, reason_str, 0, 0,
                    GW_DEAD_NONE);
     } else {
-        int64_t at = now + apns_retry_backoff_ms(&a->retry, n, &a->rng);
+        int64_t wait = apns_retry_backoff_ms(&a->retry, n, &a->rng), least = 0;
+        if (retry_after_s > 0)
+            least = (retry_after_s < RETRY_AFTER_MAX ? retry_after_s : RETRY_AFTER_MAX) * 1000;
+        else if (a->fcm != NULL && status == 429)
+            least = FCM_QUOTA_MIN_MS;
+        int64_t at = now + (wait > least ? wait : least);
         gw__d_emit(a->d, f->dc, f->idx, GW_TOKEN_RETRY, status, reason, reason_str, 0, at,
                    GW_DEAD_NONE);
     }
@@ -388,7 +408,7 @@ static void on_rejected(gw_app *a, gw_flight *f, const apns_result *r, int64_t n
                    0, f->dc->c->channel != NULL ? GW_DEAD_NONE : dead_source(r));
         break;
     case APNS_ACTION_RETRY:
-        retry_or_fail(a, f, r->status, r->reason, rs, now);
+        retry_or_fail(a, f, r->status, r->reason, rs, now, r->retry_after_s);
         break;
     case APNS_ACTION_RECONNECT:
     case APNS_ACTION_REFRESH_TOKEN:
@@ -398,7 +418,7 @@ static void on_rejected(gw_app *a, gw_flight *f, const apns_result *r, int64_t n
          * a retry like a 5xx. */
         if (r->action == APNS_ACTION_REFRESH_TOKEN && a->team != NULL && a->team->fleet)
             gw__d_fleet_expired(a->team);
-        retry_or_fail(a, f, r->status, r->reason, rs, now);
+        retry_or_fail(a, f, r->status, r->reason, rs, now, r->retry_after_s);
         probe_inconclusive(a, f);
         return;
     case APNS_ACTION_PAUSE:
@@ -432,7 +452,7 @@ static void on_failed(gw_app *a, gw_flight *f, const apns_result *r, int64_t now
                    apns_err_name(r->error), 0, 0, GW_DEAD_NONE);
         break;
     default: /* APNS_ERETRIES: handed back unanswered too often */
-        retry_or_fail(a, f, r->status, r->reason, apns_err_name(r->error), now);
+        retry_or_fail(a, f, r->status, r->reason, apns_err_name(r->error), now, 0);
         break;
     }
     probe_inconclusive(a, f);

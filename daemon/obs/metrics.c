@@ -133,6 +133,12 @@ static const mdef defs[GW_M_COUNT] = {
                                   "notifications were not sent again)."},
     [GW_M_BUILD_INFO] = {"apnsd_build_info", MT_GAUGE, "version", "commit",
                          "1, labelled with the version and the commit apnsd was built from."},
+    [GW_M_APP_INFO] = {"apnsd_app_info", MT_GAUGE, "app", "provider",
+                       "1 for each configured app, with its provider (apns or fcm): join on app "
+                       "to split any per-app series by provider."},
+    [GW_M_FCM_TOKENS] = {"apnsd_fcm_token_requests_total", MT_COUNTER, "account", NULL,
+                         "FCM access-token requests sent to Google's token endpoint, per service "
+                         "account (about one per refresh window)."},
 };
 
 static unsigned def_nlabels(const mdef *d)

@@ -82,6 +82,8 @@ typedef enum gw_metric {
     /* counter {}: kept answers recorded later */
     GW_M_OUTCOMES_RERECORDED,
     GW_M_BUILD_INFO, /* gauge {version,commit}: 1, set by gw_metrics_new */
+    GW_M_APP_INFO,   /* gauge {app,provider}: 1 per configured app (apns, fcm) */
+    GW_M_FCM_TOKENS, /* counter {account}: FCM access-token requests (one round trip each) */
     GW_M_COUNT
 } gw_metric;
 

@@ -294,7 +294,7 @@ static int copy_answers(gw_queue_req *r, const gw_outcome *v, size_t n)
     for (size_t i = 0; i < n; i++)
         if (gw_queue__has_extra(v[i].state)) {
             outcome_reason(&v[i], &rl);
-            extra += 2 + gw_chunk_token(v[i].chunk, v[i].token, NULL) + rl;
+            extra += 4 + gw_chunk_token(v[i].chunk, v[i].token, NULL) + rl;
         }
     r->u.record.v = malloc((n ? n : 1) * sizeof(gw_queue_answer));
     r->u.record.extra = malloc(extra ? extra : 1);
@@ -317,13 +317,23 @@ static int copy_answers(gw_queue_req *r, const gw_outcome *v, size_t n)
             const char *reason = outcome_reason(o, &rl);
             uint8_t *p = r->u.record.extra + pos;
 
+            size_t h = 1;
+
             a->dead = (uint8_t)o->dead;
             a->extra = (uint32_t)pos;
-            p[0] = (uint8_t)tl;
-            memcpy(p + 1, tok, tl);
-            p[1 + tl] = (uint8_t)rl;
-            memcpy(p + 2 + tl, reason, rl);
-            pos += 2 + tl + rl;
+            /* The token's record as the chunk holds it, then [len][reason]. */
+            if (gw_chunk_token_raw(o->chunk, o->token)) {
+                p[0] = 0;
+                p[1] = (uint8_t)(tl >> 8);
+                p[2] = (uint8_t)tl;
+                h = 3;
+            } else {
+                p[0] = (uint8_t)tl;
+            }
+            memcpy(p + h, tok, tl);
+            p[h + tl] = (uint8_t)rl;
+            memcpy(p + h + 1 + tl, reason, rl);
+            pos += h + 1 + tl + rl;
         }
     }
     r->u.record.n = n;

@@ -126,10 +126,33 @@ int gw_queue_err_overloaded(int err);
 #define GW_JOB_TOKENS_MAX 1000000u /* tokens in one job */
 
 /*
- * A growable list of device tokens packed as [len:1][bytes] records, filled
- * by the API while it parses a request and handed to gw_queue_submit(),
- * which takes the buffer over. Embedded: _init / _cleanup.
+ * A growable list of device tokens packed as records, filled by the API
+ * while it parses a request and handed to gw_queue_submit(), which takes the
+ * buffer over. Embedded: _init / _cleanup.
+ *
+ * Two kinds of record (gw_token_rec reads either):
+ *   [len:1][bytes]              an APNs token, binary (len 8..100, never 0)
+ *   [0][len_hi][len_lo][bytes]  an FCM registration token, verbatim text
+ *                               (len 1..GW_TOKEN_RAW_MAX)
+ * The first byte 0 marks the second kind, so every list and chunk written
+ * before FCM tokens existed reads the same as before.
  */
+#define GW_TOKEN_RAW_MAX  4096 /* APNS_FCM_TOKEN_MAX */
+#define GW_TOKEN_TEXT_MAX (GW_TOKEN_RAW_MAX + 1)
+
+/* The record at p: its token length (*len), whether it is an FCM token
+ * (*raw), and the record's size. */
+static inline size_t gw_token_rec(const uint8_t *p, size_t *len, int *raw)
+{
+    if (p[0] != 0) {
+        *len = p[0];
+        *raw = 0;
+        return 1 + (size_t)p[0];
+    }
+    *len = (size_t)p[1] << 8 | p[2];
+    *raw = 1;
+    return 3 + *len;
+}
 typedef struct gw_token_list {
     uint8_t *buf;
     size_t len, cap;
@@ -142,6 +165,15 @@ void gw_token_list_cleanup(gw_token_list *l);
  * Returns 0, APNS_EBADTOKEN, APNS_EINVAL (list already holds
  * GW_JOB_TOKENS_MAX), APNS_ENOMEM. */
 int gw_token_list_add_hex(gw_token_list *l, const char *hex, size_t len);
+/* Appends an FCM registration token verbatim (1..GW_TOKEN_RAW_MAX printable
+ * non-space bytes, libapns's apns_fcm_token_check). Returns 0,
+ * APNS_EFCMTOKEN, APNS_EINVAL (full), APNS_ENOMEM. */
+int gw_token_list_add_raw(gw_token_list *l, const char *tok, size_t len);
+
+/* The record at p (avail bytes left) as text into out (GW_TOKEN_TEXT_MAX
+ * bytes): hex of an APNs token, an FCM token verbatim. Returns the record's
+ * size, or 0 when it does not fit in avail. */
+size_t gw_token_rec_text(const uint8_t *p, size_t avail, char out[GW_TOKEN_TEXT_MAX]);
 
 /* Writes 2*len lower-case hex digits and a NUL into out. */
 void gw_token_to_hex(const uint8_t *bin, size_t len, char *out);
@@ -226,7 +258,7 @@ const char *gw_job_state_name(gw_job_state s);
 
 /* One token's outcome in a status answer (small jobs only). */
 typedef struct gw_token_outcome {
-    char token[APNS_TOKEN_HEX_MAX + 1]; /* lower-case hex */
+    char token[GW_TOKEN_TEXT_MAX]; /* lower-case hex, or an FCM token verbatim */
     gw_token_state state;
     int status;          /* HTTP status of a rejection; 0 otherwise */
     char reason[48];     /* APNs reason string of a rejection; "" otherwise */
@@ -297,6 +329,12 @@ typedef struct gw_chunk {
 /* Binary token i of c: sets *bin (borrowed, lifetime of c) and returns its
  * length; 0 when i is out of range. */
 size_t gw_chunk_token(const gw_chunk *c, uint32_t i, const uint8_t **bin);
+/* 1 when token i is an FCM registration token (its bytes are its text). */
+int gw_chunk_token_raw(const gw_chunk *c, uint32_t i);
+/* Token i as text: lower-case hex of an APNs token, an FCM token verbatim;
+ * NUL-terminated into out (GW_TOKEN_TEXT_MAX bytes always suffice). Returns
+ * its length, or 0 (no such token, out too small). */
+size_t gw_chunk_token_text(const gw_chunk *c, uint32_t i, char *out, size_t out_len);
 /* Hex of token i into out (APNS_TOKEN_HEX_MAX + 1 bytes). Returns 0 or
  * APNS_EINVAL. */
 int gw_chunk_token_hex(const gw_chunk *c, uint32_t i, char out[APNS_TOKEN_HEX_MAX + 1]);
@@ -338,7 +376,7 @@ typedef struct gw_outcome {
 #define GW_DEAD_CURSOR_MAX 64
 
 typedef struct gw_dead_token {
-    char token[APNS_TOKEN_HEX_MAX + 1];
+    char token[GW_TOKEN_TEXT_MAX]; /* lower-case hex, or an FCM token verbatim */
     gw_dead_source source;
     char reason[48];     /* APNs reason string ("Unregistered"); "" for feedback */
     int64_t apns_ts_ms;  /* Apple's timestamp (410, feedback); 0 if none */

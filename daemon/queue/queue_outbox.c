@@ -152,12 +152,12 @@ static int ev_string(gw_queue_events *e, const char *s, size_t len)
 static int render(gw_queue_events *e, const gw_outcome *o)
 {
     const gw_chunk *c = o->chunk;
-    char tok[APNS_TOKEN_HEX_MAX + 1], id[GW_JOB_ID_LEN + 1];
+    char tok[GW_TOKEN_TEXT_MAX], id[GW_JOB_ID_LEN + 1];
     const char *reason = "";
     size_t rl = 0;
     int rc;
 
-    if (gw_chunk_token_hex(c, o->token, tok) != 0)
+    if (gw_chunk_token_text(c, o->token, tok, sizeof tok) == 0)
         tok[0] = '\0';
     gw_chunk_apns_id(c, o->token, id);
     if (gw_queue__has_extra(o->state)) {
@@ -171,13 +171,18 @@ static int render(gw_queue_events *e, const gw_outcome *o)
         e->buf[e->len++] = '\0';
     /* A channel publish names its channel, not its placeholder token (ids
      * are base64: nothing to escape). */
+    /* An FCM registration token may hold '"' or '\\': escaped. */
     if (rc == 0)
-        rc = ev_printf(e,
-                       "{\"job_id\":\"%s\",\"index\":%llu,\"%s\":\"%s\",\"apns_id\":\"%s\","
-                       "\"state\":\"%s\"",
-                       c->job_id, (unsigned long long)c->first + o->token,
-                       c->channel != NULL ? "channel" : "token",
-                       c->channel != NULL ? c->channel : tok, id, gw_token_state_name(o->state));
+        rc = ev_printf(e, "{\"job_id\":\"%s\",\"index\":%llu,\"%s\":", c->job_id,
+                       (unsigned long long)c->first + o->token,
+                       c->channel != NULL ? "channel" : "token");
+    if (rc == 0) {
+        const char *t = c->channel != NULL ? c->channel : tok;
+        rc = ev_string(e, t, strlen(t));
+    }
+    if (rc == 0)
+        rc =
+            ev_printf(e, ",\"apns_id\":\"%s\",\"state\":\"%s\"", id, gw_token_state_name(o->state));
     if (rc == 0 && o->status != 0)
         rc = ev_printf(e, ",\"status\":%d", o->status);
     if (rc == 0 && rl > 0 && (rc = ev_printf(e, ",\"reason\":")) == 0)

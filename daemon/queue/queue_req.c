@@ -573,7 +573,7 @@ gw_chunk *gw_queue__chunk_new(const gw_queue_chunk_fields *f)
     size_t off_retry = align8(sizeof(gw_chunk));
     size_t off_offset = off_retry + (size_t)n * sizeof(int64_t);
     size_t off_state = off_offset + (size_t)n * sizeof(uint32_t);
-    size_t off_att = off_state + n, off_tok = off_att + n, off_str = off_tok + tokens_len + 1;
+    size_t off_att = off_state + n, off_tok = off_att + n, off_str = off_tok + tokens_len + 3;
     gw_chunk *ch = calloc(1, off_str + strings_len);
     uint8_t *p = (uint8_t *)ch, *tok;
     uint32_t *offset;
@@ -589,12 +589,17 @@ gw_chunk *gw_queue__chunk_new(const gw_queue_chunk_fields *f)
     tok = p + off_tok;
     if (tokens_len > 0)
         memcpy(tok, tokens, tokens_len);
+    /* tokens_len..+3: three zero bytes, an empty record: "no token" */
     for (uint32_t i = 0; i < n; i++) {
-        if (pos < tokens_len && pos + 1 + tok[pos] <= tokens_len) {
+        size_t tl, rl = 0;
+        int raw;
+        if (pos < tokens_len && (tok[pos] != 0 || pos + 3 <= tokens_len))
+            rl = gw_token_rec(tok + pos, &tl, &raw);
+        if (rl > 0 && pos + rl <= tokens_len && tl > 0) {
             offset[i] = (uint32_t)pos;
-            pos += 1 + tok[pos];
+            pos += rl;
         } else {
-            offset[i] = (uint32_t)tokens_len; /* the zero byte: no token */
+            offset[i] = (uint32_t)tokens_len;
         }
     }
     ch->priv.tokens = tok;
@@ -648,10 +653,15 @@ void gw_queue__answer_extra(const gw_queue_req *r, const gw_queue_answer *a, con
                             size_t *tok_len, const char **reason, size_t *reason_len)
 {
     const uint8_t *p = r->u.record.extra + a->extra;
+    int raw;
 
-    *tok_len = p[0];
-    *tok = p + 1;
-    p += 1 + p[0];
+    p += gw_token_rec(p, tok_len, &raw);
+    *tok = p - *tok_len;
     *reason_len = p[0];
     *reason = (const char *)p + 1;
+}
+
+int gw_queue__answer_raw(const gw_queue_req *r, const gw_queue_answer *a)
+{
+    return r->u.record.extra[a->extra] == 0;
 }

@@ -8,6 +8,8 @@
 #include "hex.h"   /* common/ */
 #include "token.h" /* common/ */
 
+#include "apns/fcm.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +51,55 @@ int gw_token_list_add_hex(gw_token_list *l, const char *hex, size_t len)
     return 0;
 }
 
+int gw_token_list_add_raw(gw_token_list *l, const char *tok, size_t len)
+{
+    size_t need;
+    uint8_t *p;
+
+    if (tok == NULL || apns_fcm_token_check(tok, len, NULL, 0) != 0 || len > GW_TOKEN_RAW_MAX)
+        return APNS_EFCMTOKEN;
+    if (l->count >= GW_JOB_TOKENS_MAX)
+        return APNS_EINVAL;
+    need = l->len + 3 + len;
+    if (need > l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4096;
+        while (cap < need)
+            cap *= 2;
+        p = realloc(l->buf, cap);
+        if (p == NULL)
+            return APNS_ENOMEM;
+        l->buf = p;
+        l->cap = cap;
+    }
+    p = l->buf + l->len;
+    p[0] = 0;
+    p[1] = (uint8_t)(len >> 8);
+    p[2] = (uint8_t)len;
+    memcpy(p + 3, tok, len);
+    l->len = need;
+    l->count++;
+    return 0;
+}
+
+size_t gw_token_rec_text(const uint8_t *p, size_t avail, char out[GW_TOKEN_TEXT_MAX])
+{
+    size_t len, rl;
+    int raw;
+
+    if (avail == 0 || (p[0] == 0 && avail < 3))
+        return 0;
+    rl = gw_token_rec(p, &len, &raw);
+    if (rl > avail || len == 0)
+        return 0;
+    if (raw) {
+        memcpy(out, p + 3, len);
+        out[len] = '\0';
+    } else {
+        gw_token_to_hex(p + 1, len, out);
+    }
+    return rl;
+}
+
 void gw_token_to_hex(const uint8_t *bin, size_t len, char *out)
 {
     common_bin_to_hex(bin, len, out);
@@ -60,10 +111,43 @@ size_t gw_chunk_token(const gw_chunk *c, uint32_t i, const uint8_t **bin)
 
     if (c == NULL || i >= c->n_tokens)
         return 0;
+    size_t len;
+    int raw;
     rec = c->priv.tokens + c->priv.offset[i];
+    gw_token_rec(rec, &len, &raw);
     if (bin != NULL)
-        *bin = rec + 1;
-    return rec[0];
+        *bin = rec + (raw ? 3 : 1);
+    return len;
+}
+
+int gw_chunk_token_raw(const gw_chunk *c, uint32_t i)
+{
+    size_t len;
+    int raw;
+    if (c == NULL || i >= c->n_tokens)
+        return 0;
+    gw_token_rec(c->priv.tokens + c->priv.offset[i], &len, &raw);
+    return raw;
+}
+
+size_t gw_chunk_token_text(const gw_chunk *c, uint32_t i, char *out, size_t out_len)
+{
+    const uint8_t *bin;
+    size_t len = gw_chunk_token(c, i, &bin);
+
+    if (len == 0)
+        return 0;
+    if (gw_chunk_token_raw(c, i)) {
+        if (len + 1 > out_len)
+            return 0;
+        memcpy(out, bin, len);
+        out[len] = '\0';
+        return len;
+    }
+    if (2 * len + 1 > out_len)
+        return 0;
+    gw_token_to_hex(bin, len, out);
+    return 2 * len;
 }
 
 int gw_chunk_token_hex(const gw_chunk *c, uint32_t i, char out[APNS_TOKEN_HEX_MAX + 1])
@@ -71,7 +155,7 @@ int gw_chunk_token_hex(const gw_chunk *c, uint32_t i, char out[APNS_TOKEN_HEX_MA
     const uint8_t *bin;
     size_t len = gw_chunk_token(c, i, &bin);
 
-    if (len == 0)
+    if (len == 0 || gw_chunk_token_raw(c, i))
         return APNS_EINVAL;
     gw_token_to_hex(bin, len, out);
     return 0;

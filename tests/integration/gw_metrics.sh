@@ -62,6 +62,8 @@ for row in rows:
     cell, meaning = row.split("|")[1], row.split("|")[2]
     if "backend = jetstream" in meaning:
         continue  # this apnsd runs the SQLite backend
+    if "provider = fcm" in meaning:
+        continue  # this apnsd has APNs apps only (it_gw_fcm_zero_loss reads that one)
     have = later if "from its first answer" in meaning else first
     for name, _, labels in re.findall(r'`([a-z_]+)(\{([a-z_,]*)\})?`', cell):
         labels = labels.split(",") if labels else []

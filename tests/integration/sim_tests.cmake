@@ -201,6 +201,33 @@ if(TARGET apnsd)
   set_tests_properties(it_gw_e2e_100k_broadcast_100k it_gw_e2e_shutdown_idle it_gw_crash_kill9
                        it_gw_storage_full_readonly PROPERTIES
                        FIXTURES_REQUIRED certs ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)
+  # Android (issue 15): provider = fcm apps through apnsd to fcm-sim. 100k
+  # registration tokens (10k under the sanitizers) with 1% unregistered, a
+  # GOAWAY every 1000 streams, 2% 503 and 429 bursts from a project quota:
+  # every valid one in fcm-sim's log exactly once, every unregistered one in
+  # the registry with UNREGISTERED, one access-token request. And iOS +
+  # Android tokens in ONE request body, each delivered exactly once.
+  add_executable(gw_fcm ${CMAKE_CURRENT_SOURCE_DIR}/gw_fcm.c
+                        ${PROJECT_SOURCE_DIR}/tests/support/nats_cluster.c)
+  target_include_directories(gw_fcm PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
+  target_link_libraries(gw_fcm PRIVATE gw_test_util PkgConfig::LIBNATS Threads::Threads)
+  add_dependencies(gw_fcm apnsd apns-sim fcm-sim)
+  if(APNS_SANITIZE)
+    set(GW_FCM_N 10000)
+    set(GW_FCM_MIXED_N 20000)
+  else()
+    set(GW_FCM_N 100000)
+    set(GW_FCM_MIXED_N 100000)
+  endif()
+  add_test(NAME it_gw_fcm_zero_loss COMMAND gw_fcm zero-loss ${GW_FCM_N})
+  add_test(NAME it_gw_fcm_mixed COMMAND gw_fcm mixed ${GW_FCM_MIXED_N})
+  set_tests_properties(it_gw_fcm_zero_loss it_gw_fcm_mixed PROPERTIES
+                       FIXTURES_REQUIRED certs ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)
+  # The fleet: 3 apnsd nodes on a 3-node nats-server cluster share ONE access
+  # token (fcm-sim counts one token request for the account).
+  add_test(NAME it_gw_fcm_fleet COMMAND gw_fcm fleet 6000)
+  set_tests_properties(it_gw_fcm_fleet PROPERTIES FIXTURES_REQUIRED certs
+                       ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300 RESOURCE_LOCK nats_fleet)
   # The fleet (docs/scaling.md): a real 3-node nats-server cluster (R3), three
   # apnsd processes with the same [queue] backend = jetstream config, one
   # apns-sim; pushes through every node's API, status and the dead-token

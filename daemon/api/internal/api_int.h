@@ -276,9 +276,24 @@ void gw__api_push_result(gw__push *p);
 
 typedef struct gw__lifted {
     size_t notification; /* index in "notifications", or GW__TOKENS_TOP */
-    gw_token_list list;
-    int taken; /* moved into an item */
+    gw_token_list list;  /* the tokens as APNs tokens (binary) */
+    int taken;           /* moved into an item */
+    /* The array in the body ('[' .. past ']'): an FCM app's tokens are read
+     * again from it, verbatim (gw__lifted_raw). */
+    const char *start, *end;
+    /* A token that is not an APNs token: the error, reported only when the
+     * notification is for an APNs app. */
+    int bad;
+    gw_api_error bad_err;
 } gw__lifted;
+
+/* The lifted array's tokens as FCM registration tokens (verbatim, libapns's
+ * apns_fcm_token_check) into out (initialised by the caller). Returns 0 or
+ * -1 with err naming the token. */
+int gw__lifted_raw(const gw__lifted *lf, size_t idx, gw_token_list *out, gw_api_error *err);
+/* One FCM token given as JSON string content (raw, possibly escaped). */
+int gw__token_add_raw(gw_token_list *l, const char *s, size_t len, int escaped, const char *field,
+                      gw_api_error *err);
 
 typedef struct gw__scan {
     gw__lifted *v;

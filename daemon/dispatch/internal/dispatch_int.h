@@ -19,6 +19,7 @@
 #if APNS_HAVE_LEGACY
 #include "apns/feedback.h"
 #endif
+#include "apns/fcm_auth.h"
 #include "apns/jwt.h"
 #include "dispatch.h"
 #include "list.h"
@@ -71,6 +72,35 @@ typedef struct gw_dteam {
     uint64_t fleet_rng;
 } gw_dteam;
 
+/* An FCM service account's runtime (dispatch_fcm.c): the key file, the
+ * external token cache its apps' clients present, and the apns_fcm_auth
+ * that keeps the cache filled (one token request per refresh window for
+ * every app of the account). */
+typedef struct gw_dfcm {
+    char *label; /* the account id (client_email[@token_url]): metrics, logs */
+    char *key_file, *token_url, *ca_file, *proxy;
+    apns_fcm_account *account;
+    apns_token_cache *cache;
+    apns_fcm_auth *auth;
+    int ready; /* the cache got its first token: the apps may lease */
+    int refs;
+    uint64_t gen; /* gw_dispatch.reload_gen when it was loaded */
+    uint64_t requests_seen;
+    gw_dispatch *d;
+    struct gw_dfcm *next;
+
+    /* backend = jetstream: the fleet's one access token per account through
+     * the queue's token store (no apns_fcm_auth then) */
+    int fleet;
+    char fleet_key[40];                /* the store's key id: "fcm" + a hash of the label */
+    struct gw_dfcm_fetch *fleet_fetch; /* a request in progress, or NULL */
+    struct event *fleet_ev;            /* the next look */
+    struct event *fleet_stale_ev;      /* a client saw the token refused as expired */
+    int fleet_fails;
+    int64_t fleet_issued_ms;
+    uint64_t fleet_rng, fleet_mints; /* mints: token requests this node made */
+} gw_dfcm;
+
 /* A leased chunk as the dispatcher holds it. Freed when it is released and
  * nothing refers to it any more. */
 /* The reason of a token failed because its job holds an expiration past
@@ -106,7 +136,8 @@ struct gw_app {
     uint32_t connections;
     uint32_t rate_limit;
     apns_retry_policy retry; /* the dispatcher's durable retries */
-    gw_dteam *team;          /* token auth; NULL for certificates */
+    gw_dteam *team;          /* token auth; NULL for certificates and FCM */
+    gw_dfcm *fcm;            /* provider = fcm: its service account; else NULL */
     apns_client *client;
 
     /* Channel publishes (dispatch_app.c, gw__d_pub_client): with
@@ -209,6 +240,7 @@ struct gw_dispatch {
     gw_app *apps;     /* active, config order */
     gw_app *retiring; /* removed / replaced, finishing */
     gw_dteam *teams;
+    gw_dfcm *fcms;       /* FCM service accounts in use */
     uint64_t reload_gen; /* counts reloads */
 
     /* leasing */
@@ -296,6 +328,16 @@ int gw__d_app_done(const gw_app *a);
 void gw__d_app_free(gw_app *a);
 /* The stats timer: gauges and counters of every app and team. */
 void gw__d_stats_cb(int fd, short what, void *ud);
+
+/* ---- dispatch_fcm.c ---- */
+/* The runtime of app's service account, shared (refs) with the apps of the
+ * same account; fresh: only one loaded by this reload may be shared. */
+int gw__d_fcm_get(gw_dispatch *d, const gw_config *cfg, const gw_config_app *app, int fresh,
+                  gw_dfcm **out, char *detail, size_t detail_len);
+void gw__d_fcm_put(gw_dispatch *d, gw_dfcm *f);
+void gw__d_fcm_free(gw_dfcm *f);
+/* The stats timer: token requests per account. */
+void gw__d_fcm_stats(gw_dispatch *d);
 
 /* ---- dispatch_fleet.c ---- */
 /* Makes t take the fleet's token (its cache must be external) and asks for

@@ -278,6 +278,8 @@ typedef struct gw_queue_req {
  * gw_queue__has_extra(a->state). */
 void gw_queue__answer_extra(const gw_queue_req *r, const gw_queue_answer *a, const uint8_t **tok,
                             size_t *tok_len, const char **reason, size_t *reason_len);
+/* 1 when that token is an FCM registration token (its bytes are its text). */
+int gw_queue__answer_raw(const gw_queue_req *r, const gw_queue_answer *a);
 
 /* The webhook event of answer i of record r: 1 with *app and *json set
  * (NUL-terminated, in r), or 0 when it writes none. */

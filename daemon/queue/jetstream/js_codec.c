@@ -556,12 +556,22 @@ int gw_js_dead_encode(const gw_dead_token *d, uint8_t **out, size_t *len)
 {
     wbuf b = {0};
 
-    w_bytes(&b, "AJD1", 4);
+    size_t tl = strlen(d->token);
+
+    /* AJD2 only for a token longer than 255 bytes (an FCM registration
+     * token): its length is 16 bits. Every other entry stays AJD1, which
+     * nodes of earlier versions read. */
+    w_bytes(&b, tl > 255 ? "AJD2" : "AJD1", 4);
     w_u8(&b, (uint8_t)d->source);
     w_u64(&b, (uint64_t)d->apns_ts_ms);
     w_u64(&b, (uint64_t)d->recorded_ms);
     w_str8(&b, d->reason);
-    w_str8(&b, d->token);
+    if (tl > 255) {
+        w_u16(&b, (uint16_t)tl);
+        w_bytes(&b, d->token, tl);
+    } else {
+        w_str8(&b, d->token);
+    }
     return finish(&b, out, len);
 }
 
@@ -569,9 +579,10 @@ int gw_js_dead_decode(gw_dead_token *d, const uint8_t *p, size_t len)
 {
     rbuf b;
     const uint8_t *reason, *token;
-    uint8_t rl, hl;
+    uint8_t rl;
+    size_t hl;
 
-    int rc = r_open(&b, p, len, "AJD1", d, sizeof(*d));
+    int rc = r_open(&b, p, len, "AJD2", d, sizeof(*d));
     if (rc != 0)
         return rc;
     d->source = (gw_dead_source)r_u8(&b);
@@ -579,9 +590,9 @@ int gw_js_dead_decode(gw_dead_token *d, const uint8_t *p, size_t len)
     d->recorded_ms = (int64_t)r_u64(&b);
     rl = r_u8(&b);
     reason = r_bytes(&b, rl);
-    hl = r_u8(&b);
+    hl = b.ver >= '2' ? r_u16(&b) : r_u8(&b);
     token = r_bytes(&b, hl);
-    if (b.bad || rl >= sizeof(d->reason) || hl > APNS_TOKEN_HEX_MAX)
+    if (b.bad || rl >= sizeof(d->reason) || hl >= sizeof(d->token))
         return APNS_EINVAL;
     memcpy(d->reason, reason, rl);
     memcpy(d->token, token, hl);

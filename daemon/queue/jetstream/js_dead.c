@@ -43,8 +43,29 @@ void gw_js_dead_key(const char *app, const char *hex, char *out, size_t len)
     snprintf(out + strlen(out), len - strlen(out), ".%s", hex);
 }
 
+/* An FCM registration token is not a key token (':' and its length): its
+ * key is "x" + 32 hex digits of two 64-bit hashes (an APNs key is all hex
+ * digits, so the two never meet); the entry holds the token itself. */
+void gw_js_dead_key_raw(const char *app, const char *tok, char *out, size_t len)
+{
+    uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull;
+    for (const unsigned char *p = (const unsigned char *)tok; *p; p++) {
+        a = (a ^ *p) * 0x100000001b3ull;
+        b = (b ^ *p) * 0x100000001b3ull + 0x9e3779b97f4a7c15ull;
+    }
+    app_token(app, out, len);
+    snprintf(out + strlen(out), len - strlen(out), ".x%016llx%016llx", (unsigned long long)a,
+             (unsigned long long)b);
+}
+
 long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, const char *reason,
                     int64_t apns_ts, int async, char *detail, size_t dlen)
+{
+    return gw_js_dead_put2(js, app, hex, 0, source, reason, apns_ts, async, detail, dlen);
+}
+
+long gw_js_dead_put2(gw_js *js, const char *app, const char *hex, int raw, int source,
+                     const char *reason, int64_t apns_ts, int async, char *detail, size_t dlen)
 {
     gw_dead_token d = {.source = (gw_dead_source)source, .apns_ts_ms = apns_ts};
     char key[400], subj[480];
@@ -56,7 +77,10 @@ long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, con
     snprintf(d.token, sizeof(d.token), "%s", hex);
     snprintf(d.reason, sizeof(d.reason), "%s", reason ? reason : "");
     d.recorded_ms = gw_queue__now(js->q);
-    gw_js_dead_key(app, hex, key, sizeof(key));
+    if (raw)
+        gw_js_dead_key_raw(app, hex, key, sizeof(key));
+    else
+        gw_js_dead_key(app, hex, key, sizeof(key));
     if (gw_js_dead_encode(&d, &val, &len) != 0)
         return APNS_ENOMEM;
     if (async) {

@@ -614,7 +614,8 @@ static void store_dead(gw_js *js, mark *marks, size_t n_marks)
     gw_js_pg_begin(js);
     for (size_t j = 0; j < n_marks; j++) {
         mark *m = &marks[j];
-        char hex[APNS_TOKEN_HEX_MAX + 1], reason[JS_REASON_MAX + 1];
+        char hex[GW_TOKEN_TEXT_MAX], reason[JS_REASON_MAX + 1];
+        int raw;
         const uint8_t *tok;
         const char *rs;
         size_t tl, rl;
@@ -623,10 +624,15 @@ static void store_dead(gw_js *js, mark *marks, size_t n_marks)
         if (!dead_to_store(m))
             continue;
         gw_queue__answer_extra(m->r, m->o, &tok, &tl, &rs, &rl);
-        gw_token_to_hex(tok, tl, hex);
+        if ((raw = gw_queue__answer_raw(m->r, m->o)) != 0) { /* an FCM token, verbatim */
+            memcpy(hex, tok, tl);
+            hex[tl] = '\0';
+        } else {
+            gw_token_to_hex(tok, tl, hex);
+        }
         snprintf(reason, sizeof(reason), "%.*s", (int)rl, rs);
-        m->dead_slot = gw_js_dead_put(js, by_handle(m->o->chunk)->app, hex, m->o->dead, reason,
-                                      m->o->apns_ts, 1, NULL, 0);
+        m->dead_slot = gw_js_dead_put2(js, by_handle(m->o->chunk)->app, hex, raw, m->o->dead,
+                                       reason, m->o->apns_ts, 1, NULL, 0);
         n_dead++;
     }
     if (n_dead == 0)

@@ -155,11 +155,11 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
             return APNS_ENOMEM;
         }
         for (uint32_t i = 0; i < job.n && pos < job.tokens_len; i++) {
-            size_t tl = job.tokens[pos];
-            if (pos + 1 + tl > job.tokens_len)
+            size_t rl = gw_token_rec_text(job.tokens + pos, job.tokens_len - pos,
+                                          r->u.status.outcomes[i].token);
+            if (rl == 0)
                 break;
-            gw_token_to_hex(job.tokens + pos + 1, tl, r->u.status.outcomes[i].token);
-            pos += 1 + tl;
+            pos += rl;
         }
     }
     agg_begin(&a, js, r, &job);

@@ -17,12 +17,42 @@
 typedef struct slots {
     size_t first, n; /* chunk messages */
     long header;     /* -1: not published */
+    uint32_t per;    /* tokens per chunk of this job */
 } slots;
+
+/* Tokens per chunk of a job: [queue] chunk_tokens, fewer when its longest
+ * token record would make a chunk exceed the servers' max_payload (FCM
+ * registration tokens may be 4096 bytes: count bytes, not tokens). The job
+ * header keeps it (gw_js_job.per), so status maps chunk seq -> first token
+ * with the job's own value. */
+static uint32_t job_per(const gw_js *js, const gw_queue_req *r, size_t max_payload)
+{
+    const gw_token_list *l = &r->u.submit.tokens;
+    const gw_js_chunk_msg *f = &r->u.submit.f;
+    uint32_t per = js->q->o.chunk_tokens;
+    size_t pos = 0, longest = 1, fixed, tl;
+    int raw;
+
+    if (max_payload == 0)
+        return per;
+    for (size_t k = 0; k < l->count; k++) {
+        size_t rl = gw_token_rec(l->buf + pos, &tl, &raw);
+        longest = rl > longest ? rl : longest;
+        pos += rl;
+    }
+    /* the chunk's other fields: strings, the payload and a margin */
+    fixed = 1024 + f->payload_len + f->app_len + f->topic_len + f->collapse_len;
+    if (fixed + 256 + longest >= max_payload)
+        return 1; /* refused below with the sizes named */
+    if ((max_payload - 256 - fixed) / longest < per)
+        per = (uint32_t)((max_payload - 256 - fixed) / longest);
+    return per > 0 ? per : 1;
+}
 
 static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_payload, slots *sl)
 {
     const gw_token_list *l = &r->u.submit.tokens;
-    uint32_t per = js->q->o.chunk_tokens;
+    uint32_t per = sl->per = job_per(js, r, max_payload);
     size_t pos = 0, done = 0, n = l->count;
     uint32_t n_chunks = (uint32_t)((n + per - 1) / per);
     gw_js_chunk_msg m = r->u.submit.f;
@@ -38,8 +68,11 @@ static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_pa
         char subj[96], id[GW_JOB_ID_LEN + 16];
         long slot;
 
-        for (size_t k = 0; k < cnt; k++)
-            pos += 1 + (size_t)l->buf[pos];
+        for (size_t k = 0; k < cnt; k++) {
+            size_t tl;
+            int raw;
+            pos += gw_token_rec(l->buf + pos, &tl, &raw);
+        }
         m.seq = seq;
         m.first = (uint32_t)done;
         m.n = (uint32_t)cnt;
@@ -73,10 +106,9 @@ static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_pa
     return 0;
 }
 
-static int publish_header(gw_js *js, gw_queue_req *r, int64_t now, long *slot)
+static int publish_header(gw_js *js, gw_queue_req *r, int64_t now, uint32_t per, long *slot)
 {
     const gw_token_list *l = &r->u.submit.tokens;
-    uint32_t per = js->q->o.chunk_tokens;
     uint8_t *buf = NULL;
     size_t len = 0;
     char subj[160];
@@ -155,7 +187,7 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
     for (size_t i = 0; i < n; i++) {
         sl[i].header = -1;
         if (v[i]->err == 0) {
-            int rc = publish_header(js, v[i], now, &sl[i].header);
+            int rc = publish_header(js, v[i], now, sl[i].per, &sl[i].header);
             if (rc != 0)
                 v[i]->err = rc;
         }

@@ -161,6 +161,9 @@ static sqlite3_stmt *stmt_bind(gw_sq *sq, enum gw_sq_stmt id, const char *types,
             const char *v = va_arg(ap, const char *);
             if (v != NULL && v[0] != '\0')
                 sqlite3_bind_text(s, i + 1, v, -1, SQLITE_STATIC);
+        } else if (types[i] == 'x') { /* text of a length: an FCM token */
+            const char *v = va_arg(ap, const char *);
+            sqlite3_bind_text(s, i + 1, v, (int)va_arg(ap, size_t), SQLITE_STATIC);
         } else {
             const void *v = va_arg(ap, const void *);
             sqlite3_bind_blob(s, i + 1, v, (int)va_arg(ap, size_t), SQLITE_STATIC);

@@ -19,8 +19,19 @@ int gw_sq_dead_upsert(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok
                       const char *reason, int64_t apns_ts, int64_t recorded, char *detail,
                       size_t detail_len)
 {
-    return gw_sq_run(sq, detail, detail_len, "dead-token registry", SQS_DEAD_UPSERT, "tbitii", app,
-                     (const void *)tok, tok_len, (int64_t)source, reason, apns_ts, recorded);
+    return gw_sq_dead_upsert2(sq, app, tok, tok_len, 0, source, reason, apns_ts, recorded, detail,
+                              detail_len);
+}
+
+/* raw: an FCM registration token, stored as TEXT (an APNs token is a BLOB),
+ * so the two kinds never compare equal and read back as they were. */
+int gw_sq_dead_upsert2(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok_len, int raw,
+                       int source, const char *reason, int64_t apns_ts, int64_t recorded,
+                       char *detail, size_t detail_len)
+{
+    return gw_sq_run(sq, detail, detail_len, "dead-token registry", SQS_DEAD_UPSERT,
+                     raw ? "txitii" : "tbitii", app, (const void *)tok, tok_len, (int64_t)source,
+                     reason, apns_ts, recorded);
 }
 
 int gw_sq_op_dead_add(gw_sq *sq, gw_queue_req *r)
@@ -54,10 +65,14 @@ int gw_sq_op_dead_list(gw_sq *sq, gw_queue_req *r)
         }
         d = &r->u.dead.v[r->u.dead.n++];
         last_id = sqlite3_column_int64(s, 0);
-        len = sqlite3_column_bytes(s, 1);
-        if (len > GW_TOKEN_BIN_MAX)
-            len = GW_TOKEN_BIN_MAX;
-        gw_token_to_hex(sqlite3_column_blob(s, 1), (size_t)len, d->token);
+        if (sqlite3_column_type(s, 1) == SQLITE_TEXT) { /* an FCM token, verbatim */
+            snprintf(d->token, sizeof(d->token), "%s", (const char *)sqlite3_column_text(s, 1));
+        } else {
+            len = sqlite3_column_bytes(s, 1);
+            if (len > GW_TOKEN_BIN_MAX)
+                len = GW_TOKEN_BIN_MAX;
+            gw_token_to_hex(sqlite3_column_blob(s, 1), (size_t)len, d->token);
+        }
         d->source = (gw_dead_source)sqlite3_column_int(s, 2);
         snprintf(d->reason, sizeof(d->reason), "%s",
                  sqlite3_column_type(s, 3) == SQLITE_NULL

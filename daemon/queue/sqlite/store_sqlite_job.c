@@ -45,8 +45,11 @@ int gw_sq_op_submit(gw_sq *sq, gw_queue_req *r)
     for (uint32_t seq = 0; done < l->count; seq++) {
         size_t start = pos, cnt = l->count - done < per ? l->count - done : per;
 
-        for (size_t k = 0; k < cnt; k++)
-            pos += 1 + (size_t)l->buf[pos];
+        for (size_t k = 0; k < cnt; k++) {
+            size_t tl;
+            int raw;
+            pos += gw_token_rec(l->buf + pos, &tl, &raw);
+        }
         rc = gw_sq_run(sq, r->detail, sizeof(r->detail), "submit (chunk)", SQS_CHUNK_INSERT,
                        "iiiibi", job, (int64_t)seq, (int64_t)done, (int64_t)cnt,
                        (const void *)(l->buf + start), pos - start, send_at);

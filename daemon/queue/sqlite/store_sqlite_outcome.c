@@ -71,8 +71,9 @@ static int reject(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, int64_t 
     gw_queue__answer_extra(r, o, &tok, &tok_len, &reason, &reason_len);
     snprintf(why, sizeof(why), "%.*s", (int)reason_len, reason);
     err = gw_sq_run(sq, r->detail, sizeof(r->detail), "record outcomes (rejection)",
-                    SQS_REJECT_INSERT, "iibitii", job, first + o->idx, (const void *)tok, tok_len,
-                    (int64_t)o->status, why, o->apns_ts, now);
+                    SQS_REJECT_INSERT, gw_queue__answer_raw(r, o) ? "iixitii" : "iibitii", job,
+                    first + o->idx, (const void *)tok, tok_len, (int64_t)o->status, why, o->apns_ts,
+                    now);
     if (err != 0 || o->dead == GW_DEAD_NONE)
         return err;
 
@@ -81,8 +82,9 @@ static int reject(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, int64_t 
         sqlite3_reset(s);
         return 0; /* no job (cannot happen within one transaction) */
     }
-    err = gw_sq_dead_upsert(sq, (const char *)sqlite3_column_text(s, 0), tok, tok_len, o->dead, why,
-                            o->apns_ts, now, r->detail, sizeof(r->detail));
+    err = gw_sq_dead_upsert2(sq, (const char *)sqlite3_column_text(s, 0), tok, tok_len,
+                             gw_queue__answer_raw(r, o), o->dead, why, o->apns_ts, now, r->detail,
+                             sizeof(r->detail));
     sqlite3_reset(s);
     return err;
 }

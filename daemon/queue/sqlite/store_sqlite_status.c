@@ -42,10 +42,8 @@ static int load_tokens(gw_sq *sq, gw_queue_req *r, int64_t job, gw_token_outcome
 
         for (int64_t i = 0; i < n && first + i < (int64_t)total; i++) {
             gw_token_outcome *o = &out[first + i];
-            if (pos < tok_len && pos + 1 + tok[pos] <= tok_len) {
-                gw_token_to_hex(tok + pos + 1, tok[pos], o->token);
-                pos += 1 + tok[pos];
-            }
+            if (pos < tok_len)
+                pos += gw_token_rec_text(tok + pos, tok_len - pos, o->token);
             o->state = (size_t)i < st_len ? (gw_token_state)st[i] : GW_TOKEN_PENDING;
         }
     }

@@ -286,7 +286,15 @@ static void notification_fields_match_the_parser(void **state)
     assert_true(json_is_false(json_object_get(batch, "additionalProperties")));
     assert_int_equal(json_integer_value(json_object_get(list, "maxItems")),
                      GW_PUSH_MAX_NOTIFICATIONS);
-    assert_ptr_equal(resolve(doc, json_object_get(list, "items")), note);
+    /* An item is a notification for an APNs app or for an FCM app. */
+    json_t *fcm = resolve(doc, schema(doc, "FcmNotification"));
+    found = 0;
+    json_array_foreach(json_object_get(resolve(doc, json_object_get(list, "items")), "anyOf"), i, v)
+    {
+        json_t *s = resolve(doc, v);
+        found |= (s == note ? 1u : 0u) | (s == fcm ? 2u : 0u);
+    }
+    assert_int_equal(found, 3);
 
     /* POST /v1/push takes one notification or a batch */
     body = json_object_get(
@@ -299,12 +307,51 @@ static void notification_fields_match_the_parser(void **state)
     assert_non_null(body);
     body = resolve(doc, json_object_get(body, "schema"));
     found = 0;
-    json_array_foreach(json_object_get(body, "oneOf"), i, v)
+    /* anyOf: a minimal body ({"app", "token"}) fits both kinds of
+     * notification; the app's provider decides. */
+    json_array_foreach(json_object_get(body, "anyOf"), i, v)
     {
         json_t *s = resolve(doc, v);
-        found |= (s == note ? 1u : 0u) | (s == batch ? 2u : 0u);
+        found |= (s == note ? 1u : 0u) | (s == batch ? 2u : 0u) | (s == fcm ? 4u : 0u);
     }
-    assert_int_equal(found, 3);
+    assert_int_equal(found, 7);
+    json_decref(doc);
+}
+
+/* FcmNotification: exactly the keys of a notification for a provider = fcm
+ * app (gw_push_fcm_field_info), with their types. */
+static void fcm_notification_fields_match_the_parser(void **state)
+{
+    json_t *doc = load_doc(), *note = resolve(doc, schema(doc, "FcmNotification"));
+    json_t *props = json_object_get(note, "properties"), *v;
+    const char *name, *types, *key;
+    char want[64], got[64];
+    size_t i, n = 0, found = 0;
+
+    (void)state;
+    assert_non_null(props);
+    assert_true(json_is_false(json_object_get(note, "additionalProperties")));
+    for (i = 0; (types = gw_push_fcm_field_info(i, &name)) != NULL; i++, n++) {
+        json_t *f = json_object_get(props, name);
+        if (f == NULL)
+            fail_msg("FcmNotification lacks \"%s\"", name);
+        types_text(words_types(types), want, sizeof want);
+        types_text(schema_types(doc, f), got, sizeof got);
+        if (strcmp(want, got) != 0)
+            fail_msg("FcmNotification.%s takes \"%s\" in the document, \"%s\" in the parser", name,
+                     got, want);
+    }
+    json_object_foreach(props, key, v)
+    {
+        const char *nm;
+        int known = 0;
+        for (i = 0; gw_push_fcm_field_info(i, &nm) != NULL; i++)
+            known |= strcmp(nm, key) == 0;
+        if (!known)
+            fail_msg("FcmNotification has \"%s\", which gw_push_parse does not take", key);
+        found++;
+    }
+    assert_int_equal(found, n);
     json_decref(doc);
 }
 
@@ -413,6 +460,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_match_the_table),
         cmocka_unit_test(notification_fields_match_the_parser),
+        cmocka_unit_test(fcm_notification_fields_match_the_parser),
         cmocka_unit_test(error_codes_match_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,8 +62,12 @@ static gw_config *load_topics(const char *server, const char *topics)
              "key_file = %s/AuthKey.p8\n"
              "key_id = ABC123DEFG\n"
              "team_id = DEF123GHIJ\n"
-             "api_keys = " NEWS_KEY "\n",
-             server, topics, dir, dir);
+             "api_keys = " NEWS_KEY "\n"
+             "[app droid]\n"
+             "provider = fcm\n"
+             "service_account_file = %s/sa.json\n"
+             "api_keys = " SHOP_KEY "\n",
+             server, topics, dir, dir, dir);
     if (gw_config_load_string(&gw_apnsd_schema, text, "apnsd.ini", &c, &e) != 0) {
         gw_config_errors_print(&e, stderr);
         fail_msg("config does not load");
@@ -90,6 +94,13 @@ static int group_setup(void **state)
     fputs("not parsed by the config loader\n", f);
     fclose(f);
     chmod(path, 0600); /* a key every user may read is refused (insecure_secrets) */
+    {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "cp '%s/fcm/sa-demo.json' '%s/sa.json' && chmod 600 '%s/sa.json'",
+                 getenv("APNS_TEST_CERTS"), dir, dir);
+        assert_non_null(getenv("APNS_TEST_CERTS"));
+        assert_int_equal(system(cmd), 0);
+    }
     cfg = load("max_tokens = 5\n");
     big_cfg = load("max_tokens = 1000000\n");
     /* Every suffixed topic Apple's table names (push-types.tsv). */
@@ -117,6 +128,8 @@ static int group_teardown(void **state)
     golden_free(&push_types);
     golden_free(&live_activity);
     snprintf(path, sizeof path, "%s/AuthKey.p8", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/sa.json", dir);
     unlink(path);
     rmdir(dir);
     return 0;
@@ -1118,6 +1131,151 @@ static void localization(void **state)
     gw_push_request_free(&r);
 }
 
+/* ---- Android: notifications for provider = fcm apps ------------------------ */
+
+/* Record i of a token list, as the queue documents it (queue.h): [len][bin]
+ * for an APNs token, [0][len16][bytes] for an FCM token. Written from the
+ * documented layout, not with the daemon's reader. */
+static const uint8_t *rec_at(const gw_token_list *l, size_t i, size_t *len, int *raw)
+{
+    size_t p = 0;
+    for (size_t k = 0;; k++) {
+        const uint8_t *r = l->buf + p;
+        *raw = r[0] == 0;
+        *len = *raw ? (size_t)r[1] << 8 | r[2] : r[0];
+        if (k == i)
+            return r + (*raw ? 3 : 1);
+        p += (*raw ? 3 : 1) + *len;
+    }
+}
+
+static void fcm_accepted(void **state)
+{
+    gw_push_request r;
+    size_t len;
+    int raw;
+    const uint8_t *t;
+    json_error_t je;
+
+    (void)state;
+    /* Registration tokens are opaque: kept byte for byte (case, ':', '-',
+     * '_'), also one that happens to be 64 hex digits. */
+    ok("{\"app\":\"droid\",\"tokens\":[\"fAbC:APA91b-x_Y\",\"@T3@\"],"
+       "\"notification\":{\"title\":\"T\",\"body\":\"B\",\"image\":\"https://e.x/i.png\"},"
+       "\"data\":{\"order\":\"42\"},\"android\":{\"priority\":\"HIGH\",\"ttl\":\"3.5s\","
+       "\"collapse_key\":\"c\",\"notification\":{\"channel_id\":\"news\",\"color\":\"#ff0000\"}},"
+       "\"apns\":{\"payload\":{\"aps\":{\"badge\":1}}},\"webpush\":{\"headers\":{\"TTL\":\"60\"}},"
+       "\"send_at\":1800000000}",
+       &r);
+    assert_int_equal(r.n, 1);
+    const gw_job *j = &r.items[0].job;
+    assert_string_equal(j->app, "droid");
+    assert_null(j->topic);
+    assert_int_equal(j->send_at_ms, 1800000000000LL);
+    assert_int_equal(j->tokens.count, 2);
+    t = rec_at(&j->tokens, 0, &len, &raw);
+    assert_true(raw);
+    assert_int_equal(len, strlen("fAbC:APA91b-x_Y"));
+    assert_memory_equal(t, "fAbC:APA91b-x_Y", len);
+    t = rec_at(&j->tokens, 1, &len, &raw);
+    assert_true(raw);
+    assert_int_equal(len, 64);
+    assert_memory_equal(t, T3, 64); /* upper case kept */
+    /* The payload is the v1 message's fields, as given (the FCM client sends
+     * them beside the token). */
+    json_t *got = json_loadb(j->payload, j->payload_len, 0, &je);
+    json_t *want = json_loads(
+        "{\"notification\":{\"title\":\"T\",\"body\":\"B\",\"image\":\"https://e.x/i.png\"},"
+        "\"data\":{\"order\":\"42\"},\"android\":{\"priority\":\"HIGH\",\"ttl\":\"3.5s\","
+        "\"collapse_key\":\"c\",\"notification\":{\"channel_id\":\"news\",\"color\":\"#ff0000\"}},"
+        "\"apns\":{\"payload\":{\"aps\":{\"badge\":1}}},\"webpush\":{\"headers\":{\"TTL\":\"60\"}}"
+        "}",
+        0, &je);
+    assert_non_null(got);
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+    gw_push_request_free(&r);
+
+    /* One request, an iOS app and an Android app. */
+    ok("{\"notifications\":[{\"app\":\"shop\",\"tokens\":[\"@T1@\"],\"alert\":\"hi\"},"
+       "{\"app\":\"droid\",\"token\":\"reg-token-1\",\"data\":{\"k\":\"v\"}}]}",
+       &r);
+    assert_int_equal(r.n, 2);
+    t = rec_at(&r.items[0].job.tokens, 0, &len, &raw);
+    assert_false(raw);
+    assert_int_equal(len, 32);
+    t = rec_at(&r.items[1].job.tokens, 0, &len, &raw);
+    assert_true(raw);
+    assert_memory_equal(t, "reg-token-1", len);
+    payload_is(&r.items[1], "{\"data\":{\"k\":\"v\"}}");
+    gw_push_request_free(&r);
+
+    /* JSON escapes in a token: the token is the decoded string (a quote and
+     * a backslash are printable ASCII). */
+    ok("{\"app\":\"droid\",\"tokens\":[\"a\\\"b\\\\c\\u0041\"]}", &r);
+    t = rec_at(&r.items[0].job.tokens, 0, &len, &raw);
+    assert_true(raw);
+    assert_int_equal(len, 6);
+    assert_memory_equal(t, "a\"b\\cA", 6);
+    gw_push_request_free(&r);
+}
+
+/* FCM's rules (fcm-protocol.md §3) and the target's (1..4096 printable
+ * non-space bytes): each refusal names the field. */
+#define DROID "{\"app\":\"droid\",\"token\":\"reg-1\","
+static const bad_case fcm_bad[] = {
+    /* APNs-only fields on an FCM notification */
+    {DROID "\"alert\":\"x\"}", 400, "unknown_field", "alert", NULL, "FCM app"},
+    {DROID "\"push_type\":\"alert\"}", 400, "unknown_field", "push_type", NULL, "FCM app"},
+    {DROID "\"priority\":10}", 400, "unknown_field", "priority", NULL, "FCM app"},
+    {DROID "\"topic\":\"news\"}", 400, "unknown_field", "topic", NULL, NULL},
+    {DROID "\"payload\":{\"aps\":{}}}", 400, "unknown_field", "payload", NULL, NULL},
+    {DROID "\"badge\":1}", 400, "unknown_field", "badge", NULL, NULL},
+    {DROID "\"bogus\":1}", 400, "unknown_field", "bogus", NULL, "unknown key"},
+    /* the target: opaque, 1..4096 printable non-space bytes */
+    {"{\"app\":\"droid\",\"tokens\":[\"ok\",\"a b\"]}", 400, "bad_token", "tokens[1]", NULL, NULL},
+    {"{\"app\":\"droid\",\"tokens\":[\"\"]}", 400, "bad_token", "tokens[0]", NULL, NULL},
+    {"{\"app\":\"droid\",\"token\":\"tab\\there\"}", 400, "bad_token", "token", NULL, NULL},
+    {"{\"app\":\"droid\",\"tokens\":[]}", 400, "invalid_field", "tokens", NULL, NULL},
+    {"{\"app\":\"droid\"}", 400, "missing_field", "tokens", NULL, NULL},
+    /* the message's fields (§3.3, §3.4) */
+    {DROID "\"data\":{\"k\":1}}", 400, "invalid_field", "data[0].value", NULL, NULL},
+    {DROID "\"data\":{\"from\":\"x\"}}", 400, "invalid_field", "data", NULL, "\"from\""},
+    {DROID "\"data\":{\"google.x\":\"x\"}}", 400, "invalid_field", "data", NULL, "\"google.x\""},
+    {DROID "\"android\":{\"priority\":\"urgent\"}}", 400, "invalid_field", "android.priority", NULL,
+     NULL},
+    {DROID "\"android\":{\"ttl\":\"60\"}}", 400, "invalid_field", "android.ttl", NULL, NULL},
+    {DROID "\"android\":{\"ttl\":\"2419201s\"}}", 400, "invalid_field", "android.ttl", NULL, NULL},
+    {DROID "\"notification\":{\"title\":5}}", 400, "invalid_field", "notification.title", NULL,
+     NULL},
+    {DROID "\"notification\":\"hi\"}", 400, "invalid_field", "notification", NULL, NULL},
+};
+
+static void fcm_rejections(void **state)
+{
+    (void)state;
+    rejections_in(cfg, fcm_bad, sizeof fcm_bad / sizeof fcm_bad[0]);
+    /* a token of 4097 bytes; 4096 is taken */
+    char *body = malloc(5000);
+    gw_push_request r;
+    gw_api_error e;
+    for (int n = 4096; n <= 4097; n++) {
+        int o = snprintf(body, 5000, "{\"app\":\"droid\",\"token\":\"");
+        memset(body + o, 'x', (size_t)n);
+        snprintf(body + o + n, 5000 - (size_t)(o + n), "\"}");
+        int rc = gw_push_parse(body, strlen(body), cfg, SHOP_KEY, &r, &e);
+        if (n == 4096) {
+            assert_int_equal(rc, 0);
+            gw_push_request_free(&r);
+        } else {
+            assert_int_not_equal(rc, 0);
+            assert_string_equal(e.code, "bad_token");
+        }
+    }
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1129,6 +1287,8 @@ int main(void)
         cmocka_unit_test(scanner_matches_slow_path),
         cmocka_unit_test(token_rule_agrees_with_libapns),
         cmocka_unit_test(rejections),
+        cmocka_unit_test(fcm_accepted),
+        cmocka_unit_test(fcm_rejections),
         cmocka_unit_test(payload_limits),
         cmocka_unit_test(too_many_for_queue),
         cmocka_unit_test(too_many_notifications),

@@ -163,6 +163,19 @@ static int setup(void **state)
     write_file("keys-none.txt", "# nothing here\n", 0600);
     snprintf(sub, sizeof sub, "%s/adir", D);
     mkdir(sub, 0700);
+    /* Google-format service-account key files (tests/certs/gen.sh). */
+    {
+        const char *certs = getenv("APNS_TEST_CERTS");
+        char cmd[600];
+        assert_non_null(certs);
+        snprintf(cmd, sizeof cmd,
+                 "cp '%s/fcm/sa-demo.json' '%s/sa.json' && cp '%s/fcm/sa-other.json' "
+                 "'%s/sa-other.json' && cp '%s/fcm/sa-demo.json' '%s/sa-open.json' && chmod 600 "
+                 "'%s/sa.json' '%s/sa-other.json' && chmod 644 '%s/sa-open.json'",
+                 certs, D, certs, D, certs, D, D, D, D);
+        assert_int_equal(system(cmd), 0);
+    }
+    write_file("sa-bad.json", "{\"type\": \"authorized_user\"}", 0600);
     return 0;
 }
 
@@ -1798,6 +1811,142 @@ static void test_example_file_parses(void **state)
     free(text);
 }
 
+/* ---------------------------------------------------------------------- */
+/* provider = fcm                                                         */
+
+#define FCM_APP(name)                                                                              \
+    "[app " name "]\n"                                                                             \
+    "provider = fcm\n"                                                                             \
+    "service_account_file = @D@/sa.json\n"                                                         \
+    "api_keys = " K1 "\n"
+
+/* Every rule about an FCM app's keys: the message names the key. */
+static const struct bad_case FCM_BAD[] = {
+    {FCM_APP("a") "topic = com.a\n", "apnsd.ini:5: [app a] topic: only used with provider = apns"},
+    {FCM_APP("a") "environment = production\n",
+     "apnsd.ini:5: [app a] environment: only used with provider = apns"},
+    {FCM_APP("a") "key_id = ABC123DEFG\n",
+     "apnsd.ini:5: [app a] key_id: only used with provider = apns"},
+    {FCM_APP("a") "team_id = DEF123GHIJ\n", "[app a] team_id: only used with provider = apns"},
+    {FCM_APP("a") "key_file = @D@/AuthKey.p8\n",
+     "[app a] key_file: only used with provider = apns"},
+    {FCM_APP("a") "cert_file = @D@/cert.pem\n",
+     "[app a] cert_file: only used with provider = apns"},
+    {FCM_APP("a") "auth = certificate\n", "[app a] auth: only used with provider = apns"},
+    {FCM_APP("a") "topics = com.a.voip\n", "[app a] topics: only used with provider = apns"},
+    {FCM_APP("a") "host = 127.0.0.1\n", "[app a] host: only used with provider = apns"},
+    {FCM_APP("a") "manage_port = 2196\n", "[app a] manage_port: only used with provider = apns"},
+    {FCM_APP("a") "feedback_interval = 1h\n",
+     "[app a] feedback_interval: only used with provider = apns"},
+    {TOKEN_APP("a") "service_account_file = @D@/sa.json\n",
+     "apnsd.ini:8: [app a] service_account_file: only used with provider = fcm"},
+    {TOKEN_APP("a") "project_id = fcm-demo\n",
+     "apnsd.ini:8: [app a] project_id: only used with provider = fcm"},
+    {TOKEN_APP("a") "fcm_host = 127.0.0.1\n", "[app a] fcm_host: only used with provider = fcm"},
+    {TOKEN_APP("a") "token_url = https://127.0.0.1:1/token\n",
+     "[app a] token_url: only used with provider = fcm"},
+    {"[app a]\nprovider = fcm\napi_keys = " K1 "\n",
+     "apnsd.ini:1: [app a] service_account_file: required with provider = fcm"},
+    {"[app a]\nprovider = gcm\napi_keys = " K1 "\n",
+     "apnsd.ini:2: [app a] provider: must be one of apns, fcm"},
+    {FCM_APP("a") "project_id = other-project\n",
+     "apnsd.ini:5: [app a] project_id: \"other-project\" differs from the key file's project_id "
+     "\"fcm-demo\" (@D@/sa.json)"},
+    {FCM_APP("a") "project_id = bad/project\n",
+     "apnsd.ini:5: [app a] project_id: must be a Firebase project id or number"},
+    {"[app a]\nprovider = fcm\nservice_account_file = @D@/sa-bad.json\napi_keys = " K1 "\n",
+     "apnsd.ini:3: [app a] service_account_file: "},
+    {FCM_APP("a") "fcm_port = 8443\n", "apnsd.ini:5: [app a] fcm_port: only used with fcm_host"},
+    {FCM_APP("a") "token_url = http://127.0.0.1:1/token\n",
+     "apnsd.ini:5: [app a] token_url: must be an https:// URL"},
+    {FCM_APP("a") "ca_file = @D@/ca.pem\n" FCM_APP("b") "ca_file = @D@/ca2.pem\n",
+     "[app b] ca_file: differs from [app a], which fetches access tokens with the same service "
+     "account"},
+    /* world-readable key file under insecure_secrets = refuse, as a .p8 */
+    {"[server]\ninsecure_secrets = refuse\n[app a]\nprovider = fcm\nservice_account_file = "
+     "@D@/sa-open.json\napi_keys = " K1 "\n",
+     "apnsd.ini:5: [app a] service_account_file: "},
+};
+
+static void test_fcm_apps(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof FCM_BAD / sizeof FCM_BAD[0]; i++) {
+        gw_config *c = (gw_config *)1;
+        gw_config_errors e;
+        char *want = expand(FCM_BAD[i].want);
+        int rc = load(FCM_BAD[i].text, &c, &e);
+        if (rc != APNS_ECONFIG || c != NULL || !has_diag(&e, want)) {
+            fprintf(stderr, "fcm case %zu: want %s\n--- got (rc %d):\n", i, want, rc);
+            print_errs(&e);
+            fail_msg("fcm case %zu", i);
+        }
+        free(want);
+    }
+
+    /* An iOS app and two Android apps of one service account, one of another. */
+    gw_config *c = load_ok(
+        TOKEN_APP("ios") FCM_APP(
+            "android") "connections = 4\nrate_limit = "
+                       "500\n" FCM_APP(
+                           "wear") "project_id = fcm-demo\n"
+                                   "[app other]\nprovider = fcm\nservice_account_file = "
+                                   "@D@/sa-other.json\nfcm_host = 127.0.0.1\nfcm_port = 8443\n"
+                                   "token_url = https://127.0.0.1:9443/token\napi_keys = " K1 "\n",
+        NOENV);
+    assert_int_equal(c->n_apps, 4);
+    assert_int_equal(DSP(&c->apps[0])->provider, GW_DISPATCH_PROVIDER_APNS);
+    assert_int_equal(DSP(&c->apps[1])->provider, GW_DISPATCH_PROVIDER_FCM);
+    assert_false(gw_dispatch_app_is_fcm(&c->apps[0]));
+    assert_true(gw_dispatch_app_is_fcm(&c->apps[1]));
+    assert_string_equal(DSP(&c->apps[1])->fcm_project, "fcm-demo");
+    assert_string_equal(DSP(&c->apps[1])->fcm_email, "fcm-sim@fcm-demo.iam.gserviceaccount.com");
+    assert_int_equal(DSP(&c->apps[1])->connections, 4);
+    assert_int_equal(DSP(&c->apps[1])->rate_limit, 500);
+    assert_int_equal(DSP(&c->apps[1])->fcm_port, 443);
+    assert_int_equal(DSP(&c->apps[1])->environment, APNS_ENV_PRODUCTION);
+    assert_int_equal(DSP(&c->apps[3])->environment, APNS_ENV_CUSTOM);
+    assert_string_equal(DSP(&c->apps[3])->fcm_host, "127.0.0.1");
+    assert_int_equal(DSP(&c->apps[3])->fcm_port, 8443);
+    assert_string_equal(DSP(&c->apps[3])->fcm_project, "fcm-other");
+    assert_int_equal(TEAMS(c)->n, 1); /* the iOS app's team only */
+    assert_int_equal(TEAMS(c)->n_accounts, 2);
+    assert_int_equal(TEAMS(c)->accounts[0].n_apps, 2);
+    assert_string_equal(TEAMS(c)->accounts[0].id, "fcm-sim@fcm-demo.iam.gserviceaccount.com");
+    assert_string_equal(TEAMS(c)->accounts[1].id,
+                        "fcm-sim@fcm-other.iam.gserviceaccount.com@https://127.0.0.1:9443/token");
+    assert_ptr_equal(gw_dispatch_account_of(c, &c->apps[2]), &TEAMS(c)->accounts[0]);
+    assert_null(gw_dispatch_account_of(c, &c->apps[0]));
+    assert_int_equal(DSP(&c->apps[1])->team, -1);
+    char *d = dump_of(c);
+    assert_non_null(strstr(d, "provider = fcm"));
+    assert_non_null(strstr(d, "; FCM project: fcm-demo"));
+    assert_null(strstr(d, "PRIVATE KEY")); /* the key file's contents never appear */
+    free(d);
+    gw_config_free(c);
+
+    /* An app only the environment declares, through the same tables. */
+    char *sa = expand("APNSD_APP_DROID_SERVICE_ACCOUNT_FILE=@D@/sa.json");
+    char *env[] = {"APNSD_APPS=droid", "APNSD_APP_DROID_PROVIDER=fcm", sa,
+                   "APNSD_APP_DROID_API_KEYS=" K1, NULL};
+    c = load_ok("", env);
+    assert_int_equal(c->n_apps, 1);
+    assert_true(gw_dispatch_app_is_fcm(&c->apps[0]));
+    assert_string_equal(DSP(&c->apps[0])->fcm_project, "fcm-demo");
+    gw_config_free(c);
+    gw_config_errors e;
+    char *env2[] = {"APNSD_APPS=droid",
+                    "APNSD_APP_DROID_PROVIDER=fcm",
+                    "APNSD_APP_DROID_TOPIC=com.a",
+                    sa,
+                    "APNSD_APP_DROID_API_KEYS=" K1,
+                    NULL};
+    assert_int_equal(load_env("", env2, &c, &e), APNS_ECONFIG);
+    assert_true(
+        has_diag(&e, "APNSD_APP_DROID_TOPIC: [app droid] topic: only used with provider = apns"));
+    free(sa);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1816,6 +1965,7 @@ int main(void)
         cmocka_unit_test(test_diff_live_keys),
         cmocka_unit_test(test_jetstream_queue),
         cmocka_unit_test(test_teams),
+        cmocka_unit_test(test_fcm_apps),
         cmocka_unit_test(test_binary_proxy),
         cmocka_unit_test(test_schema),
         cmocka_unit_test(test_secrets_masked),

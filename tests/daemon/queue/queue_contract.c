@@ -1105,8 +1105,102 @@ static void outbox_events(void **state)
     assert_int_equal(tq_release(f->base, f->q, other, 0), 0);
 }
 
+/* FCM registration tokens (issue 15): opaque strings of 1..4096 bytes,
+ * stored and read back verbatim (case, ':', '-', '_'), beside the queue's
+ * other fields; a rejection's token and reason go to the status and the
+ * dead-token registry (the 4096-byte one: JetStream's AJD2 entry). 1000 tokens
+ * of 4096 bytes (4 MB, over a JetStream server's 1 MB max_payload at the
+ * default chunk_tokens) are stored too: chunks are bounded by bytes. */
+static void fcm_tokens_verbatim(void **state)
+{
+    fx *f = *state;
+    static const size_t lens[] = {1, 17, 163, 4096};
+    enum { N = sizeof lens / sizeof lens[0] };
+    char *want[N];
+    tq_res r, l;
+    gw_job j;
+    size_t got = 0;
+
+    gw_job_init(&j);
+    j.app = "demo";
+    j.payload = "{\"notification\":{\"title\":\"hi\"}}";
+    j.payload_len = strlen(j.payload);
+    for (size_t i = 0; i < N; i++) {
+        want[i] = malloc(lens[i] + 1);
+        for (size_t k = 0; k < lens[i]; k++)
+            want[i][k] = "aZ:-_09Qx"[(k + i) % 9];
+        want[i][lens[i]] = '\0';
+        assert_int_equal(gw_token_list_add_raw(&j.tokens, want[i], lens[i]), 0);
+    }
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    while (got < 1) {
+        assert_true(qc_lease_wait(f, f->q, 8, &l, 10000) > 0);
+        for (size_t k = 0; k < l.n; k++) {
+            gw_chunk *c = l.chunks[k];
+            gw_outcome v[N];
+            char text[GW_TOKEN_TEXT_MAX];
+            assert_int_equal(c->n_tokens, N);
+            for (uint32_t i = 0; i < c->n_tokens; i++) {
+                assert_true(gw_chunk_token_raw(c, i));
+                assert_int_equal(gw_chunk_token_text(c, i, text, sizeof text), lens[i]);
+                assert_string_equal(text, want[i]);
+                v[i] = outcome(c, i, i == 3 ? GW_TOKEN_REJECTED : GW_TOKEN_ACCEPTED);
+            }
+            v[3].status = 404;
+            v[3].reason_str = "UNREGISTERED";
+            v[3].dead = GW_DEAD_UNREGISTERED;
+            assert_int_equal(tq_record(f->base, f->q, v, N), 0);
+            assert_int_equal(tq_release(f->base, f->q, c, 0), 0);
+            got++;
+        }
+    }
+    assert_int_equal(tq_status(f->base, f->q, r.id, &r), 0);
+    assert_int_equal(r.st.accepted, N - 1);
+    assert_int_equal(r.st.rejected, 1);
+    assert_int_equal(r.st.n_outcomes, N);
+    for (size_t i = 0; i < N; i++)
+        assert_string_equal(r.outcomes[i].token, want[i]);
+    assert_string_equal(r.outcomes[3].reason, "UNREGISTERED");
+    { /* FCM tokens in the registry, verbatim */
+        assert_int_equal(qc_dead_list(f, "demo", 0, NULL, 10, &r), 0);
+        assert_int_equal(r.n, 1);
+        assert_string_equal(r.dead[0].token, want[3]);
+        assert_string_equal(r.dead[0].reason, "UNREGISTERED");
+    }
+
+    /* 1000 tokens of 4096 bytes: one job. */
+    gw_job_init(&j);
+    j.app = "demo";
+    j.payload = "{}";
+    j.payload_len = 2;
+    for (size_t i = 0; i < 1000; i++) {
+        want[3][0] = "abcdefghij"[i % 10];
+        want[3][1] = "ABCDEFGHIJ"[(i / 10) % 10];
+        want[3][2] = "0123456789"[(i / 100) % 10];
+        assert_int_equal(gw_token_list_add_raw(&j.tokens, want[3], 4096), 0);
+    }
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    got = 0;
+    for (int tries = 0; got < 1000 && tries < 200; tries++) {
+        qc_lease_wait(f, f->q, 64, &l, 10000);
+        for (size_t k = 0; k < l.n; k++) {
+            const uint8_t *b;
+            assert_int_equal(gw_chunk_token(l.chunks[k], 0, &b), 4096);
+            got += l.chunks[k]->n_tokens;
+            assert_int_equal(qc_finish(f, f->q, l.chunks[k]), 0);
+        }
+    }
+    assert_int_equal(got, 1000);
+    assert_int_equal(tq_status(f->base, f->q, r.id, &r), 0);
+    assert_int_equal(r.st.state, GW_JOB_DONE);
+    assert_int_equal(r.st.accepted, 1000);
+    for (size_t i = 0; i < N; i++)
+        free(want[i]);
+}
+
 #define QC_CONTRACT_TESTS(setup, teardown)                                                         \
     cmocka_unit_test_setup_teardown(round_trip, setup, teardown),                                  \
+        cmocka_unit_test_setup_teardown(fcm_tokens_verbatim, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),                           \
         QC_TEST_WAS(chunks_send_at_and_work, "sqlite chunks_and_send_at, work_notification",       \
                     setup, teardown),                                                              \

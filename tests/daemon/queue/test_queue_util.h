@@ -131,11 +131,23 @@ typedef struct tq_res {
     size_t n;
     int64_t next_at;
     gw_job_status st;
-    gw_token_outcome outcomes[128];
-    gw_dead_token dead[1000];
+    gw_token_outcome *outcomes; /* tq_store(): tokens may be 4096 bytes (FCM), */
+    gw_dead_token *dead;        /* too large for a result on the stack */
     char cursor[GW_DEAD_CURSOR_MAX];
     int has_cursor;
 } tq_res;
+
+/* Static room for the outcomes and dead tokens of the last few results
+ * (rotating: a test holds at most two or three results at once). */
+#define TQ_STORES 4
+static inline void *tq_store(int dead)
+{
+    static gw_token_outcome outcomes[TQ_STORES][128];
+    static gw_dead_token deads[TQ_STORES][1000];
+    static unsigned next[2];
+    unsigned i = next[dead]++ % TQ_STORES;
+    return dead ? (void *)deads[i] : (void *)outcomes[i];
+}
 
 static inline void tq_mark(tq_res *r, int err, const char *detail)
 {
@@ -181,6 +193,7 @@ static inline void tq_on_status(int err, const char *detail, const gw_job_status
         r->st = *st;
         r->n = st->n_outcomes;
         assert_true(st->n_outcomes <= 128);
+        r->outcomes = tq_store(0);
         if (st->n_outcomes > 0)
             memcpy(r->outcomes, st->outcomes, st->n_outcomes * sizeof(*st->outcomes));
         r->st.outcomes = r->outcomes;
@@ -193,6 +206,7 @@ static inline void tq_on_dead(int err, const char *detail, const gw_dead_token *
 {
     tq_res *r = ud;
     assert_true(n <= 1000);
+    r->dead = tq_store(1);
     memcpy(r->dead, v, n * sizeof(*v));
     r->n = n;
     r->has_cursor = next != NULL;

@@ -315,9 +315,14 @@ int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r); /* js_dead.c */
 /* Registry upsert. async: added to the current publish group, returns the
  * slot (or a negative code); else a synchronous put returning 0 or a code. */
 long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, const char *reason,
-                    int64_t apns_ts, int async, char *detail, size_t dlen); /* js_dead.c */
-int gw_js_op_token(gw_js *js, gw_queue_req *r);                             /* js_token.c */
-int gw_js_op_channel(gw_js *js, gw_queue_req *r);                           /* js_channel.c */
+                    int64_t apns_ts, int async, char *detail, size_t dlen);
+/* The same for a token of either kind: raw 1 for an FCM registration token
+ * (hex is then the token itself; key gw_js_dead_key_raw). */
+long gw_js_dead_put2(gw_js *js, const char *app, const char *hex, int raw, int source,
+                     const char *reason, int64_t apns_ts, int async, char *detail,
+                     size_t dlen);                /* js_dead.c */
+int gw_js_op_token(gw_js *js, gw_queue_req *r);   /* js_token.c */
+int gw_js_op_channel(gw_js *js, gw_queue_req *r); /* js_channel.c */
 
 /* ---- js_outbox.c: the webhook outbox ---- */
 /* Creates (or binds) the stream <P>_EVENTS. 0 or a mapped code. */
@@ -330,5 +335,6 @@ int gw_js_op_outbox(gw_js *js, gw_queue_req *r);
 
 /* Key of a dead token: "<app with '.' as '='>.<hex>". */
 void gw_js_dead_key(const char *app, const char *hex, char *out, size_t len);
+void gw_js_dead_key_raw(const char *app, const char *tok, char *out, size_t len);
 
 #endif

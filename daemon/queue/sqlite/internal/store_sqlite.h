@@ -189,5 +189,9 @@ int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char
 int gw_sq_dead_upsert(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok_len, int source,
                       const char *reason, int64_t apns_ts, int64_t recorded, char *detail,
                       size_t detail_len);
+/* The same for a token of either kind: raw 1 for an FCM token (TEXT). */
+int gw_sq_dead_upsert2(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok_len, int raw,
+                       int source, const char *reason, int64_t apns_ts, int64_t recorded,
+                       char *detail, size_t detail_len);
 
 #endif
