@@ -77,6 +77,7 @@ struct apns_fcm_fetch {
     int64_t issued_at;
     apns_fcm_token_cb cb;
     apns_log_cb on_log;
+    void *log_ud; /* on_log's: the caller's ud (not the auth's own, which cb gets) */
     void *ud;
 };
 
@@ -172,7 +173,7 @@ static void t_on_log(void *ud, apns_log_level level, const char *msg)
 {
     apns_fcm_fetch *f = ud;
     if (f->on_log)
-        f->on_log(level, msg, f->ud);
+        f->on_log(level, msg, f->log_ud);
 }
 
 static void t_on_closed(void *ud, apns__transport *t, int err, const char *tdetail)
@@ -484,6 +485,7 @@ static void auth_request(apns_fcm_auth *a, const char *why)
     f->ep = &a->ep;
     f->cb = on_fetched;
     f->on_log = a->on_log;
+    f->log_ud = a->ud;
     f->ud = a;
     a->req_started_ms = common_mono_ms();
     a->st.requests++;

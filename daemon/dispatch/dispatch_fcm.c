@@ -122,14 +122,12 @@ static void on_state(const apns_fcm_auth_event *ev, void *ud)
     }
 }
 
-/* The token endpoint's connection lines. (libapns hands the auth's own
- * pointer as ud here, not the one given in its options: so no account
- * label; the state events above name it.) */
+/* The token endpoint's connection lines, named by account. */
 static void auth_log(apns_log_level level, const char *msg, void *ud)
 {
-    (void)ud;
+    const gw_dfcm *f = ud;
     if (gw_log_enabled((gw_log_level)level))
-        gw_log((gw_log_level)level, "fcm_auth", msg, NULL);
+        gw_log((gw_log_level)level, "fcm_auth", msg, "account", f->label, NULL);
 }
 
 /* ---- the fleet's token ------------------------------------------------------ */
