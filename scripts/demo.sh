@@ -2,9 +2,12 @@
 # The main job of `make run`, on a fresh machine, without Apple credentials:
 #   1. start apns-sim (TLS, token auth) on loopback and push a small batch
 #      through the `apns` CLI: each result, then the simulator's delivery log;
-#   2. start apnsd with a generated config whose app points at that simulator,
-#      push a batch over its HTTP API with curl, show the answer and the
-#      status, print a ready-to-paste curl command, and serve until Ctrl-C.
+#   2. start fcm-sim (the Firebase Cloud Messaging stand-in) and apnsd with a
+#      generated config: an iOS app pointing at apns-sim and an Android app
+#      (provider = fcm) pointing at fcm-sim; push a batch over its HTTP API
+#      with curl, then one request for both platforms; show the answers, the
+#      status and both delivery logs, print ready-to-paste curl commands, and
+#      serve until Ctrl-C.
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,15 +18,17 @@ certs="$root/$build/certs"
 tests/certs/gen.sh "$certs"
 work=$(mktemp -d "${TMPDIR:-/tmp}/apns-demo-XXXXXX")
 sim_pid=""
+fcm_pid=""
 apnsd_pid=""
 cleanup() {
   trap - EXIT INT TERM
   [ -n "$apnsd_pid" ] && kill -TERM "$apnsd_pid" 2>/dev/null
   [ -n "$apnsd_pid" ] && wait "$apnsd_pid" 2>/dev/null
   [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null
+  [ -n "$fcm_pid" ] && kill "$fcm_pid" 2>/dev/null
   wait 2>/dev/null || true
   echo
-  echo "== stopped apnsd and apns-sim (files kept in $work)"
+  echo "== stopped apnsd, apns-sim and fcm-sim (files kept in $work)"
 }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
@@ -74,6 +79,22 @@ echo
 # 2. apnsd in front of the same simulator.
 [ -x "$build/apnsd" ] || { echo "($build/apnsd is not built yet: stopping after the CLI demo)"; exit 0; }
 
+# fcm-sim: the token endpoint and messages:send, trusting the test service
+# account; one registration token is unregistered on purpose.
+fcm_port=""
+if [ -x "$build/fcm-sim" ] && [ -f "$certs/fcm/sa-demo.json" ]; then
+  echo "dEmO-unregistered:APA91bFakeTokenForTheDemo" > "$work/fcm-unregistered.txt"
+  "$build/fcm-sim" --listen 127.0.0.1:0 --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" \
+    --service-accounts "$certs/fcm/accounts" --unregistered "$work/fcm-unregistered.txt" \
+    --delivery-log "$work/fcm-delivery.log" > "$work/fcm-sim.out" 2> "$work/fcm-sim.err" &
+  fcm_pid=$!
+  for _ in $(seq 100); do grep -q "listening on" "$work/fcm-sim.out" 2>/dev/null && break; sleep 0.1; done
+  fcm_port=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$work/fcm-sim.out" | awk 'NR == 1')
+  [ -n "$fcm_port" ] || { echo "fcm-sim did not start:"; cat "$work/fcm-sim.err"; exit 1; }
+  # A service-account key is a secret: apnsd refuses a world-readable one.
+  install -m 600 "$certs/fcm/sa-demo.json" "$work/service-account.json"
+fi
+
 key="demo-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 listen_port=${APNSD_DEMO_PORT:-0}
 write_config() {
@@ -93,6 +114,21 @@ level = info
 
 INI
   app_ini demo com.example.app "$port" "$certs" "$key" >> "$work/apnsd.ini"
+  if [ -n "$fcm_port" ]; then
+    cat >> "$work/apnsd.ini" <<INI
+
+; An Android app: Firebase Cloud Messaging HTTP v1, here the local fcm-sim.
+; For Firebase itself: drop fcm_host, fcm_port, token_url and ca_file.
+[app android]
+provider = fcm
+service_account_file = $work/service-account.json
+fcm_host = 127.0.0.1
+fcm_port = $fcm_port
+token_url = https://127.0.0.1:$fcm_port/token
+ca_file = $certs/ca.pem
+api_keys = $key
+INI
+  fi
   chmod 600 "$work/apnsd.ini"
 }
 write_config "$listen_port"
@@ -141,6 +177,25 @@ curl -sS -w '\nHTTP %{http_code}\n' -X POST "$base/v1/push" -H "Authorization: B
   -H 'Content-Type: application/json' \
   -d "{\"app\":\"demo\",\"tokens\":[$many],\"payload\":{\"aps\":{\"alert\":\"a broadcast\"}}}"
 echo
+if [ -n "$fcm_port" ]; then
+  echo "== 3. one request for both platforms: an iOS notification and an Android one (two registration tokens, one unregistered):"
+  both='{"notifications":[
+  {"app":"demo","token":"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff","alert":"Order 1042 shipped"},
+  {"app":"android","tokens":["eXaMpLe-0:APA91bDemoRegistrationToken","dEmO-unregistered:APA91bFakeTokenForTheDemo"],
+   "notification":{"title":"Order 1042 shipped"},"data":{"order":"1042"},"android":{"priority":"HIGH","ttl":"3600s"}}]}'
+  echo "$both"
+  curl -sS -w '\nHTTP %{http_code}\n' -X POST "$base/v1/push?wait=10" -H "Authorization: Bearer $key" \
+    -H 'Content-Type: application/json' -d "$both"
+  echo
+  sleep 0.3
+  echo "== fcm-sim's delivery log (message id, registration token, project, body bytes):"
+  cat "$work/fcm-delivery.log" 2>/dev/null || true
+  echo
+  echo "== GET /v1/apps/android/dead-tokens (FCM's UNREGISTERED, as a 410)"
+  curl -sS -H "Authorization: Bearer $key" "$base/v1/apps/android/dead-tokens"
+  echo
+  echo
+fi
 cat <<EOF
 == apnsd is serving. Push a notification yourself:
 
@@ -148,11 +203,17 @@ curl -X POST '$base/v1/push' \\
   -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' \\
   -d '{"app":"demo","tokens":["00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"],"payload":{"aps":{"alert":"Hello from apnsd"}}}'
 
+and to Android (the app "android", through fcm-sim):
+
+curl -X POST '$base/v1/push' \\
+  -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' \\
+  -d '{"app":"android","tokens":["my-registration-token"],"notification":{"title":"Hello from apnsd"}}'
+
    status:   curl -H 'Authorization: Bearer $key' $base/v1/notifications/<id>
    metrics:  curl $base/metrics
    log:      tail -f $work/apnsd.log
 
-Press Ctrl-C to stop (apnsd drains, then both processes exit).
+Press Ctrl-C to stop (apnsd drains, then the simulators exit).
 EOF
 set +e
 wait "$apnsd_pid"
