@@ -479,6 +479,64 @@ static void signal_cb(evutil_socket_t sig, short what, void *ud)
 /* ---------------------------------------------------------------------- */
 /* input                                                                  */
 
+/* The flags both `apns push` and `apns fcm push` take for running a send:
+ * one struct, one option table (RUN_OPTS), one parser (run_args_apply). */
+typedef struct run_args {
+    const char *connections, *concurrency, *max_attempts, *timeout, *connect_timeout;
+    const char *only;
+    int progress, no_progress;
+} run_args;
+
+/* clang-format off */
+#define RUN_OPTS(r)                                                                                \
+    {"connections", CLI_STRING, &(r).connections, 0},                                              \
+    {"concurrency", CLI_STRING, &(r).concurrency, 0},                                              \
+    {"max-attempts", CLI_STRING, &(r).max_attempts, 0},                                            \
+    {"timeout", CLI_STRING, &(r).timeout, 0},                                                      \
+    {"connect-timeout", CLI_STRING, &(r).connect_timeout, 0},                                      \
+    {"only", CLI_STRING, &(r).only, 0},                                                            \
+    {"progress", CLI_FLAG, &(r).progress, 0},                                                      \
+    {"no-progress", CLI_FLAG, &(r).no_progress, 0}
+/* clang-format on */
+
+/* Applies the run flags to the client options, the run and the overall
+ * timeout (left as is when not given). Returns 0, or -1 after printing. */
+static int run_args_apply(const run_args *r, apns_client_opts *o, push_run *p, int64_t *timeout_s)
+{
+    int64_t v;
+
+    if (r->connections) {
+        if (cli_parse_i64(PROG, "connections", r->connections, 1, 1000, &v) != 0)
+            return -1;
+        o->connections = (unsigned)v;
+    }
+    if (r->concurrency) {
+        if (cli_parse_i64(PROG, "concurrency", r->concurrency, 1, 10000000, &v) != 0)
+            return -1;
+        o->max_pending = (unsigned)v;
+    }
+    if (r->max_attempts) {
+        if (cli_parse_i64(PROG, "max-attempts", r->max_attempts, 1, 100, &v) != 0)
+            return -1;
+        o->retry.max_attempts = (int)v;
+    }
+    if (r->timeout && cli_parse_i64(PROG, "timeout", r->timeout, 1, 86400 * 7, timeout_s) != 0)
+        return -1;
+    p->only = ~0u;
+    if (r->only && cli_parse_set(PROG, "only", r->only, outcome_names, &p->only) != 0)
+        return -1;
+    if (r->progress && r->no_progress) {
+        cli_error(PROG, "give --progress or --no-progress, not both");
+        return -1;
+    }
+    p->progress = r->progress || (!r->no_progress && isatty(STDERR_FILENO));
+    p->connect_timeout_s = 30;
+    if (r->connect_timeout && cli_parse_i64(PROG, "connect-timeout", r->connect_timeout, 0,
+                                            86400 * 7, &p->connect_timeout_s) != 0)
+        return -1;
+    return 0;
+}
+
 typedef struct push_args {
     const char *env, *host, *port, *ca_file, *proxy;
     int insecure, h2c, verbose;
@@ -489,9 +547,7 @@ typedef struct push_args {
     int content_available, mutable_content;
     cli_strlist token;
     const char *tokens_file;
-    const char *connections, *concurrency, *max_attempts, *timeout, *connect_timeout;
-    const char *only;
-    int progress, no_progress;
+    run_args run;
 } push_args;
 
 /* Length of topic without the push-type suffix it ends in, if any. */
@@ -805,15 +861,8 @@ int apns_cmd_push(int argc, char **argv)
         {"mutable-content", CLI_FLAG, &a.mutable_content, 0},
         {"token", CLI_LIST, &a.token, 0},
         {"tokens-file", CLI_STRING, &a.tokens_file, 0},
-        {"connections", CLI_STRING, &a.connections, 0},
-        {"concurrency", CLI_STRING, &a.concurrency, 0},
-        {"max-attempts", CLI_STRING, &a.max_attempts, 0},
-        {"timeout", CLI_STRING, &a.timeout, 0},
-        {"connect-timeout", CLI_STRING, &a.connect_timeout, 0},
         {"verbose", CLI_FLAG, &a.verbose, 0},
-        {"only", CLI_STRING, &a.only, 0},
-        {"progress", CLI_FLAG, &a.progress, 0},
-        {"no-progress", CLI_FLAG, &a.no_progress, 0},
+        RUN_OPTS(a.run),
         {NULL, CLI_FLAG, NULL, 0},
     };
     push_run p;
@@ -870,34 +919,7 @@ int apns_cmd_push(int argc, char **argv)
     o.ca_file = a.ca_file;
     o.insecure_skip_verify = a.insecure;
     o.h2c = a.h2c;
-    if (a.connections) {
-        if (cli_parse_i64(PROG, "connections", a.connections, 1, 1000, &v) != 0)
-            goto out;
-        o.connections = (unsigned)v;
-    }
-    if (a.concurrency) {
-        if (cli_parse_i64(PROG, "concurrency", a.concurrency, 1, 10000000, &v) != 0)
-            goto out;
-        o.max_pending = (unsigned)v;
-    }
-    if (a.max_attempts) {
-        if (cli_parse_i64(PROG, "max-attempts", a.max_attempts, 1, 100, &v) != 0)
-            goto out;
-        o.retry.max_attempts = (int)v;
-    }
-    if (a.timeout && cli_parse_i64(PROG, "timeout", a.timeout, 1, 86400 * 7, &timeout_s) != 0)
-        goto out;
-    p.only = ~0u;
-    if (a.only && cli_parse_set(PROG, "only", a.only, outcome_names, &p.only) != 0)
-        goto out;
-    if (a.progress && a.no_progress) {
-        cli_error(PROG, "give --progress or --no-progress, not both");
-        goto out;
-    }
-    p.progress = a.progress || (!a.no_progress && isatty(STDERR_FILENO));
-    p.connect_timeout_s = 30;
-    if (a.connect_timeout && cli_parse_i64(PROG, "connect-timeout", a.connect_timeout, 0, 86400 * 7,
-                                           &p.connect_timeout_s) != 0)
+    if (run_args_apply(&a.run, &o, &p, &timeout_s) != 0)
         goto out;
 
     /* --- credentials (files checked here, loaded below) ----------------- */
@@ -1115,9 +1137,8 @@ typedef struct fcm_args {
     const char *title, *body, *image, *android_priority, *ttl, *collapse_key, *message_json;
     cli_strlist data, token;
     const char *tokens_file;
-    const char *connections, *concurrency, *max_attempts, *timeout, *connect_timeout;
-    const char *only;
-    int dry_run, verbose, progress, no_progress;
+    run_args run;
+    int dry_run, verbose;
 } fcm_args;
 
 /* Builds the message fields from the flags or --message-json. Returns 0 and
@@ -1301,15 +1322,8 @@ int apns_cmd_fcm_push(int argc, char **argv)
         {"dry-run", CLI_FLAG, &a.dry_run, 0},
         {"token", CLI_LIST, &a.token, 0},
         {"tokens-file", CLI_STRING, &a.tokens_file, 0},
-        {"connections", CLI_STRING, &a.connections, 0},
-        {"concurrency", CLI_STRING, &a.concurrency, 0},
-        {"max-attempts", CLI_STRING, &a.max_attempts, 0},
-        {"timeout", CLI_STRING, &a.timeout, 0},
-        {"connect-timeout", CLI_STRING, &a.connect_timeout, 0},
         {"verbose", CLI_FLAG, &a.verbose, 0},
-        {"only", CLI_STRING, &a.only, 0},
-        {"progress", CLI_FLAG, &a.progress, 0},
-        {"no-progress", CLI_FLAG, &a.no_progress, 0},
+        RUN_OPTS(a.run),
         {NULL, CLI_FLAG, NULL, 0},
     };
     push_run p;
@@ -1362,34 +1376,7 @@ int apns_cmd_fcm_push(int argc, char **argv)
     o.ca_file = a.ca_file;
     if (cli_fcm_conn_init(PROG, &fconn, a.token_url, a.host, o.port, a.ca_file, a.proxy) != 0)
         goto out;
-    if (a.connections) {
-        if (cli_parse_i64(PROG, "connections", a.connections, 1, 1000, &v) != 0)
-            goto out;
-        o.connections = (unsigned)v;
-    }
-    if (a.concurrency) {
-        if (cli_parse_i64(PROG, "concurrency", a.concurrency, 1, 10000000, &v) != 0)
-            goto out;
-        o.max_pending = (unsigned)v;
-    }
-    if (a.max_attempts) {
-        if (cli_parse_i64(PROG, "max-attempts", a.max_attempts, 1, 100, &v) != 0)
-            goto out;
-        o.retry.max_attempts = (int)v;
-    }
-    if (a.timeout && cli_parse_i64(PROG, "timeout", a.timeout, 1, 86400 * 7, &timeout_s) != 0)
-        goto out;
-    p.only = ~0u;
-    if (a.only && cli_parse_set(PROG, "only", a.only, outcome_names, &p.only) != 0)
-        goto out;
-    if (a.progress && a.no_progress) {
-        cli_error(PROG, "give --progress or --no-progress, not both");
-        goto out;
-    }
-    p.progress = a.progress || (!a.no_progress && isatty(STDERR_FILENO));
-    p.connect_timeout_s = 30;
-    if (a.connect_timeout && cli_parse_i64(PROG, "connect-timeout", a.connect_timeout, 0, 86400 * 7,
-                                           &p.connect_timeout_s) != 0)
+    if (run_args_apply(&a.run, &o, &p, &timeout_s) != 0)
         goto out;
     o.fcm_validate_only = a.dry_run;
 
