@@ -20,6 +20,15 @@
  *                        fcm-sim counted ONE access-token request for the
  *                        account (the fleet shares one token), as the
  *                        nodes' apnsd_fcm_token_requests_total add up to.
+ *   gw_fcm third-party   a few tokens; then one that fcm-sim answers 401
+ *                        THIRD_PARTY_AUTH_ERROR (--third-party-tokens: an
+ *                        Apple token of a project without an APNs key). What
+ *                        docs/api.md and operations.md say: the app is paused
+ *                        (apnsd_app_paused 1, /readyz paused_apps), that token
+ *                        stays pending, is NOT a dead token, and is not
+ *                        failed; tokens pushed after it wait (pending, not
+ *                        sent) until a probe or a reload; tokens answered
+ *                        before it were delivered.
  *
  * Checks (the world's view, not the code's):
  *   - fcm-sim's delivery log holds every valid token EXACTLY once, verbatim
@@ -522,6 +531,127 @@ static void fleet_run(uint32_t n)
     th_rmtree(f.dir);
 }
 
+/* The id of the first notification of a 202 answer. */
+static void push_id(gw_http *h, const char *body, char *id, size_t idlen)
+{
+    gw_resp r;
+    gw_http_do(h, "POST", "/v1/push", FCM_KEY, body, strlen(body), &r);
+    GW_CHECK(r.status == 202, "POST /v1/push: %d %.500s", r.status, r.body);
+    json_t *doc = gw_json(&r);
+    const char *v = json_string_value(
+        json_object_get(json_array_get(json_object_get(doc, "notifications"), 0), "id"));
+    GW_CHECK(v != NULL, "no id in %.300s", r.body);
+    snprintf(id, idlen, "%s", v);
+    json_decref(doc);
+    gw_resp_clear(&r);
+}
+
+/* The state of token 0 of notification id. */
+static void token_state(gw_http *h, const char *id, char *state, size_t len)
+{
+    char path[200];
+    gw_resp r;
+    snprintf(path, sizeof path, "/v1/notifications/%s", id);
+    gw_http_do(h, "GET", path, FCM_KEY, NULL, 0, &r);
+    GW_CHECK(r.status == 200, "GET %s: %d %.300s", path, r.status, r.body);
+    json_t *doc = gw_json(&r);
+    const char *v = json_string_value(
+        json_object_get(json_array_get(json_object_get(doc, "outcomes"), 0), "state"));
+    GW_CHECK(v != NULL, "no outcomes[0].state in %.300s", r.body);
+    GW_CHECK(json_integer_value(json_object_get(json_object_get(doc, "counts"), "failed")) == 0,
+             "%s: a failed token: %.300s", id, r.body);
+    snprintf(state, len, "%s", v);
+    json_decref(doc);
+    gw_resp_clear(&r);
+}
+
+static void third_party(void)
+{
+    enum { N_GOOD = 4 };
+    gw_files f;
+    gw_files_init(&f, "gw-fcm-third-party");
+    FILE *u = fopen(f.unreg, "w"); /* no unregistered tokens */
+    fclose(u);
+    char tp_file[700], tp[256], after[256], body[2048], id_tp[64], id_after[64], st[32];
+    snprintf(tp_file, sizeof tp_file, "%s/third-party", f.dir);
+    fcm_token(100, tp);    /* the Apple token of a project without an APNs key */
+    fcm_token(101, after); /* pushed after the pause */
+    u = fopen(tp_file, "w");
+    GW_CHECK(u != NULL, "cannot write %s", tp_file);
+    fprintf(u, "%s\n", tp);
+    fclose(u);
+    const char *extra[] = {"--third-party-tokens", tp_file, NULL};
+    start_fcm_sim(f.dir, f.unreg, f.log, extra);
+    write_ini(&f, fsim.port, 0, 0);
+    gw_proc gw;
+    gw_start_apnsd(&gw, f.ini, f.err);
+    gw_http *h = gw_http_new(gw.host, gw.port, 1);
+
+    /* 1. Good tokens: delivered. */
+    gw_buf b = {0};
+    gw_buf_printf(&b, "{\"app\":\"%s\",", FCM_APP);
+    append_tokens(&b, 0, N_GOOD, 0);
+    gw_buf_printf(&b, ",\"notification\":{\"title\":\"Hi\"}}");
+    push(h, b.p, b.len);
+    gw_buf_free(&b);
+    gw_work_wait_depth(h, 60000); /* every good token answered */
+    GW_CHECK(gw_metric(h, "apnsd_app_paused{app=\"" FCM_APP "\"}") == 0, "paused before the 401");
+
+    /* 2. The third-party token: the app is paused, the token waits. */
+    snprintf(body, sizeof body,
+             "{\"app\":\"%s\",\"token\":\"%s\",\"notification\":{\"title\":\"Hi\"}}", FCM_APP, tp);
+    push_id(h, body, id_tp, sizeof id_tp);
+    for (int i = 0; i < 600 && gw_metric(h, "apnsd_app_paused{app=\"" FCM_APP "\"}") != 1; i++)
+        gw_sleep_ms(50);
+    GW_CHECK(gw_metric(h, "apnsd_app_paused{app=\"" FCM_APP "\"}") == 1,
+             "THIRD_PARTY_AUTH_ERROR did not pause the app");
+    gw_resp r;
+    gw_http_do(h, "GET", "/readyz", NULL, NULL, 0, &r);
+    {
+        json_t *doc = gw_json(&r), *pa = json_object_get(doc, "paused_apps");
+        GW_CHECK(json_array_size(pa) == 1 &&
+                     !strcmp(json_string_value(json_array_get(pa, 0)) ?: "", FCM_APP),
+                 "/readyz: %.300s", r.body);
+        json_decref(doc);
+    }
+    gw_resp_clear(&r);
+    token_state(h, id_tp, st, sizeof st);
+    GW_CHECK(!strcmp(st, "pending"), "the third-party token is %s, want pending", st);
+
+    /* 3. A token pushed now waits too (not failed, not sent). */
+    snprintf(body, sizeof body,
+             "{\"app\":\"%s\",\"token\":\"%s\",\"notification\":{\"title\":\"Hi\"}}", FCM_APP,
+             after);
+    push_id(h, body, id_after, sizeof id_after);
+    token_state(h, id_after, st, sizeof st);
+    GW_CHECK(!strcmp(st, "pending"), "the token pushed after the pause is %s, want pending", st);
+    GW_CHECK(gw_metric(h, "apnsd_notifications_total{app=\"" FCM_APP "\",outcome=\"failed\"}") <= 0,
+             "a token failed");
+
+    /* 4. Not a dead token (fcm-protocol.md 4.3: do not delete the device token). */
+    gw_http_do(h, "GET", "/v1/apps/" FCM_APP "/dead-tokens", FCM_KEY, NULL, 0, &r);
+    {
+        json_t *doc = gw_json(&r);
+        GW_CHECK(r.status == 200 && json_array_size(json_object_get(doc, "dead_tokens")) == 0,
+                 "dead tokens: %d %.300s", r.status, r.body);
+        json_decref(doc);
+    }
+    gw_resp_clear(&r);
+
+    gw_stop(&gw, 60000);
+    gw_stop(&fsim, 10000); /* its delivery log is complete once it exited */
+
+    /* 5. fcm-sim delivered exactly the good tokens, once each. */
+    uint16_t seen[128] = {0};
+    uint32_t strays = read_fcm_log(f.log, seen, 128);
+    for (uint32_t i = 0; i < 128; i++)
+        GW_CHECK(seen[i] == (i < N_GOOD ? 1 : 0), "token %u delivered %u times", i, seen[i]);
+    GW_CHECK(strays == 0, "%u strays in the delivery log", strays);
+    fprintf(stderr, "third-party: %d delivered, the app paused, 2 tokens pending\n", N_GOOD);
+    gw_http_free(h);
+    th_rmtree(f.dir);
+}
+
 int main(int argc, char **argv)
 {
     uint32_t n = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 10000;
@@ -530,10 +660,12 @@ int main(int argc, char **argv)
         mixed(gw_scaled(n, 1000));
     else if (argc > 1 && !strcmp(argv[1], "fleet"))
         fleet_run(gw_scaled(n, 1000));
+    else if (argc > 1 && !strcmp(argv[1], "third-party"))
+        third_party();
     else if (argc > 1 && !strcmp(argv[1], "zero-loss"))
         zero_loss(gw_scaled(n, 1000));
     else {
-        fprintf(stderr, "usage: gw_fcm zero-loss|mixed|fleet N\n");
+        fprintf(stderr, "usage: gw_fcm zero-loss|mixed|fleet|third-party N\n");
         return 2;
     }
     fprintf(stderr, "OK\n");
