@@ -29,6 +29,11 @@
  *                        failed; tokens pushed after it wait (pending, not
  *                        sent) until a probe or a reload; tokens answered
  *                        before it were delivered.
+ *   gw_fcm reload N      N tokens before and N after a SIGHUP that gives the
+ *                        FCM app another (valid) service account: every token
+ *                        delivered exactly once, and fcm-sim counted one
+ *                        access-token request for each account (the reload
+ *                        took the new account's token).
  *
  * Checks (the world's view, not the code's):
  *   - fcm-sim's delivery log holds every valid token EXACTLY once, verbatim
@@ -652,6 +657,91 @@ static void third_party(void)
     th_rmtree(f.dir);
 }
 
+/* Replaces the first `from` in file path with `to`. */
+static void file_replace(const char *path, const char *from, const char *to)
+{
+    size_t len = 0;
+    char *txt = th_read_file(path, &len), *at = txt ? strstr(txt, from) : NULL;
+    GW_CHECK(at != NULL, "%s: no \"%s\"", path, from);
+    FILE *o = fopen(path, "w");
+    GW_CHECK(o != NULL, "cannot write %s", path);
+    fprintf(o, "%.*s%s%s", (int)(at - txt), txt, to, at + strlen(from));
+    fclose(o);
+    free(txt);
+}
+
+static void reload_account(uint32_t n)
+{
+    gw_files f;
+    gw_files_init(&f, "gw-fcm-reload");
+    FILE *u = fopen(f.unreg, "w");
+    fclose(u);
+    start_fcm_sim(f.dir, f.unreg, f.log, NULL);
+    write_ini(&f, fsim.port, 0, 0);
+    file_replace(f.ini, "level = warn", "level = info"); /* "configuration reloaded" */
+    gw_proc gw;
+    gw_start_apnsd(&gw, f.ini, f.err);
+    gw_http *h = gw_http_new(gw.host, gw.port, 1);
+
+    gw_buf b = {0};
+    gw_buf_printf(&b, "{\"app\":\"%s\",", FCM_APP);
+    append_tokens(&b, 0, n, 0);
+    gw_buf_printf(&b, ",\"notification\":{\"title\":\"Hi\"}}");
+    push(h, b.p, b.len);
+    gw_buf_free(&b);
+    gw_work_wait_depth(h, 120000);
+
+    /* Another service account (project fcm-other), then SIGHUP. */
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "cp '%s/fcm/sa-other.json' '%s/sa2.json' && chmod 600 '%s/sa2.json'",
+             th_certs(), f.dir, f.dir);
+    GW_CHECK(system(cmd) == 0, "%s", cmd);
+    file_replace(f.ini, "/sa.json", "/sa2.json");
+    gw_signal(&gw, SIGHUP);
+    int reloaded = 0;
+    for (int i = 0; i < 400 && !reloaded; i++) {
+        size_t len = 0;
+        char *txt = th_read_file(f.err, &len);
+        reloaded = txt && strstr(txt, "configuration reloaded") != NULL;
+        free(txt);
+        if (!reloaded)
+            gw_sleep_ms(50);
+    }
+    GW_CHECK(reloaded, "no \"configuration reloaded\" in %s", f.err);
+
+    gw_buf_printf(&b, "{\"app\":\"%s\",", FCM_APP);
+    append_tokens(&b, n, n, 0);
+    gw_buf_printf(&b, ",\"notification\":{\"title\":\"Hi\"}}");
+    push(h, b.p, b.len);
+    gw_buf_free(&b);
+    gw_work_wait_depth(h, 120000);
+
+    json_t *c = fcm_counters();
+    json_t *tr = json_object_get(c, "token_requests");
+    json_int_t demo = json_integer_value(json_object_get(tr, ACCOUNT)),
+               other = json_integer_value(
+                   json_object_get(tr, "fcm-sim@fcm-other.iam.gserviceaccount.com"));
+    fprintf(stderr, "reload: token requests demo %lld other %lld\n", (long long)demo,
+            (long long)other);
+    GW_CHECK(demo == 1 && other == 1, "token requests: demo %lld, other %lld (want 1 and 1)",
+             (long long)demo, (long long)other);
+    json_decref(c);
+    GW_CHECK(gw_stop(&gw, 60000) == 0, "apnsd did not exit 0 on SIGTERM");
+    gw_stop(&fsim, 10000);
+
+    uint16_t *seen = calloc(2 * n, sizeof *seen);
+    uint32_t strays = read_fcm_log(f.log, seen, 2 * n), missing = 0, dups = 0;
+    for (uint32_t i = 0; i < 2 * n; i++)
+        missing += seen[i] == 0, dups += seen[i] > 1 ? seen[i] - 1u : 0;
+    fprintf(stderr, "reload: %u tokens: missing %u dups %u strays %u\n", 2 * n, missing, dups,
+            strays);
+    GW_CHECK(missing == 0 && dups == 0 && strays == 0, "fcm-sim log: missing %u dups %u strays %u",
+             missing, dups, strays);
+    free(seen);
+    gw_http_free(h);
+    th_rmtree(f.dir);
+}
+
 int main(int argc, char **argv)
 {
     uint32_t n = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 10000;
@@ -660,12 +750,14 @@ int main(int argc, char **argv)
         mixed(gw_scaled(n, 1000));
     else if (argc > 1 && !strcmp(argv[1], "fleet"))
         fleet_run(gw_scaled(n, 1000));
+    else if (argc > 1 && !strcmp(argv[1], "reload"))
+        reload_account(gw_scaled(n, 100));
     else if (argc > 1 && !strcmp(argv[1], "third-party"))
         third_party();
     else if (argc > 1 && !strcmp(argv[1], "zero-loss"))
         zero_loss(gw_scaled(n, 1000));
     else {
-        fprintf(stderr, "usage: gw_fcm zero-loss|mixed|fleet|third-party N\n");
+        fprintf(stderr, "usage: gw_fcm zero-loss|mixed|fleet|third-party|reload N\n");
         return 2;
     }
     fprintf(stderr, "OK\n");
