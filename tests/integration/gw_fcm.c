@@ -20,7 +20,10 @@
  *                        fcm-sim counted ONE access-token request for the
  *                        account (the fleet shares one token), as the
  *                        nodes' apnsd_fcm_token_requests_total add up to.
- *   gw_fcm third-party   a few tokens; then one that fcm-sim answers 401
+ *   gw_fcm third-party   a few tokens and one unregistered (a dead token,
+ *                        listed verbatim, then removed by DELETE
+ *                        /v1/apps/{app}/dead-tokens/{token} with its ':'
+ *                        percent-encoded: 204, then 404); then one that fcm-sim answers 401
  *                        THIRD_PARTY_AUTH_ERROR (--third-party-tokens: an
  *                        Apple token of a project without an APNs key). What
  *                        docs/api.md and operations.md say: the app is paused
@@ -575,9 +578,11 @@ static void third_party(void)
     enum { N_GOOD = 4 };
     gw_files f;
     gw_files_init(&f, "gw-fcm-third-party");
-    FILE *u = fopen(f.unreg, "w"); /* no unregistered tokens */
+    char tp_file[700], tp[256], after[256], dead[256], body[2048], id_tp[64], id_after[64], st[32];
+    fcm_token(102, dead); /* unregistered: a dead token, then deleted through the API */
+    FILE *u = fopen(f.unreg, "w");
+    fprintf(u, "%s\n", dead);
     fclose(u);
-    char tp_file[700], tp[256], after[256], body[2048], id_tp[64], id_after[64], st[32];
     snprintf(tp_file, sizeof tp_file, "%s/third-party", f.dir);
     fcm_token(100, tp);    /* the Apple token of a project without an APNs key */
     fcm_token(101, after); /* pushed after the pause */
@@ -596,10 +601,39 @@ static void third_party(void)
     gw_buf b = {0};
     gw_buf_printf(&b, "{\"app\":\"%s\",", FCM_APP);
     append_tokens(&b, 0, N_GOOD, 0);
-    gw_buf_printf(&b, ",\"notification\":{\"title\":\"Hi\"}}");
+    b.len--; /* the ']' */
+    gw_buf_printf(&b, ",\"%s\"],\"notification\":{\"title\":\"Hi\"}}", dead);
     push(h, b.p, b.len);
     gw_buf_free(&b);
     gw_work_wait_depth(h, 60000); /* every good token answered */
+
+    /* 1b. The unregistered one is a dead token, listed verbatim; DELETE with
+     * its ':' percent-encoded (docs/api.md) removes it. */
+    gw_resp r;
+    gw_http_do(h, "GET", "/v1/apps/" FCM_APP "/dead-tokens", FCM_KEY, NULL, 0, &r);
+    {
+        json_t *doc = gw_json(&r), *arr = json_object_get(doc, "dead_tokens");
+        GW_CHECK(
+            r.status == 200 && json_array_size(arr) == 1 &&
+                !strcmp(json_string_value(json_object_get(json_array_get(arr, 0), "token")) ?: "",
+                        dead),
+            "dead tokens: %d %.300s", r.status, r.body);
+        json_decref(doc);
+    }
+    gw_resp_clear(&r);
+    {
+        char path[1200];
+        size_t o = (size_t)snprintf(path, sizeof path, "/v1/apps/%s/dead-tokens/", FCM_APP);
+        for (const char *p = dead; *p; p++)
+            o += (size_t)(*p == ':' ? snprintf(path + o, sizeof path - o, "%%3A")
+                                    : snprintf(path + o, sizeof path - o, "%c", *p));
+        gw_http_do(h, "DELETE", path, FCM_KEY, NULL, 0, &r);
+        GW_CHECK(r.status == 204, "DELETE %s: %d %.300s", path, r.status, r.body);
+        gw_resp_clear(&r);
+        gw_http_do(h, "DELETE", path, FCM_KEY, NULL, 0, &r);
+        GW_CHECK(r.status == 404, "DELETE %s again: %d %.300s", path, r.status, r.body);
+        gw_resp_clear(&r);
+    }
     GW_CHECK(gw_metric(h, "apnsd_app_paused{app=\"" FCM_APP "\"}") == 0, "paused before the 401");
 
     /* 2. The third-party token: the app is paused, the token waits. */
@@ -610,7 +644,6 @@ static void third_party(void)
         gw_sleep_ms(50);
     GW_CHECK(gw_metric(h, "apnsd_app_paused{app=\"" FCM_APP "\"}") == 1,
              "THIRD_PARTY_AUTH_ERROR did not pause the app");
-    gw_resp r;
     gw_http_do(h, "GET", "/readyz", NULL, NULL, 0, &r);
     {
         json_t *doc = gw_json(&r), *pa = json_object_get(doc, "paused_apps");
@@ -633,7 +666,8 @@ static void third_party(void)
     GW_CHECK(gw_metric(h, "apnsd_notifications_total{app=\"" FCM_APP "\",outcome=\"failed\"}") <= 0,
              "a token failed");
 
-    /* 4. Not a dead token (fcm-protocol.md 4.3: do not delete the device token). */
+    /* 4. Not a dead token (fcm-protocol.md 4.3: do not delete the device token);
+     * the deleted one stays deleted. */
     gw_http_do(h, "GET", "/v1/apps/" FCM_APP "/dead-tokens", FCM_KEY, NULL, 0, &r);
     {
         json_t *doc = gw_json(&r);
