@@ -110,10 +110,19 @@ static int path_match(const char *pattern, const char *path, gw_api_req *r)
         if (pattern[0] != '/' || path[0] != '/')
             return 0;
         if (pattern[1] == '{') {
-            if (sl <= 1 || sl - 1 >= GW__API_ARG_MAX || n_arg >= GW__API_ARGS)
+            if (sl <= 1 || n_arg >= GW__API_ARGS)
                 return 0;
-            memcpy(r->arg[n_arg], path + 1, sl - 1);
-            r->arg[n_arg][sl - 1] = '\0';
+            if (sl - 1 >= GW__API_ARG_MAX) {
+                /* Only a {token} (an FCM registration token is up to 4096
+                 * bytes, percent-encoded up to 3 times that) may be longer:
+                 * its handler reads it from r->target. */
+                if (pl != sizeof "/{token}" - 1 || memcmp(pattern, "/{token}", pl) != 0)
+                    return 0;
+                r->arg[n_arg][0] = '\0';
+            } else {
+                memcpy(r->arg[n_arg], path + 1, sl - 1);
+                r->arg[n_arg][sl - 1] = '\0';
+            }
             n_arg++;
         } else if (pl != sl || memcmp(pattern, path, pl) != 0) {
             return 0;

@@ -4,6 +4,12 @@
  *   GET    /v1/apps/{app}/dead-tokens?since=&cursor=&limit=   one page, oldest first
  *   DELETE /v1/apps/{app}/dead-tokens/{token}                 204, or 404 when absent
  *
+ * {token} is an APNs app's hex device token as it is (the push rule), or an
+ * FCM app's registration token percent-decoded (RFC 3986 section 2.1: ':'
+ * '-' '_' may stand as they are, anything else as %XX); the decoded token
+ * must pass the push rule for FCM tokens (1..4096 printable non-space
+ * bytes). A '%' not followed by two hex digits is 400 bad_token.
+ *
  * `since` is UNIX milliseconds or an RFC 3339 time ("2026-11-25T17:45:01Z",
  * fraction and offset allowed); `cursor` is next_cursor of the previous page
  * (opaque); `limit` 1..1000 (default 100). An unknown app is 404, another
@@ -205,22 +211,86 @@ static void on_delete(int err, const char *detail, uint64_t count, void *ud)
         gw__api_reply_json(r, 204, NULL);
 }
 
+/* The {token} segment of r->target as it came (not decoded): *len bytes. */
+static const char *token_segment(const gw_api_req *r, size_t *len)
+{
+    const char *end = r->target + strcspn(r->target, "?#"), *p = end;
+
+    while (p > r->target && p[-1] != '/')
+        p--;
+    *len = (size_t)(end - p);
+    return p;
+}
+
+/* Percent-decodes s[0..len) into out (len + 1 bytes, NUL-terminated).
+ * Returns the decoded length, or -1 for a '%' without two hex digits. */
+static long pct_decode(const char *s, size_t len, char *out)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        if (i + 2 >= len || !isxdigit((unsigned char)s[i + 1]) ||
+            !isxdigit((unsigned char)s[i + 2]))
+            return -1;
+        {
+            char h[3] = {s[i + 1], s[i + 2], '\0'};
+            out[o++] = (char)strtol(h, NULL, 16);
+        }
+        i += 2;
+    }
+    out[o] = '\0';
+    return (long)o;
+}
+
 void gw__api_h_dead_delete(gw_api_req *r)
 {
     const gw_config_app *app = gw__api_path_app(r);
     gw_token_list l;
     gw_api_error e;
+    const char *seg;
+    char *tok;
+    size_t seg_len;
+    long n;
     int rc;
 
     if (app == NULL)
         return;
-    gw_token_list_init(&l); /* the same rule as a push's tokens */
-    rc = gw__token_add(&l, r->arg[1], strlen(r->arg[1]), 0, "token", &e);
-    gw_token_list_cleanup(&l);
-    if (rc != 0) {
-        gw__api_reply_error(r, &e);
+    seg = token_segment(r, &seg_len);
+    if (!gw_dispatch_app_is_fcm(app)) {
+        gw_token_list_init(&l); /* the same rule as a push's tokens */
+        rc = gw__token_add(&l, seg, seg_len, 0, "token", &e);
+        gw_token_list_cleanup(&l);
+        if (rc != 0) {
+            gw__api_reply_error(r, &e);
+            return;
+        }
+        gw__api_posted(r, gw_queue_dead_delete(r->api->q, app->name, r->arg[1], on_delete, r),
+                       "deleting the dead token");
         return;
     }
-    gw__api_posted(r, gw_queue_dead_delete(r->api->q, app->name, r->arg[1], on_delete, r),
-                   "deleting the dead token");
+    /* An FCM app: the registration token, percent-decoded. */
+    if ((tok = malloc(seg_len + 1)) == NULL) {
+        gw__api_reply_errorf(r, GW_API_E_INTERNAL, "token", "out of memory");
+        return;
+    }
+    if ((n = pct_decode(seg, seg_len, tok)) < 0) {
+        gw__api_reply_errorf(r, GW_API_E_BAD_TOKEN, "token",
+                             "bad percent-encoding in the registration token: '%%' must be "
+                             "followed by two hex digits");
+        free(tok);
+        return;
+    }
+    gw_token_list_init(&l); /* the same rule as a push's FCM tokens */
+    rc = gw__token_add_raw(&l, tok, (size_t)n, 0, "token", &e);
+    gw_token_list_cleanup(&l);
+    if (rc != 0)
+        gw__api_reply_error(r, &e);
+    else
+        gw__api_posted(r, gw_queue_dead_delete_raw(r->api->q, app->name, tok, on_delete, r),
+                       "deleting the dead token");
+    free(tok);
 }

@@ -495,6 +495,28 @@ int gw_queue_dead_delete(gw_queue *q, const char *app, const char *token_hex, gw
     return rc != 0 ? rc : gw_queue__post(q, r);
 }
 
+int gw_queue_dead_delete_raw(gw_queue *q, const char *app, const char *token, gw_count_cb cb,
+                             void *ud)
+{
+    gw_queue_req *r;
+    size_t len;
+
+    if (q == NULL || app == NULL || token == NULL)
+        return APNS_EINVAL;
+    len = strlen(token);
+    if (len == 0 || len > GW_TOKEN_RAW_MAX)
+        return APNS_EFCMTOKEN;
+    if (too_long(q->ops->app_max, strlen(app)))
+        return APNS_EINVAL;
+    if ((r = gw_queue__req_new(q, GW_QUEUE_REQ_DEAD_DELETE, 1, (void (*)(void))cb, ud)) == NULL)
+        return APNS_ENOMEM;
+    if ((r->u.dead.app = strdup(app)) == NULL || (r->u.dead.raw = strdup(token)) == NULL) {
+        gw_queue__req_free(r);
+        return APNS_ENOMEM;
+    }
+    return gw_queue__post(q, r);
+}
+
 /* ---- channel records ---------------------------------------------------- */
 
 int gw_channel_id_ok(const char *id)

@@ -608,6 +608,12 @@ int gw_queue_dead_list(gw_queue *q, const char *app, int64_t since_ms, const cha
 /* Deletes one entry (an app re-registered the token); count is 1 or 0. */
 int gw_queue_dead_delete(gw_queue *q, const char *app, const char *token_hex, gw_count_cb cb,
                          void *ud);
+/* The same for an FCM app's registration token (1..GW_TOKEN_RAW_MAX bytes,
+ * compared verbatim; an APNs token never matches it). Returns 0 (cb runs
+ * later), APNS_EFCMTOKEN (bad length), APNS_EINVAL, APNS_ENOMEM; the token is
+ * copied. */
+int gw_queue_dead_delete_raw(gw_queue *q, const char *app, const char *token, gw_count_cb cb,
+                             void *ud);
 
 /*
  * Channel records of (app, env): env is the app's environment name

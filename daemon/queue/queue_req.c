@@ -79,6 +79,7 @@ void gw_queue__req_free(gw_queue_req *r)
     case GW_QUEUE_REQ_DEAD_LIST:
     case GW_QUEUE_REQ_DEAD_DELETE:
         free(r->u.dead.app);
+        free(r->u.dead.raw);
         free(r->u.dead.v);
         break;
     case GW_QUEUE_REQ_TOKEN:

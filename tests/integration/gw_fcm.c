@@ -20,6 +20,23 @@
  *                        fcm-sim counted ONE access-token request for the
  *                        account (the fleet shares one token), as the
  *                        nodes' apnsd_fcm_token_requests_total add up to.
+ *   gw_fcm third-party   a few tokens and one unregistered (a dead token,
+ *                        listed verbatim, then removed by DELETE
+ *                        /v1/apps/{app}/dead-tokens/{token} with its ':'
+ *                        percent-encoded: 204, then 404); then one that fcm-sim answers 401
+ *                        THIRD_PARTY_AUTH_ERROR (--third-party-tokens: an
+ *                        Apple token of a project without an APNs key). What
+ *                        docs/api.md and operations.md say: the app is paused
+ *                        (apnsd_app_paused 1, /readyz paused_apps), that token
+ *                        stays pending, is NOT a dead token, and is not
+ *                        failed; tokens pushed after it wait (pending, not
+ *                        sent) until a probe or a reload; tokens answered
+ *                        before it were delivered.
+ *   gw_fcm reload N      N tokens before and N after a SIGHUP that gives the
+ *                        FCM app another (valid) service account: every token
+ *                        delivered exactly once, and fcm-sim counted one
+ *                        access-token request for each account (the reload
+ *                        took the new account's token).
  *
  * Checks (the world's view, not the code's):
  *   - fcm-sim's delivery log holds every valid token EXACTLY once, verbatim
@@ -522,6 +539,243 @@ static void fleet_run(uint32_t n)
     th_rmtree(f.dir);
 }
 
+/* The id of the first notification of a 202 answer. */
+static void push_id(gw_http *h, const char *body, char *id, size_t idlen)
+{
+    gw_resp r;
+    gw_http_do(h, "POST", "/v1/push", FCM_KEY, body, strlen(body), &r);
+    GW_CHECK(r.status == 202, "POST /v1/push: %d %.500s", r.status, r.body);
+    json_t *doc = gw_json(&r);
+    const char *v = json_string_value(
+        json_object_get(json_array_get(json_object_get(doc, "notifications"), 0), "id"));
+    GW_CHECK(v != NULL, "no id in %.300s", r.body);
+    snprintf(id, idlen, "%s", v);
+    json_decref(doc);
+    gw_resp_clear(&r);
+}
+
+/* The state of token 0 of notification id. */
+static void token_state(gw_http *h, const char *id, char *state, size_t len)
+{
+    char path[200];
+    gw_resp r;
+    snprintf(path, sizeof path, "/v1/notifications/%s", id);
+    gw_http_do(h, "GET", path, FCM_KEY, NULL, 0, &r);
+    GW_CHECK(r.status == 200, "GET %s: %d %.300s", path, r.status, r.body);
+    json_t *doc = gw_json(&r);
+    const char *v = json_string_value(
+        json_object_get(json_array_get(json_object_get(doc, "outcomes"), 0), "state"));
+    GW_CHECK(v != NULL, "no outcomes[0].state in %.300s", r.body);
+    GW_CHECK(json_integer_value(json_object_get(json_object_get(doc, "counts"), "failed")) == 0,
+             "%s: a failed token: %.300s", id, r.body);
+    snprintf(state, len, "%s", v);
+    json_decref(doc);
+    gw_resp_clear(&r);
+}
+
+static void third_party(void)
+{
+    enum { N_GOOD = 4 };
+    gw_files f;
+    gw_files_init(&f, "gw-fcm-third-party");
+    char tp_file[700], tp[256], after[256], dead[256], body[2048], id_tp[64], id_after[64], st[32];
+    fcm_token(102, dead); /* unregistered: a dead token, then deleted through the API */
+    FILE *u = fopen(f.unreg, "w");
+    fprintf(u, "%s\n", dead);
+    fclose(u);
+    snprintf(tp_file, sizeof tp_file, "%s/third-party", f.dir);
+    fcm_token(100, tp);    /* the Apple token of a project without an APNs key */
+    fcm_token(101, after); /* pushed after the pause */
+    u = fopen(tp_file, "w");
+    GW_CHECK(u != NULL, "cannot write %s", tp_file);
+    fprintf(u, "%s\n", tp);
+    fclose(u);
+    const char *extra[] = {"--third-party-tokens", tp_file, NULL};
+    start_fcm_sim(f.dir, f.unreg, f.log, extra);
+    write_ini(&f, fsim.port, 0, 0);
+    gw_proc gw;
+    gw_start_apnsd(&gw, f.ini, f.err);
+    gw_http *h = gw_http_new(gw.host, gw.port, 1);
+
+    /* 1. Good tokens: delivered. */
+    gw_buf b = {0};
+    gw_buf_printf(&b, "{\"app\":\"%s\",", FCM_APP);
+    append_tokens(&b, 0, N_GOOD, 0);
+    b.len--; /* the ']' */
+    gw_buf_printf(&b, ",\"%s\"],\"notification\":{\"title\":\"Hi\"}}", dead);
+    push(h, b.p, b.len);
+    gw_buf_free(&b);
+    gw_work_wait_depth(h, 60000); /* every good token answered */
+
+    /* 1b. The unregistered one is a dead token, listed verbatim; DELETE with
+     * its ':' percent-encoded (docs/api.md) removes it. */
+    gw_resp r;
+    gw_http_do(h, "GET", "/v1/apps/" FCM_APP "/dead-tokens", FCM_KEY, NULL, 0, &r);
+    {
+        json_t *doc = gw_json(&r), *arr = json_object_get(doc, "dead_tokens");
+        GW_CHECK(
+            r.status == 200 && json_array_size(arr) == 1 &&
+                !strcmp(json_string_value(json_object_get(json_array_get(arr, 0), "token")) ?: "",
+                        dead),
+            "dead tokens: %d %.300s", r.status, r.body);
+        json_decref(doc);
+    }
+    gw_resp_clear(&r);
+    {
+        char path[1200];
+        size_t o = (size_t)snprintf(path, sizeof path, "/v1/apps/%s/dead-tokens/", FCM_APP);
+        for (const char *p = dead; *p; p++)
+            o += (size_t)(*p == ':' ? snprintf(path + o, sizeof path - o, "%%3A")
+                                    : snprintf(path + o, sizeof path - o, "%c", *p));
+        gw_http_do(h, "DELETE", path, FCM_KEY, NULL, 0, &r);
+        GW_CHECK(r.status == 204, "DELETE %s: %d %.300s", path, r.status, r.body);
+        gw_resp_clear(&r);
+        gw_http_do(h, "DELETE", path, FCM_KEY, NULL, 0, &r);
+        GW_CHECK(r.status == 404, "DELETE %s again: %d %.300s", path, r.status, r.body);
+        gw_resp_clear(&r);
+    }
+    GW_CHECK(gw_metric(h, "apnsd_app_paused{app=\"" FCM_APP "\"}") == 0, "paused before the 401");
+
+    /* 2. The third-party token: the app is paused, the token waits. */
+    snprintf(body, sizeof body,
+             "{\"app\":\"%s\",\"token\":\"%s\",\"notification\":{\"title\":\"Hi\"}}", FCM_APP, tp);
+    push_id(h, body, id_tp, sizeof id_tp);
+    for (int i = 0; i < 600 && gw_metric(h, "apnsd_app_paused{app=\"" FCM_APP "\"}") != 1; i++)
+        gw_sleep_ms(50);
+    GW_CHECK(gw_metric(h, "apnsd_app_paused{app=\"" FCM_APP "\"}") == 1,
+             "THIRD_PARTY_AUTH_ERROR did not pause the app");
+    gw_http_do(h, "GET", "/readyz", NULL, NULL, 0, &r);
+    {
+        json_t *doc = gw_json(&r), *pa = json_object_get(doc, "paused_apps");
+        GW_CHECK(json_array_size(pa) == 1 &&
+                     !strcmp(json_string_value(json_array_get(pa, 0)) ?: "", FCM_APP),
+                 "/readyz: %.300s", r.body);
+        json_decref(doc);
+    }
+    gw_resp_clear(&r);
+    token_state(h, id_tp, st, sizeof st);
+    GW_CHECK(!strcmp(st, "pending"), "the third-party token is %s, want pending", st);
+
+    /* 3. A token pushed now waits too (not failed, not sent). */
+    snprintf(body, sizeof body,
+             "{\"app\":\"%s\",\"token\":\"%s\",\"notification\":{\"title\":\"Hi\"}}", FCM_APP,
+             after);
+    push_id(h, body, id_after, sizeof id_after);
+    token_state(h, id_after, st, sizeof st);
+    GW_CHECK(!strcmp(st, "pending"), "the token pushed after the pause is %s, want pending", st);
+    GW_CHECK(gw_metric(h, "apnsd_notifications_total{app=\"" FCM_APP "\",outcome=\"failed\"}") <= 0,
+             "a token failed");
+
+    /* 4. Not a dead token (fcm-protocol.md 4.3: do not delete the device token);
+     * the deleted one stays deleted. */
+    gw_http_do(h, "GET", "/v1/apps/" FCM_APP "/dead-tokens", FCM_KEY, NULL, 0, &r);
+    {
+        json_t *doc = gw_json(&r);
+        GW_CHECK(r.status == 200 && json_array_size(json_object_get(doc, "dead_tokens")) == 0,
+                 "dead tokens: %d %.300s", r.status, r.body);
+        json_decref(doc);
+    }
+    gw_resp_clear(&r);
+
+    gw_stop(&gw, 60000);
+    gw_stop(&fsim, 10000); /* its delivery log is complete once it exited */
+
+    /* 5. fcm-sim delivered exactly the good tokens, once each. */
+    uint16_t seen[128] = {0};
+    uint32_t strays = read_fcm_log(f.log, seen, 128);
+    for (uint32_t i = 0; i < 128; i++)
+        GW_CHECK(seen[i] == (i < N_GOOD ? 1 : 0), "token %u delivered %u times", i, seen[i]);
+    GW_CHECK(strays == 0, "%u strays in the delivery log", strays);
+    fprintf(stderr, "third-party: %d delivered, the app paused, 2 tokens pending\n", N_GOOD);
+    gw_http_free(h);
+    th_rmtree(f.dir);
+}
+
+/* Replaces the first `from` in file path with `to`. */
+static void file_replace(const char *path, const char *from, const char *to)
+{
+    size_t len = 0;
+    char *txt = th_read_file(path, &len), *at = txt ? strstr(txt, from) : NULL;
+    GW_CHECK(at != NULL, "%s: no \"%s\"", path, from);
+    FILE *o = fopen(path, "w");
+    GW_CHECK(o != NULL, "cannot write %s", path);
+    fprintf(o, "%.*s%s%s", (int)(at - txt), txt, to, at + strlen(from));
+    fclose(o);
+    free(txt);
+}
+
+static void reload_account(uint32_t n)
+{
+    gw_files f;
+    gw_files_init(&f, "gw-fcm-reload");
+    FILE *u = fopen(f.unreg, "w");
+    fclose(u);
+    start_fcm_sim(f.dir, f.unreg, f.log, NULL);
+    write_ini(&f, fsim.port, 0, 0);
+    file_replace(f.ini, "level = warn", "level = info"); /* "configuration reloaded" */
+    gw_proc gw;
+    gw_start_apnsd(&gw, f.ini, f.err);
+    gw_http *h = gw_http_new(gw.host, gw.port, 1);
+
+    gw_buf b = {0};
+    gw_buf_printf(&b, "{\"app\":\"%s\",", FCM_APP);
+    append_tokens(&b, 0, n, 0);
+    gw_buf_printf(&b, ",\"notification\":{\"title\":\"Hi\"}}");
+    push(h, b.p, b.len);
+    gw_buf_free(&b);
+    gw_work_wait_depth(h, 120000);
+
+    /* Another service account (project fcm-other), then SIGHUP. */
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "cp '%s/fcm/sa-other.json' '%s/sa2.json' && chmod 600 '%s/sa2.json'",
+             th_certs(), f.dir, f.dir);
+    GW_CHECK(system(cmd) == 0, "%s", cmd);
+    file_replace(f.ini, "/sa.json", "/sa2.json");
+    gw_signal(&gw, SIGHUP);
+    int reloaded = 0;
+    for (int i = 0; i < 400 && !reloaded; i++) {
+        size_t len = 0;
+        char *txt = th_read_file(f.err, &len);
+        reloaded = txt && strstr(txt, "configuration reloaded") != NULL;
+        free(txt);
+        if (!reloaded)
+            gw_sleep_ms(50);
+    }
+    GW_CHECK(reloaded, "no \"configuration reloaded\" in %s", f.err);
+
+    gw_buf_printf(&b, "{\"app\":\"%s\",", FCM_APP);
+    append_tokens(&b, n, n, 0);
+    gw_buf_printf(&b, ",\"notification\":{\"title\":\"Hi\"}}");
+    push(h, b.p, b.len);
+    gw_buf_free(&b);
+    gw_work_wait_depth(h, 120000);
+
+    json_t *c = fcm_counters();
+    json_t *tr = json_object_get(c, "token_requests");
+    json_int_t demo = json_integer_value(json_object_get(tr, ACCOUNT)),
+               other = json_integer_value(
+                   json_object_get(tr, "fcm-sim@fcm-other.iam.gserviceaccount.com"));
+    fprintf(stderr, "reload: token requests demo %lld other %lld\n", (long long)demo,
+            (long long)other);
+    GW_CHECK(demo == 1 && other == 1, "token requests: demo %lld, other %lld (want 1 and 1)",
+             (long long)demo, (long long)other);
+    json_decref(c);
+    GW_CHECK(gw_stop(&gw, 60000) == 0, "apnsd did not exit 0 on SIGTERM");
+    gw_stop(&fsim, 10000);
+
+    uint16_t *seen = calloc(2 * n, sizeof *seen);
+    uint32_t strays = read_fcm_log(f.log, seen, 2 * n), missing = 0, dups = 0;
+    for (uint32_t i = 0; i < 2 * n; i++)
+        missing += seen[i] == 0, dups += seen[i] > 1 ? seen[i] - 1u : 0;
+    fprintf(stderr, "reload: %u tokens: missing %u dups %u strays %u\n", 2 * n, missing, dups,
+            strays);
+    GW_CHECK(missing == 0 && dups == 0 && strays == 0, "fcm-sim log: missing %u dups %u strays %u",
+             missing, dups, strays);
+    free(seen);
+    gw_http_free(h);
+    th_rmtree(f.dir);
+}
+
 int main(int argc, char **argv)
 {
     uint32_t n = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 10000;
@@ -530,10 +784,14 @@ int main(int argc, char **argv)
         mixed(gw_scaled(n, 1000));
     else if (argc > 1 && !strcmp(argv[1], "fleet"))
         fleet_run(gw_scaled(n, 1000));
+    else if (argc > 1 && !strcmp(argv[1], "reload"))
+        reload_account(gw_scaled(n, 100));
+    else if (argc > 1 && !strcmp(argv[1], "third-party"))
+        third_party();
     else if (argc > 1 && !strcmp(argv[1], "zero-loss"))
         zero_loss(gw_scaled(n, 1000));
     else {
-        fprintf(stderr, "usage: gw_fcm zero-loss|mixed|fleet N\n");
+        fprintf(stderr, "usage: gw_fcm zero-loss|mixed|fleet|third-party|reload N\n");
         return 2;
     }
     fprintf(stderr, "OK\n");

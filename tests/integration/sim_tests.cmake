@@ -221,7 +221,12 @@ if(TARGET apnsd)
   endif()
   add_test(NAME it_gw_fcm_zero_loss COMMAND gw_fcm zero-loss ${GW_FCM_N})
   add_test(NAME it_gw_fcm_mixed COMMAND gw_fcm mixed ${GW_FCM_MIXED_N})
-  set_tests_properties(it_gw_fcm_zero_loss it_gw_fcm_mixed PROPERTIES
+  # THIRD_PARTY_AUTH_ERROR pauses the app (docs/api.md "Android").
+  add_test(NAME it_gw_fcm_third_party COMMAND gw_fcm third-party)
+  # SIGHUP gives the FCM app another service account: delivery goes on.
+  add_test(NAME it_gw_fcm_reload COMMAND gw_fcm reload 500)
+  set_tests_properties(it_gw_fcm_zero_loss it_gw_fcm_mixed it_gw_fcm_third_party it_gw_fcm_reload
+                       PROPERTIES
                        FIXTURES_REQUIRED certs ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)
   # The fleet: 3 apnsd nodes on a 3-node nats-server cluster share ONE access
   # token (fcm-sim counts one token request for the account).

@@ -201,6 +201,7 @@ typedef struct gw_queue_req {
             uint8_t tok[GW_TOKEN_BIN_MAX]; /* the token, binary ... */
             size_t tok_len;
             char hex[APNS_TOKEN_HEX_MAX + 1]; /* ... and lower-case hex */
+            char *raw; /* DEAD_DELETE of an FCM token: the token (owned), else NULL */
             int source;
             char reason[48];
             int64_t apns_ts;

@@ -109,7 +109,10 @@ int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r)
     int found = 0, rc;
     natsStatus s;
 
-    gw_js_dead_key(r->u.dead.app, r->u.dead.hex, key, sizeof(key));
+    if (r->u.dead.raw != NULL)
+        gw_js_dead_key_raw(r->u.dead.app, r->u.dead.raw, key, sizeof(key));
+    else
+        gw_js_dead_key(r->u.dead.app, r->u.dead.hex, key, sizeof(key));
     rc = gw_js_kv_get(js, js->kv[JS_DEAD], key, NULL, NULL, NULL, &found, "dead-token delete",
                       r->detail, sizeof(r->detail));
     if (rc != 0 || !found)

@@ -92,8 +92,13 @@ int gw_sq_op_dead_list(gw_sq *sq, gw_queue_req *r)
 
 int gw_sq_op_dead_delete(gw_sq *sq, gw_queue_req *r)
 {
-    int rc = gw_sq_run(sq, r->detail, sizeof(r->detail), "dead-token delete", SQS_DEAD_DELETE, "tb",
-                       r->u.dead.app, (const void *)r->u.dead.tok, r->u.dead.tok_len);
+    /* An FCM token is stored as TEXT (gw_sq_dead_upsert2), an APNs one as a BLOB. */
+    int rc =
+        r->u.dead.raw != NULL
+            ? gw_sq_run(sq, r->detail, sizeof(r->detail), "dead-token delete", SQS_DEAD_DELETE,
+                        "tx", r->u.dead.app, (const void *)r->u.dead.raw, strlen(r->u.dead.raw))
+            : gw_sq_run(sq, r->detail, sizeof(r->detail), "dead-token delete", SQS_DEAD_DELETE,
+                        "tb", r->u.dead.app, (const void *)r->u.dead.tok, r->u.dead.tok_len);
 
     if (rc != 0)
         return rc;

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "test_queue_util.h"
 
@@ -99,8 +100,12 @@ static gw_config *load_cfg(const char *dir)
              "key_file = %s/AuthKey.p8\n"
              "key_id = ABC123DEFG\n"
              "team_id = DEF123GHIJ\n"
-             "api_keys = " NEWS_KEY "\n",
-             dir, dir, dir);
+             "api_keys = " NEWS_KEY "\n"
+             "[app droid]\n"
+             "provider = fcm\n"
+             "service_account_file = %s/sa.json\n"
+             "api_keys = " SHOP_KEY "\n",
+             dir, dir, dir, dir);
     if (gw_config_load_string(&gw_apnsd_schema, text, "apnsd.ini", &c, &e) != 0) {
         gw_config_errors_print(&e, stderr);
         fail_msg("config does not load");
@@ -124,6 +129,13 @@ static int setup_with(void **state, uint64_t queue_max_depth)
     fputs("not parsed\n", kf);
     fclose(kf);
     chmod(key, 0600); /* a key every user may read is refused (insecure_secrets) */
+    {
+        char cmd[1400];
+        assert_non_null(getenv("APNS_TEST_CERTS"));
+        snprintf(cmd, sizeof cmd, "cp '%s/fcm/sa-demo.json' '%s/sa.json' && chmod 600 '%s/sa.json'",
+                 getenv("APNS_TEST_CERTS"), f->dir, f->dir);
+        assert_int_equal(system(cmd), 0);
+    }
     f->cfg = load_cfg(f->dir);
     f->base = event_base_new();
     tq_opts(&o, f->base, 0);
@@ -183,7 +195,7 @@ static conn h_start(fx *f, const char *method, const char *target, const char *k
                     const char *extra, const char *body, size_t body_len)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->port)};
-    char head[1024];
+    char head[16384]; /* a 4096-byte registration token in the target */
     size_t hl, off = 0;
     conn c;
     char *all;
@@ -943,6 +955,104 @@ static void dead_tokens_paging_and_delete(void **state)
     resp_free(&r);
     h(f, "GET", "/v1/apps/shop/dead-tokens", SHOP_KEY, NULL, &r);
     assert_int_equal(json_array_size(jget(&r, "dead_tokens")), 2);
+    resp_free(&r);
+}
+
+/* An FCM app's dead registration token, entered as dispatch enters one: TEXT
+ * in the registry (an APNs token is a BLOB; store_sqlite_dead.c). */
+static void seed_fcm_dead(fx *f, const char *tok)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO dead_token(app, token, source, reason, "
+                                        "apns_ts, recorded) VALUES('droid', ?1, 1, "
+                                        "'UNREGISTERED', 0, 1700000000000)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, tok, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* DELETE /v1/apps/{app}/dead-tokens/{token} for an FCM app: the token is the
+ * percent-decoded segment (RFC 3986 2.1), an opaque registration token (1..4096
+ * printable non-space bytes, fcm-protocol.md); an APNs app keeps the hex rule. */
+static const struct {
+    const char *app;
+    const char *seg;  /* the path segment as sent */
+    int status;       /* expected answer */
+    const char *code; /* its error code */
+} dead_fcm_cases[] = {
+    {"droid", "fYk3Q2x0RzWc:APA91bH-ab_c", 204, NULL},             /* ':' '-' '_' as they are */
+    {"droid", "fYk3Q2x0RzWc:APA91bH-ab_c", 404, "not_found"},      /* gone now */
+    {"droid", "fYk3Q2x0RzWc%3AAPA91bH%2Fx%2By", 204, NULL},        /* "...:APA91bH/x+y" */
+    {"droid", "fYk3Q2x0RzWc%3aAPA91bH%2fx%2by", 404, "not_found"}, /* lower-case %xx: same token */
+    {"droid", "AbCd%3AEfGh", 404, "not_found"},                    /* never dead: case is kept */
+    {"droid", "abc%4", 400, "bad_token"},                          /* a cut escape */
+    {"droid", "abc%zz", 400, "bad_token"},                         /* not hex digits */
+    {"droid", "%20abc", 400, "bad_token"},                         /* decodes to a space */
+    {"droid", "abc%00def", 400, "bad_token"},                      /* decodes to a NUL */
+    {"shop", "fYk3Q2x0RzWc:APA91bH-ab_c", 400, "bad_token"},       /* APNs: hex only */
+    {"shop", "0000000000000000000000000000000000000000000000000000000000000001", 404, "not_found"},
+};
+
+static void dead_token_delete_fcm(void **state)
+{
+    fx *f = *state;
+    char path[10240], *big;
+    resp r;
+
+    seed_fcm_dead(f, "fYk3Q2x0RzWc:APA91bH-ab_c");
+    seed_fcm_dead(f, "fYk3Q2x0RzWc:APA91bH/x+y");
+    seed_fcm_dead(f, "abcd:efgh");
+    h(f, "GET", "/v1/apps/droid/dead-tokens", SHOP_KEY, NULL, &r);
+    expect(&r, 200, NULL, NULL);
+    assert_int_equal(json_array_size(jget(&r, "dead_tokens")), 3);
+    resp_free(&r);
+    for (size_t i = 0; i < sizeof dead_fcm_cases / sizeof dead_fcm_cases[0]; i++) {
+        snprintf(path, sizeof path, "/v1/apps/%s/dead-tokens/%s", dead_fcm_cases[i].app,
+                 dead_fcm_cases[i].seg);
+        h(f, "DELETE", path, SHOP_KEY, NULL, &r);
+        if (r.status != dead_fcm_cases[i].status)
+            fail_msg("case %zu (%s): status %d, want %d", i, path, r.status,
+                     dead_fcm_cases[i].status);
+        expect(&r, dead_fcm_cases[i].status, dead_fcm_cases[i].code,
+               dead_fcm_cases[i].code ? "token" : NULL);
+        resp_free(&r);
+    }
+    /* The longest token FCM allows: 4096 bytes, here 1364 of them as %XX. */
+    big = malloc(4097);
+    assert_non_null(big);
+    memset(big, 'Z', 4096);
+    for (int i = 0; i < 1364; i++)
+        big[i] = ':';
+    big[4096] = '\0';
+    seed_fcm_dead(f, big);
+    {
+        size_t o = (size_t)snprintf(path, sizeof path, "/v1/apps/droid/dead-tokens/");
+        for (int i = 0; i < 4096; i++)
+            o += (size_t)(big[i] == ':' ? snprintf(path + o, sizeof path - o, "%%3A")
+                                        : snprintf(path + o, sizeof path - o, "%c", big[i]));
+    }
+    free(big);
+    h(f, "DELETE", path, SHOP_KEY, NULL, &r);
+    expect(&r, 204, NULL, NULL);
+    resp_free(&r);
+    /* One byte more is refused, naming the token. */
+    snprintf(path + strlen(path), sizeof path - strlen(path), "Z");
+    h(f, "DELETE", path, SHOP_KEY, NULL, &r);
+    expect(&r, 400, "bad_token", "token");
+    resp_free(&r);
+
+    h(f, "GET", "/v1/apps/droid/dead-tokens", SHOP_KEY, NULL, &r);
+    expect(&r, 200, NULL, NULL);
+    assert_int_equal(json_array_size(jget(&r, "dead_tokens")), 1);
+    assert_string_equal(jstr(&r, "dead_tokens.0.token"), "abcd:efgh");
     resp_free(&r);
 }
 
@@ -1757,6 +1867,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(read_only_503_then_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(disk_full_503_then_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(dead_tokens_paging_and_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(dead_token_delete_fcm, setup, teardown),
         cmocka_unit_test_setup_teardown(metrics_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_answers_with_results, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_times_out_with_pending, setup, teardown),
