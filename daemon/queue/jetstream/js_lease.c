@@ -607,6 +607,21 @@ static int dead_to_store(const mark *m)
     return m->o->dead != GW_DEAD_NONE && m->applied;
 }
 
+/* Undoes an applied answer whose side publish (its registry entry or its
+ * webhook event, p; NULL when it never went out) failed: the token stays
+ * open and is sent again, and the request's error names what failed. */
+static void undo_answer(gw_js *js, const mark *m, const gw_js_pub *p, const char *what)
+{
+    gw_js_lease *l = by_handle(m->o->chunk);
+
+    l->rec.state[m->o->idx] = m->prev;
+    l->new_finals--;
+    l->rec.done_ms = 0;
+    if (m->r->err == 0)
+        m->r->err = gw_js_error(js, p ? p->st : NATS_ERR, p ? p->code : 0, p ? p->text : NULL, what,
+                                m->r->detail, sizeof(m->r->detail));
+}
+
 static void store_dead(gw_js *js, mark *marks, size_t n_marks)
 {
     size_t n_dead = 0;
@@ -641,21 +656,13 @@ static void store_dead(gw_js *js, mark *marks, size_t n_marks)
     for (size_t j = 0; j < n_marks; j++) {
         const mark *m = &marks[j];
         const gw_js_pub *p;
-        gw_js_lease *l;
 
         if (!dead_to_store(m))
             continue;
         p = m->dead_slot >= 0 ? gw_js_pg_get(js, (size_t)m->dead_slot) : NULL;
         if (p != NULL && p->st == NATS_OK)
             continue;
-        /* Undo: the token stays open and is sent again. */
-        l = by_handle(m->o->chunk);
-        l->rec.state[m->o->idx] = m->prev;
-        l->new_finals--;
-        l->rec.done_ms = 0;
-        if (m->r->err == 0)
-            m->r->err = gw_js_error(js, p ? p->st : NATS_ERR, p ? p->code : 0, p ? p->text : NULL,
-                                    "dead-token registry", m->r->detail, sizeof(m->r->detail));
+        undo_answer(js, m, p, "dead-token registry");
     }
 }
 
@@ -690,20 +697,13 @@ static void store_events(gw_js *js, mark *marks, size_t n_marks)
     for (size_t j = 0; j < n_marks; j++) {
         const mark *m = &marks[j];
         const gw_js_pub *p;
-        gw_js_lease *l;
 
         if (m->ev_slot == -1)
             continue;
         p = m->ev_slot >= 0 ? gw_js_pg_get(js, (size_t)m->ev_slot) : NULL;
         if (p != NULL && p->st == NATS_OK)
             continue;
-        l = by_handle(m->o->chunk);
-        l->rec.state[m->o->idx] = m->prev;
-        l->new_finals--;
-        l->rec.done_ms = 0;
-        if (m->r->err == 0)
-            m->r->err = gw_js_error(js, p ? p->st : NATS_ERR, p ? p->code : 0, p ? p->text : NULL,
-                                    "webhook outbox", m->r->detail, sizeof(m->r->detail));
+        undo_answer(js, m, p, "webhook outbox");
     }
 }
 
