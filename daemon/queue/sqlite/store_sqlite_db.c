@@ -410,6 +410,13 @@ int gw_sq_db_open(gw_sq *sq, char *detail, size_t len)
             rc = schema_update(sq, version, detail, len);
         if (rc == 0)
             rc = gw_sq_idem_schema(sq, detail, len);
+        /* The lease order's index (store_sqlite_lease.c): made at open, so
+         * a file of any schema version gets it and older apnsd ignore it. */
+        if (rc == 0)
+            rc = exec(sq,
+                      "CREATE INDEX IF NOT EXISTS chunk_turn ON chunk(seq, next_at)"
+                      " WHERE next_at IS NOT NULL AND lease_owner IS NULL",
+                      "open (index chunk_turn)", detail, len);
         if (rc == 0)
             rc = exec(sq,
                       "INSERT INTO meta(key,value) VALUES('written_by','" APNS_VERSION "') "

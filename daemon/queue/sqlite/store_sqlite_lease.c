@@ -1,11 +1,27 @@
 /*
  * store_sqlite_lease.c - leasing due chunks and handing them back.
  *
- * Lease: select up to max chunks with next_at <= now that no one holds
- * (index chunk_due), copy each into one allocation (gw_queue__chunk_new:
- * gw_chunk + arrays + tokens + the job's strings), then mark them leased (lease_owner, lease_until)
- * in a second pass so the scan never walks rows it is changing. Only the
- * selected chunks are ever in memory: a 1M-token job is leased chunk by chunk.
+ * Lease: select up to max chunks with next_at <= now that no one holds,
+ * copy each into one allocation (gw_queue__chunk_new: gw_chunk + arrays +
+ * tokens + the job's strings), then mark them leased (lease_owner,
+ * lease_until) in a second pass so the scan never walks rows it is
+ * changing. Only the selected chunks are ever in memory: a 1M-token job is
+ * leased chunk by chunk.
+ *
+ * Lease ORDER (docs/queue.md, Scheduling): by turn, then by due time. A
+ * chunk's turn is its position in its job (seq): the first chunk of every
+ * due job is leased before the second chunk of any, the second before any
+ * third, and so on; among chunks of one turn the earliest due first. So a
+ * job's first chunk waits only for first chunks due before it (never for
+ * the rest of a broadcast, whatever its size), jobs that came later catch
+ * up with a running broadcast and then share the lease with it one chunk
+ * each, and two apps' jobs interleave. (A chunk handed back for a retry
+ * keeps its turn.) The walk: index chunk_turn(seq, next_at) over the
+ * leasable rows; LEASE_TURN finds the next turn that has leasable rows,
+ * LEASE_SELECT takes its due ones in due order: two index seeks per turn,
+ * at most one turn per position a job can have (max_tokens / chunk_tokens,
+ * 1,000 by default), however many rows wait in a turn (a million
+ * notifications scheduled for tomorrow are one turn skipped by one seek).
  *
  * Release: clear the lease and compute when the chunk is due again: now (or
  * the caller's not_before) while tokens are pending, the earliest retry-at
@@ -86,9 +102,30 @@ static int load_retries(gw_sq *sq, gw_chunk *ch, gw_queue_req *r)
                              : gw_sq_error(sq, rc, "lease (retries)", r->detail, sizeof(r->detail));
 }
 
-static int select_chunks(gw_sq *sq, gw_queue_req *r, int64_t now)
+/* The first turn >= from that has leasable rows: 0 and *turn, 1 when there
+ * is none, or an error. */
+static int next_turn(gw_sq *sq, gw_queue_req *r, int64_t from, int64_t *turn)
 {
-    sqlite3_stmt *c = gw_sq_stmt(sq, SQS_LEASE_SELECT, "ii", now, (int64_t)r->u.lease.max);
+    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_LEASE_TURN, "i", from);
+    int rc = sqlite3_step(s), ret;
+
+    if (rc != SQLITE_ROW)
+        ret = gw_sq_error(sq, rc, "lease (turn)", r->detail, sizeof(r->detail));
+    else if (sqlite3_column_type(s, 0) == SQLITE_NULL)
+        ret = 1;
+    else {
+        *turn = sqlite3_column_int64(s, 0);
+        ret = 0;
+    }
+    sqlite3_reset(s);
+    return ret;
+}
+
+/* Leases the due chunks of one turn, up to the lease's max. */
+static int select_turn(gw_sq *sq, gw_queue_req *r, int64_t now, int64_t turn)
+{
+    sqlite3_stmt *c = gw_sq_stmt(sq, SQS_LEASE_SELECT, "iii", turn, now,
+                                 (int64_t)(r->u.lease.max - r->u.lease.n));
     sqlite3_stmt *j = NULL;
     int64_t cur_job = -1;
     int rc, err = 0;
@@ -130,6 +167,23 @@ static int select_chunks(gw_sq *sq, gw_queue_req *r, int64_t now)
     sqlite3_reset(c);
     sqlite3_reset(sq->st[SQS_JOB_FIELDS]);
     return err;
+}
+
+static int select_chunks(gw_sq *sq, gw_queue_req *r, int64_t now)
+{
+    int64_t turn = 0;
+    int rc;
+
+    while (r->u.lease.n < r->u.lease.max) {
+        rc = next_turn(sq, r, turn, &turn);
+        if (rc != 0)
+            return rc > 0 ? 0 : rc;
+        rc = select_turn(sq, r, now, turn);
+        if (rc != 0)
+            return rc;
+        turn++;
+    }
+    return 0;
 }
 
 int gw_sq_op_lease(gw_sq *sq, gw_queue_req *r)

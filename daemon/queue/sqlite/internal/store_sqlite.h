@@ -28,9 +28,11 @@
                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)")                       \
     XX(CHUNK_INSERT, "INSERT INTO chunk(job,seq,first,n,tokens,st,n_open,next_at) "                \
                      "VALUES(?1,?2,?3,?4,?5,zeroblob(?4),?4,?6)")                                  \
+    XX(LEASE_TURN, "SELECT min(seq) FROM chunk "                                                   \
+                   "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND seq>=?1")                \
     XX(LEASE_SELECT, "SELECT id,job,seq,first,n,tokens,st FROM chunk "                             \
-                     "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND next_at<=?1 "          \
-                     "ORDER BY next_at LIMIT ?2")                                                  \
+                     "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND seq=?1 AND "           \
+                     "next_at<=?2 ORDER BY next_at,id LIMIT ?3")                                   \
     XX(LEASE_NEXT, "SELECT min(next_at) FROM chunk "                                               \
                    "WHERE next_at IS NOT NULL AND lease_owner IS NULL")                            \
     XX(CHUNK_LEASE, "UPDATE chunk SET lease_owner=?2,lease_until=?3 WHERE id=?1")                  \

@@ -95,6 +95,71 @@ static void retention(void **state)
     assert_int_equal(gw_queue_depth(f->q), 1);
 }
 
+/* The lease order (docs/queue.md, Scheduling): by turn (a chunk's position
+ * in its job), then by due time. A one-token job submitted behind a
+ * 10-chunk broadcast is leased with the broadcast's FIRST chunk, not after
+ * its tenth; a job that comes while the broadcast runs catches up with it
+ * (its second chunk before the broadcast's third), then they share; a job
+ * scheduled for later holds no turn up. The broadcast is ten times longer
+ * than the lease and the order is the same at any length: no count here
+ * depends on it. */
+static void lease_turns(void **state)
+{
+    fx *f = *state;
+    tq_res a, b, c, s, l;
+    gw_job j;
+    int64_t t0 = atomic_load(&tq_clock);
+
+    f->o.chunk_tokens = 2;
+    qc_reopen(f);
+
+    tq_job(&j, "demo", 30, 20); /* the broadcast: 10 chunks */
+    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
+    atomic_store(&tq_clock, t0 + 1); /* due after every chunk of it */
+    tq_job(&j, "other", 31, 1);      /* the login code (another app alike) */
+    assert_int_equal(tq_submit(f->base, f->q, &j, &b), 0);
+
+    assert_int_equal(tq_lease(f->base, f->q, 3, &l), 0);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.chunks[0]->job_id, a.id);
+    assert_int_equal(l.chunks[0]->seq, 0);
+    assert_string_equal(l.chunks[1]->job_id, b.id); /* second, not eleventh */
+    assert_string_equal(l.chunks[2]->job_id, a.id);
+    assert_int_equal(l.chunks[2]->seq, 1);
+    for (size_t k = 0; k < l.n; k++)
+        assert_int_equal(tq_release(f->base, f->q, l.chunks[k], 0), 0);
+
+    /* Released untouched, they keep their turns: leased again first. */
+    assert_int_equal(tq_lease(f->base, f->q, 3, &l), 0);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.chunks[0]->job_id, a.id);
+    assert_int_equal(l.chunks[0]->seq, 0);
+    assert_string_equal(l.chunks[1]->job_id, b.id);
+    assert_int_equal(l.chunks[2]->seq, 1);
+
+    /* A job scheduled for later does not hold turn 0 up; a job of two
+     * chunks that comes now catches up: both its chunks before the
+     * broadcast's third. */
+    atomic_store(&tq_clock, t0 + 2);
+    tq_job(&j, "demo", 32, 1);
+    j.send_at_ms = t0 + 3600 * 1000;
+    assert_int_equal(tq_submit(f->base, f->q, &j, &s), 0);
+    tq_job(&j, "demo", 33, 3);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &c), 0);
+    assert_int_equal(tq_lease(f->base, f->q, 4, &l), 0);
+    assert_int_equal(l.n, 4);
+    assert_string_equal(l.chunks[0]->job_id, c.id);
+    assert_int_equal(l.chunks[0]->seq, 0);
+    assert_string_equal(l.chunks[1]->job_id, c.id);
+    assert_int_equal(l.chunks[1]->seq, 1);
+    assert_string_equal(l.chunks[2]->job_id, a.id);
+    assert_int_equal(l.chunks[2]->seq, 2);
+    assert_string_equal(l.chunks[3]->job_id, a.id);
+    assert_int_equal(l.chunks[3]->seq, 3);
+    for (size_t k = 0; k < l.n; k++)
+        assert_string_not_equal(l.chunks[k]->job_id, s.id);
+}
+
 static void background_retention(void **state)
 {
     fx *f = *state;
@@ -611,6 +676,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         QC_CONTRACT_TESTS(qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(retention, qc_setup, qc_teardown),
+        cmocka_unit_test_setup_teardown(lease_turns, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(background_retention, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(disk_full, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(read_only, qc_setup, qc_teardown),
