@@ -269,6 +269,12 @@ if(TARGET apnsd)
     set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs
                          ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)
   endforeach()
+  # gw_fair: scheduling fairness by order of delivery (the sim's delivery
+  # log): a login code and another app's jobs behind a broadcast of 200,000
+  # (20,000 under the sanitizers) go out in the first chunks.
+  add_test(NAME it_gw_fair COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_fair.sh)
+  set_tests_properties(it_gw_fair PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
+                       ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
   # gw_webhook_outbox: webhook events through the durable outbox: kill -9
   # with 10,000 pending (2,000 under the sanitizers), the receiver down, all
   # delivered after the restart; retention drops counted.
