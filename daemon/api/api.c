@@ -33,6 +33,14 @@
  * may act for is decided per app later (a key may be listed by several
  * apps): gw__api_app_allows(), one probe into the app's own set.
  *
+ * Rate limits: each key has a token bucket (gw__api_bucket, at the key's
+ * index in the table) of its app's api_rate_limit and api_rate_burst (a key
+ * of several apps: the lowest rate, with that app's burst). A request with a
+ * valid key takes one token; with none left it is answered 429
+ * rate_limited before its body is read, Retry-After = the whole seconds
+ * until the bucket holds a token again. Buckets keep their fill across a
+ * reload (by key digest), so SIGHUP grants no fresh burst.
+ *
  * Bodies over [server] max_body, and bodies that would take the bytes in
  * flight over max_body_in_flight, are refused from their Content-Length
  * (413, 503 busy) by the connection layer before they are read; chunked
@@ -46,6 +54,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -366,11 +375,44 @@ int gw__api_app_allows(const gw_config_app *app, const uint8_t digest[GW__API_DI
     return app != NULL && gw_api_keyset_has(&gw_api_app_config_of(app)->keyset, digest);
 }
 
+/* 0 when the key of r (index i of the table) may make a request now (one
+ * token taken); else answers 429 rate_limited with Retry-After. */
+static int rate_take(gw_api_req *r, long i)
+{
+    gw_api *a = r->api;
+    gw__api_bucket *b = a->buckets != NULL && i >= 0 ? &a->buckets[i] : NULL;
+    int64_t now = common_mono_ns() / 1000000;
+    double wait;
+    char ra[32];
+
+    if (b == NULL || b->rate <= 0)
+        return 0;
+    if (now > b->at_ms)
+        b->tokens += (double)(now - b->at_ms) * b->rate / 1000.0;
+    b->at_ms = now;
+    if (b->tokens > b->burst)
+        b->tokens = b->burst;
+    if (b->tokens >= 1) {
+        b->tokens -= 1;
+        return 0;
+    }
+    wait = ceil((1 - b->tokens) / b->rate);
+    snprintf(ra, sizeof ra, "%.0f", wait < 1 ? 1 : wait);
+    gw__api_header(r, "Retry-After", ra);
+    gw_metrics_add(a->m, GW_M_API_RATE_LIMITED, b->app, NULL, 1);
+    gw__api_reply_errorf(r, GW_API_E_RATE_LIMITED, "Authorization",
+                         "this API key is over its rate limit ([app %s] api_rate_limit, %g "
+                         "requests/s, burst %.0f): retry after %s s",
+                         b->app, b->rate, b->burst, ra);
+    return -1;
+}
+
 /* 0 when the request carries a key of some app; else answers 401. */
 static int authenticate(gw_api_req *r, const gw_api_http_head *hd)
 {
     const char *h = gw_api_http_field_get(hd, "Authorization", NULL);
     size_t n;
+    long i;
 
     if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
         gw__api_reply_errorf(r, GW_API_E_UNAUTHORIZED, "Authorization",
@@ -390,17 +432,54 @@ static int authenticate(gw_api_req *r, const gw_api_http_head *hd)
     memcpy(r->key_text, h, n);
     r->key_text[n] = '\0';
     gw__api_key_digest(r->key_text, n, r->key);
-    if (!gw_api_keyset_has(r->api->keys, r->key)) {
+    i = gw_api_keyset_find(r->api->keys, r->key);
+    if (i < 0) {
         gw__api_reply_errorf(r, GW_API_E_UNAUTHORIZED, "Authorization", "unknown API key");
         return -1;
     }
-    return 0;
+    return rate_take(r, i);
+}
+
+/* The buckets of ks (built from cfg's apps in order, n entries), keeping
+ * the fill of keys old/ob had. NULL on allocation failure. */
+static gw__api_bucket *build_buckets(const gw_config *cfg, const gw_api_keyset *ks,
+                                     const gw_api_keyset *old, const gw__api_bucket *ob)
+{
+    gw__api_bucket *v = calloc(ks->n ? ks->n : 1, sizeof(*v));
+    int64_t now = common_mono_ns() / 1000000;
+    size_t o = 0;
+
+    if (v == NULL)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_apps; i++) {
+        const gw_api_app_config *ac = gw_api_app_config_of(&cfg->apps[i]);
+        for (size_t k = 0; k < ac->keyset.n; k++, o++) {
+            long j = gw_api_keyset_find(ks, ks->d[o]); /* the first of equal digests */
+            gw__api_bucket *b = &v[j];
+            if (ac->api_rate <= 0 || (b->rate > 0 && b->rate <= ac->api_rate))
+                continue;
+            b->rate = ac->api_rate;
+            b->burst = ac->api_rate_burst > 0 ? ac->api_rate_burst : 1;
+            snprintf(b->app, sizeof b->app, "%s", cfg->apps[i].name);
+        }
+    }
+    for (size_t j = 0; j < ks->n; j++) {
+        long p = ob != NULL ? gw_api_keyset_find(old, ks->d[j]) : -1;
+        v[j].tokens = v[j].burst;
+        v[j].at_ms = now;
+        if (p >= 0 && ob[p].rate > 0 && v[j].rate > 0) {
+            v[j].tokens = ob[p].tokens < v[j].burst ? ob[p].tokens : v[j].burst;
+            v[j].at_ms = ob[p].at_ms;
+        }
+    }
+    return v;
 }
 
 /* The table of every app's key digests (authenticate), from cfg. */
 static int build_keys(gw_api *a, const gw_config *cfg)
 {
     gw_api_keyset *ks = calloc(1, sizeof(*ks));
+    gw__api_bucket *b;
     uint8_t(*d)[GW_API_KEY_DIGEST];
     size_t n = 0, o = 0;
     int rc;
@@ -425,11 +504,22 @@ static int build_keys(gw_api *a, const gw_config *cfg)
         free(ks);
         return rc;
     }
+    b = build_buckets(cfg, ks, a->keys, a->buckets);
+    if (b == NULL) {
+        gw_api_keyset_clear(ks);
+        free(ks);
+        return APNS_ENOMEM;
+    }
     if (a->keys != NULL) {
         gw_api_keyset_clear(a->keys);
         free(a->keys);
     }
+    free(a->buckets);
     a->keys = ks;
+    a->buckets = b;
+    for (size_t i = 0; i < cfg->n_apps; i++) /* at 0 from the start, limited or not */
+        if (gw_metrics_register(a->m, GW_M_API_RATE_LIMITED, cfg->apps[i].name, NULL) != 0)
+            return APNS_ENOMEM;
     return 0;
 }
 
@@ -629,5 +719,6 @@ void gw_api_free(gw_api *a)
         gw_api_keyset_clear(a->keys);
         free(a->keys);
     }
+    free(a->buckets);
     free(a);
 }

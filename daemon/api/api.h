@@ -154,6 +154,7 @@ int gw_api_route_info(size_t i, const char **method, const char **path, int *aut
     XX(BUSY, 503, "busy",                                                                          \
        "request bodies in flight over [server] max_body_in_flight, or no connection free")         \
     XX(OVERLOADED, 429, "overloaded", "the queue is over [queue] max_depth or its backlog")        \
+    XX(RATE_LIMITED, 429, "rate_limited", "the API key is over its app's api_rate_limit")          \
     XX(INTERNAL, 500, "internal", "an unexpected failure (out of memory, ...)")                    \
     XX(STORAGE_UNAVAILABLE, 503, "storage_unavailable",                                            \
        "the queue cannot store or read (disk full, read-only, I/O error, ...)")                    \

@@ -1,9 +1,10 @@
 /*
  * api_keys.c - the configuration of the HTTP API: the [server] keys it
  * serves with, and the bearer keys of each [app NAME] (api_keys, and
- * api_keys_file read at load and on every reload). Rules: the listen
- * addresses parse and are distinct; an app has at least one key, none
- * twice.
+ * api_keys_file read at load and on every reload) with their request rate
+ * limit (api_rate_limit, api_rate_burst: a token bucket per key, api.c).
+ * Rules: the listen addresses parse and are distinct; an app has at least
+ * one key, none twice; a burst needs a rate.
  */
 #include "api_keys.h"
 
@@ -42,6 +43,48 @@ static int check_api_key(const char *v, char *why, size_t len)
                          "every key must be 16..256 printable characters without spaces or commas "
                          "(this one has %zu)",
                          n);
+}
+
+#define RATE_MAX 1000000 /* requests per unit, at most */
+
+int gw_api_rate_parse(const char *v, double *per_s, char *why, size_t why_len)
+{
+    static const struct {
+        const char *unit;
+        double secs;
+    } units[] = {{"s", 1},       {"sec", 1},  {"second", 1}, {"min", 60},
+                 {"minute", 60}, {"h", 3600}, {"hour", 3600}};
+    const char *p = v, *slash;
+    unsigned long n = 0;
+    size_t digits = 0;
+
+    *per_s = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 8; p++, digits++)
+        n = n * 10 + (unsigned long)(*p - '0');
+    slash = p;
+    if (digits == 0 || digits >= 8 || (*slash != '/' && *slash != '\0') || n > RATE_MAX)
+        return gw_config_why(0, why, why_len,
+                             "must be REQUESTS/s, REQUESTS/min or REQUESTS/h with REQUESTS in "
+                             "0..%d, like 100/s (0 = no limit)",
+                             RATE_MAX);
+    if (*slash == '\0') {
+        *per_s = (double)n;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(slash + 1, units[i].unit) == 0) {
+            *per_s = (double)n / units[i].secs;
+            return 0;
+        }
+    return gw_config_why(0, why, why_len,
+                         "the unit after '/' must be s, min or h (per second, minute or hour), "
+                         "like 100/s");
+}
+
+static int check_rate(const char *v, char *why, size_t len)
+{
+    double r;
+    return gw_api_rate_parse(v, &r, why, len);
 }
 
 static const gw_config_key server_keys[] = {
@@ -167,6 +210,28 @@ static const gw_config_key app_keys[] = {
      .aka = "keys_file api_key_file",
      .doc = "File with one bearer key per line (`#` comments), added to `api_keys`; re-read "
             "on SIGHUP."},
+    {.name = "api_rate_limit",
+     .type = GW_CONFIG_T_STR,
+     .def = "0",
+     .off = A(api_rate_limit),
+     .check = check_rate,
+     .flags = GW_CONFIG_K_LIVE,
+     .aka = "rate_limit_api request_rate api_rate requests_per_second",
+     .doc = "Requests each API key of this app may make: `REQUESTS/s`, `/min` or `/h` (like "
+            "`100/s`), counted per key with a token bucket of `api_rate_burst`; a request "
+            "over it is answered 429 `rate_limited` with `Retry-After` (counted in "
+            "`apnsd_api_rate_limited_total`). A key listed by several apps gets the lowest "
+            "of their limits. `0` = no limit."},
+    {.name = "api_rate_burst",
+     .def_doc = "one second of `api_rate_limit`, at least 1",
+     .type = GW_CONFIG_T_COUNT,
+     .off = A(api_rate_burst),
+     .min = 1,
+     .max = 1000000,
+     .flags = GW_CONFIG_K_LIVE,
+     .aka = "api_burst rate_burst burst",
+     .doc = "Requests a key may make at once after an idle time (the bucket's size); needs "
+            "`api_rate_limit`."},
 };
 
 static void server_rules(gw_config_rules *r, void *part)
@@ -285,14 +350,19 @@ int gw_api_keyset_build(gw_api_keyset *s, const uint8_t (*d)[GW_API_KEY_DIGEST],
     return 0;
 }
 
-int gw_api_keyset_has(const gw_api_keyset *s, const uint8_t digest[GW_API_KEY_DIGEST])
+long gw_api_keyset_find(const gw_api_keyset *s, const uint8_t digest[GW_API_KEY_DIGEST])
 {
     if (s == NULL || s->slot == NULL)
-        return 0;
+        return -1;
     for (size_t k = home(digest, s->mask); s->slot[k] != 0; k = (k + 1) & s->mask)
         if (CRYPTO_memcmp(s->d[s->slot[k] - 1], digest, GW_API_KEY_DIGEST) == 0)
-            return 1;
-    return 0;
+            return (long)s->slot[k] - 1;
+    return -1;
+}
+
+int gw_api_keyset_has(const gw_api_keyset *s, const uint8_t digest[GW_API_KEY_DIGEST])
+{
+    return gw_api_keyset_find(s, digest) >= 0;
 }
 
 void gw_api_keyset_clear(gw_api_keyset *s)
@@ -324,6 +394,27 @@ static void build_keyset(gw_config_rules *r, gw_api_app_config *a)
     free(d);
 }
 
+/* The rate in requests per second and the bucket's size. */
+static void rate_resolve(gw_config_rules *r, gw_api_app_config *a)
+{
+    char why[160];
+
+    a->api_rate = 0;
+    if (a->api_rate_limit != NULL && gw_config_has(r, "api_rate_limit") >= 0 &&
+        gw_api_rate_parse(a->api_rate_limit, &a->api_rate, why, sizeof why) != 0)
+        a->api_rate = 0; /* reported by its check */
+    if (a->api_rate == 0) {
+        if (gw_config_has(r, "api_rate_burst") > 0 && gw_config_has(r, "api_rate_limit") >= 0)
+            gw_config_fail(r, "api_rate_burst",
+                           "needs api_rate_limit (a burst of requests at no rate limit means "
+                           "nothing)");
+        a->api_rate_burst = 0;
+        return;
+    }
+    if (gw_config_has(r, "api_rate_burst") <= 0)
+        a->api_rate_burst = a->api_rate >= 1 ? (uint32_t)a->api_rate : 1;
+}
+
 static void app_resolve(gw_config_rules *r, void *part)
 {
     gw_api_app_config *a = part;
@@ -341,6 +432,7 @@ static void app_resolve(gw_config_rules *r, void *part)
     else if (a->all_api_keys.n == 0 && gw_config_has(r, "api_keys_file") > 0)
         gw_config_fail(r, "api_keys_file", "holds no key");
     build_keyset(r, a);
+    rate_resolve(r, a);
 }
 
 /* The contents of api_keys_file may change under the same name: live. */

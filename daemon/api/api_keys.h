@@ -54,6 +54,9 @@ int gw_api_keyset_build(gw_api_keyset *s, const uint8_t (*d)[GW_API_KEY_DIGEST],
                         size_t dup[2]);
 /* 1 when digest is in s. */
 int gw_api_keyset_has(const gw_api_keyset *s, const uint8_t digest[GW_API_KEY_DIGEST]);
+/* The 0-based index of digest in s (for a digest built twice, the earlier
+ * one), or -1 when it is not there. */
+long gw_api_keyset_find(const gw_api_keyset *s, const uint8_t digest[GW_API_KEY_DIGEST]);
 void gw_api_keyset_clear(gw_api_keyset *s);
 /* SHA-256 of key (all zero on an OpenSSL failure: no key has that digest). */
 void gw_api_key_sha256(const char *key, size_t len, uint8_t out[GW_API_KEY_DIGEST]);
@@ -64,7 +67,19 @@ typedef struct gw_api_app_config {
     char *api_keys_file;
     gw_strv all_api_keys; /* resolved at load: api_keys + the keys read from api_keys_file */
     gw_api_keyset keyset; /* the digests of all_api_keys, built at load */
+    /* Request rate limit of EACH of these keys (a token bucket per key):
+     * api_rate_limit as written ("100/s", "600/min", "10/h"; NULL: none),
+     * parsed into requests per second (0: none); the bucket's size
+     * (api_rate_burst, or one second of the rate, at least 1). */
+    char *api_rate_limit;
+    double api_rate;
+    uint32_t api_rate_burst;
 } gw_api_app_config;
+
+/* Parses a rate "N/s", "N/min" or "N/h" (also /sec, /second, /minute,
+ * /hour; a bare N is per second) with N in 0..1000000 into requests per
+ * second (0: no limit). Returns 0, or -1 with the reason in why. */
+int gw_api_rate_parse(const char *v, double *per_s, char *why, size_t why_len);
 
 /* [server]: the HTTP API and process-wide limits; changes need a restart. */
 extern const gw_config_section gw_api_server_section;

@@ -122,6 +122,9 @@ static const mdef defs[GW_M_COUNT] = {
                               "POST /v1/push repeats of an Idempotency-Key (or apns_id): "
                               "replayed (the first answer sent again), key_reused (422), "
                               "in_progress (409)."},
+    [GW_M_API_RATE_LIMITED] = {"apnsd_api_rate_limited_total", MT_COUNTER, "app", NULL,
+                               "API requests answered 429 rate_limited: their key was over its "
+                               "app's api_rate_limit."},
     [GW_M_LOG_SUPPRESSED] = {"apnsd_log_suppressed_total", MT_COUNTER, "component", NULL,
                              "Log lines not written because a repeated event is logged at most "
                              "once per interval."},

@@ -76,6 +76,7 @@ typedef enum gw_metric {
     GW_M_API_CONN_LIMITED,  /* counter {event}: connection-limit events */
     GW_M_API_IDLE_CLOSED,   /* counter {}: connections closed at [server] idle_timeout */
     GW_M_API_IDEMPOTENCY,   /* counter {result}: Idempotency-Key repeats (replayed, ...) */
+    GW_M_API_RATE_LIMITED,  /* counter {app}: requests over an API key's rate limit (429) */
     GW_M_LOG_SUPPRESSED,    /* counter {component}: log lines not written (rate limit) */
     /* gauge {}: answers kept because recording them failed (dispatch) */
     GW_M_OUTCOMES_UNRECORDED,

@@ -275,6 +275,12 @@ if(TARGET apnsd)
   add_test(NAME it_gw_fair COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_fair.sh)
   set_tests_properties(it_gw_fair PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
                        ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
+  # gw_rate_limit: per-API-key request rate limits by counts (20 at once,
+  # burst 5 -> exactly 5 through), 429 rate_limited + Retry-After, the
+  # metric, SIGHUP, --check-config errors.
+  add_test(NAME it_gw_rate_limit COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_rate_limit.sh)
+  set_tests_properties(it_gw_rate_limit PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
+                       ENVIRONMENT "${GW_IT_ENV}")
   # gw_webhook_outbox: webhook events through the durable outbox: kill -9
   # with 10,000 pending (2,000 under the sanitizers), the receiver down, all
   # delivered after the restart; retention drops counted.

@@ -52,10 +52,20 @@ struct gw_api {
     uint64_t body_budget;       /* [server] max_body_in_flight */
     struct event *accept_retry; /* listeners paused after accept() failed */
     int64_t accept_backoff_ms;
-    int64_t limit_logged_ms; /* when the last connection-limit line was written */
-    uint64_t limit_unlogged; /* limit events since then, not logged */
-    gw_api_keyset *keys;     /* every app's key digests: "some app has this key" (api.c) */
+    int64_t limit_logged_ms;        /* when the last connection-limit line was written */
+    uint64_t limit_unlogged;        /* limit events since then, not logged */
+    gw_api_keyset *keys;            /* every app's key digests: "some app has this key" (api.c) */
+    struct gw__api_bucket *buckets; /* per digest of keys (same index): rate limits (api.c) */
 };
+
+/* One API key's request rate limit (api.c): a token bucket. */
+typedef struct gw__api_bucket {
+    double rate;   /* requests per second; 0: no limit */
+    double burst;  /* the bucket's size */
+    double tokens; /* requests it may make now */
+    int64_t at_ms; /* monotonic time tokens was computed at */
+    char app[128]; /* the app whose limit it is (the metric's label) */
+} gw__api_bucket;
 
 /* One request from the moment its head is parsed until it is answered AND
  * no queue callback that carries it is outstanding. */

@@ -231,6 +231,8 @@ static const char FULL[] =
     "webhook_url = https://hooks.example.com/apns?x=1\n"
     "webhook_secret = whsec-0123456789abcdef\n"
     "webhook_batch = 50\n"
+    "api_rate_limit = 600/min\n"
+    "api_rate_burst = 20\n"
     "\n"
     "[app news]\n"
     "topic = com.example.news\n"
@@ -327,6 +329,8 @@ static void test_full_config(void **state)
     assert_int_equal(DSP(shop)->connections, 4);
     assert_int_equal(DSP(shop)->max_in_flight, 4000); /* 0 = 1000 per connection */
     assert_int_equal(DSP(shop)->rate_limit, 5000);
+    assert_true(API(shop)->api_rate == 10.0); /* 600/min */
+    assert_int_equal(API(shop)->api_rate_burst, 20);
     assert_int_equal(DSP(shop)->connect_timeout_ms, 10000);
     assert_int_equal(DSP(shop)->stream_timeout_ms, 30000);
     assert_int_equal(DSP(shop)->retry_attempts, 7);
@@ -346,6 +350,8 @@ static void test_full_config(void **state)
     assert_int_equal(API(news)->all_api_keys.n, 2); /* from the file, comments skipped */
     assert_string_equal(API(news)->all_api_keys.v[0], K3);
     assert_string_equal(API(news)->all_api_keys.v[1], K2);
+    assert_true(API(news)->api_rate == 0.0);        /* no limit by default, */
+    assert_int_equal(API(news)->api_rate_burst, 0); /* so no bucket */
     assert_int_equal(DSP(news)->connections, 2);
 
     const gw_config_app *legacy = gw_config_find_app(c, "legacy");
@@ -758,6 +764,22 @@ static const struct bad_case BAD[] = {
     {"[app shop]\ntopic = com.a\nenvironment = sandbox\nkey_file = @D@/AuthKey.p8\n"
      "key_id = ABC123DEFG\nteam_id = DEF123GHIJ\napi_keys_file = @D@/keys-none.txt\n",
      "apnsd.ini:7: [app shop] api_keys_file: holds no key"},
+    /* API request rate limits */
+    {TOKEN_APP("shop") "api_rate_limit = fast\n",
+     "apnsd.ini:8: [app shop] api_rate_limit: must be REQUESTS/s, REQUESTS/min or REQUESTS/h "
+     "with REQUESTS in 0..1000000, like 100/s (0 = no limit)"},
+    {TOKEN_APP("shop") "api_rate_limit = 1000001/s\n",
+     "apnsd.ini:8: [app shop] api_rate_limit: must be REQUESTS/s"},
+    {TOKEN_APP("shop") "api_rate_limit = 10/day\n",
+     "apnsd.ini:8: [app shop] api_rate_limit: the unit after '/' must be s, min or h"},
+    {TOKEN_APP("shop") "api_rate_limit = /s\n",
+     "apnsd.ini:8: [app shop] api_rate_limit: must be REQUESTS/s"},
+    {TOKEN_APP("shop") "api_rate_burst = 10\n",
+     "apnsd.ini:8: [app shop] api_rate_burst: needs api_rate_limit"},
+    {TOKEN_APP("shop") "api_rate_limit = 0\napi_rate_burst = 10\n",
+     "apnsd.ini:9: [app shop] api_rate_burst: needs api_rate_limit"},
+    {TOKEN_APP("shop") "api_rate_limit = 5/s\napi_rate_burst = 0\n",
+     "apnsd.ini:9: [app shop] api_rate_burst: "},
     /* team identities */
     {TOKEN_APP("a") TOKEN_APP("b") "key_file = @D@/AuthKey2.p8\n",
      "apnsd.ini:15: [app b] key_file: set twice (first on line 11)"},
