@@ -9,7 +9,9 @@
  * and one apns_token_cache (gw_dteam), so a team mints one JWT however many
  * apps and environments it serves. (dispatch_app.c)
  *
- * Leasing. gw_queue_lease() hands out due chunks of any app, oldest first.
+ * Leasing. gw_queue_lease() hands out due chunks of any app, by turn (a
+ * job's first chunk before any job's second: a small job never waits for
+ * the rest of a broadcast; docs/queue.md, Scheduling), then oldest first.
  * The dispatcher leases only while some app is HUNGRY (its client has more
  * free slots than the tokens it already holds beyond its cursors) and holds
  * at most `cap` chunks in all (twice the in-flight window of every app, in

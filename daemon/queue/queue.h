@@ -560,8 +560,10 @@ int gw_queue_idem_finish(gw_queue *q, const char *scope, const char *key, int st
 int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw_submit_cb cb,
                     void *ud);
 
-/* Leases up to max_chunks (>= 1) due chunks, oldest next_at first. The
- * queue does not judge expiration: the dispatcher compares
+/* Leases up to max_chunks (>= 1) due chunks. Order: the SQLite backend by
+ * turn (the chunk's position in its job: every job's first chunk before any
+ * second chunk, ...), then earliest next_at (docs/queue.md, Scheduling); the
+ * JetStream backend in stream order. The queue does not judge expiration: the dispatcher compares
  * chunk->expiration with the clock and records GW_TOKEN_EXPIRED. Returns 0,
  * APNS_EINVAL, GW_QUEUE_ECLOSED, APNS_ENOMEM. Lease, record and release are
  * not bounded by max_requests (their volume is bounded by what is leased). */

@@ -19,8 +19,8 @@
  * keeps its turn.) The walk: index chunk_turn(seq, next_at) over the
  * leasable rows; LEASE_TURN finds the next turn that has leasable rows,
  * LEASE_SELECT takes its due ones in due order: two index seeks per turn,
- * at most one turn per position a job can have (max_tokens / chunk_tokens,
- * 1,000 by default), however many rows wait in a turn (a million
+ * at most one turn per position a job can have (1,000,000 tokens /
+ * chunk_tokens, 1,000 by default), however many rows wait in a turn (a million
  * notifications scheduled for tomorrow are one turn skipped by one seek).
  *
  * Release: clear the lease and compute when the chunk is due again: now (or
