@@ -23,7 +23,8 @@
  * to the queue at once (app paused: at its probe time; app not in the
  * config: in a minute, with a warning).
  *
- * Feeding. An app walks its chunks in lease order with a cursor: a token
+ * Feeding. An app walks its chunks by turn (a chunk it takes goes before
+ * the held chunks of later turns), then in lease order, with a cursor: a token
  * that is not due (final, or retry-at still ahead) is skipped; an EXPIRED
  * one (expiration < now) is recorded EXPIRED and never sent; the others go
  * to apns_client_submit() with the apns-id derived from the job's base and

@@ -1,7 +1,8 @@
 /*
  * dispatch_send.c - feeding an app's client and judging its answers.
  *
- * Feed: the held chunks in lease order, each from its cursor: not due -> skip;
+ * Feed: the held chunks by turn (gw__d_app_take), each from its cursor: not
+ * due -> skip;
  * an expiration the API never accepts (a store written by something else)
  * -> FAILED "invalid_expiration", never sent; expired -> EXPIRED, never
  * sent; else submit within the rate limit (token
@@ -51,7 +52,19 @@ void gw__d_app_take(gw_app *a, gw_chunk *c)
     }
     dc->c = c;
     dc->app = a;
-    common_clist_push_back(&a->chunks, &dc->link);
+    /* By turn, like the lease (docs/queue.md, Scheduling): after the held
+     * chunks of its turn or an earlier one, before those of later turns,
+     * so a job's first chunk does not wait for a broadcast's chunks this
+     * app already holds (at most cap: the walk is short). */
+    common_list *at = &a->chunks.head;
+    for (common_list *p = at->prev; p != &a->chunks.head; p = p->prev) {
+        const gw_dchunk *o = COMMON_CONTAINER_OF(p, gw_dchunk, link);
+        if (o->c == NULL || o->c->seq <= c->seq)
+            break;
+        at = p;
+    }
+    common_list_insert_before(at, &dc->link);
+    a->chunks.len++;
     a->unsent += c->n_tokens;
     gw__d_feed_soon(a);
 }

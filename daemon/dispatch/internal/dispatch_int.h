@@ -153,7 +153,7 @@ struct gw_app {
     int client_drained, pub_drained;
     uint64_t pub_goaways_seen;
 
-    common_clist chunks; /* gw_dchunk.link, lease order */
+    common_clist chunks; /* gw_dchunk.link, by turn (seq), then lease order */
     uint64_t unsent;     /* tokens beyond the cursors of held chunks */
 
     gw_flight *flights;
@@ -350,7 +350,7 @@ int gw__d_fleet_ready(const gw_dteam *t);
 /* APNs answered ExpiredProviderToken. */
 void gw__d_fleet_expired(gw_dteam *t);
 
-/* The app's chunks in lease order: the first (dc NULL) or the one after dc;
+/* The app's chunks in feed order: the first (dc NULL) or the one after dc;
  * NULL at the end. */
 static inline gw_dchunk *gw__d_chunk_next(const gw_app *a, const gw_dchunk *dc)
 {
