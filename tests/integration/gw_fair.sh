@@ -117,4 +117,27 @@ echo "2. login code at position $P, app other's job at $PO of the second broadca
 [ "$(log_lines "$WORK/delivery.log")" = $((TOTAL1 + N + 2)) ] || fail "delivery log: $(log_lines "$WORK/delivery.log") lines"
 [ "$(awk '{ print $2 }' "$WORK/delivery.log" | sort -u | wc -l)" = $((TOTAL1 + N + 2)) ] || fail "a token delivered twice"
 stop_gw gw
+
+# --- 3. behind chunks the app already holds ----------------------------------------
+# A sim that answers after 500 ms and shop's in-flight window of 100: the
+# dispatcher holds its most chunks of a broadcast of 10 (8: its cap) when
+# the login code comes. The login code is leased when the first chunk is
+# done and is sent next, before the 7 held chunks: within the first two
+# chunks (the first, and the window of the second already sent), not after
+# the eighth.
+start_gw_sim slow --latency-ms 500 --delivery-log "$WORK/slow.log"
+gw_config "$WORK/slow.ini" "$SIM_PORT" "$WORK/slow.db" "" "chunk_tokens = $CT" "connections = 1
+max_in_flight = 100"
+start_gw gw3 "$WORK/slow.ini"
+wait_ready
+bodies 0 >/dev/null "$WORK/bc3.json $GW_APP 2000000 $((10 * CT))" "$WORK/login3.json $GW_APP $((LOGIN + 2)) 1"
+push_file "$WORK/bc3.json" "$GW_KEY"
+push_file "$WORK/login3.json" "$GW_KEY"
+T3=$(gw_token $((LOGIN + 2)))
+for _ in $(seq 1200); do grep -q " $T3 " "$WORK/slow.log" 2>/dev/null && break; sleep 0.1; done
+P=$(awk -v t="$T3" '$2 == t { print NR; exit }' "$WORK/slow.log")
+[ -n "$P" ] || fail "login code not delivered behind the held chunks"
+echo "3. login code at position $P behind a broadcast whose chunks the app held"
+[ "$P" -le $((2 * CT)) ] || fail "login code at position $P: after the chunks the app held"
+stop_gw gw3
 echo "ok: fairness by order of delivery"
