@@ -401,9 +401,9 @@ static int rate_take(gw_api_req *r, long i)
     gw__api_header(r, "Retry-After", ra);
     gw_metrics_add(a->m, GW_M_API_RATE_LIMITED, b->app, NULL, 1);
     gw__api_reply_errorf(r, GW_API_E_RATE_LIMITED, "Authorization",
-                         "this API key is over its rate limit ([app %s] api_rate_limit, %g "
-                         "requests/s, burst %.0f): retry after %s s",
-                         b->app, b->rate, b->burst, ra);
+                         "this API key is over its rate limit ([app %s] api_rate_limit = %s, "
+                         "burst %.0f): retry after %s s",
+                         b->app, b->text, b->burst, ra);
     return -1;
 }
 
@@ -461,6 +461,7 @@ static gw__api_bucket *build_buckets(const gw_config *cfg, const gw_api_keyset *
             b->rate = ac->api_rate;
             b->burst = ac->api_rate_burst > 0 ? ac->api_rate_burst : 1;
             snprintf(b->app, sizeof b->app, "%s", cfg->apps[i].name);
+            snprintf(b->text, sizeof b->text, "%s", ac->api_rate_limit);
         }
     }
     for (size_t j = 0; j < ks->n; j++) {

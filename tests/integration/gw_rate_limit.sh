@@ -50,7 +50,8 @@ for st in glob.glob(sys.argv[1] + "/r*.st"):
     b = st[:-3]
     e = json.load(open(b + ".body"))["error"]
     ra = [l.split(":", 1)[1].strip() for l in open(b + ".hdr") if l.lower().startswith("retry-after:")]
-    if e["code"] != "rate_limited" or e["status"] != 429 or len(ra) != 1 or not 1 <= int(ra[0]) <= 3600:
+    if (e["code"] != "rate_limited" or e["status"] != 429 or len(ra) != 1 or not 1 <= int(ra[0]) <= 3600
+            or "[app shop] api_rate_limit = 1/h, burst 5" not in e["message"]):
         sys.exit("429 answer %s: %s Retry-After %s" % (b, e, ra))
     n += 1
 print("checked", n, "answers 429 rate_limited, Retry-After", ra[0])

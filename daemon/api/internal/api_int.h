@@ -65,6 +65,7 @@ typedef struct gw__api_bucket {
     double tokens; /* requests it may make now */
     int64_t at_ms; /* monotonic time tokens was computed at */
     char app[128]; /* the app whose limit it is (the metric's label) */
+    char text[24]; /* its api_rate_limit as written: "100/s" */
 } gw__api_bucket;
 
 /* One request from the moment its head is parsed until it is answered AND
