@@ -10,7 +10,8 @@
 #   - each key has its own bucket: a second key of the same app still has
 #     its 5; a key of an app without a limit is never limited;
 #   - SIGHUP keeps the buckets (no fresh burst); a reload that lifts the
-#     limit lets the key through at once;
+#     limit lets the key through at once; a key listed by two apps gets the
+#     lower limit;
 #   - --check-config refuses a bad rate, a bad unit and a burst without a
 #     rate, naming the key.
 . "$(dirname "$0")/lib.sh"
@@ -83,6 +84,26 @@ for _ in $(seq 100); do
 done
 [ "$ST" = 404 ] || fail "limit lifted by SIGHUP: still $ST"
 echo "ok: SIGHUP keeps the buckets; lifting the limit applies at once"
+
+# A key listed by two apps gets the lower limit: shop 2/h (burst 5), other
+# 1/h (burst 2), KEYC in both: 2 through, counted for other.
+KEYC=both-apps-key-0123456789ab
+gw_config "$WORK/apnsd.ini" "$SIM_PORT" "$WORK/apnsd.db" "" "" $'api_rate_limit = 2/h\napi_rate_burst = 5' \
+  "$GW_KEY, $KEYB, $KEYC"
+printf 'api_keys = %s\napi_rate_limit = 1/h\napi_rate_burst = 2\n' "$KEYC" >> "$WORK/apnsd.ini"
+kill -HUP "$GW_PID"
+for _ in $(seq 100); do
+  api GET /v1/notifications/00000000-0000-4000-8000-000000000000 "$KEYC"
+  [ "$ST" = 404 ] && break
+  sleep 0.1
+done
+[ "$ST" = 404 ] || fail "the key of two apps after SIGHUP: $ST"
+OUT=$(burst "$KEYC" 6) # one of its 2 was taken by the request above
+[ "$OUT" = "404:1 429:5 " ] || fail "key of two apps: want the lower limit (burst 2), got $OUT"
+[ "$(metric 'apnsd_api_rate_limited_total{app="other"}')" = 5 ] ||
+  fail "apnsd_api_rate_limited_total{app=\"other\"} = $(metric 'apnsd_api_rate_limited_total{app="other"}'), want 5"
+rm -f "$WORK"/r*.st
+echo "ok: a key of two apps gets the lower limit"
 stop_gw gw
 
 # --check-config names the problem.
