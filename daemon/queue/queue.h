@@ -455,6 +455,7 @@ typedef struct gw_queue_stats {
     uint64_t failures; /* transactions that failed */
     uint64_t leased;   /* chunks leased right now */
     int last_err;      /* code of the last failure; 0 after a later success */
+    uint64_t orphans;  /* stored chunks of requests never committed, dropped (JetStream) */
 } gw_queue_stats;
 
 typedef struct gw_queue gw_queue;
