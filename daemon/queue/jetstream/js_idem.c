@@ -40,7 +40,10 @@
  * "<H>.1", and so on. No record yet: the request is still being stored ->
  * BUSY (409), unless the reservation is older than the reservation grace
  * (the node that made it died): then this node aborts its group with the
- * same create and moves on to the next generation. The answer of the
+ * same create and moves on to the next generation. Generations are created
+ * in order and never deleted (they expire with the bucket's TTL), so two
+ * retries racing after an abort meet on one create; a key retried after
+ * many failures finds its last generation by a gallop over reads. The answer of the
  * request is its commit record (written with the jobs, in the group); a
  * failed request's finish (status 0) writes the abort, so a retry runs at
  * once. Which generation a request holds is kept in memory by the node
@@ -60,7 +63,7 @@
 #define RES_MAGIC     "AJI1"
 #define COMMIT_MAGIC  "AJG1"
 #define RES_LEN       (4 + GW_IDEM_HASH + 8 + 8)
-#define GEN_MAX       16     /* generations tried for one key */
+#define GEN_MAX       32     /* steps of one begin (each a race lost or an aborted attempt) */
 #define HELD_MAX      100000 /* reservations this node holds (finish forgets them) */
 #define GROUP_CACHE_N 1024   /* committed groups remembered by the lease thread */
 
@@ -339,53 +342,107 @@ static int held_add(gw_js_idem *s, const char *h, const char *group)
     return 0;
 }
 
+/* Reads reservation "<h>.<g>": 0 with *found (and, when found and val is
+ * not NULL, *val malloc'd), or a mapped code. */
+static int res_get(gw_js *js, gw_js_idem *s, const char *h, uint64_t g, uint8_t **val, size_t *len,
+                   int *found, gw_queue_req *r)
+{
+    char key[2 * GW_IDEM_HASH + 24];
+    uint8_t *v = NULL;
+    size_t l = 0;
+    int rc;
+
+    snprintf(key, sizeof(key), "%s.%llu", h, (unsigned long long)g);
+    rc = gw_js_kv_get(js, s->kv, key, &v, &l, NULL, found, "idempotency record", r->detail,
+                      sizeof(r->detail));
+    if (rc == 0 && *found && val != NULL) {
+        *val = v;
+        *len = l;
+    } else {
+        free(v);
+    }
+    return rc;
+}
+
+/* The last generation of h that exists, from g (which exists): generations
+ * are created in order, each only once the one before was aborted, so a
+ * gallop and a binary search over reads find it in O(log n). */
+static int last_gen(gw_js *js, gw_js_idem *s, const char *h, uint64_t g, uint64_t *out,
+                    gw_queue_req *r)
+{
+    uint64_t lo = g, hi, step = 1;
+    int found = 0, rc;
+
+    for (;;) {
+        rc = res_get(js, s, h, lo + step, NULL, NULL, &found, r);
+        if (rc != 0)
+            return rc;
+        if (!found || step >= (1u << 20))
+            break;
+        lo += step;
+        step <<= 1;
+    }
+    hi = lo + step; /* lo exists, hi not */
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        rc = res_get(js, s, h, mid, NULL, NULL, &found, r);
+        if (rc != 0)
+            return rc;
+        if (found)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *out = lo;
+    return 0;
+}
+
 /* Begin: see the design note. */
 static int begin(gw_js *js, gw_js_idem *s, gw_queue_req *r)
 {
-    char h[2 * GW_IDEM_HASH + 1], key[2 * GW_IDEM_HASH + 8], group[JS_GROUP_MAX + 1];
-    int rc, again = 0;
+    char h[2 * GW_IDEM_HASH + 1], key[2 * GW_IDEM_HASH + 24], group[JS_GROUP_MAX + 1];
+    uint64_t g = 0;
+    int rc, create = 1;
 
     rc = ensure_bucket(js, s, r->u.idem.ttl_ms, r->u.idem.max, r->detail, sizeof(r->detail));
     if (rc != 0)
         return rc;
     key_digest(r, h);
-    for (unsigned g = 0; g < GEN_MAX; g++) {
+    for (int tries = 0; tries < GEN_MAX; tries++) {
         uint8_t res[RES_LEN], *val = NULL, nonce[8];
         size_t len = 0;
-        int conflict = 0, found = 0, st = 0, status = 0;
-        char *body = NULL;
+        int conflict = 0, found = 0, st = 0, status = 0, same;
+        char *body = NULL, nx[17];
         int64_t created;
 
-        snprintf(key, sizeof(key), "%s.%u", h, g);
-        put64(nonce, common_rng_seed());
-        memcpy(res, RES_MAGIC, 4);
-        memcpy(res + 4, r->u.idem.hash, GW_IDEM_HASH);
-        put64(res + 4 + GW_IDEM_HASH, (uint64_t)real_ms());
-        memcpy(res + 4 + GW_IDEM_HASH + 8, nonce, 8);
-        rc = gw_js_kv_cas(js, s->bucket, key, res, sizeof(res), 0, 0, NULL, &conflict,
-                          "idempotency record", r->detail, sizeof(r->detail));
-        if (rc != 0)
-            return rc;
-        if (!conflict) { /* ours */
-            char nx[17];
-            hex(nonce, 8, nx);
-            snprintf(group, sizeof(group), "i.%s.%s", h, nx);
-            if (held_add(s, h, group) != 0) {
-                snprintf(r->detail, sizeof(r->detail), "out of memory");
-                return APNS_ENOMEM;
+        snprintf(key, sizeof(key), "%s.%llu", h, (unsigned long long)g);
+        if (create) {
+            put64(nonce, common_rng_seed());
+            memcpy(res, RES_MAGIC, 4);
+            memcpy(res + 4, r->u.idem.hash, GW_IDEM_HASH);
+            put64(res + 4 + GW_IDEM_HASH, (uint64_t)real_ms());
+            memcpy(res + 4 + GW_IDEM_HASH + 8, nonce, 8);
+            rc = gw_js_kv_cas(js, s->bucket, key, res, sizeof(res), 0, 0, NULL, &conflict,
+                              "idempotency record", r->detail, sizeof(r->detail));
+            if (rc != 0)
+                return rc;
+            if (!conflict) { /* ours */
+                hex(nonce, 8, nx);
+                snprintf(group, sizeof(group), "i.%s.%s", h, nx);
+                if (held_add(s, h, group) != 0) {
+                    snprintf(r->detail, sizeof(r->detail), "out of memory");
+                    return APNS_ENOMEM;
+                }
+                r->u.idem.state = GW_IDEM_NEW;
+                return 0;
             }
-            r->u.idem.state = GW_IDEM_NEW;
-            return 0;
         }
-        rc = gw_js_kv_get(js, s->kv, key, &val, &len, NULL, &found, "idempotency record", r->detail,
-                          sizeof(r->detail));
+        create = 1;
+        rc = res_get(js, s, h, g, &val, &len, &found, r);
         if (rc != 0)
             return rc;
-        if (!found) { /* expired or dropped meanwhile: this generation again */
-            if (again++ < 3)
-                g--;
+        if (!found) /* expired meanwhile: create it again */
             continue;
-        }
         if (len != RES_LEN || memcmp(val, RES_MAGIC, 4) != 0) {
             snprintf(r->detail, sizeof(r->detail),
                      "queue jetstream: idempotency record %s of %s is %s", key, s->bucket,
@@ -394,23 +451,16 @@ static int begin(gw_js *js, gw_js_idem *s, gw_queue_req *r)
             free(val);
             return GW_QUEUE_ESTORE;
         }
-        {
-            char nx[17];
-            hex(val + 4 + GW_IDEM_HASH + 8, 8, nx);
-            snprintf(group, sizeof(group), "i.%s.%s", h, nx);
-        }
+        hex(val + 4 + GW_IDEM_HASH + 8, 8, nx);
+        snprintf(group, sizeof(group), "i.%s.%s", h, nx);
         created = (int64_t)get64(val + 4 + GW_IDEM_HASH);
-        int same = memcmp(val + 4, r->u.idem.hash, GW_IDEM_HASH) == 0;
+        same = memcmp(val + 4, r->u.idem.hash, GW_IDEM_HASH) == 0;
         free(val);
         rc = commit_read(js, group, &found, &st, &status, &body, "idempotency record", r->detail,
                          sizeof(r->detail));
         if (rc != 0)
             return rc;
-        if (found && st == JS_JOB_ABORTED) {
-            free(body);
-            continue; /* the key is free at the next generation */
-        }
-        if (found) {
+        if (found && st == JS_JOB_COMMITTED) {
             if (!same) {
                 free(body);
                 r->u.idem.state = GW_IDEM_MISMATCH;
@@ -421,29 +471,45 @@ static int begin(gw_js *js, gw_js_idem *s, gw_queue_req *r)
             r->u.idem.body = body; /* freed with r */
             return 0;
         }
-        if (real_ms() - created < reservation_grace(js)) {
+        free(body);
+        if (!found && real_ms() - created < reservation_grace(js)) {
             r->u.idem.state = same ? GW_IDEM_BUSY : GW_IDEM_MISMATCH;
             return 0;
         }
-        /* Its node died before answering: give its request up (exactly
-         * one of its commit and this abort wins). */
-        rc = commit_create(js, group, JS_JOB_ABORTED, 0, NULL, &conflict, "idempotency record",
-                           r->detail, sizeof(r->detail));
-        if (rc != 0)
-            return rc;
-        if (conflict) { /* it committed (or another node aborted) meanwhile: look again */
-            if (again++ < 3)
-                g--;
-            continue;
+        if (!found) {
+            /* Its node died before answering: give its request up (exactly
+             * one of its commit and this abort wins). */
+            rc = commit_create(js, group, JS_JOB_ABORTED, 0, NULL, &conflict, "idempotency record",
+                               r->detail, sizeof(r->detail));
+            if (rc != 0)
+                return rc;
+            if (conflict) { /* it committed (or was aborted) meanwhile: look again */
+                create = 0;
+                continue;
+            }
+            gw_queue__log(js->q, APNS_LOG_WARN,
+                          "queue jetstream: idempotency key reservation %s was never answered "
+                          "(its node stopped); given up, the key is stored anew",
+                          key);
         }
-        gw_queue__log(js->q, APNS_LOG_WARN,
-                      "queue jetstream: idempotency key reservation %s was never answered (its "
-                      "node stopped); given up, the key is stored anew",
-                      key);
+        /* Aborted: the key is free at the generation after the last one. */
+        {
+            uint64_t last = g;
+            rc = last_gen(js, s, h, g, &last, r);
+            if (rc != 0)
+                return rc;
+            if (last == g) {
+                g++;
+            } else {
+                g = last; /* look at the latest attempt */
+                create = 0;
+            }
+        }
     }
     snprintf(r->detail, sizeof(r->detail),
-             "queue jetstream: idempotency key has %d generations in %s, all given up", GEN_MAX,
-             s->bucket);
+             "queue jetstream: idempotency key %s of %s: %d attempts raced with other requests "
+             "with the same key",
+             key, s->bucket, GEN_MAX);
     return GW_QUEUE_ESTORE;
 }
 

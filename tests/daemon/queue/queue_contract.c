@@ -1332,6 +1332,20 @@ static void idempotency_records(void **state)
     assert_int_equal(qc_idem_begin(f, q2, "k2", 0x22, &r), 0);
     assert_int_equal(r.state, GW_IDEM_NEW);
     assert_int_equal(qc_idem_finish(f, q2, "k2", 0, NULL), 0);
+
+    /* A key retried after many failures (each released) is still new, and
+     * then busy for the other node. */
+    for (int i = 0; i < 20; i++) {
+        gw_queue *q = i % 2 ? q2 : f->q;
+        assert_int_equal(qc_idem_begin(f, q, "k3", 0x33, &r), 0);
+        assert_int_equal(r.state, GW_IDEM_NEW);
+        assert_int_equal(qc_idem_finish(f, q, "k3", 0, NULL), 0);
+    }
+    assert_int_equal(qc_idem_begin(f, f->q, "k3", 0x33, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_NEW);
+    assert_int_equal(qc_idem_begin(f, q2, "k3", 0x33, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_BUSY);
+    assert_int_equal(qc_idem_finish(f, f->q, "k3", 0, NULL), 0);
 }
 
 /* An abandoned group (the API's 429/503 while posting) stores nothing:
