@@ -104,10 +104,21 @@ static int64_t reservation_grace(const gw_js *js)
     return 4 * js->jo.op_timeout_ms + 10000;
 }
 
+int gw_js_idem_init(gw_js *js)
+{
+    js->idem = calloc(1, sizeof(*js->idem));
+    if (js->idem == NULL)
+        return APNS_ENOMEM;
+    js->idem->groups = calloc(GROUP_CACHE_N, sizeof(*js->idem->groups));
+    if (js->idem->groups == NULL)
+        return APNS_ENOMEM; /* js->idem freed by gw_js_idem_free */
+    snprintf(js->idem->bucket, sizeof(js->idem->bucket), "%s_IDEM", js->prefix);
+    return 0;
+}
+
+/* Set at open (gw_js_idem_init), before the storage threads start. */
 static gw_js_idem *state(gw_js *js)
 {
-    if (js->idem == NULL && (js->idem = calloc(1, sizeof(*js->idem))) != NULL)
-        snprintf(js->idem->bucket, sizeof(js->idem->bucket), "%s_IDEM", js->prefix);
     return js->idem;
 }
 
@@ -696,11 +707,7 @@ int gw_js_group_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms
     gw_js_idem *s = state(js);
     char group[JS_GROUP_MAX + 1];
 
-    if (s == NULL) {
-        snprintf(detail, dlen, "out of memory while leasing");
-        return APNS_ENOMEM;
-    }
-    if (s->groups == NULL && (s->groups = calloc(GROUP_CACHE_N, sizeof(*s->groups))) == NULL) {
+    if (s == NULL || s->groups == NULL) {
         snprintf(detail, dlen, "out of memory while leasing");
         return APNS_ENOMEM;
     }

@@ -458,7 +458,7 @@ static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
         snprintf(js->bucket[i], sizeof(js->bucket[i]), "%s_%s", prefix, bucket_names[i]);
     js->n_committed = 4096;
     js->committed = calloc(js->n_committed, sizeof(*js->committed));
-    if (js->committed == NULL || copy_strings(js, jo) != 0)
+    if (js->committed == NULL || copy_strings(js, jo) != 0 || gw_js_idem_init(js) != 0)
         return APNS_ENOMEM;
     js->node = common_rng_seed();
     q->first_idle_ms = 0; /* heartbeats and the depth from the start */

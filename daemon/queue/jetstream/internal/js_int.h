@@ -358,6 +358,8 @@ void gw_js_groups_commit(gw_js *js, gw_queue_req **v, size_t n, char (*group)[JS
  * below -1 (detail written). */
 int gw_js_group_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms, char *detail,
                           size_t dlen);
+/* At open, before the storage threads: 0 or APNS_ENOMEM. */
+int gw_js_idem_init(gw_js *js);
 void gw_js_idem_free(gw_js *js);
 
 /* Key of a dead token: "<app with '.' as '='>.<hex>". */
