@@ -279,7 +279,7 @@ static int ensure_bucket(gw_js *js, gw_js_idem *s, int64_t ttl_ms, uint64_t max,
     atomic_fetch_add(&js->op_read, 1);
     st = js_AddStream(&si, js->js, &sc, NULL, &code);
     jsStreamInfo_Destroy(si);
-    if (st != NATS_OK && code != JSStreamNameExistErr)
+    if (st != NATS_OK && code == JSStreamNameExistErr) /* else js_KeyValue says what failed */
         gw_queue__log(js->q, APNS_LOG_WARN,
                       "queue jetstream: bucket %s exists with another configuration (another "
                       "idempotency_ttl or idempotency_max?); using it as it is",
