@@ -337,9 +337,9 @@ static int post_idem_answer(gw__push *p)
 }
 
 /* Every notification passed: one job each. On a backend with groups
- * (SQLite) a request of several notifications, or with an Idempotency-Key,
- * is one group: all its jobs (and its idempotency answer) commit in one
- * transaction, or none does (a failure while posting abandons the group). */
+ * (both) a request of several notifications, or with an Idempotency-Key,
+ * is one group: all its jobs (and its idempotency answer) commit together,
+ * or none does (a failure while posting abandons the group). */
 static void submit_all(gw__push *p)
 {
     gw_api_req *r = p->r;
