@@ -519,10 +519,11 @@ typedef void (*gw_idem_cb)(int err, const char *detail, int state, int status, c
  * reach the storage in one batch, and a backend with idempotency records
  * commits them whole: all or none (each callback then carries the group's
  * error). SQLite: one transaction; JetStream: a commit record written after
- * the rest, without which no node sends any of it (jetstream/js_idem.c). gw_queue_group_end(q, err)
- * with err != 0 abandons the group: every request posted in it fails with err (its callback says
- * so) and nothing of it is stored. begin returns 0, or APNS_EINVAL (a group is open, or the backend
- * has no idempotency records: groups are its ability).
+ * the rest, without which no node sends any of it (jetstream/js_idem.c).
+ * gw_queue_group_end(q, err) with err != 0 abandons the group: every
+ * request posted in it fails with err (its callback says so) and nothing
+ * of it is stored. begin returns 0, or APNS_EINVAL (a group is open, or the
+ * backend has no idempotency records: groups are its ability).
  */
 int gw_queue_group_begin(gw_queue *q);
 void gw_queue_group_end(gw_queue *q, int err, const char *detail);
