@@ -337,9 +337,9 @@ static int post_idem_answer(gw__push *p)
 }
 
 /* Every notification passed: one job each. On a backend with groups
- * (SQLite) a request of several notifications, or with an Idempotency-Key,
- * is one group: all its jobs (and its idempotency answer) commit in one
- * transaction, or none does (a failure while posting abandons the group). */
+ * (both) a request of several notifications, or with an Idempotency-Key,
+ * is one group: all its jobs (and its idempotency answer) commit together,
+ * or none does (a failure while posting abandons the group). */
 static void submit_all(gw__push *p)
 {
     gw_api_req *r = p->r;
@@ -583,13 +583,6 @@ void gw__api_h_push(gw_api_req *r)
     }
     if (parse_wait(r, &wait_ms) != 0)
         return;
-    if (r->idem_key[0] != '\0' && !gw_queue_has_idempotency(a->q)) {
-        gw__api_reply_errorf(r, GW_API_E_NOT_IMPLEMENTED, "Idempotency-Key",
-                             "Idempotency-Key is not supported with [queue] backend = %s yet; "
-                             "send without it (retries may then deliver twice)",
-                             qc->backend == GW_QUEUE_BACKEND_JETSTREAM ? "jetstream" : "sqlite");
-        return;
-    }
     if (len > sc->max_body) {
         gw__api_reply_errorf(r, GW_API_E_BODY_TOO_LARGE, "body",
                              "the body has %zu bytes; [server] max_body is %llu", len,

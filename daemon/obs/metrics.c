@@ -106,6 +106,10 @@ static const mdef defs[GW_M_COUNT] = {
     [GW_M_JS_OPS] = {"apnsd_jetstream_ops_total", MT_COUNTER, "kind", NULL,
                      "JetStream operations issued by this node (backend = jetstream): publish "
                      "(chunks and KV writes), ack, read, fetch."},
+    [GW_M_QUEUE_ORPHANS] = {"apnsd_queue_orphans_total", MT_COUNTER, NULL, NULL,
+                            "Stored chunks of requests that were never committed (backend = "
+                            "jetstream: a request cut off before its commit record), dropped "
+                            "unsent by this node."},
     [GW_M_API_CONNECTIONS] = {"apnsd_api_connections", MT_GAUGE, NULL, NULL,
                               "Open HTTP API connections."},
     [GW_M_API_BODY_BYTES] = {"apnsd_api_body_bytes", MT_GAUGE, NULL, NULL,

@@ -71,6 +71,7 @@ typedef enum gw_metric {
     GW_M_WEBHOOK_OUTBOX,    /* gauge {app}: events stored in the durable webhook outbox */
     GW_M_STORAGE_ERRORS,    /* counter {kind} */
     GW_M_JS_OPS,            /* counter {kind}: JetStream operations (backend = jetstream) */
+    GW_M_QUEUE_ORPHANS,     /* counter {}: stored chunks of never-committed requests, dropped */
     GW_M_API_CONNECTIONS,   /* gauge {}: open HTTP API connections */
     GW_M_API_BODY_BYTES,    /* gauge {}: request-body bytes admitted (buffered or reserved) */
     GW_M_API_CONN_LIMITED,  /* counter {event}: connection-limit events */

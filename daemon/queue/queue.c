@@ -696,6 +696,7 @@ void gw_queue_stats_get(gw_queue *q, gw_queue_stats *s)
     s->failures = atomic_load(&q->failures);
     s->leased = q->leased.len;
     s->last_err = atomic_load(&q->last_err);
+    s->orphans = atomic_load(&q->orphans);
 }
 
 int gw_queue_has_token_store(const gw_queue *q)

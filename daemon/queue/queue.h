@@ -455,6 +455,7 @@ typedef struct gw_queue_stats {
     uint64_t failures; /* transactions that failed */
     uint64_t leased;   /* chunks leased right now */
     int last_err;      /* code of the last failure; 0 after a later success */
+    uint64_t orphans;  /* stored chunks of requests never committed, dropped (JetStream) */
 } gw_queue_stats;
 
 typedef struct gw_queue gw_queue;
@@ -516,16 +517,18 @@ typedef void (*gw_idem_cb)(int err, const char *detail, int state, int status, c
  * Groups: the requests posted between gw_queue_group_begin() and
  * gw_queue_group_end() (on the loop thread, with nothing else between)
  * reach the storage in one batch, and a backend with idempotency records
- * commits them in one transaction: all or none (each callback then carries
- * the group's error). gw_queue_group_end(q, err) with err != 0 abandons the
- * group: every request posted in it fails with err (its callback says so)
- * and nothing of it is stored. begin returns 0, or APNS_EINVAL (a group is
- * open, or the backend has no idempotency records: groups are its ability).
+ * commits them whole: all or none (each callback then carries the group's
+ * error). SQLite: one transaction; JetStream: a commit record written after
+ * the rest, without which no node sends any of it (jetstream/js_idem.c).
+ * gw_queue_group_end(q, err) with err != 0 abandons the group: every
+ * request posted in it fails with err (its callback says so) and nothing
+ * of it is stored. begin returns 0, or APNS_EINVAL (a group is open, or the
+ * backend has no idempotency records: groups are its ability).
  */
 int gw_queue_group_begin(gw_queue *q);
 void gw_queue_group_end(gw_queue *q, int err, const char *detail);
 
-/* 1 when the backend keeps idempotency records (SQLite). */
+/* 1 when the backend keeps idempotency records (SQLite, JetStream). */
 int gw_queue_has_idempotency(const gw_queue *q);
 
 /* Looks up (scope, key) and reserves it when absent or older than ttl_ms

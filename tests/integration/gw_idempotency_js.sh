@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# gw_idempotency_js.sh - with [queue] backend = jetstream, which keeps no
-# idempotency records yet, an Idempotency-Key is refused (501
-# not_implemented naming the header and the backend) and nothing is stored,
-# instead of being ignored (a retry would deliver twice); a bad key is still
-# the 400 of the door; a push without the header is stored as before.
+# gw_idempotency_js.sh - Idempotency-Key (and a client-supplied apns_id)
+# with [queue] backend = jetstream, across two apnsd nodes of one fleet,
+# against docs/api.md "Safe retries" (before: 501 not_implemented):
+#
+#  - a batch of two notifications with one Idempotency-Key sent to node A
+#    (202), then node A is killed with kill -9, then the same request to
+#    node B: the first answer, byte for byte, with Idempotent-Replayed:
+#    true (same ids); the same for a single notification's apns_id;
+#  - the same key with another body on B: 422 idempotency_key_reused;
+#  - a reservation of a request still being stored on another node
+#    (planted in the bucket <prefix>_IDEM as a node writes it): 409
+#    idempotency_in_progress with Retry-After, on both nodes;
+#  - every token is in apns-sim's delivery log exactly once;
+#  - apnsd_api_idempotency_total{result} on B counts the repeats.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/gw_lib.sh"
 command -v nats-server > /dev/null || fail "nats-server is not installed (scripts/install-deps.sh)"
@@ -14,6 +23,7 @@ PIDS+=($!)
 for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats.log" && break; sleep 0.1; done
 grep -q "Server is ready" "$WORK/nats.log" || { cat "$WORK/nats.log" >&2; fail "nats-server did not start"; }
 
+PREFIX=idem$$
 start_gw_sim sim --delivery-log "$WORK/delivery.log"
 cat > "$WORK/apnsd.ini" <<EOF
 [server]
@@ -21,29 +31,124 @@ listen = 127.0.0.1:0
 [queue]
 backend = jetstream
 servers = nats://127.0.0.1:$NPORT
-prefix = idem$$
+prefix = $PREFIX
 replicas = 1
+ack_wait = 2s
 [log]
 level = info
 
 $(app_ini "$GW_APP" "$GW_TOPIC" "$SIM_PORT" "$CERTS" "$GW_KEY")
 EOF
 chmod 600 "$WORK/apnsd.ini"
-start_gw gw "$WORK/apnsd.ini"
+start_gw a "$WORK/apnsd.ini"
 wait_ready
+A_PID=$GW_PID A=$GW
+start_gw b "$WORK/apnsd.ini"
+wait_ready
+B_PID=$GW_PID B=$GW
 
-BODY="{\"app\":\"$GW_APP\",\"token\":\"$(gw_token 1)\",\"alert\":\"js\"}"
-api POST /v1/push "$GW_KEY" -H "Idempotency-Key: k1" -d "$BODY"
-[ "$ST" = 501 ] || fail "Idempotency-Key on jetstream: $ST $(cat "$WORK/body")"
-[ "$(jv 'd["error"]["code"]')" = not_implemented ] && [ "$(jv 'd["error"]["field"]')" = Idempotency-Key ] ||
-  fail "Idempotency-Key on jetstream: $(cat "$WORK/body")"
-jv 'd["error"]["message"]' | grep -q jetstream || fail "the 501 does not name the backend: $(cat "$WORK/body")"
-echo "ok: Idempotency-Key on jetstream: 501 not_implemented, field Idempotency-Key, names jetstream"
-api POST /v1/push "$GW_KEY" -H "Idempotency-Key;" -d "$BODY"
-[ "$ST" = 400 ] && [ "$(jv 'd["error"]["code"]')" = invalid_header ] || fail "empty key: $ST $(cat "$WORK/body")"
-api POST "/v1/push?wait=10" "$GW_KEY" -d "{\"app\":\"$GW_APP\",\"token\":\"$(gw_token 2)\",\"alert\":\"plain\"}"
-[ "$ST" = 200 ] || fail "a push without the header: $ST $(cat "$WORK/body")"
-n=$(awk -v t="$(gw_token 1)" '$2 == t { n++ } END { print n + 0 }' "$WORK/delivery.log")
-[ "$n" = 0 ] || fail "the refused push was delivered $n times"
-stop_gw gw
-echo "gw_idempotency_js: refused with 501 on jetstream, nothing stored"
+BATCH="{\"notifications\":[{\"app\":\"$GW_APP\",\"tokens\":$(gw_tokens 0 2),\"alert\":\"b0\"},{\"app\":\"$GW_APP\",\"tokens\":$(gw_tokens 2 2),\"alert\":\"b1\"}]}"
+OTHER="{\"app\":\"$GW_APP\",\"tokens\":$(gw_tokens 0 2),\"alert\":\"other\"}"
+SINGLE="{\"app\":\"$GW_APP\",\"token\":\"$(gw_token 7)\",\"alert\":\"id\",\"apns_id\":\"123e4567-e89b-12d3-a456-426614174000\"}"
+BUSY="{\"app\":\"$GW_APP\",\"token\":\"$(gw_token 8)\",\"alert\":\"planted\"}"
+
+# A reservation as a node writes it (docs/queue.md): key "<H>.0" of the
+# bucket <prefix>_IDEM, H = SHA-256 of "<scope>\n<key>" (scope: the hex
+# SHA-256 of the API key), value "AJI1", the body's SHA-256, the time (ms,
+# big-endian), a nonce. Published with the NATS protocol itself.
+plant() {
+  python3 - "$NPORT" "${PREFIX}_IDEM" "$GW_KEY" "$1" "$2" <<'PY'
+import hashlib, os, socket, struct, sys, time
+port, bucket, api_key, key, body = sys.argv[1:]
+scope = hashlib.sha256(api_key.encode()).hexdigest()
+h = hashlib.sha256((scope + "\n" + key).encode()).hexdigest()
+val = b"AJI1" + hashlib.sha256(body.encode()).digest() + struct.pack(">Q", int(time.time() * 1000)) + os.urandom(8)
+s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+f = s.makefile("rb")
+f.readline()  # INFO
+s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB _INBOX.plant 1\r\n')
+s.sendall(("PUB $KV.%s.%s.0 _INBOX.plant %d\r\n" % (bucket, h, len(val))).encode() + val + b"\r\n")
+while True:
+    line = f.readline()
+    if not line or line.startswith(b"-ERR"):
+        sys.exit("plant: %r" % line)
+    if line.startswith(b"PING"):
+        s.sendall(b"PONG\r\n")
+    if line.startswith(b"MSG"):
+        ack = f.read(int(line.split()[-1]) + 2)
+        if b'"error"' in ack:
+            sys.exit("plant: %r" % ack)
+        break
+PY
+}
+
+replayed() { grep -qi '^Idempotent-Replayed: true' "$WORK/headers"; }
+
+# The first requests, on A.
+GW=$A
+api POST /v1/push "$GW_KEY" -H "Idempotency-Key: k1" -d "$BATCH"
+[ "$ST" = 202 ] && ! replayed || fail "batch with a key on A: $ST $(cat "$WORK/body")"
+cp "$WORK/body" "$WORK/first.batch"
+api POST /v1/push "$GW_KEY" -d "$SINGLE"
+[ "$ST" = 202 ] && ! replayed || fail "apns_id on A: $ST $(cat "$WORK/body")"
+cp "$WORK/body" "$WORK/first.single"
+echo "ok: A stored a batch with an Idempotency-Key and a notification with an apns_id"
+
+# A request being stored on another node: 409 on both.
+plant busy "$BUSY"
+for node in "$A" "$B"; do
+  GW=$node
+  api POST /v1/push "$GW_KEY" -H "Idempotency-Key: busy" -d "$BUSY"
+  [ "$ST" = 409 ] && [ "$(jv 'd["error"]["code"]')" = idempotency_in_progress ] &&
+    [ "$(jv 'd["error"]["field"]')" = Idempotency-Key ] || fail "planted reservation on $node: $ST $(cat "$WORK/body")"
+  grep -qi '^Retry-After: [0-9]' "$WORK/headers" || fail "409 on $node without Retry-After"
+done
+echo "ok: a reservation of another node's request in progress: 409 idempotency_in_progress on A and B"
+
+# Delivered (5 tokens), then A dies.
+for _ in $(seq 300); do
+  n=$(awk -v l="$(gw_token 0) $(gw_token 1) $(gw_token 2) $(gw_token 3) $(gw_token 7)" \
+    'BEGIN { split(l, v, " "); for (i in v) w[v[i]] = 1 } ($2 in w) { n++ } END { print n + 0 }' \
+    "$WORK/delivery.log" 2>/dev/null || echo 0)
+  [ "$n" -ge 5 ] && break
+  sleep 0.1
+done
+[ "$n" = 5 ] || fail "deliveries before the kill: $n, want 5"
+kill -9 "$A_PID"
+wait "$A_PID" 2>/dev/null || true
+echo "ok: 5 tokens delivered, node A killed with kill -9"
+
+# The repeats, on B: the first answers, byte for byte.
+GW=$B
+api POST /v1/push "$GW_KEY" -H "Idempotency-Key: k1" -d "$BATCH"
+[ "$ST" = 202 ] && replayed || fail "batch repeat on B: $ST $(cat "$WORK/body")"
+cmp -s "$WORK/body" "$WORK/first.batch" ||
+  fail "batch repeat on B: another answer: $(cat "$WORK/body") vs $(cat "$WORK/first.batch")"
+api POST /v1/push "$GW_KEY" -d "$SINGLE"
+[ "$ST" = 202 ] && replayed || fail "apns_id repeat on B: $ST $(cat "$WORK/body")"
+cmp -s "$WORK/body" "$WORK/first.single" || fail "apns_id repeat on B: another answer: $(cat "$WORK/body")"
+echo "ok: after kill -9 of A, B replays both first answers byte for byte (ids $(jv '[n["id"] for n in d["notifications"]]' "$WORK/first.batch"))"
+api POST /v1/push "$GW_KEY" -H "Idempotency-Key: k1" -d "$OTHER"
+[ "$ST" = 422 ] && [ "$(jv 'd["error"]["code"]')" = idempotency_key_reused ] ||
+  fail "k1 with another body on B: $ST $(cat "$WORK/body")"
+echo "ok: the key with another body on B: 422 idempotency_key_reused"
+
+# Nothing more is delivered (A's leases came back to B after ack_wait: all
+# their tokens were recorded); the repeats stored nothing.
+sleep 3
+for t in 0 1 2 3 7; do
+  n=$(awk -v t="$(gw_token $t)" '$2 == t { n++ } END { print n + 0 }' "$WORK/delivery.log")
+  [ "$n" = 1 ] || fail "token $t delivered $n times, want 1"
+done
+echo "ok: every token delivered exactly once"
+for m in 'replayed 2' 'key_reused 1' 'in_progress 1'; do
+  set -- $m
+  got=$(metric "apnsd_api_idempotency_total{result=\"$1\"}")
+  [ "$got" = "$2" ] || fail "B: apnsd_api_idempotency_total{result=\"$1\"} is $got, want $2"
+done
+got=$(metric "apnsd_queue_orphans_total")
+[ "$got" = 0 ] || fail "B: apnsd_queue_orphans_total is $got, want 0"
+echo "ok: B counts 2 replayed, 1 key_reused, 1 in_progress, no orphans"
+GW_PID=$B_PID
+stop_gw b
+echo "gw_idempotency_js: one delivery per token across two nodes and a kill -9"

@@ -287,8 +287,9 @@ if(TARGET apnsd)
   add_test(NAME it_gw_webhook_outbox COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_webhook_outbox.sh)
   set_tests_properties(it_gw_webhook_outbox PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
                        ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
-  # gw_idempotency_js: backend = jetstream refuses an Idempotency-Key with
-  # 501 (no idempotency records there yet), nothing stored.
+  # gw_idempotency_js: backend = jetstream, two nodes: an Idempotency-Key
+  # (and an apns_id) replayed by node B after a kill -9 of node A, 409 from
+  # a planted reservation, one delivery per token.
   add_test(NAME it_gw_idempotency_js COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_idempotency_js.sh)
   set_tests_properties(it_gw_idempotency_js PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 120
                        ENVIRONMENT "${GW_IT_ENV}")

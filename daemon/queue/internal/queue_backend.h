@@ -130,6 +130,8 @@ typedef struct gw_queue_chunk_fields {
     size_t app_len, topic_len, collapse_len, payload_len, channel_len;
     const uint8_t *tokens; /* packed [len][bytes] */
     size_t tokens_len;
+    const char *group; /* JetStream: the request's commit record ("" / NULL = none) */
+    size_t group_len;
 } gw_queue_chunk_fields;
 
 /* What gw_queue_token_get asks (allocated apart: it is large). */
@@ -358,6 +360,7 @@ struct gw_queue {
     /* depth = max(0, base + local) + reserved */
     atomic_llong depth_base, depth_local, depth_reserved;
     atomic_uint_least64_t commits, failures;
+    atomic_uint_least64_t orphans; /* gw_queue_stats.orphans: backends add to it */
     atomic_int last_err;
     atomic_int notice_pending;
     uint64_t group, groups;        /* the open group (0 = none), the last group id */

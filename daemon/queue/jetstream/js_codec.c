@@ -415,7 +415,7 @@ int gw_js_job_decode(gw_js_job *j, const uint8_t *p, size_t len)
 
     const uint8_t *ch = NULL;
     uint8_t chl = 0;
-    int rc = r_open(&b, p, len, "AJJ" JS_CHUNK_FORMAT_S, j, sizeof(*j));
+    int rc = r_open(&b, p, len, "AJJ" JS_JOB_FORMAT_S, j, sizeof(*j));
     if (rc != 0)
         return rc;
     j->state = r_u8(&b);
@@ -469,7 +469,13 @@ int gw_js_chunk_encode(const gw_js_chunk_msg *c, uint8_t **out, size_t *len)
     /* Version 2 adds the channel of a channel publish (after the tokens); a
      * device push's chunk stays version 1, which every node reads, so an
      * older node hands back only the channel publishes (GW_JS_ENEWER). */
-    w_bytes(&b, c->channel ? "AJC2" : "AJC1", 4);
+    int grouped = c->group != NULL && c->group_len > 0;
+
+    /* Version 3 adds the request's commit record (js_idem.c) after the
+     * channel (then written with a length, 0 = none); only chunks of a
+     * request that needs one are written in it, so an older node hands back
+     * just those (it cannot tell whether their request was committed). */
+    w_bytes(&b, grouped ? "AJC3" : c->channel ? "AJC2" : "AJC1", 4);
     w_bytes(&b, c->job_id, GW_JOB_ID_LEN);
     w_bytes(&b, c->apns_id, GW_JOB_ID_LEN);
     w_u8(&b, (uint8_t)c->push_type);
@@ -492,9 +498,13 @@ int gw_js_chunk_encode(const gw_js_chunk_msg *c, uint8_t **out, size_t *len)
     w_bytes(&b, c->payload, c->payload_len);
     w_u32(&b, (uint32_t)c->tokens_len);
     w_bytes(&b, c->tokens, c->tokens_len);
-    if (c->channel != NULL) {
-        w_u16(&b, (uint16_t)c->channel_len);
-        w_bytes(&b, c->channel, c->channel_len);
+    if (c->channel != NULL || grouped) {
+        w_u16(&b, c->channel != NULL ? (uint16_t)c->channel_len : 0);
+        w_bytes(&b, c->channel, c->channel != NULL ? c->channel_len : 0);
+    }
+    if (grouped) {
+        w_u16(&b, (uint16_t)c->group_len);
+        w_bytes(&b, c->group, c->group_len);
     }
     return finish(&b, out, len);
 }
@@ -539,7 +549,14 @@ int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len)
     c->tokens = r_bytes(&b, c->tokens_len);
     if (b.ver >= '2') {
         c->channel = r_str16(&b, &c->channel_len, 0);
-        if (c->channel_len == 0 || c->channel_len > APNS_CHANNEL_ID_MAX)
+        if (c->channel_len == 0 && b.ver >= '3')
+            c->channel = NULL; /* version 3: 0 = a device push */
+        else if (c->channel_len == 0 || c->channel_len > APNS_CHANNEL_ID_MAX)
+            b.bad = 1;
+    }
+    if (b.ver >= '3') {
+        c->group = r_str16(&b, &c->group_len, 0);
+        if (c->group_len == 0 || c->group_len > JS_GROUP_MAX)
             b.bad = 1;
     }
     if (b.bad || c->n == 0 || c->n > GW_JOB_TOKENS_MAX || c->app_len == 0 || c->app_len >= 128)

@@ -81,6 +81,8 @@ static void cache_add(gw_js *js, const char *id)
 static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms, char *detail,
                          size_t dlen)
 {
+    if (c->group != NULL) /* a request's commit record decides (js_idem.c) */
+        return gw_js_group_committed(js, c, stored_ms, detail, dlen);
     for (int attempt = 0; attempt < 3; attempt++) {
         uint8_t *val = NULL, *enc = NULL;
         size_t len = 0, elen = 0;

@@ -4,8 +4,9 @@
  * a create-if-absent on P_JOBS, pipelined, one wait). A job whose chunks
  * were not all stored gets no header: the nodes that fetch its stored
  * chunks wait for the header, and after the grace time settle it as
- * ABORTED and drop them (js_lease.c). See the design note in
- * queue_jetstream.c.
+ * ABORTED and drop them (js_lease.c). A request of several jobs, or with
+ * an idempotency key (a group), gets a third phase: its commit record,
+ * written last (js_idem.c). See the design note in queue_jetstream.c.
  */
 #include "js_int.h"
 
@@ -49,7 +50,8 @@ static uint32_t job_per(const gw_js *js, const gw_queue_req *r, size_t max_paylo
     return per > 0 ? per : 1;
 }
 
-static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_payload, slots *sl)
+static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_payload, slots *sl,
+                          const char *group)
 {
     const gw_token_list *l = &r->u.submit.tokens;
     uint32_t per = sl->per = job_per(js, r, max_payload);
@@ -61,6 +63,8 @@ static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_pa
     m.created = now;
     m.job_tokens = (uint32_t)n;
     m.n_chunks = n_chunks;
+    m.group = group[0] != '\0' ? group : NULL;
+    m.group_len = strlen(group);
     sl->n = 0;
     for (uint32_t seq = 0; done < n; seq++) {
         size_t start = pos, cnt = n - done < per ? n - done : per, len = 0;
@@ -149,11 +153,12 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
     int64_t now = gw_queue__now(js->q);
     size_t max_payload = 0;
     slots *sl = calloc(n ? n : 1, sizeof(*sl));
+    char(*group)[JS_GROUP_MAX + 1] = calloc(n ? n : 1, sizeof(*group));
     char detail[384];
     int err;
 
     err = gw_js_check_conn(js, "submit", detail, sizeof(detail));
-    if (err == 0 && sl == NULL) {
+    if (err == 0 && (sl == NULL || group == NULL)) {
         err = APNS_ENOMEM;
         snprintf(detail, sizeof(detail), "out of memory while storing jobs");
     }
@@ -164,10 +169,18 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
     }
     max_payload = (size_t)natsConnection_GetMaxPayload(js->nc);
 
+    /* v also holds the idempotency answers of groups (their commit
+     * records, phase 3). A member of a group that failed while posting
+     * fails the group: nothing of it is stored. */
+    gw_js_groups_fail(v, n);
+    gw_js_groups_name(js, v, n, group);
+
     /* Phase 1: every chunk of every job. */
     gw_js_pg_begin(js);
     for (size_t i = 0; i < n; i++) {
-        int rc = publish_chunks(js, v[i], now, max_payload, &sl[i]);
+        int rc = v[i]->err != 0 || v[i]->kind != GW_QUEUE_REQ_SUBMIT
+                     ? 0
+                     : publish_chunks(js, v[i], now, max_payload, &sl[i], group[i]);
         if (rc != 0)
             v[i]->err = rc;
     }
@@ -182,11 +195,13 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
         }
     }
 
+    gw_js_groups_fail(v, n);
+
     /* Phase 2: the commit records of the jobs whose chunks are all stored. */
     gw_js_pg_begin(js);
     for (size_t i = 0; i < n; i++) {
         sl[i].header = -1;
-        if (v[i]->err == 0) {
+        if (v[i]->err == 0 && v[i]->kind == GW_QUEUE_REQ_SUBMIT) {
             int rc = publish_header(js, v[i], now, sl[i].per, &sl[i].header);
             if (rc != 0)
                 v[i]->err = rc;
@@ -213,10 +228,13 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
                                  sizeof(r->detail));
         }
     }
+    /* Phase 3: the commit records of the requests that need one, last. */
+    gw_js_groups_commit(js, v, n, group);
 out:
     /* The depth: the front end settles each submit after the batch. */
     for (size_t i = 0; i < n; i++)
         if (v[i]->err != 0 && v[i]->err != GW_QUEUE_ENOTFOUND && v[i]->err != APNS_EINVAL)
             gw_queue__log(js->q, APNS_LOG_ERROR, "%s", v[i]->detail);
     free(sl);
+    free(group);
 }

@@ -35,6 +35,10 @@
  *                       (js_channel.c).
  *   KV P_TOKENS         "<team>.<key id>" -> the fleet's provider token
  *                       (js_token.c).
+ *   KV P_IDEM           idempotency-key reservations (TTL idempotency_ttl, at
+ *                       most idempotency_max, oldest dropped); P_JOBS also
+ *                       holds the commit records of requests of several jobs
+ *                       or with a key, written last ("g.*", "i.*"; js_idem.c).
  *   subject P.work      core NATS (not stored): "new work is due", so idle
  *                       nodes lease at once instead of at their next poll.
  *   P_JOBS and P_OUT have TTL = retention: the servers expire job status, so
@@ -180,7 +184,15 @@ static const struct {
     [GW_QUEUE_REQ_TOKEN] = {gw_js_op_token, "provider token"},
     [GW_QUEUE_REQ_CHANNEL] = {gw_js_op_channel, "channel records"},
     [GW_QUEUE_REQ_OUTBOX] = {gw_js_op_outbox, "webhook outbox"},
+    [GW_QUEUE_REQ_IDEM] = {gw_js_op_idem, "idempotency record"},
 };
+
+/* An idempotency answer posted in a group: the group's commit record,
+ * written with its jobs (js_idem.c). */
+static int group_answer(const gw_queue_req *r)
+{
+    return r->kind == GW_QUEUE_REQ_IDEM && r->group != 0 && r->u.idem.finish;
+}
 
 static void js_batch(gw_req *head, void *be)
 {
@@ -200,7 +212,7 @@ static void js_batch(gw_req *head, void *be)
     out = sub + n;
     for (gw_req *g = head; g != NULL; g = g->next) {
         gw_queue_req *r = (gw_queue_req *)g;
-        if (r->kind == GW_QUEUE_REQ_SUBMIT)
+        if (r->kind == GW_QUEUE_REQ_SUBMIT || group_answer(r))
             sub[n_sub++] = r;
         else if (r->kind == GW_QUEUE_REQ_RECORD || r->kind == GW_QUEUE_REQ_RELEASE)
             out[n_out++] = r;
@@ -222,7 +234,8 @@ static void js_batch(gw_req *head, void *be)
     for (gw_req *g = head; g != NULL; g = g->next) {
         gw_queue_req *r = (gw_queue_req *)g;
 
-        if ((size_t)r->kind < sizeof(run_alone) / sizeof(run_alone[0]) && run_alone[r->kind].run) {
+        if ((size_t)r->kind < sizeof(run_alone) / sizeof(run_alone[0]) && run_alone[r->kind].run &&
+            !group_answer(r)) {
             r->err = gw_js_check_conn(js, run_alone[r->kind].what, r->detail, sizeof(r->detail));
             if (r->err == 0)
                 r->err = run_alone[r->kind].run(js, r);
@@ -324,6 +337,7 @@ static void js_free(void *be)
     free(js->strings);
     free(js->pg);
     free(js->committed);
+    gw_js_idem_free(js);
     pthread_mutex_destroy(&js->pg_mu);
     pthread_cond_destroy(&js->pg_cv);
     pthread_mutex_destroy(&js->lease_mu);
@@ -444,7 +458,7 @@ static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
         snprintf(js->bucket[i], sizeof(js->bucket[i]), "%s_%s", prefix, bucket_names[i]);
     js->n_committed = 4096;
     js->committed = calloc(js->n_committed, sizeof(*js->committed));
-    if (js->committed == NULL || copy_strings(js, jo) != 0)
+    if (js->committed == NULL || copy_strings(js, jo) != 0 || gw_js_idem_init(js) != 0)
         return APNS_ENOMEM;
     js->node = common_rng_seed();
     q->first_idle_ms = 0; /* heartbeats and the depth from the start */
@@ -484,6 +498,7 @@ static const gw_queue_ops gw_js_ops = {
     .dead_cursor = js_dead_cursor,
     .op_counts = js_op_counts,
     .token_store = 1,
+    .idempotency = 1,
     .leases_expire = 1,
     .lease_max = 1024, /* one fetch */
     .app_max = 127,

@@ -30,6 +30,11 @@
 
 /* The unlabelled gauges of the HTTP API: always there, 0 until set. */
 #define API_GAUGES                                                                                 \
+    "# HELP apnsd_queue_orphans_total Stored chunks of requests that were never committed "        \
+    "(backend = jetstream: a request cut off before its commit record), dropped unsent by this "   \
+    "node.\n"                                                                                      \
+    "# TYPE apnsd_queue_orphans_total counter\n"                                                   \
+    "apnsd_queue_orphans_total 0\n"                                                                \
     "# HELP apnsd_api_connections Open HTTP API connections.\n"                                    \
     "# TYPE apnsd_api_connections gauge\n"                                                         \
     "apnsd_api_connections 0\n"                                                                    \

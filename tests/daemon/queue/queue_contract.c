@@ -29,6 +29,7 @@ typedef struct tq_traits {
     int exact_depth;   /* gw_queue_depth is exact (else a fleet's estimate) */
     int token_store;   /* gw_queue_has_token_store */
     int wait_ms;       /* deadline for one callback (tq_wait_ms); 0 = none */
+    int shared;        /* several processes (nodes) open one storage at once */
 } tq_traits;
 
 typedef struct fx {
@@ -1198,6 +1199,175 @@ static void fcm_tokens_verbatim(void **state)
         free(want[i]);
 }
 
+/* ---- idempotency records and groups (both backends: queue.h) ------------------- */
+
+typedef struct qc_idem {
+    volatile int done;
+    int err, state, status;
+    char body[256];
+} qc_idem;
+
+static void qc_on_idem(int err, const char *detail, int state, int status, const char *body,
+                       void *ud)
+{
+    qc_idem *r = ud;
+
+    (void)detail;
+    r->err = err;
+    r->state = state;
+    r->status = status;
+    snprintf(r->body, sizeof(r->body), "%s", body != NULL ? body : "");
+    r->done = 1;
+}
+
+static int qc_idem_begin(fx *f, gw_queue *q, const char *key, uint8_t fill, qc_idem *r)
+{
+    uint8_t hash[GW_IDEM_HASH];
+
+    memset(hash, fill, sizeof(hash));
+    memset(r, 0, sizeof(*r));
+    assert_int_equal(gw_queue_idem_begin(q, "scope-a", key, hash, 3600000, 1000, qc_on_idem, r), 0);
+    tq_run_until(f->base, &r->done);
+    return r->err;
+}
+
+static int qc_idem_finish(fx *f, gw_queue *q, const char *key, int status, const char *body)
+{
+    qc_idem r = {0};
+
+    assert_int_equal(gw_queue_idem_finish(q, "scope-a", key, status, body, qc_on_idem, &r), 0);
+    tq_run_until(f->base, &r.done);
+    return r.err;
+}
+
+/* Submits n one-token jobs (seeds seed..) in one group whose idempotency
+ * answer (key != NULL) is posted last in it, as the API does; end_err != 0
+ * abandons the group. Returns how many callbacks said 0; ids in r. */
+static size_t qc_group(fx *f, gw_queue *q, uint64_t seed, size_t n, const char *key,
+                       const char *answer, int end_err, tq_res *r)
+{
+    qc_idem a = {0};
+    size_t ok = 0;
+    gw_job j;
+
+    assert_int_equal(gw_queue_group_begin(q), 0);
+    for (size_t i = 0; i < n; i++) {
+        memset(&r[i], 0, sizeof(r[i]));
+        tq_job(&j, "demo", seed + i, 1);
+        assert_int_equal(gw_queue_submit(q, &j, NULL, tq_on_submit, &r[i]), 0);
+        gw_token_list_cleanup(&j.tokens);
+    }
+    if (key != NULL)
+        assert_int_equal(gw_queue_idem_finish(q, "scope-a", key, 202, answer, qc_on_idem, &a), 0);
+    gw_queue_group_end(q, end_err, end_err != 0 ? "abandoned by the test" : NULL);
+    for (size_t i = 0; i < n; i++) {
+        tq_run_until(f->base, &r[i].done);
+        ok += r[i].err == 0;
+    }
+    if (key != NULL) {
+        tq_run_until(f->base, &a.done);
+        assert_int_equal(a.err == 0, ok == n);
+    }
+    return ok;
+}
+
+/* Leases (both queues) until `want` chunks came or the backend's wait
+ * passed; each is finished. Counts the chunks of the jobs in ids. */
+static size_t qc_drain_count(fx *f, gw_queue *q, size_t want, const tq_res *ids, size_t n_ids,
+                             int timeout_ms)
+{
+    double deadline = tq_secs() + timeout_ms / 1000.0;
+    size_t got = 0;
+
+    while (tq_secs() < deadline && got < want) {
+        tq_res l;
+        assert_int_equal(tq_lease(f->base, q, 64, &l), 0);
+        for (size_t k = 0; k < l.n; k++) {
+            for (size_t i = 0; i < n_ids; i++)
+                got += strcmp(l.chunks[k]->job_id, ids[i].id) == 0;
+            assert_int_equal(qc_finish(f, q, l.chunks[k]), 0);
+        }
+        if (l.n == 0 && !f->t->real_time)
+            break;
+        if (l.n == 0)
+            usleep(50000);
+    }
+    return got;
+}
+
+/* A key is reserved once (a second node sees it busy), the answer stored
+ * with the jobs' group is what any node replays, another body is a
+ * mismatch, a released key is new again, and the group's jobs are all
+ * leasable. */
+static void idempotency_records(void **state)
+{
+    fx *f = *state;
+    static const char answer[] = "{\"notifications\":[{\"id\":\"x\"}]}";
+    tq_res ids[3];
+    qc_idem r;
+
+    assert_true(gw_queue_has_idempotency(f->q));
+    /* A second node on the same storage (a fleet), else the same process. */
+    gw_queue *q2 = f->t->shared ? (f->q2 = qc_open(f)) : f->q;
+    assert_int_equal(qc_idem_begin(f, f->q, "k1", 0xaa, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_NEW);
+    assert_int_equal(qc_idem_begin(f, q2, "k1", 0xaa, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_BUSY);
+    assert_int_equal(qc_idem_begin(f, q2, "k1", 0xbb, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_MISMATCH);
+
+    assert_int_equal(qc_group(f, f->q, 7100, 3, "k1", answer, 0, ids), 3);
+    assert_int_equal(qc_idem_begin(f, q2, "k1", 0xaa, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_REPLAY);
+    assert_int_equal(r.status, 202);
+    assert_string_equal(r.body, answer);
+    assert_int_equal(qc_idem_begin(f, f->q, "k1", 0xbb, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_MISMATCH);
+    assert_int_equal(qc_drain_count(f, q2, 3, ids, 3, 15000), 3);
+
+    /* Released (nothing stored): new again, for any body. */
+    assert_int_equal(qc_idem_begin(f, f->q, "k2", 0x11, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_NEW);
+    assert_int_equal(qc_idem_finish(f, f->q, "k2", 0, NULL), 0);
+    assert_int_equal(qc_idem_begin(f, q2, "k2", 0x22, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_NEW);
+    assert_int_equal(qc_idem_finish(f, q2, "k2", 0, NULL), 0);
+
+    /* A key retried after many failures (each released) is still new, and
+     * then busy for the other node. */
+    for (int i = 0; i < 20; i++) {
+        gw_queue *q = i % 2 ? q2 : f->q;
+        assert_int_equal(qc_idem_begin(f, q, "k3", 0x33, &r), 0);
+        assert_int_equal(r.state, GW_IDEM_NEW);
+        assert_int_equal(qc_idem_finish(f, q, "k3", 0, NULL), 0);
+    }
+    assert_int_equal(qc_idem_begin(f, f->q, "k3", 0x33, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_NEW);
+    assert_int_equal(qc_idem_begin(f, q2, "k3", 0x33, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_BUSY);
+    assert_int_equal(qc_idem_finish(f, f->q, "k3", 0, NULL), 0);
+}
+
+/* An abandoned group (the API's 429/503 while posting) stores nothing:
+ * every callback fails and none of its jobs is ever leased, while a
+ * committed group of several jobs (no key) is leased whole. */
+static void group_abandoned_stores_nothing(void **state)
+{
+    fx *f = *state;
+    tq_res bad[4], good[2], st;
+
+    assert_int_equal(qc_group(f, f->q, 7200, 4, NULL, NULL, GW_QUEUE_EBACKLOG, bad), 0);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(bad[i].err, GW_QUEUE_EBACKLOG);
+        if (bad[i].id[0] != '\0')
+            assert_int_equal(tq_status(f->base, f->q, bad[i].id, &st), GW_QUEUE_ENOTFOUND);
+    }
+    assert_int_equal(qc_group(f, f->q, 7300, 2, NULL, NULL, 0, good), 2);
+    assert_int_equal(qc_drain_count(f, f->q, 2, good, 2, 15000), 2);
+    /* Nothing of the abandoned group comes, even after the backend's wait. */
+    assert_int_equal(qc_drain_count(f, f->q, 1, bad, 4, f->t->real_time ? 2500 : 0), 0);
+}
+
 #define QC_CONTRACT_TESTS(setup, teardown)                                                         \
     cmocka_unit_test_setup_teardown(round_trip, setup, teardown),                                  \
         cmocka_unit_test_setup_teardown(fcm_tokens_verbatim, setup, teardown),                     \
@@ -1210,4 +1380,6 @@ static void fcm_tokens_verbatim(void **state)
         cmocka_unit_test_setup_teardown(channel_records, setup, teardown),                         \
         cmocka_unit_test_setup_teardown(channel_publish, setup, teardown),                         \
         QC_TEST_WAS(depth_and_backpressure, "sqlite backpressure_depth", setup, teardown),         \
-        cmocka_unit_test_setup_teardown(outbox_events, setup, teardown)
+        cmocka_unit_test_setup_teardown(outbox_events, setup, teardown),                           \
+        cmocka_unit_test_setup_teardown(idempotency_records, setup, teardown),                     \
+        cmocka_unit_test_setup_teardown(group_abandoned_stores_nothing, setup, teardown)

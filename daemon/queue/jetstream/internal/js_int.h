@@ -39,12 +39,18 @@
  * one.
  */
 #define JS_FORMAT_VERSION 1
-/* The chunk message and the job header read versions up to 2: version 2
- * adds a channel publish's channel id. It is written only for channel
- * publishes (device pushes stay version 1), so a node of version 1 hands
- * back those chunks alone (GW_JS_ENEWER) and sends every device push. */
-#define JS_CHUNK_FORMAT   2
-#define JS_CHUNK_FORMAT_S "2"
+/* The chunk message reads versions up to 3, the job header up to 2:
+ * version 2 adds a channel publish's channel id. It is written only for
+ * channel publishes (device pushes stay version 1), so a node of version 1
+ * hands back those chunks alone (GW_JS_ENEWER) and sends every device push.
+ * Version 3 (chunk only) adds the key of the request's commit record
+ * (js_idem.c): written only for requests of several jobs or with an
+ * idempotency key, which a node of version 2 hands back, as it cannot
+ * tell whether their request was committed. */
+#define JS_CHUNK_FORMAT   3
+#define JS_CHUNK_FORMAT_S "3"
+#define JS_JOB_FORMAT_S   "2"
+#define JS_GROUP_MAX      96      /* bytes of a commit record's key (js_idem.c) */
 #define GW_JS_ENEWER      (-1101) /* below every APNS_E* and GW_QUEUE_E* code */
 /* The format version of a record (its 4th byte as a digit), 0 when none. */
 int gw_js_format_version(const uint8_t *p, size_t len);
@@ -174,6 +180,9 @@ typedef struct gw_js_notice_box {
  * thread. */
 typedef struct gw_js_outbox gw_js_outbox;
 
+/* Idempotency records and request commit records (js_idem.c). */
+typedef struct gw_js_idem gw_js_idem;
+
 /* The KV buckets, indexes of gw_js.bucket and gw_js.kv. */
 enum { JS_JOBS, JS_OUT, JS_DEAD, JS_TOK, JS_CHAN, JS_BUCKETS };
 
@@ -222,6 +231,7 @@ typedef struct gw_js {
     size_t n_held_back;
     int64_t probe_due; /* mono ms: the next write probe while failing (js_probe.c) */
     gw_js_outbox *ob;  /* the webhook outbox (js_outbox.c) */
+    gw_js_idem *idem;  /* js_idem.c: reservations (queue thread), committed requests (lease) */
 } gw_js;
 
 /* ---- js_conn.c: connection, setup, errors, publish groups ---- */
@@ -332,6 +342,25 @@ void gw_js_outbox_free(gw_js *js);
 /* "<P>.events.<app with '.' as '='>". */
 void gw_js_outbox_subject(const gw_js *js, const char *app, char *out, size_t len);
 int gw_js_op_outbox(gw_js *js, gw_queue_req *r);
+
+/* ---- js_idem.c: idempotency records and request commit records ---- */
+/* GW_QUEUE_REQ_IDEM: a begin, or a finish outside a group. */
+int gw_js_op_idem(gw_js *js, gw_queue_req *r);
+/* Submit batch (v: its submits and group finishes, in posting order):
+ * one member's failure fails its whole group; the commit record's key of
+ * each request that needs one (group[i], "" for none); the commit records,
+ * last (a failure fails the group). */
+void gw_js_groups_fail(gw_queue_req **v, size_t n);
+void gw_js_groups_name(gw_js *js, gw_queue_req **v, size_t n, char (*group)[JS_GROUP_MAX + 1]);
+void gw_js_groups_commit(gw_js *js, gw_queue_req **v, size_t n, char (*group)[JS_GROUP_MAX + 1]);
+/* Lease thread, for a chunk with a group: 1 committed, 0 not yet (hold
+ * it), -1 never committed (drop it: counted as an orphan), or a code
+ * below -1 (detail written). */
+int gw_js_group_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms, char *detail,
+                          size_t dlen);
+/* At open, before the storage threads: 0 or APNS_ENOMEM. */
+int gw_js_idem_init(gw_js *js);
+void gw_js_idem_free(gw_js *js);
 
 /* Key of a dead token: "<app with '.' as '='>.<hex>". */
 void gw_js_dead_key(const char *app, const char *hex, char *out, size_t len);

@@ -130,10 +130,40 @@ static void chunk_and_job_versions(void **state)
     assert_int_equal(back.channel_len, strlen(ch));
     assert_memory_equal(back.channel, ch, strlen(ch));
     assert_int_equal(back.n, 1);
-    q = variant(buf, len, 3, '3'); /* a later apnsd's chunk */
+    free(buf);
+
+    /* A chunk of a request with a commit record: version 3 (a node of
+     * version 2 hands it back: it cannot judge whether it was committed),
+     * with or without a channel. */
+    m.group = "g.1f.7";
+    m.group_len = 6;
+    assert_int_equal(gw_js_chunk_encode(&m, &buf, &len), 0);
+    assert_memory_equal(buf, "AJC3", 4);
+    assert_int_equal(gw_js_chunk_decode(&back, buf, len), 0);
+    assert_int_equal(back.group_len, 6);
+    assert_memory_equal(back.group, "g.1f.7", 6);
+    assert_int_equal(back.channel_len, strlen(ch));
+    free(buf);
+    m.channel = NULL;
+    m.channel_len = 0;
+    assert_int_equal(gw_js_chunk_encode(&m, &buf, &len), 0);
+    assert_memory_equal(buf, "AJC3", 4);
+    assert_int_equal(gw_js_chunk_decode(&back, buf, len), 0);
+    assert_null(back.channel);
+    assert_memory_equal(back.group, "g.1f.7", 6);
+    q = variant(buf, len, 3, '4'); /* a later apnsd's chunk */
     assert_int_equal(gw_js_chunk_decode(&back, q, len), GW_JS_ENEWER);
     free(q);
     free(buf);
+    m.group = NULL;
+    m.group_len = 0;
+    assert_int_equal(gw_js_chunk_encode(&m, &buf, &len), 0);
+    assert_memory_equal(buf, "AJC1", 4); /* without: version 1 again */
+    assert_int_equal(gw_js_chunk_decode(&back, buf, len), 0);
+    assert_null(back.group);
+    free(buf);
+    m.channel = ch;
+    m.channel_len = strlen(ch);
 
     memset(&j, 0, sizeof(j));
     memcpy(j.id, m.job_id, GW_JOB_ID_LEN);

@@ -27,7 +27,10 @@
 #include "test_queue_util.h"
 
 #include "nats_cluster.c"
+#include "js_int.h" /* the chunk codec: planted chunks */
 #include "queue_jetstream.h"
+
+#include <openssl/evp.h>
 
 typedef struct tq_backend_fx {
     gw_queue_jetstream_opts jo;
@@ -41,8 +44,12 @@ static int test_no;
 
 /* Due times are nak delays (real time from the clock's "now"), a lease's
  * next_at is "now" (a long poll), the depth is the fleet's estimate. */
-static const tq_traits jetstream_traits = {
-    .real_time = 1, .exact_next_at = 0, .exact_depth = 0, .token_store = 1, .wait_ms = 15000};
+static const tq_traits jetstream_traits = {.real_time = 1,
+                                           .exact_next_at = 0,
+                                           .exact_depth = 0,
+                                           .token_store = 1,
+                                           .wait_ms = 15000,
+                                           .shared = 1};
 
 /* The contract runs on R1 streams (on the same 3-node cluster: quick to
  * create); the fleet tests on R3. */
@@ -598,6 +605,281 @@ static void all_servers_down_then_back(void **state)
     assert_int_equal(st.last_err, 0);
 }
 
+/* ---- requests of several jobs, idempotency keys (js_idem.c) ------------------ */
+
+/* A client of the test's own on the cluster (planting records). */
+static jsCtx *raw_connect(natsConnection **nc)
+{
+    jsCtx *js = NULL;
+
+    assert_int_equal(natsConnection_ConnectTo(nc, C.urls), NATS_OK);
+    assert_int_equal(natsConnection_JetStream(&js, *nc, NULL), NATS_OK);
+    return js;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* The reservation key of (scope, key): hex SHA-256 of "<scope>\n<key>",
+ * generation 0 (docs/queue.md). */
+static void idem_kv_key(const char *scope, const char *key, char *out, size_t len)
+{
+    uint8_t d[32];
+    unsigned n = 0;
+    char buf[512], h[65];
+
+    snprintf(buf, sizeof(buf), "%s\n%s", scope, key);
+    assert_int_equal(EVP_Digest(buf, strlen(buf), d, &n, EVP_sha256(), NULL), 1);
+    for (int i = 0; i < 32; i++)
+        snprintf(h + 2 * i, 3, "%02x", d[i]);
+    snprintf(out, len, "%s.0", h);
+}
+
+/* A reservation as a node writes it: "AJI1", the body's SHA-256, when, a
+ * nonce (docs/queue.md). */
+static void plant_reservation(fx *f, jsCtx *js, const char *key, uint8_t fill, int64_t at_ms,
+                              uint64_t nonce)
+{
+    char bucket[64], k[80];
+    uint8_t v[4 + 32 + 8 + 8];
+    kvStore *kv = NULL;
+    uint64_t rev = 0;
+
+    snprintf(bucket, sizeof(bucket), "%s_IDEM", f->b.prefix);
+    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
+    idem_kv_key("scope-a", key, k, sizeof(k));
+    memcpy(v, "AJI1", 4);
+    memset(v + 4, fill, 32);
+    be64(v + 36, (uint64_t)at_ms);
+    be64(v + 44, nonce);
+    assert_int_equal(kvStore_Create(&rev, kv, k, v, (int)sizeof(v)), NATS_OK);
+    kvStore_Destroy(kv);
+}
+
+/* A reservation made on another node (planted): a second node answers
+ * BUSY (409) for the same body and MISMATCH for another while it is
+ * fresh; one whose node died (older than the reservation grace) is given
+ * up: its request is aborted with a create, the key is NEW again. */
+static void idem_reservation_across_nodes(void **state)
+{
+    fx *f = *state;
+    natsConnection *nc = NULL;
+    jsCtx *js;
+    qc_idem r;
+
+    f->q2 = qc_open(f);
+    assert_int_equal(qc_idem_begin(f, f->q, "warm", 0x01, &r), 0); /* creates the bucket */
+    assert_int_equal(r.state, GW_IDEM_NEW);
+    js = raw_connect(&nc);
+    plant_reservation(f, js, "fresh", 0xaa, wall_ms(), 0x1234);
+    plant_reservation(f, js, "stale", 0xaa, wall_ms() - 3600 * 1000, 0x5678);
+    assert_int_equal(qc_idem_begin(f, f->q2, "fresh", 0xaa, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_BUSY);
+    assert_int_equal(qc_idem_begin(f, f->q, "fresh", 0xbb, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_MISMATCH);
+    assert_int_equal(qc_idem_begin(f, f->q2, "stale", 0xaa, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_NEW);
+    assert_int_equal(qc_idem_begin(f, f->q, "stale", 0xaa, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_BUSY); /* the new reservation (generation 1) */
+    { /* the dead node's request: aborted (its chunks could never be sent) */
+        char bucket[64], k[80], g[128];
+        kvStore *kv = NULL;
+        kvEntry *e = NULL;
+
+        snprintf(bucket, sizeof(bucket), "%s_JOBS", f->b.prefix);
+        assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
+        idem_kv_key("scope-a", "stale", k, sizeof(k));
+        k[64] = '\0';
+        snprintf(g, sizeof(g), "i.%s.%016x", k, 0x5678);
+        assert_int_equal(kvStore_Get(&e, kv, g), NATS_OK);
+        assert_true(kvEntry_ValueLen(e) >= 5);
+        assert_memory_equal(kvEntry_Value(e), "AJG1\x02", 5);
+        kvEntry_Destroy(e);
+        kvStore_Destroy(kv);
+    }
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
+/* Chunks of a request that never wrote its commit record (planted in the
+ * stream, with their job headers): held, never handed out, dropped after
+ * the grace time (2 x op_timeout + 5 s) and counted as orphans; a
+ * committed request of two jobs next to them is sent. */
+static void orphan_chunks_dropped(void **state)
+{
+    fx *f = *state;
+    static const char *const job = "0a1b2c3d-0000-4000-8000-00000000dead";
+    natsConnection *nc = NULL;
+    jsCtx *js;
+    gw_token_list tl;
+    gw_queue_stats st;
+    tq_res good[2];
+    size_t sent = 0, stray = 0;
+    double t0;
+    char subj[96], tok[65];
+
+    f->b.jo.op_timeout_ms = 1000; /* grace 7 s */
+    qc_reopen(f);
+    js = raw_connect(&nc);
+    gw_token_list_init(&tl);
+    for (uint32_t seq = 0; seq < 2; seq++) {
+        gw_js_chunk_msg m;
+        gw_js_job j;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        jsPubAck *pa = NULL;
+
+        tq_token(9900, seq, tok);
+        gw_token_list_cleanup(&tl);
+        gw_token_list_init(&tl);
+        assert_int_equal(gw_token_list_add_hex(&tl, tok, 64), 0);
+        memset(&m, 0, sizeof(m));
+        memcpy(m.job_id, job, GW_JOB_ID_LEN);
+        memcpy(m.apns_id, job, GW_JOB_ID_LEN);
+        m.app = "demo";
+        m.app_len = 4;
+        m.payload = "{}";
+        m.payload_len = 2;
+        m.priority = 10;
+        m.send_at = m.created = wall_ms();
+        m.seq = seq;
+        m.first = seq;
+        m.n = 1;
+        m.job_tokens = m.n_chunks = 2;
+        m.tokens = tl.buf;
+        m.tokens_len = tl.len;
+        m.group = "g.dead.1";
+        m.group_len = strlen(m.group);
+        assert_int_equal(gw_js_chunk_encode(&m, &buf, &len), 0);
+        snprintf(subj, sizeof(subj), "%s.chunk.1", f->b.prefix);
+        assert_int_equal(js_Publish(&pa, js, subj, buf, (int)len, NULL, NULL), NATS_OK);
+        jsPubAck_Destroy(pa);
+        free(buf);
+        if (seq == 0) { /* its job header: only the request's record is missing */
+            memset(&j, 0, sizeof(j));
+            j.state = JS_JOB_COMMITTED;
+            memcpy(j.id, job, GW_JOB_ID_LEN);
+            memcpy(j.apns_id, job, GW_JOB_ID_LEN);
+            snprintf(j.app, sizeof(j.app), "demo");
+            j.n = j.n_chunks = 2;
+            j.per = 1;
+            assert_int_equal(gw_js_job_encode(&j, &buf, &len), 0);
+            snprintf(subj, sizeof(subj), "$KV.%s_JOBS.%s", f->b.prefix, job);
+            assert_int_equal(js_Publish(&pa, js, subj, buf, (int)len, NULL, NULL), NATS_OK);
+            jsPubAck_Destroy(pa);
+            free(buf);
+        }
+    }
+    gw_token_list_cleanup(&tl);
+    assert_int_equal(qc_group(f, f->q, 7400, 2, NULL, NULL, 0, good), 2);
+
+    t0 = tq_secs();
+    do {
+        tq_res l;
+        assert_int_equal(tq_lease(f->base, f->q, 64, &l), 0);
+        for (size_t k = 0; k < l.n; k++) {
+            if (strcmp(l.chunks[k]->job_id, job) == 0)
+                stray++;
+            else
+                sent++;
+            assert_int_equal(qc_finish(f, f->q, l.chunks[k]), 0);
+        }
+        gw_queue_stats_get(f->q, &st);
+        if (l.n == 0)
+            usleep(100000);
+    } while ((st.orphans < 2 || sent < 2) && tq_secs() - t0 < 25);
+    assert_int_equal(stray, 0);
+    assert_int_equal(sent, 2);
+    assert_int_equal(st.orphans, 2);
+    fprintf(stderr, "jetstream bench: 2 orphan chunks dropped %.1f s after they were stored\n",
+            tq_secs() - t0);
+    { /* deleted from the stream (acked on a work queue) */
+        jsStreamInfo *si = NULL;
+        char name[96];
+        snprintf(name, sizeof(name), "%s_CHUNKS", f->b.prefix);
+        for (int i = 0; i < 50; i++) {
+            assert_int_equal(js_GetStreamInfo(&si, js, name, NULL, NULL), NATS_OK);
+            if (si->State.Msgs == 0)
+                break;
+            jsStreamInfo_Destroy(si);
+            si = NULL;
+            usleep(100000);
+        }
+        assert_non_null(si);
+        assert_int_equal(si->State.Msgs, 0);
+        jsStreamInfo_Destroy(si);
+    }
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
+/* JetStream operations per request, by kind of request: the publishes
+ * are exact (asserted); reads are printed (the depth refresh reads the
+ * stream every second, so a window may hold one). Before this change: 2
+ * publishes for a one-job request, 2 per job for a request of several
+ * jobs, and no idempotency. */
+static void ops_per_request(void **state)
+{
+    fx *f = *state;
+    static const char answer[] = "{\"notifications\":[]}";
+    tq_res r[2];
+    js_ops a, b;
+    qc_idem ir;
+    gw_job j;
+
+    assert_int_equal(qc_idem_begin(f, f->q, "warm", 0x01, &ir), 0); /* the bucket */
+    assert_int_equal(qc_idem_finish(f, f->q, "warm", 0, NULL), 0);
+
+    js_op_stats(f->q, &a);
+    tq_job(&j, "demo", 7600, 1);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r[0]), 0);
+    js_op_stats(f->q, &b);
+    fprintf(stderr, "jetstream bench: ops per request: one job: %llu publishes, %llu reads\n",
+            (unsigned long long)(b.publishes - a.publishes),
+            (unsigned long long)(b.reads - a.reads));
+    assert_int_equal(b.publishes - a.publishes, 2); /* chunk, job header: unchanged */
+
+    js_op_stats(f->q, &a);
+    assert_int_equal(qc_group(f, f->q, 7610, 2, NULL, NULL, 0, r), 2);
+    js_op_stats(f->q, &b);
+    fprintf(stderr, "jetstream bench: ops per request: two jobs: %llu publishes, %llu reads\n",
+            (unsigned long long)(b.publishes - a.publishes),
+            (unsigned long long)(b.reads - a.reads));
+    assert_int_equal(b.publishes - a.publishes, 5); /* + the request's commit record */
+
+    js_op_stats(f->q, &a);
+    assert_int_equal(qc_idem_begin(f, f->q, "k", 0x01, &ir), 0);
+    assert_int_equal(ir.state, GW_IDEM_NEW);
+    assert_int_equal(qc_group(f, f->q, 7620, 1, "k", answer, 0, r), 1);
+    js_op_stats(f->q, &b);
+    fprintf(stderr,
+            "jetstream bench: ops per request: one job with a key: %llu publishes, %llu reads\n",
+            (unsigned long long)(b.publishes - a.publishes),
+            (unsigned long long)(b.reads - a.reads));
+    assert_int_equal(b.publishes - a.publishes, 4); /* reservation, chunk, header, answer */
+
+    js_op_stats(f->q, &a);
+    assert_int_equal(qc_idem_begin(f, f->q, "k", 0x01, &ir), 0);
+    assert_int_equal(ir.state, GW_IDEM_REPLAY);
+    js_op_stats(f->q, &b);
+    fprintf(stderr, "jetstream bench: ops per request: a repeat: %llu publishes, %llu reads\n",
+            (unsigned long long)(b.publishes - a.publishes),
+            (unsigned long long)(b.reads - a.reads));
+    assert_int_equal(b.publishes - a.publishes, 1); /* the refused create */
+    assert_true(b.reads - a.reads >= 2);            /* reservation, answer (+ a depth refresh) */
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -626,6 +908,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         QC_CONTRACT_TESTS(setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(idem_reservation_across_nodes, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(orphan_chunks_dropped, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(ops_per_request, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(broadcast, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(small_jobs_throughput, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(two_nodes_never_share_a_chunk, qc_setup, qc_teardown),
