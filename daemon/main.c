@@ -123,6 +123,7 @@ typedef struct apnsd {
     int64_t watchdog_ms;
     int draining;
     uint64_t failures_seen;                   /* queue transactions that failed, counted */
+    uint64_t cancelled_seen;                  /* tokens cancelled, counted */
     uint64_t ops_seen[GW_QUEUE_OP_KINDS_MAX]; /* backend operations, counted */
     int64_t drain_deadline;                   /* monotonic ms */
 } apnsd;
@@ -177,6 +178,9 @@ static void depth_cb(int fd, short what, void *ud)
             err_kind(st.last_err != 0 ? st.last_err : GW_QUEUE_ESTORE, kind, sizeof(kind)), NULL,
             st.failures - s->failures_seen);
     s->failures_seen = st.failures;
+    if (st.cancelled > s->cancelled_seen)
+        gw_metrics_add(s->m, GW_M_CANCELLED, NULL, NULL, st.cancelled - s->cancelled_seen);
+    s->cancelled_seen = st.cancelled;
     /* The backend's own operation counters (JetStream: publish, ack, read,
      * fetch; SQLite keeps none). */
     gw_queue_op_count ops[GW_QUEUE_OP_KINDS_MAX];
@@ -203,6 +207,7 @@ static int register_series(apnsd *s)
                                   err_kind(storage[i], kind, sizeof(kind)), NULL);
     for (size_t i = 0; i < n_ops; i++)
         rc |= gw_metrics_register(s->m, GW_M_JS_OPS, ops[i].kind, NULL);
+    rc |= gw_metrics_register(s->m, GW_M_CANCELLED, NULL, NULL);
     return rc;
 }
 

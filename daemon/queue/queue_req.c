@@ -289,6 +289,46 @@ static void deliver_result(gw_queue_req *r)
     }
 }
 
+/* Marks the jobs gw_queue__cancel_notice collected (loop thread). */
+static void cancel_drain(gw_queue *q)
+{
+    char(*ids)[GW_JOB_ID_LEN + 1];
+    size_t n;
+
+    pthread_mutex_lock(&q->cancel_mu);
+    ids = q->cancel_ids;
+    n = q->n_cancel_ids;
+    q->cancel_ids = NULL;
+    q->n_cancel_ids = q->cap_cancel_ids = 0;
+    pthread_mutex_unlock(&q->cancel_mu);
+    for (size_t i = 0; i < n; i++)
+        gw_queue__cancel_mark(q, ids[i]);
+    free(ids);
+}
+
+void gw_queue__cancel_notice(gw_queue *q, const char *job_id)
+{
+    int add = 1;
+
+    pthread_mutex_lock(&q->cancel_mu);
+    for (size_t i = 0; i < q->n_cancel_ids && add; i++)
+        add = strcmp(q->cancel_ids[i], job_id) != 0;
+    if (add && q->n_cancel_ids == q->cap_cancel_ids) {
+        size_t cap = q->cap_cancel_ids ? 2 * q->cap_cancel_ids : 8;
+        void *p = realloc(q->cancel_ids, cap * sizeof(*q->cancel_ids));
+        if (p != NULL) {
+            q->cancel_ids = p;
+            q->cap_cancel_ids = cap;
+        } else {
+            add = 0; /* the backend tells again at its next look */
+        }
+    }
+    if (add)
+        snprintf(q->cancel_ids[q->n_cancel_ids++], GW_JOB_ID_LEN + 1, "%s", job_id);
+    pthread_mutex_unlock(&q->cancel_mu);
+    gw_queue__notice(q);
+}
+
 static void complete(gw_req *g, int deliver)
 {
     gw_queue_req *r = (gw_queue_req *)g;
@@ -296,6 +336,8 @@ static void complete(gw_req *g, int deliver)
 
     if (r->kind == GW_QUEUE_REQ_NOTICE) {
         atomic_store(&q->notice_pending, 0);
+        if (deliver)
+            cancel_drain(q);
         if (deliver && q->o.on_work != NULL)
             q->o.on_work(q->o.ud);
         free(r);
@@ -432,6 +474,8 @@ int gw_queue__open(gw_queue **out, const gw_queue_ops *ops, const gw_queue_opts 
     atomic_init(&q->failures, 0);
     atomic_init(&q->last_err, 0);
     atomic_init(&q->notice_pending, 0);
+    atomic_init(&q->cancelled, 0);
+    pthread_mutex_init(&q->cancel_mu, NULL);
     rc = ops->open(q, bo, detail, detail_len);
     if (rc == 0) {
         rc = start(q);
@@ -462,6 +506,8 @@ void gw_queue_free(gw_queue *q)
     if (q->be != NULL)
         q->ops->free(q->be);
     gw_queue__outbox_free(q);
+    free(q->cancel_ids);
+    pthread_mutex_destroy(&q->cancel_mu);
     free(q);
 }
 

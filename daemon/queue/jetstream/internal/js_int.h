@@ -45,6 +45,12 @@
  * back those chunks alone (GW_JS_ENEWER) and sends every device push. */
 #define JS_CHUNK_FORMAT   2
 #define JS_CHUNK_FORMAT_S "2"
+/* The outcome record reads versions up to 2: version 2 (the same layout)
+ * may hold GW_TOKEN_CANCELLED. It is written only for a record with a
+ * cancelled token, so a node of version 1 leaves those records alone
+ * (GW_JS_ENEWER) and reads every other one. */
+#define JS_REC_FORMAT     2
+#define JS_REC_FORMAT_S   "2"
 #define GW_JS_ENEWER      (-1101) /* below every APNS_E* and GW_QUEUE_E* code */
 /* The format version of a record (its 4th byte as a digit), 0 when none. */
 int gw_js_format_version(const uint8_t *p, size_t len);
@@ -77,7 +83,8 @@ int gw_js_rec_encode(const gw_js_rec *r, uint8_t **out, size_t *len);
 /* Decodes (r initialised by this call). Returns 0, APNS_EINVAL, APNS_ENOMEM. */
 int gw_js_rec_decode(gw_js_rec *r, const uint8_t *p, size_t len);
 /* Counts: c[0..3] accepted, rejected, expired, failed; *retry; *open
- * (pending + retry); *min_retry (0 when none). */
+ * (pending + retry); *min_retry (0 when none). Cancelled tokens are the
+ * rest (n minus those). */
 void gw_js_rec_counts(const gw_js_rec *r, uint64_t c[4], uint64_t *retry, uint64_t *open,
                       int64_t *min_retry);
 /* Merges `theirs` (a concurrent writer's) into `ours`: a final state wins
@@ -175,7 +182,7 @@ typedef struct gw_js_notice_box {
 typedef struct gw_js_outbox gw_js_outbox;
 
 /* The KV buckets, indexes of gw_js.bucket and gw_js.kv. */
-enum { JS_JOBS, JS_OUT, JS_DEAD, JS_TOK, JS_CHAN, JS_BUCKETS };
+enum { JS_JOBS, JS_OUT, JS_DEAD, JS_TOK, JS_CHAN, JS_CANCEL, JS_BUCKETS };
 
 typedef struct gw_js {
     gw_queue *q; /* the front end; q->o: the options */
@@ -185,7 +192,8 @@ typedef struct gw_js {
     char *strings;        /* one block: copies of jo's strings (copy_strings) */
     char prefix[48];
     char stream[64], consumer[64], subj_chunk[64], subj_work[64];
-    char bucket[JS_BUCKETS][64]; /* <P>_JOBS, <P>_OUT, <P>_DEAD, <P>_TOKENS, <P>_CHANNELS */
+    char bucket[JS_BUCKETS][64]; /* <P>_JOBS, <P>_OUT, <P>_DEAD, <P>_TOKENS, <P>_CHANNELS,
+                                    <P>_CANCEL */
     uint64_t node;
 
     natsOptions *nopts;
@@ -220,8 +228,9 @@ typedef struct gw_js {
     int64_t depth_due, hb_due; /* mono ms */
     common_list held_back;     /* a paused app's hand-backs, kept until due (js_held.c) */
     size_t n_held_back;
-    int64_t probe_due; /* mono ms: the next write probe while failing (js_probe.c) */
-    gw_js_outbox *ob;  /* the webhook outbox (js_outbox.c) */
+    int64_t probe_due;             /* mono ms: the next write probe while failing (js_probe.c) */
+    gw_js_outbox *ob;              /* the webhook outbox (js_outbox.c) */
+    struct gw_js_cancels *cancels; /* jobs known cancelled (js_cancel.c) */
 } gw_js;
 
 /* ---- js_conn.c: connection, setup, errors, publish groups ---- */
@@ -332,6 +341,29 @@ void gw_js_outbox_free(gw_js *js);
 /* "<P>.events.<app with '.' as '='>". */
 void gw_js_outbox_subject(const gw_js *js, const char *app, char *out, size_t len);
 int gw_js_op_outbox(gw_js *js, gw_queue_req *r);
+
+/* ---- js_cancel.c: cancels (KV <P>_CANCEL, key "<job>") ---- */
+/* Allocates / frees js->cancels (open / free). 0 or APNS_ENOMEM. */
+int gw_js_cancel_init(gw_js *js);
+void gw_js_cancel_free(gw_js *js);
+/* GW_QUEUE_REQ_CANCEL (queue thread). */
+int gw_js_op_cancel(gw_js *js, gw_queue_req *r);
+/* The job's cancel time (*ms, 0 = none): a cache of jobs known cancelled,
+ * else a KV read. 0 or a mapped code. Any storage thread. */
+int gw_js_cancel_get(gw_js *js, const char *job_id, int64_t *ms, char *detail, size_t dlen);
+/* Lease thread, for a chunk about to be handed out (l's record read):
+ * when its job is cancelled its open tokens are recorded CANCELLED and the
+ * message acked (or, when that record cannot be stored, left to come back
+ * after ack_wait). Returns 1 when l must not be handed out (the caller
+ * frees it), else 0. */
+int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now);
+/* Queue thread, for a release r of l: when the job is cancelled the open
+ * tokens of l's record become CANCELLED (stored with the release's
+ * record; counted in r->cancelled). */
+void gw_js_cancel_release(gw_js *js, gw_js_lease *l, gw_queue_req *r, int64_t now);
+/* ops->idle: tells the front end (gw_queue__cancel_notice) about jobs of
+ * leases this node holds that another node cancelled, once a second. */
+void gw_js_cancel_tick(gw_js *js);
 
 /* Key of a dead token: "<app with '.' as '='>.<hex>". */
 void gw_js_dead_key(const char *app, const char *hex, char *out, size_t len);
