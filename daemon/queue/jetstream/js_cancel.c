@@ -35,7 +35,12 @@
  *
  * Status (js_status.c) reads the mark too: a cancelled job's open tokens
  * in chunks no node holds are counted cancelled at once (they will never
- * be sent), before the lease that writes it down comes.
+ * be sent), before the lease that writes it down comes. A node marks the
+ * records of the chunks it holds (held_at) when it learns of the cancel, so
+ * they count as in flight until handed back; and for JS_CANCEL_SETTLE_MS
+ * after the cancel (more than a node needs to learn of it) a job with
+ * tokens left is in flight anyway: a chunk fetched just before the cancel
+ * has no record yet.
  *
  * Versions: a record holding a cancelled token is written as version 2
  * (JS_REC_FORMAT), so a node of an earlier version never rewrites it; such
@@ -287,42 +292,87 @@ void gw_js_cancel_release(gw_js *js, gw_js_lease *l, gw_queue_req *r, int64_t no
     r->cancelled += k;
 }
 
+/* Stores l's record as it is (compare-and-set; a concurrent writer's
+ * answers merged in). 0 or a mapped code. */
+static int store_held(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint8_t *buf = NULL, *val = NULL;
+        size_t blen = 0, len = 0;
+        uint64_t new_rev = 0;
+        int conflict = 0, found = 0, rc;
+
+        if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0)
+            return APNS_ENOMEM;
+        rc = gw_js_kv_cas(js, js->bucket[JS_OUT], l->key, buf, blen, l->rev, 0, &new_rev, &conflict,
+                          "cancel (held)", detail, dlen);
+        free(buf);
+        if (rc != 0 || !conflict) {
+            if (rc == 0)
+                l->rev = new_rev;
+            return rc;
+        }
+        rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found, "cancel (held)",
+                          detail, dlen);
+        if (rc != 0)
+            return rc;
+        if (found) {
+            gw_js_rec theirs;
+            if (gw_js_rec_decode(&theirs, val, len) == 0) {
+                gw_js_rec_merge(&l->rec, &theirs);
+                gw_js_rec_cleanup(&theirs);
+            }
+        }
+        free(val);
+    }
+    return GW_QUEUE_ESTORE;
+}
+
 void gw_js_cancel_tick(gw_js *js)
 {
-    char(*ids)[GW_JOB_ID_LEN + 1] = NULL;
+    gw_js_lease **v = NULL;
     size_t n = 0, cap = 0;
-    int64_t mono = common_mono_ms();
+    int64_t mono = common_mono_ms(), now = gw_queue__now(js->q);
+    char job[GW_JOB_ID_LEN + 1] = "", detail[384];
+    int64_t ms = 0;
 
     if (js->cancels == NULL || mono < js->cancels->tick_due)
         return;
     js->cancels->tick_due = mono + 1000;
+    /* The leases this node holds (only this thread unlinks and frees them). */
     pthread_mutex_lock(&js->lease_mu);
     COMMON_LIST_FOREACH(it, tmp, &js->leases)
     {
-        gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
-        int seen = 0;
-
-        for (size_t i = 0; i < n && !seen; i++)
-            seen = strncmp(ids[i], l->key, GW_JOB_ID_LEN) == 0;
-        if (seen)
-            continue;
         if (n == cap) {
             size_t c2 = cap ? 2 * cap : 16;
-            void *p = realloc(ids, c2 * sizeof(*ids));
+            void *p = realloc(v, c2 * sizeof(*v));
             if (p == NULL)
                 break;
-            ids = p;
+            v = p;
             cap = c2;
         }
-        snprintf(ids[n++], GW_JOB_ID_LEN + 1, "%.*s", GW_JOB_ID_LEN, l->key);
+        v[n++] = COMMON_CONTAINER_OF(it, gw_js_lease, node);
     }
     pthread_mutex_unlock(&js->lease_mu);
     for (size_t i = 0; i < n; i++) {
-        char detail[384];
-        int64_t ms = 0;
+        gw_js_lease *l = v[i];
 
-        if (gw_js_cancel_get(js, ids[i], &ms, detail, sizeof(detail)) == 0 && ms != 0)
-            gw_queue__cancel_notice(js->q, ids[i]);
+        if (strncmp(job, l->key, GW_JOB_ID_LEN) != 0) {
+            snprintf(job, sizeof(job), "%.*s", GW_JOB_ID_LEN, l->key);
+            if (gw_js_cancel_get(js, job, &ms, detail, sizeof(detail)) != 0)
+                ms = 0;
+            if (ms != 0)
+                gw_queue__cancel_notice(js->q, job);
+        }
+        /* A held chunk of a cancelled job says so in its record until it is
+         * handed back, so a status read anywhere counts it in flight (its
+         * sent tokens are still being answered). */
+        if (ms != 0 && !l->dirty && !l->releasing &&
+            (l->rec.held_at == 0 || now - l->rec.held_at > js->q->o.lease_ttl_ms / 2)) {
+            l->rec.held_at = now;
+            if (store_held(js, l, detail, sizeof(detail)) != 0)
+                gw_queue__log(js->q, APNS_LOG_WARN, "%s", detail);
+        }
     }
-    free(ids);
+    free(v);
 }

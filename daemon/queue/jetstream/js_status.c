@@ -205,6 +205,12 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
         st->cancelled_ms = a.cancel_ms;
         if (a.cancel_ms > a.finished)
             a.finished = a.cancel_ms;
+        /* Just cancelled: a node may hold a chunk it has not written a
+         * record for yet (js_cancel.c). */
+        if (st->cancelled > 0 && a.now - a.cancel_ms < JS_CANCEL_SETTLE_MS) {
+            a.all_done = 0;
+            a.leased = 1;
+        }
     }
     st->finished_ms = a.all_done ? a.finished : 0;
     r->u.status.leased = a.leased;

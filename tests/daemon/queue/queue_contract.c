@@ -1285,6 +1285,9 @@ static void cancel_mid_job(void **state)
     assert_int_equal(tq_record(f->base, f->q, late, 2), 0);
     assert_int_equal(tq_release(f->base, f->q, b, 0), 0);
 
+    /* (JetStream counts a job in flight for a few seconds after its cancel:
+     * a node may hold a chunk it has not written a record for yet.) */
+    atomic_fetch_add(&tq_clock, 5000);
     assert_int_equal(tq_status(f->base, f->q, id, &s), 0);
     assert_int_equal(s.st.accepted, 16);
     assert_int_equal(s.st.rejected, 1);
@@ -1301,7 +1304,6 @@ static void cancel_mid_job(void **state)
     assert_int_equal(qc_depth_settled(f, 0), 0);
 
     /* A repeat answers the same state; an unknown job is not found. */
-    atomic_fetch_add(&tq_clock, 5000);
     assert_int_equal(qc_cancel(f, f->q, id, &r), 0);
     assert_int_equal(r.st.cancelled, 18);
     assert_int_equal(r.st.accepted, 16);

@@ -343,6 +343,9 @@ void gw_js_outbox_subject(const gw_js *js, const char *app, char *out, size_t le
 int gw_js_op_outbox(gw_js *js, gw_queue_req *r);
 
 /* ---- js_cancel.c: cancels (KV <P>_CANCEL, key "<job>") ---- */
+/* A job cancelled less than this long ago (queue clock) with tokens left
+ * is in flight in a status: every node has looked at its marks by then. */
+#define JS_CANCEL_SETTLE_MS 3000
 /* Allocates / frees js->cancels (open / free). 0 or APNS_ENOMEM. */
 int gw_js_cancel_init(gw_js *js);
 void gw_js_cancel_free(gw_js *js);
