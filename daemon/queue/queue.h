@@ -29,9 +29,10 @@
  * ack). The dispatcher therefore only talks in jobs, chunks and outcomes.
  *
  * Every token of a chunk has a state: pending, accepted, rejected, expired,
- * failed (no answer after the retry budget), or retry (with a durable
- * retry-at time and an attempt count). The first four after pending are
- * final. A chunk is leasable when it is not leased and its `next_at` has
+ * failed (no answer after the retry budget), retry (with a durable
+ * retry-at time and an attempt count), or cancelled (its job's cancel,
+ * gw_queue_cancel, was stored before it was sent). All but pending and
+ * retry are final. A chunk is leasable when it is not leased and its `next_at` has
  * come: send_at for a new chunk, now for a chunk with pending tokens, the
  * earliest retry-at when only retry tokens are left.
  *
