@@ -37,10 +37,10 @@
  * in chunks no node holds are counted cancelled at once (they will never
  * be sent), before the lease that writes it down comes. A node marks the
  * records of the chunks it holds (held_at) when it learns of the cancel, so
- * they count as in flight until handed back; and for JS_CANCEL_SETTLE_MS
- * after the cancel (more than a node needs to learn of it) a job with
- * tokens left is in flight anyway: a chunk fetched just before the cancel
- * has no record yet.
+ * they count as in flight until handed back. Before that can have happened
+ * (JS_CANCEL_SETTLE_MS after the cancel: more than a node needs to learn
+ * of it) a chunk fetched just before the cancel may have no record yet:
+ * until then the status counts only what the records say, in flight.
  *
  * Versions: a record holding a cancelled token is written as version 2
  * (JS_REC_FORMAT), so a node of an earlier version never rewrites it; such

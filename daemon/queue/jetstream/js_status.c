@@ -14,6 +14,8 @@
  * A cancelled job (js_cancel.c: its mark in <P>_CANCEL) counts the open
  * tokens of every chunk no node holds as cancelled, also of chunks without
  * a record: they will never be sent, whenever a lease writes that down.
+ * For JS_CANCEL_SETTLE_MS after the cancel it counts only what the records
+ * say, in flight: a node may hold a chunk it has no record for yet.
  */
 #include "js_int.h"
 
@@ -28,6 +30,7 @@ typedef struct agg {
     uint32_t seen;     /* chunks with a record */
     uint64_t in_seen;  /* their tokens */
     int64_t cancel_ms; /* the job's cancel mark; 0 = none */
+    int derive;        /* the mark settled: open tokens no node holds count cancelled */
     int all_done, leased;
     int64_t finished;
     int64_t now;
@@ -38,9 +41,11 @@ static void agg_begin(agg *a, gw_js *js, gw_queue_req *r, const gw_js_job *job)
 {
     gw_job_status *st = &r->u.status.st;
     int64_t cancel_ms = a->cancel_ms;
+    int derive = a->derive;
 
     memset(a, 0, sizeof(*a));
     a->cancel_ms = cancel_ms;
+    a->derive = derive;
     a->js = js;
     a->r = r;
     a->job = job;
@@ -64,7 +69,7 @@ static void add_record(agg *a, uint32_t seq, const gw_js_rec *rec)
     uint32_t first = seq * a->job->per;
 
     int held = rec->held_at != 0 && a->now - rec->held_at < a->js->q->o.lease_ttl_ms;
-    int stop = a->cancel_ms != 0 && !held; /* its open tokens are cancelled */
+    int stop = a->derive && !held; /* its open tokens are cancelled */
 
     gw_js_rec_counts(rec, c, &retry, &open, &min_retry);
     st->accepted += c[0];
@@ -186,8 +191,13 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
         gw_js_job_cleanup(&job);
         return rc;
     }
+    /* Settled: every node has looked at the mark (js_cancel.c) and marked
+     * the records of the chunks it holds. Before, a node may hold a chunk
+     * it has not written a record for yet: nothing is counted cancelled
+     * that a record does not say, and the job is in flight. */
+    a.derive = a.cancel_ms != 0 && gw_queue__now(js->q) - a.cancel_ms >= JS_CANCEL_SETTLE_MS;
     /* Chunks without a record: every token pending, or cancelled. */
-    for (uint32_t i = 0; a.cancel_ms != 0 && r->u.status.outcomes != NULL && i < job.n; i++)
+    for (uint32_t i = 0; a.derive && r->u.status.outcomes != NULL && i < job.n; i++)
         r->u.status.outcomes[i].state = GW_TOKEN_CANCELLED;
     agg_begin(&a, js, r, &job);
     snprintf(filter, sizeof(filter), "$KV.%s.%s.*", js->bucket[JS_OUT], job.id);
@@ -198,19 +208,15 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
         gw_js_job_cleanup(&job);
         return rc;
     }
-    if (a.seen < job.n_chunks && a.cancel_ms == 0)
+    if (a.seen < job.n_chunks && !a.derive)
         a.all_done = 0;
-    if (a.cancel_ms != 0) {
+    st->cancelled_ms = a.cancel_ms;
+    if (a.derive) {
         st->cancelled += job.n > a.in_seen ? job.n - a.in_seen : 0;
-        st->cancelled_ms = a.cancel_ms;
         if (a.cancel_ms > a.finished)
             a.finished = a.cancel_ms;
-        /* Just cancelled: a node may hold a chunk it has not written a
-         * record for yet (js_cancel.c). */
-        if (st->cancelled > 0 && a.now - a.cancel_ms < JS_CANCEL_SETTLE_MS) {
-            a.all_done = 0;
-            a.leased = 1;
-        }
+    } else if (a.cancel_ms != 0 && !a.all_done) {
+        a.leased = 1; /* being stopped */
     }
     st->finished_ms = a.all_done ? a.finished : 0;
     r->u.status.leased = a.leased;

@@ -344,7 +344,8 @@ int gw_js_op_outbox(gw_js *js, gw_queue_req *r);
 
 /* ---- js_cancel.c: cancels (KV <P>_CANCEL, key "<job>") ---- */
 /* A job cancelled less than this long ago (queue clock) with tokens left
- * is in flight in a status: every node has looked at its marks by then. */
+ * is in flight in a status, counted as its records say (js_status.c):
+ * every node has looked at its marks by then. */
 #define JS_CANCEL_SETTLE_MS 3000
 /* Allocates / frees js->cancels (open / free). 0 or APNS_ENOMEM. */
 int gw_js_cancel_init(gw_js *js);
