@@ -124,6 +124,7 @@ typedef struct apnsd {
     int draining;
     uint64_t failures_seen;                   /* queue transactions that failed, counted */
     uint64_t orphans_seen;                    /* orphan chunks dropped, counted */
+    uint64_t cancelled_seen;                  /* tokens cancelled, counted */
     uint64_t ops_seen[GW_QUEUE_OP_KINDS_MAX]; /* backend operations, counted */
     int64_t drain_deadline;                   /* monotonic ms */
 } apnsd;
@@ -181,6 +182,9 @@ static void depth_cb(int fd, short what, void *ud)
     if (st.orphans > s->orphans_seen)
         gw_metrics_add(s->m, GW_M_QUEUE_ORPHANS, NULL, NULL, st.orphans - s->orphans_seen);
     s->orphans_seen = st.orphans;
+    if (st.cancelled > s->cancelled_seen)
+        gw_metrics_add(s->m, GW_M_CANCELLED, NULL, NULL, st.cancelled - s->cancelled_seen);
+    s->cancelled_seen = st.cancelled;
     /* The backend's own operation counters (JetStream: publish, ack, read,
      * fetch; SQLite keeps none). */
     gw_queue_op_count ops[GW_QUEUE_OP_KINDS_MAX];
@@ -208,6 +212,7 @@ static int register_series(apnsd *s)
     for (size_t i = 0; i < n_ops; i++)
         rc |= gw_metrics_register(s->m, GW_M_JS_OPS, ops[i].kind, NULL);
     rc |= gw_metrics_register(s->m, GW_M_QUEUE_ORPHANS, NULL, NULL);
+    rc |= gw_metrics_register(s->m, GW_M_CANCELLED, NULL, NULL);
     return rc;
 }
 

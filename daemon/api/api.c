@@ -79,6 +79,7 @@
 static const gw__route routes[] = {
     {"POST", "/v1/push", 1, gw__api_h_push, "push"},
     {"GET", "/v1/notifications/{id}", 1, gw__api_h_status, "notification"},
+    {"DELETE", "/v1/notifications/{id}", 1, gw__api_h_cancel, "notification_cancel"},
     {"GET", "/v1/apps/{app}/dead-tokens", 1, gw__api_h_dead_list, "dead_tokens"},
     {"DELETE", "/v1/apps/{app}/dead-tokens/{token}", 1, gw__api_h_dead_delete, "dead_token"},
     {"POST", "/v1/apps/{app}/channels", 1, gw__api_h_channel_create, "channels"},

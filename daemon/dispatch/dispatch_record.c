@@ -109,7 +109,9 @@ void gw__d_chunk_check(gw_dchunk *dc)
         free(dc);
         return;
     }
-    stop = d->draining || a->retiring || a->paused == GW_D_PAUSED;
+    /* A cancelled job's chunk goes back once its flights ended: the queue
+     * cancels what it did not send. */
+    stop = d->draining || a->retiring || a->paused == GW_D_PAUSED || c->cancelled;
     if (!stop && dc->cursor < c->n_tokens)
         return;
     now = gw__d_now();

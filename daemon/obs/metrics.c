@@ -132,6 +132,9 @@ static const mdef defs[GW_M_COUNT] = {
     [GW_M_LOG_SUPPRESSED] = {"apnsd_log_suppressed_total", MT_COUNTER, "component", NULL,
                              "Log lines not written because a repeated event is logged at most "
                              "once per interval."},
+    [GW_M_CANCELLED] = {"apnsd_notifications_cancelled_total", MT_COUNTER, NULL, NULL,
+                        "Device tokens a cancel (DELETE /v1/notifications/{id}) stopped before "
+                        "they were sent, counted by the node that cancelled them."},
     [GW_M_OUTCOMES_UNRECORDED] = {"apnsd_outcomes_unrecorded", MT_GAUGE, NULL, NULL,
                                   "APNs answers whose record failed, kept in memory (their "
                                   "chunks held) to be recorded again."},

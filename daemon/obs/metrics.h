@@ -86,6 +86,7 @@ typedef enum gw_metric {
     GW_M_BUILD_INFO, /* gauge {version,commit}: 1, set by gw_metrics_new */
     GW_M_APP_INFO,   /* gauge {app,provider}: 1 per configured app (apns, fcm) */
     GW_M_FCM_TOKENS, /* counter {account}: FCM access-token requests (one round trip each) */
+    GW_M_CANCELLED,  /* counter {}: tokens a cancel stopped (gw_queue_stats.cancelled) */
     GW_M_COUNT
 } gw_metric;
 

@@ -70,7 +70,7 @@ int gw_queue_err_overloaded(int err)
 }
 
 static const char *const token_state_names[GW_TOKEN_STATE_COUNT] = {
-    "pending", "accepted", "rejected", "expired", "failed", "retry",
+    "pending", "accepted", "rejected", "expired", "failed", "retry", "cancelled",
 };
 
 const char *gw_token_state_name(gw_token_state s)
@@ -81,7 +81,7 @@ const char *gw_token_state_name(gw_token_state s)
 int gw_token_state_final(gw_token_state s)
 {
     return s == GW_TOKEN_ACCEPTED || s == GW_TOKEN_REJECTED || s == GW_TOKEN_EXPIRED ||
-           s == GW_TOKEN_FAILED;
+           s == GW_TOKEN_FAILED || s == GW_TOKEN_CANCELLED;
 }
 
 int gw_job_expiration_ok(int64_t e)
@@ -90,7 +90,7 @@ int gw_job_expiration_ok(int64_t e)
 }
 
 static const char *const job_state_names[GW_JOB_STATE_COUNT] = {
-    "queued", "in_flight", "retrying", "done", "partially_failed", "failed", "expired",
+    "queued", "in_flight", "retrying", "done", "partially_failed", "failed", "expired", "cancelled",
 };
 
 const char *gw_job_state_name(gw_job_state s)
@@ -414,6 +414,19 @@ int gw_queue_status(gw_queue *q, const char *job_id, gw_status_cb cb, void *ud)
     return gw_queue__post(q, r);
 }
 
+int gw_queue_cancel(gw_queue *q, const char *job_id, gw_status_cb cb, void *ud)
+{
+    gw_queue_req *r;
+
+    if (q == NULL || job_id == NULL || cb == NULL || strlen(job_id) > GW_JOB_ID_LEN)
+        return APNS_EINVAL;
+    r = gw_queue__req_new(q, GW_QUEUE_REQ_CANCEL, 1, (void (*)(void))cb, ud);
+    if (r == NULL)
+        return APNS_ENOMEM;
+    snprintf(r->u.status.id, sizeof(r->u.status.id), "%s", job_id);
+    return gw_queue__post(q, r);
+}
+
 /* A registry request of `kind` for app and the token (binary and
  * lower-case hex); on failure freed. */
 static int dead_req(gw_queue *q, gw_queue_kind kind, const char *app, const char *token_hex,
@@ -695,6 +708,7 @@ void gw_queue_stats_get(gw_queue *q, gw_queue_stats *s)
     s->commits = atomic_load(&q->commits);
     s->failures = atomic_load(&q->failures);
     s->leased = q->leased.len;
+    s->cancelled = atomic_load(&q->cancelled);
     s->last_err = atomic_load(&q->last_err);
     s->orphans = atomic_load(&q->orphans);
 }

@@ -29,9 +29,10 @@
  * ack). The dispatcher therefore only talks in jobs, chunks and outcomes.
  *
  * Every token of a chunk has a state: pending, accepted, rejected, expired,
- * failed (no answer after the retry budget), or retry (with a durable
- * retry-at time and an attempt count). The first four after pending are
- * final. A chunk is leasable when it is not leased and its `next_at` has
+ * failed (no answer after the retry budget), retry (with a durable
+ * retry-at time and an attempt count), or cancelled (its job's cancel,
+ * gw_queue_cancel, was stored before it was sent). All but pending and
+ * retry are final. A chunk is leasable when it is not leased and its `next_at` has
  * come: send_at for a new chunk, now for a chunk with pending tokens, the
  * earliest retry-at when only retry tokens are left.
  *
@@ -185,12 +186,13 @@ typedef enum gw_token_state {
     GW_TOKEN_EXPIRED,     /* final: expiration passed before it could be sent */
     GW_TOKEN_FAILED,      /* final: no usable answer within the retry budget */
     GW_TOKEN_RETRY,       /* waiting for its durable retry-at (429 / 5xx backoff) */
+    GW_TOKEN_CANCELLED,   /* final: its job was cancelled before it was sent (gw_queue_cancel) */
     GW_TOKEN_STATE_COUNT
 } gw_token_state;
 
 /* "pending", "accepted", ...; "?" when out of range. Static. */
 const char *gw_token_state_name(gw_token_state s);
-/* 1 for accepted, rejected, expired, failed. */
+/* 1 for accepted, rejected, expired, failed, cancelled. */
 int gw_token_state_final(gw_token_state s);
 
 /* The apns-id of token number `index` (0-based, job-wide) of a job whose
@@ -249,11 +251,12 @@ typedef enum gw_job_state {
     GW_JOB_PARTIAL,    /* finished: some accepted, some not */
     GW_JOB_FAILED,     /* finished: none accepted (rejected / failed / some expired) */
     GW_JOB_EXPIRED,    /* finished: every token expired */
+    GW_JOB_CANCELLED,  /* finished after a cancel that stopped at least one token */
     GW_JOB_STATE_COUNT
 } gw_job_state;
 
 /* "queued", "in_flight", "retrying", "done", "partially_failed", "failed",
- * "expired"; "?" out of range. Static. */
+ * "expired", "cancelled"; "?" out of range. Static. */
 const char *gw_job_state_name(gw_job_state s);
 
 /* One token's outcome in a status answer (small jobs only). */
@@ -273,8 +276,9 @@ typedef struct gw_job_status {
     char app[128];
     gw_job_state state;
     uint64_t tokens; /* total */
-    uint64_t pending, accepted, rejected, expired, failed, retrying;
-    int64_t next_retry_ms;                       /* earliest retry-at; 0 when none */
+    uint64_t pending, accepted, rejected, expired, failed, retrying, cancelled;
+    int64_t next_retry_ms; /* earliest retry-at; 0 when none */
+    int64_t cancelled_ms;  /* when the job's cancel was stored (gw_queue_cancel); 0 = none */
     int64_t created_ms, send_at_ms, finished_ms; /* finished_ms 0 while open */
     /* A channel publish: its channel id ("" for a device push); its one
      * outcome's token is then the placeholder, not a device token. */
@@ -312,6 +316,12 @@ typedef struct gw_chunk {
     int priority;
     int64_t expiration;
     int64_t send_at_ms, created_ms;
+    /* 1 once the queue knows the job's cancel is stored (gw_queue_cancel
+     * here or on another node of the fleet): gw_chunk_token_due() is then 0
+     * for every token, so nothing more of it is sent; answers for tokens
+     * already sent are recorded as usual, and the release turns the tokens
+     * still open into GW_TOKEN_CANCELLED. Set by the queue only. */
+    int cancelled;
 
     uint8_t *state;       /* n_tokens gw_token_state values */
     uint8_t *attempts;    /* n_tokens: retryable answers so far */
@@ -339,7 +349,7 @@ size_t gw_chunk_token_text(const gw_chunk *c, uint32_t i, char *out, size_t out_
  * APNS_EINVAL. */
 int gw_chunk_token_hex(const gw_chunk *c, uint32_t i, char out[APNS_TOKEN_HEX_MAX + 1]);
 /* 1 when token i should be sent at now_ms: pending, or retry with
- * retry_at_ms <= now_ms. */
+ * retry_at_ms <= now_ms, and the chunk's job is not cancelled. */
 int gw_chunk_token_due(const gw_chunk *c, uint32_t i, int64_t now_ms);
 /* apns-id of token i (gw_apns_id_derive of the base and first + i). */
 void gw_chunk_apns_id(const gw_chunk *c, uint32_t i, char out[GW_JOB_ID_LEN + 1]);
@@ -449,13 +459,14 @@ typedef struct gw_queue_opts {
 void gw_queue_opts_init(gw_queue_opts *o);
 
 typedef struct gw_queue_stats {
-    uint64_t depth;    /* unfinished tokens, including submits not yet committed */
-    uint64_t requests; /* requests waiting for or in storage */
-    uint64_t commits;  /* transactions committed */
-    uint64_t failures; /* transactions that failed */
-    uint64_t leased;   /* chunks leased right now */
-    int last_err;      /* code of the last failure; 0 after a later success */
-    uint64_t orphans;  /* stored chunks of requests never committed, dropped (JetStream) */
+    uint64_t depth;     /* unfinished tokens, including submits not yet committed */
+    uint64_t requests;  /* requests waiting for or in storage */
+    uint64_t commits;   /* transactions committed */
+    uint64_t failures;  /* transactions that failed */
+    uint64_t leased;    /* chunks leased right now */
+    uint64_t cancelled; /* tokens this process's storage work made GW_TOKEN_CANCELLED */
+    int last_err;       /* code of the last failure; 0 after a later success */
+    uint64_t orphans;   /* stored chunks of requests never committed, dropped (JetStream) */
 } gw_queue_stats;
 
 typedef struct gw_queue gw_queue;
@@ -595,6 +606,23 @@ int gw_queue_release(gw_queue *q, gw_chunk *c, int64_t not_before_ms, gw_done_cb
 /* Status of a job. Callback errors: GW_QUEUE_ENOTFOUND, storage codes.
  * Returns 0, APNS_EINVAL, GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED, APNS_ENOMEM. */
 int gw_queue_status(gw_queue *q, const char *job_id, gw_status_cb cb, void *ud);
+
+/*
+ * Cancels a job: every token of it that is not final and not in the hands
+ * of a dispatcher (queued, scheduled, waiting for a retry) becomes
+ * GW_TOKEN_CANCELLED in the same commit that stores the job's durable
+ * cancel mark; a chunk leased at that moment is marked (gw_chunk.cancelled,
+ * on every node that holds one, within a bounded time on JetStream) and its
+ * tokens still open become cancelled when it is released, while answers for
+ * tokens already sent are recorded as they come. Accepted, rejected,
+ * expired and failed tokens keep their state. Idempotent: a second cancel
+ * changes nothing (cancelled_ms stays the first one's).
+ * cb gets the job's status after the cancel (cancelled_ms set; state
+ * "in_flight" while sent tokens are still being answered). Callback errors:
+ * GW_QUEUE_ENOTFOUND, the storage codes. Returns 0, APNS_EINVAL,
+ * GW_QUEUE_EBACKLOG, GW_QUEUE_ECLOSED, APNS_ENOMEM.
+ */
+int gw_queue_cancel(gw_queue *q, const char *job_id, gw_status_cb cb, void *ud);
 
 /* Enters a dead token (feedback service, or an operator). An existing entry
  * for (app, token) is replaced. Returns 0, APNS_EINVAL, APNS_EBADTOKEN,

@@ -73,6 +73,7 @@ void gw_queue__req_free(gw_queue_req *r)
         gw_queue__idem_free(r);
         break;
     case GW_QUEUE_REQ_STATUS:
+    case GW_QUEUE_REQ_CANCEL:
         free(r->u.status.outcomes);
         break;
     case GW_QUEUE_REQ_DEAD_ADD:
@@ -193,9 +194,11 @@ static void refused_cb(evutil_socket_t fd, short what, void *arg)
  * chunk is leased right now and whether the job is finished. */
 static gw_job_state job_state(const gw_job_status *st, int leased, int finished)
 {
-    uint64_t final = st->accepted + st->rejected + st->expired + st->failed;
+    uint64_t final = st->accepted + st->rejected + st->expired + st->failed + st->cancelled;
 
     if (finished || final >= st->tokens) {
+        if (st->cancelled > 0)
+            return GW_JOB_CANCELLED;
         if (st->accepted == st->tokens)
             return GW_JOB_DONE;
         if (st->expired == st->tokens)
@@ -228,9 +231,13 @@ static void deliver_result(gw_queue_req *r)
         ((gw_lease_cb)r->cb)(r->err, d, r->u.lease.chunks, r->u.lease.n, r->u.lease.next_at, r->ud);
         r->u.lease.n = 0; /* handed over */
         break;
+    case GW_QUEUE_REQ_CANCEL:
+        if (r->err == 0)
+            gw_queue__cancel_mark(r->q, st->job_id);
+        /* fall through */
     case GW_QUEUE_REQ_STATUS:
-        st->pending =
-            st->tokens - st->accepted - st->rejected - st->expired - st->failed - st->retrying;
+        st->pending = st->tokens - st->accepted - st->rejected - st->expired - st->failed -
+                      st->retrying - st->cancelled;
         st->state = job_state(st, r->u.status.leased, r->u.status.finished);
         st->outcomes = r->u.status.outcomes;
         st->n_outcomes = st->outcomes != NULL ? st->tokens : 0;
@@ -282,6 +289,46 @@ static void deliver_result(gw_queue_req *r)
     }
 }
 
+/* Marks the jobs gw_queue__cancel_notice collected (loop thread). */
+static void cancel_drain(gw_queue *q)
+{
+    char(*ids)[GW_JOB_ID_LEN + 1];
+    size_t n;
+
+    pthread_mutex_lock(&q->cancel_mu);
+    ids = q->cancel_ids;
+    n = q->n_cancel_ids;
+    q->cancel_ids = NULL;
+    q->n_cancel_ids = q->cap_cancel_ids = 0;
+    pthread_mutex_unlock(&q->cancel_mu);
+    for (size_t i = 0; i < n; i++)
+        gw_queue__cancel_mark(q, ids[i]);
+    free(ids);
+}
+
+void gw_queue__cancel_notice(gw_queue *q, const char *job_id)
+{
+    int add = 1;
+
+    pthread_mutex_lock(&q->cancel_mu);
+    for (size_t i = 0; i < q->n_cancel_ids && add; i++)
+        add = strcmp(q->cancel_ids[i], job_id) != 0;
+    if (add && q->n_cancel_ids == q->cap_cancel_ids) {
+        size_t cap = q->cap_cancel_ids ? 2 * q->cap_cancel_ids : 8;
+        void *p = realloc(q->cancel_ids, cap * sizeof(*q->cancel_ids));
+        if (p != NULL) {
+            q->cancel_ids = p;
+            q->cap_cancel_ids = cap;
+        } else {
+            add = 0; /* the backend tells again at its next look */
+        }
+    }
+    if (add)
+        snprintf(q->cancel_ids[q->n_cancel_ids++], GW_JOB_ID_LEN + 1, "%s", job_id);
+    pthread_mutex_unlock(&q->cancel_mu);
+    gw_queue__notice(q);
+}
+
 static void complete(gw_req *g, int deliver)
 {
     gw_queue_req *r = (gw_queue_req *)g;
@@ -289,6 +336,8 @@ static void complete(gw_req *g, int deliver)
 
     if (r->kind == GW_QUEUE_REQ_NOTICE) {
         atomic_store(&q->notice_pending, 0);
+        if (deliver)
+            cancel_drain(q);
         if (deliver && q->o.on_work != NULL)
             q->o.on_work(q->o.ud);
         free(r);
@@ -340,6 +389,8 @@ static void settle(gw_queue *q, gw_req *head)
         } else if (r->err == 0 && r->depth_add != 0) {
             atomic_fetch_add(&q->depth_local, r->depth_add);
         }
+        if (r->err == 0 && r->cancelled != 0)
+            atomic_fetch_add(&q->cancelled, r->cancelled);
     }
     if (work && q->ops->notify_work != NULL)
         q->ops->notify_work(q->be);
@@ -423,6 +474,8 @@ int gw_queue__open(gw_queue **out, const gw_queue_ops *ops, const gw_queue_opts 
     atomic_init(&q->failures, 0);
     atomic_init(&q->last_err, 0);
     atomic_init(&q->notice_pending, 0);
+    atomic_init(&q->cancelled, 0);
+    pthread_mutex_init(&q->cancel_mu, NULL);
     rc = ops->open(q, bo, detail, detail_len);
     if (rc == 0) {
         rc = start(q);
@@ -453,6 +506,8 @@ void gw_queue_free(gw_queue *q)
     if (q->be != NULL)
         q->ops->free(q->be);
     gw_queue__outbox_free(q);
+    free(q->cancel_ids);
+    pthread_mutex_destroy(&q->cancel_mu);
     free(q);
 }
 
@@ -515,6 +570,25 @@ void gw_queue__depth_add(gw_queue *q, int64_t delta)
     atomic_fetch_add(&q->depth_local, delta);
 }
 
+void gw_queue__cancelled_add(gw_queue *q, uint64_t n)
+{
+    atomic_fetch_add(&q->cancelled, n);
+}
+
+void gw_queue__cancel_mark(gw_queue *q, const char *job_id)
+{
+    int marked = 0;
+
+    for (common_list *n = q->leased.head.next; n != &q->leased.head; n = n->next) {
+        gw_chunk *c = COMMON_CONTAINER_OF(n, gw_chunk, priv.node);
+        if (!c->cancelled && strcmp(c->job_id, job_id) == 0)
+            marked = c->cancelled = 1;
+    }
+    /* The dispatcher hands marked chunks back at its next look: kick it. */
+    if (marked && q->o.on_work != NULL)
+        q->o.on_work(q->o.ud);
+}
+
 void gw_queue__depth_rebase(gw_queue *q, int64_t base)
 {
     atomic_store(&q->depth_local, 0);
@@ -548,6 +622,7 @@ int gw_queue__req_writes(const gw_queue_req *r)
     case GW_QUEUE_REQ_DEAD_DELETE:
     case GW_QUEUE_REQ_TOKEN:
     case GW_QUEUE_REQ_IDEM:
+    case GW_QUEUE_REQ_CANCEL:
         return 1;
     case GW_QUEUE_REQ_CHANNEL:
         return r->u.channel.op != GW_CHANNEL_OP_GET && r->u.channel.op != GW_CHANNEL_OP_LIST;

@@ -163,7 +163,7 @@ int gw_chunk_token_hex(const gw_chunk *c, uint32_t i, char out[APNS_TOKEN_HEX_MA
 
 int gw_chunk_token_due(const gw_chunk *c, uint32_t i, int64_t now_ms)
 {
-    if (c == NULL || i >= c->n_tokens)
+    if (c == NULL || i >= c->n_tokens || c->cancelled)
         return 0;
     if (c->state[i] == GW_TOKEN_PENDING)
         return 1;

@@ -287,6 +287,15 @@ if(TARGET apnsd)
   add_test(NAME it_gw_webhook_outbox COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_webhook_outbox.sh)
   set_tests_properties(it_gw_webhook_outbox PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
                        ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
+  # gw_cancel: DELETE /v1/notifications/{id} on a broadcast of 100,000 tokens
+  # (20,000 under the sanitizers) at a slowed sim: deliveries stop, counts add
+  # up, a restart does not resume it. gw_cancel_fleet: two jetstream nodes,
+  # submit through one, cancel through the other: both stop.
+  foreach(t gw_cancel gw_cancel_fleet)
+    add_test(NAME it_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/${t}.sh)
+    set_tests_properties(it_${t} PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
+                         ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
+  endforeach()
   # gw_idempotency_js: backend = jetstream, two nodes: an Idempotency-Key
   # (and an apns_id) replayed by node B after a kill -9 of node A, 409 from
   # a planted reservation, one delivery per token.

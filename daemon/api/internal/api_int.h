@@ -217,6 +217,7 @@ void gw__api_idem_scope(const gw_api_req *r, char out[GW_IDEM_SCOPE_MAX + 1]);
 /* SHA-256 of the request body. */
 void gw__api_idem_hash(const void *body, size_t len, uint8_t out[GW_IDEM_HASH]);
 void gw__api_h_status(gw_api_req *r);         /* api_status.c */
+void gw__api_h_cancel(gw_api_req *r);         /* api_status.c */
 void gw__api_h_dead_list(gw_api_req *r);      /* api_dead.c */
 void gw__api_h_dead_delete(gw_api_req *r);    /* api_dead.c */
 void gw__api_h_channel_create(gw_api_req *r); /* api_channels.c */

@@ -36,6 +36,7 @@
 #ifndef GW_QUEUE_BACKEND_H
 #define GW_QUEUE_BACKEND_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,6 +69,7 @@ typedef enum gw_queue_kind {
     GW_QUEUE_REQ_CHANNEL, /* a channel-record operation (u.channel.op) */
     GW_QUEUE_REQ_OUTBOX,  /* a webhook-outbox read or ack (u.outbox.ack) */
     GW_QUEUE_REQ_IDEM,    /* an idempotency record (u.idem; only for backends with idempotency) */
+    GW_QUEUE_REQ_CANCEL,  /* a job's cancel (u.status: stores the mark, then reads the status) */
 } gw_queue_kind;
 
 /*
@@ -164,12 +166,14 @@ typedef struct gw_queue_req {
     char detail[384]; /* backend: the sentence for err */
     void (*cb)(void); /* the caller's callback, cast to its type */
     void *ud;
-    int work;          /* backend: new work is leasable now (on_work once delivered,
-                          ops->notify_work after the batch) */
-    int64_t depth_add; /* backend: unfinished tokens added (< 0: made final), applied
-                          by the front end when the batch returns with err == 0 */
-    uint64_t group;    /* 0, or the gw_queue_group_begin() it was posted in: a backend
-                          with `idempotency` commits a group whole or not at all */
+    int work;           /* backend: new work is leasable now (on_work once delivered,
+                           ops->notify_work after the batch) */
+    int64_t depth_add;  /* backend: unfinished tokens added (< 0: made final), applied
+                           by the front end when the batch returns with err == 0 */
+    uint64_t cancelled; /* backend: tokens made GW_TOKEN_CANCELLED; counted (gw_queue_stats)
+                           like depth_add */
+    uint64_t group;     /* 0, or the gw_queue_group_begin() it was posted in: a backend
+                           with `idempotency` commits a group whole or not at all */
     union {
         struct {
             char *strings; /* f's app, topic, collapse_id, payload, channel in one allocation */
@@ -192,7 +196,7 @@ typedef struct gw_queue_req {
             uint64_t chunk; /* gw_chunk.priv.handle; also for TOUCH */
             int64_t not_before;
         } release;
-        struct {
+        struct { /* STATUS and CANCEL */
             char id[GW_JOB_ID_LEN + 1];
             gw_job_status st;           /* backend: all but pending, state, outcomes */
             gw_token_outcome *outcomes; /* backend: calloc'd for small jobs */
@@ -360,9 +364,15 @@ struct gw_queue {
     /* depth = max(0, base + local) + reserved */
     atomic_llong depth_base, depth_local, depth_reserved;
     atomic_uint_least64_t commits, failures;
-    atomic_uint_least64_t orphans; /* gw_queue_stats.orphans: backends add to it */
+    atomic_uint_least64_t orphans;   /* gw_queue_stats.orphans: backends add to it */
+    atomic_uint_least64_t cancelled; /* tokens made GW_TOKEN_CANCELLED (gw_queue__cancelled_add) */
     atomic_int last_err;
     atomic_int notice_pending;
+    /* Jobs a backend saw cancelled (gw_queue__cancel_notice), for the loop
+     * thread to mark at the next notice. */
+    pthread_mutex_t cancel_mu;
+    char (*cancel_ids)[GW_JOB_ID_LEN + 1];
+    size_t n_cancel_ids, cap_cancel_ids;
     uint64_t group, groups;        /* the open group (0 = none), the last group id */
     struct gw_queue_req **group_v; /* the open group's requests (loop thread) */
     size_t group_n, group_cap;
@@ -418,6 +428,17 @@ void gw_queue__log(const gw_queue *q, apns_log_level lvl, const char *fmt, ...)
  * own count) and start the local count again from 0. */
 void gw_queue__depth_add(gw_queue *q, int64_t delta);
 void gw_queue__depth_rebase(gw_queue *q, int64_t base);
+/* Counts n tokens a backend made GW_TOKEN_CANCELLED (gw_queue_stats). */
+void gw_queue__cancelled_add(gw_queue *q, uint64_t n);
+/* The job's cancel is stored (a cancel of this process, or one another
+ * process stored, seen by the backend): marks the chunks of job_id this
+ * process holds (gw_chunk.cancelled) so the dispatcher sends nothing more of
+ * them. Loop thread. */
+void gw_queue__cancel_mark(gw_queue *q, const char *job_id);
+/* The same from any thread while the queue is open (a backend that learns
+ * of another process's cancel): the mark follows on the loop thread soon,
+ * with a notice (on_work). */
+void gw_queue__cancel_notice(gw_queue *q, const char *job_id);
 
 /* After a storage attempt: committed counts a commit; err (a storage error,
  * gw_queue_err_unavailable) counts a failure and becomes last_err; a

@@ -219,8 +219,14 @@ int gw_js_rec_encode(const gw_js_rec *r, uint8_t **out, size_t *len)
 {
     wbuf b = {0};
     uint32_t n_retry = 0;
+    int v2 = 0;
 
-    w_bytes(&b, "AJR1", 4);
+    /* Version 2 (the same layout) only when a token is cancelled: nodes of
+     * version 1 then see a newer record (GW_JS_ENEWER) and leave it alone
+     * instead of refusing its state byte (and rewriting the record). */
+    for (uint32_t i = 0; i < r->n && !v2; i++)
+        v2 = r->state[i] == GW_TOKEN_CANCELLED;
+    w_bytes(&b, v2 ? "AJR2" : "AJR1", 4);
     w_u32(&b, r->n);
     w_u32(&b, r->rel);
     w_u64(&b, (uint64_t)r->held_at);
@@ -251,7 +257,7 @@ int gw_js_rec_decode(gw_js_rec *r, const uint8_t *p, size_t len)
     const uint8_t *st, *at;
     uint32_t n, k;
 
-    int rc = r_open(&b, p, len, "AJR1", r, sizeof(*r));
+    int rc = r_open(&b, p, len, "AJR" JS_REC_FORMAT_S, r, sizeof(*r));
     if (rc != 0)
         return rc;
     n = r_u32(&b);
@@ -269,7 +275,7 @@ int gw_js_rec_decode(gw_js_rec *r, const uint8_t *p, size_t len)
     memcpy(r->state, st, n);
     memcpy(r->attempts, at, n);
     for (uint32_t i = 0; i < n; i++)
-        if (r->state[i] >= GW_TOKEN_STATE_COUNT)
+        if (r->state[i] >= (b.ver >= '2' ? GW_TOKEN_STATE_COUNT : GW_TOKEN_CANCELLED))
             goto bad;
     k = r_u32(&b);
     for (uint32_t i = 0; i < k && !b.bad; i++) {
@@ -318,6 +324,8 @@ void gw_js_rec_counts(const gw_js_rec *r, uint64_t c[4], uint64_t *retry, uint64
             c[s - GW_TOKEN_ACCEPTED]++;
             continue;
         }
+        if (s == GW_TOKEN_CANCELLED) /* final: n minus the others counts them */
+            continue;
         (*open)++;
         if (s == GW_TOKEN_RETRY) {
             (*retry)++;

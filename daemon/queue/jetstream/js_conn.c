@@ -760,7 +760,8 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
             rc = gw_js_outbox_setup(js, detail, dlen);
         for (int i = 0; rc == 0 && i < JS_BUCKETS; i++)
             if (js->kv[i] == NULL) /* job status and records expire, the rest does not */
-                rc = add_bucket(js, &js->kv[i], js->bucket[i], i <= JS_OUT ? ttl : 0, detail, dlen);
+                rc = add_bucket(js, &js->kv[i], js->bucket[i],
+                                i <= JS_OUT || i == JS_CANCEL ? ttl : 0, detail, dlen);
         if (rc != GW_QUEUE_EIO || common_mono_ms() >= deadline)
             break;
         if (js->pull != NULL) {

@@ -181,7 +181,7 @@ static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, si
                 snprintf(detail, dlen,
                          "queue jetstream: record %s has format version %d; this apnsd "
                          "(" APNS_VERSION ") reads versions up to %d: upgrade this node",
-                         l->key, gw_js_format_version(val, len), JS_FORMAT_VERSION);
+                         l->key, gw_js_format_version(val, len), JS_REC_FORMAT);
                 free(val);
                 return GW_QUEUE_ESTORE;
             }
@@ -387,7 +387,7 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
             snprintf(detail, dlen,
                      "queue jetstream: record %s has format version %d; this apnsd (" APNS_VERSION
                      ") reads versions up to %d: upgrade this node",
-                     l->key, gw_js_format_version(val, len), JS_FORMAT_VERSION);
+                     l->key, gw_js_format_version(val, len), JS_REC_FORMAT);
             free(val);
             lease_free(l); /* not acked: an upgraded node takes it */
             return GW_QUEUE_ESTORE;
@@ -405,6 +405,10 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         return APNS_ENOMEM;
     }
 
+    if (gw_js_cancel_take(js, l, m.job_id, now)) { /* its job is cancelled (js_cancel.c) */
+        lease_free(l);
+        return 0;
+    }
     if (rec_open(&l->rec, &min_retry, &pending) == 0) {
         msg_ack(js, msg, MSG_ACK, 0); /* a holder finished it and died before its ack */
         lease_free(l);
@@ -758,6 +762,8 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             gw_js_lease *l = by_handle(r->u.release.chunk);
             l->releasing = 1;
             l->not_before = r->u.release.not_before;
+            if (conn == 0)
+                gw_js_cancel_release(js, l, r, now); /* a cancelled job's (js_cancel.c) */
             if (conn == 0 && rec_open(&l->rec, NULL, NULL) > 0) {
                 /* A clean hand-back: counted, so it is not taken for a
                  * crash (max_deliveries); no longer held (status). */
@@ -953,6 +959,7 @@ int64_t gw_js_idle(void *ud)
         pthread_mutex_unlock(&js->lease_mu);
         js->hb_due = mono + hb / 2;
     }
+    gw_js_cancel_tick(js); /* held chunks of jobs cancelled elsewhere (js_cancel.c) */
     if (mono >= js->depth_due) {
         gw_js_refresh_depth(js);
         js->depth_due = mono + 1000;

@@ -10,6 +10,12 @@
  * value of each "<job>.*" key, falling back to direct gets when it fails:
  * O(chunks) data, about 2 KB per 1000-token chunk. (The bucket keeps one
  * revision per key, so a direct-get scan sees each record once.)
+ *
+ * A cancelled job (js_cancel.c: its mark in <P>_CANCEL) counts the open
+ * tokens of every chunk no node holds as cancelled, also of chunks without
+ * a record: they will never be sent, whenever a lease writes that down.
+ * For JS_CANCEL_SETTLE_MS after the cancel it counts only what the records
+ * say, in flight: a node may hold a chunk it has no record for yet.
  */
 #include "js_int.h"
 
@@ -21,7 +27,10 @@ typedef struct agg {
     gw_js *js;
     gw_queue_req *r;
     const gw_js_job *job;
-    uint32_t seen; /* chunks with a record */
+    uint32_t seen;     /* chunks with a record */
+    uint64_t in_seen;  /* their tokens */
+    int64_t cancel_ms; /* the job's cancel mark; 0 = none */
+    int derive;        /* the mark settled: open tokens no node holds count cancelled */
     int all_done, leased;
     int64_t finished;
     int64_t now;
@@ -31,8 +40,12 @@ typedef struct agg {
 static void agg_begin(agg *a, gw_js *js, gw_queue_req *r, const gw_js_job *job)
 {
     gw_job_status *st = &r->u.status.st;
+    int64_t cancel_ms = a->cancel_ms;
+    int derive = a->derive;
 
     memset(a, 0, sizeof(*a));
+    a->cancel_ms = cancel_ms;
+    a->derive = derive;
     a->js = js;
     a->r = r;
     a->job = job;
@@ -55,11 +68,19 @@ static void add_record(agg *a, uint32_t seq, const gw_js_rec *rec)
     int64_t min_retry;
     uint32_t first = seq * a->job->per;
 
+    int held = rec->held_at != 0 && a->now - rec->held_at < a->js->q->o.lease_ttl_ms;
+    int stop = a->derive && !held; /* its open tokens are cancelled */
+
     gw_js_rec_counts(rec, c, &retry, &open, &min_retry);
     st->accepted += c[0];
     st->rejected += c[1];
     st->expired += c[2];
     st->failed += c[3];
+    st->cancelled += rec->n - c[0] - c[1] - c[2] - c[3] - open;
+    if (stop) {
+        st->cancelled += open;
+        open = retry = 0;
+    }
     st->retrying += retry;
     if (retry > 0 && (st->next_retry_ms == 0 || min_retry < st->next_retry_ms))
         st->next_retry_ms = min_retry;
@@ -67,9 +88,10 @@ static void add_record(agg *a, uint32_t seq, const gw_js_rec *rec)
         a->all_done = 0;
     else if (rec->done_ms > a->finished)
         a->finished = rec->done_ms;
-    if (rec->held_at != 0 && a->now - rec->held_at < a->js->q->o.lease_ttl_ms)
+    if (held)
         a->leased = 1;
     a->seen++;
+    a->in_seen += rec->n;
     if (a->r->u.status.outcomes == NULL)
         return;
     for (uint32_t i = 0; i < rec->n && first + i < a->job->n; i++) {
@@ -77,6 +99,8 @@ static void add_record(agg *a, uint32_t seq, const gw_js_rec *rec)
         const gw_js_rej *x;
 
         o->state = (gw_token_state)rec->state[i];
+        if (stop && !gw_token_state_final(o->state))
+            o->state = GW_TOKEN_CANCELLED;
         o->attempts = rec->attempts[i];
         if (o->state == GW_TOKEN_RETRY)
             o->retry_at_ms = rec->retry_at[i];
@@ -122,7 +146,7 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
     size_t len = 0;
     int found = 0, rc;
     gw_js_job job;
-    agg a;
+    agg a = {0};
     char filter[GW_JOB_ID_LEN + 96], stream[96];
     gw_js_scan sc = {.stream = stream,
                      .filter = filter,
@@ -162,6 +186,19 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
             pos += rl;
         }
     }
+    rc = gw_js_cancel_get(js, job.id, &a.cancel_ms, r->detail, sizeof(r->detail));
+    if (rc != 0) {
+        gw_js_job_cleanup(&job);
+        return rc;
+    }
+    /* Settled: every node has looked at the mark (js_cancel.c) and marked
+     * the records of the chunks it holds. Before, a node may hold a chunk
+     * it has not written a record for yet: nothing is counted cancelled
+     * that a record does not say, and the job is in flight. */
+    a.derive = a.cancel_ms != 0 && gw_queue__now(js->q) - a.cancel_ms >= JS_CANCEL_SETTLE_MS;
+    /* Chunks without a record: every token pending, or cancelled. */
+    for (uint32_t i = 0; a.derive && r->u.status.outcomes != NULL && i < job.n; i++)
+        r->u.status.outcomes[i].state = GW_TOKEN_CANCELLED;
     agg_begin(&a, js, r, &job);
     snprintf(filter, sizeof(filter), "$KV.%s.%s.*", js->bucket[JS_OUT], job.id);
     snprintf(stream, sizeof(stream), "KV_%s", js->bucket[JS_OUT]);
@@ -171,8 +208,16 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
         gw_js_job_cleanup(&job);
         return rc;
     }
-    if (a.seen < job.n_chunks)
+    if (a.seen < job.n_chunks && !a.derive)
         a.all_done = 0;
+    st->cancelled_ms = a.cancel_ms;
+    if (a.derive) {
+        st->cancelled += job.n > a.in_seen ? job.n - a.in_seen : 0;
+        if (a.cancel_ms > a.finished)
+            a.finished = a.cancel_ms;
+    } else if (a.cancel_ms != 0 && !a.all_done) {
+        a.leased = 1; /* being stopped */
+    }
     st->finished_ms = a.all_done ? a.finished : 0;
     r->u.status.leased = a.leased;
     r->u.status.finished = a.all_done;

@@ -39,6 +39,7 @@
  *                       most idempotency_max, oldest dropped); P_JOBS also
  *                       holds the commit records of requests of several jobs
  *                       or with a key, written last ("g.*", "i.*"; js_idem.c).
+ *   KV P_CANCEL         "<job>" -> the job's cancel mark (js_cancel.c).
  *   subject P.work      core NATS (not stored): "new work is due", so idle
  *                       nodes lease at once instead of at their next poll.
  *   P_JOBS and P_OUT have TTL = retention: the servers expire job status, so
@@ -185,6 +186,7 @@ static const struct {
     [GW_QUEUE_REQ_CHANNEL] = {gw_js_op_channel, "channel records"},
     [GW_QUEUE_REQ_OUTBOX] = {gw_js_op_outbox, "webhook outbox"},
     [GW_QUEUE_REQ_IDEM] = {gw_js_op_idem, "idempotency record"},
+    [GW_QUEUE_REQ_CANCEL] = {gw_js_op_cancel, "cancel"},
 };
 
 /* An idempotency answer posted in a group: the group's commit record,
@@ -338,6 +340,7 @@ static void js_free(void *be)
     free(js->pg);
     free(js->committed);
     gw_js_idem_free(js);
+    gw_js_cancel_free(js);
     pthread_mutex_destroy(&js->pg_mu);
     pthread_cond_destroy(&js->pg_cv);
     pthread_mutex_destroy(&js->lease_mu);
@@ -430,8 +433,8 @@ static int copy_strings(gw_js *js, const gw_queue_jetstream_opts *jo)
 
 static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
 {
-    static const char *const bucket_names[JS_BUCKETS] = {"JOBS", "OUT", "DEAD", "TOKENS",
-                                                         "CHANNELS"};
+    static const char *const bucket_names[JS_BUCKETS] = {"JOBS",   "OUT",      "DEAD",
+                                                         "TOKENS", "CHANNELS", "CANCEL"};
     const gw_queue_jetstream_opts *jo = bo;
     const char *prefix = prefix_of(jo);
     gw_js *js = calloc(1, sizeof(*js));
@@ -458,7 +461,8 @@ static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
         snprintf(js->bucket[i], sizeof(js->bucket[i]), "%s_%s", prefix, bucket_names[i]);
     js->n_committed = 4096;
     js->committed = calloc(js->n_committed, sizeof(*js->committed));
-    if (js->committed == NULL || copy_strings(js, jo) != 0 || gw_js_idem_init(js) != 0)
+    if (js->committed == NULL || copy_strings(js, jo) != 0 || gw_js_idem_init(js) != 0 ||
+        gw_js_cancel_init(js) != 0)
         return APNS_ENOMEM;
     js->node = common_rng_seed();
     q->first_idle_ms = 0; /* heartbeats and the depth from the start */

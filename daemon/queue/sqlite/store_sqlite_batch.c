@@ -40,6 +40,7 @@ static int needs_full_sync(const gw_sq *sq, const gw_req *head)
         const gw_queue_req *r = (const gw_queue_req *)g;
         if (r->kind == GW_QUEUE_REQ_SUBMIT || r->kind == GW_QUEUE_REQ_DEAD_ADD ||
             r->kind == GW_QUEUE_REQ_IDEM || r->kind == GW_QUEUE_REQ_DEAD_DELETE ||
+            r->kind == GW_QUEUE_REQ_CANCEL ||
             (r->kind == GW_QUEUE_REQ_CHANNEL && r->u.channel.op != GW_CHANNEL_OP_GET &&
              r->u.channel.op != GW_CHANNEL_OP_LIST))
             return 1;
@@ -65,6 +66,7 @@ static const struct {
     [GW_QUEUE_REQ_CHANNEL] = {gw_sq_op_channel, "channel records"},
     [GW_QUEUE_REQ_OUTBOX] = {gw_sq_op_outbox, "webhook outbox"},
     [GW_QUEUE_REQ_IDEM] = {gw_sq_op_idem, "idempotency record"},
+    [GW_QUEUE_REQ_CANCEL] = {gw_sq_op_cancel, "cancel"},
 };
 
 static int known(const gw_queue_req *r)
@@ -129,6 +131,7 @@ static void reset_for_retry(gw_queue_req *r)
         gw_queue__lease_discard(r);
         break;
     case GW_QUEUE_REQ_STATUS:
+    case GW_QUEUE_REQ_CANCEL:
         free(r->u.status.outcomes);
         r->u.status.outcomes = NULL;
         memset(&r->u.status.st, 0, sizeof(r->u.status.st));
@@ -161,6 +164,7 @@ static void reset_for_retry(gw_queue_req *r)
     }
     r->work = 0;
     r->depth_add = 0;
+    r->cancelled = 0;
     r->detail[0] = '\0';
 }
 

@@ -2,12 +2,14 @@
  * store_sqlite_db.c - the SQLite file: open, schema, pragmas, prepared
  * statements, and the mapping of SQLite failures to queue errors.
  *
- * Schema (user_version 5; version 1 lacked the meta table, 2 the channel
- * table, 3 the outbox, 4 job.channel):
+ * Schema (user_version 6; version 1 lacked the meta table, 2 the channel
+ * table, 3 the outbox, 4 job.channel, 5 job.cancelled and job.n_cancelled):
  *   job        one row per job: push fields, payload, counts per outcome,
  *              finished (ms, NULL while tokens are open); channel: NULL for
  *              device tokens, else the channel id of a channel publish (its
- *              one chunk holds one placeholder token)
+ *              one chunk holds one placeholder token); cancelled: when its
+ *              cancel was stored (NULL: none), n_cancelled: its tokens
+ *              cancelled (store_sqlite_cancel.c)
  *   chunk      up to chunk_tokens tokens of a job: tokens (packed binary),
  *              st (one state byte per token), n_open (tokens not final),
  *              next_at (when leasable; NULL when nothing is open), lease
@@ -62,7 +64,7 @@
     " id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, at INTEGER NOT NULL,"               \
     " event TEXT NOT NULL);"                                                                       \
     "CREATE INDEX IF NOT EXISTS outbox_app ON outbox(app, id);"
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS job("
@@ -73,7 +75,7 @@ static const char schema_sql[] =
     " n_chunks INTEGER NOT NULL, n_accepted INTEGER NOT NULL DEFAULT 0,"
     " n_rejected INTEGER NOT NULL DEFAULT 0, n_expired INTEGER NOT NULL DEFAULT 0,"
     " n_failed INTEGER NOT NULL DEFAULT 0, n_retry INTEGER NOT NULL DEFAULT 0,"
-    " finished INTEGER, channel TEXT);"
+    " finished INTEGER, channel TEXT, n_cancelled INTEGER NOT NULL DEFAULT 0, cancelled INTEGER);"
     "CREATE INDEX IF NOT EXISTS job_finished ON job(finished) WHERE finished IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS chunk("
     " id INTEGER PRIMARY KEY, job INTEGER NOT NULL, seq INTEGER NOT NULL,"
@@ -93,7 +95,7 @@ static const char schema_sql[] =
     " reason TEXT, apns_ts INTEGER, recorded INTEGER NOT NULL, UNIQUE(app, token));"
     "CREATE INDEX IF NOT EXISTS dead_token_page ON dead_token(app, recorded, id);"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT "
-    "ROWID;" CHANNEL_TABLE OUTBOX_TABLE "PRAGMA user_version=5;";
+    "ROWID;" CHANNEL_TABLE OUTBOX_TABLE "PRAGMA user_version=6;";
 
 /* migrations[v - 1] turns schema version v into v + 1 (and sets
  * user_version). */
@@ -108,6 +110,10 @@ static const char *const migrations[SCHEMA_VERSION - 1] = {
     /* 4 -> 5: channel publishes (a job's channel id; NULL for the jobs it holds). */
     "ALTER TABLE job ADD COLUMN channel TEXT;"
     "PRAGMA user_version=5;",
+    /* 5 -> 6: cancels (a job's cancel mark and its cancelled tokens). */
+    "ALTER TABLE job ADD COLUMN n_cancelled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE job ADD COLUMN cancelled INTEGER;"
+    "PRAGMA user_version=6;",
 };
 
 static const char *const stmt_sql[SQS_COUNT] = {
@@ -261,10 +267,11 @@ static int create_private(gw_sq *sq, char *detail, size_t len)
 static int read_depth(gw_sq *sq, char *detail, size_t len)
 {
     sqlite3_stmt *s;
-    int rc = sqlite3_prepare_v2(sq->db,
-                                "SELECT COALESCE(SUM(n-n_accepted-n_rejected-n_expired-n_failed),0)"
-                                " FROM job WHERE finished IS NULL",
-                                -1, &s, NULL);
+    int rc = sqlite3_prepare_v2(
+        sq->db,
+        "SELECT COALESCE(SUM(n-n_accepted-n_rejected-n_expired-n_failed-n_cancelled),0)"
+        " FROM job WHERE finished IS NULL",
+        -1, &s, NULL);
 
     if (rc != SQLITE_OK)
         return gw_sq_error(sq, rc, "open (depth)", detail, len);
@@ -435,6 +442,9 @@ int gw_sq_db_open(gw_sq *sq, char *detail, size_t len)
             return rc;
         }
     }
+    rc = gw_sq_cancel_register(sq, detail, len);
+    if (rc != 0)
+        return rc;
     for (int i = 0; i < SQS_COUNT; i++) {
         rc = sqlite3_prepare_v3(sq->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &sq->st[i],
                                 NULL);

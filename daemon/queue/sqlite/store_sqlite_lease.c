@@ -26,6 +26,8 @@
  * Release: clear the lease and compute when the chunk is due again: now (or
  * the caller's not_before) while tokens are pending, the earliest retry-at
  * when only retry tokens are open, never (NULL) when every token is final.
+ * A chunk of a cancelled job (store_sqlite_cancel.c) is handed back as
+ * never due and its open tokens are cancelled in the same transaction.
  *
  * Wake: an app's chunks put off by a not_before up to `until` (a paused
  * app's hand-backs) are due now again, unless their job's send_at is ahead
@@ -215,7 +217,8 @@ int gw_sq_op_release(gw_sq *sq, gw_queue_req *r)
 {
     int64_t chunk = (int64_t)r->u.release.chunk, now = gw_queue__now(sq->q), n_open, n_retry;
     int64_t not_before = r->u.release.not_before > now ? r->u.release.not_before : now;
-    int64_t min_at = 0, next_at;
+    int64_t min_at = 0, next_at, job;
+    int cancelled, err;
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_CHUNK_RELEASE_INFO, "i", chunk);
     int rc = sqlite3_step(s);
 
@@ -229,7 +232,14 @@ int gw_sq_op_release(gw_sq *sq, gw_queue_req *r)
     n_retry = sqlite3_column_int64(s, 1);
     if (sqlite3_column_type(s, 2) != SQLITE_NULL)
         min_at = sqlite3_column_int64(s, 2);
+    job = sqlite3_column_int64(s, 3);
+    cancelled = sqlite3_column_type(s, 4) != SQLITE_NULL;
     sqlite3_reset(s);
+
+    if (cancelled) { /* the lease ends first: then its open tokens are cancelled */
+        err = gw_sq_run(sq, r->detail, sizeof(r->detail), "release", SQS_CHUNK_RELEASE, "i", chunk);
+        return err != 0 || n_open <= 0 ? err : gw_sq_cancel_open(sq, r, job, now, NULL);
+    }
 
     if (n_open <= 0) /* every token final: never due again (next_at NULL) */
         return gw_sq_run(sq, r->detail, sizeof(r->detail), "release", SQS_CHUNK_RELEASE, "i",

@@ -118,6 +118,8 @@ int gw_sq_op_status(gw_sq *sq, gw_queue_req *r)
     st->finished_ms = sqlite3_column_int64(s, 12); /* 0 for NULL */
     if (sqlite3_column_type(s, 13) != SQLITE_NULL)
         snprintf(st->channel, sizeof(st->channel), "%s", (const char *)sqlite3_column_text(s, 13));
+    st->cancelled = (uint64_t)sqlite3_column_int64(s, 14);
+    st->cancelled_ms = sqlite3_column_int64(s, 15); /* 0 for NULL */
     sqlite3_reset(s);
     r->u.status.leased = (int)one_int(sq, SQS_JOB_LEASED, job, 0, &err, r);
     if (err == 0 && st->retrying > 0)

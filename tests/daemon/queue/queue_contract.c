@@ -1368,6 +1368,143 @@ static void group_abandoned_stores_nothing(void **state)
     assert_int_equal(qc_drain_count(f, f->q, 1, bad, 4, f->t->real_time ? 2500 : 0), 0);
 }
 
+/* ---- cancel (gw_queue_cancel) ------------------------------------------------------ */
+
+static int qc_cancel(fx *f, gw_queue *q, const char *id, tq_res *r)
+{
+    char copy[GW_JOB_ID_LEN + 1];
+    int rc;
+
+    snprintf(copy, sizeof(copy), "%s", id); /* id may point into r */
+    memset(r, 0, sizeof(*r));
+    rc = gw_queue_cancel(q, copy, tq_on_status, r);
+    if (rc != 0)
+        return rc;
+    tq_run_until(f->base, &r->done);
+    return r->err;
+}
+
+/* The status's counts add up to the job's tokens. */
+static void qc_counts_add_up(const gw_job_status *st)
+{
+    assert_int_equal(st->pending + st->accepted + st->rejected + st->expired + st->failed +
+                         st->retrying + st->cancelled,
+                     st->tokens);
+}
+
+/*
+ * A job cancelled in the middle: one chunk answered and handed back, one
+ * held with answers, a retry and tokens in flight, the rest queued. The
+ * cancel stores the mark and cancels every queued token at once; the held
+ * chunk is marked (nothing of it is due any more) and the answers for its
+ * tokens in flight are still recorded; its release cancels what it left
+ * open. Then sent + cancelled = N, nothing is leased again, a repeat
+ * answers the same, and a restart keeps it all.
+ */
+static void cancel_mid_job(void **state)
+{
+    fx *f = *state;
+    tq_res r, s, l;
+    gw_job j;
+    char id[GW_JOB_ID_LEN + 1];
+    gw_chunk *a, *b;
+    int64_t now = atomic_load(&tq_clock), first_ms;
+
+    f->o.chunk_tokens = 10;
+    qc_reopen(f);
+    tq_job(&j, "demo", 7, 35); /* chunks of 10, 10, 10 and 5 */
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    snprintf(id, sizeof(id), "%s", r.id);
+    assert_int_equal(qc_lease_wait(f, f->q, 2, &l, 5000), 2);
+    a = l.chunks[0];
+    b = l.chunks[1];
+    assert_int_equal(a->n_tokens + b->n_tokens, 20); /* oldest first: 10 and 10 */
+    assert_int_equal(a->cancelled, 0);
+
+    /* a: every token accepted, handed back. */
+    assert_int_equal(qc_finish(f, f->q, a), 0);
+    /* b: 0-3 accepted, 4 rejected, 5 to be retried; 6-9 in flight. */
+    gw_outcome o[6];
+    for (uint32_t i = 0; i < 6; i++)
+        o[i] = outcome(b, i,
+                       i < 4    ? GW_TOKEN_ACCEPTED
+                       : i == 4 ? GW_TOKEN_REJECTED
+                                : GW_TOKEN_RETRY);
+    o[4].status = 400;
+    o[4].reason = APNS_REASON_BAD_DEVICE_TOKEN;
+    o[5].retry_at_ms = now + 60000;
+    assert_int_equal(tq_record(f->base, f->q, o, 6), 0);
+    assert_int_equal(gw_chunk_token_due(b, 6, now), 1);
+
+    assert_int_equal(qc_cancel(f, f->q, id, &r), 0);
+    assert_string_equal(r.st.job_id, id);
+    assert_true(r.st.cancelled_ms > 0);
+    first_ms = r.st.cancelled_ms;
+    assert_int_equal(r.st.accepted, 14);
+    assert_int_equal(r.st.rejected, 1);
+    assert_int_equal(r.st.state, GW_JOB_IN_FLIGHT); /* b is still held */
+    qc_counts_add_up(&r.st);
+    /* SQLite cancels the two chunks no one held in the cancel's commit;
+     * JetStream counts them once the fleet settled (a few seconds). */
+    if (f->t->real_time) {
+        atomic_fetch_add(&tq_clock, 5000);
+        assert_int_equal(tq_status(f->base, f->q, id, &r), 0);
+        assert_int_equal(r.st.state, GW_JOB_IN_FLIGHT);
+    }
+    assert_int_equal(r.st.cancelled, 15);
+    qc_counts_add_up(&r.st);
+    /* The held chunk is marked: none of its tokens is due any more. */
+    assert_int_equal(b->cancelled, 1);
+    for (uint32_t i = 0; i < b->n_tokens; i++)
+        assert_int_equal(gw_chunk_token_due(b, i, now + 120000), 0);
+
+    /* Answers for tokens sent before the cancel are recorded as they come. */
+    gw_outcome late[2] = {outcome(b, 6, GW_TOKEN_ACCEPTED), outcome(b, 7, GW_TOKEN_ACCEPTED)};
+    assert_int_equal(tq_record(f->base, f->q, late, 2), 0);
+    assert_int_equal(tq_release(f->base, f->q, b, 0), 0);
+
+    /* (JetStream counts a job in flight for a few seconds after its cancel:
+     * a node may hold a chunk it has not written a record for yet.) */
+    atomic_fetch_add(&tq_clock, 5000);
+    assert_int_equal(tq_status(f->base, f->q, id, &s), 0);
+    assert_int_equal(s.st.accepted, 16);
+    assert_int_equal(s.st.rejected, 1);
+    assert_int_equal(s.st.cancelled, 18); /* 15 + b's retry token and 8, 9 */
+    assert_int_equal(s.st.retrying, 0);
+    assert_int_equal(s.st.pending, 0);
+    assert_int_equal(s.st.state, GW_JOB_CANCELLED);
+    assert_true(s.st.finished_ms > 0);
+    assert_int_equal(s.st.cancelled_ms, first_ms);
+    qc_counts_add_up(&s.st);
+    /* Nothing of the job is leased again (JetStream: the leases finish its
+     * queued chunks), and nothing of it is left in the depth. */
+    assert_int_equal(qc_lease_wait(f, f->q, 10, &l, f->t->real_time ? 1500 : 0), 0);
+    assert_int_equal(qc_depth_settled(f, 0), 0);
+
+    /* A repeat answers the same state; an unknown job is not found. */
+    assert_int_equal(qc_cancel(f, f->q, id, &r), 0);
+    assert_int_equal(r.st.cancelled, 18);
+    assert_int_equal(r.st.accepted, 16);
+    assert_int_equal(r.st.state, GW_JOB_CANCELLED);
+    assert_int_equal(r.st.cancelled_ms, first_ms);
+    assert_int_equal(qc_cancel(f, f->q, "00000000-0000-4000-8000-000000000000", &r),
+                     GW_QUEUE_ENOTFOUND);
+
+    /* A restart keeps it: the same counts, per token; nothing to lease. */
+    qc_reopen(f);
+    assert_int_equal(tq_status(f->base, f->q, id, &s), 0);
+    assert_int_equal(s.st.cancelled, 18);
+    assert_int_equal(s.st.accepted, 16);
+    assert_int_equal(s.st.state, GW_JOB_CANCELLED);
+    assert_int_equal(s.st.cancelled_ms, first_ms);
+    assert_int_equal(s.n, 35);
+    size_t n_cancelled = 0;
+    for (size_t i = 0; i < s.n; i++)
+        n_cancelled += s.outcomes[i].state == GW_TOKEN_CANCELLED;
+    assert_int_equal(n_cancelled, 18);
+    assert_int_equal(qc_lease_wait(f, f->q, 10, &l, f->t->real_time ? 1500 : 0), 0);
+}
+
 #define QC_CONTRACT_TESTS(setup, teardown)                                                         \
     cmocka_unit_test_setup_teardown(round_trip, setup, teardown),                                  \
         cmocka_unit_test_setup_teardown(fcm_tokens_verbatim, setup, teardown),                     \
@@ -1382,4 +1519,5 @@ static void group_abandoned_stores_nothing(void **state)
         QC_TEST_WAS(depth_and_backpressure, "sqlite backpressure_depth", setup, teardown),         \
         cmocka_unit_test_setup_teardown(outbox_events, setup, teardown),                           \
         cmocka_unit_test_setup_teardown(idempotency_records, setup, teardown),                     \
-        cmocka_unit_test_setup_teardown(group_abandoned_stores_nothing, setup, teardown)
+        cmocka_unit_test_setup_teardown(group_abandoned_stores_nothing, setup, teardown),          \
+        cmocka_unit_test_setup_teardown(cancel_mid_job, setup, teardown)

@@ -50,7 +50,13 @@
 #define JS_CHUNK_FORMAT   3
 #define JS_CHUNK_FORMAT_S "3"
 #define JS_JOB_FORMAT_S   "2"
-#define JS_GROUP_MAX      96      /* bytes of a commit record's key (js_idem.c) */
+#define JS_GROUP_MAX      96 /* bytes of a commit record's key (js_idem.c) */
+/* The outcome record reads versions up to 2: version 2 (the same layout)
+ * may hold GW_TOKEN_CANCELLED. It is written only for a record with a
+ * cancelled token, so a node of version 1 leaves those records alone
+ * (GW_JS_ENEWER) and reads every other one. */
+#define JS_REC_FORMAT     2
+#define JS_REC_FORMAT_S   "2"
 #define GW_JS_ENEWER      (-1101) /* below every APNS_E* and GW_QUEUE_E* code */
 /* The format version of a record (its 4th byte as a digit), 0 when none. */
 int gw_js_format_version(const uint8_t *p, size_t len);
@@ -83,7 +89,8 @@ int gw_js_rec_encode(const gw_js_rec *r, uint8_t **out, size_t *len);
 /* Decodes (r initialised by this call). Returns 0, APNS_EINVAL, APNS_ENOMEM. */
 int gw_js_rec_decode(gw_js_rec *r, const uint8_t *p, size_t len);
 /* Counts: c[0..3] accepted, rejected, expired, failed; *retry; *open
- * (pending + retry); *min_retry (0 when none). */
+ * (pending + retry); *min_retry (0 when none). Cancelled tokens are the
+ * rest (n minus those). */
 void gw_js_rec_counts(const gw_js_rec *r, uint64_t c[4], uint64_t *retry, uint64_t *open,
                       int64_t *min_retry);
 /* Merges `theirs` (a concurrent writer's) into `ours`: a final state wins
@@ -184,7 +191,7 @@ typedef struct gw_js_outbox gw_js_outbox;
 typedef struct gw_js_idem gw_js_idem;
 
 /* The KV buckets, indexes of gw_js.bucket and gw_js.kv. */
-enum { JS_JOBS, JS_OUT, JS_DEAD, JS_TOK, JS_CHAN, JS_BUCKETS };
+enum { JS_JOBS, JS_OUT, JS_DEAD, JS_TOK, JS_CHAN, JS_CANCEL, JS_BUCKETS };
 
 typedef struct gw_js {
     gw_queue *q; /* the front end; q->o: the options */
@@ -194,7 +201,8 @@ typedef struct gw_js {
     char *strings;        /* one block: copies of jo's strings (copy_strings) */
     char prefix[48];
     char stream[64], consumer[64], subj_chunk[64], subj_work[64];
-    char bucket[JS_BUCKETS][64]; /* <P>_JOBS, <P>_OUT, <P>_DEAD, <P>_TOKENS, <P>_CHANNELS */
+    char bucket[JS_BUCKETS][64]; /* <P>_JOBS, <P>_OUT, <P>_DEAD, <P>_TOKENS, <P>_CHANNELS,
+                                    <P>_CANCEL */
     uint64_t node;
 
     natsOptions *nopts;
@@ -232,6 +240,7 @@ typedef struct gw_js {
     int64_t probe_due; /* mono ms: the next write probe while failing (js_probe.c) */
     gw_js_outbox *ob;  /* the webhook outbox (js_outbox.c) */
     gw_js_idem *idem;  /* js_idem.c: reservations (queue thread), committed requests (lease) */
+    struct gw_js_cancels *cancels; /* jobs known cancelled (js_cancel.c) */
 } gw_js;
 
 /* ---- js_conn.c: connection, setup, errors, publish groups ---- */
@@ -361,6 +370,32 @@ int gw_js_group_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms
 /* At open, before the storage threads: 0 or APNS_ENOMEM. */
 int gw_js_idem_init(gw_js *js);
 void gw_js_idem_free(gw_js *js);
+/* ---- js_cancel.c: cancels (KV <P>_CANCEL, key "<job>") ---- */
+/* A job cancelled less than this long ago (queue clock) with tokens left
+ * is in flight in a status, counted as its records say (js_status.c):
+ * every node has looked at its marks by then. */
+#define JS_CANCEL_SETTLE_MS 3000
+/* Allocates / frees js->cancels (open / free). 0 or APNS_ENOMEM. */
+int gw_js_cancel_init(gw_js *js);
+void gw_js_cancel_free(gw_js *js);
+/* GW_QUEUE_REQ_CANCEL (queue thread). */
+int gw_js_op_cancel(gw_js *js, gw_queue_req *r);
+/* The job's cancel time (*ms, 0 = none): a cache of jobs known cancelled,
+ * else a KV read. 0 or a mapped code. Any storage thread. */
+int gw_js_cancel_get(gw_js *js, const char *job_id, int64_t *ms, char *detail, size_t dlen);
+/* Lease thread, for a chunk about to be handed out (l's record read):
+ * when its job is cancelled its open tokens are recorded CANCELLED and the
+ * message acked (or, when that record cannot be stored, left to come back
+ * after ack_wait). Returns 1 when l must not be handed out (the caller
+ * frees it), else 0. */
+int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now);
+/* Queue thread, for a release r of l: when the job is cancelled the open
+ * tokens of l's record become CANCELLED (stored with the release's
+ * record; counted in r->cancelled). */
+void gw_js_cancel_release(gw_js *js, gw_js_lease *l, gw_queue_req *r, int64_t now);
+/* ops->idle: tells the front end (gw_queue__cancel_notice) about jobs of
+ * leases this node holds that another node cancelled, once a second. */
+void gw_js_cancel_tick(gw_js *js);
 
 /* Key of a dead token: "<app with '.' as '='>.<hex>". */
 void gw_js_dead_key(const char *app, const char *hex, char *out, size_t len);

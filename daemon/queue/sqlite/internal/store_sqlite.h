@@ -53,12 +53,25 @@
                        "n_expired=n_expired+?4,n_failed=n_failed+?5,n_retry=n_retry+?6 "           \
                        "WHERE id=?1")                                                              \
     XX(JOB_FINISH, "UPDATE job SET finished=?2 WHERE id=?1 AND finished IS NULL AND "              \
-                   "n_accepted+n_rejected+n_expired+n_failed>=n")                                  \
+                   "n_accepted+n_rejected+n_expired+n_failed+n_cancelled>=n")                      \
     XX(CHUNK_RELEASE_INFO, "SELECT n_open,(SELECT count(*) FROM retry WHERE chunk=?1),"            \
-                           "(SELECT min(at) FROM retry WHERE chunk=?1) FROM chunk WHERE id=?1")    \
+                           "(SELECT min(at) FROM retry WHERE chunk=?1),job,"                       \
+                           "(SELECT cancelled FROM job WHERE job.id=chunk.job) "                   \
+                           "FROM chunk WHERE id=?1")                                               \
+    XX(JOB_CANCEL_MARK, "UPDATE job SET cancelled=?2 WHERE id=?1 AND cancelled IS NULL")           \
+    XX(CANCEL_COUNT, "SELECT COALESCE(sum(n_open),0),(SELECT count(*) FROM retry WHERE chunk IN "  \
+                     "(SELECT id FROM chunk WHERE job=?1 AND lease_owner IS NULL AND n_open>0)) "  \
+                     "FROM chunk WHERE job=?1 AND lease_owner IS NULL AND n_open>0")               \
+    XX(CANCEL_RETRIES, "DELETE FROM retry WHERE chunk IN (SELECT id FROM chunk WHERE job=?1 AND "  \
+                       "lease_owner IS NULL AND n_open>0)")                                        \
+    XX(CANCEL_CHUNKS, "UPDATE chunk SET st=apnsd_cancel_st(st),n_open=0,next_at=NULL "             \
+                      "WHERE job=?1 AND lease_owner IS NULL AND n_open>0")                         \
+    XX(JOB_CANCEL_COUNTS, "UPDATE job SET n_cancelled=n_cancelled+?2,n_retry=n_retry-?3 "          \
+                          "WHERE id=?1")                                                           \
     XX(CHUNK_RELEASE, "UPDATE chunk SET lease_owner=NULL,lease_until=NULL,next_at=?2 WHERE id=?1") \
     XX(JOB_BY_UID, "SELECT id,uid,app,apns_id,n,n_accepted,n_rejected,n_expired,n_failed,"         \
-                   "n_retry,created,send_at,finished,channel FROM job WHERE uid=?1")               \
+                   "n_retry,created,send_at,finished,channel,n_cancelled,cancelled "               \
+                   "FROM job WHERE uid=?1")                                                        \
     XX(JOB_LEASED, "SELECT EXISTS(SELECT 1 FROM chunk WHERE job=?1 AND lease_owner IS NOT NULL)")  \
     XX(JOB_RETRIES, "SELECT c.first+r.idx,r.at,r.attempts FROM chunk c JOIN retry r "              \
                     "ON r.chunk=c.id WHERE c.job=?1")                                              \
@@ -176,6 +189,16 @@ int gw_sq_op_purge(gw_sq *sq, gw_queue_req *r);       /* store_sqlite_purge.c */
 int gw_sq_op_wake(gw_sq *sq, gw_queue_req *r);        /* store_sqlite_lease.c */
 int gw_sq_op_channel(gw_sq *sq, gw_queue_req *r);     /* store_sqlite_channel.c */
 int gw_sq_op_idem(gw_sq *sq, gw_queue_req *r);        /* store_sqlite_idem.c */
+int gw_sq_op_cancel(gw_sq *sq, gw_queue_req *r);      /* store_sqlite_cancel.c */
+/* store_sqlite_cancel.c: registers the SQL function apnsd_cancel_st(st)
+ * the cancel statements use (before they are prepared). 0 or a storage
+ * error. */
+int gw_sq_cancel_register(gw_sq *sq, char *detail, size_t detail_len);
+/* Makes the open tokens of job's chunks that are not leased
+ * GW_TOKEN_CANCELLED (constant statements, whatever the job's size), with
+ * the job's counts, the depth and finished. *n: tokens cancelled (may be
+ * NULL). In the current transaction; 0 or a storage error into r. */
+int gw_sq_cancel_open(gw_sq *sq, gw_queue_req *r, int64_t job, int64_t now, int64_t *n);
 /* store_sqlite_idem.c: creates the idempotency table when absent (at open;
  * an additive table: older apnsd versions ignore it). 0 or a storage error. */
 int gw_sq_idem_schema(gw_sq *sq, char *detail, size_t detail_len);

@@ -46,11 +46,33 @@ static void outcome_record(void **state)
     assert_int_equal(back.state[1], 1);
     gw_js_rec_cleanup(&back);
 
-    q = variant(buf, len, 3, '2'); /* a newer apnsd's record */
+    q = variant(buf, len, 3, '3'); /* a newer apnsd's record */
     assert_int_equal(gw_js_rec_decode(&back, q, len), GW_JS_ENEWER);
-    assert_int_equal(gw_js_format_version(q, len), 2);
+    assert_int_equal(gw_js_format_version(q, len), 3);
     gw_js_rec_cleanup(&back);
     free(q);
+    /* A cancelled token (state 6) makes the record version 2, which a node
+     * of version 1 leaves alone (its GW_JS_ENEWER); in a version 1 record
+     * that byte is no state at all. */
+    r.state[2] = 6;
+    free(buf);
+    assert_int_equal(gw_js_rec_encode(&r, &buf, &len), 0);
+    assert_memory_equal(buf, "AJR2", 4);
+    assert_int_equal(gw_js_rec_decode(&back, buf, len), 0);
+    assert_int_equal(back.state[2], 6);
+    uint64_t c[4], retry, open;
+    int64_t min_retry;
+    gw_js_rec_counts(&back, c, &retry, &open, &min_retry);
+    assert_int_equal(c[0], 1); /* accepted */
+    assert_int_equal(open, 1); /* token 0: pending; token 2 cancelled is final */
+    gw_js_rec_cleanup(&back);
+    q = variant(buf, len, 3, '1');
+    assert_int_equal(gw_js_rec_decode(&back, q, len), APNS_EINVAL);
+    gw_js_rec_cleanup(&back);
+    free(q);
+    r.state[2] = 0;
+    free(buf);
+    assert_int_equal(gw_js_rec_encode(&r, &buf, &len), 0);
     q = variant(buf, len, 3, '0'); /* no such version */
     assert_int_equal(gw_js_rec_decode(&back, q, len), APNS_EINVAL);
     gw_js_rec_cleanup(&back);

@@ -467,10 +467,10 @@ static void schema_v1_migrated(void **state)
     assert_string_equal(d.dead[0].reason, "Unregistered");
     gw_queue_free(q);
 
-    /* Migrated in place: version 5 (meta, the channel records, the webhook
-     * outbox, then job.channel, NULL for the job it held), this apnsd
-     * recorded as the writer. */
-    assert_int_equal(db_int(path, "PRAGMA user_version"), 5);
+    /* Migrated in place: version 6 (meta, the channel records, the webhook
+     * outbox, then job.channel, NULL for the job it held, then the cancel
+     * columns), this apnsd recorded as the writer. */
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 6);
     assert_int_equal(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name='outbox'"), 1);
     assert_int_equal(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name='channel'"), 1);
     assert_int_equal(db_int(path, "SELECT count(*) FROM pragma_table_info('job') WHERE "
@@ -498,7 +498,7 @@ static const char v3_extra[] =
     "INSERT INTO meta VALUES('written_by','0.1.0');"
     "PRAGMA user_version=3;";
 
-/* A version 3 file is migrated to 5 in place: its queued job is served and
+/* A version 3 file is migrated to 6 in place: its queued job is served and
  * its outcomes write webhook events into the new outbox table. */
 static void schema_v3_migrated(void **state)
 {
@@ -523,7 +523,7 @@ static void schema_v3_migrated(void **state)
     assert_int_equal(tq_release(f->base, q, c, 0), 0);
     gw_queue_free(q);
 
-    assert_int_equal(db_int(path, "PRAGMA user_version"), 5);
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 6);
     assert_int_equal(db_int(path, "SELECT count(*) FROM outbox WHERE app='demo'"), 2);
     /* Opened again: the events are there, oldest first. */
     q = tq_open(&f->o, path);
@@ -532,6 +532,89 @@ static void schema_v3_migrated(void **state)
     assert_non_null(
         strstr(e.json[0], "\"job_id\":\"" V1_JOB "\",\"index\":0,\"token\":\"" V1_TOK1));
     assert_non_null(strstr(e.json[1], "\"index\":1,\"token\":\"" V1_TOK2));
+    gw_queue_free(q);
+}
+
+/* Schema version 5 exactly as apnsd wrote it before cancels (git 5851a90,
+ * daemon/queue/sqlite/store_sqlite_db.c), never this file's code. */
+static const char v5_schema[] =
+    "CREATE TABLE IF NOT EXISTS job("
+    " id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, app TEXT NOT NULL, topic TEXT,"
+    " push_type INTEGER NOT NULL, priority INTEGER NOT NULL, expiration INTEGER NOT NULL,"
+    " collapse_id TEXT, apns_id TEXT NOT NULL, payload BLOB NOT NULL,"
+    " send_at INTEGER NOT NULL, created INTEGER NOT NULL, n INTEGER NOT NULL,"
+    " n_chunks INTEGER NOT NULL, n_accepted INTEGER NOT NULL DEFAULT 0,"
+    " n_rejected INTEGER NOT NULL DEFAULT 0, n_expired INTEGER NOT NULL DEFAULT 0,"
+    " n_failed INTEGER NOT NULL DEFAULT 0, n_retry INTEGER NOT NULL DEFAULT 0,"
+    " finished INTEGER, channel TEXT);"
+    "CREATE INDEX IF NOT EXISTS job_finished ON job(finished) WHERE finished IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS chunk("
+    " id INTEGER PRIMARY KEY, job INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " first INTEGER NOT NULL, n INTEGER NOT NULL, tokens BLOB NOT NULL, st BLOB NOT NULL,"
+    " n_open INTEGER NOT NULL, next_at INTEGER, lease_owner INTEGER, lease_until INTEGER,"
+    " UNIQUE(job, seq));"
+    "CREATE INDEX IF NOT EXISTS chunk_due ON chunk(next_at)"
+    " WHERE next_at IS NOT NULL AND lease_owner IS NULL;"
+    "CREATE TABLE IF NOT EXISTS retry("
+    " chunk INTEGER NOT NULL, idx INTEGER NOT NULL, at INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL, PRIMARY KEY(chunk, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS rejection("
+    " job INTEGER NOT NULL, idx INTEGER NOT NULL, token BLOB NOT NULL, status INTEGER,"
+    " reason TEXT, apns_ts INTEGER, recorded INTEGER, PRIMARY KEY(job, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS dead_token("
+    " id INTEGER PRIMARY KEY, app TEXT NOT NULL, token BLOB NOT NULL, source INTEGER NOT NULL,"
+    " reason TEXT, apns_ts INTEGER, recorded INTEGER NOT NULL, UNIQUE(app, token));"
+    "CREATE INDEX IF NOT EXISTS dead_token_page ON dead_token(app, recorded, id);"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT "
+    "ROWID;"
+    "CREATE TABLE IF NOT EXISTS channel("
+    " app TEXT NOT NULL, env TEXT NOT NULL, id TEXT NOT NULL, policy INTEGER NOT NULL,"
+    " label TEXT, created INTEGER NOT NULL, PRIMARY KEY(app, env, id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS outbox("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, at INTEGER NOT NULL,"
+    " event TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS outbox_app ON outbox(app, id);"
+    "INSERT INTO meta VALUES('written_by','0.2.0');"
+    "PRAGMA user_version=5;";
+
+/* A version 5 file is migrated to 6 in place: its queued job has no cancel
+ * mark and can be cancelled, and the cancel survives a restart. */
+static void schema_v5_migrated(void **state)
+{
+    fx *f = *state;
+    char path[600];
+    tq_res r;
+
+    snprintf(path, sizeof(path), "%s/v5.db", f->b.dir);
+    db_exec(path, v5_schema);
+    db_exec(path, v1_rows);
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 5);
+
+    gw_queue *q = tq_open(&f->o, path);
+    assert_int_equal(tq_status(f->base, q, V1_JOB, &r), 0);
+    assert_true(r.st.tokens == 2 && r.st.pending == 2 && r.st.cancelled == 0);
+    assert_int_equal(r.st.cancelled_ms, 0);
+    assert_int_equal(gw_queue_depth(q), 2);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(gw_queue_cancel(q, V1_JOB, tq_on_status, &r), 0);
+    tq_run_until(f->base, &r.done);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.st.cancelled, 2);
+    assert_int_equal(r.st.state, GW_JOB_CANCELLED);
+    assert_int_equal(gw_queue_depth(q), 0);
+    gw_queue_free(q);
+
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 6);
+    assert_int_equal(db_int(path, "SELECT n_cancelled FROM job"), 2);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM chunk WHERE next_at IS NOT NULL"), 0);
+    q = tq_open(&f->o, path);
+    assert_int_equal(tq_status(f->base, q, V1_JOB, &r), 0);
+    assert_int_equal(r.st.cancelled, 2);
+    assert_int_equal(r.st.state, GW_JOB_CANCELLED);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.outcomes[0].state, GW_TOKEN_CANCELLED);
+    assert_int_equal(r.outcomes[1].state, GW_TOKEN_CANCELLED);
+    assert_int_equal(gw_queue_depth(q), 0);
     gw_queue_free(q);
 }
 
@@ -553,7 +636,7 @@ static void schema_newer_refused(void **state)
     assert_null(q);
     assert_non_null(strstr(detail, path));
     assert_non_null(strstr(detail, "schema version 9 (written by apnsd 9.9.9)"));
-    assert_non_null(strstr(detail, "this apnsd (" APNS_VERSION ") reads schema versions up to 5"));
+    assert_non_null(strstr(detail, "this apnsd (" APNS_VERSION ") reads schema versions up to 6"));
     /* Untouched. */
     assert_int_equal(db_int(path, "PRAGMA user_version"), 9);
 }
@@ -685,6 +768,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(files_private, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_v1_migrated, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_v3_migrated, qc_setup, qc_teardown),
+        cmocka_unit_test_setup_teardown(schema_v5_migrated, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_newer_refused, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(group_all_or_nothing, qc_setup, qc_teardown),
     };

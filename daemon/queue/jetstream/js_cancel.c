@@ -1,0 +1,378 @@
+/*
+ * js_cancel.c - cancels on the JetStream backend (gw_queue_cancel): the
+ * fleet-wide, durable cancel mark and what every node does about it.
+ *
+ * Design note
+ * -----------
+ * The mark is an entry of KV <P>_CANCEL, key "<job>", value "AJX1" and the
+ * cancel time (ms, 64-bit little-endian), created with compare-and-set on
+ * absence: the first cancel's time stays, a repeat changes nothing. The
+ * bucket has the job buckets' TTL (retention). Storing it is the commit of
+ * the cancel: the API answers after it is stored on a quorum.
+ *
+ * Nobody can reach into the work queue to delete a job's chunk messages,
+ * so the chunks are stopped where they pass:
+ *  - LEASE (gw_js_cancel_take, every chunk a node is about to hand out):
+ *    the mark is read (a per-node cache of jobs known cancelled, else one
+ *    KV read; never a cached "not cancelled"), and for a cancelled job the
+ *    chunk's open tokens are recorded GW_TOKEN_CANCELLED (compare-and-set,
+ *    merged with a concurrent writer) and the message acked: the node that
+ *    fetches a cancelled job's chunk finishes it in one record write, never
+ *    a write per token. The fleet keeps fetching, so the job's queued
+ *    chunks drain at lease speed; a chunk delayed by a nak (send_at, retry)
+ *    is finished when its delay ends.
+ *  - HELD CHUNKS (gw_js_cancel_tick, once a second from ops->idle): a node
+ *    reads the marks of the jobs whose chunks it holds; for a cancelled one
+ *    the front end marks the chunks (gw_queue__cancel_notice ->
+ *    gw_chunk.cancelled) so the dispatcher submits nothing more of them and
+ *    hands them back once its flights end: a node holding chunks of a job
+ *    another node cancelled stops within about a second. The node that
+ *    stored the cancel marks its own chunks at once (the front end, when
+ *    the cancel is delivered).
+ *  - RELEASE (gw_js_cancel_release): a hand-back of a cancelled job's
+ *    chunk records its open tokens cancelled with the release's record
+ *    write, and the message is acked.
+ *
+ * Status (js_status.c) reads the mark too: a cancelled job's open tokens
+ * in chunks no node holds are counted cancelled at once (they will never
+ * be sent), before the lease that writes it down comes. A node marks the
+ * records of the chunks it holds (held_at) when it learns of the cancel, so
+ * they count as in flight until handed back. Before that can have happened
+ * (JS_CANCEL_SETTLE_MS after the cancel: more than a node needs to learn
+ * of it) a chunk fetched just before the cancel may have no record yet:
+ * until then the status counts only what the records say, in flight.
+ *
+ * Versions: a record holding a cancelled token is written as version 2
+ * (JS_REC_FORMAT), so a node of an earlier version never rewrites it; such
+ * a node does not read the marks either (it would go on sending a
+ * cancelled job's chunks it fetches): upgrade every node before using
+ * cancels (docs/operations.md).
+ */
+#include "js_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JS_CANCEL_CACHE 256
+#define JS_CANCEL_LEN   12 /* "AJX1" + u64 */
+
+typedef struct gw_js_cancels {
+    pthread_mutex_t mu;
+    char id[JS_CANCEL_CACHE][GW_JOB_ID_LEN + 1]; /* jobs known cancelled (a ring) */
+    int64_t ms[JS_CANCEL_CACHE];
+    size_t pos;
+    int64_t tick_due; /* queue thread: mono ms of the next look at held chunks */
+} gw_js_cancels;
+
+int gw_js_cancel_init(gw_js *js)
+{
+    js->cancels = calloc(1, sizeof(*js->cancels));
+    if (js->cancels == NULL)
+        return APNS_ENOMEM;
+    pthread_mutex_init(&js->cancels->mu, NULL);
+    return 0;
+}
+
+void gw_js_cancel_free(gw_js *js)
+{
+    if (js->cancels == NULL)
+        return;
+    pthread_mutex_destroy(&js->cancels->mu);
+    free(js->cancels);
+    js->cancels = NULL;
+}
+
+static void encode(int64_t ms, uint8_t out[JS_CANCEL_LEN])
+{
+    memcpy(out, "AJX1", 4);
+    for (int i = 0; i < 8; i++)
+        out[4 + i] = (uint8_t)((uint64_t)ms >> (8 * i));
+}
+
+/* The time of a mark; 1 (not 0: still a mark) for one this node cannot
+ * read (a later version's). */
+static int64_t decode(const uint8_t *p, size_t len)
+{
+    uint64_t v = 0;
+
+    if (len < JS_CANCEL_LEN || memcmp(p, "AJX", 3) != 0)
+        return 1;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[4 + i] << (8 * i);
+    return v > 0 && v < (uint64_t)INT64_MAX ? (int64_t)v : 1;
+}
+
+static int64_t cache_find(gw_js *js, const char *id)
+{
+    gw_js_cancels *c = js->cancels;
+    int64_t ms = 0;
+
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < JS_CANCEL_CACHE && ms == 0; i++)
+        if (c->id[i][0] != '\0' && strcmp(c->id[i], id) == 0)
+            ms = c->ms[i];
+    pthread_mutex_unlock(&c->mu);
+    return ms;
+}
+
+static void cache_add(gw_js *js, const char *id, int64_t ms)
+{
+    gw_js_cancels *c = js->cancels;
+
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->id[c->pos], sizeof(c->id[c->pos]), "%s", id);
+    c->ms[c->pos] = ms;
+    c->pos = (c->pos + 1) % JS_CANCEL_CACHE;
+    pthread_mutex_unlock(&c->mu);
+}
+
+int gw_js_cancel_get(gw_js *js, const char *job_id, int64_t *ms, char *detail, size_t dlen)
+{
+    uint8_t *val = NULL;
+    size_t len = 0;
+    int found = 0, rc;
+
+    *ms = cache_find(js, job_id);
+    if (*ms != 0)
+        return 0;
+    rc = gw_js_kv_get(js, js->kv[JS_CANCEL], job_id, &val, &len, NULL, &found, "cancel (read)",
+                      detail, dlen);
+    if (rc != 0)
+        return rc;
+    if (found) {
+        *ms = decode(val, len);
+        cache_add(js, job_id, *ms);
+    }
+    free(val);
+    return 0;
+}
+
+int gw_js_op_cancel(gw_js *js, gw_queue_req *r)
+{
+    uint8_t *val = NULL, mark[JS_CANCEL_LEN];
+    size_t len = 0;
+    int found = 0, conflict = 0, committed = 0, rc;
+    int64_t ms = 0;
+    gw_js_job job;
+
+    rc = gw_js_kv_get(js, js->kv[JS_JOBS], r->u.status.id, &val, &len, NULL, &found, "cancel",
+                      r->detail, sizeof(r->detail));
+    if (rc != 0)
+        return rc;
+    if (found && gw_js_job_decode(&job, val, len) == 0) {
+        committed = job.state == JS_JOB_COMMITTED;
+        gw_js_job_cleanup(&job);
+    }
+    free(val);
+    if (!committed) {
+        snprintf(r->detail, sizeof(r->detail), "no job %s", r->u.status.id);
+        return GW_QUEUE_ENOTFOUND;
+    }
+    encode(gw_queue__now(js->q), mark);
+    rc = gw_js_kv_cas(js, js->bucket[JS_CANCEL], r->u.status.id, mark, sizeof(mark), 0, 0, NULL,
+                      &conflict, "cancel", r->detail, sizeof(r->detail));
+    if (rc != 0)
+        return rc;
+    if (!conflict) /* ours is the mark; else the first one's stays */
+        cache_add(js, r->u.status.id, decode(mark, sizeof(mark)));
+    rc = gw_js_cancel_get(js, r->u.status.id, &ms, r->detail, sizeof(r->detail));
+    if (rc != 0)
+        return rc;
+    r->work = 1; /* the fleet's leases finish the queued chunks */
+    return gw_js_op_status(js, r);
+}
+
+/* Makes every open token of rec CANCELLED; returns how many. */
+static uint32_t cancel_open(gw_js_rec *rec, int64_t now)
+{
+    uint32_t k = 0;
+
+    for (uint32_t i = 0; i < rec->n; i++)
+        if (!gw_token_state_final((gw_token_state)rec->state[i]))
+            k += (uint32_t)gw_js_rec_apply(rec, i, GW_TOKEN_CANCELLED, 0, NULL, 0, 0);
+    if (k > 0 || rec->done_ms == 0)
+        rec->done_ms = now;
+    rec->held_at = 0;
+    return k;
+}
+
+/* Stores l's record with compare-and-set, merging a concurrent writer's
+ * (whose answers stay: a final state wins) and cancelling again. Returns
+ * 0, or a mapped code (detail written). */
+static int store_cancelled(gw_js *js, gw_js_lease *l, uint32_t *k, int64_t now, char *detail,
+                           size_t dlen)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint8_t *buf = NULL, *val = NULL;
+        size_t blen = 0, len = 0;
+        uint64_t new_rev = 0;
+        int conflict = 0, found = 0, rc;
+
+        if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0) {
+            snprintf(detail, dlen, "out of memory while cancelling");
+            return APNS_ENOMEM;
+        }
+        rc = gw_js_kv_cas(js, js->bucket[JS_OUT], l->key, buf, blen, l->rev, 0, &new_rev, &conflict,
+                          "cancel (record)", detail, dlen);
+        free(buf);
+        if (rc != 0)
+            return rc;
+        if (!conflict) {
+            l->rev = new_rev;
+            l->dirty = 0;
+            return 0;
+        }
+        rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found,
+                          "cancel (record)", detail, dlen);
+        if (rc != 0)
+            return rc;
+        if (found) {
+            gw_js_rec theirs;
+            if (gw_js_rec_decode(&theirs, val, len) == 0) {
+                /* Their cancelled tokens and answers are theirs: count ours again. */
+                gw_js_rec_merge(&l->rec, &theirs);
+                *k = 0;
+                for (uint32_t i = 0; i < theirs.n && i < l->rec.n; i++)
+                    *k += !gw_token_state_final((gw_token_state)theirs.state[i]) &&
+                          l->rec.state[i] == GW_TOKEN_CANCELLED;
+                gw_js_rec_cleanup(&theirs);
+            }
+            free(val);
+            cancel_open(&l->rec, now);
+        }
+    }
+    snprintf(detail, dlen, "queue jetstream %s: outcome record %s keeps changing under us",
+             js->servers_text, l->key);
+    return GW_QUEUE_ESTORE;
+}
+
+int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now)
+{
+    char detail[384];
+    int64_t ms = 0;
+    uint32_t k;
+    int rc;
+
+    if (gw_js_cancel_get(js, job_id, &ms, detail, sizeof(detail)) != 0) {
+        /* Cannot tell: not handed out, back after ack_wait (the mark is
+         * never missed for want of a read). */
+        gw_queue__log(js->q, APNS_LOG_WARN, "%s", detail);
+        return 1;
+    }
+    if (ms == 0)
+        return 0;
+    k = cancel_open(&l->rec, now);
+    rc = store_cancelled(js, l, &k, now, detail, sizeof(detail));
+    if (rc != 0) {
+        gw_queue__log(js->q, APNS_LOG_WARN, "%s", detail);
+        return 1; /* not acked: back after ack_wait */
+    }
+    atomic_fetch_add(&js->op_ack, 1);
+    natsMsg_Ack(l->msg, NULL);
+    gw_queue__depth_add(js->q, -(int64_t)k);
+    gw_queue__cancelled_add(js->q, k);
+    return 1;
+}
+
+void gw_js_cancel_release(gw_js *js, gw_js_lease *l, gw_queue_req *r, int64_t now)
+{
+    char job[GW_JOB_ID_LEN + 1], detail[384];
+    int64_t ms = 0;
+    uint32_t k;
+
+    snprintf(job, sizeof(job), "%.*s", GW_JOB_ID_LEN, l->key);
+    if (gw_js_cancel_get(js, job, &ms, detail, sizeof(detail)) != 0 || ms == 0)
+        return; /* a failed read: handed back as usual, finished at its next lease */
+    k = cancel_open(&l->rec, now);
+    if (k == 0)
+        return;
+    l->new_finals += k;
+    l->dirty = 1;
+    r->cancelled += k;
+}
+
+/* Stores l's record as it is (compare-and-set; a concurrent writer's
+ * answers merged in). 0 or a mapped code. */
+static int store_held(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint8_t *buf = NULL, *val = NULL;
+        size_t blen = 0, len = 0;
+        uint64_t new_rev = 0;
+        int conflict = 0, found = 0, rc;
+
+        if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0)
+            return APNS_ENOMEM;
+        rc = gw_js_kv_cas(js, js->bucket[JS_OUT], l->key, buf, blen, l->rev, 0, &new_rev, &conflict,
+                          "cancel (held)", detail, dlen);
+        free(buf);
+        if (rc != 0 || !conflict) {
+            if (rc == 0)
+                l->rev = new_rev;
+            return rc;
+        }
+        rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found, "cancel (held)",
+                          detail, dlen);
+        if (rc != 0)
+            return rc;
+        if (found) {
+            gw_js_rec theirs;
+            if (gw_js_rec_decode(&theirs, val, len) == 0) {
+                gw_js_rec_merge(&l->rec, &theirs);
+                gw_js_rec_cleanup(&theirs);
+            }
+        }
+        free(val);
+    }
+    return GW_QUEUE_ESTORE;
+}
+
+void gw_js_cancel_tick(gw_js *js)
+{
+    gw_js_lease **v = NULL;
+    size_t n = 0, cap = 0;
+    int64_t mono = common_mono_ms(), now = gw_queue__now(js->q);
+    char job[GW_JOB_ID_LEN + 1] = "", detail[384];
+    int64_t ms = 0;
+
+    if (js->cancels == NULL || mono < js->cancels->tick_due)
+        return;
+    js->cancels->tick_due = mono + 1000;
+    /* The leases this node holds (only this thread unlinks and frees them). */
+    pthread_mutex_lock(&js->lease_mu);
+    COMMON_LIST_FOREACH(it, tmp, &js->leases)
+    {
+        if (n == cap) {
+            size_t c2 = cap ? 2 * cap : 16;
+            void *p = realloc(v, c2 * sizeof(*v));
+            if (p == NULL)
+                break;
+            v = p;
+            cap = c2;
+        }
+        v[n++] = COMMON_CONTAINER_OF(it, gw_js_lease, node);
+    }
+    pthread_mutex_unlock(&js->lease_mu);
+    for (size_t i = 0; i < n; i++) {
+        gw_js_lease *l = v[i];
+
+        if (strncmp(job, l->key, GW_JOB_ID_LEN) != 0) {
+            snprintf(job, sizeof(job), "%.*s", GW_JOB_ID_LEN, l->key);
+            if (gw_js_cancel_get(js, job, &ms, detail, sizeof(detail)) != 0)
+                ms = 0;
+            if (ms != 0)
+                gw_queue__cancel_notice(js->q, job);
+        }
+        /* A held chunk of a cancelled job says so in its record until it is
+         * handed back, so a status read anywhere counts it in flight (its
+         * sent tokens are still being answered). */
+        if (ms != 0 && !l->dirty && !l->releasing &&
+            (l->rec.held_at == 0 || now - l->rec.held_at > js->q->o.lease_ttl_ms / 2)) {
+            l->rec.held_at = now;
+            if (store_held(js, l, detail, sizeof(detail)) != 0)
+                gw_queue__log(js->q, APNS_LOG_WARN, "%s", detail);
+        }
+    }
+    free(v);
+}
