@@ -13,13 +13,15 @@
  * The dispatcher leases only while some app is HUNGRY (its client has more
  * free slots than the tokens it already holds beyond its cursors) and holds
  * at most `cap` chunks in all (twice the in-flight window of every app, in
- * chunks, plus slack), so memory is bounded by the config, never by the
- * queue. A lease is started by a kick (the queue's on_work: a submit or a
- * release made work due now), by the wake timer (the earliest next_at the
- * queue or our own releases announced), or when a lease was cut at its
- * maximum. Each leased chunk is routed by its app name: to its app, or back
- * to the queue at once (app paused: at its probe time; app not in the
- * config: in a minute, with a warning).
+ * chunks of at most CAP_CHUNK_TOKENS tokens, plus slack), so memory is
+ * bounded by the config, never by the queue. Counting the window in full
+ * chunks starved small jobs: 8 chunks of ~60 tokens kept a 2,000-stream
+ * window a quarter busy, each chunk held until its outcomes commit; big
+ * chunks are kept from piling up by the hungry test, not by the cap. A lease is started by a kick
+ * (the queue's on_work: a submit or a release made work due now), by the wake timer (the earliest
+ * next_at the queue or our own releases announced), or when a lease was cut at its maximum. Each
+ * leased chunk is routed by its app name: to its app, or back to the queue at once (app paused: at
+ * its probe time; app not in the config: in a minute, with a warning).
  *
  * Feeding. An app walks its chunks in lease order with a cursor: a token
  * that is not due (final, or retry-at still ahead) is skipped; an EXPIRED
@@ -135,10 +137,13 @@ static gw_app *find_app(const gw_dispatch *d, const char *name)
     return NULL;
 }
 
+/* The chunk size the cap assumes (the design note): small jobs' chunks. */
+#define CAP_CHUNK_TOKENS 32
+
 static void count_apps(gw_dispatch *d)
 {
     size_t cap = 0;
-    uint32_t ct = d->chunk_tokens;
+    uint32_t ct = d->chunk_tokens < CAP_CHUNK_TOKENS ? d->chunk_tokens : CAP_CHUNK_TOKENS;
 
     for (gw_app *a = d->apps; a != NULL; a = a->next)
         cap += 2 * ((a->n_flights / 2 + ct - 1) / ct) + 2;
