@@ -15,13 +15,18 @@
  * The dispatcher leases only while some app is HUNGRY (its client has more
  * free slots than the tokens it already holds beyond its cursors) and holds
  * at most `cap` chunks in all (twice the in-flight window of every app, in
- * chunks, plus slack), so memory is bounded by the config, never by the
- * queue. A lease is started by a kick (the queue's on_work: a submit or a
- * release made work due now), by the wake timer (the earliest next_at the
- * queue or our own releases announced), or when a lease was cut at its
- * maximum. Each leased chunk is routed by its app name: to its app, or back
- * to the queue at once (app paused: at its probe time; app not in the
- * config: in a minute, with a warning).
+ * chunks of at most CAP_CHUNK_TOKENS tokens, plus slack), so memory is
+ * bounded by the config, never by the queue. Counting the window in full
+ * chunks starved small jobs: 8 chunks of ~60 tokens kept a 2,000-stream
+ * window a quarter busy, each chunk held until its outcomes commit. One
+ * lease still takes at most the window in full chunks, so big chunks are
+ * kept from piling up by the hungry test before each lease.
+ * A lease is started by a kick (the queue's on_work: a submit or a release
+ * made work due now), by the wake timer (the earliest next_at the queue or
+ * our own releases announced), or when a lease was cut at its maximum. Each
+ * leased chunk is routed by its app name: to its app, or back to the queue
+ * at once (app paused: at its probe time; app not in the config: in a
+ * minute, with a warning).
  *
  * Feeding. An app walks its chunks by turn (a chunk it takes goes before
  * the held chunks of later turns), then in lease order, with a cursor: a token
@@ -138,14 +143,23 @@ static gw_app *find_app(const gw_dispatch *d, const char *name)
     return NULL;
 }
 
+/* The chunk size the cap assumes (the design note): small jobs' chunks. */
+#define CAP_CHUNK_TOKENS 32
+
 static void count_apps(gw_dispatch *d)
 {
-    size_t cap = 0;
-    uint32_t ct = d->chunk_tokens;
+    size_t cap = 0, per_lease = 0;
+    uint32_t ct = d->chunk_tokens, small = ct < CAP_CHUNK_TOKENS ? ct : CAP_CHUNK_TOKENS;
 
-    for (gw_app *a = d->apps; a != NULL; a = a->next)
-        cap += 2 * ((a->n_flights / 2 + ct - 1) / ct) + 2;
+    for (gw_app *a = d->apps; a != NULL; a = a->next) {
+        cap += 2 * ((a->n_flights / 2 + small - 1) / small) + 2;
+        per_lease += 2 * ((a->n_flights / 2 + ct - 1) / ct) + 2;
+    }
     d->cap = cap < 8 ? 8 : cap > 4096 ? 4096 : cap;
+    /* One lease takes no more than the window in full chunks, as before:
+     * hungry apps lease again for small chunks, a broadcast's big chunks
+     * do not pile up ahead of later work. */
+    d->lease_cap = per_lease < 8 ? 8 : per_lease > d->cap ? d->cap : per_lease;
 }
 
 /* ---- the wake timer ------------------------------------------------------ */
@@ -240,6 +254,8 @@ void gw__d_maybe_lease(gw_dispatch *d)
     if (d->lease != NULL || d->draining || !d->more || d->leased >= d->cap || !any_hungry(d))
         return;
     max = d->cap - d->leased;
+    if (max > d->lease_cap)
+        max = d->lease_cap;
     if (max > GW_D_LEASE_MAX)
         max = GW_D_LEASE_MAX;
     l = calloc(1, sizeof(*l));

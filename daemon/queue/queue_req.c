@@ -107,6 +107,9 @@ gw_queue_req *gw_queue__req_new(gw_queue *q, gw_queue_kind kind, int bounded, vo
     if (r == NULL)
         return NULL;
     r->base.bounded = bounded;
+    /* Nobody waits for an outcome or a hand-back to be stored (a crash
+     * before its commit only resends): they may wait for company. */
+    r->base.lazy = kind == GW_QUEUE_REQ_RECORD || kind == GW_QUEUE_REQ_RELEASE;
     r->base.complete = complete;
     r->q = q;
     r->kind = kind;
@@ -413,11 +416,16 @@ static int64_t run_idle(void *ud)
     return q->ops->idle(q->be);
 }
 
+/* Lazy requests that end a record window early (gw_worker_set_window). */
+#define RECORD_WINDOW_MAX 256
+
 static int start(gw_queue *q)
 {
     int rc = gw_worker_new(&q->w, q->o.base, q->o.max_requests, run_batch,
                            q->ops->idle != NULL ? run_idle : NULL, q->first_idle_ms, q);
 
+    if (rc == 0 && q->ops->record_window_ms > 0)
+        gw_worker_set_window(q->w, q->ops->record_window_ms, RECORD_WINDOW_MAX);
     if (rc == 0 && q->ops->lease_batch != NULL)
         rc = gw_worker_new(&q->lw, q->o.base, q->o.max_requests, run_batch, NULL, -1, q);
     return rc;

@@ -9,6 +9,12 @@
  * the done list goes from empty to non-empty, so a busy queue costs one
  * write and one read per batch, not per request. The pipe works with any
  * event_base (no evthread setup needed by the daemon).
+ *
+ * Lazy requests (gw_worker_set_window): while todo holds only lazy
+ * requests, the worker sleeps until the first of them is window_ms old (or
+ * max_lazy are waiting, or an eager request comes), and a lazy post into a
+ * non-empty todo does not signal: a steady trickle of outcome batches
+ * costs one wake-up and one transaction per window instead of one per post.
  */
 #include "store_worker.h"
 
@@ -31,6 +37,10 @@ struct gw_worker {
     gw_req *done_head, *done_tail;
     size_t bounded, max_bounded;
     int hold; /* gw_worker_hold: todo is not taken while > 0 */
+    size_t todo_lazy, todo_eager;
+    int64_t lazy_since; /* monotonic ms of the first lazy request in todo */
+    int64_t window_ms;
+    size_t max_lazy;
     atomic_size_t outstanding;
     int stop;
 
@@ -78,34 +88,56 @@ static void finish_batch(gw_worker *w, gw_req *head)
         wake_loop(w);
 }
 
+/* Under mu: may the worker take todo now? Otherwise *wait_ms (>= 0) says
+ * how long its lazy requests may still wait (-1: nothing to take). */
+static int todo_ready(const gw_worker *w, int64_t now, int64_t *wait_ms)
+{
+    *wait_ms = -1;
+    if (w->todo_head == NULL || w->hold != 0)
+        return 0;
+    if (w->todo_eager > 0 || w->window_ms <= 0 || w->todo_lazy >= w->max_lazy)
+        return 1;
+    *wait_ms = w->lazy_since + w->window_ms - now;
+    return *wait_ms <= 0;
+}
+
 static void *worker_main(void *arg)
 {
     gw_worker *w = arg;
 
     for (;;) {
-        gw_req *head;
-        int run_idle = 0;
+        gw_req *head = NULL;
+        int run_idle = 0, take = 0;
 
         pthread_mutex_lock(&w->mu);
         for (;;) {
-            if ((w->todo_head != NULL && w->hold == 0) || w->stop)
+            int64_t now = common_mono_ms(), wait, idle_wait = -1;
+            struct timespec ts;
+
+            take = todo_ready(w, now, &wait);
+            if (take || w->stop)
                 break;
             if (w->idle != NULL && w->idle_due >= 0) {
-                int64_t now = common_mono_ms(), wait = w->idle_due - now;
-                struct timespec ts;
-
-                if (wait <= 0) {
+                idle_wait = w->idle_due - now;
+                if (idle_wait <= 0) {
                     run_idle = 1;
                     break;
                 }
+            }
+            if (wait < 0 || (idle_wait >= 0 && idle_wait < wait))
+                wait = idle_wait;
+            if (wait < 0) {
+                pthread_cond_wait(&w->cv, &w->mu);
+            } else {
                 ts = gw_queue__abstime(wait);
                 pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-            } else {
-                pthread_cond_wait(&w->cv, &w->mu);
             }
         }
-        head = w->todo_head;
-        w->todo_head = w->todo_tail = NULL;
+        if (take || w->stop) {
+            head = w->todo_head;
+            w->todo_head = w->todo_tail = NULL;
+            w->todo_lazy = w->todo_eager = 0;
+        }
         if (head == NULL && w->stop) {
             pthread_mutex_unlock(&w->mu);
             break;
@@ -217,9 +249,27 @@ int gw_worker_post(gw_worker *w, gw_req *r)
         w->todo_head = r;
     w->todo_tail = r;
     atomic_fetch_add(&w->outstanding, 1);
-    pthread_cond_signal(&w->cv);
+    /* A lazy request joining a list the worker already knows about (it is
+     * sleeping until the window ends, or busy) needs no signal. */
+    if (r->lazy && w->window_ms > 0) {
+        if (w->todo_lazy++ == 0)
+            w->lazy_since = common_mono_ms();
+        if (w->todo_lazy == 1 || w->todo_lazy == w->max_lazy)
+            pthread_cond_signal(&w->cv);
+    } else {
+        w->todo_eager++;
+        pthread_cond_signal(&w->cv);
+    }
     pthread_mutex_unlock(&w->mu);
     return 0;
+}
+
+void gw_worker_set_window(gw_worker *w, int64_t window_ms, size_t max_lazy)
+{
+    pthread_mutex_lock(&w->mu);
+    w->window_ms = window_ms > 0 ? window_ms : 0;
+    w->max_lazy = max_lazy > 0 ? max_lazy : 1;
+    pthread_mutex_unlock(&w->mu);
 }
 
 void gw_worker_hold(gw_worker *w, int on)

@@ -248,6 +248,7 @@ struct gw_dispatch {
     int more;         /* the queue may have due work */
     uint64_t kick_gen;
     size_t leased, cap;
+    size_t lease_cap; /* chunks per lease: the window in full chunks (count_apps) */
     struct event *wake_ev;
     int64_t wake_at; /* armed for; INT64_MAX when not */
 

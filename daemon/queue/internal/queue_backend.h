@@ -346,6 +346,9 @@ typedef struct gw_queue_ops {
                                    is a no-op and a refused release is posted again
                                    every second until the storage takes it */
     size_t lease_max;           /* chunks per lease request; 0 = any */
+    int64_t record_window_ms;   /* > 0: outcomes and releases wait up to this long on the
+                                   storage thread for other requests to share their
+                                   transaction (gw_worker_set_window); 0 = never wait */
     size_t app_max;             /* longest app name; 0 = any */
     size_t field_max;           /* longest topic or collapse id; 0 = any */
 } gw_queue_ops;

@@ -27,6 +27,8 @@ typedef struct gw_req gw_req;
 struct gw_req {
     gw_req *next;
     int bounded; /* counts against max_bounded (API requests) */
+    int lazy;    /* may wait up to the worker's window for company (gw_worker_set_window):
+                    work nobody is waiting for, e.g. recording outcomes */
     /* On the loop thread after the batch ran: deliver (deliver = 1) or only
      * free (deliver = 0, at shutdown). Must free the request. */
     void (*complete)(gw_req *r, int deliver);
@@ -51,6 +53,15 @@ int gw_worker_new(gw_worker **out, struct event_base *base, size_t max_bounded,
  * waiting), GW_QUEUE_ECLOSED (stopping). On error r is untouched (the
  * caller frees it). */
 int gw_worker_post(gw_worker *w, gw_req *r);
+
+/* Lets lazy requests (gw_req.lazy) wait: the worker takes a todo list of
+ * only lazy requests once the oldest of them has waited window_ms, or max_lazy
+ * of them are waiting, or any other request is posted (which takes them all
+ * along), so outcomes trickling in become one transaction per window, not one
+ * per wake-up; posting a lazy request into such a list wakes nobody.
+ * window_ms 0 (the default) takes every request at once. Loop thread, before
+ * the first post. */
+void gw_worker_set_window(gw_worker *w, int64_t window_ms, size_t max_lazy);
 
 /* Requests posted and not yet completed on the loop. Any thread. */
 size_t gw_worker_outstanding(gw_worker *w);

@@ -23,6 +23,10 @@
  * every batch FULL.
  *
  * Option changes (size limit, read-only) run between transactions, in order.
+ *
+ * The transaction statements (BEGIN, SAVEPOINT, RELEASE, COMMIT, ...) are
+ * prepared once (tx()), not parsed again by sqlite3_exec for every request:
+ * a batch of many small requests pays two of them per request.
  */
 #include "store_sqlite.h"
 
@@ -31,6 +35,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+enum { TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_SAVEPOINT, TX_RELEASE, TX_ROLLBACK_TO };
+
+/* Runs one transaction statement: SQLITE_OK or SQLite's error code. */
+static int tx(gw_sq *sq, int which)
+{
+    static const char *const sql[] = {
+        [TX_BEGIN] = "BEGIN",       [TX_COMMIT] = "COMMIT",
+        [TX_ROLLBACK] = "ROLLBACK", [TX_SAVEPOINT] = "SAVEPOINT r",
+        [TX_RELEASE] = "RELEASE r", [TX_ROLLBACK_TO] = "ROLLBACK TO r",
+    };
+    sqlite3_stmt **s = &sq->tx[which];
+    int rc;
+
+    if (*s == NULL) {
+        rc = sqlite3_prepare_v3(sq->db, sql[which], -1, SQLITE_PREPARE_PERSISTENT, s, NULL);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    rc = sqlite3_step(*s);
+    sqlite3_reset(*s);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
 
 static int needs_full_sync(const gw_sq *sq, const gw_req *head)
 {
@@ -207,7 +234,7 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
     for (gw_req *g = from; g != end; g = g->next)
         if (((gw_queue_req *)g)->err == 0)
             reset_for_retry((gw_queue_req *)g);
-    rc = sqlite3_exec(sq->db, "BEGIN", NULL, NULL, NULL);
+    rc = tx(sq, TX_BEGIN);
     if (rc != SQLITE_OK) {
         err = gw_sq_error(sq, rc, "begin", detail, sizeof(detail));
         fail_all(from, end, err, detail);
@@ -219,7 +246,7 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
 
         if (r->err != 0 && last == g)
             continue;
-        rc = sqlite3_exec(sq->db, "SAVEPOINT r", NULL, NULL, NULL);
+        rc = tx(sq, TX_SAVEPOINT);
         if (rc != SQLITE_OK) {
             r->err = gw_sq_error(sq, rc, kind_name(r), r->detail, sizeof(r->detail));
             group_fail(g, last, r);
@@ -244,7 +271,7 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
                 break;
         }
         if (bad == NULL) {
-            sqlite3_exec(sq->db, "RELEASE r", NULL, NULL, NULL);
+            tx(sq, TX_RELEASE);
             g = last;
             continue;
         }
@@ -256,14 +283,15 @@ static int attempt(gw_sq *sq, gw_req *from, gw_req *end, gw_req **culprit)
             *culprit = &bad->base;
             return TXN_LOST;
         }
-        sqlite3_exec(sq->db, "ROLLBACK TO r; RELEASE r", NULL, NULL, NULL);
+        if (tx(sq, TX_ROLLBACK_TO) == SQLITE_OK)
+            tx(sq, TX_RELEASE);
         g = last;
     }
-    rc = sqlite3_exec(sq->db, "COMMIT", NULL, NULL, NULL);
+    rc = tx(sq, TX_COMMIT);
     if (rc != SQLITE_OK) {
         err = gw_sq_error(sq, rc, "commit", detail, sizeof(detail));
         gw_queue__log(sq->q, APNS_LOG_ERROR, "%s", detail);
-        sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
+        tx(sq, TX_ROLLBACK);
         fail_all(from, end, err, detail);
         return TXN_FAILED;
     }
@@ -290,14 +318,14 @@ static void rerun_reads(gw_sq *sq, gw_req *from, gw_req *end)
         if (!is_read(r) || !gw_queue_err_unavailable(r->err))
             continue;
         reset_for_retry(r);
-        rc = sqlite3_exec(sq->db, "BEGIN", NULL, NULL, NULL);
+        rc = tx(sq, TX_BEGIN);
         if (rc != SQLITE_OK)
             continue; /* keeps the commit's error */
         r->err = run_op(sq, r);
         if (r->err == 0)
             r->detail[0] = '\0';
-        if (sqlite3_exec(sq->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-            sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
+        if (tx(sq, TX_COMMIT) != SQLITE_OK)
+            tx(sq, TX_ROLLBACK);
     }
 }
 
@@ -340,7 +368,6 @@ void gw_sq_batch(gw_req *head, void *be)
 {
     gw_sq *sq = be;
     gw_req *g = head;
-
     set_sync(sq, needs_full_sync(sq, head));
     while (g != NULL) {
         gw_req *end;
@@ -365,7 +392,7 @@ static int64_t purge_pass(gw_sq *sq)
     int more = 0, err, rc;
 
     set_sync(sq, sq->so.outcome_sync_full != 0);
-    rc = sqlite3_exec(sq->db, "BEGIN", NULL, NULL, NULL);
+    rc = tx(sq, TX_BEGIN);
     if (rc != SQLITE_OK) {
         gw_sq_error(sq, rc, "retention", detail, sizeof(detail));
         gw_queue__log(sq->q, APNS_LOG_WARN, "%s", detail);
@@ -373,13 +400,13 @@ static int64_t purge_pass(gw_sq *sq)
     }
     err = gw_sq_purge_step(sq, 100, &jobs, &more, detail, sizeof(detail));
     if (err == 0) {
-        rc = sqlite3_exec(sq->db, "COMMIT", NULL, NULL, NULL);
+        rc = tx(sq, TX_COMMIT);
         if (rc != SQLITE_OK)
             err = gw_sq_error(sq, rc, "retention commit", detail, sizeof(detail));
     }
     if (err != 0) {
         if (!sqlite3_get_autocommit(sq->db))
-            sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
+            tx(sq, TX_ROLLBACK);
         gw_queue__log(sq->q, APNS_LOG_WARN, "%s", detail);
         return sq->q->o.purge_interval_ms;
     }

@@ -460,6 +460,10 @@ void gw_sq_db_close(gw_sq *sq)
         sqlite3_finalize(sq->st[i]);
         sq->st[i] = NULL;
     }
+    for (size_t i = 0; i < sizeof(sq->tx) / sizeof(sq->tx[0]); i++) {
+        sqlite3_finalize(sq->tx[i]);
+        sq->tx[i] = NULL;
+    }
     if (sq->db != NULL) {
         if (sqlite3_close(sq->db) != SQLITE_OK)
             gw_queue__log(sq->q, APNS_LOG_WARN, "queue database %s: close: %s", sq->path,

@@ -1075,6 +1075,36 @@ static void reload_fix_releases_held_work(void **state)
     assert_false(gw_dispatch_app_paused(f->d, "bad"));
 }
 
+/* Small jobs fill the window: 60 one-token jobs against answers delayed by
+ * a second, on an app of 2 connections (2,000 streams). The dispatcher
+ * holds a chunk until its outcomes are stored; it used to hold at most 8
+ * chunks (the window counted in 1,000-token chunks), so 8 tokens were in
+ * flight at most. Counted in small chunks, more than that are sent before
+ * the first answer, and each token is still answered exactly once. */
+static void small_jobs_fill_the_window(void **state)
+{
+    fx *f = *state;
+    const char *extra[] = {"--latency-ms", "1000", NULL};
+    gw_dispatch_stats ds;
+    tjob *j[60];
+    uint64_t max_in_flight = 0;
+
+    start(f, extra, NULL);
+    for (int i = 0; i < 60; i++)
+        j[i] = submit(f, "demo", 500 + (uint64_t)i, 1, NULL);
+    for (int k = 0; f->results < 60 && k < 6000; k++) {
+        run_for(f, 5);
+        gw_dispatch_stats_get(f->d, &ds);
+        if (ds.in_flight > max_in_flight)
+            max_in_flight = ds.in_flight;
+    }
+    assert_int_equal(f->results, 60);
+    for (int i = 0; i < 60; i++)
+        check_once(f, j[i]);
+    assert_true(max_in_flight > 8);
+    assert_true(max_in_flight <= 60);
+}
+
 /* SIGTERM-style drain while answers are outstanding: every answer that
  * arrives is recorded, nothing fails, chunks go back; a second dispatcher
  * finishes the rest, and every token is delivered exactly once. */
@@ -1355,6 +1385,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(broadcast_and_dead_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(small_jobs_fill_the_window, setup, teardown),
         cmocka_unit_test_setup_teardown(retries_after_503, setup, teardown),
         cmocka_unit_test_setup_teardown(hold_while_records_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(rerecord_after_failures, setup, teardown),

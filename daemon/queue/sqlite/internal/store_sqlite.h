@@ -131,6 +131,7 @@ typedef struct gw_sq {
     char *path;
     sqlite3 *db;
     sqlite3_stmt *st[SQS_COUNT];
+    sqlite3_stmt *tx[6]; /* BEGIN, COMMIT, ... (store_sqlite_batch.c), prepared on first use */
     int lock_fd;
     int read_only;
     int sync_full;     /* the connection's synchronous setting right now */
