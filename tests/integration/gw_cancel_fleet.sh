@@ -17,25 +17,14 @@
 . "$(dirname "$0")/gw_lib.sh"
 
 if [ "${APNS_IT_SMALL:-0}" = 1 ]; then N=10000; else N=20000; fi
-command -v nats-server > /dev/null || fail "nats-server is not installed (scripts/install-deps.sh)"
-
-NPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-nats-server -a 127.0.0.1 -p "$NPORT" -js -sd "$WORK/js" > "$WORK/nats.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats.log" && break; sleep 0.1; done
-grep -q "Server is ready" "$WORK/nats.log" || { cat "$WORK/nats.log" >&2; fail "nats-server did not start"; }
+start_nats
 
 start_gw_sim sim --latency-ms 100 --max-streams 50 --delivery-log "$WORK/delivery.log"
 cat > "$WORK/apnsd.ini" <<EOF
 [server]
 listen = 127.0.0.1:0
 drain_timeout = 5s
-[queue]
-backend = jetstream
-servers = nats://127.0.0.1:$NPORT
-prefix = cancel$$
-replicas = 1
-ack_wait = 5s
+$(js_queue_ini cancel$$ 5s)
 chunk_tokens = 100
 [log]
 level = info

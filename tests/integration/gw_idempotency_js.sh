@@ -15,25 +15,14 @@
 #  - apnsd_api_idempotency_total{result} on B counts the repeats.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/gw_lib.sh"
-command -v nats-server > /dev/null || fail "nats-server is not installed (scripts/install-deps.sh)"
-
-NPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-nats-server -a 127.0.0.1 -p "$NPORT" -js -sd "$WORK/js" > "$WORK/nats.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats.log" && break; sleep 0.1; done
-grep -q "Server is ready" "$WORK/nats.log" || { cat "$WORK/nats.log" >&2; fail "nats-server did not start"; }
+start_nats
 
 PREFIX=idem$$
 start_gw_sim sim --delivery-log "$WORK/delivery.log"
 cat > "$WORK/apnsd.ini" <<EOF
 [server]
 listen = 127.0.0.1:0
-[queue]
-backend = jetstream
-servers = nats://127.0.0.1:$NPORT
-prefix = $PREFIX
-replicas = 1
-ack_wait = 2s
+$(js_queue_ini $PREFIX 2s)
 [log]
 level = info
 

@@ -122,6 +122,26 @@ wait_depth() {
   fail "queue depth $d, want $want after ${t}s"
 }
 
+# start_nats : one nats-server with JetStream on a free loopback port (NPORT;
+# its store in $WORK/js, its log $WORK/nats.log, its pid in PIDS), for the
+# tests of backend = jetstream that need no cluster (a fleet of apnsd nodes
+# sharing one queue).
+start_nats() {
+  command -v nats-server > /dev/null || fail "nats-server is not installed (scripts/install-deps.sh)"
+  NPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  nats-server -a 127.0.0.1 -p "$NPORT" -js -sd "$WORK/js" > "$WORK/nats.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats.log" && break; sleep 0.1; done
+  grep -q "Server is ready" "$WORK/nats.log" || { cat "$WORK/nats.log" >&2; fail "nats-server did not start"; }
+}
+
+# js_queue_ini PREFIX ACK_WAIT : the [queue] section of a node on start_nats's
+# server (one replica), with the stream names prefixed by PREFIX.
+js_queue_ini() {
+  printf '[queue]\nbackend = jetstream\nservers = nats://127.0.0.1:%s\nprefix = %s\nreplicas = 1\nack_wait = %s\n' \
+    "$NPORT" "$1" "$2"
+}
+
 # log_lines FILE : lines in the sim's delivery log.
 log_lines() { if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi; }
 

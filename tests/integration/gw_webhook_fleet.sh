@@ -19,14 +19,7 @@
 
 if [ "${APNS_IT_SMALL:-0}" = 1 ]; then N=1000; else N=2000; fi
 SECRET=fleet-secret-0123456789
-command -v nats-server > /dev/null || fail "nats-server is not installed (scripts/install-deps.sh)"
-
-# One nats-server with JetStream on a free port.
-NPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-nats-server -a 127.0.0.1 -p "$NPORT" -js -sd "$WORK/js" > "$WORK/nats.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do grep -q "Server is ready" "$WORK/nats.log" && break; sleep 0.1; done
-grep -q "Server is ready" "$WORK/nats.log" || { cat "$WORK/nats.log" >&2; fail "nats-server did not start"; }
+start_nats
 
 echo shop > "$WORK/down"
 python3 "$(dirname "$0")/webhook_receiver.py" serve "$WORK" "$SECRET" > "$WORK/receiver.out" 2>&1 &
@@ -40,12 +33,7 @@ cat > "$WORK/apnsd.ini" <<EOF
 [server]
 listen = 127.0.0.1:0
 drain_timeout = 5s
-[queue]
-backend = jetstream
-servers = nats://127.0.0.1:$NPORT
-prefix = wh$$
-replicas = 1
-ack_wait = 2s
+$(js_queue_ini wh$$ 2s)
 chunk_tokens = 100
 [log]
 level = info
