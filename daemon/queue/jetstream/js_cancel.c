@@ -197,54 +197,23 @@ static uint32_t cancel_open(gw_js_rec *rec, int64_t now)
     return k;
 }
 
-/* Stores l's record with compare-and-set, merging a concurrent writer's
- * (whose answers stay: a final state wins) and cancelling again. Returns
- * 0, or a mapped code (detail written). */
-static int store_cancelled(gw_js *js, gw_js_lease *l, uint32_t *k, int64_t now, char *detail,
-                           size_t dlen)
-{
-    for (int attempt = 0; attempt < 8; attempt++) {
-        uint8_t *buf = NULL, *val = NULL;
-        size_t blen = 0, len = 0;
-        uint64_t new_rev = 0;
-        int conflict = 0, found = 0, rc;
+typedef struct recount {
+    uint32_t *k;
+    int64_t now;
+} recount;
 
-        if (gw_js_rec_encode(&l->rec, &buf, &blen) != 0) {
-            snprintf(detail, dlen, "out of memory while cancelling");
-            return APNS_ENOMEM;
-        }
-        rc = gw_js_kv_cas(js, js->bucket[JS_OUT], l->key, buf, blen, l->rev, 0, &new_rev, &conflict,
-                          "cancel (record)", detail, dlen);
-        free(buf);
-        if (rc != 0)
-            return rc;
-        if (!conflict) {
-            l->rev = new_rev;
-            l->dirty = 0;
-            return 0;
-        }
-        rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found,
-                          "cancel (record)", detail, dlen);
-        if (rc != 0)
-            return rc;
-        if (found) {
-            gw_js_rec theirs;
-            if (gw_js_rec_decode(&theirs, val, len) == 0) {
-                /* Their cancelled tokens and answers are theirs: count ours again. */
-                gw_js_rec_merge(&l->rec, &theirs);
-                *k = 0;
-                for (uint32_t i = 0; i < theirs.n && i < l->rec.n; i++)
-                    *k += !gw_token_state_final((gw_token_state)theirs.state[i]) &&
-                          l->rec.state[i] == GW_TOKEN_CANCELLED;
-                gw_js_rec_cleanup(&theirs);
-            }
-            free(val);
-            cancel_open(&l->rec, now);
-        }
-    }
-    snprintf(detail, dlen, "queue jetstream %s: outcome record %s keeps changing under us",
-             js->servers_text, l->key);
-    return GW_QUEUE_ESTORE;
+/* gw_js_rec_store's merged hook: a concurrent writer's cancelled tokens and
+ * answers are theirs (a final state wins the merge), so ours are counted
+ * again: the tokens open in theirs that this record cancels. */
+static void cancel_again(gw_js_lease *l, const gw_js_rec *theirs, void *ud)
+{
+    recount *c = ud;
+
+    *c->k = 0;
+    for (uint32_t i = 0; i < theirs->n && i < l->rec.n; i++)
+        *c->k += !gw_token_state_final((gw_token_state)theirs->state[i]) &&
+                 l->rec.state[i] == GW_TOKEN_CANCELLED;
+    cancel_open(&l->rec, c->now);
 }
 
 int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now)
@@ -263,7 +232,8 @@ int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now
     if (ms == 0)
         return 0;
     k = cancel_open(&l->rec, now);
-    rc = store_cancelled(js, l, &k, now, detail, sizeof(detail));
+    recount c = {&k, now};
+    rc = gw_js_rec_store(js, l, 0, cancel_again, &c, detail, sizeof(detail));
     if (rc != 0) {
         gw_queue__log(js->q, APNS_LOG_WARN, "%s", detail);
         return 1; /* not acked: back after ack_wait */

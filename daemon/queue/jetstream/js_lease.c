@@ -154,9 +154,11 @@ static gw_chunk *build_chunk(const gw_js_chunk_msg *m, const gw_js_rec *rec)
 /* Writes l's record with a compare-and-set on its revision (synchronously:
  * the lease thread has no publish group). When the revision moved (another
  * writer holds the chunk too: a lease that outlived ack_wait) it reads
- * theirs, merges and writes again until the compare-and-set holds.
+ * theirs, merges (then calls merged, if any, to redo the caller's change
+ * on the merged record) and writes again until the compare-and-set holds.
  * read_first: a write already met a moved revision. */
-static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, size_t dlen)
+int gw_js_rec_store(gw_js *js, gw_js_lease *l, int read_first, gw_js_rec_merged_cb merged, void *ud,
+                    char *detail, size_t dlen)
 {
     for (int attempt = 0; attempt < 8; attempt++) {
         const char *what = attempt > 0 || read_first ? "record outcomes" : "lease (record)";
@@ -176,6 +178,8 @@ static int rec_store(gw_js *js, gw_js_lease *l, int read_first, char *detail, si
             int drc = gw_js_rec_decode(&theirs, val, len);
             if (drc == 0) {
                 gw_js_rec_merge(&l->rec, &theirs);
+                if (merged != NULL)
+                    merged(l, &theirs, ud);
                 gw_js_rec_cleanup(&theirs);
             } else if (drc == GW_JS_ENEWER) { /* a newer node's record: not overwritten */
                 snprintf(detail, dlen,
@@ -245,7 +249,7 @@ static void store_records(gw_js *js, gw_js_lease **v, size_t n)
             l->rev = p->seq;
             l->dirty = 0;
         } else if (p->code == JSStreamWrongLastSequenceErr) {
-            l->err = rec_store(js, l, 1, l->detail, sizeof(l->detail));
+            l->err = gw_js_rec_store(js, l, 1, NULL, NULL, l->detail, sizeof(l->detail));
         } else {
             l->err = gw_js_error(js, p->st, p->code, p->text, "record outcomes", l->detail,
                                  sizeof(l->detail));
@@ -275,7 +279,7 @@ static void defer(gw_js *js, gw_js_lease *l, int64_t delay_ms, char *detail, siz
 {
     l->rec.rel++;
     l->rec.held_at = 0;
-    rec_store(js, l, 0, detail, dlen);
+    gw_js_rec_store(js, l, 0, NULL, NULL, detail, dlen);
     msg_ack(js, l->msg, MSG_NAK, delay_ms);
 }
 
@@ -290,7 +294,7 @@ static void park(gw_js *js, gw_js_lease *l, uint64_t unclean)
         if (gw_js_rec_apply(&l->rec, i, GW_TOKEN_FAILED, 0, NULL, 0, 0))
             parked++;
     l->rec.done_ms = now;
-    err = rec_store(js, l, 0, d[0], sizeof(d[0]));
+    err = gw_js_rec_store(js, l, 0, NULL, NULL, d[0], sizeof(d[0]));
     msg_ack(js, l->msg, MSG_TERM, 0);
     gw_queue__depth_add(js->q, -(int64_t)parked);
     gw_queue__log(js->q, APNS_LOG_ERROR,

@@ -389,6 +389,13 @@ int gw_js_cancel_get(gw_js *js, const char *job_id, int64_t *ms, char *detail, s
  * after ack_wait). Returns 1 when l must not be handed out (the caller
  * frees it), else 0. */
 int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now);
+/* js_lease.c: stores l's record by compare-and-set, merging a concurrent
+ * writer's record (a newer node's format is never overwritten: an error);
+ * merged (may be NULL) is called after each merge with theirs, to redo the
+ * caller's change. 0, or a mapped code (detail written). Lease thread. */
+typedef void (*gw_js_rec_merged_cb)(gw_js_lease *l, const gw_js_rec *theirs, void *ud);
+int gw_js_rec_store(gw_js *js, gw_js_lease *l, int read_first, gw_js_rec_merged_cb merged, void *ud,
+                    char *detail, size_t dlen);
 /* Queue thread, for a release r of l: when the job is cancelled the open
  * tokens of l's record become CANCELLED (stored with the release's
  * record; counted in r->cancelled). */
