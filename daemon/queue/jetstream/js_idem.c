@@ -67,10 +67,13 @@
 #define HELD_MAX      100000 /* reservations this node holds (finish forgets them) */
 #define GROUP_CACHE_N 1024   /* committed groups remembered by the lease thread */
 
-/* A reservation this node made: its key's digest and its group. */
+/* A reservation this node made: its key's digest, its group, the body's
+ * hash and when it was made (real ms). */
 typedef struct held {
     char h[2 * GW_IDEM_HASH + 1];
     char group[JS_GROUP_MAX + 1];
+    uint8_t hash[GW_IDEM_HASH];
+    int64_t at;
 } held;
 
 struct gw_js_idem {
@@ -332,7 +335,7 @@ static void held_drop(gw_js_idem *s, held *e)
     s->n_held--;
 }
 
-static int held_add(gw_js_idem *s, const char *h, const char *group)
+static int held_add(gw_js_idem *s, const char *h, const char *group, const uint8_t *hash)
 {
     held *e = held_find(s, h);
 
@@ -350,7 +353,20 @@ static int held_add(gw_js_idem *s, const char *h, const char *group)
         e = &s->held[s->n_held++];
     snprintf(e->h, sizeof(e->h), "%s", h);
     snprintf(e->group, sizeof(e->group), "%s", group);
+    memcpy(e->hash, hash, GW_IDEM_HASH);
+    e->at = real_ms();
     return 0;
+}
+
+/* A request of this node still holds the key's reservation (its finish or
+ * its group's commit has not come): a duplicate here waits for it, however
+ * old the reservation looks, because the reservation table is keyed by the
+ * key alone and a second reservation would take the first request's place
+ * (it would commit the other's group). Only an entry older than this
+ * (its finish lost) is replaced. */
+static int64_t held_stale(const gw_js *js)
+{
+    return 10 * reservation_grace(js);
 }
 
 /* Reads reservation "<h>.<g>": 0 with *found (and, when found and val is
@@ -419,6 +435,15 @@ static int begin(gw_js *js, gw_js_idem *s, gw_queue_req *r)
     if (rc != 0)
         return rc;
     key_digest(r, h);
+    {
+        const held *mine = held_find(s, h);
+        if (mine != NULL && real_ms() - mine->at < held_stale(js)) {
+            r->u.idem.state = memcmp(mine->hash, r->u.idem.hash, GW_IDEM_HASH) == 0
+                                  ? GW_IDEM_BUSY
+                                  : GW_IDEM_MISMATCH;
+            return 0;
+        }
+    }
     for (int tries = 0; tries < GEN_MAX; tries++) {
         uint8_t res[RES_LEN], *val = NULL, nonce[8];
         size_t len = 0;
@@ -440,7 +465,7 @@ static int begin(gw_js *js, gw_js_idem *s, gw_queue_req *r)
             if (!conflict) { /* ours */
                 hex(nonce, 8, nx);
                 snprintf(group, sizeof(group), "i.%s.%s", h, nx);
-                if (held_add(s, h, group) != 0) {
+                if (held_add(s, h, group, r->u.idem.hash) != 0) {
                     snprintf(r->detail, sizeof(r->detail), "out of memory");
                     return APNS_ENOMEM;
                 }
@@ -539,8 +564,9 @@ static int finish(gw_js *js, gw_js_idem *s, gw_queue_req *r)
     rc = commit_create(js, e->group, r->u.idem.status > 0 ? JS_JOB_COMMITTED : JS_JOB_ABORTED,
                        r->u.idem.status, r->u.idem.body, &conflict, "idempotency record", r->detail,
                        sizeof(r->detail));
-    if (rc == 0)
-        held_drop(s, e);
+    /* The request is over either way: when its record could not be written
+     * the reservation is given up after the grace, as a dead node's. */
+    held_drop(s, e);
     return rc;
 }
 

@@ -712,6 +712,47 @@ static void idem_reservation_across_nodes(void **state)
     natsConnection_Destroy(nc);
 }
 
+/* A duplicate reaching the node whose request still holds the key waits
+ * (409) however old the reservation looks: taking it over would let the
+ * retry's reservation stand in for the first request's (whose jobs would
+ * then commit the retry's group, and both be sent). Here the reservation
+ * is made old behind the node's back (rewritten with a time an hour ago
+ * and another nonce); once the first request finishes the key is free. */
+static void idem_same_node_retry_waits(void **state)
+{
+    fx *f = *state;
+    natsConnection *nc = NULL;
+    jsCtx *js;
+    kvStore *kv = NULL;
+    uint64_t rev = 0;
+    uint8_t v[4 + 32 + 8 + 8];
+    char bucket[64], k[80];
+    qc_idem r;
+
+    assert_int_equal(qc_idem_begin(f, f->q, "slow", 0xaa, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_NEW);
+    js = raw_connect(&nc);
+    snprintf(bucket, sizeof(bucket), "%s_IDEM", f->b.prefix);
+    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
+    idem_kv_key("scope-a", "slow", k, sizeof(k));
+    memcpy(v, "AJI1", 4);
+    memset(v + 4, 0xaa, 32);
+    be64(v + 36, (uint64_t)(wall_ms() - 3600 * 1000));
+    be64(v + 44, 0x4242);
+    assert_int_equal(kvStore_Put(&rev, kv, k, v, (int)sizeof(v)), NATS_OK);
+    kvStore_Destroy(kv);
+    assert_int_equal(qc_idem_begin(f, f->q, "slow", 0xaa, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_BUSY);
+    assert_int_equal(qc_idem_begin(f, f->q, "slow", 0xbb, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_MISMATCH);
+    /* The first request fails (finish 0): the key is free for a retry. */
+    assert_int_equal(qc_idem_finish(f, f->q, "slow", 0, NULL), 0);
+    assert_int_equal(qc_idem_begin(f, f->q, "slow", 0xaa, &r), 0);
+    assert_int_equal(r.state, GW_IDEM_NEW);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
 /* Chunks of a request that never wrote its commit record (planted in the
  * stream, with their job headers): held, never handed out, dropped after
  * the grace time (2 x op_timeout + 5 s) and counted as orphans; a
@@ -909,6 +950,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         QC_CONTRACT_TESTS(setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(idem_reservation_across_nodes, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(idem_same_node_retry_waits, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(orphan_chunks_dropped, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(ops_per_request, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(broadcast, qc_setup, qc_teardown),
