@@ -12,7 +12,10 @@
  * per token. A chunk leased at that moment is left to its holder: tokens
  * already sent are answered and recorded as usual, and its release
  * (store_sqlite_lease.c) runs the same statements for the job once the
- * lease is cleared. The mark is durable like a submit (synchronous=FULL),
+ * lease is cleared. If the process stops before that release, the next
+ * open (gw_sq_cancel_recover, after the leases are cleared) runs them for
+ * every cancelled job that still has open tokens, so a cancelled job is
+ * never resumed by a restart. The mark is durable like a submit (synchronous=FULL),
  * and a cancelled job is finished like any other once no token is open.
  */
 #include "store_sqlite.h"
@@ -85,6 +88,58 @@ int gw_sq_cancel_open(gw_sq *sq, gw_queue_req *r, int64_t job, int64_t now, int6
         r->depth_add -= open;
         r->cancelled += (uint64_t)open;
     }
+    return err;
+}
+
+int gw_sq_cancel_recover(gw_sq *sq, char *detail, size_t detail_len)
+{
+    static const char sql[] = "SELECT DISTINCT job FROM chunk WHERE n_open > 0 AND job IN "
+                              "(SELECT id FROM job WHERE cancelled IS NOT NULL)";
+    gw_queue_req *r = calloc(1, sizeof(*r));
+    int64_t now = gw_queue__now(sq->q), *jobs = NULL, n = 0;
+    size_t cap = 0;
+    sqlite3_stmt *s = NULL;
+    int rc, err = 0;
+
+    if (r == NULL)
+        return snprintf(detail, detail_len, "out of memory"), APNS_ENOMEM;
+    rc = sqlite3_prepare_v2(sq->db, sql, -1, &s, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((size_t)n == cap) {
+            int64_t *v = realloc(jobs, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+            if (v == NULL) {
+                err = APNS_ENOMEM;
+                snprintf(detail, detail_len, "out of memory");
+                break;
+            }
+            jobs = v;
+        }
+        jobs[n++] = sqlite3_column_int64(s, 0);
+    }
+    if (err == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        err = gw_sq_error(sq, rc, "open (cancelled jobs)", detail, detail_len);
+    sqlite3_finalize(s);
+    if (err == 0 && n > 0) {
+        err = sqlite3_exec(sq->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+                  ? 0
+                  : gw_sq_error(sq, sqlite3_errcode(sq->db), "open (cancelled jobs)", detail,
+                                detail_len);
+        for (int64_t i = 0; err == 0 && i < n; i++)
+            if ((err = gw_sq_cancel_open(sq, r, jobs[i], now, NULL)) != 0)
+                snprintf(detail, detail_len, "%s", r->detail);
+        if (err == 0 && sqlite3_exec(sq->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            err = gw_sq_error(sq, sqlite3_errcode(sq->db), "open (cancelled jobs)", detail,
+                              detail_len);
+        if (err != 0)
+            sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
+        else
+            gw_queue__log(sq->q, APNS_LOG_INFO,
+                          "queue database %s: %lld cancelled job(s) were still open at the last "
+                          "stop: their open tokens are cancelled",
+                          sq->path, (long long)n);
+    }
+    free(jobs);
+    free(r);
     return err;
 }
 

@@ -451,6 +451,9 @@ int gw_sq_db_open(gw_sq *sq, char *detail, size_t len)
         if (rc != SQLITE_OK)
             return gw_sq_error(sq, rc, "open (prepare)", detail, len);
     }
+    rc = gw_sq_cancel_recover(sq, detail, len);
+    if (rc != 0)
+        return rc;
     return read_depth(sq, detail, len);
 }
 

@@ -200,6 +200,11 @@ int gw_sq_cancel_register(gw_sq *sq, char *detail, size_t detail_len);
  * the job's counts, the depth and finished. *n: tokens cancelled (may be
  * NULL). In the current transaction; 0 or a storage error into r. */
 int gw_sq_cancel_open(gw_sq *sq, gw_queue_req *r, int64_t job, int64_t now, int64_t *n);
+/* At open, after the leases are cleared and the statements prepared: the
+ * open tokens of every cancelled job (a chunk leased when the cancel was
+ * stored and never released: the process stopped) are cancelled, in one
+ * transaction. 0 or a storage error (detail written). */
+int gw_sq_cancel_recover(gw_sq *sq, char *detail, size_t detail_len);
 /* store_sqlite_idem.c: creates the idempotency table when absent (at open;
  * an additive table: older apnsd versions ignore it). 0 or a storage error. */
 int gw_sq_idem_schema(gw_sq *sq, char *detail, size_t detail_len);

@@ -577,6 +577,38 @@ static const char v5_schema[] =
     "INSERT INTO meta VALUES('written_by','0.2.0');"
     "PRAGMA user_version=5;";
 
+/* A cancel stored while a chunk of the job is leased, then the process
+ * stops before that chunk is handed back (its lease is never released):
+ * the next open cancels what the chunk still had open, so a restart never
+ * resumes a cancelled job (docs/api.md). */
+static void cancel_survives_a_stop_while_leased(void **state)
+{
+    fx *f = *state;
+    tq_res r, l;
+    gw_job j;
+    char id[GW_JOB_ID_LEN + 1];
+
+    f->o.chunk_tokens = 10;
+    qc_reopen(f);
+    tq_job(&j, "demo", 11, 25); /* chunks of 10, 10 and 5 */
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    snprintf(id, sizeof(id), "%s", r.id);
+    assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 5000), 1);
+    assert_int_equal(qc_cancel(f, f->q, id, &r), 0);
+    assert_int_equal(r.st.cancelled, 15); /* the two chunks no one held */
+    /* The stop: the queue goes (freeing the chunk it lent), the lease is
+     * never released. */
+    gw_queue_free(f->q);
+    f->q = qc_open(f);
+    assert_int_equal(tq_status(f->base, f->q, id, &r), 0);
+    assert_int_equal(r.st.cancelled, 25);
+    assert_int_equal(r.st.pending, 0);
+    assert_int_equal(r.st.state, GW_JOB_CANCELLED);
+    qc_counts_add_up(&r.st);
+    assert_int_equal(qc_lease_wait(f, f->q, 10, &l, 0), 0);
+    assert_int_equal(qc_depth_settled(f, 0), 0);
+}
+
 /* A version 5 file is migrated to 6 in place: its queued job has no cancel
  * mark and can be cancelled, and the cancel survives a restart. */
 static void schema_v5_migrated(void **state)
@@ -769,6 +801,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(schema_v1_migrated, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_v3_migrated, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_v5_migrated, qc_setup, qc_teardown),
+        cmocka_unit_test_setup_teardown(cancel_survives_a_stop_while_leased, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_newer_refused, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(group_all_or_nothing, qc_setup, qc_teardown),
     };
