@@ -63,15 +63,29 @@ static const gw_config_section log_section = {"log", 0,
 /* Rules across modules. The largest request the API takes ([server]
  * max_tokens, all its notifications together) must fit into an empty queue
  * ([queue] max_depth, 0 = no limit): else such a request could never be
- * stored, whatever the client waits for. */
+ * stored, whatever the client waits for. With backend = jetstream a
+ * request's commit record (which holds an idempotent request's answer)
+ * lives in the job bucket, whose age limit is [queue] retention: it must
+ * outlive the key's reservation ([server] idempotency_ttl), or a repeat
+ * inside the TTL would find the reservation without its answer and store
+ * the request again. */
 static void server_rules(gw_config_rules *r, void *part)
 {
     const gw_api_server_config *s = gw_config_sibling(r, &gw_api_server_part);
     const gw_queue_config *q = gw_config_peer(r, &gw_queue_part);
 
     (void)part;
-    if (s == NULL || q == NULL || q->max_depth == 0 || s->max_tokens <= q->max_depth ||
-        gw_config_has(r, "max_tokens") < 0)
+    if (s == NULL || q == NULL)
+        return;
+    if (q->backend == GW_QUEUE_BACKEND_JETSTREAM && q->retention_ms < s->idempotency_ttl_ms)
+        gw_config_fail(r, "idempotency_ttl",
+                       "%lld s is longer than [queue] retention (%lld s): with backend = "
+                       "jetstream an idempotent request's answer is kept as long as retention, "
+                       "so a repeat inside the TTL could be stored again; raise retention or "
+                       "lower idempotency_ttl",
+                       (long long)(s->idempotency_ttl_ms / 1000),
+                       (long long)(q->retention_ms / 1000));
+    if (q->max_depth == 0 || s->max_tokens <= q->max_depth || gw_config_has(r, "max_tokens") < 0)
         return;
     gw_config_fail(r, "max_tokens",
                    "%u is more than [queue] max_depth %llu: a request of that many tokens could "

@@ -174,7 +174,9 @@ static const gw_config_key server_keys[] = {
      .aka = "idempotency_key_ttl",
      .doc = "How long the answer to a `POST /v1/push` with an `Idempotency-Key` header (or a "
             "client-supplied `apns_id`) is kept: a repeat within it gets the first answer "
-            "back and stores nothing; after it the key is new again."},
+            "back and stores nothing; after it the key is new again. With `backend = "
+            "jetstream` it may not exceed `[queue] retention` (the answer is kept with the "
+            "jobs)."},
     {.name = "idempotency_max",
      .type = GW_CONFIG_T_COUNT,
      .def = "100000",

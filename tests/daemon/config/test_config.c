@@ -582,6 +582,14 @@ static const struct bad_case BAD[] = {
      "that many tokens could never be queued"},
     {"[queue]\nmax_depth = 10\n" TOKEN_APP("a"),
      "[server] max_tokens: 1000000 is more than [queue] max_depth 10"},
+    /* With JetStream an idempotent answer lives as long as retention: it
+     * must outlive the key (issue 12). */
+    {"[server]\nidempotency_ttl = 2h\n[queue]\nbackend = jetstream\nservers = nats://a:4222\n"
+     "retention = 1h\n" TOKEN_APP("a"),
+     "apnsd.ini:2: [server] idempotency_ttl: 7200 s is longer than [queue] retention (3600 s): "
+     "with backend = jetstream"},
+    {"[queue]\nbackend = jetstream\nservers = nats://a:4222\nretention = 1h\n" TOKEN_APP("a"),
+     "[server] idempotency_ttl: 86400 s is longer than [queue] retention (3600 s)"},
     {"[server]\nrequest_timeout = 5 parsecs\n" TOKEN_APP("a"),
      "apnsd.ini:2: [server] request_timeout: must be a duration like 500ms, 30s, 5m, 1h30m or 7d"},
     {"[server]\nrequest_timeout = 2h\n" TOKEN_APP("a"),
