@@ -812,8 +812,9 @@ static int run_nats_down(uint32_t batch, uint32_t bcast)
     for (int i = 0; i < f.nc.n; i++)
         GW_CHECK(nc_restart(&f.nc, i) == 0, "cannot restart nats-server n%d", i);
     for (int i = 0; i < f.nc.n; i++)
-        GW_CHECK(nc_wait_node(&f.nc, i, 60000) == 0,
-                 "nats-server n%d did not serve JetStream again within 60 s (log %s/n%d.log)", i,
+        GW_CHECK(nc_wait_node(&f.nc, i, 60000) == 0, "nats-server n%d %s (log %s/n%d.log)", i,
+                 f.nc.pid[i] <= 0 ? "exited after its restart"
+                                  : "did not serve JetStream again within 60 s",
                  f.nc.dir, i);
     int64_t t_up = th_now_ms();
     fprintf(stderr, "cluster down for %lld ms; serving JetStream again %lld ms after the restart\n",
