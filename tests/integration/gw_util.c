@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -73,6 +74,13 @@ void gw_report_exit(const char *name, pid_t pid, int status, const char *err_pat
 
 void gw_fail(void)
 {
+    static atomic_int failing;
+    /* One failure ends the test: a second thread failing at the same time
+     * (the fleet's submit threads, once a node is gone) waits for the first
+     * one's exit instead of reporting the processes it killed. */
+    if (atomic_exchange(&failing, 1) != 0)
+        for (;;)
+            pause();
     /* A child that is already gone may be why the test failed: say how it
      * ended (exit status or signal) and how its stderr ends, before the
      * others are killed. */
@@ -87,9 +95,17 @@ void gw_fail(void)
     for (int i = 0; i < MAX_PROCS; i++)
         if (procs[i] > 0)
             kill(procs[i], SIGKILL);
-    for (int i = 0; i < MAX_PROCS; i++)
-        if (procs[i] > 0)
-            waitpid(procs[i], NULL, 0);
+    /* One that was dying already (its sockets close before it can be
+     * reaped, so a client may see that first) ends with its own status,
+     * not our SIGKILL: report it too. */
+    for (int i = 0; i < MAX_PROCS; i++) {
+        int status = 0;
+        if (procs[i] > 0 && waitpid(procs[i], &status, 0) == procs[i] &&
+            !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
+            fprintf(stderr, "gw_fail: ");
+            gw_report_exit(proc_name[i], procs[i], status, proc_err[i]);
+        }
+    }
     run_hooks();
     exit(1);
 }
