@@ -3,7 +3,9 @@
  *
  * The one place that lists the protocols: the client asks here and drives
  * what it gets through the class, so a library built without the legacy
- * interface (APNS_LEGACY=OFF) differs only in this table.
+ * interface (APNS_LEGACY=OFF) differs only in this table. Also the
+ * operations every job-less core shares (APNS__CORE_NO_JOBS) and the cores'
+ * log helper.
  */
 #include "core.h"
 
@@ -52,4 +54,44 @@ void apns__core_logf(const apns__core_callbacks *cb, void *ud, apns_log_level le
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     cb->on_log(ud, level, msg);
+}
+
+/* ---- the operations of a core that takes no jobs (APNS__CORE_NO_JOBS) ---- */
+
+int apns__core_no_submit(void *core, apns__job *job, const apns_token *tok, int64_t now_ms)
+{
+    (void)core;
+    (void)job;
+    (void)tok;
+    (void)now_ms;
+    return APNS_EINVAL;
+}
+
+uint32_t apns__core_no_capacity(const void *core)
+{
+    (void)core;
+    return 0;
+}
+
+size_t apns__core_no_in_flight(const void *core)
+{
+    (void)core;
+    return 0;
+}
+
+void apns__core_no_shutdown(void *core)
+{
+    (void)core;
+}
+
+void apns__core_no_close(void *core, int64_t now_ms)
+{
+    (void)core;
+    (void)now_ms;
+}
+
+int apns__core_never(const void *core)
+{
+    (void)core;
+    return 0;
 }

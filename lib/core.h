@@ -12,7 +12,9 @@
  *   - HTTP/2, the provider API (h2_conn.c, apns__h2_class);
  *   - the legacy binary interface and its sent list (legacy/binary_conn.c,
  *     apns__bin_class; built with APNS_LEGACY);
- *   - the feedback reader, receive-only (legacy/feedback.c).
+ *   - the feedback reader, receive-only (legacy/feedback.c), and the FCM
+ *     token request, one HTTP/1.1 request (fcm_auth.c): cores that take no
+ *     jobs and share those operations (APNS__CORE_NO_JOBS).
  * The transport (transport.c) drives a core only through its class below;
  * the client (client.c) only through the transport and the callbacks
  * below. Neither knows which protocol runs: where the protocols truly
@@ -252,6 +254,29 @@ typedef struct apns__core_class {
     .recv = cls_recv, .flush = cls_flush, .next_deadline = cls_next_deadline, .tick = cls_tick,    \
     .capacity = cls_capacity, .in_flight = cls_in_flight, .shutdown = cls_shutdown,                \
     .is_open = cls_is_open, .is_finished = cls_is_finished
+
+/*
+ * A core the caller brings that takes no jobs: one request on its own
+ * connection (the FCM token request, fcm_auth.c) or a receive-only stream
+ * (the feedback reader, legacy/feedback.c). submit() refuses (APNS_EINVAL),
+ * capacity() and in_flight() are 0, is_open() is 0 (never open for
+ * submits), shutdown() and close() have no book to hand back. Its class
+ * writes APNS__CORE_NO_JOBS in its initialiser and sets recv, flush,
+ * next_deadline, tick and is_finished itself (apns__core_never for a core
+ * that never finishes by itself: the server closing ends it).
+ */
+int apns__core_no_submit(void *core, apns__job *job, const apns_token *tok, int64_t now_ms);
+uint32_t apns__core_no_capacity(const void *core);
+size_t apns__core_no_in_flight(const void *core);
+void apns__core_no_shutdown(void *core);
+void apns__core_no_close(void *core, int64_t now_ms);
+/* Always 0. */
+int apns__core_never(const void *core);
+
+#define APNS__CORE_NO_JOBS                                                                         \
+    .submit = apns__core_no_submit, .capacity = apns__core_no_capacity,                            \
+    .in_flight = apns__core_no_in_flight, .shutdown = apns__core_no_shutdown,                      \
+    .close = apns__core_no_close, .is_open = apns__core_never
 
 /* The class that speaks transport t. Returns 0, or APNS_EINVAL with detail
  * set (unknown transport; APNS_TRANSPORT_BINARY in a library built without

@@ -129,44 +129,21 @@ static int core_tick(void *ud, int64_t now)
 {
     return now >= ((apns_fcm_fetch *)ud)->deadline_ms ? APNS_ETIMEOUT : 0;
 }
-static int core_submit(void *ud, apns__job *job, const apns_token *tok, int64_t now)
-{
-    return APNS_EINVAL;
-}
-static uint32_t core_capacity(const void *ud)
-{
-    return 0;
-}
-static size_t core_in_flight(const void *ud)
-{
-    return 0;
-}
-static int core_no(const void *ud)
-{
-    return 0;
-}
 static int core_finished(const void *ud)
 {
     return ((const apns_fcm_fetch *)ud)->done;
 }
-static void core_close(void *ud, int64_t now) {}
-static void core_shutdown(void *ud) {}
 
 static const apns__core_class fetch_class = {
     .name = "OAuth token request",
     .eof_is_close = 1, /* Connection: close; with or without close_notify */
     .finished = "token answer received",
-    .submit = core_submit,
     .recv = core_recv,
     .flush = core_flush,
     .next_deadline = core_next_deadline,
     .tick = core_tick,
-    .capacity = core_capacity,
-    .in_flight = core_in_flight,
-    .shutdown = core_shutdown,
-    .close = core_close,
-    .is_open = core_no,
     .is_finished = core_finished,
+    APNS__CORE_NO_JOBS,
 };
 
 static void t_on_log(void *ud, apns_log_level level, const char *msg)

@@ -174,40 +174,16 @@ static int core_flush(void *ud, apns__buf *out)
 {
     return 0;
 }
-static int core_submit(void *ud, apns__job *job, const apns_token *tok, int64_t now)
-{
-    return APNS_EINVAL;
-}
-static uint32_t core_capacity(const void *ud)
-{
-    return 0;
-}
-static size_t core_in_flight(const void *ud)
-{
-    return 0;
-}
-static int core_no(const void *ud)
-{
-    return 0;
-}
-static void core_close(void *ud, int64_t now) {}
-static void core_shutdown(void *ud) {}
-
 static const apns__core_class feedback_class = {
     .name = "feedback",
     .eof_is_close = 1, /* the service ends by closing, with or without close_notify */
     .finished = "connection finished",
-    .submit = core_submit,
     .recv = core_recv,
     .flush = core_flush,
     .next_deadline = core_next_deadline,
     .tick = core_tick,
-    .capacity = core_capacity,
-    .in_flight = core_in_flight,
-    .shutdown = core_shutdown,
-    .close = core_close,
-    .is_open = core_no,
-    .is_finished = core_no,
+    .is_finished = apns__core_never, /* the service closing ends it */
+    APNS__CORE_NO_JOBS,
 };
 
 static void t_on_log(void *ud, apns_log_level level, const char *msg)

@@ -358,14 +358,10 @@ static void check_running(fleet *f, const char *when)
         int st = gw_wait_exit(&f->gw[k], 0);
         if (st == -1)
             continue;
-        size_t len = 0;
-        char *err = th_read_file(f->err[k], &len);
-        fprintf(stderr,
-                "FAIL: node %d (pid %d) exited %s: %s %d; the end of its stderr (%s):\n%s\n", k,
-                (int)pid, when, WIFSIGNALED(st) ? "signal" : "status",
-                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), f->err[k],
-                err ? err + (len > 4000 ? len - 4000 : 0) : "(none)");
-        free(err);
+        char name[64];
+        snprintf(name, sizeof name, "node %d", k);
+        fprintf(stderr, "FAIL: node %d exited %s: ", k, when);
+        gw_report_exit(name, pid, st, f->err[k]);
         gw_fail();
     }
 }
@@ -383,6 +379,7 @@ static void wait_lines(fleet *f, uint64_t at, int timeout_ms)
     while ((seen = gw_count_lines(f->log)) < at) {
         GW_CHECK(th_now_ms() - t0 < timeout_ms, "only %llu of %llu deliveries after %d ms",
                  (unsigned long long)seen, (unsigned long long)at, timeout_ms);
+        check_running(f, "while deliveries were awaited");
         gw_sleep_ms(20);
     }
 }
@@ -410,6 +407,7 @@ static void wait_delivered(fleet *f, int timeout_ms)
             GW_CHECK(0, "%u of %u valid tokens never delivered after %d ms", t.missing, valid,
                      timeout_ms);
         }
+        check_running(f, "while deliveries were awaited");
         if (now - last_print >= 2000) {
             fprintf(stderr, "  %u of %u valid tokens not delivered yet\n", t.missing, valid);
             last_print = now;
@@ -502,9 +500,15 @@ static result fleet_finish(fleet *f)
     for (int k = 0; k < NODES; k++) {
         if (!f->alive[k])
             continue;
+        pid_t pid = f->gw[k].pid;
         int st = gw_stop(&f->gw[k], 30000);
-        GW_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "node %d: exit status %d after SIGTERM", k,
-                 st);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            char name[64];
+            snprintf(name, sizeof name, "node %d", k);
+            fprintf(stderr, "FAIL: after SIGTERM, ");
+            gw_report_exit(name, pid, st, f->err[k]);
+            gw_fail();
+        }
         f->alive[k] = 0;
         gw_http_free(f->h[k]);
         f->h[k] = NULL;
@@ -808,8 +812,9 @@ static int run_nats_down(uint32_t batch, uint32_t bcast)
     for (int i = 0; i < f.nc.n; i++)
         GW_CHECK(nc_restart(&f.nc, i) == 0, "cannot restart nats-server n%d", i);
     for (int i = 0; i < f.nc.n; i++)
-        GW_CHECK(nc_wait_node(&f.nc, i, 60000) == 0,
-                 "nats-server n%d did not serve JetStream again within 60 s (log %s/n%d.log)", i,
+        GW_CHECK(nc_wait_node(&f.nc, i, 60000) == 0, "nats-server n%d %s (log %s/n%d.log)", i,
+                 f.nc.pid[i] <= 0 ? "exited after its restart"
+                                  : "did not serve JetStream again within 60 s",
                  f.nc.dir, i);
     int64_t t_up = th_now_ms();
     fprintf(stderr, "cluster down for %lld ms; serving JetStream again %lld ms after the restart\n",

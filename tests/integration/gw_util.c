@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,6 +33,8 @@
 
 #define MAX_PROCS 16
 static pid_t procs[MAX_PROCS];
+static char proc_name[MAX_PROCS][64]; /* argv[0]'s base name */
+static char proc_err[MAX_PROCS][512]; /* its stderr file */
 static void (*hooks[8])(void);
 static int nhooks;
 
@@ -52,14 +55,57 @@ void gw_on_cleanup(void (*fn)(void))
         hooks[nhooks++] = fn;
 }
 
+void gw_report_exit(const char *name, pid_t pid, int status, const char *err_path)
+{
+    size_t len = 0;
+    char *err = err_path && *err_path ? th_read_file(err_path, &len) : NULL;
+    const char *tail = err ? err + (len > 4000 ? len - 4000 : 0) : "(none)";
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "%s (pid %d) was killed by signal %d (%s)%s", name, (int)pid,
+                WTERMSIG(status), strsignal(WTERMSIG(status)),
+                WCOREDUMP(status) ? ", core dumped" : "");
+    else
+        fprintf(stderr, "%s (pid %d) exited with status %d", name, (int)pid, WEXITSTATUS(status));
+    fprintf(stderr, "; the last %zu bytes of its stderr (%s):\n%s%s\n", len > 4000 ? 4000 : len,
+            err_path && *err_path ? err_path : "-", tail,
+            len && tail[strlen(tail) - 1] != '\n' ? "\n(no newline at the end)" : "");
+    free(err);
+}
+
 void gw_fail(void)
 {
+    static atomic_int failing;
+    /* One failure ends the test: a second thread failing at the same time
+     * (the fleet's submit threads, once a node is gone) waits for the first
+     * one's exit instead of reporting the processes it killed. */
+    if (atomic_exchange(&failing, 1) != 0)
+        for (;;)
+            pause();
+    /* A child that is already gone may be why the test failed: say how it
+     * ended (exit status or signal) and how its stderr ends, before the
+     * others are killed. */
+    for (int i = 0; i < MAX_PROCS; i++) {
+        int status = 0;
+        if (procs[i] > 0 && waitpid(procs[i], &status, WNOHANG) == procs[i]) {
+            fprintf(stderr, "gw_fail: ");
+            gw_report_exit(proc_name[i], procs[i], status, proc_err[i]);
+            procs[i] = 0;
+        }
+    }
     for (int i = 0; i < MAX_PROCS; i++)
         if (procs[i] > 0)
             kill(procs[i], SIGKILL);
-    for (int i = 0; i < MAX_PROCS; i++)
-        if (procs[i] > 0)
-            waitpid(procs[i], NULL, 0);
+    /* One that was dying already (its sockets close before it can be
+     * reaped, so a client may see that first) ends with its own status,
+     * not our SIGKILL: report it too. */
+    for (int i = 0; i < MAX_PROCS; i++) {
+        int status = 0;
+        if (procs[i] > 0 && waitpid(procs[i], &status, 0) == procs[i] &&
+            !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
+            fprintf(stderr, "gw_fail: ");
+            gw_report_exit(proc_name[i], procs[i], status, proc_err[i]);
+        }
+    }
     run_hooks();
     exit(1);
 }
@@ -144,7 +190,10 @@ void gw_spawn(gw_proc *p, char *const argv[], const char *err_path)
     p->out_fd = fds[0];
     for (int i = 0; i < MAX_PROCS; i++)
         if (procs[i] <= 0) {
+            const char *base = strrchr(argv[0], '/');
             procs[i] = pid;
+            snprintf(proc_name[i], sizeof proc_name[i], "%s", base ? base + 1 : argv[0]);
+            snprintf(proc_err[i], sizeof proc_err[i], "%s", err_path);
             break;
         }
 

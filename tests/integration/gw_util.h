@@ -22,8 +22,13 @@
 
 /* ---- failing ------------------------------------------------------------ */
 
-/* Kills every process started with gw_spawn(), runs the cleanup hooks, exits 1. */
+/* Reports every process started with gw_spawn() that has already exited
+ * (gw_report_exit), kills the others, runs the cleanup hooks, exits 1. */
 __attribute__((noreturn)) void gw_fail(void);
+/* Prints how a child ended (exit status, or the signal and whether it
+ * dumped core) and the last 4000 bytes of its stderr file err_path (NULL:
+ * none). gw_fail() does this for every child that has already exited. */
+void gw_report_exit(const char *name, pid_t pid, int status, const char *err_path);
 /* A hook run by gw_fail() and at normal exit (e.g. unmounting a tmpfs). */
 void gw_on_cleanup(void (*fn)(void));
 

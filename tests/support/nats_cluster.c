@@ -83,15 +83,43 @@ static int port_free(int port)
     return ok;
 }
 
+/* The lowest port the kernel hands out for outgoing connections and
+ * port-0 listeners (32768 when it cannot be read). */
+static int ephemeral_low(void)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    int lo = 0, hi = 0;
+
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", &lo, &hi) != 2)
+            lo = 0;
+        fclose(f);
+    }
+    return lo > 0 ? lo : 32768;
+}
+
+/* Client, route and monitoring ports, all free now and all BELOW the
+ * ephemeral range: a killed server is restarted on the same ports, and
+ * while it is down an outgoing connection of any process (the apnsd nodes'
+ * reconnects, another test) could otherwise be given one of them, and the
+ * restart would fail with "address already in use" (seen in the fleet
+ * loop: a route port taken during it_gw_fleet_nats_down's outage). */
 static int pick_ports(nc_cluster *c)
 {
+    int low = 10000, top = ephemeral_low() - 3 * c->n;
+    int slots = top > low + 100 ? (top - low) / 10 : 0;
+
+    if (slots == 0) { /* an odd ephemeral range: anywhere */
+        low = 20000;
+        slots = 4000;
+    }
     for (int attempt = 0; attempt < 50; attempt++) {
         unsigned r = 0;
         int base, ok = 1;
 
         if (getrandom(&r, sizeof(r), 0) != sizeof(r))
             r = (unsigned)getpid() * 7919u + (unsigned)attempt;
-        base = 20000 + (int)(r % 4000) * 10;
+        base = low + (int)(r % (unsigned)slots) * 10;
         for (int i = 0; i < 3 * c->n && ok; i++)
             ok = port_free(base + i);
         if (!ok)

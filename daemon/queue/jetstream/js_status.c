@@ -9,7 +9,17 @@
  * chunks with direct gets; more with one ordered consumer over the latest
  * value of each "<job>.*" key, falling back to direct gets when it fails:
  * O(chunks) data, about 2 KB per 1000-token chunk. (The bucket keeps one
- * revision per key, so a direct-get scan sees each record once.)
+ * revision per key, so a direct-get scan should see each record once.)
+ *
+ * Each key is counted once all the same. Direct gets are answered by any
+ * replica, and after every server of a cluster was killed (nats-server 2.9)
+ * replicas were seen to disagree on stream sequences (one record at 224 on
+ * two of them, 223 on the third): "next from 1" answered by one replica
+ * and "next from 224" by another met the record twice, and a 1-token job
+ * read accepted 2, pending -1, partially_failed (it_gw_fleet_nats_down).
+ * So a key met again is not added, and the direct-get scan that met one is
+ * read again through an ordered consumer (last value per key, from the
+ * stream leader).
  *
  * A cancelled job (js_cancel.c: its mark in <P>_CANCEL) counts the open
  * tokens of every chunk no node holds as cancelled, also of chunks without
@@ -34,6 +44,8 @@ typedef struct agg {
     int all_done, leased;
     int64_t finished;
     int64_t now;
+    uint8_t *seen_key; /* one bit per chunk: its record was added */
+    int twice;         /* a key was met again (and not added) */
 } agg;
 
 /* Starts the sum: the status holds the header's fields, no counts. */
@@ -42,10 +54,14 @@ static void agg_begin(agg *a, gw_js *js, gw_queue_req *r, const gw_js_job *job)
     gw_job_status *st = &r->u.status.st;
     int64_t cancel_ms = a->cancel_ms;
     int derive = a->derive;
+    uint8_t *seen_key = a->seen_key;
 
     memset(a, 0, sizeof(*a));
     a->cancel_ms = cancel_ms;
     a->derive = derive;
+    a->seen_key = seen_key;
+    if (seen_key != NULL)
+        memset(seen_key, 0, job->n_chunks / 8 + 1);
     a->js = js;
     a->r = r;
     a->job = job;
@@ -131,9 +147,16 @@ static int add_value(void *ud, natsMsg *m, uint64_t sseq)
     if (subj == NULL || (dot = strrchr(subj, '.')) == NULL)
         return 0;
     seq = strtoul(dot + 1, NULL, 10);
-    if (seq >= a->job->n_chunks || gw_js_rec_decode(&rec, (const uint8_t *)natsMsg_GetData(m),
-                                                    (size_t)natsMsg_GetDataLength(m)) != 0)
+    if (seq >= a->job->n_chunks)
         return 0;
+    if (a->seen_key[seq / 8] & (1u << (seq % 8))) {
+        a->twice = 1;
+        return 0;
+    }
+    if (gw_js_rec_decode(&rec, (const uint8_t *)natsMsg_GetData(m),
+                         (size_t)natsMsg_GetDataLength(m)) != 0)
+        return 0;
+    a->seen_key[seq / 8] |= (uint8_t)(1u << (seq % 8));
     add_record(a, (uint32_t)seq, &rec);
     gw_js_rec_cleanup(&rec);
     return 0;
@@ -199,11 +222,27 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
     /* Chunks without a record: every token pending, or cancelled. */
     for (uint32_t i = 0; a.derive && r->u.status.outcomes != NULL && i < job.n; i++)
         r->u.status.outcomes[i].state = GW_TOKEN_CANCELLED;
+    a.seen_key = calloc(job.n_chunks / 8 + 1, 1);
+    if (a.seen_key == NULL) {
+        gw_js_job_cleanup(&job);
+        snprintf(r->detail, sizeof(r->detail), "out of memory for job status");
+        return APNS_ENOMEM;
+    }
     agg_begin(&a, js, r, &job);
     snprintf(filter, sizeof(filter), "$KV.%s.%s.*", js->bucket[JS_OUT], job.id);
     snprintf(stream, sizeof(stream), "KV_%s", js->bucket[JS_OUT]);
     sc.direct = job.n_chunks <= 64;
     rc = gw_js_scan_run(js, &sc, r->detail, sizeof(r->detail));
+    if (rc == 0 && a.twice && sc.direct) {
+        gw_queue__log(js->q, APNS_LOG_WARN,
+                      "queue jetstream %s: status of job %s: direct gets met an outcome record "
+                      "twice (the replicas disagree); reading it again from the stream leader",
+                      js->servers_text, job.id);
+        agg_begin(&a, js, r, &job);
+        sc.direct = 0;
+        rc = gw_js_scan_run(js, &sc, r->detail, sizeof(r->detail));
+    }
+    free(a.seen_key);
     if (rc != 0) {
         gw_js_job_cleanup(&job);
         return rc;
