@@ -63,6 +63,7 @@ typedef struct gw_js_cancels {
     int64_t ms[JS_CANCEL_CACHE];
     size_t pos;
     int64_t tick_due; /* queue thread: mono ms of the next look at held chunks */
+    size_t tick_pos;  /* queue thread: where the last look stopped (budget) */
 } gw_js_cancels;
 
 int gw_js_cancel_init(gw_js *js)
@@ -298,6 +299,21 @@ static int store_held(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
     return GW_QUEUE_ESTORE;
 }
 
+/* Orders held leases by their job (the key starts with the job id), so a
+ * job's mark is read once per look. */
+static int by_job(const void *a, const void *b)
+{
+    const gw_js_lease *x = *(gw_js_lease *const *)a, *y = *(gw_js_lease *const *)b;
+
+    return strncmp(x->key, y->key, GW_JOB_ID_LEN);
+}
+
+/* A look reads at most this long (ms); the next one goes on from there. */
+#define TICK_BUDGET_MS  100
+/* After a failed read (the servers are out of reach: each read would wait
+ * for op_timeout) the next look is this much later. */
+#define TICK_BACKOFF_MS 5000
+
 void gw_js_cancel_tick(gw_js *js)
 {
     gw_js_lease **v = NULL;
@@ -324,13 +340,27 @@ void gw_js_cancel_tick(gw_js *js)
         v[n++] = COMMON_CONTAINER_OF(it, gw_js_lease, node);
     }
     pthread_mutex_unlock(&js->lease_mu);
-    for (size_t i = 0; i < n; i++) {
+    if (n > 1)
+        qsort(v, n, sizeof(*v), by_job);
+    /* One read per job, within the budget, going on where the last look
+     * stopped; a failed read ends the look (the queue thread must not wait
+     * op_timeout once per held job while the servers are out of reach:
+     * submits and status reads wait behind it). */
+    for (size_t k = 0, start = n ? js->cancels->tick_pos % n : 0; k < n; k++) {
+        size_t i = (start + k) % n;
         gw_js_lease *l = v[i];
 
         if (strncmp(job, l->key, GW_JOB_ID_LEN) != 0) {
+            if (common_mono_ms() - mono > TICK_BUDGET_MS) {
+                js->cancels->tick_pos = i;
+                break;
+            }
             snprintf(job, sizeof(job), "%.*s", GW_JOB_ID_LEN, l->key);
-            if (gw_js_cancel_get(js, job, &ms, detail, sizeof(detail)) != 0)
-                ms = 0;
+            if (gw_js_cancel_get(js, job, &ms, detail, sizeof(detail)) != 0) {
+                js->cancels->tick_due = common_mono_ms() + TICK_BACKOFF_MS;
+                js->cancels->tick_pos = i;
+                break;
+            }
             if (ms != 0)
                 gw_queue__cancel_notice(js->q, job);
         }
