@@ -19,8 +19,9 @@
  * bounded by the config, never by the queue. Counting the window in full
  * chunks starved small jobs: 8 chunks of ~60 tokens kept a 2,000-stream
  * window a quarter busy, each chunk held until its outcomes commit. One
- * lease still takes at most the window in full chunks, so big chunks are
- * kept from piling up by the hungry test before each lease.
+ * lease still takes at most the window in full chunks, and the tokens held
+ * are bounded too (cap_tokens: every app's window plus two full chunks
+ * each), so big chunks do not pile up while some other app is hungry.
  * A lease is started by a kick (the queue's on_work: a submit or a release
  * made work due now), by the wake timer (the earliest next_at the queue or
  * our own releases announced), or when a lease was cut at its maximum. Each
@@ -149,12 +150,18 @@ static gw_app *find_app(const gw_dispatch *d, const char *name)
 static void count_apps(gw_dispatch *d)
 {
     size_t cap = 0, per_lease = 0;
+    uint64_t cap_tokens = 0;
     uint32_t ct = d->chunk_tokens, small = ct < CAP_CHUNK_TOKENS ? ct : CAP_CHUNK_TOKENS;
 
     for (gw_app *a = d->apps; a != NULL; a = a->next) {
         cap += 2 * ((a->n_flights / 2 + small - 1) / small) + 2;
         per_lease += 2 * ((a->n_flights / 2 + ct - 1) / ct) + 2;
+        cap_tokens += (uint64_t)a->n_flights + 2 * (uint64_t)ct;
     }
+    /* In tokens, about what the cap in full chunks held before it counted
+     * small chunks: many small chunks, or a few big ones, never thousands
+     * of a broadcast's big chunks leased for an idle app's hunger. */
+    d->cap_tokens = cap_tokens < 8 * (uint64_t)ct ? 8 * (uint64_t)ct : cap_tokens;
     d->cap = cap < 8 ? 8 : cap > 4096 ? 4096 : cap;
     /* One lease takes no more than the window in full chunks, as before:
      * hungry apps lease again for small chunks, a broadcast's big chunks
@@ -218,6 +225,7 @@ static void on_lease(int err, const char *detail, gw_chunk **chunks, size_t n, i
         gw_app *a = d->draining ? NULL : find_app(d, c->app);
 
         d->leased++;
+        d->leased_tokens += c->n_tokens;
         if (d->draining) {
             gw__d_release_raw(d, c, 0);
         } else if (a == NULL) {
@@ -251,7 +259,8 @@ void gw__d_maybe_lease(gw_dispatch *d)
     gw_dlease *l;
     int rc;
 
-    if (d->lease != NULL || d->draining || !d->more || d->leased >= d->cap || !any_hungry(d))
+    if (d->lease != NULL || d->draining || !d->more || d->leased >= d->cap ||
+        d->leased_tokens >= d->cap_tokens || !any_hungry(d))
         return;
     max = d->cap - d->leased;
     if (max > d->lease_cap)

@@ -61,6 +61,7 @@ void gw__d_release_raw(gw_dispatch *d, gw_chunk *c, int64_t not_before)
 
     if (d->leased > 0)
         d->leased--;
+    d->leased_tokens -= d->leased_tokens >= c->n_tokens ? c->n_tokens : d->leased_tokens;
     rc = gw_queue_release(d->o.q, c, not_before, release_cb, NULL);
     if (rc != 0)
         gw_log(GW_LOG_ERROR, "dispatch", "releasing a chunk failed", "error", gw_queue_err_name(rc),

@@ -249,6 +249,9 @@ struct gw_dispatch {
     uint64_t kick_gen;
     size_t leased, cap;
     size_t lease_cap; /* chunks per lease: the window in full chunks (count_apps) */
+    /* tokens of the chunks held, and their bound (count_apps): the memory
+     * bound, whatever the chunks' sizes and whichever app is hungry */
+    uint64_t leased_tokens, cap_tokens;
     struct event *wake_ev;
     int64_t wake_at; /* armed for; INT64_MAX when not */
 

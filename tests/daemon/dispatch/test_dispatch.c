@@ -1105,6 +1105,40 @@ static void small_jobs_fill_the_window(void **state)
     assert_true(max_in_flight <= 60);
 }
 
+/* An idle app is always hungry; that must not let the dispatcher lease a
+ * busy app's broadcast chunk after chunk. Here two apps of 2 connections
+ * (2 x 1,000 streams each), chunks of 1,000 tokens, "other" idle, a
+ * 30,000-token broadcast for "demo": the dispatcher holds at most every
+ * app's window plus two full chunks each (2 x (2,000 + 2,000) = 8,000
+ * tokens) before a lease, and one lease adds at most the window in full
+ * chunks (4 per app): never more than 16 chunks. (It held all 30 when the
+ * cap counted only chunks of 32 tokens.) */
+static void idle_app_does_not_pile_up_chunks(void **state)
+{
+    fx *f = *state;
+    static const char *const two[] = {"demo:ABC123DEFG:DEF123GHIJ", "other:XYZ987WVUT:TEAM000002",
+                                      NULL};
+    const char *extra[] = {"--latency-ms", "200", NULL};
+    gw_dispatch_stats ds;
+    size_t max_leased = 0;
+    tjob *b;
+
+    start(f, extra, two);
+    b = submit(f, "demo", 21, 30000, NULL);
+    for (int k = 0; f->results < 30000 && k < 12000; k++) {
+        run_for(f, 5);
+        gw_dispatch_stats_get(f->d, &ds);
+        if (ds.leased > max_leased)
+            max_leased = ds.leased;
+    }
+    assert_int_equal(f->results, 30000);
+    check_once(f, b);
+    assert_int_equal(f->dups, 0);
+    print_message("idle app: at most %zu chunks held\n", max_leased);
+    assert_true(max_leased >= 2);
+    assert_true(max_leased <= 16);
+}
+
 /* SIGTERM-style drain while answers are outstanding: every answer that
  * arrives is recorded, nothing fails, chunks go back; a second dispatcher
  * finishes the rest, and every token is delivered exactly once. */
@@ -1386,6 +1420,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(broadcast_and_dead_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(small_jobs_fill_the_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(idle_app_does_not_pile_up_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(retries_after_503, setup, teardown),
         cmocka_unit_test_setup_teardown(hold_while_records_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(rerecord_after_failures, setup, teardown),
