@@ -27,7 +27,9 @@
  * like a job without a header); past the grace time (2 x op_timeout + 5 s
  * of stream age) the node CREATES the record as aborted and drops the
  * chunk, counted as an orphan (gw_queue_stats.orphans, a warning once per
- * group). Commit and abort are both creates ("expected: no message"),
+ * group), after rewriting its job's header as aborted (job_abort): the job
+ * can never be sent, so its status is "no such job", as with SQLite, not
+ * pending until retention. Commit and abort are both creates ("expected: no message"),
  * which nats-server 2.9 checks exactly even in a cluster (the per-key
  * compare-and-set of an update is not: queue_jetstream.c), so exactly one
  * wins: a request answered 202 is never dropped, one answered 429/503 is
@@ -727,6 +729,62 @@ void gw_js_groups_commit(gw_js *js, gw_queue_req **v, size_t n, char (*group)[JS
 
 /* ---- the lease thread ---------------------------------------------------------------- */
 
+/* An orphan chunk's job can never be sent: its header (written before the
+ * request's commit record, so it says committed) is rewritten as aborted
+ * with a compare-and-set on its revision, so a status read answers "no
+ * such job" (404, as SQLite, which never stores a failed request's jobs)
+ * instead of pending until retention; a cancel and the lease of the job's
+ * other chunks read it the same way. 0 (also when the header is missing
+ * or aborted already), or a mapped code (detail written): the chunk is
+ * then held and looked at again. */
+static int job_abort(gw_js *js, const gw_js_chunk_msg *c, char *detail, size_t dlen)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        uint8_t *val = NULL, *enc = NULL;
+        size_t len = 0, elen = 0;
+        uint64_t rev = 0;
+        int found = 0, conflict = 0, rc;
+        gw_js_job j;
+
+        rc = gw_js_kv_get(js, js->kv[JS_JOBS], c->job_id, &val, &len, &rev, &found,
+                          "lease (orphan job)", detail, dlen);
+        if (rc != 0 || !found)
+            return rc;
+        memset(&j, 0, sizeof(j));
+        rc = gw_js_job_decode(&j, val, len);
+        free(val);
+        if (rc != 0 || j.state != JS_JOB_COMMITTED) {
+            gw_js_job_cleanup(&j);
+            return 0; /* aborted already, or not ours to judge (a newer format) */
+        }
+        j.state = JS_JOB_ABORTED;
+        rc = gw_js_job_encode(&j, &enc, &elen);
+        gw_js_job_cleanup(&j);
+        if (rc != 0) {
+            snprintf(detail, dlen, "out of memory while dropping an orphan");
+            return APNS_ENOMEM;
+        }
+        rc = gw_js_kv_cas(js, js->bucket[JS_JOBS], c->job_id, enc, elen, rev, 0, NULL, &conflict,
+                          "lease (orphan job)", detail, dlen);
+        free(enc);
+        if (rc != 0 || !conflict)
+            return rc;
+    }
+    return 0; /* it keeps moving: the next chunk of the job tries again */
+}
+
+/* Drops an orphan chunk: its job's header is marked aborted, then it is
+ * counted. -1, or a mapped code (the chunk is held, looked at again). */
+static int orphan(gw_js *js, const gw_js_chunk_msg *c, char *detail, size_t dlen)
+{
+    int rc = job_abort(js, c, detail, dlen);
+
+    if (rc != 0)
+        return rc < -1 ? rc : GW_QUEUE_ESTORE;
+    atomic_fetch_add(&js->q->orphans, 1);
+    return -1;
+}
+
 int gw_js_group_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms, char *detail,
                           size_t dlen)
 {
@@ -753,10 +811,8 @@ int gw_js_group_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms
             s->groups_pos = (s->groups_pos + 1) % GROUP_CACHE_N;
             return 1;
         }
-        if (found) { /* aborted: an orphan */
-            atomic_fetch_add(&js->q->orphans, 1);
-            return -1;
-        }
+        if (found) /* aborted: an orphan */
+            return orphan(js, c, detail, dlen);
         if (real_ms() - stored_ms < commit_grace(js))
             return 0; /* its request is still being stored: held */
         rc = commit_create(js, group, JS_JOB_ABORTED, 0, NULL, &conflict, "lease (request abort)",
@@ -768,8 +824,7 @@ int gw_js_group_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms
                           "queue jetstream: request %s was never committed (cut off before its "
                           "commit record): its stored chunks are dropped as orphans",
                           group);
-            atomic_fetch_add(&js->q->orphans, 1);
-            return -1;
+            return orphan(js, c, detail, dlen);
         }
     }
     return 0;

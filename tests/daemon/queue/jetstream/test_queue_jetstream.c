@@ -811,8 +811,9 @@ static void idem_same_node_retry_waits(void **state)
 
 /* Chunks of a request that never wrote its commit record (planted in the
  * stream, with their job headers): held, never handed out, dropped after
- * the grace time (2 x op_timeout + 5 s) and counted as orphans; a
- * committed request of two jobs next to them is sent. */
+ * the grace time (2 x op_timeout + 5 s) and counted as orphans, their
+ * job's status then "no such job"; a committed request of two jobs next
+ * to them is sent. */
 static void orphan_chunks_dropped(void **state)
 {
     fx *f = *state;
@@ -899,6 +900,11 @@ static void orphan_chunks_dropped(void **state)
     assert_int_equal(stray, 0);
     assert_int_equal(sent, 2);
     assert_int_equal(st.orphans, 2);
+    { /* its job can never be sent: no such job (as SQLite, which never
+       * stores a failed request's jobs), not pending until retention */
+        tq_res r;
+        assert_int_equal(tq_status(f->base, f->q, job, &r), GW_QUEUE_ENOTFOUND);
+    }
     fprintf(stderr, "jetstream bench: 2 orphan chunks dropped %.1f s after they were stored\n",
             tq_secs() - t0);
     { /* deleted from the stream (acked on a work queue) */
