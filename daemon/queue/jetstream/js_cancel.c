@@ -225,10 +225,17 @@ int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now
     int rc;
 
     if (gw_js_cancel_get(js, job_id, &ms, detail, sizeof(detail)) != 0) {
-        /* Cannot tell: not handed out, back after ack_wait (the mark is
-         * never missed for want of a read). */
-        gw_queue__log(js->q, APNS_LOG_WARN, "%s", detail);
-        return 1;
+        /* Cannot tell: handed out (fail open). Kept back, the chunk would
+         * come back after ack_wait, each time counted toward
+         * max_deliveries, and a long outage of the bucket alone would park
+         * chunks nobody cancelled; handed out, a cancelled job's chunk is
+         * stopped by the once-a-second look (gw_js_cancel_tick) when the
+         * mark can be read again. */
+        gw_queue__log(js->q, APNS_LOG_WARN,
+                      "%s (the chunk is sent: its cancel mark is read again "
+                      "within a second)",
+                      detail);
+        return 0;
     }
     if (ms == 0)
         return 0;

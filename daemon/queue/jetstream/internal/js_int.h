@@ -386,8 +386,9 @@ int gw_js_cancel_get(gw_js *js, const char *job_id, int64_t *ms, char *detail, s
 /* Lease thread, for a chunk about to be handed out (l's record read):
  * when its job is cancelled its open tokens are recorded CANCELLED and the
  * message acked (or, when that record cannot be stored, left to come back
- * after ack_wait). Returns 1 when l must not be handed out (the caller
- * frees it), else 0. */
+ * after ack_wait); when the mark cannot be read, l is handed out (the
+ * once-a-second look stops it). Returns 1 when l must not be handed out
+ * (the caller frees it), else 0. */
 int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now);
 /* js_lease.c: stores l's record by compare-and-set, merging a concurrent
  * writer's record (a newer node's format is never overwritten: an error);
