@@ -44,31 +44,16 @@ BUSY="{\"app\":\"$GW_APP\",\"token\":\"$(gw_token 8)\",\"alert\":\"planted\"}"
 # A reservation as a node writes it (docs/queue.md): key "<H>.0" of the
 # bucket <prefix>_IDEM, H = SHA-256 of "<scope>\n<key>" (scope: the hex
 # SHA-256 of the API key), value "AJI1", the body's SHA-256, the time (ms,
-# big-endian), a nonce. Published with the NATS protocol itself.
+# big-endian), a nonce. Published with js_publish (gw_lib.sh).
 plant() {
-  python3 - "$NPORT" "${PREFIX}_IDEM" "$GW_KEY" "$1" "$2" <<'PY'
-import hashlib, os, socket, struct, sys, time
-port, bucket, api_key, key, body = sys.argv[1:]
-scope = hashlib.sha256(api_key.encode()).hexdigest()
-h = hashlib.sha256((scope + "\n" + key).encode()).hexdigest()
-val = b"AJI1" + hashlib.sha256(body.encode()).digest() + struct.pack(">Q", int(time.time() * 1000)) + os.urandom(8)
-s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
-f = s.makefile("rb")
-f.readline()  # INFO
-s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB _INBOX.plant 1\r\n')
-s.sendall(("PUB $KV.%s.%s.0 _INBOX.plant %d\r\n" % (bucket, h, len(val))).encode() + val + b"\r\n")
-while True:
-    line = f.readline()
-    if not line or line.startswith(b"-ERR"):
-        sys.exit("plant: %r" % line)
-    if line.startswith(b"PING"):
-        s.sendall(b"PONG\r\n")
-    if line.startswith(b"MSG"):
-        ack = f.read(int(line.split()[-1]) + 2)
-        if b'"error"' in ack:
-            sys.exit("plant: %r" % ack)
-        break
-PY
+  local h
+  h=$(python3 -c 'import hashlib, sys
+scope = hashlib.sha256(sys.argv[1].encode()).hexdigest()
+print(hashlib.sha256((scope + "\n" + sys.argv[2]).encode()).hexdigest())' "$GW_KEY" "$1")
+  python3 -c 'import hashlib, os, struct, sys, time
+sys.stdout.buffer.write(b"AJI1" + hashlib.sha256(sys.argv[1].encode()).digest() +
+                        struct.pack(">Q", int(time.time() * 1000)) + os.urandom(8))' "$2" |
+    js_publish "\$KV.${PREFIX}_IDEM.$h.0"
 }
 
 replayed() { grep -qi '^Idempotent-Replayed: true' "$WORK/headers"; }

@@ -142,6 +142,10 @@ js_queue_ini() {
     "$NPORT" "$1" "$2"
 }
 
+# js_publish SUBJECT : publish stdin's bytes on start_nats's server and wait
+# for JetStream's acknowledgement (tests plant records as a node writes them).
+js_publish() { python3 "$(dirname "${BASH_SOURCE[0]}")/nats_pub.py" "$NPORT" "$1"; }
+
 # log_lines FILE : lines in the sim's delivery log.
 log_lines() { if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi; }
 

@@ -39,9 +39,9 @@ ORPHAN_TOKEN=$(gw_token 9)
 # on subject <prefix>.chunk.1 and its job header (format 1, committed) at
 # key <job> of the bucket <prefix>_JOBS, little-endian as js_codec.c
 # writes them; no commit record "g.dead.1": the request never finished.
-python3 - "$NPORT" "$PREFIX" "$JOB" "$GW_APP" "$ORPHAN_TOKEN" <<'PY'
-import socket, struct, sys, time
-port, prefix, job, app, tok = sys.argv[1:]
+python3 - "$WORK" "$JOB" "$GW_APP" "$ORPHAN_TOKEN" <<'PY'
+import struct, sys, time
+work, job, app, tok = sys.argv[1:]
 now = int(time.time() * 1000)
 tokrec = bytes([32]) + bytes.fromhex(tok)
 payload = b'{"aps":{"alert":"orphan"}}'
@@ -56,24 +56,11 @@ chunk = (b"AJC3" + job.encode() + job.encode() + bytes([0, 10]) +
 header = (b"AJJ1" + bytes([1]) + job.encode() + job.encode() +
           struct.pack("<H", len(app)) + app.encode() + struct.pack("<III", 1, 1, 1) +
           struct.pack("<QQ", now, now) + struct.pack("<I", len(tokrec)) + tokrec)
-s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
-f = s.makefile("rb")
-f.readline()  # INFO
-s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB _INBOX.plant 1\r\n')
-for subj, val in (("%s.chunk.1" % prefix, chunk), ("$KV.%s_JOBS.%s" % (prefix, job), header)):
-    s.sendall(("PUB %s _INBOX.plant %d\r\n" % (subj, len(val))).encode() + val + b"\r\n")
-    while True:
-        line = f.readline()
-        if not line or line.startswith(b"-ERR"):
-            sys.exit("plant: %r" % line)
-        if line.startswith(b"PING"):
-            s.sendall(b"PONG\r\n")
-        if line.startswith(b"MSG"):
-            ack = f.read(int(line.split()[-1]) + 2)
-            if b'"error"' in ack:
-                sys.exit("plant: %r" % ack)
-            break
+open(work + "/orphan.chunk", "wb").write(chunk)
+open(work + "/orphan.header", "wb").write(header)
 PY
+js_publish "$PREFIX.chunk.1" < "$WORK/orphan.chunk"
+js_publish "\$KV.${PREFIX}_JOBS.$JOB" < "$WORK/orphan.header"
 echo "ok: planted one chunk and the job header of an uncommitted request (job $JOB)"
 
 # A committed notification next to it.
