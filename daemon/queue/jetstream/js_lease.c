@@ -11,7 +11,8 @@
  *      waiting list with in-progress acks and looked at again by the next
  *      lease; aborted (or never committed within the grace time, which
  *      this node then settles with a compare-and-set): acked and dropped;
- *   3. a redelivery reads the outcome record; all final: acked;
+ *   3. a redelivery reads the outcome record (from the stream leader: a
+ *      direct get may be answered by a replica that lags); all final: acked;
  *   4. unclean deliveries >= max_deliveries: parked (open tokens FAILED);
  *   5. not due (future send_at, or only retry tokens still waiting):
  *      deferred with a nak delay (hand-back count + 1 stored first);
@@ -168,8 +169,8 @@ int gw_js_rec_store(gw_js *js, gw_js_lease *l, int read_first, gw_js_rec_merged_
         int found = 0, conflict = 0, rc;
 
         if (attempt > 0 || read_first) {
-            rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found, what, detail,
-                              dlen);
+            rc = gw_js_kv_get_leader(js, js->bucket[JS_OUT], l->key, &val, &len, &l->rev, &found,
+                                     what, detail, dlen);
             if (rc != 0)
                 return rc;
         }
@@ -380,8 +381,11 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         size_t len = 0;
         int found = 0;
 
-        rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found, "lease (record)",
-                          detail, dlen);
+        /* From the leader: a lagging replica may not have the record a
+         * holder wrote before its ack was lost (one of three servers
+         * killed), and would show sent tokens as open. */
+        rc = gw_js_kv_get_leader(js, js->bucket[JS_OUT], l->key, &val, &len, &l->rev, &found,
+                                 "lease (record)", detail, dlen);
         if (rc != 0) {
             lease_free(l); /* not acked: comes back after ack_wait */
             return rc;

@@ -271,6 +271,10 @@ const gw_js_pub *gw_js_pg_get(gw_js *js, size_t slot);
 /* KV helpers returning mapped codes. get: *found 0/1; value malloc'd. */
 int gw_js_kv_get(gw_js *js, kvStore *kv, const char *key, uint8_t **val, size_t *len, uint64_t *rev,
                  int *found, const char *what, char *detail, size_t dlen);
+/* The same from the bucket stream's leader (never a lagging replica):
+ * for reads that decide whether tokens are still open. */
+int gw_js_kv_get_leader(gw_js *js, const char *bucket, const char *key, uint8_t **val, size_t *len,
+                        uint64_t *rev, int *found, const char *what, char *detail, size_t dlen);
 /* Compare-and-set write: rev 0 = create; else rev is the key's revision,
  * or with whole_stream the bucket stream's last sequence. *conflict = 1
  * when it moved (no error then). */
