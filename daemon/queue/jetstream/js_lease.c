@@ -17,6 +17,19 @@
  *   5. not due (future send_at, or only retry tokens still waiting):
  *      deferred with a nak delay (hand-back count + 1 stored first);
  *   6. otherwise handed to the dispatcher as a gw_chunk.
+ *
+ * Lapsed leases. A chunk delivered again after a delivery that did not
+ * end in a hand-back (delivered - 1 > rec.rel) had a holder that died,
+ * hung or lost its lease: every server down for longer than ack_wait, or
+ * the consumer's leader killed. A live holder may still keep answers APNs
+ * gave it that it could not record yet; the dispatcher records them again
+ * within its backoff (<= 2 s) once writes work (dispatch_record.c). A node
+ * that sent the chunk's open tokens first would send those tokens twice.
+ * So each node puts such a chunk off ONCE (step 5b): a clean hand-back
+ * with a delay of JS_PUT_OFF_DELAY_MS, remembered by stream sequence in a
+ * ring of JS_PUT_OFF_MAX. A chunk of a node that really died waits a few
+ * seconds more than ack_wait (at most one delay per node), and never
+ * counts toward max_deliveries for it.
  */
 #include "js_int.h"
 
@@ -305,6 +318,20 @@ static void park(gw_js *js, gw_js_lease *l, uint64_t unclean)
                   err ? ": " : "", err ? d[0] : "");
 }
 
+/* 1 when this node puts the chunk at stream sequence sseq off (see
+ * Lapsed leases above): the first time it sees it. Lease thread. */
+static int put_off_once(gw_js *js, uint64_t sseq)
+{
+    if (sseq == 0)
+        return 0;
+    for (size_t i = 0; i < JS_PUT_OFF_MAX; i++)
+        if (js->put_off[i] == sseq)
+            return 0;
+    js->put_off[js->put_off_pos] = sseq;
+    js->put_off_pos = (js->put_off_pos + 1) % JS_PUT_OFF_MAX;
+    return 1;
+}
+
 /* Handles one fetched message (takes msg). Returns 0 (handed out, dropped
  * or deferred: *out set only when handed out) or an error code. */
 static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dlen)
@@ -425,6 +452,12 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     if (js->jo.max_deliveries > 0 && delivered > 1 + (uint64_t)l->rec.rel &&
         delivered - 1 - l->rec.rel >= js->jo.max_deliveries) {
         park(js, l, delivered - 1 - l->rec.rel);
+        lease_free(l);
+        return 0;
+    }
+    /* 5b. A lapsed lease: its holder may still record kept answers. */
+    if (delivered > 1 + (uint64_t)l->rec.rel && put_off_once(js, l->sseq)) {
+        defer(js, l, JS_PUT_OFF_DELAY_MS, detail, dlen);
         lease_free(l);
         return 0;
     }

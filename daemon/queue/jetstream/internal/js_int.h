@@ -190,6 +190,10 @@ typedef struct gw_js_outbox gw_js_outbox;
 /* Idempotency records and request commit records (js_idem.c). */
 typedef struct gw_js_idem gw_js_idem;
 
+/* Redelivered chunks a node puts off once (js_lease.c, "Lapsed leases"). */
+#define JS_PUT_OFF_MAX      4096
+#define JS_PUT_OFF_DELAY_MS 3000
+
 /* The KV buckets, indexes of gw_js.bucket and gw_js.kv. */
 enum { JS_JOBS, JS_OUT, JS_DEAD, JS_TOK, JS_CHAN, JS_CANCEL, JS_BUCKETS };
 
@@ -233,6 +237,10 @@ typedef struct gw_js {
     common_list waiting;                  /* fetched, job not committed yet: held, not handed out */
     char (*committed)[GW_JOB_ID_LEN + 1]; /* ring of job ids known committed */
     size_t n_committed, committed_pos;
+    /* Stream sequences of redelivered chunks this node put off once
+     * (js_lease.c, "Lapsed leases"): a ring, the oldest forgotten. */
+    uint64_t put_off[JS_PUT_OFF_MAX];
+    size_t put_off_pos;
     /* queue thread only */
     int64_t depth_due, hb_due; /* mono ms */
     common_list held_back;     /* a paused app's hand-backs, kept until due (js_held.c) */
