@@ -300,6 +300,56 @@ int gw_js_kv_get(gw_js *js, kvStore *kv, const char *key, uint8_t **val, size_t 
     return 0;
 }
 
+/* The stream leader's answer (the JetStream API's message get), not a
+ * direct get: kvStore_Get() uses direct gets when the bucket allows them
+ * (libnats 3.4 creates buckets with AllowDirect), and those are answered
+ * by any replica, a follower that has not applied the last writes
+ * included. A record read that decides whether tokens are still open must
+ * see every write acknowledged before it (js_lease.c). */
+int gw_js_kv_get_leader(gw_js *js, const char *bucket, const char *key, uint8_t **val, size_t *len,
+                        uint64_t *rev, int *found, const char *what, char *detail, size_t dlen)
+{
+    char stream[96], subj[256];
+    const char *op = NULL;
+    natsMsg *m = NULL;
+    jsErrCode code = 0;
+    natsStatus s;
+    int n;
+
+    *found = 0;
+    *val = NULL;
+    *len = 0;
+    if (rev != NULL)
+        *rev = 0;
+    snprintf(stream, sizeof(stream), "KV_%s", bucket);
+    snprintf(subj, sizeof(subj), "$KV.%s.%s", bucket, key);
+    atomic_fetch_add(&js->op_read, 1);
+    s = js_GetLastMsg(&m, js->js, stream, subj, NULL, &code);
+    if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr)
+        return 0;
+    if (s != NATS_OK)
+        return gw_js_error(js, s, code, nats_GetLastError(NULL), what, detail, dlen);
+    if (natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op != NULL) {
+        natsMsg_Destroy(m); /* a delete or purge marker */
+        return 0;
+    }
+    n = natsMsg_GetDataLength(m);
+    *val = malloc(n > 0 ? (size_t)n : 1);
+    if (*val == NULL) {
+        natsMsg_Destroy(m);
+        snprintf(detail, dlen, "out of memory during %s", what);
+        return APNS_ENOMEM;
+    }
+    if (n > 0)
+        memcpy(*val, natsMsg_GetData(m), (size_t)n);
+    *len = (size_t)n;
+    *found = 1;
+    if (rev != NULL)
+        *rev = natsMsg_GetSequence(m);
+    natsMsg_Destroy(m);
+    return 0;
+}
+
 int gw_js_kv_cas(gw_js *js, const char *bucket, const char *key, const void *val, size_t len,
                  uint64_t rev, int whole_stream, uint64_t *new_rev, int *conflict, const char *what,
                  char *detail, size_t dlen)

@@ -11,11 +11,25 @@
  *      waiting list with in-progress acks and looked at again by the next
  *      lease; aborted (or never committed within the grace time, which
  *      this node then settles with a compare-and-set): acked and dropped;
- *   3. a redelivery reads the outcome record; all final: acked;
+ *   3. a redelivery reads the outcome record (from the stream leader: a
+ *      direct get may be answered by a replica that lags); all final: acked;
  *   4. unclean deliveries >= max_deliveries: parked (open tokens FAILED);
  *   5. not due (future send_at, or only retry tokens still waiting):
  *      deferred with a nak delay (hand-back count + 1 stored first);
  *   6. otherwise handed to the dispatcher as a gw_chunk.
+ *
+ * Lapsed leases. A chunk delivered again after a delivery that did not
+ * end in a hand-back (delivered - 1 > rec.rel) had a holder that died,
+ * hung or lost its lease: every server down for longer than ack_wait, or
+ * the consumer's leader killed. A live holder may still keep answers APNs
+ * gave it that it could not record yet; the dispatcher records them again
+ * within its backoff (<= 2 s) once writes work (dispatch_record.c). A node
+ * that sent the chunk's open tokens first would send those tokens twice.
+ * So each node puts such a chunk off ONCE (step 5b): a clean hand-back
+ * with a delay of JS_PUT_OFF_DELAY_MS, remembered by stream sequence in a
+ * ring of JS_PUT_OFF_MAX. A chunk of a node that really died waits a few
+ * seconds more than ack_wait (at most one delay per node), and never
+ * counts toward max_deliveries for it.
  */
 #include "js_int.h"
 
@@ -168,8 +182,8 @@ int gw_js_rec_store(gw_js *js, gw_js_lease *l, int read_first, gw_js_rec_merged_
         int found = 0, conflict = 0, rc;
 
         if (attempt > 0 || read_first) {
-            rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found, what, detail,
-                              dlen);
+            rc = gw_js_kv_get_leader(js, js->bucket[JS_OUT], l->key, &val, &len, &l->rev, &found,
+                                     what, detail, dlen);
             if (rc != 0)
                 return rc;
         }
@@ -304,6 +318,20 @@ static void park(gw_js *js, gw_js_lease *l, uint64_t unclean)
                   err ? ": " : "", err ? d[0] : "");
 }
 
+/* 1 when this node puts the chunk at stream sequence sseq off (see
+ * Lapsed leases above): the first time it sees it. Lease thread. */
+static int put_off_once(gw_js *js, uint64_t sseq)
+{
+    if (sseq == 0)
+        return 0;
+    for (size_t i = 0; i < JS_PUT_OFF_MAX; i++)
+        if (js->put_off[i] == sseq)
+            return 0;
+    js->put_off[js->put_off_pos] = sseq;
+    js->put_off_pos = (js->put_off_pos + 1) % JS_PUT_OFF_MAX;
+    return 1;
+}
+
 /* Handles one fetched message (takes msg). Returns 0 (handed out, dropped
  * or deferred: *out set only when handed out) or an error code. */
 static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dlen)
@@ -380,8 +408,11 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         size_t len = 0;
         int found = 0;
 
-        rc = gw_js_kv_get(js, js->kv[JS_OUT], l->key, &val, &len, &l->rev, &found, "lease (record)",
-                          detail, dlen);
+        /* From the leader: a lagging replica may not have the record a
+         * holder wrote before its ack was lost (one of three servers
+         * killed), and would show sent tokens as open. */
+        rc = gw_js_kv_get_leader(js, js->bucket[JS_OUT], l->key, &val, &len, &l->rev, &found,
+                                 "lease (record)", detail, dlen);
         if (rc != 0) {
             lease_free(l); /* not acked: comes back after ack_wait */
             return rc;
@@ -421,6 +452,12 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     if (js->jo.max_deliveries > 0 && delivered > 1 + (uint64_t)l->rec.rel &&
         delivered - 1 - l->rec.rel >= js->jo.max_deliveries) {
         park(js, l, delivered - 1 - l->rec.rel);
+        lease_free(l);
+        return 0;
+    }
+    /* 5b. A lapsed lease: its holder may still record kept answers. */
+    if (delivered > 1 + (uint64_t)l->rec.rel && put_off_once(js, l->sseq)) {
+        defer(js, l, JS_PUT_OFF_DELAY_MS, detail, dlen);
         lease_free(l);
         return 0;
     }

@@ -190,6 +190,10 @@ typedef struct gw_js_outbox gw_js_outbox;
 /* Idempotency records and request commit records (js_idem.c). */
 typedef struct gw_js_idem gw_js_idem;
 
+/* Redelivered chunks a node puts off once (js_lease.c, "Lapsed leases"). */
+#define JS_PUT_OFF_MAX      4096
+#define JS_PUT_OFF_DELAY_MS 3000
+
 /* The KV buckets, indexes of gw_js.bucket and gw_js.kv. */
 enum { JS_JOBS, JS_OUT, JS_DEAD, JS_TOK, JS_CHAN, JS_CANCEL, JS_BUCKETS };
 
@@ -233,6 +237,10 @@ typedef struct gw_js {
     common_list waiting;                  /* fetched, job not committed yet: held, not handed out */
     char (*committed)[GW_JOB_ID_LEN + 1]; /* ring of job ids known committed */
     size_t n_committed, committed_pos;
+    /* Stream sequences of redelivered chunks this node put off once
+     * (js_lease.c, "Lapsed leases"): a ring, the oldest forgotten. */
+    uint64_t put_off[JS_PUT_OFF_MAX];
+    size_t put_off_pos;
     /* queue thread only */
     int64_t depth_due, hb_due; /* mono ms */
     common_list held_back;     /* a paused app's hand-backs, kept until due (js_held.c) */
@@ -271,6 +279,10 @@ const gw_js_pub *gw_js_pg_get(gw_js *js, size_t slot);
 /* KV helpers returning mapped codes. get: *found 0/1; value malloc'd. */
 int gw_js_kv_get(gw_js *js, kvStore *kv, const char *key, uint8_t **val, size_t *len, uint64_t *rev,
                  int *found, const char *what, char *detail, size_t dlen);
+/* The same from the bucket stream's leader (never a lagging replica):
+ * for reads that decide whether tokens are still open. */
+int gw_js_kv_get_leader(gw_js *js, const char *bucket, const char *key, uint8_t **val, size_t *len,
+                        uint64_t *rev, int *found, const char *what, char *detail, size_t dlen);
 /* Compare-and-set write: rev 0 = create; else rev is the key's revision,
  * or with whole_stream the bucket stream's last sequence. *conflict = 1
  * when it moved (no error then). */
