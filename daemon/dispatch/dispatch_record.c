@@ -199,7 +199,10 @@ static gw_dbatch *batch_room(gw_dispatch *d)
     gw_dbatch *b = d->cur;
 
     if (b == NULL) {
-        b = calloc(1, sizeof(*b));
+        b = d->spare;
+        d->spare = NULL;
+        if (b == NULL)
+            b = calloc(1, sizeof(*b));
         if (b == NULL)
             return NULL;
         b->d = d;
@@ -232,8 +235,10 @@ void gw__d_emit(gw_dispatch *d, gw_dchunk *dc, uint32_t idx, gw_token_state st, 
                               .dead = dead};
     e = &b->e[b->n];
     e->dc = dc;
-    snprintf(e->reason, sizeof(e->reason), "%s",
-             reason_str != NULL ? reason_str : apns_reason_name(reason));
+    /* Reason names are static; a reason string is borrowed: copied. */
+    e->rs = reason_str != NULL ? NULL : apns_reason_name(reason);
+    if (reason_str != NULL)
+        snprintf(e->reason, sizeof(e->reason), "%s", reason_str);
     b->n++;
     dc->recording++;
     if (b->n >= GW_D_BATCH_MAX)
@@ -264,22 +269,23 @@ static void count(gw_dispatch *d, const char *app, const gw_outcome *o, const ch
 static void report(gw_dispatch *d, const gw_chunk *c, const gw_outcome *o, const gw_dentry *e)
 {
     char tok[GW_TOKEN_TEXT_MAX], id[GW_JOB_ID_LEN + 1];
-    gw_token_result r = {
-        .app = c->app,
-        .job_id = c->job_id,
-        .index = (uint64_t)c->first + o->token,
-        .token = c->channel != NULL ? c->channel : tok,
-        .channel = c->channel,
-        .apns_id = id,
-        .state = o->state,
-        .status = o->status,
-        .reason = o->state == GW_TOKEN_REJECTED || o->state == GW_TOKEN_FAILED ? e->reason : "",
-        .apns_ts_ms = o->apns_ts_ms,
-        .dead = o->dead};
+    gw_token_result r = {.app = c->app,
+                         .job_id = c->job_id,
+                         .index = (uint64_t)c->first + o->token,
+                         .token = c->channel != NULL ? c->channel : tok,
+                         .channel = c->channel,
+                         .apns_id = id,
+                         .state = o->state,
+                         .status = o->status,
+                         .reason = o->state == GW_TOKEN_REJECTED || o->state == GW_TOKEN_FAILED
+                                       ? gw__d_dentry_reason(e)
+                                       : "",
+                         .apns_ts_ms = o->apns_ts_ms,
+                         .dead = o->dead};
 
     if (gw_chunk_token_text(c, o->token, tok, sizeof tok) == 0)
         tok[0] = '\0';
-    gw_chunk_apns_id(c, o->token, id);
+    gw_apns_id_at(&e->dc->result_id, c->apns_id_base, r.index, id);
     d->o.on_result(d->o.ud, &r);
 }
 
@@ -419,7 +425,7 @@ static void rerec_cb(int fd, short what, void *ud)
         b->err = 0;
         b->ok_at = d->ok_serial;
         for (size_t k = 0; k < b->n; k++)
-            b->v[k].reason_str = b->e[k].reason;
+            b->v[k].reason_str = gw__d_dentry_reason(&b->e[k]);
         d->rerec_busy++;
         common_list_push_front(&d->outstanding, &b->link);
         rc = gw_queue_record(d->o.q, b->v, b->n, on_recorded, b);
@@ -477,6 +483,9 @@ void gw__d_record_free(gw_dispatch *d)
     }
     d->unrec_tail = NULL;
     d->n_unrec = 0;
+    if (d->spare != NULL)
+        gw__d_batch_free(d->spare);
+    d->spare = NULL;
     if (d->rerec_ev != NULL)
         event_free(d->rerec_ev);
     d->rerec_ev = NULL;
@@ -589,7 +598,7 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
                 given_up += gw_token_state_final(o->state);
             }
         } else if (dc->c != NULL) {
-            count(d, dc->c->app, o, e->reason);
+            count(d, dc->c->app, o, gw__d_dentry_reason(e));
             if (d->o.on_result != NULL && gw_token_state_final(o->state))
                 report(d, dc->c, o, e);
         }
@@ -610,7 +619,16 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
         unrec_gauge(d);
     for (size_t k = 0; k < unique; k++)
         gw__d_chunk_check(b->e[k].dc);
-    gw__d_batch_free(b);
+    if (d->spare == NULL && !rerec) { /* its arrays serve the next batch */
+        b->n = 0;
+        b->err = 0;
+        b->tries = 0;
+        b->ok_at = 0;
+        b->next = NULL;
+        d->spare = b;
+    } else {
+        gw__d_batch_free(b);
+    }
     if (was_full && d->n_unrec < GW_D_UNREC_MAX)
         send_again(d);
     rerec_schedule(d, err == 0);
@@ -649,7 +667,7 @@ void gw__d_flush(gw_dispatch *d)
         return;
     d->cur = NULL;
     for (size_t k = 0; k < b->n; k++)
-        b->v[k].reason_str = b->e[k].reason;
+        b->v[k].reason_str = gw__d_dentry_reason(&b->e[k]);
     common_list_push_front(&d->outstanding, &b->link);
     rc = gw_queue_record(d->o.q, b->v, b->n, on_recorded, b);
     if (rc != 0) {

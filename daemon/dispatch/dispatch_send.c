@@ -118,7 +118,7 @@ static int submit(gw_app *a, gw_flight *f)
     n.priority = c->priority;
     n.expiration = c->expiration;
     n.collapse_id = c->collapse_id;
-    gw_chunk_apns_id(c, f->idx, n.apns_id);
+    gw_apns_id_at(&f->dc->feed_id, c->apns_id_base, (uint64_t)c->first + f->idx, n.apns_id);
     n.payload = c->payload;
     n.payload_len = c->payload_len;
     n.user_data = f;

@@ -202,6 +202,20 @@ int gw_token_state_final(gw_token_state s);
 void gw_apns_id_derive(const char base[GW_JOB_ID_LEN + 1], uint64_t index,
                        char out[GW_JOB_ID_LEN + 1]);
 
+/* The last id made for one base, so that ids asked for in index order cost
+ * one hex increment each instead of a derivation (the dispatcher asks for
+ * token i, i + 1, ... of a chunk). Zero it ({0}) before the first use; one
+ * cursor serves one base. */
+typedef struct gw_apns_id_cursor {
+    uint64_t index;
+    int valid;
+    char id[GW_JOB_ID_LEN + 1];
+} gw_apns_id_cursor;
+
+/* gw_apns_id_derive(base, index, out), through the cursor. */
+void gw_apns_id_at(gw_apns_id_cursor *cur, const char base[GW_JOB_ID_LEN + 1], uint64_t index,
+                   char out[GW_JOB_ID_LEN + 1]);
+
 /* ------------------------------------------------------------------------ */
 /* Jobs                                                                      */
 

@@ -24,6 +24,20 @@ void gw_token_list_cleanup(gw_token_list *l)
     memset(l, 0, sizeof(*l));
 }
 
+/* Hex digits that common_token_check() passed ('0'-'9', 'a'-'f', 'A'-'F')
+ * to binary without the per-digit checks of common_hex_to_bin(): the API
+ * decodes every token of every push here. A digit's low nibble is its value
+ * for '0'-'9' and its value - 9 for a letter (bit 6 set). */
+static void checked_hex_to_bin(const char *hex, size_t len, uint8_t *out)
+{
+    for (size_t i = 0; i < len / 2; i++) {
+        unsigned hi = (unsigned char)hex[2 * i], lo = (unsigned char)hex[2 * i + 1];
+        hi = (hi & 15) + 9 * (hi >> 6);
+        lo = (lo & 15) + 9 * (lo >> 6);
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+}
+
 int gw_token_list_add_hex(gw_token_list *l, const char *hex, size_t len)
 {
     size_t need;
@@ -45,7 +59,8 @@ int gw_token_list_add_hex(gw_token_list *l, const char *hex, size_t len)
         l->cap = cap;
     }
     p = l->buf + l->len;
-    p[0] = (uint8_t)common_hex_to_bin(hex, len, p + 1, len / 2);
+    p[0] = (uint8_t)(len / 2);
+    checked_hex_to_bin(hex, len, p + 1);
     l->len = need;
     l->count++;
     return 0;
@@ -189,6 +204,34 @@ void gw_apns_id_derive(const char base[GW_JOB_ID_LEN + 1], uint64_t index,
         out[i] = digits[node & 15];
         node >>= 4;
     }
+}
+
+/* The next id: the last 48 bits (12 lower-case hex digits) plus one, mod
+ * 2^48, as gw_apns_id_derive(base, index + 1) gives it. */
+static void apns_id_next(char id[GW_JOB_ID_LEN + 1])
+{
+    for (int i = GW_JOB_ID_LEN - 1; i >= GW_JOB_ID_LEN - 12; i--) {
+        if (id[i] == 'f') {
+            id[i] = '0'; /* carry */
+        } else {
+            id[i] = id[i] == '9' ? 'a' : (char)(id[i] + 1);
+            return;
+        }
+    }
+}
+
+void gw_apns_id_at(gw_apns_id_cursor *cur, const char base[GW_JOB_ID_LEN + 1], uint64_t index,
+                   char out[GW_JOB_ID_LEN + 1])
+{
+    if (cur->valid && index == cur->index + 1) {
+        apns_id_next(cur->id);
+        cur->index = index;
+    } else if (!cur->valid || index != cur->index) {
+        gw_apns_id_derive(base, index, cur->id);
+        cur->index = index;
+        cur->valid = 1;
+    }
+    memcpy(out, cur->id, GW_JOB_ID_LEN + 1);
 }
 
 void gw_chunk_apns_id(const gw_chunk *c, uint32_t i, char out[GW_JOB_ID_LEN + 1])

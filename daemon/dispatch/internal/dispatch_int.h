@@ -117,6 +117,8 @@ typedef struct gw_dchunk {
     uint64_t mark;      /* dispatch_record.c: seen in this batch */
     uint8_t parked;     /* its job cannot be sent: logged once */
     common_list link;   /* gw_app.chunks */
+    /* apns-ids in token order: one hex increment a token (feed, results) */
+    gw_apns_id_cursor feed_id, result_id;
 } gw_dchunk;
 
 /* One token handed to a client (n->user_data). Preallocated per app. */
@@ -207,8 +209,15 @@ struct gw_app {
 
 typedef struct gw_dentry {
     gw_dchunk *dc;
-    char reason[48]; /* copy of the reason string */
+    const char *rs;  /* a static reason name, or NULL: reason[] holds it */
+    char reason[48]; /* copy of a borrowed reason string */
 } gw_dentry;
+
+/* The reason an outcome entry carries (copies of an entry stay valid). */
+static inline const char *gw__d_dentry_reason(const gw_dentry *e)
+{
+    return e->rs != NULL ? e->rs : e->reason;
+}
 
 /* One gw_queue_record() call: its outcomes and what the callback needs. */
 typedef struct gw_dbatch {
@@ -257,6 +266,7 @@ struct gw_dispatch {
 
     /* outcome batches */
     gw_dbatch *cur;
+    gw_dbatch *spare;        /* a recorded batch's arrays, kept for the next one */
     common_list outstanding; /* posted batches (gw_dbatch.link) */
     uint64_t batch_serial;
     struct event *flush_ev;
