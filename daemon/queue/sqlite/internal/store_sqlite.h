@@ -32,7 +32,10 @@
                    "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND seq>=?1")                \
     XX(LEASE_SELECT, "SELECT id,job,seq,first,n,tokens,st FROM chunk "                             \
                      "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND seq=?1 AND "           \
-                     "next_at<=?2 ORDER BY next_at,id LIMIT ?3")                                   \
+                     "next_at<=?2 AND next_at>?4 ORDER BY next_at,id LIMIT ?3")                    \
+    XX(LEASE_OLD, "SELECT id,job,seq,first,n,tokens,st FROM chunk "                                \
+                  "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND next_at<=?1 "             \
+                  "ORDER BY next_at,id LIMIT ?2 OFFSET ?3")                                        \
     XX(LEASE_NEXT, "SELECT min(next_at) FROM chunk "                                               \
                    "WHERE next_at IS NOT NULL AND lease_owner IS NULL")                            \
     XX(CHUNK_LEASE, "UPDATE chunk SET lease_owner=?2,lease_until=?3 WHERE id=?1")                  \
@@ -141,6 +144,7 @@ typedef struct gw_sq {
      * 0 none known, else the queue-clock ms from which the next record
      * replays them (1: at once). */
     int64_t dead_replay_at;
+    int age_phase; /* store_sqlite_lease.c: whose turn an odd slot is (aged chunks: 1) */
 } gw_sq;
 
 /* ops->idle's period: the write probe while the store fails (ms). */
