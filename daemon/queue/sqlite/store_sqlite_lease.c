@@ -106,10 +106,19 @@ static gw_chunk *build_chunk(sqlite3_stmt *c, sqlite3_stmt *j)
     return ch;
 }
 
+/* A chunk's retry rows (retry-at, attempts). A row exists only for a token
+ * in RETRY (store_sqlite_outcome.c writes both in one transaction, and
+ * deletes the row when the token leaves RETRY; a cancel deletes both), so a
+ * chunk whose state has no RETRY byte (nearly every first lease: a small
+ * job's one chunk) costs no statement (issue 16). */
 static int load_retries(gw_sq *sq, gw_chunk *ch, gw_queue_req *r)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_RETRY_BY_CHUNK, "i", (int64_t)ch->priv.handle);
+    sqlite3_stmt *s;
     int rc;
+
+    if (memchr(ch->state, GW_TOKEN_RETRY, ch->n_tokens) == NULL)
+        return 0;
+    s = gw_sq_stmt(sq, SQS_RETRY_BY_CHUNK, "i", (int64_t)ch->priv.handle);
 
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t idx = sqlite3_column_int64(s, 0);
