@@ -338,7 +338,7 @@ static void rerun_reads(gw_sq *sq, gw_req *from, gw_req *end)
 
 static void run_txn(gw_sq *sq, gw_req *from, gw_req *end)
 {
-    int outcome = TXN_FAILED, storage_err = 0;
+    int outcome = TXN_FAILED, storage_err = 0, failed = 0;
     sqlite3_int64 changes = sqlite3_total_changes64(sq->db);
 
     for (int i = 0; i < MAX_ATTEMPTS; i++) {
@@ -355,9 +355,15 @@ static void run_txn(gw_sq *sq, gw_req *from, gw_req *end)
         rerun_reads(sq, from, end);
     for (gw_req *g = from; g != end; g = g->next) {
         int e = ((gw_queue_req *)g)->err;
+        failed |= e != 0 && ((gw_queue_req *)g)->kind == GW_QUEUE_REQ_RECORD;
         if (gw_queue_err_unavailable(e))
             storage_err = e;
     }
+    /* A record rolled back (or a transaction not committed) may have
+     * replayed put-off dead-token entries (store_sqlite_dead.c): they are
+     * back, so the next record looks again. */
+    if ((outcome != TXN_COMMITTED || failed) && sq->dead_replay_at == 0)
+        sq->dead_replay_at = 1;
     /* Only a commit that stored a change shows the store takes writes
      * again: a batch of reads commits on a read-only database too. */
     gw_queue__result(sq->q, outcome == TXN_COMMITTED, sqlite3_total_changes64(sq->db) > changes,

@@ -16,6 +16,8 @@
  *   retry      sparse: (chunk, idx) -> retry-at, attempts, for RETRY tokens
  *   rejection  (job, idx) -> token, status, reason, APNs timestamp
  *   dead_token (app, token) -> source, reason, APNs timestamp, recorded
+ *   dead_pending  dead-token writes put off because the registry write
+ *              failed (store_sqlite_dead.c); additive, made at every open
  *   channel    (app, env, id) -> storage policy, label, created: the
  *              broadcast channel records (store_sqlite_channel.c)
  *   outbox     the webhook events (id AUTOINCREMENT: never reused, the
@@ -417,6 +419,8 @@ int gw_sq_db_open(gw_sq *sq, char *detail, size_t len)
             rc = schema_update(sq, version, detail, len);
         if (rc == 0)
             rc = gw_sq_idem_schema(sq, detail, len);
+        if (rc == 0)
+            rc = gw_sq_dead_schema(sq, detail, len);
         /* The lease order's index (store_sqlite_lease.c): made at open, so
          * a file of any schema version gets it and older apnsd ignore it. */
         if (rc == 0)
@@ -451,6 +455,7 @@ int gw_sq_db_open(gw_sq *sq, char *detail, size_t len)
         if (rc != SQLITE_OK)
             return gw_sq_error(sq, rc, "open (prepare)", detail, len);
     }
+    sq->dead_replay_at = sq->read_only ? 0 : 1; /* the first record looks for put-off entries */
     rc = gw_sq_cancel_recover(sq, detail, len);
     if (rc != 0)
         return rc;

@@ -11,6 +11,7 @@
  */
 #include "store_sqlite.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,5 +104,150 @@ int gw_sq_op_dead_delete(gw_sq *sq, gw_queue_req *r)
     if (rc != 0)
         return rc;
     r->u.dead.count = (uint64_t)sqlite3_changes(sq->db);
+    return 0;
+}
+
+/* ---- dead-token writes put off ----------------------------------------------
+ *
+ * A rejection that names a dead token writes the registry in the record's
+ * transaction. If that one statement fails (a constraint, a damaged index,
+ * a full page while the transaction survives), SQLite has undone the
+ * statement alone: the entry goes to dead_pending and the record carries
+ * on, so the token's answer (rejected) is stored whatever the registry
+ * does. Were the record failed instead, its answers would wait in the
+ * dispatcher while a cancel of the job could still be stored; once given
+ * up, the chunk's release would turn the answered token into "cancelled".
+ * Each record, when entries wait (sq->dead_replay_at), first writes up to
+ * REPLAY_MAX of them into the registry, oldest first; an entry never
+ * replaces one recorded later. */
+
+#define REPLAY_MAX        64
+#define REPLAY_BACKOFF_MS 1000
+
+int gw_sq_dead_schema(gw_sq *sq, char *detail, size_t detail_len)
+{
+    int rc = sqlite3_exec(sq->db,
+                          "CREATE TABLE IF NOT EXISTS dead_pending(id INTEGER PRIMARY KEY,"
+                          " app TEXT NOT NULL, token BLOB NOT NULL, source INTEGER NOT NULL,"
+                          " reason TEXT, apns_ts INTEGER, recorded INTEGER NOT NULL);",
+                          NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? 0 : gw_sq_error(sq, rc, "open (dead_pending)", detail, detail_len);
+}
+
+/* Runs sql with the bindings of gw_sq_stmt's types 'i' / 'b' / 'x' / 't'
+ * (prepared each time: these run only while the registry fails). */
+static int run_sql(gw_sq *sq, const char *sql, const char *what, char *detail, size_t detail_len,
+                   const char *types, ...)
+{
+    sqlite3_stmt *s = NULL;
+    va_list ap;
+    int rc = sqlite3_prepare_v2(sq->db, sql, -1, &s, NULL);
+
+    if (rc != SQLITE_OK)
+        return gw_sq_error(sq, rc, what, detail, detail_len);
+    va_start(ap, types);
+    for (int i = 0; types[i] != '\0'; i++) {
+        if (types[i] == 'i') {
+            sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+        } else if (types[i] == 't') {
+            const char *v = va_arg(ap, const char *);
+            if (v != NULL && v[0] != '\0')
+                sqlite3_bind_text(s, i + 1, v, -1, SQLITE_STATIC);
+        } else if (types[i] == 'x') {
+            const char *v = va_arg(ap, const char *);
+            sqlite3_bind_text(s, i + 1, v, (int)va_arg(ap, size_t), SQLITE_STATIC);
+        } else {
+            const void *v = va_arg(ap, const void *);
+            sqlite3_bind_blob(s, i + 1, v, (int)va_arg(ap, size_t), SQLITE_STATIC);
+        }
+    }
+    va_end(ap);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : gw_sq_error(sq, rc, what, detail, detail_len);
+}
+
+int gw_sq_dead_record(gw_sq *sq, gw_queue_req *r, const char *app, const uint8_t *tok,
+                      size_t tok_len, int raw, int source, const char *reason, int64_t apns_ts,
+                      int64_t now)
+{
+    char why[sizeof(r->detail)];
+    int err = gw_sq_dead_upsert2(sq, app, tok, tok_len, raw, source, reason, apns_ts, now, why,
+                                 sizeof(why));
+
+    if (err == 0)
+        return 0;
+    if (sqlite3_get_autocommit(sq->db)) { /* the transaction is gone: nothing can be stored */
+        snprintf(r->detail, sizeof(r->detail), "%s", why);
+        return err;
+    }
+    err = run_sql(sq,
+                  "INSERT INTO dead_pending(app,token,source,reason,apns_ts,recorded) "
+                  "VALUES(?1,?2,?3,?4,?5,?6)",
+                  "record outcomes (dead-token registry put off)", r->detail, sizeof(r->detail),
+                  raw ? "txitii" : "tbitii", app, (const void *)tok, tok_len, (int64_t)source,
+                  reason, apns_ts, now);
+    if (err != 0)
+        return err;
+    gw_queue__log(sq->q, APNS_LOG_WARN,
+                  "%s: the answer is stored, the dead-token entry is kept "
+                  "and written again later",
+                  why);
+    if (sq->dead_replay_at == 0 || sq->dead_replay_at > now)
+        sq->dead_replay_at = 1;
+    return 0;
+}
+
+int gw_sq_dead_replay(gw_sq *sq, gw_queue_req *r, int64_t now)
+{
+    static const char sel[] =
+        "SELECT id,app,token,source,reason,apns_ts,recorded FROM dead_pending ORDER BY id LIMIT ?1";
+    static const char put[] =
+        "INSERT INTO dead_token(app,token,source,reason,apns_ts,recorded) "
+        "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(app,token) DO UPDATE SET "
+        "source=excluded.source,reason=excluded.reason,apns_ts=excluded.apns_ts,"
+        "recorded=excluded.recorded WHERE excluded.recorded>=dead_token.recorded";
+    char why[sizeof(r->detail)];
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(sq->db, sel, -1, &s, NULL), n = 0, err = 0;
+
+    if (rc == SQLITE_OK)
+        sqlite3_bind_int(s, 1, REPLAY_MAX);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int raw = sqlite3_column_type(s, 2) == SQLITE_TEXT;
+        const void *tok = raw ? (const void *)sqlite3_column_text(s, 2) : sqlite3_column_blob(s, 2);
+        size_t tok_len = (size_t)sqlite3_column_bytes(s, 2);
+
+        err = run_sql(sq, put, "dead-token registry (put-off entry)", why, sizeof(why),
+                      raw ? "txitii" : "tbitii", (const char *)sqlite3_column_text(s, 1), tok,
+                      tok_len, sqlite3_column_int64(s, 3), (const char *)sqlite3_column_text(s, 4),
+                      sqlite3_column_int64(s, 5), sqlite3_column_int64(s, 6));
+        if (err == 0)
+            err = run_sql(sq, "DELETE FROM dead_pending WHERE id=?1",
+                          "dead-token registry (put-off entry)", why, sizeof(why), "i",
+                          sqlite3_column_int64(s, 0));
+        if (err != 0)
+            break;
+        n++;
+    }
+    if (err == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        err = gw_sq_error(sq, rc, "dead-token registry (put-off entries)", why, sizeof(why));
+    sqlite3_finalize(s);
+    if (err != 0) {
+        sq->dead_replay_at = now + REPLAY_BACKOFF_MS;
+        if (sqlite3_get_autocommit(sq->db)) {
+            snprintf(r->detail, sizeof(r->detail), "%s", why);
+            return err;
+        }
+        gw_queue__log(sq->q, APNS_LOG_WARN, "%s: tried again in %d ms", why, REPLAY_BACKOFF_MS);
+        return 0;
+    }
+    if (n > 0)
+        gw_queue__log(sq->q, APNS_LOG_INFO,
+                      "queue database %s: %d put-off dead-token entr%s written to the registry",
+                      sq->path, n, n == 1 ? "y" : "ies");
+    if (n < REPLAY_MAX)
+        sq->dead_replay_at = 0;
     return 0;
 }

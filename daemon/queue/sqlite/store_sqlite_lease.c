@@ -23,6 +23,23 @@
  * chunk_tokens, 1,000 by default), however many rows wait in a turn (a million
  * notifications scheduled for tomorrow are one turn skipped by one seek).
  *
+ * AGE RULE (docs/queue.md, Scheduling): a chunk due for longer than
+ * SQ_AGE_MS is leased as if in the first turn, among such chunks by due
+ * time, so a steady stream of small jobs cannot keep a broadcast's later
+ * chunks back for ever. Taken literally that would put every remaining
+ * chunk of a broadcast that has run for 5 s ahead of a new login code
+ * (they were all due when it was submitted), undoing the turns whenever a
+ * broadcast runs long; so aged chunks take at most every other slot while
+ * younger work is due (a lease of max m gives them (m + age_phase) / 2
+ * slots first, age_phase alternating the odd slot between leases, so a
+ * lease of one alternates), and any slot the turns leave empty. The aged
+ * chunks are one index range (chunk_due, by next_at: LEASE_OLD); the
+ * turn walk leaves them out with next_at > now - SQ_AGE_MS on the same
+ * index chunk_turn range. The bound: 5 s is far beyond a due chunk's usual
+ * wait when the sender keeps up (one lease round, milliseconds), and short
+ * next to a broadcast's run, so it acts only when turn-1 work saturates
+ * the sender; the dispatcher feeds with the same bound (gw__d_app_take).
+ *
  * Release: clear the lease and compute when the chunk is due again: now (or
  * the caller's not_before) while tokens are pending, the earliest retry-at
  * when only retry tokens are open, never (NULL) when every token is final.
@@ -38,6 +55,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define SQ_AGE_MS 5000
 
 /* Column col of s as *len bytes (not NUL-terminated); NULL for SQL NULL. */
 static const char *col_text(sqlite3_stmt *s, int col, size_t *len)
@@ -87,10 +106,19 @@ static gw_chunk *build_chunk(sqlite3_stmt *c, sqlite3_stmt *j)
     return ch;
 }
 
+/* A chunk's retry rows (retry-at, attempts). A row exists only for a token
+ * in RETRY (store_sqlite_outcome.c writes both in one transaction, and
+ * deletes the row when the token leaves RETRY; a cancel deletes both), so a
+ * chunk whose state has no RETRY byte (nearly every first lease: a small
+ * job's one chunk) costs no statement (issue 16). */
 static int load_retries(gw_sq *sq, gw_chunk *ch, gw_queue_req *r)
 {
-    sqlite3_stmt *s = gw_sq_stmt(sq, SQS_RETRY_BY_CHUNK, "i", (int64_t)ch->priv.handle);
+    sqlite3_stmt *s;
     int rc;
+
+    if (memchr(ch->state, GW_TOKEN_RETRY, ch->n_tokens) == NULL)
+        return 0;
+    s = gw_sq_stmt(sq, SQS_RETRY_BY_CHUNK, "i", (int64_t)ch->priv.handle);
 
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t idx = sqlite3_column_int64(s, 0);
@@ -123,11 +151,10 @@ static int next_turn(gw_sq *sq, gw_queue_req *r, int64_t from, int64_t *turn)
     return ret;
 }
 
-/* Leases the due chunks of one turn, up to the lease's max. */
-static int select_turn(gw_sq *sq, gw_queue_req *r, int64_t now, int64_t turn)
+/* Leases the rows of c (LEASE_SELECT or LEASE_OLD, bound), up to the
+ * lease's max. */
+static int select_rows(gw_sq *sq, gw_queue_req *r, sqlite3_stmt *c)
 {
-    sqlite3_stmt *c = gw_sq_stmt(sq, SQS_LEASE_SELECT, "iii", turn, now,
-                                 (int64_t)(r->u.lease.max - r->u.lease.n));
     sqlite3_stmt *j = NULL;
     int64_t cur_job = -1;
     int rc, err = 0;
@@ -171,20 +198,50 @@ static int select_turn(gw_sq *sq, gw_queue_req *r, int64_t now, int64_t turn)
     return err;
 }
 
+/* Leases the due chunks of one turn that are not aged. */
+static int select_turn(gw_sq *sq, gw_queue_req *r, int64_t now, int64_t turn)
+{
+    return select_rows(sq, r,
+                       gw_sq_stmt(sq, SQS_LEASE_SELECT, "iiii", turn, now,
+                                  (int64_t)(r->u.lease.max - r->u.lease.n), now - SQ_AGE_MS - 1));
+}
+
+/* Leases up to max aged chunks (due for longer than SQ_AGE_MS), skipping
+ * the first `skip` of them (taken already by this lease). */
+static int select_aged(gw_sq *sq, gw_queue_req *r, int64_t now, size_t max, size_t skip)
+{
+    return max == 0 ? 0
+                    : select_rows(sq, r,
+                                  gw_sq_stmt(sq, SQS_LEASE_OLD, "iii", now - SQ_AGE_MS - 1,
+                                             (int64_t)max, (int64_t)skip));
+}
+
 static int select_chunks(gw_sq *sq, gw_queue_req *r, int64_t now)
 {
+    size_t share = (r->u.lease.max + (size_t)sq->age_phase) / 2, aged;
     int64_t turn = 0;
     int rc;
 
+    /* The aged chunks' share first (the age rule, top of file). */
+    rc = select_aged(sq, r, now, share, 0);
+    if (rc != 0)
+        return rc;
+    aged = r->u.lease.n;
+    sq->age_phase = (int)((r->u.lease.max + (size_t)sq->age_phase) % 2);
     while (r->u.lease.n < r->u.lease.max) {
         rc = next_turn(sq, r, turn, &turn);
-        if (rc != 0)
-            return rc > 0 ? 0 : rc;
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            break;
         rc = select_turn(sq, r, now, turn);
         if (rc != 0)
             return rc;
         turn++;
     }
+    /* Slots the turns left empty: more aged chunks, if any. */
+    if (aged == share)
+        return select_aged(sq, r, now, r->u.lease.max - r->u.lease.n, aged);
     return 0;
 }
 

@@ -13,10 +13,13 @@
  *  - leaving RETRY deletes that row;
  *  - REJECTED and FAILED add a rejection row (token, status, reason, APNs
  *    timestamp: what status reports) and, for dead tokens, upserts the dead-token registry in the
- * same transaction. Job counters (per outcome, retrying) move by the deltas; when every token of a
- * job is final, job.finished is set. The depth goes down by the tokens that became final, after
- * COMMIT. An answer that makes its token final and carries a webhook event writes it to the
- * outbox in the same transaction (store_sqlite_outbox.c).
+ * same transaction. APNs's answer wins over the registry: when that upsert fails while the
+ * transaction lives, the entry is put off (store_sqlite_dead.c, dead_pending) and the answer is
+ * stored all the same, so a job cancelled meanwhile can never turn a token APNs answered into
+ * "cancelled" (its chunk's release cancels only tokens still open). Job counters (per outcome,
+ * retrying) move by the deltas; when every token of a job is final, job.finished is set. The depth
+ * goes down by the tokens that became final, after COMMIT. An answer that makes its token final and
+ * carries a webhook event writes it to the outbox in the same transaction (store_sqlite_outbox.c).
  */
 #include "store_sqlite.h"
 
@@ -82,9 +85,8 @@ static int reject(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, int64_t 
         sqlite3_reset(s);
         return 0; /* no job (cannot happen within one transaction) */
     }
-    err = gw_sq_dead_upsert2(sq, (const char *)sqlite3_column_text(s, 0), tok, tok_len,
-                             gw_queue__answer_raw(r, o), o->dead, why, o->apns_ts, now, r->detail,
-                             sizeof(r->detail));
+    err = gw_sq_dead_record(sq, r, (const char *)sqlite3_column_text(s, 0), tok, tok_len,
+                            gw_queue__answer_raw(r, o), o->dead, why, o->apns_ts, now);
     sqlite3_reset(s);
     return err;
 }
@@ -188,6 +190,9 @@ int gw_sq_op_record(gw_sq *sq, gw_queue_req *r)
 
     if (n == 0)
         return 0;
+    if (sq->dead_replay_at != 0 && now >= sq->dead_replay_at &&
+        (err = gw_sq_dead_replay(sq, r, now)) != 0)
+        return err;
     order = malloc(n * sizeof(*order));
     if (order == NULL)
         return APNS_ENOMEM;

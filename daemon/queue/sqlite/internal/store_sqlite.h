@@ -32,7 +32,10 @@
                    "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND seq>=?1")                \
     XX(LEASE_SELECT, "SELECT id,job,seq,first,n,tokens,st FROM chunk "                             \
                      "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND seq=?1 AND "           \
-                     "next_at<=?2 ORDER BY next_at,id LIMIT ?3")                                   \
+                     "next_at<=?2 AND next_at>?4 ORDER BY next_at,id LIMIT ?3")                    \
+    XX(LEASE_OLD, "SELECT id,job,seq,first,n,tokens,st FROM chunk "                                \
+                  "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND next_at<=?1 "             \
+                  "ORDER BY next_at,id LIMIT ?2 OFFSET ?3")                                        \
     XX(LEASE_NEXT, "SELECT min(next_at) FROM chunk "                                               \
                    "WHERE next_at IS NOT NULL AND lease_owner IS NULL")                            \
     XX(CHUNK_LEASE, "UPDATE chunk SET lease_owner=?2,lease_until=?3 WHERE id=?1")                  \
@@ -137,6 +140,11 @@ typedef struct gw_sq {
     int sync_full;     /* the connection's synchronous setting right now */
     uint64_t owner;    /* lease owner id of this process */
     int64_t purge_due; /* monotonic ms of the next retention pass */
+    /* Dead-token writes put off (store_sqlite_dead.c, table dead_pending):
+     * 0 none known, else the queue-clock ms from which the next record
+     * replays them (1: at once). */
+    int64_t dead_replay_at;
+    int age_phase; /* store_sqlite_lease.c: whose turn an odd slot is (aged chunks: 1) */
 } gw_sq;
 
 /* ops->idle's period: the write probe while the store fails (ms). */
@@ -220,6 +228,22 @@ int gw_sq_purge_step(gw_sq *sq, size_t max_jobs, uint64_t *jobs, int *more, char
 int gw_sq_dead_upsert(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok_len, int source,
                       const char *reason, int64_t apns_ts, int64_t recorded, char *detail,
                       size_t detail_len);
+/* The dead-token write of an answer (record: a rejection with a dead
+ * source), for a token of either kind. When the registry write fails and
+ * the transaction is still open, the entry goes to dead_pending instead and
+ * 0 is returned: the answer is stored whatever happens to the registry, and
+ * the entry is written by a later record (gw_sq_dead_replay). An error
+ * only when neither could be written (or the transaction is gone). */
+int gw_sq_dead_record(gw_sq *sq, gw_queue_req *r, const char *app, const uint8_t *tok,
+                      size_t tok_len, int raw, int source, const char *reason, int64_t apns_ts,
+                      int64_t now);
+/* At the start of a record, when entries wait in dead_pending and it is
+ * time: writes up to 64 of them into the registry. A failure leaves them
+ * for a later try (1 s later); an error only when the transaction is gone. */
+int gw_sq_dead_replay(gw_sq *sq, gw_queue_req *r, int64_t now);
+/* At open, in the schema transaction: creates dead_pending when absent (an
+ * additive table: older apnsd ignore it). 0 or a storage error. */
+int gw_sq_dead_schema(gw_sq *sq, char *detail, size_t detail_len);
 /* The same for a token of either kind: raw 1 for an FCM token (TEXT). */
 int gw_sq_dead_upsert2(gw_sq *sq, const char *app, const uint8_t *tok, size_t tok_len, int raw,
                        int source, const char *reason, int64_t apns_ts, int64_t recorded,

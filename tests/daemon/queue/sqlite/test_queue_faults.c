@@ -281,12 +281,127 @@ static void batch_neighbours_are_independent(void **state)
     assert_int_equal(st.st.tokens, 10);
 }
 
+/* ---- a failing dead-token write (SQLite-level fault) --------------------
+ * A trigger made on a second connection fails every new entry of the
+ * dead-token registry (RAISE(ABORT): the statement fails, the transaction
+ * lives, like a constraint or a damaged index would make it). */
+
+static void dead_fault(const char *path, int on)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db,
+                                  on ? "CREATE TRIGGER dead_fault BEFORE INSERT ON dead_token "
+                                       "BEGIN SELECT RAISE(ABORT, 'injected dead-token fault'); END"
+                                     : "DROP TRIGGER dead_fault",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* A 410 Unregistered (rejected, and a dead token) and a cancel of its job
+ * posted together while the dead-token write fails: APNs's answer is what
+ * the job records (rejected, never cancelled), the token not yet sent is
+ * cancelled, and the dead-token entry is written once the registry takes
+ * writes again: nothing is lost. (Before: the record failed as a whole; its
+ * answers waited in the dispatcher, which gives them up after a few tries,
+ * and the chunk's release then cancelled the answered token.) */
+static void dead_write_failure_keeps_apns_answer_over_cancel(void **state)
+{
+    fx *f = *state;
+    tq_res a, l, r, rec = {0}, can = {0}, d = {0};
+    gw_outcome v[2];
+    char tok0[65];
+    gw_job j;
+
+    tq_job(&j, "demo", 6, 3);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
+    assert_int_equal(tq_lease(f->base, f->q, 1, &l), 0);
+    assert_int_equal(l.n, 1);
+    gw_chunk *c = l.chunks[0];
+    memset(v, 0, sizeof(v));
+    v[0].chunk = c;
+    v[0].token = 0;
+    v[0].state = GW_TOKEN_REJECTED;
+    v[0].status = 410;
+    v[0].reason = APNS_REASON_UNREGISTERED;
+    v[0].apns_ts_ms = 1700000000123LL;
+    v[0].dead = GW_DEAD_UNREGISTERED;
+    v[1].chunk = c;
+    v[1].token = 1;
+    v[1].state = GW_TOKEN_ACCEPTED;
+
+    dead_fault(f->path, 1);
+    /* Posted back to back: one storage batch when the worker takes both. */
+    assert_int_equal(gw_queue_record(f->q, v, 2, tq_on_done, &rec), 0);
+    assert_int_equal(gw_queue_cancel(f->q, a.id, tq_on_status, &can), 0);
+    tq_run_until(f->base, &rec.done);
+    tq_run_until(f->base, &can.done);
+    assert_int_equal(can.err, 0);
+    /* The chunk goes back (what the dispatcher does once its answers are
+     * stored, or given up): the release cancels what is still open. */
+    assert_int_equal(tq_release(f->base, f->q, c, 0), 0);
+
+    assert_int_equal(tq_status(f->base, f->q, a.id, &r), 0);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.outcomes[0].state, GW_TOKEN_REJECTED); /* before: CANCELLED */
+    assert_int_equal(r.st.rejected, 1);
+    assert_int_equal(r.st.accepted, 1);
+    assert_int_equal(r.st.cancelled, 1);
+    assert_int_equal(r.outcomes[1].state, GW_TOKEN_ACCEPTED);
+    assert_int_equal(r.outcomes[2].state, GW_TOKEN_CANCELLED);
+    assert_int_equal(gw_queue_depth(f->q), 0);
+    assert_int_equal(rec.err, 0); /* the answers were durable at once */
+
+    assert_int_equal(gw_queue_dead_list(f->q, "demo", 0, NULL, 10, tq_on_dead, &d), 0);
+    tq_run_until(f->base, &d.done);
+    assert_int_equal(d.n, 0); /* not written yet */
+
+    /* The registry takes writes again: the next record writes the entry. */
+    dead_fault(f->path, 0);
+    tq_job(&j, "demo", 7, 1);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
+    assert_int_equal(tq_lease(f->base, f->q, 1, &l), 0);
+    memset(v, 0, sizeof(v));
+    v[0].chunk = l.chunks[0];
+    v[0].state = GW_TOKEN_ACCEPTED;
+    assert_int_equal(tq_record(f->base, f->q, v, 1), 0);
+    assert_int_equal(tq_release(f->base, f->q, l.chunks[0], 0), 0);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(gw_queue_dead_list(f->q, "demo", 0, NULL, 10, tq_on_dead, &d), 0);
+    tq_run_until(f->base, &d.done);
+    assert_int_equal(d.n, 1);
+    tq_token(6, 0, tok0);
+    assert_string_equal(d.dead[0].token, tok0);
+    assert_string_equal(d.dead[0].reason, "Unregistered");
+    assert_int_equal(d.dead[0].apns_ts_ms, 1700000000123LL);
+    assert_int_equal(d.dead[0].source, GW_DEAD_UNREGISTERED);
+
+    /* Written once: a restart finds nothing left to write. */
+    gw_queue_free(f->q);
+    f->q = tq_open(&f->o, f->path);
+    tq_job(&j, "demo", 8, 1);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
+    assert_int_equal(tq_lease(f->base, f->q, 1, &l), 0);
+    v[0].chunk = l.chunks[0];
+    assert_int_equal(tq_record(f->base, f->q, v, 1), 0);
+    assert_int_equal(tq_release(f->base, f->q, l.chunks[0], 0), 0);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(gw_queue_dead_list(f->q, "demo", 0, NULL, 10, tq_on_dead, &d), 0);
+    tq_run_until(f->base, &d.done);
+    assert_int_equal(d.n, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(io_error_on_submit_then_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(io_error_on_outcomes_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(batch_neighbours_are_independent, setup, teardown),
+        cmocka_unit_test_setup_teardown(dead_write_failure_keeps_apns_answer_over_cancel, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

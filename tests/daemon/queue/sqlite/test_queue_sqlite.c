@@ -160,6 +160,58 @@ static void lease_turns(void **state)
         assert_string_not_equal(l.chunks[k]->job_id, s.id);
 }
 
+/* The age rule (docs/queue.md, Scheduling): small jobs submitted every
+ * second keep turn 1 busy; a broadcast's later chunks wait while they are
+ * young, and once due for longer than 5 s they take every other slot of
+ * the lease, oldest first, while the small jobs still get the rest. (Before:
+ * no later chunk of the broadcast was ever leased while small jobs came.) */
+static void lease_aged_chunks(void **state)
+{
+    fx *f = *state;
+    tq_res a, b, l;
+    gw_job j;
+    int64_t t0 = atomic_load(&tq_clock);
+    uint32_t next_seq = 1;
+
+    f->o.chunk_tokens = 2;
+    qc_reopen(f);
+    tq_job(&j, "demo", 40, 20); /* the broadcast: 10 chunks, due at t0 */
+    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
+    assert_int_equal(tq_lease(f->base, f->q, 1, &l), 0);
+    assert_string_equal(l.chunks[0]->job_id, a.id);
+    assert_int_equal(l.chunks[0]->seq, 0);
+
+    for (int k = 1; k <= 9; k++) {
+        size_t broadcast = 0, small = 0;
+
+        atomic_store(&tq_clock, t0 + 1000 * k);
+        for (int m = 0; m < 2; m++) {
+            tq_job(&j, "other", 100 + 2 * k + m, 1);
+            assert_int_equal(tq_submit(f->base, f->q, &j, &b), 0);
+        }
+        assert_int_equal(tq_lease(f->base, f->q, 2, &l), 0);
+        assert_int_equal(l.n, 2);
+        for (size_t i = 0; i < l.n; i++) {
+            if (strcmp(l.chunks[i]->job_id, a.id) == 0) {
+                assert_int_equal(l.chunks[i]->seq, next_seq); /* in order */
+                next_seq++;
+                broadcast++;
+            } else {
+                assert_int_equal(l.chunks[i]->seq, 0);
+                small++;
+            }
+        }
+        if (k <= 5) { /* due for 5 s at most: the turns alone */
+            assert_int_equal(broadcast, 0);
+            assert_int_equal(small, 2);
+        } else { /* aged: every other slot */
+            assert_int_equal(broadcast, 1);
+            assert_int_equal(small, 1);
+        }
+    }
+    assert_int_equal(next_seq, 5);
+}
+
 static void background_retention(void **state)
 {
     fx *f = *state;
@@ -792,6 +844,7 @@ int main(void)
         QC_CONTRACT_TESTS(qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(retention, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(lease_turns, qc_setup, qc_teardown),
+        cmocka_unit_test_setup_teardown(lease_aged_chunks, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(background_retention, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(disk_full, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(read_only, qc_setup, qc_teardown),
