@@ -56,13 +56,12 @@ void gw__d_app_take(gw_app *a, gw_chunk *c)
      * chunks of its turn or an earlier one, before those of later turns,
      * so a job's first chunk does not wait for a broadcast's chunks this
      * app already holds (at most cap: the walk is short). The age rule of
-     * the lease: a chunk due for longer than AGE_MS (its job's send_at or
+     * the lease: a chunk due for longer than GW_QUEUE_AGE_MS (its job's send_at or
      * submit; a retried chunk counts from there too) is in the first turn,
      * so first chunks coming all the time never keep a held chunk back for
      * longer than that. Turns are read at each take: a held chunk that aged
      * since its own take is no longer passed over by the ones taken after. */
-    enum { AGE_MS = 5000 }; /* the SQLite lease's SQ_AGE_MS */
-    const int64_t aged = gw__d_now() - AGE_MS;
+    const int64_t aged = gw__d_now() - GW_QUEUE_AGE_MS;
 #define FEED_TURN(ch)                                                                              \
     (((ch)->send_at_ms > (ch)->created_ms ? (ch)->send_at_ms : (ch)->created_ms) < aged            \
          ? 0u                                                                                      \

@@ -125,6 +125,11 @@ int gw_queue_err_overloaded(int err);
 #define GW_JOB_ID_LEN     APNS_UUID_LEN /* a job id is a UUID string */
 #define GW_TOKEN_BIN_MAX  (APNS_TOKEN_HEX_MAX / 2)
 #define GW_JOB_TOKENS_MAX 1000000u /* tokens in one job */
+/* The scheduling age rule (docs/queue.md, Scheduling): a chunk due for
+ * longer than this is leased, and fed by the dispatcher, as if it were in
+ * the first turn, so a steady stream of new first chunks never keeps the
+ * later chunks of a broadcast back for longer. */
+#define GW_QUEUE_AGE_MS   5000
 
 /*
  * A growable list of device tokens packed as records, filled by the API

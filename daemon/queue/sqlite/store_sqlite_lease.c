@@ -56,7 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SQ_AGE_MS 5000
+#define SQ_AGE_MS GW_QUEUE_AGE_MS
 
 /* Column col of s as *len bytes (not NUL-terminated); NULL for SQL NULL. */
 static const char *col_text(sqlite3_stmt *s, int col, size_t *len)
