@@ -42,6 +42,29 @@ int gw__d_app_hungry(gw_app *a)
     return a->unsent < apns_client_credit(a->client);
 }
 
+/* A held chunk's turn in the feed order (gw__d_app_take): its seq, 0 for a
+ * later chunk due since before `aged` (then *is_aged is 1). */
+static uint32_t feed_turn(const gw_chunk *c, int64_t aged, int *is_aged)
+{
+    const int64_t due = c->send_at_ms > c->created_ms ? c->send_at_ms : c->created_ms;
+    const int old = c->seq > 0 && due < aged;
+
+    if (is_aged != NULL)
+        *is_aged = old;
+    return old ? 0u : c->seq;
+}
+
+/* Whether the held chunk before p is a job's first chunk. */
+static int first_before(const gw_app *a, const common_list *p)
+{
+    const gw_dchunk *o;
+
+    if (p->prev == &a->chunks.head)
+        return 0;
+    o = COMMON_CONTAINER_OF(p->prev, gw_dchunk, link);
+    return o->c != NULL && o->c->seq == 0;
+}
+
 void gw__d_app_take(gw_app *a, gw_chunk *c)
 {
     gw_dchunk *dc = calloc(1, sizeof(*dc));
@@ -56,25 +79,29 @@ void gw__d_app_take(gw_app *a, gw_chunk *c)
      * chunks of its turn or an earlier one, before those of later turns,
      * so a job's first chunk does not wait for a broadcast's chunks this
      * app already holds (at most cap: the walk is short). The age rule of
-     * the lease: a chunk due for longer than GW_QUEUE_AGE_MS (its job's send_at or
-     * submit; a retried chunk counts from there too) is in the first turn,
-     * so first chunks coming all the time never keep a held chunk back for
-     * longer than that. Turns are read at each take: a held chunk that aged
-     * since its own take is no longer passed over by the ones taken after. */
+     * the lease: a later chunk due for longer than GW_QUEUE_AGE_MS (from its
+     * job's send_at or submit; a retried chunk counts from there too) is in
+     * the first turn, and a first chunk passes such an aged chunk only
+     * where no first chunk stands right before it: aged chunks and new
+     * first chunks alternate, so first chunks coming all the time never keep
+     * a held chunk back for ever, and a broadcast that has run for 5 s does
+     * not put all its held chunks before a new login code. Turns are read
+     * at each take: a held chunk that aged since its own take is no longer
+     * passed over by later turns. */
     const int64_t aged = gw__d_now() - GW_QUEUE_AGE_MS;
-#define FEED_TURN(ch)                                                                              \
-    (((ch)->send_at_ms > (ch)->created_ms ? (ch)->send_at_ms : (ch)->created_ms) < aged            \
-         ? 0u                                                                                      \
-         : (ch)->seq)
-    const uint32_t turn = FEED_TURN(c);
+    const uint32_t turn = feed_turn(c, aged, NULL);
     common_list *at = &a->chunks.head;
     for (common_list *p = at->prev; p != &a->chunks.head; p = p->prev) {
         const gw_dchunk *o = COMMON_CONTAINER_OF(p, gw_dchunk, link);
-        if (o->c == NULL || FEED_TURN(o->c) <= turn)
+        int o_aged;
+
+        if (o->c == NULL)
+            break;
+        if (feed_turn(o->c, aged, &o_aged) <= turn &&
+            !(c->seq == 0 && o_aged && !first_before(a, p)))
             break;
         at = p;
     }
-#undef FEED_TURN
     common_list_insert_before(at, &dc->link);
     a->chunks.len++;
     a->unsent += c->n_tokens;
