@@ -29,9 +29,10 @@
  * loop into a 64 KB buffer (many TLS records per buffer), hands each full
  * buffer to the core, then lets the client submit new streams (on_ready),
  * then writes everything the core produced with as few SSL_write calls as
- * the socket allows. Submits made outside a read event mark the transport
- * and activate a deferred event, so every submit of one loop iteration
- * shares one flush.
+ * the socket allows, corked (tls.c): the TLS records of one flush leave in
+ * one send() of up to 64 KB, not one send() per 16 KB record. Submits made outside a read event
+ * mark the transport and activate a deferred event, so every submit of one loop iteration shares
+ * one flush.
  *
  * Re-entrancy: functions the client calls (submit, shutdown, abort) never
  * call back. A failure they notice is parked (pending_close) and handled
