@@ -72,6 +72,7 @@ struct sock_ctx {
     int fd;
     int cork;
     size_t sends; /* send() calls that moved bytes, for tests */
+    size_t recvs; /* recv() calls, for tests */
     uint8_t *buf;
     size_t off, len;
 };
@@ -147,6 +148,7 @@ static int sock_read(BIO *b, char *data, int len)
     struct sock_ctx *s = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     ssize_t n = recv(s->fd, data, (size_t)len, 0);
+    s->recvs++;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         BIO_set_retry_read(b);
     return (int)n;
@@ -365,6 +367,9 @@ int apns__tls_ctx_new(SSL_CTX **out, const apns__tls_opts *o, char *detail, size
     /* Partial writes let one SSL_write hand over many frames and report how
      * far it got; the output buffer may move between retries. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read ahead: one recv() takes as many records as have arrived (up to
+     * the read buffer), not a header and then a body per record. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_default_passwd_cb(ctx, passwd_cb);
     SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)o->p12_password);
 
@@ -550,4 +555,10 @@ size_t apns__tls_send_calls(SSL *ssl)
 {
     struct sock_ctx *s = ctx_of(ssl);
     return s ? s->sends : 0;
+}
+
+size_t apns__tls_recv_calls(SSL *ssl)
+{
+    struct sock_ctx *s = ctx_of(ssl);
+    return s ? s->recvs : 0;
 }

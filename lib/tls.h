@@ -54,12 +54,15 @@ int apns__tls_ssl_new(SSL **out, SSL_CTX *ctx, int fd, const char *host, char *d
  * apns__tls_drain returns 0 (nothing left), 1 (the socket is full: wait
  * until writable, then drain again) or -1 (send failed, errno set; the
  * connection is unusable). apns__tls_unsent: bytes kept, not yet sent.
- * apns__tls_send_calls: send() calls that moved bytes on this SSL so far.
+ * apns__tls_send_calls: send() calls that moved bytes on this SSL so far;
+ * apns__tls_recv_calls: recv() calls (reads ahead: one recv() takes every
+ * record that has arrived, up to OpenSSL's read buffer).
  */
 void apns__tls_cork(SSL *ssl, int on);
 int apns__tls_drain(SSL *ssl);
 size_t apns__tls_unsent(SSL *ssl);
 size_t apns__tls_send_calls(SSL *ssl);
+size_t apns__tls_recv_calls(SSL *ssl);
 
 #define APNS__TLS_WANT_READ  1
 #define APNS__TLS_WANT_WRITE 2
