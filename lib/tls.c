@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -57,22 +58,97 @@ int apns__tls_is_ip(const char *s)
 
 static BIO_METHOD *sock_method;
 static pthread_once_t sock_once = PTHREAD_ONCE_INIT;
+static int sock_type;
+
+/* Write coalescing: while corked, the records OpenSSL writes go to `buf`
+ * (up to CORK_MAX bytes) and leave in one send() at apns__tls_drain(), so
+ * one flush of many TLS records costs one system call (on loopback and
+ * with a TCP stack that charges the receive path to the sender, one
+ * segment train instead of one per 16 KB record). Bytes a send() left
+ * behind stay in `buf`, and later records queue behind them. */
+#define CORK_MAX (64 * 1024)
+
+struct sock_ctx {
+    int fd;
+    int cork;
+    size_t sends; /* send() calls that moved bytes, for tests */
+    size_t recvs; /* recv() calls, for tests */
+    uint8_t *buf;
+    size_t off, len;
+};
+
+static int drain(struct sock_ctx *s)
+{
+    while (s->off < s->len) {
+        ssize_t n = send(s->fd, s->buf + s->off, s->len - s->off, MSG_NOSIGNAL);
+        if (n > 0) {
+            s->sends++;
+            s->off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 1;
+        if (n == 0)
+            errno = EPIPE;
+        return -1;
+    }
+    s->off = s->len = 0;
+    return 0;
+}
 
 static int sock_write(BIO *b, const char *data, int len)
 {
-    int fd = (int)(intptr_t)BIO_get_data(b);
+    struct sock_ctx *s = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t n = send(fd, data, (size_t)len, MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        BIO_set_retry_write(b);
-    return (int)n;
+    if (!s->cork && s->len == 0) {
+        ssize_t n = send(s->fd, data, (size_t)len, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            BIO_set_retry_write(b);
+        if (n > 0)
+            s->sends++;
+        return (int)n;
+    }
+    if (s->len + (size_t)len > CORK_MAX) {
+        if (s->off && drain(s) < 0)
+            return -1;
+        if (s->len + (size_t)len > CORK_MAX) {
+            int d = drain(s);
+            if (d < 0)
+                return -1;
+            if (d > 0 && s->off) { /* compact, then see whether it fits */
+                memmove(s->buf, s->buf + s->off, s->len - s->off);
+                s->len -= s->off;
+                s->off = 0;
+            }
+            if (s->len + (size_t)len > CORK_MAX) {
+                if ((size_t)len > CORK_MAX && s->len == 0) { /* never: a record is < 17 KB */
+                    ssize_t n = send(s->fd, data, (size_t)len, MSG_NOSIGNAL);
+                    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                        BIO_set_retry_write(b);
+                    return (int)n;
+                }
+                BIO_set_retry_write(b);
+                return -1;
+            }
+        }
+    }
+    if (!s->buf && !(s->buf = malloc(CORK_MAX))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(s->buf + s->len, data, (size_t)len);
+    s->len += (size_t)len;
+    return len;
 }
 
 static int sock_read(BIO *b, char *data, int len)
 {
-    int fd = (int)(intptr_t)BIO_get_data(b);
+    struct sock_ctx *s = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t n = recv(fd, data, (size_t)len, 0);
+    ssize_t n = recv(s->fd, data, (size_t)len, 0);
+    s->recvs++;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         BIO_set_retry_read(b);
     return (int)n;
@@ -81,10 +157,15 @@ static int sock_read(BIO *b, char *data, int len)
 static long sock_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
     switch (cmd) {
-    case BIO_CTRL_FLUSH:
-        return 1;
+    case BIO_CTRL_FLUSH: {
+        struct sock_ctx *s = BIO_get_data(b);
+        int d = s->len ? drain(s) : 0;
+        if (d > 0)
+            BIO_set_retry_write(b);
+        return d == 0 ? 1 : 0;
+    }
     case BIO_C_GET_FD: {
-        int fd = (int)(intptr_t)BIO_get_data(b);
+        int fd = ((struct sock_ctx *)BIO_get_data(b))->fd;
         if (ptr)
             *(int *)ptr = fd;
         return fd;
@@ -96,21 +177,45 @@ static long sock_ctrl(BIO *b, int cmd, long num, void *ptr)
 
 static int sock_create(BIO *b)
 {
+    struct sock_ctx *s = calloc(1, sizeof *s);
+    if (!s)
+        return 0;
+    s->fd = -1;
+    BIO_set_data(b, s);
     BIO_set_init(b, 1);
     return 1;
 }
 
+static int sock_destroy(BIO *b)
+{
+    struct sock_ctx *s = BIO_get_data(b);
+    if (s) {
+        free(s->buf);
+        free(s);
+    }
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+static struct sock_ctx *ctx_of(SSL *ssl)
+{
+    BIO *b = SSL_get_wbio(ssl);
+    return b && BIO_method_type(b) == sock_type ? BIO_get_data(b) : NULL;
+}
+
 static void make_sock_method(void)
 {
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
-                                 "apns socket");
+    int type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR;
+    BIO_METHOD *m = BIO_meth_new(type, "apns socket");
     if (!m)
         return;
     if (!BIO_meth_set_write(m, sock_write) || !BIO_meth_set_read(m, sock_read) ||
-        !BIO_meth_set_ctrl(m, sock_ctrl) || !BIO_meth_set_create(m, sock_create)) {
+        !BIO_meth_set_ctrl(m, sock_ctrl) || !BIO_meth_set_create(m, sock_create) ||
+        !BIO_meth_set_destroy(m, sock_destroy)) {
         BIO_meth_free(m);
         return;
     }
+    sock_type = type;
     sock_method = m;
 }
 
@@ -262,6 +367,9 @@ int apns__tls_ctx_new(SSL_CTX **out, const apns__tls_opts *o, char *detail, size
     /* Partial writes let one SSL_write hand over many frames and report how
      * far it got; the output buffer may move between retries. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read ahead: one recv() takes as many records as have arrived (up to
+     * the read buffer), not a header and then a body per record. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_default_passwd_cb(ctx, passwd_cb);
     SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)o->p12_password);
 
@@ -327,7 +435,7 @@ int apns__tls_ssl_new(SSL **out, SSL_CTX *ctx, int fd, const char *host, char *d
         SSL_free(ssl);
         return APNS_ENOMEM;
     }
-    BIO_set_data(bio, (void *)(intptr_t)fd);
+    ((struct sock_ctx *)BIO_get_data(bio))->fd = fd;
     SSL_set_bio(ssl, bio, bio); /* ssl owns bio */
     int is_ip = apns__tls_is_ip(host);
     int ok = 1;
@@ -422,4 +530,35 @@ int apns__tls_handshake_ex(SSL *ssl, int need_h2, char *detail, size_t detail_le
     if (detail && detail_len && !why[0])
         apns__set_detail(detail, detail_len, "TLS handshake failed (SSL error %d)", e);
     return APNS_ETLS;
+}
+
+void apns__tls_cork(SSL *ssl, int on)
+{
+    struct sock_ctx *s = ctx_of(ssl);
+    if (s)
+        s->cork = on;
+}
+
+int apns__tls_drain(SSL *ssl)
+{
+    struct sock_ctx *s = ctx_of(ssl);
+    return s && s->len ? drain(s) : 0;
+}
+
+size_t apns__tls_unsent(SSL *ssl)
+{
+    struct sock_ctx *s = ctx_of(ssl);
+    return s ? s->len - s->off : 0;
+}
+
+size_t apns__tls_send_calls(SSL *ssl)
+{
+    struct sock_ctx *s = ctx_of(ssl);
+    return s ? s->sends : 0;
+}
+
+size_t apns__tls_recv_calls(SSL *ssl)
+{
+    struct sock_ctx *s = ctx_of(ssl);
+    return s ? s->recvs : 0;
 }

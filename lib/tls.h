@@ -44,6 +44,26 @@ int apns__tls_ctx_new(SSL_CTX **out, const apns__tls_opts *o, char *detail, size
 int apns__tls_ssl_new(SSL **out, SSL_CTX *ctx, int fd, const char *host, char *detail,
                       size_t detail_len);
 
+/*
+ * Write coalescing. While corked, the TLS records SSL_write() makes are
+ * kept in the connection's socket BIO (up to 64 KB; beyond that SSL_write
+ * wants the socket writable) instead of sent one send() each;
+ * apns__tls_drain() sends what is kept in as few send() calls as the socket
+ * allows. Uncorked, records go straight to the socket, unless bytes are
+ * still kept (they queue behind them, in order).
+ * apns__tls_drain returns 0 (nothing left), 1 (the socket is full: wait
+ * until writable, then drain again) or -1 (send failed, errno set; the
+ * connection is unusable). apns__tls_unsent: bytes kept, not yet sent.
+ * apns__tls_send_calls: send() calls that moved bytes on this SSL so far;
+ * apns__tls_recv_calls: recv() calls (reads ahead: one recv() takes every
+ * record that has arrived, up to OpenSSL's read buffer).
+ */
+void apns__tls_cork(SSL *ssl, int on);
+int apns__tls_drain(SSL *ssl);
+size_t apns__tls_unsent(SSL *ssl);
+size_t apns__tls_send_calls(SSL *ssl);
+size_t apns__tls_recv_calls(SSL *ssl);
+
 #define APNS__TLS_WANT_READ  1
 #define APNS__TLS_WANT_WRITE 2
 

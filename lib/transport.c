@@ -29,9 +29,10 @@
  * loop into a 64 KB buffer (many TLS records per buffer), hands each full
  * buffer to the core, then lets the client submit new streams (on_ready),
  * then writes everything the core produced with as few SSL_write calls as
- * the socket allows. Submits made outside a read event mark the transport
- * and activate a deferred event, so every submit of one loop iteration
- * shares one flush.
+ * the socket allows, corked (tls.c): the TLS records of one flush leave in
+ * one send() of up to 64 KB, not one send() per 16 KB record. Submits made outside a read event
+ * mark the transport and activate a deferred event, so every submit of one loop iteration shares
+ * one flush.
  *
  * Re-entrancy: functions the client calls (submit, shutdown, abort) never
  * call back. A failure they notice is parked (pending_close) and handled
@@ -303,6 +304,8 @@ again:
         pulled = 1;
     }
     t->write_wants_read = 0;
+    if (t->ssl)
+        apns__tls_cork(t->ssl, 1); /* this flush's records leave in one send */
     while (t->out.len) {
         const uint8_t *p = apns__buf_head(&t->out);
         size_t len = t->out.len;
@@ -314,11 +317,17 @@ again:
                 continue;
             }
             int e = SSL_get_error(t->ssl, n);
-            if (e == SSL_ERROR_WANT_WRITE) {
-                want_write(t, 1);
-                return 0;
-            }
-            if (e == SSL_ERROR_WANT_READ) {
+            apns__tls_cork(t->ssl, 0);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                int d = apns__tls_drain(t->ssl);
+                if (d < 0) {
+                    snprintf(detail, dlen, "TLS write to %s: %s", t->peer, strerror(errno));
+                    return APNS_ECLOSED;
+                }
+                if (e == SSL_ERROR_WANT_WRITE || d > 0) {
+                    want_write(t, 1);
+                    return 0;
+                }
                 t->write_wants_read = 1;
                 want_write(t, 0);
                 return 0;
@@ -368,6 +377,18 @@ again:
             snprintf(detail, dlen, "write to %s: %s", t->peer,
                      n < 0 ? strerror(errno) : "connection closed");
             return APNS_ECLOSED;
+        }
+    }
+    if (t->ssl) {
+        apns__tls_cork(t->ssl, 0);
+        int d = apns__tls_drain(t->ssl);
+        if (d < 0) {
+            snprintf(detail, dlen, "TLS write to %s: %s", t->peer, strerror(errno));
+            return APNS_ECLOSED;
+        }
+        if (d > 0) {
+            want_write(t, 1);
+            return 0;
         }
     }
     /* Everything written. If the core was not asked for its bytes because
@@ -1074,8 +1095,10 @@ void apns__transport_free(apns__transport *t)
                     (void)!send(t->fd, apns__buf_head(&t->out), t->out.len, MSG_NOSIGNAL);
             }
         }
-        if (t->ssl)
+        if (t->ssl) {
             SSL_shutdown(t->ssl);
+            (void)apns__tls_drain(t->ssl); /* best effort, as above */
+        }
         ERR_clear_error();
     }
     drop_socket(t);

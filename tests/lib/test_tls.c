@@ -181,6 +181,10 @@ struct server {
     int accept_rc;   /* SSL_accept result */
     int got_client_cert;
     char sni[256];
+    size_t received;  /* application bytes read */
+    int pattern_bad;  /* a byte read was not (offset % 251) */
+    int send_records; /* after the handshake, write this many 100-byte records, then read */
+    int records_sent; /* set (atomically) once they are in the socket */
 };
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -220,9 +224,19 @@ static void *server_main(void *arg)
         const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
         snprintf(s->sni, sizeof s->sni, "%s", sni ? sni : "");
         /* Wait for the client to go away, so session tickets etc. flow. */
-        char b[64];
-        while (SSL_read(ssl, b, sizeof b) > 0)
-            ;
+        unsigned char b[4096];
+        int n;
+        for (int r = 0; r < s->send_records; r++) {
+            memset(b, 'a' + r, 100);
+            SSL_write(ssl, b, 100);
+        }
+        __atomic_store_n(&s->records_sent, 1, __ATOMIC_RELEASE);
+        while ((n = SSL_read(ssl, b, sizeof b)) > 0) {
+            for (int i = 0; i < n; i++)
+                if (b[i] != (unsigned char)((s->received + (size_t)i) % 251))
+                    s->pattern_bad = 1;
+            s->received += (size_t)n;
+        }
     }
     SSL_free(ssl);
     SSL_CTX_free(c);
@@ -294,6 +308,113 @@ static void handshake_ok(void **state)
     h2_handshake(&s, &o, "127.0.0.1", 0, NULL);
     assert_string_equal(s.sni, "");
     h2_handshake(&s, &o, "::1", 0, NULL);
+}
+
+/* Write coalescing (issue 16): three full TLS records written while corked
+ * leave in one send() at drain, in order; uncorked each record is its own
+ * send(), as OpenSSL writes them. */
+static void write_one_record(SSL *ssl, const unsigned char *p, size_t len)
+{
+    while (len) { /* partial writes: one record per SSL_write */
+        int n = SSL_write(ssl, p, (int)len);
+        assert_true(n > 0);
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void corked_records_leave_in_one_send(void **state)
+{
+    enum { RECORD = 16384, RECORDS = 3 };
+    static unsigned char data[2 * RECORDS * RECORD];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i % 251);
+    struct server s = {.alpn = H2, .alpn_len = sizeof H2 - 1};
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    s.fd = sv[1];
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, server_main, &s), 0);
+    apns__tls_opts o = {.ca_file = cert("ca.pem")};
+    SSL_CTX *c = NULL;
+    SSL *ssl = NULL;
+    char d[512];
+    assert_int_equal(apns__tls_ctx_new(&c, &o, d, sizeof d), 0);
+    assert_int_equal(apns__tls_ssl_new(&ssl, c, sv[0], "localhost", d, sizeof d), 0);
+    int rc;
+    do
+        rc = apns__tls_handshake(ssl, d, sizeof d);
+    while (rc == APNS__TLS_WANT_READ || rc == APNS__TLS_WANT_WRITE);
+    assert_int_equal(rc, 0);
+
+    /* Uncorked: one send() per record. */
+    size_t before = apns__tls_send_calls(ssl);
+    write_one_record(ssl, data, RECORDS * RECORD);
+    assert_int_equal(apns__tls_send_calls(ssl) - before, RECORDS);
+    assert_int_equal(apns__tls_unsent(ssl), 0);
+
+    /* Corked: nothing leaves until drain, then all of it in one send(). */
+    before = apns__tls_send_calls(ssl);
+    apns__tls_cork(ssl, 1);
+    write_one_record(ssl, data + RECORDS * RECORD, RECORDS * RECORD);
+    assert_int_equal(apns__tls_send_calls(ssl), before);
+    assert_true(apns__tls_unsent(ssl) > RECORDS * RECORD); /* plus record overhead */
+    apns__tls_cork(ssl, 0);
+    assert_int_equal(apns__tls_drain(ssl), 0);
+    assert_int_equal(apns__tls_send_calls(ssl) - before, 1);
+    assert_int_equal(apns__tls_unsent(ssl), 0);
+
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    SSL_CTX_free(c);
+    close(sv[0]);
+    pthread_join(th, NULL);
+    assert_int_equal(s.accept_rc, 1);
+    assert_int_equal(s.received, sizeof data); /* every byte, in order */
+    assert_false(s.pattern_bad);
+}
+
+/* Read ahead (issue 16): records that have all arrived are taken by one
+ * recv(), not two per record (5-byte header, then the body). */
+static void records_read_ahead(void **state)
+{
+    struct server s = {.alpn = H2, .alpn_len = sizeof H2 - 1, .send_records = 3};
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    s.fd = sv[1];
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, server_main, &s), 0);
+    apns__tls_opts o = {.ca_file = cert("ca.pem")};
+    SSL_CTX *c = NULL;
+    SSL *ssl = NULL;
+    char d[512];
+    assert_int_equal(apns__tls_ctx_new(&c, &o, d, sizeof d), 0);
+    assert_int_equal(apns__tls_ssl_new(&ssl, c, sv[0], "localhost", d, sizeof d), 0);
+    int rc;
+    do
+        rc = apns__tls_handshake(ssl, d, sizeof d);
+    while (rc == APNS__TLS_WANT_READ || rc == APNS__TLS_WANT_WRITE);
+    assert_int_equal(rc, 0);
+    /* Wait until the server's session tickets and three records are all in
+     * the socket (a blocking socket: SSL_write returned, the bytes are in). */
+    while (!__atomic_load_n(&s.records_sent, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    size_t before = apns__tls_recv_calls(ssl);
+    char b[300];
+    size_t got = 0;
+    while (got < sizeof b) {
+        int n = SSL_read(ssl, b + got, (int)(sizeof b - got));
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    assert_memory_equal(b, (char[100]){[0 ... 99] = 'a'}, 100);
+    assert_memory_equal(b + 200, (char[100]){[0 ... 99] = 'c'}, 100);
+    assert_int_equal(apns__tls_recv_calls(ssl) - before, 1);
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    SSL_CTX_free(c);
+    close(sv[0]);
+    pthread_join(th, NULL);
 }
 
 static void handshake_wrong_ca(void **state)
@@ -424,6 +545,8 @@ int main(void)
         cmocka_unit_test(ctx_conflicting_options),
         cmocka_unit_test(is_ip),
         cmocka_unit_test(handshake_ok),
+        cmocka_unit_test(corked_records_leave_in_one_send),
+        cmocka_unit_test(records_read_ahead),
         cmocka_unit_test(handshake_wrong_ca),
         cmocka_unit_test(handshake_hostname_mismatch),
         cmocka_unit_test(handshake_no_h2),
