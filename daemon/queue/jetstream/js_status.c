@@ -162,12 +162,44 @@ static int add_value(void *ud, natsMsg *m, uint64_t sseq)
     return 0;
 }
 
-int gw_js_op_status(gw_js *js, gw_queue_req *r)
+int gw_js_job_read(gw_js *js, const char *id, gw_js_job *job, const char *what, char *detail,
+                   size_t dlen)
 {
-    gw_job_status *st = &r->u.status.st;
     uint8_t *val = NULL;
     size_t len = 0;
     int found = 0, rc;
+
+    memset(job, 0, sizeof(*job));
+    rc = gw_js_kv_get(js, js->kv[JS_JOBS], id, &val, &len, NULL, &found, what, detail, dlen);
+    if (rc != 0)
+        return rc;
+    if (found && gw_js_job_decode(job, val, len) == 0 && job->state == JS_JOB_COMMITTED)
+        rc = 1;
+    free(val);
+    if (rc == 1 && job->group[0] != '\0') {
+        /* A job of a request with a commit record exists once that record
+         * says committed. An aborted request, or one never committed
+         * within the grace, is no such job, as with SQLite, which never
+         * stores a failed request's jobs; this also settles a request no
+         * lease ever will (none of its chunks is left in the stream). */
+        rc = gw_js_group_status(js, job->group, gw_queue__now(js->q) - job->created, detail, dlen);
+        if (rc < 0) {
+            gw_js_job_cleanup(job);
+            return rc;
+        }
+    }
+    if (rc != 1) {
+        gw_js_job_cleanup(job);
+        snprintf(detail, dlen, "no job %s", id);
+        return GW_QUEUE_ENOTFOUND;
+    }
+    return 0;
+}
+
+int gw_js_op_status(gw_js *js, gw_queue_req *r)
+{
+    gw_job_status *st = &r->u.status.st;
+    int rc;
     gw_js_job job;
     agg a = {0};
     char filter[GW_JOB_ID_LEN + 96], stream[96];
@@ -178,18 +210,9 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
                      .visit = add_value,
                      .ud = &a};
 
-    rc = gw_js_kv_get(js, js->kv[JS_JOBS], r->u.status.id, &val, &len, NULL, &found, "status",
-                      r->detail, sizeof(r->detail));
+    rc = gw_js_job_read(js, r->u.status.id, &job, "status", r->detail, sizeof(r->detail));
     if (rc != 0)
         return rc;
-    if (!found || gw_js_job_decode(&job, val, len) != 0 || job.state != JS_JOB_COMMITTED) {
-        if (found)
-            gw_js_job_cleanup(&job);
-        free(val);
-        snprintf(r->detail, sizeof(r->detail), "no job %s", r->u.status.id);
-        return GW_QUEUE_ENOTFOUND;
-    }
-    free(val);
     if (job.per == 0)
         job.per = js->q->o.chunk_tokens;
     if (job.n <= js->q->o.small_job_tokens && job.tokens != NULL) {
