@@ -42,6 +42,7 @@ typedef struct agg {
     int64_t cancel_ms; /* the job's cancel mark; 0 = none */
     int derive;        /* the mark settled: open tokens no node holds count cancelled */
     int all_done, leased;
+    int open_seen; /* a record had open tokens (before a cancel counted them) */
     int64_t finished;
     int64_t now;
     uint8_t *seen_key; /* one bit per chunk: its record was added */
@@ -88,6 +89,8 @@ static void add_record(agg *a, uint32_t seq, const gw_js_rec *rec)
     int stop = a->derive && !held; /* its open tokens are cancelled */
 
     gw_js_rec_counts(rec, c, &retry, &open, &min_retry);
+    if (open > 0)
+        a->open_seen = 1;
     st->accepted += c[0];
     st->rejected += c[1];
     st->expired += c[2];
@@ -275,7 +278,9 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
     st->cancelled_ms = a.cancel_ms;
     if (a.derive) {
         st->cancelled += job.n > a.in_seen ? job.n - a.in_seen : 0;
-        if (a.cancel_ms > a.finished)
+        /* A job that was finished before its cancel keeps its finish
+         * time (and its state: nothing was left to cancel), as SQLite. */
+        if ((a.open_seen || a.seen < job.n_chunks) && a.cancel_ms > a.finished)
             a.finished = a.cancel_ms;
     } else if (a.cancel_ms != 0 && !a.all_done) {
         a.leased = 1; /* being stopped */
