@@ -151,25 +151,15 @@ int gw_js_cancel_get(gw_js *js, const char *job_id, int64_t *ms, char *detail, s
 
 int gw_js_op_cancel(gw_js *js, gw_queue_req *r)
 {
-    uint8_t *val = NULL, mark[JS_CANCEL_LEN];
-    size_t len = 0;
-    int found = 0, conflict = 0, committed = 0, rc;
+    uint8_t mark[JS_CANCEL_LEN];
+    int conflict = 0, rc;
     int64_t ms = 0;
     gw_js_job job;
 
-    rc = gw_js_kv_get(js, js->kv[JS_JOBS], r->u.status.id, &val, &len, NULL, &found, "cancel",
-                      r->detail, sizeof(r->detail));
+    rc = gw_js_job_read(js, r->u.status.id, &job, "cancel", r->detail, sizeof(r->detail));
     if (rc != 0)
         return rc;
-    if (found && gw_js_job_decode(&job, val, len) == 0) {
-        committed = job.state == JS_JOB_COMMITTED;
-        gw_js_job_cleanup(&job);
-    }
-    free(val);
-    if (!committed) {
-        snprintf(r->detail, sizeof(r->detail), "no job %s", r->u.status.id);
-        return GW_QUEUE_ENOTFOUND;
-    }
+    gw_js_job_cleanup(&job);
     encode(gw_queue__now(js->q), mark);
     rc = gw_js_kv_cas(js, js->bucket[JS_CANCEL], r->u.status.id, mark, sizeof(mark), 0, 0, NULL,
                       &conflict, "cancel", r->detail, sizeof(r->detail));

@@ -394,9 +394,13 @@ int gw_js_job_encode(const gw_js_job *j, uint8_t **out, size_t *len)
     wbuf b = {0};
     size_t al = strlen(j->app);
 
-    /* Version 2 adds the channel of a channel publish; a device push's
-     * header stays version 1, which every node reads. */
-    w_bytes(&b, j->channel[0] ? "AJJ2" : "AJJ1", 4);
+    /* Version 2 adds the channel of a channel publish; version 3 the key
+     * of the request's commit record (js_idem.c), after the channel (then
+     * written with a length, 0 = none). A device push's header of a
+     * request without one stays version 1, which every node reads. */
+    int grouped = j->group[0] != '\0';
+
+    w_bytes(&b, grouped ? "AJJ3" : j->channel[0] ? "AJJ2" : "AJJ1", 4);
     w_u8(&b, (uint8_t)j->state);
     w_bytes(&b, j->id, GW_JOB_ID_LEN);
     w_bytes(&b, j->apns_id, GW_JOB_ID_LEN);
@@ -409,8 +413,10 @@ int gw_js_job_encode(const gw_js_job *j, uint8_t **out, size_t *len)
     w_u64(&b, (uint64_t)j->send_at);
     w_u32(&b, (uint32_t)j->tokens_len);
     w_bytes(&b, j->tokens, j->tokens_len);
-    if (j->channel[0])
+    if (j->channel[0] || grouped)
         w_str8(&b, j->channel);
+    if (grouped)
+        w_str8(&b, j->group);
     return finish(&b, out, len);
 }
 
@@ -421,8 +427,8 @@ int gw_js_job_decode(gw_js_job *j, const uint8_t *p, size_t len)
     uint16_t al;
     uint32_t tl;
 
-    const uint8_t *ch = NULL;
-    uint8_t chl = 0;
+    const uint8_t *ch = NULL, *gr = NULL;
+    uint8_t chl = 0, grl = 0;
     int rc = r_open(&b, p, len, "AJJ" JS_JOB_FORMAT_S, j, sizeof(*j));
     if (rc != 0)
         return rc;
@@ -442,10 +448,17 @@ int gw_js_job_decode(gw_js_job *j, const uint8_t *p, size_t len)
         chl = r_u8(&b);
         ch = r_bytes(&b, chl);
     }
-    if (b.bad || al >= sizeof(j->app) || (b.ver >= '2' && chl == 0))
+    if (b.ver >= '3') {
+        grl = r_u8(&b);
+        gr = r_bytes(&b, grl);
+    }
+    if (b.bad || al >= sizeof(j->app) || (b.ver == '2' && chl == 0) ||
+        (b.ver >= '3' && (grl == 0 || grl > JS_GROUP_MAX)))
         return APNS_EINVAL;
     if (ch != NULL)
         memcpy(j->channel, ch, chl);
+    if (gr != NULL)
+        memcpy(j->group, gr, grl);
     memcpy(j->id, id, GW_JOB_ID_LEN);
     memcpy(j->apns_id, aid, GW_JOB_ID_LEN);
     memcpy(j->app, app, al);

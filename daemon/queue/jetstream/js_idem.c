@@ -727,6 +727,34 @@ void gw_js_groups_commit(gw_js *js, gw_queue_req **v, size_t n, char (*group)[JS
     free(slot);
 }
 
+/* ---- status reads (js_status.c) ------------------------------------------------------- */
+
+int gw_js_group_status(gw_js *js, const char *group, int64_t age_ms, char *detail, size_t dlen)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int found = 0, st = 0, status = 0, conflict = 0;
+        int rc = commit_read(js, group, &found, &st, &status, NULL, "status (request commit)",
+                             detail, dlen);
+
+        if (rc != 0)
+            return rc < -1 ? rc : GW_QUEUE_ESTORE;
+        if (found)
+            return st == JS_JOB_COMMITTED;
+        if (age_ms < commit_grace(js))
+            return 0; /* its request is still being stored: not answered yet */
+        /* Never committed (its chunks may never have been stored, so no
+         * lease settles it): settled here with the lease path's create,
+         * so the answer cannot change after a 404. */
+        rc = commit_create(js, group, JS_JOB_ABORTED, 0, NULL, &conflict, "status (request abort)",
+                           detail, dlen);
+        if (rc != 0)
+            return rc < -1 ? rc : GW_QUEUE_ESTORE;
+        if (!conflict)
+            return 0;
+    }
+    return 0;
+}
+
 /* ---- the lease thread ---------------------------------------------------------------- */
 
 /* An orphan chunk's job can never be sent: its header (written before the

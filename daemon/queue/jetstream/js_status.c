@@ -42,6 +42,7 @@ typedef struct agg {
     int64_t cancel_ms; /* the job's cancel mark; 0 = none */
     int derive;        /* the mark settled: open tokens no node holds count cancelled */
     int all_done, leased;
+    int open_seen; /* a record had open tokens (before a cancel counted them) */
     int64_t finished;
     int64_t now;
     uint8_t *seen_key; /* one bit per chunk: its record was added */
@@ -88,6 +89,8 @@ static void add_record(agg *a, uint32_t seq, const gw_js_rec *rec)
     int stop = a->derive && !held; /* its open tokens are cancelled */
 
     gw_js_rec_counts(rec, c, &retry, &open, &min_retry);
+    if (open > 0)
+        a->open_seen = 1;
     st->accepted += c[0];
     st->rejected += c[1];
     st->expired += c[2];
@@ -162,12 +165,44 @@ static int add_value(void *ud, natsMsg *m, uint64_t sseq)
     return 0;
 }
 
-int gw_js_op_status(gw_js *js, gw_queue_req *r)
+int gw_js_job_read(gw_js *js, const char *id, gw_js_job *job, const char *what, char *detail,
+                   size_t dlen)
 {
-    gw_job_status *st = &r->u.status.st;
     uint8_t *val = NULL;
     size_t len = 0;
     int found = 0, rc;
+
+    memset(job, 0, sizeof(*job));
+    rc = gw_js_kv_get(js, js->kv[JS_JOBS], id, &val, &len, NULL, &found, what, detail, dlen);
+    if (rc != 0)
+        return rc;
+    if (found && gw_js_job_decode(job, val, len) == 0 && job->state == JS_JOB_COMMITTED)
+        rc = 1;
+    free(val);
+    if (rc == 1 && job->group[0] != '\0') {
+        /* A job of a request with a commit record exists once that record
+         * says committed. An aborted request, or one never committed
+         * within the grace, is no such job, as with SQLite, which never
+         * stores a failed request's jobs; this also settles a request no
+         * lease ever will (none of its chunks is left in the stream). */
+        rc = gw_js_group_status(js, job->group, gw_queue__now(js->q) - job->created, detail, dlen);
+        if (rc < 0) {
+            gw_js_job_cleanup(job);
+            return rc;
+        }
+    }
+    if (rc != 1) {
+        gw_js_job_cleanup(job);
+        snprintf(detail, dlen, "no job %s", id);
+        return GW_QUEUE_ENOTFOUND;
+    }
+    return 0;
+}
+
+int gw_js_op_status(gw_js *js, gw_queue_req *r)
+{
+    gw_job_status *st = &r->u.status.st;
+    int rc;
     gw_js_job job;
     agg a = {0};
     char filter[GW_JOB_ID_LEN + 96], stream[96];
@@ -178,18 +213,9 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
                      .visit = add_value,
                      .ud = &a};
 
-    rc = gw_js_kv_get(js, js->kv[JS_JOBS], r->u.status.id, &val, &len, NULL, &found, "status",
-                      r->detail, sizeof(r->detail));
+    rc = gw_js_job_read(js, r->u.status.id, &job, "status", r->detail, sizeof(r->detail));
     if (rc != 0)
         return rc;
-    if (!found || gw_js_job_decode(&job, val, len) != 0 || job.state != JS_JOB_COMMITTED) {
-        if (found)
-            gw_js_job_cleanup(&job);
-        free(val);
-        snprintf(r->detail, sizeof(r->detail), "no job %s", r->u.status.id);
-        return GW_QUEUE_ENOTFOUND;
-    }
-    free(val);
     if (job.per == 0)
         job.per = js->q->o.chunk_tokens;
     if (job.n <= js->q->o.small_job_tokens && job.tokens != NULL) {
@@ -252,7 +278,9 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
     st->cancelled_ms = a.cancel_ms;
     if (a.derive) {
         st->cancelled += job.n > a.in_seen ? job.n - a.in_seen : 0;
-        if (a.cancel_ms > a.finished)
+        /* A job that was finished before its cancel keeps its finish
+         * time (and its state: nothing was left to cancel), as SQLite. */
+        if ((a.open_seen || a.seen < job.n_chunks) && a.cancel_ms > a.finished)
             a.finished = a.cancel_ms;
     } else if (a.cancel_ms != 0 && !a.all_done) {
         a.leased = 1; /* being stopped */

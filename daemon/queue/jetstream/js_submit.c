@@ -110,7 +110,8 @@ static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_pa
     return 0;
 }
 
-static int publish_header(gw_js *js, gw_queue_req *r, int64_t now, uint32_t per, long *slot)
+static int publish_header(gw_js *js, gw_queue_req *r, int64_t now, uint32_t per, const char *group,
+                          long *slot)
 {
     const gw_token_list *l = &r->u.submit.tokens;
     uint8_t *buf = NULL;
@@ -125,6 +126,7 @@ static int publish_header(gw_js *js, gw_queue_req *r, int64_t now, uint32_t per,
     snprintf(j.app, sizeof(j.app), "%s", r->u.submit.f.app);
     if (r->u.submit.f.channel != NULL)
         snprintf(j.channel, sizeof(j.channel), "%s", r->u.submit.f.channel);
+    snprintf(j.group, sizeof(j.group), "%s", group); /* a status asks its record */
     j.n = (uint32_t)l->count;
     j.n_chunks = (uint32_t)((l->count + per - 1) / per);
     j.per = per;
@@ -202,7 +204,7 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
     for (size_t i = 0; i < n; i++) {
         sl[i].header = -1;
         if (v[i]->err == 0 && v[i]->kind == GW_QUEUE_REQ_SUBMIT) {
-            int rc = publish_header(js, v[i], now, sl[i].per, &sl[i].header);
+            int rc = publish_header(js, v[i], now, sl[i].per, group[i], &sl[i].header);
             if (rc != 0)
                 v[i]->err = rc;
         }

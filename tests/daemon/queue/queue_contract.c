@@ -1505,6 +1505,42 @@ static void cancel_mid_job(void **state)
     assert_int_equal(qc_lease_wait(f, f->q, 10, &l, f->t->real_time ? 1500 : 0), 0);
 }
 
+/* A cancel of a job that was finished already changes nothing of it: its
+ * state, counts and finish time stay (store_sqlite_cancel.c: the mark is
+ * stored, nothing is left open). Also once a fleet settled the cancel
+ * (JetStream: a few seconds). */
+static void cancel_finished_job(void **state)
+{
+    fx *f = *state;
+    tq_res r, l, s;
+    gw_job j;
+    char id[GW_JOB_ID_LEN + 1];
+    int64_t finished;
+
+    tq_job(&j, "demo", 8, 2);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    snprintf(id, sizeof(id), "%s", r.id);
+    assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 5000), 1);
+    assert_int_equal(qc_finish(f, f->q, l.chunks[0]), 0);
+    assert_int_equal(tq_status(f->base, f->q, id, &s), 0);
+    assert_int_equal(s.st.state, GW_JOB_DONE);
+    finished = s.st.finished_ms;
+    assert_true(finished > 0);
+
+    atomic_fetch_add(&tq_clock, 60000);
+    assert_int_equal(qc_cancel(f, f->q, id, &r), 0);
+    assert_int_equal(r.st.state, GW_JOB_DONE);
+    assert_int_equal(r.st.accepted, 2);
+    assert_int_equal(r.st.cancelled, 0);
+    assert_int_equal(r.st.finished_ms, finished);
+    atomic_fetch_add(&tq_clock, 5000);
+    assert_int_equal(tq_status(f->base, f->q, id, &s), 0);
+    assert_int_equal(s.st.state, GW_JOB_DONE);
+    assert_int_equal(s.st.accepted, 2);
+    assert_int_equal(s.st.cancelled, 0);
+    assert_int_equal(s.st.finished_ms, finished);
+}
+
 #define QC_CONTRACT_TESTS(setup, teardown)                                                         \
     cmocka_unit_test_setup_teardown(round_trip, setup, teardown),                                  \
         cmocka_unit_test_setup_teardown(fcm_tokens_verbatim, setup, teardown),                     \
@@ -1520,4 +1556,5 @@ static void cancel_mid_job(void **state)
         cmocka_unit_test_setup_teardown(outbox_events, setup, teardown),                           \
         cmocka_unit_test_setup_teardown(idempotency_records, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(group_abandoned_stores_nothing, setup, teardown),          \
-        cmocka_unit_test_setup_teardown(cancel_mid_job, setup, teardown)
+        cmocka_unit_test_setup_teardown(cancel_mid_job, setup, teardown),                          \
+        cmocka_unit_test_setup_teardown(cancel_finished_job, setup, teardown)

@@ -39,7 +39,7 @@
  * one.
  */
 #define JS_FORMAT_VERSION 1
-/* The chunk message reads versions up to 3, the job header up to 2:
+/* The chunk message reads versions up to 3, the job header up to 3:
  * version 2 adds a channel publish's channel id. It is written only for
  * channel publishes (device pushes stay version 1), so a node of version 1
  * hands back those chunks alone (GW_JS_ENEWER) and sends every device push.
@@ -49,7 +49,12 @@
  * tell whether their request was committed. */
 #define JS_CHUNK_FORMAT   3
 #define JS_CHUNK_FORMAT_S "3"
-#define JS_JOB_FORMAT_S   "2"
+/* Version 3 (job header only) adds the key of the request's commit record,
+ * written only for the jobs of a request that has one: a status read asks
+ * that record whether the job was ever committed (js_status.c). A node of
+ * version 2 cannot read those headers and answers "no such job" for them
+ * until it is upgraded (docs/operations.md). */
+#define JS_JOB_FORMAT_S   "3"
 #define JS_GROUP_MAX      96 /* bytes of a commit record's key (js_idem.c) */
 /* The outcome record reads versions up to 2: version 2 (the same layout)
  * may hold GW_TOKEN_CANCELLED. It is written only for a record with a
@@ -117,6 +122,7 @@ typedef struct gw_js_job {
     uint8_t *tokens;
     size_t tokens_len;
     char channel[APNS_CHANNEL_ID_MAX + 1]; /* a channel publish; "" for tokens (version 2) */
+    char group[JS_GROUP_MAX + 1];          /* its request's commit record; "" none (version 3) */
 } gw_js_job;
 
 int gw_js_job_encode(const gw_js_job *j, uint8_t **out, size_t *len);
@@ -338,8 +344,14 @@ void gw_js_held_forget(gw_js *js);
  * result clears or keeps last_err. Returns the ms until the next probe,
  * or -1 when not failing. */
 int64_t gw_js_write_probe(gw_js *js);
-void gw_js_refresh_depth(gw_js *js);                  /* js_lease.c */
-int gw_js_op_status(gw_js *js, gw_queue_req *r);      /* js_status.c */
+void gw_js_refresh_depth(gw_js *js);             /* js_lease.c */
+int gw_js_op_status(gw_js *js, gw_queue_req *r); /* js_status.c */
+/* js_status.c: the header of a job that exists (committed, and when it
+ * names a request's commit record, that record says committed):
+ * 0 (job filled; gw_js_job_cleanup), GW_QUEUE_ENOTFOUND, or a mapped code
+ * ("... during WHAT"); detail written. */
+int gw_js_job_read(gw_js *js, const char *id, gw_js_job *job, const char *what, char *detail,
+                   size_t dlen);
 int gw_js_op_dead_add(gw_js *js, gw_queue_req *r);    /* js_dead.c */
 int gw_js_op_dead_list(gw_js *js, gw_queue_req *r);   /* js_dead.c */
 int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r); /* js_dead.c */
@@ -379,6 +391,13 @@ void gw_js_groups_commit(gw_js *js, gw_queue_req **v, size_t n, char (*group)[JS
  * below -1 (detail written). */
 int gw_js_group_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms, char *detail,
                           size_t dlen);
+/* A status read of a job of a group (its header names it, version 3): 1
+ * when the group's commit record says committed; 0 when it says aborted,
+ * or when there is none: within the commit grace of the job's submit
+ * (age_ms) its request is not answered yet, past it this node writes the
+ * abort (the lease path's create: exactly one of it and a late commit
+ * wins). Or a code below -1 (detail written). Any storage thread. */
+int gw_js_group_status(gw_js *js, const char *group, int64_t age_ms, char *detail, size_t dlen);
 /* At open, before the storage threads: 0 or APNS_ENOMEM. */
 int gw_js_idem_init(gw_js *js);
 void gw_js_idem_free(gw_js *js);

@@ -201,7 +201,25 @@ static void chunk_and_job_versions(void **state)
     assert_int_equal(gw_js_job_decode(&jb, buf, len), 0);
     assert_string_equal(jb.channel, ch);
     gw_js_job_cleanup(&jb);
-    q = variant(buf, len, 3, '3');
+    snprintf(j.group, sizeof(j.group), "g.1f.7");
+    free(buf);
+    assert_int_equal(gw_js_job_encode(&j, &buf, &len), 0);
+    assert_memory_equal(buf, "AJJ3", 4);
+    assert_int_equal(gw_js_job_decode(&jb, buf, len), 0);
+    assert_string_equal(jb.channel, ch);
+    assert_string_equal(jb.group, "g.1f.7");
+    gw_js_job_cleanup(&jb);
+    j.channel[0] = '\0'; /* a device push of a group: version 3, no channel */
+    free(buf);
+    assert_int_equal(gw_js_job_encode(&j, &buf, &len), 0);
+    assert_memory_equal(buf, "AJJ3", 4);
+    assert_int_equal(gw_js_job_decode(&jb, buf, len), 0);
+    assert_string_equal(jb.channel, "");
+    assert_string_equal(jb.group, "g.1f.7");
+    gw_js_job_cleanup(&jb);
+    assert_int_equal(gw_js_job_decode(&jb, buf, len - 1), APNS_EINVAL);
+    gw_js_job_cleanup(&jb);
+    q = variant(buf, len, 3, '4');
     assert_int_equal(gw_js_job_decode(&jb, q, len), GW_JS_ENEWER);
     gw_js_job_cleanup(&jb);
     free(q);

@@ -969,6 +969,143 @@ static void orphan_chunks_dropped(void **state)
     natsConnection_Destroy(nc);
 }
 
+/* Plants a job header naming group (format 3, as a submit writes it),
+ * created at `created` (the queue's clock); no chunk is stored. */
+static void plant_header(fx *f, jsCtx *js, const char *job, const char *group, int64_t created)
+{
+    gw_js_job j;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    jsPubAck *pa = NULL;
+    char subj[160];
+
+    memset(&j, 0, sizeof(j));
+    j.state = JS_JOB_COMMITTED;
+    memcpy(j.id, job, GW_JOB_ID_LEN);
+    memcpy(j.apns_id, job, GW_JOB_ID_LEN);
+    snprintf(j.app, sizeof(j.app), "demo");
+    snprintf(j.group, sizeof(j.group), "%s", group);
+    j.n = j.n_chunks = j.per = 1;
+    j.created = j.send_at = created;
+    assert_int_equal(gw_js_job_encode(&j, &buf, &len), 0);
+    assert_memory_equal(buf, "AJJ3", 4);
+    snprintf(subj, sizeof(subj), "$KV.%s_JOBS.%s", f->b.prefix, job);
+    assert_int_equal(js_Publish(&pa, js, subj, buf, (int)len, NULL, NULL), NATS_OK);
+    jsPubAck_Destroy(pa);
+    free(buf);
+}
+
+/* A request's commit record as a node writes it (docs/queue.md): "AJG1",
+ * state (1 committed, 2 aborted), status, time, an empty body. */
+static void plant_commit(fx *f, jsCtx *js, const char *group, uint8_t state)
+{
+    uint8_t v[21] = {'A', 'J', 'G', '1', state};
+    jsPubAck *pa = NULL;
+    char subj[160];
+
+    be64(v + 9, (uint64_t)wall_ms());
+    snprintf(subj, sizeof(subj), "$KV.%s_JOBS.%s", f->b.prefix, group);
+    assert_int_equal(js_Publish(&pa, js, subj, v, (int)sizeof(v), NULL, NULL), NATS_OK);
+    jsPubAck_Destroy(pa);
+}
+
+/* The first bytes of KV <P>_JOBS key (0 when absent). */
+static size_t jobs_entry(fx *f, jsCtx *js, const char *key, uint8_t *out, size_t len)
+{
+    char bucket[64];
+    kvStore *kv = NULL;
+    kvEntry *e = NULL;
+    size_t n = 0;
+
+    snprintf(bucket, sizeof(bucket), "%s_JOBS", f->b.prefix);
+    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
+    if (kvStore_Get(&e, kv, key) == NATS_OK) {
+        n = (size_t)kvEntry_ValueLen(e) < len ? (size_t)kvEntry_ValueLen(e) : len;
+        memcpy(out, kvEntry_Value(e), n);
+        kvEntry_Destroy(e);
+    }
+    kvStore_Destroy(kv);
+    return n;
+}
+
+/* A job's status asks its request's commit record: the header of a job of
+ * a request of several jobs names it (format 3). A job whose request was
+ * never committed reads like a failed request, not found (as SQLite, which
+ * never stores it), also when none of its chunks was ever stored (so no
+ * lease can drop one and settle it): within the commit grace it is not
+ * answered yet; past it, the status writes the abort (so a late commit
+ * loses) and answers 404; an aborted one is 404; a committed one reads
+ * normally. Before this change the header named no group and such a job
+ * read pending until retention. */
+static void status_of_uncommitted_group(void **state)
+{
+    fx *f = *state;
+    static const char *const old = "0a1b2c3d-0000-4000-8000-0000000000a1";
+    static const char *const young = "0a1b2c3d-0000-4000-8000-0000000000a2";
+    static const char *const gone = "0a1b2c3d-0000-4000-8000-0000000000a3";
+    static const char *const kept = "0a1b2c3d-0000-4000-8000-0000000000a4";
+    int64_t now = atomic_load(&tq_clock);
+    natsConnection *nc = NULL;
+    jsCtx *js;
+    tq_res r[2], s;
+    uint8_t v[600];
+    size_t n;
+    char group[JS_GROUP_MAX + 1];
+
+    js = raw_connect(&nc);
+    /* A real request of two jobs: each header names its commit record. */
+    assert_int_equal(qc_group(f, f->q, 7700, 2, NULL, NULL, 0, r), 2);
+    n = jobs_entry(f, js, r[0].id, v, sizeof(v));
+    assert_true(n > 4);
+    assert_memory_equal(v, "AJJ3", 4);
+    {
+        gw_js_job j;
+        uint8_t *all = NULL;
+        char bucket[64];
+        kvStore *kv = NULL;
+        kvEntry *e = NULL;
+
+        snprintf(bucket, sizeof(bucket), "%s_JOBS", f->b.prefix);
+        assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
+        assert_int_equal(kvStore_Get(&e, kv, r[0].id), NATS_OK);
+        all = (uint8_t *)kvEntry_Value(e);
+        assert_int_equal(gw_js_job_decode(&j, all, (size_t)kvEntry_ValueLen(e)), 0);
+        assert_int_equal(strncmp(j.group, "g.", 2), 0);
+        snprintf(group, sizeof(group), "%s", j.group);
+        gw_js_job_cleanup(&j);
+        kvEntry_Destroy(e);
+        kvStore_Destroy(kv);
+    }
+    assert_int_equal(jobs_entry(f, js, group, v, 5), 5);
+    assert_memory_equal(v, "AJG1\x01", 5);
+    assert_int_equal(tq_status(f->base, f->q, r[1].id, &s), 0);
+    assert_int_equal(s.st.tokens, 1);
+
+    /* Planted: headers, no chunk. */
+    plant_header(f, js, old, "g.lost.1", now - 3600 * 1000);
+    plant_header(f, js, young, "g.lost.2", now);
+    plant_header(f, js, gone, "g.lost.3", now - 3600 * 1000);
+    plant_commit(f, js, "g.lost.3", 2);
+    plant_header(f, js, kept, "g.lost.4", now - 3600 * 1000);
+    plant_commit(f, js, "g.lost.4", 1);
+
+    assert_int_equal(tq_status(f->base, f->q, old, &s), GW_QUEUE_ENOTFOUND);
+    assert_int_equal(jobs_entry(f, js, "g.lost.1", v, 5), 5); /* settled: aborted */
+    assert_memory_equal(v, "AJG1\x02", 5);
+    assert_int_equal(tq_status(f->base, f->q, young, &s), GW_QUEUE_ENOTFOUND);
+    assert_int_equal(jobs_entry(f, js, "g.lost.2", v, 5), 0); /* its submit may still commit */
+    assert_int_equal(tq_status(f->base, f->q, gone, &s), GW_QUEUE_ENOTFOUND);
+    assert_int_equal(qc_cancel(f, f->q, gone, &s), GW_QUEUE_ENOTFOUND);
+    assert_int_equal(tq_status(f->base, f->q, kept, &s), 0);
+    assert_int_equal(s.st.tokens, 1);
+    assert_int_equal(s.st.pending, 1);
+    /* Committed late (within the grace): readable. */
+    plant_commit(f, js, "g.lost.2", 1);
+    assert_int_equal(tq_status(f->base, f->q, young, &s), 0);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
 /* JetStream operations per request, by kind of request: the publishes
  * are exact (asserted); reads are printed (the depth refresh reads the
  * stream every second, so a window may hold one). Before this change: 2
@@ -1056,6 +1193,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(idem_reservation_across_nodes, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(idem_same_node_retry_waits, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(orphan_chunks_dropped, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(status_of_uncommitted_group, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(ops_per_request, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(broadcast, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(small_jobs_throughput, qc_setup, qc_teardown),
