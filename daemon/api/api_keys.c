@@ -184,8 +184,9 @@ static const gw_config_key server_keys[] = {
      .min = 1,
      .max = 100000000,
      .aka = "idempotency_keys_max",
-     .doc = "Idempotency records kept per API key; past it the oldest are removed (a repeat "
-            "of a removed key is stored again)."},
+     .doc = "Idempotency records kept per API key (with `backend = jetstream`: for the whole "
+            "fleet, one bucket shared by every key, docs/scaling.md); past it the oldest are "
+            "removed (a repeat of a removed key is stored again)."},
     {.name = "metrics",
      .type = GW_CONFIG_T_BOOL,
      .def = "yes",
