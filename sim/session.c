@@ -301,6 +301,11 @@ static void inject_failure(sim_conn *c, sim_stream *s)
 static void finish(sim_conn *c, sim_stream *s)
 {
     const sim_options *o = c->opt;
+    if (s->shutdown && c->goaway_last && s->id > c->goaway_last) {
+        ignore(c, s); /* begun after the shutdown's GOAWAY stream: not processed */
+        settle(c, s);
+        return;
+    }
     if (c->manage)
         SIM_STAT_INC(&c->w->stats, manage_requests);
     else
@@ -323,13 +328,17 @@ static void finish(sim_conn *c, sim_stream *s)
     if (s->v.status == 200 && o->nfail > 0 && !s->shutdown)
         inject_failure(c, s);
     if (s->shutdown) {
-        /* --shutdown-after: every stream begun so far is answered 503
-         * Shutdown; the GOAWAY names the last of them, later ones are never
-         * answered (the client resends both kinds). */
+        /* --shutdown-after: the first stream past N to complete is answered
+         * 503 Shutdown and the GOAWAY names it; a later stream (a higher id)
+         * is never processed nor answered (above), as RFC 9113 6.8 allows
+         * (the client resends both kinds). Naming the completed stream, not the
+         * last one begun, keeps both kinds in every shutdown whatever the
+         * client wrote in one burst; streams past N with a lower id that
+         * complete after it are answered 503 Shutdown too. */
         s->v.reason = SIM_REASON_SHUTDOWN;
         s->v.status = sim_reasons[SIM_REASON_SHUTDOWN].status;
         if (!c->goaway_last)
-            send_goaway(c, nghttp2_session_get_last_proc_stream_id(c->h2), SIM_REASON_SHUTDOWN);
+            send_goaway(c, s->id, SIM_REASON_SHUTDOWN);
     }
     if (s->v.apns_id) {
         memcpy(s->apns_id, s->v.apns_id, SIM_UUID_LEN);
