@@ -5,7 +5,7 @@
 #
 #  - the chunk and job header of one job (one token) of a request of
 #    several jobs that was cut off before its commit record (planted in the stream as a node writes them,
-#    docs/queue.md) are dropped after the grace time (2 x op_timeout + 5 s;
+#    docs/queue.md) are dropped after the commit grace (3 x (op_timeout + 2 s) + 5 s;
 #    op_timeout = 1s here): apnsd_queue_orphans_total on /metrics counts
 #    it, the job's status is 404 not_found (as with SQLite, which never
 #    stores a failed request's jobs; before: 200 pending until retention),
@@ -68,7 +68,7 @@ api POST /v1/push "$GW_KEY" -d "{\"app\":\"$GW_APP\",\"token\":\"$(gw_token 1)\"
 [ "$ST" = 202 ] || fail "push: $ST $(cat "$WORK/body")"
 GOOD=$(jv 'd["notifications"][0]["id"]')
 
-# The grace time is 7 s: wait for the orphan (up to 30 s).
+# The commit grace is 14 s: wait for the orphan (up to 30 s).
 for _ in $(seq 300); do
   [ "$(metric apnsd_queue_orphans_total)" -ge 1 ] && break
   sleep 0.1

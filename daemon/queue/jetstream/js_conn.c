@@ -226,7 +226,7 @@ void gw_js_pg_wait(gw_js *js)
 {
     /* Each publish has its own MaxWait; allow the library a margin to
      * report the timeouts, then give up on the stragglers. */
-    int64_t deadline_ms = common_mono_ms() + js->jo.op_timeout_ms + 2000;
+    int64_t deadline_ms = common_mono_ms() + js->jo.op_timeout_ms + JS_PG_SLACK_MS;
     struct timespec ts;
 
     pthread_mutex_lock(&js->pg_mu);

@@ -24,8 +24,8 @@
  * back instead of sending what it cannot judge). A lease (js_lease.c,
  * job_committed) sends a chunk with a group only once the group's record
  * says committed; while it is missing the chunk is held (in-progress acks,
- * like a job without a header); past the grace time (2 x op_timeout + 5 s
- * of stream age) the node CREATES the record as aborted and drops the
+ * like a job without a header); past the commit grace time (gw_js_commit_grace_ms:
+ * 3 x (op_timeout + 2 s) + 5 s of stream age) the node CREATES the record as aborted and drops the
  * chunk, counted as an orphan (gw_queue_stats.orphans, a warning once per
  * group), after rewriting its job's header as aborted (job_abort): the job
  * can never be sent, so its status is "no such job", as with SQLite, not
@@ -97,16 +97,12 @@ static int64_t real_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t commit_grace(const gw_js *js)
-{
-    return 2 * js->jo.op_timeout_ms + 5000;
-}
-
-/* A reservation nobody answered for this long is given up: its request
+/* A reservation nobody answered for this long is given up: longer than the
+ * commit grace (its request may still commit until then), and its request
  * also waits for channel lookups and the queue thread's backlog. */
 static int64_t reservation_grace(const gw_js *js)
 {
-    return 4 * js->jo.op_timeout_ms + 10000;
+    return gw_js_commit_grace_ms(js) + js->jo.op_timeout_ms + 5000;
 }
 
 int gw_js_idem_init(gw_js *js)
@@ -740,7 +736,7 @@ int gw_js_group_status(gw_js *js, const char *group, int64_t age_ms, char *detai
             return rc < -1 ? rc : GW_QUEUE_ESTORE;
         if (found)
             return st == JS_JOB_COMMITTED;
-        if (age_ms < commit_grace(js))
+        if (age_ms < gw_js_commit_grace_ms(js))
             return 0; /* its request is still being stored: not answered yet */
         /* Never committed (its chunks may never have been stored, so no
          * lease settles it): settled here with the lease path's create,
@@ -841,7 +837,7 @@ int gw_js_group_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms
         }
         if (found) /* aborted: an orphan */
             return orphan(js, c, detail, dlen);
-        if (real_ms() - stored_ms < commit_grace(js))
+        if (real_ms() - stored_ms < gw_js_commit_grace_ms(js))
             return 0; /* its request is still being stored: held */
         rc = commit_create(js, group, JS_JOB_ABORTED, 0, NULL, &conflict, "lease (request abort)",
                            detail, dlen);

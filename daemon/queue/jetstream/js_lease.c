@@ -119,7 +119,7 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
             return 1;
         }
         /* No header: the submit is still running, or it failed. */
-        if (real_ms() - stored_ms < 2 * js->jo.op_timeout_ms + 5000)
+        if (real_ms() - stored_ms < gw_js_commit_grace_ms(js))
             return 0;
         memset(&j, 0, sizeof(j));
         j.state = JS_JOB_ABORTED;

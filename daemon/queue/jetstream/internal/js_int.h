@@ -257,6 +257,24 @@ typedef struct gw_js {
     struct gw_js_cancels *cancels; /* jobs known cancelled (js_cancel.c) */
 } gw_js;
 
+/* A pipelined publish group waits for its acks this long past op_timeout
+ * (gw_js_pg_wait): the library's own margin to report the timeouts. */
+#define JS_PG_SLACK_MS 2000
+
+/* The commit grace (docs/queue.md): how long after its chunks were stored a
+ * request may still be committed; past it a node that finds no commit
+ * record creates it as aborted (js_lease.c job_committed, js_idem.c,
+ * js_status.c). A submit stores its chunks, then its job headers, then its
+ * commit record, each step waiting at most op_timeout + JS_PG_SLACK_MS, so
+ * a submit not committed within three such waits never will be; 5 s more
+ * for the queue thread's own delay and clocks between nodes. (Giving up a
+ * slow submit loses nothing: exactly one of its commit and the abort is
+ * created, and its client gets 503; this bound only keeps that rare.) */
+static inline int64_t gw_js_commit_grace_ms(const gw_js *js)
+{
+    return 3 * (js->jo.op_timeout_ms + JS_PG_SLACK_MS) + 5000;
+}
+
 /* ---- js_conn.c: connection, setup, errors, publish groups ---- */
 int gw_js_connect(gw_js *js, char *detail, size_t detail_len);
 void gw_js_disconnect(gw_js *js);

@@ -853,7 +853,7 @@ static void idem_same_node_retry_waits(void **state)
 
 /* Chunks of a request that never wrote its commit record (planted in the
  * stream, with their job headers): held, never handed out, dropped after
- * the grace time (2 x op_timeout + 5 s) and counted as orphans, their
+ * the commit grace (3 x (op_timeout + 2 s) + 5 s) and counted as orphans, their
  * job's status then "no such job"; a committed request of two jobs next
  * to them is sent. */
 static void orphan_chunks_dropped(void **state)
@@ -869,7 +869,7 @@ static void orphan_chunks_dropped(void **state)
     double t0;
     char subj[96], tok[65];
 
-    f->b.jo.op_timeout_ms = 1000; /* grace 7 s */
+    f->b.jo.op_timeout_ms = 1000; /* commit grace 14 s */
     qc_reopen(f);
     js = raw_connect(&nc);
     gw_token_list_init(&tl);
