@@ -20,7 +20,12 @@
  * JetStream storage limits are GW_QUEUE_EFULL; permission errors are
  * GW_QUEUE_EREADONLY. The client library reconnects by itself, forever;
  * while it is disconnected each request fails at once (gw_js_check_conn)
- * instead of waiting for its timeout.
+ * instead of waiting for its timeout: each batch checks before it starts,
+ * and each read, compare-and-set and publish of a group here checks again,
+ * since libnats keeps what is written while it reconnects and a request
+ * then waits its whole timeout: servers lost in the middle of a record
+ * batch of many chunks (a cancel-mark read per hand-back, a re-read per
+ * conflict) once held a node's queue thread for 42 s.
  */
 #include "js_int.h"
 
@@ -103,12 +108,17 @@ int gw_js_error(gw_js *js, natsStatus s, jsErrCode code, const char *text, const
     return map_error(s, code);
 }
 
+static int conn_up(gw_js *js)
+{
+    return js->nc != NULL && natsConnection_Status(js->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
 int gw_js_check_conn(gw_js *js, const char *what, char *detail, size_t detail_len)
 {
     const char *last = NULL;
     natsStatus s;
 
-    if (js->nc != NULL && natsConnection_Status(js->nc) == NATS_CONN_STATUS_CONNECTED)
+    if (conn_up(js))
         return 0;
     s = js->nc != NULL ? natsConnection_GetLastError(js->nc, &last) : NATS_NOT_YET_CONNECTED;
     snprintf(detail, detail_len,
@@ -201,7 +211,8 @@ long gw_js_pg_add(gw_js *js, const char *subj, const void *data, size_t len, con
     snprintf(ref, sizeof(ref), "%llu.%zu", (unsigned long long)js->pg_gen, slot);
     pthread_mutex_unlock(&js->pg_mu);
 
-    s = natsMsg_Create(&m, subj, NULL, data, (int)len);
+    /* Not written while disconnected (top of file): failed at once. */
+    s = conn_up(js) ? natsMsg_Create(&m, subj, NULL, data, (int)len) : NATS_CONNECTION_DISCONNECTED;
     if (s == NATS_OK)
         s = natsMsgHeader_Set(m, "Apnsd-Ref", ref);
     if (s == NATS_OK) {
@@ -260,6 +271,7 @@ int gw_js_kv_get(gw_js *js, kvStore *kv, const char *key, uint8_t **val, size_t 
 {
     kvEntry *e = NULL;
     natsStatus s;
+    int rc;
 
     *found = 0;
     if (val != NULL)
@@ -268,6 +280,9 @@ int gw_js_kv_get(gw_js *js, kvStore *kv, const char *key, uint8_t **val, size_t 
         *len = 0;
     if (rev != NULL)
         *rev = 0;
+    rc = gw_js_check_conn(js, what, detail, dlen);
+    if (rc != 0)
+        return rc;
     atomic_fetch_add(&js->op_read, 1);
     s = kvStore_Get(&e, kv, key);
     if (s == NATS_NOT_FOUND)
@@ -321,6 +336,9 @@ int gw_js_kv_get_leader(gw_js *js, const char *bucket, const char *key, uint8_t 
     *len = 0;
     if (rev != NULL)
         *rev = 0;
+    n = gw_js_check_conn(js, what, detail, dlen);
+    if (n != 0)
+        return n;
     snprintf(stream, sizeof(stream), "KV_%s", bucket);
     snprintf(subj, sizeof(subj), "$KV.%s.%s", bucket, key);
     atomic_fetch_add(&js->op_read, 1);
@@ -361,6 +379,8 @@ int gw_js_kv_cas(gw_js *js, const char *bucket, const char *key, const void *val
     natsStatus s;
 
     *conflict = 0;
+    if (!conn_up(js))
+        return gw_js_check_conn(js, what, detail, dlen);
     snprintf(subj, sizeof(subj), "$KV.%s.%s", bucket, key);
     pub_opts(js, &po, rev != 0 ? rev : JS_EXPECT_NONE, whole_stream);
     atomic_fetch_add(&js->op_pub, 1);
@@ -403,6 +423,8 @@ static int scan_direct(gw_js *js, const gw_js_scan *sc, uint64_t after, char *de
         natsStatus s;
         int stop;
 
+        if (!conn_up(js))
+            return gw_js_check_conn(js, sc->what, detail, dlen);
         jsDirectGetMsgOptions_Init(&o);
         o.Sequence = seq;
         o.NextBySubject = sc->filter;

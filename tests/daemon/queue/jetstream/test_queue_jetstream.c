@@ -653,6 +653,20 @@ static void all_servers_down_then_back(void **state)
     gw_queue_stats_get(f->q, &st);
     assert_true(gw_queue_err_unavailable(st.last_err));
     fprintf(stderr, "jetstream bench: all servers down: %s\n", b.detail);
+    { /* A read inside a batch (a hand-back's cancel-mark read, one per
+       * chunk of a record batch) fails at once without asking the servers:
+       * with the servers lost in the middle of a batch, each waited its
+       * op_timeout (before: one read more, a timeout error). */
+        js_ops o0, o1;
+        int64_t ms = -1;
+        char d[384] = "";
+
+        js_op_stats(f->q, &o0);
+        assert_int_equal(gw_js_cancel_get(f->q->be, a.id, &ms, d, sizeof(d)), GW_QUEUE_EIO);
+        js_op_stats(f->q, &o1);
+        assert_non_null(strstr(d, "not connected to any NATS server"));
+        assert_int_equal(o1.reads, o0.reads);
+    }
 
     for (int i = 0; i < C.n; i++)
         assert_int_equal(nc_restart(&C, i), 0);
