@@ -289,6 +289,36 @@ static void park_close(apns__transport *t, int err, const char *detail)
 
 /* --- open stage: reading, writing, deadlines ----------------------------- */
 
+/* A TLS write failed: in SSL_write (ssl_err, its SSL_get_error) or when the
+ * corked records went to the socket (ssl_err 0); saved is errno. Unless the
+ * protocol reads the server's verdict itself (verdict_then_close,
+ * salvage_verdict), the server may have said why in an alert before closing
+ * (TLS 1.3 refuses a client certificate after the handshake, and the whole
+ * corked flush can meet the closed socket before any read saw the alert):
+ * one read picks it up. Fills detail; returns the error. */
+static int tls_write_failed(apns__transport *t, int ssl_err, int saved, char *detail, size_t dlen)
+{
+    char why[256];
+
+    apns__tls_err_reason(why, sizeof why);
+    if (!why[0] && !t->vt->verdict_then_close) {
+        uint8_t tmp[256];
+        ERR_clear_error();
+        int r = SSL_read(t->ssl, tmp, sizeof tmp);
+        unsigned long ae = ERR_peek_last_error();
+        if (r <= 0 && SSL_get_error(t->ssl, r) == SSL_ERROR_SSL && ERR_GET_LIB(ae) == ERR_LIB_SSL &&
+            ERR_GET_REASON(ae) >= SSL_AD_REASON_OFFSET) { /* an alert */
+            apns__tls_err_reason(why, sizeof why);
+            snprintf(detail, dlen, "TLS from %s: %s", t->peer, why);
+            return APNS_ETLS;
+        }
+        ERR_clear_error();
+    }
+    snprintf(detail, dlen, "TLS write to %s: %s", t->peer,
+             why[0] ? why : (saved ? strerror(saved) : "connection closed"));
+    return ssl_err == SSL_ERROR_SSL ? APNS_ETLS : APNS_ECLOSED;
+}
+
 /* Writes as much of the core's output as the socket takes. Returns 0 or an
  * error code with detail filled. */
 static int flush_out(apns__transport *t, char *detail, size_t dlen)
@@ -320,10 +350,8 @@ again:
             apns__tls_cork(t->ssl, 0);
             if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
                 int d = apns__tls_drain(t->ssl);
-                if (d < 0) {
-                    snprintf(detail, dlen, "TLS write to %s: %s", t->peer, strerror(errno));
-                    return APNS_ECLOSED;
-                }
+                if (d < 0)
+                    return tls_write_failed(t, 0, errno, detail, dlen);
                 if (e == SSL_ERROR_WANT_WRITE || d > 0) {
                     want_write(t, 1);
                     return 0;
@@ -332,36 +360,9 @@ again:
                 want_write(t, 0);
                 return 0;
             }
-            char why[256];
-            int saved = errno;
-            apns__tls_err_reason(why, sizeof why);
-            if (t->vt->verdict_then_close) {
-                /* after_io() reads what the server sent (an error packet,
-                 * an alert) before reporting this. */
-                snprintf(detail, dlen, "TLS write to %s: %s", t->peer,
-                         why[0] ? why : (saved ? strerror(saved) : "connection closed"));
-                return e == SSL_ERROR_SSL ? APNS_ETLS : APNS_ECLOSED;
-            }
-            if (!why[0]) {
-                /* The server may have said why in an alert before closing
-                 * (TLS 1.3 refuses a client certificate after the
-                 * handshake): one read picks it up. */
-                uint8_t tmp[256];
-                ERR_clear_error();
-                int r = SSL_read(t->ssl, tmp, sizeof tmp);
-                unsigned long ae = ERR_peek_last_error();
-                if (r <= 0 && SSL_get_error(t->ssl, r) == SSL_ERROR_SSL &&
-                    ERR_GET_LIB(ae) == ERR_LIB_SSL &&
-                    ERR_GET_REASON(ae) >= SSL_AD_REASON_OFFSET) { /* an alert */
-                    apns__tls_err_reason(why, sizeof why);
-                    snprintf(detail, dlen, "TLS from %s: %s", t->peer, why);
-                    return APNS_ETLS;
-                }
-                ERR_clear_error();
-            }
-            snprintf(detail, dlen, "TLS write to %s: %s", t->peer,
-                     why[0] ? why : (saved ? strerror(saved) : "connection closed"));
-            return e == SSL_ERROR_SSL ? APNS_ETLS : APNS_ECLOSED;
+            /* after_io() reads what a verdict_then_close server sent (an
+             * error packet, an alert) before reporting this. */
+            return tls_write_failed(t, e, errno, detail, dlen);
         } else {
             ssize_t n = send(t->fd, p, len, MSG_NOSIGNAL);
             if (n > 0) {
@@ -382,10 +383,8 @@ again:
     if (t->ssl) {
         apns__tls_cork(t->ssl, 0);
         int d = apns__tls_drain(t->ssl);
-        if (d < 0) {
-            snprintf(detail, dlen, "TLS write to %s: %s", t->peer, strerror(errno));
-            return APNS_ECLOSED;
-        }
+        if (d < 0)
+            return tls_write_failed(t, 0, errno, detail, dlen);
         if (d > 0) {
             want_write(t, 1);
             return 0;
