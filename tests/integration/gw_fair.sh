@@ -8,8 +8,9 @@
 #      code is among the first two chunks (chunk_tokens = 1000) delivered,
 #      every job of other among the first three, not after the broadcast;
 #   2. a second broadcast of N tokens sent at once, and as soon as its 202
-#      came, a login code and a job of other: both delivered before half of
-#      the broadcast (the old order sent them after all of it);
+#      came, a login code and a job of other: each delivered within 10
+#      chunks of the moment it was accepted (the old order sent them after
+#      all of the broadcast);
 #   and nothing lost or sent twice: every token once in the log.
 # The bounds are the rule's, not the broadcast's size: a first chunk waits
 # only for first chunks due before it and the chunks the dispatcher already
@@ -103,15 +104,23 @@ echo "1. app other's $M jobs delivered by position $MAXO"
 # --- 2. behind a broadcast that is already being sent ------------------------------
 bodies 0 >/dev/null "$WORK/bc2.json $GW_APP 1000000 $N" "$WORK/login2.json $GW_APP $((LOGIN + 1)) 1" \
   "$WORK/o2.json $GW_APP2 $((OTHER + M)) 1"
+# Judged from the moment each was accepted (the delivery log's length when
+# its 202 came; the log may lag, which only makes the count larger): a
+# driver slowed by a loaded machine lets the broadcast run on before it
+# submits, and that is not the scheduler's doing. At most 10 chunks go out
+# after it: the ones the dispatcher held (its lease cap), the window in
+# flight and one lease slot an aged chunk may take.
 push_file "$WORK/bc2.json" "$GW_KEY"
 push_file "$WORK/login2.json" "$GW_KEY"
+L2=$(($(log_lines "$WORK/delivery.log") - TOTAL1))
 push_file "$WORK/o2.json" "$GW_KEY2"
+LO=$(($(log_lines "$WORK/delivery.log") - TOTAL1))
 wait_lines $((TOTAL1 + N + 2))
 P=$(pos $((LOGIN + 1)) "$TOTAL1")
 PO=$(pos $((OTHER + M)) "$TOTAL1")
-echo "2. login code at position $P, app other's job at $PO of the second broadcast's $N"
-[ "$P" -lt $((N / 2)) ] || fail "login code at position $P: after half of the broadcast"
-[ "$PO" -lt $((N / 2)) ] || fail "app other's job at position $PO: after half of the broadcast"
+echo "2. login code at position $P (accepted at $L2), app other's job at $PO (accepted at $LO) of the second broadcast's $N"
+[ $((P - L2)) -le $((10 * CT)) ] || fail "login code at position $P, $((P - L2)) after it was accepted: behind the broadcast"
+[ $((PO - LO)) -le $((10 * CT)) ] || fail "app other's job at position $PO, $((PO - LO)) after it was accepted: behind the broadcast"
 
 # Zero loss, no duplicate: every token once.
 [ "$(log_lines "$WORK/delivery.log")" = $((TOTAL1 + N + 2)) ] || fail "delivery log: $(log_lines "$WORK/delivery.log") lines"
