@@ -22,6 +22,10 @@
  * lease still takes at most the window in full chunks, and the tokens held
  * are bounded too (cap_tokens: every app's window plus two full chunks
  * each), so big chunks do not pile up while some other app is hungry.
+ * One app's broadcast can fill that budget alone, so past it an app that
+ * holds nothing still gets one chunk leased per kick (never past twice the
+ * budget): a second app's new job is not held back until the broadcast's
+ * chunks drain (gw__d_maybe_lease).
  * A lease is started by a kick (the queue's on_work: a submit or a release
  * made work due now), by the wake timer (the earliest next_at the queue or
  * our own releases announced), or when a lease was cut at its maximum. Each
@@ -198,6 +202,15 @@ static int any_hungry(gw_dispatch *d)
     return 0;
 }
 
+/* Whether a hungry app holds no chunk at all (gw__d_maybe_lease). */
+static int any_empty_and_hungry(gw_dispatch *d)
+{
+    for (gw_app *a = d->apps; a != NULL; a = a->next)
+        if (a->chunks.len == 0 && gw__d_app_hungry(a))
+            return 1;
+    return 0;
+}
+
 static void on_lease(int err, const char *detail, gw_chunk **chunks, size_t n, int64_t next_at,
                      void *ud)
 {
@@ -259,12 +272,28 @@ void gw__d_maybe_lease(gw_dispatch *d)
     gw_dlease *l;
     int rc;
 
-    if (d->lease != NULL || d->draining || !d->more || d->leased >= d->cap ||
-        d->leased_tokens >= d->cap_tokens || !any_hungry(d))
+    if (d->lease != NULL || d->draining || !d->more || !any_hungry(d))
         return;
-    max = d->cap - d->leased;
-    if (max > d->lease_cap)
-        max = d->lease_cap;
+    if (d->leased >= d->cap || d->leased_tokens >= d->cap_tokens) {
+        /* Past the budget, which one app's broadcast can fill alone: an app
+         * that holds nothing still gets one chunk leased per kick (a submit,
+         * or work due again), the first in the lease's order, where a new
+         * job's first chunk stands before any later chunk (docs/queue.md,
+         * Scheduling); without it a second app's job waited until the
+         * broadcast's held chunks drained (9,374 of its answers, test
+         * second_app_not_held_back_by_a_broadcast). Bounded: one chunk per
+         * kick, never past twice the budget, and an idle app (hungry while
+         * the queue has nothing for it) costs at most a chunk per kick. */
+        if (d->over_kick == d->kick_gen || d->leased >= 2 * d->cap ||
+            d->leased_tokens >= 2 * d->cap_tokens || !any_empty_and_hungry(d))
+            return;
+        d->over_kick = d->kick_gen;
+        max = 1;
+    } else {
+        max = d->cap - d->leased;
+        if (max > d->lease_cap)
+            max = d->lease_cap;
+    }
     if (max > GW_D_LEASE_MAX)
         max = GW_D_LEASE_MAX;
     l = calloc(1, sizeof(*l));

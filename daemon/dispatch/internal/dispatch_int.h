@@ -261,6 +261,7 @@ struct gw_dispatch {
     /* tokens of the chunks held, and their bound (count_apps): the memory
      * bound, whatever the chunks' sizes and whichever app is hungry */
     uint64_t leased_tokens, cap_tokens;
+    uint64_t over_kick; /* kick_gen of the last lease past the budget (gw__d_maybe_lease) */
     struct event *wake_ev;
     int64_t wake_at; /* armed for; INT64_MAX when not */
 

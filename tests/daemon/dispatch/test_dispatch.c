@@ -282,6 +282,7 @@ typedef struct tjob {
     uint8_t *seen;  /* on_result calls per token */
     uint8_t *state; /* last state reported */
     int64_t first_result_ms;
+    uint64_t results_at_first; /* the fixture's results (any job) before its first */
 } tjob;
 
 typedef struct fx {
@@ -328,8 +329,10 @@ static void on_result(void *ud, const gw_token_result *r)
         if (j->seen[r->index]++ > 0)
             f->dups++;
         j->state[r->index] = (uint8_t)r->state;
-        if (j->first_result_ms == 0)
+        if (j->first_result_ms == 0) {
             j->first_result_ms = now_ms();
+            j->results_at_first = f->results - 1;
+        }
         return;
     }
     f->bad++;
@@ -1139,6 +1142,46 @@ static void idle_app_does_not_pile_up_chunks(void **state)
     assert_true(max_leased <= 16);
 }
 
+/* Apps share the dispatcher's budget: one app's broadcast holds all the
+ * tokens the dispatcher may lease (every app's window plus two chunks each,
+ * 8,000 here), and a one-token job of a second app, idle until then, is
+ * leased at its submit anyway (one chunk past the budget per submit, for an
+ * app that holds nothing; the lease's turn order hands out its first chunk
+ * first) instead of waiting until the broadcast's held chunks drain below
+ * the budget. Judged by order: how many of the broadcast's answers came
+ * between the job's submit and its answer. */
+static void second_app_not_held_back_by_a_broadcast(void **state)
+{
+    fx *f = *state;
+    static const char *const two[] = {"demo:ABC123DEFG:DEF123GHIJ", "other:XYZ987WVUT:TEAM000002",
+                                      NULL};
+    const char *extra[] = {"--latency-ms", "200", NULL};
+    gw_dispatch_stats ds;
+    uint64_t at_submit;
+    tjob *b, *o;
+
+    start(f, extra, two);
+    b = submit(f, "demo", 31, 30000, NULL);
+    for (int k = 0; k < 12000; k++) { /* the broadcast holds the budget */
+        run_for(f, 5);
+        gw_dispatch_stats_get(f->d, &ds);
+        if (f->results >= 2000 && ds.leased >= 8)
+            break;
+    }
+    assert_true(f->results >= 2000);
+    at_submit = f->results;
+    o = submit(f, "other", 32, 1, NULL);
+    for (int k = 0; f->results < 30001 && k < 12000; k++)
+        run_for(f, 5);
+    assert_int_equal(f->results, 30001);
+    check_once(f, b);
+    check_once(f, o);
+    assert_int_equal(f->dups, 0);
+    print_message("second app: answered after %llu of the broadcast's answers since its submit\n",
+                  (unsigned long long)(o->results_at_first - at_submit));
+    assert_true(o->results_at_first - at_submit <= 4000);
+}
+
 /* SIGTERM-style drain while answers are outstanding: every answer that
  * arrives is recorded, nothing fails, chunks go back; a second dispatcher
  * finishes the rest, and every token is delivered exactly once. */
@@ -1421,6 +1464,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(broadcast_and_dead_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(small_jobs_fill_the_window, setup, teardown),
         cmocka_unit_test_setup_teardown(idle_app_does_not_pile_up_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(second_app_not_held_back_by_a_broadcast, setup, teardown),
         cmocka_unit_test_setup_teardown(retries_after_503, setup, teardown),
         cmocka_unit_test_setup_teardown(hold_while_records_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(rerecord_after_failures, setup, teardown),
