@@ -249,36 +249,59 @@ static const char H2[] = "\x02h2";
 static const char H2_AND_HTTP11[] = "\x02h2\x08http/1.1";
 static const char HTTP11[] = "\x08http/1.1";
 
+/* A client connected to a server thread (server_main) over a socketpair. */
+struct client {
+    int fd;
+    pthread_t th;
+    SSL_CTX *c;
+    SSL *ssl;
+};
+
+/* Starts s and runs the client's handshake (a blocking socket: to the end
+ * in one call); returns apns__tls_handshake's final result. */
+static int client_open(struct client *k, struct server *s, const apns__tls_opts *o,
+                       const char *host, char *detail, size_t dlen)
+{
+    int sv[2], rc;
+    char d[512];
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    s->fd = sv[1];
+    k->fd = sv[0];
+    assert_int_equal(pthread_create(&k->th, NULL, server_main, s), 0);
+    k->c = NULL;
+    k->ssl = NULL;
+    assert_int_equal(apns__tls_ctx_new(&k->c, o, d, sizeof d), 0);
+    assert_int_equal(apns__tls_ssl_new(&k->ssl, k->c, k->fd, host, d, sizeof d), 0);
+    detail[0] = '\0';
+    do
+        rc = apns__tls_handshake(k->ssl, detail, dlen);
+    while (rc == APNS__TLS_WANT_READ || rc == APNS__TLS_WANT_WRITE);
+    return rc;
+}
+
+/* Closes the client (close_notify first when shut) and waits for the
+ * server thread. */
+static void client_close(struct client *k, int shut)
+{
+    if (shut)
+        SSL_shutdown(k->ssl);
+    SSL_free(k->ssl);
+    SSL_CTX_free(k->c);
+    close(k->fd);
+    pthread_join(k->th, NULL);
+}
+
 /* Runs one handshake; returns apns__tls_handshake's final result. */
 static int handshake(struct server *s, const apns__tls_opts *o, const char *host, char *detail,
                      size_t dlen)
 {
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    s->fd = sv[1];
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, server_main, s), 0);
+    struct client k;
+    int rc = client_open(&k, s, o, host, detail, dlen);
 
-    SSL_CTX *c = NULL;
-    char d[512];
-    assert_int_equal(apns__tls_ctx_new(&c, o, d, sizeof d), 0);
-    SSL *ssl = NULL;
-    assert_int_equal(apns__tls_ssl_new(&ssl, c, sv[0], host, d, sizeof d), 0);
-    int rc;
-    detail[0] = '\0';
-    /* A blocking socket: the handshake runs to the end in one call. */
-    do
-        rc = apns__tls_handshake(ssl, detail, dlen);
-    while (rc == APNS__TLS_WANT_READ || rc == APNS__TLS_WANT_WRITE);
-    if (rc == 0) {
-        /* Both ends really talk: one byte through. */
-        assert_int_equal(SSL_write(ssl, "x", 1), 1);
-        SSL_shutdown(ssl);
-    }
-    SSL_free(ssl);
-    SSL_CTX_free(c);
-    close(sv[0]);
-    pthread_join(th, NULL);
+    if (rc == 0) /* both ends really talk: one byte through */
+        assert_int_equal(SSL_write(k.ssl, "x", 1), 1);
+    client_close(&k, rc == 0);
     return rc;
 }
 
@@ -330,22 +353,11 @@ static void corked_records_leave_in_one_send(void **state)
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (unsigned char)(i % 251);
     struct server s = {.alpn = H2, .alpn_len = sizeof H2 - 1};
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    s.fd = sv[1];
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, server_main, &s), 0);
     apns__tls_opts o = {.ca_file = cert("ca.pem")};
-    SSL_CTX *c = NULL;
-    SSL *ssl = NULL;
+    struct client k;
     char d[512];
-    assert_int_equal(apns__tls_ctx_new(&c, &o, d, sizeof d), 0);
-    assert_int_equal(apns__tls_ssl_new(&ssl, c, sv[0], "localhost", d, sizeof d), 0);
-    int rc;
-    do
-        rc = apns__tls_handshake(ssl, d, sizeof d);
-    while (rc == APNS__TLS_WANT_READ || rc == APNS__TLS_WANT_WRITE);
-    assert_int_equal(rc, 0);
+    assert_int_equal(client_open(&k, &s, &o, "localhost", d, sizeof d), 0);
+    SSL *ssl = k.ssl;
 
     /* Uncorked: one send() per record. */
     size_t before = apns__tls_send_calls(ssl);
@@ -364,11 +376,7 @@ static void corked_records_leave_in_one_send(void **state)
     assert_int_equal(apns__tls_send_calls(ssl) - before, 1);
     assert_int_equal(apns__tls_unsent(ssl), 0);
 
-    SSL_shutdown(ssl);
-    SSL_free(ssl);
-    SSL_CTX_free(c);
-    close(sv[0]);
-    pthread_join(th, NULL);
+    client_close(&k, 1);
     assert_int_equal(s.accept_rc, 1);
     assert_int_equal(s.received, sizeof data); /* every byte, in order */
     assert_false(s.pattern_bad);
@@ -379,22 +387,11 @@ static void corked_records_leave_in_one_send(void **state)
 static void records_read_ahead(void **state)
 {
     struct server s = {.alpn = H2, .alpn_len = sizeof H2 - 1, .send_records = 3};
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    s.fd = sv[1];
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, server_main, &s), 0);
     apns__tls_opts o = {.ca_file = cert("ca.pem")};
-    SSL_CTX *c = NULL;
-    SSL *ssl = NULL;
+    struct client k;
     char d[512];
-    assert_int_equal(apns__tls_ctx_new(&c, &o, d, sizeof d), 0);
-    assert_int_equal(apns__tls_ssl_new(&ssl, c, sv[0], "localhost", d, sizeof d), 0);
-    int rc;
-    do
-        rc = apns__tls_handshake(ssl, d, sizeof d);
-    while (rc == APNS__TLS_WANT_READ || rc == APNS__TLS_WANT_WRITE);
-    assert_int_equal(rc, 0);
+    assert_int_equal(client_open(&k, &s, &o, "localhost", d, sizeof d), 0);
+    SSL *ssl = k.ssl;
     /* Wait until the server's session tickets and three records are all in
      * the socket (a blocking socket: SSL_write returned, the bytes are in). */
     while (!__atomic_load_n(&s.records_sent, __ATOMIC_ACQUIRE))
@@ -410,11 +407,7 @@ static void records_read_ahead(void **state)
     assert_memory_equal(b, (char[100]){[0 ... 99] = 'a'}, 100);
     assert_memory_equal(b + 200, (char[100]){[0 ... 99] = 'c'}, 100);
     assert_int_equal(apns__tls_recv_calls(ssl) - before, 1);
-    SSL_shutdown(ssl);
-    SSL_free(ssl);
-    SSL_CTX_free(c);
-    close(sv[0]);
-    pthread_join(th, NULL);
+    client_close(&k, 1);
 }
 
 static void handshake_wrong_ca(void **state)

@@ -51,11 +51,10 @@
  * "expected last subject sequence = 0" (compare-and-set on absence). The API
  * gets 0 only after both are stored on a quorum: DURABLE. A node that leases
  * a chunk whose header does not exist yet holds it (in-progress acks) until
- * the header appears; after a grace time (gw_js_commit_grace_ms: 3 x (op_timeout + 2 s) + 5 s of stream age)
- * it creates the header itself as ABORTED with the same compare-and-set and
- * drops the job's chunks. Exactly one of the submitter's commit and a
- * node's abort wins, so a job whose submit failed is never half sent, and a
- * job that was acknowledged is never dropped.
+ * the header appears; after a grace time (gw_js_commit_grace_ms: 3 x (op_timeout + 2 s) + 5 s of
+ * stream age) it creates the header itself as ABORTED with the same compare-and-set and drops the
+ * job's chunks. Exactly one of the submitter's commit and a node's abort wins, so a job whose
+ * submit failed is never half sent, and a job that was acknowledged is never dropped.
  *
  * Lease = fetch from the shared pull consumer, on a thread of its own (a
  * fetch with nothing available waits up to poll_ms: a long poll, so new

@@ -156,12 +156,8 @@ int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail
     return err;
 }
 
-static sqlite3_stmt *stmt_bind(gw_sq *sq, enum gw_sq_stmt id, const char *types, va_list ap)
+void gw_sq_bind(sqlite3_stmt *s, const char *types, va_list ap)
 {
-    sqlite3_stmt *s = sq->st[id];
-
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
     for (int i = 0; types[i] != '\0'; i++) {
         if (types[i] == 'i') {
             sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
@@ -177,6 +173,15 @@ static sqlite3_stmt *stmt_bind(gw_sq *sq, enum gw_sq_stmt id, const char *types,
             sqlite3_bind_blob(s, i + 1, v, (int)va_arg(ap, size_t), SQLITE_STATIC);
         }
     }
+}
+
+static sqlite3_stmt *stmt_bind(gw_sq *sq, enum gw_sq_stmt id, const char *types, va_list ap)
+{
+    sqlite3_stmt *s = sq->st[id];
+
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    gw_sq_bind(s, types, ap);
     return s;
 }
 

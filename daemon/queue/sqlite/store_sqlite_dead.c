@@ -147,21 +147,7 @@ static int run_sql(gw_sq *sq, const char *sql, const char *what, char *detail, s
     if (rc != SQLITE_OK)
         return gw_sq_error(sq, rc, what, detail, detail_len);
     va_start(ap, types);
-    for (int i = 0; types[i] != '\0'; i++) {
-        if (types[i] == 'i') {
-            sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
-        } else if (types[i] == 't') {
-            const char *v = va_arg(ap, const char *);
-            if (v != NULL && v[0] != '\0')
-                sqlite3_bind_text(s, i + 1, v, -1, SQLITE_STATIC);
-        } else if (types[i] == 'x') {
-            const char *v = va_arg(ap, const char *);
-            sqlite3_bind_text(s, i + 1, v, (int)va_arg(ap, size_t), SQLITE_STATIC);
-        } else {
-            const void *v = va_arg(ap, const void *);
-            sqlite3_bind_blob(s, i + 1, v, (int)va_arg(ap, size_t), SQLITE_STATIC);
-        }
-    }
+    gw_sq_bind(s, types, ap);
     va_end(ap);
     rc = sqlite3_step(s);
     sqlite3_finalize(s);

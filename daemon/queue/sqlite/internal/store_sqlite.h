@@ -15,6 +15,7 @@
 #define GW_STORE_SQLITE_H
 
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -169,6 +170,9 @@ int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail
  * const void * and a size_t; and returns it. Strings and blobs are borrowed
  * until the statement is reset. */
 sqlite3_stmt *gw_sq_stmt(gw_sq *sq, enum gw_sq_stmt id, const char *types, ...);
+/* Binds ?1, ?2, ... of s from ap as gw_sq_stmt does (also 'x': text as a
+ * const char * and a size_t), for a statement prepared elsewhere. */
+void gw_sq_bind(sqlite3_stmt *s, const char *types, va_list ap);
 /* Binds like gw_sq_stmt, runs a statement that returns no rows and resets
  * it: 0, or the error of gw_sq_error (for `what`) into detail. */
 int gw_sq_run(gw_sq *sq, char *detail, size_t detail_len, const char *what, enum gw_sq_stmt id,

@@ -301,6 +301,33 @@ static void dead_fault(const char *path, int on)
     sqlite3_close(db);
 }
 
+/* Submits a one-token job of app demo (tokens of seed), leases it, records
+ * its token accepted and hands the chunk back: a record with no dead token
+ * of its own. */
+static void record_one_accepted(fx *f, uint64_t seed)
+{
+    tq_res a, l;
+    gw_outcome v;
+    gw_job j;
+
+    tq_job(&j, "demo", seed, 1);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
+    assert_int_equal(tq_lease(f->base, f->q, 1, &l), 0);
+    memset(&v, 0, sizeof(v));
+    v.chunk = l.chunks[0];
+    v.state = GW_TOKEN_ACCEPTED;
+    assert_int_equal(tq_record(f->base, f->q, &v, 1), 0);
+    assert_int_equal(tq_release(f->base, f->q, l.chunks[0], 0), 0);
+}
+
+/* The dead-token registry's entries of app demo (the first 10) into *d. */
+static void dead_list(fx *f, tq_res *d)
+{
+    memset(d, 0, sizeof(*d));
+    assert_int_equal(gw_queue_dead_list(f->q, "demo", 0, NULL, 10, tq_on_dead, d), 0);
+    tq_run_until(f->base, &d->done);
+}
+
 /* A 410 Unregistered (rejected, and a dead token) and a cancel of its job
  * posted together while the dead-token write fails: APNs's answer is what
  * the job records (rejected, never cancelled), the token not yet sent is
@@ -355,23 +382,13 @@ static void dead_write_failure_keeps_apns_answer_over_cancel(void **state)
     assert_int_equal(gw_queue_depth(f->q), 0);
     assert_int_equal(rec.err, 0); /* the answers were durable at once */
 
-    assert_int_equal(gw_queue_dead_list(f->q, "demo", 0, NULL, 10, tq_on_dead, &d), 0);
-    tq_run_until(f->base, &d.done);
+    dead_list(f, &d);
     assert_int_equal(d.n, 0); /* not written yet */
 
     /* The registry takes writes again: the next record writes the entry. */
     dead_fault(f->path, 0);
-    tq_job(&j, "demo", 7, 1);
-    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
-    assert_int_equal(tq_lease(f->base, f->q, 1, &l), 0);
-    memset(v, 0, sizeof(v));
-    v[0].chunk = l.chunks[0];
-    v[0].state = GW_TOKEN_ACCEPTED;
-    assert_int_equal(tq_record(f->base, f->q, v, 1), 0);
-    assert_int_equal(tq_release(f->base, f->q, l.chunks[0], 0), 0);
-    memset(&d, 0, sizeof(d));
-    assert_int_equal(gw_queue_dead_list(f->q, "demo", 0, NULL, 10, tq_on_dead, &d), 0);
-    tq_run_until(f->base, &d.done);
+    record_one_accepted(f, 7);
+    dead_list(f, &d);
     assert_int_equal(d.n, 1);
     tq_token(6, 0, tok0);
     assert_string_equal(d.dead[0].token, tok0);
@@ -382,15 +399,8 @@ static void dead_write_failure_keeps_apns_answer_over_cancel(void **state)
     /* Written once: a restart finds nothing left to write. */
     gw_queue_free(f->q);
     f->q = tq_open(&f->o, f->path);
-    tq_job(&j, "demo", 8, 1);
-    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
-    assert_int_equal(tq_lease(f->base, f->q, 1, &l), 0);
-    v[0].chunk = l.chunks[0];
-    assert_int_equal(tq_record(f->base, f->q, v, 1), 0);
-    assert_int_equal(tq_release(f->base, f->q, l.chunks[0], 0), 0);
-    memset(&d, 0, sizeof(d));
-    assert_int_equal(gw_queue_dead_list(f->q, "demo", 0, NULL, 10, tq_on_dead, &d), 0);
-    tq_run_until(f->base, &d.done);
+    record_one_accepted(f, 8);
+    dead_list(f, &d);
     assert_int_equal(d.n, 1);
 }
 
