@@ -52,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -94,6 +95,7 @@ struct gw__conn {
     int chunked;
     uint64_t body_left; /* Content-Length bytes still to read */
     uint64_t body_len;  /* body bytes so far */
+    char *fill;         /* a big body's block: where the next bytes go (NULL: not one) */
     size_t lingered;
     gw_api_req *req; /* the request being read or handled */
 };
@@ -301,6 +303,45 @@ static void handle(gw__conn *c)
     gw__api_on_body(c->req);
 }
 
+/* From this size a body's block is its own mapping, in huge pages where
+ * the kernel has them (madvise): a 13 MB broadcast's first touch of each
+ * 4 KB page cost ~13 us in a VM, 40 ms in all; 2 MB pages make that a few
+ * faults. Smaller bodies take a malloc'd chain. */
+#define BIG_BODY (2u << 20)
+
+static void big_unmap(const void *data, size_t len, void *maplen)
+{
+    (void)len;
+    munmap((void *)data, (size_t)(uintptr_t)maplen);
+}
+
+/* Room for a body of n bytes in r->body: one chain (written by read_body).
+ * 0 or -1 (out of memory). */
+static int body_block(gw__conn *c, gw_api_req *r, uint64_t n)
+{
+    size_t maplen;
+    void *blk;
+
+    if (n < BIG_BODY || n > SIZE_MAX - BIG_BODY)
+        return evbuffer_expand(r->body, (size_t)n);
+    maplen = ((size_t)n + BIG_BODY - 1) / BIG_BODY * BIG_BODY;
+    blk = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (blk == MAP_FAILED)
+        return -1;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(blk, maplen, MADV_HUGEPAGE); /* a hint: fine without */
+#endif
+    /* The chain holds the whole length from now on; nothing reads it
+     * before read_body has filled it (the handler runs once it is). */
+    if (evbuffer_add_reference(r->body, blk, (size_t)n, big_unmap, (void *)(uintptr_t)maplen) !=
+        0) {
+        munmap(blk, maplen);
+        return -1;
+    }
+    c->fill = blk;
+    return 0;
+}
+
 static void start_request(gw__conn *c, const gw_api_http_head *h)
 {
     const gw_api_server_config *s = gw_api_server_config_of(c->api->cfg);
@@ -338,8 +379,15 @@ static void start_request(gw__conn *c, const gw_api_http_head *h)
                              (unsigned long long)c->api->body_budget);
         return;
     }
+    /* A body of known length goes into one block of its size (reserved
+     * above): read_body copies into it, so the input buffer's chains are
+     * reused for the next read instead of being handed over (a fresh,
+     * page-faulting chain per 4 KB read: a third of a 13 MB broadcast's
+     * submit time), and the handler's pullup finds it contiguous. */
+    c->fill = NULL;
     r->body = evbuffer_new();
-    if (r->body == NULL) {
+    if (r->body == NULL ||
+        (h->body == GW_API_HTTP_BODY_LENGTH && body_block(c, r, h->content_length) != 0)) {
         gw__api_reply_errorf(r, GW_API_E_INTERNAL, NULL, "out of memory");
         return;
     }
@@ -381,9 +429,27 @@ static int read_body(gw__conn *c, struct evbuffer *in)
 {
     if (!c->chunked) {
         size_t n = evbuffer_get_length(in);
+        struct evbuffer_iovec v;
+
         if (n > c->body_left)
             n = (size_t)c->body_left;
-        evbuffer_remove_buffer(in, c->req->body, n);
+        if (n == 0)
+            return 0;
+        if (c->fill != NULL) { /* a big body's block */
+            evbuffer_remove(in, c->fill, n);
+            c->fill += n;
+            c->body_left -= n;
+            return c->body_left == 0;
+        }
+        /* Into the block start_request made (one chain: no allocation). */
+        if (evbuffer_reserve_space(c->req->body, (ssize_t)n, &v, 1) != 1 ||
+            evbuffer_copyout(in, v.iov_base, n) != (ev_ssize_t)n) {
+            gw__api_reply_errorf(c->req, GW_API_E_INTERNAL, NULL, "out of memory");
+            return -1;
+        }
+        v.iov_len = n;
+        evbuffer_commit_space(c->req->body, &v, 1);
+        evbuffer_drain(in, n);
         c->body_left -= n;
         return c->body_left == 0;
     }
