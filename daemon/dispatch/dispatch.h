@@ -36,9 +36,10 @@ typedef struct gw_token_result {
     const char *app;
     const char *job_id;
     uint64_t index;       /* job-wide token index */
-    const char *token;    /* lower-case hex; a channel publish: its channel id */
+    const char *token;    /* lower-case hex; a channel publish: its channel id; NULL for a
+                             device token unless gw_dispatch_opts.result_ids */
     const char *channel;  /* a channel publish: its channel id; NULL for a device token */
-    const char *apns_id;  /* the apns-id sent */
+    const char *apns_id;  /* the apns-id sent; NULL unless gw_dispatch_opts.result_ids */
     gw_token_state state; /* ACCEPTED, REJECTED, EXPIRED, FAILED */
     int status;           /* HTTP status (REJECTED; FAILED: of the last answer, 0 if none) */
     const char *reason;   /* APNs reason (REJECTED; FAILED: of the last answer, or the
@@ -55,6 +56,9 @@ typedef struct gw_dispatch_opts {
     gw_metrics *m;            /* optional (NULL: no metrics) */
     gw_result_hook on_result; /* optional; borrowed pointers valid for the call; fires
                                  once per final answer, after it is durable */
+    int result_ids;           /* on_result gets each token's text and apns-id (rendered per
+                                 token: ~1,000 instructions); 0: they are NULL (apnsd's
+                                 listeners, ?wait and the webhook outbox, use neither) */
     void *ud;
     int64_t probe_interval_ms; /* a paused app probes after this; 0 = 60000 */
     int64_t unknown_app_ms;    /* work of an app not (or no longer) in the config is

@@ -283,9 +283,14 @@ static void report(gw_dispatch *d, const gw_chunk *c, const gw_outcome *o, const
                          .apns_ts_ms = o->apns_ts_ms,
                          .dead = o->dead};
 
-    if (gw_chunk_token_text(c, o->token, tok, sizeof tok) == 0)
-        tok[0] = '\0';
-    gw_apns_id_at(&e->dc->result_id, c->apns_id_base, r.index, id);
+    if (!d->o.result_ids) {
+        r.token = c->channel;
+        r.apns_id = NULL;
+    } else {
+        if (gw_chunk_token_text(c, o->token, tok, sizeof tok) == 0)
+            tok[0] = '\0';
+        gw_apns_id_at(&e->dc->result_id, c->apns_id_base, r.index, id);
+    }
     d->o.on_result(d->o.ud, &r);
 }
 

@@ -393,6 +393,7 @@ static void start_dispatch(fx *f)
     o.q = f->q;
     o.m = f->m;
     o.on_result = on_result;
+    o.result_ids = 1;
     o.ud = f;
     o.probe_interval_ms = f->probe_ms > 0 ? f->probe_ms : 300;
     o.unknown_app_ms = 300;
