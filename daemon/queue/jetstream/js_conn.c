@@ -604,6 +604,7 @@ static void on_work_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
         from = strtoull(buf, NULL, 16);
     }
     natsMsg_Destroy(msg);
+    atomic_store(box->first_hint, 1); /* a new job's first chunk (js_lease.c) */
     pthread_mutex_lock(&box->mu);
     if (box->q != NULL && from != box->node)
         gw_queue__notice(box->q);
@@ -616,6 +617,7 @@ void gw_js_notify_work(void *be)
     char node[24];
 
     snprintf(node, sizeof(node), "%llx", (unsigned long long)js->node);
+    atomic_store(&js->first_hint, 1);
     natsConnection_PublishString(js->nc, js->subj_work, node);
 }
 
@@ -676,21 +678,36 @@ static int set_options(gw_js *js, char *detail, size_t dlen)
     return 0;
 }
 
+/* The stream's subjects: later chunks, first chunks (leased first). */
+static int stream_subjects(const gw_js *js, char subj[2][80])
+{
+    snprintf(subj[0], 80, "%s.*", js->subj_chunk);
+    snprintf(subj[1], 80, "%s.*", js->subj_first);
+    return 2;
+}
+
+static int has_subject(const jsStreamConfig *c, const char *subj)
+{
+    for (int i = 0; i < c->SubjectsLen; i++)
+        if (strcmp(c->Subjects[i], subj) == 0)
+            return 1;
+    return 0;
+}
+
 static int add_stream(gw_js *js, char *detail, size_t dlen)
 {
     jsStreamConfig sc;
     jsStreamInfo *si = NULL;
     jsErrCode code = 0;
-    char subj[80];
-    const char *subjects[1] = {subj};
+    char subj[2][80];
+    const char *subjects[2] = {subj[0], subj[1]};
     natsStatus s;
 
-    snprintf(subj, sizeof(subj), "%s.*", js->subj_chunk);
     jsStreamConfig_Init(&sc);
     sc.Name = js->stream;
     sc.Description = "apnsd work queue: one message per chunk of device tokens";
     sc.Subjects = subjects;
-    sc.SubjectsLen = 1;
+    sc.SubjectsLen = stream_subjects(js, subj);
     sc.Retention = js_WorkQueuePolicy;
     sc.Storage = js_FileStorage;
     sc.Replicas = js->jo.replicas;
@@ -704,16 +721,20 @@ static int add_stream(gw_js *js, char *detail, size_t dlen)
     if (code != JSStreamNameExistErr)
         return gw_js_error(js, s, code, nats_GetLastError(NULL), "stream setup", detail, dlen);
     /* It exists with another configuration: bind if it is a work queue on
-     * our subjects (replicas may differ: an operator's choice). */
+     * our subjects (replicas may differ: an operator's choice). A stream of
+     * an earlier version has the later chunks' subject alone: the first
+     * chunks' subject is added (an earlier node then refuses the stream:
+     * upgrade every node, docs/operations.md). */
     s = js_GetStreamInfo(&si, js->js, js->stream, NULL, &code);
     if (s != NATS_OK)
         return gw_js_error(js, s, code, nats_GetLastError(NULL), "stream setup", detail, dlen);
-    if (si->Config->Retention != js_WorkQueuePolicy || si->Config->SubjectsLen != 1 ||
-        strcmp(si->Config->Subjects[0], subj) != 0) {
+    if (si->Config->Retention != js_WorkQueuePolicy || si->Config->SubjectsLen > 2 ||
+        !has_subject(si->Config, subj[0]) ||
+        (si->Config->SubjectsLen == 2 && !has_subject(si->Config, subj[1]))) {
         snprintf(detail, dlen,
-                 "queue jetstream %s: stream %s exists but is not a work queue on %s; delete it or "
-                 "choose another prefix",
-                 js->servers_text, js->stream, subj);
+                 "queue jetstream %s: stream %s exists but is not a work queue on %s and %s; "
+                 "delete it or choose another prefix",
+                 js->servers_text, js->stream, subj[0], subj[1]);
         jsStreamInfo_Destroy(si);
         return GW_QUEUE_ESTORE;
     }
@@ -721,11 +742,35 @@ static int add_stream(gw_js *js, char *detail, size_t dlen)
         gw_queue__log(js->q, APNS_LOG_WARN,
                       "queue jetstream: stream %s has %lld replicas, not %d (kept)", js->stream,
                       (long long)si->Config->Replicas, js->jo.replicas);
+    if (si->Config->SubjectsLen == 1) {
+        jsStreamInfo *ui = NULL;
+        const char **had = si->Config->Subjects;
+
+        si->Config->Subjects = subjects;
+        si->Config->SubjectsLen = 2;
+        atomic_fetch_add(&js->op_read, 1);
+        s = js_UpdateStream(&ui, js->js, si->Config, NULL, &code);
+        si->Config->Subjects = had; /* freed with si */
+        si->Config->SubjectsLen = 1;
+        jsStreamInfo_Destroy(ui);
+        if (s != NATS_OK) {
+            jsStreamInfo_Destroy(si);
+            return gw_js_error(js, s, code, nats_GetLastError(NULL),
+                               "stream setup (adding the first chunks' subject)", detail, dlen);
+        }
+        gw_queue__log(js->q, APNS_LOG_INFO,
+                      "queue jetstream: stream %s now also takes %s (jobs' first chunks, leased "
+                      "first); nodes of an earlier version no longer start on it",
+                      js->stream, subj[1]);
+    }
     jsStreamInfo_Destroy(si);
     return 0;
 }
 
-static int add_consumer(gw_js *js, char *detail, size_t dlen)
+/* One durable pull consumer shared by every node, on one of the stream's
+ * subjects, bound to *sub. */
+static int add_consumer(gw_js *js, const char *durable, const char *subject,
+                        const char *description, natsSubscription **sub, char *detail, size_t dlen)
 {
     jsConsumerConfig cc;
     jsConsumerInfo *ci = NULL;
@@ -734,10 +779,10 @@ static int add_consumer(gw_js *js, char *detail, size_t dlen)
     char filter[80];
     natsStatus s;
 
-    snprintf(filter, sizeof(filter), "%s.*", js->subj_chunk);
+    snprintf(filter, sizeof(filter), "%s.*", subject);
     jsConsumerConfig_Init(&cc);
-    cc.Durable = js->consumer;
-    cc.Description = "apnsd nodes: the shared pull consumer";
+    cc.Durable = durable;
+    cc.Description = description;
     cc.AckPolicy = js_AckExplicit;
     cc.AckWait = js->jo.ack_wait_ms * 1000000LL;
     cc.MaxDeliver = -1;         /* parking is ours (max_deliveries), never the server's */
@@ -757,11 +802,34 @@ static int add_consumer(gw_js *js, char *detail, size_t dlen)
         return gw_js_error(js, s, code, nats_GetLastError(NULL), "consumer setup", detail, dlen);
     jsSubOptions_Init(&so);
     so.Stream = js->stream;
-    so.Consumer = js->consumer;
-    s = js_PullSubscribe(&js->pull, js->js, filter, js->consumer, NULL, &so, &code);
+    so.Consumer = durable;
+    s = js_PullSubscribe(sub, js->js, filter, durable, NULL, &so, &code);
     if (s != NATS_OK)
         return gw_js_error(js, s, code, nats_GetLastError(NULL), "consumer bind", detail, dlen);
     return 0;
+}
+
+static int add_consumers(gw_js *js, char *detail, size_t dlen)
+{
+    int rc = add_consumer(js, js->consumer, js->subj_chunk,
+                          "apnsd nodes: the shared pull consumer (later chunks)", &js->pull, detail,
+                          dlen);
+    if (rc == 0)
+        rc = add_consumer(js, js->consumer_first, js->subj_first,
+                          "apnsd nodes: the shared pull consumer of jobs' first chunks",
+                          &js->pull_first, detail, dlen);
+    return rc;
+}
+
+static void drop_pulls(gw_js *js)
+{
+    natsSubscription **v[2] = {&js->pull, &js->pull_first};
+
+    for (int i = 0; i < 2; i++)
+        if (*v[i] != NULL) {
+            natsSubscription_Destroy(*v[i]); /* keeps the durable consumer */
+            *v[i] = NULL;
+        }
 }
 
 static int add_bucket(gw_js *js, kvStore **kv, const char *name, int64_t ttl_ms, char *detail,
@@ -827,7 +895,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
 
         rc = add_stream(js, detail, dlen);
         if (rc == 0)
-            rc = add_consumer(js, detail, dlen);
+            rc = add_consumers(js, detail, dlen);
         if (rc == 0)
             rc = gw_js_outbox_setup(js, detail, dlen);
         for (int i = 0; rc == 0 && i < JS_BUCKETS; i++)
@@ -836,10 +904,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
                                 i <= JS_OUT || i == JS_CANCEL ? ttl : 0, detail, dlen);
         if (rc != GW_QUEUE_EIO || common_mono_ms() >= deadline)
             break;
-        if (js->pull != NULL) {
-            natsSubscription_Destroy(js->pull);
-            js->pull = NULL;
-        }
+        drop_pulls(js);
         usleep(250000);
     }
     if (rc != 0)
@@ -850,6 +915,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
         return APNS_ENOMEM;
     pthread_mutex_init(&js->box->mu, NULL);
     js->box->node = js->node;
+    js->box->first_hint = &js->first_hint;
     s = natsConnection_Subscribe(&js->work_sub, js->nc, js->subj_work, on_work_msg, js->box);
     if (s == NATS_OK)
         s = natsSubscription_SetOnCompleteCB(js->work_sub, on_box_done, js->box);
@@ -873,10 +939,7 @@ void gw_js_disconnect(gw_js *js)
         natsSubscription_Destroy(js->work_sub);
         js->work_sub = NULL;
     }
-    if (js->pull != NULL) {
-        natsSubscription_Destroy(js->pull); /* keeps the durable consumer */
-        js->pull = NULL;
-    }
+    drop_pulls(js);
     for (int i = 0; i < JS_BUCKETS; i++) {
         kvStore_Destroy(js->kv[i]);
         js->kv[i] = NULL;

@@ -514,61 +514,49 @@ static void recheck_waiting(gw_js *js, gw_queue_req *r)
     }
 }
 
-#define JS_NOWAIT_MS 20 /* no-wait fetches: see gw_js_op_lease */
+#define JS_NOWAIT_MS 20 /* no-wait fetches: see fetch_into */
 
-int gw_js_op_lease(gw_js *js, gw_queue_req *r)
+/* Fetches from sub until r holds limit chunks (or nothing more comes).
+ * The first fetch may wait up to poll_ms (> 0) for a message (a long
+ * poll). It asks for ONE chunk: a pull request for more than
+ * the stream has holds what it got until it expires (nats-server 2.9 +
+ * libnats 3.4), which stalled a node for a whole poll_ms at the end of
+ * every burst (bench/fleet). The rest comes with no-wait fetches, more
+ * rounds only while full batches come back. (libnats zeroes a list's Count
+ * when it destroys it: read it first.)
+ *
+ * libnats 3.4 (Debian 12) writes past its message array when a fetch finds
+ * messages already waiting in the subscription (late answers to an earlier
+ * no-wait request) and asks the server for the rest: it then waits for
+ * `batch - waiting` messages more, counting from `waiting` (nats.c #749,
+ * fixed in 3.10). A fetch of ONE never asks for the rest, so while messages
+ * wait they are taken one per round, from memory. (Only an answer that
+ * arrives between the check and the fetch can still meet the bug. The
+ * fetch also lowers fr.Batch: keep a copy.) 0, or a mapped error when
+ * nothing was fetched at all. */
+static int fetch_into(gw_js *js, natsSubscription *sub, gw_queue_req *r, size_t limit,
+                      int64_t poll_ms)
 {
-    int64_t mono = common_mono_ms(), hb = js->jo.ack_wait_ms / 3;
-    int err;
-
-    err = gw_js_check_conn(js, "lease", r->detail, sizeof(r->detail));
-    if (err != 0)
-        return err;
-    /* Held chunks of uncommitted jobs: keep them alive, look again. */
-    COMMON_LIST_FOREACH(it, tmp, &js->waiting)
-    {
-        gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
-        if (mono - l->wpi_ms >= hb && msg_ack(js, l->msg, MSG_WPI, 0) == NATS_OK)
-            l->wpi_ms = mono;
-    }
-    recheck_waiting(js, r);
-    /* The first fetch may wait up to poll_ms for a message (a long poll).
-     * It asks for ONE chunk: a pull request for more than the stream has
-     * holds what it got until it expires (nats-server 2.9 + libnats 3.4),
-     * which stalled a node for a whole poll_ms at the end of every burst
-     * (bench/fleet). The rest comes with no-wait fetches, more rounds only
-     * while full batches come back. (libnats zeroes a list's Count when it
-     * destroys it: read it first.)
-     *
-     * libnats 3.4 (Debian 12) writes past its message array when a fetch
-     * finds messages already waiting in the subscription (late answers to
-     * an earlier no-wait request) and asks the server for the rest: it
-     * then waits for `batch - waiting` messages more, counting from
-     * `waiting` (nats.c #749, fixed in 3.10). A fetch of ONE never asks
-     * for the rest, so while messages wait they are taken one per round,
-     * from memory. (Only an answer that arrives between the check and the
-     * fetch can still meet the bug. The fetch also lowers fr.Batch: keep
-     * a copy.) */
-    for (int round = 0; round < 8 && r->u.lease.n < r->u.lease.max; round++) {
+    for (int round = 0; round < 8 && r->u.lease.n < limit; round++) {
         natsMsgList list = {0};
         jsFetchRequest fr;
         natsStatus s;
-        int want = (int)(r->u.lease.max - r->u.lease.n), waiting = 0, batch;
-        int long_poll = round == 0 && r->u.lease.n == 0 && common_list_empty(&js->waiting);
+        int want = (int)(limit - r->u.lease.n), waiting = 0, batch;
+        int lp = poll_ms > 0 && round == 0;
 
-        natsSubscription_GetPending(js->pull, &waiting, NULL);
+        natsSubscription_GetPending(sub, &waiting, NULL);
         jsFetchRequest_Init(&fr);
-        fr.Batch = batch = long_poll || waiting > 0 ? 1 : want;
+        fr.Batch = batch = lp || waiting > 0 ? 1 : want;
         /* A no-wait request with an expiry is answered with the chunks
          * there are, but when there are none the server (2.9) holds it until
          * it expires instead of answering 404; without an expiry libnats
          * does not wait for the answer at all. So: a short expiry, long
          * enough for a loaded server's round trip (1 ms was not). */
-        fr.Expires = (long_poll ? js->jo.poll_ms : JS_NOWAIT_MS) * 1000000LL;
-        if (!long_poll)
+        fr.Expires = (lp ? poll_ms : JS_NOWAIT_MS) * 1000000LL;
+        if (!lp)
             fr.NoWait = true;
         atomic_fetch_add(&js->op_fetch, 1);
-        s = natsSubscription_FetchRequest(&list, js->pull, &fr);
+        s = natsSubscription_FetchRequest(&list, sub, &fr);
         if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) {
             natsMsgList_Destroy(&list);
             break; /* nothing available */
@@ -588,6 +576,74 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
         natsMsgList_Destroy(&list);
         if (got < batch)
             break;
+    }
+    return 0;
+}
+
+/* Turn order (the SQLite backend's, docs/queue.md, as far as two consumers
+ * allow): jobs' first chunks (P.first.*, their own consumer) are leased
+ * before later chunks (P.chunk.*), so a login code submitted behind a
+ * running broadcast goes out within the next leases, not after the
+ * broadcast's queued chunks. Later chunks keep at least a quarter of each
+ * lease (with one chunk per lease, every fourth lease asks them first), so
+ * a stream of small jobs cannot starve a broadcast.
+ *
+ * An idle node long-polls the first chunks' consumer: every new job has a
+ * first chunk, published with its later chunks before the job commits, so
+ * the node wakes for it, and the job's later chunks are there by its next
+ * lease. A later chunk that becomes due again while every node is idle (a
+ * retry's delay, a deferred send_at, another node's hand-back) waits for
+ * the end of that poll, so it is a quarter of poll_ms (250 ms by default):
+ * an idle node asks four times a second, two fetches each. */
+int gw_js_op_lease(gw_js *js, gw_queue_req *r)
+{
+    int64_t mono = common_mono_ms(), hb = js->jo.ack_wait_ms / 3;
+    size_t max = r->u.lease.max, rest_min, n0;
+    int err, idle, hinted, first_more = 0;
+
+    err = gw_js_check_conn(js, "lease", r->detail, sizeof(r->detail));
+    if (err != 0)
+        return err;
+    /* Held chunks of uncommitted jobs: keep them alive, look again. */
+    COMMON_LIST_FOREACH(it, tmp, &js->waiting)
+    {
+        gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
+        if (mono - l->wpi_ms >= hb && msg_ack(js, l->msg, MSG_WPI, 0) == NATS_OK)
+            l->wpi_ms = mono;
+    }
+    recheck_waiting(js, r);
+    idle = r->u.lease.n == 0 && common_list_empty(&js->waiting);
+    /* An empty no-wait fetch costs JS_NOWAIT_MS (the server holds it):
+     * the first chunks' consumer is asked when new work was announced
+     * (P.work, any node's submit), once a second (chunks deferred or
+     * handed back there), or by an idle node's long poll. */
+    hinted = atomic_exchange(&js->first_hint, 0) || mono >= js->first_probe_due;
+    if (hinted)
+        js->first_probe_due = mono + 1000;
+    rest_min = max > 1 ? (max + 3) / 4 : js->lease_turn++ % 4 == 3;
+    if (hinted && max > r->u.lease.n + rest_min) {
+        n0 = r->u.lease.n;
+        err = fetch_into(js, js->pull_first, r, max - rest_min, 0);
+        if (err != 0)
+            return err;
+        first_more = r->u.lease.n == max - rest_min && r->u.lease.n > n0;
+        if (first_more)
+            atomic_store(&js->first_hint, 1); /* a full share: more may wait */
+    } else if (hinted) {
+        first_more = 1; /* not asked: the share went to later chunks */
+    }
+    n0 = r->u.lease.n;
+    err = fetch_into(js, js->pull, r, max, 0);
+    if (err != 0 && n0 == 0)
+        return err;
+    /* Nothing at all: wait for new work. Room left after a hinted look:
+     * first chunks again (the quarter kept for later chunks was not
+     * needed). */
+    if (r->u.lease.n < max && (first_more || (idle && r->u.lease.n == 0))) {
+        int64_t poll = js->jo.poll_ms / 4 > 0 ? js->jo.poll_ms / 4 : 1;
+        err = fetch_into(js, js->pull_first, r, max, idle && r->u.lease.n == 0 ? poll : 0);
+        if (err != 0 && r->u.lease.n == 0)
+            return err;
     }
     r->detail[0] = '\0';
     /* Cut at max, or chunks held for their commit: more now. Otherwise we
@@ -940,7 +996,7 @@ void gw_js_refresh_depth(gw_js *js)
     if (js->nc == NULL || natsConnection_Status(js->nc) != NATS_CONN_STATUS_CONNECTED)
         return;
     jsOptions_Init(&o);
-    snprintf(filter, sizeof(filter), "%s.*", js->subj_chunk);
+    snprintf(filter, sizeof(filter), "%s.>", js->prefix); /* P.chunk.* and P.first.* */
     o.Stream.Info.SubjectsFilter = filter;
     o.Wait = js->jo.op_timeout_ms;
     atomic_fetch_add(&js->op_read, 1);
@@ -949,11 +1005,11 @@ void gw_js_refresh_depth(gw_js *js)
         return;
     }
     if (si->State.Subjects != NULL) {
-        size_t pl = strlen(js->subj_chunk) + 1;
         for (int i = 0; i < si->State.Subjects->Count; i++) {
             const jsStreamStateSubject *s = &si->State.Subjects->List[i];
-            if (strlen(s->Subject) > pl)
-                total += (long long)s->Msgs * atoll(s->Subject + pl);
+            const char *dot = strrchr(s->Subject, '.'); /* "<P>.<kind>.<tokens>" */
+            if (dot != NULL)
+                total += (long long)s->Msgs * atoll(dot + 1);
         }
     } else {
         total = (long long)si->State.Msgs * js->q->o.chunk_tokens;

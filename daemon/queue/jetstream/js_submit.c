@@ -94,7 +94,8 @@ static int publish_chunks(gw_js *js, gw_queue_req *r, int64_t now, size_t max_pa
                      js->servers_text, cnt, len, max_payload);
             return APNS_EINVAL;
         }
-        snprintf(subj, sizeof(subj), "%s.%zu", js->subj_chunk, cnt);
+        /* A job's first chunk goes to the subject leased first. */
+        snprintf(subj, sizeof(subj), "%s.%zu", seq == 0 ? js->subj_first : js->subj_chunk, cnt);
         snprintf(id, sizeof(id), "%s.%u", r->u.submit.f.job_id, seq);
         slot = gw_js_pg_add(js, subj, buf, len, id, 0);
         free(buf);

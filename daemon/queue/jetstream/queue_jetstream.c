@@ -11,17 +11,19 @@
  *   stream P_CHUNKS     WorkQueue retention, R = replicas (RAFT), file
  *                       storage. One message per CHUNK (the SQLite unit:
  *                       chunk_tokens tokens, 1000 by default) on subject
+ *                       P.first.<tokens in it> (a job's first chunk) or
  *                       P.chunk.<tokens in it>, with the job's push fields and
  *                       payload copied in, so a chunk is self-contained and a
  *                       node never reads anything else to send it. Msg-Id
  *                       "<job>.<seq>" makes a resend of a publish idempotent
  *                       (2-minute duplicate window). A 1M-token broadcast is
  *                       ~1000 messages (~33 KB each).
- *   consumer P_workers  ONE durable pull consumer shared by every node:
- *                       explicit ack, ack_wait, no server-side MaxDeliver,
- *                       ack-pending up to 1,000,000 (chunks delayed by a nak
- *                       wait there). A fetch hands a message to one node at
- *                       a time: that is the LEASE.
+ *   consumer P_workers  a durable pull consumer of P.chunk.* shared by every
+ *                       node (P_first: the same for P.first.*, leased first:
+ *                       turn order, js_lease.c): explicit ack, ack_wait, no
+ *                       server-side MaxDeliver, ack-pending up to 1,000,000
+ *                       (chunks delayed by a nak wait there). A fetch hands
+ *                       a message to one node at a time: that is the LEASE.
  *   KV P_JOBS           "<job>" -> the job header (app, apns-id base, token
  *                       count, chunk count and size, created, send_at; the
  *                       tokens themselves for small jobs, for per-token
@@ -56,10 +58,10 @@
  * job's chunks. Exactly one of the submitter's commit and a node's abort wins, so a job whose
  * submit failed is never half sent, and a job that was acknowledged is never dropped.
  *
- * Lease = fetch from the shared pull consumer, on a thread of its own (a
- * fetch with nothing available waits up to poll_ms: a long poll, so new
- * work reaches an idle node at once, at one request per poll_ms; next_at is
- * always "now": lease again). For each message: the job must be committed
+ * Lease = fetch from the shared pull consumers (first chunks, then later
+ * ones: js_lease.c), on a thread of its own (an idle node's fetch waits up
+ * to poll_ms / 4 on the first chunks' consumer: a long poll, so new work
+ * reaches an idle node at once; next_at is always "now": lease again). For each message: the job must be committed
  * (a per-node cache of committed job ids: one KV read per job per node); a
  * redelivered message (num_delivered > 1) also reads its outcome record, so
  * tokens already answered are not sent again; a chunk whose record says
@@ -455,6 +457,8 @@ static int js_open(gw_queue *q, const void *bo, char *detail, size_t detail_len)
     snprintf(js->stream, sizeof(js->stream), "%s_CHUNKS", prefix);
     snprintf(js->consumer, sizeof(js->consumer), "%s_workers", prefix);
     snprintf(js->subj_chunk, sizeof(js->subj_chunk), "%s.chunk", prefix);
+    snprintf(js->consumer_first, sizeof(js->consumer_first), "%s_first", prefix);
+    snprintf(js->subj_first, sizeof(js->subj_first), "%s.first", prefix);
     snprintf(js->subj_work, sizeof(js->subj_work), "%s.work", prefix);
     for (int i = 0; i < JS_BUCKETS; i++)
         snprintf(js->bucket[i], sizeof(js->bucket[i]), "%s_%s", prefix, bucket_names[i]);

@@ -1401,6 +1401,38 @@ static void qc_counts_add_up(const gw_job_status *st)
  * open. Then sent + cancelled = N, nothing is leased again, a repeat
  * answers the same, and a restart keeps it all.
  */
+/* Turn order: a job's first chunk is leased before the queued later
+ * chunks of a job submitted earlier (docs/queue.md): a login code behind a
+ * broadcast goes out within the next leases. Judged by lease order. */
+static void first_chunk_leased_before_queued_chunks(void **state)
+{
+    fx *f = *state;
+    tq_res r, l;
+    gw_job big, small;
+    char login[GW_JOB_ID_LEN + 1];
+    size_t pos = 0, at = 0;
+
+    f->o.chunk_tokens = 10;
+    qc_reopen(f);
+    tq_job(&big, "demo", 1, 200); /* 20 chunks */
+    assert_int_equal(tq_submit(f->base, f->q, &big, &r), 0);
+    tq_job(&small, "demo", 2, 1); /* submitted behind all of them */
+    assert_int_equal(tq_submit(f->base, f->q, &small, &r), 0);
+    snprintf(login, sizeof(login), "%s", r.id);
+    while (at == 0 && pos < 21) {
+        assert_true(qc_lease_wait(f, f->q, 2, &l, 5000) > 0);
+        for (size_t i = 0; i < l.n; i++) {
+            pos++;
+            if (at == 0 && strcmp(l.chunks[i]->job_id, login) == 0)
+                at = pos;
+            assert_int_equal(qc_finish(f, f->q, l.chunks[i]), 0);
+        }
+    }
+    print_message("[ order    ] the 1-token job's chunk was leased %zu of 21\n", at);
+    /* Stream order would be 21st; two leases of two chunks at most. */
+    assert_true(at > 0 && at <= 4);
+}
+
 static void cancel_mid_job(void **state)
 {
     fx *f = *state;
@@ -1556,5 +1588,6 @@ static void cancel_finished_job(void **state)
         cmocka_unit_test_setup_teardown(outbox_events, setup, teardown),                           \
         cmocka_unit_test_setup_teardown(idempotency_records, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(group_abandoned_stores_nothing, setup, teardown),          \
+        cmocka_unit_test_setup_teardown(first_chunk_leased_before_queued_chunks, setup, teardown), \
         cmocka_unit_test_setup_teardown(cancel_mid_job, setup, teardown),                          \
         cmocka_unit_test_setup_teardown(cancel_finished_job, setup, teardown)

@@ -186,6 +186,7 @@ typedef struct gw_js_notice_box {
     pthread_mutex_t mu;
     gw_queue *q; /* set once the queue runs; NULL once closing */
     uint64_t node;
+    atomic_int *first_hint; /* gw_js.first_hint */
 } gw_js_notice_box;
 
 /* The webhook outbox's state (js_outbox.c): per app, the consumer's pull
@@ -211,6 +212,7 @@ typedef struct gw_js {
     char *strings;        /* one block: copies of jo's strings (copy_strings) */
     char prefix[48];
     char stream[64], consumer[64], subj_chunk[64], subj_work[64];
+    char consumer_first[64], subj_first[64]; /* jobs' first chunks (js_lease.c: leased first) */
     char bucket[JS_BUCKETS][64]; /* <P>_JOBS, <P>_OUT, <P>_DEAD, <P>_TOKENS, <P>_CHANNELS,
                                     <P>_CANCEL */
     uint64_t node;
@@ -218,7 +220,11 @@ typedef struct gw_js {
     natsOptions *nopts;
     natsConnection *nc;
     jsCtx *js;
-    natsSubscription *pull;
+    natsSubscription *pull;       /* later chunks (P.chunk.*) */
+    natsSubscription *pull_first; /* first chunks (P.first.*) */
+    unsigned lease_turn;          /* lease thread: a one-chunk lease's turn (js_lease.c) */
+    atomic_int first_hint;        /* new work was announced: first chunks may wait (js_lease.c) */
+    int64_t first_probe_due;      /* lease thread: mono ms of the next unhinted look at them */
     natsSubscription *work_sub;
     gw_js_notice_box *box;
     kvStore *kv[JS_BUCKETS];

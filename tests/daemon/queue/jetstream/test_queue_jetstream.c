@@ -1180,6 +1180,63 @@ static void ops_per_request(void **state)
 
 /* ---- main ----------------------------------------------------------------------------- */
 
+/* A stream made by an earlier release (the later chunks' subject alone)
+ * gets the first chunks' subject when a node opens it (docs/operations.md),
+ * and chunks on both subjects are leased. */
+static void older_stream_gets_first_subject(void **state)
+{
+    fx *f = *state;
+    natsConnection *nc = NULL;
+    jsCtx *js;
+    jsStreamConfig sc;
+    jsStreamInfo *si = NULL;
+    char stream[96], subj[96], id[GW_JOB_ID_LEN + 1];
+    const char *subjects[1] = {subj};
+    tq_res r, l;
+    gw_job j;
+    int first = 0, later = 0;
+
+    gw_queue_free(f->q);
+    f->q = NULL;
+    js = raw_connect(&nc);
+    snprintf(stream, sizeof(stream), "%s_CHUNKS", f->b.prefix);
+    assert_int_equal(js_DeleteStream(js, stream, NULL, NULL), NATS_OK);
+    snprintf(subj, sizeof(subj), "%s.chunk.*", f->b.prefix);
+    jsStreamConfig_Init(&sc);
+    sc.Name = stream;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Retention = js_WorkQueuePolicy;
+    sc.Storage = js_FileStorage;
+    sc.Replicas = 1;
+    assert_int_equal(js_AddStream(&si, js, &sc, NULL, NULL), NATS_OK);
+    jsStreamInfo_Destroy(si);
+    si = NULL;
+    f->q = qc_open(f);
+    assert_int_equal(js_GetStreamInfo(&si, js, stream, NULL, NULL), NATS_OK);
+    assert_int_equal(si->Config->SubjectsLen, 2);
+    jsStreamInfo_Destroy(si);
+    f->o.chunk_tokens = 10;
+    qc_reopen(f);
+    tq_job(&j, "demo", 5, 15); /* chunks of 10 (P.first.10) and 5 (P.chunk.5) */
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    snprintf(id, sizeof(id), "%s", r.id);
+    for (int round = 0; round < 10 && (first == 0 || later == 0); round++) {
+        if (qc_lease_wait(f, f->q, 4, &l, 3000) == 0)
+            continue;
+        for (size_t i = 0; i < l.n; i++) {
+            assert_string_equal(l.chunks[i]->job_id, id);
+            first += l.chunks[i]->n_tokens == 10;
+            later += l.chunks[i]->n_tokens == 5;
+            assert_int_equal(qc_finish(f, f->q, l.chunks[i]), 0);
+        }
+    }
+    assert_int_equal(first, 1);
+    assert_int_equal(later, 1);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
 static int group_setup(void **state)
 {
     char err[512];
@@ -1211,6 +1268,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(orphan_chunks_dropped, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(status_of_uncommitted_group, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(ops_per_request, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(older_stream_gets_first_subject, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(broadcast, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(small_jobs_throughput, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(two_nodes_never_share_a_chunk, qc_setup, qc_teardown),
