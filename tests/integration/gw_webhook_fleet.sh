@@ -8,8 +8,10 @@
 # tests are gw_fleet.c), the sim, the receiver (webhook_receiver.py; down
 # at first: 503) and two apnsd nodes A and B from one config (ack_wait =
 # 2s, chunks of 100 tokens). N tokens (2,000; 1,000 under the sanitizers)
-# pushed through A, both nodes send (they share the chunks; A must have
-# recorded some), every token final; A holds events
+# pushed through A, which records outcomes before B starts (an idle node
+# that wakes for a job's first chunk leases up to its budget at once, so
+# with both nodes up B could take every chunk of so small a job), every
+# token final; A holds events
 # for its retries when it gets kill -9. The receiver comes up: B delivers
 # all N events (A's held batch after ack_wait), checked by distinct event
 # ids and (job, index), good signatures, stable delivery ids; the outbox
@@ -49,9 +51,6 @@ chmod 600 "$WORK/apnsd.ini"
 start_gw a "$WORK/apnsd.ini"
 wait_ready
 A_PID=$GW_PID A=$GW
-start_gw b "$WORK/apnsd.ini"
-wait_ready
-B_PID=$GW_PID B=$GW
 
 python3 -c 'import json, sys
 n = int(sys.argv[2])
@@ -61,6 +60,15 @@ GW=$A
 api POST /v1/push "$GW_KEY" --data-binary "@$WORK/push.json"
 [ "$ST" = 202 ] || fail "push: $ST $(cat "$WORK/body")"
 JOB=$(jv 'd["notifications"][0]["id"]')
+for _ in $(seq 100); do
+  A_SENT=$(metric "apnsd_notifications_total{app=\"$GW_APP\",outcome=\"accepted\"}")
+  [ "${A_SENT%.*}" -gt 0 ] && break
+  sleep 0.1
+done
+start_gw b "$WORK/apnsd.ini"
+wait_ready
+B_PID=$GW_PID B=$GW
+GW=$A
 for _ in $(seq 600); do
   api GET "/v1/notifications/$JOB" "$GW_KEY"
   [ "$ST" = 200 ] && [ "$(jv 'd["counts"]["pending"] + d["counts"]["retrying"]')" = 0 ] && break

@@ -644,6 +644,8 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
         err = fetch_into(js, js->pull_first, r, max, idle && r->u.lease.n == 0 ? poll : 0);
         if (err != 0 && r->u.lease.n == 0)
             return err;
+    } else if (first_more) {
+        atomic_store(&js->first_hint, 1); /* full without asking: the next lease asks */
     }
     r->detail[0] = '\0';
     /* Cut at max, or chunks held for their commit: more now. Otherwise we
