@@ -383,7 +383,7 @@ static void settle(gw_queue *q, gw_req *head)
     for (gw_req *g = head; g != NULL; g = g->next) {
         gw_queue_req *r = (gw_queue_req *)g;
 
-        work |= r->err == 0 && r->work;
+        work |= r->err == 0 ? r->work : 0;
         if (r->kind == GW_QUEUE_REQ_SUBMIT) {
             int64_t n = (int64_t)r->u.submit.tokens.count;
             if (r->err == 0)
@@ -395,8 +395,8 @@ static void settle(gw_queue *q, gw_req *head)
         if (r->err == 0 && r->cancelled != 0)
             atomic_fetch_add(&q->cancelled, r->cancelled);
     }
-    if (work && q->ops->notify_work != NULL)
-        q->ops->notify_work(q->be);
+    if (work != 0 && q->ops->notify_work != NULL)
+        q->ops->notify_work(q->be, work);
 }
 
 /* The lease thread's batches (only leases) go to ops->lease_batch. */

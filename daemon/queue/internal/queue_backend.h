@@ -166,8 +166,9 @@ typedef struct gw_queue_req {
     char detail[384]; /* backend: the sentence for err */
     void (*cb)(void); /* the caller's callback, cast to its type */
     void *ud;
-    int work;           /* backend: new work is leasable now (on_work once delivered,
-                           ops->notify_work after the batch) */
+    int work;           /* backend: nonzero when new work is leasable now (on_work once
+                           delivered; the batch's values OR-ed go to ops->notify_work,
+                           whose backend may give them meaning) */
     int64_t depth_add;  /* backend: unfinished tokens added (< 0: made final), applied
                            by the front end when the batch returns with err == 0 */
     uint64_t cancelled; /* backend: tokens made GW_TOKEN_CANCELLED; counted (gw_queue_stats)
@@ -328,8 +329,9 @@ typedef struct gw_queue_ops {
     void (*lease_batch)(gw_req *head, void *be);
     int64_t (*idle)(void *be);
     /* Optional, storage thread: after a batch in which a request succeeded
-     * with `work` set, tell the other processes on the same storage. */
-    void (*notify_work)(void *be);
+     * with `work` set, tell the other processes on the same storage.
+     * work: the batch's `work` values OR-ed (never 0). */
+    void (*notify_work)(void *be, int work);
 
     /* Loop thread. dead_cursor: parses a dead-token cursor (NULL or "" =
      * the first page) into after[2]; 0 or APNS_EINVAL. */

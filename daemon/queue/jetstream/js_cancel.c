@@ -170,7 +170,7 @@ int gw_js_op_cancel(gw_js *js, gw_queue_req *r)
     rc = gw_js_cancel_get(js, r->u.status.id, &ms, r->detail, sizeof(r->detail));
     if (rc != 0)
         return rc;
-    r->work = 1; /* the fleet's leases finish the queued chunks */
+    r->work = JS_WORK_ANY; /* the fleet's leases finish the queued chunks */
     return gw_js_op_status(js, r);
 }
 

@@ -593,32 +593,36 @@ static void on_work_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     gw_js_notice_box *box = closure;
     unsigned long long from = 0;
     const char *d = natsMsg_GetData(msg);
-    int n = natsMsg_GetDataLength(msg);
-    char buf[32];
+    int n = natsMsg_GetDataLength(msg), work = JS_WORK_ANY;
+    char buf[32], *end = NULL;
 
     (void)nc;
     (void)sub;
     if (n > 0 && n < (int)sizeof(buf)) {
         memcpy(buf, d, (size_t)n);
         buf[n] = '\0';
-        from = strtoull(buf, NULL, 16);
+        from = strtoull(buf, &end, 16);
+        if (*end == ' ' && (atoi(end + 1) & JS_WORK_ANY) != 0)
+            work = atoi(end + 1) & JS_WORK_ANY;
     }
     natsMsg_Destroy(msg);
-    atomic_store(box->first_hint, 1); /* a new job's first chunk (js_lease.c) */
+    atomic_fetch_or(box->hint, work); /* js_lease.c asks those consumers */
     pthread_mutex_lock(&box->mu);
     if (box->q != NULL && from != box->node)
         gw_queue__notice(box->q);
     pthread_mutex_unlock(&box->mu);
 }
 
-void gw_js_notify_work(void *be)
+void gw_js_notify_work(void *be, int work)
 {
     gw_js *js = be;
-    char node[24];
+    char text[40];
 
-    snprintf(node, sizeof(node), "%llx", (unsigned long long)js->node);
-    atomic_store(&js->first_hint, 1);
-    natsConnection_PublishString(js->nc, js->subj_work, node);
+    work &= JS_WORK_ANY;
+    snprintf(text, sizeof(text), "%llx %d", (unsigned long long)js->node,
+             work != 0 ? work : JS_WORK_ANY);
+    atomic_fetch_or(&js->hint, work != 0 ? work : JS_WORK_ANY);
+    natsConnection_PublishString(js->nc, js->subj_work, text);
 }
 
 static void on_box_done(void *closure)
@@ -915,7 +919,7 @@ int gw_js_connect(gw_js *js, char *detail, size_t dlen)
         return APNS_ENOMEM;
     pthread_mutex_init(&js->box->mu, NULL);
     js->box->node = js->node;
-    js->box->first_hint = &js->first_hint;
+    js->box->hint = &js->hint;
     s = natsConnection_Subscribe(&js->work_sub, js->nc, js->subj_work, on_work_msg, js->box);
     if (s == NATS_OK)
         s = natsSubscription_SetOnCompleteCB(js->work_sub, on_box_done, js->box);

@@ -496,7 +496,12 @@ static void take_into(gw_js *js, gw_queue_req *r, natsMsg *msg)
         r->u.lease.chunks[r->u.lease.n++] = c;
 }
 
-/* Looks at held chunks of uncommitted jobs again. */
+/* Looks at held chunks of uncommitted jobs again. Those this lease has no
+ * room for (it may be smaller than the one that fetched them) stay held:
+ * handed back (a nak), a chunk comes back to the fleet looking like a
+ * lapsed lease, which each node puts off once (JS_PUT_OFF_DELAY_MS); the
+ * last 1% of bench/fleet's batch workload on 3 nodes then took 4-7 s in
+ * one round of two. */
 static void recheck_waiting(gw_js *js, gw_queue_req *r)
 {
     common_list held;
@@ -508,6 +513,11 @@ static void recheck_waiting(gw_js *js, gw_queue_req *r)
         gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
         natsMsg *msg = l->msg;
 
+        if (r->u.lease.n >= r->u.lease.max) {
+            common_list_remove(&l->node);
+            common_list_push_back(&js->waiting, &l->node);
+            continue;
+        }
         l->msg = NULL;
         lease_free(l);
         take_into(js, r, msg);
@@ -515,6 +525,16 @@ static void recheck_waiting(gw_js *js, gw_queue_req *r)
 }
 
 #define JS_NOWAIT_MS 20 /* no-wait fetches: see fetch_into */
+
+/* JS_WORK_FIRST for a job's first chunk (P.first.<n>), else JS_WORK_REST. */
+static int chunk_kind(const gw_js *js, natsMsg *msg)
+{
+    const char *subj = natsMsg_GetSubject(msg);
+    size_t fl = strlen(js->subj_first);
+
+    return subj != NULL && strncmp(subj, js->subj_first, fl) == 0 && subj[fl] == '.' ? JS_WORK_FIRST
+                                                                                     : JS_WORK_REST;
+}
 
 /* Fetches from sub until r holds limit chunks (or nothing more comes).
  * The first fetch may wait up to poll_ms (> 0) for a message (a long
@@ -532,14 +552,19 @@ static void recheck_waiting(gw_js *js, gw_queue_req *r)
  * fixed in 3.10). A fetch of ONE never asks for the rest, so while messages
  * wait they are taken one per round, from memory. (Only an answer that
  * arrives between the check and the fetch can still meet the bug. The
- * fetch also lowers fr.Batch: keep a copy.) 0, or a mapped error when
- * nothing was fetched at all. */
+ * fetch also lowers fr.Batch: keep a copy.)
+ *
+ * *more: 1 when the consumer may hold more chunks: the last one fetched
+ * said others were pending (its metadata's NumPending), or the last round
+ * came back full. 0, or a mapped error when nothing was fetched at all. */
 static int fetch_into(gw_js *js, natsSubscription *sub, gw_queue_req *r, size_t limit,
-                      int64_t poll_ms)
+                      int64_t poll_ms, int *more)
 {
+    *more = 0;
     for (int round = 0; round < 8 && r->u.lease.n < limit; round++) {
         natsMsgList list = {0};
         jsFetchRequest fr;
+        jsMsgMetaData *meta = NULL;
         natsStatus s;
         int want = (int)(limit - r->u.lease.n), waiting = 0, batch;
         int lp = poll_ms > 0 && round == 0;
@@ -559,6 +584,7 @@ static int fetch_into(gw_js *js, natsSubscription *sub, gw_queue_req *r, size_t 
         s = natsSubscription_FetchRequest(&list, sub, &fr);
         if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) {
             natsMsgList_Destroy(&list);
+            *more = 0;
             break; /* nothing available */
         }
         if (s != NATS_OK) {
@@ -568,11 +594,16 @@ static int fetch_into(gw_js *js, natsSubscription *sub, gw_queue_req *r, size_t 
             return gw_js_error(js, s, 0, nats_GetLastError(NULL), "lease", r->detail,
                                sizeof(r->detail));
         }
-        for (int i = 0; i < list.Count; i++) {
+        int got = list.Count;
+        *more = got == batch; /* unless the metadata says */
+        if (got > 0 && natsMsg_GetMetaData(&meta, list.Msgs[got - 1]) == NATS_OK) {
+            *more = meta->NumPending > 0;
+            jsMsgMetaData_Destroy(meta);
+        }
+        for (int i = 0; i < got; i++) {
             take_into(js, r, list.Msgs[i]);
             list.Msgs[i] = NULL;
         }
-        int got = list.Count;
         natsMsgList_Destroy(&list);
         if (got < batch)
             break;
@@ -588,18 +619,24 @@ static int fetch_into(gw_js *js, natsSubscription *sub, gw_queue_req *r, size_t 
  * lease (with one chunk per lease, every fourth lease asks them first), so
  * a stream of small jobs cannot starve a broadcast.
  *
+ * An empty no-wait fetch costs JS_NOWAIT_MS (nats-server 2.9 holds it), so
+ * a consumer is asked only when it may hold chunks (js->hint, JS_WORK_*):
+ * work announced on P.work (a submit says whether its job has later chunks;
+ * a hand-back, a wake or a cancel), the last chunk fetched from it saying
+ * more are pending, or a look once a second (chunks that became due on
+ * their own: a retry's delay, a deferred send_at, an expired ack_wait).
+ * Asking both consumers in every lease cost a third of the rate of a
+ * stream of one-chunk jobs (BENCHMARKS.md, "Fleet turn order").
+ *
  * An idle node long-polls the first chunks' consumer: every new job has a
  * first chunk, published with its later chunks before the job commits, so
  * the node wakes for it, and the job's later chunks are there by its next
- * lease. A later chunk that becomes due again while every node is idle (a
- * retry's delay, a deferred send_at, another node's hand-back) waits for
- * the end of that poll, so it is a quarter of poll_ms (250 ms by default):
- * an idle node asks four times a second, two fetches each. */
+ * lease. A poll lasts a quarter of poll_ms (250 ms by default). */
 int gw_js_op_lease(gw_js *js, gw_queue_req *r)
 {
     int64_t mono = common_mono_ms(), hb = js->jo.ack_wait_ms / 3;
-    size_t max = r->u.lease.max, rest_min, n0;
-    int err, idle, hinted, first_more = 0;
+    size_t max = r->u.lease.max, rest_min;
+    int err, idle, ask, more = 0, keep = 0;
 
     err = gw_js_check_conn(js, "lease", r->detail, sizeof(r->detail));
     if (err != 0)
@@ -613,40 +650,38 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
     }
     recheck_waiting(js, r);
     idle = r->u.lease.n == 0 && common_list_empty(&js->waiting);
-    /* An empty no-wait fetch costs JS_NOWAIT_MS (the server holds it):
-     * the first chunks' consumer is asked when new work was announced
-     * (P.work, any node's submit), once a second (chunks deferred or
-     * handed back there), or by an idle node's long poll. */
-    hinted = atomic_exchange(&js->first_hint, 0) || mono >= js->first_probe_due;
-    if (hinted)
-        js->first_probe_due = mono + 1000;
-    rest_min = max > 1 ? (max + 3) / 4 : js->lease_turn++ % 4 == 3;
-    if (hinted && max > r->u.lease.n + rest_min) {
-        n0 = r->u.lease.n;
-        err = fetch_into(js, js->pull_first, r, max - rest_min, 0);
+    ask = atomic_exchange(&js->hint, 0);
+    if (mono >= js->look_due) {
+        ask = JS_WORK_ANY;
+        js->look_due = mono + 1000;
+    }
+    rest_min = !(ask & JS_WORK_REST) ? 0 : max > 1 ? (max + 3) / 4 : js->lease_turn++ % 4 == 3;
+    if ((ask & JS_WORK_FIRST) && max > r->u.lease.n + rest_min) {
+        err = fetch_into(js, js->pull_first, r, max - rest_min, 0, &more);
         if (err != 0)
             return err;
-        first_more = r->u.lease.n == max - rest_min && r->u.lease.n > n0;
-        if (first_more)
-            atomic_store(&js->first_hint, 1); /* a full share: more may wait */
-    } else if (hinted) {
-        first_more = 1; /* not asked: the share went to later chunks */
+        keep |= more ? JS_WORK_FIRST : 0;
+    } else {
+        keep |= ask & JS_WORK_FIRST; /* not asked: the share went to later chunks */
     }
-    n0 = r->u.lease.n;
-    err = fetch_into(js, js->pull, r, max, 0);
-    if (err != 0 && n0 == 0)
-        return err;
-    /* Nothing at all: wait for new work. Room left after a hinted look:
-     * first chunks again (the quarter kept for later chunks was not
-     * needed). */
-    if (r->u.lease.n < max && (first_more || (idle && r->u.lease.n == 0))) {
+    if (ask & JS_WORK_REST) {
+        size_t n0 = r->u.lease.n;
+        err = fetch_into(js, js->pull, r, max, 0, &more);
+        if (err != 0 && n0 == 0)
+            return err;
+        keep |= more ? JS_WORK_REST : 0;
+    }
+    /* Room left: first chunks again if they may wait (the quarter kept for
+     * later chunks was not needed); nothing at all: wait for new work. */
+    if (r->u.lease.n < max && ((keep & JS_WORK_FIRST) || (idle && r->u.lease.n == 0))) {
         int64_t poll = js->jo.poll_ms / 4 > 0 ? js->jo.poll_ms / 4 : 1;
-        err = fetch_into(js, js->pull_first, r, max, idle && r->u.lease.n == 0 ? poll : 0);
+        err = fetch_into(js, js->pull_first, r, max, idle && r->u.lease.n == 0 ? poll : 0, &more);
         if (err != 0 && r->u.lease.n == 0)
             return err;
-    } else if (first_more) {
-        atomic_store(&js->first_hint, 1); /* full without asking: the next lease asks */
+        keep = (keep & ~JS_WORK_FIRST) | (more ? JS_WORK_FIRST : 0);
     }
+    if (keep != 0)
+        atomic_fetch_or(&js->hint, keep); /* the next lease asks again */
     r->detail[0] = '\0';
     /* Cut at max, or chunks held for their commit: more now. Otherwise we
      * already waited poll_ms: the caller may ask again at once (a
@@ -955,7 +990,8 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             if (due == l->not_before && gw_js_hold(js, l, due, now))
                 continue;
             msg_ack(js, l->msg, MSG_NAK, delay);
-            r->work = delay <= 0;
+            if (delay <= 0)
+                r->work |= chunk_kind(js, l->msg);
         }
         lease_free(l);
     }

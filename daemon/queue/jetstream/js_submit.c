@@ -219,7 +219,8 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
             continue;
         p = gw_js_pg_get(js, (size_t)sl[i].header);
         if (p->st == NATS_OK) {
-            r->work = (r->u.submit.f.send_at > 0 ? r->u.submit.f.send_at : now) <= now;
+            if ((r->u.submit.f.send_at > 0 ? r->u.submit.f.send_at : now) <= now)
+                r->work = JS_WORK_FIRST | (sl[i].n > 1 ? JS_WORK_REST : 0);
         } else if (p->code == JSStreamWrongLastSequenceErr) {
             r->err = GW_QUEUE_EIO;
             snprintf(r->detail, sizeof(r->detail),

@@ -61,8 +61,8 @@
  * Lease = fetch from the shared pull consumers (first chunks, then later
  * ones: js_lease.c), on a thread of its own (an idle node's fetch waits up
  * to poll_ms / 4 on the first chunks' consumer: a long poll, so new work
- * reaches an idle node at once; next_at is always "now": lease again). For each message: the job must be committed
- * (a per-node cache of committed job ids: one KV read per job per node); a
+ * reaches an idle node at once; next_at is always "now": lease again). For each message: the job
+ * must be committed (a per-node cache of committed job ids: one KV read per job per node); a
  * redelivered message (num_delivered > 1) also reads its outcome record, so
  * tokens already answered are not sent again; a chunk whose record says
  * every token is final is acked at once. A first delivery skips that read
@@ -249,7 +249,7 @@ static void js_batch(gw_req *head, void *be)
             /* Held-back hand-backs come back at once (a delayed nak cannot be
              * called back: those wait for their time). */
             r->u.wake.count = gw_js_wake_held(js, r->u.wake.app, r->u.wake.until);
-            r->work = r->u.wake.count > 0;
+            r->work = r->u.wake.count > 0 ? JS_WORK_ANY : 0;
         }
     }
     for (gw_req *g = head; g != NULL; g = g->next) {

@@ -1392,15 +1392,6 @@ static void qc_counts_add_up(const gw_job_status *st)
                      st->tokens);
 }
 
-/*
- * A job cancelled in the middle: one chunk answered and handed back, one
- * held with answers, a retry and tokens in flight, the rest queued. The
- * cancel stores the mark and cancels every queued token at once; the held
- * chunk is marked (nothing of it is due any more) and the answers for its
- * tokens in flight are still recorded; its release cancels what it left
- * open. Then sent + cancelled = N, nothing is leased again, a repeat
- * answers the same, and a restart keeps it all.
- */
 /* Turn order: a job's first chunk is leased before the queued later
  * chunks of a job submitted earlier (docs/queue.md): a login code behind a
  * broadcast goes out within the next leases. Judged by lease order. */
@@ -1433,6 +1424,15 @@ static void first_chunk_leased_before_queued_chunks(void **state)
     assert_true(at > 0 && at <= 4);
 }
 
+/*
+ * A job cancelled in the middle: one chunk answered and handed back, one
+ * held with answers, a retry and tokens in flight, the rest queued. The
+ * cancel stores the mark and cancels every queued token at once; the held
+ * chunk is marked (nothing of it is due any more) and the answers for its
+ * tokens in flight are still recorded; its release cancels what it left
+ * open. Then sent + cancelled = N, nothing is leased again, a repeat
+ * answers the same, and a restart keeps it all.
+ */
 static void cancel_mid_job(void **state)
 {
     fx *f = *state;

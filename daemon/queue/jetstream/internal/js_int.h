@@ -182,11 +182,18 @@ typedef struct gw_js_pub {
 
 /* The on_work notice box: outlives the backend until the subscription is
  * complete, so the NATS delivery thread never sees freed memory. */
+/* Which chunk consumers new work is on: a request's `work` (gw_queue_req)
+ * and the P.work notices ("<node hex> <bits>"; a notice of an earlier
+ * release has no bits and means both). */
+#define JS_WORK_FIRST 1 /* jobs' first chunks (P.first.*) */
+#define JS_WORK_REST  2 /* later chunks (P.chunk.*) */
+#define JS_WORK_ANY   (JS_WORK_FIRST | JS_WORK_REST)
+
 typedef struct gw_js_notice_box {
     pthread_mutex_t mu;
     gw_queue *q; /* set once the queue runs; NULL once closing */
     uint64_t node;
-    atomic_int *first_hint; /* gw_js.first_hint */
+    atomic_int *hint; /* gw_js.hint */
 } gw_js_notice_box;
 
 /* The webhook outbox's state (js_outbox.c): per app, the consumer's pull
@@ -223,8 +230,8 @@ typedef struct gw_js {
     natsSubscription *pull;       /* later chunks (P.chunk.*) */
     natsSubscription *pull_first; /* first chunks (P.first.*) */
     unsigned lease_turn;          /* lease thread: a one-chunk lease's turn (js_lease.c) */
-    atomic_int first_hint;        /* new work was announced: first chunks may wait (js_lease.c) */
-    int64_t first_probe_due;      /* lease thread: mono ms of the next unhinted look at them */
+    atomic_int hint;              /* JS_WORK_*: consumers that may hold chunks (js_lease.c) */
+    int64_t look_due;             /* lease thread: mono ms of the next unhinted look at both */
     natsSubscription *work_sub;
     gw_js_notice_box *box;
     kvStore *kv[JS_BUCKETS];
@@ -291,8 +298,9 @@ int gw_js_error(gw_js *js, natsStatus s, jsErrCode code, const char *text, const
                 char *detail, size_t detail_len);
 /* 0 when connected; else the error (written to detail). */
 int gw_js_check_conn(gw_js *js, const char *what, char *detail, size_t detail_len);
-/* Tells the other nodes that new work is due (core NATS on P.work). */
-void gw_js_notify_work(void *be);
+/* Tells the other nodes that new work is due (core NATS on P.work).
+ * work: JS_WORK_* bits, which consumers have it. */
+void gw_js_notify_work(void *be, int work);
 
 void gw_js_pg_begin(gw_js *js);
 /* Adds an async publish; returns its slot index or a negative code (the
