@@ -29,12 +29,7 @@ level = info
 $(app_ini "$GW_APP" "$GW_TOPIC" "$SIM_PORT" "$CERTS" "$GW_KEY")
 EOF
 chmod 600 "$WORK/apnsd.ini"
-start_gw a "$WORK/apnsd.ini"
-wait_ready
-A_PID=$GW_PID A=$GW
-start_gw b "$WORK/apnsd.ini"
-wait_ready
-B_PID=$GW_PID B=$GW
+start_gw_pair "$WORK/apnsd.ini"
 
 BATCH="{\"notifications\":[{\"app\":\"$GW_APP\",\"tokens\":$(gw_tokens 0 2),\"alert\":\"b0\"},{\"app\":\"$GW_APP\",\"tokens\":$(gw_tokens 2 2),\"alert\":\"b1\"}]}"
 OTHER="{\"app\":\"$GW_APP\",\"tokens\":$(gw_tokens 0 2),\"alert\":\"other\"}"

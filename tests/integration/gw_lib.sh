@@ -96,6 +96,17 @@ wait_ready() {
   fail "apnsd not ready after 10 s"
 }
 
+# start_gw_pair CONFIG : two nodes "a" and "b" from one config (a fleet on one
+# queue), each ready; sets A_PID, A, B_PID, B (base URLs), and GW to B.
+start_gw_pair() {
+  start_gw a "$1"
+  wait_ready
+  A_PID=$GW_PID A=$GW
+  start_gw b "$1"
+  wait_ready
+  B_PID=$GW_PID B=$GW
+}
+
 # api METHOD PATH KEY [CURL ARGS...] : one request; sets ST (status) and writes
 # the body to $WORK/body, the headers to $WORK/headers. KEY "-" = no header.
 api() {

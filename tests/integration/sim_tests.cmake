@@ -313,6 +313,12 @@ if(TARGET apnsd)
   add_test(NAME it_gw_webhook_fleet COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_webhook_fleet.sh)
   set_tests_properties(it_gw_webhook_fleet PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
                        ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
+  # gw_fair_fleet: the fleet's turn order (backend = jetstream, two nodes):
+  # a login code and another app's job posted behind a broadcast of 200,000
+  # (60,000 under the sanitizers) go out within 20 chunks of their 202.
+  add_test(NAME it_gw_fair_fleet COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/gw_fair_fleet.sh)
+  set_tests_properties(it_gw_fair_fleet PROPERTIES FIXTURES_REQUIRED certs TIMEOUT 300
+                       ENVIRONMENT "${GW_IT_ENV};APNS_IT_SMALL=${_cli_run_small}")
   # gw_channel_publish: channel publishes (Live Activity broadcasts) through
   # apnsd: door checks, 1000 updates (200 under the sanitizers) to one
   # channel with GOAWAY every 100 streams and 5% 503s, none lost or twice,

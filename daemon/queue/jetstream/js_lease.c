@@ -658,8 +658,10 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
     rest_min = !(ask & JS_WORK_REST) ? 0 : max > 1 ? (max + 3) / 4 : js->lease_turn++ % 4 == 3;
     if ((ask & JS_WORK_FIRST) && max > r->u.lease.n + rest_min) {
         err = fetch_into(js, js->pull_first, r, max - rest_min, 0, &more);
-        if (err != 0)
+        if (err != 0) {
+            atomic_fetch_or(&js->hint, ask); /* asked again once it works */
             return err;
+        }
         keep |= more ? JS_WORK_FIRST : 0;
     } else {
         keep |= ask & JS_WORK_FIRST; /* not asked: the share went to later chunks */
@@ -667,18 +669,22 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
     if (ask & JS_WORK_REST) {
         size_t n0 = r->u.lease.n;
         err = fetch_into(js, js->pull, r, max, 0, &more);
-        if (err != 0 && n0 == 0)
+        if (err != 0 && n0 == 0) {
+            atomic_fetch_or(&js->hint, ask | keep);
             return err;
-        keep |= more ? JS_WORK_REST : 0;
+        }
+        keep |= more || err != 0 ? JS_WORK_REST : 0;
     }
     /* Room left: first chunks again if they may wait (the quarter kept for
      * later chunks was not needed); nothing at all: wait for new work. */
     if (r->u.lease.n < max && ((keep & JS_WORK_FIRST) || (idle && r->u.lease.n == 0))) {
         int64_t poll = js->jo.poll_ms / 4 > 0 ? js->jo.poll_ms / 4 : 1;
         err = fetch_into(js, js->pull_first, r, max, idle && r->u.lease.n == 0 ? poll : 0, &more);
-        if (err != 0 && r->u.lease.n == 0)
+        if (err != 0 && r->u.lease.n == 0) {
+            atomic_fetch_or(&js->hint, keep);
             return err;
-        keep = (keep & ~JS_WORK_FIRST) | (more ? JS_WORK_FIRST : 0);
+        }
+        keep = (keep & ~JS_WORK_FIRST) | (more || err != 0 ? JS_WORK_FIRST : 0);
     }
     if (keep != 0)
         atomic_fetch_or(&js->hint, keep); /* the next lease asks again */

@@ -1109,6 +1109,16 @@ static void small_jobs_fill_the_window(void **state)
     assert_true(max_in_flight <= 60);
 }
 
+/* Two apps, "demo" and "other", against a sim answering after 200 ms. */
+static void start_two_apps(fx *f)
+{
+    static const char *const two[] = {"demo:ABC123DEFG:DEF123GHIJ", "other:XYZ987WVUT:TEAM000002",
+                                      NULL};
+    const char *extra[] = {"--latency-ms", "200", NULL};
+
+    start(f, extra, two);
+}
+
 /* An idle app is always hungry; that must not let the dispatcher lease a
  * busy app's broadcast chunk after chunk. Here two apps of 2 connections
  * (2 x 1,000 streams each), chunks of 1,000 tokens, "other" idle, a
@@ -1120,14 +1130,11 @@ static void small_jobs_fill_the_window(void **state)
 static void idle_app_does_not_pile_up_chunks(void **state)
 {
     fx *f = *state;
-    static const char *const two[] = {"demo:ABC123DEFG:DEF123GHIJ", "other:XYZ987WVUT:TEAM000002",
-                                      NULL};
-    const char *extra[] = {"--latency-ms", "200", NULL};
     gw_dispatch_stats ds;
     size_t max_leased = 0;
     tjob *b;
 
-    start(f, extra, two);
+    start_two_apps(f);
     b = submit(f, "demo", 21, 30000, NULL);
     for (int k = 0; f->results < 30000 && k < 12000; k++) {
         run_for(f, 5);
@@ -1154,14 +1161,11 @@ static void idle_app_does_not_pile_up_chunks(void **state)
 static void second_app_not_held_back_by_a_broadcast(void **state)
 {
     fx *f = *state;
-    static const char *const two[] = {"demo:ABC123DEFG:DEF123GHIJ", "other:XYZ987WVUT:TEAM000002",
-                                      NULL};
-    const char *extra[] = {"--latency-ms", "200", NULL};
     gw_dispatch_stats ds;
     uint64_t at_submit;
     tjob *b, *o;
 
-    start(f, extra, two);
+    start_two_apps(f);
     b = submit(f, "demo", 31, 30000, NULL);
     for (int k = 0; k < 12000; k++) { /* the broadcast holds the budget */
         run_for(f, 5);
