@@ -1124,6 +1124,41 @@ static void status_of_uncommitted_group(void **state)
     natsConnection_Destroy(nc);
 }
 
+/* The commit grace, from the submitter's side (docs/queue.md, "Requests:
+ * all or nothing"): a request whose commit record another node already
+ * created as aborted (it held the request's chunks past the grace time and
+ * gave the request up) fails at its commit, never half sent. Here the
+ * abort is planted before the submit, under the group's key as this node
+ * names it ("g.<node>.<n>", n the next group): the same order as a submit
+ * that stalled past the grace. Every job fails with GW_QUEUE_EIO (the API's
+ * 503) saying so, none of its chunks is leased, and its jobs read as no
+ * such job. */
+static void commit_after_the_grace_fails(void **state)
+{
+    fx *f = *state;
+    natsConnection *nc = NULL;
+    jsCtx *js;
+    const gw_js *be = f->q->be;
+    char group[64];
+    tq_res r[2], s;
+
+    js = raw_connect(&nc);
+    snprintf(group, sizeof(group), "g.%llx.%llu", (unsigned long long)be->node,
+             (unsigned long long)(f->q->groups + 1));
+    plant_commit(f, js, group, 2);
+    assert_int_equal(qc_group(f, f->q, 7900, 2, NULL, NULL, 0, r), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(r[i].err, GW_QUEUE_EIO);
+        assert_non_null(strstr(r[i].detail, "took longer than the commit grace time"));
+    }
+    /* Nothing of it is sent: its chunks are dropped when leased. */
+    assert_int_equal(qc_drain_count(f, f->q, 1, r, 2, 1500), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(tq_status(f->base, f->q, r[i].id, &s), GW_QUEUE_ENOTFOUND);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
 /* JetStream operations per request, by kind of request: the publishes
  * are exact (asserted); reads are printed (the depth refresh reads the
  * stream every second, so a window may hold one). Before this change: 2
@@ -1396,6 +1431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(orphan_chunks_dropped, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(status_of_uncommitted_group, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(ops_per_request, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(commit_after_the_grace_fails, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(older_stream_gets_first_subject, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(one_chunk_jobs_fetch_once_per_lease, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(held_chunks_outlast_a_smaller_lease, setup_r1, qc_teardown),
