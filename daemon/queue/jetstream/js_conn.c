@@ -602,8 +602,9 @@ static void on_work_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
         memcpy(buf, d, (size_t)n);
         buf[n] = '\0';
         from = strtoull(buf, &end, 16);
-        if (*end == ' ' && (atoi(end + 1) & JS_WORK_ANY) != 0)
-            work = atoi(end + 1) & JS_WORK_ANY;
+        int bits = *end == ' ' ? atoi(end + 1) & JS_WORK_ANY : 0;
+        if (bits != 0) /* else an earlier release's notice: both */
+            work = bits;
     }
     natsMsg_Destroy(msg);
     atomic_fetch_or(box->hint, work); /* js_lease.c asks those consumers */

@@ -867,6 +867,48 @@ static void idem_same_node_retry_waits(void **state)
     natsConnection_Destroy(nc);
 }
 
+/* Plants chunk seq of n_chunks of job, of one token (tq_token(seed, idx)),
+ * stored at `at`, naming group (NULL: none), on "<prefix>.<kind>.1" (kind
+ * "first" or "chunk"), as a submit writes it. */
+static void plant_chunk(fx *f, jsCtx *js, const char *job, uint64_t seed, uint32_t idx,
+                        uint32_t seq, uint32_t n_chunks, int64_t at, const char *group,
+                        const char *kind)
+{
+    gw_js_chunk_msg m;
+    gw_token_list tl;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    jsPubAck *pa = NULL;
+    char subj[96], tok[65];
+
+    tq_token(seed, idx, tok);
+    gw_token_list_init(&tl);
+    assert_int_equal(gw_token_list_add_hex(&tl, tok, 64), 0);
+    memset(&m, 0, sizeof(m));
+    memcpy(m.job_id, job, GW_JOB_ID_LEN);
+    memcpy(m.apns_id, job, GW_JOB_ID_LEN);
+    m.app = "demo";
+    m.app_len = 4;
+    m.payload = "{}";
+    m.payload_len = 2;
+    m.priority = 10;
+    m.send_at = m.created = at;
+    m.seq = seq;
+    m.first = seq;
+    m.n = 1;
+    m.job_tokens = m.n_chunks = n_chunks;
+    m.tokens = tl.buf;
+    m.tokens_len = tl.len;
+    m.group = group;
+    m.group_len = group != NULL ? strlen(group) : 0;
+    assert_int_equal(gw_js_chunk_encode(&m, &buf, &len), 0);
+    snprintf(subj, sizeof(subj), "%s.%s.1", f->b.prefix, kind);
+    assert_int_equal(js_Publish(&pa, js, subj, buf, (int)len, NULL, NULL), NATS_OK);
+    jsPubAck_Destroy(pa);
+    free(buf);
+    gw_token_list_cleanup(&tl);
+}
+
 /* Chunks of a request that never wrote its commit record (planted in the
  * stream, with their job headers): held, never handed out, dropped after
  * the commit grace (3 x (op_timeout + 2 s) + 5 s) and counted as orphans, their
@@ -878,50 +920,22 @@ static void orphan_chunks_dropped(void **state)
     static const char *const job = "0a1b2c3d-0000-4000-8000-00000000dead";
     natsConnection *nc = NULL;
     jsCtx *js;
-    gw_token_list tl;
     gw_queue_stats st;
     tq_res good[2];
     size_t sent = 0, stray = 0;
     double t0;
-    char subj[96], tok[65];
+    char subj[96];
 
     f->b.jo.op_timeout_ms = 1000; /* commit grace 14 s */
     qc_reopen(f);
     js = raw_connect(&nc);
-    gw_token_list_init(&tl);
     for (uint32_t seq = 0; seq < 2; seq++) {
-        gw_js_chunk_msg m;
         gw_js_job j;
         uint8_t *buf = NULL;
         size_t len = 0;
         jsPubAck *pa = NULL;
 
-        tq_token(9900, seq, tok);
-        gw_token_list_cleanup(&tl);
-        gw_token_list_init(&tl);
-        assert_int_equal(gw_token_list_add_hex(&tl, tok, 64), 0);
-        memset(&m, 0, sizeof(m));
-        memcpy(m.job_id, job, GW_JOB_ID_LEN);
-        memcpy(m.apns_id, job, GW_JOB_ID_LEN);
-        m.app = "demo";
-        m.app_len = 4;
-        m.payload = "{}";
-        m.payload_len = 2;
-        m.priority = 10;
-        m.send_at = m.created = wall_ms();
-        m.seq = seq;
-        m.first = seq;
-        m.n = 1;
-        m.job_tokens = m.n_chunks = 2;
-        m.tokens = tl.buf;
-        m.tokens_len = tl.len;
-        m.group = "g.dead.1";
-        m.group_len = strlen(m.group);
-        assert_int_equal(gw_js_chunk_encode(&m, &buf, &len), 0);
-        snprintf(subj, sizeof(subj), "%s.chunk.1", f->b.prefix);
-        assert_int_equal(js_Publish(&pa, js, subj, buf, (int)len, NULL, NULL), NATS_OK);
-        jsPubAck_Destroy(pa);
-        free(buf);
+        plant_chunk(f, js, job, 9900, seq, seq, 2, wall_ms(), "g.dead.1", "chunk");
         if (seq == 0) { /* its job header: only the request's record is missing */
             memset(&j, 0, sizeof(j));
             j.state = JS_JOB_COMMITTED;
@@ -937,7 +951,6 @@ static void orphan_chunks_dropped(void **state)
             free(buf);
         }
     }
-    gw_token_list_cleanup(&tl);
     assert_int_equal(qc_group(f, f->q, 7400, 2, NULL, NULL, 0, good), 2);
 
     t0 = tq_secs();
@@ -1274,41 +1287,6 @@ static void older_stream_gets_first_subject(void **state)
     natsConnection_Destroy(nc);
 }
 
-/* Plants job's one chunk of one token (seq 0, on the first chunks'
- * subject, no group), as a submit writes it before the job's header. */
-static void plant_first_chunk(fx *f, jsCtx *js, const char *job, int k)
-{
-    gw_js_chunk_msg m;
-    gw_token_list tl;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    jsPubAck *pa = NULL;
-    char subj[96], tok[65];
-
-    tq_token(9800, (uint32_t)k, tok);
-    gw_token_list_init(&tl);
-    assert_int_equal(gw_token_list_add_hex(&tl, tok, 64), 0);
-    memset(&m, 0, sizeof(m));
-    memcpy(m.job_id, job, GW_JOB_ID_LEN);
-    memcpy(m.apns_id, job, GW_JOB_ID_LEN);
-    m.app = "demo";
-    m.app_len = 4;
-    m.payload = "{}";
-    m.payload_len = 2;
-    m.priority = 10;
-    m.send_at = m.created = gw_queue__now(f->q);
-    m.n = 1;
-    m.job_tokens = m.n_chunks = 1;
-    m.tokens = tl.buf;
-    m.tokens_len = tl.len;
-    assert_int_equal(gw_js_chunk_encode(&m, &buf, &len), 0);
-    snprintf(subj, sizeof(subj), "%s.first.1", f->b.prefix);
-    assert_int_equal(js_Publish(&pa, js, subj, buf, (int)len, NULL, NULL), NATS_OK);
-    jsPubAck_Destroy(pa);
-    free(buf);
-    gw_token_list_cleanup(&tl);
-}
-
 /* Chunks leased before their job committed are held by the node (looked
  * at again by each lease). A later lease smaller than the held chunks
  * takes what fits and keeps holding the rest: handed back instead, they
@@ -1332,7 +1310,7 @@ static void held_chunks_outlast_a_smaller_lease(void **state)
     snprintf(consumer, sizeof(consumer), "%s_first", f->b.prefix);
     for (int k = 0; k < JOBS; k++) {
         snprintf(job[k], sizeof(job[k]), "0a1b2c3d-0000-4000-8000-00000000e01%d", k);
-        plant_first_chunk(f, js, job[k], k);
+        plant_chunk(f, js, job[k], 9800, (uint32_t)k, 0, 1, gw_queue__now(f->q), NULL, "first");
     }
     /* Leased while no header exists: held, none handed out. */
     t0 = tq_secs();
