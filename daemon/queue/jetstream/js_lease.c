@@ -12,7 +12,9 @@
  *      lease; aborted (or never committed within the grace time, which
  *      this node then settles with a compare-and-set): acked and dropped;
  *   3. a redelivery reads the outcome record (from the stream leader: a
- *      direct get may be answered by a replica that lags); all final: acked;
+ *      direct get may be answered by a replica that lags), and so does a
+ *      first delivery JS_FIRST_READ_MS after the chunk was stored; all
+ *      final: acked;
  *   4. unclean deliveries >= max_deliveries: parked (open tokens FAILED);
  *   5. not due (future send_at, or only retry tokens still waiting):
  *      deferred with a nak delay (hand-back count + 1 stored first);
@@ -25,11 +27,25 @@
  * gave it that it could not record yet; the dispatcher records them again
  * within its backoff (<= 2 s) once writes work (dispatch_record.c). A node
  * that sent the chunk's open tokens first would send those tokens twice.
- * So each node puts such a chunk off ONCE (step 5b): a clean hand-back
- * with a delay of JS_PUT_OFF_DELAY_MS, remembered by stream sequence in a
- * ring of JS_PUT_OFF_MAX. A chunk of a node that really died waits a few
- * seconds more than ack_wait (at most one delay per node), and never
- * counts toward max_deliveries for it.
+ * So the node handed such a chunk HOLDS it once (step 5b) for
+ * JS_PUT_OFF_DELAY_MS: on the waiting list, kept alive with in-progress
+ * acks as leases run, remembered by stream sequence in a ring of
+ * JS_PUT_OFF_MAX; then it reads the record again (from the leader) and
+ * sends what is still open. A chunk of a node that really died waits
+ * JS_PUT_OFF_DELAY_MS more than ack_wait. (A held chunk whose own lease
+ * lapsed, its node having stopped leasing for ack_wait, is forgotten, not
+ * sent: another node has it by then.)
+ *   The hold writes nothing. It used to hand the chunk back with a nak
+ * and store its hand-back count first; in a cluster nats-server 2.9 lets
+ * two concurrent compare-and-set writes of one key both pass (see
+ * queue_jetstream.c), and that count, written from the record as it was
+ * before the live holder's last write, landed after it: the holder's
+ * final answers were overwritten with open tokens, the holder acked the
+ * message, and the job's status stayed in_flight for good (seen in about
+ * 1 of 25 runs of it_gw_fleet_nats_down). For the same reason a holder
+ * whose lease may have lapsed (lapsed) reads its record back from the
+ * leader before it acks a finished chunk, and writes it again, merged, if
+ * another node wrote after it (release_finished).
  */
 #include "js_int.h"
 
@@ -39,6 +55,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* A chunk first delivered this long after it was stored reads its record
+ * anyway (take, step 3): half the default first retry backoff, the
+ * shortest delay after which a chunk handed back with answers comes back
+ * (a retry; a pause or a lapsed lease take longer). nats-server 2.9 hands
+ * out a message whose delivery failed as new (nats-io/nats-server#5305,
+ * fixed in 2.10): a retried chunk came back with NumDelivered 1, its
+ * record unread, its attempts at 0 (the contract test channel_publish,
+ * 2 runs in 40). Costs one read per chunk only while chunks wait that long
+ * for a node (a broadcast of 200 chunks: 128 reads more, +7% operations). */
+#define JS_FIRST_READ_MS 500
 
 static int64_t real_ms(void)
 {
@@ -403,7 +430,11 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         lease_free(l);
         return 0;
     }
-    if (delivered > 1) {
+    /* A first delivery has no record to read, but nats-server 2.9 hands
+     * out a message again as if new (NumDelivered 1) after a delivery of it
+     * failed (nats-io/nats-server#5305): a chunk stored a while ago may have
+     * been delivered, answered and handed back before (JS_FIRST_READ_MS). */
+    if (delivered > 1 || real_ms() - stored_ms >= JS_FIRST_READ_MS) {
         uint8_t *val = NULL;
         size_t len = 0;
         int found = 0;
@@ -455,10 +486,12 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         lease_free(l);
         return 0;
     }
-    /* 5b. A lapsed lease: its holder may still record kept answers. */
+    /* 5b. A lapsed lease: its holder may still record kept answers. Held
+     * here (no write, no nak), then read again (recheck_waiting). */
     if (delivered > 1 + (uint64_t)l->rec.rel && put_off_once(js, l->sseq)) {
-        defer(js, l, JS_PUT_OFF_DELAY_MS, detail, dlen);
-        lease_free(l);
+        gw_js_rec_cleanup(&l->rec);
+        l->hold_until = common_mono_ms() + JS_PUT_OFF_DELAY_MS;
+        common_list_push_back(&js->waiting, &l->node);
         return 0;
     }
     if (m.send_at > now || (pending == 0 && min_retry > now)) {
@@ -496,15 +529,16 @@ static void take_into(gw_js *js, gw_queue_req *r, natsMsg *msg)
         r->u.lease.chunks[r->u.lease.n++] = c;
 }
 
-/* Looks at held chunks of uncommitted jobs again. Those this lease has no
- * room for (it may be smaller than the one that fetched them) stay held:
- * handed back (a nak), a chunk comes back to the fleet looking like a
- * lapsed lease, which each node puts off once (JS_PUT_OFF_DELAY_MS); the
- * last 1% of bench/fleet's batch workload on 3 nodes then took 4-7 s in
- * one round of two. */
+/* Looks at held chunks again: of jobs not committed yet, and lapsed
+ * leases whose hold is over. Those this lease has no room for (it may be
+ * smaller than the one that fetched them) stay held: handed back (a nak),
+ * a chunk comes back to the fleet looking like a lapsed lease, which the
+ * next node holds for JS_PUT_OFF_DELAY_MS; the last 1% of bench/fleet's
+ * batch workload on 3 nodes then took 4-7 s in one round of two. */
 static void recheck_waiting(gw_js *js, gw_queue_req *r)
 {
     common_list held;
+    int64_t mono = common_mono_ms();
 
     common_list_init(&held);
     common_list_splice(&held, &js->waiting); /* take() links them again */
@@ -513,7 +547,11 @@ static void recheck_waiting(gw_js *js, gw_queue_req *r)
         gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
         natsMsg *msg = l->msg;
 
-        if (r->u.lease.n >= r->u.lease.max) {
+        if (l->lapsed) { /* not acked: its next holder has it */
+            lease_free(l);
+            continue;
+        }
+        if (r->u.lease.n >= r->u.lease.max || l->hold_until > mono) {
             common_list_remove(&l->node);
             common_list_push_back(&js->waiting, &l->node);
             continue;
@@ -611,6 +649,33 @@ static int fetch_into(gw_js *js, natsSubscription *sub, gw_queue_req *r, size_t 
     return 0;
 }
 
+/* Keeps the held chunks (gw_js.waiting) alive: an in-progress ack every
+ * ack_wait / 3, as each lease runs (a node that holds chunks is one whose
+ * dispatcher leases). One whose last in-progress ack is ack_wait old may
+ * be another node's by now: marked lapsed, and recheck_waiting forgets
+ * it. Lease thread. *hold_next: when the first hold is over (mono;
+ * INT64_MAX none); *uncommitted: 1 when a chunk of a job not committed yet
+ * is held (looked at again by every lease). */
+static void touch_waiting(gw_js *js, int64_t *hold_next, int *uncommitted)
+{
+    int64_t mono = common_mono_ms(), hb = js->jo.ack_wait_ms / 3;
+
+    *hold_next = INT64_MAX;
+    *uncommitted = 0;
+    COMMON_LIST_FOREACH(it, tmp, &js->waiting)
+    {
+        gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
+        if (mono - l->wpi_ms >= js->jo.ack_wait_ms)
+            l->lapsed = 1;
+        else if (mono - l->wpi_ms >= hb && msg_ack(js, l->msg, MSG_WPI, 0) == NATS_OK)
+            l->wpi_ms = mono;
+        if (l->hold_until == 0)
+            *uncommitted = 1;
+        else if (l->hold_until < *hold_next)
+            *hold_next = l->hold_until;
+    }
+}
+
 /* Turn order (the SQLite backend's, docs/queue.md, as far as two consumers
  * allow): jobs' first chunks (P.first.*, their own consumer) are leased
  * before later chunks (P.chunk.*), so a login code submitted behind a
@@ -634,22 +699,20 @@ static int fetch_into(gw_js *js, natsSubscription *sub, gw_queue_req *r, size_t 
  * lease. A poll lasts a quarter of poll_ms (250 ms by default). */
 int gw_js_op_lease(gw_js *js, gw_queue_req *r)
 {
-    int64_t mono = common_mono_ms(), hb = js->jo.ack_wait_ms / 3;
+    int64_t mono = common_mono_ms(), hold_next;
     size_t max = r->u.lease.max, rest_min;
-    int err, idle, ask, more = 0, keep = 0;
+    int err, idle, ask, more = 0, keep = 0, uncommitted;
 
     err = gw_js_check_conn(js, "lease", r->detail, sizeof(r->detail));
     if (err != 0)
         return err;
-    /* Held chunks of uncommitted jobs: keep them alive, look again. */
-    COMMON_LIST_FOREACH(it, tmp, &js->waiting)
-    {
-        gw_js_lease *l = COMMON_CONTAINER_OF(it, gw_js_lease, node);
-        if (mono - l->wpi_ms >= hb && msg_ack(js, l->msg, MSG_WPI, 0) == NATS_OK)
-            l->wpi_ms = mono;
-    }
+    /* Held chunks: keep them alive, look again at those due. */
+    touch_waiting(js, &hold_next, &uncommitted);
     recheck_waiting(js, r);
-    idle = r->u.lease.n == 0 && common_list_empty(&js->waiting);
+    touch_waiting(js, &hold_next, &uncommitted); /* what is held now */
+    /* Idle: nothing leased and nothing to look at again before the poll
+     * ends (a lapsed lease's hold ends the poll early). */
+    idle = r->u.lease.n == 0 && !uncommitted;
     ask = atomic_exchange(&js->hint, 0);
     if (mono >= js->look_due) {
         ask = JS_WORK_ANY;
@@ -679,6 +742,8 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
      * later chunks was not needed); nothing at all: wait for new work. */
     if (r->u.lease.n < max && ((keep & JS_WORK_FIRST) || (idle && r->u.lease.n == 0))) {
         int64_t poll = js->jo.poll_ms / 4 > 0 ? js->jo.poll_ms / 4 : 1;
+        if (hold_next != INT64_MAX && hold_next - mono < poll)
+            poll = hold_next - mono > 1 ? hold_next - mono : 1;
         err = fetch_into(js, js->pull_first, r, max, idle && r->u.lease.n == 0 ? poll : 0, &more);
         if (err != 0 && r->u.lease.n == 0) {
             atomic_fetch_or(&js->hint, keep);
@@ -853,6 +918,39 @@ static void store_events(gw_js *js, mark *marks, size_t n_marks)
     }
 }
 
+/* Whether l's lease may have lapsed: an in-progress ack failed, or none
+ * went out for ack_wait (another node may have been handed the chunk). */
+static int maybe_lapsed(const gw_js *js, const gw_js_lease *l, int64_t mono)
+{
+    return l->lapsed || mono - l->wpi_ms >= js->jo.ack_wait_ms;
+}
+
+/* Before acking a finished chunk whose lease may have lapsed: is the
+ * record stored as this node last wrote it? A node handed the chunk
+ * meanwhile may have written after it, from the record as it was before
+ * (two concurrent compare-and-sets can both pass: see Lapsed leases).
+ * Reads it from the leader; when the revision moved, merges (a final
+ * state wins) and writes again. 0: ack; otherwise the error (not acked:
+ * the chunk comes back after ack_wait and its taker reads the record). */
+static int release_finished(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
+{
+    uint8_t *val = NULL;
+    size_t len = 0;
+    uint64_t rev = 0;
+    int found = 0, rc;
+
+    rc = gw_js_kv_get_leader(js, js->bucket[JS_OUT], l->key, &val, &len, &rev, &found,
+                             "release (record)", detail, dlen);
+    free(val);
+    if (rc != 0 || (found && rev == l->rev))
+        return rc;
+    gw_queue__log(js->q, APNS_LOG_WARN,
+                  "queue jetstream: record %s was written by another node after this one's "
+                  "last answers (its lease had lapsed): merged and written again",
+                  l->key);
+    return gw_js_rec_store(js, l, 1, NULL, NULL, detail, dlen);
+}
+
 void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
 {
     gw_js_lease **dirty;
@@ -986,6 +1084,14 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             continue;
         }
         if (open == 0) {
+            if (maybe_lapsed(js, l, mono)) {
+                int err = release_finished(js, l, l->detail, sizeof(l->detail));
+                if (err != 0) {
+                    gw_queue__fail(r, err, l->detail);
+                    lease_free(l);
+                    continue;
+                }
+            }
             msg_ack(js, l->msg, MSG_ACK, 0);
         } else {
             int64_t nb = l->not_before > now ? l->not_before : now;
@@ -1015,8 +1121,12 @@ int gw_js_op_touch(gw_js *js, gw_queue_req *r)
      * first only if it was posted first, which cannot be (the chunk is
      * freed by release on the loop thread). */
     l->progress_ms = common_mono_ms();
+    if (maybe_lapsed(js, l, l->progress_ms))
+        l->lapsed = 1;
     if (msg_ack(js, l->msg, MSG_WPI, 0) == NATS_OK)
         l->wpi_ms = l->progress_ms;
+    else
+        l->lapsed = 1;
     return 0;
 }
 
@@ -1084,11 +1194,13 @@ int64_t gw_js_idle(void *ud)
             if (mono - l->progress_ms > js->q->o.lease_ttl_ms)
                 continue; /* the dispatcher forgot it: let it come back */
             if (mono - l->wpi_ms >= hb) {
+                if (maybe_lapsed(js, l, mono))
+                    l->lapsed = 1;
                 if (msg_ack(js, l->msg, MSG_WPI, 0) == NATS_OK) {
                     l->wpi_ms = mono;
                     l->lost = 0;
                 } else if (!l->lost) {
-                    l->lost = 1;
+                    l->lapsed = l->lost = 1;
                     gw_queue__log(
                         js->q, APNS_LOG_WARN,
                         "queue jetstream: in-progress ack for chunk %s failed: another node "

@@ -66,7 +66,9 @@
  * redelivered message (num_delivered > 1) also reads its outcome record, so
  * tokens already answered are not sent again; a chunk whose record says
  * every token is final is acked at once. A first delivery skips that read
- * (no one can have written a record before the first delivery).
+ * (no one can have written a record before the first delivery), unless
+ * the chunk waited 500 ms or more since it was stored: nats-server 2.9 can
+ * hand out a redelivery as a first one (js_lease.c, JS_FIRST_READ_MS).
  *
  * Record. The worker applies every outcome of a batch to its copy of the
  * leased chunks' records (the front end's rules: a final state never changes) and
@@ -135,7 +137,12 @@
  * bucket stream's last sequence (js_token.c); outcome records use per-key
  * updates, which race only when two nodes hold one chunk (a lease that
  * outlived ack_wait), where the worst case is an answer lost from the
- * record: the token is sent again (same apns-id), never lost.
+ * record: the token is sent again (same apns-id), never lost. A chunk
+ * acked as finished on such a record would be lost from the books (its
+ * status in_flight for good), so a holder whose lease may have lapsed
+ * reads its record back before that ack, and a node handed a lapsed
+ * lease writes nothing while it waits for the old holder (js_lease.c,
+ * Lapsed leases).
  *
  * Errors: js_conn.c. Lost connections, timeouts, no quorum: GW_QUEUE_EIO
  * (503). The client library reconnects forever; the queue serves again as

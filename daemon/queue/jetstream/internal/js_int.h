@@ -166,8 +166,12 @@ struct gw_js_lease {
     int64_t send_at;
     uint32_t first;
     char app[128];
-    int lost; /* the in-progress ack failed: another node may have it */
-    int err;  /* the last batch's failure to store rec, with its sentence */
+    int lost;           /* the in-progress ack failed: another node may have it */
+    int lapsed;         /* its lease may have lapsed (an in-progress ack failed or came
+                           ack_wait late): the release reads the record back first */
+    int64_t hold_until; /* mono: on gw_js.waiting, a lapsed lease held until then
+                           (js_lease.c, Lapsed leases); 0: a job not committed yet */
+    int err;            /* the last batch's failure to store rec, with its sentence */
     char detail[384];
 };
 
@@ -204,7 +208,8 @@ typedef struct gw_js_outbox gw_js_outbox;
 /* Idempotency records and request commit records (js_idem.c). */
 typedef struct gw_js_idem gw_js_idem;
 
-/* Redelivered chunks a node puts off once (js_lease.c, "Lapsed leases"). */
+/* Redelivered chunks a node holds once before sending (js_lease.c,
+ * "Lapsed leases"). */
 #define JS_PUT_OFF_MAX      4096
 #define JS_PUT_OFF_DELAY_MS 3000
 

@@ -320,7 +320,7 @@ static void dead_node_chunk_comes_back(void **state)
     assert_int_equal(l.n, 0); /* held until ack_wait (2 s) passes */
     assert_int_equal(qc_lease_wait(f, f->q2, 1, &l, 20000), 1);
     t = tq_secs() - t;
-    assert_true(t > 1.0); /* then put off once by B (js_lease.c, Lapsed leases) */
+    assert_true(t > 1.0); /* then held once by B (js_lease.c, Lapsed leases) */
     gw_chunk *c = l.chunks[0];
     kept_answer_then_done(f, c, &r);
     fprintf(stderr, "jetstream bench: a dead node's chunk came back after %.2f s (ack_wait 2 s)\n",
@@ -1378,6 +1378,179 @@ static void one_chunk_jobs_fetch_once_per_lease(void **state)
     assert_true((double)(b.fetches - a.fetches) <= (double)leases + 2.0 * (secs + 1.0) + 2.0);
 }
 
+/* Outcome record <job>.<seq> as stored (KV <P>_OUT): its value (malloc'd,
+ * *val) and revision; 0 when absent. */
+static uint64_t out_entry(fx *f, jsCtx *js, const char *job, uint32_t seq, uint8_t **val,
+                          size_t *len)
+{
+    char bucket[64], key[80];
+    kvStore *kv = NULL;
+    kvEntry *e = NULL;
+    uint64_t rev = 0;
+
+    snprintf(bucket, sizeof(bucket), "%s_OUT", f->b.prefix);
+    snprintf(key, sizeof(key), "%s.%u", job, seq);
+    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
+    if (kvStore_Get(&e, kv, key) == NATS_OK) {
+        rev = kvEntry_Revision(e);
+        if (val != NULL) {
+            *len = (size_t)kvEntry_ValueLen(e);
+            *val = malloc(*len ? *len : 1);
+            assert_non_null(*val);
+            memcpy(*val, kvEntry_Value(e), *len);
+        }
+        kvEntry_Destroy(e);
+    }
+    kvStore_Destroy(kv);
+    return rev;
+}
+
+/* Deliveries so far (redeliveries included) by the first chunks' consumer. */
+static uint64_t first_deliveries(fx *f, jsCtx *js)
+{
+    char stream[64], consumer[64];
+    jsConsumerInfo *ci = NULL;
+    uint64_t n;
+
+    snprintf(stream, sizeof(stream), "%s_CHUNKS", f->b.prefix);
+    snprintf(consumer, sizeof(consumer), "%s_first", f->b.prefix);
+    assert_int_equal(js_GetConsumerInfo(&ci, js, stream, consumer, NULL, NULL), NATS_OK);
+    n = ci->Delivered.Consumer;
+    jsConsumerInfo_Destroy(ci);
+    return n;
+}
+
+/* A node handed a chunk whose lease lapsed holds it without writing
+ * anything: its record keeps the revision the live holder wrote, and no
+ * other node is handed the chunk during the hold. The holder
+ * then finishes and lets the chunk go; the job is done. On the code before,
+ * the node handed the chunk back with a write of its hand-back count, from
+ * the record as it had read it: in a cluster nats-server 2.9 let that
+ * write land after the holder's final one (two concurrent compare-and-sets
+ * both passed), the holder acked, and the status stayed in_flight for good
+ * (it_gw_fleet_nats_down, about 1 run in 25). Judged by the record's
+ * revision and by who gets the chunk. */
+static void lapsed_chunk_held_without_a_write(void **state)
+{
+    fx *f = *state;
+    natsConnection *nc = NULL;
+    jsCtx *js = raw_connect(&nc);
+    tq_res r, la, l;
+    gw_job j;
+    gw_queue *qc;
+    uint64_t rev0, rev1;
+    double t;
+
+    gw_queue_free(f->q);
+    f->o.lease_ttl_ms = 500; /* A stops its in-progress acks 0.5 s after its last record */
+    f->q = qc_open(f);       /* node A */
+    f->q2 = qc_open(f);      /* node B */
+    qc = qc_open(f);         /* node C */
+    tq_job(&j, "demo", 23, 3);
+    assert_int_equal(tq_submit(f->base, f->q2, &j, &r), 0);
+    assert_int_equal(qc_lease_wait(f, f->q, 1, &la, 5000), 1);
+    gw_chunk *ca = la.chunks[0];
+    gw_outcome o = outcome(ca, 0, GW_TOKEN_ACCEPTED);
+    assert_int_equal(tq_record(f->base, f->q, &o, 1), 0);
+    rev0 = out_entry(f, js, ca->job_id, 0, NULL, NULL);
+    assert_true(rev0 > 0);
+    assert_int_equal(first_deliveries(f, js), 1);
+    usleep(2500000); /* past ack_wait (2 s) since A's last in-progress ack */
+    /* B is handed it (a second delivery) and holds it: nothing for B yet,
+     * and nothing written. */
+    t = tq_secs();
+    while (first_deliveries(f, js) < 2 && tq_secs() - t < 5) {
+        assert_int_equal(tq_lease(f->base, f->q2, 1, &l), 0);
+        assert_int_equal(l.n, 0);
+    }
+    assert_int_equal(first_deliveries(f, js), 2);
+    rev1 = out_entry(f, js, ca->job_id, 0, NULL, NULL);
+    if (rev1 != rev0)
+        fail_msg("the node that was handed the lapsed chunk wrote its record (revision %llu -> "
+                 "%llu): a write that can land after the live holder's last one",
+                 (unsigned long long)rev0, (unsigned long long)rev1);
+    /* B and C keep asking for 2.5 s (more than ack_wait, less than the
+     * hold): nothing for either, and the chunk is not delivered again (B
+     * keeps its lease alive). */
+    t = tq_secs();
+    while (tq_secs() - t < 2.5) {
+        assert_int_equal(tq_lease(f->base, qc, 1, &l), 0);
+        assert_int_equal(l.n, 0);
+        assert_int_equal(tq_lease(f->base, f->q2, 1, &l), 0);
+        assert_int_equal(l.n, 0);
+        usleep(100000);
+    }
+    if (first_deliveries(f, js) != 2)
+        fail_msg("the chunk node B holds was delivered again (%llu deliveries)",
+                 (unsigned long long)first_deliveries(f, js));
+    /* A finishes it (its last answers, then the release). */
+    assert_int_equal(qc_finish(f, f->q, ca), 0);
+    /* B's hold is over: the record says done, nothing is handed out. */
+    assert_int_equal(qc_lease_wait(f, f->q2, 1, &l, 1500), 0);
+    assert_int_equal(tq_lease(f->base, qc, 1, &l), 0);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(tq_status(f->base, f->q2, r.id, &r), 0);
+    assert_int_equal(r.st.state, GW_JOB_DONE);
+    assert_int_equal(r.st.accepted, 3);
+    gw_queue_free(qc);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
+/* The other half of that race, planted: after the holder's final record
+ * (its lease had lapsed) a stale record lands on top of it, as a second
+ * writer's compare-and-set that nats-server 2.9 let pass (the record as it
+ * was before: token 0 answered, 1 and 2 open). The holder reads its record
+ * back before it lets the chunk go, merges and writes it again: the job is
+ * done, 3 accepted. On the code before it acked at once: the status read
+ * in_flight for good and no node ever had the chunk again. */
+static void lapsed_holder_rewrites_an_overwritten_record(void **state)
+{
+    fx *f = *state;
+    natsConnection *nc = NULL;
+    jsCtx *js = raw_connect(&nc);
+    tq_res r, l;
+    gw_job j;
+    uint8_t *stale = NULL;
+    size_t stale_len = 0;
+    char bucket[64], key[80];
+    kvStore *kv = NULL;
+    uint64_t rev = 0, rev_final;
+
+    gw_queue_free(f->q);
+    f->o.lease_ttl_ms = 500;
+    f->q = qc_open(f);
+    tq_job(&j, "demo", 24, 3);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 5000), 1);
+    gw_chunk *c = l.chunks[0];
+    gw_outcome o = outcome(c, 0, GW_TOKEN_ACCEPTED);
+    assert_int_equal(tq_record(f->base, f->q, &o, 1), 0);
+    assert_true(out_entry(f, js, c->job_id, 0, &stale, &stale_len) > 0);
+    usleep(2500000); /* the lease lapses: no in-progress ack for ack_wait */
+    gw_outcome o2[2] = {outcome(c, 1, GW_TOKEN_ACCEPTED), outcome(c, 2, GW_TOKEN_ACCEPTED)};
+    assert_int_equal(tq_record(f->base, f->q, o2, 2), 0);
+    rev_final = out_entry(f, js, c->job_id, 0, NULL, NULL);
+    /* The stale write lands after the final one. */
+    snprintf(bucket, sizeof(bucket), "%s_OUT", f->b.prefix);
+    snprintf(key, sizeof(key), "%s.0", c->job_id);
+    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
+    assert_int_equal(kvStore_Put(&rev, kv, key, stale, (int)stale_len), NATS_OK);
+    kvStore_Destroy(kv);
+    free(stale);
+    assert_true(rev > rev_final);
+    /* The holder lets the chunk go. */
+    assert_int_equal(tq_release(f->base, f->q, c, 0), 0);
+    assert_int_equal(tq_status(f->base, f->q, r.id, &r), 0);
+    if (r.st.state != GW_JOB_DONE)
+        fail_msg("the job reads %s with %llu accepted after its holder let the chunk go: the "
+                 "stale record stayed",
+                 gw_job_state_name(r.st.state), (unsigned long long)r.st.accepted);
+    assert_int_equal(r.st.accepted, 3);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
 static int group_setup(void **state)
 {
     char err[512];
@@ -1413,6 +1586,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(older_stream_gets_first_subject, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(one_chunk_jobs_fetch_once_per_lease, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(held_chunks_outlast_a_smaller_lease, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(lapsed_chunk_held_without_a_write, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(lapsed_holder_rewrites_an_overwritten_record, setup_r1,
+                                        qc_teardown),
         cmocka_unit_test_setup_teardown(broadcast, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(small_jobs_throughput, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(two_nodes_never_share_a_chunk, qc_setup, qc_teardown),
@@ -1430,5 +1606,7 @@ int main(void)
                         "tested. Run scripts/install-deps.sh (Debian package nats-server).\n");
         return 1;
     }
+    if (getenv("TEST_FILTER") != NULL) /* e.g. TEST_FILTER='lapsed*' */
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
