@@ -1551,6 +1551,59 @@ static void lapsed_holder_rewrites_an_overwritten_record(void **state)
     natsConnection_Destroy(nc);
 }
 
+/* nats-server 2.9 can hand out a message again as if it were new
+ * (NumDelivered 1) after a delivery of it failed (nats-io/nats-server#5305):
+ * the chunk may have been answered and handed back before. Planted: a
+ * committed 3-token job whose record says token 0 was accepted and the
+ * chunk handed back once, leased for the first time 0.7 s after it was
+ * stored. The lease reads the record: token 0 comes accepted, not to be
+ * sent again. On the code before, a first delivery never read its record:
+ * token 0 came pending (the contract test channel_publish failed 2 runs in
+ * 40 that way, a retried chunk's attempts back at 0). */
+static void old_first_delivery_reads_its_record(void **state)
+{
+    fx *f = *state;
+    natsConnection *nc = NULL;
+    jsCtx *js = raw_connect(&nc);
+    tq_res r, l;
+    gw_job j;
+    gw_js_rec rec;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char bucket[64], key[80];
+    kvStore *kv = NULL;
+    uint64_t rev = 0;
+
+    tq_job(&j, "demo", 25, 3);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    assert_int_equal(gw_js_rec_init(&rec, 3), 0);
+    assert_int_equal(gw_js_rec_apply(&rec, 0, GW_TOKEN_ACCEPTED, 200, NULL, 0, 0), 1);
+    rec.rel = 1;
+    assert_int_equal(gw_js_rec_encode(&rec, &buf, &len), 0);
+    gw_js_rec_cleanup(&rec);
+    snprintf(bucket, sizeof(bucket), "%s_OUT", f->b.prefix);
+    snprintf(key, sizeof(key), "%s.0", r.id);
+    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
+    assert_int_equal(kvStore_Put(&rev, kv, key, buf, (int)len), NATS_OK);
+    kvStore_Destroy(kv);
+    free(buf);
+    usleep(700000); /* older than JS_FIRST_READ_MS (500 ms) when leased */
+    assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 5000), 1);
+    gw_chunk *c = l.chunks[0];
+    if (c->state[0] != GW_TOKEN_ACCEPTED)
+        fail_msg("token 0 came with state %d although its record says accepted: the first "
+                 "delivery of a chunk stored 0.7 s ago did not read its record",
+                 c->state[0]);
+    assert_int_equal(c->state[1], GW_TOKEN_PENDING);
+    assert_int_equal(c->state[2], GW_TOKEN_PENDING);
+    assert_int_equal(qc_finish(f, f->q, c), 0);
+    assert_int_equal(tq_status(f->base, f->q, r.id, &r), 0);
+    assert_int_equal(r.st.state, GW_JOB_DONE);
+    assert_int_equal(r.st.accepted, 3);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
 static int group_setup(void **state)
 {
     char err[512];
@@ -1589,6 +1642,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(lapsed_chunk_held_without_a_write, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(lapsed_holder_rewrites_an_overwritten_record, setup_r1,
                                         qc_teardown),
+        cmocka_unit_test_setup_teardown(old_first_delivery_reads_its_record, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(broadcast, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(small_jobs_throughput, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(two_nodes_never_share_a_chunk, qc_setup, qc_teardown),
