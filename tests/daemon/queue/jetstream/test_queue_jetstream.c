@@ -1405,6 +1405,23 @@ static uint64_t out_entry(fx *f, jsCtx *js, const char *job, uint32_t seq, uint8
     return rev;
 }
 
+/* Writes outcome record <job>.<seq> (KV <P>_OUT) as given, with no
+ * compare-and-set; returns its revision. */
+static uint64_t put_out_entry(fx *f, jsCtx *js, const char *job, uint32_t seq, const uint8_t *val,
+                              size_t len)
+{
+    char bucket[64], key[80];
+    kvStore *kv = NULL;
+    uint64_t rev = 0;
+
+    snprintf(bucket, sizeof(bucket), "%s_OUT", f->b.prefix);
+    snprintf(key, sizeof(key), "%s.%u", job, seq);
+    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
+    assert_int_equal(kvStore_Put(&rev, kv, key, val, (int)len), NATS_OK);
+    kvStore_Destroy(kv);
+    return rev;
+}
+
 /* Deliveries so far (redeliveries included) by the first chunks' consumer. */
 static uint64_t first_deliveries(fx *f, jsCtx *js)
 {
@@ -1513,9 +1530,7 @@ static void lapsed_holder_rewrites_an_overwritten_record(void **state)
     gw_job j;
     uint8_t *stale = NULL;
     size_t stale_len = 0;
-    char bucket[64], key[80];
-    kvStore *kv = NULL;
-    uint64_t rev = 0, rev_final;
+    uint64_t rev, rev_final;
 
     gw_queue_free(f->q);
     f->o.lease_ttl_ms = 500;
@@ -1532,11 +1547,7 @@ static void lapsed_holder_rewrites_an_overwritten_record(void **state)
     assert_int_equal(tq_record(f->base, f->q, o2, 2), 0);
     rev_final = out_entry(f, js, c->job_id, 0, NULL, NULL);
     /* The stale write lands after the final one. */
-    snprintf(bucket, sizeof(bucket), "%s_OUT", f->b.prefix);
-    snprintf(key, sizeof(key), "%s.0", c->job_id);
-    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
-    assert_int_equal(kvStore_Put(&rev, kv, key, stale, (int)stale_len), NATS_OK);
-    kvStore_Destroy(kv);
+    rev = put_out_entry(f, js, c->job_id, 0, stale, stale_len);
     free(stale);
     assert_true(rev > rev_final);
     /* The holder lets the chunk go. */
@@ -1570,9 +1581,6 @@ static void old_first_delivery_reads_its_record(void **state)
     gw_js_rec rec;
     uint8_t *buf = NULL;
     size_t len = 0;
-    char bucket[64], key[80];
-    kvStore *kv = NULL;
-    uint64_t rev = 0;
 
     tq_job(&j, "demo", 25, 3);
     assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
@@ -1581,11 +1589,7 @@ static void old_first_delivery_reads_its_record(void **state)
     rec.rel = 1;
     assert_int_equal(gw_js_rec_encode(&rec, &buf, &len), 0);
     gw_js_rec_cleanup(&rec);
-    snprintf(bucket, sizeof(bucket), "%s_OUT", f->b.prefix);
-    snprintf(key, sizeof(key), "%s.0", r.id);
-    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
-    assert_int_equal(kvStore_Put(&rev, kv, key, buf, (int)len), NATS_OK);
-    kvStore_Destroy(kv);
+    assert_true(put_out_entry(f, js, r.id, 0, buf, len) > 0);
     free(buf);
     usleep(700000); /* older than JS_FIRST_READ_MS (500 ms) when leased */
     assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 5000), 1);
