@@ -11,7 +11,9 @@
  * on the bucket's stream filtered to "$KV.P_DEAD.<app>.>", starting after
  * the cursor (the last entry's sequence), read until `limit` + 1 entries or
  * the end. A page never repeats or skips entries that did not change; an
- * entry recorded again moves to the end (new sequence), like SQLite's.
+ * entry recorded again moves to the end (new sequence), like SQLite's. The
+ * same answer stored twice (js_lease.c store_dead: its message id names the
+ * job's token) is one write within the bucket's duplicate window (2 min).
  * Cost: one consumer (created, read, deleted) per page, and the entries
  * from the cursor on; `since` without a cursor starts at the stream time
  * since - 10 minutes (clock skew between nodes and servers) and skips older
@@ -61,11 +63,12 @@ void gw_js_dead_key_raw(const char *app, const char *tok, char *out, size_t len)
 long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, const char *reason,
                     int64_t apns_ts, int async, char *detail, size_t dlen)
 {
-    return gw_js_dead_put2(js, app, hex, 0, source, reason, apns_ts, async, detail, dlen);
+    return gw_js_dead_put2(js, app, hex, 0, source, reason, apns_ts, async, NULL, detail, dlen);
 }
 
 long gw_js_dead_put2(gw_js *js, const char *app, const char *hex, int raw, int source,
-                     const char *reason, int64_t apns_ts, int async, char *detail, size_t dlen)
+                     const char *reason, int64_t apns_ts, int async, const char *msg_id,
+                     char *detail, size_t dlen)
 {
     gw_dead_token d = {.source = (gw_dead_source)source, .apns_ts_ms = apns_ts};
     char key[400], subj[480];
@@ -85,7 +88,7 @@ long gw_js_dead_put2(gw_js *js, const char *app, const char *hex, int raw, int s
         return APNS_ENOMEM;
     if (async) {
         snprintf(subj, sizeof(subj), "$KV.%s.%s", js->bucket[JS_DEAD], key);
-        rc = gw_js_pg_add(js, subj, val, len, NULL, 0);
+        rc = gw_js_pg_add(js, subj, val, len, msg_id, 0);
     } else {
         atomic_fetch_add(&js->op_pub, 1);
         s = kvStore_Put(NULL, js->kv[JS_DEAD], key, val, (int)len);

@@ -833,6 +833,13 @@ static void undo_answer(gw_js *js, const mark *m, const gw_js_pub *p, const char
                                 m->r->detail, sizeof(m->r->detail));
 }
 
+/* The registry entries of the applied answers that name a dead token,
+ * published together. Each carries the message id "dead.<chunk>.<token
+ * number>": an answer stored again (kept answers recorded again after a
+ * failure, or a lapsed holder answering a token its taker answered too)
+ * within the bucket's duplicate window writes nothing, so the entry keeps
+ * its place in the listing order instead of moving to the end under a
+ * client that is paging through it. */
 static void store_dead(gw_js *js, mark *marks, size_t n_marks)
 {
     size_t n_dead = 0;
@@ -840,7 +847,8 @@ static void store_dead(gw_js *js, mark *marks, size_t n_marks)
     gw_js_pg_begin(js);
     for (size_t j = 0; j < n_marks; j++) {
         mark *m = &marks[j];
-        char hex[GW_TOKEN_TEXT_MAX], reason[JS_REASON_MAX + 1];
+        gw_js_lease *l = by_handle(m->o->chunk);
+        char hex[GW_TOKEN_TEXT_MAX], reason[JS_REASON_MAX + 1], msg_id[GW_JOB_ID_LEN + 32];
         int raw;
         const uint8_t *tok;
         const char *rs;
@@ -857,8 +865,10 @@ static void store_dead(gw_js *js, mark *marks, size_t n_marks)
             gw_token_to_hex(tok, tl, hex);
         }
         snprintf(reason, sizeof(reason), "%.*s", (int)rl, rs);
-        m->dead_slot = gw_js_dead_put2(js, by_handle(m->o->chunk)->app, hex, raw, m->o->dead,
-                                       reason, m->o->apns_ts, 1, NULL, 0);
+        snprintf(msg_id, sizeof(msg_id), "dead.%.*s.%llu", GW_JOB_ID_LEN, l->key,
+                 (unsigned long long)l->first + m->o->idx);
+        m->dead_slot = gw_js_dead_put2(js, l->app, hex, raw, m->o->dead, reason, m->o->apns_ts, 1,
+                                       msg_id, NULL, 0);
         n_dead++;
     }
     if (n_dead == 0)

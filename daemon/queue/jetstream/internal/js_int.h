@@ -397,10 +397,12 @@ int gw_js_op_dead_delete(gw_js *js, gw_queue_req *r); /* js_dead.c */
 long gw_js_dead_put(gw_js *js, const char *app, const char *hex, int source, const char *reason,
                     int64_t apns_ts, int async, char *detail, size_t dlen);
 /* The same for a token of either kind: raw 1 for an FCM registration token
- * (hex is then the token itself; key gw_js_dead_key_raw). */
+ * (hex is then the token itself; key gw_js_dead_key_raw). msg_id (async
+ * only; NULL for none): the publish's Nats-Msg-Id, so that the same answer
+ * stored again within the bucket's duplicate window writes nothing. */
 long gw_js_dead_put2(gw_js *js, const char *app, const char *hex, int raw, int source,
-                     const char *reason, int64_t apns_ts, int async, char *detail,
-                     size_t dlen);                /* js_dead.c */
+                     const char *reason, int64_t apns_ts, int async, const char *msg_id,
+                     char *detail, size_t dlen);  /* js_dead.c */
 int gw_js_op_token(gw_js *js, gw_queue_req *r);   /* js_token.c */
 int gw_js_op_channel(gw_js *js, gw_queue_req *r); /* js_channel.c */
 

@@ -1608,6 +1608,103 @@ static void old_first_delivery_reads_its_record(void **state)
     natsConnection_Destroy(nc);
 }
 
+/* Revision of app's registry entry for token hex (KV <P>_DEAD); 0 when
+ * absent. */
+static uint64_t dead_entry_rev(fx *f, jsCtx *js, const char *app, const char *hex)
+{
+    char bucket[64], key[256];
+    kvStore *kv = NULL;
+    kvEntry *e = NULL;
+    uint64_t rev = 0;
+
+    snprintf(bucket, sizeof(bucket), "%s_DEAD", f->b.prefix);
+    snprintf(key, sizeof(key), "%s.%s", app, hex);
+    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
+    if (kvStore_Get(&e, kv, key) == NATS_OK) {
+        rev = kvEntry_Revision(e);
+        kvEntry_Destroy(e);
+    }
+    kvStore_Destroy(kv);
+    return rev;
+}
+
+static gw_outcome unregistered(gw_chunk *c, uint32_t i)
+{
+    gw_outcome o = outcome(c, i, GW_TOKEN_REJECTED);
+    o.status = 410;
+    o.reason = APNS_REASON_UNREGISTERED;
+    o.apns_ts_ms = wall_ms() - 5000;
+    o.dead = GW_DEAD_UNREGISTERED;
+    return o;
+}
+
+/* One job's answer for one token enters the registry once, however many
+ * nodes store it. Node A's lease lapses; node B is handed the chunk (after
+ * its hold) and stores 410 Unregistered for token 0; then A, which still
+ * has the chunk, stores the same answer. The registry entry keeps B's
+ * write (its revision, so its place in the listing order), and a listing
+ * has it once. On the code before, A's write moved the entry to the end: a
+ * client paging through the registry meanwhile saw the token twice
+ * (it_gw_fleet_nats_down failed that way once in CI: kept answers were
+ * recorded again after the cluster came back). */
+static void dead_entry_written_once_per_answer(void **state)
+{
+    fx *f = *state;
+    natsConnection *nc = NULL;
+    jsCtx *js = raw_connect(&nc);
+    tq_res r, la, lb, l;
+    gw_job j;
+    char hex[APNS_TOKEN_HEX_MAX + 1];
+    uint64_t rev_b, rev_a;
+    double t;
+
+    gw_queue_free(f->q);
+    f->o.lease_ttl_ms = 500;
+    f->q = qc_open(f);  /* node A */
+    f->q2 = qc_open(f); /* node B */
+    tq_job(&j, "demo", 26, 3);
+    assert_int_equal(tq_submit(f->base, f->q2, &j, &r), 0);
+    assert_int_equal(qc_lease_wait(f, f->q, 1, &la, 5000), 1);
+    gw_chunk *ca = la.chunks[0];
+    assert_int_equal(gw_chunk_token_hex(ca, 0, hex), 0);
+    usleep(2500000); /* past ack_wait (2 s): A's lease lapses */
+    /* B is handed the chunk, holds it 3 s, then has it with token 0 open. */
+    t = tq_secs();
+    lb.n = 0;
+    while (lb.n == 0 && tq_secs() - t < 8) {
+        assert_int_equal(tq_lease(f->base, f->q2, 1, &lb), 0);
+        if (lb.n == 0)
+            usleep(100000);
+    }
+    assert_int_equal(lb.n, 1);
+    gw_chunk *cb = lb.chunks[0];
+    assert_int_equal(cb->state[0], GW_TOKEN_PENDING);
+    gw_outcome ob = unregistered(cb, 0);
+    assert_int_equal(tq_record(f->base, f->q2, &ob, 1), 0);
+    rev_b = dead_entry_rev(f, js, "demo", hex);
+    assert_true(rev_b > 0);
+    /* A stores the same answer. */
+    gw_outcome oa = unregistered(ca, 0);
+    (void)tq_record(f->base, f->q, &oa, 1); /* may fail: A's lease lapsed */
+    rev_a = dead_entry_rev(f, js, "demo", hex);
+    if (rev_a != rev_b)
+        fail_msg("the registry entry was written again for the same answer (revision %llu -> "
+                 "%llu): it moved to the end of the listing order",
+                 (unsigned long long)rev_b, (unsigned long long)rev_a);
+    assert_int_equal(qc_dead_list(f, "demo", 0, NULL, 10, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.dead[0].token, hex);
+    /* A lets the chunk go; B finishes it: partial, token 0 rejected. */
+    (void)tq_release(f->base, f->q, ca, 0);
+    assert_int_equal(qc_finish(f, f->q2, cb), 0);
+    assert_int_equal(tq_status(f->base, f->q2, r.id, &r), 0);
+    assert_int_equal(r.st.state, GW_JOB_PARTIAL);
+    assert_int_equal(r.st.rejected, 1);
+    assert_int_equal(r.st.accepted, 2);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
 static int group_setup(void **state)
 {
     char err[512];
@@ -1647,6 +1744,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(lapsed_holder_rewrites_an_overwritten_record, setup_r1,
                                         qc_teardown),
         cmocka_unit_test_setup_teardown(old_first_delivery_reads_its_record, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(dead_entry_written_once_per_answer, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(broadcast, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(small_jobs_throughput, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(two_nodes_never_share_a_chunk, qc_setup, qc_teardown),
