@@ -43,6 +43,9 @@
  * Release: clear the lease and compute when the chunk is due again: now (or
  * the caller's not_before) while tokens are pending, the earliest retry-at
  * when only retry tokens are open, never (NULL) when every token is final.
+ * The outcome batch that makes every token final already ends the lease
+ * (store_sqlite_outcome.c, CHUNK_SET_ST), so the usual release of a
+ * finished chunk (every small job's) reads its row and writes nothing.
  * A chunk of a cancelled job (store_sqlite_cancel.c) is handed back as
  * never due and its open tokens are cancelled in the same transaction.
  *
@@ -275,7 +278,7 @@ int gw_sq_op_release(gw_sq *sq, gw_queue_req *r)
     int64_t chunk = (int64_t)r->u.release.chunk, now = gw_queue__now(sq->q), n_open, n_retry;
     int64_t not_before = r->u.release.not_before > now ? r->u.release.not_before : now;
     int64_t min_at = 0, next_at, job;
-    int cancelled, err;
+    int cancelled, leased, err;
     sqlite3_stmt *s = gw_sq_stmt(sq, SQS_CHUNK_RELEASE_INFO, "i", chunk);
     int rc = sqlite3_step(s);
 
@@ -286,13 +289,15 @@ int gw_sq_op_release(gw_sq *sq, gw_queue_req *r)
         return gw_sq_error(sq, rc, "release", r->detail, sizeof(r->detail));
     }
     n_open = sqlite3_column_int64(s, 0);
-    n_retry = sqlite3_column_int64(s, 1);
-    if (sqlite3_column_type(s, 2) != SQLITE_NULL)
-        min_at = sqlite3_column_int64(s, 2);
-    job = sqlite3_column_int64(s, 3);
-    cancelled = sqlite3_column_type(s, 4) != SQLITE_NULL;
+    leased = sqlite3_column_int(s, 1);
+    job = sqlite3_column_int64(s, 2);
+    cancelled = sqlite3_column_type(s, 3) != SQLITE_NULL;
     sqlite3_reset(s);
 
+    /* Every token final: the outcomes that made it so ended the lease and
+     * the due time (CHUNK_SET_ST), so there is nothing to write. */
+    if (n_open <= 0 && !leased)
+        return 0;
     if (cancelled) { /* the lease ends first: then its open tokens are cancelled */
         err = gw_sq_run(sq, r->detail, sizeof(r->detail), "release", SQS_CHUNK_RELEASE, "i", chunk);
         return err != 0 || n_open <= 0 ? err : gw_sq_cancel_open(sq, r, job, now, NULL);
@@ -301,6 +306,16 @@ int gw_sq_op_release(gw_sq *sq, gw_queue_req *r)
     if (n_open <= 0) /* every token final: never due again (next_at NULL) */
         return gw_sq_run(sq, r->detail, sizeof(r->detail), "release", SQS_CHUNK_RELEASE, "i",
                          chunk);
+    s = gw_sq_stmt(sq, SQS_CHUNK_RETRY_INFO, "i", chunk);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(s);
+        return gw_sq_error(sq, rc, "release", r->detail, sizeof(r->detail));
+    }
+    n_retry = sqlite3_column_int64(s, 0);
+    if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+        min_at = sqlite3_column_int64(s, 1);
+    sqlite3_reset(s);
     next_at = n_open > n_retry ? not_before : (min_at > not_before ? min_at : not_before);
     r->work = next_at <= now;
     return gw_sq_run(sq, r->detail, sizeof(r->detail), "release", SQS_CHUNK_RELEASE, "ii", chunk,

@@ -17,7 +17,9 @@
  * transaction lives, the entry is put off (store_sqlite_dead.c, dead_pending) and the answer is
  * stored all the same, so a job cancelled meanwhile can never turn a token APNs answered into
  * "cancelled" (its chunk's release cancels only tokens still open). Job counters (per outcome,
- * retrying) move by the deltas; when every token of a job is final, job.finished is set. The depth
+ * retrying) move by the deltas and, when every token of a job is final, job.finished is set, in one
+ * statement; a chunk whose last open token becomes final loses its due time and its lease in its
+ * row write (its release then writes nothing, store_sqlite_lease.c). The depth
  * goes down by the tokens that became final, after COMMIT. An answer that makes its token final and
  * carries a webhook event writes it to the outbox in the same transaction (store_sqlite_outbox.c).
  */
@@ -45,20 +47,16 @@ static int by_chunk(const void *a, const void *b, void *arg)
     return x < y ? -1 : (x > y);
 }
 
+/* A job's counters move by the batch's deltas, and the job is finished
+ * (finished = now) when they cover every token: one statement. */
 static int flush_job(gw_sq *sq, job_delta *d, int64_t now, gw_queue_req *r)
 {
-    int rc;
-
     if (!d->used)
         return 0;
     d->used = 0;
-    rc = gw_sq_run(sq, r->detail, sizeof(r->detail), "record outcomes (job)", SQS_JOB_ADD_COUNTS,
-                   "iiiiii", d->job, d->counts[0], d->counts[1], d->counts[2], d->counts[3],
-                   d->retry);
-    if (rc != 0)
-        return rc;
-    return gw_sq_run(sq, r->detail, sizeof(r->detail), "record outcomes (finish)", SQS_JOB_FINISH,
-                     "ii", d->job, now);
+    return gw_sq_run(sq, r->detail, sizeof(r->detail), "record outcomes (job)", SQS_JOB_ADD_COUNTS,
+                     "iiiiiii", d->job, d->counts[0], d->counts[1], d->counts[2], d->counts[3],
+                     d->retry, now);
 }
 
 static int reject(gw_sq *sq, gw_queue_req *r, const gw_queue_answer *o, int64_t job, int64_t first,

@@ -45,7 +45,9 @@
     XX(RETRY_BY_CHUNK, "SELECT idx,at,attempts FROM retry WHERE chunk=?1")                         \
     XX(CHUNK_ST, "SELECT job,n,st,n_open,first FROM chunk WHERE id=?1")                            \
     XX(CHUNK_SET_ST, "UPDATE chunk SET st=?2,n_open=?3,"                                           \
-                     "next_at=CASE WHEN ?3=0 THEN NULL ELSE next_at END WHERE id=?1")              \
+                     "next_at=CASE WHEN ?3=0 THEN NULL ELSE next_at END,"                          \
+                     "lease_owner=CASE WHEN ?3=0 THEN NULL ELSE lease_owner END,"                  \
+                     "lease_until=CASE WHEN ?3=0 THEN NULL ELSE lease_until END WHERE id=?1")      \
     XX(RETRY_UPSERT, "INSERT INTO retry(chunk,idx,at,attempts) VALUES(?1,?2,?3,1) "                \
                      "ON CONFLICT(chunk,idx) DO UPDATE SET at=excluded.at,"                        \
                      "attempts=min(attempts+1,255)")                                               \
@@ -54,14 +56,16 @@
                       "recorded) VALUES(?1,?2,?3,?4,?5,?6,?7)")                                    \
     XX(JOB_APP, "SELECT app FROM job WHERE id=?1")                                                 \
     XX(JOB_ADD_COUNTS, "UPDATE job SET n_accepted=n_accepted+?2,n_rejected=n_rejected+?3,"         \
-                       "n_expired=n_expired+?4,n_failed=n_failed+?5,n_retry=n_retry+?6 "           \
+                       "n_expired=n_expired+?4,n_failed=n_failed+?5,n_retry=n_retry+?6,"           \
+                       "finished=CASE WHEN finished IS NULL AND n_accepted+n_rejected+n_expired+"  \
+                       "n_failed+n_cancelled+?2+?3+?4+?5>=n THEN ?7 ELSE finished END "            \
                        "WHERE id=?1")                                                              \
     XX(JOB_FINISH, "UPDATE job SET finished=?2 WHERE id=?1 AND finished IS NULL AND "              \
                    "n_accepted+n_rejected+n_expired+n_failed+n_cancelled>=n")                      \
-    XX(CHUNK_RELEASE_INFO, "SELECT n_open,(SELECT count(*) FROM retry WHERE chunk=?1),"            \
-                           "(SELECT min(at) FROM retry WHERE chunk=?1),job,"                       \
+    XX(CHUNK_RELEASE_INFO, "SELECT n_open,lease_owner IS NOT NULL,job,"                            \
                            "(SELECT cancelled FROM job WHERE job.id=chunk.job) "                   \
                            "FROM chunk WHERE id=?1")                                               \
+    XX(CHUNK_RETRY_INFO, "SELECT count(*),min(at) FROM retry WHERE chunk=?1")                      \
     XX(JOB_CANCEL_MARK, "UPDATE job SET cancelled=?2 WHERE id=?1 AND cancelled IS NULL")           \
     XX(CANCEL_COUNT, "SELECT COALESCE(sum(n_open),0),(SELECT count(*) FROM retry WHERE chunk IN "  \
                      "(SELECT id FROM chunk WHERE job=?1 AND lease_owner IS NULL AND n_open>0)) "  \

@@ -661,6 +661,66 @@ static void cancel_survives_a_stop_while_leased(void **state)
     assert_int_equal(qc_depth_settled(f, 0), 0);
 }
 
+/* PRAGMA data_version of an open connection: it changes when another
+ * connection commits a change to the file. */
+static int data_version(sqlite3 *db)
+{
+    sqlite3_stmt *s;
+    int v = -1;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &s, NULL), SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* The outcomes that make every token of a chunk final end its lease in
+ * the same row write, so the release that follows (every small job's)
+ * commits no change to the file; a chunk with open tokens is still handed
+ * back with a write. Judged from a second connection to the file. */
+static void finished_chunk_release_writes_nothing(void **state)
+{
+    fx *f = *state;
+    tq_res r, l;
+    gw_job j;
+    sqlite3 *db;
+    int v0, v1;
+    char id[GW_JOB_ID_LEN + 1];
+
+    tq_job(&j, "demo", 12, 2);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    snprintf(id, sizeof(id), "%s", r.id);
+    tq_job(&j, "demo", 13, 2);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    assert_int_equal(qc_lease_wait(f, f->q, 2, &l, 5000), 2);
+    gw_chunk *done = strcmp(l.chunks[0]->job_id, id) == 0 ? l.chunks[0] : l.chunks[1];
+    gw_chunk *open = done == l.chunks[0] ? l.chunks[1] : l.chunks[0];
+    gw_outcome v[3] = {outcome(done, 0, GW_TOKEN_ACCEPTED), outcome(done, 1, GW_TOKEN_ACCEPTED),
+                       outcome(open, 0, GW_TOKEN_ACCEPTED)};
+    assert_int_equal(tq_record(f->base, f->q, v, 3), 0);
+    assert_int_equal(db_int(f->b.path, "SELECT count(*) FROM chunk WHERE lease_owner IS NULL AND "
+                                       "next_at IS NULL AND n_open=0"),
+                     1);
+    assert_int_equal(sqlite3_open(f->b.path, &db), SQLITE_OK);
+    v0 = data_version(db);
+    assert_int_equal(tq_release(f->base, f->q, done, 0), 0);
+    v1 = data_version(db);
+    if (v1 != v0)
+        fail_msg("releasing a chunk whose tokens are all final committed a change (data_version "
+                 "%d -> %d)",
+                 v0, v1);
+    assert_int_equal(tq_release(f->base, f->q, open, 0), 0);
+    assert_true(data_version(db) != v1); /* the check sees a release that writes */
+    sqlite3_close(db);
+    assert_int_equal(tq_status(f->base, f->q, id, &r), 0);
+    assert_int_equal(r.st.state, GW_JOB_DONE);
+    /* The open chunk is due again; the finished one never. */
+    assert_int_equal(qc_lease_wait(f, f->q, 10, &l, 5000), 1);
+    assert_int_equal(l.chunks[0]->state[0], GW_TOKEN_ACCEPTED);
+    assert_int_equal(l.chunks[0]->state[1], GW_TOKEN_PENDING);
+    assert_int_equal(qc_finish(f, f->q, l.chunks[0]), 0);
+}
+
 /* A version 5 file is migrated to 6 in place: its queued job has no cancel
  * mark and can be cancelled, and the cancel survives a restart. */
 static void schema_v5_migrated(void **state)
@@ -855,6 +915,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(schema_v3_migrated, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_v5_migrated, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(cancel_survives_a_stop_while_leased, qc_setup, qc_teardown),
+        cmocka_unit_test_setup_teardown(finished_chunk_release_writes_nothing, qc_setup,
+                                        qc_teardown),
         cmocka_unit_test_setup_teardown(schema_newer_refused, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(group_all_or_nothing, qc_setup, qc_teardown),
     };
