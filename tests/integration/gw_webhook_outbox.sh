@@ -21,7 +21,11 @@
 #     carries that batch's delivery id and event ids.
 #  3. other, webhook_retention = 100, receiver down: 300 tokens -> 200
 #     dropped by retention (the metric), the outbox depth is 100; receiver
-#     up: the newest 100 arrive (indexes 200..299).
+#     up: the newest 100 arrive (indexes 200..299). Events enter the outbox
+#     in the order their answers come back, so this app sends one token at
+#     a time (one connection, max_in_flight = 1): with many streams the
+#     answers of 300 tokens come back interleaved and the newest 100 events
+#     are not the 100 highest indexes.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/gw_lib.sh"
 
@@ -54,6 +58,8 @@ webhook_batch = 500
 webhook_interval = 100ms
 
 $(app_ini "$GW_APP2" "$GW_TOPIC" "$SIM_PORT" "$CERTS" "$GW_KEY2")
+connections = 1
+max_in_flight = 1
 webhook_url = http://127.0.0.1:$RPORT/other
 webhook_secret = $SECRET
 webhook_batch = 50
