@@ -2,17 +2,23 @@
  * store_sqlite_db.c - the SQLite file: open, schema, pragmas, prepared
  * statements, and the mapping of SQLite failures to queue errors.
  *
- * Schema (user_version 6; version 1 lacked the meta table, 2 the channel
- * table, 3 the outbox, 4 job.channel, 5 job.cancelled and job.n_cancelled):
+ * Schema (user_version 7; version 1 lacked the meta table, 2 the channel
+ * table, 3 the outbox, 4 job.channel, 5 job.cancelled and job.n_cancelled,
+ * 6 kept a chunk's tokens in its chunk row):
  *   job        one row per job: push fields, payload, counts per outcome,
  *              finished (ms, NULL while tokens are open); channel: NULL for
  *              device tokens, else the channel id of a channel publish (its
  *              one chunk holds one placeholder token); cancelled: when its
  *              cancel was stored (NULL: none), n_cancelled: its tokens
  *              cancelled (store_sqlite_cancel.c)
- *   chunk      up to chunk_tokens tokens of a job: tokens (packed binary),
- *              st (one state byte per token), n_open (tokens not final),
- *              next_at (when leasable; NULL when nothing is open), lease
+ *   chunk      up to chunk_tokens tokens of a job: st (one state byte per
+ *              token), n_open (tokens not final), next_at (when leasable;
+ *              NULL when nothing is open), lease
+ *   chunk_token  a chunk's tokens (packed binary), by chunk id; deleted with
+ *              its chunk (trigger chunk_token_gone). Apart from the chunk
+ *              row because they never change while the row changes at every
+ *              lease and outcome batch: an update rewrites a whole row, and
+ *              a 1,000-token chunk's 33 KB of tokens are 9 pages (issue 16)
  *   retry      sparse: (chunk, idx) -> retry-at, attempts, for RETRY tokens
  *   rejection  (job, idx) -> token, status, reason, APNs timestamp
  *   dead_token (app, token) -> source, reason, APNs timestamp, recorded
@@ -66,7 +72,12 @@
     " id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, at INTEGER NOT NULL,"               \
     " event TEXT NOT NULL);"                                                                       \
     "CREATE INDEX IF NOT EXISTS outbox_app ON outbox(app, id);"
-#define SCHEMA_VERSION 6
+/* A chunk's tokens, apart from its state (version 7): written once. */
+#define CHUNK_TOKEN_TABLE                                                                          \
+    "CREATE TABLE IF NOT EXISTS chunk_token(id INTEGER PRIMARY KEY, tokens BLOB NOT NULL);"        \
+    "CREATE TRIGGER IF NOT EXISTS chunk_token_gone AFTER DELETE ON chunk BEGIN"                    \
+    " DELETE FROM chunk_token WHERE id=old.id; END;"
+#define SCHEMA_VERSION 7
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS job("
@@ -81,7 +92,7 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS job_finished ON job(finished) WHERE finished IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS chunk("
     " id INTEGER PRIMARY KEY, job INTEGER NOT NULL, seq INTEGER NOT NULL,"
-    " first INTEGER NOT NULL, n INTEGER NOT NULL, tokens BLOB NOT NULL, st BLOB NOT NULL,"
+    " first INTEGER NOT NULL, n INTEGER NOT NULL, st BLOB NOT NULL,"
     " n_open INTEGER NOT NULL, next_at INTEGER, lease_owner INTEGER, lease_until INTEGER,"
     " UNIQUE(job, seq));"
     "CREATE INDEX IF NOT EXISTS chunk_due ON chunk(next_at)"
@@ -97,7 +108,7 @@ static const char schema_sql[] =
     " reason TEXT, apns_ts INTEGER, recorded INTEGER NOT NULL, UNIQUE(app, token));"
     "CREATE INDEX IF NOT EXISTS dead_token_page ON dead_token(app, recorded, id);"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT "
-    "ROWID;" CHANNEL_TABLE OUTBOX_TABLE "PRAGMA user_version=6;";
+    "ROWID;" CHANNEL_TABLE OUTBOX_TABLE CHUNK_TOKEN_TABLE "PRAGMA user_version=7;";
 
 /* migrations[v - 1] turns schema version v into v + 1 (and sets
  * user_version). */
@@ -116,6 +127,10 @@ static const char *const migrations[SCHEMA_VERSION - 1] = {
     "ALTER TABLE job ADD COLUMN n_cancelled INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE job ADD COLUMN cancelled INTEGER;"
     "PRAGMA user_version=6;",
+    /* 6 -> 7: a chunk's tokens move to their own table (issue 16). */
+    CHUNK_TOKEN_TABLE "INSERT INTO chunk_token(id,tokens) SELECT id,tokens FROM chunk;"
+                      "ALTER TABLE chunk DROP COLUMN tokens;"
+                      "PRAGMA user_version=7;",
 };
 
 static const char *const stmt_sql[SQS_COUNT] = {

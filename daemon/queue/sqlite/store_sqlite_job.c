@@ -2,11 +2,12 @@
  * store_sqlite_job.c - storing a job: one job row plus one chunk row per
  * chunk_tokens tokens, all in the batch transaction.
  *
- * A chunk row holds its tokens as one blob of packed [len][bytes] records
- * (the gw_token_list format, so a chunk is a slice of the list: no copy),
- * a state blob of one zero (pending) byte per token, n_open = n and
- * next_at = send_at. A 1,000,000-token broadcast is one job row and 1,000
- * chunk rows of ~33 KB.
+ * A chunk row holds a state blob of one zero (pending) byte per token,
+ * n_open = n and next_at = send_at; its chunk_token row holds its tokens as
+ * one blob of packed [len][bytes] records (the gw_token_list format, so a
+ * chunk is a slice of the list: no copy), written once and only read after
+ * (store_sqlite_db.c). A 1,000,000-token broadcast is one job row, 1,000
+ * chunk rows of ~1 KB and 1,000 chunk_token rows of ~33 KB.
  */
 #include "store_sqlite.h"
 
@@ -51,8 +52,11 @@ int gw_sq_op_submit(gw_sq *sq, gw_queue_req *r)
             pos += gw_token_rec(l->buf + pos, &tl, &raw);
         }
         rc = gw_sq_run(sq, r->detail, sizeof(r->detail), "submit (chunk)", SQS_CHUNK_INSERT,
-                       "iiiibi", job, (int64_t)seq, (int64_t)done, (int64_t)cnt,
-                       (const void *)(l->buf + start), pos - start, send_at);
+                       "iiiii", job, (int64_t)seq, (int64_t)done, (int64_t)cnt, send_at);
+        if (rc == 0)
+            rc = gw_sq_run(sq, r->detail, sizeof(r->detail), "submit (chunk tokens)",
+                           SQS_CHUNK_TOKEN_INSERT, "ib", (int64_t)sqlite3_last_insert_rowid(sq->db),
+                           (const void *)(l->buf + start), pos - start);
         if (rc != 0)
             return rc;
         done += cnt;

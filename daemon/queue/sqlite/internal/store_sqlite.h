@@ -22,19 +22,23 @@
 #include "queue_backend.h"
 #include "queue_sqlite.h"
 
+/* A chunk row's tokens, as a column of a statement over chunk. */
+#define SQ_CHUNK_TOKENS "(SELECT tokens FROM chunk_token WHERE chunk_token.id=chunk.id)"
+
 /* XX(ID, sql). Prepared once at open (SQLITE_PREPARE_PERSISTENT). */
 #define SQ_STMT_MAP(XX)                                                                            \
     XX(JOB_INSERT, "INSERT INTO job(uid,app,topic,push_type,priority,expiration,collapse_id,"      \
                    "apns_id,payload,send_at,created,n,n_chunks,channel) "                          \
                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)")                       \
-    XX(CHUNK_INSERT, "INSERT INTO chunk(job,seq,first,n,tokens,st,n_open,next_at) "                \
-                     "VALUES(?1,?2,?3,?4,?5,zeroblob(?4),?4,?6)")                                  \
+    XX(CHUNK_INSERT, "INSERT INTO chunk(job,seq,first,n,st,n_open,next_at) "                       \
+                     "VALUES(?1,?2,?3,?4,zeroblob(?4),?4,?5)")                                     \
+    XX(CHUNK_TOKEN_INSERT, "INSERT INTO chunk_token(id,tokens) VALUES(?1,?2)")                     \
     XX(LEASE_TURN, "SELECT min(seq) FROM chunk "                                                   \
                    "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND seq>=?1")                \
-    XX(LEASE_SELECT, "SELECT id,job,seq,first,n,tokens,st FROM chunk "                             \
+    XX(LEASE_SELECT, "SELECT id,job,seq,first,n," SQ_CHUNK_TOKENS ",st FROM chunk "                \
                      "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND seq=?1 AND "           \
                      "next_at<=?2 AND next_at>?4 ORDER BY next_at,id LIMIT ?3")                    \
-    XX(LEASE_OLD, "SELECT id,job,seq,first,n,tokens,st FROM chunk "                                \
+    XX(LEASE_OLD, "SELECT id,job,seq,first,n," SQ_CHUNK_TOKENS ",st FROM chunk "                   \
                   "WHERE next_at IS NOT NULL AND lease_owner IS NULL AND next_at<=?1 "             \
                   "ORDER BY next_at,id LIMIT ?2 OFFSET ?3")                                        \
     XX(LEASE_NEXT, "SELECT min(next_at) FROM chunk "                                               \
@@ -85,7 +89,7 @@
                     "ON r.chunk=c.id WHERE c.job=?1")                                              \
     XX(JOB_NEXT_RETRY, "SELECT min(r.at) FROM chunk c JOIN retry r ON r.chunk=c.id "               \
                        "WHERE c.job=?1")                                                           \
-    XX(JOB_CHUNKS, "SELECT first,n,tokens,st FROM chunk WHERE job=?1 ORDER BY seq")                \
+    XX(JOB_CHUNKS, "SELECT first,n," SQ_CHUNK_TOKENS ",st FROM chunk WHERE job=?1 ORDER BY seq")   \
     XX(JOB_REJECTIONS, "SELECT idx,status,reason,apns_ts FROM rejection WHERE job=?1")             \
     XX(DEAD_UPSERT, "INSERT INTO dead_token(app,token,source,reason,apns_ts,recorded) "            \
                     "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(app,token) DO UPDATE SET "              \

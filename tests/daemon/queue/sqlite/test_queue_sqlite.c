@@ -47,6 +47,28 @@ static void qc_backend_teardown(fx *f)
 
 /* ---- this backend only ------------------------------------------------------------ */
 
+static int db_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    int v = -1;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+static void db_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 static void retention(void **state)
 {
     fx *f = *state;
@@ -93,6 +115,11 @@ static void retention(void **state)
     assert_int_equal(tq_status(f->base, f->q, b.id, &r), 0);
     assert_int_equal(r.st.state, GW_JOB_QUEUED);
     assert_int_equal(gw_queue_depth(f->q), 1);
+    /* The purged chunks' tokens went with them; the queued job's stayed. */
+    assert_int_equal(db_int(f->b.path, "SELECT count(*) FROM chunk_token"), 1);
+    assert_int_equal(db_int(f->b.path, "SELECT count(*) FROM chunk_token t JOIN chunk c "
+                                       "ON c.id=t.id JOIN job j ON j.id=c.job WHERE j.n=1"),
+                     1);
 }
 
 /* The lease order (docs/queue.md, Scheduling): by turn (a chunk's position
@@ -457,28 +484,6 @@ static const char v1_rows[] =
     "INSERT INTO dead_token(app,token,source,reason,apns_ts,recorded)"
     " VALUES('demo',X'" V1_DEAD "',1,'Unregistered',1764092701123,1000);";
 
-static int db_int(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *s;
-    int v = -1;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
-
-static void db_exec(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-}
-
 static void schema_v1_migrated(void **state)
 {
     fx *f = *state;
@@ -519,10 +524,16 @@ static void schema_v1_migrated(void **state)
     assert_string_equal(d.dead[0].reason, "Unregistered");
     gw_queue_free(q);
 
-    /* Migrated in place: version 6 (meta, the channel records, the webhook
+    /* Migrated in place: version 7 (meta, the channel records, the webhook
      * outbox, then job.channel, NULL for the job it held, then the cancel
-     * columns), this apnsd recorded as the writer. */
-    assert_int_equal(db_int(path, "PRAGMA user_version"), 6);
+     * columns, then the tokens in chunk_token, the chunk rows without
+     * them), this apnsd recorded as the writer. */
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 7);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM pragma_table_info('chunk') WHERE "
+                                  "name='tokens'"),
+                     0);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM chunk_token"), 1);
+    assert_int_equal(db_int(path, "SELECT length(tokens) FROM chunk_token"), 2 * 33);
     assert_int_equal(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name='outbox'"), 1);
     assert_int_equal(db_int(path, "SELECT count(*) FROM sqlite_master WHERE name='channel'"), 1);
     assert_int_equal(db_int(path, "SELECT count(*) FROM pragma_table_info('job') WHERE "
@@ -575,7 +586,7 @@ static void schema_v3_migrated(void **state)
     assert_int_equal(tq_release(f->base, q, c, 0), 0);
     gw_queue_free(q);
 
-    assert_int_equal(db_int(path, "PRAGMA user_version"), 6);
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 7);
     assert_int_equal(db_int(path, "SELECT count(*) FROM outbox WHERE app='demo'"), 2);
     /* Opened again: the events are there, oldest first. */
     q = tq_open(&f->o, path);
@@ -721,6 +732,55 @@ static void finished_chunk_release_writes_nothing(void **state)
     assert_int_equal(qc_finish(f, f->q, l.chunks[0]), 0);
 }
 
+/* Bytes of the file's write-ahead log (frames are appended until a
+ * checkpoint, which runs at 1,000 frames: far more than these tests write). */
+static long wal_bytes(const char *path)
+{
+    char wal[600];
+    struct stat sb;
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    return stat(wal, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* A chunk's tokens are written once: leasing a 1,000-token chunk and
+ * recording its outcomes rewrite its small chunk row (state bytes, counts,
+ * lease), not its 33 KB of tokens. With the tokens in the chunk row (schema
+ * 6) every such update rewrote the whole row: its 8 overflow pages and its
+ * leaf, 9+ pages per write (issue 16). */
+static void chunk_updates_leave_tokens_alone(void **state)
+{
+    fx *f = *state;
+    tq_res r, l;
+    gw_job j;
+    gw_outcome *o = calloc(1000, sizeof(*o));
+    assert_non_null(o);
+
+    f->o.chunk_tokens = 1000;
+    qc_reopen(f);
+    tq_job(&j, "demo", 21, 1000);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    long frame = 24 + db_int(f->b.path, "PRAGMA page_size"), w0 = wal_bytes(f->b.path);
+    assert_int_equal(qc_lease_wait(f, f->q, 10, &l, 5000), 1);
+    gw_chunk *c = l.chunks[0];
+    assert_int_equal(c->n_tokens, 1000);
+    long w1 = wal_bytes(f->b.path);
+    for (uint32_t i = 0; i < 1000; i++)
+        o[i] = outcome(c, i, i == 7 ? GW_TOKEN_REJECTED : GW_TOKEN_ACCEPTED);
+    assert_int_equal(tq_record(f->base, f->q, o, 1000), 0);
+    assert_int_equal(tq_release(f->base, f->q, c, 0), 0);
+    long w2 = wal_bytes(f->b.path);
+    assert_true(w0 > 0 && w1 >= w0 && w2 >= w1);
+    long lease_pages = (w1 - w0) / frame, record_pages = (w2 - w1) / frame;
+    printf("# 1,000-token chunk: lease wrote %ld pages, outcomes %ld\n", lease_pages, record_pages);
+    if (lease_pages > 4 || record_pages > 6)
+        fail_msg("a chunk update rewrote its tokens: lease %ld pages, outcomes %ld pages "
+                 "(a chunk row without its tokens is one leaf page)",
+                 lease_pages, record_pages);
+    assert_int_equal(tq_status(f->base, f->q, r.id, &r), 0);
+    assert_true(r.st.accepted == 999 && r.st.rejected == 1);
+    free(o);
+}
+
 /* A version 5 file is migrated to 6 in place: its queued job has no cancel
  * mark and can be cancelled, and the cancel survives a restart. */
 static void schema_v5_migrated(void **state)
@@ -748,7 +808,7 @@ static void schema_v5_migrated(void **state)
     assert_int_equal(gw_queue_depth(q), 0);
     gw_queue_free(q);
 
-    assert_int_equal(db_int(path, "PRAGMA user_version"), 6);
+    assert_int_equal(db_int(path, "PRAGMA user_version"), 7);
     assert_int_equal(db_int(path, "SELECT n_cancelled FROM job"), 2);
     assert_int_equal(db_int(path, "SELECT count(*) FROM chunk WHERE next_at IS NOT NULL"), 0);
     q = tq_open(&f->o, path);
@@ -780,7 +840,7 @@ static void schema_newer_refused(void **state)
     assert_null(q);
     assert_non_null(strstr(detail, path));
     assert_non_null(strstr(detail, "schema version 9 (written by apnsd 9.9.9)"));
-    assert_non_null(strstr(detail, "this apnsd (" APNS_VERSION ") reads schema versions up to 6"));
+    assert_non_null(strstr(detail, "this apnsd (" APNS_VERSION ") reads schema versions up to 7"));
     /* Untouched. */
     assert_int_equal(db_int(path, "PRAGMA user_version"), 9);
 }
@@ -917,6 +977,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cancel_survives_a_stop_while_leased, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(finished_chunk_release_writes_nothing, qc_setup,
                                         qc_teardown),
+        cmocka_unit_test_setup_teardown(chunk_updates_leave_tokens_alone, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(schema_newer_refused, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(group_all_or_nothing, qc_setup, qc_teardown),
     };
