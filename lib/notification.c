@@ -146,11 +146,13 @@ static const char hex2[512 + 1] =
     R(0) R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(a) R(b) R(c) R(d) R(e) R(f);
 #undef R
 
-void apns__uuid_format(const uint8_t b[16], char out[APNS_UUID_LEN + 1])
+/* b as a UUID of version `version` (its version and variant bits set over
+ * b's). */
+static void uuid_format(const uint8_t b[16], unsigned version, char out[APNS_UUID_LEN + 1])
 {
     uint8_t v[16];
     memcpy(v, b, sizeof v);
-    v[6] = (uint8_t)((v[6] & 0x0f) | 0x40); /* version 4 */
+    v[6] = (uint8_t)((v[6] & 0x0f) | (version << 4));
     v[8] = (uint8_t)((v[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     /* byte i's two digits at o: 8-4-4-4-12, written out (no loop, no branch) */
 #define D(i, o) memcpy(out + (o), hex2 + 2 * v[i], 2)
@@ -175,6 +177,11 @@ void apns__uuid_format(const uint8_t b[16], char out[APNS_UUID_LEN + 1])
     out[APNS_UUID_LEN] = '\0';
 }
 
+void apns__uuid_format(const uint8_t b[16], char out[APNS_UUID_LEN + 1])
+{
+    uuid_format(b, 4, out);
+}
+
 int apns_uuid_generate(char out[APNS_UUID_LEN + 1])
 {
     unsigned char b[16];
@@ -183,7 +190,22 @@ int apns_uuid_generate(char out[APNS_UUID_LEN + 1])
         out[0] = '\0';
         return APNS_ECRYPTO;
     }
-    apns__uuid_format(b, out);
+    uuid_format(b, 4, out);
+    return 0;
+}
+
+int apns_uuid_generate_v7(char out[APNS_UUID_LEN + 1], int64_t unix_ms)
+{
+    unsigned char b[16];
+
+    out[0] = '\0';
+    if (unix_ms < 0 || unix_ms > 0xffffffffffffll)
+        return APNS_EINVAL;
+    if (rand_take16(b) != 0)
+        return APNS_ECRYPTO;
+    for (int i = 0; i < 6; i++) /* unix_ts_ms: 48 bits, big-endian (RFC 9562, 5.7) */
+        b[i] = (unsigned char)(unix_ms >> (40 - 8 * i));
+    uuid_format(b, 7, out);
     return 0;
 }
 

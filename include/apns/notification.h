@@ -130,6 +130,16 @@ APNS_EXTERN int apns_json_check_object(const char *s, size_t len, size_t *err_of
  * Returns 0, or APNS_ECRYPTO if the system has no randomness. */
 APNS_EXTERN int apns_uuid_generate(char out[APNS_UUID_LEN + 1]);
 
+/* Writes a time-ordered (v7, RFC 9562) UUID in canonical lower-case form
+ * plus NUL into out: unix_ms (milliseconds since 1970) in its first 48 bits,
+ * then 74 random bits. An id of a later millisecond sorts after one of an
+ * earlier millisecond, as bytes and as text, so an index over such ids
+ * grows at its end (a database's pages stay few and hot) while they stay
+ * as hard to guess as 74 random bits. Returns 0, APNS_EINVAL if unix_ms is
+ * outside 0..2^48-1 (out is then ""), or APNS_ECRYPTO if the system has no
+ * randomness. */
+APNS_EXTERN int apns_uuid_generate_v7(char out[APNS_UUID_LEN + 1], int64_t unix_ms);
+
 /* Returns 1 if s is a canonical UUID (8-4-4-4-12 hex, either case), else 0. */
 APNS_EXTERN int apns_uuid_is_valid(const char *s);
 

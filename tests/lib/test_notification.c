@@ -648,6 +648,52 @@ static void test_uuid_generate(void **state)
     }
 }
 
+/* apns_uuid_generate_v7: RFC 9562 section 5.7 - unix_ts_ms in the first
+ * 48 bits (big-endian), version 7, the variant bits, the rest random. The
+ * RFC's example (appendix A.6): 2022-02-22 19:22:22 UTC is 0x017F22E279B0
+ * ms, so its id starts "017f22e2-79b0-7". Ids of later milliseconds sort
+ * after earlier ones as text (what the queue's index relies on). */
+static void test_uuid_generate_v7(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t ms;
+        const char *prefix;
+    } rows[] = {
+        {0x017F22E279B0ll, "017f22e2-79b0-7"},
+        {0, "00000000-0000-7"},
+        {1, "00000000-0001-7"},
+        {0xffffffffffffll, "ffffffff-ffff-7"},
+        {1764092701123ll, "019abc1e-69c3-7"}, /* 2025-11-25T17:45:01.123Z */
+    };
+    char u[APNS_UUID_LEN + 2], prev[APNS_UUID_LEN + 1] = "";
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        u[APNS_UUID_LEN + 1] = 'Z';
+        assert_int_equal(apns_uuid_generate_v7(u, rows[i].ms), 0);
+        assert_int_equal(u[APNS_UUID_LEN + 1], 'Z'); /* 37 bytes written */
+        assert_memory_equal(u, rows[i].prefix, strlen(rows[i].prefix));
+        assert_non_null(strchr("89ab", u[19])); /* RFC 9562 variant */
+        assert_int_equal(apns_uuid_is_valid(u), 1);
+    }
+    for (int64_t ms = 1764092701000ll; ms < 1764092701000ll + 300; ms++) {
+        assert_int_equal(apns_uuid_generate_v7(u, ms), 0);
+        if (strcmp(prev, u) >= 0)
+            fail_msg("v7 id of ms %lld (%s) does not sort after the previous ms's (%s)",
+                     (long long)ms, u, prev);
+        memcpy(prev, u, sizeof prev);
+        char again[APNS_UUID_LEN + 1]; /* same ms: the random part differs */
+        assert_int_equal(apns_uuid_generate_v7(again, ms), 0);
+        assert_memory_equal(again, u, 15);
+        assert_string_not_equal(again, u);
+    }
+    static const int64_t bad[] = {-1, 0x1000000000000ll, INT64_MIN, INT64_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        strcpy(u, "x");
+        assert_int_equal(apns_uuid_generate_v7(u, bad[i]), APNS_EINVAL);
+        assert_string_equal(u, "");
+    }
+}
+
 /* apns__uuid_format: RFC 4122 section 4.4 - the bytes in order as hex,
  * 8-4-4-4-12, the version nibble (4) over byte 6's high nibble and the
  * variant bits (10) over byte 8's top two; every byte value renders as its
@@ -735,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_uuid_generate),
         cmocka_unit_test(test_uuid_format),
         cmocka_unit_test(test_uuid_generate_after_fork),
+        cmocka_unit_test(test_uuid_generate_v7),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
