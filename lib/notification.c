@@ -82,20 +82,30 @@ void apns_notification_init(apns_notification *n)
 
 /* ---- apns-id ------------------------------------------------------------ */
 
+/* hex_digit[c]: 1 for '0'-'9', 'a'-'f', 'A'-'F'. */
+static const unsigned char hex_digit[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+};
+
+/* Group by group (8-4-4-4-12), each followed by '-' or the final NUL: the
+ * apnsd dispatcher checks an apns-id per notification. */
 int apns_uuid_is_valid(const char *s)
 {
-    if (s == NULL)
+    static const unsigned char group[5] = {8, 4, 4, 4, 12};
+    const unsigned char *p = (const unsigned char *)s;
+
+    if (p == NULL)
         return 0;
-    for (int i = 0; i < APNS_UUID_LEN; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return 0;
-        } else if (common_hex_val(c) < 0) {
-            return 0; /* also stops at an early NUL */
-        }
+    for (int g = 0; g < 5; g++) {
+        for (unsigned k = 0; k < group[g]; k++, p++)
+            if (!hex_digit[*p])
+                return 0; /* also stops at an early NUL */
+        if (*p++ != (g < 4 ? '-' : '\0'))
+            return 0;
     }
-    return s[APNS_UUID_LEN] == '\0';
+    return 1;
 }
 
 /*

@@ -619,6 +619,18 @@ static void test_uuid_is_valid(void **state)
         if (apns_uuid_is_valid(bad[i]))
             fail_msg("accepted \"%s\"", bad[i]);
     assert_int_equal(apns_uuid_is_valid(NULL), 0);
+    /* Every byte at every position: a digit position takes exactly
+     * 0-9a-fA-F, a dash position exactly '-' (RFC 9562, section 4). */
+    for (int pos = 0; pos < APNS_UUID_LEN; pos++) {
+        int dash = pos == 8 || pos == 13 || pos == 18 || pos == 23;
+        for (int c = 1; c < 256; c++) {
+            char u[APNS_UUID_LEN + 1] = "123e4567-e89b-12d3-a456-4266554400a0";
+            u[pos] = (char)c;
+            int want = dash ? c == '-' : strchr("0123456789abcdefABCDEF", c) != NULL;
+            if (apns_uuid_is_valid(u) != want)
+                fail_msg("byte 0x%02x at position %d: %s", c, pos, want ? "refused" : "accepted");
+        }
+    }
 }
 
 static void test_uuid_generate(void **state)
