@@ -26,6 +26,11 @@ static inline int common_hex_val(int c)
  * not a hex digit, out too small); out is then unspecified. */
 int common_hex_to_bin(const char *hex, size_t len, uint8_t *out, size_t out_len);
 
+/* The two lower-case hex digits of byte b are common_hex_pairs[2 * b] and
+ * common_hex_pairs[2 * b + 1]: one 2-byte load per byte on the hot paths
+ * (device tokens, apns-ids). */
+extern const char common_hex_pairs[512 + 1];
+
 /* Writes 2 * len lower-case hex digits and a NUL into out. */
 void common_bin_to_hex(const uint8_t *bin, size_t len, char *out);
 

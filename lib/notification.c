@@ -146,16 +146,6 @@ static int rand_take16(unsigned char b[16])
     return 0;
 }
 
-/* "000102...ff": byte b is hex2[2b], hex2[2b + 1]. One 2-byte load per
- * byte instead of a nibble split and two lookups: the client renders an
- * apns-id for every notification. */
-static const char hex2[512 + 1] =
-#define R(h)                                                                                       \
-#h "0" #h "1" #h "2" #h "3" #h "4" #h "5" #h "6" #h "7" #h "8" #h "9" #h "a" #h "b" #h "c" #h  \
-       "d" #h "e" #h "f"
-    R(0) R(1) R(2) R(3) R(4) R(5) R(6) R(7) R(8) R(9) R(a) R(b) R(c) R(d) R(e) R(f);
-#undef R
-
 /* b as a UUID of version `version` (its version and variant bits set over
  * b's). */
 static void uuid_format(const uint8_t b[16], unsigned version, char out[APNS_UUID_LEN + 1])
@@ -165,7 +155,7 @@ static void uuid_format(const uint8_t b[16], unsigned version, char out[APNS_UUI
     v[6] = (uint8_t)((v[6] & 0x0f) | (version << 4));
     v[8] = (uint8_t)((v[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     /* byte i's two digits at o: 8-4-4-4-12, written out (no loop, no branch) */
-#define D(i, o) memcpy(out + (o), hex2 + 2 * v[i], 2)
+#define D(i, o) memcpy(out + (o), common_hex_pairs + 2 * v[i], 2)
     D(0, 0);
     D(1, 2);
     D(2, 4);
