@@ -172,6 +172,53 @@ static void test_every_byte_in_string(void **state)
     }
 }
 
+/* The same rule at every position of strings of 1..24 bytes, so that each
+ * byte is seen by the eight-bytes-at-a-time fast path at every place in a
+ * word and by the per-byte tail: plain ASCII passes, '"', '\\', controls
+ * and bytes >= 0x80 do not (RFC 8259, section 7), a control character is
+ * reported at its own offset, a 2-byte UTF-8 letter (U+00E9) passes
+ * anywhere, and a string cut short is unterminated. */
+static void test_every_byte_at_every_position(void **state)
+{
+    (void)state;
+    for (size_t len = 1; len <= 24; len++) {
+        for (size_t k = 0; k < len; k++) {
+            for (int b = 0; b < 256; b++) {
+                char s[64] = "{\"a\":\"";
+                size_t n = strlen(s), at = n + k, off = 0;
+                const char *why = NULL;
+                memset(s + n, 'x', len);
+                s[at] = (char)b;
+                n += len;
+                s[n++] = '"';
+                s[n++] = '}';
+                int want = b >= 0x20 && b < 0x80 && b != '"' && b != '\\';
+                if (apns_json_check_object(s, n, &off, &why) != want)
+                    fail_msg("byte 0x%02x at %zu of %zu: expected %d", b, k, len, want);
+                if (b < 0x20 && off != at)
+                    fail_msg("byte 0x%02x at %zu of %zu: offset %zu, expected %zu (%s)", b, k, len,
+                             off, at, why);
+            }
+            char u[64] = "{\"a\":\"";
+            size_t n = strlen(u);
+            memset(u + n, 'x', len + 1);
+            memcpy(u + n + k, "\xc3\xa9", 2);
+            n += len + 1;
+            u[n++] = '"';
+            u[n++] = '}';
+            if (!apns_json_is_object(u, n))
+                fail_msg("U+00E9 at %zu of %zu refused", k, len + 1);
+        }
+        char t[64] = "{\"a\":\"";
+        size_t n = strlen(t);
+        memset(t + n, 'x', len);
+        n += len;
+        const char *why = NULL;
+        assert_int_equal(apns_json_check_object(t, n, NULL, &why), 0);
+        assert_string_equal(why, "unterminated string");
+    }
+}
+
 static void test_error_offsets(void **state)
 {
     (void)state;
@@ -316,10 +363,14 @@ static void test_large_payload(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accept_table),         cmocka_unit_test(test_reject_table),
-        cmocka_unit_test(test_every_byte_in_string), cmocka_unit_test(test_error_offsets),
-        cmocka_unit_test(test_nesting_limit),        cmocka_unit_test(test_length_is_honoured),
+        cmocka_unit_test(test_accept_table),
+        cmocka_unit_test(test_reject_table),
+        cmocka_unit_test(test_every_byte_in_string),
+        cmocka_unit_test(test_error_offsets),
+        cmocka_unit_test(test_nesting_limit),
+        cmocka_unit_test(test_length_is_honoured),
         cmocka_unit_test(test_large_payload),
+        cmocka_unit_test(test_every_byte_at_every_position),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
