@@ -107,7 +107,10 @@ static const char usage_text[] =
     "  --delivery-log FILE       append '<apns-id> <token> <topic> <payload-bytes>' for\n"
     "                            every accepted notification, 'broadcast <channel-id>\n"
     "                            <request-id> <payload-bytes>' for every accepted\n"
-    "                            broadcast publish (flushed every 100 ms)\n"
+    "                            broadcast publish\n"
+    "  --delivery-log-flush-ms N write the delivery log at least every N ms (1..10000,\n"
+    "                            default 100; also when a thread's buffer fills, and\n"
+    "                            at exit)\n"
     "  -h, --help                this text\n"
     "  --version                 print the version\n"
     "\n"
@@ -144,6 +147,7 @@ enum {
     OPT_IDLE_TIMEOUT,
     OPT_SHUTDOWN_AFTER,
     OPT_DELIVERY_LOG,
+    OPT_DELIVERY_LOG_FLUSH,
     OPT_BINARY_LISTEN,
     OPT_FEEDBACK_LISTEN,
     OPT_INVALID_TOKENS,
@@ -185,6 +189,7 @@ static const struct option long_options[] = {
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"shutdown-after", required_argument, NULL, OPT_SHUTDOWN_AFTER},
     {"delivery-log", required_argument, NULL, OPT_DELIVERY_LOG},
+    {"delivery-log-flush-ms", required_argument, NULL, OPT_DELIVERY_LOG_FLUSH},
     {"binary-listen", required_argument, NULL, OPT_BINARY_LISTEN},
     {"feedback-listen", required_argument, NULL, OPT_FEEDBACK_LISTEN},
     {"invalid-tokens", required_argument, NULL, OPT_INVALID_TOKENS},
@@ -355,6 +360,7 @@ static void set_defaults(sim_options *o)
     o->token_min_interval_s = 1200;
     o->max_streams = 1000;
     o->binary_error_delay_ms = 500;
+    o->delivery_log_flush_ms = 100;
     o->channel_limit = SIM_BC_CHANNEL_LIMIT;
 }
 
@@ -527,6 +533,11 @@ int sim_options_parse(sim_options *o, int argc, char **argv)
             break;
         case OPT_DELIVERY_LOG:
             o->delivery_log = optarg;
+            break;
+        case OPT_DELIVERY_LOG_FLUSH:
+            if (parse_u64(optarg, 1, 10000, &v) != 0)
+                return bad(name, optarg, "expected milliseconds, 1..10000");
+            o->delivery_log_flush_ms = (int)v;
             break;
         case OPT_BINARY_LISTEN:
             if (parse_addr(optarg, o->binary_host, sizeof o->binary_host, &o->binary_port) != 0)

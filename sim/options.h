@@ -59,6 +59,7 @@ typedef struct sim_options {
     uint32_t shutdown_after; /* streams past N: 503 Shutdown, then GOAWAY; 0 = off */
 
     const char *delivery_log;
+    int delivery_log_flush_ms; /* the delivery log's longest wait for a write */
 
     /* Broadcast push (§4; bcast.h, channels.h). */
     char manage_host[256]; /* "" = no channel-management listener */

@@ -60,7 +60,8 @@ int sim_worker_init(sim_worker *w, int index, const sim_shared *sh, int listen_f
         return -1;
     if (sh->dlog_fd >= 0) {
         w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
-        struct timeval tv = {0, 100 * 1000};
+        int ms = sh->opt->delivery_log_flush_ms > 0 ? sh->opt->delivery_log_flush_ms : 100;
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
         if (!w->tick || event_add(w->tick, &tv) != 0)
             return -1;
     }

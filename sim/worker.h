@@ -61,7 +61,7 @@ typedef struct sim_worker {
     const sim_shared *sh;
     struct event_base *base;
     struct evconnlistener *listener;
-    struct event *tick; /* every 100 ms: flush the delivery log */
+    struct event *tick; /* every --delivery-log-flush-ms: flush the delivery log */
     sim_stats stats;
     sim_dlog dlog;
     sim_idgen ids; /* generated apns-id / apns-unique-id values */

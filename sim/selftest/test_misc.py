@@ -1,5 +1,5 @@
 """test_misc.py - apns-sim self-test (see run.sh)."""
-import os, sys, time
+import os, subprocess, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from simclient import *
 
@@ -67,6 +67,29 @@ time.sleep(0.3)
 log = open(os.path.join(WORK, "dl.log")).read()
 print("log:", log)
 truth("log lines", log.count("\n") == 2 and "123e4567-e89b-12d3-a456-4266554400a0 " + "a" * 64 + " com.x 22\n" in log and (r2[2]["apns-id"] + " " + "a" * 64 + " - 22") in log)
+c.close()
+print(sim.stop())
+
+# --- --delivery-log-flush-ms: checked at the door; a line reaches the file
+# without waiting for exit (polled, bounded)
+for bad in ("0", "10001", "abc", "-5", ""):
+    p = subprocess.run([SIM, "--listen", "127.0.0.1:0", "--h2c", "--delivery-log-flush-ms", bad],
+                       capture_output=True, text=True, timeout=10)
+    truth("flush-ms %r refused" % bad, p.returncode == 2 and "--delivery-log-flush-ms" in p.stderr
+          and "1..10000" in p.stderr, "rc=%d %s" % (p.returncode, p.stderr.strip()[:200]))
+dl2 = os.path.join(WORK, "dl2.log")
+if os.path.exists(dl2):
+    os.unlink(dl2)
+sim = Sim("--delivery-log", dl2, "--delivery-log-flush-ms", "20", tls=False)
+c = Client(sim.port, tls=False)
+check("flush-ms: accepted", c.req(token="f" * 64), (200, None))
+seen = ""
+for _ in range(500):
+    seen = open(dl2).read() if os.path.exists(dl2) else ""
+    if seen:
+        break
+    time.sleep(0.01)
+truth("flush-ms: the line is written while the sim runs", seen.count("\n") == 1 and "f" * 64 in seen, repr(seen))
 c.close()
 print(sim.stop())
 done()

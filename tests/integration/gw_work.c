@@ -46,46 +46,66 @@ static gw_jobrec *add_job(gw_work *w, const char *id, const char *apns_id, uint3
 static const uint32_t sizes[] = {1, 2, 5, 10, 50, 100, 132, 200};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
-typedef struct breq {
-    gw_work *w;
+/* One prepared request: its body, and after gw_work_send its answer. A
+ * batch request covers notes notifications (first[k], n[k]); a broadcast
+ * one (bcast). */
+typedef struct gw_post {
+    gw_buf body;
+    int bcast;
     uint32_t nnotes;
     uint32_t first[512], n[512];
-} breq;
+    int status;
+    char *answer;
+    size_t answer_len;
+} gw_post;
 
-static void on_batch(const gw_resp *r, void *ud)
+struct gw_posts {
+    gw_work *w;
+    gw_post *v;
+    size_t n, cap;
+    const char *apns_id; /* a broadcast's explicit apns_id (checked at settle) */
+};
+
+static gw_post *posts_add(gw_posts *p)
 {
-    breq *b = ud;
-    gw_work *w = b->w;
-    w->requests++;
-    GW_CHECK(r->status == 202, "POST /v1/push (batch of %u notifications): %d %.1000s", b->nnotes,
-             r->status, r->body);
-    json_t *j = gw_json(r);
-    json_t *arr = json_object_get(j, "notifications");
-    GW_CHECK(json_is_array(arr) && json_array_size(arr) == b->nnotes,
-             "202 lists %zu notifications, want %u: %.500s", json_array_size(arr), b->nnotes,
-             r->body);
-    for (uint32_t k = 0; k < b->nnotes; k++) {
-        json_t *e = json_array_get(arr, k);
-        const char *id = json_string_value(json_object_get(e, "id"));
-        const char *aid = json_string_value(json_object_get(e, "apns_id"));
-        json_int_t nt = json_integer_value(json_object_get(e, "tokens"));
-        GW_CHECK(id && aid && nt == (json_int_t)b->n[k], "202 entry %u: %.300s", k, r->body);
-        add_job(w, id, aid, b->first[k], b->n[k]);
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 64;
+        p->v = realloc(p->v, p->cap * sizeof *p->v);
+        GW_CHECK(p->v != NULL, "out of memory");
     }
-    json_decref(j);
-    free(b);
+    gw_post *q = &p->v[p->n++];
+    memset(q, 0, sizeof *q);
+    return q;
 }
 
-void gw_work_submit_batches(gw_work *w, gw_http *h, uint32_t first, uint32_t count,
-                            uint32_t per_request)
+static gw_posts *posts_new(gw_work *w)
 {
+    gw_posts *p = calloc(1, sizeof *p);
+    GW_CHECK(p != NULL, "out of memory");
+    p->w = w;
+    return p;
+}
+
+/* The answer is kept as it came; it is read by gw_work_settle, after the
+ * clock of a benchmark has stopped. */
+static void on_answer(const gw_resp *r, void *ud)
+{
+    gw_post *q = ud;
+    q->status = r->status;
+    q->answer = malloc(r->len + 1);
+    GW_CHECK(q->answer != NULL, "out of memory");
+    memcpy(q->answer, r->body ? r->body : "", r->len);
+    q->answer[r->len] = '\0';
+    q->answer_len = r->len;
+}
+
+gw_posts *gw_work_prepare_batches(gw_work *w, uint32_t first, uint32_t count, uint32_t per_request)
+{
+    gw_posts *p = posts_new(w);
     uint32_t next = first, end = first + count, size_k = 0, note = 0;
-    gw_buf body = {0};
     while (next < end) {
-        breq *b = calloc(1, sizeof *b);
-        b->w = w;
-        gw_buf_free(&body);
-        gw_buf_printf(&body, "{\"notifications\":[");
+        gw_post *b = posts_add(p);
+        gw_buf_printf(&b->body, "{\"notifications\":[");
         uint32_t left = per_request;
         while (left > 0 && next < end && b->nnotes < 512) {
             uint32_t n = sizes[size_k++ % NSIZES];
@@ -95,75 +115,115 @@ void gw_work_submit_batches(gw_work *w, gw_http *h, uint32_t first, uint32_t cou
                 n = end - next;
             b->first[b->nnotes] = next;
             b->n[b->nnotes] = n;
-            gw_buf_printf(&body,
+            gw_buf_printf(&b->body,
                           "%s{\"app\":\"" GW_APP "\",\"alert\":{\"title\":\"Order %u\",\"body\":"
                           "\"shipped\"},\"badge\":%u,\"custom\":{\"n\":%u},\"tokens\":[",
                           b->nnotes ? "," : "", note, note % 10, note);
             for (uint32_t k = 0; k < n; k++) {
                 char t[65];
                 gw_token(next + k, t);
-                gw_buf_printf(&body, "%s\"%s\"", k ? "," : "", t);
+                gw_buf_printf(&b->body, "%s\"%s\"", k ? "," : "", t);
             }
-            gw_buf_add(&body, "]}", 2);
+            gw_buf_add(&b->body, "]}", 2);
             b->nnotes++;
             note++;
             next += n;
             left -= n;
         }
-        gw_buf_add(&body, "]}", 2);
-        gw_http_async(h, "POST", "/v1/push", GW_KEY, body.p, body.len, on_batch, b);
+        gw_buf_add(&b->body, "]}", 2);
     }
-    gw_buf_free(&body);
+    return p;
+}
+
+gw_posts *gw_work_prepare_broadcast(gw_work *w, uint32_t first, uint32_t count, const char *apns_id)
+{
+    gw_posts *p = posts_new(w);
+    gw_post *b = posts_add(p);
+    b->bcast = 1;
+    b->nnotes = 1;
+    b->first[0] = first;
+    b->n[0] = count;
+    p->apns_id = apns_id;
+    gw_buf_printf(&b->body, "{\"app\":\"" GW_APP "\",\"payload\":{\"aps\":{\"alert\":\"Sale "
+                            "starts now\",\"sound\":\"default\"},\"campaign\":\"e2e\"}");
+    if (apns_id)
+        gw_buf_printf(&b->body, ",\"apns_id\":\"%s\"", apns_id);
+    gw_buf_printf(&b->body, ",\"tokens\":[");
+    for (uint32_t k = 0; k < count; k++) {
+        char t[65];
+        gw_token(first + k, t);
+        gw_buf_printf(&b->body, "%s\"%s\"", k ? "," : "", t);
+    }
+    gw_buf_add(&b->body, "]}", 2);
+    return p;
+}
+
+void gw_work_send(gw_work *w, gw_http *h, gw_posts *p)
+{
+    (void)w;
+    for (size_t i = 0; i < p->n; i++)
+        gw_http_async(h, "POST", "/v1/push", GW_KEY, p->v[i].body.p, p->v[i].body.len, on_answer,
+                      &p->v[i]);
     gw_http_run(h);
 }
 
-typedef struct bcast {
-    gw_work *w;
-    uint32_t first, n;
-} bcast;
-
-static void on_bcast(const gw_resp *r, void *ud)
+/* The 202 of q: one entry per notification, in order, with its token count. */
+static void settle_one(gw_work *w, gw_post *q)
 {
-    bcast *b = ud;
-    b->w->requests++;
-    GW_CHECK(r->status == 202, "POST /v1/push (broadcast to %u tokens): %d %.1000s", b->n,
-             r->status, r->body);
-    json_t *j = gw_json(r);
-    json_t *e = json_array_get(json_object_get(j, "notifications"), 0);
-    const char *id = json_string_value(json_object_get(e, "id"));
-    const char *aid = json_string_value(json_object_get(e, "apns_id"));
-    GW_CHECK(id && aid && json_integer_value(json_object_get(e, "tokens")) == (json_int_t)b->n,
-             "202 of the broadcast: %.300s", r->body);
-    add_job(b->w, id, aid, b->first, b->n);
+    w->requests++;
+    GW_CHECK(q->status == 202, "POST /v1/push (%s of %u tokens in %u notifications): %d %.1000s",
+             q->bcast ? "broadcast" : "batch", q->bcast ? q->n[0] : 0, q->nnotes, q->status,
+             q->answer ? q->answer : "");
+    gw_resp r = {.status = q->status, .body = q->answer, .len = q->answer_len};
+    json_t *j = gw_json(&r);
+    json_t *arr = json_object_get(j, "notifications");
+    GW_CHECK(json_is_array(arr) && json_array_size(arr) == q->nnotes,
+             "202 lists %zu notifications, want %u: %.500s", json_array_size(arr), q->nnotes,
+             q->answer);
+    for (uint32_t k = 0; k < q->nnotes; k++) {
+        json_t *e = json_array_get(arr, k);
+        const char *id = json_string_value(json_object_get(e, "id"));
+        const char *aid = json_string_value(json_object_get(e, "apns_id"));
+        json_int_t nt = json_integer_value(json_object_get(e, "tokens"));
+        GW_CHECK(id && aid && nt == (json_int_t)q->n[k], "202 entry %u: %.300s", k, q->answer);
+        add_job(w, id, aid, q->first[k], q->n[k]);
+    }
     json_decref(j);
+}
+
+void gw_work_settle(gw_work *w, gw_posts *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        settle_one(w, &p->v[i]);
+        if (p->v[i].bcast && p->apns_id)
+            GW_CHECK(strcasecmp(w->jobs[w->njobs - 1].apns_id, p->apns_id) == 0,
+                     "the broadcast's apns_id is %s, want %s", w->jobs[w->njobs - 1].apns_id,
+                     p->apns_id);
+        gw_buf_free(&p->v[i].body);
+        free(p->v[i].answer);
+    }
+    free(p->v);
+    free(p);
+}
+
+void gw_work_submit_batches(gw_work *w, gw_http *h, uint32_t first, uint32_t count,
+                            uint32_t per_request)
+{
+    gw_posts *p = gw_work_prepare_batches(w, first, count, per_request);
+    gw_work_send(w, h, p);
+    gw_work_settle(w, p);
 }
 
 void gw_work_submit_broadcast(gw_work *w, gw_http *h, uint32_t first, uint32_t count,
                               const char *apns_id)
 {
-    gw_buf body = {0};
-    gw_buf_printf(&body, "{\"app\":\"" GW_APP "\",\"payload\":{\"aps\":{\"alert\":\"Sale starts "
-                         "now\",\"sound\":\"default\"},\"campaign\":\"e2e\"}");
-    if (apns_id)
-        gw_buf_printf(&body, ",\"apns_id\":\"%s\"", apns_id);
-    gw_buf_printf(&body, ",\"tokens\":[");
-    for (uint32_t k = 0; k < count; k++) {
-        char t[65];
-        gw_token(first + k, t);
-        gw_buf_printf(&body, "%s\"%s\"", k ? "," : "", t);
-    }
-    gw_buf_add(&body, "]}", 2);
-    bcast b = {w, first, count};
+    gw_posts *p = gw_work_prepare_broadcast(w, first, count, apns_id);
+    size_t bytes = p->v[0].body.len;
     int64_t t0 = th_now_ms();
-    gw_http_async(h, "POST", "/v1/push", GW_KEY, body.p, body.len, on_bcast, &b);
-    gw_http_run(h);
+    gw_work_send(w, h, p);
     fprintf(stderr, "broadcast to %u tokens (%zu bytes of JSON) accepted in %lld ms\n", count,
-            body.len, (long long)(th_now_ms() - t0));
-    if (apns_id) {
-        GW_CHECK(strcasecmp(w->jobs[w->njobs - 1].apns_id, apns_id) == 0,
-                 "the broadcast's apns_id is %s, want %s", w->jobs[w->njobs - 1].apns_id, apns_id);
-    }
-    gw_buf_free(&body);
+            bytes, (long long)(th_now_ms() - t0));
+    gw_work_settle(w, p);
 }
 
 int gw_work_try_push(gw_work *w, gw_http *h, uint32_t first, uint32_t count, gw_resp *r)

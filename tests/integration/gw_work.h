@@ -47,6 +47,19 @@ void gw_work_submit_batches(gw_work *w, gw_http *h, uint32_t first, uint32_t cou
 void gw_work_submit_broadcast(gw_work *w, gw_http *h, uint32_t first, uint32_t count,
                               const char *apns_id);
 
+/* The same in three steps, so that a benchmark's clock covers only the
+ * sending: prepare builds every request body; send posts them over the
+ * connections of h in parallel and waits for every answer (kept as it
+ * came); settle checks the answers (every one 202, one entry per
+ * notification), records the jobs and frees p. The submit_* calls above
+ * are prepare + send + settle. */
+typedef struct gw_posts gw_posts;
+gw_posts *gw_work_prepare_batches(gw_work *w, uint32_t first, uint32_t count, uint32_t per_request);
+gw_posts *gw_work_prepare_broadcast(gw_work *w, uint32_t first, uint32_t count,
+                                    const char *apns_id);
+void gw_work_send(gw_work *w, gw_http *h, gw_posts *p);
+void gw_work_settle(gw_work *w, gw_posts *p);
+
 /* One notification to tokens [first, first + count) in one request,
  * synchronously; the job is recorded when the answer is 202. Returns the
  * status; the answer is left in *r (gw_resp_clear it). */
