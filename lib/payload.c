@@ -30,8 +30,9 @@
 #include "apns/payload.h"
 #include "detail.h"
 
-#define DETAIL_MAX 256
-#define REAL_FLAGS JSON_REAL_PRECISION(15) /* 0.1 prints as 0.1, not 0.10000000000000001 */
+#define DETAIL_MAX   256
+#define RENDER_STACK APNS_PAYLOAD_MAX_VOIP   /* APNs' largest payload */
+#define REAL_FLAGS   JSON_REAL_PRECISION(15) /* 0.1 prints as 0.1, not 0.10000000000000001 */
 
 struct apns_payload {
     json_t *aps;    /* object, always present */
@@ -783,10 +784,15 @@ int apns_payload_render(apns_payload *p, size_t limit, char **out, size_t *len, 
         return render_fail(p, APNS_ENOMEM, detail, detail_len, "out of memory rendering payload");
     }
 
+    /* One dump into a stack buffer that holds any payload APNs takes (a
+     * second, sized dump only beyond it): the API renders one per job. */
     size_t flags = JSON_COMPACT | REAL_FLAGS;
-    size_t n = json_dumpb(root, NULL, 0, flags);
+    char small[RENDER_STACK];
+    size_t n = json_dumpb(root, small, sizeof small, flags);
     char *buf = n > 0 ? malloc(n + 1) : NULL;
-    if (buf == NULL || json_dumpb(root, buf, n, flags) != n) {
+    if (buf != NULL && n <= sizeof small)
+        memcpy(buf, small, n);
+    else if (buf == NULL || json_dumpb(root, buf, n, flags) != n) {
         free(buf);
         json_decref(root);
         return render_fail(p, APNS_ENOMEM, detail, detail_len, "out of memory rendering payload");

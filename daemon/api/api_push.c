@@ -478,7 +478,13 @@ static int b_alert(pctx *c, json_t *v)
     static const loc_setter pair_fn[3] = {apns_payload_set_alert_loc,
                                           apns_payload_set_alert_title_loc,
                                           apns_payload_set_alert_subtitle_loc};
-    static const char *const pair_name[3] = {"", "title_", "subtitle_"};
+    /* The pairs' keys and their paths in errors, per pair. */
+    static const char *const pair_key[3] = {"loc_key", "title_loc_key", "subtitle_loc_key"};
+    static const char *const pair_args[3] = {"loc_args", "title_loc_args", "subtitle_loc_args"};
+    static const char *const pair_key_path[3] = {"alert.loc_key", "alert.title_loc_key",
+                                                 "alert.subtitle_loc_key"};
+    static const char *const pair_args_path[3] = {"alert.loc_args", "alert.title_loc_args",
+                                                  "alert.subtitle_loc_args"};
     const char *k;
     json_t *x;
     char sub[80];
@@ -531,19 +537,12 @@ static int b_alert(pctx *c, json_t *v)
             return -1;
     }
     for (int p = 0; p < 3; p++) {
-        char kk[40], ak[40], kn[64], an[64];
-        json_t *key, *args;
-        snprintf(kk, sizeof kk, "%sloc_key", pair_name[p]);
-        snprintf(ak, sizeof ak, "%sloc_args", pair_name[p]);
-        snprintf(kn, sizeof kn, "alert.%s", kk);
-        snprintf(an, sizeof an, "alert.%s", ak);
-        key = json_object_get(v, kk);
-        args = json_object_get(v, ak);
+        json_t *key = json_object_get(v, pair_key[p]), *args = json_object_get(v, pair_args[p]);
         if (json_is_null(key))
             key = NULL;
         if (json_is_null(args))
             args = NULL;
-        if (set_loc(c, key, args, kn, an, pair_fn[p]) != 0)
+        if (set_loc(c, key, args, pair_key_path[p], pair_args_path[p], pair_fn[p]) != 0)
             return -1;
     }
     return 0;

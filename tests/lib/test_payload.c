@@ -527,6 +527,15 @@ static void test_limit(void **state)
     text[5101] = '\0';
     assert_int_equal(apns_payload_set_alert_text(p, text), 0);
     render_fails(p, APNS_PAYLOAD_MAX_VOIP, APNS_ETOOBIG, "payload is 5121 bytes");
+    /* Without a limit a payload beyond the largest APNs takes still renders
+     * whole (the render's second, sized pass). */
+    assert_int_equal(apns_payload_render(p, 0, &out, &len, NULL, 0), 0);
+    assert_int_equal(len, 5121);
+    assert_int_equal(strlen(out), 5121);
+    assert_memory_equal(out, "{\"aps\":{\"alert\":\"", 17);
+    assert_memory_equal(out + 17, text, 5101);
+    assert_string_equal(out + 17 + 5101, "\"}}");
+    free(out);
     free(text);
 }
 

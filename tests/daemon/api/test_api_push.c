@@ -553,6 +553,16 @@ static const bad_case bad[] = {
      "invalid_field", "alert.loc_args[0]", NULL, "string"},
     {"{\"app\":\"shop\"," TOK ",\"alert\":{\"loc_key\":\"K\",\"loc_args\":\"a\"}}", 400,
      "invalid_field", "alert.loc_args", NULL, "array"},
+    /* the title and subtitle pairs name their own keys */
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"title_loc_args\":[\"a\"]}}", 400, "missing_field",
+     "alert.title_loc_key", NULL, "alert.title_loc_args"},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"title_loc_key\":\"K\",\"title_loc_args\":[1]}}", 400,
+     "invalid_field", "alert.title_loc_args[0]", NULL, "string"},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"subtitle_loc_args\":[\"a\"]}}", 400, "missing_field",
+     "alert.subtitle_loc_key", NULL, "alert.subtitle_loc_args"},
+    {"{\"app\":\"shop\"," TOK ",\"alert\":{\"subtitle_loc_key\":\"K\",\"subtitle_loc_args\":"
+     "\"a\"}}",
+     400, "invalid_field", "alert.subtitle_loc_args", NULL, "array"},
     {"{\"app\":\"shop\"," TOK ",\"alert\":{\"title\":{\"loc_args\":[\"a\"]}}}", 400,
      "missing_field", "alert.title.loc_key", NULL, NULL},
     {"{\"app\":\"shop\"," TOK ",\"alert\":{\"title\":{\"loc_key\":\"K\",\"x\":1}}}", 400,
