@@ -665,6 +665,35 @@ static void batch_gets_one_job_each(void **state)
     /* Without an apns_id, the base is the job id. */
     assert_string_equal(jstr(&r, "notifications.1.id"), jstr(&r, "notifications.1.apns_id"));
     assert_int_equal(gw_queue_depth(f->q), 3);
+    /* The exact bytes (docs/api.md): one compact JSON object and a newline. */
+    char want[512];
+    snprintf(want, sizeof want,
+             "{\"notifications\":[{\"id\":\"%s\",\"apns_id\":\"%s\",\"tokens\":2},"
+             "{\"id\":\"%s\",\"apns_id\":\"%s\",\"tokens\":1}]}\n",
+             jstr(&r, "notifications.0.id"), jstr(&r, "notifications.0.apns_id"),
+             jstr(&r, "notifications.1.id"), jstr(&r, "notifications.1.apns_id"));
+    assert_string_equal(r.body, want);
+    resp_free(&r);
+
+    /* With an Idempotency-Key the answer is stored (jansson's dump) and a
+     * repeat gets it back: the same bytes as the first answer. */
+    char *first;
+    h_finish(f,
+             h_start(f, "POST", "/v1/push", SHOP_KEY, "Idempotency-Key: batch-1\r\n", body,
+                     strlen(body)),
+             &r);
+    expect(&r, 202, NULL, NULL);
+    assert_null(header(&r, "Idempotent-Replayed"));
+    first = strdup(r.body);
+    resp_free(&r);
+    h_finish(f,
+             h_start(f, "POST", "/v1/push", SHOP_KEY, "Idempotency-Key: batch-1\r\n", body,
+                     strlen(body)),
+             &r);
+    expect(&r, 202, NULL, NULL);
+    assert_string_equal(header(&r, "Idempotent-Replayed"), "true");
+    assert_string_equal(r.body, first);
+    free(first);
     resp_free(&r);
 }
 
