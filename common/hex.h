@@ -34,4 +34,9 @@ extern const char common_hex_pairs[512 + 1];
 /* Writes 2 * len lower-case hex digits and a NUL into out. */
 void common_bin_to_hex(const uint8_t *bin, size_t len, char *out);
 
+/* Decodes len / 2 bytes from hex digits a check already passed (each one of
+ * 0-9, a-f, A-F; common_token_check): no per-digit test. Anything else
+ * decodes to an unspecified byte, never outside out[0, len / 2). */
+void common_hex_to_bin_checked(const char *hex, size_t len, uint8_t *out);
+
 #endif

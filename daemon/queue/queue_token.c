@@ -24,20 +24,6 @@ void gw_token_list_cleanup(gw_token_list *l)
     memset(l, 0, sizeof(*l));
 }
 
-/* Hex digits that common_token_check() passed ('0'-'9', 'a'-'f', 'A'-'F')
- * to binary without the per-digit checks of common_hex_to_bin(): the API
- * decodes every token of every push here. A digit's low nibble is its value
- * for '0'-'9' and its value - 9 for a letter (bit 6 set). */
-static void checked_hex_to_bin(const char *hex, size_t len, uint8_t *out)
-{
-    for (size_t i = 0; i < len / 2; i++) {
-        unsigned hi = (unsigned char)hex[2 * i], lo = (unsigned char)hex[2 * i + 1];
-        hi = (hi & 15) + 9 * (hi >> 6);
-        lo = (lo & 15) + 9 * (lo >> 6);
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-}
-
 int gw_token_list_add_hex(gw_token_list *l, const char *hex, size_t len)
 {
     size_t need;
@@ -60,7 +46,7 @@ int gw_token_list_add_hex(gw_token_list *l, const char *hex, size_t len)
     }
     p = l->buf + l->len;
     p[0] = (uint8_t)(len / 2);
-    checked_hex_to_bin(hex, len, p + 1);
+    common_hex_to_bin_checked(hex, len, p + 1);
     l->len = need;
     l->count++;
     return 0;

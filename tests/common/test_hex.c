@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -50,12 +51,69 @@ static void refusals(void **state)
     assert_int_equal(out[2], 0x0c);
 }
 
+/* Every byte value at every position of 1..40 bytes (the word path, the
+ * tail and their seams), against digits written out by hand. */
+static void render_every_byte_everywhere(void **state)
+{
+    (void)state;
+    static const char dig[] = "0123456789abcdef";
+    uint8_t bin[40];
+    char text[81], want[81];
+    for (size_t len = 1; len <= sizeof bin; len++)
+        for (size_t at = 0; at < len; at++)
+            for (unsigned b = 0; b < 256; b++) {
+                for (size_t k = 0; k < len; k++)
+                    bin[k] = (uint8_t)(k * 37 + 11); /* neighbours vary too */
+                bin[at] = (uint8_t)b;
+                for (size_t k = 0; k < len; k++) {
+                    want[2 * k] = dig[bin[k] >> 4];
+                    want[2 * k + 1] = dig[bin[k] & 15];
+                }
+                want[2 * len] = '\0';
+                memset(text, 'x', sizeof text);
+                common_bin_to_hex(bin, len, text);
+                if (strcmp(text, want) != 0)
+                    fail_msg("len %zu, byte %u at %zu: %s, want %s", len, b, at, text, want);
+            }
+}
+
+/* Checked digits of both cases, every byte value at every position of 1..40
+ * bytes, decoded to exactly len / 2 bytes (the byte after is untouched). */
+static void decode_checked_every_byte_everywhere(void **state)
+{
+    (void)state;
+    static const char lower[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
+    uint8_t bin[40], out[41];
+    char text[80];
+    for (int up = 0; up < 2; up++)
+        for (size_t len = 1; len <= sizeof bin; len++)
+            for (size_t at = 0; at < len; at++)
+                for (unsigned b = 0; b < 256; b++) {
+                    const char *dig = up ? upper : lower;
+                    for (size_t k = 0; k < len; k++)
+                        bin[k] = (uint8_t)(k * 53 + 7);
+                    bin[at] = (uint8_t)b;
+                    for (size_t k = 0; k < len; k++) {
+                        text[2 * k] = dig[bin[k] >> 4];
+                        /* mixed case inside one token too */
+                        text[2 * k + 1] = (k % 3 == 0 ? upper : dig)[bin[k] & 15];
+                    }
+                    memset(out, 0xA5, sizeof out);
+                    common_hex_to_bin_checked(text, 2 * len, out);
+                    if (memcmp(out, bin, len) != 0 || out[len] != 0xA5)
+                        fail_msg("len %zu, byte %u at %zu (%s case) decoded wrong", len, b, at,
+                                 up ? "upper" : "lower");
+                }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(digits),
         cmocka_unit_test(round_trip),
         cmocka_unit_test(refusals),
+        cmocka_unit_test(render_every_byte_everywhere),
+        cmocka_unit_test(decode_checked_every_byte_everywhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
