@@ -470,11 +470,29 @@ static void rerec_cb(int fd, short what, void *ud)
     } while (d->rerec_ms == 0 && d->unrec != NULL);
 }
 
-/* Drops the kept outcomes of app a; returns how many. */
+/* Drops the kept outcomes of app a; returns how many. Those of a re-record
+ * in flight are given up too: they leave n_unrec now (b->gone), and when
+ * the batch comes back their chunks, handed back by then, keep nothing
+ * (rerec_requeue), so a drain that times out ends with nothing kept. */
 static size_t unrec_drop(gw_dispatch *d, const gw_app *a)
 {
     gw_dbatch **pp = &d->unrec;
     size_t dropped = 0;
+
+    COMMON_LIST_FOREACH(it, tmp, &d->outstanding)
+    {
+        gw_dbatch *b = COMMON_CONTAINER_OF(it, gw_dbatch, link);
+        size_t mine = 0;
+        if (!b->rerecord)
+            continue;
+        /* dc->c is set to NULL once the chunk is handed back, right after
+         * this: a second forced release does not count it again */
+        for (size_t k = 0; k < b->n; k++)
+            mine += b->e[k].dc->app == a && b->e[k].dc->c != NULL;
+        b->gone += mine;
+        d->n_unrec -= mine;
+        dropped += mine;
+    }
 
     d->unrec_tail = NULL;
     while (*pp != NULL) {
@@ -573,15 +591,17 @@ static void recorded(gw_dbatch *b, int err, const char *detail)
     uint64_t serial = ++d->batch_serial;
     size_t unique = 0, kept = 0, given_up = 0;
     int rerec = b->rerecord, was_full;
+    size_t counted = rerec ? b->n - b->gone : 0; /* its outcomes still in n_unrec */
     tally t = {0};
 
     if (rerec) { /* its outcomes are counted again below if kept again */
         d->rerec_busy--;
-        d->n_unrec -= b->n;
+        d->n_unrec -= counted;
+        b->gone = 0;
         if (err != 0 && d->ok_serial != b->ok_at)
             b->tries++; /* other records succeed: this one is the problem */
     }
-    was_full = d->n_unrec + (rerec ? b->n : 0) >= GW_D_UNREC_MAX;
+    was_full = d->n_unrec + counted >= GW_D_UNREC_MAX;
     if (rerec && err != 0 && keepable(err) && b->tries < GW_D_REREC_TRIES) {
         d->rerec_ms = d->rerec_ms == 0                      ? GW_D_REREC_MS
                       : d->rerec_ms * 2 > GW_D_REREC_MAX_MS ? GW_D_REREC_MAX_MS

@@ -225,6 +225,8 @@ typedef struct gw_dbatch {
     int err;                /* record() refused it at once: reported from the loop */
     int rerecord;           /* kept after a failed record: posted again (dispatch_record.c) */
     int tries;              /* re-records failed while other records succeeded */
+    size_t gone;            /* a re-record in flight: its outcomes given up meanwhile (a
+                               forced release), no longer in gw_dispatch.n_unrec */
     uint64_t ok_at;         /* gw_dispatch.ok_serial when (re)posted */
     struct gw_dbatch *next; /* gw_dispatch.unrec */
     size_t n, cap;
