@@ -330,13 +330,14 @@ int main(int argc, char **argv)
     proc_thread_cpu_s(gw.pid, &gw_main0, &gw_other0);
     int64_t t0 = th_now_ms();
     if (batches)
-        gw_work_send(&w, h, batches);
+        gw_work_send(h, batches);
     int64_t t_batches = th_now_ms();
     if (bcast)
-        gw_work_send(&w, h, bcast);
+        gw_work_send(h, bcast);
     int64_t t_sub = th_now_ms();
     /* "Out": the sim's delivery log holds a line for each valid token
-     * (it flushes every 100 ms), then every outcome is durable (depth 0). */
+     * (it writes it every 100 ms, every 10 ms with --bench), then every
+     * outcome is durable (depth 0). */
     uint32_t want_lines = total;
     for (uint32_t i = 0; i < total; i++)
         want_lines -= l->unreg[i];
@@ -355,9 +356,9 @@ int main(int argc, char **argv)
     gw_main -= gw_main0;
     gw_other -= gw_other0;
     if (batches)
-        gw_work_settle(&w, batches);
+        gw_work_settle(batches);
     if (bcast)
-        gw_work_settle(&w, bcast);
+        gw_work_settle(bcast);
     fprintf(stderr, "submitted %u tokens in %u requests (%zu jobs) in %lld ms (batches %lld ms)\n",
             total, w.requests, w.njobs, (long long)(t_sub - t0), (long long)(t_batches - t0));
     fprintf(stderr,

@@ -46,6 +46,16 @@ static gw_jobrec *add_job(gw_work *w, const char *id, const char *apns_id, uint3
 static const uint32_t sizes[] = {1, 2, 5, 10, 50, 100, 132, 200};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
+/* Appends the JSON strings of tokens [first, first + count), comma-separated. */
+static void add_tokens(gw_buf *b, uint32_t first, uint32_t count)
+{
+    for (uint32_t k = 0; k < count; k++) {
+        char t[65];
+        gw_token(first + k, t);
+        gw_buf_printf(b, "%s\"%s\"", k ? "," : "", t);
+    }
+}
+
 /* One prepared request: its body, and after gw_work_send its answer. A
  * batch request covers notes notifications (first[k], n[k]); a broadcast
  * one (bcast). */
@@ -119,11 +129,7 @@ gw_posts *gw_work_prepare_batches(gw_work *w, uint32_t first, uint32_t count, ui
                           "%s{\"app\":\"" GW_APP "\",\"alert\":{\"title\":\"Order %u\",\"body\":"
                           "\"shipped\"},\"badge\":%u,\"custom\":{\"n\":%u},\"tokens\":[",
                           b->nnotes ? "," : "", note, note % 10, note);
-            for (uint32_t k = 0; k < n; k++) {
-                char t[65];
-                gw_token(next + k, t);
-                gw_buf_printf(&b->body, "%s\"%s\"", k ? "," : "", t);
-            }
+            add_tokens(&b->body, next, n);
             gw_buf_add(&b->body, "]}", 2);
             b->nnotes++;
             note++;
@@ -149,18 +155,13 @@ gw_posts *gw_work_prepare_broadcast(gw_work *w, uint32_t first, uint32_t count, 
     if (apns_id)
         gw_buf_printf(&b->body, ",\"apns_id\":\"%s\"", apns_id);
     gw_buf_printf(&b->body, ",\"tokens\":[");
-    for (uint32_t k = 0; k < count; k++) {
-        char t[65];
-        gw_token(first + k, t);
-        gw_buf_printf(&b->body, "%s\"%s\"", k ? "," : "", t);
-    }
+    add_tokens(&b->body, first, count);
     gw_buf_add(&b->body, "]}", 2);
     return p;
 }
 
-void gw_work_send(gw_work *w, gw_http *h, gw_posts *p)
+void gw_work_send(gw_http *h, gw_posts *p)
 {
-    (void)w;
     for (size_t i = 0; i < p->n; i++)
         gw_http_async(h, "POST", "/v1/push", GW_KEY, p->v[i].body.p, p->v[i].body.len, on_answer,
                       &p->v[i]);
@@ -191,8 +192,10 @@ static void settle_one(gw_work *w, gw_post *q)
     json_decref(j);
 }
 
-void gw_work_settle(gw_work *w, gw_posts *p)
+void gw_work_settle(gw_posts *p)
 {
+    gw_work *w = p->w;
+
     for (size_t i = 0; i < p->n; i++) {
         settle_one(w, &p->v[i]);
         if (p->v[i].bcast && p->apns_id)
@@ -210,8 +213,8 @@ void gw_work_submit_batches(gw_work *w, gw_http *h, uint32_t first, uint32_t cou
                             uint32_t per_request)
 {
     gw_posts *p = gw_work_prepare_batches(w, first, count, per_request);
-    gw_work_send(w, h, p);
-    gw_work_settle(w, p);
+    gw_work_send(h, p);
+    gw_work_settle(p);
 }
 
 void gw_work_submit_broadcast(gw_work *w, gw_http *h, uint32_t first, uint32_t count,
@@ -220,21 +223,17 @@ void gw_work_submit_broadcast(gw_work *w, gw_http *h, uint32_t first, uint32_t c
     gw_posts *p = gw_work_prepare_broadcast(w, first, count, apns_id);
     size_t bytes = p->v[0].body.len;
     int64_t t0 = th_now_ms();
-    gw_work_send(w, h, p);
+    gw_work_send(h, p);
     fprintf(stderr, "broadcast to %u tokens (%zu bytes of JSON) accepted in %lld ms\n", count,
             bytes, (long long)(th_now_ms() - t0));
-    gw_work_settle(w, p);
+    gw_work_settle(p);
 }
 
 int gw_work_try_push(gw_work *w, gw_http *h, uint32_t first, uint32_t count, gw_resp *r)
 {
     gw_buf body = {0};
     gw_buf_printf(&body, "{\"app\":\"" GW_APP "\",\"alert\":\"try %u\",\"tokens\":[", first);
-    for (uint32_t k = 0; k < count; k++) {
-        char t[65];
-        gw_token(first + k, t);
-        gw_buf_printf(&body, "%s\"%s\"", k ? "," : "", t);
-    }
+    add_tokens(&body, first, count);
     gw_buf_add(&body, "]}", 2);
     gw_http_do(h, "POST", "/v1/push", GW_KEY, body.p, body.len, r);
     gw_buf_free(&body);

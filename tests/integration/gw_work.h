@@ -57,8 +57,8 @@ typedef struct gw_posts gw_posts;
 gw_posts *gw_work_prepare_batches(gw_work *w, uint32_t first, uint32_t count, uint32_t per_request);
 gw_posts *gw_work_prepare_broadcast(gw_work *w, uint32_t first, uint32_t count,
                                     const char *apns_id);
-void gw_work_send(gw_work *w, gw_http *h, gw_posts *p);
-void gw_work_settle(gw_work *w, gw_posts *p);
+void gw_work_send(gw_http *h, gw_posts *p);
+void gw_work_settle(gw_posts *p);
 
 /* One notification to tokens [first, first + count) in one request,
  * synchronously; the job is recorded when the answer is 202. Returns the
