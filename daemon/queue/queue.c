@@ -197,9 +197,12 @@ int gw_queue_submit(gw_queue *q, gw_job *job, char job_id[GW_JOB_ID_LEN + 1], gw
     gw_token_list_init(&job->tokens);
     /* Time-ordered: the SQLite job table's uid index grows at its end
      * instead of dirtying a random page per job (issue 16). */
-    if (apns_uuid_generate_v7(f->job_id, gw_queue__now(q)) != 0) {
-        gw_queue__req_free(r);
-        return APNS_ENOMEM;
+    if (!gw_queue__pack_assign(q, f, &r->u.submit.tokens, f->job_id)) {
+        if (apns_uuid_generate_v7(f->job_id, gw_queue__now(q)) != 0) {
+            gw_queue__req_free(r);
+            return APNS_ENOMEM;
+        }
+        gw_queue__id_unmark(f->job_id);
     }
     if (job->apns_id != NULL && job->apns_id[0] != '\0')
         gw_apns_id_derive(job->apns_id, 0, f->apns_id); /* lower-cases */

@@ -356,6 +356,31 @@ typedef struct gw_queue_ops {
 } gw_queue_ops;
 
 /* ------------------------------------------------------------------------ */
+/* Packed job ids (queue_pack.c: the design note)                           */
+
+#define GW_PACK_MEMBERS_MAX 4096 /* rand_a: 12 bits */
+
+typedef struct gw_queue_pack {
+    uint64_t group; /* the group it belongs to (0: none open) */
+    char id[GW_JOB_ID_LEN + 1];
+    char app[128];
+    int64_t send_at;
+    uint32_t members, tokens;
+    size_t bytes;
+} gw_queue_pack;
+
+/* Loop thread, in gw_queue_submit: 1 when the job (its fields f and
+ * tokens t) joins a pack of the open group (id is then its packed id),
+ * else 0 (id untouched). */
+int gw_queue__pack_assign(gw_queue *q, const gw_queue_chunk_fields *f, const gw_token_list *t,
+                          char id[GW_JOB_ID_LEN + 1]);
+/* The member index of a packed id, with its pack's id in pack (may be
+ * NULL); -1 for an id that is not packed. */
+int gw_queue__pack_of(const char *id, char pack[GW_JOB_ID_LEN + 1]);
+/* Clears the packed mark of a new id that is not packed. */
+void gw_queue__id_unmark(char id[GW_JOB_ID_LEN + 1]);
+
+/* ------------------------------------------------------------------------ */
 /* The front end's state                                                     */
 
 struct gw_queue {
@@ -379,6 +404,9 @@ struct gw_queue {
     char (*cancel_ids)[GW_JOB_ID_LEN + 1];
     size_t n_cancel_ids, cap_cancel_ids;
     uint64_t group, groups;        /* the open group (0 = none), the last group id */
+    size_t pack_bytes;             /* backend (open): > 0 packs small jobs of a group
+                                      (queue_pack.c), at most this many message bytes */
+    gw_queue_pack pack;            /* the open group's open pack (loop thread) */
     struct gw_queue_req **group_v; /* the open group's requests (loop thread) */
     size_t group_n, group_cap;
 

@@ -59,7 +59,7 @@
 
 typedef struct gw_js_cancels {
     pthread_mutex_t mu;
-    char id[JS_CANCEL_CACHE][GW_JOB_ID_LEN + 1]; /* jobs known cancelled (a ring) */
+    char id[JS_CANCEL_CACHE][GW_JOB_ID_LEN + 3]; /* jobs (and pack flags) known cancelled */
     int64_t ms[JS_CANCEL_CACHE];
     size_t pos;
     int64_t tick_due; /* queue thread: mono ms of the next look at held chunks */
@@ -155,6 +155,7 @@ int gw_js_op_cancel(gw_js *js, gw_queue_req *r)
     int conflict = 0, rc;
     int64_t ms = 0;
     gw_js_job job;
+    char pack[GW_JOB_ID_LEN + 1], flag[GW_JOB_ID_LEN + 3];
 
     rc = gw_js_job_read(js, r->u.status.id, &job, "cancel", r->detail, sizeof(r->detail));
     if (rc != 0)
@@ -167,6 +168,15 @@ int gw_js_op_cancel(gw_js *js, gw_queue_req *r)
         return rc;
     if (!conflict) /* ours is the mark; else the first one's stays */
         cache_add(js, r->u.status.id, decode(mark, sizeof(mark)));
+    if (gw_queue__pack_of(r->u.status.id, pack) >= 0) {
+        /* A packed job: its pack's flag too, after the mark, so a node
+         * that sees no flag reads no member's mark (the first flag stays). */
+        gw_js_cancel_flag_key(pack, flag);
+        rc = gw_js_kv_cas(js, js->bucket[JS_CANCEL], flag, mark, sizeof(mark), 0, 0, NULL,
+                          &conflict, "cancel", r->detail, sizeof(r->detail));
+        if (rc != 0)
+            return rc;
+    }
     rc = gw_js_cancel_get(js, r->u.status.id, &ms, r->detail, sizeof(r->detail));
     if (rc != 0)
         return rc;
@@ -174,23 +184,46 @@ int gw_js_op_cancel(gw_js *js, gw_queue_req *r)
     return gw_js_op_status(js, r);
 }
 
-/* Makes every open token of rec CANCELLED; returns how many. */
-static uint32_t cancel_open(gw_js_rec *rec, int64_t now)
+void gw_js_cancel_flag_key(const char *pack_id, char out[GW_JOB_ID_LEN + 3])
+{
+    snprintf(out, GW_JOB_ID_LEN + 3, "p.%.*s", GW_JOB_ID_LEN, pack_id);
+}
+
+/* Makes every open token of rec in [off, off + n) CANCELLED; returns how
+ * many. The record is finished (done_ms) when nothing of it is left open. */
+static uint32_t cancel_range(gw_js_rec *rec, uint32_t off, uint32_t n, int64_t now)
+{
+    uint32_t k = 0;
+    int open = 0;
+
+    for (uint32_t i = off; i < off + n && i < rec->n; i++)
+        if (!gw_token_state_final((gw_token_state)rec->state[i]))
+            k += (uint32_t)gw_js_rec_apply(rec, i, GW_TOKEN_CANCELLED, 0, NULL, 0, 0);
+    for (uint32_t i = 0; i < rec->n && !open; i++)
+        open = !gw_token_state_final((gw_token_state)rec->state[i]);
+    if (!open) {
+        if (k > 0 || rec->done_ms == 0)
+            rec->done_ms = now;
+        rec->held_at = 0;
+    }
+    return k;
+}
+
+/* Cancels the open tokens of l's members marked in hit (NULL: all). */
+static uint32_t cancel_members(gw_js_lease *l, const uint8_t *hit, int64_t now)
 {
     uint32_t k = 0;
 
-    for (uint32_t i = 0; i < rec->n; i++)
-        if (!gw_token_state_final((gw_token_state)rec->state[i]))
-            k += (uint32_t)gw_js_rec_apply(rec, i, GW_TOKEN_CANCELLED, 0, NULL, 0, 0);
-    if (k > 0 || rec->done_ms == 0)
-        rec->done_ms = now;
-    rec->held_at = 0;
+    for (uint32_t i = 0; i < l->n_mem; i++)
+        if (hit == NULL || hit[i])
+            k += cancel_range(&l->rec, l->mem[i].off, l->mem[i].n, now);
     return k;
 }
 
 typedef struct recount {
     uint32_t *k;
     int64_t now;
+    const uint8_t *hit;
 } recount;
 
 /* gw_js_rec_store's merged hook: a concurrent writer's cancelled tokens and
@@ -201,20 +234,64 @@ static void cancel_again(gw_js_lease *l, const gw_js_rec *theirs, void *ud)
     recount *c = ud;
 
     *c->k = 0;
-    for (uint32_t i = 0; i < theirs->n && i < l->rec.n; i++)
-        *c->k += !gw_token_state_final((gw_token_state)theirs->state[i]) &&
-                 l->rec.state[i] == GW_TOKEN_CANCELLED;
-    cancel_open(&l->rec, c->now);
+    for (uint32_t m = 0; m < l->n_mem; m++) {
+        if (c->hit != NULL && !c->hit[m])
+            continue;
+        for (uint32_t i = l->mem[m].off;
+             i < l->mem[m].off + l->mem[m].n && i < theirs->n && i < l->rec.n; i++)
+            *c->k += !gw_token_state_final((gw_token_state)theirs->state[i]) &&
+                     l->rec.state[i] == GW_TOKEN_CANCELLED;
+    }
+    cancel_members(l, c->hit, c->now);
 }
 
-int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now)
+/* Which of l's jobs are cancelled: *hit (malloc'd, one byte per member;
+ * NULL when none is). A pack reads its flag first, and its members' marks
+ * only when the flag is set. 0 or a mapped code (detail written). */
+static int cancelled_members(gw_js *js, const gw_js_lease *l, uint8_t **hit, char *detail,
+                             size_t dlen)
+{
+    int64_t ms = 0;
+    int any = 0, rc;
+
+    *hit = NULL;
+    if (l->pack) {
+        char flag[GW_JOB_ID_LEN + 3];
+        gw_js_cancel_flag_key(l->key, flag);
+        rc = gw_js_cancel_get(js, flag, &ms, detail, dlen);
+        if (rc != 0 || ms == 0)
+            return rc;
+    }
+    *hit = calloc(l->n_mem, 1);
+    if (*hit == NULL) {
+        snprintf(detail, dlen, "out of memory while reading cancel marks");
+        return APNS_ENOMEM;
+    }
+    for (uint32_t i = 0; i < l->n_mem; i++) {
+        rc = gw_js_cancel_get(js, l->mem[i].job_id, &ms, detail, dlen);
+        if (rc != 0) {
+            free(*hit);
+            *hit = NULL;
+            return rc;
+        }
+        (*hit)[i] = ms != 0;
+        any |= ms != 0;
+    }
+    if (!any) {
+        free(*hit);
+        *hit = NULL;
+    }
+    return 0;
+}
+
+int gw_js_cancel_take(gw_js *js, gw_js_lease *l, int64_t now)
 {
     char detail[384];
-    int64_t ms = 0;
+    uint8_t *hit = NULL;
     uint32_t k;
     int rc;
 
-    if (gw_js_cancel_get(js, job_id, &ms, detail, sizeof(detail)) != 0) {
+    if (cancelled_members(js, l, &hit, detail, sizeof(detail)) != 0) {
         /* Cannot tell: handed out (fail open). Kept back, the chunk would
          * come back after ack_wait, each time counted toward
          * max_deliveries, and a long outage of the bucket alone would park
@@ -227,32 +304,39 @@ int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now
                       detail);
         return 0;
     }
-    if (ms == 0)
+    if (hit == NULL)
         return 0;
-    k = cancel_open(&l->rec, now);
-    recount c = {&k, now};
+    k = cancel_members(l, hit, now);
+    recount c = {&k, now, hit};
     rc = gw_js_rec_store(js, l, 0, cancel_again, &c, detail, sizeof(detail));
+    free(hit);
     if (rc != 0) {
         gw_queue__log(js->q, APNS_LOG_WARN, "%s", detail);
         return 1; /* not acked: back after ack_wait */
     }
-    atomic_fetch_add(&js->op_ack, 1);
-    natsMsg_Ack(l->msg, NULL);
     gw_queue__depth_add(js->q, -(int64_t)k);
     gw_queue__cancelled_add(js->q, k);
+    for (uint32_t i = 0; i < l->rec.n; i++)
+        if (!gw_token_state_final((gw_token_state)l->rec.state[i]))
+            return 0; /* a pack with jobs not cancelled: those are handed out */
+    atomic_fetch_add(&js->op_ack, 1);
+    natsMsg_Ack(l->msg, NULL);
     return 1;
 }
 
 void gw_js_cancel_release(gw_js *js, gw_js_lease *l, gw_queue_req *r, int64_t now)
 {
-    char job[GW_JOB_ID_LEN + 1], detail[384];
-    int64_t ms = 0;
+    char detail[384];
+    uint8_t *hit = NULL;
     uint32_t k;
+    int open = 0;
 
-    snprintf(job, sizeof(job), "%.*s", GW_JOB_ID_LEN, l->key);
-    if (gw_js_cancel_get(js, job, &ms, detail, sizeof(detail)) != 0 || ms == 0)
-        return; /* a failed read: handed back as usual, finished at its next lease */
-    k = cancel_open(&l->rec, now);
+    for (uint32_t i = 0; i < l->rec.n && !open; i++)
+        open = !gw_token_state_final((gw_token_state)l->rec.state[i]);
+    if (!open || cancelled_members(js, l, &hit, detail, sizeof(detail)) != 0 || hit == NULL)
+        return; /* nothing open; a failed read: handed back as usual, finished at its next lease */
+    k = cancel_members(l, hit, now);
+    free(hit);
     if (k == 0)
         return;
     l->new_finals += k;
@@ -296,8 +380,8 @@ static int store_held(gw_js *js, gw_js_lease *l, char *detail, size_t dlen)
     return GW_QUEUE_ESTORE;
 }
 
-/* Orders held leases by their job (the key starts with the job id), so a
- * job's mark is read once per look. */
+/* Orders held leases by their key (it starts with the job or pack id), so
+ * a job's mark is read once per look. */
 static int by_job(const void *a, const void *b)
 {
     const gw_js_lease *x = *(gw_js_lease *const *)a, *y = *(gw_js_lease *const *)b;
@@ -316,8 +400,8 @@ void gw_js_cancel_tick(gw_js *js)
     gw_js_lease **v = NULL;
     size_t n = 0, cap = 0;
     int64_t mono = common_mono_ms(), now = gw_queue__now(js->q);
-    char job[GW_JOB_ID_LEN + 1] = "", detail[384];
-    int64_t ms = 0;
+    char key[GW_JOB_ID_LEN + 1] = "", detail[384];
+    int any = 0;
 
     if (js->cancels == NULL || mono < js->cancels->tick_due)
         return;
@@ -339,32 +423,38 @@ void gw_js_cancel_tick(gw_js *js)
     pthread_mutex_unlock(&js->lease_mu);
     if (n > 1)
         qsort(v, n, sizeof(*v), by_job);
-    /* One read per job, within the budget, going on where the last look
-     * stopped; a failed read ends the look (the queue thread must not wait
+    /* One read per job (a pack: its flag, and its members' marks only when
+     * it is set), within the budget, going on where the last look stopped;
+     * a failed read ends the look (the queue thread must not wait
      * op_timeout once per held job while the servers are out of reach:
      * submits and status reads wait behind it). */
     for (size_t k = 0, start = n ? js->cancels->tick_pos % n : 0; k < n; k++) {
         size_t i = (start + k) % n;
         gw_js_lease *l = v[i];
 
-        if (strncmp(job, l->key, GW_JOB_ID_LEN) != 0) {
+        if (strncmp(key, l->key, GW_JOB_ID_LEN) != 0) {
+            uint8_t *hit = NULL;
+
             if (common_mono_ms() - mono > TICK_BUDGET_MS) {
                 js->cancels->tick_pos = i;
                 break;
             }
-            snprintf(job, sizeof(job), "%.*s", GW_JOB_ID_LEN, l->key);
-            if (gw_js_cancel_get(js, job, &ms, detail, sizeof(detail)) != 0) {
+            snprintf(key, sizeof(key), "%.*s", GW_JOB_ID_LEN, l->key);
+            if (cancelled_members(js, l, &hit, detail, sizeof(detail)) != 0) {
                 js->cancels->tick_due = common_mono_ms() + TICK_BACKOFF_MS;
                 js->cancels->tick_pos = i;
                 break;
             }
-            if (ms != 0)
-                gw_queue__cancel_notice(js->q, job);
+            any = hit != NULL;
+            for (uint32_t m = 0; hit != NULL && m < l->n_mem; m++)
+                if (hit[m])
+                    gw_queue__cancel_notice(js->q, l->mem[m].job_id);
+            free(hit);
         }
         /* A held chunk of a cancelled job says so in its record until it is
          * handed back, so a status read anywhere counts it in flight (its
          * sent tokens are still being answered). */
-        if (ms != 0 && !l->dirty && !l->releasing &&
+        if (any && !l->dirty && !l->releasing &&
             (l->rec.held_at == 0 || now - l->rec.held_at > js->q->o.lease_ttl_ms / 2)) {
             l->rec.held_at = now;
             if (store_held(js, l, detail, sizeof(detail)) != 0)

@@ -215,6 +215,31 @@ static int add_rej(gw_js_rec *r, const gw_js_rej *x)
     return 0;
 }
 
+int gw_js_rec_slice(const gw_js_rec *src, uint32_t off, uint32_t n, gw_js_rec *out)
+{
+    if (off > src->n || n > src->n - off)
+        return APNS_EINVAL;
+    if (gw_js_rec_init(out, n) != 0)
+        return APNS_ENOMEM;
+    memcpy(out->state, src->state + off, n);
+    memcpy(out->attempts, src->attempts + off, n);
+    memcpy(out->retry_at, src->retry_at + off, n * sizeof(int64_t));
+    out->rel = src->rel;
+    out->held_at = src->held_at;
+    out->done_ms = src->done_ms;
+    for (size_t i = 0; i < src->n_rej; i++) {
+        gw_js_rej x = src->rej[i];
+        if (x.idx < off || x.idx - off >= n)
+            continue;
+        x.idx -= off;
+        if (add_rej(out, &x) != 0) {
+            gw_js_rec_cleanup(out);
+            return APNS_ENOMEM;
+        }
+    }
+    return 0;
+}
+
 int gw_js_rec_encode(const gw_js_rec *r, uint8_t **out, size_t *len)
 {
     wbuf b = {0};
@@ -586,6 +611,142 @@ int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len)
     memcpy(c->apns_id, aid, GW_JOB_ID_LEN);
     c->job_id[GW_JOB_ID_LEN] = c->apns_id[GW_JOB_ID_LEN] = '\0';
     return 0;
+}
+
+/* ---- packs (queue_pack.c): a message and a header of several jobs ------------------ */
+
+/* "AJC4", the member count (u32), then each member's chunk message as above
+ * (u32 length, bytes). A node of chunk format 3 reads "AJC4" as a newer
+ * version of the chunk and hands it back (GW_JS_ENEWER). */
+int gw_js_pack_encode(const gw_js_chunk_msg *v, size_t n, uint8_t **out, size_t *len)
+{
+    wbuf b = {0};
+
+    w_bytes(&b, JS_PACK_MAGIC, 4);
+    w_u32(&b, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *m = NULL;
+        size_t ml = 0;
+
+        if (gw_js_chunk_encode(&v[i], &m, &ml) != 0) {
+            free(b.p);
+            return APNS_ENOMEM;
+        }
+        w_u32(&b, (uint32_t)ml);
+        w_bytes(&b, m, ml);
+        free(m);
+    }
+    return finish(&b, out, len);
+}
+
+int gw_js_is_pack(const uint8_t *p, size_t len)
+{
+    return len >= 4 && memcmp(p, JS_PACK_MAGIC, 4) == 0;
+}
+
+int gw_js_pack_decode(const uint8_t *p, size_t len, gw_js_chunk_msg **v, size_t *n)
+{
+    rbuf b;
+    uint32_t count;
+    int rc = r_open(&b, p, len, JS_PACK_MAGIC, NULL, 0);
+
+    *v = NULL;
+    *n = 0;
+    if (rc != 0)
+        return rc;
+    count = r_u32(&b);
+    if (b.bad || count == 0 || count > GW_PACK_MEMBERS_MAX || count > (len - b.pos) / 4)
+        return APNS_EINVAL;
+    *v = calloc(count, sizeof(**v));
+    if (*v == NULL)
+        return APNS_ENOMEM;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t ml = r_u32(&b);
+        const uint8_t *m = r_bytes(&b, ml);
+
+        /* A member is a chunk of format 1 to 3, never a pack. */
+        rc = m == NULL || gw_js_is_pack(m, ml) ? APNS_EINVAL : gw_js_chunk_decode(&(*v)[i], m, ml);
+        if (rc == 0 && ((*v)[i].seq != 0 || (*v)[i].first != 0 || (*v)[i].group == NULL))
+            rc = APNS_EINVAL;
+        if (rc != 0) {
+            free(*v);
+            *v = NULL;
+            return rc == GW_JS_ENEWER ? rc : APNS_EINVAL;
+        }
+    }
+    if (b.pos != len) {
+        free(*v);
+        *v = NULL;
+        return APNS_EINVAL;
+    }
+    *n = count;
+    return 0;
+}
+
+/* "AJK1", the state (u8), the member count (u32), then each member's job
+ * header as above (u32 length, bytes), in the pack's token order. */
+int gw_js_packhdr_encode(int state, const gw_js_job *v, size_t n, uint8_t **out, size_t *len)
+{
+    wbuf b = {0};
+
+    w_bytes(&b, JS_PACKHDR_MAGIC, 4);
+    w_u8(&b, (uint8_t)state);
+    w_u32(&b, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *m = NULL;
+        size_t ml = 0;
+
+        if (gw_js_job_encode(&v[i], &m, &ml) != 0) {
+            free(b.p);
+            return APNS_ENOMEM;
+        }
+        w_u32(&b, (uint32_t)ml);
+        w_bytes(&b, m, ml);
+        free(m);
+    }
+    return finish(&b, out, len);
+}
+
+int gw_js_packhdr_find(const uint8_t *p, size_t len, const char *id, int *state, gw_js_job *j,
+                       uint32_t *off)
+{
+    rbuf b;
+    uint32_t count, at = 0;
+    int rc = r_open(&b, p, len, JS_PACKHDR_MAGIC, NULL, 0);
+
+    memset(j, 0, sizeof(*j));
+    *off = 0;
+    if (rc != 0)
+        return rc;
+    *state = r_u8(&b);
+    count = r_u32(&b);
+    if (b.bad || count > GW_PACK_MEMBERS_MAX)
+        return APNS_EINVAL;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t ml = r_u32(&b);
+        const uint8_t *m = r_bytes(&b, ml);
+
+        if (m == NULL)
+            return APNS_EINVAL;
+        /* The id is the member header's first field after magic and state. */
+        if (ml < 5 + GW_JOB_ID_LEN || memcmp(m + 5, id, GW_JOB_ID_LEN) != 0) {
+            gw_js_job o;
+            rc = gw_js_job_decode(&o, m, ml);
+            gw_js_job_cleanup(&o);
+            if (rc != 0)
+                return rc == GW_JS_ENEWER ? rc : APNS_EINVAL;
+            at += o.n;
+            continue;
+        }
+        rc = gw_js_job_decode(j, m, ml);
+        if (rc != 0) {
+            gw_js_job_cleanup(j);
+            return rc == GW_JS_ENEWER ? rc : APNS_EINVAL;
+        }
+        *off = at;
+        return 0;
+    }
+    return b.bad ? APNS_EINVAL : GW_QUEUE_ENOTFOUND;
 }
 
 /* ---- the dead-token entry and the fleet's provider token ------------------------- */

@@ -34,14 +34,6 @@ static natsStatus held_ack(gw_js *js, natsMsg *m, int wpi)
     return wpi ? natsMsg_InProgress(m, NULL) : natsMsg_Nak(m, NULL);
 }
 
-static void held_free(gw_js_lease *l)
-{
-    common_list_remove(&l->node);
-    natsMsg_Destroy(l->msg);
-    gw_js_rec_cleanup(&l->rec);
-    free(l);
-}
-
 int gw_js_hold(gw_js *js, gw_js_lease *l, int64_t due, int64_t now)
 {
     if (due - now < HOLD_MIN_MS || js->n_held_back >= HOLD_MAX)
@@ -57,7 +49,7 @@ int gw_js_hold(gw_js *js, gw_js_lease *l, int64_t due, int64_t now)
 static void release_held(gw_js *js, gw_js_lease *l)
 {
     held_ack(js, l->msg, 0);
-    held_free(l);
+    gw_js_lease_free(l);
     js->n_held_back--;
 }
 
@@ -98,6 +90,6 @@ int64_t gw_js_held_tick(gw_js *js, int64_t hb)
 void gw_js_held_forget(gw_js *js)
 {
     while (!common_list_empty(&js->held_back))
-        held_free(COMMON_CONTAINER_OF(js->held_back.next, gw_js_lease, node));
+        gw_js_lease_free(COMMON_CONTAINER_OF(js->held_back.next, gw_js_lease, node));
     js->n_held_back = 0;
 }

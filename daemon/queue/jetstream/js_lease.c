@@ -75,12 +75,13 @@ static int64_t real_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Unlinks (when linked) and frees. */
-static void lease_free(gw_js_lease *l)
+void gw_js_lease_free(gw_js_lease *l)
 {
     common_list_remove(&l->node);
     natsMsg_Destroy(l->msg);
     gw_js_rec_cleanup(&l->rec);
+    if (l->mem != &l->one)
+        free(l->mem);
     free(l);
 }
 
@@ -178,16 +179,67 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
 
 /* ---- building a chunk -------------------------------------------------------- */
 
-static gw_chunk *build_chunk(const gw_js_chunk_msg *m, const gw_js_rec *rec)
+/* The gw_chunk of message (or pack member) m, whose tokens are rec's from
+ * off on. */
+static gw_chunk *build_chunk(const gw_js_chunk_msg *m, const gw_js_rec *rec, uint32_t off)
 {
     gw_chunk *ch = gw_queue__chunk_new(m);
 
     if (ch == NULL)
         return NULL;
-    memcpy(ch->state, rec->state, m->n);
-    memcpy(ch->attempts, rec->attempts, m->n);
-    memcpy(ch->retry_at_ms, rec->retry_at, m->n * sizeof(int64_t));
+    memcpy(ch->state, rec->state + off, m->n);
+    memcpy(ch->attempts, rec->attempts + off, m->n);
+    memcpy(ch->retry_at_ms, rec->retry_at + off, m->n * sizeof(int64_t));
     return ch;
+}
+
+/* 1 when a token of rec in [off, off + n) is open. */
+static int range_open(const gw_js_rec *rec, uint32_t off, uint32_t n)
+{
+    for (uint32_t i = off; i < off + n && i < rec->n; i++)
+        if (!gw_token_state_final((gw_token_state)rec->state[i]))
+            return 1;
+    return 0;
+}
+
+/* Hands out l's members with open tokens (every member of a chunk
+ * message) as gw_chunks appended to r's lease (grown past its max for a
+ * pack: a pack holds at most chunk_tokens tokens, as one chunk does), and
+ * links l to the leases. 0 or APNS_ENOMEM (nothing handed out). */
+static int hand_out(gw_js *js, gw_js_lease *l, const gw_js_chunk_msg *v, gw_queue_req *r)
+{
+    size_t n0 = r->u.lease.n, want = n0 + l->n_mem;
+
+    if (want > r->u.lease.max) { /* max stays: the room for more messages */
+        gw_chunk **c = realloc(r->u.lease.chunks, want * sizeof(*c));
+        if (c == NULL)
+            return APNS_ENOMEM;
+        r->u.lease.chunks = c;
+    }
+    for (uint32_t i = 0; i < l->n_mem; i++) {
+        gw_js_member *mb = &l->mem[i];
+        gw_chunk *ch;
+
+        if (l->pack && !range_open(&l->rec, mb->off, mb->n))
+            continue; /* answered (a redelivery) or cancelled */
+        ch = build_chunk(&v[i], &l->rec, mb->off);
+        if (ch == NULL) {
+            while (r->u.lease.n > n0)
+                free(r->u.lease.chunks[--r->u.lease.n]);
+            for (uint32_t k = 0; k < l->n_mem; k++)
+                l->mem[k].out = 0;
+            l->n_out = 0;
+            return APNS_ENOMEM;
+        }
+        ch->priv.handle = (uint64_t)(uintptr_t)mb;
+        mb->out = 1;
+        l->n_out++;
+        r->u.lease.chunks[r->u.lease.n++] = ch;
+    }
+    pthread_mutex_lock(&js->lease_mu);
+    common_list_push_back(&js->leases, &l->node);
+    pthread_mutex_unlock(&js->lease_mu);
+    return 0;
 }
 
 /* ---- storing records ------------------------------------------------------------ */
@@ -359,25 +411,62 @@ static int put_off_once(gw_js *js, uint64_t sseq)
     return 1;
 }
 
-/* Handles one fetched message (takes msg). Returns 0 (handed out, dropped
- * or deferred: *out set only when handed out) or an error code. */
-static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dlen)
+/* A lease's members: one for a chunk message, one per job of a pack. 0 or
+ * APNS_ENOMEM. */
+static int members_init(gw_js_lease *l, const gw_js_chunk_msg *v, size_t n, int pack)
 {
+    uint32_t off = 0;
+
+    l->pack = pack;
+    l->mem = n == 1 ? &l->one : calloc(n, sizeof(*l->mem));
+    if (l->mem == NULL)
+        return APNS_ENOMEM;
+    l->n_mem = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        l->mem[i].l = l;
+        l->mem[i].off = off;
+        l->mem[i].n = v[i].n;
+        memcpy(l->mem[i].job_id, v[i].job_id, sizeof(l->mem[i].job_id));
+        off += v[i].n;
+    }
+    return 0;
+}
+
+/* Decodes a fetched message: a chunk (*v = one, *n = 1) or a pack (*v
+ * malloc'd, one per member). 0, APNS_EINVAL, APNS_ENOMEM, GW_JS_ENEWER. */
+static int decode_msg(natsMsg *msg, gw_js_chunk_msg *one, gw_js_chunk_msg **v, size_t *n, int *pack)
+{
+    const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+
+    *pack = gw_js_is_pack(p, len);
+    if (*pack)
+        return gw_js_pack_decode(p, len, v, n);
+    *v = one;
+    *n = 1;
+    return gw_js_chunk_decode(one, p, len);
+}
+
+/* Handles one fetched message (takes msg): its members go to r's lease.
+ * Returns 0 (handed out, dropped or deferred) or an error code. */
+static int take(gw_js *js, natsMsg *msg, gw_queue_req *r)
+{
+    char *detail = r->detail;
+    size_t dlen = sizeof(r->detail);
     jsMsgMetaData *meta = NULL;
-    gw_js_chunk_msg m;
+    gw_js_chunk_msg one, *v = NULL, m;
+    size_t n_mem = 0;
     gw_js_lease *l;
     uint64_t delivered = 1;
     int64_t stored_ms = real_ms(), now = gw_queue__now(js->q), min_retry = 0;
     uint64_t pending = 0;
-    int rc, committed, have = 0;
+    int rc, committed, have = 0, pack = 0;
 
-    *out = NULL;
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
         delivered = meta->NumDelivered;
         stored_ms = meta->Timestamp / 1000000;
     }
-    rc = gw_js_chunk_decode(&m, (const uint8_t *)natsMsg_GetData(msg),
-                            (size_t)natsMsg_GetDataLength(msg));
+    rc = decode_msg(msg, &one, &v, &n_mem, &pack);
     if (rc == GW_JS_ENEWER) {
         /* A newer node's chunk: left for it (never terminated), retried later. */
         gw_queue__log(js->q, APNS_LOG_ERROR,
@@ -393,6 +482,12 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         natsMsg_Destroy(msg);
         return 0;
     }
+    if (rc == APNS_ENOMEM) {
+        jsMsgMetaData_Destroy(meta);
+        natsMsg_Destroy(msg); /* redelivered after ack_wait */
+        snprintf(detail, dlen, "out of memory while leasing");
+        return APNS_ENOMEM;
+    }
     if (rc != 0) {
         gw_queue__log(js->q, APNS_LOG_ERROR,
                       "queue jetstream: message %llu of %s is not a chunk: terminated",
@@ -402,9 +497,25 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         natsMsg_Destroy(msg);
         return 0;
     }
+    /* The message as a whole: a pack's first member stands for it (one
+     * app, send_at and request), with the pack's token count. */
+    m = v[0];
+    for (size_t i = 1; i < n_mem; i++)
+        m.n += v[i].n;
     l = calloc(1, sizeof(*l));
-    if (l == NULL) {
+    if (l == NULL || members_init(l, v, n_mem, pack) != 0 || m.n > GW_JOB_TOKENS_MAX) {
+        int oom = l == NULL || l->mem == NULL;
         jsMsgMetaData_Destroy(meta);
+        if (l != NULL && l->mem != &l->one)
+            free(l->mem);
+        free(l);
+        if (v != &one)
+            free(v);
+        if (!oom) { /* a pack of more tokens than a job may have */
+            msg_ack(js, msg, MSG_TERM, 0);
+            natsMsg_Destroy(msg);
+            return 0;
+        }
         natsMsg_Destroy(msg); /* redelivered after ack_wait */
         snprintf(detail, dlen, "out of memory while leasing");
         return APNS_ENOMEM;
@@ -412,7 +523,14 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
     l->msg = msg;
     l->sseq = meta ? meta->Sequence.Stream : 0;
     jsMsgMetaData_Destroy(meta);
-    snprintf(l->key, sizeof(l->key), "%s.%u", m.job_id, m.seq);
+    if (pack) {
+        char pid[GW_JOB_ID_LEN + 1];
+        if (gw_queue__pack_of(m.job_id, pid) < 0)
+            memcpy(pid, m.job_id, sizeof(pid));
+        snprintf(l->key, sizeof(l->key), "%s.0", pid);
+    } else {
+        snprintf(l->key, sizeof(l->key), "%s.%u", m.job_id, m.seq);
+    }
     snprintf(l->app, sizeof(l->app), "%.*s", (int)m.app_len, m.app);
     l->first = m.first;
     l->send_at = m.send_at;
@@ -423,12 +541,14 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         /* Error: leave it to ack_wait. Not yet committed: hold it. */
         msg_ack(js, msg, MSG_WPI, 0);
         common_list_push_back(&js->waiting, &l->node);
-        return committed < -1 ? committed : 0;
+        rc = committed < -1 ? committed : 0;
+        goto out;
     }
     if (committed == -1) {
         msg_ack(js, msg, MSG_ACK, 0);
-        lease_free(l);
-        return 0;
+        gw_js_lease_free(l);
+        rc = 0;
+        goto out;
     }
     /* A first delivery has no record to read, but nats-server 2.9 hands
      * out a message again as if new (NumDelivered 1) after a delivery of it
@@ -445,8 +565,8 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         rc = gw_js_kv_get_leader(js, js->bucket[JS_OUT], l->key, &val, &len, &l->rev, &found,
                                  "lease (record)", detail, dlen);
         if (rc != 0) {
-            lease_free(l); /* not acked: comes back after ack_wait */
-            return rc;
+            gw_js_lease_free(l); /* not acked: comes back after ack_wait */
+            goto out;
         }
         rc = found ? gw_js_rec_decode(&l->rec, val, len) : APNS_EINVAL;
         if (rc == GW_JS_ENEWER) { /* never rewritten by an older node */
@@ -455,8 +575,9 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
                      ") reads versions up to %d: upgrade this node",
                      l->key, gw_js_format_version(val, len), JS_REC_FORMAT);
             free(val);
-            lease_free(l); /* not acked: an upgraded node takes it */
-            return GW_QUEUE_ESTORE;
+            gw_js_lease_free(l); /* not acked: an upgraded node takes it */
+            rc = GW_QUEUE_ESTORE;
+            goto out;
         }
         have = rc == 0 && l->rec.n == m.n;
         free(val);
@@ -466,25 +587,27 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
                           l->key);
         }
     }
+    rc = 0;
     if (!have && gw_js_rec_init(&l->rec, m.n) != 0) {
-        lease_free(l);
-        return APNS_ENOMEM;
+        gw_js_lease_free(l);
+        rc = APNS_ENOMEM;
+        goto out;
     }
 
-    if (gw_js_cancel_take(js, l, m.job_id, now)) { /* its job is cancelled (js_cancel.c) */
-        lease_free(l);
-        return 0;
+    if (gw_js_cancel_take(js, l, now)) { /* its job is cancelled (js_cancel.c) */
+        gw_js_lease_free(l);
+        goto out;
     }
     if (rec_open(&l->rec, &min_retry, &pending) == 0) {
         msg_ack(js, msg, MSG_ACK, 0); /* a holder finished it and died before its ack */
-        lease_free(l);
-        return 0;
+        gw_js_lease_free(l);
+        goto out;
     }
     if (js->jo.max_deliveries > 0 && delivered > 1 + (uint64_t)l->rec.rel &&
         delivered - 1 - l->rec.rel >= js->jo.max_deliveries) {
         park(js, l, delivered - 1 - l->rec.rel);
-        lease_free(l);
-        return 0;
+        gw_js_lease_free(l);
+        goto out;
     }
     /* 5b. A lapsed lease: its holder may still record kept answers. Held
      * here (no write, no nak), then read again (recheck_waiting). */
@@ -492,41 +615,35 @@ static int take(gw_js *js, natsMsg *msg, gw_chunk **out, char *detail, size_t dl
         gw_js_rec_cleanup(&l->rec);
         l->hold_until = common_mono_ms() + JS_PUT_OFF_DELAY_MS;
         common_list_push_back(&js->waiting, &l->node);
-        return 0;
+        goto out;
     }
     if (m.send_at > now || (pending == 0 && min_retry > now)) {
         int64_t due = m.send_at > now ? m.send_at : min_retry;
         defer(js, l, due - now, detail, dlen);
-        lease_free(l);
-        return 0;
+        gw_js_lease_free(l);
+        goto out;
     }
-    *out = build_chunk(&m, &l->rec);
-    if (*out == NULL) {
-        lease_free(l);
+    rc = hand_out(js, l, v, r);
+    if (rc != 0) {
+        gw_js_lease_free(l);
         snprintf(detail, dlen, "out of memory while leasing");
-        return APNS_ENOMEM;
     }
-    (*out)->priv.handle = (uint64_t)(uintptr_t)l;
-    pthread_mutex_lock(&js->lease_mu);
-    common_list_push_back(&js->leases, &l->node);
-    pthread_mutex_unlock(&js->lease_mu);
-    return 0;
+out:
+    if (v != &one)
+        free(v);
+    return rc;
 }
 
 /* take() into the lease's chunks; without room the message goes back to
  * the stream at once. */
 static void take_into(gw_js *js, gw_queue_req *r, natsMsg *msg)
 {
-    gw_chunk *c = NULL;
-
     if (r->u.lease.n >= r->u.lease.max) {
         msg_ack(js, msg, MSG_NAK, 0);
         natsMsg_Destroy(msg);
         return;
     }
-    take(js, msg, &c, r->detail, sizeof(r->detail));
-    if (c != NULL)
-        r->u.lease.chunks[r->u.lease.n++] = c;
+    take(js, msg, r);
 }
 
 /* Looks at held chunks again: of jobs not committed yet, and lapsed
@@ -548,7 +665,7 @@ static void recheck_waiting(gw_js *js, gw_queue_req *r)
         natsMsg *msg = l->msg;
 
         if (l->lapsed) { /* not acked: its next holder has it */
-            lease_free(l);
+            gw_js_lease_free(l);
             continue;
         }
         if (r->u.lease.n >= r->u.lease.max || l->hold_until > mono) {
@@ -557,7 +674,7 @@ static void recheck_waiting(gw_js *js, gw_queue_req *r)
             continue;
         }
         l->msg = NULL;
-        lease_free(l);
+        gw_js_lease_free(l);
         take_into(js, r, msg);
     }
 }
@@ -763,15 +880,22 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
 
 /* ---- record and release ------------------------------------------------------------- */
 
+static gw_js_member *member_of(uint64_t h)
+{
+    return (gw_js_member *)(uintptr_t)h;
+}
+
 static gw_js_lease *by_handle(uint64_t h)
 {
-    return (gw_js_lease *)(uintptr_t)h;
+    return member_of(h)->l;
 }
 
 /* This batch's notes on one answer of a record. */
 typedef struct mark {
     gw_queue_req *r;          /* the record */
     const gw_queue_answer *o; /* the answer */
+    gw_js_lease *l;           /* its lease */
+    uint32_t idx;             /* its token in l->rec (a pack member's offset added) */
     uint8_t prev;             /* the token's state before it */
     uint8_t applied;          /* 1: it made the token final */
     long dead_slot;           /* publish slot of its registry entry */
@@ -823,9 +947,9 @@ static int dead_to_store(const mark *m)
  * open and is sent again, and the request's error names what failed. */
 static void undo_answer(gw_js *js, const mark *m, const gw_js_pub *p, const char *what)
 {
-    gw_js_lease *l = by_handle(m->o->chunk);
+    gw_js_lease *l = m->l;
 
-    l->rec.state[m->o->idx] = m->prev;
+    l->rec.state[m->idx] = m->prev;
     l->new_finals--;
     l->rec.done_ms = 0;
     if (m->r->err == 0)
@@ -847,7 +971,7 @@ static void store_dead(gw_js *js, mark *marks, size_t n_marks)
     gw_js_pg_begin(js);
     for (size_t j = 0; j < n_marks; j++) {
         mark *m = &marks[j];
-        gw_js_lease *l = by_handle(m->o->chunk);
+        gw_js_lease *l = m->l;
         char hex[GW_TOKEN_TEXT_MAX], reason[JS_REASON_MAX + 1], msg_id[GW_JOB_ID_LEN + 32];
         int raw;
         const uint8_t *tok;
@@ -866,7 +990,7 @@ static void store_dead(gw_js *js, mark *marks, size_t n_marks)
         }
         snprintf(reason, sizeof(reason), "%.*s", (int)rl, rs);
         snprintf(msg_id, sizeof(msg_id), "dead.%.*s.%llu", GW_JOB_ID_LEN, l->key,
-                 (unsigned long long)l->first + m->o->idx);
+                 (unsigned long long)l->first + m->idx);
         m->dead_slot = gw_js_dead_put2(js, l->app, hex, raw, m->o->dead, reason, m->o->apns_ts, 1,
                                        msg_id, NULL, 0);
         n_dead++;
@@ -898,17 +1022,17 @@ static void store_events(gw_js *js, mark *marks, size_t n_marks)
     gw_js_pg_begin(js);
     for (size_t j = 0; j < n_marks; j++) {
         mark *m = &marks[j];
-        gw_js_lease *l = by_handle(m->o->chunk);
+        gw_js_lease *l = m->l;
         const char *app, *json;
         char subj[320], msg_id[GW_JOB_ID_LEN + 32];
 
         m->ev_slot = -1;
-        if (!m->applied || l->rec.state[m->o->idx] == m->prev ||
+        if (!m->applied || l->rec.state[m->idx] == m->prev ||
             !gw_queue__answer_event(m->r, (size_t)(m->o - m->r->u.record.v), &app, &json))
             continue;
         gw_js_outbox_subject(js, app, subj, sizeof(subj));
         snprintf(msg_id, sizeof(msg_id), "ev.%.*s.%llu", GW_JOB_ID_LEN, l->key,
-                 (unsigned long long)l->first + m->o->idx);
+                 (unsigned long long)l->first + m->idx);
         m->ev_slot = gw_js_pg_add(js, subj, json, strlen(json), msg_id, 0);
         n_ev++;
     }
@@ -968,12 +1092,14 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
     int64_t now = gw_queue__now(js->q), mono = common_mono_ms();
     size_t n_marks = 0, next_mark = 0;
     mark *marks = marks_new(v, n, &n_marks);
+    uint8_t *last; /* per release: its lease's last member out (the hand-back) */
     int conn;
     char cdetail[384];
 
     dirty = calloc(n_marks + n, sizeof(*dirty)); /* at most one per answer or release */
+    last = calloc(n ? n : 1, sizeof(*last));
     conn = gw_js_check_conn(js, "record outcomes", cdetail, sizeof(cdetail));
-    if (conn == 0 && (marks == NULL || dirty == NULL)) {
+    if (conn == 0 && (marks == NULL || dirty == NULL || last == NULL)) {
         conn = APNS_ENOMEM; /* like a lost connection: nothing applied or acked */
         snprintf(cdetail, sizeof(cdetail), OOM_RECORDING);
     }
@@ -991,12 +1117,15 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             for (size_t i = 0; i < r->u.record.n; i++) {
                 const gw_queue_answer *o = &r->u.record.v[i];
                 mark *m = &marks[next_mark++];
-                gw_js_lease *l = by_handle(o->chunk);
+                gw_js_member *mb = member_of(o->chunk);
+                gw_js_lease *l = mb->l;
                 char reason[JS_REASON_MAX + 1];
 
-                m->prev = o->idx < l->rec.n ? l->rec.state[o->idx] : 0;
+                m->l = l;
+                m->idx = o->idx < mb->n ? mb->off + o->idx : l->rec.n; /* out of range: ignored */
+                m->prev = m->idx < l->rec.n ? l->rec.state[m->idx] : 0;
                 m->applied =
-                    (uint8_t)gw_js_rec_apply(&l->rec, o->idx, o->state, o->status,
+                    (uint8_t)gw_js_rec_apply(&l->rec, m->idx, o->state, o->status,
                                              answer_reason(r, o, reason), o->apns_ts, o->retry_at);
                 if (m->applied)
                     l->new_finals++;
@@ -1007,11 +1136,24 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
                     l->rec.done_ms = now;
             }
         } else {
-            gw_js_lease *l = by_handle(r->u.release.chunk);
-            l->releasing = 1;
-            l->not_before = r->u.release.not_before;
+            gw_js_member *mb = member_of(r->u.release.chunk);
+            gw_js_lease *l = mb->l;
+
+            if (mb->out) {
+                mb->out = 0;
+                l->n_out--;
+            }
+            /* A pack's members share the hand-back: made by the last one
+             * released, not before the latest not_before of them all. */
+            if (last != NULL)
+                last[k] = l->n_out == 0;
+            if (r->u.release.not_before > l->not_before)
+                l->not_before = r->u.release.not_before;
+            if (l->n_out > 0)
+                continue;
             if (conn == 0)
-                gw_js_cancel_release(js, l, r, now); /* a cancelled job's (js_cancel.c) */
+                gw_js_cancel_release(js, l, r, now); /* cancelled jobs' (js_cancel.c) */
+            l->releasing = 1;
             if (conn == 0 && rec_open(&l->rec, NULL, NULL) > 0) {
                 /* A clean hand-back: counted, so it is not taken for a
                  * crash (max_deliveries); no longer held (status). */
@@ -1075,6 +1217,12 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
         if (r->kind != GW_QUEUE_REQ_RELEASE)
             continue;
         l = by_handle(r->u.release.chunk);
+        /* Other members of its pack are out; or out of memory (conn says
+         * so): left linked, the message comes back after ack_wait. */
+        if (last == NULL || !last[k]) {
+            gw_queue__fail(r, conn, cdetail);
+            continue;
+        }
         pthread_mutex_lock(&js->lease_mu);
         common_list_remove(&l->node);
         pthread_mutex_unlock(&js->lease_mu);
@@ -1082,7 +1230,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             /* Not acked: the chunk comes back after ack_wait with what was
              * stored. */
             gw_queue__fail(r, conn, cdetail);
-            lease_free(l);
+            gw_js_lease_free(l);
             continue;
         }
         open = rec_open(&l->rec, &min_retry, &pending);
@@ -1090,7 +1238,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             /* Its record could not be stored: resend what is not stored. */
             gw_queue__fail(r, l->err, l->detail);
             msg_ack(js, l->msg, MSG_NAK, 5000);
-            lease_free(l);
+            gw_js_lease_free(l);
             continue;
         }
         if (open == 0) {
@@ -1098,7 +1246,7 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
                 int err = release_finished(js, l, l->detail, sizeof(l->detail));
                 if (err != 0) {
                     gw_queue__fail(r, err, l->detail);
-                    lease_free(l);
+                    gw_js_lease_free(l);
                     continue;
                 }
             }
@@ -1115,10 +1263,11 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n)
             if (delay <= 0)
                 r->work |= chunk_kind(js, l->msg);
         }
-        lease_free(l);
+        gw_js_lease_free(l);
     }
     free(dirty);
     free(marks);
+    free(last);
 }
 
 /* ---- touch, heartbeats, forgetting ------------------------------------------------------ */
@@ -1146,7 +1295,7 @@ void gw_js_forget_leases(gw_js *js)
 
     for (int i = 0; i < 2; i++)
         while (!common_list_empty(lists[i]))
-            lease_free(COMMON_CONTAINER_OF(lists[i]->next, gw_js_lease, node));
+            gw_js_lease_free(COMMON_CONTAINER_OF(lists[i]->next, gw_js_lease, node));
 }
 
 void gw_js_refresh_depth(gw_js *js)

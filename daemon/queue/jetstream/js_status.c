@@ -165,20 +165,85 @@ static int add_value(void *ud, natsMsg *m, uint64_t sseq)
     return 0;
 }
 
+/* A packed job's part of its pack's one record "<pack>.0" (none yet:
+ * every token pending). 0 or a mapped code. */
+static int add_pack_record(gw_js *js, agg *a, const gw_js_job *job, char *detail, size_t dlen)
+{
+    char key[GW_JOB_ID_LEN + 8];
+    uint8_t *val = NULL;
+    size_t len = 0;
+    int found = 0, rc;
+    gw_js_rec rec, part;
+
+    gw_queue__pack_of(job->id, key);
+    strcat(key, ".0");
+    rc = gw_js_kv_get(js, js->kv[JS_OUT], key, &val, &len, NULL, &found, "status", detail, dlen);
+    if (rc != 0 || !found) {
+        free(val);
+        return rc;
+    }
+    rc = gw_js_rec_decode(&rec, val, len);
+    free(val);
+    if (rc != 0)
+        return rc == APNS_ENOMEM ? rc : 0; /* unreadable: as none (it is rewritten) */
+    rc = gw_js_rec_slice(&rec, job->pack_off, job->n, &part);
+    gw_js_rec_cleanup(&rec);
+    if (rc == APNS_EINVAL)
+        return 0;
+    if (rc != 0) {
+        snprintf(detail, dlen, "out of memory for job status");
+        return rc;
+    }
+    add_record(a, 0, &part);
+    gw_js_rec_cleanup(&part);
+    return 0;
+}
+
 int gw_js_job_read(gw_js *js, const char *id, gw_js_job *job, const char *what, char *detail,
                    size_t dlen)
 {
     uint8_t *val = NULL;
     size_t len = 0;
     int found = 0, rc;
+    char pack[GW_JOB_ID_LEN + 1];
 
     memset(job, 0, sizeof(*job));
+    if (gw_queue__pack_of(id, pack) >= 0) {
+        /* A packed job: its header is in its pack's (queue_pack.c). */
+        int state = 0;
+        uint32_t off = 0;
+
+        rc = gw_js_kv_get(js, js->kv[JS_JOBS], pack, &val, &len, NULL, &found, what, detail, dlen);
+        if (rc != 0)
+            return rc;
+        if (found && len >= 4 && memcmp(val, JS_PACKHDR_MAGIC, 4) == 0) {
+            rc = gw_js_packhdr_find(val, len, id, &state, job, &off);
+            free(val);
+            if (rc == APNS_ENOMEM)
+                return rc;
+            if (rc != 0 || state != JS_JOB_COMMITTED) {
+                gw_js_job_cleanup(job);
+                snprintf(detail, dlen, "no job %s", id);
+                return GW_QUEUE_ENOTFOUND;
+            }
+            job->packed = 1;
+            job->pack_off = off;
+            rc = 1;
+            goto group;
+        }
+        /* Not a pack: a job stored before packs whose id happens to carry
+         * the mark (half of them did), read by its own key. */
+        free(val);
+        val = NULL;
+        found = 0;
+    }
     rc = gw_js_kv_get(js, js->kv[JS_JOBS], id, &val, &len, NULL, &found, what, detail, dlen);
     if (rc != 0)
         return rc;
     if (found && gw_js_job_decode(job, val, len) == 0 && job->state == JS_JOB_COMMITTED)
         rc = 1;
     free(val);
+group:
     if (rc == 1 && job->group[0] != '\0') {
         /* A job of a request with a commit record exists once that record
          * says committed. An aborted request, or one never committed
@@ -255,6 +320,10 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
         return APNS_ENOMEM;
     }
     agg_begin(&a, js, r, &job);
+    if (job.packed) {
+        rc = add_pack_record(js, &a, &job, r->detail, sizeof(r->detail));
+        goto summed;
+    }
     snprintf(filter, sizeof(filter), "$KV.%s.%s.*", js->bucket[JS_OUT], job.id);
     snprintf(stream, sizeof(stream), "KV_%s", js->bucket[JS_OUT]);
     sc.direct = job.n_chunks <= 64;
@@ -268,6 +337,7 @@ int gw_js_op_status(gw_js *js, gw_queue_req *r)
         sc.direct = 0;
         rc = gw_js_scan_run(js, &sc, r->detail, sizeof(r->detail));
     }
+summed:
     free(a.seen_key);
     if (rc != 0) {
         gw_js_job_cleanup(&job);

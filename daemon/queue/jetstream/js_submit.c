@@ -19,6 +19,8 @@ typedef struct slots {
     size_t first, n; /* chunk messages */
     long header;     /* -1: not published */
     uint32_t per;    /* tokens per chunk of this job */
+    size_t lead;     /* a packed job: the index in v of its pack's first member */
+    size_t members;  /* a pack's first member: the pack's jobs (v[lead .. lead+members)) */
 } slots;
 
 /* Tokens per chunk of a job: [queue] chunk_tokens, fewer when its longest
@@ -151,6 +153,136 @@ static int publish_header(gw_js *js, gw_queue_req *r, int64_t now, uint32_t per,
     return 0;
 }
 
+/* A packed job's request (a submit whose id carries the pack mark and
+ * whose pack is pack); else 0. */
+static int in_pack(const gw_queue_req *r, const char *pack)
+{
+    char p[GW_JOB_ID_LEN + 1];
+
+    return r->kind == GW_QUEUE_REQ_SUBMIT && r->err == 0 &&
+           gw_queue__pack_of(r->u.submit.f.job_id, p) >= 0 &&
+           (pack == NULL || strcmp(p, pack) == 0);
+}
+
+/* One chunk message for the jobs v[0..k) of one pack (queue_pack.c): each
+ * member a chunk of its own fields and tokens, all in one message on the
+ * first chunks' subject, with Msg-Id "<pack>.0". */
+static int publish_pack(gw_js *js, gw_queue_req **v, size_t k, int64_t now, size_t max_payload,
+                        slots *sl, char (*group)[JS_GROUP_MAX + 1])
+{
+    gw_js_chunk_msg *m = calloc(k, sizeof(*m));
+    char pack[GW_JOB_ID_LEN + 1], subj[96], id[GW_JOB_ID_LEN + 16];
+    uint8_t *buf = NULL;
+    size_t len = 0, total = 0;
+    long slot;
+    int rc;
+
+    gw_queue__pack_of(v[0]->u.submit.f.job_id, pack);
+    if (m == NULL) {
+        snprintf(v[0]->detail, sizeof(v[0]->detail), "out of memory while storing a job");
+        return APNS_ENOMEM;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const gw_token_list *l = &v[i]->u.submit.tokens;
+
+        m[i] = v[i]->u.submit.f;
+        m[i].send_at = m[i].send_at > 0 ? m[i].send_at : now;
+        m[i].created = now;
+        m[i].job_tokens = m[i].n = (uint32_t)l->count;
+        m[i].n_chunks = 1;
+        m[i].group = group[i];
+        m[i].group_len = strlen(group[i]);
+        m[i].tokens = l->buf;
+        m[i].tokens_len = l->len;
+        total += l->count;
+    }
+    rc = gw_js_pack_encode(m, k, &buf, &len);
+    free(m);
+    if (rc != 0) {
+        snprintf(v[0]->detail, sizeof(v[0]->detail), "out of memory while storing a job");
+        return APNS_ENOMEM;
+    }
+    if (max_payload > 0 && len + 256 > max_payload) {
+        free(buf);
+        snprintf(v[0]->detail, sizeof(v[0]->detail),
+                 "queue jetstream %s: a pack of %zu jobs is %zu bytes, more than the servers' "
+                 "max_payload (%zu)",
+                 js->servers_text, k, len, max_payload);
+        return APNS_EINVAL;
+    }
+    snprintf(subj, sizeof(subj), "%s.%zu", js->subj_first, total);
+    snprintf(id, sizeof(id), "%s.0", pack);
+    slot = gw_js_pg_add(js, subj, buf, len, id, 0);
+    free(buf);
+    for (size_t i = 0; i < k; i++) {
+        sl[i].first = slot >= 0 ? (size_t)slot : 0;
+        sl[i].n = slot >= 0 ? 1 : 0;
+        sl[i].per = (uint32_t)v[i]->u.submit.tokens.count;
+    }
+    if (slot < 0) {
+        gw_js_error(js, NATS_ERR, 0, NULL, "submit (chunks)", v[0]->detail, sizeof(v[0]->detail));
+        return (int)slot;
+    }
+    return 0;
+}
+
+/* The header of the pack of jobs v[0..k): the commit record of its jobs
+ * (with their request's), each job's own header inside. */
+static int publish_pack_header(gw_js *js, gw_queue_req **v, size_t k, int64_t now,
+                               char (*group)[JS_GROUP_MAX + 1], long *slot)
+{
+    gw_js_job *j = calloc(k, sizeof(*j));
+    char pack[GW_JOB_ID_LEN + 1], subj[160];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    gw_queue__pack_of(v[0]->u.submit.f.job_id, pack);
+    if (j == NULL) {
+        snprintf(v[0]->detail, sizeof(v[0]->detail), "out of memory while storing a job");
+        return APNS_ENOMEM;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const gw_queue_chunk_fields *f = &v[i]->u.submit.f;
+        const gw_token_list *l = &v[i]->u.submit.tokens;
+
+        j[i].state = JS_JOB_COMMITTED;
+        memcpy(j[i].id, f->job_id, sizeof(j[i].id));
+        memcpy(j[i].apns_id, f->apns_id, sizeof(j[i].apns_id));
+        snprintf(j[i].app, sizeof(j[i].app), "%s", f->app);
+        snprintf(j[i].group, sizeof(j[i].group), "%s", group[i]);
+        j[i].n = j[i].per = (uint32_t)l->count;
+        j[i].n_chunks = 1;
+        j[i].created = now;
+        j[i].send_at = f->send_at > 0 ? f->send_at : now;
+        if (l->count <= js->q->o.small_job_tokens) {
+            j[i].tokens = l->buf;
+            j[i].tokens_len = l->len;
+        }
+    }
+    rc = gw_js_packhdr_encode(JS_JOB_COMMITTED, j, k, &buf, &len);
+    free(j);
+    if (rc != 0) {
+        snprintf(v[0]->detail, sizeof(v[0]->detail), "out of memory while storing a job");
+        return APNS_ENOMEM;
+    }
+    snprintf(subj, sizeof(subj), "$KV.%s.%s", js->bucket[JS_JOBS], pack);
+    *slot = gw_js_pg_add(js, subj, buf, len, NULL, JS_EXPECT_NONE);
+    free(buf);
+    if (*slot < 0) {
+        gw_js_error(js, NATS_ERR, 0, NULL, "submit (commit)", v[0]->detail, sizeof(v[0]->detail));
+        return (int)*slot;
+    }
+    return 0;
+}
+
+/* Fails the members of the pack led by v[lead] after the first failed. */
+static void pack_fail(gw_queue_req **v, const slots *sl, size_t lead)
+{
+    for (size_t i = lead + 1; i < lead + sl[lead].members; i++)
+        gw_queue__fail(v[i], v[lead]->err, v[lead]->detail);
+}
+
 void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
 {
     int64_t now = gw_queue__now(js->q);
@@ -178,12 +310,31 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
     gw_js_groups_fail(v, n);
     gw_js_groups_name(js, v, n, group);
 
-    /* Phase 1: every chunk of every job. */
+    /* Phase 1: every chunk of every job; a pack's jobs in one message. */
     gw_js_pg_begin(js);
     for (size_t i = 0; i < n; i++) {
-        int rc = v[i]->err != 0 || v[i]->kind != GW_QUEUE_REQ_SUBMIT
-                     ? 0
-                     : publish_chunks(js, v[i], now, max_payload, &sl[i], group[i]);
+        int rc = 0;
+
+        sl[i].lead = i;
+        if (v[i]->err != 0 || v[i]->kind != GW_QUEUE_REQ_SUBMIT)
+            continue;
+        if (in_pack(v[i], NULL)) {
+            char pack[GW_JOB_ID_LEN + 1];
+            size_t k = 1;
+
+            gw_queue__pack_of(v[i]->u.submit.f.job_id, pack);
+            while (i + k < n && in_pack(v[i + k], pack))
+                sl[i + k].lead = i, k++;
+            sl[i].members = k;
+            rc = publish_pack(js, v + i, k, now, max_payload, sl + i, group + i);
+            if (rc != 0) {
+                v[i]->err = rc;
+                pack_fail(v, sl, i);
+            }
+            i += k - 1;
+            continue;
+        }
+        rc = publish_chunks(js, v[i], now, max_payload, &sl[i], group[i]);
         if (rc != 0)
             v[i]->err = rc;
     }
@@ -202,13 +353,28 @@ void gw_js_op_submit_batch(gw_js *js, gw_queue_req **v, size_t n)
 
     /* Phase 2: the commit records of the jobs whose chunks are all stored. */
     gw_js_pg_begin(js);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         sl[i].header = -1;
-        if (v[i]->err == 0 && v[i]->kind == GW_QUEUE_REQ_SUBMIT) {
-            int rc = publish_header(js, v[i], now, sl[i].per, group[i], &sl[i].header);
-            if (rc != 0)
+    for (size_t i = 0; i < n; i++) {
+        int rc;
+
+        if (v[i]->err != 0 || v[i]->kind != GW_QUEUE_REQ_SUBMIT)
+            continue;
+        if (sl[i].members > 0) { /* a pack: one header for its jobs */
+            size_t k = sl[i].members;
+            rc = publish_pack_header(js, v + i, k, now, group + i, &sl[i].header);
+            for (size_t x = i + 1; x < i + k; x++)
+                sl[x].header = sl[i].header;
+            if (rc != 0) {
                 v[i]->err = rc;
+                pack_fail(v, sl, i);
+            }
+            i += k - 1;
+            continue;
         }
+        rc = publish_header(js, v[i], now, sl[i].per, group[i], &sl[i].header);
+        if (rc != 0)
+            v[i]->err = rc;
     }
     gw_js_pg_wait(js);
     for (size_t i = 0; i < n; i++) {

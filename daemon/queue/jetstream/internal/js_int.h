@@ -98,6 +98,10 @@ int gw_js_rec_decode(gw_js_rec *r, const uint8_t *p, size_t len);
  * rest (n minus those). */
 void gw_js_rec_counts(const gw_js_rec *r, uint64_t c[4], uint64_t *retry, uint64_t *open,
                       int64_t *min_retry);
+/* The tokens [off, off + n) of src as a record of their own (a pack
+ * member's part; its rejections renumbered). 0, APNS_EINVAL (out of
+ * range), APNS_ENOMEM. */
+int gw_js_rec_slice(const gw_js_rec *src, uint32_t off, uint32_t n, gw_js_rec *out);
 /* Merges `theirs` (a concurrent writer's) into `ours`: a final state wins
  * over a non-final one (the first final answer stays), retry over pending. */
 void gw_js_rec_merge(gw_js_rec *ours, const gw_js_rec *theirs);
@@ -123,6 +127,9 @@ typedef struct gw_js_job {
     size_t tokens_len;
     char channel[APNS_CHANNEL_ID_MAX + 1]; /* a channel publish; "" for tokens (version 2) */
     char group[JS_GROUP_MAX + 1];          /* its request's commit record; "" none (version 3) */
+    /* Not stored: gw_js_job_read of a packed job (queue_pack.c) */
+    int packed;        /* read from its pack's header */
+    uint32_t pack_off; /* its first token in the pack's record "<pack>.0" */
 } gw_js_job;
 
 int gw_js_job_encode(const gw_js_job *j, uint8_t **out, size_t *len);
@@ -137,6 +144,29 @@ typedef gw_queue_chunk_fields gw_js_chunk_msg;
 int gw_js_chunk_encode(const gw_js_chunk_msg *c, uint8_t **out, size_t *len);
 int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len);
 
+/* ---- packs (queue_pack.c; js_submit.c): the small jobs of one request
+ * in one chunk message (stream <P>_CHUNKS, Msg-Id "<pack>.0") and one
+ * header (KV <P>_JOBS, key "<pack>"), with one outcome record (KV <P>_OUT,
+ * key "<pack>.0") whose tokens are the members' in order ---- */
+#define JS_PACK_MAGIC    "AJC4"
+#define JS_PACKHDR_MAGIC "AJK1"
+/* 1 when p is a pack message (its magic), else 0. */
+int gw_js_is_pack(const uint8_t *p, size_t len);
+/* Encodes members v[0..n) (chunk messages of seq 0, first 0, with their
+ * request's commit record) into one message. 0 or APNS_ENOMEM. */
+int gw_js_pack_encode(const gw_js_chunk_msg *v, size_t n, uint8_t **out, size_t *len);
+/* Decodes a pack message: *v malloc'd (free it), pointing into p. 0,
+ * APNS_EINVAL, APNS_ENOMEM, or GW_JS_ENEWER (a member or the pack of a
+ * newer version). */
+int gw_js_pack_decode(const uint8_t *p, size_t len, gw_js_chunk_msg **v, size_t *n);
+/* The pack header: the state (JS_JOB_*) and the members' job headers. */
+int gw_js_packhdr_encode(int state, const gw_js_job *v, size_t n, uint8_t **out, size_t *len);
+/* Finds member id in a pack header: 0 with *state, *j (gw_js_job_cleanup)
+ * and *off (its first token in the pack's record); GW_QUEUE_ENOTFOUND (no
+ * such member), APNS_EINVAL, APNS_ENOMEM, GW_JS_ENEWER. */
+int gw_js_packhdr_find(const uint8_t *p, size_t len, const char *id, int *state, gw_js_job *j,
+                       uint32_t *off);
+
 /* ---- the dead-token entry (KV <P>_DEAD, key gw_js_dead_key) and the fleet's
  * provider token (KV <P>_TOKENS, key "<team>.<key id>"): encode into a
  * malloc'd buffer (0 or APNS_ENOMEM); decode: 0 or APNS_EINVAL ---- */
@@ -149,6 +179,19 @@ int gw_js_tok_decode(const uint8_t *p, size_t len, int64_t *issued, char *jwt, s
 /* ---- the backend ---- */
 
 typedef struct gw_js_lease gw_js_lease;
+
+/* One job's part of a leased message: what gw_chunk.priv.handle points at.
+ * A chunk message has one (gw_js_lease.one); a pack (queue_pack.c) one per
+ * member job, each handed out as a gw_chunk of its own, all sharing the
+ * lease: its message, its record (the member's tokens at off .. off+n)
+ * and its hand-back, made when the last member handed out is released. */
+typedef struct gw_js_member {
+    gw_js_lease *l;
+    uint32_t off, n; /* its tokens in l->rec */
+    char job_id[GW_JOB_ID_LEN + 1];
+    int out; /* handed out, not released yet */
+} gw_js_member;
+
 struct gw_js_lease {
     common_list node; /* gw_js.leases or gw_js.waiting */
     natsMsg *msg;
@@ -173,6 +216,11 @@ struct gw_js_lease {
                            (js_lease.c, Lapsed leases); 0: a job not committed yet */
     int err;            /* the last batch's failure to store rec, with its sentence */
     char detail[384];
+    gw_js_member one;  /* a chunk message's member */
+    gw_js_member *mem; /* &one, or a pack's members (malloc'd) */
+    uint32_t n_mem;    /* members */
+    uint32_t n_out;    /* members handed out and not released */
+    int pack;          /* a pack message (key "<pack>.0") */
 };
 
 /* One asynchronous publish of a group (js_conn.c). */
@@ -363,6 +411,9 @@ void gw_js_op_outcomes(gw_js *js, gw_queue_req **v, size_t n);     /* js_lease.c
 int gw_js_op_touch(gw_js *js, gw_queue_req *r);                    /* js_lease.c */
 void gw_js_forget_leases(gw_js *js);                               /* js_lease.c */
 
+/* js_lease.c: unlinks (when linked) and frees a lease. */
+void gw_js_lease_free(gw_js_lease *l);
+
 /* ---- js_held.c: a paused app's hand-backs, kept until due or woken ---- */
 /* Keeps l (unlinked, its hand-back stored) held back until due (the queue's
  * clock), when it is at least 2 s away and fewer than 4096 are held back:
@@ -457,9 +508,12 @@ int gw_js_cancel_get(gw_js *js, const char *job_id, int64_t *ms, char *detail, s
  * when its job is cancelled its open tokens are recorded CANCELLED and the
  * message acked (or, when that record cannot be stored, left to come back
  * after ack_wait); when the mark cannot be read, l is handed out (the
- * once-a-second look stops it). Returns 1 when l must not be handed out
- * (the caller frees it), else 0. */
-int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now);
+ * once-a-second look stops it). A pack reads its pack's flag first, and
+ * its members' marks only when the flag is set: the open tokens of the
+ * cancelled members are recorded CANCELLED, and the message is acked when
+ * nothing is left open. Returns 1 when l must not be handed out (the
+ * caller frees it), else 0. */
+int gw_js_cancel_take(gw_js *js, gw_js_lease *l, int64_t now);
 /* js_lease.c: stores l's record by compare-and-set, merging a concurrent
  * writer's record (a newer node's format is never overwritten: an error);
  * merged (may be NULL) is called after each merge with theirs, to redo the
@@ -467,10 +521,12 @@ int gw_js_cancel_take(gw_js *js, gw_js_lease *l, const char *job_id, int64_t now
 typedef void (*gw_js_rec_merged_cb)(gw_js_lease *l, const gw_js_rec *theirs, void *ud);
 int gw_js_rec_store(gw_js *js, gw_js_lease *l, int read_first, gw_js_rec_merged_cb merged, void *ud,
                     char *detail, size_t dlen);
-/* Queue thread, for a release r of l: when the job is cancelled the open
- * tokens of l's record become CANCELLED (stored with the release's
- * record; counted in r->cancelled). */
+/* Queue thread, for the hand-back r of l (its last member released): the
+ * open tokens of its cancelled jobs become CANCELLED (stored with the
+ * release's record; counted in r->cancelled). */
 void gw_js_cancel_release(gw_js *js, gw_js_lease *l, gw_queue_req *r, int64_t now);
+/* The key of a pack's cancel flag: "p.<pack id>" (js_cancel.c). */
+void gw_js_cancel_flag_key(const char *pack_id, char out[GW_JOB_ID_LEN + 3]);
 /* ops->idle: tells the front end (gw_queue__cancel_notice) about jobs of
  * leases this node holds that another node cancelled, once a second. */
 void gw_js_cancel_tick(gw_js *js);

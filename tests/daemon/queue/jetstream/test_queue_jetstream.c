@@ -1084,23 +1084,31 @@ static void status_of_uncommitted_group(void **state)
     char group[JS_GROUP_MAX + 1];
 
     js = raw_connect(&nc);
-    /* A real request of two jobs: each header names its commit record. */
+    /* A real request of two jobs: packed (queue_pack.c), so member 0's id
+     * is the pack's, whose header holds each job's header, and each names
+     * its request's commit record. */
     assert_int_equal(qc_group(f, f->q, 7700, 2, NULL, NULL, 0, r), 2);
     n = jobs_entry(f, js, r[0].id, v, sizeof(v));
     assert_true(n > 4);
-    assert_memory_equal(v, "AJJ3", 4);
+    assert_memory_equal(v, "AJK1", 4);
     {
         gw_js_job j;
         uint8_t *all = NULL;
         char bucket[64];
         kvStore *kv = NULL;
         kvEntry *e = NULL;
+        int st = 0;
+        uint32_t off = 9;
 
         snprintf(bucket, sizeof(bucket), "%s_JOBS", f->b.prefix);
         assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
         assert_int_equal(kvStore_Get(&e, kv, r[0].id), NATS_OK);
         all = (uint8_t *)kvEntry_Value(e);
-        assert_int_equal(gw_js_job_decode(&j, all, (size_t)kvEntry_ValueLen(e)), 0);
+        assert_int_equal(
+            gw_js_packhdr_find(all, (size_t)kvEntry_ValueLen(e), r[1].id, &st, &j, &off), 0);
+        assert_int_equal(st, JS_JOB_COMMITTED);
+        assert_int_equal(off, 1); /* after member 0's one token */
+        assert_string_equal(j.id, r[1].id);
         assert_int_equal(strncmp(j.group, "g.", 2), 0);
         snprintf(group, sizeof(group), "%s", j.group);
         gw_js_job_cleanup(&j);
@@ -1174,9 +1182,10 @@ static void commit_after_the_grace_fails(void **state)
 
 /* JetStream operations per request, by kind of request: the publishes
  * are exact (asserted); reads are printed (the depth refresh reads the
- * stream every second, so a window may hold one). Before this change: 2
+ * stream every second, so a window may hold one). Before idempotency: 2
  * publishes for a one-job request, 2 per job for a request of several
- * jobs, and no idempotency. */
+ * jobs. Before packs (queue_pack.c): 2 per job plus the commit record; a
+ * request of small jobs now costs 3 publishes whatever its job count. */
 static void ops_per_request(void **state)
 {
     fx *f = *state;
@@ -1204,7 +1213,7 @@ static void ops_per_request(void **state)
     fprintf(stderr, "jetstream bench: ops per request: two jobs: %llu publishes, %llu reads\n",
             (unsigned long long)(b.publishes - a.publishes),
             (unsigned long long)(b.reads - a.reads));
-    assert_int_equal(b.publishes - a.publishes, 5); /* + the request's commit record */
+    assert_int_equal(b.publishes - a.publishes, 3); /* pack, its header, commit record */
 
     js_op_stats(f->q, &a);
     assert_int_equal(qc_idem_begin(f, f->q, "k", 0x01, &ir), 0);
@@ -1226,6 +1235,227 @@ static void ops_per_request(void **state)
             (unsigned long long)(b.reads - a.reads));
     assert_int_equal(b.publishes - a.publishes, 1); /* the refused create */
     assert_true(b.reads - a.reads >= 2);            /* reservation, answer (+ a depth refresh) */
+}
+
+/* ---- packs: the small jobs of one request in one message (queue_pack.c) ---- */
+
+/* Submits one request (a group) of n jobs of app "demo" with counts[i]
+ * tokens each (job i's tokens from seed + i). Returns how many succeeded. */
+static size_t pack_group(fx *f, gw_queue *q, uint64_t seed, const size_t *counts, size_t n,
+                         tq_res *r)
+{
+    size_t ok = 0;
+    gw_job j;
+
+    assert_int_equal(gw_queue_group_begin(q), 0);
+    for (size_t i = 0; i < n; i++) {
+        memset(&r[i], 0, sizeof(r[i]));
+        tq_job(&j, "demo", seed + i, counts[i]);
+        assert_int_equal(gw_queue_submit(q, &j, NULL, tq_on_submit, &r[i]), 0);
+        gw_token_list_cleanup(&j.tokens);
+    }
+    gw_queue_group_end(q, 0, NULL);
+    for (size_t i = 0; i < n; i++) {
+        tq_run_until(f->base, &r[i].done);
+        ok += r[i].err == 0;
+    }
+    return ok;
+}
+
+/* The chunk of job id among l's; fails when it is not there. */
+static gw_chunk *chunk_of(const tq_res *l, const char *id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->chunks[i]->job_id, id) == 0)
+            return l->chunks[i];
+    fail_msg("no leased chunk of job %s among %zu", id, l->n);
+    return NULL;
+}
+
+/* Job i of a pack: its own chunk, fields and tokens (tq_job's, from seed +
+ * i), and its own apns-id base. */
+static void check_member(const gw_chunk *c, const tq_res *r, uint64_t seed, size_t n)
+{
+    char want[65], got[APNS_TOKEN_HEX_MAX + 1];
+
+    assert_string_equal(c->job_id, r->id);
+    assert_string_equal(c->apns_id_base, r->id); /* no apns-id given: the job id */
+    assert_int_equal(c->n_tokens, n);
+    assert_int_equal(c->first, 0);
+    assert_string_equal(c->app, "demo");
+    for (uint32_t k = 0; k < n; k++) {
+        tq_token(seed, k, want);
+        assert_int_equal(gw_chunk_token_hex(c, k, got), 0);
+        assert_string_equal(got, want);
+    }
+}
+
+/* A request of five small jobs is one pack (issue 16's fleet target): one
+ * chunk message, one header and the request's commit record: 3 publishes
+ * (5 jobs stored one by one cost 11). The ids say so (queue_pack.c: member
+ * index in rand_a, the mark in rand_b's top bit). One lease of ONE message
+ * hands out five chunks, each its own job with its own tokens; outcomes
+ * land at each job's place in the pack's one record: a status per job sees
+ * only its own tokens; the pack is handed back when the last of its jobs
+ * is released, and comes back for its retry with only the job that still
+ * has an open token. */
+static void pack_of_small_jobs(void **state)
+{
+    fx *f = *state;
+    static const size_t counts[5] = {3, 1, 4, 1, 5};
+    char pack[GW_JOB_ID_LEN + 1], p2[GW_JOB_ID_LEN + 1];
+    tq_res r[5], l, s;
+    js_ops a, b;
+    int64_t retry_at;
+
+    js_op_stats(f->q, &a);
+    assert_int_equal(pack_group(f, f->q, 8100, counts, 5, r), 5);
+    js_op_stats(f->q, &b);
+    assert_int_equal(b.publishes - a.publishes, 3);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(gw_queue__pack_of(r[i].id, i == 0 ? pack : p2), i);
+        if (i > 0)
+            assert_string_equal(p2, pack);
+    }
+    assert_string_equal(pack, r[0].id);
+
+    assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 5000), 5); /* one message, five jobs */
+    for (int i = 0; i < 5; i++)
+        check_member(chunk_of(&l, r[i].id), &r[i], 8100 + (uint64_t)i, counts[i]);
+
+    /* Job 0 accepted; job 1 rejected (a dead token); job 2: token 1 to be
+     * retried, the others accepted; jobs 3 and 4 accepted. */
+    {
+        gw_chunk *c1 = chunk_of(&l, r[1].id), *c2 = chunk_of(&l, r[2].id);
+        gw_outcome rej = outcome(c1, 0, GW_TOKEN_REJECTED), rt = outcome(c2, 1, GW_TOKEN_RETRY);
+
+        rej.status = 410;
+        rej.reason = APNS_REASON_UNREGISTERED;
+        rej.apns_ts_ms = 1700000000000;
+        rej.dead = GW_DEAD_UNREGISTERED;
+        assert_int_equal(tq_record(f->base, f->q, &rej, 1), 0);
+        retry_at = atomic_load(&tq_clock) + 1500;
+        rt.retry_at_ms = retry_at;
+        assert_int_equal(tq_record(f->base, f->q, &rt, 1), 0);
+        assert_int_equal(tq_release(f->base, f->q, c1, 0), 0);
+        assert_int_equal(qc_finish(f, f->q, chunk_of(&l, r[0].id)), 0);
+        /* The pack is still held (jobs 2-4 are out): job 0 is done all the same. */
+        assert_int_equal(tq_status(f->base, f->q, r[0].id, &s), 0);
+        assert_int_equal(s.st.state, GW_JOB_DONE);
+        assert_int_equal(s.st.tokens, 3);
+        assert_int_equal(s.st.accepted, 3);
+        assert_int_equal(s.n, 3);
+        assert_int_equal(tq_status(f->base, f->q, r[1].id, &s), 0);
+        assert_int_equal(s.st.tokens, 1);
+        assert_int_equal(s.st.rejected, 1);
+        assert_int_equal(s.st.accepted, 0);
+        assert_int_equal(s.outcomes[0].status, 410);
+        assert_string_equal(s.outcomes[0].reason, "Unregistered");
+        {
+            gw_outcome o[3] = {outcome(c2, 0, GW_TOKEN_ACCEPTED), outcome(c2, 2, GW_TOKEN_ACCEPTED),
+                               outcome(c2, 3, GW_TOKEN_ACCEPTED)};
+            assert_int_equal(tq_record(f->base, f->q, o, 3), 0);
+            assert_int_equal(tq_release(f->base, f->q, c2, 0), 0); /* token 1 waits */
+        }
+        assert_int_equal(qc_finish(f, f->q, chunk_of(&l, r[3].id)), 0);
+        assert_int_equal(qc_finish(f, f->q, chunk_of(&l, r[4].id)), 0);
+    }
+    assert_int_equal(tq_status(f->base, f->q, r[2].id, &s), 0);
+    assert_int_equal(s.st.tokens, 4);
+    assert_int_equal(s.st.accepted, 3);
+    assert_int_equal(s.st.retrying, 1);
+    assert_int_equal(s.outcomes[1].state, GW_TOKEN_RETRY);
+    assert_int_equal(tq_status(f->base, f->q, r[4].id, &s), 0);
+    assert_int_equal(s.st.state, GW_JOB_DONE);
+    assert_int_equal(s.st.accepted, 5);
+
+    /* Back for the retry (the queue's clock at its time; the nak's delay
+     * is real time): job 2 alone, its token 1 the only open one. */
+    atomic_store(&tq_clock, retry_at);
+    assert_int_equal(qc_lease_wait(f, f->q, 8, &l, 15000), 1);
+    assert_string_equal(l.chunks[0]->job_id, r[2].id);
+    assert_int_equal(l.chunks[0]->state[0], GW_TOKEN_ACCEPTED);
+    assert_int_equal(l.chunks[0]->state[1], GW_TOKEN_RETRY);
+    assert_int_equal(l.chunks[0]->attempts[1], 1);
+    assert_int_equal(qc_finish(f, f->q, l.chunks[0]), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(tq_status(f->base, f->q, r[i].id, &s), 0);
+        assert_int_equal(s.st.state, i == 1 ? GW_JOB_FAILED : GW_JOB_DONE);
+        assert_int_equal(s.st.tokens, counts[i]);
+        qc_counts_add_up(&s.st);
+    }
+    /* Nothing is left in the stream. */
+    assert_int_equal(tq_lease(f->base, f->q, 8, &l), 0);
+    assert_int_equal(l.n, 0);
+}
+
+/* A cancel of one job of a pack: its mark plus the pack's flag, so the
+ * lease reads one flag per pack and the marks only when it is set. The
+ * cancelled job is never handed out; its pack's other jobs are, and a
+ * status of each says so. */
+static void pack_member_cancelled(void **state)
+{
+    fx *f = *state;
+    static const size_t counts[3] = {2, 2, 2};
+    tq_res r[3], l, s;
+
+    assert_int_equal(pack_group(f, f->q, 8200, counts, 3, r), 3);
+    assert_int_equal(qc_cancel(f, f->q, r[1].id, &s), 0);
+    assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 5000), 2);
+    check_member(chunk_of(&l, r[0].id), &r[0], 8200, 2);
+    check_member(chunk_of(&l, r[2].id), &r[2], 8202, 2);
+    for (size_t i = 0; i < l.n; i++)
+        assert_string_not_equal(l.chunks[i]->job_id, r[1].id);
+    assert_int_equal(qc_finish(f, f->q, chunk_of(&l, r[0].id)), 0);
+    assert_int_equal(qc_finish(f, f->q, chunk_of(&l, r[2].id)), 0);
+    assert_int_equal(tq_status(f->base, f->q, r[1].id, &s), 0);
+    assert_int_equal(s.st.state, GW_JOB_CANCELLED);
+    assert_int_equal(s.st.cancelled, 2);
+    assert_int_equal(s.st.accepted, 0);
+    assert_int_equal(tq_status(f->base, f->q, r[0].id, &s), 0);
+    assert_int_equal(s.st.state, GW_JOB_DONE);
+    assert_int_equal(s.st.accepted, 2);
+    assert_int_equal(s.st.cancelled, 0);
+    assert_int_equal(tq_lease(f->base, f->q, 8, &l), 0);
+    assert_int_equal(l.n, 0);
+}
+
+/* A node dies holding a pack after one of its jobs' answers was stored:
+ * the pack comes back to another node after ack_wait, without that job
+ * (answered), with the others' tokens open. */
+static void pack_of_a_dead_node(void **state)
+{
+    fx *f = *state;
+    static const size_t counts[3] = {2, 3, 1};
+    tq_res r[3], l, s;
+
+    f->q2 = qc_open(f); /* node B */
+    assert_int_equal(pack_group(f, f->q2, 8300, counts, 3, r), 3);
+    assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 5000), 3); /* node A */
+    {
+        gw_chunk *c = chunk_of(&l, r[1].id);
+        gw_outcome o[3] = {outcome(c, 0, GW_TOKEN_ACCEPTED), outcome(c, 1, GW_TOKEN_ACCEPTED),
+                           outcome(c, 2, GW_TOKEN_ACCEPTED)};
+        gw_outcome o0 = outcome(chunk_of(&l, r[0].id), 1, GW_TOKEN_ACCEPTED);
+        assert_int_equal(tq_record(f->base, f->q, o, 3), 0);
+        assert_int_equal(tq_record(f->base, f->q, &o0, 1), 0);
+    }
+    gw_queue_free(f->q); /* A dies: no release */
+    f->q = NULL;
+    assert_int_equal(qc_lease_wait(f, f->q2, 4, &l, 20000), 2);
+    {
+        gw_chunk *c0 = chunk_of(&l, r[0].id), *c2 = chunk_of(&l, r[2].id);
+        assert_int_equal(c0->state[0], GW_TOKEN_PENDING);
+        assert_int_equal(c0->state[1], GW_TOKEN_ACCEPTED); /* not sent again */
+        assert_int_equal(c2->state[0], GW_TOKEN_PENDING);
+        assert_int_equal(qc_finish(f, f->q2, c0), 0);
+        assert_int_equal(qc_finish(f, f->q2, c2), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(tq_status(f->base, f->q2, r[i].id, &s), 0);
+        assert_int_equal(s.st.state, GW_JOB_DONE);
+        assert_int_equal(s.st.accepted, counts[i]);
+    }
 }
 
 /* ---- main ----------------------------------------------------------------------------- */
@@ -1736,6 +1966,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(orphan_chunks_dropped, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(status_of_uncommitted_group, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(ops_per_request, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(pack_of_small_jobs, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(pack_member_cancelled, setup_r1, qc_teardown),
+        cmocka_unit_test_setup_teardown(pack_of_a_dead_node, qc_setup, qc_teardown),
         cmocka_unit_test_setup_teardown(commit_after_the_grace_fails, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(older_stream_gets_first_subject, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(one_chunk_jobs_fetch_once_per_lease, setup_r1, qc_teardown),
