@@ -22,9 +22,11 @@
  * Who joins a pack: in a group (gw_queue_group_begin: a request of several
  * jobs, or one with an Idempotency-Key), on a backend with a pack limit
  * (q->pack_bytes > 0), a device-token job of at most chunk_tokens / 2
- * tokens joins the group's open pack when the pack keeps the same app and
- * send_at, at most chunk_tokens tokens, GW_PACK_MEMBERS_MAX members and
- * q->pack_bytes bytes of message; otherwise it opens a new pack. Members
+ * tokens and at most q->pack_bytes / 2 bytes of message (a larger job
+ * gains little from company, and is stored alone) joins the group's open
+ * pack when the pack keeps the same app and send_at, at most chunk_tokens
+ * tokens, GW_PACK_MEMBERS_MAX members and q->pack_bytes bytes of message;
+ * otherwise it opens a new pack. Members
  * of a pack are posted one after another, so they reach the backend's
  * batch in order and together (a group is one batch).
  */
@@ -56,7 +58,7 @@ int gw_queue__pack_of(const char *id, char pack[GW_JOB_ID_LEN + 1])
     if (id == NULL || strlen(id) != GW_JOB_ID_LEN || id[14] != '7')
         return -1;
     v = hexval(id[MARK_POS]);
-    if (v < 8 || !(v & 2))
+    if (v != 0xa && v != 0xb) /* the variant (10) with the mark */
         return -1;
     for (int i = 0; i < 3; i++) {
         int d = hexval(id[MEMBER_POS + i]);

@@ -654,6 +654,8 @@ int gw_js_pack_decode(const uint8_t *p, size_t len, gw_js_chunk_msg **v, size_t 
     *n = 0;
     if (rc != 0)
         return rc;
+    if (b.ver != JS_PACK_MAGIC[3]) /* an older chunk's "AJC1".."AJC3" is no pack */
+        return APNS_EINVAL;
     count = r_u32(&b);
     if (b.bad || count == 0 || count > GW_PACK_MEMBERS_MAX || count > (len - b.pos) / 4)
         return APNS_EINVAL;

@@ -41,7 +41,22 @@
  *                       most idempotency_max, oldest dropped); P_JOBS also
  *                       holds the commit records of requests of several jobs
  *                       or with a key, written last ("g.*", "i.*"; js_idem.c).
- *   KV P_CANCEL         "<job>" -> the job's cancel mark (js_cancel.c).
+ *   KV P_CANCEL         "<job>" -> the job's cancel mark (js_cancel.c); "p.<pack>"
+ *                       -> a pack's flag: one of its jobs has a mark.
+ *   PACKS               the small jobs of one request (each at most chunk_tokens
+ *                       / 2 tokens, one app and send_at: queue_pack.c) share ONE
+ *                       chunk message ("AJC4": each job's own chunk inside, on
+ *                       P.first.<tokens>, Msg-Id "<pack>.0"), ONE header in
+ *                       P_JOBS (key "<pack>" = member 0's id, "AJK1": each job's
+ *                       header inside) and ONE outcome record "<pack>.0" whose
+ *                       tokens are the jobs' in order. A job's id carries its
+ *                       pack and index, so its status reads that header and its
+ *                       part of that record. A lease hands each job out as a
+ *                       gw_chunk of its own (gw_js_member) sharing the lease;
+ *                       the message is acked or nak'd when the last of them is
+ *                       released, and a job whose tokens are all final is not
+ *                       handed out again. Ten 100-token jobs: 3 publishes at
+ *                       submit instead of 21, one record and one ack.
  *   subject P.work      core NATS (not stored): "new work is due", so idle
  *                       nodes lease at once instead of at their next poll.
  *   P_JOBS and P_OUT have TTL = retention: the servers expire job status, so
