@@ -236,6 +236,7 @@ static int hand_out(gw_js *js, gw_js_lease *l, const gw_js_chunk_msg *v, gw_queu
         l->n_out++;
         r->u.lease.chunks[r->u.lease.n++] = ch;
     }
+    js->lease_msgs++;
     pthread_mutex_lock(&js->lease_mu);
     common_list_push_back(&js->leases, &l->node);
     pthread_mutex_unlock(&js->lease_mu);
@@ -638,7 +639,7 @@ out:
  * the stream at once. */
 static void take_into(gw_js *js, gw_queue_req *r, natsMsg *msg)
 {
-    if (r->u.lease.n >= r->u.lease.max) {
+    if (js->lease_msgs >= r->u.lease.max) {
         msg_ack(js, msg, MSG_NAK, 0);
         natsMsg_Destroy(msg);
         return;
@@ -668,7 +669,7 @@ static void recheck_waiting(gw_js *js, gw_queue_req *r)
             gw_js_lease_free(l);
             continue;
         }
-        if (r->u.lease.n >= r->u.lease.max || l->hold_until > mono) {
+        if (js->lease_msgs >= r->u.lease.max || l->hold_until > mono) {
             common_list_remove(&l->node);
             common_list_push_back(&js->waiting, &l->node);
             continue;
@@ -691,7 +692,7 @@ static int chunk_kind(const gw_js *js, natsMsg *msg)
                                                                                      : JS_WORK_REST;
 }
 
-/* Fetches from sub until r holds limit chunks (or nothing more comes).
+/* Fetches from sub until the lease took limit messages (or nothing more comes).
  * The first fetch may wait up to poll_ms (> 0) for a message (a long
  * poll). It asks for ONE chunk: a pull request for more than
  * the stream has holds what it got until it expires (nats-server 2.9 +
@@ -716,12 +717,12 @@ static int fetch_into(gw_js *js, natsSubscription *sub, gw_queue_req *r, size_t 
                       int64_t poll_ms, int *more)
 {
     *more = 0;
-    for (int round = 0; round < 8 && r->u.lease.n < limit; round++) {
+    for (int round = 0; round < 8 && js->lease_msgs < limit; round++) {
         natsMsgList list = {0};
         jsFetchRequest fr;
         jsMsgMetaData *meta = NULL;
         natsStatus s;
-        int want = (int)(limit - r->u.lease.n), waiting = 0, batch;
+        int want = (int)(limit - js->lease_msgs), waiting = 0, batch;
         int lp = poll_ms > 0 && round == 0;
 
         natsSubscription_GetPending(sub, &waiting, NULL);
@@ -823,6 +824,9 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
     err = gw_js_check_conn(js, "lease", r->detail, sizeof(r->detail));
     if (err != 0)
         return err;
+    /* The lease's room is in messages: a pack's jobs come as several
+     * chunks of one message (hand_out). */
+    js->lease_msgs = 0;
     /* Held chunks: keep them alive, look again at those due. */
     touch_waiting(js, &hold_next, &uncommitted);
     recheck_waiting(js, r);
@@ -836,7 +840,7 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
         js->look_due = mono + 1000;
     }
     rest_min = !(ask & JS_WORK_REST) ? 0 : max > 1 ? (max + 3) / 4 : js->lease_turn++ % 4 == 3;
-    if ((ask & JS_WORK_FIRST) && max > r->u.lease.n + rest_min) {
+    if ((ask & JS_WORK_FIRST) && max > js->lease_msgs + rest_min) {
         err = fetch_into(js, js->pull_first, r, max - rest_min, 0, &more);
         if (err != 0) {
             atomic_fetch_or(&js->hint, ask); /* asked again once it works */
@@ -857,7 +861,7 @@ int gw_js_op_lease(gw_js *js, gw_queue_req *r)
     }
     /* Room left: first chunks again if they may wait (the quarter kept for
      * later chunks was not needed); nothing at all: wait for new work. */
-    if (r->u.lease.n < max && ((keep & JS_WORK_FIRST) || (idle && r->u.lease.n == 0))) {
+    if (js->lease_msgs < max && ((keep & JS_WORK_FIRST) || (idle && r->u.lease.n == 0))) {
         int64_t poll = js->jo.poll_ms / 4 > 0 ? js->jo.poll_ms / 4 : 1;
         if (hold_next != INT64_MAX && hold_next - mono < poll)
             poll = hold_next - mono > 1 ? hold_next - mono : 1;

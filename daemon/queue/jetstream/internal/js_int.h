@@ -283,6 +283,7 @@ typedef struct gw_js {
     natsSubscription *pull;       /* later chunks (P.chunk.*) */
     natsSubscription *pull_first; /* first chunks (P.first.*) */
     unsigned lease_turn;          /* lease thread: a one-chunk lease's turn (js_lease.c) */
+    size_t lease_msgs;            /* lease thread: messages handed out by the running lease */
     atomic_int hint;              /* JS_WORK_*: consumers that may hold chunks (js_lease.c) */
     int64_t look_due;             /* lease thread: mono ms of the next unhinted look at both */
     natsSubscription *work_sub;
