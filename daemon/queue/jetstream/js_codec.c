@@ -666,9 +666,14 @@ int gw_js_pack_decode(const uint8_t *p, size_t len, gw_js_chunk_msg **v, size_t 
         uint32_t ml = r_u32(&b);
         const uint8_t *m = r_bytes(&b, ml);
 
-        /* A member is a chunk of format 1 to 3, never a pack. */
+        /* A member is a chunk of format 1 to 3, never a pack; the members
+         * of a pack name one commit record, or none (the pack's header
+         * commits a request that is one pack). */
         rc = m == NULL || gw_js_is_pack(m, ml) ? APNS_EINVAL : gw_js_chunk_decode(&(*v)[i], m, ml);
-        if (rc == 0 && ((*v)[i].seq != 0 || (*v)[i].first != 0 || (*v)[i].group == NULL))
+        if (rc == 0 && ((*v)[i].seq != 0 || (*v)[i].first != 0 ||
+                        (i > 0 && ((*v)[i].group_len != (*v)[0].group_len ||
+                                   ((*v)[0].group_len > 0 && memcmp((*v)[i].group, (*v)[0].group,
+                                                                    (*v)[0].group_len) != 0)))))
             rc = APNS_EINVAL;
         if (rc != 0) {
             free(*v);

@@ -606,6 +606,25 @@ void gw_js_groups_fail(gw_queue_req **v, size_t n)
     }
 }
 
+/* 1 when every submit of v[i..j) is a job of one pack (queue_pack.c): its
+ * pack header, created last, commits them all at once. */
+static int one_pack(gw_queue_req **v, size_t i, size_t j)
+{
+    char first[GW_JOB_ID_LEN + 1] = "", pack[GW_JOB_ID_LEN + 1];
+
+    for (size_t k = i; k < j; k++) {
+        if (v[k]->kind != GW_QUEUE_REQ_SUBMIT)
+            continue;
+        if (gw_queue__pack_of(v[k]->u.submit.f.job_id, pack) < 0)
+            return 0;
+        if (first[0] == '\0')
+            memcpy(first, pack, sizeof(first));
+        else if (strcmp(first, pack) != 0)
+            return 0;
+    }
+    return first[0] != '\0';
+}
+
 void gw_js_groups_name(gw_js *js, gw_queue_req **v, size_t n, char (*group)[JS_GROUP_MAX + 1])
 {
     gw_js_idem *s = state(js);
@@ -623,8 +642,8 @@ void gw_js_groups_name(gw_js *js, gw_queue_req **v, size_t n, char (*group)[JS_G
             else if (v[k]->kind == GW_QUEUE_REQ_IDEM)
                 fin = v[k];
         }
-        if (v[i]->group == 0 || (fin == NULL && subs < 2))
-            continue; /* one job: its header is its commit record */
+        if (v[i]->group == 0 || (fin == NULL && (subs < 2 || one_pack(v, i, j))))
+            continue; /* one job, or one pack: its header is its commit record */
         if (fin != NULL) {
             char h[2 * GW_IDEM_HASH + 1];
             const held *e;

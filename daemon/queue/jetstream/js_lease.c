@@ -119,9 +119,10 @@ static void cache_add(gw_js *js, const char *id)
 }
 
 /* 1 committed, 0 not yet (wait), -1 aborted, or a negative error code
- * below -1 (detail written). */
-static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms, char *detail,
-                         size_t dlen)
+ * below -1 (detail written). c: the message's job, or a pack's first job
+ * (pack: its id is the pack's, and the key of the pack's header). */
+static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int pack, int64_t stored_ms,
+                         char *detail, size_t dlen)
 {
     if (c->group != NULL) /* a request's commit record decides (js_idem.c) */
         return gw_js_group_committed(js, c, stored_ms, detail, dlen);
@@ -138,11 +139,19 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
         if (rc != 0)
             return rc;
         if (found) {
-            int state = gw_js_job_decode(&j, val, len) == 0 ? j.state : JS_JOB_COMMITTED;
-            gw_js_job_cleanup(&j);
+            int state;
+            if (len > 4 && memcmp(val, JS_PACKHDR_MAGIC, 4) == 0) { /* a pack's header */
+                state = val[4];
+            } else {
+                state = gw_js_job_decode(&j, val, len) == 0 ? j.state : JS_JOB_COMMITTED;
+                gw_js_job_cleanup(&j);
+            }
             free(val);
-            if (state == JS_JOB_ABORTED)
+            if (state == JS_JOB_ABORTED) {
+                if (pack) /* a request's stored chunks, as a commit record's (js_idem.c) */
+                    atomic_fetch_add(&js->q->orphans, 1);
                 return -1;
+            }
             cache_add(js, c->job_id);
             return 1;
         }
@@ -157,7 +166,8 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
         j.n = c->job_tokens;
         j.n_chunks = c->n_chunks;
         j.created = c->created;
-        if (gw_js_job_encode(&j, &enc, &elen) != 0)
+        if ((pack ? gw_js_packhdr_encode(JS_JOB_ABORTED, NULL, 0, &enc, &elen)
+                  : gw_js_job_encode(&j, &enc, &elen)) != 0)
             return APNS_ENOMEM;
         rc = gw_js_kv_cas(js, js->bucket[JS_JOBS], c->job_id, enc, elen, 0, 0, NULL, &conflict,
                           "lease (abort)", detail, dlen);
@@ -165,11 +175,12 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int64_t stored_ms,
         if (rc != 0)
             return rc;
         if (!conflict) {
-            gw_queue__log(
-                js->q, APNS_LOG_WARN,
-                "queue jetstream: job %s was never committed (its submit failed); its chunks "
-                "are dropped",
-                c->job_id);
+            gw_queue__log(js->q, APNS_LOG_WARN,
+                          "queue jetstream: %s %s was never committed (its submit failed); its "
+                          "chunks are dropped",
+                          pack ? "pack" : "job", c->job_id);
+            if (pack)
+                atomic_fetch_add(&js->q->orphans, 1);
             return -1;
         }
         /* The submitter committed (or someone aborted) meanwhile: read again. */
@@ -537,7 +548,7 @@ static int take(gw_js *js, natsMsg *msg, gw_queue_req *r)
     l->send_at = m.send_at;
     l->progress_ms = l->wpi_ms = common_mono_ms();
 
-    committed = job_committed(js, &m, stored_ms, detail, dlen);
+    committed = job_committed(js, &m, pack, stored_ms, detail, dlen);
     if (committed < -1 || committed == 0) {
         /* Error: leave it to ack_wait. Not yet committed: hold it. */
         msg_ack(js, msg, MSG_WPI, 0);

@@ -6,7 +6,9 @@
  * chunks wait for the header, and after the grace time settle it as
  * ABORTED and drop them (js_lease.c). A request of several jobs, or with
  * an idempotency key (a group), gets a third phase: its commit record,
- * written last (js_idem.c). See the design note in queue_jetstream.c.
+ * written last (js_idem.c). The jobs of a pack (queue_pack.c) are one
+ * chunk message in phase 1 and one header in phase 2; a request that is
+ * one pack needs no third phase. See the design note in queue_jetstream.c.
  */
 #include "js_int.h"
 

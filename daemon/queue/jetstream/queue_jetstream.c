@@ -55,8 +55,11 @@
  *                       gw_chunk of its own (gw_js_member) sharing the lease;
  *                       the message is acked or nak'd when the last of them is
  *                       released, and a job whose tokens are all final is not
- *                       handed out again. Ten 100-token jobs: 3 publishes at
- *                       submit instead of 21, one record and one ack.
+ *                       handed out again. The header is the commit record of
+ *                       a request that is one pack (no group record); an
+ *                       orphan pack's header is created aborted ("AJK1", no
+ *                       jobs). Ten 100-token jobs: 2 publishes at submit
+ *                       instead of 21, one record and one ack.
  *   subject P.work      core NATS (not stored): "new work is due", so idle
  *                       nodes lease at once instead of at their next poll.
  *   P_JOBS and P_OUT have TTL = retention: the servers expire job status, so

@@ -152,8 +152,9 @@ int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len);
 #define JS_PACKHDR_MAGIC "AJK1"
 /* 1 when p is a pack message (its magic), else 0. */
 int gw_js_is_pack(const uint8_t *p, size_t len);
-/* Encodes members v[0..n) (chunk messages of seq 0, first 0, with their
- * request's commit record) into one message. 0 or APNS_ENOMEM. */
+/* Encodes members v[0..n) (chunk messages of seq 0, first 0, all naming
+ * their request's commit record, or none when the pack's header is the
+ * commit) into one message. 0 or APNS_ENOMEM. */
 int gw_js_pack_encode(const gw_js_chunk_msg *v, size_t n, uint8_t **out, size_t *len);
 /* Decodes a pack message: *v malloc'd (free it), pointing into p. 0,
  * APNS_EINVAL, APNS_ENOMEM, or GW_JS_ENEWER (a member or the pack of a

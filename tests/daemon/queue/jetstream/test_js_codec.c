@@ -13,8 +13,9 @@
  * Packs (js_int.h, "packs (queue_pack.c)"): a message of several members
  * ("AJC4", u32 LE count, per member u32 LE length + its chunk message)
  * reads back member by member; a count of 0 or past 4096, a short or long
- * buffer, a pack inside a pack, a member of seq or first != 0 or without a
- * commit record are APNS_EINVAL, "AJC5" and a member of a newer chunk
+ * buffer, a pack inside a pack, a member of seq or first != 0, members
+ * naming different commit records (or some none) are APNS_EINVAL (all none
+ * reads back: the pack's header commits it), "AJC5" and a member of a newer chunk
  * version GW_JS_ENEWER. A pack header ("AJK1", u8 state, u32 LE count, per
  * member u32 LE length + its job header) finds each member with its first
  * token in the pack's record (the token counts before it). A record's
@@ -476,8 +477,10 @@ static void pack_refusals(void **state)
     free(inner);
     free(one);
 
-    /* Members that are no pack's: seq 1, first 1, no commit record (then a
-     * chunk of version 1). */
+    /* Members that are no pack's: seq 1, first 1, one naming no commit
+     * record (then a chunk of version 1) or another one than the others:
+     * the members of a pack name one record, or all none (a request that is
+     * one pack: its header commits it). */
     memcpy(bad, m, sizeof(bad));
     bad[1].seq = 1;
     assert_int_equal(gw_js_pack_encode(bad, 3, &q, &len), 0);
@@ -494,6 +497,28 @@ static void pack_refusals(void **state)
     assert_int_equal(gw_js_pack_encode(bad, 3, &q, &len), 0);
     assert_memory_equal(q + 12, "AJC1", 4);
     pack_refused(q, len, APNS_EINVAL);
+    free(q);
+    memcpy(bad, m, sizeof(bad));
+    bad[2].group = "g.1f.8";
+    assert_int_equal(gw_js_pack_encode(bad, 3, &q, &len), 0);
+    pack_refused(q, len, APNS_EINVAL);
+    free(q);
+    /* None names a record: read back, each a chunk of version 1. */
+    memcpy(bad, m, sizeof(bad));
+    for (int i = 0; i < 3; i++) {
+        bad[i].group = NULL;
+        bad[i].group_len = 0;
+    }
+    assert_int_equal(gw_js_pack_encode(bad, 3, &q, &len), 0);
+    assert_memory_equal(q + 12, "AJC1", 4);
+    assert_int_equal(gw_js_pack_decode(q, len, &v, &n), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_null(v[i].group);
+        assert_int_equal(v[i].group_len, 0);
+    }
+    free(v);
+    v = NULL;
     free(q);
     free(buf);
 }

@@ -870,6 +870,29 @@ static void idem_same_node_retry_waits(void **state)
 /* Plants chunk seq of n_chunks of job, of one token (tq_token(seed, idx)),
  * stored at `at`, naming group (NULL: none), on "<prefix>.<kind>.1" (kind
  * "first" or "chunk"), as a submit writes it. */
+/* Submits one request (a group) of n jobs of app "demo" with counts[i]
+ * tokens each (job i's tokens from seed + i). Returns how many succeeded. */
+static size_t pack_group(fx *f, gw_queue *q, uint64_t seed, const size_t *counts, size_t n,
+                         tq_res *r)
+{
+    size_t ok = 0;
+    gw_job j;
+
+    assert_int_equal(gw_queue_group_begin(q), 0);
+    for (size_t i = 0; i < n; i++) {
+        memset(&r[i], 0, sizeof(r[i]));
+        tq_job(&j, "demo", seed + i, counts[i]);
+        assert_int_equal(gw_queue_submit(q, &j, NULL, tq_on_submit, &r[i]), 0);
+        gw_token_list_cleanup(&j.tokens);
+    }
+    gw_queue_group_end(q, 0, NULL);
+    for (size_t i = 0; i < n; i++) {
+        tq_run_until(f->base, &r[i].done);
+        ok += r[i].err == 0;
+    }
+    return ok;
+}
+
 static void plant_chunk(fx *f, jsCtx *js, const char *job, uint64_t seed, uint32_t idx,
                         uint32_t seq, uint32_t n_chunks, int64_t at, const char *group,
                         const char *kind)
@@ -909,6 +932,64 @@ static void plant_chunk(fx *f, jsCtx *js, const char *job, uint64_t seed, uint32
     gw_token_list_cleanup(&tl);
 }
 
+/* The first bytes of KV <P>_JOBS key (0 when absent). */
+static size_t jobs_entry(fx *f, jsCtx *js, const char *key, uint8_t *out, size_t len)
+{
+    char bucket[64];
+    kvStore *kv = NULL;
+    kvEntry *e = NULL;
+    size_t n = 0;
+
+    snprintf(bucket, sizeof(bucket), "%s_JOBS", f->b.prefix);
+    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
+    if (kvStore_Get(&e, kv, key) == NATS_OK) {
+        n = (size_t)kvEntry_ValueLen(e) < len ? (size_t)kvEntry_ValueLen(e) : len;
+        memcpy(out, kvEntry_Value(e), n);
+        kvEntry_Destroy(e);
+    }
+    kvStore_Destroy(kv);
+    return n;
+}
+
+/* A pack of two 1-token jobs, pack (member 0's id) and member 1 (its id
+ * member1), published without a header: a request whose submit stopped
+ * before its commit (a request that is one pack has no other record). */
+static void plant_pack(fx *f, jsCtx *js, const char *pack, const char *member1, uint64_t seed,
+                       int64_t at)
+{
+    gw_js_chunk_msg m[2];
+    gw_token_list tl[2];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    jsPubAck *pa = NULL;
+    char subj[96], tok[65];
+
+    memset(m, 0, sizeof(m));
+    for (int i = 0; i < 2; i++) {
+        tq_token(seed, (uint64_t)i, tok);
+        gw_token_list_init(&tl[i]);
+        assert_int_equal(gw_token_list_add_hex(&tl[i], tok, 64), 0);
+        memcpy(m[i].job_id, i == 0 ? pack : member1, GW_JOB_ID_LEN);
+        memcpy(m[i].apns_id, m[i].job_id, GW_JOB_ID_LEN);
+        m[i].app = "demo";
+        m[i].app_len = 4;
+        m[i].payload = "{}";
+        m[i].payload_len = 2;
+        m[i].priority = 10;
+        m[i].send_at = m[i].created = at;
+        m[i].n = m[i].job_tokens = m[i].n_chunks = 1;
+        m[i].tokens = tl[i].buf;
+        m[i].tokens_len = tl[i].len;
+    }
+    assert_int_equal(gw_js_pack_encode(m, 2, &buf, &len), 0);
+    snprintf(subj, sizeof(subj), "%s.first.2", f->b.prefix);
+    assert_int_equal(js_Publish(&pa, js, subj, buf, (int)len, NULL, NULL), NATS_OK);
+    jsPubAck_Destroy(pa);
+    free(buf);
+    for (int i = 0; i < 2; i++)
+        gw_token_list_cleanup(&tl[i]);
+}
+
 /* Chunks of a request that never wrote its commit record (planted in the
  * stream, with their job headers): held, never handed out, dropped after
  * the commit grace (3 x (op_timeout + 2 s) + 5 s) and counted as orphans, their
@@ -918,6 +999,8 @@ static void orphan_chunks_dropped(void **state)
 {
     fx *f = *state;
     static const char *const job = "0a1b2c3d-0000-4000-8000-00000000dead";
+    static const char *const pack = "0a1b2c3d-0000-7000-a000-00000000dead";
+    static const char *const member1 = "0a1b2c3d-0000-7001-a000-00000000dead";
     natsConnection *nc = NULL;
     jsCtx *js;
     gw_queue_stats st;
@@ -951,6 +1034,7 @@ static void orphan_chunks_dropped(void **state)
             free(buf);
         }
     }
+    plant_pack(f, js, pack, member1, 9910, wall_ms());
     assert_int_equal(qc_group(f, f->q, 7400, 2, NULL, NULL, 0, good), 2);
 
     t0 = tq_secs();
@@ -958,7 +1042,8 @@ static void orphan_chunks_dropped(void **state)
         tq_res l;
         assert_int_equal(tq_lease(f->base, f->q, 64, &l), 0);
         for (size_t k = 0; k < l.n; k++) {
-            if (strcmp(l.chunks[k]->job_id, job) == 0)
+            if (strcmp(l.chunks[k]->job_id, job) == 0 || strcmp(l.chunks[k]->job_id, pack) == 0 ||
+                strcmp(l.chunks[k]->job_id, member1) == 0)
                 stray++;
             else
                 sent++;
@@ -967,16 +1052,24 @@ static void orphan_chunks_dropped(void **state)
         gw_queue_stats_get(f->q, &st);
         if (l.n == 0)
             usleep(100000);
-    } while ((st.orphans < 2 || sent < 2) && tq_secs() - t0 < 25);
+    } while ((st.orphans < 3 || sent < 2) && tq_secs() - t0 < 25);
     assert_int_equal(stray, 0);
     assert_int_equal(sent, 2);
-    assert_int_equal(st.orphans, 2);
+    assert_int_equal(st.orphans, 3); /* the two chunks and the pack */
+    { /* the pack's header: created aborted by the lease, so a late commit fails */
+        uint8_t v[16];
+        assert_int_equal(jobs_entry(f, js, pack, v, sizeof(v)), 9);
+        assert_memory_equal(v, "AJK1\x02\0\0\0\0", 9);
+    }
     { /* its job can never be sent: no such job (as SQLite, which never
        * stores a failed request's jobs), not pending until retention */
         tq_res r;
         assert_int_equal(tq_status(f->base, f->q, job, &r), GW_QUEUE_ENOTFOUND);
+        assert_int_equal(tq_status(f->base, f->q, pack, &r), GW_QUEUE_ENOTFOUND);
+        assert_int_equal(tq_status(f->base, f->q, member1, &r), GW_QUEUE_ENOTFOUND);
     }
-    fprintf(stderr, "jetstream bench: 2 orphan chunks dropped %.1f s after they were stored\n",
+    fprintf(stderr,
+            "jetstream bench: 2 orphan chunks and a pack dropped %.1f s after they were stored\n",
             tq_secs() - t0);
     { /* deleted from the stream (acked on a work queue) */
         jsStreamInfo *si = NULL;
@@ -1040,25 +1133,6 @@ static void plant_commit(fx *f, jsCtx *js, const char *group, uint8_t state)
     jsPubAck_Destroy(pa);
 }
 
-/* The first bytes of KV <P>_JOBS key (0 when absent). */
-static size_t jobs_entry(fx *f, jsCtx *js, const char *key, uint8_t *out, size_t len)
-{
-    char bucket[64];
-    kvStore *kv = NULL;
-    kvEntry *e = NULL;
-    size_t n = 0;
-
-    snprintf(bucket, sizeof(bucket), "%s_JOBS", f->b.prefix);
-    assert_int_equal(js_KeyValue(&kv, js, bucket), NATS_OK);
-    if (kvStore_Get(&e, kv, key) == NATS_OK) {
-        n = (size_t)kvEntry_ValueLen(e) < len ? (size_t)kvEntry_ValueLen(e) : len;
-        memcpy(out, kvEntry_Value(e), n);
-        kvEntry_Destroy(e);
-    }
-    kvStore_Destroy(kv);
-    return n;
-}
-
 /* A job's status asks its request's commit record: the header of a job of
  * a request of several jobs names it (format 3). A job whose request was
  * never committed reads like a failed request, not found (as SQLite, which
@@ -1084,10 +1158,17 @@ static void status_of_uncommitted_group(void **state)
     char group[JS_GROUP_MAX + 1];
 
     js = raw_connect(&nc);
-    /* A real request of two jobs: packed (queue_pack.c), so member 0's id
-     * is the pack's, whose header holds each job's header, and each names
-     * its request's commit record. */
-    assert_int_equal(qc_group(f, f->q, 7700, 2, NULL, NULL, 0, r), 2);
+    /* A real request of three jobs, two packs (queue_pack.c: 400 + 400
+     * tokens, then 400 more), so it has a commit record: member 0's id is
+     * its pack's, whose header holds each job's header, and each names the
+     * request's commit record. */
+    {
+        static const size_t counts[3] = {400, 400, 400};
+        tq_res r3[3];
+        assert_int_equal(pack_group(f, f->q, 7700, counts, 3, r3), 3);
+        memcpy(r, r3, sizeof(r));
+        assert_int_equal(gw_queue__pack_of(r3[2].id, NULL), 0); /* a pack of its own */
+    }
     n = jobs_entry(f, js, r[0].id, v, sizeof(v));
     assert_true(n > 4);
     assert_memory_equal(v, "AJK1", 4);
@@ -1107,7 +1188,7 @@ static void status_of_uncommitted_group(void **state)
         assert_int_equal(
             gw_js_packhdr_find(all, (size_t)kvEntry_ValueLen(e), r[1].id, &st, &j, &off), 0);
         assert_int_equal(st, JS_JOB_COMMITTED);
-        assert_int_equal(off, 1); /* after member 0's one token */
+        assert_int_equal(off, 400); /* after member 0's tokens */
         assert_string_equal(j.id, r[1].id);
         assert_int_equal(strncmp(j.group, "g.", 2), 0);
         snprintf(group, sizeof(group), "%s", j.group);
@@ -1118,7 +1199,7 @@ static void status_of_uncommitted_group(void **state)
     assert_int_equal(jobs_entry(f, js, group, v, 5), 5);
     assert_memory_equal(v, "AJG1\x01", 5);
     assert_int_equal(tq_status(f->base, f->q, r[1].id, &s), 0);
-    assert_int_equal(s.st.tokens, 1);
+    assert_int_equal(s.st.tokens, 400);
 
     /* Planted: headers, no chunk. */
     plant_header(f, js, old, "g.lost.1", now - 3600 * 1000);
@@ -1167,7 +1248,10 @@ static void commit_after_the_grace_fails(void **state)
     snprintf(group, sizeof(group), "g.%llx.%llu", (unsigned long long)be->node,
              (unsigned long long)(f->q->groups + 1));
     plant_commit(f, js, group, 2);
-    assert_int_equal(qc_group(f, f->q, 7900, 2, NULL, NULL, 0, r), 0);
+    { /* two jobs too large to share a pack: the request has a commit record */
+        static const size_t counts[2] = {501, 501};
+        assert_int_equal(pack_group(f, f->q, 7900, counts, 2, r), 0);
+    }
     for (int i = 0; i < 2; i++) {
         assert_int_equal(r[i].err, GW_QUEUE_EIO);
         assert_non_null(strstr(r[i].detail, "took longer than the commit grace time"));
@@ -1185,7 +1269,8 @@ static void commit_after_the_grace_fails(void **state)
  * stream every second, so a window may hold one). Before idempotency: 2
  * publishes for a one-job request, 2 per job for a request of several
  * jobs. Before packs (queue_pack.c): 2 per job plus the commit record; a
- * request of small jobs now costs 3 publishes whatever its job count. */
+ * request of small jobs that fits one pack now costs 2 publishes whatever
+ * its job count (the pack's header is its commit record). */
 static void ops_per_request(void **state)
 {
     fx *f = *state;
@@ -1213,7 +1298,7 @@ static void ops_per_request(void **state)
     fprintf(stderr, "jetstream bench: ops per request: two jobs: %llu publishes, %llu reads\n",
             (unsigned long long)(b.publishes - a.publishes),
             (unsigned long long)(b.reads - a.reads));
-    assert_int_equal(b.publishes - a.publishes, 3); /* pack, its header, commit record */
+    assert_int_equal(b.publishes - a.publishes, 2); /* a pack and its header, the commit */
 
     js_op_stats(f->q, &a);
     assert_int_equal(qc_idem_begin(f, f->q, "k", 0x01, &ir), 0);
@@ -1238,29 +1323,6 @@ static void ops_per_request(void **state)
 }
 
 /* ---- packs: the small jobs of one request in one message (queue_pack.c) ---- */
-
-/* Submits one request (a group) of n jobs of app "demo" with counts[i]
- * tokens each (job i's tokens from seed + i). Returns how many succeeded. */
-static size_t pack_group(fx *f, gw_queue *q, uint64_t seed, const size_t *counts, size_t n,
-                         tq_res *r)
-{
-    size_t ok = 0;
-    gw_job j;
-
-    assert_int_equal(gw_queue_group_begin(q), 0);
-    for (size_t i = 0; i < n; i++) {
-        memset(&r[i], 0, sizeof(r[i]));
-        tq_job(&j, "demo", seed + i, counts[i]);
-        assert_int_equal(gw_queue_submit(q, &j, NULL, tq_on_submit, &r[i]), 0);
-        gw_token_list_cleanup(&j.tokens);
-    }
-    gw_queue_group_end(q, 0, NULL);
-    for (size_t i = 0; i < n; i++) {
-        tq_run_until(f->base, &r[i].done);
-        ok += r[i].err == 0;
-    }
-    return ok;
-}
 
 /* The chunk of job id among l's; fails when it is not there. */
 static gw_chunk *chunk_of(const tq_res *l, const char *id)
@@ -1291,8 +1353,8 @@ static void check_member(const gw_chunk *c, const tq_res *r, uint64_t seed, size
 }
 
 /* A request of five small jobs is one pack (issue 16's fleet target): one
- * chunk message, one header and the request's commit record: 3 publishes
- * (5 jobs stored one by one cost 11). The ids say so (queue_pack.c: member
+ * chunk message and one header, which is also the request's commit record:
+ * 2 publishes (5 jobs stored one by one cost 11). The ids say so (queue_pack.c: member
  * index in rand_a, the mark in rand_b's top bit). One lease of ONE message
  * hands out five chunks, each its own job with its own tokens; outcomes
  * land at each job's place in the pack's one record: a status per job sees
@@ -1305,13 +1367,14 @@ static void pack_of_small_jobs(void **state)
     static const size_t counts[5] = {3, 1, 4, 1, 5};
     char pack[GW_JOB_ID_LEN + 1], p2[GW_JOB_ID_LEN + 1];
     tq_res r[5], l, s;
+    gw_chunk *c[5];
     js_ops a, b;
     int64_t retry_at;
 
     js_op_stats(f->q, &a);
     assert_int_equal(pack_group(f, f->q, 8100, counts, 5, r), 5);
     js_op_stats(f->q, &b);
-    assert_int_equal(b.publishes - a.publishes, 3);
+    assert_int_equal(b.publishes - a.publishes, 2);
     for (int i = 0; i < 5; i++) {
         assert_int_equal(gw_queue__pack_of(r[i].id, i == 0 ? pack : p2), i);
         if (i > 0)
@@ -1320,13 +1383,15 @@ static void pack_of_small_jobs(void **state)
     assert_string_equal(pack, r[0].id);
 
     assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 5000), 5); /* one message, five jobs */
-    for (int i = 0; i < 5; i++)
-        check_member(chunk_of(&l, r[i].id), &r[i], 8100 + (uint64_t)i, counts[i]);
+    for (int i = 0; i < 5; i++) { /* (each found before any is released: that frees it) */
+        c[i] = chunk_of(&l, r[i].id);
+        check_member(c[i], &r[i], 8100 + (uint64_t)i, counts[i]);
+    }
 
     /* Job 0 accepted; job 1 rejected (a dead token); job 2: token 1 to be
      * retried, the others accepted; jobs 3 and 4 accepted. */
     {
-        gw_chunk *c1 = chunk_of(&l, r[1].id), *c2 = chunk_of(&l, r[2].id);
+        gw_chunk *c1 = c[1], *c2 = c[2];
         gw_outcome rej = outcome(c1, 0, GW_TOKEN_REJECTED), rt = outcome(c2, 1, GW_TOKEN_RETRY);
 
         rej.status = 410;
@@ -1338,7 +1403,7 @@ static void pack_of_small_jobs(void **state)
         rt.retry_at_ms = retry_at;
         assert_int_equal(tq_record(f->base, f->q, &rt, 1), 0);
         assert_int_equal(tq_release(f->base, f->q, c1, 0), 0);
-        assert_int_equal(qc_finish(f, f->q, chunk_of(&l, r[0].id)), 0);
+        assert_int_equal(qc_finish(f, f->q, c[0]), 0);
         /* The pack is still held (jobs 2-4 are out): job 0 is done all the same. */
         assert_int_equal(tq_status(f->base, f->q, r[0].id, &s), 0);
         assert_int_equal(s.st.state, GW_JOB_DONE);
@@ -1357,8 +1422,8 @@ static void pack_of_small_jobs(void **state)
             assert_int_equal(tq_record(f->base, f->q, o, 3), 0);
             assert_int_equal(tq_release(f->base, f->q, c2, 0), 0); /* token 1 waits */
         }
-        assert_int_equal(qc_finish(f, f->q, chunk_of(&l, r[3].id)), 0);
-        assert_int_equal(qc_finish(f, f->q, chunk_of(&l, r[4].id)), 0);
+        assert_int_equal(qc_finish(f, f->q, c[3]), 0);
+        assert_int_equal(qc_finish(f, f->q, c[4]), 0);
     }
     assert_int_equal(tq_status(f->base, f->q, r[2].id, &s), 0);
     assert_int_equal(s.st.tokens, 4);
@@ -1402,12 +1467,15 @@ static void pack_member_cancelled(void **state)
     assert_int_equal(pack_group(f, f->q, 8200, counts, 3, r), 3);
     assert_int_equal(qc_cancel(f, f->q, r[1].id, &s), 0);
     assert_int_equal(qc_lease_wait(f, f->q, 1, &l, 5000), 2);
-    check_member(chunk_of(&l, r[0].id), &r[0], 8200, 2);
-    check_member(chunk_of(&l, r[2].id), &r[2], 8202, 2);
     for (size_t i = 0; i < l.n; i++)
         assert_string_not_equal(l.chunks[i]->job_id, r[1].id);
-    assert_int_equal(qc_finish(f, f->q, chunk_of(&l, r[0].id)), 0);
-    assert_int_equal(qc_finish(f, f->q, chunk_of(&l, r[2].id)), 0);
+    {
+        gw_chunk *c0 = chunk_of(&l, r[0].id), *c2 = chunk_of(&l, r[2].id);
+        check_member(c0, &r[0], 8200, 2);
+        check_member(c2, &r[2], 8202, 2);
+        assert_int_equal(qc_finish(f, f->q, c0), 0);
+        assert_int_equal(qc_finish(f, f->q, c2), 0);
+    }
     assert_int_equal(tq_status(f->base, f->q, r[1].id, &s), 0);
     assert_int_equal(s.st.state, GW_JOB_CANCELLED);
     assert_int_equal(s.st.cancelled, 2);
