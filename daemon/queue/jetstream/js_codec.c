@@ -714,6 +714,40 @@ int gw_js_packhdr_encode(int state, const gw_js_job *v, size_t n, uint8_t **out,
     return finish(&b, out, len);
 }
 
+int gw_js_packhdr_jobs(const uint8_t *p, size_t len, int *state, gw_js_job **v, size_t *n)
+{
+    rbuf b;
+    uint32_t count;
+    int rc = r_open(&b, p, len, JS_PACKHDR_MAGIC, NULL, 0);
+
+    *v = NULL;
+    *n = 0;
+    if (rc != 0)
+        return rc;
+    *state = r_u8(&b);
+    count = r_u32(&b);
+    if (b.bad || count > GW_PACK_MEMBERS_MAX || count > (len - b.pos) / 4)
+        return APNS_EINVAL;
+    *v = calloc(count ? count : 1, sizeof(**v));
+    if (*v == NULL)
+        return APNS_ENOMEM;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t ml = r_u32(&b);
+        const uint8_t *m = r_bytes(&b, ml);
+
+        rc = m == NULL ? APNS_EINVAL : gw_js_job_decode(&(*v)[i], m, ml);
+        if (rc != 0) {
+            for (uint32_t k = 0; k <= i; k++)
+                gw_js_job_cleanup(&(*v)[k]);
+            free(*v);
+            *v = NULL;
+            return rc == GW_JS_ENEWER || rc == APNS_ENOMEM ? rc : APNS_EINVAL;
+        }
+    }
+    *n = count;
+    return 0;
+}
+
 int gw_js_packhdr_find(const uint8_t *p, size_t len, const char *id, int *state, gw_js_job *j,
                        uint32_t *off)
 {

@@ -122,7 +122,7 @@ static void cache_add(gw_js *js, const char *id)
  * below -1 (detail written). c: the message's job, or a pack's first job
  * (pack: its id is the pack's, and the key of the pack's header). */
 static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int pack, int64_t stored_ms,
-                         char *detail, size_t dlen)
+                         uint8_t **hdr, size_t *hdr_len, char *detail, size_t dlen)
 {
     if (c->group != NULL) /* a request's commit record decides (js_idem.c) */
         return gw_js_group_committed(js, c, stored_ms, detail, dlen);
@@ -142,6 +142,11 @@ static int job_committed(gw_js *js, const gw_js_chunk_msg *c, int pack, int64_t 
             int state;
             if (len > 4 && memcmp(val, JS_PACKHDR_MAGIC, 4) == 0) { /* a pack's header */
                 state = val[4];
+                if (pack && state == JS_JOB_COMMITTED && hdr != NULL) {
+                    *hdr = val; /* its jobs' tokens: the caller's */
+                    *hdr_len = len;
+                    val = NULL;
+                }
             } else {
                 state = gw_js_job_decode(&j, val, len) == 0 ? j.state : JS_JOB_COMMITTED;
                 gw_js_job_cleanup(&j);
@@ -459,6 +464,68 @@ static int decode_msg(natsMsg *msg, gw_js_chunk_msg *one, gw_js_chunk_msg **v, s
     return gw_js_chunk_decode(one, p, len);
 }
 
+/* A pack's jobs' tokens, which its header holds (js_submit.c): into v
+ * (pointing into *jobs, which the caller frees with pack_jobs_free). hdr:
+ * the header when the commit check read it (taken), else NULL (read
+ * here). 0; APNS_EINVAL when the header does not hold these jobs with
+ * their tokens (the message is terminated); or a mapped code (left to
+ * ack_wait). */
+static int pack_tokens(gw_js *js, const char *pack_id, gw_js_chunk_msg *v, size_t n, uint8_t *hdr,
+                       size_t hdr_len, gw_js_job **jobs, size_t *n_jobs, char *detail, size_t dlen)
+{
+    int found = 1, state = 0, rc = 0;
+
+    *jobs = NULL;
+    *n_jobs = 0;
+    if (hdr == NULL)
+        rc = gw_js_kv_get(js, js->kv[JS_JOBS], pack_id, &hdr, &hdr_len, NULL, &found,
+                          "lease (pack)", detail, dlen);
+    if (rc == 0 && !found)
+        rc = APNS_EINVAL;
+    if (rc == 0)
+        rc = gw_js_packhdr_jobs(hdr, hdr_len, &state, jobs, n_jobs);
+    free(hdr);
+    if (rc == GW_JS_ENEWER) { /* an upgraded node's: left for it */
+        snprintf(detail, dlen,
+                 "queue jetstream: pack %s has a header of a newer format: upgrade this node",
+                 pack_id);
+        return GW_QUEUE_ESTORE;
+    }
+    if (rc != 0)
+        return rc;
+    if (*n_jobs != n)
+        return APNS_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        const gw_js_job *j = &(*jobs)[i];
+        size_t pos = 0, k = 0, tl;
+        int raw;
+
+        if (v[i].tokens_len > 0)
+            continue; /* carried by the message */
+        if (strcmp(j->id, v[i].job_id) != 0 || j->n != v[i].n)
+            return APNS_EINVAL;
+        while (pos < j->tokens_len) { /* exactly n token records */
+            size_t rl = gw_token_rec(j->tokens + pos, &tl, &raw);
+            if (rl == 0 || pos + rl > j->tokens_len)
+                return APNS_EINVAL;
+            pos += rl;
+            k++;
+        }
+        if (k != v[i].n)
+            return APNS_EINVAL;
+        v[i].tokens = j->tokens;
+        v[i].tokens_len = j->tokens_len;
+    }
+    return 0;
+}
+
+static void pack_jobs_free(gw_js_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        gw_js_job_cleanup(&jobs[i]);
+    free(jobs);
+}
+
 /* Handles one fetched message (takes msg): its members go to r's lease.
  * Returns 0 (handed out, dropped or deferred) or an error code. */
 static int take(gw_js *js, natsMsg *msg, gw_queue_req *r)
@@ -473,6 +540,9 @@ static int take(gw_js *js, natsMsg *msg, gw_queue_req *r)
     int64_t stored_ms = real_ms(), now = gw_queue__now(js->q), min_retry = 0;
     uint64_t pending = 0;
     int rc, committed, have = 0, pack = 0;
+    uint8_t *hdr = NULL; /* a pack's header, read by its commit check */
+    size_t hdr_len = 0, n_jobs = 0;
+    gw_js_job *jobs = NULL; /* a pack's jobs: their tokens */
 
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
         delivered = meta->NumDelivered;
@@ -548,7 +618,28 @@ static int take(gw_js *js, natsMsg *msg, gw_queue_req *r)
     l->send_at = m.send_at;
     l->progress_ms = l->wpi_ms = common_mono_ms();
 
-    committed = job_committed(js, &m, pack, stored_ms, detail, dlen);
+    committed = job_committed(js, &m, pack, stored_ms, &hdr, &hdr_len, detail, dlen);
+    if (committed == 1 && pack) {
+        /* Its jobs' tokens are in its header. */
+        rc = pack_tokens(js, m.job_id, v, n_mem, hdr, hdr_len, &jobs, &n_jobs, detail, dlen);
+        hdr = NULL;
+        if (rc == APNS_EINVAL) {
+            gw_queue__log(js->q, APNS_LOG_ERROR,
+                          "queue jetstream: pack %s: its header does not hold its jobs' tokens: "
+                          "terminated",
+                          m.job_id);
+            msg_ack(js, msg, MSG_TERM, 0);
+            gw_js_lease_free(l);
+            rc = 0;
+            goto out;
+        }
+        if (rc != 0) {
+            gw_js_lease_free(l); /* not acked: comes back after ack_wait */
+            goto out;
+        }
+    }
+    free(hdr);
+    hdr = NULL;
     if (committed < -1 || committed == 0) {
         /* Error: leave it to ack_wait. Not yet committed: hold it. */
         msg_ack(js, msg, MSG_WPI, 0);
@@ -641,6 +732,8 @@ static int take(gw_js *js, natsMsg *msg, gw_queue_req *r)
         snprintf(detail, dlen, "out of memory while leasing");
     }
 out:
+    free(hdr);
+    pack_jobs_free(jobs, n_jobs);
     if (v != &one)
         free(v);
     return rc;

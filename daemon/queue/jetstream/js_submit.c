@@ -194,8 +194,10 @@ static int publish_pack(gw_js *js, gw_queue_req **v, size_t k, int64_t now, size
         m[i].n_chunks = 1;
         m[i].group = group[i];
         m[i].group_len = strlen(group[i]);
-        m[i].tokens = l->buf;
-        m[i].tokens_len = l->len;
+        /* The tokens travel once: in the pack's header (the lease reads
+         * it for the commit), not in its message. */
+        m[i].tokens = NULL;
+        m[i].tokens_len = 0;
         total += l->count;
     }
     rc = gw_js_pack_encode(m, k, &buf, &len);
@@ -257,10 +259,8 @@ static int publish_pack_header(gw_js *js, gw_queue_req **v, size_t k, int64_t no
         j[i].n_chunks = 1;
         j[i].created = now;
         j[i].send_at = f->send_at > 0 ? f->send_at : now;
-        if (l->count <= js->q->o.small_job_tokens) {
-            j[i].tokens = l->buf;
-            j[i].tokens_len = l->len;
-        }
+        j[i].tokens = l->buf; /* every job's: its message has none (publish_pack) */
+        j[i].tokens_len = l->len;
     }
     rc = gw_js_packhdr_encode(JS_JOB_COMMITTED, j, k, &buf, &len);
     free(j);

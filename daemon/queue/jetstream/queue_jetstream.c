@@ -45,10 +45,13 @@
  *                       -> a pack's flag: one of its jobs has a mark.
  *   PACKS               the small jobs of one request (each at most chunk_tokens
  *                       / 2 tokens, one app and send_at: queue_pack.c) share ONE
- *                       chunk message ("AJC4": each job's own chunk inside, on
- *                       P.first.<tokens>, Msg-Id "<pack>.0"), ONE header in
- *                       P_JOBS (key "<pack>" = member 0's id, "AJK1": each job's
- *                       header inside) and ONE outcome record "<pack>.0" whose
+ *                       chunk message ("AJC4": each job's own chunk inside,
+ *                       without its tokens, on P.first.<tokens>, Msg-Id
+ *                       "<pack>.0"), ONE header in P_JOBS (key "<pack>" = member
+ *                       0's id, "AJK1": each job's header inside, WITH its
+ *                       tokens: the lease reads the header for the commit
+ *                       anyway, a status for the per-token outcomes, and the
+ *                       tokens cross RAFT once) and ONE outcome record "<pack>.0" whose
  *                       tokens are the jobs' in order. A job's id carries its
  *                       pack and index, so its status reads that header and its
  *                       part of that record. A lease hands each job out as a

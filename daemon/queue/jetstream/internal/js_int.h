@@ -162,6 +162,10 @@ int gw_js_pack_encode(const gw_js_chunk_msg *v, size_t n, uint8_t **out, size_t 
 int gw_js_pack_decode(const uint8_t *p, size_t len, gw_js_chunk_msg **v, size_t *n);
 /* The pack header: the state (JS_JOB_*) and the members' job headers. */
 int gw_js_packhdr_encode(int state, const gw_js_job *v, size_t n, uint8_t **out, size_t *len);
+/* Decodes every member of a pack header: *v malloc'd (gw_js_job_cleanup
+ * each, then free), in the pack's token order. 0, APNS_EINVAL,
+ * APNS_ENOMEM, GW_JS_ENEWER. */
+int gw_js_packhdr_jobs(const uint8_t *p, size_t len, int *state, gw_js_job **v, size_t *n);
 /* Finds member id in a pack header: 0 with *state, *j (gw_js_job_cleanup)
  * and *off (its first token in the pack's record); GW_QUEUE_ENOTFOUND (no
  * such member), APNS_EINVAL, APNS_ENOMEM, GW_JS_ENEWER. */

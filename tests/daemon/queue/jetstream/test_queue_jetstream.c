@@ -954,8 +954,19 @@ static size_t jobs_entry(fx *f, jsCtx *js, const char *key, uint8_t *out, size_t
 /* A pack of two 1-token jobs, pack (member 0's id) and member 1 (its id
  * member1), published without a header: a request whose submit stopped
  * before its commit (a request that is one pack has no other record). */
+static void plant_pack2(fx *f, jsCtx *js, const char *pack, const char *member1, uint64_t seed,
+                        int64_t at, int with_tokens);
+
 static void plant_pack(fx *f, jsCtx *js, const char *pack, const char *member1, uint64_t seed,
                        int64_t at)
+{
+    plant_pack2(f, js, pack, member1, seed, at, 1);
+}
+
+/* The same, its tokens in the message or not (then its header holds them,
+ * as js_submit.c writes a pack). */
+static void plant_pack2(fx *f, jsCtx *js, const char *pack, const char *member1, uint64_t seed,
+                        int64_t at, int with_tokens)
 {
     gw_js_chunk_msg m[2];
     gw_token_list tl[2];
@@ -978,8 +989,8 @@ static void plant_pack(fx *f, jsCtx *js, const char *pack, const char *member1, 
         m[i].priority = 10;
         m[i].send_at = m[i].created = at;
         m[i].n = m[i].job_tokens = m[i].n_chunks = 1;
-        m[i].tokens = tl[i].buf;
-        m[i].tokens_len = tl[i].len;
+        m[i].tokens = with_tokens ? tl[i].buf : NULL;
+        m[i].tokens_len = with_tokens ? tl[i].len : 0;
     }
     assert_int_equal(gw_js_pack_encode(m, 2, &buf, &len), 0);
     snprintf(subj, sizeof(subj), "%s.first.2", f->b.prefix);
@@ -1526,6 +1537,57 @@ static void pack_of_a_dead_node(void **state)
     }
 }
 
+/* A pack's message carries no tokens: its header does (js_submit.c), and
+ * the lease takes them from the header its commit check read. A header
+ * that does not hold the message's jobs (another job's id here) sends
+ * nothing: the message is terminated with an error line, never handed
+ * out with tokens missing. */
+static void pack_header_must_hold_its_jobs(void **state)
+{
+    fx *f = *state;
+    static const char *const pack = "0a1b2c3d-0000-7000-a000-0000000b0d1e";
+    static const char *const member1 = "0a1b2c3d-0000-7001-a000-0000000b0d1e";
+    natsConnection *nc = NULL;
+    jsCtx *js;
+    gw_js_job j[2];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    jsPubAck *pa = NULL;
+    char subj[128], name[96];
+    tq_res l;
+
+    js = raw_connect(&nc);
+    plant_pack2(f, js, pack, member1, 9920, wall_ms(), 0);
+    memset(j, 0, sizeof(j));
+    for (int i = 0; i < 2; i++) {
+        j[i].state = JS_JOB_COMMITTED;
+        memcpy(j[i].id, i == 0 ? pack : "0a1b2c3d-0000-7009-a000-0000000b0d1e", GW_JOB_ID_LEN);
+        memcpy(j[i].apns_id, j[i].id, GW_JOB_ID_LEN);
+        snprintf(j[i].app, sizeof(j[i].app), "demo");
+        j[i].n = j[i].n_chunks = j[i].per = 1;
+    }
+    assert_int_equal(gw_js_packhdr_encode(JS_JOB_COMMITTED, j, 2, &buf, &len), 0);
+    snprintf(subj, sizeof(subj), "$KV.%s_JOBS.%s", f->b.prefix, pack);
+    assert_int_equal(js_Publish(&pa, js, subj, buf, (int)len, NULL, NULL), NATS_OK);
+    jsPubAck_Destroy(pa);
+    free(buf);
+    assert_int_equal(qc_lease_wait(f, f->q, 4, &l, 1500), 0);
+    snprintf(name, sizeof(name), "%s_CHUNKS", f->b.prefix);
+    for (int i = 0; i < 50; i++) { /* terminated: gone from the work queue */
+        jsStreamInfo *si = NULL;
+        uint64_t msgs;
+        assert_int_equal(js_GetStreamInfo(&si, js, name, NULL, NULL), NATS_OK);
+        msgs = si->State.Msgs;
+        jsStreamInfo_Destroy(si);
+        if (msgs == 0)
+            break;
+        assert_true(i < 49);
+        usleep(100000);
+    }
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 /* A stream made by an earlier release (the later chunks' subject alone)
@@ -2037,6 +2099,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(pack_of_small_jobs, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(pack_member_cancelled, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(pack_of_a_dead_node, qc_setup, qc_teardown),
+        cmocka_unit_test_setup_teardown(pack_header_must_hold_its_jobs, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(commit_after_the_grace_fails, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(older_stream_gets_first_subject, setup_r1, qc_teardown),
         cmocka_unit_test_setup_teardown(one_chunk_jobs_fetch_once_per_lease, setup_r1, qc_teardown),
