@@ -194,14 +194,11 @@ void gw_js_cancel_flag_key(const char *pack_id, char out[GW_JOB_ID_LEN + 3])
 static uint32_t cancel_range(gw_js_rec *rec, uint32_t off, uint32_t n, int64_t now)
 {
     uint32_t k = 0;
-    int open = 0;
 
     for (uint32_t i = off; i < off + n && i < rec->n; i++)
         if (!gw_token_state_final((gw_token_state)rec->state[i]))
             k += (uint32_t)gw_js_rec_apply(rec, i, GW_TOKEN_CANCELLED, 0, NULL, 0, 0);
-    for (uint32_t i = 0; i < rec->n && !open; i++)
-        open = !gw_token_state_final((gw_token_state)rec->state[i]);
-    if (!open) {
+    if (!gw_js_rec_open_in(rec, 0, rec->n)) {
         if (k > 0 || rec->done_ms == 0)
             rec->done_ms = now;
         rec->held_at = 0;
@@ -316,9 +313,8 @@ int gw_js_cancel_take(gw_js *js, gw_js_lease *l, int64_t now)
     }
     gw_queue__depth_add(js->q, -(int64_t)k);
     gw_queue__cancelled_add(js->q, k);
-    for (uint32_t i = 0; i < l->rec.n; i++)
-        if (!gw_token_state_final((gw_token_state)l->rec.state[i]))
-            return 0; /* a pack with jobs not cancelled: those are handed out */
+    if (gw_js_rec_open_in(&l->rec, 0, l->rec.n))
+        return 0; /* a pack with jobs not cancelled: those are handed out */
     atomic_fetch_add(&js->op_ack, 1);
     natsMsg_Ack(l->msg, NULL);
     return 1;
@@ -329,11 +325,9 @@ void gw_js_cancel_release(gw_js *js, gw_js_lease *l, gw_queue_req *r, int64_t no
     char detail[384];
     uint8_t *hit = NULL;
     uint32_t k;
-    int open = 0;
 
-    for (uint32_t i = 0; i < l->rec.n && !open; i++)
-        open = !gw_token_state_final((gw_token_state)l->rec.state[i]);
-    if (!open || cancelled_members(js, l, &hit, detail, sizeof(detail)) != 0 || hit == NULL)
+    if (!gw_js_rec_open_in(&l->rec, 0, l->rec.n) ||
+        cancelled_members(js, l, &hit, detail, sizeof(detail)) != 0 || hit == NULL)
         return; /* nothing open; a failed read: handed back as usual, finished at its next lease */
     k = cancel_members(l, hit, now);
     free(hit);

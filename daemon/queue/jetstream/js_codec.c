@@ -215,6 +215,14 @@ static int add_rej(gw_js_rec *r, const gw_js_rej *x)
     return 0;
 }
 
+int gw_js_rec_open_in(const gw_js_rec *r, uint32_t off, uint32_t n)
+{
+    for (uint32_t i = off; i < r->n && i - off < n; i++)
+        if (!gw_token_state_final((gw_token_state)r->state[i]))
+            return 1;
+    return 0;
+}
+
 int gw_js_rec_slice(const gw_js_rec *src, uint32_t off, uint32_t n, gw_js_rec *out)
 {
     if (off > src->n || n > src->n - off)
@@ -639,6 +647,15 @@ int gw_js_pack_encode(const gw_js_chunk_msg *v, size_t n, uint8_t **out, size_t 
     return finish(&b, out, len);
 }
 
+void gw_js_pack_key(const char *job_id, char out[GW_JOB_ID_LEN + 3])
+{
+    char pack[GW_JOB_ID_LEN + 1];
+
+    if (gw_queue__pack_of(job_id, pack) < 0)
+        snprintf(pack, sizeof(pack), "%s", job_id);
+    snprintf(out, GW_JOB_ID_LEN + 3, "%s.0", pack);
+}
+
 int gw_js_is_pack(const uint8_t *p, size_t len)
 {
     return len >= 4 && memcmp(p, JS_PACK_MAGIC, 4) == 0;
@@ -751,43 +768,29 @@ int gw_js_packhdr_jobs(const uint8_t *p, size_t len, int *state, gw_js_job **v, 
 int gw_js_packhdr_find(const uint8_t *p, size_t len, const char *id, int *state, gw_js_job *j,
                        uint32_t *off)
 {
-    rbuf b;
-    uint32_t count, at = 0;
-    int rc = r_open(&b, p, len, JS_PACKHDR_MAGIC, NULL, 0);
+    gw_js_job *v = NULL;
+    size_t n = 0;
+    uint32_t at = 0;
+    int rc;
 
     memset(j, 0, sizeof(*j));
     *off = 0;
+    rc = gw_js_packhdr_jobs(p, len, state, &v, &n);
     if (rc != 0)
         return rc;
-    *state = r_u8(&b);
-    count = r_u32(&b);
-    if (b.bad || count > GW_PACK_MEMBERS_MAX)
-        return APNS_EINVAL;
-    for (uint32_t i = 0; i < count; i++) {
-        uint32_t ml = r_u32(&b);
-        const uint8_t *m = r_bytes(&b, ml);
-
-        if (m == NULL)
-            return APNS_EINVAL;
-        /* The id is the member header's first field after magic and state. */
-        if (ml < 5 + GW_JOB_ID_LEN || memcmp(m + 5, id, GW_JOB_ID_LEN) != 0) {
-            gw_js_job o;
-            rc = gw_js_job_decode(&o, m, ml);
-            gw_js_job_cleanup(&o);
-            if (rc != 0)
-                return rc == GW_JS_ENEWER ? rc : APNS_EINVAL;
-            at += o.n;
-            continue;
+    rc = GW_QUEUE_ENOTFOUND;
+    for (size_t i = 0; i < n; i++) {
+        if (rc != 0 && strcmp(v[i].id, id) == 0) {
+            *j = v[i]; /* its tokens are the caller's now */
+            memset(&v[i], 0, sizeof(v[i]));
+            *off = at;
+            rc = 0;
         }
-        rc = gw_js_job_decode(j, m, ml);
-        if (rc != 0) {
-            gw_js_job_cleanup(j);
-            return rc == GW_JS_ENEWER ? rc : APNS_EINVAL;
-        }
-        *off = at;
-        return 0;
+        at += v[i].n;
+        gw_js_job_cleanup(&v[i]);
     }
-    return b.bad ? APNS_EINVAL : GW_QUEUE_ENOTFOUND;
+    free(v);
+    return rc;
 }
 
 /* ---- the dead-token entry and the fleet's provider token ------------------------- */

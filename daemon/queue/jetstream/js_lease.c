@@ -209,15 +209,6 @@ static gw_chunk *build_chunk(const gw_js_chunk_msg *m, const gw_js_rec *rec, uin
     return ch;
 }
 
-/* 1 when a token of rec in [off, off + n) is open. */
-static int range_open(const gw_js_rec *rec, uint32_t off, uint32_t n)
-{
-    for (uint32_t i = off; i < off + n && i < rec->n; i++)
-        if (!gw_token_state_final((gw_token_state)rec->state[i]))
-            return 1;
-    return 0;
-}
-
 /* Hands out l's members with open tokens (every member of a chunk
  * message) as gw_chunks appended to r's lease (grown past its max for a
  * pack: a pack holds at most chunk_tokens tokens, as one chunk does), and
@@ -236,7 +227,7 @@ static int hand_out(gw_js *js, gw_js_lease *l, const gw_js_chunk_msg *v, gw_queu
         gw_js_member *mb = &l->mem[i];
         gw_chunk *ch;
 
-        if (l->pack && !range_open(&l->rec, mb->off, mb->n))
+        if (l->pack && !gw_js_rec_open_in(&l->rec, mb->off, mb->n))
             continue; /* answered (a redelivery) or cancelled */
         ch = build_chunk(&v[i], &l->rec, mb->off);
         if (ch == NULL) {
@@ -605,14 +596,10 @@ static int take(gw_js *js, natsMsg *msg, gw_queue_req *r)
     l->msg = msg;
     l->sseq = meta ? meta->Sequence.Stream : 0;
     jsMsgMetaData_Destroy(meta);
-    if (pack) {
-        char pid[GW_JOB_ID_LEN + 1];
-        if (gw_queue__pack_of(m.job_id, pid) < 0)
-            memcpy(pid, m.job_id, sizeof(pid));
-        snprintf(l->key, sizeof(l->key), "%s.0", pid);
-    } else {
+    if (pack)
+        gw_js_pack_key(m.job_id, l->key);
+    else
         snprintf(l->key, sizeof(l->key), "%s.%u", m.job_id, m.seq);
-    }
     snprintf(l->app, sizeof(l->app), "%.*s", (int)m.app_len, m.app);
     l->first = m.first;
     l->send_at = m.send_at;

@@ -169,14 +169,13 @@ static int add_value(void *ud, natsMsg *m, uint64_t sseq)
  * every token pending). 0 or a mapped code. */
 static int add_pack_record(gw_js *js, agg *a, const gw_js_job *job, char *detail, size_t dlen)
 {
-    char key[GW_JOB_ID_LEN + 8];
+    char key[GW_JOB_ID_LEN + 3];
     uint8_t *val = NULL;
     size_t len = 0;
     int found = 0, rc;
     gw_js_rec rec, part;
 
-    gw_queue__pack_of(job->id, key);
-    strcat(key, ".0");
+    gw_js_pack_key(job->id, key);
     rc = gw_js_kv_get(js, js->kv[JS_OUT], key, &val, &len, NULL, &found, "status", detail, dlen);
     if (rc != 0 || !found) {
         free(val);

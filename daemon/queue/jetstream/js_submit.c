@@ -215,7 +215,7 @@ static int publish_pack(gw_js *js, gw_queue_req **v, size_t k, int64_t now, size
         return APNS_EINVAL;
     }
     snprintf(subj, sizeof(subj), "%s.%zu", js->subj_first, total);
-    snprintf(id, sizeof(id), "%s.0", pack);
+    gw_js_pack_key(pack, id);
     slot = gw_js_pg_add(js, subj, buf, len, id, 0);
     free(buf);
     for (size_t i = 0; i < k; i++) {

@@ -98,6 +98,8 @@ int gw_js_rec_decode(gw_js_rec *r, const uint8_t *p, size_t len);
  * rest (n minus those). */
 void gw_js_rec_counts(const gw_js_rec *r, uint64_t c[4], uint64_t *retry, uint64_t *open,
                       int64_t *min_retry);
+/* 1 when a token of r in [off, off + n) is open (not final), else 0. */
+int gw_js_rec_open_in(const gw_js_rec *r, uint32_t off, uint32_t n);
 /* The tokens [off, off + n) of src as a record of their own (a pack
  * member's part; its rejections renumbered). 0, APNS_EINVAL (out of
  * range), APNS_ENOMEM. */
@@ -150,6 +152,10 @@ int gw_js_chunk_decode(gw_js_chunk_msg *c, const uint8_t *p, size_t len);
  * key "<pack>.0") whose tokens are the members' in order ---- */
 #define JS_PACK_MAGIC    "AJC4"
 #define JS_PACKHDR_MAGIC "AJK1"
+/* The pack's key "<pack>.0" (its record, its message's Msg-Id) from the
+ * id of any of its jobs (queue_pack.c); an id that is not packed is taken
+ * as the pack's own. */
+void gw_js_pack_key(const char *job_id, char out[GW_JOB_ID_LEN + 3]);
 /* 1 when p is a pack message (its magic), else 0. */
 int gw_js_is_pack(const uint8_t *p, size_t len);
 /* Encodes members v[0..n) (chunk messages of seq 0, first 0, all naming
