@@ -15,6 +15,18 @@
  * max_lazy are waiting, or an eager request comes), and a lazy post into a
  * non-empty todo does not signal: a steady trickle of outcome batches
  * costs one wake-up and one transaction per window instead of one per post.
+ *
+ * Waking the worker (issue 16). The worker sleeps in poll() on an eventfd,
+ * having said so in `sleeping` under the mutex; a post that needs it awake
+ * clears `sleeping` and writes the eventfd after unlocking. So a wake-up is
+ * one write and one read, only when the worker really sleeps, and the woken
+ * worker never finds the mutex held by its waker (a condition variable,
+ * signalled under the mutex, made each wake-up a burst of futex calls and
+ * context switches on both threads). Posts from the loop thread do not
+ * write at once: the write waits for the end of the loop's current round of
+ * callbacks (an active event), so everything that round posts (a delivery's
+ * follow-up leases and releases, several API requests read together) is
+ * one batch, not a wake-up for the first and a second batch for the rest.
  */
 #include "store_worker.h"
 
@@ -22,9 +34,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,7 +46,8 @@
 
 struct gw_worker {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    int sleeping; /* the worker waits (or is about to) on wake_fd */
+    int kick;     /* a loop-thread post wants the worker awake: kick_ev is active */
     gw_req *todo_head, *todo_tail;
     gw_req *done_head, *done_tail;
     size_t bounded, max_bounded;
@@ -50,9 +65,71 @@ struct gw_worker {
     void *ud;
 
     pthread_t thread;
+    pthread_t loop; /* the loop thread (gw_worker_new's caller) */
     int fds[2];
+    int wake_fd; /* eventfd the sleeping worker polls */
     struct event *ev;
+    struct event *kick_ev;
 };
+
+static void wake_worker(gw_worker *w)
+{
+    uint64_t one = 1;
+    ssize_t n;
+
+    do
+        n = write(w->wake_fd, &one, sizeof(one));
+    while (n < 0 && errno == EINTR);
+    /* EAGAIN: the counter is at its maximum, so the worker is due to wake. */
+}
+
+/* Under mu: the worker must look at todo again. Returns 1 when the caller
+ * must call wake_worker after unlocking (the worker sleeps and nobody has
+ * woken it yet). */
+static int need_worker(gw_worker *w)
+{
+    if (!w->sleeping)
+        return 0;
+    w->sleeping = 0;
+    return 1;
+}
+
+enum { WAKE_NONE, WAKE_NOW, WAKE_SOON };
+
+/* Under mu: todo has something the worker must take. On the loop thread
+ * the wake-up waits for the end of the loop's round (WAKE_SOON: activate
+ * kick_ev, once per round); on another thread it is at once. */
+static int want_worker(gw_worker *w)
+{
+    if (!w->sleeping)
+        return WAKE_NONE;
+    if (!pthread_equal(pthread_self(), w->loop))
+        return need_worker(w) ? WAKE_NOW : WAKE_NONE;
+    if (w->kick)
+        return WAKE_NONE;
+    w->kick = 1;
+    return WAKE_SOON;
+}
+
+/* After unlocking mu: acts on want_worker's answer. */
+static void wake_now_or_soon(gw_worker *w, int wake)
+{
+    if (wake == WAKE_NOW)
+        wake_worker(w);
+    else if (wake == WAKE_SOON)
+        event_active(w->kick_ev, EV_TIMEOUT, 0);
+}
+
+/* The worker's sleep: up to wait_ms (< 0: until woken), mu not held. */
+static void sleep_worker(gw_worker *w, int64_t wait_ms)
+{
+    struct pollfd p = {.fd = w->wake_fd, .events = POLLIN};
+    uint64_t n;
+
+    if (poll(&p, 1, wait_ms < 0 ? -1 : wait_ms > INT32_MAX ? INT32_MAX : (int)wait_ms) > 0)
+        while (read(w->wake_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+            ;
+}
 
 static void wake_loop(gw_worker *w)
 {
@@ -112,7 +189,6 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&w->mu);
         for (;;) {
             int64_t now = common_mono_ms(), wait, idle_wait = -1;
-            struct timespec ts;
 
             take = todo_ready(w, now, &wait);
             if (take || w->stop)
@@ -126,12 +202,11 @@ static void *worker_main(void *arg)
             }
             if (wait < 0 || (idle_wait >= 0 && idle_wait < wait))
                 wait = idle_wait;
-            if (wait < 0) {
-                pthread_cond_wait(&w->cv, &w->mu);
-            } else {
-                ts = gw_queue__abstime(wait);
-                pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-            }
+            w->sleeping = 1;
+            pthread_mutex_unlock(&w->mu);
+            sleep_worker(w, wait);
+            pthread_mutex_lock(&w->mu);
+            w->sleeping = 0;
         }
         if (take || w->stop) {
             head = w->todo_head;
@@ -185,14 +260,33 @@ static void on_pipe(evutil_socket_t fd, short what, void *arg)
     deliver(w, 1);
 }
 
+/* The end of a loop round that posted: wake the worker once for all of it. */
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    gw_worker *w = arg;
+    int wake;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&w->mu);
+    w->kick = 0;
+    wake = need_worker(w);
+    pthread_mutex_unlock(&w->mu);
+    if (wake)
+        wake_worker(w);
+}
+
 /* Frees what gw_worker_new made (no thread running). */
 static void destroy(gw_worker *w)
 {
     if (w->ev != NULL)
         event_free(w->ev);
+    if (w->kick_ev != NULL)
+        event_free(w->kick_ev);
     close(w->fds[0]);
     close(w->fds[1]);
-    pthread_cond_destroy(&w->cv);
+    if (w->wake_fd >= 0)
+        close(w->wake_fd);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -212,14 +306,16 @@ int gw_worker_new(gw_worker **out, struct event_base *base, size_t max_bounded,
     w->idle_due = first_idle_ms < 0 ? -1 : common_mono_ms() + first_idle_ms;
     w->ud = ud;
     atomic_init(&w->outstanding, 0);
+    w->loop = pthread_self();
     if (pipe2(w->fds, O_NONBLOCK | O_CLOEXEC) != 0) {
         free(w);
         return APNS_EIO;
     }
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
     w->ev = event_new(base, w->fds[0], EV_READ | EV_PERSIST, on_pipe, w);
-    if (w->ev == NULL || event_add(w->ev, NULL) != 0)
+    w->kick_ev = event_new(base, -1, 0, on_kick, w);
+    if (w->wake_fd < 0 || w->ev == NULL || w->kick_ev == NULL || event_add(w->ev, NULL) != 0)
         goto fail;
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
         goto fail;
@@ -232,6 +328,8 @@ fail:
 
 int gw_worker_post(gw_worker *w, gw_req *r)
 {
+    int signal, wake;
+
     pthread_mutex_lock(&w->mu);
     if (w->stop) {
         pthread_mutex_unlock(&w->mu);
@@ -254,13 +352,14 @@ int gw_worker_post(gw_worker *w, gw_req *r)
     if (r->lazy && w->window_ms > 0) {
         if (w->todo_lazy++ == 0)
             w->lazy_since = common_mono_ms();
-        if (w->todo_lazy == 1 || w->todo_lazy == w->max_lazy)
-            pthread_cond_signal(&w->cv);
+        signal = w->todo_lazy == 1 || w->todo_lazy == w->max_lazy;
     } else {
         w->todo_eager++;
-        pthread_cond_signal(&w->cv);
+        signal = 1;
     }
+    wake = signal ? want_worker(w) : 0;
     pthread_mutex_unlock(&w->mu);
+    wake_now_or_soon(w, wake);
     return 0;
 }
 
@@ -274,16 +373,29 @@ void gw_worker_set_window(gw_worker *w, int64_t window_ms, size_t max_lazy)
 
 void gw_worker_hold(gw_worker *w, int on)
 {
+    int wake = 0;
+
     pthread_mutex_lock(&w->mu);
     w->hold += on ? 1 : -1;
     if (w->hold == 0 && w->todo_head != NULL)
-        pthread_cond_signal(&w->cv);
+        wake = want_worker(w);
     pthread_mutex_unlock(&w->mu);
+    wake_now_or_soon(w, wake);
 }
 
 size_t gw_worker_outstanding(gw_worker *w)
 {
     return atomic_load(&w->outstanding);
+}
+
+int gw_worker_asleep(gw_worker *w)
+{
+    int asleep;
+
+    pthread_mutex_lock(&w->mu);
+    asleep = w->sleeping && !w->kick;
+    pthread_mutex_unlock(&w->mu);
+    return asleep;
 }
 
 void gw_worker_free(gw_worker *w)
@@ -292,8 +404,8 @@ void gw_worker_free(gw_worker *w)
         return;
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
-    pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+    wake_worker(w);
     pthread_join(w->thread, NULL);
     deliver(w, 0);
     destroy(w);

@@ -5,7 +5,9 @@
  *
  * The loop thread posts requests; the worker thread takes EVERY request
  * waiting at that moment as one batch and hands it to the batch function
- * (a backend runs it as one transaction: group commit). Finished
+ * (a backend runs it as one transaction: group commit). A sleeping worker is
+ * woken once the loop's current round of callbacks is over, so what one
+ * round posts is one batch. Finished
  * requests go onto a completion list and a byte on a pipe wakes the loop,
  * which calls each request's complete() in posting order. The mutex is held
  * only to link and unlink lists, never during storage work, so posting never
@@ -65,6 +67,9 @@ void gw_worker_set_window(gw_worker *w, int64_t window_ms, size_t max_lazy);
 
 /* Requests posted and not yet completed on the loop. Any thread. */
 size_t gw_worker_outstanding(gw_worker *w);
+/* 1 when the worker sleeps with nothing it may take yet (and nobody has
+ * woken it), 0 when it runs, is about to, or has been woken. Any thread. */
+int gw_worker_asleep(gw_worker *w);
 /* on = 1: the worker takes nothing posted from now until the matching
  * on = 0, so requests posted in between (a group) run in one batch. Loop
  * thread; never blocks. */

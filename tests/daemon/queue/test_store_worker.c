@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -193,6 +194,77 @@ static void no_window_no_wait(void **state)
     assert_int_equal(f->batches, 1);
 }
 
+/* The requests of one loop callback are one batch: the sleeping worker is
+ * woken when the loop's round is over, not by the first of them (which it
+ * would take alone, leaving the rest to a second batch). */
+typedef struct round {
+    fx *f;
+    int first, n;
+} round;
+
+static void post_round(evutil_socket_t fd, short what, void *arg)
+{
+    round *r = arg;
+
+    (void)fd;
+    (void)what;
+    for (int i = 0; i < r->n; i++)
+        post(r->f, r->first + i, 0);
+}
+
+static void wait_asleep(fx *f)
+{
+    while (!gw_worker_asleep(f->w))
+        sched_yield();
+}
+
+static void one_round_one_batch(void **state)
+{
+    fx *f = *state;
+    round r = {f, 0, 5};
+    struct event *ev = event_new(f->base, -1, 0, post_round, &r);
+
+    assert_non_null(ev);
+    for (int k = 0; k < 3; k++) {
+        wait_asleep(f);
+        event_active(ev, EV_TIMEOUT, 0);
+        run_until_delivered(f, r.first + r.n);
+        assert_int_equal(f->batches, k + 1);
+        assert_int_equal(f->sizes[k], r.n);
+        r.first += r.n;
+    }
+    for (int i = 0; i < r.first; i++)
+        assert_int_equal(f->order[i], i);
+    event_free(ev);
+}
+
+/* A post from another thread (a JetStream callback's notice) wakes the
+ * worker at once: that thread has no loop round to wait for. */
+static void *post_from_thread(void *arg)
+{
+    fx *f = arg;
+
+    post(f, 0, 0);
+    return NULL;
+}
+
+static void other_thread_wakes_at_once(void **state)
+{
+    fx *f = *state;
+    pthread_t t;
+
+    wait_asleep(f);
+    assert_int_equal(pthread_create(&t, NULL, post_from_thread, f), 0);
+    pthread_join(t, NULL);
+    /* Taken without the loop running (the batch runs on the worker). */
+    pthread_mutex_lock(&f->mu);
+    while (f->batches == 0)
+        pthread_cond_wait(&f->cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+    run_until_delivered(f, 1);
+    assert_int_equal(f->sizes[0], 1);
+}
+
 /* Stopping runs what waits: nothing posted is lost to the window. */
 static void stop_runs_waiting(void **state)
 {
@@ -218,6 +290,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(window_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(no_window_no_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_runs_waiting, setup, teardown),
+        cmocka_unit_test_setup_teardown(one_round_one_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(other_thread_wakes_at_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
