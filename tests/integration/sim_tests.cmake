@@ -201,6 +201,15 @@ if(TARGET apnsd)
   set_tests_properties(it_gw_e2e_100k_broadcast_100k it_gw_e2e_shutdown_idle it_gw_crash_kill9
                        it_gw_storage_full_readonly PROPERTIES
                        FIXTURES_REQUIRED certs ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 300)
+  if(TARGET apns-bench-tool)
+    # bench/e2e's and bench/ab's path, small: raw apns-bench, then apnsd warmed
+    # up off the clock (--warmup), then batches and a broadcast; every
+    # notification of both accepted (apnsd's metrics) and apnsd exits cleanly.
+    add_test(NAME it_gw_e2e_bench_warmup COMMAND gw_e2e --bench --raw-count 5000 --batch 5000
+             --broadcast 5000 --warmup 5000)
+    set_tests_properties(it_gw_e2e_bench_warmup PROPERTIES FIXTURES_REQUIRED certs
+                         ENVIRONMENT "${GW_IT_ENV}" TIMEOUT 120)
+  endif()
   # Android (issue 15): provider = fcm apps through apnsd to fcm-sim. 100k
   # registration tokens (10k under the sanitizers) with 1% unregistered, a
   # GOAWAY every 1000 streams, 2% 503 and 429 bursts from a project quota:
