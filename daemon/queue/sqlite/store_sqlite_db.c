@@ -364,9 +364,17 @@ static int set_pragmas(gw_sq *sq, char *detail, size_t len)
         if (rc != 0)
             return rc;
     }
+    /* A 2 MiB page cache (SQLite's default size), not a bigger one: the
+     * queue's hot pages are the B-trees' right edges and the chunks in
+     * flight, and a page the cache dropped comes back from the OS page
+     * cache with one pread. A 16 MiB cache kept growing the storage
+     * thread's heap (about 2,400 page faults and 1,600 mprotect calls per
+     * 200k small-job tokens after a start, against 70-400 and 24-240) and
+     * cost the storage thread about a fifth more CPU in every workload
+     * measured (BENCHMARKS.md, "The storage thread's page cache"). */
     rc = exec(sq,
               "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;"
-              "PRAGMA cache_size=-16384; PRAGMA journal_size_limit=67108864;",
+              "PRAGMA cache_size=-2048; PRAGMA journal_size_limit=67108864;",
               "open (pragmas)", detail, len);
     if (rc != 0)
         return rc;
