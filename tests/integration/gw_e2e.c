@@ -109,7 +109,8 @@ static void warm_up(gw_work *w, gw_http *h, const char *log, uint32_t first, uin
     log_follow_open(&lf, log);
     gw_work_send(h, p);
     while (log_follow_lines(&lf) < n) {
-        GW_CHECK(th_now_ms() - t0 < 200000, "warm-up: only %llu of %u deliveries logged after 200 s",
+        GW_CHECK(th_now_ms() - t0 < 200000,
+                 "warm-up: only %llu of %u deliveries logged after 200 s",
                  (unsigned long long)lf.lines, n);
         gw_sleep_ms(5);
     }
