@@ -23,10 +23,12 @@
  * worker never finds the mutex held by its waker (a condition variable,
  * signalled under the mutex, made each wake-up a burst of futex calls and
  * context switches on both threads). Posts from the loop thread do not
- * write at once: the write waits for the end of the loop's current round of
- * callbacks (an active event), so everything that round posts (a delivery's
- * follow-up leases and releases, several API requests read together) is
- * one batch, not a wake-up for the first and a second batch for the rest.
+ * write at once: the write waits for an active event, which libevent runs
+ * after the callbacks already active when the first post came, so what
+ * they post (a delivery's follow-up leases and releases, several API
+ * requests read together) is one batch, not a wake-up for the first and a
+ * second batch for the rest. A post while the worker is held (a group)
+ * wakes nobody: gw_worker_hold(0) does. Other threads write at once.
  */
 #include "store_worker.h"
 
@@ -126,6 +128,8 @@ static void sleep_worker(gw_worker *w, int64_t wait_ms)
     struct pollfd p = {.fd = w->wake_fd, .events = POLLIN};
     uint64_t n;
 
+    /* A failed poll (EINTR; nothing else can happen to one valid fd) only
+     * makes the caller look at todo again. */
     if (poll(&p, 1, wait_ms < 0 ? -1 : wait_ms > INT32_MAX ? INT32_MAX : (int)wait_ms) > 0)
         while (read(w->wake_fd, &n, sizeof(n)) < 0 && errno == EINTR)
             ;
@@ -357,7 +361,7 @@ int gw_worker_post(gw_worker *w, gw_req *r)
         w->todo_eager++;
         signal = 1;
     }
-    wake = signal ? want_worker(w) : 0;
+    wake = signal && w->hold == 0 ? want_worker(w) : WAKE_NONE;
     pthread_mutex_unlock(&w->mu);
     wake_now_or_soon(w, wake);
     return 0;

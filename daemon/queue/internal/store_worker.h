@@ -6,8 +6,9 @@
  * The loop thread posts requests; the worker thread takes EVERY request
  * waiting at that moment as one batch and hands it to the batch function
  * (a backend runs it as one transaction: group commit). A sleeping worker is
- * woken once the loop's current round of callbacks is over, so what one
- * round posts is one batch. Finished
+ * woken by the loop's posts only after the callbacks already active when
+ * the first of them came (an active event), so what those callbacks post is
+ * one batch. Finished
  * requests go onto a completion list and a byte on a pipe wakes the loop,
  * which calls each request's complete() in posting order. The mutex is held
  * only to link and unlink lists, never during storage work, so posting never
@@ -46,7 +47,10 @@ typedef int64_t (*gw_worker_idle_fn)(void *ud);
 typedef struct gw_worker gw_worker;
 
 /* Starts the thread. idle may be NULL; first_idle_ms: delay before the first
- * idle call (< 0 = never). Returns 0, APNS_ENOMEM, APNS_EIO (pipe/thread). */
+ * idle call (< 0 = never). Must be called on the thread that runs base:
+ * posts from that thread wake the worker through an event on base, so they
+ * are taken once the loop turns (or at gw_worker_free). Returns 0,
+ * APNS_ENOMEM, APNS_EIO (pipe, eventfd, event or thread). */
 int gw_worker_new(gw_worker **out, struct event_base *base, size_t max_bounded,
                   gw_worker_batch_fn batch, gw_worker_idle_fn idle, int64_t first_idle_ms,
                   void *ud);
@@ -67,8 +71,9 @@ void gw_worker_set_window(gw_worker *w, int64_t window_ms, size_t max_lazy);
 
 /* Requests posted and not yet completed on the loop. Any thread. */
 size_t gw_worker_outstanding(gw_worker *w);
-/* 1 when the worker sleeps with nothing it may take yet (and nobody has
- * woken it), 0 when it runs, is about to, or has been woken. Any thread. */
+/* For tests: 1 when the worker sleeps with nothing it may take yet (and
+ * nobody has woken it), 0 when it runs, is about to, or has been woken.
+ * Any thread. */
 int gw_worker_asleep(gw_worker *w);
 /* on = 1: the worker takes nothing posted from now until the matching
  * on = 0, so requests posted in between (a group) run in one batch. Loop

@@ -1573,6 +1573,48 @@ static void cancel_finished_job(void **state)
     assert_int_equal(s.st.finished_ms, finished);
 }
 
+/* One record batch whose answers interleave two chunks (A, B, A, ...), as a
+ * dispatcher's flush over two connections gives them: each chunk gets its
+ * own answers, and for one token the first final answer wins, in the order
+ * the batch holds them (a later, different answer for it is a duplicate
+ * send's and is ignored). Judged by each job's counts. */
+static void interleaved_answers_one_batch(void **state)
+{
+    fx *f = *state;
+    tq_res r, l;
+    gw_job j;
+    char a_id[GW_JOB_ID_LEN + 1], b_id[GW_JOB_ID_LEN + 1];
+
+    tq_job(&j, "demo", 21, 3);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    snprintf(a_id, sizeof(a_id), "%s", r.id);
+    tq_job(&j, "demo", 22, 3);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &r), 0);
+    snprintf(b_id, sizeof(b_id), "%s", r.id);
+    assert_int_equal(qc_lease_wait(f, f->q, 10, &l, 5000), 2);
+    gw_chunk *a = strcmp(l.chunks[0]->job_id, a_id) == 0 ? l.chunks[0] : l.chunks[1];
+    gw_chunk *b = a == l.chunks[0] ? l.chunks[1] : l.chunks[0];
+    gw_outcome v[] = {outcome(a, 0, GW_TOKEN_ACCEPTED), outcome(b, 0, GW_TOKEN_ACCEPTED),
+                      outcome(a, 1, GW_TOKEN_EXPIRED),  outcome(b, 1, GW_TOKEN_ACCEPTED),
+                      outcome(a, 2, GW_TOKEN_ACCEPTED), outcome(b, 2, GW_TOKEN_EXPIRED),
+                      outcome(a, 2, GW_TOKEN_EXPIRED),  outcome(b, 2, GW_TOKEN_ACCEPTED)};
+    assert_int_equal(tq_record(f->base, f->q, v, sizeof(v) / sizeof(v[0])), 0);
+    assert_int_equal(tq_release(f->base, f->q, a, 0), 0);
+    assert_int_equal(tq_release(f->base, f->q, b, 0), 0);
+
+    assert_int_equal(tq_status(f->base, f->q, a_id, &r), 0);
+    assert_int_equal(r.st.state, GW_JOB_PARTIAL);
+    assert_int_equal(r.st.accepted, 2); /* tokens 0 and 2: 2's first answer */
+    assert_int_equal(r.st.expired, 1);
+    assert_int_equal(r.st.pending, 0);
+    assert_int_equal(tq_status(f->base, f->q, b_id, &r), 0);
+    assert_int_equal(r.st.state, GW_JOB_PARTIAL);
+    assert_int_equal(r.st.accepted, 2);
+    assert_int_equal(r.st.expired, 1); /* token 2's first answer */
+    assert_int_equal(r.st.pending, 0);
+    assert_int_equal(gw_queue_depth(f->q), 0);
+}
+
 #define QC_CONTRACT_TESTS(setup, teardown)                                                         \
     cmocka_unit_test_setup_teardown(round_trip, setup, teardown),                                  \
         cmocka_unit_test_setup_teardown(fcm_tokens_verbatim, setup, teardown),                     \
@@ -1590,4 +1632,5 @@ static void cancel_finished_job(void **state)
         cmocka_unit_test_setup_teardown(group_abandoned_stores_nothing, setup, teardown),          \
         cmocka_unit_test_setup_teardown(first_chunk_leased_before_queued_chunks, setup, teardown), \
         cmocka_unit_test_setup_teardown(cancel_mid_job, setup, teardown),                          \
-        cmocka_unit_test_setup_teardown(cancel_finished_job, setup, teardown)
+        cmocka_unit_test_setup_teardown(cancel_finished_job, setup, teardown),                     \
+        cmocka_unit_test_setup_teardown(interleaved_answers_one_batch, setup, teardown)

@@ -212,10 +212,19 @@ static void post_round(evutil_socket_t fd, short what, void *arg)
         post(r->f, r->first + i, 0);
 }
 
+/* Liveness bounds only (a hang becomes a failure, not a 300 s ctest
+ * timeout): the worker falls asleep in microseconds. */
+#define LIVENESS_S 30
+
 static void wait_asleep(fx *f)
 {
-    while (!gw_worker_asleep(f->w))
+    time_t give_up = time(NULL) + LIVENESS_S;
+
+    while (!gw_worker_asleep(f->w)) {
+        if (time(NULL) > give_up)
+            fail_msg("the worker never went to sleep");
         sched_yield();
+    }
 }
 
 static void one_round_one_batch(void **state)
@@ -257,10 +266,17 @@ static void other_thread_wakes_at_once(void **state)
     assert_int_equal(pthread_create(&t, NULL, post_from_thread, f), 0);
     pthread_join(t, NULL);
     /* Taken without the loop running (the batch runs on the worker). */
+    struct timespec until;
+    int rc = 0;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += LIVENESS_S;
     pthread_mutex_lock(&f->mu);
-    while (f->batches == 0)
-        pthread_cond_wait(&f->cv, &f->mu);
+    while (f->batches == 0 && rc == 0)
+        rc = pthread_cond_timedwait(&f->cv, &f->mu, &until);
     pthread_mutex_unlock(&f->mu);
+    if (f->batches == 0)
+        fail_msg("a post from another thread did not wake the worker");
     run_until_delivered(f, 1);
     assert_int_equal(f->sizes[0], 1);
 }
