@@ -74,39 +74,39 @@ struct gw_worker {
     struct event *kick_ev;
 };
 
+/* Writes n bytes to a non-blocking fd, again after EINTR. EAGAIN needs
+ * nothing more: the pipe is full or the eventfd's counter at its maximum,
+ * so the reader is due to wake anyway. */
+static void poke(int fd, const void *b, size_t n)
+{
+    ssize_t r;
+
+    do
+        r = write(fd, b, n);
+    while (r < 0 && errno == EINTR);
+}
+
 static void wake_worker(gw_worker *w)
 {
     uint64_t one = 1;
-    ssize_t n;
 
-    do
-        n = write(w->wake_fd, &one, sizeof(one));
-    while (n < 0 && errno == EINTR);
-    /* EAGAIN: the counter is at its maximum, so the worker is due to wake. */
-}
-
-/* Under mu: the worker must look at todo again. Returns 1 when the caller
- * must call wake_worker after unlocking (the worker sleeps and nobody has
- * woken it yet). */
-static int need_worker(gw_worker *w)
-{
-    if (!w->sleeping)
-        return 0;
-    w->sleeping = 0;
-    return 1;
+    poke(w->wake_fd, &one, sizeof(one));
 }
 
 enum { WAKE_NONE, WAKE_NOW, WAKE_SOON };
 
-/* Under mu: todo has something the worker must take. On the loop thread
- * the wake-up waits for the end of the loop's round (WAKE_SOON: activate
- * kick_ev, once per round); on another thread it is at once. */
+/* Under mu: todo has something the worker must take. Nothing to do unless
+ * it sleeps; on the loop thread the wake-up waits for the end of the loop's
+ * round (WAKE_SOON: activate kick_ev, once per round); on another thread it
+ * is at once (WAKE_NOW: the caller writes the eventfd after unlocking). */
 static int want_worker(gw_worker *w)
 {
     if (!w->sleeping)
         return WAKE_NONE;
-    if (!pthread_equal(pthread_self(), w->loop))
-        return need_worker(w) ? WAKE_NOW : WAKE_NONE;
+    if (!pthread_equal(pthread_self(), w->loop)) {
+        w->sleeping = 0; /* woken: no second write for it */
+        return WAKE_NOW;
+    }
     if (w->kick)
         return WAKE_NONE;
     w->kick = 1;
@@ -138,12 +138,8 @@ static void sleep_worker(gw_worker *w, int64_t wait_ms)
 static void wake_loop(gw_worker *w)
 {
     char b = 1;
-    ssize_t n;
 
-    do
-        n = write(w->fds[1], &b, 1);
-    while (n < 0 && errno == EINTR);
-    /* EAGAIN: the pipe is full, so the loop is already due to wake. */
+    poke(w->fds[1], &b, 1);
 }
 
 static void finish_batch(gw_worker *w, gw_req *head)
@@ -274,7 +270,8 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     pthread_mutex_lock(&w->mu);
     w->kick = 0;
-    wake = need_worker(w);
+    wake = w->sleeping; /* it may have woken by itself meanwhile */
+    w->sleeping = 0;
     pthread_mutex_unlock(&w->mu);
     if (wake)
         wake_worker(w);
@@ -377,7 +374,7 @@ void gw_worker_set_window(gw_worker *w, int64_t window_ms, size_t max_lazy)
 
 void gw_worker_hold(gw_worker *w, int on)
 {
-    int wake = 0;
+    int wake = WAKE_NONE;
 
     pthread_mutex_lock(&w->mu);
     w->hold += on ? 1 : -1;

@@ -94,6 +94,16 @@ static uint64_t log_follow_lines(log_follow *f)
     return f->lines;
 }
 
+/* Until the log holds want lines more than at open (bounded: 200 s after t0). */
+static void log_follow_wait(log_follow *f, uint64_t want, int64_t t0, const char *what)
+{
+    while (log_follow_lines(f) < want) {
+        GW_CHECK(th_now_ms() - t0 < 200000, "%sonly %llu of %llu deliveries logged after 200 s",
+                 what, (unsigned long long)f->lines, (unsigned long long)want);
+        gw_sleep_ms(5);
+    }
+}
+
 /* --warmup N (--bench): before the clock, N tokens in requests like the
  * batches' (tokens [first, first + N)), delivered and durable, so the round
  * measures a gateway that has run for a while (heap grown, SQLite's page
@@ -108,12 +118,7 @@ static void warm_up(gw_work *w, gw_http *h, const char *log, uint32_t first, uin
 
     log_follow_open(&lf, log);
     gw_work_send(h, p);
-    while (log_follow_lines(&lf) < n) {
-        GW_CHECK(th_now_ms() - t0 < 200000,
-                 "warm-up: only %llu of %u deliveries logged after 200 s",
-                 (unsigned long long)lf.lines, n);
-        gw_sleep_ms(5);
-    }
+    log_follow_wait(&lf, n, t0, "warm-up: ");
     gw_work_wait_depth(h, 200000);
     gw_work_settle(p);
     close(lf.fd);
@@ -372,11 +377,7 @@ int main(int argc, char **argv)
     uint32_t want_lines = total;
     for (uint32_t i = 0; i < total; i++)
         want_lines -= l->unreg[i];
-    while (log_follow_lines(&lf) < want_lines) {
-        GW_CHECK(th_now_ms() - t0 < 200000, "only %llu of %u deliveries logged after 200 s",
-                 (unsigned long long)lf.lines, want_lines);
-        gw_sleep_ms(5);
-    }
+    log_follow_wait(&lf, want_lines, t0, "");
     int64_t t_log = th_now_ms();
     gw_work_wait_depth(h, 200000);
     int64_t t_done = th_now_ms();

@@ -568,6 +568,27 @@ static void job(gw_js_job *j, const char *id, const char *aid, const uint8_t *to
     snprintf(j->group, sizeof(j->group), "g.1f.7");
 }
 
+/* The header finds member id at offset off with its own fields and tokens. */
+static void expect_member(const uint8_t *buf, size_t len, const char *id, const char *aid,
+                          uint32_t want_off, uint32_t n, const uint8_t *tok, size_t tok_len)
+{
+    gw_js_job j;
+    uint32_t off = 99;
+    int st = -1;
+
+    assert_int_equal(gw_js_packhdr_find(buf, len, id, &st, &j, &off), 0);
+    assert_int_equal(st, JS_JOB_COMMITTED);
+    assert_int_equal(off, want_off);
+    assert_string_equal(j.id, id);
+    assert_string_equal(j.apns_id, aid);
+    assert_string_equal(j.app, "demo");
+    assert_string_equal(j.group, "g.1f.7");
+    assert_int_equal(j.n, n);
+    assert_int_equal(j.tokens_len, tok_len);
+    assert_memory_equal(j.tokens, tok, tok_len);
+    gw_js_job_cleanup(&j);
+}
+
 static void pack_header_find(void **state)
 {
     static const uint8_t head[9] = {'A', 'J', 'K', '1', JS_JOB_COMMITTED, 3, 0, 0, 0};
@@ -589,36 +610,9 @@ static void pack_header_find(void **state)
     assert_memory_equal(buf + 18, ID0, GW_JOB_ID_LEN);
     assert_int_equal(gw_js_is_pack(buf, len), 0); /* a header, not a message */
 
-    assert_int_equal(gw_js_packhdr_find(buf, len, ID0, &st, &j, &off), 0);
-    assert_int_equal(st, JS_JOB_COMMITTED);
-    assert_int_equal(off, 0);
-    assert_string_equal(j.id, ID0);
-    assert_string_equal(j.apns_id, AID0);
-    assert_string_equal(j.app, "demo");
-    assert_string_equal(j.group, "g.1f.7");
-    assert_int_equal(j.n, 2);
-    assert_int_equal(j.tokens_len, sizeof(tok2));
-    assert_memory_equal(j.tokens, tok2, sizeof(tok2));
-    gw_js_job_cleanup(&j);
-
-    assert_int_equal(gw_js_packhdr_find(buf, len, ID1, &st, &j, &off), 0);
-    assert_int_equal(off, 2);
-    assert_string_equal(j.id, ID1);
-    assert_string_equal(j.apns_id, AID1);
-    assert_string_equal(j.app, "demo");
-    assert_int_equal(j.n, 5);
-    assert_int_equal(j.tokens_len, sizeof(tok5));
-    assert_memory_equal(j.tokens, tok5, sizeof(tok5));
-    gw_js_job_cleanup(&j);
-
-    assert_int_equal(gw_js_packhdr_find(buf, len, ID2, &st, &j, &off), 0);
-    assert_int_equal(off, 7);
-    assert_string_equal(j.id, ID2);
-    assert_string_equal(j.apns_id, AID2);
-    assert_int_equal(j.n, 1);
-    assert_int_equal(j.tokens_len, sizeof(tok1));
-    assert_memory_equal(j.tokens, tok1, sizeof(tok1));
-    gw_js_job_cleanup(&j);
+    expect_member(buf, len, ID0, AID0, 0, 2, tok2, sizeof(tok2));
+    expect_member(buf, len, ID1, AID1, 2, 5, tok5, sizeof(tok5));
+    expect_member(buf, len, ID2, AID2, 7, 1, tok1, sizeof(tok1));
 
     assert_int_equal(gw_js_packhdr_find(buf, len, ID_NOT, &st, &j, &off), GW_QUEUE_ENOTFOUND);
     gw_js_job_cleanup(&j);
