@@ -405,7 +405,7 @@ int gw_sq_db_open(gw_sq *sq, char *detail, size_t len)
     }
     flags = (sq->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
             SQLITE_OPEN_NOMUTEX;
-    rc = sqlite3_open_v2(sq->path, &sq->db, flags, NULL);
+    rc = sqlite3_open_v2(sq->path, &sq->db, flags, gw_sq_vfs());
     if (rc != SQLITE_OK)
         return gw_sq_error(sq, rc, "open", detail, len);
     sqlite3_extended_result_codes(sq->db, 1);

@@ -169,6 +169,13 @@ enum { SQ_SET_MAX_BYTES, SQ_SET_READ_ONLY };
  * code with detail written. */
 int gw_sq_db_open(gw_sq *sq, char *detail, size_t detail_len);
 void gw_sq_db_close(gw_sq *sq);
+
+/* ---- store_sqlite_vfs.c ---- */
+
+/* The name of the queue's VFS (the default VFS with each WAL commit's
+ * writes gathered into one write), registered at the first call; NULL if it
+ * cannot be registered (then the default VFS serves). Any thread. */
+const char *gw_sq_vfs(void);
 /* Maps a SQLite result code to GW_QUEUE_E* / APNS_ENOMEM and writes
  * "queue database PATH: MESSAGE (SQLITE_X) during WHAT" to detail. */
 int gw_sq_error(gw_sq *sq, int rc, const char *what, char *detail, size_t detail_len);

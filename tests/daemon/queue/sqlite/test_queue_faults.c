@@ -14,126 +14,30 @@
 #include <sqlite3.h>
 
 #include "test_queue_util.h"
+#include "test_vfs_util.h"
 
-/* ---- the shim ----------------------------------------------------------- */
+/* ---- the shim (test_vfs_util.h): armed, it fails writes or syncs ---- */
 
-typedef struct ff_file {
-    sqlite3_file base;
-    sqlite3_file *real;
-} ff_file;
-
-static sqlite3_vfs *real_vfs;
-static sqlite3_vfs ff_vfs;
 static atomic_int fail_writes, fail_syncs;
 
-#define REAL(f) (((ff_file *)(f))->real)
-
-static int ff_close(sqlite3_file *f)
+static int fail_write(const tv_file *f)
 {
-    return REAL(f)->pMethods->xClose(REAL(f));
-}
-static int ff_read(sqlite3_file *f, void *b, int n, sqlite3_int64 off)
-{
-    return REAL(f)->pMethods->xRead(REAL(f), b, n, off);
-}
-static int ff_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 off)
-{
-    if (atomic_load(&fail_writes))
-        return SQLITE_IOERR_WRITE;
-    return REAL(f)->pMethods->xWrite(REAL(f), b, n, off);
-}
-static int ff_truncate(sqlite3_file *f, sqlite3_int64 size)
-{
-    return REAL(f)->pMethods->xTruncate(REAL(f), size);
-}
-static int ff_sync(sqlite3_file *f, int flags)
-{
-    if (atomic_load(&fail_syncs))
-        return SQLITE_IOERR_FSYNC;
-    return REAL(f)->pMethods->xSync(REAL(f), flags);
-}
-static int ff_size(sqlite3_file *f, sqlite3_int64 *size)
-{
-    return REAL(f)->pMethods->xFileSize(REAL(f), size);
-}
-static int ff_lock(sqlite3_file *f, int l)
-{
-    return REAL(f)->pMethods->xLock(REAL(f), l);
-}
-static int ff_unlock(sqlite3_file *f, int l)
-{
-    return REAL(f)->pMethods->xUnlock(REAL(f), l);
-}
-static int ff_check(sqlite3_file *f, int *out)
-{
-    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
-}
-static int ff_control(sqlite3_file *f, int op, void *arg)
-{
-    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
-}
-static int ff_sector(sqlite3_file *f)
-{
-    return REAL(f)->pMethods->xSectorSize(REAL(f));
-}
-static int ff_caps(sqlite3_file *f)
-{
-    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
-}
-static int ff_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp)
-{
-    return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, pp);
-}
-static int ff_shm_lock(sqlite3_file *f, int off, int n, int flags)
-{
-    return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
-}
-static void ff_shm_barrier(sqlite3_file *f)
-{
-    REAL(f)->pMethods->xShmBarrier(REAL(f));
-}
-static int ff_shm_unmap(sqlite3_file *f, int del)
-{
-    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
-}
-static int ff_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
-{
-    return REAL(f)->pMethods->xFetch(REAL(f), off, n, pp);
-}
-static int ff_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
-{
-    return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+    (void)f;
+    return atomic_load(&fail_writes) ? SQLITE_IOERR_WRITE : 0;
 }
 
-static const sqlite3_io_methods ff_io = {
-    3,           ff_close,       ff_read,      ff_write,   ff_truncate, ff_sync, ff_size,
-    ff_lock,     ff_unlock,      ff_check,     ff_control, ff_sector,   ff_caps, ff_shm_map,
-    ff_shm_lock, ff_shm_barrier, ff_shm_unmap, ff_fetch,   ff_unfetch,
-};
-
-static int ff_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags,
-                   int *out_flags)
+static int fail_sync(const tv_file *f)
 {
-    ff_file *f = (ff_file *)file;
-    int rc;
-
-    f->real = (sqlite3_file *)(f + 1);
-    rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
-    f->base.pMethods = rc == SQLITE_OK && f->real->pMethods != NULL ? &ff_io : NULL;
-    return rc;
+    (void)f;
+    return atomic_load(&fail_syncs) ? SQLITE_IOERR_FSYNC : 0;
 }
 
 static void ff_install(void)
 {
-    if (real_vfs != NULL)
-        return;
-    real_vfs = sqlite3_vfs_find(NULL);
-    ff_vfs = *real_vfs;
-    ff_vfs.zName = "faulty";
-    ff_vfs.szOsFile = (int)sizeof(ff_file) + real_vfs->szOsFile;
-    ff_vfs.xOpen = ff_open;
-    ff_vfs.pAppData = NULL;
-    assert_int_equal(sqlite3_vfs_register(&ff_vfs, 1), SQLITE_OK);
+    tv_install();
+    assert_non_null(tv_real_vfs);
+    tv_on_write = fail_write;
+    tv_on_sync = fail_sync;
 }
 
 /* ---- tests -------------------------------------------------------------- */
