@@ -19,9 +19,8 @@
  * Durability. A submit is acknowledged after a COMMIT with synchronous=FULL.
  * Outcome batches commit with synchronous=NORMAL unless outcome_sync_full:
  * in WAL mode that survives kill -9 of the process and can only lose the
- * last outcome batches on power loss (or on a disk that fails to write
- * their WAL frames after SQLite published them: store_sqlite_vfs.c), which
- * resends those tokens (with the same apns-ids) and never loses a job.
+ * last outcome batches on power loss, which resends those tokens (with the
+ * same apns-ids) and never loses a job.
  *
  * Crash and restart (kill -9 at any moment):
  *  - a job whose submit callback said 0 is in the file; a job whose COMMIT

@@ -141,13 +141,18 @@ static void fail_all(gw_req *from, gw_req *end, int err, const char *detail)
         gw_queue__fail((gw_queue_req *)g, err, detail);
 }
 
-static void set_sync(gw_sq *sq, int full)
+/* SQLITE_OK, or SQLite's error (the mode is then unknown: set again next
+ * time). */
+static int set_sync(gw_sq *sq, int full)
 {
+    int rc;
+
     if (sq->sync_full == full)
-        return;
-    if (sqlite3_exec(sq->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
-                     NULL, NULL) == SQLITE_OK)
-        sq->sync_full = full;
+        return SQLITE_OK;
+    rc = sqlite3_exec(sq->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
+                      NULL, NULL);
+    sq->sync_full = rc == SQLITE_OK ? full : -1;
+    return rc;
 }
 
 /* Makes a request ready to run again after its transaction was lost. */
@@ -374,7 +379,18 @@ void gw_sq_batch(gw_req *head, void *be)
 {
     gw_sq *sq = be;
     gw_req *g = head;
-    set_sync(sq, needs_full_sync(sq, head));
+    int full = needs_full_sync(sq, head), rc = set_sync(sq, full);
+
+    if (rc != SQLITE_OK && full) {
+        /* Never a submit acknowledged without its fsync: the batch fails,
+         * as if its BEGIN had. */
+        char detail[sizeof(((gw_queue_req *)0)->detail)];
+        int err = gw_sq_error(sq, rc, "synchronous=FULL", detail, sizeof(detail));
+        gw_queue__log(sq->q, APNS_LOG_ERROR, "%s", detail);
+        fail_all(head, NULL, err, detail);
+        gw_queue__result(sq->q, 0, 0, err);
+        return;
+    }
     while (g != NULL) {
         gw_req *end;
 
@@ -397,8 +413,9 @@ static int64_t purge_pass(gw_sq *sq)
     uint64_t jobs = 0;
     int more = 0, err, rc;
 
-    set_sync(sq, sq->so.outcome_sync_full != 0);
-    rc = tx(sq, TX_BEGIN);
+    rc = set_sync(sq, sq->so.outcome_sync_full != 0);
+    if (rc == SQLITE_OK)
+        rc = tx(sq, TX_BEGIN);
     if (rc != SQLITE_OK) {
         gw_sq_error(sq, rc, "retention", detail, sizeof(detail));
         gw_queue__log(sq->q, APNS_LOG_WARN, "%s", detail);

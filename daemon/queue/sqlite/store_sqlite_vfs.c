@@ -11,45 +11,42 @@
  *
  * What. This VFS is the default VFS (the one that was the default when the
  * first queue opened) with one change: the -wal file's writes wait in a
- * buffer while they follow one another, and go to the file in one write as
- * soon as anything could depend on them:
- *  - any other operation on the -wal file (read, sync, truncate, file
- *    control, lock, close) first writes what waits and fails with that
- *    write's error (its size counts what waits, without writing it);
- *  - so does any lock, shared-memory lock, barrier, sync, file control or
- *    close of the database file the -wal belongs to. SQLite makes a commit
- *    visible (the wal-index header) only across a barrier on the database
- *    file, and releases the WAL's write lock through a shared-memory lock;
- *    so no reader or writer, in this process or another, can see a frame
- *    that is not in the file.
- * A commit with synchronous=FULL syncs the -wal before its barrier: its
- * frames are written and synced, and a failure fails that commit, as
- * before. Reads, writes and size queries of the database file itself do
- * not depend on the -wal's bytes (a checkpoint reads the -wal first).
+ * buffer while they follow one another, and go to the file in one write:
+ *  - at the write of a commit frame's page (its header, the write before,
+ *    carries the commit mark: a database size in bytes 4-7). So a commit's
+ *    frames are in the file before sqlite3WalFrames() goes on to sync
+ *    (FULL), index and publish them (the wal-index header, across a
+ *    barrier), and a failure is that write's error, inside the commit,
+ *    which SQLite then rolls back: the bytes are dropped, and no reader, in
+ *    this process or another, nor a recovery after a crash, ever sees a
+ *    commit whose frames are not in the file;
+ *  - a commit frame's header written alone (SQLite rewrites checksums after
+ *    reading the frame back) goes straight through;
+ *  - before any other operation on the -wal (read, sync, truncate, file
+ *    control, lock, close), which fails with that write's error; its size
+ *    counts what waits, without writing it (SQLite asks in the middle of a
+ *    commit, to limit the WAL's size, and ignores an error there);
+ *  - as a safety net, before any lock, shared-memory lock, barrier, sync or
+ *    unmap of the database file the -wal belongs to (nothing waits there
+ *    but the frames of a transaction that spilled pages before its commit).
+ * Reads, writes, size queries and file controls (every PRAGMA sends one) of
+ * the database file itself do not depend on the -wal's bytes (a checkpoint
+ * reads the -wal first).
  *
- * Only overwrites wait. A write that would grow the file goes through at
- * once (after what waits), so a full disk (ENOSPC) fails the write that
- * meets it, inside its transaction, and never a barrier, which cannot
- * report an error. SQLite restarts the WAL from its beginning after each
- * complete checkpoint (about every 1,000 pages), so from then on every
- * frame is an overwrite.
+ * Only overwrites wait. A write that would grow the file, as far as this
+ * connection knows its size, goes through at once (after what waits).
+ * SQLite restarts the WAL from its beginning after each complete checkpoint
+ * (about every 1,000 pages), so from then on every frame is an overwrite.
  *
- * Failed writes. The -wal's own writes and syncs report an error to the
- * commit in progress, which SQLite then rolls back: bytes of it that could
- * not be written are dropped there, so its frames never reach the file
- * later, where they could pass for a commit after a crash. Everywhere else
- * the bytes are kept, and every later operation writes them first or fails
- * with the error: at a barrier (which cannot report an error) SQLite goes
- * on to publish the commit, and SQLite ignores some errors (an unlock's,
- * the WAL size limit's). Only overwrites wait, so such an error is an I/O
- * error, never a full disk; the store then fails as for any I/O error
- * until the disk takes the bytes. A commit whose bytes failed at its
- * barrier learns of it from its unlock: the store counts it as failed (and
- * resends its outcomes) although its rows reach the file once the disk
- * takes them. Only a commit with synchronous=NORMAL can be in that state (a
- * FULL one was written by its sync), and it is the kind a power loss may
- * lose too: outcomes only, which a restart delivers again (queue_sqlite.c,
- * "Durability").
+ * Failed writes. A failure at a write or sync of the -wal fails the
+ * transaction in progress, which SQLite rolls back, and what waited is
+ * dropped (its frames must never reach the file later, where they could
+ * pass for a commit after a crash). At the database file's operations
+ * (which cannot fail a commit: it was written at its commit frame) the
+ * bytes are a transaction's spilled pages: they are kept and written first
+ * by every later operation, which fails meanwhile, except when the WAL's
+ * write lock is given up: then the transaction ended without a commit and
+ * they are dropped, so that no late write lands on another writer's frames.
  *
  * Bounds. At most WAL_BUF_MAX bytes wait; a write that would pass that is
  * preceded by writing what waits. A -wal whose database file is not found
@@ -83,8 +80,9 @@ struct vfs_file {
     vfs_file *next;     /* database files: the open ones */
     unsigned char *buf; /* -wal: the bytes waiting, for [off, off + len) */
     size_t len, cap;
-    int published; /* -wal: buf holds a commit SQLite has published */
-    int failed;    /* -wal: writing buf failed; it is kept */
+    int failed;                /* -wal: writing buf failed; it is kept */
+    sqlite3_int64 commit_page; /* -wal: where a waiting commit frame's page goes, or -1 */
+    sqlite3_int64 read_off;    /* -wal: the offset of the last read, -1 after a write */
     sqlite3_int64 off;
     sqlite3_int64 size; /* -wal: the file's size, as far as written */
 };
@@ -98,15 +96,11 @@ static vfs_file *open_dbs;
 
 /* ---- the -wal's waiting bytes ---- */
 
-/* Writes what waits. When that fails, the bytes are kept (failed: every
- * later operation writes them first, or fails), except where SQLite acts
- * on the error by rolling back the transaction they belong to (may_drop:
- * the -wal's own writes and syncs) and they are not yet published: then
- * they are dropped, because the frames of a rolled-back commit must never
- * reach the file later, where they could pass for a commit after a crash.
- * (SQLite ignores some errors, e.g. of an unlock: bytes kept there are
- * written by the next operation.) */
-static int wal_flush(vfs_file *w, int may_drop)
+/* Writes what waits. When that fails, the bytes are dropped (drop: a write
+ * or sync of the -wal, whose error fails the transaction they belong to,
+ * or the end of that transaction) or kept (failed: every later operation
+ * writes them first, or fails). */
+static int wal_flush(vfs_file *w, int drop)
 {
     int rc;
 
@@ -114,7 +108,7 @@ static int wal_flush(vfs_file *w, int may_drop)
         return SQLITE_OK;
     rc = w->real->pMethods->xWrite(w->real, w->buf, (int)w->len, w->off);
     if (rc != SQLITE_OK) {
-        if (may_drop && !w->published)
+        if (drop)
             w->len = 0, w->failed = 0;
         else
             w->failed = 1;
@@ -123,23 +117,13 @@ static int wal_flush(vfs_file *w, int may_drop)
     if (w->off + (sqlite3_int64)w->len > w->size)
         w->size = w->off + (sqlite3_int64)w->len;
     w->len = 0;
-    w->published = w->failed = 0;
+    w->failed = 0;
     return SQLITE_OK;
 }
 
 static int wal_flush_keep(vfs_file *w)
 {
     return wal_flush(w, 0);
-}
-
-/* At a barrier on the database file: SQLite is about to publish what
- * waits as committed (and a barrier cannot report an error). */
-static void wal_publish(vfs_file *w)
-{
-    if (w == NULL || w->len == 0)
-        return;
-    w->published = 1;
-    (void)wal_flush_keep(w);
 }
 
 /* Makes room for len + n bytes; 0 when it cannot (then nothing waits more). */
@@ -164,19 +148,12 @@ static int wal_room(vfs_file *w, size_t n)
     return 1;
 }
 
-static int wal_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
+/* Puts n bytes at off: into what waits, or through. */
+static int wal_put(vfs_file *w, const void *data, int n, sqlite3_int64 off)
 {
-    vfs_file *w = (vfs_file *)f;
     sqlite3_int64 end = off + n;
     int rc;
 
-    if (w->failed) { /* nothing joins bytes that could not be written */
-        rc = wal_flush(w, 1);
-        if (rc != SQLITE_OK)
-            return rc;
-    }
-    if (n <= 0)
-        return w->real->pMethods->xWrite(w->real, data, n, off);
     /* Within what waits: rewritten in place (SQLite rewrites a frame of the
      * same transaction when it writes its page again). */
     if (w->len > 0 && off >= w->off && end <= w->off + (sqlite3_int64)w->len) {
@@ -205,6 +182,50 @@ static int wal_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off
     return rc;
 }
 
+/* A WAL frame's header (24 bytes, after the 32-byte WAL header) with the
+ * commit mark: bytes 4-7, the database's size in pages after the commit,
+ * are not 0 (sqlite3WalFrames). */
+#define WAL_HDR_SIZE   32
+#define FRAME_HDR_SIZE 24
+
+static int commit_header(const void *data, int n, sqlite3_int64 off)
+{
+    const unsigned char *b = data;
+    return n == FRAME_HDR_SIZE && off >= WAL_HDR_SIZE && (b[4] | b[5] | b[6] | b[7]) != 0;
+}
+
+static int wal_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off)
+{
+    vfs_file *w = (vfs_file *)f;
+    int commit = n > 0 && commit_header(data, n, off), rewrite = off == w->read_off, rc;
+    sqlite3_int64 page = w->commit_page;
+
+    w->read_off = w->commit_page = -1;
+    if (w->failed) { /* nothing joins bytes that could not be written */
+        rc = wal_flush(w, 1);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    if (n <= 0 || (commit && rewrite)) {
+        /* A commit frame's header rewritten after a read of its frame
+         * (checksums): through, now. */
+        rc = wal_flush(w, 1);
+        if (rc == SQLITE_OK)
+            rc = w->real->pMethods->xWrite(w->real, data, n, off);
+        if (rc == SQLITE_OK && off + n > w->size)
+            w->size = off + n;
+        return rc;
+    }
+    rc = wal_put(w, data, n, off);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (commit)
+        w->commit_page = off + n; /* its page comes next */
+    else if (off == page)
+        rc = wal_flush(w, 1); /* a commit's last frame: the commit is written */
+    return rc;
+}
+
 static int wal_close(sqlite3_file *f)
 {
     vfs_file *w = (vfs_file *)f;
@@ -221,8 +242,11 @@ static int wal_close(sqlite3_file *f)
 
 static int wal_read(sqlite3_file *f, void *b, int n, sqlite3_int64 off)
 {
-    int rc = wal_flush_keep((vfs_file *)f);
-    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xRead(REAL(f), b, n, off);
+    vfs_file *w = (vfs_file *)f;
+    int rc = wal_flush_keep(w);
+
+    w->read_off = off;
+    return rc != SQLITE_OK ? rc : w->real->pMethods->xRead(w->real, b, n, off);
 }
 
 static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
@@ -351,8 +375,7 @@ static int db_check_lock(sqlite3_file *f, int *out)
 
 static int db_control(sqlite3_file *f, int op, void *arg)
 {
-    int rc = wal_flush_keep(DB_WAL(f));
-    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
 }
 
 static int db_sector(sqlite3_file *f)
@@ -370,9 +393,17 @@ static int db_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volati
     return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
 }
 
+/* The WAL's write lock is shared-memory lock 0 (wal.c, WAL_WRITE_LOCK). */
+#define WAL_WRITE_LOCK 0
+
 static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
-    int rc = wal_flush_keep(DB_WAL(f)), rc2;
+    /* Giving up the write lock ends a transaction: what still waits then
+     * is a rolled-back transaction's spilled pages (a commit was written at
+     * its commit frame), dropped if they cannot be written. */
+    int end = (flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE) &&
+              offset <= WAL_WRITE_LOCK && offset + n > WAL_WRITE_LOCK;
+    int rc = wal_flush(DB_WAL(f), end), rc2;
 
     if (rc != SQLITE_OK && !(flags & SQLITE_SHM_UNLOCK))
         return rc;
@@ -382,14 +413,17 @@ static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 
 static void db_shm_barrier(sqlite3_file *f)
 {
-    wal_publish(DB_WAL(f));
+    (void)wal_flush_keep(DB_WAL(f)); /* a safety net: nothing waits here */
     REAL(f)->pMethods->xShmBarrier(REAL(f));
 }
 
+/* The unmap happens even when writing what waits fails (SQLite ignores
+ * this error and never unmaps again). */
 static int db_shm_unmap(sqlite3_file *f, int del)
 {
     int rc = wal_flush_keep(DB_WAL(f));
-    return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+    int rc2 = REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+    return rc != SQLITE_OK ? rc : rc2;
 }
 
 static int db_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
@@ -463,6 +497,7 @@ static int vfs_open(sqlite3_vfs *v, const char *name, sqlite3_file *file, int fl
         if (f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK)
             size = 0; /* nothing waits until the file is known to be that long */
         f->size = size;
+        f->commit_page = f->read_off = -1;
         f->db = db;
         db->wal = f;
         return SQLITE_OK;
