@@ -382,14 +382,14 @@ void gw_sq_batch(gw_req *head, void *be)
     int full = needs_full_sync(sq, head), rc = set_sync(sq, full);
 
     if (rc != SQLITE_OK && full) {
-        /* Never a submit acknowledged without its fsync: the batch fails,
-         * as if its BEGIN had. */
+        /* Never a write acknowledged without the fsync it needs: the
+         * requests that store something fail; reads and options run. */
         char detail[sizeof(((gw_queue_req *)0)->detail)];
         int err = gw_sq_error(sq, rc, "synchronous=FULL", detail, sizeof(detail));
         gw_queue__log(sq->q, APNS_LOG_ERROR, "%s", detail);
-        fail_all(head, NULL, err, detail);
-        gw_queue__result(sq->q, 0, 0, err);
-        return;
+        for (gw_req *x = head; x != NULL; x = x->next)
+            if (!is_option((gw_queue_req *)x) && gw_queue__req_writes((gw_queue_req *)x))
+                gw_queue__fail((gw_queue_req *)x, err, detail);
     }
     while (g != NULL) {
         gw_req *end;

@@ -21,14 +21,21 @@
  *    this process or another, nor a recovery after a crash, ever sees a
  *    commit whose frames are not in the file;
  *  - a commit frame's header written alone (SQLite rewrites checksums after
- *    reading the frame back) goes straight through;
+ *    reading the frame back) goes straight through, and its page, if one
+ *    follows (the recovery's last read can sit where the next commit
+ *    starts), writes the commit as above;
  *  - before any other operation on the -wal (read, sync, truncate, file
  *    control, lock, close), which fails with that write's error; its size
  *    counts what waits, without writing it (SQLite asks in the middle of a
  *    commit, to limit the WAL's size, and ignores an error there);
  *  - as a safety net, before any lock, shared-memory lock, barrier, sync or
- *    unmap of the database file the -wal belongs to (nothing waits there
- *    but the frames of a transaction that spilled pages before its commit).
+ *    unmap of the database file the -wal belongs to (nothing should wait
+ *    there but the frames of a transaction that spilled pages before its
+ *    commit; bytes found waiting at a barrier are about to be published
+ *    and are never dropped).
+ * Without powersafe overwrite (a device that does not promise it) SQLite
+ * pads each commit to a sector and writes part of the last frame after the
+ * sync: such a -wal is passed through unchanged.
  * Reads, writes, size queries and file controls (every PRAGMA sends one) of
  * the database file itself do not depend on the -wal's bytes (a checkpoint
  * reads the -wal first).
@@ -81,6 +88,7 @@ struct vfs_file {
     unsigned char *buf; /* -wal: the bytes waiting, for [off, off + len) */
     size_t len, cap;
     int failed;                /* -wal: writing buf failed; it is kept */
+    int published;             /* -wal: a barrier found buf waiting: never dropped */
     sqlite3_int64 commit_page; /* -wal: where a waiting commit frame's page goes, or -1 */
     sqlite3_int64 read_off;    /* -wal: the offset of the last read, -1 after a write */
     sqlite3_int64 off;
@@ -108,7 +116,7 @@ static int wal_flush(vfs_file *w, int drop)
         return SQLITE_OK;
     rc = w->real->pMethods->xWrite(w->real, w->buf, (int)w->len, w->off);
     if (rc != SQLITE_OK) {
-        if (drop)
+        if (drop && !w->published)
             w->len = 0, w->failed = 0;
         else
             w->failed = 1;
@@ -117,7 +125,7 @@ static int wal_flush(vfs_file *w, int drop)
     if (w->off + (sqlite3_int64)w->len > w->size)
         w->size = w->off + (sqlite3_int64)w->len;
     w->len = 0;
-    w->failed = 0;
+    w->failed = w->published = 0;
     return SQLITE_OK;
 }
 
@@ -208,12 +216,17 @@ static int wal_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off
     }
     if (n <= 0 || (commit && rewrite)) {
         /* A commit frame's header rewritten after a read of its frame
-         * (checksums): through, now. */
+         * (checksums): through, now. The read may also have been the
+         * recovery's last look past the WAL's end, where the next commit
+         * writes its first frame: if a page follows, it writes the
+         * commit as usual. */
         rc = wal_flush(w, 1);
         if (rc == SQLITE_OK)
             rc = w->real->pMethods->xWrite(w->real, data, n, off);
         if (rc == SQLITE_OK && off + n > w->size)
             w->size = off + n;
+        if (rc == SQLITE_OK && commit)
+            w->commit_page = off + n;
         return rc;
     }
     rc = wal_put(w, data, n, off);
@@ -413,7 +426,13 @@ static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 
 static void db_shm_barrier(sqlite3_file *f)
 {
-    (void)wal_flush_keep(DB_WAL(f)); /* a safety net: nothing waits here */
+    /* A safety net: nothing should wait here. Whatever does is about to
+     * be published, so it is never dropped. */
+    vfs_file *w = DB_WAL(f);
+    if (w != NULL && w->len > 0) {
+        w->published = 1;
+        (void)wal_flush_keep(w);
+    }
     REAL(f)->pMethods->xShmBarrier(REAL(f));
 }
 
@@ -474,6 +493,11 @@ static int vfs_open(sqlite3_vfs *v, const char *name, sqlite3_file *file, int fl
     (void)v;
     if (flags & SQLITE_OPEN_WAL)
         db = name != NULL ? find_db(name) : NULL;
+    /* Without powersafe overwrite SQLite pads a commit to a sector and
+     * writes part of its last frame after the sync: not waited for. */
+    if (db != NULL &&
+        !(db->real->pMethods->xDeviceCharacteristics(db->real) & SQLITE_IOCAP_POWERSAFE_OVERWRITE))
+        db = NULL;
     if (!(flags & SQLITE_OPEN_MAIN_DB) && db == NULL)
         /* Anything else: the default VFS's file, in place. */
         return base_vfs->xOpen(base_vfs, name, file, flags, out);

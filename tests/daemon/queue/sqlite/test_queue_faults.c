@@ -18,11 +18,14 @@
 
 /* ---- the shim (test_vfs_util.h): armed, it fails writes or syncs ---- */
 
-static atomic_int fail_writes, fail_syncs;
+static atomic_int fail_writes, fail_syncs, fail_sync_pragma;
 
-static int fail_write(const tv_file *f)
+static int fail_write(const tv_file *f, const void *data, int n, sqlite3_int64 off)
 {
     (void)f;
+    (void)data;
+    (void)n;
+    (void)off;
     return atomic_load(&fail_writes) ? SQLITE_IOERR_WRITE : 0;
 }
 
@@ -32,12 +35,26 @@ static int fail_sync(const tv_file *f)
     return atomic_load(&fail_syncs) ? SQLITE_IOERR_FSYNC : 0;
 }
 
+/* Armed, "PRAGMA synchronous=..." fails: SQLite hands every PRAGMA to the
+ * database file's file control first, and an error there is the PRAGMA's. */
+static int fail_pragma(const tv_file *f, int op, void *arg)
+{
+    char **a = arg;
+
+    (void)f;
+    if (op != SQLITE_FCNTL_PRAGMA || !atomic_load(&fail_sync_pragma) || a == NULL || a[1] == NULL ||
+        sqlite3_stricmp(a[1], "synchronous") != 0)
+        return 0;
+    return SQLITE_IOERR;
+}
+
 static void ff_install(void)
 {
     tv_install();
     assert_non_null(tv_real_vfs);
     tv_on_write = fail_write;
     tv_on_sync = fail_sync;
+    tv_on_control = fail_pragma;
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -56,6 +73,7 @@ static int setup(void **state)
     ff_install();
     atomic_store(&fail_writes, 0);
     atomic_store(&fail_syncs, 0);
+    atomic_store(&fail_sync_pragma, 0);
     f->dir = tq_tmpdir();
     tq_db_path(f->dir, f->path, sizeof(f->path));
     f->base = event_base_new();
@@ -183,6 +201,42 @@ static void batch_neighbours_are_independent(void **state)
     assert_int_equal(big.err, GW_QUEUE_EFULL);
     assert_int_equal(st.err, 0);
     assert_int_equal(st.st.tokens, 10);
+}
+
+/* A batch that needs synchronous=FULL (a submit) when the PRAGMA fails:
+ * the submit fails (it is never acknowledged without its fsync), a status
+ * query in the same batch is answered, and the next batch works. */
+static void sync_pragma_failure_fails_the_submit(void **state)
+{
+    fx *f = *state;
+    tq_res a, l, sub, st, again;
+    gw_job j;
+
+    tq_job(&j, "demo", 6, 10);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &a), 0);
+    assert_int_equal(tq_lease(f->base, f->q, 1, &l), 0); /* a NORMAL batch */
+    assert_int_equal(tq_release(f->base, f->q, l.chunks[0], 0), 0);
+
+    atomic_store(&fail_sync_pragma, 1);
+    memset(&sub, 0, sizeof(sub));
+    memset(&st, 0, sizeof(st));
+    tq_job(&j, "demo", 7, 20);
+    assert_int_equal(gw_queue_submit(f->q, &j, NULL, tq_on_submit, &sub), 0);
+    assert_int_equal(gw_queue_status(f->q, a.id, tq_on_status, &st), 0);
+    tq_run_until(f->base, &sub.done);
+    tq_run_until(f->base, &st.done);
+    atomic_store(&fail_sync_pragma, 0);
+    check_io_error(&sub, f->path);
+    assert_non_null(strstr(sub.detail, "synchronous=FULL"));
+    assert_int_equal(st.err, 0);
+    assert_int_equal(st.st.tokens, 10);
+    assert_int_equal(gw_queue_depth(f->q), 10);
+
+    tq_job(&j, "demo", 7, 20);
+    assert_int_equal(tq_submit(f->base, f->q, &j, &again), 0);
+    gw_queue_free(f->q);
+    f->q = tq_open(&f->o, f->path);
+    assert_int_equal(gw_queue_depth(f->q), 30);
 }
 
 /* ---- a failing dead-token write (SQLite-level fault) --------------------
@@ -314,6 +368,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(io_error_on_submit_then_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(io_error_on_outcomes_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(batch_neighbours_are_independent, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_pragma_failure_fails_the_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(dead_write_failure_keeps_apns_answer_over_cancel, setup,
                                         teardown),
     };

@@ -29,11 +29,21 @@
 
 static atomic_int wal_writes, fail_wal_writes;
 
-static int on_write(const tv_file *f)
+/* fail_commit_header: while > 0, counts down the -wal writes of a commit
+ * frame's header alone (24 bytes, bytes 4-7 not 0) and fails the one that
+ * brings it to 0. */
+static atomic_int fail_commit_header;
+
+static int on_write(const tv_file *f, const void *data, int n, sqlite3_int64 off)
 {
+    const unsigned char *b = data;
+
     if (!(f->flags & SQLITE_OPEN_WAL))
         return 0;
     if (atomic_load(&fail_wal_writes))
+        return SQLITE_IOERR_WRITE;
+    if (n == 24 && off >= 32 && (b[4] | b[5] | b[6] | b[7]) != 0 &&
+        atomic_load(&fail_commit_header) > 0 && atomic_fetch_sub(&fail_commit_header, 1) == 1)
         return SQLITE_IOERR_WRITE;
     atomic_fetch_add(&wal_writes, 1);
     return 0;
@@ -64,6 +74,7 @@ static int setup(void **state)
     fx *f = calloc(1, sizeof(*f));
     queue_vfs();
     atomic_store(&fail_wal_writes, 0);
+    atomic_store(&fail_commit_header, 0);
     f->dir = tq_tmpdir();
     tq_db_path(f->dir, f->path, sizeof(f->path));
     *state = f;
@@ -324,6 +335,44 @@ static void failed_commit_never_seen(void **state)
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
+/* A transaction that spills pages and then changes them again makes SQLite
+ * overwrite its own frames and rewrite the checksums at the commit, the
+ * commit frame's header last, alone (after reading the frame back). When
+ * that write fails, the commit fails (even with synchronous NORMAL, where
+ * no sync follows to report it) and nobody sees it. */
+static void rewritten_commit_header_fails_the_commit(void **state)
+{
+    fx *f = *state;
+    sqlite3 *db = wrapped_db(f->path);
+    sqlite3 *other = open_db(f->path, 0);
+
+    exec_ok(db, "PRAGMA cache_size=2; PRAGMA cache_spill=1");
+    for (int full = 0; full <= 1; full++) {
+        exec_ok(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        exec_ok(db, "BEGIN");
+        assert_int_equal(insert_rows(db, 10, 30), SQLITE_OK);
+        exec_ok(db, "UPDATE t SET v=randomblob(3000) WHERE tag=10");
+        /* Below the queue's VFS a commit frame's header comes alone only as
+         * the rewrite (its first write went out with the commit's other
+         * frames): that write fails. */
+        atomic_store(&fail_commit_header, 1);
+        int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+        int left = atomic_load(&fail_commit_header);
+        atomic_store(&fail_commit_header, 0);
+        if (!sqlite3_get_autocommit(db))
+            exec_ok(db, "ROLLBACK");
+        assert_int_equal(left, 0); /* the rewrite happened, and failed */
+        assert_int_equal(rc & 0xff, SQLITE_IOERR);
+        assert_int_equal(count_rows(other, "tag=10"), 0);
+        assert_int_equal(count_rows(db, "tag=10"), 0);
+    }
+    exec_ok(other, "PRAGMA integrity_check");
+    assert_int_equal(insert_rows(db, 11, 2), SQLITE_OK);
+    assert_int_equal(count_rows(other, "tag=11"), 2);
+    assert_int_equal(sqlite3_close(other), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +381,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(crash_keeps_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_stays_rolled_back, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_never_seen, setup, teardown),
+        cmocka_unit_test_setup_teardown(rewritten_commit_header_fails_the_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

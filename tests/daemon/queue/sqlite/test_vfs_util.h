@@ -2,8 +2,8 @@
  * test_vfs_util.h - a VFS over the default one, for the SQLite queue tests
  * that need to see or fail what reaches the files (test_queue_faults.c,
  * test_store_sqlite_vfs.c). Every method forwards to the default VFS's
- * file; a test sets tv_on_write / tv_on_sync to count, or to fail one with
- * the SQLite code it returns (0: go on).
+ * file; a test sets tv_on_write / tv_on_sync / tv_on_control to count, or
+ * to fail one with the SQLite code it returns (0: go on).
  *
  * tv_install() registers it as the default VFS, named "test-vfs", once per
  * process: the queue's own VFS (store_sqlite_vfs.c) then wraps it, if it is
@@ -20,8 +20,9 @@ typedef struct tv_file {
     int flags; /* xOpen's: SQLITE_OPEN_WAL, SQLITE_OPEN_MAIN_DB, ... */
 } tv_file;
 
-static int (*tv_on_write)(const tv_file *f);
+static int (*tv_on_write)(const tv_file *f, const void *data, int n, sqlite3_int64 off);
 static int (*tv_on_sync)(const tv_file *f);
+static int (*tv_on_control)(const tv_file *f, int op, void *arg);
 static sqlite3_vfs *tv_real_vfs;
 static sqlite3_vfs tv_vfs;
 
@@ -37,7 +38,7 @@ static int tv_read(sqlite3_file *f, void *b, int n, sqlite3_int64 off)
 }
 static int tv_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 off)
 {
-    int rc = tv_on_write != NULL ? tv_on_write((tv_file *)f) : 0;
+    int rc = tv_on_write != NULL ? tv_on_write((tv_file *)f, b, n, off) : 0;
     return rc != 0 ? rc : TV_REAL(f)->pMethods->xWrite(TV_REAL(f), b, n, off);
 }
 static int tv_truncate(sqlite3_file *f, sqlite3_int64 size)
@@ -67,7 +68,8 @@ static int tv_check(sqlite3_file *f, int *out)
 }
 static int tv_control(sqlite3_file *f, int op, void *arg)
 {
-    return TV_REAL(f)->pMethods->xFileControl(TV_REAL(f), op, arg);
+    int rc = tv_on_control != NULL ? tv_on_control((tv_file *)f, op, arg) : 0;
+    return rc != 0 ? rc : TV_REAL(f)->pMethods->xFileControl(TV_REAL(f), op, arg);
 }
 static int tv_sector(sqlite3_file *f)
 {
