@@ -59,19 +59,25 @@ static int tx(gw_sq *sq, int which)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+/* 1 when r's change must be synced before it is acknowledged. */
+static int wants_full_sync(const gw_sq *sq, const gw_queue_req *r)
+{
+    if (sq->so.outcome_sync_full)
+        return gw_queue__req_writes(r);
+    return r->kind == GW_QUEUE_REQ_SUBMIT || r->kind == GW_QUEUE_REQ_DEAD_ADD ||
+           r->kind == GW_QUEUE_REQ_IDEM || r->kind == GW_QUEUE_REQ_DEAD_DELETE ||
+           r->kind == GW_QUEUE_REQ_CANCEL ||
+           (r->kind == GW_QUEUE_REQ_CHANNEL && r->u.channel.op != GW_CHANNEL_OP_GET &&
+            r->u.channel.op != GW_CHANNEL_OP_LIST);
+}
+
 static int needs_full_sync(const gw_sq *sq, const gw_req *head)
 {
     if (sq->so.outcome_sync_full)
         return 1;
-    for (const gw_req *g = head; g != NULL; g = g->next) {
-        const gw_queue_req *r = (const gw_queue_req *)g;
-        if (r->kind == GW_QUEUE_REQ_SUBMIT || r->kind == GW_QUEUE_REQ_DEAD_ADD ||
-            r->kind == GW_QUEUE_REQ_IDEM || r->kind == GW_QUEUE_REQ_DEAD_DELETE ||
-            r->kind == GW_QUEUE_REQ_CANCEL ||
-            (r->kind == GW_QUEUE_REQ_CHANNEL && r->u.channel.op != GW_CHANNEL_OP_GET &&
-             r->u.channel.op != GW_CHANNEL_OP_LIST))
+    for (const gw_req *g = head; g != NULL; g = g->next)
+        if (wants_full_sync(sq, (const gw_queue_req *)g))
             return 1;
-    }
     return 0;
 }
 
@@ -383,12 +389,12 @@ void gw_sq_batch(gw_req *head, void *be)
 
     if (rc != SQLITE_OK && full) {
         /* Never a write acknowledged without the fsync it needs: the
-         * requests that store something fail; reads and options run. */
+         * requests that need it fail; the others run. */
         char detail[sizeof(((gw_queue_req *)0)->detail)];
         int err = gw_sq_error(sq, rc, "synchronous=FULL", detail, sizeof(detail));
         gw_queue__log(sq->q, APNS_LOG_ERROR, "%s", detail);
         for (gw_req *x = head; x != NULL; x = x->next)
-            if (!is_option((gw_queue_req *)x) && gw_queue__req_writes((gw_queue_req *)x))
+            if (!is_option((gw_queue_req *)x) && wants_full_sync(sq, (gw_queue_req *)x))
                 gw_queue__fail((gw_queue_req *)x, err, detail);
     }
     while (g != NULL) {

@@ -54,6 +54,10 @@
  * by every later operation, which fails meanwhile, except when the WAL's
  * write lock is given up: then the transaction ended without a commit and
  * they are dropped, so that no late write lands on another writer's frames.
+ * (Bytes a barrier found waiting are about to be published and are never
+ * dropped; if they are still unwritten when the write lock goes, the -wal
+ * is broken: every later operation fails. No SQLite path is known to leave
+ * bytes waiting at a barrier; this is the safety net's own safety net.)
  *
  * Bounds. At most WAL_BUF_MAX bytes wait; a write that would pass that is
  * preceded by writing what waits. A -wal whose database file is not found
@@ -89,6 +93,7 @@ struct vfs_file {
     size_t len, cap;
     int failed;                /* -wal: writing buf failed; it is kept */
     int published;             /* -wal: a barrier found buf waiting: never dropped */
+    int broken;                /* -wal: published bytes unwritten when the write lock went */
     sqlite3_int64 commit_page; /* -wal: where a waiting commit frame's page goes, or -1 */
     sqlite3_int64 read_off;    /* -wal: the offset of the last read, -1 after a write */
     sqlite3_int64 off;
@@ -112,7 +117,11 @@ static int wal_flush(vfs_file *w, int drop)
 {
     int rc;
 
-    if (w == NULL || w->len == 0)
+    if (w == NULL)
+        return SQLITE_OK;
+    if (w->broken)
+        return SQLITE_IOERR;
+    if (w->len == 0)
         return SQLITE_OK;
     rc = w->real->pMethods->xWrite(w->real, w->buf, (int)w->len, w->off);
     if (rc != SQLITE_OK) {
@@ -209,6 +218,8 @@ static int wal_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off
     sqlite3_int64 page = w->commit_page;
 
     w->read_off = w->commit_page = -1;
+    if (w->broken)
+        return SQLITE_IOERR_WRITE;
     if (w->failed) { /* nothing joins bytes that could not be written */
         rc = wal_flush(w, 1);
         if (rc != SQLITE_OK)
@@ -416,8 +427,15 @@ static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags)
      * its commit frame), dropped if they cannot be written. */
     int end = (flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE) &&
               offset <= WAL_WRITE_LOCK && offset + n > WAL_WRITE_LOCK;
-    int rc = wal_flush(DB_WAL(f), end), rc2;
+    vfs_file *w = DB_WAL(f);
+    int rc = wal_flush(w, end), rc2;
 
+    /* Bytes a barrier found (published) and still not written when the
+     * write lock goes: another writer may now restart the WAL over them,
+     * so they can never be written later. The -wal is broken: every later
+     * operation fails (the store fails, as on any I/O error). */
+    if (rc != SQLITE_OK && end && w != NULL && w->published)
+        w->broken = 1;
     if (rc != SQLITE_OK && !(flags & SQLITE_SHM_UNLOCK))
         return rc;
     rc2 = REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);

@@ -16,6 +16,9 @@
 #include "test_queue_util.h"
 #include "test_vfs_util.h"
 
+#include "queue_backend.h" /* the storage thread, to hold it */
+#include "store_worker.h"
+
 /* ---- the shim (test_vfs_util.h): armed, it fails writes or syncs ---- */
 
 static atomic_int fail_writes, fail_syncs, fail_sync_pragma;
@@ -35,7 +38,7 @@ static int fail_sync(const tv_file *f)
     return atomic_load(&fail_syncs) ? SQLITE_IOERR_FSYNC : 0;
 }
 
-/* Armed, "PRAGMA synchronous=..." fails: SQLite hands every PRAGMA to the
+/* Armed, "PRAGMA synchronous=FULL" fails: SQLite hands every PRAGMA to the
  * database file's file control first, and an error there is the PRAGMA's. */
 static int fail_pragma(const tv_file *f, int op, void *arg)
 {
@@ -43,7 +46,8 @@ static int fail_pragma(const tv_file *f, int op, void *arg)
 
     (void)f;
     if (op != SQLITE_FCNTL_PRAGMA || !atomic_load(&fail_sync_pragma) || a == NULL || a[1] == NULL ||
-        sqlite3_stricmp(a[1], "synchronous") != 0)
+        sqlite3_stricmp(a[1], "synchronous") != 0 || a[2] == NULL ||
+        sqlite3_stricmp(a[2], "FULL") != 0)
         return 0;
     return SQLITE_IOERR;
 }
@@ -221,8 +225,11 @@ static void sync_pragma_failure_fails_the_submit(void **state)
     memset(&sub, 0, sizeof(sub));
     memset(&st, 0, sizeof(st));
     tq_job(&j, "demo", 7, 20);
+    /* Held, the storage thread takes both as one batch. */
+    gw_worker_hold(f->q->w, 1);
     assert_int_equal(gw_queue_submit(f->q, &j, NULL, tq_on_submit, &sub), 0);
     assert_int_equal(gw_queue_status(f->q, a.id, tq_on_status, &st), 0);
+    gw_worker_hold(f->q->w, 0);
     tq_run_until(f->base, &sub.done);
     tq_run_until(f->base, &st.done);
     atomic_store(&fail_sync_pragma, 0);
