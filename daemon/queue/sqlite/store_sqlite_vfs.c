@@ -165,6 +165,16 @@ static int wal_room(vfs_file *w, size_t n)
     return 1;
 }
 
+/* Writes n bytes at off now (nothing may be waiting before them). */
+static int write_through(vfs_file *w, const void *data, int n, sqlite3_int64 off)
+{
+    int rc = w->real->pMethods->xWrite(w->real, data, n, off);
+
+    if (rc == SQLITE_OK && off + n > w->size)
+        w->size = off + n;
+    return rc;
+}
+
 /* Puts n bytes at off: into what waits, or through. */
 static int wal_put(vfs_file *w, const void *data, int n, sqlite3_int64 off)
 {
@@ -193,10 +203,7 @@ static int wal_put(vfs_file *w, const void *data, int n, sqlite3_int64 off)
         w->len = (size_t)n;
         return SQLITE_OK;
     }
-    rc = w->real->pMethods->xWrite(w->real, data, n, off);
-    if (rc == SQLITE_OK && end > w->size)
-        w->size = end;
-    return rc;
+    return write_through(w, data, n, off);
 }
 
 /* A WAL frame's header (24 bytes, after the 32-byte WAL header) with the
@@ -233,9 +240,7 @@ static int wal_write(sqlite3_file *f, const void *data, int n, sqlite3_int64 off
          * commit as usual. */
         rc = wal_flush(w, 1);
         if (rc == SQLITE_OK)
-            rc = w->real->pMethods->xWrite(w->real, data, n, off);
-        if (rc == SQLITE_OK && off + n > w->size)
-            w->size = off + n;
+            rc = write_through(w, data, n, off);
         if (rc == SQLITE_OK && commit)
             w->commit_page = off + n;
         return rc;
